@@ -1,0 +1,49 @@
+/**
+ * `memshift <command>`: each command lives in its own module under src/commands/ and is loaded
+ * only when asked for, so `--help` and small commands start fast.
+ */
+export interface Command {
+  usage: string;
+  run(argv: string[]): Promise<number | void>;
+}
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  serve: { summary: 'run the proxy (fronts, legs, flags, store)', load: () => import('./commands/serve.js') },
+  sim: { summary: 'run the simulated legacy services and orchestrator', load: () => import('./commands/sim.js') },
+  demo: { summary: 'simulators + proxy + traffic, walking the migration stages', load: () => import('./commands/demo.js') },
+  bench: { summary: 'measure the proxy against direct access', load: () => import('./commands/bench.js') },
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    printHelp();
+    return;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`memshift: unknown command "${name}"\n\n`);
+    printHelp();
+    process.exitCode = 2;
+    return;
+  }
+  const { command } = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.usage}\n`);
+    return;
+  }
+  try {
+    const code = await command.run(rest);
+    if (typeof code === 'number') process.exitCode = code;
+  } catch (err) {
+    process.stderr.write(`memshift ${name}: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function printHelp(): void {
+  const lines = ['Usage: memshift <command> [options]', '', 'Commands:'];
+  for (const [name, { summary }] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${summary}`);
+  lines.push('', 'Run `memshift <command> --help` for its options.');
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,81 @@
+/**
+ * The three legacy services as data: their actions classified read / write, the key each action
+ * touches, and each service's own error shape (PROTOCOLS.md section 1). Fronts, plans and the
+ * simulators all read this one table.
+ */
+export const SERVICE_NAMES = ['session-memory', 'contextual-memory', 'jarvis-memory'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export type ActionKind = 'read' | 'write' | 'health';
+export type KeyField = 'session_id' | 'user_id';
+
+export interface ActionSpec {
+  kind: ActionKind;
+  /** Request field naming the record the action touches; used for stickiness, ordering, reconciliation. */
+  key?: KeyField;
+  /** Value the legacy service assumes when the key field is absent. */
+  keyDefault?: string;
+}
+
+export interface ServiceSpec {
+  name: ServiceName;
+  /** The name the voice assistant's code uses for it. */
+  legacyName: string;
+  legacyPort: number;
+  /** The Unleash context field that read cutover is sticky on. */
+  stickyOn: 'sessionId' | 'userId';
+  actions: Record<string, ActionSpec>;
+  /** The service's error reply for a message, as the service itself would shape it. */
+  errorReply(message: string, requestId?: unknown): unknown;
+}
+
+export const SERVICES: Record<ServiceName, ServiceSpec> = {
+  'session-memory': {
+    name: 'session-memory',
+    legacyName: 'SessionMemoryAgent',
+    legacyPort: 5574,
+    stickyOn: 'sessionId',
+    actions: {
+      create_session: { kind: 'write', key: 'session_id' },
+      add_interaction: { kind: 'write', key: 'session_id' },
+      get_context: { kind: 'read', key: 'session_id' },
+      clear_session: { kind: 'write', key: 'session_id' },
+      delete_session: { kind: 'write', key: 'session_id' },
+      health_check: { kind: 'health' },
+    },
+    errorReply: (message, requestId) => ({ status: 'error', message, request_id: requestId ?? null }),
+  },
+  'contextual-memory': {
+    name: 'contextual-memory',
+    legacyName: 'contextual_memory_pc2',
+    legacyPort: 5596,
+    stickyOn: 'sessionId',
+    actions: {
+      add_interaction: { kind: 'write', key: 'session_id' },
+      get_context: { kind: 'read', key: 'session_id' },
+      record_decision: { kind: 'write', key: 'session_id' },
+      health_check: { kind: 'health' },
+    },
+    errorReply: (message) => ({ status: 'error', message }),
+  },
+  'jarvis-memory': {
+    name: 'jarvis-memory',
+    legacyName: 'jarvis_memory_pc2',
+    legacyPort: 5598,
+    stickyOn: 'userId',
+    actions: {
+      add_memory: { kind: 'write', key: 'user_id', keyDefault: 'default' },
+      get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default' },
+      clear_memories: { kind: 'write', key: 'user_id', keyDefault: 'default' },
+    },
+    errorReply: (message) => ({ status: 'error', reason: message }),
+  },
+};
+
+export function isServiceName(s: string): s is ServiceName {
+  return (SERVICE_NAMES as readonly string[]).includes(s);
+}
+
+/** Default port agents connect to at the proxy: the legacy port + 10000. */
+export const frontPortFor = (s: ServiceName): number => SERVICES[s].legacyPort + 10000;
+export const ORCHESTRATOR_PORT = 5570;

@@ -1,0 +1,55 @@
+/** Contracts between the translators, the orchestrator client and the id map. */
+import type { ServiceName } from './catalog.js';
+
+/** A legacy request as agents send it: a flat object with `action` at the top level. */
+export type LegacyRequest = Record<string, unknown> & { action: string };
+
+/** Orchestrator error codes (PROTOCOLS.md section 2). */
+export type OrchestratorErrorCode =
+  | 'invalid_request'
+  | 'memory_not_found'
+  | 'session_not_found'
+  | 'permission_denied'
+  | 'storage_error'
+  | 'search_error'
+  | 'validation_error'
+  | 'rate_limit_exceeded'
+  | 'internal_error'
+  | 'database_error';
+
+export class OrchestratorError extends Error {
+  constructor(
+    readonly code: OrchestratorErrorCode | string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OrchestratorError';
+  }
+}
+
+export interface OrchestratorClient {
+  /** One orchestrator action; resolves with the reply's `data`, rejects with OrchestratorError or LegError. */
+  call(action: string, sessionId: string | undefined, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+/** Legacy key (session id, user id) <-> orchestrator session id, per service. */
+export interface IdMap {
+  get(service: ServiceName, legacyKey: string): Promise<string | undefined>;
+  set(service: ServiceName, legacyKey: string, orchestratorSessionId: string): Promise<void>;
+  delete(service: ServiceName, legacyKey: string): Promise<void>;
+}
+
+export interface TranslateContext {
+  /**
+   * True when the legacy side already accepted this write (memshift writes new second): a session the
+   * orchestrator has not seen is then created on this first write. False when new is primary: the
+   * translator answers as the legacy service would for an unknown session.
+   */
+  createMissing: boolean;
+}
+
+export interface Translator {
+  readonly service: ServiceName;
+  /** Carries one legacy request out on the orchestrator and returns the reply the legacy service would have given. */
+  handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown>;
+}
