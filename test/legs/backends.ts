@@ -1,0 +1,68 @@
+/** Small real backends for the leg tests: a REP echo with optional delay and a reply-reordering ROUTER. */
+import * as zmq from 'zeromq';
+
+export interface RepBackend {
+  endpoint: string;
+  /** How many requests it has answered (late replies included). */
+  answered(): number;
+  close(): void;
+}
+
+/** REP echo; a request starting with `slow:` is held `slowMs` first, one starting with `hold:` never answered. */
+export async function startRep(endpoint = 'tcp://127.0.0.1:*', slowMs = 300): Promise<RepBackend> {
+  const sock = new zmq.Reply({ linger: 0 });
+  await sock.bind(endpoint);
+  let answered = 0;
+  void (async () => {
+    try {
+      for await (const [msg] of sock) {
+        const text = msg?.toString() ?? '';
+        // Never answered, and the loop stays parked so the socket lives until the test closes it.
+        if (text.startsWith('hold:')) await new Promise(() => undefined);
+        if (text.startsWith('slow:')) await new Promise((r) => setTimeout(r, slowMs));
+        await sock.send(msg ?? Buffer.alloc(0));
+        answered++;
+      }
+    } catch {
+      // closed by the test
+    }
+  })();
+  return { endpoint: sock.lastEndpoint!, answered: () => answered, close: () => sock.close() };
+}
+
+/**
+ * ROUTER that waits for `batch` requests and answers them in REVERSE order, each reply `reply:<payload>`,
+ * so a leg that matched replies by arrival order would hand every call someone else's reply.
+ */
+export async function startReversingRouter(batch: number): Promise<{ endpoint: string; replyOrder: string[]; close(): void }> {
+  const sock = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  await sock.bind('tcp://127.0.0.1:*');
+  const replyOrder: string[] = [];
+  void (async () => {
+    let held: Buffer[][] = [];
+    try {
+      for await (const frames of sock) {
+        held.push(frames);
+        if (held.length < batch) continue;
+        const answering = held.reverse();
+        held = [];
+        for (const [identity, callId, delimiter, payload] of answering) {
+          replyOrder.push(payload!.toString());
+          await sock.send([identity!, callId!, delimiter!, Buffer.concat([Buffer.from('reply:'), payload!])]);
+        }
+      }
+    } catch {
+      // closed by the test
+    }
+  })();
+  return { endpoint: sock.lastEndpoint!, replyOrder, close: () => sock.close() };
+}
+
+/** An endpoint nothing listens on (bound once, then released). */
+export async function deadEndpoint(): Promise<string> {
+  const sock = new zmq.Reply({ linger: 0 });
+  await sock.bind('tcp://127.0.0.1:*');
+  const endpoint = sock.lastEndpoint!;
+  sock.close();
+  return endpoint;
+}

@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLeg, LegError, type Leg, type LegFailure, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
+import { deadEndpoint, startRep, startReversingRouter } from './backends.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function leg(endpoint: string, opts: Partial<LegOptions> = {}): Leg {
+  const l = createLeg(endpoint, { timeoutMs: 5000, breaker: { failureThreshold: 1000, openMs: 1000 }, ...opts });
+  cleanups.push(() => l.close());
+  return l;
+}
+
+async function failureOf(p: Promise<unknown>): Promise<LegFailure> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(LegError);
+    return (err as LegError).failure;
+  }
+  throw new Error('call unexpectedly succeeded');
+}
+
+async function until<T>(attempt: () => Promise<T>, withinMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+describe('zmq leg', () => {
+  it('round-trips bytes untouched, including bare JSON values', async () => {
+    const rep = await startRep();
+    cleanups.push(() => rep.close());
+    const l = leg(rep.endpoint);
+    const binary = Buffer.from([0, 255, 1, 0, 10, 13, 0xc3, 0x28]);
+    expect((await l.call(binary)).equals(binary)).toBe(true);
+    expect((await l.call('true')).toString()).toBe('true');
+    const json = '{"status": "ok", "memories": [{"timestamp": 1.0, "memory": "é ☃"}]}';
+    expect((await l.call(json)).toString('utf8')).toBe(json);
+    expect(l.stats()).toMatchObject({ ok: 3, failed: 0, inFlight: 0, breaker: 'closed', lastFailure: null });
+  });
+
+  it('matches 1,000 concurrent calls to their replies when the backend answers in reverse order', async () => {
+    const n = 1000;
+    const router = await startReversingRouter(n);
+    cleanups.push(() => router.close());
+    const l = leg(router.endpoint);
+    const payloads = Array.from({ length: n }, (_, i) => `req-${i}`);
+    const inFlight = payloads.map((p) => l.call(p));
+    expect(l.stats().inFlight).toBe(n);
+    const replies = await Promise.all(inFlight);
+    expect(replies.map((r) => r.toString())).toEqual(payloads.map((p) => `reply:${p}`));
+    // The backend really did answer out of order: the last request sent was the first answered.
+    expect(router.replyOrder[0]).not.toBe(router.replyOrder.at(-1));
+    expect(router.replyOrder.indexOf('req-0')).toBeGreaterThan(router.replyOrder.indexOf(`req-${n - 1}`));
+    expect(l.stats()).toMatchObject({ ok: n, failed: 0, inFlight: 0 });
+  });
+
+  it('times a call out without wedging the socket and drops its late reply', async () => {
+    const rep = await startRep('tcp://127.0.0.1:*', 400);
+    cleanups.push(() => rep.close());
+    const l = leg(rep.endpoint);
+    const started = Date.now();
+    expect(await failureOf(l.call('slow:1', { timeoutMs: 100 }))).toBe('timeout');
+    expect(Date.now() - started).toBeLessThan(350);
+    // Queued behind the slow one at the REP backend, so its late reply arrives first and must be dropped.
+    expect((await l.call('after-1')).toString()).toBe('after-1');
+    expect(rep.answered()).toBe(2);
+    expect((await l.call('after-2')).toString()).toBe('after-2');
+    expect(l.stats()).toMatchObject({ ok: 2, failed: 1, lastFailure: 'timeout', inFlight: 0 });
+  });
+
+  it('fails fast with unavailable when no backend is there', async () => {
+    const l = leg(await deadEndpoint(), { timeoutMs: 5000 });
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      expect(await failureOf(l.call(`x${i}`))).toBe('unavailable');
+      expect(Date.now() - started).toBeLessThan(500);
+    }
+    expect(l.stats()).toMatchObject({ ok: 0, failed: 3, lastFailure: 'unavailable' });
+  });
+
+  it('fails calls in flight at once when the backend goes away', async () => {
+    const rep = await startRep();
+    const l = leg(rep.endpoint, { timeoutMs: 5000 });
+    expect((await l.call('warm')).toString()).toBe('warm');
+    const held = l.call('hold:forever');
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    rep.close();
+    expect(await failureOf(held)).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('reconnects to a backend restarted on the same port without recreating the leg', async () => {
+    const first = await startRep();
+    const l = leg(first.endpoint, { timeoutMs: 1000 });
+    expect((await l.call('before')).toString()).toBe('before');
+    first.close();
+    await until(async () => expect(await failureOf(l.call('while-down'))).toBe('unavailable'), 2000);
+    const second = await startRep(first.endpoint);
+    cleanups.push(() => second.close());
+    const reply = await until(() => l.call('after'), 5000);
+    expect(reply.toString()).toBe('after');
+    expect(second.answered()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('opens the breaker after N failures, rejects with circuit_open, half-opens and closes on success', async () => {
+    const endpoint = await deadEndpoint();
+    const outcomes: LegOutcome[] = [];
+    const l = leg(endpoint, {
+      timeoutMs: 2000,
+      breaker: { failureThreshold: 3, openMs: 400 },
+      onOutcome: (o) => outcomes.push(o),
+    });
+    for (let i = 0; i < 3; i++) expect(await failureOf(l.call('x'))).toBe('unavailable');
+    expect(l.stats().breaker).toBe('open');
+    const started = Date.now();
+    expect(await failureOf(l.call('x'))).toBe('circuit_open');
+    expect(Date.now() - started).toBeLessThan(100);
+
+    const rep = await startRep(endpoint);
+    cleanups.push(() => rep.close());
+    await new Promise((r) => setTimeout(r, 450));
+    expect(l.stats().breaker).toBe('half_open');
+    // Give the reconnect (backoff up to 1 s) time so the trial call finds the backend.
+    await until(async () => {
+      if (l.stats().breaker === 'open') await new Promise((r) => setTimeout(r, 400));
+      return l.call('trial');
+    }, 5000);
+    expect(l.stats().breaker).toBe('closed');
+    expect(rep.answered()).toBeGreaterThanOrEqual(1);
+
+    // Every call reported exactly once, with the failure that was thrown.
+    const s = l.stats();
+    expect(outcomes.length).toBe(s.ok + s.failed);
+    expect(outcomes.slice(0, 4).map((o) => o.failure)).toEqual(['unavailable', 'unavailable', 'unavailable', 'circuit_open']);
+    expect(outcomes.at(-1)).toMatchObject({ endpoint, ok: true, failure: undefined });
+    expect(outcomes.every((o) => o.latencyMs >= 0)).toBe(true);
+  });
+
+  it('rejects pending and later calls with closed when the leg closes', async () => {
+    const rep = await startRep();
+    cleanups.push(() => rep.close());
+    const l = leg(rep.endpoint);
+    expect((await l.call('warm')).toString()).toBe('warm');
+    const held = l.call('hold:1');
+    await new Promise((r) => setTimeout(r, 20));
+    await l.close();
+    expect(await failureOf(held)).toBe('closed');
+    expect(await failureOf(l.call('after'))).toBe('closed');
+    expect(l.stats()).toMatchObject({ inFlight: 0, lastFailure: 'closed' });
+  });
+});
