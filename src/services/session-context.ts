@@ -1,0 +1,43 @@
+/**
+ * SessionMemoryAgent's context rules (PROTOCOLS.md 1.1), shared by its simulator and its translator so
+ * both cut the history at exactly the same place.
+ */
+export interface ContextEntry {
+  role: string;
+  content: string;
+  timestamp: string;
+}
+
+/** The agent's token estimate: floor(len(content) / 4). Python's len counts code points, not UTF-16 units. */
+export function tokenCost(content: string): number {
+  return Math.floor([...content].length / 4);
+}
+
+/** Newest to oldest while the budget holds (stopping at the first that would exceed it), returned oldest first. */
+export function selectContext(oldestFirst: ContextEntry[], maxTokens: number): ContextEntry[] {
+  const kept: ContextEntry[] = [];
+  let used = 0;
+  for (let i = oldestFirst.length - 1; i >= 0; i--) {
+    const entry = oldestFirst[i]!;
+    const cost = tokenCost(entry.content);
+    if (used + cost > maxTokens) break;
+    used += cost;
+    kept.push(entry);
+  }
+  return kept.reverse();
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/**
+ * Python's `datetime.now().isoformat()`: local time, no zone, microseconds (ms * 1000 here). Like Python,
+ * the fraction is left out when it is zero.
+ */
+export function isoLocal(d: Date = new Date()): string {
+  const ms = d.getMilliseconds();
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
+    `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
+    (ms ? `.${pad(ms * 1000, 6)}` : '')
+  );
+}

@@ -1,0 +1,93 @@
+/** In-memory SessionMemoryAgent (PROTOCOLS.md 1.1): sessions with conversation history and a token-budgeted context. */
+import { randomUUID } from 'node:crypto';
+import { selectContext, isoLocal, type ContextEntry } from '../services/session-context.js';
+import { SERVICES } from '../services/catalog.js';
+import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
+
+interface Session {
+  user_id: unknown;
+  metadata: unknown;
+  interactions: (ContextEntry & { metadata: unknown })[];
+}
+
+const DEFAULT_MAX_TOKENS = 2000;
+const errorReply = SERVICES['session-memory'].errorReply;
+
+/** Python truthiness of a JSON value: the agent checks `if not session_id or not role or not content`. */
+const truthy = (v: unknown): boolean =>
+  !(v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0));
+
+export class SessionMemoryModel implements SimModel {
+  readonly sessions = new Map<string, Session>();
+
+  handle(request: unknown, fault?: WriteFault): unknown {
+    if (!isObject(request)) return errorReply(noGetMessage(request));
+    const rid = request.request_id ?? null;
+    const sid = request.session_id;
+    switch (request.action) {
+      case 'health_check':
+        return { status: 'ok' };
+      case 'create_session':
+        return this.createSession(request, rid, fault);
+      case 'add_interaction':
+        return this.addInteraction(request, rid, fault);
+      case 'get_context': {
+        if (!truthy(sid)) return errorReply('Missing session_id', rid);
+        const maxTokens = typeof request.max_tokens === 'number' ? request.max_tokens : DEFAULT_MAX_TOKENS;
+        const context = selectContext(this.sessions.get(String(sid))?.interactions ?? [], maxTokens).map(({ role, content, timestamp }) => ({
+          role,
+          content,
+          timestamp,
+        }));
+        return { status: 'success', context, request_id: rid };
+      }
+      case 'clear_session':
+      case 'delete_session': {
+        if (!truthy(sid)) return errorReply('Missing session_id', rid);
+        // Like SQL DELETEs, both succeed for a session that does not exist.
+        const key = String(sid);
+        divergentWrite(fault, key, (k) => {
+          if (request.action === 'delete_session') this.sessions.delete(k);
+          else if (this.sessions.has(k)) this.sessions.get(k)!.interactions = [];
+        });
+        return { status: 'success', request_id: rid };
+      }
+      default:
+        return errorReply(`Unknown action: ${pyStr(request.action)}`, rid);
+    }
+  }
+
+  private createSession(req: JsonObject, rid: unknown, fault?: WriteFault): unknown {
+    // A non-string or empty session_id is treated as absent (the agent does `... or str(uuid.uuid4())`).
+    const sid = typeof req.session_id === 'string' && req.session_id ? req.session_id : randomUUID();
+    const fields: Pick<Session, 'user_id' | 'metadata'> = { user_id: req.user_id ?? 'default', metadata: req.metadata ?? {} };
+    divergentWrite(
+      fault,
+      fields,
+      (f) => {
+        // Re-creating an existing session keeps its history (INSERT OR REPLACE on the sessions row only).
+        this.sessions.set(sid, { ...f, interactions: this.sessions.get(sid)?.interactions ?? [] });
+      },
+      (f) => ({ ...f, user_id: alterValue(f.user_id) }),
+    );
+    return { status: 'success', session_id: sid, request_id: rid };
+  }
+
+  private addInteraction(req: JsonObject, rid: unknown, fault?: WriteFault): unknown {
+    const { session_id: sid, role, content } = req;
+    // Non-string role/content count as missing: the agent's token estimate needs text.
+    if (!truthy(sid) || typeof role !== 'string' || !role || typeof content !== 'string' || !content) {
+      return errorReply('Missing required parameters', rid);
+    }
+    const session = this.sessions.get(String(sid));
+    if (!session) return { status: 'error', request_id: rid };
+    const entry = { role, content, timestamp: isoLocal(), metadata: req.metadata ?? {} };
+    divergentWrite(
+      fault,
+      entry,
+      (e) => session.interactions.push(e),
+      (e) => ({ ...e, content: alterValue(e.content) as string }),
+    );
+    return { status: 'success', request_id: rid };
+  }
+}
