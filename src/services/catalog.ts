@@ -17,6 +17,14 @@ export interface ActionSpec {
   keyDefault?: string;
 }
 
+/** A reply counts as success when any rule matches; `path` "" is the reply itself (bare values). */
+export interface SuccessRule {
+  path: string;
+  equals?: string | number | boolean | null;
+  /** Regular expression tested against the value at `path` as a string. */
+  matches?: string;
+}
+
 export interface ServiceSpec {
   name: ServiceName;
   /** The name the voice assistant's code uses for it. */
@@ -25,6 +33,8 @@ export interface ServiceSpec {
   /** The Unleash context field that read cutover is sticky on. */
   stickyOn: 'sessionId' | 'userId';
   actions: Record<string, ActionSpec>;
+  /** Default rules telling whether a write reply means the write happened (config can override). */
+  writeSuccess: SuccessRule[];
   /** The service's error reply for a message, as the service itself would shape it. */
   errorReply(message: string, requestId?: unknown): unknown;
 }
@@ -43,6 +53,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
       delete_session: { kind: 'write', key: 'session_id' },
       health_check: { kind: 'health' },
     },
+    writeSuccess: [{ path: 'status', equals: 'success' }],
     errorReply: (message, requestId) => ({ status: 'error', message, request_id: requestId ?? null }),
   },
   'contextual-memory': {
@@ -56,6 +67,12 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
       record_decision: { kind: 'write', key: 'session_id' },
       health_check: { kind: 'health' },
     },
+    // As deployed, its loop answers every bare true/false with an AttributeError after the write was made
+    // (PROTOCOLS.md 1.2): the write happened unless the message says otherwise.
+    writeSuccess: [
+      { path: '', equals: true },
+      { path: 'message', matches: "object has no attribute 'get'" },
+    ],
     errorReply: (message) => ({ status: 'error', message }),
   },
   'jarvis-memory': {
@@ -68,6 +85,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
       get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default' },
       clear_memories: { kind: 'write', key: 'user_id', keyDefault: 'default' },
     },
+    writeSuccess: [{ path: 'status', equals: 'ok' }],
     errorReply: (message) => ({ status: 'error', reason: message }),
   },
 };

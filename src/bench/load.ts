@@ -1,0 +1,85 @@
+/**
+ * A load generator of N REQ clients for a fixed time. Closed loop (each client sends as soon as its
+ * previous reply arrives) measures saturation throughput; paced (each client sends every `intervalMs`)
+ * measures latency at a steady load below saturation, where queueing does not swamp what is added.
+ */
+import * as zmq from 'zeromq';
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  mean: number;
+}
+
+export interface LoadOptions {
+  endpoint: string;
+  clients: number;
+  durationMs: number;
+  /** Builds the request for client `c`'s `n`-th call. */
+  request(c: number, n: number): string;
+  /** Checks a reply; a false result counts as an error. */
+  check?(reply: Buffer): boolean;
+  timeoutMs?: number;
+  /** Paced mode: each client starts a request every `intervalMs` (closed loop when absent). */
+  intervalMs?: number;
+}
+
+export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const stopAt = performance.now() + opts.durationMs;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: opts.clients }, async (_, c) => {
+      let sock = newClient(opts);
+      // Paced clients start spread over one interval so their requests do not arrive in bursts.
+      let nextAt = performance.now() + (opts.intervalMs ? (opts.intervalMs * c) / opts.clients : 0);
+      for (let n = 0; performance.now() < stopAt; n++) {
+        if (opts.intervalMs) {
+          const wait = nextAt - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          nextAt += opts.intervalMs;
+        }
+        const t0 = performance.now();
+        try {
+          await sock.send(opts.request(c, n));
+          const [reply] = await sock.receive();
+          latencies.push(performance.now() - t0);
+          if (opts.check && !opts.check(reply!)) errors++;
+        } catch {
+          errors++;
+          // A REQ socket that timed out is stuck in its lockstep: replace it.
+          sock.close();
+          sock = newClient(opts);
+        }
+      }
+      sock.close();
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
+  };
+}
+
+function newClient(opts: LoadOptions): zmq.Request {
+  const sock = new zmq.Request({ linger: 0, receiveTimeout: opts.timeoutMs ?? 5000, sendTimeout: opts.timeoutMs ?? 5000 });
+  sock.connect(opts.endpoint);
+  return sock;
+}
+
+export function percentile(sorted: number[], q: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}

@@ -1,0 +1,148 @@
+/**
+ * Carries out one plan: the primary answers the agent; the secondary write and the shadow read run
+ * off the agent's path and report to the observers (comparison counts, samples, outbox, metrics).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServiceName, SuccessRule } from '../services/catalog.js';
+import { pyDumps } from '../util/pyjson.js';
+import { compare } from './compare.js';
+import type { ComparisonRules } from './compare-rules.js';
+import type { KeyActivity } from './key-activity.js';
+import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
+import type { Route } from './route.js';
+import { callSide, type SideOptions, type SideReply } from './sides.js';
+import { isSuccess } from './success.js';
+import type { ExecutionObserver } from './observer.js';
+
+export interface SecondaryWrites {
+  /** Runs `write` after every earlier secondary write for the same key (per-key order). */
+  enqueue(route: Route, side: Side, write: () => Promise<SideReply>): void;
+}
+
+export interface ExecutorDeps {
+  decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
+  sides(service: ServiceName): SideOptions;
+  successRules(service: ServiceName): SuccessRule[];
+  comparisonRules(service: ServiceName, action: string): ComparisonRules;
+  activity: KeyActivity;
+  secondary: SecondaryWrites;
+  observer: ExecutionObserver;
+}
+
+export class Executor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
+  async execute(route: Route): Promise<Buffer> {
+    const flags = this.deps.decide(route.service, contextFor(route));
+    let plan = planFor(route.spec?.kind, flags);
+    if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && this.deps.activity.busy(activityKey(route))) {
+      // A write to this key is still on its way to new: serve from legacy rather than a stale read.
+      plan = { ...plan, primary: 'legacy' };
+      this.deps.observer.staleReadAvoided(route);
+    }
+    if (route.spec?.kind === 'write') return this.write(withSharedId(route, plan), plan);
+    if (route.spec?.kind === 'read') return this.read(route, plan, flags);
+    return (await callSide(plan.primary, route, this.deps.sides(route.service), false)).bytes;
+  }
+
+  private async write(route: Route, plan: Plan): Promise<Buffer> {
+    const key = activityKey(route);
+    this.deps.activity.begin(key);
+    let primary: SideReply;
+    try {
+      primary = await callSide(plan.primary, route, this.deps.sides(route.service), false);
+    } catch (err) {
+      this.deps.activity.end(key);
+      throw err;
+    }
+    const succeeded = isSuccess(primary.value, this.deps.successRules(route.service));
+    if (!plan.writeSecondary || !succeeded) {
+      this.deps.activity.end(key);
+      return primary.bytes;
+    }
+    const secondary = other(plan.primary);
+    const rules = this.deps.successRules(route.service);
+    this.deps.secondary.enqueue(route, secondary, async () => {
+      try {
+        const reply = await callSide(secondary, route, this.deps.sides(route.service), true);
+        if (!isSuccess(reply.value, rules)) throw new SecondaryRejected(reply);
+        return reply;
+      } finally {
+        this.deps.activity.end(key);
+      }
+    });
+    return primary.bytes;
+  }
+
+  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<Buffer> {
+    const sides = this.deps.sides(route.service);
+    const key = activityKey(route);
+    const version = this.deps.activity.version(key);
+    const shadowSide = other(plan.primary);
+    // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
+    const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides, false)) : undefined;
+    let primary: SideReply;
+    try {
+      primary = await callSide(plan.primary, route, sides, false);
+    } catch (err) {
+      if (plan.primary === 'legacy' || flags.newPrimary || flags.legacyOff) throw err;
+      // A cutover read whose new side failed is served from legacy, and counted.
+      this.deps.observer.fallback(route, err);
+      return (await callSide('legacy', route, sides, false)).bytes;
+    }
+    if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
+    return primary.bytes;
+  }
+
+  private compareShadow(route: Route, primary: SideReply, shadow: Settled<SideReply>, version: string): void {
+    if (!this.deps.activity.unchangedSince(activityKey(route), version)) {
+      this.deps.observer.compared({ route, outcome: 'skipped', primary });
+      return;
+    }
+    if (!shadow.ok) {
+      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, primary, error: shadow.error });
+      return;
+    }
+    const [legacy, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
+    const result = compare(legacy.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    this.deps.observer.compared({ route, outcome: result.equal ? 'match' : 'mismatch', primary, shadow: shadow.value, diffs: result.diffs });
+  }
+}
+
+/** The secondary side answered, but not with success (e.g. the legacy service refused a replayed write). */
+export class SecondaryRejected extends Error {
+  constructor(readonly reply: SideReply) {
+    super(`secondary ${reply.side} side refused the write: ${reply.bytes.toString('utf8').slice(0, 200)}`);
+  }
+}
+
+/** Keys are per service: two services may use the same session id for unrelated records. */
+const activityKey = (route: Route): string => `${route.service}/${route.key ?? ''}`;
+
+function contextFor(route: Route): { sessionId?: string; userId?: string } {
+  const s = route.request.session_id;
+  const u = route.request.user_id;
+  return {
+    ...(typeof s === 'string' ? { sessionId: s } : {}),
+    ...(typeof u === 'string' ? { userId: u } : route.service === 'jarvis-memory' && route.key ? { userId: route.key } : {}),
+  };
+}
+
+/**
+ * A create_session without a session_id lets each side invent its own; when both sides will hold the
+ * session, memshift picks the id (as the legacy default would: a uuid4) so they agree.
+ */
+function withSharedId(route: Route, plan: Plan): Route {
+  if (route.action !== 'create_session' || route.request.session_id !== undefined) return route;
+  if (!plan.writeSecondary && plan.primary === 'legacy') return route;
+  const request = { ...route.request, session_id: randomUUID() };
+  return { ...route, request, key: request.session_id, raw: Buffer.from(pyDumps(request)) };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );

@@ -1,0 +1,49 @@
+/** What the executor reports about the work it does off the agent's path; stores and metrics listen. */
+import type { FieldDiff } from './compare.js';
+import type { Side } from './plan.js';
+import type { Route } from './route.js';
+import type { SideReply } from './sides.js';
+
+export type CompareOutcome = 'match' | 'mismatch' | 'legacy_error' | 'new_error' | 'skipped';
+
+export interface ComparedEvent {
+  route: Route;
+  outcome: CompareOutcome;
+  primary: SideReply;
+  shadow?: SideReply;
+  diffs?: FieldDiff[];
+  error?: unknown;
+}
+
+export interface SecondaryEvent {
+  route: Route;
+  side: Side;
+  ok: boolean;
+  latencyMs: number;
+  error?: unknown;
+}
+
+export interface ExecutionObserver {
+  compared(e: ComparedEvent): void;
+  secondaryWritten(e: SecondaryEvent): void;
+  /** A read meant for the new side was served from legacy because new failed. */
+  fallback(route: Route, error: unknown): void;
+  /** A read meant for the new side was served from legacy because a write to its key was pending there. */
+  staleReadAvoided(route: Route): void;
+}
+
+/** One observer that forwards to several; one failing listener never disturbs the others or the request. */
+export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserver {
+  const each =
+    <K extends keyof ExecutionObserver>(k: K) =>
+    (...args: Parameters<ExecutionObserver[K]>) => {
+      for (const o of observers) {
+        try {
+          (o[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+        } catch {
+          // Observers are bookkeeping; the request has been answered already.
+        }
+      }
+    };
+  return { compared: each('compared'), secondaryWritten: each('secondaryWritten'), fallback: each('fallback'), staleReadAvoided: each('staleReadAvoided') };
+}

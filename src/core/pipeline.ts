@@ -1,0 +1,41 @@
+/**
+ * The request path shared by every front: route the frame, run it, and say how it went so each
+ * front can answer in its own protocol (ZeroMQ: the bytes; HTTP: the bytes plus a status code).
+ */
+import type { ServiceName } from '../services/catalog.js';
+import { LegError } from '../legs/types.js';
+import { errorReply, routeRequest, type Route } from './route.js';
+
+export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
+
+export interface Outcome {
+  kind: OutcomeKind;
+  /** The reply for the agent, exactly as it goes on the wire. */
+  reply: Buffer;
+}
+
+/** Runs one well-formed request and returns the primary's reply bytes; rejects with LegError when the primary failed. */
+export type Executor = (route: Route) => Promise<Buffer>;
+
+export interface PipelineOptions {
+  maxRequestBytes: number;
+  execute: Executor;
+}
+
+export class Pipeline {
+  constructor(private readonly opts: PipelineOptions) {}
+
+  async handle(service: ServiceName, raw: Buffer): Promise<Outcome> {
+    const routed = routeRequest(service, raw, this.opts.maxRequestBytes);
+    if (!routed.ok) return { kind: 'bad_request', reply: routed.reply };
+    try {
+      return { kind: 'ok', reply: await this.opts.execute(routed.route) };
+    } catch (err) {
+      const message =
+        err instanceof LegError
+          ? `memshift: ${service} backend ${err.failure} (${err.endpoint}): ${err.message}`
+          : `memshift: internal error: ${(err as Error).message}`;
+      return { kind: 'backend_error', reply: errorReply(service, message, routed.route.request.request_id) };
+    }
+  }
+}

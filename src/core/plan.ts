@@ -1,0 +1,40 @@
+/**
+ * What the flags decide for one request: which side answers the agent, whether the other side is
+ * written second, and whether a read is shadowed (sent to the other side too and compared).
+ */
+import type { ActionKind } from '../services/catalog.js';
+
+export type Side = 'legacy' | 'new';
+
+/** The flag states that matter to one request (the flags module evaluates them per session / user). */
+export interface FlagDecision {
+  killSwitch: boolean;
+  dualWrite: boolean;
+  shadowRead: boolean;
+  readNew: boolean;
+  newPrimary: boolean;
+  legacyOff: boolean;
+}
+
+export interface Plan {
+  /** The side whose reply the agent gets. */
+  primary: Side;
+  /** Writes only: the other side is written after the primary succeeded. */
+  writeSecondary: boolean;
+  /** Reads only: the other side is asked too and both replies compared. */
+  shadow: boolean;
+}
+
+export const other = (side: Side): Side => (side === 'legacy' ? 'new' : 'legacy');
+
+export function planFor(kind: ActionKind | undefined, f: FlagDecision): Plan {
+  const legacyOnly: Plan = { primary: 'legacy', writeSecondary: false, shadow: false };
+  if (f.killSwitch) return legacyOnly;
+  if (f.legacyOff) return { primary: 'new', writeSecondary: false, shadow: false };
+  // Health checks and unknown actions concern the primary alone.
+  if (kind !== 'read' && kind !== 'write') return { ...legacyOnly, primary: f.newPrimary ? 'new' : 'legacy' };
+  if (f.newPrimary) return kind === 'write' ? { primary: 'new', writeSecondary: true, shadow: false } : { primary: 'new', writeSecondary: false, shadow: f.shadowRead };
+  if (kind === 'write') return { ...legacyOnly, writeSecondary: f.dualWrite };
+  // Serving reads from a side that writes do not reach would serve stale data: read-new needs dual-write.
+  return { primary: f.readNew && f.dualWrite ? 'new' : 'legacy', writeSecondary: false, shadow: f.shadowRead };
+}

@@ -1,0 +1,97 @@
+/**
+ * Assembles a running memshift: legs to every backend, the pipeline, the ZeroMQ fronts and the HTTP
+ * front. `startProxy` is what `memshift serve`, the demo, the bench and the tests all call.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { newBackendOf } from './config.js';
+import { SERVICE_NAMES, type ServiceName } from './services/catalog.js';
+import { createLeg } from './legs/index.js';
+import type { Leg } from './legs/types.js';
+import { Pipeline } from './core/pipeline.js';
+import { ZmqFront } from './fronts/zmq-front.js';
+import { buildHttpFront } from './fronts/http-front.js';
+import { HealthChecker, type ProbedBackend } from './fronts/health.js';
+import { childLogger } from './telemetry/log.js';
+
+const log = childLogger('proxy');
+
+export interface Proxy {
+  /** Where agents connect, per service (the bound ZeroMQ endpoints). */
+  fronts: Partial<Record<ServiceName, string>>;
+  httpUrl: string;
+  legs: { legacy: Partial<Record<ServiceName, Leg>>; orchestrator: Leg };
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: Config): Promise<Proxy> {
+  const services = SERVICE_NAMES.filter((s) => config.services[s].enabled);
+  const legOpts = (timeoutMs: number) => ({ timeoutMs, breaker: config.breaker });
+  const legacy: Partial<Record<ServiceName, Leg>> = {};
+  for (const s of services) legacy[s] = createLeg(config.services[s].legacy.endpoint, legOpts(config.services[s].legacy.timeoutMs));
+  const orchestrator = createLeg(config.orchestrator.endpoint, legOpts(config.orchestrator.timeoutMs));
+  const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
+  for (const s of services) {
+    const b = newBackendOf(config, s);
+    if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, createLeg(b.endpoint, legOpts(b.timeoutMs)));
+  }
+
+  const pipeline = new Pipeline({
+    maxRequestBytes: config.zmq.maxFrameBytes,
+    execute: (route) => legacy[route.service]!.call(route.raw),
+  });
+
+  const probes: ProbedBackend[] = [
+    ...services.map((s) => ({ name: s, leg: legacy[s]!, critical: true, probe: '{"action": "health_check"}' })),
+    ...[...newLegs.entries()].map(([endpoint, leg]) => ({
+      name: endpoint === config.orchestrator.endpoint ? 'orchestrator' : `orchestrator ${endpoint}`,
+      leg,
+      critical: false,
+      probe: '{"action": "health_check", "request_id": "req-health00"}',
+    })),
+  ];
+
+  const fronts = services.map(
+    (service) =>
+      new ZmqFront({
+        service,
+        bind: config.services[service].front,
+        pipeline,
+        hardLimitBytes: Math.max(config.zmq.maxFrameBytes * 4, 16 * 1024 * 1024),
+      }),
+  );
+  let ready = false;
+  const http = buildHttpFront({
+    host: config.http.host,
+    port: config.http.port,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    pipeline,
+    health: new HealthChecker(probes),
+    isReady: () => ready,
+  });
+
+  try {
+    await Promise.all(fronts.map((f) => f.start()));
+    await http.listen({ host: config.http.host, port: config.http.port });
+  } catch (err) {
+    await Promise.allSettled([...fronts.map((f) => f.close()), http.close()]);
+    throw err;
+  }
+  ready = true;
+  const addr = http.server.address() as AddressInfo;
+  const httpUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const frontEndpoints = Object.fromEntries(fronts.map((f, i) => [services[i]!, f.endpoint]));
+  log.info({ fronts: frontEndpoints, http: httpUrl }, 'memshift proxy listening');
+
+  return {
+    fronts: frontEndpoints,
+    httpUrl,
+    legs: { legacy, orchestrator },
+    async close() {
+      ready = false;
+      await http.close();
+      await Promise.allSettled(fronts.map((f) => f.close()));
+      await Promise.allSettled([...Object.values(legacy), ...newLegs.values()].map((l) => l.close()));
+    },
+  };
+}

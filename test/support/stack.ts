@@ -1,0 +1,26 @@
+/** Simulators plus a proxy in front of them, all on ephemeral ports, for tests over real sockets. */
+import { parseConfig, type Config } from '../../src/config.js';
+import { startSimulators, type SimHandle, type SimOptions } from '../../src/sim/index.js';
+import { SERVICE_NAMES } from '../../src/services/catalog.js';
+
+export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
+  return startSimulators({
+    ports: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0, orchestrator: 0 },
+    controlPort: null,
+    ...opts,
+  });
+}
+
+/** Config for a proxy in front of `sims`, fronts and HTTP on ephemeral ports. */
+export function configFor(sims: SimHandle, extra: Record<string, unknown> = {}): Config {
+  const services = Object.fromEntries(
+    SERVICE_NAMES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]),
+  );
+  return parseConfig({
+    http: { host: '127.0.0.1', port: 0 },
+    orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },
+    breaker: { failureThreshold: 3, openMs: 300 },
+    services,
+    ...extra,
+  });
+}
