@@ -1,0 +1,243 @@
+/**
+ * openFlags: the migration flags as memshift reads them, evaluated by unleash-client either offline
+ * from the flags file or against a real Unleash server (bootstrapped from the same file).
+ */
+import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
+import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import { childLogger } from '../telemetry/log.js';
+import { definitionState, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
+import { FileFlagRepository } from './file-repository.js';
+import { ALL_FLAG_NAMES, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
+import { deriveStage, isOn, STAGE_PLANS, type FlagState, type FlagStates, type Stage } from './stage.js';
+
+const log = childLogger('flags');
+
+export interface OpenFlagsOptions {
+  /** Flag definitions; default MEMSHIFT_FLAGS_FILE, else flags/memshift.json. */
+  file?: string;
+  /** Unleash API url (…/api/); default UNLEASH_URL. Without one, flags are read offline from the file. */
+  url?: string;
+  /** Unleash client API token; default UNLEASH_API_TOKEN. */
+  apiToken?: string;
+  appName?: string;
+  /** How often to fetch from Unleash. */
+  refreshIntervalMs?: number;
+  /** Offline: stat poll interval behind fs.watch. */
+  pollIntervalMs?: number;
+  /** Unleash mode: how long openFlags waits for the first definitions before answering all-off. */
+  readyTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DecideContext {
+  sessionId?: string;
+  userId?: string;
+}
+
+export interface FlagDecision {
+  killSwitch: boolean;
+  dualWrite: boolean;
+  shadowRead: boolean;
+  readNew: boolean;
+  newPrimary: boolean;
+  legacyOff: boolean;
+}
+
+export interface ServiceSnapshot {
+  stage: Stage;
+  /** Keyed by full flag name. */
+  flags: Record<string, FlagState>;
+}
+
+export type FlagsSnapshot = Record<ServiceName, ServiceSnapshot> & { killSwitch: boolean };
+
+export interface Flags {
+  readonly source: 'file' | 'unleash';
+  /** The plan inputs for one request. shadowRead is a fresh draw per call; readNew is sticky per session / user. */
+  decide(service: ServiceName, ctx: DecideContext): FlagDecision;
+  /** The flag definitions (after local overrides) and the stage each service is in. */
+  snapshot(): FlagsSnapshot;
+  /** Called after a reload, refresh or local override that changed something; returns an unsubscribe. */
+  onChange(cb: () => void): () => void;
+  /** Forces a flag off on this instance whatever Unleash says (false), or clears that (null). */
+  setLocalOverride(flagName: string, enabled: false | null): void;
+  close(): Promise<void>;
+}
+
+const KILLED: FlagDecision = {
+  killSwitch: true,
+  dualWrite: false,
+  shadowRead: false,
+  readNew: false,
+  newPrimary: false,
+  legacyOff: false,
+};
+
+export async function openFlags(opts: OpenFlagsOptions = {}): Promise<Flags> {
+  const env = opts.env ?? process.env;
+  const file = resolveFlagsFile(opts.file, env);
+  const url = opts.url ?? env.UNLEASH_URL;
+  return url ? openServer(url, file, opts, env) : openOffline(file, opts);
+}
+
+async function openOffline(file: string, opts: OpenFlagsOptions): Promise<Flags> {
+  const unleash = new Unleash({
+    appName: opts.appName ?? 'memshift',
+    // Required by the constructor, never contacted: the repository is local and metrics are off.
+    url: 'http://offline.invalid/api/',
+    repository: new FileFlagRepository(file, opts.pollIntervalMs),
+    disableMetrics: true,
+    disableAutoStart: true,
+    skipInstanceCountWarning: true,
+  });
+  const flags = new UnleashFlags(unleash, 'file');
+  await unleash.start();
+  flags.resetSignature();
+  return flags;
+}
+
+async function openServer(url: string, file: string, opts: OpenFlagsOptions, env: NodeJS.ProcessEnv): Promise<Flags> {
+  const bootstrap = await readFlagDefinitions(file);
+  if (!bootstrap.ok) log.warn({ file, error: bootstrap.error }, 'no bootstrap flags, all off until Unleash answers');
+  const apiToken = opts.apiToken ?? env.UNLEASH_API_TOKEN;
+  const unleash = new Unleash({
+    appName: opts.appName ?? 'memshift',
+    url,
+    refreshInterval: opts.refreshIntervalMs ?? 1000,
+    customHeaders: apiToken ? { Authorization: apiToken } : undefined,
+    // Until the first fetch succeeds, the repo's own definitions answer (fetched data always wins).
+    bootstrap: bootstrap.ok ? { data: bootstrap.doc.features, segments: bootstrap.doc.segments } : {},
+    // The default file backup in os.tmpdir() could resurrect stale flags over the bootstrap.
+    storageProvider: new InMemStorageProvider(),
+    skipInstanceCountWarning: true,
+  });
+  const flags = new UnleashFlags(unleash, 'unleash');
+  await readyOrTimeout(unleash, opts.readyTimeoutMs ?? 5000);
+  flags.resetSignature();
+  return flags;
+}
+
+function readyOrTimeout(unleash: Unleash, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unleash.off(UnleashEvents.Ready, done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      log.warn({ waitedMs: ms }, 'Unleash not ready, every flag off until it answers');
+      done();
+    }, ms);
+    unleash.once(UnleashEvents.Ready, done);
+  });
+}
+
+class UnleashFlags implements Flags {
+  private readonly listeners = new Set<() => void>();
+  private readonly forcedOff = new Set<string>();
+  private signature = '';
+  private closed = false;
+
+  constructor(
+    private readonly unleash: Unleash,
+    readonly source: 'file' | 'unleash',
+  ) {
+    unleash.on(UnleashEvents.Error, (err: Error) => log.warn({ err }, 'unleash error'));
+    unleash.on(UnleashEvents.Warn, (msg: unknown) => log.debug({ msg }, 'unleash warning'));
+    unleash.on(UnleashEvents.Changed, () => {
+      if (this.resetSignature()) this.notify();
+    });
+  }
+
+  /** Records the current definitions; true when they differ from the last recorded ones. */
+  resetSignature(): boolean {
+    const next = JSON.stringify(this.unleash.getFeatureToggleDefinitions(true));
+    const changed = next !== this.signature;
+    this.signature = next;
+    return changed;
+  }
+
+  decide(service: ServiceName, ctx: DecideContext): FlagDecision {
+    const context: Context = { sessionId: ctx.sessionId, userId: ctx.userId, properties: { service } };
+    if (this.evaluate(KILL_SWITCH, context)) return { ...KILLED };
+    // On/off flags are evaluated per request (constraints apply); rollout flags select the stage by
+    // their definition, then draw per request below.
+    const states: FlagStates = {};
+    for (const kind of ['dual-write', 'new-primary', 'legacy-off'] as const) {
+      states[flagName(service, kind)] = { enabled: this.evaluate(flagName(service, kind), context) };
+    }
+    for (const kind of ['shadow-read', 'read-new'] as const) {
+      states[flagName(service, kind)] = this.state(flagName(service, kind));
+    }
+    const plan = STAGE_PLANS[deriveStage(service, states, false)];
+    return {
+      killSwitch: false,
+      dualWrite: plan.dualWrite,
+      newPrimary: plan.newPrimary,
+      legacyOff: plan.legacyOff,
+      readNew:
+        plan.readNew === 'always' || (plan.readNew === 'rollout' && this.evaluate(flagName(service, 'read-new'), context)),
+      shadowRead: plan.shadow && this.evaluate(flagName(service, 'shadow-read'), context),
+    };
+  }
+
+  snapshot(): FlagsSnapshot {
+    const killSwitch = isOn(this.state(KILL_SWITCH));
+    const services = Object.fromEntries(
+      SERVICE_NAMES.map((s) => {
+        const flags = Object.fromEntries(serviceFlagNames(s).map((n) => [n, this.state(n)]));
+        return [s, { stage: deriveStage(s, flags, killSwitch), flags }];
+      }),
+    ) as Record<ServiceName, ServiceSnapshot>;
+    return { ...services, killSwitch };
+  }
+
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  setLocalOverride(name: string, enabled: false | null): void {
+    if (!ALL_FLAG_NAMES.includes(name)) throw new Error(`unknown flag "${name}"`);
+    const had = this.forcedOff.has(name);
+    if (enabled === false) this.forcedOff.add(name);
+    else this.forcedOff.delete(name);
+    if (had !== this.forcedOff.has(name)) {
+      log.info({ flag: name, forcedOff: enabled === false }, 'local flag override');
+      this.notify();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.unleash.destroy();
+  }
+
+  private evaluate(name: string, context: Context): boolean {
+    if (this.forcedOff.has(name)) return false;
+    // A disabled or missing flag is false whatever the context, so skip the evaluation (most flags,
+    // most of the time) but keep Unleash's usage metrics counting it.
+    if (this.unleash.getFeatureToggleDefinition(name)?.enabled !== true) {
+      this.unleash.count(name, false);
+      return false;
+    }
+    return this.unleash.isEnabled(name, context);
+  }
+
+  private state(name: string): FlagState {
+    const state = definitionState(this.unleash.getFeatureToggleDefinition(name));
+    return this.forcedOff.has(name) ? { ...state, enabled: false, forcedOff: true } : state;
+  }
+
+  private notify(): void {
+    for (const cb of this.listeners) {
+      try {
+        cb();
+      } catch (err) {
+        log.error({ err }, 'flags onChange listener failed');
+      }
+    }
+  }
+}

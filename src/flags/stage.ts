@@ -1,0 +1,69 @@
+/**
+ * Migration stages (DESIGN.md stages table): which stage a service is in given its flags, and what
+ * each stage means for writes, reads and comparison. Pure, so the report and CLI share it.
+ */
+import type { ServiceName } from '../services/catalog.js';
+import { flagName, KILL_SWITCH, type FlagKind } from './names.js';
+
+export const STAGES = ['off', 'dual-write', 'shadow', 'cutover', 'new-primary', 'complete', 'killed'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface FlagState {
+  enabled: boolean;
+  /** flexibleRollout percentage (0-100), for flags defined with that strategy. */
+  rollout?: number;
+  /** Forced off by a local override (the guard), whatever Unleash says. */
+  forcedOff?: true;
+}
+
+/** Flag states keyed by full flag name. */
+export type FlagStates = Record<string, FlagState>;
+
+/** A flag counts as on when enabled and, for a rollout, above 0%. */
+export const isOn = (s: FlagState | undefined): boolean =>
+  s !== undefined && s.enabled && (s.rollout === undefined || s.rollout > 0);
+
+/** The latest stage whose flag is on wins: later flags include what earlier stages do. */
+const STAGE_BY_FLAG: ReadonlyArray<[FlagKind, Stage]> = [
+  ['legacy-off', 'complete'],
+  ['new-primary', 'new-primary'],
+  ['read-new', 'cutover'],
+  ['shadow-read', 'shadow'],
+  ['dual-write', 'dual-write'],
+];
+
+export function deriveStage(
+  service: ServiceName,
+  flags: FlagStates,
+  killSwitch: boolean = isOn(flags[KILL_SWITCH]),
+): Stage {
+  if (killSwitch) return 'killed';
+  const hit = STAGE_BY_FLAG.find(([kind]) => isOn(flags[flagName(service, kind)]));
+  return hit ? hit[1] : 'off';
+}
+
+export interface StagePlan {
+  /** The secondary side is written too. */
+  dualWrite: boolean;
+  /** The orchestrator is written first and its reply is the one returned. */
+  newPrimary: boolean;
+  /** Legacy is no longer written. */
+  legacyOff: boolean;
+  /** Reads served from the orchestrator: never, for the read-new rollout share, or always. */
+  readNew: 'never' | 'rollout' | 'always';
+  /** Reads may be shadowed to the other side (at the shadow-read rollout share). */
+  shadow: boolean;
+}
+
+const legacyOnly: StagePlan = { dualWrite: false, newPrimary: false, legacyOff: false, readNew: 'never', shadow: false };
+
+/** DESIGN.md's stages table as data. */
+export const STAGE_PLANS: Record<Stage, StagePlan> = {
+  off: legacyOnly,
+  'dual-write': { ...legacyOnly, dualWrite: true },
+  shadow: { ...legacyOnly, dualWrite: true, shadow: true },
+  cutover: { ...legacyOnly, dualWrite: true, shadow: true, readNew: 'rollout' },
+  'new-primary': { dualWrite: true, newPrimary: true, legacyOff: false, readNew: 'always', shadow: true },
+  complete: { dualWrite: false, newPrimary: true, legacyOff: true, readNew: 'always', shadow: false },
+  killed: legacyOnly,
+};
