@@ -1,0 +1,110 @@
+/**
+ * The Memory Orchestrator over a leg (PROTOCOLS.md section 2), plus the two access patterns every
+ * translator shares: legacy key -> orchestrator session, and reading every page of a filtered batch_read.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ServiceName } from './catalog.js';
+import { OrchestratorError, type IdMap, type OrchestratorClient } from './types.js';
+import { LegError, type Leg } from '../legs/types.js';
+import { pyDumps } from '../util/pyjson.js';
+import { isObject } from './legacy-values.js';
+
+type Json = Record<string, unknown>;
+
+export class LegOrchestratorClient implements OrchestratorClient {
+  constructor(private readonly leg: Leg) {}
+
+  async call(action: string, sessionId: string | undefined, payload: Json = {}): Promise<Json> {
+    const envelope = {
+      action,
+      session_id: sessionId,
+      payload,
+      request_id: `req-${randomBytes(4).toString('hex')}`,
+      timestamp: new Date().toISOString(),
+    };
+    const raw = await this.leg.call(pyDumps(envelope));
+    let reply: unknown;
+    try {
+      reply = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new LegError('protocol', `orchestrator ${action}: reply is not JSON`, this.leg.endpoint);
+    }
+    if (!isObject(reply)) throw new LegError('protocol', `orchestrator ${action}: reply is not an object`, this.leg.endpoint);
+    if (reply.status === 'error') {
+      const error = isObject(reply.error) ? reply.error : {};
+      throw new OrchestratorError(String(error.code ?? 'internal_error'), String(error.message ?? `orchestrator ${action} failed`));
+    }
+    // Health actions answer a bare {"status":"ok"} without data.
+    return isObject(reply.data) ? reply.data : {};
+  }
+}
+
+/** One memory as batch_read returns it. */
+export interface OrchestratorMemory {
+  memory_id: string;
+  memory_type: string;
+  content: Json;
+  tags: string[];
+  created_at: string;
+}
+
+/** A memory's creation time as epoch seconds (the legacy services' float timestamps). */
+export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
+
+const PAGE = 100;
+
+/** Every memory of one session matching `filter`, in the requested sort order, across all pages. */
+export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {
+  const all: OrchestratorMemory[] = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const data = await client.call('batch_read', sessionId, { filter: { ...filter, limit: PAGE, offset } });
+    const page = Array.isArray(data.memories) ? data.memories : [];
+    for (const m of page) {
+      if (isObject(m)) all.push({ ...m, content: isObject(m.content) ? m.content : {}, tags: Array.isArray(m.tags) ? m.tags : [] } as OrchestratorMemory);
+    }
+    const info = isObject(data.page_info) ? data.page_info : {};
+    if (info.has_more !== true || page.length === 0) return all;
+  }
+}
+
+/**
+ * Legacy key -> orchestrator session through the id map. Concurrent first uses of one key share a single
+ * lookup-or-create, so two first writes racing on one legacy session make one orchestrator session, not two.
+ */
+export class SessionRegistry {
+  private readonly busy = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly client: OrchestratorClient,
+    private readonly ids: IdMap,
+    private readonly service: ServiceName,
+  ) {}
+
+  async find(legacyKey: string): Promise<string | undefined> {
+    const pending = this.busy.get(legacyKey);
+    const stored = () => this.ids.get(this.service, legacyKey);
+    return pending ? pending.catch(stored) : stored();
+  }
+
+  /** The mapped session, created (with this create_session payload) on first use. */
+  ensure(legacyKey: string, payload: Json): Promise<string> {
+    const pending = this.busy.get(legacyKey);
+    if (pending) return pending;
+    const next = (async () => (await this.ids.get(this.service, legacyKey)) ?? this.create(legacyKey, payload))().finally(() =>
+      this.busy.delete(legacyKey),
+    );
+    this.busy.set(legacyKey, next);
+    return next;
+  }
+
+  forget(legacyKey: string): Promise<void> {
+    return this.ids.delete(this.service, legacyKey);
+  }
+
+  private async create(legacyKey: string, payload: Json): Promise<string> {
+    const data = await this.client.call('create_session', undefined, payload);
+    if (typeof data.session_id !== 'string') throw new OrchestratorError('internal_error', 'create_session returned no session_id');
+    await this.ids.set(this.service, legacyKey, data.session_id);
+    return data.session_id;
+  }
+}

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorld, storedMemories, type World } from './harness.js';
+
+const C = 'contextual-memory' as const;
+let world: World;
+
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => {
+  await world?.close();
+});
+
+const add = (session_id: string, type: string, content: string, metadata?: unknown) =>
+  world.both(C, { action: 'add_interaction', session_id, type, content, ...(metadata === undefined ? {} : { metadata }) });
+const decide = (session_id: string, decision: string) => world.both(C, { action: 'record_decision', session_id, decision });
+type Summary = Record<string, unknown> & { code_context?: string; conversation_summary?: string; errors_encountered: string[]; key_decisions: { decision: string }[] };
+
+describe('contextual-memory translator', () => {
+  it('rebuilds the full summary: code domains, queries, errors and decisions', async () => {
+    const sid = 'alice_memshift';
+    const wrote = await add(sid, 'code', 'def load():\n    return db.query("SELECT * FROM users")  # database\n', { file: 'db.py' });
+    expect(wrote.translated).toBe(true);
+    await add(sid, 'code', '@app.route("/api")\ndef web():\n    return http_ok()\n');
+    await add(sid, 'code', 'import threading\nt = threading.Thread(target=run)\nt.start()');
+    for (let i = 0; i < 5; i++) await add(sid, 'user_query', `Query number ${i}: ${'why is the sky blue? '.repeat(i + 3)}`);
+    await add(sid, 'system_response', 'Because of Rayleigh scattering.');
+    await add(sid, 'error', `Traceback: ValueError exception ${'x'.repeat(300)}`);
+    await add(sid, 'error', 'an ERROR in the pipeline');
+    await add(sid, 'error', 'this one is only a warning');
+    expect((await decide(sid, 'Use PostgreSQL for the store')).translated).toBe(true);
+    await decide(sid, 'Ship on Friday');
+
+    const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
+    const summary = translated as Summary;
+    expect(Object.keys(summary)).toEqual(['last_updated', 'code_context', 'conversation_summary', 'errors_encountered', 'key_decisions']);
+    expect(summary.code_context).toContain('DETECTED DOMAINS: database operations, web functionality, concurrency features');
+    expect(summary.conversation_summary).toContain('Total queries: 5');
+    expect(summary.errors_encountered).toHaveLength(2);
+    expect(summary.key_decisions.map((d) => d.decision)).toEqual(['Use PostgreSQL for the store', 'Ship on Friday']);
+
+    const orchestratorId = world.ids.orchestratorId(C, sid);
+    const stored = storedMemories(world, orchestratorId);
+    expect(stored.every((m) => m.memory_type === 'context')).toBe(true);
+    expect(stored[0]).toMatchObject({ tags: ['code'], content: { metadata: { file: 'db.py', type: 'code' } } });
+    expect(stored.at(-1)).toMatchObject({ tags: ['decision'], content: { text: 'Ship on Friday', metadata: { type: 'decision' } } });
+  });
+
+  it('cuts code_context and conversation_summary to the max_tokens budget', async () => {
+    const sid = 'bob_2024-05-01';
+    await add(sid, 'code', 'plain code with no hints\n'.repeat(20));
+    for (let i = 0; i < 4; i++) await add(sid, 'user_query', `q${i} ${'lorem ipsum '.repeat(20)}`);
+    const { translated } = await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 20 });
+    const summary = translated as Summary;
+    expect(summary.code_context).toMatch(/^.{40}\.\.\.$/s);
+    expect(summary.conversation_summary!.endsWith('...')).toBe(true);
+    const roomy = await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 5000 });
+    expect((roomy.translated as Summary).code_context).toContain('No specific domains detected');
+  });
+
+  it('a session with decisions only, an unknown session (bare null) and refused writes (bare false)', async () => {
+    await decide('carol_proj', 'Only a decision');
+    const { translated } = await world.both(C, { action: 'get_context', session_id: 'carol_proj' });
+    expect(Object.keys(translated as object)).toEqual(['last_updated', 'errors_encountered', 'key_decisions']);
+    expect((await world.both(C, { action: 'get_context', session_id: 'nobody_here' })).translated).toBeNull();
+    expect((await world.both(C, { action: 'add_interaction', session_id: 'carol_proj', type: 'code' })).translated).toBe(false);
+    expect((await world.both(C, { action: 'record_decision', session_id: 'carol_proj' })).translated).toBe(false);
+    expect(world.ids.orchestratorId(C, 'nobody_here')).toBeUndefined();
+  });
+
+  it('health and unknown actions answer in the agent shape', async () => {
+    await world.both(C, { action: 'health_check' }, { mask: ['uptime_seconds', 'total_requests'] });
+    const unknown = await world.both(C, { action: 'forget_everything' });
+    expect(unknown.translated).toEqual({ status: 'error', message: 'Unknown action: forget_everything' });
+  });
+
+  it('keeps sessions apart through the id map', async () => {
+    await add('dave_a', 'user_query', 'only in a');
+    await add('dave_b', 'user_query', 'only in b');
+    world.ids.lookups.length = 0;
+    const a = await world.both(C, { action: 'get_context', session_id: 'dave_a' });
+    expect(world.ids.lookups).toEqual(['contextual-memory:dave_a']);
+    expect((a.translated as Summary).conversation_summary).toContain('only in a');
+    expect((a.translated as Summary).conversation_summary).not.toContain('only in b');
+  });
+});

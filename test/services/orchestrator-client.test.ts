@@ -1,0 +1,70 @@
+/** The envelope the client sends and how it reads replies, against a scripted REP socket. */
+import * as zmq from 'zeromq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLeg, LegError, type Leg } from '../../src/legs/index.js';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { OrchestratorError } from '../../src/services/types.js';
+
+let server: zmq.Reply;
+let leg: Leg;
+const seen: Record<string, unknown>[] = [];
+/** The next replies the scripted orchestrator sends, as raw text. */
+const script: string[] = [];
+
+beforeAll(async () => {
+  server = new zmq.Reply({ linger: 0 });
+  await server.bind('tcp://127.0.0.1:*');
+  void (async () => {
+    for await (const [frame] of server) {
+      seen.push(JSON.parse(frame!.toString('utf8')));
+      await server.send(script.shift() ?? '{"status": "ok"}');
+    }
+  })();
+  leg = createLeg(server.lastEndpoint!, { timeoutMs: 2000, breaker: { failureThreshold: 100, openMs: 1000 } });
+});
+afterAll(async () => {
+  await leg?.close();
+  server?.close();
+});
+
+describe('LegOrchestratorClient', () => {
+  it('sends the envelope and returns data', async () => {
+    script.push('{"status": "success", "action": "create", "request_id": "x", "data": {"memory_id": "mem-0000abcd", "created_at": "2024-01-01T00:00:00Z"}}');
+    const client = new LegOrchestratorClient(leg);
+    const data = await client.call('create', 'session-12345678', { memory_type: 'entity', content: { text: 't' } });
+    expect(data).toEqual({ memory_id: 'mem-0000abcd', created_at: '2024-01-01T00:00:00Z' });
+    const envelope = seen.at(-1)!;
+    expect(Object.keys(envelope)).toEqual(['action', 'session_id', 'payload', 'request_id', 'timestamp']);
+    expect(envelope).toMatchObject({ action: 'create', session_id: 'session-12345678', payload: { memory_type: 'entity', content: { text: 't' } } });
+    expect(envelope.request_id).toMatch(/^req-[0-9a-f]{8}$/);
+    expect(Math.abs(Date.parse(envelope.timestamp as string) - Date.now())).toBeLessThan(10_000);
+  });
+
+  it('leaves session_id out of create_session and sends distinct request ids', async () => {
+    script.push('{"status": "success", "data": {"session_id": "session-aaaaaaaa"}}', '{"status": "success", "data": {}}');
+    const client = new LegOrchestratorClient(leg);
+    await client.call('create_session', undefined, { user_id: 'u' });
+    await client.call('end_session', 'session-aaaaaaaa');
+    const [create, end] = seen.slice(-2);
+    expect('session_id' in create!).toBe(false);
+    expect(end).toMatchObject({ action: 'end_session', session_id: 'session-aaaaaaaa', payload: {} });
+    expect(create!.request_id).not.toBe(end!.request_id);
+  });
+
+  it('throws OrchestratorError with the code of an error reply', async () => {
+    script.push('{"status": "error", "request_id": "r", "error": {"code": "session_not_found", "message": "Session x not found", "details": {}}}');
+    const err = await new LegOrchestratorClient(leg).call('batch_read', 'x', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OrchestratorError);
+    expect(err).toMatchObject({ code: 'session_not_found', message: 'Session x not found' });
+  });
+
+  it('treats a reply that is not a JSON object as a protocol failure', async () => {
+    script.push('not json', '[1, 2]');
+    const client = new LegOrchestratorClient(leg);
+    for (let i = 0; i < 2; i++) {
+      const err = await client.call('read', 's', { memory_id: 'm' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LegError);
+      expect((err as LegError).failure).toBe('protocol');
+    }
+  });
+});
