@@ -1,0 +1,100 @@
+/**
+ * openStore: the state store on a PostgreSQL URL, or on an embedded PostgreSQL when none is given;
+ * migrates at start and flushes buffered counts and samples every second.
+ */
+import pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+import { ComparisonCounts } from './comparisons.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
+import { PgIdMap } from './id-map.js';
+import { migrate } from './migrations.js';
+import { MismatchSamples } from './samples.js';
+
+const log = childLogger('store');
+
+export interface StoreOptions {
+  /** postgres:// URL; without it an embedded PostgreSQL is started. */
+  url?: string;
+  /** Embedded cluster directory (default `./.memshift/pg`). */
+  dataDir?: string;
+  /** Embedded port; 0 or undefined picks a free one. */
+  port?: number;
+  /** Mismatch samples kept per (service, action); default 50. */
+  sampleCapPerRoute?: number;
+  /** Buffered counts and samples are written this often; default 1000 ms. */
+  flushIntervalMs?: number;
+  /** Pool size; default 10. */
+  maxConnections?: number;
+}
+
+export interface Store {
+  readonly pool: pg.Pool;
+  readonly idMap: PgIdMap;
+  readonly comparisons: ComparisonCounts;
+  readonly samples: MismatchSamples;
+  /** Set when this store started its own PostgreSQL. */
+  readonly embedded: EmbeddedPostgresHandle | undefined;
+  /** Writes buffered counts and samples now; never rejects. */
+  flush(): Promise<void>;
+  /** Flushes, ends the pool and stops the embedded server if this store started it. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function openStore(opts: StoreOptions = {}): Promise<Store> {
+  const embedded = opts.url ? undefined : await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.port });
+  const pool = new pg.Pool({
+    connectionString: opts.url ?? embedded!.url,
+    max: opts.maxConnections ?? 10,
+    connectionTimeoutMillis: 5_000,
+    keepAlive: true,
+  });
+  // An idle client losing its server emits here; unhandled, it would take the process down.
+  pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    await embedded?.stop();
+    throw err;
+  }
+
+  const comparisons = new ComparisonCounts(pool);
+  const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50);
+  const flush = async () => {
+    await Promise.all([comparisons.flush(), samples.flush()]);
+  };
+  const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    pool,
+    idMap: new PgIdMap(pool),
+    comparisons,
+    samples,
+    embedded,
+    flush,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(timer);
+        await flush();
+        await endPool(pool);
+        await embedded?.stop();
+      })()),
+  };
+}
+
+/**
+ * pool.end() resolves before its connections have closed; stopping the server under them then makes
+ * each one fail with "terminating connection". Wait for them (briefly) instead.
+ */
+async function endPool(pool: pg.Pool): Promise<void> {
+  let open = pool.totalCount;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on('remove', () => --open <= 0 && resolve());
+  });
+  await pool.end().catch((err) => log.warn({ err }, 'closing the pool'));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, 2_000).unref()))]);
+  clearTimeout(timer);
+}

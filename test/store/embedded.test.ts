@@ -1,0 +1,109 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
+import { tempDataDir, type TempDir } from './helpers.js';
+
+const HOLDER = fileURLToPath(new URL('./fixtures/hold-embedded.ts', import.meta.url));
+
+async function query(url: string, sql: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const alive = (pid: number) =>
+  readFile(`/proc/${pid}/status`, 'utf8').then((s) => !/^State:\s*[ZX]/m.test(s), () => false);
+
+describe('embedded postgres', () => {
+  let dir: TempDir;
+  let orphanPid: number | undefined;
+  const started: EmbeddedPostgresHandle[] = [];
+  const start = async (port?: number) => {
+    const h = await startEmbeddedPostgres({ dataDir: dir.dataDir, port });
+    started.push(h);
+    return h;
+  };
+
+  afterAll(async () => {
+    if (orphanPid && (await alive(orphanPid))) process.kill(orphanPid, 'SIGINT');
+    for (const h of started) await h.stop();
+    await dir?.remove();
+  });
+
+  it('initialises a new cluster, creates the memshift database, and stops', async () => {
+    dir = await tempDataDir();
+    const h = await start();
+    expect(h.port).toBeGreaterThan(0);
+    expect(h.timing.initMs).toBeGreaterThan(0);
+    expect(h.url).toMatch(/\/memshift$/);
+    const rows = await query(h.url, "SELECT current_database() AS db, current_setting('listen_addresses') AS listen");
+    expect(rows).toEqual([{ db: 'memshift', listen: '127.0.0.1' }]);
+    await query(h.url, 'CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)');
+    await h.stop();
+    await expect(query(h.url, 'SELECT 1')).rejects.toThrow();
+  });
+
+  it('reuses the initialised cluster and its data on the next start', async () => {
+    const h = await start();
+    expect(h.timing.initMs).toBe(0);
+    expect(await query(h.url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
+    await h.stop();
+  });
+
+  it('shares a server another live process started on the same directory', async () => {
+    const owner = await start();
+    const second = await start();
+    expect([owner.shared, second.shared]).toEqual([false, true]);
+    expect(second.port).toBe(owner.port);
+    await second.stop();
+    expect(await query(owner.url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
+    await owner.stop();
+    await expect(query(owner.url, 'SELECT 1')).rejects.toThrow();
+  });
+
+  it('starts over a postmaster.pid naming a live process that is not its postmaster', async () => {
+    // A pid reused after a restart by some other process of the postgres user: postgres itself refuses that.
+    const [uid, gid] = ['-u', '-g'].map((f) => Number(execFileSync('id', [f, 'postgres'], { encoding: 'utf8' })));
+    const other = spawn('sleep', ['30'], { uid, gid });
+    try {
+      const lockFile = `${dir.dataDir}/postmaster.pid`;
+      await writeFile(lockFile, `${other.pid}\n${dir.dataDir}\n1700000000\n5999\n\n127.0.0.1\n  1234  5678\nready\n`);
+      const h = await start();
+      expect(await query(h.url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
+      expect((await readFile(lockFile, 'utf8')).split('\n')[0]).not.toBe(String(other.pid));
+      expect(await alive(other.pid!)).toBe(true);
+      await h.stop();
+    } finally {
+      other.kill();
+    }
+  });
+
+  it('shuts down the postmaster orphaned by a killed run and starts', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, dir.dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /PORT (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`holder exited early (${code})`)));
+    });
+    orphanPid = Number((await readFile(`${dir.dataDir}/postmaster.pid`, 'utf8')).split('\n')[0]);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await alive(orphanPid)).toBe(true);
+
+    const h = await start(port);
+    expect(h.port).toBe(port);
+    expect(await alive(orphanPid)).toBe(false);
+    expect(await query(h.url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
+  });
+});

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/db.js';
+import { PgIdMap } from '../../src/store/id-map.js';
+import { tempDataDir, type TempDir } from './helpers.js';
+
+describe('id map', () => {
+  let dir: TempDir;
+  let store: Store;
+
+  beforeAll(async () => {
+    dir = await tempDataDir();
+    store = await openStore({ dataDir: dir.dataDir });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await dir?.remove();
+  });
+
+  const rowsFor = async (legacyKey: string) =>
+    (await store.pool.query('SELECT service, orchestrator_session_id AS id FROM id_map WHERE legacy_key = $1 ORDER BY service', [legacyKey]))
+      .rows;
+
+  it('set, get and delete, per service', async () => {
+    const map = store.idMap;
+    expect(await map.get('session-memory', 's1')).toBeUndefined();
+    await map.set('session-memory', 's1', 'orch-1');
+    await map.set('jarvis-memory', 's1', 'orch-j');
+    expect(await map.get('session-memory', 's1')).toBe('orch-1');
+    expect(await map.get('jarvis-memory', 's1')).toBe('orch-j');
+    expect(await rowsFor('s1')).toEqual([
+      { service: 'jarvis-memory', id: 'orch-j' },
+      { service: 'session-memory', id: 'orch-1' },
+    ]);
+    await map.delete('session-memory', 's1');
+    expect(await map.get('session-memory', 's1')).toBeUndefined();
+    expect(await rowsFor('s1')).toEqual([{ service: 'jarvis-memory', id: 'orch-j' }]);
+  });
+
+  it('keeps the first mapping written, seen from another replica too', async () => {
+    const other = new PgIdMap(store.pool);
+    await store.idMap.set('contextual-memory', 's2', 'first');
+    await other.set('contextual-memory', 's2', 'second');
+    expect(await other.claim('contextual-memory', 's2', 'third')).toBe('first');
+    expect(await other.get('contextual-memory', 's2')).toBe('first');
+    expect(await rowsFor('s2')).toEqual([{ service: 'contextual-memory', id: 'first' }]);
+  });
+
+  it('concurrent claims from many replicas agree on one mapping', async () => {
+    const replicas = Array.from({ length: 8 }, () => new PgIdMap(store.pool));
+    const won = await Promise.all(replicas.map((m, i) => m.claim('session-memory', 's3', `orch-${i}`)));
+    expect(new Set(won).size).toBe(1);
+    expect(await rowsFor('s3')).toEqual([{ service: 'session-memory', id: won[0] }]);
+  });
+
+  it('getOrCreate creates once for concurrent callers in one process', async () => {
+    let created = 0;
+    const create = async () => {
+      created += 1;
+      await new Promise((r) => setTimeout(r, 20));
+      return `orch-created-${created}`;
+    };
+    const ids = await Promise.all(Array.from({ length: 10 }, () => store.idMap.getOrCreate('session-memory', 's4', create)));
+    expect(created).toBe(1);
+    expect(new Set(ids)).toEqual(new Set(['orch-created-1']));
+    expect(await store.idMap.getOrCreate('session-memory', 's4', create)).toBe('orch-created-1');
+    expect(created).toBe(1);
+    expect(await rowsFor('s4')).toEqual([{ service: 'session-memory', id: 'orch-created-1' }]);
+  });
+
+  it('getOrCreate does not create when the mapping exists, and a failed creation can be retried', async () => {
+    await store.idMap.set('jarvis-memory', 'u5', 'orch-u5');
+    const fresh = new PgIdMap(store.pool);
+    expect(await fresh.getOrCreate('jarvis-memory', 'u5', () => Promise.reject(new Error('must not create')))).toBe('orch-u5');
+
+    await expect(fresh.getOrCreate('jarvis-memory', 'u6', () => Promise.reject(new Error('orchestrator down')))).rejects.toThrow(
+      'orchestrator down',
+    );
+    expect(await fresh.getOrCreate('jarvis-memory', 'u6', async () => 'orch-u6')).toBe('orch-u6');
+  });
+
+  it('a cached entry expires, so a delete by another replica is seen after the ttl', async () => {
+    const a = new PgIdMap(store.pool, { ttlMs: 50 });
+    const b = new PgIdMap(store.pool);
+    await a.set('session-memory', 's7', 'orch-s7');
+    expect(await a.get('session-memory', 's7')).toBe('orch-s7');
+    await b.delete('session-memory', 's7');
+    await new Promise((r) => setTimeout(r, 80));
+    expect(await a.get('session-memory', 's7')).toBeUndefined();
+  });
+});
