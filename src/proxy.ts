@@ -9,6 +9,10 @@ import { SERVICE_NAMES, type ServiceName } from './services/catalog.js';
 import { createLeg } from './legs/index.js';
 import type { Leg } from './legs/types.js';
 import { Pipeline } from './core/pipeline.js';
+import { createEngine, type Engine } from './core/engine.js';
+import type { ExecutionObserver } from './core/observer.js';
+import { openFlags, type Flags } from './flags/source.js';
+import { openStore, type Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
@@ -21,24 +25,53 @@ export interface Proxy {
   fronts: Partial<Record<ServiceName, string>>;
   httpUrl: string;
   legs: { legacy: Partial<Record<ServiceName, Leg>>; orchestrator: Leg };
+  engine: Engine;
+  flags: Flags;
+  store: Store;
   close(): Promise<void>;
 }
 
-export async function startProxy(config: Config): Promise<Proxy> {
+/** Parts a caller may bring already open (it then closes them itself); the rest come from config. */
+export interface ProxyParts {
+  flags?: Flags;
+  store?: Store;
+  observers?: Partial<ExecutionObserver>[];
+}
+
+export async function startProxy(config: Config, parts: ProxyParts = {}): Promise<Proxy> {
+  const store =
+    parts.store ??
+    (await openStore({ url: config.store.url, dataDir: config.store.dataDir, sampleCapPerRoute: config.store.sampleCapPerRoute }));
+  let flags: Flags;
+  try {
+    flags =
+      parts.flags ??
+      (await openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken, refreshIntervalMs: config.flags.refreshIntervalMs }));
+  } catch (err) {
+    if (!parts.store) await store.close();
+    throw err;
+  }
+  const ownedClose = async () => {
+    if (!parts.flags) await flags.close();
+    if (!parts.store) await store.close();
+  };
   const services = SERVICE_NAMES.filter((s) => config.services[s].enabled);
   const legOpts = (timeoutMs: number) => ({ timeoutMs, breaker: config.breaker });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
   for (const s of services) legacy[s] = createLeg(config.services[s].legacy.endpoint, legOpts(config.services[s].legacy.timeoutMs));
   const orchestrator = createLeg(config.orchestrator.endpoint, legOpts(config.orchestrator.timeoutMs));
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
+  const newLegOf: Partial<Record<ServiceName, Leg>> = {};
   for (const s of services) {
     const b = newBackendOf(config, s);
     if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, createLeg(b.endpoint, legOpts(b.timeoutMs)));
+    newLegOf[s] = newLegs.get(b.endpoint)!;
   }
 
+  const engine = createEngine({ config, flags, store, legacyLegs: legacy, newLegs: newLegOf, observers: parts.observers ?? [] });
   const pipeline = new Pipeline({
     maxRequestBytes: config.zmq.maxFrameBytes,
-    execute: (route) => legacy[route.service]!.call(route.raw),
+    execute: (route) => engine.executor.execute(route),
   });
 
   const probes: ProbedBackend[] = [
@@ -75,6 +108,7 @@ export async function startProxy(config: Config): Promise<Proxy> {
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
     await Promise.allSettled([...fronts.map((f) => f.close()), http.close()]);
+    await ownedClose();
     throw err;
   }
   ready = true;
@@ -87,11 +121,17 @@ export async function startProxy(config: Config): Promise<Proxy> {
     fronts: frontEndpoints,
     httpUrl,
     legs: { legacy, orchestrator },
+    engine,
+    flags,
+    store,
     async close() {
       ready = false;
       await http.close();
       await Promise.allSettled(fronts.map((f) => f.close()));
+      // Secondary writes already acknowledged to agents are finished before the legs go.
+      await engine.secondary.drain();
       await Promise.allSettled([...Object.values(legacy), ...newLegs.values()].map((l) => l.close()));
+      await ownedClose();
     },
   };
 }

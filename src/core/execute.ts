@@ -34,6 +34,7 @@ export class Executor {
 
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
   async execute(route: Route): Promise<Buffer> {
+    const started = performance.now();
     const flags = this.deps.decide(route.service, contextFor(route));
     let plan = planFor(route.spec?.kind, flags);
     if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && this.deps.activity.busy(activityKey(route))) {
@@ -41,12 +42,22 @@ export class Executor {
       plan = { ...plan, primary: 'legacy' };
       this.deps.observer.staleReadAvoided(route);
     }
-    if (route.spec?.kind === 'write') return this.write(withSharedId(route, plan), plan);
-    if (route.spec?.kind === 'read') return this.read(route, plan, flags);
-    return (await callSide(plan.primary, route, this.deps.sides(route.service), false)).bytes;
+    try {
+      const reply =
+        route.spec?.kind === 'write'
+          ? await this.write(withSharedId(route, plan), plan)
+          : route.spec?.kind === 'read'
+            ? await this.read(route, plan, flags)
+            : await callSide(plan.primary, route, this.deps.sides(route.service), false);
+      this.deps.observer.served({ route, side: reply.side, ok: true, latencyMs: performance.now() - started });
+      return reply.bytes;
+    } catch (err) {
+      this.deps.observer.served({ route, side: plan.primary, ok: false, latencyMs: performance.now() - started });
+      throw err;
+    }
   }
 
-  private async write(route: Route, plan: Plan): Promise<Buffer> {
+  private async write(route: Route, plan: Plan): Promise<SideReply> {
     const key = activityKey(route);
     this.deps.activity.begin(key);
     let primary: SideReply;
@@ -59,7 +70,7 @@ export class Executor {
     const succeeded = isSuccess(primary.value, this.deps.successRules(route.service));
     if (!plan.writeSecondary || !succeeded) {
       this.deps.activity.end(key);
-      return primary.bytes;
+      return primary;
     }
     const secondary = other(plan.primary);
     const rules = this.deps.successRules(route.service);
@@ -72,10 +83,10 @@ export class Executor {
         this.deps.activity.end(key);
       }
     });
-    return primary.bytes;
+    return primary;
   }
 
-  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<Buffer> {
+  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<SideReply> {
     const sides = this.deps.sides(route.service);
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
@@ -86,13 +97,13 @@ export class Executor {
     try {
       primary = await callSide(plan.primary, route, sides, false);
     } catch (err) {
-      if (plan.primary === 'legacy' || flags.newPrimary || flags.legacyOff) throw err;
-      // A cutover read whose new side failed is served from legacy, and counted.
+      // While legacy is still written, a read whose new side failed is served from legacy, and counted.
+      if (plan.primary === 'legacy' || flags.legacyOff) throw err;
       this.deps.observer.fallback(route, err);
-      return (await callSide('legacy', route, sides, false)).bytes;
+      return callSide('legacy', route, sides, false);
     }
     if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
-    return primary.bytes;
+    return primary;
   }
 
   private compareShadow(route: Route, primary: SideReply, shadow: Settled<SideReply>, version: string): void {

@@ -23,7 +23,17 @@ export interface SecondaryEvent {
   error?: unknown;
 }
 
+export interface ServedEvent {
+  route: Route;
+  /** The side whose reply the agent got. */
+  side: Side;
+  ok: boolean;
+  latencyMs: number;
+}
+
 export interface ExecutionObserver {
+  /** Every request that reached a backend, once, when the agent's reply is ready. */
+  served(e: ServedEvent): void;
   compared(e: ComparedEvent): void;
   secondaryWritten(e: SecondaryEvent): void;
   /** A read meant for the new side was served from legacy because new failed. */
@@ -45,5 +55,5 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
         }
       }
     };
-  return { compared: each('compared'), secondaryWritten: each('secondaryWritten'), fallback: each('fallback'), staleReadAvoided: each('staleReadAvoided') };
+  return { served: each('served'), compared: each('compared'), secondaryWritten: each('secondaryWritten'), fallback: each('fallback'), staleReadAvoided: each('staleReadAvoided') };
 }

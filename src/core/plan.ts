@@ -3,18 +3,11 @@
  * written second, and whether a read is shadowed (sent to the other side too and compared).
  */
 import type { ActionKind } from '../services/catalog.js';
+import type { FlagDecision } from '../flags/source.js';
+
+export type { FlagDecision };
 
 export type Side = 'legacy' | 'new';
-
-/** The flag states that matter to one request (the flags module evaluates them per session / user). */
-export interface FlagDecision {
-  killSwitch: boolean;
-  dualWrite: boolean;
-  shadowRead: boolean;
-  readNew: boolean;
-  newPrimary: boolean;
-  legacyOff: boolean;
-}
 
 export interface Plan {
   /** The side whose reply the agent gets. */

@@ -4,13 +4,14 @@ import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/sim/index.js';
 import { requestOnce } from '../support/zmq-client.js';
 import { configFor, startSims } from '../support/stack.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 let sims: SimHandle;
 let proxy: Proxy;
 
 beforeAll(async () => {
   sims = await startSims();
-  proxy = await startProxy(configFor(sims));
+  proxy = await startProxy(configFor(sims, await freshDatabaseUrl()));
 });
 afterAll(async () => {
   await proxy?.close();

@@ -4,6 +4,7 @@ import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/sim/index.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { configFor, startSims } from '../support/stack.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 let sims: SimHandle;
 let proxy: Proxy;
@@ -11,7 +12,7 @@ const LIMIT = 4096;
 
 beforeAll(async () => {
   sims = await startSims();
-  proxy = await startProxy(configFor(sims, { zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } }));
+  proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), { zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } }));
 });
 afterAll(async () => {
   await proxy?.close();

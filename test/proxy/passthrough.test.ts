@@ -8,13 +8,14 @@ import type { SimHandle } from '../../src/sim/index.js';
 import type { ServiceName } from '../../src/services/catalog.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { configFor, startSims } from '../support/stack.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 let sims: SimHandle;
 let proxy: Proxy;
 
 beforeAll(async () => {
   sims = await startSims();
-  proxy = await startProxy(configFor(sims));
+  proxy = await startProxy(configFor(sims, await freshDatabaseUrl()));
 });
 afterAll(async () => {
   await proxy?.close();

@@ -11,8 +11,11 @@ export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
   });
 }
 
-/** Config for a proxy in front of `sims`, fronts and HTTP on ephemeral ports. */
-export function configFor(sims: SimHandle, extra: Record<string, unknown> = {}): Config {
+/**
+ * Config for a proxy in front of `sims`, fronts and HTTP on ephemeral ports, its state in `databaseUrl`
+ * and its flags from `flagsFile` (default: the shipped all-off flags).
+ */
+export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
   const services = Object.fromEntries(
     SERVICE_NAMES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]),
   );
@@ -21,6 +24,7 @@ export function configFor(sims: SimHandle, extra: Record<string, unknown> = {}):
     orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },
     breaker: { failureThreshold: 3, openMs: 300 },
     services,
+    store: { url: databaseUrl },
     ...extra,
   });
 }

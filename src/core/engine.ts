@@ -1,0 +1,72 @@
+/**
+ * Wires the migration core for every service: flags decide the plan, the executor runs it over the
+ * legacy legs and the translators, and observers (store, running totals) hear what happened.
+ */
+import type { Config } from '../config.js';
+import { writeSuccessOf } from '../config.js';
+import type { Flags } from '../flags/source.js';
+import type { Leg } from '../legs/types.js';
+import type { ServiceName } from '../services/catalog.js';
+import { LegOrchestratorClient } from '../services/orchestrator-client.js';
+import { createTranslators } from '../services/translators.js';
+import type { IdMap, Translator } from '../services/types.js';
+import type { Store } from '../store/index.js';
+import { rulesFor } from './compare-rules.js';
+import { Executor } from './execute.js';
+import { KeyActivity } from './key-activity.js';
+import { fanOut, type ExecutionObserver } from './observer.js';
+import { OrderedSecondaryWrites } from './secondary.js';
+import type { SideOptions } from './sides.js';
+import { MigrationStats } from './stats.js';
+import { storeObserver } from './store-observer.js';
+
+export interface EngineDeps {
+  config: Config;
+  flags: Flags;
+  store: Store;
+  legacyLegs: Partial<Record<ServiceName, Leg>>;
+  /** The new-side leg of each service (usually the one shared orchestrator leg). */
+  newLegs: Partial<Record<ServiceName, Leg>>;
+  /** Extra listeners (metrics, tests). */
+  observers?: Partial<ExecutionObserver>[];
+}
+
+export interface Engine {
+  executor: Executor;
+  stats: MigrationStats;
+  secondary: OrderedSecondaryWrites;
+  translators: Partial<Record<ServiceName, Translator>>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  const { config } = deps;
+  const stats = new MigrationStats();
+  const observer = fanOut([stats, storeObserver(deps.store), ...(deps.observers ?? [])]);
+  const secondary = new OrderedSecondaryWrites(observer);
+  const translators: Partial<Record<ServiceName, Translator>> = {};
+  const sides: Partial<Record<ServiceName, SideOptions>> = {};
+  for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
+    const newLeg = deps.newLegs[service]!;
+    translators[service] = translatorFor(service, newLeg, deps.store.idMap);
+    sides[service] = {
+      legacy,
+      translator: translators[service],
+      newTimeoutMs: (config.services[service].new ?? config.orchestrator).timeoutMs,
+      newEndpoint: newLeg.endpoint,
+    };
+  }
+  const executor = new Executor({
+    decide: (service, ctx) => deps.flags.decide(service, ctx),
+    sides: (service) => sides[service]!,
+    successRules: (service) => writeSuccessOf(config, service),
+    comparisonRules: (service, action) => rulesFor(config.comparison, service, action),
+    activity: new KeyActivity(),
+    secondary,
+    observer,
+  });
+  return { executor, stats, secondary, translators };
+}
+
+function translatorFor(service: ServiceName, leg: Leg, ids: IdMap): Translator {
+  return createTranslators(new LegOrchestratorClient(leg), ids)[service];
+}

@@ -1,0 +1,28 @@
+/** Writes what the executor observes into the state store: comparison counts and mismatch samples. */
+import type { Store } from '../store/index.js';
+import type { ComparedEvent, ExecutionObserver } from './observer.js';
+
+export function storeObserver(store: Store): Partial<ExecutionObserver> {
+  return {
+    compared(e: ComparedEvent) {
+      const [legacy, fresh] = e.primary.side === 'legacy' ? [e.primary, e.shadow] : [e.shadow, e.primary];
+      store.comparisons.record({
+        service: e.route.service,
+        action: e.route.action,
+        outcome: e.outcome,
+        ...(legacy ? { legacyMs: legacy.latencyMs } : {}),
+        ...(fresh ? { newMs: fresh.latencyMs } : {}),
+      });
+      if (e.outcome === 'mismatch' && legacy && fresh) {
+        store.samples.add({
+          service: e.route.service,
+          action: e.route.action,
+          request: e.route.request,
+          legacyReply: legacy.value,
+          newReply: fresh.value,
+          diff: e.diffs ?? [],
+        });
+      }
+    },
+  };
+}
