@@ -29,6 +29,11 @@ export interface StoredSession {
   summary: unknown;
 }
 
+export interface OrchestratorChange {
+  sessions?: StoredSession[];
+  memories?: StoredMemory[];
+}
+
 export const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
 const SEARCH_TYPES: SearchType[] = ['semantic', 'keyword', 'hybrid'];
 const HEALTH_ACTIONS = ['ping', 'health', 'health_check'];
@@ -97,6 +102,17 @@ export class OrchestratorModel implements SimModel {
   readonly sessions = new Map<string, StoredSession>();
   readonly memories = new Map<string, StoredMemory>();
   private seq = 0;
+  /** Called with what a write stored (persistence writes it behind, see src/sim/storage). */
+  onChange?: (change: OrchestratorChange) => void;
+
+  /** Puts back state persisted earlier; new memories continue its insertion order. */
+  load(sessions: Iterable<StoredSession>, memories: Iterable<StoredMemory>): void {
+    for (const s of sessions) this.sessions.set(s.session_id, s);
+    for (const m of memories) {
+      this.memories.set(m.memory_id, m);
+      this.seq = Math.max(this.seq, m.seq);
+    }
+  }
 
   private readonly actions: Record<string, Handler> = {
     create: (c) => this.create(c),
@@ -104,7 +120,10 @@ export class OrchestratorModel implements SimModel {
     update: (c) => this.update(c),
     delete: (c) => {
       const m = this.memory(c);
-      divergentWrite(c.fault, m, (x) => (x.is_active = false));
+      divergentWrite(c.fault, m, (x) => {
+        x.is_active = false;
+        this.onChange?.({ memories: [x] });
+      });
       return { deleted: true };
     },
     batch_read: (c) => this.batchRead(c),
@@ -169,7 +188,10 @@ export class OrchestratorModel implements SimModel {
     divergentWrite(
       fault,
       session,
-      (s) => this.sessions.set(s.session_id, s),
+      (s) => {
+        this.sessions.set(s.session_id, s);
+        this.onChange?.({ sessions: [s] });
+      },
       (s) => ({ ...s, metadata: alterValue(s.metadata) as JsonObject }),
     );
     return { session_id: session.session_id, created_at: session.created_at };
@@ -196,8 +218,11 @@ export class OrchestratorModel implements SimModel {
     divergentWrite(
       fault,
       memory,
-      (m) => this.memories.set(m.memory_id, m),
-      (m) => ({ ...m, content: { ...m.content, text: alterValue(m.content.text) } }),
+      (m) => {
+        this.memories.set(m.memory_id, m);
+        this.onChange?.({ memories: [m] });
+      },
+      (m) => ({ ...m, content: alteredContent(m.content) }),
     );
     return { memory_id: memory.memory_id, created_at: at };
   }
@@ -215,7 +240,10 @@ export class OrchestratorModel implements SimModel {
     divergentWrite(
       fault,
       changes,
-      (c) => Object.assign(m, c),
+      (c) => {
+        Object.assign(m, c);
+        this.onChange?.({ memories: [m] });
+      },
       (c) => ({ ...c, priority: (c.priority ?? m.priority) === 10 ? 1 : (c.priority ?? m.priority) + 1 }),
     );
     return { memory_id: m.memory_id, updated_at: changes.updated_at, expires_at: changes.expires_at !== undefined ? changes.expires_at : m.expires_at };
@@ -272,7 +300,10 @@ export class OrchestratorModel implements SimModel {
     divergentWrite(
       fault,
       ended,
-      (e) => Object.assign(session, e),
+      (e) => {
+        Object.assign(session, e);
+        this.onChange?.({ sessions: [session] });
+      },
       (e) => ({ ...e, is_archived: !e.is_archived }),
     );
     return { session_id: session.session_id, ended_at: ended.ended_at, is_archived: ended.is_archived };
@@ -288,7 +319,10 @@ export class OrchestratorModel implements SimModel {
     const cutoff = olderThanCutoff(older_than, now);
     const matches = matcher({ memory_type, tags }, 'memory_type');
     const doomed = this.liveOf(session, now).filter((m) => matches(m) && (cutoff === undefined || Date.parse(m.created_at) < cutoff));
-    divergentWrite(fault, doomed, (list) => list.forEach((m) => (m.is_active = false)));
+    divergentWrite(fault, doomed, (list) => {
+      list.forEach((m) => (m.is_active = false));
+      if (list.length) this.onChange?.({ memories: list });
+    });
     return { deleted_count: doomed.length, filter_applied: filter };
   }
 
@@ -314,4 +348,14 @@ function olderThanCutoff(v: unknown, now: number): number | undefined {
   const t = typeof v === 'string' ? Date.parse(v) : NaN;
   if (Number.isNaN(t)) throw new OrchError('validation_error', 'older_than must be an ISO timestamp or an age in seconds');
   return t;
+}
+
+/** The text and, where a client keeps its record in metadata.memory (jarvis), that record too: either may be what a reader rebuilds from. */
+function alteredContent(content: JsonObject): JsonObject {
+  const metadata = content.metadata;
+  return {
+    ...content,
+    text: alterValue(content.text),
+    ...(isObject(metadata) && 'memory' in metadata ? { metadata: { ...metadata, memory: alterValue(metadata.memory) } } : {}),
+  };
 }

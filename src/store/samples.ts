@@ -11,6 +11,8 @@ const log = childLogger('store.samples');
 /** One differing field, as the comparison reports it. */
 export interface DiffEntry {
   path: string;
+  /** The path in rule form, e.g. context[].content (absent in older samples). */
+  field?: string;
   legacy: unknown;
   new: unknown;
 }
@@ -107,7 +109,8 @@ export class MismatchSamples {
   /** The field paths that differ most often across the kept samples of a service. */
   async topFields(q: { service: string; since?: Date; limit?: number }): Promise<{ path: string; count: number }[]> {
     const { rows } = await this.pool.query<{ path: string; count: string }>(
-      `SELECT d.entry ->> 'path' AS path, count(*) AS count
+      // A diff's `field` is its path in rule form (context[].content): the same field of every element counts once.
+      `SELECT coalesce(d.entry ->> 'field', d.entry ->> 'path') AS path, count(DISTINCT s.id) AS count
        FROM mismatch_samples s
        CROSS JOIN LATERAL jsonb_array_elements(
          CASE jsonb_typeof(s.diff) WHEN 'array' THEN s.diff ELSE '[]'::jsonb END) AS d(entry)

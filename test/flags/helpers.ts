@@ -1,39 +1,11 @@
 /** Temp copies of flags/memshift.json with edits applied, and opening Flags on them. */
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_FLAGS_FILE } from '../../src/flags/definitions.js';
+import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 import { openFlags, type Flags, type OpenFlagsOptions } from '../../src/flags/source.js';
 
-export interface FlagEdit {
-  enabled?: boolean;
-  rollout?: number;
-}
-export type Edits = Record<string, FlagEdit>;
-
-interface Doc {
-  version: number;
-  features: Array<{ name: string; enabled: boolean; strategies: Array<{ name: string; parameters: Record<string, string> }> }>;
-}
-
-export async function shippedDoc(): Promise<Doc> {
-  return JSON.parse(await readFile(DEFAULT_FLAGS_FILE, 'utf8')) as Doc;
-}
-
-export function applyEdits(doc: Doc, edits: Edits): Doc {
-  const copy = structuredClone(doc);
-  for (const [name, edit] of Object.entries(edits)) {
-    const f = copy.features.find((x) => x.name === name);
-    if (!f) throw new Error(`no flag ${name} in the shipped file`);
-    if (edit.enabled !== undefined) f.enabled = edit.enabled;
-    if (edit.rollout !== undefined) {
-      const s = f.strategies.find((x) => x.name === 'flexibleRollout');
-      if (!s) throw new Error(`${name} is not a rollout flag`);
-      s.parameters.rollout = String(edit.rollout);
-    }
-  }
-  return copy;
-}
+export { applyEdits, shippedDoc, type Edits, type FlagEdit } from '../../src/flags/edit.js';
 
 /** A temp dir holding a flags file; cleaned up by dispose(). */
 export class TempFlags {

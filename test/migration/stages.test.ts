@@ -1,0 +1,137 @@
+/** Each stage of DESIGN.md: which side is written, which side answers reads, what is compared. */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
+import { on, rollout } from '../flags/helpers.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { startMigrationStack, type MigrationStack } from '../support/migration.js';
+
+const S = 'session-memory' as const;
+const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
+
+let stack: MigrationStack;
+let client: ReqClient;
+let n = 0;
+let session: string;
+
+beforeAll(async () => {
+  stack = await startMigrationStack();
+  client = new ReqClient(stack.proxy.fronts[S]!);
+});
+afterAll(async () => {
+  client?.close();
+  await stack?.close();
+});
+beforeEach(() => {
+  session = `stage-${++n}`;
+});
+
+const write = async (content: string) => {
+  await client.call({ action: 'create_session', session_id: session });
+  return client.call({ action: 'add_interaction', session_id: session, role: 'user', content });
+};
+const read = () => client.call({ action: 'get_context', session_id: session }) as Promise<{ context: { content: string }[] }>;
+const contents = (reply: unknown) => ((reply as { context?: { content: string }[] }).context ?? []).map((c) => c.content);
+const legacyHas = () => contents(stack.readLegacy(S, { action: 'get_context', session_id: session }));
+const newHas = async () => contents(await stack.readNew(S, { action: 'get_context', session_id: session }));
+const lastServed = () => stack.served.at(-1)!;
+const settle = () => stack.proxy.engine.secondary.drain();
+
+describe('off', () => {
+  it('writes and reads legacy only', async () => {
+    await stack.setFlags({});
+    await write('only legacy');
+    await settle();
+    expect(legacyHas()).toEqual(['only legacy']);
+    expect(await newHas()).toEqual([]);
+    expect(contents(await read())).toEqual(['only legacy']);
+    expect(lastServed().side).toBe('legacy');
+  });
+});
+
+describe('dual-write', () => {
+  it('writes legacy then new, reads legacy', async () => {
+    await stack.setFlags(on(f('dual-write')));
+    await write('both sides');
+    await settle();
+    expect(legacyHas()).toEqual(['both sides']);
+    expect(await newHas()).toEqual(['both sides']);
+    const compared = stack.proxy.engine.stats.totals[S].compared;
+    expect(contents(await read())).toEqual(['both sides']);
+    expect(lastServed().side).toBe('legacy');
+    expect(stack.proxy.engine.stats.totals[S].compared).toBe(compared);
+  });
+});
+
+describe('shadow', () => {
+  it('reads legacy and compares every read with new at 100%', async () => {
+    await stack.setFlags({ ...on(f('dual-write')), ...rollout(f('shadow-read'), 100) });
+    await write('shadowed');
+    await settle();
+    const before = { ...stack.proxy.engine.stats.totals[S] };
+    expect(contents(await read())).toEqual(['shadowed']);
+    expect(lastServed().side).toBe('legacy');
+    await expect.poll(() => stack.proxy.engine.stats.totals[S].compared).toBe(before.compared + 1);
+    expect(stack.proxy.engine.stats.totals[S].mismatches).toBe(before.mismatches);
+  });
+});
+
+describe('cutover', () => {
+  it('serves reads from new at read-new 100%, still writing legacy first', async () => {
+    await stack.setFlags({ ...on(f('dual-write')), ...rollout(f('read-new'), 100) });
+    await write('cut over');
+    await settle();
+    expect(legacyHas()).toEqual(['cut over']);
+    expect(contents(await read())).toEqual(['cut over']);
+    expect(lastServed().side).toBe('new');
+  });
+
+  it('falls back to legacy, and counts it, when new fails', async () => {
+    await write('fallback');
+    await settle();
+    const fallbacks = stack.proxy.engine.stats.totals[S].fallbacks;
+    await stack.sims.applyFaults('orchestrator', { errorRate: 1 });
+    try {
+      expect(contents(await read())).toEqual(['fallback']);
+      expect(lastServed().side).toBe('legacy');
+      expect(stack.proxy.engine.stats.totals[S].fallbacks).toBe(fallbacks + 1);
+    } finally {
+      await stack.sims.applyFaults('orchestrator', { errorRate: 0 });
+    }
+  });
+});
+
+describe('new-primary', () => {
+  it('writes new first and legacy second; reads from new', async () => {
+    await stack.setFlags(on(f('dual-write'), f('new-primary')));
+    await write('new first');
+    expect(await newHas()).toEqual(['new first']);
+    await settle();
+    expect(legacyHas()).toEqual(['new first']);
+    expect(contents(await read())).toEqual(['new first']);
+    expect(lastServed().side).toBe('new');
+  });
+});
+
+describe('complete (legacy-off)', () => {
+  it('writes and reads new only', async () => {
+    await stack.setFlags(on(f('dual-write'), f('new-primary'), f('legacy-off')));
+    await write('new only');
+    await settle();
+    expect(await newHas()).toEqual(['new only']);
+    expect(legacyHas()).toEqual([]);
+    expect(contents(await read())).toEqual(['new only']);
+    expect(lastServed().side).toBe('new');
+  });
+});
+
+describe('kill switch', () => {
+  it('puts every service back on legacy only, whatever else is on', async () => {
+    await stack.setFlags(on(f('dual-write'), f('new-primary'), KILL_SWITCH));
+    await write('killed');
+    await settle();
+    expect(legacyHas()).toEqual(['killed']);
+    expect(await newHas()).toEqual([]);
+    expect(contents(await read())).toEqual(['killed']);
+    expect(lastServed().side).toBe('legacy');
+  });
+});

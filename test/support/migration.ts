@@ -1,0 +1,63 @@
+/** A proxy in front of simulators with flags from a temp file the test edits: the migration stages end to end. */
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { SimHandle } from '../../src/sim/index.js';
+import type { ServedEvent } from '../../src/core/observer.js';
+import type { Flags } from '../../src/flags/source.js';
+import type { ServiceName } from '../../src/services/catalog.js';
+import { readFile } from 'node:fs/promises';
+import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
+import { TempFlags } from '../flags/helpers.js';
+import { freshDatabaseUrl } from './database.js';
+import { configFor, startSims } from './stack.js';
+
+export interface MigrationStack {
+  sims: SimHandle;
+  proxy: Proxy;
+  flags: Flags;
+  /** Every request the proxy served, in order. */
+  served: ServedEvent[];
+  /** Rewrites the flags file and resolves once the proxy has reloaded it. */
+  setFlags(edits: Edits): Promise<void>;
+  /** What the orchestrator holds, asked through the translator (the legacy-shaped view of new). */
+  readNew(service: ServiceName, request: Record<string, unknown> & { action: string }): Promise<unknown>;
+  /** What the legacy simulator holds, asked of its model directly (no proxy involved). */
+  readLegacy(service: ServiceName, request: Record<string, unknown> & { action: string }): unknown;
+  close(): Promise<void>;
+}
+
+export async function startMigrationStack(edits: Edits = {}, extraConfig: Record<string, unknown> = {}): Promise<MigrationStack> {
+  const sims = await startSims();
+  const temp = await TempFlags.create(edits);
+  const flags = await temp.open({ pollIntervalMs: 100 });
+  const served: ServedEvent[] = [];
+  const proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), extraConfig), {
+    flags,
+    observers: [{ served: (e) => served.push(e) }],
+  });
+  return {
+    sims,
+    proxy,
+    flags,
+    served,
+    async setFlags(next) {
+      const text = JSON.stringify(applyEdits(await shippedDoc(), next), null, 2);
+      if (text === (await readFile(temp.file, 'utf8'))) return;
+      const changed = new Promise<void>((resolve) => {
+        const off = flags.onChange(() => {
+          off();
+          resolve();
+        });
+      });
+      await temp.write(next);
+      await changed;
+    },
+    readNew: (service, request) => proxy.engine.translators[service]!.handle(request, { createMissing: false }),
+    readLegacy: (service, request) => sims.models[service].handle(request),
+    async close() {
+      await proxy.close();
+      await proxy.store.close();
+      await temp.dispose();
+      await sims.close();
+    },
+  };
+}
