@@ -7,11 +7,18 @@ export interface Command {
   run(argv: string[]): Promise<number | void>;
 }
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+interface Entry {
+  summary: string;
+  load: () => Promise<{ command: Command }>;
+  /** Log level when MEMSHIFT_LOG_LEVEL is unset: commands that print their own story keep pino quiet. */
+  logLevel?: string;
+}
+
+const COMMANDS: Record<string, Entry> = {
   serve: { summary: 'run the proxy (fronts, legs, flags, store)', load: () => import('./commands/serve.js') },
   sim: { summary: 'run the simulated legacy services and orchestrator', load: () => import('./commands/sim.js') },
-  demo: { summary: 'simulators + proxy + traffic, walking the migration stages', load: () => import('./commands/demo.js') },
-  bench: { summary: 'measure the proxy against direct access', load: () => import('./commands/bench.js') },
+  demo: { summary: 'simulators + proxy + traffic, walking the migration stages', load: () => import('./commands/demo.js'), logLevel: 'warn' },
+  bench: { summary: 'measure the proxy against direct access', load: () => import('./commands/bench.js'), logLevel: 'warn' },
 };
 
 export async function main(argv: string[]): Promise<void> {
@@ -27,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // Set before loading: loggers are made when their modules load.
+  if (entry.logLevel && process.env.MEMSHIFT_LOG_LEVEL === undefined) process.env.MEMSHIFT_LOG_LEVEL = entry.logLevel;
   const { command } = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${command.usage}\n`);

@@ -1,9 +1,93 @@
-/** `memshift demo`: written with the migration core (issue 3). */
+/**
+ * `memshift demo`: simulators, the embedded store, the proxy with offline flags and agents playing
+ * traffic through the ZeroMQ fronts, walking the migration stages; a divergence fault is injected into
+ * the orchestrator part way, and the comparison finds it.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
+import { loadConfig } from '../config.js';
+import { DEMO_STAGES } from '../demo/stages.js';
+import { formatSummary } from '../demo/summary.js';
+import { runTraffic, type TrafficResult } from '../demo/traffic.js';
+import { writeFlagsFile } from '../flags/edit.js';
+import { startProxy } from '../proxy.js';
+import { startSimulators } from '../sim/index.js';
 
 export const command: Command = {
-  usage: 'Usage: memshift demo',
-  async run() {
-    throw new Error('the demo arrives with the migration core');
+  usage: `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]
+
+Starts the simulated services (legacy on 5574/5596/5598, orchestrator on 5570), the embedded
+PostgreSQL under .memshift/, and the proxy (fronts on 15574/15596/15598, HTTP on 8080) with flags read
+from .memshift/demo/flags.json; agents play traffic while the demo edits that file through the stages
+off -> dual-write -> shadow 100% -> read-new 50% -> new-primary. Part way it makes the orchestrator
+silently alter 2% of the writes it acknowledges. Ends with what was compared and found per service.
+  --stage-seconds N   time spent in each stage (default 15)
+  --agents N          concurrent simulated agents (default 12)`,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        'stage-seconds': { type: 'string', default: '15' },
+        agents: { type: 'string', default: '12' },
+        config: { type: 'string' },
+        set: { type: 'string', multiple: true },
+      },
+    });
+    const stageMs = Number(values['stage-seconds']) * 1000;
+    const dir = resolve('.memshift/demo');
+    await mkdir(dir, { recursive: true });
+    const flagsFile = join(dir, 'flags.json');
+    await writeFlagsFile(flagsFile, DEMO_STAGES[0]!.edits);
+    const config = loadConfig({ path: values.config, set: [...(values.set ?? []), `flags.file=${flagsFile}`] });
+
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const say = (line: string) => process.stdout.write(`${line}\n`);
+
+    say('starting simulators, embedded PostgreSQL and the proxy ...');
+    const sims = await startSimulators();
+    try {
+      const proxy = await startProxy(config);
+      try {
+        say(`agents connect to ${Object.values(proxy.fronts).join(', ')}; HTTP ${proxy.httpUrl}; flags ${flagsFile}\n`);
+        const totals: TrafficResult = { sent: 0, errors: 0, byService: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0 } };
+        for (const [i, stage] of DEMO_STAGES.entries()) {
+          if (stop.signal.aborted) break;
+          await writeFlagsFile(flagsFile, stage.edits);
+          say(`[${i + 1}/${DEMO_STAGES.length}] ${stage.name}: ${stage.what}`);
+          const diverge = stage.name === 'shadow 100%';
+          const play = (ms: number, seed: number) =>
+            runTraffic({ fronts: proxy.fronts, agents: Number(values.agents), durationMs: ms, prefix: `demo${Date.now().toString(36)}`, seed, signal: stop.signal });
+          const runs = [await play(diverge ? stageMs / 2 : stageMs, i + 1)];
+          if (diverge && !stop.signal.aborted) {
+            say('      fault: the orchestrator now silently alters 2% of the writes it acknowledges');
+            sims.setFaults('orchestrator', { divergence: { rate: 0.02, mode: 'alter' } });
+            runs.push(await play(stageMs / 2, i + 101));
+          }
+          for (const r of runs) {
+            totals.sent += r.sent;
+            totals.errors += r.errors;
+          }
+          const t = proxy.engine.stats.totals;
+          const compared = Object.values(t).reduce((a, x) => a + x.compared, 0);
+          const mismatches = Object.values(t).reduce((a, x) => a + x.mismatches, 0);
+          say(`      so far: ${totals.sent} requests, ${totals.errors} agent-visible errors, ${compared} compared, ${mismatches} mismatches`);
+        }
+        await proxy.engine.secondary.drain();
+        say(`\n${formatSummary(proxy.engine.stats)}`);
+        await proxy.store.flush();
+        say(`\nstate store: ${proxy.store.embedded ? `embedded PostgreSQL at ${proxy.store.embedded.url}` : 'configured PostgreSQL'}`);
+      } finally {
+        await proxy.close();
+      }
+    } finally {
+      await sims.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   },
 };
