@@ -135,3 +135,56 @@ describe('kill switch', () => {
     expect(lastServed().side).toBe('legacy');
   });
 });
+
+describe('the agent path', () => {
+  it('does not write the secondary when the primary write failed', async () => {
+    await stack.setFlags(on(f('dual-write')));
+    await write('accepted');
+    await settle();
+    await stack.sims.applyFaults(S, { errorRate: 1 });
+    try {
+      const reply = await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'refused' });
+      expect(reply).toMatchObject({ status: 'error' });
+    } finally {
+      await stack.sims.applyFaults(S, { errorRate: 0 });
+    }
+    await settle();
+    expect(await newHas()).toEqual(['accepted']);
+  });
+
+  it('answers a legacy-primary write at legacy speed while the orchestrator is slow', async () => {
+    await stack.setFlags(on(f('dual-write')));
+    await write('warm');
+    await settle();
+    await stack.sims.applyFaults('orchestrator', { latencyMs: 400 });
+    try {
+      const started = performance.now();
+      await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'fast' });
+      expect(performance.now() - started).toBeLessThan(200);
+      await settle();
+      expect(await newHas()).toEqual(['warm', 'fast']);
+    } finally {
+      await stack.sims.applyFaults('orchestrator', { latencyMs: 0 });
+    }
+  });
+
+  it('serves a cutover read from legacy while a write to its session is still on its way to new', async () => {
+    await stack.setFlags({ ...on(f('dual-write')), ...rollout(f('read-new'), 100) });
+    await write('first');
+    await settle();
+    await stack.sims.applyFaults('orchestrator', { latencyMs: 300 });
+    try {
+      const avoided = stack.proxy.engine.stats.totals[S].staleReadsAvoided;
+      await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'second' });
+      // The agent was acknowledged; new has not caught up yet, so the read must come from legacy.
+      expect(contents(await read())).toEqual(['first', 'second']);
+      expect(lastServed().side).toBe('legacy');
+      expect(stack.proxy.engine.stats.totals[S].staleReadsAvoided).toBe(avoided + 1);
+      await settle();
+      expect(contents(await read())).toEqual(['first', 'second']);
+      expect(lastServed().side).toBe('new');
+    } finally {
+      await stack.sims.applyFaults('orchestrator', { latencyMs: 0 });
+    }
+  });
+});
