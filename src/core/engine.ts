@@ -15,7 +15,7 @@ import { rulesFor } from './compare-rules.js';
 import { Executor } from './execute.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
-import { OrderedSecondaryWrites } from './secondary.js';
+import { OrderedSecondaryWrites, secondaryApplier, type ApplySecondary, type SecondaryQueue } from './secondary.js';
 import type { SideOptions } from './sides.js';
 import { MigrationStats } from './stats.js';
 import { storeObserver } from './store-observer.js';
@@ -29,12 +29,14 @@ export interface EngineDeps {
   newLegs: Partial<Record<ServiceName, Leg>>;
   /** Extra listeners (metrics, tests). */
   observers?: Partial<ExecutionObserver>[];
+  /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
+  secondary?: (apply: ApplySecondary, observer: ExecutionObserver) => SecondaryQueue;
 }
 
 export interface Engine {
   executor: Executor;
   stats: MigrationStats;
-  secondary: OrderedSecondaryWrites;
+  secondary: SecondaryQueue;
   translators: Partial<Record<ServiceName, Translator>>;
 }
 
@@ -42,7 +44,6 @@ export function createEngine(deps: EngineDeps): Engine {
   const { config } = deps;
   const stats = new MigrationStats();
   const observer = fanOut([stats, storeObserver(deps.store), ...(deps.observers ?? [])]);
-  const secondary = new OrderedSecondaryWrites(observer);
   const translators: Partial<Record<ServiceName, Translator>> = {};
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
@@ -55,6 +56,8 @@ export function createEngine(deps: EngineDeps): Engine {
       newEndpoint: newLeg.endpoint,
     };
   }
+  const apply = secondaryApplier((s) => sides[s]!, (s) => writeSuccessOf(config, s));
+  const secondary = deps.secondary?.(apply, observer) ?? new OrderedSecondaryWrites(apply, observer);
   const executor = new Executor({
     decide: (service, ctx) => deps.flags.decide(service, ctx),
     sides: (service) => sides[service]!,

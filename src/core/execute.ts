@@ -14,9 +14,20 @@ import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
 
+export interface SecondaryWrite {
+  route: Route;
+  /** The side to write second. */
+  side: Side;
+  /** Called once, when the write was applied or has gone to the backlog (the key is no longer busy here). */
+  done(): void;
+}
+
 export interface SecondaryWrites {
-  /** Runs `write` after every earlier secondary write for the same key (per-key order). */
-  enqueue(route: Route, side: Side, write: () => Promise<SideReply>): void;
+  /**
+   * Takes a secondary write over once the primary succeeded, behind every earlier one for the same key.
+   * Resolves when the agent may be answered (with the outbox: once the intent is stored); never rejects.
+   */
+  enqueue(write: SecondaryWrite): Promise<void>;
 }
 
 export interface ExecutorDeps {
@@ -72,17 +83,7 @@ export class Executor {
       this.deps.activity.end(key);
       return primary;
     }
-    const secondary = other(plan.primary);
-    const rules = this.deps.successRules(route.service);
-    this.deps.secondary.enqueue(route, secondary, async () => {
-      try {
-        const reply = await callSide(secondary, route, this.deps.sides(route.service), true);
-        if (!isSuccess(reply.value, rules)) throw new SecondaryRejected(reply);
-        return reply;
-      } finally {
-        this.deps.activity.end(key);
-      }
-    });
+    await this.deps.secondary.enqueue({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
     return primary;
   }
 
@@ -118,13 +119,6 @@ export class Executor {
     const [legacy, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
     const result = compare(legacy.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
     this.deps.observer.compared({ route, outcome: result.equal ? 'match' : 'mismatch', primary, shadow: shadow.value, diffs: result.diffs });
-  }
-}
-
-/** The secondary side answered, but not with success (e.g. the legacy service refused a replayed write). */
-export class SecondaryRejected extends Error {
-  constructor(readonly reply: SideReply) {
-    super(`secondary ${reply.side} side refused the write: ${reply.bytes.toString('utf8').slice(0, 200)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Backend health for /healthz: every legacy service and the orchestrator probed with a cheap request
- * through its own leg. Legacy down means agents fail (unhealthy); only the new side down means the
- * migration is paused but agents are served (degraded).
+ * through its own leg. Legacy down means agents fail (unhealthy); only the new side or the state store
+ * down means the migration is paused but agents are served (degraded).
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
@@ -30,16 +30,27 @@ export interface ProbedBackend {
   probe: string;
 }
 
+/** A dependency reached otherwise than through a leg (the state store): `check` rejects when it is down. */
+export interface HealthCondition {
+  name: string;
+  critical: boolean;
+  /** Shown as its endpoint (never a URL with credentials). */
+  endpoint: string;
+  check(): Promise<unknown>;
+}
+
 export class HealthChecker {
   constructor(
     private readonly backends: ProbedBackend[],
     private readonly timeoutMs = 1000,
+    private readonly conditions: HealthCondition[] = [],
   ) {}
 
   async check(): Promise<HealthReport> {
-    const results = await Promise.all(this.backends.map((b) => this.probe(b)));
-    const backends = Object.fromEntries(this.backends.map((b, i) => [b.name, results[i]!]));
-    const down = this.backends.filter((_, i) => !results[i]!.ok);
+    const named = [...this.backends, ...this.conditions];
+    const results = await Promise.all([...this.backends.map((b) => this.probe(b)), ...this.conditions.map((c) => this.verify(c))]);
+    const backends = Object.fromEntries(named.map((b, i) => [b.name, results[i]!]));
+    const down = named.filter((_, i) => !results[i]!.ok);
     const status: HealthStatus = down.some((b) => b.critical) ? 'unhealthy' : down.length ? 'degraded' : 'healthy';
     return { status, backends, details: down.length ? { reason: `unreachable: ${down.map((b) => b.name).join(', ')}` } : {} };
   }
@@ -53,6 +64,20 @@ export class HealthChecker {
     } catch (err) {
       const error = err instanceof LegError ? `${err.failure}: ${err.message}` : String(err);
       return { ok: false, endpoint: b.leg.endpoint, latency_ms: null, breaker: b.leg.stats().breaker, error };
+    }
+  }
+
+  private async verify(c: HealthCondition): Promise<BackendHealth> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs)));
+    try {
+      await Promise.race([c.check(), deadline]);
+      return { ok: true, endpoint: c.endpoint, latency_ms: round(performance.now() - started), breaker: 'n/a' };
+    } catch (err) {
+      return { ok: false, endpoint: c.endpoint, latency_ms: null, breaker: 'n/a', error: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -1,0 +1,45 @@
+/**
+ * The bounded in-memory queue that holds intents while the state store is down, oldest first. What does
+ * not fit is refused and counted; the caller logs it with its key.
+ */
+export class OutageBuffer<T> {
+  private items: T[] = [];
+  private head = 0;
+  overflowed = 0;
+
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** False (and counted) when full. */
+  push(item: T): boolean {
+    if (this.size >= this.max) {
+      this.overflowed++;
+      return false;
+    }
+    this.items.push(item);
+    return true;
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  /** The oldest `n` (or fewer), left in place until shiftMany. */
+  peekMany(n: number): T[] {
+    return this.items.slice(this.head, this.head + Math.min(n, this.size));
+  }
+
+  shiftMany(n: number): void {
+    const k = Math.min(n, this.size);
+    this.items.fill(undefined as T, this.head, this.head + k);
+    this.head += k;
+    // Compact now and then instead of an O(n) Array.shift per item.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

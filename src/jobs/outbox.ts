@@ -1,0 +1,235 @@
+/**
+ * The durable outbox behind the executor: every secondary write is stored as an intent before the agent
+ * is answered, then applied off the agent's path in per-key order (src/jobs/outbox-runner.ts). While the
+ * state store is down, intents wait in a bounded in-memory queue and are stored, in order, when it returns.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import type { SecondaryWrite } from '../core/execute.js';
+import type { ExecutionObserver } from '../core/observer.js';
+import type { Side } from '../core/plan.js';
+import { KeyChains, keyOf, type ApplySecondary, type SecondaryQueue, type SecondaryStats } from '../core/secondary.js';
+import type { ServiceName } from '../services/catalog.js';
+import { cleanText, isDataError } from '../store/sanitize.js';
+import { childLogger } from '../telemetry/log.js';
+import { OutageBuffer } from './outbox-buffer.js';
+import { OutboxRunner } from './outbox-runner.js';
+import { OutboxTable, type OutboxIntent } from './outbox-table.js';
+
+const log = childLogger('outbox');
+const FLUSH_RETRY_MS = 500;
+const FLUSH_BATCH = 200;
+const FLUSH_BATCH_TIMEOUT_MS = 5_000;
+/** Intents have connections of their own, so the agent's path never queues behind background work. */
+const INTENT_CONNECTIONS = 4;
+const WORKER_CONNECTIONS = 8;
+const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
+
+export interface OutboxOptions {
+  /** The store's pool: the outbox opens its own small pools on the same database. */
+  pool: pg.Pool;
+  apply: ApplySecondary;
+  observer: ExecutionObserver;
+  services: readonly ServiceName[];
+  config: Config['outbox'];
+  /** A health check of a side (see RunnerOptions.probe). */
+  probe?(side: Side): Promise<boolean>;
+}
+
+export class Outbox implements SecondaryQueue {
+  private readonly table: OutboxTable;
+  private readonly intents: OutboxTable;
+  private readonly intentPool: pg.Pool;
+  private readonly workerPool: pg.Pool;
+  private readonly runner: OutboxRunner;
+  private readonly buffer: OutageBuffer<OutboxIntent>;
+  /** Intents of one key are stored one after another, so their seq follows the primary's order. */
+  private readonly chains = new KeyChains();
+  private storeUp = true;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private lost = 0;
+  private lastParked = 0;
+
+  constructor(private readonly o: OutboxOptions) {
+    const c = o.config;
+    // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
+    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...(c.synchronousCommit ? {} : ASYNC_COMMIT) });
+    this.intents = new OutboxTable(this.intentPool);
+    // The worker's outcomes never need a WAL flush of their own: a database crash can only make it replay
+    // a write whose "done" was lost, never lose one.
+    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...ASYNC_COMMIT });
+    this.table = new OutboxTable(this.workerPool);
+    this.buffer = new OutageBuffer(c.memoryQueueMax);
+    this.runner = new OutboxRunner({
+      table: this.table,
+      apply: o.apply,
+      observer: o.observer,
+      owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+      services: o.services,
+      policy: c,
+      leaseMs: c.leaseMs,
+      pollMs: c.pollMs,
+      batch: c.batch,
+      retainDoneMs: c.retainDoneMs,
+      onStoreError: (err) => this.storeFailed(err),
+      ...(o.probe ? { probe: o.probe } : {}),
+    });
+  }
+
+  start(): this {
+    void this.intentPool.query('SELECT 1').catch(() => undefined);
+    this.runner.start();
+    return this;
+  }
+
+  enqueue(write: SecondaryWrite): Promise<void> {
+    const { route, side, done } = write;
+    const intent: OutboxIntent = {
+      id: randomUUID(),
+      service: route.service,
+      // A NUL in an agent's session id must not make its write unstorable.
+      key: cleanText(route.key ?? ''),
+      action: route.action,
+      side,
+      raw: route.raw,
+      createdAt: new Date(),
+    };
+    return this.chains
+      .run(keyOf(intent.service, intent.key), () => this.record(intent, done))
+      .catch((err: unknown) => {
+        log.error({ err, service: intent.service, key: intent.key }, 'secondary write not recorded');
+        done();
+      });
+  }
+
+  private async record(intent: OutboxIntent, done: () => void): Promise<void> {
+    // Behind writes already held in memory, a write must wait there too, or it would overtake them.
+    if (this.storeUp && this.buffer.size === 0) {
+      try {
+        await withDeadline(this.intents.insert(intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        this.runner.track(intent.service, intent.key, intent.id, done);
+        this.runner.kick(intent.service, intent.key);
+        return;
+      } catch (err) {
+        if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
+        // A timed-out insert may still commit: the flush stores the same id again, which is a no-op then.
+        this.storeFailed(err);
+      }
+    }
+    if (!this.buffer.push(intent)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
+    done();
+    this.flushSoon();
+  }
+
+  private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): void {
+    this.lost++;
+    log.error({ err, service: intent.service, key: intent.key, action: intent.action, id: intent.id, lost: this.lost }, `secondary write lost: ${why}`);
+    done();
+  }
+
+  private storeFailed(err: unknown): void {
+    if (this.storeUp) log.warn({ err }, 'state store unreachable: secondary writes held in memory until it returns');
+    this.storeUp = false;
+    this.flushSoon();
+  }
+
+  private flushSoon(): void {
+    if (this.closed) return;
+    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+  }
+
+  private async flush(): Promise<void> {
+    while (!this.closed) {
+      try {
+        await this.flushOnce();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, FLUSH_RETRY_MS).unref());
+      }
+    }
+  }
+
+  /** Stores the held intents oldest first, a batch per transaction; the store counts as up again once none is left. Throws while it is down. */
+  private async flushOnce(): Promise<void> {
+    const timeoutMs = Math.max(this.o.config.intentTimeoutMs, FLUSH_BATCH_TIMEOUT_MS);
+    if (this.buffer.size === 0) await withDeadline(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
+    while (this.buffer.size) {
+      const batch = this.buffer.peekMany(FLUSH_BATCH);
+      try {
+        // A batch that timed out may still commit: storing its ids again is then a no-op.
+        await withDeadline(this.intents.insertAll(batch, this.o.config.leaseMs), timeoutMs);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        await this.storeEachOf(batch);
+      }
+      this.buffer.shiftMany(batch.length);
+      for (const i of batch) this.runner.kick(i.service, i.key);
+    }
+    if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
+    this.storeUp = true;
+  }
+
+  /** One by one, so that the one the database refuses is the only one lost. */
+  private async storeEachOf(batch: readonly OutboxIntent[]): Promise<void> {
+    for (const i of batch) {
+      try {
+        await withDeadline(this.intents.insert(i, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        this.lose(i, 'refused by the state store', err, () => {});
+      }
+    }
+  }
+
+  /** Waits until every write taken so far has had its first attempt; while the store is down, for its return. */
+  async drain(): Promise<void> {
+    do {
+      await this.chains.idle();
+      await this.flushing;
+      await this.runner.idle();
+    } while (this.chains.size || this.flushing || this.runner.busy);
+  }
+
+  async stats(): Promise<SecondaryStats> {
+    const held = this.buffer.peek();
+    const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, storeUp: this.storeUp };
+    const heldAge = held ? Date.now() - held.createdAt.getTime() : 0;
+    try {
+      const s = await withDeadline(this.table.stats(), 1_000);
+      this.lastParked = s.parked;
+      const storedAge = s.oldest ? Date.now() - s.oldest.getTime() : 0;
+      return { ...memory, depth: s.depth + this.buffer.size, oldestAgeMs: Math.max(storedAge, heldAge), parked: s.parked };
+    } catch {
+      return { ...memory, depth: this.buffer.size, oldestAgeMs: heldAge, parked: this.lastParked };
+    }
+  }
+
+  /** Stops applying (what is left stays stored for the next start or another replica); one last try to store what memory holds. */
+  async close(): Promise<void> {
+    await this.chains.idle();
+    await this.runner.stop();
+    this.closed = true;
+    await this.flushing;
+    if (this.buffer.size) await this.flushOnce().catch(() => undefined);
+    if (this.buffer.size) log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
+    await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
+  }
+}
+
+/** A pool on the same database as `base` (its password is not enumerable, so it is copied by name). */
+function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ ...base.options, password: base.options.password, ...extra });
+  pool.on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
+  return pool;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`state store gave no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,118 @@
+/**
+ * The state store unreachable for 20 s (a TCP relay in front of PostgreSQL, cut): agents are served from
+ * the primary throughout, health says degraded, writes wait in memory and reach the orchestrator, in
+ * order, once the store is back.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openFlags, type Flags } from '../../src/flags/source.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { SimHandle } from '../../src/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { dualWriteFlags, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+
+/** A TCP relay that can be cut: open connections are dropped and new ones refused until restored. */
+class Relay {
+  private readonly sockets = new Set<Socket>();
+  private cutOff = false;
+  private constructor(private readonly server: Server) {}
+
+  static async start(target: { host: string; port: number }): Promise<Relay> {
+    const server = createServer();
+    const relay = new Relay(server);
+    server.on('connection', (client) => {
+      if (relay.cutOff) return void client.destroy();
+      const upstream = connect(target.port, target.host);
+      for (const s of [client, upstream]) {
+        relay.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          relay.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  cut(): void {
+    this.cutOff = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  restore(): void {
+    this.cutOff = false;
+  }
+
+  close(): Promise<void> {
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+let sims: SimHandle;
+let proxy: Proxy;
+let flags: Flags;
+let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
+let url: string;
+let relay: Relay;
+
+beforeAll(async () => {
+  sims = await startSims();
+  flagsFile = await dualWriteFlags();
+  flags = await openFlags({ file: flagsFile.file, env: {} });
+  url = await freshDatabaseUrl();
+  const direct = new URL(url);
+  relay = await Relay.start({ host: direct.hostname, port: Number(direct.port) });
+  const viaRelay = new URL(url);
+  viaRelay.port = String(relay.port);
+  proxy = await startProxy(configFor(sims, viaRelay.toString()), { flags });
+});
+afterAll(async () => {
+  relay?.restore();
+  await proxy?.close();
+  await relay?.close();
+  await flags?.close();
+  await flagsFile?.dispose();
+  await sims?.close();
+});
+
+const health = async () => (await (await fetch(`${proxy.httpUrl}/healthz`)).json()) as { status: string; backends: Record<string, { ok: boolean }> };
+
+it('serves agents through a 20 s store outage and stores every held write once it returns', async () => {
+  const load = new WriteLoad({ prefix: 'storeless', agents: 8, intervalMs: 100, endpoint: () => proxy.fronts['session-memory']! });
+  await sleep(1_500);
+  expect((await health()).status).toBe('healthy');
+  relay.cut();
+  const cutAt = Date.now();
+  await sleep(10_000);
+  const during = await health();
+  const held = await proxy.engine.secondary.stats();
+  await sleep(20_000 - (Date.now() - cutAt));
+  relay.restore();
+  await sleep(1_500);
+  await load.stop();
+  await waitUntil(async () => (await proxy.engine.secondary.stats()).memoryQueued === 0, 10_000, 'held writes stored');
+  await proxy.engine.secondary.drain();
+  await waitUntil(async () => (await openRows(url)).open === 0, 10_000, 'outbox drained');
+
+  expect(load.errors).toBe(0);
+  expect(during.status).toBe('degraded');
+  expect(during.backends['state store']!.ok).toBe(false);
+  expect(held.storeUp).toBe(false);
+  // Ten seconds in, about 8 agents x 10 writes/s x 10 s wait in memory.
+  expect(held.memoryQueued).toBeGreaterThan(500);
+  const after = await proxy.engine.secondary.stats();
+  expect(after).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
+  expect((await health()).status).toBe('healthy');
+  expectBothSidesEqual(sims, load);
+}, 60_000);

@@ -1,0 +1,166 @@
+/**
+ * For the outbox tests: a dual-write flags file, a steady write load of agents that each own a session and
+ * remember which writes were acknowledged, and both sides' records of a session read from the simulators.
+ */
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { expect } from 'vitest';
+import type { SimHandle } from '../../src/sim/index.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+/** flags/memshift.json with dual-write on for session-memory, in a temp dir. */
+export async function dualWriteFlags(): Promise<{ file: string; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'memshift-outbox-'));
+  const file = join(dir, 'flags.json');
+  await copyFile(new URL('../../flags/memshift.json', import.meta.url), file);
+  const doc = JSON.parse(await readFile(file, 'utf8')) as { features: { name: string; enabled: boolean }[] };
+  doc.features.find((f) => f.name === 'memshift.session-memory.dual-write')!.enabled = true;
+  await writeFile(file, JSON.stringify(doc));
+  return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface LoadOptions {
+  prefix: string;
+  agents: number;
+  intervalMs: number;
+  /** Where agent `a` sends its `n`-th write (two proxies: alternate). */
+  endpoint(a: number, n: number): string;
+  timeoutMs?: number;
+}
+
+/**
+ * Agents each create their session, then add one interaction every intervalMs until stopped, one request
+ * at a time like a REQ agent. A write is acknowledged when its reply says success.
+ */
+export class WriteLoad {
+  readonly acked = new Map<string, string[]>();
+  errors = 0;
+  sent = 0;
+  private stopping = false;
+  private readonly running: Promise<void>[];
+
+  constructor(private readonly o: LoadOptions) {
+    this.running = Array.from({ length: o.agents }, (_, a) => this.agent(a));
+  }
+
+  session(a: number): string {
+    return `${this.o.prefix}-${a}`;
+  }
+
+  get sessions(): string[] {
+    return Array.from({ length: this.o.agents }, (_, a) => this.session(a));
+  }
+
+  get ackedCount(): number {
+    return [...this.acked.values()].reduce((n, l) => n + l.length, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running);
+  }
+
+  private async agent(a: number): Promise<void> {
+    const sid = this.session(a);
+    this.acked.set(sid, []);
+    const clients = new Map<string, ReqClient>();
+    const call = async (endpoint: string, req: unknown): Promise<boolean> => {
+      let c = clients.get(endpoint);
+      if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 3000)));
+      this.sent++;
+      try {
+        const reply = (await c.call(req)) as { status?: string };
+        if (reply.status === 'success') return true;
+      } catch {
+        // A REQ socket that timed out is stuck: a new one next time.
+        c.close();
+        clients.delete(endpoint);
+      }
+      this.errors++;
+      return false;
+    };
+    try {
+      let created = false;
+      for (let n = 0; !this.stopping; n++) {
+        const next = Date.now() + this.o.intervalMs;
+        if (!created) created = await call(this.o.endpoint(a, n), { action: 'create_session', session_id: sid, user_id: `user-${a}` });
+        else {
+          const content = `${sid} #${n}`;
+          if (await call(this.o.endpoint(a, n), { action: 'add_interaction', session_id: sid, role: n % 2 ? 'assistant' : 'user', content })) {
+            this.acked.get(sid)!.push(content);
+          }
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+      }
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
+  }
+}
+
+/** The session's interactions on the legacy side, in order. */
+export function legacyContents(sims: SimHandle, sid: string): string[] {
+  return (sims.models['session-memory'].sessions.get(sid)?.interactions ?? []).map((i) => i.content);
+}
+
+/** The orchestrator's view: its sessions for the legacy session, and their conversation memories in insertion order. */
+export function newRecords(sims: SimHandle, sid: string): { sessions: number; contents: string[] } {
+  const o = sims.models.orchestrator;
+  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata.legacy_session_id === sid).map((s) => s.session_id));
+  const contents = [...o.memories.values()]
+    .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === 'conversation')
+    .sort((a, b) => a.seq - b.seq)
+    .map((m) => String(m.content.text));
+  return { sessions: ids.size, contents };
+}
+
+/** Adjacent repeats collapsed: a write applied, then replayed because its reply was lost. */
+export const collapse = (l: string[]): string[] => l.filter((v, i) => v !== l[i - 1]);
+
+/**
+ * Every write on both sides and in order: legacy holds what was acknowledged (and perhaps more), new equals
+ * legacy. `replays` is how many writes may show twice in a row on new in all: the orchestrator's create has no
+ * idempotency key, so a write whose reply was lost as the orchestrator went away is applied again.
+ */
+export function expectBothSidesEqual(sims: SimHandle, load: WriteLoad, replays = 0): void {
+  let repeated = 0;
+  for (const sid of load.sessions) {
+    const legacy = legacyContents(sims, sid);
+    expect(legacy, sid).toEqual(expect.arrayContaining(load.acked.get(sid)!));
+    const fresh = newRecords(sims, sid);
+    expect(fresh.sessions, `${sid}: orchestrator sessions`).toBeGreaterThanOrEqual(1);
+    expect(collapse(fresh.contents), sid).toEqual(legacy);
+    // A replayed create_session leaves a second, empty session behind.
+    repeated += fresh.contents.length - legacy.length + fresh.sessions - 1;
+  }
+  expect(repeated, 'writes applied twice').toBeLessThanOrEqual(replays);
+}
+
+export async function openRows(url: string): Promise<{ open: number; dead: number; done: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ open: string; dead: string; done: string }>(
+      `SELECT count(*) FILTER (WHERE status IN ('pending', 'inflight')) AS open,
+              count(*) FILTER (WHERE status = 'dead') AS dead,
+              count(*) FILTER (WHERE status = 'done') AS done FROM outbox`,
+    );
+    return { open: Number(rows[0]!.open), dead: Number(rows[0]!.dead), done: Number(rows[0]!.done) };
+  } finally {
+    await c.end();
+  }
+}
+
+/** Polls until cond() holds; resolves with the ms it took, throws after timeoutMs. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Date.now() - start;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

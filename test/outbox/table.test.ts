@@ -1,0 +1,136 @@
+/** The outbox table on real PostgreSQL: key heads, per-key order under concurrent claimers, leases, parking, CLI queries. */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { OutboxTable, type OutboxIntent } from '../../src/jobs/outbox-table.js';
+import { migrate } from '../../src/store/migrations.js';
+import { freshDatabaseUrl } from '../support/database.js';
+
+let pools: pg.Pool[];
+let table: OutboxTable;
+const S = 'session-memory' as const;
+const SERVICES = [S];
+
+beforeAll(async () => {
+  const url = await freshDatabaseUrl();
+  pools = [new pg.Pool({ connectionString: url }), new pg.Pool({ connectionString: url })];
+  await migrate(pools[0]!);
+  table = new OutboxTable(pools[0]!);
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+});
+beforeEach(async () => {
+  await pools[0]!.query('TRUNCATE outbox, outbox_keys');
+});
+
+const intent = (key: string, n: number): OutboxIntent => ({
+  id: randomUUID(),
+  service: S,
+  key,
+  action: 'add_interaction',
+  side: 'new',
+  raw: Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: key, role: 'user', content: `${key}#${n}` })),
+  createdAt: new Date(),
+});
+const content = (raw: Buffer) => (JSON.parse(raw.toString()) as { content: string }).content;
+const poll = (owner: string, limit = 100, leaseMs = 30_000) => table.claim({ owner, leaseMs, limit, services: SERVICES });
+
+it('claims only the head of each key, and hands the next one over when the head is done', async () => {
+  for (let n = 0; n < 3; n++) await table.insert(intent('a', n), 0);
+  await table.insert(intent('b', 0), 0);
+  const first = await poll('w1');
+  expect(first.map((r) => content(r.raw)).sort()).toEqual(['a#0', 'b#0']);
+  expect(await poll('w2')).toEqual([]);
+
+  const a0 = first.find((r) => r.key === 'a')!;
+  const { completed, next } = await table.completeAndNext(a0.id, 'w1', 30_000);
+  expect(completed).toBe(true);
+  expect(content(next!.raw)).toBe('a#1');
+  expect(next).toMatchObject({ status: 'inflight', attempts: 1, owner: 'w1' });
+
+  // A failed head holds its successors back until its retry is due.
+  expect(await table.release(next!.id, 'w1', { park: false, delayMs: 60_000, error: 'unavailable' })).toBe(true);
+  expect(await poll('w2')).toEqual([]);
+  expect(await table.claim({ owner: 'w2', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'a' } })).toEqual([]);
+});
+
+it('gives a fresh write to its storer at once, and to everyone else only after its lease', async () => {
+  await table.insert(intent('k', 0), 60_000);
+  expect(await poll('other')).toEqual([]);
+  const [mine] = await table.claim({ owner: 'storer', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'k' } });
+  expect(content(mine!.raw)).toBe('k#0');
+});
+
+it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
+  await table.insert(intent('k', 0), 0);
+  const [row] = await poll('dead-owner', 1, 200);
+  await new Promise((r) => setTimeout(r, 400));
+  const [again] = await poll('heir');
+  expect(again).toMatchObject({ id: row!.id, attempts: 2, owner: 'heir' });
+  expect((await table.completeAndNext(row!.id, 'dead-owner', 1000)).completed).toBe(false);
+  expect((await table.completeAndNext(row!.id, 'heir', 1000)).completed).toBe(true);
+});
+
+it('stores an intent once however often it is stored', async () => {
+  const i = intent('k', 0);
+  await table.insert(i, 0);
+  await table.insert(i, 0);
+  await table.insertAll([i, intent('k', 1)], 0);
+  expect((await table.list({ key: 'k' })).map((r) => content(r.raw))).toEqual(['k#0', 'k#1']);
+});
+
+it('keeps per-key order and applies each write once with two claimers racing', async () => {
+  const keys = Array.from({ length: 12 }, (_, k) => `key-${k}`);
+  for (let n = 0; n < 15; n++) for (const k of keys) await table.insert(intent(k, n), 0);
+  const applied = new Map<string, string[]>();
+  const inFlight = new Set<string>();
+  let overlaps = 0;
+  const worker = async (owner: string, t: OutboxTable) => {
+    for (let idle = 0; idle < 5; ) {
+      const rows = await t.claim({ owner, leaseMs: 30_000, limit: 4, services: SERVICES });
+      if (!rows.length) {
+        idle++;
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      idle = 0;
+      await Promise.all(
+        rows.map(async (first) => {
+          for (let row: typeof first | undefined = first; row; ) {
+            if (inFlight.has(row.key)) overlaps++;
+            inFlight.add(row.key);
+            applied.set(row.key, [...(applied.get(row.key) ?? []), content(row.raw)]);
+            await new Promise((r) => setTimeout(r, Math.random() * 3));
+            inFlight.delete(row.key);
+            row = (await t.completeAndNext(row.id, owner, 30_000)).next;
+          }
+        }),
+      );
+    }
+  };
+  await Promise.all([worker('w1', table), worker('w2', new OutboxTable(pools[1]!))]);
+  expect(overlaps).toBe(0);
+  for (const k of keys) expect(applied.get(k)).toEqual(Array.from({ length: 15 }, (_, n) => `${k}#${n}`));
+  const owners = await pools[0]!.query(`SELECT count(DISTINCT owner) AS n, count(*) FILTER (WHERE status = 'done') AS done FROM outbox`);
+  expect(owners.rows[0]).toEqual({ n: '2', done: String(12 * 15) });
+});
+
+it('parks, lists, retries and purges', async () => {
+  await table.insert(intent('p', 0), 0);
+  const [row] = await poll('w');
+  await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'refused' });
+  const dead = await table.list({ statuses: ['dead'] });
+  expect(dead).toMatchObject([{ id: row!.id, status: 'dead', lastError: 'refused', attempts: 1 }]);
+  expect(await table.stats()).toMatchObject({ depth: 0, parked: 1 });
+
+  expect(await table.retry({ ids: [row!.id] })).toBe(1);
+  expect(await table.stats()).toMatchObject({ depth: 1, parked: 0 });
+  const [back] = await poll('w');
+  expect(back).toMatchObject({ id: row!.id, attempts: 1 });
+  await table.completeAndNext(back!.id, 'w', 1000);
+
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 60_000 })).toBe(0);
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 0 })).toBe(1);
+  expect((await pools[0]!.query('SELECT count(*) AS n FROM outbox_keys')).rows[0].n).toBe('0');
+});
