@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { startProxy } from '../proxy.js';
+import { shutdownTelemetry } from '../telemetry/index.js';
 import { untilSignal } from './signals.js';
 
 export const command: Command = {
@@ -23,5 +24,7 @@ Runs the proxy: a ZeroMQ front per legacy service and the HTTP front.
     );
     await untilSignal();
     await proxy.close();
+    // Telemetry is per process, not per proxy: pending OTLP exports go out before the process ends.
+    await shutdownTelemetry();
   },
 };

@@ -5,6 +5,7 @@
 import type { ServiceName } from '../services/catalog.js';
 import { LegError } from '../legs/types.js';
 import { errorReply, routeRequest, type Route } from './route.js';
+import { traceRequest } from '../telemetry/tracing.js';
 
 export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
 
@@ -25,9 +26,15 @@ export interface PipelineOptions {
 export class Pipeline {
   constructor(private readonly opts: PipelineOptions) {}
 
-  async handle(service: ServiceName, raw: Buffer): Promise<Outcome> {
+  /** Runs inside a request span (a child of the caller's trace context, if any). */
+  handle(service: ServiceName, raw: Buffer): Promise<Outcome> {
+    return traceRequest(service, (noteRoute) => this.run(service, raw, noteRoute));
+  }
+
+  private async run(service: ServiceName, raw: Buffer, noteRoute: (route: Route) => void): Promise<Outcome> {
     const routed = routeRequest(service, raw, this.opts.maxRequestBytes);
     if (!routed.ok) return { kind: 'bad_request', reply: routed.reply };
+    noteRoute(routed.route);
     try {
       return { kind: 'ok', reply: await this.opts.execute(routed.route) };
     } catch (err) {

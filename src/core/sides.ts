@@ -8,6 +8,7 @@ import type { Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 import type { Side } from './plan.js';
 import type { Route } from './route.js';
+import { traceLeg } from '../telemetry/tracing.js';
 
 export interface SideReply {
   side: Side;
@@ -24,7 +25,11 @@ export interface SideOptions {
   newEndpoint: string;
 }
 
-export async function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
+export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
+  return traceLeg(side, route, () => call(side, route, opts, createMissing));
+}
+
+async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
   const started = performance.now();
   if (side === 'legacy') {
     const bytes = await opts.legacy.call(route.raw);

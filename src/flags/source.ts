@@ -59,8 +59,15 @@ export interface Flags {
   snapshot(): FlagsSnapshot;
   /** Called after a reload, refresh or local override that changed something; returns an unsubscribe. */
   onChange(cb: () => void): () => void;
-  /** Forces a flag off on this instance whatever Unleash says (false), or clears that (null). */
-  setLocalOverride(flagName: string, enabled: false | null): void;
+  /**
+   * Forces a flag on this instance whatever Unleash or the file says: off (false), fully on (true, e.g.
+   * the guard keeping dual writes on while it turns reads back), or back to the source's value (null).
+   */
+  setLocalOverride(flagName: string, enabled: boolean | null): void;
+  /** The flags forced on this instance, by name. */
+  localOverrides(): Record<string, boolean>;
+  /** What the source (Unleash or the file) says of a flag, before local overrides. */
+  definition(flagName: string): FlagState;
   close(): Promise<void>;
 }
 
@@ -134,7 +141,7 @@ function readyOrTimeout(unleash: Unleash, ms: number): Promise<void> {
 
 class UnleashFlags implements Flags {
   private readonly listeners = new Set<() => void>();
-  private readonly forcedOff = new Set<string>();
+  private readonly overrides = new Map<string, boolean>();
   private signature = '';
   private closed = false;
 
@@ -197,15 +204,23 @@ class UnleashFlags implements Flags {
     return () => this.listeners.delete(cb);
   }
 
-  setLocalOverride(name: string, enabled: false | null): void {
+  setLocalOverride(name: string, enabled: boolean | null): void {
     if (!ALL_FLAG_NAMES.includes(name)) throw new Error(`unknown flag "${name}"`);
-    const had = this.forcedOff.has(name);
-    if (enabled === false) this.forcedOff.add(name);
-    else this.forcedOff.delete(name);
-    if (had !== this.forcedOff.has(name)) {
-      log.info({ flag: name, forcedOff: enabled === false }, 'local flag override');
+    const had = this.overrides.get(name);
+    if (enabled === null) this.overrides.delete(name);
+    else this.overrides.set(name, enabled);
+    if (had !== this.overrides.get(name)) {
+      log.info({ flag: name, override: enabled }, 'local flag override');
       this.notify();
     }
+  }
+
+  localOverrides(): Record<string, boolean> {
+    return Object.fromEntries(this.overrides);
+  }
+
+  definition(name: string): FlagState {
+    return definitionState(this.unleash.getFeatureToggleDefinition(name));
   }
 
   async close(): Promise<void> {
@@ -216,7 +231,8 @@ class UnleashFlags implements Flags {
   }
 
   private evaluate(name: string, context: Context): boolean {
-    if (this.forcedOff.has(name)) return false;
+    const forced = this.overrides.get(name);
+    if (forced !== undefined) return forced;
     // A disabled or missing flag is false whatever the context, so skip the evaluation (most flags,
     // most of the time) but keep Unleash's usage metrics counting it.
     if (this.unleash.getFeatureToggleDefinition(name)?.enabled !== true) {
@@ -227,8 +243,11 @@ class UnleashFlags implements Flags {
   }
 
   private state(name: string): FlagState {
-    const state = definitionState(this.unleash.getFeatureToggleDefinition(name));
-    return this.forcedOff.has(name) ? { ...state, enabled: false, forcedOff: true } : state;
+    const state = this.definition(name);
+    const forced = this.overrides.get(name);
+    if (forced === undefined) return state;
+    // Forced on means fully on: a rollout's percentage no longer applies.
+    return forced ? { enabled: true } : { ...state, enabled: false, forcedOff: true };
   }
 
   private notify(): void {

@@ -1,11 +1,13 @@
 /**
  * The HTTP front (fastify): `POST /v1/:service` takes the legacy request as its body and answers with
- * the legacy reply bytes; `/healthz` and `/readyz` for orchestration. Admin routes register here later.
+ * the legacy reply bytes; `/healthz` and `/readyz` for orchestration; `/metrics` (Prometheus) and `/admin`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isServiceName } from '../services/catalog.js';
 import type { Pipeline, OutcomeKind } from '../core/pipeline.js';
 import type { HealthChecker } from './health.js';
+import { registerAdmin, type AdminRoutes } from '../admin/auth.js';
+import { contextFromHeaders, withContext } from '../telemetry/tracing.js';
 
 const STATUS: Record<OutcomeKind, number> = { ok: 200, bad_request: 400, backend_error: 502 };
 
@@ -16,6 +18,10 @@ export interface HttpFrontOptions {
   pipeline: Pipeline;
   health: HealthChecker;
   isReady: () => boolean;
+  /** Prometheus text for GET /metrics; without it the route is absent. */
+  metricsText?: () => Promise<string>;
+  /** Admin routes, all behind the bearer token; without a token they are not registered (404). */
+  admin?: { token?: string; routes: AdminRoutes[] };
 }
 
 export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
@@ -30,7 +36,8 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
       return reply.code(404).send({ status: 'error', message: `memshift: unknown service "${service}"` });
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const outcome = await opts.pipeline.handle(service, body);
+    // A caller's W3C trace context makes the request span part of its trace.
+    const outcome = await withContext(contextFromHeaders(req.headers), () => opts.pipeline.handle(service, body));
     return reply.code(STATUS[outcome.kind]).type('application/json').send(outcome.reply);
   });
 
@@ -42,6 +49,12 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
   app.get('/readyz', async (_req, reply) =>
     opts.isReady() ? reply.send({ ready: true }) : reply.code(503).send({ ready: false }),
   );
+
+  const metricsText = opts.metricsText;
+  if (metricsText) {
+    app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()));
+  }
+  if (opts.admin) registerAdmin(app, opts.admin.token, opts.admin.routes);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;

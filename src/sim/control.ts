@@ -1,5 +1,9 @@
-/** The simulators' HTTP control endpoint: read, change and reset faults, take targets down and up. */
+/**
+ * The simulators' HTTP control endpoint: read, change and reset faults, take targets down and up.
+ * Every route needs the admin bearer token (default MEMSHIFT_ADMIN_TOKEN); without one they are off (404).
+ */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { requireBearer } from '../admin/auth.js';
 import { faultsPatchSchema, isSimTarget, type Faults, type FaultsPatch, type SimTarget } from './faults.js';
 
 export interface FaultControl {
@@ -8,9 +12,22 @@ export interface FaultControl {
   resetFaults(): Promise<void>;
 }
 
-export async function startControl(control: FaultControl, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function startControl(
+  control: FaultControl,
+  host: string,
+  port: number,
+  token: string | undefined = process.env.MEMSHIFT_ADMIN_TOKEN || undefined,
+): Promise<{ url: string; close(): Promise<void> }> {
   const app: FastifyInstance = Fastify({ logger: false });
+  if (token) app.register(async (routes) => faultRoutes(routes.addHook('onRequest', requireBearer(token)), control));
+  await app.listen({ host, port });
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return { url: `http://${urlHost}:${boundPort}`, close: () => app.close() };
+}
 
+function faultRoutes(app: FastifyInstance, control: FaultControl): void {
   const withTarget = async (raw: string, reply: FastifyReply, act: (t: SimTarget) => Promise<void>) => {
     if (!isSimTarget(raw)) return reply.code(404).send({ error: `unknown target "${raw}"` });
     await act(raw);
@@ -34,10 +51,4 @@ export async function startControl(control: FaultControl, host: string, port: nu
     await control.resetFaults();
     return control.getFaults();
   });
-
-  await app.listen({ host, port });
-  const address = app.server.address();
-  const boundPort = typeof address === 'object' && address ? address.port : port;
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return { url: `http://${urlHost}:${boundPort}`, close: () => app.close() };
 }

@@ -5,7 +5,7 @@ import { envelope, send, sendRaw, startTestSims } from './helpers.js';
 
 let sim: SimHandle;
 beforeAll(async () => {
-  sim = await startTestSims({ controlPort: 0, faults: { 'contextual-memory': { latencyMs: 0, jitterMs: 0 } } });
+  sim = await startTestSims({ controlPort: 0, controlToken: TOKEN, faults: { 'contextual-memory': { latencyMs: 0, jitterMs: 0 } } });
 });
 afterAll(async () => {
   await sim?.close();
@@ -16,7 +16,9 @@ const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
   const out = await fn();
   return [out, performance.now() - t0];
 };
-const reset = () => fetch(`${sim.controlUrl}/faults`, { method: 'DELETE' });
+const TOKEN = 'sim-control-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const reset = () => fetch(`${sim.controlUrl}/faults`, { method: 'DELETE', headers: auth });
 
 describe('latency', () => {
   it('delays replies by latencyMs plus jitter', async () => {
@@ -120,12 +122,18 @@ describe('control endpoint', () => {
   afterAll(reset);
   const url = (p: string) => `${sim.controlUrl}${p}`;
   const json = (method: string, body?: unknown): RequestInit =>
-    body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    body === undefined ? { method, headers: auth } : { method, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) };
   const read = async (res: Promise<Response>): Promise<any> => (await res).json();
+
+  it('refuses callers without the bearer token', async () => {
+    expect((await fetch(url('/faults'))).status).toBe(401);
+    expect((await fetch(url('/faults/orchestrator/down'), { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect(sim.getFaults().orchestrator.down).toBe(false);
+  });
 
   it('reads and merges faults, rejecting unknown targets and bad bodies', async () => {
     await reset();
-    const all = await read(fetch(url('/faults')));
+    const all = await read(fetch(url('/faults'), json('GET')));
     expect(Object.keys(all).sort()).toEqual(['contextual-memory', 'jarvis-memory', 'orchestrator', 'session-memory']);
     expect(all.orchestrator).toEqual(noFaults());
     const put = await fetch(url('/faults/orchestrator'), json('PUT', { latencyMs: 5, divergence: { rate: 0.5 } }));

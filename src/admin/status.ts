@@ -1,0 +1,67 @@
+/** GET /admin/status, GET /admin/events and the guard / flag controls, as admin routes. */
+import type { FastifyInstance } from 'fastify';
+import type { SecondaryStats } from '../core/secondary.js';
+import type { Flags } from '../flags/source.js';
+import { ALL_FLAG_NAMES } from '../flags/names.js';
+import type { Guard } from '../jobs/guard.js';
+import type { GuardEvents } from '../jobs/guard-events.js';
+import { isServiceName, type ServiceName } from '../services/catalog.js';
+import type { AdminRoutes } from './auth.js';
+
+export interface StatusDeps {
+  flags: Flags;
+  services: readonly ServiceName[];
+  guard?: Guard;
+  events: GuardEvents;
+  outbox?: () => Promise<SecondaryStats>;
+}
+
+export async function proxyStatus(deps: StatusDeps) {
+  const snap = deps.flags.snapshot();
+  const overrides = deps.flags.localOverrides();
+  const outbox = await deps.outbox?.().catch((err: Error) => ({ error: err.message }));
+  return {
+    flagSource: deps.flags.source,
+    killSwitch: snap.killSwitch,
+    outbox: outbox ?? null,
+    services: Object.fromEntries(
+      deps.services.map((s) => [
+        s,
+        {
+          stage: snap[s].stage,
+          flags: snap[s].flags,
+          overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in snap[s].flags)),
+          guard: deps.guard?.status(s) ?? null,
+          // The outbox is shared by the services; its depth is the instance's.
+          outboxDepth: outbox && 'depth' in outbox ? outbox.depth : null,
+        },
+      ]),
+    ),
+  };
+}
+
+export const statusRoutes =
+  (deps: StatusDeps): AdminRoutes =>
+  (admin: FastifyInstance) => {
+    admin.get('/status', async () => proxyStatus(deps));
+
+    admin.get<{ Querystring: { service?: string; limit?: string } }>('/events', async (req) => ({
+      events: await deps.events.list({ service: req.query.service, limit: req.query.limit ? Number(req.query.limit) || 100 : 100 }),
+    }));
+
+    admin.post<{ Params: { service: string } }>('/guard/:service/resume', async (req, reply) => {
+      const { service } = req.params;
+      if (!isServiceName(service) || !deps.guard?.resume(service)) return reply.code(404).send({ status: 'error', message: `memshift: no guarded service "${service}"` });
+      return { status: 'ok', guard: deps.guard.status(service) };
+    });
+
+    // Forces a flag on this instance (true / false) or lets the source decide again (null).
+    admin.put<{ Params: { flag: string }; Body: unknown }>('/flags/:flag/override', async (req, reply) => {
+      const { flag } = req.params;
+      const enabled = (req.body as { enabled?: unknown } | undefined)?.enabled;
+      if (!ALL_FLAG_NAMES.includes(flag)) return reply.code(404).send({ status: 'error', message: `memshift: unknown flag "${flag}"` });
+      if (enabled !== true && enabled !== false && enabled !== null) return reply.code(400).send({ status: 'error', message: 'memshift: body must be {"enabled": true|false|null}' });
+      deps.flags.setLocalOverride(flag, enabled);
+      return { status: 'ok', overrides: deps.flags.localOverrides() };
+    });
+  };

@@ -1,0 +1,183 @@
+/**
+ * A small client of Unleash's Admin API (v7): read a flag, turn it on or off, set a rollout, and make
+ * Unleash hold the flags of a definitions file (`memshift flags sync`). The guard uses the same calls.
+ */
+import type { FeatureDefinition } from '../flags/definitions.js';
+
+export interface UnleashAdminOptions {
+  /** The server's base URL, or its client API URL (…/api/): either works. */
+  url: string;
+  /** An admin API token (e.g. "*:*.secret"). */
+  token: string;
+  project?: string;
+  environment?: string;
+  timeoutMs?: number;
+}
+
+interface AdminStrategy {
+  id: string;
+  name: string;
+  parameters?: Record<string, string>;
+  constraints?: unknown[];
+}
+
+interface AdminFeature {
+  name: string;
+  type?: string;
+  description?: string | null;
+  impressionData?: boolean;
+  environments: Array<{ name: string; enabled: boolean; strategies?: AdminStrategy[] }>;
+}
+
+export class UnleashAdminError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The server's root: admin paths hang off it, the client API URL ends in /api/. */
+export const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
+
+export class UnleashAdmin {
+  private readonly base: string;
+  readonly project: string;
+  readonly environment: string;
+
+  constructor(private readonly opts: UnleashAdminOptions) {
+    this.base = unleashServerBase(opts.url);
+    this.project = opts.project ?? 'default';
+    this.environment = opts.environment ?? 'development';
+  }
+
+  /** The flag as Unleash holds it, or undefined when it does not exist. */
+  async feature(name: string): Promise<AdminFeature | undefined> {
+    return this.request<AdminFeature>('GET', this.featurePath(name), undefined, true);
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    await this.request('POST', `${this.envPath(name)}/${enabled ? 'on' : 'off'}`);
+  }
+
+  /** Sets the percentage of the flag's flexibleRollout strategy in this environment. */
+  async setRollout(name: string, rollout: number): Promise<void> {
+    const strategy = (await this.envOf(name))?.strategies?.find((s) => s.name === 'flexibleRollout');
+    if (!strategy) throw new UnleashAdminError(`${name} has no flexibleRollout strategy in ${this.environment}`);
+    await this.putStrategy(name, strategy.id, { ...strategy, parameters: { ...strategy.parameters, rollout: String(rollout) } });
+  }
+
+  /**
+   * Makes Unleash hold `features` as the file defines them: creates missing flags, updates descriptions,
+   * strategies and (unless keepState) on/off and rollout percentages. Returns what it changed; nothing when
+   * Unleash already matches.
+   */
+  async sync(features: FeatureDefinition[], opts: { keepState?: boolean } = {}): Promise<string[]> {
+    const changes: string[] = [];
+    for (const f of features) {
+      let current = await this.feature(f.name);
+      if (!current) {
+        await this.request('POST', `/api/admin/projects/${enc(this.project)}/features`, {
+          name: f.name,
+          type: f.type ?? 'release',
+          description: f.description ?? '',
+          impressionData: f.impressionData ?? false,
+        });
+        changes.push(`${f.name}: created`);
+        current = (await this.feature(f.name))!;
+      } else {
+        const patch = [
+          ...((current.description ?? '') !== (f.description ?? '') ? [{ op: 'replace', path: '/description', value: f.description ?? '' }] : []),
+          ...(f.type && current.type !== f.type ? [{ op: 'replace', path: '/type', value: f.type }] : []),
+        ];
+        if (patch.length) {
+          await this.request('PATCH', this.featurePath(f.name), patch);
+          changes.push(`${f.name}: ${patch.map((p) => p.path.slice(1)).join(', ')} updated`);
+        }
+      }
+      const env = current.environments.find((e) => e.name === this.environment);
+      if (!env) throw new UnleashAdminError(`project ${this.project} has no environment ${this.environment}`);
+      changes.push(...(await this.syncStrategies(f, env.strategies ?? [], opts.keepState ?? false)));
+      if (!opts.keepState && env.enabled !== f.enabled) {
+        await this.setEnabled(f.name, f.enabled);
+        changes.push(`${f.name}: turned ${f.enabled ? 'on' : 'off'}`);
+      }
+    }
+    return changes;
+  }
+
+  private async syncStrategies(f: FeatureDefinition, existing: AdminStrategy[], keepState: boolean): Promise<string[]> {
+    const changes: string[] = [];
+    const unmatched = [...existing];
+    for (const want of f.strategies ?? []) {
+      const body = { name: want.name, parameters: stringParams(want.parameters), constraints: want.constraints ?? [] };
+      const i = unmatched.findIndex((s) => s.name === want.name);
+      if (i < 0) {
+        await this.request('POST', `${this.envPath(f.name)}/strategies`, body);
+        changes.push(`${f.name}: strategy ${want.name} added`);
+        continue;
+      }
+      const [have] = unmatched.splice(i, 1) as [AdminStrategy];
+      // With keepState, the percentage operators ramp in Unleash stays as they set it.
+      if (keepState && have.parameters?.rollout !== undefined) body.parameters.rollout = have.parameters.rollout;
+      if (!sameStrategy(have, body)) {
+        await this.putStrategy(f.name, have.id, body);
+        changes.push(`${f.name}: strategy ${want.name} updated`);
+      }
+    }
+    for (const extra of unmatched) {
+      await this.request('DELETE', `${this.envPath(f.name)}/strategies/${enc(extra.id)}`);
+      changes.push(`${f.name}: strategy ${extra.name} removed`);
+    }
+    return changes;
+  }
+
+  private async envOf(name: string) {
+    const f = await this.feature(name);
+    if (!f) throw new UnleashAdminError(`no flag ${name} in Unleash project ${this.project}`, 404);
+    return f.environments.find((e) => e.name === this.environment);
+  }
+
+  private putStrategy(name: string, id: string, s: { name: string; parameters?: Record<string, string>; constraints?: unknown[] }) {
+    return this.request('PUT', `${this.envPath(name)}/strategies/${enc(id)}`, { name: s.name, parameters: s.parameters ?? {}, constraints: s.constraints ?? [] });
+  }
+
+  private featurePath(name: string): string {
+    return `/api/admin/projects/${enc(this.project)}/features/${enc(name)}`;
+  }
+
+  private envPath(name: string): string {
+    return `${this.featurePath(name)}/environments/${enc(this.environment)}`;
+  }
+
+  private async request<T = unknown>(method: string, path: string, body?: unknown, missingOk = false): Promise<T | undefined> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers: { authorization: this.opts.token, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new UnleashAdminError(`Unleash ${method} ${path}: ${(err as Error).message}`);
+    }
+    if (missingOk && res.status === 404) return undefined;
+    const text = await res.text();
+    if (!res.ok) throw new UnleashAdminError(`Unleash ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`, res.status);
+    return text ? (JSON.parse(text) as T) : undefined;
+  }
+}
+
+const enc = encodeURIComponent;
+
+/** Unleash keeps strategy parameters as strings. */
+const stringParams = (p: Record<string, unknown> | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(p ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+
+function sameStrategy(have: AdminStrategy, want: { parameters: Record<string, string>; constraints: unknown[] }): boolean {
+  const params = have.parameters ?? {};
+  const keys = new Set([...Object.keys(params), ...Object.keys(want.parameters)]);
+  return [...keys].every((k) => String(params[k] ?? '') === String(want.parameters[k] ?? '')) && JSON.stringify(have.constraints ?? []) === JSON.stringify(want.constraints);
+}

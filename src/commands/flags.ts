@@ -1,0 +1,115 @@
+/**
+ * `memshift flags sync`: makes an Unleash server hold the flags of flags/memshift.json (Admin API).
+ * `memshift flags status`: each service's stage as a running proxy sees it, or as the flags say.
+ */
+import { parseArgs } from 'node:util';
+import type { Command } from '../cli.js';
+import { loadConfig } from '../config.js';
+import { UnleashAdmin } from '../admin/unleash-admin.js';
+import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
+import { openFlags } from '../flags/source.js';
+import { SERVICE_NAMES } from '../services/catalog.js';
+import type { FlagState } from '../flags/stage.js';
+
+const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [--project P] [--environment E] [--keep-state]
+       memshift flags status [--proxy URL [--token T]] [--file F] [--url URL]
+
+sync     creates or updates every flag of the definitions file in Unleash (idempotent) and prints
+         what it changed. --url is the Unleash URL (default $UNLEASH_URL / flags.url), --token an
+         admin API token (default $UNLEASH_ADMIN_TOKEN / flags.adminToken). --keep-state leaves
+         on/off and rollout percentages as they are in Unleash (definitions only).
+status   with --proxy, asks a running proxy's GET /admin/status (--token: its admin token, default
+         $MEMSHIFT_ADMIN_TOKEN); without, evaluates the flags file, or Unleash when --url is given.
+  --config FILE / --set k=v   as for serve`;
+
+export const command: Command = {
+  usage: USAGE,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        file: { type: 'string' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        project: { type: 'string' },
+        environment: { type: 'string' },
+        proxy: { type: 'string' },
+        'keep-state': { type: 'boolean' },
+      },
+    });
+    const config = loadConfig({ path: values.config, set: values.set });
+    const file = resolveFlagsFile(values.file ?? config.flags.file);
+    const url = values.url ?? config.flags.url;
+    if (sub === 'sync') {
+      const token = values.token ?? config.flags.adminToken;
+      if (!url || !token) throw new Error('sync needs an Unleash URL (--url or UNLEASH_URL) and an admin token (--token or UNLEASH_ADMIN_TOKEN)');
+      const changes = await syncFlags({ file, url, token, project: values.project ?? config.flags.project, environment: values.environment ?? config.flags.environment, keepState: values['keep-state'] });
+      process.stdout.write(changes.length ? `${changes.map((c) => `  ${c}`).join('\n')}\n${changes.length} change(s)\n` : 'Unleash already matches the flags file: no changes\n');
+      return 0;
+    }
+    if (sub === 'status') {
+      const lines = values.proxy
+        ? await proxyStatusLines(values.proxy, values.token ?? config.admin.token)
+        : await flagStatusLines({ file, url, apiToken: config.flags.apiToken });
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    }
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  },
+};
+
+export interface SyncOptions {
+  file: string;
+  url: string;
+  token: string;
+  project?: string;
+  environment?: string;
+  keepState?: boolean;
+}
+
+/** What `flags sync` does; tests and the guard's Unleash share the same client. */
+export async function syncFlags(opts: SyncOptions): Promise<string[]> {
+  const defs = await readFlagDefinitions(opts.file);
+  if (!defs.ok) throw new Error(`flags file ${opts.file}: ${defs.error}`);
+  const admin = new UnleashAdmin({ url: opts.url, token: opts.token, project: opts.project, environment: opts.environment });
+  return admin.sync(defs.doc.features, { keepState: opts.keepState });
+}
+
+const describe = (name: string, s: FlagState, forced?: boolean): string =>
+  `${name}=${s.enabled ? (s.rollout !== undefined ? `${s.rollout}%` : 'on') : 'off'}${forced !== undefined ? ` (forced ${forced ? 'on' : 'off'} here)` : ''}`;
+
+async function proxyStatusLines(proxyUrl: string, token: string | undefined): Promise<string[]> {
+  const res = await fetch(`${proxyUrl.replace(/\/+$/, '')}/admin/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (res.status === 404) throw new Error(`${proxyUrl} has no admin API (no admin token configured there)`);
+  if (!res.ok) throw new Error(`${proxyUrl}/admin/status: HTTP ${res.status}${res.status === 401 ? ' (give --token or MEMSHIFT_ADMIN_TOKEN)' : ''}`);
+  const body = (await res.json()) as {
+    flagSource: string;
+    services: Record<string, { stage: string; flags: Record<string, FlagState>; overrides: Record<string, boolean>; guard: { state: string } | null }>;
+  };
+  return [
+    `flags from ${body.flagSource} (as the proxy at ${proxyUrl} applies them)`,
+    ...Object.entries(body.services).map(
+      ([s, v]) =>
+        `  ${s.padEnd(18)} ${v.stage.padEnd(12)} guard ${v.guard?.state ?? 'off'}  ${Object.entries(v.flags)
+          .map(([n, f]) => describe(n.split('.').pop()!, f, v.overrides[n]))
+          .join(' ')}`,
+    ),
+  ];
+}
+
+async function flagStatusLines(opts: { file: string; url?: string; apiToken?: string }): Promise<string[]> {
+  const flags = await openFlags({ file: opts.file, url: opts.url, apiToken: opts.apiToken, readyTimeoutMs: 5000 });
+  try {
+    const snap = flags.snapshot();
+    return [
+      `flags from ${flags.source === 'unleash' ? opts.url : opts.file}${snap.killSwitch ? ' (kill switch ON)' : ''}`,
+      ...SERVICE_NAMES.map((s) => `  ${s.padEnd(18)} ${snap[s].stage.padEnd(12)} ${Object.entries(snap[s].flags).map(([n, f]) => describe(n.split('.').pop()!, f)).join(' ')}`),
+    ];
+  } finally {
+    await flags.close();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * memshift's metric instruments (process-wide, like the OTel global they come from) and the observer
+ * that feeds them from the executor. Gauges read whatever sources running proxies registered.
+ */
+import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
+import type { ExecutionObserver } from '../core/observer.js';
+import type { SecondaryStats } from '../core/secondary.js';
+import type { FlagsSnapshot } from '../flags/source.js';
+import { SERVICE_NAMES } from '../services/catalog.js';
+import { childLogger } from './log.js';
+
+const log = childLogger('telemetry');
+
+const LATENCY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/** A field path beyond the cap is counted under this one, so a reply with ever-new keys cannot explode the series. */
+export const OTHER_PATH = '(other)';
+
+export interface Instruments {
+  requests: Counter;
+  legDuration: Histogram;
+  comparisons: Counter;
+  mismatches: Counter;
+  fallbacks: Counter;
+  secondaryWrites: Counter;
+}
+
+/** What one running proxy lets the gauges read. */
+export interface GaugeSource {
+  flags?: () => FlagsSnapshot;
+  outbox?: () => Promise<SecondaryStats> | SecondaryStats;
+  /** Services the guard has rolled back (and not yet re-armed). */
+  tripped?: () => Iterable<string>;
+}
+
+const sources = new Set<GaugeSource>();
+let cached: Instruments | undefined;
+let maxPaths = 200;
+const seenPaths = new Set<string>();
+
+export function instruments(): Instruments {
+  return (cached ??= createInstruments());
+}
+
+/** Called when the meter provider changes: instruments are made again from the new one on next use. */
+export function resetInstruments(opts: { maxMismatchPaths: number }): void {
+  cached = undefined;
+  maxPaths = opts.maxMismatchPaths;
+  seenPaths.clear();
+}
+
+export function addGaugeSource(source: GaugeSource): () => void {
+  sources.add(source);
+  return () => sources.delete(source);
+}
+
+function boundedPath(path: string): string {
+  if (seenPaths.has(path)) return path;
+  if (seenPaths.size >= maxPaths) return OTHER_PATH;
+  seenPaths.add(path);
+  return path;
+}
+
+export const metricsObserver: Partial<ExecutionObserver> = {
+  compared(e) {
+    const { service } = e.route;
+    const action = e.route.spec ? e.route.action : '(unknown)';
+    const m = instruments();
+    m.comparisons.add(1, { service, action, outcome: e.outcome });
+    if (e.outcome !== 'mismatch') return;
+    // One count per field per comparison, whatever the number of elements that differ under it.
+    for (const field of new Set((e.diffs ?? []).map((d) => d.field))) m.mismatches.add(1, { service, action, path: boundedPath(field || '(root)') });
+  },
+  secondaryWritten(e) {
+    instruments().secondaryWrites.add(1, { service: e.route.service, side: e.side, outcome: e.ok ? 'ok' : 'failed' });
+  },
+  fallback(route) {
+    instruments().fallbacks.add(1, { service: route.service, reason: 'new_failed' });
+  },
+  staleReadAvoided(route) {
+    instruments().fallbacks.add(1, { service: route.service, reason: 'write_pending' });
+  },
+};
+
+function createInstruments(): Instruments {
+  const meter = metrics.getMeter('memshift');
+  const made: Instruments = {
+    requests: meter.createCounter('memshift.requests', { description: 'Requests handled, by service, action and outcome' }),
+    legDuration: meter.createHistogram('memshift.leg.duration_ms', {
+      unit: 'ms',
+      description: 'One call to one side (legacy leg, or the whole translation on the new side)',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
+    }),
+    comparisons: meter.createCounter('memshift.comparisons', { description: 'Shadow comparisons by outcome' }),
+    mismatches: meter.createCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' }),
+    fallbacks: meter.createCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' }),
+    secondaryWrites: meter.createCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' }),
+  };
+  const outboxDepth = meter.createObservableGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied' });
+  const outboxParked = meter.createObservableGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead' });
+  meter.addBatchObservableCallback(async (r) => {
+    let depth = 0;
+    let parked = 0;
+    for (const s of sources) {
+      if (!s.outbox) continue;
+      try {
+        const stats = await s.outbox();
+        depth += stats.depth;
+        parked += stats.parked;
+      } catch (err) {
+        log.debug({ err }, 'outbox stats unavailable');
+      }
+    }
+    r.observe(outboxDepth, depth);
+    r.observe(outboxParked, parked);
+  }, [outboxDepth, outboxParked]);
+  meter.createObservableGauge('memshift.flag.enabled', { description: 'Flag state as this instance applies it (1 on, 0 off)' }).addCallback((r) => observeFlags(r, 'enabled'));
+  meter.createObservableGauge('memshift.flag.rollout', { unit: '%', description: 'Rollout percentage of rollout flags' }).addCallback((r) => observeFlags(r, 'rollout'));
+  meter.createObservableGauge('memshift.stage', { description: "1 for each service's current stage" }).addCallback((r) => {
+    const snap = [...sources].find((s) => s.flags)?.flags?.();
+    if (snap) for (const service of SERVICE_NAMES) r.observe(1, { service, stage: snap[service].stage });
+  });
+  meter.createObservableGauge('memshift.guard.tripped', { description: '1 while the guard holds a service rolled back' }).addCallback((r) => {
+    const tripped = new Set<string>();
+    for (const s of sources) for (const t of s.tripped?.() ?? []) tripped.add(t);
+    for (const service of SERVICE_NAMES) r.observe(tripped.has(service) ? 1 : 0, { service });
+  });
+  return made;
+}
+
+function observeFlags(r: ObservableResult, what: 'enabled' | 'rollout'): void {
+  for (const s of sources) {
+    const snap = s.flags?.();
+    if (!snap) continue;
+    for (const service of SERVICE_NAMES) {
+      for (const [flag, state] of Object.entries(snap[service].flags)) {
+        if (what === 'enabled') r.observe(state.enabled ? 1 : 0, { flag, service });
+        else if (state.rollout !== undefined) r.observe(state.rollout, { flag, service });
+      }
+    }
+    // Several proxies in one process share the flags of the first one that answers.
+    return;
+  }
+}

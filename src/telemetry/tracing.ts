@@ -1,0 +1,70 @@
+/**
+ * Spans on the request path: one per request, a child per leg (service, action, side, outcome), with
+ * W3C trace context taken from HTTP headers. Without startTelemetry() the API is a no-op.
+ */
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { LegError } from '../legs/types.js';
+import type { Side } from '../core/plan.js';
+import type { Route } from '../core/route.js';
+import type { OutcomeKind } from '../core/pipeline.js';
+import { instruments } from './metrics.js';
+
+const tracer = () => trace.getTracer('memshift');
+
+/** The trace context an HTTP request carries (traceparent / tracestate); the root context without one. */
+export const contextFromHeaders = (headers: Record<string, string | string[] | undefined>): Context =>
+  propagation.extract(ROOT_CONTEXT, headers);
+
+export const withContext = <T>(ctx: Context, fn: () => T): T => context.with(ctx, fn);
+
+/** Agents may send any action name; only the catalog's become label values. */
+const actionOf = (route: Route): string => (route.spec ? route.action : '(unknown)');
+
+/** One request through the pipeline: `note` tells the span the route once the frame is parsed. */
+export function traceRequest<T extends { kind: OutcomeKind }>(service: string, run: (note: (route: Route) => void) => Promise<T>): Promise<T> {
+  let action = 'unknown';
+  return tracer().startActiveSpan(`memshift ${service}`, { kind: SpanKind.SERVER, attributes: { 'memshift.service': service } }, async (span) => {
+    try {
+      const outcome = await run((route) => {
+        action = actionOf(route);
+        span.setAttribute('memshift.action', action);
+      });
+      span.setAttribute('memshift.outcome', outcome.kind);
+      if (outcome.kind === 'backend_error') span.setStatus({ code: SpanStatusCode.ERROR });
+      instruments().requests.add(1, { service, action, outcome: outcome.kind });
+      return outcome;
+    } catch (err) {
+      failed(span, err);
+      instruments().requests.add(1, { service, action, outcome: 'internal_error' });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** One call to one side for a route: a child span plus the leg latency histogram. */
+export function traceLeg<T>(side: Side, route: Route, call: () => Promise<T>): Promise<T> {
+  const action = actionOf(route);
+  const attributes = { 'memshift.service': route.service, 'memshift.action': action, 'memshift.side': side };
+  return tracer().startActiveSpan(`${side} ${action}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      return await call();
+    } catch (err) {
+      outcome = err instanceof LegError ? err.failure : 'error';
+      failed(span, err);
+      throw err;
+    } finally {
+      span.setAttribute('memshift.outcome', outcome);
+      span.end();
+      instruments().legDuration.record(performance.now() - started, { service: route.service, action, side, outcome });
+    }
+  });
+}
+
+function failed(span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : String(err));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+}

@@ -1,0 +1,136 @@
+// Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
+// turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
+// rollback shows up in Unleash. One server for the file: it is the slow part.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { syncFlags } from '../../src/commands/flags.js';
+import { UnleashAdmin } from '../../src/admin/unleash-admin.js';
+import { DEFAULT_FLAGS_FILE } from '../../src/flags/definitions.js';
+import { ALL_FLAG_NAMES, flagName } from '../../src/flags/names.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { ServedEvent } from '../../src/core/observer.js';
+import type { SimHandle } from '../../src/sim/index.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { startUnleash, type UnleashServer } from '../support/unleash.js';
+
+const S = 'jarvis-memory' as const;
+const REFRESH_MS = 200;
+let unleash: UnleashServer;
+let admin: UnleashAdmin;
+let sims: SimHandle;
+let proxy: Proxy;
+const served: ServedEvent[] = [];
+
+beforeAll(async () => {
+  [unleash, sims] = await Promise.all([startUnleash(), startSims()]);
+  console.log(`unleash-server started in ${unleash.startMs} ms`);
+  admin = new UnleashAdmin({ url: unleash.url, token: unleash.adminToken });
+}, 90_000);
+afterAll(async () => {
+  await proxy?.close();
+  await sims?.close();
+  await unleash?.stop();
+});
+
+async function waitFor(ok: () => boolean | Promise<boolean>, ms: number): Promise<number> {
+  const started = performance.now();
+  while (!(await ok())) {
+    if (performance.now() - started > ms) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return performance.now() - started;
+}
+
+/** Unleash publishes a change on its next revision poll (1 s), the client picks it up on its next fetch. */
+const PROPAGATION_MS = 1000 + 2 * REFRESH_MS + 1500;
+
+async function readUsers(users: string[]): Promise<ServedEvent[]> {
+  const from = served.length;
+  const c = new ReqClient(proxy.fronts[S]!);
+  try {
+    for (const u of users) await c.call({ action: 'get_memories', user_id: u });
+  } finally {
+    c.close();
+  }
+  return served.slice(from);
+}
+
+it('flags sync creates every flag, then finds nothing to change', async () => {
+  const first = await syncFlags({ file: DEFAULT_FLAGS_FILE, url: unleash.apiUrl, token: unleash.adminToken });
+  expect(first.filter((c) => c.endsWith(': created')).sort()).toEqual([...ALL_FLAG_NAMES].map((n) => `${n}: created`).sort());
+  const rollout = await admin.feature(flagName(S, 'read-new'));
+  const dev = rollout!.environments.find((e) => e.name === 'development')!;
+  expect(dev.enabled).toBe(false);
+  expect(dev.strategies).toEqual([expect.objectContaining({ name: 'flexibleRollout', parameters: { rollout: '0', stickiness: 'userId', groupId: flagName(S, 'read-new') } })]);
+  expect(await syncFlags({ file: DEFAULT_FLAGS_FILE, url: unleash.apiUrl, token: unleash.adminToken })).toEqual([]);
+});
+
+it('turning and ramping flags in Unleash changes routing within the refresh interval', async () => {
+  proxy = await startProxy(
+    configFor(sims, await freshDatabaseUrl(), {
+      flags: { url: unleash.apiUrl, apiToken: unleash.clientToken, adminToken: unleash.adminToken, refreshIntervalMs: REFRESH_MS },
+      guard: { addedLatencyMs: { threshold: 100, minSamples: 10 } },
+    }),
+    { observers: [{ served: (e) => served.push(e) }] },
+  );
+  expect(proxy.flags.source).toBe('unleash');
+  expect(proxy.flags.snapshot()[S].stage).toBe('off');
+
+  await admin.setEnabled(flagName(S, 'dual-write'), true);
+  const tookMs = await waitFor(() => proxy.flags.snapshot()[S].stage === 'dual-write', PROPAGATION_MS);
+  console.log(`flag change visible to the proxy after ${Math.round(tookMs)} ms`);
+
+  await admin.setRollout(flagName(S, 'shadow-read'), 100);
+  await admin.setEnabled(flagName(S, 'shadow-read'), true);
+  await admin.setRollout(flagName(S, 'read-new'), 100);
+  await admin.setEnabled(flagName(S, 'read-new'), true);
+  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
+  expect(proxy.flags.snapshot()[S].stage).toBe('cutover');
+  const users = Array.from({ length: 200 }, (_, i) => `ramp-${i}`);
+  expect((await readUsers(users.slice(0, 20))).map((e) => e.side)).toEqual(Array(20).fill('new'));
+
+  await admin.setRollout(flagName(S, 'read-new'), 30);
+  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 30, PROPAGATION_MS);
+  const ramped = await readUsers(users);
+  const share = ramped.filter((e) => e.side === 'new').length / ramped.length;
+  expect(share).toBeGreaterThan(0.2);
+  expect(share).toBeLessThan(0.4);
+  // Sticky per user: the same users land on the same side again.
+  expect((await readUsers(users)).map((e) => e.side)).toEqual(ramped.map((e) => e.side));
+});
+
+it("the guard's rollback shows up in Unleash, and a person turning the flag back on re-arms it", async () => {
+  await admin.setRollout(flagName(S, 'read-new'), 100);
+  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
+  // Users the orchestrator knows (written through the proxy, dual writes on), so reads reach it.
+  const users = Array.from({ length: 15 }, (_, i) => `slow-${i}`);
+  const c = new ReqClient(proxy.fronts[S]!);
+  for (const u of users) await c.call({ action: 'add_memory', user_id: u, memory: 'm' });
+  c.close();
+  await waitFor(async () => (await proxy.engine.secondary.stats()).depth === 0, 5000);
+  await sims.applyFaults('orchestrator', { latencyMs: 150 });
+  const tripped = new Promise<void>((resolve) => proxy.guard!.onTrip(() => resolve()));
+  await readUsers(users);
+  await tripped;
+  await sims.applyFaults('orchestrator', { latencyMs: 0 });
+
+  const [event] = await proxy.guardEvents.list({ service: S });
+  expect(event!.breaches.map((b) => b.rule)).toContain('addedLatencyMs');
+  expect(event!.unleash.changed.sort()).toEqual([flagName(S, 'read-new'), flagName(S, 'shadow-read')].sort());
+  expect(event!.flagsChanged).toEqual(expect.arrayContaining([{ flag: flagName(S, 'read-new'), to: 'off' }]));
+  for (const kind of ['read-new', 'shadow-read'] as const) {
+    const dev = (await admin.feature(flagName(S, kind)))!.environments.find((e) => e.name === 'development')!;
+    expect(dev.enabled).toBe(false);
+  }
+  expect((await admin.feature(flagName(S, 'dual-write')))!.environments.find((e) => e.name === 'development')!.enabled).toBe(true);
+  // Once Unleash shows the rollback, the local overrides are let go: Unleash is the truth again.
+  await waitFor(() => Object.keys(proxy.flags.localOverrides()).length === 0, PROPAGATION_MS);
+  expect(proxy.flags.snapshot()[S].stage).toBe('dual-write');
+  expect(proxy.guard!.status(S)!.state).toBe('tripped');
+
+  await admin.setEnabled(flagName(S, 'read-new'), true);
+  await waitFor(() => proxy.flags.snapshot()[S].stage === 'cutover', PROPAGATION_MS);
+  await waitFor(() => proxy.guard!.status(S)!.state === 'watching', 1000);
+  expect((await readUsers(['back-1'])).map((e) => e.side)).toEqual(['new']);
+});
