@@ -14,7 +14,11 @@ Options:
   --port target=N                   port of one target (repeatable; 0 = ephemeral)
   --contextual-mode faithful|as-deployed
                                     faithful bare replies, or the deployed loop's error replies (default faithful)
-  --control-port N                  HTTP fault control port (default ${DEFAULT_CONTROL_PORT}; 0 = ephemeral)
+  --control-port N                  HTTP fault control port (default ${DEFAULT_CONTROL_PORT}; 0 = ephemeral); its routes
+                                    need "Authorization: Bearer $MEMSHIFT_ADMIN_TOKEN" and are off without that token
+  --data-dir DIR                    keep the legacy stores in their real formats under DIR (session_memory.db,
+                                    contextual_memory_store.json, jarvis_memory_store.json); default in memory
+  --orchestrator-db URL             keep the orchestrator's state in PostgreSQL (its schema); default in memory
   --fault target.key=value          initial fault (repeatable), e.g. orchestrator.latencyMs=50,
                                     jarvis-memory.divergence.rate=0.1, session-memory.down=true
 Targets: ${SIM_TARGETS.join(', ')}`;
@@ -36,6 +40,8 @@ export const command: Command = {
         'contextual-mode': { type: 'string' },
         'control-port': { type: 'string' },
         fault: { type: 'string', multiple: true },
+        'data-dir': { type: 'string' },
+        'orchestrator-db': { type: 'string' },
       },
       strict: true,
     });
@@ -59,6 +65,10 @@ export const command: Command = {
       ports,
       contextualMode: mode,
       faults,
+      storage: {
+        ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+        ...(values['orchestrator-db'] ? { orchestratorDatabaseUrl: values['orchestrator-db'] } : {}),
+      },
       controlPort: values['control-port'] === undefined ? DEFAULT_CONTROL_PORT : parsePort(values['control-port'], '--control-port'),
     });
     const lines = SIM_TARGETS.map((t) => `  ${t.padEnd(18)} ${sim.endpoints[t]}${sim.getFaults()[t].down ? '  (down)' : ''}`);

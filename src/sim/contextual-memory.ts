@@ -8,7 +8,7 @@ import { alterValue, divergentWrite, epochSeconds, isObject, noGetMessage, pyStr
 
 export type ContextualMode = 'faithful' | 'as-deployed';
 
-interface Session {
+export interface Session {
   newestFirst: ContextualInteraction[];
   decisions: Decision[];
 }
@@ -18,6 +18,8 @@ const errorReply = SERVICES['contextual-memory'].errorReply;
 
 export class ContextualMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();
+  /** Called after every stored change (persistence rewrites its file, debounced). */
+  onChange?: () => void;
   private readonly startedAt = epochSeconds();
   private requests = 0;
 
@@ -52,7 +54,10 @@ export class ContextualMemoryModel implements SimModel {
         divergentWrite(
           fault,
           { decision, timestamp: epochSeconds() },
-          (d) => this.session(sid).decisions.push(d),
+          (d) => {
+            this.session(sid).decisions.push(d);
+            this.onChange?.();
+          },
           (d) => ({ ...d, decision: alterValue(d.decision) as string }),
         );
         return true;
@@ -76,7 +81,10 @@ export class ContextualMemoryModel implements SimModel {
     divergentWrite(
       fault,
       interaction,
-      (i) => this.session(sid).newestFirst.unshift(i),
+      (i) => {
+        this.session(sid).newestFirst.unshift(i);
+        this.onChange?.();
+      },
       (i) => ({ ...i, content: alterValue(i.content) as string }),
     );
     return true;

@@ -8,6 +8,7 @@ import { JarvisMemoryModel } from './jarvis-memory.js';
 import { OrchestratorModel } from './orchestrator.js';
 import { RepServer } from './rep-server.js';
 import { SessionMemoryModel } from './session-memory.js';
+import { attachStorage, type StorageOptions } from './storage/index.js';
 
 export type { SimTarget, Faults, FaultsPatch, ContextualMode };
 export { SIM_TARGETS };
@@ -37,6 +38,10 @@ export interface SimOptions {
   faults?: Partial<Record<SimTarget, FaultsPatch>>;
   /** HTTP control port; 0 for ephemeral, null for none. */
   controlPort?: number | null;
+  /** Bearer token the control endpoint requires (default MEMSHIFT_ADMIN_TOKEN); without one it is off. */
+  controlToken?: string;
+  /** Persistence (default: everything in memory): legacy files under `dataDir`, the orchestrator in PostgreSQL. */
+  storage?: StorageOptions;
 }
 
 export interface SimHandle {
@@ -49,6 +54,8 @@ export interface SimHandle {
   down(target: SimTarget): Promise<void>;
   up(target: SimTarget): Promise<void>;
   models: SimModels;
+  /** Writes persisted state now (a no-op without storage). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,6 +70,7 @@ export async function startSimulators(opts: SimOptions = {}): Promise<SimHandle>
     'jarvis-memory': new JarvisMemoryModel(),
     orchestrator: new OrchestratorModel(),
   };
+  const storage = await attachStorage(models, opts.storage ?? {});
   const faults = perTarget((t) => mergeFaults(noFaults(), opts.faults?.[t] ?? {}));
   const servers = perTarget((t) => {
     const port = opts.ports?.[t] ?? DEFAULT_SIM_PORTS[t];
@@ -80,6 +88,7 @@ export async function startSimulators(opts: SimOptions = {}): Promise<SimHandle>
   const close = async () => {
     await control?.close();
     await Promise.all(SIM_TARGETS.map((t) => servers[t].stop()));
+    await storage.close();
   };
   try {
     for (const t of SIM_TARGETS) {
@@ -92,6 +101,7 @@ export async function startSimulators(opts: SimOptions = {}): Promise<SimHandle>
         { getFaults, applyFaults, resetFaults: () => Promise.all(SIM_TARGETS.map((t) => applyFaults(t, noFaults()))).then(() => {}) },
         host,
         opts.controlPort ?? DEFAULT_CONTROL_PORT,
+        ...(opts.controlToken ? [opts.controlToken] : []),
       );
     }
   } catch (err) {
@@ -108,6 +118,7 @@ export async function startSimulators(opts: SimOptions = {}): Promise<SimHandle>
     down: (t) => applyFaults(t, { down: true }),
     up: (t) => applyFaults(t, { down: false }),
     models,
+    flush: () => storage.flush(),
     close,
   };
 }

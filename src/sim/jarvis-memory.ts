@@ -11,6 +11,8 @@ const errorReply = SERVICES['jarvis-memory'].errorReply;
 
 export class JarvisMemoryModel implements SimModel {
   readonly users = new Map<string, JarvisEntry[]>();
+  /** Called after every stored change (persistence rewrites its file, debounced). */
+  onChange?: () => void;
 
   handle(request: unknown, fault?: WriteFault): unknown {
     if (!isObject(request)) return errorReply(noGetMessage(request));
@@ -22,14 +24,20 @@ export class JarvisMemoryModel implements SimModel {
         divergentWrite<JarvisEntry>(
           fault,
           { timestamp: epochSeconds(), memory: request.memory ?? null },
-          (e) => this.users.set(user, [...(this.users.get(user) ?? []), e]),
+          (e) => {
+            this.users.set(user, [...(this.users.get(user) ?? []), e]);
+            this.onChange?.();
+          },
           (e) => ({ ...e, memory: alterValue(e.memory) }),
         );
         return { status: 'ok' };
       case 'get_memories':
         return { status: 'ok', memories: (this.users.get(user) ?? []).map(({ timestamp, memory }) => ({ timestamp, memory })) };
       case 'clear_memories':
-        divergentWrite(fault, user, (u) => this.users.delete(u));
+        divergentWrite(fault, user, (u) => {
+          this.users.delete(u);
+          this.onChange?.();
+        });
         return { status: 'ok' };
       default:
         // The agent has no health_check action (see the catalog); it answers like any unknown action.

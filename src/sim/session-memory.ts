@@ -4,11 +4,19 @@ import { selectContext, isoLocal, type ContextEntry } from '../services/session-
 import { SERVICES } from '../services/catalog.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 
-interface Session {
+export type Interaction = ContextEntry & { metadata: unknown };
+
+export interface Session {
   user_id: unknown;
   metadata: unknown;
-  interactions: (ContextEntry & { metadata: unknown })[];
+  interactions: Interaction[];
 }
+
+/** A stored change, for persistence (src/sim/storage). */
+export type SessionMemoryChange =
+  | { kind: 'session'; sessionId: string; session: Session }
+  | { kind: 'interaction'; sessionId: string; interaction: Interaction }
+  | { kind: 'clear' | 'delete'; sessionId: string };
 
 const DEFAULT_MAX_TOKENS = 2000;
 const errorReply = SERVICES['session-memory'].errorReply;
@@ -19,6 +27,7 @@ const truthy = (v: unknown): boolean =>
 
 export class SessionMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();
+  onChange?: (change: SessionMemoryChange) => void;
 
   handle(request: unknown, fault?: WriteFault): unknown {
     if (!isObject(request)) return errorReply(noGetMessage(request));
@@ -49,6 +58,7 @@ export class SessionMemoryModel implements SimModel {
         divergentWrite(fault, key, (k) => {
           if (request.action === 'delete_session') this.sessions.delete(k);
           else if (this.sessions.has(k)) this.sessions.get(k)!.interactions = [];
+          this.onChange?.({ kind: request.action === 'delete_session' ? 'delete' : 'clear', sessionId: k });
         });
         return { status: 'success', request_id: rid };
       }
@@ -66,7 +76,9 @@ export class SessionMemoryModel implements SimModel {
       fields,
       (f) => {
         // Re-creating an existing session keeps its history (INSERT OR REPLACE on the sessions row only).
-        this.sessions.set(sid, { ...f, interactions: this.sessions.get(sid)?.interactions ?? [] });
+        const session = { ...f, interactions: this.sessions.get(sid)?.interactions ?? [] };
+        this.sessions.set(sid, session);
+        this.onChange?.({ kind: 'session', sessionId: sid, session });
       },
       (f) => ({ ...f, user_id: alterValue(f.user_id) }),
     );
@@ -85,7 +97,10 @@ export class SessionMemoryModel implements SimModel {
     divergentWrite(
       fault,
       entry,
-      (e) => session.interactions.push(e),
+      (e) => {
+        session.interactions.push(e);
+        this.onChange?.({ kind: 'interaction', sessionId: String(sid), interaction: e });
+      },
       (e) => ({ ...e, content: alterValue(e.content) as string }),
     );
     return { status: 'success', request_id: rid };

@@ -1,0 +1,88 @@
+/** `memshift backfill --service S`: copies the legacy store into the orchestrator, resumably, then reconciles. */
+import { parseArgs } from 'node:util';
+import type { Command } from '../cli.js';
+import { loadConfig } from '../config.js';
+import { backfill } from '../jobs/backfill.js';
+import { progressReporter } from '../jobs/backfill-progress.js';
+import { openSides, tuningOf } from '../jobs/reconcile-sides.js';
+import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
+import { openStore } from '../store/index.js';
+import { keepingExitStatus } from './reconcile.js';
+import { untilSignal } from './signals.js';
+
+const usage = `Usage: memshift backfill --service S [--batch N] [--rate N] [--concurrency N] [--config FILE] [--set k=v ...]
+
+Streams every record of service S's legacy store (reconcile.legacyDataDir) into the orchestrator through
+its translator, in batches of keys. Only what the orchestrator lacks is written, so it can be re-run
+safely; after each batch a checkpoint is stored and an interrupted backfill resumes there. Ends with a
+reconciliation (recorded in reconcile_runs).
+  --service S        ${SERVICE_NAMES.join(' | ')}
+  --batch N          keys per batch (default backfill.batchSize)
+  --rate N           writes per second, 0 = unlimited (default backfill.recordsPerSecond)
+  --concurrency N    keys written at once (default backfill.concurrency)
+SIGINT / SIGTERM stop it after the current batch. Exit status: 0 when it finished and the stores agree.`;
+
+function count(text: string | undefined, fallback: number, what: string, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${what} must be an integer >= ${min}`);
+  return n;
+}
+
+export const command: Command = {
+  usage,
+  run: keepingExitStatus(async (argv) => {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        service: { type: 'string' },
+        batch: { type: 'string' },
+        rate: { type: 'string' },
+        concurrency: { type: 'string' },
+        config: { type: 'string' },
+        set: { type: 'string', multiple: true },
+      },
+    });
+    const service = values.service;
+    if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
+    const config = loadConfig({ path: values.config, set: values.set });
+    const opts = {
+      batchSize: count(values.batch, config.backfill.batchSize, '--batch', 1),
+      recordsPerSecond: count(values.rate, config.backfill.recordsPerSecond, '--rate', 0),
+      concurrency: count(values.concurrency, config.backfill.concurrency, '--concurrency', 1),
+    };
+    const store = await openStore({ url: config.store.url, dataDir: config.store.dataDir });
+    const stop = new AbortController();
+    void untilSignal().then(() => stop.abort());
+    try {
+      const sides = await openSides(config, service, store.idMap);
+      try {
+        const result = await backfill({
+          service,
+          pool: store.pool,
+          legacy: await sides.legacy.ready,
+          new: sides.new,
+          writer: sides.writers!.new!,
+          ...opts,
+          progress: (total, done) => progressReporter(process.stderr, `backfill ${service}`, total, done),
+          signal: stop.signal,
+          reconcileTuning: tuningOf(config),
+        });
+        const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
+        if (!result.complete) {
+          process.stdout.write(`${head}; stopped, resume by running it again\n`);
+          return 1;
+        }
+        const run = result.reconcile!.run;
+        process.stdout.write(
+          `${head}\nreconcile run ${run.id}: missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}\n`,
+        );
+        return result.reconcile!.remaining ? 1 : 0;
+      } finally {
+        await sides.close();
+      }
+    } finally {
+      await store.close();
+    }
+  }),
+};

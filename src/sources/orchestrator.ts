@@ -1,0 +1,217 @@
+/**
+ * The orchestrator's side, read straight from its PostgreSQL: per legacy key (recorded by the translators
+ * in the session's metadata) the live memories of its sessions, as a canonical record. Digests and range
+ * checksums are computed in SQL, so only the ranges that differ ever leave the database.
+ */
+import pg from 'pg';
+import type { ServiceName } from '../services/catalog.js';
+import { ELEMENT_SEP, LIST_SEP, SHAPES, type CanonicalRecord, type KeyRange } from './canonical.js';
+import type { RangeChecksum, RecordSource, RecordsOptions } from './source.js';
+
+interface View {
+  /** The legacy key of a session row `s`. */
+  key: string;
+  /** Which sessions carry this service's keys (translators write different session metadata). */
+  sessions: string;
+  /** [key, ...header] as jsonb, of a session row `s`. */
+  header: string;
+  /** Per list of the shape: which memories `m` belong to it and the element tuple. */
+  lists: { where: string; element: string }[];
+}
+
+const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
+const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
+
+const VIEWS: Record<ServiceName, View> = {
+  'session-memory': {
+    key: SESSION_KEY,
+    sessions: `s.metadata ? 'legacy_session_id' AND s.metadata ? 'metadata'`,
+    header: `jsonb_build_array(${SESSION_KEY}, s.user_id, s.metadata->'metadata')`,
+    lists: [
+      {
+        where: `m.memory_type = 'conversation'`,
+        element: `jsonb_build_array(m.content->'role', m.content->'text', m.content->'metadata')`,
+      },
+    ],
+  },
+  'contextual-memory': {
+    key: SESSION_KEY,
+    sessions: `s.metadata ? 'legacy_session_id' AND NOT s.metadata ? 'metadata'`,
+    header: `jsonb_build_array(${SESSION_KEY})`,
+    lists: [
+      {
+        where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
+        element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
+      },
+      { where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
+    ],
+  },
+  'jarvis-memory': {
+    key: `(s.metadata->>'legacy_user_id')`,
+    sessions: `s.metadata ? 'legacy_user_id'`,
+    header: `jsonb_build_array(s.metadata->>'legacy_user_id')`,
+    lists: [{ where: `m.memory_type = 'entity'`, element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
+  },
+};
+
+/** Statements a long run of ranges is split into, and the fewest ranges worth a statement of their own. */
+const PARALLEL = 2;
+const PARALLEL_MIN = 32;
+/** Sampled keys per planned segment: enough to place its bounds within a few percent. */
+const SAMPLE_PER_SEGMENT = 20;
+const LIVE = `m.is_active AND (m.expires_at IS NULL OR m.expires_at > now())`;
+// One order for every aggregate of a key (its sessions, then their memories by creation), so PostgreSQL
+// sorts the joined rows once instead of once per key and aggregate.
+const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, m.seq`;
+/** The digest's separators (canonical.ts) as SQL. */
+const ELEMENT_CHR = `chr(${ELEMENT_SEP.charCodeAt(0)})`;
+const LIST_CHR = `chr(${LIST_SEP.charCodeAt(0)})`;
+
+type Params = unknown[];
+const param = (params: Params, v: unknown): string => `$${params.push(v)}`;
+
+function rangeWhere(keyExpr: string, range: KeyRange, params: Params): string {
+  const conds: string[] = [];
+  if (range.from !== undefined) conds.push(`${keyExpr} COLLATE "C" >= ${param(params, range.from)}`);
+  if (range.to !== undefined) conds.push(`${keyExpr} COLLATE "C" < ${param(params, range.to)}`);
+  return conds.map((c) => ` AND ${c}`).join('');
+}
+
+export class OrchestratorSource implements RecordSource {
+  private readonly view: View;
+  private readonly emptyIsAbsent: boolean;
+
+  constructor(
+    readonly service: ServiceName,
+    private readonly pool: pg.Pool,
+    private readonly ownsPool = false,
+  ) {
+    this.view = VIEWS[service];
+    this.emptyIsAbsent = SHAPES[service].emptyIsAbsent;
+  }
+
+  /**
+   * One row per key in the selection: the key and either its digest, or its header and per list its
+   * elements as jsonb. A key's sessions (normally one) are joined with their live memories and grouped.
+   */
+  private perKey(selection: string, mode: 'digest' | 'rows'): string {
+    const v = this.view;
+    const list = (l: View['lists'][number]) =>
+      mode === 'digest'
+        ? `coalesce(string_agg((${l.element})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${l.where}), '')`
+        : `coalesce(jsonb_agg(${l.element} ${ORDER}) FILTER (WHERE ${l.where}), '[]')`;
+    // Of a key's sessions (one, unless replicas raced to create it) the least header: deterministic, and
+    // an aggregate without an order of its own, so the rows are sorted once for the lists.
+    const header = `min((${v.header})::text)`;
+    const columns =
+      mode === 'digest'
+        ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l)}`)].join(' || ')}) AS h`
+        : `${header} AS header, ${v.lists.map((l, i) => `${list(l)} AS e${i}`).join(', ')}`;
+    const nonEmpty = this.emptyIsAbsent ? `HAVING count(m.memory_id) FILTER (WHERE ${v.lists.map((l) => `(${l.where})`).join(' OR ')}) > 0` : '';
+    return `
+      SELECT ${v.key} COLLATE "C" AS key, ${columns}
+      FROM sessions s LEFT JOIN memory_entries m ON m.session_id = s.session_id AND ${LIVE}
+      WHERE s.ended_at IS NULL AND ${v.sessions} ${selection}
+      GROUP BY 1
+      ${nonEmpty}`;
+  }
+
+  /** Adjacent ranges (one's end the next one's start) are checksummed by one statement, bucketed by width_bucket. */
+  async checksums(ranges: readonly KeyRange[]): Promise<RangeChecksum[]> {
+    const runs: KeyRange[][] = [];
+    for (const r of ranges) {
+      const run = runs.at(-1);
+      const end = run?.at(-1)?.to;
+      if (run && end !== undefined && end === r.from) run.push(r);
+      else runs.push([r]);
+    }
+    // A long run is shared between statements in parallel: one statement's grouping runs on one core.
+    const pieces = runs.flatMap((run) => {
+      if (run.length < 2 * PARALLEL_MIN) return [run];
+      const size = Math.ceil(run.length / PARALLEL);
+      return Array.from({ length: PARALLEL }, (_, i) => run.slice(i * size, (i + 1) * size)).filter((p) => p.length);
+    });
+    return (await Promise.all(pieces.map((run) => this.checksumRun(run)))).flat();
+  }
+
+  private async checksumRun(run: readonly KeyRange[]): Promise<RangeChecksum[]> {
+    const params: Params = [];
+    const whole = rangeWhere(this.view.key, { ...(run[0]!.from === undefined ? {} : { from: run[0]!.from }), ...(run.at(-1)!.to === undefined ? {} : { to: run.at(-1)!.to }) }, params);
+    const bucket = run.length > 1 ? `width_bucket(q.key, ${param(params, run.slice(1).map((r) => r.from))}::text[])` : '0';
+    const word = (from: number) => `('x' || substr(q.h, ${from}, 8))::bit(32)::bigint`;
+    const { rows } = await this.pool.query<{ i: number; count: number; a: number; b: number }>(
+      `SELECT ${bucket} AS i, count(*)::int AS count,
+              (sum(${word(1)}) % 4294967296)::float8 AS a, (sum(${word(9)}) % 4294967296)::float8 AS b
+       FROM (${this.perKey(whole, 'digest')}) q GROUP BY 1`,
+      params,
+    );
+    const out = run.map(() => ({ count: 0, a: 0, b: 0 }));
+    for (const row of rows) out[row.i] = { count: row.count, a: row.a, b: row.b };
+    return out;
+  }
+
+  /** Every n-th key of a random sample of the sessions (SAMPLE_PER_SEGMENT per segment): no sort of the whole table. */
+  async segmentKeys(range: KeyRange, size: number): Promise<string[]> {
+    const percent = Math.min(100, (100 * SAMPLE_PER_SEGMENT) / size);
+    const params: Params = [];
+    const { rows } = await this.pool.query<{ key: string }>(
+      `SELECT key FROM (
+         SELECT key, row_number() OVER (ORDER BY key) AS n FROM (
+           SELECT DISTINCT ${this.view.key} COLLATE "C" AS key FROM sessions s TABLESAMPLE BERNOULLI (${param(params, percent)})
+           WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)}) q) r
+       WHERE n % ${param(params, SAMPLE_PER_SEGMENT)} = 0 ORDER BY key`,
+      params,
+    );
+    return rows.map((r) => r.key);
+  }
+
+  async records(range: KeyRange, opts: RecordsOptions = {}): Promise<CanonicalRecord[]> {
+    const params: Params = [];
+    let where = rangeWhere(this.view.key, range, params);
+    if (opts.after !== undefined) where += ` AND ${this.view.key} COLLATE "C" > ${param(params, opts.after)}`;
+    const limit = opts.limit === undefined ? '' : `LIMIT ${param(params, opts.limit)}`;
+    return this.query(`${this.perKey(where, 'rows')} ORDER BY 1 ${limit}`, params);
+  }
+
+  /** The records of exactly these keys (absent ones are left out). */
+  async recordsOf(keys: readonly string[]): Promise<CanonicalRecord[]> {
+    const params: Params = [];
+    const where = ` AND ${this.view.key} COLLATE "C" = ANY(${param(params, keys)}::text[])`;
+    return this.query(`${this.perKey(where, 'rows')} ORDER BY 1`, params);
+  }
+
+  private async query(sql: string, params: Params): Promise<CanonicalRecord[]> {
+    const { rows } = await this.pool.query<Record<string, unknown>>(sql, params);
+    return rows.map((row) => ({
+      key: row.key as string,
+      header: (JSON.parse(row.header as string) as unknown[]).slice(1),
+      lists: this.view.lists.map((_, i) => row[`e${i}`] as unknown[][]),
+    }));
+  }
+
+  async splitKeys(range: KeyRange, parts: number): Promise<string[]> {
+    if (parts < 2) return [];
+    const params: Params = [];
+    const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
+    const { rows } = await this.pool.query<{ keys: string[] | null }>(
+      `SELECT percentile_disc(${param(params, fractions)}::float8[]) WITHIN GROUP (ORDER BY key) AS keys
+       FROM (SELECT DISTINCT ${this.view.key} COLLATE "C" AS key FROM sessions s
+             WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)}) q`,
+      params,
+    );
+    const keys = rows[0]?.keys ?? [];
+    return keys.filter((k, i) => k !== null && k !== range.from && k !== keys[i - 1]);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+/** A reader with its own small pool on the orchestrator's database. */
+export function openOrchestratorSource(service: ServiceName, url: string): OrchestratorSource {
+  // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
+  const pool = new pg.Pool({ connectionString: url, max: 3, options: '-c work_mem=64MB' });
+  pool.on('error', () => undefined);
+  return new OrchestratorSource(service, pool, true);
+}
