@@ -1,0 +1,443 @@
+/**
+ * Gathers one UTC day's report data from the state store (comparison counts, mismatch samples, outbox,
+ * reconciliation runs, guard events) and the flags, and decides each service's verdict. The result is
+ * plain JSON: the renderers and the JSON report all read this one shape.
+ */
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { FlagsSnapshot } from '../flags/source.js';
+import type { FlagState, Stage } from '../flags/stage.js';
+import { listReconcileRuns, type ReconcileRun } from '../jobs/reconcile-runs.js';
+import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import type { Store, SummaryRow } from '../store/index.js';
+import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
+import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
+
+export const REPORT_VERSION = 1;
+
+export interface Figures {
+  /** Shadowed reads: every comparison attempt, skipped and failed ones included. */
+  requests: number;
+  /** Both sides answered: match + mismatch. */
+  compared: number;
+  match: number;
+  mismatch: number;
+  legacyError: number;
+  newError: number;
+  skipped: number;
+  mismatchRate: number;
+  legacyErrorRate: number;
+  newErrorRate: number;
+  legacyAvgMs: number | null;
+  newAvgMs: number | null;
+  legacyMaxMs: number | null;
+  newMaxMs: number | null;
+  /** newAvgMs - legacyAvgMs, when both are known. */
+  addedLatencyMs: number | null;
+}
+
+export interface SeriesPoint extends Figures {
+  /** Start of the bucket (ISO). */
+  at: string;
+}
+
+export interface SampleDiff {
+  at: string;
+  action: string;
+  diffs: RedactedDiff[];
+}
+
+export interface RunSummary {
+  id: number;
+  trigger: string;
+  status: ReconcileRun['status'];
+  truth: string;
+  repair: boolean;
+  startedAt: string;
+  finishedAt: string | null;
+  legacyRecords: number;
+  newRecords: number;
+  missingInNew: number;
+  missingInLegacy: number;
+  differing: number;
+  repaired: number;
+  /** Differences not repaired: what still separates the two stores after this run. */
+  remaining: number;
+  error: string | null;
+  samples: { key: string; kind: string; diffs: RedactedDiff[] }[];
+}
+
+export interface GuardEventSummary {
+  at: string;
+  stage: string;
+  breaches: { rule: string; value: number; threshold: number; samples: number }[];
+  flagsChanged: { flag: string; to: string }[];
+}
+
+export interface ServiceReport {
+  service: ServiceName;
+  stage: Stage;
+  flags: Record<string, FlagState>;
+  totals: Figures;
+  actions: (Figures & { action: string })[];
+  series: SeriesPoint[];
+  /** Field paths differing most often among the day's kept mismatch samples. */
+  topFields: { path: string; count: number }[];
+  samples: SampleDiff[];
+  outbox: { depth: number; dead: number; series: { at: string; depth: number }[] };
+  /** The day's runs, newest first. */
+  reconcile: RunSummary[];
+  /** Oldest first. */
+  guardEvents: GuardEventSummary[];
+  verdict: VerdictResult;
+}
+
+export interface ReportData {
+  version: typeof REPORT_VERSION;
+  /** YYYY-MM-DD, a UTC day. */
+  date: string;
+  /** The day, cut at generatedAt when the day is not over. */
+  window: { from: string; to: string };
+  /** The span with data, bucketed for the charts. */
+  chart: { from: string; to: string; bucketMinutes: number };
+  generatedAt: string;
+  redacted: boolean;
+  flagSource: string;
+  killSwitch: boolean;
+  thresholds: Thresholds;
+  services: ServiceReport[];
+}
+
+export interface GatherOptions {
+  date: string;
+  config: Config;
+  store: Pick<Store, 'pool' | 'comparisons'>;
+  flags: { source: string; snapshot(): FlagsSnapshot };
+  /** Default: the services enabled in config. */
+  services?: readonly ServiceName[];
+  /** Default: config.report.redact. */
+  redact?: boolean;
+  now?: Date;
+  /** Mismatch samples shown per service. */
+  sampleCount?: number;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const MINUTE = 60_000;
+
+/** The UTC day a date string names, or undefined when it is not a real date. */
+export function dayWindow(date: string): { from: Date; to: Date } | undefined {
+  if (!DATE.test(date)) return undefined;
+  const from = new Date(`${date}T00:00:00.000Z`);
+  if (Number.isNaN(from.getTime()) || from.toISOString().slice(0, 10) !== date) return undefined;
+  return { from, to: new Date(from.getTime() + 24 * 60 * MINUTE) };
+}
+
+export const utcDate = (at: Date): string => at.toISOString().slice(0, 10);
+
+export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
+  const day = dayWindow(opts.date);
+  if (!day) throw new Error(`not a date: "${opts.date}" (expected YYYY-MM-DD)`);
+  const now = opts.now ?? new Date();
+  const to = new Date(Math.max(day.from.getTime(), Math.min(day.to.getTime(), now.getTime())));
+  const from = day.from;
+  const pool = opts.store.pool;
+  const services = opts.services ?? SERVICE_NAMES.filter((s) => opts.config.services[s].enabled);
+  const redacted = opts.redact ?? opts.config.report.redact;
+  const redact = makeRedactor(redacted);
+  const thresholds = thresholdsFrom(opts.config);
+  const snapshot = opts.flags.snapshot();
+
+  const span = await activeSpan(pool, from, to);
+  const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
+  const [totals, actions, series, outbox] = await Promise.all([
+    serviceTotals(pool, from, to),
+    opts.store.comparisons.summary({ since: from, until: to }),
+    bucketSeries(pool, span.from, span.to, bucketMinutes),
+    outboxFigures(pool, span, bucketMinutes, utcDate(now) === opts.date),
+  ]);
+
+  const reports = await Promise.all(
+    services.map(async (service): Promise<ServiceReport> => {
+      const [topFields, samples, runs, guardEvents] = await Promise.all([
+        topFieldsOf(pool, service, from, to),
+        samplesOf(pool, service, from, to, opts.sampleCount ?? 5, redact),
+        listReconcileRuns(pool, { service, from, to, limit: 20 }),
+        guardEventsOf(pool, service, from, to),
+      ]);
+      const t = totals.get(service) ?? figures({});
+      const stage = snapshot[service].stage;
+      const reconcile = runs.map((r) => summariseRun(r, redact));
+      const latest = reconcile.find((r) => r.status !== 'running');
+      return {
+        service,
+        stage,
+        flags: snapshot[service].flags,
+        totals: t,
+        actions: actions.filter((a) => a.service === service).map(actionFigures),
+        series: series.get(service) ?? [],
+        topFields,
+        samples,
+        outbox: outbox.get(service) ?? { depth: 0, dead: 0, series: [] },
+        reconcile,
+        guardEvents,
+        verdict: decideVerdict(
+          {
+            stage,
+            requests: t.requests,
+            compared: t.compared,
+            mismatch: t.mismatch,
+            newError: t.newError,
+            addedLatencyMs: t.addedLatencyMs,
+            guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
+            reconcile: latest ? { status: latest.status, remaining: latest.remaining } : null,
+          },
+          thresholds,
+        ),
+      };
+    }),
+  );
+
+  return {
+    version: REPORT_VERSION,
+    date: opts.date,
+    window: { from: from.toISOString(), to: to.toISOString() },
+    chart: { from: span.from.toISOString(), to: span.to.toISOString(), bucketMinutes },
+    generatedAt: now.toISOString(),
+    redacted,
+    flagSource: opts.flags.source,
+    killSwitch: snapshot.killSwitch,
+    thresholds,
+    services: reports,
+  };
+}
+
+/** Bucket widths that read well on a time axis; the smallest keeping a chart under ~120 points wins. */
+const BUCKETS = [1, 2, 5, 10, 15, 30, 60];
+export const bucketFor = (spanMinutes: number): number => BUCKETS.find((b) => spanMinutes / b <= 120) ?? 60;
+
+/**
+ * First to last minute with traffic or outbox activity in the window, widened backwards to at least 10
+ * minutes so a short run reads as a moment on a timeline rather than filling the chart.
+ */
+async function activeSpan(pool: pg.Pool, from: Date, to: Date): Promise<{ from: Date; to: Date }> {
+  const { rows } = await pool.query<{ first: Date | null; last: Date | null }>(
+    `SELECT min(t) AS first, max(t) AS last FROM (
+       SELECT minute AS t FROM comparison_counts WHERE minute >= $1 AND minute < $2
+       UNION ALL SELECT date_trunc('minute', created_at) FROM outbox WHERE created_at >= $1 AND created_at < $2) x`,
+    [from, to],
+  );
+  const first = rows[0]?.first;
+  if (!first) return { from, to: new Date(Math.min(to.getTime(), from.getTime() + 10 * MINUTE)) };
+  const end = rows[0]!.last!.getTime() + MINUTE;
+  return { from: new Date(Math.max(from.getTime(), Math.min(first.getTime(), end - 10 * MINUTE))), to: new Date(end) };
+}
+
+const AGGREGATES = `
+  sum(count)::float8 AS requests,
+  coalesce(sum(count) FILTER (WHERE outcome IN ('match', 'mismatch')), 0)::float8 AS compared,
+  coalesce(sum(count) FILTER (WHERE outcome = 'match'), 0)::float8 AS match,
+  coalesce(sum(count) FILTER (WHERE outcome = 'mismatch'), 0)::float8 AS mismatch,
+  coalesce(sum(count) FILTER (WHERE outcome = 'legacy_error'), 0)::float8 AS legacy_error,
+  coalesce(sum(count) FILTER (WHERE outcome = 'new_error'), 0)::float8 AS new_error,
+  coalesce(sum(count) FILTER (WHERE outcome = 'skipped'), 0)::float8 AS skipped,
+  sum(legacy_ms_sum) / nullif(sum(legacy_ms_count), 0) AS legacy_avg_ms,
+  max(legacy_ms_max) FILTER (WHERE legacy_ms_count > 0) AS legacy_max_ms,
+  sum(new_ms_sum) / nullif(sum(new_ms_count), 0) AS new_avg_ms,
+  max(new_ms_max) FILTER (WHERE new_ms_count > 0) AS new_max_ms`;
+
+type Row = Record<string, number | string | Date | null | undefined>;
+const n = (v: Row[string]) => (v === null || v === undefined ? 0 : Number(v));
+const nOrNull = (v: Row[string]) => (v === null || v === undefined ? null : Number(v));
+const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+
+function figures(r: Row): Figures {
+  const requests = n(r.requests);
+  const compared = n(r.compared);
+  const legacyAvgMs = nOrNull(r.legacy_avg_ms);
+  const newAvgMs = nOrNull(r.new_avg_ms);
+  return {
+    requests,
+    compared,
+    match: n(r.match),
+    mismatch: n(r.mismatch),
+    legacyError: n(r.legacy_error),
+    newError: n(r.new_error),
+    skipped: n(r.skipped),
+    mismatchRate: ratio(n(r.mismatch), compared),
+    legacyErrorRate: ratio(n(r.legacy_error), requests),
+    newErrorRate: ratio(n(r.new_error), requests),
+    legacyAvgMs,
+    newAvgMs,
+    legacyMaxMs: nOrNull(r.legacy_max_ms),
+    newMaxMs: nOrNull(r.new_max_ms),
+    addedLatencyMs: legacyAvgMs !== null && newAvgMs !== null ? newAvgMs - legacyAvgMs : null,
+  };
+}
+
+const actionFigures = (a: SummaryRow): Figures & { action: string } => ({
+  action: a.action,
+  ...figures({
+    requests: a.requests,
+    compared: a.compared,
+    match: a.match,
+    mismatch: a.mismatch,
+    legacy_error: a.legacyError,
+    new_error: a.newError,
+    skipped: a.skipped,
+    legacy_avg_ms: a.legacyAvgMs,
+    legacy_max_ms: a.legacyMaxMs,
+    new_avg_ms: a.newAvgMs,
+    new_max_ms: a.newMaxMs,
+  }),
+});
+
+async function serviceTotals(pool: pg.Pool, from: Date, to: Date): Promise<Map<string, Figures>> {
+  const { rows } = await pool.query<Row>(
+    `SELECT service, ${AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`,
+    [from, to],
+  );
+  return new Map(rows.map((r) => [String(r.service), figures(r)]));
+}
+
+/** Per service, one point per bucket from `from` to `to`, buckets without traffic included (as zeros). */
+async function bucketSeries(pool: pg.Pool, from: Date, to: Date, bucketMinutes: number): Promise<Map<string, SeriesPoint[]>> {
+  const { rows } = await pool.query<Row>(
+    `SELECT service, date_bin(make_interval(mins => $3), minute, $1::timestamptz) AS bucket, ${AGGREGATES}
+     FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2 ORDER BY 1, 2`,
+    [from, to, bucketMinutes],
+  );
+  const byService = new Map<string, Map<number, Figures>>();
+  for (const r of rows) {
+    const m = byService.get(String(r.service)) ?? new Map<number, Figures>();
+    m.set((r.bucket as Date).getTime(), figures(r));
+    byService.set(String(r.service), m);
+  }
+  const out = new Map<string, SeriesPoint[]>();
+  for (const [service, m] of byService) {
+    out.set(service, bucketStarts(from, to, bucketMinutes).map((t) => ({ at: new Date(t).toISOString(), ...(m.get(t) ?? figures({})) })));
+  }
+  return out;
+}
+
+const bucketStarts = (from: Date, to: Date, bucketMinutes: number): number[] => {
+  const step = bucketMinutes * MINUTE;
+  const starts: number[] = [];
+  for (let t = from.getTime(); t < to.getTime(); t += step) starts.push(t);
+  return starts;
+};
+
+/**
+ * Outbox depth now, and through the day: a write is waiting from its created_at until it is done or dead
+ * (updated_at then). Finished writes are purged after outbox.retainDoneMs, so earlier depths count only the
+ * writes still kept: a lower bound.
+ */
+async function outboxFigures(
+  pool: pg.Pool,
+  span: { from: Date; to: Date },
+  bucketMinutes: number,
+  today: boolean,
+): Promise<Map<string, ServiceReport['outbox']>> {
+  const [current, deltas] = await Promise.all([
+    pool.query<Row>(
+      `SELECT service, count(*) FILTER (WHERE status IN ('pending', 'inflight'))::float8 AS depth,
+              count(*) FILTER (WHERE status = 'dead')::float8 AS dead
+       FROM outbox GROUP BY service`,
+    ),
+    // +1 when a write is stored, -1 when it finishes, per service and bucket; earlier events fold into the first bucket.
+    pool.query<Row>(
+      `SELECT service, greatest(date_bin(make_interval(mins => $3), at, $1::timestamptz), $1::timestamptz) AS bucket, sum(d)::float8 AS delta
+       FROM (SELECT service, created_at AS at, 1 AS d FROM outbox WHERE created_at < $2
+             UNION ALL
+             SELECT service, updated_at, -1 FROM outbox WHERE status IN ('done', 'dead') AND updated_at < $2) e
+       GROUP BY 1, 2`,
+      [span.from, span.to, bucketMinutes],
+    ),
+  ]);
+  const out = new Map<string, ServiceReport['outbox']>();
+  for (const r of current.rows) out.set(String(r.service), { depth: today ? n(r.depth) : 0, dead: n(r.dead), series: [] });
+  const byService = new Map<string, Map<number, number>>();
+  for (const r of deltas.rows) {
+    const m = byService.get(String(r.service)) ?? new Map<number, number>();
+    m.set((r.bucket as Date).getTime(), n(r.delta));
+    byService.set(String(r.service), m);
+  }
+  for (const [service, m] of byService) {
+    let depth = 0;
+    // Each point: the depth at the end of its bucket.
+    const series = bucketStarts(span.from, span.to, bucketMinutes).map((t) => {
+      depth += m.get(t) ?? 0;
+      return { at: new Date(t).toISOString(), depth: Math.max(0, depth) };
+    });
+    const entry = out.get(service) ?? { depth: 0, dead: 0, series: [] };
+    entry.series = series;
+    // "Now" is only today's; a past day shows its depth when its traffic ended.
+    if (!today) entry.depth = series.at(-1)?.depth ?? 0;
+    out.set(service, entry);
+  }
+  return out;
+}
+
+async function topFieldsOf(pool: pg.Pool, service: string, from: Date, to: Date): Promise<{ path: string; count: number }[]> {
+  const { rows } = await pool.query<{ path: string; count: string }>(
+    `SELECT coalesce(d.entry ->> 'field', d.entry ->> 'path') AS path, count(DISTINCT s.id) AS count
+     FROM mismatch_samples s
+     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(s.diff) WHEN 'array' THEN s.diff ELSE '[]'::jsonb END) AS d(entry)
+     WHERE s.service = $1 AND s.at >= $2 AND s.at < $3 AND d.entry ->> 'path' IS NOT NULL
+     GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+    [service, from, to],
+  );
+  return rows.map((r) => ({ path: r.path, count: Number(r.count) }));
+}
+
+async function samplesOf(pool: pg.Pool, service: string, from: Date, to: Date, limit: number, redact: Redact): Promise<SampleDiff[]> {
+  const { rows } = await pool.query<{ at: Date; action: string; diff: unknown }>(
+    `SELECT at, action, diff FROM mismatch_samples WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY id DESC LIMIT $4`,
+    [service, from, to, limit],
+  );
+  return rows.map((r) => ({
+    at: r.at.toISOString(),
+    action: r.action,
+    diffs: (Array.isArray(r.diff) ? r.diff : []).slice(0, 8).map((d) => redactDiff(d, redact)),
+  }));
+}
+
+function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
+  const found = r.missingInNew + r.missingInLegacy + r.differing;
+  return {
+    id: r.id,
+    trigger: r.trigger,
+    status: r.status,
+    truth: r.truth,
+    repair: r.repair,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+    legacyRecords: r.legacyRecords,
+    newRecords: r.newRecords,
+    missingInNew: r.missingInNew,
+    missingInLegacy: r.missingInLegacy,
+    differing: r.differing,
+    repaired: r.repaired,
+    remaining: Math.max(0, found - r.repaired),
+    error: r.error,
+    samples: (Array.isArray(r.sampleDiffs) ? r.sampleDiffs : []).slice(0, 5).map((d) => ({
+      key: String(d.key),
+      kind: String(d.kind),
+      diffs: (Array.isArray(d.diffs) ? d.diffs : []).slice(0, 5).map((f) => redactDiff(f, redact)),
+    })),
+  };
+}
+
+async function guardEventsOf(pool: pg.Pool, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
+  const { rows } = await pool.query<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
+    `SELECT at, stage, breaches, flags_changed FROM guard_events WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
+    [service, from, to],
+  );
+  const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
+  return rows.map((r) => ({
+    at: r.at.toISOString(),
+    stage: r.stage,
+    breaches: list(r.breaches).map((b) => ({ rule: String(b.rule), value: Number(b.value), threshold: Number(b.threshold), samples: Number(b.samples) })),
+    flagsChanged: list(r.flags_changed).map((f) => ({ flag: String(f.flag), to: String(f.to) })),
+  }));
+}

@@ -1,0 +1,30 @@
+/** Number and time formats shared by the HTML and Markdown reports, so both show the same figures. */
+
+export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** A rate as a percentage: two decimals below 10% (where 0.1% thresholds live), one above. */
+export const percent = (rate: number): string => `${(rate * 100).toFixed(rate < 0.1 ? 2 : 1)}%`;
+
+export const ms = (v: number | null): string => (v === null ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
+
+export const signedMs = (v: number | null): string => (v === null ? '–' : `${v >= 0 ? '+' : '−'}${ms(Math.abs(v))}`);
+
+/** HH:MM of an ISO time, in UTC like the report's day. */
+export const hhmm = (iso: string | number): string => new Date(iso).toISOString().slice(11, 16);
+
+/** YYYY-MM-DD HH:MM:SS UTC. */
+export const stamp = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+
+/** A value shown in a diff: redacted descriptions as they are, raw values as compact JSON. */
+export function shown(v: unknown, max = 120): string {
+  const text = typeof v === 'string' && v.startsWith('‹') ? v : v === undefined ? '‹absent›' : JSON.stringify(v) ?? String(v);
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** A guard breach in its rule's unit: `mismatchRate 0.59% > 0.10% (171 samples)`. */
+export function breach(b: { rule: string; value: number; threshold: number; samples: number }): string {
+  const unit = b.rule === 'addedLatencyMs' ? (v: number) => ms(v) : percent;
+  return `${b.rule} ${unit(b.value)} > ${unit(b.threshold)} (${count(b.samples)} samples)`;
+}
+
+export const VERDICT_LABEL = { advance: 'Advance', hold: 'Hold', 'roll back': 'Roll back' } as const;

@@ -1,0 +1,45 @@
+/** A daily report: gathered once, rendered as HTML, Markdown and JSON, kept in the store and as files. */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gatherReport, type GatherOptions, type ReportData } from './data.js';
+import { renderHtml } from './html.js';
+import { renderMarkdown } from './markdown.js';
+
+export { gatherReport, dayWindow, utcDate, type ReportData, type ServiceReport, type GatherOptions } from './data.js';
+export { ReportStore, type StoredReport, type ReportListing } from './store.js';
+export { decideVerdict, thresholdsFrom, type Verdict, type VerdictResult, type Thresholds } from './verdict.js';
+
+export interface Report {
+  date: string;
+  data: ReportData;
+  html: string;
+  markdown: string;
+  json: string;
+}
+
+export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export async function makeReport(opts: GatherOptions): Promise<Report> {
+  const data = await gatherReport(opts);
+  return { date: data.date, data, html: renderHtml(data), markdown: renderMarkdown(data), json: `${JSON.stringify(data, null, 2)}\n` };
+}
+
+/** Writes DIR/DATE.html, .md and .json (each by rename, so a reader never sees half a file); returns their paths. */
+export async function writeReportFiles(report: Pick<Report, 'date' | 'html' | 'markdown' | 'json'>, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: [ReportFormat, string][] = [
+    ['html', report.html],
+    ['md', report.markdown],
+    ['json', report.json],
+  ];
+  return Promise.all(
+    files.map(async ([ext, text]) => {
+      const path = join(dir, `${report.date}.${ext}`);
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeFile(tmp, text);
+      await rename(tmp, path);
+      return path;
+    }),
+  );
+}

@@ -1,0 +1,82 @@
+/** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
+import type { ReportData, ServiceReport } from './data.js';
+import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, VERDICT_LABEL } from './format.js';
+
+/** Keeps a cell on one table row. */
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+export function renderMarkdown(r: ReportData): string {
+  const lines = [
+    `# memshift daily reconciliation report — ${r.date} (UTC)`,
+    '',
+    `Generated ${stamp(r.generatedAt)} · flags from ${r.flagSource}${r.killSwitch ? ' · **kill switch on**' : ''} · ${r.redacted ? 'memory values redacted' : '**memory values shown**'}`,
+    '',
+    '| Service | Stage | Verdict | Requests | Compared | Mismatch rate | New errors | Outbox depth | Reason |',
+    '|---|---|---|--:|--:|--:|--:|--:|---|',
+    ...r.services.map((s) => {
+      const t = s.totals;
+      const verdict = `**${VERDICT_LABEL[s.verdict.verdict]}**${s.verdict.next ? ` → ${s.verdict.next}` : ''}`;
+      return `| ${s.service} | ${s.stage} | ${verdict} | ${count(t.requests)} | ${count(t.compared)} | ${percent(t.mismatchRate)} | ${count(t.newError)} | ${count(s.outbox.depth)} | ${cell(s.verdict.reasons[0] ?? '')} |`;
+    }),
+    '',
+    ...r.services.flatMap(serviceMarkdown),
+    '## Thresholds',
+    '',
+    `Roll back over a ${percent(r.thresholds.mismatchRate)} mismatch rate, a ${percent(r.thresholds.errorRate)} new-side error rate ` +
+      `or ${r.thresholds.addedLatencyMs} ms added latency, or when the guard tripped; advance with ${count(r.thresholds.minComparisons)} compared reads` +
+      `${r.thresholds.requireReconcile ? ' and a clean reconciliation run' : ''}; otherwise hold. Requests are the reads shadowed to both sides.`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function serviceMarkdown(s: ServiceReport): string[] {
+  const t = s.totals;
+  const flags = Object.entries(s.flags)
+    .map(([name, f]) => `${name.replace(/^memshift\.[^.]+\./, '')} ${f.forcedOff ? 'forced off' : f.enabled ? (f.rollout === undefined ? 'on' : `on ${f.rollout}%`) : 'off'}`)
+    .join(', ');
+  const out = [
+    `## ${s.service} — ${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${s.verdict.next}` : ''}`,
+    '',
+    ...s.verdict.reasons.map((x) => `- ${x}`),
+    '',
+    `Stage **${s.stage}**; flags now: ${flags}.`,
+    '',
+    '| Figure | Value |',
+    '|---|--:|',
+    `| Requests | ${count(t.requests)} |`,
+    `| Compared | ${count(t.compared)} |`,
+    `| Mismatched | ${count(t.mismatch)} |`,
+    `| Mismatch rate | ${percent(t.mismatchRate)} |`,
+    `| Legacy errors | ${count(t.legacyError)} (${percent(t.legacyErrorRate)}) |`,
+    `| New errors | ${count(t.newError)} (${percent(t.newErrorRate)}) |`,
+    `| Latency avg legacy / new | ${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} (${signedMs(t.addedLatencyMs)}) |`,
+    `| Outbox depth / dead | ${count(s.outbox.depth)} / ${count(s.outbox.dead)} |`,
+    '',
+  ];
+  if (s.topFields.length) {
+    out.push('Top differing fields:', '', ...s.topFields.map((f) => `- \`${f.path}\` — ${count(f.count)} sample(s)`), '');
+  }
+  if (s.samples.length) {
+    out.push('Sample diffs:', '', '| Time | Action | Path | Legacy | New |', '|---|---|---|---|---|');
+    for (const sample of s.samples) {
+      for (const d of sample.diffs) out.push(`| ${hhmm(sample.at)} | ${sample.action} | \`${cell(d.path)}\` | ${cell(shown(d.legacy))} | ${cell(shown(d.new))} |`);
+    }
+    out.push('');
+  }
+  if (s.reconcile.length) {
+    out.push('Reconciliation runs:', '', '| Run | Started | Status | Missing in new | Missing in legacy | Differing | Repaired | Remaining |', '|---|---|---|--:|--:|--:|--:|--:|');
+    for (const r of s.reconcile) {
+      out.push(`| #${r.id} ${r.trigger}${r.repair ? ' + repair' : ''} | ${hhmm(r.startedAt)} | ${r.status} | ${r.missingInNew} | ${r.missingInLegacy} | ${r.differing} | ${r.repaired} | ${r.remaining} |`);
+    }
+    out.push('');
+  } else {
+    out.push('No reconciliation run today.', '');
+  }
+  if (s.guardEvents.length) {
+    out.push('Guard events:', '');
+    for (const e of s.guardEvents) out.push(`- ${hhmm(e.at)} in ${e.stage}: ${e.breaches.map(breach).join(', ')}`);
+    out.push('');
+  }
+  return out;
+}

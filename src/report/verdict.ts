@@ -1,0 +1,125 @@
+/**
+ * The report's verdict for one service: advance, hold or roll back, with the reasons. Pure: it sees only
+ * the day's figures and the thresholds, so operators (and tests) can reason about it line by line.
+ */
+import type { Config } from '../config.js';
+import type { Stage } from '../flags/stage.js';
+import { percent } from './format.js';
+
+export type Verdict = 'advance' | 'hold' | 'roll back';
+
+export interface Thresholds {
+  /** Over it (mismatched / compared): roll back. */
+  mismatchRate: number;
+  /** Over it (new-side errors / shadowed reads), once errorMinSamples reads were shadowed: roll back. */
+  errorRate: number;
+  errorMinSamples: number;
+  /** Over it (new minus legacy average latency), once latencyMinSamples reads were compared: roll back. */
+  addedLatencyMs: number;
+  latencyMinSamples: number;
+  /** Compared reads the day needs before the verdict can be advance. */
+  minComparisons: number;
+  /** Advancing also needs the day's latest reconciliation run to be clean. */
+  requireReconcile: boolean;
+}
+
+export interface VerdictInput {
+  stage: Stage;
+  /** Shadowed reads (every comparison attempt, skipped ones included). */
+  requests: number;
+  compared: number;
+  mismatch: number;
+  newError: number;
+  /** New minus legacy average latency over the day; null without both. */
+  addedLatencyMs: number | null;
+  /** Guard rollbacks during the day, oldest first. */
+  guardTrips: { at: string; rules: string[] }[];
+  /** The day's latest finished reconciliation run; null when none ran. */
+  reconcile: { status: 'running' | 'done' | 'failed'; remaining: number } | null;
+}
+
+export interface VerdictResult {
+  verdict: Verdict;
+  /** Why, most important first; each a short sentence with its figures. */
+  reasons: string[];
+  /** The stage to move to, for advance. */
+  next?: Stage;
+}
+
+const NEXT: Partial<Record<Stage, Stage>> = {
+  off: 'dual-write',
+  'dual-write': 'shadow',
+  shadow: 'cutover',
+  cutover: 'new-primary',
+  'new-primary': 'complete',
+};
+
+/** Stages whose reads are compared, so comparison figures are expected before advancing. */
+const COMPARED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary']);
+
+export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult {
+  const rollBack = rollbackReasons(input, t);
+  if (rollBack.length) return { verdict: 'roll back', reasons: rollBack };
+
+  if (input.stage === 'killed') return { verdict: 'hold', reasons: ['the kill switch is on: every service is on legacy only'] };
+  if (input.stage === 'complete') return { verdict: 'hold', reasons: ['migration complete: nothing further to advance'] };
+
+  const hold: string[] = [];
+  if (COMPARED.has(input.stage) && input.compared < t.minComparisons) {
+    hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed`);
+  }
+  // Before dual writes the new side holds nothing yet, so there is nothing to reconcile.
+  if (t.requireReconcile && input.stage !== 'off') {
+    const r = input.reconcile;
+    if (!r) hold.push('no reconciliation run finished today');
+    else if (r.status === 'failed') hold.push('the latest reconciliation run failed');
+    else if (r.remaining > 0) hold.push(`${r.remaining} reconciliation difference(s) remain`);
+  }
+  if (hold.length) return { verdict: 'hold', reasons: hold };
+
+  const next = NEXT[input.stage]!;
+  const clean: string[] = [];
+  if (COMPARED.has(input.stage)) clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);
+  if (t.requireReconcile && input.stage !== 'off') clean.push('reconciliation clean');
+  if (!clean.length) clean.push('legacy only: dual writes can start');
+  return { verdict: 'advance', reasons: clean, next };
+}
+
+function rollbackReasons(i: VerdictInput, t: Thresholds): string[] {
+  const reasons: string[] = [];
+  if (i.guardTrips.length) {
+    const last = i.guardTrips[i.guardTrips.length - 1]!;
+    reasons.push(`guard tripped ${i.guardTrips.length} time(s), last at ${last.at} (${last.rules.join(', ') || 'no rule recorded'})`);
+  }
+  // Any volume counts: a mismatch is a real difference in what a user would see, not noise.
+  const mismatchRate = rate(i.mismatch, i.compared);
+  if (i.compared > 0 && mismatchRate > t.mismatchRate) {
+    reasons.push(`mismatch rate ${percent(mismatchRate)} over ${percent(t.mismatchRate)} (${i.mismatch} of ${i.compared})`);
+  }
+  // Errors and latency are noisy in small samples (one timeout), so they need the guard's minimum.
+  const errorRate = rate(i.newError, i.requests);
+  if (i.requests >= t.errorMinSamples && errorRate > t.errorRate) {
+    reasons.push(`new-side error rate ${percent(errorRate)} over ${percent(t.errorRate)} (${i.newError} of ${i.requests})`);
+  }
+  if (i.addedLatencyMs !== null && i.compared >= t.latencyMinSamples && i.addedLatencyMs > t.addedLatencyMs) {
+    reasons.push(`new side ${i.addedLatencyMs.toFixed(1)} ms slower on average (limit ${t.addedLatencyMs} ms)`);
+  }
+  return reasons;
+}
+
+const rate = (n: number, of: number) => (of > 0 ? n / of : 0);
+
+/** The report's thresholds: each one set under report.thresholds, else the guard's. */
+export function thresholdsFrom(config: Pick<Config, 'guard' | 'report'>): Thresholds {
+  const r = config.report.thresholds;
+  const g = config.guard;
+  return {
+    mismatchRate: r.mismatchRate ?? g.mismatchRate.threshold,
+    errorRate: r.errorRate ?? g.errorRate.threshold,
+    errorMinSamples: g.errorRate.minSamples,
+    addedLatencyMs: r.addedLatencyMs ?? g.addedLatencyMs.threshold,
+    latencyMinSamples: g.addedLatencyMs.minSamples,
+    minComparisons: r.minComparisons ?? g.mismatchRate.minSamples,
+    requireReconcile: r.requireReconcile,
+  };
+}

@@ -1,0 +1,100 @@
+/** The report verdict: roll back on any breached threshold or guard trip, hold until the evidence suffices, else advance. */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config.js';
+import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictInput } from '../../src/report/verdict.js';
+
+const T: Thresholds = {
+  mismatchRate: 0.001,
+  errorRate: 0.01,
+  errorMinSamples: 200,
+  addedLatencyMs: 100,
+  latencyMinSamples: 100,
+  minComparisons: 1000,
+  requireReconcile: true,
+};
+
+const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
+  stage: 'shadow',
+  requests: 2100,
+  compared: 2000,
+  mismatch: 0,
+  newError: 0,
+  addedLatencyMs: 3,
+  guardTrips: [],
+  reconcile: { status: 'done', remaining: 0 },
+  ...over,
+});
+
+describe('decideVerdict', () => {
+  it('advances a clean shadow day to cutover', () => {
+    const v = decideVerdict(clean(), T);
+    expect(v.verdict).toBe('advance');
+    expect(v.next).toBe('cutover');
+    expect(v.reasons.join(' ')).toMatch(/2000 comparisons.*0\.00%/);
+  });
+
+  it('rolls back over the mismatch threshold, whatever the volume', () => {
+    const v = decideVerdict(clean({ mismatch: 3 }), T);
+    expect(v.verdict).toBe('roll back');
+    expect(v.reasons[0]).toMatch(/mismatch rate 0\.15% over 0\.10% \(3 of 2000\)/);
+    expect(decideVerdict(clean({ compared: 20, mismatch: 1 }), T).verdict).toBe('roll back');
+  });
+
+  it('does not roll back at exactly the threshold', () => {
+    expect(decideVerdict(clean({ mismatch: 2 }), T).verdict).toBe('advance');
+  });
+
+  it('rolls back when the guard tripped, naming the last trip', () => {
+    const v = decideVerdict(clean({ guardTrips: [{ at: '09:10 UTC', rules: ['errorRate'] }, { at: '14:02 UTC', rules: ['mismatchRate', 'addedLatencyMs'] }] }), T);
+    expect(v.verdict).toBe('roll back');
+    expect(v.reasons[0]).toBe('guard tripped 2 time(s), last at 14:02 UTC (mismatchRate, addedLatencyMs)');
+  });
+
+  it('needs the minimum samples before error rate or latency can roll back', () => {
+    expect(decideVerdict(clean({ requests: 100, compared: 90, newError: 10 }), T).verdict).toBe('hold');
+    const errors = decideVerdict(clean({ newError: 30 }), T);
+    expect(errors.verdict).toBe('roll back');
+    expect(errors.reasons[0]).toMatch(/new-side error rate 1\.43% over 1\.00%/);
+    expect(decideVerdict(clean({ compared: 50, addedLatencyMs: 500 }), T).verdict).toBe('hold');
+    expect(decideVerdict(clean({ addedLatencyMs: 150 }), T).reasons[0]).toMatch(/150\.0 ms slower/);
+  });
+
+  it('holds with too few comparisons, and says how many are needed', () => {
+    const v = decideVerdict(clean({ compared: 400 }), T);
+    expect(v.verdict).toBe('hold');
+    expect(v.reasons).toEqual(['too few comparisons: 400 of the 1000 needed']);
+  });
+
+  it('holds while reconciliation is missing, failed or left differences', () => {
+    expect(decideVerdict(clean({ reconcile: null }), T).reasons).toEqual(['no reconciliation run finished today']);
+    expect(decideVerdict(clean({ reconcile: { status: 'failed', remaining: 0 } }), T).reasons).toEqual(['the latest reconciliation run failed']);
+    expect(decideVerdict(clean({ reconcile: { status: 'done', remaining: 7 } }), T).reasons).toEqual(['7 reconciliation difference(s) remain']);
+    expect(decideVerdict(clean({ reconcile: null }), { ...T, requireReconcile: false }).verdict).toBe('advance');
+  });
+
+  it('lists every reason to hold', () => {
+    expect(decideVerdict(clean({ compared: 10, reconcile: null }), T).reasons).toHaveLength(2);
+  });
+
+  it('advances off to dual-write with nothing to compare or reconcile; dual-write needs reconciliation', () => {
+    const off = decideVerdict(clean({ stage: 'off', requests: 0, compared: 0, reconcile: null }), T);
+    expect(off).toMatchObject({ verdict: 'advance', next: 'dual-write' });
+    expect(decideVerdict(clean({ stage: 'dual-write', compared: 0, reconcile: null }), T).verdict).toBe('hold');
+    expect(decideVerdict(clean({ stage: 'dual-write', compared: 0 }), T)).toMatchObject({ verdict: 'advance', next: 'shadow' });
+  });
+
+  it('holds when killed or complete, unless something calls for a roll back', () => {
+    expect(decideVerdict(clean({ stage: 'killed' }), T).verdict).toBe('hold');
+    expect(decideVerdict(clean({ stage: 'complete' }), T).reasons[0]).toMatch(/complete/);
+    expect(decideVerdict(clean({ stage: 'complete', mismatch: 50 }), T).verdict).toBe('roll back');
+  });
+});
+
+describe('thresholdsFrom', () => {
+  it("takes the guard's thresholds unless the report sets its own", () => {
+    const guardOnly = thresholdsFrom(parseConfig({ guard: { mismatchRate: { threshold: 0.005, minSamples: 300 } } }));
+    expect(guardOnly).toMatchObject({ mismatchRate: 0.005, minComparisons: 300, errorRate: 0.01, addedLatencyMs: 100, requireReconcile: true });
+    const own = thresholdsFrom(parseConfig({ guard: { mismatchRate: { threshold: 0.005 } }, report: { thresholds: { mismatchRate: 0.0001, minComparisons: 50, requireReconcile: false } } }));
+    expect(own).toMatchObject({ mismatchRate: 0.0001, minComparisons: 50, requireReconcile: false });
+  });
+});
