@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { SERVICES, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/catalog.js';
+import { SERVICES, SERVICE_NAMES, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/catalog.js';
 import { comparisonOverridesSchema } from './core/compare-rules.js';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
@@ -45,6 +45,10 @@ const servicesSchema = z.strictObject({
   'jarvis-memory': serviceSchema('jarvis-memory').prefault({}),
 } satisfies Record<ServiceName, unknown>);
 
+/** A guard threshold, acted on only once the window holds `minSamples`. */
+const guardRule = (threshold: number, minSamples: number) =>
+  z.strictObject({ threshold: z.number().nonnegative().default(threshold), minSamples: z.number().int().positive().default(minSamples) }).prefault({});
+
 export const configSchema = z.strictObject({
   http: z
     .strictObject({
@@ -77,6 +81,35 @@ export const configSchema = z.strictObject({
       sampleCapPerRoute: z.number().int().positive().default(50),
     })
     .prefault({}),
+  /** Durable secondary writes (src/jobs/outbox.ts); every duration in ms. */
+  outbox: z
+    .strictObject({
+      /** Store an intent before the agent is answered; false keeps only the in-memory per-key order (no crash safety). */
+      enabled: z.boolean().default(true),
+      /** How often the worker looks for due writes (other replicas', retries, crashed owners'). */
+      pollMs: z.number().int().positive().default(250),
+      /** Due writes claimed per poll (at most one per key). */
+      batch: z.number().int().positive().default(64),
+      /** A claimed write not finished within this is taken over (its owner is presumed dead). */
+      leaseMs: z.number().int().positive().default(30_000),
+      baseBackoffMs: z.number().int().positive().default(250),
+      maxBackoffMs: z.number().int().positive().default(5_000),
+      /** Parked as dead after this many attempts or this age, with the last error. */
+      maxAttempts: z.number().int().positive().default(100),
+      maxAgeMs: z.number().int().positive().default(24 * 3_600_000),
+      /**
+       * Wait for the intent's WAL flush before answering the agent. Off (default), an intent survives a memshift
+       * crash but not a PostgreSQL crash in the ~200 ms before its flush; on, it costs a disk flush per write.
+       */
+      synchronousCommit: z.boolean().default(false),
+      /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
+      intentTimeoutMs: z.number().int().positive().default(500),
+      /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
+      memoryQueueMax: z.number().int().positive().default(10_000),
+      /** Finished writes kept this long for `memshift outbox list`. */
+      retainDoneMs: z.number().int().positive().default(3_600_000),
+    })
+    .prefault({}),
   flags: z
     .strictObject({
       /** Offline flag definitions (Unleash client-features format); default flags/memshift.json. */
@@ -85,6 +118,103 @@ export const configSchema = z.strictObject({
       url: z.string().optional(),
       apiToken: z.string().optional(),
       refreshIntervalMs: z.number().int().positive().default(1000),
+      /** Unleash admin API token (env UNLEASH_ADMIN_TOKEN): lets the guard turn flags off in Unleash and `flags sync` write them. */
+      adminToken: z.string().optional(),
+      project: z.string().default('default'),
+      environment: z.string().default('development'),
+    })
+    .prefault({}),
+  /** Automatic rollback (src/jobs/guard.ts): per service, sliding windows of these figures against thresholds. */
+  guard: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      bucketMs: z.number().int().positive().default(10_000),
+      /** Window = buckets x bucketMs. */
+      buckets: z.number().int().positive().default(6),
+      /** Share of compared reads that mismatch. */
+      mismatchRate: guardRule(0.001, 1000),
+      /** Share of new-side calls that fail. */
+      errorRate: guardRule(0.01, 200),
+      /** New-side p99 minus legacy p99 over compared reads, in ms. */
+      addedLatencyMs: guardRule(100, 100),
+      /** URLs POSTed each guard event as JSON. */
+      webhooks: z.array(z.string().url()).default([]),
+    })
+    .prefault({}),
+  telemetry: z
+    .strictObject({
+      serviceName: z.string().default('memshift'),
+      /** Distinct mismatch field paths given their own series; the rest count as "(other)". */
+      maxMismatchPaths: z.number().int().positive().default(200),
+    })
+    .prefault({}),
+  /** The /admin routes and every flag or fault control need this bearer token (env MEMSHIFT_ADMIN_TOKEN); without one they are off. */
+  admin: z.strictObject({ token: z.string().min(1).optional() }).prefault({}),
+  /** Reconciliation of the two stores (src/jobs/reconcile*.ts): where each side is read, pacing, schedule. */
+  reconcile: z
+    .strictObject({
+      /** The legacy services' data directory, holding their stores under their usual file names. */
+      legacyDataDir: z.string().default('.memshift/legacy'),
+      /** Per service, a store path that overrides legacyDataDir. */
+      legacyFiles: z.partialRecord(z.enum(SERVICE_NAMES), z.string()).default({}),
+      /** The orchestrator's PostgreSQL, read directly (env MEMSHIFT_ORCHESTRATOR_DATABASE_URL). */
+      orchestratorDatabaseUrl: z.string().optional(),
+      /** Keys per top-level checksum segment; a differing range of at most leafSize keys is compared record by record. */
+      segmentSize: z.number().int().positive().default(1_000),
+      leafSize: z.number().int().positive().default(64),
+      /** Parts a differing range is split into. */
+      fanout: z.number().int().min(2).default(16),
+      /** Top-level segments between two checkpoints. */
+      window: z.number().int().positive().default(256),
+      /** Wait before the end-of-run re-check of differences (writes in flight settle). */
+      recheckDelayMs: z.number().int().nonnegative().default(1_000),
+      /** Throttle: keys checksummed (and repairs) per second on average; 0 = unlimited. */
+      keysPerSecond: z.number().nonnegative().default(0),
+      /** Differences copied into each run's row for the report. */
+      sampleSize: z.number().int().nonnegative().default(20),
+      schedule: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          everyMinutes: z.number().positive().default(1440),
+          /** Default: every enabled service. */
+          services: z.array(z.enum(SERVICE_NAMES)).optional(),
+          repair: z.boolean().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Copying legacy history into the orchestrator (src/jobs/backfill*.ts). */
+  backfill: z
+    .strictObject({
+      /** Legacy keys per batch (one checkpoint per batch). */
+      batchSize: z.number().int().positive().default(500),
+      /** Records (interactions, memories) written per second on average; 0 = unlimited. */
+      recordsPerSecond: z.number().nonnegative().default(1_000),
+      /** Keys written at once. */
+      concurrency: z.number().int().positive().default(8),
+    })
+    .prefault({}),
+  /** The daily reconciliation report (src/report/): written by the proxy when a UTC day ends, and by `memshift report`. */
+  report: z
+    .strictObject({
+      /** The proxy writes each finished day's report (to the store, and to `dir` when set). */
+      enabled: z.boolean().default(true),
+      /** Where report files go (YYYY-MM-DD.html|md|json); empty: the store only. */
+      dir: z.string().default('.memshift/reports'),
+      /** Show memory contents as type, length and a hash instead of the text. */
+      redact: z.boolean().default(true),
+      /** Verdict thresholds; each unset one takes the guard's. */
+      thresholds: z
+        .strictObject({
+          mismatchRate: z.number().nonnegative().optional(),
+          errorRate: z.number().nonnegative().optional(),
+          addedLatencyMs: z.number().nonnegative().optional(),
+          /** Compared reads a day needs before the verdict can be advance (default: the guard's mismatchRate.minSamples). */
+          minComparisons: z.number().int().nonnegative().optional(),
+          /** Advancing also needs a clean reconciliation run that day. */
+          requireReconcile: z.boolean().default(true),
+        })
+        .prefault({}),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
@@ -104,6 +234,9 @@ const ENV_OVERRIDES: Record<string, string> = {
   MEMSHIFT_HTTP_PORT: 'http.port',
   MEMSHIFT_ORCHESTRATOR_ENDPOINT: 'orchestrator.endpoint',
   MEMSHIFT_LOG_LEVEL: 'log.level',
+  UNLEASH_ADMIN_TOKEN: 'flags.adminToken',
+  MEMSHIFT_ADMIN_TOKEN: 'admin.token',
+  MEMSHIFT_ORCHESTRATOR_DATABASE_URL: 'reconcile.orchestratorDatabaseUrl',
 };
 
 export interface LoadOptions {

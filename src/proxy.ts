@@ -11,12 +11,23 @@ import type { Leg } from './legs/types.js';
 import { Pipeline } from './core/pipeline.js';
 import { createEngine, type Engine } from './core/engine.js';
 import type { ExecutionObserver } from './core/observer.js';
+import type { Side } from './core/plan.js';
 import { openFlags, type Flags } from './flags/source.js';
 import { openStore, type Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
+import { Outbox } from './jobs/outbox.js';
+import { startReconcileSchedule } from './jobs/reconcile-schedule.js';
 import { childLogger } from './telemetry/log.js';
+import { addGaugeSource, metricsObserver, startTelemetry } from './telemetry/index.js';
+import { Guard } from './jobs/guard.js';
+import { GuardEvents } from './jobs/guard-events.js';
+import { UnleashAdmin } from './admin/unleash-admin.js';
+import type { AdminRoutes } from './admin/auth.js';
+import { statusRoutes } from './admin/status.js';
+import { DailyReporter } from './report/job.js';
+import { reportRoutes } from './report/routes.js';
 
 const log = childLogger('proxy');
 
@@ -28,6 +39,11 @@ export interface Proxy {
   engine: Engine;
   flags: Flags;
   store: Store;
+  /** Absent when config.guard.enabled is false. */
+  guard?: Guard;
+  guardEvents: GuardEvents;
+  /** Writes the daily report (on demand, and each day that ends when config.report.enabled). */
+  reporter: DailyReporter;
   close(): Promise<void>;
 }
 
@@ -36,6 +52,8 @@ export interface ProxyParts {
   flags?: Flags;
   store?: Store;
   observers?: Partial<ExecutionObserver>[];
+  /** More routes under /admin (same bearer token). */
+  adminRoutes?: AdminRoutes[];
 }
 
 export async function startProxy(config: Config, parts: ProxyParts = {}): Promise<Proxy> {
@@ -68,7 +86,25 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     newLegOf[s] = newLegs.get(b.endpoint)!;
   }
 
-  const engine = createEngine({ config, flags, store, legacyLegs: legacy, newLegs: newLegOf, observers: parts.observers ?? [] });
+  const telemetry = await startTelemetry({ serviceName: config.telemetry.serviceName, maxMismatchPaths: config.telemetry.maxMismatchPaths });
+  const guardEvents = new GuardEvents(store.pool);
+  const unleashAdmin =
+    config.flags.url && config.flags.adminToken
+      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
+      : undefined;
+  const guard = config.guard.enabled ? new Guard({ config: config.guard, flags, services, events: guardEvents, unleash: unleashAdmin }).start() : undefined;
+  const engine = createEngine({
+    config,
+    flags,
+    store,
+    legacyLegs: legacy,
+    newLegs: newLegOf,
+    observers: [metricsObserver, ...(guard ? [guard.observer] : []), ...(parts.observers ?? [])],
+    ...(config.outbox.enabled
+      ? { secondary: (apply, observer) => new Outbox({ pool: store.pool, apply, observer, services, config: config.outbox, probe: (side) => answers(side) }).start() }
+      : {}),
+  });
+  const reporter = new DailyReporter({ config, store, flags, services });
   const pipeline = new Pipeline({
     maxRequestBytes: config.zmq.maxFrameBytes,
     execute: (route) => engine.executor.execute(route),
@@ -83,6 +119,12 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       probe: '{"action": "health_check", "request_id": "req-health00"}',
     })),
   ];
+
+  // Any one backend of a side answering its health check means that side is back.
+  const answers = async (side: Side) => {
+    const calls = probes.filter((p) => p.critical === (side === 'legacy')).map((p) => p.leg.call(p.probe, { timeoutMs: 1000 }));
+    return (await Promise.allSettled(calls)).some((r) => r.status === 'fulfilled');
+  };
 
   const fronts = services.map(
     (service) =>
@@ -99,19 +141,29 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     port: config.http.port,
     bodyLimitBytes: config.http.bodyLimitBytes,
     pipeline,
-    health: new HealthChecker(probes),
+    // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
+    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') }]),
     isReady: () => ready,
+    metricsText: () => telemetry.metricsText(),
+    admin: {
+      token: config.admin.token,
+      routes: [statusRoutes({ flags, services, guard, events: guardEvents, outbox: () => engine.secondary.stats() }), reportRoutes(reporter), ...(parts.adminRoutes ?? [])],
+    },
   });
+  const removeGauges = addGaugeSource({ flags: () => flags.snapshot(), outbox: () => engine.secondary.stats(), tripped: () => guard?.tripped() ?? [] });
 
   try {
     await Promise.all(fronts.map((f) => f.start()));
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
-    await Promise.allSettled([...fronts.map((f) => f.close()), http.close()]);
+    await Promise.allSettled([...fronts.map((f) => f.close()), http.close(), engine.secondary.close(), guard?.close()]);
+    removeGauges();
     await ownedClose();
     throw err;
   }
   ready = true;
+  if (config.report.enabled) reporter.start();
+  const reconcileSchedule = startReconcileSchedule(config, store, flags);
   const addr = http.server.address() as AddressInfo;
   const httpUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const frontEndpoints = Object.fromEntries(fronts.map((f, i) => [services[i]!, f.endpoint]));
@@ -124,12 +176,19 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     engine,
     flags,
     store,
+    ...(guard ? { guard } : {}),
+    guardEvents,
+    reporter,
     async close() {
       ready = false;
       await http.close();
       await Promise.allSettled(fronts.map((f) => f.close()));
-      // Secondary writes already acknowledged to agents are finished before the legs go.
-      await engine.secondary.drain();
+      // Secondary writes already begun finish before the legs go; the outbox keeps the rest for later.
+      await engine.secondary.close();
+      removeGauges();
+      await guard?.close();
+      await reconcileSchedule?.stop();
+      await reporter.close();
       await Promise.allSettled([...Object.values(legacy), ...newLegs.values()].map((l) => l.close()));
       await ownedClose();
     },

@@ -8,6 +8,8 @@ import { runLoad, type LoadResult } from '../bench/load.js';
 import { startChild, waitForZmq, type Child } from '../bench/processes.js';
 import { freePort } from '../bench/ports.js';
 import { pyDumps } from '../util/pyjson.js';
+import { benchReconcile } from '../jobs/reconcile-bench.js';
+import { benchWritePath } from '../jobs/outbox-bench.js';
 
 export const command: Command = {
   usage: `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N]
@@ -19,7 +21,14 @@ load of REQ clients (80% get_context, 20% add_interaction), alternating direct a
   --clients N   concurrent REQ clients (default 50)
   --seconds S   length of one measured round (default 5)
   --rounds R    rounds per target and mode, alternated (default 2)
-  --rate N      total requests/s of the steady mode (default 1000)`,
+  --rate N      total requests/s of the steady mode (default 1000)
+Then the write path in dual-write (create_session, add_interaction): direct, through a proxy whose secondary
+writes are in memory only, and through one with the durable outbox -> what durability adds per write.
+  --write-rate N  writes/s of that scenario, all clients together (default 200)
+Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted),
+one full run's time and peak memory (target: 1M a side in <= 30 s).
+  --reconcile N records a side (default 1000000; 0 skips it)
+  --only proxy|writes|reconcile   run one of them`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -28,8 +37,23 @@ load of REQ clients (80% get_context, 20% add_interaction), alternating direct a
         seconds: { type: 'string', default: '5' },
         rounds: { type: 'string', default: '2' },
         rate: { type: 'string', default: '1000' },
+        reconcile: { type: 'string', default: '1000000' },
+        only: { type: 'string' },
+        'write-rate': { type: 'string', default: '200' },
       },
     });
+    const reconcileRecords = Number(values.reconcile);
+    if (values.only === 'reconcile') return reconcileReport(reconcileRecords);
+    const writePath = async () =>
+      process.stdout.write(
+        await benchWritePath({
+          clients: Number(values.clients),
+          durationMs: Number(values.seconds) * Number(values.rounds) * 1000,
+          rate: Number(values['write-rate']),
+          ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+        }),
+      );
+    if (values.only === 'writes') return void (await writePath());
     const intervalMs = (Number(values.clients) * 1000) / Number(values.rate);
     const clients = Number(values.clients);
     const durationMs = Number(values.seconds) * 1000;
@@ -73,8 +97,20 @@ load of REQ clients (80% get_context, 20% add_interaction), alternating direct a
     } finally {
       await Promise.all(children.map((c) => c.stop()));
     }
+    if (values.only !== 'proxy') await writePath();
+    if (values.only !== 'proxy' && reconcileRecords > 0) return reconcileReport(reconcileRecords);
   },
 };
+
+async function reconcileReport(records: number): Promise<number> {
+  const r = await benchReconcile({ records, ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}) });
+  process.stdout.write(
+    `memshift bench: reconcile session-memory, ${r.records.toLocaleString('en')} records a side, ${r.planted} differences planted\n` +
+      `  found ${r.found} in ${r.seconds.toFixed(1)} s (target <= 30 s for 1M), peak memory ${Math.round(r.peakRssMb)} MB (this process)\n` +
+      `  ranges checksummed ${r.rangesChecked}, records fetched ${r.recordsFetched}; data set generated in ${r.setupSeconds.toFixed(1)} s\n`,
+  );
+  return r.found === r.planted ? 0 : 1;
+}
 
 async function load(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs?: number): Promise<LoadResult> {
   return runLoad({

@@ -54,6 +54,10 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
       const proxy = await startProxy(config);
       try {
         say(`agents connect to ${Object.values(proxy.fronts).join(', ')}; HTTP ${proxy.httpUrl}; flags ${flagsFile}\n`);
+        proxy.guard?.onTrip((e) => {
+          const why = e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} over ${b.threshold} (${b.samples} samples)`).join(', ');
+          say(`      guard: ${e.service} rolled back (${why}); ${e.flagsChanged.map((c) => `${c.flag} ${c.to}`).join(', ')}`);
+        });
         const totals: TrafficResult = { sent: 0, errors: 0, byService: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0 } };
         for (const [i, stage] of DEMO_STAGES.entries()) {
           if (stop.signal.aborted) break;
@@ -79,8 +83,10 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
         }
         await proxy.engine.secondary.drain();
         say(`\n${formatSummary(proxy.engine.stats)}`);
-        await proxy.store.flush();
-        say(`\nstate store: ${proxy.store.embedded ? `embedded PostgreSQL at ${proxy.store.embedded.url}` : 'configured PostgreSQL'}`);
+        const report = await proxy.reporter.write();
+        say('\nverdicts (daily reconciliation report):');
+        for (const s of report.data.services) say(`  ${s.service.padEnd(18)} ${s.verdict.verdict}: ${s.verdict.reasons[0] ?? ''}`);
+        if (config.report.dir) say(`report: ${resolve(config.report.dir, `${report.date}.html`)} (also .md, .json; and GET /admin/reports on the proxy)`);
       } finally {
         await proxy.close();
       }

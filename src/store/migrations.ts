@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
+import { connectClient } from './client.js';
 
 const log = childLogger('store.migrations');
 
@@ -63,6 +64,117 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX mismatch_samples_route ON mismatch_samples (service, action, id DESC);
       CREATE INDEX mismatch_samples_service_at ON mismatch_samples (service, at)`,
   },
+  {
+    // Secondary writes (src/jobs/outbox*.ts). seq orders a key's writes: it is drawn while holding the key's
+    // outbox_keys row lock, so per key seq order is commit order. For an inflight row next_attempt_at is its lease deadline.
+    name: 'outbox',
+    sql: `
+      CREATE SEQUENCE outbox_seq;
+      CREATE TABLE outbox_keys (
+        service text NOT NULL,
+        key text NOT NULL,
+        last_seq bigint NOT NULL,
+        PRIMARY KEY (service, key)
+      );
+      CREATE TABLE outbox (
+        id uuid PRIMARY KEY,
+        service text NOT NULL,
+        key text NOT NULL,
+        seq bigint NOT NULL,
+        action text NOT NULL,
+        side text NOT NULL CHECK (side IN ('legacy', 'new')),
+        request bytea NOT NULL,
+        status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'inflight', 'done', 'dead')),
+        attempts integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        owner text,
+        last_error text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (service, key, seq)
+      );
+      CREATE INDEX outbox_open ON outbox (service, key, seq) WHERE status IN ('pending', 'inflight');
+      CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status IN ('pending', 'inflight');
+      CREATE INDEX outbox_finished ON outbox (status, updated_at) WHERE status IN ('done', 'dead')`,
+  },
+  {
+    // One row per reconciliation run (src/jobs/reconcile*.ts), read by the daily report; its differences
+    // (confirmed by a re-check at the end of the run) in reconcile_differences. checkpoint_key: every key
+    // below it has been compared, so an interrupted run resumes there.
+    name: 'reconcile_runs',
+    sql: `
+      CREATE TABLE reconcile_runs (
+        id bigserial PRIMARY KEY,
+        service text NOT NULL,
+        trigger text NOT NULL DEFAULT 'manual' CHECK (trigger IN ('manual', 'scheduled', 'backfill')),
+        stage text,
+        truth text NOT NULL CHECK (truth IN ('legacy', 'new')),
+        repair boolean NOT NULL DEFAULT false,
+        status text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed')),
+        started_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz,
+        checkpoint_key text,
+        legacy_records bigint NOT NULL DEFAULT 0,
+        new_records bigint NOT NULL DEFAULT 0,
+        missing_in_new integer NOT NULL DEFAULT 0,
+        missing_in_legacy integer NOT NULL DEFAULT 0,
+        differing integer NOT NULL DEFAULT 0,
+        converged integer NOT NULL DEFAULT 0,
+        repaired integer NOT NULL DEFAULT 0,
+        repair_failed integer NOT NULL DEFAULT 0,
+        ranges_checked integer NOT NULL DEFAULT 0,
+        records_fetched integer NOT NULL DEFAULT 0,
+        sample_diffs jsonb NOT NULL DEFAULT '[]',
+        error text
+      );
+      CREATE INDEX reconcile_runs_service_started ON reconcile_runs (service, started_at DESC);
+      CREATE TABLE reconcile_differences (
+        run_id bigint NOT NULL REFERENCES reconcile_runs (id) ON DELETE CASCADE,
+        key text NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('missing_in_new', 'missing_in_legacy', 'differing')),
+        diffs jsonb NOT NULL DEFAULT '[]',
+        repaired boolean,
+        PRIMARY KEY (run_id, key)
+      )`,
+  },
+  {
+    // Resume points of long jobs (backfill:<service>), as JSON.
+    name: 'checkpoints',
+    sql: `
+      CREATE TABLE checkpoints (
+        name text PRIMARY KEY,
+        value jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+  },
+  {
+    // What the guard saw (window figures per rule) and did (flags changed locally and in Unleash).
+    name: 'guard_events',
+    sql: `
+      CREATE TABLE guard_events (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        service text NOT NULL,
+        stage text NOT NULL,
+        breaches jsonb NOT NULL,
+        window_figures jsonb NOT NULL,
+        flags_changed jsonb NOT NULL DEFAULT '[]',
+        unleash jsonb NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX guard_events_service_at ON guard_events (service, at DESC)`,
+  },
+  {
+    // Daily reports (src/report/), one per UTC day, rewritten while the day is open; served by /admin/reports.
+    name: 'reports',
+    sql: `
+      CREATE TABLE reports (
+        date date PRIMARY KEY,
+        generated_at timestamptz NOT NULL DEFAULT now(),
+        html text NOT NULL,
+        markdown text NOT NULL,
+        json jsonb NOT NULL
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.
@@ -70,7 +182,7 @@ const MIGRATION_LOCK = 0x6d656d73_6869667n; // "memshif"
 
 /** Applies the migrations not yet recorded in schema_migrations; returns the versions it applied. */
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  const client = await pool.connect();
+  const client = await connectClient(pool);
   try {
     await client.query('BEGIN');
     // Taken before anything else: even CREATE TABLE IF NOT EXISTS races when two sessions run it at once.

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError, jsonText } from './sanitize.js';
+import { connectClient } from './client.js';
 
 const log = childLogger('store.samples');
 
@@ -137,7 +138,7 @@ export class MismatchSamples {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()].flat();
     this.pending = new Map();
-    const client = await this.pool.connect().catch((err: Error) => err);
+    const client = await connectClient(this.pool).catch((err: Error) => err);
     if (client instanceof Error) return this.keep(batch, client);
     try {
       await client.query('BEGIN');

@@ -132,7 +132,7 @@ describe('health', () => {
     const body = (await res.json()) as { status: string; backends: Record<string, { ok: boolean; latency_ms: number }> };
     expect(res.status).toBe(200);
     expect(body.status).toBe('healthy');
-    expect(Object.keys(body.backends).sort()).toEqual(['contextual-memory', 'jarvis-memory', 'orchestrator', 'session-memory']);
+    expect(Object.keys(body.backends).sort()).toEqual(['contextual-memory', 'jarvis-memory', 'orchestrator', 'session-memory', 'state store']);
     for (const b of Object.values(body.backends)) expect(b.latency_ms).toBeGreaterThanOrEqual(0);
     expect((await fetch(`${proxy.httpUrl}/readyz`)).status).toBe(200);
   });
