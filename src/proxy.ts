@@ -12,8 +12,8 @@ import { Pipeline } from './core/pipeline.js';
 import { createEngine, type Engine } from './core/engine.js';
 import type { ExecutionObserver } from './core/observer.js';
 import type { Side } from './core/plan.js';
-import { openFlags, type Flags } from './flags/source.js';
-import { openStore, type Store } from './store/index.js';
+import type { Flags } from './flags/source.js';
+import type { Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
@@ -28,6 +28,7 @@ import type { AdminRoutes } from './admin/auth.js';
 import { statusRoutes } from './admin/status.js';
 import { DailyReporter } from './report/job.js';
 import { reportRoutes } from './report/routes.js';
+import { openFlagsFor, openStoreFor } from './open.js';
 
 const log = childLogger('proxy');
 
@@ -59,12 +60,12 @@ export interface ProxyParts {
 export async function startProxy(config: Config, parts: ProxyParts = {}): Promise<Proxy> {
   const store =
     parts.store ??
-    (await openStore({ url: config.store.url, dataDir: config.store.dataDir, sampleCapPerRoute: config.store.sampleCapPerRoute }));
+    (await openStoreFor(config));
   let flags: Flags;
   try {
     flags =
       parts.flags ??
-      (await openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken, refreshIntervalMs: config.flags.refreshIntervalMs }));
+      (await openFlagsFor(config));
   } catch (err) {
     if (!parts.store) await store.close();
     throw err;

@@ -6,9 +6,8 @@ import { backfill } from '../jobs/backfill.js';
 import { progressReporter } from '../jobs/backfill-progress.js';
 import { openSides, tuningOf } from '../jobs/reconcile-sides.js';
 import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
-import { openStore } from '../store/index.js';
-import { keepingExitStatus } from './reconcile.js';
 import { untilSignal } from './signals.js';
+import { withStore } from '../open.js';
 
 const usage = `Usage: memshift backfill --service S [--batch N] [--rate N] [--concurrency N] [--config FILE] [--set k=v ...]
 
@@ -31,7 +30,7 @@ function count(text: string | undefined, fallback: number, what: string, min: nu
 
 export const command: Command = {
   usage,
-  run: keepingExitStatus(async (argv) => {
+  async run(argv) {
     const { values } = parseArgs({
       args: argv,
       options: {
@@ -51,10 +50,9 @@ export const command: Command = {
       recordsPerSecond: count(values.rate, config.backfill.recordsPerSecond, '--rate', 0),
       concurrency: count(values.concurrency, config.backfill.concurrency, '--concurrency', 1),
     };
-    const store = await openStore({ url: config.store.url, dataDir: config.store.dataDir });
     const stop = new AbortController();
     void untilSignal().then(() => stop.abort());
-    try {
+    return withStore(config, async (store) => {
       const sides = await openSides(config, service, store.idMap);
       try {
         const result = await backfill({
@@ -81,8 +79,6 @@ export const command: Command = {
       } finally {
         await sides.close();
       }
-    } finally {
-      await store.close();
-    }
-  }),
+    });
+  },
 };

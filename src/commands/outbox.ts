@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { OUTBOX_STATUSES, OutboxTable, type OutboxRow, type OutboxStatus } from '../jobs/outbox-table.js';
-import { openStore } from '../store/index.js';
+import { withStore } from '../open.js';
 
 const usage = `Usage: memshift outbox <list|retry|purge> [options]
 
@@ -42,8 +42,7 @@ export const command: Command = {
       return 2;
     }
     const config = loadConfig({ path: values.config, set: values.set });
-    const store = await openStore({ url: config.store.url, dataDir: config.store.dataDir });
-    try {
+    await withStore(config, async (store) => {
       const table = new OutboxTable(store.pool);
       if (verb === 'list') {
         const rows = await table.list({
@@ -60,9 +59,7 @@ export const command: Command = {
         const n = await table.purge({ statuses: statuses(values.status, ['done', 'dead'], ['done', 'dead']), olderThanMs: durationMs(values['older-than']) });
         process.stdout.write(`${n} finished write${n === 1 ? '' : 's'} deleted\n`);
       }
-    } finally {
-      await store.close();
-    }
+    });
   },
 };
 

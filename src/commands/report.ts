@@ -2,10 +2,9 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
-import { openFlags } from '../flags/source.js';
 import { dayWindow, makeReport, ReportStore, utcDate, writeReportFiles } from '../report/index.js';
 import { VERDICT_LABEL } from '../report/format.js';
-import { openStore } from '../store/index.js';
+import { withStoreAndFlags } from '../open.js';
 
 const usage = `Usage: memshift report [--date YYYY-MM-DD] [--out DIR] [--no-redact] [--config FILE] [--set k=v ...]
 
@@ -33,28 +32,20 @@ export const command: Command = {
     const date = values.date ?? utcDate(new Date());
     if (!dayWindow(date)) throw new Error(`--date must be a day as YYYY-MM-DD, got "${date}"`);
     const config = loadConfig({ path: values.config, set: values.set });
-    const store = await openStore({ url: config.store.url, dataDir: config.store.dataDir });
-    try {
-      const flags = await openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken });
-      try {
-        const report = await makeReport({ date, config, store, flags, ...(values['no-redact'] ? { redact: false } : {}) });
-        await new ReportStore(store.pool).save(report);
-        const files = await writeReportFiles(report, values.out ?? (config.report.dir || '.memshift/reports'));
-        const lines = [`memshift report ${date}:`];
-        for (const s of report.data.services) {
-          const t = s.totals;
-          lines.push(
-            `  ${s.service.padEnd(18)} ${s.stage.padEnd(12)} ${VERDICT_LABEL[s.verdict.verdict].padEnd(9)} ` +
-              `${t.requests} requests, ${t.compared} compared, ${t.mismatch} mismatched — ${s.verdict.reasons[0] ?? ''}`,
-          );
-        }
-        lines.push(...files.map((f) => `  wrote ${f}`));
-        process.stdout.write(`${lines.join('\n')}\n`);
-      } finally {
-        await flags.close();
+    await withStoreAndFlags(config, async (store, flags) => {
+      const report = await makeReport({ date, config, store, flags, ...(values['no-redact'] ? { redact: false } : {}) });
+      await new ReportStore(store.pool).save(report);
+      const files = await writeReportFiles(report, values.out ?? (config.report.dir || '.memshift/reports'));
+      const lines = [`memshift report ${date}:`];
+      for (const s of report.data.services) {
+        const t = s.totals;
+        lines.push(
+          `  ${s.service.padEnd(18)} ${s.stage.padEnd(12)} ${VERDICT_LABEL[s.verdict.verdict].padEnd(9)} ` +
+            `${t.requests} requests, ${t.compared} compared, ${t.mismatch} mismatched — ${s.verdict.reasons[0] ?? ''}`,
+        );
       }
-    } finally {
-      await store.close();
-    }
+      lines.push(...files.map((f) => `  wrote ${f}`));
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
   },
 };

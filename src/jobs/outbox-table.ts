@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import type { Side } from '../core/plan.js';
 import type { ServiceName } from '../services/catalog.js';
-import { connectClient } from '../store/client.js';
+import { inTransaction } from '../store/client.js';
 
 export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead';
 export const OUTBOX_STATUSES: readonly OutboxStatus[] = ['pending', 'inflight', 'done', 'dead'];
@@ -69,17 +69,9 @@ export class OutboxTable {
 
   /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */
   async insertAll(intents: readonly OutboxIntent[], leaseMs: number): Promise<void> {
-    const client = await connectClient(this.pool);
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       for (const i of intents) await client.query(INSERT, insertParams(i, leaseMs));
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

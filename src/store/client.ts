@@ -12,3 +12,20 @@ export async function connectClient(pool: pg.Pool): Promise<pg.PoolClient> {
   if (!client.listeners('error').includes(ignore)) client.on('error', ignore);
   return client;
 }
+
+/** Runs `work` in one transaction on a checked-out client: committed if it resolves, rolled back if not. */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await connectClient(pool);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    // A client whose transaction failed may have lost its connection: it is not put back in the pool.
+    client.release(true);
+    throw err;
+  }
+}

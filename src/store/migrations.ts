@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
-import { connectClient } from './client.js';
+import { inTransaction } from './client.js';
 
 const log = childLogger('store.migrations');
 
@@ -182,9 +182,7 @@ const MIGRATION_LOCK = 0x6d656d73_6869667n; // "memshif"
 
 /** Applies the migrations not yet recorded in schema_migrations; returns the versions it applied. */
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
-  const client = await connectClient(pool);
-  try {
-    await client.query('BEGIN');
+  const { applied, done } = await inTransaction(pool, async (client) => {
     // Taken before anything else: even CREATE TABLE IF NOT EXISTS races when two sessions run it at once.
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
     await client.query(`
@@ -203,15 +201,10 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [version, m.name]);
       applied.push(version);
     }
-    await client.query('COMMIT');
-    const newer = [...done].filter((v) => v > migrations.length);
-    if (newer.length) log.warn({ versions: newer }, 'database has migrations this version does not know (newer replica?)');
-    if (applied.length) log.info({ applied }, 'schema migrated');
-    return applied;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+    return { applied, done };
+  });
+  const newer = [...done].filter((v) => v > migrations.length);
+  if (newer.length) log.warn({ versions: newer }, 'database has migrations this version does not know (newer replica?)');
+  if (applied.length) log.info({ applied }, 'schema migrated');
+  return applied;
 }

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError, jsonText } from './sanitize.js';
-import { connectClient } from './client.js';
+import { inTransaction } from './client.js';
 
 const log = childLogger('store.samples');
 
@@ -138,38 +138,33 @@ export class MismatchSamples {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()].flat();
     this.pending = new Map();
-    const client = await connectClient(this.pool).catch((err: Error) => err);
-    if (client instanceof Error) return this.keep(batch, client);
     try {
-      await client.query('BEGIN');
-      await client.query(
-        `INSERT INTO mismatch_samples (at, service, action, request, legacy_reply, new_reply, diff)
-         SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[])`,
-        [
-          batch.map((r) => r.at),
-          batch.map((r) => r.service),
-          batch.map((r) => r.action),
-          batch.map((r) => r.request),
-          batch.map((r) => r.legacyReply),
-          batch.map((r) => r.newReply),
-          batch.map((r) => r.diff),
-        ],
-      );
-      await client.query(
-        `DELETE FROM mismatch_samples m USING (
-           SELECT id, row_number() OVER (PARTITION BY service, action ORDER BY id DESC) AS rank
-           FROM mismatch_samples
-           WHERE (service, action) IN (SELECT * FROM unnest($1::text[], $2::text[]))) old
-         WHERE m.id = old.id AND old.rank > $3`,
-        [batch.map((r) => r.service), batch.map((r) => r.action), this.capPerRoute],
-      );
-      await client.query('COMMIT');
-      client.release();
+      await inTransaction(this.pool, async (client) => {
+        await client.query(
+          `INSERT INTO mismatch_samples (at, service, action, request, legacy_reply, new_reply, diff)
+           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[])`,
+          [
+            batch.map((r) => r.at),
+            batch.map((r) => r.service),
+            batch.map((r) => r.action),
+            batch.map((r) => r.request),
+            batch.map((r) => r.legacyReply),
+            batch.map((r) => r.newReply),
+            batch.map((r) => r.diff),
+          ],
+        );
+        await client.query(
+          `DELETE FROM mismatch_samples m USING (
+             SELECT id, row_number() OVER (PARTITION BY service, action ORDER BY id DESC) AS rank
+             FROM mismatch_samples
+             WHERE (service, action) IN (SELECT * FROM unnest($1::text[], $2::text[]))) old
+           WHERE m.id = old.id AND old.rank > $3`,
+          [batch.map((r) => r.service), batch.map((r) => r.action), this.capPerRoute],
+        );
+      });
       if (this.failing) log.info('mismatch samples flushing again');
       this.failing = false;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release(true);
       this.keep(batch, err);
     }
   }

@@ -9,7 +9,7 @@ import type { OrchestratorModel, StoredSession } from '../orchestrator.js';
 import type { StoredMemory } from '../orchestrator-query.js';
 import type { Persistence } from './legacy-files.js';
 import { WriteBehind } from './write-behind.js';
-import { connectClient } from '../../store/client.js';
+import { inTransaction } from '../../store/client.js';
 
 const CHUNK = 5_000;
 const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v));
@@ -118,9 +118,7 @@ async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<voi
 }
 
 async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void> {
-  const client = await connectClient(pool);
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query(
       `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, expires_at, priority, is_active, seq)
        SELECT id, s, t, c::jsonb, ca, ua, ea, p, a, q
@@ -148,11 +146,5 @@ async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void
       tagged.map((t) => t[0]),
       tagged.map((t) => t[1]),
     ]);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
