@@ -9,29 +9,16 @@ import type { FlagsSnapshot } from '../flags/source.js';
 import type { FlagState, Stage } from '../flags/stage.js';
 import { listReconcileRuns, type ReconcileRun } from '../jobs/reconcile-runs.js';
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
-import type { Store, SummaryRow } from '../store/index.js';
+import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 export const REPORT_VERSION = 1;
 
-export interface Figures {
-  /** Shadowed reads: every comparison attempt, skipped and failed ones included. */
-  requests: number;
-  /** Both sides answered: match + mismatch. */
-  compared: number;
-  match: number;
-  mismatch: number;
-  legacyError: number;
-  newError: number;
-  skipped: number;
-  mismatchRate: number;
+/** The store's counts plus the rates and the latency difference the report shows. */
+export interface Figures extends CountsRow {
   legacyErrorRate: number;
   newErrorRate: number;
-  legacyAvgMs: number | null;
-  newAvgMs: number | null;
-  legacyMaxMs: number | null;
-  newMaxMs: number | null;
   /** newAvgMs - legacyAvgMs, when both are known. */
   addedLatencyMs: number | null;
 }

@@ -1,5 +1,7 @@
 /** Small real backends for the leg tests: a REP echo with optional delay and a reply-reordering ROUTER. */
+import { expect } from 'vitest';
 import * as zmq from 'zeromq';
+import { LegError, type LegFailure } from '../../src/legs/index.js';
 
 export interface RepBackend {
   endpoint: string;
@@ -65,4 +67,15 @@ export async function deadEndpoint(): Promise<string> {
   const endpoint = sock.lastEndpoint!;
   sock.close();
   return endpoint;
+}
+
+/** The failure a call rejected with; fails the test if it resolved or threw something else. */
+export async function failureOf(p: Promise<unknown>): Promise<LegFailure> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(LegError);
+    return (err as LegError).failure;
+  }
+  throw new Error('call unexpectedly succeeded');
 }

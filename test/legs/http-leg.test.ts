@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLeg, LegError, type Leg, type LegFailure, type LegOutcome } from '../../src/legs/index.js';
+import { createLeg, type Leg, type LegOutcome } from '../../src/legs/index.js';
+import { failureOf } from './backends.js';
 
 let server: Server;
 let base: string;
@@ -34,16 +35,6 @@ function leg(url: string, onOutcome?: (o: LegOutcome) => void): Leg {
   const l = createLeg(url, { timeoutMs: 5000, breaker: { failureThreshold: 100, openMs: 1000 }, onOutcome });
   legs.push(l);
   return l;
-}
-
-async function failureOf(p: Promise<unknown>): Promise<LegFailure> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LegError);
-    return (err as LegError).failure;
-  }
-  throw new Error('call unexpectedly succeeded');
 }
 
 describe('http leg', () => {

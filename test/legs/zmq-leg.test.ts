@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLeg, LegError, type Leg, type LegFailure, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
-import { deadEndpoint, startRep, startReversingRouter } from './backends.js';
+import { createLeg, type Leg, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
+import { deadEndpoint, failureOf, startRep, startReversingRouter } from './backends.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -11,16 +11,6 @@ function leg(endpoint: string, opts: Partial<LegOptions> = {}): Leg {
   const l = createLeg(endpoint, { timeoutMs: 5000, breaker: { failureThreshold: 1000, openMs: 1000 }, ...opts });
   cleanups.push(() => l.close());
   return l;
-}
-
-async function failureOf(p: Promise<unknown>): Promise<LegFailure> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LegError);
-    return (err as LegError).failure;
-  }
-  throw new Error('call unexpectedly succeeded');
 }
 
 async function until<T>(attempt: () => Promise<T>, withinMs: number): Promise<T> {

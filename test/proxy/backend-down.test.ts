@@ -1,29 +1,16 @@
 /** A dead legacy service gives agents a timely error, and traffic recovers when it returns. */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
-import { configFor, startSims } from '../support/stack.js';
-import { freshDatabaseUrl } from '../support/database.js';
+import { useProxyOnSims } from '../support/stack.js';
 
-let sims: SimHandle;
-let proxy: Proxy;
+const { sims, proxy } = useProxyOnSims();
 
-beforeAll(async () => {
-  sims = await startSims();
-  proxy = await startProxy(configFor(sims, await freshDatabaseUrl()));
-});
-afterAll(async () => {
-  await proxy?.close();
-  await sims?.close();
-});
-
-const ask = async () => JSON.parse((await requestOnce(proxy.fronts['jarvis-memory']!, { action: 'get_memories', user_id: 'u' })).toString()) as Record<string, unknown>;
+const ask = async () => JSON.parse((await requestOnce(proxy().fronts['jarvis-memory']!, { action: 'get_memories', user_id: 'u' })).toString()) as Record<string, unknown>;
 
 it('fails fast while the service is down and recovers without restarting the proxy', async () => {
   expect(await ask()).toEqual({ status: 'ok', memories: [] });
 
-  await sims.down('jarvis-memory');
+  await sims().down('jarvis-memory');
   for (let i = 0; i < 5; i++) {
     const started = performance.now();
     const reply = await ask();
@@ -31,10 +18,10 @@ it('fails fast while the service is down and recovers without restarting the pro
     expect(performance.now() - started).toBeLessThan(1000);
     expect(reply).toEqual({ status: 'error', reason: expect.stringMatching(/jarvis-memory backend (unavailable|circuit_open)/) });
   }
-  const health = (await (await fetch(`${proxy.httpUrl}/healthz`)).json()) as { status: string };
+  const health = (await (await fetch(`${proxy().httpUrl}/healthz`)).json()) as { status: string };
   expect(health.status).toBe('unhealthy');
 
-  await sims.up('jarvis-memory');
+  await sims().up('jarvis-memory');
   const deadline = Date.now() + 5000;
   let reply = await ask();
   while (reply.status !== 'ok' && Date.now() < deadline) {
@@ -45,15 +32,15 @@ it('fails fast while the service is down and recovers without restarting the pro
 });
 
 it('reports degraded, not unhealthy, when only the orchestrator is down', async () => {
-  await sims.down('orchestrator');
+  await sims().down('orchestrator');
   try {
-    const res = await fetch(`${proxy.httpUrl}/healthz`);
+    const res = await fetch(`${proxy().httpUrl}/healthz`);
     const body = (await res.json()) as { status: string; backends: Record<string, { ok: boolean }> };
     expect(res.status).toBe(200);
     expect(body.status).toBe('degraded');
     expect(body.backends.orchestrator!.ok).toBe(false);
     expect(body.backends['session-memory']!.ok).toBe(true);
   } finally {
-    await sims.up('orchestrator');
+    await sims().up('orchestrator');
   }
 });

@@ -1,23 +1,10 @@
 /** Bad input on both fronts gets a clear error in the caller's protocol and never hurts the process. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import { describe, expect, it } from 'vitest';
 import { ReqClient } from '../support/zmq-client.js';
-import { configFor, startSims } from '../support/stack.js';
-import { freshDatabaseUrl } from '../support/database.js';
+import { useProxyOnSims } from '../support/stack.js';
 
-let sims: SimHandle;
-let proxy: Proxy;
 const LIMIT = 4096;
-
-beforeAll(async () => {
-  sims = await startSims();
-  proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), { zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } }));
-});
-afterAll(async () => {
-  await proxy?.close();
-  await sims?.close();
-});
+const { sims, proxy } = useProxyOnSims({ zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } });
 
 const BAD_FRAMES: [string, string | string[], RegExp][] = [
   ['not JSON', '{"action": "get_context", ', /not valid JSON/],
@@ -36,7 +23,7 @@ describe.each(BAD_FRAMES)('ZeroMQ front, %s', (_name, frames, message) => {
       'jarvis-memory': (r: Record<string, unknown>) => expect(r).toEqual({ status: 'error', reason: expect.stringMatching(message) }),
     };
     for (const [service, check] of Object.entries(shapes)) {
-      const client = new ReqClient(proxy.fronts[service as keyof typeof shapes]!);
+      const client = new ReqClient(proxy().fronts[service as keyof typeof shapes]!);
       try {
         check(JSON.parse((await client.raw(frames)).toString('utf8')) as Record<string, unknown>);
         // The same socket and the process are still fine afterwards.
@@ -50,7 +37,7 @@ describe.each(BAD_FRAMES)('ZeroMQ front, %s', (_name, frames, message) => {
 
 describe('HTTP front', () => {
   const post = (path: string, body: string) =>
-    fetch(`${proxy.httpUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    fetch(`${proxy().httpUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
 
   it.each([
     ['not JSON', '{"action": '],

@@ -2,25 +2,12 @@
  * The "off" stage: through the proxy an agent gets the same replies as from the legacy service
  * itself, for every action of all three services, over real ZeroMQ sockets and over HTTP.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import { describe, expect, it } from 'vitest';
 import type { ServiceName } from '../../src/services/catalog.js';
 import { ReqClient } from '../support/zmq-client.js';
-import { configFor, startSims } from '../support/stack.js';
-import { freshDatabaseUrl } from '../support/database.js';
+import { useProxyOnSims } from '../support/stack.js';
 
-let sims: SimHandle;
-let proxy: Proxy;
-
-beforeAll(async () => {
-  sims = await startSims();
-  proxy = await startProxy(configFor(sims, await freshDatabaseUrl()));
-});
-afterAll(async () => {
-  await proxy?.close();
-  await sims?.close();
-});
+const { sims, proxy } = useProxyOnSims();
 
 /** Every action of each service, with `K` standing for the key so the direct and proxied runs touch different records. */
 const SCRIPTS: Record<ServiceName, string[]> = {
@@ -79,8 +66,8 @@ async function play(endpoint: string, script: string[], key: string): Promise<st
 
 describe.each(Object.keys(SCRIPTS) as ServiceName[])('%s through the ZeroMQ front', (service) => {
   it('answers every action exactly as the legacy service does', async () => {
-    const direct = await play(sims.endpoints[service], SCRIPTS[service], `direct-${service}`);
-    const proxied = await play(proxy.fronts[service]!, SCRIPTS[service], `proxied-${service}`);
+    const direct = await play(sims().endpoints[service], SCRIPTS[service], `direct-${service}`);
+    const proxied = await play(proxy().fronts[service]!, SCRIPTS[service], `proxied-${service}`);
     expect(proxied).toEqual(direct);
     // The scripts must exercise real replies, not a string of identical errors.
     expect(new Set(direct).size).toBeGreaterThan(SCRIPTS[service].length / 2);
@@ -89,7 +76,7 @@ describe.each(Object.keys(SCRIPTS) as ServiceName[])('%s through the ZeroMQ fron
 
 describe('byte-for-byte passthrough', () => {
   it('keeps bare JSON replies and Python formatting as the service sent them', async () => {
-    const client = new ReqClient(proxy.fronts['contextual-memory']!);
+    const client = new ReqClient(proxy().fronts['contextual-memory']!);
     const reply = await client.raw('{"action": "record_decision", "session_id": "bytes-1", "decision": "d"}');
     client.close();
     expect(reply.toString('utf8')).toBe('true');
@@ -97,7 +84,7 @@ describe('byte-for-byte passthrough', () => {
 
   it('serves the same reply over HTTP', async () => {
     const body = '{"action": "get_memories", "user_id": "http-user"}';
-    const res = await fetch(`${proxy.httpUrl}/v1/jarvis-memory`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${proxy().httpUrl}/v1/jarvis-memory`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('{"status": "ok", "memories": []}');
   });
@@ -105,7 +92,7 @@ describe('byte-for-byte passthrough', () => {
 
 describe('concurrency', () => {
   it('gives 200 concurrent REQ clients each their own reply', async () => {
-    const clients = Array.from({ length: 200 }, () => new ReqClient(proxy.fronts['session-memory']!));
+    const clients = Array.from({ length: 200 }, () => new ReqClient(proxy().fronts['session-memory']!));
     try {
       const replies = await Promise.all(
         clients.map((c, i) =>
@@ -128,12 +115,12 @@ describe('concurrency', () => {
 
 describe('health', () => {
   it('reports every backend healthy with its latency', async () => {
-    const res = await fetch(`${proxy.httpUrl}/healthz`);
+    const res = await fetch(`${proxy().httpUrl}/healthz`);
     const body = (await res.json()) as { status: string; backends: Record<string, { ok: boolean; latency_ms: number }> };
     expect(res.status).toBe(200);
     expect(body.status).toBe('healthy');
     expect(Object.keys(body.backends).sort()).toEqual(['contextual-memory', 'jarvis-memory', 'orchestrator', 'session-memory', 'state store']);
     for (const b of Object.values(body.backends)) expect(b.latency_ms).toBeGreaterThanOrEqual(0);
-    expect((await fetch(`${proxy.httpUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${proxy().httpUrl}/readyz`)).status).toBe(200);
   });
 });

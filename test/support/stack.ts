@@ -1,5 +1,8 @@
 /** Simulators plus a proxy in front of them, all on ephemeral ports, for tests over real sockets. */
+import { afterAll, beforeAll } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import { freshDatabaseUrl } from './database.js';
 import { startSimulators, type SimHandle, type SimOptions } from '../../src/sim/index.js';
 import { SERVICE_NAMES } from '../../src/services/catalog.js';
 
@@ -29,4 +32,19 @@ export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<st
     guard: { enabled: false },
     ...extra,
   });
+}
+
+/** Simulators and a proxy in front of them for one test file: started before its tests, closed after. */
+export function useProxyOnSims(extra: Record<string, unknown> = {}): { sims: () => SimHandle; proxy: () => Proxy } {
+  let sims: SimHandle | undefined;
+  let proxy: Proxy | undefined;
+  beforeAll(async () => {
+    sims = await startSims();
+    proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), extra));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await sims?.close();
+  });
+  return { sims: () => sims!, proxy: () => proxy! };
 }
