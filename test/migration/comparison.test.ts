@@ -46,7 +46,8 @@ it('reports no mismatch over 10,000 clean mixed requests', async () => {
   const rows = await stack.proxy.store.comparisons.summary({});
   expect(rows.reduce((a, r) => a + r.mismatch, 0)).toBe(0);
   expect(rows.reduce((a, r) => a + r.match, 0)).toBe(SERVICE_NAMES.reduce((a, s) => a + totals()[s].compared, 0));
-});
+  // Everything (agents, simulators, proxy, outbox) shares this process and two cores with other test files.
+}, 120_000);
 
 it('reports injected divergence as mismatches at the altered fields', async () => {
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 1, mode: 'alter' } });
@@ -66,4 +67,4 @@ it('reports injected divergence as mismatches at the altered fields', async () =
   expect(top.map((t) => t.path)).toContain('context[].content');
   const [sample] = await stack.proxy.store.samples.list({ service: 'session-memory', limit: 1 });
   expect(sample!.diff.some((d) => /\[diverged\]$/.test(String(d.new)))).toBe(true);
-});
+}, 60_000);
