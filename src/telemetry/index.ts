@@ -69,8 +69,9 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
   }
 
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
-  // Installs the AsyncLocalStorage context manager and the W3C trace-context propagator.
-  tracerProvider.register();
+  // Installs the AsyncLocalStorage context manager and the W3C trace-context propagator, but only when spans
+  // go somewhere: recording spans nobody exports costs the proxy about a fifth of its throughput.
+  if (spanProcessors.length) tracerProvider.register();
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
   resetInstruments({ maxMismatchPaths: opts.maxMismatchPaths ?? 200 });
