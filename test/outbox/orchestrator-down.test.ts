@@ -2,36 +2,14 @@
  * The orchestrator down for 30 s under a steady dual-write load: agents see no error, the writes wait in
  * the outbox, and once it returns the outbox drains within 10 s with every write on both sides, in order.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import pg from 'pg';
-import { openFlags, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
-import { dualWriteFlags, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { expectBothSidesEqual, useDualWriteStack, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
-let sims: SimHandle;
-let proxy: Proxy;
-let flags: Flags;
-let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-let url: string;
-
-beforeAll(async () => {
-  sims = await startSims();
-  flagsFile = await dualWriteFlags();
-  flags = await openFlags({ file: flagsFile.file, env: {} });
-  url = await freshDatabaseUrl();
-  proxy = await startProxy(configFor(sims, url), { flags });
-});
-afterAll(async () => {
-  await proxy?.close();
-  await flags?.close();
-  await flagsFile?.dispose();
-  await sims?.close();
-});
+const stack = useDualWriteStack();
 
 it('keeps every write through a 30 s orchestrator outage and drains within 10 s of its return', async () => {
+  const [sims, proxy, url] = [stack.sims(), stack.proxies()[0]!, stack.url()];
   const load = new WriteLoad({ prefix: 'outage', agents: 20, intervalMs: 600, endpoint: () => proxy.fronts['session-memory']! });
   await sleep(1_500);
   await sims.down('orchestrator');

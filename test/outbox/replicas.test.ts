@@ -2,38 +2,15 @@
  * Two proxies on one state store, agents alternating between them, the orchestrator flapping: every write
  * is applied exactly once and in order per key, and both replicas take part.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import pg from 'pg';
-import { openFlags, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
-import { dualWriteFlags, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { expectBothSidesEqual, useDualWriteStack, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
-let sims: SimHandle;
-let proxies: Proxy[] = [];
-let flags: Flags;
-let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-let url: string;
-
-beforeAll(async () => {
-  sims = await startSims();
-  flagsFile = await dualWriteFlags();
-  flags = await openFlags({ file: flagsFile.file, env: {} });
-  url = await freshDatabaseUrl();
-  // Short backoff so retries land inside the up phases.
-  const config = configFor(sims, url, { outbox: { maxBackoffMs: 800 } });
-  proxies = [await startProxy(config, { flags }), await startProxy(config, { flags })];
-});
-afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.close()));
-  await flags?.close();
-  await flagsFile?.dispose();
-  await sims?.close();
-});
+// Short backoff so retries land inside the up phases.
+const stack = useDualWriteStack(2, { outbox: { maxBackoffMs: 800 } });
 
 it('applies every write once, in order per key, with two replicas and a flapping orchestrator', async () => {
+  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
   const load = new WriteLoad({
     prefix: 'replica',
     agents: 10,
