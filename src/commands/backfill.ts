@@ -1,6 +1,5 @@
 /** `memshift backfill --service S`: copies the legacy store into the orchestrator, resumably, then reconciles. */
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { backfill } from '../jobs/backfill.js';
 import { progressReporter } from '../jobs/backfill-progress.js';
@@ -28,20 +27,16 @@ function count(text: string | undefined, fallback: number, what: string, min: nu
   return n;
 }
 
-export const command: Command = {
+export const command = defineCommand(
   usage,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        service: { type: 'string' },
-        batch: { type: 'string' },
-        rate: { type: 'string' },
-        concurrency: { type: 'string' },
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-      },
-    });
+  {
+    service: { type: 'string' },
+    batch: { type: 'string' },
+    rate: { type: 'string' },
+    concurrency: { type: 'string' },
+    ...CONFIG_OPTIONS,
+  },
+  async ({ values }) => {
     const service = values.service;
     if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
     const config = loadConfig({ path: values.config, set: values.set });
@@ -81,4 +76,4 @@ export const command: Command = {
       }
     });
   },
-};
+);

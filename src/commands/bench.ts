@@ -2,8 +2,7 @@
  * `memshift bench`: the same closed-loop load against a legacy simulator directly and through the
  * proxy, in one run, and the ratios between them.
  */
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import { defineCommand } from './define.js';
 import { runLoad, type LoadResult } from '../bench/load.js';
 import { startChild, waitForZmq, type Child } from '../bench/processes.js';
 import { freePort } from '../bench/ports.js';
@@ -11,8 +10,8 @@ import { pyDumps } from '../util/pyjson.js';
 import { benchReconcile } from '../jobs/reconcile-bench.js';
 import { benchWritePath } from '../jobs/outbox-bench.js';
 
-export const command: Command = {
-  usage: `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N]
+export const command = defineCommand(
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N]
 
 Runs the session-memory simulator and a proxy as separate processes and drives both with the same
 load of REQ clients (80% get_context, 20% add_interaction), alternating direct and proxied rounds:
@@ -29,19 +28,16 @@ Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 d
 one full run's time and peak memory (target: 1M a side in <= 30 s).
   --reconcile N records a side (default 1000000; 0 skips it)
   --only proxy|writes|reconcile   run one of them`,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        clients: { type: 'string', default: '50' },
-        seconds: { type: 'string', default: '5' },
-        rounds: { type: 'string', default: '2' },
-        rate: { type: 'string', default: '1000' },
-        reconcile: { type: 'string', default: '1000000' },
-        only: { type: 'string' },
-        'write-rate': { type: 'string', default: '200' },
-      },
-    });
+  {
+    clients: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '2' },
+    rate: { type: 'string', default: '1000' },
+    reconcile: { type: 'string', default: '1000000' },
+    only: { type: 'string' },
+    'write-rate': { type: 'string', default: '200' },
+  },
+  async ({ values }) => {
     const reconcileRecords = Number(values.reconcile);
     if (values.only === 'reconcile') return reconcileReport(reconcileRecords);
     const writePath = async () =>
@@ -100,7 +96,7 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
     if (values.only !== 'proxy') await writePath();
     if (values.only !== 'proxy' && reconcileRecords > 0) return reconcileReport(reconcileRecords);
   },
-};
+);
 
 async function reconcileReport(records: number): Promise<number> {
   const r = await benchReconcile({ records, ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}) });

@@ -5,8 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { DEMO_STAGES } from '../demo/stages.js';
 import { formatSummary } from '../demo/summary.js';
@@ -15,8 +14,8 @@ import { writeFlagsFile } from '../flags/edit.js';
 import { startProxy } from '../proxy.js';
 import { startSimulators } from '../sim/index.js';
 
-export const command: Command = {
-  usage: `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]
+export const command = defineCommand(
+  `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]
 
 Starts the simulated services (legacy on 5574/5596/5598, orchestrator on 5570), the embedded
 PostgreSQL under .memshift/, and the proxy (fronts on 15574/15596/15598, HTTP on 8080) with flags read
@@ -25,16 +24,12 @@ off -> dual-write -> shadow 100% -> read-new 50% -> new-primary. Part way it mak
 silently alter 2% of the writes it acknowledges. Ends with what was compared and found per service.
   --stage-seconds N   time spent in each stage (default 15)
   --agents N          concurrent simulated agents (default 12)`,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        'stage-seconds': { type: 'string', default: '15' },
-        agents: { type: 'string', default: '12' },
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-      },
-    });
+  {
+    'stage-seconds': { type: 'string', default: '15' },
+    agents: { type: 'string', default: '12' },
+    ...CONFIG_OPTIONS,
+  },
+  async ({ values }) => {
     const stageMs = Number(values['stage-seconds']) * 1000;
     const dir = resolve('.memshift/demo');
     await mkdir(dir, { recursive: true });
@@ -96,4 +91,4 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
       process.off('SIGTERM', onSignal);
     }
   },
-};
+);

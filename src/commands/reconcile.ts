@@ -1,6 +1,5 @@
 /** `memshift reconcile --service S [--repair]`: compares (and repairs) what the two stores hold; exit 1 while differences remain. */
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { reconcileService } from '../jobs/reconcile-sides.js';
 import type { Side } from '../jobs/reconcile.js';
@@ -19,20 +18,16 @@ resumed from its checkpoint. The run is recorded in the state store (reconcile_r
   --show-values    print the differing values too (they are users' memories; hidden by default)
 Exit status: 0 when the stores agree (after any repair), 1 when differences remain.`;
 
-export const command: Command = {
+export const command = defineCommand(
   usage,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        service: { type: 'string' },
-        repair: { type: 'boolean', default: false },
-        truth: { type: 'string' },
-        'show-values': { type: 'boolean', default: false },
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-      },
-    });
+  {
+    service: { type: 'string' },
+    repair: { type: 'boolean', default: false },
+    truth: { type: 'string' },
+    'show-values': { type: 'boolean', default: false },
+    ...CONFIG_OPTIONS,
+  },
+  async ({ values }) => {
     const service = values.service;
     if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
@@ -59,4 +54,4 @@ export const command: Command = {
       return remaining ? 1 : 0;
     });
   },
-};
+);

@@ -1,6 +1,5 @@
 /** `memshift report [--date D] [--out DIR]`: writes a day's reconciliation report (HTML, Markdown, JSON) from the state store. */
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { dayWindow, makeReport, ReportStore, utcDate, writeReportFiles } from '../report/index.js';
 import { VERDICT_LABEL } from '../report/format.js';
@@ -16,19 +15,15 @@ sample diffs, reconciliation runs, guard events, and a verdict (advance, hold, r
   --out DIR     where the files go (default: report.dir, .memshift/reports)
   --no-redact   show memory contents in diffs (hidden by default: they are users' memories)`;
 
-export const command: Command = {
+export const command = defineCommand(
   usage,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        date: { type: 'string' },
-        out: { type: 'string' },
-        'no-redact': { type: 'boolean', default: false },
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-      },
-    });
+  {
+    date: { type: 'string' },
+    out: { type: 'string' },
+    'no-redact': { type: 'boolean', default: false },
+    ...CONFIG_OPTIONS,
+  },
+  async ({ values }) => {
     const date = values.date ?? utcDate(new Date());
     if (!dayWindow(date)) throw new Error(`--date must be a day as YYYY-MM-DD, got "${date}"`);
     const config = loadConfig({ path: values.config, set: values.set });
@@ -48,4 +43,4 @@ export const command: Command = {
       process.stdout.write(`${lines.join('\n')}\n`);
     });
   },
-};
+);

@@ -1,30 +1,24 @@
 /** `memshift serve`: runs the proxy with the given config until SIGINT / SIGTERM. */
-import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { startProxy } from '../proxy.js';
 import { shutdownTelemetry } from '../telemetry/index.js';
+import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { untilSignal } from './signals.js';
 
-export const command: Command = {
-  usage: `Usage: memshift serve [--config FILE] [--set key.path=value ...]
+const usage = `Usage: memshift serve [--config FILE] [--set key.path=value ...]
 
 Runs the proxy: a ZeroMQ front per legacy service and the HTTP front.
   --config FILE   configuration file (default config/memshift.yaml, or $MEMSHIFT_CONFIG)
-  --set k=v       override one key, e.g. --set http.port=9090 (repeatable)`,
-  async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: { config: { type: 'string' }, set: { type: 'string', multiple: true } },
-    });
-    const config = loadConfig({ path: values.config, set: values.set });
-    const proxy = await startProxy(config);
-    process.stdout.write(
-      `memshift serving\n${Object.entries(proxy.fronts).map(([s, e]) => `  ${s.padEnd(18)} ${e}`).join('\n')}\n  http               ${proxy.httpUrl}\n`,
-    );
-    await untilSignal();
-    await proxy.close();
-    // Telemetry is per process, not per proxy: pending OTLP exports go out before the process ends.
-    await shutdownTelemetry();
-  },
-};
+  --set k=v       override one key, e.g. --set http.port=9090 (repeatable)`;
+
+export const command = defineCommand(usage, CONFIG_OPTIONS, async ({ values }) => {
+  const config = loadConfig({ path: values.config, set: values.set });
+  const proxy = await startProxy(config);
+  process.stdout.write(
+    `memshift serving\n${Object.entries(proxy.fronts).map(([s, e]) => `  ${s.padEnd(18)} ${e}`).join('\n')}\n  http               ${proxy.httpUrl}\n`,
+  );
+  await untilSignal();
+  await proxy.close();
+  // Telemetry is per process, not per proxy: pending OTLP exports go out before the process ends.
+  await shutdownTelemetry();
+});
