@@ -58,14 +58,10 @@ export interface ProxyParts {
 }
 
 export async function startProxy(config: Config, parts: ProxyParts = {}): Promise<Proxy> {
-  const store =
-    parts.store ??
-    (await openStoreFor(config));
+  const store = parts.store ?? (await openStoreFor(config));
   let flags: Flags;
   try {
-    flags =
-      parts.flags ??
-      (await openFlagsFor(config));
+    flags = parts.flags ?? (await openFlagsFor(config));
   } catch (err) {
     if (!parts.store) await store.close();
     throw err;

@@ -5,7 +5,7 @@
 import { defineCommand } from './define.js';
 import { runLoad, type LoadResult } from '../bench/load.js';
 import { startChild, waitForZmq, type Child } from '../bench/processes.js';
-import { freePort } from '../bench/ports.js';
+import { freePort } from '../util/ports.js';
 import { pyDumps } from '../util/pyjson.js';
 import { benchReconcile } from '../jobs/reconcile-bench.js';
 import { benchWritePath } from '../jobs/outbox-bench.js';

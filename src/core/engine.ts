@@ -3,15 +3,15 @@
  * legacy legs and the translators, and observers (store, running totals) hear what happened.
  */
 import type { Config } from '../config.js';
-import { writeSuccessOf } from '../config.js';
+import { newBackendOf, writeSuccessOf } from '../config.js';
 import type { Flags } from '../flags/source.js';
 import type { Leg } from '../legs/types.js';
 import type { ServiceName } from '../services/catalog.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
-import { createTranslators } from '../services/translators.js';
-import type { IdMap, Translator } from '../services/types.js';
+import { createTranslator } from '../services/translators.js';
+import type { Translator } from '../services/types.js';
 import type { Store } from '../store/index.js';
-import { rulesFor } from './compare-rules.js';
+import { rulesFor, type ComparisonRules } from './compare-rules.js';
 import { Executor } from './execute.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
@@ -48,28 +48,31 @@ export function createEngine(deps: EngineDeps): Engine {
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
     const newLeg = deps.newLegs[service]!;
-    translators[service] = translatorFor(service, newLeg, deps.store.idMap);
+    translators[service] = createTranslator(service, new LegOrchestratorClient(newLeg), deps.store.idMap);
     sides[service] = {
       legacy,
       translator: translators[service],
-      newTimeoutMs: (config.services[service].new ?? config.orchestrator).timeoutMs,
+      newTimeoutMs: newBackendOf(config, service).timeoutMs,
       newEndpoint: newLeg.endpoint,
     };
   }
+  const routeRules = new Map<string, ComparisonRules>();
   const apply = secondaryApplier((s) => sides[s]!, (s) => writeSuccessOf(config, s));
   const secondary = deps.secondary?.(apply, observer) ?? new OrderedSecondaryWrites(apply, observer);
   const executor = new Executor({
     decide: (service, ctx) => deps.flags.decide(service, ctx),
     sides: (service) => sides[service]!,
     successRules: (service) => writeSuccessOf(config, service),
-    comparisonRules: (service, action) => rulesFor(config.comparison, service, action),
+    comparisonRules: (service, action) => {
+      // Resolved once per route: merged overrides are new objects, and compiled rules are cached per object.
+      const key = `${service}/${action}`;
+      let rules = routeRules.get(key);
+      if (!rules) routeRules.set(key, (rules = rulesFor(config.comparison, service, action)));
+      return rules;
+    },
     activity: new KeyActivity(),
     secondary,
     observer,
   });
   return { executor, stats, secondary, translators };
-}
-
-function translatorFor(service: ServiceName, leg: Leg, ids: IdMap): Translator {
-  return createTranslators(new LegOrchestratorClient(leg), ids)[service];
 }

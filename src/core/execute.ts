@@ -13,6 +13,7 @@ import type { Route } from './route.js';
 import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
+import { keyOf } from './secondary.js';
 
 export interface SecondaryWrite {
   route: Route;
@@ -122,8 +123,7 @@ export class Executor {
   }
 }
 
-/** Keys are per service: two services may use the same session id for unrelated records. */
-const activityKey = (route: Route): string => `${route.service}/${route.key ?? ''}`;
+const activityKey = (route: Route): string => keyOf(route.service, route.key);
 
 function contextFor(route: Route): { sessionId?: string; userId?: string } {
   const s = route.request.session_id;

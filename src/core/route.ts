@@ -54,6 +54,9 @@ export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number
   };
 }
 
+/** Agents may send any action name; only the catalog's become metric and span label values. */
+export const actionLabel = (route: Route): string => (route.spec ? route.action : '(unknown)');
+
 export function errorReply(service: ServiceName, message: string, requestId?: unknown): Buffer {
   return Buffer.from(pyDumps(SERVICES[service].errorReply(message, requestId)));
 }

@@ -9,6 +9,7 @@ import { pyDumps } from '../util/pyjson.js';
 import type { Side } from './plan.js';
 import type { Route } from './route.js';
 import { traceLeg } from '../telemetry/tracing.js';
+import { withDeadline } from '../util/deadline.js';
 
 export interface SideReply {
   side: Side;
@@ -35,7 +36,7 @@ async function call(side: Side, route: Route, opts: SideOptions, createMissing: 
     const bytes = await opts.legacy.call(route.raw);
     return { side, bytes, value: parseReply(bytes), latencyMs: performance.now() - started };
   }
-  const value = await withDeadline(opts.translator.handle(route.request, { createMissing }), opts.newTimeoutMs, opts.newEndpoint);
+  const value = await withDeadline(opts.translator.handle(route.request, { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint));
   return { side, bytes: Buffer.from(pyDumps(value)), value, latencyMs: performance.now() - started };
 }
 
@@ -47,12 +48,4 @@ export function parseReply(bytes: Buffer): unknown {
   } catch {
     return text;
   }
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number, endpoint: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LegError('timeout', `new side gave no answer within ${ms} ms`, endpoint)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

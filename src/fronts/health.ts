@@ -5,6 +5,7 @@
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
+import { withDeadline } from '../util/deadline.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
@@ -69,15 +70,11 @@ export class HealthChecker {
 
   private async verify(c: HealthCondition): Promise<BackendHealth> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs)));
     try {
-      await Promise.race([c.check(), deadline]);
+      await withDeadline(c.check(), this.timeoutMs, () => new Error(`no answer within ${this.timeoutMs} ms`));
       return { ok: true, endpoint: c.endpoint, latency_ms: round(performance.now() - started), breaker: 'n/a' };
     } catch (err) {
       return { ok: false, endpoint: c.endpoint, latency_ms: null, breaker: 'n/a', error: err instanceof Error ? err.message : String(err) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -94,14 +94,12 @@ export class GuardWindow {
     });
   }
 
-  /** Drops buckets that fell out of the window; true when any did (a boundary passed with data in it). */
-  roll(now: number): boolean {
+  /** Drops buckets that fell out of the window (runs on every observation: nothing is allocated when none did). */
+  private roll(now: number): void {
     const oldest = this.epochOf(now) - this.bucketCount + 1;
-    const expired = this.buckets.filter((b) => b.epoch < oldest);
-    if (!expired.length) return false;
-    for (const b of expired) this.totals.merge(b, -1);
+    if (!this.buckets.some((b) => b.epoch < oldest)) return;
+    for (const b of this.buckets) if (b.epoch < oldest) this.totals.merge(b, -1);
     this.buckets = this.buckets.filter((b) => b.epoch >= oldest);
-    return true;
   }
 
   reset(): void {

@@ -7,7 +7,7 @@
 import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../core/observer.js';
 import type { UnleashAdmin } from '../admin/unleash-admin.js';
-import type { Flags } from '../flags/source.js';
+import type { Flags, FlagsSnapshot } from '../flags/source.js';
 import { flagName, type FlagKind } from '../flags/names.js';
 import { isOn, STAGE_PLANS, type Stage } from '../flags/stage.js';
 import type { ServiceName } from '../services/catalog.js';
@@ -63,6 +63,8 @@ export class Guard {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly unsubscribe: () => void;
   private flagsCheckQueued = false;
+  /** The flags as last seen; dropped on every change, so a lasting breach in an unguarded stage costs no rebuild per event. */
+  private snapshot: FlagsSnapshot | undefined;
   private readonly tripListeners = new Set<(e: GuardEvent) => void>();
 
   readonly observer: Partial<ExecutionObserver>;
@@ -71,18 +73,23 @@ export class Guard {
     this.now = opts.now ?? Date.now;
     for (const s of opts.services) this.services.set(s, { window: new GuardWindow(opts.config.bucketMs, opts.config.buckets), state: 'watching' });
     this.observer = this.makeObserver();
-    this.unsubscribe = opts.flags.onChange(() => this.queueFlagsCheck());
+    this.unsubscribe = opts.flags.onChange(() => {
+      this.snapshot = undefined;
+      this.queueFlagsCheck();
+    });
   }
 
   /** Checks at every bucket boundary too: old buckets leaving the window can change a figure. */
   start(): this {
-    const tick = () => {
-      for (const s of this.services.keys()) this.check(s);
+    const schedule = () => {
       this.timer = setTimeout(tick, this.opts.config.bucketMs - (this.now() % this.opts.config.bucketMs));
       this.timer.unref();
     };
-    this.timer = setTimeout(tick, this.opts.config.bucketMs - (this.now() % this.opts.config.bucketMs));
-    this.timer.unref();
+    const tick = () => {
+      for (const s of this.services.keys()) this.check(s);
+      schedule();
+    };
+    schedule();
     return this;
   }
 
@@ -166,10 +173,14 @@ export class Guard {
     const figures = g.window.figures(this.now());
     const breaches = breachesOf(figures, this.opts.config);
     if (!breaches.length) return;
-    const stage = this.opts.flags.snapshot()[service].stage;
+    const stage = this.stageOf(service);
     // Nothing on the read path to take back (off, dual-write, killed): the data keeps flowing to the outbox.
     if (!GUARDED.has(stage)) return;
     this.trip(service, g, stage, figures, breaches);
+  }
+
+  private stageOf(service: ServiceName): Stage {
+    return (this.snapshot ??= this.opts.flags.snapshot())[service].stage;
   }
 
   private trip(service: ServiceName, g: ServiceGuard, stage: Stage, figures: WindowFigures, breaches: Breach[]): void {

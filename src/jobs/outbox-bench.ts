@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type LoadResult } from '../bench/load.js';
-import { freePort } from '../bench/ports.js';
+import { freePort } from '../util/ports.js';
 import { startChild, waitForZmq, type Child } from '../bench/processes.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { flagName } from '../flags/names.js';

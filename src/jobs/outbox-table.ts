@@ -48,12 +48,12 @@ const insertParams = (i: OutboxIntent, leaseMs: number) => [i.id, i.service, i.k
 
 /** A row `o` that may be taken: pending and due or never tried (its storer's first attempt), or inflight with its lease run out. */
 const CLAIMABLE = `o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR (o.status = 'pending' AND o.attempts = 0))`;
-/** Claims the rows of CTE `from` for owner $1 and lease $2 ms, returning them. */
-const TAKE = (from: string) => `
+/** Claims the rows of CTE `cand` for owner $1 and lease $2 ms, returning them (built once: it runs per applied write). */
+const TAKE = `
   UPDATE outbox o
   SET status = 'inflight', owner = $1, attempts = o.attempts + 1,
       next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
-  FROM ${from} WHERE o.id = ${from}.id
+  FROM cand WHERE o.id = cand.id
   RETURNING ${COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')}`;
 
 export class OutboxTable {
@@ -94,7 +94,7 @@ export class OutboxTable {
          ORDER BY o.next_attempt_at
          LIMIT $3
          FOR UPDATE OF o SKIP LOCKED)
-       ${TAKE('cand')}`,
+       ${TAKE}`,
       [q.owner, q.leaseMs, q.limit, q.services, q.key?.service ?? null, q.key?.key ?? null],
     );
     return rows.map(rowOf);
@@ -117,7 +117,7 @@ export class OutboxTable {
          ORDER BY o.seq
          LIMIT 1),
        cand AS (SELECT o.id FROM outbox o JOIN head h ON o.id = h.id WHERE ${CLAIMABLE} FOR UPDATE OF o SKIP LOCKED),
-       next AS (${TAKE('cand')})
+       next AS (${TAKE})
        SELECT (SELECT count(*) FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`,
       [owner, leaseMs, id],
     );

@@ -17,6 +17,7 @@ import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './outbox-buffer.js';
 import { OutboxRunner } from './outbox-runner.js';
 import { OutboxTable, type OutboxIntent } from './outbox-table.js';
+import { withDeadline } from '../util/deadline.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -109,7 +110,7 @@ export class Outbox implements SecondaryQueue {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        await withDeadline(this.intents.insert(intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
         this.runner.track(intent.service, intent.key, intent.id, done);
         this.runner.kick(intent.service, intent.key);
         return;
@@ -155,12 +156,12 @@ export class Outbox implements SecondaryQueue {
   /** Stores the held intents oldest first, a batch per transaction; the store counts as up again once none is left. Throws while it is down. */
   private async flushOnce(): Promise<void> {
     const timeoutMs = Math.max(this.o.config.intentTimeoutMs, FLUSH_BATCH_TIMEOUT_MS);
-    if (this.buffer.size === 0) await withDeadline(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
+    if (this.buffer.size === 0) await storeWithin(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
     while (this.buffer.size) {
       const batch = this.buffer.peekMany(FLUSH_BATCH);
       try {
         // A batch that timed out may still commit: storing its ids again is then a no-op.
-        await withDeadline(this.intents.insertAll(batch, this.o.config.leaseMs), timeoutMs);
+        await storeWithin(this.intents.insertAll(batch, this.o.config.leaseMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
         await this.storeEachOf(batch);
@@ -176,7 +177,7 @@ export class Outbox implements SecondaryQueue {
   private async storeEachOf(batch: readonly OutboxIntent[]): Promise<void> {
     for (const i of batch) {
       try {
-        await withDeadline(this.intents.insert(i, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(i, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
         this.lose(i, 'refused by the state store', err, () => {});
@@ -198,7 +199,7 @@ export class Outbox implements SecondaryQueue {
     const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, storeUp: this.storeUp };
     const heldAge = held ? Date.now() - held.createdAt.getTime() : 0;
     try {
-      const s = await withDeadline(this.table.stats(), 1_000);
+      const s = await storeWithin(this.table.stats(), 1_000);
       this.lastParked = s.parked;
       const storedAge = s.oldest ? Date.now() - s.oldest.getTime() : 0;
       return { ...memory, depth: s.depth + this.buffer.size, oldestAgeMs: Math.max(storedAge, heldAge), parked: s.parked };
@@ -226,10 +227,6 @@ function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
   return pool;
 }
 
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`state store gave no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}
+/** The state store's answer within `ms`, or an error saying it gave none. */
+const storeWithin = <T>(work: Promise<T>, ms: number): Promise<T> =>
+  withDeadline(work, ms, () => new Error(`state store gave no answer within ${ms} ms`));

@@ -7,7 +7,6 @@ import type { FieldDiff } from '../core/compare.js';
 import type { ServiceName } from '../services/catalog.js';
 
 export type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
-export const DIFFERENCE_KINDS: readonly DifferenceKind[] = ['missing_in_new', 'missing_in_legacy', 'differing'];
 
 export interface Difference {
   key: string;

@@ -11,7 +11,7 @@ import { createLeg } from '../legs/index.js';
 import type { Leg } from '../legs/types.js';
 import type { ServiceName } from '../services/catalog.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
-import { createTranslators } from '../services/translators.js';
+import { createTranslator } from '../services/translators.js';
 import type { IdMap } from '../services/types.js';
 import { legacyPath, openLegacySource } from '../sources/legacy.js';
 import { openOrchestratorSource } from '../sources/orchestrator.js';
@@ -66,7 +66,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
     const rules = writeSuccessOf(config, service);
     writers = {
       legacy: legacyWriter(leg(config.services[service].legacy.endpoint, config.services[service].legacy.timeoutMs), rules),
-      new: newWriter(service, createTranslators(client, ids)[service], client, ids, rules),
+      new: newWriter(service, createTranslator(service, client, ids), client, ids, rules),
     };
   }
   return {

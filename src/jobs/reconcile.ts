@@ -158,7 +158,8 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     if (fresh) legacy = fresh;
     const now = await readKeys({ legacy, new: sides.new }, differences.map((d) => d.key));
     const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs) ?? []);
-    const gone = differences.filter((d) => !confirmed.some((c) => c.key === d.key)).map((d) => d.key);
+    const still = new Set(confirmed.map((c) => c.key));
+    const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
     converged = gone.length;
     await runs.forgetDifferences(current.id, gone);
     differences = confirmed;

@@ -98,7 +98,7 @@ export interface ReportData {
 export interface GatherOptions {
   date: string;
   config: Config;
-  store: Pick<Store, 'pool' | 'comparisons'>;
+  store: Pick<Store, 'pool' | 'comparisons' | 'samples'>;
   flags: { source: string; snapshot(): FlagsSnapshot };
   /** Default: the services enabled in config. */
   services?: readonly ServiceName[];
@@ -147,7 +147,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const reports = await Promise.all(
     services.map(async (service): Promise<ServiceReport> => {
       const [topFields, samples, runs, guardEvents] = await Promise.all([
-        topFieldsOf(pool, service, from, to),
+        opts.store.samples.topFields({ service, since: from, until: to, limit: 10 }),
         samplesOf(pool, service, from, to, opts.sampleCount ?? 5, redact),
         listReconcileRuns(pool, { service, from, to, limit: 20 }),
         guardEventsOf(pool, service, from, to),
@@ -363,18 +363,6 @@ async function outboxFigures(
     out.set(service, entry);
   }
   return out;
-}
-
-async function topFieldsOf(pool: pg.Pool, service: string, from: Date, to: Date): Promise<{ path: string; count: number }[]> {
-  const { rows } = await pool.query<{ path: string; count: string }>(
-    `SELECT coalesce(d.entry ->> 'field', d.entry ->> 'path') AS path, count(DISTINCT s.id) AS count
-     FROM mismatch_samples s
-     CROSS JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(s.diff) WHEN 'array' THEN s.diff ELSE '[]'::jsonb END) AS d(entry)
-     WHERE s.service = $1 AND s.at >= $2 AND s.at < $3 AND d.entry ->> 'path' IS NOT NULL
-     GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-    [service, from, to],
-  );
-  return rows.map((r) => ({ path: r.path, count: Number(r.count) }));
 }
 
 async function samplesOf(pool: pg.Pool, service: string, from: Date, to: Date, limit: number, redact: Redact): Promise<SampleDiff[]> {

@@ -16,7 +16,6 @@ export function renderHtml(r: ReportData): string {
   const colors = new Map(r.services.map((s, i) => [s.service, SERVICE_COLORS[i % SERVICE_COLORS.length]!]));
   const times = r.services.find((s) => s.series.length)?.series.map((p) => Date.parse(p.at)) ?? [];
   const xDomain: [number, number] = [Date.parse(r.chart.from), Date.parse(r.chart.to)];
-  const chartTimes = (points: { at: string }[]) => (points.length ? points.map((p) => Date.parse(p.at)) : times);
 
   const mismatchSeries: ChartSeries[] = r.services.map((s) => ({
     name: s.service,
@@ -46,7 +45,7 @@ export function renderHtml(r: ReportData): string {
       'Derived from the outbox rows still kept (finished writes are purged after outbox.retainDoneMs).',
     ),
     '</div></section>',
-    ...r.services.map((s) => serviceSection(s, chartTimes(s.series), xDomain, r.thresholds)),
+    ...r.services.map((s) => serviceSection(s, times, xDomain, r.thresholds)),
     footer(r),
   ];
   return `<!doctype html>

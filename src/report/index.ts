@@ -5,9 +5,8 @@ import { gatherReport, type GatherOptions, type ReportData } from './data.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 
-export { gatherReport, dayWindow, utcDate, type ReportData, type ServiceReport, type GatherOptions } from './data.js';
-export { ReportStore, type StoredReport, type ReportListing } from './store.js';
-export { decideVerdict, thresholdsFrom, type Verdict, type VerdictResult, type Thresholds } from './verdict.js';
+export { dayWindow, utcDate, type ReportData } from './data.js';
+export { ReportStore } from './store.js';
 
 export interface Report {
   date: string;

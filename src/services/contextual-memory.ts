@@ -70,10 +70,7 @@ export class ContextualMemoryTranslator implements Translator {
   private async getContext(sessionId: string, maxTokens: unknown): Promise<unknown> {
     const orchestratorId = await this.sessions.find(sessionId);
     if (!orchestratorId) return null;
-    const memories = await readAllMemories(this.client, orchestratorId, {
-      memory_type: 'context',
-      sort: { field: 'created_at', order: 'asc' },
-    });
+    const memories = await readAllMemories(this.client, orchestratorId, { memory_type: 'context' });
     const interactions: ContextualInteraction[] = [];
     const decisions: Decision[] = [];
     for (const memory of memories) {

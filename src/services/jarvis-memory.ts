@@ -43,7 +43,7 @@ export class JarvisMemoryTranslator implements Translator {
       case 'get_memories': {
         const sessionId = await this.users.find(key);
         const memories = sessionId
-          ? await readAllMemories(this.client, sessionId, { ...ENTITY, sort: { field: 'created_at', order: 'asc' } })
+          ? await readAllMemories(this.client, sessionId, ENTITY)
           : [];
         return {
           status: 'ok',

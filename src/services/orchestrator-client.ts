@@ -53,11 +53,11 @@ export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.par
 
 const PAGE = 100;
 
-/** Every memory of one session matching `filter`, in the requested sort order, across all pages. */
+/** Every memory of one session matching `filter`, oldest first unless the filter sorts otherwise, across all pages. */
 export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {
   const all: OrchestratorMemory[] = [];
   for (let offset = 0; ; offset += PAGE) {
-    const data = await client.call('batch_read', sessionId, { filter: { ...filter, limit: PAGE, offset } });
+    const data = await client.call('batch_read', sessionId, { filter: { sort: { field: 'created_at', order: 'asc' }, ...filter, limit: PAGE, offset } });
     const page = Array.isArray(data.memories) ? data.memories : [];
     for (const m of page) {
       if (isObject(m)) all.push({ ...m, content: isObject(m.content) ? m.content : {}, tags: Array.isArray(m.tags) ? m.tags : [] } as OrchestratorMemory);
@@ -104,7 +104,7 @@ export class SessionRegistry {
   private async create(legacyKey: string, payload: Json): Promise<string> {
     const data = await this.client.call('create_session', undefined, payload);
     if (typeof data.session_id !== 'string') throw new OrchestratorError('internal_error', 'create_session returned no session_id');
-    await this.ids.set(this.service, legacyKey, data.session_id);
-    return data.session_id;
+    // Another replica may have mapped the key first: its session is the one every later request uses.
+    return this.ids.set(this.service, legacyKey, data.session_id);
   }
 }

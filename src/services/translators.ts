@@ -1,14 +1,23 @@
-/** One translator per legacy service, all over the same orchestrator client and id map. */
+/** The translator of each legacy service, over an orchestrator client and the id map. */
 import type { ServiceName } from './catalog.js';
 import { ContextualMemoryTranslator } from './contextual-memory.js';
 import { JarvisMemoryTranslator } from './jarvis-memory.js';
 import { SessionMemoryTranslator } from './session-memory.js';
 import type { IdMap, OrchestratorClient, Translator } from './types.js';
 
+const TRANSLATORS: Record<ServiceName, new (client: OrchestratorClient, ids: IdMap) => Translator> = {
+  'session-memory': SessionMemoryTranslator,
+  'contextual-memory': ContextualMemoryTranslator,
+  'jarvis-memory': JarvisMemoryTranslator,
+};
+
+export const createTranslator = (service: ServiceName, client: OrchestratorClient, ids: IdMap): Translator =>
+  new TRANSLATORS[service](client, ids);
+
 export function createTranslators(client: OrchestratorClient, ids: IdMap): Record<ServiceName, Translator> {
   return {
-    'session-memory': new SessionMemoryTranslator(client, ids),
-    'contextual-memory': new ContextualMemoryTranslator(client, ids),
-    'jarvis-memory': new JarvisMemoryTranslator(client, ids),
+    'session-memory': createTranslator('session-memory', client, ids),
+    'contextual-memory': createTranslator('contextual-memory', client, ids),
+    'jarvis-memory': createTranslator('jarvis-memory', client, ids),
   };
 }

@@ -35,7 +35,8 @@ export interface OrchestratorClient {
 /** Legacy key (session id, user id) <-> orchestrator session id, per service. */
 export interface IdMap {
   get(service: ServiceName, legacyKey: string): Promise<string | undefined>;
-  set(service: ServiceName, legacyKey: string, orchestratorSessionId: string): Promise<void>;
+  /** Keeps an existing mapping (the first written wins, across replicas); resolves with the mapping in force. */
+  set(service: ServiceName, legacyKey: string, orchestratorSessionId: string): Promise<string>;
   delete(service: ServiceName, legacyKey: string): Promise<void>;
 }
 

@@ -1,4 +1,5 @@
 /** What every simulated service model shares: the handle contract, write divergence, Python-isms. */
+import { isObject } from '../services/legacy-values.js';
 
 export interface WriteFault {
   /** The write is acknowledged as usual but stored altered, or not stored at all. */
@@ -12,7 +13,7 @@ export interface SimModel {
 
 export type JsonObject = Record<string, unknown>;
 
-export const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+export { isObject };
 
 /** Python's time.time(): epoch seconds with sub-millisecond digits, so it is never a whole number. */
 export const epochSeconds = (): number => (performance.timeOrigin + performance.now()) / 1000;

@@ -35,10 +35,6 @@ export class RepServer {
     private readonly faults: () => Faults,
   ) {}
 
-  get running(): boolean {
-    return this.socket !== undefined;
-  }
-
   /** The address clients connect to (a wildcard host becomes loopback). */
   get endpoint(): string {
     if (!this.boundAddress) throw new Error(`${this.target}: not bound yet`);

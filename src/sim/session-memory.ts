@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { selectContext, isoLocal, type ContextEntry } from '../services/session-context.js';
 import { SERVICES } from '../services/catalog.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
+import { isText, pyTruthy } from '../services/legacy-values.js';
 
 export type Interaction = ContextEntry & { metadata: unknown };
 
@@ -21,9 +22,6 @@ export type SessionMemoryChange =
 const DEFAULT_MAX_TOKENS = 2000;
 const errorReply = SERVICES['session-memory'].errorReply;
 
-/** Python truthiness of a JSON value: the agent checks `if not session_id or not role or not content`. */
-const truthy = (v: unknown): boolean =>
-  !(v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (isObject(v) && Object.keys(v).length === 0));
 
 export class SessionMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();
@@ -41,7 +39,7 @@ export class SessionMemoryModel implements SimModel {
       case 'add_interaction':
         return this.addInteraction(request, rid, fault);
       case 'get_context': {
-        if (!truthy(sid)) return errorReply('Missing session_id', rid);
+        if (!pyTruthy(sid)) return errorReply('Missing session_id', rid);
         const maxTokens = typeof request.max_tokens === 'number' ? request.max_tokens : DEFAULT_MAX_TOKENS;
         const context = selectContext(this.sessions.get(String(sid))?.interactions ?? [], maxTokens).map(({ role, content, timestamp }) => ({
           role,
@@ -52,7 +50,7 @@ export class SessionMemoryModel implements SimModel {
       }
       case 'clear_session':
       case 'delete_session': {
-        if (!truthy(sid)) return errorReply('Missing session_id', rid);
+        if (!pyTruthy(sid)) return errorReply('Missing session_id', rid);
         // Like SQL DELETEs, both succeed for a session that does not exist.
         const key = String(sid);
         divergentWrite(fault, key, (k) => {
@@ -69,7 +67,7 @@ export class SessionMemoryModel implements SimModel {
 
   private createSession(req: JsonObject, rid: unknown, fault?: WriteFault): unknown {
     // A non-string or empty session_id is treated as absent (the agent does `... or str(uuid.uuid4())`).
-    const sid = typeof req.session_id === 'string' && req.session_id ? req.session_id : randomUUID();
+    const sid = isText(req.session_id) ? req.session_id : randomUUID();
     const fields: Pick<Session, 'user_id' | 'metadata'> = { user_id: req.user_id ?? 'default', metadata: req.metadata ?? {} };
     divergentWrite(
       fault,
@@ -88,7 +86,8 @@ export class SessionMemoryModel implements SimModel {
   private addInteraction(req: JsonObject, rid: unknown, fault?: WriteFault): unknown {
     const { session_id: sid, role, content } = req;
     // Non-string role/content count as missing: the agent's token estimate needs text.
-    if (!truthy(sid) || typeof role !== 'string' || !role || typeof content !== 'string' || !content) {
+    // The agent checks `if not session_id or not role or not content`.
+    if (!pyTruthy(sid) || !isText(role) || !isText(content)) {
       return errorReply('Missing required parameters', rid);
     }
     const session = this.sessions.get(String(sid));

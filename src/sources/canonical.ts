@@ -105,9 +105,6 @@ export interface KeyRange {
   to?: string;
 }
 
-export const inRange = (key: string, r: KeyRange): boolean =>
-  (r.from === undefined || compareKeys(key, r.from) >= 0) && (r.to === undefined || compareKeys(key, r.to) < 0);
-
 // --- PostgreSQL jsonb text ---------------------------------------------------------------------
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');

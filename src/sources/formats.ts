@@ -78,3 +78,16 @@ export const ORCHESTRATOR_INDEXES = `
   CREATE INDEX IF NOT EXISTS sessions_legacy_user ON sessions (((metadata->>'legacy_user_id')) COLLATE "C");`;
 
 export const ORCHESTRATOR_SCHEMA = ORCHESTRATOR_TABLES + ORCHESTRATOR_INDEXES;
+
+/** A JSON column as the simulator writes it: text as it is, anything else as its JSON. */
+export const jsonColumnText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
+
+/** A JSON column as the agent loads it; text that is not JSON stays text. */
+export function parseJsonColumn(v: unknown): unknown {
+  if (typeof v !== 'string') return v ?? null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}

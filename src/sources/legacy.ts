@@ -9,19 +9,9 @@ import { compareKeys, isEmptyRecord, type CanonicalRecord } from './canonical.js
 import { LEGACY_FILES, type ContextualFile, type JarvisFile } from './formats.js';
 import { LegacyIndex } from './source.js';
 import { loadSqlJs, type SqlDatabase } from './sqlite.js';
+import { isObject } from '../services/legacy-values.js';
+import { parseJsonColumn } from './formats.js';
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** A JSON column as the agent would load it; text that is not JSON stays text. */
-function jsonColumn(v: unknown): unknown {
-  if (typeof v !== 'string') return v ?? null;
-  if (v === '{}') return {};
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
-}
 
 /** The contextual interaction metadata the translator can carry: an object without the keys it writes itself. */
 export function contextualMetadata(m: unknown): Record<string, unknown> {
@@ -104,10 +94,10 @@ function* sessionRecords(db: SqlDatabase, range?: [string, string]): Generator<C
       // Interactions of sessions that no longer exist sort between real ones: skipped.
       while (pending && compareKeys(String(pending[0]), key) < 0) pending = interactions.step() ? interactions.get() : undefined;
       while (pending && String(pending[0]) === key) {
-        list.push([pending[1] ?? null, pending[2] ?? null, jsonColumn(pending[3])]);
+        list.push([pending[1] ?? null, pending[2] ?? null, parseJsonColumn(pending[3])]);
         pending = interactions.step() ? interactions.get() : undefined;
       }
-      yield { key, header: [user ?? null, jsonColumn(meta)], lists: [list] };
+      yield { key, header: [user ?? null, parseJsonColumn(meta)], lists: [list] };
     }
   } finally {
     sessions.free();

@@ -143,10 +143,18 @@ export class LegacyIndex implements RecordSource {
   }
 
   async recordsOf(keys: readonly string[]): Promise<CanonicalRecord[]> {
+    const indexes = [...new Set(keys)]
+      .sort(compareKeys)
+      .map((key) => [key, this.lowerBound(key)] as const)
+      .filter(([key, i]) => this.keys[i] === key)
+      .map(([, i]) => i);
+    // Neighbouring keys are loaded together: one read per run of consecutive keys, not one per key.
     const out: CanonicalRecord[] = [];
-    for (const key of [...new Set(keys)].sort(compareKeys)) {
-      const i = this.lowerBound(key);
-      if (this.keys[i] === key) out.push(...(await this.load(i, i + 1)));
+    for (let start = 0; start < indexes.length; ) {
+      let end = start + 1;
+      while (end < indexes.length && indexes[end] === indexes[end - 1]! + 1) end++;
+      out.push(...(await this.load(indexes[start]!, indexes[end - 1]! + 1)));
+      start = end;
     }
     return out;
   }

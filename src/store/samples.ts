@@ -108,18 +108,19 @@ export class MismatchSamples {
   }
 
   /** The field paths that differ most often across the kept samples of a service. */
-  async topFields(q: { service: string; since?: Date; limit?: number }): Promise<{ path: string; count: number }[]> {
+  async topFields(q: { service: string; since?: Date; until?: Date; limit?: number }): Promise<{ path: string; count: number }[]> {
     const { rows } = await this.pool.query<{ path: string; count: string }>(
       // A diff's `field` is its path in rule form (context[].content): the same field of every element counts once.
       `SELECT coalesce(d.entry ->> 'field', d.entry ->> 'path') AS path, count(DISTINCT s.id) AS count
        FROM mismatch_samples s
        CROSS JOIN LATERAL jsonb_array_elements(
          CASE jsonb_typeof(s.diff) WHEN 'array' THEN s.diff ELSE '[]'::jsonb END) AS d(entry)
-       WHERE s.service = $1 AND ($2::timestamptz IS NULL OR s.at >= $2) AND d.entry ->> 'path' IS NOT NULL
+       WHERE s.service = $1 AND ($2::timestamptz IS NULL OR s.at >= $2) AND ($4::timestamptz IS NULL OR s.at < $4)
+         AND d.entry ->> 'path' IS NOT NULL
        GROUP BY 1
        ORDER BY 2 DESC, 1
        LIMIT $3`,
-      [q.service, q.since ?? null, q.limit ?? 20],
+      [q.service, q.since ?? null, q.limit ?? 20, q.until ?? null],
     );
     return rows.map((r) => ({ path: r.path, count: Number(r.count) }));
   }

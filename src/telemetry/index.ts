@@ -14,7 +14,6 @@ import { childLogger } from './log.js';
 import { resetInstruments } from './metrics.js';
 
 export { addGaugeSource, metricsObserver, type GaugeSource } from './metrics.js';
-export { contextFromHeaders, withContext } from './tracing.js';
 
 const log = childLogger('telemetry');
 

@@ -8,6 +8,7 @@ import type { SecondaryStats } from '../core/secondary.js';
 import type { FlagsSnapshot } from '../flags/source.js';
 import { SERVICE_NAMES } from '../services/catalog.js';
 import { childLogger } from './log.js';
+import { actionLabel } from '../core/route.js';
 
 const log = childLogger('telemetry');
 
@@ -64,7 +65,7 @@ function boundedPath(path: string): string {
 export const metricsObserver: Partial<ExecutionObserver> = {
   compared(e) {
     const { service } = e.route;
-    const action = e.route.spec ? e.route.action : '(unknown)';
+    const action = actionLabel(e.route);
     const m = instruments();
     m.comparisons.add(1, { service, action, outcome: e.outcome });
     if (e.outcome !== 'mismatch') return;

@@ -5,11 +5,12 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { LegError } from '../legs/types.js';
 import type { Side } from '../core/plan.js';
-import type { Route } from '../core/route.js';
+import { actionLabel, type Route } from '../core/route.js';
 import type { OutcomeKind } from '../core/pipeline.js';
 import { instruments } from './metrics.js';
 
-const tracer = () => trace.getTracer('memshift');
+// One proxy tracer for the process: it finds a provider registered later by itself.
+const tracer = trace.getTracer('memshift');
 
 /** The trace context an HTTP request carries (traceparent / tracestate); the root context without one. */
 export const contextFromHeaders = (headers: Record<string, string | string[] | undefined>): Context =>
@@ -17,16 +18,14 @@ export const contextFromHeaders = (headers: Record<string, string | string[] | u
 
 export const withContext = <T>(ctx: Context, fn: () => T): T => context.with(ctx, fn);
 
-/** Agents may send any action name; only the catalog's become label values. */
-const actionOf = (route: Route): string => (route.spec ? route.action : '(unknown)');
 
 /** One request through the pipeline: `note` tells the span the route once the frame is parsed. */
 export function traceRequest<T extends { kind: OutcomeKind }>(service: string, run: (note: (route: Route) => void) => Promise<T>): Promise<T> {
   let action = 'unknown';
-  return tracer().startActiveSpan(`memshift ${service}`, { kind: SpanKind.SERVER, attributes: { 'memshift.service': service } }, async (span) => {
+  return tracer.startActiveSpan(`memshift ${service}`, { kind: SpanKind.SERVER, attributes: { 'memshift.service': service } }, async (span) => {
     try {
       const outcome = await run((route) => {
-        action = actionOf(route);
+        action = actionLabel(route);
         span.setAttribute('memshift.action', action);
       });
       span.setAttribute('memshift.outcome', outcome.kind);
@@ -45,9 +44,9 @@ export function traceRequest<T extends { kind: OutcomeKind }>(service: string, r
 
 /** One call to one side for a route: a child span plus the leg latency histogram. */
 export function traceLeg<T>(side: Side, route: Route, call: () => Promise<T>): Promise<T> {
-  const action = actionOf(route);
+  const action = actionLabel(route);
   const attributes = { 'memshift.service': route.service, 'memshift.action': action, 'memshift.side': side };
-  return tracer().startActiveSpan(`${side} ${action}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+  return tracer.startActiveSpan(`${side} ${action}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     const started = performance.now();
     let outcome = 'ok';
     try {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
 import type { Config } from '../../src/config.js';
 import { backfill } from '../../src/jobs/backfill.js';

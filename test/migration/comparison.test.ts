@@ -4,18 +4,10 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTraffic } from '../../src/demo/traffic.js';
-import { flagName } from '../../src/flags/names.js';
 import { SERVICE_NAMES } from '../../src/services/catalog.js';
-import type { Edits } from '../../src/flags/edit.js';
-import { startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 let stack: MigrationStack;
-const SHADOW_ALL: Edits = Object.fromEntries(
-  SERVICE_NAMES.flatMap((s) => [
-    [flagName(s, 'dual-write'), { enabled: true }],
-    [flagName(s, 'shadow-read'), { enabled: true, rollout: 100 }],
-  ]),
-);
 
 beforeAll(async () => {
   stack = await startMigrationStack(SHADOW_ALL);

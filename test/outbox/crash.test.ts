@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { freePort } from '../../src/bench/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
 import type { SimHandle } from '../../src/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';

@@ -11,22 +11,14 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command as reportCommand } from '../../src/commands/report.js';
 import { runTraffic } from '../../src/demo/traffic.js';
-import type { Edits } from '../../src/flags/edit.js';
-import { flagName } from '../../src/flags/names.js';
 import { ReconcileRuns } from '../../src/jobs/reconcile-runs.js';
 import { dayWindow, utcDate, type ReportData } from '../../src/report/index.js';
 import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
 import { ensureChromium, launchChromium, type Browser } from '../support/chromium.js';
-import { startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 const TOKEN = 'report-test-token';
 const SECRET = 'the code word is periwinkle';
-const SHADOW_ALL: Edits = Object.fromEntries(
-  SERVICE_NAMES.flatMap((s) => [
-    [flagName(s, 'dual-write'), { enabled: true }],
-    [flagName(s, 'shadow-read'), { enabled: true, rollout: 100 }],
-  ]),
-);
 
 let stack: MigrationStack;
 let browser: Browser;

@@ -22,7 +22,9 @@ export class MemoryIdMap implements IdMap {
     return this.entries.get(this.key(service, legacyKey));
   }
   async set(service: ServiceName, legacyKey: string, id: string) {
-    this.entries.set(this.key(service, legacyKey), id);
+    const key = this.key(service, legacyKey);
+    if (!this.entries.has(key)) this.entries.set(key, id);
+    return this.entries.get(key)!;
   }
   async delete(service: ServiceName, legacyKey: string) {
     this.entries.delete(this.key(service, legacyKey));

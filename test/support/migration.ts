@@ -3,12 +3,21 @@ import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/sim/index.js';
 import type { ServedEvent } from '../../src/core/observer.js';
 import type { Flags } from '../../src/flags/source.js';
-import type { ServiceName } from '../../src/services/catalog.js';
+import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { flagName } from '../../src/flags/names.js';
 import { readFile } from 'node:fs/promises';
 import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 import { TempFlags } from '../flags/helpers.js';
 import { freshDatabaseUrl } from './database.js';
 import { configFor, startSims } from './stack.js';
+
+/** Every service dual-writing with every read shadowed: the stage where comparison sees everything. */
+export const SHADOW_ALL: Edits = Object.fromEntries(
+  SERVICE_NAMES.flatMap((s) => [
+    [flagName(s, 'dual-write'), { enabled: true }],
+    [flagName(s, 'shadow-read'), { enabled: true, rollout: 100 }],
+  ]),
+);
 
 export interface MigrationStack {
   sims: SimHandle;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isoLocal } from '../../services/session-context.js';
 import type { ContextualFile, JarvisFile } from '../../sources/formats.js';
-import { SESSION_MEMORY_SCHEMA } from '../../sources/formats.js';
+import { jsonColumnText as asText, parseJsonColumn as parseJson, SESSION_MEMORY_SCHEMA } from '../../sources/formats.js';
 import { loadSqlJs, type SqlDatabase } from '../../sources/sqlite.js';
 import type { ContextualMemoryModel } from '../contextual-memory.js';
 import type { JarvisMemoryModel } from '../jarvis-memory.js';
@@ -21,16 +21,6 @@ export interface Persistence {
 
 type OnError = (err: unknown) => void;
 
-const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
-
-function parseJson(text: unknown): unknown {
-  if (typeof text !== 'string') return text ?? null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
   const SQL = await loadSqlJs();
