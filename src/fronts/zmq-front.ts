@@ -1,6 +1,8 @@
 /**
  * A ZeroMQ ROUTER per legacy service: agents' REQ sockets connect to it exactly as they did to the
  * service. Requests are handled concurrently; each reply goes back with the envelope it came with.
+ * A ROUTER never blocks on send (it drops what a vanished peer cannot take), so with sendTimeout 0
+ * zeromq.js sends synchronously and replies need no queue.
  */
 import * as zmq from 'zeromq';
 import type { ServiceName } from '../services/catalog.js';
@@ -9,6 +11,7 @@ import { errorReply } from '../core/route.js';
 import { childLogger } from '../telemetry/log.js';
 
 const log = childLogger('zmq-front');
+const EMPTY = Buffer.alloc(0);
 
 export interface ZmqFrontOptions {
   service: ServiceName;
@@ -20,13 +23,13 @@ export interface ZmqFrontOptions {
 
 export class ZmqFront {
   private readonly socket: zmq.Router;
-  private sendChain: Promise<void> = Promise.resolve();
   private loop: Promise<void> | undefined;
-  private readonly inFlight = new Set<Promise<void>>();
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
   endpoint = '';
 
   constructor(private readonly opts: ZmqFrontOptions) {
-    this.socket = new zmq.Router({ maxMessageSize: opts.hardLimitBytes, linger: 0 });
+    this.socket = new zmq.Router({ maxMessageSize: opts.hardLimitBytes, linger: 0, sendTimeout: 0 });
   }
 
   async start(): Promise<void> {
@@ -38,8 +41,8 @@ export class ZmqFront {
   private async receiveLoop(): Promise<void> {
     try {
       for await (const frames of this.socket) {
-        const task = this.serve(frames).finally(() => this.inFlight.delete(task));
-        this.inFlight.add(task);
+        this.inFlight++;
+        void this.serve(frames);
       }
     } catch (err) {
       if (!this.socket.closed) log.error({ err, service: this.opts.service }, 'receive loop ended');
@@ -48,29 +51,36 @@ export class ZmqFront {
 
   private async serve(frames: Buffer[]): Promise<void> {
     // REQ peers send [identity, "", body]; everything up to the empty delimiter is the envelope to echo.
-    const delimiter = frames.findIndex((f, i) => i > 0 && f.length === 0);
-    const envelope = delimiter > 0 ? frames.slice(0, delimiter + 1) : [frames[0]!, Buffer.alloc(0)];
-    const body = delimiter > 0 ? frames.slice(delimiter + 1) : frames.slice(1);
-    let reply: Buffer;
-    if (body.length !== 1) {
-      reply = errorReply(this.opts.service, `memshift: expected one frame holding JSON, got ${body.length}`);
-    } else {
-      reply = (await this.opts.pipeline.handle(this.opts.service, body[0]!)).reply;
+    let delimiter = 1;
+    while (delimiter < frames.length && frames[delimiter]!.length > 0) delimiter++;
+    const framed = delimiter < frames.length;
+    const reply = framed ? frames.slice(0, delimiter + 1) : [frames[0]!, EMPTY];
+    const bodyStart = framed ? delimiter + 1 : 1;
+    try {
+      reply.push(
+        frames.length - bodyStart === 1
+          ? (await this.opts.pipeline.handle(this.opts.service, frames[bodyStart]!)).reply
+          : errorReply(this.opts.service, `memshift: expected one frame holding JSON, got ${frames.length - bodyStart}`),
+      );
+    } catch (err) {
+      log.error({ err, service: this.opts.service }, 'request failed outside the pipeline');
+      reply.push(errorReply(this.opts.service, 'memshift: internal error'));
     }
-    await this.send([...envelope, reply]);
+    try {
+      this.socket.send(reply).catch(this.notSent);
+    } catch (err) {
+      this.notSent(err);
+    } finally {
+      if (--this.inFlight === 0) this.drained?.();
+    }
   }
 
-  /** zeromq allows one pending send per socket, so replies are chained. */
-  private send(frames: Buffer[]): Promise<void> {
-    const next = this.sendChain.then(() => this.socket.send(frames));
-    this.sendChain = next.catch((err: unknown) => {
-      if (!this.socket.closed) log.warn({ err, service: this.opts.service }, 'reply not sent');
-    });
-    return this.sendChain;
-  }
+  private readonly notSent = (err: unknown): void => {
+    if (!this.socket.closed) log.warn({ err, service: this.opts.service }, 'reply not sent');
+  };
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     this.socket.close();
     await this.loop;
   }

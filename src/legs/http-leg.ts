@@ -21,6 +21,9 @@ const UNREACHABLE = new Set([
 class HttpTransport implements Transport {
   private readonly pool: Pool;
   private readonly path: string;
+  /** Aborting these settles the calls in flight (timeout, close). */
+  private readonly active = new Set<AbortController>();
+  private closed = false;
 
   constructor(private readonly endpoint: string) {
     const url = new URL(endpoint);
@@ -28,33 +31,38 @@ class HttpTransport implements Transport {
     this.path = `${url.pathname}${url.search}`;
   }
 
-  async exchange(payload: Buffer, signal: AbortSignal): Promise<Buffer> {
-    let res;
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  async exchange(payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    if (this.closed) throw new LegError('closed', 'leg is closed', this.endpoint);
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new LegError('timeout', `no reply within ${timeoutMs} ms`, this.endpoint)), timeoutMs);
+    this.active.add(ac);
     try {
-      res = await this.pool.request({
+      const res = await this.pool.request({
         method: 'POST',
         path: this.path,
         headers: { 'content-type': 'application/json' },
         body: payload,
-        signal,
+        signal: ac.signal,
       });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        throw new LegError('protocol', `HTTP ${res.statusCode}`, this.endpoint);
+      }
+      return body;
     } catch (err) {
       throw this.classify(err);
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(ac);
     }
-    let body: Buffer;
-    try {
-      body = Buffer.from(await res.body.arrayBuffer());
-    } catch (err) {
-      throw this.classify(err);
-    }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw new LegError('protocol', `HTTP ${res.statusCode}`, this.endpoint);
-    }
-    return body;
   }
 
   private classify(err: unknown): LegError {
-    if (err instanceof LegError) return err; // the abort reason (timeout, closed)
+    if (err instanceof LegError) return err; // ours, or the abort reason (timeout, closed)
     const code = (err as { code?: unknown }).code;
     const message = err instanceof Error ? err.message : String(err);
     const failure = typeof code === 'string' && UNREACHABLE.has(code) ? 'unavailable' : 'protocol';
@@ -62,7 +70,8 @@ class HttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    // Calls in flight were already settled by the leg; nothing here is worth waiting for.
+    this.closed = true;
+    for (const ac of this.active) ac.abort(new LegError('closed', 'leg closed', this.endpoint));
     await this.pool.destroy();
   }
 }

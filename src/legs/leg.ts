@@ -1,20 +1,20 @@
-/** The transport-independent half of every leg: breaker, timeout, stats and the outcome hook. */
+/** The transport-independent half of every leg: breaker, stats and the outcome hook. */
 import { Breaker } from './breaker.js';
 import { LegError, type Leg, type LegFailure, type LegOptions, type LegStats } from './types.js';
 
 /**
- * One request/reply exchange over some wire. It must reject with a LegError for wire failures and
- * stop caring about the call (free its slot, drop a late reply) once `signal` aborts.
+ * One request/reply exchange over some wire. It must reject with a LegError for wire failures, give
+ * up with a 'timeout' LegError after `timeoutMs` (freeing the call's slot and dropping a late reply),
+ * and fail every call still in flight with 'closed' on close().
  */
 export interface Transport {
-  exchange(payload: Buffer, signal: AbortSignal): Promise<Buffer>;
+  exchange(payload: Buffer, timeoutMs: number): Promise<Buffer>;
+  readonly inFlight: number;
   close(): Promise<void>;
 }
 
 export class TransportLeg implements Leg {
   private readonly breaker: Breaker;
-  /** Aborting these settles the calls in flight (timeout, close). */
-  private readonly active = new Set<AbortController>();
   private closed = false;
   private ok = 0;
   private failed = 0;
@@ -30,52 +30,27 @@ export class TransportLeg implements Leg {
     this.breaker = new Breaker(opts.breaker);
   }
 
+  // One async frame per call: this is on every request's path, twice when a read is shadowed.
   async call(payload: Buffer | string, callOpts?: { timeoutMs?: number }): Promise<Buffer> {
     const started = performance.now();
+    const permit = this.closed ? null : this.breaker.admit();
     let failure: LegFailure | undefined;
     try {
-      return await this.admitted(
+      if (this.closed) throw this.error('closed', 'leg is closed');
+      if (permit === null) throw this.error('circuit_open', 'circuit breaker is open');
+      const reply = await this.transport.exchange(
         typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
         callOpts?.timeoutMs ?? this.opts.timeoutMs,
       );
-    } catch (err) {
-      const legErr = err instanceof LegError ? err : this.error('protocol', String(err));
-      failure = legErr.failure;
-      throw legErr;
-    } finally {
-      this.report(performance.now() - started, failure);
-    }
-  }
-
-  private async admitted(payload: Buffer, timeoutMs: number): Promise<Buffer> {
-    if (this.closed) throw this.error('closed', 'leg is closed');
-    const permit = this.breaker.admit();
-    if (permit === null) throw this.error('circuit_open', 'circuit breaker is open');
-    try {
-      const reply = await this.attempt(payload, timeoutMs);
       this.breaker.record(permit);
       return reply;
     } catch (err) {
-      this.breaker.record(permit, err instanceof LegError ? err.failure : 'protocol');
-      throw err;
-    }
-  }
-
-  private async attempt(payload: Buffer, timeoutMs: number): Promise<Buffer> {
-    const ac = new AbortController();
-    const stopped = new Promise<never>((_, reject) => {
-      ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true });
-    });
-    const timer = setTimeout(
-      () => ac.abort(this.error('timeout', `no reply within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    this.active.add(ac);
-    try {
-      return await Promise.race([this.transport.exchange(payload, ac.signal), stopped]);
+      const legErr = err instanceof LegError ? err : this.error('protocol', String(err));
+      failure = legErr.failure;
+      if (permit !== null) this.breaker.record(permit, failure);
+      throw legErr;
     } finally {
-      clearTimeout(timer);
-      this.active.delete(ac);
+      this.report(performance.now() - started, failure);
     }
   }
 
@@ -104,7 +79,7 @@ export class TransportLeg implements Leg {
       breaker: this.breaker.state,
       ok: this.ok,
       failed: this.failed,
-      inFlight: this.active.size,
+      inFlight: this.transport.inFlight,
       lastLatencyMs: this.lastLatencyMs,
       lastFailure: this.lastFailure,
       lastFailureAt: this.lastFailureAt,
@@ -114,7 +89,6 @@ export class TransportLeg implements Leg {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const ac of this.active) ac.abort(this.error('closed', 'leg closed'));
     await this.transport.close();
   }
 }

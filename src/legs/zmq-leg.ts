@@ -2,7 +2,8 @@
  * ZeroMQ leg for REP backends: one Dealer, many calls in flight, replies matched by call id.
  * A REP socket echoes every frame before the empty delimiter, so `[callId, '', payload]` comes back as
  * `[callId, '', reply]`; a call that timed out is forgotten and its late reply dropped, so nothing
- * wedges the way a REQ socket's lockstep would.
+ * wedges the way a REQ socket's lockstep would. Sends never wait (sendTimeout 0), which zeromq.js
+ * carries out synchronously, so calls need no send queue.
  */
 import * as zmq from 'zeromq';
 import { TransportLeg, type Transport } from './leg.js';
@@ -11,6 +12,7 @@ import { LegError, type Leg, type LegFailure, type LegOptions } from './types.js
 interface Pending {
   resolve(reply: Buffer): void;
   reject(err: LegError): void;
+  timer: NodeJS.Timeout;
 }
 
 /** up: a handshaken peer; down: last attempt failed or peer left; unknown: first attempt still running. */
@@ -20,12 +22,11 @@ const EMPTY = Buffer.alloc(0);
 
 class ZmqTransport implements Transport {
   private readonly sock: zmq.Dealer;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private link: Link;
   private linkKnown: Promise<void>;
   private markLinkKnown!: () => void;
-  private sending: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly endpoint: string) {
@@ -65,27 +66,41 @@ class ZmqTransport implements Transport {
     this.markLinkKnown();
   }
 
-  async exchange(payload: Buffer, signal: AbortSignal): Promise<Buffer> {
-    if (this.closed) throw this.error('closed', 'leg is closed');
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  exchange(payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    if (this.closed) return Promise.reject(this.error('closed', 'leg is closed'));
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    const reply = new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs) });
+    });
     // Right after start-up, give the first connection attempt its chance instead of failing at once.
-    if (this.link === 'unknown') await this.linkKnown;
-    if (signal.aborted || this.closed) throw this.error('closed', 'call ended before it was sent');
-    const id = (this.nextId++).toString(36);
-    const reply = new Promise<Buffer>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    signal.addEventListener('abort', () => this.settle(id, (p) => p.reject(signal.reason)), { once: true });
-    try {
-      await this.send([Buffer.from(id), EMPTY, payload]);
-    } catch (err) {
-      this.settle(id, (p) => p.reject(this.error('unavailable', `send failed: ${describe(err)}`)));
-    }
+    if (this.link === 'unknown') void this.linkKnown.then(() => this.send(id, payload));
+    else this.send(id, payload);
     return reply;
   }
 
-  /** zeromq allows one pending send per socket; sends never block (sendTimeout 0), so a chain is cheap. */
-  private send(frames: Buffer[]): Promise<void> {
-    const sent = this.sending.then(() => this.sock.send(frames));
-    this.sending = sent.catch(() => undefined);
-    return sent;
+  private readonly timedOut = (id: number, timeoutMs: number): void => {
+    this.take(id)?.reject(this.error('timeout', `no reply within ${timeoutMs} ms`));
+  };
+
+  private send(id: number, payload: Buffer): void {
+    // The call may have timed out, or the leg closed, while the first connection was being made.
+    if (!this.pending.has(id)) return;
+    const idFrame = Buffer.allocUnsafe(4);
+    idFrame.writeUInt32BE(id);
+    try {
+      this.sock.send([idFrame, EMPTY, payload]).catch((err: unknown) => this.sendFailed(id, err));
+    } catch (err) {
+      this.sendFailed(id, err);
+    }
+  }
+
+  private sendFailed(id: number, err: unknown): void {
+    this.take(id)?.reject(this.error('unavailable', `send failed: ${describe(err)}`));
   }
 
   private async receiveLoop(): Promise<void> {
@@ -97,26 +112,31 @@ class ZmqTransport implements Transport {
   }
 
   private onReply(frames: Buffer[]): void {
-    const [idFrame, delimiter, body] = frames;
-    if (idFrame === undefined) return;
+    const idFrame = frames[0];
+    if (idFrame?.length !== 4) return;
     // Unknown ids are replies to calls that already timed out or failed: drop them.
-    this.settle(idFrame.toString(), (p) => {
-      if (frames.length === 3 && delimiter?.length === 0 && body !== undefined) p.resolve(body);
-      else p.reject(this.error('protocol', `unexpected reply framing (${frames.length} frames)`));
-    });
+    const p = this.take(idFrame.readUInt32BE(0));
+    if (p === undefined) return;
+    if (frames.length === 3 && frames[1]!.length === 0) p.resolve(frames[2]!);
+    else p.reject(this.error('protocol', `unexpected reply framing (${frames.length} frames)`));
   }
 
-  private settle(id: string, how: (p: Pending) => void): void {
+  /** The call's entry, removed and its timer stopped: whoever takes it settles it. */
+  private take(id: number): Pending | undefined {
     const p = this.pending.get(id);
-    if (p === undefined) return;
+    if (p === undefined) return undefined;
     this.pending.delete(id);
-    how(p);
+    clearTimeout(p.timer);
+    return p;
   }
 
   private failAll(failure: LegFailure, message: string): void {
     const calls = [...this.pending.values()];
     this.pending.clear();
-    for (const p of calls) p.reject(this.error(failure, message));
+    for (const p of calls) {
+      clearTimeout(p.timer);
+      p.reject(this.error(failure, message));
+    }
   }
 
   private error(failure: LegFailure, message: string): LegError {
