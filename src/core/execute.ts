@@ -79,8 +79,8 @@ export class Executor {
       this.deps.activity.end(key);
       throw err;
     }
-    const succeeded = isSuccess(primary.value, this.deps.successRules(route.service));
-    if (!plan.writeSecondary || !succeeded) {
+    // Parsing the primary's reply is left to writes that have a second side to reach.
+    if (!plan.writeSecondary || !isSuccess(primary.value, this.deps.successRules(route.service))) {
       this.deps.activity.end(key);
       return primary;
     }
@@ -129,8 +129,8 @@ function contextFor(route: Route): { sessionId?: string; userId?: string } {
   const s = route.request.session_id;
   const u = route.request.user_id;
   return {
-    ...(typeof s === 'string' ? { sessionId: s } : {}),
-    ...(typeof u === 'string' ? { userId: u } : route.service === 'jarvis-memory' && route.key ? { userId: route.key } : {}),
+    sessionId: typeof s === 'string' ? s : undefined,
+    userId: typeof u === 'string' ? u : route.service === 'jarvis-memory' && route.key ? route.key : undefined,
   };
 }
 

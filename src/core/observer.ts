@@ -44,16 +44,27 @@ export interface ExecutionObserver {
 
 /** One observer that forwards to several; one failing listener never disturbs the others or the request. */
 export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserver {
-  const each =
-    <K extends keyof ExecutionObserver>(k: K) =>
-    (...args: Parameters<ExecutionObserver[K]>) => {
-      for (const o of observers) {
+  // Only the listeners of each event, found once: `served` runs for every request.
+  const each = <E>(pick: (o: Partial<ExecutionObserver>) => ((e: E, extra?: unknown) => void) | undefined) => {
+    const listeners = observers.flatMap((o) => {
+      const f = pick(o);
+      return f ? [f.bind(o)] : [];
+    });
+    return (e: E, extra?: unknown): void => {
+      for (const listener of listeners) {
         try {
-          (o[k] as ((...a: unknown[]) => void) | undefined)?.(...args);
+          listener(e, extra);
         } catch {
           // Observers are bookkeeping; the request has been answered already.
         }
       }
     };
-  return { served: each('served'), compared: each('compared'), secondaryWritten: each('secondaryWritten'), fallback: each('fallback'), staleReadAvoided: each('staleReadAvoided') };
+  };
+  return {
+    served: each((o) => o.served),
+    compared: each((o) => o.compared),
+    secondaryWritten: each((o) => o.secondaryWritten),
+    fallback: each((o) => o.fallback),
+    staleReadAvoided: each((o) => o.staleReadAvoided),
+  };
 }

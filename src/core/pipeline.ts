@@ -4,8 +4,9 @@
  */
 import type { ServiceName } from '../services/catalog.js';
 import { LegError } from '../legs/types.js';
-import { errorReply, routeRequest, type Route } from './route.js';
-import { traceRequest } from '../telemetry/tracing.js';
+import { actionLabel, errorReply, routeRequest, type Route } from './route.js';
+import { spansEnabled, traceRequest } from '../telemetry/tracing.js';
+import { countRequest } from '../telemetry/request-metrics.js';
 
 export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
 
@@ -28,21 +29,29 @@ export class Pipeline {
 
   /** Runs inside a request span (a child of the caller's trace context, if any). */
   handle(service: ServiceName, raw: Buffer): Promise<Outcome> {
+    if (!spansEnabled()) return this.run(service, raw);
     return traceRequest(service, (noteRoute) => this.run(service, raw, noteRoute));
   }
 
-  private async run(service: ServiceName, raw: Buffer, noteRoute: (route: Route) => void): Promise<Outcome> {
+  private async run(service: ServiceName, raw: Buffer, noteRoute?: (route: Route) => void): Promise<Outcome> {
     const routed = routeRequest(service, raw, this.opts.maxRequestBytes);
-    if (!routed.ok) return { kind: 'bad_request', reply: routed.reply };
-    noteRoute(routed.route);
+    if (!routed.ok) {
+      countRequest(service, 'unknown', 'bad_request');
+      return { kind: 'bad_request', reply: routed.reply };
+    }
+    const { route } = routed;
+    noteRoute?.(route);
+    let outcome: Outcome;
     try {
-      return { kind: 'ok', reply: await this.opts.execute(routed.route) };
+      outcome = { kind: 'ok', reply: await this.opts.execute(route) };
     } catch (err) {
       const message =
         err instanceof LegError
           ? `memshift: ${service} backend ${err.failure} (${err.endpoint}): ${err.message}`
           : `memshift: internal error: ${(err as Error).message}`;
-      return { kind: 'backend_error', reply: errorReply(service, message, routed.route.request.request_id) };
+      outcome = { kind: 'backend_error', reply: errorReply(service, message, route.request.request_id) };
     }
+    countRequest(service, actionLabel(route), outcome.kind);
+    return outcome;
   }
 }

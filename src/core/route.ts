@@ -20,24 +20,19 @@ export interface Route {
 export type Routed = { ok: true; route: Route } | { ok: false; reply: Buffer; reason: string };
 
 export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number): Routed {
-  const reject = (reason: string, requestId?: unknown): Routed => ({
-    ok: false,
-    reason,
-    reply: errorReply(service, `memshift: ${reason}`, requestId),
-  });
-  if (raw.length > maxBytes) return reject(`request of ${raw.length} bytes exceeds the ${maxBytes}-byte limit`);
+  if (raw.length > maxBytes) return rejected(service, `request of ${raw.length} bytes exceeds the ${maxBytes}-byte limit`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    return reject(`request is not valid JSON (${(err as Error).message})`);
+    return rejected(service, `request is not valid JSON (${(err as Error).message})`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return reject('request must be a JSON object');
+    return rejected(service, 'request must be a JSON object');
   }
   const obj = parsed as Record<string, unknown>;
   if (typeof obj.action !== 'string' || obj.action === '') {
-    return reject('request has no "action" string', obj.request_id);
+    return rejected(service, 'request has no "action" string', obj.request_id);
   }
   const spec = SERVICES[service].actions[obj.action];
   const keyValue = spec?.key ? (obj[spec.key] ?? spec.keyDefault) : undefined;
@@ -53,6 +48,12 @@ export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number
     },
   };
 }
+
+const rejected = (service: ServiceName, reason: string, requestId?: unknown): Routed => ({
+  ok: false,
+  reason,
+  reply: errorReply(service, `memshift: ${reason}`, requestId),
+});
 
 /** Agents may send any action name; only the catalog's become metric and span label values. */
 export const actionLabel = (route: Route): string => (route.spec ? route.action : '(unknown)');

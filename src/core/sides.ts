@@ -1,6 +1,7 @@
 /**
  * Calling one side for a route and getting its reply both as wire bytes and as a value: legacy
  * through its leg (bytes untouched), new through the translator (value rebuilt in the legacy shape).
+ * Each form is made only when asked for: a passthrough never parses the reply it forwards.
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
@@ -8,14 +9,31 @@ import type { Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 import type { Side } from './plan.js';
 import type { Route } from './route.js';
-import { traceLeg } from '../telemetry/tracing.js';
+import { spansEnabled, traceLeg } from '../telemetry/tracing.js';
+import { recordLeg } from '../telemetry/request-metrics.js';
 import { withDeadline } from '../util/deadline.js';
+import { actionLabel } from './route.js';
 
-export interface SideReply {
-  side: Side;
-  bytes: Buffer;
-  value: unknown;
-  latencyMs: number;
+export class SideReply {
+  private parsed?: { value: unknown };
+  private wire?: Buffer;
+
+  constructor(
+    readonly side: Side,
+    readonly latencyMs: number,
+    reply: { bytes: Buffer } | { value: unknown },
+  ) {
+    if ('bytes' in reply) this.wire = reply.bytes;
+    else this.parsed = { value: reply.value };
+  }
+
+  get bytes(): Buffer {
+    return (this.wire ??= Buffer.from(pyDumps(this.parsed!.value)));
+  }
+
+  get value(): unknown {
+    return (this.parsed ??= { value: parseReply(this.wire!) }).value;
+  }
 }
 
 export interface SideOptions {
@@ -27,17 +45,25 @@ export interface SideOptions {
 }
 
 export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
+  if (!spansEnabled()) return call(side, route, opts, createMissing);
   return traceLeg(side, route, () => call(side, route, opts, createMissing));
 }
 
 async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
   const started = performance.now();
-  if (side === 'legacy') {
-    const bytes = await opts.legacy.call(route.raw);
-    return { side, bytes, value: parseReply(bytes), latencyMs: performance.now() - started };
+  let outcome = 'ok';
+  try {
+    const reply =
+      side === 'legacy'
+        ? { bytes: await opts.legacy.call(route.raw) }
+        : { value: await withDeadline(opts.translator.handle(route.request, { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint)) };
+    return new SideReply(side, performance.now() - started, reply);
+  } catch (err) {
+    outcome = err instanceof LegError ? err.failure : 'error';
+    throw err;
+  } finally {
+    recordLeg(route.service, actionLabel(route), side, outcome, performance.now() - started);
   }
-  const value = await withDeadline(opts.translator.handle(route.request, { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint));
-  return { side, bytes: Buffer.from(pyDumps(value)), value, latencyMs: performance.now() - started };
 }
 
 /** Replies are JSON; one that is not is kept as its text so it can still be passed on and compared. */

@@ -12,6 +12,8 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { childLogger } from './log.js';
 import { resetInstruments } from './metrics.js';
+import { requestMetricsProducer } from './request-metrics.js';
+import { enableSpans } from './tracing.js';
 
 export { addGaugeSource, metricsObserver, type GaugeSource } from './metrics.js';
 
@@ -47,7 +49,8 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
   const endpoint = opts.otlpEndpoint ?? env.OTEL_EXPORTER_OTLP_ENDPOINT;
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName ?? env.OTEL_SERVICE_NAME ?? 'memshift' });
 
-  const prometheus = new PrometheusExporter({ preventServerStart: true });
+  const metricProducers = [requestMetricsProducer(resource)];
+  const prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers });
   const readers: IMetricReader[] = [prometheus];
   const spanProcessors = [...(opts.spanProcessors ?? [])];
   if (endpoint) {
@@ -62,6 +65,7 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics` }),
         exportIntervalMillis: opts.metricsExportIntervalMs ?? 15_000,
+        metricProducers,
       }),
     );
     log.info({ endpoint: base }, 'exporting traces and metrics over OTLP');
@@ -70,7 +74,10 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
   // Installs the AsyncLocalStorage context manager and the W3C trace-context propagator, but only when spans
   // go somewhere: recording spans nobody exports costs the proxy about a fifth of its throughput.
-  if (spanProcessors.length) tracerProvider.register();
+  if (spanProcessors.length) {
+    tracerProvider.register();
+    enableSpans();
+  }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
   resetInstruments({ maxMismatchPaths: opts.maxMismatchPaths ?? 200 });

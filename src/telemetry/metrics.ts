@@ -2,7 +2,7 @@
  * memshift's metric instruments (process-wide, like the OTel global they come from) and the observer
  * that feeds them from the executor. Gauges read whatever sources running proxies registered.
  */
-import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
+import { metrics, type Counter, type ObservableResult } from '@opentelemetry/api';
 import type { ExecutionObserver } from '../core/observer.js';
 import type { SecondaryStats } from '../core/secondary.js';
 import type { FlagsSnapshot } from '../flags/source.js';
@@ -12,14 +12,10 @@ import { actionLabel } from '../core/route.js';
 
 const log = childLogger('telemetry');
 
-const LATENCY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
-
 /** A field path beyond the cap is counted under this one, so a reply with ever-new keys cannot explode the series. */
 export const OTHER_PATH = '(other)';
 
 export interface Instruments {
-  requests: Counter;
-  legDuration: Histogram;
   comparisons: Counter;
   mismatches: Counter;
   fallbacks: Counter;
@@ -86,12 +82,6 @@ export const metricsObserver: Partial<ExecutionObserver> = {
 function createInstruments(): Instruments {
   const meter = metrics.getMeter('memshift');
   const made: Instruments = {
-    requests: meter.createCounter('memshift.requests', { description: 'Requests handled, by service, action and outcome' }),
-    legDuration: meter.createHistogram('memshift.leg.duration_ms', {
-      unit: 'ms',
-      description: 'One call to one side (legacy leg, or the whole translation on the new side)',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS },
-    }),
     comparisons: meter.createCounter('memshift.comparisons', { description: 'Shadow comparisons by outcome' }),
     mismatches: meter.createCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' }),
     fallbacks: meter.createCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' }),
