@@ -139,9 +139,22 @@ function readyOrTimeout(unleash: Unleash, ms: number): Promise<void> {
   });
 }
 
+/** A decision that did not depend on the request, and the flags it counted as off for Unleash's usage metrics. */
+interface FixedDecision {
+  decision: FlagDecision;
+  countedOff: string[];
+}
+
 class UnleashFlags implements Flags {
   private readonly listeners = new Set<() => void>();
   private readonly overrides = new Map<string, boolean>();
+  /**
+   * Per service, its decision while no flag it reads needs the request (every flag off, or forced):
+   * the usual case outside a rollout, worked out once per change instead of on every request.
+   */
+  private readonly fixed = new Map<ServiceName, FixedDecision>();
+  /** Set while a decision is being worked out: what it depended on. */
+  private deciding: { contextual: boolean; countedOff: string[] } | undefined;
   private signature = '';
   private closed = false;
 
@@ -165,6 +178,22 @@ class UnleashFlags implements Flags {
   }
 
   decide(service: ServiceName, ctx: DecideContext): FlagDecision {
+    const fixed = this.fixed.get(service);
+    if (fixed) {
+      for (const name of fixed.countedOff) this.unleash.count(name, false);
+      return fixed.decision;
+    }
+    const deciding = (this.deciding = { contextual: false, countedOff: [] });
+    try {
+      const decision = this.decideNow(service, ctx);
+      if (!deciding.contextual) this.fixed.set(service, { decision: Object.freeze({ ...decision }), countedOff: deciding.countedOff });
+      return decision;
+    } finally {
+      this.deciding = undefined;
+    }
+  }
+
+  private decideNow(service: ServiceName, ctx: DecideContext): FlagDecision {
     const context: Context = { sessionId: ctx.sessionId, userId: ctx.userId, properties: { service } };
     if (this.evaluate(KILL_SWITCH, context)) return { ...KILLED };
     // On/off flags are evaluated per request (constraints apply); rollout flags select the stage by
@@ -237,8 +266,10 @@ class UnleashFlags implements Flags {
     // most of the time) but keep Unleash's usage metrics counting it.
     if (this.unleash.getFeatureToggleDefinition(name)?.enabled !== true) {
       this.unleash.count(name, false);
+      this.deciding?.countedOff.push(name);
       return false;
     }
+    if (this.deciding) this.deciding.contextual = true;
     return this.unleash.isEnabled(name, context);
   }
 
@@ -251,6 +282,7 @@ class UnleashFlags implements Flags {
   }
 
   private notify(): void {
+    this.fixed.clear();
     for (const cb of this.listeners) {
       try {
         cb();

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { flagName, KILL_SWITCH, serviceFlagNames } from '../../src/flags/names.js';
 import type { FlagDecision } from '../../src/flags/source.js';
 import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
-import { ids, on, rollout, TempFlags, type Edits } from './helpers.js';
+import { ids, on, rollout, TempFlags, waitFor, type Edits } from './helpers.js';
 
 const S: ServiceName = 'session-memory';
 const n = (k: Parameters<typeof flagName>[1], s: ServiceName = S) => flagName(s, k);
@@ -157,6 +157,19 @@ describe('snapshot and local overrides', () => {
     for (const name of serviceFlagNames(S)) flags.setLocalOverride(name, null);
     expect(flags.decide(S, ctx)).toEqual({ ...legacyOnly, dualWrite: true, readNew: true });
     expect(() => flags.setLocalOverride('memshift.nope', false)).toThrow(/unknown flag/);
+  });
+
+  it('works a request-independent decision out again when the flags file changes', async () => {
+    const t = await TempFlags.create({});
+    temps.push(t);
+    const flags = await t.open();
+    // Every flag off: the decision does not depend on the request, so it is kept between requests.
+    expect(flags.decide(S, ctx)).toEqual(legacyOnly);
+    expect(flags.decide(S, { sessionId: 's-2' })).toEqual(legacyOnly);
+    await t.write(on(n('dual-write')));
+    await waitFor(() => flags.decide(S, ctx).dualWrite);
+    expect(flags.decide(S, ctx)).toEqual({ ...legacyOnly, dualWrite: true });
+    expect(flags.decide('jarvis-memory', ctx)).toEqual(legacyOnly);
   });
 
   it('forcing the kill switch off locally lets the service flags through', async () => {
