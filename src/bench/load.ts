@@ -2,6 +2,8 @@
  * A load generator of N REQ clients for a fixed time. Closed loop (each client sends as soon as its
  * previous reply arrives) measures saturation throughput; paced (each client sends every `intervalMs`)
  * measures latency at a steady load below saturation, where queueing does not swamp what is added.
+ * With several endpoints, every client takes them in turn, so all are measured over the same moments
+ * and a hiccup of the machine lands on each alike.
  */
 import * as zmq from 'zeromq';
 
@@ -16,7 +18,7 @@ export interface LoadResult {
 }
 
 export interface LoadOptions {
-  endpoint: string;
+  endpoints: string[];
   clients: number;
   durationMs: number;
   /** Builds the request for client `c`'s `n`-th call. */
@@ -28,14 +30,16 @@ export interface LoadOptions {
   intervalMs?: number;
 }
 
-export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let errors = 0;
+/** One result per endpoint, in the order given. */
+export async function runLoad(opts: LoadOptions): Promise<LoadResult[]> {
+  const k = opts.endpoints.length;
+  const latencies: number[][] = opts.endpoints.map(() => []);
+  const errors = opts.endpoints.map(() => 0);
   const stopAt = performance.now() + opts.durationMs;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: opts.clients }, async (_, c) => {
-      let sock = newClient(opts);
+      const socks = opts.endpoints.map((e) => newClient(e, opts));
       // Paced clients start spread over one interval so their requests do not arrive in bursts.
       let nextAt = performance.now() + (opts.intervalMs ? (opts.intervalMs * c) / opts.clients : 0);
       for (let n = 0; performance.now() < stopAt; n++) {
@@ -44,38 +48,42 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           nextAt += opts.intervalMs;
         }
+        // Clients start on different endpoints, so at every moment each endpoint has its share.
+        const e = (n + c) % k;
         const t0 = performance.now();
         try {
-          await sock.send(opts.request(c, n));
-          const [reply] = await sock.receive();
-          latencies.push(performance.now() - t0);
-          if (opts.check && !opts.check(reply!)) errors++;
+          await socks[e]!.send(opts.request(c, n));
+          const [reply] = await socks[e]!.receive();
+          latencies[e]!.push(performance.now() - t0);
+          if (opts.check && !opts.check(reply!)) errors[e]!++;
         } catch {
-          errors++;
+          errors[e]!++;
           // A REQ socket that timed out is stuck in its lockstep: replace it.
-          sock.close();
-          sock = newClient(opts);
+          socks[e]!.close();
+          socks[e] = newClient(opts.endpoints[e]!, opts);
         }
       }
-      sock.close();
+      for (const s of socks) s.close();
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    requests: latencies.length,
-    errors,
-    seconds,
-    rps: latencies.length / seconds,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
-  };
+  return latencies.map((l, e) => {
+    l.sort((a, b) => a - b);
+    return {
+      requests: l.length,
+      errors: errors[e]!,
+      seconds,
+      rps: l.length / seconds,
+      p50: percentile(l, 0.5),
+      p99: percentile(l, 0.99),
+      mean: l.reduce((a, b) => a + b, 0) / Math.max(1, l.length),
+    };
+  });
 }
 
-function newClient(opts: LoadOptions): zmq.Request {
+function newClient(endpoint: string, opts: LoadOptions): zmq.Request {
   const sock = new zmq.Request({ linger: 0, receiveTimeout: opts.timeoutMs ?? 5000, sendTimeout: opts.timeoutMs ?? 5000 });
-  sock.connect(opts.endpoint);
+  sock.connect(endpoint);
   return sock;
 }
 

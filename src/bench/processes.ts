@@ -1,6 +1,6 @@
 /**
- * Runs memshift commands as child processes (the bench and crash tests need separate processes so
- * the load generator does not share an event loop with what it measures) and waits until they answer.
+ * Runs memshift commands (and the bench's reference forwarder) as child processes, since the bench and
+ * crash tests need the load generator apart from what it measures, and waits until they answer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,18 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** A `memshift <args>` child. */
 export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [BIN, ...args], {
+  return startNode([BIN, ...args], env);
+}
+
+/** A TypeScript file of this package run as its own process (loaded by tsx, as the bin is). */
+export function startScript(file: URL, args: string[]): Child {
+  return startNode(['--import', import.meta.resolve('tsx'), fileURLToPath(file), ...args]);
+}
+
+function startNode(argv: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, argv, {
     env: { ...process.env, MEMSHIFT_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

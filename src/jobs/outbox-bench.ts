@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type LoadResult } from '../bench/load.js';
+import { ms, signedMs, table } from '../bench/table.js';
 import { freePort } from '../util/ports.js';
 import { startChild, waitForZmq, type Child } from '../bench/processes.js';
 import { writeFlagsFile } from '../flags/edit.js';
@@ -71,10 +72,10 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
 }
 
 /** Each client creates its session, then adds interactions to it. */
-function writes(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs: number): Promise<LoadResult> {
+async function writes(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs: number): Promise<LoadResult> {
   const session = (c: number) => `bench-${tag.replace(/\W+/g, '-')}-${c}`;
-  return runLoad({
-    endpoint,
+  const [result] = await runLoad({
+    endpoints: [endpoint],
     clients,
     durationMs,
     intervalMs,
@@ -84,26 +85,19 @@ function writes(endpoint: string, tag: string, clients: number, durationMs: numb
         : pyDumps({ action: 'add_interaction', session_id: session(c), role: 'user', content: `write ${n} from client ${c}` }),
     check: (reply) => reply.includes('"status": "success"'),
   });
+  return result!;
 }
 
 function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
-  const f = (n: number) => n.toFixed(2);
-  const signed = (n: number) => `${n < 0 ? '' : '+'}${f(n)}`;
   const direct = r.direct!;
-  const rows = [
-    ['path', 'writes', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
-    ...Object.entries(r).map(([name, x]) => [name, String(x.requests), String(x.errors), f(x.p50), f(x.p99), signed(x.p50 - direct.p50), signed(x.p99 - direct.p99)]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const memory = r['in-memory secondary']!;
-  const over = (x: LoadResult) => `p50 ${signed(x.p50 - memory.p50)} ms, p99 ${signed(x.p99 - memory.p99)} ms`;
+  const over = (x: LoadResult) => `p50 ${signedMs(x.p50 - memory.p50)} ms, p99 ${signedMs(x.p99 - memory.p99)} ms`;
   return [
     `memshift bench: write path, session-memory in dual-write, ${o.clients} REQ clients paced at ${o.rate} writes/s in all`,
-    line(rows[0]!),
-    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-    ...rows.slice(1).map(line),
-    '',
+    table(
+      ['path', 'writes', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
+      Object.entries(r).map(([name, x]) => [name, String(x.requests), String(x.errors), ms(x.p50), ms(x.p99), signedMs(x.p50 - direct.p50), signedMs(x.p99 - direct.p99)]),
+    ),
     `durability (intent stored before the agent's reply), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  with a WAL flush per intent (outbox.synchronousCommit): ${over(r['durable, synchronous commit']!)}`,
     '',
