@@ -77,6 +77,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const orchestrator = createLeg(config.orchestrator.endpoint, legOpts(config.orchestrator.timeoutMs));
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
   const newLegOf: Partial<Record<ServiceName, Leg>> = {};
+  const allLegs = () => [...Object.values(legacy), ...newLegs.values()];
   for (const s of services) {
     const b = newBackendOf(config, s);
     if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, createLeg(b.endpoint, legOpts(b.timeoutMs)));
@@ -155,6 +156,8 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   } catch (err) {
     await Promise.allSettled([...fronts.map((f) => f.close()), http.close(), engine.secondary.close(), guard?.close()]);
     removeGauges();
+    // Legs last: the outbox may still have been using them. Their sockets would keep the process alive.
+    await Promise.allSettled(allLegs().map((l) => l.close()));
     await ownedClose();
     throw err;
   }
@@ -186,7 +189,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       await guard?.close();
       await reconcileSchedule?.stop();
       await reporter.close();
-      await Promise.allSettled([...Object.values(legacy), ...newLegs.values()].map((l) => l.close()));
+      await Promise.allSettled(allLegs().map((l) => l.close()));
       await ownedClose();
     },
   };

@@ -52,6 +52,8 @@ export class OutboxRunner {
   /** Per key, the `done` of writes this process took, by row id. */
   private readonly waiting = new Map<string, Map<string, () => void>>();
   private timer: NodeJS.Timeout | undefined;
+  /** The poll under way, which stop() waits for: it may still be using the store. */
+  private polling: Promise<void> | undefined;
   private stopped = false;
   private lastRetention = 0;
   private lastProbe = 0;
@@ -64,7 +66,7 @@ export class OutboxRunner {
 
   start(): void {
     const tick = async () => {
-      await this.poll();
+      await (this.polling = this.poll());
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.o.pollMs).unref();
     };
     this.timer = setTimeout(() => void tick(), 0).unref();
@@ -104,6 +106,7 @@ export class OutboxRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.polling;
     await this.idle();
   }
 
