@@ -40,7 +40,10 @@ export class ZmqFront {
 
   private async receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.socket) {
+      // receive() itself rather than the socket's async iterator, which wraps each message in one more
+      // async call; closing the socket ends the loop with an error, caught below.
+      for (;;) {
+        const frames = await this.socket.receive();
         this.inFlight++;
         void this.serve(frames);
       }

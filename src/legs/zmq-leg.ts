@@ -105,7 +105,8 @@ class ZmqTransport implements Transport {
 
   private async receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.sock) this.onReply(frames);
+      // As in the fronts: receive() itself; closing the socket ends the loop with an error.
+      for (;;) this.onReply(await this.sock.receive());
     } catch (err) {
       if (!this.closed) this.failAll('unavailable', `receive failed: ${describe(err)}`);
     }
