@@ -27,7 +27,8 @@ export interface ReporterOptions {
 
 export class DailyReporter {
   readonly reports: ReportStore;
-  private readonly now: () => Date;
+  /** The reporter's clock, which decides what "today" is (tests and the demo move it). */
+  readonly now: () => Date;
   private timer: NodeJS.Timeout | undefined;
   private day: string;
   private chain: Promise<unknown> = Promise.resolve();

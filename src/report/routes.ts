@@ -31,26 +31,26 @@ export const reportRoutes =
 
     admin.get<{ Params: { file: string } }>('/reports/:file', async (req, reply) => {
       const m = FILE.exec(req.params.file);
-      if (!m || !servable(m[1]!)) return notFound(reply, req.params.file);
+      if (!m || !servable(m[1]!, reporter.now())) return notFound(reply, req.params.file);
       const date = m[1]!;
       const report: Pick<StoredReport, 'html' | 'markdown' | 'json'> =
-        (date !== utcDate(new Date()) && (await reporter.reports.get(date))) || (await reporter.write(date));
+        (date !== utcDate(reporter.now()) && (await reporter.reports.get(date))) || (await reporter.write(date));
       const format = m[2] as ReportFormat;
       return reply.type(CONTENT_TYPES[format]).send(format === 'html' ? report.html : format === 'md' ? report.markdown : report.json);
     });
 
     admin.post<{ Params: { file: string } }>('/reports/:file', async (req, reply) => {
       const date = req.params.file;
-      if (!servable(date)) return notFound(reply, date);
+      if (!servable(date, reporter.now())) return notFound(reply, date);
       const r = await reporter.write(date);
       return { status: 'ok', date, generatedAt: r.data.generatedAt, verdicts: Object.fromEntries(r.data.services.map((s) => [s.service, s.verdict.verdict])) };
     });
   };
 
-/** A real UTC day that has begun. */
-const servable = (date: string) => {
+/** A real UTC day that has begun by the reporter's clock. */
+const servable = (date: string, now: Date) => {
   const day = dayWindow(date);
-  return day !== undefined && day.from.getTime() <= Date.now();
+  return day !== undefined && day.from.getTime() <= now.getTime();
 };
 
 const notFound = (reply: FastifyReply, what: string) =>

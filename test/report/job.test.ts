@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { openFlags, type Flags } from '../../src/flags/source.js';
+import Fastify from 'fastify';
 import { DailyReporter } from '../../src/report/job.js';
+import { reportRoutes } from '../../src/report/routes.js';
 import type { ReportData } from '../../src/report/index.js';
 import { SERVICE_NAMES } from '../../src/services/catalog.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -81,5 +83,18 @@ it("catches up yesterday's report at start when it had traffic and none was writ
     expect(await exists(join(dir, `${DAY}.html`))).toBe(true);
   } finally {
     await r.close();
+  }
+});
+
+it("serves reports by the reporter's clock: its today is made fresh, its tomorrow does not exist yet", async () => {
+  const app = Fastify();
+  reportRoutes(reporter(() => new Date(`${DAY}T12:00:00Z`)))(app);
+  try {
+    const today = await app.inject({ url: `/reports/${DAY}.json` });
+    expect(today.statusCode).toBe(200);
+    expect((today.json() as ReportData).date).toBe(DAY);
+    expect((await app.inject({ url: '/reports/2031-03-15.json' })).statusCode).toBe(404);
+  } finally {
+    await app.close();
   }
 });
