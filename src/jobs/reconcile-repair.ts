@@ -5,7 +5,7 @@
  * otherwise clears the key and writes it whole. Shared by `reconcile --repair` and the backfill.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { ServiceName, SuccessRule } from '../services/catalog.js';
+import { SERVICES, type ServiceName, type SuccessRule } from '../services/catalog.js';
 import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from '../services/types.js';
 import type { Leg } from '../legs/types.js';
 import { isSuccess } from '../core/success.js';
@@ -111,12 +111,6 @@ export function legacyWriter(leg: Leg, rules: SuccessRule[]): SideWriter {
   };
 }
 
-const MEMORY_TYPE: Record<ServiceName, string> = {
-  'session-memory': 'conversation',
-  'contextual-memory': 'context',
-  'jarvis-memory': 'entity',
-};
-
 /** Writes to the orchestrator through the service's translator, as a dual write would. */
 export function newWriter(service: ServiceName, translator: Translator, client: OrchestratorClient, ids: IdMap, rules: SuccessRule[]): SideWriter {
   return {
@@ -126,7 +120,7 @@ export function newWriter(service: ServiceName, translator: Translator, client: 
     },
     async clearKey(key) {
       const sessionId = await ids.get(service, key);
-      if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: MEMORY_TYPE[service] } });
+      if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: SERVICES[service].memoryType } });
     },
   };
 }

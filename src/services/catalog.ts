@@ -32,6 +32,8 @@ export interface ServiceSpec {
   legacyPort: number;
   /** The Unleash context field that read cutover is sticky on. */
   stickyOn: 'sessionId' | 'userId';
+  /** The orchestrator memory_type its records become (translators, repair and the reconciler's views agree on it). */
+  memoryType: 'conversation' | 'context' | 'entity';
   actions: Record<string, ActionSpec>;
   /** Default rules telling whether a write reply means the write happened (config can override). */
   writeSuccess: SuccessRule[];
@@ -45,6 +47,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
     legacyName: 'SessionMemoryAgent',
     legacyPort: 5574,
     stickyOn: 'sessionId',
+    memoryType: 'conversation',
     actions: {
       create_session: { kind: 'write', key: 'session_id' },
       add_interaction: { kind: 'write', key: 'session_id' },
@@ -61,6 +64,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
     legacyName: 'contextual_memory_pc2',
     legacyPort: 5596,
     stickyOn: 'sessionId',
+    memoryType: 'context',
     actions: {
       add_interaction: { kind: 'write', key: 'session_id' },
       get_context: { kind: 'read', key: 'session_id' },
@@ -80,6 +84,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
     legacyName: 'jarvis_memory_pc2',
     legacyPort: 5598,
     stickyOn: 'userId',
+    memoryType: 'entity',
     actions: {
       add_memory: { kind: 'write', key: 'user_id', keyDefault: 'default' },
       get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default' },

@@ -8,6 +8,7 @@ import { createdAtSeconds, readAllMemories, SessionRegistry } from './orchestrat
 import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator } from './types.js';
 import { isObject, textOf } from './legacy-values.js';
 
+const CONTEXT = { memory_type: SERVICES['contextual-memory'].memoryType };
 const DECISION = 'decision';
 const DEFAULT_MAX_TOKENS = 1000;
 
@@ -64,13 +65,13 @@ export class ContextualMemoryTranslator implements Translator {
       user_id: 'default',
       session_metadata: { legacy_session_id: sessionId },
     });
-    await this.client.call('create', orchestratorId, { memory_type: 'context', content: { text, metadata }, tags });
+    await this.client.call('create', orchestratorId, { ...CONTEXT, content: { text, metadata }, tags });
   }
 
   private async getContext(sessionId: string, maxTokens: unknown): Promise<unknown> {
     const orchestratorId = await this.sessions.find(sessionId);
     if (!orchestratorId) return null;
-    const memories = await readAllMemories(this.client, orchestratorId, { memory_type: 'context' });
+    const memories = await readAllMemories(this.client, orchestratorId, CONTEXT);
     const interactions: ContextualInteraction[] = [];
     const decisions: Decision[] = [];
     for (const memory of memories) {

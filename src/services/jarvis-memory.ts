@@ -8,7 +8,7 @@ import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Transl
 import { isObject, legacyKey, textOf } from './legacy-values.js';
 
 const SOURCE_AGENT = 'jarvis_memory_agent';
-const ENTITY = { memory_type: 'entity' };
+const ENTITY = { memory_type: SERVICES['jarvis-memory'].memoryType };
 
 const isReminder = (memory: unknown): boolean => isObject(memory) && memory.type === 'reminder';
 
@@ -34,7 +34,7 @@ export class JarvisMemoryTranslator implements Translator {
         const memory = request.memory ?? null;
         const sessionId = await this.users.ensure(key, { user_id: key, session_metadata: { legacy_user_id: userId } });
         await this.client.call('create', sessionId, {
-          memory_type: 'entity',
+          ...ENTITY,
           content: { text: textOf(memory), source_agent: SOURCE_AGENT, metadata: { memory } },
           tags: ['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])],
         });

@@ -10,7 +10,7 @@ import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Transl
 import { isObject, isText, legacyKey, pyTruthy, textOf } from './legacy-values.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
-const CONVERSATION = { memory_type: 'conversation' };
+const CONVERSATION = { memory_type: SERVICES['session-memory'].memoryType };
 const DEFAULT_MAX_TOKENS = 2000;
 
 export class SessionMemoryTranslator implements Translator {
@@ -75,7 +75,7 @@ export class SessionMemoryTranslator implements Translator {
     const metadata = request.metadata ?? {};
     const extraTags = isObject(metadata) && Array.isArray(metadata.tags) ? metadata.tags.map(textOf) : [];
     await this.client.call('create', orchestratorId, {
-      memory_type: 'conversation',
+      ...CONVERSATION,
       content: { text: content, role, timestamp: isoLocal(), source_agent: SOURCE_AGENT, metadata },
       tags: [...new Set(['conversation', role, ...extraTags])],
     });

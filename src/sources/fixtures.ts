@@ -5,6 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type pg from 'pg';
+import { SERVICES } from '../services/catalog.js';
 import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES, SESSION_MEMORY_SCHEMA } from './formats.js';
 import { loadSqlJs } from './sqlite.js';
 
@@ -63,7 +64,7 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   );
   await db.query(
     `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, seq)
-     SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, 'conversation',
+     SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, '${SERVICES['session-memory'].memoryType}',
             jsonb_build_object('text', 'message ' || i, 'role', CASE WHEN i % 2 = 1 THEN 'assistant' ELSE 'user' END,
                                'timestamp', '2024-01-01T00:00:00', 'source_agent', 'session_memory_agent', 'metadata', '{}'::jsonb),
             now(), now(), i + 1

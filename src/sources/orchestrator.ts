@@ -4,7 +4,7 @@
  * checksums are computed in SQL, so only the ranges that differ ever leave the database.
  */
 import pg from 'pg';
-import type { ServiceName } from '../services/catalog.js';
+import { SERVICES, type ServiceName } from '../services/catalog.js';
 import { ELEMENT_SEP, LIST_SEP, SHAPES, type CanonicalRecord, type KeyRange } from './canonical.js';
 import type { RangeChecksum, RecordSource, RecordsOptions } from './source.js';
 
@@ -29,7 +29,7 @@ const VIEWS: Record<ServiceName, View> = {
     header: `jsonb_build_array(${SESSION_KEY}, s.user_id, s.metadata->'metadata')`,
     lists: [
       {
-        where: `m.memory_type = 'conversation'`,
+        where: `m.memory_type = '${SERVICES['session-memory'].memoryType}'`,
         element: `jsonb_build_array(m.content->'role', m.content->'text', m.content->'metadata')`,
       },
     ],
@@ -40,17 +40,17 @@ const VIEWS: Record<ServiceName, View> = {
     header: `jsonb_build_array(${SESSION_KEY})`,
     lists: [
       {
-        where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
+        where: `m.memory_type = '${SERVICES['contextual-memory'].memoryType}' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
         element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
       },
-      { where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
+      { where: `m.memory_type = '${SERVICES['contextual-memory'].memoryType}' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
     ],
   },
   'jarvis-memory': {
     key: `(s.metadata->>'legacy_user_id')`,
     sessions: `s.metadata ? 'legacy_user_id'`,
     header: `jsonb_build_array(s.metadata->>'legacy_user_id')`,
-    lists: [{ where: `m.memory_type = 'entity'`, element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
+    lists: [{ where: `m.memory_type = '${SERVICES['jarvis-memory'].memoryType}'`, element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
   },
 };
 
