@@ -10,6 +10,7 @@ import type { FlagState, Stage } from '../flags/stage.js';
 import { listReconcileRuns, type ReconcileRun } from '../jobs/reconcile-runs.js';
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
+import { COUNT_AGGREGATES, num, numOrNull } from '../store/comparisons.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
@@ -220,44 +221,29 @@ async function activeSpan(pool: pg.Pool, from: Date, to: Date): Promise<{ from: 
   return { from: new Date(Math.max(from.getTime(), Math.min(first.getTime(), end - 10 * MINUTE))), to: new Date(end) };
 }
 
-const AGGREGATES = `
-  sum(count)::float8 AS requests,
-  coalesce(sum(count) FILTER (WHERE outcome IN ('match', 'mismatch')), 0)::float8 AS compared,
-  coalesce(sum(count) FILTER (WHERE outcome = 'match'), 0)::float8 AS match,
-  coalesce(sum(count) FILTER (WHERE outcome = 'mismatch'), 0)::float8 AS mismatch,
-  coalesce(sum(count) FILTER (WHERE outcome = 'legacy_error'), 0)::float8 AS legacy_error,
-  coalesce(sum(count) FILTER (WHERE outcome = 'new_error'), 0)::float8 AS new_error,
-  coalesce(sum(count) FILTER (WHERE outcome = 'skipped'), 0)::float8 AS skipped,
-  sum(legacy_ms_sum) / nullif(sum(legacy_ms_count), 0) AS legacy_avg_ms,
-  max(legacy_ms_max) FILTER (WHERE legacy_ms_count > 0) AS legacy_max_ms,
-  sum(new_ms_sum) / nullif(sum(new_ms_count), 0) AS new_avg_ms,
-  max(new_ms_max) FILTER (WHERE new_ms_count > 0) AS new_max_ms`;
-
 type Row = Record<string, number | string | Date | null | undefined>;
-const n = (v: Row[string]) => (v === null || v === undefined ? 0 : Number(v));
-const nOrNull = (v: Row[string]) => (v === null || v === undefined ? null : Number(v));
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
 
 function figures(r: Row): Figures {
-  const requests = n(r.requests);
-  const compared = n(r.compared);
-  const legacyAvgMs = nOrNull(r.legacy_avg_ms);
-  const newAvgMs = nOrNull(r.new_avg_ms);
+  const requests = num(r.requests);
+  const compared = num(r.compared);
+  const legacyAvgMs = numOrNull(r.legacy_avg_ms);
+  const newAvgMs = numOrNull(r.new_avg_ms);
   return {
     requests,
     compared,
-    match: n(r.match),
-    mismatch: n(r.mismatch),
-    legacyError: n(r.legacy_error),
-    newError: n(r.new_error),
-    skipped: n(r.skipped),
-    mismatchRate: ratio(n(r.mismatch), compared),
-    legacyErrorRate: ratio(n(r.legacy_error), requests),
-    newErrorRate: ratio(n(r.new_error), requests),
+    match: num(r.match),
+    mismatch: num(r.mismatch),
+    legacyError: num(r.legacy_error),
+    newError: num(r.new_error),
+    skipped: num(r.skipped),
+    mismatchRate: ratio(num(r.mismatch), compared),
+    legacyErrorRate: ratio(num(r.legacy_error), requests),
+    newErrorRate: ratio(num(r.new_error), requests),
     legacyAvgMs,
     newAvgMs,
-    legacyMaxMs: nOrNull(r.legacy_max_ms),
-    newMaxMs: nOrNull(r.new_max_ms),
+    legacyMaxMs: numOrNull(r.legacy_max_ms),
+    newMaxMs: numOrNull(r.new_max_ms),
     addedLatencyMs: legacyAvgMs !== null && newAvgMs !== null ? newAvgMs - legacyAvgMs : null,
   };
 }
@@ -281,7 +267,7 @@ const actionFigures = (a: SummaryRow): Figures & { action: string } => ({
 
 async function serviceTotals(pool: pg.Pool, from: Date, to: Date): Promise<Map<string, Figures>> {
   const { rows } = await pool.query<Row>(
-    `SELECT service, ${AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`,
+    `SELECT service, ${COUNT_AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`,
     [from, to],
   );
   return new Map(rows.map((r) => [String(r.service), figures(r)]));
@@ -290,7 +276,7 @@ async function serviceTotals(pool: pg.Pool, from: Date, to: Date): Promise<Map<s
 /** Per service, one point per bucket from `from` to `to`, buckets without traffic included (as zeros). */
 async function bucketSeries(pool: pg.Pool, from: Date, to: Date, bucketMinutes: number): Promise<Map<string, SeriesPoint[]>> {
   const { rows } = await pool.query<Row>(
-    `SELECT service, date_bin(make_interval(mins => $3), minute, $1::timestamptz) AS bucket, ${AGGREGATES}
+    `SELECT service, date_bin(make_interval(mins => $3), minute, $1::timestamptz) AS bucket, ${COUNT_AGGREGATES}
      FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2 ORDER BY 1, 2`,
     [from, to, bucketMinutes],
   );
@@ -342,11 +328,11 @@ async function outboxFigures(
     ),
   ]);
   const out = new Map<string, ServiceReport['outbox']>();
-  for (const r of current.rows) out.set(String(r.service), { depth: today ? n(r.depth) : 0, dead: n(r.dead), series: [] });
+  for (const r of current.rows) out.set(String(r.service), { depth: today ? num(r.depth) : 0, dead: num(r.dead), series: [] });
   const byService = new Map<string, Map<number, number>>();
   for (const r of deltas.rows) {
     const m = byService.get(String(r.service)) ?? new Map<number, number>();
-    m.set((r.bucket as Date).getTime(), n(r.delta));
+    m.set((r.bucket as Date).getTime(), num(r.delta));
     byService.set(String(r.service), m);
   }
   for (const [service, m] of byService) {

@@ -106,7 +106,7 @@ export class ComparisonCounts {
   /** Totals per service and action over [since, until), from what has been flushed. */
   async summary(q: { since?: Date; until?: Date; service?: string } = {}): Promise<SummaryRow[]> {
     const { rows } = await this.pool.query(
-      `SELECT service, action, ${AGGREGATES}
+      `SELECT service, action, ${COUNT_AGGREGATES}
        FROM comparison_counts
        WHERE ($1::timestamptz IS NULL OR minute >= $1) AND ($2::timestamptz IS NULL OR minute < $2)
          AND ($3::text IS NULL OR service = $3)
@@ -120,7 +120,7 @@ export class ComparisonCounts {
   /** One row per minute with traffic in [since, until), all actions of the service (or one) together. */
   async series(q: { service: string; since: Date; until: Date; action?: string }): Promise<SeriesRow[]> {
     const { rows } = await this.pool.query(
-      `SELECT minute, ${AGGREGATES}
+      `SELECT minute, ${COUNT_AGGREGATES}
        FROM comparison_counts
        WHERE service = $1 AND minute >= $2 AND minute < $3 AND ($4::text IS NULL OR action = $4)
        GROUP BY minute
@@ -209,7 +209,8 @@ const UPSERT = `
     new_ms_sum = c.new_ms_sum + EXCLUDED.new_ms_sum,
     new_ms_max = GREATEST(c.new_ms_max, EXCLUDED.new_ms_max)`;
 
-const AGGREGATES = `
+/** Per group of comparison_counts rows: the counts by outcome and the latency figures (the report groups them its own way). */
+export const COUNT_AGGREGATES = `
   sum(count) AS requests,
   sum(count) FILTER (WHERE outcome IN ('match', 'mismatch')) AS compared,
   sum(count) FILTER (WHERE outcome = 'match') AS match,
@@ -224,8 +225,8 @@ const AGGREGATES = `
 
 type AggregateRow = Record<string, string | number | null>;
 
-const num = (v: string | number | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
-const numOrNull = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
+export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 function countsOf(r: AggregateRow): CountsRow {
   const compared = num(r.compared);
