@@ -101,6 +101,8 @@ function freshId(prefix: string, taken: Map<string, unknown>): string {
 export class OrchestratorModel implements SimModel {
   readonly sessions = new Map<string, StoredSession>();
   readonly memories = new Map<string, StoredMemory>();
+  /** Each session's memories in insertion order: reads look at their session only, not at every memory. */
+  private readonly bySession = new Map<string, StoredMemory[]>();
   private seq = 0;
   /** Called with what a write stored (persistence writes it behind, see src/sim/storage). */
   onChange?: (change: OrchestratorChange) => void;
@@ -109,9 +111,20 @@ export class OrchestratorModel implements SimModel {
   load(sessions: Iterable<StoredSession>, memories: Iterable<StoredMemory>): void {
     for (const s of sessions) this.sessions.set(s.session_id, s);
     for (const m of memories) {
-      this.memories.set(m.memory_id, m);
+      this.keep(m);
       this.seq = Math.max(this.seq, m.seq);
     }
+  }
+
+  /** Memories are never removed (deletes are soft), and a memory never changes session. */
+  private keep(m: StoredMemory): void {
+    const list = this.bySession.get(m.session_id) ?? [];
+    const before = this.memories.get(m.memory_id);
+    // A memory stored again (loaded twice) keeps its place, as in the map.
+    if (before) list[list.indexOf(before)] = m;
+    else list.push(m);
+    this.bySession.set(m.session_id, list);
+    this.memories.set(m.memory_id, m);
   }
 
   private readonly actions: Record<string, Handler> = {
@@ -171,7 +184,7 @@ export class OrchestratorModel implements SimModel {
   }
 
   private liveOf(session: StoredSession, now: number): StoredMemory[] {
-    return [...this.memories.values()].filter((m) => m.session_id === session.session_id && isLive(m, now));
+    return (this.bySession.get(session.session_id) ?? []).filter((m) => isLive(m, now));
   }
 
   private createSession(payload: JsonObject, fault: WriteFault | undefined, now: number): JsonObject {
@@ -219,7 +232,7 @@ export class OrchestratorModel implements SimModel {
       fault,
       memory,
       (m) => {
-        this.memories.set(m.memory_id, m);
+        this.keep(m);
         this.onChange?.({ memories: [m] });
       },
       (m) => ({ ...m, content: alteredContent(m.content) }),
