@@ -80,6 +80,8 @@ it("catches up yesterday's report at start when it had traffic and none was writ
   try {
     await until(async () => (await r.reports.get(DAY)) !== undefined);
     expect((await r.reports.get(DAY))!.html).toContain('<svg');
+    // The files are written after the store has the report: wait for that write to finish.
+    await r.close();
     expect(await exists(join(dir, `${DAY}.html`))).toBe(true);
   } finally {
     await r.close();
