@@ -7,7 +7,7 @@ import { isServiceName } from '../services/catalog.js';
 import type { Pipeline, OutcomeKind } from '../core/pipeline.js';
 import type { HealthChecker } from './health.js';
 import { registerAdmin, type AdminRoutes } from '../admin/auth.js';
-import { contextFromHeaders, spansEnabled, withContext } from '../telemetry/tracing.js';
+import { contextFromHeaders, withContext } from '../telemetry/tracing.js';
 
 const STATUS: Record<OutcomeKind, number> = { ok: 200, bad_request: 400, backend_error: 502 };
 
@@ -37,9 +37,7 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // A caller's W3C trace context makes the request span part of its trace.
-    const outcome = spansEnabled()
-      ? await withContext(contextFromHeaders(req.headers), () => opts.pipeline.handle(service, body))
-      : await opts.pipeline.handle(service, body);
+    const outcome = await withContext(contextFromHeaders(req.headers), () => opts.pipeline.handle(service, body));
     return reply.code(STATUS[outcome.kind]).type('application/json').send(outcome.reply);
   });
 

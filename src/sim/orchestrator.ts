@@ -118,12 +118,12 @@ export class OrchestratorModel implements SimModel {
 
   /** Memories are never removed (deletes are soft), and a memory never changes session. */
   private keep(m: StoredMemory): void {
-    const list = this.bySession.get(m.session_id) ?? [];
+    let list = this.bySession.get(m.session_id);
+    if (!list) this.bySession.set(m.session_id, (list = []));
     const before = this.memories.get(m.memory_id);
     // A memory stored again (loaded twice) keeps its place, as in the map.
     if (before) list[list.indexOf(before)] = m;
     else list.push(m);
-    this.bySession.set(m.session_id, list);
     this.memories.set(m.memory_id, m);
   }
 

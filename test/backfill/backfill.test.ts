@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/util/ports.js';
 import { startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
 import type { Config } from '../../src/config.js';
-import { backfill } from '../../src/jobs/backfill.js';
+import { backfill, type BackfillOptions, type BackfillResult } from '../../src/jobs/backfill.js';
 import { progressReporter } from '../../src/jobs/backfill-progress.js';
 import { openSides } from '../../src/jobs/reconcile-sides.js';
 import type { JarvisFile } from '../../src/sources/formats.js';
@@ -104,31 +104,19 @@ describe('backfill jarvis-memory, 50,000 records', () => {
     expect(partial.memories).toBeGreaterThanOrEqual(atKill! * PER_USER);
     expect(partial.memories).toBeLessThan(USERS * PER_USER);
 
-    const sides = await openSides(config, SERVICE, store.idMap);
     const lines: string[] = [];
-    try {
-      const result = await backfill({
-        service: SERVICE,
-        pool: store.pool,
-        legacy: await sides.legacy.ready,
-        new: sides.new,
-        writer: sides.writers!.new!,
-        batchSize: 250,
-        recordsPerSecond: 0,
-        concurrency: 16,
-        progress: (total, start) => progressReporter({ write: (t) => lines.push(t) }, 'backfill', total, start, 0),
-        reconcileTuning: { recheckDelayMs: 300 },
-      });
-      expect(result.complete).toBe(true);
-      expect(result.resumedAfter).toBeDefined();
-      expect(result.keys).toBe(USERS);
-      expect(result.reconcile!.remaining).toBe(0);
-      // The orchestrator writes its tables behind its replies: keys still in flight when the closing run read them
-      // are re-checked at its end (converged), not reported.
-      expect(result.reconcile!.run).toMatchObject({ trigger: 'backfill', missingInNew: 0, missingInLegacy: 0, differing: 0, legacyRecords: USERS });
-    } finally {
-      await sides.close();
-    }
+    const result = await runBackfill({
+      batchSize: 250,
+      progress: (total, start) => progressReporter({ write: (t) => lines.push(t) }, 'backfill', total, start, 0),
+      reconcileTuning: { recheckDelayMs: 300 },
+    });
+    expect(result.complete).toBe(true);
+    expect(result.resumedAfter).toBeDefined();
+    expect(result.keys).toBe(USERS);
+    expect(result.reconcile!.remaining).toBe(0);
+    // The orchestrator writes its tables behind its replies: keys still in flight when the closing run read them
+    // are re-checked at its end (converged), not reported.
+    expect(result.reconcile!.run).toMatchObject({ trigger: 'backfill', missingInNew: 0, missingInLegacy: 0, differing: 0, legacyRecords: USERS });
     // Plain progress lines (no terminal): count, rate and ETA.
     expect(lines.at(-1)).toMatch(/^backfill: 5,000\/5,000 keys \(100\.0%\), [\d,]+ writes, [\d,]+ keys\/s, ETA 0s\n$/);
 
@@ -138,24 +126,28 @@ describe('backfill jarvis-memory, 50,000 records', () => {
   }, 120_000);
 
   it('a further backfill is a fresh pass that writes nothing', async () => {
-    const sides = await openSides(config, SERVICE, store.idMap);
-    try {
-      const result = await backfill({
-        service: SERVICE,
-        pool: store.pool,
-        legacy: await sides.legacy.ready,
-        new: sides.new,
-        writer: sides.writers!.new!,
-        batchSize: 1000,
-        recordsPerSecond: 0,
-        concurrency: 16,
-        reconcileTuning: { recheckDelayMs: 0 },
-      });
-      expect(result).toMatchObject({ complete: true, keys: USERS, writes: 0 });
-      expect(result.resumedAfter).toBeUndefined();
-      expect(result.reconcile!.remaining).toBe(0);
-    } finally {
-      await sides.close();
-    }
+    const result = await runBackfill({ batchSize: 1000, reconcileTuning: { recheckDelayMs: 0 } });
+    expect(result).toMatchObject({ complete: true, keys: USERS, writes: 0 });
+    expect(result.resumedAfter).toBeUndefined();
+    expect(result.reconcile!.remaining).toBe(0);
   });
 });
+
+/** An in-process backfill of SERVICE, unthrottled, over sides opened for it and closed after. */
+async function runBackfill(options: Pick<BackfillOptions, 'batchSize' | 'reconcileTuning'> & Partial<BackfillOptions>): Promise<BackfillResult> {
+  const sides = await openSides(config, SERVICE, store.idMap);
+  try {
+    return await backfill({
+      service: SERVICE,
+      pool: store.pool,
+      legacy: await sides.legacy.ready,
+      new: sides.new,
+      writer: sides.writers!.new!,
+      recordsPerSecond: 0,
+      concurrency: 16,
+      ...options,
+    });
+  } finally {
+    await sides.close();
+  }
+}
