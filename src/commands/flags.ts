@@ -10,6 +10,7 @@ import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
 import { openFlags } from '../flags/source.js';
 import { SERVICE_NAMES } from '../services/catalog.js';
 import type { FlagState } from '../flags/stage.js';
+import { CONFIG_OPTIONS } from './define.js';
 
 const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [--project P] [--environment E] [--keep-state]
        memshift flags status [--proxy URL [--token T]] [--file F] [--url URL]
@@ -29,8 +30,7 @@ export const command: Command = {
     const { values } = parseArgs({
       args: rest,
       options: {
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
+        ...CONFIG_OPTIONS,
         file: { type: 'string' },
         url: { type: 'string' },
         token: { type: 'string' },

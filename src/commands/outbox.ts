@@ -4,6 +4,7 @@ import type { Command } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { OUTBOX_STATUSES, OutboxTable, type OutboxRow, type OutboxStatus } from '../jobs/outbox-table.js';
 import { withStore } from '../open.js';
+import { CONFIG_OPTIONS } from './define.js';
 
 const usage = `Usage: memshift outbox <list|retry|purge> [options]
 
@@ -26,8 +27,7 @@ export const command: Command = {
     const { values } = parseArgs({
       args: rest,
       options: {
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
+        ...CONFIG_OPTIONS,
         status: { type: 'string' },
         service: { type: 'string' },
         key: { type: 'string' },
