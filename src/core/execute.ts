@@ -19,7 +19,10 @@ export interface SecondaryWrite {
   route: Route;
   /** The side to write second. */
   side: Side;
-  /** Called once, when the write was applied or has gone to the backlog (the key is no longer busy here). */
+  /**
+   * Called once, after the write's first attempt (applied, or failed and gone to the retry backlog): the key
+   * is no longer busy here. A write held in memory while the store is down has had no attempt yet.
+   */
   done(): void;
 }
 

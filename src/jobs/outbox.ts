@@ -28,6 +28,12 @@ const INTENT_CONNECTIONS = 4;
 const WORKER_CONNECTIONS = 8;
 const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
 
+/** An intent waiting in memory for the store, with the `done` its first attempt will call. */
+interface Held {
+  intent: OutboxIntent;
+  done(): void;
+}
+
 export interface OutboxOptions {
   /** The store's pool: the outbox opens its own small pools on the same database. */
   pool: pg.Pool;
@@ -45,7 +51,7 @@ export class Outbox implements SecondaryQueue {
   private readonly intentPool: pg.Pool;
   private readonly workerPool: pg.Pool;
   private readonly runner: OutboxRunner;
-  private readonly buffer: OutageBuffer<OutboxIntent>;
+  private readonly buffer: OutageBuffer<Held>;
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
   private storeUp = true;
@@ -120,8 +126,9 @@ export class Outbox implements SecondaryQueue {
         this.storeFailed(err);
       }
     }
-    if (!this.buffer.push(intent)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
-    done();
+    // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
+    // served from there or compared with it would be stale.
+    if (!this.buffer.push({ intent, done })) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
   }
 
@@ -159,30 +166,37 @@ export class Outbox implements SecondaryQueue {
     if (this.buffer.size === 0) await storeWithin(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
     while (this.buffer.size) {
       const batch = this.buffer.peekMany(FLUSH_BATCH);
+      let stored = batch;
       try {
         // A batch that timed out may still commit: storing its ids again is then a no-op.
-        await storeWithin(this.intents.insertAll(batch, this.o.config.leaseMs), timeoutMs);
+        await storeWithin(this.intents.insertAll(batch.map((h) => h.intent), this.o.config.leaseMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
-        await this.storeEachOf(batch);
+        stored = await this.storeEachOf(batch);
       }
       this.buffer.shiftMany(batch.length);
-      for (const i of batch) this.runner.kick(i.service, i.key);
+      for (const { intent: i, done } of stored) {
+        this.runner.track(i.service, i.key, i.id, done);
+        this.runner.kick(i.service, i.key);
+      }
     }
     if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
     this.storeUp = true;
   }
 
-  /** One by one, so that the one the database refuses is the only one lost. */
-  private async storeEachOf(batch: readonly OutboxIntent[]): Promise<void> {
-    for (const i of batch) {
+  /** One by one, so that the one the database refuses is the only one lost; returns those stored. */
+  private async storeEachOf(batch: readonly Held[]): Promise<Held[]> {
+    const stored: Held[] = [];
+    for (const h of batch) {
       try {
-        await storeWithin(this.intents.insert(i, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        stored.push(h);
       } catch (err) {
         if (!isDataError(err)) throw err;
-        this.lose(i, 'refused by the state store', err, () => {});
+        this.lose(h.intent, 'refused by the state store', err, h.done);
       }
     }
+    return stored;
   }
 
   /** Waits until every write taken so far has had its first attempt; while the store is down, for its return. */
@@ -197,7 +211,7 @@ export class Outbox implements SecondaryQueue {
   async stats(): Promise<SecondaryStats> {
     const held = this.buffer.peek();
     const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, storeUp: this.storeUp };
-    const heldAge = held ? Date.now() - held.createdAt.getTime() : 0;
+    const heldAge = held ? Date.now() - held.intent.createdAt.getTime() : 0;
     try {
       const s = await storeWithin(this.table.stats(), 1_000);
       this.lastParked = s.parked;
@@ -215,7 +229,10 @@ export class Outbox implements SecondaryQueue {
     this.closed = true;
     await this.flushing;
     if (this.buffer.size) await this.flushOnce().catch(() => undefined);
-    if (this.buffer.size) log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
+    if (this.buffer.size) {
+      log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
+      for (const h of this.buffer.peekMany(this.buffer.size)) h.done();
+    }
     await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
   }
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openFlags, type Flags } from '../../src/flags/source.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
+import { routeRequest } from '../../src/core/route.js';
 import type { SimHandle } from '../../src/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
@@ -97,6 +98,14 @@ it('serves agents through a 20 s store outage and stores every held write once i
   await sleep(10_000);
   const during = await health();
   const held = await proxy.engine.secondary.stats();
+  // A write held in memory has not reached the new side: its key must stay busy (no read served from
+  // there, no comparison against it) until the write is attempted.
+  const routed = routeRequest('session-memory', Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: 'storeless-held', role: 'user', content: 'held' })), 1 << 20);
+  if (!routed.ok) throw new Error(routed.reason);
+  let heldDone = false;
+  await proxy.engine.secondary.enqueue({ route: routed.route, side: 'new', done: () => (heldDone = true) });
+  await sleep(500);
+  const heldDoneDuringOutage = heldDone;
   await sleep(20_000 - (Date.now() - cutAt));
   relay.restore();
   await sleep(1_500);
@@ -105,6 +114,8 @@ it('serves agents through a 20 s store outage and stores every held write once i
   await proxy.engine.secondary.drain();
   await waitUntil(async () => (await openRows(url)).open === 0, 10_000, 'outbox drained');
 
+  expect(heldDoneDuringOutage).toBe(false);
+  expect(heldDone).toBe(true);
   expect(load.errors).toBe(0);
   expect(during.status).toBe('degraded');
   expect(during.backends['state store']!.ok).toBe(false);
