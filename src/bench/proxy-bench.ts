@@ -9,15 +9,20 @@ import { runLoad, type LoadResult } from './load.js';
 import { ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
 import { startChild, startScript, waitForZmq, type Child } from './processes.js';
+import { keepCpusAwake } from './cpu-wake.js';
 
 export interface ProxyBenchOptions {
   clients: number;
   /** Length of one measured round. */
   seconds: number;
-  /** Saturation rounds per path (alternated); the steady run lasts seconds x rounds. */
+  /** Saturation rounds per path (alternated). */
   rounds: number;
   /** Steady mode: requests/s, all paths together. */
   rate: number;
+  /** Length of the steady run: a p99 rests on its slowest 1%, so it wants more samples than a rate. */
+  steadySeconds: number;
+  /** Let idle CPUs halt instead of keeping them awake while measuring. */
+  letCpusIdle?: boolean;
 }
 
 type Path = { name: string; endpoint: string };
@@ -29,6 +34,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
   const legacy = `tcp://127.0.0.1:${simPort}`;
   const children: Record<'sim' | 'forwarder' | 'memshift', Child | undefined> = { sim: undefined, forwarder: undefined, memshift: undefined };
   const cpus = await usableCpus();
+  const release = o.letCpusIdle ? undefined : keepCpusAwake();
   try {
     children.sim = startChild(['sim', '--port', `session-memory=${simPort}`, '--port', 'contextual-memory=0', '--port', 'jarvis-memory=0', '--port', 'orchestrator=0', '--control-port', '0']);
     await waitForZmq(legacy, HEALTH);
@@ -52,6 +58,9 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     const out = [
       `memshift bench: ${o.clients} REQ clients (80% get_context, 20% add_interaction), session-memory simulator, off stage (passthrough)`,
       `the bare forwarder is a zeromq.js ROUTER->DEALER with no logic: the floor for any zeromq.js proxy on this machine`,
+      release
+        ? 'idle CPUs kept awake while measuring (PM QoS 0 us on /dev/cpu_dma_latency, as cyclictest does; --let-cpus-idle to measure without)'
+        : `idle CPUs may halt while measuring${o.letCpusIdle ? '' : ' (/dev/cpu_dma_latency not writable: run as root to keep them awake)'}: on a VM each wake-up of a halted vCPU adds to every hop`,
       '',
       await measure(`shared CPUs (${cpus.length || 'all'}): load generator, simulator and proxies on any core`, paths, o),
     ];
@@ -71,6 +80,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     }
     return out.join('\n');
   } finally {
+    release?.();
     await Promise.all(Object.values(children).map((c) => c?.stop()));
   }
 }
@@ -82,7 +92,7 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
   }
   const saturation = rounds.map(merge);
   // Interleaved: each path's latencies come from the same moments, so noise does not favour one.
-  const steady = await load(paths, 'steady', o, o.rounds * o.seconds * 1000, (o.clients * 1000) / o.rate);
+  const steady = await load(paths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
   const [direct, memshift] = [saturation[0]!, saturation.at(-1)!];
   const [sDirect, sMemshift] = [steady[0]!, steady.at(-1)!];
   return [
@@ -93,7 +103,7 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
       ['path', 'requests', 'errors', 'req/s', 'p50 ms', 'p99 ms', 'vs direct'],
       saturation.map((r, i) => [paths[i]!.name, String(r.requests), String(r.errors), r.rps.toFixed(0), ms(r.p50), ms(r.p99), (r.rps / direct.rps).toFixed(2)]),
     ),
-    `steady (${o.rate} req/s in all, the paths interleaved, over ${o.rounds * o.seconds} s)`,
+    `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
     table(
       ['path', 'requests', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
       steady.map((r, i) => [paths[i]!.name, String(r.requests), String(r.errors), ms(r.p50), ms(r.p99), signedMs(r.p50 - sDirect.p50), signedMs(r.p99 - sDirect.p99)]),

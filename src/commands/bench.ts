@@ -8,7 +8,7 @@ import { benchReconcile } from '../jobs/reconcile-bench.js';
 import { benchWritePath } from '../jobs/outbox-bench.js';
 
 export const command = defineCommand(
-  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--only proxy|writes|reconcile]
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile]
 
 Runs the session-memory simulator, a memshift proxy and a bare zeromq.js forwarder (the floor for any
 zeromq.js proxy) as separate processes and drives them with the same REQ load (80% get_context, 20%
@@ -18,8 +18,11 @@ proxies on a core of their own:
   steady:     paced at --rate requests/s in all, the paths interleaved -> the latency added.
   --clients N   concurrent REQ clients (default 50)
   --seconds S   length of one measured round (default 5)
-  --rounds R    saturation rounds per path, alternated; the steady run lasts R x S (default 2)
+  --rounds R    saturation rounds per path, alternated (default 2)
   --rate N      requests/s of the steady mode, all paths together (default 1000)
+  --steady S    length of the steady run (default 30: ~100 samples a path in its slowest 1%)
+  --let-cpus-idle  let idle CPUs halt while measuring; by default (as root) the bench holds
+                /dev/cpu_dma_latency at 0 as cyclictest does, since waking a halted vCPU can take ms
 Then the write path in dual-write (create_session, add_interaction): direct, through a proxy whose secondary
 writes are in memory only, and through one with the durable outbox -> what durability adds per write.
   --write-rate N  writes/s of that scenario, all clients together (default 200)
@@ -32,8 +35,10 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     rate: { type: 'string', default: '1000' },
+    steady: { type: 'string', default: '30' },
     reconcile: { type: 'string', default: '1000000' },
     only: { type: 'string' },
+    'let-cpus-idle': { type: 'boolean', default: false },
     'write-rate': { type: 'string', default: '200' },
   },
   async ({ values }) => {
@@ -41,7 +46,14 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
     const databaseUrl = process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {};
     if (only === undefined || only === 'proxy') {
       process.stdout.write(
-        await benchProxy({ clients: Number(values.clients), seconds: Number(values.seconds), rounds: Number(values.rounds), rate: Number(values.rate) }),
+        await benchProxy({
+          clients: Number(values.clients),
+          seconds: Number(values.seconds),
+          rounds: Number(values.rounds),
+          rate: Number(values.rate),
+          steadySeconds: Number(values.steady),
+          letCpusIdle: values['let-cpus-idle'],
+        }),
       );
     }
     if (only === undefined || only === 'writes') {
