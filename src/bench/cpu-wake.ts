@@ -18,3 +18,10 @@ export function keepCpusAwake(): (() => void) | undefined {
     return undefined;
   }
 }
+
+/** The line the bench prints about it, so a figure is never read without knowing how CPUs idled. */
+export function cpuWakeNote(held: boolean, asked: boolean): string {
+  if (held) return 'idle CPUs kept awake while measuring (PM QoS 0 us on /dev/cpu_dma_latency, as cyclictest does; --let-cpus-idle to measure without)';
+  const why = asked ? '--let-cpus-idle' : '/dev/cpu_dma_latency not writable: run as root to keep them awake';
+  return `idle CPUs may halt while measuring (${why}): on a VM each wake-up of a halted vCPU adds to every hop`;
+}

@@ -9,7 +9,6 @@ import { runLoad, type LoadResult } from './load.js';
 import { ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
 import { startChild, startScript, waitForZmq, type Child } from './processes.js';
-import { keepCpusAwake } from './cpu-wake.js';
 
 export interface ProxyBenchOptions {
   clients: number;
@@ -21,8 +20,6 @@ export interface ProxyBenchOptions {
   rate: number;
   /** Length of the steady run: a p99 rests on its slowest 1%, so it wants more samples than a rate. */
   steadySeconds: number;
-  /** Let idle CPUs halt instead of keeping them awake while measuring. */
-  letCpusIdle?: boolean;
 }
 
 type Path = { name: string; endpoint: string };
@@ -34,7 +31,6 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
   const legacy = `tcp://127.0.0.1:${simPort}`;
   const children: Record<'sim' | 'forwarder' | 'memshift', Child | undefined> = { sim: undefined, forwarder: undefined, memshift: undefined };
   const cpus = await usableCpus();
-  const release = o.letCpusIdle ? undefined : keepCpusAwake();
   try {
     children.sim = startChild(['sim', '--port', `session-memory=${simPort}`, '--port', 'contextual-memory=0', '--port', 'jarvis-memory=0', '--port', 'orchestrator=0', '--control-port', '0']);
     await waitForZmq(legacy, HEALTH);
@@ -58,9 +54,6 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     const out = [
       `memshift bench: ${o.clients} REQ clients (80% get_context, 20% add_interaction), session-memory simulator, off stage (passthrough)`,
       `the bare forwarder is a zeromq.js ROUTER->DEALER with no logic: the floor for any zeromq.js proxy on this machine`,
-      release
-        ? 'idle CPUs kept awake while measuring (PM QoS 0 us on /dev/cpu_dma_latency, as cyclictest does; --let-cpus-idle to measure without)'
-        : `idle CPUs may halt while measuring${o.letCpusIdle ? '' : ' (/dev/cpu_dma_latency not writable: run as root to keep them awake)'}: on a VM each wake-up of a halted vCPU adds to every hop`,
       '',
       await measure(`shared CPUs (${cpus.length || 'all'}): load generator, simulator and proxies on any core`, paths, o),
     ];
@@ -80,7 +73,6 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     }
     return out.join('\n');
   } finally {
-    release?.();
     await Promise.all(Object.values(children).map((c) => c?.stop()));
   }
 }

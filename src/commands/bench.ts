@@ -6,9 +6,10 @@ import { defineCommand } from './define.js';
 import { benchProxy } from '../bench/proxy-bench.js';
 import { benchReconcile } from '../jobs/reconcile-bench.js';
 import { benchWritePath } from '../jobs/outbox-bench.js';
+import { cpuWakeNote, keepCpusAwake } from '../bench/cpu-wake.js';
 
 export const command = defineCommand(
-  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile]
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile] [--let-cpus-idle]
 
 Runs the session-memory simulator, a memshift proxy and a bare zeromq.js forwarder (the floor for any
 zeromq.js proxy) as separate processes and drives them with the same REQ load (80% get_context, 20%
@@ -21,15 +22,15 @@ proxies on a core of their own:
   --rounds R    saturation rounds per path, alternated (default 2)
   --rate N      requests/s of the steady mode, all paths together (default 1000)
   --steady S    length of the steady run (default 30: ~100 samples a path in its slowest 1%)
-  --let-cpus-idle  let idle CPUs halt while measuring; by default (as root) the bench holds
-                /dev/cpu_dma_latency at 0 as cyclictest does, since waking a halted vCPU can take ms
 Then the write path in dual-write (create_session, add_interaction): direct, through a proxy whose secondary
 writes are in memory only, and through one with the durable outbox -> what durability adds per write.
   --write-rate N  writes/s of that scenario, all clients together (default 200)
 Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted),
 one full run's time and peak memory (target: 1M a side in <= 30 s).
   --reconcile N records a side (default 1000000; 0 skips it)
-  --only proxy|writes|reconcile   run one of them`,
+  --only proxy|writes|reconcile   run one of them
+  --let-cpus-idle   let idle CPUs halt while measuring; by default (as root) the bench holds
+                    /dev/cpu_dma_latency at 0 as cyclictest does: waking a halted vCPU can take ms`,
   {
     clients: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '5' },
@@ -42,32 +43,37 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
     'write-rate': { type: 'string', default: '200' },
   },
   async ({ values }) => {
-    const only = values.only;
-    const databaseUrl = process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {};
-    if (only === undefined || only === 'proxy') {
-      process.stdout.write(
-        await benchProxy({
-          clients: Number(values.clients),
-          seconds: Number(values.seconds),
-          rounds: Number(values.rounds),
-          rate: Number(values.rate),
-          steadySeconds: Number(values.steady),
-          letCpusIdle: values['let-cpus-idle'],
-        }),
-      );
+    const release = values['let-cpus-idle'] ? undefined : keepCpusAwake();
+    process.stdout.write(`${cpuWakeNote(release !== undefined, values['let-cpus-idle'])}\n\n`);
+    try {
+      const only = values.only;
+      const databaseUrl = process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {};
+      if (only === undefined || only === 'proxy') {
+        process.stdout.write(
+          await benchProxy({
+            clients: Number(values.clients),
+            seconds: Number(values.seconds),
+            rounds: Number(values.rounds),
+            rate: Number(values.rate),
+            steadySeconds: Number(values.steady),
+          }),
+        );
+      }
+      if (only === undefined || only === 'writes') {
+        process.stdout.write(
+          await benchWritePath({
+            clients: Number(values.clients),
+            durationMs: Number(values.seconds) * Number(values.rounds) * 1000,
+            rate: Number(values['write-rate']),
+            ...databaseUrl,
+          }),
+        );
+      }
+      const reconcileRecords = Number(values.reconcile);
+      if ((only === undefined || only === 'reconcile') && reconcileRecords > 0) return await reconcileReport(reconcileRecords, databaseUrl);
+    } finally {
+      release?.();
     }
-    if (only === undefined || only === 'writes') {
-      process.stdout.write(
-        await benchWritePath({
-          clients: Number(values.clients),
-          durationMs: Number(values.seconds) * Number(values.rounds) * 1000,
-          rate: Number(values['write-rate']),
-          ...databaseUrl,
-        }),
-      );
-    }
-    const reconcileRecords = Number(values.reconcile);
-    if ((only === undefined || only === 'reconcile') && reconcileRecords > 0) return reconcileReport(reconcileRecords, databaseUrl);
   },
 );
 
