@@ -46,7 +46,10 @@ const INSERT = `WITH k AS (
  ON CONFLICT (id) DO NOTHING`;
 const insertParams = (i: OutboxIntent, leaseMs: number) => [i.id, i.service, i.key, i.action, i.side, i.raw, i.createdAt, leaseMs];
 
-/** A row `o` that may be taken: pending and due or never tried (its storer's first attempt), or inflight with its lease run out. */
+/**
+ * A row `o` that may be taken: pending and due or never tried (its storer's first attempt), or inflight with its lease run out.
+ * Lookups by id never say `open`: that keeps the partial indexes (migration outbox_open_column) out of their plans.
+ */
 const CLAIMABLE = `o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR (o.status = 'pending' AND o.attempts = 0))`;
 /** Claims the rows of CTE `cand` for owner $1 and lease $2 ms, returning them (built once: it runs per applied write). */
 const TAKE = `
@@ -55,6 +58,39 @@ const TAKE = `
       next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
   FROM cand WHERE o.id = cand.id
   RETURNING ${COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')}`;
+
+/**
+ * Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, and with $5/$6 (service, key) that
+ * key's head only. Exported, like COMPLETE_AND_NEXT, so a test can check its plan.
+ */
+export const CLAIM = `WITH heads AS (
+     SELECT DISTINCT ON (service, key) id FROM outbox
+     WHERE open AND service = ANY($4::text[])
+       AND ($5::text IS NULL OR (service = $5 AND key = $6))
+     ORDER BY service, key, seq),
+   cand AS (
+     SELECT o.id FROM outbox o JOIN heads h ON o.id = h.id
+     WHERE ${CLAIMABLE} AND ($5::text IS NOT NULL OR o.next_attempt_at <= now())
+     ORDER BY o.next_attempt_at
+     LIMIT $3
+     FOR UPDATE OF o SKIP LOCKED)
+   ${TAKE}`;
+
+/** Marks $3 done for owner $1 and claims its key's next head for $2 ms; runs once per applied write. */
+export const COMPLETE_AND_NEXT = `WITH fin AS (
+     UPDATE outbox SET status = 'done', last_error = NULL, updated_at = now()
+     WHERE id = $3 AND owner = $1 AND status = 'inflight'
+     RETURNING service, key),
+   head AS (
+     -- The statement's snapshot still shows the finished row open: it is left out by id. A subquery per
+     -- finished row, so its key is a condition of the index scan whatever the planner thinks of the sizes.
+     SELECT (SELECT o.id FROM outbox o
+             WHERE o.service = fin.service AND o.key = fin.key AND o.id <> $3 AND o.open
+             ORDER BY o.seq LIMIT 1) AS id
+     FROM fin),
+   cand AS (SELECT o.id FROM outbox o JOIN head h ON o.id = h.id WHERE ${CLAIMABLE} FOR UPDATE OF o SKIP LOCKED),
+   next AS (${TAKE})
+   SELECT (SELECT count(*) FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`;
 
 export class OutboxTable {
   constructor(private readonly pool: pg.Pool) {}
@@ -83,18 +119,7 @@ export class OutboxTable {
   async claim(q: { owner: string; leaseMs: number; limit: number; services: readonly ServiceName[]; key?: { service: ServiceName; key: string } }): Promise<OutboxRow[]> {
     // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
     const { rows } = await this.pool.query(
-      `WITH heads AS (
-         SELECT DISTINCT ON (service, key) id FROM outbox
-         WHERE status IN ('pending', 'inflight') AND service = ANY($4::text[])
-           AND ($5::text IS NULL OR (service = $5 AND key = $6))
-         ORDER BY service, key, seq),
-       cand AS (
-         SELECT o.id FROM outbox o JOIN heads h ON o.id = h.id
-         WHERE ${CLAIMABLE} AND ($5::text IS NOT NULL OR o.next_attempt_at <= now())
-         ORDER BY o.next_attempt_at
-         LIMIT $3
-         FOR UPDATE OF o SKIP LOCKED)
-       ${TAKE}`,
+      CLAIM,
       [q.owner, q.leaseMs, q.limit, q.services, q.key?.service ?? null, q.key?.key ?? null],
     );
     return rows.map(rowOf);
@@ -106,19 +131,7 @@ export class OutboxTable {
    */
   async completeAndNext(id: string, owner: string, leaseMs: number): Promise<{ completed: boolean; next: OutboxRow | undefined }> {
     const { rows } = await this.pool.query(
-      `WITH fin AS (
-         UPDATE outbox SET status = 'done', last_error = NULL, updated_at = now()
-         WHERE id = $3 AND owner = $1 AND status = 'inflight'
-         RETURNING service, key),
-       head AS (
-         -- The statement's snapshot still shows the finished row open: it is left out by id.
-         SELECT o.id FROM outbox o JOIN fin ON o.service = fin.service AND o.key = fin.key
-         WHERE o.id <> $3 AND o.status IN ('pending', 'inflight')
-         ORDER BY o.seq
-         LIMIT 1),
-       cand AS (SELECT o.id FROM outbox o JOIN head h ON o.id = h.id WHERE ${CLAIMABLE} FOR UPDATE OF o SKIP LOCKED),
-       next AS (${TAKE})
-       SELECT (SELECT count(*) FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`,
+      COMPLETE_AND_NEXT,
       [owner, leaseMs, id],
     );
     const r = rows[0]!;
@@ -138,7 +151,7 @@ export class OutboxTable {
   /** Makes the waiting retries towards `side` due now: it has just answered again after failing. */
   async wake(side: Side): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET next_attempt_at = now() WHERE status = 'pending' AND attempts > 0 AND side = $1 AND next_attempt_at > now()`,
+      `UPDATE outbox SET next_attempt_at = now() WHERE open AND status = 'pending' AND attempts > 0 AND side = $1 AND next_attempt_at > now()`,
       [side],
     );
   }
@@ -190,8 +203,8 @@ export class OutboxTable {
 
   async stats(): Promise<{ depth: number; oldest: Date | null; parked: number }> {
     const { rows } = await this.pool.query<{ depth: string; oldest: Date | null; parked: string }>(
-      `SELECT (SELECT count(*) FROM outbox WHERE status IN ('pending', 'inflight')) AS depth,
-              (SELECT min(created_at) FROM outbox WHERE status IN ('pending', 'inflight')) AS oldest,
+      `SELECT (SELECT count(*) FROM outbox WHERE open) AS depth,
+              (SELECT min(created_at) FROM outbox WHERE open) AS oldest,
               (SELECT count(*) FROM outbox WHERE status = 'dead') AS parked`,
     );
     const r = rows[0]!;
