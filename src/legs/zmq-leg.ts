@@ -46,12 +46,12 @@ class ZmqTransport implements Transport {
     this.link = endpoint.startsWith('inproc://') ? 'up' : 'unknown';
     if (this.link !== 'unknown') this.markLinkKnown();
     this.watch();
-    this.sock.connect(endpoint);
+    uninterrupted(() => this.sock.connect(endpoint));
     void this.receiveLoop();
   }
 
   private watch(): void {
-    const events = this.sock.events;
+    const events = uninterrupted(() => this.sock.events);
     events.on('handshake', () => this.setLink('up'));
     events.on('connect:retry', () => this.setLink('down'));
     events.on('disconnect', () => {
@@ -159,4 +159,20 @@ function describe(err: unknown): string {
 
 export function createZmqLeg(endpoint: string, opts: LegOptions): Leg {
   return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint));
+}
+
+/**
+ * Runs a zeromq.js call that libzmq may abandon with EINTR when a signal arrives (a SIGCHLD from the
+ * embedded PostgreSQL's start, a profiler's SIGPROF): connect and the event observer's setup. zeromq.js
+ * retries bind and send itself but not these, so the proxy's start failed now and then. libzmq returns
+ * EINTR from the command processing it does before anything else, so a retry is safe.
+ */
+export function uninterrupted<T>(op: () => T): T {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return op();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EINTR' || attempt >= 10) throw err;
+    }
+  }
 }

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import * as zmq from 'zeromq';
 import { createLeg, type Leg, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
+import { uninterrupted } from '../../src/legs/zmq-leg.js';
 import { deadEndpoint, failureOf, startRep, startReversingRouter } from './backends.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -148,5 +150,26 @@ describe('zmq leg', () => {
     expect(await failureOf(held)).toBe('closed');
     expect(await failureOf(l.call('after'))).toBe('closed');
     expect(l.stats()).toMatchObject({ inFlight: 0, lastFailure: 'closed' });
+  });
+
+  it('sets its event observer up again when a signal interrupted libzmq (EINTR), and only then', () => {
+    const sock = new zmq.Dealer({ linger: 0 });
+    cleanups.push(() => sock.close());
+    const interrupted = (failures: number, code: string) => {
+      let attempts = 0;
+      const wrapped = {
+        get events(): zmq.Observer {
+          if (++attempts <= failures) throw Object.assign(new Error('Interrupted system call'), { code });
+          return sock.events;
+        },
+      };
+      return { wrapped, attempts: () => attempts };
+    };
+    const twice = interrupted(2, 'EINTR');
+    expect(uninterrupted(() => twice.wrapped.events)).toBe(sock.events);
+    expect(twice.attempts()).toBe(3);
+    const other = interrupted(1, 'EFAULT');
+    expect(() => uninterrupted(() => other.wrapped.events)).toThrow('Interrupted system call');
+    expect(other.attempts()).toBe(1);
   });
 });
