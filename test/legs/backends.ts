@@ -1,4 +1,5 @@
 /** Small real backends for the leg tests: a REP echo with optional delay and a reply-reordering ROUTER. */
+import { connect } from 'node:net';
 import { expect } from 'vitest';
 import * as zmq from 'zeromq';
 import { LegError, type LegFailure } from '../../src/legs/index.js';
@@ -60,14 +61,25 @@ export async function startReversingRouter(batch: number): Promise<{ endpoint: s
   return { endpoint: sock.lastEndpoint!, replyOrder, close: () => sock.close() };
 }
 
-/** An endpoint nothing listens on (bound once, then released). */
+/** An endpoint nothing listens on, and no other test will bind meanwhile. */
 export async function deadEndpoint(): Promise<string> {
-  const sock = new zmq.Reply({ linger: 0 });
-  await sock.bind('tcp://127.0.0.1:*');
-  const endpoint = sock.lastEndpoint!;
-  sock.close();
-  return endpoint;
+  // Below the ephemeral range (32768-60999) that every bind to port 0 in the suite draws from: a port freed
+  // there could be taken by another test file's backend before this one connects.
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (await refused(port)) return `tcp://127.0.0.1:${port}`;
+  }
 }
+
+const refused = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const probe = connect(port, '127.0.0.1');
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 
 /** The failure a call rejected with; fails the test if it resolved or threw something else. */
 export async function failureOf(p: Promise<unknown>): Promise<LegFailure> {
