@@ -8,7 +8,7 @@ import { pyDumps } from '../util/pyjson.js';
 import { runLoad, type LoadResult } from './load.js';
 import { ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
-import { startChild, startScript, waitForZmq, type Child } from './processes.js';
+import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
 
 export interface ProxyBenchOptions {
   clients: number;
@@ -24,16 +24,14 @@ export interface ProxyBenchOptions {
 
 type Path = { name: string; endpoint: string };
 
-const HEALTH = '{"action": "health_check"}';
-
 export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
   const [simPort, forwarderPort, frontPort] = [await freePort(), await freePort(), await freePort()];
   const legacy = `tcp://127.0.0.1:${simPort}`;
   const children: Record<'sim' | 'forwarder' | 'memshift', Child | undefined> = { sim: undefined, forwarder: undefined, memshift: undefined };
   const cpus = await usableCpus();
   try {
-    children.sim = startChild(['sim', '--port', `session-memory=${simPort}`, '--port', 'contextual-memory=0', '--port', 'jarvis-memory=0', '--port', 'orchestrator=0', '--control-port', '0']);
-    await waitForZmq(legacy, HEALTH);
+    children.sim = startSim({ 'session-memory': simPort });
+    await waitForZmq(legacy, HEALTH_CHECK);
     children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
     children.memshift = startChild([
       'serve',
@@ -48,7 +46,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       { name: 'bare forwarder', endpoint: `tcp://127.0.0.1:${forwarderPort}` },
       { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}` },
     ];
-    for (const p of paths) await waitForZmq(p.endpoint, HEALTH);
+    for (const p of paths) await waitForZmq(p.endpoint, HEALTH_CHECK);
     for (const p of paths) await load([p], `warm-${p.name}`, o, 1000);
 
     const out = [

@@ -10,12 +10,11 @@ import { join } from 'node:path';
 import { runLoad, type LoadResult } from '../bench/load.js';
 import { ms, signedMs, table } from '../bench/table.js';
 import { freePort } from '../util/ports.js';
-import { startChild, waitForZmq, type Child } from '../bench/processes.js';
+import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from '../bench/processes.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { flagName } from '../flags/names.js';
 import { pyDumps } from '../util/pyjson.js';
 
-const HEALTH = '{"action": "health_check"}';
 
 export interface WritePathOptions {
   clients: number;
@@ -35,8 +34,8 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
   const legacy = `tcp://127.0.0.1:${legacyPort}`;
   const children: Child[] = [];
   try {
-    children.push(startChild(['sim', '--port', `session-memory=${legacyPort}`, '--port', `orchestrator=${orchestratorPort}`, '--port', 'contextual-memory=0', '--port', 'jarvis-memory=0', '--control-port', '0']));
-    await waitForZmq(legacy, HEALTH);
+    children.push(startSim({ 'session-memory': legacyPort, orchestrator: orchestratorPort }));
+    await waitForZmq(legacy, HEALTH_CHECK);
     const proxy = async (outbox: string[]): Promise<string> => {
       const front = `tcp://127.0.0.1:${await freePort()}`;
       children.push(
@@ -50,7 +49,7 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
           ...['--set', o.databaseUrl ? `store.url=${o.databaseUrl}` : `store.dataDir=${join(dir, 'pg')}`],
         ]),
       );
-      await waitForZmq(front, HEALTH, 60_000);
+      await waitForZmq(front, HEALTH_CHECK, 60_000);
       return front;
     };
     // One after the other: two proxies starting one embedded PostgreSQL at once would race for it.

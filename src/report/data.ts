@@ -313,7 +313,7 @@ async function outboxFigures(
 ): Promise<Map<string, ServiceReport['outbox']>> {
   const [current, deltas] = await Promise.all([
     pool.query<Row>(
-      `SELECT service, count(*) FILTER (WHERE status IN ('pending', 'inflight'))::float8 AS depth,
+      `SELECT service, count(*) FILTER (WHERE open)::float8 AS depth,
               count(*) FILTER (WHERE status = 'dead')::float8 AS dead
        FROM outbox GROUP BY service`,
     ),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/util/ports.js';
-import { startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
+import { startChild, startSim, waitForZmq, type Child } from '../../src/bench/processes.js';
 import type { Config } from '../../src/config.js';
 import { backfill, type BackfillOptions, type BackfillResult } from '../../src/jobs/backfill.js';
 import { progressReporter } from '../../src/jobs/backfill-progress.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
   writeFileSync(path, JSON.stringify(file));
   const port = await freePort();
   const endpoint = `tcp://127.0.0.1:${port}`;
-  orchestrator = startChild(['sim', '--port', `orchestrator=${port}`, ...['session-memory', 'contextual-memory', 'jarvis-memory'].flatMap((t) => ['--port', `${t}=0`]), '--control-port', '0', '--orchestrator-db', url]);
+  orchestrator = startSim({ orchestrator: port }, ['--orchestrator-db', url]);
   await waitForZmq(endpoint, '{"action": "health_check", "request_id": "req-health00"}');
   const reconcile = { legacyFiles: { [SERVICE]: path }, orchestratorDatabaseUrl: url, recheckDelayMs: 300 };
   config = parseConfig({ orchestrator: { endpoint }, store: { url }, reconcile });

@@ -4,7 +4,7 @@ import { ReqClient } from '../support/zmq-client.js';
 import { useProxyOnSims } from '../support/stack.js';
 
 const LIMIT = 4096;
-const { sims, proxy } = useProxyOnSims({ zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } });
+const { proxy } = useProxyOnSims({ zmq: { maxFrameBytes: LIMIT }, http: { host: '127.0.0.1', port: 0, bodyLimitBytes: LIMIT } });
 
 const BAD_FRAMES: [string, string | string[], RegExp][] = [
   ['not JSON', '{"action": "get_context", ', /not valid JSON/],
