@@ -15,7 +15,6 @@ import { writeFlagsFile } from '../flags/edit.js';
 import { flagName } from '../flags/names.js';
 import { pyDumps } from '../util/pyjson.js';
 
-
 export interface WritePathOptions {
   clients: number;
   /** Measured time per target. */

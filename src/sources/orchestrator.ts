@@ -21,6 +21,8 @@ interface View {
 
 const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
 const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
+/** Memories `m` of the service's memory_type (the one its translator writes). */
+const isMemoryTypeOf = (service: ServiceName) => `m.memory_type = '${SERVICES[service].memoryType}'`;
 
 const VIEWS: Record<ServiceName, View> = {
   'session-memory': {
@@ -29,7 +31,7 @@ const VIEWS: Record<ServiceName, View> = {
     header: `jsonb_build_array(${SESSION_KEY}, s.user_id, s.metadata->'metadata')`,
     lists: [
       {
-        where: `m.memory_type = '${SERVICES['session-memory'].memoryType}'`,
+        where: isMemoryTypeOf('session-memory'),
         element: `jsonb_build_array(m.content->'role', m.content->'text', m.content->'metadata')`,
       },
     ],
@@ -40,17 +42,17 @@ const VIEWS: Record<ServiceName, View> = {
     header: `jsonb_build_array(${SESSION_KEY})`,
     lists: [
       {
-        where: `m.memory_type = '${SERVICES['contextual-memory'].memoryType}' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
+        where: `${isMemoryTypeOf('contextual-memory')} AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
         element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
       },
-      { where: `m.memory_type = '${SERVICES['contextual-memory'].memoryType}' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
+      { where: `${isMemoryTypeOf('contextual-memory')} AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
     ],
   },
   'jarvis-memory': {
     key: `(s.metadata->>'legacy_user_id')`,
     sessions: `s.metadata ? 'legacy_user_id'`,
     header: `jsonb_build_array(s.metadata->>'legacy_user_id')`,
-    lists: [{ where: `m.memory_type = '${SERVICES['jarvis-memory'].memoryType}'`, element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
+    lists: [{ where: isMemoryTypeOf('jarvis-memory'), element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
   },
 };
 
