@@ -18,13 +18,18 @@ const endpoint = z
 const backendSchema = z.strictObject({
   endpoint,
   timeoutMs: z.number().int().positive().default(2000),
+  /**
+   * Calls sent and unanswered (timed-out ones included: a hung backend still holds them) beyond which no
+   * more are sent: secondary writes wait in the outbox, reads fall back to legacy at once.
+   */
+  maxInFlight: z.number().int().positive().default(64),
 });
 
 const serviceSchema = (name: ServiceName) =>
   z.strictObject({
     enabled: z.boolean().default(true),
     front: endpoint.default(`tcp://0.0.0.0:${frontPortFor(name)}`),
-    legacy: backendSchema.default({ endpoint: `tcp://127.0.0.1:${SERVICES[name].legacyPort}`, timeoutMs: 2000 }),
+    legacy: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${SERVICES[name].legacyPort}` }),
     /** Defaults to the shared orchestrator. */
     new: backendSchema.optional(),
     /** When a write reply means the write happened; defaults per service in src/services/catalog.ts. */
@@ -98,10 +103,11 @@ export const configSchema = z.strictObject({
       maxAttempts: z.number().int().positive().default(100),
       maxAgeMs: z.number().int().positive().default(24 * 3_600_000),
       /**
-       * Wait for the intent's WAL flush before answering the agent. Off (default), an intent survives a memshift
-       * crash but not a PostgreSQL crash in the ~200 ms before its flush; on, it costs a disk flush per write.
+       * Answer agents before the intent's WAL flush. Named for its risk: on, a crash of PostgreSQL itself in the
+       * ~200 ms before the flush forgets acknowledged writes (and the outcomes of attempts, so writes may be
+       * applied twice). Off (default), every intent and claim is committed synchronously.
        */
-      synchronousCommit: z.boolean().default(false),
+      unsafeAsyncCommit: z.boolean().default(false),
       /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
       intentTimeoutMs: z.number().int().positive().default(500),
       /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */

@@ -32,6 +32,15 @@ import { openFlagsFor, openStoreFor } from './open.js';
 
 const log = childLogger('proxy');
 
+/**
+ * Pings that let a backend work off what a gone connection (a dead process's, another replica's) still held
+ * before a look-up is trusted: it takes connections in turn, and none held more than a leg's in-flight bound.
+ */
+const barrierPings = (config: Config): number => {
+  const bounds = [config.orchestrator, ...SERVICE_NAMES.flatMap((s) => [config.services[s].legacy, config.services[s].new ?? config.orchestrator])];
+  return 2 * Math.max(...bounds.map((b) => b.maxInFlight)) + 2;
+};
+
 export interface Proxy {
   /** Where agents connect, per service (the bound ZeroMQ endpoints). */
   fronts: Partial<Record<ServiceName, string>>;
@@ -71,16 +80,16 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     if (!parts.store) await store.close();
   };
   const services = SERVICE_NAMES.filter((s) => config.services[s].enabled);
-  const legOpts = (timeoutMs: number) => ({ timeoutMs, breaker: config.breaker });
+  const legOf = (b: Config['orchestrator']) => createLeg(b.endpoint, { timeoutMs: b.timeoutMs, maxInFlight: b.maxInFlight, breaker: config.breaker });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
-  for (const s of services) legacy[s] = createLeg(config.services[s].legacy.endpoint, legOpts(config.services[s].legacy.timeoutMs));
-  const orchestrator = createLeg(config.orchestrator.endpoint, legOpts(config.orchestrator.timeoutMs));
+  for (const s of services) legacy[s] = legOf(config.services[s].legacy);
+  const orchestrator = legOf(config.orchestrator);
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
   const newLegOf: Partial<Record<ServiceName, Leg>> = {};
   const allLegs = () => [...Object.values(legacy), ...newLegs.values()];
   for (const s of services) {
     const b = newBackendOf(config, s);
-    if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, createLeg(b.endpoint, legOpts(b.timeoutMs)));
+    if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, legOf(b));
     newLegOf[s] = newLegs.get(b.endpoint)!;
   }
 
@@ -99,7 +108,10 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     newLegs: newLegOf,
     observers: [metricsObserver, ...(guard ? [guard.observer] : []), ...(parts.observers ?? [])],
     ...(config.outbox.enabled
-      ? { secondary: (apply, observer) => new Outbox({ pool: store.pool, apply, observer, services, config: config.outbox, probe: (side) => answers(side) }).start() }
+      ? {
+          secondary: (apply, observer, sides) =>
+            new Outbox({ pool: store.pool, apply, sides, barrierPings: barrierPings(config), observer, services, config: config.outbox, probe: (side) => answers(side) }).start(),
+        }
       : {}),
   });
   const reporter = new DailyReporter({ config, store, flags, services });

@@ -30,7 +30,7 @@ export interface EngineDeps {
   /** Extra listeners (metrics, tests). */
   observers?: Partial<ExecutionObserver>[];
   /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
-  secondary?: (apply: ApplySecondary, observer: ExecutionObserver) => SecondaryQueue;
+  secondary?: (apply: ApplySecondary, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryQueue;
 }
 
 export interface Engine {
@@ -51,6 +51,7 @@ export function createEngine(deps: EngineDeps): Engine {
     translators[service] = createTranslator(service, new LegOrchestratorClient(newLeg), deps.store.idMap);
     sides[service] = {
       legacy,
+      newLeg,
       translator: translators[service],
       newTimeoutMs: newBackendOf(config, service).timeoutMs,
       newEndpoint: newLeg.endpoint,
@@ -58,7 +59,7 @@ export function createEngine(deps: EngineDeps): Engine {
   }
   const routeRules = new Map<string, ComparisonRules>();
   const apply = secondaryApplier((s) => sides[s]!, (s) => writeSuccessOf(config, s));
-  const secondary = deps.secondary?.(apply, observer) ?? new OrderedSecondaryWrites(apply, observer);
+  const secondary = deps.secondary?.(apply, observer, (s) => sides[s]!) ?? new OrderedSecondaryWrites(apply, observer);
   const executor = new Executor({
     decide: (service, ctx) => deps.flags.decide(service, ctx),
     sides: (service) => sides[service]!,

@@ -13,25 +13,39 @@ import type { Route } from './route.js';
 import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
-import { keyOf } from './secondary.js';
+import { KeyChains, keyOf } from './secondary.js';
+import { isUnknownOutcome } from '../legs/types.js';
 
 export interface SecondaryWrite {
   route: Route;
   /** The side to write second. */
   side: Side;
   /**
-   * Called once, after the write's first attempt (applied, or failed and gone to the retry backlog): the key
-   * is no longer busy here. A write held in memory while the store is down has had no attempt yet.
+   * Called once the key no longer needs holding busy here: the write landed on the secondary, was dropped,
+   * or is left to the store (which tells every replica whether the key has writes not landed).
    */
   done(): void;
 }
 
+/** What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection. */
+export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undefined };
+
+/** A secondary write taken over before its primary call, waiting for that call's outcome. */
+export interface PendingWrite {
+  /** The write's id, carried by the primary call too when the primary is the orchestrator (so it can be found). */
+  readonly writeId: string | undefined;
+  settle(outcome: PrimaryOutcome): void;
+}
+
 export interface SecondaryWrites {
   /**
-   * Takes a secondary write over once the primary succeeded, behind every earlier one for the same key.
-   * Resolves when the agent may be answered (with the outbox: once the intent is stored); never rejects.
+   * Takes a secondary write over before its primary call, behind every earlier one for the same key
+   * (with the outbox: once its intent is stored, so a crash between the primary and the secondary loses
+   * nothing). Resolves when the primary may be called; never rejects.
    */
-  enqueue(write: SecondaryWrite): Promise<void>;
+  open(write: SecondaryWrite): Promise<PendingWrite>;
+  /** Whether the key has a write towards `side` not landed there yet, by any replica. */
+  unlanded(service: ServiceName, key: string, side: Side): Promise<boolean>;
 }
 
 export interface ExecutorDeps {
@@ -45,6 +59,8 @@ export interface ExecutorDeps {
 }
 
 export class Executor {
+  private readonly writes = new KeyChains();
+
   constructor(private readonly deps: ExecutorDeps) {}
 
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
@@ -52,7 +68,7 @@ export class Executor {
     const started = performance.now();
     const flags = this.deps.decide(route.service, contextFor(route));
     let plan = planFor(route.spec?.kind, flags);
-    if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && this.deps.activity.busy(activityKey(route))) {
+    if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && (await this.unlanded(route))) {
       // A write to this key is still on its way to new: serve from legacy rather than a stale read.
       plan = { ...plan, primary: 'legacy' };
       this.deps.observer.staleReadAvoided(route);
@@ -74,21 +90,35 @@ export class Executor {
 
   private async write(route: Route, plan: Plan): Promise<SideReply> {
     const key = activityKey(route);
+    const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
-    let primary: SideReply;
-    try {
-      primary = await callSide(plan.primary, route, this.deps.sides(route.service), false);
-    } catch (err) {
-      this.deps.activity.end(key);
-      throw err;
+    if (!plan.writeSecondary) {
+      try {
+        return await callSide(plan.primary, route, sides, false);
+      } finally {
+        this.deps.activity.end(key);
+      }
     }
-    // Parsing the primary's reply is left to writes that have a second side to reach.
-    if (!plan.writeSecondary || !isSuccess(primary.value, this.deps.successRules(route.service))) {
-      this.deps.activity.end(key);
+    // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
+    return this.writes.run(key, async () => {
+      const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
+      const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
+      let primary: SideReply;
+      try {
+        primary = await callSide(plan.primary, route, sides, false, pending.writeId);
+      } catch (err) {
+        // A timeout is no failure: the primary may still apply it, and the outbox finds out which.
+        pending.settle(isUnknownOutcome(err) ? { unknownOn: on } : 'refused');
+        throw err;
+      }
+      pending.settle(isSuccess(primary.value, this.deps.successRules(route.service)) ? 'applied' : 'refused');
       return primary;
-    }
-    await this.deps.secondary.enqueue({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
-    return primary;
+    });
+  }
+
+  /** Whether a write to the route's key has not landed on the new side yet (here, or by the store's account). */
+  private async unlanded(route: Route): Promise<boolean> {
+    return this.deps.activity.busy(activityKey(route)) || this.deps.secondary.unlanded(route.service, route.key ?? '', 'new');
   }
 
   private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<SideReply> {

@@ -1,5 +1,6 @@
 /** What the executor reports about the work it does off the agent's path; stores and metrics listen. */
 import type { FieldDiff } from './compare.js';
+import type { ServiceName } from '../services/catalog.js';
 import type { Side } from './plan.js';
 import type { Route } from './route.js';
 import type { SideReply } from './sides.js';
@@ -23,6 +24,22 @@ export interface SecondaryEvent {
   error?: unknown;
 }
 
+/** A write whose outcome on `side` was not known (no reply in time, or the connection broke after the send). */
+export interface UnknownOutcomeEvent {
+  service: ServiceName;
+  action: string;
+  side: Side;
+  /** Whether the side was the write's primary (the agent's side) or its secondary. */
+  role: 'primary' | 'secondary';
+}
+
+/** How an unknown outcome was settled by a look-up on that side. */
+export interface ResolvedEvent extends UnknownOutcomeEvent {
+  applied: boolean;
+  /** From the unknown outcome to the look-up's answer. */
+  resolveMs: number;
+}
+
 export interface ServedEvent {
   route: Route;
   /** The side whose reply the agent got. */
@@ -40,6 +57,8 @@ export interface ExecutionObserver {
   fallback(route: Route, error: unknown): void;
   /** A read meant for the new side was served from legacy because a write to its key was pending there. */
   staleReadAvoided(route: Route): void;
+  unknownOutcome(e: UnknownOutcomeEvent): void;
+  unknownResolved(e: ResolvedEvent): void;
 }
 
 /** One observer that forwards to several; one failing listener never disturbs the others or the request. */
@@ -66,5 +85,7 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
     secondaryWritten: each((o) => o.secondaryWritten),
     fallback: each((o) => o.fallback),
     staleReadAvoided: each((o) => o.staleReadAvoided),
+    unknownOutcome: each((o) => o.unknownOutcome),
+    unknownResolved: each((o) => o.unknownResolved),
   };
 }

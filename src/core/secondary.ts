@@ -3,15 +3,16 @@
  * chains, and the in-memory queue used when the durable outbox (src/jobs/outbox.ts) is switched off.
  */
 import type { SuccessRule, ServiceName } from '../services/catalog.js';
-import type { SecondaryWrite, SecondaryWrites } from './execute.js';
+import { randomUUID } from 'node:crypto';
+import type { PendingWrite, SecondaryWrite, SecondaryWrites } from './execute.js';
 import type { ExecutionObserver } from './observer.js';
 import type { Side } from './plan.js';
 import type { Route } from './route.js';
 import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';
 
-/** Applies one secondary write; rejects when it failed or the side refused it. */
-export type ApplySecondary = (route: Route, side: Side) => Promise<SideReply>;
+/** Applies one secondary write (tagged with `writeId` where the side keeps tags); rejects when it failed or the side refused it. */
+export type ApplySecondary = (route: Route, side: Side, writeId?: string) => Promise<SideReply>;
 
 /** What the engine holds: the executor's SecondaryWrites plus what shutdown and metrics need. */
 export interface SecondaryQueue extends SecondaryWrites {
@@ -46,9 +47,9 @@ export class SecondaryRejected extends Error {
 }
 
 export function secondaryApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplySecondary {
-  return async (route, side) => {
+  return async (route, side, writeId) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
-    const reply = await callSide(side, route, sides(route.service), true);
+    const reply = await callSide(side, route, sides(route.service), true, writeId);
     if (!isSuccess(reply.value, rules(route.service))) throw new SecondaryRejected(reply);
     return reply;
   };
@@ -80,7 +81,10 @@ export class KeyChains {
   }
 }
 
-/** Per-key ordered, in memory only: a failed write is reported and lost; a crash loses what is queued. */
+/**
+ * Per-key ordered, in memory only: a write is queued once its primary applied it; a failed write is reported
+ * and lost, a crash loses what is queued, and a write whose primary outcome is unknown is not followed up.
+ */
 export class OrderedSecondaryWrites implements SecondaryQueue {
   private readonly chains = new KeyChains();
   /** Writes taken and not yet attempted, with when they were taken. */
@@ -91,13 +95,29 @@ export class OrderedSecondaryWrites implements SecondaryQueue {
     private readonly observer: ExecutionObserver,
   ) {}
 
-  async enqueue(write: SecondaryWrite): Promise<void> {
+  async open(write: SecondaryWrite): Promise<PendingWrite> {
+    const writeId = randomUUID();
+    return {
+      writeId,
+      settle: (outcome) => {
+        if (outcome === 'applied') this.enqueue(write, writeId);
+        else write.done();
+      },
+    };
+  }
+
+  // Held only in this process: its own key activity is all there is to know.
+  async unlanded(): Promise<boolean> {
+    return false;
+  }
+
+  private enqueue(write: SecondaryWrite, writeId: string): void {
     const { route, side } = write;
     this.queued.set(write, Date.now());
     void this.chains.run(keyOf(route.service, route.key), async () => {
       const t0 = performance.now();
       try {
-        const reply = await this.apply(route, side);
+        const reply = await this.apply(route, side, writeId);
         this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
       } catch (error) {
         this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });

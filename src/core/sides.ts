@@ -38,25 +38,28 @@ export class SideReply {
 
 export interface SideOptions {
   legacy: Leg;
+  /** The leg the translator's orchestrator calls go out on. */
+  newLeg: Leg;
   translator: Translator;
   /** Budget for everything one request does on the new side (a translation may take several calls). */
   newTimeoutMs: number;
   newEndpoint: string;
 }
 
-export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
-  if (!spansEnabled()) return call(side, route, opts, createMissing);
-  return traceLeg(side, route, () => call(side, route, opts, createMissing));
+/** One side's reply to the route; `writeId` tags what a write creates on the new side (see TranslateContext). */
+export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId?: string): Promise<SideReply> {
+  if (!spansEnabled()) return call(side, route, opts, createMissing, writeId);
+  return traceLeg(side, route, () => call(side, route, opts, createMissing, writeId));
 }
 
-async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean): Promise<SideReply> {
+async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId: string | undefined): Promise<SideReply> {
   const started = performance.now();
   let outcome = 'ok';
   try {
     const reply =
       side === 'legacy'
         ? { bytes: await opts.legacy.call(route.raw) }
-        : { value: await withDeadline(opts.translator.handle(route.request, { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint)) };
+        : { value: await withDeadline(opts.translator.handle(route.request, writeId ? { createMissing, writeId } : { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint)) };
     return new SideReply(side, performance.now() - started, reply);
   } catch (err) {
     outcome = err instanceof LegError ? err.failure : 'error';

@@ -1,7 +1,7 @@
 /** In-process running totals per service, for the demo's summary and the admin status. */
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 import type { FieldDiff } from './compare.js';
-import type { ComparedEvent, ExecutionObserver, SecondaryEvent, ServedEvent } from './observer.js';
+import type { ComparedEvent, ExecutionObserver, ResolvedEvent, SecondaryEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
 import type { Route } from './route.js';
 
 export interface ServiceTotals {
@@ -16,6 +16,10 @@ export interface ServiceTotals {
   secondaryFailed: number;
   fallbacks: number;
   staleReadsAvoided: number;
+  /** Writes whose outcome on a side was unknown, and how the look-ups settled them. */
+  unknownOutcomes: number;
+  resolvedApplied: number;
+  resolvedAbsent: number;
   /** Sum and count of leg latencies per side, from comparisons (both sides measured on the same request). */
   latency: { legacyMs: number; newMs: number; samples: number };
   /** Mismatch count per field path in rule form (e.g. context[].content). */
@@ -34,6 +38,9 @@ const empty = (): ServiceTotals => ({
   secondaryFailed: 0,
   fallbacks: 0,
   staleReadsAvoided: 0,
+  unknownOutcomes: 0,
+  resolvedApplied: 0,
+  resolvedAbsent: 0,
   latency: { legacyMs: 0, newMs: 0, samples: 0 },
   fields: {},
 });
@@ -82,6 +89,16 @@ export class MigrationStats implements ExecutionObserver {
 
   staleReadAvoided(route: Route): void {
     this.totals[route.service].staleReadsAvoided++;
+  }
+
+  unknownOutcome(e: UnknownOutcomeEvent): void {
+    this.totals[e.service].unknownOutcomes++;
+  }
+
+  unknownResolved(e: ResolvedEvent): void {
+    const t = this.totals[e.service];
+    if (e.applied) t.resolvedApplied++;
+    else t.resolvedAbsent++;
   }
 }
 

@@ -1,21 +1,23 @@
 /**
- * The durable outbox behind the executor: every secondary write is stored as an intent before the agent
- * is answered, then applied off the agent's path in per-key order (src/jobs/outbox-runner.ts). While the
- * state store is down, intents wait in a bounded in-memory queue and are stored, in order, when it returns.
+ * The durable outbox behind the executor: every secondary write's intent is stored before its primary call
+ * (so a write the primary applied is never lost to a crash before the agent's answer), then applied off the
+ * agent's path in per-key order (src/jobs/outbox-runner.ts). While the state store is down, intents wait in
+ * a bounded in-memory queue and are stored, in order, when it returns.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import type { SecondaryWrite } from '../core/execute.js';
+import type { PendingWrite, PrimaryOutcome, SecondaryWrite } from '../core/execute.js';
 import type { ExecutionObserver } from '../core/observer.js';
-import type { Side } from '../core/plan.js';
+import { other, type Side } from '../core/plan.js';
 import { KeyChains, keyOf, type ApplySecondary, type SecondaryQueue, type SecondaryStats } from '../core/secondary.js';
 import type { ServiceName } from '../services/catalog.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './outbox-buffer.js';
-import { OutboxRunner } from './outbox-runner.js';
+import { Resolver, type ResolveSides } from './outbox-resolve.js';
+import { OutboxRunner, type Primary } from './outbox-runner.js';
 import { OutboxTable, type OutboxIntent } from './outbox-table.js';
 import { withDeadline } from '../util/deadline.js';
 
@@ -27,17 +29,27 @@ const FLUSH_BATCH_TIMEOUT_MS = 5_000;
 const INTENT_CONNECTIONS = 4;
 const WORKER_CONNECTIONS = 8;
 const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
+const REFUSED = 'its primary refused it, or it never reached the primary';
+/** What the executor gets for a write that could not be recorded at all (logged and counted as lost). */
+const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
 
-/** An intent waiting in memory for the store, with the `done` its first attempt will call. */
+/** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
 interface Held {
   intent: OutboxIntent;
   done(): void;
+  primary?: PrimaryOutcome;
+  /** Stored by the flush: from then on the runner hears of its primary. */
+  stored?: boolean;
 }
 
 export interface OutboxOptions {
   /** The store's pool: the outbox opens its own small pools on the same database. */
   pool: pg.Pool;
   apply: ApplySecondary;
+  /** Each service's legs and translator, for the look-ups that settle unknown outcomes. */
+  sides(service: ServiceName): ResolveSides;
+  /** See ResolverOptions.barrierPings. */
+  barrierPings: number;
   observer: ExecutionObserver;
   services: readonly ServiceName[];
   config: Config['outbox'];
@@ -62,17 +74,23 @@ export class Outbox implements SecondaryQueue {
 
   constructor(private readonly o: OutboxOptions) {
     const c = o.config;
+    // Synchronous commits unless asked otherwise: an intent an agent was answered for, and a claim (which
+    // says an attempt may have been sent), must survive a crash of PostgreSQL itself.
+    const commit = c.unsafeAsyncCommit ? ASYNC_COMMIT : {};
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
-    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...(c.synchronousCommit ? {} : ASYNC_COMMIT) });
+    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...commit });
     this.intents = new OutboxTable(this.intentPool);
-    // The worker's outcomes never need a WAL flush of their own: a database crash can only make it replay
-    // a write whose "done" was lost, never lose one.
-    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...ASYNC_COMMIT });
+    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...commit });
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer(c.memoryQueueMax);
     this.runner = new OutboxRunner({
       table: this.table,
       apply: o.apply,
+      resolver: new Resolver({
+        sides: o.sides,
+        appliedOn: (service, key, side, exceptId, limit) => this.table.appliedOn(service, key, side, exceptId, limit),
+        barrierPings: o.barrierPings,
+      }),
       observer: o.observer,
       owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
       services: o.services,
@@ -92,7 +110,7 @@ export class Outbox implements SecondaryQueue {
     return this;
   }
 
-  enqueue(write: SecondaryWrite): Promise<void> {
+  async open(write: SecondaryWrite): Promise<PendingWrite> {
     const { route, side, done } = write;
     const intent: OutboxIntent = {
       id: randomUUID(),
@@ -104,22 +122,49 @@ export class Outbox implements SecondaryQueue {
       raw: route.raw,
       createdAt: new Date(),
     };
-    return this.chains
-      .run(keyOf(intent.service, intent.key), () => this.record(intent, done))
-      .catch((err: unknown) => {
-        log.error({ err, service: intent.service, key: intent.key }, 'secondary write not recorded');
-        done();
-      });
+    let held: Held | 'stored' | 'lost';
+    try {
+      held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done));
+    } catch (err) {
+      log.error({ err, service: intent.service, key: intent.key }, 'secondary write not recorded');
+      done();
+      return UNRECORDED;
+    }
+    if (held === 'lost') return UNRECORDED;
+    return { writeId: intent.id, settle: (outcome) => (held === 'stored' || held.stored ? this.settle(intent, outcome) : (held.primary = outcome)) };
   }
 
-  private async record(intent: OutboxIntent, done: () => void): Promise<void> {
+  /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, it has. */
+  async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    try {
+      return await storeWithin(this.intents.unlanded(service, cleanText(key), side), this.o.config.intentTimeoutMs);
+    } catch {
+      return true;
+    }
+  }
+
+  /** The primary's answer for a stored intent, handed to the runner. */
+  private settle(intent: OutboxIntent, outcome: PrimaryOutcome): void {
+    if (outcome === 'refused') {
+      void this.runner.refused(intent.service, intent.key, intent.id, REFUSED);
+      return;
+    }
+    let primary: Primary = 'applied';
+    if (outcome !== 'applied') {
+      primary = { unknownOn: outcome.unknownOn, at: Date.now() };
+      this.o.observer.unknownOutcome({ service: intent.service, action: intent.action, side: other(intent.side), role: 'primary' });
+    }
+    this.runner.settled(intent.service, intent.key, intent.id, primary);
+  }
+
+  /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
+  private async record(intent: OutboxIntent, done: () => void): Promise<Held | 'stored' | 'lost'> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
-        this.runner.track(intent.service, intent.key, intent.id, done);
-        this.runner.kick(intent.service, intent.key);
-        return;
+        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs, null), this.o.config.intentTimeoutMs);
+        this.runner.opened(intent.service, intent.key, intent.id, done);
+        return 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
         // A timed-out insert may still commit: the flush stores the same id again, which is a no-op then.
@@ -128,14 +173,17 @@ export class Outbox implements SecondaryQueue {
     }
     // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
     // served from there or compared with it would be stale.
-    if (!this.buffer.push({ intent, done })) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
+    const held: Held = { intent, done };
+    if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
+    return held;
   }
 
-  private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): void {
+  private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): 'lost' {
     this.lost++;
     log.error({ err, service: intent.service, key: intent.key, action: intent.action, id: intent.id, lost: this.lost }, `secondary write lost: ${why}`);
     done();
+    return 'lost';
   }
 
   private storeFailed(err: unknown): void {
@@ -166,18 +214,22 @@ export class Outbox implements SecondaryQueue {
     if (this.buffer.size === 0) await storeWithin(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
     while (this.buffer.size) {
       const batch = this.buffer.peekMany(FLUSH_BATCH);
-      let stored = batch;
+      // Those whose primary refused them need no record; the others carry what is known of their primary.
+      const kept = batch.filter((h) => h.primary !== 'refused');
+      let stored = kept;
       try {
         // A batch that timed out may still commit: storing its ids again is then a no-op.
-        await storeWithin(this.intents.insertAll(batch.map((h) => h.intent), this.o.config.leaseMs), timeoutMs);
+        await storeWithin(this.intents.insertAll(kept.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null })), this.o.config.leaseMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
-        stored = await this.storeEachOf(batch);
+        stored = await this.storeEachOf(kept);
       }
       this.buffer.shiftMany(batch.length);
-      for (const { intent: i, done } of stored) {
-        this.runner.track(i.service, i.key, i.id, done);
-        this.runner.kick(i.service, i.key);
+      for (const h of batch) if (h.primary === 'refused') h.done();
+      for (const h of stored) {
+        h.stored = true;
+        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done);
+        if (h.primary) this.settle(h.intent, h.primary);
       }
     }
     if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
@@ -189,7 +241,7 @@ export class Outbox implements SecondaryQueue {
     const stored: Held[] = [];
     for (const h of batch) {
       try {
-        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs, h.primary === 'applied' ? true : null), this.o.config.intentTimeoutMs);
         stored.push(h);
       } catch (err) {
         if (!isDataError(err)) throw err;
@@ -199,7 +251,7 @@ export class Outbox implements SecondaryQueue {
     return stored;
   }
 
-  /** Waits until every write taken so far has had its first attempt; while the store is down, for its return. */
+  /** Waits until every write taken so far has been attempted (or handed over); while the store is down, for its return. */
   async drain(): Promise<void> {
     do {
       await this.chains.idle();

@@ -5,7 +5,7 @@ import type { BreakerState, LegFailure } from './types.js';
 export type Permit = 'normal' | 'trial';
 
 /** Only failures that say "the backend is not there" trip the breaker; a reply of any kind proves it is. */
-const TRIPPING: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'unavailable']);
+const TRIPPING: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'unavailable', 'disconnected']);
 
 export class Breaker {
   private failures = 0;

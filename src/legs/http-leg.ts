@@ -35,6 +35,11 @@ class HttpTransport implements Transport {
     return this.active.size;
   }
 
+  // HTTP keeps no order between requests (several connections): no answer is known to come after another.
+  connection(): undefined {
+    return undefined;
+  }
+
   async exchange(payload: Buffer, timeoutMs: number): Promise<Buffer> {
     if (this.closed) throw new LegError('closed', 'leg is closed', this.endpoint);
     const ac = new AbortController();

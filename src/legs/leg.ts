@@ -9,12 +9,16 @@ import { LegError, type Leg, type LegFailure, type LegOptions, type LegStats } f
  */
 export interface Transport {
   exchange(payload: Buffer, timeoutMs: number): Promise<Buffer>;
+  /** Sent and not answered, timed-out calls included until their late reply or the connection's end. */
   readonly inFlight: number;
+  /** See Leg.connection. */
+  connection(): number | undefined;
   close(): Promise<void>;
 }
 
 export class TransportLeg implements Leg {
   private readonly breaker: Breaker;
+  private readonly maxInFlight: number;
   private closed = false;
   private ok = 0;
   private failed = 0;
@@ -28,15 +32,23 @@ export class TransportLeg implements Leg {
     private readonly transport: Transport,
   ) {
     this.breaker = new Breaker(opts.breaker);
+    this.maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
+  }
+
+  connection(): number | undefined {
+    return this.transport.connection();
   }
 
   // One async frame per call: this is on every request's path, twice when a read is shadowed.
   async call(payload: Buffer | string, callOpts?: { timeoutMs?: number }): Promise<Buffer> {
     const started = performance.now();
-    const permit = this.closed ? null : this.breaker.admit();
+    // Saturation is checked first: a call refused for it must not take (and spend) the breaker's trial.
+    const saturated = this.transport.inFlight >= this.maxInFlight;
+    const permit = this.closed || saturated ? null : this.breaker.admit();
     let failure: LegFailure | undefined;
     try {
       if (this.closed) throw this.error('closed', 'leg is closed');
+      if (saturated) throw this.error('saturated', `${this.maxInFlight} calls unanswered: not sending more`);
       if (permit === null) throw this.error('circuit_open', 'circuit breaker is open');
       const reply = await this.transport.exchange(
         typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,

@@ -3,14 +3,25 @@
 export type LegFailure =
   /** No reply within the call's timeout. */
   | 'timeout'
-  /** No connection to the backend (refused, down, not yet connected). */
+  /** No connection to the backend (refused, down, not yet connected): the request was not sent. */
   | 'unavailable'
+  /** The connection broke after the request was sent: the backend may still have applied it. */
+  | 'disconnected'
+  /** The leg's bound of unanswered calls is reached (a hung backend): the request was not sent. */
+  | 'saturated'
   /** The breaker is open: the call was not attempted. */
   | 'circuit_open'
   /** The backend answered something that is not a reply (HTTP 5xx, bad framing). */
   | 'protocol'
   /** The leg was closed. */
   | 'closed';
+
+/**
+ * Whether a failed call may still have been applied: it was sent and no answer came (a timeout is not a
+ * failure: a hung backend works through its queue when it wakes), or the leg was closed under it.
+ */
+export const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed']);
+export const isUnknownOutcome = (err: unknown): boolean => err instanceof LegError && UNKNOWN_OUTCOME.has(err.failure);
 
 export class LegError extends Error {
   constructor(
@@ -37,6 +48,7 @@ export interface LegStats {
   breaker: BreakerState;
   ok: number;
   failed: number;
+  /** Sent and unanswered, timed-out calls included. */
   inFlight: number;
   lastLatencyMs: number | null;
   lastFailure: LegFailure | null;
@@ -46,6 +58,11 @@ export interface LegStats {
 export interface LegOptions {
   /** Default per-call timeout. */
   timeoutMs: number;
+  /**
+   * Calls sent and not yet answered, those that timed out included (a hung backend still holds them),
+   * beyond which the leg refuses to send more ('saturated'). Default unbounded.
+   */
+  maxInFlight?: number;
   breaker: { failureThreshold: number; openMs: number };
   /** Called once per call with its latency and outcome (metrics hook). */
   onOutcome?: (outcome: LegOutcome) => void;
@@ -55,6 +72,12 @@ export interface Leg {
   readonly endpoint: string;
   /** Sends one request frame and resolves with the backend's reply frame, bytes untouched; rejects with LegError. */
   call(payload: Buffer | string, opts?: { timeoutMs?: number }): Promise<Buffer>;
+  /**
+   * The current connection's number, or undefined when the transport keeps no order (HTTP). A backend
+   * answers one connection's requests in order, so a call answered on the connection that carried an
+   * earlier request is answered after that request was applied (or dropped for good).
+   */
+  connection(): number | undefined;
   stats(): LegStats;
   close(): Promise<void>;
 }

@@ -13,6 +13,8 @@ interface Pending {
   resolve(reply: Buffer): void;
   reject(err: LegError): void;
   timer: NodeJS.Timeout;
+  /** Handed to the socket (not only waiting for the first connection). */
+  sent: boolean;
 }
 
 /** up: a handshaken peer; down: last attempt failed or peer left; unknown: first attempt still running. */
@@ -23,6 +25,10 @@ const EMPTY = Buffer.alloc(0);
 class ZmqTransport implements Transport {
   private readonly sock: zmq.Dealer;
   private readonly pending = new Map<number, Pending>();
+  /** Calls that timed out and are still unanswered: a hung backend holds them, and they count against its bound. */
+  private readonly late = new Set<number>();
+  /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
+  private epoch = 0;
   private nextId = 1;
   private link: Link;
   private linkKnown: Promise<void>;
@@ -52,12 +58,16 @@ class ZmqTransport implements Transport {
 
   private watch(): void {
     const events = uninterrupted(() => this.sock.events);
-    events.on('handshake', () => this.setLink('up'));
+    events.on('handshake', () => {
+      this.epoch++;
+      this.setLink('up');
+    });
     events.on('connect:retry', () => this.setLink('down'));
     events.on('disconnect', () => {
       this.setLink('down');
-      // The replies of everything sent on that connection are gone with it.
-      this.failAll('unavailable', 'backend disconnected');
+      // The replies of everything sent on that connection are gone with it; what it carried may still be applied.
+      this.late.clear();
+      this.failAll('disconnected', 'backend disconnected after the request was sent');
     });
   }
 
@@ -67,7 +77,11 @@ class ZmqTransport implements Transport {
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.late.size;
+  }
+
+  connection(): number {
+    return this.epoch;
   }
 
   exchange(payload: Buffer, timeoutMs: number): Promise<Buffer> {
@@ -75,7 +89,7 @@ class ZmqTransport implements Transport {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
     const reply = new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs) });
+      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false });
     });
     // Right after start-up, give the first connection attempt its chance instead of failing at once.
     if (this.link === 'unknown') void this.linkKnown.then(() => this.send(id, payload));
@@ -84,12 +98,17 @@ class ZmqTransport implements Transport {
   }
 
   private readonly timedOut = (id: number, timeoutMs: number): void => {
-    this.take(id)?.reject(this.error('timeout', `no reply within ${timeoutMs} ms`));
+    const p = this.take(id);
+    if (!p) return;
+    if (p.sent) this.late.add(id);
+    p.reject(this.error('timeout', `no reply within ${timeoutMs} ms`));
   };
 
   private send(id: number, payload: Buffer): void {
     // The call may have timed out, or the leg closed, while the first connection was being made.
-    if (!this.pending.has(id)) return;
+    const p = this.pending.get(id);
+    if (!p) return;
+    p.sent = true;
     const idFrame = Buffer.allocUnsafe(4);
     idFrame.writeUInt32BE(id);
     try {
@@ -100,6 +119,7 @@ class ZmqTransport implements Transport {
   }
 
   private sendFailed(id: number, err: unknown): void {
+    this.late.delete(id);
     this.take(id)?.reject(this.error('unavailable', `send failed: ${describe(err)}`));
   }
 
@@ -108,7 +128,7 @@ class ZmqTransport implements Transport {
       // As in the fronts: receive() itself; closing the socket ends the loop with an error.
       for (;;) this.onReply(await this.sock.receive());
     } catch (err) {
-      if (!this.closed) this.failAll('unavailable', `receive failed: ${describe(err)}`);
+      if (!this.closed) this.failAll('disconnected', `receive failed: ${describe(err)}`);
     }
   }
 
@@ -116,7 +136,9 @@ class ZmqTransport implements Transport {
     const idFrame = frames[0];
     if (idFrame?.length !== 4) return;
     // Unknown ids are replies to calls that already timed out or failed: drop them.
-    const p = this.take(idFrame.readUInt32BE(0));
+    const id = idFrame.readUInt32BE(0);
+    this.late.delete(id);
+    const p = this.take(id);
     if (p === undefined) return;
     if (frames.length === 3 && frames[1]!.length === 0) p.resolve(frames[2]!);
     else p.reject(this.error('protocol', `unexpected reply framing (${frames.length} frames)`));

@@ -4,8 +4,8 @@
  */
 import { SERVICES } from './catalog.js';
 import { buildSummary, type ContextualInteraction, type Decision } from './contextual-summary.js';
-import { createdAtSeconds, readAllMemories, SessionRegistry } from './orchestrator-client.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator } from './types.js';
+import { createdAtSeconds, createdBy, readAllMemories, SessionRegistry, taggedFor } from './orchestrator-client.js';
+import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from './types.js';
 import { isObject, textOf } from './legacy-values.js';
 
 const CONTEXT = { memory_type: SERVICES['contextual-memory'].memoryType };
@@ -26,7 +26,7 @@ export class ContextualMemoryTranslator implements Translator {
   }
 
   // The agent keeps sessions implicitly (first write creates one), so createMissing changes nothing here.
-  async handle(request: LegacyRequest, _ctx: TranslateContext): Promise<unknown> {
+  async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
     this.requests++;
     const { action, session_id: sessionId } = request;
     switch (action) {
@@ -44,13 +44,13 @@ export class ContextualMemoryTranslator implements Translator {
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: Date.now() / 1000 };
-        await this.record(sessionId, content, stored, [type]);
+        await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
         return true;
       }
       case 'record_decision': {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
-        await this.record(sessionId, decision, { type: DECISION, timestamp: Date.now() / 1000 }, [DECISION]);
+        await this.record(sessionId, decision, { type: DECISION, timestamp: Date.now() / 1000 }, taggedFor([DECISION], ctx.writeId));
         return true;
       }
       case 'get_context':
@@ -58,6 +58,12 @@ export class ContextualMemoryTranslator implements Translator {
       default:
         return SERVICES[this.service].errorReply(`Unknown action: ${action}`);
     }
+  }
+
+  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+    const { action, session_id: sessionId } = request;
+    if ((action !== 'add_interaction' && action !== 'record_decision') || typeof sessionId !== 'string') return Promise.resolve('idempotent');
+    return createdBy(this.sessions, this.client, sessionId, writeId);
   }
 
   private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<void> {

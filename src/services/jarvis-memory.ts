@@ -3,8 +3,8 @@
  * memory an "entity" memory carrying the legacy value untouched in content.metadata.memory.
  */
 import { SERVICES } from './catalog.js';
-import { createdAtSeconds, readAllMemories, SessionRegistry } from './orchestrator-client.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator } from './types.js';
+import { createdAtSeconds, createdBy, readAllMemories, SessionRegistry, taggedFor } from './orchestrator-client.js';
+import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from './types.js';
 import { isObject, legacyKey, textOf } from './legacy-values.js';
 
 const SOURCE_AGENT = 'jarvis_memory_agent';
@@ -24,10 +24,9 @@ export class JarvisMemoryTranslator implements Translator {
   }
 
   // The agent keeps users implicitly (first memory creates one), so createMissing changes nothing here.
-  async handle(request: LegacyRequest, _ctx: TranslateContext): Promise<unknown> {
+  async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
     const { action } = request;
-    // `request.get("user_id", "default")`: the default applies only when the key is absent.
-    const userId = request.user_id === undefined ? 'default' : request.user_id;
+    const userId = userOf(request);
     const key = legacyKey(userId);
     switch (action) {
       case 'add_memory': {
@@ -36,7 +35,7 @@ export class JarvisMemoryTranslator implements Translator {
         await this.client.call('create', sessionId, {
           ...ENTITY,
           content: { text: textOf(memory), source_agent: SOURCE_AGENT, metadata: { memory } },
-          tags: ['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])],
+          tags: taggedFor(['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])], ctx.writeId),
         });
         return { status: 'ok' };
       }
@@ -59,4 +58,13 @@ export class JarvisMemoryTranslator implements Translator {
         return SERVICES[this.service].errorReply(`Unknown action: ${action}`);
     }
   }
+
+  // Only add_memory creates a record; a clear repeats harmlessly.
+  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+    if (request.action !== 'add_memory') return Promise.resolve('idempotent');
+    return createdBy(this.users, this.client, legacyKey(userOf(request)), writeId);
+  }
 }
+
+/** `request.get("user_id", "default")`: the default applies only when the key is absent. */
+const userOf = (request: LegacyRequest): unknown => (request.user_id === undefined ? 'default' : request.user_id);

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ServiceName } from './catalog.js';
-import { OrchestratorError, type IdMap, type OrchestratorClient } from './types.js';
+import { OrchestratorError, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
 import { LegError, type Leg } from '../legs/types.js';
 import { pyDumps } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
@@ -52,6 +52,20 @@ export interface OrchestratorMemory {
 export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
 
 const PAGE = 100;
+
+/** The tag that finds a write's memory again (src/jobs/outbox-resolve.ts). */
+export const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
+
+/** `tags` plus the write's tag when the write has an id. */
+export const taggedFor = (tags: string[], writeId: string | undefined): string[] => (writeId ? [...tags, writeTag(writeId)] : tags);
+
+/** Whether a create tagged with `writeId` is in the legacy key's orchestrator session. */
+export async function createdBy(sessions: SessionRegistry, client: OrchestratorClient, legacyKey: string, writeId: string): Promise<WriteLookup> {
+  const sessionId = await sessions.find(legacyKey);
+  if (!sessionId) return 'absent';
+  const data = await client.call('batch_read', sessionId, { filter: { tags: [writeTag(writeId)], limit: 1 } });
+  return Array.isArray(data.memories) && data.memories.length > 0 ? 'applied' : 'absent';
+}
 
 /** Every memory of one session matching `filter`, oldest first unless the filter sorts otherwise, across all pages. */
 export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { SERVICES } from './catalog.js';
-import { readAllMemories, SessionRegistry } from './orchestrator-client.js';
+import { createdBy, readAllMemories, SessionRegistry, taggedFor } from './orchestrator-client.js';
 import { isoLocal, selectContext, type ContextEntry } from './session-context.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator } from './types.js';
+import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from './types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from './legacy-values.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
@@ -44,6 +44,12 @@ export class SessionMemoryTranslator implements Translator {
     return SERVICES[this.service].errorReply(`Unknown action: ${action}`, requestId);
   }
 
+  // Only add_interaction creates a record; a session made twice is kept once (id map), clears repeat harmlessly.
+  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+    if (request.action !== 'add_interaction' || !pyTruthy(request.session_id)) return Promise.resolve('idempotent');
+    return createdBy(this.sessions, this.client, legacyKey(request.session_id), writeId);
+  }
+
   private async createSession(request: LegacyRequest, requestId: unknown): Promise<unknown> {
     // The agent does `session_id or str(uuid4())`, and re-creating an existing session keeps its history.
     const sessionId = isText(request.session_id) ? request.session_id : randomUUID();
@@ -77,7 +83,7 @@ export class SessionMemoryTranslator implements Translator {
     await this.client.call('create', orchestratorId, {
       ...CONVERSATION,
       content: { text: content, role, timestamp: isoLocal(), source_agent: SOURCE_AGENT, metadata },
-      tags: [...new Set(['conversation', role, ...extraTags])],
+      tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
     return { status: 'success', request_id: requestId };
   }

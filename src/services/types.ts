@@ -47,10 +47,26 @@ export interface TranslateContext {
    * translator answers as the legacy service would for an unknown session.
    */
   createMissing: boolean;
+  /**
+   * The write's id (the outbox row's): what the write creates carries it as a tag (writeTag), so that when
+   * its outcome is unknown a look-up finds out whether it was applied.
+   */
+  writeId?: string;
 }
+
+/**
+ * What a look-up of one write on the orchestrator found: applied; absent (sending it again is safe); or
+ * idempotent (sending it again leaves the state it would have left, e.g. a clear).
+ */
+export type WriteLookup = 'applied' | 'absent' | 'idempotent';
 
 export interface Translator {
   readonly service: ServiceName;
   /** Carries one legacy request out on the orchestrator and returns the reply the legacy service would have given. */
   handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown>;
+  /**
+   * Whether the write handled with `writeId` is on the orchestrator. Only conclusive when asked on the
+   * connection that carried the write, or after every earlier request of another connection was worked off.
+   */
+  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup>;
 }

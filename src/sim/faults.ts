@@ -17,6 +17,12 @@ export interface Faults {
   down: boolean;
   /** Share of writes acknowledged normally but stored altered or not at all. */
   divergence: { rate: number; mode: DivergenceMode };
+  /**
+   * Hung, as a stopped process (SIGSTOP) or a stuck lock: connections stay open and requests are taken in,
+   * none is answered; when it ends, every request held is applied and answered in order, those of clients
+   * that went away meanwhile included (their replies are lost).
+   */
+  hang: boolean;
 }
 
 export const noFaults = (): Faults => ({
@@ -25,6 +31,7 @@ export const noFaults = (): Faults => ({
   errorRate: 0,
   down: false,
   divergence: { rate: 0, mode: 'alter' },
+  hang: false,
 });
 
 const rate = z.number().min(0).max(1);
@@ -35,6 +42,7 @@ export const faultsPatchSchema = z.strictObject({
   jitterMs: ms.optional(),
   errorRate: rate.optional(),
   down: z.boolean().optional(),
+  hang: z.boolean().optional(),
   divergence: z.strictObject({ rate: rate.optional(), mode: z.enum(['alter', 'drop']).optional() }).optional(),
 });
 export type FaultsPatch = z.infer<typeof faultsPatchSchema>;

@@ -1,7 +1,7 @@
 /**
  * One simulated service on a real ZeroMQ REP socket: one request at a time like the Python services,
  * replies written as Python's json.dumps, and the target's faults (latency, injected errors, outage,
- * divergence) applied per request. An outage closes the socket; coming back rebinds the same port.
+ * divergence, hang) applied per request. An outage closes the socket; coming back rebinds the same port.
  */
 import * as zmq from 'zeromq';
 import { SERVICES } from '../services/catalog.js';
@@ -18,6 +18,8 @@ function errorReply(target: SimTarget, message: string, requestId: unknown, caus
   if (target === 'orchestrator') return orchestratorErrorReply(cause === 'request' ? 'invalid_request' : 'internal_error', message, requestId);
   return SERVICES[target].errorReply(message, requestId);
 }
+
+const HANG_POLL_MS = 20;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -76,6 +78,8 @@ export class RepServer {
   private async serve(socket: zmq.Reply): Promise<void> {
     try {
       for await (const [frame] of socket) {
+        // Hung: this request waits in hand and the rest in the socket's queues, as in a stopped process.
+        while (this.faults().hang && !socket.closed) await sleep(HANG_POLL_MS);
         const reply = await this.answer(frame);
         // An outage that began while the request was in hand swallows the reply, as a dead process would.
         if (socket.closed) return;

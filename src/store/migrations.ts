@@ -188,6 +188,20 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX outbox_due;
       CREATE INDEX outbox_open ON outbox (service, key, seq) WHERE open`,
   },
+  {
+    // Unknown outcomes (src/jobs/outbox-resolve.ts). An intent is now stored before the primary call:
+    // primary_ok is NULL until the primary's answer is known (true: applied; a refused write is 'dropped').
+    // sent: an attempt on the secondary may have reached it and its outcome is not recorded, so the
+    // next attempt looks the write up there first. Rows from before this migration had their primary applied.
+    name: 'outbox_unknown_outcomes',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN primary_ok boolean DEFAULT true;
+      ALTER TABLE outbox ALTER COLUMN primary_ok DROP DEFAULT;
+      ALTER TABLE outbox ADD COLUMN sent boolean NOT NULL DEFAULT false;
+      ALTER TABLE outbox DROP CONSTRAINT outbox_status_check;
+      ALTER TABLE outbox ADD CONSTRAINT outbox_status_check CHECK (status IN ('pending', 'inflight', 'done', 'dead', 'dropped'));
+      CREATE INDEX outbox_dead_key ON outbox (service, key) WHERE status = 'dead'`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -88,8 +88,40 @@ describe('zmq leg', () => {
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
     rep.close();
-    expect(await failureOf(held)).toBe('unavailable');
+    // It was sent: the backend may have applied it before it went, so its outcome is unknown, not failed.
+    expect(await failureOf(held)).toBe('disconnected');
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('counts timed-out calls against its in-flight bound until their late replies come, and sends nothing past it', async () => {
+    const rep = await startRep('tcp://127.0.0.1:*', 1500);
+    cleanups.push(() => rep.close());
+    const l = leg(rep.endpoint, { timeoutMs: 200, maxInFlight: 2 });
+    expect((await l.call('warm')).toString()).toBe('warm');
+    // A slow backend holds both: they time out, yet it still has them.
+    expect(await failureOf(l.call('slow:1'))).toBe('timeout');
+    expect(await failureOf(l.call('slow:2'))).toBe('timeout');
+    expect(l.stats().inFlight).toBe(2);
+    expect(await failureOf(l.call('third'))).toBe('saturated');
+    // Refusals for the bound are not the backend's fault: the breaker stays closed.
+    expect(l.stats().breaker).toBe('closed');
+    // Once the backend has answered both (late, dropped), the leg sends again.
+    await until(async () => expect(l.stats().inFlight).toBe(0), 10_000);
+    expect((await l.call('fourth')).toString()).toBe('fourth');
+    expect(rep.answered()).toBe(4);
+  });
+
+  it('numbers its connections: a reconnect is a new one', async () => {
+    const first = await startRep();
+    const l = leg(first.endpoint, { timeoutMs: 1000 });
+    await l.call('one');
+    const before = l.connection();
+    expect(before).toBeGreaterThan(0);
+    first.close();
+    const second = await startRep(first.endpoint);
+    cleanups.push(() => second.close());
+    await until(() => l.call('two'), 5000);
+    expect(l.connection()).toBeGreaterThan(before!);
   });
 
   it('reconnects to a backend restarted on the same port without recreating the leg', async () => {

@@ -20,10 +20,11 @@ beforeAll(async () => {
     await table.insert(
       { id: randomUUID(), service: 'jarvis-memory', key, action: 'add_memory', side: 'new', raw: Buffer.from(`{"action": "add_memory", "user_id": "${key}", "memory": ${n}}`), createdAt: new Date() },
       0,
+      true,
     );
   }
   const [row] = await table.claim({ owner: 'w', leaseMs: 1000, limit: 1, services: ['jarvis-memory'], key: { service: 'jarvis-memory', key: 'alice' } });
-  await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'orchestrator validation_error: nope' });
+  await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'orchestrator validation_error: nope', sent: false, primaryOk: true, counted: true });
 });
 afterAll(async () => {
   await pool?.end();

@@ -103,7 +103,8 @@ it('serves agents through a 20 s store outage and stores every held write once i
   const routed = routeRequest('session-memory', Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: 'storeless-held', role: 'user', content: 'held' })), 1 << 20);
   if (!routed.ok) throw new Error(routed.reason);
   let heldDone = false;
-  await proxy.engine.secondary.enqueue({ route: routed.route, side: 'new', done: () => (heldDone = true) });
+  const pending = await proxy.engine.secondary.open({ route: routed.route, side: 'new', done: () => (heldDone = true) });
+  pending.settle('applied');
   await sleep(500);
   const heldDoneDuringOutage = heldDone;
   await sleep(20_000 - (Date.now() - cutAt));

@@ -37,8 +37,8 @@ const content = (raw: Buffer) => (JSON.parse(raw.toString()) as { content: strin
 const poll = (owner: string, limit = 100, leaseMs = 30_000) => table.claim({ owner, leaseMs, limit, services: SERVICES });
 
 it('claims only the head of each key, and hands the next one over when the head is done', async () => {
-  for (let n = 0; n < 3; n++) await table.insert(intent('a', n), 0);
-  await table.insert(intent('b', 0), 0);
+  for (let n = 0; n < 3; n++) await table.insert(intent('a', n), 0, true);
+  await table.insert(intent('b', 0), 0, true);
   const first = await poll('w1');
   expect(first.map((r) => content(r.raw)).sort()).toEqual(['a#0', 'b#0']);
   expect(await poll('w2')).toEqual([]);
@@ -50,39 +50,46 @@ it('claims only the head of each key, and hands the next one over when the head 
   expect(next).toMatchObject({ status: 'inflight', attempts: 1, owner: 'w1' });
 
   // A failed head holds its successors back until its retry is due.
-  expect(await table.release(next!.id, 'w1', { park: false, delayMs: 60_000, error: 'unavailable' })).toBe(true);
+  expect(await table.release(next!.id, 'w1', { park: false, delayMs: 60_000, error: 'unavailable', sent: false, primaryOk: true, counted: true })).toBe(true);
   expect(await poll('w2')).toEqual([]);
   expect(await table.claim({ owner: 'w2', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'a' } })).toEqual([]);
 });
 
-it('gives a fresh write to its storer at once, and to everyone else only after its lease', async () => {
-  await table.insert(intent('k', 0), 60_000);
+it('gives a fresh write to its storer at once (it knows its primary answered), and to everyone else only after its lease', async () => {
+  const i = intent('k', 0);
+  await table.insert(i, 60_000, null);
   expect(await poll('other')).toEqual([]);
-  const [mine] = await table.claim({ owner: 'storer', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'k' } });
+  const byKey = (known: string[]) => table.claim({ owner: 'storer', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'k' }, known });
+  // Its primary call may still be under way: not even its key's pump takes it unless the storer says so.
+  expect(await byKey([])).toEqual([]);
+  const [mine] = await byKey([i.id]);
   expect(content(mine!.raw)).toBe('k#0');
+  expect(mine).toMatchObject({ primaryOk: null, wasSent: false });
 });
 
 it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
-  await table.insert(intent('k', 0), 0);
+  await table.insert(intent('k', 0), 0, true);
   const [row] = await poll('dead-owner', 1, 200);
   await new Promise((r) => setTimeout(r, 400));
   const [again] = await poll('heir');
-  expect(again).toMatchObject({ id: row!.id, attempts: 2, owner: 'heir' });
+  // The dead owner may have sent it: the heir must look it up before sending it again.
+  expect(row).toMatchObject({ wasSent: false });
+  expect(again).toMatchObject({ id: row!.id, attempts: 2, owner: 'heir', wasSent: true });
   expect((await table.completeAndNext(row!.id, 'dead-owner', 1000)).completed).toBe(false);
   expect((await table.completeAndNext(row!.id, 'heir', 1000)).completed).toBe(true);
 });
 
 it('stores an intent once however often it is stored', async () => {
   const i = intent('k', 0);
-  await table.insert(i, 0);
-  await table.insert(i, 0);
-  await table.insertAll([i, intent('k', 1)], 0);
+  await table.insert(i, 0, true);
+  await table.insert(i, 0, true);
+  await table.insertAll([i, intent('k', 1)].map((x) => ({ intent: x, primaryOk: true })), 0);
   expect((await table.list({ key: 'k' })).map((r) => content(r.raw))).toEqual(['k#0', 'k#1']);
 });
 
 it('keeps per-key order and applies each write once with two claimers racing', async () => {
   const keys = Array.from({ length: 12 }, (_, k) => `key-${k}`);
-  for (let n = 0; n < 15; n++) for (const k of keys) await table.insert(intent(k, n), 0);
+  for (let n = 0; n < 15; n++) for (const k of keys) await table.insert(intent(k, n), 0, true);
   const applied = new Map<string, string[]>();
   const inFlight = new Set<string>();
   let overlaps = 0;
@@ -117,9 +124,9 @@ it('keeps per-key order and applies each write once with two claimers racing', a
 });
 
 it('parks, lists, retries and purges', async () => {
-  await table.insert(intent('p', 0), 0);
+  await table.insert(intent('p', 0), 0, true);
   const [row] = await poll('w');
-  await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'refused' });
+  await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'refused', sent: false, primaryOk: true, counted: true });
   const dead = await table.list({ statuses: ['dead'] });
   expect(dead).toMatchObject([{ id: row!.id, status: 'dead', lastError: 'refused', attempts: 1 }]);
   expect(await table.stats()).toMatchObject({ depth: 0, parked: 1 });
