@@ -20,9 +20,10 @@ const backendSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(2000),
   /**
    * Calls sent and unanswered (timed-out ones included: a hung backend still holds them) beyond which no
-   * more are sent: secondary writes wait in the outbox, reads fall back to legacy at once.
+   * more are sent: secondary writes wait in the outbox, reads fall back to legacy at once. Above the number of
+   * agents a backend serves at once, so a healthy one never meets it.
    */
-  maxInFlight: z.number().int().positive().default(64),
+  maxInFlight: z.number().int().positive().default(1024),
 });
 
 const serviceSchema = (name: ServiceName) =>
@@ -68,7 +69,8 @@ export const configSchema = z.strictObject({
       maxFrameBytes: z.number().int().positive().default(1024 * 1024),
     })
     .prefault({}),
-  orchestrator: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${ORCHESTRATOR_PORT}` }),
+  // Agents reach the orchestrator only at cutover and later: a smaller bound, so its barriers stay short.
+  orchestrator: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${ORCHESTRATOR_PORT}`, maxInFlight: 256 }),
   breaker: z
     .strictObject({
       failureThreshold: z.number().int().positive().default(5),

@@ -18,6 +18,7 @@ import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './jobs/outbox.js';
+import { barrierPingsFor } from './jobs/outbox-resolve.js';
 import { startReconcileSchedule } from './jobs/reconcile-schedule.js';
 import { childLogger } from './telemetry/log.js';
 import { addGaugeSource, metricsObserver, startTelemetry } from './telemetry/index.js';
@@ -32,14 +33,6 @@ import { openFlagsFor, openStoreFor } from './open.js';
 
 const log = childLogger('proxy');
 
-/**
- * Pings that let a backend work off what a gone connection (a dead process's, another replica's) still held
- * before a look-up is trusted: it takes connections in turn, and none held more than a leg's in-flight bound.
- */
-const barrierPings = (config: Config): number => {
-  const bounds = [config.orchestrator, ...SERVICE_NAMES.flatMap((s) => [config.services[s].legacy, config.services[s].new ?? config.orchestrator])];
-  return 2 * Math.max(...bounds.map((b) => b.maxInFlight)) + 2;
-};
 
 export interface Proxy {
   /** Where agents connect, per service (the bound ZeroMQ endpoints). */
@@ -110,7 +103,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     ...(config.outbox.enabled
       ? {
           secondary: (apply, observer, sides) =>
-            new Outbox({ pool: store.pool, apply, sides, barrierPings: barrierPings(config), observer, services, config: config.outbox, probe: (side) => answers(side) }).start(),
+            new Outbox({ pool: store.pool, apply, sides, barrierPings: barrierPingsFor(config), observer, services, config: config.outbox, probe: (side) => answers(side) }).start(),
         }
       : {}),
   });

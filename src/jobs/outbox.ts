@@ -49,7 +49,7 @@ export interface OutboxOptions {
   /** Each service's legs and translator, for the look-ups that settle unknown outcomes. */
   sides(service: ServiceName): ResolveSides;
   /** See ResolverOptions.barrierPings. */
-  barrierPings: number;
+  barrierPings(service: ServiceName, side: Side): number;
   observer: ExecutionObserver;
   services: readonly ServiceName[];
   config: Config['outbox'];

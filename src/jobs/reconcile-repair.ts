@@ -12,6 +12,7 @@ import { isSuccess } from '../core/success.js';
 import { parseReply } from '../core/sides.js';
 import type { CanonicalRecord } from '../sources/canonical.js';
 import { pyDumps } from '../util/pyjson.js';
+import { sendOnce, type Resolver } from './outbox-resolve.js';
 
 /** One side's write path, taking legacy requests. */
 export interface SideWriter {
@@ -101,22 +102,25 @@ export async function syncKey(
   return sent;
 }
 
-/** Writes to the legacy service itself, over its leg; a reply its success rules reject is an error. */
-export function legacyWriter(leg: Leg, rules: SuccessRule[]): SideWriter {
+/**
+ * Writes to the legacy service itself, over its leg; a reply its success rules reject is an error. A write
+ * whose outcome is unknown is looked up before it is sent again (the resolver's legs are this writer's).
+ */
+export function legacyWriter(service: ServiceName, leg: Leg, rules: SuccessRule[], resolver: Resolver): SideWriter {
   return {
     async send(request) {
-      const reply = parseReply(await leg.call(pyDumps(request)));
-      if (!isSuccess(reply, rules)) throw new RepairError(`legacy ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
+      const reply = await sendOnce(resolver, 'legacy', service, request, async () => parseReply(await leg.call(pyDumps(request))));
+      if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`legacy ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
     },
   };
 }
 
-/** Writes to the orchestrator through the service's translator, as a dual write would. */
-export function newWriter(service: ServiceName, translator: Translator, client: OrchestratorClient, ids: IdMap, rules: SuccessRule[]): SideWriter {
+/** Writes to the orchestrator through the service's translator, as a dual write would, each write tagged so it can be found. */
+export function newWriter(service: ServiceName, translator: Translator, client: OrchestratorClient, ids: IdMap, rules: SuccessRule[], resolver: Resolver): SideWriter {
   return {
     async send(request) {
-      const reply = await translator.handle(request, { createMissing: true });
-      if (!isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
+      const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { createMissing: true, writeId }));
+      if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
     },
     async clearKey(key) {
       const sessionId = await ids.get(service, key);

@@ -22,6 +22,7 @@ import type { KeyRange } from '../sources/canonical.js';
 import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
 import type { RunTrigger } from './reconcile-runs.js';
 import { legacyWriter, newWriter } from './reconcile-repair.js';
+import { barrierPingsFor, Resolver } from './outbox-resolve.js';
 
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
 export const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
@@ -62,11 +63,16 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   let writers: ReconcileSides['writers'];
   if (ids) {
     const backend = newBackendOf(config, service);
-    const client = new LegOrchestratorClient(leg(backend.endpoint, backend.timeoutMs));
+    const newLeg = leg(backend.endpoint, backend.timeoutMs);
+    const legacyLeg = leg(config.services[service].legacy.endpoint, config.services[service].legacy.timeoutMs);
+    const client = new LegOrchestratorClient(newLeg);
+    const translator = createTranslator(service, client, ids);
     const rules = writeSuccessOf(config, service);
+    // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
+    const resolver = new Resolver({ sides: () => ({ legacy: legacyLeg, newLeg, translator }), appliedOn: async () => [], barrierPings: barrierPingsFor(config) });
     writers = {
-      legacy: legacyWriter(leg(config.services[service].legacy.endpoint, config.services[service].legacy.timeoutMs), rules),
-      new: newWriter(service, createTranslator(service, client, ids), client, ids, rules),
+      legacy: legacyWriter(service, legacyLeg, rules, resolver),
+      new: newWriter(service, translator, client, ids, rules, resolver),
     };
   }
   return {
