@@ -1,0 +1,117 @@
+/**
+ * Unknown outcomes against a simulator that hangs (takes requests in, answers none until resumed, then
+ * works through them all): a write whose call timed out is looked up before anything else is sent for its
+ * key, so it lands exactly once and in order, whichever side hung and whichever side was primary.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import type { Edits } from '../../src/flags/edit.js';
+import type { SimTarget } from '../../src/sim/index.js';
+import { startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { sleep, waitUntil } from './support.js';
+
+const JARVIS = 'jarvis-memory';
+const DUAL_WRITE: Edits = { [flagName(JARVIS, 'dual-write')]: { enabled: true } };
+const NEW_PRIMARY: Edits = { ...DUAL_WRITE, [flagName(JARVIS, 'new-primary')]: { enabled: true } };
+
+let stack: MigrationStack | undefined;
+afterEach(async () => {
+  await stack?.close();
+  stack = undefined;
+});
+
+interface Memories {
+  memories: { memory: unknown }[];
+}
+const memoriesOf = (reply: unknown) => (reply as Memories).memories.map((m) => m.memory);
+
+/** One agent's writes through the proxy, one at a time; resolves with the `n` of each acknowledged one. */
+async function write(s: MigrationStack, user: string, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
+  const agent = new ReqClient(s.proxy.fronts[JARVIS]!, timeoutMs);
+  const acked: number[] = [];
+  try {
+    for (let n = from; n < from + count; n++) {
+      const reply = (await agent.call({ action: 'add_memory', user_id: user, memory: { user, n } }).catch(() => undefined)) as { status?: string } | undefined;
+      if (reply?.status === 'ok') acked.push(n);
+    }
+  } finally {
+    agent.close();
+  }
+  return acked;
+}
+
+/** Hangs `target`, runs `during`, resumes it after `hangMs` in all. */
+async function hung<T>(s: MigrationStack, target: SimTarget, hangMs: number, during: () => Promise<T>): Promise<T> {
+  await s.sims.applyFaults(target, { hang: true });
+  const started = Date.now();
+  try {
+    return await during();
+  } finally {
+    await sleep(Math.max(0, hangMs - (Date.now() - started)));
+    await s.sims.applyFaults(target, { hang: false });
+  }
+}
+
+async function drained(s: MigrationStack): Promise<void> {
+  const open = async () => Number((await s.proxy.store.pool.query('SELECT count(*) AS n FROM outbox WHERE open')).rows[0].n);
+  await waitUntil(async () => (await open()) === 0, 60_000, 'outbox drained');
+}
+
+const bothSides = async (s: MigrationStack, user: string) => ({
+  legacy: memoriesOf(s.readLegacy(JARVIS, { action: 'get_memories', user_id: user })),
+  fresh: memoriesOf(await s.readNew(JARVIS, { action: 'get_memories', user_id: user })),
+});
+const expected = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));
+
+it('legacy primary, orchestrator hung: every write applied on new once and in order, agents unaffected', async () => {
+  stack = await startMigrationStack(DUAL_WRITE);
+  const s = stack;
+  // The user's orchestrator session exists: what hangs is the memory's create itself.
+  const acked = await write(s, 'hang-a', 0, 1);
+  await drained(s);
+  acked.push(...(await hung(s, 'orchestrator', 6_000, () => write(s, 'hang-a', 1, 7))));
+  acked.push(...(await write(s, 'hang-a', 8, 4)));
+  await drained(s);
+
+  expect(acked).toEqual([...Array(12).keys()]);
+  const { legacy, fresh } = await bothSides(s, 'hang-a');
+  expect(legacy).toEqual(expected('hang-a', acked));
+  expect(fresh).toEqual(legacy);
+  const t = s.proxy.engine.stats.totals[JARVIS];
+  // The first attempt timed out while the orchestrator held it; a look-up found it applied once it woke.
+  expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
+  expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);
+
+it('new primary, legacy hung: the secondary side gets each write once and in order', async () => {
+  stack = await startMigrationStack(NEW_PRIMARY);
+  const s = stack;
+  const acked = await hung(s, JARVIS, 6_000, () => write(s, 'hang-b', 0, 8));
+  acked.push(...(await write(s, 'hang-b', 8, 4)));
+  await drained(s);
+
+  expect(acked).toEqual([...Array(12).keys()]);
+  const { legacy, fresh } = await bothSides(s, 'hang-b');
+  expect(fresh).toEqual(expected('hang-b', acked));
+  expect(legacy).toEqual(fresh);
+  expect(s.proxy.engine.stats.totals[JARVIS].resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);
+
+it('new primary, primary hung: a write the agent saw time out but the primary applied later reaches legacy too, once', async () => {
+  stack = await startMigrationStack(NEW_PRIMARY);
+  const s = stack;
+  expect(await write(s, 'hang-c', 0, 1)).toEqual([0]);
+  await drained(s);
+  // The agent's write times out (memshift answers it with an error); the orchestrator applies it on waking.
+  expect(await hung(s, 'orchestrator', 4_000, () => write(s, 'hang-c', 1, 1, 8_000))).toEqual([]);
+  expect(await write(s, 'hang-c', 2, 3)).toEqual([2, 3, 4]);
+  await drained(s);
+
+  const { legacy, fresh } = await bothSides(s, 'hang-c');
+  expect(fresh).toEqual(expected('hang-c', [0, 1, 2, 3, 4]));
+  expect(legacy).toEqual(fresh);
+  const t = s.proxy.engine.stats.totals[JARVIS];
+  expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
+  expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);
