@@ -175,3 +175,28 @@ describe('--fault assignments', () => {
     expect(() => parseFaultAssignment('orchestrator')).toThrow(/target.key=value/);
   });
 });
+
+describe('hang', () => {
+  afterAll(reset);
+
+  it('takes requests in and answers none while hung, then applies and answers them all, a gone client\'s too', async () => {
+    const ep = sim.endpoints['jarvis-memory'];
+    const res = await fetch(`${sim.controlUrl}/faults/jarvis-memory`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: '{"hang": true}' });
+    expect(((await res.json()) as { hang: boolean }).hang).toBe(true);
+    // This client gives up (and its socket goes) before the service wakes: its write is still applied.
+    await expect(send(ep, { action: 'add_memory', user_id: 'h', memory: 0 }, 300)).rejects.toThrow();
+    const waiting = [1, 2].map((memory) => send(ep, { action: 'add_memory', user_id: 'h', memory }, 10_000));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sim.models['jarvis-memory'].users.has('h')).toBe(false);
+    await sim.applyFaults('jarvis-memory', { hang: false });
+    expect(await Promise.all(waiting)).toEqual([{ status: 'ok' }, { status: 'ok' }]);
+    // The first one was in hand when it hung; the other two came on two connections, in either order.
+    const applied = sim.models['jarvis-memory'].users.get('h')!.map((e) => e.memory);
+    expect(applied[0]).toBe(0);
+    expect(applied.slice(1).sort()).toEqual([1, 2]);
+  });
+
+  it('can be set at start', () => {
+    expect(parseFaultAssignment('orchestrator.hang=true')).toEqual({ target: 'orchestrator', patch: { hang: true } });
+  });
+});
