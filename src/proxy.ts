@@ -18,7 +18,7 @@ import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './jobs/outbox.js';
-import { barrierPingsFor } from './jobs/outbox-resolve.js';
+import { barrierPingsFor, primaryBudgetMs } from './jobs/outbox-resolve.js';
 import { startReconcileSchedule } from './jobs/reconcile-schedule.js';
 import { childLogger } from './telemetry/log.js';
 import { addGaugeSource, metricsObserver, startTelemetry } from './telemetry/index.js';
@@ -103,7 +103,17 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     ...(config.outbox.enabled
       ? {
           secondary: (apply, observer, sides) =>
-            new Outbox({ pool: store.pool, apply, sides, barrierPings: barrierPingsFor(config), observer, services, config: config.outbox, probe: (side) => answers(side) }).start(),
+            new Outbox({
+              pool: store.pool,
+              apply,
+              sides,
+              barrierPings: barrierPingsFor(config),
+              primaryBudgetMs: primaryBudgetMs(config),
+              observer,
+              services,
+              config: config.outbox,
+              probe: (side) => answers(side),
+            }).start(),
         }
       : {}),
   });

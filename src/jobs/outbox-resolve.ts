@@ -119,6 +119,12 @@ export function barrierPingsFor(config: Config): (service: ServiceName, side: Si
   return (service, side) => (side === 'legacy' ? config.services[service].legacy : (config.services[service].new ?? config.orchestrator)).maxInFlight + 1;
 }
 
+/** The longest any primary call may take: the slowest leg's timeout, and a second for the rest of the write path. */
+export function primaryBudgetMs(config: Config): number {
+  const legs = [config.orchestrator, ...Object.values(config.services).flatMap((s) => [s.legacy, s.new ?? config.orchestrator])];
+  return Math.max(...legs.map((b) => b.timeoutMs)) + 1_000;
+}
+
 /** A repair write whose outcome stayed unknown through every look-up: left alone, not sent again. */
 export class OutcomeUnknown extends Error {}
 

@@ -22,6 +22,8 @@ const PROBE_EVERY_MS = 1_000;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
 /** Failures that say the call never left: the attempt is not counted and nothing is unknown. */
 const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
+/** How long a write whose primary call is still under way here is left before it is looked at again. */
+const PRIMARY_PENDING_MS = 500;
 /** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
 const UNKNOWN_MEMORY_MS = 600_000;
 
@@ -155,7 +157,7 @@ export class OutboxRunner {
           if (row) p.rows.push(row);
         }
         // Claimed but not begun (shutdown): due again at once, for this process's successor or another replica.
-        for (const row of p.rows.splice(0)) await this.persist(() => this.o.table.unclaim(row, this.o.owner));
+        for (const row of p.rows.splice(0)) await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
         await this.handOver(k, p);
         // A kick that came meanwhile (another write of the key answered) is served by this pump.
         if (!p.again || this.stopped) return;
@@ -205,7 +207,13 @@ export class OutboxRunner {
   /** Settles, applies and records one claimed write; resolves with the key's next write when it could be claimed. */
   private async attempt(row: OutboxRow): Promise<OutboxRow | undefined> {
     const k = keyOf(row.service, row.key);
-    const mine = this.own.get(k)?.get(row.id)?.primary;
+    const own = this.own.get(k)?.get(row.id);
+    if (own && !own.primary) {
+      // Its primary call is still under way here (a lease shorter than the call): a look-up now would be early.
+      await this.persist(() => this.o.table.unclaim(row, this.o.owner, PRIMARY_PENDING_MS));
+      return undefined;
+    }
+    const mine = own?.primary;
     let route: Route;
     try {
       route = routeOf(row);

@@ -172,12 +172,13 @@ export class OutboxTable {
     );
   }
 
-  /** Hands a claimed write back untried (shutdown): due now, its attempt not counted, its earlier unknown kept. */
-  async unclaim(row: OutboxRow, owner: string): Promise<boolean> {
+  /** Hands a claimed write back untried (shutdown): due after `delayMs`, its attempt not counted, its earlier unknown kept. */
+  async unclaim(row: OutboxRow, owner: string, delayMs: number): Promise<boolean> {
     const r = await this.pool.query(
-      `UPDATE outbox SET status = 'pending', attempts = attempts - 1, sent = $3, next_attempt_at = now(), owner = NULL, updated_at = now()
+      `UPDATE outbox SET status = 'pending', attempts = attempts - 1, sent = $3, owner = NULL, updated_at = now(),
+         next_attempt_at = now() + make_interval(secs => $4::double precision / 1000)
        WHERE id = $1 AND owner = $2 AND status = 'inflight'`,
-      [row.id, owner, row.wasSent],
+      [row.id, owner, row.wasSent, delayMs],
     );
     return r.rowCount === 1;
   }

@@ -48,6 +48,11 @@ export interface OutboxOptions {
   apply: ApplySecondary;
   /** Each service's legs and translator, for the look-ups that settle unknown outcomes. */
   sides(service: ServiceName): ResolveSides;
+  /**
+   * The longest a primary call can take (its leg's timeout, and a margin): an intent is held for its storer
+   * at least this long beyond the lease, so nobody looks its primary up while the call may still be under way.
+   */
+  primaryBudgetMs: number;
   /** See ResolverOptions.barrierPings. */
   barrierPings(service: ServiceName, side: Side): number;
   observer: ExecutionObserver;
@@ -162,7 +167,7 @@ export class Outbox implements SecondaryQueue {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs, null), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs + this.o.primaryBudgetMs, null), this.o.config.intentTimeoutMs);
         this.runner.opened(intent.service, intent.key, intent.id, done);
         return 'stored';
       } catch (err) {
@@ -219,7 +224,8 @@ export class Outbox implements SecondaryQueue {
       let stored = kept;
       try {
         // A batch that timed out may still commit: storing its ids again is then a no-op.
-        await storeWithin(this.intents.insertAll(kept.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null })), this.o.config.leaseMs), timeoutMs);
+        const held = kept.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null }));
+        await storeWithin(this.intents.insertAll(held, this.o.config.leaseMs + this.o.primaryBudgetMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
         stored = await this.storeEachOf(kept);
@@ -241,7 +247,7 @@ export class Outbox implements SecondaryQueue {
     const stored: Held[] = [];
     for (const h of batch) {
       try {
-        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs, h.primary === 'applied' ? true : null), this.o.config.intentTimeoutMs);
+        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs + this.o.primaryBudgetMs, h.primary === 'applied' ? true : null), this.o.config.intentTimeoutMs);
         stored.push(h);
       } catch (err) {
         if (!isDataError(err)) throw err;
