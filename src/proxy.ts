@@ -13,6 +13,7 @@ import { createEngine, type Engine } from './core/engine.js';
 import type { ExecutionObserver } from './core/observer.js';
 import type { Side } from './core/plan.js';
 import type { Flags } from './flags/source.js';
+import { STAGE_PLANS } from './flags/stage.js';
 import type { Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
@@ -123,19 +124,21 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     execute: (route) => engine.executor.execute(route),
   });
 
-  const probes: ProbedBackend[] = [
-    ...services.map((s) => ({ name: s, leg: legacy[s]!, critical: true, probe: '{"action": "health_check"}' })),
-    ...[...newLegs.entries()].map(([endpoint, leg]) => ({
-      name: endpoint === config.orchestrator.endpoint ? 'orchestrator' : `orchestrator ${endpoint}`,
-      leg,
-      critical: false,
-      probe: '{"action": "health_check", "request_id": "req-health00"}',
-    })),
-  ];
+  // Legacy is on the agents' path until the orchestrator is written first (new-primary); then it is the secondary.
+  const legacyServes = (s: ServiceName) => () => !STAGE_PLANS[flags.snapshot()[s].stage].newPrimary;
+  const legacyProbes: ProbedBackend[] = services.map((s) => ({ name: s, leg: legacy[s]!, critical: legacyServes(s), probe: '{"action": "health_check"}' }));
+  const newProbes: ProbedBackend[] = [...newLegs.entries()].map(([endpoint, leg]) => ({
+    name: endpoint === config.orchestrator.endpoint ? 'orchestrator' : `orchestrator ${endpoint}`,
+    leg,
+    // Agents read from it at new-primary and later: a service there makes it critical.
+    critical: () => services.some((s) => newLegOf[s] === leg && STAGE_PLANS[flags.snapshot()[s].stage].newPrimary),
+    probe: '{"action": "health_check", "request_id": "req-health00"}',
+  }));
+  const probes = [...legacyProbes, ...newProbes];
 
   // Any one backend of a side answering its health check means that side is back.
   const answers = async (side: Side) => {
-    const calls = probes.filter((p) => p.critical === (side === 'legacy')).map((p) => p.leg.call(p.probe, { timeoutMs: 1000 }));
+    const calls = (side === 'legacy' ? legacyProbes : newProbes).map((p) => p.leg.call(p.probe, { timeoutMs: 1000 }));
     return (await Promise.allSettled(calls)).some((r) => r.status === 'fulfilled');
   };
 
@@ -155,7 +158,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     bodyLimitBytes: config.http.bodyLimitBytes,
     pipeline,
     // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
-    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') }]),
+    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') }]),
     isReady: () => ready,
     metricsText: () => telemetry.metricsText(),
     admin: {

@@ -1,7 +1,8 @@
 /**
  * Backend health for /healthz: every legacy service and the orchestrator probed with a cheap request
- * through its own leg. Legacy down means agents fail (unhealthy); only the new side or the state store
- * down means the migration is paused but agents are served (degraded).
+ * through its own leg. A backend agents are served by down means agents fail (unhealthy); one only the
+ * migration needs down (the new side before new-primary, legacy from then on, the state store) means the
+ * migration is paused but agents are served (degraded). A hung backend counts as down at the probe's timeout.
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
@@ -26,15 +27,15 @@ export interface HealthReport {
 export interface ProbedBackend {
   name: string;
   leg: Leg;
-  /** Is this side on the agents' path (legacy) or only on the migration's (new)? */
-  critical: boolean;
+  /** Is it on the agents' path now, or only on the migration's? Asked at each check: it follows the stage. */
+  critical(): boolean;
   probe: string;
 }
 
 /** A dependency reached otherwise than through a leg (the state store): `check` rejects when it is down. */
 export interface HealthCondition {
   name: string;
-  critical: boolean;
+  critical(): boolean;
   /** Shown as its endpoint (never a URL with credentials). */
   endpoint: string;
   check(): Promise<unknown>;
@@ -52,7 +53,7 @@ export class HealthChecker {
     const results = await Promise.all([...this.backends.map((b) => this.probe(b)), ...this.conditions.map((c) => this.verify(c))]);
     const backends = Object.fromEntries(named.map((b, i) => [b.name, results[i]!]));
     const down = named.filter((_, i) => !results[i]!.ok);
-    const status: HealthStatus = down.some((b) => b.critical) ? 'unhealthy' : down.length ? 'degraded' : 'healthy';
+    const status: HealthStatus = down.some((b) => b.critical()) ? 'unhealthy' : down.length ? 'degraded' : 'healthy';
     return { status, backends, details: down.length ? { reason: `unreachable: ${down.map((b) => b.name).join(', ')}` } : {} };
   }
 
