@@ -1,4 +1,4 @@
-/** Writes what the executor observes into the state store: comparison counts and mismatch samples. */
+/** Writes what the executor observes into the state store: comparison counts, mismatch samples, unknown outcomes. */
 import type { Store } from '../store/index.js';
 import type { ComparedEvent, ExecutionObserver } from './observer.js';
 
@@ -24,5 +24,7 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
         });
       }
     },
+    unknownOutcome: (e) => store.unknowns.seen(e),
+    unknownResolved: (e) => store.unknowns.resolved(e),
   };
 }

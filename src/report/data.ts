@@ -11,6 +11,7 @@ import { listReconcileRuns, type ReconcileRun } from '../jobs/reconcile-runs.js'
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { COUNT_AGGREGATES, num, numOrNull } from '../store/comparisons.js';
+import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
@@ -73,6 +74,8 @@ export interface ServiceReport {
   topFields: { path: string; count: number }[];
   samples: SampleDiff[];
   outbox: { depth: number; dead: number; series: { at: string; depth: number }[] };
+  /** Writes whose outcome on a side was unknown, and how look-ups settled them (src/store/unknowns.ts). */
+  unknowns: UnknownFigures;
   /** The day's runs, newest first. */
   reconcile: RunSummary[];
   /** Oldest first. */
@@ -99,7 +102,7 @@ export interface ReportData {
 export interface GatherOptions {
   date: string;
   config: Config;
-  store: Pick<Store, 'pool' | 'comparisons' | 'samples'>;
+  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns'>;
   flags: { source: string; snapshot(): FlagsSnapshot };
   /** Default: the services enabled in config. */
   services?: readonly ServiceName[];
@@ -138,11 +141,12 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
 
   const span = await activeSpan(pool, from, to);
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
-  const [totals, actions, series, outbox] = await Promise.all([
+  const [totals, actions, series, outbox, unknowns] = await Promise.all([
     serviceTotals(pool, from, to),
     opts.store.comparisons.summary({ since: from, until: to }),
     bucketSeries(pool, span.from, span.to, bucketMinutes),
     outboxFigures(pool, span, bucketMinutes, utcDate(now) === opts.date),
+    opts.store.unknowns.figures(from, to),
   ]);
 
   const reports = await Promise.all(
@@ -167,6 +171,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         topFields,
         samples,
         outbox: outbox.get(service) ?? { depth: 0, dead: 0, series: [] },
+        unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, meanResolveMs: null, maxResolveMs: null },
         reconcile,
         guardEvents,
         verdict: decideVerdict(

@@ -5,7 +5,7 @@
 import type { FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';
 import type { Thresholds } from './verdict.js';
-import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, VERDICT_LABEL } from './format.js';
+import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, unknownLine, VERDICT_LABEL } from './format.js';
 import { escapeXml as esc, lineChart, type ChartSeries } from './svg.js';
 
 const SERVICE_COLORS = ['#2563eb', '#ea580c', '#0d9488', '#9333ea', '#ca8a04'];
@@ -115,6 +115,7 @@ ${row('New errors', `${count(t.newError)} <small>(${percent(t.newErrorRate)})</s
 ${row('Latency avg, legacy / new', `${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} <small>(${signedMs(t.addedLatencyMs)})</small>`)}
 ${row('Latency max, legacy / new', `${ms(t.legacyMaxMs)} / ${ms(t.newMaxMs)}`)}
 ${row('Outbox depth / dead', `${count(s.outbox.depth)} / ${count(s.outbox.dead)}`)}
+${row('Unknown outcomes / settled / time to settle', `<span data-figure="unknown-outcomes" data-value="${s.unknowns.seen}">${unknownLine(s.unknowns)}</span>`)}
 </tbody></table>
 ${flagsTable(s.flags)}
 </div>

@@ -1,6 +1,6 @@
 /** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
 import type { ReportData, ServiceReport } from './data.js';
-import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, VERDICT_LABEL } from './format.js';
+import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, unknownLine, VERDICT_LABEL } from './format.js';
 
 /** Keeps a cell on one table row. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -52,6 +52,7 @@ function serviceMarkdown(s: ServiceReport): string[] {
     `| New errors | ${count(t.newError)} (${percent(t.newErrorRate)}) |`,
     `| Latency avg legacy / new | ${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} (${signedMs(t.addedLatencyMs)}) |`,
     `| Outbox depth / dead | ${count(s.outbox.depth)} / ${count(s.outbox.dead)} |`,
+    `| Unknown outcomes / settled / time to settle | ${unknownLine(s.unknowns)} |`,
     '',
   ];
   if (s.topFields.length) {

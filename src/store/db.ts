@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.j
 import { PgIdMap } from './id-map.js';
 import { migrate } from './migrations.js';
 import { MismatchSamples } from './samples.js';
+import { UnknownOutcomes } from './unknowns.js';
 
 const log = childLogger('store');
 
@@ -32,6 +33,7 @@ export interface Store {
   readonly idMap: PgIdMap;
   readonly comparisons: ComparisonCounts;
   readonly samples: MismatchSamples;
+  readonly unknowns: UnknownOutcomes;
   /** Set when this store started its own PostgreSQL. */
   readonly embedded: EmbeddedPostgresHandle | undefined;
   /** Writes buffered counts and samples now; never rejects. */
@@ -71,6 +73,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     idMap: new PgIdMap(pool),
     comparisons,
     samples,
+    unknowns: new UnknownOutcomes(pool),
     embedded,
     flush,
     close: () =>

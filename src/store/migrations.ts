@@ -202,6 +202,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox ADD CONSTRAINT outbox_status_check CHECK (status IN ('pending', 'inflight', 'done', 'dead', 'dropped'));
       CREATE INDEX outbox_dead_key ON outbox (service, key) WHERE status = 'dead'`,
   },
+  {
+    // Unknown outcomes per minute (src/store/unknowns.ts): seen, and how look-ups settled them, for the report.
+    name: 'unknown_outcomes',
+    sql: `
+      CREATE TABLE unknown_outcomes (
+        minute timestamptz NOT NULL,
+        service text NOT NULL,
+        side text NOT NULL CHECK (side IN ('legacy', 'new')),
+        role text NOT NULL CHECK (role IN ('primary', 'secondary')),
+        outcome text NOT NULL CHECK (outcome IN ('seen', 'applied', 'not_applied')),
+        count bigint NOT NULL DEFAULT 0,
+        resolve_ms_sum double precision NOT NULL DEFAULT 0,
+        resolve_ms_max double precision NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, service, side, role, outcome)
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

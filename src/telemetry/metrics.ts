@@ -2,7 +2,7 @@
  * memshift's metric instruments (process-wide, like the OTel global they come from) and the observer
  * that feeds them from the executor. Gauges read whatever sources running proxies registered.
  */
-import { metrics, type Counter, type ObservableResult } from '@opentelemetry/api';
+import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
 import type { ExecutionObserver } from '../core/observer.js';
 import type { SecondaryStats } from '../core/secondary.js';
 import type { FlagsSnapshot } from '../flags/source.js';
@@ -20,6 +20,9 @@ export interface Instruments {
   mismatches: Counter;
   fallbacks: Counter;
   secondaryWrites: Counter;
+  unknownOutcomes: Counter;
+  unknownResolved: Counter;
+  unknownResolveSeconds: Histogram;
 }
 
 /** What one running proxy lets the gauges read. */
@@ -77,6 +80,15 @@ export const metricsObserver: Partial<ExecutionObserver> = {
   staleReadAvoided(route) {
     instruments().fallbacks.add(1, { service: route.service, reason: 'write_pending' });
   },
+  unknownOutcome(e) {
+    instruments().unknownOutcomes.add(1, { service: e.service, side: e.side, role: e.role });
+  },
+  unknownResolved(e) {
+    const m = instruments();
+    const labels = { service: e.service, side: e.side, role: e.role };
+    m.unknownResolved.add(1, { ...labels, result: e.applied ? 'applied' : 'not_applied' });
+    m.unknownResolveSeconds.record(e.resolveMs / 1000, labels);
+  },
 };
 
 function createInstruments(): Instruments {
@@ -86,6 +98,9 @@ function createInstruments(): Instruments {
     mismatches: meter.createCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' }),
     fallbacks: meter.createCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' }),
     secondaryWrites: meter.createCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' }),
+    unknownOutcomes: meter.createCounter('memshift.unknown_outcomes', { description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)' }),
+    unknownResolved: meter.createCounter('memshift.unknown_outcomes.resolved', { description: 'Unknown outcomes settled by a look-up, by result' }),
+    unknownResolveSeconds: meter.createHistogram('memshift.unknown_outcomes.resolve_time', { unit: 's', description: 'From an unknown outcome to the look-up that settled it' }),
   };
   const outboxDepth = meter.createObservableGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied' });
   const outboxParked = meter.createObservableGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead' });

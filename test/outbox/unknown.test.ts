@@ -64,8 +64,8 @@ const bothSides = async (s: MigrationStack, user: string) => ({
 });
 const expected = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));
 
-it('legacy primary, orchestrator hung: every write applied on new once and in order, agents unaffected', async () => {
-  stack = await startMigrationStack(DUAL_WRITE);
+it('legacy primary, orchestrator hung: every write applied on new once and in order, agents unaffected; counted in metrics and report', async () => {
+  stack = await startMigrationStack(DUAL_WRITE, { report: { dir: '' } });
   const s = stack;
   // The user's orchestrator session exists: what hangs is the memory's create itself.
   const acked = await write(s, 'hang-a', 0, 1);
@@ -82,6 +82,14 @@ it('legacy primary, orchestrator hung: every write applied on new once and in or
   // The first attempt timed out while the orchestrator held it; a look-up found it applied once it woke.
   expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
   expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
+  const report = await s.proxy.reporter.write();
+  const unknowns = report.data.services.find((x) => x.service === JARVIS)!.unknowns;
+  expect(unknowns).toMatchObject({ seen: t.unknownOutcomes, applied: t.resolvedApplied });
+  expect(unknowns.maxResolveMs).toBeGreaterThan(0);
+  expect(report.markdown).toContain('| Unknown outcomes / settled / time to settle |');
+  const scrape = await (await fetch(`${s.proxy.httpUrl}/metrics`)).text();
+  expect(scrape).toMatch(/memshift_unknown_outcomes_total\{[^}]*service="jarvis-memory"[^}]*\} [1-9]/);
+  expect(scrape).toMatch(/memshift_unknown_outcomes_resolved_total\{[^}]*result="applied"[^}]*\} [1-9]/);
 }, 90_000);
 
 it('new primary, legacy hung: the secondary side gets each write once and in order', async () => {

@@ -1,0 +1,58 @@
+/** Unknown outcomes per minute (migration unknown_outcomes): recorded as they happen (they are rare), summed per day for the report. */
+import type pg from 'pg';
+import type { ResolvedEvent, UnknownOutcomeEvent } from '../core/observer.js';
+import { childLogger } from '../telemetry/log.js';
+
+const log = childLogger('store.unknowns');
+
+const UPSERT = `INSERT INTO unknown_outcomes (minute, service, side, role, outcome, count, resolve_ms_sum, resolve_ms_max)
+  VALUES (date_trunc('minute', now()), $1, $2, $3, $4, 1, $5, $5)
+  ON CONFLICT (minute, service, side, role, outcome) DO UPDATE SET
+    count = unknown_outcomes.count + 1,
+    resolve_ms_sum = unknown_outcomes.resolve_ms_sum + EXCLUDED.resolve_ms_sum,
+    resolve_ms_max = greatest(unknown_outcomes.resolve_ms_max, EXCLUDED.resolve_ms_max)`;
+
+/** One service's unknown outcomes over a span: how many, how look-ups settled them, and how long that took. */
+export interface UnknownFigures {
+  seen: number;
+  applied: number;
+  notApplied: number;
+  meanResolveMs: number | null;
+  maxResolveMs: number | null;
+}
+
+export class UnknownOutcomes {
+  constructor(private readonly pool: pg.Pool) {}
+
+  seen(e: UnknownOutcomeEvent): void {
+    this.upsert(e, 'seen', 0);
+  }
+
+  resolved(e: ResolvedEvent): void {
+    this.upsert(e, e.applied ? 'applied' : 'not_applied', e.resolveMs);
+  }
+
+  private upsert(e: UnknownOutcomeEvent, outcome: string, ms: number): void {
+    // Bookkeeping: a store that is down loses the count, never the write it counts.
+    this.pool.query(UPSERT, [e.service, e.side, e.role, outcome, ms]).catch((err: unknown) => log.warn({ err }, 'unknown outcome not counted'));
+  }
+
+  async figures(from: Date, to: Date): Promise<Map<string, UnknownFigures>> {
+    const { rows } = await this.pool.query<{ service: string; seen: number; applied: number; not_applied: number; ms_sum: number; ms_max: number | null }>(
+      `SELECT service,
+              coalesce(sum(count) FILTER (WHERE outcome = 'seen'), 0)::float8 AS seen,
+              coalesce(sum(count) FILTER (WHERE outcome = 'applied'), 0)::float8 AS applied,
+              coalesce(sum(count) FILTER (WHERE outcome = 'not_applied'), 0)::float8 AS not_applied,
+              coalesce(sum(resolve_ms_sum) FILTER (WHERE outcome <> 'seen'), 0)::float8 AS ms_sum,
+              max(resolve_ms_max) FILTER (WHERE outcome <> 'seen')::float8 AS ms_max
+       FROM unknown_outcomes WHERE minute >= $1 AND minute < $2 GROUP BY service`,
+      [from, to],
+    );
+    return new Map(
+      rows.map((r) => {
+        const resolved = r.applied + r.not_applied;
+        return [r.service, { seen: r.seen, applied: r.applied, notApplied: r.not_applied, meanResolveMs: resolved ? r.ms_sum / resolved : null, maxResolveMs: r.ms_max }];
+      }),
+    );
+  }
+}
