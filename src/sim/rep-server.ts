@@ -63,7 +63,9 @@ export class RepServer {
 
   private async bind(): Promise<void> {
     if (this.socket) return;
-    const socket = new zmq.Reply({ linger: 0 });
+    // A finite linger, not 0: as with the Python services' default, a client that goes away leaves its queued
+    // requests to be worked through (0 would drop them at its disconnect).
+    const socket = new zmq.Reply({ linger: 1000 });
     try {
       await bindWithRetry(socket, this.boundAddress ?? this.bindAddress);
     } catch (err) {

@@ -1,0 +1,269 @@
+/**
+ * For the hang and crash acceptance tests: memshift as a child process (so it can be killed with SIGKILL and
+ * restarted on the same store), agents writing session-memory and jarvis-memory one request at a time with
+ * what was acknowledged and when errors came, and both sides' records per key read from the simulators.
+ */
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { expect } from 'vitest';
+import { HEALTH_CHECK, startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
+import type { SimHandle, SimTarget } from '../../src/sim/index.js';
+import { freePort } from '../../src/util/ports.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+export type WrittenService = 'session-memory' | 'jarvis-memory';
+export const WRITTEN: readonly WrittenService[] = ['session-memory', 'jarvis-memory'];
+
+/** flags/memshift.json with the named flags on (e.g. memshift.jarvis-memory.dual-write), in a temp dir. */
+export async function flagsWith(names: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'memshift-hangs-'));
+  const file = join(dir, 'flags.json');
+  await copyFile(new URL('../../flags/memshift.json', import.meta.url), file);
+  const doc = JSON.parse(await readFile(file, 'utf8')) as { features: { name: string; enabled: boolean }[] };
+  for (const name of names) doc.features.find((f) => f.name === name)!.enabled = true;
+  await writeFile(file, JSON.stringify(doc));
+  return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export const stageFlags = (stage: 'dual-write' | 'new-primary'): string[] =>
+  WRITTEN.flatMap((s) => [`memshift.${s}.dual-write`, ...(stage === 'new-primary' ? [`memshift.${s}.new-primary`] : [])]);
+
+/** A memshift child in front of `sims` for the two written services, restartable on its fronts and store. */
+export class MemshiftChild {
+  child: Child | undefined;
+
+  private constructor(
+    readonly fronts: Record<WrittenService, string>,
+    private readonly args: string[],
+  ) {}
+
+  static async start(sims: SimHandle, o: { store: string[]; flagsFile: string; extra?: string[] }): Promise<MemshiftChild> {
+    const fronts = { 'session-memory': `tcp://127.0.0.1:${await freePort()}`, 'jarvis-memory': `tcp://127.0.0.1:${await freePort()}` };
+    const set = (kv: string) => ['--set', kv];
+    const args = [
+      'serve',
+      ...WRITTEN.flatMap((s) => [...set(`services.${s}.front=${fronts[s]}`), ...set(`services.${s}.legacy.endpoint=${sims.endpoints[s]}`)]),
+      ...set('services.contextual-memory.enabled=false'),
+      ...set(`orchestrator.endpoint=${sims.endpoints.orchestrator}`),
+      ...set('http.host=127.0.0.1'),
+      ...set('http.port=0'),
+      ...set(`flags.file=${o.flagsFile}`),
+      ...o.store.flatMap(set),
+      // A killed owner's claims are taken over after this; the guard would rightly call a hang a latency breach.
+      ...set('outbox.leaseMs=3000'),
+      ...set('guard.enabled=false'),
+      ...(o.extra ?? []).flatMap(set),
+    ];
+    const m = new MemshiftChild(fronts, args);
+    await m.restart();
+    return m;
+  }
+
+  async restart(): Promise<void> {
+    const c = startChild(this.args);
+    try {
+      for (const s of WRITTEN) await waitForZmq(this.fronts[s], HEALTH_CHECK, 60_000);
+    } catch (err) {
+      await c.stop('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${c.output()}`);
+    }
+    this.child = c;
+  }
+
+  /** kill -9, and wait for the process to be gone. */
+  async kill(): Promise<void> {
+    await this.child?.stop('SIGKILL');
+    this.child = undefined;
+  }
+
+  get pid(): number {
+    return this.child!.proc.pid!;
+  }
+
+  stop(): Promise<void> {
+    return this.child?.stop() ?? Promise.resolve();
+  }
+}
+
+/** What one agent wrote: its key, the records it sent in order with whether each was acknowledged, and when errors came. */
+export interface Agent {
+  service: WrittenService;
+  key: string;
+  acked: string[];
+  /** When each request that failed was sent. */
+  errorsAt: number[];
+}
+
+export interface LoadOptions {
+  prefix: string;
+  /** Agents per service. */
+  agents: Record<WrittenService, number>;
+  /** Each agent's pace (one request at a time in any case). */
+  intervalMs: number;
+  /** Where agent `a` of `service` sends its `n`-th request (replicas: alternate). */
+  endpoint(service: WrittenService, a: number, n: number): string;
+  timeoutMs?: number;
+}
+
+/** Agents each writing their own key (a session, a user) until stopped; a record is `<key> #<n>`. */
+export class Load {
+  readonly agents: Agent[] = [];
+  private stopping = false;
+  private readonly running: Promise<void>[] = [];
+
+  constructor(private readonly o: LoadOptions) {
+    for (const service of WRITTEN) {
+      for (let a = 0; a < o.agents[service]; a++) {
+        const agent: Agent = { service, key: `${o.prefix}-${service === 'jarvis-memory' ? 'u' : 's'}${a}`, acked: [], errorsAt: [] };
+        this.agents.push(agent);
+        this.running.push(this.run(agent, a));
+      }
+    }
+  }
+
+  get acked(): number {
+    return this.agents.reduce((n, a) => n + a.acked.length, 0);
+  }
+
+  /** Agent-visible errors of requests sent outside the given windows (when memshift itself was down, say). */
+  errorsOutside(windows: [number, number][]): number {
+    return this.agents.flatMap((a) => a.errorsAt).filter((t) => !windows.some(([from, to]) => t >= from && t <= to)).length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running);
+  }
+
+  private async run(agent: Agent, a: number): Promise<void> {
+    const clients = new Map<string, ReqClient>();
+    const call = async (endpoint: string, request: unknown, ok: (reply: Record<string, unknown>) => boolean): Promise<boolean> => {
+      let c = clients.get(endpoint);
+      if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 5_000)));
+      const sentAt = Date.now();
+      try {
+        if (ok((await c.call(request)) as Record<string, unknown>)) return true;
+      } catch {
+        // A REQ socket that timed out is stuck: a new one next time.
+        c.close();
+        clients.delete(endpoint);
+      }
+      agent.errorsAt.push(sentAt);
+      return false;
+    };
+    let created = agent.service === 'jarvis-memory';
+    try {
+      for (let n = 0; !this.stopping; n++) {
+        const next = Date.now() + this.o.intervalMs;
+        const endpoint = this.o.endpoint(agent.service, a, n);
+        const record = `${agent.key} #${n}`;
+        if (!created) {
+          created = await call(endpoint, { action: 'create_session', session_id: agent.key, user_id: agent.key }, (r) => r.status === 'success');
+        } else if (agent.service === 'session-memory') {
+          const request = { action: 'add_interaction', session_id: agent.key, role: n % 2 ? 'assistant' : 'user', content: record };
+          if (await call(endpoint, request, (r) => r.status === 'success')) agent.acked.push(record);
+        } else if (await call(endpoint, { action: 'add_memory', user_id: agent.key, memory: { record } }, (r) => r.status === 'ok')) {
+          agent.acked.push(record);
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+      }
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
+  }
+}
+
+/** The key's records on the legacy simulator, in its order. */
+export function legacyRecords(sims: SimHandle, agent: Agent): string[] {
+  if (agent.service === 'session-memory') return (sims.models['session-memory'].sessions.get(agent.key)?.interactions ?? []).map((i) => i.content);
+  return (sims.models['jarvis-memory'].users.get(agent.key) ?? []).map((e) => String((e.memory as { record?: unknown }).record));
+}
+
+/** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order. */
+export function newRecords(sims: SimHandle, agent: Agent): string[] {
+  const o = sims.models.orchestrator;
+  const field = agent.service === 'session-memory' ? 'legacy_session_id' : 'legacy_user_id';
+  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata[field] === agent.key).map((s) => s.session_id));
+  const type = agent.service === 'session-memory' ? 'conversation' : 'entity';
+  return [...o.memories.values()]
+    .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === type)
+    .sort((a, b) => a.seq - b.seq)
+    .map((m) => (agent.service === 'session-memory' ? String(m.content.text) : String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record)));
+}
+
+/** How many records show more than once. */
+export const duplicates = (records: string[]): number => records.length - new Set(records).size;
+
+/**
+ * Every acknowledged write on both sides, none twice, in the same order on both; unacknowledged writes
+ * (memshift died before the agent's answer) are on both sides or on neither.
+ */
+export function expectSidesAgree(sims: SimHandle, load: Load): void {
+  let dupLegacy = 0;
+  let dupNew = 0;
+  for (const agent of load.agents) {
+    const legacy = legacyRecords(sims, agent);
+    const fresh = newRecords(sims, agent);
+    dupLegacy += duplicates(legacy);
+    dupNew += duplicates(fresh);
+    expect(legacy, `${agent.key}: acknowledged writes on legacy`).toEqual(expect.arrayContaining(agent.acked));
+    expect(fresh, `${agent.key}: the orchestrator holds what legacy holds, in its order`).toEqual(legacy);
+  }
+  expect({ dupLegacy, dupNew }).toEqual({ dupLegacy: 0, dupNew: 0 });
+}
+
+export async function openRows(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query(`SELECT count(*) AS n FROM outbox WHERE open`)).rows[0].n);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Polls until cond() holds; throws after timeoutMs. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Writers on both services while `targets` hang three times: resumed before memshift's first timeout, during
+ * the first retries, and after memshift was killed (SIGKILL) and restarted mid-hang. Resolves once the load
+ * stopped and the outbox drained, with the window memshift was down.
+ */
+export async function threeHangs(sims: SimHandle, memshift: MemshiftChild, url: string, targets: SimTarget[], prefix: string): Promise<{ load: Load; down: [number, number] }> {
+  const load = new Load({ prefix, agents: { 'session-memory': 12, 'jarvis-memory': 12 }, intervalMs: 100, endpoint: (s) => memshift.fronts[s] });
+  const hang = (on: boolean) => Promise.all(targets.map((t) => sims.applyFaults(t, { hang: on })));
+  await sleep(1_500);
+  await hang(true);
+  await sleep(1_000);
+  await hang(false);
+  await sleep(1_500);
+  await hang(true);
+  await sleep(6_000);
+  await hang(false);
+  await sleep(1_500);
+  await hang(true);
+  const hungAt = Date.now();
+  await sleep(3_000);
+  const killedAt = Date.now();
+  await memshift.kill();
+  await memshift.restart();
+  const upAt = Date.now() + 1_000;
+  await sleep(Math.max(0, 15_000 - (Date.now() - hungAt)));
+  await hang(false);
+  await sleep(2_000);
+  await load.stop();
+  await waitUntil(async () => (await openRows(url)) === 0, 120_000, 'outbox drained');
+  // Requests in flight at the kill were sent a moment before it.
+  return { load, down: [killedAt - 1_000, upAt] };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
