@@ -193,6 +193,10 @@ export function newRecords(sims: SimHandle, agent: Agent): string[] {
     .map((m) => (agent.service === 'session-memory' ? String(m.content.text) : String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record)));
 }
 
+/** Whether both sides hold the same records for every agent's key (the outbox has caught up). */
+export const sidesEqual = (sims: SimHandle, load: Load): boolean =>
+  load.agents.every((a) => JSON.stringify(legacyRecords(sims, a)) === JSON.stringify(newRecords(sims, a)));
+
 /** How many records show more than once. */
 export const duplicates = (records: string[]): number => records.length - new Set(records).size;
 
