@@ -3,38 +3,15 @@
  * memshift killed with SIGKILL every 10 s and restarted. After the drain the two sides hold exactly the same
  * writes, those memshift died before acknowledging included, none twice; `memshift reconcile` agrees.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startChild } from '../../src/bench/processes.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { startSims } from '../support/stack.js';
-import { expectSidesAgree, flagsWith, Load, MemshiftChild, openRows, sleep, stageFlags, waitUntil, WRITTEN } from './support.js';
+import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil, WRITTEN } from './support.js';
 
-let sims: SimHandle;
-let flags: Awaited<ReturnType<typeof flagsWith>>;
-let url: string;
-let dir: string;
-let memshift: MemshiftChild;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'memshift-soak-'));
-  url = await freshDatabaseUrl();
-  // Both sides persisted too (the legacy files, the orchestrator's tables), for the reconciler to read.
-  sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 50 } });
-  flags = await flagsWith(stageFlags('dual-write'));
-  memshift = await MemshiftChild.start(sims, { store: [`store.url=${url}`], flagsFile: flags.file });
-}, 90_000);
-afterAll(async () => {
-  await memshift?.stop();
-  await flags?.dispose();
-  await sims?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+// Both sides persisted too (the legacy files, the orchestrator's tables), for the reconciler to read.
+const stack = useChildStack({ stage: 'dual-write', sims: ({ url, dir }) => ({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 50 } }) });
 
 function reconcile(service: string): Promise<{ code: number | null; output: string }> {
+  const [sims, url, dir] = [stack.sims(), stack.url(), stack.dir()];
   const sets = [
     `store.url=${url}`,
     `orchestrator.endpoint=${sims.endpoints.orchestrator}`,
@@ -48,6 +25,7 @@ function reconcile(service: string): Promise<{ code: number | null; output: stri
 }
 
 it('holds exactly the same writes on both sides after five kill -9 restarts under load', async () => {
+  const [sims, url, memshift] = [stack.sims(), stack.url(), stack.memshift()];
   const load = new Load({ prefix: 'soak', agents: { 'session-memory': 4, 'jarvis-memory': 4 }, intervalMs: 27, endpoint: (s) => memshift.fronts[s] });
   const started = Date.now();
   for (let k = 1; k <= 5; k++) {

@@ -4,43 +4,29 @@
  * timestamp, once it works them off), holds the rest in the outbox, and its memory grows by under 50 MB.
  */
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { WriteFault } from '../../src/sim/model.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { startSims } from '../support/stack.js';
-import { expectSidesAgree, flagsWith, Load, MemshiftChild, openRows, sleep, stageFlags, waitUntil } from './support.js';
+import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
 
 const BOUND = 32;
-let sims: SimHandle;
-let flags: Awaited<ReturnType<typeof flagsWith>>;
-let url: string;
-let memshift: MemshiftChild;
+const stack = useChildStack({ stage: 'dual-write', extra: [`orchestrator.maxInFlight=${BOUND}`] });
 /** When each request the orchestrator worked off was sent (its envelope's timestamp). */
 const sentAt: number[] = [];
 
-beforeAll(async () => {
-  sims = await startSims();
-  const model = sims.models.orchestrator;
+beforeAll(() => {
+  const model = stack.sims().models.orchestrator;
   const handle = model.handle.bind(model);
   model.handle = (request: unknown, fault?: WriteFault) => {
     const at = (request as { timestamp?: unknown } | null)?.timestamp;
     if (typeof at === 'string') sentAt.push(Date.parse(at));
     return handle(request, fault);
   };
-  flags = await flagsWith(stageFlags('dual-write'));
-  url = await freshDatabaseUrl();
-  memshift = await MemshiftChild.start(sims, { store: [`store.url=${url}`], flagsFile: flags.file, extra: [`orchestrator.maxInFlight=${BOUND}`] });
-}, 90_000);
-afterAll(async () => {
-  await memshift?.stop();
-  await flags?.dispose();
-  await sims?.close();
 });
 
 const rssMb = async (pid: number): Promise<number> => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 it('sends a hung orchestrator at most its in-flight bound and keeps its memory flat', async () => {
+  const [sims, url, memshift] = [stack.sims(), stack.url(), stack.memshift()];
   const load = new Load({ prefix: 'pile', agents: { 'session-memory': 12, 'jarvis-memory': 12 }, intervalMs: 48, endpoint: (s) => memshift.fronts[s] });
   await sleep(3_000);
   const before = await rssMb(memshift.pid);

@@ -3,32 +3,13 @@
  * orchestrator hung 15 s and one replica killed (SIGKILL) during the hang: the survivor takes its claims
  * over, and every write still lands once and in order.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { SimHandle } from '../../src/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { startSims } from '../support/stack.js';
-import { expectSidesAgree, flagsWith, Load, MemshiftChild, openRows, sleep, stageFlags, waitUntil } from './support.js';
+import { expect, it } from 'vitest';
+import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
 
-let sims: SimHandle;
-let flags: Awaited<ReturnType<typeof flagsWith>>;
-let url: string;
-let replicas: MemshiftChild[] = [];
-
-beforeAll(async () => {
-  sims = await startSims();
-  flags = await flagsWith(stageFlags('dual-write'));
-  url = await freshDatabaseUrl();
-  replicas = [];
-  for (let i = 0; i < 2; i++) replicas.push(await MemshiftChild.start(sims, { store: [`store.url=${url}`], flagsFile: flags.file }));
-}, 90_000);
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  await flags?.dispose();
-  await sims?.close();
-});
+const { sims: simsOf, memshift, url: urlOf } = useChildStack({ stage: 'dual-write', replicas: 2 });
 
 it('keeps every write once and in order when a replica dies while the orchestrator hangs', async () => {
-  const [a, b] = replicas as [MemshiftChild, MemshiftChild];
+  const [sims, url, a, b] = [simsOf(), urlOf(), memshift(0), memshift(1)];
   let aAlive = true;
   // Alternating while both live; the survivor only once one is dead (as a load balancer would).
   const load = new Load({

@@ -7,17 +7,22 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { HEALTH_CHECK, startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
-import type { SimHandle, SimTarget } from '../../src/sim/index.js';
+import type { SimHandle, SimOptions, SimTarget } from '../../src/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { startSims } from '../support/stack.js';
 import { freePort } from '../../src/util/ports.js';
 import { ReqClient } from '../support/zmq-client.js';
+import { sleep, waitUntil } from '../outbox/support.js';
+
+export { sleep, waitUntil };
 
 export type WrittenService = 'session-memory' | 'jarvis-memory';
 export const WRITTEN: readonly WrittenService[] = ['session-memory', 'jarvis-memory'];
 
-/** flags/memshift.json with the named flags on (e.g. memshift.jarvis-memory.dual-write), in a temp dir. */
-export async function flagsWith(names: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
+/** flags/memshift.json with the named flags on (e.g. memshift.jarvis-memory.dual-write), in a temp dir of its own. */
+async function flagsWith(names: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'memshift-hangs-'));
   const file = join(dir, 'flags.json');
   await copyFile(new URL('../../flags/memshift.json', import.meta.url), file);
@@ -27,8 +32,42 @@ export async function flagsWith(names: string[]): Promise<{ file: string; dispos
   return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export const stageFlags = (stage: 'dual-write' | 'new-primary'): string[] =>
+const stageFlags = (stage: 'dual-write' | 'new-primary'): string[] =>
   WRITTEN.flatMap((s) => [`memshift.${s}.dual-write`, ...(stage === 'new-primary' ? [`memshift.${s}.new-primary`] : [])]);
+
+/**
+ * For one test file: simulators in this process (so a test can hang them), flags for `stage`, and a memshift
+ * child on a fresh PostgreSQL database (or, with `embedded`, on its own embedded PostgreSQL in a temp dir).
+ */
+export function useChildStack(o: {
+  stage: 'dual-write' | 'new-primary';
+  replicas?: number;
+  embedded?: boolean;
+  /** Simulator options, given the store's URL and the temp dir. */
+  sims?: (at: { url: string; dir: string }) => SimOptions;
+  extra?: string[];
+}) {
+  let sims: SimHandle | undefined;
+  let flags: Awaited<ReturnType<typeof flagsWith>> | undefined;
+  let dir = '';
+  let url = '';
+  const children: MemshiftChild[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'memshift-hangs-'));
+    if (!o.embedded) url = await freshDatabaseUrl();
+    sims = await startSims(o.sims?.({ url, dir }) ?? {});
+    flags = await flagsWith(stageFlags(o.stage));
+    const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${url}`];
+    for (let i = 0; i < (o.replicas ?? 1); i++) children.push(await MemshiftChild.start(sims, { store, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) }));
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(children.map((c) => c.stop()));
+    await flags?.dispose();
+    await sims?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return { sims: () => sims!, memshift: (i = 0) => children[i]!, url: () => url, dir: () => dir };
+}
 
 /** A memshift child in front of `sims` for the two written services, restartable on its fronts and store. */
 export class MemshiftChild {
@@ -228,15 +267,6 @@ export async function openRows(url: string): Promise<number> {
   }
 }
 
-/** Polls until cond() holds; throws after timeoutMs. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
-
 /**
  * Writers on both services while `targets` hang three times: resumed before memshift's first timeout, during
  * the first retries, and after memshift was killed (SIGKILL) and restarted mid-hang. Resolves once the load
@@ -270,4 +300,3 @@ export async function threeHangs(sims: SimHandle, memshift: MemshiftChild, url: 
   return { load, down: [killedAt - 1_000, upAt] };
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

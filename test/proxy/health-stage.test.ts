@@ -19,28 +19,28 @@ const health = async () => {
   return { code: res.status, body: (await res.json()) as { status: string; backends: Record<string, { ok: boolean }> } };
 };
 
-it('at new-primary a hung legacy service (the secondary) makes memshift degraded, not unhealthy', async () => {
-  await stack.sims.applyFaults('session-memory', { hang: true });
+/** /healthz while `target` hangs. */
+async function healthWhileHung(target: 'session-memory' | 'jarvis-memory') {
+  await stack.sims.applyFaults(target, { hang: true });
   try {
-    const { code, body } = await health();
-    expect(body.backends['session-memory']!.ok).toBe(false);
-    expect(body.status).toBe('degraded');
-    expect(code).toBe(200);
+    return await health();
   } finally {
-    await stack.sims.applyFaults('session-memory', { hang: false });
+    await stack.sims.applyFaults(target, { hang: false });
   }
+}
+
+it('at new-primary a hung legacy service (the secondary) makes memshift degraded, not unhealthy', async () => {
+  const { code, body } = await healthWhileHung('session-memory');
+  expect(body.backends['session-memory']!.ok).toBe(false);
+  expect(body.status).toBe('degraded');
+  expect(code).toBe(200);
 });
 
-it('at off a hung legacy service (the agents\' only side) makes memshift unhealthy', async () => {
-  await stack.sims.applyFaults('jarvis-memory', { hang: true });
-  try {
-    const { code, body } = await health();
-    expect(body.backends['jarvis-memory']!.ok).toBe(false);
-    expect(body.status).toBe('unhealthy');
-    expect(code).toBe(503);
-  } finally {
-    await stack.sims.applyFaults('jarvis-memory', { hang: false });
-  }
+it("at off a hung legacy service (the agents' only side) makes memshift unhealthy", async () => {
+  const { code, body } = await healthWhileHung('jarvis-memory');
+  expect(body.backends['jarvis-memory']!.ok).toBe(false);
+  expect(body.status).toBe('unhealthy');
+  expect(code).toBe(503);
 });
 
 it('at new-primary the orchestrator down is unhealthy: agents write there first', async () => {
