@@ -14,7 +14,7 @@ import { runTraffic } from '../../src/demo/traffic.js';
 import { ReconcileRuns } from '../../src/jobs/reconcile-runs.js';
 import { dayWindow, utcDate, type ReportData } from '../../src/report/index.js';
 import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
-import { ensureChromium, launchChromium, type Browser } from '../support/chromium.js';
+import { launchChromium, type Browser } from '../support/chromium.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 const TOKEN = 'report-test-token';
@@ -26,8 +26,6 @@ let dir: string;
 const today = utcDate(new Date());
 
 beforeAll(async () => {
-  // Installs Debian's chromium on a machine without it (a minute or two), while the stack starts.
-  const chromium = ensureChromium();
   dir = await mkdtemp(join(tmpdir(), 'memshift-report-'));
   stack = await startMigrationStack(SHADOW_ALL, {
     admin: { token: TOKEN },
@@ -53,7 +51,6 @@ beforeAll(async () => {
   await runs.finish(run.id, { status: 'done', converged: 0, repaired: 0, repairFailed: 0, sampleSize: 20 });
   await stack.proxy.store.flush();
 
-  await chromium;
   browser = await launchChromium();
 }, 300_000);
 

@@ -1,0 +1,31 @@
+/**
+ * Run by `npm test` before vitest starts (the `pretest` script): installs the Debian packages the suite
+ * needs and the machine lacks, with apt's own time rather than inside a test hook's.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** What the suite runs, and the Debian package that brings it. */
+const NEEDED: Record<string, string> = {
+  '/usr/bin/chromium': 'chromium',
+  '/usr/bin/python3': 'python3',
+};
+
+const missing = [...new Set(Object.entries(NEEDED).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+if (missing.length === 0) process.exit(0);
+if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
+  console.error(`memshift tests need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`);
+  process.exit(1);
+}
+console.log(`installing Debian packages the tests need: ${missing.join(' ')}`);
+// The lock timeout lets a concurrent apt (unattended upgrades) finish first.
+const apt = ['-o', 'DPkg::Lock::Timeout=300'];
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+execFileSync('apt-get', [...apt, 'update'], { stdio: 'inherit', env });
+execFileSync('apt-get', [...apt, 'install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+for (const [path, pkg] of Object.entries(NEEDED)) {
+  if (!existsSync(path)) {
+    console.error(`apt-get installed ${pkg} but ${path} is still missing`);
+    process.exit(1);
+  }
+}
