@@ -2,10 +2,7 @@
  * `memshift <command>`: each command lives in its own module under src/commands/ and is loaded
  * only when asked for, so `--help` and small commands start fast.
  */
-export interface Command {
-  usage: string;
-  run(argv: string[]): Promise<number | void>;
-}
+import type { Command } from './commands/define.js';
 
 interface Entry {
   summary: string;

@@ -4,8 +4,8 @@
  */
 import { defineCommand } from './define.js';
 import { benchProxy } from '../bench/proxy-bench.js';
-import { benchReconcile } from '../jobs/reconcile-bench.js';
-import { benchWritePath } from '../jobs/outbox-bench.js';
+import { benchReconcile } from '../bench/reconcile.js';
+import { benchWritePath } from '../bench/write-path.js';
 import { cpuWakeNote, keepCpusAwake } from '../bench/cpu-wake.js';
 
 export const command = defineCommand(

@@ -1,6 +1,11 @@
 /** A command from its usage text, its options and what it does with them: the argument parsing every command shares. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Command } from '../cli.js';
+
+/** One `memshift <command>`: its usage text and what it does with its arguments (exit code). */
+export interface Command {
+  usage: string;
+  run(argv: string[]): Promise<number | void>;
+}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>>;

@@ -3,7 +3,7 @@
  * `memshift flags status`: each service's stage as a running proxy sees it, or as the flags say.
  */
 import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import type { Command } from './define.js';
 import { loadConfig } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';

@@ -1,6 +1,6 @@
 /** `memshift outbox list|retry|purge`: what the durable secondary-write queue holds, and what to do with parked writes. */
 import { parseArgs } from 'node:util';
-import type { Command } from '../cli.js';
+import type { Command } from './define.js';
 import { loadConfig } from '../config.js';
 import { OUTBOX_STATUSES, OutboxTable, type OutboxRow, type OutboxStatus } from '../jobs/outbox-table.js';
 import { withStore } from '../open.js';

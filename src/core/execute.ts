@@ -13,40 +13,8 @@ import type { Route } from './route.js';
 import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
-import { KeyChains, keyOf } from './secondary.js';
+import { KeyChains, keyOf, type SecondaryWrites } from './secondary.js';
 import { isUnknownOutcome } from '../legs/types.js';
-
-export interface SecondaryWrite {
-  route: Route;
-  /** The side to write second. */
-  side: Side;
-  /**
-   * Called once the key no longer needs holding busy here: the write landed on the secondary, was dropped,
-   * or is left to the store (which tells every replica whether the key has writes not landed).
-   */
-  done(): void;
-}
-
-/** What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection. */
-export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undefined };
-
-/** A secondary write taken over before its primary call, waiting for that call's outcome. */
-export interface PendingWrite {
-  /** The write's id, carried by the primary call too when the primary is the orchestrator (so it can be found). */
-  readonly writeId: string | undefined;
-  settle(outcome: PrimaryOutcome): void;
-}
-
-export interface SecondaryWrites {
-  /**
-   * Takes a secondary write over before its primary call, behind every earlier one for the same key
-   * (with the outbox: once its intent is stored, so a crash between the primary and the secondary loses
-   * nothing). Resolves when the primary may be called; never rejects.
-   */
-  open(write: SecondaryWrite): Promise<PendingWrite>;
-  /** Whether the key has a write towards `side` not landed there yet, by any replica. */
-  unlanded(service: ServiceName, key: string, side: Side): Promise<boolean>;
-}
 
 export interface ExecutorDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;

@@ -5,10 +5,11 @@
 import type { ServiceName } from '../services/catalog.js';
 import { LegError } from '../legs/types.js';
 import { actionLabel, errorReply, routeRequest, type Route } from './route.js';
-import { spansEnabled, traceRequest } from '../telemetry/tracing.js';
+import { spansEnabled, traceRequest, type OutcomeKind } from '../telemetry/tracing.js';
+
+export type { OutcomeKind };
 import { countRequest } from '../telemetry/request-metrics.js';
 
-export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
 
 export interface Outcome {
   kind: OutcomeKind;

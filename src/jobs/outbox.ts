@@ -8,10 +8,18 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import type { PendingWrite, PrimaryOutcome, SecondaryWrite } from '../core/execute.js';
 import type { ExecutionObserver } from '../core/observer.js';
 import { other, type Side } from '../core/plan.js';
-import { KeyChains, keyOf, type ApplySecondary, type SecondaryQueue, type SecondaryStats } from '../core/secondary.js';
+import {
+  KeyChains,
+  keyOf,
+  type ApplySecondary,
+  type PendingWrite,
+  type PrimaryOutcome,
+  type SecondaryQueue,
+  type SecondaryStats,
+  type SecondaryWrite,
+} from '../core/secondary.js';
 import type { ServiceName } from '../services/catalog.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';

@@ -17,6 +17,17 @@ import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } fr
 
 export const REPORT_VERSION = 1;
 
+/** One day's report: its data and the three renderings of it. */
+export interface Report {
+  date: string;
+  data: ReportData;
+  html: string;
+  markdown: string;
+  json: string;
+}
+
+
+
 /** The store's counts plus the rates and the latency difference the report shows. */
 export interface Figures extends CountsRow {
   legacyErrorRate: number;

@@ -1,20 +1,15 @@
 /** A daily report: gathered once, rendered as HTML, Markdown and JSON, kept in the store and as files. */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gatherReport, type GatherOptions, type ReportData } from './data.js';
+import { gatherReport, type GatherOptions, type Report } from './data.js';
+
+export type { Report };
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 
 export { dayWindow, utcDate, type ReportData } from './data.js';
 export { ReportStore } from './store.js';
 
-export interface Report {
-  date: string;
-  data: ReportData;
-  html: string;
-  markdown: string;
-  json: string;
-}
 
 export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];

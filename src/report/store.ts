@@ -1,7 +1,7 @@
 /** Reports kept in the state store (table reports): one per UTC day, shared by every replica. */
 import type pg from 'pg';
 import type { Verdict } from './verdict.js';
-import type { Report } from './index.js';
+import type { Report } from './data.js';
 
 export interface StoredReport {
   date: string;

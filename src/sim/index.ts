@@ -9,6 +9,9 @@ import { OrchestratorModel } from './orchestrator.js';
 import { RepServer } from './rep-server.js';
 import { SessionMemoryModel } from './session-memory.js';
 import { attachStorage, type StorageOptions } from './storage/index.js';
+import type { SimModels } from './models.js';
+
+export type { SimModels };
 
 export type { SimTarget, Faults, FaultsPatch, ContextualMode };
 export { SIM_TARGETS };
@@ -23,12 +26,6 @@ export const DEFAULT_SIM_PORTS: Record<SimTarget, number> = {
 };
 export const DEFAULT_CONTROL_PORT = 5580;
 
-export interface SimModels {
-  'session-memory': SessionMemoryModel;
-  'contextual-memory': ContextualMemoryModel;
-  'jarvis-memory': JarvisMemoryModel;
-  orchestrator: OrchestratorModel;
-}
 
 export interface SimOptions {
   host?: string;

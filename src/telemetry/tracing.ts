@@ -7,7 +7,9 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, ty
 import { LegError } from '../legs/types.js';
 import type { Side } from '../core/plan.js';
 import { actionLabel, type Route } from '../core/route.js';
-import type { OutcomeKind } from '../core/pipeline.js';
+
+/** How a request ended, as spans and request metrics label it. */
+export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
 
 // One proxy tracer for the process: it finds a provider registered later by itself.
 const tracer = trace.getTracer('memshift');

@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { legacyPath } from '../../sources/legacy.js';
 import { childLogger } from '../../telemetry/log.js';
-import type { SimModels } from '../index.js';
+import type { SimModels } from '../models.js';
 import { persistContextual, persistJarvis, persistSessionMemory } from './legacy-files.js';
 import { persistOrchestrator } from './orchestrator-pg.js';
 

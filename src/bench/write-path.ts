@@ -7,10 +7,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runLoad, type LoadResult } from '../bench/load.js';
-import { ms, signedMs, table } from '../bench/table.js';
+import { runLoad, type LoadResult } from './load.js';
+import { ms, signedMs, table } from './table.js';
 import { freePort } from '../util/ports.js';
-import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from '../bench/processes.js';
+import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './processes.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { flagName } from '../flags/names.js';
 import { pyDumps } from '../util/pyjson.js';

@@ -11,7 +11,7 @@ import { openLegacySource } from '../sources/legacy.js';
 import { openOrchestratorSource } from '../sources/orchestrator.js';
 import { DeferredSource } from '../sources/source.js';
 import { openStore } from '../store/index.js';
-import { reconcile } from './reconcile.js';
+import { reconcile } from '../jobs/reconcile.js';
 
 export interface ReconcileBenchResult {
   records: number;
