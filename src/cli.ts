@@ -15,12 +15,20 @@ const COMMANDS: Record<string, Entry> = {
   serve: { summary: 'run the proxy (fronts, legs, flags, store)', load: () => import('./commands/serve.js') },
   sim: { summary: 'run the simulated legacy services and orchestrator', load: () => import('./commands/sim.js') },
   demo: { summary: 'simulators + proxy + traffic, walking the migration stages', load: () => import('./commands/demo.js'), logLevel: 'error' },
-  bench: { summary: 'the proxy vs direct access and a bare forwarder, the durable write path, the reconciler at 1M records', load: () => import('./commands/bench.js'), logLevel: 'warn' },
+  bench: {
+    summary: 'the proxy vs direct access and a bare forwarder, the durable write path, the reconciler at 1M records',
+    load: () => import('./commands/bench.js'),
+    logLevel: 'warn',
+  },
   outbox: { summary: 'list, retry or purge durable secondary writes', load: () => import('./commands/outbox.js'), logLevel: 'warn' },
   reconcile: { summary: 'compare (and --repair) a legacy store with the orchestrator store', load: () => import('./commands/reconcile.js'), logLevel: 'warn' },
-  backfill: { summary: 'copy a legacy store into the orchestrator (resumable), then reconcile', load: () => import('./commands/backfill.js'), logLevel: 'warn' },
-  flags: { summary: 'sync flags/memshift.json to Unleash, or show each service\'s stage', load: () => import('./commands/flags.js'), logLevel: 'warn' },
-  report: { summary: 'write a day\'s reconciliation report (HTML with charts, Markdown, JSON)', load: () => import('./commands/report.js'), logLevel: 'warn' },
+  backfill: {
+    summary: 'copy a legacy store into the orchestrator (resumable), then reconcile',
+    load: () => import('./commands/backfill.js'),
+    logLevel: 'warn',
+  },
+  flags: { summary: "sync flags/memshift.json to Unleash, or show each service's stage", load: () => import('./commands/flags.js'), logLevel: 'warn' },
+  report: { summary: "write a day's reconciliation report (HTML with charts, Markdown, JSON)", load: () => import('./commands/report.js'), logLevel: 'warn' },
 };
 
 export async function main(argv: string[]): Promise<void> {

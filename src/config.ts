@@ -11,9 +11,7 @@ import { comparisonOverridesSchema } from './core/compare-rules.js';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
 
-const endpoint = z
-  .string()
-  .regex(/^(tcp|ipc|inproc):\/\/.+|^https?:\/\/.+/, 'must be tcp://host:port, ipc://path or http(s)://url');
+const endpoint = z.string().regex(/^(tcp|ipc|inproc):\/\/.+|^https?:\/\/.+/, 'must be tcp://host:port, ipc://path or http(s)://url');
 
 const backendSchema = z.strictObject({
   endpoint,
@@ -60,13 +58,21 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('0.0.0.0'),
       port: z.number().int().min(0).max(65535).default(8080),
-      bodyLimitBytes: z.number().int().positive().default(1024 * 1024),
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
     })
     .prefault({}),
   zmq: z
     .strictObject({
       /** Frames above this get an error reply in the service's own shape. */
-      maxFrameBytes: z.number().int().positive().default(1024 * 1024),
+      maxFrameBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024),
     })
     .prefault({}),
   // Agents reach the orchestrator only at cutover and later: a smaller bound, so its barriers stay short.
@@ -103,7 +109,11 @@ export const configSchema = z.strictObject({
       maxBackoffMs: z.number().int().positive().default(5_000),
       /** Parked as dead after this many attempts or this age, with the last error. */
       maxAttempts: z.number().int().positive().default(100),
-      maxAgeMs: z.number().int().positive().default(24 * 3_600_000),
+      maxAgeMs: z
+        .number()
+        .int()
+        .positive()
+        .default(24 * 3_600_000),
       /**
        * Answer agents before the intent's WAL flush. Named for its risk: on, a crash of PostgreSQL itself in the
        * ~200 ms before the flush forgets acknowledged writes (and the outcomes of attempts, so writes may be

@@ -34,7 +34,6 @@ import { openFlagsFor, openStoreFor } from './open.js';
 
 const log = childLogger('proxy');
 
-
 export interface Proxy {
   /** Where agents connect, per service (the bound ZeroMQ endpoints). */
   fronts: Partial<Record<ServiceName, string>>;
@@ -158,12 +157,18 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     bodyLimitBytes: config.http.bodyLimitBytes,
     pipeline,
     // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
-    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') }]),
+    health: new HealthChecker(probes, undefined, [
+      { name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') },
+    ]),
     isReady: () => ready,
     metricsText: () => telemetry.metricsText(),
     admin: {
       token: config.admin.token,
-      routes: [statusRoutes({ flags, services, guard, events: guardEvents, outbox: () => engine.secondary.stats() }), reportRoutes(reporter), ...(parts.adminRoutes ?? [])],
+      routes: [
+        statusRoutes({ flags, services, guard, events: guardEvents, outbox: () => engine.secondary.stats() }),
+        reportRoutes(reporter),
+        ...(parts.adminRoutes ?? []),
+      ],
     },
   });
   const removeGauges = addGaugeSource({ flags: () => flags.snapshot(), outbox: () => engine.secondary.stats(), tripped: () => guard?.tripped() ?? [] });

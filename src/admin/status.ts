@@ -51,7 +51,8 @@ export const statusRoutes =
 
     admin.post<{ Params: { service: string } }>('/guard/:service/resume', async (req, reply) => {
       const { service } = req.params;
-      if (!isServiceName(service) || !deps.guard?.resume(service)) return reply.code(404).send({ status: 'error', message: `memshift: no guarded service "${service}"` });
+      if (!isServiceName(service) || !deps.guard?.resume(service))
+        return reply.code(404).send({ status: 'error', message: `memshift: no guarded service "${service}"` });
       return { status: 'ok', guard: deps.guard.status(service) };
     });
 
@@ -60,7 +61,8 @@ export const statusRoutes =
       const { flag } = req.params;
       const enabled = (req.body as { enabled?: unknown } | undefined)?.enabled;
       if (!ALL_FLAG_NAMES.includes(flag)) return reply.code(404).send({ status: 'error', message: `memshift: unknown flag "${flag}"` });
-      if (enabled !== true && enabled !== false && enabled !== null) return reply.code(400).send({ status: 'error', message: 'memshift: body must be {"enabled": true|false|null}' });
+      if (enabled !== true && enabled !== false && enabled !== null)
+        return reply.code(400).send({ status: 'error', message: 'memshift: body must be {"enabled": true|false|null}' });
       deps.flags.setLocalOverride(flag, enabled);
       return { status: 'ok', overrides: deps.flags.localOverrides() };
     });

@@ -140,7 +140,11 @@ export class UnleashAdmin {
   }
 
   private putStrategy(name: string, id: string, s: { name: string; parameters?: Record<string, string>; constraints?: unknown[] }) {
-    return this.request('PUT', `${this.envPath(name)}/strategies/${enc(id)}`, { name: s.name, parameters: s.parameters ?? {}, constraints: s.constraints ?? [] });
+    return this.request('PUT', `${this.envPath(name)}/strategies/${enc(id)}`, {
+      name: s.name,
+      parameters: s.parameters ?? {},
+      constraints: s.constraints ?? [],
+    });
   }
 
   private featurePath(name: string): string {
@@ -179,5 +183,8 @@ const stringParams = (p: Record<string, unknown> | undefined): Record<string, st
 function sameStrategy(have: AdminStrategy, want: { parameters: Record<string, string>; constraints: unknown[] }): boolean {
   const params = have.parameters ?? {};
   const keys = new Set([...Object.keys(params), ...Object.keys(want.parameters)]);
-  return [...keys].every((k) => String(params[k] ?? '') === String(want.parameters[k] ?? '')) && JSON.stringify(have.constraints ?? []) === JSON.stringify(want.constraints);
+  return (
+    [...keys].every((k) => String(params[k] ?? '') === String(want.parameters[k] ?? '')) &&
+    JSON.stringify(have.constraints ?? []) === JSON.stringify(want.constraints)
+  );
 }

@@ -35,11 +35,16 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
     children.memshift = startChild([
       'serve',
-      '--set', `services.session-memory.legacy.endpoint=${legacy}`,
-      '--set', `services.session-memory.front=tcp://127.0.0.1:${frontPort}`,
-      '--set', 'services.contextual-memory.enabled=false',
-      '--set', 'services.jarvis-memory.enabled=false',
-      '--set', 'http.port=0',
+      '--set',
+      `services.session-memory.legacy.endpoint=${legacy}`,
+      '--set',
+      `services.session-memory.front=tcp://127.0.0.1:${frontPort}`,
+      '--set',
+      'services.contextual-memory.enabled=false',
+      '--set',
+      'services.jarvis-memory.enabled=false',
+      '--set',
+      'http.port=0',
     ]);
     const paths: Path[] = [
       { name: 'direct', endpoint: legacy },
@@ -96,7 +101,15 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
     `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
     table(
       ['path', 'requests', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
-      steady.map((r, i) => [paths[i]!.name, String(r.requests), String(r.errors), ms(r.p50), ms(r.p99), signedMs(r.p50 - sDirect.p50), signedMs(r.p99 - sDirect.p99)]),
+      steady.map((r, i) => [
+        paths[i]!.name,
+        String(r.requests),
+        String(r.errors),
+        ms(r.p50),
+        ms(r.p99),
+        signedMs(r.p50 - sDirect.p50),
+        signedMs(r.p99 - sDirect.p99),
+      ]),
     ),
     `memshift: throughput ${(memshift.rps / direct.rps).toFixed(2)} of direct (target >= 0.5), added p99 ${signedMs(sMemshift.p99 - sDirect.p99)} ms (target <= 1 ms)`,
     '',

@@ -96,7 +96,15 @@ function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
     `memshift bench: write path, session-memory in dual-write, ${o.clients} REQ clients paced at ${o.rate} writes/s in all`,
     table(
       ['path', 'writes', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
-      Object.entries(r).map(([name, x]) => [name, String(x.requests), String(x.errors), ms(x.p50), ms(x.p99), signedMs(x.p50 - direct.p50), signedMs(x.p99 - direct.p99)]),
+      Object.entries(r).map(([name, x]) => [
+        name,
+        String(x.requests),
+        String(x.errors),
+        ms(x.p50),
+        ms(x.p99),
+        signedMs(x.p50 - direct.p50),
+        signedMs(x.p99 - direct.p99),
+      ]),
     ),
     `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,

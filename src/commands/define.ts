@@ -16,10 +16,6 @@ export const CONFIG_OPTIONS = {
   set: { type: 'string', multiple: true },
 } as const satisfies Options;
 
-export function defineCommand<const O extends Options>(
-  usage: string,
-  options: O,
-  run: (parsed: Parsed<O>) => Promise<number | void>,
-): Command {
+export function defineCommand<const O extends Options>(usage: string, options: O, run: (parsed: Parsed<O>) => Promise<number | void>): Command {
   return { usage, run: (argv) => run(parseArgs({ args: argv, options, allowPositionals: true })) };
 }

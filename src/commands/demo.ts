@@ -60,7 +60,14 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
           say(`[${i + 1}/${DEMO_STAGES.length}] ${stage.name}: ${stage.what}`);
           const diverge = stage.name === 'shadow 100%';
           const play = (ms: number, seed: number) =>
-            runTraffic({ fronts: proxy.fronts, agents: Number(values.agents), durationMs: ms, prefix: `demo${Date.now().toString(36)}`, seed, signal: stop.signal });
+            runTraffic({
+              fronts: proxy.fronts,
+              agents: Number(values.agents),
+              durationMs: ms,
+              prefix: `demo${Date.now().toString(36)}`,
+              seed,
+              signal: stop.signal,
+            });
           const runs = [await play(diverge ? stageMs / 2 : stageMs, i + 1)];
           if (diverge && !stop.signal.aborted) {
             say('      fault: the orchestrator now silently alters 2% of the writes it acknowledges');

@@ -46,8 +46,17 @@ export const command: Command = {
     if (sub === 'sync') {
       const token = values.token ?? config.flags.adminToken;
       if (!url || !token) throw new Error('sync needs an Unleash URL (--url or UNLEASH_URL) and an admin token (--token or UNLEASH_ADMIN_TOKEN)');
-      const changes = await syncFlags({ file, url, token, project: values.project ?? config.flags.project, environment: values.environment ?? config.flags.environment, keepState: values['keep-state'] });
-      process.stdout.write(changes.length ? `${changes.map((c) => `  ${c}`).join('\n')}\n${changes.length} change(s)\n` : 'Unleash already matches the flags file: no changes\n');
+      const changes = await syncFlags({
+        file,
+        url,
+        token,
+        project: values.project ?? config.flags.project,
+        environment: values.environment ?? config.flags.environment,
+        keepState: values['keep-state'],
+      });
+      process.stdout.write(
+        changes.length ? `${changes.map((c) => `  ${c}`).join('\n')}\n${changes.length} change(s)\n` : 'Unleash already matches the flags file: no changes\n',
+      );
       return 0;
     }
     if (sub === 'status') {
@@ -107,7 +116,12 @@ async function flagStatusLines(opts: { file: string; url?: string; apiToken?: st
     const snap = flags.snapshot();
     return [
       `flags from ${flags.source === 'unleash' ? opts.url : opts.file}${snap.killSwitch ? ' (kill switch ON)' : ''}`,
-      ...SERVICE_NAMES.map((s) => `  ${s.padEnd(18)} ${snap[s].stage.padEnd(12)} ${Object.entries(snap[s].flags).map(([n, f]) => describe(n.split('.').pop()!, f)).join(' ')}`),
+      ...SERVICE_NAMES.map(
+        (s) =>
+          `  ${s.padEnd(18)} ${snap[s].stage.padEnd(12)} ${Object.entries(snap[s].flags)
+            .map(([n, f]) => describe(n.split('.').pop()!, f))
+            .join(' ')}`,
+      ),
     ];
   } finally {
     await flags.close();

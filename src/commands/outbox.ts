@@ -107,10 +107,30 @@ function table_(rows: OutboxRow[]): string {
   const now = Date.now();
   const cells = [
     ['id', 'service', 'key', 'seq', 'action', 'to', 'status', 'tries', 'age', 'last error'],
-    ...rows.map((r) => [r.id, r.service, r.key, String(r.seq), r.action, r.side, r.status, String(r.attempts), age(now - r.createdAt.getTime()), (r.lastError ?? '').slice(0, 80)]),
+    ...rows.map((r) => [
+      r.id,
+      r.service,
+      r.key,
+      String(r.seq),
+      r.action,
+      r.side,
+      r.status,
+      String(r.attempts),
+      age(now - r.createdAt.getTime()),
+      (r.lastError ?? '').slice(0, 80),
+    ]),
   ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((c) =>
+        c
+          .map((v, i) => v.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 function age(ms: number): string {

@@ -15,7 +15,9 @@ export const command = defineCommand(usage, CONFIG_OPTIONS, async ({ values }) =
   const config = loadConfig({ path: values.config, set: values.set });
   const proxy = await startProxy(config);
   process.stdout.write(
-    `memshift serving\n${Object.entries(proxy.fronts).map(([s, e]) => `  ${s.padEnd(18)} ${e}`).join('\n')}\n  http               ${proxy.httpUrl}\n`,
+    `memshift serving\n${Object.entries(proxy.fronts)
+      .map(([s, e]) => `  ${s.padEnd(18)} ${e}`)
+      .join('\n')}\n  http               ${proxy.httpUrl}\n`,
   );
   await untilSignal();
   await proxy.close();

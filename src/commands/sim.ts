@@ -51,7 +51,8 @@ export const command: Command = {
     const ports: Partial<Record<SimTarget, number>> = {};
     for (const p of values.port ?? []) {
       const [target, port] = p.split('=');
-      if (!target || port === undefined || !isSimTarget(target)) throw new Error(`--port "${p}": expected target=N with target one of ${SIM_TARGETS.join(', ')}`);
+      if (!target || port === undefined || !isSimTarget(target))
+        throw new Error(`--port "${p}": expected target=N with target one of ${SIM_TARGETS.join(', ')}`);
       ports[target] = parsePort(port, '--port');
     }
     const faults: Partial<Record<SimTarget, Faults>> = {};

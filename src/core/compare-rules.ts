@@ -74,10 +74,7 @@ export const comparisonRulesOverrideSchema = z.strictObject({
 export type ComparisonRulesOverride = z.infer<typeof comparisonRulesOverrideSchema>;
 
 /** Config shape: service -> action -> override. */
-export const comparisonOverridesSchema = z.partialRecord(
-  z.enum(SERVICE_NAMES),
-  z.record(z.string(), comparisonRulesOverrideSchema),
-);
+export const comparisonOverridesSchema = z.partialRecord(z.enum(SERVICE_NAMES), z.record(z.string(), comparisonRulesOverrideSchema));
 export type ComparisonOverrides = z.infer<typeof comparisonOverridesSchema>;
 
 const rules = (r: z.input<typeof comparisonRulesSchema>): ComparisonRules => comparisonRulesSchema.parse(r);
@@ -101,11 +98,7 @@ export const DEFAULT_COMPARISON_RULES: Record<ServiceName, Record<string, Compar
 };
 
 /** The rules of one route: the defaults with the config's override merged on top. */
-export function rulesFor(
-  overrides: ComparisonOverrides | undefined,
-  service: ServiceName,
-  action: string,
-): ComparisonRules {
+export function rulesFor(overrides: ComparisonOverrides | undefined, service: ServiceName, action: string): ComparisonRules {
   const defaults = DEFAULT_COMPARISON_RULES[service][action] ?? NO_RULES;
   const o = overrides?.[service]?.[action];
   if (!o) return defaults;

@@ -59,7 +59,9 @@ function canonical(v: unknown, trim: boolean): string {
       return `[${(v as unknown[]).map((x) => canonical(x, trim)).join(',')}]`;
     case 'object': {
       const o = v as Record<string, unknown>;
-      const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+      const keys = Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim)}`).join(',')}}`;
     }
     default:

@@ -58,7 +58,10 @@ export function createEngine(deps: EngineDeps): Engine {
     };
   }
   const routeRules = new Map<string, ComparisonRules>();
-  const apply = secondaryApplier((s) => sides[s]!, (s) => writeSuccessOf(config, s));
+  const apply = secondaryApplier(
+    (s) => sides[s]!,
+    (s) => writeSuccessOf(config, s),
+  );
   const secondary = deps.secondary?.(apply, observer, (s) => sides[s]!) ?? new OrderedSecondaryWrites(apply, observer);
   const executor = new Executor({
     decide: (service, ctx) => deps.flags.decide(service, ctx),

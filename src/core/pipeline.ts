@@ -10,7 +10,6 @@ import { spansEnabled, traceRequest, type OutcomeKind } from '../telemetry/traci
 export type { OutcomeKind };
 import { countRequest } from '../telemetry/request-metrics.js';
 
-
 export interface Outcome {
   kind: OutcomeKind;
   /** The reply for the agent, exactly as it goes on the wire. */

@@ -26,7 +26,8 @@ export function planFor(kind: ActionKind | undefined, f: FlagDecision): Plan {
   if (f.legacyOff) return { primary: 'new', writeSecondary: false, shadow: false };
   // Health checks and unknown actions concern the primary alone.
   if (kind !== 'read' && kind !== 'write') return { ...legacyOnly, primary: f.newPrimary ? 'new' : 'legacy' };
-  if (f.newPrimary) return kind === 'write' ? { primary: 'new', writeSecondary: true, shadow: false } : { primary: 'new', writeSecondary: false, shadow: f.shadowRead };
+  if (f.newPrimary)
+    return kind === 'write' ? { primary: 'new', writeSecondary: true, shadow: false } : { primary: 'new', writeSecondary: false, shadow: f.shadowRead };
   if (kind === 'write') return { ...legacyOnly, writeSecondary: f.dualWrite };
   // Serving reads from a side that writes do not reach would serve stale data: read-new needs dual-write.
   return { primary: f.readNew && f.dualWrite ? 'new' : 'legacy', writeSecondary: false, shadow: f.shadowRead };

@@ -59,7 +59,13 @@ async function call(side: Side, route: Route, opts: SideOptions, createMissing: 
     const reply =
       side === 'legacy'
         ? { bytes: await opts.legacy.call(route.raw) }
-        : { value: await withDeadline(opts.translator.handle(route.request, writeId ? { createMissing, writeId } : { createMissing }), opts.newTimeoutMs, () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint)) };
+        : {
+            value: await withDeadline(
+              opts.translator.handle(route.request, writeId ? { createMissing, writeId } : { createMissing }),
+              opts.newTimeoutMs,
+              () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
+            ),
+          };
     return new SideReply(side, performance.now() - started, reply);
   } catch (err) {
     outcome = err instanceof LegError ? err.failure : 'error';

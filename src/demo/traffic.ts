@@ -47,7 +47,13 @@ const SNIPPETS = [
   'worker = threading.Thread(target=poll)\nworker.start()',
   'x = compute(42)\nprint(x)',
 ];
-const QUERIES = ['what is on my calendar tomorrow?', 'remind me to call mom at six', 'play some jazz', 'how far is the airport?', 'summarise my last meeting notes in three bullet points please'];
+const QUERIES = [
+  'what is on my calendar tomorrow?',
+  'remind me to call mom at six',
+  'play some jazz',
+  'how far is the airport?',
+  'summarise my last meeting notes in three bullet points please',
+];
 const REPLIES = ['You have two meetings tomorrow.', 'Reminder set for 18:00.', 'Playing jazz.', 'About 25 minutes by car.'];
 
 /** One agent's next request for a service, given what it has done so far. */
@@ -83,7 +89,13 @@ class Agent {
         }
         if (r < 0.5) {
           const user = this.rand() < 0.5;
-          return { action: 'add_interaction', session_id: sid, role: user ? 'user' : 'assistant', content: this.pick(user ? QUERIES : REPLIES), metadata: { tags: user ? ['voice'] : [] } };
+          return {
+            action: 'add_interaction',
+            session_id: sid,
+            role: user ? 'user' : 'assistant',
+            content: this.pick(user ? QUERIES : REPLIES),
+            metadata: { tags: user ? ['voice'] : [] },
+          };
         }
         if (r < 0.53) return { action: 'clear_session', session_id: sid };
         return { action: 'get_context', session_id: sid, max_tokens: this.pick([20, 50, 2000]) };
@@ -91,7 +103,13 @@ class Agent {
         const csid = `${this.id}_project${this.session % 3}`;
         if (r < 0.25) return { action: 'add_interaction', session_id: csid, type: 'code', content: this.pick(SNIPPETS) };
         if (r < 0.45) return { action: 'add_interaction', session_id: csid, type: this.pick(['user_query', 'system_response']), content: this.pick(QUERIES) };
-        if (r < 0.5) return { action: 'add_interaction', session_id: csid, type: 'error', content: this.pick(['ValueError: bad input', 'Exception in thread main', 'warning only']) };
+        if (r < 0.5)
+          return {
+            action: 'add_interaction',
+            session_id: csid,
+            type: 'error',
+            content: this.pick(['ValueError: bad input', 'Exception in thread main', 'warning only']),
+          };
         if (r < 0.58) return { action: 'record_decision', session_id: csid, decision: this.pick(['use postgres', 'ship on friday', 'add retries']) };
         return { action: 'get_context', session_id: csid, max_tokens: this.pick([100, 1000]) };
       }

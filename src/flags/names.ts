@@ -8,9 +8,10 @@ export type FlagKind = (typeof FLAG_KINDS)[number];
 export const KILL_SWITCH = 'memshift.kill-switch';
 
 // Built once: names are looked up for every request.
-const NAMES = Object.fromEntries(
-  SERVICE_NAMES.map((s) => [s, Object.fromEntries(FLAG_KINDS.map((k) => [k, `memshift.${s}.${k}`]))]),
-) as Record<ServiceName, Record<FlagKind, string>>;
+const NAMES = Object.fromEntries(SERVICE_NAMES.map((s) => [s, Object.fromEntries(FLAG_KINDS.map((k) => [k, `memshift.${s}.${k}`]))])) as Record<
+  ServiceName,
+  Record<FlagKind, string>
+>;
 
 export const flagName = (service: ServiceName, kind: FlagKind): string => NAMES[service][kind];
 

@@ -211,8 +211,7 @@ class UnleashFlags implements Flags {
       dualWrite: plan.dualWrite,
       newPrimary: plan.newPrimary,
       legacyOff: plan.legacyOff,
-      readNew:
-        plan.readNew === 'always' || (plan.readNew === 'rollout' && this.evaluate(flagName(service, 'read-new'), context)),
+      readNew: plan.readNew === 'always' || (plan.readNew === 'rollout' && this.evaluate(flagName(service, 'read-new'), context)),
       shadowRead: plan.shadow && this.evaluate(flagName(service, 'shadow-read'), context),
     };
   }

@@ -20,8 +20,7 @@ export interface FlagState {
 export type FlagStates = Record<string, FlagState>;
 
 /** A flag counts as on when enabled and, for a rollout, above 0%. */
-export const isOn = (s: FlagState | undefined): boolean =>
-  s !== undefined && s.enabled && (s.rollout === undefined || s.rollout > 0);
+export const isOn = (s: FlagState | undefined): boolean => s !== undefined && s.enabled && (s.rollout === undefined || s.rollout > 0);
 
 /** The latest stage whose flag is on wins: later flags include what earlier stages do. */
 const STAGE_BY_FLAG: ReadonlyArray<[FlagKind, Stage]> = [
@@ -32,11 +31,7 @@ const STAGE_BY_FLAG: ReadonlyArray<[FlagKind, Stage]> = [
   ['dual-write', 'dual-write'],
 ];
 
-export function deriveStage(
-  service: ServiceName,
-  flags: FlagStates,
-  killSwitch: boolean = isOn(flags[KILL_SWITCH]),
-): Stage {
+export function deriveStage(service: ServiceName, flags: FlagStates, killSwitch: boolean = isOn(flags[KILL_SWITCH])): Stage {
   if (killSwitch) return 'killed';
   const hit = STAGE_BY_FLAG.find(([kind]) => isOn(flags[flagName(service, kind)]));
   return hit ? hit[1] : 'off';

@@ -46,9 +46,7 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
     return reply.code(report.status === 'unhealthy' ? 503 : 200).send(report);
   });
 
-  app.get('/readyz', async (_req, reply) =>
-    opts.isReady() ? reply.send({ ready: true }) : reply.code(503).send({ ready: false }),
-  );
+  app.get('/readyz', async (_req, reply) => (opts.isReady() ? reply.send({ ready: true }) : reply.code(503).send({ ready: false })));
 
   const metricsText = opts.metricsText;
   if (metricsText) {

@@ -78,10 +78,10 @@ export class GuardEvents {
 
   /** Newest first. */
   async list(opts: { service?: string; limit?: number } = {}): Promise<GuardEvent[]> {
-    const { rows } = await this.pool.query<Row>(
-      `SELECT * FROM guard_events WHERE ($1::text IS NULL OR service = $1) ORDER BY id DESC LIMIT $2`,
-      [opts.service ?? null, Math.min(Math.max(opts.limit ?? 100, 1), 1000)],
-    );
+    const { rows } = await this.pool.query<Row>(`SELECT * FROM guard_events WHERE ($1::text IS NULL OR service = $1) ORDER BY id DESC LIMIT $2`, [
+      opts.service ?? null,
+      Math.min(Math.max(opts.limit ?? 100, 1), 1000),
+    ]);
     return rows.map(toEvent);
   }
 }

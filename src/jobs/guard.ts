@@ -200,7 +200,14 @@ export class Guard {
   }
 
   /** The slow part of a trip, off the request path: Unleash, the stored event, webhooks. */
-  private async finishTrip(service: ServiceName, g: ServiceGuard, stage: Stage, figures: WindowFigures, breaches: Breach[], changes: FlagChange[]): Promise<void> {
+  private async finishTrip(
+    service: ServiceName,
+    g: ServiceGuard,
+    stage: Stage,
+    figures: WindowFigures,
+    breaches: Breach[],
+    changes: FlagChange[],
+  ): Promise<void> {
     const unleash = await this.applyInUnleash(changes);
     if (unleash.changed.length && g.state === 'tripped') {
       g.awaitingUnleash = changes;
@@ -219,7 +226,8 @@ export class Guard {
 
   private async applyInUnleash(changes: FlagChange[]): Promise<UnleashOutcome> {
     if (!changes.length) return { changed: [] };
-    if (!this.opts.unleash) return { changed: [], skipped: this.opts.flags.source === 'unleash' ? 'no Unleash admin token configured' : 'flags come from a file' };
+    if (!this.opts.unleash)
+      return { changed: [], skipped: this.opts.flags.source === 'unleash' ? 'no Unleash admin token configured' : 'flags come from a file' };
     const changed: string[] = [];
     try {
       for (const c of changes) {
@@ -292,7 +300,10 @@ export function breachesOf(f: WindowFigures, c: Pick<GuardConfig, GuardRule>): B
 /** Flags to turn off (everything putting new on the read path) and dual-write to keep on if the stage implied it. */
 function rollbackChanges(service: ServiceName, flags: Flags): FlagChange[] {
   const snap = flags.snapshot()[service];
-  const changes: FlagChange[] = ROLLBACK_KINDS.filter((k) => snap.flags[flagName(service, k)]?.enabled).map((k) => ({ flag: flagName(service, k), to: 'off' as const }));
+  const changes: FlagChange[] = ROLLBACK_KINDS.filter((k) => snap.flags[flagName(service, k)]?.enabled).map((k) => ({
+    flag: flagName(service, k),
+    to: 'off' as const,
+  }));
   const dualWrite = flagName(service, 'dual-write');
   if (STAGE_PLANS[snap.stage].dualWrite && !isOn(snap.flags[dualWrite])) changes.push({ flag: dualWrite, to: 'on' });
   return changes;

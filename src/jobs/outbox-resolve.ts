@@ -161,7 +161,8 @@ async function findPatiently(resolver: Resolver, side: Side, ref: WriteRef, on: 
     try {
       return await resolver.find(side, ref, on, since);
     } catch (err) {
-      if (n >= PATIENT_LOOKUPS) throw new OutcomeUnknown(`${ref.route.service} ${ref.route.action}: outcome still unknown after ${n} look-ups (${String(err)}): not sent again`);
+      if (n >= PATIENT_LOOKUPS)
+        throw new OutcomeUnknown(`${ref.route.service} ${ref.route.action}: outcome still unknown after ${n} look-ups (${String(err)}): not sent again`);
       await new Promise((r) => setTimeout(r, PATIENT_DELAY_MS));
     }
   }

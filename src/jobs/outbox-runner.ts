@@ -301,7 +301,11 @@ export class OutboxRunner {
     r: { sent: boolean; primaryOk: boolean | null; counted: boolean; park?: boolean },
   ): Promise<undefined> {
     const d = r.park ? { park: true, delayMs: 0, error: describe(error) } : decide(row, error, this.o.policy);
-    if (d.park) log.warn({ id: row.id, service: row.service, key: row.key, action: row.action, attempts: row.attempts, error: d.error }, 'secondary write parked as dead');
+    if (d.park)
+      log.warn(
+        { id: row.id, service: row.service, key: row.key, action: row.action, attempts: row.attempts, error: d.error },
+        'secondary write parked as dead',
+      );
     else {
       this.retries++;
       this.failing.add(row.side);

@@ -54,7 +54,17 @@ const INSERT = `WITH k AS (
  INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok)
  SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9 FROM k
  ON CONFLICT (id) DO NOTHING`;
-const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null) => [i.id, i.service, i.key, i.action, i.side, i.raw, i.createdAt, leaseMs, primaryOk];
+const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null) => [
+  i.id,
+  i.service,
+  i.key,
+  i.action,
+  i.side,
+  i.raw,
+  i.createdAt,
+  leaseMs,
+  primaryOk,
+];
 
 /**
  * A row `o` that may be taken: pending or inflight, and due (a retry's time come, a lease run out) or one of
@@ -71,7 +81,9 @@ const TAKE = `
   SET status = 'inflight', owner = $1, attempts = o.attempts + 1, sent = true,
       next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
   FROM cand WHERE o.id = cand.id
-  RETURNING ${COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')}, cand.sent AS was_sent`;
+  RETURNING ${COLUMNS.split(', ')
+    .map((c) => `o.${c}`)
+    .join(', ')}, cand.sent AS was_sent`;
 
 /**
  * Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, and with $5/$6 (service, key) that
@@ -287,9 +299,7 @@ export class OutboxTable {
       [q.statuses, q.olderThanMs],
     );
     // Key rows only serialise seq draws; seq comes from one sequence, so dropping an idle key's row is safe.
-    await this.pool.query(
-      `DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`,
-    );
+    await this.pool.query(`DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`);
     return r.rowCount ?? 0;
   }
 

@@ -255,7 +255,10 @@ export class Outbox implements SecondaryQueue {
     const stored: Held[] = [];
     for (const h of batch) {
       try {
-        await storeWithin(this.intents.insert(h.intent, this.o.config.leaseMs + this.o.primaryBudgetMs, h.primary === 'applied' ? true : null), this.o.config.intentTimeoutMs);
+        await storeWithin(
+          this.intents.insert(h.intent, this.o.config.leaseMs + this.o.primaryBudgetMs, h.primary === 'applied' ? true : null),
+          this.o.config.intentTimeoutMs,
+        );
         stored.push(h);
       } catch (err) {
         if (!isDataError(err)) throw err;
@@ -311,5 +314,4 @@ function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
 }
 
 /** The state store's answer within `ms`, or an error saying it gave none. */
-const storeWithin = <T>(work: Promise<T>, ms: number): Promise<T> =>
-  withDeadline(work, ms, () => new Error(`state store gave no answer within ${ms} ms`));
+const storeWithin = <T>(work: Promise<T>, ms: number): Promise<T> => withDeadline(work, ms, () => new Error(`state store gave no answer within ${ms} ms`));

@@ -53,7 +53,12 @@ export function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu
     const l = legacy[i];
     const n = neu[j];
     const order = !l ? 1 : !n ? -1 : compareKeys(l.key, n.key);
-    const d = order < 0 ? diffRecord(service, l!.key, l, undefined, maxFieldDiffs) : order > 0 ? diffRecord(service, n!.key, undefined, n, maxFieldDiffs) : diffRecord(service, l!.key, l, n, maxFieldDiffs);
+    const d =
+      order < 0
+        ? diffRecord(service, l!.key, l, undefined, maxFieldDiffs)
+        : order > 0
+          ? diffRecord(service, n!.key, undefined, n, maxFieldDiffs)
+          : diffRecord(service, l!.key, l, n, maxFieldDiffs);
     if (d) out.push(d);
     if (order <= 0) i++;
     if (order >= 0) j++;

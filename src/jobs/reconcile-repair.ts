@@ -57,8 +57,7 @@ const OPS: Record<ServiceName, RecordOps> = {
 
 export class RepairError extends Error {}
 
-const isPrefix = (short: unknown[][], long: unknown[][]): boolean =>
-  short.length <= long.length && short.every((e, i) => isDeepStrictEqual(e, long[i]));
+const isPrefix = (short: unknown[][], long: unknown[][]): boolean => short.length <= long.length && short.every((e, i) => isDeepStrictEqual(e, long[i]));
 
 /**
  * Makes `current` (what the side holds now, undefined when absent) equal `truth` (undefined: the key
@@ -116,7 +115,14 @@ export function legacyWriter(service: ServiceName, leg: Leg, rules: SuccessRule[
 }
 
 /** Writes to the orchestrator through the service's translator, as a dual write would, each write tagged so it can be found. */
-export function newWriter(service: ServiceName, translator: Translator, client: OrchestratorClient, ids: IdMap, rules: SuccessRule[], resolver: Resolver): SideWriter {
+export function newWriter(
+  service: ServiceName,
+  translator: Translator,
+  client: OrchestratorClient,
+  ids: IdMap,
+  rules: SuccessRule[],
+  resolver: Resolver,
+): SideWriter {
   return {
     async send(request) {
       const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { createMissing: true, writeId }));

@@ -69,7 +69,11 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
     const translator = createTranslator(service, client, ids);
     const rules = writeSuccessOf(config, service);
     // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
-    const resolver = new Resolver({ sides: () => ({ legacy: legacyLeg, newLeg, translator }), appliedOn: async () => [], barrierPings: barrierPingsFor(config) });
+    const resolver = new Resolver({
+      sides: () => ({ legacy: legacyLeg, newLeg, translator }),
+      appliedOn: async () => [],
+      barrierPings: barrierPingsFor(config),
+    });
     writers = {
       legacy: legacyWriter(service, legacyLeg, rules, resolver),
       new: newWriter(service, translator, client, ids, rules, resolver),
@@ -102,7 +106,13 @@ export interface ServiceRunOptions {
 }
 
 /** One run for one service as configured: its stage (from the flags) picks the source of truth. */
-export async function reconcileService(config: Config, store: Store, flags: Flags, service: ServiceName, opts: ServiceRunOptions = {}): Promise<ReconcileResult> {
+export async function reconcileService(
+  config: Config,
+  store: Store,
+  flags: Flags,
+  service: ServiceName,
+  opts: ServiceRunOptions = {},
+): Promise<ReconcileResult> {
   const stage = flags.snapshot()[service].stage;
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined);
   try {

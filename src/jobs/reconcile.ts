@@ -113,7 +113,10 @@ async function run(opts: ReconcileOptions, t: ReconcileTuning): Promise<Reconcil
 
 /** Bounds of `range` from the checkpoint on. */
 function remainingRange(range: KeyRange | undefined, checkpoint: string | null): KeyRange {
-  const from = [range?.from, checkpoint ?? undefined].filter((k): k is string => k !== undefined).sort(compareKeys).at(-1);
+  const from = [range?.from, checkpoint ?? undefined]
+    .filter((k): k is string => k !== undefined)
+    .sort(compareKeys)
+    .at(-1);
   return { ...(from === undefined ? {} : { from }), ...(range?.to === undefined ? {} : { to: range.to }) };
 }
 
@@ -156,7 +159,10 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     await sleep(t.recheckDelayMs);
     const fresh = await sides.reloadLegacy?.();
     if (fresh) legacy = fresh;
-    const now = await readKeys({ legacy, new: sides.new }, differences.map((d) => d.key));
+    const now = await readKeys(
+      { legacy, new: sides.new },
+      differences.map((d) => d.key),
+    );
     const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs) ?? []);
     const still = new Set(confirmed.map((c) => c.key));
     const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
@@ -173,7 +179,10 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   if (legacy !== sides.legacy) await legacy.close();
   const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize });
   const remaining = differences.filter((d) => !d.repaired).length;
-  log.info({ service, run: run.id, missingInNew: run.missingInNew, missingInLegacy: run.missingInLegacy, differing: run.differing, converged, repaired, remaining }, 'reconciliation finished');
+  log.info(
+    { service, run: run.id, missingInNew: run.missingInNew, missingInLegacy: run.missingInLegacy, differing: run.differing, converged, repaired, remaining },
+    'reconciliation finished',
+  );
   return { run, differences, remaining };
 }
 
@@ -205,7 +214,10 @@ async function repair(
 async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[]): Promise<void> {
   await sleep(t.recheckDelayMs);
   const reread = (opts.truth === 'new' && (await opts.sides.reloadLegacy?.())) || legacy;
-  const now = await readKeys({ legacy: reread, new: opts.sides.new }, differences.map((d) => d.key));
+  const now = await readKeys(
+    { legacy: reread, new: opts.sides.new },
+    differences.map((d) => d.key),
+  );
   for (const d of differences) {
     if (d.repaired === false) continue;
     d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs);

@@ -26,8 +26,6 @@ export interface Report {
   json: string;
 }
 
-
-
 /** The store's counts plus the rates and the latency difference the report shows. */
 export interface Figures extends CountsRow {
   legacyErrorRate: number;
@@ -282,10 +280,10 @@ const actionFigures = (a: SummaryRow): Figures & { action: string } => ({
 });
 
 async function serviceTotals(pool: pg.Pool, from: Date, to: Date): Promise<Map<string, Figures>> {
-  const { rows } = await pool.query<Row>(
-    `SELECT service, ${COUNT_AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`,
-    [from, to],
-  );
+  const { rows } = await pool.query<Row>(`SELECT service, ${COUNT_AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`, [
+    from,
+    to,
+  ]);
   return new Map(rows.map((r) => [String(r.service), figures(r)]));
 }
 
@@ -304,7 +302,10 @@ async function bucketSeries(pool: pg.Pool, from: Date, to: Date, bucketMinutes: 
   }
   const out = new Map<string, SeriesPoint[]>();
   for (const [service, m] of byService) {
-    out.set(service, bucketStarts(from, to, bucketMinutes).map((t) => ({ at: new Date(t).toISOString(), ...(m.get(t) ?? figures({})) })));
+    out.set(
+      service,
+      bucketStarts(from, to, bucketMinutes).map((t) => ({ at: new Date(t).toISOString(), ...(m.get(t) ?? figures({})) })),
+    );
   }
   return out;
 }

@@ -21,7 +21,7 @@ export const stamp = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(1
 
 /** A value shown in a diff: redacted descriptions as they are, raw values as compact JSON. */
 export function shown(v: unknown, max = 120): string {
-  const text = typeof v === 'string' && v.startsWith('‹') ? v : v === undefined ? '‹absent›' : JSON.stringify(v) ?? String(v);
+  const text = typeof v === 'string' && v.startsWith('‹') ? v : v === undefined ? '‹absent›' : (JSON.stringify(v) ?? String(v));
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 

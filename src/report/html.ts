@@ -36,12 +36,27 @@ export function renderHtml(r: ReportData): string {
     figure(
       'Mismatch rate of compared reads',
       legend(mismatchSeries),
-      lineChart({ id: 'mismatch-rate', title: 'Mismatch rate per service', times, xDomain, series: mismatchSeries, yFormat: percent, threshold: { value: r.thresholds.mismatchRate, label: `roll-back threshold ${percent(r.thresholds.mismatchRate)}` } }),
+      lineChart({
+        id: 'mismatch-rate',
+        title: 'Mismatch rate per service',
+        times,
+        xDomain,
+        series: mismatchSeries,
+        yFormat: percent,
+        threshold: { value: r.thresholds.mismatchRate, label: `roll-back threshold ${percent(r.thresholds.mismatchRate)}` },
+      }),
     ),
     figure(
       'Outbox depth (secondary writes waiting)',
       legend(outboxSeries),
-      lineChart({ id: 'outbox-depth', title: 'Outbox depth per service', times: outboxTimes, xDomain, series: outboxTimes.length ? outboxSeries : [], yFormat: (v) => count(v) }),
+      lineChart({
+        id: 'outbox-depth',
+        title: 'Outbox depth per service',
+        times: outboxTimes,
+        xDomain,
+        series: outboxTimes.length ? outboxSeries : [],
+        yFormat: (v) => count(v),
+      }),
       'Derived from the outbox rows still kept (finished writes are purged after outbox.retainDoneMs).',
     ),
     '</div></section>',
@@ -158,7 +173,10 @@ function fieldsTable(s: ServiceReport): string {
   if (!s.topFields.length) return `<h3>Top differing fields</h3><p class="empty-note">No mismatch samples today.</p>`;
   const max = Math.max(...s.topFields.map((f) => f.count));
   return `<h3>Top differing fields</h3><table class="data"><thead><tr><th>Field path</th><th class="n">Samples</th><th></th></tr></thead><tbody>${s.topFields
-    .map((f) => `<tr><td><code>${esc(f.path)}</code></td><td class="n">${count(f.count)}</td><td class="bar-cell"><span class="bar" style="width:${((f.count / max) * 100).toFixed(1)}%"></span></td></tr>`)
+    .map(
+      (f) =>
+        `<tr><td><code>${esc(f.path)}</code></td><td class="n">${count(f.count)}</td><td class="bar-cell"><span class="bar" style="width:${((f.count / max) * 100).toFixed(1)}%"></span></td></tr>`,
+    )
     .join('')}</tbody></table><p class="note">Counted over the mismatch samples kept (store.sampleCapPerRoute per action).</p>`;
 }
 

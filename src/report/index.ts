@@ -10,7 +10,6 @@ import { renderMarkdown } from './markdown.js';
 export { dayWindow, utcDate, type ReportData } from './data.js';
 export { ReportStore } from './store.js';
 
-
 export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 

@@ -50,7 +50,14 @@ export class DailyReporter {
   write(date: string = utcDate(this.now())): Promise<Report> {
     const next = this.chain.then(async () => {
       await this.opts.store.flush();
-      const report = await makeReport({ date, config: this.opts.config, store: this.opts.store, flags: this.opts.flags, services: this.opts.services, now: this.now() });
+      const report = await makeReport({
+        date,
+        config: this.opts.config,
+        store: this.opts.store,
+        flags: this.opts.flags,
+        services: this.opts.services,
+        now: this.now(),
+      });
       await this.reports.save(report);
       const dir = this.opts.config.report.dir;
       if (dir) await writeReportFiles(report, dir);

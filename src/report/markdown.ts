@@ -33,7 +33,10 @@ export function renderMarkdown(r: ReportData): string {
 function serviceMarkdown(s: ServiceReport): string[] {
   const t = s.totals;
   const flags = Object.entries(s.flags)
-    .map(([name, f]) => `${name.replace(/^memshift\.[^.]+\./, '')} ${f.forcedOff ? 'forced off' : f.enabled ? (f.rollout === undefined ? 'on' : `on ${f.rollout}%`) : 'off'}`)
+    .map(
+      ([name, f]) =>
+        `${name.replace(/^memshift\.[^.]+\./, '')} ${f.forcedOff ? 'forced off' : f.enabled ? (f.rollout === undefined ? 'on' : `on ${f.rollout}%`) : 'off'}`,
+    )
     .join(', ');
   const out = [
     `## ${s.service} — ${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${s.verdict.next}` : ''}`,
@@ -61,14 +64,22 @@ function serviceMarkdown(s: ServiceReport): string[] {
   if (s.samples.length) {
     out.push('Sample diffs:', '', '| Time | Action | Path | Legacy | New |', '|---|---|---|---|---|');
     for (const sample of s.samples) {
-      for (const d of sample.diffs) out.push(`| ${hhmm(sample.at)} | ${sample.action} | \`${cell(d.path)}\` | ${cell(shown(d.legacy))} | ${cell(shown(d.new))} |`);
+      for (const d of sample.diffs)
+        out.push(`| ${hhmm(sample.at)} | ${sample.action} | \`${cell(d.path)}\` | ${cell(shown(d.legacy))} | ${cell(shown(d.new))} |`);
     }
     out.push('');
   }
   if (s.reconcile.length) {
-    out.push('Reconciliation runs:', '', '| Run | Started | Status | Missing in new | Missing in legacy | Differing | Repaired | Remaining |', '|---|---|---|--:|--:|--:|--:|--:|');
+    out.push(
+      'Reconciliation runs:',
+      '',
+      '| Run | Started | Status | Missing in new | Missing in legacy | Differing | Repaired | Remaining |',
+      '|---|---|---|--:|--:|--:|--:|--:|',
+    );
     for (const r of s.reconcile) {
-      out.push(`| #${r.id} ${r.trigger}${r.repair ? ' + repair' : ''} | ${hhmm(r.startedAt)} | ${r.status} | ${r.missingInNew} | ${r.missingInLegacy} | ${r.differing} | ${r.repaired} | ${r.remaining} |`);
+      out.push(
+        `| #${r.id} ${r.trigger}${r.repair ? ' + repair' : ''} | ${hhmm(r.startedAt)} | ${r.status} | ${r.missingInNew} | ${r.missingInLegacy} | ${r.differing} | ${r.repaired} | ${r.remaining} |`,
+      );
     }
     out.push('');
   } else {

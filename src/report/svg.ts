@@ -29,8 +29,7 @@ export interface ChartSpec {
 const M = { top: 14, right: 18, bottom: 26, left: 62 };
 const TIME_STEPS_MIN = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360];
 
-export const escapeXml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export const escapeXml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** Round tick values from 0 to at least `max`. */
 export function niceTicks(max: number, count = 4): number[] {
@@ -75,7 +74,9 @@ export function lineChart(spec: ChartSpec): string {
   if (spec.threshold) {
     const ty = f(y(spec.threshold.value));
     parts.push(`<line x1="${M.left}" x2="${M.left + plotW}" y1="${ty}" y2="${ty}" class="threshold"/>`);
-    parts.push(`<text x="${M.left + plotW - 4}" y="${f(y(spec.threshold.value) - 5)}" class="threshold-label" text-anchor="end">${escapeXml(spec.threshold.label)}</text>`);
+    parts.push(
+      `<text x="${M.left + plotW - 4}" y="${f(y(spec.threshold.value) - 5)}" class="threshold-label" text-anchor="end">${escapeXml(spec.threshold.label)}</text>`,
+    );
   }
 
   // Many points: the line carries them; markers stay as invisible hover targets for their tooltips.

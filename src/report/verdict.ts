@@ -79,7 +79,8 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
 
   const next = NEXT[input.stage]!;
   const clean: string[] = [];
-  if (COMPARED.has(input.stage)) clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);
+  if (COMPARED.has(input.stage))
+    clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);
   if (t.requireReconcile && input.stage !== 'off') clean.push('reconciliation clean');
   if (!clean.length) clean.push('legacy only: dual writes can start');
   return { verdict: 'advance', reasons: clean, next };

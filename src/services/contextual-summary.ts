@@ -60,12 +60,7 @@ function compress(text: string, targetTokens: number): string {
 }
 
 /** The summary object get_context answers, or null when the session has no interactions and no decisions. */
-export function buildSummary(
-  newestFirst: ContextualInteraction[],
-  decisions: Decision[],
-  maxTokens: number,
-  now: number,
-): Record<string, unknown> | null {
+export function buildSummary(newestFirst: ContextualInteraction[], decisions: Decision[], maxTokens: number, now: number): Record<string, unknown> | null {
   if (newestFirst.length === 0 && decisions.length === 0) return null;
   // The agent keeps only its 50 newest interactions per session (max_session_history).
   newestFirst = newestFirst.slice(0, MAX_SESSION_HISTORY);

@@ -41,12 +41,13 @@ export class JarvisMemoryTranslator implements Translator {
       }
       case 'get_memories': {
         const sessionId = await this.users.find(key);
-        const memories = sessionId
-          ? await readAllMemories(this.client, sessionId, ENTITY)
-          : [];
+        const memories = sessionId ? await readAllMemories(this.client, sessionId, ENTITY) : [];
         return {
           status: 'ok',
-          memories: memories.map((m) => ({ timestamp: createdAtSeconds(m), memory: isObject(m.content.metadata) ? (m.content.metadata.memory ?? null) : null })),
+          memories: memories.map((m) => ({
+            timestamp: createdAtSeconds(m),
+            memory: isObject(m.content.metadata) ? (m.content.metadata.memory ?? null) : null,
+          })),
         };
       }
       case 'clear_memories': {

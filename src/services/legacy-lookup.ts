@@ -35,14 +35,12 @@ const LOOKUPS: Record<ServiceName, LegacyLookup> = {
           ? { clears: true }
           : { neutral: true },
     read: (r) => ({ action: 'get_context', session_id: r.session_id, max_tokens: WHOLE_HISTORY }),
-    records: (reply) =>
-      isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => spell(isObject(e) ? [e.role, e.content] : e)) : undefined,
+    records: (reply) => (isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => spell(isObject(e) ? [e.role, e.content] : e)) : undefined),
   },
   'jarvis-memory': {
     effect: (r) => (r.action === 'add_memory' ? { adds: spell(r.memory) } : r.action === 'clear_memories' ? { clears: true } : { neutral: true }),
     read: (r) => ({ action: 'get_memories', ...(r.user_id === undefined ? {} : { user_id: r.user_id }) }),
-    records: (reply) =>
-      isObject(reply) && Array.isArray(reply.memories) ? reply.memories.map((m) => spell(isObject(m) ? m.memory : m)) : undefined,
+    records: (reply) => (isObject(reply) && Array.isArray(reply.memories) ? reply.memories.map((m) => spell(isObject(m) ? m.memory : m)) : undefined),
   },
   'contextual-memory': {
     // Decisions show in the stored summary; interactions show nowhere on the wire (only in the agent's file),
@@ -65,7 +63,12 @@ export const legacyLookupOf = (service: ServiceName): LegacyLookup => LOOKUPS[se
  * counted, not looked for at the end: it is applied when its record appears more often than the key's
  * other writes known applied there (`others`, any order, since the last clear among them) account for.
  */
-export function isApplied(lookup: LegacyLookup, write: LegacyRequest, records: readonly string[], others: readonly { request: LegacyRequest; seq: number }[]): boolean {
+export function isApplied(
+  lookup: LegacyLookup,
+  write: LegacyRequest,
+  records: readonly string[],
+  others: readonly { request: LegacyRequest; seq: number }[],
+): boolean {
   const effect = lookup.effect(write);
   if (!('adds' in effect)) return false;
   const present = records.filter((r) => r === effect.adds).length;

@@ -104,9 +104,7 @@ export class SessionRegistry {
   ensure(legacyKey: string, payload: Json): Promise<string> {
     const pending = this.busy.get(legacyKey);
     if (pending) return pending;
-    const next = (async () => (await this.ids.get(this.service, legacyKey)) ?? this.create(legacyKey, payload))().finally(() =>
-      this.busy.delete(legacyKey),
-    );
+    const next = (async () => (await this.ids.get(this.service, legacyKey)) ?? this.create(legacyKey, payload))().finally(() => this.busy.delete(legacyKey));
     this.busy.set(legacyKey, next);
     return next;
   }

@@ -89,9 +89,7 @@ export class SessionMemoryTranslator implements Translator {
   }
 
   private async getContext(orchestratorId: string | undefined, maxTokens: unknown, requestId: unknown): Promise<unknown> {
-    const memories = orchestratorId
-      ? await readAllMemories(this.client, orchestratorId, CONVERSATION)
-      : [];
+    const memories = orchestratorId ? await readAllMemories(this.client, orchestratorId, CONVERSATION) : [];
     const history: ContextEntry[] = memories.map(({ content }) => ({
       role: content.role as string,
       content: content.text as string,

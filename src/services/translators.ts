@@ -11,8 +11,7 @@ const TRANSLATORS: Record<ServiceName, new (client: OrchestratorClient, ids: IdM
   'jarvis-memory': JarvisMemoryTranslator,
 };
 
-export const createTranslator = (service: ServiceName, client: OrchestratorClient, ids: IdMap): Translator =>
-  new TRANSLATORS[service](client, ids);
+export const createTranslator = (service: ServiceName, client: OrchestratorClient, ids: IdMap): Translator => new TRANSLATORS[service](client, ids);
 
 export function createTranslators(client: OrchestratorClient, ids: IdMap): Record<ServiceName, Translator> {
   return {

@@ -26,7 +26,6 @@ export const DEFAULT_SIM_PORTS: Record<SimTarget, number> = {
 };
 export const DEFAULT_CONTROL_PORT = 5580;
 
-
 export interface SimOptions {
   host?: string;
   /** 0 binds an ephemeral port (kept across down / up). */
@@ -56,8 +55,7 @@ export interface SimHandle {
   close(): Promise<void>;
 }
 
-const perTarget = <T>(make: (t: SimTarget) => T): Record<SimTarget, T> =>
-  Object.fromEntries(SIM_TARGETS.map((t) => [t, make(t)])) as Record<SimTarget, T>;
+const perTarget = <T>(make: (t: SimTarget) => T): Record<SimTarget, T> => Object.fromEntries(SIM_TARGETS.map((t) => [t, make(t)])) as Record<SimTarget, T>;
 
 export async function startSimulators(opts: SimOptions = {}): Promise<SimHandle> {
   const host = opts.host ?? '127.0.0.1';

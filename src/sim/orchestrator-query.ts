@@ -22,8 +22,7 @@ export class QueryError extends Error {}
 /** The memory as the orchestrator returns it. */
 export const publicMemory = ({ is_active: _a, seq: _s, ...m }: StoredMemory) => m;
 
-export const isLive = (m: StoredMemory, nowMs: number): boolean =>
-  m.is_active && (m.expires_at === null || Date.parse(m.expires_at) > nowMs);
+export const isLive = (m: StoredMemory, nowMs: number): boolean => m.is_active && (m.expires_at === null || Date.parse(m.expires_at) > nowMs);
 
 const asList = (v: unknown): unknown[] | undefined => (v === undefined || v === null ? undefined : Array.isArray(v) ? v : [v]);
 

@@ -344,12 +344,8 @@ export class OrchestratorModel implements SimModel {
     const list = sortMemories(this.liveOf(session, now).filter(matches), { field: 'created_at', order: 'asc' });
     const types = [...new Set(list.map((m) => m.memory_type))];
     const lines = list.slice(-5).map((m) => `- ${searchText(m).slice(0, 100)}`);
-    const summary = list.length
-      ? `${list.length} memories (${types.join(', ')}). Most recent:\n${lines.join('\n')}`
-      : 'No memories in range.';
-    const range = isObject(payload.time_range)
-      ? payload.time_range
-      : { start: list[0]?.created_at ?? null, end: list.at(-1)?.created_at ?? null };
+    const summary = list.length ? `${list.length} memories (${types.join(', ')}). Most recent:\n${lines.join('\n')}` : 'No memories in range.';
+    const range = isObject(payload.time_range) ? payload.time_range : { start: list[0]?.created_at ?? null, end: list.at(-1)?.created_at ?? null };
     return { summary, memory_count: list.length, time_range: range };
   }
 }

@@ -22,7 +22,6 @@ export type SessionMemoryChange =
 const DEFAULT_MAX_TOKENS = 2000;
 const errorReply = SERVICES['session-memory'].errorReply;
 
-
 export class SessionMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();
   onChange?: (change: SessionMemoryChange) => void;

@@ -75,7 +75,9 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   const sessionIds = (list: number[]) => list.map((i) => `session-${i.toString(16).padStart(8, '0')}`);
   await db.query('DELETE FROM memory_entries WHERE session_id = ANY($1::text[])', [sessionIds(dropNew)]);
   await db.query('DELETE FROM sessions WHERE session_id = ANY($1::text[])', [sessionIds(dropNew)]);
-  await db.query(`UPDATE memory_entries SET content = jsonb_set(content, '{role}', '"system"') WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-role'))]);
+  await db.query(`UPDATE memory_entries SET content = jsonb_set(content, '{role}', '"system"') WHERE session_id = ANY($1::text[])`, [
+    sessionIds(indices('new-role')),
+  ]);
   await db.query(`UPDATE sessions SET user_id = '"someone-else"' WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-user'))]);
   // Indexes after the bulk load: building them once is much cheaper than maintaining them row by row.
   await db.query(ORCHESTRATOR_INDEXES);

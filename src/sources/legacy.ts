@@ -12,7 +12,6 @@ import { loadSqlJs, type SqlDatabase } from './sqlite.js';
 import { isObject } from '../services/legacy-values.js';
 import { parseJsonColumn } from './formats.js';
 
-
 /** The contextual interaction metadata the translator can carry: an object without the keys it writes itself. */
 export function contextualMetadata(m: unknown): Record<string, unknown> {
   if (!isObject(m)) return {};

@@ -138,8 +138,18 @@ export class OrchestratorSource implements RecordSource {
 
   private async checksumRun(run: readonly KeyRange[]): Promise<RangeChecksum[]> {
     const params: Params = [];
-    const whole = rangeWhere(this.view.key, { ...(run[0]!.from === undefined ? {} : { from: run[0]!.from }), ...(run.at(-1)!.to === undefined ? {} : { to: run.at(-1)!.to }) }, params);
-    const bucket = run.length > 1 ? `width_bucket(q.key, ${param(params, run.slice(1).map((r) => r.from))}::text[])` : '0';
+    const whole = rangeWhere(
+      this.view.key,
+      { ...(run[0]!.from === undefined ? {} : { from: run[0]!.from }), ...(run.at(-1)!.to === undefined ? {} : { to: run.at(-1)!.to }) },
+      params,
+    );
+    const bucket =
+      run.length > 1
+        ? `width_bucket(q.key, ${param(
+            params,
+            run.slice(1).map((r) => r.from),
+          )}::text[])`
+        : '0';
     const word = (from: number) => `('x' || substr(q.h, ${from}, 8))::bit(32)::bigint`;
     const { rows } = await this.pool.query<{ i: number; count: number; a: number; b: number }>(
       `SELECT ${bucket} AS i, count(*)::int AS count,

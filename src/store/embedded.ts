@@ -227,10 +227,22 @@ async function ensureDatabase(port: number, database: string): Promise<void> {
 
 /** Postgres refuses to run as root; the library's own user creation is not safe when two processes race. */
 async function ensurePostgresUser(): Promise<void> {
-  if (await run('id', ['-u', USER]).then(() => true, () => false)) return;
+  if (
+    await run('id', ['-u', USER]).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   await run('groupadd', ['-f', USER]);
   await run('useradd', ['-g', USER, USER]).catch(async (err) => {
-    if (!(await run('id', ['-u', USER]).then(() => true, () => false))) throw err;
+    if (
+      !(await run('id', ['-u', USER]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw err;
   });
 }
 
@@ -247,6 +259,8 @@ async function ensureTraversable(dir: string): Promise<void> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
-

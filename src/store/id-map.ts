@@ -30,10 +30,10 @@ export class PgIdMap implements IdMap {
   async get(service: ServiceName, legacyKey: string): Promise<string | undefined> {
     const hit = this.cached(service, legacyKey);
     if (hit !== undefined) return hit;
-    const { rows } = await this.pool.query<{ id: string }>(
-      'SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2',
-      [service, legacyKey],
-    );
+    const { rows } = await this.pool.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [
+      service,
+      legacyKey,
+    ]);
     const id = rows[0]?.id;
     if (id !== undefined) this.remember(service, legacyKey, id);
     return id;

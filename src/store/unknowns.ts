@@ -51,7 +51,10 @@ export class UnknownOutcomes {
     return new Map(
       rows.map((r) => {
         const resolved = r.applied + r.not_applied;
-        return [r.service, { seen: r.seen, applied: r.applied, notApplied: r.not_applied, meanResolveMs: resolved ? r.ms_sum / resolved : null, maxResolveMs: r.ms_max }];
+        return [
+          r.service,
+          { seen: r.seen, applied: r.applied, notApplied: r.not_applied, meanResolveMs: resolved ? r.ms_sum / resolved : null, maxResolveMs: r.ms_max },
+        ];
       }),
     );
   }

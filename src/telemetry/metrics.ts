@@ -98,30 +98,42 @@ function createInstruments(): Instruments {
     mismatches: meter.createCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' }),
     fallbacks: meter.createCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' }),
     secondaryWrites: meter.createCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' }),
-    unknownOutcomes: meter.createCounter('memshift.unknown_outcomes', { description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)' }),
+    unknownOutcomes: meter.createCounter('memshift.unknown_outcomes', {
+      description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)',
+    }),
     unknownResolved: meter.createCounter('memshift.unknown_outcomes.resolved', { description: 'Unknown outcomes settled by a look-up, by result' }),
-    unknownResolveSeconds: meter.createHistogram('memshift.unknown_outcomes.resolve_time', { unit: 's', description: 'From an unknown outcome to the look-up that settled it' }),
+    unknownResolveSeconds: meter.createHistogram('memshift.unknown_outcomes.resolve_time', {
+      unit: 's',
+      description: 'From an unknown outcome to the look-up that settled it',
+    }),
   };
   const outboxDepth = meter.createObservableGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied' });
   const outboxParked = meter.createObservableGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead' });
-  meter.addBatchObservableCallback(async (r) => {
-    let depth = 0;
-    let parked = 0;
-    for (const s of sources) {
-      if (!s.outbox) continue;
-      try {
-        const stats = await s.outbox();
-        depth += stats.depth;
-        parked += stats.parked;
-      } catch (err) {
-        log.debug({ err }, 'outbox stats unavailable');
+  meter.addBatchObservableCallback(
+    async (r) => {
+      let depth = 0;
+      let parked = 0;
+      for (const s of sources) {
+        if (!s.outbox) continue;
+        try {
+          const stats = await s.outbox();
+          depth += stats.depth;
+          parked += stats.parked;
+        } catch (err) {
+          log.debug({ err }, 'outbox stats unavailable');
+        }
       }
-    }
-    r.observe(outboxDepth, depth);
-    r.observe(outboxParked, parked);
-  }, [outboxDepth, outboxParked]);
-  meter.createObservableGauge('memshift.flag.enabled', { description: 'Flag state as this instance applies it (1 on, 0 off)' }).addCallback((r) => observeFlags(r, 'enabled'));
-  meter.createObservableGauge('memshift.flag.rollout', { unit: '%', description: 'Rollout percentage of rollout flags' }).addCallback((r) => observeFlags(r, 'rollout'));
+      r.observe(outboxDepth, depth);
+      r.observe(outboxParked, parked);
+    },
+    [outboxDepth, outboxParked],
+  );
+  meter
+    .createObservableGauge('memshift.flag.enabled', { description: 'Flag state as this instance applies it (1 on, 0 off)' })
+    .addCallback((r) => observeFlags(r, 'enabled'));
+  meter
+    .createObservableGauge('memshift.flag.rollout', { unit: '%', description: 'Rollout percentage of rollout flags' })
+    .addCallback((r) => observeFlags(r, 'rollout'));
   meter.createObservableGauge('memshift.stage', { description: "1 for each service's current stage" }).addCallback((r) => {
     const snap = [...sources].find((s) => s.flags)?.flags?.();
     if (snap) for (const service of SERVICE_NAMES) r.observe(1, { service, stage: snap[service].stage });

@@ -46,7 +46,14 @@ export function recordLeg(service: string, action: string, side: string, outcome
   const key = `${service}|${action}|${side}|${outcome}`;
   let b = legs.get(key);
   if (!b) {
-    b = { attributes: { service, action, side, outcome }, counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), sum: 0, count: 0, min: Infinity, max: -Infinity };
+    b = {
+      attributes: { service, action, side, outcome },
+      counts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+      sum: 0,
+      count: 0,
+      min: Infinity,
+      max: -Infinity,
+    };
     legs.set(key, b);
   }
   let i = 0;
@@ -72,7 +79,12 @@ export function requestMetricsProducer(resource: Resource): MetricProducer {
               scope: { name: 'memshift' },
               metrics: [
                 {
-                  descriptor: { name: 'memshift.requests', description: 'Requests handled, by service, action and outcome', unit: '', valueType: ValueType.INT },
+                  descriptor: {
+                    name: 'memshift.requests',
+                    description: 'Requests handled, by service, action and outcome',
+                    unit: '',
+                    valueType: ValueType.INT,
+                  },
                   aggregationTemporality: AggregationTemporality.CUMULATIVE,
                   dataPointType: DataPointType.SUM,
                   isMonotonic: true,

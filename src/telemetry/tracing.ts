@@ -24,11 +24,9 @@ export function enableSpans(): void {
 export const spansEnabled = (): boolean => spansOn;
 
 /** The trace context an HTTP request carries (traceparent / tracestate); the root context without one. */
-export const contextFromHeaders = (headers: Record<string, string | string[] | undefined>): Context =>
-  propagation.extract(ROOT_CONTEXT, headers);
+export const contextFromHeaders = (headers: Record<string, string | string[] | undefined>): Context => propagation.extract(ROOT_CONTEXT, headers);
 
 export const withContext = <T>(ctx: Context, fn: () => T): T => context.with(ctx, fn);
-
 
 /** One request through the pipeline: `note` tells the span the route once the frame is parsed. */
 export function traceRequest<T extends { kind: OutcomeKind }>(service: string, run: (note: (route: Route) => void) => Promise<T>): Promise<T> {

@@ -34,7 +34,10 @@ describe('admin routes', () => {
     expect((await get(withToken, '/admin/status', 'wrong')).status).toBe(401);
     const ok = await get(withToken, '/admin/status', TOKEN);
     expect(ok.status).toBe(200);
-    const body = (await ok.json()) as { flagSource: string; services: Record<string, { stage: string; guard: { state: string; figures: { windowMs: number } }; outboxDepth: number | null }> };
+    const body = (await ok.json()) as {
+      flagSource: string;
+      services: Record<string, { stage: string; guard: { state: string; figures: { windowMs: number } }; outboxDepth: number | null }>;
+    };
     expect(body.flagSource).toBe('file');
     expect(Object.keys(body.services).sort()).toEqual(['contextual-memory', 'jarvis-memory', 'session-memory']);
     expect(body.services['jarvis-memory']).toMatchObject({ stage: 'off', guard: { state: 'watching', figures: { windowMs: 60_000 } }, outboxDepth: 0 });
@@ -93,7 +96,11 @@ describe('memshift flags status --proxy', () => {
 
 describe('simulator fault control', () => {
   it('needs the token, and is off without one', async () => {
-    const secured = await startSimulators({ host: '127.0.0.1', ports: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0, orchestrator: 0 }, controlPort: 0 });
+    const secured = await startSimulators({
+      host: '127.0.0.1',
+      ports: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0, orchestrator: 0 },
+      controlPort: 0,
+    });
     try {
       // startSimulators reads MEMSHIFT_ADMIN_TOKEN; unset here, so the control routes are off.
       expect((await fetch(`${secured.controlUrl}/faults`)).status).toBe(404);

@@ -86,7 +86,18 @@ async function newSideCounts() {
 
 describe('backfill jarvis-memory, 50,000 records', () => {
   it('killed midway, resumes from its checkpoint without duplicates; the reconciliation then reports 0', async () => {
-    const child = startChild(['backfill', '--service', SERVICE, '--rate', '0', '--batch', '100', '--concurrency', '16', ...settings.flatMap((s) => ['--set', s])]);
+    const child = startChild([
+      'backfill',
+      '--service',
+      SERVICE,
+      '--rate',
+      '0',
+      '--batch',
+      '100',
+      '--concurrency',
+      '16',
+      ...settings.flatMap((s) => ['--set', s]),
+    ]);
     const deadline = Date.now() + 30_000;
     let done: number | undefined;
     while (Date.now() < deadline && child.proc.exitCode === null) {

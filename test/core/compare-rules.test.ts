@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compare } from '../../src/core/compare.js';
-import {
-  DEFAULT_COMPARISON_RULES,
-  comparisonOverridesSchema,
-  comparisonRulesSchema,
-  parseRulePath,
-  rulesFor,
-} from '../../src/core/compare-rules.js';
+import { DEFAULT_COMPARISON_RULES, comparisonOverridesSchema, comparisonRulesSchema, parseRulePath, rulesFor } from '../../src/core/compare-rules.js';
 
 describe('rule paths and schema', () => {
   it('parses keys, wildcards and element steps', () => {
@@ -63,7 +57,8 @@ const sessionReply = (stamp: string, requestId: string, contents: string[]) => (
 });
 
 const summary = (lastUpdated: number, decisionStamp: number, queries = 2) => ({
-  code_context: 'Code Summary:\nTotal snippets: 1\nTotal lines: 3\n\nWeb Functionality:\n- HTTP endpoints and web routes present\n\nDETECTED DOMAINS: web functionality\n',
+  code_context:
+    'Code Summary:\nTotal snippets: 1\nTotal lines: 3\n\nWeb Functionality:\n- HTTP endpoints and web routes present\n\nDETECTED DOMAINS: web functionality\n',
   conversation_summary: `Conversation Summary:\nTotal queries: ${queries}\nTotal responses: 1\n\nRecent Queries:\n- how do I add a route?...\n- and tests?...\n`,
   errors_encountered: [],
   key_decisions: [
@@ -90,11 +85,7 @@ describe('default rules on real reply pairs', () => {
   });
 
   it('session-memory get_context: one changed content is exactly that diff', () => {
-    const c = compare(
-      sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']),
-      sessionReply('09.9', 'r-1', ['hello', 'hi', 'remind me at 6']),
-      session,
-    );
+    const c = compare(sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']), sessionReply('09.9', 'r-1', ['hello', 'hi', 'remind me at 6']), session);
     expect(c.diffs).toEqual([{ path: 'context[2].content', field: 'context[].content', legacy: 'remind me at 5', new: 'remind me at 6' }]);
   });
 

@@ -34,9 +34,7 @@ describe('compare: plain structure', () => {
   });
 
   it('missing and extra list elements, order matters by default', () => {
-    expect(compare({ l: [1, 2, 3] }, { l: [1, 2] }, rules()).diffs).toEqual([
-      { path: 'l[2]', field: 'l[]', legacy: 3, new: undefined },
-    ]);
+    expect(compare({ l: [1, 2, 3] }, { l: [1, 2] }, rules()).diffs).toEqual([{ path: 'l[2]', field: 'l[]', legacy: 3, new: undefined }]);
     expect(compare([1], [1, { x: 1 }], rules()).diffs).toEqual([{ path: '[1]', field: '[]', legacy: undefined, new: { x: 1 } }]);
     expect(paths(compare({ l: [1, 2] }, { l: [2, 1] }, rules()))).toEqual(['l[0]', 'l[1]']);
   });
@@ -44,9 +42,7 @@ describe('compare: plain structure', () => {
   it('bare values at the root', () => {
     expect(compare(true, true, rules()).equal).toBe(true);
     expect(compare(true, false, rules()).diffs).toEqual([{ path: '', field: '', legacy: true, new: false }]);
-    expect(compare(null, { last_updated: 1 }, rules()).diffs).toEqual([
-      { path: '', field: '', legacy: null, new: { last_updated: 1 } },
-    ]);
+    expect(compare(null, { last_updated: 1 }, rules()).diffs).toEqual([{ path: '', field: '', legacy: null, new: { last_updated: 1 } }]);
     expect(compare(null, null, rules()).equal).toBe(true);
     expect(compare(undefined, null, rules()).equal).toBe(false);
   });
@@ -63,9 +59,7 @@ describe('compare: plain structure', () => {
   it('keys with dots or brackets are quoted in paths; own keys only', () => {
     expect(paths(compare({ 'a.b': 1 }, { 'a.b': 2 }, rules()))).toEqual(['["a.b"]']);
     const proto = JSON.parse('{"__proto__": 1}') as object;
-    expect(compare({ constructor: 1 }, {}, rules()).diffs).toEqual([
-      { path: 'constructor', field: 'constructor', legacy: 1, new: undefined },
-    ]);
+    expect(compare({ constructor: 1 }, {}, rules()).diffs).toEqual([{ path: 'constructor', field: 'constructor', legacy: 1, new: undefined }]);
     expect(compare(proto, {}, rules()).diffs).toHaveLength(1);
   });
 });
@@ -98,14 +92,22 @@ describe('compare: rules', () => {
 
   it('sets keyed by a field ignore order and name elements by key', () => {
     const r = rules({ sets: { memories: 'id' } });
-    const a = { memories: [{ id: 'm1', memory: { text: 'a' } }, { id: 'm2', memory: { text: 'b' } }] };
-    const b = { memories: [{ id: 'm2', memory: { text: 'b' } }, { id: 'm1', memory: { text: 'a' } }] };
+    const a = {
+      memories: [
+        { id: 'm1', memory: { text: 'a' } },
+        { id: 'm2', memory: { text: 'b' } },
+      ],
+    };
+    const b = {
+      memories: [
+        { id: 'm2', memory: { text: 'b' } },
+        { id: 'm1', memory: { text: 'a' } },
+      ],
+    };
     expect(compare(a, b, r).equal).toBe(true);
     expect(compare(a, b, rules()).equal).toBe(false);
     b.memories[1]!.memory.text = 'A';
-    expect(compare(a, b, r).diffs).toEqual([
-      { path: 'memories[key=m1].memory.text', field: 'memories[].memory.text', legacy: 'a', new: 'A' },
-    ]);
+    expect(compare(a, b, r).diffs).toEqual([{ path: 'memories[key=m1].memory.text', field: 'memories[].memory.text', legacy: 'a', new: 'A' }]);
   });
 
   it('sets report missing and extra elements by key, duplicates matched in turn', () => {
@@ -123,8 +125,18 @@ describe('compare: rules', () => {
   it('rules below a set apply to its elements', () => {
     const r = rules({ sets: { memories: 'memory' }, ignore: ['memories[].timestamp'] });
     const c = compare(
-      { memories: [{ timestamp: 1, memory: 'x' }, { timestamp: 2, memory: 'y' }] },
-      { memories: [{ timestamp: 7, memory: 'y' }, { timestamp: 8, memory: 'x' }] },
+      {
+        memories: [
+          { timestamp: 1, memory: 'x' },
+          { timestamp: 2, memory: 'y' },
+        ],
+      },
+      {
+        memories: [
+          { timestamp: 7, memory: 'y' },
+          { timestamp: 8, memory: 'x' },
+        ],
+      },
       r,
     );
     expect(c.equal).toBe(true);
@@ -194,9 +206,7 @@ describe('compare: robustness', () => {
     expect(c.equal).toBe(false);
     expect(c.diffs).toHaveLength(1);
     expect(c.diffs[0]!.path).toMatch(/^(\[0\]){257}$/);
-    expect(compare({ deep: deepA }, { deep: 'flat' }, rules()).diffs).toEqual([
-      { path: 'deep', field: 'deep', legacy: UNCOPYABLE, new: 'flat' },
-    ]);
+    expect(compare({ deep: deepA }, { deep: 'flat' }, rules()).diffs).toEqual([{ path: 'deep', field: 'deep', legacy: UNCOPYABLE, new: 'flat' }]);
     const cyc: Record<string, unknown> = { a: 1 };
     cyc.self = cyc;
     const cyc2: Record<string, unknown> = { a: 1 };
@@ -229,9 +239,7 @@ describe('comparePayloads', () => {
 
   it('a frame that is not JSON is compared as raw text', () => {
     expect(comparePayloads('not json', 'not json', rules()).equal).toBe(true);
-    expect(comparePayloads('not json', '{"a": 1}', rules()).diffs).toEqual([
-      { path: '', field: '', legacy: 'not json', new: { a: 1 } },
-    ]);
+    expect(comparePayloads('not json', '{"a": 1}', rules()).diffs).toEqual([{ path: '', field: '', legacy: 'not json', new: { a: 1 } }]);
     expect(comparePayloads(Buffer.from([0xff, 0xfe]), '', rules()).equal).toBe(false);
   });
 

@@ -64,7 +64,12 @@ describe('decide: each flag', () => {
   it('the kill switch overrides everything for every service', async () => {
     const everything: Edits = { ...on(KILL_SWITCH) };
     for (const s of SERVICE_NAMES) {
-      Object.assign(everything, on(n('dual-write', s), n('new-primary', s), n('legacy-off', s)), rollout(n('read-new', s), 100), rollout(n('shadow-read', s), 100));
+      Object.assign(
+        everything,
+        on(n('dual-write', s), n('new-primary', s), n('legacy-off', s)),
+        rollout(n('read-new', s), 100),
+        rollout(n('shadow-read', s), 100),
+      );
     }
     const flags = await openWith(everything);
     for (const s of SERVICE_NAMES) expect(flags.decide(s, ctx)).toEqual({ ...legacyOnly, killSwitch: true });
@@ -126,7 +131,12 @@ describe('decide: rollout semantics', () => {
 
 describe('snapshot and local overrides', () => {
   it('snapshot reports flags with rollouts and the stage per service', async () => {
-    const flags = await openWith({ ...on(n('dual-write')), ...rollout(n('shadow-read'), 30), ...rollout(n('read-new'), 10), ...on(n('dual-write', 'jarvis-memory')) });
+    const flags = await openWith({
+      ...on(n('dual-write')),
+      ...rollout(n('shadow-read'), 30),
+      ...rollout(n('read-new'), 10),
+      ...on(n('dual-write', 'jarvis-memory')),
+    });
     const snap = flags.snapshot();
     expect(snap.killSwitch).toBe(false);
     expect(snap[S].stage).toBe('cutover');

@@ -10,7 +10,10 @@ export { applyEdits, shippedDoc, type Edits, type FlagEdit } from '../../src/fla
 /** A temp dir holding a flags file; cleaned up by dispose(). */
 export class TempFlags {
   private opened: Flags[] = [];
-  private constructor(readonly dir: string, readonly file: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly file: string,
+  ) {}
 
   static async create(edits: Edits = {}): Promise<TempFlags> {
     const dir = await mkdtemp(join(tmpdir(), 'memshift-flags-'));

@@ -95,9 +95,7 @@ describe('offline flags file reload', () => {
     const t = await temp();
     await t.writeRaw('{"version": 2, "features": [');
     const flags = await t.open();
-    expect(flags.decide('session-memory', { sessionId: 'a' })).toEqual(
-      expect.objectContaining({ dualWrite: false, readNew: false, killSwitch: false }),
-    );
+    expect(flags.decide('session-memory', { sessionId: 'a' })).toEqual(expect.objectContaining({ dualWrite: false, readNew: false, killSwitch: false }));
     expect(flags.snapshot()['session-memory'].stage).toBe('off');
     await t.write(on(dualWrite));
     expect(await waitFor(() => flags.decide('session-memory', {}).dualWrite)).toBeLessThan(2000);

@@ -55,7 +55,10 @@ describe('flags/memshift.json', () => {
         const f = doc.features.find((x) => x.name === flagName(svc, kind))!;
         const stickiness = rolloutStickiness(svc, kind);
         if (stickiness === undefined) {
-          expect(f.strategies.map((x) => x.name), f.name).toEqual(['default']);
+          expect(
+            f.strategies.map((x) => x.name),
+            f.name,
+          ).toEqual(['default']);
         } else {
           expect(f.strategies, f.name).toEqual([
             expect.objectContaining({ name: 'flexibleRollout', parameters: { rollout: '0', stickiness, groupId: f.name } }),
@@ -84,6 +87,10 @@ describe('parseFlagDefinitions', () => {
       expect(r.ok, text).toBe(false);
       if (!r.ok) expect(r.error.length).toBeGreaterThan(0);
     }
-    expect(parseFlagDefinitions('{"version": 2, "features": [{"name": "a", "enabled": true, "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": 40}}]}]}').ok).toBe(true);
+    expect(
+      parseFlagDefinitions(
+        '{"version": 2, "features": [{"name": "a", "enabled": true, "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": 40}}]}]}',
+      ).ok,
+    ).toBe(true);
   });
 });

@@ -58,7 +58,8 @@ export function useChildStack(o: {
     sims = await startSims(o.sims?.({ url, dir }) ?? {});
     flags = await flagsWith(stageFlags(o.stage));
     const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${url}`];
-    for (let i = 0; i < (o.replicas ?? 1); i++) children.push(await MemshiftChild.start(sims, { store, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) }));
+    for (let i = 0; i < (o.replicas ?? 1); i++)
+      children.push(await MemshiftChild.start(sims, { store, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) }));
   }, 120_000);
   afterAll(async () => {
     await Promise.all(children.map((c) => c.stop()));
@@ -229,7 +230,9 @@ export function newRecords(sims: SimHandle, agent: Agent): string[] {
   return [...o.memories.values()]
     .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === type)
     .sort((a, b) => a.seq - b.seq)
-    .map((m) => (agent.service === 'session-memory' ? String(m.content.text) : String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record)));
+    .map((m) =>
+      agent.service === 'session-memory' ? String(m.content.text) : String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record),
+    );
 }
 
 /** Whether both sides hold the same records for every agent's key (the outbox has caught up). */
@@ -272,7 +275,13 @@ export async function openRows(url: string): Promise<number> {
  * the first retries, and after memshift was killed (SIGKILL) and restarted mid-hang. Resolves once the load
  * stopped and the outbox drained, with the window memshift was down.
  */
-export async function threeHangs(sims: SimHandle, memshift: MemshiftChild, url: string, targets: SimTarget[], prefix: string): Promise<{ load: Load; down: [number, number] }> {
+export async function threeHangs(
+  sims: SimHandle,
+  memshift: MemshiftChild,
+  url: string,
+  targets: SimTarget[],
+  prefix: string,
+): Promise<{ load: Load; down: [number, number] }> {
   const load = new Load({ prefix, agents: { 'session-memory': 12, 'jarvis-memory': 12 }, intervalMs: 100, endpoint: (s) => memshift.fronts[s] });
   const hang = (on: boolean) => Promise.all(targets.map((t) => sims.applyFaults(t, { hang: on })));
   await sleep(1_500);
@@ -299,4 +308,3 @@ export async function threeHangs(sims: SimHandle, memshift: MemshiftChild, url: 
   // Requests in flight at the kill were sent a moment before it.
   return { load, down: [killedAt - 1_000, upAt] };
 }
-

@@ -47,7 +47,10 @@ it('starts dual-writing within 2 s of the file being edited', async () => {
       await proxy.engine.secondary.drain();
     }
     expect(Date.now() - edited).toBeLessThan(2000);
-    expect(await proxy.engine.translators['jarvis-memory']!.handle({ action: 'get_memories', user_id: 'before' }, { createMissing: false })).toEqual({ status: 'ok', memories: [] });
+    expect(await proxy.engine.translators['jarvis-memory']!.handle({ action: 'get_memories', user_id: 'before' }, { createMissing: false })).toEqual({
+      status: 'ok',
+      memories: [],
+    });
   } finally {
     client.close();
   }

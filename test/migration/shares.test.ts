@@ -55,7 +55,10 @@ it('shadows about 30% of reads at shadow-read 30%', async () => {
   await stack.setFlags(rollout(flagName('session-memory', 'shadow-read'), 30));
   const t = stack.proxy.engine.stats.totals['session-memory'];
   const before = t.compared + t.skipped + t.shadowErrors;
-  await sides('session-memory', Array.from({ length: N }, (_, tag) => ({ action: 'get_context', session_id: `shadow-${tag % 50}`, tag })));
+  await sides(
+    'session-memory',
+    Array.from({ length: N }, (_, tag) => ({ action: 'get_context', session_id: `shadow-${tag % 50}`, tag })),
+  );
   await settled(() => t.compared + t.skipped + t.shadowErrors);
   const shadowed = t.compared + t.skipped + t.shadowErrors - before;
   expect(Math.abs((100 * shadowed) / N - 30)).toBeLessThanOrEqual(3);
@@ -63,9 +66,15 @@ it('shadows about 30% of reads at shadow-read 30%', async () => {
 
 it('serves about 50% of sessions from new at read-new 50%, each session always from the same side', async () => {
   await stack.setFlags(rollout(flagName('session-memory', 'read-new'), 50));
-  const first = await sides('session-memory', Array.from({ length: N }, (_, tag) => ({ action: 'get_context', session_id: `sticky-${tag}`, tag })));
+  const first = await sides(
+    'session-memory',
+    Array.from({ length: N }, (_, tag) => ({ action: 'get_context', session_id: `sticky-${tag}`, tag })),
+  );
   expect(Math.abs(share(first, 'new') - 50)).toBeLessThanOrEqual(3);
-  const again = await sides('session-memory', Array.from({ length: 1000 }, (_, tag) => ({ action: 'get_context', session_id: `sticky-${tag}`, tag })));
+  const again = await sides(
+    'session-memory',
+    Array.from({ length: 1000 }, (_, tag) => ({ action: 'get_context', session_id: `sticky-${tag}`, tag })),
+  );
   expect(again).toEqual(first.slice(0, 1000));
 });
 

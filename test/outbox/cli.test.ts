@@ -18,7 +18,15 @@ beforeAll(async () => {
   table = new OutboxTable(pool);
   for (const [n, key] of ['alice', 'bob'].entries()) {
     await table.insert(
-      { id: randomUUID(), service: 'jarvis-memory', key, action: 'add_memory', side: 'new', raw: Buffer.from(`{"action": "add_memory", "user_id": "${key}", "memory": ${n}}`), createdAt: new Date() },
+      {
+        id: randomUUID(),
+        service: 'jarvis-memory',
+        key,
+        action: 'add_memory',
+        side: 'new',
+        raw: Buffer.from(`{"action": "add_memory", "user_id": "${key}", "memory": ${n}}`),
+        createdAt: new Date(),
+      },
       0,
       true,
     );
@@ -44,7 +52,10 @@ it('lists parked and pending writes, as a table or as JSON lines', async () => {
   const { out } = await run('list');
   expect(out).toMatch(/alice\s+\d+\s+add_memory\s+new\s+dead\s+1\s+\d+s\s+orchestrator validation_error: nope/);
   expect(out).toMatch(/bob\s+\d+\s+add_memory\s+new\s+pending\s+0/);
-  const lines = (await run('list', '--status', 'dead', '--json')).out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = (await run('list', '--status', 'dead', '--json')).out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(lines).toEqual([expect.objectContaining({ key: 'alice', status: 'dead', request: '{"action": "add_memory", "user_id": "alice", "memory": 0}' })]);
 });
 
@@ -65,6 +76,8 @@ it('refuses an unknown verb or status, and reads durations', async () => {
     err.mockRestore();
   }
   await expect(run('list', '--status', 'lost')).rejects.toThrow(/unknown lost/);
-  expect([durationMs('90s'), durationMs('30m'), durationMs('24h'), durationMs('7d'), durationMs('250')]).toEqual([90_000, 1_800_000, 86_400_000, 604_800_000, 250]);
+  expect([durationMs('90s'), durationMs('30m'), durationMs('24h'), durationMs('7d'), durationMs('250')]).toEqual([
+    90_000, 1_800_000, 86_400_000, 604_800_000, 250,
+  ]);
   expect(() => durationMs('soon')).toThrow(/not a duration/);
 });

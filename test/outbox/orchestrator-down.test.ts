@@ -24,10 +24,9 @@ it('keeps every write through a 30 s orchestrator outage and drains within 10 s 
   // Written before the return and not yet applied: what has to drain.
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  const backlog = async () =>
-    Number((await db.query(`SELECT count(*) AS n FROM outbox WHERE status <> 'done' AND created_at < $1`, [cameBack])).rows[0].n);
+  const backlog = async () => Number((await db.query(`SELECT count(*) AS n FROM outbox WHERE status <> 'done' AND created_at < $1`, [cameBack])).rows[0].n);
   const atReturn = await backlog();
-  const drainMs = await waitUntil(async () => (await backlog()) === 0, 10_000, "outbox drained");
+  const drainMs = await waitUntil(async () => (await backlog()) === 0, 10_000, 'outbox drained');
   await db.end();
   await load.stop();
   await proxy.engine.secondary.drain();

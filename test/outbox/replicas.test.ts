@@ -43,7 +43,10 @@ it('applies every write once, in order per key, with two replicas and a flapping
 
   expect(load.errors).toBe(0);
   expect(rows.length, 'replicas that applied writes').toBe(2);
-  expect(rows.reduce((a, r) => a + Number(r.retried), 0), 'writes retried across the outages').toBeGreaterThan(0);
+  expect(
+    rows.reduce((a, r) => a + Number(r.retried), 0),
+    'writes retried across the outages',
+  ).toBeGreaterThan(0);
   expect((await openRows(url)).dead).toBe(0);
   // One row per acknowledged write (plus each agent's create_session), each applied once.
   expect(rowsDone).toBe(load.ackedCount + load.sessions.length);

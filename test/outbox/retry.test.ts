@@ -22,11 +22,17 @@ it('retries what a replay can fix and parks the rest with its reason', () => {
   expect(retry.error).toBe('unavailable: backend disconnected');
   expect(decide(fresh, new OrchestratorError('internal_error', 'boom'), policy).park).toBe(false);
 
-  expect(decide(fresh, new OrchestratorError('validation_error', 'bad tags'), policy)).toMatchObject({ park: true, error: 'orchestrator validation_error: bad tags' });
+  expect(decide(fresh, new OrchestratorError('validation_error', 'bad tags'), policy)).toMatchObject({
+    park: true,
+    error: 'orchestrator validation_error: bad tags',
+  });
   const refused = new SecondaryRejected({ side: 'legacy', bytes: Buffer.from('{"status": "error"}'), value: { status: 'error' }, latencyMs: 1 });
   expect(decide(fresh, refused, policy).park).toBe(true);
   expect(decide({ attempts: 5, createdAt: new Date() }, unavailable, policy)).toMatchObject({ park: true, error: expect.stringContaining('after 5 attempts') });
-  expect(decide({ attempts: 2, createdAt: new Date(Date.now() - 61_000) }, unavailable, policy)).toMatchObject({ park: true, error: expect.stringContaining('older than') });
+  expect(decide({ attempts: 2, createdAt: new Date(Date.now() - 61_000) }, unavailable, policy)).toMatchObject({
+    park: true,
+    error: expect.stringContaining('older than'),
+  });
 });
 
 it('holds intents oldest first up to its bound and counts what it refuses', () => {

@@ -100,7 +100,11 @@ it('serves agents through a 20 s store outage and stores every held write once i
   const held = await proxy.engine.secondary.stats();
   // A write held in memory has not reached the new side: its key must stay busy (no read served from
   // there, no comparison against it) until the write is attempted.
-  const routed = routeRequest('session-memory', Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: 'storeless-held', role: 'user', content: 'held' })), 1 << 20);
+  const routed = routeRequest(
+    'session-memory',
+    Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: 'storeless-held', role: 'user', content: 'held' })),
+    1 << 20,
+  );
   if (!routed.ok) throw new Error(routed.reason);
   let heldDone = false;
   const pending = await proxy.engine.secondary.open({ route: routed.route, side: 'new', done: () => (heldDone = true) });

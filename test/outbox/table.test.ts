@@ -83,7 +83,10 @@ it('stores an intent once however often it is stored', async () => {
   const i = intent('k', 0);
   await table.insert(i, 0, true);
   await table.insert(i, 0, true);
-  await table.insertAll([i, intent('k', 1)].map((x) => ({ intent: x, primaryOk: true })), 0);
+  await table.insertAll(
+    [i, intent('k', 1)].map((x) => ({ intent: x, primaryOk: true })),
+    0,
+  );
   expect((await table.list({ key: 'k' })).map((r) => content(r.raw))).toEqual(['k#0', 'k#1']);
 });
 

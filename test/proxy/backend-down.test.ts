@@ -5,7 +5,8 @@ import { useProxyOnSims } from '../support/stack.js';
 
 const { sims, proxy } = useProxyOnSims();
 
-const ask = async () => JSON.parse((await requestOnce(proxy().fronts['jarvis-memory']!, { action: 'get_memories', user_id: 'u' })).toString()) as Record<string, unknown>;
+const ask = async () =>
+  JSON.parse((await requestOnce(proxy().fronts['jarvis-memory']!, { action: 'get_memories', user_id: 'u' })).toString()) as Record<string, unknown>;
 
 it('fails fast while the service is down and recovers without restarting the proxy', async () => {
   expect(await ask()).toEqual({ status: 'ok', memories: [] });

@@ -36,8 +36,7 @@ describe.each(BAD_FRAMES)('ZeroMQ front, %s', (_name, frames, message) => {
 });
 
 describe('HTTP front', () => {
-  const post = (path: string, body: string) =>
-    fetch(`${proxy().httpUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const post = (path: string, body: string) => fetch(`${proxy().httpUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
 
   it.each([
     ['not JSON', '{"action": '],

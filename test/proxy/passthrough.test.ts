@@ -94,11 +94,7 @@ describe('concurrency', () => {
   it('gives 200 concurrent REQ clients each their own reply', async () => {
     const clients = Array.from({ length: 200 }, () => new ReqClient(proxy().fronts['session-memory']!));
     try {
-      const replies = await Promise.all(
-        clients.map((c, i) =>
-          c.call({ action: 'create_session', session_id: `conc-${i}`, request_id: `req-${i}` }),
-        ),
-      );
+      const replies = await Promise.all(clients.map((c, i) => c.call({ action: 'create_session', session_id: `conc-${i}`, request_id: `req-${i}` })));
       replies.forEach((r, i) => expect(r).toEqual({ status: 'success', session_id: `conc-${i}`, request_id: `req-${i}` }));
       const contexts = await Promise.all(
         clients.map(async (c, i) => {

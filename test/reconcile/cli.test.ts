@@ -90,7 +90,10 @@ describe('memshift reconcile', () => {
       ['manual', true, 1, 1],
       ['manual', false, 1, 0],
     ]);
-    const rebuilt = await createTranslators(new LegOrchestratorClient(leg), store.idMap)[SERVICE].handle({ action: 'get_memories', user_id: 'u4' }, { createMissing: false });
+    const rebuilt = await createTranslators(new LegOrchestratorClient(leg), store.idMap)[SERVICE].handle(
+      { action: 'get_memories', user_id: 'u4' },
+      { createMissing: false },
+    );
     expect((rebuilt as { memories: { memory: unknown }[] }).memories.map((m) => m.memory)).toEqual([{ fact: 4 }, 'lost on the way']);
   }, 60_000);
 

@@ -109,21 +109,31 @@ describe('reconcile session-memory, 100,000 records a side', () => {
       recordsFetched: 0,
     });
     // New differences on both sides of the checkpoint: only the one above it may be found.
-    await orchestratorDb.query(`UPDATE sessions SET user_id = '"x"' WHERE metadata->>'legacy_session_id' = ANY($1)`, [[fixtureKey(20_000), fixtureKey(80_000)]]);
+    await orchestratorDb.query(`UPDATE sessions SET user_id = '"x"' WHERE metadata->>'legacy_session_id' = ANY($1)`, [
+      [fixtureKey(20_000), fixtureKey(80_000)],
+    ]);
     await orchestratorDb.query(`UPDATE sessions SET user_id = '"x"' WHERE metadata->>'legacy_session_id' = $1`, [fixtureKey(10)]);
 
     const resumed = await reconcileService(config, store, flags, SERVICE);
     expect(resumed.run.id).toBe(dead.id);
     // fixtureKey(10) was recorded as missing before the crash; the re-check sees what it is now.
-    expect(summary(resumed.differences)).toEqual(summary([{ key: fixtureKey(10), kind: 'differing' }, { key: fixtureKey(80_000), kind: 'differing' }]));
+    expect(summary(resumed.differences)).toEqual(
+      summary([
+        { key: fixtureKey(10), kind: 'differing' },
+        { key: fixtureKey(80_000), kind: 'differing' },
+      ]),
+    );
 
     await orchestratorDb.query(`UPDATE sessions SET user_id = to_jsonb('user-' || ((metadata->'metadata'->>'n')::int % 1000)) WHERE user_id = '"x"'`);
   });
 
   it('does not report a key whose write landed during the run (re-checked at its end)', async () => {
     const key = fixtureKey(90_001);
-    await orchestratorDb.query(`UPDATE memory_entries SET content = jsonb_set(content, '{text}', '"in flight"')
-      WHERE session_id = (SELECT session_id FROM sessions WHERE metadata->>'legacy_session_id' = $1)`, [key]);
+    await orchestratorDb.query(
+      `UPDATE memory_entries SET content = jsonb_set(content, '{text}', '"in flight"')
+      WHERE session_id = (SELECT session_id FROM sessions WHERE metadata->>'legacy_session_id' = $1)`,
+      [key],
+    );
     const { differences, run } = await reconcileService(config, store, flags, SERVICE, {
       range: { from: fixtureKey(90_000), to: fixtureKey(91_000) },
       // The pending secondary write lands while the run goes on.

@@ -23,7 +23,8 @@ beforeAll(async () => {
   flags = await openFlags({ env: {} });
   dir = await mkdtemp(join(tmpdir(), 'memshift-reports-'));
   const at = new Date(`${DAY}T12:30:00Z`);
-  for (let i = 0; i < 40; i++) store.comparisons.record({ service: 'jarvis-memory', action: 'get_memories', outcome: i < 2 ? 'mismatch' : 'match', legacyMs: 5, newMs: 7, at });
+  for (let i = 0; i < 40; i++)
+    store.comparisons.record({ service: 'jarvis-memory', action: 'get_memories', outcome: i < 2 ? 'mismatch' : 'match', legacyMs: 5, newMs: 7, at });
   await store.flush();
 });
 
@@ -33,7 +34,11 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 async function until(cond: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -67,7 +67,10 @@ const admin = (path: string, init: RequestInit = {}) =>
 async function storeTotals(): Promise<Record<ServiceName, { requests: number; compared: number; mismatch: number }>> {
   const day = dayWindow(today)!;
   const rows = await stack.proxy.store.comparisons.summary({ since: day.from, until: day.to });
-  const totals = Object.fromEntries(SERVICE_NAMES.map((s) => [s, { requests: 0, compared: 0, mismatch: 0 }])) as Record<ServiceName, { requests: number; compared: number; mismatch: number }>;
+  const totals = Object.fromEntries(SERVICE_NAMES.map((s) => [s, { requests: 0, compared: 0, mismatch: 0 }])) as Record<
+    ServiceName,
+    { requests: number; compared: number; mismatch: number }
+  >;
   for (const r of rows) {
     const t = totals[r.service as ServiceName];
     t.requests += r.requests;
@@ -156,7 +159,9 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
   for (const service of SERVICE_NAMES) {
     const series = await stack.proxy.store.comparisons.series({ service, since: day.from, until: day.to });
     const expected = series.filter((p) => p.compared > 0).map((p) => p.mismatchRate);
-    const plotted = await page.locator(`svg[data-chart="mismatch-rate"] g[data-series="${service}"] circle.pt`).evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
+    const plotted = await page
+      .locator(`svg[data-chart="mismatch-rate"] g[data-series="${service}"] circle.pt`)
+      .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-value'))));
     expect(plotted).toEqual(expected);
   }
 

@@ -45,7 +45,15 @@ describe('decideVerdict', () => {
   });
 
   it('rolls back when the guard tripped, naming the last trip', () => {
-    const v = decideVerdict(clean({ guardTrips: [{ at: '09:10 UTC', rules: ['errorRate'] }, { at: '14:02 UTC', rules: ['mismatchRate', 'addedLatencyMs'] }] }), T);
+    const v = decideVerdict(
+      clean({
+        guardTrips: [
+          { at: '09:10 UTC', rules: ['errorRate'] },
+          { at: '14:02 UTC', rules: ['mismatchRate', 'addedLatencyMs'] },
+        ],
+      }),
+      T,
+    );
     expect(v.verdict).toBe('roll back');
     expect(v.reasons[0]).toBe('guard tripped 2 time(s), last at 14:02 UTC (mismatchRate, addedLatencyMs)');
   });
@@ -94,7 +102,12 @@ describe('thresholdsFrom', () => {
   it("takes the guard's thresholds unless the report sets its own", () => {
     const guardOnly = thresholdsFrom(parseConfig({ guard: { mismatchRate: { threshold: 0.005, minSamples: 300 } } }));
     expect(guardOnly).toMatchObject({ mismatchRate: 0.005, minComparisons: 300, errorRate: 0.01, addedLatencyMs: 100, requireReconcile: true });
-    const own = thresholdsFrom(parseConfig({ guard: { mismatchRate: { threshold: 0.005 } }, report: { thresholds: { mismatchRate: 0.0001, minComparisons: 50, requireReconcile: false } } }));
+    const own = thresholdsFrom(
+      parseConfig({
+        guard: { mismatchRate: { threshold: 0.005 } },
+        report: { thresholds: { mismatchRate: 0.0001, minComparisons: 50, requireReconcile: false } },
+      }),
+    );
     expect(own).toMatchObject({ mismatchRate: 0.0001, minComparisons: 50, requireReconcile: false });
   });
 });

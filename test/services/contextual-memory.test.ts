@@ -14,7 +14,12 @@ afterAll(async () => {
 const add = (session_id: string, type: string, content: string, metadata?: unknown) =>
   world.both(C, { action: 'add_interaction', session_id, type, content, ...(metadata === undefined ? {} : { metadata }) });
 const decide = (session_id: string, decision: string) => world.both(C, { action: 'record_decision', session_id, decision });
-type Summary = Record<string, unknown> & { code_context?: string; conversation_summary?: string; errors_encountered: string[]; key_decisions: { decision: string }[] };
+type Summary = Record<string, unknown> & {
+  code_context?: string;
+  conversation_summary?: string;
+  errors_encountered: string[];
+  key_decisions: { decision: string }[];
+};
 
 describe('contextual-memory translator', () => {
   it('rebuilds the full summary: code domains, queries, errors and decisions', async () => {

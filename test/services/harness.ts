@@ -80,7 +80,11 @@ export interface World {
    * Plays one request into the legacy simulator and through the translator, asserts the two replies are
    * the same Python JSON text once clock readings are masked, and returns both.
    */
-  both(service: ServiceName, request: LegacyRequest, opts?: { ctx?: TranslateContext; mask?: readonly string[] }): Promise<{ legacy: unknown; translated: unknown }>;
+  both(
+    service: ServiceName,
+    request: LegacyRequest,
+    opts?: { ctx?: TranslateContext; mask?: readonly string[] },
+  ): Promise<{ legacy: unknown; translated: unknown }>;
   close(): Promise<void>;
 }
 

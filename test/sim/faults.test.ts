@@ -76,7 +76,8 @@ describe('divergence', () => {
   afterAll(reset);
 
   it('alters writes while acknowledging them', async () => {
-    for (const t of ['session-memory', 'contextual-memory', 'jarvis-memory', 'orchestrator'] as const) sim.setFaults(t, { divergence: { rate: 1, mode: 'alter' } });
+    for (const t of ['session-memory', 'contextual-memory', 'jarvis-memory', 'orchestrator'] as const)
+      sim.setFaults(t, { divergence: { rate: 1, mode: 'alter' } });
     const sm = sim.endpoints['session-memory'];
     expect((await send(sm, { action: 'create_session', session_id: 'dv' })).status).toBe('success');
     expect(await send(sm, { action: 'add_interaction', session_id: 'dv', role: 'user', content: 'original' })).toMatchObject({ status: 'success' });
@@ -179,9 +180,13 @@ describe('--fault assignments', () => {
 describe('hang', () => {
   afterAll(reset);
 
-  it('takes requests in and answers none while hung, then applies and answers them all, a gone client\'s too', async () => {
+  it("takes requests in and answers none while hung, then applies and answers them all, a gone client's too", async () => {
     const ep = sim.endpoints['jarvis-memory'];
-    const res = await fetch(`${sim.controlUrl}/faults/jarvis-memory`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/json' }, body: '{"hang": true}' });
+    const res = await fetch(`${sim.controlUrl}/faults/jarvis-memory`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"hang": true}',
+    });
     expect(((await res.json()) as { hang: boolean }).hang).toBe(true);
     // This client gives up (and its socket goes) before the service wakes: its write is still applied.
     await expect(send(ep, { action: 'add_memory', user_id: 'h', memory: 0 }, 300)).rejects.toThrow();

@@ -7,8 +7,7 @@ export { startSims as startTestSims } from '../support/stack.js';
 export const sendRaw = async (endpoint: string, body: unknown, timeoutMs = 2000): Promise<string> =>
   (await requestOnce(endpoint, body, timeoutMs)).toString('utf8');
 
-export const send = async (endpoint: string, body: unknown, timeoutMs?: number): Promise<any> =>
-  JSON.parse(await sendRaw(endpoint, body, timeoutMs));
+export const send = async (endpoint: string, body: unknown, timeoutMs?: number): Promise<any> => JSON.parse(await sendRaw(endpoint, body, timeoutMs));
 
 let n = 0;
 /** An orchestrator request envelope. */

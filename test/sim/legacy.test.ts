@@ -102,7 +102,9 @@ describe('SessionMemoryAgent', () => {
     await send(ep(), { action: 'create_session', session_id: 'uni' });
     await send(ep(), { action: 'add_interaction', session_id: 'uni', role: 'user', content: 'café "ok"' });
     const raw = await sendRaw(ep(), { action: 'get_context', session_id: 'uni', request_id: 'b' });
-    expect(raw).toMatch(/^\{"status": "success", "context": \[\{"role": "user", "content": "caf\\u00e9 \\"ok\\"", "timestamp": "[^"]+"\}\], "request_id": "b"\}$/);
+    expect(raw).toMatch(
+      /^\{"status": "success", "context": \[\{"role": "user", "content": "caf\\u00e9 \\"ok\\"", "timestamp": "[^"]+"\}\], "request_id": "b"\}$/,
+    );
   });
 
   it('clears a session but keeps it; deletes a session entirely', async () => {

@@ -49,9 +49,21 @@ beforeAll(async () => {
   for (let i = 0; i < 20; i++) {
     // Values that exercise the digest's jsonb emulation: escapes, non-ASCII, astral characters, exponents.
     await both('session-memory', { action: 'create_session', session_id: `s${i}`, user_id: `u${i}`, metadata: { n: i, big: 1e21, tiny: 1e-7, f: 0.1 } });
-    await both('session-memory', { action: 'add_interaction', session_id: `s${i}`, role: 'user', content: `hi "${i}"\n\té 😀 \u0001`, metadata: { tags: ['t'] } });
+    await both('session-memory', {
+      action: 'add_interaction',
+      session_id: `s${i}`,
+      role: 'user',
+      content: `hi "${i}"\n\té 😀 \u0001`,
+      metadata: { tags: ['t'] },
+    });
     await both('session-memory', { action: 'add_interaction', session_id: `s${i}`, role: 'assistant', content: `reply ${i}` });
-    await both('contextual-memory', { action: 'add_interaction', session_id: `u_${i}`, type: 'code', content: `SELECT ${i}`, metadata: { file: 'a.py', bb: 1, a: [1, 2] } });
+    await both('contextual-memory', {
+      action: 'add_interaction',
+      session_id: `u_${i}`,
+      type: 'code',
+      content: `SELECT ${i}`,
+      metadata: { file: 'a.py', bb: 1, a: [1, 2] },
+    });
     await both('contextual-memory', { action: 'add_interaction', session_id: `u_${i}`, type: 'user_query', content: `why ${i}?` });
     await both('contextual-memory', { action: 'record_decision', session_id: `u_${i}`, decision: `use ${i}` });
     await both('jarvis-memory', { action: 'add_memory', user_id: `j${i}`, memory: { type: 'reminder', text: `call ${i}`, at: 1.25 } });
@@ -157,7 +169,14 @@ describe('source readers', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      const values = [{ bb: 1, a: [1, 2.5, 'x\u0001é\u2028'], c: {}, aa: 1e-7, z: 1.5e21, t: true, n: null }, 'tab\t"q"\\', -0.000001234, 123456789012, [], 'a😀'];
+      const values = [
+        { bb: 1, a: [1, 2.5, 'x\u0001é\u2028'], c: {}, aa: 1e-7, z: 1.5e21, t: true, n: null },
+        'tab\t"q"\\',
+        -0.000001234,
+        123456789012,
+        [],
+        'a😀',
+      ];
       for (const v of values) {
         const { rows } = await client.query<{ t: string }>('SELECT $1::jsonb::text AS t', [JSON.stringify(v)]);
         expect(jsonbText(v)).toBe(rows[0]!.t);

@@ -23,8 +23,7 @@ describe('comparison counts', () => {
     await dir?.remove();
   });
 
-  const rec = (r: Omit<ComparisonRecord, 'service'> & { service?: string }) =>
-    store.comparisons.record({ service: 'session-memory', ...r });
+  const rec = (r: Omit<ComparisonRecord, 'service'> & { service?: string }) => store.comparisons.record({ service: 'session-memory', ...r });
 
   it('aggregates per minute and sums across flushes', async () => {
     rec({ action: 'get_context', outcome: 'match', legacyMs: 2, newMs: 4, at: at(0, 5) });
@@ -37,8 +36,7 @@ describe('comparison counts', () => {
     rec({ action: 'add_interaction', outcome: 'legacy_error', newMs: 7, at: at(1, 4) });
     await store.flush();
 
-    const rows = (await store.pool.query('SELECT * FROM comparison_counts WHERE minute >= $1 ORDER BY minute, action, outcome', [T0]))
-      .rows;
+    const rows = (await store.pool.query('SELECT * FROM comparison_counts WHERE minute >= $1 ORDER BY minute, action, outcome', [T0])).rows;
     expect(rows.map((r) => [r.minute.toISOString(), r.action, r.outcome, Number(r.count)])).toEqual([
       [at(0).toISOString(), 'get_context', 'match', 3],
       [at(1).toISOString(), 'add_interaction', 'legacy_error', 1],
@@ -51,14 +49,36 @@ describe('comparison counts', () => {
     const summary = await store.comparisons.summary({ since: T0, service: 'session-memory' });
     expect(summary).toEqual([
       {
-        service: 'session-memory', action: 'add_interaction', requests: 1, compared: 0, match: 0, mismatch: 0,
-        legacyError: 1, newError: 0, skipped: 0, mismatchRate: 0,
-        legacyAvgMs: null, legacyMaxMs: null, newAvgMs: 7, newMaxMs: 7,
+        service: 'session-memory',
+        action: 'add_interaction',
+        requests: 1,
+        compared: 0,
+        match: 0,
+        mismatch: 0,
+        legacyError: 1,
+        newError: 0,
+        skipped: 0,
+        mismatchRate: 0,
+        legacyAvgMs: null,
+        legacyMaxMs: null,
+        newAvgMs: 7,
+        newMaxMs: 7,
       },
       {
-        service: 'session-memory', action: 'get_context', requests: 6, compared: 4, match: 3, mismatch: 1,
-        legacyError: 0, newError: 1, skipped: 1, mismatchRate: 0.25,
-        legacyAvgMs: 4, legacyMaxMs: 6, newAvgMs: 45 / 4, newMaxMs: 30,
+        service: 'session-memory',
+        action: 'get_context',
+        requests: 6,
+        compared: 4,
+        match: 3,
+        mismatch: 1,
+        legacyError: 0,
+        newError: 1,
+        skipped: 1,
+        mismatchRate: 0.25,
+        legacyAvgMs: 4,
+        legacyMaxMs: 6,
+        newAvgMs: 45 / 4,
+        newMaxMs: 30,
       },
     ]);
   });
@@ -67,7 +87,10 @@ describe('comparison counts', () => {
     store.comparisons.record({ service: 'jarvis-memory', action: 'get_memories', outcome: 'match', at: at(0) });
     await store.flush();
     const minuteOne = await store.comparisons.summary({ since: at(1), until: at(2), service: 'session-memory' });
-    expect(minuteOne.map((r) => [r.action, r.requests])).toEqual([['add_interaction', 1], ['get_context', 3]]);
+    expect(minuteOne.map((r) => [r.action, r.requests])).toEqual([
+      ['add_interaction', 1],
+      ['get_context', 3],
+    ]);
     const jarvis = await store.comparisons.summary({ since: T0, service: 'jarvis-memory' });
     expect(jarvis.map((r) => [r.action, r.match])).toEqual([['get_memories', 1]]);
 

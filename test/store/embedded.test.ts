@@ -19,7 +19,10 @@ async function query(url: string, sql: string): Promise<unknown[]> {
 }
 
 const alive = (pid: number) =>
-  readFile(`/proc/${pid}/status`, 'utf8').then((s) => !/^State:\s*[ZX]/m.test(s), () => false);
+  readFile(`/proc/${pid}/status`, 'utf8').then(
+    (s) => !/^State:\s*[ZX]/m.test(s),
+    () => false,
+  );
 
 describe('embedded postgres', () => {
   let dir: TempDir;

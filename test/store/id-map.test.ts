@@ -18,8 +18,7 @@ describe('id map', () => {
   });
 
   const rowsFor = async (legacyKey: string) =>
-    (await store.pool.query('SELECT service, orchestrator_session_id AS id FROM id_map WHERE legacy_key = $1 ORDER BY service', [legacyKey]))
-      .rows;
+    (await store.pool.query('SELECT service, orchestrator_session_id AS id FROM id_map WHERE legacy_key = $1 ORDER BY service', [legacyKey])).rows;
 
   it('set, get and delete, per service', async () => {
     const map = store.idMap;
@@ -73,9 +72,7 @@ describe('id map', () => {
     const fresh = new PgIdMap(store.pool);
     expect(await fresh.getOrCreate('jarvis-memory', 'u5', () => Promise.reject(new Error('must not create')))).toBe('orch-u5');
 
-    await expect(fresh.getOrCreate('jarvis-memory', 'u6', () => Promise.reject(new Error('orchestrator down')))).rejects.toThrow(
-      'orchestrator down',
-    );
+    await expect(fresh.getOrCreate('jarvis-memory', 'u6', () => Promise.reject(new Error('orchestrator down')))).rejects.toThrow('orchestrator down');
     expect(await fresh.getOrCreate('jarvis-memory', 'u6', async () => 'orch-u6')).toBe('orch-u6');
   });
 

@@ -24,16 +24,13 @@ describe('migrations', () => {
     await dir?.remove();
   });
 
-  const applied = async () =>
-    (await pool.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
+  const applied = async () => (await pool.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
 
   it('two replicas opening at once migrate once', async () => {
     const stores = await Promise.all([openStore({ url: server.url }), openStore({ url: server.url })]);
     await Promise.all(stores.map((s) => s.close()));
     expect(await applied()).toEqual(MIGRATIONS.map((m, i) => ({ version: i + 1, name: m.name })));
-    const tables = await pool.query<{ t: string }>(
-      "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
-    );
+    const tables = await pool.query<{ t: string }>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
     // Later migrations add tables; the first one's must be there, each once.
     const names = tables.rows.map((r) => r.t);
     expect(names).toEqual(expect.arrayContaining(['comparison_counts', 'id_map', 'mismatch_samples', 'schema_migrations']));

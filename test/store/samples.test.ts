@@ -67,9 +67,7 @@ describe('mismatch samples', () => {
     request.user_id = 'changed';
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(() =>
-      store.samples.add({ service: 'jarvis-memory', action: 'get_memories', request: cyclic, legacyReply: 1, newReply: 2, diff: [] }),
-    ).not.toThrow();
+    expect(() => store.samples.add({ service: 'jarvis-memory', action: 'get_memories', request: cyclic, legacyReply: 1, newReply: 2, diff: [] })).not.toThrow();
     await store.flush();
     const [s] = await store.samples.list({ service: 'jarvis-memory' });
     expect(s?.request).toEqual({ action: 'get_memories', user_id: 'u\uFFFDx', bad: 'a\uFFFDb' });

@@ -27,7 +27,8 @@ export interface Browser {
 
 /** A headless chromium with its own throw-away user-data dir. */
 export async function launchChromium(): Promise<Browser> {
-  if (!(await exists(CHROMIUM_PATH))) throw new Error(`${CHROMIUM_PATH} is missing: \`npm test\` installs it before vitest starts (test/support/system-packages.ts)`);
+  if (!(await exists(CHROMIUM_PATH)))
+    throw new Error(`${CHROMIUM_PATH} is missing: \`npm test\` installs it before vitest starts (test/support/system-packages.ts)`);
   const profile = await mkdtemp(join(tmpdir(), 'memshift-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,

@@ -19,9 +19,7 @@ export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
  * and its flags from the shipped all-off file; the guard is off unless `extra` sets it.
  */
 export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
-  const services = Object.fromEntries(
-    SERVICE_NAMES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]),
-  );
+  const services = Object.fromEntries(SERVICE_NAMES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]));
   return parseConfig({
     http: { host: '127.0.0.1', port: 0 },
     orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },

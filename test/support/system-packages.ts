@@ -11,7 +11,13 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/python3': 'python3',
 };
 
-const missing = [...new Set(Object.entries(NEEDED).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+const missing = [
+  ...new Set(
+    Object.entries(NEEDED)
+      .filter(([path]) => !existsSync(path))
+      .map(([, pkg]) => pkg),
+  ),
+];
 if (missing.length === 0) process.exit(0);
 if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
   console.error(`memshift tests need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`);

@@ -51,7 +51,12 @@ it('serves the documented series at GET /metrics', async () => {
   expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
   const text = await res.text();
   const series = (name: string, labels: Record<string, string>) =>
-    new RegExp(`^${name}\\{[^}]*${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join('[^}]*')}[^}]*\\} [0-9.e+]+`, 'm');
+    new RegExp(
+      `^${name}\\{[^}]*${Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join('[^}]*')}[^}]*\\} [0-9.e+]+`,
+      'm',
+    );
   expect(text).toMatch(series('memshift_requests_total', { service: S, action: 'get_memories', outcome: 'ok' }));
   expect(text).toMatch(series('memshift_leg_duration_ms_bucket', { service: S, action: 'get_memories', side: 'legacy', outcome: 'ok' }));
   expect(text).toMatch(series('memshift_leg_duration_ms_bucket', { service: S, action: 'get_memories', side: 'new', outcome: 'ok' }));

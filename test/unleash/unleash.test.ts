@@ -62,7 +62,9 @@ it('flags sync creates every flag, then finds nothing to change', async () => {
   const rollout = await admin.feature(flagName(S, 'read-new'));
   const dev = rollout!.environments.find((e) => e.name === 'development')!;
   expect(dev.enabled).toBe(false);
-  expect(dev.strategies).toEqual([expect.objectContaining({ name: 'flexibleRollout', parameters: { rollout: '0', stickiness: 'userId', groupId: flagName(S, 'read-new') } })]);
+  expect(dev.strategies).toEqual([
+    expect.objectContaining({ name: 'flexibleRollout', parameters: { rollout: '0', stickiness: 'userId', groupId: flagName(S, 'read-new') } }),
+  ]);
   expect(await syncFlags({ file: DEFAULT_FLAGS_FILE, url: unleash.apiUrl, token: unleash.adminToken })).toEqual([]);
 });
 

@@ -21,7 +21,6 @@ export interface Persistence {
 
 type OnError = (err: unknown) => void;
 
-
 export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
   const SQL = await loadSqlJs();
   const db = new SQL.Database(existsSync(path) ? await readFile(path) : undefined);
@@ -43,7 +42,8 @@ function loadSessions(db: SqlDatabase, model: SessionMemoryModel): void {
   for (const row of db.exec('SELECT session_id, user_id, metadata FROM sessions')[0]?.values ?? []) {
     model.sessions.set(String(row[0]), { user_id: row[1], metadata: parseJson(row[2]), interactions: [] });
   }
-  for (const [sid, timestamp, role, content, metadata] of db.exec('SELECT session_id, timestamp, role, content, metadata FROM interactions ORDER BY id')[0]?.values ?? []) {
+  for (const [sid, timestamp, role, content, metadata] of db.exec('SELECT session_id, timestamp, role, content, metadata FROM interactions ORDER BY id')[0]
+    ?.values ?? []) {
     model.sessions.get(String(sid))?.interactions.push({
       role: String(role),
       content: String(content),
@@ -66,7 +66,13 @@ function applyChange(db: SqlDatabase, change: SessionMemoryChange): void {
       return;
     case 'interaction': {
       const { timestamp, role, content, metadata } = change.interaction;
-      db.run('INSERT INTO interactions (session_id, timestamp, role, content, metadata) VALUES (?, ?, ?, ?, ?)', [sid, timestamp, role, content, asText(metadata)]);
+      db.run('INSERT INTO interactions (session_id, timestamp, role, content, metadata) VALUES (?, ?, ?, ?, ?)', [
+        sid,
+        timestamp,
+        role,
+        content,
+        asText(metadata),
+      ]);
       db.run('UPDATE sessions SET last_active = ? WHERE session_id = ?', [now, sid]);
       return;
     }
