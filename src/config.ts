@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { SERVICES, SERVICE_NAMES, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/catalog.js';
 import { comparisonOverridesSchema } from './core/compare-rules.js';
 
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
+const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
 
 const endpoint = z.string().regex(/^(tcp|ipc|inproc):\/\/.+|^https?:\/\/.+/, 'must be tcp://host:port, ipc://path or http(s)://url');
 
@@ -53,7 +53,7 @@ const servicesSchema = z.strictObject({
 const guardRule = (threshold: number, minSamples: number) =>
   z.strictObject({ threshold: z.number().nonnegative().default(threshold), minSamples: z.number().int().positive().default(minSamples) }).prefault({});
 
-export const configSchema = z.strictObject({
+const configSchema = z.strictObject({
   http: z
     .strictObject({
       host: z.string().default('0.0.0.0'),
@@ -239,9 +239,8 @@ export const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type ServiceConfig = Config['services'][ServiceName];
 
-export class ConfigError extends Error {}
+class ConfigError extends Error {}
 
 /** Environment variables that override config keys. */
 const ENV_OVERRIDES: Record<string, string> = {

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 export type AdminRoutes = (admin: FastifyInstance) => void | Promise<void>;
 
 /** Compared as digests so neither the length nor the content leaks through timing. */
-export function bearerMatches(header: string | undefined, token: string): boolean {
+function bearerMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) return false;
   const digest = (s: string) => createHash('sha256').update(s).digest();

@@ -16,7 +16,7 @@ export interface StatusDeps {
   outbox?: () => Promise<SecondaryStats>;
 }
 
-export async function proxyStatus(deps: StatusDeps) {
+async function proxyStatus(deps: StatusDeps) {
   const snap = deps.flags.snapshot();
   const overrides = deps.flags.localOverrides();
   const outbox = await deps.outbox?.().catch((err: Error) => ({ error: err.message }));

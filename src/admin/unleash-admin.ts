@@ -29,7 +29,7 @@ interface AdminFeature {
   environments: Array<{ name: string; enabled: boolean; strategies?: AdminStrategy[] }>;
 }
 
-export class UnleashAdminError extends Error {
+class UnleashAdminError extends Error {
   constructor(
     message: string,
     readonly status?: number,
@@ -39,7 +39,7 @@ export class UnleashAdminError extends Error {
 }
 
 /** The server's root: admin paths hang off it, the client API URL ends in /api/. */
-export const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
+const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
 
 export class UnleashAdmin {
   private readonly base: string;

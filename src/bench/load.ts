@@ -87,7 +87,7 @@ function newClient(endpoint: string, opts: LoadOptions): zmq.Request {
   return sock;
 }
 
-export function percentile(sorted: number[], q: number): number {
+function percentile(sorted: number[], q: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }

@@ -9,8 +9,8 @@
 import { z } from 'zod';
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 
-export const ANY_KEY = '*';
-export const EVERY_ELEMENT = '[]';
+const ANY_KEY = '*';
+const EVERY_ELEMENT = '[]';
 
 const SEGMENT = /^([^.[\]]*)((?:\[\])*)$/;
 
@@ -63,7 +63,7 @@ export const comparisonRulesSchema = z.strictObject({
 export type ComparisonRules = z.infer<typeof comparisonRulesSchema>;
 
 /** A route's override in config: merged onto the defaults unless `inherit: false`. */
-export const comparisonRulesOverrideSchema = z.strictObject({
+const comparisonRulesOverrideSchema = z.strictObject({
   inherit: z.boolean().optional(),
   ignore: ruleFields.ignore.optional(),
   sets: ruleFields.sets.optional(),
@@ -71,7 +71,6 @@ export const comparisonRulesOverrideSchema = z.strictObject({
   trimStrings: ruleFields.trimStrings.optional(),
   maxDiffs: ruleFields.maxDiffs.optional(),
 });
-export type ComparisonRulesOverride = z.infer<typeof comparisonRulesOverrideSchema>;
 
 /** Config shape: service -> action -> override. */
 export const comparisonOverridesSchema = z.partialRecord(z.enum(SERVICE_NAMES), z.record(z.string(), comparisonRulesOverrideSchema));

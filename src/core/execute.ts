@@ -8,7 +8,7 @@ import { pyDumps } from '../util/pyjson.js';
 import { compare } from './compare.js';
 import type { ComparisonRules } from './compare-rules.js';
 import type { KeyActivity } from './key-activity.js';
-import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
+import { other, planFor, type FlagDecision, type Plan } from './plan.js';
 import type { Route } from './route.js';
 import { callSide, type SideOptions, type SideReply } from './sides.js';
 import { isSuccess } from './success.js';

@@ -5,7 +5,7 @@ import type { Side } from './plan.js';
 import type { Route } from './route.js';
 import type { SideReply } from './sides.js';
 
-export type CompareOutcome = 'match' | 'mismatch' | 'legacy_error' | 'new_error' | 'skipped';
+type CompareOutcome = 'match' | 'mismatch' | 'legacy_error' | 'new_error' | 'skipped';
 
 export interface ComparedEvent {
   route: Route;

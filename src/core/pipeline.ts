@@ -17,7 +17,7 @@ export interface Outcome {
 }
 
 /** Runs one well-formed request and returns the primary's reply bytes; rejects with LegError when the primary failed. */
-export type Executor = (route: Route) => Promise<Buffer>;
+type Executor = (route: Route) => Promise<Buffer>;
 
 export interface PipelineOptions {
   maxRequestBytes: number;

@@ -1,7 +1,7 @@
 /** Applies a route's success rules (data from config) to a parsed reply. */
 import type { SuccessRule } from '../services/catalog.js';
 
-export function valueAt(value: unknown, path: string): unknown {
+function valueAt(value: unknown, path: string): unknown {
   if (path === '') return value;
   let node = value;
   for (const key of path.split('.')) {

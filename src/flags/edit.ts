@@ -5,7 +5,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { DEFAULT_FLAGS_FILE } from './definitions.js';
 
-export interface FlagEdit {
+interface FlagEdit {
   enabled?: boolean;
   /** Percentage for rollout flags (shadow-read, read-new). */
   rollout?: number;

@@ -29,7 +29,7 @@ export interface OpenFlagsOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface DecideContext {
+interface DecideContext {
   sessionId?: string;
   userId?: string;
 }
@@ -43,7 +43,7 @@ export interface FlagDecision {
   legacyOff: boolean;
 }
 
-export interface ServiceSnapshot {
+interface ServiceSnapshot {
   stage: Stage;
   /** Keyed by full flag name. */
   flags: Record<string, FlagState>;

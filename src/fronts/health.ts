@@ -8,7 +8,7 @@ import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
 import { withDeadline } from '../util/deadline.js';
 
-export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
 export interface BackendHealth {
   ok: boolean;

@@ -18,7 +18,7 @@ import { syncKey, type SideWriter } from './reconcile-repair.js';
 
 const log = childLogger('backfill');
 
-export interface BackfillCheckpoint {
+interface BackfillCheckpoint {
   /** The last key of the last finished batch. */
   after: string;
   keys: number;

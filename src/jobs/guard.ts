@@ -24,7 +24,7 @@ const GUARDED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary',
 /** Flags the guard turns off: everything that puts the new side on the read path. */
 const ROLLBACK_KINDS: readonly FlagKind[] = ['read-new', 'shadow-read', 'new-primary'];
 
-export type GuardState = 'watching' | 'tripped';
+type GuardState = 'watching' | 'tripped';
 
 export interface GuardServiceStatus {
   state: GuardState;

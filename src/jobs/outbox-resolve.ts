@@ -126,7 +126,7 @@ export function primaryBudgetMs(config: Config): number {
 }
 
 /** A repair write whose outcome stayed unknown through every look-up: left alone, not sent again. */
-export class OutcomeUnknown extends Error {}
+class OutcomeUnknown extends Error {}
 
 /**
  * Sends one write that no outbox tracks (repair, backfill), exactly once: when its outcome is unknown it

@@ -20,7 +20,7 @@ export interface RetryDecision {
 const PERMANENT_CODES = new Set(['invalid_request', 'validation_error', 'permission_denied']);
 
 /** Failures a replay cannot fix. A side that refused (SecondaryRejected) answered deliberately. */
-export function isPermanent(err: unknown): boolean {
+function isPermanent(err: unknown): boolean {
   return err instanceof SecondaryRejected || err instanceof UnreplayableWrite || (err instanceof OrchestratorError && PERMANENT_CODES.has(err.code));
 }
 

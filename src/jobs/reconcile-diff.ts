@@ -45,7 +45,7 @@ export function diffRecord(
 }
 
 /** Merge-joins two key-ordered record lists into their differences. */
-export function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu: CanonicalRecord[], maxFieldDiffs: number): Difference[] {
+function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu: CanonicalRecord[], maxFieldDiffs: number): Difference[] {
   const out: Difference[] = [];
   let i = 0;
   let j = 0;

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { FieldDiff } from '../core/compare.js';
 import type { ServiceName } from '../services/catalog.js';
 
-export type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
+type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
 
 export interface Difference {
   key: string;

@@ -25,9 +25,9 @@ import { legacyWriter, newWriter } from './reconcile-repair.js';
 import { barrierPingsFor, Resolver } from './outbox-resolve.js';
 
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
-export const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
+const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
 
-export function legacyStorePath(config: Config, service: ServiceName): string {
+function legacyStorePath(config: Config, service: ServiceName): string {
   return config.reconcile.legacyFiles[service] ?? legacyPath(service, config.reconcile.legacyDataDir);
 }
 

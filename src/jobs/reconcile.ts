@@ -33,7 +33,7 @@ export interface ReconcileTuning extends DiffTuning {
   sampleSize: number;
 }
 
-export const DEFAULT_TUNING: ReconcileTuning = {
+const DEFAULT_TUNING: ReconcileTuning = {
   leafSize: 64,
   fanout: 16,
   maxFieldDiffs: 20,
@@ -96,7 +96,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
 }
 
 async function run(opts: ReconcileOptions, t: ReconcileTuning): Promise<ReconcileResult> {
-  const { service, sides } = opts;
+  const { service } = opts;
   const runs = new ReconcileRuns(opts.pool);
   const resumed = await runs.unfinished(service);
   const current =

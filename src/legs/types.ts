@@ -20,7 +20,7 @@ export type LegFailure =
  * Whether a failed call may still have been applied: it was sent and no answer came (a timeout is not a
  * failure: a hung backend works through its queue when it wakes), or the leg was closed under it.
  */
-export const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed']);
+const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed']);
 export const isUnknownOutcome = (err: unknown): boolean => err instanceof LegError && UNKNOWN_OUTCOME.has(err.failure);
 
 export class LegError extends Error {

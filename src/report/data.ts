@@ -15,7 +15,7 @@ import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
-export const REPORT_VERSION = 1;
+const REPORT_VERSION = 1;
 
 /** One day's report: its data and the three renderings of it. */
 export interface Report {
@@ -27,25 +27,25 @@ export interface Report {
 }
 
 /** The store's counts plus the rates and the latency difference the report shows. */
-export interface Figures extends CountsRow {
+interface Figures extends CountsRow {
   legacyErrorRate: number;
   newErrorRate: number;
   /** newAvgMs - legacyAvgMs, when both are known. */
   addedLatencyMs: number | null;
 }
 
-export interface SeriesPoint extends Figures {
+interface SeriesPoint extends Figures {
   /** Start of the bucket (ISO). */
   at: string;
 }
 
-export interface SampleDiff {
+interface SampleDiff {
   at: string;
   action: string;
   diffs: RedactedDiff[];
 }
 
-export interface RunSummary {
+interface RunSummary {
   id: number;
   trigger: string;
   status: ReconcileRun['status'];
@@ -65,7 +65,7 @@ export interface RunSummary {
   samples: { key: string; kind: string; diffs: RedactedDiff[] }[];
 }
 
-export interface GuardEventSummary {
+interface GuardEventSummary {
   at: string;
   stage: string;
   breaches: { rule: string; value: number; threshold: number; samples: number }[];
@@ -216,7 +216,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
 
 /** Bucket widths that read well on a time axis; the smallest keeping a chart under ~120 points wins. */
 const BUCKETS = [1, 2, 5, 10, 15, 30, 60];
-export const bucketFor = (spanMinutes: number): number => BUCKETS.find((b) => spanMinutes / b <= 120) ?? 60;
+const bucketFor = (spanMinutes: number): number => BUCKETS.find((b) => spanMinutes / b <= 120) ?? 60;
 
 /**
  * First to last minute with traffic or outbox activity in the window, widened backwards to at least 10

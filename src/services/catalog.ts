@@ -7,7 +7,7 @@ export const SERVICE_NAMES = ['session-memory', 'contextual-memory', 'jarvis-mem
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export type ActionKind = 'read' | 'write' | 'health';
-export type KeyField = 'session_id' | 'user_id';
+type KeyField = 'session_id' | 'user_id';
 
 export interface ActionSpec {
   kind: ActionKind;

@@ -16,7 +16,7 @@ export interface Decision {
   timestamp: number;
 }
 
-export const MAX_SESSION_HISTORY = 50;
+const MAX_SESSION_HISTORY = 50;
 
 const chars = (s: string): string[] => Array.from(s);
 const head = (s: string, n: number): string => chars(s).slice(0, n).join('');

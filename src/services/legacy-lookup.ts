@@ -14,7 +14,7 @@ const WHOLE_HISTORY = Number.MAX_SAFE_INTEGER;
  * What a write is to a look-up: it adds one record (spelt as `records` spells them); it clears the key
  * (records before it are gone); or it adds no record (a session made, a read).
  */
-export type WriteEffect = { adds: string } | { clears: true } | { neutral: true };
+type WriteEffect = { adds: string } | { clears: true } | { neutral: true };
 
 export interface LegacyLookup {
   effect(request: LegacyRequest): WriteEffect;

@@ -54,7 +54,7 @@ export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.par
 const PAGE = 100;
 
 /** The tag that finds a write's memory again (src/jobs/outbox-resolve.ts). */
-export const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
+const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
 
 /** `tags` plus the write's tag when the write has an id. */
 export const taggedFor = (tags: string[], writeId: string | undefined): string[] => (writeId ? [...tags, writeTag(writeId)] : tags);

@@ -9,7 +9,7 @@ export interface ContextEntry {
 }
 
 /** The agent's token estimate: floor(len(content) / 4). Python's len counts code points, not UTF-16 units. */
-export function tokenCost(content: string): number {
+function tokenCost(content: string): number {
   return Math.floor([...content].length / 4);
 }
 

@@ -6,7 +6,7 @@ export type SimTarget = ServiceName | 'orchestrator';
 export const SIM_TARGETS: readonly SimTarget[] = [...SERVICE_NAMES, 'orchestrator'];
 export const isSimTarget = (s: string): s is SimTarget => (SIM_TARGETS as readonly string[]).includes(s);
 
-export type DivergenceMode = 'alter' | 'drop';
+type DivergenceMode = 'alter' | 'drop';
 
 export interface Faults {
   latencyMs: number;

@@ -11,14 +11,12 @@ import { SessionMemoryModel } from './session-memory.js';
 import { attachStorage, type StorageOptions } from './storage/index.js';
 import type { SimModels } from './models.js';
 
-export type { SimModels };
-
-export type { SimTarget, Faults, FaultsPatch, ContextualMode };
+export type { SimTarget };
 export { SIM_TARGETS };
 
 const log = childLogger('sim');
 
-export const DEFAULT_SIM_PORTS: Record<SimTarget, number> = {
+const DEFAULT_SIM_PORTS: Record<SimTarget, number> = {
   'session-memory': SERVICES['session-memory'].legacyPort,
   'contextual-memory': SERVICES['contextual-memory'].legacyPort,
   'jarvis-memory': SERVICES['jarvis-memory'].legacyPort,

@@ -19,7 +19,7 @@ export { isObject };
 export const epochSeconds = (): number => (performance.timeOrigin + performance.now()) / 1000;
 
 /** Python's type name for a decoded JSON value, as it appears in AttributeError messages. */
-export function pyTypeName(v: unknown): string {
+function pyTypeName(v: unknown): string {
   if (v === null || v === undefined) return 'NoneType';
   if (typeof v === 'boolean') return 'bool';
   if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';

@@ -34,7 +34,7 @@ export interface OrchestratorChange {
   memories?: StoredMemory[];
 }
 
-export const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
+const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
 const SEARCH_TYPES: SearchType[] = ['semantic', 'keyword', 'hybrid'];
 const HEALTH_ACTIONS = ['ping', 'health', 'health_check'];
 

@@ -5,7 +5,7 @@ import { SERVICES } from '../services/catalog.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 import { isText, pyTruthy } from '../services/legacy-values.js';
 
-export type Interaction = ContextEntry & { metadata: unknown };
+type Interaction = ContextEntry & { metadata: unknown };
 
 export interface Session {
   user_id: unknown;

@@ -9,7 +9,7 @@ import { SERVICES } from '../services/catalog.js';
 import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES, SESSION_MEMORY_SCHEMA } from './formats.js';
 import { loadSqlJs } from './sqlite.js';
 
-export type PlantedKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
+type PlantedKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
 
 export interface Planted {
   key: string;

@@ -13,7 +13,7 @@ import { isObject } from '../services/legacy-values.js';
 import { parseJsonColumn } from './formats.js';
 
 /** The contextual interaction metadata the translator can carry: an object without the keys it writes itself. */
-export function contextualMetadata(m: unknown): Record<string, unknown> {
+function contextualMetadata(m: unknown): Record<string, unknown> {
   if (!isObject(m)) return {};
   const { type: _t, timestamp: _ts, ...rest } = m;
   return rest;

@@ -14,8 +14,8 @@ import { freePort } from '../util/ports.js';
 const log = childLogger('store.embedded');
 const run = promisify(execFile);
 
-export const DEFAULT_DATA_DIR = '.memshift/pg';
-export const EMBEDDED_DATABASE = 'memshift';
+const DEFAULT_DATA_DIR = '.memshift/pg';
+const EMBEDDED_DATABASE = 'memshift';
 const USER = 'postgres';
 // The cluster only listens on 127.0.0.1, and a reused cluster must accept the password it was made with.
 const PASSWORD = 'memshift';

@@ -15,7 +15,7 @@ import { resetInstruments } from './metrics.js';
 import { requestMetricsProducer } from './request-metrics.js';
 import { enableSpans } from './tracing.js';
 
-export { addGaugeSource, metricsObserver, type GaugeSource } from './metrics.js';
+export { addGaugeSource, metricsObserver } from './metrics.js';
 
 const log = childLogger('telemetry');
 

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export const rootLogger: Logger = pino({
+const rootLogger: Logger = pino({
   name: 'memshift',
   level: process.env.MEMSHIFT_LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info'),
   // A line written inside a request's span can be found from its trace (and the other way round).

@@ -13,9 +13,9 @@ import { actionLabel } from '../core/route.js';
 const log = childLogger('telemetry');
 
 /** A field path beyond the cap is counted under this one, so a reply with ever-new keys cannot explode the series. */
-export const OTHER_PATH = '(other)';
+const OTHER_PATH = '(other)';
 
-export interface Instruments {
+interface Instruments {
   comparisons: Counter;
   mismatches: Counter;
   fallbacks: Counter;
@@ -38,7 +38,7 @@ let cached: Instruments | undefined;
 let maxPaths = 200;
 const seenPaths = new Set<string>();
 
-export function instruments(): Instruments {
+function instruments(): Instruments {
   return (cached ??= createInstruments());
 }
 

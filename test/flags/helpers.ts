@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 import { openFlags, type Flags, type OpenFlagsOptions } from '../../src/flags/source.js';
 
-export { applyEdits, shippedDoc, type Edits, type FlagEdit } from '../../src/flags/edit.js';
+export { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 
 /** A temp dir holding a flags file; cleaned up by dispose(). */
 export class TempFlags {

@@ -216,13 +216,13 @@ export class Load {
 }
 
 /** The key's records on the legacy simulator, in its order. */
-export function legacyRecords(sims: SimHandle, agent: Agent): string[] {
+function legacyRecords(sims: SimHandle, agent: Agent): string[] {
   if (agent.service === 'session-memory') return (sims.models['session-memory'].sessions.get(agent.key)?.interactions ?? []).map((i) => i.content);
   return (sims.models['jarvis-memory'].users.get(agent.key) ?? []).map((e) => String((e.memory as { record?: unknown }).record));
 }
 
 /** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order. */
-export function newRecords(sims: SimHandle, agent: Agent): string[] {
+function newRecords(sims: SimHandle, agent: Agent): string[] {
   const o = sims.models.orchestrator;
   const field = agent.service === 'session-memory' ? 'legacy_session_id' : 'legacy_user_id';
   const ids = new Set([...o.sessions.values()].filter((s) => s.metadata[field] === agent.key).map((s) => s.session_id));
@@ -240,7 +240,7 @@ export const sidesEqual = (sims: SimHandle, load: Load): boolean =>
   load.agents.every((a) => JSON.stringify(legacyRecords(sims, a)) === JSON.stringify(newRecords(sims, a)));
 
 /** How many records show more than once. */
-export const duplicates = (records: string[]): number => records.length - new Set(records).size;
+const duplicates = (records: string[]): number => records.length - new Set(records).size;
 
 /**
  * Every acknowledged write on both sides, none twice, in the same order on both; unacknowledged writes

@@ -13,7 +13,7 @@ import { createTranslators } from '../../src/services/translators.js';
 import type { IdMap, LegacyRequest, TranslateContext, Translator } from '../../src/services/types.js';
 import { pyDumps } from '../../src/util/pyjson.js';
 
-export class MemoryIdMap implements IdMap {
+class MemoryIdMap implements IdMap {
   readonly entries = new Map<string, string>();
   readonly lookups: string[] = [];
   private key = (service: ServiceName, legacyKey: string) => `${service}\u0000${legacyKey}`;
@@ -55,10 +55,10 @@ class LegacyClient {
   }
 }
 
-export const MASK = '<masked>';
+const MASK = '<masked>';
 
 /** Replaces the values under the named keys (anywhere) by a marker, keeping presence and key order. */
-export function masked(value: unknown, keys: readonly string[]): unknown {
+function masked(value: unknown, keys: readonly string[]): unknown {
   if (Array.isArray(value)) return value.map((v) => masked(v, keys));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keys.includes(k) ? MASK : masked(v, keys)]));
@@ -67,7 +67,7 @@ export function masked(value: unknown, keys: readonly string[]): unknown {
 }
 
 /** Only clock readings differ legitimately between the two sides. */
-export const CLOCK_KEYS = ['timestamp', 'last_updated'] as const;
+const CLOCK_KEYS = ['timestamp', 'last_updated'] as const;
 
 export interface World {
   sims: SimHandle;
