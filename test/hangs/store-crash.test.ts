@@ -1,6 +1,6 @@
 /**
  * Acceptance, the state store's own crash: memshift on its embedded PostgreSQL, both killed with SIGKILL
- * three times in 60 s under write load, then restarted (PostgreSQL recovers from its WAL). Synchronous
+ * three times in about 40 s under write load, then restarted (PostgreSQL recovers from its WAL). Synchronous
  * commits by default: no acknowledged write is missing on either side, and none is applied twice.
  */
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ it('loses and repeats no acknowledged write when PostgreSQL and memshift die tog
   const [sims, memshift] = [stack.sims(), stack.memshift()];
   const load = new Load({ prefix: 'pgcrash', agents: { 'session-memory': 6, 'jarvis-memory': 6 }, intervalMs: 40, endpoint: (s) => memshift.fronts[s] });
   for (let k = 0; k < 3; k++) {
-    await sleep(15_000);
+    await sleep(10_000);
     const pg = await postmaster();
     await memshift.kill();
     process.kill(pg, 'SIGKILL');
