@@ -79,7 +79,7 @@ function rangeWhere(keyExpr: string, range: KeyRange, params: Params): string {
   return conds.map((c) => ` AND ${c}`).join('');
 }
 
-export class OrchestratorSource implements RecordSource {
+class OrchestratorSource implements RecordSource {
   private readonly view: View;
   private readonly emptyIsAbsent: boolean;
 

@@ -150,7 +150,7 @@ export class LegacyIndex implements RecordSource {
       .map(([, i]) => i);
     // Neighbouring keys are loaded together: one read per run of consecutive keys, not one per key.
     const out: CanonicalRecord[] = [];
-    for (let start = 0; start < indexes.length; ) {
+    for (let start = 0; start < indexes.length;) {
       let end = start + 1;
       while (end < indexes.length && indexes[end] === indexes[end - 1]! + 1) end++;
       out.push(...(await this.load(indexes[start]!, indexes[end - 1]! + 1)));

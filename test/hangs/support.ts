@@ -71,7 +71,7 @@ export function useChildStack(o: {
 }
 
 /** A memshift child in front of `sims` for the two written services, restartable on its fronts and store. */
-export class MemshiftChild {
+class MemshiftChild {
   child: Child | undefined;
 
   private constructor(

@@ -43,7 +43,7 @@ async function sides(service: ServiceName, requests: Record<string, unknown>[]):
 
 /** Waits until a counter fed by off-path work stops moving. */
 async function settled(read: () => number): Promise<void> {
-  for (let last = -1; read() !== last; ) {
+  for (let last = -1; read() !== last;) {
     last = read();
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -97,7 +97,7 @@ it('keeps per-key order and applies each write once with two claimers racing', a
   const inFlight = new Set<string>();
   let overlaps = 0;
   const worker = async (owner: string, t: OutboxTable) => {
-    for (let idle = 0; idle < 5; ) {
+    for (let idle = 0; idle < 5;) {
       const rows = await t.claim({ owner, leaseMs: 30_000, limit: 4, services: SERVICES });
       if (!rows.length) {
         idle++;
@@ -107,7 +107,7 @@ it('keeps per-key order and applies each write once with two claimers racing', a
       idle = 0;
       await Promise.all(
         rows.map(async (first) => {
-          for (let row: typeof first | undefined = first; row; ) {
+          for (let row: typeof first | undefined = first; row;) {
             if (inFlight.has(row.key)) overlaps++;
             inFlight.add(row.key);
             applied.set(row.key, [...(applied.get(row.key) ?? []), content(row.raw)]);
