@@ -1,35 +1,61 @@
 /** memshift's one-way import rules, checked by `npm test` (dependency-cruiser): a violation fails the suite. */
+// The request path in its order; a module may import those after it, never those before it.
+const FLOW = ['fronts', 'routes', 'plan', 'legs', 'comparison', 'store'];
+const JOBS = 'outbox|reconcile|guard|backfill|report|admin';
+const upstreamOf = (i) => FLOW.slice(0, i).join('|');
+
 module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', comment: 'imports go one way', from: {}, to: { circular: true } },
+    ...FLOW.slice(1).map((room, i) => ({
+      name: `flow-${room}`,
+      severity: 'error',
+      comment: `the flow runs ${FLOW.join(' -> ')}: ${room} does not reach back`,
+      from: { path: `^src/${room}/` },
+      to: { path: `^src/(${upstreamOf(i + 1)})/` },
+    })),
     {
       name: 'tooling-only-from-commands',
       severity: 'error',
       comment: 'the simulators, the bench and the demo are tooling: only commands (and tooling itself) start them',
-      from: { path: '^src/', pathNot: '^src/(commands|sim|bench|demo)/' },
-      to: { path: '^src/(sim|bench|demo)/' },
+      from: { path: '^src/', pathNot: '^src/(commands|tools)/' },
+      to: { path: '^src/tools/' },
     },
     {
       // A warning until the fidelity issue gives the simulators rules of their own (session context, summaries).
       name: 'simulators-share-no-translation',
       severity: 'warn',
-      comment: 'a simulator that shared the translators would agree with their misreadings (wire constants aside)',
-      from: { path: '^src/sim/' },
-      to: { path: '^src/services/', pathNot: '^src/services/(catalog|types)\\.ts$' },
+      comment: 'a simulator that shared the translators would agree with their misreadings',
+      from: { path: '^src/tools/sim/' },
+      to: { path: '^src/services/', pathNot: '^src/services/(registry|types)\\.ts$' },
     },
     {
       name: 'services-import-no-jobs',
       severity: 'error',
-      comment: 'a legacy service module knows its protocol, not the background jobs',
+      comment: 'a legacy service module knows its protocol, not the flow or the background jobs around it',
       from: { path: '^src/services/' },
-      to: { path: '^src/(jobs|report|admin|commands)/' },
+      to: { path: `^src/(${JOBS}|commands|fronts|routes|plan|store|proxy\\.ts)` },
     },
     {
       name: 'legs-stand-alone',
       severity: 'error',
       comment: 'a leg is one call to one backend: it knows nothing of the flow around it',
       from: { path: '^src/legs/' },
-      to: { path: '^src/', pathNot: '^src/legs/' },
+      to: { path: '^src/', pathNot: '^src/(legs|util)/' },
+    },
+    {
+      name: 'telemetry-imports-no-flow',
+      severity: 'error',
+      comment: 'telemetry gives instruments and spans; the flow calls it, never the other way',
+      from: { path: '^src/telemetry/' },
+      to: { path: '^src/', pathNot: '^src/(telemetry|util)/' },
+    },
+    {
+      name: 'jobs-apart',
+      severity: 'error',
+      comment: 'the flow does not know the background jobs; they plug into it',
+      from: { path: `^src/(${FLOW.join('|')}|services)/` },
+      to: { path: `^src/(${JOBS})/` },
     },
   ],
   options: {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SERVICES, SERVICE_NAMES, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/catalog.js';
-import { comparisonOverridesSchema } from './core/compare-rules.js';
+import { comparisonOverridesSchema } from './comparison/rules.js';
 
 const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
 
@@ -84,7 +84,7 @@ const configSchema = z.strictObject({
     })
     .prefault({}),
   services: servicesSchema.prefault({}),
-  /** Per service and action overrides of the comparison rules (src/core/compare-rules.ts has the defaults). */
+  /** Per service and action overrides of the comparison rules (src/comparison/rules.ts has the defaults). */
   comparison: comparisonOverridesSchema.optional(),
   store: z
     .strictObject({
@@ -94,7 +94,7 @@ const configSchema = z.strictObject({
       sampleCapPerRoute: z.number().int().positive().default(50),
     })
     .prefault({}),
-  /** Durable secondary writes (src/jobs/outbox.ts); every duration in ms. */
+  /** Durable secondary writes (src/outbox/outbox.ts); every duration in ms. */
   outbox: z
     .strictObject({
       /** Store an intent before the agent is answered; false keeps only the in-memory per-key order (no crash safety). */
@@ -142,7 +142,7 @@ const configSchema = z.strictObject({
       environment: z.string().default('development'),
     })
     .prefault({}),
-  /** Automatic rollback (src/jobs/guard.ts): per service, sliding windows of these figures against thresholds. */
+  /** Automatic rollback (src/guard/guard.ts): per service, sliding windows of these figures against thresholds. */
   guard: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -168,7 +168,7 @@ const configSchema = z.strictObject({
     .prefault({}),
   /** The /admin routes and every flag or fault control need this bearer token (env MEMSHIFT_ADMIN_TOKEN); without one they are off. */
   admin: z.strictObject({ token: z.string().min(1).optional() }).prefault({}),
-  /** Reconciliation of the two stores (src/jobs/reconcile*.ts): where each side is read, pacing, schedule. */
+  /** Reconciliation of the two stores (src/reconcile/): where each side is read, pacing, schedule. */
   reconcile: z
     .strictObject({
       /** The legacy services' data directory, holding their stores under their usual file names. */
@@ -201,7 +201,7 @@ const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
-  /** Copying legacy history into the orchestrator (src/jobs/backfill*.ts). */
+  /** Copying legacy history into the orchestrator (src/backfill/). */
   backfill: z
     .strictObject({
       /** Legacy keys per batch (one checkpoint per batch). */

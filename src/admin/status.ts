@@ -1,10 +1,10 @@
 /** GET /admin/status, GET /admin/events and the guard / flag controls, as admin routes. */
 import type { FastifyInstance } from 'fastify';
-import type { SecondaryStats } from '../core/secondary.js';
+import type { SecondaryStats } from '../plan/secondary.js';
 import type { Flags } from '../flags/source.js';
 import { ALL_FLAG_NAMES } from '../flags/names.js';
-import type { Guard } from '../jobs/guard.js';
-import type { GuardEvents } from '../jobs/guard-events.js';
+import type { Guard } from '../guard/guard.js';
+import type { GuardEvents } from '../guard/events.js';
 import { isServiceName, type ServiceName } from '../services/catalog.js';
 import type { AdminRoutes } from './auth.js';
 

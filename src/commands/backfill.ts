@@ -1,12 +1,12 @@
 /** `memshift backfill --service S`: copies the legacy store into the orchestrator, resumably, then reconciles. */
 import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
-import { backfill } from '../jobs/backfill.js';
-import { progressReporter } from '../jobs/backfill-progress.js';
-import { openSides, tuningOf } from '../jobs/reconcile-sides.js';
+import { backfill } from '../backfill/backfill.js';
+import { progressReporter } from '../backfill/progress.js';
+import { openSides, tuningOf } from '../reconcile/sides.js';
 import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
 import { untilSignal } from './signals.js';
-import { withStore } from '../open.js';
+import { withStore } from '../store/open.js';
 
 const usage = `Usage: memshift backfill --service S [--batch N] [--rate N] [--concurrency N] [--config FILE] [--set k=v ...]
 

@@ -3,10 +3,10 @@
  * durability, and the reconciler at scale; each part measures its baseline in the same run.
  */
 import { defineCommand } from './define.js';
-import { benchProxy } from '../bench/proxy-bench.js';
-import { benchReconcile } from '../bench/reconcile.js';
-import { benchWritePath } from '../bench/write-path.js';
-import { cpuWakeNote, keepCpusAwake } from '../bench/cpu-wake.js';
+import { benchProxy } from '../tools/bench/proxy-bench.js';
+import { benchReconcile } from '../tools/bench/reconcile.js';
+import { benchWritePath } from '../tools/bench/write-path.js';
+import { cpuWakeNote, keepCpusAwake } from '../tools/bench/cpu-wake.js';
 
 export const command = defineCommand(
   `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile] [--let-cpus-idle]

@@ -7,12 +7,12 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
-import { DEMO_STAGES } from '../demo/stages.js';
-import { formatSummary } from '../demo/summary.js';
-import { runTraffic, type TrafficResult } from '../demo/traffic.js';
+import { DEMO_STAGES } from '../tools/demo/stages.js';
+import { formatSummary } from '../tools/demo/summary.js';
+import { runTraffic, type TrafficResult } from '../tools/demo/traffic.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { startProxy } from '../proxy.js';
-import { startSimulators } from '../sim/index.js';
+import { startSimulators } from '../tools/sim/index.js';
 
 export const command = defineCommand(
   `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]

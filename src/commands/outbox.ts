@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import type { Command } from './define.js';
 import { loadConfig } from '../config.js';
-import { OUTBOX_STATUSES, OutboxTable, type OutboxRow, type OutboxStatus } from '../jobs/outbox-table.js';
-import { withStore } from '../open.js';
+import { OUTBOX_STATUSES, OutboxTable, type OutboxRow, type OutboxStatus } from '../outbox/table.js';
+import { withStore } from '../store/open.js';
 import { CONFIG_OPTIONS } from './define.js';
 
 const usage = `Usage: memshift outbox <list|retry|purge> [options]

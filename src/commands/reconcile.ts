@@ -1,10 +1,10 @@
 /** `memshift reconcile --service S [--repair]`: compares (and repairs) what the two stores hold; exit 1 while differences remain. */
 import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
-import { reconcileService } from '../jobs/reconcile-sides.js';
-import type { Side } from '../jobs/reconcile.js';
+import { reconcileService } from '../reconcile/sides.js';
+import type { Side } from '../reconcile/reconcile.js';
 import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
-import { withStoreAndFlags } from '../open.js';
+import { withStoreAndFlags } from '../store/open.js';
 
 const usage = `Usage: memshift reconcile --service S [--repair] [--truth legacy|new] [--config FILE] [--set k=v ...]
 

@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { dayWindow, makeReport, ReportStore, utcDate, writeReportFiles } from '../report/index.js';
 import { VERDICT_LABEL } from '../report/format.js';
-import { withStoreAndFlags } from '../open.js';
+import { withStoreAndFlags } from '../store/open.js';
 
 const usage = `Usage: memshift report [--date YYYY-MM-DD] [--out DIR] [--no-redact] [--config FILE] [--set k=v ...]
 

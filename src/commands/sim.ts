@@ -1,8 +1,8 @@
 /** `memshift sim`: runs the simulated legacy services and orchestrator until interrupted. */
 import { parseArgs } from 'node:util';
 import type { Command } from './define.js';
-import { isSimTarget, parseFaultAssignment, mergeFaults, noFaults, type Faults, type SimTarget } from '../sim/faults.js';
-import { DEFAULT_CONTROL_PORT, startSimulators, SIM_TARGETS } from '../sim/index.js';
+import { isSimTarget, parseFaultAssignment, mergeFaults, noFaults, type Faults, type SimTarget } from '../tools/sim/faults.js';
+import { DEFAULT_CONTROL_PORT, startSimulators, SIM_TARGETS } from '../tools/sim/index.js';
 
 const usage = `Usage: memshift sim [options]
 

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isServiceName } from '../services/catalog.js';
-import type { Pipeline, OutcomeKind } from '../core/pipeline.js';
+import type { Pipeline, OutcomeKind } from './answer.js';
 import type { HealthChecker } from './health.js';
 import { registerAdmin, type AdminRoutes } from '../admin/auth.js';
 import { contextFromHeaders, withContext } from '../telemetry/tracing.js';

@@ -6,8 +6,8 @@
  */
 import * as zmq from 'zeromq';
 import type { ServiceName } from '../services/catalog.js';
-import type { Pipeline } from '../core/pipeline.js';
-import { errorReply } from '../core/route.js';
+import type { Pipeline } from './answer.js';
+import { errorReply } from '../routes/route.js';
 import { childLogger } from '../telemetry/log.js';
 
 const log = childLogger('zmq-front');

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { FlagsSnapshot } from '../flags/source.js';
 import type { FlagState, Stage } from '../flags/stage.js';
-import { listReconcileRuns, type ReconcileRun } from '../jobs/reconcile-runs.js';
+import { listReconcileRuns, type ReconcileRun } from '../reconcile/runs.js';
 import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { COUNT_AGGREGATES, num, numOrNull } from '../store/comparisons.js';

@@ -53,7 +53,7 @@ export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.par
 
 const PAGE = 100;
 
-/** The tag that finds a write's memory again (src/jobs/outbox-resolve.ts). */
+/** The tag that finds a write's memory again (src/outbox/resolve.ts). */
 const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
 
 /** `tags` plus the write's tag when the write has an id. */

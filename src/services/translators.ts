@@ -1,8 +1,8 @@
 /** The translator of each legacy service, over an orchestrator client and the id map. */
 import type { ServiceName } from './catalog.js';
-import { ContextualMemoryTranslator } from './contextual-memory.js';
-import { JarvisMemoryTranslator } from './jarvis-memory.js';
-import { SessionMemoryTranslator } from './session-memory.js';
+import { ContextualMemoryTranslator } from './contextual-memory/translator.js';
+import { JarvisMemoryTranslator } from './jarvis-memory/translator.js';
+import { SessionMemoryTranslator } from './session-memory/translator.js';
 import type { IdMap, OrchestratorClient, Translator } from './types.js';
 
 const TRANSLATORS: Record<ServiceName, new (client: OrchestratorClient, ids: IdMap) => Translator> = {

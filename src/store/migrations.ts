@@ -65,7 +65,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX mismatch_samples_service_at ON mismatch_samples (service, at)`,
   },
   {
-    // Secondary writes (src/jobs/outbox*.ts). seq orders a key's writes: it is drawn while holding the key's
+    // Secondary writes (src/outbox/). seq orders a key's writes: it is drawn while holding the key's
     // outbox_keys row lock, so per key seq order is commit order. For an inflight row next_attempt_at is its lease deadline.
     name: 'outbox',
     sql: `
@@ -98,7 +98,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_finished ON outbox (status, updated_at) WHERE status IN ('done', 'dead')`,
   },
   {
-    // One row per reconciliation run (src/jobs/reconcile*.ts), read by the daily report; its differences
+    // One row per reconciliation run (src/reconcile/), read by the daily report; its differences
     // (confirmed by a re-check at the end of the run) in reconcile_differences. checkpoint_key: every key
     // below it has been compared, so an interrupted run resumes there.
     name: 'reconcile_runs',
@@ -189,7 +189,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_open ON outbox (service, key, seq) WHERE open`,
   },
   {
-    // Unknown outcomes (src/jobs/outbox-resolve.ts). An intent is now stored before the primary call:
+    // Unknown outcomes (src/outbox/resolve.ts). An intent is now stored before the primary call:
     // primary_ok is NULL until the primary's answer is known (true: applied; a refused write is 'dropped').
     // sent: an attempt on the secondary may have reached it and its outcome is not recorded, so the
     // next attempt looks the write up there first. Rows from before this migration had their primary applied.

@@ -1,6 +1,6 @@
 /** Unknown outcomes per minute (migration unknown_outcomes): recorded as they happen (they are rare), summed per day for the report. */
 import type pg from 'pg';
-import type { ResolvedEvent, UnknownOutcomeEvent } from '../core/observer.js';
+import type { ResolvedEvent, UnknownOutcomeEvent } from '../plan/observer.js';
 import { childLogger } from '../telemetry/log.js';
 
 const log = childLogger('store.unknowns');

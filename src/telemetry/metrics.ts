@@ -3,12 +3,12 @@
  * that feeds them from the executor. Gauges read whatever sources running proxies registered.
  */
 import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
-import type { ExecutionObserver } from '../core/observer.js';
-import type { SecondaryStats } from '../core/secondary.js';
+import type { ExecutionObserver } from '../plan/observer.js';
+import type { SecondaryStats } from '../plan/secondary.js';
 import type { FlagsSnapshot } from '../flags/source.js';
 import { SERVICE_NAMES } from '../services/catalog.js';
 import { childLogger } from './log.js';
-import { actionLabel } from '../core/route.js';
+import { actionLabel } from '../routes/route.js';
 
 const log = childLogger('telemetry');
 

@@ -5,8 +5,8 @@
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { LegError } from '../legs/types.js';
-import type { Side } from '../core/plan.js';
-import { actionLabel, type Route } from '../core/route.js';
+import type { Side } from '../plan/plan.js';
+import { actionLabel, type Route } from '../routes/route.js';
 
 /** How a request ended, as spans and request metrics label it. */
 export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';

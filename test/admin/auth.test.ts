@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { command as flagsCommand } from '../../src/commands/flags.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import { startSimulators, type SimHandle } from '../../src/sim/index.js';
+import { startSimulators, type SimHandle } from '../../src/tools/sim/index.js';
 import { flagName } from '../../src/flags/names.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
@@ -107,7 +107,7 @@ describe('simulator fault control', () => {
     } finally {
       await secured.close();
     }
-    const { startControl } = await import('../../src/sim/control.js');
+    const { startControl } = await import('../../src/tools/sim/control.js');
     const control = await startControl({ getFaults: () => sims.getFaults(), applyFaults: async () => {}, resetFaults: async () => {} }, '127.0.0.1', 0, TOKEN);
     try {
       expect((await fetch(`${control.url}/faults`)).status).toBe(401);

@@ -1,8 +1,8 @@
 // The bench's load generator and CPU placement: interleaved endpoints each get their share of the same
 // moments, every reply is checked per endpoint, and taskset CPU lists are read as Linux writes them.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runLoad } from '../../src/bench/load.js';
-import { parseCpuList } from '../../src/bench/placement.js';
+import { runLoad } from '../../src/tools/bench/load.js';
+import { parseCpuList } from '../../src/tools/bench/placement.js';
 import { startRep, type RepBackend } from '../legs/backends.js';
 
 let a: RepBackend;

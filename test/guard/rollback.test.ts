@@ -3,8 +3,8 @@
 // 1 around exactly the chosen writes) so the mismatch rate is exact and the verdicts cannot flake.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import type { ComparedEvent, ServedEvent } from '../../src/core/observer.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import type { ComparedEvent, ServedEvent } from '../../src/plan/observer.js';
 import { flagName } from '../../src/flags/names.js';
 import type { Flags } from '../../src/flags/source.js';
 import { TempFlags } from '../flags/helpers.js';

@@ -1,7 +1,7 @@
 // The guard's sliding window and rules, on a fake clock.
 import { describe, expect, it } from 'vitest';
-import { GuardWindow } from '../../src/jobs/guard-window.js';
-import { breachesOf } from '../../src/jobs/guard.js';
+import { GuardWindow } from '../../src/guard/window.js';
+import { breachesOf } from '../../src/guard/guard.js';
 
 const RULES = {
   mismatchRate: { threshold: 0.001, minSamples: 100 },

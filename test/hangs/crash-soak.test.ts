@@ -4,7 +4,7 @@
  * writes, those memshift died before acknowledging included, none twice; `memshift reconcile` agrees.
  */
 import { expect, it } from 'vitest';
-import { startChild } from '../../src/bench/processes.js';
+import { startChild } from '../../src/tools/bench/processes.js';
 import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil, WRITTEN } from './support.js';
 
 // Both sides persisted too (the legacy files, the orchestrator's tables), for the reconciler to read.

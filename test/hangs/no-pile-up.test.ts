@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { beforeAll, expect, it } from 'vitest';
-import type { WriteFault } from '../../src/sim/model.js';
+import type { WriteFault } from '../../src/tools/sim/model.js';
 import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
 
 const BOUND = 32;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Flags } from '../../src/flags/source.js';
 import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { TempFlags } from '../flags/helpers.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';

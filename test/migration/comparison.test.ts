@@ -3,7 +3,7 @@
  * mismatch, and divergence injected into the orchestrator is reported with the right field paths.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runTraffic } from '../../src/demo/traffic.js';
+import { runTraffic } from '../../src/tools/demo/traffic.js';
 import { SERVICE_NAMES } from '../../src/services/catalog.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { writeFlagsFile } from '../../src/flags/edit.js';
 import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';

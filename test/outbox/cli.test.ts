@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { command, durationMs } from '../../src/commands/outbox.js';
-import { OutboxTable } from '../../src/jobs/outbox-table.js';
+import { OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
 import { freePort } from '../../src/util/ports.js';
-import { startChild, waitForZmq, type Child } from '../../src/bench/processes.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import { startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
 import { collapse, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CLAIM, COMPLETE_AND_NEXT, OutboxTable } from '../../src/jobs/outbox-table.js';
+import { CLAIM, COMPLETE_AND_NEXT, OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 

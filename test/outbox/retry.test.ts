@@ -1,8 +1,8 @@
 /** Retry decisions and the outage buffer, without a database. */
 import { expect, it } from 'vitest';
-import { SecondaryRejected } from '../../src/core/secondary.js';
-import { OutageBuffer } from '../../src/jobs/outbox-buffer.js';
-import { backoffMs, decide } from '../../src/jobs/outbox-retry.js';
+import { SecondaryRejected } from '../../src/plan/secondary.js';
+import { OutageBuffer } from '../../src/outbox/buffer.js';
+import { backoffMs, decide } from '../../src/outbox/retry.js';
 import { LegError } from '../../src/legs/types.js';
 import { OrchestratorError } from '../../src/services/types.js';
 

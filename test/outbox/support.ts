@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { openFlags, type Flags } from '../../src/flags/source.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';

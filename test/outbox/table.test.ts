@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { OutboxTable, type OutboxIntent } from '../../src/jobs/outbox-table.js';
+import { OutboxTable, type OutboxIntent } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 

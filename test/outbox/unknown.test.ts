@@ -6,7 +6,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import type { Edits } from '../../src/flags/edit.js';
-import type { SimTarget } from '../../src/sim/index.js';
+import type { SimTarget } from '../../src/tools/sim/index.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { sleep, waitUntil } from './support.js';

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { startChild } from '../../src/bench/processes.js';
+import { startChild } from '../../src/tools/bench/processes.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
 let taken: zmq.Router;

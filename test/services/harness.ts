@@ -5,7 +5,7 @@
  */
 import * as zmq from 'zeromq';
 import { expect } from 'vitest';
-import { startSimulators, type SimHandle } from '../../src/sim/index.js';
+import { startSimulators, type SimHandle } from '../../src/tools/sim/index.js';
 import { createLeg, type Leg } from '../../src/legs/index.js';
 import type { ServiceName } from '../../src/services/catalog.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';

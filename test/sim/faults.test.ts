@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimHandle } from '../../src/sim/index.js';
-import { noFaults, parseFaultAssignment } from '../../src/sim/faults.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { noFaults, parseFaultAssignment } from '../../src/tools/sim/faults.js';
 import { envelope, send, sendRaw, startTestSims } from './helpers.js';
 
 let sim: SimHandle;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimHandle } from '../../src/sim/index.js';
-import { isoLocal, selectContext } from '../../src/services/session-context.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { isoLocal, selectContext } from '../../src/services/session-memory/context.js';
 import { send, sendRaw, startTestSims } from './helpers.js';
 
 let sim: SimHandle;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimHandle } from '../../src/sim/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { envelope, send, sendRaw, startTestSims } from './helpers.js';
 
 let sim: SimHandle;

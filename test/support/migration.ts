@@ -1,7 +1,7 @@
 /** A proxy in front of simulators with flags from a temp file the test edits: the migration stages end to end. */
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/sim/index.js';
-import type { ServedEvent } from '../../src/core/observer.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import type { ServedEvent } from '../../src/plan/observer.js';
 import type { Flags } from '../../src/flags/source.js';
 import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
 import { flagName } from '../../src/flags/names.js';

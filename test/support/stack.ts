@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { parseConfig, type Config } from '../../src/config.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { freshDatabaseUrl } from './database.js';
-import { startSimulators, type SimHandle, type SimOptions } from '../../src/sim/index.js';
+import { startSimulators, type SimHandle, type SimOptions } from '../../src/tools/sim/index.js';
 import { SERVICE_NAMES } from '../../src/services/catalog.js';
 
 export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {

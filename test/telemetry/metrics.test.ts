@@ -4,7 +4,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { startTelemetry } from '../../src/telemetry/index.js';
-import type { SimHandle } from '../../src/sim/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { flagName } from '../../src/flags/names.js';
 import { TempFlags } from '../flags/helpers.js';
 import { requestOnce } from '../support/zmq-client.js';

@@ -1,0 +1,236 @@
+/**
+ * The comparison: two legacy-shaped replies (legacy's and the one rebuilt from the orchestrator)
+ * walked together under a route's rules, giving a bounded field-level diff.
+ */
+import { compileRules, stepElement, stepKey, type CompiledRules, type ComparisonRules, type RuleNode } from './rules.js';
+
+export interface FieldDiff {
+  /** Concrete path: `context[3].content`, `memories[key=abc].memory.text`; "" is the root. */
+  path: string;
+  /** `path` in rule-path form (`context[].content`): what per-field counts group by. */
+  field: string;
+  /** `undefined` (absent once serialised) when that side has no value there. */
+  legacy: unknown;
+  new: unknown;
+}
+
+export interface Comparison {
+  equal: boolean;
+  diffs: FieldDiff[];
+  /** More diffs existed than the rules' `maxDiffs`; the walk stopped there. */
+  truncated: boolean;
+}
+
+/** Rules as parsed from config, or any subset of them (missing fields take the schema defaults). */
+export type RulesLike = Partial<ComparisonRules>;
+
+/** Deeper than this, nodes are compared by identity: guards the stack against hostile nesting and cycles. */
+const MAX_DEPTH = 256;
+/** Stands in for a value that cannot be copied (functions, nesting beyond the stack). */
+export const UNCOPYABLE = '[uncopyable]';
+const MAX_KEY_LABEL = 80;
+const PLAIN_KEY = /^[^.[\]"]+$/;
+
+/** A step of the walk: object key, list index, or a set element named by its key. */
+type Step = string | number | { key: string };
+
+type Kind = 'null' | 'array' | 'object' | 'number' | 'string' | 'boolean' | 'undefined' | 'other';
+
+function kindOf(v: unknown): Kind {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  const t = typeof v;
+  return t === 'object' || t === 'number' || t === 'string' || t === 'boolean' || t === 'undefined' ? t : 'other';
+}
+
+function numbersEqual(a: number, b: number, tolerance: number): boolean {
+  if (a === b) return true;
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return Number.isNaN(a) && Number.isNaN(b);
+  // The slack absorbs the rounding of subtracting large floats (epoch seconds), keeping the bound inclusive.
+  return tolerance > 0 && Math.abs(a - b) - tolerance <= 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/** Stable text of a value (object keys sorted): the identity of a set element. */
+function canonical(v: unknown, trim: boolean): string {
+  switch (kindOf(v)) {
+    case 'string':
+      return JSON.stringify(trim ? (v as string).trim() : v);
+    case 'array':
+      return `[${(v as unknown[]).map((x) => canonical(x, trim)).join(',')}]`;
+    case 'object': {
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim)}`).join(',')}}`;
+    }
+    default:
+      return String(v);
+  }
+}
+
+function pick(v: unknown, keyPath: readonly string[]): unknown {
+  for (const k of keyPath) {
+    if (kindOf(v) !== 'object' || !Object.hasOwn(v as object, k)) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/** A reported value must not change when the caller later mutates its reply. */
+function snapshot(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  try {
+    return structuredClone(v);
+  } catch {
+    return UNCOPYABLE;
+  }
+}
+
+function render(steps: readonly Step[], asField: boolean): string {
+  let out = '';
+  for (const s of steps) {
+    if (typeof s === 'string') out += PLAIN_KEY.test(s) ? (out ? '.' : '') + s : `[${JSON.stringify(s)}]`;
+    else if (asField) out += '[]';
+    else out += typeof s === 'number' ? `[${s}]` : `[key=${s.key}]`;
+  }
+  return out;
+}
+
+class Walk {
+  readonly diffs: FieldDiff[] = [];
+  truncated = false;
+  private readonly steps: Step[] = [];
+
+  constructor(private readonly rules: CompiledRules) {}
+
+  value(a: unknown, b: unknown, nodes: readonly RuleNode[], depth: number): void {
+    let tolerance = 0;
+    let setKey: string[] | undefined;
+    for (const n of nodes) {
+      if (n.ignore) return;
+      if (n.tolerance !== undefined) tolerance = Math.max(tolerance, n.tolerance);
+      setKey ??= n.setKey;
+    }
+    const kind = kindOf(a);
+    if (kind !== kindOf(b)) return this.report(a, b);
+    if (depth > MAX_DEPTH) return a === b ? undefined : this.report(UNCOPYABLE, UNCOPYABLE);
+    switch (kind) {
+      case 'number':
+        if (!numbersEqual(a as number, b as number, tolerance)) this.report(a, b);
+        return;
+      case 'string': {
+        const trim = this.rules.trimStrings;
+        if (trim ? (a as string).trim() !== (b as string).trim() : a !== b) this.report(a, b);
+        return;
+      }
+      case 'array':
+        if (setKey) return this.set(a as unknown[], b as unknown[], setKey, stepElement(nodes), depth);
+        return this.list(a as unknown[], b as unknown[], stepElement(nodes), depth);
+      case 'object':
+        return this.object(a as Record<string, unknown>, b as Record<string, unknown>, nodes, depth);
+      default:
+        if (!Object.is(a, b)) this.report(a, b);
+    }
+  }
+
+  private at(step: Step, a: unknown, b: unknown, nodes: readonly RuleNode[], depth: number): void {
+    this.steps.push(step);
+    this.value(a, b, nodes, depth + 1);
+    this.steps.pop();
+  }
+
+  private list(a: unknown[], b: unknown[], nodes: readonly RuleNode[], depth: number): void {
+    const n = Math.max(a.length, b.length);
+    for (let i = 0; i < n && !this.truncated; i++) this.at(i, a[i], b[i], nodes, depth);
+  }
+
+  private object(a: Record<string, unknown>, b: Record<string, unknown>, nodes: readonly RuleNode[], depth: number): void {
+    for (const k of Object.keys(a)) {
+      if (this.truncated) return;
+      this.at(k, a[k], Object.hasOwn(b, k) ? b[k] : undefined, stepKey(nodes, k), depth);
+    }
+    for (const k of Object.keys(b)) {
+      if (this.truncated) return;
+      if (!Object.hasOwn(a, k)) this.at(k, undefined, b[k], stepKey(nodes, k), depth);
+    }
+  }
+
+  /** Elements matched by key; the n-th duplicate of a key on one side meets the n-th on the other. */
+  private set(a: unknown[], b: unknown[], keyPath: string[], nodes: readonly RuleNode[], depth: number): void {
+    const trim = this.rules.trimStrings;
+    const keyOf = (x: unknown) => canonical(pick(x, keyPath), trim);
+    const step = (x: unknown, nth: number): Step => {
+      const k = pick(x, keyPath);
+      let label = typeof k === 'string' ? k : canonical(k, trim);
+      if (label.length > MAX_KEY_LABEL) label = `${label.slice(0, MAX_KEY_LABEL)}…`;
+      return { key: nth ? `${label}#${nth + 1}` : label };
+    };
+    const candidates = new Map<string, unknown[]>();
+    for (const x of b) {
+      const k = keyOf(x);
+      const same = candidates.get(k);
+      if (same) same.push(x);
+      else candidates.set(k, [x]);
+    }
+    const seen = new Map<string, number>();
+    for (const x of a) {
+      if (this.truncated) return;
+      const k = keyOf(x);
+      const nth = seen.get(k) ?? 0;
+      seen.set(k, nth + 1);
+      this.at(step(x, nth), x, candidates.get(k)?.[nth], nodes, depth);
+    }
+    for (const [k, xs] of candidates) {
+      for (let nth = seen.get(k) ?? 0; nth < xs.length && !this.truncated; nth++) {
+        this.at(step(xs[nth], nth), undefined, xs[nth], nodes, depth);
+      }
+    }
+  }
+
+  private report(a: unknown, b: unknown): void {
+    if (this.diffs.length >= this.rules.maxDiffs) {
+      this.truncated = true;
+      return;
+    }
+    this.diffs.push({ path: render(this.steps, false), field: render(this.steps, true), legacy: snapshot(a), new: snapshot(b) });
+  }
+}
+
+/** Compares a legacy reply with the candidate rebuilt from the new side. Never mutates either. */
+export function compare(legacy: unknown, candidate: unknown, rules: RulesLike): Comparison {
+  const compiled = compileRules(rules);
+  const walk = new Walk(compiled);
+  walk.value(legacy, candidate, [compiled.root], 0);
+  return { equal: walk.diffs.length === 0, diffs: walk.diffs, truncated: walk.truncated };
+}
+
+const PY_CONSTANT_OR_STRING = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
+const PY_CONSTANT_MARK = /^\u0000(?:-?Infinity|NaN)$/;
+
+/**
+ * A reply frame as a value: JSON, including the bare NaN / Infinity Python's json.dumps writes;
+ * anything else is kept as its raw text so it can still be compared.
+ */
+export function parsePayload(bytes: Uint8Array | string): unknown {
+  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    // not plain JSON: maybe Python's constants, else raw text
+  }
+  if (/NaN|Infinity/.test(text)) {
+    const marked = text.replace(PY_CONSTANT_OR_STRING, (m) => (m[0] === '"' ? m : `"\\u0000${m}"`));
+    try {
+      return JSON.parse(marked, (_k, v: unknown) => (typeof v === 'string' && PY_CONSTANT_MARK.test(v) ? Number(v.slice(1)) : v));
+    } catch {
+      // raw text
+    }
+  }
+  return text;
+}
+
+/** Compares two reply frames; a frame that is not JSON is compared as raw text. */
+export function comparePayloads(legacy: Uint8Array | string, candidate: Uint8Array | string, rules: RulesLike): Comparison {
+  return compare(parsePayload(legacy), parsePayload(candidate), rules);
+}

@@ -1,0 +1,107 @@
+/** Guard events: stored in guard_events, listed for /admin/events, and POSTed to webhooks. */
+import type pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+import type { WindowFigures } from './window.js';
+
+const log = childLogger('guard');
+
+export type GuardRule = 'mismatchRate' | 'errorRate' | 'addedLatencyMs';
+
+export interface Breach {
+  rule: GuardRule;
+  value: number;
+  threshold: number;
+  samples: number;
+  minSamples: number;
+}
+
+export interface FlagChange {
+  flag: string;
+  to: 'on' | 'off';
+}
+
+/** What happened in Unleash: the flags changed there, or why nothing was. */
+export interface UnleashOutcome {
+  changed: string[];
+  skipped?: string;
+  error?: string;
+}
+
+export interface GuardEventInput {
+  service: string;
+  /** The stage the service was in when the guard acted. */
+  stage: string;
+  breaches: Breach[];
+  figures: WindowFigures;
+  flagsChanged: FlagChange[];
+  unleash: UnleashOutcome;
+}
+
+export interface GuardEvent extends GuardEventInput {
+  id: number;
+  at: string;
+}
+
+interface Row {
+  id: string;
+  at: Date;
+  service: string;
+  stage: string;
+  breaches: Breach[];
+  window_figures: WindowFigures;
+  flags_changed: FlagChange[];
+  unleash: UnleashOutcome;
+}
+
+const toEvent = (r: Row): GuardEvent => ({
+  id: Number(r.id),
+  at: r.at.toISOString(),
+  service: r.service,
+  stage: r.stage,
+  breaches: r.breaches,
+  figures: r.window_figures,
+  flagsChanged: r.flags_changed,
+  unleash: r.unleash,
+});
+
+export class GuardEvents {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async record(e: GuardEventInput): Promise<GuardEvent> {
+    const { rows } = await this.pool.query<Row>(
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [e.service, e.stage, JSON.stringify(e.breaches), JSON.stringify(e.figures), JSON.stringify(e.flagsChanged), JSON.stringify(e.unleash)],
+    );
+    return toEvent(rows[0]!);
+  }
+
+  /** Newest first. */
+  async list(opts: { service?: string; limit?: number } = {}): Promise<GuardEvent[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT * FROM guard_events WHERE ($1::text IS NULL OR service = $1) ORDER BY id DESC LIMIT $2`, [
+      opts.service ?? null,
+      Math.min(Math.max(opts.limit ?? 100, 1), 1000),
+    ]);
+    return rows.map(toEvent);
+  }
+}
+
+/** POSTs the event to every webhook; a failing one is logged and never blocks the others. */
+export async function notifyWebhooks(urls: readonly string[], event: GuardEvent, timeoutMs = 5000): Promise<void> {
+  await Promise.all(
+    urls.map(async (url) => {
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'memshift.guard.rollback', event }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await res.body?.cancel();
+        if (!res.ok) log.warn({ url, status: res.status }, 'guard webhook refused the event');
+      } catch (err) {
+        log.warn({ url, err: (err as Error).message }, 'guard webhook failed');
+      }
+    }),
+  );
+}

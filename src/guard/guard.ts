@@ -1,0 +1,310 @@
+/**
+ * The guard: per service, sliding windows of mismatch rate, new-side error rate and added latency. When a
+ * figure crosses its threshold (with enough samples), reads go back to legacy and shadow / cutover stop for
+ * that service: at once on this instance (local overrides) and in Unleash when an admin token allows.
+ * Dual writes stay on, so the new side keeps receiving data. Re-enabling is left to a person.
+ */
+import type { Config } from '../config.js';
+import type { ExecutionObserver } from '../plan/observer.js';
+import type { UnleashAdmin } from '../admin/unleash-admin.js';
+import type { Flags, FlagsSnapshot } from '../flags/source.js';
+import { flagName, type FlagKind } from '../flags/names.js';
+import { isOn, STAGE_PLANS, type Stage } from '../flags/stage.js';
+import type { ServiceName } from '../services/catalog.js';
+import { childLogger } from '../telemetry/log.js';
+import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
+import { GuardWindow, type WindowFigures } from './window.js';
+
+const log = childLogger('guard');
+
+export type GuardConfig = Config['guard'];
+
+/** Stages in which some reads depend on the new side (served from it or compared): what the guard can roll back. */
+const GUARDED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary', 'complete']);
+/** Flags the guard turns off: everything that puts the new side on the read path. */
+const ROLLBACK_KINDS: readonly FlagKind[] = ['read-new', 'shadow-read', 'new-primary'];
+
+type GuardState = 'watching' | 'tripped';
+
+export interface GuardServiceStatus {
+  state: GuardState;
+  figures: WindowFigures;
+  /** When tripped: since when. */
+  trippedAt?: string;
+  /** The latest rollback event of this service (kept after a resume, for the record). */
+  lastEvent?: GuardEvent;
+}
+
+export interface GuardOptions {
+  config: GuardConfig;
+  flags: Flags;
+  services: readonly ServiceName[];
+  events: GuardEvents;
+  /** Turns the flags off in Unleash too; without it only this instance rolls back. */
+  unleash?: UnleashAdmin;
+  now?: () => number;
+}
+
+interface ServiceGuard {
+  window: GuardWindow;
+  state: GuardState;
+  trippedAt?: number;
+  /** The stage the rollback left; a different one later means a person changed the flags: watch again. */
+  stageAfter?: Stage;
+  /** Local overrides waiting for Unleash to show the same values before they are let go. */
+  awaitingUnleash?: FlagChange[];
+  event?: GuardEvent;
+}
+
+export class Guard {
+  private readonly services = new Map<ServiceName, ServiceGuard>();
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly unsubscribe: () => void;
+  private flagsCheckQueued = false;
+  /** The flags as last seen; dropped on every change, so a lasting breach in an unguarded stage costs no rebuild per event. */
+  private snapshot: FlagsSnapshot | undefined;
+  private readonly tripListeners = new Set<(e: GuardEvent) => void>();
+
+  readonly observer: Partial<ExecutionObserver>;
+
+  constructor(private readonly opts: GuardOptions) {
+    this.now = opts.now ?? Date.now;
+    for (const s of opts.services) this.services.set(s, { window: new GuardWindow(opts.config.bucketMs, opts.config.buckets), state: 'watching' });
+    this.observer = this.makeObserver();
+    this.unsubscribe = opts.flags.onChange(() => {
+      this.snapshot = undefined;
+      this.queueFlagsCheck();
+    });
+  }
+
+  /** Checks at every bucket boundary too: old buckets leaving the window can change a figure. */
+  start(): this {
+    const schedule = () => {
+      this.timer = setTimeout(tick, this.opts.config.bucketMs - (this.now() % this.opts.config.bucketMs));
+      this.timer.unref();
+    };
+    const tick = () => {
+      for (const s of this.services.keys()) this.check(s);
+      schedule();
+    };
+    schedule();
+    return this;
+  }
+
+  status(service: ServiceName): GuardServiceStatus | undefined {
+    const g = this.services.get(service);
+    if (!g) return undefined;
+    return {
+      state: g.state,
+      figures: g.window.figures(this.now()),
+      ...(g.trippedAt !== undefined ? { trippedAt: new Date(g.trippedAt).toISOString() } : {}),
+      ...(g.event ? { lastEvent: g.event } : {}),
+    };
+  }
+
+  tripped(): ServiceName[] {
+    return [...this.services].filter(([, g]) => g.state === 'tripped').map(([s]) => s);
+  }
+
+  /** Called with each stored event. */
+  onTrip(cb: (e: GuardEvent) => void): () => void {
+    this.tripListeners.add(cb);
+    return () => this.tripListeners.delete(cb);
+  }
+
+  /**
+   * A person's go-ahead after a rollback: lets go of this instance's overrides for the service and
+   * watches it again with an empty window. The flags themselves (file or Unleash) are the person's to set.
+   */
+  resume(service: ServiceName): boolean {
+    const g = this.services.get(service);
+    if (!g) return false;
+    this.clearOverrides(service);
+    this.rearm(g);
+    log.info({ service }, 'guard resumed by an operator');
+    return true;
+  }
+
+  /** Waits for events still being stored and sent. */
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.unsubscribe();
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private makeObserver(): Partial<ExecutionObserver> {
+    const at = (service: ServiceName, add: (w: GuardWindow, now: number) => void) => {
+      const g = this.services.get(service);
+      if (!g || g.state !== 'watching') return;
+      add(g.window, this.now());
+      this.check(service);
+    };
+    return {
+      compared: (e) => {
+        if (e.outcome === 'skipped' || e.outcome === 'legacy_error') return;
+        at(e.route.service, (w, now) => {
+          if (e.outcome === 'new_error') {
+            w.addNewCall(false, now);
+            return;
+          }
+          w.addComparison(e.outcome === 'mismatch', now);
+          const legacy = e.primary.side === 'legacy' ? e.primary : e.shadow;
+          const neu = e.primary.side === 'new' ? e.primary : e.shadow;
+          // The shadow side's call is counted here; a new primary's is counted when it is served.
+          if (e.primary.side === 'legacy') w.addNewCall(true, now);
+          if (legacy && neu) w.addLatencies(legacy.latencyMs, neu.latencyMs, now);
+        });
+      },
+      served: (e) => {
+        if (e.side === 'new') at(e.route.service, (w, now) => w.addNewCall(e.ok, now));
+      },
+      fallback: (route) => at(route.service, (w, now) => w.addNewCall(false, now)),
+      secondaryWritten: (e) => {
+        if (e.side === 'new') at(e.route.service, (w, now) => w.addNewCall(e.ok, now));
+      },
+    };
+  }
+
+  private check(service: ServiceName): void {
+    const g = this.services.get(service)!;
+    if (g.state !== 'watching') return;
+    const figures = g.window.figures(this.now());
+    const breaches = breachesOf(figures, this.opts.config);
+    if (!breaches.length) return;
+    const stage = this.stageOf(service);
+    // Nothing on the read path to take back (off, dual-write, killed): the data keeps flowing to the outbox.
+    if (!GUARDED.has(stage)) return;
+    this.trip(service, g, stage, figures, breaches);
+  }
+
+  private stageOf(service: ServiceName): Stage {
+    return (this.snapshot ??= this.opts.flags.snapshot())[service].stage;
+  }
+
+  private trip(service: ServiceName, g: ServiceGuard, stage: Stage, figures: WindowFigures, breaches: Breach[]): void {
+    const changes = stage === 'complete' ? [] : rollbackChanges(service, this.opts.flags);
+    // Locally first, synchronously: the next request of this service already goes to legacy.
+    for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
+    g.state = 'tripped';
+    g.trippedAt = this.now();
+    g.stageAfter = this.opts.flags.snapshot()[service].stage;
+    g.event = undefined;
+    g.window.reset();
+    log.warn(
+      { service, stage, breaches, figures, flagsChanged: changes },
+      stage === 'complete' ? 'guard breach: legacy is no longer written, so nothing was rolled back' : 'guard breach: reads rolled back to legacy',
+    );
+    this.track(this.finishTrip(service, g, stage, figures, breaches, changes));
+  }
+
+  /** The slow part of a trip, off the request path: Unleash, the stored event, webhooks. */
+  private async finishTrip(
+    service: ServiceName,
+    g: ServiceGuard,
+    stage: Stage,
+    figures: WindowFigures,
+    breaches: Breach[],
+    changes: FlagChange[],
+  ): Promise<void> {
+    const unleash = await this.applyInUnleash(changes);
+    if (unleash.changed.length && g.state === 'tripped') {
+      g.awaitingUnleash = changes;
+      this.queueFlagsCheck();
+    }
+    try {
+      const event = await this.opts.events.record({ service, stage, breaches, figures, flagsChanged: changes, unleash });
+      if (g.trippedAt !== undefined) g.event = event;
+      log.warn({ service, eventId: event.id }, 'guard event stored');
+      for (const cb of this.tripListeners) cb(event);
+      await notifyWebhooks(this.opts.config.webhooks, event);
+    } catch (err) {
+      log.error({ err, service }, 'guard event could not be stored');
+    }
+  }
+
+  private async applyInUnleash(changes: FlagChange[]): Promise<UnleashOutcome> {
+    if (!changes.length) return { changed: [] };
+    if (!this.opts.unleash)
+      return { changed: [], skipped: this.opts.flags.source === 'unleash' ? 'no Unleash admin token configured' : 'flags come from a file' };
+    const changed: string[] = [];
+    try {
+      for (const c of changes) {
+        await this.opts.unleash.setEnabled(c.flag, c.to === 'on');
+        changed.push(c.flag);
+      }
+      return { changed };
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'guard could not change the flags in Unleash; the local rollback stays');
+      return { changed, error: (err as Error).message };
+    }
+  }
+
+  /** Flag changes arrive as callbacks from inside setLocalOverride too; handled once, after the current one. */
+  private queueFlagsCheck(): void {
+    if (this.flagsCheckQueued) return;
+    this.flagsCheckQueued = true;
+    queueMicrotask(() => {
+      this.flagsCheckQueued = false;
+      this.onFlagsChanged();
+    });
+  }
+
+  private onFlagsChanged(): void {
+    for (const [service, g] of this.services) {
+      if (g.state !== 'tripped') continue;
+      // Once Unleash shows what the guard set, the overrides go: from then on a person's change in Unleash counts.
+      if (g.awaitingUnleash?.every((c) => isOn(this.opts.flags.definition(c.flag)) === (c.to === 'on'))) {
+        g.awaitingUnleash = undefined;
+        this.clearOverrides(service);
+      }
+      if (this.opts.flags.snapshot()[service].stage !== g.stageAfter) {
+        log.info({ service }, 'flags changed after a rollback: guard watching again');
+        this.rearm(g);
+      }
+    }
+  }
+
+  private clearOverrides(service: ServiceName): void {
+    const mine = new Set(['dual-write', ...ROLLBACK_KINDS].map((k) => flagName(service, k as FlagKind)));
+    for (const flag of Object.keys(this.opts.flags.localOverrides())) if (mine.has(flag)) this.opts.flags.setLocalOverride(flag, null);
+  }
+
+  private rearm(g: ServiceGuard): void {
+    g.state = 'watching';
+    g.trippedAt = undefined;
+    g.stageAfter = undefined;
+    g.awaitingUnleash = undefined;
+    g.window.reset();
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+}
+
+/** The rules a window breaks: each needs its minimum sample count, then a value above its threshold. */
+export function breachesOf(f: WindowFigures, c: Pick<GuardConfig, GuardRule>): Breach[] {
+  const rules: Array<[GuardRule, number | null, number]> = [
+    ['mismatchRate', f.mismatchRate, f.compared],
+    ['errorRate', f.errorRate, f.newCalls],
+    ['addedLatencyMs', f.addedLatencyMs, f.latencySamples],
+  ];
+  return rules
+    .filter(([rule, value, samples]) => value !== null && samples >= c[rule].minSamples && value > c[rule].threshold)
+    .map(([rule, value, samples]) => ({ rule, value: value!, threshold: c[rule].threshold, samples, minSamples: c[rule].minSamples }));
+}
+
+/** Flags to turn off (everything putting new on the read path) and dual-write to keep on if the stage implied it. */
+function rollbackChanges(service: ServiceName, flags: Flags): FlagChange[] {
+  const snap = flags.snapshot()[service];
+  const changes: FlagChange[] = ROLLBACK_KINDS.filter((k) => snap.flags[flagName(service, k)]?.enabled).map((k) => ({
+    flag: flagName(service, k),
+    to: 'off' as const,
+  }));
+  const dualWrite = flagName(service, 'dual-write');
+  if (STAGE_PLANS[snap.stage].dualWrite && !isOn(snap.flags[dualWrite])) changes.push({ flag: dualWrite, to: 'on' });
+  return changes;
+}

@@ -1,0 +1,317 @@
+/**
+ * The durable outbox behind the executor: every secondary write's intent is stored before its primary call
+ * (so a write the primary applied is never lost to a crash before the agent's answer), then applied off the
+ * agent's path in per-key order (src/outbox/runner.ts). While the state store is down, intents wait in
+ * a bounded in-memory queue and are stored, in order, when it returns.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import type { ExecutionObserver } from '../plan/observer.js';
+import { other, type Side } from '../plan/plan.js';
+import {
+  KeyChains,
+  keyOf,
+  type ApplySecondary,
+  type PendingWrite,
+  type PrimaryOutcome,
+  type SecondaryQueue,
+  type SecondaryStats,
+  type SecondaryWrite,
+} from '../plan/secondary.js';
+import type { ServiceName } from '../services/catalog.js';
+import { cleanText, isDataError } from '../store/sanitize.js';
+import { childLogger } from '../telemetry/log.js';
+import { OutageBuffer } from './buffer.js';
+import { Resolver, type ResolveSides } from './resolve.js';
+import { OutboxRunner, type Primary } from './runner.js';
+import { OutboxTable, type OutboxIntent } from './table.js';
+import { withDeadline } from '../util/deadline.js';
+
+const log = childLogger('outbox');
+const FLUSH_RETRY_MS = 500;
+const FLUSH_BATCH = 200;
+const FLUSH_BATCH_TIMEOUT_MS = 5_000;
+/** Intents have connections of their own, so the agent's path never queues behind background work. */
+const INTENT_CONNECTIONS = 4;
+const WORKER_CONNECTIONS = 8;
+const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
+const REFUSED = 'its primary refused it, or it never reached the primary';
+/** What the executor gets for a write that could not be recorded at all (logged and counted as lost). */
+const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
+
+/** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
+interface Held {
+  intent: OutboxIntent;
+  done(): void;
+  primary?: PrimaryOutcome;
+  /** Stored by the flush: from then on the runner hears of its primary. */
+  stored?: boolean;
+}
+
+export interface OutboxOptions {
+  /** The store's pool: the outbox opens its own small pools on the same database. */
+  pool: pg.Pool;
+  apply: ApplySecondary;
+  /** Each service's legs and translator, for the look-ups that settle unknown outcomes. */
+  sides(service: ServiceName): ResolveSides;
+  /**
+   * The longest a primary call can take (its leg's timeout, and a margin): an intent is held for its storer
+   * at least this long beyond the lease, so nobody looks its primary up while the call may still be under way.
+   */
+  primaryBudgetMs: number;
+  /** See ResolverOptions.barrierPings. */
+  barrierPings(service: ServiceName, side: Side): number;
+  observer: ExecutionObserver;
+  services: readonly ServiceName[];
+  config: Config['outbox'];
+  /** A health check of a side (see RunnerOptions.probe). */
+  probe?(side: Side): Promise<boolean>;
+}
+
+export class Outbox implements SecondaryQueue {
+  private readonly table: OutboxTable;
+  private readonly intents: OutboxTable;
+  private readonly intentPool: pg.Pool;
+  private readonly workerPool: pg.Pool;
+  private readonly runner: OutboxRunner;
+  private readonly buffer: OutageBuffer<Held>;
+  /** Intents of one key are stored one after another, so their seq follows the primary's order. */
+  private readonly chains = new KeyChains();
+  private storeUp = true;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private lost = 0;
+  private lastParked = 0;
+
+  constructor(private readonly o: OutboxOptions) {
+    const c = o.config;
+    // Synchronous commits unless asked otherwise: an intent an agent was answered for, and a claim (which
+    // says an attempt may have been sent), must survive a crash of PostgreSQL itself.
+    const commit = c.unsafeAsyncCommit ? ASYNC_COMMIT : {};
+    // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
+    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...commit });
+    this.intents = new OutboxTable(this.intentPool);
+    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...commit });
+    this.table = new OutboxTable(this.workerPool);
+    this.buffer = new OutageBuffer(c.memoryQueueMax);
+    this.runner = new OutboxRunner({
+      table: this.table,
+      apply: o.apply,
+      resolver: new Resolver({
+        sides: o.sides,
+        appliedOn: (service, key, side, exceptId, limit) => this.table.appliedOn(service, key, side, exceptId, limit),
+        barrierPings: o.barrierPings,
+      }),
+      observer: o.observer,
+      owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+      services: o.services,
+      policy: c,
+      leaseMs: c.leaseMs,
+      pollMs: c.pollMs,
+      batch: c.batch,
+      retainDoneMs: c.retainDoneMs,
+      onStoreError: (err) => this.storeFailed(err),
+      ...(o.probe ? { probe: o.probe } : {}),
+    });
+  }
+
+  start(): this {
+    void this.intentPool.query('SELECT 1').catch(() => undefined);
+    this.runner.start();
+    return this;
+  }
+
+  async open(write: SecondaryWrite): Promise<PendingWrite> {
+    const { route, side, done } = write;
+    const intent: OutboxIntent = {
+      id: randomUUID(),
+      service: route.service,
+      // A NUL in an agent's session id must not make its write unstorable.
+      key: cleanText(route.key ?? ''),
+      action: route.action,
+      side,
+      raw: route.raw,
+      createdAt: new Date(),
+    };
+    let held: Held | 'stored' | 'lost';
+    try {
+      held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done));
+    } catch (err) {
+      log.error({ err, service: intent.service, key: intent.key }, 'secondary write not recorded');
+      done();
+      return UNRECORDED;
+    }
+    if (held === 'lost') return UNRECORDED;
+    return { writeId: intent.id, settle: (outcome) => (held === 'stored' || held.stored ? this.settle(intent, outcome) : (held.primary = outcome)) };
+  }
+
+  /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, it has. */
+  async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    try {
+      return await storeWithin(this.intents.unlanded(service, cleanText(key), side), this.o.config.intentTimeoutMs);
+    } catch {
+      return true;
+    }
+  }
+
+  /** The primary's answer for a stored intent, handed to the runner. */
+  private settle(intent: OutboxIntent, outcome: PrimaryOutcome): void {
+    if (outcome === 'refused') {
+      void this.runner.refused(intent.service, intent.key, intent.id, REFUSED);
+      return;
+    }
+    let primary: Primary = 'applied';
+    if (outcome !== 'applied') {
+      primary = { unknownOn: outcome.unknownOn, at: Date.now() };
+      this.o.observer.unknownOutcome({ service: intent.service, action: intent.action, side: other(intent.side), role: 'primary' });
+    }
+    this.runner.settled(intent.service, intent.key, intent.id, primary);
+  }
+
+  /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
+  private async record(intent: OutboxIntent, done: () => void): Promise<Held | 'stored' | 'lost'> {
+    // Behind writes already held in memory, a write must wait there too, or it would overtake them.
+    if (this.storeUp && this.buffer.size === 0) {
+      try {
+        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs + this.o.primaryBudgetMs, null), this.o.config.intentTimeoutMs);
+        this.runner.opened(intent.service, intent.key, intent.id, done);
+        return 'stored';
+      } catch (err) {
+        if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
+        // A timed-out insert may still commit: the flush stores the same id again, which is a no-op then.
+        this.storeFailed(err);
+      }
+    }
+    // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
+    // served from there or compared with it would be stale.
+    const held: Held = { intent, done };
+    if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
+    this.flushSoon();
+    return held;
+  }
+
+  private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): 'lost' {
+    this.lost++;
+    log.error({ err, service: intent.service, key: intent.key, action: intent.action, id: intent.id, lost: this.lost }, `secondary write lost: ${why}`);
+    done();
+    return 'lost';
+  }
+
+  private storeFailed(err: unknown): void {
+    if (this.storeUp) log.warn({ err }, 'state store unreachable: secondary writes held in memory until it returns');
+    this.storeUp = false;
+    this.flushSoon();
+  }
+
+  private flushSoon(): void {
+    if (this.closed) return;
+    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+  }
+
+  private async flush(): Promise<void> {
+    while (!this.closed) {
+      try {
+        await this.flushOnce();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, FLUSH_RETRY_MS).unref());
+      }
+    }
+  }
+
+  /** Stores the held intents oldest first, a batch per transaction; the store counts as up again once none is left. Throws while it is down. */
+  private async flushOnce(): Promise<void> {
+    const timeoutMs = Math.max(this.o.config.intentTimeoutMs, FLUSH_BATCH_TIMEOUT_MS);
+    if (this.buffer.size === 0) await storeWithin(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
+    while (this.buffer.size) {
+      const batch = this.buffer.peekMany(FLUSH_BATCH);
+      // Those whose primary refused them need no record; the others carry what is known of their primary.
+      const kept = batch.filter((h) => h.primary !== 'refused');
+      let stored = kept;
+      try {
+        // A batch that timed out may still commit: storing its ids again is then a no-op.
+        const held = kept.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null }));
+        await storeWithin(this.intents.insertAll(held, this.o.config.leaseMs + this.o.primaryBudgetMs), timeoutMs);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        stored = await this.storeEachOf(kept);
+      }
+      this.buffer.shiftMany(batch.length);
+      for (const h of batch) if (h.primary === 'refused') h.done();
+      for (const h of stored) {
+        h.stored = true;
+        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done);
+        if (h.primary) this.settle(h.intent, h.primary);
+      }
+    }
+    if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
+    this.storeUp = true;
+  }
+
+  /** One by one, so that the one the database refuses is the only one lost; returns those stored. */
+  private async storeEachOf(batch: readonly Held[]): Promise<Held[]> {
+    const stored: Held[] = [];
+    for (const h of batch) {
+      try {
+        await storeWithin(
+          this.intents.insert(h.intent, this.o.config.leaseMs + this.o.primaryBudgetMs, h.primary === 'applied' ? true : null),
+          this.o.config.intentTimeoutMs,
+        );
+        stored.push(h);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        this.lose(h.intent, 'refused by the state store', err, h.done);
+      }
+    }
+    return stored;
+  }
+
+  /** Waits until every write taken so far has been attempted (or handed over); while the store is down, for its return. */
+  async drain(): Promise<void> {
+    do {
+      await this.chains.idle();
+      await this.flushing;
+      await this.runner.idle();
+    } while (this.chains.size || this.flushing || this.runner.busy);
+  }
+
+  async stats(): Promise<SecondaryStats> {
+    const held = this.buffer.peek();
+    const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, storeUp: this.storeUp };
+    const heldAge = held ? Date.now() - held.intent.createdAt.getTime() : 0;
+    try {
+      const s = await storeWithin(this.table.stats(), 1_000);
+      this.lastParked = s.parked;
+      const storedAge = s.oldest ? Date.now() - s.oldest.getTime() : 0;
+      return { ...memory, depth: s.depth + this.buffer.size, oldestAgeMs: Math.max(storedAge, heldAge), parked: s.parked };
+    } catch {
+      return { ...memory, depth: this.buffer.size, oldestAgeMs: heldAge, parked: this.lastParked };
+    }
+  }
+
+  /** Stops applying (what is left stays stored for the next start or another replica); one last try to store what memory holds. */
+  async close(): Promise<void> {
+    await this.chains.idle();
+    await this.runner.stop();
+    this.closed = true;
+    await this.flushing;
+    if (this.buffer.size) await this.flushOnce().catch(() => undefined);
+    if (this.buffer.size) {
+      log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
+      for (const h of this.buffer.peekMany(this.buffer.size)) h.done();
+    }
+    await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
+  }
+}
+
+/** A pool on the same database as `base` (its password is not enumerable, so it is copied by name). */
+function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ ...base.options, password: base.options.password, ...extra });
+  pool.on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
+  return pool;
+}
+
+/** The state store's answer within `ms`, or an error saying it gave none. */
+const storeWithin = <T>(work: Promise<T>, ms: number): Promise<T> => withDeadline(work, ms, () => new Error(`state store gave no answer within ${ms} ms`));

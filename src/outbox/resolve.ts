@@ -1,0 +1,169 @@
+/**
+ * Settles unknown outcomes: whether a write whose call timed out, or whose connection broke after the send,
+ * was applied on a side. A REP backend answers one connection's requests in order, so a look-up answered on
+ * the connection that carried the write comes after the write was applied or dropped for good. When that
+ * connection is gone (a restart, another replica's claim, a reconnect), the backend may still hold requests
+ * from it: a barrier of pings first lets it work them off, and only then is the look-up conclusive. A REP
+ * socket takes its connections' requests in turn, one each, so once more pings than the gone connection
+ * held (at most the leg's in-flight bound) are answered, nothing of it is left.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { parseReply } from '../plan/sides.js';
+import { routeRequest } from '../routes/route.js';
+import type { Side } from '../plan/plan.js';
+import type { Route } from '../routes/route.js';
+import { isUnknownOutcome, type Leg } from '../legs/types.js';
+import type { ServiceName } from '../services/catalog.js';
+import { isApplied, legacyLookupOf } from '../services/legacy-lookup.js';
+import type { LegacyRequest, Translator } from '../services/types.js';
+import { pyDumps } from '../util/pyjson.js';
+
+/** applied / absent; idempotent: sending it again leaves the same state; unknowable: the side offers no way to tell. */
+export type Found = 'applied' | 'absent' | 'idempotent' | 'unknowable';
+
+export interface ResolveSides {
+  legacy: Leg;
+  newLeg: Leg;
+  translator: Translator;
+}
+
+export interface ResolverOptions {
+  sides(service: ServiceName): ResolveSides;
+  /** The key's other writes known applied on `side`, newest first (at most `limit`): see OutboxTable.appliedOn. */
+  appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<{ request: Buffer; seq: number }[]>;
+  /** Pings that drain a gone connection's requests from a side's backend: more than its leg's in-flight bound. */
+  barrierPings(service: ServiceName, side: Side): number;
+}
+
+/** The write being looked up: its route, and its id (the outbox row's; the orchestrator tag). */
+export interface WriteRef {
+  route: Route;
+  id: string;
+}
+
+const LEGACY_PING = Buffer.from(pyDumps({ action: 'health_check' }));
+const ORCHESTRATOR_PING = Buffer.from(pyDumps({ action: 'health_check', request_id: 'req-barrier0' }));
+const BARRIER_ROUND = 32;
+/** Look-ups of one repair write before it is given up as unknown (nothing is sent again then). */
+const PATIENT_LOOKUPS = 10;
+const PATIENT_DELAY_MS = 1_000;
+
+/** The key's other writes read to account for records equal to the one looked for. */
+const OTHERS_LIMIT = 10_000;
+
+/** A barrier on one leg: when its pings began (Infinity while it waits for the one before it), and its end. */
+interface Barrier {
+  startedAt: number;
+  done: Promise<void>;
+}
+
+export class Resolver {
+  /** The latest barrier per leg: one serves every write whose connection was gone before it began. */
+  private readonly barriers = new Map<Leg, Barrier>();
+
+  constructor(private readonly o: ResolverOptions) {}
+
+  /** The connection a side's calls for this service go out on now (see Leg.connection). */
+  connection(service: ServiceName, side: Side): number | undefined {
+    return this.legOf(service, side).connection();
+  }
+
+  /**
+   * Looks the write up on `side`. `sentOn`: the connection that carried it, when this process sent it (no
+   * barrier while that connection lasts). `since`: a time by which that connection was gone or replaced
+   * (a barrier begun later covers it). Rejects (a LegError, OrchestratorError...) while it cannot tell yet.
+   */
+  async find(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<Found> {
+    const service = w.route.service;
+    const request = w.route.request as LegacyRequest;
+    const lookup = legacyLookupOf(service);
+    if (side === 'legacy' && !lookup.read(request)) return 'unknowable';
+    if (side === 'legacy' && !('adds' in lookup.effect(request))) return 'idempotent';
+    const leg = this.legOf(service, side);
+    if (sentOn === undefined || leg.connection() !== sentOn) await this.barrier(leg, side, this.o.barrierPings(service, side), since);
+    if (side === 'new') return this.o.sides(service).translator.lookup(request, w.id);
+    const reply = parseReply(await leg.call(pyDumps(lookup.read(request))));
+    const records = lookup.records(reply);
+    if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
+    const others = await this.o.appliedOn(service, w.route.key ?? '', side, w.id, OTHERS_LIMIT);
+    const known = others.map((o) => ({ request: parseReply(o.request) as LegacyRequest, seq: o.seq }));
+    return isApplied(lookup, request, records, known) ? 'applied' : 'absent';
+  }
+
+  private barrier(leg: Leg, side: Side, pings: number, since: number): Promise<void> {
+    const last = this.barriers.get(leg);
+    if (last && last.startedAt >= since) return last.done;
+    const ping = side === 'legacy' ? LEGACY_PING : ORCHESTRATOR_PING;
+    const next: Barrier = { startedAt: Number.POSITIVE_INFINITY, done: Promise.resolve() };
+    next.done = (async () => {
+      await last?.done.catch(() => undefined);
+      next.startedAt = Date.now();
+      // In rounds of a few dozen at once: the count is what matters, and one round trip serves a whole round.
+      for (let left = pings; left > 0; left -= BARRIER_ROUND) await Promise.all(Array.from({ length: Math.min(left, BARRIER_ROUND) }, () => leg.call(ping)));
+    })();
+    // A barrier that failed (the backend hangs again) proves nothing: the next write starts its own.
+    next.done.catch(() => this.barriers.get(leg) === next && this.barriers.delete(leg));
+    this.barriers.set(leg, next);
+    return next.done;
+  }
+
+  private legOf(service: ServiceName, side: Side): Leg {
+    const s = this.o.sides(service);
+    return side === 'legacy' ? s.legacy : s.newLeg;
+  }
+}
+
+/** Each leg's barrier: one more ping than the most requests a connection to it can have held (its bound). */
+export function barrierPingsFor(config: Config): (service: ServiceName, side: Side) => number {
+  return (service, side) => (side === 'legacy' ? config.services[service].legacy : (config.services[service].new ?? config.orchestrator)).maxInFlight + 1;
+}
+
+/** The longest any primary call may take: the slowest leg's timeout, and a second for the rest of the write path. */
+export function primaryBudgetMs(config: Config): number {
+  const legs = [config.orchestrator, ...Object.values(config.services).flatMap((s) => [s.legacy, s.new ?? config.orchestrator])];
+  return Math.max(...legs.map((b) => b.timeoutMs)) + 1_000;
+}
+
+/** A repair write whose outcome stayed unknown through every look-up: left alone, not sent again. */
+class OutcomeUnknown extends Error {}
+
+/**
+ * Sends one write that no outbox tracks (repair, backfill), exactly once: when its outcome is unknown it
+ * is looked up, patiently while the side does not answer, and sent again only when found absent. Resolves
+ * with the side's reply, or undefined when a look-up found it applied.
+ */
+export async function sendOnce(
+  resolver: Resolver,
+  side: Side,
+  service: ServiceName,
+  request: LegacyRequest,
+  send: (writeId: string) => Promise<unknown>,
+): Promise<unknown> {
+  const routed = routeRequest(service, Buffer.from(pyDumps(request)), Number.MAX_SAFE_INTEGER);
+  if (!routed.ok) throw new Error(`${service}: cannot route ${request.action}: ${routed.reason}`);
+  const ref: WriteRef = { route: routed.route, id: randomUUID() };
+  for (;;) {
+    const on = resolver.connection(service, side);
+    try {
+      return await send(ref.id);
+    } catch (err) {
+      if (!isUnknownOutcome(err)) throw err;
+    }
+    const found = await findPatiently(resolver, side, ref, on, Date.now());
+    if (found === 'applied') return undefined;
+    if (found === 'unknowable') throw new OutcomeUnknown(`${service} ${request.action}: outcome unknown, and the side shows no such write`);
+  }
+}
+
+async function findPatiently(resolver: Resolver, side: Side, ref: WriteRef, on: number | undefined, since: number): Promise<Found> {
+  for (let n = 1; ; n++) {
+    try {
+      return await resolver.find(side, ref, on, since);
+    } catch (err) {
+      if (n >= PATIENT_LOOKUPS)
+        throw new OutcomeUnknown(`${ref.route.service} ${ref.route.action}: outcome still unknown after ${n} look-ups (${String(err)}): not sent again`);
+      await new Promise((r) => setTimeout(r, PATIENT_DELAY_MS));
+    }
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * Applies outbox rows: one pump per key works through that key's writes in seq order (claiming each head,
+ * settling what is unknown about it, applying it, recording the outcome), and a poll claims due heads left
+ * by retries, other replicas or crashed owners and hands them to the pumps. Nothing is sent for a write,
+ * and nothing after it for its key, while an earlier attempt's outcome is unknown: it is looked up first.
+ */
+import type { ExecutionObserver } from '../plan/observer.js';
+import { other, type Side } from '../plan/plan.js';
+import { routeRequest, type Route } from '../routes/route.js';
+import { keyOf, type ApplySecondary } from '../plan/secondary.js';
+import { isUnknownOutcome, LegError } from '../legs/types.js';
+import type { ServiceName } from '../services/catalog.js';
+import { childLogger } from '../telemetry/log.js';
+import type { OutboxRow, OutboxTable } from './table.js';
+import type { Found, Resolver, WriteRef } from './resolve.js';
+import { backoffMs, decide, describe, UnreplayableWrite, type RetryPolicy } from './retry.js';
+
+const log = childLogger('outbox');
+const RETENTION_EVERY_MS = 60_000;
+const RECLAIM_AFTER_MS = 1_000;
+const PROBE_EVERY_MS = 1_000;
+const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
+/** Failures that say the call never left: the attempt is not counted and nothing is unknown. */
+const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
+/** How long a write whose primary call is still under way here is left before it is looked at again. */
+const PRIMARY_PENDING_MS = 500;
+/** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
+const UNKNOWN_MEMORY_MS = 600_000;
+
+export interface RunnerOptions {
+  table: OutboxTable;
+  apply: ApplySecondary;
+  resolver: Resolver;
+  observer: ExecutionObserver;
+  /** This process's claim name; a restart is a new owner. */
+  owner: string;
+  /** Only rows of services this process can write are claimed. */
+  services: readonly ServiceName[];
+  policy: RetryPolicy;
+  leaseMs: number;
+  pollMs: number;
+  batch: number;
+  retainDoneMs: number;
+  /** A store call failed for want of the store. */
+  onStoreError(err: unknown): void;
+  /** Whether a side answers (a health check); while one is failing it is asked every second, so its return is seen at once. */
+  probe?(side: Side): Promise<boolean>;
+}
+
+/** What the primary said of one of this process's writes; unset while its call is under way. */
+export type Primary = 'applied' | { unknownOn: number | undefined; at: number };
+
+/** One of this process's own writes: the key activity it ends, and its primary's answer once known. */
+interface Own {
+  done(): void;
+  primary?: Primary;
+}
+
+interface Pump {
+  service: ServiceName;
+  key: string;
+  /** Rows the poll claimed for this key (at most its head). */
+  rows: OutboxRow[];
+  /** Look for the key's next head again. */
+  again: boolean;
+  running?: Promise<void>;
+}
+
+/** The claim was lost while working on it: nothing more may be sent for it. */
+class ClaimLost extends Error {}
+
+export class OutboxRunner {
+  private readonly pumps = new Map<string, Pump>();
+  /** Per key, this process's own writes not yet finished, by row id. */
+  private readonly own = new Map<string, Map<string, Own>>();
+  /** This process's attempts whose outcome is unknown: the connection that carried each, and when. */
+  private readonly unknowns = new Map<string, { on: number | undefined; at: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The poll under way, which stop() waits for: it may still be using the store. */
+  private polling: Promise<void> | undefined;
+  private stopped = false;
+  private lastRetention = 0;
+  private lastProbe = 0;
+  /** Sides whose last attempt here failed: their first success wakes the writes waiting in backoff. */
+  private readonly failing = new Set<Side>();
+  /** Failed attempts rescheduled by this process. */
+  retries = 0;
+
+  constructor(private readonly o: RunnerOptions) {}
+
+  start(): void {
+    const tick = async () => {
+      await (this.polling = this.poll());
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.o.pollMs).unref();
+    };
+    this.timer = setTimeout(() => void tick(), 0).unref();
+  }
+
+  /** A write of this process was stored before its primary call; `done` ends its key's activity here. */
+  opened(service: ServiceName, key: string, id: string, done: () => void): void {
+    const k = keyOf(service, key);
+    let m = this.own.get(k);
+    if (!m) this.own.set(k, (m = new Map()));
+    m.set(id, { done });
+  }
+
+  /** Its primary applied it, or left its outcome unknown (then the primary is looked up first): it may be taken now. */
+  settled(service: ServiceName, key: string, id: string, primary: Primary): void {
+    const own = this.own.get(keyOf(service, key))?.get(id);
+    if (own) own.primary = primary;
+    this.kick(service, key);
+  }
+
+  /** Its primary refused it (or it was never sent there): neither side will have it. */
+  async refused(service: ServiceName, key: string, id: string, reason: string): Promise<void> {
+    await this.persist(() => this.o.table.drop(id, reason));
+    this.finished(keyOf(service, key), id);
+    this.kick(service, key);
+  }
+
+  /** Works through the key's due writes now (its head, then the next, ...); `row` is one already claimed. */
+  kick(service: ServiceName, key: string, row?: OutboxRow): void {
+    const k = keyOf(service, key);
+    if (this.stopped) return;
+    let p = this.pumps.get(k);
+    if (!p) this.pumps.set(k, (p = { service, key, rows: [], again: false }));
+    if (row) p.rows.push(row);
+    p.again = true;
+    p.running ??= this.run(k, p);
+  }
+
+  get busy(): boolean {
+    return this.pumps.size > 0;
+  }
+
+  async idle(): Promise<void> {
+    while (this.pumps.size) await Promise.all([...this.pumps.values()].map((p) => p.running));
+  }
+
+  /** Stops polling; each pump finishes its current attempt, and what it had not started stays for later. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+    await this.idle();
+    for (const [k, m] of this.own) for (const id of [...m.keys()]) this.finished(k, id);
+  }
+
+  private async run(k: string, p: Pump): Promise<void> {
+    try {
+      for (;;) {
+        while (!this.stopped && (p.again || p.rows.length)) {
+          p.again = false;
+          // Each applied write hands over the key's next one, claimed in the same round trip.
+          let row = p.rows.shift() ?? (await this.claimHead(p));
+          while (row && !this.stopped) row = await this.attempt(row);
+          if (row) p.rows.push(row);
+        }
+        // Claimed but not begun (shutdown): due again at once, for this process's successor or another replica.
+        for (const row of p.rows.splice(0)) await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
+        await this.handOver(k, p);
+        // A kick that came meanwhile (another write of the key answered) is served by this pump.
+        if (!p.again || this.stopped) return;
+      }
+    } finally {
+      this.pumps.delete(k);
+    }
+  }
+
+  /**
+   * Own writes the pump could not take (an earlier write of the key is someone else's, or in backoff) are
+   * made due for whoever takes the key next, with what this process knows of their primary; they no longer
+   * keep the key busy here (the store does, for every replica). Stops at a kick: the pump looks again first.
+   */
+  private async handOver(k: string, p: Pump): Promise<void> {
+    for (const [id, own] of [...(this.own.get(k) ?? [])]) {
+      if (p.again && !this.stopped) return;
+      if (!own.primary) continue;
+      await this.persist(() => this.o.table.handOver(id, own.primary === 'applied' ? true : null));
+      this.finished(k, id);
+    }
+  }
+
+  private known(service: ServiceName, key: string): string[] {
+    return [...(this.own.get(keyOf(service, key)) ?? [])].filter(([, o]) => o.primary).map(([id]) => id);
+  }
+
+  private async claimHead(p: Pump): Promise<OutboxRow | undefined> {
+    try {
+      const [row] = await this.o.table.claim({
+        owner: this.o.owner,
+        leaseMs: this.o.leaseMs,
+        limit: 1,
+        services: this.o.services,
+        key: { service: p.service, key: p.key },
+        known: this.known(p.service, p.key),
+      });
+      return row;
+    } catch (err) {
+      this.o.onStoreError(err);
+      // Its fresh writes are due to the poll only after a lease: look again soon instead.
+      setTimeout(() => this.kick(p.service, p.key), RECLAIM_AFTER_MS).unref();
+      return undefined;
+    }
+  }
+
+  /** Settles, applies and records one claimed write; resolves with the key's next write when it could be claimed. */
+  private async attempt(row: OutboxRow): Promise<OutboxRow | undefined> {
+    const k = keyOf(row.service, row.key);
+    const own = this.own.get(k)?.get(row.id);
+    if (own && !own.primary) {
+      // Its primary call is still under way here (a lease shorter than the call): a look-up now would be early.
+      await this.persist(() => this.o.table.unclaim(row, this.o.owner, PRIMARY_PENDING_MS));
+      return undefined;
+    }
+    const mine = own?.primary;
+    let route: Route;
+    try {
+      route = routeOf(row);
+    } catch (error) {
+      return this.giveBack(row, error, { sent: row.wasSent, primaryOk: row.primaryOk, counted: true });
+    }
+    const ref: WriteRef = { route, id: row.id };
+    const claim = { lastKept: row.claimedAt };
+    let primaryOk = row.primaryOk ?? (mine === 'applied' ? true : null);
+    let phase: 'primary' | 'lookup' | 'apply' = 'primary';
+    let on: number | undefined;
+    const t0 = performance.now();
+    try {
+      if (primaryOk === null) {
+        await this.keep(row, claim);
+        const hint = typeof mine === 'object' ? mine : undefined;
+        const found = await this.o.resolver.find(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.claimedAt);
+        this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
+        if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
+        // A clear on the primary is made sure of, so that both sides end in the same state.
+        if (found === 'idempotent') await this.o.apply(route, other(row.side), row.id);
+        primaryOk = true;
+      }
+      if (row.wasSent) {
+        phase = 'lookup';
+        await this.keep(row, claim);
+        const u = this.unknowns.get(row.id);
+        const found = await this.o.resolver.find(row.side, ref, u?.on, u?.at ?? row.claimedAt);
+        this.resolved(route, row.side, 'secondary', found, u?.at ?? row.updatedAt.getTime());
+        if (found === 'applied') return this.finish(row, { status: 'done' });
+        if (found === 'unknowable') {
+          const error = `outcome unknown, and ${row.service} offers no read that shows this write: parked for reconciliation`;
+          return this.giveBack(row, new Error(error), { sent: true, primaryOk, counted: true, park: true });
+        }
+      }
+      phase = 'apply';
+      await this.keep(row, claim);
+      on = this.o.resolver.connection(row.service, row.side);
+      const reply = await this.o.apply(route, row.side, row.id);
+      this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
+      if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));
+      return this.finish(row, { status: 'done' });
+    } catch (error) {
+      if (error instanceof ClaimLost) {
+        log.warn({ id: row.id }, LOST_CLAIM);
+        return undefined;
+      }
+      if (phase !== 'apply') return this.giveBack(row, error, { sent: row.wasSent, primaryOk, counted: true });
+      this.o.observer.secondaryWritten({ route, side: row.side, ok: false, latencyMs: performance.now() - t0, error });
+      if (isUnknownOutcome(error)) {
+        this.unknowns.set(row.id, { on, at: Date.now() });
+        this.o.observer.unknownOutcome({ service: row.service, action: row.action, side: row.side, role: 'secondary' });
+        return this.giveBack(row, error, { sent: true, primaryOk, counted: true });
+      }
+      const notSent = error instanceof LegError && NOT_SENT.has(error.failure);
+      return this.giveBack(row, error, { sent: false, primaryOk, counted: !notSent });
+    }
+  }
+
+  /** Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on. */
+  private async keep(row: OutboxRow, claim: { lastKept: number }): Promise<void> {
+    if (Date.now() - claim.lastKept < this.o.leaseMs / 3) return;
+    if (!(await this.o.table.extend(row.id, this.o.owner, this.o.leaseMs))) throw new ClaimLost();
+    claim.lastKept = Date.now();
+  }
+
+  private resolved(route: Route, side: Side, role: 'primary' | 'secondary', found: Found, since: number): void {
+    if (found !== 'applied' && found !== 'absent') return;
+    this.o.observer.unknownResolved({ service: route.service, action: route.action, side, role, applied: found === 'applied', resolveMs: Date.now() - since });
+  }
+
+  /** Records the write finished (applied, or dropped) and takes its key's next write. */
+  private async finish(row: OutboxRow, end: { status: 'done' } | { status: 'dropped'; reason: string }): Promise<OutboxRow | undefined> {
+    const r = await this.persist(() => this.o.table.completeAndNext(row.id, this.o.owner, this.o.leaseMs, this.known(row.service, row.key), end));
+    if (r && !r.completed) log.warn({ id: row.id }, LOST_CLAIM);
+    this.unknowns.delete(row.id);
+    this.finished(keyOf(row.service, row.key), row.id);
+    return r?.next;
+  }
+
+  /** Gives a claimed write back after an attempt that did not finish it: retried after a backoff, or parked. */
+  private async giveBack(
+    row: OutboxRow,
+    error: unknown,
+    r: { sent: boolean; primaryOk: boolean | null; counted: boolean; park?: boolean },
+  ): Promise<undefined> {
+    const d = r.park ? { park: true, delayMs: 0, error: describe(error) } : decide(row, error, this.o.policy);
+    if (d.park)
+      log.warn(
+        { id: row.id, service: row.service, key: row.key, action: row.action, attempts: row.attempts, error: d.error },
+        'secondary write parked as dead',
+      );
+    else {
+      this.retries++;
+      this.failing.add(row.side);
+    }
+    const released = await this.persist(() => this.o.table.release(row.id, this.o.owner, { ...d, ...r }));
+    if (released === false) log.warn({ id: row.id }, LOST_CLAIM);
+    // Parked, it will not land on its own; retried, it may land through another replica: either way the
+    // store says whether its key is busy from now on.
+    this.finished(keyOf(row.service, row.key), row.id);
+    return undefined;
+  }
+
+  private finished(k: string, id: string): void {
+    const m = this.own.get(k);
+    const own = m?.get(id);
+    if (!own) return;
+    m!.delete(id);
+    if (!m!.size) this.own.delete(k);
+    own.done();
+  }
+
+  /**
+   * Records an attempt's outcome, retrying while the store is down: the write has happened (or failed),
+   * and leaving the row inflight would have it looked up again once its lease ran out.
+   */
+  private async persist<T>(op: () => Promise<T>): Promise<T | undefined> {
+    for (let n = 1; ; n++) {
+      try {
+        return await op();
+      } catch (err) {
+        this.o.onStoreError(err);
+        if (this.stopped) return undefined;
+        await sleep(backoffMs(n, { baseBackoffMs: 100, maxBackoffMs: 2_000 }));
+      }
+    }
+  }
+
+  private async poll(): Promise<void> {
+    const room = this.o.batch - this.pumps.size;
+    try {
+      if (room > 0) {
+        const rows = await this.o.table.claim({ owner: this.o.owner, leaseMs: this.o.leaseMs, limit: room, services: this.o.services });
+        for (const row of rows) this.kick(row.service, row.key, row);
+      }
+      if (this.failing.size && this.o.probe && Date.now() - this.lastProbe > PROBE_EVERY_MS) {
+        this.lastProbe = Date.now();
+        for (const side of [...this.failing]) if (await this.o.probe(side)) await this.recovered(side);
+      }
+      if (Date.now() - this.lastRetention > RETENTION_EVERY_MS) {
+        this.lastRetention = Date.now();
+        for (const [id, u] of this.unknowns) if (Date.now() - u.at > UNKNOWN_MEMORY_MS) this.unknowns.delete(id);
+        await this.o.table.purge({ statuses: ['done', 'dropped'], olderThanMs: this.o.retainDoneMs });
+      }
+    } catch (err) {
+      this.o.onStoreError(err);
+    }
+  }
+
+  /** The side answers again: what waits in backoff for it is due now rather than at the end of its backoff. */
+  private async recovered(side: Side): Promise<void> {
+    this.failing.delete(side);
+    await this.o.table.wake(side);
+  }
+}
+
+function routeOf(row: OutboxRow): Route {
+  const routed = routeRequest(row.service, row.raw, Number.MAX_SAFE_INTEGER);
+  if (!routed.ok) throw new UnreplayableWrite(`stored request cannot be replayed: ${routed.reason}`);
+  return routed.route;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -1,0 +1,337 @@
+/**
+ * The outbox table (migration "outbox"): storing intents, claiming due writes one key head at a time
+ * across replicas, finishing them, and what the CLI and metrics ask of it.
+ */
+import type pg from 'pg';
+import type { Side } from '../plan/plan.js';
+import type { ServiceName } from '../services/catalog.js';
+import { inTransaction } from '../store/client.js';
+
+/** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
+export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead' | 'dropped';
+export const OUTBOX_STATUSES: readonly OutboxStatus[] = ['pending', 'inflight', 'done', 'dead', 'dropped'];
+
+/** A secondary write to record: its id is made by the caller, so storing it twice is harmless. */
+export interface OutboxIntent {
+  id: string;
+  service: ServiceName;
+  key: string;
+  action: string;
+  side: Side;
+  /** The request as the agent sent it (after memshift's own rewrites). */
+  raw: Buffer;
+  createdAt: Date;
+}
+
+export interface OutboxRow extends OutboxIntent {
+  seq: number;
+  /** Whether the primary applied the write: null until known (the intent is stored before the primary call). */
+  primaryOk: boolean | null;
+  /** An earlier attempt may have reached the secondary and its outcome is unknown: look it up before sending. */
+  wasSent: boolean;
+  /** When this process read the row (for a claim: when its lease began, near enough). */
+  claimedAt: number;
+  status: OutboxStatus;
+  /** Attempts so far, the current one included once claimed. */
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError: string | null;
+  /** Who holds it (inflight) or applied it (done). */
+  owner: string | null;
+  updatedAt: Date;
+}
+
+const COLUMNS = 'id, service, key, seq, action, side, request, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok';
+
+/**
+ * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a
+ * no-op. Its storer holds it for $8 ms (nobody else takes it while its primary call may be under way).
+ */
+const INSERT = `WITH k AS (
+   INSERT INTO outbox_keys (service, key, last_seq) VALUES ($2, $3, nextval('outbox_seq'))
+   ON CONFLICT (service, key) DO UPDATE SET last_seq = nextval('outbox_seq')
+   RETURNING last_seq)
+ INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok)
+ SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9 FROM k
+ ON CONFLICT (id) DO NOTHING`;
+const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null) => [
+  i.id,
+  i.service,
+  i.key,
+  i.action,
+  i.side,
+  i.raw,
+  i.createdAt,
+  leaseMs,
+  primaryOk,
+];
+
+/**
+ * A row `o` that may be taken: pending or inflight, and due (a retry's time come, a lease run out) or one of
+ * the ids in the query's `known` parameter (the caller's own writes whose primary answered).
+ * Lookups by id never say `open`: that keeps the partial indexes (migration outbox_open_column) out of their plans.
+ */
+const claimable = (known: string) => `o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR o.id = ANY(${known}::uuid[]))`;
+/**
+ * Claims the rows of CTE `cand` (id, sent) for owner $1 and lease $2 ms, returning them with whether an earlier
+ * attempt was left unknown. From the claim on, an attempt may be sent: `sent` stays set unless its outcome is recorded.
+ */
+const TAKE = `
+  UPDATE outbox o
+  SET status = 'inflight', owner = $1, attempts = o.attempts + 1, sent = true,
+      next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
+  FROM cand WHERE o.id = cand.id
+  RETURNING ${COLUMNS.split(', ')
+    .map((c) => `o.${c}`)
+    .join(', ')}, cand.sent AS was_sent`;
+
+/**
+ * Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, and with $5/$6 (service, key) that
+ * key's head only, due or among the known ids $7. Exported, like COMPLETE_AND_NEXT, so a test can check its plan.
+ */
+export const CLAIM = `WITH heads AS (
+     SELECT DISTINCT ON (service, key) id FROM outbox
+     WHERE open AND service = ANY($4::text[])
+       AND ($5::text IS NULL OR (service = $5 AND key = $6))
+     ORDER BY service, key, seq),
+   cand AS (
+     SELECT o.id, o.sent FROM outbox o JOIN heads h ON o.id = h.id
+     WHERE ${claimable('$7')} AND ($5::text IS NOT NULL OR o.next_attempt_at <= now())
+     ORDER BY o.next_attempt_at
+     LIMIT $3
+     FOR UPDATE OF o SKIP LOCKED)
+   ${TAKE}`;
+
+/**
+ * Finishes $3 for owner $1 as $5 ('done', or 'dropped' with reason $6) and claims its key's next head for $2 ms
+ * when due or among the known ids $4; runs once per applied write.
+ */
+export const COMPLETE_AND_NEXT = `WITH fin AS (
+     UPDATE outbox SET status = $5, last_error = $6, primary_ok = ($5 = 'done'), sent = false, updated_at = now()
+     WHERE id = $3 AND owner = $1 AND status = 'inflight'
+     RETURNING service, key),
+   head AS (
+     -- The statement's snapshot still shows the finished row open: it is left out by id. A subquery per
+     -- finished row, so its key is a condition of the index scan whatever the planner thinks of the sizes.
+     SELECT (SELECT o.id FROM outbox o
+             WHERE o.service = fin.service AND o.key = fin.key AND o.id <> $3 AND o.open
+             ORDER BY o.seq LIMIT 1) AS id
+     FROM fin),
+   cand AS (SELECT o.id, o.sent FROM outbox o JOIN head h ON o.id = h.id WHERE ${claimable('$4')} FOR UPDATE OF o SKIP LOCKED),
+   next AS (${TAKE})
+   SELECT (SELECT count(*) FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`;
+
+export class OutboxTable {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Stores an intent as pending behind the key's earlier writes. Idempotent on the intent's id. `primaryOk`
+   * null: stored before the primary call, held by its storer for `leaseMs` (nobody else takes it meanwhile);
+   * once the lease ran out it is due, and whoever takes it first finds out whether the primary applied it.
+   */
+  async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null): Promise<void> {
+    await this.pool.query(INSERT, insertParams(i, leaseMs, primaryOk));
+  }
+
+  /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */
+  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null }[], leaseMs: number): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      for (const i of intents) await client.query(INSERT, insertParams(i.intent, leaseMs, i.primaryOk));
+    });
+  }
+
+  /**
+   * Claims up to `limit` due writes that head their key (no earlier pending or inflight write of that key),
+   * for `leaseMs`. SKIP LOCKED keeps replicas from claiming one row twice; the head rule keeps each key's
+   * writes in order. A lease that ran out (its owner died) makes the row due again. With `key`, the key's
+   * head is taken even before it is due when its id is in `known` (the caller's own write, its primary answered).
+   */
+  async claim(q: {
+    owner: string;
+    leaseMs: number;
+    limit: number;
+    services: readonly ServiceName[];
+    key?: { service: ServiceName; key: string };
+    known?: readonly string[];
+  }): Promise<OutboxRow[]> {
+    // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
+    const { rows } = await this.pool.query(CLAIM, [q.owner, q.leaseMs, q.limit, q.services, q.key?.service ?? null, q.key?.key ?? null, q.known ?? []]);
+    return rows.map(rowOf);
+  }
+
+  /**
+   * Finishes a claimed write (its owner kept: who applied it) as applied (`done`) or as never applied by its
+   * primary (`dropped`, with the reason) and, in the same round trip, claims the key's next write if it is
+   * now the head and due or `known`. `completed` is false when the claim had been lost.
+   */
+  async completeAndNext(
+    id: string,
+    owner: string,
+    leaseMs: number,
+    known: readonly string[] = [],
+    end: { status: 'done' } | { status: 'dropped'; reason: string } = { status: 'done' },
+  ): Promise<{ completed: boolean; next: OutboxRow | undefined }> {
+    const { rows } = await this.pool.query(COMPLETE_AND_NEXT, [owner, leaseMs, id, known, end.status, 'reason' in end ? end.reason : null]);
+    const r = rows[0]!;
+    return { completed: Number(r.completed) === 1, next: r.id ? rowOf(r) : undefined };
+  }
+
+  /** Drops a write its storer's primary refused (not claimed: it is still the storer's pending intent). */
+  async drop(id: string, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
+      [id, reason],
+    );
+  }
+
+  /** Hands a claimed write back untried (shutdown): due after `delayMs`, its attempt not counted, its earlier unknown kept. */
+  async unclaim(row: OutboxRow, owner: string, delayMs: number): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE outbox SET status = 'pending', attempts = attempts - 1, sent = $3, owner = NULL, updated_at = now(),
+         next_attempt_at = now() + make_interval(secs => $4::double precision / 1000)
+       WHERE id = $1 AND owner = $2 AND status = 'inflight'`,
+      [row.id, owner, row.wasSent, delayMs],
+    );
+    return r.rowCount === 1;
+  }
+
+  /**
+   * Makes a storer's write that it could not take itself due for whoever takes its key next, with what the
+   * storer knows of its primary (null: unknown, so the taker looks it up first).
+   */
+  async handOver(id: string, primaryOk: boolean | null): Promise<void> {
+    await this.pool.query(
+      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), next_attempt_at = now(), updated_at = now()
+       WHERE id = $1 AND status = 'pending' AND attempts = 0`,
+      [id, primaryOk],
+    );
+  }
+
+  /** Keeps a claim a further `leaseMs` (a look-up and an attempt may together outlast one lease). */
+  async extend(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
+       WHERE id = $1 AND owner = $2 AND status = 'inflight'`,
+      [id, owner, leaseMs],
+    );
+    return r.rowCount === 1;
+  }
+
+  /** Makes the waiting retries towards `side` due now: it has just answered again after failing. */
+  async wake(side: Side): Promise<void> {
+    await this.pool.query(
+      `UPDATE outbox SET next_attempt_at = now() WHERE open AND status = 'pending' AND attempts > 0 AND side = $1 AND next_attempt_at > now()`,
+      [side],
+    );
+  }
+
+  /**
+   * Gives a claimed write back after an attempt that did not finish it: due again after `delayMs`, or parked
+   * as dead. `sent`: its outcome is unknown (the next attempt looks it up first). `primaryOk`: what is now
+   * known of the primary. An attempt that was never sent (a full or open leg) is not counted.
+   */
+  async release(
+    id: string,
+    owner: string,
+    r: { park: boolean; delayMs: number; error: string; sent: boolean; primaryOk: boolean | null; counted: boolean },
+  ): Promise<boolean> {
+    const res = await this.pool.query(
+      `UPDATE outbox SET status = $3, next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
+         last_error = $5, sent = $6, primary_ok = $7, attempts = attempts - (CASE WHEN $8 THEN 0 ELSE 1 END), owner = NULL, updated_at = now()
+       WHERE id = $1 AND owner = $2 AND status = 'inflight'`,
+      [id, owner, r.park ? 'dead' : 'pending', r.delayMs, r.error, r.sent, r.primaryOk, r.counted],
+    );
+    return res.rowCount === 1;
+  }
+
+  /**
+   * Whether the key has a write towards `side` that has not landed there: open, or parked (a read served
+   * from that side would miss it). Every replica's writes count.
+   */
+  async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    const { rows } = await this.pool.query<{ busy: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND service = $1 AND key = $2 AND side = $3)
+           OR EXISTS (SELECT 1 FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3) AS busy`,
+      [service, key, side],
+    );
+    return rows[0]!.busy;
+  }
+
+  /**
+   * The key's other writes known applied on `side` (a legacy look-up counts them): finished, or still open
+   * with `side` as their primary and the primary's success known. Newest first, at most `limit`.
+   */
+  async appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<{ request: Buffer; seq: number }[]> {
+    const { rows } = await this.pool.query<{ request: Buffer; seq: string }>(
+      `SELECT request, seq FROM outbox
+       WHERE service = $1 AND key = $2 AND id <> $4 AND (status = 'done' OR (open AND primary_ok AND side <> $3))
+       ORDER BY seq DESC LIMIT $5`,
+      [service, key, side, exceptId, limit],
+    );
+    return rows.map((r) => ({ request: r.request, seq: Number(r.seq) }));
+  }
+
+  async list(q: { statuses?: readonly OutboxStatus[]; service?: string; key?: string; limit?: number } = {}): Promise<OutboxRow[]> {
+    const { rows } = await this.pool.query(
+      `SELECT ${COLUMNS} FROM outbox
+       WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR service = $2) AND ($3::text IS NULL OR key = $3)
+       ORDER BY service, key, seq
+       LIMIT $4`,
+      [q.statuses ?? OUTBOX_STATUSES, q.service ?? null, q.key ?? null, q.limit ?? 100],
+    );
+    return rows.map(rowOf);
+  }
+
+  /** Dead writes back to pending, due now, with a fresh attempt count (an unknown outcome is still looked up first); returns how many. */
+  async retry(q: { ids?: string[]; service?: string } = {}): Promise<number> {
+    const r = await this.pool.query(
+      `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+       WHERE status = 'dead' AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[])) AND ($2::text IS NULL OR service = $2)`,
+      [q.ids?.length ? q.ids : null, q.service ?? null],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /** Deletes finished writes (done and / or dead) last touched more than `olderThanMs` ago; returns how many. */
+  async purge(q: { statuses: readonly ('done' | 'dead' | 'dropped')[]; olderThanMs: number }): Promise<number> {
+    const r = await this.pool.query(
+      `DELETE FROM outbox WHERE status = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000)`,
+      [q.statuses, q.olderThanMs],
+    );
+    // Key rows only serialise seq draws; seq comes from one sequence, so dropping an idle key's row is safe.
+    await this.pool.query(`DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`);
+    return r.rowCount ?? 0;
+  }
+
+  async stats(): Promise<{ depth: number; oldest: Date | null; parked: number }> {
+    const { rows } = await this.pool.query<{ depth: string; oldest: Date | null; parked: string }>(
+      `SELECT (SELECT count(*) FROM outbox WHERE open) AS depth,
+              (SELECT min(created_at) FROM outbox WHERE open) AS oldest,
+              (SELECT count(*) FROM outbox WHERE status = 'dead') AS parked`,
+    );
+    const r = rows[0]!;
+    return { depth: Number(r.depth), oldest: r.oldest, parked: Number(r.parked) };
+  }
+}
+
+function rowOf(r: Record<string, unknown>): OutboxRow {
+  return {
+    id: r.id as string,
+    service: r.service as ServiceName,
+    key: r.key as string,
+    seq: Number(r.seq),
+    action: r.action as string,
+    side: r.side as Side,
+    raw: r.request as Buffer,
+    status: r.status as OutboxStatus,
+    attempts: r.attempts as number,
+    nextAttemptAt: r.next_attempt_at as Date,
+    lastError: (r.last_error as string | null) ?? null,
+    owner: (r.owner as string | null) ?? null,
+    primaryOk: (r.primary_ok as boolean | null) ?? null,
+    wasSent: r.was_sent === true,
+    claimedAt: Date.now(),
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}

@@ -1,0 +1,91 @@
+/** What the executor reports about the work it does off the agent's path; stores and metrics listen. */
+import type { FieldDiff } from '../comparison/compare.js';
+import type { ServiceName } from '../services/catalog.js';
+import type { Side } from './plan.js';
+import type { Route } from '../routes/route.js';
+import type { SideReply } from './sides.js';
+
+type CompareOutcome = 'match' | 'mismatch' | 'legacy_error' | 'new_error' | 'skipped';
+
+export interface ComparedEvent {
+  route: Route;
+  outcome: CompareOutcome;
+  primary: SideReply;
+  shadow?: SideReply;
+  diffs?: FieldDiff[];
+  error?: unknown;
+}
+
+export interface SecondaryEvent {
+  route: Route;
+  side: Side;
+  ok: boolean;
+  latencyMs: number;
+  error?: unknown;
+}
+
+/** A write whose outcome on `side` was not known (no reply in time, or the connection broke after the send). */
+export interface UnknownOutcomeEvent {
+  service: ServiceName;
+  action: string;
+  side: Side;
+  /** Whether the side was the write's primary (the agent's side) or its secondary. */
+  role: 'primary' | 'secondary';
+}
+
+/** How an unknown outcome was settled by a look-up on that side. */
+export interface ResolvedEvent extends UnknownOutcomeEvent {
+  applied: boolean;
+  /** From the unknown outcome to the look-up's answer. */
+  resolveMs: number;
+}
+
+export interface ServedEvent {
+  route: Route;
+  /** The side whose reply the agent got. */
+  side: Side;
+  ok: boolean;
+  latencyMs: number;
+}
+
+export interface ExecutionObserver {
+  /** Every request that reached a backend, once, when the agent's reply is ready. */
+  served(e: ServedEvent): void;
+  compared(e: ComparedEvent): void;
+  secondaryWritten(e: SecondaryEvent): void;
+  /** A read meant for the new side was served from legacy because new failed. */
+  fallback(route: Route, error: unknown): void;
+  /** A read meant for the new side was served from legacy because a write to its key was pending there. */
+  staleReadAvoided(route: Route): void;
+  unknownOutcome(e: UnknownOutcomeEvent): void;
+  unknownResolved(e: ResolvedEvent): void;
+}
+
+/** One observer that forwards to several; one failing listener never disturbs the others or the request. */
+export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserver {
+  // Only the listeners of each event, found once: `served` runs for every request.
+  const each = <E>(pick: (o: Partial<ExecutionObserver>) => ((e: E, extra?: unknown) => void) | undefined) => {
+    const listeners = observers.flatMap((o) => {
+      const f = pick(o);
+      return f ? [f.bind(o)] : [];
+    });
+    return (e: E, extra?: unknown): void => {
+      for (const listener of listeners) {
+        try {
+          listener(e, extra);
+        } catch {
+          // Observers are bookkeeping; the request has been answered already.
+        }
+      }
+    };
+  };
+  return {
+    served: each((o) => o.served),
+    compared: each((o) => o.compared),
+    secondaryWritten: each((o) => o.secondaryWritten),
+    fallback: each((o) => o.fallback),
+    staleReadAvoided: each((o) => o.staleReadAvoided),
+    unknownOutcome: each((o) => o.unknownOutcome),
+    unknownResolved: each((o) => o.unknownResolved),
+  };
+}

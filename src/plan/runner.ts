@@ -1,0 +1,154 @@
+/**
+ * Carries out one plan: the primary answers the agent; the secondary write and the shadow read run
+ * off the agent's path and report to the observers (comparison counts, samples, outbox, metrics).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServiceName, SuccessRule } from '../services/catalog.js';
+import { pyDumps } from '../util/pyjson.js';
+import { compare } from '../comparison/compare.js';
+import type { ComparisonRules } from '../comparison/rules.js';
+import type { KeyActivity } from './key-activity.js';
+import { other, planFor, type FlagDecision, type Plan } from './plan.js';
+import type { Route } from '../routes/route.js';
+import { callSide, type SideOptions, type SideReply } from './sides.js';
+import { isSuccess } from './success.js';
+import type { ExecutionObserver } from './observer.js';
+import { KeyChains, keyOf, type SecondaryWrites } from './secondary.js';
+import { isUnknownOutcome } from '../legs/types.js';
+
+export interface ExecutorDeps {
+  decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
+  sides(service: ServiceName): SideOptions;
+  successRules(service: ServiceName): SuccessRule[];
+  comparisonRules(service: ServiceName, action: string): ComparisonRules;
+  activity: KeyActivity;
+  secondary: SecondaryWrites;
+  observer: ExecutionObserver;
+}
+
+export class Executor {
+  private readonly writes = new KeyChains();
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
+  async execute(route: Route): Promise<Buffer> {
+    const started = performance.now();
+    const flags = this.deps.decide(route.service, contextFor(route));
+    let plan = planFor(route.spec?.kind, flags);
+    if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && (await this.unlanded(route))) {
+      // A write to this key is still on its way to new: serve from legacy rather than a stale read.
+      plan = { ...plan, primary: 'legacy' };
+      this.deps.observer.staleReadAvoided(route);
+    }
+    try {
+      const reply =
+        route.spec?.kind === 'write'
+          ? await this.write(withSharedId(route, plan), plan)
+          : route.spec?.kind === 'read'
+            ? await this.read(route, plan, flags)
+            : await callSide(plan.primary, route, this.deps.sides(route.service), false);
+      this.deps.observer.served({ route, side: reply.side, ok: true, latencyMs: performance.now() - started });
+      return reply.bytes;
+    } catch (err) {
+      this.deps.observer.served({ route, side: plan.primary, ok: false, latencyMs: performance.now() - started });
+      throw err;
+    }
+  }
+
+  private async write(route: Route, plan: Plan): Promise<SideReply> {
+    const key = activityKey(route);
+    const sides = this.deps.sides(route.service);
+    this.deps.activity.begin(key);
+    if (!plan.writeSecondary) {
+      try {
+        return await callSide(plan.primary, route, sides, false);
+      } finally {
+        this.deps.activity.end(key);
+      }
+    }
+    // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
+    return this.writes.run(key, async () => {
+      const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
+      const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
+      let primary: SideReply;
+      try {
+        primary = await callSide(plan.primary, route, sides, false, pending.writeId);
+      } catch (err) {
+        // A timeout is no failure: the primary may still apply it, and the outbox finds out which.
+        pending.settle(isUnknownOutcome(err) ? { unknownOn: on } : 'refused');
+        throw err;
+      }
+      pending.settle(isSuccess(primary.value, this.deps.successRules(route.service)) ? 'applied' : 'refused');
+      return primary;
+    });
+  }
+
+  /** Whether a write to the route's key has not landed on the new side yet (here, or by the store's account). */
+  private async unlanded(route: Route): Promise<boolean> {
+    return this.deps.activity.busy(activityKey(route)) || this.deps.secondary.unlanded(route.service, route.key ?? '', 'new');
+  }
+
+  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<SideReply> {
+    const sides = this.deps.sides(route.service);
+    const key = activityKey(route);
+    const version = this.deps.activity.version(key);
+    const shadowSide = other(plan.primary);
+    // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
+    const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides, false)) : undefined;
+    let primary: SideReply;
+    try {
+      primary = await callSide(plan.primary, route, sides, false);
+    } catch (err) {
+      // While legacy is still written, a read whose new side failed is served from legacy, and counted.
+      if (plan.primary === 'legacy' || flags.legacyOff) throw err;
+      this.deps.observer.fallback(route, err);
+      return callSide('legacy', route, sides, false);
+    }
+    if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
+    return primary;
+  }
+
+  private compareShadow(route: Route, primary: SideReply, shadow: Settled<SideReply>, version: string): void {
+    if (!this.deps.activity.unchangedSince(activityKey(route), version)) {
+      this.deps.observer.compared({ route, outcome: 'skipped', primary });
+      return;
+    }
+    if (!shadow.ok) {
+      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, primary, error: shadow.error });
+      return;
+    }
+    const [legacy, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
+    const result = compare(legacy.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    this.deps.observer.compared({ route, outcome: result.equal ? 'match' : 'mismatch', primary, shadow: shadow.value, diffs: result.diffs });
+  }
+}
+
+const activityKey = (route: Route): string => keyOf(route.service, route.key);
+
+function contextFor(route: Route): { sessionId?: string; userId?: string } {
+  const s = route.request.session_id;
+  const u = route.request.user_id;
+  return {
+    sessionId: typeof s === 'string' ? s : undefined,
+    userId: typeof u === 'string' ? u : route.service === 'jarvis-memory' && route.key ? route.key : undefined,
+  };
+}
+
+/**
+ * A create_session without a session_id lets each side invent its own; when both sides will hold the
+ * session, memshift picks the id (as the legacy default would: a uuid4) so they agree.
+ */
+function withSharedId(route: Route, plan: Plan): Route {
+  if (route.action !== 'create_session' || route.request.session_id !== undefined) return route;
+  if (!plan.writeSecondary && plan.primary === 'legacy') return route;
+  const request = { ...route.request, session_id: randomUUID() };
+  return { ...route, request, key: request.session_id, raw: Buffer.from(pyDumps(request)) };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );

@@ -1,0 +1,183 @@
+/**
+ * Secondary writes: how one is applied (the other side, judged by the route's success rules), per-key
+ * chains, and the in-memory queue used when the durable outbox (src/outbox/outbox.ts) is switched off.
+ */
+import type { SuccessRule, ServiceName } from '../services/catalog.js';
+import { randomUUID } from 'node:crypto';
+import type { ExecutionObserver } from './observer.js';
+import type { Side } from './plan.js';
+import type { Route } from '../routes/route.js';
+import { callSide, type SideOptions, type SideReply } from './sides.js';
+import { isSuccess } from './success.js';
+
+export interface SecondaryWrite {
+  route: Route;
+  /** The side to write second. */
+  side: Side;
+  /**
+   * Called once the key no longer needs holding busy here: the write landed on the secondary, was dropped,
+   * or is left to the store (which tells every replica whether the key has writes not landed).
+   */
+  done(): void;
+}
+
+/** What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection. */
+export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undefined };
+
+/** A secondary write taken over before its primary call, waiting for that call's outcome. */
+export interface PendingWrite {
+  /** The write's id, carried by the primary call too when the primary is the orchestrator (so it can be found). */
+  readonly writeId: string | undefined;
+  settle(outcome: PrimaryOutcome): void;
+}
+
+export interface SecondaryWrites {
+  /**
+   * Takes a secondary write over before its primary call, behind every earlier one for the same key
+   * (with the outbox: once its intent is stored, so a crash between the primary and the secondary loses
+   * nothing). Resolves when the primary may be called; never rejects.
+   */
+  open(write: SecondaryWrite): Promise<PendingWrite>;
+  /** Whether the key has a write towards `side` not landed there yet, by any replica. */
+  unlanded(service: ServiceName, key: string, side: Side): Promise<boolean>;
+}
+
+/** Applies one secondary write (tagged with `writeId` where the side keeps tags); rejects when it failed or the side refused it. */
+export type ApplySecondary = (route: Route, side: Side, writeId?: string) => Promise<SideReply>;
+
+/** What the engine holds: the executor's SecondaryWrites plus what shutdown and metrics need. */
+export interface SecondaryQueue extends SecondaryWrites {
+  /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
+  drain(): Promise<void>;
+  stats(): Promise<SecondaryStats>;
+  close(): Promise<void>;
+}
+
+export interface SecondaryStats {
+  /** Writes not yet applied: pending and in flight, durable and in memory. */
+  depth: number;
+  /** Age of the oldest of them; 0 when there is none. */
+  oldestAgeMs: number;
+  /** Failed attempts that were rescheduled, by this process (monotonic). */
+  retries: number;
+  /** Writes parked as dead. */
+  parked: number;
+  /** Held in memory while the state store is down. */
+  memoryQueued: number;
+  /** Lost: the in-memory queue was full, or the store refused the write's data (each logged with its key). */
+  overflowed: number;
+  /** False while the state store is unreachable. */
+  storeUp: boolean;
+}
+
+/** The secondary side answered, but not with success (e.g. the legacy service refused a replayed write). */
+export class SecondaryRejected extends Error {
+  constructor(readonly reply: SideReply) {
+    super(`secondary ${reply.side} side refused the write: ${reply.bytes.toString('utf8').slice(0, 200)}`);
+  }
+}
+
+export function secondaryApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplySecondary {
+  return async (route, side, writeId) => {
+    // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
+    const reply = await callSide(side, route, sides(route.service), true, writeId);
+    if (!isSuccess(reply.value, rules(route.service))) throw new SecondaryRejected(reply);
+    return reply;
+  };
+}
+
+/** Keys are per service: two services may use the same session id for unrelated records. */
+export const keyOf = (service: string, key: string | undefined): string => `${service}/${key ?? ''}`;
+
+/** Runs work one after another per key, concurrently across keys. */
+export class KeyChains {
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(work);
+    const tail = next.catch(() => undefined);
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  get size(): number {
+    return this.chains.size;
+  }
+
+  async idle(): Promise<void> {
+    while (this.chains.size) await Promise.all(this.chains.values());
+  }
+}
+
+/**
+ * Per-key ordered, in memory only: a write is queued once its primary applied it; a failed write is reported
+ * and lost, a crash loses what is queued, and a write whose primary outcome is unknown is not followed up.
+ */
+export class OrderedSecondaryWrites implements SecondaryQueue {
+  private readonly chains = new KeyChains();
+  /** Writes taken and not yet attempted, with when they were taken. */
+  private readonly queued = new Map<SecondaryWrite, number>();
+
+  constructor(
+    private readonly apply: ApplySecondary,
+    private readonly observer: ExecutionObserver,
+  ) {}
+
+  async open(write: SecondaryWrite): Promise<PendingWrite> {
+    const writeId = randomUUID();
+    return {
+      writeId,
+      settle: (outcome) => {
+        if (outcome === 'applied') this.enqueue(write, writeId);
+        else write.done();
+      },
+    };
+  }
+
+  // Held only in this process: its own key activity is all there is to know.
+  async unlanded(): Promise<boolean> {
+    return false;
+  }
+
+  private enqueue(write: SecondaryWrite, writeId: string): void {
+    const { route, side } = write;
+    this.queued.set(write, Date.now());
+    void this.chains.run(keyOf(route.service, route.key), async () => {
+      const t0 = performance.now();
+      try {
+        const reply = await this.apply(route, side, writeId);
+        this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
+      } catch (error) {
+        this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });
+      } finally {
+        this.queued.delete(write);
+        write.done();
+      }
+    });
+  }
+
+  drain(): Promise<void> {
+    return this.chains.idle();
+  }
+
+  async stats(): Promise<SecondaryStats> {
+    // Insertion order: the first entry is the oldest.
+    const oldest = this.queued.values().next().value;
+    return {
+      depth: this.queued.size,
+      oldestAgeMs: oldest === undefined ? 0 : Date.now() - oldest,
+      retries: 0,
+      parked: 0,
+      memoryQueued: this.queued.size,
+      overflowed: 0,
+      storeUp: true,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.drain();
+  }
+}

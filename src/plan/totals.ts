@@ -1,0 +1,109 @@
+/** In-process running totals per service, for the demo's summary and the admin status. */
+import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import type { FieldDiff } from '../comparison/compare.js';
+import type { ComparedEvent, ExecutionObserver, ResolvedEvent, SecondaryEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
+import type { Route } from '../routes/route.js';
+
+export interface ServiceTotals {
+  requests: number;
+  errors: number;
+  servedFromNew: number;
+  compared: number;
+  mismatches: number;
+  shadowErrors: number;
+  skipped: number;
+  secondaryOk: number;
+  secondaryFailed: number;
+  fallbacks: number;
+  staleReadsAvoided: number;
+  /** Writes whose outcome on a side was unknown, and how the look-ups settled them. */
+  unknownOutcomes: number;
+  resolvedApplied: number;
+  resolvedAbsent: number;
+  /** Sum and count of leg latencies per side, from comparisons (both sides measured on the same request). */
+  latency: { legacyMs: number; newMs: number; samples: number };
+  /** Mismatch count per field path in rule form (e.g. context[].content). */
+  fields: Record<string, number>;
+}
+
+const empty = (): ServiceTotals => ({
+  requests: 0,
+  errors: 0,
+  servedFromNew: 0,
+  compared: 0,
+  mismatches: 0,
+  shadowErrors: 0,
+  skipped: 0,
+  secondaryOk: 0,
+  secondaryFailed: 0,
+  fallbacks: 0,
+  staleReadsAvoided: 0,
+  unknownOutcomes: 0,
+  resolvedApplied: 0,
+  resolvedAbsent: 0,
+  latency: { legacyMs: 0, newMs: 0, samples: 0 },
+  fields: {},
+});
+
+/** Field paths kept per service; a flood of distinct paths must not grow memory without bound. */
+const MAX_FIELDS = 200;
+
+export class MigrationStats implements ExecutionObserver {
+  readonly totals: Record<ServiceName, ServiceTotals> = Object.fromEntries(SERVICE_NAMES.map((s) => [s, empty()])) as Record<ServiceName, ServiceTotals>;
+
+  served(e: ServedEvent): void {
+    const t = this.totals[e.route.service];
+    t.requests++;
+    if (!e.ok) t.errors++;
+    if (e.side === 'new') t.servedFromNew++;
+  }
+
+  compared(e: ComparedEvent): void {
+    const t = this.totals[e.route.service];
+    if (e.outcome === 'skipped') t.skipped++;
+    else if (e.outcome === 'legacy_error' || e.outcome === 'new_error') t.shadowErrors++;
+    else {
+      t.compared++;
+      if (e.shadow) {
+        const [legacy, fresh] = e.primary.side === 'legacy' ? [e.primary, e.shadow] : [e.shadow, e.primary];
+        t.latency.legacyMs += legacy.latencyMs;
+        t.latency.newMs += fresh.latencyMs;
+        t.latency.samples++;
+      }
+      if (e.outcome === 'mismatch') {
+        t.mismatches++;
+        countFields(t.fields, e.diffs ?? []);
+      }
+    }
+  }
+
+  secondaryWritten(e: SecondaryEvent): void {
+    const t = this.totals[e.route.service];
+    if (e.ok) t.secondaryOk++;
+    else t.secondaryFailed++;
+  }
+
+  fallback(route: Route): void {
+    this.totals[route.service].fallbacks++;
+  }
+
+  staleReadAvoided(route: Route): void {
+    this.totals[route.service].staleReadsAvoided++;
+  }
+
+  unknownOutcome(e: UnknownOutcomeEvent): void {
+    this.totals[e.service].unknownOutcomes++;
+  }
+
+  unknownResolved(e: ResolvedEvent): void {
+    const t = this.totals[e.service];
+    if (e.applied) t.resolvedApplied++;
+    else t.resolvedAbsent++;
+  }
+}
+
+function countFields(fields: Record<string, number>, diffs: FieldDiff[]): void {
+  for (const d of new Set(diffs.map((x) => x.field))) {
+    if (fields[d] !== undefined || Object.keys(fields).length < MAX_FIELDS) fields[d] = (fields[d] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Wires the migration core for every service: flags decide the plan, the executor runs it over the
+ * legacy legs and the translators, and observers (store, running totals) hear what happened.
+ */
+import type { Config } from '../config.js';
+import { newBackendOf, writeSuccessOf } from '../config.js';
+import type { Flags } from '../flags/source.js';
+import type { Leg } from '../legs/types.js';
+import type { ServiceName } from '../services/catalog.js';
+import { LegOrchestratorClient } from '../services/orchestrator-client.js';
+import { createTranslator } from '../services/translators.js';
+import type { Translator } from '../services/types.js';
+import type { Store } from '../store/index.js';
+import { rulesFor, type ComparisonRules } from '../comparison/rules.js';
+import { Executor } from './runner.js';
+import { KeyActivity } from './key-activity.js';
+import { fanOut, type ExecutionObserver } from './observer.js';
+import { OrderedSecondaryWrites, secondaryApplier, type ApplySecondary, type SecondaryQueue } from './secondary.js';
+import type { SideOptions } from './sides.js';
+import { MigrationStats } from './totals.js';
+import { storeObserver } from './store-observer.js';
+
+export interface EngineDeps {
+  config: Config;
+  flags: Flags;
+  store: Store;
+  legacyLegs: Partial<Record<ServiceName, Leg>>;
+  /** The new-side leg of each service (usually the one shared orchestrator leg). */
+  newLegs: Partial<Record<ServiceName, Leg>>;
+  /** Extra listeners (metrics, tests). */
+  observers?: Partial<ExecutionObserver>[];
+  /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
+  secondary?: (apply: ApplySecondary, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryQueue;
+}
+
+export interface Engine {
+  executor: Executor;
+  stats: MigrationStats;
+  secondary: SecondaryQueue;
+  translators: Partial<Record<ServiceName, Translator>>;
+}
+
+export function createEngine(deps: EngineDeps): Engine {
+  const { config } = deps;
+  const stats = new MigrationStats();
+  const observer = fanOut([stats, storeObserver(deps.store), ...(deps.observers ?? [])]);
+  const translators: Partial<Record<ServiceName, Translator>> = {};
+  const sides: Partial<Record<ServiceName, SideOptions>> = {};
+  for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
+    const newLeg = deps.newLegs[service]!;
+    translators[service] = createTranslator(service, new LegOrchestratorClient(newLeg), deps.store.idMap);
+    sides[service] = {
+      legacy,
+      newLeg,
+      translator: translators[service],
+      newTimeoutMs: newBackendOf(config, service).timeoutMs,
+      newEndpoint: newLeg.endpoint,
+    };
+  }
+  const routeRules = new Map<string, ComparisonRules>();
+  const apply = secondaryApplier(
+    (s) => sides[s]!,
+    (s) => writeSuccessOf(config, s),
+  );
+  const secondary = deps.secondary?.(apply, observer, (s) => sides[s]!) ?? new OrderedSecondaryWrites(apply, observer);
+  const executor = new Executor({
+    decide: (service, ctx) => deps.flags.decide(service, ctx),
+    sides: (service) => sides[service]!,
+    successRules: (service) => writeSuccessOf(config, service),
+    comparisonRules: (service, action) => {
+      // Resolved once per route: merged overrides are new objects, and compiled rules are cached per object.
+      const key = `${service}/${action}`;
+      let rules = routeRules.get(key);
+      if (!rules) routeRules.set(key, (rules = rulesFor(config.comparison, service, action)));
+      return rules;
+    },
+    activity: new KeyActivity(),
+    secondary,
+    observer,
+  });
+  return { executor, stats, secondary, translators };
+}

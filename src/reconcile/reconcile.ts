@@ -1,0 +1,226 @@
+/**
+ * One reconciliation run of one service: under the service's advisory lock, compares the two stores
+ * window by window (checkpointing after each, so a dead run resumes where it stopped), re-checks every
+ * difference at the end (a key written during the run converges and is not reported), repairs from the
+ * source of truth when asked, and records the run in reconcile_runs.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import type { ServiceName } from '../services/catalog.js';
+import { compareKeys, type CanonicalRecord, type KeyRange } from './canonical.js';
+import type { RecordSource } from './source.js';
+import { childLogger } from '../telemetry/log.js';
+import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
+import { mapLimit, RateLimiter } from './pace.js';
+import { RepairError, syncKey, type SideWriter } from './repair.js';
+import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
+import { connectClient } from '../store/client.js';
+
+const log = childLogger('reconcile');
+
+export type Side = 'legacy' | 'new';
+
+export interface ReconcileTuning extends DiffTuning {
+  /** Keys per top-level segment (the first level of checksums). */
+  segmentSize: number;
+  /** Top-level segments compared between two checkpoints. */
+  window: number;
+  /** Wait before re-checking differences, so writes in flight (and stores written behind) settle. */
+  recheckDelayMs: number;
+  /** Keys checksummed per second, on average; 0: unlimited. */
+  keysPerSecond: number;
+  /** Differences copied into the run row for the report. */
+  sampleSize: number;
+}
+
+const DEFAULT_TUNING: ReconcileTuning = {
+  leafSize: 64,
+  fanout: 16,
+  maxFieldDiffs: 20,
+  segmentSize: 1_000,
+  window: 256,
+  recheckDelayMs: 1_000,
+  keysPerSecond: 0,
+  sampleSize: 20,
+};
+
+export interface ReconcileSides {
+  legacy: RecordSource;
+  new: RecordSource;
+  /** A fresh read of the legacy store for the final re-check (undefined: it has not changed). */
+  reloadLegacy?: () => Promise<RecordSource | undefined>;
+  /** Write paths; required for repair (the side that is not the truth is written). */
+  writers?: Partial<Record<Side, SideWriter>>;
+}
+
+export interface ReconcileOptions {
+  service: ServiceName;
+  /** The state store, holding reconcile_runs. */
+  pool: pg.Pool;
+  sides: ReconcileSides;
+  /** Source of truth for repairs: legacy until the new side is primary. */
+  truth: Side;
+  stage?: string | null;
+  repair?: boolean;
+  trigger?: RunTrigger;
+  /** Only keys in this range (default all). */
+  range?: KeyRange;
+  tuning?: Partial<ReconcileTuning>;
+  onProgress?: (p: { checkpointKey: string | null; differences: number }) => void;
+}
+
+export interface ReconcileResult {
+  run: ReconcileRun;
+  /** Confirmed differences (with `repaired` set when a repair was tried). */
+  differences: Difference[];
+  /** Differences still standing after the run (not repaired). */
+  remaining: number;
+}
+
+export class ReconcileBusyError extends Error {}
+
+export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult> {
+  const t: ReconcileTuning = { ...DEFAULT_TUNING, ...opts.tuning };
+  const lock = await connectClient(opts.pool);
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`memshift.reconcile:${opts.service}`]);
+    if (!rows[0]?.ok) throw new ReconcileBusyError(`a reconciliation of ${opts.service} is already running`);
+    try {
+      return await run(opts, t);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [`memshift.reconcile:${opts.service}`]);
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function run(opts: ReconcileOptions, t: ReconcileTuning): Promise<ReconcileResult> {
+  const { service } = opts;
+  const runs = new ReconcileRuns(opts.pool);
+  const resumed = await runs.unfinished(service);
+  const current =
+    resumed ?? (await runs.start(service, { trigger: opts.trigger ?? 'manual', stage: opts.stage ?? null, truth: opts.truth, repair: opts.repair ?? false }));
+  if (resumed) log.info({ service, run: resumed.id, from: resumed.checkpointKey }, 'resuming an interrupted reconciliation');
+  try {
+    await compareAll(opts, t, runs, current);
+    return await conclude(opts, t, runs, current);
+  } catch (err) {
+    await runs.finish(current.id, { status: 'failed', converged: 0, repaired: 0, repairFailed: 0, sampleSize: t.sampleSize, error: (err as Error).message });
+    throw err;
+  }
+}
+
+/** Bounds of `range` from the checkpoint on. */
+function remainingRange(range: KeyRange | undefined, checkpoint: string | null): KeyRange {
+  const from = [range?.from, checkpoint ?? undefined]
+    .filter((k): k is string => k !== undefined)
+    .sort(compareKeys)
+    .at(-1);
+  return { ...(from === undefined ? {} : { from }), ...(range?.to === undefined ? {} : { to: range.to }) };
+}
+
+async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<void> {
+  const { legacy, new: neu } = opts.sides;
+  const range = remainingRange(opts.range, current.checkpointKey);
+  // Segments are cut on the orchestrator side (from a sample), so its first checksums run while the legacy
+  // store is still being read; a nearly empty orchestrator leaves the cutting to the legacy side.
+  let keys = await neu.segmentKeys(range, t.segmentSize);
+  if (keys.length === 0) keys = await legacy.segmentKeys(range, t.segmentSize);
+  const all = cut(range, keys);
+  const limiter = new RateLimiter(t.keysPerSecond);
+  let differences = 0;
+  for (let w = 0; w < all.length; w += t.window) {
+    const window = all.slice(w, w + t.window);
+    const stats = emptyStats();
+    const found = await bisect(opts.service, legacy, neu, window, t, stats, limiter);
+    differences += found.length;
+    const checkpointKey = window.at(-1)!.to ?? current.checkpointKey;
+    await runs.checkpoint(current.id, found, { checkpointKey, ...stats });
+    opts.onProgress?.({ checkpointKey, differences });
+  }
+}
+
+/** Both sides' current records of some keys. */
+async function readKeys(sides: { legacy: RecordSource; new: RecordSource }, keys: string[]) {
+  const [l, n] = await Promise.all([sides.legacy.recordsOf(keys), sides.new.recordsOf(keys)]);
+  return { legacy: new Map(l.map((r) => [r.key, r])), new: new Map(n.map((r) => [r.key, r])) };
+}
+
+async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
+  const { service, sides } = opts;
+  let differences = await runs.differences(current.id);
+  let converged = 0;
+  let repaired = 0;
+  let repairFailed = 0;
+  let legacy = sides.legacy;
+  if (differences.length) {
+    // The re-check: what changed since it was compared (writes in flight during the run) is judged now.
+    await sleep(t.recheckDelayMs);
+    const fresh = await sides.reloadLegacy?.();
+    if (fresh) legacy = fresh;
+    const now = await readKeys(
+      { legacy, new: sides.new },
+      differences.map((d) => d.key),
+    );
+    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs) ?? []);
+    const still = new Set(confirmed.map((c) => c.key));
+    const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
+    converged = gone.length;
+    await runs.forgetDifferences(current.id, gone);
+    differences = confirmed;
+    if (opts.repair && differences.length) {
+      repairFailed = await repair(opts, t, differences, now);
+      await verifyRepairs(opts, t, legacy, differences);
+      repaired = differences.filter((d) => d.repaired).length;
+    }
+    await runs.saveDifferences(current.id, differences);
+  }
+  if (legacy !== sides.legacy) await legacy.close();
+  const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize });
+  const remaining = differences.filter((d) => !d.repaired).length;
+  log.info(
+    { service, run: run.id, missingInNew: run.missingInNew, missingInLegacy: run.missingInLegacy, differing: run.differing, converged, repaired, remaining },
+    'reconciliation finished',
+  );
+  return { run, differences, remaining };
+}
+
+async function repair(
+  opts: ReconcileOptions,
+  t: ReconcileTuning,
+  differences: Difference[],
+  now: { legacy: Map<string, CanonicalRecord>; new: Map<string, CanonicalRecord> },
+): Promise<number> {
+  const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
+  const writer = opts.sides.writers?.[target];
+  if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
+  let repairFailed = 0;
+  const limiter = new RateLimiter(t.keysPerSecond);
+  await mapLimit(differences, 8, async (d) => {
+    try {
+      await syncKey(opts.service, d.key, now[opts.truth].get(d.key), now[target].get(d.key), writer);
+      await limiter.take(1);
+    } catch (err) {
+      repairFailed++;
+      d.repaired = false;
+      log.warn({ service: opts.service, key: d.key, err: err instanceof RepairError ? err.message : err }, 'repair failed');
+    }
+  });
+  return repairFailed;
+}
+
+/** A repair counts once the key compares equal, read back after the stores settled. */
+async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[]): Promise<void> {
+  await sleep(t.recheckDelayMs);
+  const reread = (opts.truth === 'new' && (await opts.sides.reloadLegacy?.())) || legacy;
+  const now = await readKeys(
+    { legacy: reread, new: opts.sides.new },
+    differences.map((d) => d.key),
+  );
+  for (const d of differences) {
+    if (d.repaired === false) continue;
+    d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs);
+  }
+  if (reread !== legacy) await reread.close();
+}

@@ -1,0 +1,136 @@
+/**
+ * Bringing one key on one side to what the other side (the source of truth) holds, through the normal
+ * write path: legacy requests, sent to the legacy service over its leg or carried out on the orchestrator
+ * by the translator. Appends what is missing when the side holds a prefix of the truth (a partial copy),
+ * otherwise clears the key and writes it whole. Shared by `reconcile --repair` and the backfill.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { SERVICES, type ServiceName, type SuccessRule } from '../services/catalog.js';
+import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from '../services/types.js';
+import type { Leg } from '../legs/types.js';
+import { isSuccess } from '../plan/success.js';
+import { parseReply } from '../plan/sides.js';
+import type { CanonicalRecord } from './canonical.js';
+import { pyDumps } from '../util/pyjson.js';
+import { sendOnce, type Resolver } from '../outbox/resolve.js';
+
+/** One side's write path, taking legacy requests. */
+export interface SideWriter {
+  send(request: LegacyRequest): Promise<void>;
+  /**
+   * Removes every element of a key where the legacy protocol has no action for it (contextual-memory
+   * cannot clear a session); undefined where that is impossible (the legacy side itself).
+   */
+  clearKey?(key: string): Promise<void>;
+}
+
+/** The legacy requests that build a record, per service. */
+interface RecordOps {
+  /** Requests making the key itself (before its elements). */
+  create?(r: CanonicalRecord): LegacyRequest[];
+  append(key: string, list: number, element: unknown[]): LegacyRequest;
+  /** Empties the key's lists, keeping the key. */
+  clear?(key: string): LegacyRequest;
+  /** Removes the key altogether. */
+  remove?(key: string): LegacyRequest;
+}
+
+const OPS: Record<ServiceName, RecordOps> = {
+  'session-memory': {
+    create: (r) => [{ action: 'create_session', session_id: r.key, user_id: r.header[0], metadata: r.header[1] }],
+    append: (key, _list, [role, content, metadata]) => ({ action: 'add_interaction', session_id: key, role, content, metadata }),
+    clear: (key) => ({ action: 'clear_session', session_id: key }),
+    remove: (key) => ({ action: 'delete_session', session_id: key }),
+  },
+  'contextual-memory': {
+    append: (key, list, element) =>
+      list === 0
+        ? { action: 'add_interaction', session_id: key, type: element[0], content: element[1], metadata: element[2] }
+        : { action: 'record_decision', session_id: key, decision: element[0] },
+  },
+  'jarvis-memory': {
+    append: (key, _list, [memory]) => ({ action: 'add_memory', user_id: key, memory }),
+    clear: (key) => ({ action: 'clear_memories', user_id: key }),
+    remove: (key) => ({ action: 'clear_memories', user_id: key }),
+  },
+};
+
+export class RepairError extends Error {}
+
+const isPrefix = (short: unknown[][], long: unknown[][]): boolean => short.length <= long.length && short.every((e, i) => isDeepStrictEqual(e, long[i]));
+
+/**
+ * Makes `current` (what the side holds now, undefined when absent) equal `truth` (undefined: the key
+ * must not exist). Returns how many write requests it sent; throws RepairError when the side's protocol
+ * cannot express the change.
+ */
+export async function syncKey(
+  service: ServiceName,
+  key: string,
+  truth: CanonicalRecord | undefined,
+  current: CanonicalRecord | undefined,
+  writer: SideWriter,
+): Promise<number> {
+  const ops = OPS[service];
+  let sent = 0;
+  const send = async (r: LegacyRequest) => {
+    await writer.send(r);
+    sent++;
+  };
+  const empty = async (removeKey: boolean) => {
+    const request = removeKey ? (ops.remove ?? ops.clear) : ops.clear;
+    if (request) await send(request(key));
+    else if (writer.clearKey) await writer.clearKey(key);
+    else throw new RepairError(`${service} has no way to clear "${key}" on this side`);
+  };
+  if (!truth) {
+    if (current) await empty(true);
+    return sent;
+  }
+  const sameHeader = current !== undefined && isDeepStrictEqual(current.header, truth.header);
+  const appendable = sameHeader && truth.lists.every((list, i) => isPrefix(current!.lists[i] ?? [], list));
+  const from = truth.lists.map((_, i) => (appendable ? (current!.lists[i]?.length ?? 0) : 0));
+  if (!appendable) {
+    // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
+    if (current) await empty(!sameHeader);
+    for (const r of ops.create?.(truth) ?? []) await send(r);
+  }
+  for (const [i, list] of truth.lists.entries()) {
+    for (const element of list.slice(from[i])) await send(ops.append(key, i, element));
+  }
+  return sent;
+}
+
+/**
+ * Writes to the legacy service itself, over its leg; a reply its success rules reject is an error. A write
+ * whose outcome is unknown is looked up before it is sent again (the resolver's legs are this writer's).
+ */
+export function legacyWriter(service: ServiceName, leg: Leg, rules: SuccessRule[], resolver: Resolver): SideWriter {
+  return {
+    async send(request) {
+      const reply = await sendOnce(resolver, 'legacy', service, request, async () => parseReply(await leg.call(pyDumps(request))));
+      if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`legacy ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
+    },
+  };
+}
+
+/** Writes to the orchestrator through the service's translator, as a dual write would, each write tagged so it can be found. */
+export function newWriter(
+  service: ServiceName,
+  translator: Translator,
+  client: OrchestratorClient,
+  ids: IdMap,
+  rules: SuccessRule[],
+  resolver: Resolver,
+): SideWriter {
+  return {
+    async send(request) {
+      const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { createMissing: true, writeId }));
+      if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
+    },
+    async clearKey(key) {
+      const sessionId = await ids.get(service, key);
+      if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: SERVICES[service].memoryType } });
+    },
+  };
+}

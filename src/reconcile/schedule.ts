@@ -1,0 +1,58 @@
+/**
+ * Scheduled reconciliation inside the running proxy (config reconcile.schedule): every `everyMinutes`,
+ * one run per service. Replicas share the work: a service's advisory lock lets one run at a time, and a
+ * service whose scheduled run happened recently (on any replica) is skipped.
+ */
+import type { Config } from '../config.js';
+import type { Flags } from '../flags/source.js';
+import { SERVICE_NAMES } from '../services/catalog.js';
+import type { Store } from '../store/index.js';
+import { childLogger } from '../telemetry/log.js';
+import { ReconcileBusyError } from './reconcile.js';
+import { listReconcileRuns } from './runs.js';
+import { reconcileService } from './sides.js';
+
+const log = childLogger('reconcile.schedule');
+
+export interface ReconcileSchedule {
+  /** Runs one round now (what the timer does). */
+  runOnce(): Promise<void>;
+  /** Stops the timer and waits for a round in progress. */
+  stop(): Promise<void>;
+}
+
+export function startReconcileSchedule(config: Config, store: Store, flags: Flags): ReconcileSchedule | undefined {
+  const s = config.reconcile.schedule;
+  if (!s.enabled) return undefined;
+  const intervalMs = s.everyMinutes * 60_000;
+  const services = (s.services ?? SERVICE_NAMES).filter((name) => config.services[name].enabled);
+  let stopped = false;
+  let round: Promise<void> | undefined;
+
+  const runService = async (service: (typeof services)[number]) => {
+    const [last] = await listReconcileRuns(store.pool, { service, trigger: 'scheduled', limit: 1 });
+    if (last && last.status !== 'running' && Date.now() - last.startedAt.getTime() < intervalMs / 2) return;
+    try {
+      const { run, remaining } = await reconcileService(config, store, flags, service, { repair: s.repair, trigger: 'scheduled' });
+      log.info({ service, run: run.id, remaining }, 'scheduled reconciliation done');
+    } catch (err) {
+      if (err instanceof ReconcileBusyError) log.info({ service }, 'reconciliation already running elsewhere; skipped');
+      else log.error({ err, service }, 'scheduled reconciliation failed');
+    }
+  };
+  const runOnce = () =>
+    (round ??= (async () => {
+      for (const service of services) if (!stopped) await runService(service);
+    })().finally(() => (round = undefined)));
+
+  const timer = setInterval(() => void runOnce(), intervalMs);
+  timer.unref();
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await round;
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * The two sides of one service as configured: the legacy store file, the orchestrator's PostgreSQL, and
+ * (for repairs and the backfill) both write paths. Shared by `memshift reconcile`, `memshift backfill`
+ * and the scheduled runs.
+ */
+import { stat } from 'node:fs/promises';
+import type { Config } from '../config.js';
+import { newBackendOf, writeSuccessOf } from '../config.js';
+import { STAGE_PLANS, type Stage } from '../flags/stage.js';
+import { createLeg } from '../legs/index.js';
+import type { Leg } from '../legs/types.js';
+import type { ServiceName } from '../services/catalog.js';
+import { LegOrchestratorClient } from '../services/orchestrator-client.js';
+import { createTranslator } from '../services/translators.js';
+import type { IdMap } from '../services/types.js';
+import { legacyPath, openLegacySource } from './legacy.js';
+import { openOrchestratorSource } from './orchestrator.js';
+import { DeferredSource, type LegacyIndex } from './source.js';
+import type { Flags } from '../flags/source.js';
+import type { Store } from '../store/index.js';
+import type { KeyRange } from './canonical.js';
+import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
+import type { RunTrigger } from './runs.js';
+import { legacyWriter, newWriter } from './repair.js';
+import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
+
+/** The side repairs copy from: legacy until the orchestrator answers writes first. */
+const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
+
+function legacyStorePath(config: Config, service: ServiceName): string {
+  return config.reconcile.legacyFiles[service] ?? legacyPath(service, config.reconcile.legacyDataDir);
+}
+
+export function tuningOf(config: Config): Partial<ReconcileTuning> {
+  const { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize } = config.reconcile;
+  return { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize };
+}
+
+export interface OpenedSides extends ReconcileSides {
+  /** Still loading when returned: the reconciler starts on the other side meanwhile. */
+  legacy: DeferredSource<LegacyIndex>;
+  close(): Promise<void>;
+}
+
+/** Opens both sides; `ids` (the store's id map) enables the write paths. */
+export async function openSides(config: Config, service: ServiceName, ids?: IdMap): Promise<OpenedSides> {
+  const url = config.reconcile.orchestratorDatabaseUrl;
+  if (!url) throw new Error('reconcile.orchestratorDatabaseUrl (or MEMSHIFT_ORCHESTRATOR_DATABASE_URL) is required: the orchestrator store is read directly');
+  const path = legacyStorePath(config, service);
+  const version = async () => {
+    const s = await stat(path);
+    return `${s.mtimeMs}:${s.size}`;
+  };
+  let readVersion = await version();
+  const legacy = new DeferredSource(openLegacySource(service, path));
+  const neu = openOrchestratorSource(service, url);
+  const legs: Leg[] = [];
+  const leg = (endpoint: string, timeoutMs: number) => {
+    const l = createLeg(endpoint, { timeoutMs, breaker: config.breaker });
+    legs.push(l);
+    return l;
+  };
+  let writers: ReconcileSides['writers'];
+  if (ids) {
+    const backend = newBackendOf(config, service);
+    const newLeg = leg(backend.endpoint, backend.timeoutMs);
+    const legacyLeg = leg(config.services[service].legacy.endpoint, config.services[service].legacy.timeoutMs);
+    const client = new LegOrchestratorClient(newLeg);
+    const translator = createTranslator(service, client, ids);
+    const rules = writeSuccessOf(config, service);
+    // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
+    const resolver = new Resolver({
+      sides: () => ({ legacy: legacyLeg, newLeg, translator }),
+      appliedOn: async () => [],
+      barrierPings: barrierPingsFor(config),
+    });
+    writers = {
+      legacy: legacyWriter(service, legacyLeg, rules, resolver),
+      new: newWriter(service, translator, client, ids, rules, resolver),
+    };
+  }
+  return {
+    legacy,
+    new: neu,
+    ...(writers ? { writers } : {}),
+    async reloadLegacy() {
+      const now = await version();
+      if (now === readVersion) return undefined;
+      readVersion = now;
+      return openLegacySource(service, path);
+    },
+    async close() {
+      await Promise.allSettled([legacy.close(), neu.close(), ...legs.map((l) => l.close())]);
+    },
+  };
+}
+
+export interface ServiceRunOptions {
+  repair?: boolean;
+  trigger?: RunTrigger;
+  /** Overrides the truth the stage implies. */
+  truth?: Side;
+  range?: KeyRange;
+  tuning?: Partial<ReconcileTuning>;
+  onProgress?: ReconcileOptions['onProgress'];
+}
+
+/** One run for one service as configured: its stage (from the flags) picks the source of truth. */
+export async function reconcileService(
+  config: Config,
+  store: Store,
+  flags: Flags,
+  service: ServiceName,
+  opts: ServiceRunOptions = {},
+): Promise<ReconcileResult> {
+  const stage = flags.snapshot()[service].stage;
+  const sides = await openSides(config, service, opts.repair ? store.idMap : undefined);
+  try {
+    return await reconcile({
+      service,
+      pool: store.pool,
+      sides,
+      truth: opts.truth ?? truthFor(stage),
+      stage,
+      repair: opts.repair ?? false,
+      trigger: opts.trigger ?? 'manual',
+      ...(opts.range ? { range: opts.range } : {}),
+      tuning: { ...tuningOf(config), ...opts.tuning },
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+  } finally {
+    await sides.close();
+  }
+}

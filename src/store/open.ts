@@ -1,0 +1,32 @@
+/** Opens the shared parts every process uses, the state store and the flags, as the config says. */
+import type { Config } from '../config.js';
+import { openFlags, type Flags } from '../flags/source.js';
+import { openStore, type Store } from './index.js';
+
+export const openStoreFor = (config: Config): Promise<Store> =>
+  openStore({ url: config.store.url, dataDir: config.store.dataDir, sampleCapPerRoute: config.store.sampleCapPerRoute });
+
+export const openFlagsFor = (config: Config): Promise<Flags> =>
+  openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken, refreshIntervalMs: config.flags.refreshIntervalMs });
+
+/** Runs `work` with the store open, and closes it whatever happens. */
+export async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStoreFor(config);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs `work` with the store and the flags open, and closes both whatever happens. */
+export function withStoreAndFlags<T>(config: Config, work: (store: Store, flags: Flags) => Promise<T>): Promise<T> {
+  return withStore(config, async (store) => {
+    const flags = await openFlagsFor(config);
+    try {
+      return await work(store, flags);
+    } finally {
+      await flags.close();
+    }
+  });
+}

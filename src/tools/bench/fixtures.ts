@@ -1,0 +1,120 @@
+/**
+ * Synthetic session-memory stores for the reconciliation tests and bench: N records a side written
+ * straight into the legacy SQLite file and the orchestrator's tables (plus the id map), equal except for
+ * planted differences of every kind. (No memory_tags rows: nothing reads them back.)
+ */
+import { writeFile } from 'node:fs/promises';
+import type pg from 'pg';
+import { SERVICES } from '../../services/catalog.js';
+import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES, SESSION_MEMORY_SCHEMA } from '../../services/formats.js';
+import { loadSqlJs } from '../../util/sqlite.js';
+
+type PlantedKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
+
+export interface Planted {
+  key: string;
+  kind: PlantedKind;
+  /** For a differing record, the field path that differs. */
+  field?: string;
+}
+
+export interface FixtureOptions {
+  records: number;
+  /** Differences planted, spread over the key space, cycling through the kinds below. */
+  differences: number;
+  sqlitePath: string;
+  /** The orchestrator's database (its schema is created). */
+  orchestrator: pg.Pool;
+  /** The state store holding the id map (migrated); omitted: no id map rows. */
+  state?: pg.Pool;
+}
+
+const PAD = 7;
+export const fixtureKey = (i: number): string => `sess-${String(i).padStart(PAD, '0')}`;
+const KEY_SQL = `'sess-' || lpad(i::text, ${PAD}, '0')`;
+const SESSION_SQL = `'session-' || lpad(to_hex(i), 8, '0')`;
+
+/** Kinds in planting order: three ways to differ (legacy content, new role, new user_id) between the missing ones. */
+const PLAN: { kind: PlantedKind; field?: string; how: 'drop-new' | 'drop-legacy' | 'legacy-content' | 'new-role' | 'new-user' }[] = [
+  { kind: 'missing_in_new', how: 'drop-new' },
+  { kind: 'missing_in_legacy', how: 'drop-legacy' },
+  { kind: 'differing', field: 'interactions[0].content', how: 'legacy-content' },
+  { kind: 'differing', field: 'interactions[0].role', how: 'new-role' },
+  { kind: 'differing', field: 'user_id', how: 'new-user' },
+];
+
+export async function generateSessionMemoryFixture(opts: FixtureOptions): Promise<Planted[]> {
+  const { records: n } = opts;
+  const step = Math.floor(n / (opts.differences + 1));
+  const plan = new Map<number, (typeof PLAN)[number]>();
+  for (let k = 0; k < opts.differences; k++) plan.set((k + 1) * step + (k % 7), PLAN[k % PLAN.length]!);
+  const planted = [...plan].map(([i, p]) => ({ key: fixtureKey(i), kind: p.kind, ...(p.field ? { field: p.field } : {}) }));
+  const indices = (how: string) => [...plan].filter(([, p]) => p.how === how).map(([i]) => i);
+
+  await writeLegacy(opts.sqlitePath, n, new Set(indices('drop-legacy')), new Set(indices('legacy-content')));
+
+  const db = opts.orchestrator;
+  await db.query(ORCHESTRATOR_TABLES);
+  await db.query(
+    `INSERT INTO sessions (session_id, user_id, session_type, metadata, created_at)
+     SELECT ${SESSION_SQL}, to_jsonb('user-' || (i % 1000)), 'conversation',
+            jsonb_build_object('legacy_session_id', ${KEY_SQL}, 'metadata', jsonb_build_object('n', i)), now()
+     FROM generate_series(0, $1 - 1) i`,
+    [n],
+  );
+  await db.query(
+    `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, seq)
+     SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, '${SERVICES['session-memory'].memoryType}',
+            jsonb_build_object('text', 'message ' || i, 'role', CASE WHEN i % 2 = 1 THEN 'assistant' ELSE 'user' END,
+                               'timestamp', '2024-01-01T00:00:00', 'source_agent', 'session_memory_agent', 'metadata', '{}'::jsonb),
+            now(), now(), i + 1
+     FROM generate_series(0, $1 - 1) i`,
+    [n],
+  );
+  const dropNew = indices('drop-new');
+  const sessionIds = (list: number[]) => list.map((i) => `session-${i.toString(16).padStart(8, '0')}`);
+  await db.query('DELETE FROM memory_entries WHERE session_id = ANY($1::text[])', [sessionIds(dropNew)]);
+  await db.query('DELETE FROM sessions WHERE session_id = ANY($1::text[])', [sessionIds(dropNew)]);
+  await db.query(`UPDATE memory_entries SET content = jsonb_set(content, '{role}', '"system"') WHERE session_id = ANY($1::text[])`, [
+    sessionIds(indices('new-role')),
+  ]);
+  await db.query(`UPDATE sessions SET user_id = '"someone-else"' WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-user'))]);
+  // Indexes after the bulk load: building them once is much cheaper than maintaining them row by row.
+  await db.query(ORCHESTRATOR_INDEXES);
+  // A long-lived database has its hint bits set and statistics current; a fresh bulk load has neither.
+  await db.query('VACUUM ANALYZE sessions');
+  await db.query('VACUUM ANALYZE memory_entries');
+
+  if (opts.state) {
+    await opts.state.query(
+      `INSERT INTO id_map (service, legacy_key, orchestrator_session_id)
+       SELECT 'session-memory', ${KEY_SQL}, ${SESSION_SQL} FROM generate_series(0, $1 - 1) i WHERE NOT i = ANY($2::int[])`,
+      [n, dropNew],
+    );
+  }
+  return planted.sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+/** Generated inside SQLite (a recursive sequence), which is far faster than row-by-row inserts. */
+async function writeLegacy(path: string, n: number, dropped: Set<number>, altered: Set<number>): Promise<void> {
+  const SQL = await loadSqlJs();
+  const db = new SQL.Database();
+  const list = (set: Set<number>) => [...set].map((i) => `'${fixtureKey(i)}'`).join(', ');
+  try {
+    db.exec(SESSION_MEMORY_SCHEMA);
+    const seq = `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ${n - 1})`;
+    const at = `'2024-01-01T00:00:00'`;
+    db.exec(`BEGIN;
+      ${seq} INSERT INTO sessions (session_id, user_id, created_at, last_active, metadata)
+        SELECT printf('sess-%0${PAD}d', i), 'user-' || (i % 1000), ${at}, ${at}, '{"n": ' || i || '}' FROM seq;
+      ${seq} INSERT INTO interactions (session_id, timestamp, role, content, metadata)
+        SELECT printf('sess-%0${PAD}d', i), ${at}, CASE WHEN i % 2 = 1 THEN 'assistant' ELSE 'user' END, 'message ' || i, '{}' FROM seq;
+      DELETE FROM sessions WHERE session_id IN (${list(dropped)});
+      DELETE FROM interactions WHERE session_id IN (${list(dropped)});
+      UPDATE interactions SET content = content || ' [altered]' WHERE session_id IN (${list(altered)});
+      COMMIT;`);
+    await writeFile(path, db.export());
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Runs memshift commands (and the bench's reference forwarder) as child processes, since the bench and
+ * crash tests need the load generator apart from what it measures, and waits until they answer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as zmq from 'zeromq';
+import { SERVICE_NAMES, type ServiceName } from '../../services/catalog.js';
+
+const BIN = fileURLToPath(new URL('../../bin/memshift.js', import.meta.url));
+
+export interface Child {
+  proc: ChildProcess;
+  /** Everything the child wrote, for error messages. */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A `memshift <args>` child. */
+export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  return startNode([BIN, ...args], env);
+}
+
+/** The probe every simulator and memshift front answers. */
+export const HEALTH_CHECK = '{"action": "health_check"}';
+
+/** `memshift sim` serving the simulators given a port; the others, and the control endpoint, get none. */
+export function startSim(ports: Partial<Record<ServiceName | 'orchestrator', number>>, extra: string[] = []): Child {
+  const names = [...SERVICE_NAMES, 'orchestrator'] as const;
+  return startChild(['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n] ?? 0}`]), '--control-port', '0', ...extra]);
+}
+
+/** A TypeScript file of this package run as its own process (loaded by tsx, as the bin is). */
+export function startScript(file: URL, args: string[]): Child {
+  return startNode(['--import', import.meta.resolve('tsx'), fileURLToPath(file), ...args]);
+}
+
+function startNode(argv: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(process.execPath, argv, {
+    env: { ...process.env, MEMSHIFT_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    proc,
+    output: () => out,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill(signal);
+      }),
+  };
+}
+
+/** Polls a ZeroMQ REP-style endpoint with `probe` until it answers or `timeoutMs` passes. */
+export async function waitForZmq(endpoint: string, probe: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const sock = new zmq.Request({ linger: 0, receiveTimeout: 300, sendTimeout: 300 });
+    sock.connect(endpoint);
+    try {
+      await sock.send(probe);
+      await sock.receive();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      sock.close();
+    }
+  }
+  throw new Error(`${endpoint} did not answer within ${timeoutMs} ms`);
+}

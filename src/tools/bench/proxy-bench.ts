@@ -1,0 +1,146 @@
+/**
+ * The passthrough bench: the same REQ load against the session-memory simulator directly, through a bare
+ * zeromq.js forwarder (the floor for any zeromq.js proxy) and through memshift, first with every process
+ * sharing the machine's CPUs, then with the two proxies on a core of their own as a sidecar would run.
+ */
+import { freePort } from '../../util/ports.js';
+import { pyDumps } from '../../util/pyjson.js';
+import { runLoad, type LoadResult } from './load.js';
+import { ms, signedMs, table } from './table.js';
+import { pin, usableCpus } from './placement.js';
+import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
+
+export interface ProxyBenchOptions {
+  clients: number;
+  /** Length of one measured round. */
+  seconds: number;
+  /** Saturation rounds per path (alternated). */
+  rounds: number;
+  /** Steady mode: requests/s, all paths together. */
+  rate: number;
+  /** Length of the steady run: a p99 rests on its slowest 1%, so it wants more samples than a rate. */
+  steadySeconds: number;
+}
+
+type Path = { name: string; endpoint: string };
+
+export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
+  const [simPort, forwarderPort, frontPort] = [await freePort(), await freePort(), await freePort()];
+  const legacy = `tcp://127.0.0.1:${simPort}`;
+  const children: Record<'sim' | 'forwarder' | 'memshift', Child | undefined> = { sim: undefined, forwarder: undefined, memshift: undefined };
+  const cpus = await usableCpus();
+  try {
+    children.sim = startSim({ 'session-memory': simPort });
+    await waitForZmq(legacy, HEALTH_CHECK);
+    children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
+    children.memshift = startChild([
+      'serve',
+      '--set',
+      `services.session-memory.legacy.endpoint=${legacy}`,
+      '--set',
+      `services.session-memory.front=tcp://127.0.0.1:${frontPort}`,
+      '--set',
+      'services.contextual-memory.enabled=false',
+      '--set',
+      'services.jarvis-memory.enabled=false',
+      '--set',
+      'http.port=0',
+    ]);
+    const paths: Path[] = [
+      { name: 'direct', endpoint: legacy },
+      { name: 'bare forwarder', endpoint: `tcp://127.0.0.1:${forwarderPort}` },
+      { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}` },
+    ];
+    for (const p of paths) await waitForZmq(p.endpoint, HEALTH_CHECK);
+    for (const p of paths) await load([p], `warm-${p.name}`, o, 1000);
+
+    const out = [
+      `memshift bench: ${o.clients} REQ clients (80% get_context, 20% add_interaction), session-memory simulator, off stage (passthrough)`,
+      `the bare forwarder is a zeromq.js ROUTER->DEALER with no logic: the floor for any zeromq.js proxy on this machine`,
+      '',
+      await measure(`shared CPUs (${cpus.length || 'all'}): load generator, simulator and proxies on any core`, paths, o),
+    ];
+    if (cpus.length >= 2) {
+      const [loadCpu, proxyCpu] = [[cpus[0]!], [cpus[1]!]];
+      await pin(process.pid, loadCpu);
+      await pin(children.sim.proc.pid!, loadCpu);
+      await pin(children.forwarder.proc.pid!, proxyCpu);
+      await pin(children.memshift.proc.pid!, proxyCpu);
+      try {
+        out.push(await measure(`dedicated core: proxies on CPU ${proxyCpu}, load generator and simulator on CPU ${loadCpu}`, paths, o));
+      } finally {
+        await pin(process.pid, cpus);
+      }
+    } else {
+      out.push('dedicated core: skipped (needs taskset and two CPUs)\n');
+    }
+    return out.join('\n');
+  } finally {
+    await Promise.all(Object.values(children).map((c) => c?.stop()));
+  }
+}
+
+async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Promise<string> {
+  const rounds: LoadResult[][] = paths.map(() => []);
+  for (let r = 0; r < o.rounds; r++) {
+    for (const [i, p] of paths.entries()) rounds[i]!.push((await load([p], `sat-${r}-${i}`, o, o.seconds * 1000))[0]!);
+  }
+  const saturation = rounds.map(merge);
+  // Interleaved: each path's latencies come from the same moments, so noise does not favour one.
+  const steady = await load(paths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
+  const [direct, memshift] = [saturation[0]!, saturation.at(-1)!];
+  const [sDirect, sMemshift] = [steady[0]!, steady.at(-1)!];
+  return [
+    title,
+    '',
+    `saturation (closed loop, ${o.rounds} x ${o.seconds} s per path, alternated)`,
+    table(
+      ['path', 'requests', 'errors', 'req/s', 'p50 ms', 'p99 ms', 'vs direct'],
+      saturation.map((r, i) => [paths[i]!.name, String(r.requests), String(r.errors), r.rps.toFixed(0), ms(r.p50), ms(r.p99), (r.rps / direct.rps).toFixed(2)]),
+    ),
+    `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
+    table(
+      ['path', 'requests', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
+      steady.map((r, i) => [
+        paths[i]!.name,
+        String(r.requests),
+        String(r.errors),
+        ms(r.p50),
+        ms(r.p99),
+        signedMs(r.p50 - sDirect.p50),
+        signedMs(r.p99 - sDirect.p99),
+      ]),
+    ),
+    `memshift: throughput ${(memshift.rps / direct.rps).toFixed(2)} of direct (target >= 0.5), added p99 ${signedMs(sMemshift.p99 - sDirect.p99)} ms (target <= 1 ms)`,
+    '',
+  ].join('\n');
+}
+
+function load(paths: Path[], tag: string, o: ProxyBenchOptions, durationMs: number, intervalMs?: number): Promise<LoadResult[]> {
+  return runLoad({
+    endpoints: paths.map((p) => p.endpoint),
+    clients: o.clients,
+    durationMs,
+    ...(intervalMs ? { intervalMs } : {}),
+    request: (c, n) =>
+      n % 5 === 4
+        ? pyDumps({ action: 'add_interaction', session_id: `${tag}-${c}`, role: 'user', content: `message ${n} from client ${c}` })
+        : pyDumps({ action: 'get_context', session_id: `${tag}-${c}`, max_tokens: 200 }),
+    check: (reply) => reply.includes('"status": "success"') || reply.includes('"status": "error"'),
+  });
+}
+
+/** Rounds are summed for throughput; latency percentiles are the worst round's, to stay conservative. */
+function merge(rs: LoadResult[]): LoadResult {
+  const requests = rs.reduce((a, r) => a + r.requests, 0);
+  const seconds = rs.reduce((a, r) => a + r.seconds, 0);
+  return {
+    requests,
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    seconds,
+    rps: requests / seconds,
+    p50: Math.max(...rs.map((r) => r.p50)),
+    p99: Math.max(...rs.map((r) => r.p99)),
+    mean: rs.reduce((a, r) => a + r.mean * r.requests, 0) / Math.max(1, requests),
+  };
+}

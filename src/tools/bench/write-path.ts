@@ -1,0 +1,113 @@
+/**
+ * The bench's write-path scenario: session-memory writes in dual-write, paced, straight to the legacy
+ * simulator, through a proxy whose secondary writes are only in memory, and through proxies that store an
+ * intent before answering (the durable outbox; with and without a WAL flush per intent). The differences
+ * are what durability costs the agent.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoad, type LoadResult } from './load.js';
+import { ms, signedMs, table } from './table.js';
+import { freePort } from '../../util/ports.js';
+import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './processes.js';
+import { writeFlagsFile } from '../../flags/edit.js';
+import { flagName } from '../../flags/names.js';
+import { pyDumps } from '../../util/pyjson.js';
+
+export interface WritePathOptions {
+  clients: number;
+  /** Measured time per target. */
+  durationMs: number;
+  /** Writes per second, all clients together. */
+  rate: number;
+  /** PostgreSQL for the proxies' state; an embedded one in a temp dir when absent. */
+  databaseUrl?: string;
+}
+
+export async function benchWritePath(o: WritePathOptions): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'memshift-bench-'));
+  const flagsFile = join(dir, 'flags.json');
+  await writeFlagsFile(flagsFile, { [flagName('session-memory', 'dual-write')]: { enabled: true } });
+  const [legacyPort, orchestratorPort] = [await freePort(), await freePort()];
+  const legacy = `tcp://127.0.0.1:${legacyPort}`;
+  const children: Child[] = [];
+  try {
+    children.push(startSim({ 'session-memory': legacyPort, orchestrator: orchestratorPort }));
+    await waitForZmq(legacy, HEALTH_CHECK);
+    const proxy = async (outbox: string[]): Promise<string> => {
+      const front = `tcp://127.0.0.1:${await freePort()}`;
+      children.push(
+        startChild([
+          'serve',
+          ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=${front}`],
+          ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+          ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
+          ...['--set', `flags.file=${flagsFile}`, ...outbox.flatMap((o) => ['--set', `outbox.${o}`])],
+          // A store of its own: the bench's writes must not linger in (or be replayed from) the default one.
+          ...['--set', o.databaseUrl ? `store.url=${o.databaseUrl}` : `store.dataDir=${join(dir, 'pg')}`],
+        ]),
+      );
+      await waitForZmq(front, HEALTH_CHECK, 60_000);
+      return front;
+    };
+    // One after the other: two proxies starting one embedded PostgreSQL at once would race for it.
+    const targets = {
+      direct: legacy,
+      'in-memory secondary': await proxy(['enabled=false']),
+      // The default: intent before the primary call, synchronous commits, unknown outcomes looked up.
+      'durable outbox': await proxy([]),
+      // The previous default's commit mode, for comparison: no WAL flush waited for (a store crash loses writes).
+      'durable, async commit (unsafe)': await proxy(['unsafeAsyncCommit=true']),
+    };
+    const intervalMs = (o.clients * 1000) / o.rate;
+    const results: Record<string, LoadResult> = {};
+    for (const [name, endpoint] of Object.entries(targets)) await writes(endpoint, `warm-${name}`, o.clients, 1000, intervalMs);
+    for (const [name, endpoint] of Object.entries(targets)) results[name] = await writes(endpoint, name, o.clients, o.durationMs, intervalMs);
+    return report(o, results);
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each client creates its session, then adds interactions to it. */
+async function writes(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs: number): Promise<LoadResult> {
+  const session = (c: number) => `bench-${tag.replace(/\W+/g, '-')}-${c}`;
+  const [result] = await runLoad({
+    endpoints: [endpoint],
+    clients,
+    durationMs,
+    intervalMs,
+    request: (c, n) =>
+      n === 0
+        ? pyDumps({ action: 'create_session', session_id: session(c) })
+        : pyDumps({ action: 'add_interaction', session_id: session(c), role: 'user', content: `write ${n} from client ${c}` }),
+    check: (reply) => reply.includes('"status": "success"'),
+  });
+  return result!;
+}
+
+function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
+  const direct = r.direct!;
+  const memory = r['in-memory secondary']!;
+  const over = (x: LoadResult) => `p50 ${signedMs(x.p50 - memory.p50)} ms, p99 ${signedMs(x.p99 - memory.p99)} ms`;
+  return [
+    `memshift bench: write path, session-memory in dual-write, ${o.clients} REQ clients paced at ${o.rate} writes/s in all`,
+    table(
+      ['path', 'writes', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
+      Object.entries(r).map(([name, x]) => [
+        name,
+        String(x.requests),
+        String(x.errors),
+        ms(x.p50),
+        ms(x.p99),
+        signedMs(x.p50 - direct.p50),
+        signedMs(x.p99 - direct.p99),
+      ]),
+    ),
+    `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
+    `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,25 @@
+/** The demo's closing table: per service what was served, compared and found different. */
+import type { MigrationStats } from '../../plan/totals.js';
+import { SERVICE_NAMES } from '../../services/catalog.js';
+
+export function formatSummary(stats: MigrationStats): string {
+  const lines: string[] = [];
+  for (const s of SERVICE_NAMES) {
+    const t = stats.totals[s];
+    const rate = t.compared ? ((100 * t.mismatches) / t.compared).toFixed(2) : '0.00';
+    const avg = (sum: number) => (t.latency.samples ? (sum / t.latency.samples).toFixed(2) : '-');
+    const top = Object.entries(t.fields)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([path, n]) => `${path || '(whole reply)'} x${n}`);
+    lines.push(
+      `${s}`,
+      `  requests ${t.requests} (errors ${t.errors}, served from new ${t.servedFromNew}, fallbacks ${t.fallbacks})`,
+      `  compared ${t.compared}, mismatches ${t.mismatches} (${rate}%), skipped (write in flight) ${t.skipped}, shadow errors ${t.shadowErrors}`,
+      `  secondary writes ok ${t.secondaryOk}, failed ${t.secondaryFailed}`,
+      `  latency on compared reads: legacy ${avg(t.latency.legacyMs)} ms, new ${avg(t.latency.newMs)} ms (mean)`,
+      `  top differing fields: ${top.length ? top.join(', ') : 'none'}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,52 @@
+/** Persistence of the simulators: the legacy stores as files under a data directory, the orchestrator in PostgreSQL. */
+import { mkdir } from 'node:fs/promises';
+import { legacyPath } from '../../../reconcile/legacy.js';
+import { childLogger } from '../../../telemetry/log.js';
+import type { SimModels } from '../models.js';
+import { persistContextual, persistJarvis, persistSessionMemory } from './legacy-files.js';
+import { persistOrchestrator } from './orchestrator-pg.js';
+
+const log = childLogger('sim.storage');
+
+export interface StorageOptions {
+  /** Where the legacy services keep their files (session_memory.db, contextual_memory_store.json, jarvis_memory_store.json). */
+  dataDir?: string;
+  /** The orchestrator's PostgreSQL; without it the orchestrator stays in memory. */
+  orchestratorDatabaseUrl?: string;
+  /** Longest a change waits before it is written (default 50 ms). */
+  writeDelayMs?: number;
+}
+
+export interface SimStorage {
+  /** Writes every pending change now. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function attachStorage(models: SimModels, opts: StorageOptions): Promise<SimStorage> {
+  const delay = opts.writeDelayMs ?? 50;
+  const onError = (target: string) => (err: unknown) => log.error({ err, target }, 'persisting simulator state failed');
+  const legacy: { flush(): Promise<void> }[] = [];
+  if (opts.dataDir) {
+    const dir = opts.dataDir;
+    await mkdir(dir, { recursive: true });
+    legacy.push(
+      await persistSessionMemory(models['session-memory'], legacyPath('session-memory', dir), delay, onError('session-memory')),
+      await persistContextual(models['contextual-memory'], legacyPath('contextual-memory', dir), delay, onError('contextual-memory')),
+      await persistJarvis(models['jarvis-memory'], legacyPath('jarvis-memory', dir), delay, onError('jarvis-memory')),
+    );
+  }
+  const orchestrator = opts.orchestratorDatabaseUrl
+    ? await persistOrchestrator(models.orchestrator, opts.orchestratorDatabaseUrl, delay, onError('orchestrator'))
+    : undefined;
+  const flush = async () => {
+    await Promise.all([...legacy, ...(orchestrator ? [orchestrator] : [])].map((p) => p.flush()));
+  };
+  return {
+    flush,
+    async close() {
+      await flush();
+      await orchestrator?.close();
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The legacy simulators' stores in the real services' formats (src/sources/formats.ts): loaded at start,
+ * written behind every change. SessionMemoryAgent keeps SQLite (each change applied to an in-memory
+ * database, the file exported debounced); the other two rewrite their JSON file.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isoLocal } from '../../../services/session-memory/context.js';
+import type { ContextualFile, JarvisFile } from '../../../services/formats.js';
+import { jsonColumnText as asText, parseJsonColumn as parseJson, SESSION_MEMORY_SCHEMA } from '../../../services/formats.js';
+import { loadSqlJs, type SqlDatabase } from '../../../util/sqlite.js';
+import type { ContextualMemoryModel } from '../contextual-memory.js';
+import type { JarvisMemoryModel } from '../jarvis-memory.js';
+import type { SessionMemoryChange, SessionMemoryModel } from '../session-memory.js';
+import { writeFileAtomic } from './files.js';
+import { WriteBehind } from './write-behind.js';
+
+export interface Persistence {
+  flush(): Promise<void>;
+}
+
+type OnError = (err: unknown) => void;
+
+export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
+  const SQL = await loadSqlJs();
+  const db = new SQL.Database(existsSync(path) ? await readFile(path) : undefined);
+  db.exec(SESSION_MEMORY_SCHEMA);
+  loadSessions(db, model);
+  const writer = new WriteBehind(() => writeFileAtomic(path, db.export()), delayMs, onError);
+  model.onChange = (change) => {
+    try {
+      applyChange(db, change);
+      writer.schedule();
+    } catch (err) {
+      onError(err);
+    }
+  };
+  return { flush: () => writer.flush() };
+}
+
+function loadSessions(db: SqlDatabase, model: SessionMemoryModel): void {
+  for (const row of db.exec('SELECT session_id, user_id, metadata FROM sessions')[0]?.values ?? []) {
+    model.sessions.set(String(row[0]), { user_id: row[1], metadata: parseJson(row[2]), interactions: [] });
+  }
+  for (const [sid, timestamp, role, content, metadata] of db.exec('SELECT session_id, timestamp, role, content, metadata FROM interactions ORDER BY id')[0]
+    ?.values ?? []) {
+    model.sessions.get(String(sid))?.interactions.push({
+      role: String(role),
+      content: String(content),
+      timestamp: String(timestamp),
+      metadata: parseJson(metadata),
+    });
+  }
+}
+
+function applyChange(db: SqlDatabase, change: SessionMemoryChange): void {
+  const sid = change.sessionId;
+  const now = isoLocal();
+  switch (change.kind) {
+    case 'session':
+      db.run(
+        `INSERT INTO sessions (session_id, user_id, created_at, last_active, metadata) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, last_active = excluded.last_active, metadata = excluded.metadata`,
+        [sid, asText(change.session.user_id), now, now, asText(change.session.metadata)],
+      );
+      return;
+    case 'interaction': {
+      const { timestamp, role, content, metadata } = change.interaction;
+      db.run('INSERT INTO interactions (session_id, timestamp, role, content, metadata) VALUES (?, ?, ?, ?, ?)', [
+        sid,
+        timestamp,
+        role,
+        content,
+        asText(metadata),
+      ]);
+      db.run('UPDATE sessions SET last_active = ? WHERE session_id = ?', [now, sid]);
+      return;
+    }
+    case 'clear':
+      db.run('DELETE FROM interactions WHERE session_id = ?', [sid]);
+      return;
+    case 'delete':
+      db.run('DELETE FROM interactions WHERE session_id = ?', [sid]);
+      db.run('DELETE FROM sessions WHERE session_id = ?', [sid]);
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  return existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as T) : undefined;
+}
+
+export async function persistContextual(model: ContextualMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
+  const data = await readJson<ContextualFile>(path);
+  for (const [sid, newestFirst] of Object.entries(data?.sessions ?? {})) model.sessions.set(sid, { newestFirst, decisions: [] });
+  for (const [sid, summary] of Object.entries(data?.summaries ?? {})) {
+    const decisions = summary.key_decisions ?? [];
+    const session = model.sessions.get(sid);
+    if (session) session.decisions = decisions;
+    else model.sessions.set(sid, { newestFirst: [], decisions });
+  }
+  const save = () => {
+    const file: ContextualFile = { sessions: {}, summaries: {} };
+    for (const [sid, s] of model.sessions) {
+      file.sessions[sid] = s.newestFirst;
+      if (s.decisions.length) file.summaries[sid] = { key_decisions: s.decisions };
+    }
+    return writeFileAtomic(path, JSON.stringify(file));
+  };
+  const writer = new WriteBehind(save, delayMs, onError);
+  model.onChange = () => writer.schedule();
+  return { flush: () => writer.flush() };
+}
+
+export async function persistJarvis(model: JarvisMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
+  for (const [user, memories] of Object.entries((await readJson<JarvisFile>(path)) ?? {})) model.users.set(user, memories);
+  const writer = new WriteBehind(() => writeFileAtomic(path, JSON.stringify(Object.fromEntries(model.users))), delayMs, onError);
+  model.onChange = () => writer.schedule();
+  return { flush: () => writer.flush() };
+}

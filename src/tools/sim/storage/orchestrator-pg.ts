@@ -1,0 +1,150 @@
+/**
+ * The orchestrator simulator's state in PostgreSQL, in the orchestrator's schema (sessions, memory_entries
+ * with JSONB content and is_active, memory_tags): loaded at start, changed rows upserted behind the
+ * replies in batches, so requests stay at in-memory speed.
+ */
+import pg from 'pg';
+import { ORCHESTRATOR_SCHEMA } from '../../../services/formats.js';
+import type { OrchestratorModel, StoredSession } from '../orchestrator.js';
+import type { StoredMemory } from '../orchestrator-query.js';
+import type { Persistence } from './legacy-files.js';
+import { WriteBehind } from './write-behind.js';
+import { inTransaction } from '../../../store/client.js';
+
+const CHUNK = 5_000;
+const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v));
+const json = (v: unknown): string => JSON.stringify(v ?? null);
+
+export interface PgPersistence extends Persistence {
+  close(): Promise<void>;
+}
+
+export async function persistOrchestrator(model: OrchestratorModel, url: string, delayMs: number, onError: (err: unknown) => void): Promise<PgPersistence> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', onError);
+  try {
+    await pool.query(ORCHESTRATOR_SCHEMA);
+    await load(pool, model);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const sessions = new Map<string, StoredSession>();
+  const memories = new Map<string, StoredMemory>();
+  const save = async () => {
+    const s = [...sessions.values()];
+    const m = [...memories.values()];
+    sessions.clear();
+    memories.clear();
+    try {
+      for (let i = 0; i < s.length; i += CHUNK) await upsertSessions(pool, s.slice(i, i + CHUNK));
+      for (let i = 0; i < m.length; i += CHUNK) await upsertMemories(pool, m.slice(i, i + CHUNK));
+    } catch (err) {
+      // Kept for the next save, unless a newer change of the same row is already waiting.
+      for (const x of s) if (!sessions.has(x.session_id)) sessions.set(x.session_id, x);
+      for (const x of m) if (!memories.has(x.memory_id)) memories.set(x.memory_id, x);
+      writer.schedule();
+      throw err;
+    }
+  };
+  const writer = new WriteBehind(save, delayMs, onError);
+  model.onChange = (change) => {
+    for (const x of change.sessions ?? []) sessions.set(x.session_id, x);
+    for (const x of change.memories ?? []) memories.set(x.memory_id, x);
+    writer.schedule();
+  };
+  return {
+    flush: () => writer.flush(),
+    async close() {
+      await writer.flush();
+      model.onChange = undefined;
+      await pool.end();
+    },
+  };
+}
+
+async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
+  const sessions = await pool.query('SELECT * FROM sessions');
+  const memories = await pool.query(
+    `SELECT m.*, coalesce((SELECT array_agg(t.tag) FROM memory_tags t WHERE t.memory_id = m.memory_id), '{}') AS tags
+     FROM memory_entries m ORDER BY m.seq`,
+  );
+  model.load(
+    sessions.rows.map((r) => ({
+      session_id: r.session_id,
+      user_id: r.user_id,
+      session_type: r.session_type,
+      metadata: r.metadata,
+      created_at: iso(r.created_at)!,
+      ended_at: iso(r.ended_at),
+      is_archived: r.is_archived,
+      summary: r.summary,
+    })),
+    memories.rows.map((r) => ({
+      memory_id: r.memory_id,
+      session_id: r.session_id,
+      memory_type: r.memory_type,
+      content: r.content,
+      tags: r.tags,
+      created_at: iso(r.created_at)!,
+      updated_at: iso(r.updated_at)!,
+      expires_at: iso(r.expires_at),
+      priority: r.priority,
+      is_active: r.is_active,
+      seq: Number(r.seq),
+    })),
+  );
+}
+
+async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<void> {
+  await pool.query(
+    `INSERT INTO sessions (session_id, user_id, session_type, metadata, created_at, ended_at, is_archived, summary)
+     SELECT id, u::jsonb, t, md::jsonb, c, e, a, su::jsonb
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::boolean[], $8::text[])
+       AS x(id, u, t, md, c, e, a, su)
+     ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, session_type = excluded.session_type,
+       metadata = excluded.metadata, ended_at = excluded.ended_at, is_archived = excluded.is_archived, summary = excluded.summary`,
+    [
+      rows.map((r) => r.session_id),
+      rows.map((r) => json(r.user_id)),
+      rows.map((r) => r.session_type),
+      rows.map((r) => json(r.metadata)),
+      rows.map((r) => r.created_at),
+      rows.map((r) => r.ended_at),
+      rows.map((r) => r.is_archived),
+      rows.map((r) => json(r.summary)),
+    ],
+  );
+}
+
+async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    await client.query(
+      `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, expires_at, priority, is_active, seq)
+       SELECT id, s, t, c::jsonb, ca, ua, ea, p, a, q
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int[], $9::boolean[], $10::bigint[])
+         AS x(id, s, t, c, ca, ua, ea, p, a, q)
+       ON CONFLICT (memory_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at,
+         expires_at = excluded.expires_at, priority = excluded.priority, is_active = excluded.is_active`,
+      [
+        rows.map((r) => r.memory_id),
+        rows.map((r) => r.session_id),
+        rows.map((r) => r.memory_type),
+        rows.map((r) => json(r.content)),
+        rows.map((r) => r.created_at),
+        rows.map((r) => r.updated_at),
+        rows.map((r) => r.expires_at),
+        rows.map((r) => r.priority),
+        rows.map((r) => r.is_active),
+        rows.map((r) => r.seq),
+      ],
+    );
+    const ids = rows.map((r) => r.memory_id);
+    await client.query('DELETE FROM memory_tags WHERE memory_id = ANY($1::text[])', [ids]);
+    const tagged = rows.flatMap((r) => [...new Set(r.tags)].map((tag) => [r.memory_id, tag] as const));
+    await client.query('INSERT INTO memory_tags (memory_id, tag) SELECT * FROM unnest($1::text[], $2::text[])', [
+      tagged.map((t) => t[0]),
+      tagged.map((t) => t[1]),
+    ]);
+  });
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { compare } from '../../src/comparison/compare.js';
+import { DEFAULT_COMPARISON_RULES, comparisonOverridesSchema, comparisonRulesSchema, parseRulePath, rulesFor } from '../../src/comparison/rules.js';
+
+describe('rule paths and schema', () => {
+  it('parses keys, wildcards and element steps', () => {
+    expect(parseRulePath('')).toEqual([]);
+    expect(parseRulePath('context[].timestamp')).toEqual(['context', '[]', 'timestamp']);
+    expect(parseRulePath('[]')).toEqual(['[]']);
+    expect(parseRulePath('a.*.b[][]')).toEqual(['a', '*', 'b', '[]', '[]']);
+    for (const bad of ['a..b', '.a', 'a.', 'a[0]', 'a[', 'a]b']) expect(() => parseRulePath(bad), bad).toThrow(/bad comparison path/);
+  });
+
+  it('fills defaults and rejects bad rules with the offending key', () => {
+    expect(comparisonRulesSchema.parse({})).toEqual({ ignore: [], sets: {}, tolerance: {}, trimStrings: false, maxDiffs: 50 });
+    const bad = comparisonRulesSchema.safeParse({ ignore: ['a[0]'], tolerance: { x: -1 }, sets: { l: 'a[].b' }, extra: 1 });
+    expect(bad.success).toBe(false);
+    const where = bad.error!.issues.map((i) => i.path.join('.'));
+    expect(where).toEqual(expect.arrayContaining(['ignore.0', 'tolerance.x', 'sets.l']));
+    expect(bad.error!.issues.some((i) => i.code === 'unrecognized_keys')).toBe(true);
+  });
+
+  it('override schema knows the services and leaves unset fields unset', () => {
+    const parsed = comparisonOverridesSchema.parse({ 'jarvis-memory': { get_memories: { trimStrings: true } } });
+    expect(parsed['jarvis-memory']!.get_memories).toEqual({ trimStrings: true });
+    expect(comparisonOverridesSchema.safeParse({ 'nope-memory': {} }).success).toBe(false);
+  });
+});
+
+describe('rulesFor', () => {
+  it('returns the defaults when config says nothing, empty rules for unknown routes', () => {
+    expect(rulesFor(undefined, 'session-memory', 'get_context')).toBe(DEFAULT_COMPARISON_RULES['session-memory'].get_context);
+    expect(rulesFor({}, 'session-memory', 'add_interaction').ignore).toEqual([]);
+  });
+
+  it('merges an override onto the defaults', () => {
+    const r = rulesFor(
+      { 'session-memory': { get_context: { ignore: ['status', 'request_id'], tolerance: { x: 1 }, maxDiffs: 5 } } },
+      'session-memory',
+      'get_context',
+    );
+    expect(r).toEqual({ ignore: ['request_id', 'context[].timestamp', 'status'], sets: {}, tolerance: { x: 1 }, trimStrings: false, maxDiffs: 5 });
+    expect(DEFAULT_COMPARISON_RULES['session-memory'].get_context!.maxDiffs).toBe(50);
+  });
+
+  it('inherit: false replaces the defaults', () => {
+    const r = rulesFor({ 'contextual-memory': { get_context: { inherit: false, ignore: ['last_updated'] } } }, 'contextual-memory', 'get_context');
+    expect(r.ignore).toEqual(['last_updated']);
+  });
+});
+
+// Replies shaped exactly as PROTOCOLS.md section 1 describes them.
+const sessionReply = (stamp: string, requestId: string, contents: string[]) => ({
+  status: 'success',
+  context: contents.map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content, timestamp: `2024-05-01T10:0${i}:${stamp}` })),
+  request_id: requestId,
+});
+
+const summary = (lastUpdated: number, decisionStamp: number, queries = 2) => ({
+  code_context:
+    'Code Summary:\nTotal snippets: 1\nTotal lines: 3\n\nWeb Functionality:\n- HTTP endpoints and web routes present\n\nDETECTED DOMAINS: web functionality\n',
+  conversation_summary: `Conversation Summary:\nTotal queries: ${queries}\nTotal responses: 1\n\nRecent Queries:\n- how do I add a route?...\n- and tests?...\n`,
+  errors_encountered: [],
+  key_decisions: [
+    { decision: 'use fastify', timestamp: decisionStamp },
+    { decision: 'keep zmq', timestamp: decisionStamp + 1.5 },
+  ],
+  last_updated: lastUpdated,
+});
+
+const jarvisReply = (t0: number, memories: unknown[]) => ({
+  status: 'ok',
+  memories: memories.map((memory, i) => ({ timestamp: t0 + i * 0.25, memory })),
+});
+
+describe('default rules on real reply pairs', () => {
+  const session = rulesFor(undefined, 'session-memory', 'get_context');
+  const contextual = rulesFor(undefined, 'contextual-memory', 'get_context');
+  const jarvis = rulesFor(undefined, 'jarvis-memory', 'get_memories');
+
+  it('session-memory get_context: same content, other timestamps and request id, is equal', () => {
+    const contents = ['hello', 'hi, how can I help?', 'remind me at 5'];
+    const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('07.654321', 'r-2', contents), session);
+    expect(c).toEqual({ equal: true, diffs: [], truncated: false });
+  });
+
+  it('session-memory get_context: one changed content is exactly that diff', () => {
+    const c = compare(sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']), sessionReply('09.9', 'r-1', ['hello', 'hi', 'remind me at 6']), session);
+    expect(c.diffs).toEqual([{ path: 'context[2].content', field: 'context[].content', legacy: 'remind me at 5', new: 'remind me at 6' }]);
+  });
+
+  it('session-memory get_context: a status or role change is still seen', () => {
+    const legacy = sessionReply('00.1', 'r-1', ['a', 'b']);
+    const newer = { ...sessionReply('00.2', 'r-1', ['a', 'b']), status: 'error' };
+    newer.context[0]!.role = 'system';
+    expect(compare(legacy, newer, session).diffs.map((d) => d.path)).toEqual(['status', 'context[0].role']);
+  });
+
+  it('contextual get_context: only last_updated and decision stamps differ -> equal', () => {
+    expect(compare(summary(1714557600.123, 1714550000.5), summary(1714557601.987, 1714550003.25), contextual).equal).toBe(true);
+  });
+
+  it('contextual get_context: a changed summary, a lost decision, null vs summary', () => {
+    const legacy = summary(1.5, 1);
+    const newer = summary(2.5, 2, 3);
+    newer.key_decisions.pop();
+    const c = compare(legacy, newer, contextual);
+    expect(c.diffs.map((d) => d.path)).toEqual(['conversation_summary', 'key_decisions[1]']);
+    expect(c.diffs[1]!.new).toBeUndefined();
+    expect(compare(null, summary(1, 1), contextual).diffs).toHaveLength(1);
+    expect(compare(true, true, contextual).equal).toBe(true);
+  });
+
+  it('jarvis get_memories: same memories, other stamps -> equal; a changed memory is one nested diff', () => {
+    const mems = [{ type: 'reminder', text: 'call mom', due: '17:00' }, 'likes jazz', 42];
+    expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557999.25, mems), jarvis).equal).toBe(true);
+    const changed = structuredClone(mems);
+    (changed[0] as { text: string }).text = 'call dad';
+    expect(compare(jarvisReply(1, mems), jarvisReply(2, changed), jarvis).diffs).toEqual([
+      { path: 'memories[0].memory.text', field: 'memories[].memory.text', legacy: 'call mom', new: 'call dad' },
+    ]);
+  });
+
+  it('jarvis get_memories: a missing memory and the error shape are seen', () => {
+    const mems = ['a', 'b'];
+    const c = compare(jarvisReply(1, mems), jarvisReply(1, ['a']), jarvis);
+    expect(c.diffs).toEqual([{ path: 'memories[1]', field: 'memories[]', legacy: { timestamp: 1.25, memory: 'b' }, new: undefined }]);
+    expect(compare(jarvisReply(1, mems), { status: 'error', reason: 'x' }, jarvis).diffs.map((d) => d.path)).toEqual(['status', 'memories', 'reason']);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * The simulators' storage in the real formats, and the source readers on both sides: the same writes made
+ * on a legacy simulator and through the translator read back as equal canonical records (equal
+ * checksums), a divergent write shows, and a restarted simulator finds its state again.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLeg } from '../../src/legs/index.js';
+import type { Leg } from '../../src/legs/types.js';
+import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { createTranslators } from '../../src/services/translators.js';
+import type { LegacyRequest, Translator } from '../../src/services/types.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { jsonbText, namedView } from '../../src/reconcile/canonical.js';
+import { legacyPath, openLegacySource } from '../../src/reconcile/legacy.js';
+import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
+import { loadSqlJs } from '../../src/util/sqlite.js';
+import { sameChecksum } from '../../src/reconcile/source.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { startSims } from '../support/stack.js';
+import { send } from '../sim/helpers.js';
+
+let dir: string;
+let url: string;
+let sims: SimHandle;
+let store: Store;
+let leg: Leg;
+let translators: Record<ServiceName, Translator>;
+
+const storage = () => ({ dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 });
+
+/** The write on the legacy simulator and through the translator (as a dual write would). */
+async function both(service: ServiceName, request: LegacyRequest): Promise<void> {
+  await send(sims.endpoints[service], request);
+  await translators[service].handle(request, { createMissing: true });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'memshift-sources-'));
+  url = await freshDatabaseUrl();
+  store = await openStore({ url });
+  sims = await startSims({ storage: storage() });
+  leg = createLeg(sims.endpoints.orchestrator, { timeoutMs: 2000, breaker: { failureThreshold: 5, openMs: 500 } });
+  translators = createTranslators(new LegOrchestratorClient(leg), store.idMap);
+  for (let i = 0; i < 20; i++) {
+    // Values that exercise the digest's jsonb emulation: escapes, non-ASCII, astral characters, exponents.
+    await both('session-memory', { action: 'create_session', session_id: `s${i}`, user_id: `u${i}`, metadata: { n: i, big: 1e21, tiny: 1e-7, f: 0.1 } });
+    await both('session-memory', {
+      action: 'add_interaction',
+      session_id: `s${i}`,
+      role: 'user',
+      content: `hi "${i}"\n\té 😀 \u0001`,
+      metadata: { tags: ['t'] },
+    });
+    await both('session-memory', { action: 'add_interaction', session_id: `s${i}`, role: 'assistant', content: `reply ${i}` });
+    await both('contextual-memory', {
+      action: 'add_interaction',
+      session_id: `u_${i}`,
+      type: 'code',
+      content: `SELECT ${i}`,
+      metadata: { file: 'a.py', bb: 1, a: [1, 2] },
+    });
+    await both('contextual-memory', { action: 'add_interaction', session_id: `u_${i}`, type: 'user_query', content: `why ${i}?` });
+    await both('contextual-memory', { action: 'record_decision', session_id: `u_${i}`, decision: `use ${i}` });
+    await both('jarvis-memory', { action: 'add_memory', user_id: `j${i}`, memory: { type: 'reminder', text: `call ${i}`, at: 1.25 } });
+    await both('jarvis-memory', { action: 'add_memory', user_id: `j${i}`, memory: `plain ${i}` });
+  }
+  await sims.flush();
+}, 60_000);
+
+afterAll(async () => {
+  await leg?.close();
+  await sims?.close();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('simulator storage in the legacy formats', () => {
+  it('writes session_memory.db, contextual_memory_store.json and jarvis_memory_store.json as the services do', async () => {
+    const SQL = await loadSqlJs();
+    const db = new SQL.Database(readFileSync(legacyPath('session-memory', dir)));
+    const [sessions] = db.exec("SELECT session_id, user_id, metadata FROM sessions WHERE session_id = 's3'");
+    expect(sessions!.values).toEqual([['s3', 'u3', JSON.stringify({ n: 3, big: 1e21, tiny: 1e-7, f: 0.1 })]]);
+    const [rows] = db.exec("SELECT role, content FROM interactions WHERE session_id = 's3' ORDER BY id");
+    expect(rows!.values).toEqual([
+      ['user', 'hi "3"\n\té 😀 \u0001'],
+      ['assistant', 'reply 3'],
+    ]);
+    db.close();
+
+    const contextual = JSON.parse(readFileSync(legacyPath('contextual-memory', dir), 'utf8'));
+    expect(contextual.sessions.u_3.map((i: { type: string }) => i.type)).toEqual(['user_query', 'code']);
+    expect(contextual.summaries.u_3.key_decisions.map((d: { decision: string }) => d.decision)).toEqual(['use 3']);
+    const jarvis = JSON.parse(readFileSync(legacyPath('jarvis-memory', dir), 'utf8'));
+    expect(jarvis.j3.map((m: { memory: unknown }) => m.memory)).toEqual([{ type: 'reminder', text: 'call 3', at: 1.25 }, 'plain 3']);
+    expect(typeof jarvis.j3[0].timestamp).toBe('number');
+  });
+
+  it('a restarted simulator serves what it had stored, on both sides', async () => {
+    await sims.close();
+    sims = await startSims({ storage: storage() });
+    await leg.close();
+    leg = createLeg(sims.endpoints.orchestrator, { timeoutMs: 2000, breaker: { failureThreshold: 5, openMs: 500 } });
+    translators = createTranslators(new LegOrchestratorClient(leg), store.idMap);
+    const legacy = await send(sims.endpoints['session-memory'], { action: 'get_context', session_id: 's7' });
+    expect(legacy.context.map((c: { content: string }) => c.content)).toEqual(['hi "7"\n\té 😀 \u0001', 'reply 7']);
+    const rebuilt = (await translators['session-memory'].handle({ action: 'get_context', session_id: 's7' }, { createMissing: false })) as typeof legacy;
+    expect(rebuilt.context.map((c: { content: string }) => c.content)).toEqual(legacy.context.map((c: { content: string }) => c.content));
+    expect((await send(sims.endpoints['jarvis-memory'], { action: 'get_memories', user_id: 'j7' })).memories).toHaveLength(2);
+    expect((await send(sims.endpoints['contextual-memory'], { action: 'get_context', session_id: 'u_7' })).key_decisions).toHaveLength(1);
+  });
+});
+
+describe('source readers', () => {
+  it.each(SERVICE_NAMES)('%s: both sides read the same writes as equal records with equal checksums', async (service) => {
+    const legacy = await openLegacySource(service, legacyPath(service, dir));
+    const neu = openOrchestratorSource(service, url);
+    try {
+      const [l] = await legacy.checksums([{}]);
+      const [n] = await neu.checksums([{}]);
+      expect(l!.count).toBe(20);
+      expect(sameChecksum(l!, n!)).toBe(true);
+      const [lr, nr] = await Promise.all([legacy.records({}), neu.records({})]);
+      expect(nr).toEqual(lr);
+      // Key order is code point order on both sides, records in the legacy shape.
+      expect(lr.map((r) => r.key)).toEqual([...lr.map((r) => r.key)].sort());
+      const keys = lr.map((r) => r.key);
+      expect(await neu.records({ from: keys[5], to: keys[9] })).toEqual(lr.slice(5, 9));
+      expect(await legacy.records({}, { after: keys[17], limit: 5 })).toEqual(lr.slice(18));
+    } finally {
+      await Promise.all([legacy.close(), neu.close()]);
+    }
+  });
+
+  it('shapes the records as the legacy service holds them', async () => {
+    const legacy = await openLegacySource('contextual-memory', legacyPath('contextual-memory', dir));
+    const [r] = await legacy.recordsOf(['u_4']);
+    expect(namedView('contextual-memory', r!)).toEqual({
+      interactions: [
+        { type: 'code', content: 'SELECT 4', metadata: { file: 'a.py', bb: 1, a: [1, 2] } },
+        { type: 'user_query', content: 'why 4?', metadata: {} },
+      ],
+      decisions: ['use 4'],
+    });
+    await legacy.close();
+  });
+
+  it('a divergent write changes the checksum of exactly its range', async () => {
+    await translators['jarvis-memory'].handle({ action: 'add_memory', user_id: 'j12', memory: 'only new' }, { createMissing: true });
+    await sims.flush();
+    const legacy = await openLegacySource('jarvis-memory', legacyPath('jarvis-memory', dir));
+    const neu = openOrchestratorSource('jarvis-memory', url);
+    try {
+      const ranges = [{ to: 'j12' }, { from: 'j12', to: 'j13' }, { from: 'j13' }];
+      const [l, n] = await Promise.all([legacy.checksums(ranges), neu.checksums(ranges)]);
+      expect(ranges.map((_, i) => sameChecksum(l[i]!, n[i]!))).toEqual([true, false, true]);
+      expect(n[1]!.count).toBe(1);
+    } finally {
+      await Promise.all([legacy.close(), neu.close()]);
+    }
+  });
+
+  it('emulates PostgreSQL jsonb text exactly', async () => {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const values = [
+        { bb: 1, a: [1, 2.5, 'x\u0001é\u2028'], c: {}, aa: 1e-7, z: 1.5e21, t: true, n: null },
+        'tab\t"q"\\',
+        -0.000001234,
+        123456789012,
+        [],
+        'a😀',
+      ];
+      for (const v of values) {
+        const { rows } = await client.query<{ t: string }>('SELECT $1::jsonb::text AS t', [JSON.stringify(v)]);
+        expect(jsonbText(v)).toBe(rows[0]!.t);
+      }
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('reports a missing legacy store as an error', async () => {
+    const missing = join(dir, 'nowhere', 'session_memory.db');
+    expect(existsSync(missing)).toBe(false);
+    await expect(openLegacySource('session-memory', missing)).rejects.toThrow(/ENOENT/);
+  });
+});
