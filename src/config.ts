@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { SERVICES, SERVICE_NAMES, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/catalog.js';
+import { serviceOf, serviceNames, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/registry.js';
 import { comparisonOverridesSchema } from './comparison/rules.js';
 
 const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
@@ -28,7 +28,7 @@ const serviceSchema = (name: ServiceName) =>
   z.strictObject({
     enabled: z.boolean().default(true),
     front: endpoint.default(`tcp://0.0.0.0:${frontPortFor(name)}`),
-    legacy: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${SERVICES[name].legacyPort}` }),
+    legacy: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${serviceOf(name).legacyPort}` }),
     /** Defaults to the shared orchestrator. */
     new: backendSchema.optional(),
     /** When a write reply means the write happened; defaults per service in src/services/catalog.ts. */
@@ -43,202 +43,212 @@ const serviceSchema = (name: ServiceName) =>
       .optional(),
   });
 
-const servicesSchema = z.strictObject({
-  'session-memory': serviceSchema('session-memory').prefault({}),
-  'contextual-memory': serviceSchema('contextual-memory').prefault({}),
-  'jarvis-memory': serviceSchema('jarvis-memory').prefault({}),
-} satisfies Record<ServiceName, unknown>);
+type ServiceConfig = z.infer<ReturnType<typeof serviceSchema>>;
+
+/** One key per registered service (src/services/registry.ts), read when config is parsed. */
+const servicesSchema = () =>
+  z.strictObject(
+    Object.fromEntries(serviceNames().map((name) => [name, serviceSchema(name).prefault({})])) as Record<
+      ServiceName,
+      z.ZodPrefault<ReturnType<typeof serviceSchema>>
+    >,
+  );
+
+/** The registered services' names as a config value may name them. */
+const serviceNameSchema = () => z.enum(serviceNames() as [ServiceName, ...ServiceName[]]);
 
 /** A guard threshold, acted on only once the window holds `minSamples`. */
 const guardRule = (threshold: number, minSamples: number) =>
   z.strictObject({ threshold: z.number().nonnegative().default(threshold), minSamples: z.number().int().positive().default(minSamples) }).prefault({});
 
-const configSchema = z.strictObject({
-  http: z
-    .strictObject({
-      host: z.string().default('0.0.0.0'),
-      port: z.number().int().min(0).max(65535).default(8080),
-      bodyLimitBytes: z
-        .number()
-        .int()
-        .positive()
-        .default(1024 * 1024),
-    })
-    .prefault({}),
-  zmq: z
-    .strictObject({
-      /** Frames above this get an error reply in the service's own shape. */
-      maxFrameBytes: z
-        .number()
-        .int()
-        .positive()
-        .default(1024 * 1024),
-    })
-    .prefault({}),
-  // Agents reach the orchestrator only at cutover and later: a smaller bound, so its barriers stay short.
-  orchestrator: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${ORCHESTRATOR_PORT}`, maxInFlight: 256 }),
-  breaker: z
-    .strictObject({
-      failureThreshold: z.number().int().positive().default(5),
-      openMs: z.number().int().positive().default(2000),
-    })
-    .prefault({}),
-  services: servicesSchema.prefault({}),
-  /** Per service and action overrides of the comparison rules (src/comparison/rules.ts has the defaults). */
-  comparison: comparisonOverridesSchema.optional(),
-  store: z
-    .strictObject({
-      /** PostgreSQL URL; without one, an embedded PostgreSQL under dataDir. */
-      url: z.string().optional(),
-      dataDir: z.string().default('.memshift/pg'),
-      sampleCapPerRoute: z.number().int().positive().default(50),
-    })
-    .prefault({}),
-  /** Durable secondary writes (src/outbox/outbox.ts); every duration in ms. */
-  outbox: z
-    .strictObject({
-      /** Store an intent before the agent is answered; false keeps only the in-memory per-key order (no crash safety). */
-      enabled: z.boolean().default(true),
-      /** How often the worker looks for due writes (other replicas', retries, crashed owners'). */
-      pollMs: z.number().int().positive().default(250),
-      /** Due writes claimed per poll (at most one per key). */
-      batch: z.number().int().positive().default(64),
-      /** A claimed write not finished within this is taken over (its owner is presumed dead). */
-      leaseMs: z.number().int().positive().default(30_000),
-      baseBackoffMs: z.number().int().positive().default(250),
-      maxBackoffMs: z.number().int().positive().default(5_000),
-      /** Parked as dead after this many attempts or this age, with the last error. */
-      maxAttempts: z.number().int().positive().default(100),
-      maxAgeMs: z
-        .number()
-        .int()
-        .positive()
-        .default(24 * 3_600_000),
-      /**
-       * Answer agents before the intent's WAL flush. Named for its risk: on, a crash of PostgreSQL itself in the
-       * ~200 ms before the flush forgets acknowledged writes (and the outcomes of attempts, so writes may be
-       * applied twice). Off (default), every intent and claim is committed synchronously.
-       */
-      unsafeAsyncCommit: z.boolean().default(false),
-      /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
-      intentTimeoutMs: z.number().int().positive().default(500),
-      /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
-      memoryQueueMax: z.number().int().positive().default(10_000),
-      /** Finished writes kept this long for `memshift outbox list`. */
-      retainDoneMs: z.number().int().positive().default(3_600_000),
-    })
-    .prefault({}),
-  flags: z
-    .strictObject({
-      /** Offline flag definitions (Unleash client-features format); default flags/memshift.json. */
-      file: z.string().optional(),
-      /** A real Unleash server's API URL; without one, flags come from `file`. */
-      url: z.string().optional(),
-      apiToken: z.string().optional(),
-      refreshIntervalMs: z.number().int().positive().default(1000),
-      /** Unleash admin API token (env UNLEASH_ADMIN_TOKEN): lets the guard turn flags off in Unleash and `flags sync` write them. */
-      adminToken: z.string().optional(),
-      project: z.string().default('default'),
-      environment: z.string().default('development'),
-    })
-    .prefault({}),
-  /** Automatic rollback (src/guard/guard.ts): per service, sliding windows of these figures against thresholds. */
-  guard: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      bucketMs: z.number().int().positive().default(10_000),
-      /** Window = buckets x bucketMs. */
-      buckets: z.number().int().positive().default(6),
-      /** Share of compared reads that mismatch. */
-      mismatchRate: guardRule(0.001, 1000),
-      /** Share of new-side calls that fail. */
-      errorRate: guardRule(0.01, 200),
-      /** New-side p99 minus legacy p99 over compared reads, in ms. */
-      addedLatencyMs: guardRule(100, 100),
-      /** URLs POSTed each guard event as JSON. */
-      webhooks: z.array(z.string().url()).default([]),
-    })
-    .prefault({}),
-  telemetry: z
-    .strictObject({
-      serviceName: z.string().default('memshift'),
-      /** Distinct mismatch field paths given their own series; the rest count as "(other)". */
-      maxMismatchPaths: z.number().int().positive().default(200),
-    })
-    .prefault({}),
-  /** The /admin routes and every flag or fault control need this bearer token (env MEMSHIFT_ADMIN_TOKEN); without one they are off. */
-  admin: z.strictObject({ token: z.string().min(1).optional() }).prefault({}),
-  /** Reconciliation of the two stores (src/reconcile/): where each side is read, pacing, schedule. */
-  reconcile: z
-    .strictObject({
-      /** The legacy services' data directory, holding their stores under their usual file names. */
-      legacyDataDir: z.string().default('.memshift/legacy'),
-      /** Per service, a store path that overrides legacyDataDir. */
-      legacyFiles: z.partialRecord(z.enum(SERVICE_NAMES), z.string()).default({}),
-      /** The orchestrator's PostgreSQL, read directly (env MEMSHIFT_ORCHESTRATOR_DATABASE_URL). */
-      orchestratorDatabaseUrl: z.string().optional(),
-      /** Keys per top-level checksum segment; a differing range of at most leafSize keys is compared record by record. */
-      segmentSize: z.number().int().positive().default(1_000),
-      leafSize: z.number().int().positive().default(64),
-      /** Parts a differing range is split into. */
-      fanout: z.number().int().min(2).default(16),
-      /** Top-level segments between two checkpoints. */
-      window: z.number().int().positive().default(256),
-      /** Wait before the end-of-run re-check of differences (writes in flight settle). */
-      recheckDelayMs: z.number().int().nonnegative().default(1_000),
-      /** Throttle: keys checksummed (and repairs) per second on average; 0 = unlimited. */
-      keysPerSecond: z.number().nonnegative().default(0),
-      /** Differences copied into each run's row for the report. */
-      sampleSize: z.number().int().nonnegative().default(20),
-      schedule: z
-        .strictObject({
-          enabled: z.boolean().default(false),
-          everyMinutes: z.number().positive().default(1440),
-          /** Default: every enabled service. */
-          services: z.array(z.enum(SERVICE_NAMES)).optional(),
-          repair: z.boolean().default(false),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  /** Copying legacy history into the orchestrator (src/backfill/). */
-  backfill: z
-    .strictObject({
-      /** Legacy keys per batch (one checkpoint per batch). */
-      batchSize: z.number().int().positive().default(500),
-      /** Records (interactions, memories) written per second on average; 0 = unlimited. */
-      recordsPerSecond: z.number().nonnegative().default(1_000),
-      /** Keys written at once. */
-      concurrency: z.number().int().positive().default(8),
-    })
-    .prefault({}),
-  /** The daily reconciliation report (src/report/): written by the proxy when a UTC day ends, and by `memshift report`. */
-  report: z
-    .strictObject({
-      /** The proxy writes each finished day's report (to the store, and to `dir` when set). */
-      enabled: z.boolean().default(true),
-      /** Where report files go (YYYY-MM-DD.html|md|json); empty: the store only. */
-      dir: z.string().default('.memshift/reports'),
-      /** Show memory contents as type, length and a hash instead of the text. */
-      redact: z.boolean().default(true),
-      /** Verdict thresholds; each unset one takes the guard's. */
-      thresholds: z
-        .strictObject({
-          mismatchRate: z.number().nonnegative().optional(),
-          errorRate: z.number().nonnegative().optional(),
-          addedLatencyMs: z.number().nonnegative().optional(),
-          /** Compared reads a day needs before the verdict can be advance (default: the guard's mismatchRate.minSamples). */
-          minComparisons: z.number().int().nonnegative().optional(),
-          /** Advancing also needs a clean reconciliation run that day. */
-          requireReconcile: z.boolean().default(true),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
-});
+// Built when config is parsed, so services registered before then get their keys.
+const configSchema = () =>
+  z.strictObject({
+    http: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024),
+      })
+      .prefault({}),
+    zmq: z
+      .strictObject({
+        /** Frames above this get an error reply in the service's own shape. */
+        maxFrameBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024),
+      })
+      .prefault({}),
+    // Agents reach the orchestrator only at cutover and later: a smaller bound, so its barriers stay short.
+    orchestrator: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${ORCHESTRATOR_PORT}`, maxInFlight: 256 }),
+    breaker: z
+      .strictObject({
+        failureThreshold: z.number().int().positive().default(5),
+        openMs: z.number().int().positive().default(2000),
+      })
+      .prefault({}),
+    services: servicesSchema().prefault({}),
+    /** Per service and action overrides of the comparison rules (src/comparison/rules.ts has the defaults). */
+    comparison: comparisonOverridesSchema(serviceNameSchema()).optional(),
+    store: z
+      .strictObject({
+        /** PostgreSQL URL; without one, an embedded PostgreSQL under dataDir. */
+        url: z.string().optional(),
+        dataDir: z.string().default('.memshift/pg'),
+        sampleCapPerRoute: z.number().int().positive().default(50),
+      })
+      .prefault({}),
+    /** Durable secondary writes (src/outbox/outbox.ts); every duration in ms. */
+    outbox: z
+      .strictObject({
+        /** Store an intent before the agent is answered; false keeps only the in-memory per-key order (no crash safety). */
+        enabled: z.boolean().default(true),
+        /** How often the worker looks for due writes (other replicas', retries, crashed owners'). */
+        pollMs: z.number().int().positive().default(250),
+        /** Due writes claimed per poll (at most one per key). */
+        batch: z.number().int().positive().default(64),
+        /** A claimed write not finished within this is taken over (its owner is presumed dead). */
+        leaseMs: z.number().int().positive().default(30_000),
+        baseBackoffMs: z.number().int().positive().default(250),
+        maxBackoffMs: z.number().int().positive().default(5_000),
+        /** Parked as dead after this many attempts or this age, with the last error. */
+        maxAttempts: z.number().int().positive().default(100),
+        maxAgeMs: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3_600_000),
+        /**
+         * Answer agents before the intent's WAL flush. Named for its risk: on, a crash of PostgreSQL itself in the
+         * ~200 ms before the flush forgets acknowledged writes (and the outcomes of attempts, so writes may be
+         * applied twice). Off (default), every intent and claim is committed synchronously.
+         */
+        unsafeAsyncCommit: z.boolean().default(false),
+        /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
+        intentTimeoutMs: z.number().int().positive().default(500),
+        /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
+        memoryQueueMax: z.number().int().positive().default(10_000),
+        /** Finished writes kept this long for `memshift outbox list`. */
+        retainDoneMs: z.number().int().positive().default(3_600_000),
+      })
+      .prefault({}),
+    flags: z
+      .strictObject({
+        /** Offline flag definitions (Unleash client-features format); default flags/memshift.json. */
+        file: z.string().optional(),
+        /** A real Unleash server's API URL; without one, flags come from `file`. */
+        url: z.string().optional(),
+        apiToken: z.string().optional(),
+        refreshIntervalMs: z.number().int().positive().default(1000),
+        /** Unleash admin API token (env UNLEASH_ADMIN_TOKEN): lets the guard turn flags off in Unleash and `flags sync` write them. */
+        adminToken: z.string().optional(),
+        project: z.string().default('default'),
+        environment: z.string().default('development'),
+      })
+      .prefault({}),
+    /** Automatic rollback (src/guard/guard.ts): per service, sliding windows of these figures against thresholds. */
+    guard: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        bucketMs: z.number().int().positive().default(10_000),
+        /** Window = buckets x bucketMs. */
+        buckets: z.number().int().positive().default(6),
+        /** Share of compared reads that mismatch. */
+        mismatchRate: guardRule(0.001, 1000),
+        /** Share of new-side calls that fail. */
+        errorRate: guardRule(0.01, 200),
+        /** New-side p99 minus legacy p99 over compared reads, in ms. */
+        addedLatencyMs: guardRule(100, 100),
+        /** URLs POSTed each guard event as JSON. */
+        webhooks: z.array(z.string().url()).default([]),
+      })
+      .prefault({}),
+    telemetry: z
+      .strictObject({
+        serviceName: z.string().default('memshift'),
+        /** Distinct mismatch field paths given their own series; the rest count as "(other)". */
+        maxMismatchPaths: z.number().int().positive().default(200),
+      })
+      .prefault({}),
+    /** The /admin routes and every flag or fault control need this bearer token (env MEMSHIFT_ADMIN_TOKEN); without one they are off. */
+    admin: z.strictObject({ token: z.string().min(1).optional() }).prefault({}),
+    /** Reconciliation of the two stores (src/reconcile/): where each side is read, pacing, schedule. */
+    reconcile: z
+      .strictObject({
+        /** The legacy services' data directory, holding their stores under their usual file names. */
+        legacyDataDir: z.string().default('.memshift/legacy'),
+        /** Per service, a store path that overrides legacyDataDir. */
+        legacyFiles: z.partialRecord(serviceNameSchema(), z.string()).default({}),
+        /** The orchestrator's PostgreSQL, read directly (env MEMSHIFT_ORCHESTRATOR_DATABASE_URL). */
+        orchestratorDatabaseUrl: z.string().optional(),
+        /** Keys per top-level checksum segment; a differing range of at most leafSize keys is compared record by record. */
+        segmentSize: z.number().int().positive().default(1_000),
+        leafSize: z.number().int().positive().default(64),
+        /** Parts a differing range is split into. */
+        fanout: z.number().int().min(2).default(16),
+        /** Top-level segments between two checkpoints. */
+        window: z.number().int().positive().default(256),
+        /** Wait before the end-of-run re-check of differences (writes in flight settle). */
+        recheckDelayMs: z.number().int().nonnegative().default(1_000),
+        /** Throttle: keys checksummed (and repairs) per second on average; 0 = unlimited. */
+        keysPerSecond: z.number().nonnegative().default(0),
+        /** Differences copied into each run's row for the report. */
+        sampleSize: z.number().int().nonnegative().default(20),
+        schedule: z
+          .strictObject({
+            enabled: z.boolean().default(false),
+            everyMinutes: z.number().positive().default(1440),
+            /** Default: every enabled service. */
+            services: z.array(serviceNameSchema()).optional(),
+            repair: z.boolean().default(false),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** Copying legacy history into the orchestrator (src/backfill/). */
+    backfill: z
+      .strictObject({
+        /** Legacy keys per batch (one checkpoint per batch). */
+        batchSize: z.number().int().positive().default(500),
+        /** Records (interactions, memories) written per second on average; 0 = unlimited. */
+        recordsPerSecond: z.number().nonnegative().default(1_000),
+        /** Keys written at once. */
+        concurrency: z.number().int().positive().default(8),
+      })
+      .prefault({}),
+    /** The daily reconciliation report (src/report/): written by the proxy when a UTC day ends, and by `memshift report`. */
+    report: z
+      .strictObject({
+        /** The proxy writes each finished day's report (to the store, and to `dir` when set). */
+        enabled: z.boolean().default(true),
+        /** Where report files go (YYYY-MM-DD.html|md|json); empty: the store only. */
+        dir: z.string().default('.memshift/reports'),
+        /** Show memory contents as type, length and a hash instead of the text. */
+        redact: z.boolean().default(true),
+        /** Verdict thresholds; each unset one takes the guard's. */
+        thresholds: z
+          .strictObject({
+            mismatchRate: z.number().nonnegative().optional(),
+            errorRate: z.number().nonnegative().optional(),
+            addedLatencyMs: z.number().nonnegative().optional(),
+            /** Compared reads a day needs before the verdict can be advance (default: the guard's mismatchRate.minSamples). */
+            minComparisons: z.number().int().nonnegative().optional(),
+            /** Advancing also needs a clean reconciliation run that day. */
+            requireReconcile: z.boolean().default(true),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<ReturnType<typeof configSchema>>;
 
 class ConfigError extends Error {}
 
@@ -283,7 +293,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 }
 
 export function parseConfig(raw: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(raw);
+  const result = configSchema().safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid ${source}:\n${lines.join('\n')}`);
@@ -306,7 +316,14 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
   node[keys[keys.length - 1]!] = value;
 }
 
-export const writeSuccessOf = (cfg: Config, s: ServiceName) => cfg.services[s].writeSuccess ?? SERVICES[s].writeSuccess;
+/** A service's section; every registered service has one once config is parsed. */
+export function serviceConfigOf(cfg: Config, s: ServiceName): ServiceConfig {
+  const section = cfg.services[s];
+  if (!section) throw new ConfigError(`no config for service "${s}" (registered after config was loaded?)`);
+  return section;
+}
+
+export const writeSuccessOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).writeSuccess ?? serviceOf(s).writeSuccess;
 
 /** The new-side backend of a service: its own override or the shared orchestrator. */
-export const newBackendOf = (cfg: Config, s: ServiceName) => cfg.services[s].new ?? cfg.orchestrator;
+export const newBackendOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).new ?? cfg.orchestrator;

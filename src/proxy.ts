@@ -4,15 +4,15 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
-import { newBackendOf } from './config.js';
-import { SERVICE_NAMES, type ServiceName } from './services/catalog.js';
+import { newBackendOf, serviceConfigOf } from './config.js';
+import { serviceNames, type ServiceName } from './services/registry.js';
 import { createLeg } from './legs/index.js';
 import type { Leg } from './legs/types.js';
 import { Pipeline } from './fronts/answer.js';
 import { createEngine, type Engine } from './plan/wiring.js';
 import type { ExecutionObserver } from './plan/observer.js';
 import type { Side } from './plan/plan.js';
-import type { Flags } from './flags/source.js';
+import { serviceSnapshot, type Flags } from './flags/source.js';
 import { STAGE_PLANS } from './flags/stage.js';
 import type { Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
@@ -72,14 +72,14 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     if (!parts.flags) await flags.close();
     if (!parts.store) await store.close();
   };
-  const services = SERVICE_NAMES.filter((s) => config.services[s].enabled);
+  const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
   const legOf = (b: Config['orchestrator']) => createLeg(b.endpoint, { timeoutMs: b.timeoutMs, maxInFlight: b.maxInFlight, breaker: config.breaker });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
-  for (const s of services) legacy[s] = legOf(config.services[s].legacy);
+  for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy);
   const orchestrator = legOf(config.orchestrator);
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
   const newLegOf: Partial<Record<ServiceName, Leg>> = {};
-  const allLegs = () => [...Object.values(legacy), ...newLegs.values()];
+  const allLegs = (): Leg[] => [...Object.values(legacy).filter((l) => l !== undefined), ...newLegs.values()];
   for (const s of services) {
     const b = newBackendOf(config, s);
     if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, legOf(b));
@@ -124,13 +124,13 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   });
 
   // Legacy is on the agents' path until the orchestrator is written first (new-primary); then it is the secondary.
-  const legacyServes = (s: ServiceName) => () => !STAGE_PLANS[flags.snapshot()[s].stage].newPrimary;
+  const legacyServes = (s: ServiceName) => () => !STAGE_PLANS[serviceSnapshot(flags.snapshot(), s).stage].newPrimary;
   const legacyProbes: ProbedBackend[] = services.map((s) => ({ name: s, leg: legacy[s]!, critical: legacyServes(s), probe: '{"action": "health_check"}' }));
   const newProbes: ProbedBackend[] = [...newLegs.entries()].map(([endpoint, leg]) => ({
     name: endpoint === config.orchestrator.endpoint ? 'orchestrator' : `orchestrator ${endpoint}`,
     leg,
     // Agents read from it at new-primary and later: a service there makes it critical.
-    critical: () => services.some((s) => newLegOf[s] === leg && STAGE_PLANS[flags.snapshot()[s].stage].newPrimary),
+    critical: () => services.some((s) => newLegOf[s] === leg && STAGE_PLANS[serviceSnapshot(flags.snapshot(), s).stage].newPrimary),
     probe: '{"action": "health_check", "request_id": "req-health00"}',
   }));
   const probes = [...legacyProbes, ...newProbes];
@@ -145,7 +145,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     (service) =>
       new ZmqFront({
         service,
-        bind: config.services[service].front,
+        bind: serviceConfigOf(config, service).front,
         pipeline,
         hardLimitBytes: Math.max(config.zmq.maxFrameBytes * 4, 16 * 1024 * 1024),
       }),

@@ -1,11 +1,11 @@
 /** GET /admin/status, GET /admin/events and the guard / flag controls, as admin routes. */
 import type { FastifyInstance } from 'fastify';
 import type { SecondaryStats } from '../plan/secondary.js';
-import type { Flags } from '../flags/source.js';
-import { ALL_FLAG_NAMES } from '../flags/names.js';
+import { serviceSnapshot, type Flags } from '../flags/source.js';
+import { allFlagNames } from '../flags/names.js';
 import type { Guard } from '../guard/guard.js';
 import type { GuardEvents } from '../guard/events.js';
-import { isServiceName, type ServiceName } from '../services/catalog.js';
+import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
 
 export interface StatusDeps {
@@ -28,9 +28,9 @@ async function proxyStatus(deps: StatusDeps) {
       deps.services.map((s) => [
         s,
         {
-          stage: snap[s].stage,
-          flags: snap[s].flags,
-          overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in snap[s].flags)),
+          stage: serviceSnapshot(snap, s).stage,
+          flags: serviceSnapshot(snap, s).flags,
+          overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
           // The outbox is shared by the services; its depth is the instance's.
           outboxDepth: outbox && 'depth' in outbox ? outbox.depth : null,
@@ -60,7 +60,7 @@ export const statusRoutes =
     admin.put<{ Params: { flag: string }; Body: unknown }>('/flags/:flag/override', async (req, reply) => {
       const { flag } = req.params;
       const enabled = (req.body as { enabled?: unknown } | undefined)?.enabled;
-      if (!ALL_FLAG_NAMES.includes(flag)) return reply.code(404).send({ status: 'error', message: `memshift: unknown flag "${flag}"` });
+      if (!allFlagNames().includes(flag)) return reply.code(404).send({ status: 'error', message: `memshift: unknown flag "${flag}"` });
       if (enabled !== true && enabled !== false && enabled !== null)
         return reply.code(400).send({ status: 'error', message: 'memshift: body must be {"enabled": true|false|null}' });
       deps.flags.setLocalOverride(flag, enabled);

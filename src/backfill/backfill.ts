@@ -7,8 +7,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import type { ServiceName } from '../services/catalog.js';
-import type { CanonicalRecord } from '../reconcile/canonical.js';
+import type { ServiceName } from '../services/registry.js';
+import type { CanonicalRecord } from '../services/records.js';
 import { scanRecords, type LegacyIndex, type RecordSource } from '../reconcile/source.js';
 import { childLogger } from '../telemetry/log.js';
 import type { Progress } from './progress.js';

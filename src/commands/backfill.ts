@@ -4,7 +4,7 @@ import { loadConfig } from '../config.js';
 import { backfill } from '../backfill/backfill.js';
 import { progressReporter } from '../backfill/progress.js';
 import { openSides, tuningOf } from '../reconcile/sides.js';
-import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
+import { isServiceName, serviceNames } from '../services/registry.js';
 import { untilSignal } from './signals.js';
 import { withStore } from '../store/open.js';
 
@@ -14,7 +14,7 @@ Streams every record of service S's legacy store (reconcile.legacyDataDir) into 
 its translator, in batches of keys. Only what the orchestrator lacks is written, so it can be re-run
 safely; after each batch a checkpoint is stored and an interrupted backfill resumes there. Ends with a
 reconciliation (recorded in reconcile_runs).
-  --service S        ${SERVICE_NAMES.join(' | ')}
+  --service S        ${serviceNames().join(' | ')}
   --batch N          keys per batch (default backfill.batchSize)
   --rate N           writes per second, 0 = unlimited (default backfill.recordsPerSecond)
   --concurrency N    keys written at once (default backfill.concurrency)
@@ -38,7 +38,7 @@ export const command = defineCommand(
   },
   async ({ values }) => {
     const service = values.service;
-    if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
+    if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${serviceNames().join(', ')}`);
     const config = loadConfig({ path: values.config, set: values.set });
     const opts = {
       batchSize: count(values.batch, config.backfill.batchSize, '--batch', 1),

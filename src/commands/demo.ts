@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
+import { serviceNames } from '../services/registry.js';
 import { DEMO_STAGES } from '../tools/demo/stages.js';
 import { formatSummary } from '../tools/demo/summary.js';
 import { runTraffic, type TrafficResult } from '../tools/demo/traffic.js';
@@ -78,9 +79,9 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
             totals.sent += r.sent;
             totals.errors += r.errors;
           }
-          const t = proxy.engine.stats.totals;
-          const compared = Object.values(t).reduce((a, x) => a + x.compared, 0);
-          const mismatches = Object.values(t).reduce((a, x) => a + x.mismatches, 0);
+          const t = serviceNames().map((s) => proxy.engine.stats.of(s));
+          const compared = t.reduce((a, x) => a + x.compared, 0);
+          const mismatches = t.reduce((a, x) => a + x.mismatches, 0);
           say(`      so far: ${totals.sent} requests, ${totals.errors} agent-visible errors, ${compared} compared, ${mismatches} mismatches`);
         }
         await proxy.engine.secondary.drain();

@@ -7,8 +7,8 @@ import type { Command } from './define.js';
 import { loadConfig } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
-import { openFlags } from '../flags/source.js';
-import { SERVICE_NAMES } from '../services/catalog.js';
+import { openFlags, serviceSnapshot } from '../flags/source.js';
+import { serviceNames } from '../services/registry.js';
 import type { FlagState } from '../flags/stage.js';
 import { CONFIG_OPTIONS } from './define.js';
 
@@ -116,9 +116,9 @@ async function flagStatusLines(opts: { file: string; url?: string; apiToken?: st
     const snap = flags.snapshot();
     return [
       `flags from ${flags.source === 'unleash' ? opts.url : opts.file}${snap.killSwitch ? ' (kill switch ON)' : ''}`,
-      ...SERVICE_NAMES.map(
+      ...serviceNames().map(
         (s) =>
-          `  ${s.padEnd(18)} ${snap[s].stage.padEnd(12)} ${Object.entries(snap[s].flags)
+          `  ${s.padEnd(18)} ${serviceSnapshot(snap, s).stage.padEnd(12)} ${Object.entries(serviceSnapshot(snap, s).flags)
             .map(([n, f]) => describe(n.split('.').pop()!, f))
             .join(' ')}`,
       ),

@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { reconcileService } from '../reconcile/sides.js';
 import type { Side } from '../reconcile/reconcile.js';
-import { isServiceName, SERVICE_NAMES } from '../services/catalog.js';
+import { isServiceName, serviceNames } from '../services/registry.js';
 import { withStoreAndFlags } from '../store/open.js';
 
 const usage = `Usage: memshift reconcile --service S [--repair] [--truth legacy|new] [--config FILE] [--set k=v ...]
@@ -12,7 +12,7 @@ Compares the legacy store of service S (reconcile.legacyDataDir) with the orches
 (reconcile.orchestratorDatabaseUrl) by checksums over key ranges, bisecting the ranges that differ, and
 reports keys missing in new, missing in legacy, and differing (with field paths). An interrupted run is
 resumed from its checkpoint. The run is recorded in the state store (reconcile_runs).
-  --service S      ${SERVICE_NAMES.join(' | ')}
+  --service S      ${serviceNames().join(' | ')}
   --repair         copy each difference from the source of truth through the normal write path
   --truth SIDE     source of truth (default: legacy, or new once the service's stage is new-primary)
   --show-values    print the differing values too (they are users' memories; hidden by default)
@@ -29,7 +29,7 @@ export const command = defineCommand(
   },
   async ({ values }) => {
     const service = values.service;
-    if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${SERVICE_NAMES.join(', ')}`);
+    if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${serviceNames().join(', ')}`);
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
     const config = loadConfig({ path: values.config, set: values.set });
     return withStoreAndFlags(config, async (store, flags) => {

@@ -7,7 +7,6 @@
  * root (a bare reply such as contextual-memory's `true` / `null`). Example: `context[].timestamp`.
  */
 import { z } from 'zod';
-import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
 
 const ANY_KEY = '*';
 const EVERY_ELEMENT = '[]';
@@ -73,41 +72,25 @@ const comparisonRulesOverrideSchema = z.strictObject({
 });
 
 /** Config shape: service -> action -> override. */
-export const comparisonOverridesSchema = z.partialRecord(z.enum(SERVICE_NAMES), z.record(z.string(), comparisonRulesOverrideSchema));
-export type ComparisonOverrides = z.infer<typeof comparisonOverridesSchema>;
+export const comparisonOverridesSchema = (serviceName: z.ZodType<string>) => z.partialRecord(serviceName, z.record(z.string(), comparisonRulesOverrideSchema));
+type ComparisonOverride = z.infer<typeof comparisonRulesOverrideSchema>;
+export type ComparisonOverrides = Partial<Record<string, Record<string, ComparisonOverride>>>;
 
-const rules = (r: z.input<typeof comparisonRulesSchema>): ComparisonRules => comparisonRulesSchema.parse(r);
-const NO_RULES = rules({});
+const NO_RULES = comparisonRulesSchema.parse({});
 
 /**
- * Defaults for the read actions. Timestamps are ignored because each side stamps its own clock;
- * request ids because the rebuilt reply may carry another. List order is kept: it is part of
- * each legacy contract (context oldest first, memories oldest first, decisions as recorded).
+ * The rules of one route: its service's defaults (each read action declares them, src/services/) with the
+ * config's override merged on top, or alone with `inherit: false`.
  */
-export const DEFAULT_COMPARISON_RULES: Record<ServiceName, Record<string, ComparisonRules>> = {
-  'session-memory': {
-    get_context: rules({ ignore: ['request_id', 'context[].timestamp'] }),
-  },
-  'contextual-memory': {
-    get_context: rules({ ignore: ['last_updated', 'key_decisions[].timestamp'] }),
-  },
-  'jarvis-memory': {
-    get_memories: rules({ ignore: ['memories[].timestamp'] }),
-  },
-};
-
-/** The rules of one route: the defaults with the config's override merged on top. */
-export function rulesFor(overrides: ComparisonOverrides | undefined, service: ServiceName, action: string): ComparisonRules {
-  const defaults = DEFAULT_COMPARISON_RULES[service][action] ?? NO_RULES;
-  const o = overrides?.[service]?.[action];
-  if (!o) return defaults;
-  const base = o.inherit === false ? NO_RULES : defaults;
+export function rulesFor(defaults: z.input<typeof comparisonRulesSchema> | undefined, override: ComparisonOverride | undefined): ComparisonRules {
+  const base = override?.inherit === false || !defaults ? NO_RULES : comparisonRulesSchema.parse(defaults);
+  if (!override) return base;
   return {
-    ignore: [...new Set([...base.ignore, ...(o.ignore ?? [])])],
-    sets: { ...base.sets, ...o.sets },
-    tolerance: { ...base.tolerance, ...o.tolerance },
-    trimStrings: o.trimStrings ?? base.trimStrings,
-    maxDiffs: o.maxDiffs ?? base.maxDiffs,
+    ignore: [...new Set([...base.ignore, ...(override.ignore ?? [])])],
+    sets: { ...base.sets, ...override.sets },
+    tolerance: { ...base.tolerance, ...override.tolerance },
+    trimStrings: override.trimStrings ?? base.trimStrings,
+    maxDiffs: override.maxDiffs ?? base.maxDiffs,
   };
 }
 

@@ -3,11 +3,11 @@
  * from the flags file or against a real Unleash server (bootstrapped from the same file).
  */
 import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
-import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { definitionState, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
 import { FileFlagRepository } from './file-repository.js';
-import { ALL_FLAG_NAMES, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
+import { allFlagNames, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
 import { deriveStage, isOn, STAGE_PLANS, type FlagState, type FlagStates, type Stage } from './stage.js';
 
 const log = childLogger('flags');
@@ -49,7 +49,17 @@ interface ServiceSnapshot {
   flags: Record<string, FlagState>;
 }
 
-export type FlagsSnapshot = Record<ServiceName, ServiceSnapshot> & { killSwitch: boolean };
+export interface FlagsSnapshot {
+  killSwitch: boolean;
+  services: Partial<Record<ServiceName, ServiceSnapshot>>;
+}
+
+/** One service's flags and stage; every registered service has them. */
+export function serviceSnapshot(snap: FlagsSnapshot, service: ServiceName): ServiceSnapshot {
+  const one = snap.services[service];
+  if (!one) throw new Error(`no flags for service "${service}"`);
+  return one;
+}
 
 export interface Flags {
   readonly source: 'file' | 'unleash';
@@ -219,12 +229,12 @@ class UnleashFlags implements Flags {
   snapshot(): FlagsSnapshot {
     const killSwitch = isOn(this.state(KILL_SWITCH));
     const services = Object.fromEntries(
-      SERVICE_NAMES.map((s) => {
+      serviceNames().map((s) => {
         const flags = Object.fromEntries(serviceFlagNames(s).map((n) => [n, this.state(n)]));
         return [s, { stage: deriveStage(s, flags, killSwitch), flags }];
       }),
-    ) as Record<ServiceName, ServiceSnapshot>;
-    return { ...services, killSwitch };
+    );
+    return { services, killSwitch };
   }
 
   onChange(cb: () => void): () => void {
@@ -233,7 +243,7 @@ class UnleashFlags implements Flags {
   }
 
   setLocalOverride(name: string, enabled: boolean | null): void {
-    if (!ALL_FLAG_NAMES.includes(name)) throw new Error(`unknown flag "${name}"`);
+    if (!allFlagNames().includes(name)) throw new Error(`unknown flag "${name}"`);
     const had = this.overrides.get(name);
     if (enabled === null) this.overrides.delete(name);
     else this.overrides.set(name, enabled);

@@ -2,7 +2,7 @@
  * Migration stages (DESIGN.md stages table): which stage a service is in given its flags, and what
  * each stage means for writes, reads and comparison. Pure, so the report and CLI share it.
  */
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { flagName, KILL_SWITCH, type FlagKind } from './names.js';
 
 export const STAGES = ['off', 'dual-write', 'shadow', 'cutover', 'new-primary', 'complete', 'killed'] as const;

@@ -2,7 +2,7 @@
  * The request path shared by every front: route the frame, run it, and say how it went so each
  * front can answer in its own protocol (ZeroMQ: the bytes; HTTP: the bytes plus a status code).
  */
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { LegError } from '../legs/types.js';
 import { actionLabel, errorReply, routeRequest, type Route } from '../routes/route.js';
 import { spansEnabled, traceRequest, type OutcomeKind } from '../telemetry/tracing.js';

@@ -3,7 +3,7 @@
  * the legacy reply bytes; `/healthz` and `/readyz` for orchestration; `/metrics` (Prometheus) and `/admin`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { isServiceName } from '../services/catalog.js';
+import { isServiceName } from '../services/registry.js';
 import type { Pipeline, OutcomeKind } from './answer.js';
 import type { HealthChecker } from './health.js';
 import { registerAdmin, type AdminRoutes } from '../admin/auth.js';

@@ -5,7 +5,7 @@
  * zeromq.js sends synchronously and replies need no queue.
  */
 import * as zmq from 'zeromq';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import type { Pipeline } from './answer.js';
 import { errorReply } from '../routes/route.js';
 import { childLogger } from '../telemetry/log.js';

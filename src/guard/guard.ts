@@ -7,10 +7,10 @@
 import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';
 import type { UnleashAdmin } from '../admin/unleash-admin.js';
-import type { Flags, FlagsSnapshot } from '../flags/source.js';
+import { serviceSnapshot, type Flags, type FlagsSnapshot } from '../flags/source.js';
 import { flagName, type FlagKind } from '../flags/names.js';
 import { isOn, STAGE_PLANS, type Stage } from '../flags/stage.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
 import { GuardWindow, type WindowFigures } from './window.js';
@@ -180,7 +180,7 @@ export class Guard {
   }
 
   private stageOf(service: ServiceName): Stage {
-    return (this.snapshot ??= this.opts.flags.snapshot())[service].stage;
+    return serviceSnapshot((this.snapshot ??= this.opts.flags.snapshot()), service).stage;
   }
 
   private trip(service: ServiceName, g: ServiceGuard, stage: Stage, figures: WindowFigures, breaches: Breach[]): void {
@@ -189,7 +189,7 @@ export class Guard {
     for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
     g.state = 'tripped';
     g.trippedAt = this.now();
-    g.stageAfter = this.opts.flags.snapshot()[service].stage;
+    g.stageAfter = serviceSnapshot(this.opts.flags.snapshot(), service).stage;
     g.event = undefined;
     g.window.reset();
     log.warn(
@@ -259,7 +259,7 @@ export class Guard {
         g.awaitingUnleash = undefined;
         this.clearOverrides(service);
       }
-      if (this.opts.flags.snapshot()[service].stage !== g.stageAfter) {
+      if (serviceSnapshot(this.opts.flags.snapshot(), service).stage !== g.stageAfter) {
         log.info({ service }, 'flags changed after a rollback: guard watching again');
         this.rearm(g);
       }
@@ -299,7 +299,7 @@ export function breachesOf(f: WindowFigures, c: Pick<GuardConfig, GuardRule>): B
 
 /** Flags to turn off (everything putting new on the read path) and dual-write to keep on if the stage implied it. */
 function rollbackChanges(service: ServiceName, flags: Flags): FlagChange[] {
-  const snap = flags.snapshot()[service];
+  const snap = serviceSnapshot(flags.snapshot(), service);
   const changes: FlagChange[] = ROLLBACK_KINDS.filter((k) => snap.flags[flagName(service, k)]?.enabled).map((k) => ({
     flag: flagName(service, k),
     to: 'off' as const,

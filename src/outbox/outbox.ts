@@ -20,7 +20,7 @@ import {
   type SecondaryStats,
   type SecondaryWrite,
 } from '../plan/secondary.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './buffer.js';

@@ -8,14 +8,14 @@
  * held (at most the leg's in-flight bound) are answered, nothing of it is left.
  */
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../config.js';
+import { serviceConfigOf, type Config } from '../config.js';
 import { parseReply } from '../plan/sides.js';
 import { routeRequest } from '../routes/route.js';
 import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';
 import { isUnknownOutcome, type Leg } from '../legs/types.js';
-import type { ServiceName } from '../services/catalog.js';
-import { isApplied, legacyLookupOf } from '../services/legacy-lookup.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import { isApplied } from '../services/legacy-lookup.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 
@@ -77,7 +77,7 @@ export class Resolver {
   async find(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<Found> {
     const service = w.route.service;
     const request = w.route.request as LegacyRequest;
-    const lookup = legacyLookupOf(service);
+    const lookup = serviceOf(service).lookup;
     if (side === 'legacy' && !lookup.read(request)) return 'unknowable';
     if (side === 'legacy' && !('adds' in lookup.effect(request))) return 'idempotent';
     const leg = this.legOf(service, side);
@@ -116,7 +116,8 @@ export class Resolver {
 
 /** Each leg's barrier: one more ping than the most requests a connection to it can have held (its bound). */
 export function barrierPingsFor(config: Config): (service: ServiceName, side: Side) => number {
-  return (service, side) => (side === 'legacy' ? config.services[service].legacy : (config.services[service].new ?? config.orchestrator)).maxInFlight + 1;
+  return (service, side) =>
+    (side === 'legacy' ? serviceConfigOf(config, service).legacy : (serviceConfigOf(config, service).new ?? config.orchestrator)).maxInFlight + 1;
 }
 
 /** The longest any primary call may take: the slowest leg's timeout, and a second for the rest of the write path. */

@@ -9,7 +9,7 @@ import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
 import { keyOf, type ApplySecondary } from '../plan/secondary.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import type { OutboxRow, OutboxTable } from './table.js';
 import type { Found, Resolver, WriteRef } from './resolve.js';

@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { Side } from '../plan/plan.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */

@@ -1,6 +1,6 @@
 /** What the executor reports about the work it does off the agent's path; stores and metrics listen. */
 import type { FieldDiff } from '../comparison/compare.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
 import type { SideReply } from './sides.js';

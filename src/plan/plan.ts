@@ -2,7 +2,7 @@
  * What the flags decide for one request: which side answers the agent, whether the other side is
  * written second, and whether a read is shadowed (sent to the other side too and compared).
  */
-import type { ActionKind } from '../services/catalog.js';
+import type { ActionKind } from '../services/service.js';
 import type { FlagDecision } from '../flags/source.js';
 
 export type { FlagDecision };

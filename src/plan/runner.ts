@@ -3,7 +3,8 @@
  * off the agent's path and report to the observers (comparison counts, samples, outbox, metrics).
  */
 import { randomUUID } from 'node:crypto';
-import type { ServiceName, SuccessRule } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
+import type { SuccessRule } from '../services/service.js';
 import { pyDumps } from '../util/pyjson.js';
 import { compare } from '../comparison/compare.js';
 import type { ComparisonRules } from '../comparison/rules.js';

@@ -2,7 +2,8 @@
  * Secondary writes: how one is applied (the other side, judged by the route's success rules), per-key
  * chains, and the in-memory queue used when the durable outbox (src/outbox/outbox.ts) is switched off.
  */
-import type { SuccessRule, ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
+import type { SuccessRule } from '../services/service.js';
 import { randomUUID } from 'node:crypto';
 import type { ExecutionObserver } from './observer.js';
 import type { Side } from './plan.js';

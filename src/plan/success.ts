@@ -1,5 +1,5 @@
 /** Applies a route's success rules (data from config) to a parsed reply. */
-import type { SuccessRule } from '../services/catalog.js';
+import type { SuccessRule } from '../services/service.js';
 
 function valueAt(value: unknown, path: string): unknown {
   if (path === '') return value;

@@ -1,5 +1,5 @@
 /** In-process running totals per service, for the demo's summary and the admin status. */
-import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import type { FieldDiff } from '../comparison/compare.js';
 import type { ComparedEvent, ExecutionObserver, ResolvedEvent, SecondaryEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
 import type { Route } from '../routes/route.js';
@@ -49,17 +49,24 @@ const empty = (): ServiceTotals => ({
 const MAX_FIELDS = 200;
 
 export class MigrationStats implements ExecutionObserver {
-  readonly totals: Record<ServiceName, ServiceTotals> = Object.fromEntries(SERVICE_NAMES.map((s) => [s, empty()])) as Record<ServiceName, ServiceTotals>;
+  private readonly totals = new Map<ServiceName, ServiceTotals>();
+
+  /** A service's totals so far (zeros before its first request). */
+  of(service: ServiceName): ServiceTotals {
+    let t = this.totals.get(service);
+    if (!t) this.totals.set(service, (t = empty()));
+    return t;
+  }
 
   served(e: ServedEvent): void {
-    const t = this.totals[e.route.service];
+    const t = this.of(e.route.service);
     t.requests++;
     if (!e.ok) t.errors++;
     if (e.side === 'new') t.servedFromNew++;
   }
 
   compared(e: ComparedEvent): void {
-    const t = this.totals[e.route.service];
+    const t = this.of(e.route.service);
     if (e.outcome === 'skipped') t.skipped++;
     else if (e.outcome === 'legacy_error' || e.outcome === 'new_error') t.shadowErrors++;
     else {
@@ -78,25 +85,25 @@ export class MigrationStats implements ExecutionObserver {
   }
 
   secondaryWritten(e: SecondaryEvent): void {
-    const t = this.totals[e.route.service];
+    const t = this.of(e.route.service);
     if (e.ok) t.secondaryOk++;
     else t.secondaryFailed++;
   }
 
   fallback(route: Route): void {
-    this.totals[route.service].fallbacks++;
+    this.of(route.service).fallbacks++;
   }
 
   staleReadAvoided(route: Route): void {
-    this.totals[route.service].staleReadsAvoided++;
+    this.of(route.service).staleReadsAvoided++;
   }
 
   unknownOutcome(e: UnknownOutcomeEvent): void {
-    this.totals[e.service].unknownOutcomes++;
+    this.of(e.service).unknownOutcomes++;
   }
 
   unknownResolved(e: ResolvedEvent): void {
-    const t = this.totals[e.service];
+    const t = this.of(e.service);
     if (e.applied) t.resolvedApplied++;
     else t.resolvedAbsent++;
   }

@@ -6,12 +6,11 @@ import type { Config } from '../config.js';
 import { newBackendOf, writeSuccessOf } from '../config.js';
 import type { Flags } from '../flags/source.js';
 import type { Leg } from '../legs/types.js';
-import type { ServiceName } from '../services/catalog.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
-import { createTranslator } from '../services/translators.js';
 import type { Translator } from '../services/types.js';
 import type { Store } from '../store/index.js';
-import { rulesFor, type ComparisonRules } from '../comparison/rules.js';
+import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { Executor } from './runner.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
@@ -40,6 +39,10 @@ export interface Engine {
   translators: Partial<Record<ServiceName, Translator>>;
 }
 
+/** A route's comparison rules: its read action's defaults (the service module's) under the config's override. */
+export const routeRules = (overrides: ComparisonOverrides | undefined, service: ServiceName, action: string): ComparisonRules =>
+  rulesFor(Object.hasOwn(serviceOf(service).actions, action) ? serviceOf(service).actions[action]?.compare : undefined, overrides?.[service]?.[action]);
+
 export function createEngine(deps: EngineDeps): Engine {
   const { config } = deps;
   const stats = new MigrationStats();
@@ -48,16 +51,17 @@ export function createEngine(deps: EngineDeps): Engine {
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
     const newLeg = deps.newLegs[service]!;
-    translators[service] = createTranslator(service, new LegOrchestratorClient(newLeg), deps.store.idMap);
+    const translator = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap);
+    translators[service] = translator;
     sides[service] = {
       legacy,
       newLeg,
-      translator: translators[service],
+      translator,
       newTimeoutMs: newBackendOf(config, service).timeoutMs,
       newEndpoint: newLeg.endpoint,
     };
   }
-  const routeRules = new Map<string, ComparisonRules>();
+  const rulesByRoute = new Map<string, ComparisonRules>();
   const apply = secondaryApplier(
     (s) => sides[s]!,
     (s) => writeSuccessOf(config, s),
@@ -70,8 +74,8 @@ export function createEngine(deps: EngineDeps): Engine {
     comparisonRules: (service, action) => {
       // Resolved once per route: merged overrides are new objects, and compiled rules are cached per object.
       const key = `${service}/${action}`;
-      let rules = routeRules.get(key);
-      if (!rules) routeRules.set(key, (rules = rulesFor(config.comparison, service, action)));
+      let rules = rulesByRoute.get(key);
+      if (!rules) rulesByRoute.set(key, (rules = routeRules(config.comparison, service, action)));
       return rules;
     },
     activity: new KeyActivity(),

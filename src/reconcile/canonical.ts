@@ -1,46 +1,6 @@
-/**
- * One canonical record per legacy key (session id, user id), in the legacy shape, as both sides are read:
- * a header tuple and element lists of tuples. Timestamps are left out (each side stamps its own clock);
- * what remains is what a write through the translators preserves, so equal records mean "in sync".
- */
+/** Digests of canonical records (services/records.ts), and the jsonb text they hash, made alike here and in SQL. */
 import { hash } from 'node:crypto';
-import type { ServiceName } from '../services/catalog.js';
-
-export interface CanonicalRecord {
-  key: string;
-  /** The key's own fields (session-memory: user_id, metadata); [] when it has none. */
-  header: unknown[];
-  /** Per list of the service's shape, its elements oldest first, each a tuple of the list's fields. */
-  lists: unknown[][][];
-}
-
-export interface ServiceShape {
-  header: readonly string[];
-  lists: readonly { name: string; fields: readonly string[] }[];
-  /** A key with no elements does not exist (the service keeps keys implicitly, by their first write). */
-  emptyIsAbsent: boolean;
-}
-
-export const SHAPES: Record<ServiceName, ServiceShape> = {
-  'session-memory': {
-    header: ['user_id', 'metadata'],
-    lists: [{ name: 'interactions', fields: ['role', 'content', 'metadata'] }],
-    emptyIsAbsent: false,
-  },
-  'contextual-memory': {
-    header: [],
-    lists: [
-      { name: 'interactions', fields: ['type', 'content', 'metadata'] },
-      { name: 'decisions', fields: ['decision'] },
-    ],
-    emptyIsAbsent: true,
-  },
-  'jarvis-memory': {
-    header: [],
-    lists: [{ name: 'memories', fields: ['memory'] }],
-    emptyIsAbsent: true,
-  },
-};
+import { compareKeys, type CanonicalRecord } from '../services/records.js';
 
 /** Separators of the hashed text: between elements, and between lists. The SQL side uses the same. */
 export const ELEMENT_SEP = '\n';
@@ -60,44 +20,6 @@ export function recordDigest(r: CanonicalRecord): string {
 
 /** The two 32-bit words of a digest that range checksums sum (mod 2^32). */
 export const digestWords = (hex: string): [number, number] => [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
-
-export const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.length === 0);
-
-/** The record with named fields, for field-level diffs (`interactions[2].content`); single-field elements unwrapped. */
-export function namedView(service: ServiceName, r: CanonicalRecord): Record<string, unknown> {
-  const shape = SHAPES[service];
-  const out: Record<string, unknown> = {};
-  shape.header.forEach((f, i) => (out[f] = r.header[i]));
-  shape.lists.forEach(({ name, fields }, i) => {
-    out[name] = (r.lists[i] ?? []).map((t) => (fields.length === 1 ? t[0] : Object.fromEntries(fields.map((f, j) => [f, t[j]]))));
-  });
-  return out;
-}
-
-// --- key order ---------------------------------------------------------------------------------
-
-const HIGH = /[\ud800-\uffff]/;
-
-/**
- * Code point order (= UTF-8 byte order, PostgreSQL's COLLATE "C", SQLite's BINARY). JavaScript's `<`
- * compares UTF-16 units, which puts astral characters below U+E000..U+FFFF; only those need the slow path.
- */
-export function compareKeys(a: string, b: string): number {
-  if (a === b) return 0;
-  if (!HIGH.test(a) || !HIGH.test(b)) return a < b ? -1 : 1;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
-      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
-    }
-    return x - y;
-  }
-  return a.length - b.length;
-}
 
 /** A half-open key range [from, to); undefined bounds are open. */
 export interface KeyRange {

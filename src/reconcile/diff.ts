@@ -4,8 +4,9 @@
  * beyond one checksum pass follows the number of differences, not the size of the data.
  */
 import { compare } from '../comparison/compare.js';
-import type { ServiceName } from '../services/catalog.js';
-import { compareKeys, namedView, type CanonicalRecord, type KeyRange } from './canonical.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import { compareKeys, namedView, type CanonicalRecord } from '../services/records.js';
+import type { KeyRange } from './canonical.js';
 import { sameChecksum, type RecordSource } from './source.js';
 import type { Difference } from './runs.js';
 import { mapLimit, type RateLimiter } from './pace.js';
@@ -40,7 +41,7 @@ export function diffRecord(
   if (!legacy && !neu) return undefined;
   if (!neu) return { key, kind: 'missing_in_new', diffs: [] };
   if (!legacy) return { key, kind: 'missing_in_legacy', diffs: [] };
-  const c = compare(namedView(service, legacy), namedView(service, neu), { maxDiffs: maxFieldDiffs });
+  const c = compare(namedView(serviceOf(service).record, legacy), namedView(serviceOf(service).record, neu), { maxDiffs: maxFieldDiffs });
   return c.equal ? undefined : { key, kind: 'differing', diffs: c.diffs };
 }
 

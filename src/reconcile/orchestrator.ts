@@ -4,57 +4,11 @@
  * checksums are computed in SQL, so only the ranges that differ ever leave the database.
  */
 import pg from 'pg';
-import { SERVICES, type ServiceName } from '../services/catalog.js';
-import { ELEMENT_SEP, LIST_SEP, SHAPES, type CanonicalRecord, type KeyRange } from './canonical.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import type { CanonicalRecord } from '../services/records.js';
+import type { OrchestratorView } from '../services/service.js';
+import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
 import type { RangeChecksum, RecordSource, RecordsOptions } from './source.js';
-
-interface View {
-  /** The legacy key of a session row `s`. */
-  key: string;
-  /** Which sessions carry this service's keys (translators write different session metadata). */
-  sessions: string;
-  /** [key, ...header] as jsonb, of a session row `s`. */
-  header: string;
-  /** Per list of the shape: which memories `m` belong to it and the element tuple. */
-  lists: { where: string; element: string }[];
-}
-
-const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
-const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
-/** Memories `m` of the service's memory_type (the one its translator writes). */
-const isMemoryTypeOf = (service: ServiceName) => `m.memory_type = '${SERVICES[service].memoryType}'`;
-
-const VIEWS: Record<ServiceName, View> = {
-  'session-memory': {
-    key: SESSION_KEY,
-    sessions: `s.metadata ? 'legacy_session_id' AND s.metadata ? 'metadata'`,
-    header: `jsonb_build_array(${SESSION_KEY}, s.user_id, s.metadata->'metadata')`,
-    lists: [
-      {
-        where: isMemoryTypeOf('session-memory'),
-        element: `jsonb_build_array(m.content->'role', m.content->'text', m.content->'metadata')`,
-      },
-    ],
-  },
-  'contextual-memory': {
-    key: SESSION_KEY,
-    sessions: `s.metadata ? 'legacy_session_id' AND NOT s.metadata ? 'metadata'`,
-    header: `jsonb_build_array(${SESSION_KEY})`,
-    lists: [
-      {
-        where: `${isMemoryTypeOf('contextual-memory')} AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
-        element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
-      },
-      { where: `${isMemoryTypeOf('contextual-memory')} AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
-    ],
-  },
-  'jarvis-memory': {
-    key: `(s.metadata->>'legacy_user_id')`,
-    sessions: `s.metadata ? 'legacy_user_id'`,
-    header: `jsonb_build_array(s.metadata->>'legacy_user_id')`,
-    lists: [{ where: isMemoryTypeOf('jarvis-memory'), element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
-  },
-};
 
 /** Statements a long run of ranges is split into, and the fewest ranges worth a statement of their own. */
 const PARALLEL = 2;
@@ -80,7 +34,7 @@ function rangeWhere(keyExpr: string, range: KeyRange, params: Params): string {
 }
 
 class OrchestratorSource implements RecordSource {
-  private readonly view: View;
+  private readonly view: OrchestratorView;
   private readonly emptyIsAbsent: boolean;
 
   constructor(
@@ -88,8 +42,8 @@ class OrchestratorSource implements RecordSource {
     private readonly pool: pg.Pool,
     private readonly ownsPool = false,
   ) {
-    this.view = VIEWS[service];
-    this.emptyIsAbsent = SHAPES[service].emptyIsAbsent;
+    this.view = serviceOf(service).orchestratorView;
+    this.emptyIsAbsent = serviceOf(service).record.emptyIsAbsent;
   }
 
   /**
@@ -98,7 +52,7 @@ class OrchestratorSource implements RecordSource {
    */
   private perKey(selection: string, mode: 'digest' | 'rows'): string {
     const v = this.view;
-    const list = (l: View['lists'][number]) =>
+    const list = (l: OrchestratorView['lists'][number]) =>
       mode === 'digest'
         ? `coalesce(string_agg((${l.element})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${l.where}), '')`
         : `coalesce(jsonb_agg(${l.element} ${ORDER}) FILTER (WHERE ${l.where}), '[]')`;

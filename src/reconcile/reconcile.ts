@@ -6,8 +6,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import type { ServiceName } from '../services/catalog.js';
-import { compareKeys, type CanonicalRecord, type KeyRange } from './canonical.js';
+import type { ServiceName } from '../services/registry.js';
+import { compareKeys, type CanonicalRecord } from '../services/records.js';
+import type { KeyRange } from './canonical.js';
 import type { RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';

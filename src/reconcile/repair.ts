@@ -5,12 +5,13 @@
  * otherwise clears the key and writes it whole. Shared by `reconcile --repair` and the backfill.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { SERVICES, type ServiceName, type SuccessRule } from '../services/catalog.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import type { SuccessRule } from '../services/service.js';
+import type { CanonicalRecord } from '../services/records.js';
 import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from '../services/types.js';
 import type { Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../plan/sides.js';
-import type { CanonicalRecord } from './canonical.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
@@ -23,37 +24,6 @@ export interface SideWriter {
    */
   clearKey?(key: string): Promise<void>;
 }
-
-/** The legacy requests that build a record, per service. */
-interface RecordOps {
-  /** Requests making the key itself (before its elements). */
-  create?(r: CanonicalRecord): LegacyRequest[];
-  append(key: string, list: number, element: unknown[]): LegacyRequest;
-  /** Empties the key's lists, keeping the key. */
-  clear?(key: string): LegacyRequest;
-  /** Removes the key altogether. */
-  remove?(key: string): LegacyRequest;
-}
-
-const OPS: Record<ServiceName, RecordOps> = {
-  'session-memory': {
-    create: (r) => [{ action: 'create_session', session_id: r.key, user_id: r.header[0], metadata: r.header[1] }],
-    append: (key, _list, [role, content, metadata]) => ({ action: 'add_interaction', session_id: key, role, content, metadata }),
-    clear: (key) => ({ action: 'clear_session', session_id: key }),
-    remove: (key) => ({ action: 'delete_session', session_id: key }),
-  },
-  'contextual-memory': {
-    append: (key, list, element) =>
-      list === 0
-        ? { action: 'add_interaction', session_id: key, type: element[0], content: element[1], metadata: element[2] }
-        : { action: 'record_decision', session_id: key, decision: element[0] },
-  },
-  'jarvis-memory': {
-    append: (key, _list, [memory]) => ({ action: 'add_memory', user_id: key, memory }),
-    clear: (key) => ({ action: 'clear_memories', user_id: key }),
-    remove: (key) => ({ action: 'clear_memories', user_id: key }),
-  },
-};
 
 export class RepairError extends Error {}
 
@@ -71,7 +41,7 @@ export async function syncKey(
   current: CanonicalRecord | undefined,
   writer: SideWriter,
 ): Promise<number> {
-  const ops = OPS[service];
+  const ops = serviceOf(service).repair;
   let sent = 0;
   const send = async (r: LegacyRequest) => {
     await writer.send(r);
@@ -130,7 +100,7 @@ export function newWriter(
     },
     async clearKey(key) {
       const sessionId = await ids.get(service, key);
-      if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: SERVICES[service].memoryType } });
+      if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: serviceOf(service).memoryType } });
     },
   };
 }

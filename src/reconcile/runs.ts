@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { FieldDiff } from '../comparison/compare.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 
 type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
 

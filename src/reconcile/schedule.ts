@@ -3,9 +3,9 @@
  * one run per service. Replicas share the work: a service's advisory lock lets one run at a time, and a
  * service whose scheduled run happened recently (on any replica) is skipped.
  */
-import type { Config } from '../config.js';
+import { serviceConfigOf, type Config } from '../config.js';
 import type { Flags } from '../flags/source.js';
-import { SERVICE_NAMES } from '../services/catalog.js';
+import { serviceNames } from '../services/registry.js';
 import type { Store } from '../store/index.js';
 import { childLogger } from '../telemetry/log.js';
 import { ReconcileBusyError } from './reconcile.js';
@@ -25,7 +25,7 @@ export function startReconcileSchedule(config: Config, store: Store, flags: Flag
   const s = config.reconcile.schedule;
   if (!s.enabled) return undefined;
   const intervalMs = s.everyMinutes * 60_000;
-  const services = (s.services ?? SERVICE_NAMES).filter((name) => config.services[name].enabled);
+  const services = (s.services ?? serviceNames()).filter((name) => serviceConfigOf(config, name).enabled);
   let stopped = false;
   let round: Promise<void> | undefined;
 

@@ -5,18 +5,17 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
-import { newBackendOf, writeSuccessOf } from '../config.js';
+import { newBackendOf, serviceConfigOf, writeSuccessOf } from '../config.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { createLeg } from '../legs/index.js';
 import type { Leg } from '../legs/types.js';
-import type { ServiceName } from '../services/catalog.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
-import { createTranslator } from '../services/translators.js';
 import type { IdMap } from '../services/types.js';
 import { legacyPath, openLegacySource } from './legacy.js';
 import { openOrchestratorSource } from './orchestrator.js';
 import { DeferredSource, type LegacyIndex } from './source.js';
-import type { Flags } from '../flags/source.js';
+import { serviceSnapshot, type Flags } from '../flags/source.js';
 import type { Store } from '../store/index.js';
 import type { KeyRange } from './canonical.js';
 import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
@@ -64,9 +63,9 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   if (ids) {
     const backend = newBackendOf(config, service);
     const newLeg = leg(backend.endpoint, backend.timeoutMs);
-    const legacyLeg = leg(config.services[service].legacy.endpoint, config.services[service].legacy.timeoutMs);
+    const legacyLeg = leg(serviceConfigOf(config, service).legacy.endpoint, serviceConfigOf(config, service).legacy.timeoutMs);
     const client = new LegOrchestratorClient(newLeg);
-    const translator = createTranslator(service, client, ids);
+    const translator = serviceOf(service).translator(client, ids);
     const rules = writeSuccessOf(config, service);
     // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
     const resolver = new Resolver({
@@ -113,7 +112,7 @@ export async function reconcileService(
   service: ServiceName,
   opts: ServiceRunOptions = {},
 ): Promise<ReconcileResult> {
-  const stage = flags.snapshot()[service].stage;
+  const stage = serviceSnapshot(flags.snapshot(), service).stage;
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined);
   try {
     return await reconcile({

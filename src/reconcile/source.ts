@@ -2,7 +2,8 @@
  * What the reconciler and the backfill ask of either side: checksums over key ranges, the records of a
  * range in key order, and keys that split a range. Plus the in-memory index the legacy readers share.
  */
-import { compareKeys, digestWords, recordDigest, type CanonicalRecord, type KeyRange } from './canonical.js';
+import { compareKeys, type CanonicalRecord } from '../services/records.js';
+import { digestWords, recordDigest, type KeyRange } from './canonical.js';
 
 /** How many keys a range holds and the sums (mod 2^32) of their digests' two leading words. */
 export interface RangeChecksum {

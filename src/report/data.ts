@@ -4,11 +4,11 @@
  * plain JSON: the renderers and the JSON report all read this one shape.
  */
 import type pg from 'pg';
-import type { Config } from '../config.js';
-import type { FlagsSnapshot } from '../flags/source.js';
+import { serviceConfigOf, type Config } from '../config.js';
+import { serviceSnapshot, type FlagsSnapshot } from '../flags/source.js';
 import type { FlagState, Stage } from '../flags/stage.js';
 import { listReconcileRuns, type ReconcileRun } from '../reconcile/runs.js';
-import { SERVICE_NAMES, type ServiceName } from '../services/catalog.js';
+import { serviceNames, type ServiceName } from '../services/registry.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { COUNT_AGGREGATES, num, numOrNull } from '../store/comparisons.js';
 import type { UnknownFigures } from '../store/unknowns.js';
@@ -142,7 +142,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const to = new Date(Math.max(day.from.getTime(), Math.min(day.to.getTime(), now.getTime())));
   const from = day.from;
   const pool = opts.store.pool;
-  const services = opts.services ?? SERVICE_NAMES.filter((s) => opts.config.services[s].enabled);
+  const services = opts.services ?? serviceNames().filter((s) => serviceConfigOf(opts.config, s).enabled);
   const redacted = opts.redact ?? opts.config.report.redact;
   const redact = makeRedactor(redacted);
   const thresholds = thresholdsFrom(opts.config);
@@ -167,13 +167,13 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         guardEventsOf(pool, service, from, to),
       ]);
       const t = totals.get(service) ?? figures({});
-      const stage = snapshot[service].stage;
+      const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
       return {
         service,
         stage,
-        flags: snapshot[service].flags,
+        flags,
         totals: t,
         actions: actions.filter((a) => a.service === service).map(actionFigures),
         series: series.get(service) ?? [],

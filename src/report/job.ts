@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config.js';
 import type { Flags } from '../flags/source.js';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import type { Store } from '../store/index.js';
 import { childLogger } from '../telemetry/log.js';
 import { makeReport, writeReportFiles, type Report } from './index.js';

@@ -2,7 +2,8 @@
  * Turns one raw frame from an agent into a route: the parsed legacy request, its action's kind and
  * the key it touches; or, for bad input, the error reply in the service's own shape.
  */
-import { SERVICES, type ActionSpec, type ServiceName } from '../services/catalog.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import type { ActionSpec } from '../services/service.js';
 import type { LegacyRequest } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 
@@ -34,7 +35,9 @@ export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number
   if (typeof obj.action !== 'string' || obj.action === '') {
     return rejected(service, 'request has no "action" string', obj.request_id);
   }
-  const spec = SERVICES[service].actions[obj.action];
+  const { actions } = serviceOf(service);
+  // Own keys only: an action named like an Object.prototype member is simply unknown.
+  const spec = Object.hasOwn(actions, obj.action) ? actions[obj.action] : undefined;
   const keyValue = spec?.key ? (obj[spec.key] ?? spec.keyDefault) : undefined;
   return {
     ok: true,
@@ -59,5 +62,5 @@ const rejected = (service: ServiceName, reason: string, requestId?: unknown): Ro
 export const actionLabel = (route: Route): string => (route.spec ? route.action : '(unknown)');
 
 export function errorReply(service: ServiceName, message: string, requestId?: unknown): Buffer {
-  return Buffer.from(pyDumps(SERVICES[service].errorReply(message, requestId)));
+  return Buffer.from(pyDumps(serviceOf(service).errorReply(message, requestId)));
 }

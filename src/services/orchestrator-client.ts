@@ -3,8 +3,7 @@
  * translator shares: legacy key -> orchestrator session, and reading every page of a filtered batch_read.
  */
 import { randomBytes } from 'node:crypto';
-import type { ServiceName } from './catalog.js';
-import { OrchestratorError, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
+import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
 import { LegError, type Leg } from '../legs/types.js';
 import { pyDumps } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';

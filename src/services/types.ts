@@ -1,5 +1,7 @@
 /** Contracts between the translators, the orchestrator client and the id map. */
-import type { ServiceName } from './catalog.js';
+
+/** A service's name as config, flags and metrics spell it (e.g. "session-memory"); src/services/registry.ts lists them. */
+export type ServiceName = string;
 
 /** A legacy request as agents send it: a flat object with `action` at the top level. */
 export type LegacyRequest = Record<string, unknown> & { action: string };

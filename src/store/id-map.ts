@@ -3,7 +3,7 @@
  * in-process cache. The first mapping written for a key wins, on every replica.
  */
 import type pg from 'pg';
-import type { ServiceName } from '../services/catalog.js';
+import type { ServiceName } from '../services/registry.js';
 import type { IdMap } from '../services/types.js';
 
 export interface IdMapCacheOptions {

@@ -5,8 +5,8 @@
 import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
 import type { ExecutionObserver } from '../plan/observer.js';
 import type { SecondaryStats } from '../plan/secondary.js';
-import type { FlagsSnapshot } from '../flags/source.js';
-import { SERVICE_NAMES } from '../services/catalog.js';
+import { serviceSnapshot, type FlagsSnapshot } from '../flags/source.js';
+import { serviceNames } from '../services/registry.js';
 import { childLogger } from './log.js';
 import { actionLabel } from '../routes/route.js';
 
@@ -136,12 +136,12 @@ function createInstruments(): Instruments {
     .addCallback((r) => observeFlags(r, 'rollout'));
   meter.createObservableGauge('memshift.stage', { description: "1 for each service's current stage" }).addCallback((r) => {
     const snap = [...sources].find((s) => s.flags)?.flags?.();
-    if (snap) for (const service of SERVICE_NAMES) r.observe(1, { service, stage: snap[service].stage });
+    if (snap) for (const service of serviceNames()) r.observe(1, { service, stage: serviceSnapshot(snap, service).stage });
   });
   meter.createObservableGauge('memshift.guard.tripped', { description: '1 while the guard holds a service rolled back' }).addCallback((r) => {
     const tripped = new Set<string>();
     for (const s of sources) for (const t of s.tripped?.() ?? []) tripped.add(t);
-    for (const service of SERVICE_NAMES) r.observe(tripped.has(service) ? 1 : 0, { service });
+    for (const service of serviceNames()) r.observe(tripped.has(service) ? 1 : 0, { service });
   });
   return made;
 }
@@ -150,8 +150,8 @@ function observeFlags(r: ObservableResult, what: 'enabled' | 'rollout'): void {
   for (const s of sources) {
     const snap = s.flags?.();
     if (!snap) continue;
-    for (const service of SERVICE_NAMES) {
-      for (const [flag, state] of Object.entries(snap[service].flags)) {
+    for (const service of serviceNames()) {
+      for (const [flag, state] of Object.entries(serviceSnapshot(snap, service).flags)) {
         if (what === 'enabled') r.observe(state.enabled ? 1 : 0, { flag, service });
         else if (state.rollout !== undefined) r.observe(state.rollout, { flag, service });
       }

@@ -62,9 +62,9 @@ describe('admin routes', () => {
     expect(withToken.flags.localOverrides()).toEqual({});
     expect((await put(TOKEN, { enabled: 'yes' })).status).toBe(400);
     expect((await put(TOKEN)).status).toBe(200);
-    expect(withToken.flags.snapshot()['session-memory'].stage).toBe('dual-write');
+    expect(withToken.flags.snapshot().services['session-memory']!.stage).toBe('dual-write');
     expect((await put(TOKEN, { enabled: null })).status).toBe(200);
-    expect(withToken.flags.snapshot()['session-memory'].stage).toBe('off');
+    expect(withToken.flags.snapshot().services['session-memory']!.stage).toBe('off');
   });
 
   it('with no token configured the admin routes are off (404), not open', async () => {

@@ -14,7 +14,7 @@ import type { Config } from '../../src/config.js';
 import { backfill, type BackfillOptions, type BackfillResult } from '../../src/backfill/backfill.js';
 import { progressReporter } from '../../src/backfill/progress.js';
 import { openSides } from '../../src/reconcile/sides.js';
-import type { JarvisFile } from '../../src/services/formats.js';
+import type { JarvisFile } from '../../src/services/jarvis-memory/legacy-store.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { parseConfig } from '../../src/config.js';

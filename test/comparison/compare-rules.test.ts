@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { compare } from '../../src/comparison/compare.js';
-import { DEFAULT_COMPARISON_RULES, comparisonOverridesSchema, comparisonRulesSchema, parseRulePath, rulesFor } from '../../src/comparison/rules.js';
+import { comparisonRulesSchema, parseRulePath } from '../../src/comparison/rules.js';
+import { parseConfig } from '../../src/config.js';
+import { routeRules as rulesFor } from '../../src/plan/wiring.js';
+import { serviceOf } from '../../src/services/registry.js';
+
+const defaultsOf = (service: string, action: string) => comparisonRulesSchema.parse(serviceOf(service).actions[action]!.compare);
 
 describe('rule paths and schema', () => {
   it('parses keys, wildcards and element steps', () => {
@@ -21,15 +26,15 @@ describe('rule paths and schema', () => {
   });
 
   it('override schema knows the services and leaves unset fields unset', () => {
-    const parsed = comparisonOverridesSchema.parse({ 'jarvis-memory': { get_memories: { trimStrings: true } } });
+    const parsed = parseConfig({ comparison: { 'jarvis-memory': { get_memories: { trimStrings: true } } } }).comparison!;
     expect(parsed['jarvis-memory']!.get_memories).toEqual({ trimStrings: true });
-    expect(comparisonOverridesSchema.safeParse({ 'nope-memory': {} }).success).toBe(false);
+    expect(() => parseConfig({ comparison: { 'nope-memory': {} } })).toThrow(/comparison/);
   });
 });
 
 describe('rulesFor', () => {
   it('returns the defaults when config says nothing, empty rules for unknown routes', () => {
-    expect(rulesFor(undefined, 'session-memory', 'get_context')).toBe(DEFAULT_COMPARISON_RULES['session-memory'].get_context);
+    expect(rulesFor(undefined, 'session-memory', 'get_context')).toEqual(defaultsOf('session-memory', 'get_context'));
     expect(rulesFor({}, 'session-memory', 'add_interaction').ignore).toEqual([]);
   });
 
@@ -40,7 +45,7 @@ describe('rulesFor', () => {
       'get_context',
     );
     expect(r).toEqual({ ignore: ['request_id', 'context[].timestamp', 'status'], sets: {}, tolerance: { x: 1 }, trimStrings: false, maxDiffs: 5 });
-    expect(DEFAULT_COMPARISON_RULES['session-memory'].get_context!.maxDiffs).toBe(50);
+    expect(defaultsOf('session-memory', 'get_context').maxDiffs).toBe(50);
   });
 
   it('inherit: false replaces the defaults', () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { flagName, KILL_SWITCH, serviceFlagNames } from '../../src/flags/names.js';
 import type { FlagDecision } from '../../src/flags/source.js';
-import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { ids, on, rollout, TempFlags, waitFor, type Edits } from './helpers.js';
 
 const S: ServiceName = 'session-memory';
@@ -24,7 +24,7 @@ const ctx = { sessionId: 's-1', userId: 'u-1' };
 describe('decide: each flag', () => {
   it('all off: legacy only for every service', async () => {
     const flags = await openWith({});
-    for (const s of SERVICE_NAMES) expect(flags.decide(s, ctx)).toEqual(legacyOnly);
+    for (const s of SIM_SERVICES) expect(flags.decide(s, ctx)).toEqual(legacyOnly);
     expect(flags.source).toBe('file');
   });
 
@@ -63,7 +63,7 @@ describe('decide: each flag', () => {
 
   it('the kill switch overrides everything for every service', async () => {
     const everything: Edits = { ...on(KILL_SWITCH) };
-    for (const s of SERVICE_NAMES) {
+    for (const s of SIM_SERVICES) {
       Object.assign(
         everything,
         on(n('dual-write', s), n('new-primary', s), n('legacy-off', s)),
@@ -72,10 +72,10 @@ describe('decide: each flag', () => {
       );
     }
     const flags = await openWith(everything);
-    for (const s of SERVICE_NAMES) expect(flags.decide(s, ctx)).toEqual({ ...legacyOnly, killSwitch: true });
+    for (const s of SIM_SERVICES) expect(flags.decide(s, ctx)).toEqual({ ...legacyOnly, killSwitch: true });
     const snap = flags.snapshot();
     expect(snap.killSwitch).toBe(true);
-    for (const s of SERVICE_NAMES) expect(snap[s].stage).toBe('killed');
+    for (const s of SIM_SERVICES) expect(snap.services[s]!.stage).toBe('killed');
   });
 });
 
@@ -139,13 +139,13 @@ describe('snapshot and local overrides', () => {
     });
     const snap = flags.snapshot();
     expect(snap.killSwitch).toBe(false);
-    expect(snap[S].stage).toBe('cutover');
-    expect(snap['jarvis-memory'].stage).toBe('dual-write');
-    expect(snap['contextual-memory'].stage).toBe('off');
-    expect(Object.keys(snap[S].flags)).toEqual(serviceFlagNames(S));
-    expect(snap[S].flags[n('read-new')]).toEqual({ enabled: true, rollout: 10 });
-    expect(snap[S].flags[n('shadow-read')]).toEqual({ enabled: true, rollout: 30 });
-    expect(snap[S].flags[n('new-primary')]).toEqual({ enabled: false });
+    expect(snap.services[S]!.stage).toBe('cutover');
+    expect(snap.services['jarvis-memory']!.stage).toBe('dual-write');
+    expect(snap.services['contextual-memory']!.stage).toBe('off');
+    expect(Object.keys(snap.services[S]!.flags)).toEqual(serviceFlagNames(S));
+    expect(snap.services[S]!.flags[n('read-new')]).toEqual({ enabled: true, rollout: 10 });
+    expect(snap.services[S]!.flags[n('shadow-read')]).toEqual({ enabled: true, rollout: 30 });
+    expect(snap.services[S]!.flags[n('new-primary')]).toEqual({ enabled: false });
   });
 
   it('forces a flag off locally on top of the definitions, and clears it', async () => {
@@ -156,8 +156,8 @@ describe('snapshot and local overrides', () => {
 
     flags.setLocalOverride(n('read-new'), false);
     expect(flags.decide(S, ctx)).toEqual({ ...legacyOnly, dualWrite: true });
-    expect(flags.snapshot()[S]).toEqual(expect.objectContaining({ stage: 'dual-write' }));
-    expect(flags.snapshot()[S].flags[n('read-new')]).toEqual({ enabled: false, rollout: 100, forcedOff: true });
+    expect(flags.snapshot().services[S]!).toEqual(expect.objectContaining({ stage: 'dual-write' }));
+    expect(flags.snapshot().services[S]!.flags[n('read-new')]).toEqual({ enabled: false, rollout: 100, forcedOff: true });
     flags.setLocalOverride(n('read-new'), false); // no change, no event
     expect(changes).toBe(1);
 

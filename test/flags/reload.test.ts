@@ -30,7 +30,7 @@ describe('offline flags file reload', () => {
     await t.write(on(dualWrite));
     const ms = await waitFor(() => flags.decide('session-memory', { sessionId: 'a' }).dualWrite);
     expect(ms).toBeLessThan(2000);
-    expect(flags.snapshot()['session-memory'].stage).toBe('dual-write');
+    expect(flags.snapshot().services['session-memory']!.stage).toBe('dual-write');
     await sleep(1200); // past a poll tick: the watch event and the poll must not double-count
     expect(changes).toBe(1);
   });
@@ -80,12 +80,12 @@ describe('offline flags file reload', () => {
 
     await t.write({ ...rollout(readNew, 50), ...rollout(shadowRead, 20) });
     await waitFor(() => changed);
-    expect(flags.snapshot()['session-memory'].flags[shadowRead]).toEqual({ enabled: true, rollout: 20 });
+    expect(flags.snapshot().services['session-memory']!.flags[shadowRead]).toEqual({ enabled: true, rollout: 20 });
     expect(sessions.map((sessionId) => flags.decide('session-memory', { sessionId }).readNew)).toEqual(before);
 
     // Raising the rollout only adds sessions: none already on new goes back to legacy.
     await t.write({ ...rollout(readNew, 80), ...rollout(shadowRead, 20) });
-    await waitFor(() => flags.snapshot()['session-memory'].flags[readNew]?.rollout === 80);
+    await waitFor(() => flags.snapshot().services['session-memory']!.flags[readNew]?.rollout === 80);
     const after = sessions.map((sessionId) => flags.decide('session-memory', { sessionId }).readNew);
     expect(before.every((wasNew, i) => !wasNew || after[i])).toBe(true);
     expect(after.filter(Boolean).length).toBeGreaterThan(before.filter(Boolean).length);
@@ -96,7 +96,7 @@ describe('offline flags file reload', () => {
     await t.writeRaw('{"version": 2, "features": [');
     const flags = await t.open();
     expect(flags.decide('session-memory', { sessionId: 'a' })).toEqual(expect.objectContaining({ dualWrite: false, readNew: false, killSwitch: false }));
-    expect(flags.snapshot()['session-memory'].stage).toBe('off');
+    expect(flags.snapshot().services['session-memory']!.stage).toBe('off');
     await t.write(on(dualWrite));
     expect(await waitFor(() => flags.decide('session-memory', {}).dualWrite)).toBeLessThan(2000);
   });

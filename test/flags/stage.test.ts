@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseFlagDefinitions, definitionState, type FeatureDefinition } from '../../src/flags/definitions.js';
-import { ALL_FLAG_NAMES, flagName, KILL_SWITCH, rolloutStickiness, FLAG_KINDS } from '../../src/flags/names.js';
+import { allFlagNames, flagName, KILL_SWITCH, rolloutStickiness, FLAG_KINDS } from '../../src/flags/names.js';
 import { deriveStage, STAGES, type FlagStates, type Stage } from '../../src/flags/stage.js';
-import { SERVICE_NAMES, SERVICES } from '../../src/services/catalog.js';
+import { serviceNames, serviceOf } from '../../src/services/registry.js';
 import { shippedDoc } from './helpers.js';
 
 const s = 'contextual-memory' as const;
@@ -44,13 +44,13 @@ describe('flags/memshift.json', () => {
     const parsed = parseFlagDefinitions(JSON.stringify(doc));
     expect(parsed.ok).toBe(true);
     expect(doc.version).toBe(2);
-    expect(doc.features.map((f) => f.name).sort()).toEqual([...ALL_FLAG_NAMES].sort());
-    expect(ALL_FLAG_NAMES).toHaveLength(16);
+    expect(doc.features.map((f) => f.name).sort()).toEqual([...allFlagNames()].sort());
+    expect(allFlagNames()).toHaveLength(16);
     for (const f of doc.features) {
       expect(f.enabled, f.name).toBe(false);
       expect((f as { description?: string }).description?.length, f.name).toBeGreaterThan(20);
     }
-    for (const svc of SERVICE_NAMES) {
+    for (const svc of serviceNames()) {
       for (const kind of FLAG_KINDS) {
         const f = doc.features.find((x) => x.name === flagName(svc, kind))!;
         const stickiness = rolloutStickiness(svc, kind);
@@ -67,7 +67,7 @@ describe('flags/memshift.json', () => {
         }
       }
     }
-    expect(rolloutStickiness('jarvis-memory', 'read-new')).toBe(SERVICES['jarvis-memory'].stickyOn);
+    expect(rolloutStickiness('jarvis-memory', 'read-new')).toBe(serviceOf('jarvis-memory').stickyOn);
     expect(rolloutStickiness('session-memory', 'read-new')).toBe('sessionId');
   });
 });

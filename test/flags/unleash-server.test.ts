@@ -75,7 +75,7 @@ describe('with an Unleash server', () => {
     const t = await temp({});
     const flags = await t.open({ url: baseUrl, refreshIntervalMs: 200 });
     served = { ...on(dualWrite('session-memory')), ...rollout(readNew, 40) };
-    await waitFor(() => flags.snapshot()['session-memory'].stage === 'cutover');
+    await waitFor(() => flags.snapshot().services['session-memory']!.stage === 'cutover');
 
     await t.write(served);
     const offline = await t.open();
@@ -97,6 +97,6 @@ describe('with an Unleash server', () => {
     const flags = await t.open({ url: `http://127.0.0.1:${port}/api/`, refreshIntervalMs: 200 });
     expect(flags.decide('session-memory', { sessionId: 's' }).dualWrite).toBe(true);
     await new Promise((r) => setTimeout(r, 500)); // a few failed polls
-    expect(flags.snapshot()['session-memory'].stage).toBe('dual-write');
+    expect(flags.snapshot().services['session-memory']!.stage).toBe('dual-write');
   });
 });

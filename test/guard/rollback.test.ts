@@ -140,7 +140,7 @@ describe('mismatch rate', () => {
     const after = served.filter((e) => afterTrip.has(e.route.request.user_id as string));
     expect(after).toHaveLength(afterTrip.size);
     expect(after.every((e) => e.side === 'legacy')).toBe(true);
-    expect(flags.snapshot()[S].stage).toBe('dual-write');
+    expect(flags.snapshot().services[S]!.stage).toBe('dual-write');
     expect(flags.decide(S, { userId: 'anyone' })).toMatchObject({ dualWrite: true, readNew: false, shadowRead: false });
   });
 
@@ -184,6 +184,6 @@ describe('added latency', () => {
     expect(breach.value).toBeGreaterThan(100);
     expect(breach.samples).toBeGreaterThanOrEqual(LATENCY_MIN);
     expect(event.figures.newP99Ms).toBeGreaterThan(150);
-    expect(flags.snapshot()[S].stage).toBe('dual-write');
+    expect(flags.snapshot().services[S]!.stage).toBe('dual-write');
   });
 });

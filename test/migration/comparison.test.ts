@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
-import { SERVICE_NAMES } from '../../src/services/catalog.js';
+import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 let stack: MigrationStack;
@@ -16,7 +16,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const totals = () => stack.proxy.engine.stats.totals;
+const totals = (s: string) => stack.proxy.engine.stats.of(s);
 async function quiesce(): Promise<void> {
   await stack.proxy.engine.secondary.drain();
   await new Promise((r) => setTimeout(r, 300));
@@ -27,8 +27,8 @@ it('reports no mismatch over 10,000 clean mixed requests', async () => {
   await quiesce();
   expect(run.sent).toBe(10_000);
   expect(run.errors).toBe(0);
-  for (const s of SERVICE_NAMES) {
-    const t = totals()[s];
+  for (const s of SIM_SERVICES) {
+    const t = totals(s);
     expect.soft(t.mismatches, `${s} mismatches: ${JSON.stringify(t.fields)}`).toBe(0);
     expect.soft(t.secondaryFailed, `${s} secondary failures`).toBe(0);
     // Enough reads were really compared for "no mismatch" to mean something.
@@ -37,7 +37,7 @@ it('reports no mismatch over 10,000 clean mixed requests', async () => {
   await stack.proxy.store.flush();
   const rows = await stack.proxy.store.comparisons.summary({});
   expect(rows.reduce((a, r) => a + r.mismatch, 0)).toBe(0);
-  expect(rows.reduce((a, r) => a + r.match, 0)).toBe(SERVICE_NAMES.reduce((a, s) => a + totals()[s].compared, 0));
+  expect(rows.reduce((a, r) => a + r.match, 0)).toBe(SIM_SERVICES.reduce((a, s) => a + totals(s).compared, 0));
   // Everything (agents, simulators, proxy, outbox) shares this process and two cores with other test files.
 }, 120_000);
 
@@ -50,9 +50,9 @@ it('reports injected divergence as mismatches at the altered fields', async () =
   await runTraffic({ fronts: stack.proxy.fronts, agents: 10, requests: 1500, prefix: 'diverged', seed: 11 });
   await quiesce();
 
-  expect(totals()['session-memory'].fields['context[].content']).toBeGreaterThan(0);
-  expect(Object.keys(totals()['jarvis-memory'].fields).some((p) => p.startsWith('memories[].memory'))).toBe(true);
-  expect(totals()['contextual-memory'].mismatches).toBeGreaterThan(0);
+  expect(totals('session-memory').fields['context[].content']).toBeGreaterThan(0);
+  expect(Object.keys(totals('jarvis-memory').fields).some((p) => p.startsWith('memories[].memory'))).toBe(true);
+  expect(totals('contextual-memory').mismatches).toBeGreaterThan(0);
 
   await stack.proxy.store.flush();
   const top = await stack.proxy.store.samples.topFields({ service: 'session-memory' });

@@ -32,7 +32,7 @@ afterAll(async () => {
 
 it('starts dual-writing within 2 s of the file being edited', async () => {
   const client = new ReqClient(proxy.fronts['jarvis-memory']!);
-  const copied = () => proxy.engine.stats.totals['jarvis-memory'].secondaryOk;
+  const copied = () => proxy.engine.stats.of('jarvis-memory').secondaryOk;
   try {
     await client.call({ action: 'add_memory', user_id: 'before', memory: 'not copied' });
     await proxy.engine.secondary.drain();

@@ -1,7 +1,7 @@
 /** Shadow and read-new shares follow the flag's percentage, and read-new sticks to its session / user. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
-import type { ServiceName } from '../../src/services/catalog.js';
+import type { SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { rollout } from '../flags/helpers.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
@@ -53,7 +53,7 @@ const share = (xs: string[], side: string) => (100 * xs.filter((x) => x === side
 
 it('shadows about 30% of reads at shadow-read 30%', async () => {
   await stack.setFlags(rollout(flagName('session-memory', 'shadow-read'), 30));
-  const t = stack.proxy.engine.stats.totals['session-memory'];
+  const t = stack.proxy.engine.stats.of('session-memory');
   const before = t.compared + t.skipped + t.shadowErrors;
   await sides(
     'session-memory',

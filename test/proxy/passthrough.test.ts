@@ -3,7 +3,7 @@
  * itself, for every action of all three services, over real ZeroMQ sockets and over HTTP.
  */
 import { describe, expect, it } from 'vitest';
-import type { ServiceName } from '../../src/services/catalog.js';
+import type { SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { useProxyOnSims } from '../support/stack.js';
 

@@ -15,7 +15,7 @@ import { startReconcileSchedule } from '../../src/reconcile/schedule.js';
 import { createLeg } from '../../src/legs/index.js';
 import type { Leg } from '../../src/legs/types.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
-import { createTranslators } from '../../src/services/translators.js';
+import { createTranslators } from '../support/translators.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { send } from '../sim/helpers.js';

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLeg } from '../../src/legs/index.js';
 import type { Leg } from '../../src/legs/types.js';
-import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
-import { createTranslators } from '../../src/services/translators.js';
+import { createTranslators } from '../support/translators.js';
 import type { LegacyRequest, Translator } from '../../src/services/types.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
-import { jsonbText, namedView } from '../../src/reconcile/canonical.js';
+import { jsonbText } from '../../src/reconcile/canonical.js';
+import { namedView } from '../../src/services/records.js';
+import { serviceOf } from '../../src/services/registry.js';
 import { legacyPath, openLegacySource } from '../../src/reconcile/legacy.js';
 import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
 import { loadSqlJs } from '../../src/util/sqlite.js';
@@ -116,7 +118,7 @@ describe('simulator storage in the legacy formats', () => {
 });
 
 describe('source readers', () => {
-  it.each(SERVICE_NAMES)('%s: both sides read the same writes as equal records with equal checksums', async (service) => {
+  it.each(SIM_SERVICES)('%s: both sides read the same writes as equal records with equal checksums', async (service) => {
     const legacy = await openLegacySource(service, legacyPath(service, dir));
     const neu = openOrchestratorSource(service, url);
     try {
@@ -139,7 +141,7 @@ describe('source readers', () => {
   it('shapes the records as the legacy service holds them', async () => {
     const legacy = await openLegacySource('contextual-memory', legacyPath('contextual-memory', dir));
     const [r] = await legacy.recordsOf(['u_4']);
-    expect(namedView('contextual-memory', r!)).toEqual({
+    expect(namedView(serviceOf('contextual-memory').record, r!)).toEqual({
       interactions: [
         { type: 'code', content: 'SELECT 4', metadata: { file: 'a.py', bb: 1, a: [1, 2] } },
         { type: 'user_query', content: 'why 4?', metadata: {} },

@@ -9,7 +9,7 @@ import Fastify from 'fastify';
 import { DailyReporter } from '../../src/report/job.js';
 import { reportRoutes } from '../../src/report/routes.js';
 import type { ReportData } from '../../src/report/index.js';
-import { SERVICE_NAMES } from '../../src/services/catalog.js';
+import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
@@ -49,7 +49,7 @@ async function until(cond: () => Promise<boolean>, timeoutMs = 5_000): Promise<v
 }
 
 function reporter(now: () => Date) {
-  return new DailyReporter({ config: parseConfig({ report: { dir } }), store, flags, services: SERVICE_NAMES, now, checkEveryMs: 10 });
+  return new DailyReporter({ config: parseConfig({ report: { dir } }), store, flags, services: SIM_SERVICES, now, checkEveryMs: 10 });
 }
 
 it('writes the report of the day that ends, to the store and to report.dir', async () => {

@@ -13,7 +13,7 @@ import { command as reportCommand } from '../../src/commands/report.js';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
 import { ReconcileRuns } from '../../src/reconcile/runs.js';
 import { dayWindow, utcDate, type ReportData } from '../../src/report/index.js';
-import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { launchChromium, type Browser } from '../support/chromium.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
@@ -67,7 +67,7 @@ const admin = (path: string, init: RequestInit = {}) =>
 async function storeTotals(): Promise<Record<ServiceName, { requests: number; compared: number; mismatch: number }>> {
   const day = dayWindow(today)!;
   const rows = await stack.proxy.store.comparisons.summary({ since: day.from, until: day.to });
-  const totals = Object.fromEntries(SERVICE_NAMES.map((s) => [s, { requests: 0, compared: 0, mismatch: 0 }])) as Record<
+  const totals = Object.fromEntries(SIM_SERVICES.map((s) => [s, { requests: 0, compared: 0, mismatch: 0 }])) as Record<
     ServiceName,
     { requests: number; compared: number; mismatch: number }
   >;
@@ -90,16 +90,20 @@ it('serves the report under /admin/reports, behind the admin token', async () =>
   expect(html.status).toBe(200);
   expect(html.headers.get('content-type')).toMatch(/^text\/html/);
   const md = await (await admin(`/reports/${today}.md`)).text();
-  for (const s of SERVICE_NAMES) expect(md).toContain(`## ${s}`);
+  for (const s of SIM_SERVICES) expect(md).toContain(`## ${s}`);
 
   const json = (await (await admin(`/reports/${today}.json`)).json()) as ReportData;
   const totals = await storeTotals();
   for (const s of json.services) {
-    expect(s.totals).toMatchObject({ requests: totals[s.service].requests, compared: totals[s.service].compared, mismatch: totals[s.service].mismatch });
+    expect(s.totals).toMatchObject({
+      requests: totals[s.service as ServiceName].requests,
+      compared: totals[s.service as ServiceName].compared,
+      mismatch: totals[s.service as ServiceName].mismatch,
+    });
   }
   const list = (await (await admin('/reports')).json()) as { reports: { date: string; verdicts: Record<string, string> }[] };
   expect(list.reports.map((r) => r.date)).toContain(today);
-  expect(Object.keys(list.reports[0]!.verdicts).sort()).toEqual([...SERVICE_NAMES].sort());
+  expect(Object.keys(list.reports[0]!.verdicts).sort()).toEqual([...SIM_SERVICES].sort());
 });
 
 it('opens in headless Chromium with its charts drawn and the store figures shown', async () => {
@@ -117,7 +121,7 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
 
   const totals = await storeTotals();
   expect(Object.values(totals).reduce((a, t) => a + t.compared, 0)).toBeGreaterThan(150);
-  for (const service of SERVICE_NAMES) {
+  for (const service of SIM_SERVICES) {
     const t = totals[service];
     // Every place the page shows a service's figure: its card and its section.
     for (const [figure, expected] of [
@@ -141,7 +145,7 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
   }
   expect(Object.values(totals).some((t) => t.mismatch > 0)).toBe(true);
 
-  const charts = ['mismatch-rate', 'outbox-depth', ...SERVICE_NAMES.flatMap((s) => [`latency-${s}`, `errors-${s}`])];
+  const charts = ['mismatch-rate', 'outbox-depth', ...SIM_SERVICES.flatMap((s) => [`latency-${s}`, `errors-${s}`])];
   for (const id of charts) {
     const svg = page.locator(`svg[data-chart="${id}"]`);
     const box = await svg.boundingBox();
@@ -156,7 +160,7 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
 
   // The mismatch chart plots the store's per-minute rates.
   const day = dayWindow(today)!;
-  for (const service of SERVICE_NAMES) {
+  for (const service of SIM_SERVICES) {
     const series = await stack.proxy.store.comparisons.series({ service, since: day.from, until: day.to });
     const expected = series.filter((p) => p.compared > 0).map((p) => p.mismatchRate);
     const plotted = await page
@@ -190,7 +194,7 @@ it('is written by `memshift report` as HTML, Markdown and JSON, with values show
   const data = JSON.parse(await readFile(join(out, `${today}.json`), 'utf8')) as ReportData;
   expect(data.redacted).toBe(false);
   const totals = await storeTotals();
-  for (const s of data.services) expect(s.totals.compared).toBe(totals[s.service].compared);
+  for (const s of data.services) expect(s.totals.compared).toBe(totals[s.service as ServiceName].compared);
   expect(await readFile(join(out, `${today}.html`), 'utf8')).toContain('periwinkle');
   expect(await readFile(join(out, `${today}.md`), 'utf8')).toContain('# memshift daily reconciliation report');
 });

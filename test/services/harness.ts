@@ -7,9 +7,9 @@ import * as zmq from 'zeromq';
 import { expect } from 'vitest';
 import { startSimulators, type SimHandle } from '../../src/tools/sim/index.js';
 import { createLeg, type Leg } from '../../src/legs/index.js';
-import type { ServiceName } from '../../src/services/catalog.js';
+import type { SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
-import { createTranslators } from '../../src/services/translators.js';
+import { createTranslators } from '../support/translators.js';
 import type { IdMap, LegacyRequest, TranslateContext, Translator } from '../../src/services/types.js';
 import { pyDumps } from '../../src/util/pyjson.js';
 

@@ -3,7 +3,7 @@ import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import type { ServedEvent } from '../../src/plan/observer.js';
 import type { Flags } from '../../src/flags/source.js';
-import { SERVICE_NAMES, type ServiceName } from '../../src/services/catalog.js';
+import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { flagName } from '../../src/flags/names.js';
 import { readFile } from 'node:fs/promises';
 import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
@@ -13,7 +13,7 @@ import { configFor, startSims } from './stack.js';
 
 /** Every service dual-writing with every read shadowed: the stage where comparison sees everything. */
 export const SHADOW_ALL: Edits = Object.fromEntries(
-  SERVICE_NAMES.flatMap((s) => [
+  SIM_SERVICES.flatMap((s) => [
     [flagName(s, 'dual-write'), { enabled: true }],
     [flagName(s, 'shadow-read'), { enabled: true, rollout: 100 }],
   ]),

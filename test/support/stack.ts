@@ -4,7 +4,7 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { freshDatabaseUrl } from './database.js';
 import { startSimulators, type SimHandle, type SimOptions } from '../../src/tools/sim/index.js';
-import { SERVICE_NAMES } from '../../src/services/catalog.js';
+import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 
 export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
   return startSimulators({
@@ -19,7 +19,7 @@ export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
  * and its flags from the shipped all-off file; the guard is off unless `extra` sets it.
  */
 export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
-  const services = Object.fromEntries(SERVICE_NAMES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]));
+  const services = Object.fromEntries(SIM_SERVICES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]));
   return parseConfig({
     http: { host: '127.0.0.1', port: 0 },
     orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },

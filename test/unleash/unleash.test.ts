@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { syncFlags } from '../../src/commands/flags.js';
 import { UnleashAdmin } from '../../src/admin/unleash-admin.js';
 import { DEFAULT_FLAGS_FILE } from '../../src/flags/definitions.js';
-import { ALL_FLAG_NAMES, flagName } from '../../src/flags/names.js';
+import { allFlagNames, flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { ServedEvent } from '../../src/plan/observer.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -58,7 +58,7 @@ async function readUsers(users: string[]): Promise<ServedEvent[]> {
 
 it('flags sync creates every flag, then finds nothing to change', async () => {
   const first = await syncFlags({ file: DEFAULT_FLAGS_FILE, url: unleash.apiUrl, token: unleash.adminToken });
-  expect(first.filter((c) => c.endsWith(': created')).sort()).toEqual([...ALL_FLAG_NAMES].map((n) => `${n}: created`).sort());
+  expect(first.filter((c) => c.endsWith(': created')).sort()).toEqual([...allFlagNames()].map((n) => `${n}: created`).sort());
   const rollout = await admin.feature(flagName(S, 'read-new'));
   const dev = rollout!.environments.find((e) => e.name === 'development')!;
   expect(dev.enabled).toBe(false);
@@ -77,23 +77,23 @@ it('turning and ramping flags in Unleash changes routing within the refresh inte
     { observers: [{ served: (e) => served.push(e) }] },
   );
   expect(proxy.flags.source).toBe('unleash');
-  expect(proxy.flags.snapshot()[S].stage).toBe('off');
+  expect(proxy.flags.snapshot().services[S]!.stage).toBe('off');
 
   await admin.setEnabled(flagName(S, 'dual-write'), true);
-  const tookMs = await waitFor(() => proxy.flags.snapshot()[S].stage === 'dual-write', PROPAGATION_MS);
+  const tookMs = await waitFor(() => proxy.flags.snapshot().services[S]!.stage === 'dual-write', PROPAGATION_MS);
   console.log(`flag change visible to the proxy after ${Math.round(tookMs)} ms`);
 
   await admin.setRollout(flagName(S, 'shadow-read'), 100);
   await admin.setEnabled(flagName(S, 'shadow-read'), true);
   await admin.setRollout(flagName(S, 'read-new'), 100);
   await admin.setEnabled(flagName(S, 'read-new'), true);
-  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
-  expect(proxy.flags.snapshot()[S].stage).toBe('cutover');
+  await waitFor(() => proxy.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
+  expect(proxy.flags.snapshot().services[S]!.stage).toBe('cutover');
   const users = Array.from({ length: 200 }, (_, i) => `ramp-${i}`);
   expect((await readUsers(users.slice(0, 20))).map((e) => e.side)).toEqual(Array(20).fill('new'));
 
   await admin.setRollout(flagName(S, 'read-new'), 30);
-  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 30, PROPAGATION_MS);
+  await waitFor(() => proxy.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')]!.rollout === 30, PROPAGATION_MS);
   const ramped = await readUsers(users);
   const share = ramped.filter((e) => e.side === 'new').length / ramped.length;
   expect(share).toBeGreaterThan(0.2);
@@ -104,7 +104,7 @@ it('turning and ramping flags in Unleash changes routing within the refresh inte
 
 it("the guard's rollback shows up in Unleash, and a person turning the flag back on re-arms it", async () => {
   await admin.setRollout(flagName(S, 'read-new'), 100);
-  await waitFor(() => proxy.flags.snapshot()[S].flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
+  await waitFor(() => proxy.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')]!.rollout === 100, PROPAGATION_MS);
   // Users the orchestrator knows (written through the proxy, dual writes on), so reads reach it.
   const users = Array.from({ length: 15 }, (_, i) => `slow-${i}`);
   const c = new ReqClient(proxy.fronts[S]!);
@@ -128,11 +128,11 @@ it("the guard's rollback shows up in Unleash, and a person turning the flag back
   expect((await admin.feature(flagName(S, 'dual-write')))!.environments.find((e) => e.name === 'development')!.enabled).toBe(true);
   // Once Unleash shows the rollback, the local overrides are let go: Unleash is the truth again.
   await waitFor(() => Object.keys(proxy.flags.localOverrides()).length === 0, PROPAGATION_MS);
-  expect(proxy.flags.snapshot()[S].stage).toBe('dual-write');
+  expect(proxy.flags.snapshot().services[S]!.stage).toBe('dual-write');
   expect(proxy.guard!.status(S)!.state).toBe('tripped');
 
   await admin.setEnabled(flagName(S, 'read-new'), true);
-  await waitFor(() => proxy.flags.snapshot()[S].stage === 'cutover', PROPAGATION_MS);
+  await waitFor(() => proxy.flags.snapshot().services[S]!.stage === 'cutover', PROPAGATION_MS);
   await waitFor(() => proxy.guard!.status(S)!.state === 'watching', 1000);
   expect((await readUsers(['back-1'])).map((e) => e.side)).toEqual(['new']);
 });

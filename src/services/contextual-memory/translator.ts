@@ -2,28 +2,18 @@
  * ContextualMemoryAgent (PROTOCOLS.md 1.2) on the orchestrator: one orchestrator session per legacy
  * session, interactions and decisions as "context" memories, get_context rebuilt with the agent's summary.
  */
-import { SERVICES } from '../catalog.js';
 import { buildSummary, type ContextualInteraction, type Decision } from './summary.js';
-import { createdAtSeconds, createdBy, readAllMemories, SessionRegistry, taggedFor } from '../orchestrator-client.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from '../types.js';
+import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { ServiceTranslator } from '../translator.js';
+import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 
-const CONTEXT = { memory_type: SERVICES['contextual-memory'].memoryType };
 const DECISION = 'decision';
 const DEFAULT_MAX_TOKENS = 1000;
 
-export class ContextualMemoryTranslator implements Translator {
-  readonly service = 'contextual-memory' as const;
-  private readonly sessions: SessionRegistry;
+export class ContextualMemoryTranslator extends ServiceTranslator {
   private readonly startedAt = Date.now();
   private requests = 0;
-
-  constructor(
-    private readonly client: OrchestratorClient,
-    ids: IdMap,
-  ) {
-    this.sessions = new SessionRegistry(client, ids, this.service);
-  }
 
   // The agent keeps sessions implicitly (first write creates one), so createMissing changes nothing here.
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
@@ -56,14 +46,13 @@ export class ContextualMemoryTranslator implements Translator {
       case 'get_context':
         return typeof sessionId === 'string' ? this.getContext(sessionId, request.max_tokens) : null;
       default:
-        return SERVICES[this.service].errorReply(`Unknown action: ${action}`);
+        return this.unknownAction(action);
     }
   }
 
-  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+  protected createsIn(request: LegacyRequest): string | undefined {
     const { action, session_id: sessionId } = request;
-    if ((action !== 'add_interaction' && action !== 'record_decision') || typeof sessionId !== 'string') return Promise.resolve('idempotent');
-    return createdBy(this.sessions, this.client, sessionId, writeId);
+    return (action === 'add_interaction' || action === 'record_decision') && typeof sessionId === 'string' ? sessionId : undefined;
   }
 
   private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<void> {
@@ -71,13 +60,13 @@ export class ContextualMemoryTranslator implements Translator {
       user_id: 'default',
       session_metadata: { legacy_session_id: sessionId },
     });
-    await this.client.call('create', orchestratorId, { ...CONTEXT, content: { text, metadata }, tags });
+    await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
   }
 
   private async getContext(sessionId: string, maxTokens: unknown): Promise<unknown> {
     const orchestratorId = await this.sessions.find(sessionId);
     if (!orchestratorId) return null;
-    const memories = await readAllMemories(this.client, orchestratorId, CONTEXT);
+    const memories = await readAllMemories(this.client, orchestratorId, this.own);
     const interactions: ContextualInteraction[] = [];
     const decisions: Decision[] = [];
     for (const memory of memories) {

@@ -2,27 +2,16 @@
  * JarvisMemoryAgent (PROTOCOLS.md 1.3) on the orchestrator: one orchestrator session per user, each
  * memory an "entity" memory carrying the legacy value untouched in content.metadata.memory.
  */
-import { SERVICES } from '../catalog.js';
-import { createdAtSeconds, createdBy, readAllMemories, SessionRegistry, taggedFor } from '../orchestrator-client.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from '../types.js';
+import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { ServiceTranslator } from '../translator.js';
+import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, legacyKey, textOf } from '../legacy-values.js';
 
 const SOURCE_AGENT = 'jarvis_memory_agent';
-const ENTITY = { memory_type: SERVICES['jarvis-memory'].memoryType };
 
 const isReminder = (memory: unknown): boolean => isObject(memory) && memory.type === 'reminder';
 
-export class JarvisMemoryTranslator implements Translator {
-  readonly service = 'jarvis-memory' as const;
-  private readonly users: SessionRegistry;
-
-  constructor(
-    private readonly client: OrchestratorClient,
-    ids: IdMap,
-  ) {
-    this.users = new SessionRegistry(client, ids, this.service);
-  }
-
+export class JarvisMemoryTranslator extends ServiceTranslator {
   // The agent keeps users implicitly (first memory creates one), so createMissing changes nothing here.
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
     const { action } = request;
@@ -31,17 +20,17 @@ export class JarvisMemoryTranslator implements Translator {
     switch (action) {
       case 'add_memory': {
         const memory = request.memory ?? null;
-        const sessionId = await this.users.ensure(key, { user_id: key, session_metadata: { legacy_user_id: userId } });
+        const sessionId = await this.sessions.ensure(key, { user_id: key, session_metadata: { legacy_user_id: userId } });
         await this.client.call('create', sessionId, {
-          ...ENTITY,
+          ...this.own,
           content: { text: textOf(memory), source_agent: SOURCE_AGENT, metadata: { memory } },
           tags: taggedFor(['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])], ctx.writeId),
         });
         return { status: 'ok' };
       }
       case 'get_memories': {
-        const sessionId = await this.users.find(key);
-        const memories = sessionId ? await readAllMemories(this.client, sessionId, ENTITY) : [];
+        const sessionId = await this.sessions.find(key);
+        const memories = sessionId ? await readAllMemories(this.client, sessionId, this.own) : [];
         return {
           status: 'ok',
           memories: memories.map((m) => ({
@@ -51,19 +40,17 @@ export class JarvisMemoryTranslator implements Translator {
         };
       }
       case 'clear_memories': {
-        const sessionId = await this.users.find(key);
-        if (sessionId) await this.client.call('bulk_delete', sessionId, { filter: ENTITY });
+        const sessionId = await this.sessions.find(key);
+        if (sessionId) await this.client.call('bulk_delete', sessionId, { filter: this.own });
         return { status: 'ok' };
       }
       default:
-        return SERVICES[this.service].errorReply(`Unknown action: ${action}`);
+        return this.unknownAction(action);
     }
   }
 
-  // Only add_memory creates a record; a clear repeats harmlessly.
-  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
-    if (request.action !== 'add_memory') return Promise.resolve('idempotent');
-    return createdBy(this.users, this.client, legacyKey(userOf(request)), writeId);
+  protected createsIn(request: LegacyRequest): string | undefined {
+    return request.action === 'add_memory' ? legacyKey(userOf(request)) : undefined;
   }
 }
 

@@ -3,27 +3,16 @@
  * each interaction a "conversation" memory, get_context rebuilt with the agent's own token budget.
  */
 import { randomUUID } from 'node:crypto';
-import { SERVICES } from '../catalog.js';
-import { createdBy, readAllMemories, SessionRegistry, taggedFor } from '../orchestrator-client.js';
+import { readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { ServiceTranslator } from '../translator.js';
 import { isoLocal, selectContext, type ContextEntry } from './context.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from '../types.js';
+import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
-const CONVERSATION = { memory_type: SERVICES['session-memory'].memoryType };
 const DEFAULT_MAX_TOKENS = 2000;
 
-export class SessionMemoryTranslator implements Translator {
-  readonly service = 'session-memory' as const;
-  private readonly sessions: SessionRegistry;
-
-  constructor(
-    private readonly client: OrchestratorClient,
-    ids: IdMap,
-  ) {
-    this.sessions = new SessionRegistry(client, ids, this.service);
-  }
-
+export class SessionMemoryTranslator extends ServiceTranslator {
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
     const requestId = request.request_id ?? null;
     const { action } = request;
@@ -31,23 +20,21 @@ export class SessionMemoryTranslator implements Translator {
     if (action === 'create_session') return this.createSession(request, requestId);
     if (action === 'add_interaction') return this.addInteraction(request, ctx, requestId);
     if (action === 'get_context' || action === 'clear_session' || action === 'delete_session') {
-      if (!pyTruthy(request.session_id)) return SERVICES[this.service].errorReply('Missing session_id', requestId);
+      if (!pyTruthy(request.session_id)) return this.spec.errorReply('Missing session_id', requestId);
       const orchestratorId = await this.sessions.find(legacyKey(request.session_id));
       if (action === 'get_context') return this.getContext(orchestratorId, request.max_tokens, requestId);
-      if (orchestratorId) await this.client.call('bulk_delete', orchestratorId, { filter: CONVERSATION });
+      if (orchestratorId) await this.client.call('bulk_delete', orchestratorId, { filter: this.own });
       if (orchestratorId && action === 'delete_session') {
         await this.client.call('end_session', orchestratorId, { archive: false });
         await this.sessions.forget(legacyKey(request.session_id));
       }
       return { status: 'success', request_id: requestId };
     }
-    return SERVICES[this.service].errorReply(`Unknown action: ${action}`, requestId);
+    return this.unknownAction(action, requestId);
   }
 
-  // Only add_interaction creates a record; a session made twice is kept once (id map), clears repeat harmlessly.
-  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
-    if (request.action !== 'add_interaction' || !pyTruthy(request.session_id)) return Promise.resolve('idempotent');
-    return createdBy(this.sessions, this.client, legacyKey(request.session_id), writeId);
+  protected createsIn(request: LegacyRequest): string | undefined {
+    return request.action === 'add_interaction' && pyTruthy(request.session_id) ? legacyKey(request.session_id) : undefined;
   }
 
   private async createSession(request: LegacyRequest, requestId: unknown): Promise<unknown> {
@@ -66,7 +53,7 @@ export class SessionMemoryTranslator implements Translator {
     const { session_id: sessionId, role, content } = request;
     // role and content must be text: the agent's token estimate measures them.
     if (!pyTruthy(sessionId) || !isText(role) || !isText(content)) {
-      return SERVICES[this.service].errorReply('Missing required parameters', requestId);
+      return this.spec.errorReply('Missing required parameters', requestId);
     }
     const key = legacyKey(sessionId);
     const orchestratorId = ctx.createMissing
@@ -81,7 +68,7 @@ export class SessionMemoryTranslator implements Translator {
     const metadata = request.metadata ?? {};
     const extraTags = isObject(metadata) && Array.isArray(metadata.tags) ? metadata.tags.map(textOf) : [];
     await this.client.call('create', orchestratorId, {
-      ...CONVERSATION,
+      ...this.own,
       content: { text: content, role, timestamp: isoLocal(), source_agent: SOURCE_AGENT, metadata },
       tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
@@ -89,7 +76,7 @@ export class SessionMemoryTranslator implements Translator {
   }
 
   private async getContext(orchestratorId: string | undefined, maxTokens: unknown, requestId: unknown): Promise<unknown> {
-    const memories = orchestratorId ? await readAllMemories(this.client, orchestratorId, CONVERSATION) : [];
+    const memories = orchestratorId ? await readAllMemories(this.client, orchestratorId, this.own) : [];
     const history: ContextEntry[] = memories.map(({ content }) => ({
       role: content.role as string,
       content: content.text as string,

@@ -5,8 +5,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type pg from 'pg';
-import { SERVICES } from '../../services/catalog.js';
-import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES, SESSION_MEMORY_SCHEMA } from '../../services/formats.js';
+import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES } from '../sim/storage/schema.js';
+import { SESSION_MEMORY_SCHEMA } from '../sim/storage/legacy-formats.js';
 import { loadSqlJs } from '../../util/sqlite.js';
 
 type PlantedKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
@@ -64,7 +64,7 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   );
   await db.query(
     `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, seq)
-     SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, '${SERVICES['session-memory'].memoryType}',
+     SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, 'conversation',
             jsonb_build_object('text', 'message ' || i, 'role', CASE WHEN i % 2 = 1 THEN 'assistant' ELSE 'user' END,
                                'timestamp', '2024-01-01T00:00:00', 'source_agent', 'session_memory_agent', 'metadata', '{}'::jsonb),
             now(), now(), i + 1

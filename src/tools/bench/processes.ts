@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
-import { SERVICE_NAMES, type ServiceName } from '../../services/catalog.js';
+import { SIM_SERVICES, type SimService } from '../sim/services.js';
 
 const BIN = fileURLToPath(new URL('../../bin/memshift.js', import.meta.url));
 
@@ -25,9 +25,9 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
 export const HEALTH_CHECK = '{"action": "health_check"}';
 
 /** `memshift sim` serving the simulators given a port; the others, and the control endpoint, get none. */
-export function startSim(ports: Partial<Record<ServiceName | 'orchestrator', number>>, extra: string[] = []): Child {
-  const names = [...SERVICE_NAMES, 'orchestrator'] as const;
-  return startChild(['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n] ?? 0}`]), '--control-port', '0', ...extra]);
+export function startSim(ports: Partial<Record<SimService | 'orchestrator', number>>, extra: string[] = []): Child {
+  const names = [...SIM_SERVICES, 'orchestrator'];
+  return startChild(['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n as SimService] ?? 0}`]), '--control-port', '0', ...extra]);
 }
 
 /** A TypeScript file of this package run as its own process (loaded by tsx, as the bin is). */

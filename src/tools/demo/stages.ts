@@ -1,7 +1,7 @@
 /** The migration walk the demo plays, as flag edits per stage (DESIGN.md's stages table). */
 import type { Edits } from '../../flags/edit.js';
 import { flagName, type FlagKind } from '../../flags/names.js';
-import { SERVICE_NAMES } from '../../services/catalog.js';
+import { serviceNames } from '../../services/registry.js';
 
 export interface DemoStage {
   name: string;
@@ -10,7 +10,7 @@ export interface DemoStage {
 }
 
 const forAll = (kind: FlagKind, rollout?: number): Edits =>
-  Object.fromEntries(SERVICE_NAMES.map((s) => [flagName(s, kind), rollout === undefined ? { enabled: true } : { enabled: true, rollout }]));
+  Object.fromEntries(serviceNames().map((s) => [flagName(s, kind), rollout === undefined ? { enabled: true } : { enabled: true, rollout }]));
 
 export const DEMO_STAGES: DemoStage[] = [
   { name: 'off', what: 'legacy only; memshift passes everything through', edits: {} },

@@ -1,11 +1,11 @@
 /** The demo's closing table: per service what was served, compared and found different. */
 import type { MigrationStats } from '../../plan/totals.js';
-import { SERVICE_NAMES } from '../../services/catalog.js';
+import { serviceNames } from '../../services/registry.js';
 
 export function formatSummary(stats: MigrationStats): string {
   const lines: string[] = [];
-  for (const s of SERVICE_NAMES) {
-    const t = stats.totals[s];
+  for (const s of serviceNames()) {
+    const t = stats.of(s);
     const rate = t.compared ? ((100 * t.mismatches) / t.compared).toFixed(2) : '0.00';
     const avg = (sum: number) => (t.latency.samples ? (sum / t.latency.samples).toFixed(2) : '-');
     const top = Object.entries(t.fields)

@@ -3,7 +3,7 @@
  * talks to all three memory services the way the real agents do (REQ sockets, one request at a time).
  */
 import * as zmq from 'zeromq';
-import type { ServiceName } from '../../services/catalog.js';
+import type { SimService as ServiceName } from '../sim/services.js';
 import { pyDumps } from '../../util/pyjson.js';
 
 export interface TrafficOptions {

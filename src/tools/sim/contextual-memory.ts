@@ -2,7 +2,7 @@
  * In-memory ContextualMemoryAgent (PROTOCOLS.md 1.2): interactions and decisions per session, a summary
  * computed on get_context, bare JSON replies. `as-deployed` reproduces the service loop's crash on them.
  */
-import { SERVICES } from '../../services/catalog.js';
+import { SIM_ERROR_REPLIES } from './services.js';
 import { buildSummary, type ContextualInteraction, type Decision } from '../../services/contextual-memory/summary.js';
 import { alterValue, divergentWrite, epochSeconds, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 
@@ -14,7 +14,7 @@ export interface Session {
 }
 
 const DEFAULT_MAX_TOKENS = 1000;
-const errorReply = SERVICES['contextual-memory'].errorReply;
+const errorReply = SIM_ERROR_REPLIES['contextual-memory'];
 
 export class ContextualMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();

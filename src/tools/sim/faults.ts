@@ -1,9 +1,9 @@
 /** Per-target fault settings of the simulators: their shape, defaults, validation and merging. */
 import { z } from 'zod';
-import { SERVICE_NAMES, type ServiceName } from '../../services/catalog.js';
+import { SIM_SERVICES, type SimService } from './services.js';
 
-export type SimTarget = ServiceName | 'orchestrator';
-export const SIM_TARGETS: readonly SimTarget[] = [...SERVICE_NAMES, 'orchestrator'];
+export type SimTarget = SimService | 'orchestrator';
+export const SIM_TARGETS: readonly SimTarget[] = [...SIM_SERVICES, 'orchestrator'];
 export const isSimTarget = (s: string): s is SimTarget => (SIM_TARGETS as readonly string[]).includes(s);
 
 type DivergenceMode = 'alter' | 'drop';

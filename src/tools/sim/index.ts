@@ -1,5 +1,4 @@
 /** Starts the three simulated legacy services and the orchestrator on real sockets, plus their fault control. */
-import { SERVICES, ORCHESTRATOR_PORT } from '../../services/catalog.js';
 import { childLogger } from '../../telemetry/log.js';
 import { ContextualMemoryModel, type ContextualMode } from './contextual-memory.js';
 import { startControl } from './control.js';
@@ -10,18 +9,14 @@ import { RepServer } from './rep-server.js';
 import { SessionMemoryModel } from './session-memory.js';
 import { attachStorage, type StorageOptions } from './storage/index.js';
 import type { SimModels } from './models.js';
+import { SIM_PORTS } from './services.js';
 
 export type { SimTarget };
 export { SIM_TARGETS };
 
 const log = childLogger('sim');
 
-const DEFAULT_SIM_PORTS: Record<SimTarget, number> = {
-  'session-memory': SERVICES['session-memory'].legacyPort,
-  'contextual-memory': SERVICES['contextual-memory'].legacyPort,
-  'jarvis-memory': SERVICES['jarvis-memory'].legacyPort,
-  orchestrator: ORCHESTRATOR_PORT,
-};
+const DEFAULT_SIM_PORTS: Record<SimTarget, number> = SIM_PORTS;
 export const DEFAULT_CONTROL_PORT = 5580;
 
 export interface SimOptions {

@@ -1,5 +1,5 @@
 /** In-memory JarvisMemoryAgent (PROTOCOLS.md 1.3): per-user lists of arbitrary JSON memories; errors carry `reason`. */
-import { SERVICES } from '../../services/catalog.js';
+import { SIM_ERROR_REPLIES } from './services.js';
 import { alterValue, divergentWrite, epochSeconds, isObject, noGetMessage, pyStr, type SimModel, type WriteFault } from './model.js';
 
 export interface JarvisEntry {
@@ -7,7 +7,7 @@ export interface JarvisEntry {
   memory: unknown;
 }
 
-const errorReply = SERVICES['jarvis-memory'].errorReply;
+const errorReply = SIM_ERROR_REPLIES['jarvis-memory'];
 
 export class JarvisMemoryModel implements SimModel {
   readonly users = new Map<string, JarvisEntry[]>();

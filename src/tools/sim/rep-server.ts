@@ -4,7 +4,7 @@
  * divergence, hang) applied per request. An outage closes the socket; coming back rebinds the same port.
  */
 import * as zmq from 'zeromq';
-import { SERVICES } from '../../services/catalog.js';
+import { SIM_ERROR_REPLIES } from './services.js';
 import { childLogger } from '../../telemetry/log.js';
 import { pyDumps } from '../../util/pyjson.js';
 import type { Faults, SimTarget } from './faults.js';
@@ -16,7 +16,7 @@ const log = childLogger('sim');
 /** The target's own error reply; the orchestrator's code depends on whether the request or the service failed. */
 function errorReply(target: SimTarget, message: string, requestId: unknown, cause: 'request' | 'service'): unknown {
   if (target === 'orchestrator') return orchestratorErrorReply(cause === 'request' ? 'invalid_request' : 'internal_error', message, requestId);
-  return SERVICES[target].errorReply(message, requestId);
+  return SIM_ERROR_REPLIES[target](message, requestId);
 }
 
 const HANG_POLL_MS = 20;

@@ -1,7 +1,7 @@
 /** In-memory SessionMemoryAgent (PROTOCOLS.md 1.1): sessions with conversation history and a token-budgeted context. */
 import { randomUUID } from 'node:crypto';
 import { selectContext, isoLocal, type ContextEntry } from '../../services/session-memory/context.js';
-import { SERVICES } from '../../services/catalog.js';
+import { SIM_ERROR_REPLIES } from './services.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 import { isText, pyTruthy } from '../../services/legacy-values.js';
 
@@ -20,7 +20,7 @@ export type SessionMemoryChange =
   | { kind: 'clear' | 'delete'; sessionId: string };
 
 const DEFAULT_MAX_TOKENS = 2000;
-const errorReply = SERVICES['session-memory'].errorReply;
+const errorReply = SIM_ERROR_REPLIES['session-memory'];
 
 export class SessionMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();

@@ -1,10 +1,11 @@
 /** Persistence of the simulators: the legacy stores as files under a data directory, the orchestrator in PostgreSQL. */
 import { mkdir } from 'node:fs/promises';
-import { legacyPath } from '../../../reconcile/legacy.js';
+import { join } from 'node:path';
 import { childLogger } from '../../../telemetry/log.js';
 import type { SimModels } from '../models.js';
 import { persistContextual, persistJarvis, persistSessionMemory } from './legacy-files.js';
 import { persistOrchestrator } from './orchestrator-pg.js';
+import { SIM_FILES } from '../services.js';
 
 const log = childLogger('sim.storage');
 
@@ -31,9 +32,9 @@ export async function attachStorage(models: SimModels, opts: StorageOptions): Pr
     const dir = opts.dataDir;
     await mkdir(dir, { recursive: true });
     legacy.push(
-      await persistSessionMemory(models['session-memory'], legacyPath('session-memory', dir), delay, onError('session-memory')),
-      await persistContextual(models['contextual-memory'], legacyPath('contextual-memory', dir), delay, onError('contextual-memory')),
-      await persistJarvis(models['jarvis-memory'], legacyPath('jarvis-memory', dir), delay, onError('jarvis-memory')),
+      await persistSessionMemory(models['session-memory'], join(dir, SIM_FILES['session-memory']), delay, onError('session-memory')),
+      await persistContextual(models['contextual-memory'], join(dir, SIM_FILES['contextual-memory']), delay, onError('contextual-memory')),
+      await persistJarvis(models['jarvis-memory'], join(dir, SIM_FILES['jarvis-memory']), delay, onError('jarvis-memory')),
     );
   }
   const orchestrator = opts.orchestratorDatabaseUrl

@@ -1,13 +1,12 @@
 /**
- * The legacy simulators' stores in the real services' formats (src/sources/formats.ts): loaded at start,
+ * The legacy simulators' stores in the real services' formats (legacy-formats.ts): loaded at start,
  * written behind every change. SessionMemoryAgent keeps SQLite (each change applied to an in-memory
  * database, the file exported debounced); the other two rewrite their JSON file.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isoLocal } from '../../../services/session-memory/context.js';
-import type { ContextualFile, JarvisFile } from '../../../services/formats.js';
-import { jsonColumnText as asText, parseJsonColumn as parseJson, SESSION_MEMORY_SCHEMA } from '../../../services/formats.js';
+import { asText, parseJson, SESSION_MEMORY_SCHEMA, type ContextualFile, type JarvisFile } from './legacy-formats.js';
 import { loadSqlJs, type SqlDatabase } from '../../../util/sqlite.js';
 import type { ContextualMemoryModel } from '../contextual-memory.js';
 import type { JarvisMemoryModel } from '../jarvis-memory.js';
@@ -20,6 +19,9 @@ export interface Persistence {
 }
 
 type OnError = (err: unknown) => void;
+type ContextualSession = ContextualMemoryModel['sessions'] extends Map<string, infer S> ? S : never;
+type ContextualSave = ContextualFile<ContextualSession['newestFirst'][number], ContextualSession['decisions'][number]>;
+type JarvisSaved = JarvisMemoryModel['users'] extends Map<string, (infer M)[]> ? M : never;
 
 export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
   const SQL = await loadSqlJs();
@@ -90,7 +92,7 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 export async function persistContextual(model: ContextualMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
-  const data = await readJson<ContextualFile>(path);
+  const data = await readJson<ContextualSave>(path);
   for (const [sid, newestFirst] of Object.entries(data?.sessions ?? {})) model.sessions.set(sid, { newestFirst, decisions: [] });
   for (const [sid, summary] of Object.entries(data?.summaries ?? {})) {
     const decisions = summary.key_decisions ?? [];
@@ -99,7 +101,7 @@ export async function persistContextual(model: ContextualMemoryModel, path: stri
     else model.sessions.set(sid, { newestFirst: [], decisions });
   }
   const save = () => {
-    const file: ContextualFile = { sessions: {}, summaries: {} };
+    const file: ContextualSave = { sessions: {}, summaries: {} };
     for (const [sid, s] of model.sessions) {
       file.sessions[sid] = s.newestFirst;
       if (s.decisions.length) file.summaries[sid] = { key_decisions: s.decisions };
@@ -112,7 +114,7 @@ export async function persistContextual(model: ContextualMemoryModel, path: stri
 }
 
 export async function persistJarvis(model: JarvisMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
-  for (const [user, memories] of Object.entries((await readJson<JarvisFile>(path)) ?? {})) model.users.set(user, memories);
+  for (const [user, memories] of Object.entries((await readJson<JarvisFile<JarvisSaved>>(path)) ?? {})) model.users.set(user, memories);
   const writer = new WriteBehind(() => writeFileAtomic(path, JSON.stringify(Object.fromEntries(model.users))), delayMs, onError);
   model.onChange = () => writer.schedule();
   return { flush: () => writer.flush() };

@@ -4,7 +4,7 @@
  * replies in batches, so requests stay at in-memory speed.
  */
 import pg from 'pg';
-import { ORCHESTRATOR_SCHEMA } from '../../../services/formats.js';
+import { ORCHESTRATOR_SCHEMA } from './schema.js';
 import type { OrchestratorModel, StoredSession } from '../orchestrator.js';
 import type { StoredMemory } from '../orchestrator-query.js';
 import type { Persistence } from './legacy-files.js';

@@ -1,0 +1,70 @@
+/** ContextualMemoryAgent (PROTOCOLS.md 1.2): its protocol, its record in both stores, and its translator. */
+import type { LegacyService } from '../service.js';
+import { isObject } from '../legacy-values.js';
+import { spell, WHOLE_HISTORY } from '../legacy-lookup.js';
+import { CONTEXTUAL_MEMORY_FILE, openContextualStore } from './legacy-store.js';
+import { ContextualMemoryTranslator } from './translator.js';
+
+const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
+const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
+
+export const contextualMemory: LegacyService = {
+  name: 'contextual-memory',
+  legacyName: 'contextual_memory_pc2',
+  legacyPort: 5596,
+  stickyOn: 'sessionId',
+  memoryType: 'context',
+  actions: {
+    add_interaction: { kind: 'write', key: 'session_id' },
+    get_context: { kind: 'read', key: 'session_id', compare: { ignore: ['last_updated', 'key_decisions[].timestamp'] } },
+    record_decision: { kind: 'write', key: 'session_id' },
+    health_check: { kind: 'health' },
+  },
+  // As deployed, its loop answers every bare true/false with an AttributeError after the write was made
+  // (PROTOCOLS.md 1.2): the write happened unless the message says otherwise.
+  writeSuccess: [
+    { path: '', equals: true },
+    { path: 'message', matches: "object has no attribute 'get'" },
+  ],
+  errorReply: (message) => ({ status: 'error', message }),
+  record: {
+    header: [],
+    lists: [
+      { name: 'interactions', fields: ['type', 'content', 'metadata'] },
+      { name: 'decisions', fields: ['decision'] },
+    ],
+    emptyIsAbsent: true,
+  },
+  legacyStore: { file: CONTEXTUAL_MEMORY_FILE, open: openContextualStore },
+  orchestratorView: {
+    key: SESSION_KEY,
+    sessions: `s.metadata ? 'legacy_session_id' AND NOT s.metadata ? 'metadata'`,
+    header: `jsonb_build_array(${SESSION_KEY})`,
+    lists: [
+      {
+        where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
+        element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
+      },
+      { where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
+    ],
+  },
+  // The protocol cannot clear a session: a repair clears it on the orchestrator directly (SideWriter.clearKey).
+  repair: {
+    append: (key, list, element) =>
+      list === 0
+        ? { action: 'add_interaction', session_id: key, type: element[0], content: element[1], metadata: element[2] }
+        : { action: 'record_decision', session_id: key, decision: element[0] },
+  },
+  lookup: {
+    // Decisions show in the stored summary; interactions show nowhere on the wire (only in the agent's file),
+    // so they cannot be found and do not break a run of decisions.
+    effect: (r) => (r.action === 'record_decision' ? { adds: spell(r.decision) } : { neutral: true }),
+    read: (r) => (r.action === 'record_decision' ? { action: 'get_context', session_id: r.session_id, max_tokens: WHOLE_HISTORY } : undefined),
+    records: (reply) => {
+      // No summary yet (bare null, or the as-deployed error about it): no decisions.
+      if (!isObject(reply) || reply.status === 'error') return [];
+      return Array.isArray(reply.key_decisions) ? reply.key_decisions.map((d) => spell(isObject(d) ? d.decision : d)) : [];
+    },
+  },
+  translator: (client, ids) => new ContextualMemoryTranslator(contextualMemory, client, ids),
+};

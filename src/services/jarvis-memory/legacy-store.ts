@@ -1,0 +1,19 @@
+/** JarvisMemoryAgent's own store (jarvis_memory_store.json) read as canonical records. */
+import { readFile } from 'node:fs/promises';
+import { isObject } from '../legacy-values.js';
+import { keyedRecords, type LegacyRecords } from '../records.js';
+
+export const JARVIS_MEMORY_FILE = 'jarvis_memory_store.json';
+
+/** The file: user id -> memories oldest first. */
+export type JarvisFile = Record<string, { timestamp: number; memory: unknown }[]>;
+
+export async function openJarvisStore(path: string): Promise<LegacyRecords> {
+  const data: unknown = JSON.parse(await readFile(path, 'utf8'));
+  if (!isObject(data)) throw new Error(`${path}: not a JSON object`);
+  const users = data as JarvisFile;
+  return keyedRecords(Object.keys(users), (key) => {
+    const list = Array.isArray(users[key]) ? users[key] : [];
+    return { key, header: [], lists: [list.map((e) => [isObject(e) ? (e.memory ?? null) : null])] };
+  });
+}

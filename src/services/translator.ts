@@ -1,0 +1,41 @@
+/**
+ * The one skeleton every translator grows from: one orchestrator session per legacy key, the service's
+ * own memories, its unknown-action reply, and the look-up of a tagged write. Each service adds its actions.
+ */
+import { createdBy, SessionRegistry } from './orchestrator-client.js';
+import type { LegacyService } from './service.js';
+import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from './types.js';
+
+export abstract class ServiceTranslator implements Translator {
+  readonly service: string;
+  protected readonly sessions: SessionRegistry;
+  /** The batch_read / bulk_delete filter of this service's memories. */
+  protected readonly own: { memory_type: string };
+
+  constructor(
+    protected readonly spec: LegacyService,
+    protected readonly client: OrchestratorClient,
+    ids: IdMap,
+  ) {
+    this.service = spec.name;
+    this.sessions = new SessionRegistry(client, ids, spec.name);
+    this.own = { memory_type: spec.memoryType };
+  }
+
+  abstract handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown>;
+
+  /**
+   * The legacy key whose session gets a new memory from this write; undefined when the write creates none
+   * (sending it again leaves the state it would have left: a session made twice is kept once, clears repeat).
+   */
+  protected abstract createsIn(request: LegacyRequest): string | undefined;
+
+  lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+    const key = this.createsIn(request);
+    return key === undefined ? Promise.resolve('idempotent') : createdBy(this.sessions, this.client, key, writeId);
+  }
+
+  protected unknownAction(action: string, requestId?: unknown): unknown {
+    return this.spec.errorReply(`Unknown action: ${action}`, requestId);
+  }
+}
