@@ -1,6 +1,8 @@
 /** memshift's one-way import rules, checked by `npm test` (dependency-cruiser): a violation fails the suite. */
-// The request path in its order; a module may import those after it, never those before it.
-const FLOW = ['fronts', 'routes', 'plan', 'legs', 'comparison', 'store'];
+// The request path as layers: a module may import the layers after its own, never those before it. A
+// request flows fronts -> routes -> plan -> legs -> comparison -> store; routes and comparison sit below
+// plan because the plan works with their words (a route, an observation, a result) without calling back up.
+const FLOW = ['fronts', 'plan', 'comparison', 'routes', 'legs', 'store'];
 const JOBS = 'outbox|reconcile|guard|backfill|report|admin';
 const upstreamOf = (i) => FLOW.slice(0, i).join('|');
 
@@ -10,7 +12,7 @@ module.exports = {
     ...FLOW.slice(1).map((room, i) => ({
       name: `flow-${room}`,
       severity: 'error',
-      comment: `the flow runs ${FLOW.join(' -> ')}: ${room} does not reach back`,
+      comment: `layers ${FLOW.join(' > ')}: ${room} does not import a layer above it`,
       from: { path: `^src/${room}/` },
       to: { path: `^src/(${upstreamOf(i + 1)})/` },
     })),

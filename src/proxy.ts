@@ -1,6 +1,6 @@
 /**
- * Assembles a running memshift: legs to every backend, the pipeline, the ZeroMQ fronts and the HTTP
- * front. `startProxy` is what `memshift serve`, the demo, the bench and the tests all call.
+ * Assembles a running memshift: legs to every backend, the runner, the ZeroMQ fronts and the HTTP front,
+ * and the background parts (guard, report, reconcile schedule, admin status) as a list. `startProxy` is what `memshift serve`, the demo, the bench and the tests all call.
  */
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
@@ -8,8 +8,12 @@ import { newBackendOf, serviceConfigOf } from './config.js';
 import { serviceNames, type ServiceName } from './services/registry.js';
 import { createLeg } from './legs/index.js';
 import type { Leg } from './legs/types.js';
-import { Pipeline } from './fronts/answer.js';
-import { createEngine, type Engine } from './plan/wiring.js';
+import { frameHandler } from './fronts/frames.js';
+import { createRunner } from './plan/wiring.js';
+import type { Runner } from './plan/runner.js';
+import { gaugeSecondaryWrites, metricsObserver } from './plan/metrics.js';
+import { gaugeFlags } from './flags/metrics.js';
+import type { Part, PartContext } from './part.js';
 import type { ExecutionObserver } from './plan/observer.js';
 import type { Side } from './plan/plan.js';
 import { serviceSnapshot, type Flags } from './flags/source.js';
@@ -20,16 +24,16 @@ import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
-import { startReconcileSchedule } from './reconcile/schedule.js';
+import { reconcilePart } from './reconcile/part.js';
 import { childLogger } from './telemetry/log.js';
-import { addGaugeSource, metricsObserver, startTelemetry } from './telemetry/index.js';
-import { Guard } from './guard/guard.js';
-import { GuardEvents } from './guard/events.js';
-import { UnleashAdmin } from './admin/unleash-admin.js';
-import type { AdminRoutes } from './admin/auth.js';
-import { statusRoutes } from './admin/status.js';
-import { DailyReporter } from './report/job.js';
-import { reportRoutes } from './report/routes.js';
+import { startTelemetry } from './telemetry/index.js';
+import type { Guard } from './guard/guard.js';
+import type { GuardEvents } from './guard/events.js';
+import { guardPart } from './guard/part.js';
+import { registerAdmin, type AdminRoutes } from './admin/auth.js';
+import { statusPart } from './admin/status.js';
+import type { DailyReporter } from './report/job.js';
+import { reportPart } from './report/part.js';
 import { openFlagsFor, openStoreFor } from './store/open.js';
 
 const log = childLogger('proxy');
@@ -39,7 +43,7 @@ export interface Proxy {
   fronts: Partial<Record<ServiceName, string>>;
   httpUrl: string;
   legs: { legacy: Partial<Record<ServiceName, Leg>>; orchestrator: Leg };
-  engine: Engine;
+  runner: Runner;
   flags: Flags;
   store: Store;
   /** Absent when config.guard.enabled is false. */
@@ -86,20 +90,26 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     newLegOf[s] = newLegs.get(b.endpoint)!;
   }
 
-  const telemetry = await startTelemetry({ serviceName: config.telemetry.serviceName, maxMismatchPaths: config.telemetry.maxMismatchPaths });
-  const guardEvents = new GuardEvents(store.pool);
-  const unleashAdmin =
-    config.flags.url && config.flags.adminToken
-      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
-      : undefined;
-  const guard = config.guard.enabled ? new Guard({ config: config.guard, flags, services, events: guardEvents, unleash: unleashAdmin }).start() : undefined;
-  const engine = createEngine({
+  const telemetry = await startTelemetry({ serviceName: config.telemetry.serviceName });
+  let runner: Runner | undefined;
+  const ctx: PartContext = { config, store, flags, services, secondaryStats: () => runner!.secondary.stats() };
+  // The background parts, in the order they start (and the reverse of the order they close).
+  const guarding = guardPart(ctx);
+  const reporting = reportPart(ctx);
+  const bgParts: Part[] = [
+    guarding,
+    reporting,
+    reconcilePart(ctx),
+    statusPart(ctx, { guard: guarding.guard, events: guarding.events }),
+    { routes: parts.adminRoutes ?? [] },
+  ];
+  runner = createRunner({
     config,
     flags,
     store,
     legacyLegs: legacy,
     newLegs: newLegOf,
-    observers: [metricsObserver, ...(guard ? [guard.observer] : []), ...(parts.observers ?? [])],
+    observers: [metricsObserver(config.telemetry.maxMismatchPaths), ...bgParts.flatMap((p) => (p.observer ? [p.observer] : [])), ...(parts.observers ?? [])],
     ...(config.outbox.enabled
       ? {
           secondary: (apply, observer, sides) =>
@@ -117,11 +127,13 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
         }
       : {}),
   });
-  const reporter = new DailyReporter({ config, store, flags, services });
-  const pipeline = new Pipeline({
-    maxRequestBytes: config.zmq.maxFrameBytes,
-    execute: (route) => engine.executor.execute(route),
-  });
+  const run = runner;
+  const handle = frameHandler(config.zmq.maxFrameBytes, (route) => run.run(route));
+  const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot())];
+  const closeParts = async () => {
+    for (const p of [...bgParts].reverse()) await p.close?.().catch((err: unknown) => log.error({ err }, 'part failed to close'));
+    removeGauges.forEach((remove) => remove());
+  };
 
   // Legacy is on the agents' path until the orchestrator is written first (new-primary); then it is the secondary.
   const legacyServes = (s: ServiceName) => () => !STAGE_PLANS[serviceSnapshot(flags.snapshot(), s).stage].newPrimary;
@@ -146,7 +158,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       new ZmqFront({
         service,
         bind: serviceConfigOf(config, service).front,
-        pipeline,
+        handle,
         hardLimitBytes: Math.max(config.zmq.maxFrameBytes * 4, 16 * 1024 * 1024),
       }),
   );
@@ -155,38 +167,35 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     host: config.http.host,
     port: config.http.port,
     bodyLimitBytes: config.http.bodyLimitBytes,
-    pipeline,
+    handle,
     // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
     health: new HealthChecker(probes, undefined, [
       { name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') },
     ]),
     isReady: () => ready,
     metricsText: () => telemetry.metricsText(),
-    admin: {
-      token: config.admin.token,
-      routes: [
-        statusRoutes({ flags, services, guard, events: guardEvents, outbox: () => engine.secondary.stats() }),
-        reportRoutes(reporter),
-        ...(parts.adminRoutes ?? []),
-      ],
-    },
   });
-  const removeGauges = addGaugeSource({ flags: () => flags.snapshot(), outbox: () => engine.secondary.stats(), tripped: () => guard?.tripped() ?? [] });
+
+  // Every part's admin routes behind the bearer token; without a token they are not registered (404).
+  registerAdmin(
+    http,
+    config.admin.token,
+    bgParts.flatMap((p) => p.routes ?? []),
+  );
 
   try {
     await Promise.all(fronts.map((f) => f.start()));
     await http.listen({ host: config.http.host, port: config.http.port });
   } catch (err) {
-    await Promise.allSettled([...fronts.map((f) => f.close()), http.close(), engine.secondary.close(), guard?.close()]);
-    removeGauges();
+    await Promise.allSettled([...fronts.map((f) => f.close()), http.close(), run.secondary.close()]);
+    await closeParts();
     // Legs last: the outbox may still have been using them. Their sockets would keep the process alive.
     await Promise.allSettled(allLegs().map((l) => l.close()));
     await ownedClose();
     throw err;
   }
   ready = true;
-  if (config.report.enabled) reporter.start();
-  const reconcileSchedule = startReconcileSchedule(config, store, flags);
+  for (const p of bgParts) p.start?.();
   const addr = http.server.address() as AddressInfo;
   const httpUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const frontEndpoints = Object.fromEntries(fronts.map((f, i) => [services[i]!, f.endpoint]));
@@ -196,22 +205,19 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     fronts: frontEndpoints,
     httpUrl,
     legs: { legacy, orchestrator },
-    engine,
+    runner: run,
     flags,
     store,
-    ...(guard ? { guard } : {}),
-    guardEvents,
-    reporter,
+    ...(guarding.guard ? { guard: guarding.guard } : {}),
+    guardEvents: guarding.events,
+    reporter: reporting.reporter,
     async close() {
       ready = false;
       await http.close();
       await Promise.allSettled(fronts.map((f) => f.close()));
       // Secondary writes already begun finish before the legs go; the outbox keeps the rest for later.
-      await engine.secondary.close();
-      removeGauges();
-      await guard?.close();
-      await reconcileSchedule?.stop();
-      await reporter.close();
+      await run.secondary.close();
+      await closeParts();
       await Promise.allSettled(allLegs().map((l) => l.close()));
       await ownedClose();
     },

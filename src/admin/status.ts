@@ -7,6 +7,7 @@ import type { Guard } from '../guard/guard.js';
 import type { GuardEvents } from '../guard/events.js';
 import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
+import type { Part, PartContext } from '../part.js';
 
 export interface StatusDeps {
   flags: Flags;
@@ -40,7 +41,7 @@ async function proxyStatus(deps: StatusDeps) {
   };
 }
 
-export const statusRoutes =
+const statusRoutes =
   (deps: StatusDeps): AdminRoutes =>
   (admin: FastifyInstance) => {
     admin.get('/status', async () => proxyStatus(deps));
@@ -67,3 +68,8 @@ export const statusRoutes =
       return { status: 'ok', overrides: deps.flags.localOverrides() };
     });
   };
+
+/** The status routes as a part of the proxy. */
+export const statusPart = (ctx: PartContext, guarding: { guard?: Guard; events: GuardEvents }): Part => ({
+  routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats })],
+});

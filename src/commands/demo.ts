@@ -79,13 +79,13 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
             totals.sent += r.sent;
             totals.errors += r.errors;
           }
-          const t = serviceNames().map((s) => proxy.engine.stats.of(s));
+          const t = serviceNames().map((s) => proxy.runner.stats.of(s));
           const compared = t.reduce((a, x) => a + x.compared, 0);
           const mismatches = t.reduce((a, x) => a + x.mismatches, 0);
           say(`      so far: ${totals.sent} requests, ${totals.errors} agent-visible errors, ${compared} compared, ${mismatches} mismatches`);
         }
-        await proxy.engine.secondary.drain();
-        say(`\n${formatSummary(proxy.engine.stats)}`);
+        await proxy.runner.secondary.drain();
+        say(`\n${formatSummary(proxy.runner.stats)}`);
         const report = await proxy.reporter.write();
         say('\nverdicts (daily reconciliation report):');
         for (const s of report.data.services) say(`  ${s.service.padEnd(18)} ${s.verdict.verdict}: ${s.verdict.reasons[0] ?? ''}`);

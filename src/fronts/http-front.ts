@@ -4,9 +4,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { isServiceName } from '../services/registry.js';
-import type { Pipeline, OutcomeKind } from './answer.js';
+import type { FrameHandler, OutcomeKind } from './frames.js';
 import type { HealthChecker } from './health.js';
-import { registerAdmin, type AdminRoutes } from '../admin/auth.js';
 import { contextFromHeaders, withContext } from '../telemetry/tracing.js';
 
 const STATUS: Record<OutcomeKind, number> = { ok: 200, bad_request: 400, backend_error: 502 };
@@ -15,18 +14,16 @@ export interface HttpFrontOptions {
   host: string;
   port: number;
   bodyLimitBytes: number;
-  pipeline: Pipeline;
+  handle: FrameHandler;
   health: HealthChecker;
   isReady: () => boolean;
   /** Prometheus text for GET /metrics; without it the route is absent. */
   metricsText?: () => Promise<string>;
-  /** Admin routes, all behind the bearer token; without a token they are not registered (404). */
-  admin?: { token?: string; routes: AdminRoutes[] };
 }
 
 export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: opts.bodyLimitBytes });
-  // The body goes through untouched: the pipeline validates it, so both fronts reject bad input alike.
+  // The body goes through untouched: the frame handler validates it, so both fronts reject bad input alike.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -37,7 +34,7 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
     }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // A caller's W3C trace context makes the request span part of its trace.
-    const outcome = await withContext(contextFromHeaders(req.headers), () => opts.pipeline.handle(service, body));
+    const outcome = await withContext(contextFromHeaders(req.headers), () => opts.handle(service, body));
     return reply.code(STATUS[outcome.kind]).type('application/json').send(outcome.reply);
   });
 
@@ -52,7 +49,6 @@ export function buildHttpFront(opts: HttpFrontOptions): FastifyInstance {
   if (metricsText) {
     app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()));
   }
-  if (opts.admin) registerAdmin(app, opts.admin.token, opts.admin.routes);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;

@@ -6,7 +6,7 @@
  */
 import * as zmq from 'zeromq';
 import type { ServiceName } from '../services/registry.js';
-import type { Pipeline } from './answer.js';
+import type { FrameHandler } from './frames.js';
 import { errorReply } from '../routes/route.js';
 import { childLogger } from '../telemetry/log.js';
 
@@ -16,7 +16,7 @@ const EMPTY = Buffer.alloc(0);
 export interface ZmqFrontOptions {
   service: ServiceName;
   bind: string;
-  pipeline: Pipeline;
+  handle: FrameHandler;
   /** ZeroMQ drops the peer above this; our own, smaller, frame limit answers with an error first. */
   hardLimitBytes: number;
 }
@@ -62,11 +62,11 @@ export class ZmqFront {
     try {
       reply.push(
         frames.length - bodyStart === 1
-          ? (await this.opts.pipeline.handle(this.opts.service, frames[bodyStart]!)).reply
+          ? (await this.opts.handle(this.opts.service, frames[bodyStart]!)).reply
           : errorReply(this.opts.service, `memshift: expected one frame holding JSON, got ${frames.length - bodyStart}`),
       );
     } catch (err) {
-      log.error({ err, service: this.opts.service }, 'request failed outside the pipeline');
+      log.error({ err, service: this.opts.service }, 'request failed outside the frame handler');
       reply.push(errorReply(this.opts.service, 'memshift: internal error'));
     }
     try {

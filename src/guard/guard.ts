@@ -150,11 +150,9 @@ export class Guard {
             return;
           }
           w.addComparison(e.outcome === 'mismatch', now);
-          const legacy = e.primary.side === 'legacy' ? e.primary : e.shadow;
-          const neu = e.primary.side === 'new' ? e.primary : e.shadow;
           // The shadow side's call is counted here; a new primary's is counted when it is served.
-          if (e.primary.side === 'legacy') w.addNewCall(true, now);
-          if (legacy && neu) w.addLatencies(legacy.latencyMs, neu.latencyMs, now);
+          if (e.primary === 'legacy') w.addNewCall(true, now);
+          if (e.control && e.candidate) w.addLatencies(e.control.latencyMs, e.candidate.latencyMs, now);
         });
       },
       served: (e) => {

@@ -1,5 +1,5 @@
 /**
- * The durable outbox behind the executor: every secondary write's intent is stored before its primary call
+ * The durable outbox behind the runner: every secondary write's intent is stored before its primary call
  * (so a write the primary applied is never lost to a crash before the agent's answer), then applied off the
  * agent's path in per-key order (src/outbox/runner.ts). While the state store is down, intents wait in
  * a bounded in-memory queue and are stored, in order, when it returns.
@@ -13,10 +13,10 @@ import { other, type Side } from '../plan/plan.js';
 import {
   KeyChains,
   keyOf,
-  type ApplySecondary,
+  type ApplyWrite,
   type PendingWrite,
   type PrimaryOutcome,
-  type SecondaryQueue,
+  type SecondaryWrites,
   type SecondaryStats,
   type SecondaryWrite,
 } from '../plan/secondary.js';
@@ -38,7 +38,7 @@ const INTENT_CONNECTIONS = 4;
 const WORKER_CONNECTIONS = 8;
 const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
 const REFUSED = 'its primary refused it, or it never reached the primary';
-/** What the executor gets for a write that could not be recorded at all (logged and counted as lost). */
+/** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
 
 /** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
@@ -53,7 +53,7 @@ interface Held {
 export interface OutboxOptions {
   /** The store's pool: the outbox opens its own small pools on the same database. */
   pool: pg.Pool;
-  apply: ApplySecondary;
+  apply: ApplyWrite;
   /** Each service's legs and translator, for the look-ups that settle unknown outcomes. */
   sides(service: ServiceName): ResolveSides;
   /**
@@ -70,7 +70,7 @@ export interface OutboxOptions {
   probe?(side: Side): Promise<boolean>;
 }
 
-export class Outbox implements SecondaryQueue {
+export class Outbox implements SecondaryWrites {
   private readonly table: OutboxTable;
   private readonly intents: OutboxTable;
   private readonly intentPool: pg.Pool;

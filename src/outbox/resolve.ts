@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { serviceConfigOf, type Config } from '../config.js';
-import { parseReply } from '../plan/sides.js';
+import { parseReply } from '../comparison/observation.js';
 import { routeRequest } from '../routes/route.js';
 import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';

@@ -1,5 +1,5 @@
 /** What happens after a failed secondary write: retried later (exponential backoff with jitter) or parked. */
-import { SecondaryRejected } from '../plan/secondary.js';
+import { WriteRefused } from '../plan/secondary.js';
 import { LegError } from '../legs/types.js';
 import { OrchestratorError } from '../services/types.js';
 
@@ -19,9 +19,9 @@ export interface RetryDecision {
 /** Orchestrator answers that say the request itself is wrong: the same request will fail again. */
 const PERMANENT_CODES = new Set(['invalid_request', 'validation_error', 'permission_denied']);
 
-/** Failures a replay cannot fix. A side that refused (SecondaryRejected) answered deliberately. */
+/** Failures a replay cannot fix. A side that refused (WriteRefused) answered deliberately. */
 function isPermanent(err: unknown): boolean {
-  return err instanceof SecondaryRejected || err instanceof UnreplayableWrite || (err instanceof OrchestratorError && PERMANENT_CODES.has(err.code));
+  return err instanceof WriteRefused || err instanceof UnreplayableWrite || (err instanceof OrchestratorError && PERMANENT_CODES.has(err.code));
 }
 
 /** A stored write that cannot be turned back into a request (bad bytes, unknown service here). */

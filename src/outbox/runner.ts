@@ -7,7 +7,7 @@
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
-import { keyOf, type ApplySecondary } from '../plan/secondary.js';
+import { keyOf, type ApplyWrite } from '../plan/secondary.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
@@ -29,7 +29,7 @@ const UNKNOWN_MEMORY_MS = 600_000;
 
 export interface RunnerOptions {
   table: OutboxTable;
-  apply: ApplySecondary;
+  apply: ApplyWrite;
   resolver: Resolver;
   observer: ExecutionObserver;
   /** This process's claim name; a restart is a new owner. */

@@ -1,22 +1,10 @@
-/** What the executor reports about the work it does off the agent's path; stores and metrics listen. */
-import type { FieldDiff } from '../comparison/compare.js';
+/** What the runner reports about the work it does off the agent's path; stores and metrics listen. */
 import type { ServiceName } from '../services/registry.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
-import type { SideReply } from './sides.js';
+import type { Result } from '../comparison/result.js';
 
-type CompareOutcome = 'match' | 'mismatch' | 'legacy_error' | 'new_error' | 'skipped';
-
-export interface ComparedEvent {
-  route: Route;
-  outcome: CompareOutcome;
-  primary: SideReply;
-  shadow?: SideReply;
-  diffs?: FieldDiff[];
-  error?: unknown;
-}
-
-export interface SecondaryEvent {
+export interface WrittenEvent {
   route: Route;
   side: Side;
   ok: boolean;
@@ -51,8 +39,9 @@ export interface ServedEvent {
 export interface ExecutionObserver {
   /** Every request that reached a backend, once, when the agent's reply is ready. */
   served(e: ServedEvent): void;
-  compared(e: ComparedEvent): void;
-  secondaryWritten(e: SecondaryEvent): void;
+  /** Each shadowed read's result. */
+  compared(e: Result): void;
+  secondaryWritten(e: WrittenEvent): void;
   /** A read meant for the new side was served from legacy because new failed. */
   fallback(route: Route, error: unknown): void;
   /** A read meant for the new side was served from legacy because a write to its key was pending there. */

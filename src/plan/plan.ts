@@ -7,7 +7,8 @@ import type { FlagDecision } from '../flags/source.js';
 
 export type { FlagDecision };
 
-export type Side = 'legacy' | 'new';
+export type { Side } from '../comparison/observation.js';
+import type { Side } from '../comparison/observation.js';
 
 export interface Plan {
   /** The side whose reply the agent gets. */

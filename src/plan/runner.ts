@@ -11,13 +11,16 @@ import type { ComparisonRules } from '../comparison/rules.js';
 import type { KeyActivity } from './key-activity.js';
 import { other, planFor, type FlagDecision, type Plan } from './plan.js';
 import type { Route } from '../routes/route.js';
-import { callSide, type SideOptions, type SideReply } from './sides.js';
+import { callSide, type SideOptions } from './sides.js';
+import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
 import { KeyChains, keyOf, type SecondaryWrites } from './secondary.js';
+import type { MigrationStats } from './totals.js';
+import type { Translator } from '../services/types.js';
 import { isUnknownOutcome } from '../legs/types.js';
 
-export interface ExecutorDeps {
+export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
   sides(service: ServiceName): SideOptions;
   successRules(service: ServiceName): SuccessRule[];
@@ -25,15 +28,27 @@ export interface ExecutorDeps {
   activity: KeyActivity;
   secondary: SecondaryWrites;
   observer: ExecutionObserver;
+  stats: MigrationStats;
+  translators: Partial<Record<ServiceName, Translator>>;
 }
 
-export class Executor {
+/** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
+export class Runner {
   private readonly writes = new KeyChains();
+  /** Running totals per service (demo summary, admin status). */
+  readonly stats: MigrationStats;
+  readonly secondary: SecondaryWrites;
+  /** The translator of each service, over the new-side leg. */
+  readonly translators: Partial<Record<ServiceName, Translator>>;
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    this.stats = deps.stats;
+    this.secondary = deps.secondary;
+    this.translators = deps.translators;
+  }
 
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
-  async execute(route: Route): Promise<Buffer> {
+  async run(route: Route): Promise<Buffer> {
     const started = performance.now();
     const flags = this.deps.decide(route.service, contextFor(route));
     let plan = planFor(route.spec?.kind, flags);
@@ -57,7 +72,7 @@ export class Executor {
     }
   }
 
-  private async write(route: Route, plan: Plan): Promise<SideReply> {
+  private async write(route: Route, plan: Plan): Promise<Observation> {
     const key = activityKey(route);
     const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
@@ -72,7 +87,7 @@ export class Executor {
     return this.writes.run(key, async () => {
       const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
       const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
-      let primary: SideReply;
+      let primary: Observation;
       try {
         primary = await callSide(plan.primary, route, sides, false, pending.writeId);
       } catch (err) {
@@ -90,14 +105,14 @@ export class Executor {
     return this.deps.activity.busy(activityKey(route)) || this.deps.secondary.unlanded(route.service, route.key ?? '', 'new');
   }
 
-  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<SideReply> {
+  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<Observation> {
     const sides = this.deps.sides(route.service);
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
     const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides, false)) : undefined;
-    let primary: SideReply;
+    let primary: Observation;
     try {
       primary = await callSide(plan.primary, route, sides, false);
     } catch (err) {
@@ -110,18 +125,19 @@ export class Executor {
     return primary;
   }
 
-  private compareShadow(route: Route, primary: SideReply, shadow: Settled<SideReply>, version: string): void {
+  private compareShadow(route: Route, primary: Observation, shadow: Settled<Observation>, version: string): void {
+    const observed = (o: Observation) => ({ primary: primary.side, ...(o.side === 'legacy' ? { control: o } : { candidate: o }) });
     if (!this.deps.activity.unchangedSince(activityKey(route), version)) {
-      this.deps.observer.compared({ route, outcome: 'skipped', primary });
+      this.deps.observer.compared({ route, outcome: 'skipped', ...observed(primary) });
       return;
     }
     if (!shadow.ok) {
-      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, primary, error: shadow.error });
+      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, ...observed(primary), error: shadow.error });
       return;
     }
-    const [legacy, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
-    const result = compare(legacy.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
-    this.deps.observer.compared({ route, outcome: result.equal ? 'match' : 'mismatch', primary, shadow: shadow.value, diffs: result.diffs });
+    const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
+    const { equal, diffs } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs });
   }
 }
 
@@ -132,7 +148,8 @@ function contextFor(route: Route): { sessionId?: string; userId?: string } {
   const u = route.request.user_id;
   return {
     sessionId: typeof s === 'string' ? s : undefined,
-    userId: typeof u === 'string' ? u : route.service === 'jarvis-memory' && route.key ? route.key : undefined,
+    // A user-keyed action without user_id is the service's default user (the key stands for it).
+    userId: typeof u === 'string' ? u : route.spec?.key === 'user_id' && route.key ? route.key : undefined,
   };
 }
 

@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { ExecutionObserver } from './observer.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
-import { callSide, type SideOptions, type SideReply } from './sides.js';
+import { callSide, type SideOptions } from './sides.js';
+import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
 
 export interface SecondaryWrite {
@@ -32,6 +33,10 @@ export interface PendingWrite {
   settle(outcome: PrimaryOutcome): void;
 }
 
+/** Applies one secondary write (tagged with `writeId` where the side keeps tags); rejects when it failed or the side refused it. */
+export type ApplyWrite = (route: Route, side: Side, writeId?: string) => Promise<Observation>;
+
+/** Where the runner hands secondary writes: the durable outbox, or in memory when it is switched off. */
 export interface SecondaryWrites {
   /**
    * Takes a secondary write over before its primary call, behind every earlier one for the same key
@@ -41,13 +46,6 @@ export interface SecondaryWrites {
   open(write: SecondaryWrite): Promise<PendingWrite>;
   /** Whether the key has a write towards `side` not landed there yet, by any replica. */
   unlanded(service: ServiceName, key: string, side: Side): Promise<boolean>;
-}
-
-/** Applies one secondary write (tagged with `writeId` where the side keeps tags); rejects when it failed or the side refused it. */
-export type ApplySecondary = (route: Route, side: Side, writeId?: string) => Promise<SideReply>;
-
-/** What the engine holds: the executor's SecondaryWrites plus what shutdown and metrics need. */
-export interface SecondaryQueue extends SecondaryWrites {
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;
@@ -72,17 +70,17 @@ export interface SecondaryStats {
 }
 
 /** The secondary side answered, but not with success (e.g. the legacy service refused a replayed write). */
-export class SecondaryRejected extends Error {
-  constructor(readonly reply: SideReply) {
+export class WriteRefused extends Error {
+  constructor(readonly reply: Observation) {
     super(`secondary ${reply.side} side refused the write: ${reply.bytes.toString('utf8').slice(0, 200)}`);
   }
 }
 
-export function secondaryApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplySecondary {
+export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplyWrite {
   return async (route, side, writeId) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
     const reply = await callSide(side, route, sides(route.service), true, writeId);
-    if (!isSuccess(reply.value, rules(route.service))) throw new SecondaryRejected(reply);
+    if (!isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
     return reply;
   };
 }
@@ -117,13 +115,13 @@ export class KeyChains {
  * Per-key ordered, in memory only: a write is queued once its primary applied it; a failed write is reported
  * and lost, a crash loses what is queued, and a write whose primary outcome is unknown is not followed up.
  */
-export class OrderedSecondaryWrites implements SecondaryQueue {
+export class InMemoryWrites implements SecondaryWrites {
   private readonly chains = new KeyChains();
   /** Writes taken and not yet attempted, with when they were taken. */
   private readonly queued = new Map<SecondaryWrite, number>();
 
   constructor(
-    private readonly apply: ApplySecondary,
+    private readonly apply: ApplyWrite,
     private readonly observer: ExecutionObserver,
   ) {}
 

@@ -1,40 +1,17 @@
 /**
- * Calling one side for a route and getting its reply both as wire bytes and as a value: legacy
- * through its leg (bytes untouched), new through the translator (value rebuilt in the legacy shape).
- * Each form is made only when asked for: a passthrough never parses the reply it forwards.
+ * Calling one side for a route and observing its reply: legacy through its leg (bytes untouched), new
+ * through the translator (value rebuilt in the legacy shape).
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
 import type { Translator } from '../services/types.js';
-import { pyDumps } from '../util/pyjson.js';
+import { Observation } from '../comparison/observation.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
-import { spansEnabled, traceLeg } from '../telemetry/tracing.js';
+import { failureOf, spansEnabled, traceLeg } from '../telemetry/tracing.js';
 import { recordLeg } from '../telemetry/request-metrics.js';
 import { withDeadline } from '../util/deadline.js';
 import { actionLabel } from '../routes/route.js';
-
-export class SideReply {
-  private parsed?: { value: unknown };
-  private wire?: Buffer;
-
-  constructor(
-    readonly side: Side,
-    readonly latencyMs: number,
-    reply: { bytes: Buffer } | { value: unknown },
-  ) {
-    if ('bytes' in reply) this.wire = reply.bytes;
-    else this.parsed = { value: reply.value };
-  }
-
-  get bytes(): Buffer {
-    return (this.wire ??= Buffer.from(pyDumps(this.parsed!.value)));
-  }
-
-  get value(): unknown {
-    return (this.parsed ??= { value: parseReply(this.wire!) }).value;
-  }
-}
 
 export interface SideOptions {
   legacy: Leg;
@@ -47,12 +24,12 @@ export interface SideOptions {
 }
 
 /** One side's reply to the route; `writeId` tags what a write creates on the new side (see TranslateContext). */
-export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId?: string): Promise<SideReply> {
+export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId?: string): Promise<Observation> {
   if (!spansEnabled()) return call(side, route, opts, createMissing, writeId);
-  return traceLeg(side, route, () => call(side, route, opts, createMissing, writeId));
+  return traceLeg(side, route.service, actionLabel(route), () => call(side, route, opts, createMissing, writeId));
 }
 
-async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId: string | undefined): Promise<SideReply> {
+async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId: string | undefined): Promise<Observation> {
   const started = performance.now();
   let outcome = 'ok';
   try {
@@ -66,21 +43,11 @@ async function call(side: Side, route: Route, opts: SideOptions, createMissing: 
               () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
             ),
           };
-    return new SideReply(side, performance.now() - started, reply);
+    return new Observation(side, performance.now() - started, reply);
   } catch (err) {
-    outcome = err instanceof LegError ? err.failure : 'error';
+    outcome = failureOf(err);
     throw err;
   } finally {
     recordLeg(route.service, actionLabel(route), side, outcome, performance.now() - started);
-  }
-}
-
-/** Replies are JSON; one that is not is kept as its text so it can still be passed on and compared. */
-export function parseReply(bytes: Buffer): unknown {
-  const text = bytes.toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
   }
 }

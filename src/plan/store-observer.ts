@@ -1,11 +1,12 @@
-/** Writes what the executor observes into the state store: comparison counts, mismatch samples, unknown outcomes. */
+/** Writes what the runner observes into the state store: comparison counts, mismatch samples, unknown outcomes. */
 import type { Store } from '../store/index.js';
-import type { ComparedEvent, ExecutionObserver } from './observer.js';
+import type { Result } from '../comparison/result.js';
+import type { ExecutionObserver } from './observer.js';
 
 export function storeObserver(store: Store): Partial<ExecutionObserver> {
   return {
-    compared(e: ComparedEvent) {
-      const [legacy, fresh] = e.primary.side === 'legacy' ? [e.primary, e.shadow] : [e.shadow, e.primary];
+    compared(e: Result) {
+      const { control: legacy, candidate: fresh } = e;
       store.comparisons.record({
         service: e.route.service,
         action: e.route.action,

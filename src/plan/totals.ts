@@ -1,7 +1,8 @@
 /** In-process running totals per service, for the demo's summary and the admin status. */
 import type { ServiceName } from '../services/registry.js';
 import type { FieldDiff } from '../comparison/compare.js';
-import type { ComparedEvent, ExecutionObserver, ResolvedEvent, SecondaryEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
+import type { Result } from '../comparison/result.js';
+import type { ExecutionObserver, ResolvedEvent, WrittenEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
 import type { Route } from '../routes/route.js';
 
 export interface ServiceTotals {
@@ -65,16 +66,15 @@ export class MigrationStats implements ExecutionObserver {
     if (e.side === 'new') t.servedFromNew++;
   }
 
-  compared(e: ComparedEvent): void {
+  compared(e: Result): void {
     const t = this.of(e.route.service);
     if (e.outcome === 'skipped') t.skipped++;
     else if (e.outcome === 'legacy_error' || e.outcome === 'new_error') t.shadowErrors++;
     else {
       t.compared++;
-      if (e.shadow) {
-        const [legacy, fresh] = e.primary.side === 'legacy' ? [e.primary, e.shadow] : [e.shadow, e.primary];
-        t.latency.legacyMs += legacy.latencyMs;
-        t.latency.newMs += fresh.latencyMs;
+      if (e.control && e.candidate) {
+        t.latency.legacyMs += e.control.latencyMs;
+        t.latency.newMs += e.candidate.latencyMs;
         t.latency.samples++;
       }
       if (e.outcome === 'mismatch') {
@@ -84,7 +84,7 @@ export class MigrationStats implements ExecutionObserver {
     }
   }
 
-  secondaryWritten(e: SecondaryEvent): void {
+  secondaryWritten(e: WrittenEvent): void {
     const t = this.of(e.route.service);
     if (e.ok) t.secondaryOk++;
     else t.secondaryFailed++;

@@ -1,5 +1,5 @@
 /**
- * Wires the migration core for every service: flags decide the plan, the executor runs it over the
+ * Wires the runner for every service: flags decide the plan, the runner carries it out over the
  * legacy legs and the translators, and observers (store, running totals) hear what happened.
  */
 import type { Config } from '../config.js';
@@ -11,15 +11,15 @@ import { LegOrchestratorClient } from '../services/orchestrator-client.js';
 import type { Translator } from '../services/types.js';
 import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
-import { Executor } from './runner.js';
+import { Runner } from './runner.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
-import { OrderedSecondaryWrites, secondaryApplier, type ApplySecondary, type SecondaryQueue } from './secondary.js';
+import { InMemoryWrites, writeApplier, type ApplyWrite, type SecondaryWrites } from './secondary.js';
 import type { SideOptions } from './sides.js';
 import { MigrationStats } from './totals.js';
 import { storeObserver } from './store-observer.js';
 
-export interface EngineDeps {
+export interface RunnerWiring {
   config: Config;
   flags: Flags;
   store: Store;
@@ -29,21 +29,14 @@ export interface EngineDeps {
   /** Extra listeners (metrics, tests). */
   observers?: Partial<ExecutionObserver>[];
   /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
-  secondary?: (apply: ApplySecondary, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryQueue;
-}
-
-export interface Engine {
-  executor: Executor;
-  stats: MigrationStats;
-  secondary: SecondaryQueue;
-  translators: Partial<Record<ServiceName, Translator>>;
+  secondary?: (apply: ApplyWrite, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryWrites;
 }
 
 /** A route's comparison rules: its read action's defaults (the service module's) under the config's override. */
 export const routeRules = (overrides: ComparisonOverrides | undefined, service: ServiceName, action: string): ComparisonRules =>
   rulesFor(Object.hasOwn(serviceOf(service).actions, action) ? serviceOf(service).actions[action]?.compare : undefined, overrides?.[service]?.[action]);
 
-export function createEngine(deps: EngineDeps): Engine {
+export function createRunner(deps: RunnerWiring): Runner {
   const { config } = deps;
   const stats = new MigrationStats();
   const observer = fanOut([stats, storeObserver(deps.store), ...(deps.observers ?? [])]);
@@ -62,12 +55,14 @@ export function createEngine(deps: EngineDeps): Engine {
     };
   }
   const rulesByRoute = new Map<string, ComparisonRules>();
-  const apply = secondaryApplier(
+  const apply = writeApplier(
     (s) => sides[s]!,
     (s) => writeSuccessOf(config, s),
   );
-  const secondary = deps.secondary?.(apply, observer, (s) => sides[s]!) ?? new OrderedSecondaryWrites(apply, observer);
-  const executor = new Executor({
+  const secondary = deps.secondary?.(apply, observer, (s) => sides[s]!) ?? new InMemoryWrites(apply, observer);
+  return new Runner({
+    stats,
+    translators,
     decide: (service, ctx) => deps.flags.decide(service, ctx),
     sides: (service) => sides[service]!,
     successRules: (service) => writeSuccessOf(config, service),
@@ -82,5 +77,4 @@ export function createEngine(deps: EngineDeps): Engine {
     secondary,
     observer,
   });
-  return { executor, stats, secondary, translators };
 }

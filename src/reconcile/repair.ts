@@ -11,7 +11,7 @@ import type { CanonicalRecord } from '../services/records.js';
 import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from '../services/types.js';
 import type { Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
-import { parseReply } from '../plan/sides.js';
+import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 

@@ -18,7 +18,7 @@ export interface RecordShape {
   emptyIsAbsent: boolean;
 }
 
-export const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.length === 0);
+const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.length === 0);
 
 /** The record with named fields, for field-level diffs (`interactions[2].content`); single-field elements unwrapped. */
 export function namedView(shape: RecordShape, r: CanonicalRecord): Record<string, unknown> {

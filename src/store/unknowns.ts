@@ -1,9 +1,15 @@
 /** Unknown outcomes per minute (migration unknown_outcomes): recorded as they happen (they are rare), summed per day for the report. */
 import type pg from 'pg';
-import type { ResolvedEvent, UnknownOutcomeEvent } from '../plan/observer.js';
 import { childLogger } from '../telemetry/log.js';
 
 const log = childLogger('store.unknowns');
+
+/** One unknown outcome as counted: which service and side, and whether that side was the write's primary. */
+interface UnknownOutcome {
+  service: string;
+  side: string;
+  role: string;
+}
 
 const UPSERT = `INSERT INTO unknown_outcomes (minute, service, side, role, outcome, count, resolve_ms_sum, resolve_ms_max)
   VALUES (date_trunc('minute', now()), $1, $2, $3, $4, 1, $5, $5)
@@ -24,15 +30,15 @@ export interface UnknownFigures {
 export class UnknownOutcomes {
   constructor(private readonly pool: pg.Pool) {}
 
-  seen(e: UnknownOutcomeEvent): void {
+  seen(e: UnknownOutcome): void {
     this.upsert(e, 'seen', 0);
   }
 
-  resolved(e: ResolvedEvent): void {
+  resolved(e: UnknownOutcome & { applied: boolean; resolveMs: number }): void {
     this.upsert(e, e.applied ? 'applied' : 'not_applied', e.resolveMs);
   }
 
-  private upsert(e: UnknownOutcomeEvent, outcome: string, ms: number): void {
+  private upsert(e: UnknownOutcome, outcome: string, ms: number): void {
     // Bookkeeping: a store that is down loses the count, never the write it counts.
     this.pool.query(UPSERT, [e.service, e.side, e.role, outcome, ms]).catch((err: unknown) => log.warn({ err }, 'unknown outcome not counted'));
   }

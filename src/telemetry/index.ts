@@ -15,8 +15,6 @@ import { resetInstruments } from './metrics.js';
 import { requestMetricsProducer } from './request-metrics.js';
 import { enableSpans } from './tracing.js';
 
-export { addGaugeSource, metricsObserver } from './metrics.js';
-
 const log = childLogger('telemetry');
 
 export interface TelemetryOptions {
@@ -24,8 +22,6 @@ export interface TelemetryOptions {
   /** OTLP/HTTP base URL; default OTEL_EXPORTER_OTLP_ENDPOINT. Without one, nothing is exported (Prometheus still scrapes). */
   otlpEndpoint?: string;
   metricsExportIntervalMs?: number;
-  /** Distinct mismatch field paths counted by name; the rest count under "(other)". */
-  maxMismatchPaths?: number;
   /** Extra span processors (tests read spans through an in-memory exporter). */
   spanProcessors?: SpanProcessor[];
   env?: NodeJS.ProcessEnv;
@@ -80,7 +76,7 @@ async function start(opts: TelemetryOptions): Promise<Telemetry> {
   }
   const meterProvider = new MeterProvider({ resource, readers });
   metrics.setGlobalMeterProvider(meterProvider);
-  resetInstruments({ maxMismatchPaths: opts.maxMismatchPaths ?? 200 });
+  resetInstruments();
 
   const serializer = new PrometheusSerializer();
   return {

@@ -4,12 +4,6 @@
  * request path skips them altogether: even no-op spans cost a proxy a tenth of its throughput.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { LegError } from '../legs/types.js';
-import type { Side } from '../plan/plan.js';
-import { actionLabel, type Route } from '../routes/route.js';
-
-/** How a request ended, as spans and request metrics label it. */
-export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
 
 // One proxy tracer for the process: it finds a provider registered later by itself.
 const tracer = trace.getTracer('memshift');
@@ -28,11 +22,11 @@ export const contextFromHeaders = (headers: Record<string, string | string[] | u
 
 export const withContext = <T>(ctx: Context, fn: () => T): T => context.with(ctx, fn);
 
-/** One request through the pipeline: `note` tells the span the route once the frame is parsed. */
-export function traceRequest<T extends { kind: OutcomeKind }>(service: string, run: (note: (route: Route) => void) => Promise<T>): Promise<T> {
+/** One request: `note` tells the span its action once the frame is parsed; a `backend_error` outcome marks it failed. */
+export function traceRequest<T extends { kind: string }>(service: string, run: (note: (action: string) => void) => Promise<T>): Promise<T> {
   return tracer.startActiveSpan(`memshift ${service}`, { kind: SpanKind.SERVER, attributes: { 'memshift.service': service } }, async (span) => {
     try {
-      const outcome = await run((route) => span.setAttribute('memshift.action', actionLabel(route)));
+      const outcome = await run((action) => span.setAttribute('memshift.action', action));
       span.setAttribute('memshift.outcome', outcome.kind);
       if (outcome.kind === 'backend_error') span.setStatus({ code: SpanStatusCode.ERROR });
       return outcome;
@@ -45,16 +39,15 @@ export function traceRequest<T extends { kind: OutcomeKind }>(service: string, r
   });
 }
 
-/** One call to one side for a route: a child span. */
-export function traceLeg<T>(side: Side, route: Route, call: () => Promise<T>): Promise<T> {
-  const action = actionLabel(route);
-  const attributes = { 'memshift.service': route.service, 'memshift.action': action, 'memshift.side': side };
+/** One call to one side: a child span; a failure's outcome is its `failure` (a LegError's kind) or "error". */
+export function traceLeg<T>(side: string, service: string, action: string, call: () => Promise<T>): Promise<T> {
+  const attributes = { 'memshift.service': service, 'memshift.action': action, 'memshift.side': side };
   return tracer.startActiveSpan(`${side} ${action}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
     let outcome = 'ok';
     try {
       return await call();
     } catch (err) {
-      outcome = err instanceof LegError ? err.failure : 'error';
+      outcome = failureOf(err);
       failed(span, err);
       throw err;
     } finally {
@@ -62,6 +55,12 @@ export function traceLeg<T>(side: Side, route: Route, call: () => Promise<T>): P
       span.end();
     }
   });
+}
+
+/** A failure's label: the `failure` a LegError carries, otherwise "error". */
+export function failureOf(err: unknown): string {
+  const failure = (err as { failure?: unknown } | null)?.failure;
+  return typeof failure === 'string' ? failure : 'error';
 }
 
 function failed(span: Span, err: unknown): void {

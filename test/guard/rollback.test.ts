@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
-import type { ComparedEvent, ServedEvent } from '../../src/plan/observer.js';
+import type { Result } from '../../src/comparison/result.js';
+import type { ServedEvent } from '../../src/plan/observer.js';
 import { flagName } from '../../src/flags/names.js';
 import type { Flags } from '../../src/flags/source.js';
 import { TempFlags } from '../flags/helpers.js';
@@ -22,7 +23,7 @@ let proxy: Proxy;
 let flags: Flags;
 let temp: TempFlags;
 const served: ServedEvent[] = [];
-const compared: Array<{ e: ComparedEvent; at: number }> = [];
+const compared: Array<{ e: Result; at: number }> = [];
 
 beforeAll(async () => {
   sims = await startSims();
@@ -66,7 +67,7 @@ async function seed(prefix: string, count: number, diverged: (i: number) => bool
   const add = (user: string, i: number) => {
     const request = { action: 'add_memory', user_id: user, memory: { text: `note ${i}` } };
     sims.models[S].handle(request);
-    return proxy.engine.translators[S]!.handle(request, { createMissing: true });
+    return proxy.runner.translators[S]!.handle(request, { createMissing: true });
   };
   const clean = users.map((u, i) => [u, i] as const).filter(([, i]) => !diverged(i));
   await inBatches(clean, 32, ([u, i]) => add(u, i));

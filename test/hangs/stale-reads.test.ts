@@ -60,7 +60,7 @@ it('serves an acknowledged write on every read while the orchestrator fails it, 
   expect(await readsWithout('sr-fail', { n: 1 })).toBe(0);
   await sims.applyFaults('orchestrator', { errorRate: 0 });
   await waitUntil(async () => (await openRows(url)) === 0, 60_000, 'outbox drained');
-  const fromNew = () => replicas.reduce((n, p) => n + p.engine.stats.of(JARVIS).servedFromNew, 0);
+  const fromNew = () => replicas.reduce((n, p) => n + p.runner.stats.of(JARVIS).servedFromNew, 0);
   const before = fromNew();
   expect(await readsWithout('sr-fail', { n: 1 })).toBe(0);
   // Landed: the reads are the orchestrator's now.

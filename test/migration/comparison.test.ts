@@ -16,9 +16,9 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const totals = (s: string) => stack.proxy.engine.stats.of(s);
+const totals = (s: string) => stack.proxy.runner.stats.of(s);
 async function quiesce(): Promise<void> {
-  await stack.proxy.engine.secondary.drain();
+  await stack.proxy.runner.secondary.drain();
   await new Promise((r) => setTimeout(r, 300));
 }
 
@@ -44,7 +44,7 @@ it('reports no mismatch over 10,000 clean mixed requests', async () => {
 it('reports injected divergence as mismatches at the altered fields', async () => {
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 1, mode: 'alter' } });
   await runTraffic({ fronts: stack.proxy.fronts, agents: 10, requests: 1500, prefix: 'diverged', seed: 11 });
-  await stack.proxy.engine.secondary.drain();
+  await stack.proxy.runner.secondary.drain();
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0, mode: 'alter' } });
   // Reads after the writes settled, so every divergence is visible to a comparison.
   await runTraffic({ fronts: stack.proxy.fronts, agents: 10, requests: 1500, prefix: 'diverged', seed: 11 });

@@ -32,10 +32,10 @@ afterAll(async () => {
 
 it('starts dual-writing within 2 s of the file being edited', async () => {
   const client = new ReqClient(proxy.fronts['jarvis-memory']!);
-  const copied = () => proxy.engine.stats.of('jarvis-memory').secondaryOk;
+  const copied = () => proxy.runner.stats.of('jarvis-memory').secondaryOk;
   try {
     await client.call({ action: 'add_memory', user_id: 'before', memory: 'not copied' });
-    await proxy.engine.secondary.drain();
+    await proxy.runner.secondary.drain();
     expect(copied()).toBe(0);
 
     const edited = Date.now();
@@ -44,10 +44,10 @@ it('starts dual-writing within 2 s of the file being edited', async () => {
     while (copied() === 0) {
       expect(Date.now() - edited).toBeLessThan(2000);
       await client.call({ action: 'add_memory', user_id: 'after', memory: `m${n++}` });
-      await proxy.engine.secondary.drain();
+      await proxy.runner.secondary.drain();
     }
     expect(Date.now() - edited).toBeLessThan(2000);
-    expect(await proxy.engine.translators['jarvis-memory']!.handle({ action: 'get_memories', user_id: 'before' }, { createMissing: false })).toEqual({
+    expect(await proxy.runner.translators['jarvis-memory']!.handle({ action: 'get_memories', user_id: 'before' }, { createMissing: false })).toEqual({
       status: 'ok',
       memories: [],
     });

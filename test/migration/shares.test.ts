@@ -53,7 +53,7 @@ const share = (xs: string[], side: string) => (100 * xs.filter((x) => x === side
 
 it('shadows about 30% of reads at shadow-read 30%', async () => {
   await stack.setFlags(rollout(flagName('session-memory', 'shadow-read'), 30));
-  const t = stack.proxy.engine.stats.of('session-memory');
+  const t = stack.proxy.runner.stats.of('session-memory');
   const before = t.compared + t.skipped + t.shadowErrors;
   await sides(
     'session-memory',

@@ -34,7 +34,7 @@ const contents = (reply: unknown) => ((reply as { context?: { content: string }[
 const legacyHas = () => contents(stack.readLegacy(S, { action: 'get_context', session_id: session }));
 const newHas = async () => contents(await stack.readNew(S, { action: 'get_context', session_id: session }));
 const lastServed = () => stack.served.at(-1)!;
-const settle = () => stack.proxy.engine.secondary.drain();
+const settle = () => stack.proxy.runner.secondary.drain();
 
 describe('off', () => {
   it('writes and reads legacy only', async () => {
@@ -55,10 +55,10 @@ describe('dual-write', () => {
     await settle();
     expect(legacyHas()).toEqual(['both sides']);
     expect(await newHas()).toEqual(['both sides']);
-    const compared = stack.proxy.engine.stats.of(S).compared;
+    const compared = stack.proxy.runner.stats.of(S).compared;
     expect(contents(await read())).toEqual(['both sides']);
     expect(lastServed().side).toBe('legacy');
-    expect(stack.proxy.engine.stats.of(S).compared).toBe(compared);
+    expect(stack.proxy.runner.stats.of(S).compared).toBe(compared);
   });
 });
 
@@ -67,11 +67,11 @@ describe('shadow', () => {
     await stack.setFlags({ ...on(f('dual-write')), ...rollout(f('shadow-read'), 100) });
     await write('shadowed');
     await settle();
-    const before = { ...stack.proxy.engine.stats.of(S) };
+    const before = { ...stack.proxy.runner.stats.of(S) };
     expect(contents(await read())).toEqual(['shadowed']);
     expect(lastServed().side).toBe('legacy');
-    await expect.poll(() => stack.proxy.engine.stats.of(S).compared).toBe(before.compared + 1);
-    expect(stack.proxy.engine.stats.of(S).mismatches).toBe(before.mismatches);
+    await expect.poll(() => stack.proxy.runner.stats.of(S).compared).toBe(before.compared + 1);
+    expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
   });
 });
 
@@ -88,12 +88,12 @@ describe('cutover', () => {
   it('falls back to legacy, and counts it, when new fails', async () => {
     await write('fallback');
     await settle();
-    const fallbacks = stack.proxy.engine.stats.of(S).fallbacks;
+    const fallbacks = stack.proxy.runner.stats.of(S).fallbacks;
     await stack.sims.applyFaults('orchestrator', { errorRate: 1 });
     try {
       expect(contents(await read())).toEqual(['fallback']);
       expect(lastServed().side).toBe('legacy');
-      expect(stack.proxy.engine.stats.of(S).fallbacks).toBe(fallbacks + 1);
+      expect(stack.proxy.runner.stats.of(S).fallbacks).toBe(fallbacks + 1);
     } finally {
       await stack.sims.applyFaults('orchestrator', { errorRate: 0 });
     }
@@ -174,12 +174,12 @@ describe('the agent path', () => {
     await settle();
     await stack.sims.applyFaults('orchestrator', { latencyMs: 300 });
     try {
-      const avoided = stack.proxy.engine.stats.of(S).staleReadsAvoided;
+      const avoided = stack.proxy.runner.stats.of(S).staleReadsAvoided;
       await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'second' });
       // The agent was acknowledged; new has not caught up yet, so the read must come from legacy.
       expect(contents(await read())).toEqual(['first', 'second']);
       expect(lastServed().side).toBe('legacy');
-      expect(stack.proxy.engine.stats.of(S).staleReadsAvoided).toBe(avoided + 1);
+      expect(stack.proxy.runner.stats.of(S).staleReadsAvoided).toBe(avoided + 1);
       await settle();
       expect(contents(await read())).toEqual(['first', 'second']);
       expect(lastServed().side).toBe('new');

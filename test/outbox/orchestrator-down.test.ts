@@ -15,7 +15,7 @@ it('keeps every write through a 30 s orchestrator outage and drains within 10 s 
   await sims.down('orchestrator');
   const wentDown = Date.now();
   await sleep(15_000);
-  const during = await proxy.engine.secondary.stats();
+  const during = await proxy.runner.secondary.stats();
   const health = (await (await fetch(`${proxy.httpUrl}/healthz`)).json()) as { status: string };
   await sleep(30_000 - (Date.now() - wentDown));
   await sims.up('orchestrator');
@@ -29,7 +29,7 @@ it('keeps every write through a 30 s orchestrator outage and drains within 10 s 
   const drainMs = await waitUntil(async () => (await backlog()) === 0, 10_000, 'outbox drained');
   await db.end();
   await load.stop();
-  await proxy.engine.secondary.drain();
+  await proxy.runner.secondary.drain();
   await waitUntil(async () => (await openRows(url)).open === 0, 5_000, 'last writes applied');
 
   expect(load.errors).toBe(0);
@@ -40,7 +40,7 @@ it('keeps every write through a 30 s orchestrator outage and drains within 10 s 
   expect(during.oldestAgeMs).toBeGreaterThan(10_000);
   expect(atReturn).toBeGreaterThan(20 * 40);
   expect(drainMs, `${atReturn} writes drained in ${drainMs} ms`).toBeLessThanOrEqual(10_000);
-  const after = await proxy.engine.secondary.stats();
+  const after = await proxy.runner.secondary.stats();
   expect(after.retries).toBeGreaterThan(0);
   expect(after.parked).toBe(0);
   expect(after.depth).toBe(0);

@@ -31,7 +31,7 @@ it('applies every write once, in order per key, with two replicas and a flapping
   await sleep(500);
   await load.stop();
   await waitUntil(async () => (await openRows(url)).open === 0, 15_000, 'outbox drained');
-  await Promise.all(proxies.map((p) => p.engine.secondary.drain()));
+  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();

@@ -1,6 +1,6 @@
 /** Retry decisions and the outage buffer, without a database. */
 import { expect, it } from 'vitest';
-import { SecondaryRejected } from '../../src/plan/secondary.js';
+import { WriteRefused } from '../../src/plan/secondary.js';
 import { OutageBuffer } from '../../src/outbox/buffer.js';
 import { backoffMs, decide } from '../../src/outbox/retry.js';
 import { LegError } from '../../src/legs/types.js';
@@ -26,7 +26,7 @@ it('retries what a replay can fix and parks the rest with its reason', () => {
     park: true,
     error: 'orchestrator validation_error: bad tags',
   });
-  const refused = new SecondaryRejected({ side: 'legacy', bytes: Buffer.from('{"status": "error"}'), value: { status: 'error' }, latencyMs: 1 });
+  const refused = new WriteRefused({ side: 'legacy', bytes: Buffer.from('{"status": "error"}'), value: { status: 'error' }, latencyMs: 1 });
   expect(decide(fresh, refused, policy).park).toBe(true);
   expect(decide({ attempts: 5, createdAt: new Date() }, unavailable, policy)).toMatchObject({ park: true, error: expect.stringContaining('after 5 attempts') });
   expect(decide({ attempts: 2, createdAt: new Date(Date.now() - 61_000) }, unavailable, policy)).toMatchObject({

@@ -97,7 +97,7 @@ it('serves agents through a 20 s store outage and stores every held write once i
   const cutAt = Date.now();
   await sleep(10_000);
   const during = await health();
-  const held = await proxy.engine.secondary.stats();
+  const held = await proxy.runner.secondary.stats();
   // A write held in memory has not reached the new side: its key must stay busy (no read served from
   // there, no comparison against it) until the write is attempted.
   const routed = routeRequest(
@@ -107,7 +107,7 @@ it('serves agents through a 20 s store outage and stores every held write once i
   );
   if (!routed.ok) throw new Error(routed.reason);
   let heldDone = false;
-  const pending = await proxy.engine.secondary.open({ route: routed.route, side: 'new', done: () => (heldDone = true) });
+  const pending = await proxy.runner.secondary.open({ route: routed.route, side: 'new', done: () => (heldDone = true) });
   pending.settle('applied');
   await sleep(500);
   const heldDoneDuringOutage = heldDone;
@@ -115,8 +115,8 @@ it('serves agents through a 20 s store outage and stores every held write once i
   relay.restore();
   await sleep(1_500);
   await load.stop();
-  await waitUntil(async () => (await proxy.engine.secondary.stats()).memoryQueued === 0, 10_000, 'held writes stored');
-  await proxy.engine.secondary.drain();
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).memoryQueued === 0, 10_000, 'held writes stored');
+  await proxy.runner.secondary.drain();
   await waitUntil(async () => (await openRows(url)).open === 0, 10_000, 'outbox drained');
 
   expect(heldDoneDuringOutage).toBe(false);
@@ -127,7 +127,7 @@ it('serves agents through a 20 s store outage and stores every held write once i
   expect(held.storeUp).toBe(false);
   // Ten seconds in, about 8 agents x 10 writes/s x 10 s wait in memory.
   expect(held.memoryQueued).toBeGreaterThan(500);
-  const after = await proxy.engine.secondary.stats();
+  const after = await proxy.runner.secondary.stats();
   expect(after).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
   expect((await health()).status).toBe('healthy');
   expectBothSidesEqual(sims, load);

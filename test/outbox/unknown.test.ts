@@ -78,7 +78,7 @@ it('legacy primary, orchestrator hung: every write applied on new once and in or
   const { legacy, fresh } = await bothSides(s, 'hang-a');
   expect(legacy).toEqual(expected('hang-a', acked));
   expect(fresh).toEqual(legacy);
-  const t = s.proxy.engine.stats.of(JARVIS);
+  const t = s.proxy.runner.stats.of(JARVIS);
   // The first attempt timed out while the orchestrator held it; a look-up found it applied once it woke.
   expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
   expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
@@ -103,7 +103,7 @@ it('new primary, legacy hung: the secondary side gets each write once and in ord
   const { legacy, fresh } = await bothSides(s, 'hang-b');
   expect(fresh).toEqual(expected('hang-b', acked));
   expect(legacy).toEqual(fresh);
-  expect(s.proxy.engine.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
+  expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);
 
 it('new primary, primary hung: a write the agent saw time out but the primary applied later reaches legacy too, once', async () => {
@@ -119,7 +119,7 @@ it('new primary, primary hung: a write the agent saw time out but the primary ap
   const { legacy, fresh } = await bothSides(s, 'hang-c');
   expect(fresh).toEqual(expected('hang-c', [0, 1, 2, 3, 4]));
   expect(legacy).toEqual(fresh);
-  const t = s.proxy.engine.stats.of(JARVIS);
+  const t = s.proxy.runner.stats.of(JARVIS);
   expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
   expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);

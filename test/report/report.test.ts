@@ -37,10 +37,10 @@ beforeAll(async () => {
   await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'clean', seed: 3 });
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.3, mode: 'alter' } });
   await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'drift', seed: 5 });
-  await stack.proxy.engine.secondary.drain();
+  await stack.proxy.runner.secondary.drain();
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
   await runTraffic({ fronts, agents: 16, requests: 400, prefix: 'drift', seed: 5 });
-  await stack.proxy.engine.secondary.drain();
+  await stack.proxy.runner.secondary.drain();
 
   const runs = new ReconcileRuns(stack.proxy.store.pool);
   const run = await runs.start('session-memory', { trigger: 'manual', stage: 'shadow', truth: 'legacy', repair: false });

@@ -60,7 +60,7 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
       await temp.write(next);
       await changed;
     },
-    readNew: (service, request) => proxy.engine.translators[service]!.handle(request, { createMissing: false }),
+    readNew: (service, request) => proxy.runner.translators[service]!.handle(request, { createMissing: false }),
     readLegacy: (service, request) => sims.models[service].handle(request),
     async close() {
       await proxy.close();

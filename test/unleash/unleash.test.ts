@@ -110,7 +110,7 @@ it("the guard's rollback shows up in Unleash, and a person turning the flag back
   const c = new ReqClient(proxy.fronts[S]!);
   for (const u of users) await c.call({ action: 'add_memory', user_id: u, memory: 'm' });
   c.close();
-  await waitFor(async () => (await proxy.engine.secondary.stats()).depth === 0, 5000);
+  await waitFor(async () => (await proxy.runner.secondary.stats()).depth === 0, 5000);
   await sims.applyFaults('orchestrator', { latencyMs: 150 });
   const tripped = new Promise<void>((resolve) => proxy.guard!.onTrip(() => resolve()));
   await readUsers(users);

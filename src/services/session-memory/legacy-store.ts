@@ -1,34 +1,12 @@
-/** SessionMemoryAgent's own store (session_memory.db, SQLite) read as canonical records, with its schema. */
+/** SessionMemoryAgent's own store (session_memory.db, SQLite: tables sessions and interactions) read as canonical records. */
 import { readFile } from 'node:fs/promises';
 import { loadSqlJs, type SqlDatabase } from '../../util/sqlite.js';
 import { compareKeys, type CanonicalRecord, type LegacyRecords } from '../records.js';
 
 export const SESSION_MEMORY_FILE = 'session_memory.db';
 
-/** The agent's SQLite schema (metadata columns hold JSON text). */
-export const SESSION_MEMORY_SCHEMA = `
-  CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY,
-    user_id TEXT,
-    created_at TEXT,
-    last_active TEXT,
-    metadata TEXT
-  );
-  CREATE TABLE IF NOT EXISTS interactions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT,
-    timestamp TEXT,
-    role TEXT,
-    content TEXT,
-    metadata TEXT
-  );
-  CREATE INDEX IF NOT EXISTS idx_interactions_session ON interactions (session_id, id);`;
-
-/** A JSON column as the agent writes it: text as it is, anything else as its JSON. */
-export const jsonColumnText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
-
 /** A JSON column as the agent loads it; text that is not JSON stays text. */
-export function parseJsonColumn(v: unknown): unknown {
+function parseJsonColumn(v: unknown): unknown {
   if (typeof v !== 'string') return v ?? null;
   try {
     return JSON.parse(v);

@@ -1,0 +1,36 @@
+/** The guard as a part of the proxy: its observer, its tripped gauge, its events table and Unleash access. */
+import { UnleashAdmin } from '../admin/unleash-admin.js';
+import type { Part, PartContext } from '../part.js';
+import { defineGauge } from '../telemetry/metrics.js';
+import { GuardEvents } from './events.js';
+import { Guard } from './guard.js';
+
+const tripped = defineGauge('memshift.guard.tripped', { description: '1 while the guard holds a service rolled back', combine: 'max' });
+
+/** The guard's events (recorded even with the guard off, for the admin API), and the guard when config enables it. */
+export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: GuardEvents } {
+  const { config, flags, services } = ctx;
+  const events = new GuardEvents(ctx.store.pool);
+  let guard: Guard | undefined;
+  // Off, the guard holds nothing rolled back: its gauge says so (0) rather than nothing.
+  const removeGauge = tripped.addSource(() => {
+    const now = new Set(guard?.tripped() ?? []);
+    return services.map((service) => ({ value: now.has(service) ? 1 : 0, attributes: { service } }));
+  });
+  if (!config.guard.enabled) return { events, close: async () => removeGauge() };
+  const unleash =
+    config.flags.url && config.flags.adminToken
+      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
+      : undefined;
+  guard = new Guard({ config: config.guard, flags, services, events, unleash }).start();
+  const running = guard;
+  return {
+    guard: running,
+    events,
+    observer: running.observer,
+    async close() {
+      removeGauge();
+      await running.close();
+    },
+  };
+}

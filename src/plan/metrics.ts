@@ -1,0 +1,71 @@
+/** The run's metrics: comparisons, mismatching fields, fallbacks, secondary writes, unknown outcomes, outbox gauges. */
+import { defineCounter, defineGauge, defineHistogram } from '../telemetry/metrics.js';
+import { actionLabel } from '../routes/route.js';
+import type { ExecutionObserver } from './observer.js';
+import type { SecondaryStats } from './secondary.js';
+
+/** A field path beyond the cap is counted under this one, so a reply with ever-new keys cannot explode the series. */
+const OTHER_PATH = '(other)';
+
+const comparisons = defineCounter('memshift.comparisons', { description: 'Shadow comparisons by outcome' });
+const mismatches = defineCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' });
+const fallbacks = defineCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' });
+const secondaryWrites = defineCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' });
+const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {
+  description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)',
+});
+const unknownResolved = defineCounter('memshift.unknown_outcomes.resolved', { description: 'Unknown outcomes settled by a look-up, by result' });
+const unknownResolveSeconds = defineHistogram('memshift.unknown_outcomes.resolve_time', {
+  unit: 's',
+  description: 'From an unknown outcome to the look-up that settled it',
+});
+const outboxDepth = defineGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied', combine: 'sum' });
+const outboxParked = defineGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead', combine: 'sum' });
+
+/** Feeds the outbox gauges from one proxy's secondary writes; returns the unregister. */
+export function gaugeSecondaryWrites(stats: () => Promise<SecondaryStats> | SecondaryStats): () => void {
+  const removeDepth = outboxDepth.addSource(async () => [{ value: (await stats()).depth, attributes: {} }]);
+  const removeParked = outboxParked.addSource(async () => [{ value: (await stats()).parked, attributes: {} }]);
+  return () => {
+    removeDepth();
+    removeParked();
+  };
+}
+
+/** The observer that counts what the runner reports; `maxPaths` distinct mismatch paths get their own series. */
+export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
+  const seenPaths = new Set<string>();
+  const boundedPath = (path: string): string => {
+    if (seenPaths.has(path)) return path;
+    if (seenPaths.size >= maxPaths) return OTHER_PATH;
+    seenPaths.add(path);
+    return path;
+  };
+  return {
+    compared(e) {
+      const { service } = e.route;
+      const action = actionLabel(e.route);
+      comparisons.add(1, { service, action, outcome: e.outcome });
+      if (e.outcome !== 'mismatch') return;
+      // One count per field per comparison, whatever the number of elements that differ under it.
+      for (const field of new Set((e.diffs ?? []).map((d) => d.field))) mismatches.add(1, { service, action, path: boundedPath(field || '(root)') });
+    },
+    secondaryWritten(e) {
+      secondaryWrites.add(1, { service: e.route.service, side: e.side, outcome: e.ok ? 'ok' : 'failed' });
+    },
+    fallback(route) {
+      fallbacks.add(1, { service: route.service, reason: 'new_failed' });
+    },
+    staleReadAvoided(route) {
+      fallbacks.add(1, { service: route.service, reason: 'write_pending' });
+    },
+    unknownOutcome(e) {
+      unknownOutcomes.add(1, { service: e.service, side: e.side, role: e.role });
+    },
+    unknownResolved(e) {
+      const labels = { service: e.service, side: e.side, role: e.role };
+      unknownResolved.add(1, { ...labels, result: e.applied ? 'applied' : 'not_applied' });
+      unknownResolveSeconds.record(e.resolveMs / 1000, labels);
+    },
+  };
+}
