@@ -19,6 +19,8 @@ export interface Comparison {
   diffs: FieldDiff[];
   /** More diffs existed than the rules' `maxDiffs`; the walk stopped there. */
   truncated: boolean;
+  /** Values the rules left out (a timestamp per element counts once per element). */
+  ignored: number;
 }
 
 /** Rules as parsed from config, or any subset of them (missing fields take the schema defaults). */
@@ -100,6 +102,7 @@ function render(steps: readonly Step[], asField: boolean): string {
 class Walk {
   readonly diffs: FieldDiff[] = [];
   truncated = false;
+  ignored = 0;
   private readonly steps: Step[] = [];
 
   constructor(private readonly rules: CompiledRules) {}
@@ -108,7 +111,10 @@ class Walk {
     let tolerance = 0;
     let setKey: string[] | undefined;
     for (const n of nodes) {
-      if (n.ignore) return;
+      if (n.ignore) {
+        this.ignored++;
+        return;
+      }
       if (n.tolerance !== undefined) tolerance = Math.max(tolerance, n.tolerance);
       setKey ??= n.setKey;
     }
@@ -202,7 +208,7 @@ export function compare(legacy: unknown, candidate: unknown, rules: RulesLike): 
   const compiled = compileRules(rules);
   const walk = new Walk(compiled);
   walk.value(legacy, candidate, [compiled.root], 0);
-  return { equal: walk.diffs.length === 0, diffs: walk.diffs, truncated: walk.truncated };
+  return { equal: walk.diffs.length === 0, diffs: walk.diffs, truncated: walk.truncated, ignored: walk.ignored };
 }
 
 const PY_CONSTANT_OR_STRING = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;

@@ -20,6 +20,8 @@ export interface Result {
   candidate?: Observation;
   /** Mismatches only: the differing fields (bounded by the route's rules). */
   diffs?: FieldDiff[];
+  /** Compared reads: values the route's rules left out (timestamps, request ids). */
+  ignored?: number;
   /** The failed side's error. */
   error?: unknown;
 }

@@ -1,6 +1,8 @@
 /**
  * openFlags: the migration flags as memshift reads them, evaluated by unleash-client either offline
  * from the flags file or against a real Unleash server (bootstrapped from the same file).
+ *
+ * Over 300 lines: one Flags over both sources, the file and Unleash, which differ in a dozen lines.
  */
 import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
 import { serviceNames, type ServiceName } from '../services/registry.js';

@@ -77,6 +77,15 @@ export class GuardEvents {
   }
 
   /** Newest first. */
+  /** A service's events in [from, to), oldest first (at most 100). */
+  async between(service: string, from: Date, to: Date): Promise<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }[]> {
+    const { rows } = await this.pool.query<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
+      `SELECT at, stage, breaches, flags_changed FROM guard_events WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
+      [service, from, to],
+    );
+    return rows;
+  }
+
   async list(opts: { service?: string; limit?: number } = {}): Promise<GuardEvent[]> {
     const { rows } = await this.pool.query<Row>(`SELECT * FROM guard_events WHERE ($1::text IS NULL OR service = $1) ORDER BY id DESC LIMIT $2`, [
       opts.service ?? null,

@@ -3,6 +3,8 @@
  * figure crosses its threshold (with enough samples), reads go back to legacy and shadow / cutover stop for
  * that service: at once on this instance (local overrides) and in Unleash when an admin token allows.
  * Dual writes stay on, so the new side keeps receiving data. Re-enabling is left to a person.
+ *
+ * Over 300 lines: checks, rollback and its Unleash write share each service's state (windows and events are apart).
  */
 import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';

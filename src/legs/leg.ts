@@ -1,6 +1,7 @@
-/** The transport-independent half of every leg: breaker, stats and the outcome hook. */
+/** The transport-independent half of every leg: the wrappers around its transport's exchange, and its stats. */
 import { Breaker } from './breaker.js';
 import { LegError, type Leg, type LegFailure, type LegOptions, type LegStats } from './types.js';
+import { asLegError, breakerWrapper, compose, refuseWhen, timed, type Call } from './wrappers.js';
 
 /**
  * One request/reply exchange over some wire. It must reject with a LegError for wire failures, give
@@ -18,7 +19,7 @@ export interface Transport {
 
 export class TransportLeg implements Leg {
   private readonly breaker: Breaker;
-  private readonly maxInFlight: number;
+  private readonly exchange: Call;
   private closed = false;
   private ok = 0;
   private failed = 0;
@@ -32,38 +33,24 @@ export class TransportLeg implements Leg {
     private readonly transport: Transport,
   ) {
     this.breaker = new Breaker(opts.breaker);
-    this.maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
+    const maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
+    // Saturation before the breaker: a call refused for it must not take (and spend) the breaker's trial.
+    this.exchange = compose(
+      (payload, timeoutMs) => transport.exchange(payload, timeoutMs),
+      timed((ms, failure) => this.report(ms, failure)),
+      refuseWhen(() => (this.closed ? this.error('closed', 'leg is closed') : undefined)),
+      refuseWhen(() => (transport.inFlight >= maxInFlight ? this.error('saturated', `${maxInFlight} calls unanswered: not sending more`) : undefined)),
+      breakerWrapper(this.breaker, () => this.error('circuit_open', 'circuit breaker is open')),
+      asLegError(endpoint),
+    );
   }
 
   connection(): number | undefined {
     return this.transport.connection();
   }
 
-  // One async frame per call: this is on every request's path, twice when a read is shadowed.
-  async call(payload: Buffer | string, callOpts?: { timeoutMs?: number }): Promise<Buffer> {
-    const started = performance.now();
-    // Saturation is checked first: a call refused for it must not take (and spend) the breaker's trial.
-    const saturated = this.transport.inFlight >= this.maxInFlight;
-    const permit = this.closed || saturated ? null : this.breaker.admit();
-    let failure: LegFailure | undefined;
-    try {
-      if (this.closed) throw this.error('closed', 'leg is closed');
-      if (saturated) throw this.error('saturated', `${this.maxInFlight} calls unanswered: not sending more`);
-      if (permit === null) throw this.error('circuit_open', 'circuit breaker is open');
-      const reply = await this.transport.exchange(
-        typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
-        callOpts?.timeoutMs ?? this.opts.timeoutMs,
-      );
-      this.breaker.record(permit);
-      return reply;
-    } catch (err) {
-      const legErr = err instanceof LegError ? err : this.error('protocol', String(err));
-      failure = legErr.failure;
-      if (permit !== null) this.breaker.record(permit, failure);
-      throw legErr;
-    } finally {
-      this.report(performance.now() - started, failure);
-    }
+  call(payload: Buffer | string, callOpts?: { timeoutMs?: number }): Promise<Buffer> {
+    return this.exchange(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload, callOpts?.timeoutMs ?? this.opts.timeoutMs);
   }
 
   private report(latencyMs: number, failure: LegFailure | undefined): void {

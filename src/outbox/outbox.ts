@@ -3,6 +3,8 @@
  * (so a write the primary applied is never lost to a crash before the agent's answer), then applied off the
  * agent's path in per-key order (src/outbox/runner.ts). While the state store is down, intents wait in
  * a bounded in-memory queue and are stored, in order, when it returns.
+ *
+ * Over 300 lines: intents, the store-down queue and its replay keep one order per key between them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';

@@ -3,6 +3,8 @@
  * settling what is unknown about it, applying it, recording the outcome), and a poll claims due heads left
  * by retries, other replicas or crashed owners and hands them to the pumps. Nothing is sent for a write,
  * and nothing after it for its key, while an earlier attempt's outcome is unknown: it is looked up first.
+ *
+ * Over 300 lines: the per-key pumps and the claim poll share one map of owned writes; split, each would reach into the other.
  */
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';

@@ -1,6 +1,8 @@
 /**
  * The outbox table (migration "outbox"): storing intents, claiming due writes one key head at a time
  * across replicas, finishing them, and what the CLI and metrics ask of it.
+ *
+ * Over 300 lines: every statement on the outbox table, so a row's life (intent, claim, lease, finish) reads in one place.
  */
 import type pg from 'pg';
 import type { Side } from '../plan/plan.js';

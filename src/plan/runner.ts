@@ -136,8 +136,8 @@ export class Runner {
       return;
     }
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
-    const { equal, diffs } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
-    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs });
+    const { equal, diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs, ignored });
   }
 }
 

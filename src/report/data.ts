@@ -2,15 +2,17 @@
  * Gathers one UTC day's report data from the state store (comparison counts, mismatch samples, outbox,
  * reconciliation runs, guard events) and the flags, and decides each service's verdict. The result is
  * plain JSON: the renderers and the JSON report all read this one shape.
+ *
+ * Over 300 lines: the report's JSON shape and the one pass that fills it belong together (each table's SQL is its owner's).
  */
-import type pg from 'pg';
 import { serviceConfigOf, type Config } from '../config.js';
 import { serviceSnapshot, type FlagsSnapshot } from '../flags/source.js';
 import type { FlagState, Stage } from '../flags/stage.js';
 import { listReconcileRuns, type ReconcileRun } from '../reconcile/runs.js';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
-import { COUNT_AGGREGATES, num, numOrNull } from '../store/comparisons.js';
+import { OutboxHistory } from '../outbox/history.js';
+import { GuardEvents } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
@@ -135,38 +137,42 @@ export function dayWindow(date: string): { from: Date; to: Date } | undefined {
 
 export const utcDate = (at: Date): string => at.toISOString().slice(0, 10);
 
+type ReportStore = GatherOptions['store'];
+
 export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const day = dayWindow(opts.date);
   if (!day) throw new Error(`not a date: "${opts.date}" (expected YYYY-MM-DD)`);
   const now = opts.now ?? new Date();
   const to = new Date(Math.max(day.from.getTime(), Math.min(day.to.getTime(), now.getTime())));
   const from = day.from;
-  const pool = opts.store.pool;
+  const { store } = opts;
+  const outboxHistory = new OutboxHistory(store.pool);
+  const guardLog = new GuardEvents(store.pool);
   const services = opts.services ?? serviceNames().filter((s) => serviceConfigOf(opts.config, s).enabled);
   const redacted = opts.redact ?? opts.config.report.redact;
   const redact = makeRedactor(redacted);
   const thresholds = thresholdsFrom(opts.config);
   const snapshot = opts.flags.snapshot();
 
-  const span = await activeSpan(pool, from, to);
+  const span = await activeSpan(store, outboxHistory, from, to);
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
   const [totals, actions, series, outbox, unknowns] = await Promise.all([
-    serviceTotals(pool, from, to),
-    opts.store.comparisons.summary({ since: from, until: to }),
-    bucketSeries(pool, span.from, span.to, bucketMinutes),
-    outboxFigures(pool, span, bucketMinutes, utcDate(now) === opts.date),
-    opts.store.unknowns.figures(from, to),
+    store.comparisons.byService(from, to),
+    store.comparisons.summary({ since: from, until: to }),
+    bucketSeries(store, span.from, span.to, bucketMinutes),
+    outboxFigures(outboxHistory, span, bucketMinutes, utcDate(now) === opts.date),
+    store.unknowns.figures(from, to),
   ]);
 
   const reports = await Promise.all(
     services.map(async (service): Promise<ServiceReport> => {
       const [topFields, samples, runs, guardEvents] = await Promise.all([
-        opts.store.samples.topFields({ service, since: from, until: to, limit: 10 }),
-        samplesOf(pool, service, from, to, opts.sampleCount ?? 5, redact),
-        listReconcileRuns(pool, { service, from, to, limit: 20 }),
-        guardEventsOf(pool, service, from, to),
+        store.samples.topFields({ service, since: from, until: to, limit: 10 }),
+        samplesOf(store, service, from, to, opts.sampleCount ?? 5, redact),
+        listReconcileRuns(store.pool, { service, from, to, limit: 20 }),
+        guardEventsOf(guardLog, service, from, to),
       ]);
-      const t = totals.get(service) ?? figures({});
+      const t = figures(totals.get(service));
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
@@ -222,89 +228,68 @@ const bucketFor = (spanMinutes: number): number => BUCKETS.find((b) => spanMinut
  * First to last minute with traffic or outbox activity in the window, widened backwards to at least 10
  * minutes so a short run reads as a moment on a timeline rather than filling the chart.
  */
-async function activeSpan(pool: pg.Pool, from: Date, to: Date): Promise<{ from: Date; to: Date }> {
-  const { rows } = await pool.query<{ first: Date | null; last: Date | null }>(
-    `SELECT min(t) AS first, max(t) AS last FROM (
-       SELECT minute AS t FROM comparison_counts WHERE minute >= $1 AND minute < $2
-       UNION ALL SELECT date_trunc('minute', created_at) FROM outbox WHERE created_at >= $1 AND created_at < $2) x`,
-    [from, to],
-  );
-  const first = rows[0]?.first;
-  if (!first) return { from, to: new Date(Math.min(to.getTime(), from.getTime() + 10 * MINUTE)) };
-  const end = rows[0]!.last!.getTime() + MINUTE;
-  return { from: new Date(Math.max(from.getTime(), Math.min(first.getTime(), end - 10 * MINUTE))), to: new Date(end) };
+/** The part of [from, to) with traffic (comparisons or stored writes), at least ten minutes of it. */
+async function activeSpan(store: ReportStore, outbox: OutboxHistory, from: Date, to: Date): Promise<{ from: Date; to: Date }> {
+  const spans = await Promise.all([store.comparisons.activeMinutes(from, to), outbox.activeMinutes(from, to)]);
+  const firsts = spans.flatMap((x) => (x.first ? [x.first.getTime()] : []));
+  const lasts = spans.flatMap((x) => (x.last ? [x.last.getTime()] : []));
+  if (!firsts.length) return { from, to: new Date(Math.min(to.getTime(), from.getTime() + 10 * MINUTE)) };
+  const end = Math.max(...lasts) + MINUTE;
+  return { from: new Date(Math.max(from.getTime(), Math.min(Math.min(...firsts), end - 10 * MINUTE))), to: new Date(end) };
 }
 
-type Row = Record<string, number | string | Date | null | undefined>;
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
 
-function figures(r: Row): Figures {
-  const requests = num(r.requests);
-  const compared = num(r.compared);
-  const legacyAvgMs = numOrNull(r.legacy_avg_ms);
-  const newAvgMs = numOrNull(r.new_avg_ms);
+const NO_COUNTS: CountsRow = {
+  requests: 0,
+  compared: 0,
+  match: 0,
+  mismatch: 0,
+  legacyError: 0,
+  newError: 0,
+  skipped: 0,
+  mismatchRate: 0,
+  legacyAvgMs: null,
+  legacyMaxMs: null,
+  newAvgMs: null,
+  newMaxMs: null,
+};
+
+function figures(c: CountsRow = NO_COUNTS): Figures {
   return {
-    requests,
-    compared,
-    match: num(r.match),
-    mismatch: num(r.mismatch),
-    legacyError: num(r.legacy_error),
-    newError: num(r.new_error),
-    skipped: num(r.skipped),
-    mismatchRate: ratio(num(r.mismatch), compared),
-    legacyErrorRate: ratio(num(r.legacy_error), requests),
-    newErrorRate: ratio(num(r.new_error), requests),
-    legacyAvgMs,
-    newAvgMs,
-    legacyMaxMs: numOrNull(r.legacy_max_ms),
-    newMaxMs: numOrNull(r.new_max_ms),
-    addedLatencyMs: legacyAvgMs !== null && newAvgMs !== null ? newAvgMs - legacyAvgMs : null,
+    requests: c.requests,
+    compared: c.compared,
+    match: c.match,
+    mismatch: c.mismatch,
+    legacyError: c.legacyError,
+    newError: c.newError,
+    skipped: c.skipped,
+    mismatchRate: c.mismatchRate,
+    legacyErrorRate: ratio(c.legacyError, c.requests),
+    newErrorRate: ratio(c.newError, c.requests),
+    legacyAvgMs: c.legacyAvgMs,
+    newAvgMs: c.newAvgMs,
+    legacyMaxMs: c.legacyMaxMs,
+    newMaxMs: c.newMaxMs,
+    addedLatencyMs: c.legacyAvgMs !== null && c.newAvgMs !== null ? c.newAvgMs - c.legacyAvgMs : null,
   };
 }
 
-const actionFigures = (a: SummaryRow): Figures & { action: string } => ({
-  action: a.action,
-  ...figures({
-    requests: a.requests,
-    compared: a.compared,
-    match: a.match,
-    mismatch: a.mismatch,
-    legacy_error: a.legacyError,
-    new_error: a.newError,
-    skipped: a.skipped,
-    legacy_avg_ms: a.legacyAvgMs,
-    legacy_max_ms: a.legacyMaxMs,
-    new_avg_ms: a.newAvgMs,
-    new_max_ms: a.newMaxMs,
-  }),
-});
-
-async function serviceTotals(pool: pg.Pool, from: Date, to: Date): Promise<Map<string, Figures>> {
-  const { rows } = await pool.query<Row>(`SELECT service, ${COUNT_AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`, [
-    from,
-    to,
-  ]);
-  return new Map(rows.map((r) => [String(r.service), figures(r)]));
-}
+const actionFigures = (a: SummaryRow): Figures & { action: string } => ({ action: a.action, ...figures(a) });
 
 /** Per service, one point per bucket from `from` to `to`, buckets without traffic included (as zeros). */
-async function bucketSeries(pool: pg.Pool, from: Date, to: Date, bucketMinutes: number): Promise<Map<string, SeriesPoint[]>> {
-  const { rows } = await pool.query<Row>(
-    `SELECT service, date_bin(make_interval(mins => $3), minute, $1::timestamptz) AS bucket, ${COUNT_AGGREGATES}
-     FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2 ORDER BY 1, 2`,
-    [from, to, bucketMinutes],
-  );
+async function bucketSeries(store: ReportStore, from: Date, to: Date, bucketMinutes: number): Promise<Map<string, SeriesPoint[]>> {
   const byService = new Map<string, Map<number, Figures>>();
-  for (const r of rows) {
-    const m = byService.get(String(r.service)) ?? new Map<number, Figures>();
-    m.set((r.bucket as Date).getTime(), figures(r));
-    byService.set(String(r.service), m);
+  for (const r of await store.comparisons.byBucket(from, to, bucketMinutes)) {
+    const m = byService.get(r.service) ?? new Map<number, Figures>();
+    m.set(r.bucket.getTime(), figures(r.counts));
+    byService.set(r.service, m);
   }
   const out = new Map<string, SeriesPoint[]>();
   for (const [service, m] of byService) {
     out.set(
       service,
-      bucketStarts(from, to, bucketMinutes).map((t) => ({ at: new Date(t).toISOString(), ...(m.get(t) ?? figures({})) })),
+      bucketStarts(from, to, bucketMinutes).map((t) => ({ at: new Date(t).toISOString(), ...(m.get(t) ?? figures()) })),
     );
   }
   return out;
@@ -323,34 +308,19 @@ const bucketStarts = (from: Date, to: Date, bucketMinutes: number): number[] => 
  * writes still kept: a lower bound.
  */
 async function outboxFigures(
-  pool: pg.Pool,
+  outbox: OutboxHistory,
   span: { from: Date; to: Date },
   bucketMinutes: number,
   today: boolean,
 ): Promise<Map<string, ServiceReport['outbox']>> {
-  const [current, deltas] = await Promise.all([
-    pool.query<Row>(
-      `SELECT service, count(*) FILTER (WHERE open)::float8 AS depth,
-              count(*) FILTER (WHERE status = 'dead')::float8 AS dead
-       FROM outbox GROUP BY service`,
-    ),
-    // +1 when a write is stored, -1 when it finishes, per service and bucket; earlier events fold into the first bucket.
-    pool.query<Row>(
-      `SELECT service, greatest(date_bin(make_interval(mins => $3), at, $1::timestamptz), $1::timestamptz) AS bucket, sum(d)::float8 AS delta
-       FROM (SELECT service, created_at AS at, 1 AS d FROM outbox WHERE created_at < $2
-             UNION ALL
-             SELECT service, updated_at, -1 FROM outbox WHERE status IN ('done', 'dead') AND updated_at < $2) e
-       GROUP BY 1, 2`,
-      [span.from, span.to, bucketMinutes],
-    ),
-  ]);
+  const [current, deltas] = await Promise.all([outbox.now(), outbox.depthChanges(span.from, span.to, bucketMinutes)]);
   const out = new Map<string, ServiceReport['outbox']>();
-  for (const r of current.rows) out.set(String(r.service), { depth: today ? num(r.depth) : 0, dead: num(r.dead), series: [] });
+  for (const r of current) out.set(r.service, { depth: today ? r.depth : 0, dead: r.dead, series: [] });
   const byService = new Map<string, Map<number, number>>();
-  for (const r of deltas.rows) {
-    const m = byService.get(String(r.service)) ?? new Map<number, number>();
-    m.set((r.bucket as Date).getTime(), num(r.delta));
-    byService.set(String(r.service), m);
+  for (const r of deltas) {
+    const m = byService.get(r.service) ?? new Map<number, number>();
+    m.set(r.bucket.getTime(), r.delta);
+    byService.set(r.service, m);
   }
   for (const [service, m] of byService) {
     let depth = 0;
@@ -368,11 +338,8 @@ async function outboxFigures(
   return out;
 }
 
-async function samplesOf(pool: pg.Pool, service: string, from: Date, to: Date, limit: number, redact: Redact): Promise<SampleDiff[]> {
-  const { rows } = await pool.query<{ at: Date; action: string; diff: unknown }>(
-    `SELECT at, action, diff FROM mismatch_samples WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY id DESC LIMIT $4`,
-    [service, from, to, limit],
-  );
+async function samplesOf(store: ReportStore, service: string, from: Date, to: Date, limit: number, redact: Redact): Promise<SampleDiff[]> {
+  const rows = await store.samples.diffsOf(service, from, to, limit);
   return rows.map((r) => ({
     at: r.at.toISOString(),
     action: r.action,
@@ -406,11 +373,8 @@ function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
   };
 }
 
-async function guardEventsOf(pool: pg.Pool, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
-  const { rows } = await pool.query<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
-    `SELECT at, stage, breaches, flags_changed FROM guard_events WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
-    [service, from, to],
-  );
+async function guardEventsOf(events: GuardEvents, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
+  const rows = await events.between(service, from, to);
   const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
   return rows.map((r) => ({
     at: r.at.toISOString(),

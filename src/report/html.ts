@@ -1,6 +1,8 @@
 /**
  * The report as one self-contained HTML page: inline CSS and inline SVG charts, no script and nothing
  * fetched, so it opens the same from a file, a mail attachment or /admin/reports.
+ *
+ * Over 300 lines: one page's sections in reading order (the charts are in svg.ts).
  */
 import type { FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';

@@ -117,6 +117,34 @@ export class ComparisonCounts {
     return rows.map((r) => ({ service: r.service, action: r.action, ...countsOf(r) }));
   }
 
+  /** The first and last minute with counts in [from, to); null when there are none. */
+  async activeMinutes(from: Date, to: Date): Promise<{ first: Date | null; last: Date | null }> {
+    const { rows } = await this.pool.query<{ first: Date | null; last: Date | null }>(
+      `SELECT min(minute) AS first, max(minute) AS last FROM comparison_counts WHERE minute >= $1 AND minute < $2`,
+      [from, to],
+    );
+    return rows[0] ?? { first: null, last: null };
+  }
+
+  /** Totals per service over [from, to). */
+  async byService(from: Date, to: Date): Promise<Map<string, CountsRow>> {
+    const { rows } = await this.pool.query(`SELECT service, ${COUNT_AGGREGATES} FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY service`, [
+      from,
+      to,
+    ]);
+    return new Map(rows.map((r) => [String(r.service), countsOf(r)]));
+  }
+
+  /** Totals per service and bucket of `bucketMinutes` (buckets counted from `from`), buckets with traffic only. */
+  async byBucket(from: Date, to: Date, bucketMinutes: number): Promise<{ service: string; bucket: Date; counts: CountsRow }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT service, date_bin(make_interval(mins => $3), minute, $1::timestamptz) AS bucket, ${COUNT_AGGREGATES}
+       FROM comparison_counts WHERE minute >= $1 AND minute < $2 GROUP BY 1, 2 ORDER BY 1, 2`,
+      [from, to, bucketMinutes],
+    );
+    return rows.map((r) => ({ service: String(r.service), bucket: r.bucket as Date, counts: countsOf(r) }));
+  }
+
   /** One row per minute with traffic in [since, until), all actions of the service (or one) together. */
   async series(q: { service: string; since: Date; until: Date; action?: string }): Promise<SeriesRow[]> {
     const { rows } = await this.pool.query(
@@ -210,7 +238,7 @@ const UPSERT = `
     new_ms_max = GREATEST(c.new_ms_max, EXCLUDED.new_ms_max)`;
 
 /** Per group of comparison_counts rows: the counts by outcome and the latency figures (the report groups them its own way). */
-export const COUNT_AGGREGATES = `
+const COUNT_AGGREGATES = `
   sum(count) AS requests,
   sum(count) FILTER (WHERE outcome IN ('match', 'mismatch')) AS compared,
   sum(count) FILTER (WHERE outcome = 'match') AS match,
@@ -225,8 +253,8 @@ export const COUNT_AGGREGATES = `
 
 type AggregateRow = Record<string, string | number | null>;
 
-export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
-export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 function countsOf(r: AggregateRow): CountsRow {
   const compared = num(r.compared);

@@ -1,3 +1,4 @@
+/** Comparison rules: path syntax, the schema, defaults per route under config overrides, and the defaults on real reply pairs. */
 import { describe, expect, it } from 'vitest';
 import { compare } from '../../src/comparison/compare.js';
 import { comparisonRulesSchema, parseRulePath } from '../../src/comparison/rules.js';
@@ -86,7 +87,7 @@ describe('default rules on real reply pairs', () => {
   it('session-memory get_context: same content, other timestamps and request id, is equal', () => {
     const contents = ['hello', 'hi, how can I help?', 'remind me at 5'];
     const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('07.654321', 'r-2', contents), session);
-    expect(c).toEqual({ equal: true, diffs: [], truncated: false });
+    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 4 });
   });
 
   it('session-memory get_context: one changed content is exactly that diff', () => {

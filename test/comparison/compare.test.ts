@@ -1,3 +1,4 @@
+/** The comparison walk: plain structure, ignore / set / tolerance rules, bounded diffs, hostile input. */
 import { describe, expect, it } from 'vitest';
 import { UNCOPYABLE, compare, comparePayloads, parsePayload } from '../../src/comparison/compare.js';
 import { comparisonRulesSchema } from '../../src/comparison/rules.js';
@@ -8,7 +9,7 @@ const paths = (c: ReturnType<typeof compare>) => c.diffs.map((d) => d.path);
 describe('compare: plain structure', () => {
   it('equal values give no diffs, whatever the key order', () => {
     const c = compare({ a: 1, b: { x: [1, 2], y: 'z' } }, { b: { y: 'z', x: [1, 2] }, a: 1 }, rules());
-    expect(c).toEqual({ equal: true, diffs: [], truncated: false });
+    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 0 });
   });
 
   it('reports a changed leaf with its concrete path and rule-path field', () => {

@@ -1,3 +1,4 @@
+/** Flag decisions per request: each flag, rollouts and stickiness, the kill switch, snapshots and local overrides. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { flagName, KILL_SWITCH, serviceFlagNames } from '../../src/flags/names.js';
 import type { FlagDecision } from '../../src/flags/source.js';

@@ -1,3 +1,4 @@
+/** The offline flags file reloaded while running: edits, renames, bad files kept out. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import { openFlags } from '../../src/flags/source.js';

@@ -1,3 +1,4 @@
+/** Stages derived from flags, and the shipped flags/memshift.json checked against the flag names. */
 import { describe, expect, it } from 'vitest';
 import { parseFlagDefinitions, definitionState, type FeatureDefinition } from '../../src/flags/definitions.js';
 import { allFlagNames, flagName, KILL_SWITCH, rolloutStickiness, FLAG_KINDS } from '../../src/flags/names.js';

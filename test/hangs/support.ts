@@ -2,6 +2,8 @@
  * For the hang and crash acceptance tests: memshift as a child process (so it can be killed with SIGKILL and
  * restarted on the same store), agents writing session-memory and jarvis-memory one request at a time with
  * what was acknowledged and when errors came, and both sides' records per key read from the simulators.
+ *
+ * Over 300 lines: the child process, the agents and the read-back that all seven hang tests share.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

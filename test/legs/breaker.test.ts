@@ -1,3 +1,4 @@
+/** The circuit breaker: opening on failures, half-open with one probe, closing again. */
 import { describe, expect, it } from 'vitest';
 import { Breaker } from '../../src/legs/breaker.js';
 

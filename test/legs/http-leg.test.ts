@@ -1,3 +1,4 @@
+/** The HTTP leg (undici) against a real HTTP server: replies, timeouts, failures, bounds. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

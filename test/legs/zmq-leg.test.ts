@@ -1,3 +1,4 @@
+/** The ZeroMQ leg over real sockets: many calls in flight, timeouts, late replies, restarts, bounds. */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
 import { createLeg, type Leg, type LegOptions, type LegOutcome } from '../../src/legs/index.js';

@@ -1,3 +1,4 @@
+/** The jarvis-memory translator against the simulators: its replies next to the agent's own. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, storedMemories, type World } from './harness.js';
 

@@ -1,3 +1,4 @@
+/** The session-memory translator against the simulators: its replies next to the agent's own. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegError } from '../../src/legs/types.js';
 import { OrchestratorError } from '../../src/services/types.js';

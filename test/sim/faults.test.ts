@@ -1,3 +1,4 @@
+/** The simulators' faults: latency, error rate, divergent writes, down / up, hang. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { noFaults, parseFaultAssignment } from '../../src/tools/sim/faults.js';

@@ -1,3 +1,4 @@
+/** The legacy simulators answer as PROTOCOLS.md section 1 says the agents do. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { isoLocal, selectContext } from '../../src/services/session-memory/context.js';

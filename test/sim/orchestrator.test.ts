@@ -1,3 +1,4 @@
+/** The orchestrator simulator answers as PROTOCOLS.md section 2 says: envelope, memories, sessions, errors. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { envelope, send, sendRaw, startTestSims } from './helpers.js';

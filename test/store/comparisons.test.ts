@@ -1,3 +1,4 @@
+/** Comparison counts: buffered per minute, flushed, summed per route and over time. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComparisonRecord } from '../../src/store/comparisons.js';
 import { openStore, type Store } from '../../src/store/db.js';

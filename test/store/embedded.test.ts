@@ -1,3 +1,4 @@
+/** The embedded PostgreSQL: started on demand, reused, and left consistent by a killed holder. */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';

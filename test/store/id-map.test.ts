@@ -1,3 +1,4 @@
+/** The id map (legacy key to orchestrator session): first write wins across replicas. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import { PgIdMap } from '../../src/store/id-map.js';

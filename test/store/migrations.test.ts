@@ -1,3 +1,4 @@
+/** Store migrations: applied once, in order, by racing replicas too. */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/db.js';

@@ -1,3 +1,4 @@
+/** Mismatch samples: capped per route, sanitised, top differing fields. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import type { DiffEntry } from '../../src/store/samples.js';

@@ -1,6 +1,8 @@
 /**
  * In-memory Memory Orchestrator (PROTOCOLS.md 2): the request envelope, sessions, memories with soft
  * delete and ttl, batch reads, search, bulk delete and summaries, answered in its success / error envelope.
+ *
+ * Over 300 lines: one method per action, as PROTOCOLS.md section 2 lists them (the filters are in orchestrator-query.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { OrchestratorErrorCode } from '../../services/types.js';
