@@ -6,7 +6,7 @@
 import { freePort } from '../../util/ports.js';
 import { pyDumps } from '../../util/pyjson.js';
 import { runLoad, type LoadResult } from './load.js';
-import { ms, signedMs, table } from './table.js';
+import { latencyRow, LATENCY_COLUMNS, ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
 import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
 
@@ -100,16 +100,8 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
     ),
     `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
     table(
-      ['path', 'requests', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
-      steady.map((r, i) => [
-        paths[i]!.name,
-        String(r.requests),
-        String(r.errors),
-        ms(r.p50),
-        ms(r.p99),
-        signedMs(r.p50 - sDirect.p50),
-        signedMs(r.p99 - sDirect.p99),
-      ]),
+      ['path', ...LATENCY_COLUMNS],
+      steady.map((r, i) => latencyRow(paths[i]!.name, r, sDirect)),
     ),
     `memshift: throughput ${(memshift.rps / direct.rps).toFixed(2)} of direct (target >= 0.5), added p99 ${signedMs(sMemshift.p99 - sDirect.p99)} ms (target <= 1 ms)`,
     '',

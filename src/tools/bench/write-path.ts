@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type LoadResult } from './load.js';
-import { ms, signedMs, table } from './table.js';
+import { latencyRow, LATENCY_COLUMNS, signedMs, table } from './table.js';
 import { freePort } from '../../util/ports.js';
 import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './processes.js';
 import { writeFlagsFile } from '../../flags/edit.js';
@@ -95,16 +95,8 @@ function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
   return [
     `memshift bench: write path, session-memory in dual-write, ${o.clients} REQ clients paced at ${o.rate} writes/s in all`,
     table(
-      ['path', 'writes', 'errors', 'p50 ms', 'p99 ms', 'added p50', 'added p99'],
-      Object.entries(r).map(([name, x]) => [
-        name,
-        String(x.requests),
-        String(x.errors),
-        ms(x.p50),
-        ms(x.p99),
-        signedMs(x.p50 - direct.p50),
-        signedMs(x.p99 - direct.p99),
-      ]),
+      ['path', ...LATENCY_COLUMNS],
+      Object.entries(r).map(([name, x]) => latencyRow(name, x, direct)),
     ),
     `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,
