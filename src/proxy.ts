@@ -91,8 +91,9 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   }
 
   const telemetry = await startTelemetry({ serviceName: config.telemetry.serviceName });
-  let runner: Runner | undefined;
-  const ctx: PartContext = { config, store, flags, services, secondaryStats: () => runner!.secondary.stats() };
+  // The parts are made before the runner (it takes their observers); they reach its figures once it exists.
+  const made: { runner?: Runner } = {};
+  const ctx: PartContext = { config, store, flags, services, secondaryStats: () => made.runner!.secondary.stats() };
   // The background parts, in the order they start (and the reverse of the order they close).
   const guarding = guardPart(ctx);
   const reporting = reportPart(ctx);
@@ -103,7 +104,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     statusPart(ctx, { guard: guarding.guard, events: guarding.events }),
     { routes: parts.adminRoutes ?? [] },
   ];
-  runner = createRunner({
+  const run = (made.runner = createRunner({
     config,
     flags,
     store,
@@ -126,8 +127,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
             }).start(),
         }
       : {}),
-  });
-  const run = runner;
+  }));
   const handle = frameHandler(config.zmq.maxFrameBytes, (route) => run.run(route));
   const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot())];
   const closeParts = async () => {

@@ -11,26 +11,24 @@ const tripped = defineGauge('memshift.guard.tripped', { description: '1 while th
 export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: GuardEvents } {
   const { config, flags, services } = ctx;
   const events = new GuardEvents(ctx.store.pool);
-  let guard: Guard | undefined;
+  const unleash =
+    config.flags.url && config.flags.adminToken
+      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
+      : undefined;
+  const guard = config.guard.enabled ? new Guard({ config: config.guard, flags, services, events, unleash }).start() : undefined;
   // Off, the guard holds nothing rolled back: its gauge says so (0) rather than nothing.
   const removeGauge = tripped.addSource(() => {
     const now = new Set(guard?.tripped() ?? []);
     return services.map((service) => ({ value: now.has(service) ? 1 : 0, attributes: { service } }));
   });
-  if (!config.guard.enabled) return { events, close: async () => removeGauge() };
-  const unleash =
-    config.flags.url && config.flags.adminToken
-      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
-      : undefined;
-  guard = new Guard({ config: config.guard, flags, services, events, unleash }).start();
-  const running = guard;
+  if (!guard) return { events, close: async () => removeGauge() };
   return {
-    guard: running,
+    guard,
     events,
-    observer: running.observer,
+    observer: guard.observer,
     async close() {
       removeGauge();
-      await running.close();
+      await guard.close();
     },
   };
 }

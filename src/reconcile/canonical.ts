@@ -36,7 +36,6 @@ function jsonbKeyOrder(a: string, b: string): number {
   return byteLength(a) - byteLength(b) || compareKeys(a, b);
 }
 
-// eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f]/;
 
 function jsonbString(s: string): string {

@@ -172,7 +172,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Simulators, session-memory dual-write flags and `count` proxies on one fresh store, for one test file. */
 export function useDualWriteStack(count = 1, extra: Record<string, unknown> = {}): { sims: () => SimHandle; proxies: () => Proxy[]; url: () => string } {
   let sims: SimHandle | undefined;
-  let proxies: Proxy[] = [];
+  const proxies: Proxy[] = [];
   let flags: Flags | undefined;
   let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>> | undefined;
   let url = '';
