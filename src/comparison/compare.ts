@@ -2,6 +2,8 @@
  * The comparison: two legacy-shaped replies (legacy's and the one rebuilt from the orchestrator)
  * walked together under a route's rules, giving a bounded field-level diff.
  */
+import { isLosslessNumber, numberOf, pyDumps } from '../util/pyjson.js';
+import { parseReply } from './observation.js';
 import { compileRules, stepElement, stepKey, type CompiledRules, type ComparisonRules, type RuleNode } from './rules.js';
 
 export interface FieldDiff {
@@ -41,6 +43,7 @@ type Kind = 'null' | 'array' | 'object' | 'number' | 'string' | 'boolean' | 'und
 function kindOf(v: unknown): Kind {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
+  if (isLosslessNumber(v)) return 'number';
   const t = typeof v;
   return t === 'object' || t === 'number' || t === 'string' || t === 'boolean' || t === 'undefined' ? t : 'other';
 }
@@ -50,6 +53,12 @@ function numbersEqual(a: number, b: number, tolerance: number): boolean {
   if (!Number.isFinite(a) || !Number.isFinite(b)) return Number.isNaN(a) && Number.isNaN(b);
   // The slack absorbs the rounding of subtracting large floats (epoch seconds), keeping the bound inclusive.
   return tolerance > 0 && Math.abs(a - b) - tolerance <= 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/** Numbers as written: the same text, or (a value JavaScript made) the same value. */
+function sameNumber(a: unknown, b: unknown): boolean {
+  if (isLosslessNumber(a) && isLosslessNumber(b)) return a.value === b.value;
+  return numbersEqual(numberOf(a)!, numberOf(b)!, 0) && (!isLosslessNumber(a) || a.value === pyDumps(b)) && (!isLosslessNumber(b) || b.value === pyDumps(a));
 }
 
 /** Stable text of a value (object keys sorted): the identity of a set element. */
@@ -66,6 +75,8 @@ function canonical(v: unknown, trim: boolean): string {
         .sort();
       return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim)}`).join(',')}}`;
     }
+    case 'number':
+      return isLosslessNumber(v) ? v.value : pyDumps(v);
     default:
       return String(v);
   }
@@ -79,14 +90,24 @@ function pick(v: unknown, keyPath: readonly string[]): unknown {
   return v;
 }
 
-/** A reported value must not change when the caller later mutates its reply. */
+/** A reported value must not change when the caller later mutates its reply (numbers as written are immutable). */
 function snapshot(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   try {
-    return structuredClone(v);
+    return copy(v, 0, new Set());
   } catch {
     return UNCOPYABLE;
   }
+}
+
+function copy(v: unknown, depth: number, path: Set<object>): unknown {
+  if (typeof v === 'function' || typeof v === 'symbol') throw new Error('uncopyable');
+  if (typeof v !== 'object' || v === null || isLosslessNumber(v)) return v;
+  if (depth > MAX_DEPTH || path.has(v)) throw new Error('uncopyable');
+  path.add(v);
+  const out = Array.isArray(v) ? v.map((x) => copy(x, depth + 1, path)) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x, depth + 1, path)]));
+  path.delete(v);
+  return out;
 }
 
 function render(steps: readonly Step[], asField: boolean): string {
@@ -123,7 +144,8 @@ class Walk {
     if (depth > MAX_DEPTH) return a === b ? undefined : this.report(UNCOPYABLE, UNCOPYABLE);
     switch (kind) {
       case 'number':
-        if (!numbersEqual(a as number, b as number, tolerance)) this.report(a, b);
+        // Within a tolerance (timestamps) the value counts; otherwise its spelling too (3.0 is not 3 on the wire).
+        if (tolerance > 0 ? !numbersEqual(numberOf(a)!, numberOf(b)!, tolerance) : !sameNumber(a, b)) this.report(a, b);
         return;
       case 'string': {
         const trim = this.rules.trimStrings;
@@ -211,32 +233,7 @@ export function compare(legacy: unknown, candidate: unknown, rules: RulesLike): 
   return { equal: walk.diffs.length === 0, diffs: walk.diffs, truncated: walk.truncated, ignored: walk.ignored };
 }
 
-const PY_CONSTANT_OR_STRING = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
-const PY_CONSTANT_MARK = /^\u0000(?:-?Infinity|NaN)$/;
-
-/**
- * A reply frame as a value: JSON, including the bare NaN / Infinity Python's json.dumps writes;
- * anything else is kept as its raw text so it can still be compared.
- */
-export function parsePayload(bytes: Uint8Array | string): unknown {
-  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    // not plain JSON: maybe Python's constants, else raw text
-  }
-  if (/NaN|Infinity/.test(text)) {
-    const marked = text.replace(PY_CONSTANT_OR_STRING, (m) => (m[0] === '"' ? m : `"\\u0000${m}"`));
-    try {
-      return JSON.parse(marked, (_k, v: unknown) => (typeof v === 'string' && PY_CONSTANT_MARK.test(v) ? Number(v.slice(1)) : v));
-    } catch {
-      // raw text
-    }
-  }
-  return text;
-}
-
 /** Compares two reply frames; a frame that is not JSON is compared as raw text. */
 export function comparePayloads(legacy: Uint8Array | string, candidate: Uint8Array | string, rules: RulesLike): Comparison {
-  return compare(parsePayload(legacy), parsePayload(candidate), rules);
+  return compare(parseReply(Buffer.from(legacy)), parseReply(Buffer.from(candidate)), rules);
 }

@@ -2,7 +2,7 @@
  * One side's answer to one request, observed: which side, how long it took, and the reply both as wire
  * bytes and as a value. Each form is made only when asked for: a passthrough never parses what it forwards.
  */
-import { pyDumps } from '../util/pyjson.js';
+import { pyDumps, pyLoads } from '../util/pyjson.js';
 
 export type Side = 'legacy' | 'new';
 
@@ -28,12 +28,11 @@ export class Observation {
   }
 }
 
-/** Replies are JSON; one that is not is kept as its text so it can still be passed on and compared. */
+/** Replies are JSON as Python writes it (numbers kept as spelt); one that is not is kept as its text so it can still be passed on and compared. */
 export function parseReply(bytes: Buffer): unknown {
-  const text = bytes.toString('utf8');
   try {
-    return JSON.parse(text);
+    return pyLoads(bytes);
   } catch {
-    return text;
+    return bytes.toString('utf8');
   }
 }

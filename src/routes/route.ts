@@ -5,48 +5,62 @@
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { ActionSpec } from '../services/service.js';
 import type { LegacyRequest } from '../services/types.js';
-import { pyDumps } from '../util/pyjson.js';
+import { pyDumps, pyLoads } from '../util/pyjson.js';
+import { isObject, legacyKey } from '../services/legacy-values.js';
 
 export interface Route {
   service: ServiceName;
   action: string;
   /** Unknown actions are forwarded to the primary only, which answers them in its own words. */
   spec: ActionSpec | undefined;
-  /** The session or user id the request touches, when its action has one. */
+  /** The session or user id the request touches, when its action has one: Python's str() of it. */
   key: string | undefined;
-  request: LegacyRequest;
+  /** The request as Python reads it (numbers kept as written); made when first asked for (translation, samples). */
+  readonly request: LegacyRequest;
   raw: Buffer;
 }
 
 export type Routed = { ok: true; route: Route } | { ok: false; reply: Buffer; reason: string };
 
+/**
+ * Routing reads only the action and the key, so a frame takes the native parser's fast path; a frame only
+ * Python reads (NaN, a byte-order mark, UTF-16) or a key that is no string takes Python's reading. Whatever
+ * Python's json accepts is routed: memshift is never stricter than the service behind it.
+ */
 export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number): Routed {
   if (raw.length > maxBytes) return rejected(service, `request of ${raw.length} bytes exceeds the ${maxBytes}-byte limit`);
-  let parsed: unknown;
+  let fast: unknown;
+  let read: unknown;
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    return rejected(service, `request is not valid JSON (${(err as Error).message})`);
+    fast = JSON.parse(raw.toString('utf8'));
+  } catch {
+    try {
+      read = fast = pyLoads(raw);
+    } catch (err) {
+      return rejected(service, `request is not valid JSON (${(err as Error).message})`);
+    }
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return rejected(service, 'request must be a JSON object');
-  }
-  const obj = parsed as Record<string, unknown>;
-  if (typeof obj.action !== 'string' || obj.action === '') {
-    return rejected(service, 'request has no "action" string', obj.request_id);
+  if (!isObject(fast)) return rejected(service, 'request must be a JSON object');
+  if (typeof fast.action !== 'string' || fast.action === '') {
+    return rejected(service, 'request has no "action" string', fast.request_id);
   }
   const { actions } = serviceOf(service);
   // Own keys only: an action named like an Object.prototype member is simply unknown.
-  const spec = Object.hasOwn(actions, obj.action) ? actions[obj.action] : undefined;
-  const keyValue = spec?.key ? (obj[spec.key] ?? spec.keyDefault) : undefined;
+  const spec = Object.hasOwn(actions, fast.action) ? actions[fast.action] : undefined;
+  const request = () => (read ??= pyLoads(raw)) as LegacyRequest;
+  const keyField = spec?.key;
+  const given = keyField ? (typeof fast[keyField] === 'string' || fast[keyField] === undefined ? fast[keyField] : request()[keyField]) : undefined;
+  const keyValue = given === undefined ? spec?.keyDefault : given;
   return {
     ok: true,
     route: {
       service,
-      action: obj.action,
+      action: fast.action,
       spec,
-      key: keyValue === undefined || keyValue === null ? undefined : String(keyValue),
-      request: obj as LegacyRequest,
+      key: keyValue === undefined || keyValue === null ? undefined : legacyKey(keyValue),
+      get request() {
+        return request();
+      },
       raw,
     },
   };

@@ -3,6 +3,7 @@
  * is unknown (legacy as the secondary at new-primary, or as the primary of a write memshift died during).
  * The legacy services take no write ids, so a write is recognised by the record it adds at the key's end.
  */
+import { isLosslessNumber } from '../util/pyjson.js';
 import type { LegacyLookup } from './service.js';
 import type { LegacyRequest } from './types.js';
 
@@ -10,7 +11,7 @@ import type { LegacyRequest } from './types.js';
 export const WHOLE_HISTORY = Number.MAX_SAFE_INTEGER;
 
 /** A record as look-ups compare them. */
-export const spell = (v: unknown): string => JSON.stringify(v ?? null);
+export const spell = (v: unknown): string => JSON.stringify(v ?? null, (_k, x: unknown) => (isLosslessNumber(x) ? Number(x.value) : x));
 
 /**
  * Whether the write is among `records` (the key's records on the side now). Later writes of the key may

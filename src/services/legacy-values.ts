@@ -1,12 +1,14 @@
 /** How the Python services read JSON values: dicts, truthiness, dict keys, strings. */
-import { pyDumps } from '../util/pyjson.js';
+import { isLosslessNumber, pyDumps } from '../util/pyjson.js';
 
 /** A JSON object (a Python dict). */
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !isLosslessNumber(v);
 
 /** Python's bool(value) for JSON values: "", 0, [], {}, null and false are false. */
 export function pyTruthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
+  // A number as written: zero however spelt (0, 0.0, -0e5) is false.
+  if (isLosslessNumber(value)) return Number(value.value) !== 0;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object') return Object.keys(value).length > 0;
   return true;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
 import { LegError, type Leg } from '../legs/types.js';
-import { pyDumps } from '../util/pyjson.js';
+import { pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
 
 type Json = Record<string, unknown>;
@@ -24,7 +24,8 @@ export class LegOrchestratorClient implements OrchestratorClient {
     const raw = await this.leg.call(pyDumps(envelope));
     let reply: unknown;
     try {
-      reply = JSON.parse(raw.toString('utf8'));
+      // Python's reading: the orchestrator's numbers keep the spelling Python gave them.
+      reply = pyLoads(raw);
     } catch {
       throw new LegError('protocol', `orchestrator ${action}: reply is not JSON`, this.leg.endpoint);
     }

@@ -3,13 +3,26 @@
  * and fail, with its whole batch on every flush.
  */
 
+import { isLosslessNumber, pyDumps } from '../util/pyjson.js';
+
 // NUL is not allowed in text or jsonb strings, nor are unpaired UTF-16 surrogates in jsonb.
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 export const cleanText = (s: unknown): string => String(s).replace(UNSTORABLE, '\uFFFD');
 
-/** jsonb text for any value (undefined becomes null); throws on what JSON cannot hold (cycles, BigInt). */
-export const jsonText = (value: unknown): string => JSON.stringify(value ?? null, (_k, v: unknown) => (typeof v === 'string' ? cleanText(v) : v));
+/** What jsonb holds of a value: strings and keys cleaned, NaN and Infinity as null, numbers as written. */
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return cleanText(value);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map(storable);
+  if (typeof value === 'object' && value !== null && !isLosslessNumber(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [cleanText(k), storable(v)]));
+  }
+  return value;
+}
+
+/** jsonb text for any value (undefined becomes null). */
+export const jsonText = (value: unknown): string => pyDumps(storable(value ?? null));
 
 /** SQLSTATE class 22: the data itself was refused, so retrying the same batch cannot succeed. */
 export const isDataError = (err: unknown): boolean => typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('22');

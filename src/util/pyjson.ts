@@ -1,18 +1,133 @@
 /**
- * JSON text as Python's json.dumps writes it (separators ", " and ": ", ensure_ascii):
- * the legacy services and the orchestrator are Python, so replies memshift builds itself
- * must be byte-identical to theirs, not just equal as values.
+ * JSON as the Python services read and write it. Reading (json.loads of the frame's bytes): the encoding
+ * Python detects (UTF-8 with or without BOM, UTF-16, UTF-32), bare NaN / Infinity / -Infinity, the last of
+ * duplicate keys, and every number kept as written (a lossless-json LosslessNumber), so a value memshift
+ * carries to the orchestrator and back keeps its spelling. Writing (json.dumps): separators ", " and ": ",
+ * ASCII only, numbers as written, and the floats memshift makes itself spelt as Python's repr(float).
  */
+import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
+
+export { isLosslessNumber, LosslessNumber };
+
+/** Input Python's json would refuse, or that memshift will not take apart (too deep). */
+export class PyJsonError extends Error {}
+
+/** Python's json gives up near its recursion limit (1000 frames); so does memshift, with a clear error. */
+export const MAX_DEPTH = 1000;
+
+export function pyLoads(raw: Buffer | string): unknown {
+  const text = typeof raw === 'string' ? raw : decode(raw);
+  if (text.length > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`);
+  const constants = /NaN|Infinity/.test(text) ? markConstants(text) : undefined;
+  try {
+    return parse(constants?.text ?? text, null, {
+      parseNumber: (digits) => constants?.values.get(digits) ?? new LosslessNumber(digits),
+      onDuplicateKey: ({ newValue }) => newValue,
+    });
+  } catch (err) {
+    throw new PyJsonError((err as Error).message);
+  }
+}
+
+/** json.loads(bytes): the encoding from a BOM or the zero bytes' pattern, as json.detect_encoding finds it. */
+function decode(b: Buffer): string {
+  const at = (i: number) => b[i] ?? -1;
+  if ((at(0) === 0 && at(1) === 0 && at(2) === 0xfe && at(3) === 0xff) || (at(0) === 0xff && at(1) === 0xfe && at(2) === 0 && at(3) === 0)) {
+    return utf32(b.subarray(4), at(0) === 0);
+  }
+  if (at(0) === 0xfe && at(1) === 0xff) return new TextDecoder('utf-16be').decode(b.subarray(2));
+  if (at(0) === 0xff && at(1) === 0xfe) return new TextDecoder('utf-16le').decode(b.subarray(2));
+  if (at(0) === 0xef && at(1) === 0xbb && at(2) === 0xbf) return b.toString('utf8', 3);
+  if (b.length >= 4) {
+    if (at(0) === 0) return at(1) ? new TextDecoder('utf-16be').decode(b) : utf32(b, true);
+    if (at(1) === 0) return at(2) || at(3) ? new TextDecoder('utf-16le').decode(b) : utf32(b, false);
+  } else if (b.length === 2) {
+    if (at(0) === 0) return new TextDecoder('utf-16be').decode(b);
+    if (at(1) === 0) return new TextDecoder('utf-16le').decode(b);
+  }
+  return b.toString('utf8');
+}
+
+function utf32(b: Buffer, bigEndian: boolean): string {
+  let out = '';
+  for (let i = 0; i + 3 < b.length; i += 4) {
+    const cp = bigEndian ? b.readUInt32BE(i) : b.readUInt32LE(i);
+    if (cp > 0x10ffff) throw new PyJsonError(`not UTF-32: code point ${cp.toString(16)}`);
+    out += String.fromCodePoint(cp);
+  }
+  return out;
+}
+
+/** The deepest nesting of arrays and objects, strings skipped. */
+function depthOf(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * NaN and Infinity outside strings become number tokens the text does not hold elsewhere, which the number
+ * parser turns back into the constants (a leading minus makes -Infinity).
+ */
+function markConstants(text: string): { text: string; values: Map<string, number> } {
+  let base = '1e-99999999';
+  while (text.includes(base)) base += '9';
+  const nan = `${base}1`;
+  const inf = `${base}2`;
+  const values = new Map([
+    [nan, NaN],
+    [inf, Infinity],
+    [`-${inf}`, -Infinity],
+    [`-${nan}`, NaN],
+  ]);
+  let out = '';
+  let from = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x4e && text.startsWith('NaN', i)) {
+      out += text.slice(from, i) + nan;
+      from = i += 3;
+      i--;
+    } else if (c === 0x49 && text.startsWith('Infinity', i)) {
+      out += text.slice(from, i) + inf;
+      from = i += 8;
+      i--;
+    }
+  }
+  return { text: out + text.slice(from), values };
+}
+
+/** JSON text as Python's json.dumps writes it. */
 export function pyDumps(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      return pyNumber(value);
+      return Number.isInteger(value) ? String(value) : pyFloatRepr(value);
+    case 'bigint':
+      return String(value);
     case 'string':
       return pyString(value);
     case 'object':
+      if (isLosslessNumber(value)) return value.value;
       if (Array.isArray(value)) return `[${value.map(pyDumps).join(', ')}]`;
       return `{${Object.entries(value as Record<string, unknown>)
         .filter(([, v]) => v !== undefined)
@@ -23,10 +138,31 @@ export function pyDumps(value: unknown): string {
   }
 }
 
-function pyNumber(n: number): string {
+/** A float memshift makes itself (epoch seconds), to be written as Python writes a float (`1732280000.0`, never `1732280000`). */
+export const pyFloat = (n: number): LosslessNumber | number => (Number.isFinite(n) ? new LosslessNumber(pyFloatRepr(n)) : n);
+
+/** Python's repr(float): the shortest digits that round-trip, fixed notation for exponents -4..15, else `1e-05` / `1e+16`. */
+export function pyFloatRepr(n: number): string {
   if (Number.isNaN(n)) return 'NaN';
   if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  return String(n);
+  if (n === 0) return Object.is(n, -0) ? '-0.0' : '0.0';
+  const [mantissa, e] = n.toExponential().split('e') as [string, string];
+  const sign = mantissa.startsWith('-') ? '-' : '';
+  const digits = mantissa.replace('-', '').replace('.', '');
+  const exp = Number(e);
+  if (exp < -4 || exp >= 16) {
+    return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+  const whole = digits.slice(0, exp + 1).padEnd(exp + 1, '0');
+  return `${sign}${whole}.${digits.slice(exp + 1) || '0'}`;
+}
+
+/** A number as JavaScript can compute with it (a LosslessNumber's value, possibly rounded); undefined for anything else. */
+export function numberOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (isLosslessNumber(v)) return Number(v.value);
+  return undefined;
 }
 
 function pyString(s: string): string {

@@ -1,6 +1,8 @@
 /** The comparison walk: plain structure, ignore / set / tolerance rules, bounded diffs, hostile input. */
 import { describe, expect, it } from 'vitest';
-import { UNCOPYABLE, compare, comparePayloads, parsePayload } from '../../src/comparison/compare.js';
+import { UNCOPYABLE, compare, comparePayloads } from '../../src/comparison/compare.js';
+import { parseReply } from '../../src/comparison/observation.js';
+import { pyDumps } from '../../src/util/pyjson.js';
 import { comparisonRulesSchema } from '../../src/comparison/rules.js';
 
 const rules = (r: Parameters<typeof comparisonRulesSchema.parse>[0] = {}) => comparisonRulesSchema.parse(r);
@@ -240,18 +242,26 @@ describe('comparePayloads', () => {
 
   it('a frame that is not JSON is compared as raw text', () => {
     expect(comparePayloads('not json', 'not json', rules()).equal).toBe(true);
-    expect(comparePayloads('not json', '{"a": 1}', rules()).diffs).toEqual([{ path: '', field: '', legacy: 'not json', new: { a: 1 } }]);
+    const [diff] = comparePayloads('not json', '{"a": 1}', rules()).diffs;
+    expect([diff!.legacy, pyDumps(diff!.new)]).toEqual(['not json', '{"a": 1}']);
     expect(comparePayloads(Buffer.from([0xff, 0xfe]), '', rules()).equal).toBe(false);
   });
 
   it("reads Python's bare NaN / Infinity without touching strings", () => {
-    expect(parsePayload('{"x": NaN, "y": -Infinity, "s": "NaN, Infinity"}')).toEqual({ x: NaN, y: -Infinity, s: 'NaN, Infinity' });
+    expect(parseReply(Buffer.from('{"x": NaN, "y": -Infinity, "s": "NaN, Infinity"}'))).toEqual({ x: NaN, y: -Infinity, s: 'NaN, Infinity' });
     expect(comparePayloads('{"x": NaN}', '{"x": NaN}', rules()).equal).toBe(true);
-    expect(parsePayload('NaN is not a reply')).toBe('NaN is not a reply');
+    expect(parseReply(Buffer.from('NaN is not a reply'))).toBe('NaN is not a reply');
+  });
+
+  it('tells numbers apart by their spelling, except under a tolerance', () => {
+    expect(comparePayloads('{"n": 3.0}', '{"n": 3.0}', rules()).equal).toBe(true);
+    expect(comparePayloads('{"n": 3.0}', '{"n": 3}', rules()).diffs).toHaveLength(1);
+    expect(comparePayloads('{"t": 1.0}', '{"t": 1.5}', rules({ tolerance: { t: 1 } })).equal).toBe(true);
+    expect(compare({ n: 0.5 }, parseReply(Buffer.from('{"n": 0.5}')), rules()).equal).toBe(true);
   });
 
   it('reads a view into a larger buffer correctly', () => {
     const big = Buffer.from('xx{"a": 1}yy');
-    expect(parsePayload(big.subarray(2, 10))).toEqual({ a: 1 });
+    expect(pyDumps(parseReply(big.subarray(2, 10)))).toBe('{"a": 1}');
   });
 });

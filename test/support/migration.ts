@@ -5,6 +5,7 @@ import type { ServedEvent } from '../../src/plan/observer.js';
 import type { Flags } from '../../src/flags/source.js';
 import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
 import { flagName } from '../../src/flags/names.js';
+import { pyDumps } from '../../src/util/pyjson.js';
 import { readFile } from 'node:fs/promises';
 import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 import { TempFlags } from '../flags/helpers.js';
@@ -60,7 +61,8 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
       await temp.write(next);
       await changed;
     },
-    readNew: (service, request) => proxy.runner.translators[service]!.handle(request, { createMissing: false }),
+    // As plain JSON values: numbers as JavaScript reads them, so tests compare them with literals.
+    readNew: async (service, request) => JSON.parse(pyDumps(await proxy.runner.translators[service]!.handle(request, { createMissing: false }))),
     readLegacy: (service, request) => sims.models[service].handle(request),
     async close() {
       await proxy.close();

@@ -7,6 +7,7 @@ import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-cl
 import { ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
+import { numberOf } from '../../util/pyjson.js';
 
 const DECISION = 'decision';
 const DEFAULT_MAX_TOKENS = 1000;
@@ -72,11 +73,11 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     for (const memory of memories) {
       const { type, timestamp, ...metadata } = (memory.content.metadata ?? {}) as Record<string, unknown>;
       const text = textOf(memory.content.text);
-      const at = typeof timestamp === 'number' ? timestamp : createdAtSeconds(memory);
+      const at = numberOf(timestamp) ?? createdAtSeconds(memory);
       if (memory.tags.includes(DECISION) && type === DECISION) decisions.push({ decision: text, timestamp: at });
       else interactions.unshift({ type: textOf(type), content: text, ...(Object.keys(metadata).length ? { metadata } : {}), timestamp: at });
     }
-    const budget = typeof maxTokens === 'number' ? maxTokens : DEFAULT_MAX_TOKENS;
+    const budget = numberOf(maxTokens) ?? DEFAULT_MAX_TOKENS;
     return buildSummary(interactions, decisions, budget, Date.now() / 1000);
   }
 }

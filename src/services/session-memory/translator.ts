@@ -8,6 +8,7 @@ import { ServiceTranslator } from '../translator.js';
 import { isoLocal, selectContext, type ContextEntry } from './context.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
+import { numberOf } from '../../util/pyjson.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
 const DEFAULT_MAX_TOKENS = 2000;
@@ -82,7 +83,7 @@ export class SessionMemoryTranslator extends ServiceTranslator {
       content: content.text as string,
       timestamp: content.timestamp as string,
     }));
-    const budget = typeof maxTokens === 'number' ? maxTokens : DEFAULT_MAX_TOKENS;
+    const budget = numberOf(maxTokens) ?? DEFAULT_MAX_TOKENS;
     return { status: 'success', context: selectContext(history, budget), request_id: requestId };
   }
 }
