@@ -77,9 +77,11 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     if (!parts.store) await store.close();
   };
   const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
-  const legOf = (b: Config['orchestrator']) => createLeg(b.endpoint, { timeoutMs: b.timeoutMs, maxInFlight: b.maxInFlight, breaker: config.breaker });
+  const legOf = (b: Config['orchestrator'], waitForConnection = false) =>
+    createLeg(b.endpoint, { timeoutMs: b.timeoutMs, maxInFlight: b.maxInFlight, breaker: config.breaker, waitForConnection });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
-  for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy);
+  // Agents talk to legacy through memshift as they would directly: a service not (yet, or again) there is waited for.
+  for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy, true);
   const orchestrator = legOf(config.orchestrator);
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
   const newLegOf: Partial<Record<ServiceName, Leg>> = {};

@@ -64,7 +64,8 @@ export class Breaker {
     this.failures = 0;
   }
 
-  private reset(): void {
+  /** Closes it: a new connection to the backend proves it is there again. */
+  reset(): void {
     this.openUntil = null;
     this.failures = 0;
   }

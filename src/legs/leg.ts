@@ -14,6 +14,8 @@ export interface Transport {
   readonly inFlight: number;
   /** See Leg.connection. */
   connection(): number | undefined;
+  /** Called on every new connection (transports that have connections). */
+  onConnect?(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,8 @@ export class TransportLeg implements Leg {
     private readonly transport: Transport,
   ) {
     this.breaker = new Breaker(opts.breaker);
+    // A backend that connects again is back: agents need not sit out the rest of the open period.
+    transport.onConnect?.(() => this.breaker.reset());
     const maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
     // Saturation before the breaker: a call refused for it must not take (and spend) the breaker's trial.
     this.exchange = compose(

@@ -64,6 +64,12 @@ export interface LegOptions {
    */
   maxInFlight?: number;
   breaker: { failureThreshold: number; openMs: number };
+  /**
+   * While the backend is not connected (not yet, or not again), hold a call up to its timeout for the
+   * connection, as a direct REQ client would, instead of failing it at once (ZeroMQ legs). A call that never
+   * got sent fails 'unavailable': its outcome is known.
+   */
+  waitForConnection?: boolean;
   /** Called once per call with its latency and outcome (metrics hook). */
   onOutcome?: (outcome: LegOutcome) => void;
 }

@@ -13,8 +13,10 @@ interface Pending {
   resolve(reply: Buffer): void;
   reject(err: LegError): void;
   timer: NodeJS.Timeout;
-  /** Handed to the socket (not only waiting for the first connection). */
+  /** Handed to the socket (not only waiting for a connection). */
   sent: boolean;
+  /** Held until the backend connects. */
+  payload?: Buffer;
 }
 
 /** up: a handshaken peer; down: last attempt failed or peer left; unknown: first attempt still running. */
@@ -31,11 +33,13 @@ class ZmqTransport implements Transport {
   private epoch = 0;
   private nextId = 1;
   private link: Link;
-  private linkKnown: Promise<void>;
-  private markLinkKnown!: () => void;
   private closed = false;
+  private readonly connectListeners: (() => void)[] = [];
 
-  constructor(private readonly endpoint: string) {
+  constructor(
+    private readonly endpoint: string,
+    private readonly waitForConnection: boolean,
+  ) {
     this.sock = new zmq.Dealer({
       // Queue only to a connected peer and never wait to queue: an absent backend fails the call now.
       immediate: true,
@@ -47,10 +51,8 @@ class ZmqTransport implements Transport {
       reconnectMaxInterval: 1000,
       linger: 0,
     });
-    this.linkKnown = new Promise((resolve) => (this.markLinkKnown = resolve));
     // inproc has no connection events; the peer is either bound already or not.
     this.link = endpoint.startsWith('inproc://') ? 'up' : 'unknown';
-    if (this.link !== 'unknown') this.markLinkKnown();
     this.watch();
     uninterrupted(() => this.sock.connect(endpoint));
     void this.receiveLoop();
@@ -61,6 +63,7 @@ class ZmqTransport implements Transport {
     events.on('handshake', () => {
       this.epoch++;
       this.setLink('up');
+      for (const listener of this.connectListeners) listener();
     });
     events.on('connect:retry', () => this.setLink('down'));
     events.on('disconnect', () => {
@@ -73,7 +76,14 @@ class ZmqTransport implements Transport {
 
   private setLink(link: Link): void {
     this.link = link;
-    this.markLinkKnown();
+    // Held calls go out once there is a peer, or fail now if nothing will hold them any longer.
+    if (link === 'up' || !this.waitForConnection) {
+      for (const [id, p] of this.pending) if (p.payload) this.send(id, p.payload);
+    }
+  }
+
+  onConnect(listener: () => void): void {
+    this.connectListeners.push(listener);
   }
 
   get inFlight(): number {
@@ -88,19 +98,20 @@ class ZmqTransport implements Transport {
     if (this.closed) return Promise.reject(this.error('closed', 'leg is closed'));
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
+    // Right after start-up the first connection attempt gets its chance; with waitForConnection, every later one too.
+    const hold = this.link === 'unknown' || (this.link === 'down' && this.waitForConnection);
     const reply = new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false });
+      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false, ...(hold ? { payload } : {}) });
     });
-    // Right after start-up, give the first connection attempt its chance instead of failing at once.
-    if (this.link === 'unknown') void this.linkKnown.then(() => this.send(id, payload));
-    else this.send(id, payload);
+    if (!hold) this.send(id, payload);
     return reply;
   }
 
   private readonly timedOut = (id: number, timeoutMs: number): void => {
     const p = this.take(id);
     if (!p) return;
-    if (p.sent) this.late.add(id);
+    if (!p.sent) return p.reject(this.error('unavailable', `no connection to the backend within ${timeoutMs} ms`));
+    this.late.add(id);
     p.reject(this.error('timeout', `no reply within ${timeoutMs} ms`));
   };
 
@@ -109,17 +120,26 @@ class ZmqTransport implements Transport {
     const p = this.pending.get(id);
     if (!p) return;
     p.sent = true;
+    delete p.payload;
     const idFrame = Buffer.allocUnsafe(4);
     idFrame.writeUInt32BE(id);
     try {
-      this.sock.send([idFrame, EMPTY, payload]).catch((err: unknown) => this.sendFailed(id, err));
+      this.sock.send([idFrame, EMPTY, payload]).catch((err: unknown) => this.sendFailed(id, payload, err));
     } catch (err) {
-      this.sendFailed(id, err);
+      this.sendFailed(id, payload, err);
     }
   }
 
-  private sendFailed(id: number, err: unknown): void {
+  /** Not sent: no peer took it (it left before its disconnect event came). Held for the next one, or failed now. */
+  private sendFailed(id: number, payload: Buffer, err: unknown): void {
     this.late.delete(id);
+    const p = this.pending.get(id);
+    if (p && this.waitForConnection && !this.closed) {
+      p.sent = false;
+      p.payload = payload;
+      if (this.link === 'up') this.link = 'down';
+      return;
+    }
     this.take(id)?.reject(this.error('unavailable', `send failed: ${describe(err)}`));
   }
 
@@ -153,10 +173,11 @@ class ZmqTransport implements Transport {
     return p;
   }
 
+  /** Fails the calls sent (held ones wait on for the next connection, unless the leg closes). */
   private failAll(failure: LegFailure, message: string): void {
-    const calls = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of calls) {
+    for (const [id, p] of this.pending) {
+      if (p.payload && failure !== 'closed') continue;
+      this.pending.delete(id);
       clearTimeout(p.timer);
       p.reject(this.error(failure, message));
     }
@@ -170,7 +191,6 @@ class ZmqTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.failAll('closed', 'leg closed');
-    this.markLinkKnown();
     this.sock.close();
   }
 }
@@ -180,7 +200,7 @@ function describe(err: unknown): string {
 }
 
 export function createZmqLeg(endpoint: string, opts: LegOptions): Leg {
-  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint));
+  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint, opts.waitForConnection ?? false));
 }
 
 /**

@@ -1,4 +1,4 @@
-/** A dead legacy service gives agents a timely error, and traffic recovers when it returns. */
+/** A legacy service that is away: agents' requests wait for it up to the leg timeout, and are answered when it returns. */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
 import { useProxyOnSims } from '../support/stack.js';
@@ -8,29 +8,20 @@ const { sims, proxy } = useProxyOnSims();
 const ask = async () =>
   JSON.parse((await requestOnce(proxy().fronts['jarvis-memory']!, { action: 'get_memories', user_id: 'u' })).toString()) as Record<string, unknown>;
 
-it('fails fast while the service is down and recovers without restarting the proxy', async () => {
+it('holds requests for a service that is away, as a direct client would, and errs only at the leg timeout', async () => {
   expect(await ask()).toEqual({ status: 'ok', memories: [] });
 
   await sims().down('jarvis-memory');
-  for (let i = 0; i < 5; i++) {
-    const started = performance.now();
-    const reply = await ask();
-    // The leg timeout is 2 s: an answer well inside it shows the failure was detected, not waited out. A request
-    // sent as the service went away is answered "disconnected": its outcome is unknown, and said so.
-    expect(performance.now() - started).toBeLessThan(1000);
-    expect(reply).toEqual({ status: 'error', reason: expect.stringMatching(/jarvis-memory backend (unavailable|circuit_open|disconnected)/) });
-  }
+  // Never there within the leg timeout (2 s): the service's own error shape, saying it was unavailable.
+  expect(await ask()).toEqual({ status: 'error', reason: expect.stringMatching(/jarvis-memory backend (unavailable|disconnected)/) });
   const health = (await (await fetch(`${proxy().httpUrl}/healthz`)).json()) as { status: string };
   expect(health.status).toBe('unhealthy');
 
+  // Sent while it is away, answered by the service once it is back: no error from memshift.
+  const pending = ask();
+  await new Promise((r) => setTimeout(r, 300));
   await sims().up('jarvis-memory');
-  const deadline = Date.now() + 5000;
-  let reply = await ask();
-  while (reply.status !== 'ok' && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    reply = await ask();
-  }
-  expect(reply).toEqual({ status: 'ok', memories: [] });
+  expect(await pending).toEqual({ status: 'ok', memories: [] });
 });
 
 it('reports degraded, not unhealthy, when only the orchestrator is down', async () => {
