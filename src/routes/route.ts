@@ -6,6 +6,7 @@ import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { ActionSpec } from '../services/service.js';
 import type { LegacyRequest } from '../services/types.js';
 import { pyDumps, pyLoads } from '../util/pyjson.js';
+import { storableKey } from '../util/storable-key.js';
 import { isObject, legacyKey } from '../services/legacy-values.js';
 
 export interface Route {
@@ -13,7 +14,7 @@ export interface Route {
   action: string;
   /** Unknown actions are forwarded to the primary only, which answers them in its own words. */
   spec: ActionSpec | undefined;
-  /** The session or user id the request touches, when its action has one: Python's str() of it. */
+  /** The session or user id the request touches, when its action has one: Python's str() of it, as the store can hold it. */
   key: string | undefined;
   /** The request as Python reads it (numbers kept as written); made when first asked for (translation, samples). */
   readonly request: LegacyRequest;
@@ -57,7 +58,7 @@ export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number
       service,
       action: fast.action,
       spec,
-      key: keyValue === undefined || keyValue === null ? undefined : legacyKey(keyValue),
+      key: keyValue === undefined || keyValue === null ? undefined : storableKey(legacyKey(keyValue)),
       get request() {
         return request();
       },

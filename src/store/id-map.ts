@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import type { IdMap } from '../services/types.js';
+import { storableKey } from '../util/storable-key.js';
 
 export interface IdMapCacheOptions {
   /** Entries kept in process; the oldest are evicted first. */
@@ -32,7 +33,7 @@ export class PgIdMap implements IdMap {
     if (hit !== undefined) return hit;
     const { rows } = await this.pool.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [
       service,
-      legacyKey,
+      storableKey(legacyKey),
     ]);
     const id = rows[0]?.id;
     if (id !== undefined) this.remember(service, legacyKey, id);
@@ -54,7 +55,7 @@ export class PgIdMap implements IdMap {
        UNION ALL
        SELECT orchestrator_session_id FROM id_map WHERE service = $1 AND legacy_key = $2
        LIMIT 1`,
-      [service, legacyKey, orchestratorSessionId],
+      [service, storableKey(legacyKey), orchestratorSessionId],
     );
     // Empty only when a concurrent insert committed after this statement's snapshot; it is visible now.
     const id = rows[0]?.id ?? (await this.uncachedGet(service, legacyKey)) ?? orchestratorSessionId;
@@ -64,7 +65,7 @@ export class PgIdMap implements IdMap {
 
   async delete(service: ServiceName, legacyKey: string): Promise<void> {
     this.cache.delete(cacheKey(service, legacyKey));
-    await this.pool.query('DELETE FROM id_map WHERE service = $1 AND legacy_key = $2', [service, legacyKey]);
+    await this.pool.query('DELETE FROM id_map WHERE service = $1 AND legacy_key = $2', [service, storableKey(legacyKey)]);
   }
 
   /**

@@ -37,6 +37,16 @@ describe('id map', () => {
     expect(await rowsFor('s1')).toEqual([{ service: 'jarvis-memory', id: 'orch-j' }]);
   });
 
+  it('keeps ids apart that PostgreSQL text cannot hold as they are (NUL, lone surrogates, their escapes)', async () => {
+    // Each from a fresh map, so nothing is answered from the in-process cache.
+    const ids = ['a\u0000b', 'a\\0b', 'a\\\u0000b', 'u\ud800', 'u\udc00', 'u\ufffd', 'u\\uD800', 'u\ud83d\ude00', 'plain'];
+    for (const [i, id] of ids.entries()) await new PgIdMap(store.pool).set('jarvis-memory', id, `orch-${i}`);
+    for (const [i, id] of ids.entries()) expect(await new PgIdMap(store.pool).get('jarvis-memory', id), JSON.stringify(id)).toBe(`orch-${i}`);
+    await new PgIdMap(store.pool).delete('jarvis-memory', 'a\u0000b');
+    expect(await new PgIdMap(store.pool).get('jarvis-memory', 'a\u0000b')).toBeUndefined();
+    expect(await new PgIdMap(store.pool).get('jarvis-memory', 'a\\0b')).toBe('orch-1');
+  });
+
   it('keeps the first mapping written, seen from another replica too', async () => {
     const other = new PgIdMap(store.pool);
     await store.idMap.set('contextual-memory', 's2', 'first');
