@@ -55,6 +55,14 @@ function numbersEqual(a: number, b: number, tolerance: number): boolean {
   return tolerance > 0 && Math.abs(a - b) - tolerance <= 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b));
 }
 
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?$/;
+
+/** Whether two ISO-8601 local times (Python's isoformat, no zone) lie within `seconds` of each other. */
+function timesWithin(a: string, b: string, seconds: number): boolean {
+  if (!ISO_TIME.test(a) || !ISO_TIME.test(b)) return false;
+  return Math.abs(Date.parse(a) - Date.parse(b)) <= seconds * 1000;
+}
+
 /** Numbers as written: the same text, or (a value JavaScript made) the same value. */
 function sameNumber(a: unknown, b: unknown): boolean {
   if (isLosslessNumber(a) && isLosslessNumber(b)) return a.value === b.value;
@@ -149,6 +157,8 @@ class Walk {
         return;
       case 'string': {
         const trim = this.rules.trimStrings;
+        // Under a tolerance, two ISO-8601 times (the agents' local timestamps) are compared as times.
+        if (tolerance > 0 && a !== b && timesWithin(a as string, b as string, tolerance)) return;
         if (trim ? (a as string).trim() !== (b as string).trim() : a !== b) this.report(a, b);
         return;
       }

@@ -236,7 +236,7 @@ export class OutboxRunner {
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
         // A clear on the primary is made sure of, so that both sides end in the same state.
-        if (found === 'idempotent') await this.o.apply(route, other(row.side), row.id);
+        if (found === 'idempotent') await this.o.apply(route, other(row.side), row.id, row.createdAt);
         primaryOk = true;
       }
       if (row.wasSent) {
@@ -254,7 +254,8 @@ export class OutboxRunner {
       phase = 'apply';
       await this.keep(row, claim);
       on = this.o.resolver.connection(row.service, row.side);
-      const reply = await this.o.apply(route, row.side, row.id);
+      // The intent was made just before the primary call: the record's time on the legacy side, near enough.
+      const reply = await this.o.apply(route, row.side, row.id, row.createdAt);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
       if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));
       return this.finish(row, { status: 'done' });

@@ -63,7 +63,7 @@ export class Runner {
           ? await this.write(withSharedId(route, plan), plan)
           : route.spec?.kind === 'read'
             ? await this.read(route, plan, flags)
-            : await callSide(plan.primary, route, this.deps.sides(route.service), false);
+            : await callSide(plan.primary, route, this.deps.sides(route.service));
       this.deps.observer.served({ route, side: reply.side, ok: true, latencyMs: performance.now() - started });
       return reply.bytes;
     } catch (err) {
@@ -78,7 +78,7 @@ export class Runner {
     this.deps.activity.begin(key);
     if (!plan.writeSecondary) {
       try {
-        return await callSide(plan.primary, route, sides, false);
+        return await callSide(plan.primary, route, sides);
       } finally {
         this.deps.activity.end(key);
       }
@@ -89,7 +89,7 @@ export class Runner {
       const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
       let primary: Observation;
       try {
-        primary = await callSide(plan.primary, route, sides, false, pending.writeId);
+        primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
       } catch (err) {
         // A timeout is no failure: the primary may still apply it, and the outbox finds out which.
         pending.settle(isUnknownOutcome(err) ? { unknownOn: on } : 'refused');
@@ -111,15 +111,15 @@ export class Runner {
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
-    const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides, false)) : undefined;
+    const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides)) : undefined;
     let primary: Observation;
     try {
-      primary = await callSide(plan.primary, route, sides, false);
+      primary = await callSide(plan.primary, route, sides);
     } catch (err) {
       // While legacy is still written, a read whose new side failed is served from legacy, and counted.
       if (plan.primary === 'legacy' || flags.legacyOff) throw err;
       this.deps.observer.fallback(route, err);
-      return callSide('legacy', route, sides, false);
+      return callSide('legacy', route, sides);
     }
     if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
     return primary;

@@ -33,8 +33,11 @@ export interface PendingWrite {
   settle(outcome: PrimaryOutcome): void;
 }
 
-/** Applies one secondary write (tagged with `writeId` where the side keeps tags); rejects when it failed or the side refused it. */
-export type ApplyWrite = (route: Route, side: Side, writeId?: string) => Promise<Observation>;
+/**
+ * Applies one secondary write (tagged with `writeId` where the side keeps tags; `at`, when its primary took it,
+ * is the record's legacy time); rejects when it failed or the side refused it.
+ */
+export type ApplyWrite = (route: Route, side: Side, writeId?: string, at?: Date) => Promise<Observation>;
 
 /** Where the runner hands secondary writes: the durable outbox, or in memory when it is switched off. */
 export interface SecondaryWrites {
@@ -77,9 +80,9 @@ export class WriteRefused extends Error {
 }
 
 export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplyWrite {
-  return async (route, side, writeId) => {
+  return async (route, side, writeId, at) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
-    const reply = await callSide(side, route, sides(route.service), true, writeId);
+    const reply = await callSide(side, route, sides(route.service), { createMissing: true, ...(writeId ? { writeId } : {}), ...(at ? { at } : {}) });
     if (!isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
     return reply;
   };
@@ -130,7 +133,7 @@ export class InMemoryWrites implements SecondaryWrites {
     return {
       writeId,
       settle: (outcome) => {
-        if (outcome === 'applied') this.enqueue(write, writeId);
+        if (outcome === 'applied') this.enqueue(write, writeId, new Date());
         else write.done();
       },
     };
@@ -141,13 +144,13 @@ export class InMemoryWrites implements SecondaryWrites {
     return false;
   }
 
-  private enqueue(write: SecondaryWrite, writeId: string): void {
+  private enqueue(write: SecondaryWrite, writeId: string, at: Date): void {
     const { route, side } = write;
     this.queued.set(write, Date.now());
     void this.chains.run(keyOf(route.service, route.key), async () => {
       const t0 = performance.now();
       try {
-        const reply = await this.apply(route, side, writeId);
+        const reply = await this.apply(route, side, writeId, at);
         this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
       } catch (error) {
         this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });

@@ -4,7 +4,7 @@
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
-import type { Translator } from '../services/types.js';
+import type { TranslateContext, Translator } from '../services/types.js';
 import { Observation } from '../comparison/observation.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
@@ -23,13 +23,16 @@ export interface SideOptions {
   newEndpoint: string;
 }
 
-/** One side's reply to the route; `writeId` tags what a write creates on the new side (see TranslateContext). */
-export function callSide(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId?: string): Promise<Observation> {
-  if (!spansEnabled()) return call(side, route, opts, createMissing, writeId);
-  return traceLeg(side, route.service, actionLabel(route), () => call(side, route, opts, createMissing, writeId));
+/** What the new side needs beyond the request: see TranslateContext (legacy ignores it). */
+const READ: TranslateContext = { createMissing: false };
+
+/** One side's reply to the route. */
+export function callSide(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext = READ): Promise<Observation> {
+  if (!spansEnabled()) return call(side, route, opts, ctx);
+  return traceLeg(side, route.service, actionLabel(route), () => call(side, route, opts, ctx));
 }
 
-async function call(side: Side, route: Route, opts: SideOptions, createMissing: boolean, writeId: string | undefined): Promise<Observation> {
+async function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext): Promise<Observation> {
   const started = performance.now();
   let outcome = 'ok';
   try {
@@ -38,7 +41,7 @@ async function call(side: Side, route: Route, opts: SideOptions, createMissing: 
         ? { bytes: await opts.legacy.call(route.raw) }
         : {
             value: await withDeadline(
-              opts.translator.handle(route.request, writeId ? { createMissing, writeId } : { createMissing }),
+              opts.translator.handle(route.request, ctx),
               opts.newTimeoutMs,
               () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
             ),

@@ -54,6 +54,11 @@ export interface TranslateContext {
    * its outcome is unknown a look-up finds out whether it was applied.
    */
   writeId?: string;
+  /**
+   * The record's time on the legacy side, which the orchestrator record carries in the legacy format: when the
+   * primary took a live write (memshift's clock), or now when the new side is the primary.
+   */
+  at?: Date;
 }
 
 /**

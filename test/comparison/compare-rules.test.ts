@@ -45,7 +45,7 @@ describe('rulesFor', () => {
       'session-memory',
       'get_context',
     );
-    expect(r).toEqual({ ignore: ['request_id', 'context[].timestamp', 'status'], sets: {}, tolerance: { x: 1 }, trimStrings: false, maxDiffs: 5 });
+    expect(r).toEqual({ ignore: ['request_id', 'status'], sets: {}, tolerance: { 'context[].timestamp': 1, x: 1 }, trimStrings: false, maxDiffs: 5 });
     expect(defaultsOf('session-memory', 'get_context').maxDiffs).toBe(50);
   });
 
@@ -84,14 +84,19 @@ describe('default rules on real reply pairs', () => {
   const contextual = rulesFor(undefined, 'contextual-memory', 'get_context');
   const jarvis = rulesFor(undefined, 'jarvis-memory', 'get_memories');
 
-  it('session-memory get_context: same content, other timestamps and request id, is equal', () => {
+  it('session-memory get_context: same content, timestamps within a second and another request id, is equal', () => {
     const contents = ['hello', 'hi, how can I help?', 'remind me at 5'];
-    const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('07.654321', 'r-2', contents), session);
-    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 4 });
+    const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('00.954321', 'r-2', contents), session);
+    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 1 });
+  });
+
+  it('session-memory get_context: a timestamp more than a second off is a difference', () => {
+    const c = compare(sessionReply('00.1', 'r-1', ['hello']), sessionReply('07.6', 'r-1', ['hello']), session);
+    expect(c.diffs.map((d) => d.path)).toEqual(['context[0].timestamp']);
   });
 
   it('session-memory get_context: one changed content is exactly that diff', () => {
-    const c = compare(sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']), sessionReply('09.9', 'r-1', ['hello', 'hi', 'remind me at 6']), session);
+    const c = compare(sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']), sessionReply('00.9', 'r-1', ['hello', 'hi', 'remind me at 6']), session);
     expect(c.diffs).toEqual([{ path: 'context[2].content', field: 'context[].content', legacy: 'remind me at 5', new: 'remind me at 6' }]);
   });
 
@@ -102,13 +107,16 @@ describe('default rules on real reply pairs', () => {
     expect(compare(legacy, newer, session).diffs.map((d) => d.path)).toEqual(['status', 'context[0].role']);
   });
 
-  it('contextual get_context: only last_updated and decision stamps differ -> equal', () => {
-    expect(compare(summary(1714557600.123, 1714550000.5), summary(1714557601.987, 1714550003.25), contextual).equal).toBe(true);
+  it('contextual get_context: last_updated and decision stamps within a second -> equal; further apart, a difference', () => {
+    expect(compare(summary(1714557600.123, 1714550000.5), summary(1714557600.987, 1714550001.25), contextual).equal).toBe(true);
+    expect(compare(summary(1714557600.123, 1714550000.5), summary(1714557601.987, 1714550000.5), contextual).diffs.map((d) => d.path)).toEqual([
+      'last_updated',
+    ]);
   });
 
   it('contextual get_context: a changed summary, a lost decision, null vs summary', () => {
     const legacy = summary(1.5, 1);
-    const newer = summary(2.5, 2, 3);
+    const newer = summary(2.0, 1.5, 3);
     newer.key_decisions.pop();
     const c = compare(legacy, newer, contextual);
     expect(c.diffs.map((d) => d.path)).toEqual(['conversation_summary', 'key_decisions[1]']);
@@ -119,7 +127,8 @@ describe('default rules on real reply pairs', () => {
 
   it('jarvis get_memories: same memories, other stamps -> equal; a changed memory is one nested diff', () => {
     const mems = [{ type: 'reminder', text: 'call mom', due: '17:00' }, 'likes jazz', 42];
-    expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557999.25, mems), jarvis).equal).toBe(true);
+    expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557601.25, mems), jarvis).equal).toBe(true);
+    expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557609.25, mems), jarvis).diffs).toHaveLength(3);
     const changed = structuredClone(mems);
     (changed[0] as { text: string }).text = 'call dad';
     expect(compare(jarvisReply(1, mems), jarvisReply(2, changed), jarvis).diffs).toEqual([

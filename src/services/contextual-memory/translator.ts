@@ -7,7 +7,7 @@ import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-cl
 import { ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
-import { numberOf } from '../../util/pyjson.js';
+import { numberOf, pyFloat } from '../../util/pyjson.js';
 
 const DECISION = 'decision';
 const DEFAULT_MAX_TOKENS = 1000;
@@ -34,14 +34,14 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         // Text the summary cannot use is refused with the agent's bare false.
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
-        const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: Date.now() / 1000 };
+        const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: epochOf(ctx) };
         await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
         return true;
       }
       case 'record_decision': {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
-        await this.record(sessionId, decision, { type: DECISION, timestamp: Date.now() / 1000 }, taggedFor([DECISION], ctx.writeId));
+        await this.record(sessionId, decision, { type: DECISION, timestamp: epochOf(ctx) }, taggedFor([DECISION], ctx.writeId));
         return true;
       }
       case 'get_context':
@@ -81,3 +81,6 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     return buildSummary(interactions, decisions, budget, Date.now() / 1000);
   }
 }
+
+/** The record's legacy time as the agent writes it: epoch seconds, a float. */
+const epochOf = (ctx: TranslateContext) => pyFloat((ctx.at ?? new Date()).getTime() / 1000);

@@ -3,6 +3,7 @@
  * memory an "entity" memory carrying the legacy value untouched in content.metadata.memory.
  */
 import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { pyFloat } from '../../util/pyjson.js';
 import { ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, legacyKey, textOf } from '../legacy-values.js';
@@ -23,7 +24,8 @@ export class JarvisMemoryTranslator extends ServiceTranslator {
         const sessionId = await this.sessions.ensure(key, { user_id: key, session_metadata: { legacy_user_id: userId } });
         await this.client.call('create', sessionId, {
           ...this.own,
-          content: { text: textOf(memory), source_agent: SOURCE_AGENT, metadata: { memory } },
+          // The legacy record's time rides along in the agent's own format (epoch seconds, a float).
+          content: { text: textOf(memory), source_agent: SOURCE_AGENT, timestamp: pyFloat((ctx.at ?? new Date()).getTime() / 1000), metadata: { memory } },
           tags: taggedFor(['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])], ctx.writeId),
         });
         return { status: 'ok' };
@@ -34,7 +36,7 @@ export class JarvisMemoryTranslator extends ServiceTranslator {
         return {
           status: 'ok',
           memories: memories.map((m) => ({
-            timestamp: createdAtSeconds(m),
+            timestamp: m.content.timestamp ?? pyFloat(createdAtSeconds(m)),
             memory: isObject(m.content.metadata) ? (m.content.metadata.memory ?? null) : null,
           })),
         };

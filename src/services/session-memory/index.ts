@@ -16,8 +16,8 @@ export const sessionMemory: LegacyService = {
   actions: {
     create_session: { kind: 'write', key: 'session_id' },
     add_interaction: { kind: 'write', key: 'session_id' },
-    // Each side stamps its own clock; the rebuilt reply may carry another request id. Order is the contract.
-    get_context: { kind: 'read', key: 'session_id', compare: { ignore: ['request_id', 'context[].timestamp'] } },
+    // The rebuilt reply may carry another request id; timestamps are the legacy times the records carry, within a second.
+    get_context: { kind: 'read', key: 'session_id', compare: { ignore: ['request_id'], tolerance: { 'context[].timestamp': 1 } } },
     clear_session: { kind: 'write', key: 'session_id' },
     delete_session: { kind: 'write', key: 'session_id' },
     health_check: { kind: 'health' },

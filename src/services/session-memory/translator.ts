@@ -70,7 +70,7 @@ export class SessionMemoryTranslator extends ServiceTranslator {
     const extraTags = isObject(metadata) && Array.isArray(metadata.tags) ? metadata.tags.map(textOf) : [];
     await this.client.call('create', orchestratorId, {
       ...this.own,
-      content: { text: content, role, timestamp: isoLocal(), source_agent: SOURCE_AGENT, metadata },
+      content: { text: content, role, timestamp: isoLocal(ctx.at), source_agent: SOURCE_AGENT, metadata },
       tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
     return { status: 'success', request_id: requestId };
