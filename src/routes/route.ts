@@ -5,7 +5,7 @@
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { ActionSpec } from '../services/service.js';
 import type { LegacyRequest } from '../services/types.js';
-import { pyDumps, pyLoads } from '../util/pyjson.js';
+import { assertShallow, PyJsonError, pyDumps, pyLoads } from '../util/pyjson.js';
 import { storableKey } from '../util/storable-key.js';
 import { isObject, legacyKey } from '../services/legacy-values.js';
 
@@ -25,38 +25,46 @@ export type Routed = { ok: true; route: Route } | { ok: false; reply: Buffer; re
 
 /**
  * Routing reads only the action and the key, so a frame takes the native parser's fast path; a frame only
- * Python reads (NaN, a byte-order mark, UTF-16) or a key that is no string takes Python's reading. Whatever
- * Python's json accepts is routed: memshift is never stricter than the service behind it.
+ * Python reads (NaN, a byte-order mark, UTF-16) or a key that is no string takes Python's reading. memshift is
+ * never stricter than the service behind it: a frame with no usable action, or no JSON at all, is routed as an
+ * unknown action, which the primary answers in its own words. Only a frame too large or too deeply nested for
+ * memshift to take apart is refused, with a bad-input error in the service's shape.
  */
 export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number): Routed {
   if (raw.length > maxBytes) return rejected(service, `request of ${raw.length} bytes exceeds the ${maxBytes}-byte limit`);
   let fast: unknown;
   let read: unknown;
   try {
-    fast = JSON.parse(raw.toString('utf8'));
-  } catch {
+    const text = raw.toString('utf8');
+    assertShallow(text);
+    fast = JSON.parse(text);
+  } catch (err) {
+    if (err instanceof PyJsonError) return rejected(service, `request is ${err.message}`);
     try {
       read = fast = pyLoads(raw);
     } catch (err) {
-      return rejected(service, `request is not valid JSON (${(err as Error).message})`);
+      if (err instanceof PyJsonError && err.tooDeep) return rejected(service, `request is ${err.message}`);
+      // Not JSON to Python either: the service says so itself.
+      read = fast = undefined;
     }
   }
-  if (!isObject(fast)) return rejected(service, 'request must be a JSON object');
-  if (typeof fast.action !== 'string' || fast.action === '') {
-    return rejected(service, 'request has no "action" string', fast.request_id);
-  }
+  const obj = isObject(fast) ? fast : undefined;
+  const action = typeof obj?.action === 'string' ? obj.action : '';
   const { actions } = serviceOf(service);
   // Own keys only: an action named like an Object.prototype member is simply unknown.
-  const spec = Object.hasOwn(actions, fast.action) ? actions[fast.action] : undefined;
-  const request = () => (read ??= pyLoads(raw)) as LegacyRequest;
+  const spec = Object.hasOwn(actions, action) ? actions[action] : undefined;
+  const request = () => {
+    if (read === undefined) read = obj ? pyLoads(raw) : { action };
+    return (isObject(read) ? read : { action }) as LegacyRequest;
+  };
   const keyField = spec?.key;
-  const given = keyField ? (typeof fast[keyField] === 'string' || fast[keyField] === undefined ? fast[keyField] : request()[keyField]) : undefined;
+  const given = keyField ? (typeof obj?.[keyField] === 'string' || obj?.[keyField] === undefined ? obj?.[keyField] : request()[keyField]) : undefined;
   const keyValue = given === undefined ? spec?.keyDefault : given;
   return {
     ok: true,
     route: {
       service,
-      action: fast.action,
+      action,
       spec,
       key: keyValue === undefined || keyValue === null ? undefined : storableKey(legacyKey(keyValue)),
       get request() {

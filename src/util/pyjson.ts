@@ -10,14 +10,21 @@ import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
 export { isLosslessNumber, LosslessNumber };
 
 /** Input Python's json would refuse, or that memshift will not take apart (too deep). */
-export class PyJsonError extends Error {}
+export class PyJsonError extends Error {
+  constructor(
+    message: string,
+    readonly tooDeep = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Python's json gives up near its recursion limit (1000 frames); so does memshift, with a clear error. */
 export const MAX_DEPTH = 1000;
 
 export function pyLoads(raw: Buffer | string): unknown {
   const text = typeof raw === 'string' ? raw : decode(raw);
-  if (text.length > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`);
+  assertShallow(text);
   const constants = /NaN|Infinity/.test(text) ? markConstants(text) : undefined;
   try {
     return parse(constants?.text ?? text, null, {
@@ -56,6 +63,11 @@ function utf32(b: Buffer, bigEndian: boolean): string {
     out += String.fromCodePoint(cp);
   }
   return out;
+}
+
+/** Throws when arrays and objects nest deeper than Python's json goes (cheap: only long texts can). */
+export function assertShallow(text: string): void {
+  if (text.length > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`, true);
 }
 
 /** The deepest nesting of arrays and objects, strings skipped. */
