@@ -13,7 +13,6 @@ import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import {
-  KeyChains,
   keyOf,
   type ApplyWrite,
   type PendingWrite,
@@ -22,6 +21,7 @@ import {
   type SecondaryStats,
   type SecondaryWrite,
 } from '../plan/secondary.js';
+import { KeyChains } from '../util/key-chains.js';
 import type { ServiceName } from '../services/registry.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';

@@ -11,6 +11,7 @@ import type { Route } from '../routes/route.js';
 import { callSide, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
+import { KeyChains } from '../util/key-chains.js';
 
 export interface SecondaryWrite {
   route: Route;
@@ -90,29 +91,6 @@ export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: 
 
 /** Keys are per service: two services may use the same session id for unrelated records. */
 export const keyOf = (service: string, key: string | undefined): string => `${service}/${key ?? ''}`;
-
-/** Runs work one after another per key, concurrently across keys. */
-export class KeyChains {
-  private readonly chains = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const next = (this.chains.get(key) ?? Promise.resolve()).then(work);
-    const tail = next.catch(() => undefined);
-    this.chains.set(key, tail);
-    void tail.then(() => {
-      if (this.chains.get(key) === tail) this.chains.delete(key);
-    });
-    return next;
-  }
-
-  get size(): number {
-    return this.chains.size;
-  }
-
-  async idle(): Promise<void> {
-    while (this.chains.size) await Promise.all(this.chains.values());
-  }
-}
 
 /**
  * Per-key ordered, in memory only: a write is queued once its primary applied it; a failed write is reported
