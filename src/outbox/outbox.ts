@@ -47,6 +47,7 @@ const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined }
 interface Held {
   intent: OutboxIntent;
   done(): void;
+  landed?: SecondaryWrite['landed'];
   primary?: PrimaryOutcome;
   /** Stored by the flush: from then on the runner hears of its primary. */
   stored?: boolean;
@@ -126,7 +127,7 @@ export class Outbox implements SecondaryWrites {
   }
 
   async open(write: SecondaryWrite): Promise<PendingWrite> {
-    const { route, side, done } = write;
+    const { route, side, done, landed } = write;
     const intent: OutboxIntent = {
       id: randomUUID(),
       service: route.service,
@@ -139,7 +140,7 @@ export class Outbox implements SecondaryWrites {
     };
     let held: Held | 'stored' | 'lost';
     try {
-      held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done));
+      held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done, landed));
     } catch (err) {
       log.error({ err, service: intent.service, key: intent.key }, 'secondary write not recorded');
       done();
@@ -173,12 +174,12 @@ export class Outbox implements SecondaryWrites {
   }
 
   /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
-  private async record(intent: OutboxIntent, done: () => void): Promise<Held | 'stored' | 'lost'> {
+  private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost'> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
         await storeWithin(this.intents.insert(intent, this.o.config.leaseMs + this.o.primaryBudgetMs, null), this.o.config.intentTimeoutMs);
-        this.runner.opened(intent.service, intent.key, intent.id, done);
+        this.runner.opened(intent.service, intent.key, intent.id, done, landed);
         return 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
@@ -188,7 +189,7 @@ export class Outbox implements SecondaryWrites {
     }
     // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
     // served from there or compared with it would be stale.
-    const held: Held = { intent, done };
+    const held: Held = { intent, done, ...(landed ? { landed } : {}) };
     if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
     return held;
@@ -244,7 +245,7 @@ export class Outbox implements SecondaryWrites {
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
         h.stored = true;
-        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done);
+        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done, h.landed);
         if (h.primary) this.settle(h.intent, h.primary);
       }
     }

@@ -9,7 +9,7 @@
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
-import { keyOf, type ApplyWrite } from '../plan/secondary.js';
+import { keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
@@ -55,6 +55,7 @@ export type Primary = 'applied' | { unknownOn: number | undefined; at: number };
 /** One of this process's own writes: the key activity it ends, and its primary's answer once known. */
 interface Own {
   done(): void;
+  landed?: SecondaryWrite['landed'];
   primary?: Primary;
 }
 
@@ -99,11 +100,11 @@ export class OutboxRunner {
   }
 
   /** A write of this process was stored before its primary call; `done` ends its key's activity here. */
-  opened(service: ServiceName, key: string, id: string, done: () => void): void {
+  opened(service: ServiceName, key: string, id: string, done: () => void, landed?: Own['landed']): void {
     const k = keyOf(service, key);
     let m = this.own.get(k);
     if (!m) this.own.set(k, (m = new Map()));
-    m.set(id, { done });
+    m.set(id, { done, ...(landed ? { landed } : {}) });
   }
 
   /** Its primary applied it, or left its outcome unknown (then the primary is looked up first): it may be taken now. */
@@ -256,6 +257,7 @@ export class OutboxRunner {
       on = this.o.resolver.connection(row.service, row.side);
       // The intent was made just before the primary call: the record's time on the legacy side, near enough.
       const reply = await this.o.apply(route, row.side, row.id, row.createdAt);
+      this.own.get(keyOf(row.service, row.key))?.get(row.id)?.landed?.(reply);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
       if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));
       return this.finish(row, { status: 'done' });

@@ -52,7 +52,9 @@ export class Runner {
   async run(route: Route): Promise<Buffer> {
     const started = performance.now();
     const flags = this.deps.decide(route.service, contextFor(route));
-    let plan = planFor(route.spec?.kind, flags);
+    // A read that changes state is carried as a write (in order, to both sides), its comparison made on landing.
+    const mutating = route.spec?.kind === 'read' && route.spec.mutates === true;
+    let plan = planFor(mutating ? 'write' : route.spec?.kind, flags);
     if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && (await this.unlanded(route))) {
       // A write to this key is still on its way to new: serve from legacy rather than a stale read.
       plan = { ...plan, primary: 'legacy' };
@@ -60,8 +62,8 @@ export class Runner {
     }
     try {
       const reply =
-        route.spec?.kind === 'write'
-          ? await this.write(withSharedId(route, plan), plan)
+        route.spec?.kind === 'write' || mutating
+          ? await this.write(withSharedId(route, plan), plan, mutating && planFor('read', flags).shadow)
           : route.spec?.kind === 'read'
             ? await this.read(route, plan, flags)
             : await callSide(plan.primary, route, this.deps.sides(route.service));
@@ -73,7 +75,8 @@ export class Runner {
     }
   }
 
-  private async write(route: Route, plan: Plan): Promise<Observation> {
+  /** `compare`: a mutating read whose two replies are compared once the secondary has it (in the key's order). */
+  private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
     const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
@@ -86,7 +89,14 @@ export class Runner {
     }
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
     return this.writes.run(key, async () => {
-      const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done: () => this.deps.activity.end(key) });
+      const answered: { primary?: Observation } = {};
+      const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
+      const pending = await this.deps.secondary.open({
+        route,
+        side: other(plan.primary),
+        done: () => this.deps.activity.end(key),
+        ...(landed ? { landed } : {}),
+      });
       const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
       let primary: Observation;
       try {
@@ -96,7 +106,10 @@ export class Runner {
         pending.settle(isUnknownOutcome(err) ? { unknownOn: on } : 'refused');
         throw err;
       }
-      pending.settle(isSuccess(primary.value, this.deps.successRules(route.service)) ? 'applied' : 'refused');
+      answered.primary = primary;
+      // A read that answered has had its effect, whatever it said; a write by the route's success rules.
+      const applied = route.spec?.kind === 'read' || isSuccess(primary.value, this.deps.successRules(route.service));
+      pending.settle(applied ? 'applied' : 'refused');
       return primary;
     });
   }
@@ -124,6 +137,13 @@ export class Runner {
     }
     if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
     return primary;
+  }
+
+  /** A mutating read's comparison: the primary's reply with the secondary's, both made at the same point of the key's order. */
+  private compareLanded(route: Route, primary: Observation, secondary: Observation): void {
+    const [control, candidate] = primary.side === 'legacy' ? [primary, secondary] : [secondary, primary];
+    const { equal, diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs, ignored });
   }
 
   private compareShadow(route: Route, primary: Observation, shadow: Settled<Observation>, version: string): void {

@@ -22,6 +22,8 @@ export interface SecondaryWrite {
    * or is left to the store (which tells every replica whether the key has writes not landed).
    */
   done(): void;
+  /** Hears the secondary's reply when the write lands there from this process (a mutating read is compared then). */
+  landed?(reply: Observation): void;
 }
 
 /** What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection. */
@@ -84,7 +86,8 @@ export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: 
   return async (route, side, writeId, at) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
     const reply = await callSide(side, route, sides(route.service), { createMissing: true, ...(writeId ? { writeId } : {}), ...(at ? { at } : {}) });
-    if (!isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
+    // A mutating read carried as a write has had its effect once answered; a write is judged by its success rules.
+    if (route.spec?.kind !== 'read' && !isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
     return reply;
   };
 }
@@ -129,6 +132,7 @@ export class InMemoryWrites implements SecondaryWrites {
       const t0 = performance.now();
       try {
         const reply = await this.apply(route, side, writeId, at);
+        write.landed?.(reply);
         this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
       } catch (error) {
         this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });

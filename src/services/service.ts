@@ -28,6 +28,11 @@ export interface ActionSpec {
   keyDefault?: string;
   /** Reads: how its two replies are compared by default (config can override per route). */
   compare?: CompareRulesInput;
+  /**
+   * A read that changes the service's state (contextual get_context cuts its stored snapshot): it reaches the
+   * other side in order with the key's writes, as a write does, and its shadow comparison is made when it lands.
+   */
+  mutates?: boolean;
 }
 
 /** A reply counts as success when any rule matches; `path` "" is the reply itself (bare values). */

@@ -7,7 +7,7 @@
  */
 import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
 
-export { isLosslessNumber, LosslessNumber };
+export { isLosslessNumber };
 
 /** Input Python's json would refuse, or that memshift will not take apart (too deep). */
 export class PyJsonError extends Error {
@@ -20,7 +20,7 @@ export class PyJsonError extends Error {
 }
 
 /** Python's json gives up near its recursion limit (1000 frames); so does memshift, with a clear error. */
-export const MAX_DEPTH = 1000;
+const MAX_DEPTH = 1000;
 
 export function pyLoads(raw: Buffer | string): unknown {
   const text = typeof raw === 'string' ? raw : decode(raw);

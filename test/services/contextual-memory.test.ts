@@ -1,4 +1,4 @@
-/** The contextual-memory translator against the simulators: its replies next to the agent's own. */
+/** The contextual-memory translator against the simulators: its replies next to the agent's own (PROTOCOLS.md 1.2, revised). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, storedMemories, type World } from './harness.js';
 
@@ -23,10 +23,13 @@ type Summary = Record<string, unknown> & {
 };
 
 describe('contextual-memory translator', () => {
-  it('rebuilds the full summary: code domains, queries, errors and decisions', async () => {
+  it('has no summary for 50 interactions, then the snapshot over the 51 newest: code domains, queries, errors and decisions', async () => {
     const sid = 'alice_memshift';
     const wrote = await add(sid, 'code', 'def load():\n    return db.query("SELECT * FROM users")  # database\n', { file: 'db.py' });
     expect(wrote.translated).toBe(true);
+    // Oldest first: they drop out of the agent's 50 as the session grows.
+    for (let i = 0; i < 45; i++) await add(sid, 'system_response', `filler ${i}`);
+    expect((await world.both(C, { action: 'get_context', session_id: sid })).translated).toBeNull();
     await add(sid, 'code', '@app.route("/api")\ndef web():\n    return http_ok()\n');
     await add(sid, 'code', 'import threading\nt = threading.Thread(target=run)\nt.start()');
     for (let i = 0; i < 5; i++) await add(sid, 'user_query', `Query number ${i}: ${'why is the sky blue? '.repeat(i + 3)}`);
@@ -40,34 +43,46 @@ describe('contextual-memory translator', () => {
     const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
     const summary = translated as Summary;
     expect(Object.keys(summary)).toEqual(['last_updated', 'code_context', 'conversation_summary', 'errors_encountered', 'key_decisions']);
-    expect(summary.code_context).toContain('DETECTED DOMAINS: database operations, web functionality, concurrency features');
+    // The first snippet (database) is the 57th newest: outside the 51 the last recompute saw.
+    expect(summary.code_context).toContain('DETECTED DOMAINS: web functionality, concurrency features');
     expect(summary.conversation_summary).toContain('Total queries: 5');
     expect(summary.errors_encountered).toHaveLength(2);
     expect(summary.key_decisions.map((d) => d.decision)).toEqual(['Use PostgreSQL for the store', 'Ship on Friday']);
 
     const orchestratorId = world.ids.orchestratorId(C, sid);
-    const stored = storedMemories(world, orchestratorId);
-    expect(stored.every((m) => m.memory_type === 'context')).toBe(true);
+    // Every interaction and decision as a context memory (all of them: the orchestrator keeps what the agent drops),
+    // and the agent's snapshot as one agent_state memory.
+    const all = storedMemories(world, orchestratorId);
+    expect(all.filter((m) => m.memory_type === 'agent_state')).toHaveLength(1);
+    const stored = all.filter((m) => m.memory_type === 'context');
+    expect(stored).toHaveLength(57 + 2);
     expect(stored[0]).toMatchObject({ tags: ['code'], content: { metadata: { file: 'db.py', type: 'code' } } });
     expect(stored.at(-1)).toMatchObject({ tags: ['decision'], content: { text: 'Ship on Friday', metadata: { type: 'decision' } } });
   });
 
-  it('cuts code_context and conversation_summary to the max_tokens budget', async () => {
+  it('cuts code_context and conversation_summary in the stored snapshot: a later, bigger budget does not bring them back', async () => {
     const sid = 'bob_2024-05-01';
     await add(sid, 'code', 'plain code with no hints\n'.repeat(20));
-    for (let i = 0; i < 4; i++) await add(sid, 'user_query', `q${i} ${'lorem ipsum '.repeat(20)}`);
+    for (let i = 0; i < 50; i++) await add(sid, 'user_query', `q${i} ${'lorem ipsum '.repeat(20)}`);
     const { translated } = await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 20 });
     const summary = translated as Summary;
     expect(summary.code_context).toMatch(/^.{40}\.\.\.$/s);
     expect(summary.conversation_summary!.endsWith('...')).toBe(true);
     const roomy = await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 5000 });
-    expect((roomy.translated as Summary).code_context).toContain('No specific domains detected');
+    expect((roomy.translated as Summary).code_context).toBe(summary.code_context);
+    // Smaller again: cut again, on top of the earlier cut.
+    const tighter = await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 4 });
+    expect((tighter.translated as Summary).code_context).toMatch(/^.{8}\.\.\.$/s);
+    // The next add past 50 recomputes the snapshot from the interactions: full texts again.
+    await add(sid, 'code', 'more code');
+    const fresh = await world.both(C, { action: 'get_context', session_id: sid });
+    expect((fresh.translated as Summary).code_context).toContain('No specific domains detected');
   });
 
   it('a session with decisions only, an unknown session (bare null) and refused writes (bare false)', async () => {
     await decide('carol_proj', 'Only a decision');
     const { translated } = await world.both(C, { action: 'get_context', session_id: 'carol_proj' });
-    expect(Object.keys(translated as object)).toEqual(['last_updated', 'errors_encountered', 'key_decisions']);
+    expect(Object.keys(translated as object)).toEqual(['key_decisions']);
     expect((await world.both(C, { action: 'get_context', session_id: 'nobody_here' })).translated).toBeNull();
     expect((await world.both(C, { action: 'add_interaction', session_id: 'carol_proj', type: 'code' })).translated).toBe(false);
     expect((await world.both(C, { action: 'record_decision', session_id: 'carol_proj' })).translated).toBe(false);
@@ -81,12 +96,11 @@ describe('contextual-memory translator', () => {
   });
 
   it('keeps sessions apart through the id map', async () => {
-    await add('dave_a', 'user_query', 'only in a');
-    await add('dave_b', 'user_query', 'only in b');
+    await decide('dave_a', 'only in a');
+    await decide('dave_b', 'only in b');
     world.ids.lookups.length = 0;
     const a = await world.both(C, { action: 'get_context', session_id: 'dave_a' });
     expect(world.ids.lookups).toEqual(['contextual-memory:dave_a']);
-    expect((a.translated as Summary).conversation_summary).toContain('only in a');
-    expect((a.translated as Summary).conversation_summary).not.toContain('only in b');
+    expect((a.translated as Summary).key_decisions.map((d) => d.decision)).toEqual(['only in a']);
   });
 });

@@ -113,5 +113,12 @@ it('fronts the service, writes the orchestrator second and compares shadow reads
 
 it('answers bad input in the service own error shape', async () => {
   expect(await ask({ action: 'sing' })).toEqual({ ok: false, error: 'Unknown action: sing' });
-  expect(await ask({ text: 'no action' })).toMatchObject({ ok: false, error: expect.stringContaining('memshift: request has no "action" string') });
+  // No action: the agent's own answer; too deep for memshift: memshift's, in the agent's shape.
+  expect(await ask({ text: 'no action' })).toEqual({ ok: false, error: 'Unknown action: undefined' });
+  let deep: unknown = 1;
+  for (let i = 0; i < 1100; i++) deep = [deep];
+  expect(await ask({ action: 'add_note', text: deep })).toEqual({
+    ok: false,
+    error: expect.stringContaining('memshift: request is nested deeper than 1000 levels'),
+  });
 });

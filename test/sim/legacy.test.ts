@@ -134,8 +134,11 @@ describe('ContextualMemoryAgent (faithful)', () => {
     expect(health).toMatchObject({ status: 'ok', service: 'contextual_memory_agent' });
   });
 
-  it('summarises code with domains, conversation, errors and decisions to the character', async () => {
+  it('summarises code with domains, conversation, errors and decisions to the character, once past 50 interactions', async () => {
     const s = 'dev_2026-11-21';
+    // Fillers of a type the summary does not read; the recompute sees the newest 51 (all of the ones below).
+    for (let i = 0; i < 42; i++) await add(s, 'note', `old ${i}`);
+    expect(await sendRaw(ep(), { action: 'get_context', session_id: s })).toBe('null');
     await add(s, 'code', 'SELECT * FROM database\nline two');
     await add(s, 'code', 'def handler(): http thread');
     for (const q of ['q1', 'q2', 'q3', `q4${'z'.repeat(150)}`]) await add(s, 'user_query', q);
@@ -170,17 +173,20 @@ describe('ContextualMemoryAgent (faithful)', () => {
     expect(cut.conversation_summary).toBe('Conversation Summary:\nTotal queries: 4\nT...');
   });
 
-  it('reports no domains, and a decisions-only session without the optional keys', async () => {
-    await add('plain', 'code', 'x = 1');
+  it('reports no domains, and a decisions-only session holds nothing but its decisions', async () => {
+    for (let i = 0; i < 51; i++) await add('plain', 'code', 'x = 1');
     expect((await send(ep(), { action: 'get_context', session_id: 'plain' })).code_context).toBe(
-      'Code Summary:\nTotal snippets: 1\nTotal lines: 1\n\nNo specific domains detected\n',
+      'Code Summary:\nTotal snippets: 51\nTotal lines: 101\n\nNo specific domains detected\n',
     );
+    expect(deployedOrSim().sessions.get('plain')!.newestFirst).toHaveLength(50);
     await sendRaw(ep(), { action: 'record_decision', session_id: 'only_dec', decision: 'd' });
     const s = await send(ep(), { action: 'get_context', session_id: 'only_dec' });
-    expect(Object.keys(s)).toEqual(['last_updated', 'errors_encountered', 'key_decisions']);
-    expect(s.errors_encountered).toEqual([]);
+    expect(Object.keys(s)).toEqual(['key_decisions']);
   });
 });
+
+/** The faithful contextual simulator's model. */
+const deployedOrSim = () => sim.models['contextual-memory'];
 
 describe('ContextualMemoryAgent (as deployed)', () => {
   const ep = () => deployed.endpoints['contextual-memory'];
@@ -194,8 +200,9 @@ describe('ContextualMemoryAgent (as deployed)', () => {
       message: "'bool' object has no attribute 'get'",
     });
     expect(deployed.models['contextual-memory'].sessions.get('dep')?.newestFirst.map((i) => i.content)).toEqual(['hi']);
+    // A snapshot (a dict) passes the loop's .get("status") and is sent as it is.
     const summary = await send(ep(), { action: 'get_context', session_id: 'dep' });
-    expect(summary.conversation_summary).toContain('Total queries: 1');
+    expect(summary).toEqual({ key_decisions: [{ timestamp: expect.any(Number), decision: 'x' }] });
     expect(await send(ep(), { action: 'get_context', session_id: 'missing' })).toEqual({
       status: 'error',
       message: "'NoneType' object has no attribute 'get'",

@@ -1,23 +1,8 @@
 /**
- * ContextualMemoryAgent's rolling summary (PROTOCOLS.md 1.2), shared by its simulator and its translator:
- * both must produce the same text to the character. Follows the Python agent's _summarize_code,
- * _summarize_conversation, _extract_key_errors and _compress_text; Python slices and len() count code
- * points, hence the Array.from below.
+ * The texts of ContextualMemoryAgent's summary (PROTOCOLS.md 1.2): the code summary with its domains and the
+ * conversation summary, as the Python agent's _summarize_code and _summarize_conversation write them. Python
+ * slices and len() count code points, hence the Array.from below.
  */
-export interface ContextualInteraction {
-  type: string;
-  content: string;
-  metadata?: unknown;
-  timestamp?: number;
-}
-
-export interface Decision {
-  decision: string;
-  timestamp: number;
-}
-
-const MAX_SESSION_HISTORY = 50;
-
 const chars = (s: string): string[] => Array.from(s);
 const head = (s: string, n: number): string => chars(s).slice(0, n).join('');
 
@@ -28,7 +13,7 @@ function pyLineCount(s: string): number {
   return /(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])$/.test(s) ? breaks : breaks + 1;
 }
 
-function summarizeCode(snippets: string[]): string {
+export function summarizeCode(snippets: string[]): string {
   const allCode = snippets.join('\n\n');
   const lower = allCode.toLowerCase();
   let summary = `Code Summary:\nTotal snippets: ${snippets.length}\nTotal lines: ${pyLineCount(allCode)}\n`;
@@ -44,38 +29,11 @@ function summarizeCode(snippets: string[]): string {
   return summary + (domains.length ? `\nDETECTED DOMAINS: ${domains.join(', ')}\n` : '\nNo specific domains detected\n');
 }
 
-function summarizeConversation(queries: string[], responses: string[]): string {
+export function summarizeConversation(queries: string[], responses: string[]): string {
   let summary = `Conversation Summary:\nTotal queries: ${queries.length}\nTotal responses: ${responses.length}\n`;
   if (queries.length) {
     summary += '\nRecent Queries:\n';
     for (const q of queries.slice(0, 3)) summary += `- ${head(q, 100)}...\n`;
   }
-  return summary;
-}
-
-/** _compress_text: a section longer than the budget's characters is cut and marked with "...". */
-function compress(text: string, targetTokens: number): string {
-  const limit = targetTokens * 4;
-  return chars(text).length > limit ? `${head(text, limit)}...` : text;
-}
-
-/** The summary object get_context answers, or null when the session has no interactions and no decisions. */
-export function buildSummary(newestFirst: ContextualInteraction[], decisions: Decision[], maxTokens: number, now: number): Record<string, unknown> | null {
-  if (newestFirst.length === 0 && decisions.length === 0) return null;
-  // The agent keeps only its 50 newest interactions per session (max_session_history).
-  newestFirst = newestFirst.slice(0, MAX_SESSION_HISTORY);
-  const ofType = (t: string) => newestFirst.filter((i) => i.type === t).map((i) => i.content);
-  const budget = Math.floor(maxTokens / 2);
-  const summary: Record<string, unknown> = { last_updated: now };
-  const code = ofType('code');
-  if (code.length) summary.code_context = compress(summarizeCode(code), budget);
-  const queries = ofType('user_query');
-  const responses = ofType('system_response');
-  if (queries.length || responses.length) summary.conversation_summary = compress(summarizeConversation(queries, responses), budget);
-  summary.errors_encountered = ofType('error')
-    .filter((e) => /error|exception/.test(e.toLowerCase()))
-    .map((e) => head(e, 200));
-  // The agent records {"timestamp", "decision"} in that key order; replies must keep it byte for byte.
-  summary.key_decisions = decisions.map((d) => ({ timestamp: d.timestamp, decision: d.decision }));
   return summary;
 }

@@ -1,20 +1,27 @@
 /**
- * ContextualMemoryAgent (PROTOCOLS.md 1.2) on the orchestrator: one orchestrator session per legacy
- * session, interactions and decisions as "context" memories, get_context rebuilt with the agent's summary.
+ * ContextualMemoryAgent (PROTOCOLS.md 1.2) on the orchestrator: one orchestrator session per legacy session,
+ * interactions and decisions as "context" memories (all kept), and the agent's summary snapshot as an agent_state
+ * memory, recomputed and cut exactly when the agent's would be (snapshot.ts): get_context reads one memory.
  */
-import { buildSummary, type ContextualInteraction, type Decision } from './summary.js';
-import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
+import { taggedFor } from '../orchestrator-client.js';
 import { ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
-import { numberOf, pyFloat } from '../../util/pyjson.js';
+import { pyFloat } from '../../util/pyjson.js';
+import { KeyChains } from '../../util/key-chains.js';
 
 const DECISION = 'decision';
-const DEFAULT_MAX_TOKENS = 1000;
+const PAGE = 100;
+/** Where the agent's snapshot is kept: an agent_state memory of the session, found by its tag. */
+const SNAPSHOT_MEMORY = { memory_type: 'agent_state' };
+const SNAPSHOT_TAG = 'contextual:snapshot';
 
 export class ContextualMemoryTranslator extends ServiceTranslator {
   private readonly startedAt = Date.now();
   private requests = 0;
+  /** A session's requests one at a time, as the single-threaded agent takes them (a read may change the snapshot). */
+  private readonly chains = new KeyChains();
 
   // The agent keeps sessions implicitly (first write creates one), so createMissing changes nothing here.
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
@@ -35,17 +42,29 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: epochOf(ctx) };
-        await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
-        return true;
+        return this.chains.run(sessionId, async () => {
+          const id = await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
+          // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
+          const newest = await this.newestInteractions(id, MAX_SESSION_HISTORY + 1);
+          if (newest.length > MAX_SESSION_HISTORY) {
+            const current = await this.snapshotOf(id);
+            await this.store(id, current, recompute(newest, current?.value, epochOf(ctx)));
+          }
+          return true;
+        });
       }
       case 'record_decision': {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
-        await this.record(sessionId, decision, { type: DECISION, timestamp: epochOf(ctx) }, taggedFor([DECISION], ctx.writeId));
-        return true;
+        return this.chains.run(sessionId, async () => {
+          const id = await this.record(sessionId, decision, { type: DECISION, timestamp: epochOf(ctx) }, taggedFor([DECISION], ctx.writeId));
+          const current = await this.snapshotOf(id);
+          await this.store(id, current, withDecision(current?.value, decision, epochOf(ctx)));
+          return true;
+        });
       }
       case 'get_context':
-        return typeof sessionId === 'string' ? this.getContext(sessionId, request.max_tokens) : null;
+        return typeof sessionId === 'string' ? this.chains.run(sessionId, () => this.getContext(sessionId, request.max_tokens)) : null;
       default:
         return this.unknownAction(action);
     }
@@ -56,29 +75,58 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     return (action === 'add_interaction' || action === 'record_decision') && typeof sessionId === 'string' ? sessionId : undefined;
   }
 
-  private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<void> {
+  /** Stores one interaction or decision as a context memory; resolves with the session's orchestrator id. */
+  private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<string> {
     const orchestratorId = await this.sessions.ensure(sessionId, {
       user_id: 'default',
       session_metadata: { legacy_session_id: sessionId },
     });
     await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
+    return orchestratorId;
   }
 
+  /** The snapshot as the agent stores it, cut by this read when the budget says so (and stored cut). */
   private async getContext(sessionId: string, maxTokens: unknown): Promise<unknown> {
     const orchestratorId = await this.sessions.find(sessionId);
-    if (!orchestratorId) return null;
-    const memories = await readAllMemories(this.client, orchestratorId, this.own);
-    const interactions: ContextualInteraction[] = [];
-    const decisions: Decision[] = [];
-    for (const memory of memories) {
-      const { type, timestamp, ...metadata } = (memory.content.metadata ?? {}) as Record<string, unknown>;
-      const text = textOf(memory.content.text);
-      const at = numberOf(timestamp) ?? createdAtSeconds(memory);
-      if (memory.tags.includes(DECISION) && type === DECISION) decisions.push({ decision: text, timestamp: at });
-      else interactions.unshift({ type: textOf(type), content: text, ...(Object.keys(metadata).length ? { metadata } : {}), timestamp: at });
+    const current = orchestratorId ? await this.snapshotOf(orchestratorId) : undefined;
+    if (!orchestratorId || !current) return null;
+    const { reply, changed } = read(current.value, maxTokens);
+    if (changed) await this.store(orchestratorId, current, changed);
+    return reply;
+  }
+
+  /** The session's newest interactions (decisions aside), newest first, at most `count`. */
+  private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
+    const found: { type: string; content: string }[] = [];
+    for (let offset = 0; found.length < count; offset += PAGE) {
+      const data = await this.client.call('batch_read', orchestratorId, {
+        filter: { ...this.own, sort: { field: 'created_at', order: 'desc' }, limit: PAGE, offset },
+      });
+      const page = Array.isArray(data.memories) ? data.memories.filter(isObject) : [];
+      for (const m of page) {
+        const content = isObject(m.content) ? m.content : {};
+        const type = isObject(content.metadata) ? content.metadata.type : undefined;
+        if (type !== DECISION && found.length < count) found.push({ type: textOf(type), content: textOf(content.text) });
+      }
+      if (!isObject(data.page_info) || data.page_info.has_more !== true || page.length === 0) break;
     }
-    const budget = numberOf(maxTokens) ?? DEFAULT_MAX_TOKENS;
-    return buildSummary(interactions, decisions, budget, Date.now() / 1000);
+    return found;
+  }
+
+  /** The stored snapshot (an agent_state memory of the session), if the session has one. */
+  private async snapshotOf(orchestratorId: string): Promise<{ memoryId: string; value: Snapshot } | undefined> {
+    const data = await this.client.call('batch_read', orchestratorId, {
+      filter: { ...SNAPSHOT_MEMORY, tags: [SNAPSHOT_TAG], sort: { field: 'created_at', order: 'desc' }, limit: 1 },
+    });
+    const [m] = Array.isArray(data.memories) ? data.memories.filter(isObject) : [];
+    const value = m && isObject(m.content) && isObject(m.content.metadata) ? m.content.metadata.snapshot : undefined;
+    return m && isObject(value) ? { memoryId: String(m.memory_id), value } : undefined;
+  }
+
+  private async store(orchestratorId: string, current: { memoryId: string } | undefined, snapshot: Snapshot): Promise<void> {
+    const content = { text: 'contextual memory summary snapshot', source_agent: 'contextual_memory_agent', metadata: { snapshot } };
+    if (current) await this.client.call('update', orchestratorId, { memory_id: current.memoryId, content });
+    else await this.client.call('create', orchestratorId, { ...SNAPSHOT_MEMORY, content, tags: [SNAPSHOT_TAG] });
   }
 }
 

@@ -1,20 +1,81 @@
 /**
- * In-memory ContextualMemoryAgent (PROTOCOLS.md 1.2): interactions and decisions per session, a summary
- * computed on get_context, bare JSON replies. `as-deployed` reproduces the service loop's crash on them.
+ * In-memory ContextualMemoryAgent (PROTOCOLS.md 1.2, revised): interactions newest first, at most 50; a summary
+ * snapshot recomputed over the 51 newest when a session passes 50, started by a first decision, and cut in place
+ * by get_context. Written from the page alone (it shares nothing with memshift's translator). `as-deployed`
+ * reproduces the service loop's crash on bare results.
  */
 import { SIM_ERROR_REPLIES } from './services.js';
-import { buildSummary, type ContextualInteraction, type Decision } from '../../services/contextual-memory/summary.js';
 import { alterValue, divergentWrite, epochSeconds, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 
 export type ContextualMode = 'faithful' | 'as-deployed';
 
-export interface Session {
-  newestFirst: ContextualInteraction[];
-  decisions: Decision[];
+interface Interaction {
+  timestamp: number;
+  type: string;
+  content: string;
+  metadata?: unknown;
 }
 
-const DEFAULT_MAX_TOKENS = 1000;
+interface Decision {
+  timestamp: number;
+  decision: string;
+}
+
+export interface Session {
+  newestFirst: Interaction[];
+  /** The stored summary snapshot; undefined until the session passes 50 interactions or records a decision. */
+  summary?: JsonObject;
+}
+
+const HISTORY = 50;
 const errorReply = SIM_ERROR_REPLIES['contextual-memory'];
+
+/** Python's len(): code points. */
+const pyLen = (s: string): number => [...s].length;
+/** Python's s[:n] for any int n (a negative one counts from the end). */
+const pyHead = (s: string, n: number): string => {
+  const cps = [...s];
+  return cps.slice(0, n < 0 ? Math.max(0, cps.length + n) : n).join('');
+};
+
+/** str.splitlines(): the line boundaries Python knows, no empty last line after a final break. */
+function lineCount(s: string): number {
+  const lines = s.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/);
+  if (lines.at(-1) === '') lines.pop();
+  return lines.length;
+}
+
+function codeSummary(snippets: string[]): string {
+  const joined = snippets.join('\n\n');
+  const low = joined.toLowerCase();
+  const sections = [
+    ['database', '\nDatabase Operations:\n- SQL queries and database interactions present\n'],
+    ['web|http', '\nWeb Functionality:\n- HTTP endpoints and web routes present\n'],
+    ['concurrency|thread', '\nConcurrency Features:\n- Threading and async operations present\n'],
+  ] as const;
+  let text = `Code Summary:\nTotal snippets: ${snippets.length}\nTotal lines: ${lineCount(joined)}\n`;
+  for (const [words, section] of sections) if (words.split('|').some((w) => low.includes(w))) text += section;
+  const searched = `${joined}\n\n${text}`.toLowerCase();
+  const domains = [
+    [/database|sql|sqlite/, 'database operations'],
+    [/web|http|flask|api|route/, 'web functionality'],
+    [/concurrency|thread|async/, 'concurrency features'],
+  ] as const;
+  const found = domains.filter(([re]) => re.test(searched)).map(([, name]) => name);
+  return text + (found.length ? `\nDETECTED DOMAINS: ${found.join(', ')}\n` : '\nNo specific domains detected\n');
+}
+
+function conversationSummary(queries: string[], responses: string[]): string {
+  let text = `Conversation Summary:\nTotal queries: ${queries.length}\nTotal responses: ${responses.length}\n`;
+  if (queries.length > 0)
+    text +=
+      '\nRecent Queries:\n' +
+      queries
+        .slice(0, 3)
+        .map((q) => `- ${pyHead(q, 100)}...\n`)
+        .join('');
+  return text;
+}
 
 export class ContextualMemoryModel implements SimModel {
   readonly sessions = new Map<string, Session>();
@@ -53,20 +114,19 @@ export class ContextualMemoryModel implements SimModel {
         if (typeof sid !== 'string' || typeof decision !== 'string') return false;
         divergentWrite(
           fault,
-          { decision, timestamp: epochSeconds() },
+          { timestamp: epochSeconds(), decision },
           (d) => {
-            this.session(sid).decisions.push(d);
+            const s = this.session(sid);
+            s.summary ??= { key_decisions: [] };
+            (s.summary.key_decisions as Decision[]).push(d);
             this.onChange?.();
           },
           (d) => ({ ...d, decision: alterValue(d.decision) as string }),
         );
         return true;
       }
-      case 'get_context': {
-        const session = typeof request.session_id === 'string' ? this.sessions.get(request.session_id) : undefined;
-        const maxTokens = typeof request.max_tokens === 'number' ? request.max_tokens : DEFAULT_MAX_TOKENS;
-        return session ? buildSummary(session.newestFirst, session.decisions, maxTokens, epochSeconds()) : null;
-      }
+      case 'get_context':
+        return this.getContext(request);
       default:
         return errorReply(`Unknown action: ${pyStr(request.action ?? 'unknown')}`);
     }
@@ -76,13 +136,18 @@ export class ContextualMemoryModel implements SimModel {
     const { session_id: sid, type, content } = req;
     // See record_decision: text the summary cannot use is refused up front.
     if (typeof sid !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
-    const interaction: ContextualInteraction = { type, content, timestamp: epochSeconds() };
+    const interaction: Interaction = { timestamp: epochSeconds(), type, content };
     if (req.metadata) interaction.metadata = req.metadata;
     divergentWrite(
       fault,
       interaction,
       (i) => {
-        this.session(sid).newestFirst.unshift(i);
+        const s = this.session(sid);
+        s.newestFirst.unshift(i);
+        if (s.newestFirst.length > HISTORY) {
+          s.summary = this.summarize(s.newestFirst, s.summary);
+          s.newestFirst.length = HISTORY;
+        }
         this.onChange?.();
       },
       (i) => ({ ...i, content: alterValue(i.content) as string }),
@@ -90,9 +155,43 @@ export class ContextualMemoryModel implements SimModel {
     return true;
   }
 
+  /** The recompute over every interaction held (51 of them), newest first; decisions carried over. */
+  private summarize(newestFirst: Interaction[], previous: JsonObject | undefined): JsonObject {
+    const texts = (t: string) => newestFirst.filter((i) => i.type === t).map((i) => i.content);
+    const out: JsonObject = { last_updated: epochSeconds() };
+    if (texts('code').length) out.code_context = codeSummary(texts('code'));
+    if (texts('user_query').length || texts('system_response').length)
+      out.conversation_summary = conversationSummary(texts('user_query'), texts('system_response'));
+    out.errors_encountered = texts('error')
+      .filter((e) => e.toLowerCase().includes('error') || e.toLowerCase().includes('exception'))
+      .map((e) => pyHead(e, 200));
+    out.key_decisions = previous?.key_decisions ?? [];
+    return out;
+  }
+
+  /** The stored snapshot, its texts cut in place to (max_tokens // 2) * 4 code points; null where Python raises. */
+  private getContext(request: JsonObject): unknown {
+    const summary = typeof request.session_id === 'string' ? this.sessions.get(request.session_id)?.summary : undefined;
+    if (!summary) return null;
+    const budget = request.max_tokens ?? 2000;
+    for (const key of ['code_context', 'conversation_summary']) {
+      const text = summary[key];
+      if (typeof text !== 'string') continue;
+      // Python computes (max_tokens // 2) * 4 here: a string (or list, dict) budget raises; the agent answers None.
+      if (typeof budget !== 'number' && typeof budget !== 'boolean') return null;
+      const t = Math.floor(Number(budget) / 2) * 4;
+      if (pyLen(text) <= t) continue;
+      // A float t cannot slice a str: TypeError, answered as None.
+      if (typeof budget === 'number' && !Number.isInteger(budget)) return null;
+      summary[key] = `${pyHead(text, t)}...`;
+      this.onChange?.();
+    }
+    return summary;
+  }
+
   private session(sid: string): Session {
     let s = this.sessions.get(sid);
-    if (!s) this.sessions.set(sid, (s = { newestFirst: [], decisions: [] }));
+    if (!s) this.sessions.set(sid, (s = { newestFirst: [] }));
     return s;
   }
 }

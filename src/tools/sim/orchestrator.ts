@@ -259,7 +259,11 @@ export class OrchestratorModel implements SimModel {
         Object.assign(m, c);
         this.onChange?.({ memories: [m] });
       },
-      (c) => ({ ...c, priority: (c.priority ?? m.priority) === 10 ? 1 : (c.priority ?? m.priority) + 1 }),
+      (c) => ({
+        ...c,
+        ...(isObject(c.content) ? { content: alteredContent(c.content) } : {}),
+        priority: (c.priority ?? m.priority) === 10 ? 1 : (c.priority ?? m.priority) + 1,
+      }),
     );
     return { memory_id: m.memory_id, updated_at: changes.updated_at, expires_at: changes.expires_at !== undefined ? changes.expires_at : m.expires_at };
   }
@@ -361,12 +365,12 @@ function olderThanCutoff(v: unknown, now: number): number | undefined {
   return t;
 }
 
-/** The text and, where a client keeps its record in metadata.memory (jarvis), that record too: either may be what a reader rebuilds from. */
+/** Where clients keep a record inside metadata (jarvis: memory; contextual: its snapshot): what a reader may rebuild from. */
+const RECORD_KEYS = ['memory', 'snapshot'];
+
+/** The text and any record kept in metadata, altered: either may be what a reader rebuilds from. */
 function alteredContent(content: JsonObject): JsonObject {
-  const metadata = content.metadata;
-  return {
-    ...content,
-    text: alterValue(content.text),
-    ...(isObject(metadata) && 'memory' in metadata ? { metadata: { ...metadata, memory: alterValue(metadata.memory) } } : {}),
-  };
+  const metadata = isObject(content.metadata) ? { ...content.metadata } : content.metadata;
+  if (isObject(metadata)) for (const k of RECORD_KEYS) if (k in metadata) metadata[k] = alterValue(metadata[k]);
+  return { ...content, text: alterValue(content.text), ...(metadata === undefined ? {} : { metadata }) };
 }

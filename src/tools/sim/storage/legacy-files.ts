@@ -20,7 +20,7 @@ export interface Persistence {
 
 type OnError = (err: unknown) => void;
 type ContextualSession = ContextualMemoryModel['sessions'] extends Map<string, infer S> ? S : never;
-type ContextualSave = ContextualFile<ContextualSession['newestFirst'][number], ContextualSession['decisions'][number]>;
+type ContextualSave = ContextualFile<ContextualSession['newestFirst'][number], NonNullable<ContextualSession['summary']>>;
 type JarvisSaved = JarvisMemoryModel['users'] extends Map<string, (infer M)[]> ? M : never;
 
 export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
@@ -93,18 +93,17 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 export async function persistContextual(model: ContextualMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
   const data = await readJson<ContextualSave>(path);
-  for (const [sid, newestFirst] of Object.entries(data?.sessions ?? {})) model.sessions.set(sid, { newestFirst, decisions: [] });
+  for (const [sid, newestFirst] of Object.entries(data?.sessions ?? {})) model.sessions.set(sid, { newestFirst });
   for (const [sid, summary] of Object.entries(data?.summaries ?? {})) {
-    const decisions = summary.key_decisions ?? [];
     const session = model.sessions.get(sid);
-    if (session) session.decisions = decisions;
-    else model.sessions.set(sid, { newestFirst: [], decisions });
+    if (session) session.summary = summary;
+    else model.sessions.set(sid, { newestFirst: [], summary });
   }
   const save = () => {
     const file: ContextualSave = { sessions: {}, summaries: {} };
     for (const [sid, s] of model.sessions) {
       file.sessions[sid] = s.newestFirst;
-      if (s.decisions.length) file.summaries[sid] = { key_decisions: s.decisions };
+      if (s.summary) file.summaries[sid] = s.summary;
     }
     return writeFileAtomic(path, JSON.stringify(file));
   };

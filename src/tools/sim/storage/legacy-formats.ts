@@ -11,10 +11,10 @@ export const SESSION_MEMORY_SCHEMA = `
   );
   CREATE INDEX IF NOT EXISTS idx_interactions_session ON interactions (session_id, id);`;
 
-/** contextual_memory_store.json: interactions newest first; a session's recorded decisions live in its summary. */
-export interface ContextualFile<Interaction, Decision> {
+/** contextual_memory_store.json: interactions newest first (at most 50); each session's stored summary snapshot. */
+export interface ContextualFile<Interaction, Summary> {
   sessions: Record<string, Interaction[]>;
-  summaries: Record<string, { key_decisions?: Decision[] }>;
+  summaries: Record<string, Summary>;
 }
 
 /** jarvis_memory_store.json: user id -> memories oldest first. */
