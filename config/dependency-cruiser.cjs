@@ -24,12 +24,11 @@ module.exports = {
       to: { path: '^src/tools/' },
     },
     {
-      // A warning until the fidelity issue gives the simulators rules of their own (session context, summaries).
       name: 'simulators-share-no-translation',
-      severity: 'warn',
-      comment: 'a simulator that shared the translators would agree with their misreadings',
+      severity: 'error',
+      comment: 'a simulator that shared memshift logic would agree with its misreadings: the simulators follow PROTOCOLS.md on their own',
       from: { path: '^src/tools/sim/' },
-      to: { path: '^src/services/', pathNot: '^src/services/(registry|types)\\.ts$' },
+      to: { path: '^src/(services|plan|routes|comparison|reconcile|outbox|util/pyjson)' },
     },
     {
       name: 'services-import-no-jobs',

@@ -1,5 +1,5 @@
 /** What every simulated service model shares: the handle contract, write divergence, Python-isms. */
-import { isObject } from '../../services/legacy-values.js';
+import { isObject } from './python.js';
 
 export interface WriteFault {
   /** The write is acknowledged as usual but stored altered, or not stored at all. */

@@ -1,5 +1,5 @@
 /** The orchestrator simulator's read side: batch_read filtering, sorting and paging, and search scoring. */
-import { pyDumps } from '../../util/pyjson.js';
+import { dumps } from './python.js';
 import { isObject, type JsonObject } from './model.js';
 
 export interface StoredMemory {
@@ -72,7 +72,7 @@ export function nonNegativeInt(v: unknown, fallback: number, what: string): numb
 }
 
 /** The text a memory is searched by: content.text, or the whole content when it has none. */
-export const searchText = (m: StoredMemory): string => (typeof m.content.text === 'string' ? m.content.text : pyDumps(m.content));
+export const searchText = (m: StoredMemory): string => (typeof m.content.text === 'string' ? m.content.text : dumps(m.content));
 
 const tokens = (s: string): Set<string> => new Set(s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
 

@@ -5,7 +5,6 @@
  * Over 300 lines: one method per action, as PROTOCOLS.md section 2 lists them (the filters are in orchestrator-query.ts).
  */
 import { randomBytes } from 'node:crypto';
-import type { OrchestratorErrorCode } from '../../services/types.js';
 import { alterValue, divergentWrite, isObject, pyStr, type JsonObject, type SimModel, type WriteFault } from './model.js';
 import {
   QueryError,
@@ -39,6 +38,19 @@ export interface OrchestratorChange {
 const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
 const SEARCH_TYPES: SearchType[] = ['semantic', 'keyword', 'hybrid'];
 const HEALTH_ACTIONS = ['ping', 'health', 'health_check'];
+
+/** The orchestrator's error codes (PROTOCOLS.md section 2). */
+type OrchestratorErrorCode =
+  | 'invalid_request'
+  | 'memory_not_found'
+  | 'session_not_found'
+  | 'permission_denied'
+  | 'storage_error'
+  | 'search_error'
+  | 'validation_error'
+  | 'rate_limit_exceeded'
+  | 'internal_error'
+  | 'database_error';
 
 class OrchError extends Error {
   constructor(

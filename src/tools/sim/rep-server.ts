@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { SIM_ERROR_REPLIES } from './services.js';
 import { childLogger } from '../../telemetry/log.js';
-import { pyDumps } from '../../util/pyjson.js';
+import { dumps } from './python.js';
 import type { Faults, SimTarget } from './faults.js';
 import { isObject, type SimModel, type WriteFault } from './model.js';
 import { orchestratorErrorReply } from './orchestrator.js';
@@ -102,16 +102,16 @@ export class RepServer {
       // The Python services read one frame with recv_json; extra frames are ignored.
       request = JSON.parse((frame ?? Buffer.alloc(0)).toString('utf8'));
     } catch {
-      return pyDumps(errorReply(this.target, 'Invalid JSON request', null, 'request'));
+      return dumps(errorReply(this.target, 'Invalid JSON request', null, 'request'));
     }
     const requestId = isObject(request) ? (request.request_id ?? null) : null;
-    if (Math.random() < f.errorRate) return pyDumps(errorReply(this.target, 'Simulated failure', requestId, 'service'));
+    if (Math.random() < f.errorRate) return dumps(errorReply(this.target, 'Simulated failure', requestId, 'service'));
     const fault: WriteFault = Math.random() < f.divergence.rate ? { diverge: f.divergence.mode } : {};
     try {
-      return pyDumps(this.model.handle(request, fault));
+      return dumps(this.model.handle(request, fault));
     } catch (err) {
       // Bad input never takes the simulator down: answer as the service's catch-all would.
-      return pyDumps(errorReply(this.target, (err as Error).message, requestId, 'service'));
+      return dumps(errorReply(this.target, (err as Error).message, requestId, 'service'));
     }
   }
 }

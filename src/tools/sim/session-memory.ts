@@ -1,11 +1,16 @@
 /** In-memory SessionMemoryAgent (PROTOCOLS.md 1.1): sessions with conversation history and a token-budgeted context. */
 import { randomUUID } from 'node:crypto';
-import { selectContext, isoLocal, type ContextEntry } from '../../services/session-memory/context.js';
+import { contextWithin, isNonEmptyText, nowIso, truthy } from './python.js';
 import { SIM_ERROR_REPLIES } from './services.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
-import { isText, pyTruthy } from '../../services/legacy-values.js';
 
-type Interaction = ContextEntry & { metadata: unknown };
+/** One stored interaction, as the agent keeps it. */
+interface Interaction {
+  role: string;
+  content: string;
+  timestamp: string;
+  metadata: unknown;
+}
 
 export interface Session {
   user_id: unknown;
@@ -38,9 +43,9 @@ export class SessionMemoryModel implements SimModel {
       case 'add_interaction':
         return this.addInteraction(request, rid, fault);
       case 'get_context': {
-        if (!pyTruthy(sid)) return errorReply('Missing session_id', rid);
+        if (!truthy(sid)) return errorReply('Missing session_id', rid);
         const maxTokens = typeof request.max_tokens === 'number' ? request.max_tokens : DEFAULT_MAX_TOKENS;
-        const context = selectContext(this.sessions.get(String(sid))?.interactions ?? [], maxTokens).map(({ role, content, timestamp }) => ({
+        const context = contextWithin(this.sessions.get(String(sid))?.interactions ?? [], maxTokens).map(({ role, content, timestamp }) => ({
           role,
           content,
           timestamp,
@@ -49,7 +54,7 @@ export class SessionMemoryModel implements SimModel {
       }
       case 'clear_session':
       case 'delete_session': {
-        if (!pyTruthy(sid)) return errorReply('Missing session_id', rid);
+        if (!truthy(sid)) return errorReply('Missing session_id', rid);
         // Like SQL DELETEs, both succeed for a session that does not exist.
         const key = String(sid);
         divergentWrite(fault, key, (k) => {
@@ -66,7 +71,7 @@ export class SessionMemoryModel implements SimModel {
 
   private createSession(req: JsonObject, rid: unknown, fault?: WriteFault): unknown {
     // A non-string or empty session_id is treated as absent (the agent does `... or str(uuid.uuid4())`).
-    const sid = isText(req.session_id) ? req.session_id : randomUUID();
+    const sid = isNonEmptyText(req.session_id) ? req.session_id : randomUUID();
     const fields: Pick<Session, 'user_id' | 'metadata'> = { user_id: req.user_id ?? 'default', metadata: req.metadata ?? {} };
     divergentWrite(
       fault,
@@ -86,12 +91,12 @@ export class SessionMemoryModel implements SimModel {
     const { session_id: sid, role, content } = req;
     // Non-string role/content count as missing: the agent's token estimate needs text.
     // The agent checks `if not session_id or not role or not content`.
-    if (!pyTruthy(sid) || !isText(role) || !isText(content)) {
+    if (!truthy(sid) || !isNonEmptyText(role) || !isNonEmptyText(content)) {
       return errorReply('Missing required parameters', rid);
     }
     const session = this.sessions.get(String(sid));
     if (!session) return { status: 'error', request_id: rid };
-    const entry = { role, content, timestamp: isoLocal(), metadata: req.metadata ?? {} };
+    const entry = { role, content, timestamp: nowIso(), metadata: req.metadata ?? {} };
     divergentWrite(
       fault,
       entry,

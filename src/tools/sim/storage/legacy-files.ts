@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isoLocal } from '../../../services/session-memory/context.js';
+import { nowIso } from '../python.js';
 import { asText, parseJson, SESSION_MEMORY_SCHEMA, type ContextualFile, type JarvisFile } from './legacy-formats.js';
 import { loadSqlJs, type SqlDatabase } from '../../../util/sqlite.js';
 import type { ContextualMemoryModel } from '../contextual-memory.js';
@@ -57,7 +57,7 @@ function loadSessions(db: SqlDatabase, model: SessionMemoryModel): void {
 
 function applyChange(db: SqlDatabase, change: SessionMemoryChange): void {
   const sid = change.sessionId;
-  const now = isoLocal();
+  const now = nowIso();
   switch (change.kind) {
     case 'session':
       db.run(

@@ -1,0 +1,76 @@
+/**
+ * Python's behaviour the simulated agents need, written here from Python's documentation (not taken from
+ * memshift's own helpers): dicts, truthiness, `datetime.now().isoformat()`, and SessionMemoryAgent's context cut.
+ */
+
+/** A JSON object: what Python's json gives as a dict. */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** bool(value): None, False, 0, "", [] and {} are false. */
+export function truthy(value: unknown): boolean {
+  if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
+  if (Array.isArray(value)) return value.length > 0;
+  return !isObject(value) || Object.keys(value).length > 0;
+}
+
+/** A non-empty str. */
+export const isNonEmptyText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/** datetime.now().isoformat(): local time, no zone, microseconds unless they are zero. */
+export function nowIso(d = new Date()): string {
+  const date = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+  const time = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+  const micros = d.getMilliseconds() * 1000;
+  return `${date}T${time}${micros ? `.${String(micros).padStart(6, '0')}` : ''}`;
+}
+
+/** SessionMemoryAgent's get_context: newest to oldest while len(content) // 4 tokens fit, handed back oldest first. */
+export function contextWithin<T extends { content: string }>(oldestFirst: readonly T[], maxTokens: number): T[] {
+  let used = 0;
+  let from = oldestFirst.length;
+  while (from > 0) {
+    const cost = Math.floor([...oldestFirst[from - 1]!.content].length / 4);
+    if (used + cost > maxTokens) break;
+    used += cost;
+    from--;
+  }
+  return oldestFirst.slice(from);
+}
+
+/** repr(float): the shortest digits that read back the same; positional for exponents -4..15, else d.ddde±XX. */
+function floatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity || x === -Infinity) return x > 0 ? 'Infinity' : '-Infinity';
+  if (x === 0) return 1 / x < 0 ? '-0.0' : '0.0';
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(x.toExponential())!;
+  const [, sign, first, rest = '', e] = m as unknown as [string, string, string, string | undefined, string];
+  const digits = first + rest;
+  const exp = Number(e);
+  if (exp >= 16 || exp < -4) return `${sign}${first}${rest ? `.${rest}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${digits}`;
+  return digits.length > exp + 1 ? `${sign}${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}` : `${sign}${digits.padEnd(exp + 1, '0')}.0`;
+}
+
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+/** json.dumps(s) with ensure_ascii: short escapes, every other code unit outside printable ASCII as \uXXXX. */
+function quote(s: string): string {
+  return `"${s.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
+}
+
+/** json.dumps(value) with its defaults: ", " and ": " separators, ASCII only, NaN and Infinity bare. */
+export function dumps(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  // JSON.parse leaves no trace of int or float: a safe integer reads as an int, anything else as a float.
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : floatRepr(value);
+  if (typeof value === 'string') return quote(value);
+  if (Array.isArray(value)) return `[${value.map(dumps).join(', ')}]`;
+  if (isObject(value)) {
+    const items = Object.entries(value).filter(([, v]) => v !== undefined);
+    return `{${items.map(([k, v]) => `${quote(k)}: ${dumps(v)}`).join(', ')}}`;
+  }
+  return 'null';
+}
