@@ -10,7 +10,7 @@ import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 
-const RUN_MS = Number(process.env.MEMSHIFT_COMES_AND_GOES_S ?? 12) * 1000;
+const RUN_MS = Number(process.env.MEMSHIFT_COMES_AND_GOES_S ?? 8) * 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sims: SimHandle;

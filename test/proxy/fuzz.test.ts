@@ -11,7 +11,7 @@ import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support
 import { startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 
-const N = Number(process.env.MEMSHIFT_FUZZ_N ?? 1500);
+const N = Number(process.env.MEMSHIFT_FUZZ_N ?? 1000);
 const CLIENTS = 4;
 
 let direct: SimHandle;
