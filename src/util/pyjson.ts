@@ -70,20 +70,27 @@ export function assertShallow(text: string): void {
   if (text.length > MAX_DEPTH && depthOf(text) > MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`, true);
 }
 
+/** Calls `visit` with each character code outside JSON strings, and its index. */
+function outsideStrings(text: string, visit: (c: number, i: number) => void): void {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!inString) {
+      if (c === 0x22) inString = true;
+      else visit(c, i);
+    } else if (c === 0x5c) i++;
+    else if (c === 0x22) inString = false;
+  }
+}
+
 /** The deepest nesting of arrays and objects, strings skipped. */
 function depthOf(text: string): number {
   let depth = 0;
   let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+  outsideStrings(text, (c) => {
+    if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
     else if (c === 0x5d || c === 0x7d) depth--;
-  }
+  });
   return max;
 }
 
@@ -104,25 +111,14 @@ function markConstants(text: string): { text: string; values: Map<string, number
   ]);
   let out = '';
   let from = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x4e && text.startsWith('NaN', i)) {
-      out += text.slice(from, i) + nan;
-      from = i += 3;
-      i--;
-    } else if (c === 0x49 && text.startsWith('Infinity', i)) {
-      out += text.slice(from, i) + inf;
-      from = i += 8;
-      i--;
-    }
-  }
+  outsideStrings(text, (c, i) => {
+    // Tokens hold no quotes, so a match never straddles a string; `from` skips the rest of one already taken.
+    if (i < from) return;
+    const token = c === 0x4e && text.startsWith('NaN', i) ? ['NaN', nan] : c === 0x49 && text.startsWith('Infinity', i) ? ['Infinity', inf] : undefined;
+    if (!token) return;
+    out += text.slice(from, i) + token[1];
+    from = i + token[0]!.length;
+  });
   return { text: out + text.slice(from), values };
 }
 

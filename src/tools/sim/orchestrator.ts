@@ -4,6 +4,8 @@
  *
  * Over 300 lines: one method per action, as PROTOCOLS.md section 2 lists them (the filters are in orchestrator-query.ts).
  */
+// The error codes are a wire constant (PROTOCOLS.md section 2), the one thing the simulators take from memshift.
+import type { OrchestratorErrorCode } from '../../services/types.js';
 import { randomBytes } from 'node:crypto';
 import { alterValue, divergentWrite, isObject, pyStr, type JsonObject, type SimModel, type WriteFault } from './model.js';
 import {
@@ -38,19 +40,6 @@ export interface OrchestratorChange {
 const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
 const SEARCH_TYPES: SearchType[] = ['semantic', 'keyword', 'hybrid'];
 const HEALTH_ACTIONS = ['ping', 'health', 'health_check'];
-
-/** The orchestrator's error codes (PROTOCOLS.md section 2). */
-type OrchestratorErrorCode =
-  | 'invalid_request'
-  | 'memory_not_found'
-  | 'session_not_found'
-  | 'permission_denied'
-  | 'storage_error'
-  | 'search_error'
-  | 'validation_error'
-  | 'rate_limit_exceeded'
-  | 'internal_error'
-  | 'database_error';
 
 class OrchError extends Error {
   constructor(
