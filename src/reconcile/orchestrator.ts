@@ -17,8 +17,10 @@ const PARALLEL_MIN = 32;
 const SAMPLE_PER_SEGMENT = 20;
 const LIVE = `m.is_active AND (m.expires_at IS NULL OR m.expires_at > now())`;
 // One order for every aggregate of a key (its sessions, then their memories by creation), so PostgreSQL
-// sorts the joined rows once instead of once per key and aggregate.
-const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, m.seq`;
+// sorts the joined rows once instead of once per key and aggregate. The orchestrator's schema has no sequence
+// column and two memories may share a created_at: the legacy time each record carries breaks the tie, then the id.
+// (jsonb order: epoch floats numerically, ISO times as text; memshift writes them strictly increasing per process).
+const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, coalesce(m.content->'timestamp', m.content->'metadata'->'timestamp'), m.memory_id`;
 /** The digest's separators (canonical.ts) as SQL. */
 const ELEMENT_CHR = `chr(${ELEMENT_SEP.charCodeAt(0)})`;
 const LIST_CHR = `chr(${LIST_SEP.charCodeAt(0)})`;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
 import { LegError, type Leg } from '../legs/types.js';
-import { pyDumps, pyLoads } from '../util/pyjson.js';
+import { numberOf, pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
 
 type Json = Record<string, unknown>;
@@ -77,8 +77,21 @@ export async function readAllMemories(client: OrchestratorClient, sessionId: str
       if (isObject(m)) all.push({ ...m, content: isObject(m.content) ? m.content : {}, tags: Array.isArray(m.tags) ? m.tags : [] } as OrchestratorMemory);
     }
     const info = isObject(data.page_info) ? data.page_info : {};
-    if (info.has_more !== true || page.length === 0) return all;
+    if (info.has_more !== true || page.length === 0) return filter.sort === undefined ? all.sort(byCreation) : all;
   }
+}
+
+/** A record's legacy time as memshift wrote it (strictly increasing per key): what orders memories sharing a created_at. */
+const legacyTime = (m: OrchestratorMemory): unknown => m.content.timestamp ?? (isObject(m.content.metadata) ? m.content.metadata.timestamp : undefined);
+
+/** Oldest first: the orchestrator's created_at, then (two memories may share one) the legacy time, then the id. */
+function byCreation(a: OrchestratorMemory, b: OrchestratorMemory): number {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
+  const [x, y] = [legacyTime(a), legacyTime(b)];
+  const [nx, ny] = [numberOf(x), numberOf(y)];
+  if (nx !== undefined && ny !== undefined && nx !== ny) return nx - ny;
+  if (typeof x === 'string' && typeof y === 'string' && x !== y) return x < y ? -1 : 1;
+  return a.memory_id < b.memory_id ? -1 : a.memory_id > b.memory_id ? 1 : 0;
 }
 
 /**

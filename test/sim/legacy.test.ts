@@ -19,8 +19,8 @@ const ISO_LOCAL = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$/;
 
 describe('session context helpers', () => {
   it('formats like datetime.isoformat(), dropping a zero fraction', () => {
-    expect(isoLocal(new Date(2026, 10, 21, 12, 50, 34, 123))).toBe('2026-11-21T12:50:34.123000');
-    expect(isoLocal(new Date(2026, 0, 2, 3, 4, 5, 0))).toBe('2026-01-02T03:04:05');
+    expect(isoLocal(new Date(2026, 10, 21, 12, 50, 34, 123).getTime() * 1000 + 456)).toBe('2026-11-21T12:50:34.123456');
+    expect(isoLocal(new Date(2026, 0, 2, 3, 4, 5, 0).getTime() * 1000)).toBe('2026-01-02T03:04:05');
   });
   it('stops at the first interaction that would exceed the budget', () => {
     const e = (content: string) => ({ role: 'user', content, timestamp: 't' });

@@ -9,6 +9,7 @@ import { ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { pyFloat } from '../../util/pyjson.js';
+import { stampMicros } from '../../util/stamps.js';
 import { KeyChains } from '../../util/key-chains.js';
 
 const DECISION = 'decision';
@@ -41,14 +42,15 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         // Text the summary cannot use is refused with the agent's bare false.
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
-        const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: epochOf(ctx) };
+        const at = epochOf(ctx);
+        const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
         return this.chains.run(sessionId, async () => {
           const id = await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
           // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
           const newest = await this.newestInteractions(id, MAX_SESSION_HISTORY + 1);
           if (newest.length > MAX_SESSION_HISTORY) {
             const current = await this.snapshotOf(id);
-            await this.store(id, current, recompute(newest, current?.value, epochOf(ctx)));
+            await this.store(id, current, recompute(newest, current?.value, at));
           }
           return true;
         });
@@ -57,9 +59,10 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
         return this.chains.run(sessionId, async () => {
-          const id = await this.record(sessionId, decision, { type: DECISION, timestamp: epochOf(ctx) }, taggedFor([DECISION], ctx.writeId));
+          const at = epochOf(ctx);
+          const id = await this.record(sessionId, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId));
           const current = await this.snapshotOf(id);
-          await this.store(id, current, withDecision(current?.value, decision, epochOf(ctx)));
+          await this.store(id, current, withDecision(current?.value, decision, at));
           return true;
         });
       }
@@ -131,4 +134,4 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 }
 
 /** The record's legacy time as the agent writes it: epoch seconds, a float. */
-const epochOf = (ctx: TranslateContext) => pyFloat((ctx.at ?? new Date()).getTime() / 1000);
+const epochOf = (ctx: TranslateContext) => pyFloat(stampMicros(ctx.at) / 1e6);

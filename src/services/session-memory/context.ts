@@ -30,14 +30,15 @@ export function selectContext(oldestFirst: ContextEntry[], maxTokens: number): C
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 /**
- * Python's `datetime.now().isoformat()`: local time, no zone, microseconds (ms * 1000 here). Like Python,
- * the fraction is left out when it is zero.
+ * Python's `datetime.isoformat()` of epoch microseconds in local time: no zone, and, like Python, no fraction
+ * when the microseconds are zero.
  */
-export function isoLocal(d: Date = new Date()): string {
-  const ms = d.getMilliseconds();
+export function isoLocal(micros: number): string {
+  const d = new Date(Math.floor(micros / 1000));
+  const fraction = micros % 1_000_000;
   return (
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
     `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
-    (ms ? `.${pad(ms * 1000, 6)}` : '')
+    (fraction ? `.${pad(fraction, 6)}` : '')
   );
 }

@@ -9,6 +9,7 @@ import { isoLocal, selectContext, type ContextEntry } from './context.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
 import { numberOf } from '../../util/pyjson.js';
+import { stampMicros } from '../../util/stamps.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
 const DEFAULT_MAX_TOKENS = 2000;
@@ -70,7 +71,7 @@ export class SessionMemoryTranslator extends ServiceTranslator {
     const extraTags = isObject(metadata) && Array.isArray(metadata.tags) ? metadata.tags.map(textOf) : [];
     await this.client.call('create', orchestratorId, {
       ...this.own,
-      content: { text: content, role, timestamp: isoLocal(ctx.at), source_agent: SOURCE_AGENT, metadata },
+      content: { text: content, role, timestamp: isoLocal(stampMicros(ctx.at)), source_agent: SOURCE_AGENT, metadata },
       tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
     return { status: 'success', request_id: requestId };

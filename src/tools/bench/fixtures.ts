@@ -57,17 +57,17 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   await db.query(ORCHESTRATOR_TABLES);
   await db.query(
     `INSERT INTO sessions (session_id, user_id, session_type, metadata, created_at)
-     SELECT ${SESSION_SQL}, to_jsonb('user-' || (i % 1000)), 'conversation',
+     SELECT ${SESSION_SQL}, 'user-' || (i % 1000), 'conversation',
             jsonb_build_object('legacy_session_id', ${KEY_SQL}, 'metadata', jsonb_build_object('n', i)), now()
      FROM generate_series(0, $1 - 1) i`,
     [n],
   );
   await db.query(
-    `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, seq)
+    `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, source_agent, created_at, updated_at)
      SELECT 'mem-' || lpad(to_hex(i), 8, '0'), ${SESSION_SQL}, 'conversation',
             jsonb_build_object('text', 'message ' || i, 'role', CASE WHEN i % 2 = 1 THEN 'assistant' ELSE 'user' END,
                                'timestamp', '2024-01-01T00:00:00', 'source_agent', 'session_memory_agent', 'metadata', '{}'::jsonb),
-            now(), now(), i + 1
+            'session_memory_agent', now(), now()
      FROM generate_series(0, $1 - 1) i`,
     [n],
   );
@@ -78,7 +78,7 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   await db.query(`UPDATE memory_entries SET content = jsonb_set(content, '{role}', '"system"') WHERE session_id = ANY($1::text[])`, [
     sessionIds(indices('new-role')),
   ]);
-  await db.query(`UPDATE sessions SET user_id = '"someone-else"' WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-user'))]);
+  await db.query(`UPDATE sessions SET user_id = 'someone-else' WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-user'))]);
   // Indexes after the bulk load: building them once is much cheaper than maintaining them row by row.
   await db.query(ORCHESTRATOR_INDEXES);
   // A long-lived database has its hint bits set and statistics current; a fresh bulk load has neither.

@@ -1,7 +1,7 @@
 /**
- * The orchestrator simulator's state in PostgreSQL, in the orchestrator's schema (sessions, memory_entries
- * with JSONB content and is_active, memory_tags): loaded at start, changed rows upserted behind the
- * replies in batches, so requests stay at in-memory speed.
+ * The orchestrator simulator's state in PostgreSQL, in the orchestrator's own schema (schema.ts: sessions,
+ * memory_entries with JSONB content and no sequence column, memory_tags): loaded at start, changed rows upserted
+ * behind the replies in batches, so requests stay at in-memory speed.
  */
 import pg from 'pg';
 import { ORCHESTRATOR_SCHEMA } from './schema.js';
@@ -12,8 +12,11 @@ import { WriteBehind } from './write-behind.js';
 import { inTransaction } from '../../../store/client.js';
 
 const CHUNK = 5_000;
-const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v));
 const json = (v: unknown): string => JSON.stringify(v ?? null);
+/** A VARCHAR or TEXT column of a value that may not be text: text as it is, anything else as its JSON. */
+const text = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+/** TIMESTAMP (no zone) read back as the simulator's ISO text, in UTC as it was written. */
+const TS = (column: string) => `CASE WHEN ${column} IS NULL THEN NULL ELSE to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END`;
 
 export interface PgPersistence extends Persistence {
   close(): Promise<void>;
@@ -64,10 +67,12 @@ export async function persistOrchestrator(model: OrchestratorModel, url: string,
 }
 
 async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
-  const sessions = await pool.query('SELECT * FROM sessions');
+  const sessions = await pool.query(`SELECT s.*, ${TS('s.created_at')} AS created, ${TS('s.ended_at')} AS ended FROM sessions s`);
+  // No sequence column: memories come back in creation order, ties by id.
   const memories = await pool.query(
-    `SELECT m.*, coalesce((SELECT array_agg(t.tag) FROM memory_tags t WHERE t.memory_id = m.memory_id), '{}') AS tags
-     FROM memory_entries m ORDER BY m.seq`,
+    `SELECT m.*, ${TS('m.created_at')} AS created, ${TS('m.updated_at')} AS updated, ${TS('m.expires_at')} AS expires,
+            coalesce((SELECT array_agg(t.tag ORDER BY t.tag_id) FROM memory_tags t WHERE t.memory_id = m.memory_id), '{}') AS tags
+     FROM memory_entries m ORDER BY m.created_at, m.memory_id`,
   );
   model.load(
     sessions.rows.map((r) => ({
@@ -75,23 +80,24 @@ async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
       user_id: r.user_id,
       session_type: r.session_type,
       metadata: r.metadata,
-      created_at: iso(r.created_at)!,
-      ended_at: iso(r.ended_at),
+      created_at: r.created,
+      ended_at: r.ended,
       is_archived: r.is_archived,
       summary: r.summary,
     })),
-    memories.rows.map((r) => ({
+    // The simulator keeps insertion order in `seq`; the orchestrator's schema has none, so it is the load order.
+    memories.rows.map((r, i) => ({
+      seq: i + 1,
       memory_id: r.memory_id,
       session_id: r.session_id,
       memory_type: r.memory_type,
       content: r.content,
       tags: r.tags,
-      created_at: iso(r.created_at)!,
-      updated_at: iso(r.updated_at)!,
-      expires_at: iso(r.expires_at),
+      created_at: r.created,
+      updated_at: r.updated,
+      expires_at: r.expires,
       priority: r.priority,
       is_active: r.is_active,
-      seq: Number(r.seq),
     })),
   );
 }
@@ -99,20 +105,20 @@ async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
 async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<void> {
   await pool.query(
     `INSERT INTO sessions (session_id, user_id, session_type, metadata, created_at, ended_at, is_archived, summary)
-     SELECT id, u::jsonb, t, md::jsonb, c, e, a, su::jsonb
+     SELECT id, u, t, md::jsonb, c AT TIME ZONE 'UTC', e AT TIME ZONE 'UTC', a, su
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::boolean[], $8::text[])
        AS x(id, u, t, md, c, e, a, su)
      ON CONFLICT (session_id) DO UPDATE SET user_id = excluded.user_id, session_type = excluded.session_type,
        metadata = excluded.metadata, ended_at = excluded.ended_at, is_archived = excluded.is_archived, summary = excluded.summary`,
     [
       rows.map((r) => r.session_id),
-      rows.map((r) => json(r.user_id)),
+      rows.map((r) => text(r.user_id)),
       rows.map((r) => r.session_type),
       rows.map((r) => json(r.metadata)),
       rows.map((r) => r.created_at),
       rows.map((r) => r.ended_at),
       rows.map((r) => r.is_archived),
-      rows.map((r) => json(r.summary)),
+      rows.map((r) => text(r.summary)),
     ],
   );
 }
@@ -120,11 +126,11 @@ async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<voi
 async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void> {
   await inTransaction(pool, async (client) => {
     await client.query(
-      `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, created_at, updated_at, expires_at, priority, is_active, seq)
-       SELECT id, s, t, c::jsonb, ca, ua, ea, p, a, q
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int[], $9::boolean[], $10::bigint[])
-         AS x(id, s, t, c, ca, ua, ea, p, a, q)
-       ON CONFLICT (memory_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at,
+      `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, source_agent, created_at, updated_at, expires_at, priority, is_active)
+       SELECT id, s, t, c::jsonb, c::jsonb->>'source_agent', ca AT TIME ZONE 'UTC', ua AT TIME ZONE 'UTC', ea AT TIME ZONE 'UTC', p, a
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::int[], $9::boolean[])
+         AS x(id, s, t, c, ca, ua, ea, p, a)
+       ON CONFLICT (memory_id) DO UPDATE SET content = excluded.content, source_agent = excluded.source_agent, updated_at = excluded.updated_at,
          expires_at = excluded.expires_at, priority = excluded.priority, is_active = excluded.is_active`,
       [
         rows.map((r) => r.memory_id),
@@ -136,7 +142,6 @@ async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void
         rows.map((r) => r.expires_at),
         rows.map((r) => r.priority),
         rows.map((r) => r.is_active),
-        rows.map((r) => r.seq),
       ],
     );
     const ids = rows.map((r) => r.memory_id);
