@@ -1,9 +1,9 @@
 /**
  * JSON as the Python services read and write it. Reading (json.loads of the frame's bytes): the encoding
  * Python detects (UTF-8 with or without BOM, UTF-16, UTF-32), bare NaN / Infinity / -Infinity, the last of
- * duplicate keys, and every number kept as written (a lossless-json LosslessNumber), so a value memshift
- * carries to the orchestrator and back keeps its spelling. Writing (json.dumps): separators ", " and ": ",
- * ASCII only, numbers as written, and the floats memshift makes itself spelt as Python's repr(float).
+ * duplicate keys, and every number kept as written (a lossless-json LosslessNumber: an int keeps all its digits,
+ * a float is not turned into an int). Writing (json.dumps): separators ", " and ": ", ASCII only, ints exactly and
+ * floats as Python's repr(float), so a value carried to the orchestrator and back is spelt as the agent wrote it.
  */
 import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
 
@@ -135,7 +135,7 @@ export function pyDumps(value: unknown): string {
     case 'string':
       return pyString(value);
     case 'object':
-      if (isLosslessNumber(value)) return value.value;
+      if (isLosslessNumber(value)) return pyNumber(value.value);
       if (Array.isArray(value)) return `[${value.map(pyDumps).join(', ')}]`;
       return `{${Object.entries(value as Record<string, unknown>)
         .filter(([, v]) => v !== undefined)
@@ -144,6 +144,17 @@ export function pyDumps(value: unknown): string {
     default:
       return 'null';
   }
+}
+
+const INTEGER = /^-?\d+$/;
+
+/**
+ * A number as Python writes back what it read: an int exactly (`-0` is `0`), a float as repr(float) (`1.10` is
+ * `1.1`, `1E5` is `100000.0`, `1e400` is `Infinity`). Text Python wrote itself comes back unchanged.
+ */
+function pyNumber(text: string): string {
+  if (!INTEGER.test(text)) return pyFloatRepr(Number(text));
+  return text === '-0' ? '0' : text;
 }
 
 /** A float memshift makes itself (epoch seconds), to be written as Python writes a float (`1732280000.0`, never `1732280000`). */

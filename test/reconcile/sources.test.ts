@@ -86,7 +86,8 @@ describe('simulator storage in the legacy formats', () => {
     const SQL = await loadSqlJs();
     const db = new SQL.Database(readFileSync(legacyPath('session-memory', dir)));
     const [sessions] = db.exec("SELECT session_id, user_id, metadata FROM sessions WHERE session_id = 's3'");
-    expect(sessions!.values).toEqual([['s3', 'u3', JSON.stringify({ n: 3, big: 1e21, tiny: 1e-7, f: 0.1 })]]);
+    // json.dumps of what the agent read: Python's separators and float spelling.
+    expect(sessions!.values).toEqual([['s3', 'u3', '{"n": 3, "big": 1e+21, "tiny": 1e-07, "f": 0.1}']]);
     const [rows] = db.exec("SELECT role, content FROM interactions WHERE session_id = 's3' ORDER BY id");
     expect(rows!.values).toEqual([
       ['user', 'hi "3"\n\té 😀 \u0001'],

@@ -32,8 +32,25 @@ describe('frames as Python reads them', () => {
     expect(inputs.map((x) => pyDumps(pyLoads(x)))).toEqual(expected);
   });
 
-  it('keeps every number as written', () => {
-    expect(pyDumps(pyLoads('{"n": 1E5, "m": 0.50, "z": -0}'))).toBe('{"n": 1E5, "m": 0.50, "z": -0}');
+  it('spells every number as Python writes back what it read: ints exactly, floats as repr(float)', () => {
+    const numbers = [
+      '1E5',
+      '0.50',
+      '-0',
+      '-0.0',
+      '1.10',
+      '0.00001',
+      '2.5e10',
+      '1e400',
+      '-1e400',
+      '1.5e300',
+      '10E-1',
+      '123456789012345678901234567890',
+      '3.0',
+      '1e-05',
+    ];
+    const expected = python('print(json.dumps([json.dumps(json.loads(x)) for x in data]))', numbers) as string[];
+    expect(numbers.map((x) => pyDumps(pyLoads(x)))).toEqual(expected);
   });
 
   it('decodes the encodings Python detects: UTF-8 with a BOM, UTF-16, UTF-32', () => {

@@ -6,6 +6,7 @@
  */
 import { SIM_ERROR_REPLIES } from './services.js';
 import { alterValue, divergentWrite, epochSeconds, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
+import { isFloat, numeric } from './python.js';
 
 export type ContextualMode = 'faithful' | 'as-deployed';
 
@@ -178,11 +179,12 @@ export class ContextualMemoryModel implements SimModel {
       const text = summary[key];
       if (typeof text !== 'string') continue;
       // Python computes (max_tokens // 2) * 4 here: a string (or list, dict) budget raises; the agent answers None.
-      if (typeof budget !== 'number' && typeof budget !== 'boolean') return null;
-      const t = Math.floor(Number(budget) / 2) * 4;
+      const tokens = typeof budget === 'boolean' ? Number(budget) : numeric(budget);
+      if (tokens === undefined) return null;
+      const t = Math.floor(tokens / 2) * 4;
       if (pyLen(text) <= t) continue;
       // A float t cannot slice a str: TypeError, answered as None.
-      if (typeof budget === 'number' && !Number.isInteger(budget)) return null;
+      if (isFloat(budget)) return null;
       summary[key] = `${pyHead(text, t)}...`;
       this.onChange?.();
     }

@@ -35,13 +35,14 @@ export class JarvisMemoryModel implements SimModel {
         return { status: 'ok', memories: (this.users.get(user) ?? []).map(({ timestamp, memory }) => ({ timestamp, memory })) };
       case 'clear_memories':
         divergentWrite(fault, user, (u) => {
-          this.users.delete(u);
+          // The agent keeps the user, with no memories.
+          this.users.set(u, []);
           this.onChange?.();
         });
         return { status: 'ok' };
       default:
-        // The agent has no health_check action (see the catalog); it answers like any unknown action.
-        return errorReply(`Unknown action: ${pyStr(request.action)}`);
+        // The agent has no health_check action; it answers like any unknown action, naming none.
+        return errorReply('Unknown action');
     }
   }
 }

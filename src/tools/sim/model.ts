@@ -1,5 +1,5 @@
 /** What every simulated service model shares: the handle contract, write divergence, Python-isms. */
-import { isObject } from './python.js';
+import { dumps, isFloat, isObject, numeric } from './python.js';
 
 export interface WriteFault {
   /** The write is acknowledged as usual but stored altered, or not stored at all. */
@@ -22,7 +22,7 @@ export const epochSeconds = (): number => (performance.timeOrigin + performance.
 function pyTypeName(v: unknown): string {
   if (v === null || v === undefined) return 'NoneType';
   if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
+  if (numeric(v) !== undefined) return isFloat(v) ? 'float' : 'int';
   if (typeof v === 'string') return 'str';
   return Array.isArray(v) ? 'list' : 'dict';
 }
@@ -34,13 +34,14 @@ export const noGetMessage = (v: unknown): string => `'${pyTypeName(v)}' object h
 export function pyStr(v: unknown): string {
   if (v === undefined || v === null) return 'None';
   if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (numeric(v) !== undefined) return dumps(v);
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /** A visibly different value of the same kind, for `alter` divergence. */
 export function alterValue(v: unknown): unknown {
   if (typeof v === 'string') return `${v} [diverged]`;
-  if (typeof v === 'number') return v + 1;
+  if (numeric(v) !== undefined) return numeric(v)! + 1;
   if (typeof v === 'boolean') return !v;
   if (Array.isArray(v)) return [...v, 'diverged'];
   if (isObject(v)) return { ...v, diverged: true };

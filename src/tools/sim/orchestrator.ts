@@ -7,6 +7,7 @@
 // The error codes are a wire constant (PROTOCOLS.md section 2), the one thing the simulators take from memshift.
 import type { OrchestratorErrorCode } from '../../services/types.js';
 import { randomBytes } from 'node:crypto';
+import { numeric } from './python.js';
 import { alterValue, divergentWrite, isObject, pyStr, type JsonObject, type SimModel, type WriteFault } from './model.js';
 import {
   QueryError,
@@ -85,8 +86,9 @@ function priorityOf(v: unknown): number {
 /** ttl in seconds from now; null clears it. */
 function expiresAt(ttl: unknown, now: number): string | null {
   if (ttl === undefined || ttl === null) return null;
-  if (typeof ttl !== 'number' || !(ttl > 0)) throw new OrchError('validation_error', 'ttl must be a positive number of seconds');
-  return isoNow(now + ttl * 1000);
+  const seconds = numeric(ttl);
+  if (seconds === undefined || !(seconds > 0)) throw new OrchError('validation_error', 'ttl must be a positive number of seconds');
+  return isoNow(now + seconds * 1000);
 }
 
 function memoryIdOf(payload: JsonObject): string {
@@ -299,8 +301,8 @@ export class OrchestratorModel implements SimModel {
     const type = (payload.search_type ?? 'semantic') as SearchType;
     if (!SEARCH_TYPES.includes(type)) throw new OrchError('validation_error', `search_type must be one of ${SEARCH_TYPES.join(', ')}`);
     const filters = payload.filters === undefined ? {} : requireObject(payload.filters, 'filters');
-    const minSimilarity = filters.min_similarity ?? 0.7;
-    if (typeof minSimilarity !== 'number') throw new OrchError('validation_error', 'min_similarity must be a number');
+    const minSimilarity = numeric(filters.min_similarity ?? 0.7);
+    if (minSimilarity === undefined) throw new OrchError('validation_error', 'min_similarity must be a number');
     const limit = nonNegativeInt(filters.limit, 5, 'filters.limit');
     const matches = matcher(filters, 'memory_types');
     const scored = this.liveOf(session, now)
@@ -360,7 +362,8 @@ export class OrchestratorModel implements SimModel {
 /** older_than: an ISO timestamp, or an age in seconds. */
 function olderThanCutoff(v: unknown, now: number): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number' && v >= 0) return now - v * 1000;
+  const age = numeric(v);
+  if (age !== undefined && age >= 0) return now - age * 1000;
   const t = typeof v === 'string' ? Date.parse(v) : NaN;
   if (Number.isNaN(t)) throw new OrchError('validation_error', 'older_than must be an ISO timestamp or an age in seconds');
   return t;

@@ -3,8 +3,28 @@
  * memshift's own helpers): dicts, truthiness, `datetime.now().isoformat()`, and SessionMemoryAgent's context cut.
  */
 
+import { isLosslessNumber, LosslessNumber, parse } from 'lossless-json';
+
 /** A JSON object: what Python's json gives as a dict. */
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !isLosslessNumber(v);
+
+const SAFE_INT = /^-?\d{1,15}$/;
+
+/**
+ * json.loads of a frame's text, keeping what Python keeps of a number: an int stays an int however long,
+ * a float stays a float (3.0 is not 3). Small ints are plain numbers; every other number a LosslessNumber.
+ */
+export const loads = (text: string): unknown =>
+  parse(text, null, (digits) => (SAFE_INT.test(digits) && digits !== '-0' ? Number(digits) : new LosslessNumber(digits)));
+
+/** A number as Python holds it, for arithmetic: undefined for anything that is not a number (bool aside). */
+export function numeric(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  return isLosslessNumber(v) ? Number(v.value) : undefined;
+}
+
+/** A Python float (as opposed to an int) among decoded values. */
+export const isFloat = (v: unknown): boolean => (typeof v === 'number' ? !Number.isInteger(v) : isLosslessNumber(v) && !/^-?\d+$/.test(v.value));
 
 /** bool(value): None, False, 0, "", [] and {} are false. */
 export function truthy(value: unknown): boolean {
@@ -64,8 +84,9 @@ function quote(s: string): string {
 export function dumps(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  // JSON.parse leaves no trace of int or float: a safe integer reads as an int, anything else as a float.
+  // A plain number is an int read from a frame or a float made here (a time); a read float is a LosslessNumber.
   if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : floatRepr(value);
+  if (isLosslessNumber(value)) return isFloat(value) ? floatRepr(Number(value.value)) : BigInt(value.value).toString();
   if (typeof value === 'string') return quote(value);
   if (Array.isArray(value)) return `[${value.map(dumps).join(', ')}]`;
   if (isObject(value)) {

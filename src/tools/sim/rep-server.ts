@@ -6,7 +6,7 @@
 import * as zmq from 'zeromq';
 import { SIM_ERROR_REPLIES } from './services.js';
 import { childLogger } from '../../telemetry/log.js';
-import { dumps } from './python.js';
+import { dumps, loads } from './python.js';
 import type { Faults, SimTarget } from './faults.js';
 import { isObject, type SimModel, type WriteFault } from './model.js';
 import { orchestratorErrorReply } from './orchestrator.js';
@@ -100,7 +100,7 @@ export class RepServer {
     let request: unknown;
     try {
       // The Python services read one frame with recv_json; extra frames are ignored.
-      request = JSON.parse((frame ?? Buffer.alloc(0)).toString('utf8'));
+      request = loads((frame ?? Buffer.alloc(0)).toString('utf8'));
     } catch {
       return dumps(errorReply(this.target, 'Invalid JSON request', null, 'request'));
     }

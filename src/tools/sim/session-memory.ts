@@ -1,6 +1,6 @@
 /** In-memory SessionMemoryAgent (PROTOCOLS.md 1.1): sessions with conversation history and a token-budgeted context. */
 import { randomUUID } from 'node:crypto';
-import { contextWithin, isNonEmptyText, nowIso, truthy } from './python.js';
+import { contextWithin, isNonEmptyText, nowIso, numeric, truthy } from './python.js';
 import { SIM_ERROR_REPLIES } from './services.js';
 import { alterValue, divergentWrite, isObject, noGetMessage, pyStr, type SimModel, type WriteFault, type JsonObject } from './model.js';
 
@@ -44,7 +44,7 @@ export class SessionMemoryModel implements SimModel {
         return this.addInteraction(request, rid, fault);
       case 'get_context': {
         if (!truthy(sid)) return errorReply('Missing session_id', rid);
-        const maxTokens = typeof request.max_tokens === 'number' ? request.max_tokens : DEFAULT_MAX_TOKENS;
+        const maxTokens = numeric(request.max_tokens) ?? DEFAULT_MAX_TOKENS;
         const context = contextWithin(this.sessions.get(String(sid))?.interactions ?? [], maxTokens).map(({ role, content, timestamp }) => ({
           role,
           content,

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { nowIso } from '../python.js';
+import { dumps, loads, nowIso } from '../python.js';
 import { asText, parseJson, SESSION_MEMORY_SCHEMA, type ContextualFile, type JarvisFile } from './legacy-formats.js';
 import { loadSqlJs, type SqlDatabase } from '../../../util/sqlite.js';
 import type { ContextualMemoryModel } from '../contextual-memory.js';
@@ -88,7 +88,7 @@ function applyChange(db: SqlDatabase, change: SessionMemoryChange): void {
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
-  return existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as T) : undefined;
+  return existsSync(path) ? (loads(await readFile(path, 'utf8')) as T) : undefined;
 }
 
 export async function persistContextual(model: ContextualMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
@@ -105,7 +105,7 @@ export async function persistContextual(model: ContextualMemoryModel, path: stri
       file.sessions[sid] = s.newestFirst;
       if (s.summary) file.summaries[sid] = s.summary;
     }
-    return writeFileAtomic(path, JSON.stringify(file));
+    return writeFileAtomic(path, dumps(file));
   };
   const writer = new WriteBehind(save, delayMs, onError);
   model.onChange = () => writer.schedule();
@@ -114,7 +114,7 @@ export async function persistContextual(model: ContextualMemoryModel, path: stri
 
 export async function persistJarvis(model: JarvisMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
   for (const [user, memories] of Object.entries((await readJson<JarvisFile<JarvisSaved>>(path)) ?? {})) model.users.set(user, memories);
-  const writer = new WriteBehind(() => writeFileAtomic(path, JSON.stringify(Object.fromEntries(model.users))), delayMs, onError);
+  const writer = new WriteBehind(() => writeFileAtomic(path, dumps(Object.fromEntries(model.users))), delayMs, onError);
   model.onChange = () => writer.schedule();
   return { flush: () => writer.flush() };
 }

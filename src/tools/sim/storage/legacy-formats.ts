@@ -2,6 +2,7 @@
  * The legacy services' stores as the real agents keep them (PROTOCOLS.md section 1), for the simulators:
  * SessionMemoryAgent's SQLite schema and JSON columns, the two JSON files' shapes.
  */
+import { dumps, loads } from '../python.js';
 export const SESSION_MEMORY_SCHEMA = `
   CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, user_id TEXT, created_at TEXT, last_active TEXT, metadata TEXT
@@ -21,13 +22,13 @@ export interface ContextualFile<Interaction, Summary> {
 export type JarvisFile<Memory> = Record<string, Memory[]>;
 
 /** A JSON column as the agent writes it (`json.dumps` of what it was given; text as it is). */
-export const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v ?? null));
+export const asText = (v: unknown): string => (typeof v === 'string' ? v : dumps(v ?? null));
 
 /** A JSON column as the agent loads it; text that is not JSON stays text. */
 export function parseJson(v: unknown): unknown {
   if (typeof v !== 'string') return v ?? null;
   try {
-    return JSON.parse(v);
+    return loads(v);
   } catch {
     return v;
   }

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { ORCHESTRATOR_SCHEMA } from './schema.js';
+import { dumps, loads } from '../python.js';
 import type { OrchestratorModel, StoredSession } from '../orchestrator.js';
 import type { StoredMemory } from '../orchestrator-query.js';
 import type { Persistence } from './legacy-files.js';
@@ -12,9 +13,9 @@ import { WriteBehind } from './write-behind.js';
 import { inTransaction } from '../../../store/client.js';
 
 const CHUNK = 5_000;
-const json = (v: unknown): string => JSON.stringify(v ?? null);
+const json = (v: unknown): string => dumps(v ?? null);
 /** A VARCHAR or TEXT column of a value that may not be text: text as it is, anything else as its JSON. */
-const text = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+const text = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : dumps(v));
 /** TIMESTAMP (no zone) read back as the simulator's ISO text, in UTC as it was written. */
 const TS = (column: string) => `CASE WHEN ${column} IS NULL THEN NULL ELSE to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END`;
 
@@ -70,7 +71,7 @@ async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
   const sessions = await pool.query(`SELECT s.*, ${TS('s.created_at')} AS created, ${TS('s.ended_at')} AS ended FROM sessions s`);
   // No sequence column: memories come back in creation order, ties by id.
   const memories = await pool.query(
-    `SELECT m.*, ${TS('m.created_at')} AS created, ${TS('m.updated_at')} AS updated, ${TS('m.expires_at')} AS expires,
+    `SELECT m.*, m.content::text AS content_text, ${TS('m.created_at')} AS created, ${TS('m.updated_at')} AS updated, ${TS('m.expires_at')} AS expires,
             coalesce((SELECT array_agg(t.tag ORDER BY t.tag_id) FROM memory_tags t WHERE t.memory_id = m.memory_id), '{}') AS tags
      FROM memory_entries m ORDER BY m.created_at, m.memory_id`,
   );
@@ -91,7 +92,7 @@ async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
       memory_id: r.memory_id,
       session_id: r.session_id,
       memory_type: r.memory_type,
-      content: r.content,
+      content: loads(r.content_text) as StoredMemory['content'],
       tags: r.tags,
       created_at: r.created,
       updated_at: r.updated,
