@@ -33,6 +33,12 @@ const serviceSchema = (name: ServiceName) =>
     legacy: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${serviceOf(name).legacyPort}` }),
     /** Defaults to the shared orchestrator. */
     new: backendSchema.optional(),
+    /**
+     * faithful: replies rebuilt from the orchestrator are the handler's own; as-deployed: reshaped as the
+     * service's deployed loop sends them (contextual-memory's error for every bare value, PROTOCOLS.md 1.2).
+     * Set it to what the legacy service in front of which memshift runs really answers.
+     */
+    replies: z.enum(['faithful', 'as-deployed']).default('faithful'),
     /** When a write reply means the write happened; defaults per service in src/services/catalog.ts. */
     writeSuccess: z
       .array(
@@ -323,6 +329,11 @@ export function serviceConfigOf(cfg: Config, s: ServiceName): ServiceConfig {
   const section = cfg.services[s];
   if (!section) throw new ConfigError(`no config for service "${s}" (registered after config was loaded?)`);
   return section;
+}
+
+/** How replies rebuilt from the orchestrator are shaped for a service: its deployed loop's reshaping, or none. */
+export function replyShapeOf(cfg: Config, s: ServiceName): ((reply: unknown) => unknown) | undefined {
+  return serviceConfigOf(cfg, s).replies === 'as-deployed' ? serviceOf(s).deployedReply : undefined;
 }
 
 export const writeSuccessOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).writeSuccess ?? serviceOf(s).writeSuccess;

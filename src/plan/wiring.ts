@@ -3,12 +3,13 @@
  * legacy legs and the translators, and observers (store, running totals) hear what happened.
  */
 import type { Config } from '../config.js';
-import { newBackendOf, writeSuccessOf } from '../config.js';
+import { newBackendOf, replyShapeOf, writeSuccessOf } from '../config.js';
 import type { Flags } from '../flags/source.js';
 import type { Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
 import type { Translator } from '../services/types.js';
+import { reshaped } from '../services/translator.js';
 import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { Runner } from './runner.js';
@@ -44,7 +45,9 @@ export function createRunner(deps: RunnerWiring): Runner {
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
     const newLeg = deps.newLegs[service]!;
-    const translator = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap);
+    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap);
+    const shape = replyShapeOf(config, service);
+    const translator = shape ? reshaped(own, shape) : own;
     translators[service] = translator;
     sides[service] = {
       legacy,

@@ -26,3 +26,14 @@ export function legacyKey(value: unknown): string {
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   return textOf(value);
 }
+
+/** Python's type name of a JSON value (as an AttributeError names it). */
+export function pyTypeName(value: unknown): string {
+  if (value === null || value === undefined) return 'NoneType';
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'string') return 'str';
+  if (Array.isArray(value)) return 'list';
+  if (isLosslessNumber(value)) return /[.eE]|inf|nan/i.test(value.value) ? 'float' : 'int';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float';
+  return 'dict';
+}

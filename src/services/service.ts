@@ -98,6 +98,11 @@ export interface LegacyService {
   writeSuccess: SuccessRule[];
   /** The service's error reply for a message, as the service itself would shape it. */
   errorReply(message: string, requestId?: unknown): unknown;
+  /**
+   * What the service's deployed loop makes of a handler's reply, where that differs from the handler's own
+   * (config `services.<name>.replies: as-deployed`); replies rebuilt from the orchestrator then get it too.
+   */
+  deployedReply?(reply: unknown): unknown;
   record: RecordShape;
   /** The service's own store: its file name in the legacy data directory, and its reader. */
   legacyStore: { file: string; open(path: string): Promise<LegacyRecords> };

@@ -39,3 +39,12 @@ export abstract class ServiceTranslator implements Translator {
     return this.spec.errorReply(`Unknown action: ${action}`, requestId);
   }
 }
+
+/** A translator whose replies go through the deployed loop's reshaping (config `replies: as-deployed`). */
+export function reshaped(translator: Translator, shape: (reply: unknown) => unknown): Translator {
+  return {
+    service: translator.service,
+    handle: async (request, ctx) => shape(await translator.handle(request, ctx)),
+    lookup: (request, writeId) => translator.lookup(request, writeId),
+  };
+}

@@ -1,6 +1,6 @@
 /** A proxy in front of simulators with flags from a temp file the test edits: the migration stages end to end. */
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
+import type { SimHandle, SimOptions } from '../../src/tools/sim/index.js';
 import type { ServedEvent } from '../../src/plan/observer.js';
 import type { Flags } from '../../src/flags/source.js';
 import { SIM_SERVICES, type SimService as ServiceName } from '../../src/tools/sim/services.js';
@@ -35,8 +35,8 @@ export interface MigrationStack {
   close(): Promise<void>;
 }
 
-export async function startMigrationStack(edits: Edits = {}, extraConfig: Record<string, unknown> = {}): Promise<MigrationStack> {
-  const sims = await startSims();
+export async function startMigrationStack(edits: Edits = {}, extraConfig: Record<string, unknown> = {}, simOptions: SimOptions = {}): Promise<MigrationStack> {
+  const sims = await startSims(simOptions);
   const temp = await TempFlags.create(edits);
   const flags = await temp.open({ pollIntervalMs: 100 });
   const served: ServedEvent[] = [];

@@ -19,16 +19,20 @@ export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
  * and its flags from the shipped all-off file; the guard is off unless `extra` sets it.
  */
 export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
-  const services = Object.fromEntries(SIM_SERVICES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 } }]));
+  // A service's keys in `extra.services` join its wiring here rather than replace it.
+  const own = (extra.services ?? {}) as Record<string, Record<string, unknown>>;
+  const services = Object.fromEntries(
+    SIM_SERVICES.map((s) => [s, { front: 'tcp://127.0.0.1:*', legacy: { endpoint: sims.endpoints[s], timeoutMs: 2000 }, ...own[s] }]),
+  );
   return parseConfig({
     http: { host: '127.0.0.1', port: 0 },
     orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },
     breaker: { failureThreshold: 3, openMs: 300 },
-    services,
     store: { url: databaseUrl },
     // Load tests queue on the one-at-a-time simulators, which the guard would rightly call a latency breach.
     guard: { enabled: false },
     ...extra,
+    services,
   });
 }
 

@@ -1,6 +1,6 @@
 /** ContextualMemoryAgent (PROTOCOLS.md 1.2): its protocol, its record in both stores, and its translator. */
 import type { LegacyService } from '../service.js';
-import { isObject } from '../legacy-values.js';
+import { isObject, pyTypeName } from '../legacy-values.js';
 import { spell, WHOLE_HISTORY } from '../legacy-lookup.js';
 import { CONTEXTUAL_MEMORY_FILE, openContextualStore } from './legacy-store.js';
 import { ContextualMemoryTranslator } from './translator.js';
@@ -27,6 +27,8 @@ export const contextualMemory: LegacyService = {
     { path: 'message', matches: "object has no attribute 'get'" },
   ],
   errorReply: (message) => ({ status: 'error', message }),
+  // The loop calls reply.get("status") before sending: a bare value raises there and the exception is sent instead.
+  deployedReply: (reply) => (isObject(reply) ? reply : { status: 'error', message: `'${pyTypeName(reply)}' object has no attribute 'get'` }),
   record: {
     header: [],
     lists: [

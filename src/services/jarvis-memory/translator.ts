@@ -48,7 +48,8 @@ export class JarvisMemoryTranslator extends ServiceTranslator {
         return { status: 'ok' };
       }
       default:
-        return this.unknownAction(action);
+        // The agent names no action in its reply (PROTOCOLS.md 1.3).
+        return this.spec.errorReply('Unknown action');
     }
   }
 
