@@ -204,6 +204,8 @@ const configSchema = () =>
         window: z.number().int().positive().default(256),
         /** Wait before the end-of-run re-check of differences (writes in flight settle). */
         recheckDelayMs: z.number().int().nonnegative().default(1_000),
+        /** Seconds two legacy times of one record may differ by: live writes are stamped by each side's clock. */
+        timeToleranceS: z.number().nonnegative().default(1),
         /** Throttle: keys checksummed (and repairs) per second on average; 0 = unlimited. */
         keysPerSecond: z.number().nonnegative().default(0),
         /** Differences copied into each run's row for the report. */

@@ -43,6 +43,7 @@ export const command = defineCommand(
         `  missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}` +
           (run.converged ? ` (${run.converged} more converged during the run)` : ''),
       ];
+      if (run.retained) lines.push(`  retained on new beyond the legacy's history limit (not differences): ${run.retained}`);
       if (run.repair) lines.push(`  repaired ${run.repaired}, repair failed ${run.repairFailed}`);
       for (const d of differences.slice(0, 50)) {
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));

@@ -5,7 +5,7 @@
  */
 import { compare } from '../comparison/compare.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
-import { compareKeys, namedView, type CanonicalRecord } from '../services/records.js';
+import { compareKeys, namedView, TIME_FIELD, type CanonicalRecord } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
 import { sameChecksum, type RecordSource } from './source.js';
 import type { Difference } from './runs.js';
@@ -18,6 +18,16 @@ export interface DiffTuning {
   fanout: number;
   /** Field diffs kept per differing record. */
   maxFieldDiffs: number;
+  /** Seconds two legacy times of one element may differ by (each side stamps live writes with its own clock). */
+  timeToleranceS: number;
+}
+
+type RecordTuning = Pick<DiffTuning, 'maxFieldDiffs' | 'timeToleranceS'>;
+
+/** Comparison rules of a service's records: its element times within the tolerance. */
+function recordRules(service: ServiceName, t: RecordTuning) {
+  const timed = serviceOf(service).record.lists.filter((l) => l.timed);
+  return { maxDiffs: t.maxFieldDiffs, tolerance: Object.fromEntries(timed.map((l) => [`${l.name}[].${TIME_FIELD}`, t.timeToleranceS])) };
 }
 
 export interface DiffStats {
@@ -36,17 +46,17 @@ export function diffRecord(
   key: string,
   legacy: CanonicalRecord | undefined,
   neu: CanonicalRecord | undefined,
-  maxFieldDiffs: number,
+  tuning: RecordTuning,
 ): Difference | undefined {
   if (!legacy && !neu) return undefined;
   if (!neu) return { key, kind: 'missing_in_new', diffs: [] };
   if (!legacy) return { key, kind: 'missing_in_legacy', diffs: [] };
-  const c = compare(namedView(serviceOf(service).record, legacy), namedView(serviceOf(service).record, neu), { maxDiffs: maxFieldDiffs });
+  const c = compare(namedView(serviceOf(service).record, legacy), namedView(serviceOf(service).record, neu), recordRules(service, tuning));
   return c.equal ? undefined : { key, kind: 'differing', diffs: c.diffs };
 }
 
 /** Merge-joins two key-ordered record lists into their differences. */
-function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu: CanonicalRecord[], maxFieldDiffs: number): Difference[] {
+function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu: CanonicalRecord[], tuning: RecordTuning): Difference[] {
   const out: Difference[] = [];
   let i = 0;
   let j = 0;
@@ -56,10 +66,10 @@ function diffRecords(service: ServiceName, legacy: CanonicalRecord[], neu: Canon
     const order = !l ? 1 : !n ? -1 : compareKeys(l.key, n.key);
     const d =
       order < 0
-        ? diffRecord(service, l!.key, l, undefined, maxFieldDiffs)
+        ? diffRecord(service, l!.key, l, undefined, tuning)
         : order > 0
-          ? diffRecord(service, n!.key, undefined, n, maxFieldDiffs)
-          : diffRecord(service, l!.key, l, n, maxFieldDiffs);
+          ? diffRecord(service, n!.key, undefined, n, tuning)
+          : diffRecord(service, l!.key, l, n, tuning);
     if (d) out.push(d);
     if (order <= 0) i++;
     if (order >= 0) j++;
@@ -106,7 +116,7 @@ export async function bisect(
     const results = await mapLimit(leaves, 4, async (r) => {
       const [l, n] = await Promise.all([legacy.records(r), neu.records(r)]);
       stats.recordsFetched += l.length + n.length;
-      return diffRecords(service, l, n, tuning.maxFieldDiffs);
+      return diffRecords(service, l, n, tuning);
     });
     found.push(...results.flat());
     // Sibling ranges finish in any order; keep them in key order for the next level and the caller.

@@ -20,7 +20,14 @@ const LIVE = `m.is_active AND (m.expires_at IS NULL OR m.expires_at > now())`;
 // sorts the joined rows once instead of once per key and aggregate. The orchestrator's schema has no sequence
 // column and two memories may share a created_at: the legacy time each record carries breaks the tie, then the id.
 // (jsonb order: epoch floats numerically, ISO times as text; memshift writes them strictly increasing per process).
-const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, coalesce(m.content->'timestamp', m.content->'metadata'->'timestamp'), m.memory_id`;
+const LEGACY_TIME = `coalesce(m.content->'timestamp', m.content->'metadata'->'timestamp')`;
+const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, ${LEGACY_TIME}, m.memory_id`;
+/** A legacy time (jsonb) as whole seconds (jsonb), exactly as services/records.ts wholeSeconds makes it. */
+const wholeSeconds = (t: string) => `CASE jsonb_typeof(${t})
+  WHEN 'number' THEN to_jsonb(floor((${t})::text::numeric))
+  WHEN 'string' THEN CASE WHEN (${t} #>> '{}') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?$'
+    THEN to_jsonb(floor(extract(epoch FROM left(${t} #>> '{}', 23)::timestamp))) ELSE 'null'::jsonb END
+  ELSE 'null'::jsonb END`;
 /** The digest's separators (canonical.ts) as SQL. */
 const ELEMENT_CHR = `chr(${ELEMENT_SEP.charCodeAt(0)})`;
 const LIST_CHR = `chr(${LIST_SEP.charCodeAt(0)})`;
@@ -38,6 +45,8 @@ function rangeWhere(keyExpr: string, range: KeyRange, params: Params): string {
 class OrchestratorSource implements RecordSource {
   private readonly view: OrchestratorView;
   private readonly emptyIsAbsent: boolean;
+  /** Per list, how many newest elements the legacy service keeps (undefined: all). */
+  private readonly retain: (number | undefined)[];
 
   constructor(
     readonly service: ServiceName,
@@ -46,6 +55,50 @@ class OrchestratorSource implements RecordSource {
   ) {
     this.view = serviceOf(service).orchestratorView;
     this.emptyIsAbsent = serviceOf(service).record.emptyIsAbsent;
+    this.retain = serviceOf(service).record.lists.map((l) => l.retain);
+  }
+
+  /**
+   * A key's sessions joined with their live memories; where the legacy keeps only the newest N of a list, each
+   * memory carries its rank among its list's, newest first (r<i>), one session's memories at a time.
+   */
+  private get joined(): string {
+    const ranks = this.view.lists
+      .map((l, i) =>
+        this.retain[i] === undefined
+          ? ''
+          : `, row_number() OVER (PARTITION BY (${l.where}) ORDER BY m.created_at DESC, ${LEGACY_TIME} DESC, m.memory_id DESC) AS r${i}`,
+      )
+      .join('');
+    return ranks
+      ? `sessions s LEFT JOIN LATERAL (SELECT m.*${ranks} FROM memory_entries m WHERE m.session_id = s.session_id AND ${LIVE}) m ON true`
+      : `sessions s LEFT JOIN memory_entries m ON m.session_id = s.session_id AND ${LIVE}`;
+  }
+
+  /** The memories of list i that the legacy side would still hold. */
+  private listWhere(i: number): string {
+    const where = this.view.lists[i]!.where;
+    return this.retain[i] === undefined ? where : `(${where}) AND m.r${i} <= ${this.retain[i]}`;
+  }
+
+  /** A list's element as jsonb: its tuple, then its legacy time (whole seconds in digests). */
+  private element(i: number, mode: 'digest' | 'rows'): string {
+    const l = this.view.lists[i]!;
+    if (l.time === undefined) return l.element;
+    return `(${l.element}) || jsonb_build_array(${mode === 'digest' ? wholeSeconds(l.time) : l.time})`;
+  }
+
+  /** Memories the orchestrator keeps beyond what the legacy service retains (history, not differences). */
+  async retained(range: KeyRange): Promise<number> {
+    const beyond = this.retain.flatMap((n, i) => (n === undefined ? [] : [`((${this.view.lists[i]!.where}) AND m.r${i} > ${n})`]));
+    if (!beyond.length) return 0;
+    const params: Params = [];
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::float8 AS n FROM ${this.joined}
+       WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)} AND (${beyond.join(' OR ')})`,
+      params,
+    );
+    return rows[0]?.n ?? 0;
   }
 
   /**
@@ -54,21 +107,21 @@ class OrchestratorSource implements RecordSource {
    */
   private perKey(selection: string, mode: 'digest' | 'rows'): string {
     const v = this.view;
-    const list = (l: OrchestratorView['lists'][number]) =>
+    const list = (_: unknown, i: number) =>
       mode === 'digest'
-        ? `coalesce(string_agg((${l.element})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${l.where}), '')`
-        : `coalesce(jsonb_agg(${l.element} ${ORDER}) FILTER (WHERE ${l.where}), '[]')`;
+        ? `coalesce(string_agg((${this.element(i, mode)})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '')`
+        : `coalesce(jsonb_agg(${this.element(i, mode)} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '[]')`;
     // Of a key's sessions (one, unless replicas raced to create it) the least header: deterministic, and
     // an aggregate without an order of its own, so the rows are sorted once for the lists.
     const header = `min((${v.header})::text)`;
     const columns =
       mode === 'digest'
-        ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l)}`)].join(' || ')}) AS h`
-        : `${header} AS header, ${v.lists.map((l, i) => `${list(l)} AS e${i}`).join(', ')}`;
-    const nonEmpty = this.emptyIsAbsent ? `HAVING count(m.memory_id) FILTER (WHERE ${v.lists.map((l) => `(${l.where})`).join(' OR ')}) > 0` : '';
+        ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l, i)}`)].join(' || ')}) AS h`
+        : `${header} AS header, ${v.lists.map((l, i) => `${list(l, i)} AS e${i}`).join(', ')}`;
+    const nonEmpty = this.emptyIsAbsent ? `HAVING count(m.memory_id) FILTER (WHERE ${v.lists.map((_, i) => `(${this.listWhere(i)})`).join(' OR ')}) > 0` : '';
     return `
       SELECT ${v.key} COLLATE "C" AS key, ${columns}
-      FROM sessions s LEFT JOIN memory_entries m ON m.session_id = s.session_id AND ${LIVE}
+      FROM ${this.joined}
       WHERE s.ended_at IS NULL AND ${v.sessions} ${selection}
       GROUP BY 1
       ${nonEmpty}`;

@@ -38,6 +38,7 @@ const DEFAULT_TUNING: ReconcileTuning = {
   leafSize: 64,
   fanout: 16,
   maxFieldDiffs: 20,
+  timeToleranceS: 1,
   segmentSize: 1_000,
   window: 256,
   recheckDelayMs: 1_000,
@@ -164,7 +165,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
       { legacy, new: sides.new },
       differences.map((d) => d.key),
     );
-    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs) ?? []);
+    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t) ?? []);
     const still = new Set(confirmed.map((c) => c.key));
     const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
     converged = gone.length;
@@ -178,7 +179,8 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     await runs.saveDifferences(current.id, differences);
   }
   if (legacy !== sides.legacy) await legacy.close();
-  const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize });
+  const retained = (await sides.new.retained?.(opts.range ?? {})) ?? 0;
+  const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize, retained });
   const remaining = differences.filter((d) => !d.repaired).length;
   log.info(
     { service, run: run.id, missingInNew: run.missingInNew, missingInLegacy: run.missingInLegacy, differing: run.differing, converged, repaired, remaining },
@@ -221,7 +223,7 @@ async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy:
   );
   for (const d of differences) {
     if (d.repaired === false) continue;
-    d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t.maxFieldDiffs);
+    d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t);
   }
   if (reread !== legacy) await reread.close();
 }

@@ -17,7 +17,8 @@ import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
 /** One side's write path, taking legacy requests. */
 export interface SideWriter {
-  send(request: LegacyRequest): Promise<void>;
+  /** `stamp`: the element's legacy time, which the orchestrator's copy keeps exactly (the legacy side stamps its own). */
+  send(request: LegacyRequest, stamp?: unknown): Promise<void>;
   /**
    * Removes every element of a key where the legacy protocol has no action for it (contextual-memory
    * cannot clear a session); undefined where that is impossible (the legacy side itself).
@@ -43,8 +44,8 @@ export async function syncKey(
 ): Promise<number> {
   const ops = serviceOf(service).repair;
   let sent = 0;
-  const send = async (r: LegacyRequest) => {
-    await writer.send(r);
+  const send = async (r: LegacyRequest, stamp?: unknown) => {
+    await writer.send(r, stamp);
     sent++;
   };
   const empty = async (removeKey: boolean) => {
@@ -66,7 +67,8 @@ export async function syncKey(
     for (const r of ops.create?.(truth) ?? []) await send(r);
   }
   for (const [i, list] of truth.lists.entries()) {
-    for (const element of list.slice(from[i])) await send(ops.append(key, i, element));
+    const timed = serviceOf(service).record.lists[i]?.timed;
+    for (const element of list.slice(from[i])) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
   }
   return sent;
 }
@@ -94,8 +96,9 @@ export function newWriter(
   resolver: Resolver,
 ): SideWriter {
   return {
-    async send(request) {
-      const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { createMissing: true, writeId }));
+    async send(request, stamp) {
+      const ctx = { createMissing: true, ...(stamp === undefined || stamp === null ? {} : { stamp }) };
+      const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { ...ctx, writeId }));
       if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
     },
     async clearKey(key) {

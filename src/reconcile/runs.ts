@@ -42,6 +42,8 @@ export interface ReconcileRun {
   repairFailed: number;
   rangesChecked: number;
   recordsFetched: number;
+  /** Orchestrator elements beyond the legacy service's retention: kept history, not differences. */
+  retained: number;
   /** The first differences, with their field diffs (values as stored: redact before showing). */
   sampleDiffs: Difference[];
   error: string | null;
@@ -50,7 +52,7 @@ export interface ReconcileRun {
 const RUN_COLUMNS = `id::float8 AS id, service, trigger, stage, truth, repair, status, started_at AS "startedAt", finished_at AS "finishedAt",
   checkpoint_key AS "checkpointKey", legacy_records::float8 AS "legacyRecords", new_records::float8 AS "newRecords",
   missing_in_new AS "missingInNew", missing_in_legacy AS "missingInLegacy", differing, converged, repaired,
-  repair_failed AS "repairFailed", ranges_checked AS "rangesChecked", records_fetched AS "recordsFetched",
+  repair_failed AS "repairFailed", ranges_checked AS "rangesChecked", records_fetched AS "recordsFetched", retained::float8 AS retained,
   sample_diffs AS "sampleDiffs", error`;
 
 /** Progress made since the last checkpoint, added to the run's totals. */
@@ -68,6 +70,7 @@ export interface RunOutcome {
   repaired: number;
   repairFailed: number;
   sampleSize: number;
+  retained?: number;
   error?: string;
 }
 
@@ -126,14 +129,14 @@ export class ReconcileRuns {
   async finish(runId: number, o: RunOutcome): Promise<ReconcileRun> {
     const { rows } = await this.pool.query<ReconcileRun>(
       `WITH d AS (SELECT * FROM reconcile_differences WHERE run_id = $1)
-       UPDATE reconcile_runs SET status = $2, finished_at = now(), converged = $3, repaired = $4, repair_failed = $5, error = $6,
+       UPDATE reconcile_runs SET status = $2, finished_at = now(), converged = $3, repaired = $4, repair_failed = $5, error = $6, retained = $8,
          missing_in_new = (SELECT count(*) FROM d WHERE kind = 'missing_in_new'),
          missing_in_legacy = (SELECT count(*) FROM d WHERE kind = 'missing_in_legacy'),
          differing = (SELECT count(*) FROM d WHERE kind = 'differing'),
          sample_diffs = coalesce((SELECT jsonb_agg(jsonb_build_object('key', key, 'kind', kind, 'diffs', diffs, 'repaired', repaired) ORDER BY key)
                                   FROM (SELECT * FROM d ORDER BY key LIMIT $7) s), '[]')
        WHERE id = $1 RETURNING ${RUN_COLUMNS}`,
-      [runId, o.status, o.converged, o.repaired, o.repairFailed, o.error ?? null, o.sampleSize],
+      [runId, o.status, o.converged, o.repaired, o.repairFailed, o.error ?? null, o.sampleSize, o.retained ?? 0],
     );
     return rows[0]!;
   }

@@ -31,8 +31,8 @@ function legacyStorePath(config: Config, service: ServiceName): string {
 }
 
 export function tuningOf(config: Config): Partial<ReconcileTuning> {
-  const { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize } = config.reconcile;
-  return { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize };
+  const { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS } = config.reconcile;
+  return { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS };
 }
 
 export interface OpenedSides extends ReconcileSides {

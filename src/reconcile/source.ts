@@ -31,6 +31,8 @@ export interface RecordSource {
   recordsOf(keys: readonly string[]): Promise<CanonicalRecord[]>;
   /** At most parts - 1 keys of the range cutting it into pieces of about equal count. */
   splitKeys(range: KeyRange, parts: number): Promise<string[]>;
+  /** Elements this side keeps beyond what the legacy service retains (history, not differences); none if absent. */
+  retained?(range: KeyRange): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -77,7 +79,12 @@ export class LegacyIndex implements RecordSource {
    * Builds the index from records already in key order (digests computed here), yielding to the event
    * loop now and then so the other side's queries proceed meanwhile.
    */
-  static async build(records: Iterable<CanonicalRecord>, load: LegacyIndex['load'], onClose?: () => void): Promise<LegacyIndex> {
+  static async build(
+    records: Iterable<CanonicalRecord>,
+    load: LegacyIndex['load'],
+    onClose?: () => void,
+    digest: (r: CanonicalRecord) => string = recordDigest,
+  ): Promise<LegacyIndex> {
     const keys: string[] = [];
     let words = new Float64Array(1024);
     for (const r of records) {
@@ -86,7 +93,7 @@ export class LegacyIndex implements RecordSource {
         bigger.set(words);
         words = bigger;
       }
-      const [a, b] = digestWords(recordDigest(r));
+      const [a, b] = digestWords(digest(r));
       words[2 * keys.length] = a;
       words[2 * keys.length + 1] = b;
       keys.push(r.key);
@@ -196,6 +203,9 @@ export class DeferredSource<S extends RecordSource = RecordSource> implements Re
   }
   splitKeys(range: KeyRange, parts: number) {
     return this.ready.then((s) => s.splitKeys(range, parts));
+  }
+  retained(range: KeyRange) {
+    return this.ready.then((s) => s.retained?.(range) ?? 0);
   }
   close() {
     return this.ready.then(

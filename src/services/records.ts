@@ -1,6 +1,7 @@
 /**
  * One canonical record per legacy key (session id, user id), in the legacy shape, as both sides are read:
- * a header tuple and element lists of tuples. Timestamps are left out (each side stamps its own clock);
+ * a header tuple and element lists of tuples. An element of a timed list ends with its legacy time (each side's
+ * clock stamps live writes, so times are compared within a tolerance and digested to the whole second);
  * what remains is what a write through the translators preserves, so equal records mean "in sync".
  */
 export interface CanonicalRecord {
@@ -11,9 +12,21 @@ export interface CanonicalRecord {
   lists: unknown[][][];
 }
 
+export interface ListShape {
+  name: string;
+  fields: readonly string[];
+  /** Each element ends with its legacy time, after `fields` (named `timestamp` in field diffs). */
+  timed?: boolean;
+  /** The legacy service keeps only the newest this many; the orchestrator's older ones are retained history. */
+  retain?: number;
+}
+
+/** The name of an element's legacy time in field diffs and tolerance rules. */
+export const TIME_FIELD = 'timestamp';
+
 export interface RecordShape {
   header: readonly string[];
-  lists: readonly { name: string; fields: readonly string[] }[];
+  lists: readonly ListShape[];
   /** A key with no elements does not exist (the service keeps keys implicitly, by their first write). */
   emptyIsAbsent: boolean;
 }
@@ -24,10 +37,27 @@ const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.le
 export function namedView(shape: RecordShape, r: CanonicalRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   shape.header.forEach((f, i) => (out[f] = r.header[i]));
-  shape.lists.forEach(({ name, fields }, i) => {
-    out[name] = (r.lists[i] ?? []).map((t) => (fields.length === 1 ? t[0] : Object.fromEntries(fields.map((f, j) => [f, t[j]]))));
+  shape.lists.forEach(({ name, fields, timed }, i) => {
+    const named = timed ? [...fields, TIME_FIELD] : fields;
+    out[name] = (r.lists[i] ?? []).map((t) => (named.length === 1 ? t[0] : Object.fromEntries(named.map((f, j) => [f, t[j]]))));
   });
   return out;
+}
+
+/**
+ * A legacy time as whole seconds: epoch seconds as they are, an ISO-8601 local time read as if UTC (as
+ * PostgreSQL's `extract(epoch from text::timestamp)` reads it); null for anything else.
+ */
+function wholeSeconds(v: unknown): number | null {
+  if (typeof v === 'number') return Math.floor(v);
+  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$/.test(v)) return null;
+  return Math.floor(Date.parse(`${v.slice(0, 23)}Z`) / 1000);
+}
+
+/** The record as digests see it: each timed element's time cut to the whole second (a tolerance compares the rest). */
+export function digestForm(shape: RecordShape, r: CanonicalRecord): CanonicalRecord {
+  if (!shape.lists.some((l) => l.timed)) return r;
+  return { ...r, lists: r.lists.map((list, i) => (shape.lists[i]?.timed ? list.map((e) => [...e.slice(0, -1), wholeSeconds(e.at(-1))]) : list)) };
 }
 
 // --- key order ---------------------------------------------------------------------------------

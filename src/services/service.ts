@@ -54,8 +54,11 @@ export interface OrchestratorView {
   sessions: string;
   /** [key, ...header] as jsonb, of a session row `s`. */
   header: string;
-  /** Per list of the record shape: which memories `m` belong to it and the element tuple. */
-  lists: { where: string; element: string }[];
+  /**
+   * Per list of the record shape: which memories `m` belong to it, the element tuple (jsonb array) and, for a
+   * timed list, the element's legacy time (jsonb), appended to the tuple.
+   */
+  lists: { where: string; element: string; time?: string }[];
 }
 
 /** The legacy requests that build a record (reconcile --repair and the backfill send them through the write path). */

@@ -5,6 +5,8 @@
 import { createdBy, SessionRegistry } from './orchestrator-client.js';
 import type { LegacyService } from './service.js';
 import type { IdMap, LegacyRequest, OrchestratorClient, TranslateContext, Translator, WriteLookup } from './types.js';
+import { pyFloat } from '../util/pyjson.js';
+import { stampMicros } from '../util/stamps.js';
 
 export abstract class ServiceTranslator implements Translator {
   readonly service: string;
@@ -47,4 +49,13 @@ export function reshaped(translator: Translator, shape: (reply: unknown) => unkn
     handle: async (request, ctx) => shape(await translator.handle(request, ctx)),
     lookup: (request, writeId) => translator.lookup(request, writeId),
   };
+}
+
+/**
+ * A record's legacy time as epoch seconds spelt as Python's float: the legacy record's own (backfill, repair),
+ * or the write's time in this process (see util/stamps.ts).
+ */
+export function epochStamp(ctx: TranslateContext): unknown {
+  if (typeof ctx.stamp === 'number') return pyFloat(ctx.stamp);
+  return ctx.stamp ?? pyFloat(stampMicros(ctx.at) / 1e6);
 }

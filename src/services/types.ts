@@ -59,6 +59,8 @@ export interface TranslateContext {
    * primary took a live write (memshift's clock), or now when the new side is the primary.
    */
   at?: Date;
+  /** The legacy record's own time, kept exactly instead of one made from `at` (backfill and repair copy it). */
+  stamp?: unknown;
 }
 
 /**

@@ -218,6 +218,12 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (minute, service, side, role, outcome)
       )`,
   },
+  {
+    // Orchestrator elements older than what the legacy service keeps (contextual-memory's 50 newest
+    // interactions): counted per run as retained history, never as differences.
+    name: 'reconcile_retained',
+    sql: `ALTER TABLE reconcile_runs ADD COLUMN retained bigint NOT NULL DEFAULT 0`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -1,7 +1,7 @@
 /**
- * The simulators' storage in the real formats, and the source readers on both sides: the same writes made
- * on a legacy simulator and through the translator read back as equal canonical records (equal
- * checksums), a divergent write shows, and a restarted simulator finds its state again.
+ * The simulators' storage in the real formats, and the source readers on both sides: writes made on a legacy
+ * simulator and copied through the translator as the backfill copies them (times included) read back as equal
+ * canonical records (equal checksums), a divergent write shows, and a restarted simulator finds its state again.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { serviceOf } from '../../src/services/registry.js';
 import { legacyPath, openLegacySource } from '../../src/reconcile/legacy.js';
 import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
 import { loadSqlJs } from '../../src/util/sqlite.js';
+import { syncKey } from '../../src/reconcile/repair.js';
 import { sameChecksum } from '../../src/reconcile/source.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
@@ -35,10 +36,19 @@ let translators: Record<ServiceName, Translator>;
 
 const storage = () => ({ dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 });
 
-/** The write on the legacy simulator and through the translator (as a dual write would). */
+/** The write on the legacy simulator; copied to the orchestrator once all are made (copyAll). */
 async function both(service: ServiceName, request: LegacyRequest): Promise<void> {
   await send(sims.endpoints[service], request);
-  await translators[service].handle(request, { createMissing: true });
+}
+
+/** Every legacy record copied through the translator with its legacy times, as the backfill copies it. */
+async function copyAll(): Promise<void> {
+  for (const service of SIM_SERVICES) {
+    const legacy = await openLegacySource(service, legacyPath(service, dir));
+    const writer = { send: async (r: LegacyRequest, stamp?: unknown) => void (await translators[service].handle(r, { createMissing: true, stamp })) };
+    for (const record of await legacy.records({})) await syncKey(service, record.key, record, undefined, writer);
+    await legacy.close();
+  }
 }
 
 beforeAll(async () => {
@@ -72,6 +82,7 @@ beforeAll(async () => {
     await both('jarvis-memory', { action: 'add_memory', user_id: `j${i}`, memory: `plain ${i}` });
   }
   await sims.flush();
+  await copyAll();
 }, 60_000);
 
 afterAll(async () => {
@@ -144,10 +155,10 @@ describe('source readers', () => {
     const [r] = await legacy.recordsOf(['u_4']);
     expect(namedView(serviceOf('contextual-memory').record, r!)).toEqual({
       interactions: [
-        { type: 'code', content: 'SELECT 4', metadata: { file: 'a.py', bb: 1, a: [1, 2] } },
-        { type: 'user_query', content: 'why 4?', metadata: {} },
+        { type: 'code', content: 'SELECT 4', metadata: { file: 'a.py', bb: 1, a: [1, 2] }, timestamp: expect.any(Number) },
+        { type: 'user_query', content: 'why 4?', metadata: {}, timestamp: expect.any(Number) },
       ],
-      decisions: ['use 4'],
+      decisions: [{ decision: 'use 4', timestamp: expect.any(Number) }],
     });
     await legacy.close();
   });

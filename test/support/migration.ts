@@ -24,6 +24,8 @@ export interface MigrationStack {
   sims: SimHandle;
   proxy: Proxy;
   flags: Flags;
+  /** The proxy's state store. */
+  databaseUrl: string;
   /** Every request the proxy served, in order. */
   served: ServedEvent[];
   /** Rewrites the flags file and resolves once the proxy has reloaded it. */
@@ -40,7 +42,8 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
   const temp = await TempFlags.create(edits);
   const flags = await temp.open({ pollIntervalMs: 100 });
   const served: ServedEvent[] = [];
-  const proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), extraConfig), {
+  const databaseUrl = await freshDatabaseUrl();
+  const proxy = await startProxy(configFor(sims, databaseUrl, extraConfig), {
     flags,
     observers: [{ served: (e) => served.push(e) }],
   });
@@ -48,6 +51,7 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
     sims,
     proxy,
     flags,
+    databaseUrl,
     served,
     async setFlags(next) {
       const text = JSON.stringify(applyEdits(await shippedDoc(), next), null, 2);

@@ -4,9 +4,11 @@ import { isObject, pyTypeName } from '../legacy-values.js';
 import { spell, WHOLE_HISTORY } from '../legacy-lookup.js';
 import { CONTEXTUAL_MEMORY_FILE, openContextualStore } from './legacy-store.js';
 import { ContextualMemoryTranslator } from './translator.js';
+import { MAX_SESSION_HISTORY } from './snapshot.js';
 
 const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
 const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
+const CONTEXT_TIME = `m.content->'metadata'->'timestamp'`;
 
 export const contextualMemory: LegacyService = {
   name: 'contextual-memory',
@@ -32,8 +34,9 @@ export const contextualMemory: LegacyService = {
   record: {
     header: [],
     lists: [
-      { name: 'interactions', fields: ['type', 'content', 'metadata'] },
-      { name: 'decisions', fields: ['decision'] },
+      // The agent keeps the 50 newest interactions (max_session_history); the orchestrator keeps them all.
+      { name: 'interactions', fields: ['type', 'content', 'metadata'], timed: true, retain: MAX_SESSION_HISTORY },
+      { name: 'decisions', fields: ['decision'], timed: true },
     ],
     emptyIsAbsent: true,
   },
@@ -46,8 +49,9 @@ export const contextualMemory: LegacyService = {
       {
         where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,
         element: `jsonb_build_array(m.content->'metadata'->'type', m.content->'text', coalesce(m.content->'metadata', '{}') - 'type' - 'timestamp')`,
+        time: CONTEXT_TIME,
       },
-      { where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')` },
+      { where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} = 'decision'`, element: `jsonb_build_array(m.content->'text')`, time: CONTEXT_TIME },
     ],
   },
   // The protocol cannot clear a session: a repair clears it on the orchestrator directly (SideWriter.clearKey).

@@ -30,8 +30,8 @@ export async function openContextualStore(path: string): Promise<LegacyRecords> 
     const interactions: unknown[][] = [];
     for (let i = newestFirst.length - 1; i >= 0; i--) {
       const x = newestFirst[i];
-      if (isObject(x)) interactions.push([x.type ?? null, x.content ?? null, carriedMetadata(x.metadata)]);
+      if (isObject(x)) interactions.push([x.type ?? null, x.content ?? null, carriedMetadata(x.metadata), x.timestamp ?? null]);
     }
-    return { key, header: [], lists: [interactions, decisions.map((d) => [isObject(d) ? (d.decision ?? null) : null])] };
+    return { key, header: [], lists: [interactions, decisions.map((d) => (isObject(d) ? [d.decision ?? null, d.timestamp ?? null] : [null, null]))] };
   });
 }

@@ -5,11 +5,9 @@
  */
 import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
 import { taggedFor } from '../orchestrator-client.js';
-import { ServiceTranslator } from '../translator.js';
+import { epochStamp, ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
-import { pyFloat } from '../../util/pyjson.js';
-import { stampMicros } from '../../util/stamps.js';
 import { KeyChains } from '../../util/key-chains.js';
 
 const DECISION = 'decision';
@@ -42,7 +40,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         // Text the summary cannot use is refused with the agent's bare false.
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
-        const at = epochOf(ctx);
+        const at = epochStamp(ctx);
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
         return this.chains.run(sessionId, async () => {
           const id = await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
@@ -59,7 +57,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
         return this.chains.run(sessionId, async () => {
-          const at = epochOf(ctx);
+          const at = epochStamp(ctx);
           const id = await this.record(sessionId, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId));
           const current = await this.snapshotOf(id);
           await this.store(id, current, withDecision(current?.value, decision, at));
@@ -134,4 +132,3 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 }
 
 /** The record's legacy time as the agent writes it: epoch seconds, a float. */
-const epochOf = (ctx: TranslateContext) => pyFloat(stampMicros(ctx.at) / 1e6);

@@ -18,13 +18,13 @@ export const jarvisMemory: LegacyService = {
   },
   writeSuccess: [{ path: 'status', equals: 'ok' }],
   errorReply: (message) => ({ status: 'error', reason: message }),
-  record: { header: [], lists: [{ name: 'memories', fields: ['memory'] }], emptyIsAbsent: true },
+  record: { header: [], lists: [{ name: 'memories', fields: ['memory'], timed: true }], emptyIsAbsent: true },
   legacyStore: { file: JARVIS_MEMORY_FILE, open: openJarvisStore },
   orchestratorView: {
     key: `(s.metadata->>'legacy_user_id')`,
     sessions: `s.metadata ? 'legacy_user_id'`,
     header: `jsonb_build_array(s.metadata->>'legacy_user_id')`,
-    lists: [{ where: `m.memory_type = 'entity'`, element: `jsonb_build_array(m.content->'metadata'->'memory')` }],
+    lists: [{ where: `m.memory_type = 'entity'`, element: `jsonb_build_array(m.content->'metadata'->'memory')`, time: `m.content->'timestamp'` }],
   },
   repair: {
     append: (key, _list, [memory]) => ({ action: 'add_memory', user_id: key, memory }),

@@ -14,6 +14,6 @@ export async function openJarvisStore(path: string): Promise<LegacyRecords> {
   const users = data as JarvisFile;
   return keyedRecords(Object.keys(users), (key) => {
     const list = Array.isArray(users[key]) ? users[key] : [];
-    return { key, header: [], lists: [list.map((e) => [isObject(e) ? (e.memory ?? null) : null])] };
+    return { key, header: [], lists: [list.map((e) => (isObject(e) ? [e.memory ?? null, e.timestamp ?? null] : [null, null]))] };
   });
 }

@@ -4,8 +4,7 @@
  */
 import { createdAtSeconds, readAllMemories, taggedFor } from '../orchestrator-client.js';
 import { pyFloat } from '../../util/pyjson.js';
-import { stampMicros } from '../../util/stamps.js';
-import { ServiceTranslator } from '../translator.js';
+import { epochStamp, ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, legacyKey, textOf } from '../legacy-values.js';
 
@@ -26,7 +25,7 @@ export class JarvisMemoryTranslator extends ServiceTranslator {
         await this.client.call('create', sessionId, {
           ...this.own,
           // The legacy record's time rides along in the agent's own format (epoch seconds, a float).
-          content: { text: textOf(memory), source_agent: SOURCE_AGENT, timestamp: pyFloat(stampMicros(ctx.at) / 1e6), metadata: { memory } },
+          content: { text: textOf(memory), source_agent: SOURCE_AGENT, timestamp: epochStamp(ctx), metadata: { memory } },
           tags: taggedFor(['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])], ctx.writeId),
         });
         return { status: 'ok' };

@@ -26,7 +26,7 @@ export const sessionMemory: LegacyService = {
   errorReply: (message, requestId) => ({ status: 'error', message, request_id: requestId ?? null }),
   record: {
     header: ['user_id', 'metadata'],
-    lists: [{ name: 'interactions', fields: ['role', 'content', 'metadata'] }],
+    lists: [{ name: 'interactions', fields: ['role', 'content', 'metadata'], timed: true }],
     emptyIsAbsent: false,
   },
   legacyStore: { file: SESSION_MEMORY_FILE, open: openSessionStore },
@@ -38,6 +38,7 @@ export const sessionMemory: LegacyService = {
       {
         where: `m.memory_type = 'conversation'`,
         element: `jsonb_build_array(m.content->'role', m.content->'text', m.content->'metadata')`,
+        time: `m.content->'timestamp'`,
       },
     ],
   },

@@ -22,7 +22,7 @@ function parseJsonColumn(v: unknown): unknown {
 function* sessionRecords(db: SqlDatabase, range?: [string, string]): Generator<CanonicalRecord> {
   const where = range ? 'WHERE session_id >= ? AND session_id <= ?' : '';
   const sessions = db.prepare(`SELECT session_id, user_id, metadata FROM sessions ${where} ORDER BY session_id`);
-  const interactions = db.prepare(`SELECT session_id, role, content, metadata FROM interactions ${where} ORDER BY session_id, id`);
+  const interactions = db.prepare(`SELECT session_id, role, content, metadata, timestamp FROM interactions ${where} ORDER BY session_id, id`);
   try {
     if (range) {
       sessions.bind(range);
@@ -36,7 +36,7 @@ function* sessionRecords(db: SqlDatabase, range?: [string, string]): Generator<C
       // Interactions of sessions that no longer exist sort between real ones: skipped.
       while (pending && compareKeys(String(pending[0]), key) < 0) pending = interactions.step() ? interactions.get() : undefined;
       while (pending && String(pending[0]) === key) {
-        list.push([pending[1] ?? null, pending[2] ?? null, parseJsonColumn(pending[3])]);
+        list.push([pending[1] ?? null, pending[2] ?? null, parseJsonColumn(pending[3]), pending[4] ?? null]);
         pending = interactions.step() ? interactions.get() : undefined;
       }
       yield { key, header: [user ?? null, parseJsonColumn(meta)], lists: [list] };

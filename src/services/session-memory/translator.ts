@@ -71,7 +71,13 @@ export class SessionMemoryTranslator extends ServiceTranslator {
     const extraTags = isObject(metadata) && Array.isArray(metadata.tags) ? metadata.tags.map(textOf) : [];
     await this.client.call('create', orchestratorId, {
       ...this.own,
-      content: { text: content, role, timestamp: isoLocal(stampMicros(ctx.at)), source_agent: SOURCE_AGENT, metadata },
+      content: {
+        text: content,
+        role,
+        timestamp: typeof ctx.stamp === 'string' ? ctx.stamp : isoLocal(stampMicros(ctx.at)),
+        source_agent: SOURCE_AGENT,
+        metadata,
+      },
       tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
     return { status: 'success', request_id: requestId };

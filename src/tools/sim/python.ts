@@ -38,11 +38,13 @@ export const isNonEmptyText = (v: unknown): v is string => typeof v === 'string'
 
 const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
-/** datetime.now().isoformat(): local time, no zone, microseconds unless they are zero. */
-export function nowIso(d = new Date()): string {
+/** datetime.now().isoformat(): local time, no zone, microseconds (as the system clock gives them) unless they are zero. */
+export function nowIso(): string {
+  const epochMicros = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const d = new Date(Math.floor(epochMicros / 1000));
   const date = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
   const time = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
-  const micros = d.getMilliseconds() * 1000;
+  const micros = epochMicros % 1_000_000;
   return `${date}T${time}${micros ? `.${String(micros).padStart(6, '0')}` : ''}`;
 }
 
