@@ -1,7 +1,7 @@
 /** What happens after a failed secondary write: retried later (exponential backoff with jitter) or parked. */
 import { WriteRefused } from '../plan/secondary.js';
 import { LegError } from '../legs/types.js';
-import { OrchestratorError } from '../services/types.js';
+import { OrchestratorError, Untranslatable } from '../services/types.js';
 
 export interface RetryPolicy {
   baseBackoffMs: number;
@@ -19,9 +19,14 @@ export interface RetryDecision {
 /** Orchestrator answers that say the request itself is wrong: the same request will fail again. */
 const PERMANENT_CODES = new Set(['invalid_request', 'validation_error', 'permission_denied']);
 
-/** Failures a replay cannot fix. A side that refused (WriteRefused) answered deliberately. */
+/** Failures a replay cannot fix. A side that refused (WriteRefused) answered deliberately; an untranslatable write can never be stored. */
 function isPermanent(err: unknown): boolean {
-  return err instanceof WriteRefused || err instanceof UnreplayableWrite || (err instanceof OrchestratorError && PERMANENT_CODES.has(err.code));
+  return (
+    err instanceof WriteRefused ||
+    err instanceof UnreplayableWrite ||
+    err instanceof Untranslatable ||
+    (err instanceof OrchestratorError && PERMANENT_CODES.has(err.code))
+  );
 }
 
 /** A stored write that cannot be turned back into a request (bad bytes, unknown service here). */

@@ -3,6 +3,7 @@ import { defineCounter, defineGauge, defineHistogram } from '../telemetry/metric
 import { actionLabel } from '../routes/route.js';
 import type { ExecutionObserver } from './observer.js';
 import type { SecondaryStats } from './secondary.js';
+import { Untranslatable } from '../services/types.js';
 
 /** A field path beyond the cap is counted under this one, so a reply with ever-new keys cannot explode the series. */
 const OTHER_PATH = '(other)';
@@ -51,7 +52,13 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
       for (const field of new Set((e.diffs ?? []).map((d) => d.field))) mismatches.add(1, { service, action, path: boundedPath(field || '(root)') });
     },
     secondaryWritten(e) {
-      secondaryWrites.add(1, { service: e.route.service, side: e.side, outcome: e.ok ? 'ok' : 'failed' });
+      const untranslatable = e.error instanceof Untranslatable ? { reason: e.error.reason } : undefined;
+      secondaryWrites.add(1, {
+        service: e.route.service,
+        side: e.side,
+        outcome: e.ok ? 'ok' : untranslatable ? 'untranslatable' : 'failed',
+        ...untranslatable,
+      });
     },
     fallback(route) {
       fallbacks.add(1, { service: route.service, reason: 'new_failed' });

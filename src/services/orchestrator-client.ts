@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
+import { assertStorable } from './storable.js';
 import { LegError, type Leg } from '../legs/types.js';
 import { numberOf, pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
@@ -14,6 +15,7 @@ export class LegOrchestratorClient implements OrchestratorClient {
   constructor(private readonly leg: Leg) {}
 
   async call(action: string, sessionId: string | undefined, payload: Json = {}): Promise<Json> {
+    assertStorable(action, payload);
     const envelope = {
       action,
       session_id: sessionId,

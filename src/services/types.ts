@@ -29,6 +29,20 @@ export class OrchestratorError extends Error {
   }
 }
 
+/**
+ * A write the orchestrator cannot store (services/storable.ts): the legacy side keeps it; on the new side it is
+ * counted and parked with its reason, never retried (it would fail the same way) and never blocking its key.
+ */
+export class Untranslatable extends Error {
+  constructor(
+    readonly reason: 'unstorable_text' | 'unstorable_number' | 'too_long',
+    message: string,
+  ) {
+    super(`untranslatable: ${message}`);
+    this.name = 'Untranslatable';
+  }
+}
+
 export interface OrchestratorClient {
   /** One orchestrator action; resolves with the reply's `data`, rejects with OrchestratorError or LegError. */
   call(action: string, sessionId: string | undefined, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;

@@ -74,7 +74,30 @@ function requireObject(v: unknown, what: string): JsonObject {
 function tagList(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v) || !v.every((t) => typeof t === 'string')) throw new OrchError('validation_error', 'tags must be a list of strings');
+  for (const t of v) varchar64(t, 'memory_tags.tag');
   return v;
+}
+
+/** PostgreSQL refuses a VARCHAR(64) value over 64 characters (error 22001), so the orchestrator's insert fails. */
+function varchar64(v: unknown, column: string): void {
+  if (typeof v === 'string' && [...v].length > 64) throw new OrchError('database_error', `value too long for type character varying(64) (${column})`);
+}
+
+/** Text PostgreSQL cannot hold (jsonb and text refuse U+0000; UTF-8 has no lone surrogates): the insert fails. */
+function storableText(v: unknown): void {
+  if (typeof v === 'string') {
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0) throw new OrchError('database_error', 'unsupported Unicode escape sequence: \\u0000 cannot be converted to text');
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < v.length && (v.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+      else if (c >= 0xd800 && c <= 0xdfff) throw new OrchError('database_error', 'invalid Unicode surrogate pair');
+    }
+  } else if (Array.isArray(v)) v.forEach(storableText);
+  else if (isObject(v))
+    for (const [k, x] of Object.entries(v)) {
+      storableText(k);
+      storableText(x);
+    }
 }
 
 function priorityOf(v: unknown): number {
@@ -165,6 +188,9 @@ export class OrchestratorModel implements SimModel {
       if (action !== 'end_session' && !isObject(payload)) throw new OrchError('invalid_request', 'payload is required');
       const now = Date.now();
       const body = isObject(payload) ? payload : {};
+      // What the orchestrator's PostgreSQL would refuse fails its insert (PROTOCOLS.md 2).
+      storableText(body);
+      if (action === 'create_session') varchar64(body.user_id, 'sessions.user_id');
       let data: JsonObject;
       if (action === 'create_session') data = this.createSession(body, fault, now);
       else {
