@@ -65,7 +65,8 @@ function timesWithin(a: string, b: string, seconds: number): boolean {
 
 /** Numbers as written: the same text, or (a value JavaScript made) the same value. */
 function sameNumber(a: unknown, b: unknown): boolean {
-  if (isLosslessNumber(a) && isLosslessNumber(b)) return a.value === b.value;
+  // Two numbers as read: equal when Python would write them alike (1e-05 and 0.00001; not 3.0 and 3).
+  if (isLosslessNumber(a) && isLosslessNumber(b)) return a.value === b.value || pyDumps(a) === pyDumps(b);
   return numbersEqual(numberOf(a)!, numberOf(b)!, 0) && (!isLosslessNumber(a) || a.value === pyDumps(b)) && (!isLosslessNumber(b) || b.value === pyDumps(a));
 }
 

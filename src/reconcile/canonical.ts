@@ -1,6 +1,7 @@
 /** Digests of canonical records (services/records.ts), and the jsonb text they hash, made alike here and in SQL. */
 import { hash } from 'node:crypto';
 import { compareKeys, type CanonicalRecord } from '../services/records.js';
+import { isLosslessNumber, pyDumps } from '../util/pyjson.js';
 
 /** Separators of the hashed text: between elements, and between lists. The SQL side uses the same. */
 export const ELEMENT_SEP = '\n';
@@ -56,25 +57,32 @@ function jsonbString(s: string): string {
   return `${out}"`;
 }
 
-/** numeric's text of a number JavaScript wrote as JSON: exponents spelled out as plain digits. */
-function jsonbNumber(n: number): string {
-  if (Number.isSafeInteger(n)) return String(n);
-  if (!Number.isFinite(n)) return 'null';
-  const s = JSON.stringify(n);
-  const e = s.indexOf('e');
-  if (e < 0) return s;
-  const negative = s.startsWith('-');
-  const mantissa = s.slice(negative ? 1 : 0, e);
-  const exp = Number(s.slice(e + 1));
-  const dot = mantissa.indexOf('.');
-  const digits = mantissa.replace('.', '');
-  const point = (dot < 0 ? mantissa.length : dot) + exp;
-  let plain: string;
-  if (point <= 0) plain = `0.${'0'.repeat(-point)}${digits}`;
-  else if (point >= digits.length) plain = digits + '0'.repeat(point - digits.length);
-  else plain = `${digits.slice(0, point)}.${digits.slice(point)}`;
-  return (negative ? '-' : '') + plain;
+const JSON_NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * numeric's text of a JSON number as written: plain digits (no exponent), as many decimals as the text had
+ * after its point less its exponent (`3.0` stays `3.0`, `1e-05` is `0.00001`, `1.5e+21` has none); no -0.
+ */
+function numericText(text: string): string {
+  const m = JSON_NUMBER.exec(text);
+  if (!m) return 'null';
+  const [, sign, whole, fraction = '', e = '0'] = m as unknown as [string, string, string, string | undefined, string | undefined];
+  const exp = Number(e);
+  const scale = Math.max(0, fraction.length - exp);
+  let digits = whole + fraction;
+  let point = whole.length + exp;
+  if (point < 0) {
+    digits = '0'.repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits += '0'.repeat(point - digits.length);
+  const integer = digits.slice(0, point).replace(/^0+(?=\d)/, '') || '0';
+  const body = scale ? `${integer}.${digits.slice(point)}` : integer;
+  return sign && /[1-9]/.test(body) ? `-${body}` : body;
 }
+
+/** numeric's text of a number JavaScript holds (written as JSON first). */
+const jsonbNumber = (n: number): string => (Number.isFinite(n) ? numericText(JSON.stringify(n)) : 'null');
 
 /**
  * The text PostgreSQL prints for a JSON value stored as jsonb (`value::jsonb::text`), so a digest made
@@ -91,6 +99,8 @@ export function jsonbText(v: unknown): string {
     case 'boolean':
       return v ? 'true' : 'false';
     case 'object': {
+      // A number as read (lossless): the text the translator sends for it is Python's spelling.
+      if (isLosslessNumber(v)) return numericText(pyDumps(v));
       if (Array.isArray(v)) return `[${v.map(jsonbText).join(', ')}]`;
       const o = v as Record<string, unknown>;
       const keys = Object.keys(o)

@@ -26,8 +26,9 @@ type RecordTuning = Pick<DiffTuning, 'maxFieldDiffs' | 'timeToleranceS'>;
 
 /** Comparison rules of a service's records: its element times within the tolerance. */
 function recordRules(service: ServiceName, t: RecordTuning) {
-  const timed = serviceOf(service).record.lists.filter((l) => l.timed);
-  return { maxDiffs: t.maxFieldDiffs, tolerance: Object.fromEntries(timed.map((l) => [`${l.name}[].${TIME_FIELD}`, t.timeToleranceS])) };
+  const shape = serviceOf(service).record;
+  const paths = [...shape.lists.filter((l) => l.timed).map((l) => `${l.name}[].${TIME_FIELD}`), ...(shape.headerTimes ?? [])];
+  return { maxDiffs: t.maxFieldDiffs, tolerance: Object.fromEntries(paths.map((p) => [p, t.timeToleranceS])) };
 }
 
 export interface DiffStats {

@@ -5,7 +5,8 @@
  */
 import pg from 'pg';
 import { serviceOf, type ServiceName } from '../services/registry.js';
-import type { CanonicalRecord } from '../services/records.js';
+import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
+import { pyLoads } from '../util/pyjson.js';
 import type { OrchestratorView } from '../services/service.js';
 import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
 import type { RangeChecksum, RecordSource, RecordsOptions } from './source.js';
@@ -22,12 +23,6 @@ const LIVE = `m.is_active AND (m.expires_at IS NULL OR m.expires_at > now())`;
 // (jsonb order: epoch floats numerically, ISO times as text; memshift writes them strictly increasing per process).
 const LEGACY_TIME = `coalesce(m.content->'timestamp', m.content->'metadata'->'timestamp')`;
 const ORDER = `ORDER BY s.created_at, s.session_id, m.created_at, ${LEGACY_TIME}, m.memory_id`;
-/** A legacy time (jsonb) as whole seconds (jsonb), exactly as services/records.ts wholeSeconds makes it. */
-const wholeSeconds = (t: string) => `CASE jsonb_typeof(${t})
-  WHEN 'number' THEN to_jsonb(floor((${t})::text::numeric))
-  WHEN 'string' THEN CASE WHEN (${t} #>> '{}') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?$'
-    THEN to_jsonb(floor(extract(epoch FROM left(${t} #>> '{}', 23)::timestamp))) ELSE 'null'::jsonb END
-  ELSE 'null'::jsonb END`;
 /** The digest's separators (canonical.ts) as SQL. */
 const ELEMENT_CHR = `chr(${ELEMENT_SEP.charCodeAt(0)})`;
 const LIST_CHR = `chr(${LIST_SEP.charCodeAt(0)})`;
@@ -85,7 +80,7 @@ class OrchestratorSource implements RecordSource {
   private element(i: number, mode: 'digest' | 'rows'): string {
     const l = this.view.lists[i]!;
     if (l.time === undefined) return l.element;
-    return `(${l.element}) || jsonb_build_array(${mode === 'digest' ? wholeSeconds(l.time) : l.time})`;
+    return `(${l.element}) || jsonb_build_array(${mode === 'digest' ? wholeSecondsSql(l.time) : l.time})`;
   }
 
   /** Memories the orchestrator keeps beyond what the legacy service retains (history, not differences). */
@@ -110,10 +105,10 @@ class OrchestratorSource implements RecordSource {
     const list = (_: unknown, i: number) =>
       mode === 'digest'
         ? `coalesce(string_agg((${this.element(i, mode)})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '')`
-        : `coalesce(jsonb_agg(${this.element(i, mode)} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '[]')`;
+        : `coalesce(jsonb_agg(${this.element(i, mode)} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '[]')::text`;
     // Of a key's sessions (one, unless replicas raced to create it) the least header: deterministic, and
     // an aggregate without an order of its own, so the rows are sorted once for the lists.
-    const header = `min((${v.header})::text)`;
+    const header = `min((${mode === 'digest' ? (v.digestHeader ?? v.header) : v.header})::text)`;
     const columns =
       mode === 'digest'
         ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l, i)}`)].join(' || ')}) AS h`
@@ -205,8 +200,9 @@ class OrchestratorSource implements RecordSource {
     const { rows } = await this.pool.query<Record<string, unknown>>(sql, params);
     return rows.map((row) => ({
       key: row.key as string,
-      header: (JSON.parse(row.header as string) as unknown[]).slice(1),
-      lists: this.view.lists.map((_, i) => row[`e${i}`] as unknown[][]),
+      // Read as the translator reads the orchestrator: numbers keep their int / float spelling.
+      header: (pyLoads(row.header as string) as unknown[]).slice(1),
+      lists: this.view.lists.map((_, i) => pyLoads(row[`e${i}`] as string) as unknown[][]),
     }));
   }
 

@@ -24,6 +24,8 @@ export interface SideWriter {
    * cannot clear a session); undefined where that is impossible (the legacy side itself).
    */
   clearKey?(key: string): Promise<void>;
+  /** Sets a key's header where no legacy request can (Translator.restore); undefined where there is no such header. */
+  restore?(key: string, header: unknown[]): Promise<void>;
 }
 
 export class RepairError extends Error {}
@@ -65,6 +67,7 @@ export async function syncKey(
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
     if (current) await empty(!sameHeader);
     for (const r of ops.create?.(truth) ?? []) await send(r);
+    await writer.restore?.(key, truth.header);
   }
   for (const [i, list] of truth.lists.entries()) {
     const timed = serviceOf(service).record.lists[i]?.timed;
@@ -101,6 +104,7 @@ export function newWriter(
       const reply = await sendOnce(resolver, 'new', service, request, (writeId) => translator.handle(request, { ...ctx, writeId }));
       if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
     },
+    ...(translator.restore ? { restore: translator.restore.bind(translator) } : {}),
     async clearKey(key) {
       const sessionId = await ids.get(service, key);
       if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: serviceOf(service).memoryType } });

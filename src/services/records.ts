@@ -4,6 +4,8 @@
  * clock stamps live writes, so times are compared within a tolerance and digested to the whole second);
  * what remains is what a write through the translators preserves, so equal records mean "in sync".
  */
+import { numberOf } from '../util/pyjson.js';
+
 export interface CanonicalRecord {
   key: string;
   /** The key's own fields (session-memory: user_id, metadata); [] when it has none. */
@@ -26,6 +28,10 @@ export const TIME_FIELD = 'timestamp';
 
 export interface RecordShape {
   header: readonly string[];
+  /** Paths within the header holding a legacy time (e.g. `snapshot.last_updated`): compared within the tolerance. */
+  headerTimes?: readonly string[];
+  /** The header as digests see it: its times cut to the whole second (the orchestrator view's digestHeader in SQL). */
+  digestHeader?(header: unknown[]): unknown[];
   lists: readonly ListShape[];
   /** A key with no elements does not exist (the service keeps keys implicitly, by their first write). */
   emptyIsAbsent: boolean;
@@ -48,16 +54,28 @@ export function namedView(shape: RecordShape, r: CanonicalRecord): Record<string
  * A legacy time as whole seconds: epoch seconds as they are, an ISO-8601 local time read as if UTC (as
  * PostgreSQL's `extract(epoch from text::timestamp)` reads it); null for anything else.
  */
-function wholeSeconds(v: unknown): number | null {
-  if (typeof v === 'number') return Math.floor(v);
+export function wholeSeconds(v: unknown): number | null {
+  const n = numberOf(v);
+  if (n !== undefined) return Math.floor(n);
   if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$/.test(v)) return null;
   return Math.floor(Date.parse(`${v.slice(0, 23)}Z`) / 1000);
 }
 
+/** A legacy time (jsonb) as whole seconds (jsonb), exactly as wholeSeconds makes it. */
+export const wholeSecondsSql = (t: string) => `CASE jsonb_typeof(${t})
+  WHEN 'number' THEN to_jsonb(floor((${t})::text::numeric))
+  WHEN 'string' THEN CASE WHEN (${t} #>> '{}') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?$'
+    THEN to_jsonb(floor(extract(epoch FROM left(${t} #>> '{}', 23)::timestamp))) ELSE 'null'::jsonb END
+  ELSE 'null'::jsonb END`;
+
 /** The record as digests see it: each timed element's time cut to the whole second (a tolerance compares the rest). */
 export function digestForm(shape: RecordShape, r: CanonicalRecord): CanonicalRecord {
-  if (!shape.lists.some((l) => l.timed)) return r;
-  return { ...r, lists: r.lists.map((list, i) => (shape.lists[i]?.timed ? list.map((e) => [...e.slice(0, -1), wholeSeconds(e.at(-1))]) : list)) };
+  if (!shape.lists.some((l) => l.timed) && !shape.digestHeader) return r;
+  return {
+    ...r,
+    header: shape.digestHeader ? shape.digestHeader(r.header) : r.header,
+    lists: r.lists.map((list, i) => (shape.lists[i]?.timed ? list.map((e) => [...e.slice(0, -1), wholeSeconds(e.at(-1))]) : list)),
+  };
 }
 
 // --- key order ---------------------------------------------------------------------------------

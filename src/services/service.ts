@@ -54,6 +54,8 @@ export interface OrchestratorView {
   sessions: string;
   /** [key, ...header] as jsonb, of a session row `s`. */
   header: string;
+  /** The same as digests see it (RecordShape.digestHeader); default `header`. */
+  digestHeader?: string;
   /**
    * Per list of the record shape: which memories `m` belong to it, the element tuple (jsonb array) and, for a
    * timed list, the element's legacy time (jsonb), appended to the tuple.

@@ -48,6 +48,7 @@ export function reshaped(translator: Translator, shape: (reply: unknown) => unkn
     service: translator.service,
     handle: async (request, ctx) => shape(await translator.handle(request, ctx)),
     lookup: (request, writeId) => translator.lookup(request, writeId),
+    ...(translator.restore ? { restore: translator.restore.bind(translator) } : {}),
   };
 }
 

@@ -92,4 +92,9 @@ export interface Translator {
    * connection that carried the write, or after every earlier request of another connection was worked off.
    */
   lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup>;
+  /**
+   * Sets a key's header where the legacy protocol has no request for it (contextual-memory's stored snapshot),
+   * for backfill and repair; absent where the header is written by requests.
+   */
+  restore?(key: string, header: unknown[]): Promise<void>;
 }

@@ -2,6 +2,7 @@
 import type { LegacyService } from '../service.js';
 import { isObject, pyTypeName } from '../legacy-values.js';
 import { spell, WHOLE_HISTORY } from '../legacy-lookup.js';
+import { wholeSeconds, wholeSecondsSql } from '../records.js';
 import { CONTEXTUAL_MEMORY_FILE, openContextualStore } from './legacy-store.js';
 import { ContextualMemoryTranslator } from './translator.js';
 import { MAX_SESSION_HISTORY } from './snapshot.js';
@@ -9,6 +10,9 @@ import { MAX_SESSION_HISTORY } from './snapshot.js';
 const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
 const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
 const CONTEXT_TIME = `m.content->'metadata'->'timestamp'`;
+/** The session's stored snapshot (the translator's agent_state memory) without its decisions. */
+const SNAPSHOT = `(SELECT (sm.content->'metadata'->'snapshot') - 'key_decisions' FROM memory_entries sm
+  WHERE sm.session_id = s.session_id AND sm.memory_type = 'agent_state' AND sm.is_active ORDER BY sm.created_at DESC, sm.memory_id DESC LIMIT 1)`;
 
 export const contextualMemory: LegacyService = {
   name: 'contextual-memory',
@@ -32,7 +36,12 @@ export const contextualMemory: LegacyService = {
   // The loop calls reply.get("status") before sending: a bare value raises there and the exception is sent instead.
   deployedReply: (reply) => (isObject(reply) ? reply : { status: 'error', message: `'${pyTypeName(reply)}' object has no attribute 'get'` }),
   record: {
-    header: [],
+    // The agent's stored summary snapshot without its decisions (they are the second list); null before it has one.
+    header: ['snapshot'],
+    headerTimes: ['snapshot.last_updated'],
+    digestHeader: ([snapshot]) => [
+      isObject(snapshot) && 'last_updated' in snapshot ? { ...snapshot, last_updated: wholeSeconds(snapshot.last_updated) } : snapshot,
+    ],
     lists: [
       // The agent keeps the 50 newest interactions (max_session_history); the orchestrator keeps them all.
       { name: 'interactions', fields: ['type', 'content', 'metadata'], timed: true, retain: MAX_SESSION_HISTORY },
@@ -44,7 +53,9 @@ export const contextualMemory: LegacyService = {
   orchestratorView: {
     key: SESSION_KEY,
     sessions: `s.metadata ? 'legacy_session_id' AND NOT s.metadata ? 'metadata'`,
-    header: `jsonb_build_array(${SESSION_KEY})`,
+    header: `jsonb_build_array(${SESSION_KEY}, ${SNAPSHOT})`,
+    digestHeader: `jsonb_build_array(${SESSION_KEY}, CASE WHEN ${SNAPSHOT} ? 'last_updated'
+      THEN jsonb_set(${SNAPSHOT}, '{last_updated}', ${wholeSecondsSql(`${SNAPSHOT}->'last_updated'`)}) ELSE ${SNAPSHOT} END)`,
     lists: [
       {
         where: `m.memory_type = 'context' AND ${CONTEXT_TYPE} IS DISTINCT FROM 'decision'`,

@@ -1,5 +1,6 @@
 /** ContextualMemoryAgent's own store (contextual_memory_store.json) read as canonical records. */
 import { readFile } from 'node:fs/promises';
+import { pyLoads } from '../../util/pyjson.js';
 import { isObject } from '../legacy-values.js';
 import { keyedRecords, type CanonicalRecord, type LegacyRecords } from '../records.js';
 
@@ -19,7 +20,8 @@ function carriedMetadata(m: unknown): Record<string, unknown> {
 }
 
 export async function openContextualStore(path: string): Promise<LegacyRecords> {
-  const data: unknown = JSON.parse(await readFile(path, 'utf8'));
+  // As the agent reads it: numbers keep Python's int / float (3.0 stays a float).
+  const data: unknown = pyLoads(await readFile(path));
   if (!isObject(data)) throw new Error(`${path}: not a JSON object`);
   const sessions = isObject(data.sessions) ? (data.sessions as ContextualFile['sessions']) : {};
   const summaries = isObject(data.summaries) ? (data.summaries as ContextualFile['summaries']) : {};
@@ -32,6 +34,8 @@ export async function openContextualStore(path: string): Promise<LegacyRecords> 
       const x = newestFirst[i];
       if (isObject(x)) interactions.push([x.type ?? null, x.content ?? null, carriedMetadata(x.metadata), x.timestamp ?? null]);
     }
-    return { key, header: [], lists: [interactions, decisions.map((d) => (isObject(d) ? [d.decision ?? null, d.timestamp ?? null] : [null, null]))] };
+    // The snapshot as the agent stores it, its decisions aside (they are the second list).
+    const snapshot = isObject(summary) ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'key_decisions')) : null;
+    return { key, header: [snapshot], lists: [interactions, decisions.map((d) => (isObject(d) ? [d.decision ?? null, d.timestamp ?? null] : [null, null]))] };
   });
 }

@@ -6,6 +6,7 @@
 import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
 import { taggedFor } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
+import { pyFloat } from '../../util/pyjson.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
@@ -69,6 +70,20 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
       default:
         return this.unknownAction(action);
     }
+  }
+
+  /** The legacy snapshot copied as it is (backfill, repair); its decisions follow as record_decision requests. */
+  restore(sessionId: string, [snapshot]: unknown[]): Promise<void> {
+    return this.chains.run(sessionId, async () => {
+      const id = await this.sessions.ensure(sessionId, { user_id: 'default', session_metadata: { legacy_session_id: sessionId } });
+      const current = await this.snapshotOf(id);
+      if (!isObject(snapshot)) {
+        if (current) await this.client.call('delete', id, { memory_id: current.memoryId });
+        return;
+      }
+      const lastUpdated = typeof snapshot.last_updated === 'number' ? { last_updated: pyFloat(snapshot.last_updated) } : {};
+      await this.store(id, current, { ...snapshot, ...lastUpdated, key_decisions: [] } as Snapshot);
+    });
   }
 
   protected createsIn(request: LegacyRequest): string | undefined {

@@ -1,5 +1,6 @@
 /** SessionMemoryAgent's own store (session_memory.db, SQLite: tables sessions and interactions) read as canonical records. */
 import { readFile } from 'node:fs/promises';
+import { pyLoads } from '../../util/pyjson.js';
 import { loadSqlJs, type SqlDatabase } from '../../util/sqlite.js';
 import { compareKeys, type CanonicalRecord, type LegacyRecords } from '../records.js';
 
@@ -9,7 +10,7 @@ export const SESSION_MEMORY_FILE = 'session_memory.db';
 function parseJsonColumn(v: unknown): unknown {
   if (typeof v !== 'string') return v ?? null;
   try {
-    return JSON.parse(v);
+    return pyLoads(v);
   } catch {
     return v;
   }
