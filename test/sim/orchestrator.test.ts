@@ -127,20 +127,26 @@ describe('orchestrator batch_read', () => {
     expect(r.total_count).toBe(2);
   });
 
-  it('filters by type and tags, pages and sorts stably', async () => {
+  it('filters by type and tags, pages and sorts stably (ties on the sort key in no insertion order)', async () => {
+    const times = (ms: any[]) => ms.map((m: any) => Date.parse(m.created_at));
     const asc = await data('batch_read', sid, { filter: {} });
-    expect(asc.memories.map((m: any) => m.memory_id)).toEqual(ids);
+    expect([...asc.memories.map((m: any) => m.memory_id)].sort()).toEqual([...ids].sort());
+    expect(times(asc.memories)).toEqual([...times(asc.memories)].sort((a, b) => a - b));
     expect(asc.page_info).toEqual({ limit: 100, offset: 0, has_more: false });
     const desc = await data('batch_read', sid, { filter: { sort: { field: 'created_at', order: 'desc' } } });
-    expect(desc.memories.map((m: any) => m.memory_id)).toEqual([...ids].reverse());
+    expect(times(desc.memories)).toEqual([...times(asc.memories)].reverse());
+    // Pages of one order never repeat or skip a memory.
+    const paged = [0, 2, 4].map(async (offset) => (await data('batch_read', sid, { filter: { limit: 2, offset } })).memories.map((m: any) => m.memory_id));
+    expect((await Promise.all(paged)).flat()).toEqual(asc.memories.map((m: any) => m.memory_id));
     const byPriority = await data('batch_read', sid, { filter: { sort: { field: 'priority', order: 'asc' } } });
     expect(byPriority.memories.map((m: any) => m.priority)).toEqual([5, 6, 7, 8, 9, 10]);
     const page = await data('batch_read', sid, { filter: { memory_type: 'conversation', limit: 2, offset: 1 } });
-    expect(page.memories.map((m: any) => m.content.text)).toEqual(['note 1', 'note 2']);
+    const conversation = asc.memories.filter((m: any) => m.memory_type === 'conversation').map((m: any) => m.content.text);
+    expect(page.memories.map((m: any) => m.content.text)).toEqual(conversation.slice(1, 3));
     expect(page.total_count).toBe(4);
     expect(page.page_info).toEqual({ limit: 2, offset: 1, has_more: true });
     const odd = await data('batch_read', sid, { filter: { tags: ['odd'] } });
-    expect(odd.memories.map((m: any) => m.content.text)).toEqual(['note 1', 'note 3', 'note 5']);
+    expect(odd.memories.map((m: any) => m.content.text).sort()).toEqual(['note 1', 'note 3', 'note 5']);
     const future = await data('batch_read', sid, { filter: { time_range: { start: new Date(Date.now() + 60_000).toISOString() } } });
     expect(future.total_count).toBe(0);
   });

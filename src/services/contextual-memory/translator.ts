@@ -4,7 +4,7 @@
  * memory, recomputed and cut exactly when the agent's would be (snapshot.ts): get_context reads one memory.
  */
 import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
-import { taggedFor } from '../orchestrator-client.js';
+import { byCreation, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
 import { pyFloat } from '../../util/pyjson.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
@@ -113,20 +113,22 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
   private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
-    const found: { type: string; content: string }[] = [];
+    const found: OrchestratorMemory[] = [];
     for (let offset = 0; found.length < count; offset += PAGE) {
       const data = await this.client.call('batch_read', orchestratorId, {
         filter: { ...this.own, sort: { field: 'created_at', order: 'desc' }, limit: PAGE, offset },
       });
       const page = Array.isArray(data.memories) ? data.memories.filter(isObject) : [];
-      for (const m of page) {
-        const content = isObject(m.content) ? m.content : {};
-        const type = isObject(content.metadata) ? content.metadata.type : undefined;
-        if (type !== DECISION && found.length < count) found.push({ type: textOf(type), content: textOf(content.text) });
+      for (const m of page as unknown as OrchestratorMemory[]) {
+        const type = isObject(m.content?.metadata) ? m.content.metadata.type : undefined;
+        if (type !== DECISION && found.length < count) found.push(m);
       }
       if (!isObject(data.page_info) || data.page_info.has_more !== true || page.length === 0) break;
     }
-    return found;
+    // Memories sharing a created_at come in no set order: their legacy times order them, newest first.
+    return found
+      .sort((a, b) => byCreation(b, a))
+      .map((m) => ({ type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined), content: textOf(m.content.text) }));
   }
 
   /** The stored snapshot (an agent_state memory of the session), if the session has one. */

@@ -62,7 +62,9 @@ export function sortMemories(list: StoredMemory[], sort: unknown): StoredMemory[
   if (order !== 'asc' && order !== 'desc') throw new QueryError('sort.order must be asc or desc');
   const key = (m: StoredMemory): number => (field === 'priority' ? m.priority : Date.parse(m[field as 'created_at' | 'updated_at']));
   const dir = order === 'asc' ? 1 : -1;
-  return [...list].sort((a, b) => dir * (key(a) - key(b) || a.seq - b.seq));
+  // PostgreSQL gives rows that tie on the sort key in no particular order, not in insertion order: here, by id
+  // (stable across pages, unrelated to when they were written), so a client relying on insertion order shows it.
+  return [...list].sort((a, b) => dir * (key(a) - key(b)) || (a.memory_id < b.memory_id ? -1 : a.memory_id > b.memory_id ? 1 : 0));
 }
 
 export function nonNegativeInt(v: unknown, fallback: number, what: string): number {
