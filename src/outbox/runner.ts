@@ -57,6 +57,8 @@ interface Own {
   done(): void;
   landed?: SecondaryWrite['landed'];
   primary?: Primary;
+  /** When this process saw the primary acknowledge it: the record's time on the other side. */
+  ackedAt?: Date;
 }
 
 interface Pump {
@@ -110,7 +112,10 @@ export class OutboxRunner {
   /** Its primary applied it, or left its outcome unknown (then the primary is looked up first): it may be taken now. */
   settled(service: ServiceName, key: string, id: string, primary: Primary): void {
     const own = this.own.get(keyOf(service, key))?.get(id);
-    if (own) own.primary = primary;
+    if (own) {
+      own.primary = primary;
+      if (primary === 'applied') own.ackedAt = new Date();
+    }
     this.kick(service, key);
   }
 
@@ -255,9 +260,11 @@ export class OutboxRunner {
       phase = 'apply';
       await this.keep(row, claim);
       on = this.o.resolver.connection(row.service, row.side);
-      // The intent was made just before the primary call: the record's time on the legacy side, near enough.
-      const reply = await this.o.apply(route, row.side, row.id, row.createdAt);
-      this.own.get(keyOf(row.service, row.key))?.get(row.id)?.landed?.(reply);
+      // The record's time on the primary: when it acknowledged the write here; when that was not seen (a crash,
+      // another replica's write, an unknown outcome), the intent's, made just before the primary call.
+      const own = this.own.get(keyOf(row.service, row.key))?.get(row.id);
+      const reply = await this.o.apply(route, row.side, row.id, own?.ackedAt ?? row.createdAt);
+      own?.landed?.(reply);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
       if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));
       return this.finish(row, { status: 'done' });
