@@ -114,20 +114,20 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
   private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
     const found: OrchestratorMemory[] = [];
-    for (let offset = 0; found.length < count; offset += PAGE) {
+    for (let offset = 0; ; offset += PAGE) {
       const data = await this.client.call('batch_read', orchestratorId, {
         filter: { ...this.own, sort: { field: 'created_at', order: 'desc' }, limit: PAGE, offset },
       });
-      const page = Array.isArray(data.memories) ? data.memories.filter(isObject) : [];
-      for (const m of page as unknown as OrchestratorMemory[]) {
-        const type = isObject(m.content?.metadata) ? m.content.metadata.type : undefined;
-        if (type !== DECISION && found.length < count) found.push(m);
-      }
+      const page = (Array.isArray(data.memories) ? data.memories.filter(isObject) : []) as unknown as OrchestratorMemory[];
+      found.push(...page.filter((m) => !isObject(m.content?.metadata) || m.content.metadata.type !== DECISION));
       if (!isObject(data.page_info) || data.page_info.has_more !== true || page.length === 0) break;
+      // Memories sharing a created_at come in no set order: read on until the tie at the count-th is whole.
+      if (found.length > count && page.at(-1)!.created_at !== found[count - 1]!.created_at) break;
     }
-    // Memories sharing a created_at come in no set order: their legacy times order them, newest first.
+    // Their legacy times order them, newest first.
     return found
       .sort((a, b) => byCreation(b, a))
+      .slice(0, count)
       .map((m) => ({ type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined), content: textOf(m.content.text) }));
   }
 
