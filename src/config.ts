@@ -110,6 +110,14 @@ const configSchema = () =>
         url: z.string().optional(),
         dataDir: z.string().default('.memshift/pg'),
         sampleCapPerRoute: z.number().int().positive().default(50),
+        /**
+         * How mismatch samples and reconciliation differences keep users' values: `redacted` (type, size and a
+         * keyed hash, as the report shows them) or `full`, deleted after fullValuesRetentionHours.
+         */
+        valuesAtRest: z.enum(['redacted', 'full']).default('redacted'),
+        fullValuesRetentionHours: z.number().positive().default(24),
+        /** Key of the hashes in redacted values (env MEMSHIFT_REDACTION_KEY); without one, a key drawn per process. */
+        redactionKey: z.string().min(16).optional(),
       })
       .prefault({}),
     /** Durable secondary writes (src/outbox/outbox.ts); every duration in ms. */
@@ -273,6 +281,7 @@ const ENV_OVERRIDES: Record<string, string> = {
   MEMSHIFT_LOG_LEVEL: 'log.level',
   UNLEASH_ADMIN_TOKEN: 'flags.adminToken',
   MEMSHIFT_ADMIN_TOKEN: 'admin.token',
+  MEMSHIFT_REDACTION_KEY: 'store.redactionKey',
   MEMSHIFT_ORCHESTRATOR_DATABASE_URL: 'reconcile.orchestratorDatabaseUrl',
 };
 

@@ -4,6 +4,7 @@
  * difference at the end (a key written during the run converges and is not reported), repairs from the
  * source of truth when asked, and records the run in reconcile_runs.
  */
+import type { ValuesAtRest } from '../store/at-rest.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
@@ -69,6 +70,8 @@ export interface ReconcileOptions {
   range?: KeyRange;
   tuning?: Partial<ReconcileTuning>;
   onProgress?: (p: { checkpointKey: string | null; differences: number }) => void;
+  /** How the stored differences keep users' values (default redacted under a key drawn now). */
+  valuesAtRest?: ValuesAtRest;
 }
 
 export interface ReconcileResult {
@@ -99,7 +102,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
 
 async function run(opts: ReconcileOptions, t: ReconcileTuning): Promise<ReconcileResult> {
   const { service } = opts;
-  const runs = new ReconcileRuns(opts.pool);
+  const runs = new ReconcileRuns(opts.pool, opts.valuesAtRest);
   const resumed = await runs.unfinished(service);
   const current =
     resumed ?? (await runs.start(service, { trigger: opts.trigger ?? 'manual', stage: opts.stage ?? null, truth: opts.truth, repair: opts.repair ?? false }));

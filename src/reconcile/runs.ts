@@ -5,6 +5,9 @@
 import type pg from 'pg';
 import type { FieldDiff } from '../comparison/compare.js';
 import type { ServiceName } from '../services/registry.js';
+import type { ValuesAtRest } from '../store/at-rest.js';
+import { makeRedactor, redactDiff, type Redact } from '../util/redact.js';
+import { jsonText } from '../store/sanitize.js';
 
 type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
 
@@ -75,9 +78,20 @@ export interface RunOutcome {
 }
 
 export class ReconcileRuns {
-  constructor(private readonly pool: pg.Pool | pg.PoolClient) {}
+  /** Undefined when full values are kept (then for retentionMs only). */
+  private readonly redact: Redact | undefined;
+  private readonly retentionMs: number | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool | pg.PoolClient,
+    atRest: ValuesAtRest = { redact: makeRedactor(true) },
+  ) {
+    this.redact = 'redact' in atRest ? atRest.redact : undefined;
+    this.retentionMs = 'retentionMs' in atRest ? atRest.retentionMs : undefined;
+  }
 
   async start(service: ServiceName, fields: { trigger: RunTrigger; stage: string | null; truth: 'legacy' | 'new'; repair: boolean }): Promise<ReconcileRun> {
+    if (this.retentionMs !== undefined) await this.forgetValues(this.retentionMs);
     const { rows } = await this.pool.query<ReconcileRun>(
       `INSERT INTO reconcile_runs (service, trigger, stage, truth, repair) VALUES ($1, $2, $3, $4, $5) RETURNING ${RUN_COLUMNS}`,
       [service, fields.trigger, fields.stage, fields.truth, fields.repair],
@@ -104,12 +118,26 @@ export class ReconcileRuns {
     );
   }
 
+  /** Full values of runs older than `ms` deleted: their differences' field diffs and their samples. */
+  private async forgetValues(ms: number): Promise<void> {
+    await this.pool.query(
+      `WITH old AS (SELECT id FROM reconcile_runs WHERE started_at < now() - $1 * interval '1 millisecond')
+       UPDATE reconcile_differences SET diffs = '[]' WHERE run_id IN (SELECT id FROM old) AND diffs <> '[]'`,
+      [ms],
+    );
+    await this.pool.query(`UPDATE reconcile_runs SET sample_diffs = '[]' WHERE started_at < now() - $1 * interval '1 millisecond' AND sample_diffs <> '[]'`, [
+      ms,
+    ]);
+  }
+
   async saveDifferences(runId: number, found: readonly Difference[]): Promise<void> {
+    const redact = this.redact;
+    const diffsOf = (d: Difference) => (redact ? d.diffs.map((f) => redactDiff(f, redact)) : d.diffs);
     await this.pool.query(
       `INSERT INTO reconcile_differences (run_id, key, kind, diffs, repaired)
        SELECT $1, k, d, f::jsonb, r FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[]) AS x(k, d, f, r)
        ON CONFLICT (run_id, key) DO UPDATE SET kind = excluded.kind, diffs = excluded.diffs, repaired = excluded.repaired`,
-      [runId, found.map((d) => d.key), found.map((d) => d.kind), found.map((d) => JSON.stringify(d.diffs)), found.map((d) => d.repaired ?? null)],
+      [runId, found.map((d) => d.key), found.map((d) => d.kind), found.map((d) => jsonText(diffsOf(d))), found.map((d) => d.repaired ?? null)],
     );
   }
 

@@ -3,6 +3,7 @@
  * (for repairs and the backfill) both write paths. Shared by `memshift reconcile`, `memshift backfill`
  * and the scheduled runs.
  */
+import { valuesAtRestFor } from '../store/open.js';
 import { stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
 import { newBackendOf, serviceConfigOf, writeSuccessOf } from '../config.js';
@@ -126,6 +127,7 @@ export async function reconcileService(
       ...(opts.range ? { range: opts.range } : {}),
       tuning: { ...tuningOf(config), ...opts.tuning },
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      valuesAtRest: valuesAtRestFor(config),
     });
   } finally {
     await sides.close();

@@ -14,7 +14,7 @@ import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { OutboxHistory } from '../outbox/history.js';
 import { GuardEvents } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
-import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from './redact.js';
+import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 const REPORT_VERSION = 1;

@@ -9,6 +9,8 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.j
 import { PgIdMap } from './id-map.js';
 import { migrate } from './migrations.js';
 import { MismatchSamples } from './samples.js';
+import type { ValuesAtRest } from './at-rest.js';
+import { makeRedactor } from '../util/redact.js';
 import { UnknownOutcomes } from './unknowns.js';
 
 const log = childLogger('store');
@@ -22,6 +24,8 @@ export interface StoreOptions {
   port?: number;
   /** Mismatch samples kept per (service, action); default 50. */
   sampleCapPerRoute?: number;
+  /** How samples keep users' values; default redacted under a key drawn now. */
+  valuesAtRest?: ValuesAtRest;
   /** Buffered counts and samples are written this often; default 1000 ms. */
   flushIntervalMs?: number;
   /** Pool size; default 10. */
@@ -61,7 +65,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   }
 
   const comparisons = new ComparisonCounts(pool);
-  const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50);
+  const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50, opts.valuesAtRest ?? { redact: makeRedactor(true) });
   const flush = async () => {
     await Promise.all([comparisons.flush(), samples.flush()]);
   };

@@ -2,9 +2,23 @@
 import type { Config } from '../config.js';
 import { openFlags, type Flags } from '../flags/source.js';
 import { openStore, type Store } from './index.js';
+import type { ValuesAtRest } from './at-rest.js';
+import { makeRedactor } from '../util/redact.js';
+
+/** store.valuesAtRest as the store applies it. */
+export function valuesAtRestFor(config: Config): ValuesAtRest {
+  const { valuesAtRest, fullValuesRetentionHours, redactionKey } = config.store;
+  if (valuesAtRest === 'full') return { retentionMs: fullValuesRetentionHours * 3_600_000 };
+  return { redact: makeRedactor(true, redactionKey === undefined ? undefined : Buffer.from(redactionKey)) };
+}
 
 export const openStoreFor = (config: Config): Promise<Store> =>
-  openStore({ url: config.store.url, dataDir: config.store.dataDir, sampleCapPerRoute: config.store.sampleCapPerRoute });
+  openStore({
+    url: config.store.url,
+    dataDir: config.store.dataDir,
+    sampleCapPerRoute: config.store.sampleCapPerRoute,
+    valuesAtRest: valuesAtRestFor(config),
+  });
 
 export const openFlagsFor = (config: Config): Promise<Flags> =>
   openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken, refreshIntervalMs: config.flags.refreshIntervalMs });

@@ -6,6 +6,8 @@ import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError, jsonText } from './sanitize.js';
 import { inTransaction } from './client.js';
+import type { ValuesAtRest } from './at-rest.js';
+import { makeRedactor, redactDeep, redactDiff, type Redact } from '../util/redact.js';
 
 const log = childLogger('store.samples');
 
@@ -55,22 +57,34 @@ export class MismatchSamples {
   private flushing: Promise<void> = Promise.resolve();
   private failing = false;
 
+  /** Undefined when full values are kept. */
+  private readonly redact: Redact | undefined;
+  private readonly retentionMs: number | undefined;
+
   constructor(
     private readonly pool: pg.Pool,
     readonly capPerRoute = 50,
-  ) {}
+    atRest: ValuesAtRest = { redact: makeRedactor(true) },
+  ) {
+    this.redact = 'redact' in atRest ? atRest.redact : undefined;
+    this.retentionMs = 'retentionMs' in atRest ? atRest.retentionMs : undefined;
+  }
 
   add(s: SampleInput): void {
     let row: Pending;
+    const redact = this.redact;
+    // Redacted, the replies keep their shape (side by side still works) and the diff its paths.
+    const keep = (v: unknown) => (redact ? redactDeep(v, redact) : v);
+    const diff = Array.isArray(s.diff) ? s.diff : [];
     try {
       row = {
         at: s.at ?? new Date(),
         service: cleanText(s.service),
         action: cleanText(s.action),
-        request: jsonText(s.request),
-        legacyReply: jsonText(s.legacyReply),
-        newReply: jsonText(s.newReply),
-        diff: jsonText(Array.isArray(s.diff) ? s.diff : []),
+        request: jsonText(keep(s.request)),
+        legacyReply: jsonText(keep(s.legacyReply)),
+        newReply: jsonText(keep(s.newReply)),
+        diff: jsonText(redact ? diff.map((d) => redactDiff(d, redact)) : diff),
       };
     } catch (err) {
       log.warn({ err, service: s.service, action: s.action }, 'mismatch sample dropped: not serialisable');
@@ -171,6 +185,9 @@ export class MismatchSamples {
            WHERE m.id = old.id AND old.rank > $3`,
           [batch.map((r) => r.service), batch.map((r) => r.action), this.capPerRoute],
         );
+        // Full values are kept only so long.
+        if (this.retentionMs !== undefined)
+          await client.query(`DELETE FROM mismatch_samples WHERE at < now() - $1 * interval '1 millisecond'`, [this.retentionMs]);
       });
       if (this.failing) log.info('mismatch samples flushing again');
       this.failing = false;

@@ -30,6 +30,9 @@ beforeAll(async () => {
   stack = await startMigrationStack(SHADOW_ALL, {
     admin: { token: TOKEN },
     report: { dir: '' },
+    // Values kept in full at rest (here and for the reconciliation run below), so that --no-redact has something
+    // to show; redacted is the default (test/store/at-rest.test.ts).
+    store: { valuesAtRest: 'full' },
     // Trips on a small sample, so the run leaves guard events as a real rollback would.
     guard: { mismatchRate: { threshold: 0.001, minSamples: 40 } },
   });
@@ -42,7 +45,7 @@ beforeAll(async () => {
   await runTraffic({ fronts, agents: 16, requests: 400, prefix: 'drift', seed: 5 });
   await stack.proxy.runner.secondary.drain();
 
-  const runs = new ReconcileRuns(stack.proxy.store.pool);
+  const runs = new ReconcileRuns(stack.proxy.store.pool, { retentionMs: 3_600_000 });
   const run = await runs.start('session-memory', { trigger: 'manual', stage: 'shadow', truth: 'legacy', repair: false });
   await runs.saveDifferences(run.id, [
     { key: 'u7-s1', kind: 'differing', diffs: [{ path: 'interactions[0].content', field: 'interactions[].content', legacy: SECRET, new: `${SECRET}!` }] },

@@ -15,7 +15,7 @@ describe('comparison counts', () => {
 
   beforeAll(async () => {
     dir = await tempDataDir();
-    store = await openStore({ dataDir: dir.dataDir });
+    store = await openStore({ dataDir: dir.dataDir, valuesAtRest: { retentionMs: 3_600_000 } });
   });
 
   afterAll(async () => {

@@ -13,7 +13,8 @@ describe('mismatch samples', () => {
 
   beforeAll(async () => {
     dir = await tempDataDir();
-    store = await openStore({ dataDir: dir.dataDir, sampleCapPerRoute: CAP, flushIntervalMs: 60_000 });
+    // Full values (the redacted default is test/store/at-rest.test.ts's), so the kept samples can be told apart.
+    store = await openStore({ dataDir: dir.dataDir, sampleCapPerRoute: CAP, flushIntervalMs: 60_000, valuesAtRest: { retentionMs: 3_600_000 } });
   });
 
   afterAll(async () => {

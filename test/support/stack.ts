@@ -28,11 +28,11 @@ export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<st
     http: { host: '127.0.0.1', port: 0 },
     orchestrator: { endpoint: sims.endpoints.orchestrator, timeoutMs: 2000 },
     breaker: { failureThreshold: 3, openMs: 300 },
-    store: { url: databaseUrl },
     // Load tests queue on the one-at-a-time simulators, which the guard would rightly call a latency breach.
     guard: { enabled: false },
     ...extra,
     services,
+    store: { url: databaseUrl, ...(extra.store as Record<string, unknown> | undefined) },
   });
 }
 

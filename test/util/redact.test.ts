@@ -1,6 +1,6 @@
 /** Redaction: a report never shows memory contents unless asked, yet equal values stay recognisable within it. */
 import { describe, expect, it } from 'vitest';
-import { makeRedactor, redactDiff } from '../../src/report/redact.js';
+import { makeRedactor, redactDiff } from '../../src/util/redact.js';
 
 const SECRET = 'remind me to call mom at six';
 
