@@ -14,7 +14,16 @@ export interface RepBackend {
 /** REP echo; a request starting with `slow:` is held `slowMs` first, one starting with `hold:` never answered. */
 export async function startRep(endpoint = 'tcp://127.0.0.1:*', slowMs = 300): Promise<RepBackend> {
   const sock = new zmq.Reply({ linger: 0 });
-  await sock.bind(endpoint);
+  // A port just given up by a closed socket is let go of by ZeroMQ's I/O thread a moment later: retry the bind.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sock.bind(endpoint);
+      break;
+    } catch (err) {
+      if (attempt >= 100 || !/in use/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   let answered = 0;
   void (async () => {
     try {
