@@ -3,6 +3,7 @@
  * a fastify plugin does into its server: an observer of the runner, admin routes, a start and a close hook
  * (gauges are registered when the part is made and removed by its close).
  */
+import type { ServiceTotals } from './plan/totals.js';
 import type { AdminRoutes } from './admin/auth.js';
 import type { Config } from './config.js';
 import type { Flags } from './flags/source.js';
@@ -30,4 +31,6 @@ export interface PartContext {
   services: ServiceName[];
   /** The secondary writes' figures (the runner is made after the parts, so this is a getter). */
   secondaryStats(): Promise<SecondaryStats>;
+  /** This process's running totals of a service (the same getter's reason). */
+  totals(service: ServiceName): ServiceTotals;
 }

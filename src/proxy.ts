@@ -95,7 +95,14 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const telemetry = await startTelemetry({ serviceName: config.telemetry.serviceName });
   // The parts are made before the runner (it takes their observers); they reach its figures once it exists.
   const made: { runner?: Runner } = {};
-  const ctx: PartContext = { config, store, flags, services, secondaryStats: () => made.runner!.secondary.stats() };
+  const ctx: PartContext = {
+    config,
+    store,
+    flags,
+    services,
+    secondaryStats: () => made.runner!.secondary.stats(),
+    totals: (s) => made.runner!.stats.of(s),
+  };
   // The background parts, in the order they start (and the reverse of the order they close).
   const guarding = guardPart(ctx);
   const reporting = reportPart(ctx);

@@ -1,6 +1,7 @@
 /** GET /admin/status, GET /admin/events and the guard / flag controls, as admin routes. */
 import type { FastifyInstance } from 'fastify';
 import type { SecondaryStats } from '../plan/secondary.js';
+import type { ServiceTotals } from '../plan/totals.js';
 import { serviceSnapshot, type Flags } from '../flags/source.js';
 import { allFlagNames } from '../flags/names.js';
 import type { Guard } from '../guard/guard.js';
@@ -15,7 +16,10 @@ export interface StatusDeps {
   guard?: Guard;
   events: GuardEvents;
   outbox?: () => Promise<SecondaryStats>;
+  totals?: (service: ServiceName) => ServiceTotals;
 }
+
+const pickComparisons = (t: ServiceTotals) => ({ compared: t.compared, mismatches: t.mismatches, skipped: t.skipped, kinds: t.kinds });
 
 async function proxyStatus(deps: StatusDeps) {
   const snap = deps.flags.snapshot();
@@ -33,6 +37,8 @@ async function proxyStatus(deps: StatusDeps) {
           flags: serviceSnapshot(snap, s).flags,
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
+          // This process's comparisons since it started, with the kinds of difference found.
+          comparisons: deps.totals ? pickComparisons(deps.totals(s)) : null,
           // The outbox is shared by the services; its depth is the instance's.
           outboxDepth: outbox && 'depth' in outbox ? outbox.depth : null,
         },
@@ -71,5 +77,5 @@ const statusRoutes =
 
 /** The status routes as a part of the proxy. */
 export const statusPart = (ctx: PartContext, guarding: { guard?: Guard; events: GuardEvents }): Part => ({
-  routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats })],
+  routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats, totals: ctx.totals })],
 });

@@ -6,11 +6,20 @@ import { isLosslessNumber, numberOf, pyDumps } from '../util/pyjson.js';
 import { parseReply } from './observation.js';
 import { compileRules, stepElement, stepKey, type CompiledRules, type ComparisonRules, type RuleNode } from './rules.js';
 
+/**
+ * What kind of difference a field diff is: a record (list element, set element or key) only on legacy or only on
+ * new, the same elements in another order, a time beyond its tolerance, one number spelt two ways (3.0 / 3), a
+ * value of another type, or other content.
+ */
+export const MISMATCH_KINDS = ['missing_on_new', 'extra_on_new', 'order', 'timestamp', 'number_spelling', 'type', 'content'] as const;
+export type MismatchKind = (typeof MISMATCH_KINDS)[number];
+
 export interface FieldDiff {
   /** Concrete path: `context[3].content`, `memories[key=abc].memory.text`; "" is the root. */
   path: string;
   /** `path` in rule-path form (`context[].content`): what per-field counts group by. */
   field: string;
+  kind: MismatchKind;
   /** `undefined` (absent once serialised) when that side has no value there. */
   legacy: unknown;
   new: unknown;
@@ -63,6 +72,31 @@ function timesWithin(a: string, b: string, seconds: number): boolean {
   return Math.abs(Date.parse(a) - Date.parse(b)) <= seconds * 1000;
 }
 
+const isTime = (v: unknown): boolean => typeof v === 'string' && ISO_TIME.test(v);
+
+/** Whether two lists hold the same elements, counted, in whatever order (canonical text, as set keys are). */
+function sameElements(a: readonly unknown[], b: readonly unknown[], trim: boolean): boolean {
+  try {
+    return sameCounts(a, b, trim);
+  } catch (err) {
+    // Too deep to tell: not known to be the same elements.
+    if (err instanceof TooDeep) return false;
+    throw err;
+  }
+}
+
+function sameCounts(a: readonly unknown[], b: readonly unknown[], trim: boolean): boolean {
+  const count = new Map<string, number>();
+  for (const x of a) count.set(canonical(x, trim), (count.get(canonical(x, trim)) ?? 0) + 1);
+  for (const x of b) {
+    const k = canonical(x, trim);
+    const n = count.get(k);
+    if (!n) return false;
+    count.set(k, n - 1);
+  }
+  return true;
+}
+
 /** Numbers as written: the same text, or (a value JavaScript made) the same value. */
 function sameNumber(a: unknown, b: unknown): boolean {
   // Two numbers as read: equal when Python would write them alike (1e-05 and 0.00001; not 3.0 and 3).
@@ -70,19 +104,32 @@ function sameNumber(a: unknown, b: unknown): boolean {
   return numbersEqual(numberOf(a)!, numberOf(b)!, 0) && (!isLosslessNumber(a) || a.value === pyDumps(b)) && (!isLosslessNumber(b) || b.value === pyDumps(a));
 }
 
-/** Stable text of a value (object keys sorted): the identity of a set element. */
-function canonical(v: unknown, trim: boolean): string {
+class TooDeep extends Error {}
+
+/** canonical(), with every value nested too deep sharing one text (a set key that deep is not told apart). */
+function canonicalOrDeep(v: unknown, trim: boolean): string {
+  try {
+    return canonical(v, trim);
+  } catch (err) {
+    if (err instanceof TooDeep) return UNCOPYABLE;
+    throw err;
+  }
+}
+
+/** Stable text of a value (object keys sorted): the identity of a set element. Throws TooDeep past MAX_DEPTH. */
+function canonical(v: unknown, trim: boolean, depth = 0): string {
+  if (depth > MAX_DEPTH) throw new TooDeep();
   switch (kindOf(v)) {
     case 'string':
       return JSON.stringify(trim ? (v as string).trim() : v);
     case 'array':
-      return `[${(v as unknown[]).map((x) => canonical(x, trim)).join(',')}]`;
+      return `[${(v as unknown[]).map((x) => canonical(x, trim, depth + 1)).join(',')}]`;
     case 'object': {
       const o = v as Record<string, unknown>;
       const keys = Object.keys(o)
         .filter((k) => o[k] !== undefined)
         .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim)}`).join(',')}}`;
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim, depth + 1)}`).join(',')}}`;
     }
     case 'number':
       return isLosslessNumber(v) ? v.value : pyDumps(v);
@@ -149,18 +196,21 @@ class Walk {
       setKey ??= n.setKey;
     }
     const kind = kindOf(a);
-    if (kind !== kindOf(b)) return this.report(a, b);
-    if (depth > MAX_DEPTH) return a === b ? undefined : this.report(UNCOPYABLE, UNCOPYABLE);
+    if (kind !== kindOf(b)) return this.report(a, b, kind === 'undefined' ? 'extra_on_new' : kindOf(b) === 'undefined' ? 'missing_on_new' : 'type');
+    if (depth > MAX_DEPTH) return a === b ? undefined : this.report(UNCOPYABLE, UNCOPYABLE, 'content');
     switch (kind) {
       case 'number':
         // Within a tolerance (timestamps) the value counts; otherwise its spelling too (3.0 is not 3 on the wire).
-        if (tolerance > 0 ? !numbersEqual(numberOf(a)!, numberOf(b)!, tolerance) : !sameNumber(a, b)) this.report(a, b);
+        if (tolerance > 0) {
+          if (!numbersEqual(numberOf(a)!, numberOf(b)!, tolerance)) this.report(a, b, 'timestamp');
+        } else if (!sameNumber(a, b)) this.report(a, b, numbersEqual(numberOf(a)!, numberOf(b)!, 0) ? 'number_spelling' : 'content');
         return;
       case 'string': {
         const trim = this.rules.trimStrings;
         // Under a tolerance, two ISO-8601 times (the agents' local timestamps) are compared as times.
         if (tolerance > 0 && a !== b && timesWithin(a as string, b as string, tolerance)) return;
-        if (trim ? (a as string).trim() !== (b as string).trim() : a !== b) this.report(a, b);
+        if (trim ? (a as string).trim() !== (b as string).trim() : a !== b)
+          this.report(a, b, tolerance > 0 && isTime(a) && isTime(b) ? 'timestamp' : 'content');
         return;
       }
       case 'array':
@@ -169,7 +219,7 @@ class Walk {
       case 'object':
         return this.object(a as Record<string, unknown>, b as Record<string, unknown>, nodes, depth);
       default:
-        if (!Object.is(a, b)) this.report(a, b);
+        if (!Object.is(a, b)) this.report(a, b, 'content');
     }
   }
 
@@ -180,8 +230,38 @@ class Walk {
   }
 
   private list(a: unknown[], b: unknown[], nodes: readonly RuleNode[], depth: number): void {
+    const before = this.diffs.length;
     const n = Math.max(a.length, b.length);
     for (let i = 0; i < n && !this.truncated; i++) this.at(i, a[i], b[i], nodes, depth);
+    // The same elements in another order is one difference of order, not one per element (looked at only once
+    // elements differed, so an equal list costs nothing more).
+    // Past the walk's depth values are told apart by identity only: no reclassification there.
+    if (this.diffs.length === before || this.truncated || depth > MAX_DEPTH) return;
+    if (a.length === b.length) {
+      if (!sameElements(a, b, this.rules.trimStrings)) return;
+      this.diffs.length = before;
+      this.report(a, b, 'order');
+      return;
+    }
+    // One side holds the other's elements in order plus some: those are records missing on new / extra on new,
+    // not every later element shifted by one.
+    const [long, short] = a.length > b.length ? [a, b] : [b, a];
+    const unmatched: number[] = [];
+    let j = 0;
+    for (let i = 0; i < long.length; i++) {
+      if (j < short.length && this.equalUnder(long[i], short[j], nodes, depth)) j++;
+      else unmatched.push(i);
+    }
+    if (j < short.length) return;
+    this.diffs.length = before;
+    for (const i of unmatched) this.at(i, long === a ? a[i] : undefined, long === b ? b[i] : undefined, nodes, depth);
+  }
+
+  /** Whether two values compare equal under the same rules (a walk of their own). */
+  private equalUnder(x: unknown, y: unknown, nodes: readonly RuleNode[], depth: number): boolean {
+    const walk = new Walk(this.rules);
+    walk.value(x, y, nodes, depth + 1);
+    return walk.diffs.length === 0;
   }
 
   private object(a: Record<string, unknown>, b: Record<string, unknown>, nodes: readonly RuleNode[], depth: number): void {
@@ -198,10 +278,10 @@ class Walk {
   /** Elements matched by key; the n-th duplicate of a key on one side meets the n-th on the other. */
   private set(a: unknown[], b: unknown[], keyPath: string[], nodes: readonly RuleNode[], depth: number): void {
     const trim = this.rules.trimStrings;
-    const keyOf = (x: unknown) => canonical(pick(x, keyPath), trim);
+    const keyOf = (x: unknown) => canonicalOrDeep(pick(x, keyPath), trim);
     const step = (x: unknown, nth: number): Step => {
       const k = pick(x, keyPath);
-      let label = typeof k === 'string' ? k : canonical(k, trim);
+      let label = typeof k === 'string' ? k : canonicalOrDeep(k, trim);
       if (label.length > MAX_KEY_LABEL) label = `${label.slice(0, MAX_KEY_LABEL)}…`;
       return { key: nth ? `${label}#${nth + 1}` : label };
     };
@@ -227,12 +307,12 @@ class Walk {
     }
   }
 
-  private report(a: unknown, b: unknown): void {
+  private report(a: unknown, b: unknown, kind: MismatchKind): void {
     if (this.diffs.length >= this.rules.maxDiffs) {
       this.truncated = true;
       return;
     }
-    this.diffs.push({ path: render(this.steps, false), field: render(this.steps, true), legacy: snapshot(a), new: snapshot(b) });
+    this.diffs.push({ path: render(this.steps, false), field: render(this.steps, true), kind, legacy: snapshot(a), new: snapshot(b) });
   }
 }
 

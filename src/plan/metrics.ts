@@ -10,6 +10,9 @@ const OTHER_PATH = '(other)';
 
 const comparisons = defineCounter('memshift.comparisons', { description: 'Shadow comparisons by outcome' });
 const mismatches = defineCounter('memshift.mismatches', { description: 'Mismatching comparisons by field path (capped)' });
+const mismatchKinds = defineCounter('memshift.mismatch_kinds', {
+  description: 'Mismatching comparisons by kind of difference (missing, extra, order, timestamp, number spelling, type, content)',
+});
 const fallbacks = defineCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' });
 const secondaryWrites = defineCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' });
 const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {
@@ -50,6 +53,7 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
       if (e.outcome !== 'mismatch') return;
       // One count per field per comparison, whatever the number of elements that differ under it.
       for (const field of new Set((e.diffs ?? []).map((d) => d.field))) mismatches.add(1, { service, action, path: boundedPath(field || '(root)') });
+      for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) mismatchKinds.add(1, { service, action, kind });
     },
     secondaryWritten(e) {
       const untranslatable = e.error instanceof Untranslatable ? { reason: e.error.reason } : undefined;

@@ -1,6 +1,6 @@
 /** In-process running totals per service, for the demo's summary and the admin status. */
 import type { ServiceName } from '../services/registry.js';
-import type { FieldDiff } from '../comparison/compare.js';
+import type { FieldDiff, MismatchKind } from '../comparison/compare.js';
 import type { Result } from '../comparison/result.js';
 import type { ExecutionObserver, ResolvedEvent, WrittenEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
 import type { Route } from '../routes/route.js';
@@ -25,6 +25,8 @@ export interface ServiceTotals {
   latency: { legacyMs: number; newMs: number; samples: number };
   /** Mismatch count per field path in rule form (e.g. context[].content). */
   fields: Record<string, number>;
+  /** Mismatching comparisons per kind of difference (compare.ts MISMATCH_KINDS); one comparison counts once a kind. */
+  kinds: Partial<Record<MismatchKind, number>>;
 }
 
 const empty = (): ServiceTotals => ({
@@ -44,6 +46,7 @@ const empty = (): ServiceTotals => ({
   resolvedAbsent: 0,
   latency: { legacyMs: 0, newMs: 0, samples: 0 },
   fields: {},
+  kinds: {},
 });
 
 /** Field paths kept per service; a flood of distinct paths must not grow memory without bound. */
@@ -80,6 +83,7 @@ export class MigrationStats implements ExecutionObserver {
       if (e.outcome === 'mismatch') {
         t.mismatches++;
         countFields(t.fields, e.diffs ?? []);
+        for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) t.kinds[kind] = (t.kinds[kind] ?? 0) + 1;
       }
     }
   }

@@ -97,7 +97,7 @@ describe('default rules on real reply pairs', () => {
 
   it('session-memory get_context: one changed content is exactly that diff', () => {
     const c = compare(sessionReply('00.1', 'r-1', ['hello', 'hi', 'remind me at 5']), sessionReply('00.9', 'r-1', ['hello', 'hi', 'remind me at 6']), session);
-    expect(c.diffs).toEqual([{ path: 'context[2].content', field: 'context[].content', legacy: 'remind me at 5', new: 'remind me at 6' }]);
+    expect(c.diffs).toEqual([{ path: 'context[2].content', field: 'context[].content', kind: 'content', legacy: 'remind me at 5', new: 'remind me at 6' }]);
   });
 
   it('session-memory get_context: a status or role change is still seen', () => {
@@ -132,14 +132,14 @@ describe('default rules on real reply pairs', () => {
     const changed = structuredClone(mems);
     (changed[0] as { text: string }).text = 'call dad';
     expect(compare(jarvisReply(1, mems), jarvisReply(2, changed), jarvis).diffs).toEqual([
-      { path: 'memories[0].memory.text', field: 'memories[].memory.text', legacy: 'call mom', new: 'call dad' },
+      { path: 'memories[0].memory.text', field: 'memories[].memory.text', kind: 'content', legacy: 'call mom', new: 'call dad' },
     ]);
   });
 
   it('jarvis get_memories: a missing memory and the error shape are seen', () => {
     const mems = ['a', 'b'];
     const c = compare(jarvisReply(1, mems), jarvisReply(1, ['a']), jarvis);
-    expect(c.diffs).toEqual([{ path: 'memories[1]', field: 'memories[]', legacy: { timestamp: 1.25, memory: 'b' }, new: undefined }]);
+    expect(c.diffs).toEqual([{ path: 'memories[1]', field: 'memories[]', kind: 'missing_on_new', legacy: { timestamp: 1.25, memory: 'b' }, new: undefined }]);
     expect(compare(jarvisReply(1, mems), { status: 'error', reason: 'x' }, jarvis).diffs.map((d) => d.path)).toEqual(['status', 'memories', 'reason']);
   });
 });

@@ -17,35 +17,38 @@ describe('compare: plain structure', () => {
   it('reports a changed leaf with its concrete path and rule-path field', () => {
     const c = compare({ context: [{ content: 'a' }, { content: 'b' }] }, { context: [{ content: 'a' }, { content: 'B' }] }, rules());
     expect(c.equal).toBe(false);
-    expect(c.diffs).toEqual([{ path: 'context[1].content', field: 'context[].content', legacy: 'b', new: 'B' }]);
+    expect(c.diffs).toEqual([{ path: 'context[1].content', field: 'context[].content', kind: 'content', legacy: 'b', new: 'B' }]);
   });
 
   it('a type change is one diff at that node', () => {
     const c = compare({ data: { a: 1, b: [1, 2, 3] } }, { data: [1, 2, 3] }, rules());
-    expect(c.diffs).toEqual([{ path: 'data', field: 'data', legacy: { a: 1, b: [1, 2, 3] }, new: [1, 2, 3] }]);
+    expect(c.diffs).toEqual([{ path: 'data', field: 'data', kind: 'type', legacy: { a: 1, b: [1, 2, 3] }, new: [1, 2, 3] }]);
     expect(compare({ n: 1 }, { n: '1' }, rules()).diffs).toHaveLength(1);
   });
 
   it('missing and extra fields are reported with the absent side undefined', () => {
     const c = compare({ a: 1, gone: 2 }, { a: 1, added: null }, rules());
     expect(c.diffs).toEqual([
-      { path: 'gone', field: 'gone', legacy: 2, new: undefined },
-      { path: 'added', field: 'added', legacy: undefined, new: null },
+      { path: 'gone', field: 'gone', kind: 'missing_on_new', legacy: 2, new: undefined },
+      { path: 'added', field: 'added', kind: 'extra_on_new', legacy: undefined, new: null },
     ]);
     // absent serialises as a missing key, not null
-    expect(JSON.parse(JSON.stringify(c.diffs[0]))).toEqual({ path: 'gone', field: 'gone', legacy: 2 });
+    expect(JSON.parse(JSON.stringify(c.diffs[0]))).toEqual({ path: 'gone', field: 'gone', kind: 'missing_on_new', legacy: 2 });
   });
 
   it('missing and extra list elements, order matters by default', () => {
-    expect(compare({ l: [1, 2, 3] }, { l: [1, 2] }, rules()).diffs).toEqual([{ path: 'l[2]', field: 'l[]', legacy: 3, new: undefined }]);
-    expect(compare([1], [1, { x: 1 }], rules()).diffs).toEqual([{ path: '[1]', field: '[]', legacy: undefined, new: { x: 1 } }]);
-    expect(paths(compare({ l: [1, 2] }, { l: [2, 1] }, rules()))).toEqual(['l[0]', 'l[1]']);
+    expect(compare({ l: [1, 2, 3] }, { l: [1, 2] }, rules()).diffs).toEqual([
+      { path: 'l[2]', field: 'l[]', kind: 'missing_on_new', legacy: 3, new: undefined },
+    ]);
+    expect(compare([1], [1, { x: 1 }], rules()).diffs).toEqual([{ path: '[1]', field: '[]', kind: 'extra_on_new', legacy: undefined, new: { x: 1 } }]);
+    // The same elements in another order: one difference of order at the list.
+    expect(compare({ l: [1, 2] }, { l: [2, 1] }, rules()).diffs.map((d) => [d.path, d.kind])).toEqual([['l', 'order']]);
   });
 
   it('bare values at the root', () => {
     expect(compare(true, true, rules()).equal).toBe(true);
-    expect(compare(true, false, rules()).diffs).toEqual([{ path: '', field: '', legacy: true, new: false }]);
-    expect(compare(null, { last_updated: 1 }, rules()).diffs).toEqual([{ path: '', field: '', legacy: null, new: { last_updated: 1 } }]);
+    expect(compare(true, false, rules()).diffs).toEqual([{ path: '', field: '', kind: 'content', legacy: true, new: false }]);
+    expect(compare(null, { last_updated: 1 }, rules()).diffs).toEqual([{ path: '', field: '', kind: 'type', legacy: null, new: { last_updated: 1 } }]);
     expect(compare(null, null, rules()).equal).toBe(true);
     expect(compare(undefined, null, rules()).equal).toBe(false);
   });
@@ -62,7 +65,9 @@ describe('compare: plain structure', () => {
   it('keys with dots or brackets are quoted in paths; own keys only', () => {
     expect(paths(compare({ 'a.b': 1 }, { 'a.b': 2 }, rules()))).toEqual(['["a.b"]']);
     const proto = JSON.parse('{"__proto__": 1}') as object;
-    expect(compare({ constructor: 1 }, {}, rules()).diffs).toEqual([{ path: 'constructor', field: 'constructor', legacy: 1, new: undefined }]);
+    expect(compare({ constructor: 1 }, {}, rules()).diffs).toEqual([
+      { path: 'constructor', field: 'constructor', kind: 'missing_on_new', legacy: 1, new: undefined },
+    ]);
     expect(compare(proto, {}, rules()).diffs).toHaveLength(1);
   });
 });
@@ -110,14 +115,14 @@ describe('compare: rules', () => {
     expect(compare(a, b, r).equal).toBe(true);
     expect(compare(a, b, rules()).equal).toBe(false);
     b.memories[1]!.memory.text = 'A';
-    expect(compare(a, b, r).diffs).toEqual([{ path: 'memories[key=m1].memory.text', field: 'memories[].memory.text', legacy: 'a', new: 'A' }]);
+    expect(compare(a, b, r).diffs).toEqual([{ path: 'memories[key=m1].memory.text', field: 'memories[].memory.text', kind: 'content', legacy: 'a', new: 'A' }]);
   });
 
   it('sets report missing and extra elements by key, duplicates matched in turn', () => {
     const r = rules({ sets: { tags: '' } });
     expect(compare({ tags: ['a', 'b', 'b'] }, { tags: ['b', 'c', 'a'] }, r).diffs).toEqual([
-      { path: 'tags[key=b#2]', field: 'tags[]', legacy: 'b', new: undefined },
-      { path: 'tags[key=c]', field: 'tags[]', legacy: undefined, new: 'c' },
+      { path: 'tags[key=b#2]', field: 'tags[]', kind: 'missing_on_new', legacy: 'b', new: undefined },
+      { path: 'tags[key=c]', field: 'tags[]', kind: 'extra_on_new', legacy: undefined, new: 'c' },
     ]);
     expect(compare({ tags: [1, { k: 1, j: 2 }] }, { tags: [{ j: 2, k: 1 }, 1] }, r).equal).toBe(true);
     // nested key path, and elements lacking the key still pair up with each other
@@ -174,7 +179,7 @@ describe('compare: robustness', () => {
     (newer.context[1] as { content: string }).content = 'changed';
     newer.context.pop();
     expect(c).toEqual(before);
-    expect(c.diffs[1]).toEqual({ path: 'context[1]', field: 'context[]', legacy: undefined, new: { content: 'extra' } });
+    expect(c.diffs[1]).toEqual({ path: 'context[1]', field: 'context[]', kind: 'extra_on_new', legacy: undefined, new: { content: 'extra' } });
   });
 
   it('never mutates its inputs', () => {
@@ -209,7 +214,7 @@ describe('compare: robustness', () => {
     expect(c.equal).toBe(false);
     expect(c.diffs).toHaveLength(1);
     expect(c.diffs[0]!.path).toMatch(/^(\[0\]){257}$/);
-    expect(compare({ deep: deepA }, { deep: 'flat' }, rules()).diffs).toEqual([{ path: 'deep', field: 'deep', legacy: UNCOPYABLE, new: 'flat' }]);
+    expect(compare({ deep: deepA }, { deep: 'flat' }, rules()).diffs).toEqual([{ path: 'deep', field: 'deep', kind: 'type', legacy: UNCOPYABLE, new: 'flat' }]);
     const cyc: Record<string, unknown> = { a: 1 };
     cyc.self = cyc;
     const cyc2: Record<string, unknown> = { a: 1 };
@@ -236,7 +241,7 @@ describe('comparePayloads', () => {
   it('parses both frames and compares values, not bytes', () => {
     const c = comparePayloads(Buffer.from('{"status": "ok", "a": [1, 2]}'), '{"a":[1,2],"status":"ok"}', rules());
     expect(c.equal).toBe(true);
-    expect(comparePayloads('true', Buffer.from('false'), rules()).diffs).toEqual([{ path: '', field: '', legacy: true, new: false }]);
+    expect(comparePayloads('true', Buffer.from('false'), rules()).diffs).toEqual([{ path: '', field: '', kind: 'content', legacy: true, new: false }]);
     expect(comparePayloads('null', 'null', rules()).equal).toBe(true);
   });
 

@@ -48,7 +48,11 @@ beforeAll(async () => {
   const runs = new ReconcileRuns(stack.proxy.store.pool, { retentionMs: 3_600_000 });
   const run = await runs.start('session-memory', { trigger: 'manual', stage: 'shadow', truth: 'legacy', repair: false });
   await runs.saveDifferences(run.id, [
-    { key: 'u7-s1', kind: 'differing', diffs: [{ path: 'interactions[0].content', field: 'interactions[].content', legacy: SECRET, new: `${SECRET}!` }] },
+    {
+      key: 'u7-s1',
+      kind: 'differing',
+      diffs: [{ path: 'interactions[0].content', field: 'interactions[].content', kind: 'content', legacy: SECRET, new: `${SECRET}!` }],
+    },
     { key: 'u9-s4', kind: 'missing_in_new', diffs: [] },
   ]);
   await runs.finish(run.id, { status: 'done', converged: 0, repaired: 0, repairFailed: 0, sampleSize: 20 });

@@ -57,7 +57,7 @@ it('stores reconciliation differences redacted by default', async () => {
   const runs = new ReconcileRuns(redacted.pool, valuesAtRestFor(parseConfig({})));
   const run = await runs.start('jarvis-memory', { trigger: 'manual', stage: 'off', truth: 'legacy', repair: false });
   await runs.saveDifferences(run.id, [
-    { key: 'u1', kind: 'differing', diffs: [{ path: 'memories[0].memory', field: 'memories[].memory', legacy: MARKER, new: 'x' }] },
+    { key: 'u1', kind: 'differing', diffs: [{ path: 'memories[0].memory', field: 'memories[].memory', kind: 'content', legacy: MARKER, new: 'x' }] },
   ]);
   await runs.finish(run.id, { status: 'done', converged: 0, repaired: 0, repairFailed: 0, sampleSize: 5 });
   expect(await dump(redacted, 'reconcile_differences')).not.toContain(MARKER);

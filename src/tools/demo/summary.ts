@@ -19,6 +19,11 @@ export function formatSummary(stats: MigrationStats): string {
       `  secondary writes ok ${t.secondaryOk}, failed ${t.secondaryFailed}`,
       `  latency on compared reads: legacy ${avg(t.latency.legacyMs)} ms, new ${avg(t.latency.newMs)} ms (mean)`,
       `  top differing fields: ${top.length ? top.join(', ') : 'none'}`,
+      `  kinds of difference: ${
+        Object.entries(t.kinds)
+          .map(([k, n]) => `${k} x${n}`)
+          .join(', ') || 'none'
+      }`,
     );
   }
   return lines.join('\n');
