@@ -2,7 +2,10 @@
  * The comparison: two legacy-shaped replies (legacy's and the one rebuilt from the orchestrator)
  * walked together under a route's rules, giving a bounded field-level diff.
  */
-import { isLosslessNumber, numberOf, pyDumps } from '../util/pyjson.js';
+import { isLosslessNumber, numberOf } from '../util/pyjson.js';
+import { canonicalOrDeep, isTime, kindOf, MAX_DEPTH, numbersEqual, pick, sameElements, sameNumber, timesWithin, UNCOPYABLE } from './values.js';
+
+export { UNCOPYABLE };
 import { parseReply } from './observation.js';
 import { compileRules, stepElement, stepKey, type CompiledRules, type ComparisonRules, type RuleNode } from './rules.js';
 
@@ -37,114 +40,11 @@ export interface Comparison {
 /** Rules as parsed from config, or any subset of them (missing fields take the schema defaults). */
 export type RulesLike = Partial<ComparisonRules>;
 
-/** Deeper than this, nodes are compared by identity: guards the stack against hostile nesting and cycles. */
-const MAX_DEPTH = 256;
-/** Stands in for a value that cannot be copied (functions, nesting beyond the stack). */
-export const UNCOPYABLE = '[uncopyable]';
 const MAX_KEY_LABEL = 80;
 const PLAIN_KEY = /^[^.[\]"]+$/;
 
 /** A step of the walk: object key, list index, or a set element named by its key. */
 type Step = string | number | { key: string };
-
-type Kind = 'null' | 'array' | 'object' | 'number' | 'string' | 'boolean' | 'undefined' | 'other';
-
-function kindOf(v: unknown): Kind {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (isLosslessNumber(v)) return 'number';
-  const t = typeof v;
-  return t === 'object' || t === 'number' || t === 'string' || t === 'boolean' || t === 'undefined' ? t : 'other';
-}
-
-function numbersEqual(a: number, b: number, tolerance: number): boolean {
-  if (a === b) return true;
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return Number.isNaN(a) && Number.isNaN(b);
-  // The slack absorbs the rounding of subtracting large floats (epoch seconds), keeping the bound inclusive.
-  return tolerance > 0 && Math.abs(a - b) - tolerance <= 4 * Number.EPSILON * Math.max(Math.abs(a), Math.abs(b));
-}
-
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?$/;
-
-/** Whether two ISO-8601 local times (Python's isoformat, no zone) lie within `seconds` of each other. */
-function timesWithin(a: string, b: string, seconds: number): boolean {
-  if (!ISO_TIME.test(a) || !ISO_TIME.test(b)) return false;
-  return Math.abs(Date.parse(a) - Date.parse(b)) <= seconds * 1000;
-}
-
-const isTime = (v: unknown): boolean => typeof v === 'string' && ISO_TIME.test(v);
-
-/** Whether two lists hold the same elements, counted, in whatever order (canonical text, as set keys are). */
-function sameElements(a: readonly unknown[], b: readonly unknown[], trim: boolean): boolean {
-  try {
-    return sameCounts(a, b, trim);
-  } catch (err) {
-    // Too deep to tell: not known to be the same elements.
-    if (err instanceof TooDeep) return false;
-    throw err;
-  }
-}
-
-function sameCounts(a: readonly unknown[], b: readonly unknown[], trim: boolean): boolean {
-  const count = new Map<string, number>();
-  for (const x of a) count.set(canonical(x, trim), (count.get(canonical(x, trim)) ?? 0) + 1);
-  for (const x of b) {
-    const k = canonical(x, trim);
-    const n = count.get(k);
-    if (!n) return false;
-    count.set(k, n - 1);
-  }
-  return true;
-}
-
-/** Numbers as written: the same text, or (a value JavaScript made) the same value. */
-function sameNumber(a: unknown, b: unknown): boolean {
-  // Two numbers as read: equal when Python would write them alike (1e-05 and 0.00001; not 3.0 and 3).
-  if (isLosslessNumber(a) && isLosslessNumber(b)) return a.value === b.value || pyDumps(a) === pyDumps(b);
-  return numbersEqual(numberOf(a)!, numberOf(b)!, 0) && (!isLosslessNumber(a) || a.value === pyDumps(b)) && (!isLosslessNumber(b) || b.value === pyDumps(a));
-}
-
-class TooDeep extends Error {}
-
-/** canonical(), with every value nested too deep sharing one text (a set key that deep is not told apart). */
-function canonicalOrDeep(v: unknown, trim: boolean): string {
-  try {
-    return canonical(v, trim);
-  } catch (err) {
-    if (err instanceof TooDeep) return UNCOPYABLE;
-    throw err;
-  }
-}
-
-/** Stable text of a value (object keys sorted): the identity of a set element. Throws TooDeep past MAX_DEPTH. */
-function canonical(v: unknown, trim: boolean, depth = 0): string {
-  if (depth > MAX_DEPTH) throw new TooDeep();
-  switch (kindOf(v)) {
-    case 'string':
-      return JSON.stringify(trim ? (v as string).trim() : v);
-    case 'array':
-      return `[${(v as unknown[]).map((x) => canonical(x, trim, depth + 1)).join(',')}]`;
-    case 'object': {
-      const o = v as Record<string, unknown>;
-      const keys = Object.keys(o)
-        .filter((k) => o[k] !== undefined)
-        .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(o[k], trim, depth + 1)}`).join(',')}}`;
-    }
-    case 'number':
-      return isLosslessNumber(v) ? v.value : pyDumps(v);
-    default:
-      return String(v);
-  }
-}
-
-function pick(v: unknown, keyPath: readonly string[]): unknown {
-  for (const k of keyPath) {
-    if (kindOf(v) !== 'object' || !Object.hasOwn(v as object, k)) return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  return v;
-}
 
 /** A reported value must not change when the caller later mutates its reply (numbers as written are immutable). */
 function snapshot(v: unknown): unknown {
