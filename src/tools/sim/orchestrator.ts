@@ -5,7 +5,6 @@
  * Over 300 lines: one method per action, as PROTOCOLS.md section 2 lists them (the filters are in orchestrator-query.ts).
  */
 // The error codes are a wire constant (PROTOCOLS.md section 2), the one thing the simulators take from memshift.
-import type { OrchestratorErrorCode } from '../../services/types.js';
 import { randomBytes } from 'node:crypto';
 import { numeric } from './python.js';
 import { alterValue, divergentWrite, isObject, pyStr, type JsonObject, type SimModel, type WriteFault } from './model.js';
@@ -41,6 +40,19 @@ export interface OrchestratorChange {
 const MEMORY_TYPES = ['conversation', 'context', 'user_preference', 'agent_state', 'entity', 'interaction'];
 const SEARCH_TYPES: SearchType[] = ['semantic', 'keyword', 'hybrid'];
 const HEALTH_ACTIONS = ['ping', 'health', 'health_check'];
+
+/** The orchestrator's error codes (PROTOCOLS.md 2), as the page lists them. */
+type OrchestratorErrorCode =
+  | 'invalid_request'
+  | 'memory_not_found'
+  | 'session_not_found'
+  | 'permission_denied'
+  | 'storage_error'
+  | 'search_error'
+  | 'validation_error'
+  | 'rate_limit_exceeded'
+  | 'internal_error'
+  | 'database_error';
 
 class OrchError extends Error {
   constructor(
