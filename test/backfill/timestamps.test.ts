@@ -20,7 +20,7 @@ import { pyDumps } from '../../src/util/pyjson.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { createTranslators } from '../support/translators.js';
-import { contextualAgent, jarvisAgent, q, run, sessionAgent } from '../support/workload.js';
+import { q, run, runAgents } from '../support/workload.js';
 
 const CONTEXTUAL = ['u0_project', 'u1_2026-11-22'];
 const SESSIONS = ['history-0', 'history-1'];
@@ -37,11 +37,7 @@ beforeAll(async () => {
   const stateUrl = await freshDatabaseUrl();
   sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: orchestratorUrl, writeDelayMs: 10 } });
   // The history, written to the legacy services alone.
-  await Promise.all([
-    ...CONTEXTUAL.map((s) => run(sims.endpoints['contextual-memory'], contextualAgent(s))),
-    ...SESSIONS.map((s) => run(sims.endpoints['session-memory'], sessionAgent(s))),
-    ...USERS.map((u) => run(sims.endpoints['jarvis-memory'], jarvisAgent(u))),
-  ]);
+  await runAgents(sims.endpoints, { contextual: CONTEXTUAL, sessions: SESSIONS, users: USERS });
   await sims.flush();
   store = await openStore({ url: stateUrl });
   const config = configFor(sims, stateUrl, { reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: orchestratorUrl, recheckDelayMs: 200 } });

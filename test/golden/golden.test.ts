@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ReqClient } from '../support/zmq-client.js';
+import { run } from '../support/workload.js';
 import { startSims } from '../support/stack.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { flagName } from '../../src/flags/names.js';
@@ -134,17 +134,6 @@ const CASES: [Service, Mode][] = [
   ['jarvis-memory', 'faithful'],
 ];
 
-async function replies(endpoint: string, requests: string[]): Promise<string[]> {
-  const client = new ReqClient(endpoint, 10_000);
-  try {
-    const out: string[] = [];
-    for (const r of requests) out.push((await client.raw(r)).toString('utf8'));
-    return out;
-  } finally {
-    client.close();
-  }
-}
-
 /** Each reply next to its request, so a failure names the request it answers. */
 const paired = (requests: string[], answers: string[]) => requests.map((r, i) => `${r}\n  -> ${mask(answers[i] ?? '(none)')}`);
 
@@ -163,7 +152,7 @@ describe.each(CASES)('%s (%s)', (service, mode) => {
   it('the simulator answers the same bytes', async () => {
     const sims: SimHandle = await startSims({ contextualMode: mode });
     opened.push(sims);
-    expect(paired(requests, await replies(sims.endpoints[service], requests))).toEqual(paired(requests, expected));
+    expect(paired(requests, await run(sims.endpoints[service], requests))).toEqual(paired(requests, expected));
   });
 
   it('replies rebuilt from the orchestrator (new-primary) are the same bytes', async () => {
@@ -171,6 +160,6 @@ describe.each(CASES)('%s (%s)', (service, mode) => {
     const stack: MigrationStack = await startMigrationStack(edits, { services: { [service]: { replies: mode } } }, { contextualMode: mode });
     opened.push(stack);
     // health_check is the legacy service's own (always passed through); everything else comes from the translator.
-    expect(paired(requests, await replies(stack.proxy.fronts[service]!, requests))).toEqual(paired(requests, expected));
+    expect(paired(requests, await run(stack.proxy.fronts[service]!, requests))).toEqual(paired(requests, expected));
   }, 60_000);
 });

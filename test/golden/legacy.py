@@ -95,6 +95,21 @@ def summarize(interactions, previous):
     return summary
 
 
+def cut(summary, max_tokens):
+    """get_context's reading of a stored summary: its texts cut in place to the budget; None where Python raises."""
+    if max_tokens is None:
+        max_tokens = 2000
+    try:
+        for key in ("code_context", "conversation_summary"):
+            if key in summary:
+                t = (max_tokens // 2) * 4
+                if len(summary[key]) > t:
+                    summary[key] = summary[key][:t] + "..."
+    except Exception:
+        return None
+    return summary
+
+
 class ContextualMemory:
     """ContextualMemoryAgent, PROTOCOLS.md 1.2 (revised): stored snapshots, cut in place by get_context."""
 
@@ -126,20 +141,7 @@ class ContextualMemory:
             return True
         if action == "get_context":
             summary = self.summaries.get(sid)
-            if summary is None:
-                return None
-            max_tokens = req.get("max_tokens")
-            if max_tokens is None:
-                max_tokens = 2000
-            try:
-                for key in ("code_context", "conversation_summary"):
-                    if key in summary:
-                        t = (max_tokens // 2) * 4
-                        if len(summary[key]) > t:
-                            summary[key] = summary[key][:t] + "..."
-            except Exception:
-                return None
-            return summary
+            return None if summary is None else cut(summary, req.get("max_tokens"))
         return {"status": "error", "message": "Unknown action: %s" % action}
 
 
@@ -173,4 +175,5 @@ def main():
         print(json.dumps(service.handle(json.loads(raw))))
 
 
-main()
+if __name__ == "__main__":
+    main()

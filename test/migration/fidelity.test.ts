@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
-import { contextualAgent, jarvisAgent, sessionAgent, run, q } from '../support/workload.js';
+import { runAgents, run, q } from '../support/workload.js';
 import { waitFor, type Edits } from '../flags/helpers.js';
 
 const TOLERANCE_S = 1;
@@ -43,11 +43,7 @@ const USERS = Array.from({ length: 6 }, (_, i) => `user-${i}`);
 
 it('shadow-read 100% on all three services: 0 mismatches over the mixed workload, every kind of read compared', async () => {
   const fronts = stack.proxy.fronts;
-  await Promise.all([
-    ...CONTEXTUAL.map((s) => run(fronts['contextual-memory']!, contextualAgent(s))),
-    ...SESSIONS.map((s) => run(fronts['session-memory']!, sessionAgent(s))),
-    ...USERS.map((u) => run(fronts['jarvis-memory']!, jarvisAgent(u))),
-  ]);
+  await runAgents(fronts, { contextual: CONTEXTUAL, sessions: SESSIONS, users: USERS });
   await stack.proxy.runner.secondary.drain();
   const totals = (s: string) => stack.proxy.runner.stats.of(s);
   // Mutating contextual reads are compared when they land on the other side.

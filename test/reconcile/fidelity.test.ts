@@ -17,7 +17,7 @@ import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { SHADOW_ALL, startMigrationStack } from '../support/migration.js';
 import { configFor, startSims } from '../support/stack.js';
-import { contextualAgent, jarvisAgent, run, sessionAgent } from '../support/workload.js';
+import { runAgents } from '../support/workload.js';
 
 const CONTEXTUAL = ['u0_project', 'u1_project', 'u2_project'];
 const SESSIONS = ['fidelity-0', 'fidelity-1'];
@@ -49,11 +49,7 @@ beforeAll(async () => {
   const stack = await startMigrationStack(SHADOW_ALL, { services: { 'contextual-memory': { replies: 'as-deployed' } } }, simOptions());
   stateUrl = stack.databaseUrl;
   const fronts = stack.proxy.fronts;
-  await Promise.all([
-    ...CONTEXTUAL.map((s) => run(fronts['contextual-memory']!, contextualAgent(s))),
-    ...SESSIONS.map((s) => run(fronts['session-memory']!, sessionAgent(s))),
-    ...USERS.map((u) => run(fronts['jarvis-memory']!, jarvisAgent(u))),
-  ]);
+  await runAgents(fronts, { contextual: CONTEXTUAL, sessions: SESSIONS, users: USERS });
   await stack.proxy.runner.secondary.drain();
   await stack.sims.flush();
   await stack.close();

@@ -3,27 +3,19 @@
  * by Debian's python3: budgets of every kind applied in turn to one stored snapshot, cuts compounding.
  */
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { read, recompute, withDecision, type Snapshot } from '../../src/services/contextual-memory/snapshot.js';
 import { pyDumps, pyLoads } from '../../src/util/pyjson.js';
 
-/** The agent's get_context, as PROTOCOLS.md 1.2 states it, in Python: reads budgets (JSON) and prints each reply. */
+/** The agent's get_context as test/golden/legacy.py writes it from PROTOCOLS.md 1.2: each budget (JSON) in turn, each reply. */
 const AGENT = `
 import json, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, ${JSON.stringify(fileURLToPath(new URL('../golden/', import.meta.url)))})
+from legacy import cut
 summary, budgets = json.loads(sys.stdin.read())
-out = []
-for b in budgets:
-    max_tokens = 2000 if b == "absent" or b is None else b
-    try:
-        for key in ("code_context", "conversation_summary"):
-            if key in summary:
-                t = (max_tokens // 2) * 4
-                if len(summary[key]) > t:
-                    summary[key] = summary[key][:t] + "..."
-        out.append(json.dumps(summary))
-    except Exception:
-        out.append(json.dumps(None))
-print(json.dumps(out))
+print(json.dumps([json.dumps(cut(summary, None if b == "absent" else b)) for b in budgets]))
 `;
 
 it('cuts the stored snapshot as the agent does, for every kind of budget, and the cuts compound', () => {

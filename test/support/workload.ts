@@ -6,7 +6,7 @@ const TYPES = ['code', 'user_query', 'system_response', 'error'];
 const BUDGETS = ['', ', "max_tokens": null', ', "max_tokens": 2000', ', "max_tokens": 40', ', "max_tokens": 10', ', "max_tokens": 3', ', "max_tokens": 7.5'];
 
 /** One agent's requests, as raw JSON text (floats spelt as a Python agent spells them). */
-export function contextualAgent(sid: string): string[] {
+function contextualAgent(sid: string): string[] {
   const out: string[] = [];
   for (let k = 0; k < 64; k++) {
     const type = TYPES[k % 4]!;
@@ -19,7 +19,7 @@ export function contextualAgent(sid: string): string[] {
   return out;
 }
 
-export function sessionAgent(sid: string): string[] {
+function sessionAgent(sid: string): string[] {
   const out = [`{"action": "create_session", "session_id": ${q(sid)}, "user_id": "u-${sid}", "metadata": {"score": 0.5}}`];
   for (let k = 0; k < 30; k++) {
     out.push(
@@ -30,7 +30,7 @@ export function sessionAgent(sid: string): string[] {
   return out;
 }
 
-export function jarvisAgent(user: string): string[] {
+function jarvisAgent(user: string): string[] {
   const out: string[] = [];
   for (let k = 0; k < 20; k++) {
     out.push(
@@ -51,4 +51,16 @@ export async function run(endpoint: string, requests: string[]): Promise<string[
   } finally {
     c.close();
   }
+}
+
+/** The agents of each service at once, each on its own socket, through `endpoints` (memshift's fronts or the services). */
+export async function runAgents(
+  endpoints: Partial<Record<string, string>>,
+  agents: { contextual: readonly string[]; sessions: readonly string[]; users: readonly string[] },
+): Promise<void> {
+  await Promise.all([
+    ...agents.contextual.map((s) => run(endpoints['contextual-memory']!, contextualAgent(s))),
+    ...agents.sessions.map((s) => run(endpoints['session-memory']!, sessionAgent(s))),
+    ...agents.users.map((u) => run(endpoints['jarvis-memory']!, jarvisAgent(u))),
+  ]);
 }
