@@ -5,8 +5,8 @@
 import type pg from 'pg';
 import type { FieldDiff } from '../comparison/compare.js';
 import type { ServiceName } from '../services/registry.js';
-import type { ValuesAtRest } from '../store/at-rest.js';
-import { makeRedactor, redactDiff, type Redact } from '../util/redact.js';
+import { atRestParts, type ValuesAtRest } from '../store/at-rest.js';
+import { redactDiff, type Redact } from '../util/redact.js';
 import { jsonText } from '../store/sanitize.js';
 
 type DifferenceKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
@@ -84,10 +84,9 @@ export class ReconcileRuns {
 
   constructor(
     private readonly pool: pg.Pool | pg.PoolClient,
-    atRest: ValuesAtRest = { redact: makeRedactor(true) },
+    atRest?: ValuesAtRest,
   ) {
-    this.redact = 'redact' in atRest ? atRest.redact : undefined;
-    this.retentionMs = 'retentionMs' in atRest ? atRest.retentionMs : undefined;
+    ({ redact: this.redact, retentionMs: this.retentionMs } = atRestParts(atRest));
   }
 
   async start(service: ServiceName, fields: { trigger: RunTrigger; stage: string | null; truth: 'legacy' | 'new'; repair: boolean }): Promise<ReconcileRun> {

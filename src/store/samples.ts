@@ -6,8 +6,8 @@ import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError, jsonText } from './sanitize.js';
 import { inTransaction } from './client.js';
-import type { ValuesAtRest } from './at-rest.js';
-import { makeRedactor, redactDeep, redactDiff, type Redact } from '../util/redact.js';
+import { atRestParts, type ValuesAtRest } from './at-rest.js';
+import { redactDeep, redactDiff, type Redact } from '../util/redact.js';
 
 const log = childLogger('store.samples');
 
@@ -64,10 +64,9 @@ export class MismatchSamples {
   constructor(
     private readonly pool: pg.Pool,
     readonly capPerRoute = 50,
-    atRest: ValuesAtRest = { redact: makeRedactor(true) },
+    atRest?: ValuesAtRest,
   ) {
-    this.redact = 'redact' in atRest ? atRest.redact : undefined;
-    this.retentionMs = 'retentionMs' in atRest ? atRest.retentionMs : undefined;
+    ({ redact: this.redact, retentionMs: this.retentionMs } = atRestParts(atRest));
   }
 
   add(s: SampleInput): void {

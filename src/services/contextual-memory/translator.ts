@@ -6,7 +6,6 @@
 import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
 import { byCreation, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
-import { pyFloat } from '../../util/pyjson.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
@@ -75,14 +74,14 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   /** The legacy snapshot copied as it is (backfill, repair); its decisions follow as record_decision requests. */
   restore(sessionId: string, [snapshot]: unknown[]): Promise<void> {
     return this.chains.run(sessionId, async () => {
-      const id = await this.sessions.ensure(sessionId, { user_id: 'default', session_metadata: { legacy_session_id: sessionId } });
+      const id = await this.session(sessionId);
       const current = await this.snapshotOf(id);
       if (!isObject(snapshot)) {
         if (current) await this.client.call('delete', id, { memory_id: current.memoryId });
         return;
       }
-      const lastUpdated = typeof snapshot.last_updated === 'number' ? { last_updated: pyFloat(snapshot.last_updated) } : {};
-      await this.store(id, current, { ...snapshot, ...lastUpdated, key_decisions: [] } as Snapshot);
+      // As read from the agent's file (numbers with their spelling), decisions to follow.
+      await this.store(id, current, { ...snapshot, key_decisions: [] } as Snapshot);
     });
   }
 
@@ -93,12 +92,14 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** Stores one interaction or decision as a context memory; resolves with the session's orchestrator id. */
   private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<string> {
-    const orchestratorId = await this.sessions.ensure(sessionId, {
-      user_id: 'default',
-      session_metadata: { legacy_session_id: sessionId },
-    });
+    const orchestratorId = await this.session(sessionId);
     await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
     return orchestratorId;
+  }
+
+  /** The legacy session's orchestrator session, made on first use. */
+  private session(sessionId: string): Promise<string> {
+    return this.sessions.ensure(sessionId, { user_id: 'default', session_metadata: { legacy_session_id: sessionId } });
   }
 
   /** The snapshot as the agent stores it, cut by this read when the budget says so (and stored cut). */
