@@ -104,6 +104,31 @@ const configSchema = () =>
     services: servicesSchema().prefault({}),
     /** Per service and action overrides of the comparison rules (src/comparison/rules.ts has the defaults). */
     comparison: comparisonOverridesSchema(serviceNameSchema()).optional(),
+    /** How shadowed reads are judged, on every route. */
+    shadow: z
+      .strictObject({
+        /** Times (ISO-8601 strings, epoch-second floats) this close count as equal: each side stamps its own. */
+        timeToleranceS: z.number().nonnegative().default(1),
+        /** Deferred re-checks of reads skipped for a write in flight (src/plan/rechecks.ts). */
+        recheck: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            maxDelayMs: z.number().int().positive().default(10_000),
+            maxPending: z.number().int().positive().default(10_000),
+            concurrency: z.number().int().positive().default(8),
+          })
+          .prefault({}),
+        /** The A/A noise baseline (src/comparison/noise.ts). */
+        baseline: z
+          .strictObject({
+            share: z.number().min(0).max(1).default(0.02),
+            warmup: z.number().int().nonnegative().default(20),
+            minReads: z.number().int().positive().default(20),
+            explains: z.number().positive().max(1).default(0.5),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     store: z
       .strictObject({
         /** PostgreSQL URL; without one, an embedded PostgreSQL under dataDir. */

@@ -226,6 +226,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       await Promise.allSettled(fronts.map((f) => f.close()));
       // Secondary writes already begun finish before the legs go; the outbox keeps the rest for later.
       await run.secondary.close();
+      run.close();
       await closeParts();
       await Promise.allSettled(allLegs().map((l) => l.close()));
       await ownedClose();

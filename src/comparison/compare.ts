@@ -3,7 +3,7 @@
  * walked together under a route's rules, giving a bounded field-level diff.
  */
 import { isLosslessNumber, numberOf } from '../util/pyjson.js';
-import { canonicalOrDeep, isTime, kindOf, MAX_DEPTH, numbersEqual, pick, sameElements, sameNumber, timesWithin, UNCOPYABLE } from './values.js';
+import { canonicalOrDeep, isEpochTime, isTime, kindOf, MAX_DEPTH, numbersEqual, pick, sameElements, sameNumber, timesWithin, UNCOPYABLE } from './values.js';
 
 export { UNCOPYABLE };
 import { parseReply } from './observation.js';
@@ -96,6 +96,9 @@ class Walk {
       setKey ??= n.setKey;
     }
     const kind = kindOf(a);
+    // Times anywhere get the rules' time tolerance (each side stamps its own); a path's own tolerance wins.
+    if (tolerance === 0 && this.rules.timeToleranceS > 0 && (kind === 'number' ? isEpochTime(a) && isEpochTime(b) : isTime(a) && isTime(b)))
+      tolerance = this.rules.timeToleranceS;
     if (kind !== kindOf(b)) return this.report(a, b, kind === 'undefined' ? 'extra_on_new' : kindOf(b) === 'undefined' ? 'missing_on_new' : 'type');
     if (depth > MAX_DEPTH) return a === b ? undefined : this.report(UNCOPYABLE, UNCOPYABLE, 'content');
     switch (kind) {

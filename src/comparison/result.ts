@@ -22,6 +22,10 @@ export interface Result {
   diffs?: FieldDiff[];
   /** Compared reads: values the route's rules left out (timestamps, request ids). */
   ignored?: number;
+  /** Compared reads: differences on fields the A/A noise baseline explains, not counted as mismatches. */
+  noise?: FieldDiff[];
+  /** A deferred re-check (src/plan/rechecks.ts): how many reads skipped for a write in flight it stands for. */
+  recheck?: number;
   /** The failed side's error. */
   error?: unknown;
 }

@@ -48,6 +48,8 @@ const ruleFields = {
   tolerance: z.record(rulePath, z.number().nonnegative()),
   /** Compare strings with surrounding whitespace removed. */
   trimStrings: z.boolean(),
+  /** Times anywhere in the reply (ISO-8601 strings, epoch-second floats) within this many seconds are equal. */
+  timeToleranceS: z.number().nonnegative(),
   /** At most this many diffs are reported per comparison; the rest is cut (`truncated`). */
   maxDiffs: z.number().int().positive(),
 };
@@ -57,6 +59,7 @@ export const comparisonRulesSchema = z.strictObject({
   sets: ruleFields.sets.default({}),
   tolerance: ruleFields.tolerance.default({}),
   trimStrings: ruleFields.trimStrings.default(false),
+  timeToleranceS: ruleFields.timeToleranceS.default(0),
   maxDiffs: ruleFields.maxDiffs.default(50),
 });
 export type ComparisonRules = z.infer<typeof comparisonRulesSchema>;
@@ -68,6 +71,7 @@ const comparisonRulesOverrideSchema = z.strictObject({
   sets: ruleFields.sets.optional(),
   tolerance: ruleFields.tolerance.optional(),
   trimStrings: ruleFields.trimStrings.optional(),
+  timeToleranceS: ruleFields.timeToleranceS.optional(),
   maxDiffs: ruleFields.maxDiffs.optional(),
 });
 
@@ -90,6 +94,7 @@ export function rulesFor(defaults: z.input<typeof comparisonRulesSchema> | undef
     sets: { ...base.sets, ...override.sets },
     tolerance: { ...base.tolerance, ...override.tolerance },
     trimStrings: override.trimStrings ?? base.trimStrings,
+    timeToleranceS: override.timeToleranceS ?? base.timeToleranceS,
     maxDiffs: override.maxDiffs ?? base.maxDiffs,
   };
 }
@@ -106,6 +111,7 @@ export interface RuleNode {
 export interface CompiledRules {
   root: RuleNode;
   trimStrings: boolean;
+  timeToleranceS: number;
   maxDiffs: number;
 }
 
@@ -130,7 +136,7 @@ export function compileRules(r: Partial<ComparisonRules>): CompiledRules {
   for (const p of r.ignore ?? []) at(p).ignore = true;
   for (const [p, k] of Object.entries(r.sets ?? {})) at(p).setKey = k === '' ? [] : k.split('.');
   for (const [p, t] of Object.entries(r.tolerance ?? {})) at(p).tolerance = t;
-  const out = { root, trimStrings: r.trimStrings ?? false, maxDiffs: r.maxDiffs ?? 50 };
+  const out = { root, trimStrings: r.trimStrings ?? false, timeToleranceS: r.timeToleranceS ?? 0, maxDiffs: r.maxDiffs ?? 50 };
   compiled.set(r, out);
   return out;
 }

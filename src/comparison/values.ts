@@ -33,6 +33,16 @@ export function timesWithin(a: string, b: string, seconds: number): boolean {
 
 export const isTime = (v: unknown): boolean => typeof v === 'string' && ISO_TIME.test(v);
 
+/**
+ * Whether a number reads as epoch seconds as Python's time.time() writes them: a float (spelt with a point or
+ * an exponent) from 2001 to 2286. An integer of that size (an id, a count) is not taken for a time.
+ */
+export function isEpochTime(v: unknown): boolean {
+  const n = numberOf(v);
+  if (n === undefined || n < 1e9 || n >= 1e10) return false;
+  return isLosslessNumber(v) ? /[.eE]/.test(v.value) : !Number.isInteger(n);
+}
+
 /** Whether two lists hold the same elements, counted, in whatever order (canonical text, as set keys are). */
 export function sameElements(a: readonly unknown[], b: readonly unknown[], trim: boolean): boolean {
   try {

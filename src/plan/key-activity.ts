@@ -1,10 +1,13 @@
 /**
  * Tracks writes in flight per key (session / user). Two uses: a read is not served from the new side
  * while a write to its key is still pending there (no stale read after an acknowledged write), and a
- * shadow comparison is dropped when a write to its key overlapped it (a known source of false mismatches).
+ * shadow comparison is dropped when a write to its key overlapped it (a known source of false mismatches),
+ * and re-checked once the key is idle again.
  */
 export class KeyActivity {
   private readonly pending = new Map<string, number>();
+  /** Called once when their key has no write in flight any more. */
+  private readonly idle = new Map<string, (() => void)[]>();
   private readonly versions = new Map<string, number>();
   /** Bumped when `versions` is cleared to bound memory; tokens from an older generation never match. */
   private generation = 0;
@@ -19,6 +22,23 @@ export class KeyActivity {
     if (n <= 0) this.pending.delete(key);
     else this.pending.set(key, n);
     this.bump(key);
+    const waiting = n <= 0 ? this.idle.get(key) : undefined;
+    if (waiting) {
+      this.idle.delete(key);
+      // After the caller's own bookkeeping: a listener may begin another read of the key at once.
+      queueMicrotask(() => waiting.forEach((f) => f()));
+    }
+  }
+
+  /** Calls `f` once the key has no write in flight here (soon, when it has none now). */
+  whenIdle(key: string, f: () => void): void {
+    if (!this.busy(key)) {
+      queueMicrotask(f);
+      return;
+    }
+    const list = this.idle.get(key);
+    if (list) list.push(f);
+    else this.idle.set(key, [f]);
   }
 
   busy(key: string): boolean {

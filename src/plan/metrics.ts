@@ -1,4 +1,4 @@
-/** The run's metrics: comparisons, mismatching fields, fallbacks, secondary writes, unknown outcomes, outbox gauges. */
+/** The run's metrics: comparisons and re-checks, mismatching fields and kinds, the noise baseline, fallbacks, secondary writes, unknown outcomes, outbox gauges. */
 import { defineCounter, defineGauge, defineHistogram } from '../telemetry/metrics.js';
 import { actionLabel } from '../routes/route.js';
 import type { ExecutionObserver } from './observer.js';
@@ -13,6 +13,11 @@ const mismatches = defineCounter('memshift.mismatches', { description: 'Mismatch
 const mismatchKinds = defineCounter('memshift.mismatch_kinds', {
   description: 'Mismatching comparisons by kind of difference (missing, extra, order, timestamp, number spelling, type, content)',
 });
+const rechecksGivenUp = defineCounter('memshift.rechecks.given_up', {
+  description: 'Reads skipped for a write in flight and never compared: their re-check was given up (why: budget, unsettled, side_failed)',
+});
+const baselineReads = defineCounter('memshift.baseline.reads', { description: 'A/A pairs (legacy read twice) taken for the noise baseline' });
+const noiseDiscounted = defineCounter('memshift.noise.discounted', { description: 'Comparisons with a difference discounted as noise, by field path (capped)' });
 const fallbacks = defineCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' });
 const secondaryWrites = defineCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' });
 const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {
@@ -49,7 +54,9 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
     compared(e) {
       const { service } = e.route;
       const action = actionLabel(e.route);
-      comparisons.add(1, { service, action, outcome: e.outcome });
+      const recheck = e.recheck && (e.outcome === 'match' || e.outcome === 'mismatch');
+      comparisons.add(e.recheck ?? 1, { service, action, outcome: recheck ? `recheck_${e.outcome}` : e.outcome });
+      for (const field of new Set((e.noise ?? []).map((d) => d.field))) noiseDiscounted.add(1, { service, action, path: boundedPath(field || '(root)') });
       if (e.outcome !== 'mismatch') return;
       // One count per field per comparison, whatever the number of elements that differ under it.
       for (const field of new Set((e.diffs ?? []).map((d) => d.field))) mismatches.add(1, { service, action, path: boundedPath(field || '(root)') });
@@ -72,6 +79,12 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
     },
     unknownOutcome(e) {
       unknownOutcomes.add(1, { service: e.service, side: e.side, role: e.role });
+    },
+    recheckGivenUp(e) {
+      rechecksGivenUp.add(e.covered, { service: e.route.service, action: actionLabel(e.route), why: e.why });
+    },
+    baselined(e) {
+      baselineReads.add(1, { service: e.route.service, action: actionLabel(e.route) });
     },
     unknownResolved(e) {
       const labels = { service: e.service, side: e.side, role: e.role };

@@ -3,6 +3,7 @@ import type { ServiceName } from '../services/registry.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
 import type { Result } from '../comparison/result.js';
+import type { GiveUp } from './rechecks.js';
 
 export interface WrittenEvent {
   route: Route;
@@ -36,6 +37,19 @@ export interface ServedEvent {
   latencyMs: number;
 }
 
+/** Reads skipped for a write in flight whose re-check was given up: never compared. */
+export interface RecheckGivenUpEvent {
+  route: Route;
+  covered: number;
+  why: GiveUp;
+}
+
+/** An A/A pair (legacy read twice for one request): the fields that differed between the two reads. */
+export interface BaselinedEvent {
+  route: Route;
+  fields: string[];
+}
+
 export interface ExecutionObserver {
   /** Every request that reached a backend, once, when the agent's reply is ready. */
   served(e: ServedEvent): void;
@@ -48,6 +62,8 @@ export interface ExecutionObserver {
   staleReadAvoided(route: Route): void;
   unknownOutcome(e: UnknownOutcomeEvent): void;
   unknownResolved(e: ResolvedEvent): void;
+  recheckGivenUp(e: RecheckGivenUpEvent): void;
+  baselined(e: BaselinedEvent): void;
 }
 
 /** One observer that forwards to several; one failing listener never disturbs the others or the request. */
@@ -76,5 +92,7 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
     staleReadAvoided: each((o) => o.staleReadAvoided),
     unknownOutcome: each((o) => o.unknownOutcome),
     unknownResolved: each((o) => o.unknownResolved),
+    recheckGivenUp: each((o) => o.recheckGivenUp),
+    baselined: each((o) => o.baselined),
   };
 }

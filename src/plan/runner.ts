@@ -9,7 +9,7 @@ import { pyDumps } from '../util/pyjson.js';
 import { compare } from '../comparison/compare.js';
 import type { ComparisonRules } from '../comparison/rules.js';
 import type { KeyActivity } from './key-activity.js';
-import { other, planFor, type FlagDecision, type Plan } from './plan.js';
+import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
 import type { Route } from '../routes/route.js';
 import { callSide, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
@@ -20,6 +20,8 @@ import { KeyChains } from '../util/key-chains.js';
 import type { MigrationStats } from './totals.js';
 import type { Translator } from '../services/types.js';
 import { isUnknownOutcome } from '../legs/types.js';
+import type { NoiseBaseline } from '../comparison/noise.js';
+import { Rechecks, type RecheckOptions } from './rechecks.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -31,6 +33,10 @@ export interface RunnerDeps {
   observer: ExecutionObserver;
   stats: MigrationStats;
   translators: Partial<Record<ServiceName, Translator>>;
+  /** Re-checks of reads skipped for a write in flight; without, a skipped read stays uncompared. */
+  rechecks?: RecheckOptions;
+  /** The A/A noise baseline; without, every difference counts. */
+  noise?: NoiseBaseline;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -41,11 +47,18 @@ export class Runner {
   readonly secondary: SecondaryWrites;
   /** The translator of each service, over the new-side leg. */
   readonly translators: Partial<Record<ServiceName, Translator>>;
+  private readonly rechecks: Rechecks | undefined;
 
   constructor(private readonly deps: RunnerDeps) {
     this.stats = deps.stats;
     this.secondary = deps.secondary;
     this.translators = deps.translators;
+    this.rechecks = deps.rechecks && this.makeRechecks(deps.rechecks);
+  }
+
+  /** Gives up the re-checks still waiting (shutdown); they are counted as never compared. */
+  close(): void {
+    this.rechecks?.close();
   }
 
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
@@ -126,6 +139,8 @@ export class Runner {
     const shadowSide = other(plan.primary);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
     const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides)) : undefined;
+    // A/A: legacy read a second time for the same request, for the noise baseline.
+    const again = shadow && this.deps.noise?.sample(routeKey(route)) ? settle(callSide('legacy', route, sides)) : undefined;
     let primary: Observation;
     try {
       primary = await callSide(plan.primary, route, sides);
@@ -135,21 +150,21 @@ export class Runner {
       this.deps.observer.fallback(route, err);
       return callSide('legacy', route, sides);
     }
-    if (shadow) void shadow.then((s) => this.compareShadow(route, primary, s, version));
+    if (shadow) void Promise.all([shadow, again]).then(([s, a]) => this.compareShadow(route, primary, s, version, a));
     return primary;
   }
 
   /** A mutating read's comparison: the primary's reply with the secondary's, both made at the same point of the key's order. */
   private compareLanded(route: Route, primary: Observation, secondary: Observation): void {
     const [control, candidate] = primary.side === 'legacy' ? [primary, secondary] : [secondary, primary];
-    const { equal, diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
-    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs, ignored });
+    this.judge(route, primary.side, control, candidate);
   }
 
-  private compareShadow(route: Route, primary: Observation, shadow: Settled<Observation>, version: string): void {
+  private compareShadow(route: Route, primary: Observation, shadow: Settled<Observation>, version: string, again?: Settled<Observation>): void {
     const observed = (o: Observation) => ({ primary: primary.side, ...(o.side === 'legacy' ? { control: o } : { candidate: o }) });
     if (!this.deps.activity.unchangedSince(activityKey(route), version)) {
       this.deps.observer.compared({ route, outcome: 'skipped', ...observed(primary) });
+      this.rechecks?.defer(route, primary.side);
       return;
     }
     if (!shadow.ok) {
@@ -157,10 +172,56 @@ export class Runner {
       return;
     }
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
-    const { equal, diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
-    this.deps.observer.compared({ route, outcome: equal ? 'match' : 'mismatch', primary: primary.side, control, candidate, diffs, ignored });
+    this.judge(route, primary.side, control, candidate, again?.ok ? this.learnNoise(route, control, again.value) : undefined);
+  }
+
+  /** Two reads of legacy for one request: the fields that differed between them are noise, for it and as learned. */
+  private learnNoise(route: Route, first: Observation, second: Observation): Set<string> {
+    const { diffs } = compare(first.value, second.value, this.deps.comparisonRules(route.service, route.action));
+    const fields = this.deps.noise!.learn(routeKey(route), diffs);
+    this.deps.observer.baselined({ route, fields: [...fields] });
+    return fields;
+  }
+
+  /** Compares legacy's reply with the new side's, discounts noise, and reports the result. */
+  private judge(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>, recheck?: number): void {
+    const { diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    const { real, noise } = this.deps.noise ? this.deps.noise.discount(routeKey(route), diffs, ownNoise) : { real: diffs, noise: [] };
+    this.deps.observer.compared({
+      route,
+      outcome: real.length ? 'mismatch' : 'match',
+      primary,
+      control,
+      candidate,
+      diffs: real,
+      ignored,
+      ...(noise.length ? { noise } : {}),
+      ...(recheck ? { recheck } : {}),
+    });
+  }
+
+  private makeRechecks(opts: RecheckOptions): Rechecks {
+    const { secondary, observer } = this.deps;
+    return new Rechecks(
+      {
+        activity: this.deps.activity,
+        keyOf: activityKey,
+        unlanded: async (route) =>
+          (await secondary.unlanded(route.service, route.key ?? '', 'new')) || secondary.unlanded(route.service, route.key ?? '', 'legacy'),
+        readBoth: async (route) => {
+          const sides = this.deps.sides(route.service);
+          const [legacy, fresh] = await Promise.all([callSide('legacy', route, sides), callSide('new', route, sides)]);
+          return { legacy, fresh };
+        },
+        compare: (route, primary, legacy, fresh, covered) => this.judge(route, primary, legacy, fresh, undefined, covered),
+        giveUp: (route, covered, why) => observer.recheckGivenUp({ route, covered, why }),
+      },
+      opts,
+    );
   }
 }
+
+const routeKey = (route: Route): string => `${route.service}/${route.action}`;
 
 const activityKey = (route: Route): string => keyOf(route.service, route.key);
 

@@ -1,4 +1,4 @@
-/** Writes what the runner observes into the state store: comparison counts, mismatch samples, unknown outcomes. */
+/** Writes what the runner observes into the state store: comparison counts and tallies, mismatch samples, unknown outcomes. */
 import type { Store } from '../store/index.js';
 import type { Result } from '../comparison/result.js';
 import type { ExecutionObserver } from './observer.js';
@@ -7,13 +7,18 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
   return {
     compared(e: Result) {
       const { control: legacy, candidate: fresh } = e;
+      const { service, action } = e.route;
       store.comparisons.record({
-        service: e.route.service,
-        action: e.route.action,
-        outcome: e.outcome,
+        service,
+        action,
+        outcome: e.recheck && (e.outcome === 'match' || e.outcome === 'mismatch') ? `recheck_${e.outcome}` : e.outcome,
+        ...(e.recheck ? { count: e.recheck } : {}),
         ...(legacy ? { legacyMs: legacy.latencyMs } : {}),
         ...(fresh ? { newMs: fresh.latencyMs } : {}),
       });
+      // Once per comparison: a kind (or a noisy field) counts the comparisons it showed in.
+      for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) store.tallies.add(service, action, `kind.${kind}`);
+      for (const field of new Set((e.noise ?? []).map((d) => d.field))) store.tallies.add(service, action, `noise.${field}`);
       if (e.outcome === 'mismatch' && legacy && fresh) {
         store.samples.add({
           service: e.route.service,
@@ -24,6 +29,11 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
           diff: e.diffs ?? [],
         });
       }
+    },
+    recheckGivenUp: (e) => store.tallies.add(e.route.service, e.route.action, `recheck.given_up.${e.why}`, e.covered),
+    baselined: (e) => {
+      store.tallies.add(e.route.service, e.route.action, 'aa.reads');
+      for (const field of e.fields) store.tallies.add(e.route.service, e.route.action, `aa.diff.${field}`);
     },
     unknownOutcome: (e) => store.unknowns.seen(e),
     unknownResolved: (e) => store.unknowns.resolved(e),

@@ -2,7 +2,7 @@
 import type { ServiceName } from '../services/registry.js';
 import type { FieldDiff, MismatchKind } from '../comparison/compare.js';
 import type { Result } from '../comparison/result.js';
-import type { ExecutionObserver, ResolvedEvent, WrittenEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
+import type { BaselinedEvent, ExecutionObserver, RecheckGivenUpEvent, ResolvedEvent, WrittenEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
 import type { Route } from '../routes/route.js';
 
 export interface ServiceTotals {
@@ -13,6 +13,14 @@ export interface ServiceTotals {
   mismatches: number;
   shadowErrors: number;
   skipped: number;
+  /** Skipped reads compared later, once their key had settled (within compared and mismatches). */
+  rechecked: number;
+  /** Skipped reads whose re-check was given up. */
+  neverCompared: number;
+  /** A/A pairs read (legacy twice) for the noise baseline. */
+  baselineReads: number;
+  /** Differences discounted as noise, per field path in rule form. */
+  noise: Record<string, number>;
   secondaryOk: number;
   secondaryFailed: number;
   fallbacks: number;
@@ -37,6 +45,10 @@ const empty = (): ServiceTotals => ({
   mismatches: 0,
   shadowErrors: 0,
   skipped: 0,
+  rechecked: 0,
+  neverCompared: 0,
+  baselineReads: 0,
+  noise: {},
   secondaryOk: 0,
   secondaryFailed: 0,
   fallbacks: 0,
@@ -74,14 +86,18 @@ export class MigrationStats implements ExecutionObserver {
     if (e.outcome === 'skipped') t.skipped++;
     else if (e.outcome === 'legacy_error' || e.outcome === 'new_error') t.shadowErrors++;
     else {
-      t.compared++;
+      // A re-check stands for every skipped read of the same request it covers.
+      const reads = e.recheck ?? 1;
+      t.compared += reads;
+      if (e.recheck) t.rechecked += e.recheck;
+      countFields(t.noise, e.noise ?? []);
       if (e.control && e.candidate) {
         t.latency.legacyMs += e.control.latencyMs;
         t.latency.newMs += e.candidate.latencyMs;
         t.latency.samples++;
       }
       if (e.outcome === 'mismatch') {
-        t.mismatches++;
+        t.mismatches += reads;
         countFields(t.fields, e.diffs ?? []);
         for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) t.kinds[kind] = (t.kinds[kind] ?? 0) + 1;
       }
@@ -100,6 +116,14 @@ export class MigrationStats implements ExecutionObserver {
 
   staleReadAvoided(route: Route): void {
     this.of(route.service).staleReadsAvoided++;
+  }
+
+  recheckGivenUp(e: RecheckGivenUpEvent): void {
+    this.of(e.route.service).neverCompared += e.covered;
+  }
+
+  baselined(e: BaselinedEvent): void {
+    this.of(e.route.service).baselineReads++;
   }
 
   unknownOutcome(e: UnknownOutcomeEvent): void {

@@ -13,6 +13,7 @@ import { reshaped } from '../services/translator.js';
 import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { Runner } from './runner.js';
+import { NoiseBaseline } from '../comparison/noise.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
 import { InMemoryWrites, writeApplier, type ApplyWrite, type SecondaryWrites } from './secondary.js';
@@ -33,9 +34,14 @@ export interface RunnerWiring {
   secondary?: (apply: ApplyWrite, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryWrites;
 }
 
-/** A route's comparison rules: its read action's defaults (the service module's) under the config's override. */
-export const routeRules = (overrides: ComparisonOverrides | undefined, service: ServiceName, action: string): ComparisonRules =>
-  rulesFor(Object.hasOwn(serviceOf(service).actions, action) ? serviceOf(service).actions[action]?.compare : undefined, overrides?.[service]?.[action]);
+/**
+ * A route's comparison rules: the time tolerance every route has, its read action's defaults (the service
+ * module's) and the config's override on top.
+ */
+export const routeRules = (overrides: ComparisonOverrides | undefined, service: ServiceName, action: string, timeToleranceS = 0): ComparisonRules => {
+  const own = Object.hasOwn(serviceOf(service).actions, action) ? serviceOf(service).actions[action]?.compare : undefined;
+  return rulesFor({ timeToleranceS, ...own }, overrides?.[service]?.[action]);
+};
 
 export function createRunner(deps: RunnerWiring): Runner {
   const { config } = deps;
@@ -73,11 +79,13 @@ export function createRunner(deps: RunnerWiring): Runner {
       // Resolved once per route: merged overrides are new objects, and compiled rules are cached per object.
       const key = `${service}/${action}`;
       let rules = rulesByRoute.get(key);
-      if (!rules) rulesByRoute.set(key, (rules = routeRules(config.comparison, service, action)));
+      if (!rules) rulesByRoute.set(key, (rules = routeRules(config.comparison, service, action, config.shadow.timeToleranceS)));
       return rules;
     },
     activity: new KeyActivity(),
     secondary,
     observer,
+    ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
+    ...(config.shadow.baseline.share > 0 || config.shadow.baseline.warmup > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
   });
 }

@@ -17,6 +17,8 @@ export interface CompareRulesInput {
   /** Numeric slack per path. */
   tolerance?: Record<string, number>;
   trimStrings?: boolean;
+  /** Seconds within which times count as equal (default: config shadow.timeToleranceS). */
+  timeToleranceS?: number;
   maxDiffs?: number;
 }
 

@@ -15,21 +15,25 @@ export interface ComparisonRecord {
   service: string;
   action: string;
   outcome: Outcome;
+  /** Reads this record stands for (a re-check covers every skipped read of the same request); default 1. */
+  count?: number;
   legacyMs?: number;
   newMs?: number;
   at?: Date;
 }
 
 export interface CountsRow {
-  /** Every recorded request, skipped ones included. */
+  /** Every recorded request, skipped ones included (a re-check is not another request). */
   requests: number;
-  /** Requests where both sides replied: match + mismatch. */
+  /** Requests where both sides replied: match + mismatch, at once or re-checked. */
   compared: number;
   match: number;
   mismatch: number;
   legacyError: number;
   newError: number;
   skipped: number;
+  /** Skipped reads compared later, once their key's writes had settled (within compared). */
+  rechecked: number;
   /** mismatch / compared; 0 when nothing was compared. */
   mismatchRate: number;
   legacyAvgMs: number | null;
@@ -84,7 +88,7 @@ export class ComparisonCounts {
     const at = r.at?.getTime() ?? Date.now();
     const minute = Number.isFinite(at) ? at - (at % 60_000) : Date.now() - (Date.now() % 60_000);
     const b = this.bucket(minute, cleanText(r.service), cleanText(r.action), r.outcome);
-    b.count += 1;
+    b.count += r.count !== undefined && Number.isInteger(r.count) && r.count > 0 ? r.count : 1;
     if (isLatency(r.legacyMs)) {
       b.legacyN += 1;
       b.legacySum += r.legacyMs;
@@ -239,10 +243,11 @@ const UPSERT = `
 
 /** Per group of comparison_counts rows: the counts by outcome and the latency figures (the report groups them its own way). */
 const COUNT_AGGREGATES = `
-  sum(count) AS requests,
-  sum(count) FILTER (WHERE outcome IN ('match', 'mismatch')) AS compared,
-  sum(count) FILTER (WHERE outcome = 'match') AS match,
-  sum(count) FILTER (WHERE outcome = 'mismatch') AS mismatch,
+  sum(count) FILTER (WHERE outcome NOT IN ('recheck_match', 'recheck_mismatch')) AS requests,
+  sum(count) FILTER (WHERE outcome IN ('match', 'mismatch', 'recheck_match', 'recheck_mismatch')) AS compared,
+  sum(count) FILTER (WHERE outcome IN ('match', 'recheck_match')) AS match,
+  sum(count) FILTER (WHERE outcome IN ('mismatch', 'recheck_mismatch')) AS mismatch,
+  sum(count) FILTER (WHERE outcome IN ('recheck_match', 'recheck_mismatch')) AS rechecked,
   sum(count) FILTER (WHERE outcome = 'legacy_error') AS legacy_error,
   sum(count) FILTER (WHERE outcome = 'new_error') AS new_error,
   sum(count) FILTER (WHERE outcome = 'skipped') AS skipped,
@@ -267,6 +272,7 @@ function countsOf(r: AggregateRow): CountsRow {
     legacyError: num(r.legacy_error),
     newError: num(r.new_error),
     skipped: num(r.skipped),
+    rechecked: num(r.rechecked),
     mismatchRate: compared ? mismatch / compared : 0,
     legacyAvgMs: numOrNull(r.legacy_avg_ms),
     legacyMaxMs: numOrNull(r.legacy_max_ms),

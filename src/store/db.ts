@@ -12,6 +12,7 @@ import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
 import { makeRedactor } from '../util/redact.js';
 import { UnknownOutcomes } from './unknowns.js';
+import { Tallies } from './tallies.js';
 
 const log = childLogger('store');
 
@@ -38,6 +39,7 @@ export interface Store {
   readonly comparisons: ComparisonCounts;
   readonly samples: MismatchSamples;
   readonly unknowns: UnknownOutcomes;
+  readonly tallies: Tallies;
   /** Set when this store started its own PostgreSQL. */
   readonly embedded: EmbeddedPostgresHandle | undefined;
   /** Writes buffered counts and samples now; never rejects. */
@@ -66,8 +68,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
 
   const comparisons = new ComparisonCounts(pool);
   const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50, opts.valuesAtRest ?? { redact: makeRedactor(true) });
+  const tallies = new Tallies(pool);
   const flush = async () => {
-    await Promise.all([comparisons.flush(), samples.flush()]);
+    await Promise.all([comparisons.flush(), samples.flush(), tallies.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
 
@@ -78,6 +81,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     comparisons,
     samples,
     unknowns: new UnknownOutcomes(pool),
+    tallies,
     embedded,
     flush,
     close: () =>

@@ -14,7 +14,11 @@ export interface Migration {
   sql: string;
 }
 
-export const OUTCOMES = ['match', 'mismatch', 'legacy_error', 'new_error', 'skipped'] as const;
+/**
+ * A shadowed read's outcome as counted: compared (match, mismatch), a side that failed, skipped for a write in
+ * flight, or such a skipped read compared later once its key settled (recheck_match, recheck_mismatch).
+ */
+export const OUTCOMES = ['match', 'mismatch', 'legacy_error', 'new_error', 'skipped', 'recheck_match', 'recheck_mismatch'] as const;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -36,7 +40,7 @@ export const MIGRATIONS: readonly Migration[] = [
         minute timestamptz NOT NULL,
         service text NOT NULL,
         action text NOT NULL,
-        outcome text NOT NULL CHECK (outcome IN (${OUTCOMES.map((o) => `'${o}'`).join(', ')})),
+        outcome text NOT NULL CHECK (outcome IN ('match', 'mismatch', 'legacy_error', 'new_error', 'skipped')),
         count bigint NOT NULL DEFAULT 0,
         legacy_ms_count bigint NOT NULL DEFAULT 0,
         legacy_ms_sum double precision NOT NULL DEFAULT 0,
@@ -223,6 +227,23 @@ export const MIGRATIONS: readonly Migration[] = [
     // interactions): counted per run as retained history, never as differences.
     name: 'reconcile_retained',
     sql: `ALTER TABLE reconcile_runs ADD COLUMN retained bigint NOT NULL DEFAULT 0`,
+  },
+  {
+    // Deferred re-checks (src/plan/rechecks.ts) count as outcomes of their own; tallies (src/store/tallies.ts)
+    // keep per-day figures that are not outcomes: kinds of mismatch, re-checks given up, the A/A noise baseline.
+    name: 'rechecks_and_tallies',
+    sql: `
+      ALTER TABLE comparison_counts DROP CONSTRAINT comparison_counts_outcome_check;
+      ALTER TABLE comparison_counts ADD CONSTRAINT comparison_counts_outcome_check CHECK (outcome IN (${OUTCOMES.map((o) => `'${o}'`).join(', ')}));
+      CREATE TABLE comparison_tallies (
+        minute timestamptz NOT NULL,
+        service text NOT NULL,
+        action text NOT NULL,
+        tally text NOT NULL,
+        count bigint NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, service, action, tally)
+      );
+      CREATE INDEX comparison_tallies_minute ON comparison_tallies (minute)`,
   },
 ];
 

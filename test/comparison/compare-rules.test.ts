@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/config.js';
 import { routeRules as rulesFor } from '../../src/plan/wiring.js';
 import { serviceOf } from '../../src/services/registry.js';
 
-const defaultsOf = (service: string, action: string) => comparisonRulesSchema.parse(serviceOf(service).actions[action]!.compare);
+const defaultsOf = (service: string, action: string) => comparisonRulesSchema.parse({ ...serviceOf(service).actions[action]!.compare });
 
 describe('rule paths and schema', () => {
   it('parses keys, wildcards and element steps', () => {
@@ -18,7 +18,7 @@ describe('rule paths and schema', () => {
   });
 
   it('fills defaults and rejects bad rules with the offending key', () => {
-    expect(comparisonRulesSchema.parse({})).toEqual({ ignore: [], sets: {}, tolerance: {}, trimStrings: false, maxDiffs: 50 });
+    expect(comparisonRulesSchema.parse({})).toEqual({ ignore: [], sets: {}, tolerance: {}, trimStrings: false, timeToleranceS: 0, maxDiffs: 50 });
     const bad = comparisonRulesSchema.safeParse({ ignore: ['a[0]'], tolerance: { x: -1 }, sets: { l: 'a[].b' }, extra: 1 });
     expect(bad.success).toBe(false);
     const where = bad.error!.issues.map((i) => i.path.join('.'));
@@ -39,13 +39,25 @@ describe('rulesFor', () => {
     expect(rulesFor({}, 'session-memory', 'add_interaction').ignore).toEqual([]);
   });
 
+  it('no service lists fields by hand: noise is learned (A/A baseline), times get the one configured tolerance', () => {
+    for (const [service, action] of [
+      ['session-memory', 'get_context'],
+      ['contextual-memory', 'get_context'],
+      ['jarvis-memory', 'get_memories'],
+    ] as const) {
+      expect(rulesFor(undefined, service, action, 1)).toEqual({ ignore: [], sets: {}, tolerance: {}, trimStrings: false, timeToleranceS: 1, maxDiffs: 50 });
+    }
+    expect(parseConfig({}).shadow.timeToleranceS).toBe(1);
+    expect(rulesFor({ 'jarvis-memory': { get_memories: { timeToleranceS: 5 } } }, 'jarvis-memory', 'get_memories', 1).timeToleranceS).toBe(5);
+  });
+
   it('merges an override onto the defaults', () => {
     const r = rulesFor(
       { 'session-memory': { get_context: { ignore: ['status', 'request_id'], tolerance: { x: 1 }, maxDiffs: 5 } } },
       'session-memory',
       'get_context',
     );
-    expect(r).toEqual({ ignore: ['request_id', 'status'], sets: {}, tolerance: { 'context[].timestamp': 1, x: 1 }, trimStrings: false, maxDiffs: 5 });
+    expect(r).toEqual({ ignore: ['status', 'request_id'], sets: {}, tolerance: { x: 1 }, trimStrings: false, timeToleranceS: 0, maxDiffs: 5 });
     expect(defaultsOf('session-memory', 'get_context').maxDiffs).toBe(50);
   });
 
@@ -69,25 +81,28 @@ const summary = (lastUpdated: number, decisionStamp: number, queries = 2) => ({
   errors_encountered: [],
   key_decisions: [
     { decision: 'use fastify', timestamp: decisionStamp },
-    { decision: 'keep zmq', timestamp: decisionStamp + 1.5 },
+    { decision: 'keep zmq', timestamp: decisionStamp + 1.25 },
   ],
   last_updated: lastUpdated,
 });
 
 const jarvisReply = (t0: number, memories: unknown[]) => ({
   status: 'ok',
-  memories: memories.map((memory, i) => ({ timestamp: t0 + i * 0.25, memory })),
+  memories: memories.map((memory, i) => ({ timestamp: t0 + i * 0.3, memory })),
 });
 
 describe('default rules on real reply pairs', () => {
-  const session = rulesFor(undefined, 'session-memory', 'get_context');
-  const contextual = rulesFor(undefined, 'contextual-memory', 'get_context');
-  const jarvis = rulesFor(undefined, 'jarvis-memory', 'get_memories');
+  // The configured default time tolerance (shadow.timeToleranceS = 1).
+  const session = rulesFor(undefined, 'session-memory', 'get_context', 1);
+  const contextual = rulesFor(undefined, 'contextual-memory', 'get_context', 1);
+  const jarvis = rulesFor(undefined, 'jarvis-memory', 'get_memories', 1);
 
-  it('session-memory get_context: same content, timestamps within a second and another request id, is equal', () => {
+  it('session-memory get_context: same content, timestamps within a second, is equal; another request id is a difference', () => {
     const contents = ['hello', 'hi, how can I help?', 'remind me at 5'];
-    const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('00.954321', 'r-2', contents), session);
-    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 1 });
+    const c = compare(sessionReply('00.123456', 'r-1', contents), sessionReply('00.954321', 'r-1', contents), session);
+    expect(c).toEqual({ equal: true, diffs: [], truncated: false, ignored: 0 });
+    // Both sides echo the agent's request id; one that differs is a real difference (or noise the baseline learns).
+    expect(compare(sessionReply('00.1', 'r-1', contents), sessionReply('00.1', 'r-2', contents), session).diffs.map((d) => d.path)).toEqual(['request_id']);
   });
 
   it('session-memory get_context: a timestamp more than a second off is a difference', () => {
@@ -115,13 +130,13 @@ describe('default rules on real reply pairs', () => {
   });
 
   it('contextual get_context: a changed summary, a lost decision, null vs summary', () => {
-    const legacy = summary(1.5, 1);
-    const newer = summary(2.0, 1.5, 3);
+    const legacy = summary(1714557600.5, 1714550000.25);
+    const newer = summary(1714557601.25, 1714550000.75, 3);
     newer.key_decisions.pop();
     const c = compare(legacy, newer, contextual);
     expect(c.diffs.map((d) => d.path)).toEqual(['conversation_summary', 'key_decisions[1]']);
     expect(c.diffs[1]!.new).toBeUndefined();
-    expect(compare(null, summary(1, 1), contextual).diffs).toHaveLength(1);
+    expect(compare(null, summary(1714557600.5, 1714550000.25), contextual).diffs).toHaveLength(1);
     expect(compare(true, true, contextual).equal).toBe(true);
   });
 
@@ -131,15 +146,22 @@ describe('default rules on real reply pairs', () => {
     expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557609.25, mems), jarvis).diffs).toHaveLength(3);
     const changed = structuredClone(mems);
     (changed[0] as { text: string }).text = 'call dad';
-    expect(compare(jarvisReply(1, mems), jarvisReply(2, changed), jarvis).diffs).toEqual([
+    expect(compare(jarvisReply(1714557600.5, mems), jarvisReply(1714557601.25, changed), jarvis).diffs).toEqual([
       { path: 'memories[0].memory.text', field: 'memories[].memory.text', kind: 'content', legacy: 'call mom', new: 'call dad' },
     ]);
+  });
+
+  it('an integer the size of an epoch time (an id, a count) gets no time tolerance', () => {
+    const c = compare(jarvisReply(1714557600.5, [1714557600]), jarvisReply(1714557600.5, [1714557601]), jarvis);
+    expect(c.diffs.map((d) => [d.path, d.kind])).toEqual([['memories[0].memory', 'content']]);
+    const far = compare(jarvisReply(1714557600.5, ['a']), jarvisReply(1714557602.5, ['a']), jarvis);
+    expect(far.diffs.map((d) => [d.path, d.kind])).toEqual([['memories[0].timestamp', 'timestamp']]);
   });
 
   it('jarvis get_memories: a missing memory and the error shape are seen', () => {
     const mems = ['a', 'b'];
     const c = compare(jarvisReply(1, mems), jarvisReply(1, ['a']), jarvis);
-    expect(c.diffs).toEqual([{ path: 'memories[1]', field: 'memories[]', kind: 'missing_on_new', legacy: { timestamp: 1.25, memory: 'b' }, new: undefined }]);
+    expect(c.diffs).toEqual([{ path: 'memories[1]', field: 'memories[]', kind: 'missing_on_new', legacy: { timestamp: 1.3, memory: 'b' }, new: undefined }]);
     expect(compare(jarvisReply(1, mems), { status: 'error', reason: 'x' }, jarvis).diffs.map((d) => d.path)).toEqual(['status', 'memories', 'reason']);
   });
 });

@@ -35,6 +35,9 @@ describe('comparison counts', () => {
     rec({ action: 'get_context', outcome: 'new_error', legacyMs: 5, at: at(1, 2) });
     rec({ action: 'get_context', outcome: 'skipped', at: at(1, 3) });
     rec({ action: 'add_interaction', outcome: 'legacy_error', newMs: 7, at: at(1, 4) });
+    // Three more skipped reads, then one re-check standing for all four: compared, not requested again.
+    for (let i = 0; i < 3; i++) rec({ action: 'get_context', outcome: 'skipped', at: at(1, 5) });
+    rec({ action: 'get_context', outcome: 'recheck_mismatch', count: 4, legacyMs: 1, newMs: 1, at: at(1, 6) });
     await store.flush();
 
     const rows = (await store.pool.query('SELECT * FROM comparison_counts WHERE minute >= $1 ORDER BY minute, action, outcome', [T0])).rows;
@@ -43,7 +46,8 @@ describe('comparison counts', () => {
       [at(1).toISOString(), 'add_interaction', 'legacy_error', 1],
       [at(1).toISOString(), 'get_context', 'mismatch', 1],
       [at(1).toISOString(), 'get_context', 'new_error', 1],
-      [at(1).toISOString(), 'get_context', 'skipped', 1],
+      [at(1).toISOString(), 'get_context', 'recheck_mismatch', 4],
+      [at(1).toISOString(), 'get_context', 'skipped', 4],
     ]);
     expect(rows[0]).toMatchObject({ legacy_ms_sum: 12, legacy_ms_max: 6, new_ms_sum: 15, new_ms_max: 10 });
 
@@ -59,6 +63,7 @@ describe('comparison counts', () => {
         legacyError: 1,
         newError: 0,
         skipped: 0,
+        rechecked: 0,
         mismatchRate: 0,
         legacyAvgMs: null,
         legacyMaxMs: null,
@@ -68,17 +73,18 @@ describe('comparison counts', () => {
       {
         service: 'session-memory',
         action: 'get_context',
-        requests: 6,
-        compared: 4,
+        requests: 9,
+        compared: 8,
         match: 3,
-        mismatch: 1,
+        mismatch: 5,
         legacyError: 0,
         newError: 1,
-        skipped: 1,
-        mismatchRate: 0.25,
-        legacyAvgMs: 4,
+        skipped: 4,
+        rechecked: 4,
+        mismatchRate: 5 / 8,
+        legacyAvgMs: 21 / 6,
         legacyMaxMs: 6,
-        newAvgMs: 45 / 4,
+        newAvgMs: 46 / 5,
         newMaxMs: 30,
       },
     ]);
@@ -90,7 +96,7 @@ describe('comparison counts', () => {
     const minuteOne = await store.comparisons.summary({ since: at(1), until: at(2), service: 'session-memory' });
     expect(minuteOne.map((r) => [r.action, r.requests])).toEqual([
       ['add_interaction', 1],
-      ['get_context', 3],
+      ['get_context', 6],
     ]);
     const jarvis = await store.comparisons.summary({ since: T0, service: 'jarvis-memory' });
     expect(jarvis.map((r) => [r.action, r.match])).toEqual([['get_memories', 1]]);
@@ -98,7 +104,7 @@ describe('comparison counts', () => {
     const series = await store.comparisons.series({ service: 'session-memory', since: T0, until: at(10) });
     expect(series.map((r) => [r.minute.toISOString(), r.requests, r.match, r.mismatch])).toEqual([
       [at(0).toISOString(), 3, 3, 0],
-      [at(1).toISOString(), 4, 0, 1],
+      [at(1).toISOString(), 7, 0, 5],
     ]);
   });
 

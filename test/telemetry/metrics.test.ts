@@ -85,6 +85,10 @@ it('continues a W3C trace from the HTTP front, with a child span per leg', async
   expect(request.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
   expect(request.attributes).toMatchObject({ 'memshift.service': S, 'memshift.action': 'get_memories' });
   const legs = mine.filter((s) => s.parentSpanContext?.spanId === request.spanContext().spanId);
-  expect(legs.map((s) => s.attributes['memshift.side']).sort()).toEqual(['legacy', 'new']);
+  // Legacy's, the new side's, and (when the noise baseline samples this read) legacy's second A/A read.
+  const sides = legs.map((s) => s.attributes['memshift.side']).sort();
+  expect(sides.filter((s) => s === 'new')).toHaveLength(1);
+  expect(sides.filter((s) => s === 'legacy').length).toBeGreaterThanOrEqual(1);
+  expect(sides.length).toBeLessThanOrEqual(3);
   for (const leg of legs) expect(leg.attributes).toMatchObject({ 'memshift.service': S, 'memshift.action': 'get_memories', 'memshift.outcome': 'ok' });
 });

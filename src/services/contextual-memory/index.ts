@@ -22,7 +22,7 @@ export const contextualMemory: LegacyService = {
   memoryType: 'context',
   actions: {
     add_interaction: { kind: 'write', key: 'session_id' },
-    get_context: { kind: 'read', key: 'session_id', mutates: true, compare: { tolerance: { last_updated: 1, 'key_decisions[].timestamp': 1 } } },
+    get_context: { kind: 'read', key: 'session_id', mutates: true },
     record_decision: { kind: 'write', key: 'session_id' },
     health_check: { kind: 'health' },
   },

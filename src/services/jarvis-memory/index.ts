@@ -13,7 +13,7 @@ export const jarvisMemory: LegacyService = {
   memoryType: 'entity',
   actions: {
     add_memory: { kind: 'write', key: 'user_id', keyDefault: 'default' },
-    get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default', compare: { tolerance: { 'memories[].timestamp': 1 } } },
+    get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default' },
     clear_memories: { kind: 'write', key: 'user_id', keyDefault: 'default' },
   },
   writeSuccess: [{ path: 'status', equals: 'ok' }],

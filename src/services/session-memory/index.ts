@@ -17,7 +17,7 @@ export const sessionMemory: LegacyService = {
     create_session: { kind: 'write', key: 'session_id' },
     add_interaction: { kind: 'write', key: 'session_id' },
     // The rebuilt reply may carry another request id; timestamps are the legacy times the records carry, within a second.
-    get_context: { kind: 'read', key: 'session_id', compare: { ignore: ['request_id'], tolerance: { 'context[].timestamp': 1 } } },
+    get_context: { kind: 'read', key: 'session_id' },
     clear_session: { kind: 'write', key: 'session_id' },
     delete_session: { kind: 'write', key: 'session_id' },
     health_check: { kind: 'health' },

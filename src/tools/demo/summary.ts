@@ -15,7 +15,13 @@ export function formatSummary(stats: MigrationStats): string {
     lines.push(
       `${s}`,
       `  requests ${t.requests} (errors ${t.errors}, served from new ${t.servedFromNew}, fallbacks ${t.fallbacks})`,
-      `  compared ${t.compared}, mismatches ${t.mismatches} (${rate}%), skipped (write in flight) ${t.skipped}, shadow errors ${t.shadowErrors}`,
+      `  compared ${t.compared}, mismatches ${t.mismatches} (${rate}%), shadow errors ${t.shadowErrors}`,
+      `  skipped (write in flight) ${t.skipped}: re-checked later ${t.rechecked}, never compared ${t.neverCompared}, waiting ${Math.max(0, t.skipped - t.rechecked - t.neverCompared)}`,
+      `  noise baseline: ${t.baselineReads} A/A reads; discounted as noise: ${
+        Object.entries(t.noise)
+          .map(([k, n]) => `${k || '(whole reply)'} x${n}`)
+          .join(', ') || 'none'
+      }`,
       `  secondary writes ok ${t.secondaryOk}, failed ${t.secondaryFailed}`,
       `  latency on compared reads: legacy ${avg(t.latency.legacyMs)} ms, new ${avg(t.latency.newMs)} ms (mean)`,
       `  top differing fields: ${top.length ? top.join(', ') : 'none'}`,
