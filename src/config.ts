@@ -122,8 +122,7 @@ const configSchema = () =>
         baseline: z
           .strictObject({
             share: z.number().min(0).max(1).default(0.02),
-            warmup: z.number().int().nonnegative().default(20),
-            minReads: z.number().int().positive().default(20),
+            minReads: z.number().int().nonnegative().default(20),
             explains: z.number().positive().max(1).default(0.5),
           })
           .prefault({}),

@@ -6,11 +6,12 @@
 import type { FieldDiff } from './compare.js';
 
 export interface NoiseOptions {
-  /** Share of shadowed reads that also read legacy twice, once a route has had its first `warmup` of them. */
+  /** Share of shadowed reads that also read legacy twice, once a route has its first `minReads` A/A pairs. */
   share: number;
-  /** A route's first shadowed reads that all read legacy twice (a new route learns at once). */
-  warmup: number;
-  /** A/A reads a route needs before its learned figures discount anything (its own A/A pair always does). */
+  /**
+   * A/A pairs a route needs before its learned figures discount anything: until then every shadowed read of
+   * it reads legacy twice (a new route learns at once), and its own pair discounts its noise.
+   */
   minReads: number;
   /** A field is noise while its A/A share of differences is at least this fraction of its A/B share. */
   explains: number;
@@ -29,8 +30,6 @@ interface RouteFigures {
   abReads: number;
   aaDiffs: Map<string, number>;
   abDiffs: Map<string, number>;
-  /** Shadowed reads seen, for the warm-up. */
-  shadowed: number;
 }
 
 /** Fields tracked per route: a flood of distinct paths must not grow memory without bound. */
@@ -46,9 +45,7 @@ export class NoiseBaseline {
 
   /** Whether this shadowed read of the route should also read legacy a second time. */
   sample(route: string): boolean {
-    const r = this.of(route);
-    r.shadowed++;
-    return r.shadowed <= this.opts.warmup || this.random() < this.opts.share;
+    return this.of(route).aaReads < this.opts.minReads || this.random() < this.opts.share;
   }
 
   /** Learns from two reads of legacy for the same request: the fields that differed between them. */
@@ -97,7 +94,7 @@ export class NoiseBaseline {
 
   private of(route: string): RouteFigures {
     let r = this.routes.get(route);
-    if (!r) this.routes.set(route, (r = { aaReads: 0, abReads: 0, aaDiffs: new Map(), abDiffs: new Map(), shadowed: 0 }));
+    if (!r) this.routes.set(route, (r = { aaReads: 0, abReads: 0, aaDiffs: new Map(), abDiffs: new Map() }));
     return r;
   }
 }

@@ -17,7 +17,9 @@ const rechecksGivenUp = defineCounter('memshift.rechecks.given_up', {
   description: 'Reads skipped for a write in flight and never compared: their re-check was given up (why: budget, unsettled, side_failed)',
 });
 const baselineReads = defineCounter('memshift.baseline.reads', { description: 'A/A pairs (legacy read twice) taken for the noise baseline' });
-const noiseDiscounted = defineCounter('memshift.noise.discounted', { description: 'Comparisons with a difference discounted as noise, by field path (capped)' });
+const noiseDiscounted = defineCounter('memshift.noise.discounted', {
+  description: 'Comparisons with a difference discounted as noise, by field path (capped)',
+});
 const fallbacks = defineCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' });
 const secondaryWrites = defineCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' });
 const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {

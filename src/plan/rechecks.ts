@@ -21,16 +21,22 @@ export interface RecheckOptions {
 /** Why a skipped read was never compared. */
 export type GiveUp = 'budget' | 'unsettled' | 'side_failed';
 
+export interface Reads {
+  legacy: Observation;
+  fresh: Observation;
+  again?: Observation;
+}
+
 export interface RecheckDeps {
   activity: KeyActivity;
   /** The route's activity key (service and session / user). */
   keyOf(route: Route): string;
   /** Whether the key has writes not landed on either side (held by the outbox here or by another replica). */
   unlanded(route: Route): Promise<boolean>;
-  /** Reads the route on both sides; rejects when either fails. */
-  readBoth(route: Route): Promise<{ legacy: Observation; fresh: Observation }>;
+  /** Reads the route on both sides (`again`: legacy a second time, when the noise baseline samples it); rejects when a side fails. */
+  readBoth(route: Route): Promise<Reads>;
   /** Both sides read while the key stayed settled: compare them, standing for `covered` skipped reads. */
-  compare(route: Route, primary: Side, legacy: Observation, fresh: Observation, covered: number): void;
+  compare(route: Route, primary: Side, reads: Reads, covered: number): void;
   giveUp(route: Route, covered: number, why: GiveUp): void;
 }
 
@@ -112,12 +118,12 @@ export class Rechecks {
     try {
       if (await this.deps.unlanded(d.route)) return this.wait(id, d, RETRY_MS);
       const version = activity.version(d.key);
-      const { legacy, fresh } = await this.deps.readBoth(d.route);
+      const reads = await this.deps.readBoth(d.route);
       // A write that began meanwhile may have reached one side's read and not the other's.
       if (!activity.unchangedSince(d.key, version)) return this.wait(id, d, RETRY_MS);
       this.pending.delete(id);
       clearTimeout(d.timer);
-      this.deps.compare(d.route, d.primary, legacy, fresh, d.covered);
+      this.deps.compare(d.route, d.primary, reads, d.covered);
     } catch {
       this.finish(id, d, 'side_failed');
     } finally {

@@ -210,10 +210,16 @@ export class Runner {
           (await secondary.unlanded(route.service, route.key ?? '', 'new')) || secondary.unlanded(route.service, route.key ?? '', 'legacy'),
         readBoth: async (route) => {
           const sides = this.deps.sides(route.service);
-          const [legacy, fresh] = await Promise.all([callSide('legacy', route, sides), callSide('new', route, sides)]);
-          return { legacy, fresh };
+          const twice = this.deps.noise?.sample(routeKey(route));
+          const [legacy, fresh, again] = await Promise.all([
+            callSide('legacy', route, sides),
+            callSide('new', route, sides),
+            twice ? settle(callSide('legacy', route, sides)) : undefined,
+          ]);
+          return { legacy, fresh, ...(again?.ok ? { again: again.value } : {}) };
         },
-        compare: (route, primary, legacy, fresh, covered) => this.judge(route, primary, legacy, fresh, undefined, covered),
+        compare: (route, primary, { legacy, fresh, again }, covered) =>
+          this.judge(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again), covered),
         giveUp: (route, covered, why) => observer.recheckGivenUp({ route, covered, why }),
       },
       opts,

@@ -86,6 +86,6 @@ export function createRunner(deps: RunnerWiring): Runner {
     secondary,
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
-    ...(config.shadow.baseline.share > 0 || config.shadow.baseline.warmup > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
+    ...(config.shadow.baseline.share > 0 || config.shadow.baseline.minReads > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
   });
 }

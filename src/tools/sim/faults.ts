@@ -23,6 +23,11 @@ export interface Faults {
    * that went away meanwhile included (their replies are lost).
    */
   hang: boolean;
+  /**
+   * A deployment that adds a field varying on every reply (a counter of replies served) to its object replies,
+   * as real services grow request counters and ids: noise for the comparison to learn. "" for none.
+   */
+  counterField: string;
 }
 
 export const noFaults = (): Faults => ({
@@ -32,6 +37,7 @@ export const noFaults = (): Faults => ({
   down: false,
   divergence: { rate: 0, mode: 'alter' },
   hang: false,
+  counterField: '',
 });
 
 const rate = z.number().min(0).max(1);
@@ -43,6 +49,7 @@ export const faultsPatchSchema = z.strictObject({
   errorRate: rate.optional(),
   down: z.boolean().optional(),
   hang: z.boolean().optional(),
+  counterField: z.string().max(64).optional(),
   divergence: z.strictObject({ rate: rate.optional(), mode: z.enum(['alter', 'drop']).optional() }).optional(),
 });
 export type FaultsPatch = z.infer<typeof faultsPatchSchema>;

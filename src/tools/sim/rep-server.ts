@@ -29,6 +29,8 @@ export class RepServer {
   private boundAddress: string | undefined;
   /** Outages and recoveries run one at a time, in the order asked for. */
   private transitions: Promise<void> = Promise.resolve();
+  /** Replies served, for the `counterField` fault. */
+  private served = 0;
 
   constructor(
     readonly target: SimTarget,
@@ -108,7 +110,9 @@ export class RepServer {
     if (Math.random() < f.errorRate) return dumps(errorReply(this.target, 'Simulated failure', requestId, 'service'));
     const fault: WriteFault = Math.random() < f.divergence.rate ? { diverge: f.divergence.mode } : {};
     try {
-      return dumps(this.model.handle(request, fault));
+      const reply = this.model.handle(request, fault);
+      this.served++;
+      return dumps(f.counterField && isObject(reply) ? { ...reply, [f.counterField]: this.served } : reply);
     } catch (err) {
       // Bad input never takes the simulator down: answer as the service's catch-all would.
       return dumps(errorReply(this.target, (err as Error).message, requestId, 'service'));

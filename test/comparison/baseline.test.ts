@@ -1,0 +1,80 @@
+/**
+ * The A/A noise baseline end to end: legacy deployments that add a reply counter (a field differing on every
+ * reply) and no hand-listed rule for it; the baseline learns it, a clean run reports no mismatch, and a
+ * divergence on a real field is reported as often as on services without the noise.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runTraffic } from '../../src/tools/demo/traffic.js';
+import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
+
+// contextual-memory's get_context changes its snapshot as it reads it: never read twice, so no A/A pair for it.
+const NOISY = ['session-memory', 'jarvis-memory'] as const;
+const COUNTER = 'served';
+
+let stack: MigrationStack;
+
+beforeAll(async () => {
+  stack = await startMigrationStack(SHADOW_ALL, {}, { faults: Object.fromEntries(NOISY.map((s) => [s, { counterField: COUNTER }])) });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+const totals = (s: string) => stack.proxy.runner.stats.of(s);
+const snapshot = () => Object.fromEntries(NOISY.map((s) => [s, structuredClone(totals(s))]));
+
+async function quiesce(): Promise<void> {
+  await stack.proxy.runner.secondary.drain();
+  const settled = () => NOISY.every((s) => totals(s).skipped === totals(s).rechecked + totals(s).neverCompared);
+  for (const deadline = Date.now() + 30_000; !settled() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+it('a counter that differs on every legacy reply is learned as noise: a clean run reports no mismatch', async () => {
+  const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 3_000, prefix: 'clean', seed: 5 });
+  await quiesce();
+  expect(run.errors).toBe(0);
+  for (const s of NOISY) {
+    const t = totals(s);
+    expect.soft(t.mismatches, `${s}: ${JSON.stringify(t.fields)}`).toBe(0);
+    expect(t.compared).toBeGreaterThan(100);
+    expect(t.baselineReads).toBeGreaterThan(0);
+    // Discounted, and nothing else was: the counter is the only field that varies between two legacy reads.
+    expect(Object.keys(t.noise)).toEqual([COUNTER]);
+  }
+  await stack.proxy.store.flush();
+  const tallies = await stack.proxy.store.tallies.sum(new Date(0), new Date(Date.now() + 60_000));
+  const count = (service: string, tally: string) => tallies.filter((r) => r.service === service && r.tally === tally).reduce((a, r) => a + r.count, 0);
+  for (const s of NOISY) {
+    expect(count(s, `aa.diff.${COUNTER}`)).toBeGreaterThan(0);
+    expect(count(s, `noise.${COUNTER}`)).toBeGreaterThan(0);
+  }
+}, 120_000);
+
+it('a divergence on a real field is reported at the same rate with the noise as without it', async () => {
+  const rates = async (prefix: string, counterField: string) => {
+    for (const s of NOISY) await stack.sims.applyFaults(s, { counterField });
+    const before = snapshot();
+    await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.3, mode: 'alter' } });
+    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 2_000, prefix, seed: 9 });
+    await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
+    // Read again once the writes settled: every altered record is visible to a comparison.
+    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 1_000, prefix, seed: 9 });
+    await quiesce();
+    return Object.fromEntries(
+      NOISY.map((s) => {
+        const [a, b] = [before[s]!, totals(s)];
+        return [s, (b.mismatches - a.mismatches) / Math.max(1, b.compared - a.compared)];
+      }),
+    );
+  };
+  const noisy = await rates('noisy', COUNTER);
+  const quiet = await rates('quiet', '');
+  for (const s of NOISY) {
+    expect(quiet[s]).toBeGreaterThan(0.02);
+    // The same traffic and divergence rate: the two rates differ only by chance.
+    expect.soft(Math.abs(noisy[s]! - quiet[s]!), `${s}: with noise ${noisy[s]}, without ${quiet[s]}`).toBeLessThan(0.35 * quiet[s]! + 0.02);
+    // No field but the counter was ever discounted, so no diverged field was hidden as noise.
+    expect(Object.keys(totals(s).noise)).toEqual([COUNTER]);
+  }
+}, 180_000);
