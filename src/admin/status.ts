@@ -19,7 +19,18 @@ export interface StatusDeps {
   totals?: (service: ServiceName) => ServiceTotals;
 }
 
-const pickComparisons = (t: ServiceTotals) => ({ compared: t.compared, mismatches: t.mismatches, skipped: t.skipped, kinds: t.kinds });
+const pickComparisons = (t: ServiceTotals) => ({
+  compared: t.compared,
+  mismatches: t.mismatches,
+  kinds: t.kinds,
+  // Reads skipped for a write in flight: re-checked once their key settled, given up, or still waiting.
+  skipped: t.skipped,
+  rechecked: t.rechecked,
+  neverCompared: t.neverCompared,
+  // The A/A noise baseline: pairs read, and differences discounted as noise per field.
+  baselineReads: t.baselineReads,
+  noise: t.noise,
+});
 
 async function proxyStatus(deps: StatusDeps) {
   const snap = deps.flags.snapshot();

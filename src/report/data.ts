@@ -15,6 +15,7 @@ import { OutboxHistory } from '../outbox/history.js';
 import { GuardEvents } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
+import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 const REPORT_VERSION = 1;
@@ -81,6 +82,8 @@ export interface ServiceReport {
   totals: Figures;
   actions: (Figures & { action: string })[];
   series: SeriesPoint[];
+  /** Kinds of mismatch, skipped reads re-checked or never compared, the A/A noise baseline. */
+  comparison: ComparisonDetail;
   /** Field paths differing most often among the day's kept mismatch samples. */
   topFields: { path: string; count: number }[];
   samples: SampleDiff[];
@@ -113,7 +116,7 @@ export interface ReportData {
 export interface GatherOptions {
   date: string;
   config: Config;
-  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns'>;
+  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns' | 'tallies'>;
   flags: { source: string; snapshot(): FlagsSnapshot };
   /** Default: the services enabled in config. */
   services?: readonly ServiceName[];
@@ -156,12 +159,13 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
 
   const span = await activeSpan(store, outboxHistory, from, to);
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
-  const [totals, actions, series, outbox, unknowns] = await Promise.all([
+  const [totals, actions, series, outbox, unknowns, tallies] = await Promise.all([
     store.comparisons.byService(from, to),
     store.comparisons.summary({ since: from, until: to }),
     bucketSeries(store, span.from, span.to, bucketMinutes),
     outboxFigures(outboxHistory, span, bucketMinutes, utcDate(now) === opts.date),
     store.unknowns.figures(from, to),
+    store.tallies.sum(from, to),
   ]);
 
   const reports = await Promise.all(
@@ -181,6 +185,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         stage,
         flags,
         totals: t,
+        comparison: comparisonDetail(tallies, service, t),
         actions: actions.filter((a) => a.service === service).map(actionFigures),
         series: series.get(service) ?? [],
         topFields,

@@ -32,3 +32,20 @@ export function breach(b: { rule: string; value: number; threshold: number; samp
 }
 
 export const VERDICT_LABEL = { advance: 'Advance', hold: 'Hold', 'roll back': 'Roll back' } as const;
+
+/** What became of the reads skipped for a write in flight, as one line. */
+export function skippedLine(s: { reads: number; rechecked: number; neverCompared: number; waiting: number }): string {
+  if (!s.reads) return '0';
+  return `${count(s.reads)}: re-checked later ${count(s.rechecked)} (${percent(s.rechecked / s.reads)}), never compared ${count(s.neverCompared)} (${percent(s.neverCompared / s.reads)})${s.waiting ? `, waiting ${count(s.waiting)}` : ''}`;
+}
+
+/** Mismatches per kind of difference, most frequent first. */
+export const kindsLine = (kinds: Record<string, number>): string =>
+  Object.entries(kinds)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}`)
+    .join(', ') || 'none';
+
+/** The noise baseline's fields per action: each field's A/A share and how many comparisons it was discounted from. */
+export const noiseRows = (noise: { action: string; aaReads: number; fields: { field: string; aaShare: number; discounted: number }[] }[]) =>
+  noise.flatMap((a) => a.fields.map((f) => ({ action: a.action, aaReads: a.aaReads, field: f.field, aaShare: percent(f.aaShare), discounted: count(f.discounted) })));

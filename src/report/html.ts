@@ -7,7 +7,7 @@
 import type { FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';
 import type { Thresholds } from './verdict.js';
-import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, unknownLine, VERDICT_LABEL } from './format.js';
+import { breach, count, hhmm, kindsLine, ms, noiseRows, percent, shown, signedMs, skippedLine, stamp, unknownLine, VERDICT_LABEL } from './format.js';
 import { escapeXml as esc, lineChart, type ChartSeries } from './svg.js';
 
 const SERVICE_COLORS = ['#2563eb', '#ea580c', '#0d9488', '#9333ea', '#ca8a04'];
@@ -126,7 +126,8 @@ ${row('Compared', `<span data-figure="compared" data-value="${t.compared}">${cou
 ${row('Matched', count(t.match))}
 ${row('Mismatched', count(t.mismatch))}
 ${row('Mismatch rate', `<span data-figure="mismatch-rate" data-value="${t.mismatchRate}">${percent(t.mismatchRate)}</span>`)}
-${row('Skipped (write in flight)', count(t.skipped))}
+${row('Kinds of mismatch', `<span data-figure="kinds">${esc(kindsLine(s.comparison.kinds))}</span>`)}
+${row('Skipped (write in flight)', `<span data-figure="skipped" data-rechecked="${s.comparison.skipped.rechecked}" data-never="${s.comparison.skipped.neverCompared}">${skippedLine(s.comparison.skipped)}</span>`)}
 ${row('Legacy errors', `${count(t.legacyError)} <small>(${percent(t.legacyErrorRate)})</small>`)}
 ${row('New errors', `${count(t.newError)} <small>(${percent(t.newErrorRate)})</small>`)}
 ${row('Latency avg, legacy / new', `${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} <small>(${signedMs(t.addedLatencyMs)})</small>`)}
@@ -142,6 +143,7 @@ ${figure('Error rate of shadowed reads', legend(errors), lineChart({ id: `errors
 </div>
 ${actionsTable(s)}
 ${fieldsTable(s)}
+${noiseTable(s)}
 ${samplesTable(s)}
 ${reconcileTable(s)}
 ${guardTable(s)}
@@ -167,6 +169,17 @@ function actionsTable(s: ServiceReport): string {
     .map(
       (a) =>
         `<tr><td><code>${esc(a.action)}</code></td><td class="n">${count(a.requests)}</td><td class="n">${count(a.compared)}</td><td class="n">${count(a.mismatch)}</td><td class="n">${percent(a.mismatchRate)}</td><td class="n">${count(a.newError)}</td><td class="n">${ms(a.legacyAvgMs)} / ${ms(a.newAvgMs)}</td></tr>`,
+    )
+    .join('')}</tbody></table>`;
+}
+
+function noiseTable(s: ServiceReport): string {
+  const rows = noiseRows(s.comparison.noise);
+  if (!rows.length) return '';
+  return `<h3>Noise baseline (A/A)</h3><p class="note">Fields that differ between two reads of legacy for the same request; discounted from mismatches while their A/A share explains the A/B share.</p><table class="data"><thead><tr><th>Action</th><th>Field</th><th class="n">A/A pairs</th><th class="n">Differs A/A</th><th class="n">Discounted</th></tr></thead><tbody>${rows
+    .map(
+      (r) =>
+        `<tr><td><code>${esc(r.action)}</code></td><td><code>${esc(r.field)}</code></td><td class="n">${count(r.aaReads)}</td><td class="n">${r.aaShare}</td><td class="n">${r.discounted}</td></tr>`,
     )
     .join('')}</tbody></table>`;
 }

@@ -1,6 +1,6 @@
 /** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
 import type { ReportData, ServiceReport } from './data.js';
-import { breach, count, hhmm, ms, percent, shown, signedMs, stamp, unknownLine, VERDICT_LABEL } from './format.js';
+import { breach, count, hhmm, kindsLine, ms, noiseRows, percent, shown, signedMs, skippedLine, stamp, unknownLine, VERDICT_LABEL } from './format.js';
 
 /** Keeps a cell on one table row. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -51,6 +51,8 @@ function serviceMarkdown(s: ServiceReport): string[] {
     `| Compared | ${count(t.compared)} |`,
     `| Mismatched | ${count(t.mismatch)} |`,
     `| Mismatch rate | ${percent(t.mismatchRate)} |`,
+    `| Kinds of mismatch | ${kindsLine(s.comparison.kinds)} |`,
+    `| Skipped (write in flight) | ${skippedLine(s.comparison.skipped)} |`,
     `| Legacy errors | ${count(t.legacyError)} (${percent(t.legacyErrorRate)}) |`,
     `| New errors | ${count(t.newError)} (${percent(t.newErrorRate)}) |`,
     `| Latency avg legacy / new | ${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} (${signedMs(t.addedLatencyMs)}) |`,
@@ -60,6 +62,12 @@ function serviceMarkdown(s: ServiceReport): string[] {
   ];
   if (s.topFields.length) {
     out.push('Top differing fields:', '', ...s.topFields.map((f) => `- \`${f.path}\` — ${count(f.count)} sample(s)`), '');
+  }
+  const noise = noiseRows(s.comparison.noise);
+  if (noise.length) {
+    out.push('Noise baseline (A/A):', '', '| Action | Field | A/A pairs | Differs A/A | Discounted |', '|---|---|--:|--:|--:|');
+    for (const r of noise) out.push(`| ${r.action} | \`${cell(r.field)}\` | ${count(r.aaReads)} | ${r.aaShare} | ${r.discounted} |`);
+    out.push('');
   }
   if (s.samples.length) {
     out.push('Sample diffs:', '', '| Time | Action | Path | Legacy | New |', '|---|---|---|---|---|');
