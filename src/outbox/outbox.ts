@@ -22,7 +22,9 @@ import {
   type SecondaryWrite,
 } from '../plan/secondary.js';
 import { KeyChains } from '../util/key-chains.js';
-import type { ServiceName } from '../services/registry.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import { effectDigest } from '../services/legacy-lookup.js';
+import type { LegacyRequest } from '../services/types.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './buffer.js';
@@ -136,6 +138,7 @@ export class Outbox implements SecondaryWrites {
       action: route.action,
       side,
       raw: route.raw,
+      effect: effectDigest(serviceOf(route.service).lookup, route.request as LegacyRequest),
       createdAt: new Date(),
     };
     let held: Held | 'stored' | 'lost';

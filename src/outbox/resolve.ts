@@ -15,7 +15,8 @@ import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';
 import { isUnknownOutcome, type Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
-import { isApplied } from '../services/legacy-lookup.js';
+import { effectDigest, isApplied } from '../services/legacy-lookup.js';
+import type { AppliedWrite } from './table.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 
@@ -31,7 +32,7 @@ export interface ResolveSides {
 export interface ResolverOptions {
   sides(service: ServiceName): ResolveSides;
   /** The key's other writes known applied on `side`, newest first (at most `limit`): see OutboxTable.appliedOn. */
-  appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<{ request: Buffer; seq: number }[]>;
+  appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<AppliedWrite[]>;
   /** Pings that drain a gone connection's requests from a side's backend: more than its leg's in-flight bound. */
   barrierPings(service: ServiceName, side: Side): number;
 }
@@ -87,7 +88,8 @@ export class Resolver {
     const records = lookup.records(reply);
     if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
     const others = await this.o.appliedOn(service, w.route.key ?? '', side, w.id, OTHERS_LIMIT);
-    const known = others.map((o) => ({ request: parseReply(o.request) as LegacyRequest, seq: o.seq }));
+    // Rows stored before effects were kept have theirs made from the request they still hold.
+    const known = others.map((o) => ({ effect: o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest), seq: o.seq }));
     return isApplied(lookup, request, records, known) ? 'applied' : 'absent';
   }
 

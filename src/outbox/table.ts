@@ -20,9 +20,19 @@ export interface OutboxIntent {
   key: string;
   action: string;
   side: Side;
-  /** The request as the agent sent it (after memshift's own rewrites). */
+  /** The request as the agent sent it (after memshift's own rewrites); scrubbed (empty) once the write is finished. */
   raw: Buffer;
+  /** What a legacy look-up needs of it once scrubbed (legacy-lookup.ts effectDigest); no user text. */
+  effect: string;
   createdAt: Date;
+}
+
+/** A finished (or primary-applied) write of a key, as a legacy look-up counts it. */
+export interface AppliedWrite {
+  /** null for rows stored before effects were kept; their request is still there. */
+  effect: string | null;
+  request: Buffer;
+  seq: number;
 }
 
 export interface OutboxRow extends OutboxIntent {
@@ -43,7 +53,11 @@ export interface OutboxRow extends OutboxIntent {
   updatedAt: Date;
 }
 
-const COLUMNS = 'id, service, key, seq, action, side, request, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok';
+/** A finished write's request: emptied (the column stays NOT NULL). */
+const SCRUBBED = `'\\x'::bytea`;
+
+const COLUMNS =
+  'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok';
 
 /**
  * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a
@@ -53,8 +67,8 @@ const INSERT = `WITH k AS (
    INSERT INTO outbox_keys (service, key, last_seq) VALUES ($2, $3, nextval('outbox_seq'))
    ON CONFLICT (service, key) DO UPDATE SET last_seq = nextval('outbox_seq')
    RETURNING last_seq)
- INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok)
- SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9 FROM k
+ INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect)
+ SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9, $10 FROM k
  ON CONFLICT (id) DO NOTHING`;
 const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null) => [
   i.id,
@@ -66,6 +80,7 @@ const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | nul
   i.createdAt,
   leaseMs,
   primaryOk,
+  i.effect,
 ];
 
 /**
@@ -106,10 +121,11 @@ export const CLAIM = `WITH heads AS (
 
 /**
  * Finishes $3 for owner $1 as $5 ('done', or 'dropped' with reason $6) and claims its key's next head for $2 ms
- * when due or among the known ids $4; runs once per applied write.
+ * when due or among the known ids $4; runs once per applied write. A finished write keeps its effect, not its
+ * request: users' text stays in the outbox only while it is on its way.
  */
 export const COMPLETE_AND_NEXT = `WITH fin AS (
-     UPDATE outbox SET status = $5, last_error = $6, primary_ok = ($5 = 'done'), sent = false, updated_at = now()
+     UPDATE outbox SET status = $5, last_error = $6, primary_ok = ($5 = 'done'), sent = false, updated_at = now(), request = ${SCRUBBED}
      WHERE id = $3 AND owner = $1 AND status = 'inflight'
      RETURNING service, key),
    head AS (
@@ -181,7 +197,7 @@ export class OutboxTable {
   /** Drops a write its storer's primary refused (not claimed: it is still the storer's pending intent). */
   async drop(id: string, reason: string): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now() WHERE id = $1 AND status = 'pending'`,
+      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now(), request = ${SCRUBBED} WHERE id = $1 AND status = 'pending'`,
       [id, reason],
     );
   }
@@ -263,14 +279,14 @@ export class OutboxTable {
    * The key's other writes known applied on `side` (a legacy look-up counts them): finished, or still open
    * with `side` as their primary and the primary's success known. Newest first, at most `limit`.
    */
-  async appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<{ request: Buffer; seq: number }[]> {
-    const { rows } = await this.pool.query<{ request: Buffer; seq: string }>(
-      `SELECT request, seq FROM outbox
+  async appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<AppliedWrite[]> {
+    const { rows } = await this.pool.query<{ effect: string | null; request: Buffer; seq: string }>(
+      `SELECT effect, request, seq FROM outbox
        WHERE service = $1 AND key = $2 AND id <> $4 AND (status = 'done' OR (open AND primary_ok AND side <> $3))
        ORDER BY seq DESC LIMIT $5`,
       [service, key, side, exceptId, limit],
     );
-    return rows.map((r) => ({ request: r.request, seq: Number(r.seq) }));
+    return rows.map((r) => ({ effect: r.effect, request: r.request, seq: Number(r.seq) }));
   }
 
   async list(q: { statuses?: readonly OutboxStatus[]; service?: string; key?: string; limit?: number } = {}): Promise<OutboxRow[]> {
@@ -325,6 +341,7 @@ function rowOf(r: Record<string, unknown>): OutboxRow {
     action: r.action as string,
     side: r.side as Side,
     raw: r.request as Buffer,
+    effect: (r.effect as string | null) ?? '',
     status: r.status as OutboxStatus,
     attempts: r.attempts as number,
     nextAttemptAt: r.next_attempt_at as Date,

@@ -48,4 +48,6 @@ export const kindsLine = (kinds: Record<string, number>): string =>
 
 /** The noise baseline's fields per action: each field's A/A share and how many comparisons it was discounted from. */
 export const noiseRows = (noise: { action: string; aaReads: number; fields: { field: string; aaShare: number; discounted: number }[] }[]) =>
-  noise.flatMap((a) => a.fields.map((f) => ({ action: a.action, aaReads: a.aaReads, field: f.field, aaShare: percent(f.aaShare), discounted: count(f.discounted) })));
+  noise.flatMap((a) =>
+    a.fields.map((f) => ({ action: a.action, aaReads: a.aaReads, field: f.field, aaShare: percent(f.aaShare), discounted: count(f.discounted) })),
+  );

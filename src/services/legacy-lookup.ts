@@ -3,6 +3,7 @@
  * is unknown (legacy as the secondary at new-primary, or as the primary of a write memshift died during).
  * The legacy services take no write ids, so a write is recognised by the record it adds at the key's end.
  */
+import { createHash } from 'node:crypto';
 import { isLosslessNumber } from '../util/pyjson.js';
 import type { LegacyLookup } from './service.js';
 import type { LegacyRequest } from './types.js';
@@ -13,26 +14,31 @@ export const WHOLE_HISTORY = Number.MAX_SAFE_INTEGER;
 /** A record as look-ups compare them. */
 export const spell = (v: unknown): string => JSON.stringify(v ?? null, (_k, x: unknown) => (isLosslessNumber(x) ? Number(x.value) : x));
 
+const digest = (record: string): string => createHash('sha256').update(record).digest('hex');
+
+/**
+ * A write's effect as a finished outbox row keeps it once its request (the user's text) is scrubbed:
+ * `adds:<sha-256 of the record it adds>`, `clears`, or `neutral`.
+ */
+export function effectDigest(lookup: LegacyLookup, write: LegacyRequest): string {
+  const e = lookup.effect(write);
+  return 'adds' in e ? `adds:${digest(e.adds)}` : 'clears' in e ? 'clears' : 'neutral';
+}
+
 /**
  * Whether the write is among `records` (the key's records on the side now). Later writes of the key may
  * have landed there already (a primary goes on taking writes while an earlier one is looked up), so it is
  * counted, not looked for at the end: it is applied when its record appears more often than the key's
- * other writes known applied there (`others`, any order, since the last clear among them) account for.
+ * other writes known applied there (`others`, their effectDigest, any order, since the last clear) account for.
  */
-export function isApplied(
-  lookup: LegacyLookup,
-  write: LegacyRequest,
-  records: readonly string[],
-  others: readonly { request: LegacyRequest; seq: number }[],
-): boolean {
-  const effect = lookup.effect(write);
-  if (!('adds' in effect)) return false;
-  const present = records.filter((r) => r === effect.adds).length;
+export function isApplied(lookup: LegacyLookup, write: LegacyRequest, records: readonly string[], others: readonly { effect: string; seq: number }[]): boolean {
+  const effect = effectDigest(lookup, write);
+  if (!effect.startsWith('adds:')) return false;
+  const present = records.filter((r) => `adds:${digest(r)}` === effect).length;
   let accounted = 0;
   for (const o of [...others].sort((a, b) => b.seq - a.seq)) {
-    const e = lookup.effect(o.request);
-    if ('clears' in e) break;
-    if ('adds' in e && e.adds === effect.adds) accounted++;
+    if (o.effect === 'clears') break;
+    if (o.effect === effect) accounted++;
   }
   return present > accounted;
 }

@@ -245,6 +245,12 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX comparison_tallies_minute ON comparison_tallies (minute)`,
   },
+  {
+    // A finished outbox write keeps what look-ups need (its effect, src/services/legacy-lookup.ts), not the
+    // request with the user's text; rows finished before this keep theirs until purged.
+    name: 'outbox_effect',
+    sql: `ALTER TABLE outbox ADD COLUMN effect text`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -51,7 +51,7 @@ it('each planted kind of difference is reported under its kind: admin API, metri
   );
   expect(replies.every((r) => r.startsWith('{"status": "ok"'))).toBe(true);
   const totals = stack.proxy.runner.stats.of(S);
-  for (const deadline = Date.now() + 20_000; totals.mismatches < MISMATCH_KINDS.length && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  for (const deadline = Date.now() + 20_000; totals.mismatches < MISMATCH_KINDS.length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
 
   const admin = (path: string) => fetch(`${stack.proxy.httpUrl}/admin${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
   const status = (await (await admin('/status')).json()) as { services: Record<string, { comparisons: { kinds: Record<string, number> } }> };

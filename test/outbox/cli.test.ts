@@ -25,6 +25,7 @@ beforeAll(async () => {
         action: 'add_memory',
         side: 'new',
         raw: Buffer.from(`{"action": "add_memory", "user_id": "${key}", "memory": ${n}}`),
+        effect: 'neutral',
         createdAt: new Date(),
       },
       0,

@@ -55,6 +55,7 @@ const intent = (key: string, n: number) => ({
   action: 'add_interaction',
   side: 'new' as const,
   raw: Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: key, role: 'user', content: `${key}#${n}` })),
+  effect: 'neutral',
   createdAt: new Date(),
 });
 

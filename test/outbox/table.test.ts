@@ -31,6 +31,7 @@ const intent = (key: string, n: number): OutboxIntent => ({
   action: 'add_interaction',
   side: 'new',
   raw: Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: key, role: 'user', content: `${key}#${n}` })),
+  effect: 'neutral',
   createdAt: new Date(),
 });
 const content = (raw: Buffer) => (JSON.parse(raw.toString()) as { content: string }).content;

@@ -18,6 +18,8 @@ export interface TrafficOptions {
   timeoutMs?: number;
   /** Lets the caller stop a run early (Ctrl-C in the demo). */
   signal?: AbortSignal;
+  /** Appended to every text an agent writes (memory, interaction, decision): lets a test look for users' text at rest. */
+  marker?: string;
 }
 
 export interface TrafficResult {
@@ -65,12 +67,18 @@ class Agent {
   constructor(
     private readonly id: string,
     seed: number,
+    private readonly marker = '',
   ) {
     this.rand = prng(seed);
   }
 
   private pick<T>(xs: readonly T[]): T {
     return xs[Math.floor(this.rand() * xs.length)]!;
+  }
+
+  /** A text the agent writes: one of `xs`, with the run's marker. */
+  private text(xs: readonly string[]): string {
+    return this.pick(xs) + this.marker;
   }
 
   pickService(services: ServiceName[]): ServiceName {
@@ -93,7 +101,7 @@ class Agent {
             action: 'add_interaction',
             session_id: sid,
             role: user ? 'user' : 'assistant',
-            content: this.pick(user ? QUERIES : REPLIES),
+            content: this.text(user ? QUERIES : REPLIES),
             metadata: { tags: user ? ['voice'] : [] },
           };
         }
@@ -101,21 +109,21 @@ class Agent {
         return { action: 'get_context', session_id: sid, max_tokens: this.pick([20, 50, 2000]) };
       case 'contextual-memory': {
         const csid = `${this.id}_project${this.session % 3}`;
-        if (r < 0.25) return { action: 'add_interaction', session_id: csid, type: 'code', content: this.pick(SNIPPETS) };
-        if (r < 0.45) return { action: 'add_interaction', session_id: csid, type: this.pick(['user_query', 'system_response']), content: this.pick(QUERIES) };
+        if (r < 0.25) return { action: 'add_interaction', session_id: csid, type: 'code', content: this.text(SNIPPETS) };
+        if (r < 0.45) return { action: 'add_interaction', session_id: csid, type: this.pick(['user_query', 'system_response']), content: this.text(QUERIES) };
         if (r < 0.5)
           return {
             action: 'add_interaction',
             session_id: csid,
             type: 'error',
-            content: this.pick(['ValueError: bad input', 'Exception in thread main', 'warning only']),
+            content: this.text(['ValueError: bad input', 'Exception in thread main', 'warning only']),
           };
-        if (r < 0.58) return { action: 'record_decision', session_id: csid, decision: this.pick(['use postgres', 'ship on friday', 'add retries']) };
+        if (r < 0.58) return { action: 'record_decision', session_id: csid, decision: this.text(['use postgres', 'ship on friday', 'add retries']) };
         return { action: 'get_context', session_id: csid, max_tokens: this.pick([100, 1000]) };
       }
       case 'jarvis-memory':
         if (r < 0.4) {
-          const memory = this.rand() < 0.3 ? { type: 'reminder', text: this.pick(QUERIES), at: '18:00' } : { type: 'preference', text: this.pick(REPLIES) };
+          const memory = this.rand() < 0.3 ? { type: 'reminder', text: this.text(QUERIES), at: '18:00' } : { type: 'preference', text: this.text(REPLIES) };
           return { action: 'add_memory', user_id: this.id, memory };
         }
         if (r < 0.43) return { action: 'clear_memories', user_id: this.id };
@@ -131,7 +139,7 @@ export async function runTraffic(opts: TrafficOptions): Promise<TrafficResult> {
   const more = () => (opts.requests === undefined || result.sent < opts.requests) && Date.now() < stopAt && !opts.signal?.aborted;
   await Promise.all(
     Array.from({ length: opts.agents }, async (_, i) => {
-      const agent = new Agent(`${opts.prefix}a${i}`, (opts.seed ?? 1) * 1000 + i);
+      const agent = new Agent(`${opts.prefix}a${i}`, (opts.seed ?? 1) * 1000 + i, opts.marker);
       const sockets = new Map<ServiceName, zmq.Request>();
       const socketFor = (s: ServiceName) => {
         let sock = sockets.get(s);
