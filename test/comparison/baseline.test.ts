@@ -31,7 +31,7 @@ async function quiesce(): Promise<void> {
 }
 
 it('a counter that differs on every legacy reply is learned as noise: a clean run reports no mismatch', async () => {
-  const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 3_000, prefix: 'clean', seed: 5 });
+  const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 1_500, prefix: 'clean', seed: 5 });
   await quiesce();
   expect(run.errors).toBe(0);
   for (const s of NOISY) {
@@ -56,10 +56,10 @@ it('a divergence on a real field is reported at the same rate with the noise as 
     for (const s of NOISY) await stack.sims.applyFaults(s, { counterField });
     const before = snapshot();
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.3, mode: 'alter' } });
-    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 2_000, prefix, seed: 9 });
+    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 1_200, prefix, seed: 9 });
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
     // Read again once the writes settled: every altered record is visible to a comparison.
-    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 1_000, prefix, seed: 9 });
+    await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 500, prefix, seed: 9 });
     await quiesce();
     return Object.fromEntries(
       NOISY.map((s) => {

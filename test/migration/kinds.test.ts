@@ -31,7 +31,8 @@ const entry = (memory: unknown, timestamp: unknown = T): JarvisEntry => ({ times
 const PLANTED: Record<MismatchKind, { legacy: JarvisEntry[]; fresh: JarvisEntry[] }> = {
   missing_on_new: { legacy: [entry('a'), entry('b')], fresh: [entry('a')] },
   extra_on_new: { legacy: [entry('a')], fresh: [entry('a'), entry('b')] },
-  order: { legacy: [entry('a'), entry('b')], fresh: [entry('b'), entry('a')] },
+  // Legacy keeps records as appended (a clock that stepped back), the orchestrator in time order.
+  order: { legacy: [entry('b', LATER), entry('a')], fresh: [entry('a'), entry('b', LATER)] },
   timestamp: { legacy: [entry('a')], fresh: [entry('a', LATER)] },
   number_spelling: { legacy: [entry(pyLoads('3.0'))], fresh: [entry(pyLoads('3'))] },
   type: { legacy: [entry('3')], fresh: [entry(pyLoads('3'))] },

@@ -41,10 +41,10 @@ it('after a run with every text marked, no table memshift owns and no log line h
   try {
     const fronts = stack.proxy.fronts;
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.2, mode: 'alter' }, errorRate: 0.1 });
-    await runTraffic({ fronts, agents: 12, requests: 1_500, prefix: 'mk', seed: 21, marker: MARKER });
+    await runTraffic({ fronts, agents: 12, requests: 900, prefix: 'mk', seed: 21, marker: MARKER });
     await stack.proxy.runner.secondary.drain();
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 }, errorRate: 0 });
-    await runTraffic({ fronts, agents: 12, requests: 800, prefix: 'mk', seed: 21, marker: MARKER });
+    await runTraffic({ fronts, agents: 12, requests: 400, prefix: 'mk', seed: 21, marker: MARKER });
     await stack.proxy.runner.secondary.drain();
     await stack.proxy.reporter.write();
     await stack.proxy.store.flush();
