@@ -27,7 +27,16 @@ const COMMANDS: Record<string, Entry> = {
     load: () => import('./commands/backfill.js'),
     logLevel: 'warn',
   },
-  flags: { summary: "sync flags/memshift.json to Unleash, or show each service's stage", load: () => import('./commands/flags.js'), logLevel: 'warn' },
+  flags: {
+    summary: "the rollout's controls (set, ramp, advance, rollback, kill-switch), stages, sync to Unleash",
+    load: () => import('./commands/flags.js'),
+    logLevel: 'warn',
+  },
+  status: {
+    summary: "a running proxy's services, stages, guard windows and outbox as one table",
+    load: () => import('./commands/status.js'),
+    logLevel: 'warn',
+  },
   report: { summary: "write a day's reconciliation report (HTML with charts, Markdown, JSON)", load: () => import('./commands/report.js'), logLevel: 'warn' },
 };
 

@@ -1,6 +1,7 @@
 /**
  * `memshift flags sync`: makes an Unleash server hold the flags of flags/memshift.json (Admin API).
  * `memshift flags status`: each service's stage as a running proxy sees it, or as the flags say.
+ * `memshift flags set|ramp|advance|rollback|kill-switch`: the rollout's controls (flag-controls.ts).
  */
 import { parseArgs } from 'node:util';
 import type { Command } from './define.js';
@@ -11,6 +12,7 @@ import { openFlags, serviceSnapshot } from '../flags/source.js';
 import { serviceNames } from '../services/registry.js';
 import type { FlagState } from '../flags/stage.js';
 import { CONFIG_OPTIONS } from './define.js';
+import { CONTROL_USAGE, CONTROLS, runControl } from './flag-controls.js';
 
 const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [--project P] [--environment E] [--keep-state]
        memshift flags status [--proxy URL [--token T]] [--file F] [--url URL]
@@ -21,14 +23,16 @@ sync     creates or updates every flag of the definitions file in Unleash (idemp
          on/off and rollout percentages as they are in Unleash (definitions only).
 status   with --proxy, asks a running proxy's GET /admin/status (--token: its admin token, default
          $MEMSHIFT_ADMIN_TOKEN); without, evaluates the flags file, or Unleash when --url is given.
+${CONTROL_USAGE}
   --config FILE / --set k=v   as for serve`;
 
 export const command: Command = {
   usage: USAGE,
   async run(argv) {
     const [sub, ...rest] = argv;
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args: rest,
+      allowPositionals: true,
       options: {
         ...CONFIG_OPTIONS,
         file: { type: 'string' },
@@ -38,6 +42,8 @@ export const command: Command = {
         environment: { type: 'string' },
         proxy: { type: 'string' },
         'keep-state': { type: 'boolean' },
+        percent: { type: 'string' },
+        'dry-run': { type: 'boolean' },
       },
     });
     const config = loadConfig({ path: values.config, set: values.set });
@@ -57,6 +63,10 @@ export const command: Command = {
       process.stdout.write(
         changes.length ? `${changes.map((c) => `  ${c}`).join('\n')}\n${changes.length} change(s)\n` : 'Unleash already matches the flags file: no changes\n',
       );
+      return 0;
+    }
+    if ((CONTROLS as readonly string[]).includes(sub ?? '')) {
+      process.stdout.write(`${(await runControl(sub!, positionals, values, config)).join('\n')}\n`);
       return 0;
     }
     if (sub === 'status') {

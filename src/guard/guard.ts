@@ -11,7 +11,8 @@ import type { ExecutionObserver } from '../plan/observer.js';
 import type { UnleashAdmin } from '../admin/unleash-admin.js';
 import { serviceSnapshot, type Flags, type FlagsSnapshot } from '../flags/source.js';
 import { flagName, type FlagKind } from '../flags/names.js';
-import { isOn, STAGE_PLANS, type Stage } from '../flags/stage.js';
+import { isOn, type Stage } from '../flags/stage.js';
+import { rollbackEdits, ROLLBACK_KINDS } from '../flags/controls.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
@@ -24,7 +25,6 @@ export type GuardConfig = Config['guard'];
 /** Stages in which some reads depend on the new side (served from it or compared): what the guard can roll back. */
 const GUARDED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary', 'complete']);
 /** Flags the guard turns off: everything that puts the new side on the read path. */
-const ROLLBACK_KINDS: readonly FlagKind[] = ['read-new', 'shadow-read', 'new-primary'];
 
 type GuardState = 'watching' | 'tripped';
 
@@ -300,11 +300,5 @@ export function breachesOf(f: WindowFigures, c: Pick<GuardConfig, GuardRule>): B
 /** Flags to turn off (everything putting new on the read path) and dual-write to keep on if the stage implied it. */
 function rollbackChanges(service: ServiceName, flags: Flags): FlagChange[] {
   const snap = serviceSnapshot(flags.snapshot(), service);
-  const changes: FlagChange[] = ROLLBACK_KINDS.filter((k) => snap.flags[flagName(service, k)]?.enabled).map((k) => ({
-    flag: flagName(service, k),
-    to: 'off' as const,
-  }));
-  const dualWrite = flagName(service, 'dual-write');
-  if (STAGE_PLANS[snap.stage].dualWrite && !isOn(snap.flags[dualWrite])) changes.push({ flag: dualWrite, to: 'on' });
-  return changes;
+  return rollbackEdits(service, snap.flags, snap.stage).map((e) => ({ flag: e.flag, to: e.enabled ? 'on' : 'off' }));
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 import { openFlags, type Flags, type OpenFlagsOptions } from '../../src/flags/source.js';
+import { runCommand } from '../support/cli.js';
 
 export { applyEdits, shippedDoc, type Edits } from '../../src/flags/edit.js';
 
@@ -64,3 +65,8 @@ export async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<nu
 }
 
 export const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+/** `memshift flags ...` run in this process: its exit code and what it printed. */
+export async function flagsCli(args: string[]): Promise<{ code: number; out: string }> {
+  return runCommand((await import('../../src/commands/flags.js')).command, args);
+}

@@ -1,8 +1,9 @@
 // Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
 // turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
-// rollback shows up in Unleash. One server for the file: it is the slow part.
+// rollback shows up in Unleash; `memshift flags ramp` acts on it. One server for the file: it is the slow part.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { syncFlags } from '../../src/commands/flags.js';
+import { flagsCli } from '../flags/helpers.js';
 import { UnleashAdmin } from '../../src/admin/unleash-admin.js';
 import { DEFAULT_FLAGS_FILE } from '../../src/flags/definitions.js';
 import { allFlagNames, flagName } from '../../src/flags/names.js';
@@ -135,4 +136,30 @@ it("the guard's rollback shows up in Unleash, and a person turning the flag back
   await waitFor(() => proxy.flags.snapshot().services[S]!.stage === 'cutover', PROPAGATION_MS);
   await waitFor(() => proxy.guard!.status(S)!.state === 'watching', 1000);
   expect((await readUsers(['back-1'])).map((e) => e.side)).toEqual(['new']);
+});
+
+it('memshift flags ramp acts on the real Unleash server; --dry-run changes nothing', async () => {
+  const dev = async (kind: 'read-new' | 'shadow-read') => (await admin.feature(flagName(S, kind)))!.environments.find((e) => e.name === 'development')!;
+  const state = async () => {
+    const d = await dev('read-new');
+    return { enabled: d.enabled, rollout: d.strategies?.find((s) => s.name === 'flexibleRollout')?.parameters?.rollout };
+  };
+  const before = await state();
+  const target = ['--url', unleash.apiUrl, '--token', unleash.adminToken];
+  const dry = await flagsCli(['ramp', S, 'read-new', '25', '--dry-run', ...target]);
+  expect(dry.code).toBe(0);
+  expect(dry.out).toMatch(/memshift\.jarvis-memory\.read-new\s+on 100%\s+->\s+on 25%/);
+  expect(dry.out).toContain('dry run: nothing changed');
+  expect(await state()).toEqual(before);
+
+  const done = await flagsCli(['ramp', S, 'read-new', '25', ...target]);
+  expect(done.code).toBe(0);
+  expect(await state()).toEqual({ enabled: true, rollout: '25' });
+  // The proxy reading these flags from Unleash sees the new share.
+  await waitFor(() => proxy.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')]!.rollout === 25, PROPAGATION_MS);
+
+  const back = await flagsCli(['rollback', S, ...target]);
+  expect(back.out).toMatch(/jarvis-memory stage\s+cutover\s+->\s+dual-write/);
+  expect((await dev('read-new')).enabled).toBe(false);
+  expect((await dev('shadow-read')).enabled).toBe(false);
 });

@@ -1,0 +1,69 @@
+/**
+ * `memshift status`: a running proxy's view as one table (its admin API): per service the stage, the rollout
+ * percentages, the guard's state and the current window's figures, and the outbox.
+ */
+import { defineCommand } from './define.js';
+import type { FlagState } from '../flags/stage.js';
+import type { WindowFigures } from '../guard/window.js';
+
+interface ServiceStatus {
+  stage: string;
+  flags: Record<string, FlagState>;
+  guard: { state: string; figures: WindowFigures } | null;
+  comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
+  outboxDepth: number | null;
+}
+
+export const command = defineCommand(
+  `Usage: memshift status [--proxy URL] [--token T]
+
+Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin
+token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
+percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
+p99 latency, re-checked share of skipped reads, and the outbox depth.`,
+  { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
+  async ({ values }) => {
+    const url = values.proxy.replace(/\/+$/, '');
+    const token = values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN;
+    const res = await fetch(`${url}/admin/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (res.status === 404) throw new Error(`${url} has no admin API (no admin token configured there)`);
+    if (!res.ok) throw new Error(`${url}/admin/status: HTTP ${res.status}${res.status === 401 ? ' (give --token or MEMSHIFT_ADMIN_TOKEN)' : ''}`);
+    const body = (await res.json()) as { flagSource: string; killSwitch: boolean; services: Record<string, ServiceStatus> };
+    process.stdout.write(`${statusTable(url, body).join('\n')}\n`);
+  },
+);
+
+const HEAD = ['SERVICE', 'STAGE', 'READ-NEW', 'SHADOW', 'GUARD', 'COMPARED', 'MISMATCH', 'NEW ERR', '+P99', 'RE-CHECKED', 'OUTBOX'];
+
+function statusTable(url: string, body: { flagSource: string; killSwitch: boolean; services: Record<string, ServiceStatus> }): string[] {
+  const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
+  const rollout = (flags: Record<string, FlagState>, kind: string) => {
+    const f = Object.entries(flags).find(([n]) => n.endsWith(`.${kind}`))?.[1];
+    return !f || !f.enabled || f.forcedOff ? 'off' : f.rollout === undefined ? 'on' : `${f.rollout}%`;
+  };
+  const rows = Object.entries(body.services).map(([service, s]) => {
+    const w = s.guard?.figures;
+    const added = w && w.newP99Ms !== null && w.legacyP99Ms !== null ? `${(w.newP99Ms - w.legacyP99Ms).toFixed(1)} ms` : '-';
+    const c = s.comparisons;
+    return [
+      service,
+      s.stage,
+      rollout(s.flags, 'read-new'),
+      rollout(s.flags, 'shadow-read'),
+      s.guard?.state ?? 'off',
+      w ? String(w.compared) : '-',
+      pct(w?.mismatchRate),
+      pct(w?.errorRate),
+      added,
+      c && c.skipped ? pct(c.rechecked / c.skipped) : '-',
+      s.outboxDepth === null ? '-' : String(s.outboxDepth),
+    ];
+  });
+  const widths = HEAD.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line)];
+}
