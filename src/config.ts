@@ -207,6 +207,8 @@ const configSchema = () =>
         addedLatencyMs: guardRule(100, 100),
         /** URLs POSTed each guard event as JSON. */
         webhooks: z.array(z.string().url()).default([]),
+        /** Replicas sharing the store guard as one: windows add up every replica's counts, a trip is followed by all. */
+        fleet: z.boolean().default(true),
       })
       .prefault({}),
     telemetry: z

@@ -35,6 +35,8 @@ export interface GuardEventInput {
   figures: WindowFigures;
   flagsChanged: FlagChange[];
   unleash: UnleashOutcome;
+  /** The replica whose guard acted (src/guard/fleet.ts): the others follow its rollback. */
+  replica?: string;
 }
 
 export interface GuardEvent extends GuardEventInput {
@@ -51,6 +53,7 @@ interface Row {
   window_figures: WindowFigures;
   flags_changed: FlagChange[];
   unleash: UnleashOutcome;
+  replica: string | null;
 }
 
 const toEvent = (r: Row): GuardEvent => ({
@@ -62,6 +65,7 @@ const toEvent = (r: Row): GuardEvent => ({
   figures: r.window_figures,
   flagsChanged: r.flags_changed,
   unleash: r.unleash,
+  ...(r.replica ? { replica: r.replica } : {}),
 });
 
 export class GuardEvents {
@@ -69,11 +73,26 @@ export class GuardEvents {
 
   async record(e: GuardEventInput): Promise<GuardEvent> {
     const { rows } = await this.pool.query<Row>(
-      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-      [e.service, e.stage, JSON.stringify(e.breaches), JSON.stringify(e.figures), JSON.stringify(e.flagsChanged), JSON.stringify(e.unleash)],
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [e.service, e.stage, JSON.stringify(e.breaches), JSON.stringify(e.figures), JSON.stringify(e.flagsChanged), JSON.stringify(e.unleash), e.replica ?? null],
     );
     return toEvent(rows[0]!);
+  }
+
+  /** The newest event's id (0 when there is none): where following the fleet's events starts. */
+  async lastId(): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string | null }>(`SELECT max(id) AS id FROM guard_events`);
+    return Number(rows[0]?.id ?? 0);
+  }
+
+  /** Events after `id` recorded by other replicas than `replica`, oldest first. */
+  async byOthersAfter(id: number, replica: string): Promise<GuardEvent[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT * FROM guard_events WHERE id > $1 AND replica IS DISTINCT FROM $2 ORDER BY id LIMIT 100`, [
+      id,
+      replica,
+    ]);
+    return rows.map(toEvent);
   }
 
   /** Newest first. */

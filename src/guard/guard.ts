@@ -2,7 +2,8 @@
  * The guard: per service, sliding windows of mismatch rate, new-side error rate and added latency. When a
  * figure crosses its threshold (with enough samples), reads go back to legacy and shadow / cutover stop for
  * that service: at once on this instance (local overrides) and in Unleash when an admin token allows.
- * Dual writes stay on, so the new side keeps receiving data. Re-enabling is left to a person.
+ * Dual writes stay on, so the new side keeps receiving data. Re-enabling is left to a person. With a fleet
+ * (replicas sharing the store), windows add up the other replicas' counts and a trip anywhere is followed here.
  *
  * Over 300 lines: checks, rollback and its Unleash write share each service's state (windows and events are apart).
  */
@@ -16,7 +17,8 @@ import { rollbackEdits, ROLLBACK_KINDS } from '../flags/controls.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
-import { GuardWindow, type WindowFigures } from './window.js';
+import { GuardWindow, type Counts, type WindowFigures } from './window.js';
+import type { GuardFleet } from './fleet.js';
 
 const log = childLogger('guard');
 
@@ -42,8 +44,12 @@ export interface GuardOptions {
   flags: Flags;
   services: readonly ServiceName[];
   events: GuardEvents;
-  /** Turns the flags off in Unleash too; without it only this instance rolls back. */
+  /** Turns the flags off in Unleash too; without it (and without a fleet) only this instance rolls back. */
   unleash?: UnleashAdmin;
+  /** The other replicas sharing the store: their counts join the windows, their rollbacks are followed. */
+  fleet?: GuardFleet;
+  /** How often the fleet's counts and events are exchanged (default: a bucket, at most 1 s). */
+  syncMs?: number;
   now?: () => number;
 }
 
@@ -56,6 +62,12 @@ interface ServiceGuard {
   /** Local overrides waiting for Unleash to show the same values before they are let go. */
   awaitingUnleash?: FlagChange[];
   event?: GuardEvent;
+  /** The other replicas' counts over the window (fleet), as last read. */
+  peers?: Counts;
+  /** Peers' buckets before this epoch are not counted: they were before this replica's last trip or re-arm. */
+  sinceEpoch: number;
+  /** When this replica last began watching: other replicas' rollbacks from before it are not followed. */
+  watchingSince: number;
 }
 
 export class Guard {
@@ -68,12 +80,17 @@ export class Guard {
   /** The flags as last seen; dropped on every change, so a lasting breach in an unguarded stage costs no rebuild per event. */
   private snapshot: FlagsSnapshot | undefined;
   private readonly tripListeners = new Set<(e: GuardEvent) => void>();
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncing = false;
+  /** The newest fleet event seen; undefined until the first sync reads where to start. */
+  private lastEventId: number | undefined;
 
   readonly observer: Partial<ExecutionObserver>;
 
   constructor(private readonly opts: GuardOptions) {
     this.now = opts.now ?? Date.now;
-    for (const s of opts.services) this.services.set(s, { window: new GuardWindow(opts.config.bucketMs, opts.config.buckets), state: 'watching' });
+    for (const s of opts.services)
+      this.services.set(s, { window: new GuardWindow(opts.config.bucketMs, opts.config.buckets), state: 'watching', sinceEpoch: 0, watchingSince: 0 });
     this.observer = this.makeObserver();
     this.unsubscribe = opts.flags.onChange(() => {
       this.snapshot = undefined;
@@ -92,7 +109,55 @@ export class Guard {
       schedule();
     };
     schedule();
+    if (this.opts.fleet) {
+      this.syncTimer = setInterval(() => void this.sync(), this.opts.syncMs ?? Math.min(1000, this.opts.config.bucketMs));
+      this.syncTimer.unref();
+    }
     return this;
+  }
+
+  /** Publishes this replica's buckets, reads the others', checks, and follows the others' rollbacks. */
+  private async sync(): Promise<void> {
+    const fleet = this.opts.fleet!;
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      const now = this.now();
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [service, g] of this.services) {
+        const epoch = g.window.epochOf(now);
+        const first = epoch - this.opts.config.buckets + 1;
+        oldest = Math.min(oldest, first);
+        await fleet.publish(service, g.window.bucketsSince(epoch - 1));
+        g.peers = g.state === 'watching' ? await fleet.peers(service, Math.max(first, g.sinceEpoch)) : undefined;
+        this.check(service);
+      }
+      this.lastEventId ??= await this.opts.events.lastId();
+      for (const e of await this.opts.events.byOthersAfter(this.lastEventId, fleet.replica)) {
+        this.lastEventId = e.id;
+        this.follow(e);
+      }
+      await fleet.prune(oldest);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'guard could not exchange figures with the fleet; this replica guards alone meanwhile');
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** Another replica rolled a service back: the same here, at once (its flags change in Unleash only if it could). */
+  private follow(e: GuardEvent): void {
+    const service = e.service as ServiceName;
+    const g = this.services.get(service);
+    if (!g || g.state !== 'watching' || Date.parse(e.at) < g.watchingSince || !GUARDED.has(this.stageOf(service))) return;
+    for (const c of e.flagsChanged) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
+    this.enterTripped(service, g);
+    g.event = e;
+    if (e.unleash.changed.length) {
+      g.awaitingUnleash = e.flagsChanged;
+      this.queueFlagsCheck();
+    }
+    log.warn({ service, replica: e.replica, eventId: e.id }, 'guard: another replica rolled the service back; following it');
   }
 
   status(service: ServiceName): GuardServiceStatus | undefined {
@@ -132,6 +197,7 @@ export class Guard {
   /** Waits for events still being stored and sent. */
   async close(): Promise<void> {
     clearTimeout(this.timer);
+    clearInterval(this.syncTimer);
     this.unsubscribe();
     await Promise.allSettled([...this.pending]);
   }
@@ -170,7 +236,7 @@ export class Guard {
   private check(service: ServiceName): void {
     const g = this.services.get(service)!;
     if (g.state !== 'watching') return;
-    const figures = g.window.figures(this.now());
+    const figures = g.window.figures(this.now(), g.peers);
     const breaches = breachesOf(figures, this.opts.config);
     if (!breaches.length) return;
     const stage = this.stageOf(service);
@@ -187,11 +253,8 @@ export class Guard {
     const changes = stage === 'complete' ? [] : rollbackChanges(service, this.opts.flags);
     // Locally first, synchronously: the next request of this service already goes to legacy.
     for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
-    g.state = 'tripped';
-    g.trippedAt = this.now();
-    g.stageAfter = serviceSnapshot(this.opts.flags.snapshot(), service).stage;
+    this.enterTripped(service, g);
     g.event = undefined;
-    g.window.reset();
     log.warn(
       { service, stage, breaches, figures, flagsChanged: changes },
       stage === 'complete' ? 'guard breach: legacy is no longer written, so nothing was rolled back' : 'guard breach: reads rolled back to legacy',
@@ -214,7 +277,8 @@ export class Guard {
       this.queueFlagsCheck();
     }
     try {
-      const event = await this.opts.events.record({ service, stage, breaches, figures, flagsChanged: changes, unleash });
+      const replica = this.opts.fleet?.replica;
+      const event = await this.opts.events.record({ service, stage, breaches, figures, flagsChanged: changes, unleash, ...(replica ? { replica } : {}) });
       if (g.trippedAt !== undefined) g.event = event;
       log.warn({ service, eventId: event.id }, 'guard event stored');
       for (const cb of this.tripListeners) cb(event);
@@ -271,12 +335,27 @@ export class Guard {
     for (const flag of Object.keys(this.opts.flags.localOverrides())) if (mine.has(flag)) this.opts.flags.setLocalOverride(flag, null);
   }
 
+  private enterTripped(service: ServiceName, g: ServiceGuard): void {
+    g.state = 'tripped';
+    g.trippedAt = this.now();
+    g.stageAfter = serviceSnapshot(this.opts.flags.snapshot(), service).stage;
+    this.forget(g);
+  }
+
   private rearm(g: ServiceGuard): void {
     g.state = 'watching';
     g.trippedAt = undefined;
     g.stageAfter = undefined;
     g.awaitingUnleash = undefined;
+    g.watchingSince = this.now();
+    this.forget(g);
+  }
+
+  /** A fresh window: this replica's counts and the fleet's from before now no longer count. */
+  private forget(g: ServiceGuard): void {
     g.window.reset();
+    g.peers = undefined;
+    g.sinceEpoch = g.window.epochOf(this.now()) + 1;
   }
 
   private track(p: Promise<unknown>): void {

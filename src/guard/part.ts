@@ -1,9 +1,12 @@
-/** The guard as a part of the proxy: its observer, its tripped gauge, its events table and Unleash access. */
+/** The guard as a part of the proxy: its observer, its tripped gauge, its events table, Unleash access and the fleet. */
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import type { Part, PartContext } from '../part.js';
 import { defineGauge } from '../telemetry/metrics.js';
 import { GuardEvents } from './events.js';
 import { Guard } from './guard.js';
+import { GuardFleet } from './fleet.js';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 
 const tripped = defineGauge('memshift.guard.tripped', { description: '1 while the guard holds a service rolled back', combine: 'max' });
 
@@ -15,7 +18,9 @@ export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: Gua
     config.flags.url && config.flags.adminToken
       ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
       : undefined;
-  const guard = config.guard.enabled ? new Guard({ config: config.guard, flags, services, events, unleash }).start() : undefined;
+  // Named per process: a restarted replica is a new member whose predecessor's buckets age out of the window.
+  const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : undefined;
+  const guard = config.guard.enabled ? new Guard({ config: config.guard, flags, services, events, unleash, ...(fleet ? { fleet } : {}) }).start() : undefined;
   // Off, the guard holds nothing rolled back: its gauge says so (0) rather than nothing.
   const removeGauge = tripped.addSource(() => {
     const now = new Set(guard?.tripped() ?? []);

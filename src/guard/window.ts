@@ -12,7 +12,8 @@ const LOG_GROWTH = Math.log(GROWTH);
 const binOf = (ms: number): number => (ms <= MIN_MS ? 0 : Math.min(BINS - 1, Math.ceil(Math.log(ms / MIN_MS) / LOG_GROWTH)));
 const upperBoundOf = (bin: number): number => MIN_MS * GROWTH ** bin;
 
-class Counts {
+/** A window's (or a bucket's) counts: comparisons, new-side calls and both sides' latency histograms. */
+export class Counts {
   compared = 0;
   mismatches = 0;
   newCalls = 0;
@@ -35,7 +36,7 @@ class Counts {
   }
 }
 
-class Bucket extends Counts {
+export class Bucket extends Counts {
   constructor(readonly epoch: number) {
     super();
   }
@@ -107,9 +108,24 @@ export class GuardWindow {
     this.totals = new Counts();
   }
 
-  figures(now: number): WindowFigures {
+  /** Buckets from `epoch` on (what a replica publishes to the fleet). */
+  bucketsSince(epoch: number): readonly Bucket[] {
+    return this.buckets.filter((b) => b.epoch >= epoch);
+  }
+
+  epochOf(now: number): number {
+    return Math.floor(now / this.bucketMs);
+  }
+
+  /** The window's figures; `peers`: other replicas' counts over the same window, added in. */
+  figures(now: number, peers?: Counts): WindowFigures {
     this.roll(now);
-    const t = this.totals;
+    let t = this.totals;
+    if (peers) {
+      t = new Counts();
+      t.merge(this.totals, 1);
+      t.merge(peers, 1);
+    }
     const legacyP99Ms = p99(t.legacy, t.latencyPairs);
     const newP99Ms = p99(t.new, t.latencyPairs);
     return {
@@ -125,10 +141,6 @@ export class GuardWindow {
       newP99Ms,
       addedLatencyMs: legacyP99Ms === null || newP99Ms === null ? null : newP99Ms - legacyP99Ms,
     };
-  }
-
-  private epochOf(now: number): number {
-    return Math.floor(now / this.bucketMs);
   }
 
   private count(now: number, add: (c: Counts) => void): void {

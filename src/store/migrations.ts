@@ -251,6 +251,26 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'outbox_effect',
     sql: `ALTER TABLE outbox ADD COLUMN effect text`,
   },
+  {
+    // The fleet's guard (src/guard/fleet.ts): each replica's window buckets, summed by every replica sharing the
+    // store; guard events name the replica that tripped, so the others follow its rollback.
+    name: 'guard_fleet',
+    sql: `
+      CREATE TABLE guard_buckets (
+        service text NOT NULL,
+        replica text NOT NULL,
+        epoch bigint NOT NULL,
+        compared bigint NOT NULL,
+        mismatches bigint NOT NULL,
+        new_calls bigint NOT NULL,
+        new_errors bigint NOT NULL,
+        latency_pairs bigint NOT NULL,
+        legacy_hist double precision[] NOT NULL,
+        new_hist double precision[] NOT NULL,
+        PRIMARY KEY (service, epoch, replica)
+      );
+      ALTER TABLE guard_events ADD COLUMN replica text`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -1,0 +1,118 @@
+/**
+ * Two replicas on one store guard as one fleet, flags from a file (no Unleash token): a divergence spread over
+ * both so that neither alone reaches the guard's minimum samples trips the guard on their summed window, and
+ * both serve every read from legacy within one window.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { ServedEvent } from '../../src/plan/observer.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { TempFlags } from '../flags/helpers.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const S = 'jarvis-memory' as const;
+const MIN_SAMPLES = 400;
+const WINDOW_MS = 10_000;
+
+let sims: SimHandle;
+let temp: TempFlags;
+const replicas: { proxy: Proxy; served: ServedEvent[] }[] = [];
+
+beforeAll(async () => {
+  sims = await startSims();
+  temp = await TempFlags.create({
+    [flagName(S, 'dual-write')]: { enabled: true },
+    [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 },
+    [flagName(S, 'read-new')]: { enabled: true, rollout: 30 },
+  });
+  const url = await freshDatabaseUrl();
+  const config = configFor(sims, url, {
+    guard: {
+      enabled: true,
+      bucketMs: 1_000,
+      buckets: WINDOW_MS / 1_000,
+      mismatchRate: { threshold: 0.001, minSamples: MIN_SAMPLES },
+      // Only the mismatch rate is under test: a busy machine must not trip the others.
+      errorRate: { threshold: 0.5, minSamples: 100_000 },
+      addedLatencyMs: { threshold: 60_000, minSamples: 100_000 },
+    },
+  });
+  for (let i = 0; i < 2; i++) {
+    const served: ServedEvent[] = [];
+    const proxy = await startProxy(config, { flags: await temp.open({ pollIntervalMs: 100 }), observers: [{ served: (e) => served.push(e) }] });
+    replicas.push({ proxy, served });
+  }
+}, 60_000);
+afterAll(async () => {
+  for (const r of replicas) await r.proxy.close();
+  await replicas[0]?.proxy.store.close();
+  await replicas[1]?.proxy.store.close();
+  await temp?.dispose();
+  await sims?.close();
+});
+
+async function read(proxy: Proxy, users: string[]): Promise<void> {
+  const c = new ReqClient(proxy.fronts[S]!);
+  try {
+    for (const u of users) await c.call({ action: 'get_memories', user_id: u });
+  } finally {
+    c.close();
+  }
+}
+
+it('a divergence neither replica alone has the samples for trips the fleet, and both read from legacy within one window', async () => {
+  // One user holds a record only the orchestrator has: each read of it mismatches (0.2% of the reads).
+  await replicas[0]!.proxy.runner.translators[S]!.handle({ action: 'add_memory', user_id: 'odd-one', memory: 'only on new' }, { createMissing: true });
+  const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+  const clean = (prefix: string) => Array.from({ length: 250 }, (_, i) => `${prefix}-${i}`);
+  const started = Date.now();
+  await Promise.all([read(a.proxy, [...clean('a').slice(0, 125), 'odd-one', ...clean('a').slice(125, 249)]), read(b.proxy, clean('b').slice(0, 249))]);
+
+  const stage = (p: Proxy) => p.flags.snapshot().services[S]!.stage;
+  for (const deadline = Date.now() + 30_000; (stage(a.proxy) !== 'dual-write' || stage(b.proxy) !== 'dual-write') && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 50));
+  const bothBack = Date.now();
+  expect([stage(a.proxy), stage(b.proxy)]).toEqual(['dual-write', 'dual-write']);
+
+  // Neither replica alone compared the minimum; the event that tripped counted both.
+  for (const r of replicas) expect(r.proxy.runner.stats.of(S).compared).toBeLessThan(MIN_SAMPLES);
+  const [event] = await a.proxy.guardEvents.list({ service: S });
+  expect(event!.figures.compared).toBeGreaterThanOrEqual(MIN_SAMPLES);
+  expect(event!.breaches.map((x) => x.rule)).toEqual(['mismatchRate']);
+  const tripAt = Date.parse(event!.at);
+  expect(bothBack - tripAt, `trip ${tripAt - started} ms after the reads began`).toBeLessThan(WINDOW_MS);
+  // Each event (one replica's, or both when they saw the summed window at once) counted the fleet.
+  for (const e of await a.proxy.guardEvents.list({ service: S })) expect(e.figures.compared).toBeGreaterThanOrEqual(MIN_SAMPLES);
+  expect(new Set(replicas.map((r) => r.proxy.guard!.status(S)!.state))).toEqual(new Set(['tripped']));
+
+  // Every read on both replicas now served by legacy, users who were on new before included.
+  for (const r of replicas) {
+    const from = r.served.length;
+    await read(r.proxy, clean('a').slice(0, 40));
+    expect(new Set(r.served.slice(from).map((e) => e.side))).toEqual(new Set(['legacy']));
+  }
+}, 90_000);
+
+it('a rollback recorded by another replica is followed by every replica, without Unleash', async () => {
+  for (const r of replicas) expect(r.proxy.guard!.resume(S)).toBe(true);
+  const stage = (p: Proxy) => p.flags.snapshot().services[S]!.stage;
+  expect(replicas.map((r) => stage(r.proxy))).toEqual(['cutover', 'cutover']);
+  const off = (kind: 'read-new' | 'shadow-read') => ({ flag: flagName(S, kind), to: 'off' as const });
+  const figures = replicas[0]!.proxy.guard!.status(S)!.figures;
+  await replicas[0]!.proxy.guardEvents.record({
+    service: S,
+    stage: 'cutover',
+    breaches: [{ rule: 'mismatchRate', value: 0.01, threshold: 0.001, samples: MIN_SAMPLES, minSamples: MIN_SAMPLES }],
+    figures,
+    flagsChanged: [off('read-new'), off('shadow-read')],
+    unleash: { changed: [], skipped: 'flags come from a file' },
+    replica: 'a-third-replica',
+  });
+  for (const deadline = Date.now() + WINDOW_MS; replicas.some((r) => stage(r.proxy) !== 'dual-write') && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(replicas.map((r) => stage(r.proxy))).toEqual(['dual-write', 'dual-write']);
+  expect(replicas.map((r) => r.proxy.guard!.status(S)!.lastEvent?.replica)).toEqual(['a-third-replica', 'a-third-replica']);
+});
