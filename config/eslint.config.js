@@ -1,6 +1,7 @@
 // memshift's lint rules (ESLint with typescript-eslint), checked by `npm test` beside tsc, Prettier and the import rules.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.memshift/'] },
@@ -21,4 +22,6 @@ export default tseslint.config(
   // Tests read JSON replies of every shape; `any` there keeps assertions short and tsc still checks the rest.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   { files: ['src/bin/*.js'], languageOptions: { globals: { process: 'readonly' } } },
+  // The console's script runs in the browser, as a classic script.
+  { files: ['src/dashboard/assets/*.js'], languageOptions: { sourceType: 'script', globals: globals.browser } },
 );

@@ -31,6 +31,7 @@ import type { Guard } from './guard/guard.js';
 import type { GuardEvents } from './guard/events.js';
 import { guardPart } from './guard/part.js';
 import { registerAdmin, type AdminRoutes } from './admin/auth.js';
+import { registerDashboard } from './dashboard/routes.js';
 import { statusPart } from './admin/status.js';
 import type { DailyReporter } from './report/job.js';
 import { reportPart } from './report/part.js';
@@ -186,11 +187,10 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   });
 
   // Every part's admin routes behind the bearer token; without a token they are not registered (404).
-  registerAdmin(
-    http,
-    config.admin.token,
-    bgParts.flatMap((p) => p.routes ?? []),
-  );
+  const adminRoutes = bgParts.flatMap((p) => p.routes ?? []);
+  registerAdmin(http, config.admin.token, adminRoutes);
+  // The console at GET /: the same routes behind a session cookie, plus the controls (off without a token).
+  registerDashboard(http, config.admin.token, { config, store, flags, routes: adminRoutes });
 
   try {
     await Promise.all(fronts.map((f) => f.start()));

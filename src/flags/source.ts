@@ -65,6 +65,8 @@ export function serviceSnapshot(snap: FlagsSnapshot, service: ServiceName): Serv
 
 export interface Flags {
   readonly source: 'file' | 'unleash';
+  /** The flags file read (offline), or the bootstrap file (Unleash): where file-sourced controls write. */
+  readonly file: string;
   /** The plan inputs for one request. shadowRead is a fresh draw per call; readNew is sticky per session / user. */
   decide(service: ServiceName, ctx: DecideContext): FlagDecision;
   /** The flag definitions (after local overrides) and the stage each service is in. */
@@ -109,7 +111,7 @@ async function openOffline(file: string, opts: OpenFlagsOptions): Promise<Flags>
     disableAutoStart: true,
     skipInstanceCountWarning: true,
   });
-  const flags = new UnleashFlags(unleash, 'file');
+  const flags = new UnleashFlags(unleash, 'file', file);
   await unleash.start();
   flags.resetSignature();
   return flags;
@@ -130,7 +132,7 @@ async function openServer(url: string, file: string, opts: OpenFlagsOptions, env
     storageProvider: new InMemStorageProvider(),
     skipInstanceCountWarning: true,
   });
-  const flags = new UnleashFlags(unleash, 'unleash');
+  const flags = new UnleashFlags(unleash, 'unleash', file);
   await readyOrTimeout(unleash, opts.readyTimeoutMs ?? 5000);
   flags.resetSignature();
   return flags;
@@ -173,6 +175,7 @@ class UnleashFlags implements Flags {
   constructor(
     private readonly unleash: Unleash,
     readonly source: 'file' | 'unleash',
+    readonly file: string,
   ) {
     unleash.on(UnleashEvents.Error, (err: Error) => log.warn({ err }, 'unleash error'));
     unleash.on(UnleashEvents.Warn, (msg: unknown) => log.debug({ msg }, 'unleash warning'));

@@ -2,6 +2,8 @@
  * The schema as an append-only list of migrations, applied at start under one advisory lock so replicas
  * starting together migrate once. A migration's version is its position in the list: add new ones at
  * the end, never edit or reorder applied ones.
+ *
+ * Over 300 lines: the list is the schema's history, one entry per change, read top to bottom.
  */
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
@@ -270,6 +272,20 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (service, epoch, replica)
       );
       ALTER TABLE guard_events ADD COLUMN replica text`,
+  },
+  {
+    // A person's rollout actions from the dashboard (src/dashboard/actions.ts): who, when, what it changed where.
+    name: 'operator_actions',
+    sql: `
+      CREATE TABLE operator_actions (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        who text NOT NULL,
+        action jsonb NOT NULL,
+        target text NOT NULL,
+        edits jsonb NOT NULL,
+        error text
+      )`,
   },
 ];
 

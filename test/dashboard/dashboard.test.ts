@@ -1,0 +1,151 @@
+/**
+ * The operator's console in headless Chromium: log in with the admin token, see each service's figures as
+ * /admin/status gives them, ramp jarvis-memory read-new to 30% from the page (about 30% of users then read
+ * from new, sticky), roll it back (reads on legacy again); the page asks nothing of any other origin, the
+ * controls refuse requests without the session cookie or without the page's CSRF token, and a form posted
+ * from another site changes nothing.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { flagName } from '../../src/flags/names.js';
+import { runTraffic } from '../../src/tools/demo/traffic.js';
+import { SIM_SERVICES } from '../../src/tools/sim/services.js';
+import { launchChromium, type Browser } from '../support/chromium.js';
+import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const TOKEN = 'console-test-token';
+const S = 'jarvis-memory' as const;
+let stack: MigrationStack;
+let browser: Browser;
+let page: Page;
+let elsewhere: Server;
+const requested: string[] = [];
+
+beforeAll(async () => {
+  stack = await startMigrationStack(SHADOW_ALL, {
+    admin: { token: TOKEN },
+    report: { dir: '' },
+    // The guard shows its window here; its rollbacks are tested elsewhere and would end the ramp early.
+    guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 100_000 }, addedLatencyMs: { threshold: 60_000, minSamples: 100 } },
+  });
+  // A demo-like run: clean traffic, then a while of an orchestrator that alters some writes (samples to show).
+  await runTraffic({ fronts: stack.proxy.fronts, agents: 8, requests: 500, prefix: 'console', seed: 4 });
+  await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.3, mode: 'alter' } });
+  await runTraffic({ fronts: stack.proxy.fronts, agents: 8, requests: 300, prefix: 'console', seed: 4 });
+  await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
+  await stack.proxy.runner.secondary.drain();
+  await stack.proxy.store.flush();
+  browser = await launchChromium();
+  page = await browser.context.newPage();
+  page.on('request', (r) => requested.push(r.url()));
+  // Another site, for the cross-site form post.
+  elsewhere = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(`<form id="f" method="post" action="${stack.proxy.httpUrl}/ui/api/control" enctype="text/plain">
+<input name='{"op":"kill-switch","on":true,"x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`),
+  );
+  await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.2', r));
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  elsewhere?.close();
+  await stack?.close();
+});
+
+const admin = async (path: string) => (await fetch(`${stack.proxy.httpUrl}/admin${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+const card = (service: string) => page.locator(`section[data-service="${service}"]`);
+const figure = async (service: string, name: string) => (await card(service).locator(`[data-figure="${name}"]`).first().textContent())?.trim();
+
+/** Clicks a control and confirms it in the page's dialog. */
+async function act(service: string, action: string): Promise<void> {
+  const before = await page.locator('#message').textContent();
+  await card(service).locator(`button[data-action="${action}"]`).click();
+  await page.locator('#confirm-ok').click();
+  await expect.poll(async () => page.locator('#message').textContent(), { timeout: 10_000 }).not.toBe(before);
+  expect(await page.locator('#message').getAttribute('class')).toBe('ok');
+}
+
+/** The side each of `users` is served from, read through the proxy. */
+async function sides(users: string[]): Promise<string[]> {
+  const from = stack.served.length;
+  const c = new ReqClient(stack.proxy.fronts[S]!);
+  try {
+    for (const u of users) await c.call({ action: 'get_memories', user_id: u });
+  } finally {
+    c.close();
+  }
+  return stack.served.slice(from).map((e) => e.side);
+}
+
+it('logs in with the token once and shows every service as /admin/status does', async () => {
+  await page.goto(`${stack.proxy.httpUrl}/`);
+  await page.locator('input[name="token"]').fill('not the token');
+  await page.locator('button[type="submit"]').click();
+  await expect.poll(async () => page.locator('.error').textContent()).toMatch(/not the admin token/);
+  await page.locator('input[name="token"]').fill(TOKEN);
+  await page.locator('button[type="submit"]').click();
+  await card(S).locator('[data-figure="compared"]').waitFor({ timeout: 20_000 });
+  const cookie = (await browser.context.cookies()).find((c) => c.name === 'memshift_session')!;
+  expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+
+  // Traffic has stopped: the page's next refresh shows what /admin/status says now.
+  const status = (await admin('/status')) as { services: Record<string, { stage: string; comparisons: { compared: number; mismatches: number } }> };
+  for (const s of SIM_SERVICES) {
+    await expect.poll(() => figure(s, 'compared'), { timeout: 10_000 }).toBe(String(status.services[s]!.comparisons.compared));
+    expect(await figure(s, 'mismatches')).toBe(String(status.services[s]!.comparisons.mismatches));
+    expect(await figure(s, 'stage')).toBe(status.services[s]!.stage);
+  }
+  await card(S).locator('.u-over').first().waitFor({ timeout: 10_000 });
+  const keep = process.env.MEMSHIFT_CONSOLE_SCREENSHOT;
+  if (keep) await writeFile(keep, await page.screenshot({ fullPage: true }));
+});
+
+it('ramps read-new to 30% from the page: about 30% of users read from new, each always the same side; roll back sends all to legacy', async () => {
+  await card(S).locator('input[data-input="read-new"]').fill('30');
+  await act(S, 'ramp-read-new');
+  await expect
+    .poll(() => stack.proxy.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')], { timeout: 10_000 })
+    .toMatchObject({ enabled: true, rollout: 30 });
+  const users = Array.from({ length: 600 }, (_, i) => `ramp-${i}`);
+  const first = await sides(users);
+  const share = first.filter((x) => x === 'new').length / users.length;
+  expect(share).toBeGreaterThan(0.22);
+  expect(share).toBeLessThan(0.38);
+  expect(await sides(users)).toEqual(first);
+  const [recorded] = (await stack.proxy.store.pool.query(`SELECT who, action FROM operator_actions ORDER BY id DESC LIMIT 1`)).rows as {
+    who: string;
+    action: unknown;
+  }[];
+  expect(recorded).toMatchObject({ who: expect.stringMatching(/^operator@/), action: { op: 'ramp', service: S, kind: 'read-new', percent: 30 } });
+
+  await act(S, 'rollback');
+  await expect.poll(() => stack.proxy.flags.snapshot().services[S]!.stage, { timeout: 10_000 }).toBe('dual-write');
+  expect(new Set(await sides(users.slice(0, 100)))).toEqual(new Set(['legacy']));
+  await expect.poll(() => figure(S, 'stage'), { timeout: 10_000 }).toBe('dual-write');
+});
+
+it('asks nothing of any other origin', () => {
+  const origin = new URL(stack.proxy.httpUrl).origin;
+  expect(requested.length).toBeGreaterThan(5);
+  expect(requested.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:'))).toEqual([]);
+});
+
+it('refuses the controls without the session cookie (401) or without the page token (403); a cross-site form post changes nothing', async () => {
+  const control = `${stack.proxy.httpUrl}/ui/api/control`;
+  const body = JSON.stringify({ op: 'kill-switch', on: true });
+  expect((await fetch(control, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(401);
+  const cookies = (await browser.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  expect((await fetch(control, { method: 'POST', headers: { 'content-type': 'application/json', cookie: cookies }, body })).status).toBe(403);
+
+  const before = (await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n as number;
+  const other = await browser.context.newPage();
+  const refused = other.waitForResponse((r) => r.url() === control, { timeout: 10_000 });
+  await other.goto(`http://127.0.0.2:${(elsewhere.address() as AddressInfo).port}/`);
+  expect([401, 403]).toContain((await refused).status());
+  await other.close();
+  expect(stack.proxy.flags.snapshot().killSwitch).toBe(false);
+  expect((await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n).toBe(before);
+});
