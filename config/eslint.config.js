@@ -22,6 +22,6 @@ export default tseslint.config(
   // Tests read JSON replies of every shape; `any` there keeps assertions short and tsc still checks the rest.
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   { files: ['src/bin/*.js'], languageOptions: { globals: { process: 'readonly' } } },
-  // The console's script runs in the browser, as a classic script.
-  { files: ['src/dashboard/assets/*.js'], languageOptions: { sourceType: 'script', globals: globals.browser } },
+  // The console's scripts run in the browser, as modules.
+  { files: ['src/dashboard/assets/*.js'], languageOptions: { sourceType: 'module', globals: globals.browser } },
 );

@@ -18,7 +18,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 }
 
 export function dashboardPage(): string {
-  return `${head('memshift — migration console', '<link rel="stylesheet" href="/ui/assets/uPlot.css"><script src="/ui/assets/uPlot.js" defer></script><script src="/ui/assets/app.js" defer></script>')}
+  return `${head('memshift — migration console', '<link rel="stylesheet" href="/ui/assets/uPlot.css"><script src="/ui/assets/uPlot.js" defer></script><script type="module" src="/ui/assets/app.js"></script>')}
 <body>
 <header><h1>memshift</h1><span id="source"></span><span id="kill"></span><span id="updated" class="muted"></span>
 <form method="post" action="/logout"><button type="submit" class="link">Log out</button></form></header>

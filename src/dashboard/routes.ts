@@ -34,6 +34,7 @@ const require = createRequire(import.meta.url);
 /** The page's files: its own script and style, and uPlot (served from here: the page fetches nothing elsewhere). */
 const ASSETS: Record<string, { file: string; type: string }> = {
   'app.js': { file: new URL('./assets/app.js', import.meta.url).pathname, type: 'text/javascript; charset=utf-8' },
+  'views.js': { file: new URL('./assets/views.js', import.meta.url).pathname, type: 'text/javascript; charset=utf-8' },
   'app.css': { file: new URL('./assets/app.css', import.meta.url).pathname, type: 'text/css; charset=utf-8' },
   'uPlot.js': { file: require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   'uPlot.css': { file: require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },

@@ -67,10 +67,15 @@ describe('admin routes', () => {
     expect(withToken.flags.snapshot().services['session-memory']!.stage).toBe('off');
   });
 
-  it('with no token configured the admin routes are off (404), not open', async () => {
+  it('with no token configured the admin routes and the console are off (404), not open', async () => {
     expect((await get(without, '/admin/status')).status).toBe(404);
     expect((await get(without, '/admin/status', TOKEN)).status).toBe(404);
     expect((await get(without, '/admin/events')).status).toBe(404);
+    // The console too: no page, no login, no /ui/api.
+    expect((await get(without, '/')).status).toBe(404);
+    expect((await fetch(`${without.httpUrl}/login`, { method: 'POST', body: `token=${TOKEN}` })).status).toBe(404);
+    expect((await get(without, '/ui/api/status')).status).toBe(404);
+    expect((await get(withToken, '/')).status).toBe(200);
     // The agent-facing routes are unaffected.
     expect((await get(without, '/readyz')).status).toBe(200);
   });

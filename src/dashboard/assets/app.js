@@ -1,28 +1,11 @@
 // The migration console in the browser: polls /ui/api (status every 2 s, overview every 5 s), draws each service, and sends the controls.
-'use strict';
+import { details, drawChart, el, figureRow, flagLabel, ms, pct } from './views.js';
 
 const STATUS_MS = 2000;
 const OVERVIEW_MS = 5000;
 let csrf = '';
 let current = null;
 let overview = null;
-const charts = new Map();
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
-  return node;
-}
-
-const pct = (v) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
-const ms = (v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} ms`);
-const flagLabel = (f) => (!f ? 'absent' : f.forcedOff ? 'forced off' : !f.enabled ? 'off' : f.rollout === undefined ? 'on' : `on · ${f.rollout}%`);
 
 async function api(path, body) {
   const res = await fetch(`/ui/api${path}`, {
@@ -70,16 +53,6 @@ function control(body, text) {
       `${text}: ${r.action.edits.map((e) => `${e.flag} ${e.enabled === false ? 'off' : 'on'}${e.rollout !== undefined ? ` ${e.rollout}%` : ''}`).join(', ') || 'nothing to change'} (${r.action.target})`,
     );
   });
-}
-
-function figureRow(label, value, figure, threshold, breached) {
-  return el(
-    'tr',
-    {},
-    el('th', { scope: 'row' }, label),
-    el('td', { 'data-figure': figure, class: breached ? 'bad' : '' }, value),
-    el('td', { class: 'muted' }, threshold || ''),
-  );
 }
 
 function serviceCard(name, s, report) {
@@ -176,102 +149,6 @@ function serviceCard(name, s, report) {
   return { card, chart };
 }
 
-function details(r) {
-  const fields = r.topFields.length
-    ? el(
-        'ul',
-        {},
-        r.topFields.map((f) => el('li', {}, el('code', {}, f.path), ` ×${f.count}`)),
-      )
-    : el('p', { class: 'muted' }, 'No mismatch samples today.');
-  const samples = r.samples.length
-    ? el(
-        'table',
-        { class: 'diff' },
-        el('thead', {}, el('tr', {}, el('th', {}, 'Field'), el('th', {}, 'Legacy'), el('th', {}, 'New'))),
-        el(
-          'tbody',
-          {},
-          r.samples
-            .flatMap((s) =>
-              s.diffs.map((d) =>
-                el('tr', {}, el('td', {}, el('code', {}, d.path)), el('td', { class: 'legacy' }, show(d.legacy)), el('td', { class: 'new' }, show(d.new))),
-              ),
-            )
-            .slice(0, 8),
-        ),
-      )
-    : '';
-  const runs = r.reconcile.length
-    ? el(
-        'ul',
-        {},
-        r.reconcile
-          .slice(0, 5)
-          .map((x) =>
-            el(
-              'li',
-              {},
-              `#${x.id} ${x.trigger} ${x.status}: ${x.missingInNew} missing in new, ${x.missingInLegacy} in legacy, ${x.differing} differing, ${x.remaining} remaining`,
-            ),
-          ),
-      )
-    : el('p', { class: 'muted' }, 'No reconciliation run today.');
-  const events = r.guardEvents.length
-    ? el(
-        'ul',
-        {},
-        r.guardEvents.map((e) =>
-          el('li', {}, `${e.at.slice(11, 19)} ${e.stage}: ${e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ')}`),
-        ),
-      )
-    : el('p', { class: 'muted' }, 'No guard event today.');
-  const kinds =
-    Object.entries(r.comparison.kinds)
-      .map(([k, n]) => `${k.replaceAll('_', ' ')} ${n}`)
-      .join(', ') || 'none';
-  return el(
-    'div',
-    { class: 'details' },
-    el('div', {}, el('h3', {}, 'Top differing fields'), fields, el('p', {}, `Kinds today: ${kinds}`)),
-    el('div', {}, el('h3', {}, 'Mismatch samples (legacy | new)'), samples || el('p', { class: 'muted' }, 'None.')),
-    el(
-      'div',
-      {},
-      el('h3', {}, 'Reconciliation runs'),
-      runs,
-      el('h3', {}, 'Guard events'),
-      events,
-      el('p', {}, `Verdict: ${r.verdict.verdict} — ${r.verdict.reasons[0] || ''}`),
-    ),
-  );
-}
-
-const show = (v) => (v === undefined ? '(absent)' : typeof v === 'string' ? v : JSON.stringify(v));
-
-function drawChart(name, holder, series) {
-  if (!window.uPlot || !series.length) return;
-  const xs = series.map((p) => Date.parse(p.at) / 1000);
-  const data = [xs, series.map((p) => (p.compared ? p.mismatchRate * 100 : null)), series.map((p) => p.compared)];
-  let chart = charts.get(name);
-  if (chart && chart.root.isConnected) {
-    chart.setData(data);
-    return;
-  }
-  chart = new window.uPlot(
-    {
-      width: Math.max(320, holder.clientWidth || 640),
-      height: 160,
-      title: `${name}: compared reads and mismatch rate`,
-      series: [{}, { label: 'mismatch %', stroke: '#dc2626', scale: '%' }, { label: 'compared', stroke: '#2563eb', scale: 'n' }],
-      axes: [{}, { scale: '%', label: '%' }, { scale: 'n', side: 1, label: 'reads' }],
-    },
-    data,
-    holder,
-  );
-  charts.set(name, chart);
-}
-
 function render() {
   if (!current) return;
   document.getElementById('source').textContent = `flags from ${current.flagSource}`;
@@ -298,7 +175,6 @@ function render() {
   // Keep focus and typed percentages across refreshes: replace a card only when nothing in it is being edited.
   const editing = document.activeElement && document.activeElement.closest('[data-service]');
   main.replaceChildren(...cards.map(({ name, card }) => (editing && editing.dataset.service === name ? editing : card)));
-  charts.clear();
   for (const { name, chart } of cards) if (reports.get(name)) drawChart(name, chart, reports.get(name).series);
   renderFleet();
 }
