@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { SIM_SERVICES, type SimService } from '../sim/services.js';
 
-const BIN = fileURLToPath(new URL('../../bin/memshift.js', import.meta.url));
+/** Run from the TypeScript sources (tests, `npm run bench`), or from the build (dist/, the installed package). */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+/** The bin of the same tree as this file: the tsx-loading dev bin beside the sources, the compiled one in dist/. */
+const BIN = fileURLToPath(new URL(FROM_SOURCES ? '../../bin/memshift.js' : '../../main.js', import.meta.url));
 
 export interface Child {
   proc: ChildProcess;
@@ -30,8 +33,9 @@ export function startSim(ports: Partial<Record<SimService | 'orchestrator', numb
   return startChild(['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n as SimService] ?? 0}`]), '--control-port', '0', ...extra]);
 }
 
-/** A TypeScript file of this package run as its own process (loaded by tsx, as the bin is). */
+/** A module of this package (`./x.ts` beside the caller) run as its own process: by tsx from the sources, compiled from dist/. */
 export function startScript(file: URL, args: string[]): Child {
+  if (!FROM_SOURCES) return startNode([fileURLToPath(file).replace(/\.ts$/, '.js'), ...args]);
   return startNode(['--import', import.meta.resolve('tsx'), fileURLToPath(file), ...args]);
 }
 
