@@ -32,6 +32,7 @@ const COMMANDS: Record<string, Entry> = {
     load: () => import('./commands/flags.js'),
     logLevel: 'warn',
   },
+  config: { summary: 'check a configuration and every connection it names, without serving', load: () => import('./commands/config.js'), logLevel: 'warn' },
   status: {
     summary: "a running proxy's services, stages, guard windows and outbox as one table",
     load: () => import('./commands/status.js'),

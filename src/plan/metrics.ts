@@ -32,14 +32,17 @@ const unknownResolveSeconds = defineHistogram('memshift.unknown_outcomes.resolve
 });
 const outboxDepth = defineGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied', combine: 'sum' });
 const outboxParked = defineGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead', combine: 'sum' });
+const outboxOldest = defineGauge('memshift.outbox.oldest_age_seconds', { description: 'Age of the oldest secondary write not yet applied', combine: 'max' });
 
 /** Feeds the outbox gauges from one proxy's secondary writes; returns the unregister. */
 export function gaugeSecondaryWrites(stats: () => Promise<SecondaryStats> | SecondaryStats): () => void {
   const removeDepth = outboxDepth.addSource(async () => [{ value: (await stats()).depth, attributes: {} }]);
   const removeParked = outboxParked.addSource(async () => [{ value: (await stats()).parked, attributes: {} }]);
+  const removeOldest = outboxOldest.addSource(async () => [{ value: (await stats()).oldestAgeMs / 1000, attributes: {} }]);
   return () => {
     removeDepth();
     removeParked();
+    removeOldest();
   };
 }
 

@@ -27,7 +27,8 @@ import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
 const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
 
-function legacyStorePath(config: Config, service: ServiceName): string {
+/** Where reconcile and backfill read a service's legacy store. */
+export function legacyStorePath(config: Config, service: ServiceName): string {
   return config.reconcile.legacyFiles[service] ?? legacyPath(service, config.reconcile.legacyDataDir);
 }
 

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 const NEEDED: Record<string, string> = {
   '/usr/bin/chromium': 'chromium',
   '/usr/bin/python3': 'python3',
+  '/usr/bin/promtool': 'prometheus',
 };
 
 const missing = [
