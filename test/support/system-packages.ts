@@ -10,6 +10,7 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/chromium': 'chromium',
   '/usr/bin/python3': 'python3',
   '/usr/bin/promtool': 'prometheus',
+  '/usr/bin/kubectl': 'kubernetes-client',
 };
 
 const missing = [

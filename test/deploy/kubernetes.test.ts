@@ -1,0 +1,55 @@
+/**
+ * The Kubernetes overlays rendered offline with `kubectl kustomize` (Debian's kubectl): the standalone
+ * Deployment with replicas, a Service, a PodDisruptionBudget and a HorizontalPodAutoscaler; the sidecar beside
+ * an agent whose endpoints point at localhost; both with readiness, a preStop and a grace period that drains.
+ */
+import { execFileSync } from 'node:child_process';
+import { expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { SIM_PORTS, SIM_SERVICES } from '../../src/tools/sim/services.js';
+
+type Doc = { kind: string; metadata: { name: string }; spec: Record<string, any> };
+const render = (overlay: string): Doc[] =>
+  parseAllDocuments(
+    execFileSync('kubectl', ['kustomize', `deploy/kubernetes/overlays/${overlay}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  ).map((d) => d.toJSON() as Doc);
+const kinds = (docs: Doc[]) => docs.map((d) => d.kind).sort();
+
+function expectDrainingPod(deployment: Doc): any {
+  const pod = deployment.spec.template.spec;
+  const memshift = pod.containers.find((c: any) => c.name === 'memshift');
+  expect(memshift.readinessProbe.httpGet.path).toBe('/readyz');
+  expect(memshift.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+  // Room for the preStop and a drain bounded by the leg timeout.
+  expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(5 + 2 + 10);
+  expect(memshift.args).toEqual(['serve', '--config', '/etc/memshift/memshift.yaml']);
+  return pod;
+}
+
+it('standalone: replicas behind a Service, a disruption budget and an autoscaler on the same Deployment', () => {
+  const docs = render('standalone');
+  expect(kinds(docs)).toEqual(['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
+  const deployment = docs.find((d) => d.kind === 'Deployment')!;
+  expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
+  expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+  expectDrainingPod(deployment);
+  const hpa = docs.find((d) => d.kind === 'HorizontalPodAutoscaler')!;
+  expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
+  expect(hpa.spec.minReplicas).toBe(deployment.spec.replicas);
+  const pdb = docs.find((d) => d.kind === 'PodDisruptionBudget')!;
+  expect(pdb.spec.selector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+  const service = docs.find((d) => d.kind === 'Service')!;
+  expect(service.spec.ports.map((p: any) => p.port).sort()).toEqual([8080, ...SIM_SERVICES.map((s) => SIM_PORTS[s] + 10_000)].sort());
+});
+
+it("sidecar: memshift in the agent's pod, the agent's endpoints on localhost, no Service", () => {
+  const docs = render('sidecar');
+  expect(kinds(docs)).toEqual(['ConfigMap', 'Deployment']);
+  const pod = expectDrainingPod(docs.find((d) => d.kind === 'Deployment')!);
+  expect(pod.containers.map((c: any) => c.name).sort()).toEqual(['agent', 'memshift']);
+  const agent = pod.containers.find((c: any) => c.name === 'agent');
+  expect(agent.env.map((e: any) => e.value).sort()).toEqual(SIM_SERVICES.map((s) => `tcp://127.0.0.1:${SIM_PORTS[s] + 10_000}`).sort());
+  // The renamed ConfigMap is still the one the pod mounts.
+  const config = docs.find((d) => d.kind === 'ConfigMap')!;
+  expect(pod.volumes.find((v: any) => v.name === 'config').configMap.name).toBe(config.metadata.name);
+});
