@@ -11,6 +11,8 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/python3': 'python3',
   '/usr/bin/promtool': 'prometheus',
   '/usr/bin/kubectl': 'kubernetes-client',
+  // deploy/Dockerfile's init process (its apt-get step, which the Dockerfile-steps test leaves to this script).
+  '/usr/bin/tini': 'tini',
 };
 
 const missing = [

@@ -1,0 +1,117 @@
+/**
+ * deploy/Dockerfile without a container engine: its steps carried out in order in clean temporary directories
+ * (one per stage: WORKDIR, COPY from the context or an earlier stage, ENV, RUN), then its ENTRYPOINT + CMD
+ * started there and its HEALTHCHECK run against it, so the file cannot rot. RUN apt-get steps are the Debian
+ * packages `npm test` installs first (test/support/system-packages.ts); USER is checked, not switched to.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { freshDatabaseUrl } from '../support/database.js';
+import { freePort } from '../../src/util/ports.js';
+
+interface Stage {
+  name: string;
+  root: string;
+  workdir: string;
+  env: Record<string, string>;
+}
+
+const lines = readFileSync('deploy/Dockerfile', 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() && !l.startsWith('#'));
+const instr = (l: string) => /^(\w+)\s+(.*)$/.exec(l)!.slice(1) as [string, string];
+const json = (s: string): string[] => JSON.parse(s) as string[];
+
+const scratch = mkdtempSync(join(tmpdir(), 'memshift-dockerfile-'));
+let server: ChildProcess | undefined;
+afterAll(() => {
+  server?.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+it('builds and starts as deploy/Dockerfile says: compiled, production dependencies only, non-root, healthy', async () => {
+  const stages: Stage[] = [];
+  let stage: Stage | undefined;
+  let entrypoint: string[] = [];
+  let cmd: string[] = [];
+  let healthcheck: string[] = [];
+  let user = 'root';
+  const at = (s: Stage, path: string) => join(s.root, path.startsWith('/') ? path : join(s.workdir, path));
+  for (const line of lines) {
+    const [op, arg] = instr(line);
+    if (op === 'FROM') {
+      expect(arg).toMatch(/^node:20-bookworm-slim\b/);
+      stage = { name: / AS (\w+)$/.exec(arg)?.[1] ?? `stage${stages.length}`, root: join(scratch, `stage${stages.length}`), workdir: '/', env: {} };
+      mkdirSync(stage.root, { recursive: true });
+      stages.push(stage);
+    } else if (op === 'WORKDIR') {
+      stage!.workdir = arg;
+      mkdirSync(at(stage!, '.'), { recursive: true });
+    } else if (op === 'ENV') {
+      const [k, v] = arg.split('=') as [string, string];
+      stage!.env[k] = v;
+    } else if (op === 'COPY') {
+      const parts = arg.split(/\s+/);
+      const from = parts[0]!.startsWith('--from=') ? stages.find((s) => s.name === parts.shift()!.slice('--from='.length))! : undefined;
+      const dest = parts.pop()!;
+      for (const src of parts) {
+        const source = from ? at(from, src) : src;
+        const target = dest.endsWith('/') ? join(at(stage!, dest), src.split('/').pop()!) : at(stage!, dest);
+        mkdirSync(dirname(target), { recursive: true });
+        cpSync(source, target, { recursive: true });
+      }
+    } else if (op === 'RUN') {
+      if (arg.startsWith('apt-get')) {
+        for (const pkg of /install -y --no-install-recommends ([\w\s-]+?) &&/.exec(arg)![1]!.split(/\s+/))
+          expect(existsSync(`/usr/bin/${pkg}`), `${pkg} (system-packages.ts)`).toBe(true);
+        continue;
+      }
+      // The npm cache of this machine's own install serves the packages; the commands are the Dockerfile's.
+      const r = spawnSync('bash', ['-c', arg], {
+        cwd: at(stage!, '.'),
+        env: { ...process.env, ...stage!.env, npm_config_prefer_offline: 'true' },
+        encoding: 'utf8',
+      });
+      expect(r.status, `RUN ${arg}\n${r.stdout}\n${r.stderr}`).toBe(0);
+    } else if (op === 'USER') user = arg;
+    else if (op === 'ENTRYPOINT') entrypoint = json(arg);
+    else if (op === 'CMD') cmd = json(arg);
+    else if (op === 'HEALTHCHECK') healthcheck = json(/CMD (\[.*\])$/.exec(arg)![1]!);
+    else expect(['EXPOSE'], `unexpected instruction ${op}`).toContain(op);
+  }
+  const final = stages.at(-1)!;
+  const app = at(final, '.');
+  expect(user).not.toMatch(/^(root|0)$/);
+  // Production dependencies only, and the compiled code: no TypeScript sources, no tsx.
+  expect(existsSync(join(app, 'dist/main.js'))).toBe(true);
+  expect(existsSync(join(app, 'dist/dashboard/assets/app.js'))).toBe(true);
+  expect(existsSync(join(app, 'src'))).toBe(false);
+  expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false);
+  expect(existsSync(join(app, 'node_modules/zeromq'))).toBe(true);
+
+  // Started as the image would be, against this suite's PostgreSQL (no legacy services: it serves and says so).
+  const port = await freePort();
+  const env = { ...process.env, ...final.env, DATABASE_URL: await freshDatabaseUrl(), MEMSHIFT_HTTP_PORT: String(port) };
+  const [exe, ...rest] = [...entrypoint, ...cmd];
+  const fronts = ['session-memory', 'contextual-memory', 'jarvis-memory'];
+  const frontArgs = (await Promise.all(fronts.map(async (s) => ['--set', `services.${s}.front=tcp://127.0.0.1:${await freePort()}`]))).flat();
+  server = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  let healthy = false;
+  // Healthy, and done starting (it says so once its fronts are bound too).
+  for (const deadline = Date.now() + 60_000; !(healthy && /memshift serving/.test(out)) && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const [hexe, ...hargs] = healthcheck;
+    healthy = spawnSync(hexe!, hargs, { env, cwd: app }).status === 0;
+  }
+  expect(healthy, out).toBe(true);
+  expect(out).toMatch(/memshift serving/);
+  server.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => server!.once('exit', resolve));
+  expect(code, out).toBe(0);
+}, 240_000);
