@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
-import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { quiesce, SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 // contextual-memory's get_context changes its snapshot as it reads it: never read twice, so no A/A pair for it.
 const NOISY = ['session-memory', 'jarvis-memory'] as const;
@@ -23,16 +23,11 @@ afterAll(async () => {
 const totals = (s: string) => stack.proxy.runner.stats.of(s);
 const snapshot = () => Object.fromEntries(NOISY.map((s) => [s, structuredClone(totals(s))]));
 
-async function quiesce(): Promise<void> {
-  await stack.proxy.runner.secondary.drain();
-  const settled = () => NOISY.every((s) => totals(s).skipped === totals(s).rechecked + totals(s).neverCompared);
-  for (const deadline = Date.now() + 30_000; !settled() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
-  await new Promise((r) => setTimeout(r, 300));
-}
+const settle = () => quiesce(stack.proxy, NOISY);
 
 it('a counter that differs on every legacy reply is learned as noise: a clean run reports no mismatch', async () => {
   const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 1_500, prefix: 'clean', seed: 5 });
-  await quiesce();
+  await settle();
   expect(run.errors).toBe(0);
   for (const s of NOISY) {
     const t = totals(s);
@@ -60,7 +55,7 @@ it('a divergence on a real field is reported at the same rate with the noise as 
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
     // Read again once the writes settled: every altered record is visible to a comparison.
     await runTraffic({ fronts: stack.proxy.fronts, agents: 12, requests: 500, prefix, seed: 9 });
-    await quiesce();
+    await settle();
     return Object.fromEntries(
       NOISY.map((s) => {
         const [a, b] = [before[s]!, totals(s)];

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
-import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { quiesce, SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 let stack: MigrationStack;
 
@@ -18,17 +18,11 @@ afterAll(async () => {
 });
 
 const totals = (s: string) => stack.proxy.runner.stats.of(s);
-/** Secondary writes drained and every skipped read re-checked or given up. */
-async function quiesce(): Promise<void> {
-  await stack.proxy.runner.secondary.drain();
-  const settled = () => SIM_SERVICES.every((s) => totals(s).skipped === totals(s).rechecked + totals(s).neverCompared);
-  for (const deadline = Date.now() + 30_000; !settled() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
-  await new Promise((r) => setTimeout(r, 300));
-}
+const settle = () => quiesce(stack.proxy);
 
 it('reports no mismatch over 10,000 clean mixed requests', async () => {
   const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 20, requests: 10_000, prefix: 'clean', seed: 7 });
-  await quiesce();
+  await settle();
   expect(run.sent).toBe(10_000);
   expect(run.errors).toBe(0);
   for (const s of SIM_SERVICES) {
@@ -59,7 +53,7 @@ it('reports injected divergence as mismatches at the altered fields', async () =
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0, mode: 'alter' } });
   // Reads after the writes settled, so every divergence is visible to a comparison.
   await runTraffic({ fronts: stack.proxy.fronts, agents: 10, requests: 1500, prefix: 'diverged', seed: 11 });
-  await quiesce();
+  await settle();
 
   expect(totals('session-memory').fields['context[].content']).toBeGreaterThan(0);
   expect(Object.keys(totals('jarvis-memory').fields).some((p) => p.startsWith('memories[].memory'))).toBe(true);

@@ -37,6 +37,15 @@ export interface MigrationStack {
   close(): Promise<void>;
 }
 
+/** Secondary writes drained and every read skipped for a write in flight re-checked or given up (or 30 s gone). */
+export async function quiesce(proxy: Proxy, services: readonly ServiceName[] = SIM_SERVICES): Promise<void> {
+  await proxy.runner.secondary.drain();
+  const t = (s: ServiceName) => proxy.runner.stats.of(s);
+  const settled = () => services.every((s) => t(s).skipped === t(s).rechecked + t(s).neverCompared);
+  for (const deadline = Date.now() + 30_000; !settled() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 300));
+}
+
 export async function startMigrationStack(edits: Edits = {}, extraConfig: Record<string, unknown> = {}, simOptions: SimOptions = {}): Promise<MigrationStack> {
   const sims = await startSims(simOptions);
   const temp = await TempFlags.create(edits);
