@@ -6,10 +6,11 @@ import { defineCommand } from './define.js';
 import { benchProxy } from '../tools/bench/proxy-bench.js';
 import { benchReconcile } from '../tools/bench/reconcile.js';
 import { benchWritePath } from '../tools/bench/write-path.js';
+import { benchStartup } from '../tools/bench/startup.js';
 import { cpuWakeNote, keepCpusAwake } from '../tools/bench/cpu-wake.js';
 
 export const command = defineCommand(
-  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile] [--let-cpus-idle]
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile|startup] [--let-cpus-idle]
 
 Runs the session-memory simulator, a memshift proxy and a bare zeromq.js forwarder (the floor for any
 zeromq.js proxy) as separate processes and drives them with the same REQ load (80% get_context, 20%
@@ -28,7 +29,9 @@ writes are in memory only, and through one with the durable outbox -> what durab
 Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted),
 one full run's time and peak memory (target: 1M a side in <= 30 s).
   --reconcile N records a side (default 1000000; 0 skips it)
-  --only proxy|writes|reconcile   run one of them
+Then start-up to ready: a bare forwarder process, memshift on a running PostgreSQL, memshift with a fresh
+embedded one (median of --startup-runs, default 3; 0 skips it).
+  --only proxy|writes|reconcile|startup   run one of them
   --let-cpus-idle   let idle CPUs halt while measuring; by default (as root) the bench holds
                     /dev/cpu_dma_latency at 0 as cyclictest does: waking a halted vCPU can take ms`,
   {
@@ -41,6 +44,7 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
     only: { type: 'string' },
     'let-cpus-idle': { type: 'boolean', default: false },
     'write-rate': { type: 'string', default: '200' },
+    'startup-runs': { type: 'string', default: '3' },
   },
   async ({ values }) => {
     const release = values['let-cpus-idle'] ? undefined : keepCpusAwake();
@@ -69,6 +73,8 @@ one full run's time and peak memory (target: 1M a side in <= 30 s).
           }),
         );
       }
+      const startupRuns = Number(values['startup-runs']);
+      if ((only === undefined || only === 'startup') && startupRuns > 0) process.stdout.write(await benchStartup({ runs: startupRuns, ...databaseUrl }));
       const reconcileRecords = Number(values.reconcile);
       if ((only === undefined || only === 'reconcile') && reconcileRecords > 0) return await reconcileReport(reconcileRecords, databaseUrl);
     } finally {
