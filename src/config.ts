@@ -83,6 +83,12 @@ const configSchema = () =>
           .default(1024 * 1024),
       })
       .prefault({}),
+    /**
+     * On SIGTERM readiness turns false and the fronts keep answering for drainMs (while the Service's endpoints
+     * and the agents move away), then requests in hand are answered and outbox claims handed back before exit.
+     * SIGINT, or a second signal, skips the window.
+     */
+    shutdown: z.strictObject({ drainMs: z.number().int().nonnegative().default(0) }).prefault({}),
     zmq: z
       .strictObject({
         /** Frames above this get an error reply in the service's own shape. */

@@ -52,6 +52,8 @@ export interface Proxy {
   guardEvents: GuardEvents;
   /** Writes the daily report (on demand, and each day that ends when config.report.enabled). */
   reporter: DailyReporter;
+  /** Shutdown's first step: /readyz answers 503 and the fronts keep answering for `ms`, or until `cut` settles. */
+  drain(ms: number, cut?: Promise<unknown>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -220,6 +222,13 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     ...(guarding.guard ? { guard: guarding.guard } : {}),
     guardEvents: guarding.events,
     reporter: reporting.reporter,
+    async drain(ms, cut) {
+      ready = false;
+      log.info({ ms }, 'draining: not ready, still answering');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((r) => (timer = setTimeout(r, ms))), cut]);
+      clearTimeout(timer);
+    },
     async close() {
       ready = false;
       await http.close();

@@ -1,4 +1,4 @@
-/** `memshift serve`: runs the proxy with the given config until SIGINT / SIGTERM. */
+/** `memshift serve`: runs the proxy with the given config until SIGINT, or SIGTERM and its drain. */
 import { loadConfig } from '../config.js';
 import { startProxy } from '../proxy.js';
 import { shutdownTelemetry } from '../telemetry/index.js';
@@ -19,7 +19,8 @@ export const command = defineCommand(usage, CONFIG_OPTIONS, async ({ values }) =
       .map(([s, e]) => `  ${s.padEnd(18)} ${e}`)
       .join('\n')}\n  http               ${proxy.httpUrl}\n`,
   );
-  await untilSignal();
+  // SIGTERM (Kubernetes, systemd) drains first; SIGINT (a terminal), or a second signal, goes straight to closing.
+  if ((await untilSignal()) === 'SIGTERM') await proxy.drain(config.shutdown.drainMs, untilSignal());
   await proxy.close();
   // Telemetry is per process, not per proxy: pending OTLP exports go out before the process ends.
   await shutdownTelemetry();

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { SIM_PORTS, SIM_SERVICES } from '../../src/tools/sim/services.js';
 
 type Doc = { kind: string; metadata: { name: string }; spec: Record<string, any> };
@@ -15,13 +15,15 @@ const render = (overlay: string): Doc[] =>
   ).map((d) => d.toJSON() as Doc);
 const kinds = (docs: Doc[]) => docs.map((d) => d.kind).sort();
 
-function expectDrainingPod(deployment: Doc): any {
-  const pod = deployment.spec.template.spec;
+function expectDrainingPod(docs: Doc[]): any {
+  const pod = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec;
   const memshift = pod.containers.find((c: any) => c.name === 'memshift');
   expect(memshift.readinessProbe.httpGet.path).toBe('/readyz');
   expect(memshift.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
-  // Room for the preStop and a drain bounded by the leg timeout.
-  expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(5 + 2 + 10);
+  const config = parse((docs.find((d) => d.kind === 'ConfigMap') as any).data['memshift.yaml']);
+  expect(config.shutdown.drainMs).toBeGreaterThan(0);
+  // Room for the preStop, the drain window, calls in hand bounded by their leg timeout, and a margin.
+  expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(5 + config.shutdown.drainMs / 1000 + config.orchestrator.timeoutMs / 1000 + 10);
   expect(memshift.args).toEqual(['serve', '--config', '/etc/memshift/memshift.yaml']);
   return pod;
 }
@@ -32,7 +34,7 @@ it('standalone: replicas behind a Service, a disruption budget and an autoscaler
   const deployment = docs.find((d) => d.kind === 'Deployment')!;
   expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
   expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
-  expectDrainingPod(deployment);
+  expectDrainingPod(docs);
   const hpa = docs.find((d) => d.kind === 'HorizontalPodAutoscaler')!;
   expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: deployment.metadata.name });
   expect(hpa.spec.minReplicas).toBe(deployment.spec.replicas);
@@ -45,7 +47,7 @@ it('standalone: replicas behind a Service, a disruption budget and an autoscaler
 it("sidecar: memshift in the agent's pod, the agent's endpoints on localhost, no Service", () => {
   const docs = render('sidecar');
   expect(kinds(docs)).toEqual(['ConfigMap', 'Deployment']);
-  const pod = expectDrainingPod(docs.find((d) => d.kind === 'Deployment')!);
+  const pod = expectDrainingPod(docs);
   expect(pod.containers.map((c: any) => c.name).sort()).toEqual(['agent', 'memshift']);
   const agent = pod.containers.find((c: any) => c.name === 'agent');
   expect(agent.env.map((e: any) => e.value).sort()).toEqual(SIM_SERVICES.map((s) => `tcp://127.0.0.1:${SIM_PORTS[s] + 10_000}`).sort());

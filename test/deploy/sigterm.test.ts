@@ -1,0 +1,96 @@
+/**
+ * SIGTERM under a dual-write load, as Kubernetes stops a pod: /readyz turns 503 while both fronts keep
+ * answering through the drain window, no agent request is lost or answered with an error, the process exits 0,
+ * and no outbox claim is left to expire: a successor finishes every write long before a lease could run out.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { freePort } from '../../src/util/ports.js';
+import { startChild, waitForZmq, HEALTH_CHECK, type Child } from '../../src/tools/bench/processes.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { startSims } from '../support/stack.js';
+import { dualWriteFlags, expectBothSidesEqual, openRows, waitUntil, WriteLoad } from '../outbox/support.js';
+
+const DRAIN_MS = 4_000;
+// A claim left behind would hold its write this long: far past the successor's deadline below.
+const LEASE_MS = 120_000;
+
+let sims: SimHandle;
+let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
+let url: string;
+let front: string;
+const children: Child[] = [];
+
+async function startMemshift(drainMs: number): Promise<{ child: Child; http: string }> {
+  const port = await freePort();
+  const child = startChild([
+    'serve',
+    ...['--set', `services.session-memory.front=${front}`],
+    ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
+    ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+    ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
+    ...['--set', 'http.host=127.0.0.1', '--set', `http.port=${port}`],
+    ...['--set', `store.url=${url}`, '--set', `flags.file=${flagsFile.file}`],
+    ...['--set', `outbox.leaseMs=${LEASE_MS}`, '--set', `shutdown.drainMs=${drainMs}`],
+  ]);
+  children.push(child);
+  try {
+    await waitForZmq(front, HEALTH_CHECK, 30_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${child.output()}`);
+  }
+  return { child, http: `http://127.0.0.1:${port}` };
+}
+
+beforeAll(async () => {
+  // A slow orchestrator keeps secondary writes (and their outbox claims) in flight when the signal comes.
+  sims = await startSims({ faults: { orchestrator: { latencyMs: 60, jitterMs: 40 } } });
+  flagsFile = await dualWriteFlags();
+  url = await freshDatabaseUrl();
+  front = `tcp://127.0.0.1:${await freePort()}`;
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop('SIGKILL')));
+  await flagsFile?.dispose();
+  await sims?.close();
+});
+
+const status = async (url: string, init?: RequestInit) => (await fetch(url, init)).status;
+
+it('drains on SIGTERM: every request answered, the process exits 0, no claim left to expire', async () => {
+  const { child, http } = await startMemshift(DRAIN_MS);
+  const load = new WriteLoad({ prefix: 'sigterm', agents: 8, intervalMs: 200, timeoutMs: 20_000, endpoint: () => front });
+  await waitUntil(() => load.ackedCount > 100, 30_000, 'load under way');
+  const exited = new Promise<number | null>((resolve) => child.proc.once('exit', (code) => resolve(code)));
+
+  child.proc.kill('SIGTERM');
+  const ackedAtSignal = load.ackedCount;
+  // Readiness goes first; both fronts still answer while it spreads.
+  await waitUntil(async () => (await status(`${http}/readyz`)) === 503, DRAIN_MS / 2, '/readyz 503 after SIGTERM');
+  expect(await status(`${http}/v1/session-memory`, { method: 'POST', body: HEALTH_CHECK })).toBe(200);
+  await waitUntil(() => load.ackedCount > ackedAtSignal + 20, DRAIN_MS / 2, 'writes acknowledged during the drain');
+  // The agents move away within the window (as the Service's endpoints drop this pod); what they sent is answered.
+  await load.stop();
+  expect(await exited, child.output()).toBe(0);
+
+  expect(load.errors, 'requests lost or answered with an error').toBe(0);
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    // Claimed rows handed back, and writes stored but not yet taken made due, not held for a lease.
+    const { rows } = await db.query<{ claimed: string; held: string; open: string }>(
+      `SELECT count(*) FILTER (WHERE status = 'inflight') AS claimed,
+              count(*) FILTER (WHERE status = 'pending' AND next_attempt_at > now() + interval '10 seconds') AS held,
+              count(*) FILTER (WHERE status IN ('pending', 'inflight')) AS open FROM outbox`,
+    );
+    expect(rows[0], 'claims left behind').toMatchObject({ claimed: '0', held: '0' });
+  } finally {
+    await db.end();
+  }
+
+  // A successor applies what was left at once: a claim left to expire would hold its key for LEASE_MS.
+  await startMemshift(0);
+  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained by the successor');
+  expectBothSidesEqual(sims, load);
+}, 120_000);
