@@ -1,6 +1,6 @@
 /**
  * The Memory Orchestrator over a leg (PROTOCOLS.md section 2), plus the two access patterns every
- * translator shares: legacy key -> orchestrator session, and reading every page of a filtered batch_read.
+ * translator shares: legacy key -> orchestrator session, and reading a session's newest memories page by page.
  */
 import { randomBytes } from 'node:crypto';
 import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
@@ -54,6 +54,8 @@ export interface OrchestratorMemory {
 export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
 
 const PAGE = 100;
+/** Pages of a read that needs every memory: fewer round trips. */
+const ALL_PAGE = 500;
 
 /** The tag that finds a write's memory again (src/outbox/resolve.ts). */
 const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
@@ -69,17 +71,43 @@ export async function createdBy(sessions: SessionRegistry, client: OrchestratorC
   return Array.isArray(data.memories) && data.memories.length > 0 ? 'applied' : 'absent';
 }
 
-/** Every memory of one session matching `filter`, oldest first unless the filter sorts otherwise, across all pages. */
+/** The memories of one batch_read reply, with content and tags as objects and lists whatever came. */
+function memoriesOf(data: Json): OrchestratorMemory[] {
+  const page = Array.isArray(data.memories) ? data.memories.filter(isObject) : [];
+  return page.map((m) => ({ ...m, content: isObject(m.content) ? m.content : {}, tags: Array.isArray(m.tags) ? m.tags : [] }) as OrchestratorMemory);
+}
+
+const hasMore = (data: Json): boolean => isObject(data.page_info) && data.page_info.has_more === true;
+
+/** Every memory of one session matching `filter`, oldest first, across all pages (a reply that holds them all). */
 export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {
-  const all: OrchestratorMemory[] = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const data = await client.call('batch_read', sessionId, { filter: { sort: { field: 'created_at', order: 'asc' }, ...filter, limit: PAGE, offset } });
-    const page = Array.isArray(data.memories) ? data.memories : [];
-    for (const m of page) {
-      if (isObject(m)) all.push({ ...m, content: isObject(m.content) ? m.content : {}, tags: Array.isArray(m.tags) ? m.tags : [] } as OrchestratorMemory);
-    }
-    const info = isObject(data.page_info) ? data.page_info : {};
-    if (info.has_more !== true || page.length === 0) return filter.sort === undefined ? all.sort(byCreation) : all;
+  return readNewest(client, sessionId, filter, () => false, ALL_PAGE);
+}
+
+/**
+ * The newest memories of one session matching `filter`, oldest first: pages read newest first until `enough`
+ * holds for those known whole (every memory newer than the oldest read; memories sharing its created_at may
+ * continue on the next page), so a read costs what its reply needs, not the session's history. All of them
+ * when `enough` never holds. Ordered by byCreation, whatever order ties came in.
+ */
+export async function readNewest(
+  client: OrchestratorClient,
+  sessionId: string,
+  filter: Json,
+  enough: (oldestFirst: OrchestratorMemory[]) => boolean,
+  pageSize = PAGE,
+): Promise<OrchestratorMemory[]> {
+  const seen = new Map<string, OrchestratorMemory>();
+  for (let offset = 0; ; offset += pageSize) {
+    const data = await client.call('batch_read', sessionId, { filter: { ...filter, sort: { field: 'created_at', order: 'desc' }, limit: pageSize, offset } });
+    const page = memoriesOf(data);
+    // A memory written meanwhile shifts the pages by one: the one seen twice counts once.
+    for (const m of page) seen.set(m.memory_id, m);
+    const all = [...seen.values()].sort(byCreation);
+    if (!hasMore(data) || page.length === 0) return all;
+    const edge = page.at(-1)!.created_at;
+    const whole = all.filter((m) => m.created_at > edge);
+    if (whole.length && enough(whole)) return whole;
   }
 }
 

@@ -2,7 +2,7 @@
 import * as zmq from 'zeromq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLeg, LegError, type Leg } from '../../src/legs/index.js';
-import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { LegOrchestratorClient, readNewest } from '../../src/services/orchestrator-client.js';
 import { OrchestratorError } from '../../src/services/types.js';
 
 let server: zmq.Reply;
@@ -66,5 +66,28 @@ describe('LegOrchestratorClient', () => {
       expect(err).toBeInstanceOf(LegError);
       expect((err as LegError).failure).toBe('protocol');
     }
+  });
+
+  it('reads newest pages only until enough memories are whole, a tie across two pages included', async () => {
+    // Created at minutes 5, 4, 3, 3, 2, 1; the two at minute 3 are ordered by their legacy times, not by the page.
+    const at = (min: number) => `2024-01-01T00:0${min}:00.000000`;
+    const mem = (id: string, min: number, legacy: number) => ({
+      memory_id: id,
+      memory_type: 'conversation',
+      content: { text: id, timestamp: legacy },
+      tags: [],
+      created_at: at(min),
+    });
+    const page = (memories: unknown[], offset: number) =>
+      JSON.stringify({ status: 'success', data: { memories, total_count: 6, page_info: { limit: 3, offset, has_more: true } } });
+    script.push(page([mem('m5', 5, 50), mem('m4', 4, 40), mem('m3b', 3, 31)], 0), page([mem('m3a', 3, 30), mem('m2', 2, 20), mem('m1', 1, 10)], 3));
+    const before = seen.length;
+    const got = await readNewest(new LegOrchestratorClient(leg), 'session-1', { memory_type: 'conversation' }, (whole) => whole.length >= 3, 3);
+    // After the first page only m4 and m5 are whole (a second memory of minute 3 may follow): a second page, then stop.
+    expect(got.map((m) => m.memory_id)).toEqual(['m2', 'm3a', 'm3b', 'm4', 'm5']);
+    const reads = seen.slice(before) as { action: string; payload: { filter: Record<string, unknown> } }[];
+    expect(reads.map((r) => r.payload.filter)).toEqual(
+      [0, 3].map((offset) => ({ memory_type: 'conversation', sort: { field: 'created_at', order: 'desc' }, limit: 3, offset })),
+    );
   });
 });

@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegError } from '../../src/legs/types.js';
 import { OrchestratorError } from '../../src/services/types.js';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { serviceOf } from '../../src/services/registry.js';
 import { startWorld, storedMemories, type World } from './harness.js';
 
 const S = 'session-memory' as const;
@@ -58,6 +60,25 @@ describe('session-memory translator', () => {
     expect(all.length).toBeLessThan(130);
     const huge = await world.both(S, { action: 'get_context', session_id: 'sess-long', max_tokens: 1_000_000 });
     expect((huge.translated as { context: unknown[] }).context).toHaveLength(130);
+  });
+
+  it("reads a long session's newest page for a context, every page only when the budget takes them all", async () => {
+    await world.both(S, { action: 'create_session', session_id: 'sess-deep' });
+    for (let i = 0; i < 450; i++) await say('sess-deep', i % 2 ? 'assistant' : 'user', `${i}:`.padEnd(40 + ((i * 37) % 300), 'y'));
+    const reads: unknown[] = [];
+    const client = new LegOrchestratorClient(world.orchestratorLeg);
+    const counted = serviceOf(S).translator({ call: (action, sid, payload) => (reads.push(payload), client.call(action, sid, payload)) }, world.ids);
+    // Each side stamps its own times: the turns are what must agree.
+    const turns = (reply: unknown) => (reply as { context: { role: string; content: string }[] }).context.map((c) => `${c.role} ${c.content}`);
+    for (const max_tokens of [undefined, 1_000_000]) {
+      reads.length = 0;
+      const request = { action: 'get_context', session_id: 'sess-deep', ...(max_tokens ? { max_tokens } : {}) };
+      const legacy = turns(await world.legacy(S, request));
+      expect(turns(await counted.handle(request, { createMissing: false }))).toEqual(legacy);
+      // The default budget holds about 40 of them: one page of 100 (two if a tie straddles its edge), not five.
+      if (max_tokens) expect([legacy.length, reads.length]).toEqual([450, 5]);
+      else expect(reads.length).toBeLessThanOrEqual(2);
+    }
   });
 
   it('clear_session empties but keeps the session; delete_session removes it and its id mapping', async () => {

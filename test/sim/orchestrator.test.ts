@@ -138,6 +138,10 @@ describe('orchestrator batch_read', () => {
     // Pages of one order never repeat or skip a memory.
     const paged = [0, 2, 4].map(async (offset) => (await data('batch_read', sid, { filter: { limit: 2, offset } })).memories.map((m: any) => m.memory_id));
     expect((await Promise.all(paged)).flat()).toEqual(asc.memories.map((m: any) => m.memory_id));
+    const newest = [0, 3].map(async (offset) =>
+      (await data('batch_read', sid, { filter: { sort: { order: 'desc' }, limit: 3, offset } })).memories.map((m: any) => m.memory_id),
+    );
+    expect((await Promise.all(newest)).flat()).toEqual(desc.memories.map((m: any) => m.memory_id));
     const byPriority = await data('batch_read', sid, { filter: { sort: { field: 'priority', order: 'asc' } } });
     expect(byPriority.memories.map((m: any) => m.priority)).toEqual([5, 6, 7, 8, 9, 10]);
     const page = await data('batch_read', sid, { filter: { memory_type: 'conversation', limit: 2, offset: 1 } });

@@ -4,14 +4,13 @@
  * memory, recomputed and cut exactly when the agent's would be (snapshot.ts): get_context reads one memory.
  */
 import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
-import { byCreation, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
+import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
 
 const DECISION = 'decision';
-const PAGE = 100;
 /** Where the agent's snapshot is kept: an agent_state memory of the session, found by its tag. */
 const SNAPSHOT_MEMORY = { memory_type: 'agent_state' };
 const SNAPSHOT_TAG = 'contextual:snapshot';
@@ -114,20 +113,11 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
   private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
-    const found: OrchestratorMemory[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const data = await this.client.call('batch_read', orchestratorId, {
-        filter: { ...this.own, sort: { field: 'created_at', order: 'desc' }, limit: PAGE, offset },
-      });
-      const page = (Array.isArray(data.memories) ? data.memories.filter(isObject) : []) as unknown as OrchestratorMemory[];
-      found.push(...page.filter((m) => !isObject(m.content?.metadata) || m.content.metadata.type !== DECISION));
-      if (!isObject(data.page_info) || data.page_info.has_more !== true || page.length === 0) break;
-      // Memories sharing a created_at come in no set order: read on until the tie at the count-th is whole.
-      if (found.length > count && page.at(-1)!.created_at !== found[count - 1]!.created_at) break;
-    }
-    // Their legacy times order them, newest first.
+    const isInteraction = (m: OrchestratorMemory) => !isObject(m.content.metadata) || m.content.metadata.type !== DECISION;
+    const found = await readNewest(this.client, orchestratorId, this.own, (whole) => whole.filter(isInteraction).length >= count);
     return found
-      .sort((a, b) => byCreation(b, a))
+      .filter(isInteraction)
+      .reverse()
       .slice(0, count)
       .map((m) => ({ type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined), content: textOf(m.content.text) }));
   }

@@ -3,7 +3,7 @@
  * each interaction a "conversation" memory, get_context rebuilt with the agent's own token budget.
  */
 import { randomUUID } from 'node:crypto';
-import { readAllMemories, taggedFor } from '../orchestrator-client.js';
+import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { ServiceTranslator } from '../translator.js';
 import { isoLocal, selectContext, type ContextEntry } from './context.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
@@ -84,13 +84,13 @@ export class SessionMemoryTranslator extends ServiceTranslator {
   }
 
   private async getContext(orchestratorId: string | undefined, maxTokens: unknown, requestId: unknown): Promise<unknown> {
-    const memories = orchestratorId ? await readAllMemories(this.client, orchestratorId, this.own) : [];
-    const history: ContextEntry[] = memories.map(({ content }) => ({
-      role: content.role as string,
-      content: content.text as string,
-      timestamp: content.timestamp as string,
-    }));
     const budget = numberOf(maxTokens) ?? DEFAULT_MAX_TOKENS;
-    return { status: 'success', context: selectContext(history, budget), request_id: requestId };
+    const entries = (memories: OrchestratorMemory[]): ContextEntry[] =>
+      memories.map(({ content }) => ({ role: content.role as string, content: content.text as string, timestamp: content.timestamp as string }));
+    // Newest pages only, until the budget's walk from the newest stops short of the oldest read.
+    const memories = orchestratorId
+      ? await readNewest(this.client, orchestratorId, this.own, (whole) => selectContext(entries(whole), budget).length < whole.length)
+      : [];
+    return { status: 'success', context: selectContext(entries(memories), budget), request_id: requestId };
   }
 }

@@ -41,15 +41,10 @@ export function matcher(filter: JsonObject, typesKey: 'memory_type' | 'memory_ty
   if (range !== undefined && range !== null && !isObject(range)) throw new QueryError('time_range must be an object');
   const start = parseTime(range?.start, 'time_range.start');
   const end = parseTime(range?.end, 'time_range.end');
-  return (m) => {
-    const at = Date.parse(m.created_at);
-    return (
-      (!types || types.includes(m.memory_type)) &&
-      (!tags || tags.every((t) => m.tags.includes(t as string))) &&
-      (start === undefined || at >= start) &&
-      (end === undefined || at <= end)
-    );
-  };
+  const inRange =
+    start === undefined && end === undefined ? undefined : (at: number) => (start === undefined || at >= start) && (end === undefined || at <= end);
+  return (m) =>
+    (!types || types.includes(m.memory_type)) && (!tags || tags.every((t) => m.tags.includes(t as string))) && (!inRange || inRange(Date.parse(m.created_at)));
 }
 
 const SORT_FIELDS = ['created_at', 'updated_at', 'priority'] as const;

@@ -20,6 +20,7 @@ import {
   type SearchType,
   type StoredMemory,
 } from './orchestrator-query.js';
+import { CreatedOrder } from './orchestrator-index.js';
 
 export interface StoredSession {
   session_id: string;
@@ -143,6 +144,8 @@ export class OrchestratorModel implements SimModel {
   readonly memories = new Map<string, StoredMemory>();
   /** Each session's memories in insertion order: reads look at their session only, not at every memory. */
   private readonly bySession = new Map<string, StoredMemory[]>();
+  /** The same, by created_at: batch_read's usual order without a sort per read. */
+  private readonly byCreated = new Map<string, CreatedOrder>();
   private seq = 0;
   /** Called with what a write stored (persistence writes it behind, see src/sim/storage). */
   onChange?: (change: OrchestratorChange) => void;
@@ -160,10 +163,17 @@ export class OrchestratorModel implements SimModel {
   private keep(m: StoredMemory): void {
     let list = this.bySession.get(m.session_id);
     if (!list) this.bySession.set(m.session_id, (list = []));
+    let order = this.byCreated.get(m.session_id);
+    if (!order) this.byCreated.set(m.session_id, (order = new CreatedOrder()));
     const before = this.memories.get(m.memory_id);
     // A memory stored again (loaded twice) keeps its place, as in the map.
-    if (before) list[list.indexOf(before)] = m;
-    else list.push(m);
+    if (before) {
+      list[list.indexOf(before)] = m;
+      order.replace(before, m);
+    } else {
+      list.push(m);
+      order.add(m);
+    }
     this.memories.set(m.memory_id, m);
   }
 
@@ -321,15 +331,16 @@ export class OrchestratorModel implements SimModel {
     const offset = nonNegativeInt(f.offset, 0, 'filter.offset');
     const matches = matcher(f, 'memory_type');
     const wanted = ids === undefined ? undefined : new Set(ids as string[]);
-    const found = sortMemories(
-      this.liveOf(session, now).filter((m) => (!wanted || wanted.has(m.memory_id)) && matches(m)),
-      f.sort,
-    );
-    const page = found.slice(offset, offset + limit);
+    const keep = (m: StoredMemory) => isLive(m, now) && (!wanted || wanted.has(m.memory_id)) && matches(m);
+    const byCreated = this.byCreated.get(session.session_id);
+    const { page, total } =
+      byCreated && createdOrder(f.sort)
+        ? byCreated.page(f.sort?.order === 'desc', offset, limit, keep)
+        : pageOf(sortMemories(this.liveOf(session, now).filter(keep), f.sort), offset, limit);
     return {
       memories: page.map(publicMemory),
-      total_count: found.length,
-      page_info: { limit, offset, has_more: offset + page.length < found.length },
+      total_count: total,
+      page_info: { limit, offset, has_more: offset + page.length < total },
     };
   }
 
@@ -416,3 +427,11 @@ function alteredContent(content: JsonObject): JsonObject {
   if (isObject(metadata)) for (const k of RECORD_KEYS) if (k in metadata) metadata[k] = alterValue(metadata[k]);
   return { ...content, text: alterValue(content.text), ...(metadata === undefined ? {} : { metadata }) };
 }
+
+/** A sort batch_read can walk in the created_at index: created_at (the default), asc or desc. Others are sorted (and checked) by sortMemories. */
+function createdOrder(sort: unknown): sort is { order?: 'asc' | 'desc' } | undefined {
+  if (sort === undefined) return true;
+  return isObject(sort) && (sort.field ?? 'created_at') === 'created_at' && (sort.order === undefined || sort.order === 'asc' || sort.order === 'desc');
+}
+
+const pageOf = (found: StoredMemory[], offset: number, limit: number) => ({ page: found.slice(offset, offset + limit), total: found.length });
