@@ -1,16 +1,17 @@
 /**
  * `memshift bench`: the passthrough against direct access and a bare forwarder, the write path with
- * durability, and the reconciler at scale; each part measures its baseline in the same run.
+ * durability, each operation legacy vs new by history size, and the reconciler at scale; each part measures its baseline in the same run.
  */
 import { defineCommand } from './define.js';
 import { benchProxy } from '../tools/bench/proxy-bench.js';
 import { benchReconcile } from '../tools/bench/reconcile.js';
 import { benchWritePath } from '../tools/bench/write-path.js';
 import { benchStartup } from '../tools/bench/startup.js';
+import { benchOps } from '../tools/bench/ops.js';
 import { cpuWakeNote, keepCpusAwake } from '../tools/bench/cpu-wake.js';
 
 export const command = defineCommand(
-  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|reconcile|startup] [--let-cpus-idle]
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|ops|reconcile|startup] [--let-cpus-idle]
 
 Runs the session-memory simulator, a memshift proxy and a bare zeromq.js forwarder (the floor for any
 zeromq.js proxy) as separate processes and drives them with the same REQ load (80% get_context, 20%
@@ -26,12 +27,15 @@ proxies on a core of their own:
 Then the write path in dual-write (create_session, add_interaction): direct, through a proxy whose secondary
 writes are in memory only, and through one with the durable outbox -> what durability adds per write.
   --write-rate N  writes/s of that scenario, all clients together (default 200)
+Then per operation: every read and append action of the three services at history sizes 10, 1,000, 10,000,
+served by legacy and from the orchestrator (memshift at new-primary, reads from new).
+  --ops-sizes A,B,C  history sizes (default 10,1000,10000)
 Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted),
 one full run's time and peak memory (target: 1M a side in <= 30 s).
   --reconcile N records a side (default 1000000; 0 skips it)
 Then start-up to ready: a bare forwarder process, memshift on a running PostgreSQL, memshift with a fresh
 embedded one (median of --startup-runs, default 3; 0 skips it).
-  --only proxy|writes|reconcile|startup   run one of them
+  --only proxy|writes|ops|reconcile|startup   run one of them
   --let-cpus-idle   let idle CPUs halt while measuring; by default (as root) the bench holds
                     /dev/cpu_dma_latency at 0 as cyclictest does: waking a halted vCPU can take ms`,
   {
@@ -45,6 +49,7 @@ embedded one (median of --startup-runs, default 3; 0 skips it).
     'let-cpus-idle': { type: 'boolean', default: false },
     'write-rate': { type: 'string', default: '200' },
     'startup-runs': { type: 'string', default: '3' },
+    'ops-sizes': { type: 'string', default: '10,1000,10000' },
   },
   async ({ values }) => {
     const release = values['let-cpus-idle'] ? undefined : keepCpusAwake();
@@ -72,6 +77,10 @@ embedded one (median of --startup-runs, default 3; 0 skips it).
             ...databaseUrl,
           }),
         );
+      }
+      if (only === undefined || only === 'ops') {
+        const sizes = values['ops-sizes'].split(',').map(Number);
+        process.stdout.write(await benchOps({ sizes, durationMs: Number(values.seconds) * 400, ...databaseUrl }));
       }
       const startupRuns = Number(values['startup-runs']);
       if ((only === undefined || only === 'startup') && startupRuns > 0) process.stdout.write(await benchStartup({ runs: startupRuns, ...databaseUrl }));

@@ -1,0 +1,226 @@
+/**
+ * The per-operation bench (the seeds' V1/V2 table): every read and append action of the three services at
+ * history sizes 10, 1,000 and 10,000, served by legacy (straight to its simulator) and served from the
+ * orchestrator (through memshift at new-primary, reads from new; the orchestrator simulator kept in PostgreSQL
+ * in its own schema), the two taken in turn by one client so both see the same moments.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import pg from 'pg';
+import * as zmq from 'zeromq';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runLoad, type LoadResult } from './load.js';
+import { ms, table } from './table.js';
+import { freePort } from '../../util/ports.js';
+import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './processes.js';
+import { writeFlagsFile, type Edits } from '../../flags/edit.js';
+import { flagName } from '../../flags/names.js';
+import { SIM_SERVICES as SERVICE_NAMES, type SimService as ServiceName } from '../sim/services.js';
+import { pyDumps } from '../../util/pyjson.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../store/embedded.js';
+
+export interface OpsBenchOptions {
+  sizes: number[];
+  /** Measured time per action and size (both paths together). */
+  durationMs: number;
+  /** PostgreSQL for memshift's state and the orchestrator simulator's tables; an embedded one in a temp dir when absent. */
+  databaseUrl?: string;
+}
+
+type Request = Record<string, unknown>;
+
+interface Service {
+  /** The key a history of `size` is written under. */
+  key(size: number): string;
+  /** The n-th write of that history. */
+  write(key: string, n: number): Request;
+  actions: { name: string; kind: 'read' | 'write'; request(key: string, n: number): Request }[];
+}
+
+const SERVICES: Record<ServiceName, Service> = {
+  'session-memory': {
+    key: (size) => `ops-session-${size}`,
+    write: (key, n) => ({
+      action: 'add_interaction',
+      session_id: key,
+      role: n % 2 ? 'assistant' : 'user',
+      content: `turn ${n}: ${'words '.repeat(8 + (n % 20))}`,
+    }),
+    actions: [
+      { name: 'get_context', kind: 'read', request: (key) => ({ action: 'get_context', session_id: key }) },
+      { name: 'add_interaction', kind: 'write', request: (key, n) => ({ action: 'add_interaction', session_id: key, role: 'user', content: `more ${n}` }) },
+    ],
+  },
+  'contextual-memory': {
+    key: (size) => `ops_context_${size}`,
+    write: (key, n) => ({ action: 'add_interaction', session_id: key, type: n % 3 ? 'user_query' : 'code', content: `item ${n} uses the database over http` }),
+    actions: [
+      { name: 'get_context', kind: 'read', request: (key) => ({ action: 'get_context', session_id: key }) },
+      {
+        name: 'add_interaction',
+        kind: 'write',
+        request: (key, n) => ({ action: 'add_interaction', session_id: key, type: 'user_query', content: `more ${n}` }),
+      },
+      { name: 'record_decision', kind: 'write', request: (key, n) => ({ action: 'record_decision', session_id: key, decision: `decision ${n}` }) },
+    ],
+  },
+  'jarvis-memory': {
+    key: (size) => `ops-user-${size}`,
+    write: (key, n) => ({ action: 'add_memory', user_id: key, memory: { type: n % 10 ? 'note' : 'reminder', text: `memory ${n}` } }),
+    actions: [
+      { name: 'get_memories', kind: 'read', request: (key) => ({ action: 'get_memories', user_id: key }) },
+      { name: 'add_memory', kind: 'write', request: (key, n) => ({ action: 'add_memory', user_id: key, memory: { type: 'note', text: `more ${n}` } }) },
+    ],
+  },
+};
+
+interface Row {
+  service: ServiceName;
+  action: string;
+  size: number;
+  legacy: LoadResult;
+  fresh: LoadResult;
+}
+
+export async function benchOps(o: OpsBenchOptions): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'memshift-ops-'));
+  const flagsFile = join(dir, 'flags.json');
+  const children: Child[] = [];
+  let own: EmbeddedPostgresHandle | undefined;
+  try {
+    await writeFlagsFile(flagsFile, stageEdits('dual-write'));
+    own = o.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: join(dir, 'pg') });
+    const stateUrl = o.databaseUrl ?? own!.url;
+    const ports = Object.fromEntries(await Promise.all([...SERVICE_NAMES, 'orchestrator' as const].map(async (s) => [s, await freePort()]))) as Record<
+      ServiceName | 'orchestrator',
+      number
+    >;
+    children.push(startSim(ports, ['--orchestrator-db', await databaseBeside(stateUrl, 'memshift_ops_orchestrator')]));
+    const http = await freePort();
+    const fronts = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (s) => [s, `tcp://127.0.0.1:${await freePort()}`]))) as Record<
+      ServiceName,
+      string
+    >;
+    children.push(
+      startChild([
+        'serve',
+        ...SERVICE_NAMES.flatMap((s) => ['--set', `services.${s}.legacy.endpoint=tcp://127.0.0.1:${ports[s]}`, '--set', `services.${s}.front=${fronts[s]}`]),
+        ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${ports.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${http}`],
+        ...['--set', `flags.file=${flagsFile}`, '--set', `store.url=${await databaseBeside(stateUrl, 'memshift_ops_state')}`],
+      ]),
+    );
+    for (const s of SERVICE_NAMES) await waitForZmq(fronts[s], HEALTH_CHECK, 60_000);
+
+    // Histories written through memshift in dual-write, so both sides hold them; then every write is applied.
+    await Promise.all(SERVICE_NAMES.flatMap((s) => o.sizes.map((size) => populate(fronts[s], SERVICES[s], size))));
+    await untilOutboxEmpty(`http://127.0.0.1:${http}`);
+    await writeFlagsFile(flagsFile, stageEdits('new-primary'));
+    await new Promise((r) => setTimeout(r, 3_000));
+
+    const rows: Row[] = [];
+    for (const s of SERVICE_NAMES) {
+      for (const a of SERVICES[s].actions) {
+        for (const size of o.sizes) {
+          const key = SERVICES[s].key(size);
+          const [legacy, fresh] = await runLoad({
+            endpoints: [`tcp://127.0.0.1:${ports[s]}`, fronts[s]],
+            clients: 1,
+            durationMs: o.durationMs,
+            request: (_c, n) => pyDumps(a.request(key, n)),
+          });
+          rows.push({ service: s, action: a.name, size, legacy: legacy!, fresh: fresh! });
+        }
+      }
+    }
+    return report(o, rows);
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await own?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Flags of every service at `stage`: dual-write, or new-primary with every read from new and none shadowed. */
+function stageEdits(stage: 'dual-write' | 'new-primary'): Edits {
+  const edits: Edits = {};
+  for (const s of SERVICE_NAMES) {
+    edits[flagName(s, 'dual-write')] = { enabled: true };
+    edits[flagName(s, 'shadow-read')] = { enabled: false };
+    edits[flagName(s, 'read-new')] = { enabled: stage === 'new-primary', rollout: 100 };
+    edits[flagName(s, 'new-primary')] = { enabled: stage === 'new-primary' };
+  }
+  return edits;
+}
+
+/** One writer per history: a REQ client, one write at a time, as an agent does. */
+async function populate(front: string, service: Service, size: number): Promise<void> {
+  const sock = new zmq.Request({ linger: 0, receiveTimeout: 30_000 });
+  sock.connect(front);
+  try {
+    const key = service.key(size);
+    const send = async (request: Request) => {
+      await sock.send(pyDumps(request));
+      await sock.receive();
+    };
+    if (service === SERVICES['session-memory']) await send({ action: 'create_session', session_id: key });
+    for (let n = 0; n < size; n++) await send(service.write(key, n));
+  } finally {
+    sock.close();
+  }
+}
+
+/** A fresh database on the server of `url`, of the same owner; its URL. */
+async function databaseBeside(url: string, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Polls memshift's /metrics until no secondary write is left to apply. */
+async function untilOutboxEmpty(httpUrl: string, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    const depth = [...text.matchAll(/^memshift_outbox_depth(?:\{[^}]*\})? (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    if (/^memshift_outbox_depth/m.test(text) && depth === 0) return;
+    if (Date.now() > deadline) throw new Error(`outbox not empty after ${timeoutMs} ms (depth ${depth})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const ratio = (x: number, base: number): string => `${(x / base).toFixed(2)}x`;
+
+function report(o: OpsBenchOptions, rows: Row[]): string {
+  const at = (r: Row, size: number) => rows.find((x) => x.service === r.service && x.action === r.action && x.size === size);
+  const [mid, top] = [o.sizes.at(-2), o.sizes.at(-1)];
+  return [
+    `memshift bench: per operation, served by legacy (its simulator, direct) and from the orchestrator (through memshift at new-primary,`,
+    `reads from new; the orchestrator simulator kept in PostgreSQL in its schema), history sizes ${o.sizes.join(', ')}; one client, the two paths in turn`,
+    table(
+      ['service', 'action', 'history', 'legacy p50 / p99 ms', 'new p50 / p99 ms', 'new / legacy p50', 'new / legacy p99', `new p50 at ${top} / at ${mid}`],
+      rows.map((r) => {
+        const before = mid !== undefined && r.size === top ? at(r, mid) : undefined;
+        return [
+          r.service,
+          r.action,
+          String(r.size),
+          `${ms(r.legacy.p50)} / ${ms(r.legacy.p99)}`,
+          `${ms(r.fresh.p50)} / ${ms(r.fresh.p99)}${r.fresh.errors ? ` (${r.fresh.errors} errors)` : ''}`,
+          ratio(r.fresh.p50, r.legacy.p50),
+          ratio(r.fresh.p99, r.legacy.p99),
+          before ? ratio(r.fresh.p50, before.fresh.p50) : '',
+        ];
+      }),
+    ),
+    'targets: new within 2x legacy at every size; new flat from the middle size to the largest (within 1.5x)',
+    '',
+  ].join('\n');
+}
