@@ -32,6 +32,7 @@ import { Resolver, type ResolveSides } from './resolve.js';
 import { OutboxRunner, type Primary } from './runner.js';
 import { OutboxTable, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
+import { GroupCommit } from '../util/group-commit.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -39,6 +40,8 @@ const FLUSH_BATCH = 200;
 const FLUSH_BATCH_TIMEOUT_MS = 5_000;
 /** Intents have connections of their own, so the agent's path never queues behind background work. */
 const INTENT_CONNECTIONS = 4;
+/** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
+const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
 const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
 const REFUSED = 'its primary refused it, or it never reached the primary';
@@ -82,6 +85,8 @@ export class Outbox implements SecondaryWrites {
   private readonly workerPool: pg.Pool;
   private readonly runner: OutboxRunner;
   private readonly buffer: OutageBuffer<Held>;
+  /** Intents of concurrent writes, stored a batch per statement group and WAL flush. */
+  private readonly group = new GroupCommit<OutboxIntent>((batch) => this.storeIntents(batch), GROUP_LANES, FLUSH_BATCH);
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
   private storeUp = true;
@@ -176,12 +181,36 @@ export class Outbox implements SecondaryWrites {
     this.runner.settled(intent.service, intent.key, intent.id, primary);
   }
 
+  /** A batch of intents in one transaction; when the database refuses one of them, each alone (per intent: its error, if any). */
+  private async storeIntents(batch: OutboxIntent[]): Promise<unknown[]> {
+    const leaseMs = this.o.config.leaseMs + this.o.primaryBudgetMs;
+    try {
+      if (batch.length === 1) await this.intents.insert(batch[0]!, leaseMs, null);
+      else
+        await this.intents.insertAll(
+          batch.map((intent) => ({ intent, primaryOk: null })),
+          leaseMs,
+        );
+      return [];
+    } catch (err) {
+      if (!isDataError(err) || batch.length === 1) throw err;
+      return Promise.all(
+        batch.map((i) =>
+          this.intents.insert(i, leaseMs, null).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
+    }
+  }
+
   /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
   private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost'> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        await storeWithin(this.intents.insert(intent, this.o.config.leaseMs + this.o.primaryBudgetMs, null), this.o.config.intentTimeoutMs);
+        await storeWithin(this.group.add(intent), this.o.config.intentTimeoutMs);
         this.runner.opened(intent.service, intent.key, intent.id, done, landed);
         return 'stored';
       } catch (err) {
