@@ -38,8 +38,14 @@ export interface RecordSource {
 
 export const sameChecksum = (x: RangeChecksum, y: RangeChecksum): boolean => x.count === y.count && x.a === y.a && x.b === y.b;
 
-const WORD = 2 ** 32;
 const YIELD_EVERY = 4096;
+
+/** A copy of `a` with twice the room (typed arrays wrap on overflow: sums mod 2^32 for free). */
+function grown(a: Uint32Array): Uint32Array {
+  const bigger = new Uint32Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
+}
 
 /** Pages of a source's records over a range, in key order. */
 export async function* scanRecords(source: RecordSource, range: KeyRange, batch: number, after?: string): AsyncGenerator<CanonicalRecord[]> {
@@ -57,49 +63,38 @@ export async function* scanRecords(source: RecordSource, range: KeyRange, batch:
  * O(log n)); records themselves are rebuilt on demand by `load` for an index range [i, j).
  */
 export class LegacyIndex implements RecordSource {
-  private readonly prefixA: Float64Array;
-  private readonly prefixB: Float64Array;
-
-  constructor(
+  private constructor(
     readonly keys: readonly string[],
-    words: Float64Array,
+    /** Running sums (mod 2^32) of the digests' two leading words: entry i covers the first i keys. */
+    private readonly prefixA: Uint32Array,
+    private readonly prefixB: Uint32Array,
     private readonly load: (i: number, j: number) => CanonicalRecord[] | Promise<CanonicalRecord[]>,
-    private readonly onClose: () => void = () => {},
-  ) {
-    const n = keys.length;
-    this.prefixA = new Float64Array(n + 1);
-    this.prefixB = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) {
-      this.prefixA[i + 1] = (this.prefixA[i]! + words[2 * i]!) % WORD;
-      this.prefixB[i + 1] = (this.prefixB[i]! + words[2 * i + 1]!) % WORD;
-    }
-  }
+    private readonly onClose: () => void,
+  ) {}
 
   /**
-   * Builds the index from records already in key order (digests computed here), yielding to the event
-   * loop now and then so the other side's queries proceed meanwhile.
+   * Builds the index from records already in key order (digests computed here, only their running sums
+   * kept), yielding to the event loop now and then so the other side's queries proceed meanwhile.
    */
   static async build(
     records: Iterable<CanonicalRecord>,
     load: LegacyIndex['load'],
-    onClose?: () => void,
+    onClose: () => void = () => {},
     digest: (r: CanonicalRecord) => string = recordDigest,
   ): Promise<LegacyIndex> {
     const keys: string[] = [];
-    let words = new Float64Array(1024);
+    let sums: [Uint32Array, Uint32Array] = [new Uint32Array(1024), new Uint32Array(1024)];
     for (const r of records) {
-      if (2 * keys.length + 2 > words.length) {
-        const bigger = new Float64Array(words.length * 2);
-        bigger.set(words);
-        words = bigger;
-      }
+      const n = keys.length;
+      if (n + 2 > sums[0].length) sums = [grown(sums[0]), grown(sums[1])];
       const [a, b] = digestWords(digest(r));
-      words[2 * keys.length] = a;
-      words[2 * keys.length + 1] = b;
+      sums[0][n + 1] = sums[0][n]! + a;
+      sums[1][n + 1] = sums[1][n]! + b;
       keys.push(r.key);
       if (keys.length % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    return new LegacyIndex(keys, words, load, onClose);
+    const end = keys.length + 1;
+    return new LegacyIndex(keys, sums[0].slice(0, end), sums[1].slice(0, end), load, onClose);
   }
 
   get size(): number {
@@ -129,8 +124,8 @@ export class LegacyIndex implements RecordSource {
       const [i, j] = this.bounds(r);
       return {
         count: j - i,
-        a: (this.prefixA[j]! - this.prefixA[i]! + WORD) % WORD,
-        b: (this.prefixB[j]! - this.prefixB[i]! + WORD) % WORD,
+        a: (this.prefixA[j]! - this.prefixA[i]!) >>> 0,
+        b: (this.prefixB[j]! - this.prefixB[i]!) >>> 0,
       };
     });
   }

@@ -3,11 +3,11 @@
  * straight into the legacy SQLite file and the orchestrator's tables (plus the id map), equal except for
  * planted differences of every kind. (No memory_tags rows: nothing reads them back.)
  */
-import { writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import sqlite from 'node-sqlite3-wasm';
 import type pg from 'pg';
 import { ORCHESTRATOR_INDEXES, ORCHESTRATOR_TABLES } from '../sim/storage/schema.js';
 import { SESSION_MEMORY_SCHEMA } from '../sim/storage/legacy-formats.js';
-import { loadSqlJs } from '../../util/sqlite.js';
 
 type PlantedKind = 'missing_in_new' | 'missing_in_legacy' | 'differing';
 
@@ -95,10 +95,10 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
   return planted.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
-/** Generated inside SQLite (a recursive sequence), which is far faster than row-by-row inserts. */
+/** Generated inside SQLite (a recursive sequence), which is far faster than row-by-row inserts; written to the file as it goes. */
 async function writeLegacy(path: string, n: number, dropped: Set<number>, altered: Set<number>): Promise<void> {
-  const SQL = await loadSqlJs();
-  const db = new SQL.Database();
+  await rm(path, { force: true });
+  const db = new sqlite.Database(path);
   const list = (set: Set<number>) => [...set].map((i) => `'${fixtureKey(i)}'`).join(', ');
   try {
     db.exec(SESSION_MEMORY_SCHEMA);
@@ -113,7 +113,6 @@ async function writeLegacy(path: string, n: number, dropped: Set<number>, altere
       DELETE FROM interactions WHERE session_id IN (${list(dropped)});
       UPDATE interactions SET content = content || ' [altered]' WHERE session_id IN (${list(altered)});
       COMMIT;`);
-    await writeFile(path, db.export());
   } finally {
     db.close();
   }
