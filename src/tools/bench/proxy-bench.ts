@@ -1,9 +1,16 @@
 /**
  * The passthrough bench: the same REQ load against the session-memory simulator directly, through a bare
- * zeromq.js forwarder (the floor for any zeromq.js proxy) and through memshift, first with every process
- * sharing the machine's CPUs, then with the two proxies on a core of their own as a sidecar would run.
+ * zeromq.js forwarder (the floor for any zeromq.js proxy), through memshift at the off stage and through one
+ * shadowing every read and dual-writing; first with every process sharing the machine's CPUs, then with the
+ * proxies on a core of their own as a sidecar would run. Throughput, latency, and each proxy's CPU per request.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../util/ports.js';
+import { writeFlagsFile } from '../../flags/edit.js';
+import { flagName } from '../../flags/names.js';
+import { cpuSeconds } from './cpu-time.js';
 import { pyDumps } from '../../util/pyjson.js';
 import { runLoad, type LoadResult } from './load.js';
 import { latencyRow, LATENCY_COLUMNS, ms, signedMs, table } from './table.js';
@@ -22,15 +29,23 @@ export interface ProxyBenchOptions {
   steadySeconds: number;
 }
 
-type Path = { name: string; endpoint: string };
+/** A path the load is sent through; `pid`: the proxy process whose CPU it costs (none for direct). */
+type Path = { name: string; endpoint: string; pid?: number };
 
 export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
   const [simPort, forwarderPort, frontPort] = [await freePort(), await freePort(), await freePort()];
   const legacy = `tcp://127.0.0.1:${simPort}`;
-  const children: Record<'sim' | 'forwarder' | 'memshift', Child | undefined> = { sim: undefined, forwarder: undefined, memshift: undefined };
+  const [orchestratorPort, shadowPort] = [await freePort(), await freePort()];
+  const children: Record<'sim' | 'forwarder' | 'memshift' | 'shadowing', Child | undefined> = {
+    sim: undefined,
+    forwarder: undefined,
+    memshift: undefined,
+    shadowing: undefined,
+  };
   const cpus = await usableCpus();
+  const dir = await mkdtemp(join(tmpdir(), 'memshift-bench-proxy-'));
   try {
-    children.sim = startSim({ 'session-memory': simPort });
+    children.sim = startSim({ 'session-memory': simPort, orchestrator: orchestratorPort });
     await waitForZmq(legacy, HEALTH_CHECK);
     children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
     children.memshift = startChild([
@@ -46,12 +61,26 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       '--set',
       'http.port=0',
     ]);
+    // The same proxy with every read shadowed to the orchestrator and every write made there too (durable outbox).
+    const flagsFile = join(dir, 'flags.json');
+    await writeFlagsFile(flagsFile, {
+      [flagName('session-memory', 'dual-write')]: { enabled: true },
+      [flagName('session-memory', 'shadow-read')]: { enabled: true, rollout: 100 },
+    });
+    children.shadowing = startChild([
+      'serve',
+      ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=tcp://127.0.0.1:${shadowPort}`],
+      ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+      ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
+      ...['--set', `flags.file=${flagsFile}`, '--set', `store.dataDir=${join(dir, 'pg')}`],
+    ]);
     const paths: Path[] = [
       { name: 'direct', endpoint: legacy },
-      { name: 'bare forwarder', endpoint: `tcp://127.0.0.1:${forwarderPort}` },
-      { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}` },
+      { name: 'bare forwarder', endpoint: `tcp://127.0.0.1:${forwarderPort}`, pid: children.forwarder.proc.pid! },
+      { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}`, pid: children.memshift.proc.pid! },
+      { name: 'memshift, shadow + dual-write', endpoint: `tcp://127.0.0.1:${shadowPort}`, pid: children.shadowing.proc.pid! },
     ];
-    for (const p of paths) await waitForZmq(p.endpoint, HEALTH_CHECK);
+    for (const p of paths) await waitForZmq(p.endpoint, HEALTH_CHECK, 60_000);
     for (const p of paths) await load([p], `warm-${p.name}`, o, 1000);
 
     const out = [
@@ -66,6 +95,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       await pin(children.sim.proc.pid!, loadCpu);
       await pin(children.forwarder.proc.pid!, proxyCpu);
       await pin(children.memshift.proc.pid!, proxyCpu);
+      await pin(children.shadowing.proc.pid!, proxyCpu);
       try {
         out.push(await measure(`dedicated core: proxies on CPU ${proxyCpu}, load generator and simulator on CPU ${loadCpu}`, paths, o));
       } finally {
@@ -77,19 +107,29 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     return out.join('\n');
   } finally {
     await Promise.all(Object.values(children).map((c) => c?.stop()));
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
 async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Promise<string> {
   const rounds: LoadResult[][] = paths.map(() => []);
+  const cpu = paths.map(() => 0);
   for (let r = 0; r < o.rounds; r++) {
-    for (const [i, p] of paths.entries()) rounds[i]!.push((await load([p], `sat-${r}-${i}`, o, o.seconds * 1000))[0]!);
+    for (const [i, p] of paths.entries()) {
+      const before = p.pid ? cpuSeconds(p.pid) : 0;
+      rounds[i]!.push((await load([p], `sat-${r}-${i}`, o, o.seconds * 1000))[0]!);
+      cpu[i]! += p.pid ? cpuSeconds(p.pid) - before : 0;
+    }
   }
   const saturation = rounds.map(merge);
+  // CPU seconds per 1,000 requests, from each proxy process's own counters over its saturation rounds.
+  const perThousand = saturation.map((r, i) => (cpu[i]! * 1000) / Math.max(1, r.requests));
+  const floor = perThousand[paths.findIndex((p) => p.name === 'bare forwarder')]!;
   // Interleaved: each path's latencies come from the same moments, so noise does not favour one.
   const steady = await load(paths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
-  const [direct, memshift] = [saturation[0]!, saturation.at(-1)!];
-  const [sDirect, sMemshift] = [steady[0]!, steady.at(-1)!];
+  const at = paths.findIndex((p) => p.name === 'memshift');
+  const [direct, memshift] = [saturation[0]!, saturation[at]!];
+  const [sDirect, sMemshift] = [steady[0]!, steady[at]!];
   return [
     title,
     '',
@@ -98,6 +138,13 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
       ['path', 'requests', 'errors', 'req/s', 'p50 ms', 'p99 ms', 'vs direct'],
       saturation.map((r, i) => [paths[i]!.name, String(r.requests), String(r.errors), r.rps.toFixed(0), ms(r.p50), ms(r.p99), (r.rps / direct.rps).toFixed(2)]),
     ),
+    `CPU per request (each proxy process's user + system time over its saturation rounds; the database's and the simulators' not included)`,
+    table(
+      ['path', 'CPU s per 1,000 requests', 'vs bare forwarder'],
+      paths.flatMap((p, i) => (p.pid ? [[p.name, perThousand[i]!.toFixed(3), `${(perThousand[i]! / floor).toFixed(2)}x`]] : [])),
+    ),
+    `targets: memshift (off) within 1.1x the forwarder's CPU per request, shadow + dual-write within 2x`,
+    '',
     `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
     table(
       ['path', ...LATENCY_COLUMNS],
