@@ -232,8 +232,10 @@ const routeKey = (route: Route): string => `${route.service}/${route.action}`;
 const activityKey = (route: Route): string => keyOf(route.service, route.key);
 
 function contextFor(route: Route): { sessionId?: string; userId?: string } {
-  const s = route.request.session_id;
-  const u = route.request.user_id;
+  // Only strings count here, and the native parse has them exactly as Python reads them.
+  const fields = route.parsed ?? route.request;
+  const s = fields.session_id;
+  const u = fields.user_id;
   return {
     sessionId: typeof s === 'string' ? s : undefined,
     // A user-keyed action without user_id is the service's default user (the key stands for it).
@@ -248,8 +250,9 @@ function contextFor(route: Route): { sessionId?: string; userId?: string } {
 function withSharedId(route: Route, plan: Plan): Route {
   if (route.action !== 'create_session' || route.request.session_id !== undefined) return route;
   if (!plan.writeSecondary && plan.primary === 'legacy') return route;
+  const { parsed: _stale, ...rest } = route;
   const request = { ...route.request, session_id: randomUUID() };
-  return { ...route, request, key: request.session_id, raw: Buffer.from(pyDumps(request)) };
+  return { ...rest, request, key: request.session_id, raw: Buffer.from(pyDumps(request)) };
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

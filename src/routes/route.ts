@@ -18,6 +18,11 @@ export interface Route {
   key: string | undefined;
   /** The request as Python reads it (numbers kept as written); made when first asked for (translation, samples). */
   readonly request: LegacyRequest;
+  /**
+   * The request as the native parser read it, when it could: its strings are Python's, its numbers may not be.
+   * What reads only string fields (the flags' session and user) takes them here without Python's slower reading.
+   */
+  readonly parsed?: Record<string, unknown>;
   raw: Buffer;
 }
 
@@ -70,6 +75,7 @@ export function routeRequest(service: ServiceName, raw: Buffer, maxBytes: number
       get request() {
         return request();
       },
+      ...(obj ? { parsed: obj } : {}),
       raw,
     },
   };
