@@ -115,7 +115,7 @@ export async function readNewest(
 const legacyTime = (m: OrchestratorMemory): unknown => m.content.timestamp ?? (isObject(m.content.metadata) ? m.content.metadata.timestamp : undefined);
 
 /** Oldest first: the orchestrator's created_at, then (two memories may share one) the legacy time, then the id. */
-export function byCreation(a: OrchestratorMemory, b: OrchestratorMemory): number {
+function byCreation(a: OrchestratorMemory, b: OrchestratorMemory): number {
   if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
   const [x, y] = [legacyTime(a), legacyTime(b)];
   const [nx, ny] = [numberOf(x), numberOf(y)];
