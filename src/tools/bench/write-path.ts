@@ -64,21 +64,24 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
     const results: Record<string, LoadResult> = {};
     for (const [name, endpoint] of Object.entries(targets)) await writes(endpoint, `warm-${name}`, o.clients, 1000, intervalMs);
     for (const [name, endpoint] of Object.entries(targets)) results[name] = await writes(endpoint, name, o.clients, o.durationMs, intervalMs);
-    return report(o, results);
+    // Saturation: every client writes as soon as its last write is answered.
+    const direct = await writes(targets.direct, 'sat-direct', o.clients, o.durationMs / 2);
+    const durable = await writes(targets['durable outbox'], 'sat-durable', o.clients, o.durationMs / 2);
+    return report(o, results, { direct, durable });
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Each client creates its session, then adds interactions to it. */
-async function writes(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs: number): Promise<LoadResult> {
+/** Each client creates its session, then adds interactions to it; paced every `intervalMs`, or closed loop without it. */
+async function writes(endpoint: string, tag: string, clients: number, durationMs: number, intervalMs?: number): Promise<LoadResult> {
   const session = (c: number) => `bench-${tag.replace(/\W+/g, '-')}-${c}`;
   const [result] = await runLoad({
     endpoints: [endpoint],
     clients,
     durationMs,
-    intervalMs,
+    ...(intervalMs ? { intervalMs } : {}),
     request: (c, n) =>
       n === 0
         ? pyDumps({ action: 'create_session', session_id: session(c) })
@@ -88,7 +91,7 @@ async function writes(endpoint: string, tag: string, clients: number, durationMs
   return result!;
 }
 
-function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
+function report(o: WritePathOptions, r: Record<string, LoadResult>, saturation: { direct: LoadResult; durable: LoadResult }): string {
   const direct = r.direct!;
   const memory = r['in-memory secondary']!;
   const over = (x: LoadResult) => `p50 ${signedMs(x.p50 - memory.p50)} ms, p99 ${signedMs(x.p99 - memory.p99)} ms`;
@@ -100,6 +103,9 @@ function report(o: WritePathOptions, r: Record<string, LoadResult>): string {
     ),
     `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,
+    `  durable added p99 / in-memory added p99: ${((r['durable outbox']!.p99 - direct.p99) / (memory.p99 - direct.p99)).toFixed(1)}x (target <= 2x)`,
+    `saturation (closed loop, ${o.clients} clients): direct ${saturation.direct.rps.toFixed(0)} writes/s, durable dual-write ${saturation.durable.rps.toFixed(0)} writes/s` +
+      ` = ${(saturation.durable.rps / saturation.direct.rps).toFixed(2)} of direct (target >= 0.5); ${saturation.durable.errors} errors`,
     '',
   ].join('\n');
 }
