@@ -2,7 +2,7 @@
  * The per-operation bench (the seeds' V1/V2 table): every read and append action of the three services at
  * history sizes 10, 1,000 and 10,000, served by legacy (straight to its simulator) and served from the
  * orchestrator (through memshift at new-primary, reads from new; the orchestrator simulator kept in PostgreSQL
- * in its own schema), the two taken in turn by one client so both see the same moments.
+ * in its own schema); one client takes every size on both paths in turn, request by request.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import pg from 'pg';
@@ -120,16 +120,16 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
     const rows: Row[] = [];
     for (const s of SERVICE_NAMES) {
       for (const a of SERVICES[s].actions) {
-        for (const size of o.sizes) {
-          const key = SERVICES[s].key(size);
-          const [legacy, fresh] = await runLoad({
-            endpoints: [`tcp://127.0.0.1:${ports[s]}`, fronts[s]],
-            clients: 1,
-            durationMs: o.durationMs,
-            request: (_c, n) => pyDumps(a.request(key, n)),
-          });
-          rows.push({ service: s, action: a.name, size, legacy: legacy!, fresh: fresh! });
-        }
+        // Every size on both paths in one run, request by request in turn (one client: the n-th request goes to
+        // endpoint n mod k), so a hiccup of the machine or background work lands on all of them alike.
+        const endpoints = o.sizes.flatMap(() => [`tcp://127.0.0.1:${ports[s]}`, fronts[s]]);
+        const results = await runLoad({
+          endpoints,
+          clients: 1,
+          durationMs: o.durationMs * o.sizes.length,
+          request: (_c, n) => pyDumps(a.request(SERVICES[s].key(o.sizes[Math.floor((n % endpoints.length) / 2)]!), n)),
+        });
+        o.sizes.forEach((size, i) => rows.push({ service: s, action: a.name, size, legacy: results[2 * i]!, fresh: results[2 * i + 1]! }));
       }
     }
     return report(o, rows);
@@ -203,7 +203,7 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
   const [mid, top] = [o.sizes.at(-2), o.sizes.at(-1)];
   return [
     `memshift bench: per operation, served by legacy (its simulator, direct) and from the orchestrator (through memshift at new-primary,`,
-    `reads from new; the orchestrator simulator kept in PostgreSQL in its schema), history sizes ${o.sizes.join(', ')}; one client, the two paths in turn`,
+    `reads from new; the orchestrator simulator kept in PostgreSQL in its schema), history sizes ${o.sizes.join(', ')}; one client, every size and path in turn`,
     table(
       ['service', 'action', 'history', 'legacy p50 / p99 ms', 'new p50 / p99 ms', 'new / legacy p50', 'new / legacy p99', `new p50 at ${top} / at ${mid}`],
       rows.map((r) => {
