@@ -81,20 +81,20 @@ const hasMore = (data: Json): boolean => isObject(data.page_info) && data.page_i
 
 /** Every memory of one session matching `filter`, oldest first, across all pages (a reply that holds them all). */
 export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {
-  return readNewest(client, sessionId, filter, () => false, ALL_PAGE);
+  return readNewest(client, sessionId, filter, undefined, ALL_PAGE);
 }
 
 /**
  * The newest memories of one session matching `filter`, oldest first: pages read newest first until `enough`
  * holds for those known whole (every memory newer than the oldest read; memories sharing its created_at may
  * continue on the next page), so a read costs what its reply needs, not the session's history. All of them
- * when `enough` never holds. Ordered by byCreation, whatever order ties came in.
+ * when `enough` never holds or is not given. Ordered by byCreation, whatever order ties came in.
  */
 export async function readNewest(
   client: OrchestratorClient,
   sessionId: string,
   filter: Json,
-  enough: (oldestFirst: OrchestratorMemory[]) => boolean,
+  enough: ((oldestFirst: OrchestratorMemory[]) => boolean) | undefined,
   pageSize = PAGE,
 ): Promise<OrchestratorMemory[]> {
   const seen = new Map<string, OrchestratorMemory>();
@@ -103,10 +103,11 @@ export async function readNewest(
     const page = memoriesOf(data);
     // A memory written meanwhile shifts the pages by one: the one seen twice counts once.
     for (const m of page) seen.set(m.memory_id, m);
-    const all = [...seen.values()].sort(byCreation);
-    if (!hasMore(data) || page.length === 0) return all;
+    if (!hasMore(data) || page.length === 0) return [...seen.values()].sort(byCreation);
+    // A read that needs every memory sorts once, at the end; the others sort what is whole, page by page.
+    if (!enough) continue;
     const edge = page.at(-1)!.created_at;
-    const whole = all.filter((m) => m.created_at > edge);
+    const whole = [...seen.values()].filter((m) => m.created_at > edge).sort(byCreation);
     if (whole.length && enough(whole)) return whole;
   }
 }
