@@ -5,11 +5,11 @@
  * in its own schema); one client takes every size on both paths in turn, request by request.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import pg from 'pg';
 import * as zmq from 'zeromq';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type LoadResult } from './load.js';
+import { createDatabase } from './databases.js';
 import { ms, table } from './table.js';
 import { freePort } from '../../util/ports.js';
 import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './processes.js';
@@ -95,7 +95,7 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
       ServiceName | 'orchestrator',
       number
     >;
-    children.push(startSim(ports, ['--orchestrator-db', await databaseBeside(stateUrl, 'memshift_ops_orchestrator')]));
+    children.push(startSim(ports, ['--orchestrator-db', await createDatabase(stateUrl, 'memshift_ops_orchestrator')]));
     const http = await freePort();
     const fronts = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (s) => [s, `tcp://127.0.0.1:${await freePort()}`]))) as Record<
       ServiceName,
@@ -106,7 +106,7 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
         'serve',
         ...SERVICE_NAMES.flatMap((s) => ['--set', `services.${s}.legacy.endpoint=tcp://127.0.0.1:${ports[s]}`, '--set', `services.${s}.front=${fronts[s]}`]),
         ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${ports.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${http}`],
-        ...['--set', `flags.file=${flagsFile}`, '--set', `store.url=${await databaseBeside(stateUrl, 'memshift_ops_state')}`],
+        ...['--set', `flags.file=${flagsFile}`, '--set', `store.url=${await createDatabase(stateUrl, 'memshift_ops_state')}`],
       ]),
     );
     for (const s of SERVICE_NAMES) await waitForZmq(fronts[s], HEALTH_CHECK, 60_000);
@@ -167,21 +167,6 @@ async function populate(front: string, service: Service, size: number): Promise<
   } finally {
     sock.close();
   }
-}
-
-/** A fresh database on the server of `url`, of the same owner; its URL. */
-async function databaseBeside(url: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
 }
 
 /** Polls memshift's /metrics until no secondary write is left to apply. */

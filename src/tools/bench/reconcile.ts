@@ -12,6 +12,7 @@ import { openOrchestratorSource } from '../../reconcile/orchestrator.js';
 import { DeferredSource } from '../../reconcile/source.js';
 import { openStore } from '../../store/index.js';
 import { reconcile } from '../../reconcile/reconcile.js';
+import { createDatabase, dropDatabase } from './databases.js';
 
 export interface ReconcileBenchResult {
   records: number;
@@ -69,26 +70,4 @@ export async function benchReconcile(opts: { records: number; differences?: numb
     if (url) await dropDatabase(opts.databaseUrl!, url);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function admin<T>(serverUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `memshift_bench_${process.pid}_${Date.now()}`;
-  await admin(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(serverUrl: string, url: string): Promise<void> {
-  await admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`));
 }
