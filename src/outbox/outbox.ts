@@ -185,7 +185,9 @@ export class Outbox implements SecondaryWrites {
   private async storeIntents(batch: OutboxIntent[]): Promise<unknown[]> {
     const leaseMs = this.o.config.leaseMs + this.o.primaryBudgetMs;
     try {
+      // One key's intents are stored one after another (its chain), so a batch normally holds each key once: one statement.
       if (batch.length === 1) await this.intents.insert(batch[0]!, leaseMs, null);
+      else if (new Set(batch.map((i) => keyOf(i.service, i.key))).size === batch.length) await this.intents.insertDistinct(batch, leaseMs, null);
       else
         await this.intents.insertAll(
           batch.map((intent) => ({ intent, primaryOk: null })),

@@ -84,6 +84,23 @@ const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | nul
 ];
 
 /**
+ * INSERT for many intents of distinct keys, in one statement (one parse, one round trip): each key's seq drawn
+ * under its outbox_keys row lock, as INSERT does. A key twice would be refused (one row updated twice).
+ */
+const INSERT_DISTINCT = `WITH i AS (
+   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::boolean[], $9::text[])
+     WITH ORDINALITY AS t(id, service, key, action, side, request, created_at, primary_ok, effect, n)),
+ k AS (
+   INSERT INTO outbox_keys (service, key, last_seq) SELECT service, key, nextval('outbox_seq') FROM i ORDER BY n
+   ON CONFLICT (service, key) DO UPDATE SET last_seq = nextval('outbox_seq')
+   RETURNING service, key, last_seq)
+ INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect)
+ SELECT i.id, i.service, i.key, k.last_seq, i.action, i.side, i.request, i.created_at,
+        now() + make_interval(secs => $10::double precision / 1000), i.primary_ok, i.effect
+ FROM i JOIN k ON k.service = i.service AND k.key = i.key ORDER BY i.n
+ ON CONFLICT (id) DO NOTHING`;
+
+/**
  * A row `o` that may be taken: pending or inflight, and due (a retry's time come, a lease run out) or one of
  * the ids in the query's `known` parameter (the caller's own writes whose primary answered).
  * Lookups by id never say `open`: that keeps the partial indexes (migration outbox_open_column) out of their plans.
@@ -149,6 +166,23 @@ export class OutboxTable {
    */
   async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null): Promise<void> {
     await this.pool.query(INSERT, insertParams(i, leaseMs, primaryOk));
+  }
+
+  /** insert() for many intents of distinct keys (concurrent writes), in one statement. */
+  async insertDistinct(intents: readonly OutboxIntent[], leaseMs: number, primaryOk: boolean | null): Promise<void> {
+    const column = <T>(f: (i: OutboxIntent) => T): T[] => intents.map(f);
+    await this.pool.query(INSERT_DISTINCT, [
+      column((i) => i.id),
+      column((i) => i.service),
+      column((i) => i.key),
+      column((i) => i.action),
+      column((i) => i.side),
+      column((i) => i.raw),
+      column((i) => i.createdAt),
+      column(() => primaryOk),
+      column((i) => i.effect),
+      leaseMs,
+    ]);
   }
 
   /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */

@@ -91,6 +91,24 @@ it('stores an intent once however often it is stored', async () => {
   expect((await table.list({ key: 'k' })).map((r) => content(r.raw))).toEqual(['k#0', 'k#1']);
 });
 
+it("stores concurrent intents of distinct keys in one statement, behind each key's earlier writes, once however often", async () => {
+  await table.insert(intent('a', 0), 0, true);
+  const batch = [intent('a', 1), intent('b', 0), intent('c', 0)];
+  await table.insertDistinct(batch, 0, true);
+  // A batch stored again (its first attempt landing late): nothing is stored twice.
+  await table.insertDistinct([batch[1]!, intent('c', 1)], 0, true);
+  const rows = await table.list({});
+  const byKey = (k: string) => rows.filter((r) => r.key === k).sort((x, y) => Number(x.seq) - Number(y.seq));
+  expect(byKey('a').map((r) => content(r.raw))).toEqual(['a#0', 'a#1']);
+  expect(byKey('b').map((r) => content(r.raw))).toEqual(['b#0']);
+  expect(byKey('c').map((r) => content(r.raw))).toEqual(['c#0', 'c#1']);
+  expect(rows.find((r) => r.id === batch[2]!.id)).toMatchObject({ status: 'pending', effect: 'neutral', side: 'new', action: 'add_interaction' });
+  // The head rule sees them: one head per key.
+  expect((await poll('w1')).map((r) => content(r.raw)).sort()).toEqual(['a#0', 'b#0', 'c#0']);
+  // A key twice in one statement is refused by PostgreSQL, which is why the outbox stores such a batch with insertAll.
+  await expect(table.insertDistinct([intent('d', 0), intent('d', 1)], 0, true)).rejects.toThrow(/second time/);
+});
+
 it('keeps per-key order and applies each write once with two claimers racing', async () => {
   const keys = Array.from({ length: 12 }, (_, k) => `key-${k}`);
   for (let n = 0; n < 15; n++) for (const k of keys) await table.insert(intent(k, n), 0, true);
