@@ -37,7 +37,7 @@ export interface RecordShape {
   emptyIsAbsent: boolean;
 }
 
-const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.length === 0);
+export const isEmptyRecord = (r: CanonicalRecord): boolean => r.lists.every((l) => l.length === 0);
 
 /** The record with named fields, for field-level diffs (`interactions[2].content`); single-field elements unwrapped. */
 export function namedView(shape: RecordShape, r: CanonicalRecord): Record<string, unknown> {
@@ -106,41 +106,7 @@ export function compareKeys(a: string, b: string): number {
 /** A legacy store read as records in key order: all of them once, then ranges again on demand. */
 export interface LegacyRecords {
   all(): Iterable<CanonicalRecord>;
-  /** The records with keys from `first` to `last` (inclusive), in key order. */
-  between(first: string, last: string): CanonicalRecord[];
+  /** The records with keys in [from, to) (an absent bound is open), in key order, at most `limit` of them. */
+  between(range: { from?: string; to?: string }, limit?: number): CanonicalRecord[];
   close?(): void;
-}
-
-/** A store kept as a map of keys (the JSON stores): keys sorted, empty records dropped (keys live by their writes). */
-export function keyedRecords(keys: string[], record: (key: string) => CanonicalRecord): LegacyRecords {
-  const kept: string[] = [];
-  const sorted = keys.sort(compareKeys);
-  return {
-    *all() {
-      for (const key of sorted) {
-        const r = record(key);
-        if (isEmptyRecord(r)) continue;
-        kept.push(key);
-        yield r;
-      }
-    },
-    between(first, last) {
-      const i = lowerBound(kept, first);
-      const j = lowerBound(kept, last, true);
-      return kept.slice(i, j).map(record);
-    },
-  };
-}
-
-/** The first index whose key is above `key` (`after`) or not below it. */
-function lowerBound(keys: readonly string[], key: string, after = false): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const c = compareKeys(keys[mid]!, key);
-    if (c < 0 || (after && c === 0)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -2,9 +2,8 @@
  * A fourth legacy service, small and made up, written as a service module: NotesAgent keeps notes per user
  * (add_note, get_notes, clear_notes) and answers {"ok": ...}. Only this module and registerService() know it.
  */
-import { readFile } from 'node:fs/promises';
 import { createdAtSeconds, readAllMemories, taggedFor } from '../../src/services/orchestrator-client.js';
-import { keyedRecords } from '../../src/services/records.js';
+import { openJsonStore } from '../../src/services/json-store.js';
 import type { LegacyService } from '../../src/services/service.js';
 import { ServiceTranslator } from '../../src/services/translator.js';
 import type { LegacyRequest, TranslateContext } from '../../src/services/types.js';
@@ -54,10 +53,7 @@ export const notesMemory: LegacyService = {
   record: { header: [], lists: [{ name: 'notes', fields: ['text'] }], emptyIsAbsent: true },
   legacyStore: {
     file: 'notes.json',
-    async open(path) {
-      const users = JSON.parse(await readFile(path, 'utf8')) as Record<string, { text: string }[]>;
-      return keyedRecords(Object.keys(users), (key) => ({ key, header: [], lists: [(users[key] ?? []).map((n) => [n.text])] }));
-    },
+    open: (path) => openJsonStore(path, [[]], (key, [notes]) => ({ key, header: [], lists: [((notes ?? []) as { text: string }[]).map((n) => [n.text])] })),
   },
   orchestratorView: {
     key: `(s.metadata->>'legacy_notes_user')`,

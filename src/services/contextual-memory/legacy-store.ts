@@ -1,8 +1,7 @@
 /** ContextualMemoryAgent's own store (contextual_memory_store.json) read as canonical records. */
-import { readFile } from 'node:fs/promises';
-import { pyLoads } from '../../util/pyjson.js';
 import { isObject } from '../legacy-values.js';
-import { keyedRecords, type CanonicalRecord, type LegacyRecords } from '../records.js';
+import { openJsonStore } from '../json-store.js';
+import type { CanonicalRecord, LegacyRecords } from '../records.js';
 
 export const CONTEXTUAL_MEMORY_FILE = 'contextual_memory_store.json';
 
@@ -19,15 +18,10 @@ function carriedMetadata(m: unknown): Record<string, unknown> {
   return rest;
 }
 
-export async function openContextualStore(path: string): Promise<LegacyRecords> {
-  // As the agent reads it: numbers keep Python's int / float (3.0 stays a float).
-  const data: unknown = pyLoads(await readFile(path));
-  if (!isObject(data)) throw new Error(`${path}: not a JSON object`);
-  const sessions = isObject(data.sessions) ? (data.sessions as ContextualFile['sessions']) : {};
-  const summaries = isObject(data.summaries) ? (data.summaries as ContextualFile['summaries']) : {};
-  return keyedRecords([...new Set([...Object.keys(sessions), ...Object.keys(summaries)])], (key): CanonicalRecord => {
-    const newestFirst = Array.isArray(sessions[key]) ? sessions[key] : [];
-    const summary = summaries[key];
+/** One record per session, from its interactions and its summary (read as the agent reads them: numbers keep Python's int / float). */
+export function openContextualStore(path: string): Promise<LegacyRecords> {
+  return openJsonStore(path, [['sessions'], ['summaries']], (key, [session, summary]): CanonicalRecord => {
+    const newestFirst = Array.isArray(session) ? (session as ContextualFile['sessions'][string]) : [];
     const decisions = isObject(summary) && Array.isArray(summary.key_decisions) ? summary.key_decisions : [];
     const interactions: unknown[][] = [];
     for (let i = newestFirst.length - 1; i >= 0; i--) {

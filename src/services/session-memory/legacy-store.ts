@@ -24,20 +24,32 @@ function parseJsonColumn(v: unknown): unknown {
 
 /**
  * Sessions and their interactions, two ordered scans merged (cheaper than a join), folded into one record
- * per session. `range` bounds the session ids (inclusive).
+ * per session. `range` bounds the session ids ([from, to)); `limit` the sessions.
  */
-function* sessionRecords(db: Database, range?: [string, string]): Generator<CanonicalRecord> {
-  const where = range ? 'WHERE session_id >= ? AND session_id <= ?' : '';
-  const sessions = db.prepare(`SELECT session_id, user_id, metadata FROM sessions ${where} ORDER BY session_id`);
+function* sessionRecords(db: Database, range: { from?: string; to?: string } = {}, limit?: number): Generator<CanonicalRecord> {
+  const conds: string[] = [];
+  const values: (string | number)[] = [];
+  for (const [bound, cond] of [
+    [range.from, 'session_id >= ?'],
+    [range.to, 'session_id < ?'],
+  ] as const) {
+    if (bound === undefined) continue;
+    conds.push(cond);
+    values.push(bound);
+  }
+  const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+  const sessions = db.prepare(`SELECT session_id, user_id, metadata FROM sessions ${where} ORDER BY session_id ${limit === undefined ? '' : 'LIMIT ?'}`);
+  // Read as far as the sessions go: the scan is lazy, so a limited read stops early here too.
   const interactions = db.prepare(`SELECT session_id, role, content, metadata, timestamp FROM interactions ${where} ORDER BY session_id, id`);
   try {
-    const rows = interactions.iterate(range);
+    const rows = interactions.iterate(values);
+    const sessionRows = sessions.iterate(limit === undefined ? values : [...values, limit]);
     const nextRow = () => {
       const r = rows.next();
       return r.done ? undefined : r.value;
     };
     let pending = nextRow();
-    for (const s of sessions.iterate(range)) {
+    for (const s of sessionRows) {
       const key = String(s.session_id);
       const list: unknown[][] = [];
       // Interactions of sessions that no longer exist sort between real ones: skipped.
@@ -54,10 +66,19 @@ function* sessionRecords(db: Database, range?: [string, string]): Generator<Cano
   }
 }
 
+/** Whether an index serves "interactions of a session range, in order" (an index on session_id ends with the rowid, id). */
+function hasSessionIndex(db: Database): boolean {
+  return db.all(`SELECT name FROM pragma_index_list('interactions')`).some(({ name }) => {
+    const columns = db.all(`SELECT name FROM pragma_index_info(?) ORDER BY seqno`, [String(name)]).map((c) => c.name);
+    return columns[0] === 'session_id' && (columns.length === 1 || columns[1] === 'id');
+  });
+}
+
 /**
  * The agent's database read in place, page by page as SQLite reads it, not loaded whole into memory. A copy
  * is what is opened: the agent keeps writing the original (a snapshot as a file read would take), and SQLite's
  * locks here are lock directories next to the file, which a read-only mount of the agent's data would refuse.
+ * The copy is ours, so it gets the index a range read needs if the agent's file lacks one.
  */
 export async function openSessionStore(path: string): Promise<LegacyRecords> {
   const dir = await mkdtemp(join(tmpdir(), 'memshift-session-store-'));
@@ -65,14 +86,18 @@ export async function openSessionStore(path: string): Promise<LegacyRecords> {
   let db: Database;
   try {
     await copyFile(path, copy);
-    db = new Database(copy, { fileMustExist: true, readOnly: true });
+    db = new Database(copy, { fileMustExist: true });
+    // The copy is ours alone: one lock for its life (this SQLite's locks are directories made and removed per statement otherwise).
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    // Ranges of sessions are read again during a run (a checksum's edges): without this index each would sort the table.
+    if (!hasSessionIndex(db)) db.exec('CREATE INDEX memshift_interactions_session ON interactions (session_id, id)');
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
   return {
     all: () => sessionRecords(db),
-    between: (first, last) => [...sessionRecords(db, [first, last])],
+    between: (range, limit) => [...sessionRecords(db, range, limit)],
     close: () => {
       db.close();
       rmSync(dir, { recursive: true, force: true });
