@@ -7,7 +7,7 @@ import { compare } from '../comparison/compare.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { compareKeys, namedView, TIME_FIELD, type CanonicalRecord } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
-import { sameChecksum, type RecordSource } from './source.js';
+import { sameChecksum, type RangeChecksum, type RecordSource } from './source.js';
 import type { Difference } from './runs.js';
 import { mapLimit, type RateLimiter } from './pace.js';
 
@@ -84,7 +84,10 @@ export function cut(r: KeyRange, keys: string[]): KeyRange[] {
   return bounds.slice(1).map((to, i) => ({ ...(bounds[i] === undefined ? {} : { from: bounds[i] }), ...(to === undefined ? {} : { to }) }));
 }
 
-/** Every difference inside `ranges`, bisecting level by level (each level's checksums in one round). */
+/**
+ * Every difference inside `ranges`, bisecting level by level (each level's checksums in one round). `newFirst`:
+ * the new side's checksums of `ranges` themselves, when the caller asked for them ahead.
+ */
 export async function bisect(
   service: ServiceName,
   legacy: RecordSource,
@@ -93,11 +96,12 @@ export async function bisect(
   tuning: DiffTuning,
   stats: DiffStats,
   limiter?: RateLimiter,
+  newFirst?: Promise<RangeChecksum[]>,
 ): Promise<Difference[]> {
   const found: Difference[] = [];
   let level = ranges;
   for (let depth = 0; level.length; depth++) {
-    const [ls, ns] = await Promise.all([legacy.checksums(level), neu.checksums(level)]);
+    const [ls, ns] = await Promise.all([legacy.checksums(level), (depth === 0 && newFirst) || neu.checksums(level)]);
     stats.rangesChecked += level.length;
     if (depth === 0) {
       stats.legacyRecords += ls.reduce((a, c) => a + c.count, 0);

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import { compareKeys, type CanonicalRecord } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
-import type { RecordSource } from './source.js';
+import type { RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
@@ -84,6 +84,9 @@ export interface ReconcileResult {
 
 export class ReconcileBusyError extends Error {}
 
+/** Windows whose orchestrator-side checksums may be asked for before their turn. */
+const WINDOWS_AHEAD = 4;
+
 export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult> {
   const t: ReconcileTuning = { ...DEFAULT_TUNING, ...opts.tuning };
   const lock = await connectClient(opts.pool);
@@ -134,11 +137,24 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
   if (keys.length === 0) keys = await legacy.segmentKeys(range, t.segmentSize);
   const all = cut(range, keys);
   const limiter = new RateLimiter(t.keysPerSecond);
+  // The orchestrator's first checksums of the next windows are asked for one after another ahead of the
+  // comparison, so its database works while the legacy store is still being read (and while a window is bisected);
+  // not when throttled, where the pace is the point.
+  const lookahead = t.keysPerSecond > 0 ? 0 : WINDOWS_AHEAD;
+  const ahead: Promise<RangeChecksum[]>[] = [];
+  const askAhead = (upTo: number) => {
+    for (let k = ahead.length; k <= upTo && k * t.window < all.length; k++) {
+      const previous = ahead[k - 1]?.catch(() => undefined);
+      ahead.push((previous ?? Promise.resolve()).then(() => neu.checksums(all.slice(k * t.window, (k + 1) * t.window))));
+      ahead[k]!.catch(() => undefined);
+    }
+  };
   let differences = 0;
   for (let w = 0; w < all.length; w += t.window) {
     const window = all.slice(w, w + t.window);
     const stats = emptyStats();
-    const found = await bisect(opts.service, legacy, neu, window, t, stats, limiter);
+    askAhead(w / t.window + lookahead);
+    const found = await bisect(opts.service, legacy, neu, window, t, stats, limiter, ahead[w / t.window]);
     differences += found.length;
     const checkpointKey = window.at(-1)!.to ?? current.checkpointKey;
     await runs.checkpoint(current.id, found, { checkpointKey, ...stats });

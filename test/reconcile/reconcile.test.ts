@@ -11,7 +11,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { openFlags, type Flags } from '../../src/flags/source.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KeyRange } from '../../src/reconcile/canonical.js';
+import { openLegacySource } from '../../src/reconcile/legacy.js';
+import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
+import { reconcile } from '../../src/reconcile/reconcile.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
+import { DeferredSource, type RecordSource } from '../../src/reconcile/source.js';
 import { listReconcileRuns, ReconcileRuns } from '../../src/reconcile/runs.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { fixtureKey, generateSessionMemoryFixture, type Planted } from '../../src/tools/bench/fixtures.js';
@@ -30,6 +36,7 @@ let sims: SimHandle;
 let flags: Flags;
 let config: Config;
 let planted: Planted[];
+let sqlitePath: string;
 
 const summary = (ds: { key: string; kind: string }[]) => ds.map((d) => `${d.kind} ${d.key}`).sort();
 
@@ -38,7 +45,7 @@ beforeAll(async () => {
   url = await freshDatabaseUrl();
   store = await openStore({ url });
   orchestratorDb = new pg.Pool({ connectionString: url, max: 2 });
-  const sqlitePath = join(dir, 'session_memory.db');
+  sqlitePath = join(dir, 'session_memory.db');
   planted = await generateSessionMemoryFixture({ records: RECORDS, differences: 25, sqlitePath, orchestrator: orchestratorDb, state: store.pool });
   // The orchestrator simulator starts on those tables: repairs go through it, and it writes them back.
   sims = await startSims({ storage: { orchestratorDatabaseUrl: url, writeDelayMs: 20 } });
@@ -146,5 +153,40 @@ describe('reconcile session-memory, 100,000 records a side', () => {
     });
     expect(differences).toEqual([]);
     expect(run.converged).toBe(1);
+  });
+
+  it('has the orchestrator checksum the next windows while the legacy store is still being read', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const legacy = new DeferredSource(gate.then(() => openLegacySource(SERVICE, sqlitePath)));
+    const inner = openOrchestratorSource(SERVICE, url);
+    const asked: number[] = [];
+    // The orchestrator's source as it is, its checksums counted.
+    const neu: RecordSource = Object.assign(Object.create(inner) as RecordSource, {
+      checksums: (ranges: readonly KeyRange[]) => (asked.push(ranges.length), inner.checksums(ranges)),
+    });
+    const running = reconcile({
+      service: SERVICE,
+      pool: store.pool,
+      sides: { legacy, new: neu },
+      truth: 'legacy',
+      range: { to: fixtureKey(60_000) },
+      tuning: { window: 8, recheckDelayMs: 0 },
+    });
+    let early: number[];
+    try {
+      // About 60 segments of 1,000 keys (cut from a sample), windows of 8: the first and the 4 after it, before
+      // any legacy checksum.
+      const deadline = Date.now() + 30_000;
+      while (asked.length < 5 && Date.now() < deadline) await sleep(50);
+      early = asked.slice();
+    } finally {
+      release();
+    }
+    const { run } = await running;
+    expect(early.slice(0, 5)).toEqual([8, 8, 8, 8, 8]);
+    expect(run).toMatchObject({ status: 'done', legacyRecords: run.newRecords });
+    expect(run.legacyRecords).toBeGreaterThan(59_000);
+    await Promise.all([legacy.close(), inner.close()]);
   });
 });
