@@ -4,7 +4,7 @@
  */
 import { defineCommand } from './define.js';
 import { benchProxy } from '../tools/bench/proxy-bench.js';
-import { benchReconcile } from '../tools/bench/reconcile.js';
+import { benchReconcileApart } from '../tools/bench/reconcile.js';
 import { benchWritePath } from '../tools/bench/write-path.js';
 import { benchStartup } from '../tools/bench/startup.js';
 import { benchOps } from '../tools/bench/ops.js';
@@ -30,9 +30,10 @@ writes are in memory only, and through one with the durable outbox -> what durab
 Then per operation: every read and append action of the three services at history sizes 10, 1,000, 10,000,
 served by legacy and from the orchestrator (memshift at new-primary, reads from new).
   --ops-sizes A,B,C  history sizes (default 10,1000,10000)
-Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted),
-one full run's time and peak memory (target: 1M a side in <= 30 s).
-  --reconcile N records a side (default 1000000; 0 skips it)
+Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted), then
+N jarvis-memory users (its JSON file, streamed), one full run's time and peak memory each (target: 1M a side in
+<= 30 s within 256 MB, and no more memory at 5M than at 1M).
+  --reconcile N[,N...] records a side, one run per size (default 1000000; 0 skips it); peak memory compared to the first size's
 Then start-up to ready: a bare forwarder process, memshift on a running PostgreSQL, memshift with a fresh
 embedded one (median of --startup-runs, default 3; 0 skips it).
   --only proxy|writes|ops|reconcile|startup   run one of them
@@ -84,20 +85,36 @@ embedded one (median of --startup-runs, default 3; 0 skips it).
       }
       const startupRuns = Number(values['startup-runs']);
       if ((only === undefined || only === 'startup') && startupRuns > 0) process.stdout.write(await benchStartup({ runs: startupRuns, ...databaseUrl }));
-      const reconcileRecords = Number(values.reconcile);
-      if ((only === undefined || only === 'reconcile') && reconcileRecords > 0) return await reconcileReport(reconcileRecords, databaseUrl);
+      const reconcileSizes = values.reconcile
+        .split(',')
+        .map(Number)
+        .filter((n) => n > 0);
+      if ((only === undefined || only === 'reconcile') && reconcileSizes.length) return await reconcileReport(reconcileSizes, databaseUrl);
     } finally {
       release?.();
     }
   },
 );
 
-async function reconcileReport(records: number, databaseUrl: { databaseUrl?: string }): Promise<number> {
-  const r = await benchReconcile({ records, ...databaseUrl });
-  process.stdout.write(
-    `memshift bench: reconcile session-memory, ${r.records.toLocaleString('en')} records a side, ${r.planted} differences planted\n` +
-      `  found ${r.found} in ${r.seconds.toFixed(1)} s (target <= 30 s for 1M), peak memory ${Math.round(r.peakRssMb)} MB (this process)\n` +
-      `  ranges checksummed ${r.rangesChecked}, records fetched ${r.recordsFetched}; data set generated in ${r.setupSeconds.toFixed(1)} s\n`,
-  );
-  return r.found === r.planted ? 0 : 1;
+async function reconcileReport(sizes: number[], databaseUrl: { databaseUrl?: string }): Promise<number> {
+  let failed = 0;
+  let baseline: number | undefined;
+  // Every size of session-memory (its SQLite file), then jarvis-memory's JSON file at the first size.
+  const runs = [...sizes.map((records) => ({ service: 'session-memory' as const, records })), { service: 'jarvis-memory' as const, records: sizes[0]! }];
+  for (const { service, records } of runs) {
+    const r = await benchReconcileApart({ service, records, ...databaseUrl });
+    baseline ??= r.peakRssMb;
+    const ratio =
+      sizes.length > 1 && service === 'session-memory'
+        ? ` (${(r.peakRssMb / baseline).toFixed(2)}x the ${sizes[0]!.toLocaleString('en')}-record run's; target <= 1.00x)`
+        : '';
+    process.stdout.write(
+      `memshift bench: reconcile ${r.service}, ${r.records.toLocaleString('en')} records a side, ${r.planted} differences planted\n` +
+        `  found ${r.found} in ${r.seconds.toFixed(1)} s (target <= 30 s for 1M), peak memory ${Math.round(r.peakRssMb)} MB (the reconciling process; target <= 256 MB)${ratio}\n` +
+        `  at the peak: V8 heap in use ${Math.round(r.atPeak.heapMb)} MB, outside V8's heap ${Math.round(r.atPeak.outsideMb)} MB\n` +
+        `  ranges checksummed ${r.rangesChecked}, records fetched ${r.recordsFetched}; data set generated in ${r.setupSeconds.toFixed(1)} s\n`,
+    );
+    if (r.found !== r.planted) failed++;
+  }
+  return failed ? 1 : 0;
 }

@@ -34,9 +34,9 @@ export function startSim(ports: Partial<Record<SimService | 'orchestrator', numb
 }
 
 /** A module of this package (`./x.ts` beside the caller) run as its own process: by tsx from the sources, compiled from dist/. */
-export function startScript(file: URL, args: string[]): Child {
-  if (!FROM_SOURCES) return startNode([fileURLToPath(file).replace(/\.ts$/, '.js'), ...args]);
-  return startNode(['--import', import.meta.resolve('tsx'), fileURLToPath(file), ...args]);
+export function startScript(file: URL, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  if (!FROM_SOURCES) return startNode([fileURLToPath(file).replace(/\.ts$/, '.js'), ...args], env);
+  return startNode(['--import', import.meta.resolve('tsx'), fileURLToPath(file), ...args], env);
 }
 
 function startNode(argv: string[], env: NodeJS.ProcessEnv = {}): Child {
