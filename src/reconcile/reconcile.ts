@@ -35,6 +35,9 @@ export interface ReconcileTuning extends DiffTuning {
   sampleSize: number;
 }
 
+/** Re-check rounds at most (each after recheckDelayMs), while keys keep converging. */
+const RECHECK_ROUNDS = 5;
+
 const DEFAULT_TUNING: ReconcileTuning = {
   leafSize: 64,
   fanout: 16,
@@ -175,21 +178,28 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   let repaired = 0;
   let repairFailed = 0;
   let legacy = sides.legacy;
-  if (differences.length) {
-    // The re-check: what changed since it was compared (writes in flight during the run) is judged now.
+  let now: Awaited<ReturnType<typeof readKeys>> | undefined;
+  // The re-check: what changed since it was compared (writes in flight during the run) is judged now. While a round
+  // still sees keys converge (a store written behind its replies catching up, under load), it looks again.
+  for (let round = 0; round < RECHECK_ROUNDS && differences.length; round++) {
     await sleep(t.recheckDelayMs);
-    const fresh = await sides.reloadLegacy?.();
+    // Legacy is re-read once: a whole store's read each round would cost more than the rounds save.
+    const fresh = round === 0 ? await sides.reloadLegacy?.() : undefined;
     if (fresh) legacy = fresh;
-    const now = await readKeys(
+    const read = await readKeys(
       { legacy, new: sides.new },
       differences.map((d) => d.key),
     );
-    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, now.legacy.get(d.key), now.new.get(d.key), t) ?? []);
+    now = read;
+    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, read.legacy.get(d.key), read.new.get(d.key), t) ?? []);
     const still = new Set(confirmed.map((c) => c.key));
     const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
-    converged = gone.length;
+    converged += gone.length;
     await runs.forgetDifferences(current.id, gone);
     differences = confirmed;
+    if (!gone.length) break;
+  }
+  if (now) {
     if (opts.repair && differences.length) {
       repairFailed = await repair(opts, t, differences, now);
       await verifyRepairs(opts, t, legacy, differences);

@@ -155,6 +155,45 @@ describe('reconcile session-memory, 100,000 records a side', () => {
     expect(run.converged).toBe(1);
   });
 
+  it('re-checks again while keys still converge (the orchestrator writing its tables behind its replies)', async () => {
+    const [early, late] = [fixtureKey(93_001), fixtureKey(93_002)];
+    const setText = (key: string, text: string) =>
+      orchestratorDb.query(
+        `UPDATE memory_entries SET content = jsonb_set(content, '{text}', to_jsonb($2::text))
+         WHERE session_id = (SELECT session_id FROM sessions WHERE metadata->>'legacy_session_id' = $1)`,
+        [key, text],
+      );
+    await Promise.all([setText(early, 'behind'), setText(late, 'behind')]);
+    const inner = openOrchestratorSource(SERVICE, url);
+    let reads = 0;
+    // Both differ while compared. The first re-check sees `early` landed; `late` lands only after that read, as a
+    // slow write-behind would.
+    const neu: RecordSource = Object.assign(Object.create(inner) as RecordSource, {
+      recordsOf: async (keys: readonly string[]) => {
+        if (++reads === 1) await setText(early, 'message 93001');
+        const records = await inner.recordsOf(keys);
+        if (reads === 1) await setText(late, 'message 93002');
+        return records;
+      },
+    });
+    const legacy = await openLegacySource(SERVICE, sqlitePath);
+    try {
+      const { differences, run } = await reconcile({
+        service: SERVICE,
+        pool: store.pool,
+        sides: { legacy, new: neu },
+        truth: 'legacy',
+        range: { from: fixtureKey(93_000), to: fixtureKey(94_000) },
+        tuning: { recheckDelayMs: 100 },
+      });
+      expect(differences).toEqual([]);
+      expect(run.converged).toBe(2);
+      expect(reads).toBe(2);
+    } finally {
+      await Promise.all([legacy.close(), inner.close()]);
+    }
+  });
+
   it('has the orchestrator checksum the next windows while the legacy store is still being read', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
