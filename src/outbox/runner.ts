@@ -13,9 +13,10 @@ import { keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.j
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
-import type { OutboxRow, OutboxTable } from './table.js';
+import type { Completion, OutboxRow, OutboxTable } from './table.js';
 import type { Found, Resolver, WriteRef } from './resolve.js';
 import { backoffMs, decide, describe, UnreplayableWrite, type RetryPolicy } from './retry.js';
+import { GroupCommit } from '../util/group-commit.js';
 
 const log = childLogger('outbox');
 const RETENTION_EVERY_MS = 60_000;
@@ -28,6 +29,9 @@ const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
 const PRIMARY_PENDING_MS = 500;
 /** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
 const UNKNOWN_MEMORY_MS = 600_000;
+/** Claims, and completions, stored at once, and the most in one statement. */
+const GROUP_LANES = 1;
+const GROUP_BATCH = 200;
 
 export interface RunnerOptions {
   table: OutboxTable;
@@ -74,6 +78,19 @@ interface Pump {
 /** The claim was lost while working on it: nothing more may be sent for it. */
 class ClaimLost extends Error {}
 
+/** A key whose head a pump asks for, and once its batch is stored, the head if it could be claimed. */
+interface Heading {
+  service: ServiceName;
+  key: string;
+  row?: OutboxRow;
+}
+
+/** A write to finish, and once its batch is stored, whether its claim held and its key's next write, if claimed. */
+interface Finishing extends Completion {
+  row: OutboxRow;
+  outcome?: { completed: boolean; next: OutboxRow | undefined };
+}
+
 export class OutboxRunner {
   private readonly pumps = new Map<string, Pump>();
   /** Per key, this process's own writes not yet finished, by row id. */
@@ -90,6 +107,10 @@ export class OutboxRunner {
   private readonly failing = new Set<Side>();
   /** Failed attempts rescheduled by this process. */
   retries = 0;
+  /** Claims of concurrent pumps' key heads, a batch per statement and WAL flush. */
+  private readonly heads = new GroupCommit<Heading>((batch) => this.claimHeads(batch), GROUP_LANES, GROUP_BATCH);
+  /** Completions of concurrent writes (of different keys), a batch per statement and WAL flush. */
+  private readonly completions = new GroupCommit<Finishing>((batch) => this.complete(batch), GROUP_LANES, GROUP_BATCH);
 
   constructor(private readonly o: RunnerOptions) {}
 
@@ -194,22 +215,24 @@ export class OutboxRunner {
   }
 
   private async claimHead(p: Pump): Promise<OutboxRow | undefined> {
+    const item: Heading = { service: p.service, key: p.key };
     try {
-      const [row] = await this.o.table.claim({
-        owner: this.o.owner,
-        leaseMs: this.o.leaseMs,
-        limit: 1,
-        services: this.o.services,
-        key: { service: p.service, key: p.key },
-        known: this.known(p.service, p.key),
-      });
-      return row;
+      await this.heads.add(item);
+      return item.row;
     } catch (err) {
       this.o.onStoreError(err);
       // Its fresh writes are due to the poll only after a lease: look again soon instead.
       setTimeout(() => this.kick(p.service, p.key), RECLAIM_AFTER_MS).unref();
       return undefined;
     }
+  }
+
+  /** The heads of a batch of keys (each pump asks for its own key once at a time), in one statement. */
+  private async claimHeads(batch: Heading[]): Promise<unknown[]> {
+    const known = batch.flatMap((h) => this.known(h.service, h.key));
+    const rows = await this.o.table.claimKeys(this.o.owner, this.o.leaseMs, batch, known);
+    for (const h of batch) h.row = rows.find((r) => r.service === h.service && r.key === h.key);
+    return [];
   }
 
   /** Settles, applies and records one claimed write; resolves with the key's next write when it could be claimed. */
@@ -298,12 +321,30 @@ export class OutboxRunner {
   }
 
   /** Records the write finished (applied, or dropped) and takes its key's next write. */
-  private async finish(row: OutboxRow, end: { status: 'done' } | { status: 'dropped'; reason: string }): Promise<OutboxRow | undefined> {
-    const r = await this.persist(() => this.o.table.completeAndNext(row.id, this.o.owner, this.o.leaseMs, this.known(row.service, row.key), end));
+  private async finish(row: OutboxRow, end: Completion['end']): Promise<OutboxRow | undefined> {
+    const item: Finishing = { id: row.id, known: this.known(row.service, row.key), end, row };
+    await this.persist(() => this.completions.add(item));
+    const r = item.outcome;
     if (r && !r.completed) log.warn({ id: row.id }, LOST_CLAIM);
     this.unknowns.delete(row.id);
     this.finished(keyOf(row.service, row.key), row.id);
     return r?.next;
+  }
+
+  /** A batch of completions in one statement; a key twice (not expected: its pump finishes one write at a time), each alone. */
+  private async complete(batch: Finishing[]): Promise<unknown[]> {
+    // Those a failed batch had stored already are not stored again when retried.
+    const open = batch.filter((f) => !f.outcome);
+    const distinct = new Set(open.map((f) => keyOf(f.row.service, f.row.key))).size === open.length;
+    for (const group of distinct ? [open] : open.map((f) => [f])) {
+      if (!group.length) continue;
+      const r = await this.o.table.completeAll(this.o.owner, this.o.leaseMs, group);
+      for (const f of group) {
+        const next = r.next.find((n) => n.service === f.row.service && n.key === f.row.key);
+        f.outcome = { completed: r.completed.has(f.id), next };
+      }
+    }
+    return [];
   }
 
   /** Gives a claimed write back after an attempt that did not finish it: retried after a backoff, or parked. */

@@ -119,42 +119,61 @@ const TAKE = `
     .map((c) => `o.${c}`)
     .join(', ')}, cand.sent AS was_sent`;
 
-/**
- * Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, and with $5/$6 (service, key) that
- * key's head only, due or among the known ids $7. Exported, like COMPLETE_AND_NEXT, so a test can check its plan.
- */
-export const CLAIM = `WITH heads AS (
+/** Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services (the poll). */
+const CLAIM = `WITH heads AS (
      SELECT DISTINCT ON (service, key) id FROM outbox
      WHERE open AND service = ANY($4::text[])
-       AND ($5::text IS NULL OR (service = $5 AND key = $6))
      ORDER BY service, key, seq),
    cand AS (
      SELECT o.id, o.sent FROM outbox o JOIN heads h ON o.id = h.id
-     WHERE ${claimable('$7')} AND ($5::text IS NOT NULL OR o.next_attempt_at <= now())
+     WHERE o.status IN ('pending', 'inflight') AND o.next_attempt_at <= now()
      ORDER BY o.next_attempt_at
      LIMIT $3
      FOR UPDATE OF o SKIP LOCKED)
    ${TAKE}`;
 
 /**
- * Finishes $3 for owner $1 as $5 ('done', or 'dropped' with reason $6) and claims its key's next head for $2 ms
- * when due or among the known ids $4; runs once per applied write. A finished write keeps its effect, not its
- * request: users' text stays in the outbox only while it is on its way.
+ * Claims the heads of the keys ($4 services, $5 keys, pairwise) for owner $1 and $2 ms, each when due or among the
+ * known ids $3; one statement for the pumps of several keys. A subquery per key, so its key is a condition of the
+ * index scan whatever the planner thinks of the sizes. Exported, like COMPLETE_AND_NEXT, so a test can check its plan.
  */
-export const COMPLETE_AND_NEXT = `WITH fin AS (
-     UPDATE outbox SET status = $5, last_error = $6, primary_ok = ($5 = 'done'), sent = false, updated_at = now(), request = ${SCRUBBED}
-     WHERE id = $3 AND owner = $1 AND status = 'inflight'
-     RETURNING service, key),
+export const CLAIM_KEYS = `WITH k AS (SELECT * FROM unnest($4::text[], $5::text[]) AS k(service, key)),
+   head AS (
+     SELECT (SELECT o.id FROM outbox o WHERE o.service = k.service AND o.key = k.key AND o.open ORDER BY o.seq LIMIT 1) AS id
+     FROM k),
+   cand AS (SELECT o.id, o.sent FROM outbox o JOIN head h ON o.id = h.id WHERE ${claimable('$3')} FOR UPDATE OF o SKIP LOCKED)
+   ${TAKE}`;
+
+/**
+ * Finishes the writes $3 for owner $1, each as its $5 ('done', or 'dropped' with reason $6), and claims each one's
+ * key's next head for $2 ms when due or among the known ids $4; one statement for a batch of applied writes (at most
+ * one per key). A finished write keeps its effect, not its request: users' text stays in the outbox only while it is
+ * on its way.
+ */
+export const COMPLETE_AND_NEXT = `WITH f AS (SELECT * FROM unnest($3::uuid[], $5::text[], $6::text[]) AS f(id, status, reason)),
+   fin AS (
+     UPDATE outbox o SET status = f.status, last_error = f.reason, primary_ok = (f.status = 'done'), sent = false, updated_at = now(),
+       request = ${SCRUBBED}
+     FROM f WHERE o.id = f.id AND o.owner = $1 AND o.status = 'inflight'
+     RETURNING o.id, o.service, o.key),
    head AS (
      -- The statement's snapshot still shows the finished row open: it is left out by id. A subquery per
      -- finished row, so its key is a condition of the index scan whatever the planner thinks of the sizes.
      SELECT (SELECT o.id FROM outbox o
-             WHERE o.service = fin.service AND o.key = fin.key AND o.id <> $3 AND o.open
+             WHERE o.service = fin.service AND o.key = fin.key AND o.id <> fin.id AND o.open
              ORDER BY o.seq LIMIT 1) AS id
      FROM fin),
    cand AS (SELECT o.id, o.sent FROM outbox o JOIN head h ON o.id = h.id WHERE ${claimable('$4')} FOR UPDATE OF o SKIP LOCKED),
    next AS (${TAKE})
-   SELECT (SELECT count(*) FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`;
+   SELECT (SELECT coalesce(array_agg(id::text), '{}') FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`;
+
+/** A claimed write to finish: applied (`done`) or never applied by its primary (`dropped`, with the reason). */
+export interface Completion {
+  id: string;
+  /** The caller's own writes of the key whose primary answered: its next head is taken even before it is due. */
+  known: readonly string[];
+  end: { status: 'done' } | { status: 'dropped'; reason: string };
+}
 
 export class OutboxTable {
   constructor(private readonly pool: pg.Pool) {}
@@ -195,8 +214,8 @@ export class OutboxTable {
   /**
    * Claims up to `limit` due writes that head their key (no earlier pending or inflight write of that key),
    * for `leaseMs`. SKIP LOCKED keeps replicas from claiming one row twice; the head rule keeps each key's
-   * writes in order. A lease that ran out (its owner died) makes the row due again. With `key`, the key's
-   * head is taken even before it is due when its id is in `known` (the caller's own write, its primary answered).
+   * writes in order. A lease that ran out (its owner died) makes the row due again. With `key`, that key's
+   * head only (claimKeys()).
    */
   async claim(q: {
     owner: string;
@@ -206,26 +225,48 @@ export class OutboxTable {
     key?: { service: ServiceName; key: string };
     known?: readonly string[];
   }): Promise<OutboxRow[]> {
+    if (q.key) return this.claimKeys(q.owner, q.leaseMs, [q.key], q.known);
     // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
-    const { rows } = await this.pool.query(CLAIM, [q.owner, q.leaseMs, q.limit, q.services, q.key?.service ?? null, q.key?.key ?? null, q.known ?? []]);
+    const { rows } = await this.pool.query(CLAIM, [q.owner, q.leaseMs, q.limit, q.services]);
     return rows.map(rowOf);
   }
 
   /**
-   * Finishes a claimed write (its owner kept: who applied it) as applied (`done`) or as never applied by its
-   * primary (`dropped`, with the reason) and, in the same round trip, claims the key's next write if it is
-   * now the head and due or `known`. `completed` is false when the claim had been lost.
+   * Claims the heads of these keys (one row each at most), each when due or when its id is in `known` (the
+   * caller's own write, its primary answered), even before it is due.
    */
+  async claimKeys(owner: string, leaseMs: number, keys: readonly { service: ServiceName; key: string }[], known: readonly string[] = []): Promise<OutboxRow[]> {
+    const { rows } = await this.pool.query(CLAIM_KEYS, [owner, leaseMs, known, keys.map((k) => k.service), keys.map((k) => k.key)]);
+    return rows.map(rowOf);
+  }
+
+  /**
+   * Finishes claimed writes (their owner kept: who applied them), at most one per key, and in the same round trip
+   * claims each one's key's next write if it is now the head and due or known. `completed`: the ids whose claim
+   * still held; `next`: the claimed writes (one per key at most).
+   */
+  async completeAll(owner: string, leaseMs: number, items: readonly Completion[]): Promise<{ completed: Set<string>; next: OutboxRow[] }> {
+    const { rows } = await this.pool.query(COMPLETE_AND_NEXT, [
+      owner,
+      leaseMs,
+      items.map((c) => c.id),
+      items.flatMap((c) => c.known),
+      items.map((c) => c.end.status),
+      items.map((c) => ('reason' in c.end ? c.end.reason : null)),
+    ]);
+    return { completed: new Set(rows[0]!.completed as string[]), next: rows.filter((r) => r.id).map(rowOf) };
+  }
+
+  /** completeAll() of one write. */
   async completeAndNext(
     id: string,
     owner: string,
     leaseMs: number,
     known: readonly string[] = [],
-    end: { status: 'done' } | { status: 'dropped'; reason: string } = { status: 'done' },
+    end: Completion['end'] = { status: 'done' },
   ): Promise<{ completed: boolean; next: OutboxRow | undefined }> {
-    const { rows } = await this.pool.query(COMPLETE_AND_NEXT, [owner, leaseMs, id, known, end.status, 'reason' in end ? end.reason : null]);
-    const r = rows[0]!;
-    return { completed: Number(r.completed) === 1, next: r.id ? rowOf(r) : undefined };
+    const r = await this.completeAll(owner, leaseMs, [{ id, known, end }]);
+    return { completed: r.completed.has(id), next: r.next[0] };
   }
 
   /** Drops a write its storer's primary refused (not claimed: it is still the storer's pending intent). */

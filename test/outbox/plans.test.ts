@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CLAIM, COMPLETE_AND_NEXT, OutboxTable } from '../../src/outbox/table.js';
+import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
@@ -77,8 +77,8 @@ it('completes a write and claims a key head without wading through the backlog o
   for (let n = 0; n < 2; n++) await table.insert(intent('k', n), 0, true);
   const [head] = await table.claim({ owner: 'w', leaseMs: 30_000, limit: 1, services: [S], key: { service: S, key: 'k' } });
 
-  expect(await wasted(COMPLETE_AND_NEXT, ['w', 30_000, head!.id, [], 'done', null])).toBeLessThan(50);
-  expect(await wasted(CLAIM, ['w', 30_000, 1, [S], S, 'backlog-7', []])).toBeLessThan(50);
+  expect(await wasted(COMPLETE_AND_NEXT, ['w', 30_000, [head!.id], [], ['done'], [null]])).toBeLessThan(50);
+  expect(await wasted(CLAIM_KEYS, ['w', 30_000, [], [S], ['backlog-7']])).toBeLessThan(50);
   // Rolled back above; done for real here, it still hands the key's next write over.
   const { completed, next } = await table.completeAndNext(head!.id, 'w', 30_000);
   expect(completed).toBe(true);

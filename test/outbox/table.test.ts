@@ -56,6 +56,31 @@ it('claims only the head of each key, and hands the next one over when the head 
   expect(await table.claim({ owner: 'w2', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'a' } })).toEqual([]);
 });
 
+it('finishes writes of several keys in one statement, each handing the next write of its own key over', async () => {
+  for (const key of ['a', 'b', 'c']) for (let n = 0; n < 2; n++) await table.insert(intent(key, n), 0, true);
+  const heads = await poll('w1');
+  expect(heads).toHaveLength(3);
+  const [a, b, c] = ['a', 'b', 'c'].map((k) => heads.find((r) => r.key === k)!);
+  // The claim on c was lost meanwhile (its lease ran out and another owner took it): it is not finished, nor is its next taken.
+  await pools[0]!.query(`UPDATE outbox SET owner = 'w2' WHERE id = $1`, [c!.id]);
+  const { completed, next } = await table.completeAll('w1', 30_000, [
+    { id: a!.id, known: [], end: { status: 'done' } },
+    { id: b!.id, known: [], end: { status: 'dropped', reason: 'absent on its primary' } },
+    { id: c!.id, known: [], end: { status: 'done' } },
+  ]);
+  expect([...completed].sort()).toEqual([a!.id, b!.id].sort());
+  expect(next.map((r) => content(r.raw)).sort()).toEqual(['a#1', 'b#1']);
+  const rows = await table.list({ statuses: ['done', 'dropped', 'inflight'] });
+  // A finished write keeps no request.
+  expect(rows.map((r) => [r.raw.length ? content(r.raw) : `${r.key} (finished)`, r.status, r.owner, r.lastError])).toEqual([
+    ['a (finished)', 'done', 'w1', null],
+    ['a#1', 'inflight', 'w1', null],
+    ['b (finished)', 'dropped', 'w1', 'absent on its primary'],
+    ['b#1', 'inflight', 'w1', null],
+    ['c#0', 'inflight', 'w2', null],
+  ]);
+});
+
 it('gives a fresh write to its storer at once (it knows its primary answered), and to everyone else only after its lease', async () => {
   const i = intent('k', 0);
   await table.insert(i, 60_000, null);
