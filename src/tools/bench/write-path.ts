@@ -66,8 +66,10 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
     for (const [name, endpoint] of Object.entries(targets)) results[name] = await writes(endpoint, name, o.clients, o.durationMs, intervalMs);
     // Saturation: every client writes as soon as its last write is answered.
     const direct = await writes(targets.direct, 'sat-direct', o.clients, o.durationMs / 2);
+    // Dual-write without the outbox: what the secondary write itself costs, apart from storing it.
+    const memory = await writes(targets['in-memory secondary'], 'sat-memory', o.clients, o.durationMs / 2);
     const durable = await writes(targets['durable outbox'], 'sat-durable', o.clients, o.durationMs / 2);
-    return report(o, results, { direct, durable });
+    return report(o, results, { direct, memory, durable });
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     await rm(dir, { recursive: true, force: true });
@@ -91,7 +93,7 @@ async function writes(endpoint: string, tag: string, clients: number, durationMs
   return result!;
 }
 
-function report(o: WritePathOptions, r: Record<string, LoadResult>, saturation: { direct: LoadResult; durable: LoadResult }): string {
+function report(o: WritePathOptions, r: Record<string, LoadResult>, saturation: { direct: LoadResult; memory: LoadResult; durable: LoadResult }): string {
   const direct = r.direct!;
   const memory = r['in-memory secondary']!;
   const over = (x: LoadResult) => `p50 ${signedMs(x.p50 - memory.p50)} ms, p99 ${signedMs(x.p99 - memory.p99)} ms`;
@@ -106,6 +108,8 @@ function report(o: WritePathOptions, r: Record<string, LoadResult>, saturation: 
     `  durable added p99 / in-memory added p99: ${((r['durable outbox']!.p99 - direct.p99) / (memory.p99 - direct.p99)).toFixed(1)}x (target <= 2x)`,
     `saturation (closed loop, ${o.clients} clients): direct ${saturation.direct.rps.toFixed(0)} writes/s, durable dual-write ${saturation.durable.rps.toFixed(0)} writes/s` +
       ` = ${(saturation.durable.rps / saturation.direct.rps).toFixed(2)} of direct (target >= 0.5); ${saturation.durable.errors} errors`,
+    `  in-memory secondary ${saturation.memory.rps.toFixed(0)} writes/s = ${(saturation.memory.rps / saturation.direct.rps).toFixed(2)} of direct;` +
+      ` durable / in-memory ${(saturation.durable.rps / saturation.memory.rps).toFixed(2)}`,
     '',
   ].join('\n');
 }
