@@ -46,6 +46,8 @@ it('after a run with every text marked, no table memshift owns and no log line h
     await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 }, errorRate: 0 });
     await runTraffic({ fronts, agents: 12, requests: 400, prefix: 'mk', seed: 21, marker: MARKER });
     await stack.proxy.runner.secondary.drain();
+    // drain() waits for first attempts; writes the first phase's errors left in backoff land on their retry.
+    await expect.poll(async () => (await stack.proxy.runner.secondary.stats()).depth, { timeout: 60_000, interval: 250 }).toBe(0);
     await stack.proxy.reporter.write();
     await stack.proxy.store.flush();
     await stack.sims.flush();
