@@ -98,12 +98,14 @@ export async function readNewest(
   pageSize = PAGE,
 ): Promise<OrchestratorMemory[]> {
   const seen = new Map<string, OrchestratorMemory>();
-  for (let offset = 0; ; offset += pageSize) {
+  for (let offset = 0; ;) {
     const data = await client.call('batch_read', sessionId, { filter: { ...filter, sort: { field: 'created_at', order: 'desc' }, limit: pageSize, offset } });
     const page = memoriesOf(data);
     // A memory written meanwhile shifts the pages by one: the one seen twice counts once.
     for (const m of page) seen.set(m.memory_id, m);
     if (!hasMore(data) || page.length === 0) return [...seen.values()].sort(byCreation);
+    // On from what the page held: an orchestrator may cap the limit below the one asked for.
+    offset += (data.memories as unknown[]).length;
     // A read that needs every memory sorts once, at the end; the others sort what is whole, page by page.
     if (!enough) continue;
     const edge = page.at(-1)!.created_at;

@@ -90,4 +90,23 @@ describe('LegOrchestratorClient', () => {
       [0, 3].map((offset) => ({ memory_type: 'conversation', sort: { field: 'created_at', order: 'desc' }, limit: 3, offset })),
     );
   });
+
+  it('pages on from what a page held when the orchestrator caps the limit below the one asked for', async () => {
+    const mem = (n: number) => ({
+      memory_id: `m${n}`,
+      memory_type: 'entity',
+      content: { text: `m${n}` },
+      tags: [],
+      created_at: `2024-01-01T00:0${n}:00.000000`,
+    });
+    // Asked for 3 a page, it answers with at most 2 (its page_info says so).
+    const page = (ns: number[], offset: number, more: boolean) =>
+      JSON.stringify({ status: 'success', data: { memories: ns.map(mem), total_count: 6, page_info: { limit: 2, offset, has_more: more } } });
+    script.push(page([6, 5], 0, true), page([4, 3], 2, true), page([2, 1], 4, false));
+    const before = seen.length;
+    const got = await readNewest(new LegOrchestratorClient(leg), 'session-1', {}, undefined, 3);
+    expect(got.map((m) => m.memory_id)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+    const offsets = (seen.slice(before) as { payload: { filter: { offset: number } } }[]).map((r) => r.payload.filter.offset);
+    expect(offsets).toEqual([0, 2, 4]);
+  });
 });
