@@ -29,6 +29,8 @@ const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
 const PRIMARY_PENDING_MS = 500;
 /** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
 const UNKNOWN_MEMORY_MS = 600_000;
+/** Own writes of a key offered to a claim as known (known()). */
+const KNOWN_MAX = 16;
 /** Claims, and completions, stored at once, and the most in one statement. */
 const GROUP_LANES = 1;
 const GROUP_BATCH = 200;
@@ -210,8 +212,20 @@ export class OutboxRunner {
     }
   }
 
+  /**
+   * This process's writes of the key whose primary answered, the oldest first (the map keeps the order they were
+   * stored in, which is their seq order). Only the key's head can be claimed, and an own write is the head only when
+   * no older own write is open: the first few are enough, and a backlog of one key's writes does not make every claim
+   * carry all of their ids.
+   */
   private known(service: ServiceName, key: string): string[] {
-    return [...(this.own.get(keyOf(service, key)) ?? [])].filter(([, o]) => o.primary).map(([id]) => id);
+    const out: string[] = [];
+    for (const [id, o] of this.own.get(keyOf(service, key)) ?? []) {
+      if (!o.primary) continue;
+      out.push(id);
+      if (out.length === KNOWN_MAX) break;
+    }
+    return out;
   }
 
   private async claimHead(p: Pump): Promise<OutboxRow | undefined> {
