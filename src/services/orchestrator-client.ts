@@ -54,8 +54,11 @@ export interface OrchestratorMemory {
 export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
 
 const PAGE = 100;
-/** Pages of a read that needs every memory: fewer round trips. */
-const ALL_PAGE = 500;
+/**
+ * Pages of a read that needs every memory: few round trips, each of which costs the orchestrator a count of the
+ * session's matches (total_count) besides the page. One that caps its pages lower is paged on from what it sent.
+ */
+const ALL_PAGE = 5_000;
 
 /** The tag that finds a write's memory again (src/outbox/resolve.ts). */
 const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
