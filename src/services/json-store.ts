@@ -13,7 +13,8 @@ import { none } from 'stream-chain/defs.js';
 import { jsonParser, type Token } from 'stream-json/core/parser.js';
 import { pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
-import { isEmptyRecord, type CanonicalRecord, type LegacyRecords } from './records.js';
+import { isEmptyRecord, type CanonicalRecord, type KeyBounds, type LegacyRecords } from './records.js';
+import { rangeWhere } from './sqlite-range.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -155,17 +156,10 @@ async function spill(db: Database, path: string, objects: KeyedObjects, read: ty
 }
 
 /** Records of the spilled keys in [from, to), in key order (SQLite's text order is the keys' code point order), empty ones left out. */
-function* spilledRecords(
-  db: Database,
-  width: number,
-  record: RecordOfParts,
-  range: { from?: string; to?: string } = {},
-  limit = Infinity,
-): Generator<CanonicalRecord> {
-  const conds = [range.from === undefined ? '' : 'key >= ?', range.to === undefined ? '' : 'key < ?'].filter(Boolean);
-  const values = [range.from, range.to].filter((v): v is string => v !== undefined);
+function* spilledRecords(db: Database, width: number, record: RecordOfParts, range: KeyBounds = {}, limit = Infinity): Generator<CanonicalRecord> {
+  const { where, values } = rangeWhere('key', range);
   const columns = Array.from({ length: width }, (_, i) => `p${i}`).join(', ');
-  const select = db.prepare(`SELECT key, ${columns} FROM parts ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY key`);
+  const select = db.prepare(`SELECT key, ${columns} FROM parts ${where} ORDER BY key`);
   try {
     let n = 0;
     for (const row of select.iterate(values)) {

@@ -103,10 +103,16 @@ export function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** Bounds of a range of keys, [from, to); an absent bound is open. */
+export interface KeyBounds {
+  from?: string;
+  to?: string;
+}
+
 /** A legacy store read as records in key order: all of them once, then ranges again on demand. */
 export interface LegacyRecords {
   all(): Iterable<CanonicalRecord>;
-  /** The records with keys in [from, to) (an absent bound is open), in key order, at most `limit` of them. */
-  between(range: { from?: string; to?: string }, limit?: number): CanonicalRecord[];
+  /** The records with keys in [from, to), in key order, at most `limit` of them. */
+  between(range: KeyBounds, limit?: number): CanonicalRecord[];
   close?(): void;
 }

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sqlite from 'node-sqlite3-wasm';
 import { pyLoads } from '../../util/pyjson.js';
-import { compareKeys, type CanonicalRecord, type LegacyRecords } from '../records.js';
+import { compareKeys, type CanonicalRecord, type KeyBounds, type LegacyRecords } from '../records.js';
+import { rangeWhere } from '../sqlite-range.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -26,18 +27,8 @@ function parseJsonColumn(v: unknown): unknown {
  * Sessions and their interactions, two ordered scans merged (cheaper than a join), folded into one record
  * per session. `range` bounds the session ids ([from, to)); `limit` the sessions.
  */
-function* sessionRecords(db: Database, range: { from?: string; to?: string } = {}, limit?: number): Generator<CanonicalRecord> {
-  const conds: string[] = [];
-  const values: (string | number)[] = [];
-  for (const [bound, cond] of [
-    [range.from, 'session_id >= ?'],
-    [range.to, 'session_id < ?'],
-  ] as const) {
-    if (bound === undefined) continue;
-    conds.push(cond);
-    values.push(bound);
-  }
-  const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+function* sessionRecords(db: Database, range: KeyBounds = {}, limit?: number): Generator<CanonicalRecord> {
+  const { where, values } = rangeWhere('session_id', range);
   const sessions = db.prepare(`SELECT session_id, user_id, metadata FROM sessions ${where} ORDER BY session_id ${limit === undefined ? '' : 'LIMIT ?'}`);
   // Read as far as the sessions go: the scan is lazy, so a limited read stops early here too.
   const interactions = db.prepare(`SELECT session_id, role, content, metadata, timestamp FROM interactions ${where} ORDER BY session_id, id`);
