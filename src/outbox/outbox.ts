@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import {
+  distinctKeys,
   keyOf,
   type ApplyWrite,
   type PendingWrite,
@@ -187,7 +188,7 @@ export class Outbox implements SecondaryWrites {
     try {
       // One key's intents are stored one after another (its chain), so a batch normally holds each key once: one statement.
       if (batch.length === 1) await this.intents.insert(batch[0]!, leaseMs, null);
-      else if (new Set(batch.map((i) => keyOf(i.service, i.key))).size === batch.length) await this.intents.insertDistinct(batch, leaseMs, null);
+      else if (distinctKeys(batch)) await this.intents.insertDistinct(batch, leaseMs, null);
       else
         await this.intents.insertAll(
           batch.map((intent) => ({ intent, primaryOk: null })),

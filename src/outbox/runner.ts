@@ -9,7 +9,7 @@
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
-import { keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
+import { distinctKeys, keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
@@ -349,8 +349,7 @@ export class OutboxRunner {
   private async complete(batch: Finishing[]): Promise<unknown[]> {
     // Those a failed batch had stored already are not stored again when retried.
     const open = batch.filter((f) => !f.outcome);
-    const distinct = new Set(open.map((f) => keyOf(f.row.service, f.row.key))).size === open.length;
-    for (const group of distinct ? [open] : open.map((f) => [f])) {
+    for (const group of distinctKeys(open.map((f) => f.row)) ? [open] : open.map((f) => [f])) {
       if (!group.length) continue;
       const r = await this.o.table.completeAll(this.o.owner, this.o.leaseMs, group);
       for (const f of group) {

@@ -214,18 +214,9 @@ export class OutboxTable {
   /**
    * Claims up to `limit` due writes that head their key (no earlier pending or inflight write of that key),
    * for `leaseMs`. SKIP LOCKED keeps replicas from claiming one row twice; the head rule keeps each key's
-   * writes in order. A lease that ran out (its owner died) makes the row due again. With `key`, that key's
-   * head only (claimKeys()).
+   * writes in order. A lease that ran out (its owner died) makes the row due again.
    */
-  async claim(q: {
-    owner: string;
-    leaseMs: number;
-    limit: number;
-    services: readonly ServiceName[];
-    key?: { service: ServiceName; key: string };
-    known?: readonly string[];
-  }): Promise<OutboxRow[]> {
-    if (q.key) return this.claimKeys(q.owner, q.leaseMs, [q.key], q.known);
+  async claim(q: { owner: string; leaseMs: number; limit: number; services: readonly ServiceName[] }): Promise<OutboxRow[]> {
     // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
     const { rows } = await this.pool.query(CLAIM, [q.owner, q.leaseMs, q.limit, q.services]);
     return rows.map(rowOf);

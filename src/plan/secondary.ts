@@ -95,6 +95,10 @@ export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: 
 /** Keys are per service: two services may use the same session id for unrelated records. */
 export const keyOf = (service: string, key: string | undefined): string => `${service}/${key ?? ''}`;
 
+/** Whether no two items share a key (a batch that can go as one statement). */
+export const distinctKeys = (items: readonly { service: string; key: string }[]): boolean =>
+  new Set(items.map((i) => keyOf(i.service, i.key))).size === items.length;
+
 /**
  * Per-key ordered, in memory only: a write is queued once its primary applied it; a failed write is reported
  * and lost, a crash loses what is queued, and a write whose primary outcome is unknown is not followed up.

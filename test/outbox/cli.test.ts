@@ -32,7 +32,7 @@ beforeAll(async () => {
       true,
     );
   }
-  const [row] = await table.claim({ owner: 'w', leaseMs: 1000, limit: 1, services: ['jarvis-memory'], key: { service: 'jarvis-memory', key: 'alice' } });
+  const [row] = await table.claimKeys('w', 1000, [{ service: 'jarvis-memory', key: 'alice' }]);
   await table.release(row!.id, 'w', { park: true, delayMs: 0, error: 'orchestrator validation_error: nope', sent: false, primaryOk: true, counted: true });
 });
 afterAll(async () => {
@@ -63,7 +63,7 @@ it('lists parked and pending writes, as a table or as JSON lines', async () => {
 it('retries parked writes and purges finished ones', async () => {
   expect((await run('retry', '--service', 'jarvis-memory')).out).toBe('1 parked write back to pending\n');
   expect((await table.list({ statuses: ['dead'] })).length).toBe(0);
-  const [row] = await table.claim({ owner: 'w', leaseMs: 1000, limit: 1, services: ['jarvis-memory'], key: { service: 'jarvis-memory', key: 'alice' } });
+  const [row] = await table.claimKeys('w', 1000, [{ service: 'jarvis-memory', key: 'alice' }]);
   await table.completeAndNext(row!.id, 'w', 1000);
   expect((await run('purge', '--older-than', '1h')).out).toBe('0 finished writes deleted\n');
   expect((await run('purge', '--older-than', '0s', '--status', 'done')).out).toBe('1 finished write deleted\n');

@@ -75,7 +75,7 @@ it('completes a write and claims a key head without wading through the backlog o
     [S],
   );
   for (let n = 0; n < 2; n++) await table.insert(intent('k', n), 0, true);
-  const [head] = await table.claim({ owner: 'w', leaseMs: 30_000, limit: 1, services: [S], key: { service: S, key: 'k' } });
+  const [head] = await table.claimKeys('w', 30_000, [{ service: S, key: 'k' }]);
 
   expect(await wasted(COMPLETE_AND_NEXT, ['w', 30_000, [head!.id], [], ['done'], [null]])).toBeLessThan(50);
   expect(await wasted(CLAIM_KEYS, ['w', 30_000, [], [S], ['backlog-7']])).toBeLessThan(50);

@@ -53,7 +53,7 @@ it('claims only the head of each key, and hands the next one over when the head 
   // A failed head holds its successors back until its retry is due.
   expect(await table.release(next!.id, 'w1', { park: false, delayMs: 60_000, error: 'unavailable', sent: false, primaryOk: true, counted: true })).toBe(true);
   expect(await poll('w2')).toEqual([]);
-  expect(await table.claim({ owner: 'w2', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'a' } })).toEqual([]);
+  expect(await table.claimKeys('w2', 1000, [{ service: S, key: 'a' }])).toEqual([]);
 });
 
 it('finishes writes of several keys in one statement, each handing the next write of its own key over', async () => {
@@ -85,7 +85,7 @@ it('gives a fresh write to its storer at once (it knows its primary answered), a
   const i = intent('k', 0);
   await table.insert(i, 60_000, null);
   expect(await poll('other')).toEqual([]);
-  const byKey = (known: string[]) => table.claim({ owner: 'storer', leaseMs: 1000, limit: 1, services: SERVICES, key: { service: S, key: 'k' }, known });
+  const byKey = (known: string[]) => table.claimKeys('storer', 1000, [{ service: S, key: 'k' }], known);
   // Its primary call may still be under way: not even its key's pump takes it unless the storer says so.
   expect(await byKey([])).toEqual([]);
   const [mine] = await byKey([i.id]);
