@@ -15,8 +15,10 @@ function grown(a: Uint32Array): Uint32Array {
   return bigger;
 }
 
-/** Keys per block of the legacy index: its memory is one key and two sums per block, whatever the store's size. */
+/** Keys per block of the legacy index to begin with: its memory is one key and two sums per block. */
 const BLOCK = 64;
+/** Blocks at most: past it, pairs of blocks are merged (block size doubled), so a larger store costs no more memory. */
+const MAX_BLOCKS = 16_384;
 /** Blocks, and positions of range bounds, kept at hand (one range's end is the next one's start). */
 const KEPT = 32;
 
@@ -54,6 +56,15 @@ interface Position {
 /** Reads a legacy store's records of a key range, in key order, at most `limit` of them. */
 export type RangeLoader = (range: KeyRange, limit?: number) => CanonicalRecord[] | Promise<CanonicalRecord[]>;
 
+export interface IndexOptions {
+  /** Called when the index is closed (the store's own close). */
+  onClose?: () => void;
+  /** A record's digest, as the other side computes it. */
+  digest?: (r: CanonicalRecord) => string;
+  /** Blocks at most (an even number; tests make it small). */
+  maxBlocks?: number;
+}
+
 /** One block re-read: its keys and the running sums of their digests' words inside the block. */
 interface BlockDetail {
   keys: string[];
@@ -62,10 +73,11 @@ interface BlockDetail {
 }
 
 /**
- * A legacy store read once, in key order, into a sparse index: every BLOCK-th key and the running sums
+ * A legacy store read once, in key order, into a sparse index: the first key of every block and the running sums
  * (mod 2^32) of the digests' two leading words up to it. A range's checksum is two block sums apart, plus
- * the partial blocks at its edges, re-read from the store (recently used ones kept). Memory stays bounded by
- * the store's size / BLOCK, so a 5M-record store costs no more to compare than a 1M one.
+ * the partial blocks at its edges, re-read from the store (recently used ones kept). Blocks grow with the store
+ * (64 keys each up to 1M records, then doubled as needed), so a 5M-record store costs no more memory than a 1M one;
+ * a larger store re-reads more records at a range's edges instead.
  */
 export class LegacyIndex implements RecordSource {
   private readonly blocks = new Recent<number, BlockDetail>();
@@ -74,6 +86,8 @@ export class LegacyIndex implements RecordSource {
   private constructor(
     /** The first key of each block. */
     private readonly firsts: readonly string[],
+    /** Keys per block (the last block may hold fewer). */
+    private readonly blockSize: number,
     /** Running sums: entry b covers the blocks before b (the last entry: every key). */
     private readonly prefixA: Uint32Array,
     private readonly prefixB: Uint32Array,
@@ -84,20 +98,23 @@ export class LegacyIndex implements RecordSource {
   ) {}
 
   /** Builds the index from records in key order, yielding now and then so the other side's queries proceed meanwhile. */
-  static async build(
-    records: Iterable<CanonicalRecord>,
-    load: RangeLoader,
-    onClose: () => void = () => {},
-    digest: (r: CanonicalRecord) => string = recordDigest,
-  ): Promise<LegacyIndex> {
-    const firsts: string[] = [];
+  static async build(records: Iterable<CanonicalRecord>, load: RangeLoader, opts: IndexOptions = {}): Promise<LegacyIndex> {
+    const { onClose = () => {}, digest = recordDigest, maxBlocks = MAX_BLOCKS } = opts;
+    let firsts: string[] = [];
     let sums: [Uint32Array, Uint32Array] = [new Uint32Array(1024), new Uint32Array(1024)];
+    let blockSize = BLOCK;
     let a = 0;
     let b = 0;
     let n = 0;
     for (const r of records) {
-      if (n % BLOCK === 0) {
-        const block = n / BLOCK;
+      if (n % blockSize === 0) {
+        if (firsts.length === maxBlocks) {
+          // Every other block start kept: the index halves and goes on with blocks twice as long (n is a multiple still).
+          firsts = firsts.filter((_, i) => i % 2 === 0);
+          for (const s of sums) for (let i = 0; i < firsts.length; i++) s[i] = s[2 * i]!;
+          blockSize *= 2;
+        }
+        const block = n / blockSize;
         if (block + 2 > sums[0].length) sums = [grown(sums[0]), grown(sums[1])];
         sums[0][block] = a;
         sums[1][block] = b;
@@ -112,11 +129,11 @@ export class LegacyIndex implements RecordSource {
     sums[0][firsts.length] = a;
     sums[1][firsts.length] = b;
     const end = firsts.length + 1;
-    return new LegacyIndex(firsts, sums[0].slice(0, end), sums[1].slice(0, end), n, load, digest, onClose);
+    return new LegacyIndex(firsts, blockSize, sums[0].slice(0, end), sums[1].slice(0, end), n, load, digest, onClose);
   }
 
   private blockLength(block: number): number {
-    return Math.min(BLOCK, this.size - block * BLOCK);
+    return Math.min(this.blockSize, this.size - block * this.blockSize);
   }
 
   /** Digest word sums of some records, added to a starting position. */
@@ -170,7 +187,7 @@ export class LegacyIndex implements RecordSource {
     }
     const block = this.blockOf(key);
     if (block < 0) return { at: 0, a: 0, b: 0 };
-    const base = { at: block * BLOCK, a: this.prefixA[block]!, b: this.prefixB[block]! };
+    const base = { at: block * this.blockSize, a: this.prefixA[block]!, b: this.prefixB[block]! };
     if (this.firsts[block] === key) return base;
     const known = this.positions.get(key);
     if (known) return known;
@@ -184,8 +201,9 @@ export class LegacyIndex implements RecordSource {
 
   /** The key at a position (0 <= at < size). */
   private async keyAt(at: number): Promise<string> {
-    const block = Math.floor(at / BLOCK);
-    return at % BLOCK === 0 ? this.firsts[block]! : (await this.block(block)).keys[at % BLOCK]!;
+    const block = Math.floor(at / this.blockSize);
+    const inside = at % this.blockSize;
+    return inside === 0 ? this.firsts[block]! : (await this.block(block)).keys[inside]!;
   }
 
   async checksums(ranges: readonly KeyRange[]): Promise<RangeChecksum[]> {
@@ -200,9 +218,9 @@ export class LegacyIndex implements RecordSource {
   /** Cut at block starts, so planning re-reads nothing. */
   async segmentKeys(range: KeyRange, size: number): Promise<string[]> {
     const [{ at: from }, { at: to }] = await this.span(range);
-    const step = Math.max(BLOCK, Math.round(size / BLOCK) * BLOCK);
+    const step = Math.max(this.blockSize, Math.round(size / this.blockSize) * this.blockSize);
     const out: string[] = [];
-    for (let at = Math.ceil((from + 1) / step) * step; at < to; at += step) out.push(this.firsts[at / BLOCK]!);
+    for (let at = Math.ceil((from + 1) / step) * step; at < to; at += step) out.push(this.firsts[at / this.blockSize]!);
     return out;
   }
 

@@ -11,12 +11,10 @@ export async function openLegacySource(service: ServiceName, path: string): Prom
   const store = await serviceOf(service).legacyStore.open(path);
   try {
     const shape = serviceOf(service).record;
-    return await LegacyIndex.build(
-      store.all(),
-      (range, limit) => store.between(range, limit),
-      () => store.close?.(),
-      (r) => recordDigest(digestForm(shape, r)),
-    );
+    return await LegacyIndex.build(store.all(), (range, limit) => store.between(range, limit), {
+      onClose: () => store.close?.(),
+      digest: (r) => recordDigest(digestForm(shape, r)),
+    });
   } catch (err) {
     store.close?.();
     throw err;

@@ -24,15 +24,20 @@ function bruteChecksum(range: KeyRange) {
   return { count: inside.length, a, b, keys: inside.map((r) => r.key) };
 }
 
-async function openIndex() {
+async function openIndex(maxBlocks?: number) {
   const loads: number[] = [];
-  const index = await LegacyIndex.build(records, (range, limit = Infinity) => {
+  const load = (range: KeyRange, limit = Infinity) => {
     const page = records.filter((r) => (range.from === undefined || r.key >= range.from) && (range.to === undefined || r.key < range.to)).slice(0, limit);
     loads.push(page.length);
     return page;
-  });
+  };
+  const index = await LegacyIndex.build(records, load, maxBlocks === undefined ? {} : { maxBlocks });
   return { index, loads };
 }
+
+/** Every pair of bounds as a range. */
+const allRanges = (): KeyRange[] =>
+  bounds.flatMap((from) => bounds.map((to) => ({ ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) })));
 
 /** Bounds on keys, between keys, and at both ends. */
 const bounds = [
@@ -54,14 +59,31 @@ const bounds = [
 describe('LegacyIndex (sparse: one key and two sums per block)', () => {
   it('checksums every range as a brute-force sum over its records', async () => {
     const { index } = await openIndex();
-    const ranges: KeyRange[] = [];
-    for (const from of bounds) for (const to of bounds) ranges.push({ ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+    const ranges = allRanges();
     const sums = await index.checksums(ranges);
     ranges.forEach((r, i) => {
       const { count, a, b } = bruteChecksum(r);
       expect({ range: r, ...sums[i] }).toEqual({ range: r, ...(count === 0 ? { count: 0, a: 0, b: 0 } : { count, a, b }) });
     });
     expect(index.size).toBe(N);
+  });
+
+  it('merges blocks past its cap (memory bounded whatever the store size) and still checksums every range exactly', async () => {
+    // 1,000 records in blocks of 64 would be 16 blocks; a cap of 4 doubles the block size twice, to 256.
+    const { index, loads } = await openIndex(4);
+    const ranges = allRanges();
+    const sums = await index.checksums(ranges);
+    ranges.forEach((r, i) => {
+      const { count, a, b } = bruteChecksum(r);
+      expect({ range: r, ...sums[i] }).toEqual({ range: r, ...(count === 0 ? { count: 0, a: 0, b: 0 } : { count, a, b }) });
+    });
+    // Segments are cut at the larger blocks' starts, and an edge inside one re-reads up to 255 records of it.
+    expect(await index.segmentKeys({}, 200)).toEqual([256, 512, 768].map(keyOf));
+    loads.length = 0;
+    await index.checksums([{ to: keyOf(600) }]);
+    expect(loads).toEqual([600 - 512]);
+    const cuts = await index.splitKeys({}, 4);
+    expect(cuts).toEqual([250, 500, 750].map(keyOf));
   });
 
   it('pages, looks up and splits as the records are', async () => {
