@@ -22,26 +22,29 @@ export type FrameHandler = (service: ServiceName, raw: Buffer) => Promise<Outcom
 
 /** `run` carries out a well-formed request and resolves with the primary's reply bytes; rejects when the primary failed. */
 export function frameHandler(maxRequestBytes: number, run: (route: Route) => Promise<Buffer>): FrameHandler {
-  const handle = async (service: ServiceName, raw: Buffer, noteAction?: (action: string) => void): Promise<Outcome> => {
+  const handle = (service: ServiceName, raw: Buffer, noteAction?: (action: string) => void): Promise<Outcome> => {
     const routed = routeRequest(service, raw, maxRequestBytes);
     if (!routed.ok) {
       countRequest(service, 'unknown', 'bad_request');
-      return { kind: 'bad_request', reply: routed.reply };
+      return Promise.resolve({ kind: 'bad_request', reply: routed.reply });
     }
     const { route } = routed;
     noteAction?.(actionLabel(route));
-    let outcome: Outcome;
-    try {
-      outcome = { kind: 'ok', reply: await run(route) };
-    } catch (err) {
-      const message =
-        err instanceof LegError
-          ? `memshift: ${service} backend ${err.failure} (${err.endpoint}): ${err.message}`
-          : `memshift: internal error: ${(err as Error).message}`;
-      outcome = { kind: 'backend_error', reply: errorReply(service, message, route.request.request_id) };
-    }
-    countRequest(service, actionLabel(route), outcome.kind);
-    return outcome;
+    const counted = (outcome: Outcome): Outcome => {
+      countRequest(service, actionLabel(route), outcome.kind);
+      return outcome;
+    };
+    // One promise reaction, not an async layer more: every request takes this path.
+    return run(route).then(
+      (reply) => counted({ kind: 'ok', reply }),
+      (err: unknown) => {
+        const message =
+          err instanceof LegError
+            ? `memshift: ${service} backend ${err.failure} (${err.endpoint}): ${err.message}`
+            : `memshift: internal error: ${(err as Error).message}`;
+        return counted({ kind: 'backend_error', reply: errorReply(service, message, route.request.request_id) });
+      },
+    );
   };
   return (service, raw) => (spansEnabled() ? traceRequest(service, (note) => handle(service, raw, note)) : handle(service, raw));
 }

@@ -1,7 +1,6 @@
-/** The transport-independent half of every leg: the wrappers around its transport's exchange, and its stats. */
+/** The transport-independent half of every leg: refusals, breaker, timing and stats around its transport's exchange. */
 import { Breaker } from './breaker.js';
 import { LegError, type Leg, type LegFailure, type LegOptions, type LegStats } from './types.js';
-import { asLegError, breakerWrapper, compose, refuseWhen, timed, type Call } from './wrappers.js';
 
 /**
  * One request/reply exchange over some wire. It must reject with a LegError for wire failures, give
@@ -21,7 +20,7 @@ export interface Transport {
 
 export class TransportLeg implements Leg {
   private readonly breaker: Breaker;
-  private readonly exchange: Call;
+  private readonly maxInFlight: number;
   private closed = false;
   private ok = 0;
   private failed = 0;
@@ -37,24 +36,50 @@ export class TransportLeg implements Leg {
     this.breaker = new Breaker(opts.breaker);
     // A backend that connects again is back: agents need not sit out the rest of the open period.
     transport.onConnect?.(() => this.breaker.reset());
-    const maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
-    // Saturation before the breaker: a call refused for it must not take (and spend) the breaker's trial.
-    this.exchange = compose(
-      (payload, timeoutMs) => transport.exchange(payload, timeoutMs),
-      timed((ms, failure) => this.report(ms, failure)),
-      refuseWhen(() => (this.closed ? this.error('closed', 'leg is closed') : undefined)),
-      refuseWhen(() => (transport.inFlight >= maxInFlight ? this.error('saturated', `${maxInFlight} calls unanswered: not sending more`) : undefined)),
-      breakerWrapper(this.breaker, () => this.error('circuit_open', 'circuit breaker is open')),
-      asLegError(endpoint),
-    );
+    this.maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
   connection(): number | undefined {
     return this.transport.connection();
   }
 
+  /**
+   * Refused when closed or saturated, then through the breaker, then sent; every call timed and reported, refused ones
+   * included. One promise reaction per call, not a layer each: this runs for every request an agent makes.
+   */
   call(payload: Buffer | string, callOpts?: { timeoutMs?: number }): Promise<Buffer> {
-    return this.exchange(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload, callOpts?.timeoutMs ?? this.opts.timeoutMs);
+    const started = performance.now();
+    const refused = this.refusal();
+    if (refused) return this.failedCall(started, refused);
+    // Saturation is checked first: a call refused for it must not take (and spend) the breaker's trial.
+    const permit = this.breaker.admit();
+    if (permit === null) return this.failedCall(started, this.error('circuit_open', 'circuit breaker is open'));
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    return this.transport.exchange(bytes, callOpts?.timeoutMs ?? this.opts.timeoutMs).then(
+      (reply) => {
+        this.breaker.record(permit);
+        this.report(performance.now() - started, undefined);
+        return reply;
+      },
+      (err: unknown) => {
+        // Whatever a transport throws leaves the leg as a LegError ('protocol' unless it says otherwise).
+        const legError = err instanceof LegError ? err : new LegError('protocol', String(err), this.endpoint);
+        this.breaker.record(permit, legError.failure);
+        this.report(performance.now() - started, legError.failure);
+        throw legError;
+      },
+    );
+  }
+
+  private refusal(): LegError | undefined {
+    if (this.closed) return this.error('closed', 'leg is closed');
+    if (this.transport.inFlight >= this.maxInFlight) return this.error('saturated', `${this.maxInFlight} calls unanswered: not sending more`);
+    return undefined;
+  }
+
+  private failedCall(started: number, err: LegError): Promise<never> {
+    this.report(performance.now() - started, err.failure);
+    return Promise.reject(err);
   }
 
   private report(latencyMs: number, failure: LegFailure | undefined): void {

@@ -132,8 +132,15 @@ export class Runner {
     return this.deps.activity.busy(activityKey(route)) || this.deps.secondary.unlanded(route.service, route.key ?? '', 'new');
   }
 
-  private async read(route: Route, plan: Plan, flags: FlagDecision): Promise<Observation> {
+  private read(route: Route, plan: Plan, flags: FlagDecision): Promise<Observation> {
     const sides = this.deps.sides(route.service);
+    // Legacy alone (the off stage): nothing to compare, nothing to fall back to, no async layer more.
+    if (!plan.shadow && plan.primary === 'legacy') return callSide('legacy', route, sides);
+    return this.readEither(route, plan, flags, sides);
+  }
+
+  /** A read served from new, or shadowed: the shadow started alongside, a failed new side served from legacy. */
+  private async readEither(route: Route, plan: Plan, flags: FlagDecision, sides: SideOptions): Promise<Observation> {
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);

@@ -32,25 +32,26 @@ export function callSide(side: Side, route: Route, opts: SideOptions, ctx: Trans
   return traceLeg(side, route.service, actionLabel(route), () => call(side, route, opts, ctx));
 }
 
-async function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext): Promise<Observation> {
+function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext): Promise<Observation> {
   const started = performance.now();
-  let outcome = 'ok';
-  try {
-    const reply =
-      side === 'legacy'
-        ? { bytes: await opts.legacy.call(route.raw) }
-        : {
-            value: await withDeadline(
-              opts.translator.handle(route.request, ctx),
-              opts.newTimeoutMs,
-              () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
-            ),
-          };
-    return new Observation(side, performance.now() - started, reply);
-  } catch (err) {
-    outcome = failureOf(err);
+  const observed = (reply: { bytes: Buffer } | { value: unknown }): Observation => {
+    const ms = performance.now() - started;
+    recordLeg(route.service, actionLabel(route), side, 'ok', ms);
+    return new Observation(side, ms, reply);
+  };
+  const failed = (err: unknown): never => {
+    recordLeg(route.service, actionLabel(route), side, failureOf(err), performance.now() - started);
     throw err;
-  } finally {
-    recordLeg(route.service, actionLabel(route), side, outcome, performance.now() - started);
-  }
+  };
+  // One promise reaction on legacy's path (every request at the off stage takes it), not an async layer more.
+  if (side === 'legacy') return opts.legacy.call(route.raw).then((bytes) => observed({ bytes }), failed);
+  return translated(route, opts, ctx).then((value) => observed({ value }), failed);
+}
+
+async function translated(route: Route, opts: SideOptions, ctx: TranslateContext): Promise<unknown> {
+  return withDeadline(
+    opts.translator.handle(route.request, ctx),
+    opts.newTimeoutMs,
+    () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
+  );
 }
