@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { Planted } from './fixtures.js';
 import { startScript } from './processes.js';
 import { JARVIS_MEMORY_FILE } from '../../services/jarvis-memory/legacy-store.js';
@@ -31,7 +32,7 @@ export interface ReconcileBenchResult {
   /** Highest resident set size of this process during the run (PostgreSQL's own memory not included). */
   peakRssMb: number;
   /** At the peak: V8's heap in use, and memory outside it (buffers, WebAssembly, native), in MB. */
-  atPeak: { heapMb: number; outsideMb: number };
+  atPeak: { heapMb: number; outsideMb: number; youngMb: number };
   setupSeconds: number;
   rangesChecked: number;
   recordsFetched: number;
@@ -81,9 +82,12 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
     global.gc?.();
 
     let peak = process.memoryUsage();
+    // V8's young generation grows with a run's length (up to two 16 MB semi-spaces), whatever the run holds.
+    const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+    let youngAtPeak = young();
     const sample = () => {
       const now = process.memoryUsage();
-      if (now.rss > peak.rss) peak = now;
+      if (now.rss > peak.rss) [peak, youngAtPeak] = [now, young()];
     };
     const sampler = setInterval(sample, 25);
     const started = performance.now();
@@ -101,7 +105,7 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
         found: differences.length,
         seconds,
         peakRssMb: peak.rss / 2 ** 20,
-        atPeak: { heapMb: peak.heapUsed / 2 ** 20, outsideMb: (peak.rss - peak.heapTotal) / 2 ** 20 },
+        atPeak: { heapMb: peak.heapUsed / 2 ** 20, outsideMb: (peak.rss - peak.heapTotal) / 2 ** 20, youngMb: youngAtPeak / 2 ** 20 },
         setupSeconds,
         rangesChecked: run.rangesChecked,
         recordsFetched: run.recordsFetched,
