@@ -48,6 +48,7 @@ function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext
   return translated(route, opts, ctx).then((value) => observed({ value }), failed);
 }
 
+/** Async so that a translator (or a request Python cannot read) throwing at once rejects like a failure later on. */
 async function translated(route: Route, opts: SideOptions, ctx: TranslateContext): Promise<unknown> {
   return withDeadline(
     opts.translator.handle(route.request, ctx),
