@@ -248,18 +248,6 @@ export class OutboxTable {
     return { completed: new Set(rows[0]!.completed as string[]), next: rows.filter((r) => r.id).map(rowOf) };
   }
 
-  /** completeAll() of one write. */
-  async completeAndNext(
-    id: string,
-    owner: string,
-    leaseMs: number,
-    known: readonly string[] = [],
-    end: Completion['end'] = { status: 'done' },
-  ): Promise<{ completed: boolean; next: OutboxRow | undefined }> {
-    const r = await this.completeAll(owner, leaseMs, [{ id, known, end }]);
-    return { completed: r.completed.has(id), next: r.next[0] };
-  }
-
   /** Drops a write its storer's primary refused (not claimed: it is still the storer's pending intent). */
   async drop(id: string, reason: string): Promise<void> {
     await this.pool.query(

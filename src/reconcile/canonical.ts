@@ -1,6 +1,6 @@
 /** Digests of canonical records (services/records.ts), and the jsonb text they hash, made alike here and in SQL. */
 import { hash } from 'node:crypto';
-import { compareKeys, type CanonicalRecord } from '../services/records.js';
+import { compareKeys, type CanonicalRecord, type KeyBounds } from '../services/records.js';
 import { isLosslessNumber, pyDumps } from '../util/pyjson.js';
 
 /** Separators of the hashed text: between elements, and between lists. The SQL side uses the same. */
@@ -22,11 +22,8 @@ export function recordDigest(r: CanonicalRecord): string {
 /** The two 32-bit words of a digest that range checksums sum (mod 2^32). */
 export const digestWords = (hex: string): [number, number] => [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
 
-/** A half-open key range [from, to); undefined bounds are open. */
-export interface KeyRange {
-  from?: string;
-  to?: string;
-}
+/** A half-open key range [from, to); undefined bounds are open (the legacy stores' KeyBounds, by the reconciler's name). */
+export type KeyRange = KeyBounds;
 
 // --- PostgreSQL jsonb text ---------------------------------------------------------------------
 

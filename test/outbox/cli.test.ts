@@ -6,6 +6,7 @@ import { command, durationMs } from '../../src/commands/outbox.js';
 import { OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { completeOne } from '../support/outbox.js';
 
 let url: string;
 let pool: pg.Pool;
@@ -64,7 +65,7 @@ it('retries parked writes and purges finished ones', async () => {
   expect((await run('retry', '--service', 'jarvis-memory')).out).toBe('1 parked write back to pending\n');
   expect((await table.list({ statuses: ['dead'] })).length).toBe(0);
   const [row] = await table.claimKeys('w', 1000, [{ service: 'jarvis-memory', key: 'alice' }]);
-  await table.completeAndNext(row!.id, 'w', 1000);
+  await completeOne(table, row!.id, 'w', 1000);
   expect((await run('purge', '--older-than', '1h')).out).toBe('0 finished writes deleted\n');
   expect((await run('purge', '--older-than', '0s', '--status', 'done')).out).toBe('1 finished write deleted\n');
 });

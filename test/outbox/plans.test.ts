@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { completeOne } from '../support/outbox.js';
 
 let pool: pg.Pool;
 let table: OutboxTable;
@@ -80,7 +81,7 @@ it('completes a write and claims a key head without wading through the backlog o
   expect(await wasted(COMPLETE_AND_NEXT, ['w', 30_000, [head!.id], [], ['done'], [null]])).toBeLessThan(50);
   expect(await wasted(CLAIM_KEYS, ['w', 30_000, [], [S], ['backlog-7']])).toBeLessThan(50);
   // Rolled back above; done for real here, it still hands the key's next write over.
-  const { completed, next } = await table.completeAndNext(head!.id, 'w', 30_000);
+  const { completed, next } = await completeOne(table, head!.id, 'w', 30_000);
   expect(completed).toBe(true);
   expect(JSON.parse(next!.raw.toString()).content).toBe('k#1');
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { OutboxTable, type OutboxIntent } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { completeOne } from '../support/outbox.js';
 
 let pools: pg.Pool[];
 let table: OutboxTable;
@@ -45,7 +46,7 @@ it('claims only the head of each key, and hands the next one over when the head 
   expect(await poll('w2')).toEqual([]);
 
   const a0 = first.find((r) => r.key === 'a')!;
-  const { completed, next } = await table.completeAndNext(a0.id, 'w1', 30_000);
+  const { completed, next } = await completeOne(table, a0.id, 'w1', 30_000);
   expect(completed).toBe(true);
   expect(content(next!.raw)).toBe('a#1');
   expect(next).toMatchObject({ status: 'inflight', attempts: 1, owner: 'w1' });
@@ -101,8 +102,8 @@ it('lets another owner take a write whose lease ran out; the old owner then cann
   // The dead owner may have sent it: the heir must look it up before sending it again.
   expect(row).toMatchObject({ wasSent: false });
   expect(again).toMatchObject({ id: row!.id, attempts: 2, owner: 'heir', wasSent: true });
-  expect((await table.completeAndNext(row!.id, 'dead-owner', 1000)).completed).toBe(false);
-  expect((await table.completeAndNext(row!.id, 'heir', 1000)).completed).toBe(true);
+  expect((await completeOne(table, row!.id, 'dead-owner', 1000)).completed).toBe(false);
+  expect((await completeOne(table, row!.id, 'heir', 1000)).completed).toBe(true);
 });
 
 it('stores an intent once however often it is stored', async () => {
@@ -157,7 +158,7 @@ it('keeps per-key order and applies each write once with two claimers racing', a
             applied.set(row.key, [...(applied.get(row.key) ?? []), content(row.raw)]);
             await new Promise((r) => setTimeout(r, Math.random() * 3));
             inFlight.delete(row.key);
-            row = (await t.completeAndNext(row.id, owner, 30_000)).next;
+            row = (await completeOne(t, row.id, owner, 30_000)).next;
           }
         }),
       );
@@ -182,7 +183,7 @@ it('parks, lists, retries and purges', async () => {
   expect(await table.stats()).toMatchObject({ depth: 1, parked: 0 });
   const [back] = await poll('w');
   expect(back).toMatchObject({ id: row!.id, attempts: 1 });
-  await table.completeAndNext(back!.id, 'w', 1000);
+  await completeOne(table, back!.id, 'w', 1000);
 
   expect(await table.purge({ statuses: ['done'], olderThanMs: 60_000 })).toBe(0);
   expect(await table.purge({ statuses: ['done'], olderThanMs: 0 })).toBe(1);
