@@ -155,6 +155,35 @@ describe('orchestrator batch_read', () => {
     expect(future.total_count).toBe(0);
   });
 
+  it('pages and counts one type without the memories a delete, a bulk delete or an expiry took away (each on its own)', async () => {
+    const changes: Record<string, (s: string, id: string) => Promise<unknown>> = {
+      expiry: (s, id) => data('update', s, { memory_id: id, ttl: 0.05 }),
+      delete: (s, id) => data('delete', s, { memory_id: id }),
+      'bulk delete': async (s, id) => {
+        await data('update', s, { memory_id: id, tags: ['doomed'] });
+        return data('bulk_delete', s, { filter: { tags: ['doomed'] } });
+      },
+    };
+    for (const [change, apply] of Object.entries(changes)) {
+      const s = await newSession();
+      const read = async (filter: Record<string, unknown>) => {
+        const r = await data('batch_read', s, { filter: { memory_type: 'conversation', sort: { order: 'desc' }, ...filter } });
+        return { ids: r.memories.map((m: any) => m.memory_id), total: r.total_count, more: r.page_info.has_more };
+      };
+      for (const t of ['a', 'b', 'c', 'd', 'e']) await create(s, t);
+      await data('create', s, { memory_type: 'context', content: { text: 'other type' } });
+      // Memories written in one millisecond tie on created_at: the whole read says the order pages must keep.
+      const all = (await read({})).ids;
+      expect(all, change).toHaveLength(5);
+      expect(await read({ limit: 2, offset: 1 }), change).toEqual({ ids: all.slice(1, 3), total: 5, more: true });
+      expect(await read({ limit: 2, offset: 4 }), change).toEqual({ ids: all.slice(4), total: 5, more: false });
+      await apply(s, all[1]);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(await read({ limit: 2 }), change).toEqual({ ids: [all[0], all[2]], total: 4, more: true });
+      expect((await data('batch_read', s, { filter: {} })).total_count, change).toBe(5);
+    }
+  });
+
   it('searches by keyword, token overlap and both', async () => {
     const s = await newSession();
     await create(s, 'The quick brown fox jumps');

@@ -1,4 +1,4 @@
-/** One session's memories kept in created_at order as they are written, so batch_read in that order walks instead of sorting. */
+/** One session's memories (or one memory_type's of it) kept in created_at order as they are written: batch_read walks, slices or counts instead of sorting. */
 import type { StoredMemory } from './orchestrator-query.js';
 
 interface Entry {
@@ -9,8 +9,16 @@ interface Entry {
 /** Equal times by id, as sortMemories orders them: PostgreSQL would give ties in no set order either way. */
 const before = (a: Entry, b: Entry): boolean => a.at < b.at || (a.at === b.at && a.m.memory_id < b.m.memory_id);
 
+/** Whether a memory can never stop being live: active, with no expiry. */
+const liveForGood = (m: StoredMemory): boolean => m.is_active && m.expires_at === null;
+
 export class CreatedOrder {
   private readonly entries: Entry[] = [];
+  /**
+   * Every memory here live for good: then every one matches a filter on liveness alone, so a page is a slice and
+   * its total the size (an index's count, not a walk of the session). Once one is deleted or given an expiry, pages walk.
+   */
+  private allLive = true;
 
   /** A memory new to the session (most often the newest: a look at the end, then a binary search). */
   add(m: StoredMemory): void {
@@ -24,25 +32,43 @@ export class CreatedOrder {
       else hi = mid;
     }
     this.entries.splice(lo, 0, e);
+    this.changed(m);
   }
 
   /** The same memory stored again (a reload): its place is unchanged, since created_at never changes. */
   replace(old: StoredMemory, m: StoredMemory): void {
     const e = this.entries.find((x) => x.m === old);
     if (e) e.m = m;
+    this.changed(m);
+  }
+
+  /** A memory here was changed in place (deleted, given an expiry): what a page may skip. */
+  changed(m: StoredMemory): void {
+    if (!liveForGood(m)) this.allLive = false;
   }
 
   /**
-   * The page [offset, offset + limit) of those `keep` accepts, in the order asked, and how many it accepts in
-   * all (batch_read's total_count: counted as a count(*) would, without sorting or copying).
+   * The page [offset, offset + limit) of the live memories `keep` accepts (all live ones when it is undefined), in
+   * the order asked, and how many it accepts in all (batch_read's total_count, counted as a count(*) would).
    */
-  page(desc: boolean, offset: number, limit: number, keep: (m: StoredMemory) => boolean): { page: StoredMemory[]; total: number } {
+  page(
+    desc: boolean,
+    offset: number,
+    limit: number,
+    live: (m: StoredMemory) => boolean,
+    keep: ((m: StoredMemory) => boolean) | undefined,
+  ): { page: StoredMemory[]; total: number } {
     const page: StoredMemory[] = [];
-    let total = 0;
     const n = this.entries.length;
+    const at = (k: number) => this.entries[desc ? n - 1 - k : k]!.m;
+    if (!keep && this.allLive) {
+      for (let k = offset; k < Math.min(n, offset + limit); k++) page.push(at(k));
+      return { page, total: n };
+    }
+    let total = 0;
     for (let k = 0; k < n; k++) {
-      const m = this.entries[desc ? n - 1 - k : k]!.m;
-      if (!keep(m)) continue;
+      const m = at(k);
+      if (!live(m) || (keep && !keep(m))) continue;
       if (total >= offset && page.length < limit) page.push(m);
       total++;
     }

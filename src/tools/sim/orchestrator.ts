@@ -146,6 +146,8 @@ export class OrchestratorModel implements SimModel {
   private readonly bySession = new Map<string, StoredMemory[]>();
   /** The same, by created_at: batch_read's usual order without a sort per read. */
   private readonly byCreated = new Map<string, CreatedOrder>();
+  /** Each session's memories of one memory_type by created_at (the orchestrator indexes memory_type): a read of one type walks that type only. */
+  private readonly byType = new Map<string, CreatedOrder>();
   private seq = 0;
   /** Called with what a write stored (persistence writes it behind, see src/sim/storage). */
   onChange?: (change: OrchestratorChange) => void;
@@ -163,18 +165,23 @@ export class OrchestratorModel implements SimModel {
   private keep(m: StoredMemory): void {
     let list = this.bySession.get(m.session_id);
     if (!list) this.bySession.set(m.session_id, (list = []));
-    let order = this.byCreated.get(m.session_id);
-    if (!order) this.byCreated.set(m.session_id, (order = new CreatedOrder()));
+    const orders = [orderIn(this.byCreated, m.session_id), orderIn(this.byType, typeKey(m.session_id, m.memory_type))];
     const before = this.memories.get(m.memory_id);
     // A memory stored again (loaded twice) keeps its place, as in the map.
     if (before) {
       list[list.indexOf(before)] = m;
-      order.replace(before, m);
+      for (const o of orders) o.replace(before, m);
     } else {
       list.push(m);
-      order.add(m);
+      for (const o of orders) o.add(m);
     }
     this.memories.set(m.memory_id, m);
+  }
+
+  /** A memory changed in place (deleted, given an expiry): its orders stop taking every memory as live. */
+  private changed(m: StoredMemory): void {
+    this.byCreated.get(m.session_id)?.changed(m);
+    this.byType.get(typeKey(m.session_id, m.memory_type))?.changed(m);
   }
 
   private readonly actions: Record<string, Handler> = {
@@ -185,6 +192,7 @@ export class OrchestratorModel implements SimModel {
       const m = this.memory(c);
       divergentWrite(c.fault, m, (x) => {
         x.is_active = false;
+        this.changed(x);
         this.onChange?.({ memories: [x] });
       });
       return { deleted: true };
@@ -308,6 +316,7 @@ export class OrchestratorModel implements SimModel {
       changes,
       (c) => {
         Object.assign(m, c);
+        this.changed(m);
         this.onChange?.({ memories: [m] });
       },
       (c) => ({
@@ -331,11 +340,15 @@ export class OrchestratorModel implements SimModel {
     const offset = nonNegativeInt(f.offset, 0, 'filter.offset');
     const matches = matcher(f, 'memory_type');
     const wanted = ids === undefined ? undefined : new Set(ids as string[]);
-    const keep = (m: StoredMemory) => isLive(m, now) && (!wanted || wanted.has(m.memory_id)) && matches(m);
-    const byCreated = this.byCreated.get(session.session_id);
+    const keep = (m: StoredMemory) => (!wanted || wanted.has(m.memory_id)) && matches(m);
+    const type = singleType(f.memory_type);
+    const typed = type === undefined ? undefined : this.byType.get(typeKey(session.session_id, type));
+    const order = typed ?? this.byCreated.get(session.session_id);
+    // Nothing to check beyond liveness when the order is the filter's type (or the filter has none) and nothing else is asked.
+    const plain = (absent(f.memory_type) || typed !== undefined) && !wanted && absent(f.tags) && absent(f.time_range);
     const { page, total } =
-      byCreated && createdOrder(f.sort)
-        ? byCreated.page(f.sort?.order === 'desc', offset, limit, keep)
+      order && createdOrder(f.sort)
+        ? order.page(f.sort?.order === 'desc', offset, limit, (m) => isLive(m, now), plain ? undefined : keep)
         : pageOf(sortMemories(this.liveOf(session, now).filter(keep), f.sort), offset, limit);
     return {
       memories: page.map(publicMemory),
@@ -391,7 +404,10 @@ export class OrchestratorModel implements SimModel {
     const matches = matcher({ memory_type, tags }, 'memory_type');
     const doomed = this.liveOf(session, now).filter((m) => matches(m) && (cutoff === undefined || Date.parse(m.created_at) < cutoff));
     divergentWrite(fault, doomed, (list) => {
-      list.forEach((m) => (m.is_active = false));
+      for (const m of list) {
+        m.is_active = false;
+        this.changed(m);
+      }
       if (list.length) this.onChange?.({ memories: list });
     });
     return { deleted_count: doomed.length, filter_applied: filter };
@@ -432,6 +448,22 @@ function alteredContent(content: JsonObject): JsonObject {
 function createdOrder(sort: unknown): sort is { order?: 'asc' | 'desc' } | undefined {
   if (sort === undefined) return true;
   return isObject(sort) && (sort.field ?? 'created_at') === 'created_at' && (sort.order === undefined || sort.order === 'asc' || sort.order === 'desc');
+}
+
+const absent = (v: unknown): boolean => v === undefined || v === null;
+
+/** The memory_type a filter asks for when it asks for exactly one. */
+function singleType(v: unknown): string | undefined {
+  const [t, ...more] = Array.isArray(v) ? v : [v];
+  return typeof t === 'string' && more.length === 0 ? t : undefined;
+}
+
+const typeKey = (sessionId: string, type: string): string => `${type}\u0000${sessionId}`;
+
+function orderIn(orders: Map<string, CreatedOrder>, key: string): CreatedOrder {
+  let order = orders.get(key);
+  if (!order) orders.set(key, (order = new CreatedOrder()));
+  return order;
 }
 
 const pageOf = (found: StoredMemory[], offset: number, limit: number) => ({ page: found.slice(offset, offset + limit), total: found.length });
