@@ -1,6 +1,7 @@
 /** memshift's reading and writing of JSON checked against Python's own json module (Debian's python3), byte for byte. */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { LosslessNumber, parse } from 'lossless-json';
 import { pyDumps, pyFloatRepr, pyLoads, PyJsonError } from '../../src/util/pyjson.js';
 
 /** Runs `code` in python3 with `data` on stdin (JSON), returning its stdout parsed as JSON. */
@@ -51,6 +52,35 @@ describe('frames as Python reads them', () => {
     ];
     const expected = python('print(json.dumps([json.dumps(json.loads(x)) for x in data]))', numbers) as string[];
     expect(numbers.map((x) => pyDumps(pyLoads(x)))).toEqual(expected);
+  });
+
+  it('reads varied documents as Python and lossless-json do, numbers with their tokens, whichever parser takes them', () => {
+    // Random documents: numbers in every spelling, duplicate keys, escapes, nesting.
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const numbers = ['0', '-1', '42', '1.5', '1.0', '-0', '1e5', '2.5E-3', '1700000000.123', '12345678901234567890', '0.1', '1e400', '100', '-2.25'];
+    const gen = (keys: string[], depth = 0): string => {
+      const pick = rnd(depth > 2 ? 4 : 7);
+      if (pick === 1) return ['"text"', '"\\n\\u00fc\\ud83d\\ude00"', '"1.0"', 'true', 'null'][rnd(5)]!;
+      if (pick < 4) return numbers[rnd(numbers.length)]!;
+      if (pick === 4) return `[${Array.from({ length: rnd(4) }, () => gen(keys, depth + 1)).join(', ')}]`;
+      return `{${Array.from({ length: rnd(5) }, () => `"${keys[rnd(keys.length)]}": ${gen(keys, depth + 1)}`).join(', ')}}`;
+    };
+    const docs = Array.from({ length: 300 }, () => gen(['a', 'b', 'timestamp', 'x\\"y', 'caf\\u00e9']));
+    // And the plain case the fast reader is for: a page of memories whose numbers all spell as JavaScript writes them.
+    docs.push(`{"memories": [${Array.from({ length: 50 }, (_, i) => `{"n": ${i}, "t": ${1700000000 + i / 8}, "s": "m ${i}"}`).join(', ')}]}`);
+    const expected = python('print(json.dumps([json.dumps(json.loads(x)) for x in data]))', docs) as string[];
+    expect(docs.map((x) => pyDumps(pyLoads(x)))).toEqual(expected);
+    // Keys JavaScript puts first ("1", "10": Python keeps them where they were written, a known difference of both
+    // readers) reorder the values against the text's numbers: each value must still get its own token.
+    const reordered = Array.from({ length: 300 }, () => gen(['a', 'b', '1', '10']));
+    const reference = (x: string) => parse(x, null, { parseNumber: (d) => new LosslessNumber(d), onDuplicateKey: ({ newValue }) => newValue });
+    for (const x of [...docs, ...reordered]) expect(pyLoads(x), x).toStrictEqual(reference(x));
   });
 
   it('decodes the encodings Python detects: UTF-8 with a BOM, UTF-16, UTF-32', () => {
