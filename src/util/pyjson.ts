@@ -40,13 +40,11 @@ export function pyLoads(raw: Buffer | string): unknown {
 
 /**
  * The same value read by V8's JSON.parse (several times faster than lossless-json on a large orchestrator page),
- * each number then wrapped with its token from the text, when that is exact: every number token, in text order,
- * is spelt as JavaScript writes the number it parsed to (String(n)), in the order the values are met. If any
- * token were not (`1.0`, `1e5`, `-0`, `1e400`, an int past 2^53), the two lists could not be equal: a token
- * other than its own spelling adds to the count of that spelling among the values without adding to it among
- * the tokens. Anything else (text JSON.parse refuses, `NaN`, a `__proto__` key, a dropped duplicate's number,
- * keys V8 reorders) ends in undefined, and lossless-json reads it. V8's JSON.parse takes any nesting (it does not
- * recurse), so the depth Python allows is checked on the way, not by a scan of the text first.
+ * each number then wrapped with its own token from the text. The values are met in the text's order unless V8
+ * reordered keys (array-index keys such as "1" come first) or a duplicate key kept its first place with its last
+ * value: a key starting with a digit, or fewer keys in the value than colons in the text, gives that away, and
+ * lossless-json reads the text instead, as it does anything JSON.parse refuses (`NaN`) and a `__proto__` key.
+ * V8's JSON.parse takes any nesting (it does not recurse), so the depth Python allows is checked on the way.
  */
 function nativeLoads(text: string): { value: unknown } | undefined {
   if (text.includes('__proto__')) return undefined;
@@ -57,7 +55,10 @@ function nativeLoads(text: string): { value: unknown } | undefined {
     return undefined;
   }
   let at = 0;
-  /** The next number token outside strings, or undefined at the end. */
+  let colons = 0;
+  let keys = 0;
+  let inOrder = true;
+  /** The next number token outside strings (counting the colons passed), or undefined at the end. */
   const nextToken = (): string | undefined => {
     for (; at < text.length; at++) {
       const c = text.charCodeAt(at);
@@ -67,7 +68,8 @@ function nativeLoads(text: string): { value: unknown } | undefined {
           if (d === 0x5c) at++;
           else if (d === 0x22) break;
         }
-      } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      } else if (c === 0x3a) colons++;
+      else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
         const start = at;
         for (at++; at < text.length && NUMBER_CHAR[text.charCodeAt(at)] === 1; at++);
         return text.slice(start, at);
@@ -75,29 +77,31 @@ function nativeLoads(text: string): { value: unknown } | undefined {
     }
     return undefined;
   };
-  let exact = true;
   const wrap = (v: unknown, depth: number): unknown => {
     if (typeof v === 'number') {
       const token = nextToken();
-      if (token !== String(v)) exact = false;
-      return exact ? new LosslessNumber(token!) : v;
+      if (token === undefined) inOrder = false;
+      return inOrder ? new LosslessNumber(token!) : v;
     }
     if (v === null || typeof v !== 'object') return v;
     if (depth === MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`, true);
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length && exact; i++) v[i] = wrap(v[i], depth + 1);
+      for (let i = 0; i < v.length && inOrder; i++) v[i] = wrap(v[i], depth + 1);
       return v;
     }
     const holder = v as Record<string, unknown>;
     for (const k in holder) {
+      keys++;
+      const first = k.charCodeAt(0);
+      if (first >= 0x30 && first <= 0x39) inOrder = false;
+      if (!inOrder) break;
       const x = holder[k];
       if (typeof x === 'number' || (x !== null && typeof x === 'object')) holder[k] = wrap(x, depth + 1);
-      if (!exact) break;
     }
     return v;
   };
   const wrapped = wrap(value, 0);
-  return exact && nextToken() === undefined ? { value: wrapped } : undefined;
+  return inOrder && nextToken() === undefined && colons === keys ? { value: wrapped } : undefined;
 }
 
 /** Characters that continue a number token: digits, `.`, `e`, `E`, `+`, `-`. */

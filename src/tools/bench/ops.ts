@@ -190,7 +190,16 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
     `memshift bench: per operation, served by legacy (its simulator, direct) and from the orchestrator (through memshift at new-primary,`,
     `reads from new; the orchestrator simulator kept in PostgreSQL in its schema), history sizes ${o.sizes.join(', ')}; one client, every size and path in turn`,
     table(
-      ['service', 'action', 'history', 'legacy p50 / p99 ms', 'new p50 / p99 ms', 'new / legacy p50', 'new / legacy p99', `new p50 at ${top} / at ${mid}`],
+      [
+        'service',
+        'action',
+        'history',
+        'legacy p50 / p99 ms',
+        'new p50 / p99 ms',
+        'new / legacy p50',
+        'new / legacy p99',
+        ...(mid === undefined ? [] : [`new p50 at ${top} / at ${mid}`]),
+      ],
       rows.map((r) => {
         const before = mid !== undefined && r.size === top ? at(r, mid) : undefined;
         return [
@@ -201,7 +210,7 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
           `${ms(r.fresh.p50)} / ${ms(r.fresh.p99)}${r.fresh.errors ? ` (${r.fresh.errors} errors)` : ''}`,
           ratio(r.fresh.p50, r.legacy.p50),
           ratio(r.fresh.p99, r.legacy.p99),
-          before ? ratio(r.fresh.p50, before.fresh.p50) : '',
+          ...(mid === undefined ? [] : [before ? ratio(r.fresh.p50, before.fresh.p50) : '']),
         ];
       }),
     ),
