@@ -81,6 +81,20 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult[]> {
   });
 }
 
+/** Sends `requests` one at a time on one REQ socket, as one agent does (a history written, a session created first). */
+export async function sendInTurn(endpoint: string, requests: Iterable<string>, timeoutMs = 30_000): Promise<void> {
+  const sock = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs });
+  sock.connect(endpoint);
+  try {
+    for (const r of requests) {
+      await sock.send(r);
+      await sock.receive();
+    }
+  } finally {
+    sock.close();
+  }
+}
+
 function newClient(endpoint: string, opts: LoadOptions): zmq.Request {
   const sock = new zmq.Request({ linger: 0, receiveTimeout: opts.timeoutMs ?? 5000, sendTimeout: opts.timeoutMs ?? 5000 });
   sock.connect(endpoint);

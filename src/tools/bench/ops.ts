@@ -5,10 +5,9 @@
  * in its own schema); one client takes every size on both paths in turn, request by request.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import * as zmq from 'zeromq';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runLoad, type LoadResult } from './load.js';
+import { runLoad, sendInTurn, type LoadResult } from './load.js';
 import { createDatabase } from './databases.js';
 import { ms, table } from './table.js';
 import { freePort } from '../../util/ports.js';
@@ -153,20 +152,16 @@ function stageEdits(stage: 'dual-write' | 'new-primary'): Edits {
 }
 
 /** One writer per history: a REQ client, one write at a time, as an agent does. */
-async function populate(front: string, service: Service, size: number): Promise<void> {
-  const sock = new zmq.Request({ linger: 0, receiveTimeout: 30_000 });
-  sock.connect(front);
-  try {
-    const key = service.key(size);
-    const send = async (request: Request) => {
-      await sock.send(pyDumps(request));
-      await sock.receive();
-    };
-    if (service === SERVICES['session-memory']) await send({ action: 'create_session', session_id: key });
-    for (let n = 0; n < size; n++) await send(service.write(key, n));
-  } finally {
-    sock.close();
-  }
+function populate(front: string, service: Service, size: number): Promise<void> {
+  const key = service.key(size);
+  const first = service === SERVICES['session-memory'] ? [{ action: 'create_session', session_id: key }] : [];
+  return sendInTurn(
+    front,
+    (function* () {
+      for (const r of first) yield pyDumps(r);
+      for (let n = 0; n < size; n++) yield pyDumps(service.write(key, n));
+    })(),
+  );
 }
 
 /** Polls memshift's /metrics until no secondary write is left to apply. */
