@@ -53,7 +53,7 @@ export interface OrchestratorMemory {
 /** A memory's creation time as epoch seconds (the legacy services' float timestamps). */
 export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
 
-const PAGE = 100;
+export const PAGE = 100;
 /**
  * Pages of a read that needs every memory: few round trips, each of which costs the orchestrator a count of the
  * session's matches (total_count) besides the page. One that caps its pages lower is paged on from what it sent.
@@ -91,7 +91,8 @@ export async function readAllMemories(client: OrchestratorClient, sessionId: str
  * The newest memories of one session matching `filter`, oldest first: pages read newest first until `enough`
  * holds for those known whole (every memory newer than the oldest read; memories sharing its created_at may
  * continue on the next page), so a read costs what its reply needs, not the session's history. All of them
- * when `enough` never holds or is not given. Ordered by byCreation, whatever order ties came in.
+ * when `enough` never holds or is not given. Ordered by byCreation, whatever order ties came in. Pages start at
+ * `firstPage` (a guess of what the reply needs) and double up to `pageSize`.
  */
 export async function readNewest(
   client: OrchestratorClient,
@@ -99,10 +100,11 @@ export async function readNewest(
   filter: Json,
   enough: ((oldestFirst: OrchestratorMemory[]) => boolean) | undefined,
   pageSize = PAGE,
+  firstPage = pageSize,
 ): Promise<OrchestratorMemory[]> {
   const seen = new Map<string, OrchestratorMemory>();
-  for (let offset = 0; ;) {
-    const data = await client.call('batch_read', sessionId, { filter: { ...filter, sort: { field: 'created_at', order: 'desc' }, limit: pageSize, offset } });
+  for (let offset = 0, limit = Math.min(firstPage, pageSize); ; limit = Math.min(pageSize, limit * 2)) {
+    const data = await client.call('batch_read', sessionId, { filter: { ...filter, sort: { field: 'created_at', order: 'desc' }, limit, offset } });
     const page = memoriesOf(data);
     // A memory written meanwhile shifts the pages by one: the one seen twice counts once.
     for (const m of page) seen.set(m.memory_id, m);

@@ -79,6 +79,19 @@ describe('session-memory translator', () => {
       if (max_tokens) expect([legacy.length, reads.length]).toEqual([450, 5]);
       else expect(reads.length).toBeLessThanOrEqual(2);
     }
+    // A small budget starts with a small page; interactions that cost nothing take pages doubling to the end.
+    await world.both(S, { action: 'create_session', session_id: 'sess-cheap' });
+    for (let i = 0; i < 60; i++) await say('sess-cheap', 'user', `${i}`);
+    for (const [session_id, max_tokens, limits] of [
+      ['sess-deep', 40, [10]],
+      ['sess-cheap', 80, [10, 20, 40]],
+    ] as const) {
+      reads.length = 0;
+      const request = { action: 'get_context', session_id, max_tokens };
+      const legacy = turns(await world.legacy(S, request));
+      expect(turns(await counted.handle(request, { createMissing: false }))).toEqual(legacy);
+      expect(reads.map((p) => (p as { filter: { limit: number } }).filter.limit)).toEqual(limits);
+    }
   });
 
   it('clear_session empties but keeps the session; delete_session removes it and its id mapping', async () => {
