@@ -53,7 +53,7 @@ export interface OrchestratorMemory {
 /** A memory's creation time as epoch seconds (the legacy services' float timestamps). */
 export const createdAtSeconds = (memory: OrchestratorMemory): number => Date.parse(memory.created_at) / 1000;
 
-export const PAGE = 100;
+const PAGE = 100;
 /**
  * Pages of a read that needs every memory: few round trips, each of which costs the orchestrator a count of the
  * session's matches (total_count) besides the page. One that caps its pages lower is paged on from what it sent.
@@ -84,26 +84,33 @@ const hasMore = (data: Json): boolean => isObject(data.page_info) && data.page_i
 
 /** Every memory of one session matching `filter`, oldest first, across all pages (a reply that holds them all). */
 export async function readAllMemories(client: OrchestratorClient, sessionId: string, filter: Json): Promise<OrchestratorMemory[]> {
-  return readNewest(client, sessionId, filter, undefined, ALL_PAGE);
+  return readNewest(client, sessionId, filter, { pageSize: ALL_PAGE });
 }
 
+export interface ReadNewestOptions {
+  /**
+   * How many more memories the reply may need, given those known whole so far (oldest first; none before the
+   * first page): 0 once it has enough. It sizes the next page. Absent: every memory is read.
+   */
+  wanted?(oldestFirst: OrchestratorMemory[]): number;
+  /** The most one page asks for. */
+  pageSize?: number;
+}
+
+/** The fewest a page asks for: a guess that falls short costs a round trip, which costs more than a few memories. */
+const MIN_PAGE = 10;
+
 /**
- * The newest memories of one session matching `filter`, oldest first: pages read newest first until `enough`
- * holds for those known whole (every memory newer than the oldest read; memories sharing its created_at may
- * continue on the next page), so a read costs what its reply needs, not the session's history. All of them
- * when `enough` never holds or is not given. Ordered by byCreation, whatever order ties came in. Pages start at
- * `firstPage` (a guess of what the reply needs) and double up to `pageSize`.
+ * The newest memories of one session matching `filter`, oldest first: pages read newest first until `wanted`
+ * says the memories known whole (every memory newer than the oldest read; memories sharing its created_at may
+ * continue on the next page) are enough, each page as large as it guesses the reply still needs, so a read costs
+ * what its reply needs, not the session's history. Ordered by byCreation, whatever order ties came in.
  */
-export async function readNewest(
-  client: OrchestratorClient,
-  sessionId: string,
-  filter: Json,
-  enough: ((oldestFirst: OrchestratorMemory[]) => boolean) | undefined,
-  pageSize = PAGE,
-  firstPage = pageSize,
-): Promise<OrchestratorMemory[]> {
+export async function readNewest(client: OrchestratorClient, sessionId: string, filter: Json, o: ReadNewestOptions = {}): Promise<OrchestratorMemory[]> {
+  const { wanted, pageSize = PAGE } = o;
+  const limitFor = (n: number) => (Number.isNaN(n) ? pageSize : Math.min(pageSize, Math.max(MIN_PAGE, Math.ceil(n))));
   const seen = new Map<string, OrchestratorMemory>();
-  for (let offset = 0, limit = Math.min(firstPage, pageSize); ; limit = Math.min(pageSize, limit * 2)) {
+  for (let offset = 0, limit = wanted ? limitFor(wanted([])) : pageSize; ;) {
     const data = await client.call('batch_read', sessionId, { filter: { ...filter, sort: { field: 'created_at', order: 'desc' }, limit, offset } });
     const page = memoriesOf(data);
     // A memory written meanwhile shifts the pages by one: the one seen twice counts once.
@@ -112,10 +119,12 @@ export async function readNewest(
     // On from what the page held: an orchestrator may cap the limit below the one asked for.
     offset += (data.memories as unknown[]).length;
     // A read that needs every memory sorts once, at the end; the others sort what is whole, page by page.
-    if (!enough) continue;
+    if (!wanted) continue;
     const edge = page.at(-1)!.created_at;
     const whole = [...seen.values()].filter((m) => m.created_at > edge).sort(byCreation);
-    if (whole.length && enough(whole)) return whole;
+    const more = wanted(whole);
+    if (whole.length && more <= 0) return whole;
+    limit = limitFor(more);
   }
 }
 

@@ -82,7 +82,12 @@ describe('LegOrchestratorClient', () => {
       JSON.stringify({ status: 'success', data: { memories, total_count: 6, page_info: { limit: 3, offset, has_more: true } } });
     script.push(page([mem('m5', 5, 50), mem('m4', 4, 40), mem('m3b', 3, 31)], 0), page([mem('m3a', 3, 30), mem('m2', 2, 20), mem('m1', 1, 10)], 3));
     const before = seen.length;
-    const got = await readNewest(new LegOrchestratorClient(leg), 'session-1', { memory_type: 'conversation' }, (whole) => whole.length >= 3, 3);
+    const got = await readNewest(
+      new LegOrchestratorClient(leg),
+      'session-1',
+      { memory_type: 'conversation' },
+      { wanted: (whole) => 3 - whole.length, pageSize: 3 },
+    );
     // After the first page only m4 and m5 are whole (a second memory of minute 3 may follow): a second page, then stop.
     expect(got.map((m) => m.memory_id)).toEqual(['m2', 'm3a', 'm3b', 'm4', 'm5']);
     const reads = seen.slice(before) as { action: string; payload: { filter: Record<string, unknown> } }[];
@@ -104,7 +109,7 @@ describe('LegOrchestratorClient', () => {
       JSON.stringify({ status: 'success', data: { memories: ns.map(mem), total_count: 6, page_info: { limit: 2, offset, has_more: more } } });
     script.push(page([6, 5], 0, true), page([4, 3], 2, true), page([2, 1], 4, false));
     const before = seen.length;
-    const got = await readNewest(new LegOrchestratorClient(leg), 'session-1', {}, undefined, 3);
+    const got = await readNewest(new LegOrchestratorClient(leg), 'session-1', {}, { pageSize: 3 });
     expect(got.map((m) => m.memory_id)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
     const offsets = (seen.slice(before) as { payload: { filter: { offset: number } } }[]).map((r) => r.payload.filter.offset);
     expect(offsets).toEqual([0, 2, 4]);

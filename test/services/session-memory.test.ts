@@ -79,12 +79,13 @@ describe('session-memory translator', () => {
       if (max_tokens) expect([legacy.length, reads.length]).toEqual([450, 5]);
       else expect(reads.length).toBeLessThanOrEqual(2);
     }
-    // A small budget starts with a small page; interactions that cost nothing take pages doubling to the end.
+    // A small budget starts with a small page (8 tokens an interaction), the next sized by what the first cost:
+    // interactions that cost nothing (under 4 characters) leave the whole budget, so all the rest come in one.
     await world.both(S, { action: 'create_session', session_id: 'sess-cheap' });
     for (let i = 0; i < 60; i++) await say('sess-cheap', 'user', `${i}`);
     for (const [session_id, max_tokens, limits] of [
       ['sess-deep', 40, [10]],
-      ['sess-cheap', 80, [10, 20, 40]],
+      ['sess-cheap', 80, [11, 81]],
     ] as const) {
       reads.length = 0;
       const request = { action: 'get_context', session_id, max_tokens };

@@ -114,7 +114,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
   private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
     const isInteraction = (m: OrchestratorMemory) => !isObject(m.content.metadata) || m.content.metadata.type !== DECISION;
-    const found = await readNewest(this.client, orchestratorId, this.own, (whole) => whole.filter(isInteraction).length >= count);
+    const found = await readNewest(this.client, orchestratorId, this.own, { wanted: (whole) => count - whole.filter(isInteraction).length });
     return found
       .filter(isInteraction)
       .reverse()

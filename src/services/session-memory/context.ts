@@ -13,6 +13,16 @@ function tokenCost(content: string): number {
   return Math.floor([...content].length / 4);
 }
 
+/**
+ * How many older entries than `oldestFirst` the context may still take: 0 when the budget stops short of the
+ * oldest given; else the budget left over the entries' mean cost (8 tokens each before any is known).
+ */
+export function contextShortfall(oldestFirst: ContextEntry[], maxTokens: number): number {
+  const used = oldestFirst.reduce((sum, e) => sum + tokenCost(e.content), 0);
+  if (selectContext(oldestFirst, maxTokens).length < oldestFirst.length) return 0;
+  return (maxTokens - used) / (oldestFirst.length ? Math.max(1, used / oldestFirst.length) : 8) + 1;
+}
+
 /** Newest to oldest while the budget holds (stopping at the first that would exceed it), returned oldest first. */
 export function selectContext(oldestFirst: ContextEntry[], maxTokens: number): ContextEntry[] {
   const kept: ContextEntry[] = [];

@@ -3,9 +3,9 @@
  * each interaction a "conversation" memory, get_context rebuilt with the agent's own token budget.
  */
 import { randomUUID } from 'node:crypto';
-import { PAGE, readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
+import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { ServiceTranslator } from '../translator.js';
-import { isoLocal, selectContext, type ContextEntry } from './context.js';
+import { contextShortfall, isoLocal, selectContext, type ContextEntry } from './context.js';
 import type { LegacyRequest, TranslateContext } from '../types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
 import { numberOf } from '../../util/pyjson.js';
@@ -13,9 +13,6 @@ import { stampMicros } from '../../util/stamps.js';
 
 const SOURCE_AGENT = 'session_memory_agent';
 const DEFAULT_MAX_TOKENS = 2000;
-
-/** A get_context's first page: enough for the budget if interactions cost 8 tokens or more, 10 to PAGE. */
-const firstPage = (budget: number): number => (Number.isFinite(budget) ? Math.min(PAGE, Math.max(10, Math.ceil(budget / 8))) : PAGE);
 
 export class SessionMemoryTranslator extends ServiceTranslator {
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
@@ -90,10 +87,9 @@ export class SessionMemoryTranslator extends ServiceTranslator {
     const budget = numberOf(maxTokens) ?? DEFAULT_MAX_TOKENS;
     const entries = (memories: OrchestratorMemory[]): ContextEntry[] =>
       memories.map(({ content }) => ({ role: content.role as string, content: content.text as string, timestamp: content.timestamp as string }));
-    // Newest pages only, until the budget's walk from the newest stops short of the oldest read; a small budget
-    // starts with a small page.
+    // Newest pages only, until the budget's walk from the newest stops short of the oldest read.
     const memories = orchestratorId
-      ? await readNewest(this.client, orchestratorId, this.own, (whole) => selectContext(entries(whole), budget).length < whole.length, PAGE, firstPage(budget))
+      ? await readNewest(this.client, orchestratorId, this.own, { wanted: (whole) => contextShortfall(entries(whole), budget) })
       : [];
     return { status: 'success', context: selectContext(entries(memories), budget), request_id: requestId };
   }
