@@ -2,7 +2,7 @@
  * The Memory Orchestrator over a leg (PROTOCOLS.md section 2), plus the two access patterns every
  * translator shares: legacy key -> orchestrator session, and reading a session's newest memories page by page.
  */
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { OrchestratorError, type ServiceName, type IdMap, type OrchestratorClient, type WriteLookup } from './types.js';
 import { assertStorable } from './storable.js';
 import { LegError, type Leg } from '../legs/types.js';
@@ -20,7 +20,8 @@ export class LegOrchestratorClient implements OrchestratorClient {
       action,
       session_id: sessionId,
       payload,
-      request_id: `req-${randomBytes(4).toString('hex')}`,
+      // 8 random hex digits, from randomUUID's cached entropy (a synchronous randomBytes call per request costs more).
+      request_id: `req-${randomUUID().slice(0, 8)}`,
       timestamp: new Date().toISOString(),
     };
     const raw = await this.leg.call(pyDumps(envelope));

@@ -10,8 +10,11 @@ export interface ContextEntry {
 
 /** The agent's token estimate: floor(len(content) / 4). Python's len counts code points, not UTF-16 units. */
 function tokenCost(content: string): number {
-  return Math.floor([...content].length / 4);
+  return Math.floor((SURROGATE.test(content) ? [...content].length : content.length) / 4);
 }
+
+/** Only a surrogate pair makes two UTF-16 units one code point. */
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 /**
  * How many older entries than `oldestFirst` the context may still take: 0 when the budget stops short of the
