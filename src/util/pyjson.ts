@@ -62,13 +62,8 @@ function nativeLoads(text: string): { value: unknown } | undefined {
   const nextToken = (): string | undefined => {
     for (; at < text.length; at++) {
       const c = text.charCodeAt(at);
-      if (c === 0x22) {
-        for (at++; at < text.length; at++) {
-          const d = text.charCodeAt(at);
-          if (d === 0x5c) at++;
-          else if (d === 0x22) break;
-        }
-      } else if (c === 0x3a) colons++;
+      if (c === 0x22) at = closingQuote(text, at);
+      else if (c === 0x3a) colons++;
       else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
         const start = at;
         for (at++; at < text.length && NUMBER_CHAR[text.charCodeAt(at)] === 1; at++);
@@ -102,6 +97,17 @@ function nativeLoads(text: string): { value: unknown } | undefined {
   };
   const wrapped = wrap(value, 0);
   return inOrder && nextToken() === undefined && colons === keys ? { value: wrapped } : undefined;
+}
+
+/** Where the string opened at `open` ends: the next quote not escaped (after an even run of backslashes), found by indexOf. */
+function closingQuote(text: string, open: number): number {
+  for (let q = open; ;) {
+    q = text.indexOf('"', q + 1);
+    if (q < 0) return text.length;
+    let b = q - 1;
+    while (text.charCodeAt(b) === 0x5c) b--;
+    if ((q - 1 - b) % 2 === 0) return q;
+  }
 }
 
 /** Characters that continue a number token: digits, `.`, `e`, `E`, `+`, `-`. */

@@ -66,7 +66,7 @@ describe('frames as Python reads them', () => {
     const numbers = ['0', '-1', '42', '1.5', '1.0', '-0', '1e5', '2.5E-3', '1700000000.123', '12345678901234567890', '0.1', '1e400', '100', '-2.25'];
     const gen = (keys: string[], depth = 0): string => {
       const pick = rnd(depth > 2 ? 4 : 7);
-      if (pick === 1) return ['"text"', '"\\n\\u00fc\\ud83d\\ude00"', '"1.0"', 'true', 'null'][rnd(5)]!;
+      if (pick === 1) return ['"text"', '"\\n\\u00fc\\ud83d\\ude00"', '"1.0"', 'true', 'null', '"ends in a backslash \\\\"', '"a \\"quote\\" 1.5: x"'][rnd(7)]!;
       if (pick < 4) return numbers[rnd(numbers.length)]!;
       if (pick === 4) return `[${Array.from({ length: rnd(4) }, () => gen(keys, depth + 1)).join(', ')}]`;
       return `{${Array.from({ length: rnd(5) }, () => `"${keys[rnd(keys.length)]}": ${gen(keys, depth + 1)}`).join(', ')}}`;
