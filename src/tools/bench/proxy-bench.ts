@@ -61,7 +61,8 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       '--set',
       'http.port=0',
     ]);
-    // The same proxy with every read shadowed to the orchestrator and every write made there too (durable outbox).
+    // The same proxy with every read shadowed to the orchestrator and every write made there too (durable outbox),
+    // its guard off: a saturated machine's latency would roll it back to the off stage mid-run, unseen.
     const flagsFile = join(dir, 'flags.json');
     await writeFlagsFile(flagsFile, {
       [flagName('session-memory', 'dual-write')]: { enabled: true },
@@ -72,7 +73,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=tcp://127.0.0.1:${shadowPort}`],
       ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
       ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
-      ...['--set', `flags.file=${flagsFile}`, '--set', `store.dataDir=${join(dir, 'pg')}`],
+      ...['--set', `flags.file=${flagsFile}`, '--set', `store.dataDir=${join(dir, 'pg')}`, '--set', 'guard.enabled=false'],
     ]);
     const paths: Path[] = [
       { name: 'direct', endpoint: legacy },
