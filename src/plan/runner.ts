@@ -144,8 +144,11 @@ export class Runner {
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);
+    // A write to the key under way now voids the comparison whatever the reads say (it ends during them or
+    // after): the shadow is not read at all, and the re-check reads both sides once the key settles.
+    const skip = plan.shadow && this.deps.activity.busy(key);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
-    const shadow = plan.shadow ? settle(callSide(shadowSide, route, sides)) : undefined;
+    const shadow = plan.shadow && !skip ? settle(callSide(shadowSide, route, sides)) : undefined;
     // A/A: legacy read a second time for the same request, for the noise baseline.
     const again = shadow && this.deps.noise?.sample(routeKey(route)) ? settle(callSide('legacy', route, sides)) : undefined;
     let primary: Observation;
@@ -157,8 +160,15 @@ export class Runner {
       this.deps.observer.fallback(route, err);
       return callSide('legacy', route, sides);
     }
-    if (shadow) void Promise.all([shadow, again]).then(([s, a]) => this.compareShadow(route, primary, s, version, a));
+    if (skip) this.skipped(route, primary);
+    else if (shadow) void Promise.all([shadow, again]).then(([s, a]) => this.compareShadow(route, primary, s, version, a));
     return primary;
+  }
+
+  /** A shadow comparison a write to its key overlapped: counted as skipped, and re-checked once the key settles. */
+  private skipped(route: Route, primary: Observation): void {
+    this.deps.observer.compared({ route, outcome: 'skipped', ...asPrimary(primary) });
+    this.rechecks?.defer(route, primary.side);
   }
 
   /** A mutating read's comparison: the primary's reply with the secondary's, both made at the same point of the key's order. */
@@ -168,14 +178,9 @@ export class Runner {
   }
 
   private compareShadow(route: Route, primary: Observation, shadow: Settled<Observation>, version: string, again?: Settled<Observation>): void {
-    const observed = (o: Observation) => ({ primary: primary.side, ...(o.side === 'legacy' ? { control: o } : { candidate: o }) });
-    if (!this.deps.activity.unchangedSince(activityKey(route), version)) {
-      this.deps.observer.compared({ route, outcome: 'skipped', ...observed(primary) });
-      this.rechecks?.defer(route, primary.side);
-      return;
-    }
+    if (!this.deps.activity.unchangedSince(activityKey(route), version)) return this.skipped(route, primary);
     if (!shadow.ok) {
-      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, ...observed(primary), error: shadow.error });
+      this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, ...asPrimary(primary), error: shadow.error });
       return;
     }
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
@@ -268,3 +273,6 @@ const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+
+/** The primary's reply, as the side a comparison took it from. */
+const asPrimary = (primary: Observation) => ({ primary: primary.side, ...(primary.side === 'legacy' ? { control: primary } : { candidate: primary }) });
