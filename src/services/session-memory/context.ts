@@ -1,6 +1,7 @@
 /**
- * SessionMemoryAgent's context rules (PROTOCOLS.md 1.1), shared by its simulator and its translator so
- * both cut the history at exactly the same place.
+ * SessionMemoryAgent's context rules (PROTOCOLS.md 1.1) as the translator applies them, and how many more
+ * interactions a context may take (what the orchestrator's next page asks for). The simulator keeps its own
+ * (src/tools/sim/python.ts); test/golden checks both against the agent written in Python.
  */
 export interface ContextEntry {
   role: string;
