@@ -19,11 +19,12 @@ const SURROGATE = /[\uD800-\uDFFF]/;
 
 /**
  * How many older entries than `oldestFirst` the context may still take: 0 when the budget stops short of the
- * oldest given; else the budget left over the entries' mean cost (8 tokens each before any is known).
+ * oldest given (selectContext keeps them all exactly when their costs add up to no more than the budget); else
+ * the budget left over the entries' mean cost (8 tokens each before any is known).
  */
 export function contextShortfall(oldestFirst: ContextEntry[], maxTokens: number): number {
   const used = oldestFirst.reduce((sum, e) => sum + tokenCost(e.content), 0);
-  if (selectContext(oldestFirst, maxTokens).length < oldestFirst.length) return 0;
+  if (used > maxTokens) return 0;
   return (maxTokens - used) / (oldestFirst.length ? Math.max(1, used / oldestFirst.length) : 8) + 1;
 }
 
