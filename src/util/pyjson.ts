@@ -150,14 +150,10 @@ export function assertShallow(text: string): void {
 
 /** Calls `visit` with each character code outside JSON strings, and its index. */
 function outsideStrings(text: string, visit: (c: number, i: number) => void): void {
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (!inString) {
-      if (c === 0x22) inString = true;
-      else visit(c, i);
-    } else if (c === 0x5c) i++;
-    else if (c === 0x22) inString = false;
+    if (c === 0x22) i = closingQuote(text, i);
+    else visit(c, i);
   }
 }
 
