@@ -1,13 +1,15 @@
 /**
  * Group commit: items handed in while a batch is being stored wait and go together in the next one, so
  * concurrent writers share a round trip and a WAL flush instead of queueing for one each. Nothing waits
- * when a lane is free: a lone item is stored at once, as before.
+ * when a lane is free (a lone item is stored at once) unless the owner asks batches to linger: work off
+ * anyone's path trades a few milliseconds for fewer statements, each of which costs both processes a round trip.
  */
 type Waiter<T> = { item: T; resolve(): void; reject(err: unknown): void };
 
 export class GroupCommit<T> {
   private queue: Waiter<T>[] = [];
   private busy = 0;
+  private lingering: NodeJS.Timeout | undefined;
 
   constructor(
     /** Stores a batch; per item, undefined when stored or the error that kept it out. Rejects when none was stored. */
@@ -15,6 +17,8 @@ export class GroupCommit<T> {
     /** Batches stored at once (connections given to this). */
     private readonly lanes: number,
     private readonly maxBatch: number,
+    /** How long a batch short of maxBatch waits for more items before it is stored. */
+    private readonly lingerMs = 0,
   ) {}
 
   add(item: T): Promise<void> {
@@ -25,6 +29,22 @@ export class GroupCommit<T> {
   }
 
   private next(): void {
+    // A full batch goes at once; a short one lingers (when asked to) for more.
+    if (this.lingerMs && this.queue.length < this.maxBatch) {
+      this.lingering ??= this.queue.length
+        ? setTimeout(() => {
+            this.lingering = undefined;
+            this.dispatch();
+          }, this.lingerMs)
+        : undefined;
+      return;
+    }
+    clearTimeout(this.lingering);
+    this.lingering = undefined;
+    this.dispatch();
+  }
+
+  private dispatch(): void {
     while (this.busy < this.lanes && this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.busy++;

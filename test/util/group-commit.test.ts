@@ -49,3 +49,21 @@ it('gives each item its own error, fails a whole batch together, and caps batche
   batches[3]!.finish();
   expect(await Promise.all(outcomes)).toEqual(['stored', 'store down', 'stored', 'refused', 'stored']);
 });
+
+it('lets a short batch linger for more items when asked, and sends a full one at once', async () => {
+  const { batches, store } = heldStore();
+  const group = new GroupCommit(store, 1, 3, 500);
+  const first = [1, 2].map((n) => group.add(n));
+  await tick();
+  expect(batches).toHaveLength(0);
+  const third = group.add(3);
+  await tick();
+  expect(batches.map((b) => b.items)).toEqual([[1, 2, 3]]);
+  batches[0]!.finish();
+  await Promise.all([...first, third]);
+  const fourth = group.add(4);
+  for (const deadline = Date.now() + 10_000; !batches[1] && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+  expect(batches.map((b) => b.items)).toEqual([[1, 2, 3], [4]]);
+  batches[1]!.finish();
+  await fourth;
+});
