@@ -31,7 +31,7 @@ import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './buffer.js';
 import { Resolver, type ResolveSides } from './resolve.js';
 import { OutboxRunner, type Primary } from './runner.js';
-import { OutboxTable, type OutboxIntent } from './table.js';
+import { OutboxTable, SESSION_OPTIONS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 
@@ -44,10 +44,21 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
-const ASYNC_COMMIT = { options: '-c synchronous_commit=off' };
+const ASYNC_COMMIT = '-c synchronous_commit=off';
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
+
+/**
+ * An intent to store, with its storer when stored claimed: a write towards the orchestrator, which a look-up
+ * by its id settles should the storer die before finishing it; so its storer takes it without another
+ * statement (table.ts CLAIMED_BY). Writes towards legacy are stored pending and claimed after their primary
+ * answered: a legacy look-up cannot tell every write, and one never sent needs none.
+ */
+interface Storing {
+  intent: OutboxIntent;
+  owner: string | null;
+}
 
 /** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
 interface Held {
@@ -87,7 +98,9 @@ export class Outbox implements SecondaryWrites {
   private readonly runner: OutboxRunner;
   private readonly buffer: OutageBuffer<Held>;
   /** Intents of concurrent writes, stored a batch per statement group and WAL flush. */
-  private readonly group = new GroupCommit<OutboxIntent>((batch) => this.storeIntents(batch), GROUP_LANES, FLUSH_BATCH);
+  private readonly group = new GroupCommit<Storing>((batch) => this.storeIntents(batch), GROUP_LANES, FLUSH_BATCH);
+  /** The runner's claim name. */
+  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
   private storeUp = true;
@@ -100,11 +113,11 @@ export class Outbox implements SecondaryWrites {
     const c = o.config;
     // Synchronous commits unless asked otherwise: an intent an agent was answered for, and a claim (which
     // says an attempt may have been sent), must survive a crash of PostgreSQL itself.
-    const commit = c.unsafeAsyncCommit ? ASYNC_COMMIT : {};
+    const session = { options: [SESSION_OPTIONS, ...(c.unsafeAsyncCommit ? [ASYNC_COMMIT] : [])].join(' ') };
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
-    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...commit });
+    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...session });
     this.intents = new OutboxTable(this.intentPool);
-    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...commit });
+    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...session });
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer(c.memoryQueueMax);
     this.runner = new OutboxRunner({
@@ -116,7 +129,7 @@ export class Outbox implements SecondaryWrites {
         barrierPings: o.barrierPings,
       }),
       observer: o.observer,
-      owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+      owner: this.owner,
       services: o.services,
       policy: c,
       leaseMs: c.leaseMs,
@@ -183,23 +196,30 @@ export class Outbox implements SecondaryWrites {
   }
 
   /** A batch of intents in one transaction; when the database refuses one of them, each alone (per intent: its error, if any). */
-  private async storeIntents(batch: OutboxIntent[]): Promise<unknown[]> {
+  private async storeIntents(batch: Storing[]): Promise<unknown[]> {
     const leaseMs = this.o.config.leaseMs + this.o.primaryBudgetMs;
+    const intents = batch.map((s) => s.intent);
     try {
       // One key's intents are stored one after another (its chain), so a batch normally holds each key once: one statement.
-      if (batch.length === 1) await this.intents.insert(batch[0]!, leaseMs, null);
-      else if (distinctKeys(batch)) await this.intents.insertDistinct(batch, leaseMs, null);
+      if (batch.length === 1) await this.intents.insert(batch[0]!.intent, leaseMs, null, batch[0]!.owner);
+      else if (distinctKeys(intents))
+        await this.intents.insertDistinct(
+          intents,
+          leaseMs,
+          null,
+          batch.map((s) => s.owner),
+        );
       else
         await this.intents.insertAll(
-          batch.map((intent) => ({ intent, primaryOk: null })),
+          batch.map((s) => ({ ...s, primaryOk: null })),
           leaseMs,
         );
       return [];
     } catch (err) {
       if (!isDataError(err) || batch.length === 1) throw err;
       return Promise.all(
-        batch.map((i) =>
-          this.intents.insert(i, leaseMs, null).then(
+        batch.map((s) =>
+          this.intents.insert(s.intent, leaseMs, null, s.owner).then(
             () => undefined,
             (e: unknown) => e,
           ),
@@ -213,8 +233,9 @@ export class Outbox implements SecondaryWrites {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        await storeWithin(this.group.add(intent), this.o.config.intentTimeoutMs);
-        this.runner.opened(intent.service, intent.key, intent.id, done, landed);
+        const owner = intent.side === 'new' ? this.owner : null;
+        await storeWithin(this.group.add({ intent, owner }), this.o.config.intentTimeoutMs);
+        this.runner.opened(intent.service, intent.key, intent.id, done, landed, owner !== null);
         return 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
@@ -280,7 +301,7 @@ export class Outbox implements SecondaryWrites {
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
         h.stored = true;
-        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done, h.landed);
+        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done, h.landed, false);
         if (h.primary) this.settle(h.intent, h.primary);
       }
     }

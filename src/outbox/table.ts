@@ -60,17 +60,24 @@ const COLUMNS =
   'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok';
 
 /**
+ * A new row's claim columns: pending, or (owner `o` not null) already claimed by its storer, who will send it
+ * without another statement: it counts as possibly sent from the start, so whoever takes it after a crash looks it up first.
+ */
+const CLAIMED_BY = (o: string) => `CASE WHEN ${o} IS NULL THEN 'pending' ELSE 'inflight' END, ${o}, CASE WHEN ${o} IS NULL THEN 0 ELSE 1 END, ${o} IS NOT NULL`;
+
+/**
  * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a
- * no-op. Its storer holds it for $8 ms (nobody else takes it while its primary call may be under way).
+ * no-op. Its storer holds it for $8 ms (nobody else takes it while its primary call may be under way), as its
+ * claim when $11 names the storer.
  */
 const INSERT = `WITH k AS (
    INSERT INTO outbox_keys (service, key, last_seq) VALUES ($2, $3, nextval('outbox_seq'))
    ON CONFLICT (service, key) DO UPDATE SET last_seq = nextval('outbox_seq')
    RETURNING last_seq)
- INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect)
- SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9, $10 FROM k
+ INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect, status, owner, attempts, sent)
+ SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9, $10, ${CLAIMED_BY('$11::text')} FROM k
  ON CONFLICT (id) DO NOTHING`;
-const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null) => [
+const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null) => [
   i.id,
   i.service,
   i.key,
@@ -81,6 +88,7 @@ const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | nul
   leaseMs,
   primaryOk,
   i.effect,
+  owner,
 ];
 
 /**
@@ -88,15 +96,15 @@ const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | nul
  * under its outbox_keys row lock, as INSERT does. A key twice would be refused (one row updated twice).
  */
 const INSERT_DISTINCT = `WITH i AS (
-   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::boolean[], $9::text[])
-     WITH ORDINALITY AS t(id, service, key, action, side, request, created_at, primary_ok, effect, n)),
+   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::boolean[], $9::text[], $11::text[])
+     WITH ORDINALITY AS t(id, service, key, action, side, request, created_at, primary_ok, effect, owner, n)),
  k AS (
    INSERT INTO outbox_keys (service, key, last_seq) SELECT service, key, nextval('outbox_seq') FROM i ORDER BY n
    ON CONFLICT (service, key) DO UPDATE SET last_seq = nextval('outbox_seq')
    RETURNING service, key, last_seq)
- INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect)
+ INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect, status, owner, attempts, sent)
  SELECT i.id, i.service, i.key, k.last_seq, i.action, i.side, i.request, i.created_at,
-        now() + make_interval(secs => $10::double precision / 1000), i.primary_ok, i.effect
+        now() + make_interval(secs => $10::double precision / 1000), i.primary_ok, i.effect, ${CLAIMED_BY('i.owner')}
  FROM i JOIN k ON k.service = i.service AND k.key = i.key ORDER BY i.n
  ON CONFLICT (id) DO NOTHING`;
 
@@ -106,18 +114,20 @@ const INSERT_DISTINCT = `WITH i AS (
  * Lookups by id never say `open`: that keeps the partial indexes (migration outbox_open_column) out of their plans.
  */
 const claimable = (known: string) => `o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR o.id = ANY(${known}::uuid[]))`;
+const O_COLUMNS = COLUMNS.split(', ')
+  .map((c) => `o.${c}`)
+  .join(', ');
 /**
- * Claims the rows of CTE `cand` (id, sent) for owner $1 and lease $2 ms, returning them with whether an earlier
+ * Claims the rows of CTE `cand` (id, sent, held) for owner $1 and lease $2 ms, returning them with whether an earlier
  * attempt was left unknown. From the claim on, an attempt may be sent: `sent` stays set unless its outcome is recorded.
+ * A held row (its storer's claim, see CLAIMED_BY) was counted as an attempt when stored.
  */
 const TAKE = `
   UPDATE outbox o
-  SET status = 'inflight', owner = $1, attempts = o.attempts + 1, sent = true,
+  SET status = 'inflight', owner = $1, attempts = o.attempts + CASE WHEN cand.held THEN 0 ELSE 1 END, sent = true,
       next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
   FROM cand WHERE o.id = cand.id
-  RETURNING ${COLUMNS.split(', ')
-    .map((c) => `o.${c}`)
-    .join(', ')}, cand.sent AS was_sent`;
+  RETURNING ${O_COLUMNS}, cand.sent AS was_sent`;
 
 /** Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services (the poll). */
 const CLAIM = `WITH heads AS (
@@ -125,30 +135,48 @@ const CLAIM = `WITH heads AS (
      WHERE open AND service = ANY($4::text[])
      ORDER BY service, key, seq),
    cand AS (
-     SELECT o.id, o.sent FROM outbox o JOIN heads h ON o.id = h.id
+     SELECT o.id, o.sent, false AS held FROM outbox o JOIN heads h ON o.id = h.id
      WHERE o.status IN ('pending', 'inflight') AND o.next_attempt_at <= now()
      ORDER BY o.next_attempt_at
      LIMIT $3
      FOR UPDATE OF o SKIP LOCKED)
    ${TAKE}`;
 
+/** Row `o` is one of the ids `held` (the caller stored them claimed and has not attempted them) and still its own. */
+const heldBy = (held: string) => `(o.id = ANY(${held}::uuid[]) AND o.owner = $1 AND o.status = 'inflight')`;
+/**
+ * After CTE `head` (ids), claims each head that is claimable or held, as CTE `claimed` (TAKE's columns). A held head
+ * with a lease of at least $2 ms left is taken as it is: the statement writes nothing for it (no WAL flush waited
+ * for). One held with less is taken again, and says it was not sent: its storer knows it never sent it.
+ */
+const claimHeads = (known: string, held: string) => `
+   kept AS (
+     SELECT o.id FROM outbox o JOIN head h ON o.id = h.id
+     WHERE ${heldBy(held)} AND o.next_attempt_at >= now() + make_interval(secs => $2::double precision / 1000)),
+   cand AS (
+     SELECT o.id, o.sent AND NOT ${heldBy(held)} AS sent, ${heldBy(held)} AS held FROM outbox o JOIN head h ON o.id = h.id
+     WHERE (${claimable(known)} OR ${heldBy(held)}) AND o.id NOT IN (SELECT id FROM kept) FOR UPDATE OF o SKIP LOCKED),
+   taken AS (${TAKE}),
+   claimed AS (SELECT * FROM taken UNION ALL SELECT ${O_COLUMNS}, false AS was_sent FROM outbox o JOIN kept ON o.id = kept.id)`;
+
 /**
  * Claims the heads of the keys ($4 services, $5 keys, pairwise) for owner $1 and $2 ms, each when due or among the
- * known ids $3; one statement for the pumps of several keys. A subquery per key, so its key is a condition of the
- * index scan whatever the planner thinks of the sizes. Exported, like COMPLETE_AND_NEXT, so a test can check its plan.
+ * known ids $3 or the held ids $6; one statement for the pumps of several keys. A subquery per key, so its key is a
+ * condition of the index scan whatever the planner thinks of the sizes. Exported, like COMPLETE_AND_NEXT, so a test
+ * can check its plan.
  */
 export const CLAIM_KEYS = `WITH k AS (SELECT * FROM unnest($4::text[], $5::text[]) AS k(service, key)),
    head AS (
      SELECT (SELECT o.id FROM outbox o WHERE o.service = k.service AND o.key = k.key AND o.open ORDER BY o.seq LIMIT 1) AS id
      FROM k),
-   cand AS (SELECT o.id, o.sent FROM outbox o JOIN head h ON o.id = h.id WHERE ${claimable('$3')} FOR UPDATE OF o SKIP LOCKED)
-   ${TAKE}`;
+   ${claimHeads('$3', '$6')}
+   SELECT * FROM claimed`;
 
 /**
  * Finishes the writes $3 for owner $1, each as its $5 ('done', or 'dropped' with reason $6), and claims each one's
- * key's next head for $2 ms when due or among the known ids $4; one statement for a batch of applied writes (at most
- * one per key). A finished write keeps its effect, not its request: users' text stays in the outbox only while it is
- * on its way.
+ * key's next head for $2 ms when due or among the known ids $4 or the held ids $7; one statement for a batch of
+ * applied writes (at most one per key). A finished write keeps its effect, not its request: users' text stays in the
+ * outbox only while it is on its way.
  */
 export const COMPLETE_AND_NEXT = `WITH f AS (SELECT * FROM unnest($3::uuid[], $5::text[], $6::text[]) AS f(id, status, reason)),
    fin AS (
@@ -163,15 +191,28 @@ export const COMPLETE_AND_NEXT = `WITH f AS (SELECT * FROM unnest($3::uuid[], $5
              WHERE o.service = fin.service AND o.key = fin.key AND o.id <> fin.id AND o.open
              ORDER BY o.seq LIMIT 1) AS id
      FROM fin),
-   cand AS (SELECT o.id, o.sent FROM outbox o JOIN head h ON o.id = h.id WHERE ${claimable('$4')} FOR UPDATE OF o SKIP LOCKED),
-   next AS (${TAKE})
-   SELECT (SELECT coalesce(array_agg(id::text), '{}') FROM fin) AS completed, next.* FROM (SELECT 1) one LEFT JOIN next ON true`;
+   ${claimHeads('$4', '$7')}
+   SELECT (SELECT coalesce(array_agg(id::text), '{}') FROM fin) AS completed, claimed.* FROM (SELECT 1) one LEFT JOIN claimed ON true`;
+
+/**
+ * Settings of the connections the outbox's statements run on. Every statement finds its rows by id or by key
+ * through an index; a planner whose statistics still describe the table as it was at the last analyze (empty,
+ * at a start or after a quiet spell) scans it whole instead, on every claim and completion while a burst makes
+ * it grow (1 to 5 ms a statement at 5,000 rows, most of the store's CPU, until autovacuum's next analyze). And
+ * each is planned once per connection (`named`): planning these CTEs costs several times running them.
+ */
+export const SESSION_OPTIONS = '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan';
+
+/** A statement prepared once per connection (see SESSION_OPTIONS). */
+const named = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name, text, values });
 
 /** A claimed write to finish: applied (`done`) or never applied by its primary (`dropped`, with the reason). */
 export interface Completion {
   id: string;
   /** The caller's own writes of the key whose primary answered: its next head is taken even before it is due. */
   known: readonly string[];
+  /** Of those, the ones it stored claimed and has not attempted (see CLAIMED_BY). */
+  held?: readonly string[];
   end: { status: 'done' } | { status: 'dropped'; reason: string };
 }
 
@@ -182,32 +223,41 @@ export class OutboxTable {
    * Stores an intent as pending behind the key's earlier writes. Idempotent on the intent's id. `primaryOk`
    * null: stored before the primary call, held by its storer for `leaseMs` (nobody else takes it meanwhile);
    * once the lease ran out it is due, and whoever takes it first finds out whether the primary applied it.
+   * `owner`: the storer, claiming it as it stores it (see CLAIMED_BY); null: pending.
    */
-  async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null): Promise<void> {
-    await this.pool.query(INSERT, insertParams(i, leaseMs, primaryOk));
+  async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null = null): Promise<void> {
+    await this.pool.query(named('outbox-insert', INSERT, insertParams(i, leaseMs, primaryOk, owner)));
   }
 
-  /** insert() for many intents of distinct keys (concurrent writes), in one statement. */
-  async insertDistinct(intents: readonly OutboxIntent[], leaseMs: number, primaryOk: boolean | null): Promise<void> {
+  /** insert() for many intents of distinct keys (concurrent writes), in one statement; `owners` pairwise with them. */
+  async insertDistinct(
+    intents: readonly OutboxIntent[],
+    leaseMs: number,
+    primaryOk: boolean | null,
+    owners: readonly (string | null)[] = intents.map(() => null),
+  ): Promise<void> {
     const column = <T>(f: (i: OutboxIntent) => T): T[] => intents.map(f);
-    await this.pool.query(INSERT_DISTINCT, [
-      column((i) => i.id),
-      column((i) => i.service),
-      column((i) => i.key),
-      column((i) => i.action),
-      column((i) => i.side),
-      column((i) => i.raw),
-      column((i) => i.createdAt),
-      column(() => primaryOk),
-      column((i) => i.effect),
-      leaseMs,
-    ]);
+    await this.pool.query(
+      named('outbox-insert-distinct', INSERT_DISTINCT, [
+        column((i) => i.id),
+        column((i) => i.service),
+        column((i) => i.key),
+        column((i) => i.action),
+        column((i) => i.side),
+        column((i) => i.raw),
+        column((i) => i.createdAt),
+        column(() => primaryOk),
+        column((i) => i.effect),
+        leaseMs,
+        owners,
+      ]),
+    );
   }
 
   /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */
-  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null }[], leaseMs: number): Promise<void> {
+  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null }[], leaseMs: number): Promise<void> {
     await inTransaction(this.pool, async (client) => {
-      for (const i of intents) await client.query(INSERT, insertParams(i.intent, leaseMs, i.primaryOk));
+      for (const i of intents) await client.query(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null)));
     });
   }
 
@@ -218,16 +268,25 @@ export class OutboxTable {
    */
   async claim(q: { owner: string; leaseMs: number; limit: number; services: readonly ServiceName[] }): Promise<OutboxRow[]> {
     // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
-    const { rows } = await this.pool.query(CLAIM, [q.owner, q.leaseMs, q.limit, q.services]);
+    const { rows } = await this.pool.query(named('outbox-claim', CLAIM, [q.owner, q.leaseMs, q.limit, q.services]));
     return rows.map(rowOf);
   }
 
   /**
    * Claims the heads of these keys (one row each at most), each when due or when its id is in `known` (the
-   * caller's own write, its primary answered), even before it is due.
+   * caller's own write, its primary answered), even before it is due; one of `held` (stored claimed by the
+   * caller) is taken without a write while its lease lasts.
    */
-  async claimKeys(owner: string, leaseMs: number, keys: readonly { service: ServiceName; key: string }[], known: readonly string[] = []): Promise<OutboxRow[]> {
-    const { rows } = await this.pool.query(CLAIM_KEYS, [owner, leaseMs, known, keys.map((k) => k.service), keys.map((k) => k.key)]);
+  async claimKeys(
+    owner: string,
+    leaseMs: number,
+    keys: readonly { service: ServiceName; key: string }[],
+    known: readonly string[] = [],
+    held: readonly string[] = [],
+  ): Promise<OutboxRow[]> {
+    const { rows } = await this.pool.query(
+      named('outbox-claim-keys', CLAIM_KEYS, [owner, leaseMs, known, keys.map((k) => k.service), keys.map((k) => k.key), held]),
+    );
     return rows.map(rowOf);
   }
 
@@ -237,22 +296,26 @@ export class OutboxTable {
    * still held; `next`: the claimed writes (one per key at most).
    */
   async completeAll(owner: string, leaseMs: number, items: readonly Completion[]): Promise<{ completed: Set<string>; next: OutboxRow[] }> {
-    const { rows } = await this.pool.query(COMPLETE_AND_NEXT, [
-      owner,
-      leaseMs,
-      items.map((c) => c.id),
-      items.flatMap((c) => c.known),
-      items.map((c) => c.end.status),
-      items.map((c) => ('reason' in c.end ? c.end.reason : null)),
-    ]);
+    const { rows } = await this.pool.query(
+      named('outbox-complete', COMPLETE_AND_NEXT, [
+        owner,
+        leaseMs,
+        items.map((c) => c.id),
+        items.flatMap((c) => c.known),
+        items.map((c) => c.end.status),
+        items.map((c) => ('reason' in c.end ? c.end.reason : null)),
+        items.flatMap((c) => c.held ?? []),
+      ]),
+    );
     return { completed: new Set(rows[0]!.completed as string[]), next: rows.filter((r) => r.id).map(rowOf) };
   }
 
-  /** Drops a write its storer's primary refused (not claimed: it is still the storer's pending intent). */
-  async drop(id: string, reason: string): Promise<void> {
+  /** Drops a write its storer's primary refused (never attempted: still the storer's pending intent, or its held claim). */
+  async drop(id: string, reason: string, storer: string): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now(), request = ${SCRUBBED} WHERE id = $1 AND status = 'pending'`,
-      [id, reason],
+      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now(), request = ${SCRUBBED}
+       WHERE id = $1 AND (status = 'pending' OR (status = 'inflight' AND owner = $3))`,
+      [id, reason, storer],
     );
   }
 
@@ -269,13 +332,15 @@ export class OutboxTable {
 
   /**
    * Makes a storer's write that it could not take itself due for whoever takes its key next, with what the
-   * storer knows of its primary (null: unknown, so the taker looks it up first).
+   * storer knows of its primary (null: unknown, so the taker looks it up first). `heldBy`: the storer, when it
+   * stored the write claimed (see CLAIMED_BY); it never sent it, so the claim is given up as unsent.
    */
-  async handOver(id: string, primaryOk: boolean | null): Promise<void> {
+  async handOver(id: string, primaryOk: boolean | null, heldBy: string | null): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), next_attempt_at = now(), updated_at = now()
-       WHERE id = $1 AND status = 'pending' AND attempts = 0`,
-      [id, primaryOk],
+      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), next_attempt_at = now(), updated_at = now(),
+         status = 'pending', owner = NULL, attempts = 0, sent = (status = 'pending' AND sent)
+       WHERE id = $1 AND ((status = 'pending' AND attempts = 0) OR (status = 'inflight' AND owner = $3))`,
+      [id, primaryOk, heldBy],
     );
   }
 

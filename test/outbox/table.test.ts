@@ -94,6 +94,36 @@ it('gives a fresh write to its storer at once (it knows its primary answered), a
   expect(mine).toMatchObject({ primaryOk: null, wasSent: false });
 });
 
+it('takes a write stored claimed by its storer without writing again, and never gives it to anyone else while its lease lasts', async () => {
+  const [a, b] = [intent('k', 0), intent('k', 1)];
+  for (const i of [a, b]) await table.insert(i, 60_000, null, 'storer');
+  const version = async (id: string) => (await pools[0]!.query<{ xmin: string }>('SELECT xmin FROM outbox WHERE id = $1', [id])).rows[0]!.xmin;
+  const before = await version(a.id);
+  expect(await poll('other')).toEqual([]);
+  expect(await table.claimKeys('other', 1000, [{ service: S, key: 'k' }], [], [a.id])).toEqual([]);
+  const [mine] = await table.claimKeys('storer', 1000, [{ service: S, key: 'k' }], [a.id, b.id], [a.id, b.id]);
+  // Only the key's head; the storer never sent it, and the row is the one stored (no new version: no WAL flush waited for).
+  expect(mine).toMatchObject({ id: a.id, status: 'inflight', owner: 'storer', attempts: 1, wasSent: false });
+  expect(await version(a.id)).toBe(before);
+  // Finishing it hands the next held write over, again untouched.
+  const beforeB = await version(b.id);
+  const { completed, next } = await table.completeAll('storer', 1000, [{ id: a.id, known: [b.id], held: [b.id], end: { status: 'done' } }]);
+  expect(completed.has(a.id)).toBe(true);
+  expect(next).toEqual([expect.objectContaining({ id: b.id, wasSent: false, attempts: 1 })]);
+  expect(await version(b.id)).toBe(beforeB);
+});
+
+it('treats a write stored claimed as possibly sent once its storer is gone, and as unsent when its storer hands it over', async () => {
+  const [gone, handed] = [intent('g', 0), intent('h', 0)];
+  await table.insert(gone, 0, null, 'dead-storer');
+  await table.insert(handed, 60_000, true, 'storer');
+  // The storer died after storing it: whoever takes it looks the secondary up before sending.
+  expect(await poll('heir')).toEqual([expect.objectContaining({ id: gone.id, owner: 'heir', attempts: 2, wasSent: true })]);
+  // A storer that could not take its own write (an earlier one of the key is elsewhere) gives it up as never sent.
+  await table.handOver(handed.id, true, 'storer');
+  expect(await poll('next')).toEqual([expect.objectContaining({ id: handed.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: true })]);
+});
+
 it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
   await table.insert(intent('k', 0), 0, true);
   const [row] = await poll('dead-owner', 1, 200);
