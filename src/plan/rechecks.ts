@@ -1,7 +1,8 @@
 /**
  * Deferred re-checks (as ghostferry's verifier re-checks rows touched by live writes): a shadow read skipped
  * because a write to its key was in flight is read again on both sides once that key's writes have settled,
- * and compared then; within a bounded delay and budget, or given up and counted as never compared.
+ * and compared then; within a bounded delay and budget, or given up and counted as never compared. Sides
+ * that agree are a match whatever else is under way; sides apart wait while the store holds writes to the key.
  */
 import { pyDumps } from '../util/pyjson.js';
 import type { Observation } from '../comparison/observation.js';
@@ -16,6 +17,12 @@ export interface RecheckOptions {
   maxPending: number;
   /** Re-checks reading both sides at once. */
   concurrency: number;
+}
+
+/** A comparison made: whether the sides agreed, and how to tell the observers. */
+export interface Verdict {
+  agree: boolean;
+  report(): void;
 }
 
 /** Why a skipped read was never compared. */
@@ -35,8 +42,8 @@ export interface RecheckDeps {
   unlanded(route: Route): Promise<boolean>;
   /** Reads the route on both sides (`again`: legacy a second time, when the noise baseline samples it); rejects when a side fails. */
   readBoth(route: Route): Promise<Reads>;
-  /** Both sides read while the key stayed settled: compare them, standing for `covered` skipped reads. */
-  compare(route: Route, primary: Side, reads: Reads, covered: number): void;
+  /** Both sides read while the key stayed settled: compares them, standing for `covered` skipped reads. */
+  compare(route: Route, primary: Side, reads: Reads, covered: number): Verdict;
   giveUp(route: Route, covered: number, why: GiveUp): void;
 }
 
@@ -47,6 +54,8 @@ interface Deferred {
   /** Skipped reads of the same request (session and arguments) this re-check stands for. */
   covered: number;
   deadline: number;
+  /** A try found the sides apart while the key had writes held elsewhere: looked up before reading from then on. */
+  held: boolean;
   timer: NodeJS.Timeout | undefined;
   listening: boolean;
   running: boolean;
@@ -83,7 +92,17 @@ export class Rechecks {
       this.deps.giveUp(route, 1, 'budget');
       return;
     }
-    const d: Deferred = { route, key, primary, covered: 1, deadline: Date.now() + this.opts.maxDelayMs, timer: undefined, listening: false, running: false };
+    const d: Deferred = {
+      route,
+      key,
+      primary,
+      covered: 1,
+      deadline: Date.now() + this.opts.maxDelayMs,
+      held: false,
+      timer: undefined,
+      listening: false,
+      running: false,
+    };
     this.pending.set(id, d);
     this.wait(id, d, 0);
   }
@@ -116,14 +135,20 @@ export class Rechecks {
     d.running = true;
     this.running++;
     try {
-      if (await this.deps.unlanded(d.route)) return this.wait(id, d, RETRY_MS);
+      if (d.held && (await this.deps.unlanded(d.route))) return this.wait(id, d, RETRY_MS);
       const version = activity.version(d.key);
       const reads = await this.deps.readBoth(d.route);
       // A write that began meanwhile may have reached one side's read and not the other's.
       if (!activity.unchangedSince(d.key, version)) return this.wait(id, d, RETRY_MS);
+      const verdict = this.deps.compare(d.route, d.primary, reads, d.covered);
+      // Sides that agree need no look-up; sides apart may be a write held elsewhere (the outbox, another replica).
+      if (!verdict.agree && !d.held && (await this.deps.unlanded(d.route))) {
+        d.held = true;
+        return this.wait(id, d, RETRY_MS);
+      }
       this.pending.delete(id);
       clearTimeout(d.timer);
-      this.deps.compare(d.route, d.primary, reads, d.covered);
+      verdict.report();
     } catch {
       this.finish(id, d, 'side_failed');
     } finally {

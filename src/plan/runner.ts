@@ -21,7 +21,7 @@ import type { MigrationStats } from './totals.js';
 import type { Translator } from '../services/types.js';
 import { isUnknownOutcome } from '../legs/types.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
-import { Rechecks, type RecheckOptions } from './rechecks.js';
+import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -196,20 +196,29 @@ export class Runner {
   }
 
   /** Compares legacy's reply with the new side's, discounts noise, and reports the result. */
-  private judge(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>, recheck?: number): void {
+  private judge(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>): void {
+    this.weigh(route, primary, control, candidate, ownNoise).report();
+  }
+
+  /** Compares legacy's reply with the new side's and discounts noise; the result is reported by `report`. */
+  private weigh(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>, recheck?: number): Verdict {
     const { diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
     const { real, noise } = this.deps.noise ? this.deps.noise.discount(routeKey(route), diffs, ownNoise) : { real: diffs, noise: [] };
-    this.deps.observer.compared({
-      route,
-      outcome: real.length ? 'mismatch' : 'match',
-      primary,
-      control,
-      candidate,
-      diffs: real,
-      ignored,
-      ...(noise.length ? { noise } : {}),
-      ...(recheck ? { recheck } : {}),
-    });
+    return {
+      agree: real.length === 0,
+      report: () =>
+        this.deps.observer.compared({
+          route,
+          outcome: real.length ? 'mismatch' : 'match',
+          primary,
+          control,
+          candidate,
+          diffs: real,
+          ignored,
+          ...(noise.length ? { noise } : {}),
+          ...(recheck ? { recheck } : {}),
+        }),
+    };
   }
 
   private makeRechecks(opts: RecheckOptions): Rechecks {
@@ -231,7 +240,7 @@ export class Runner {
           return { legacy, fresh, ...(again?.ok ? { again: again.value } : {}) };
         },
         compare: (route, primary, { legacy, fresh, again }, covered) =>
-          this.judge(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again), covered),
+          this.weigh(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again), covered),
         giveUp: (route, covered, why) => observer.recheckGivenUp({ route, covered, why }),
       },
       opts,

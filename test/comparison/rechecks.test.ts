@@ -29,7 +29,10 @@ function harness(opts: Partial<{ maxDelayMs: number; maxPending: number }> = {},
       reads++;
       return { legacy: obs('legacy'), fresh: obs('new') };
     },
-    compare: (r, _primary, _reads, covered) => compared.push({ key: r.key!, covered }),
+    compare: (r, _primary, reads, covered) => ({
+      agree: JSON.stringify(reads.legacy.value) === JSON.stringify(reads.fresh.value),
+      report: () => compared.push({ key: r.key!, covered }),
+    }),
     giveUp: (r, covered, why) => givenUp.push({ key: r.key!, covered, why }),
     ...overrides,
   };
@@ -73,12 +76,47 @@ describe('Rechecks', () => {
     expect(h.givenUp).toEqual([]);
   });
 
-  it('writes held elsewhere (the outbox, another replica) keep it waiting; past the delay it is given up', async () => {
-    const h = harness({ maxDelayMs: 300 }, { unlanded: async () => true });
+  const apart = (reads: () => number) => async () => ({
+    legacy: new Observation('legacy', 1, { value: { n: 0 } }),
+    fresh: new Observation('new', 1, { value: { n: reads() } }),
+  });
+
+  it('sides apart while writes are held elsewhere (the outbox, another replica) wait; past the delay it is given up', async () => {
+    let reads = 0;
+    let lookups = 0;
+    const h = harness({ maxDelayMs: 300 }, { unlanded: async () => (lookups++, true), readBoth: apart(() => ++reads) });
     h.rechecks.defer(route('u3'), 'new');
     await until(() => h.givenUp.length === 1);
     expect(h.givenUp).toEqual([{ key: 'u3', covered: 1, why: 'unsettled' }]);
-    expect(h.reads()).toBe(0);
+    expect(h.compared).toEqual([]);
+    // Read once; from then on the store is asked before reading again.
+    expect(reads).toBe(1);
+    expect(lookups).toBeGreaterThan(1);
+  });
+
+  it('sides that agree are a match without asking the store; sides apart with nothing held are compared at once', async () => {
+    let lookups = 0;
+    const agreeing = harness({}, { unlanded: async () => (lookups++, true) });
+    agreeing.rechecks.defer(route('u4'), 'legacy');
+    await until(() => agreeing.compared.length === 1);
+    expect(lookups).toBe(0);
+
+    let reads = 0;
+    const differing = harness({}, { unlanded: async () => (lookups++, false), readBoth: apart(() => ++reads) });
+    differing.rechecks.defer(route('u5'), 'legacy');
+    await until(() => differing.compared.length === 1);
+    expect([lookups, reads]).toEqual([1, 1]);
+  });
+
+  it('once the held writes have landed, sides still apart are compared', async () => {
+    let reads = 0;
+    let held = 2;
+    const h = harness({}, { unlanded: async () => held-- > 0, readBoth: apart(() => ++reads) });
+    h.rechecks.defer(route('u6'), 'legacy');
+    await until(() => h.compared.length === 1);
+    // Apart and held; held on the next look-up (not read); landed: read again, compared as they are.
+    expect([reads, held]).toEqual([2, -1]);
+    expect(h.givenUp).toEqual([]);
   });
 
   it('over the budget a skipped read is given up at once; a failing side gives up its re-check', async () => {
