@@ -88,3 +88,19 @@ export function definitionState(feature: FeatureDefinition | undefined): FlagSta
   const rollout = feature.strategies?.find((s) => s.name === 'flexibleRollout');
   return rollout ? { enabled: feature.enabled, rollout: Number(rollout.parameters?.rollout) } : { enabled: feature.enabled };
 }
+
+/**
+ * Whether unleash-client answers true for the toggle whatever the request: on, depending on no other toggle,
+ * no impression events, and one strategy that takes everyone (`default`, or a 100% flexibleRollout sticky on
+ * nothing of the request but a draw). A rollout sticky on sessionId is false without one, so it never is.
+ */
+export function onForEveryone(feature: FeatureDefinition | undefined): boolean {
+  if (!feature?.enabled || feature.impressionData || feature.dependencies?.length || !Array.isArray(feature.strategies)) return false;
+  if (feature.strategies.length === 0) return true;
+  return feature.strategies.some((s) => {
+    if (s.constraints?.length || s.segments?.length) return false;
+    if (s.name === 'default') return true;
+    const stickiness = s.parameters?.stickiness || 'default';
+    return s.name === 'flexibleRollout' && Number(s.parameters?.rollout) >= 100 && (stickiness === 'default' || stickiness === 'random');
+  });
+}

@@ -7,7 +7,7 @@
 import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
-import { definitionState, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
+import { definitionState, onForEveryone, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
 import { FileFlagRepository } from './file-repository.js';
 import { allFlagNames, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
 import { deriveStage, isOn, STAGE_PLANS, type FlagState, type FlagStates, type Stage } from './stage.js';
@@ -153,22 +153,22 @@ function readyOrTimeout(unleash: Unleash, ms: number): Promise<void> {
   });
 }
 
-/** A decision that did not depend on the request, and the flags it counted as off for Unleash's usage metrics. */
+/** A decision that did not depend on the request, and the flags it counted (name, answer) for Unleash's usage metrics. */
 interface FixedDecision {
   decision: FlagDecision;
-  countedOff: string[];
+  counted: [string, boolean][];
 }
 
 class UnleashFlags implements Flags {
   private readonly listeners = new Set<() => void>();
   private readonly overrides = new Map<string, boolean>();
   /**
-   * Per service, its decision while no flag it reads needs the request (every flag off, or forced):
-   * the usual case outside a rollout, worked out once per change instead of on every request.
+   * Per service, its decision while no flag it reads needs the request (off, on for everyone, or forced):
+   * the usual case outside a partial rollout, worked out once per change instead of on every request.
    */
   private readonly fixed = new Map<ServiceName, FixedDecision>();
   /** Set while a decision is being worked out: what it depended on. */
-  private deciding: { contextual: boolean; countedOff: string[] } | undefined;
+  private deciding: { contextual: boolean; counted: [string, boolean][] } | undefined;
   private signature = '';
   private closed = false;
 
@@ -195,13 +195,13 @@ class UnleashFlags implements Flags {
   decide(service: ServiceName, ctx: DecideContext): FlagDecision {
     const fixed = this.fixed.get(service);
     if (fixed) {
-      for (const name of fixed.countedOff) this.unleash.count(name, false);
+      for (const [name, enabled] of fixed.counted) this.unleash.count(name, enabled);
       return fixed.decision;
     }
-    const deciding = (this.deciding = { contextual: false, countedOff: [] });
+    const deciding = (this.deciding = { contextual: false, counted: [] });
     try {
       const decision = this.decideNow(service, ctx);
-      if (!deciding.contextual) this.fixed.set(service, { decision: Object.freeze({ ...decision }), countedOff: deciding.countedOff });
+      if (!deciding.contextual) this.fixed.set(service, { decision: Object.freeze({ ...decision }), counted: deciding.counted });
       return decision;
     } finally {
       this.deciding = undefined;
@@ -276,12 +276,14 @@ class UnleashFlags implements Flags {
   private evaluate(name: string, context: Context): boolean {
     const forced = this.overrides.get(name);
     if (forced !== undefined) return forced;
-    // A disabled or missing flag is false whatever the context, so skip the evaluation (most flags,
-    // most of the time) but keep Unleash's usage metrics counting it.
-    if (this.unleash.getFeatureToggleDefinition(name)?.enabled !== true) {
-      this.unleash.count(name, false);
-      this.deciding?.countedOff.push(name);
-      return false;
+    // A flag off (or missing), or on for everyone, answers the same whatever the context: skip the
+    // evaluation (most flags, most of the time) but keep Unleash's usage metrics counting it.
+    const feature = this.unleash.getFeatureToggleDefinition(name);
+    const fixed = feature?.enabled !== true ? false : onForEveryone(feature) ? true : undefined;
+    if (fixed !== undefined) {
+      this.unleash.count(name, fixed);
+      this.deciding?.counted.push([name, fixed]);
+      return fixed;
     }
     if (this.deciding) this.deciding.contextual = true;
     return this.unleash.isEnabled(name, context);
