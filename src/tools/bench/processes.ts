@@ -27,10 +27,15 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Child {
 /** The probe every simulator and memshift front answers. */
 export const HEALTH_CHECK = '{"action": "health_check"}';
 
-/** `memshift sim` serving the simulators given a port; the others, and the control endpoint, get none. */
+/**
+ * `memshift sim` serving the simulators given a port; the others, and the control endpoint, get none. Its
+ * collections stay on its own thread, as a Python service's would: V8 marks a growing heap on helper threads
+ * by default, which took CPU from what the bench measures (two cores) in bursts no real backend makes.
+ */
 export function startSim(ports: Partial<Record<SimService | 'orchestrator', number>>, extra: string[] = []): Child {
   const names = [...SIM_SERVICES, 'orchestrator'];
-  return startChild(['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n as SimService] ?? 0}`]), '--control-port', '0', ...extra]);
+  const args = ['sim', ...names.flatMap((n) => ['--port', `${n}=${ports[n as SimService] ?? 0}`]), '--control-port', '0', ...extra];
+  return startNode(['--single-threaded-gc', BIN, ...args]);
 }
 
 /** A module of this package (`./x.ts` beside the caller) run as its own process: by tsx from the sources, compiled from dist/. */
