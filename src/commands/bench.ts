@@ -111,7 +111,7 @@ async function reconcileReport(sizes: number[], databaseUrl: { databaseUrl?: str
     process.stdout.write(
       `memshift bench: reconcile ${r.service}, ${r.records.toLocaleString('en')} records a side, ${r.planted} differences planted\n` +
         `  found ${r.found} in ${r.seconds.toFixed(1)} s (target <= 30 s for 1M), peak memory ${Math.round(r.peakRssMb)} MB (the reconciling process; target <= 256 MB)${ratio}\n` +
-        `  at the peak: V8 heap in use ${Math.round(r.atPeak.heapMb)} MB (its young generation ${Math.round(r.atPeak.youngMb)} MB), outside V8's heap ${Math.round(r.atPeak.outsideMb)} MB\n` +
+        `  at the peak: V8 heap in use ${Math.round(r.atPeak.heapMb)} MB (its young generation ${Math.round(r.atPeak.youngMb)} MB), outside V8's heap ${Math.round(r.atPeak.outsideMb)} MB (of it held by JavaScript objects: buffers, WebAssembly memory ${Math.round(r.atPeak.externalMb)} MB)\n` +
         `  ranges checksummed ${r.rangesChecked}, records fetched ${r.recordsFetched}; data set generated in ${r.setupSeconds.toFixed(1)} s\n`,
     );
     if (r.found !== r.planted) failed++;

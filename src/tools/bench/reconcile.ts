@@ -32,7 +32,7 @@ export interface ReconcileBenchResult {
   /** Highest resident set size of this process during the run (PostgreSQL's own memory not included). */
   peakRssMb: number;
   /** At the peak: V8's heap in use, and memory outside it (buffers, WebAssembly, native), in MB. */
-  atPeak: { heapMb: number; outsideMb: number; youngMb: number };
+  atPeak: { heapMb: number; outsideMb: number; youngMb: number; externalMb: number };
   setupSeconds: number;
   rangesChecked: number;
   recordsFetched: number;
@@ -105,7 +105,12 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
         found: differences.length,
         seconds,
         peakRssMb: peak.rss / 2 ** 20,
-        atPeak: { heapMb: peak.heapUsed / 2 ** 20, outsideMb: (peak.rss - peak.heapTotal) / 2 ** 20, youngMb: youngAtPeak / 2 ** 20 },
+        atPeak: {
+          heapMb: peak.heapUsed / 2 ** 20,
+          outsideMb: (peak.rss - peak.heapTotal) / 2 ** 20,
+          youngMb: youngAtPeak / 2 ** 20,
+          externalMb: peak.external / 2 ** 20,
+        },
         setupSeconds,
         rangesChecked: run.rangesChecked,
         recordsFetched: run.recordsFetched,
