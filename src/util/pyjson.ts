@@ -198,7 +198,6 @@ function markConstants(text: string): { text: string; values: Map<string, number
 
 /** JSON text as Python's json.dumps writes it. */
 export function pyDumps(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false';
@@ -209,15 +208,27 @@ export function pyDumps(value: unknown): string {
     case 'string':
       return pyString(value);
     case 'object':
+      if (value === null) return 'null';
       if (isLosslessNumber(value)) return pyNumber(value.value);
-      if (Array.isArray(value)) return `[${value.map(pyDumps).join(', ')}]`;
-      return `{${Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${pyString(k)}: ${pyDumps(v)}`)
-        .join(', ')}}`;
+      // Appended in place: a reply rebuilt from an orchestrator page has thousands of members.
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ', ') + pyDumps(value[i]);
+        return `${out}]`;
+      }
+      return pyObject(value as Record<string, unknown>);
     default:
       return 'null';
   }
+}
+
+function pyObject(value: Record<string, unknown>): string {
+  let out = '{';
+  for (const key of Object.keys(value)) {
+    const member = value[key];
+    if (member !== undefined) out += (out.length === 1 ? '' : ', ') + pyString(key) + ': ' + pyDumps(member);
+  }
+  return `${out}}`;
 }
 
 const INTEGER = /^-?\d+$/;
@@ -227,9 +238,15 @@ const INTEGER = /^-?\d+$/;
  * `1.1`, `1E5` is `100000.0`, `1e400` is `Infinity`). Text Python wrote itself comes back unchanged.
  */
 function pyNumber(text: string): string {
-  if (!INTEGER.test(text)) return pyFloatRepr(Number(text));
-  return text === '-0' ? '0' : text;
+  if (INTEGER.test(text)) return text === '-0' ? '0' : text;
+  const n = Number(text);
+  // The usual case, a float Python wrote: already the shortest digits, positional where repr(float) is (JavaScript's
+  // String() gives the same shortest digits, positional over a wider range).
+  if (POSITIONAL.test(text) && String(n) === text && Math.abs(n) >= 1e-4 && Math.abs(n) < 1e16) return text;
+  return pyFloatRepr(n);
 }
+
+const POSITIONAL = /^-?\d+\.\d+$/;
 
 /** A float memshift makes itself (epoch seconds), to be written as Python writes a float (`1732280000.0`, never `1732280000`). */
 export const pyFloat = (n: number): LosslessNumber | number => (Number.isFinite(n) ? new LosslessNumber(pyFloatRepr(n)) : n);
@@ -263,19 +280,36 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 function pyString(s: string): string {
   if (PLAIN.test(s)) return `"${s}"`;
+  // Runs of plain characters are copied whole; only what json.dumps escapes is spelt one by one.
   let out = '"';
+  let from = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const ch = s[i]!;
-    if (ch === '"') out += '\\"';
-    else if (ch === '\\') out += '\\\\';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\b') out += '\\b';
-    else if (ch === '\f') out += '\\f';
-    else if (c < 0x20 || c > 0x7e) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += ch;
+    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue;
+    out += s.slice(from, i) + escaped(c);
+    from = i + 1;
   }
-  return `${out}"`;
+  return `${out}${s.slice(from)}"`;
+}
+
+/** json.dumps's escape of a UTF-16 code unit (ensure_ascii): the short forms, else \uXXXX. */
+function escaped(c: number): string {
+  switch (c) {
+    case 0x22:
+      return '\\"';
+    case 0x5c:
+      return '\\\\';
+    case 0x0a:
+      return '\\n';
+    case 0x0d:
+      return '\\r';
+    case 0x09:
+      return '\\t';
+    case 0x08:
+      return '\\b';
+    case 0x0c:
+      return '\\f';
+    default:
+      return `\\u${c.toString(16).padStart(4, '0')}`;
+  }
 }

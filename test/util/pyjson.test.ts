@@ -49,6 +49,15 @@ describe('frames as Python reads them', () => {
       '123456789012345678901234567890',
       '3.0',
       '1e-05',
+      // Floats as Python writes them (kept as they are) and near where repr(float) turns to exponents.
+      '1700000000.123',
+      '-2.5',
+      '0.1',
+      '0.0001',
+      '0.00009999',
+      '123.4560',
+      '1234567890123456.7',
+      '9999999999999998.0',
     ];
     const expected = python('print(json.dumps([json.dumps(json.loads(x)) for x in data]))', numbers) as string[];
     expect(numbers.map((x) => pyDumps(pyLoads(x)))).toEqual(expected);
