@@ -15,6 +15,8 @@ export interface LoadResult {
   p50: number;
   p99: number;
   mean: number;
+  /** Every answered request's latency in ms, sorted: rounds of one path pool them (pooled()). */
+  samples: number[];
 }
 
 export interface LoadOptions {
@@ -77,8 +79,25 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult[]> {
       p50: percentile(l, 0.5),
       p99: percentile(l, 0.99),
       mean: l.reduce((a, b) => a + b, 0) / Math.max(1, l.length),
+      samples: l,
     };
   });
+}
+
+/** Rounds of one path as one result: counts summed, percentiles over all their requests together. */
+export function pooled(rs: readonly LoadResult[]): LoadResult {
+  const samples = rs.flatMap((r) => r.samples).sort((a, b) => a - b);
+  const seconds = rs.reduce((a, r) => a + r.seconds, 0);
+  return {
+    requests: samples.length,
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    seconds,
+    rps: samples.length / seconds,
+    p50: percentile(samples, 0.5),
+    p99: percentile(samples, 0.99),
+    mean: samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length),
+    samples,
+  };
 }
 
 /** Sends `requests` one at a time on one REQ socket, as one agent does (a history written, a session created first). */

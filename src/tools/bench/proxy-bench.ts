@@ -12,7 +12,7 @@ import { writeFlagsFile } from '../../flags/edit.js';
 import { flagName } from '../../flags/names.js';
 import { cpuSeconds } from './cpu-time.js';
 import { pyDumps } from '../../util/pyjson.js';
-import { runLoad, sendInTurn, type LoadResult } from './load.js';
+import { pooled, runLoad, sendInTurn, type LoadResult } from './load.js';
 import { latencyRow, LATENCY_COLUMNS, ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
 import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
@@ -180,15 +180,5 @@ async function load(paths: Path[], tag: string, o: ProxyBenchOptions, durationMs
 
 /** Rounds are summed for throughput; latency percentiles are the worst round's, to stay conservative. */
 function merge(rs: LoadResult[]): LoadResult {
-  const requests = rs.reduce((a, r) => a + r.requests, 0);
-  const seconds = rs.reduce((a, r) => a + r.seconds, 0);
-  return {
-    requests,
-    errors: rs.reduce((a, r) => a + r.errors, 0),
-    seconds,
-    rps: requests / seconds,
-    p50: Math.max(...rs.map((r) => r.p50)),
-    p99: Math.max(...rs.map((r) => r.p99)),
-    mean: rs.reduce((a, r) => a + r.mean * r.requests, 0) / Math.max(1, requests),
-  };
+  return { ...pooled(rs), p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)) };
 }
