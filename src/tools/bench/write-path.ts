@@ -14,6 +14,7 @@ import { HEALTH_CHECK, startChild, startSim, waitForZmq, type Child } from './pr
 import { writeFlagsFile } from '../../flags/edit.js';
 import { flagName } from '../../flags/names.js';
 import { pyDumps } from '../../util/pyjson.js';
+import { openStore } from '../../store/index.js';
 
 export interface WritePathOptions {
   clients: number;
@@ -32,52 +33,64 @@ export async function benchWritePath(o: WritePathOptions): Promise<string> {
   const [legacyPort, orchestratorPort] = [await freePort(), await freePort()];
   const legacy = `tcp://127.0.0.1:${legacyPort}`;
   const children: Child[] = [];
+  // The bench's own store (embedded unless a server is given), so the proxies can come and go around it.
+  const store = o.databaseUrl ? undefined : await openStore({ dataDir: join(dir, 'pg') });
+  const storeUrl = o.databaseUrl ?? store!.embedded!.url;
   try {
     children.push(startSim({ 'session-memory': legacyPort, orchestrator: orchestratorPort }));
     await waitForZmq(legacy, HEALTH_CHECK);
-    const proxy = async (outbox: string[]): Promise<string> => {
-      const front = `tcp://127.0.0.1:${await freePort()}`;
-      children.push(
-        startChild([
-          'serve',
-          ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=${front}`],
-          ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-          ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
-          ...['--set', `flags.file=${flagsFile}`, ...outbox.flatMap((o) => ['--set', `outbox.${o}`])],
-          // A store of its own: the bench's writes must not linger in (or be replayed from) the default one.
-          ...['--set', o.databaseUrl ? `store.url=${o.databaseUrl}` : `store.dataDir=${join(dir, 'pg')}`],
-        ]),
-      );
-      await waitForZmq(front, HEALTH_CHECK, 60_000);
-      return front;
-    };
-    // One after the other: two proxies starting one embedded PostgreSQL at once would race for it.
-    const targets = {
-      direct: legacy,
-      'in-memory secondary': await proxy(['enabled=false']),
-      // The default: intent before the primary call, synchronous commits, unknown outcomes looked up.
-      'durable outbox': await proxy([]),
-      // The previous default's commit mode, for comparison: no WAL flush waited for (a store crash loses writes).
-      'durable, async commit (unsafe)': await proxy(['unsafeAsyncCommit=true']),
-    };
     const intervalMs = (o.clients * 1000) / o.rate;
-    const order = Object.entries(targets);
-    for (const [name, endpoint] of order) await writes(endpoint, `warm-${name}`, o.clients, 1000, intervalMs);
+    let turns = 0;
+    /**
+     * `measure` on a path: straight to legacy, or through a proxy started for this turn alone (warmed, then stopped),
+     * as one sidecar per service runs: two idle proxies beside the measured one cost it about 5 ms of p99.
+     */
+    const alone = async <T>(outbox: string[] | undefined, measure: (endpoint: string) => Promise<T>): Promise<T> => {
+      if (!outbox) return measure(legacy);
+      const front = `tcp://127.0.0.1:${await freePort()}`;
+      const child = startChild([
+        'serve',
+        ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=${front}`],
+        ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+        ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
+        ...['--set', `flags.file=${flagsFile}`, ...outbox.flatMap((x) => ['--set', `outbox.${x}`])],
+        // A store of its own: the bench's writes must not linger in (or be replayed from) the default one.
+        ...['--set', `store.url=${storeUrl}`],
+      ]);
+      children.push(child);
+      try {
+        await waitForZmq(front, HEALTH_CHECK, 60_000);
+        await writes(front, `warm-${turns++}`, o.clients, 1000, intervalMs);
+        return await measure(front);
+      } finally {
+        await child.stop();
+      }
+    };
+    const paths: [string, string[] | undefined][] = [
+      ['direct', undefined],
+      ['in-memory secondary', ['enabled=false']],
+      // The default: intent before the primary call, synchronous commits, unknown outcomes looked up.
+      ['durable outbox', []],
+      // The previous default's commit mode, for comparison: no WAL flush waited for (a store crash loses writes).
+      ['durable, async commit (unsafe)', ['unsafeAsyncCommit=true']],
+    ];
     // Two rounds, the second in reverse order: a path measured later in a run meets a fuller simulator and store
     // (measured last, the same path's p99 came out about twice its p99 measured first), so each gets an early turn.
-    const rounds = new Map<string, LoadResult[]>(order.map(([name]) => [name, []]));
-    for (const [r, turn] of [order, [...order].reverse()].entries()) {
-      for (const [name, endpoint] of turn) rounds.get(name)!.push(await writes(endpoint, `${name}-${r}`, o.clients, o.durationMs / 2, intervalMs));
+    const rounds = new Map<string, LoadResult[]>(paths.map(([name]) => [name, []]));
+    for (const [r, turn] of [paths, [...paths].reverse()].entries()) {
+      for (const [name, outbox] of turn) rounds.get(name)!.push(await alone(outbox, (e) => writes(e, `${name}-${r}`, o.clients, o.durationMs / 2, intervalMs)));
     }
-    const results = Object.fromEntries(order.map(([name]) => [name, pooled(rounds.get(name)!)]));
+    const results = Object.fromEntries(paths.map(([name]) => [name, pooled(rounds.get(name)!)]));
     // Saturation: every client writes as soon as its last write is answered.
-    const direct = await writes(targets.direct, 'sat-direct', o.clients, o.durationMs / 2);
+    const saturated = (outbox: string[] | undefined, tag: string) => alone(outbox, (e) => writes(e, tag, o.clients, o.durationMs / 2));
+    const direct = await saturated(undefined, 'sat-direct');
     // Dual-write without the outbox: what the secondary write itself costs, apart from storing it.
-    const memory = await writes(targets['in-memory secondary'], 'sat-memory', o.clients, o.durationMs / 2);
-    const durable = await writes(targets['durable outbox'], 'sat-durable', o.clients, o.durationMs / 2);
+    const memory = await saturated(['enabled=false'], 'sat-memory');
+    const durable = await saturated([], 'sat-durable');
     return report(o, results, { direct, memory, durable });
   } finally {
     await Promise.all(children.map((c) => c.stop()));
+    await store?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
