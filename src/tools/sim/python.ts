@@ -12,10 +12,15 @@ const SAFE_INT = /^-?\d{1,15}$/;
 
 /**
  * json.loads of a frame's text, keeping what Python keeps of a number: an int stays an int however long,
- * a float stays a float (3.0 is not 3). Small ints are plain numbers; every other number a LosslessNumber.
+ * a float stays a float (3.0 is not 3), a repeated key keeps its last value. Small ints are plain numbers; every
+ * other number a LosslessNumber.
  */
 export const loads = (text: string): unknown =>
-  parse(text, null, (digits) => (SAFE_INT.test(digits) && digits !== '-0' ? Number(digits) : new LosslessNumber(digits)));
+  parse(text, null, {
+    parseNumber: (digits) => (SAFE_INT.test(digits) && digits !== '-0' ? Number(digits) : new LosslessNumber(digits)),
+    // A dict keeps a repeated key's last value (in its first place, as a JavaScript object does).
+    onDuplicateKey: ({ newValue }) => newValue,
+  });
 
 /** A number as Python holds it, for arithmetic: undefined for anything that is not a number (bool aside). */
 export function numeric(v: unknown): number | undefined {
@@ -53,7 +58,9 @@ export function contextWithin<T extends { content: string }>(oldestFirst: readon
   let used = 0;
   let from = oldestFirst.length;
   while (from > 0) {
-    const cost = Math.floor([...oldestFirst[from - 1]!.content].length / 4);
+    const content = oldestFirst[from - 1]!.content;
+    // len() counts code points: only a surrogate pair makes two UTF-16 units one.
+    const cost = Math.floor((/[\uD800-\uDFFF]/.test(content) ? [...content].length : content.length) / 4);
     if (used + cost > maxTokens) break;
     used += cost;
     from--;
@@ -66,6 +73,12 @@ function floatRepr(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity || x === -Infinity) return x > 0 ? 'Infinity' : '-Infinity';
   if (x === 0) return 1 / x < 0 ? '-0.0' : '0.0';
+  // Where both write positional digits, JavaScript's are the same shortest ones (an integral value lacks the ".0").
+  const abs = Math.abs(x);
+  if (abs >= 1e-4 && abs < 1e16) {
+    const s = String(x);
+    return s.includes('.') ? s : `${s}.0`;
+  }
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(x.toExponential())!;
   const [, sign, first, rest = '', e] = m as unknown as [string, string, string, string | undefined, string];
   const digits = first + rest;
@@ -77,23 +90,33 @@ function floatRepr(x: number): string {
 
 const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
 
+/** Strings json.dumps writes as they are: printable ASCII without a quote or a backslash. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const ESCAPED = /["\\\u0000-\u001f\u007f-\uffff]/g;
+const escape = (c: string): string => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /** json.dumps(s) with ensure_ascii: short escapes, every other code unit outside printable ASCII as \uXXXX. */
-function quote(s: string): string {
-  return `"${s.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}"`;
-}
+const quote = (s: string): string => (PLAIN.test(s) ? `"${s}"` : `"${s.replace(ESCAPED, escape)}"`);
 
 /** json.dumps(value) with its defaults: ", " and ": " separators, ASCII only, NaN and Infinity bare. */
 export function dumps(value: unknown): string {
+  if (typeof value === 'string') return quote(value);
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   // A plain number is an int read from a frame or a float made here (a time); a read float is a LosslessNumber.
   if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : floatRepr(value);
   if (isLosslessNumber(value)) return isFloat(value) ? floatRepr(Number(value.value)) : BigInt(value.value).toString();
-  if (typeof value === 'string') return quote(value);
-  if (Array.isArray(value)) return `[${value.map(dumps).join(', ')}]`;
-  if (isObject(value)) {
-    const items = Object.entries(value).filter(([, v]) => v !== undefined);
-    return `{${items.map(([k, v]) => `${quote(k)}: ${dumps(v)}`).join(', ')}}`;
+  // Built up in one string, not mapped and joined (a simulated orchestrator writes pages of thousands of memories).
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ', ' : '') + dumps(value[i]);
+    return `${out}]`;
   }
-  return 'null';
+  if (typeof value !== 'object') return 'null';
+  let out = '{';
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v !== undefined) out += (out.length > 1 ? ', ' : '') + quote(k) + ': ' + dumps(v);
+  }
+  return `${out}}`;
 }
