@@ -2,7 +2,8 @@
  * The per-operation bench (the seeds' V1/V2 table): every read and append action of the three services at
  * history sizes 10, 1,000 and 10,000, served by legacy (straight to its simulator) and served from the
  * orchestrator (through memshift at new-primary, reads from new; the orchestrator simulator kept in PostgreSQL
- * in its own schema); one client takes every size on both paths in turn, request by request.
+ * in its own schema), and by legacy through a second memshift at the off stage (the hop every stage has, so the
+ * new side's own cost shows apart from it); one client takes every size on every path in turn, request by request.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -78,6 +79,8 @@ interface Row {
   action: string;
   size: number;
   legacy: LoadResult;
+  /** Legacy through memshift at the off stage. */
+  proxied: LoadResult;
   fresh: LoadResult;
 }
 
@@ -95,20 +98,28 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
       number
     >;
     children.push(startSim(ports, ['--orchestrator-db', await createDatabase(stateUrl, 'memshift_ops_orchestrator')]));
-    const http = await freePort();
-    const fronts = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (s) => [s, `tcp://127.0.0.1:${await freePort()}`]))) as Record<
-      ServiceName,
-      string
-    >;
-    children.push(
-      startChild([
-        'serve',
-        ...SERVICE_NAMES.flatMap((s) => ['--set', `services.${s}.legacy.endpoint=tcp://127.0.0.1:${ports[s]}`, '--set', `services.${s}.front=${fronts[s]}`]),
-        ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${ports.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${http}`],
-        ...['--set', `flags.file=${flagsFile}`, '--set', `store.url=${await createDatabase(stateUrl, 'memshift_ops_state')}`],
-      ]),
-    );
-    for (const s of SERVICE_NAMES) await waitForZmq(fronts[s], HEALTH_CHECK, 60_000);
+    /** A memshift in front of every service, steered by `flags`; its fronts and its HTTP port. */
+    const serve = async (flags: string, database: string) => {
+      const http = await freePort();
+      const fronts = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (s) => [s, `tcp://127.0.0.1:${await freePort()}`]))) as Record<
+        ServiceName,
+        string
+      >;
+      children.push(
+        startChild([
+          'serve',
+          ...SERVICE_NAMES.flatMap((s) => ['--set', `services.${s}.legacy.endpoint=tcp://127.0.0.1:${ports[s]}`, '--set', `services.${s}.front=${fronts[s]}`]),
+          ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${ports.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${http}`],
+          ...['--set', `flags.file=${flags}`, '--set', `store.url=${await createDatabase(stateUrl, database)}`],
+        ]),
+      );
+      for (const s of SERVICE_NAMES) await waitForZmq(fronts[s], HEALTH_CHECK, 60_000);
+      return { fronts, http };
+    };
+    const { fronts, http } = await serve(flagsFile, 'memshift_ops_state');
+    const offFlags = join(dir, 'off.json');
+    await writeFlagsFile(offFlags, {});
+    const { fronts: offFronts } = await serve(offFlags, 'memshift_ops_off');
 
     // Histories written through memshift in dual-write, so both sides hold them; then every write is applied.
     await Promise.all(SERVICE_NAMES.flatMap((s) => o.sizes.map((size) => populate(fronts[s], SERVICES[s], size))));
@@ -121,14 +132,16 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
       for (const a of SERVICES[s].actions) {
         // Every size on both paths in one run, request by request in turn (one client: the n-th request goes to
         // endpoint n mod k), so a hiccup of the machine or background work lands on all of them alike.
-        const endpoints = o.sizes.flatMap(() => [`tcp://127.0.0.1:${ports[s]}`, fronts[s]]);
+        const endpoints = o.sizes.flatMap(() => [`tcp://127.0.0.1:${ports[s]}`, offFronts[s], fronts[s]]);
         const results = await runLoad({
           endpoints,
           clients: 1,
           durationMs: o.durationMs * o.sizes.length,
-          request: (_c, n) => pyDumps(a.request(SERVICES[s].key(o.sizes[Math.floor((n % endpoints.length) / 2)]!), n)),
+          request: (_c, n) => pyDumps(a.request(SERVICES[s].key(o.sizes[Math.floor((n % endpoints.length) / 3)]!), n)),
         });
-        o.sizes.forEach((size, i) => rows.push({ service: s, action: a.name, size, legacy: results[2 * i]!, fresh: results[2 * i + 1]! }));
+        o.sizes.forEach((size, i) =>
+          rows.push({ service: s, action: a.name, size, legacy: results[3 * i]!, proxied: results[3 * i + 1]!, fresh: results[3 * i + 2]! }),
+        );
       }
     }
     return report(o, rows);
@@ -183,7 +196,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
   const [mid, top] = [o.sizes.at(-2), o.sizes.at(-1)];
   return [
     `memshift bench: per operation, served by legacy (its simulator, direct) and from the orchestrator (through memshift at new-primary,`,
-    `reads from new; the orchestrator simulator kept in PostgreSQL in its schema), history sizes ${o.sizes.join(', ')}; one client, every size and path in turn`,
+    `reads from new; the orchestrator simulator kept in PostgreSQL in its schema) and by legacy through memshift at the off stage ("via memshift"),`,
+    `history sizes ${o.sizes.join(', ')}; one client, every size and path in turn`,
     table(
       [
         'service',
@@ -193,6 +207,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
         'new p50 / p99 ms',
         'new / legacy p50',
         'new / legacy p99',
+        'via memshift p50 / p99 ms',
+        'new / via memshift p50',
         ...(mid === undefined ? [] : [`new p50 at ${top} / at ${mid}`]),
       ],
       rows.map((r) => {
@@ -205,6 +221,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
           `${ms(r.fresh.p50)} / ${ms(r.fresh.p99)}${r.fresh.errors ? ` (${r.fresh.errors} errors)` : ''}`,
           ratio(r.fresh.p50, r.legacy.p50),
           ratio(r.fresh.p99, r.legacy.p99),
+          `${ms(r.proxied.p50)} / ${ms(r.proxied.p99)}`,
+          ratio(r.fresh.p50, r.proxied.p50),
           ...(mid === undefined ? [] : [before ? ratio(r.fresh.p50, before.fresh.p50) : '']),
         ];
       }),
