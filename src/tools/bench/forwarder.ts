@@ -1,20 +1,41 @@
 /**
  * The reference the proxy bench sets beside memshift: a bare zeromq.js ROUTER -> DEALER forwarder with
  * memshift's socket options but no parsing and no logic, i.e. the floor for any proxy built on
- * zeromq.js on the same machine. Run as a child process: forwarder.ts <bind endpoint> <backend endpoint>.
+ * zeromq.js on the same machine. With a second backend it also sends every request there (its reply read
+ * and dropped): the floor for shadowing every read and dual-writing every write, before any parsing or comparing.
+ * Run as a child process: forwarder.ts <bind endpoint> <backend endpoint> [<second backend endpoint>].
  */
 import * as zmq from 'zeromq';
 
-const [bind, backend] = process.argv.slice(2);
-if (!bind || !backend) throw new Error('usage: forwarder.ts <bind endpoint> <backend endpoint>');
+const [bind, backend, second] = process.argv.slice(2);
+if (!bind || !backend) throw new Error('usage: forwarder.ts <bind endpoint> <backend endpoint> [<second backend endpoint>]');
+const dealer = (endpoint: string): zmq.Dealer => {
+  const socket = new zmq.Dealer({ sendTimeout: 0, immediate: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, linger: 0 });
+  socket.connect(endpoint);
+  return socket;
+};
 const front = new zmq.Router({ sendTimeout: 0, linger: 0 });
-const back = new zmq.Dealer({ sendTimeout: 0, immediate: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, linger: 0 });
+const back = dealer(backend);
+const copies = second ? dealer(second) : undefined;
 await front.bind(bind);
-back.connect(backend);
 // The envelope travels with the message and the REP backend echoes it: replies route themselves.
 // Receiving as memshift does (receive() itself, not the async iterator), so only the logic differs.
 const dropped = (): void => undefined;
+const EMPTY = Buffer.alloc(0);
+let calls = 0;
 void (async () => {
-  for (;;) back.send(await front.receive()).catch(dropped);
+  for (;;) {
+    const message = await front.receive();
+    back.send(message).catch(dropped);
+    if (!copies) continue;
+    // As memshift's legs send a call: a call id, the delimiter, the body.
+    const id = Buffer.allocUnsafe(4);
+    id.writeUInt32BE((calls = (calls + 1) >>> 0));
+    copies.send([id, EMPTY, message.at(-1)!]).catch(dropped);
+  }
 })();
+if (copies)
+  void (async () => {
+    for (;;) await copies.receive();
+  })();
 for (;;) front.send(await back.receive()).catch(dropped);

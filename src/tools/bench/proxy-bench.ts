@@ -1,7 +1,8 @@
 /**
  * The passthrough bench: the same REQ load against the session-memory simulator directly, through a bare
  * zeromq.js forwarder (the floor for any zeromq.js proxy), through memshift at the off stage and through one
- * shadowing every read and dual-writing; first with every process sharing the machine's CPUs, then with the
+ * shadowing every read and dual-writing (beside a forwarder that sends every request to a second backend too, its
+ * floor, for CPU only); first with every process sharing the machine's CPUs, then with the
  * proxies on a core of their own as a sidecar would run. Throughput, latency, and each proxy's CPU per request.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -29,16 +30,24 @@ export interface ProxyBenchOptions {
   steadySeconds: number;
 }
 
-/** A path the load is sent through; `pid`: the proxy process whose CPU it costs (none for direct). */
-type Path = { name: string; endpoint: string; pid?: number };
+/**
+ * A path the load is sent through; `pid`: the proxy process whose CPU it costs (none for direct); `cpuOnly`: measured
+ * at saturation, left out of the steady run (whose paths share its rate).
+ */
+type Path = { name: string; endpoint: string; pid?: number; cpuOnly?: boolean };
+
+const FORWARDER = 'bare forwarder';
+const COPYING = 'forwarder, a copy of each request to a second backend';
+const SHADOWING = 'memshift, shadow + dual-write';
 
 export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
-  const [simPort, forwarderPort, frontPort] = [await freePort(), await freePort(), await freePort()];
+  const [simPort, forwarderPort, copyingPort, frontPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const legacy = `tcp://127.0.0.1:${simPort}`;
   const [orchestratorPort, shadowPort] = [await freePort(), await freePort()];
-  const children: Record<'sim' | 'forwarder' | 'memshift' | 'shadowing', Child | undefined> = {
+  const children: Record<'sim' | 'forwarder' | 'copying' | 'memshift' | 'shadowing', Child | undefined> = {
     sim: undefined,
     forwarder: undefined,
+    copying: undefined,
     memshift: undefined,
     shadowing: undefined,
   };
@@ -48,6 +57,8 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     children.sim = startSim({ 'session-memory': simPort, orchestrator: orchestratorPort });
     await waitForZmq(legacy, HEALTH_CHECK);
     children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
+    const orchestrator = `tcp://127.0.0.1:${orchestratorPort}`;
+    children.copying = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${copyingPort}`, legacy, orchestrator]);
     children.memshift = startChild([
       'serve',
       '--set',
@@ -72,14 +83,15 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       'serve',
       ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=tcp://127.0.0.1:${shadowPort}`],
       ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-      ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${orchestratorPort}`, '--set', 'http.port=0'],
+      ...['--set', `orchestrator.endpoint=${orchestrator}`, '--set', 'http.port=0'],
       ...['--set', `flags.file=${flagsFile}`, '--set', `store.dataDir=${join(dir, 'pg')}`, '--set', 'guard.enabled=false'],
     ]);
     const paths: Path[] = [
       { name: 'direct', endpoint: legacy },
-      { name: 'bare forwarder', endpoint: `tcp://127.0.0.1:${forwarderPort}`, pid: children.forwarder.proc.pid! },
+      { name: FORWARDER, endpoint: `tcp://127.0.0.1:${forwarderPort}`, pid: children.forwarder.proc.pid! },
       { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}`, pid: children.memshift.proc.pid! },
-      { name: 'memshift, shadow + dual-write', endpoint: `tcp://127.0.0.1:${shadowPort}`, pid: children.shadowing.proc.pid! },
+      { name: COPYING, endpoint: `tcp://127.0.0.1:${copyingPort}`, pid: children.copying.proc.pid!, cpuOnly: true },
+      { name: SHADOWING, endpoint: `tcp://127.0.0.1:${shadowPort}`, pid: children.shadowing.proc.pid! },
     ];
     for (const p of paths) await waitForZmq(p.endpoint, HEALTH_CHECK, 60_000);
     for (const p of paths) await load([p], `warm-${p.name}`, o, 1000);
@@ -95,6 +107,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       await pin(process.pid, loadCpu);
       await pin(children.sim.proc.pid!, loadCpu);
       await pin(children.forwarder.proc.pid!, proxyCpu);
+      await pin(children.copying.proc.pid!, proxyCpu);
       await pin(children.memshift.proc.pid!, proxyCpu);
       await pin(children.shadowing.proc.pid!, proxyCpu);
       try {
@@ -125,12 +138,13 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
   const saturation = rounds.map(merge);
   // CPU seconds per 1,000 requests, from each proxy process's own counters over its saturation rounds.
   const perThousand = saturation.map((r, i) => (cpu[i]! * 1000) / Math.max(1, r.requests));
-  const floor = perThousand[paths.findIndex((p) => p.name === 'bare forwarder')]!;
+  const cost = (name: string) => perThousand[paths.findIndex((p) => p.name === name)]!;
+  const floor = cost(FORWARDER);
   // Interleaved: each path's latencies come from the same moments, so noise does not favour one.
-  const steady = await load(paths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
-  const at = paths.findIndex((p) => p.name === 'memshift');
-  const [direct, memshift] = [saturation[0]!, saturation[at]!];
-  const [sDirect, sMemshift] = [steady[0]!, steady[at]!];
+  const steadyPaths = paths.filter((p) => !p.cpuOnly);
+  const steady = await load(steadyPaths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
+  const [direct, memshift] = [saturation[0]!, saturation[paths.findIndex((p) => p.name === 'memshift')]!];
+  const [sDirect, sMemshift] = [steady[0]!, steady[steadyPaths.findIndex((p) => p.name === 'memshift')]!];
   return [
     title,
     '',
@@ -145,11 +159,12 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
       paths.flatMap((p, i) => (p.pid ? [[p.name, perThousand[i]!.toFixed(3), `${(perThousand[i]! / floor).toFixed(2)}x`]] : [])),
     ),
     `targets: memshift (off) within 1.1x the forwarder's CPU per request, shadow + dual-write within 2x`,
+    `shadow + dual-write over the copying forwarder (its zeromq.js floor): ${(cost(SHADOWING) / cost(COPYING)).toFixed(2)}x`,
     '',
     `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
     table(
       ['path', ...LATENCY_COLUMNS],
-      steady.map((r, i) => latencyRow(paths[i]!.name, r, sDirect)),
+      steady.map((r, i) => latencyRow(steadyPaths[i]!.name, r, sDirect)),
     ),
     `memshift: throughput ${(memshift.rps / direct.rps).toFixed(2)} of direct (target >= 0.5), added p99 ${signedMs(sMemshift.p99 - sDirect.p99)} ms (target <= 1 ms)`,
     '',
