@@ -115,12 +115,14 @@ class MemberCutter {
   }
 }
 
-/** The members of the keyed objects, streamed from the file. */
-async function streamMembers(path: string, objects: KeyedObjects, onMember: (part: number, key: string, text: string) => void): Promise<void> {
+/** The members of the keyed objects, streamed from the file (throws on what the tokenizer refuses). */
+export async function streamMembers(path: string, objects: KeyedObjects, onMember: (part: number, key: string, text: string) => void): Promise<void> {
   const parse = jsonParser({ packValues: true, streamValues: false });
   const cutter = new MemberCutter(objects, onMember);
   let first = true;
-  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+  // Chunks of 64 kB (the stream default): the tokenizer hands back a chunk's tokens all at once, and those of 1 MB
+  // chunks outlived V8's scavenges, growing its young generation (a 1M-user store peaked at 220 MB, now 150-160).
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 })) {
     // json.loads of the file's bytes skips a UTF-8 byte order mark; the tokenizer does not.
     const text = first ? (chunk as string).replace(/^\uFEFF/, '') : (chunk as string);
     first = false;

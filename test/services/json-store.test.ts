@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openJsonStore, type KeyedObjects } from '../../src/services/json-store.js';
-import { pyDumps } from '../../src/util/pyjson.js';
+import { openJsonStore, streamMembers, type KeyedObjects } from '../../src/services/json-store.js';
+import { pyDumps, pyLoads } from '../../src/util/pyjson.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memshift-json-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,6 +52,28 @@ describe('legacy JSON stores, streamed', () => {
     const { python, ours } = await both('jarvis.json', text, [[]]);
     expect(ours).toEqual(python);
     expect(python.map(([k]) => k)).toContain('été');
+  });
+
+  it('streams a store of many chunks as Python reads it, members and multi-byte characters cut at any chunk boundary', async () => {
+    // About 1 MB: members of every length, with characters of two, three and four UTF-8 bytes, so that the read
+    // stream's chunks end inside members, strings, numbers and characters. Streamed alone: a file the tokenizer
+    // refused would be read whole instead, and the store's records would not show it.
+    const members = Array.from({ length: 3000 }, (_, i) => {
+      const text = `${'é'.repeat(i % 37)}${'€'.repeat(i % 11)}${'😀'.repeat(i % 5)}${'x'.repeat(i % 300)}`;
+      return `"u${String(i).padStart(5, '0')}": [{"memory": ${JSON.stringify(text)}, "timestamp": ${1732280000 + i / 8}, "n": ${i * 1e15}}]`;
+    });
+    const path = join(dir, 'chunks.json');
+    writeFileSync(path, `{${members.join(', ')}}`);
+    const streamed: [string, string][] = [];
+    await streamMembers(path, [[]], (_part, key, text) => streamed.push([key, pyDumps(pyLoads(text))]));
+    const python = JSON.parse(
+      execFileSync('python3', ['-c', 'import json, sys\nprint(json.dumps([[k, json.dumps(v)] for k, v in json.load(open(sys.argv[1])).items()]))', path], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      }),
+    ) as [string, string][];
+    expect(python).toHaveLength(3000);
+    expect(streamed).toEqual(python);
   });
 
   it('joins the members of two keyed objects by key, skipping other members and non-object values', async () => {
