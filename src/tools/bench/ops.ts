@@ -4,11 +4,14 @@
  * orchestrator (through memshift at new-primary, reads from new; the orchestrator simulator kept in PostgreSQL
  * in its own schema), and by legacy through a second memshift at the off stage (the hop every stage has, so the
  * new side's own cost shows apart from it); one client takes every size on every path in turn, request by request.
+ * Each read is also sent straight to the orchestrator simulator as one batch_read of the memories its reply holds:
+ * what the new side alone costs for that reply, the floor for any proxy that serves it from there.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, sendInTurn, type LoadResult } from './load.js';
+import { directReads } from './ops-direct.js';
 import { createDatabase } from './databases.js';
 import { ms, table } from './table.js';
 import { freePort } from '../../util/ports.js';
@@ -82,6 +85,8 @@ interface Row {
   /** Legacy through memshift at the off stage. */
   proxied: LoadResult;
   fresh: LoadResult;
+  /** Reads only: the orchestrator simulator asked straight for the reply's memories. */
+  orchestrator?: LoadResult;
 }
 
 export async function benchOps(o: OpsBenchOptions): Promise<string> {
@@ -110,16 +115,17 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
           'serve',
           ...SERVICE_NAMES.flatMap((s) => ['--set', `services.${s}.legacy.endpoint=tcp://127.0.0.1:${ports[s]}`, '--set', `services.${s}.front=${fronts[s]}`]),
           ...['--set', `orchestrator.endpoint=tcp://127.0.0.1:${ports.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${http}`],
-          ...['--set', `flags.file=${flags}`, '--set', `store.url=${await createDatabase(stateUrl, database)}`],
+          ...['--set', `flags.file=${flags}`, '--set', `store.url=${database}`],
         ]),
       );
       for (const s of SERVICE_NAMES) await waitForZmq(fronts[s], HEALTH_CHECK, 60_000);
       return { fronts, http };
     };
-    const { fronts, http } = await serve(flagsFile, 'memshift_ops_state');
+    const state = await createDatabase(stateUrl, 'memshift_ops_state');
+    const { fronts, http } = await serve(flagsFile, state);
     const offFlags = join(dir, 'off.json');
     await writeFlagsFile(offFlags, {});
-    const { fronts: offFronts } = await serve(offFlags, 'memshift_ops_off');
+    const { fronts: offFronts } = await serve(offFlags, await createDatabase(stateUrl, 'memshift_ops_off'));
 
     // Histories written through memshift in dual-write, so both sides hold them; then every write is applied.
     await Promise.all(SERVICE_NAMES.flatMap((s) => o.sizes.map((size) => populate(fronts[s], SERVICES[s], size))));
@@ -130,17 +136,41 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
     const rows: Row[] = [];
     for (const s of SERVICE_NAMES) {
       for (const a of SERVICES[s].actions) {
-        // Every size on both paths in one run, request by request in turn (one client: the n-th request goes to
+        const legacy = `tcp://127.0.0.1:${ports[s]}`;
+        const direct =
+          a.kind === 'read'
+            ? await directReads({
+                service: s,
+                keys: o.sizes.map((size) => SERVICES[s].key(size)),
+                read: (key) => pyDumps(a.request(key, 0)),
+                legacy,
+                orchestrator: `tcp://127.0.0.1:${ports.orchestrator}`,
+                state,
+              })
+            : undefined;
+        const paths = direct ? 4 : 3;
+        // Every size on every path in one run, request by request in turn (one client: the n-th request goes to
         // endpoint n mod k), so a hiccup of the machine or background work lands on all of them alike.
-        const endpoints = o.sizes.flatMap(() => [`tcp://127.0.0.1:${ports[s]}`, offFronts[s], fronts[s]]);
+        const endpoints = o.sizes.flatMap(() => [legacy, offFronts[s], fronts[s], ...(direct ? [`tcp://127.0.0.1:${ports.orchestrator}`] : [])]);
         const results = await runLoad({
           endpoints,
           clients: 1,
           durationMs: o.durationMs * o.sizes.length,
-          request: (_c, n) => pyDumps(a.request(SERVICES[s].key(o.sizes[Math.floor((n % endpoints.length) / 3)]!), n)),
+          request: (_c, n) => {
+            const [size, path] = [Math.floor((n % endpoints.length) / paths), n % paths];
+            return path === 3 ? direct![size]! : pyDumps(a.request(SERVICES[s].key(o.sizes[size]!), n));
+          },
         });
         o.sizes.forEach((size, i) =>
-          rows.push({ service: s, action: a.name, size, legacy: results[3 * i]!, proxied: results[3 * i + 1]!, fresh: results[3 * i + 2]! }),
+          rows.push({
+            service: s,
+            action: a.name,
+            size,
+            legacy: results[paths * i]!,
+            proxied: results[paths * i + 1]!,
+            fresh: results[paths * i + 2]!,
+            ...(direct ? { orchestrator: results[paths * i + 3]! } : {}),
+          }),
         );
       }
     }
@@ -197,7 +227,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
   return [
     `memshift bench: per operation, served by legacy (its simulator, direct) and from the orchestrator (through memshift at new-primary,`,
     `reads from new; the orchestrator simulator kept in PostgreSQL in its schema) and by legacy through memshift at the off stage ("via memshift"),`,
-    `history sizes ${o.sizes.join(', ')}; one client, every size and path in turn`,
+    `history sizes ${o.sizes.join(', ')}; one client, every size and path in turn; for reads, "orchestrator direct" is one batch_read`,
+    `straight to the orchestrator simulator of the memories legacy's reply holds: the new side's own cost, a floor for any proxy`,
     table(
       [
         'service',
@@ -209,6 +240,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
         'new / legacy p99',
         'via memshift p50 / p99 ms',
         'new / via memshift p50',
+        'orchestrator direct p50 / p99 ms',
+        'orchestrator direct / legacy p50',
         ...(mid === undefined ? [] : [`new p50 at ${top} / at ${mid}`]),
       ],
       rows.map((r) => {
@@ -223,6 +256,8 @@ function report(o: OpsBenchOptions, rows: Row[]): string {
           ratio(r.fresh.p99, r.legacy.p99),
           `${ms(r.proxied.p50)} / ${ms(r.proxied.p99)}`,
           ratio(r.fresh.p50, r.proxied.p50),
+          r.orchestrator ? `${ms(r.orchestrator.p50)} / ${ms(r.orchestrator.p99)}` : '',
+          r.orchestrator ? ratio(r.orchestrator.p50, r.legacy.p50) : '',
           ...(mid === undefined ? [] : [before ? ratio(r.fresh.p50, before.fresh.p50) : '']),
         ];
       }),

@@ -1,0 +1,69 @@
+/** The per-operation bench's direct path: a legacy read's memories asked of the orchestrator simulator in one batch_read. */
+import pg from 'pg';
+import * as zmq from 'zeromq';
+import { pyDumps } from '../../util/pyjson.js';
+import type { SimService as ServiceName } from '../sim/services.js';
+
+export interface DirectReadsOptions {
+  service: ServiceName;
+  /** The legacy keys whose histories were written (one per size). */
+  keys: string[];
+  /** The legacy read request for a key. */
+  read(key: string): string;
+  legacy: string;
+  orchestrator: string;
+  /** memshift's state database, holding its id map. */
+  state: string;
+}
+
+/**
+ * For each key, a batch_read straight to the orchestrator of the memories legacy's reply to the read holds (the
+ * newest, one page): the session found through memshift's id map, the count from legacy's reply, checked once.
+ */
+export async function directReads(o: DirectReadsOptions): Promise<string[]> {
+  const { service: s, legacy, orchestrator } = o;
+  const db = new pg.Client({ connectionString: o.state });
+  await db.connect();
+  try {
+    return await Promise.all(
+      o.keys.map(async (key) => {
+        const { rows } = await db.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [s, key]);
+        if (!rows[0]) throw new Error(`ops bench: no orchestrator session for ${s} ${key}`);
+        const limit = itemsOf(s, JSON.parse((await ask(legacy, o.read(key))).toString()));
+        const request = pyDumps({
+          action: 'batch_read',
+          session_id: rows[0].id,
+          payload: { filter: { sort: { field: 'created_at', order: 'desc' }, limit } },
+          request_id: 'req-0000ops0',
+          timestamp: new Date().toISOString(),
+        });
+        const memories = (JSON.parse((await ask(orchestrator, request)).toString()) as { data?: { memories?: unknown[] } }).data?.memories;
+        if (memories?.length !== limit) throw new Error(`ops bench: the orchestrator gave ${memories?.length} memories of ${s} ${key}, legacy ${limit}`);
+        return request;
+      }),
+    );
+  } finally {
+    await db.end();
+  }
+}
+
+/** How many memories a legacy read reply holds: a context's interactions, a user's memories, or one stored snapshot. */
+function itemsOf(s: ServiceName, reply: { context?: unknown[]; memories?: unknown[] } | null): number {
+  if (s === 'contextual-memory') return 1;
+  const items = s === 'session-memory' ? reply?.context : reply?.memories;
+  if (!Array.isArray(items)) throw new Error(`ops bench: unexpected ${s} reply`);
+  return items.length;
+}
+
+/** One request and its reply on a REQ socket of its own. */
+async function ask(endpoint: string, request: string): Promise<Buffer> {
+  const sock = new zmq.Request({ linger: 0, receiveTimeout: 30_000 });
+  sock.connect(endpoint);
+  try {
+    await sock.send(request);
+    const [reply] = await sock.receive();
+    return reply!;
+  } finally {
+    sock.close();
+  }
+}
