@@ -33,6 +33,11 @@ export interface ReconcileBenchResult {
   peakRssMb: number;
   /** At the peak: V8's heap in use, and memory outside it (buffers, WebAssembly, native), in MB. */
   atPeak: { heapMb: number; outsideMb: number; youngMb: number; externalMb: number };
+  /**
+   * What the run keeps live at its end, both stores still open (after a full GC, so garbage V8 had not yet
+   * collected at the peak is left out): V8's heap in use and the buffers and WebAssembly memory JavaScript holds.
+   */
+  retained: { heapMb: number; externalMb: number };
   setupSeconds: number;
   rangesChecked: number;
   recordsFetched: number;
@@ -98,6 +103,8 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
       const seconds = (performance.now() - started) / 1000;
       clearInterval(sampler);
       sample();
+      global.gc?.();
+      const retained = process.memoryUsage();
       return {
         service,
         records: opts.records,
@@ -111,6 +118,7 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
           youngMb: youngAtPeak / 2 ** 20,
           externalMb: peak.external / 2 ** 20,
         },
+        retained: { heapMb: retained.heapUsed / 2 ** 20, externalMb: retained.external / 2 ** 20 },
         setupSeconds,
         rangesChecked: run.rangesChecked,
         recordsFetched: run.recordsFetched,
