@@ -47,7 +47,10 @@ export async function directReads(o: DirectReadsOptions): Promise<string[]> {
   }
 }
 
-/** How many memories a legacy read reply holds: a context's interactions, a user's memories, or one (contextual memory answers with its stored snapshot, one memory on the new side). */
+/**
+ * How many memories a legacy read reply holds: a context's interactions, a user's memories, or one (contextual
+ * memory answers with its stored snapshot, one memory on the new side).
+ */
 function itemsOf(s: ServiceName, reply: { context?: unknown[]; memories?: unknown[] } | null): number {
   if (s === 'contextual-memory') return 1;
   const items = s === 'session-memory' ? reply?.context : reply?.memories;
