@@ -100,15 +100,20 @@ export function pooled(rs: readonly LoadResult[]): LoadResult {
   };
 }
 
-/** Sends `requests` one at a time on one REQ socket, as one agent does (a history written, a session created first). */
-export async function sendInTurn(endpoint: string, requests: Iterable<string>, timeoutMs = 30_000): Promise<void> {
+/**
+ * Sends `requests` one at a time on one REQ socket, as one agent does (a history written, a session created first);
+ * resolves with the last one's reply.
+ */
+export async function sendInTurn(endpoint: string, requests: Iterable<string>, timeoutMs = 30_000): Promise<Buffer | undefined> {
   const sock = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs });
   sock.connect(endpoint);
+  let reply: Buffer | undefined;
   try {
     for (const r of requests) {
       await sock.send(r);
-      await sock.receive();
+      [reply] = await sock.receive();
     }
+    return reply;
   } finally {
     sock.close();
   }

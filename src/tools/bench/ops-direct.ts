@@ -1,7 +1,7 @@
 /** The per-operation bench's direct path: a legacy read's memories asked of the orchestrator simulator in one batch_read. */
 import pg from 'pg';
-import * as zmq from 'zeromq';
 import { pyDumps } from '../../util/pyjson.js';
+import { sendInTurn } from './load.js';
 import type { SimService as ServiceName } from '../sim/services.js';
 
 export interface DirectReadsOptions {
@@ -22,6 +22,7 @@ export interface DirectReadsOptions {
  */
 export async function directReads(o: DirectReadsOptions): Promise<string[]> {
   const { service: s, legacy, orchestrator } = o;
+  const ask = async (endpoint: string, request: string) => JSON.parse((await sendInTurn(endpoint, [request]))!.toString()) as unknown;
   const db = new pg.Client({ connectionString: o.state });
   await db.connect();
   try {
@@ -29,7 +30,7 @@ export async function directReads(o: DirectReadsOptions): Promise<string[]> {
       o.keys.map(async (key) => {
         const { rows } = await db.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [s, key]);
         if (!rows[0]) throw new Error(`ops bench: no orchestrator session for ${s} ${key}`);
-        const limit = itemsOf(s, JSON.parse((await ask(legacy, o.read(key))).toString()));
+        const limit = itemsOf(s, await ask(legacy, o.read(key)));
         const request = pyDumps({
           action: 'batch_read',
           session_id: rows[0].id,
@@ -37,7 +38,7 @@ export async function directReads(o: DirectReadsOptions): Promise<string[]> {
           request_id: 'req-0000ops0',
           timestamp: new Date().toISOString(),
         });
-        const memories = (JSON.parse((await ask(orchestrator, request)).toString()) as { data?: { memories?: unknown[] } }).data?.memories;
+        const memories = ((await ask(orchestrator, request)) as { data?: { memories?: unknown[] } }).data?.memories;
         if (memories?.length !== limit) throw new Error(`ops bench: the orchestrator gave ${memories?.length} memories of ${s} ${key}, legacy ${limit}`);
         return request;
       }),
@@ -51,22 +52,10 @@ export async function directReads(o: DirectReadsOptions): Promise<string[]> {
  * How many memories a legacy read reply holds: a context's interactions, a user's memories, or one (contextual
  * memory answers with its stored snapshot, one memory on the new side).
  */
-function itemsOf(s: ServiceName, reply: { context?: unknown[]; memories?: unknown[] } | null): number {
+function itemsOf(s: ServiceName, reply: unknown): number {
   if (s === 'contextual-memory') return 1;
-  const items = s === 'session-memory' ? reply?.context : reply?.memories;
+  const r = reply as { context?: unknown; memories?: unknown } | null;
+  const items = s === 'session-memory' ? r?.context : r?.memories;
   if (!Array.isArray(items)) throw new Error(`ops bench: unexpected ${s} reply`);
   return items.length;
-}
-
-/** One request and its reply on a REQ socket of its own. */
-async function ask(endpoint: string, request: string): Promise<Buffer> {
-  const sock = new zmq.Request({ linger: 0, receiveTimeout: 30_000 });
-  sock.connect(endpoint);
-  try {
-    await sock.send(request);
-    const [reply] = await sock.receive();
-    return reply!;
-  } finally {
-    sock.close();
-  }
 }

@@ -195,10 +195,10 @@ function stageEdits(stage: 'dual-write' | 'new-primary'): Edits {
 }
 
 /** One writer per history: a REQ client, one write at a time, as an agent does. */
-function populate(front: string, service: Service, size: number): Promise<void> {
+async function populate(front: string, service: Service, size: number): Promise<void> {
   const key = service.key(size);
   const first = service === SERVICES['session-memory'] ? [{ action: 'create_session', session_id: key }] : [];
-  return sendInTurn(
+  await sendInTurn(
     front,
     (function* () {
       for (const r of first) yield pyDumps(r);
