@@ -1,6 +1,7 @@
 /**
  * The passthrough bench: the same REQ load against the session-memory simulator directly, through a bare
- * zeromq.js forwarder (the floor for any zeromq.js proxy), through memshift at the off stage and through one
+ * zeromq.js forwarder (the floor for any zeromq.js proxy), a correlating one (the floor for any that can time a hung
+ * backend out, for CPU only), through memshift at the off stage and through one
  * shadowing every read and dual-writing (beside a forwarder that sends every request to a second backend too, its
  * floor, for CPU only); first with every process sharing the machine's CPUs, then with the
  * proxies on a core of their own as a sidecar would run. Throughput, latency, and each proxy's CPU per request.
@@ -37,16 +38,24 @@ export interface ProxyBenchOptions {
 type Path = { name: string; endpoint: string; pid?: number; cpuOnly?: boolean };
 
 const FORWARDER = 'bare forwarder';
+const CORRELATING = 'forwarder matching replies to calls, with a timer each';
 const COPYING = 'forwarder, a copy of each request to a second backend';
 const SHADOWING = 'memshift, shadow + dual-write';
 
 export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
-  const [simPort, forwarderPort, copyingPort, frontPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [simPort, forwarderPort, correlatingPort, copyingPort, frontPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const legacy = `tcp://127.0.0.1:${simPort}`;
   const [orchestratorPort, shadowPort] = [await freePort(), await freePort()];
-  const children: Record<'sim' | 'forwarder' | 'copying' | 'memshift' | 'shadowing', Child | undefined> = {
+  const children: Record<'sim' | 'forwarder' | 'correlating' | 'copying' | 'memshift' | 'shadowing', Child | undefined> = {
     sim: undefined,
     forwarder: undefined,
+    correlating: undefined,
     copying: undefined,
     memshift: undefined,
     shadowing: undefined,
@@ -57,6 +66,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     children.sim = startSim({ 'session-memory': simPort, orchestrator: orchestratorPort });
     await waitForZmq(legacy, HEALTH_CHECK);
     children.forwarder = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${forwarderPort}`, legacy]);
+    children.correlating = startScript(new URL('./correlating-forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${correlatingPort}`, legacy]);
     const orchestrator = `tcp://127.0.0.1:${orchestratorPort}`;
     children.copying = startScript(new URL('./forwarder.ts', import.meta.url), [`tcp://127.0.0.1:${copyingPort}`, legacy, orchestrator]);
     children.memshift = startChild([
@@ -90,6 +100,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       { name: 'direct', endpoint: legacy },
       { name: FORWARDER, endpoint: `tcp://127.0.0.1:${forwarderPort}`, pid: children.forwarder.proc.pid! },
       { name: 'memshift', endpoint: `tcp://127.0.0.1:${frontPort}`, pid: children.memshift.proc.pid! },
+      { name: CORRELATING, endpoint: `tcp://127.0.0.1:${correlatingPort}`, pid: children.correlating.proc.pid!, cpuOnly: true },
       { name: COPYING, endpoint: `tcp://127.0.0.1:${copyingPort}`, pid: children.copying.proc.pid!, cpuOnly: true },
       { name: SHADOWING, endpoint: `tcp://127.0.0.1:${shadowPort}`, pid: children.shadowing.proc.pid! },
     ];
@@ -106,10 +117,8 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       const [loadCpu, proxyCpu] = [[cpus[0]!], [cpus[1]!]];
       await pin(process.pid, loadCpu);
       await pin(children.sim.proc.pid!, loadCpu);
-      await pin(children.forwarder.proc.pid!, proxyCpu);
-      await pin(children.copying.proc.pid!, proxyCpu);
-      await pin(children.memshift.proc.pid!, proxyCpu);
-      await pin(children.shadowing.proc.pid!, proxyCpu);
+      for (const proxy of [children.forwarder, children.correlating, children.copying, children.memshift, children.shadowing])
+        await pin(proxy.proc.pid!, proxyCpu);
       try {
         out.push(await measure(`dedicated core: proxies on CPU ${proxyCpu}, load generator and simulator on CPU ${loadCpu}`, paths, o));
       } finally {
@@ -159,6 +168,7 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
       paths.flatMap((p, i) => (p.pid ? [[p.name, perThousand[i]!.toFixed(3), `${(perThousand[i]! / floor).toFixed(2)}x`]] : [])),
     ),
     `targets: memshift (off) within 1.1x the forwarder's CPU per request, shadow + dual-write within 2x`,
+    `memshift (off) over the correlating forwarder (the floor for a proxy that times a hung backend out): ${(cost('memshift') / cost(CORRELATING)).toFixed(2)}x`,
     `shadow + dual-write over the copying forwarder (its zeromq.js floor): ${(cost(SHADOWING) / cost(COPYING)).toFixed(2)}x`,
     '',
     `steady (${o.rate} req/s in all, the paths interleaved, over ${o.steadySeconds} s)`,
