@@ -5,21 +5,18 @@
  * or an error reply when the timer fires first: no flags, no metrics, no translation.
  * Run as a child process: correlating-forwarder.ts <bind endpoint> <backend endpoint>.
  */
-import * as zmq from 'zeromq';
+import { backDealer, callIdFrame, dropped, EMPTY, frontRouter } from './forwarder-sockets.js';
 
 const [bind, backend] = process.argv.slice(2);
 if (!bind || !backend) throw new Error('usage: correlating-forwarder.ts <bind endpoint> <backend endpoint>');
 const TIMEOUT_MS = 5_000;
-const EMPTY = Buffer.alloc(0);
 const TIMED_OUT = Buffer.from(JSON.stringify({ status: 'error', message: 'backend did not answer in time' }));
-const front = new zmq.Router({ sendTimeout: 0, linger: 0 });
-const back = new zmq.Dealer({ sendTimeout: 0, immediate: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, linger: 0 });
-back.connect(backend);
+const front = frontRouter();
+const back = backDealer(backend);
 await front.bind(bind);
 
 /** Calls under way: the agent's envelope (everything before its body) and the call's timer. */
 const pending = new Map<number, { envelope: Buffer[]; timer: NodeJS.Timeout }>();
-const dropped = (): void => undefined;
 const answer = (envelope: Buffer[], body: Buffer): void => void front.send([...envelope, body]).catch(dropped);
 const take = (id: number) => {
   const call = pending.get(id);
@@ -43,9 +40,7 @@ void (async () => {
     }
     const id = (calls = (calls + 1) >>> 0);
     pending.set(id, { envelope: frames.slice(0, -1), timer: setTimeout(timedOut, TIMEOUT_MS, id) });
-    const idFrame = Buffer.allocUnsafe(4);
-    idFrame.writeUInt32BE(id);
-    back.send([idFrame, EMPTY, body]).catch(dropped);
+    back.send([callIdFrame(id), EMPTY, body]).catch(dropped);
   }
 })();
 for (;;) {

@@ -5,23 +5,16 @@
  * and dropped): the floor for shadowing every read and dual-writing every write, before any parsing or comparing.
  * Run as a child process: forwarder.ts <bind endpoint> <backend endpoint> [<second backend endpoint>].
  */
-import * as zmq from 'zeromq';
+import { backDealer, callIdFrame, dropped, EMPTY, frontRouter } from './forwarder-sockets.js';
 
 const [bind, backend, second] = process.argv.slice(2);
 if (!bind || !backend) throw new Error('usage: forwarder.ts <bind endpoint> <backend endpoint> [<second backend endpoint>]');
-const dealer = (endpoint: string): zmq.Dealer => {
-  const socket = new zmq.Dealer({ sendTimeout: 0, immediate: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, linger: 0 });
-  socket.connect(endpoint);
-  return socket;
-};
-const front = new zmq.Router({ sendTimeout: 0, linger: 0 });
-const back = dealer(backend);
-const copies = second ? dealer(second) : undefined;
+const front = frontRouter();
+const back = backDealer(backend);
+const copies = second ? backDealer(second) : undefined;
 await front.bind(bind);
 // The envelope travels with the message and the REP backend echoes it: replies route themselves.
 // Receiving as memshift does (receive() itself, not the async iterator), so only the logic differs.
-const dropped = (): void => undefined;
-const EMPTY = Buffer.alloc(0);
 let calls = 0;
 void (async () => {
   for (;;) {
@@ -29,9 +22,7 @@ void (async () => {
     back.send(message).catch(dropped);
     if (!copies) continue;
     // As memshift's legs send a call: a call id, the delimiter, the body.
-    const id = Buffer.allocUnsafe(4);
-    id.writeUInt32BE((calls = (calls + 1) >>> 0));
-    copies.send([id, EMPTY, message.at(-1)!]).catch(dropped);
+    copies.send([callIdFrame((calls = (calls + 1) >>> 0)), EMPTY, message.at(-1)!]).catch(dropped);
   }
 })();
 if (copies)
