@@ -3,7 +3,8 @@
  * simulator and copied through the translator as the backfill copies them (times included) read back as equal
  * canonical records (equal checksums), a divergent write shows, and a restarted simulator finds its state again.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,6 @@ import { namedView } from '../../src/services/records.js';
 import { serviceOf } from '../../src/services/registry.js';
 import { legacyPath, openLegacySource } from '../../src/reconcile/legacy.js';
 import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
-import { loadSqlJs } from '../../src/util/sqlite.js';
 import { syncKey } from '../../src/reconcile/repair.js';
 import { diffRecord } from '../../src/reconcile/diff.js';
 import { pyDumps } from '../../src/util/pyjson.js';
@@ -41,6 +41,20 @@ const storage = () => ({ dataDir: dir, orchestratorDatabaseUrl: url, writeDelayM
 /** The write on the legacy simulator; copied to the orchestrator once all are made (copyAll). */
 async function both(service: ServiceName, request: LegacyRequest): Promise<void> {
   await send(sims.endpoints[service], request);
+}
+
+/** Rows of a SQLite file as Python's sqlite3 reads them (a copy of its bytes, so what was on disk at that moment). */
+function sqliteRows(bytes: Buffer, sql: string): unknown[][] {
+  const copy = join(dir, `read-${Math.random()}.db`);
+  writeFileSync(copy, bytes);
+  const out = execFileSync('python3', [
+    '-c',
+    'import json, sqlite3, sys\nprint(json.dumps(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchall()))',
+    copy,
+    sql,
+  ]);
+  rmSync(copy);
+  return JSON.parse(out.toString()) as unknown[][];
 }
 
 /** Every legacy record copied through the translator with its legacy times, as the backfill copies it. */
@@ -96,17 +110,15 @@ afterAll(async () => {
 
 describe('simulator storage in the legacy formats', () => {
   it('writes session_memory.db, contextual_memory_store.json and jarvis_memory_store.json as the services do', async () => {
-    const SQL = await loadSqlJs();
-    const db = new SQL.Database(readFileSync(legacyPath('session-memory', dir)));
-    const [sessions] = db.exec("SELECT session_id, user_id, metadata FROM sessions WHERE session_id = 's3'");
+    const db = readFileSync(legacyPath('session-memory', dir));
     // json.dumps of what the agent read: Python's separators and float spelling.
-    expect(sessions!.values).toEqual([['s3', 'u3', '{"n": 3, "tiny": 1e-07, "f": 0.1, "e": 2.5e-05}']]);
-    const [rows] = db.exec("SELECT role, content FROM interactions WHERE session_id = 's3' ORDER BY id");
-    expect(rows!.values).toEqual([
+    expect(sqliteRows(db, "SELECT session_id, user_id, metadata FROM sessions WHERE session_id = 's3'")).toEqual([
+      ['s3', 'u3', '{"n": 3, "tiny": 1e-07, "f": 0.1, "e": 2.5e-05}'],
+    ]);
+    expect(sqliteRows(db, "SELECT role, content FROM interactions WHERE session_id = 's3' ORDER BY id")).toEqual([
       ['user', 'hi "3"\n\té 😀 \u0001'],
       ['assistant', 'reply 3'],
     ]);
-    db.close();
 
     const contextual = JSON.parse(readFileSync(legacyPath('contextual-memory', dir), 'utf8'));
     expect(contextual.sessions.u_3.map((i: { type: string }) => i.type)).toEqual(['user_query', 'code']);
@@ -114,6 +126,27 @@ describe('simulator storage in the legacy formats', () => {
     const jarvis = JSON.parse(readFileSync(legacyPath('jarvis-memory', dir), 'utf8'));
     expect(jarvis.j3.map((m: { memory: unknown }) => m.memory)).toEqual([{ type: 'reminder', text: 'call 3', at: 1.25 }, 'plain 3']);
     expect(typeof jarvis.j3[0].timestamp).toBe('number');
+  });
+
+  // The agents commit (SessionMemoryAgent) or rewrite their file (the other two) before they answer: a write a
+  // simulator acknowledged at memory speed and saved later would make direct legacy writes look far cheaper.
+  it('a legacy write is in its file by the time the simulator replies', async () => {
+    const own = join(dir, 'own');
+    const fresh = await startSims({ storage: { dataDir: own } });
+    try {
+      await send(fresh.endpoints['session-memory'], { action: 'create_session', session_id: 'now', user_id: 'u' });
+      await send(fresh.endpoints['session-memory'], { action: 'add_interaction', session_id: 'now', role: 'user', content: 'just now' });
+      const db = readFileSync(legacyPath('session-memory', own));
+      await send(fresh.endpoints['jarvis-memory'], { action: 'add_memory', user_id: 'j', memory: 'just now' });
+      const jarvis = readFileSync(legacyPath('jarvis-memory', own), 'utf8');
+      await send(fresh.endpoints['contextual-memory'], { action: 'record_decision', session_id: 'u', decision: 'just now' });
+      const contextual = readFileSync(legacyPath('contextual-memory', own), 'utf8');
+      expect(sqliteRows(db, "SELECT content FROM interactions WHERE session_id = 'now'")).toEqual([['just now']]);
+      expect(JSON.parse(jarvis).j[0].memory).toBe('just now');
+      expect(JSON.parse(contextual).summaries.u.key_decisions[0].decision).toBe('just now');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('a restarted simulator serves what it had stored, on both sides', async () => {

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { childLogger } from '../../../telemetry/log.js';
 import type { SimModels } from '../models.js';
-import { persistContextual, persistJarvis, persistSessionMemory } from './legacy-files.js';
+import { persistContextual, persistJarvis, persistSessionMemory, type LegacyPersistence } from './legacy-files.js';
 import { persistOrchestrator } from './orchestrator-pg.js';
 import { SIM_FILES } from '../services.js';
 
@@ -14,7 +14,7 @@ export interface StorageOptions {
   dataDir?: string;
   /** The orchestrator's PostgreSQL; without it the orchestrator stays in memory. */
   orchestratorDatabaseUrl?: string;
-  /** Longest a change waits before it is written (default 50 ms). */
+  /** Longest a change of the orchestrator waits before it is written (default 50 ms); the legacy stores are written before each reply. */
   writeDelayMs?: number;
 }
 
@@ -27,27 +27,28 @@ export interface SimStorage {
 export async function attachStorage(models: SimModels, opts: StorageOptions): Promise<SimStorage> {
   const delay = opts.writeDelayMs ?? 50;
   const onError = (target: string) => (err: unknown) => log.error({ err, target }, 'persisting simulator state failed');
-  const legacy: { flush(): Promise<void> }[] = [];
+  const legacy: LegacyPersistence[] = [];
   if (opts.dataDir) {
     const dir = opts.dataDir;
     await mkdir(dir, { recursive: true });
     legacy.push(
-      await persistSessionMemory(models['session-memory'], join(dir, SIM_FILES['session-memory']), delay, onError('session-memory')),
-      await persistContextual(models['contextual-memory'], join(dir, SIM_FILES['contextual-memory']), delay, onError('contextual-memory')),
-      await persistJarvis(models['jarvis-memory'], join(dir, SIM_FILES['jarvis-memory']), delay, onError('jarvis-memory')),
+      persistSessionMemory(models['session-memory'], join(dir, SIM_FILES['session-memory']), onError('session-memory')),
+      await persistContextual(models['contextual-memory'], join(dir, SIM_FILES['contextual-memory']), onError('contextual-memory')),
+      await persistJarvis(models['jarvis-memory'], join(dir, SIM_FILES['jarvis-memory']), onError('jarvis-memory')),
     );
   }
   const orchestrator = opts.orchestratorDatabaseUrl
     ? await persistOrchestrator(models.orchestrator, opts.orchestratorDatabaseUrl, delay, onError('orchestrator'))
     : undefined;
   const flush = async () => {
-    await Promise.all([...legacy, ...(orchestrator ? [orchestrator] : [])].map((p) => p.flush()));
+    await orchestrator?.flush();
   };
   return {
     flush,
     async close() {
       await flush();
       await orchestrator?.close();
+      for (const store of legacy) store.close();
     },
   };
 }

@@ -1,21 +1,23 @@
 /**
- * The legacy simulators' stores in the real services' formats (legacy-formats.ts): loaded at start,
- * written behind every change. SessionMemoryAgent keeps SQLite (each change applied to an in-memory
- * database, the file exported debounced); the other two rewrite their JSON file.
+ * The legacy simulators' stores in the real services' formats (legacy-formats.ts): loaded at start and
+ * written before each reply, as the agents do (SessionMemoryAgent commits every change to its SQLite file;
+ * the other two rewrite their JSON file whole), so a write's cost and durability are the service's own.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import sqlite from 'node-sqlite3-wasm';
 import { dumps, loads, nowIso } from '../python.js';
 import { asText, parseJson, SESSION_MEMORY_SCHEMA, type ContextualFile, type JarvisFile } from './legacy-formats.js';
-import { loadSqlJs, type SqlDatabase } from '../../../util/sqlite.js';
 import type { ContextualMemoryModel } from '../contextual-memory.js';
 import type { JarvisMemoryModel } from '../jarvis-memory.js';
 import type { SessionMemoryChange, SessionMemoryModel } from '../session-memory.js';
-import { writeFileAtomic } from './files.js';
-import { WriteBehind } from './write-behind.js';
 
-export interface Persistence {
-  flush(): Promise<void>;
+const { Database } = sqlite;
+type SqlDatabase = InstanceType<typeof Database>;
+
+/** A legacy store held open by its simulator. */
+export interface LegacyPersistence {
+  close(): void;
 }
 
 type OnError = (err: unknown) => void;
@@ -23,35 +25,50 @@ type ContextualSession = ContextualMemoryModel['sessions'] extends Map<string, i
 type ContextualSave = ContextualFile<ContextualSession['newestFirst'][number], NonNullable<ContextualSession['summary']>>;
 type JarvisSaved = JarvisMemoryModel['users'] extends Map<string, (infer M)[]> ? M : never;
 
-export async function persistSessionMemory(model: SessionMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
-  const SQL = await loadSqlJs();
-  const db = new SQL.Database(existsSync(path) ? await readFile(path) : undefined);
+export function persistSessionMemory(model: SessionMemoryModel, path: string, onError: OnError): LegacyPersistence {
+  // node-sqlite3-wasm locks a file with a directory beside it: one left by a killed simulator would lock it for good.
+  rmSync(`${path}.lock`, { recursive: true, force: true });
+  const db = new Database(path);
   db.exec(SESSION_MEMORY_SCHEMA);
   loadSessions(db, model);
-  const writer = new WriteBehind(() => writeFileAtomic(path, db.export()), delayMs, onError);
   model.onChange = (change) => {
     try {
-      applyChange(db, change);
-      writer.schedule();
+      inTransaction(db, () => applyChange(db, change));
     } catch (err) {
       onError(err);
     }
   };
-  return { flush: () => writer.flush() };
+  return { close: () => db.close() };
 }
 
 function loadSessions(db: SqlDatabase, model: SessionMemoryModel): void {
-  for (const row of db.exec('SELECT session_id, user_id, metadata FROM sessions')[0]?.values ?? []) {
-    model.sessions.set(String(row[0]), { user_id: row[1], metadata: parseJson(row[2]), interactions: [] });
+  for (const row of db.all('SELECT session_id, user_id, metadata FROM sessions')) {
+    model.sessions.set(String(row.session_id), { user_id: row.user_id, metadata: parseJson(row.metadata), interactions: [] });
   }
-  for (const [sid, timestamp, role, content, metadata] of db.exec('SELECT session_id, timestamp, role, content, metadata FROM interactions ORDER BY id')[0]
-    ?.values ?? []) {
-    model.sessions.get(String(sid))?.interactions.push({
-      role: String(role),
-      content: String(content),
-      timestamp: String(timestamp),
-      metadata: parseJson(metadata),
-    });
+  const interactions = db.prepare('SELECT session_id, timestamp, role, content, metadata FROM interactions ORDER BY id');
+  try {
+    for (const row of interactions.iterate()) {
+      model.sessions.get(String(row.session_id))?.interactions.push({
+        role: String(row.role),
+        content: String(row.content),
+        timestamp: String(row.timestamp),
+        metadata: parseJson(row.metadata),
+      });
+    }
+  } finally {
+    interactions.finalize();
+  }
+}
+
+/** One commit a change, as the agent's `conn.commit()` after each of its writes. */
+function inTransaction(db: SqlDatabase, apply: () => void): void {
+  db.exec('BEGIN');
+  try {
+    apply();
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
   }
 }
 
@@ -91,7 +108,18 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return existsSync(path) ? (loads(await readFile(path, 'utf8')) as T) : undefined;
 }
 
-export async function persistContextual(model: ContextualMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
+/** The whole file rewritten before the reply, as `json.dump` does after every change (here atomically, for readers). */
+function rewrite(path: string, text: string, onError: OnError): void {
+  try {
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (err) {
+    onError(err);
+  }
+}
+
+export async function persistContextual(model: ContextualMemoryModel, path: string, onError: OnError): Promise<LegacyPersistence> {
   const data = await readJson<ContextualSave>(path);
   for (const [sid, newestFirst] of Object.entries(data?.sessions ?? {})) model.sessions.set(sid, { newestFirst });
   for (const [sid, summary] of Object.entries(data?.summaries ?? {})) {
@@ -99,22 +127,19 @@ export async function persistContextual(model: ContextualMemoryModel, path: stri
     if (session) session.summary = summary;
     else model.sessions.set(sid, { newestFirst: [], summary });
   }
-  const save = () => {
+  model.onChange = () => {
     const file: ContextualSave = { sessions: {}, summaries: {} };
     for (const [sid, s] of model.sessions) {
       file.sessions[sid] = s.newestFirst;
       if (s.summary) file.summaries[sid] = s.summary;
     }
-    return writeFileAtomic(path, dumps(file));
+    rewrite(path, dumps(file), onError);
   };
-  const writer = new WriteBehind(save, delayMs, onError);
-  model.onChange = () => writer.schedule();
-  return { flush: () => writer.flush() };
+  return { close: () => {} };
 }
 
-export async function persistJarvis(model: JarvisMemoryModel, path: string, delayMs: number, onError: OnError): Promise<Persistence> {
+export async function persistJarvis(model: JarvisMemoryModel, path: string, onError: OnError): Promise<LegacyPersistence> {
   for (const [user, memories] of Object.entries((await readJson<JarvisFile<JarvisSaved>>(path)) ?? {})) model.users.set(user, memories);
-  const writer = new WriteBehind(() => writeFileAtomic(path, dumps(Object.fromEntries(model.users))), delayMs, onError);
-  model.onChange = () => writer.schedule();
-  return { flush: () => writer.flush() };
+  model.onChange = () => rewrite(path, dumps(Object.fromEntries(model.users)), onError);
+  return { close: () => {} };
 }

@@ -8,7 +8,6 @@ import { ORCHESTRATOR_SCHEMA } from './schema.js';
 import { dumps, loads } from '../python.js';
 import type { OrchestratorModel, StoredSession } from '../orchestrator.js';
 import type { StoredMemory } from '../orchestrator-query.js';
-import type { Persistence } from './legacy-files.js';
 import { WriteBehind } from './write-behind.js';
 import { inTransaction } from '../../../store/client.js';
 
@@ -19,7 +18,9 @@ const text = (v: unknown): string | null => (v === null || v === undefined ? nul
 /** TIMESTAMP (no zone) read back as the simulator's ISO text, in UTC as it was written. */
 const TS = (column: string) => `CASE WHEN ${column} IS NULL THEN NULL ELSE to_char(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END`;
 
-export interface PgPersistence extends Persistence {
+export interface PgPersistence {
+  /** Writes every pending change now. */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
