@@ -15,13 +15,19 @@ import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';
 import { isUnknownOutcome, type Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
-import { effectDigest, isApplied } from '../services/legacy-lookup.js';
+import { appliedAt, effectDigest } from '../services/legacy-lookup.js';
 import type { AppliedWrite } from './table.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 
 /** applied / absent; idempotent: sending it again leaves the same state; unknowable: the side offers no way to tell. */
 export type Found = 'applied' | 'absent' | 'idempotent' | 'unknowable';
+
+/** What a look-up found, with the found record's own time on a legacy side where its read shows it. */
+export interface FoundRecord {
+  found: Found;
+  stamp?: unknown;
+}
 
 export interface ResolveSides {
   legacy: Leg;
@@ -76,21 +82,49 @@ export class Resolver {
    * (a barrier begun later covers it). Rejects (a LegError, OrchestratorError...) while it cannot tell yet.
    */
   async find(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<Found> {
+    return (await this.findRecord(side, w, sentOn, since)).found;
+  }
+
+  /** find(), and the time the legacy side gave the record it found (a copy then carries that exact time). */
+  async findRecord(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<FoundRecord> {
     const service = w.route.service;
     const request = w.route.request as LegacyRequest;
     const lookup = serviceOf(service).lookup;
-    if (side === 'legacy' && !lookup.read(request)) return 'unknowable';
-    if (side === 'legacy' && !('adds' in lookup.effect(request))) return 'idempotent';
+    if (side === 'legacy' && !lookup.read(request)) return { found: 'unknowable' };
+    if (side === 'legacy' && !('adds' in lookup.effect(request))) return { found: 'idempotent' };
     const leg = this.legOf(service, side);
     if (sentOn === undefined || leg.connection() !== sentOn) await this.barrier(leg, side, this.o.barrierPings(service, side), since);
-    if (side === 'new') return this.o.sides(service).translator.lookup(request, w.id);
-    const reply = parseReply(await leg.call(pyDumps(lookup.read(request))));
+    if (side === 'new') return { found: await this.o.sides(service).translator.lookup(request, w.id) };
+    return this.readLegacy(w);
+  }
+
+  /**
+   * The legacy time of a write known applied there whose acknowledgement this process did not see (a crash
+   * came between): read rather than guessed from when its intent was made, which a backed-up legacy service
+   * may be seconds behind. Undefined when the service's read shows no times, or cannot be had now (the copy
+   * then waits for no legacy service, and carries the intent's time).
+   */
+  async legacyStamp(w: WriteRef): Promise<unknown> {
+    const lookup = serviceOf(w.route.service).lookup;
+    const request = w.route.request as LegacyRequest;
+    if (!lookup.stamps || !lookup.read(request) || !('adds' in lookup.effect(request))) return undefined;
+    return (await this.readLegacy(w).catch(() => undefined))?.stamp;
+  }
+
+  private async readLegacy(w: WriteRef): Promise<FoundRecord> {
+    const service = w.route.service;
+    const request = w.route.request as LegacyRequest;
+    const lookup = serviceOf(service).lookup;
+    const reply = parseReply(await this.legOf(service, 'legacy').call(pyDumps(lookup.read(request))));
     const records = lookup.records(reply);
     if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
-    const others = await this.o.appliedOn(service, w.route.key ?? '', side, w.id, OTHERS_LIMIT);
+    const others = await this.o.appliedOn(service, w.route.key ?? '', 'legacy', w.id, OTHERS_LIMIT);
     // Rows stored before effects were kept have theirs made from the request they still hold.
     const known = others.map((o) => ({ effect: o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest), seq: o.seq }));
-    return isApplied(lookup, request, records, known) ? 'applied' : 'absent';
+    const at = appliedAt(lookup, request, records, known);
+    if (at < 0) return { found: 'absent' };
+    const stamp = lookup.stamps?.(reply)?.[at];
+    return stamp === undefined ? { found: 'applied' } : { found: 'applied', stamp };
   }
 
   private barrier(leg: Leg, side: Side, pings: number, since: number): Promise<void> {

@@ -287,12 +287,15 @@ export class OutboxRunner {
     let primaryOk = row.primaryOk ?? (mine === 'applied' ? true : null);
     let phase: 'primary' | 'lookup' | 'apply' = 'primary';
     let on: number | undefined;
+    /** The record's exact time on the primary, when looking the write up there read it. */
+    let stamp: unknown;
     const t0 = performance.now();
     try {
       if (primaryOk === null) {
         await this.keep(row, claim);
         const hint = typeof mine === 'object' ? mine : undefined;
-        const found = await this.o.resolver.find(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.claimedAt);
+        const { found, stamp: seen } = await this.o.resolver.findRecord(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.claimedAt);
+        stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
         // A clear on the primary is made sure of, so that both sides end in the same state.
@@ -314,10 +317,11 @@ export class OutboxRunner {
       phase = 'apply';
       await this.keep(row, claim);
       on = this.o.resolver.connection(row.service, row.side);
-      // The record's time on the primary: when it acknowledged the write here; when that was not seen (a crash,
-      // another replica's write, an unknown outcome), the intent's, made just before the primary call.
+      // The record's time on the primary: the one a look-up read there; else when it acknowledged the write here;
+      // when that was not seen (a crash, another replica's write), the intent's, made just before the primary call.
       const own = this.own.get(keyOf(row.service, row.key))?.get(row.id);
-      const reply = await this.o.apply(route, row.side, row.id, own?.ackedAt ?? row.createdAt);
+      if (stamp === undefined && !own?.ackedAt && row.side === 'new') stamp = await this.o.resolver.legacyStamp(ref);
+      const reply = await this.o.apply(route, row.side, row.id, own?.ackedAt ?? row.createdAt, stamp);
       own?.landed?.(reply);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
       if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));

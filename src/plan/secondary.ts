@@ -40,7 +40,8 @@ export interface PendingWrite {
  * Applies one secondary write (tagged with `writeId` where the side keeps tags; `at`, when its primary took it,
  * is the record's legacy time); rejects when it failed or the side refused it.
  */
-export type ApplyWrite = (route: Route, side: Side, writeId?: string, at?: Date) => Promise<Observation>;
+/** `at`: the record's time on the primary as memshift saw it; `stamp`: its exact time there, when a look-up read it. */
+export type ApplyWrite = (route: Route, side: Side, writeId?: string, at?: Date, stamp?: unknown) => Promise<Observation>;
 
 /** Where the runner hands secondary writes: the durable outbox, or in memory when it is switched off. */
 export interface SecondaryWrites {
@@ -83,9 +84,10 @@ export class WriteRefused extends Error {
 }
 
 export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplyWrite {
-  return async (route, side, writeId, at) => {
+  return async (route, side, writeId, at, stamp) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
-    const reply = await callSide(side, route, sides(route.service), { createMissing: true, ...(writeId ? { writeId } : {}), ...(at ? { at } : {}) });
+    const ctx = { createMissing: true, ...(writeId ? { writeId } : {}), ...(at ? { at } : {}), ...(stamp === undefined ? {} : { stamp }) };
+    const reply = await callSide(side, route, sides(route.service), ctx);
     // A mutating read carried as a write has had its effect once answered; a write is judged by its success rules.
     if (route.spec?.kind !== 'read' && !isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
     return reply;

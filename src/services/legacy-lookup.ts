@@ -26,19 +26,20 @@ export function effectDigest(lookup: LegacyLookup, write: LegacyRequest): string
 }
 
 /**
- * Whether the write is among `records` (the key's records on the side now). Later writes of the key may
- * have landed there already (a primary goes on taking writes while an earlier one is looked up), so it is
- * counted, not looked for at the end: it is applied when its record appears more often than the key's
- * other writes known applied there (`others`, their effectDigest, any order, since the last clear) account for.
+ * Where the write is among `records` (the key's records on the side now), or -1 when it is not. Later writes
+ * of the key may have landed there already (a primary goes on taking writes while an earlier one is looked
+ * up), so it is counted, not looked for at the end: it is applied when its record appears more often than the
+ * key's other writes known applied there (`others`, their effectDigest, any order, since the last clear)
+ * account for. Its place is then the newest such record (exact unless the key holds the same record twice).
  */
-export function isApplied(lookup: LegacyLookup, write: LegacyRequest, records: readonly string[], others: readonly { effect: string; seq: number }[]): boolean {
+export function appliedAt(lookup: LegacyLookup, write: LegacyRequest, records: readonly string[], others: readonly { effect: string; seq: number }[]): number {
   const effect = effectDigest(lookup, write);
-  if (!effect.startsWith('adds:')) return false;
-  const present = records.filter((r) => `adds:${digest(r)}` === effect).length;
+  if (!effect.startsWith('adds:')) return -1;
+  const places = records.flatMap((r, i) => (`adds:${digest(r)}` === effect ? [i] : []));
   let accounted = 0;
   for (const o of [...others].sort((a, b) => b.seq - a.seq)) {
     if (o.effect === 'clears') break;
     if (o.effect === effect) accounted++;
   }
-  return present > accounted;
+  return places.length > accounted ? places.at(-1)! : -1;
 }

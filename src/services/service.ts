@@ -89,6 +89,8 @@ export interface LegacyLookup {
   read(request: LegacyRequest): LegacyRequest | undefined;
   /** The key's records from the read's reply, oldest first; undefined when the reply says nothing usable. */
   records(reply: unknown): string[] | undefined;
+  /** Each of those records' own time as the service keeps it, when its read shows one. */
+  stamps?(reply: unknown): unknown[] | undefined;
 }
 
 export interface LegacyService {

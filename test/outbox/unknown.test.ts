@@ -123,3 +123,21 @@ it('new primary, primary hung: a write the agent saw time out but the primary ap
   expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
   expect(t.resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);
+
+it("legacy primary hung: a write the agent saw time out but legacy applied later reaches the orchestrator with legacy's own time", async () => {
+  stack = await startMigrationStack(DUAL_WRITE);
+  const s = stack;
+  expect(await write(s, 'hang-d', 0, 1)).toEqual([0]);
+  await drained(s);
+  // Legacy takes the write in and applies it only on waking, seconds after memshift stored its intent.
+  expect(await hung(s, JARVIS, 4_000, () => write(s, 'hang-d', 1, 1, 8_000))).toEqual([]);
+  await drained(s);
+
+  const times = async (reply: unknown) => (reply as { memories: { timestamp: number }[] }).memories.map((m) => Number(m.timestamp));
+  const legacy = await times(s.readLegacy(JARVIS, { action: 'get_memories', user_id: 'hang-d' }));
+  const fresh = await times(await s.readNew(JARVIS, { action: 'get_memories', user_id: 'hang-d' }));
+  expect(fresh).toHaveLength(2);
+  // Looked up on legacy, the write's record is copied with the time legacy gave it, not the intent's (4 s earlier).
+  expect(Math.abs(fresh[1]! - legacy[1]!)).toBeLessThan(0.01);
+  expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);

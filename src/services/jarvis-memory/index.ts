@@ -35,6 +35,7 @@ export const jarvisMemory: LegacyService = {
     effect: (r) => (r.action === 'add_memory' ? { adds: spell(r.memory) } : r.action === 'clear_memories' ? { clears: true } : { neutral: true }),
     read: (r) => ({ action: 'get_memories', ...(r.user_id === undefined ? {} : { user_id: r.user_id }) }),
     records: (reply) => (isObject(reply) && Array.isArray(reply.memories) ? reply.memories.map((m) => spell(isObject(m) ? m.memory : m)) : undefined),
+    stamps: (reply) => (isObject(reply) && Array.isArray(reply.memories) ? reply.memories.map((m) => (isObject(m) ? m.timestamp : undefined)) : undefined),
   },
   translator: (client, ids) => new JarvisMemoryTranslator(jarvisMemory, client, ids),
 };

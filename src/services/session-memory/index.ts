@@ -57,6 +57,7 @@ export const sessionMemory: LegacyService = {
           : { neutral: true },
     read: (r) => ({ action: 'get_context', session_id: r.session_id, max_tokens: WHOLE_HISTORY }),
     records: (reply) => (isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => spell(isObject(e) ? [e.role, e.content] : e)) : undefined),
+    stamps: (reply) => (isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => (isObject(e) ? e.timestamp : undefined)) : undefined),
   },
   translator: (client, ids) => new SessionMemoryTranslator(sessionMemory, client, ids),
 };
