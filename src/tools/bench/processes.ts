@@ -45,7 +45,12 @@ export function startScript(file: URL, args: string[], env: NodeJS.ProcessEnv = 
 }
 
 function startNode(argv: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, argv, {
+  return startProgram(process.execPath, argv, env);
+}
+
+/** Any program as a bench child, its output kept. */
+export function startProgram(file: string, argv: string[], env: NodeJS.ProcessEnv = {}): Child {
+  const proc = spawn(file, argv, {
     env: { ...process.env, MEMSHIFT_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
