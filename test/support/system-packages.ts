@@ -1,6 +1,6 @@
 /**
- * Run by `npm test` before vitest starts (the `pretest` script): installs the Debian packages the suite
- * needs and the machine lacks, with apt's own time rather than inside a test hook's.
+ * Run by `npm test` before vitest starts and by `npm run bench` (the `pretest` and `prebench` scripts): installs the
+ * Debian packages the suite and the bench need and the machine lacks, with apt's own time rather than a test hook's.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +13,8 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/kubectl': 'kubernetes-client',
   // deploy/Dockerfile's init process (its apt-get step, which the Dockerfile-steps test leaves to this script).
   '/usr/bin/tini': 'tini',
+  // The write-path bench's legacy baseline: SessionMemoryAgent's write path in Python (src/tools/bench/python-legacy.ts).
+  '/usr/lib/python3/dist-packages/zmq/__init__.py': 'python3-zmq',
 };
 
 const missing = [
@@ -24,10 +26,10 @@ const missing = [
 ];
 if (missing.length === 0) process.exit(0);
 if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-  console.error(`memshift tests need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`);
+  console.error(`memshift's tests and bench need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`);
   process.exit(1);
 }
-console.log(`installing Debian packages the tests need: ${missing.join(' ')}`);
+console.log(`installing Debian packages the tests and bench need: ${missing.join(' ')}`);
 // The lock timeout lets a concurrent apt (unattended upgrades) finish first.
 const apt = ['-o', 'DPkg::Lock::Timeout=300'];
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
