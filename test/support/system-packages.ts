@@ -26,7 +26,9 @@ const missing = [
 ];
 if (missing.length === 0) process.exit(0);
 if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-  console.error(`memshift's tests and bench need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`);
+  console.error(
+    `memshift's tests and bench need Debian packages that are missing: ${missing.join(' ')} (install them, as root: apt-get install ${missing.join(' ')})`,
+  );
   process.exit(1);
 }
 console.log(`installing Debian packages the tests and bench need: ${missing.join(' ')}`);
