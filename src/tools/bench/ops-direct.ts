@@ -23,26 +23,36 @@ export interface DirectReadsOptions {
 export async function directReads(o: DirectReadsOptions): Promise<string[]> {
   const { service: s, legacy, orchestrator } = o;
   const ask = async (endpoint: string, request: string) => JSON.parse((await sendInTurn(endpoint, [request]))!.toString()) as unknown;
-  const db = new pg.Client({ connectionString: o.state });
+  const sessions = await orchestratorSessions(o.state, s, o.keys);
+  return Promise.all(
+    o.keys.map(async (key) => {
+      const session = sessions.get(key);
+      if (!session) throw new Error(`ops bench: no orchestrator session for ${s} ${key}`);
+      const limit = itemsOf(s, await ask(legacy, o.read(key)));
+      const request = pyDumps({
+        action: 'batch_read',
+        session_id: session,
+        payload: { filter: { sort: { field: 'created_at', order: 'desc' }, limit } },
+        request_id: 'req-0000ops0',
+        timestamp: new Date().toISOString(),
+      });
+      const memories = ((await ask(orchestrator, request)) as { data?: { memories?: unknown[] } }).data?.memories;
+      if (memories?.length !== limit) throw new Error(`ops bench: the orchestrator gave ${memories?.length} memories of ${s} ${key}, legacy ${limit}`);
+      return request;
+    }),
+  );
+}
+
+/** The orchestrator session of each key, from memshift's id map: one query (a pg client runs one at a time). */
+async function orchestratorSessions(state: string, s: ServiceName, keys: string[]): Promise<Map<string, string>> {
+  const db = new pg.Client({ connectionString: state });
   await db.connect();
   try {
-    return await Promise.all(
-      o.keys.map(async (key) => {
-        const { rows } = await db.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [s, key]);
-        if (!rows[0]) throw new Error(`ops bench: no orchestrator session for ${s} ${key}`);
-        const limit = itemsOf(s, await ask(legacy, o.read(key)));
-        const request = pyDumps({
-          action: 'batch_read',
-          session_id: rows[0].id,
-          payload: { filter: { sort: { field: 'created_at', order: 'desc' }, limit } },
-          request_id: 'req-0000ops0',
-          timestamp: new Date().toISOString(),
-        });
-        const memories = ((await ask(orchestrator, request)) as { data?: { memories?: unknown[] } }).data?.memories;
-        if (memories?.length !== limit) throw new Error(`ops bench: the orchestrator gave ${memories?.length} memories of ${s} ${key}, legacy ${limit}`);
-        return request;
-      }),
+    const { rows } = await db.query<{ key: string; id: string }>(
+      'SELECT legacy_key AS key, orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = ANY($2::text[])',
+      [s, keys],
     );
+    return new Map(rows.map((r) => [r.key, r.id]));
   } finally {
     await db.end();
   }
