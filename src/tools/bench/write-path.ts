@@ -187,11 +187,18 @@ function report(o: WritePathOptions, title: string, r: Record<string, LoadResult
     ),
     `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,
-    `  durable added p99 / in-memory added p99: ${((r['durable outbox']!.p99 - direct.p99) / (memory.p99 - direct.p99)).toFixed(1)}x (target <= 2x)`,
+    `  durable added p99 / in-memory added p99: ${addedRatio(r['durable outbox']!.p99 - direct.p99, memory.p99 - direct.p99)} (target <= 2x)`,
     `saturation (closed loop, ${o.clients} clients): direct ${saturation.direct.rps.toFixed(0)} writes/s, durable dual-write ${saturation.durable.rps.toFixed(0)} writes/s` +
       ` = ${(saturation.durable.rps / saturation.direct.rps).toFixed(2)} of direct (target >= 0.5); ${saturation.durable.errors} errors`,
     `  in-memory secondary ${saturation.memory.rps.toFixed(0)} writes/s = ${(saturation.memory.rps / saturation.direct.rps).toFixed(2)} of direct;` +
       ` durable / in-memory ${(saturation.durable.rps / saturation.memory.rps).toFixed(2)}`,
     '',
   ].join('\n');
+}
+
+/** A ratio of two added p99s; none when the in-memory secondary added nothing over direct (the run's noise decides its sign). */
+function addedRatio(durable: number, memory: number): string {
+  return memory > 0
+    ? `${(durable / memory).toFixed(1)}x`
+    : `none (the in-memory secondary's added p99 is ${signedMs(memory)} ms; durable's ${signedMs(durable)} ms)`;
 }
