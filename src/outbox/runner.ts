@@ -294,7 +294,7 @@ export class OutboxRunner {
       if (primaryOk === null) {
         await this.keep(row, claim);
         const hint = typeof mine === 'object' ? mine : undefined;
-        const { found, stamp: seen } = await this.o.resolver.findRecord(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.claimedAt);
+        const { found, stamp: seen } = await this.o.resolver.findRecord(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.sentBy);
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
@@ -306,7 +306,7 @@ export class OutboxRunner {
         phase = 'lookup';
         await this.keep(row, claim);
         const u = this.unknowns.get(row.id);
-        const found = await this.o.resolver.find(row.side, ref, u?.on, u?.at ?? row.claimedAt);
+        const found = await this.o.resolver.find(row.side, ref, u?.on, u?.at ?? row.sentBy);
         this.resolved(route, row.side, 'secondary', found, u?.at ?? row.updatedAt.getTime());
         if (found === 'applied') return this.finish(row, { status: 'done' });
         if (found === 'unknowable') {

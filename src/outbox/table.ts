@@ -43,6 +43,12 @@ export interface OutboxRow extends OutboxIntent {
   wasSent: boolean;
   /** When this process read the row (for a claim: when its lease began, near enough). */
   claimedAt: number;
+  /**
+   * A time (this process's clock) by which every earlier attempt of the write, and its storer's primary call, was
+   * sent: the lease or retry time the claim found run out, else the claim's own time. Each is sent under a claim
+   * that ran until then, so a barrier of pings begun later finds none of them still queued at a backend.
+   */
+  sentBy: number;
   status: OutboxStatus;
   /** Attempts so far, the current one included once claimed. */
   attempts: number;
@@ -127,7 +133,10 @@ const TAKE = `
   SET status = 'inflight', owner = $1, attempts = o.attempts + CASE WHEN cand.held THEN 0 ELSE 1 END, sent = true,
       next_attempt_at = now() + make_interval(secs => $2::double precision / 1000), updated_at = now()
   FROM cand WHERE o.id = cand.id
-  RETURNING ${O_COLUMNS}, cand.sent AS was_sent`;
+  RETURNING ${O_COLUMNS}, cand.sent AS was_sent, cand.due_ago_ms`;
+
+/** How long ago row o's lease or retry time ran out (0 if it has not): see OutboxRow.sentBy. */
+const DUE_AGO = `GREATEST(0, EXTRACT(EPOCH FROM now() - o.next_attempt_at) * 1000) AS due_ago_ms`;
 
 /** Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services (the poll). */
 const CLAIM = `WITH heads AS (
@@ -135,7 +144,7 @@ const CLAIM = `WITH heads AS (
      WHERE open AND service = ANY($4::text[])
      ORDER BY service, key, seq),
    cand AS (
-     SELECT o.id, o.sent, false AS held FROM outbox o JOIN heads h ON o.id = h.id
+     SELECT o.id, o.sent, false AS held, ${DUE_AGO} FROM outbox o JOIN heads h ON o.id = h.id
      WHERE o.status IN ('pending', 'inflight') AND o.next_attempt_at <= now()
      ORDER BY o.next_attempt_at
      LIMIT $3
@@ -154,10 +163,10 @@ const claimHeads = (known: string, held: string) => `
      SELECT o.id FROM outbox o JOIN head h ON o.id = h.id
      WHERE ${heldBy(held)} AND o.next_attempt_at >= now() + make_interval(secs => $2::double precision / 1000)),
    cand AS (
-     SELECT o.id, o.sent AND NOT ${heldBy(held)} AS sent, ${heldBy(held)} AS held FROM outbox o JOIN head h ON o.id = h.id
+     SELECT o.id, o.sent AND NOT ${heldBy(held)} AS sent, ${heldBy(held)} AS held, ${DUE_AGO} FROM outbox o JOIN head h ON o.id = h.id
      WHERE (${claimable(known)} OR ${heldBy(held)}) AND o.id NOT IN (SELECT id FROM kept) FOR UPDATE OF o SKIP LOCKED),
    taken AS (${TAKE}),
-   claimed AS (SELECT * FROM taken UNION ALL SELECT ${O_COLUMNS}, false AS was_sent FROM outbox o JOIN kept ON o.id = kept.id)`;
+   claimed AS (SELECT * FROM taken UNION ALL SELECT ${O_COLUMNS}, false AS was_sent, 0 AS due_ago_ms FROM outbox o JOIN kept ON o.id = kept.id)`;
 
 /**
  * Claims the heads of the keys ($4 services, $5 keys, pairwise) for owner $1 and $2 ms, each when due or among the
@@ -469,6 +478,7 @@ function rowOf(r: Record<string, unknown>): OutboxRow {
     primaryOk: (r.primary_ok as boolean | null) ?? null,
     wasSent: r.was_sent === true,
     claimedAt: Date.now(),
+    sentBy: Date.now() - Number(r.due_ago_ms ?? 0),
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
   };

@@ -9,7 +9,7 @@ import { startChild, waitForZmq, type Child } from '../../src/tools/bench/proces
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
-import { collapse, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { collapse, describeOpenRows, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 let sims: SimHandle;
 let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
@@ -68,7 +68,12 @@ it('loses no acknowledged write across three kill -9 restarts', async () => {
   }
   await sleep(1_500);
   await load.stop();
-  await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained after the restarts');
+  await waitUntil(
+    async () => (await openRows(url)).open === 0,
+    20_000,
+    'outbox drained after the restarts',
+    () => describeOpenRows(url),
+  );
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();

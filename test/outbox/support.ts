@@ -157,11 +157,26 @@ export async function openRows(url: string): Promise<{ open: number; dead: numbe
   }
 }
 
-/** Polls until cond() holds; resolves with the ms it took, throws after timeoutMs. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+/** The outbox's open rows, one line each: what a drain that timed out was still waiting for. */
+export async function describeOpenRows(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query(
+      `SELECT key, seq, side, status, attempts, owner, sent, primary_ok, next_attempt_at - now() AS due_in, last_error
+         FROM outbox WHERE open ORDER BY key, seq LIMIT 20`,
+    );
+    return rows.map((r) => JSON.stringify(r)).join('\n');
+  } finally {
+    await c.end();
+  }
+}
+
+/** Polls until cond() holds; resolves with the ms it took, throws after timeoutMs (with `detail()` when given). */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, detail?: () => Promise<string>): Promise<number> {
   const start = Date.now();
   while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms${detail ? `\n${await detail()}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return Date.now() - start;

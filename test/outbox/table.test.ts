@@ -126,12 +126,16 @@ it('treats a write stored claimed as possibly sent once its storer is gone, and 
 
 it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
   await table.insert(intent('k', 0), 0, true);
+  const before = Date.now();
   const [row] = await poll('dead-owner', 1, 200);
   await new Promise((r) => setTimeout(r, 400));
   const [again] = await poll('heir');
   // The dead owner may have sent it: the heir must look it up before sending it again.
   expect(row).toMatchObject({ wasSent: false });
   expect(again).toMatchObject({ id: row!.id, attempts: 2, owner: 'heir', wasSent: true });
+  // It was sent, if at all, under the dead owner's lease: by its end, not by the heir's claim (a barrier begun between covers it).
+  expect(again!.sentBy).toBeGreaterThanOrEqual(before + 199);
+  expect(again!.sentBy).toBeLessThanOrEqual(again!.claimedAt - 150);
   expect((await completeOne(table, row!.id, 'dead-owner', 1000)).completed).toBe(false);
   expect((await completeOne(table, row!.id, 'heir', 1000)).completed).toBe(true);
 });
