@@ -66,6 +66,8 @@ interface Held {
   done(): void;
   landed?: SecondaryWrite['landed'];
   primary?: PrimaryOutcome;
+  /** When the primary answered (the flush may come much later). */
+  settledAt?: number;
   /** Stored by the flush: from then on the runner hears of its primary. */
   stored?: boolean;
 }
@@ -169,7 +171,14 @@ export class Outbox implements SecondaryWrites {
       return UNRECORDED;
     }
     if (held === 'lost') return UNRECORDED;
-    return { writeId: intent.id, settle: (outcome) => (held === 'stored' || held.stored ? this.settle(intent, outcome) : (held.primary = outcome)) };
+    return {
+      writeId: intent.id,
+      settle: (outcome) => {
+        if (held === 'stored' || held.stored) return this.settle(intent, outcome);
+        held.primary = outcome;
+        held.settledAt = Date.now();
+      },
+    };
   }
 
   /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, it has. */
@@ -181,18 +190,18 @@ export class Outbox implements SecondaryWrites {
     }
   }
 
-  /** The primary's answer for a stored intent, handed to the runner. */
-  private settle(intent: OutboxIntent, outcome: PrimaryOutcome): void {
+  /** The primary's answer for a stored intent (given `at`), handed to the runner. */
+  private settle(intent: OutboxIntent, outcome: PrimaryOutcome, at = Date.now()): void {
     if (outcome === 'refused') {
       void this.runner.refused(intent.service, intent.key, intent.id, REFUSED);
       return;
     }
     let primary: Primary = 'applied';
     if (outcome !== 'applied') {
-      primary = { unknownOn: outcome.unknownOn, at: Date.now() };
+      primary = { unknownOn: outcome.unknownOn, at };
       this.o.observer.unknownOutcome({ service: intent.service, action: intent.action, side: other(intent.side), role: 'primary' });
     }
-    this.runner.settled(intent.service, intent.key, intent.id, primary);
+    this.runner.settled(intent.service, intent.key, intent.id, primary, new Date(at));
   }
 
   /** A batch of intents in one transaction; when the database refuses one of them, each alone (per intent: its error, if any). */
@@ -302,7 +311,7 @@ export class Outbox implements SecondaryWrites {
       for (const h of stored) {
         h.stored = true;
         this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done, h.landed, false);
-        if (h.primary) this.settle(h.intent, h.primary);
+        if (h.primary) this.settle(h.intent, h.primary, h.settledAt);
       }
     }
     if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');

@@ -140,12 +140,15 @@ export class OutboxRunner {
     m.set(id, { done, held, ...(landed ? { landed } : {}) });
   }
 
-  /** Its primary applied it, or left its outcome unknown (then the primary is looked up first): it may be taken now. */
-  settled(service: ServiceName, key: string, id: string, primary: Primary): void {
+  /**
+   * Its primary applied it (acknowledged `at`), or left its outcome unknown (then the primary is looked up first):
+   * it may be taken now.
+   */
+  settled(service: ServiceName, key: string, id: string, primary: Primary, at = new Date()): void {
     const own = this.own.get(keyOf(service, key))?.get(id);
     if (own) {
       own.primary = primary;
-      if (primary === 'applied') own.ackedAt = new Date();
+      if (primary === 'applied') own.ackedAt = at;
     }
     this.kick(service, key);
   }
@@ -215,7 +218,7 @@ export class OutboxRunner {
     for (const [id, own] of [...(this.own.get(k) ?? [])]) {
       if (p.again && !this.stopped) return;
       if (!own.primary) continue;
-      await this.persist(() => this.o.table.handOver(id, own.primary === 'applied' ? true : null, own.held ? this.o.owner : null));
+      await this.persist(() => this.o.table.handOver(id, own.primary === 'applied' ? true : null, own.held ? this.o.owner : null, own.ackedAt ?? null));
       this.finished(k, id);
     }
   }
@@ -317,11 +320,13 @@ export class OutboxRunner {
       phase = 'apply';
       await this.keep(row, claim);
       on = this.o.resolver.connection(row.service, row.side);
-      // The record's time on the primary: the one a look-up read there; else when it acknowledged the write here;
-      // when that was not seen (a crash, another replica's write), the intent's, made just before the primary call.
+      // The record's time on the primary: the one a look-up read there; else when it acknowledged the write here (or
+      // to the storer that handed it over); when that was not seen (a crash, another replica's write), the one the
+      // primary's history shows, or the intent's, made just before the primary call.
       const own = this.own.get(keyOf(row.service, row.key))?.get(row.id);
-      if (stamp === undefined && !own?.ackedAt && row.side === 'new') stamp = await this.o.resolver.legacyStamp(ref);
-      const reply = await this.o.apply(route, row.side, row.id, own?.ackedAt ?? row.createdAt, stamp);
+      const ackedAt = own?.ackedAt ?? row.ackedAt;
+      if (stamp === undefined && !ackedAt && row.side === 'new') stamp = await this.o.resolver.legacyStamp(ref);
+      const reply = await this.o.apply(route, row.side, row.id, ackedAt ?? row.createdAt, stamp);
       own?.landed?.(reply);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: true, latencyMs: reply.latencyMs });
       if (this.failing.has(row.side)) void this.recovered(row.side).catch((err: unknown) => this.o.onStoreError(err));

@@ -39,6 +39,8 @@ export interface OutboxRow extends OutboxIntent {
   seq: number;
   /** Whether the primary applied the write: null until known (the intent is stored before the primary call). */
   primaryOk: boolean | null;
+  /** When memshift saw the primary acknowledge it, as its storer handed it over (null: not handed over, or not seen). */
+  ackedAt: Date | null;
   /** An earlier attempt may have reached the secondary and its outcome is unknown: look it up before sending. */
   wasSent: boolean;
   /** When this process read the row (for a claim: when its lease began, near enough). */
@@ -63,7 +65,7 @@ export interface OutboxRow extends OutboxIntent {
 const SCRUBBED = `'\\x'::bytea`;
 
 const COLUMNS =
-  'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok';
+  'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok, acked_at';
 
 /**
  * A new row's claim columns: pending, or (owner `o` not null) already claimed by its storer, who will send it
@@ -342,14 +344,15 @@ export class OutboxTable {
   /**
    * Makes a storer's write that it could not take itself due for whoever takes its key next, with what the
    * storer knows of its primary (null: unknown, so the taker looks it up first). `heldBy`: the storer, when it
-   * stored the write claimed (see CLAIMED_BY); it never sent it, so the claim is given up as unsent.
+   * stored the write claimed (see CLAIMED_BY); it never sent it, so the claim is given up as unsent. `ackedAt`: when
+   * the storer saw the primary acknowledge it, the time its copy carries.
    */
-  async handOver(id: string, primaryOk: boolean | null, heldBy: string | null): Promise<void> {
+  async handOver(id: string, primaryOk: boolean | null, heldBy: string | null, ackedAt: Date | null): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), next_attempt_at = now(), updated_at = now(),
+      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), acked_at = COALESCE(acked_at, $4), next_attempt_at = now(), updated_at = now(),
          status = 'pending', owner = NULL, attempts = 0, sent = (status = 'pending' AND sent)
        WHERE id = $1 AND ((status = 'pending' AND attempts = 0) OR (status = 'inflight' AND owner = $3))`,
-      [id, primaryOk, heldBy],
+      [id, primaryOk, heldBy, ackedAt],
     );
   }
 
@@ -476,6 +479,7 @@ function rowOf(r: Record<string, unknown>): OutboxRow {
     lastError: (r.last_error as string | null) ?? null,
     owner: (r.owner as string | null) ?? null,
     primaryOk: (r.primary_ok as boolean | null) ?? null,
+    ackedAt: (r.acked_at as Date | null) ?? null,
     wasSent: r.was_sent === true,
     claimedAt: Date.now(),
     sentBy: Date.now() - Number(r.due_ago_ms ?? 0),

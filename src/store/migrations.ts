@@ -287,6 +287,12 @@ export const MIGRATIONS: readonly Migration[] = [
         error text
       )`,
   },
+  {
+    // When memshift saw the primary acknowledge an outbox write: a storer that hands the write over keeps it on the
+    // row, so its taker copies it with that time rather than reading the legacy service's history for it.
+    name: 'outbox_acked_at',
+    sql: `ALTER TABLE outbox ADD COLUMN acked_at timestamptz`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

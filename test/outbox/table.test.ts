@@ -120,8 +120,10 @@ it('treats a write stored claimed as possibly sent once its storer is gone, and 
   // The storer died after storing it: whoever takes it looks the secondary up before sending.
   expect(await poll('heir')).toEqual([expect.objectContaining({ id: gone.id, owner: 'heir', attempts: 2, wasSent: true })]);
   // A storer that could not take its own write (an earlier one of the key is elsewhere) gives it up as never sent.
-  await table.handOver(handed.id, true, 'storer');
-  expect(await poll('next')).toEqual([expect.objectContaining({ id: handed.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: true })]);
+  // With when it saw the primary acknowledge it: the time its copy carries, whoever makes it.
+  const ackedAt = new Date(Date.now() - 5_000);
+  await table.handOver(handed.id, true, 'storer', ackedAt);
+  expect(await poll('next')).toEqual([expect.objectContaining({ id: handed.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: true, ackedAt })]);
 });
 
 it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
