@@ -37,6 +37,11 @@ export abstract class ServiceTranslator implements Translator {
     return key === undefined ? Promise.resolve('idempotent') : createdBy(this.sessions, this.client, key, writeId);
   }
 
+  /** The scope of a legacy key's record times (util/stamps.ts): the key, of this service. */
+  protected stampScope(key: string): string {
+    return `${this.service}\u0000${key}`;
+  }
+
   protected unknownAction(action: string, requestId?: unknown): unknown {
     return this.spec.errorReply(`Unknown action: ${action}`, requestId);
   }
@@ -54,9 +59,9 @@ export function reshaped(translator: Translator, shape: (reply: unknown) => unkn
 
 /**
  * A record's legacy time as epoch seconds spelt as Python's float: the legacy record's own (backfill, repair),
- * or the write's time in this process (see util/stamps.ts).
+ * or the write's time in this process (see util/stamps.ts; `scope`: the service's legacy key).
  */
-export function epochStamp(ctx: TranslateContext): unknown {
+export function epochStamp(ctx: TranslateContext, scope: string): unknown {
   if (typeof ctx.stamp === 'number') return pyFloat(ctx.stamp);
-  return ctx.stamp ?? pyFloat(stampMicros(ctx.at) / 1e6);
+  return ctx.stamp ?? pyFloat(stampMicros(scope, ctx.at) / 1e6);
 }

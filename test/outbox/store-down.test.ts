@@ -131,4 +131,17 @@ it('serves agents through a 20 s store outage and stores every held write once i
   expect(after).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
   expect((await health()).status).toBe('healthy');
   expectBothSidesEqual(sims, load);
+  // Each copy carries the time its write was acknowledged, not the time the store came back (10-20 s later).
+  const skewMs = copySkewsMs(sims, load.sessions);
+  expect(skewMs.length).toBeGreaterThan(500);
+  expect(Math.max(...skewMs)).toBeLessThan(3_000);
 }, 60_000);
+
+/** For every interaction of the sessions, how far its orchestrator copy's time is from legacy's (same text, local ISO times). */
+function copySkewsMs(sims: SimHandle, sessions: string[]): number[] {
+  const copies = new Map<string, string>();
+  for (const m of sims.models.orchestrator.memories.values()) copies.set(String(m.content.text), String(m.content.timestamp));
+  return sessions.flatMap((sid) =>
+    (sims.models['session-memory'].sessions.get(sid)?.interactions ?? []).map((i) => Math.abs(Date.parse(copies.get(i.content)!) - Date.parse(i.timestamp))),
+  );
+}

@@ -39,7 +39,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         // Text the summary cannot use is refused with the agent's bare false.
         if (typeof sessionId !== 'string' || typeof type !== 'string' || typeof content !== 'string') return false;
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
-        const at = epochStamp(ctx);
+        const at = epochStamp(ctx, this.stampScope(sessionId));
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
         return this.chains.run(sessionId, async () => {
           const id = await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
@@ -56,7 +56,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
         return this.chains.run(sessionId, async () => {
-          const at = epochStamp(ctx);
+          const at = epochStamp(ctx, this.stampScope(sessionId));
           const id = await this.record(sessionId, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId));
           const current = await this.snapshotOf(id);
           await this.store(id, current, withDecision(current?.value, decision, at));

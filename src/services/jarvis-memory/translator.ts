@@ -25,7 +25,7 @@ export class JarvisMemoryTranslator extends ServiceTranslator {
         await this.client.call('create', sessionId, {
           ...this.own,
           // The legacy record's time rides along in the agent's own format (epoch seconds, a float).
-          content: { text: textOf(memory), source_agent: SOURCE_AGENT, timestamp: epochStamp(ctx), metadata: { memory } },
+          content: { text: textOf(memory), source_agent: SOURCE_AGENT, timestamp: epochStamp(ctx, this.stampScope(key)), metadata: { memory } },
           tags: taggedFor(['jarvis', `user:${key}`, ...(isReminder(memory) ? ['reminder'] : [])], ctx.writeId),
         });
         return { status: 'ok' };

@@ -74,7 +74,7 @@ export class SessionMemoryTranslator extends ServiceTranslator {
       content: {
         text: content,
         role,
-        timestamp: typeof ctx.stamp === 'string' ? ctx.stamp : isoLocal(stampMicros(ctx.at)),
+        timestamp: typeof ctx.stamp === 'string' ? ctx.stamp : isoLocal(stampMicros(this.stampScope(key), ctx.at)),
         source_agent: SOURCE_AGENT,
         metadata,
       },
