@@ -464,6 +464,7 @@ export class OutboxTable {
 }
 
 function rowOf(r: Record<string, unknown>): OutboxRow {
+  const now = Date.now();
   return {
     id: r.id as string,
     service: r.service as ServiceName,
@@ -481,8 +482,8 @@ function rowOf(r: Record<string, unknown>): OutboxRow {
     primaryOk: (r.primary_ok as boolean | null) ?? null,
     ackedAt: (r.acked_at as Date | null) ?? null,
     wasSent: r.was_sent === true,
-    claimedAt: Date.now(),
-    sentBy: Date.now() - Number(r.due_ago_ms ?? 0),
+    claimedAt: now,
+    sentBy: now - Number(r.due_ago_ms ?? 0),
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
   };

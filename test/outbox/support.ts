@@ -142,34 +142,35 @@ export function expectBothSidesEqual(sims: SimHandle, load: WriteLoad, replays =
   expect(repeated, 'writes applied twice').toBeLessThanOrEqual(replays);
 }
 
-export async function openRows(url: string): Promise<{ open: number; dead: number; done: number }> {
+/** One query on a connection of its own (the test's view of the store, beside the proxy's pools). */
+async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const { rows } = await c.query<{ open: string; dead: string; done: string }>(
-      `SELECT count(*) FILTER (WHERE status IN ('pending', 'inflight')) AS open,
-              count(*) FILTER (WHERE status = 'dead') AS dead,
-              count(*) FILTER (WHERE status = 'done') AS done FROM outbox`,
-    );
-    return { open: Number(rows[0]!.open), dead: Number(rows[0]!.dead), done: Number(rows[0]!.done) };
+    return (await c.query<R>(sql)).rows;
   } finally {
     await c.end();
   }
 }
 
+export async function openRows(url: string): Promise<{ open: number; dead: number; done: number }> {
+  const [r] = await queryOnce<{ open: string; dead: string; done: string }>(
+    url,
+    `SELECT count(*) FILTER (WHERE status IN ('pending', 'inflight')) AS open,
+            count(*) FILTER (WHERE status = 'dead') AS dead,
+            count(*) FILTER (WHERE status = 'done') AS done FROM outbox`,
+  );
+  return { open: Number(r!.open), dead: Number(r!.dead), done: Number(r!.done) };
+}
+
 /** The outbox's open rows, one line each: what a drain that timed out was still waiting for. */
 export async function describeOpenRows(url: string): Promise<string> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query(
-      `SELECT key, seq, side, status, attempts, owner, sent, primary_ok, next_attempt_at - now() AS due_in, last_error
-         FROM outbox WHERE open ORDER BY key, seq LIMIT 20`,
-    );
-    return rows.map((r) => JSON.stringify(r)).join('\n');
-  } finally {
-    await c.end();
-  }
+  const rows = await queryOnce(
+    url,
+    `SELECT key, seq, side, status, attempts, owner, sent, primary_ok, next_attempt_at - now() AS due_in, last_error
+       FROM outbox WHERE open ORDER BY key, seq LIMIT 20`,
+  );
+  return rows.map((r) => JSON.stringify(r)).join('\n');
 }
 
 /** Polls until cond() holds; resolves with the ms it took, throws after timeoutMs (with `detail()` when given). */
