@@ -2,11 +2,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Files that hold timings to account (hangs under a soak, the guard's window): run one at a time after the rest,
- * with the machine to themselves, as they were written for. Outages and kills wait for conditions with generous
- * deadlines, so they share the machine with the rest.
+ * Soaks: scripted outages, hangs and kills under a paced load, judged by what both sides hold afterwards. They wait
+ * for conditions with generous deadlines and their load asks for a fraction of what the machine can do, so two of
+ * them share it, after the rest.
  */
-const TIMED = ['test/hangs/**/*.test.ts', 'test/guard/*.test.ts'];
+const SOAKS = ['test/hangs/**/*.test.ts'];
+/** Files that hold timings to account (the guard's latency window): one at a time, last, with the machine to themselves. */
+const TIMED = ['test/guard/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -19,8 +21,9 @@ export default defineConfig({
     outputFile: { json: '.memshift/test-results.json' },
     projects: [
       // The rest, two files at a time (CI has two cores; each file's stack is mostly one process).
-      { extends: true, test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: TIMED, maxWorkers: 2, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'timed', include: TIMED, fileParallelism: false, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'shared', include: ['test/**/*.test.ts'], exclude: [...SOAKS, ...TIMED], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'soak', include: SOAKS, maxWorkers: 2, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'timed', include: TIMED, fileParallelism: false, sequence: { groupOrder: 2 } } },
     ],
   },
 });

@@ -152,6 +152,8 @@ export interface LoadOptions {
 /** Agents each writing their own key (a session, a user) until stopped; a record is `<key> #<n>`. */
 export class Load {
   readonly agents: Agent[] = [];
+  /** When each acknowledgement came, all agents together. */
+  private readonly ackTimes: number[] = [];
   private stopping = false;
   private readonly running: Promise<void>[] = [];
 
@@ -169,6 +171,11 @@ export class Load {
     return this.agents.reduce((n, a) => n + a.acked.length, 0);
   }
 
+  /** Acknowledgements that came within [from, to). */
+  ackedBetween(from: number, to: number): number {
+    return this.ackTimes.filter((t) => t >= from && t < to).length;
+  }
+
   /** Agent-visible errors of requests sent outside the given windows (when memshift itself was down, say). */
   errorsOutside(windows: [number, number][]): number {
     return this.agents.flatMap((a) => a.errorsAt).filter((t) => !windows.some(([from, to]) => t >= from && t <= to)).length;
@@ -177,6 +184,11 @@ export class Load {
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(this.running);
+  }
+
+  private ack(agent: Agent, record: string): void {
+    agent.acked.push(record);
+    this.ackTimes.push(Date.now());
   }
 
   private async run(agent: Agent, a: number): Promise<void> {
@@ -205,9 +217,9 @@ export class Load {
           created = await call(endpoint, { action: 'create_session', session_id: agent.key, user_id: agent.key }, (r) => r.status === 'success');
         } else if (agent.service === 'session-memory') {
           const request = { action: 'add_interaction', session_id: agent.key, role: n % 2 ? 'assistant' : 'user', content: record };
-          if (await call(endpoint, request, (r) => r.status === 'success')) agent.acked.push(record);
+          if (await call(endpoint, request, (r) => r.status === 'success')) this.ack(agent, record);
         } else if (await call(endpoint, { action: 'add_memory', user_id: agent.key, memory: { record } }, (r) => r.status === 'ok')) {
-          agent.acked.push(record);
+          this.ack(agent, record);
         }
         await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
       }
