@@ -402,7 +402,9 @@ export class OutboxRunner {
       this.retries++;
       this.failing.add(row.side);
     }
-    const released = await this.persist(() => this.o.table.release(row.id, this.o.owner, { ...d, ...r }));
+    // Its ack time, when this process saw the primary's: the next attempt (here or elsewhere) need not read legacy for it.
+    const ackedAt = this.own.get(keyOf(row.service, row.key))?.get(row.id)?.ackedAt ?? null;
+    const released = await this.persist(() => this.o.table.release(row.id, this.o.owner, { ...d, ...r, ackedAt }));
     if (released === false) log.warn({ id: row.id }, LOST_CLAIM);
     // Parked, it will not land on its own; retried, it may land through another replica: either way the
     // store says whether its key is busy from now on.

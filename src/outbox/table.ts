@@ -377,18 +377,20 @@ export class OutboxTable {
   /**
    * Gives a claimed write back after an attempt that did not finish it: due again after `delayMs`, or parked
    * as dead. `sent`: its outcome is unknown (the next attempt looks it up first). `primaryOk`: what is now
-   * known of the primary. An attempt that was never sent (a full or open leg) is not counted.
+   * known of the primary. An attempt that was never sent (a full or open leg) is not counted. `ackedAt`: when the
+   * primary acknowledged it, if this process saw that (kept for whoever attempts it next, as by handOver).
    */
   async release(
     id: string,
     owner: string,
-    r: { park: boolean; delayMs: number; error: string; sent: boolean; primaryOk: boolean | null; counted: boolean },
+    r: { park: boolean; delayMs: number; error: string; sent: boolean; primaryOk: boolean | null; counted: boolean; ackedAt?: Date | null },
   ): Promise<boolean> {
     const res = await this.pool.query(
       `UPDATE outbox SET status = $3, next_attempt_at = now() + make_interval(secs => $4::double precision / 1000),
-         last_error = $5, sent = $6, primary_ok = $7, attempts = attempts - (CASE WHEN $8 THEN 0 ELSE 1 END), owner = NULL, updated_at = now()
+         last_error = $5, sent = $6, primary_ok = $7, attempts = attempts - (CASE WHEN $8 THEN 0 ELSE 1 END), owner = NULL,
+         acked_at = COALESCE(acked_at, $9), updated_at = now()
        WHERE id = $1 AND owner = $2 AND status = 'inflight'`,
-      [id, owner, r.park ? 'dead' : 'pending', r.delayMs, r.error, r.sent, r.primaryOk, r.counted],
+      [id, owner, r.park ? 'dead' : 'pending', r.delayMs, r.error, r.sent, r.primaryOk, r.counted, r.ackedAt ?? null],
     );
     return res.rowCount === 1;
   }

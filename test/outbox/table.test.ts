@@ -51,8 +51,12 @@ it('claims only the head of each key, and hands the next one over when the head 
   expect(content(next!.raw)).toBe('a#1');
   expect(next).toMatchObject({ status: 'inflight', attempts: 1, owner: 'w1' });
 
-  // A failed head holds its successors back until its retry is due.
-  expect(await table.release(next!.id, 'w1', { park: false, delayMs: 60_000, error: 'unavailable', sent: false, primaryOk: true, counted: true })).toBe(true);
+  // A failed head holds its successors back until its retry is due; it keeps when its primary acknowledged it.
+  const ackedAt = new Date(Date.now() - 3_000);
+  const failed = { park: false, delayMs: 60_000, error: 'unavailable', sent: false, primaryOk: true, counted: true, ackedAt };
+  expect(await table.release(next!.id, 'w1', failed)).toBe(true);
+  const kept = await pools[0]!.query<{ acked_at: Date }>('SELECT acked_at FROM outbox WHERE id = $1', [next!.id]);
+  expect(kept.rows[0]!.acked_at).toEqual(ackedAt);
   expect(await poll('w2')).toEqual([]);
   expect(await table.claimKeys('w2', 1000, [{ service: S, key: 'a' }])).toEqual([]);
 });
