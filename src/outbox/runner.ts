@@ -321,8 +321,8 @@ export class OutboxRunner {
       await this.keep(row, claim);
       on = this.o.resolver.connection(row.service, row.side);
       // The record's time on the primary: the one a look-up read there; else when it acknowledged the write here (or
-      // to the storer that handed it over); when that was not seen (a crash, another replica's write), the one the
-      // primary's history shows, or the intent's, made just before the primary call.
+      // to the process that handed it over or gave it back); when that was not seen (a crash), the one the primary's
+      // history shows, or the intent's, made just before the primary call.
       const own = this.own.get(keyOf(row.service, row.key))?.get(row.id);
       const ackedAt = own?.ackedAt ?? row.ackedAt;
       if (stamp === undefined && !ackedAt && row.side === 'new') stamp = await this.o.resolver.legacyStamp(ref);

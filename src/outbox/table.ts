@@ -39,7 +39,7 @@ export interface OutboxRow extends OutboxIntent {
   seq: number;
   /** Whether the primary applied the write: null until known (the intent is stored before the primary call). */
   primaryOk: boolean | null;
-  /** When memshift saw the primary acknowledge it, as its storer handed it over (null: not handed over, or not seen). */
+  /** When memshift saw the primary acknowledge it, kept when a process handed it over or gave it back (null: not seen). */
   ackedAt: Date | null;
   /** An earlier attempt may have reached the secondary and its outcome is unknown: look it up before sending. */
   wasSent: boolean;
