@@ -16,7 +16,7 @@ interface Pending {
   /** Handed to the socket (not only waiting for a connection). */
   sent: boolean;
   /** Held until the backend connects. */
-  payload?: Buffer;
+  payload: Buffer | undefined;
 }
 
 /** up: a handshaken peer; down: last attempt failed or peer left; unknown: first attempt still running. */
@@ -101,7 +101,8 @@ class ZmqTransport implements Transport {
     // Right after start-up the first connection attempt gets its chance; with waitForConnection, every later one too.
     const hold = this.link === 'unknown' || (this.link === 'down' && this.waitForConnection);
     const reply = new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false, ...(hold ? { payload } : {}) });
+      // Every entry one shape, its payload cleared rather than deleted: a hot-path object must not turn into a dictionary.
+      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false, payload: hold ? payload : undefined });
     });
     if (!hold) this.send(id, payload);
     return reply;
@@ -120,7 +121,7 @@ class ZmqTransport implements Transport {
     const p = this.pending.get(id);
     if (!p) return;
     p.sent = true;
-    delete p.payload;
+    p.payload = undefined;
     const idFrame = Buffer.allocUnsafe(4);
     idFrame.writeUInt32BE(id);
     try {
