@@ -67,9 +67,15 @@ it('a divergence on a real field is reported at the same rate with the noise as 
   const quiet = await rates('quiet', '');
   for (const s of NOISY) {
     expect(quiet[s]).toBeGreaterThan(0.02);
-    // The same traffic and divergence rate: the two rates differ only by chance.
-    expect.soft(Math.abs(noisy[s]! - quiet[s]!), `${s}: with noise ${noisy[s]}, without ${quiet[s]}`).toBeLessThan(0.35 * quiet[s]! + 0.02);
+    // The same traffic and divergence rate: the two rates differ only by chance, and by much of it: a diverged record
+    // mismatches every later read of its key, so a rate moves with which keys diverged early (0.47-0.69 between
+    // identical runs; 0.55 against 0.77 once in CI). Hidden divergences would take the noisy rate towards 0, a counter
+    // counted as a difference towards 1; the two checks after this one rule each out exactly.
+    expect.soft(Math.abs(noisy[s]! - quiet[s]!), `${s}: with noise ${noisy[s]}, without ${quiet[s]}`).toBeLessThan(0.5 * quiet[s]! + 0.02);
     // No field but the counter was ever discounted, so no diverged field was hidden as noise.
     expect(Object.keys(totals(s).noise)).toEqual([COUNTER]);
+    // And the counter itself never counted as a differing field.
+    expect(Object.keys(totals(s).fields)).not.toContain(COUNTER);
+    expect(Object.keys(totals(s).fields).length).toBeGreaterThan(0);
   }
 }, 180_000);
