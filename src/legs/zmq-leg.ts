@@ -101,7 +101,7 @@ class ZmqTransport implements Transport {
     // Right after start-up the first connection attempt gets its chance; with waitForConnection, every later one too.
     const hold = this.link === 'unknown' || (this.link === 'down' && this.waitForConnection);
     const reply = new Promise<Buffer>((resolve, reject) => {
-      // Every entry one shape, its payload cleared rather than deleted: a hot-path object must not turn into a dictionary.
+      // Every entry one shape, its payload cleared rather than deleted (a deleted property can make it a dictionary).
       this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false, payload: hold ? payload : undefined });
     });
     if (!hold) this.send(id, payload);

@@ -145,12 +145,17 @@ export class OutboxRunner {
    * it may be taken now.
    */
   settled(service: ServiceName, key: string, id: string, primary: Primary, at = new Date()): void {
-    const own = this.own.get(keyOf(service, key))?.get(id);
+    const own = this.ownOf(service, key, id);
     if (own) {
       own.primary = primary;
       if (primary === 'applied') own.ackedAt = at;
     }
     this.kick(service, key);
+  }
+
+  /** This process's own entry for a write it stored (none: stored elsewhere, or by a process before a crash). */
+  private ownOf(service: ServiceName, key: string, id: string): Own | undefined {
+    return this.own.get(keyOf(service, key))?.get(id);
   }
 
   /** Its primary refused it (or it was never sent there): neither side will have it. */
@@ -323,7 +328,7 @@ export class OutboxRunner {
       // The record's time on the primary: the one a look-up read there; else when it acknowledged the write here (or
       // to the process that handed it over or gave it back); when that was not seen (a crash), the one the primary's
       // history shows, or the intent's, made just before the primary call.
-      const own = this.own.get(keyOf(row.service, row.key))?.get(row.id);
+      const own = this.ownOf(row.service, row.key, row.id);
       const ackedAt = own?.ackedAt ?? row.ackedAt;
       if (stamp === undefined && !ackedAt && row.side === 'new') stamp = await this.o.resolver.legacyStamp(ref);
       const reply = await this.o.apply(route, row.side, row.id, ackedAt ?? row.createdAt, stamp);
@@ -403,7 +408,7 @@ export class OutboxRunner {
       this.failing.add(row.side);
     }
     // Its ack time, when this process saw the primary's: the next attempt (here or elsewhere) need not read legacy for it.
-    const ackedAt = this.own.get(keyOf(row.service, row.key))?.get(row.id)?.ackedAt ?? null;
+    const ackedAt = this.ownOf(row.service, row.key, row.id)?.ackedAt ?? null;
     const released = await this.persist(() => this.o.table.release(row.id, this.o.owner, { ...d, ...r, ackedAt }));
     if (released === false) log.warn({ id: row.id }, LOST_CLAIM);
     // Parked, it will not land on its own; retried, it may land through another replica: either way the
