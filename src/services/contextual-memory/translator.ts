@@ -42,7 +42,8 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         const at = epochStamp(ctx, this.stampScope(sessionId));
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
         return this.chains.run(sessionId, async () => {
-          const id = await this.record(sessionId, content, stored, taggedFor([type], ctx.writeId));
+          const id = await this.session(sessionId);
+          await this.record(id, content, stored, taggedFor([type], ctx.writeId));
           // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
           const newest = await this.newestInteractions(id, MAX_SESSION_HISTORY + 1);
           if (newest.length > MAX_SESSION_HISTORY) {
@@ -57,8 +58,9 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
         return this.chains.run(sessionId, async () => {
           const at = epochStamp(ctx, this.stampScope(sessionId));
-          const id = await this.record(sessionId, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId));
-          const current = await this.snapshotOf(id);
+          const id = await this.session(sessionId);
+          // The snapshot is read while the decision is stored (the create leaves it as it is): a round trip fewer.
+          const [, current] = await both(this.record(id, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId)), this.snapshotOf(id));
           await this.store(id, current, withDecision(current?.value, decision, at));
           return true;
         });
@@ -89,11 +91,9 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     return (action === 'add_interaction' || action === 'record_decision') && typeof sessionId === 'string' ? sessionId : undefined;
   }
 
-  /** Stores one interaction or decision as a context memory; resolves with the session's orchestrator id. */
-  private async record(sessionId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<string> {
-    const orchestratorId = await this.session(sessionId);
+  /** Stores one interaction or decision as a context memory of the orchestrator session. */
+  private async record(orchestratorId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<void> {
     await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
-    return orchestratorId;
   }
 
   /** The legacy session's orchestrator session, made on first use. */
@@ -139,4 +139,13 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   }
 }
 
-/** The record's legacy time as the agent writes it: epoch seconds, a float. */
+/**
+ * Both values once both calls have settled, or the first failure: a session's next request must not start while a
+ * call of this one is still under way (a failure of one does not end the other).
+ */
+async function both<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
+}
