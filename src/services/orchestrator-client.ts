@@ -71,8 +71,13 @@ export const taggedFor = (tags: string[], writeId: string | undefined): string[]
 export async function createdBy(sessions: SessionRegistry, client: OrchestratorClient, legacyKey: string, writeId: string): Promise<WriteLookup> {
   const sessionId = await sessions.find(legacyKey);
   if (!sessionId) return 'absent';
+  return (await taggedMemory(client, sessionId, writeId)) ? 'applied' : 'absent';
+}
+
+/** The memory a create tagged with `writeId` made in the orchestrator session, if it did. */
+export async function taggedMemory(client: OrchestratorClient, sessionId: string, writeId: string): Promise<OrchestratorMemory | undefined> {
   const data = await client.call('batch_read', sessionId, { filter: { tags: [writeTag(writeId)], limit: 1 } });
-  return Array.isArray(data.memories) && data.memories.length > 0 ? 'applied' : 'absent';
+  return memoriesOf(data)[0];
 }
 
 /** The memories of one batch_read reply, with content and tags as objects and lists whatever came. */

@@ -1,6 +1,10 @@
 /** The contextual-memory translator against the simulators: its replies next to the agent's own (PROTOCOLS.md 1.2, revised). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, storedMemories, type World } from './harness.js';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { LegError } from '../../src/legs/types.js';
+import { serviceOf } from '../../src/services/registry.js';
+import type { OrchestratorClient } from '../../src/services/types.js';
 
 const C = 'contextual-memory' as const;
 let world: World;
@@ -102,5 +106,60 @@ describe('contextual-memory translator', () => {
     const a = await world.both(C, { action: 'get_context', session_id: 'dave_a' });
     expect(world.ids.lookups).toEqual(['contextual-memory:dave_a']);
     expect((a.translated as Summary).key_decisions.map((d) => d.decision)).toEqual(['only in a']);
+  });
+});
+
+describe('a record_decision whose outcome was unknown', () => {
+  /**
+   * The contextual translator over a client whose first snapshot update times out: after going to the orchestrator
+   * (`lands`: a late reply, the update applied) or before (lost). Resolves once that update has settled.
+   */
+  const timingOut = (lands: boolean) => {
+    const real = new LegOrchestratorClient(world.orchestratorLeg);
+    let settled: Promise<unknown> | undefined;
+    const client: OrchestratorClient = {
+      call(action, sessionId, payload) {
+        if (action !== 'update' || settled) return real.call(action, sessionId, payload);
+        settled = lands ? real.call(action, sessionId, payload) : Promise.resolve();
+        return Promise.reject(new LegError('timeout', 'no reply within 3000 ms', 'test'));
+      },
+    };
+    return { translator: serviceOf(C).translator(client, world.ids), landed: () => settled };
+  };
+  const decisionsOf = async (sid: string) => {
+    const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
+    return (translated as Summary).key_decisions.map((d) => d.decision);
+  };
+
+  for (const lands of [false, true]) {
+    it(`is finished by its look-up when its snapshot update was ${lands ? 'applied late' : 'lost'}: the decision once in both`, async () => {
+      const sid = `erin_${lands ? 'late' : 'lost'}`;
+      await decide(sid, 'first');
+      const { translator, landed } = timingOut(lands);
+      const second = { action: 'record_decision', session_id: sid, decision: 'second' };
+      await world.legacy(C, second);
+      await expect(translator.handle(second, { createMissing: true, writeId: `w-${sid}` })).rejects.toThrow(/no reply/);
+      await landed();
+      // The look-up finds the write applied (what it stored is all there), and running it again changes nothing.
+      expect(await translator.lookup(second, `w-${sid}`)).toBe('applied');
+      expect(await translator.lookup(second, `w-${sid}`)).toBe('applied');
+      expect(await translator.lookup(second, 'w-never-sent')).toBe('absent');
+      expect(await decisionsOf(sid)).toEqual(['first', 'second']);
+      const stored = storedMemories(world, world.ids.orchestratorId(C, sid)).filter((m) => m.memory_type === 'context');
+      expect(stored.map((m) => (m.content as { text: string }).text)).toEqual(['first', 'second']);
+    });
+  }
+
+  it('puts a decision finished late before the ones made after it', async () => {
+    const sid = 'frank_reordered';
+    await decide(sid, 'first');
+    const { translator } = timingOut(false);
+    const early = { action: 'record_decision', session_id: sid, decision: 'early' };
+    await world.legacy(C, early);
+    await expect(translator.handle(early, { createMissing: true, writeId: 'w-early' })).rejects.toThrow(/no reply/);
+    // The agent went on (new-primary: its call failed, its next one did not wait for the look-up).
+    await decide(sid, 'later');
+    expect(await translator.lookup(early, 'w-early')).toBe('applied');
+    expect(await decisionsOf(sid)).toEqual(['first', 'early', 'later']);
   });
 });

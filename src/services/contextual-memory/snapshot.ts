@@ -4,6 +4,7 @@
  * by each get_context. Pure functions over the snapshot; the translator stores it on the orchestrator.
  */
 import { summarizeCode, summarizeConversation } from './summary.js';
+import { isObject } from '../legacy-values.js';
 
 /** The agent's max_session_history: a session past it gets its summary recomputed on every add. */
 export const MAX_SESSION_HISTORY = 50;
@@ -30,10 +31,28 @@ export function recompute(newestFirst: { type: string; content: string }[], prev
 
 /** record_decision: a session without a snapshot gets `{"key_decisions": []}`, then the decision is appended. */
 export function withDecision(previous: Snapshot | undefined, decision: string, timestamp: unknown): Snapshot {
-  const snapshot: Snapshot = previous ?? { key_decisions: [] };
-  const decisions = Array.isArray(snapshot.key_decisions) ? snapshot.key_decisions : [];
-  return { ...snapshot, key_decisions: [...decisions, { timestamp, decision }] };
+  return { ...(previous ?? {}), key_decisions: [...decisionsOf(previous), { timestamp, decision }] };
 }
+
+/** Whether the snapshot holds this decision made at this time. */
+export function hasDecision(snapshot: Snapshot | undefined, decision: string, timestamp: unknown): boolean {
+  const at = numeric(timestamp);
+  return decisionsOf(snapshot).some((d) => isObject(d) && d.decision === decision && numeric(d.timestamp) === at);
+}
+
+/**
+ * A decision put where its time goes among those the snapshot holds: one whose snapshot update was lost after its
+ * memory was stored, finished later, when later decisions may be there already.
+ */
+export function withDecisionAt(previous: Snapshot | undefined, decision: string, timestamp: unknown): Snapshot {
+  const decisions = decisionsOf(previous);
+  const at = numeric(timestamp) ?? Number.POSITIVE_INFINITY;
+  const later = decisions.findIndex((d) => isObject(d) && (numeric(d.timestamp) ?? Number.NEGATIVE_INFINITY) > at);
+  const i = later < 0 ? decisions.length : later;
+  return { ...(previous ?? {}), key_decisions: [...decisions.slice(0, i), { timestamp, decision }, ...decisions.slice(i)] };
+}
+
+const decisionsOf = (snapshot: Snapshot | undefined): unknown[] => (Array.isArray(snapshot?.key_decisions) ? snapshot.key_decisions : []);
 
 /**
  * get_context over a stored snapshot: with t = (max_tokens // 2) * 4, each of the two texts longer than t is

@@ -3,10 +3,10 @@
  * interactions and decisions as "context" memories (all kept), and the agent's summary snapshot as an agent_state
  * memory, recomputed and cut exactly when the agent's would be (snapshot.ts): get_context reads one memory.
  */
-import { MAX_SESSION_HISTORY, read, recompute, withDecision, type Snapshot } from './snapshot.js';
-import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
+import { hasDecision, MAX_SESSION_HISTORY, read, recompute, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
+import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
-import type { LegacyRequest, TranslateContext } from '../types.js';
+import type { LegacyRequest, TranslateContext, WriteLookup } from '../types.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
 
@@ -83,6 +83,26 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
       }
       // As read from the agent's file (numbers with their spelling), decisions to follow.
       await this.store(id, current, { ...snapshot, key_decisions: [] } as Snapshot);
+    });
+  }
+
+  /**
+   * A record_decision is two writes, its memory and then the snapshot holding it: when its outcome was unknown, the
+   * memory may be there without the snapshot update (lost, or never sent once the memory's reply timed out). The
+   * look-up finishes such a write, with the time and text its memory carries, rather than report it applied as it
+   * is, or absent, which would store its memory twice.
+   */
+  override lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
+    const { action, session_id: sessionId } = request;
+    if (action !== 'record_decision' || typeof sessionId !== 'string') return super.lookup(request, writeId);
+    return this.chains.run(sessionId, async () => {
+      const id = await this.sessions.find(sessionId);
+      if (!id) return 'absent';
+      const [made, current] = await both(taggedMemory(this.client, id, writeId), this.snapshotOf(id));
+      if (!made) return 'absent';
+      const [decision, at] = [textOf(made.content.text), isObject(made.content.metadata) ? made.content.metadata.timestamp : undefined];
+      if (!hasDecision(current?.value, decision, at)) await this.store(id, current, withDecisionAt(current?.value, decision, at));
+      return 'applied';
     });
   }
 
