@@ -130,7 +130,7 @@ describe('zmq leg', () => {
     const l = leg(first.endpoint, { timeoutMs: 1000 });
     expect((await l.call('before')).toString()).toBe('before');
     first.close();
-    await until(async () => expect(await failureOf(l.call('while-down'))).toBe('unavailable'), 2000);
+    await until(async () => expect(await failureOf(l.call('while-down'))).toBe('unavailable'), 5000);
     const second = await startRep(first.endpoint);
     cleanups.push(() => second.close());
     const reply = await until(() => l.call('after'), 5000);

@@ -137,7 +137,7 @@ it("the guard's rollback shows up in Unleash, and a person turning the flag back
 
   await admin.setEnabled(flagName(S, 'read-new'), true);
   await waitFor(() => proxy.flags.snapshot().services[S]!.stage === 'cutover', PROPAGATION_MS);
-  await waitFor(() => proxy.guard!.status(S)!.state === 'watching', 1000);
+  await waitFor(() => proxy.guard!.status(S)!.state === 'watching', 5000);
   expect((await readUsers(['back-1'])).map((e) => e.side)).toEqual(['new']);
 });
 
