@@ -150,6 +150,25 @@ describe('a record_decision whose outcome was unknown', () => {
     });
   }
 
+  for (const lands of [false, true]) {
+    it(`finishes an add_interaction past 50 whose summary update was ${lands ? 'applied late' : 'lost'}`, async () => {
+      const sid = `gina_${lands ? 'late' : 'lost'}`;
+      for (let i = 0; i < 51; i++) await add(sid, 'user_query', `question ${i}`);
+      const { translator, landed } = timingOut(lands);
+      const next = { action: 'add_interaction', session_id: sid, type: 'user_query', content: 'the question that changes the summary' };
+      await world.legacy(C, next);
+      await expect(translator.handle(next, { createMissing: true, writeId: `w-${sid}` })).rejects.toThrow(/no reply/);
+      await landed();
+      // A read that cuts the stored summary, before the look-up: one that recomputed a summary already made would undo it.
+      if (lands) await world.both(C, { action: 'get_context', session_id: sid, max_tokens: 20 });
+      expect(await translator.lookup(next, `w-${sid}`)).toBe('applied');
+      // The summary as the agent's after that interaction (world.both compares it with the legacy simulator's).
+      const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
+      if (!lands) expect((translated as Summary).conversation_summary).toContain('the question that changes the summary');
+      expect(storedMemories(world, world.ids.orchestratorId(C, sid)).filter((m) => m.memory_type === 'context')).toHaveLength(52);
+    });
+  }
+
   it('puts a decision finished late before the ones made after it', async () => {
     const sid = 'frank_reordered';
     await decide(sid, 'first');

@@ -34,6 +34,12 @@ export function withDecision(previous: Snapshot | undefined, decision: string, t
   return { ...(previous ?? {}), key_decisions: [...decisionsOf(previous), { timestamp, decision }] };
 }
 
+/** Whether the snapshot was recomputed by the write made at `timestamp`, or by a later one. */
+export function recomputedSince(snapshot: Snapshot | undefined, timestamp: unknown): boolean {
+  const [updated, at] = [numeric(snapshot?.last_updated), numeric(timestamp)];
+  return updated !== undefined && at !== undefined && updated >= at;
+}
+
 /** Whether the snapshot holds this decision made at this time. */
 export function hasDecision(snapshot: Snapshot | undefined, decision: string, timestamp: unknown): boolean {
   const at = numeric(timestamp);

@@ -3,7 +3,7 @@
  * interactions and decisions as "context" memories (all kept), and the agent's summary snapshot as an agent_state
  * memory, recomputed and cut exactly when the agent's would be (snapshot.ts): get_context reads one memory.
  */
-import { hasDecision, MAX_SESSION_HISTORY, read, recompute, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
+import { hasDecision, MAX_SESSION_HISTORY, read, recompute, recomputedSince, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
 import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
 import type { LegacyRequest, TranslateContext, WriteLookup } from '../types.js';
@@ -87,21 +87,28 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   }
 
   /**
-   * A record_decision is two writes, its memory and then the snapshot holding it: when its outcome was unknown, the
-   * memory may be there without the snapshot update (lost, or never sent once the memory's reply timed out). The
-   * look-up finishes such a write, with the time and text its memory carries, rather than report it applied as it
-   * is, or absent, which would store its memory twice.
+   * A write of this service is its memory, then the snapshot (a record_decision's, or past 50 interactions the
+   * recomputed summary): when its outcome was unknown, the memory may be there without the snapshot update (lost, or
+   * never sent once an earlier call's reply timed out). The look-up finishes such a write, at the time its memory
+   * carries, rather than report it applied as it is, or absent, which would store its memory twice.
    */
   override lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
     const { action, session_id: sessionId } = request;
-    if (action !== 'record_decision' || typeof sessionId !== 'string') return super.lookup(request, writeId);
+    if (typeof sessionId !== 'string' || this.createsIn(request) === undefined) return super.lookup(request, writeId);
     return this.chains.run(sessionId, async () => {
       const id = await this.sessions.find(sessionId);
       if (!id) return 'absent';
       const [made, current] = await both(taggedMemory(this.client, id, writeId), this.snapshotOf(id));
       if (!made) return 'absent';
-      const [decision, at] = [textOf(made.content.text), isObject(made.content.metadata) ? made.content.metadata.timestamp : undefined];
-      if (!hasDecision(current?.value, decision, at)) await this.store(id, current, withDecisionAt(current?.value, decision, at));
+      const at = isObject(made.content.metadata) ? made.content.metadata.timestamp : undefined;
+      if (action === 'record_decision') {
+        const decision = textOf(made.content.text);
+        // In time order: at new-primary the agent may have gone on to later decisions meanwhile.
+        if (!hasDecision(current?.value, decision, at)) await this.store(id, current, withDecisionAt(current?.value, decision, at));
+      } else if (!recomputedSince(current?.value, at)) {
+        const newest = await this.newestInteractions(id, MAX_SESSION_HISTORY + 1);
+        if (newest.length > MAX_SESSION_HISTORY) await this.store(id, current, recompute(newest, current?.value, at));
+      }
       return 'applied';
     });
   }
