@@ -109,7 +109,7 @@ describe('contextual-memory translator', () => {
   });
 });
 
-describe('a record_decision whose outcome was unknown', () => {
+describe('a contextual write whose outcome was unknown', () => {
   /**
    * The contextual translator over a client whose first snapshot update times out: after going to the orchestrator
    * (`lands`: a late reply, the update applied) or before (lost). Resolves once that update has settled.
