@@ -141,3 +141,39 @@ it("legacy primary hung: a write the agent saw time out but legacy applied later
   expect(Math.abs(fresh[1]! - legacy[1]!)).toBeLessThan(0.01);
   expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);
+
+it("legacy primary, orchestrator hung: every contextual decision reaches new's snapshot, once and in order", async () => {
+  const CONTEXTUAL = 'contextual-memory';
+  stack = await startMigrationStack({ [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true } });
+  const s = stack;
+  const decide = async (from: number, count: number): Promise<number[]> => {
+    const agent = new ReqClient(s.proxy.fronts[CONTEXTUAL]!, 5_000);
+    const acked: number[] = [];
+    try {
+      for (let n = from; n < from + count; n++) {
+        const reply = await agent.call({ action: 'record_decision', session_id: 'hang-e', decision: `d${n}` }).catch(() => undefined);
+        // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
+        if (reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'")) acked.push(n);
+      }
+    } finally {
+      agent.close();
+    }
+    return acked;
+  };
+  const acked = await decide(0, 1);
+  await drained(s);
+  // Each decision is two orchestrator writes (its memory, then the snapshot): the hang leaves the first applied late
+  // and the second never sent, for the look-up to find.
+  acked.push(...(await hung(s, 'orchestrator', 6_000, () => decide(1, 4))));
+  acked.push(...(await decide(5, 3)));
+  await drained(s);
+
+  expect(acked).toEqual([...Array(8).keys()]);
+  const decisions = (reply: unknown) => (reply as { key_decisions: { decision: string }[] }).key_decisions.map((d) => d.decision);
+  const legacy = decisions(s.readLegacy(CONTEXTUAL, { action: 'get_context', session_id: 'hang-e' }));
+  expect(legacy).toEqual(acked.map((n) => `d${n}`));
+  expect(decisions(await s.readNew(CONTEXTUAL, { action: 'get_context', session_id: 'hang-e' }))).toEqual(legacy);
+  const stored = [...s.sims.models.orchestrator.memories.values()].filter((m) => m.is_active && m.tags.includes('decision'));
+  expect(stored.map((m) => (m.content as { text: string }).text)).toEqual(legacy);
+  expect(s.proxy.runner.stats.of(CONTEXTUAL).resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);
