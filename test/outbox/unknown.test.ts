@@ -142,38 +142,79 @@ it("legacy primary hung: a write the agent saw time out but legacy applied later
   expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);
 
+const CONTEXTUAL = 'contextual-memory';
+const HEALTH = '{"action": "health_check", "request_id": "req-health00"}';
+
+/** One agent's decisions in one session through the proxy, one at a time; resolves with the `n` of each acknowledged one. */
+async function decide(s: MigrationStack, session: string, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
+  const agent = new ReqClient(s.proxy.fronts[CONTEXTUAL]!, timeoutMs);
+  const acked: number[] = [];
+  try {
+    for (let n = from; n < from + count; n++) {
+      const reply = await agent.call({ action: 'record_decision', session_id: session, decision: `d${n}` }).catch(() => undefined);
+      // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
+      if (reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'")) acked.push(n);
+    }
+  } finally {
+    agent.close();
+  }
+  return acked;
+}
+
+/** The decisions of a session in both snapshots, and its decision memories on the orchestrator, in order. */
+async function decisionsEverywhere(s: MigrationStack, session: string) {
+  const decisions = (reply: unknown) => (reply as { key_decisions: { decision: string }[] }).key_decisions.map((d) => d.decision);
+  const memories = [...s.sims.models.orchestrator.memories.values()].filter((m) => m.is_active && m.tags.includes('decision'));
+  return {
+    legacy: decisions(s.readLegacy(CONTEXTUAL, { action: 'get_context', session_id: session })),
+    fresh: decisions(await s.readNew(CONTEXTUAL, { action: 'get_context', session_id: session })),
+    stored: memories.map((m) => (m.content as { text: string }).text),
+  };
+}
+
 it("legacy primary, orchestrator hung: every contextual decision reaches new's snapshot, once and in order", async () => {
-  const CONTEXTUAL = 'contextual-memory';
   stack = await startMigrationStack({ [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true } });
   const s = stack;
-  const decide = async (from: number, count: number): Promise<number[]> => {
-    const agent = new ReqClient(s.proxy.fronts[CONTEXTUAL]!, 5_000);
-    const acked: number[] = [];
-    try {
-      for (let n = from; n < from + count; n++) {
-        const reply = await agent.call({ action: 'record_decision', session_id: 'hang-e', decision: `d${n}` }).catch(() => undefined);
-        // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
-        if (reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'")) acked.push(n);
-      }
-    } finally {
-      agent.close();
-    }
-    return acked;
-  };
-  const acked = await decide(0, 1);
+  const acked = await decide(s, 'hang-e', 0, 1);
   await drained(s);
   // Each decision is two orchestrator writes (its memory, then the snapshot): the hang leaves the first applied late
   // and the second never sent, for the look-up to find.
-  acked.push(...(await hung(s, 'orchestrator', 6_000, () => decide(1, 4))));
-  acked.push(...(await decide(5, 3)));
+  acked.push(...(await hung(s, 'orchestrator', 6_000, () => decide(s, 'hang-e', 1, 4))));
+  acked.push(...(await decide(s, 'hang-e', 5, 3)));
   await drained(s);
 
   expect(acked).toEqual([...Array(8).keys()]);
-  const decisions = (reply: unknown) => (reply as { key_decisions: { decision: string }[] }).key_decisions.map((d) => d.decision);
-  const legacy = decisions(s.readLegacy(CONTEXTUAL, { action: 'get_context', session_id: 'hang-e' }));
+  const { legacy, fresh, stored } = await decisionsEverywhere(s, 'hang-e');
   expect(legacy).toEqual(acked.map((n) => `d${n}`));
-  expect(decisions(await s.readNew(CONTEXTUAL, { action: 'get_context', session_id: 'hang-e' }))).toEqual(legacy);
-  const stored = [...s.sims.models.orchestrator.memories.values()].filter((m) => m.is_active && m.tags.includes('decision'));
-  expect(stored.map((m) => (m.content as { text: string }).text)).toEqual(legacy);
+  expect(fresh).toEqual(legacy);
+  expect(stored).toEqual(legacy);
   expect(s.proxy.runner.stats.of(CONTEXTUAL).resolvedApplied).toBeGreaterThanOrEqual(1);
+}, 90_000);
+
+it('new primary, orchestrator hung: a contextual decision the agent saw time out takes its place on both sides, once', async () => {
+  stack = await startMigrationStack({
+    [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true },
+    [flagName(CONTEXTUAL, 'new-primary')]: { enabled: true },
+  });
+  const s = stack;
+  expect(await decide(s, 'hang-f', 0, 1)).toEqual([0]);
+  await drained(s);
+  // memshift answers the agent with an error; the orchestrator stores the decision's memory on waking, its snapshot
+  // update never sent; the agent goes on, so its later decisions may be in the snapshot before the look-up runs.
+  expect(await hung(s, 'orchestrator', 4_000, () => decide(s, 'hang-f', 1, 1, 8_000))).toEqual([]);
+  // Its calls and the outbox's look-ups timed out while it hung and may have opened the breaker (agents refused at
+  // once until a trial call succeeds): the agent goes on once a call has closed it.
+  const orchestrator = s.proxy.legs.orchestrator;
+  const closed = async () => {
+    await orchestrator.call(HEALTH, { timeoutMs: 1_000 }).catch(() => undefined);
+    return orchestrator.stats().breaker === 'closed';
+  };
+  await waitUntil(closed, 30_000, 'orchestrator breaker closed');
+  expect(await decide(s, 'hang-f', 2, 3)).toEqual([2, 3, 4]);
+  await drained(s);
+
+  const { legacy, fresh, stored } = await decisionsEverywhere(s, 'hang-f');
+  expect(fresh).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
+  expect(legacy).toEqual(fresh);
+  expect(stored).toEqual(fresh);
 }, 90_000);
