@@ -26,20 +26,40 @@ interface Memories {
 }
 const memoriesOf = (reply: unknown) => (reply as Memories).memories.map((m) => m.memory);
 
+/** An agent of one service: the request of its `n`-th write, and the reply that acknowledges it. */
+interface Writer {
+  service: 'jarvis-memory' | 'contextual-memory';
+  request(n: number): Record<string, unknown>;
+  acked(reply: unknown): boolean;
+}
+
 /** One agent's writes through the proxy, one at a time; resolves with the `n` of each acknowledged one. */
-async function write(s: MigrationStack, user: string, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
-  const agent = new ReqClient(s.proxy.fronts[JARVIS]!, timeoutMs);
+async function writeAll(s: MigrationStack, w: Writer, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
+  const agent = new ReqClient(s.proxy.fronts[w.service]!, timeoutMs);
   const acked: number[] = [];
   try {
     for (let n = from; n < from + count; n++) {
-      const reply = (await agent.call({ action: 'add_memory', user_id: user, memory: { user, n } }).catch(() => undefined)) as { status?: string } | undefined;
-      if (reply?.status === 'ok') acked.push(n);
+      if (w.acked(await agent.call(w.request(n)).catch(() => undefined))) acked.push(n);
     }
   } finally {
     agent.close();
   }
   return acked;
 }
+
+/** A jarvis-memory agent adding `{user, n}` memories for one user. */
+const write = (s: MigrationStack, user: string, from: number, count: number, timeoutMs?: number) =>
+  writeAll(
+    s,
+    {
+      service: JARVIS,
+      request: (n) => ({ action: 'add_memory', user_id: user, memory: { user, n } }),
+      acked: (reply) => (reply as { status?: string } | undefined)?.status === 'ok',
+    },
+    from,
+    count,
+    timeoutMs,
+  );
 
 /** Hangs `target`, runs `during`, resumes it after `hangMs` in all. */
 async function hung<T>(s: MigrationStack, target: SimTarget, hangMs: number, during: () => Promise<T>): Promise<T> {
@@ -145,21 +165,20 @@ it("legacy primary hung: a write the agent saw time out but legacy applied later
 const CONTEXTUAL = 'contextual-memory';
 const HEALTH = '{"action": "health_check", "request_id": "req-health00"}';
 
-/** One agent's decisions in one session through the proxy, one at a time; resolves with the `n` of each acknowledged one. */
-async function decide(s: MigrationStack, session: string, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
-  const agent = new ReqClient(s.proxy.fronts[CONTEXTUAL]!, timeoutMs);
-  const acked: number[] = [];
-  try {
-    for (let n = from; n < from + count; n++) {
-      const reply = await agent.call({ action: 'record_decision', session_id: session, decision: `d${n}` }).catch(() => undefined);
+/** A contextual-memory agent recording decisions `d<n>` in one session. */
+const decide = (s: MigrationStack, session: string, from: number, count: number, timeoutMs?: number) =>
+  writeAll(
+    s,
+    {
+      service: CONTEXTUAL,
+      request: (n) => ({ action: 'record_decision', session_id: session, decision: `d${n}` }),
       // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
-      if (reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'")) acked.push(n);
-    }
-  } finally {
-    agent.close();
-  }
-  return acked;
-}
+      acked: (reply) => reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'"),
+    },
+    from,
+    count,
+    timeoutMs,
+  );
 
 /** The decisions of a session in both snapshots, and its decision memories on the orchestrator, in order. */
 async function decisionsEverywhere(s: MigrationStack, session: string) {
