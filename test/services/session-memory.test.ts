@@ -119,6 +119,24 @@ describe('session-memory translator', () => {
     await world.both(S, { action: 'delete_session', session_id: 'never-seen' });
   });
 
+  it('a delete_session sent again after its first attempt landed succeeds and drops the mapping', async () => {
+    // The first attempt ended the session and its reply was lost: the mapping is still there (put back here).
+    await world.both(S, { action: 'create_session', session_id: 'sess-d' });
+    await say('sess-d', 'user', 'deleted twice');
+    const orchestratorId = world.ids.orchestratorId(S, 'sess-d')!;
+    await world.translate(S, { action: 'delete_session', session_id: 'sess-d' });
+    await world.ids.set(S, 'sess-d', orchestratorId);
+    expect(await world.translate(S, { action: 'delete_session', session_id: 'sess-d', request_id: 'again' })).toEqual({
+      status: 'success',
+      request_id: 'again',
+    });
+    expect(world.ids.orchestratorId(S, 'sess-d')).toBeUndefined();
+    // Gone, as an orchestrator that drops ended sessions would answer: session_not_found means deleted.
+    await world.ids.set(S, 'sess-gone', 'session-0000dead');
+    expect(await world.translate(S, { action: 'delete_session', session_id: 'sess-gone', request_id: 'g' })).toEqual({ status: 'success', request_id: 'g' });
+    expect(world.ids.orchestratorId(S, 'sess-gone')).toBeUndefined();
+  });
+
   it('re-creating a session keeps its history and its orchestrator session', async () => {
     await world.both(S, { action: 'create_session', session_id: 'sess-r' });
     await say('sess-r', 'user', 'kept across re-create');

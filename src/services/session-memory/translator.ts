@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { ServiceTranslator } from '../translator.js';
 import { contextShortfall, isoLocal, selectContext, type ContextEntry } from './context.js';
-import type { LegacyRequest, TranslateContext } from '../types.js';
+import { OrchestratorError, type LegacyRequest, type TranslateContext } from '../types.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
 import { numberOf } from '../../util/pyjson.js';
 import { stampMicros } from '../../util/stamps.js';
@@ -25,11 +25,8 @@ export class SessionMemoryTranslator extends ServiceTranslator {
       if (!pyTruthy(request.session_id)) return this.spec.errorReply('Missing session_id', requestId);
       const orchestratorId = await this.sessions.find(legacyKey(request.session_id));
       if (action === 'get_context') return this.getContext(orchestratorId, request.max_tokens, requestId);
-      if (orchestratorId) await this.client.call('bulk_delete', orchestratorId, { filter: this.own });
-      if (orchestratorId && action === 'delete_session') {
-        await this.client.call('end_session', orchestratorId, { archive: false });
-        await this.sessions.forget(legacyKey(request.session_id));
-      }
+      if (orchestratorId && action === 'delete_session') await this.deleteSession(legacyKey(request.session_id), orchestratorId);
+      else if (orchestratorId) await this.client.call('bulk_delete', orchestratorId, { filter: this.own });
       return { status: 'success', request_id: requestId };
     }
     return this.unknownAction(action, requestId);
@@ -81,6 +78,20 @@ export class SessionMemoryTranslator extends ServiceTranslator {
       tags: taggedFor([...new Set(['conversation', role, ...extraTags])], ctx.writeId),
     });
     return { status: 'success', request_id: requestId };
+  }
+
+  /**
+   * Empties and ends the session, then drops its mapping. A replay whose first attempt landed (its reply lost)
+   * may find the session gone, on an orchestrator that drops ended sessions: the delete is done, not failed.
+   */
+  private async deleteSession(key: string, orchestratorId: string): Promise<void> {
+    try {
+      await this.client.call('bulk_delete', orchestratorId, { filter: this.own });
+      await this.client.call('end_session', orchestratorId, { archive: false });
+    } catch (err) {
+      if (!(err instanceof OrchestratorError && err.code === 'session_not_found')) throw err;
+    }
+    await this.sessions.forget(key);
   }
 
   private async getContext(orchestratorId: string | undefined, maxTokens: unknown, requestId: unknown): Promise<unknown> {
