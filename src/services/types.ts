@@ -49,6 +49,14 @@ export interface OrchestratorClient {
 }
 
 /** Legacy key (session id, user id) <-> orchestrator session id, per service. */
+/**
+ * Work on one legacy key that no other replica does at the same time: a read-modify-write of a value the
+ * orchestrator keeps, which it offers no compare-and-set for.
+ */
+export interface KeyLocks {
+  hold<T>(service: ServiceName, key: string, work: () => Promise<T>): Promise<T>;
+}
+
 export interface IdMap {
   get(service: ServiceName, legacyKey: string): Promise<string | undefined>;
   /** Keeps an existing mapping (the first written wins, across replicas); resolves with the mapping in force. */

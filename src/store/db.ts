@@ -7,6 +7,7 @@ import { childLogger } from '../telemetry/log.js';
 import { ComparisonCounts } from './comparisons.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
 import { PgIdMap } from './id-map.js';
+import { PgKeyLocks } from './key-locks.js';
 import { migrate } from './migrations.js';
 import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
@@ -36,6 +37,8 @@ export interface StoreOptions {
 export interface Store {
   readonly pool: pg.Pool;
   readonly idMap: PgIdMap;
+  /** Per-key locks the replicas share (the contextual snapshot's read-modify-writes). */
+  readonly keyLocks: PgKeyLocks;
   readonly comparisons: ComparisonCounts;
   readonly samples: MismatchSamples;
   readonly unknowns: UnknownOutcomes;
@@ -50,8 +53,9 @@ export interface Store {
 
 export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const embedded = opts.url ? undefined : await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.port });
+  const url = opts.url ?? embedded!.url;
   const pool = new pg.Pool({
-    connectionString: opts.url ?? embedded!.url,
+    connectionString: url,
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: 5_000,
     keepAlive: true,
@@ -73,11 +77,13 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     await Promise.all([comparisons.flush(), samples.flush(), tallies.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
+  const keyLocks = new PgKeyLocks(url);
 
   let closing: Promise<void> | undefined;
   return {
     pool,
     idMap: new PgIdMap(pool),
+    keyLocks,
     comparisons,
     samples,
     unknowns: new UnknownOutcomes(pool),
@@ -88,6 +94,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
       (closing ??= (async () => {
         clearInterval(timer);
         await flush();
+        await keyLocks.close().catch((err) => log.warn({ err }, 'closing the key locks'));
         await endPool(pool);
         await embedded?.stop();
       })()),

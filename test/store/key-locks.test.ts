@@ -1,0 +1,116 @@
+/** The store's per-key locks on a real PostgreSQL: two replicas, each with its own, on one database. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { KeyBusy, PgKeyLocks } from '../../src/store/key-locks.js';
+import { freshDatabaseUrl } from '../support/database.js';
+
+const S = 'contextual-memory';
+let url: string;
+const opened: PgKeyLocks[] = [];
+const replica = (waitMs?: number) => {
+  const locks = new PgKeyLocks(url, { waitMs });
+  opened.push(locks);
+  return locks;
+};
+
+beforeAll(async () => {
+  url = await freshDatabaseUrl();
+});
+afterAll(async () => {
+  await Promise.all(opened.map((l) => l.close().catch(() => undefined)));
+});
+
+/** A promise and the function that settles it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { opened, open };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('runs one replica at a time on a key, and different keys at once', async () => {
+  const [a, b] = [replica(), replica()];
+  let inside = 0;
+  let most = 0;
+  const work = (id: string, done: string[]) => async () => {
+    most = Math.max(most, ++inside);
+    await sleep(5);
+    done.push(id);
+    inside--;
+  };
+  const done: string[] = [];
+  await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).hold(S, 'one-key', work(`w${i}`, done))));
+  expect(done).toHaveLength(12);
+  expect(most).toBe(1);
+
+  // Two keys: the second's work runs while the first's holds (it would wait forever if keys shared a lock).
+  const first = gate();
+  const held = a.hold(S, 'key-x', () => first.opened);
+  await b.hold(S, 'key-y', async () => undefined);
+  first.open();
+  await held;
+});
+
+it('lets go of a dead replica keys with its connection', async () => {
+  const [a, b] = [replica(), replica()];
+  const forever = gate();
+  const entered = gate();
+  const dying = a.hold(S, 'dies-holding', async () => {
+    entered.open();
+    await forever.opened;
+  });
+  await entered.opened;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    // Its connection ends as a killed process's would.
+    const { rowCount } = await admin.query(
+      `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    expect(rowCount).toBe(1);
+  } finally {
+    await admin.end();
+  }
+  let ran = false;
+  await b.hold(S, 'dies-holding', async () => {
+    ran = true;
+  });
+  expect(ran).toBe(true);
+  forever.open();
+  await dying;
+});
+
+it('fails the work, without running it, when another replica holds the key past the wait', async () => {
+  const [a, b] = [replica(), replica(300)];
+  const release = gate();
+  const entered = gate();
+  const holding = a.hold(S, 'busy', async () => {
+    entered.open();
+    await release.opened;
+  });
+  await entered.opened;
+  let ran = false;
+  await expect(
+    b.hold(S, 'busy', async () => {
+      ran = true;
+    }),
+  ).rejects.toBeInstanceOf(KeyBusy);
+  expect(ran).toBe(false);
+  release.open();
+  await holding;
+  // Let go once the holder is done: the next one gets in.
+  await b.hold(S, 'busy', async () => {
+    ran = true;
+  });
+  expect(ran).toBe(true);
+});
+
+it('still runs the work when the store cannot be reached (held in this process only)', async () => {
+  const down = new URL(url);
+  down.port = '1';
+  const locks = new PgKeyLocks(down.toString());
+  opened.push(locks);
+  expect(await locks.hold(S, 'any', async () => 'done')).toBe('done');
+  expect(await locks.hold(S, 'any', async () => 'again')).toBe('again');
+});
