@@ -48,7 +48,7 @@ export const command = defineCommand(
     const stop = new AbortController();
     void untilSignal().then(() => stop.abort());
     return withStore(config, async (store) => {
-      const sides = await openSides(config, service, store.idMap);
+      const sides = await openSides(config, service, store.idMap, store.keyLocks);
       try {
         const result = await backfill({
           service,

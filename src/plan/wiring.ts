@@ -51,7 +51,7 @@ export function createRunner(deps: RunnerWiring): Runner {
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
     const newLeg = deps.newLegs[service]!;
-    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap);
+    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap, deps.store.keyLocks);
     const shape = replyShapeOf(config, service);
     const translator = shape ? reshaped(own, shape) : own;
     translators[service] = translator;

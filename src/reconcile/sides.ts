@@ -12,7 +12,7 @@ import { createLeg } from '../legs/index.js';
 import type { Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
-import type { IdMap } from '../services/types.js';
+import type { IdMap, KeyLocks } from '../services/types.js';
 import { legacyPath, openLegacySource } from './legacy.js';
 import { openOrchestratorSource } from './orchestrator.js';
 import type { LegacyIndex } from './legacy-index.js';
@@ -44,8 +44,8 @@ export interface OpenedSides extends ReconcileSides {
   close(): Promise<void>;
 }
 
-/** Opens both sides; `ids` (the store's id map) enables the write paths. */
-export async function openSides(config: Config, service: ServiceName, ids?: IdMap): Promise<OpenedSides> {
+/** Opens both sides; `ids` (the store's id map) enables the write paths, which take the store's key `locks`. */
+export async function openSides(config: Config, service: ServiceName, ids?: IdMap, locks?: KeyLocks): Promise<OpenedSides> {
   const url = config.reconcile.orchestratorDatabaseUrl;
   if (!url) throw new Error('reconcile.orchestratorDatabaseUrl (or MEMSHIFT_ORCHESTRATOR_DATABASE_URL) is required: the orchestrator store is read directly');
   const path = legacyStorePath(config, service);
@@ -68,7 +68,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
     const newLeg = leg(backend.endpoint, backend.timeoutMs);
     const legacyLeg = leg(serviceConfigOf(config, service).legacy.endpoint, serviceConfigOf(config, service).legacy.timeoutMs);
     const client = new LegOrchestratorClient(newLeg);
-    const translator = serviceOf(service).translator(client, ids);
+    const translator = serviceOf(service).translator(client, ids, locks);
     const rules = writeSuccessOf(config, service);
     // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
     const resolver = new Resolver({
@@ -116,7 +116,7 @@ export async function reconcileService(
   opts: ServiceRunOptions = {},
 ): Promise<ReconcileResult> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
-  const sides = await openSides(config, service, opts.repair ? store.idMap : undefined);
+  const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
   try {
     return await reconcile({
       service,

@@ -4,7 +4,7 @@
  * look-ups of unknown outcomes) and its translator. The registry lists the modules; nothing else names them.
  */
 import type { LegacyRecords, RecordShape, CanonicalRecord } from './records.js';
-import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from './types.js';
+import type { IdMap, KeyLocks, LegacyRequest, OrchestratorClient, Translator } from './types.js';
 
 export type ActionKind = 'read' | 'write' | 'health';
 
@@ -118,5 +118,6 @@ export interface LegacyService {
   orchestratorView: OrchestratorView;
   repair: RecordOps;
   lookup: LegacyLookup;
-  translator(client: OrchestratorClient, ids: IdMap): Translator;
+  /** `locks`: the store's, shared by the replicas (a translator that reads, changes and writes back a value takes them). */
+  translator(client: OrchestratorClient, ids: IdMap, locks?: KeyLocks): Translator;
 }

@@ -5,6 +5,8 @@ import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js
 import { LegError } from '../../src/legs/types.js';
 import { serviceOf } from '../../src/services/registry.js';
 import type { OrchestratorClient } from '../../src/services/types.js';
+import { PgKeyLocks } from '../../src/store/key-locks.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 const C = 'contextual-memory' as const;
 let world: World;
@@ -180,5 +182,36 @@ describe('a contextual write whose outcome was unknown', () => {
     await decide(sid, 'later');
     expect(await translator.lookup(early, 'w-early')).toBe('applied');
     expect(await decisionsOf(sid)).toEqual(['first', 'early', 'later']);
+  });
+});
+
+describe('two replicas writing one contextual session', () => {
+  it('keeps every decision when their writes interleave: the snapshot is changed under the store key lock', async () => {
+    const url = await freshDatabaseUrl();
+    const locks = [new PgKeyLocks(url), new PgKeyLocks(url)];
+    const replicas = locks.map((l) => serviceOf(C).translator(new LegOrchestratorClient(world.orchestratorLeg), world.ids, l));
+    const sid = 'hana_two_replicas';
+    await decide(sid, 'opening');
+    // Two agents, one per replica, each deciding in turn; the orchestrator slow enough for their calls to overlap.
+    await world.sims.applyFaults('orchestrator', { latencyMs: 5, jitterMs: 5 });
+    try {
+      await Promise.all(
+        replicas.map(async (replica, r) => {
+          for (let i = 0; i < 8; i++) {
+            const decision = { action: 'record_decision', session_id: sid, decision: `replica ${r} decision ${i}` };
+            await world.legacy(C, decision);
+            expect(await replica.handle(decision, { createMissing: false })).toBe(true);
+          }
+        }),
+      );
+    } finally {
+      await world.sims.applyFaults('orchestrator', { latencyMs: 0, jitterMs: 0 });
+      await Promise.all(locks.map((l) => l.close()));
+    }
+    // The two agents' decisions interleave in any order: the comparison with legacy leaves the list aside.
+    const { translated } = await world.both(C, { action: 'get_context', session_id: sid, request_id: 'r' }, { mask: ['key_decisions'] });
+    const decisions = (translated as Summary).key_decisions.map((d) => d.decision);
+    expect(decisions).toHaveLength(17);
+    expect(new Set(decisions).size).toBe(17);
   });
 });

@@ -6,7 +6,8 @@
 import { hasDecision, MAX_SESSION_HISTORY, read, recompute, recomputedSince, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
 import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
-import type { LegacyRequest, TranslateContext, WriteLookup } from '../types.js';
+import type { IdMap, KeyLocks, LegacyRequest, OrchestratorClient, TranslateContext, WriteLookup } from '../types.js';
+import type { LegacyService } from '../service.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
 
@@ -15,11 +16,24 @@ const DECISION = 'decision';
 const SNAPSHOT_MEMORY = { memory_type: 'agent_state' };
 const SNAPSHOT_TAG = 'contextual:snapshot';
 
+/** Without the store's locks (a translator of one process alone), the session's chain is all there is to hold. */
+const IN_PROCESS: KeyLocks = { hold: (_service, _key, work) => work() };
+
 export class ContextualMemoryTranslator extends ServiceTranslator {
   private readonly startedAt = Date.now();
   private requests = 0;
   /** A session's requests one at a time, as the single-threaded agent takes them (a read may change the snapshot). */
   private readonly chains = new KeyChains();
+
+  constructor(
+    spec: LegacyService,
+    client: OrchestratorClient,
+    ids: IdMap,
+    /** Held around every change of the snapshot: it is read, changed and written back, and replicas share it. */
+    private readonly locks: KeyLocks = IN_PROCESS,
+  ) {
+    super(spec, client, ids);
+  }
 
   // The agent keeps sessions implicitly (first write creates one), so createMissing changes nothing here.
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
@@ -41,7 +55,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         // The legacy record's epoch timestamp rides along; the legacy fields win over same-named metadata keys.
         const at = epochStamp(ctx, this.stampScope(sessionId));
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
-        return this.chains.run(sessionId, async () => {
+        return this.exclusive(sessionId, async () => {
           const id = await this.session(sessionId);
           await this.record(id, content, stored, taggedFor([type], ctx.writeId));
           // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
@@ -56,7 +70,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
       case 'record_decision': {
         const { decision } = request;
         if (typeof sessionId !== 'string' || typeof decision !== 'string') return false;
-        return this.chains.run(sessionId, async () => {
+        return this.exclusive(sessionId, async () => {
           const at = epochStamp(ctx, this.stampScope(sessionId));
           const id = await this.session(sessionId);
           // The snapshot is read while the decision is stored (the create leaves it as it is): a round trip fewer.
@@ -74,7 +88,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** The legacy snapshot copied as it is (backfill, repair); its decisions follow as record_decision requests. */
   restore(sessionId: string, [snapshot]: unknown[]): Promise<void> {
-    return this.chains.run(sessionId, async () => {
+    return this.exclusive(sessionId, async () => {
       const id = await this.session(sessionId);
       const current = await this.snapshotOf(id);
       if (!isObject(snapshot)) {
@@ -95,7 +109,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   override lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup> {
     const { action, session_id: sessionId } = request;
     if (typeof sessionId !== 'string' || this.createsIn(request) === undefined) return super.lookup(request, writeId);
-    return this.chains.run(sessionId, async () => {
+    return this.exclusive(sessionId, async () => {
       const id = await this.sessions.find(sessionId);
       if (!id) return 'absent';
       const [made, current] = await both(taggedMemory(this.client, id, writeId), this.snapshotOf(id));
@@ -131,11 +145,25 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   /** The snapshot as the agent stores it, cut by this read when the budget says so (and stored cut). */
   private async getContext(sessionId: string, maxTokens: unknown): Promise<unknown> {
     const orchestratorId = await this.sessions.find(sessionId);
-    const current = orchestratorId ? await this.snapshotOf(orchestratorId) : undefined;
-    if (!orchestratorId || !current) return null;
+    if (!orchestratorId) return null;
+    const first = await this.readSnapshot(orchestratorId, maxTokens, false);
+    if (!first.cuts) return first.reply;
+    // A read that cuts changes the snapshot: it is made again under the session's lock, over the snapshot as it is then.
+    return this.locks.hold(this.service, sessionId, async () => (await this.readSnapshot(orchestratorId, maxTokens, true)).reply);
+  }
+
+  /** get_context's reply over the stored snapshot, and whether it cuts it (stored cut when `store`). */
+  private async readSnapshot(orchestratorId: string, maxTokens: unknown, store: boolean): Promise<{ reply: unknown; cuts: boolean }> {
+    const current = await this.snapshotOf(orchestratorId);
+    if (!current) return { reply: null, cuts: false };
     const { reply, changed } = read(current.value, maxTokens);
-    if (changed) await this.store(orchestratorId, current, changed);
-    return reply;
+    if (changed && store) await this.store(orchestratorId, current, changed);
+    return { reply, cuts: changed !== undefined };
+  }
+
+  /** Work that reads, changes and writes back the session's snapshot: one at a time here and across replicas. */
+  private exclusive<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+    return this.chains.run(sessionId, () => this.locks.hold(this.service, sessionId, work));
   }
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
