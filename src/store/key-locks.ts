@@ -57,7 +57,9 @@ export class PgKeyLocks implements KeyLocks {
       try {
         return await work();
       } finally {
-        if (held) await this.query('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', name).catch(() => undefined);
+        // Not waited for: the caller's answer needs no unlock, and this process's next lock statement queues behind it
+        // on the one connection (which re-enters the lock even if it came first).
+        if (held) void this.query('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', name).catch(() => undefined);
       }
     });
   }
