@@ -48,7 +48,6 @@ export interface OrchestratorClient {
   call(action: string, sessionId: string | undefined, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
-/** Legacy key (session id, user id) <-> orchestrator session id, per service. */
 /**
  * Work on one legacy key that no other replica does at the same time: a read-modify-write of a value the
  * orchestrator keeps, which it offers no compare-and-set for.
@@ -57,6 +56,7 @@ export interface KeyLocks {
   hold<T>(service: ServiceName, key: string, work: () => Promise<T>): Promise<T>;
 }
 
+/** Legacy key (session id, user id) <-> orchestrator session id, per service. */
 export interface IdMap {
   get(service: ServiceName, legacyKey: string): Promise<string | undefined>;
   /** Keeps an existing mapping (the first written wins, across replicas); resolves with the mapping in force. */
