@@ -30,6 +30,8 @@ export interface StoreOptions {
   valuesAtRest?: ValuesAtRest;
   /** Buffered counts and samples are written this often; default 1000 ms. */
   flushIntervalMs?: number;
+  /** How long a key held by another replica is waited for (PgKeyLocks); default 10 s. */
+  keyLockWaitMs?: number;
   /** Pool size; default 10. */
   maxConnections?: number;
 }
@@ -77,7 +79,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     await Promise.all([comparisons.flush(), samples.flush(), tallies.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
-  const keyLocks = new PgKeyLocks(url);
+  const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs });
 
   let closing: Promise<void> | undefined;
   return {

@@ -17,6 +17,7 @@ export const openStoreFor = (config: Config): Promise<Store> =>
     url: config.store.url,
     dataDir: config.store.dataDir,
     sampleCapPerRoute: config.store.sampleCapPerRoute,
+    keyLockWaitMs: config.store.keyLockWaitMs,
     valuesAtRest: valuesAtRestFor(config),
   });
 

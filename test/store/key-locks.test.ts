@@ -3,6 +3,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
 import { KeyBusy, PgKeyLocks } from '../../src/store/key-locks.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { openStoreFor } from '../../src/store/open.js';
+import { parseConfig } from '../../src/config.js';
 
 const S = 'contextual-memory';
 let url: string;
@@ -113,4 +115,23 @@ it('still runs the work when the store cannot be reached (held in this process o
   opened.push(locks);
   expect(await locks.hold(S, 'any', async () => 'done')).toBe('done');
   expect(await locks.hold(S, 'any', async () => 'again')).toBe('again');
+});
+
+it("takes its wait from the config's store.keyLockWaitMs", async () => {
+  const store = await openStoreFor(parseConfig({ store: { url, keyLockWaitMs: 250 } }));
+  const other = replica();
+  const release = gate();
+  const entered = gate();
+  const holding = other.hold(S, 'configured', async () => {
+    entered.open();
+    await release.opened;
+  });
+  try {
+    await entered.opened;
+    await expect(store.keyLocks.hold(S, 'configured', async () => undefined)).rejects.toThrow(/waited 250 ms/);
+  } finally {
+    release.open();
+    await holding;
+    await store.close();
+  }
 });
