@@ -3,37 +3,15 @@
  * hung for a user's write; every read of that user right after the acknowledgement includes the write
  * (served from legacy until it lands on new), through the replica that took the write and through another.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Flags } from '../../src/flags/source.js';
+import { expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { TempFlags } from '../flags/helpers.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import type { Proxy } from '../../src/proxy.js';
+import { useReplicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { openRows, waitUntil } from './support.js';
 
 const JARVIS = 'jarvis-memory';
-let sims: SimHandle;
-let temp: TempFlags;
-let flags: Flags;
-let url: string;
-let replicas: Proxy[] = [];
-
-beforeAll(async () => {
-  sims = await startSims();
-  temp = await TempFlags.create({ [flagName(JARVIS, 'dual-write')]: { enabled: true }, [flagName(JARVIS, 'read-new')]: { enabled: true, rollout: 100 } });
-  flags = await temp.open();
-  url = await freshDatabaseUrl();
-  replicas = [await startProxy(configFor(sims, url), { flags }), await startProxy(configFor(sims, url), { flags })];
-}, 60_000);
-afterAll(async () => {
-  await Promise.all(replicas.map((p) => p.close()));
-  await flags?.close();
-  await temp?.dispose();
-  await sims?.close();
-});
+const stack = useReplicas({ [flagName(JARVIS, 'dual-write')]: { enabled: true }, [flagName(JARVIS, 'read-new')]: { enabled: true, rollout: 100 } });
 
 const call = async (p: Proxy, request: unknown) => {
   const c = new ReqClient(p.fronts[JARVIS]!, 10_000);
@@ -48,19 +26,19 @@ const call = async (p: Proxy, request: unknown) => {
 async function readsWithout(user: string, memory: unknown): Promise<number> {
   let stale = 0;
   for (let i = 0; i < 20; i++) {
-    const reply = await call(replicas[i % 2]!, { action: 'get_memories', user_id: user });
+    const reply = await call(stack.proxies()[i % 2]!, { action: 'get_memories', user_id: user });
     if (!reply.memories?.some((m) => JSON.stringify(m.memory) === JSON.stringify(memory))) stale++;
   }
   return stale;
 }
 
 it('serves an acknowledged write on every read while the orchestrator fails it, then from new once it landed', async () => {
-  await sims.applyFaults('orchestrator', { errorRate: 1 });
-  expect((await call(replicas[0]!, { action: 'add_memory', user_id: 'sr-fail', memory: { n: 1 } })).status).toBe('ok');
+  await stack.sims().applyFaults('orchestrator', { errorRate: 1 });
+  expect((await call(stack.proxies()[0]!, { action: 'add_memory', user_id: 'sr-fail', memory: { n: 1 } })).status).toBe('ok');
   expect(await readsWithout('sr-fail', { n: 1 })).toBe(0);
-  await sims.applyFaults('orchestrator', { errorRate: 0 });
-  await waitUntil(async () => (await openRows(url)) === 0, 60_000, 'outbox drained');
-  const fromNew = () => replicas.reduce((n, p) => n + p.runner.stats.of(JARVIS).servedFromNew, 0);
+  await stack.sims().applyFaults('orchestrator', { errorRate: 0 });
+  await waitUntil(async () => (await openRows(stack.url())) === 0, 60_000, 'outbox drained');
+  const fromNew = () => stack.proxies().reduce((n, p) => n + p.runner.stats.of(JARVIS).servedFromNew, 0);
   const before = fromNew();
   expect(await readsWithout('sr-fail', { n: 1 })).toBe(0);
   // Landed: the reads are the orchestrator's now.
@@ -68,13 +46,13 @@ it('serves an acknowledged write on every read while the orchestrator fails it, 
 }, 90_000);
 
 it('serves an acknowledged write on every read while the orchestrator hangs on it', async () => {
-  await sims.applyFaults('orchestrator', { hang: true });
+  await stack.sims().applyFaults('orchestrator', { hang: true });
   try {
-    expect((await call(replicas[1]!, { action: 'add_memory', user_id: 'sr-hang', memory: { n: 2 } })).status).toBe('ok');
+    expect((await call(stack.proxies()[1]!, { action: 'add_memory', user_id: 'sr-hang', memory: { n: 2 } })).status).toBe('ok');
     expect(await readsWithout('sr-hang', { n: 2 })).toBe(0);
   } finally {
-    await sims.applyFaults('orchestrator', { hang: false });
+    await stack.sims().applyFaults('orchestrator', { hang: false });
   }
-  await waitUntil(async () => (await openRows(url)) === 0, 60_000, 'outbox drained');
+  await waitUntil(async () => (await openRows(stack.url())) === 0, 60_000, 'outbox drained');
   expect(await readsWithout('sr-hang', { n: 2 })).toBe(0);
 }, 120_000);

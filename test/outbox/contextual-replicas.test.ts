@@ -3,43 +3,19 @@
  * one through each proxy, lose no decision on either side (the agent's snapshot is read, changed and written back
  * on the orchestrator, so the replicas take turns on it through the store's key lock).
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
+import { expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
-import type { Flags } from '../../src/flags/source.js';
-import { TempFlags } from '../flags/helpers.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import { useReplicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { openRows, waitUntil } from './support.js';
 
 const C = 'contextual-memory';
-let sims: SimHandle;
-let temp: TempFlags;
-let flags: Flags;
-let url: string;
-const proxies: Proxy[] = [];
-
-beforeAll(async () => {
-  sims = await startSims();
-  temp = await TempFlags.create({ [flagName(C, 'dual-write')]: { enabled: true }, [flagName(C, 'new-primary')]: { enabled: true } });
-  flags = await temp.open({ pollIntervalMs: 100 });
-  url = await freshDatabaseUrl();
-  for (let i = 0; i < 2; i++) proxies.push(await startProxy(configFor(sims, url), { flags }));
-}, 60_000);
-afterAll(async () => {
-  for (const p of proxies) {
-    await p.close();
-    await p.store.close();
-  }
-  await temp?.dispose();
-  await sims?.close();
-});
+const stack = useReplicas({ [flagName(C, 'dual-write')]: { enabled: true }, [flagName(C, 'new-primary')]: { enabled: true } });
 
 const decisions = (reply: unknown) => (reply as { key_decisions: { decision: string }[] }).key_decisions.map((d) => d.decision);
 
 it('keeps every decision of two agents deciding in one session through two replicas, on both sides', async () => {
+  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
   // The orchestrator slow enough for the two replicas' calls to overlap.
   await sims.applyFaults('orchestrator', { latencyMs: 2, jitterMs: 10 });
   const agents = proxies.map((p) => new ReqClient(p.fronts[C]!, 10_000));

@@ -6,12 +6,10 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { openFlags, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
+import { expect } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import { useReplicas, type Replicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 
 /** flags/memshift.json with dual-write on for session-memory, in a temp dir. */
@@ -186,25 +184,6 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Simulators, session-memory dual-write flags and `count` proxies on one fresh store, for one test file. */
-export function useDualWriteStack(count = 1, extra: Record<string, unknown> = {}): { sims: () => SimHandle; proxies: () => Proxy[]; url: () => string } {
-  let sims: SimHandle | undefined;
-  const proxies: Proxy[] = [];
-  let flags: Flags | undefined;
-  let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>> | undefined;
-  let url = '';
-  beforeAll(async () => {
-    sims = await startSims();
-    flagsFile = await dualWriteFlags();
-    flags = await openFlags({ file: flagsFile.file, env: {} });
-    url = await freshDatabaseUrl();
-    const config = configFor(sims, url, extra);
-    for (let i = 0; i < count; i++) proxies.push(await startProxy(config, { flags }));
-  });
-  afterAll(async () => {
-    await Promise.all(proxies.map((p) => p.close()));
-    await flags?.close();
-    await flagsFile?.dispose();
-    await sims?.close();
-  });
-  return { sims: () => sims!, proxies: () => proxies, url: () => url };
+export function useDualWriteStack(count = 1, extra: Record<string, unknown> = {}): Replicas {
+  return useReplicas({ [flagName('session-memory', 'dual-write')]: { enabled: true } }, count, extra);
 }

@@ -31,6 +31,23 @@ function gate(): { opened: Promise<void>; open: () => void } {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `locks` holding `key` with work that waits; resolves once the work has begun, with the call that ends it. */
+async function holding(locks: PgKeyLocks, key: string): Promise<{ release(): Promise<void> }> {
+  const release = gate();
+  const entered = gate();
+  const held = locks.hold(S, key, async () => {
+    entered.open();
+    await release.opened;
+  });
+  await entered.opened;
+  return {
+    release: () => {
+      release.open();
+      return held;
+    },
+  };
+}
+
 it('runs one replica at a time on a key, and different keys at once', async () => {
   const [a, b] = [replica(), replica()];
   let inside = 0;
@@ -46,23 +63,15 @@ it('runs one replica at a time on a key, and different keys at once', async () =
   expect(done).toHaveLength(12);
   expect(most).toBe(1);
 
-  // Two keys: the second's work runs while the first's holds (it would wait forever if keys shared a lock).
-  const first = gate();
-  const held = a.hold(S, 'key-x', () => first.opened);
-  await b.hold(S, 'key-y', async () => undefined);
-  first.open();
-  await held;
+  // Two keys: the second's work runs while the first's holds (it would wait past the 10 s and fail if keys shared a lock).
+  const first = await holding(a, 'key-x');
+  expect(await b.hold(S, 'key-y', async () => 'ran')).toBe('ran');
+  await first.release();
 });
 
 it('lets go of a dead replica keys with its connection', async () => {
   const [a, b] = [replica(), replica()];
-  const forever = gate();
-  const entered = gate();
-  const dying = a.hold(S, 'dies-holding', async () => {
-    entered.open();
-    await forever.opened;
-  });
-  await entered.opened;
+  const dying = await holding(a, 'dies-holding');
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
@@ -79,19 +88,12 @@ it('lets go of a dead replica keys with its connection', async () => {
     ran = true;
   });
   expect(ran).toBe(true);
-  forever.open();
-  await dying;
+  await dying.release();
 });
 
 it('fails the work, without running it, when another replica holds the key past the wait', async () => {
   const [a, b] = [replica(), replica(300)];
-  const release = gate();
-  const entered = gate();
-  const holding = a.hold(S, 'busy', async () => {
-    entered.open();
-    await release.opened;
-  });
-  await entered.opened;
+  const holder = await holding(a, 'busy');
   let ran = false;
   await expect(
     b.hold(S, 'busy', async () => {
@@ -99,8 +101,7 @@ it('fails the work, without running it, when another replica holds the key past 
     }),
   ).rejects.toBeInstanceOf(KeyBusy);
   expect(ran).toBe(false);
-  release.open();
-  await holding;
+  await holder.release();
   // Let go once the holder is done: the next one gets in.
   await b.hold(S, 'busy', async () => {
     ran = true;
@@ -119,19 +120,11 @@ it('still runs the work when the store cannot be reached (held in this process o
 
 it("takes its wait from the config's store.keyLockWaitMs", async () => {
   const store = await openStoreFor(parseConfig({ store: { url, keyLockWaitMs: 250 } }));
-  const other = replica();
-  const release = gate();
-  const entered = gate();
-  const holding = other.hold(S, 'configured', async () => {
-    entered.open();
-    await release.opened;
-  });
+  const holder = await holding(replica(), 'configured');
   try {
-    await entered.opened;
     await expect(store.keyLocks.hold(S, 'configured', async () => undefined)).rejects.toThrow(/waited 250 ms/);
   } finally {
-    release.open();
-    await holding;
+    await holder.release();
     await store.close();
   }
 });
