@@ -1,6 +1,6 @@
 /**
- * Per-key locks shared by every replica on one state store: PostgreSQL advisory locks on a connection of their
- * own, so a replica that dies lets go of its keys with its connection, and no pooled connection waits on a lock.
+ * Per-key locks shared by every replica on one state store: PostgreSQL advisory locks on connections of their
+ * own, so a replica that dies lets go of its keys with its connections, and no pooled connection waits on a lock.
  */
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
@@ -14,6 +14,11 @@ const log = childLogger('key-locks');
 
 /** The advisory locks' first key: memshift's key locks apart from any other advisory lock on the database. */
 const LOCK_CLASS = 0x6d736b6c;
+/**
+ * Connections per replica, each holding the locks of its share of the keys (a key's lock lives on the connection
+ * that took it): one lock statement at a time per connection bounds a replica's holds per second.
+ */
+const CONNECTIONS = 4;
 /** While the store cannot be reached, keys are held in this process only for this long before it is tried again. */
 const UNREACHABLE_PAUSE_MS = 5_000;
 
@@ -31,15 +36,18 @@ export class KeyBusy extends Error {
 }
 
 export class PgKeyLocks implements KeyLocks {
-  private readonly pool: pg.Pool;
+  private readonly pools: pg.Pool[];
   private readonly waitMs: number;
   private unreachableUntil = 0;
   private readonly chains = new KeyChains();
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
-    // One connection that never idles out: a session advisory lock lives on the connection that took it.
-    this.pool = new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true });
-    this.pool.on('error', (err) => log.warn({ err }, 'key lock connection lost: its keys were let go'));
+    // Connections that never idle out: a session advisory lock lives on the connection that took it.
+    this.pools = Array.from({ length: CONNECTIONS }, () => {
+      const pool = new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true });
+      pool.on('error', (err) => log.warn({ err }, 'key lock connection lost: its keys were let go'));
+      return pool;
+    });
     this.waitMs = opts.waitMs ?? 10_000;
   }
 
@@ -57,15 +65,15 @@ export class PgKeyLocks implements KeyLocks {
       try {
         return await work();
       } finally {
-        // Not waited for: the caller's answer needs no unlock, and this process's next lock statement queues behind it
-        // on the one connection (which re-enters the lock even if it came first).
+        // Not waited for: the caller's answer needs no unlock, and this process's next lock statement for the key
+        // queues behind it on the key's connection (which re-enters the lock even if it came first).
         if (held) void this.query('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', name).catch(() => undefined);
       }
     });
   }
 
   close(): Promise<void> {
-    return this.pool.end();
+    return Promise.all(this.pools.map((p) => p.end())).then(() => undefined);
   }
 
   /**
@@ -73,7 +81,7 @@ export class PgKeyLocks implements KeyLocks {
    * the connection is dropped then, which lets go of every key it held, rather than leave a key held for good.
    */
   private async query(sql: string, name: string): Promise<boolean> {
-    const client = await connectClient(this.pool);
+    const client = await connectClient(this.pools[shardOf(name)]!);
     try {
       const { rows } = await client.query<{ ok: boolean }>(sql, [LOCK_CLASS, name]);
       client.release();
@@ -101,4 +109,11 @@ export class PgKeyLocks implements KeyLocks {
       await new Promise((r) => setTimeout(r, pause));
     }
   }
+}
+
+/** The connection a key's lock statements go to: always the same one for a key. */
+function shardOf(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;
+  return Math.abs(h) % CONNECTIONS;
 }
