@@ -101,6 +101,29 @@ describe('contextual-memory translator', () => {
     expect(unknown.translated).toEqual({ status: 'error', message: 'Unknown action: forget_everything' });
   });
 
+  it("recomputes the agent's summary whether the read of the newest interactions sees the one being stored or not", async () => {
+    const sid = 'ivan_reads_first';
+    for (let i = 0; i < 51; i++) await add(sid, 'user_query', `question ${i}`);
+    // The interaction's create is held until the first read has been answered: the read cannot see it.
+    const real = new LegOrchestratorClient(world.orchestratorLeg);
+    let readAnswered!: () => void;
+    const answered = new Promise<void>((r) => (readAnswered = r));
+    let reads = 0;
+    const client: OrchestratorClient = {
+      call(action, sessionId, payload) {
+        if (action === 'create') return answered.then(() => real.call(action, sessionId, payload));
+        if (action === 'batch_read' && reads++ === 0) return real.call(action, sessionId, payload).finally(readAnswered);
+        return real.call(action, sessionId, payload);
+      },
+    };
+    const next = { action: 'add_interaction', session_id: sid, type: 'user_query', content: 'asked while the read ran' };
+    await world.legacy(C, next);
+    expect(await serviceOf(C).translator(client, world.ids).handle(next, { createMissing: true })).toBe(true);
+    // world.both compares the summary with the legacy simulator's, which has the new question among the recent ones.
+    const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
+    expect((translated as Summary).conversation_summary).toContain('asked while the read ran');
+  });
+
   it('keeps sessions apart through the id map', async () => {
     await decide('dave_a', 'only in a');
     await decide('dave_b', 'only in b');

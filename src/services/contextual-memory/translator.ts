@@ -57,13 +57,16 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         const stored = { ...(isObject(metadata) ? metadata : {}), type, timestamp: at };
         return this.exclusive(sessionId, async () => {
           const id = await this.session(sessionId);
-          await this.record(id, content, stored, taggedFor([type], ctx.writeId));
+          // The interaction is stored while the ones before it and the snapshot are read (the session is held, so
+          // nothing else lands meanwhile): one round trip instead of three. The read may or may not see it.
+          const [made, earlier, current] = await settled(
+            this.record(id, content, stored, taggedFor([type], ctx.writeId)),
+            this.newestInteractions(id, MAX_SESSION_HISTORY + 1),
+            this.snapshotOf(id),
+          );
+          const newest = [{ type, content }, ...earlier.filter((m) => m.memoryId !== made)];
           // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
-          const newest = await this.newestInteractions(id, MAX_SESSION_HISTORY + 1);
-          if (newest.length > MAX_SESSION_HISTORY) {
-            const current = await this.snapshotOf(id);
-            await this.store(id, current, recompute(newest, current?.value, at));
-          }
+          if (newest.length > MAX_SESSION_HISTORY) await this.store(id, current, recompute(newest.slice(0, MAX_SESSION_HISTORY + 1), current?.value, at));
           return true;
         });
       }
@@ -74,7 +77,10 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
           const at = epochStamp(ctx, this.stampScope(sessionId));
           const id = await this.session(sessionId);
           // The snapshot is read while the decision is stored (the create leaves it as it is): a round trip fewer.
-          const [, current] = await both(this.record(id, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId)), this.snapshotOf(id));
+          const [, current] = await settled(
+            this.record(id, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId)),
+            this.snapshotOf(id),
+          );
           await this.store(id, current, withDecision(current?.value, decision, at));
           return true;
         });
@@ -112,7 +118,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     return this.exclusive(sessionId, async () => {
       const id = await this.sessions.find(sessionId);
       if (!id) return 'absent';
-      const [made, current] = await both(taggedMemory(this.client, id, writeId), this.snapshotOf(id));
+      const [made, current] = await settled(taggedMemory(this.client, id, writeId), this.snapshotOf(id));
       if (!made) return 'absent';
       const at = isObject(made.content.metadata) ? made.content.metadata.timestamp : undefined;
       if (action === 'record_decision') {
@@ -132,9 +138,10 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     return (action === 'add_interaction' || action === 'record_decision') && typeof sessionId === 'string' ? sessionId : undefined;
   }
 
-  /** Stores one interaction or decision as a context memory of the orchestrator session. */
-  private async record(orchestratorId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<void> {
-    await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
+  /** Stores one interaction or decision as a context memory of the orchestrator session; resolves with its memory id. */
+  private async record(orchestratorId: string, text: string, metadata: Record<string, unknown>, tags: string[]): Promise<string> {
+    const data = await this.client.call('create', orchestratorId, { ...this.own, content: { text, metadata }, tags });
+    return String(data.memory_id);
   }
 
   /** The legacy session's orchestrator session, made on first use. */
@@ -167,14 +174,18 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
   }
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
-  private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string }[]> {
+  private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string; memoryId: string }[]> {
     const isInteraction = (m: OrchestratorMemory) => !isObject(m.content.metadata) || m.content.metadata.type !== DECISION;
     const found = await readNewest(this.client, orchestratorId, this.own, { wanted: (whole) => count - whole.filter(isInteraction).length });
     return found
       .filter(isInteraction)
       .reverse()
       .slice(0, count)
-      .map((m) => ({ type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined), content: textOf(m.content.text) }));
+      .map((m) => ({
+        type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined),
+        content: textOf(m.content.text),
+        memoryId: m.memory_id,
+      }));
   }
 
   /** The stored snapshot (an agent_state memory of the session), if the session has one. */
@@ -195,12 +206,11 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 }
 
 /**
- * Both values once both calls have settled, or the first failure: a session's next request must not start while a
- * call of this one is still under way (a failure of one does not end the other).
+ * Every call's value once all have settled, or the first failure: a session's next request must not start while a
+ * call of this one is still under way (a failure of one does not end the others).
  */
-async function both<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
-  const [a, b] = await Promise.allSettled([first, second]);
-  if (a.status === 'rejected') throw a.reason;
-  if (b.status === 'rejected') throw b.reason;
-  return [a.value, b.value];
+async function settled<T extends unknown[]>(...calls: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(calls);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
