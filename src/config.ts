@@ -140,7 +140,10 @@ const configSchema = () =>
         url: z.string().optional(),
         dataDir: z.string().default('.memshift/pg'),
         sampleCapPerRoute: z.number().int().positive().default(50),
-        /** How long a replica waits for another's turn on a key lock (the contextual snapshot) before failing the request unsent. */
+        /**
+         * How long a replica waits for another's turn on a key lock (the contextual snapshot) before failing the
+         * request unsent. A waiter polls: under steady contention another replica's writes can go first meanwhile.
+         */
         keyLockWaitMs: z.number().int().positive().default(10_000),
         /**
          * How mismatch samples and reconciliation differences keep users' values: `redacted` (type, size and a

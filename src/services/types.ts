@@ -53,7 +53,16 @@ export interface OrchestratorClient {
  * orchestrator keeps, which it offers no compare-and-set for.
  */
 export interface KeyLocks {
+  /** Rejects with KeyBusy, without running `work`, when another replica holds the key past the wait. */
   hold<T>(service: ServiceName, key: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** Another replica held the key for longer than the wait: nothing of the work was done. */
+export class KeyBusy extends Error {
+  constructor(service: ServiceName, key: string, waitMs: number) {
+    super(`${service} key ${JSON.stringify(key)} is held by another replica (waited ${waitMs} ms)`);
+    this.name = 'KeyBusy';
+  }
 }
 
 /** Legacy key (session id, user id) <-> orchestrator session id, per service. */

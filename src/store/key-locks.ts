@@ -7,7 +7,7 @@ import { childLogger } from '../telemetry/log.js';
 import { connectClient } from './client.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
-import type { KeyLocks } from '../services/types.js';
+import { KeyBusy, type KeyLocks } from '../services/types.js';
 import type { ServiceName } from '../services/registry.js';
 
 const log = childLogger('key-locks');
@@ -25,14 +25,6 @@ const UNREACHABLE_PAUSE_MS = 5_000;
 export interface KeyLockOptions {
   /** How long a key held by another replica is waited for before the work fails; default 10 s. */
   waitMs?: number;
-}
-
-/** Another replica held the key for longer than the wait: nothing of the work was done. */
-export class KeyBusy extends Error {
-  constructor(service: ServiceName, key: string, waitMs: number) {
-    super(`${service} key ${JSON.stringify(key)} is held by another replica (waited ${waitMs} ms)`);
-    this.name = 'KeyBusy';
-  }
 }
 
 export class PgKeyLocks implements KeyLocks {

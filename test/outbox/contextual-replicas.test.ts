@@ -8,6 +8,9 @@ import { flagName } from '../../src/flags/names.js';
 import { useReplicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { openRows, waitUntil } from './support.js';
+import { PgKeyLocks } from '../../src/store/key-locks.js';
+import { startProxy } from '../../src/proxy.js';
+import { configFor } from '../support/stack.js';
 
 const C = 'contextual-memory';
 const stack = useReplicas({ [flagName(C, 'dual-write')]: { enabled: true }, [flagName(C, 'new-primary')]: { enabled: true } });
@@ -43,3 +46,35 @@ it('keeps every decision of two agents deciding in one session through two repli
   }
   expect(decisions(sims.models[C].handle(request)).slice().sort()).toEqual(acked.slice().sort());
 }, 90_000);
+
+it("answers the agent with an error in the service's own shape, and stores nothing, when the session stays held past the wait", async () => {
+  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
+  // A third replica that waits half a second (under the orchestrator's 2 s timeout, so it refuses rather than times out).
+  const impatient = await startProxy(configFor(sims, url, { store: { keyLockWaitMs: 500 } }), { flags: stack.flags() });
+  // Held as a replica stopped in the middle of a write would hold it.
+  const stopped = new PgKeyLocks(url);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const holding = new Promise<void>((r) => (entered = r));
+  const held = stopped.hold(C, 'held_session', () => (entered(), released));
+  await holding;
+  const agent = new ReqClient(impatient.fronts[C]!, 10_000);
+  try {
+    // Refused unsent (the call was never made), in the agent's own error shape; not a timeout.
+    expect(await agent.call({ action: 'record_decision', session_id: 'held_session', decision: 'waits its turn' })).toEqual({
+      status: 'error',
+      message:
+        'memshift: contextual-memory backend saturated (state store key lock): contextual-memory key "held_session" is held by another replica (waited 500 ms)',
+    });
+  } finally {
+    agent.close();
+    release();
+    await held;
+    await stopped.close();
+    await impatient.close();
+  }
+  const request = { action: 'get_context', session_id: 'held_session' };
+  expect(await proxies[1]!.runner.translators[C]!.handle(request, { createMissing: false })).toBeNull();
+  expect(sims.models[C].handle(request)).toBeNull();
+}, 60_000);

@@ -1,7 +1,8 @@
 /** The store's per-key locks on a real PostgreSQL: two replicas, each with its own, on one database. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { KeyBusy, PgKeyLocks } from '../../src/store/key-locks.js';
+import { PgKeyLocks } from '../../src/store/key-locks.js';
+import { KeyBusy } from '../../src/services/types.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { openStoreFor } from '../../src/store/open.js';
 import { parseConfig } from '../../src/config.js';
@@ -63,7 +64,7 @@ it('runs one replica at a time on a key, and different keys at once', async () =
   expect(done).toHaveLength(12);
   expect(most).toBe(1);
 
-  // Two keys: the second's work runs while the first's holds (it would wait past the 10 s and fail if keys shared a lock).
+  // Two keys: the second's work runs while the first's holds (it would wait out the wait and fail if keys shared a lock).
   const first = await holding(a, 'key-x');
   expect(await b.hold(S, 'key-y', async () => 'ran')).toBe('ran');
   await first.release();

@@ -1,6 +1,7 @@
 /** For one test file: simulators, flags with the given edits, and `count` memshift proxies on one fresh store. */
 import { afterAll, beforeAll } from 'vitest';
 import type { Edits } from '../../src/flags/edit.js';
+import type { Flags } from '../../src/flags/source.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { TempFlags } from '../flags/helpers.js';
@@ -12,17 +13,20 @@ export interface Replicas {
   proxies(): Proxy[];
   /** The store they share. */
   url(): string;
+  /** The flags they read. */
+  flags(): Flags;
 }
 
 export function useReplicas(edits: Edits, count = 2, extra: Record<string, unknown> = {}): Replicas {
   let sims: SimHandle | undefined;
   let temp: TempFlags | undefined;
   let url = '';
+  let flags: Flags | undefined;
   const proxies: Proxy[] = [];
   beforeAll(async () => {
     sims = await startSims();
     temp = await TempFlags.create(edits);
-    const flags = await temp.open();
+    flags = await temp.open();
     url = await freshDatabaseUrl();
     for (let i = 0; i < count; i++) proxies.push(await startProxy(configFor(sims, url, extra), { flags }));
   }, 60_000);
@@ -31,5 +35,5 @@ export function useReplicas(edits: Edits, count = 2, extra: Record<string, unkno
     await temp?.dispose();
     await sims?.close();
   });
-  return { sims: () => sims!, proxies: () => proxies, url: () => url };
+  return { sims: () => sims!, proxies: () => proxies, url: () => url, flags: () => flags! };
 }

@@ -6,7 +6,8 @@
 import { hasDecision, MAX_SESSION_HISTORY, read, recompute, recomputedSince, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
 import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
-import type { IdMap, KeyLocks, LegacyRequest, OrchestratorClient, TranslateContext, WriteLookup } from '../types.js';
+import { KeyBusy, type IdMap, type KeyLocks, type LegacyRequest, type OrchestratorClient, type TranslateContext, type WriteLookup } from '../types.js';
+import { LegError } from '../../legs/types.js';
 import type { LegacyService } from '../service.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
@@ -156,7 +157,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     const first = await this.readSnapshot(orchestratorId, maxTokens, false);
     if (!first.cuts) return first.reply;
     // A read that cuts changes the snapshot: it is made again under the session's lock, over the snapshot as it is then.
-    return this.locks.hold(this.service, sessionId, async () => (await this.readSnapshot(orchestratorId, maxTokens, true)).reply);
+    return this.held(sessionId, async () => (await this.readSnapshot(orchestratorId, maxTokens, true)).reply);
   }
 
   /** get_context's reply over the stored snapshot, and whether it cuts it (stored cut when `store`). */
@@ -170,7 +171,17 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** Work that reads, changes and writes back the session's snapshot: one at a time here and across replicas. */
   private exclusive<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
-    return this.chains.run(sessionId, () => this.locks.hold(this.service, sessionId, work));
+    return this.chains.run(sessionId, () => this.held(sessionId, work));
+  }
+
+  /**
+   * `work` under the session's lock shared by the replicas. A session held elsewhere past the wait fails as a call
+   * not sent for want of room: refused, not an unknown outcome.
+   */
+  private held<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.hold(this.service, sessionId, work).catch((err: unknown) => {
+      throw err instanceof KeyBusy ? new LegError('saturated', err.message, 'state store key lock') : err;
+    });
   }
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
