@@ -142,7 +142,7 @@ const configSchema = () =>
         sampleCapPerRoute: z.number().int().positive().default(50),
         /**
          * How long a replica waits for another's turn on a key lock (the contextual snapshot) before failing the
-         * request unsent. A waiter polls: under steady contention another replica's writes can go first meanwhile.
+         * request unsent (waiters queue in PostgreSQL: replicas take turns).
          */
         keyLockWaitMs: z.number().int().positive().default(10_000),
         /**

@@ -19,6 +19,10 @@ const LOCK_CLASS = 0x6d736b6c;
  * that took it): one lock statement at a time per connection bounds a replica's holds per second.
  */
 const CONNECTIONS = 4;
+/** Keys this replica waits for at once; a key past them waits for a waiter's connection within its wait. */
+const WAITERS = 4;
+/** PostgreSQL's lock_not_available: lock_timeout ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 /** While the store cannot be reached, keys are held in this process only for this long before it is tried again. */
 const UNREACHABLE_PAUSE_MS = 5_000;
 
@@ -27,20 +31,39 @@ export interface KeyLockOptions {
   waitMs?: number;
 }
 
+const TRY = 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok';
+const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
+
+/** A key this process holds: letting it go, on the connection its lock lives on (not waited for). */
+type Held = { release(): void } | undefined;
+
 export class PgKeyLocks implements KeyLocks {
   private readonly pools: pg.Pool[];
+  /** Connections a key is waited for on, queued in PostgreSQL's lock manager: one per key waited for at once. */
+  private readonly waiters: pg.Pool;
   private readonly waitMs: number;
   private unreachableUntil = 0;
   private readonly chains = new KeyChains();
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
-    // Connections that never idle out: a session advisory lock lives on the connection that took it.
-    this.pools = Array.from({ length: CONNECTIONS }, () => {
-      const pool = new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true });
-      pool.on('error', (err) => log.warn({ err }, 'key lock connection lost: its keys were let go'));
-      return pool;
-    });
     this.waitMs = opts.waitMs ?? 10_000;
+    const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
+    // Connections that never idle out: a session advisory lock lives on the connection that took it.
+    this.pools = Array.from({ length: CONNECTIONS }, () =>
+      new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true }).on(
+        'error',
+        logLost,
+      ),
+    );
+    this.waiters = new pg.Pool({
+      connectionString,
+      max: WAITERS,
+      connectionTimeoutMillis: this.waitMs,
+      // The server gives up the wait (lock_timeout) before the client gives up the statement.
+      options: `-c lock_timeout=${this.waitMs}`,
+      query_timeout: this.waitMs + 2_000,
+      keepAlive: true,
+    }).on('error', logLost);
   }
 
   /**
@@ -57,20 +80,34 @@ export class PgKeyLocks implements KeyLocks {
       try {
         return await work();
       } finally {
-        // Not waited for: the caller's answer needs no unlock, and this process's next lock statement for the key
-        // queues behind it on the key's connection (which re-enters the lock even if it came first).
-        if (held) void this.query('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', name).catch(() => undefined);
+        held?.release();
       }
     });
   }
 
   close(): Promise<void> {
-    return Promise.all(this.pools.map((p) => p.end())).then(() => undefined);
+    return Promise.all([...this.pools, this.waiters].map((p) => p.end())).then(() => undefined);
+  }
+
+  private async acquire(service: ServiceName, key: string, name: string): Promise<Held> {
+    if (Date.now() < this.unreachableUntil) return undefined;
+    try {
+      // The caller's answer needs no unlock; this process's next statement for the key follows it on the connection.
+      if (await this.query(TRY, name)) return { release: () => void this.query(UNLOCK, name).catch(() => undefined) };
+      return await this.wait(service, key, name);
+    } catch (err) {
+      // The server refusing a statement is a fault to see, not an outage to ride out.
+      if (err instanceof KeyBusy || err instanceof pg.DatabaseError) throw err;
+      log.warn({ err }, 'state store unreachable: keys held in this process only for a while');
+      this.unreachableUntil = Date.now() + UNREACHABLE_PAUSE_MS;
+      return undefined;
+    }
   }
 
   /**
-   * One lock statement. One that failed may still have taken or kept its lock on the server (a timed-out reply):
-   * the connection is dropped then, which lets go of every key it held, rather than leave a key held for good.
+   * One lock statement on the key's connection. One that failed may still have taken or kept its lock on the server
+   * (a timed-out reply): the connection is dropped then, which lets go of every key it held, rather than leave a key
+   * held for good.
    */
   private async query(sql: string, name: string): Promise<boolean> {
     const client = await connectClient(this.pools[shardOf(name)]!);
@@ -84,22 +121,31 @@ export class PgKeyLocks implements KeyLocks {
     }
   }
 
-  private async acquire(service: ServiceName, key: string, name: string): Promise<boolean> {
-    const deadline = Date.now() + this.waitMs;
-    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
-      if (Date.now() < this.unreachableUntil) return false;
-      try {
-        if (await this.query('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', name)) return true;
-      } catch (err) {
-        // The server refusing the statement is a fault to see, not an outage to ride out.
-        if (err instanceof pg.DatabaseError) throw err;
-        log.warn({ err }, 'state store unreachable: keys held in this process only for a while');
-        this.unreachableUntil = Date.now() + UNREACHABLE_PAUSE_MS;
-        return false;
-      }
-      if (Date.now() >= deadline) throw new KeyBusy(service, key, this.waitMs);
-      await new Promise((r) => setTimeout(r, pause));
+  /**
+   * Waits for a key another connection holds, queued on a connection of its own: PostgreSQL grants a lock to its
+   * waiters in turn, and a later try-lock does not pass a queued waiter, so a replica that keeps taking the key
+   * cannot keep this one out. The lock then lives on that connection until it is let go.
+   */
+  private async wait(service: ServiceName, key: string, name: string): Promise<Held> {
+    const client = await connectClient(this.waiters).catch(() => {
+      throw new KeyBusy(service, key, this.waitMs);
+    });
+    try {
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, name]);
+    } catch (err) {
+      const timedOut = err instanceof pg.DatabaseError && err.code === LOCK_NOT_AVAILABLE;
+      // The server gave up the wait: the connection holds nothing. Anything else: it may, so it goes.
+      client.release(!timedOut);
+      if (timedOut) throw new KeyBusy(service, key, this.waitMs);
+      throw err;
     }
+    return {
+      release: () =>
+        void client.query(UNLOCK, [LOCK_CLASS, name]).then(
+          () => client.release(),
+          () => client.release(true),
+        ),
+    };
   }
 }
 

@@ -110,6 +110,26 @@ it('fails the work, without running it, when another replica holds the key past 
   expect(ran).toBe(true);
 });
 
+it('lets a waiting replica in between the turns of one that keeps taking the key', async () => {
+  const [a, b] = [replica(), replica(300)];
+  let going = true;
+  // One replica's agent deciding again and again in the session, each turn 60 ms.
+  const busy = (async () => {
+    while (going) await a.hold(S, 'contended', () => sleep(60));
+  })();
+  await sleep(50);
+  let ran = false;
+  try {
+    await b.hold(S, 'contended', async () => {
+      ran = true;
+    });
+  } finally {
+    going = false;
+    await busy;
+  }
+  expect(ran).toBe(true);
+});
+
 it('still runs the work when the store cannot be reached (held in this process only)', async () => {
   const down = new URL(url);
   down.port = '1';
