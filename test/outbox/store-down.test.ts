@@ -3,62 +3,15 @@
  * the primary throughout, health says degraded, writes wait in memory and reach the orchestrator, in
  * order, once the store is back.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openFlags, type Flags } from '../../src/flags/source.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { routeRequest } from '../../src/routes/route.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { Relay } from '../support/relay.js';
 import { configFor, startSims } from '../support/stack.js';
 import { dualWriteFlags, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
-
-/** A TCP relay that can be cut: open connections are dropped and new ones refused until restored. */
-class Relay {
-  private readonly sockets = new Set<Socket>();
-  private cutOff = false;
-  private constructor(private readonly server: Server) {}
-
-  static async start(target: { host: string; port: number }): Promise<Relay> {
-    const server = createServer();
-    const relay = new Relay(server);
-    server.on('connection', (client) => {
-      if (relay.cutOff) return void client.destroy();
-      const upstream = connect(target.port, target.host);
-      for (const s of [client, upstream]) {
-        relay.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          relay.sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return relay;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  cut(): void {
-    this.cutOff = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  restore(): void {
-    this.cutOff = false;
-  }
-
-  close(): Promise<void> {
-    this.cut();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 let sims: SimHandle;
 let proxy: Proxy;

@@ -12,13 +12,13 @@ import type { SimHandle } from '../../src/tools/sim/index.js';
 import { useReplicas, type Replicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 
-/** flags/memshift.json with dual-write on for session-memory, in a temp dir. */
-export async function dualWriteFlags(): Promise<{ file: string; dispose(): Promise<void> }> {
+/** flags/memshift.json in a temp dir, session-memory at dual-write with `more` of its flags on too (new-primary). */
+export async function dualWriteFlags(...more: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'memshift-outbox-'));
   const file = join(dir, 'flags.json');
   await copyFile(new URL('../../flags/memshift.json', import.meta.url), file);
   const doc = JSON.parse(await readFile(file, 'utf8')) as { features: { name: string; enabled: boolean }[] };
-  doc.features.find((f) => f.name === 'memshift.session-memory.dual-write')!.enabled = true;
+  for (const flag of ['dual-write', ...more]) doc.features.find((f) => f.name === `memshift.session-memory.${flag}`)!.enabled = true;
   await writeFile(file, JSON.stringify(doc));
   return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -1,0 +1,99 @@
+/**
+ * The state store hung for 15 s (a TCP relay in front of PostgreSQL, frozen: connections stay open and nothing
+ * is answered, as a stopped or partitioned server), at dual-write and at new-primary: agents are served by the
+ * primary throughout, health answers (degraded) rather than waiting, secondary writes wait in memory, and every
+ * one reaches the secondary once, in order, after the store answers again and the queries it held complete late.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openFlags, serviceSnapshot, type Flags } from '../../src/flags/source.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { Relay } from '../support/relay.js';
+import { requestOnce } from '../support/zmq-client.js';
+import { configFor, startSims } from '../support/stack.js';
+import { dualWriteFlags, expectBothSidesEqual, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+
+describe.each([
+  { stage: 'dual-write', more: [] },
+  { stage: 'new-primary', more: ['new-primary'] },
+])('at $stage', ({ stage, more }) => {
+  let sims: SimHandle;
+  let proxy: Proxy;
+  let flags: Flags;
+  let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
+  let url: string;
+  let relay: Relay;
+
+  beforeAll(async () => {
+    sims = await startSims();
+    flagsFile = await dualWriteFlags(...more);
+    flags = await openFlags({ file: flagsFile.file, env: {} });
+    url = await freshDatabaseUrl();
+    const direct = new URL(url);
+    relay = await Relay.start({ host: direct.hostname, port: Number(direct.port) });
+    const viaRelay = new URL(url);
+    viaRelay.port = String(relay.port);
+    proxy = await startProxy(configFor(sims, viaRelay.toString()), { flags });
+  });
+  afterAll(async () => {
+    relay?.thaw();
+    await proxy?.close();
+    await relay?.close();
+    await flags?.close();
+    await flagsFile?.dispose();
+    await sims?.close();
+  });
+
+  /** /healthz, failing the test rather than waiting when it does not answer within 10 s. */
+  const health = async () =>
+    (await (await fetch(`${proxy.httpUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })).json()) as {
+      status: string;
+      backends: Record<string, { ok: boolean }>;
+    };
+
+  it('serves agents through a 15 s store hang and stores every held write once, in order, when it answers again', async () => {
+    expect(serviceSnapshot(flags.snapshot(), 'session-memory').stage).toBe(stage);
+    const load = new WriteLoad({ prefix: 'storehung', agents: 8, intervalMs: 100, endpoint: () => proxy.fronts['session-memory']! });
+    await sleep(1_500);
+    expect((await health()).status).toBe('healthy');
+    relay.freeze();
+    const frozenAt = Date.now();
+    await sleep(6_000);
+    const during = [await health(), await health(), await health()];
+    // A session that is new to the id map: at dual-write legacy answers it (its copy waits with the others); at
+    // new-primary it cannot be mapped while the store is silent, and the agent is told so in its own protocol.
+    const fresh = `storehung-fresh-${stage}`;
+    const created = await requestOnce(proxy.fronts['session-memory']!, { action: 'create_session', session_id: fresh, user_id: 'fresh' }, 15_000);
+    const held = await proxy.runner.secondary.stats();
+    await sleep(15_000 - (Date.now() - frozenAt));
+    const ackedBeforeThaw = load.ackedCount;
+    relay.thaw();
+    await sleep(1_500);
+    await load.stop();
+    await waitUntil(async () => (await proxy.runner.secondary.stats()).memoryQueued === 0, 20_000, 'held writes stored');
+    await proxy.runner.secondary.drain();
+    await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
+
+    expect(load.errors).toBe(0);
+    // About 8 agents x 10 writes/s were answered through the hang, not held up by it.
+    expect(ackedBeforeThaw).toBeGreaterThan(8 * 10 * 10);
+    for (const h of during) {
+      expect(h.status).toBe('degraded');
+      expect(h.backends['state store']!.ok).toBe(false);
+    }
+    expect(held.storeUp).toBe(false);
+    expect(held.memoryQueued).toBeGreaterThan(300);
+    await waitUntil(async () => (await health()).status === 'healthy', 20_000, 'healthy again');
+    expect(await proxy.runner.secondary.stats()).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
+    expectBothSidesEqual(sims, load);
+    const reply = JSON.parse(created.toString('utf8')) as { status: string; message?: string };
+    if (stage === 'dual-write') expect(reply).toMatchObject({ status: 'success', session_id: fresh });
+    else expect(reply).toMatchObject({ status: 'error', message: expect.stringContaining('timeout') });
+    // Sent again once the store answers, it is served, and the session is one on the orchestrator.
+    const again = await requestOnce(proxy.fronts['session-memory']!, { action: 'create_session', session_id: fresh, user_id: 'fresh' }, 15_000);
+    expect(JSON.parse(again.toString('utf8'))).toMatchObject({ status: 'success', session_id: fresh });
+    await waitUntil(() => newRecords(sims, fresh).sessions === 1, 20_000, 'the fresh session on the orchestrator');
+    expect(sims.models['session-memory'].sessions.has(fresh)).toBe(true);
+  }, 90_000);
+});

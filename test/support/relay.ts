@@ -1,0 +1,91 @@
+/**
+ * A TCP relay in front of a server (the state store), which can be cut (connections dropped, new ones
+ * refused: a store that is down) or frozen (connections kept open, nothing forwarded either way, new ones
+ * accepted and left waiting: a stopped or partitioned store, which answers nothing and refuses nothing).
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+interface Pair {
+  client: Socket;
+  upstream?: Socket;
+}
+
+export class Relay {
+  private readonly pairs = new Set<Pair>();
+  private cutOff = false;
+  private frozen = false;
+  private constructor(
+    private readonly server: Server,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<Relay> {
+    const server = createServer();
+    const relay = new Relay(server, target);
+    server.on('connection', (client) => relay.accept(client));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Drops every connection and refuses new ones until restore(). */
+  cut(): void {
+    this.cutOff = true;
+    for (const p of this.pairs) this.drop(p);
+  }
+
+  restore(): void {
+    this.cutOff = false;
+  }
+
+  /** Forwards nothing either way until thaw(), holding open connections and new ones. */
+  freeze(): void {
+    this.frozen = true;
+    for (const p of this.pairs) {
+      p.client.unpipe();
+      p.upstream?.unpipe();
+      p.client.pause();
+      p.upstream?.pause();
+    }
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    for (const p of this.pairs) this.forward(p);
+  }
+
+  close(): Promise<void> {
+    this.thaw();
+    this.cut();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    if (this.cutOff) return void client.destroy();
+    const pair: Pair = { client };
+    this.pairs.add(pair);
+    client.on('error', () => undefined);
+    client.on('close', () => this.drop(pair));
+    client.pause();
+    if (!this.frozen) this.forward(pair);
+  }
+
+  private forward(pair: Pair): void {
+    if (!pair.upstream) {
+      const upstream = (pair.upstream = connect(this.target.port, this.target.host));
+      upstream.on('error', () => undefined);
+      upstream.on('close', () => this.drop(pair));
+    }
+    pair.client.pipe(pair.upstream).pipe(pair.client);
+  }
+
+  private drop(pair: Pair): void {
+    this.pairs.delete(pair);
+    pair.client.destroy();
+    pair.upstream?.destroy();
+  }
+}
