@@ -5,12 +5,12 @@
  * while memshift itself was dead.
  */
 import { expect, it } from 'vitest';
-import { expectSidesAgree, threeHangs, useChildStack } from './support.js';
+import { expectSidesAgree, simHang, threeHangs, useChildStack } from './support.js';
 
 const { sims, memshift, url } = useChildStack({ stage: 'dual-write' });
 
 it('applies every write once and in order on the new side through three hangs and a kill -9', async () => {
-  const { load, down } = await threeHangs(sims(), memshift(), url(), ['orchestrator'], 'lp');
+  const { load, down } = await threeHangs(simHang(sims(), ['orchestrator']), memshift(), url(), 'lp');
   expect(load.acked).toBeGreaterThan(1_000);
   expectSidesAgree(sims(), load);
   expect(load.errorsOutside([down])).toBe(0);

@@ -5,12 +5,12 @@
  * error but while memshift itself was dead.
  */
 import { expect, it } from 'vitest';
-import { expectSidesAgree, threeHangs, useChildStack } from './support.js';
+import { expectSidesAgree, simHang, threeHangs, useChildStack } from './support.js';
 
 const { sims, memshift, url } = useChildStack({ stage: 'new-primary' });
 
 it('applies every write once and in order on the legacy side through three hangs and a kill -9', async () => {
-  const { load, down } = await threeHangs(sims(), memshift(), url(), ['session-memory', 'jarvis-memory'], 'np');
+  const { load, down } = await threeHangs(simHang(sims(), ['session-memory', 'jarvis-memory']), memshift(), url(), 'np');
   expect(load.acked).toBeGreaterThan(1_000);
   expectSidesAgree(sims(), load);
   expect(load.errorsOutside([down])).toBe(0);

@@ -1,9 +1,9 @@
 /**
  * For the hang and crash acceptance tests: memshift as a child process (so it can be killed with SIGKILL and
  * restarted on the same store), agents writing session-memory and jarvis-memory one request at a time with
- * what was acknowledged and when errors came, and both sides' records per key read from the simulators.
+ * what was acknowledged and when errors came, and the check of both sides' records per key.
  *
- * Over 300 lines: the child process, the agents and the read-back that all seven hang tests share.
+ * Over 300 lines: the child process, the agents and the checks that all eight hang tests share.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,10 +17,11 @@ import { startSims } from '../support/stack.js';
 import { freePort } from '../../src/util/ports.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { sleep, waitUntil } from '../outbox/support.js';
+import { legacyRecords, newRecords, type WrittenService } from './records.js';
 
 export { sleep, waitUntil };
 
-export type WrittenService = 'session-memory' | 'jarvis-memory';
+export type { WrittenService };
 export const WRITTEN: readonly WrittenService[] = ['session-memory', 'jarvis-memory'];
 
 /** flags/memshift.json with the named flags on (e.g. memshift.jarvis-memory.dual-write), in a temp dir of its own. */
@@ -48,6 +49,8 @@ export function useChildStack(o: {
   /** Simulator options, given the store's URL and the temp dir. */
   sims?: (at: { url: string; dir: string }) => SimOptions;
   extra?: string[];
+  /** Backends served elsewhere (a simulator process of a test's own), in place of this process's simulators. */
+  endpoints?: () => Partial<Record<SimTarget, string>>;
 }) {
   let sims: SimHandle | undefined;
   let flags: Awaited<ReturnType<typeof flagsWith>> | undefined;
@@ -61,7 +64,9 @@ export function useChildStack(o: {
     flags = await flagsWith(stageFlags(o.stage));
     const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${url}`];
     for (let i = 0; i < (o.replicas ?? 1); i++)
-      children.push(await MemshiftChild.start(sims, { store, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) }));
+      children.push(
+        await MemshiftChild.start({ ...sims.endpoints, ...o.endpoints?.() }, { store, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) }),
+      );
   }, 120_000);
   afterAll(async () => {
     await Promise.all(children.map((c) => c.stop()));
@@ -81,14 +86,14 @@ class MemshiftChild {
     private readonly args: string[],
   ) {}
 
-  static async start(sims: SimHandle, o: { store: string[]; flagsFile: string; extra?: string[] }): Promise<MemshiftChild> {
+  static async start(endpoints: Record<SimTarget, string>, o: { store: string[]; flagsFile: string; extra?: string[] }): Promise<MemshiftChild> {
     const fronts = { 'session-memory': `tcp://127.0.0.1:${await freePort()}`, 'jarvis-memory': `tcp://127.0.0.1:${await freePort()}` };
     const set = (kv: string) => ['--set', kv];
     const args = [
       'serve',
-      ...WRITTEN.flatMap((s) => [...set(`services.${s}.front=${fronts[s]}`), ...set(`services.${s}.legacy.endpoint=${sims.endpoints[s]}`)]),
+      ...WRITTEN.flatMap((s) => [...set(`services.${s}.front=${fronts[s]}`), ...set(`services.${s}.legacy.endpoint=${endpoints[s]}`)]),
       ...set('services.contextual-memory.enabled=false'),
-      ...set(`orchestrator.endpoint=${sims.endpoints.orchestrator}`),
+      ...set(`orchestrator.endpoint=${endpoints.orchestrator}`),
       ...set('http.host=127.0.0.1'),
       ...set('http.port=0'),
       ...set(`flags.file=${o.flagsFile}`),
@@ -229,29 +234,12 @@ export class Load {
   }
 }
 
-/** The key's records on the legacy simulator, in its order. */
-function legacyRecords(sims: SimHandle, agent: Agent): string[] {
-  if (agent.service === 'session-memory') return (sims.models['session-memory'].sessions.get(agent.key)?.interactions ?? []).map((i) => i.content);
-  return (sims.models['jarvis-memory'].users.get(agent.key) ?? []).map((e) => String((e.memory as { record?: unknown }).record));
-}
-
-/** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order. */
-function newRecords(sims: SimHandle, agent: Agent): string[] {
-  const o = sims.models.orchestrator;
-  const field = agent.service === 'session-memory' ? 'legacy_session_id' : 'legacy_user_id';
-  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata[field] === agent.key).map((s) => s.session_id));
-  const type = agent.service === 'session-memory' ? 'conversation' : 'entity';
-  return [...o.memories.values()]
-    .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === type)
-    .sort((a, b) => a.seq - b.seq)
-    .map((m) =>
-      agent.service === 'session-memory' ? String(m.content.text) : String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record),
-    );
-}
-
 /** Whether both sides hold the same records for every agent's key (the outbox has caught up). */
 export const sidesEqual = (sims: SimHandle, load: Load): boolean =>
   load.agents.every((a) => JSON.stringify(legacyRecords(sims, a)) === JSON.stringify(newRecords(sims, a)));
+
+/** Both sides' records of each agent's key: read from simulators in this process, or fetched from a child's. */
+export type SidesOf = (agent: Agent) => { legacy: string[]; fresh: string[] };
 
 /** How many records show more than once. */
 const duplicates = (records: string[]): number => records.length - new Set(records).size;
@@ -260,12 +248,12 @@ const duplicates = (records: string[]): number => records.length - new Set(recor
  * Every acknowledged write on both sides, none twice, in the same order on both; unacknowledged writes
  * (memshift died before the agent's answer) are on both sides or on neither.
  */
-export function expectSidesAgree(sims: SimHandle, load: Load): void {
+export function expectSidesAgree(sims: SimHandle | SidesOf, load: Load): void {
+  const sides: SidesOf = typeof sims === 'function' ? sims : (a) => ({ legacy: legacyRecords(sims, a), fresh: newRecords(sims, a) });
   let dupLegacy = 0;
   let dupNew = 0;
   for (const agent of load.agents) {
-    const legacy = legacyRecords(sims, agent);
-    const fresh = newRecords(sims, agent);
+    const { legacy, fresh } = sides(agent);
     dupLegacy += duplicates(legacy);
     dupNew += duplicates(fresh);
     expect(legacy, `${agent.key}: acknowledged writes on legacy`).toEqual(expect.arrayContaining(agent.acked));
@@ -284,20 +272,21 @@ export async function openRows(url: string): Promise<number> {
   }
 }
 
+/** Hangs simulators of this process (their sockets open, nothing answered until it ends). */
+export const simHang = (sims: SimHandle, targets: SimTarget[]) => (on: boolean) => Promise.all(targets.map((t) => sims.applyFaults(t, { hang: on })));
+
 /**
- * Writers on both services while `targets` hang three times: resumed before memshift's first timeout, during
+ * Writers on both services while backends hang (`hang`) three times: resumed before memshift's first timeout, during
  * the first retries, and after memshift was killed (SIGKILL) and restarted mid-hang. Resolves once the load
  * stopped and the outbox drained, with the window memshift was down.
  */
 export async function threeHangs(
-  sims: SimHandle,
+  hang: (on: boolean) => Promise<unknown>,
   memshift: MemshiftChild,
   url: string,
-  targets: SimTarget[],
   prefix: string,
 ): Promise<{ load: Load; down: [number, number] }> {
   const load = new Load({ prefix, agents: { 'session-memory': 12, 'jarvis-memory': 12 }, intervalMs: 100, endpoint: (s) => memshift.fronts[s] });
-  const hang = (on: boolean) => Promise.all(targets.map((t) => sims.applyFaults(t, { hang: on })));
   await sleep(1_500);
   await hang(true);
   await sleep(1_000);

@@ -1,0 +1,40 @@
+/**
+ * The hang acceptance with a real stopped process: the hung side's simulators run in a process of their own that
+ * is stopped whole (SIGSTOP, libzmq's I/O threads too: TCP stays open, the kernel buffers what is sent, a new
+ * connection's handshake waits) three times, once across a kill -9 of memshift, then continued (SIGCONT). At
+ * dual-write the orchestrator is stopped, at new-primary both legacy services. After the drain: every
+ * acknowledged write on both sides, none twice, each key's order kept, no agent error but while memshift was dead.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { legacyRecords, newRecords } from './records.js';
+import { SimProcess } from './sim-process.js';
+import { expectSidesAgree, threeHangs, useChildStack, type SidesOf } from './support.js';
+
+describe.each([
+  { stage: 'dual-write' as const, stopped: ['orchestrator'] as const, prefix: 'sl' },
+  { stage: 'new-primary' as const, stopped: ['session-memory', 'jarvis-memory'] as const, prefix: 'sn' },
+])('at $stage, $stopped stopped', ({ stage, stopped, prefix }) => {
+  let proc: SimProcess | undefined;
+  beforeAll(async () => {
+    proc = await SimProcess.start();
+  });
+  afterAll(() => proc?.close());
+  const { sims, memshift, url } = useChildStack({
+    stage,
+    endpoints: () => Object.fromEntries(stopped.map((t) => [t, proc!.endpoints[t]])),
+  });
+
+  it('applies every write once and in order on both sides through three stops and a kill -9', async () => {
+    const { load, down } = await threeHangs((on) => proc!.stopped(on), memshift(), url(), prefix);
+    expect(load.acked).toBeGreaterThan(1_000);
+    const there = await proc!.records(load.agents.map(({ service, key }) => ({ service, key })));
+    const sides: SidesOf = (agent) => {
+      const i = load.agents.indexOf(agent);
+      return stage === 'dual-write'
+        ? { legacy: legacyRecords(sims(), agent), fresh: there.fresh[i]! }
+        : { legacy: there.legacy[i]!, fresh: newRecords(sims(), agent) };
+    };
+    expectSidesAgree(sides, load);
+    expect(load.errorsOutside([down])).toBe(0);
+  }, 240_000);
+});
