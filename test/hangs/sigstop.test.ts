@@ -1,9 +1,13 @@
 /**
- * The hang acceptance with a real stopped process: the hung side's simulators run in a process of their own that
- * is stopped whole (SIGSTOP, libzmq's I/O threads too: TCP stays open, the kernel buffers what is sent, a new
- * connection's handshake waits) three times, once across a kill -9 of memshift, then continued (SIGCONT). At
- * dual-write the orchestrator is stopped, at new-primary both legacy services. After the drain: every
- * acknowledged write on both sides, none twice, each key's order kept, no agent error but while memshift was dead.
+ * Acceptance, a hung secondary: 12 writers each on jarvis-memory and session-memory while the secondary's
+ * simulators, in a process of their own, are stopped whole (SIGSTOP, libzmq's I/O threads too) three times, once
+ * across a kill -9 of memshift (threeHangs), then continued (SIGCONT). At dual-write the orchestrator is stopped,
+ * at new-primary both legacy services. A stopped process differs from one that only stops answering: the kernel
+ * buffers what is sent on an open connection, applied on SIGCONT even when its sender has died meanwhile, while a
+ * connection made during the stop (the restarted memshift's) waits in its handshake until SIGCONT, and what was
+ * sent on one whose sender died before then is never applied.
+ * After the drain: every acknowledged write on both sides, none twice, each key's order kept, and no agent error
+ * but while memshift itself was dead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { legacyRecords, newRecords } from './records.js';

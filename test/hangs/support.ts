@@ -3,7 +3,7 @@
  * restarted on the same store), agents writing session-memory and jarvis-memory one request at a time with
  * what was acknowledged and when errors came, and the check of both sides' records per key.
  *
- * Over 300 lines: the child process, the agents and the checks that all eight hang tests share.
+ * Over 300 lines: the child process, the agents and the checks that all six hang tests share.
  */
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -271,9 +271,6 @@ export async function openRows(url: string): Promise<number> {
     await c.end();
   }
 }
-
-/** Hangs simulators of this process (their sockets open, nothing answered until it ends). */
-export const simHang = (sims: SimHandle, targets: SimTarget[]) => (on: boolean) => Promise.all(targets.map((t) => sims.applyFaults(t, { hang: on })));
 
 /**
  * Writers on both services while backends hang (`hang`) three times: resumed before memshift's first timeout, during
