@@ -70,6 +70,8 @@ interface Held {
   settledAt?: number;
   /** Stored by the flush: from then on the runner hears of its primary. */
   stored?: boolean;
+  /** Its first insert failed without an answer (timed out, connection lost): it may have committed all the same. */
+  maybeStored?: boolean;
 }
 
 export interface OutboxOptions {
@@ -240,6 +242,7 @@ export class Outbox implements SecondaryWrites {
   /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
   private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost'> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
+    let maybeStored = false;
     if (this.storeUp && this.buffer.size === 0) {
       try {
         const owner = intent.side === 'new' ? this.owner : null;
@@ -248,13 +251,14 @@ export class Outbox implements SecondaryWrites {
         return 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
-        // A timed-out insert may still commit: the flush stores the same id again, which is a no-op then.
+        // A timed-out insert may still commit: the flush stores the same id again (a no-op then), or drops it.
+        maybeStored = true;
         this.storeFailed(err);
       }
     }
     // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
     // served from there or compared with it would be stale.
-    const held: Held = { intent, done, ...(landed ? { landed } : {}) };
+    const held: Held = { intent, done, ...(landed ? { landed } : {}), ...(maybeStored ? { maybeStored } : {}) };
     if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
     return held;
@@ -306,6 +310,9 @@ export class Outbox implements SecondaryWrites {
         if (!isDataError(err)) throw err;
         stored = await this.storeEachOf(kept);
       }
+      // A refused one whose first insert committed late would wait as a storer's lost intent (a lease, a look-up)
+      // and hold its key's later writes back meanwhile: drop it now.
+      for (const h of batch) if (h.primary === 'refused' && h.maybeStored) await storeWithin(this.intents.drop(h.intent.id, REFUSED, this.owner), timeoutMs);
       this.buffer.shiftMany(batch.length);
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
