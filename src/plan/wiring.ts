@@ -10,6 +10,7 @@ import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegOrchestratorClient } from '../services/orchestrator-client.js';
 import type { Translator } from '../services/types.js';
 import { reshaped } from '../services/translator.js';
+import { boundedIds } from '../services/bounded-ids.js';
 import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { Runner } from './runner.js';
@@ -51,7 +52,10 @@ export function createRunner(deps: RunnerWiring): Runner {
   const sides: Partial<Record<ServiceName, SideOptions>> = {};
   for (const [service, legacy] of Object.entries(deps.legacyLegs) as [ServiceName, Leg][]) {
     const newLeg = deps.newLegs[service]!;
-    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), deps.store.idMap, deps.store.keyLocks);
+    const newTimeoutMs = newBackendOf(config, service).timeoutMs;
+    // Half the new side's budget: a silent store fails the request with its own name, before the budget runs out.
+    const ids = boundedIds(deps.store.idMap, Math.ceil(newTimeoutMs / 2));
+    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), ids, deps.store.keyLocks);
     const shape = replyShapeOf(config, service);
     const translator = shape ? reshaped(own, shape) : own;
     translators[service] = translator;
@@ -59,7 +63,7 @@ export function createRunner(deps: RunnerWiring): Runner {
       legacy,
       newLeg,
       translator,
-      newTimeoutMs: newBackendOf(config, service).timeoutMs,
+      newTimeoutMs,
       newEndpoint: newLeg.endpoint,
     };
   }
