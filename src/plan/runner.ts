@@ -11,7 +11,7 @@ import type { ComparisonRules } from '../comparison/rules.js';
 import type { KeyActivity } from './key-activity.js';
 import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
 import type { Route } from '../routes/route.js';
-import { callSide, type SideOptions } from './sides.js';
+import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
 import type { ExecutionObserver } from './observer.js';
@@ -93,15 +93,28 @@ export class Runner {
     const key = activityKey(route);
     const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
-    if (!plan.writeSecondary) {
+    if (!plan.writeSecondary && plan.primary === 'legacy') {
       try {
         return await callSide(plan.primary, route, sides);
       } finally {
         this.deps.activity.end(key);
       }
     }
+    if (!plan.writeSecondary) {
+      // A translation past its deadline may still send calls: the key's next write waits for it.
+      return this.writes.run(key, async (hold) => {
+        try {
+          return await callSide(plan.primary, route, sides);
+        } catch (err) {
+          if (err instanceof LateTranslation) hold(err.settled);
+          throw err;
+        } finally {
+          this.deps.activity.end(key);
+        }
+      });
+    }
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
-    return this.writes.run(key, async () => {
+    return this.writes.run(key, async (hold) => {
       const answered: { primary?: Observation } = {};
       const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
       const pending = await this.deps.secondary.open({
@@ -115,8 +128,14 @@ export class Runner {
       try {
         primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
       } catch (err) {
-        // A timeout is no failure: the primary may still apply it, and the outbox finds out which.
-        pending.settle(isUnknownOutcome(err) ? { unknownOn: on } : 'refused');
+        // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation
+        // still under way is waited for first, by the look-up (before it lands, the write would be taken for
+        // absent) and by the key's next write (which would overtake it on the orchestrator).
+        const outcome = isUnknownOutcome(err) ? { unknownOn: on } : 'refused';
+        if (err instanceof LateTranslation) {
+          hold(err.settled);
+          void err.settled.then(() => pending.settle(outcome));
+        } else pending.settle(outcome);
         throw err;
       }
       answered.primary = primary;

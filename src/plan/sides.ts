@@ -48,11 +48,29 @@ function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext
   return translated(route, opts, ctx).then((value) => observed({ value }), failed);
 }
 
+/**
+ * The new side's deadline passed with its translation still under way: an unknown outcome, and the translation
+ * may yet send calls (its next step, after a reply that came late) until `settled`. Every step it waits on is
+ * bounded (the legs' timeouts, the id map's and the key lock's waits), so `settled` comes.
+ */
+export class LateTranslation extends LegError {
+  readonly settled: Promise<void>;
+
+  constructor(message: string, endpoint: string, attempt: Promise<unknown>) {
+    super('timeout', message, endpoint);
+    this.settled = attempt.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+}
+
 /** Async so that a translator (or a request Python cannot read) throwing at once rejects like a failure later on. */
 async function translated(route: Route, opts: SideOptions, ctx: TranslateContext): Promise<unknown> {
+  const attempt = opts.translator.handle(route.request, ctx);
   return withDeadline(
-    opts.translator.handle(route.request, ctx),
+    attempt,
     opts.newTimeoutMs,
-    () => new LegError('timeout', `new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint),
+    () => new LateTranslation(`new side gave no answer within ${opts.newTimeoutMs} ms`, opts.newEndpoint, attempt),
   );
 }

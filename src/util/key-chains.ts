@@ -2,9 +2,12 @@
 export class KeyChains {
   private readonly chains = new Map<string, Promise<unknown>>();
 
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const next = (this.chains.get(key) ?? Promise.resolve()).then(work);
-    const tail = next.catch(() => undefined);
+  /** `work` may `hold` the key past its own end: the key's next work waits for what it holds too (never for its failure). */
+  run<T>(key: string, work: (hold: (until: Promise<unknown>) => void) => Promise<T>): Promise<T> {
+    const held: Promise<unknown>[] = [];
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(() => work((until) => held.push(until)));
+    const settled = () => Promise.allSettled(held);
+    const tail = next.then(settled, settled);
     this.chains.set(key, tail);
     void tail.then(() => {
       if (this.chains.get(key) === tail) this.chains.delete(key);
