@@ -306,8 +306,10 @@ export class OutboxRunner {
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
-        // A clear on the primary is made sure of, so that both sides end in the same state.
-        if (found === 'idempotent') await this.o.apply(route, other(row.side), row.id, row.createdAt);
+        // Found idempotent (a clear, a session made): taken as applied, not sent to the primary again. By now the
+        // key's later writes may have landed there, and a clear repeated after them would wipe acknowledged writes
+        // (a delete_session timed out at new-primary, repeated after the agent made the session again and wrote to
+        // it). Had the primary never applied it, the sides differ until a reconciliation repairs the secondary.
         primaryOk = true;
       }
       if (row.wasSent) {
