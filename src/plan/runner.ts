@@ -93,25 +93,19 @@ export class Runner {
     const key = activityKey(route);
     const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
-    if (!plan.writeSecondary && plan.primary === 'legacy') {
-      try {
-        return await callSide(plan.primary, route, sides);
-      } finally {
-        this.deps.activity.end(key);
-      }
-    }
     if (!plan.writeSecondary) {
-      // A translation past its deadline may still send calls: the key's next write waits for it.
-      return this.writes.run(key, async (hold) => {
+      const alone = async (hold?: (until: Promise<unknown>) => void) => {
         try {
           return await callSide(plan.primary, route, sides);
         } catch (err) {
-          if (err instanceof LateTranslation) hold(err.settled);
+          if (err instanceof LateTranslation) hold?.(err.settled);
           throw err;
         } finally {
           this.deps.activity.end(key);
         }
-      });
+      };
+      // A translation past its deadline may still send calls: the key's next write waits for it.
+      return plan.primary === 'legacy' ? alone() : this.writes.run(key, alone);
     }
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
     return this.writes.run(key, async (hold) => {
