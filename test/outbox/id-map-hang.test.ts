@@ -5,50 +5,19 @@
  * legacy) and perhaps after the outbox looked it up (a write legacy never gets). Bounded, the write is refused
  * unsent, with the store named, and nothing of it reaches either side.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openFlags, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { Relay } from '../support/relay.js';
-import { configFor, startSims } from '../support/stack.js';
+import { expect, it } from 'vitest';
+import type { Proxy } from '../../src/proxy.js';
 import { requestOnce } from '../support/zmq-client.js';
-import { describeOpenRows, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil } from './support.js';
+import { useRelayedStack } from './relayed.js';
+import { describeOpenRows, legacyContents, newRecords, openRows, sleep, waitUntil } from './support.js';
 
-let sims: SimHandle;
-let viaRelay: Proxy;
-let direct: Proxy;
-let flags: Flags;
-let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-let url: string;
-let relay: Relay;
-
-beforeAll(async () => {
-  sims = await startSims();
-  flagsFile = await dualWriteFlags('new-primary');
-  flags = await openFlags({ file: flagsFile.file, env: {} });
-  url = await freshDatabaseUrl();
-  const at = new URL(url);
-  relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
-  const relayed = new URL(url);
-  relayed.port = String(relay.port);
-  viaRelay = await startProxy(configFor(sims, relayed.toString()), { flags });
-  direct = await startProxy(configFor(sims, url), { flags });
-});
-afterAll(async () => {
-  relay?.thaw();
-  await viaRelay?.close();
-  await direct?.close();
-  await relay?.close();
-  await flags?.close();
-  await flagsFile?.dispose();
-  await sims?.close();
-});
+const stack = useRelayedStack(['new-primary'], { direct: true });
 
 const send = async (proxy: Proxy, request: unknown) =>
   JSON.parse((await requestOnce(proxy.fronts['session-memory']!, request, 15_000)).toString('utf8')) as { status: string; message?: string };
 
 it('refuses a write unsent when the store does not answer its session look-up, and keeps both sides equal', async () => {
+  const [sims, viaRelay, direct, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
   const sid = 'id-map-hang';
   // Made through the other replica, so this one has not cached the session's mapping.
   expect(await send(direct, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });

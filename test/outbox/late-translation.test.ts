@@ -5,43 +5,23 @@
  * the delete still under way (it would land in the session being ended, whose mapping is then dropped, and the
  * agent's next read from new would not see it).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFlags, serviceSnapshot, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import { describe, expect, it } from 'vitest';
+import { serviceSnapshot } from '../../src/flags/source.js';
 import { requestOnce } from '../support/zmq-client.js';
-import { dualWriteFlags, legacyContents, openRows, waitUntil } from './support.js';
+import { useRelayedStack } from './relayed.js';
+import { legacyContents, openRows, waitUntil } from './support.js';
 
 describe.each([
   { stage: 'new-primary', more: ['new-primary'] },
   { stage: 'complete', more: ['new-primary', 'legacy-off'] },
 ])('at $stage', ({ stage, more }) => {
-  let sims: SimHandle;
-  let proxy: Proxy;
-  let flags: Flags;
-  let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-  let url: string;
-
-  beforeAll(async () => {
-    sims = await startSims();
-    flagsFile = await dualWriteFlags(...more);
-    flags = await openFlags({ file: flagsFile.file, env: {} });
-    url = await freshDatabaseUrl();
-    proxy = await startProxy(configFor(sims, url), { flags });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    await flags?.close();
-    await flagsFile?.dispose();
-    await sims?.close();
-  });
+  const stack = useRelayedStack(more);
 
   const send = async (request: unknown) =>
-    JSON.parse((await requestOnce(proxy.fronts['session-memory']!, request, 15_000)).toString('utf8')) as Record<string, unknown>;
+    JSON.parse((await requestOnce(stack.proxy().fronts['session-memory']!, request, 15_000)).toString('utf8')) as Record<string, unknown>;
 
   it("keeps a key's next writes behind a translation still under way after its deadline", async () => {
+    const [sims, proxy, flags, url] = [stack.sims(), stack.proxy(), stack.flags(), stack.url()];
     const sid = 'late-delete';
     expect(await send({ action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
     expect(await send({ action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });

@@ -3,46 +3,18 @@
  * the primary throughout, health says degraded, writes wait in memory and reach the orchestrator, in
  * order, once the store is back.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openFlags, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
+import { expect, it } from 'vitest';
 import { routeRequest } from '../../src/routes/route.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { Relay } from '../support/relay.js';
-import { configFor, startSims } from '../support/stack.js';
-import { dualWriteFlags, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { useRelayedStack } from './relayed.js';
+import { expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
-let sims: SimHandle;
-let proxy: Proxy;
-let flags: Flags;
-let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-let url: string;
-let relay: Relay;
+const stack = useRelayedStack();
 
-beforeAll(async () => {
-  sims = await startSims();
-  flagsFile = await dualWriteFlags();
-  flags = await openFlags({ file: flagsFile.file, env: {} });
-  url = await freshDatabaseUrl();
-  const direct = new URL(url);
-  relay = await Relay.start({ host: direct.hostname, port: Number(direct.port) });
-  const viaRelay = new URL(url);
-  viaRelay.port = String(relay.port);
-  proxy = await startProxy(configFor(sims, viaRelay.toString()), { flags });
-});
-afterAll(async () => {
-  relay?.restore();
-  await proxy?.close();
-  await relay?.close();
-  await flags?.close();
-  await flagsFile?.dispose();
-  await sims?.close();
-});
-
-const health = async () => (await (await fetch(`${proxy.httpUrl}/healthz`)).json()) as { status: string; backends: Record<string, { ok: boolean }> };
+const health = async () => (await (await fetch(`${stack.proxy().httpUrl}/healthz`)).json()) as { status: string; backends: Record<string, { ok: boolean }> };
 
 it('serves agents through a 20 s store outage and stores every held write once it returns', async () => {
+  const [sims, proxy, url, relay] = [stack.sims(), stack.proxy(), stack.url(), stack.relay()];
   const load = new WriteLoad({ prefix: 'storeless', agents: 8, intervalMs: 100, endpoint: () => proxy.fronts['session-memory']! });
   await sleep(1_500);
   expect((await health()).status).toBe('healthy');

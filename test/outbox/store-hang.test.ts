@@ -4,55 +4,27 @@
  * primary throughout, health answers (degraded) rather than waiting, secondary writes wait in memory, and every
  * one reaches the secondary once, in order, after the store answers again and the queries it held complete late.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFlags, serviceSnapshot, type Flags } from '../../src/flags/source.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { Relay } from '../support/relay.js';
+import { describe, expect, it } from 'vitest';
+import { serviceSnapshot } from '../../src/flags/source.js';
 import { requestOnce } from '../support/zmq-client.js';
-import { configFor, startSims } from '../support/stack.js';
-import { dualWriteFlags, expectBothSidesEqual, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { useRelayedStack } from './relayed.js';
+import { expectBothSidesEqual, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 describe.each([
   { stage: 'dual-write', more: [] },
   { stage: 'new-primary', more: ['new-primary'] },
 ])('at $stage', ({ stage, more }) => {
-  let sims: SimHandle;
-  let proxy: Proxy;
-  let flags: Flags;
-  let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
-  let url: string;
-  let relay: Relay;
-
-  beforeAll(async () => {
-    sims = await startSims();
-    flagsFile = await dualWriteFlags(...more);
-    flags = await openFlags({ file: flagsFile.file, env: {} });
-    url = await freshDatabaseUrl();
-    const direct = new URL(url);
-    relay = await Relay.start({ host: direct.hostname, port: Number(direct.port) });
-    const viaRelay = new URL(url);
-    viaRelay.port = String(relay.port);
-    proxy = await startProxy(configFor(sims, viaRelay.toString()), { flags });
-  });
-  afterAll(async () => {
-    relay?.thaw();
-    await proxy?.close();
-    await relay?.close();
-    await flags?.close();
-    await flagsFile?.dispose();
-    await sims?.close();
-  });
+  const stack = useRelayedStack(more);
 
   /** /healthz, failing the test rather than waiting when it does not answer within 10 s. */
   const health = async () =>
-    (await (await fetch(`${proxy.httpUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })).json()) as {
+    (await (await fetch(`${stack.proxy().httpUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })).json()) as {
       status: string;
       backends: Record<string, { ok: boolean }>;
     };
 
   it('serves agents through a 12 s store hang and stores every held write once, in order, when it answers again', async () => {
+    const [sims, proxy, flags, url, relay] = [stack.sims(), stack.proxy(), stack.flags(), stack.url(), stack.relay()];
     expect(serviceSnapshot(flags.snapshot(), 'session-memory').stage).toBe(stage);
     const load = new WriteLoad({ prefix: 'storehung', agents: 8, intervalMs: 100, endpoint: () => proxy.fronts['session-memory']! });
     await sleep(1_500);

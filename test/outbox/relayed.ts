@@ -1,0 +1,45 @@
+/**
+ * For one test file or describe block: simulators, session-memory's flags at dual-write (plus `more`), a fresh
+ * store behind a relay that can be cut or frozen, a proxy storing through the relay and, when asked for, a
+ * second one storing directly (another replica, whose store never fails).
+ */
+import { afterAll, beforeAll } from 'vitest';
+import { openFlags, type Flags } from '../../src/flags/source.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { Relay } from '../support/relay.js';
+import { configFor, startSims } from '../support/stack.js';
+import { dualWriteFlags } from './support.js';
+
+export function useRelayedStack(more: string[] = [], o: { direct?: boolean } = {}) {
+  let sims: SimHandle | undefined;
+  let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>> | undefined;
+  let flags: Flags | undefined;
+  let url = '';
+  let relay: Relay | undefined;
+  let viaRelay: Proxy | undefined;
+  let direct: Proxy | undefined;
+  beforeAll(async () => {
+    sims = await startSims();
+    flagsFile = await dualWriteFlags(...more);
+    flags = await openFlags({ file: flagsFile.file, env: {} });
+    url = await freshDatabaseUrl();
+    const at = new URL(url);
+    relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
+    const relayed = new URL(url);
+    relayed.port = String(relay.port);
+    viaRelay = await startProxy(configFor(sims, relayed.toString()), { flags });
+    if (o.direct) direct = await startProxy(configFor(sims, url), { flags });
+  });
+  afterAll(async () => {
+    relay?.thaw();
+    await viaRelay?.close();
+    await direct?.close();
+    await relay?.close();
+    await flags?.close();
+    await flagsFile?.dispose();
+    await sims?.close();
+  });
+  return { sims: () => sims!, flags: () => flags!, url: () => url, relay: () => relay!, proxy: () => viaRelay!, direct: () => direct! };
+}
