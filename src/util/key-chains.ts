@@ -6,7 +6,8 @@ export class KeyChains {
   run<T>(key: string, work: (hold: (until: Promise<unknown>) => void) => Promise<T>): Promise<T> {
     const held: Promise<unknown>[] = [];
     const next = (this.chains.get(key) ?? Promise.resolve()).then(() => work((until) => held.push(until)));
-    const settled = () => Promise.allSettled(held);
+    // Nothing held (the common case): no promise more on the key's chain.
+    const settled = () => (held.length ? Promise.allSettled(held) : undefined);
     const tail = next.then(settled, settled);
     this.chains.set(key, tail);
     void tail.then(() => {
