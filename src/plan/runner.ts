@@ -91,22 +91,10 @@ export class Runner {
   /** `compare`: a mutating read whose two replies are compared once the secondary has it (in the key's order). */
   private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
-    const sides = this.deps.sides(route.service);
     this.deps.activity.begin(key);
-    if (!plan.writeSecondary) {
-      const alone = async (hold?: (until: Promise<unknown>) => void) => {
-        try {
-          return await callSide(plan.primary, route, sides);
-        } catch (err) {
-          if (err instanceof LateTranslation) hold?.(err.settled);
-          throw err;
-        } finally {
-          this.deps.activity.end(key);
-        }
-      };
-      // A translation past its deadline may still send calls: the key's next write waits for it.
-      return plan.primary === 'legacy' ? alone() : this.writes.run(key, alone);
-    }
+    if (!plan.writeSecondary && plan.primary === 'legacy') return this.alone(route, plan.primary, key);
+    if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
+    const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
     return this.writes.run(key, async (hold) => {
       const answered: { primary?: Observation } = {};
@@ -138,6 +126,18 @@ export class Runner {
       pending.settle(applied ? 'applied' : 'refused');
       return primary;
     });
+  }
+
+  /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */
+  private async alone(route: Route, side: Side, key: string, hold?: (until: Promise<unknown>) => void): Promise<Observation> {
+    try {
+      return await callSide(side, route, this.deps.sides(route.service));
+    } catch (err) {
+      if (err instanceof LateTranslation) hold?.(err.settled);
+      throw err;
+    } finally {
+      this.deps.activity.end(key);
+    }
   }
 
   /** Whether a write to the route's key has not landed on the new side yet (here, or by the store's account). */
