@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExecutionObserver } from './observer.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
-import { callSide, type SideOptions } from './sides.js';
+import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
 import { KeyChains } from '../util/key-chains.js';
@@ -134,17 +134,21 @@ export class InMemoryWrites implements SecondaryWrites {
   private enqueue(write: SecondaryWrite, writeId: string, at: Date): void {
     const { route, side } = write;
     this.queued.set(write, Date.now());
-    void this.chains.run(keyOf(route.service, route.key), async () => {
+    void this.chains.run(keyOf(route.service, route.key), async (hold) => {
       const t0 = performance.now();
+      /** A translation still under way past its deadline, which may yet send calls: the key stays busy until it ends. */
+      let late: Promise<void> | undefined;
       try {
         const reply = await this.apply(route, side, writeId, at);
         write.landed?.(reply);
         this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
       } catch (error) {
         this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });
+        if (error instanceof LateTranslation) hold((late = error.settled));
       } finally {
         this.queued.delete(write);
-        write.done();
+        if (late) void late.then(() => write.done());
+        else write.done();
       }
     });
   }

@@ -1,7 +1,7 @@
 /**
  * For one test file or describe block: simulators, session-memory's flags at dual-write (plus `more`), a fresh
  * store behind a relay that can be cut or frozen, a proxy storing through the relay and, when asked for, a
- * second one storing directly (another replica, whose store never fails).
+ * second one storing directly (another replica, whose store never fails); both configured with `config` on top.
  */
 import { afterAll, beforeAll } from 'vitest';
 import { openFlags, type Flags } from '../../src/flags/source.js';
@@ -12,7 +12,7 @@ import { Relay } from '../support/relay.js';
 import { configFor, startSims } from '../support/stack.js';
 import { dualWriteFlags } from './support.js';
 
-export function useRelayedStack(more: string[] = [], o: { direct?: boolean } = {}) {
+export function useRelayedStack(more: string[] = [], o: { direct?: boolean; config?: Record<string, unknown> } = {}) {
   let sims: SimHandle | undefined;
   let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>> | undefined;
   let flags: Flags | undefined;
@@ -29,8 +29,8 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean } = {
     relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
     const relayed = new URL(url);
     relayed.port = String(relay.port);
-    viaRelay = await startProxy(configFor(sims, relayed.toString()), { flags });
-    if (o.direct) direct = await startProxy(configFor(sims, url), { flags });
+    viaRelay = await startProxy(configFor(sims, relayed.toString(), o.config), { flags });
+    if (o.direct) direct = await startProxy(configFor(sims, url, o.config), { flags });
   });
   afterAll(async () => {
     relay?.thaw();
