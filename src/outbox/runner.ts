@@ -11,6 +11,7 @@ import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
 import { distinctKeys, keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
+import { LateTranslation } from '../plan/sides.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import type { Completion, OutboxRow, OutboxTable } from './table.js';
@@ -346,13 +347,35 @@ export class OutboxRunner {
       if (phase !== 'apply') return this.giveBack(row, error, { sent: row.wasSent, primaryOk, counted: true });
       this.o.observer.secondaryWritten({ route, side: row.side, ok: false, latencyMs: performance.now() - t0, error });
       if (isUnknownOutcome(error)) {
-        this.unknowns.set(row.id, { on, at: Date.now() });
         this.o.observer.unknownOutcome({ service: row.service, action: row.action, side: row.side, role: 'secondary' });
+        // A translation still under way may yet send calls: the look-up that settles this attempt must come after its last.
+        if (error instanceof LateTranslation && !(await this.outlive(row, claim, error.settled))) return undefined;
+        this.unknowns.set(row.id, { on, at: Date.now() });
         return this.giveBack(row, error, { sent: true, primaryOk, counted: true });
       }
       const notSent = error instanceof LegError && NOT_SENT.has(error.failure);
       return this.giveBack(row, error, { sent: false, primaryOk, counted: !notSent });
     }
+  }
+
+  /**
+   * Waits for a translation past its deadline to end (each of its steps is bounded), the claim kept meanwhile so
+   * that no other replica looks the write up early. False when the claim was lost all the same.
+   */
+  private async outlive(row: OutboxRow, claim: { lastKept: number }, settled: Promise<void>): Promise<boolean> {
+    const ended = settled.then(() => true);
+    while (!(await Promise.race([ended, sleep(this.o.leaseMs / 3).then(() => false)]))) {
+      try {
+        await this.keep(row, claim);
+      } catch (err) {
+        if (err instanceof ClaimLost) {
+          log.warn({ id: row.id }, LOST_CLAIM);
+          return false;
+        }
+        this.o.onStoreError(err);
+      }
+    }
+    return true;
   }
 
   /** Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on. */
