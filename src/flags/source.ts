@@ -4,6 +4,7 @@
  *
  * Over 300 lines: one Flags over both sources, the file and Unleash, which differ in a dozen lines.
  */
+import type { EventEmitter } from 'node:events';
 import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
@@ -271,6 +272,12 @@ class UnleashFlags implements Flags {
     this.closed = true;
     this.listeners.clear();
     this.unleash.destroy();
+    // unleash-client 6 drops its repository's listeners on destroy, while a fetch may still be under way: that
+    // fetch failing (Unleash down or hung) would be an 'error' nobody hears, which throws and ends the process in
+    // the middle of its shutdown. One listener stays there for it.
+    (this.unleash as unknown as { repository?: Pick<EventEmitter, 'on'> }).repository?.on(UnleashEvents.Error, (err: Error) =>
+      log.debug({ err }, 'unleash fetch failed after the flags were closed'),
+    );
   }
 
   private evaluate(name: string, context: Context): boolean {

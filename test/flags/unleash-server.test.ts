@@ -1,5 +1,7 @@
 // Against a stand-in Unleash server (real HTTP, the client-features API): the same definitions must
-// behave as they do offline, the file bootstraps until the first fetch, refreshes apply.
+// behave as they do offline, the file bootstraps until the first fetch, refreshes apply, and closing them
+// while a fetch is under way leaves the process alive.
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -99,4 +101,14 @@ describe('with an Unleash server', () => {
     await new Promise((r) => setTimeout(r, 500)); // a few failed polls
     expect(flags.snapshot().services['session-memory']!.stage).toBe('dual-write');
   });
+
+  it('closed while a fetch is under way that then fails, the process lives on (a shutdown during an Unleash outage)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/flags/close-mid-fetch.ts'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(out).toContain('closed mid-fetch');
+    expect(code, out.slice(-2_000)).toBe(0);
+  }, 30_000);
 });
