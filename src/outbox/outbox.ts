@@ -111,6 +111,8 @@ export class Outbox implements SecondaryWrites {
   private flushing: Promise<void> | undefined;
   private closed = false;
   private lost = 0;
+  /** Keys whose held writes another replica's later ones overtook (overtaken()). */
+  private reordered = 0;
   private lastParked = 0;
 
   constructor(private readonly o: OutboxOptions) {
@@ -310,6 +312,8 @@ export class Outbox implements SecondaryWrites {
         if (!isDataError(err)) throw err;
         stored = await this.storeEachOf(kept);
       }
+      // Once stored (a retried batch is stored again as a no-op, and looked at again only if this failed).
+      await this.overtaken(stored, timeoutMs);
       // A refused one whose first insert committed late would wait as a storer's lost intent (a lease, a look-up)
       // and hold its key's later writes back meanwhile: drop it now.
       for (const h of batch) if (h.primary === 'refused' && h.maybeStored) await storeWithin(this.intents.drop(h.intent.id, REFUSED, this.owner), timeoutMs);
@@ -323,6 +327,30 @@ export class Outbox implements SecondaryWrites {
     }
     if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
     this.storeUp = true;
+  }
+
+  /**
+   * Held writes whose keys got a later write stored by another replica meanwhile (README "What it cannot order"):
+   * stored after it, the held one lands on the secondary after it, unlike on the primary. Each such key is named
+   * and counted (the alert MemshiftKeysReordered), for an operator to reconcile.
+   */
+  private async overtaken(stored: readonly Held[], timeoutMs: number): Promise<void> {
+    // A key's first acknowledged write of the batch: anything the agent sent after it came later.
+    const first = new Map<string, { service: string; key: string; side: Side; since: Date }>();
+    for (const { intent, settledAt } of stored) {
+      const k = keyOf(intent.service, intent.key);
+      if (settledAt !== undefined && !first.has(k)) first.set(k, { service: intent.service, key: intent.key, side: intent.side, since: new Date(settledAt) });
+    }
+    if (!first.size) return;
+    const ids = stored.map((h) => h.intent.id);
+    const keys = await storeWithin(this.intents.storedSince([...first.values()], ids), timeoutMs);
+    for (const { service, key } of keys) {
+      this.reordered++;
+      log.warn(
+        { service, key, reordered: this.reordered },
+        'a write held in memory while the state store was away was overtaken by a later write of its key stored by another replica: the secondary may hold them in another order than the primary (a reconciliation shows it)',
+      );
+    }
   }
 
   /** One by one, so that the one the database refuses is the only one lost; returns those stored. */
@@ -354,7 +382,7 @@ export class Outbox implements SecondaryWrites {
 
   async stats(): Promise<SecondaryStats> {
     const held = this.buffer.peek();
-    const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, storeUp: this.storeUp };
+    const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, reordered: this.reordered, storeUp: this.storeUp };
     const heldAge = held ? Date.now() - held.intent.createdAt.getTime() : 0;
     try {
       const s = await storeWithin(this.table.stats(), 1_000);

@@ -396,6 +396,25 @@ export class OutboxTable {
   }
 
   /**
+   * Of these writes held in memory while the store was away (each its key, its side and when its primary
+   * acknowledged it), the keys that got a write towards the same side stored since, other than `exceptIds`: by
+   * another replica, after the agent had its answer for the held one, so placed before it in the key's order.
+   */
+  async storedSince(
+    held: readonly { service: string; key: string; side: Side; since: Date }[],
+    exceptIds: readonly string[],
+  ): Promise<{ service: string; key: string }[]> {
+    const { rows } = await this.pool.query<{ service: string; key: string }>(
+      `SELECT DISTINCT h.service, h.key
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS h(service, key, side, since)
+         JOIN outbox o ON o.service = h.service AND o.key = h.key AND o.side = h.side AND o.created_at > h.since
+        WHERE o.id <> ALL($5::uuid[])`,
+      [held.map((h) => h.service), held.map((h) => h.key), held.map((h) => h.side), held.map((h) => h.since), exceptIds],
+    );
+    return rows;
+  }
+
+  /**
    * Whether the key has a write towards `side` that has not landed there: open, or parked (a read served
    * from that side would miss it). Every replica's writes count.
    */

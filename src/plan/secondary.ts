@@ -72,6 +72,8 @@ export interface SecondaryStats {
   memoryQueued: number;
   /** Lost: the in-memory queue was full, or the store refused the write's data (each logged with its key). */
   overflowed: number;
+  /** Keys whose writes held in memory (the store away) were overtaken by later ones another replica stored (each logged). */
+  reordered: number;
   /** False while the state store is unreachable. */
   storeUp: boolean;
 }
@@ -167,6 +169,7 @@ export class InMemoryWrites implements SecondaryWrites {
       parked: 0,
       memoryQueued: this.queued.size,
       overflowed: 0,
+      reordered: 0,
       storeUp: true,
     };
   }

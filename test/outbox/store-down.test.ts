@@ -53,7 +53,7 @@ it('serves agents through a 20 s store outage and stores every held write once i
   // Ten seconds in, about 8 agents x 10 writes/s x 10 s wait in memory.
   expect(held.memoryQueued).toBeGreaterThan(500);
   const after = await proxy.runner.secondary.stats();
-  expect(after).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
+  expect(after).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, reordered: 0, depth: 0, parked: 0 });
   expect((await health()).status).toBe('healthy');
   expectBothSidesEqual(sims, load);
   // Each copy carries the time its write was acknowledged, not the time the store came back (10-20 s later).

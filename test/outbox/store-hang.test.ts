@@ -57,7 +57,7 @@ describe.each([
     expect(held.storeUp).toBe(false);
     expect(held.memoryQueued).toBeGreaterThan(300);
     await waitUntil(async () => (await health()).status === 'healthy', 20_000, 'healthy again');
-    expect(await proxy.runner.secondary.stats()).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, depth: 0, parked: 0 });
+    expect(await proxy.runner.secondary.stats()).toMatchObject({ storeUp: true, memoryQueued: 0, overflowed: 0, reordered: 0, depth: 0, parked: 0 });
     expectBothSidesEqual(sims, load);
     const reply = JSON.parse(created.toString('utf8')) as { status: string; message?: string };
     if (stage === 'dual-write') expect(reply).toMatchObject({ status: 'success', session_id: fresh });
