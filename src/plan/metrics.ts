@@ -32,6 +32,10 @@ const unknownResolveSeconds = defineHistogram('memshift.unknown_outcomes.resolve
 });
 const outboxDepth = defineGauge('memshift.outbox.depth', { description: 'Secondary writes not yet applied', combine: 'sum' });
 const outboxParked = defineGauge('memshift.outbox.parked', { description: 'Secondary writes parked as dead', combine: 'sum' });
+const outboxReordered = defineGauge('memshift.outbox.reordered_keys', {
+  description: "Keys whose writes held in memory (state store away) another replica's later writes overtook",
+  combine: 'sum',
+});
 const outboxOldest = defineGauge('memshift.outbox.oldest_age_seconds', { description: 'Age of the oldest secondary write not yet applied', combine: 'max' });
 
 /** Feeds the outbox gauges from one proxy's secondary writes; returns the unregister. */
@@ -39,10 +43,12 @@ export function gaugeSecondaryWrites(stats: () => Promise<SecondaryStats> | Seco
   const removeDepth = outboxDepth.addSource(async () => [{ value: (await stats()).depth, attributes: {} }]);
   const removeParked = outboxParked.addSource(async () => [{ value: (await stats()).parked, attributes: {} }]);
   const removeOldest = outboxOldest.addSource(async () => [{ value: (await stats()).oldestAgeMs / 1000, attributes: {} }]);
+  const removeReordered = outboxReordered.addSource(async () => [{ value: (await stats()).reordered, attributes: {} }]);
   return () => {
     removeDepth();
     removeParked();
     removeOldest();
+    removeReordered();
   };
 }
 

@@ -80,6 +80,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
   expect(rulesDoc.groups[0]!.rules.map((r) => r.alert).sort()).toEqual(
     [
       'MemshiftGuardTripped',
+      'MemshiftKeysReordered',
       'MemshiftMismatchRateHigh',
       'MemshiftNewSideErrors',
       'MemshiftOutboxOldWrites',
