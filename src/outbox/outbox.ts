@@ -299,6 +299,8 @@ export class Outbox implements SecondaryWrites {
   private async flushOnce(): Promise<void> {
     const timeoutMs = Math.max(this.o.config.intentTimeoutMs, FLUSH_BATCH_TIMEOUT_MS);
     if (this.buffer.size === 0) await storeWithin(this.intentPool.query('SELECT 1'), this.o.config.intentTimeoutMs);
+    /** Keys already found overtaken by this flush: a key whose held writes span batches counts once. */
+    const reported = new Set<string>();
     while (this.buffer.size) {
       const batch = this.buffer.peekMany(FLUSH_BATCH);
       // Those whose primary refused them need no record; the others carry what is known of their primary.
@@ -313,7 +315,7 @@ export class Outbox implements SecondaryWrites {
         stored = await this.storeEachOf(kept);
       }
       // Once stored (a retried batch is stored again as a no-op, and looked at again only if this failed).
-      await this.overtaken(stored, timeoutMs);
+      await this.overtaken(stored, reported, timeoutMs);
       // A refused one whose first insert committed late would wait as a storer's lost intent (a lease, a look-up)
       // and hold its key's later writes back meanwhile: drop it now.
       for (const h of batch) if (h.primary === 'refused' && h.maybeStored) await storeWithin(this.intents.drop(h.intent.id, REFUSED, this.owner), timeoutMs);
@@ -334,17 +336,19 @@ export class Outbox implements SecondaryWrites {
    * stored after it, the held one lands on the secondary after it, unlike on the primary. Each such key is named
    * and counted (the alert MemshiftKeysReordered), for an operator to reconcile.
    */
-  private async overtaken(stored: readonly Held[], timeoutMs: number): Promise<void> {
+  private async overtaken(stored: readonly Held[], reported: Set<string>, timeoutMs: number): Promise<void> {
     // A key's first acknowledged write of the batch: anything the agent sent after it came later.
     const first = new Map<string, { service: string; key: string; side: Side; since: Date }>();
     for (const { intent, settledAt } of stored) {
       const k = keyOf(intent.service, intent.key);
-      if (settledAt !== undefined && !first.has(k)) first.set(k, { service: intent.service, key: intent.key, side: intent.side, since: new Date(settledAt) });
+      if (settledAt !== undefined && !first.has(k) && !reported.has(k))
+        first.set(k, { service: intent.service, key: intent.key, side: intent.side, since: new Date(settledAt) });
     }
     if (!first.size) return;
     const ids = stored.map((h) => h.intent.id);
     const keys = await storeWithin(this.intents.storedSince([...first.values()], ids), timeoutMs);
     for (const { service, key } of keys) {
+      reported.add(keyOf(service, key));
       this.reordered++;
       log.warn(
         { service, key, reordered: this.reordered },
