@@ -337,17 +337,12 @@ export class Outbox implements SecondaryWrites {
    * and counted (the alert MemshiftKeysReordered), for an operator to reconcile.
    */
   private async overtaken(stored: readonly Held[], reported: Set<string>, timeoutMs: number): Promise<void> {
-    // A key's first acknowledged write of the batch: anything the agent sent after it came later.
-    const first = new Map<string, { service: string; key: string; side: Side; since: Date }>();
-    for (const { intent, settledAt } of stored) {
-      const k = keyOf(intent.service, intent.key);
-      if (settledAt !== undefined && !first.has(k) && !reported.has(k))
-        first.set(k, { service: intent.service, key: intent.key, side: intent.side, since: new Date(settledAt) });
-    }
-    if (!first.size) return;
-    const ids = stored.map((h) => h.intent.id);
-    const keys = await storeWithin(this.intents.storedSince([...first.values()], ids), timeoutMs);
-    for (const { service, key } of keys) {
+    // Each held write on its own: an earlier one of its key may have kept its place (a first insert that committed late).
+    const held = stored.flatMap(({ intent, settledAt }) =>
+      settledAt !== undefined && !reported.has(keyOf(intent.service, intent.key)) ? [{ id: intent.id, since: new Date(settledAt) }] : [],
+    );
+    if (!held.length) return;
+    for (const { service, key } of await storeWithin(this.intents.overtaken(held), timeoutMs)) {
       reported.add(keyOf(service, key));
       this.reordered++;
       log.warn(

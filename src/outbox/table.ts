@@ -396,20 +396,17 @@ export class OutboxTable {
   }
 
   /**
-   * Of these writes held in memory while the store was away (each its key, its side and when its primary
-   * acknowledged it), the keys that got a write towards the same side stored since, other than `exceptIds`: by
-   * another replica, after the agent had its answer for the held one, so placed before it in the key's order.
+   * Of these writes held in memory while the store was away and stored since (each by id, with when its primary
+   * acknowledged it), the keys where a write towards the same side created after that acknowledgement is placed
+   * before it in the key's order: another replica's, sent by the agent after its answer for the held one.
    */
-  async storedSince(
-    held: readonly { service: string; key: string; side: Side; since: Date }[],
-    exceptIds: readonly string[],
-  ): Promise<{ service: string; key: string }[]> {
+  async overtaken(held: readonly { id: string; since: Date }[]): Promise<{ service: string; key: string }[]> {
     const { rows } = await this.pool.query<{ service: string; key: string }>(
-      `SELECT DISTINCT h.service, h.key
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS h(service, key, side, since)
-         JOIN outbox o ON o.service = h.service AND o.key = h.key AND o.side = h.side AND o.created_at > h.since
-        WHERE o.id <> ALL($5::uuid[])`,
-      [held.map((h) => h.service), held.map((h) => h.key), held.map((h) => h.side), held.map((h) => h.since), exceptIds],
+      `SELECT DISTINCT mine.service, mine.key
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS h(id, since)
+         JOIN outbox mine ON mine.id = h.id
+         JOIN outbox o ON o.service = mine.service AND o.key = mine.key AND o.side = mine.side AND o.seq < mine.seq AND o.created_at > h.since`,
+      [held.map((h) => h.id), held.map((h) => h.since)],
     );
     return rows;
   }
