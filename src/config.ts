@@ -183,6 +183,12 @@ const configSchema = () =>
         unsafeAsyncCommit: z.boolean().default(false),
         /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
         intentTimeoutMs: z.number().int().positive().default(500),
+        /**
+         * A write whose intent the store does not take in time: `hold` it in memory and serve it (agents see no error;
+         * a key whose writes go through several replicas may get them in another order on the secondary, reported),
+         * or `refuse` it unsent, in the agent's protocol (the order holds across replicas; agents see errors meanwhile).
+         */
+        whenStoreAway: z.enum(['hold', 'refuse']).default('hold'),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
         memoryQueueMax: z.number().int().positive().default(10_000),
         /** Finished writes kept this long for `memshift outbox list`. */

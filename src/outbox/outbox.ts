@@ -25,6 +25,7 @@ import {
 import { KeyChains } from '../util/key-chains.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { effectDigest } from '../services/legacy-lookup.js';
+import { LegError } from '../legs/types.js';
 import type { LegacyRequest } from '../services/types.js';
 import { cleanText, isDataError } from '../store/sanitize.js';
 import { childLogger } from '../telemetry/log.js';
@@ -166,7 +167,7 @@ export class Outbox implements SecondaryWrites {
       effect: effectDigest(serviceOf(route.service).lookup, route.request as LegacyRequest),
       createdAt: new Date(),
     };
-    let held: Held | 'stored' | 'lost';
+    let held: Held | 'stored' | 'lost' | LegError;
     try {
       held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done, landed));
     } catch (err) {
@@ -175,6 +176,7 @@ export class Outbox implements SecondaryWrites {
       return UNRECORDED;
     }
     if (held === 'lost') return UNRECORDED;
+    if (held instanceof LegError) return { writeId: undefined, refusal: held, settle: () => undefined };
     return {
       writeId: intent.id,
       settle: (outcome) => {
@@ -242,7 +244,7 @@ export class Outbox implements SecondaryWrites {
   }
 
   /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
-  private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost'> {
+  private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost' | LegError> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     let maybeStored = false;
     if (this.storeUp && this.buffer.size === 0) {
@@ -258,12 +260,24 @@ export class Outbox implements SecondaryWrites {
         this.storeFailed(err);
       }
     }
+    if (this.o.config.whenStoreAway === 'refuse') return this.refuse(intent, done, maybeStored);
     // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
     // served from there or compared with it would be stale.
     const held: Held = { intent, done, ...(landed ? { landed } : {}), ...(maybeStored ? { maybeStored } : {}) };
     if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
     return held;
+  }
+
+  /**
+   * outbox.whenStoreAway refuse: the write is not sent (so no other replica's later write of its key can overtake
+   * it); an intent whose insert may yet commit waits in memory for the flush to drop it.
+   */
+  private refuse(intent: OutboxIntent, done: () => void, maybeStored: boolean): LegError {
+    if (maybeStored) this.buffer.push({ intent, done: () => undefined, primary: 'refused', maybeStored });
+    done();
+    const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms (outbox intent)`;
+    return new LegError('unavailable', `${why}: write refused unsent, so that its key's order holds across replicas`, 'state store');
   }
 
   private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): 'lost' {

@@ -99,12 +99,9 @@ export class Runner {
     return this.writes.run(key, async (hold) => {
       const answered: { primary?: Observation } = {};
       const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
-      const pending = await this.deps.secondary.open({
-        route,
-        side: other(plan.primary),
-        done: () => this.deps.activity.end(key),
-        ...(landed ? { landed } : {}),
-      });
+      const done = () => this.deps.activity.end(key);
+      const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
+      if (pending.refusal) throw pending.refusal;
       const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
       let primary: Observation;
       try {

@@ -33,6 +33,8 @@ export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undef
 export interface PendingWrite {
   /** The write's id, carried by the primary call too when the primary is the orchestrator (so it can be found). */
   readonly writeId: string | undefined;
+  /** Set when the write must not be sent at all (its intent could not be stored, and writes are refused then). */
+  readonly refusal?: Error;
   settle(outcome: PrimaryOutcome): void;
 }
 

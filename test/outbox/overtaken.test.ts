@@ -1,40 +1,73 @@
 /**
- * The order memshift cannot keep, made to happen: a replica whose store stops answering holds a write in memory
- * (its primary applied it, the agent was answered), and the agent's next write of the same session goes through
- * another replica, whose store answers: on the orchestrator it lands first. When the store answers again the
- * replica that held the write says so: the key is named in its log and counted in its outbox stats.
+ * The order memshift cannot keep while it serves writes the store has not taken, made to happen: a replica whose
+ * store stops answering holds a write in memory (its primary applied it, the agent was answered), and the agent's
+ * next write of the same session goes through another replica, whose store answers: on the orchestrator it lands
+ * first. When the store answers again the replica that held the write says so: the key is named in its log and
+ * counted in its outbox stats. With `outbox.whenStoreAway: refuse` the write is refused unsent instead, and the
+ * order holds.
  */
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
 import { useRelayedStack } from './relayed.js';
 import { legacyContents, newRecords, openRows, waitUntil } from './support.js';
 
-const stack = useRelayedStack([], { direct: true });
-
 const send = async (front: string, request: unknown) => JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
 
-it('counts a held write that another replica overtook on the secondary', async () => {
-  const [sims, held, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
-  const [viaHeld, viaOther] = [held.fronts['session-memory']!, other.fronts['session-memory']!];
-  const sid = 'overtaken';
-  expect(await send(viaHeld, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
-  expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });
-  await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
-  const before = await held.runner.secondary.stats();
+describe('holding writes while the store is away (the default)', () => {
+  const stack = useRelayedStack([], { direct: true });
 
-  relay.freeze();
-  // Past outbox.intentTimeoutMs the replica takes the store for down: the write is held in memory, legacy applies it.
-  expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' })).toMatchObject({ status: 'success' });
-  expect(await send(viaOther, { action: 'add_interaction', session_id: sid, role: 'user', content: 'three' })).toMatchObject({ status: 'success' });
-  await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
-  relay.thaw();
-  await waitUntil(async () => (await held.runner.secondary.stats()).memoryQueued === 0, 20_000, 'the held write stored');
-  await held.runner.secondary.drain();
-  await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
+  it('counts a held write that another replica overtook on the secondary', async () => {
+    const [sims, held, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
+    const [viaHeld, viaOther] = [held.fronts['session-memory']!, other.fronts['session-memory']!];
+    const sid = 'overtaken';
+    expect(await send(viaHeld, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
+    expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });
+    await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+    const before = await held.runner.secondary.stats();
 
-  expect(legacyContents(sims, sid)).toEqual(['one', 'two', 'three']);
-  // The limit itself (README "What it cannot order"): the orchestrator holds them in another order.
-  expect(newRecords(sims, sid).contents).toEqual(['one', 'three', 'two']);
-  expect(before.reordered).toBe(0);
-  expect((await held.runner.secondary.stats()).reordered).toBe(1);
-}, 60_000);
+    relay.freeze();
+    // Past outbox.intentTimeoutMs the replica takes the store for down: the write is held in memory, legacy applies it.
+    expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' })).toMatchObject({ status: 'success' });
+    expect(await send(viaOther, { action: 'add_interaction', session_id: sid, role: 'user', content: 'three' })).toMatchObject({ status: 'success' });
+    await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
+    relay.thaw();
+    await waitUntil(async () => (await held.runner.secondary.stats()).memoryQueued === 0, 20_000, 'the held write stored');
+    await held.runner.secondary.drain();
+    await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
+
+    expect(legacyContents(sims, sid)).toEqual(['one', 'two', 'three']);
+    // The limit itself (README "What it cannot order"): the orchestrator holds them in another order.
+    expect(newRecords(sims, sid).contents).toEqual(['one', 'three', 'two']);
+    expect(before.reordered).toBe(0);
+    expect((await held.runner.secondary.stats()).reordered).toBe(1);
+  }, 60_000);
+});
+
+describe('refusing writes while the store is away', () => {
+  const stack = useRelayedStack([], { direct: true, config: { outbox: { whenStoreAway: 'refuse' } } });
+
+  it("refuses the write unsent, in the agent's protocol, and the order holds on both sides", async () => {
+    const [sims, refusing, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
+    const [viaRefusing, viaOther] = [refusing.fronts['session-memory']!, other.fronts['session-memory']!];
+    const sid = 'refused';
+    expect(await send(viaRefusing, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
+    expect(await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });
+    await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+
+    relay.freeze();
+    const refused = await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' });
+    expect(refused).toMatchObject({ status: 'error', message: expect.stringContaining('write refused unsent') });
+    expect(await send(viaOther, { action: 'add_interaction', session_id: sid, role: 'user', content: 'three' })).toMatchObject({ status: 'success' });
+    await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
+    relay.thaw();
+    await waitUntil(async () => (await refusing.runner.secondary.stats()).storeUp, 20_000, 'the store taken for up again');
+    // The agent sends its refused write again, once the store answers.
+    expect(await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' })).toMatchObject({ status: 'success' });
+    await refusing.runner.secondary.drain();
+    await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
+
+    expect(legacyContents(sims, sid)).toEqual(['one', 'three', 'two']);
+    expect(newRecords(sims, sid).contents).toEqual(['one', 'three', 'two']);
+    expect((await refusing.runner.secondary.stats()).reordered).toBe(0);
+  }, 60_000);
+});
