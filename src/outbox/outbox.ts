@@ -243,7 +243,7 @@ export class Outbox implements SecondaryWrites {
     }
   }
 
-  /** Stores the intent (before the primary call) or, with the store down, holds it in memory. */
+  /** Stores the intent (before the primary call) or, with the store down, holds it in memory (or refuses it: whenStoreAway). */
   private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost' | LegError> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     let maybeStored = false;
