@@ -7,11 +7,20 @@
  * order holds.
  */
 import { describe, expect, it } from 'vitest';
+import type { SimHandle } from '../../src/tools/sim/index.js';
 import { requestOnce } from '../support/zmq-client.js';
 import { useRelayedStack } from './relayed.js';
 import { legacyContents, newRecords, openRows, waitUntil } from './support.js';
 
 const send = async (front: string, request: unknown) => JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
+const add = (front: string, sid: string, content: string) => send(front, { action: 'add_interaction', session_id: sid, role: 'user', content });
+
+/** The session made through `front` with its first write, landed on new. */
+async function begin(sims: SimHandle, front: string, sid: string): Promise<void> {
+  expect(await send(front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
+  expect(await add(front, sid, 'one')).toMatchObject({ status: 'success' });
+  await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+}
 
 describe('holding writes while the store is away (the default)', () => {
   const stack = useRelayedStack([], { direct: true });
@@ -20,15 +29,13 @@ describe('holding writes while the store is away (the default)', () => {
     const [sims, held, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
     const [viaHeld, viaOther] = [held.fronts['session-memory']!, other.fronts['session-memory']!];
     const sid = 'overtaken';
-    expect(await send(viaHeld, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
-    expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });
-    await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+    await begin(sims, viaHeld, sid);
     const before = await held.runner.secondary.stats();
 
     relay.freeze();
     // Past outbox.intentTimeoutMs the replica takes the store for down: the write is held in memory, legacy applies it.
-    expect(await send(viaHeld, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' })).toMatchObject({ status: 'success' });
-    expect(await send(viaOther, { action: 'add_interaction', session_id: sid, role: 'user', content: 'three' })).toMatchObject({ status: 'success' });
+    expect(await add(viaHeld, sid, 'two')).toMatchObject({ status: 'success' });
+    expect(await add(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
     await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
     relay.thaw();
     await waitUntil(async () => (await held.runner.secondary.stats()).memoryQueued === 0, 20_000, 'the held write stored');
@@ -50,19 +57,17 @@ describe('refusing writes while the store is away', () => {
     const [sims, refusing, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
     const [viaRefusing, viaOther] = [refusing.fronts['session-memory']!, other.fronts['session-memory']!];
     const sid = 'refused';
-    expect(await send(viaRefusing, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
-    expect(await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'one' })).toMatchObject({ status: 'success' });
-    await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+    await begin(sims, viaRefusing, sid);
 
     relay.freeze();
-    const refused = await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' });
+    const refused = await add(viaRefusing, sid, 'two');
     expect(refused).toMatchObject({ status: 'error', message: expect.stringContaining('write refused unsent') });
-    expect(await send(viaOther, { action: 'add_interaction', session_id: sid, role: 'user', content: 'three' })).toMatchObject({ status: 'success' });
+    expect(await add(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
     await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
     relay.thaw();
     await waitUntil(async () => (await refusing.runner.secondary.stats()).storeUp, 20_000, 'the store taken for up again');
     // The agent sends its refused write again, once the store answers.
-    expect(await send(viaRefusing, { action: 'add_interaction', session_id: sid, role: 'user', content: 'two' })).toMatchObject({ status: 'success' });
+    expect(await add(viaRefusing, sid, 'two')).toMatchObject({ status: 'success' });
     await refusing.runner.secondary.drain();
     await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
 
