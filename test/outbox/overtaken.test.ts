@@ -15,11 +15,15 @@ import { legacyContents, newRecords, openRows, waitUntil } from './support.js';
 const send = async (front: string, request: unknown) => JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
 const add = (front: string, sid: string, content: string) => send(front, { action: 'add_interaction', session_id: sid, role: 'user', content });
 
-/** The session made through `front` with its first write, landed on new. */
-async function begin(sims: SimHandle, front: string, sid: string): Promise<void> {
+/**
+ * The session made through `front` with its first write, landed on new and finished in the outbox (`url`): a
+ * write still open there when the store freezes would keep the key's next writes from every replica.
+ */
+async function begin(sims: SimHandle, url: string, front: string, sid: string): Promise<void> {
   expect(await send(front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
   expect(await add(front, sid, 'one')).toMatchObject({ status: 'success' });
   await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
+  await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'the first write finished in the outbox');
 }
 
 describe('holding writes while the store is away (the default)', () => {
@@ -29,7 +33,7 @@ describe('holding writes while the store is away (the default)', () => {
     const [sims, held, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
     const [viaHeld, viaOther] = [held.fronts['session-memory']!, other.fronts['session-memory']!];
     const sid = 'overtaken';
-    await begin(sims, viaHeld, sid);
+    await begin(sims, url, viaHeld, sid);
     const before = await held.runner.secondary.stats();
 
     relay.freeze();
@@ -57,7 +61,7 @@ describe('refusing writes while the store is away', () => {
     const [sims, refusing, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
     const [viaRefusing, viaOther] = [refusing.fronts['session-memory']!, other.fronts['session-memory']!];
     const sid = 'refused';
-    await begin(sims, viaRefusing, sid);
+    await begin(sims, url, viaRefusing, sid);
 
     relay.freeze();
     const refused = await add(viaRefusing, sid, 'two');
