@@ -242,17 +242,21 @@ async function repair(
   return repairFailed;
 }
 
-/** A repair counts once the key compares equal, read back after the stores settled. */
+/**
+ * A repair counts once the key compares equal, read back after the stores settled; as in the re-check, a store
+ * written behind its replies (under load) gets a few rounds to show it.
+ */
 async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[]): Promise<void> {
-  await sleep(t.recheckDelayMs);
-  const reread = (opts.truth === 'new' && (await opts.sides.reloadLegacy?.())) || legacy;
-  const now = await readKeys(
-    { legacy: reread, new: opts.sides.new },
-    differences.map((d) => d.key),
-  );
-  for (const d of differences) {
-    if (d.repaired === false) continue;
-    d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t);
+  let open = differences.filter((d) => d.repaired !== false);
+  for (let round = 0; round < RECHECK_ROUNDS && open.length; round++) {
+    await sleep(t.recheckDelayMs);
+    const reread = (opts.truth === 'new' && (await opts.sides.reloadLegacy?.())) || legacy;
+    const now = await readKeys(
+      { legacy: reread, new: opts.sides.new },
+      open.map((d) => d.key),
+    );
+    for (const d of open) d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t);
+    if (reread !== legacy) await reread.close();
+    open = open.filter((d) => !d.repaired);
   }
-  if (reread !== legacy) await reread.close();
 }
