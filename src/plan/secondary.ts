@@ -138,21 +138,19 @@ export class InMemoryWrites implements SecondaryWrites {
   private enqueue(write: SecondaryWrite, writeId: string, at: Date): void {
     const { route, side } = write;
     this.queued.set(write, Date.now());
-    void this.chains.run(keyOf(route.service, route.key), async (hold) => {
+    void this.chains.run(keyOf(route.service, route.key), async () => {
       const t0 = performance.now();
-      /** A translation still under way past its deadline, which may yet send calls: the key stays busy until it ends. */
-      let late: Promise<void> | undefined;
       try {
         const reply = await this.apply(route, side, writeId, at);
         write.landed?.(reply);
         this.observer.secondaryWritten({ route, side, ok: true, latencyMs: reply.latencyMs });
       } catch (error) {
         this.observer.secondaryWritten({ route, side, ok: false, latencyMs: performance.now() - t0, error });
-        if (error instanceof LateTranslation) hold((late = error.settled));
+        // A translation still under way past its deadline may yet send calls: no agent waits here, so the key does.
+        if (error instanceof LateTranslation) await error.settled;
       } finally {
         this.queued.delete(write);
-        if (late) void late.then(() => write.done());
-        else write.done();
+        write.done();
       }
     });
   }
