@@ -67,7 +67,8 @@ export interface ProxyParts {
 }
 
 export async function startProxy(config: Config, parts: ProxyParts = {}): Promise<Proxy> {
-  const store = parts.store ?? (await openStoreFor(config));
+  // A store out of reach is an outage like any later one: the agents are served meanwhile.
+  const store = parts.store ?? (await openStoreFor(config, 'wait'));
   let flags: Flags;
   try {
     flags = parts.flags ?? (await openFlagsFor(config));
@@ -181,9 +182,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     bodyLimitBytes: config.http.bodyLimitBytes,
     handle,
     // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
-    health: new HealthChecker(probes, undefined, [
-      { name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => store.pool.query('SELECT 1') },
-    ]),
+    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => storeAnswers(store) }]),
     isReady: () => ready,
     metricsText: () => telemetry.metricsText(),
   });
@@ -241,4 +240,11 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       await ownedClose();
     },
   };
+}
+
+/** The state store answers, and its tables are known to be there (made at start, or since: whenAway 'wait'). */
+async function storeAnswers(store: Store): Promise<unknown> {
+  const why = store.pending();
+  if (why) throw new Error(`its tables are not made yet: ${why.message}`);
+  return store.pool.query('SELECT 1');
 }

@@ -1,6 +1,6 @@
 /**
  * openStore: the state store on a PostgreSQL URL, or on an embedded PostgreSQL when none is given;
- * migrates at start and flushes buffered counts and samples every second.
+ * migrates at start (or once the server answers: whenAway) and flushes buffered counts and samples every second.
  */
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
@@ -8,7 +8,7 @@ import { ComparisonCounts } from './comparisons.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
 import { PgIdMap } from './id-map.js';
 import { PgKeyLocks } from './key-locks.js';
-import { migrate } from './migrations.js';
+import { Schema, type WhenAway } from './schema.js';
 import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
 import { makeRedactor } from '../util/redact.js';
@@ -34,6 +34,8 @@ export interface StoreOptions {
   keyLockWaitMs?: number;
   /** Pool size; default 10. */
   maxConnections?: number;
+  /** A server at `url` out of reach at start: fail the start (default), or serve and make the tables once it answers. */
+  whenAway?: WhenAway;
 }
 
 export interface Store {
@@ -45,6 +47,8 @@ export interface Store {
   readonly samples: MismatchSamples;
   readonly unknowns: UnknownOutcomes;
   readonly tallies: Tallies;
+  /** Why the store's tables are not known to be there yet (out of reach since the start, whenAway 'wait'), else undefined. */
+  pending(): Error | undefined;
   /** Set when this store started its own PostgreSQL. */
   readonly embedded: EmbeddedPostgresHandle | undefined;
   /** Writes buffered counts and samples now; never rejects. */
@@ -64,8 +68,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   });
   // An idle client losing its server emits here; unhandled, it would take the process down.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));
+  let schema: Schema;
   try {
-    await migrate(pool);
+    schema = await Schema.make(pool, opts.whenAway ?? 'fail');
   } catch (err) {
     await pool.end().catch(() => undefined);
     await embedded?.stop();
@@ -90,11 +95,13 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     samples,
     unknowns: new UnknownOutcomes(pool),
     tallies,
+    pending: () => schema.pending(),
     embedded,
     flush,
     close: () =>
       (closing ??= (async () => {
         clearInterval(timer);
+        schema.stop();
         await flush();
         await keyLocks.close().catch((err) => log.warn({ err }, 'closing the key locks'));
         await endPool(pool);

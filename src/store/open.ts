@@ -2,6 +2,7 @@
 import type { Config } from '../config.js';
 import { openFlags, type Flags } from '../flags/source.js';
 import { openStore, type Store } from './index.js';
+import type { WhenAway } from './schema.js';
 import type { ValuesAtRest } from './at-rest.js';
 import { makeRedactor } from '../util/redact.js';
 
@@ -12,8 +13,9 @@ export function valuesAtRestFor(config: Config): ValuesAtRest {
   return { redact: makeRedactor(true, redactionKey === undefined ? undefined : Buffer.from(redactionKey)) };
 }
 
-export const openStoreFor = (config: Config): Promise<Store> =>
+export const openStoreFor = (config: Config, whenAway: WhenAway = 'fail'): Promise<Store> =>
   openStore({
+    whenAway,
     url: config.store.url,
     dataDir: config.store.dataDir,
     sampleCapPerRoute: config.store.sampleCapPerRoute,

@@ -2,6 +2,7 @@
  * For one test file or describe block: simulators, session-memory's flags at dual-write (plus `more`), a fresh
  * store behind a relay that can be cut or frozen, a proxy storing through the relay and, when asked for, a
  * second one storing directly (another replica, whose store never fails); both configured with `config` on top.
+ * `startAway` has the relay cut or frozen before the proxy starts (the store out of reach or silent at start).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { openFlags, type Flags } from '../../src/flags/source.js';
@@ -12,7 +13,7 @@ import { Relay } from '../support/relay.js';
 import { configFor, startSims } from '../support/stack.js';
 import { dualWriteFlags } from './support.js';
 
-export function useRelayedStack(more: string[] = [], o: { direct?: boolean; config?: Record<string, unknown> } = {}) {
+export function useRelayedStack(more: string[] = [], o: { direct?: boolean; config?: Record<string, unknown>; startAway?: 'cut' | 'frozen' } = {}) {
   let sims: SimHandle | undefined;
   let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>> | undefined;
   let flags: Flags | undefined;
@@ -29,6 +30,8 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean; conf
     relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
     const relayed = new URL(url);
     relayed.port = String(relay.port);
+    if (o.startAway === 'cut') relay.cut();
+    if (o.startAway === 'frozen') relay.freeze();
     viaRelay = await startProxy(configFor(sims, relayed.toString(), o.config), { flags });
     if (o.direct) direct = await startProxy(configFor(sims, url, o.config), { flags });
   });

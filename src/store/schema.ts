@@ -1,0 +1,86 @@
+/** The state store's tables, made at start; for `memshift serve`, a server out of reach then is waited for in the background. */
+import pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+import { withDeadline } from '../util/deadline.js';
+import { migrate } from './migrations.js';
+
+const log = childLogger('store');
+
+/** A server that accepts connections and answers nothing would hold an attempt for ever (no statement timeout). */
+const ATTEMPT_MS = 5_000;
+const RETRY_MS = 2_000;
+
+/**
+ * 'fail': the start fails with the first attempt (the CLI's commands, which need the store now).
+ * 'wait': only a refusal fails it (a wrong password, no such database); a server out of reach or silent is tried
+ * again every 2 s in the background, and the proxy serves its agents meanwhile as it does through a store outage.
+ */
+export type WhenAway = 'fail' | 'wait';
+
+/** A failure that says the server is not there (yet), rather than that it refused us. */
+function outOfReach(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return true; // a socket's error, a connect or attempt timing out
+  const code = err.code ?? '';
+  // connection exceptions, shutting down or starting up, too many connections
+  return code.startsWith('08') || code.startsWith('57P') || code === '53300';
+}
+
+export class Schema {
+  private why: Error | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async make(pool: pg.Pool, whenAway: WhenAway): Promise<Schema> {
+    const schema = new Schema(pool);
+    if (whenAway === 'fail') {
+      await migrate(pool);
+      return schema;
+    }
+    try {
+      await schema.attempt();
+    } catch (err) {
+      if (!outOfReach(err)) throw err;
+      schema.why = err as Error;
+      log.warn({ err }, 'state store out of reach at start: serving without it (secondary writes held in memory), its tables made once it answers');
+      schema.retryLater();
+    }
+    return schema;
+  }
+
+  /** Why the store's tables are not known to be there yet (its server out of reach since the start), else undefined. */
+  pending(): Error | undefined {
+    return this.why;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * One migration, bounded. One that timed out may still commit later (it clears `why` then); a next one waits for
+   * its advisory lock and finds the work done (migrations run in one transaction, each version once).
+   */
+  private async attempt(): Promise<void> {
+    const late = migrate(this.pool).then(() => {
+      if (this.why) log.info('state store reached: its tables are made');
+      this.why = undefined;
+    });
+    await withDeadline(late, ATTEMPT_MS, () => new Error(`state store gave no answer within ${ATTEMPT_MS} ms (making its tables)`));
+  }
+
+  private retryLater(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.attempt().catch((err: unknown) => {
+        if (!this.why) return; // a late attempt made them meanwhile
+        // Logged when the reason changes, not every 2 s.
+        if ((err as Error).message !== this.why.message) log.warn({ err }, 'state store still out of reach: its tables not made yet');
+        this.why = err as Error;
+        this.retryLater();
+      });
+    }, RETRY_MS).unref();
+  }
+}
