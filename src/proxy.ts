@@ -71,7 +71,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const store = parts.store ?? (await openStoreFor(config, 'wait'));
   let flags: Flags;
   try {
-    flags = parts.flags ?? (await openFlagsFor(config));
+    flags = parts.flags ?? (await openFlagsFor(config, store));
   } catch (err) {
     if (!parts.store) await store.close();
     throw err;

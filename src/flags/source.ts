@@ -1,15 +1,17 @@
 /**
  * openFlags: the migration flags as memshift reads them, evaluated by unleash-client either offline
- * from the flags file or against a real Unleash server (bootstrapped from the same file).
+ * from the flags file or against a real Unleash server (until it answers, the flags last fetched from it, kept in
+ * the state store, or else the same file).
  *
  * Over 300 lines: one Flags over both sources, the file and Unleash, which differ in a dozen lines.
  */
 import type { EventEmitter } from 'node:events';
-import { InMemStorageProvider, Unleash, UnleashEvents, type Context } from 'unleash-client';
+import { Unleash, UnleashEvents, type Context } from 'unleash-client';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { definitionState, onForEveryone, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
 import { FileFlagRepository } from './file-repository.js';
+import { LastFetched, type FetchedFlagsKeeper } from './last-fetched.js';
 import { allFlagNames, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
 import { deriveStage, isOn, STAGE_PLANS, type FlagState, type FlagStates, type Stage } from './stage.js';
 
@@ -29,6 +31,8 @@ export interface OpenFlagsOptions {
   pollIntervalMs?: number;
   /** Unleash mode: how long openFlags waits for the first definitions before answering all-off. */
   readyTimeoutMs?: number;
+  /** Unleash mode: where the flags fetched are kept for a start while Unleash is out of reach (the state store); else the file answers then. */
+  fetched?: FetchedFlagsKeeper;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -122,18 +126,19 @@ async function openServer(url: string, file: string, opts: OpenFlagsOptions, env
   const bootstrap = await readFlagDefinitions(file);
   if (!bootstrap.ok) log.warn({ file, error: bootstrap.error }, 'no bootstrap flags, all off until Unleash answers');
   const apiToken = opts.apiToken ?? env.UNLEASH_API_TOKEN;
+  // Until the first fetch succeeds, the flags last fetched answer, or else the file's (fetched data always wins).
+  // Not unleash-client's bootstrap, which it would keep as if fetched; not its default file in os.tmpdir(), which
+  // a new pod does not have.
+  const kept = new LastFetched(opts.fetched, bootstrap.ok ? { version: 2, features: bootstrap.doc.features, segments: bootstrap.doc.segments } : undefined);
   const unleash = new Unleash({
     appName: opts.appName ?? 'memshift',
     url,
     refreshInterval: opts.refreshIntervalMs ?? 1000,
     customHeaders: apiToken ? { Authorization: apiToken } : undefined,
-    // Until the first fetch succeeds, the repo's own definitions answer (fetched data always wins).
-    bootstrap: bootstrap.ok ? { data: bootstrap.doc.features, segments: bootstrap.doc.segments } : {},
-    // The default file backup in os.tmpdir() could resurrect stale flags over the bootstrap.
-    storageProvider: new InMemStorageProvider(),
+    storageProvider: kept,
     skipInstanceCountWarning: true,
   });
-  const flags = new UnleashFlags(unleash, 'unleash', file);
+  const flags = new UnleashFlags(unleash, 'unleash', file, kept);
   await readyOrTimeout(unleash, opts.readyTimeoutMs ?? 5000);
   flags.resetSignature();
   return flags;
@@ -177,6 +182,7 @@ class UnleashFlags implements Flags {
     private readonly unleash: Unleash,
     readonly source: 'file' | 'unleash',
     readonly file: string,
+    private readonly kept?: LastFetched,
   ) {
     unleash.on(UnleashEvents.Error, (err: Error) => log.warn({ err }, 'unleash error'));
     unleash.on(UnleashEvents.Warn, (msg: unknown) => log.debug({ msg }, 'unleash warning'));
@@ -271,6 +277,7 @@ class UnleashFlags implements Flags {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    this.kept?.close();
     this.unleash.destroy();
     // unleash-client 6 drops its repository's listeners on destroy, while a fetch may still be under way: that
     // fetch failing (Unleash down or hung) would be an 'error' nobody hears, which throws and ends the process in

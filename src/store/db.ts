@@ -13,6 +13,7 @@ import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
 import { makeRedactor } from '../util/redact.js';
 import { UnknownOutcomes } from './unknowns.js';
+import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
 
 const log = childLogger('store');
@@ -46,6 +47,8 @@ export interface Store {
   readonly comparisons: ComparisonCounts;
   readonly samples: MismatchSamples;
   readonly unknowns: UnknownOutcomes;
+  /** The flags last fetched from Unleash, for a start while it is out of reach. */
+  readonly fetchedFlags: FetchedFlags;
   readonly tallies: Tallies;
   /** Why the store's tables are not known to be there yet (out of reach since the start, whenAway 'wait'), else undefined. */
   pending(): Error | undefined;
@@ -94,6 +97,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     comparisons,
     samples,
     unknowns: new UnknownOutcomes(pool),
+    fetchedFlags: new FetchedFlags(pool),
     tallies,
     pending: () => schema.pending(),
     embedded,

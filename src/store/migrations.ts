@@ -293,6 +293,17 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'outbox_acked_at',
     sql: `ALTER TABLE outbox ADD COLUMN acked_at timestamptz`,
   },
+  {
+    // The flags last fetched from Unleash (src/store/fetched-flags.ts): a replica started while Unleash is out of
+    // reach serves them, as the rest of the fleet does, rather than the flags file's.
+    name: 'flags_fetched',
+    sql: `
+      CREATE TABLE flags_fetched (
+        app text PRIMARY KEY,
+        response jsonb NOT NULL,
+        fetched_at timestamptz NOT NULL DEFAULT now()
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -23,8 +23,15 @@ export const openStoreFor = (config: Config, whenAway: WhenAway = 'fail'): Promi
     valuesAtRest: valuesAtRestFor(config),
   });
 
-export const openFlagsFor = (config: Config): Promise<Flags> =>
-  openFlags({ file: config.flags.file, url: config.flags.url, apiToken: config.flags.apiToken, refreshIntervalMs: config.flags.refreshIntervalMs });
+/** With a store, the flags fetched from Unleash are kept there, for a start while Unleash is out of reach. */
+export const openFlagsFor = (config: Config, store?: Store): Promise<Flags> =>
+  openFlags({
+    file: config.flags.file,
+    url: config.flags.url,
+    apiToken: config.flags.apiToken,
+    refreshIntervalMs: config.flags.refreshIntervalMs,
+    ...(store ? { fetched: store.fetchedFlags } : {}),
+  });
 
 /** Runs `work` with the store open, and closes it whatever happens. */
 export async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
@@ -39,7 +46,7 @@ export async function withStore<T>(config: Config, work: (store: Store) => Promi
 /** Runs `work` with the store and the flags open, and closes both whatever happens. */
 export function withStoreAndFlags<T>(config: Config, work: (store: Store, flags: Flags) => Promise<T>): Promise<T> {
   return withStore(config, async (store) => {
-    const flags = await openFlagsFor(config);
+    const flags = await openFlagsFor(config, store);
     try {
       return await work(store, flags);
     } finally {

@@ -1,6 +1,7 @@
 // Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
 // turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
-// rollback shows up in Unleash; `memshift flags ramp` acts on it. One server for the file: it is the slow part.
+// rollback shows up in Unleash; `memshift flags ramp` acts on it; a replica started while Unleash is out of reach
+// serves the flags last fetched. One server for the file: it is the slow part.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { syncFlags } from '../../src/commands/flags.js';
 import { flagsCli } from '../flags/helpers.js';
@@ -12,6 +13,7 @@ import type { ServedEvent } from '../../src/plan/observer.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { freePort } from '../../src/util/ports.js';
 import { configFor, startSims } from '../support/stack.js';
 import { startUnleash, type UnleashServer } from '../support/unleash.js';
 
@@ -21,6 +23,7 @@ let unleash: UnleashServer;
 let admin: UnleashAdmin;
 let sims: SimHandle;
 let proxy: Proxy;
+let storeUrl: string;
 const served: ServedEvent[] = [];
 
 beforeAll(async () => {
@@ -70,8 +73,9 @@ it('flags sync creates every flag, then finds nothing to change', async () => {
 });
 
 it('turning and ramping flags in Unleash changes routing within the refresh interval', async () => {
+  storeUrl = await freshDatabaseUrl();
   proxy = await startProxy(
-    configFor(sims, await freshDatabaseUrl(), {
+    configFor(sims, storeUrl, {
       flags: { url: unleash.apiUrl, apiToken: unleash.clientToken, adminToken: unleash.adminToken, refreshIntervalMs: REFRESH_MS },
       // Far above what a busy machine adds to a p99 of a few dozen reads (100 ms tripped it in CI), far below the fault injected below.
       guard: { addedLatencyMs: { threshold: 300, minSamples: 10 } },
@@ -165,4 +169,23 @@ it('memshift flags ramp acts on the real Unleash server; --dry-run changes nothi
   expect(back.out).toMatch(/jarvis-memory stage\s+cutover\s+->\s+dual-write/);
   expect((await dev('read-new')).enabled).toBe(false);
   expect((await dev('shadow-read')).enabled).toBe(false);
+});
+
+it("a replica started while Unleash is out of reach serves the flags the fleet last fetched, not the file's", async () => {
+  // After the rollback above Unleash says dual-write on, read-new and shadow-read off; the file says all off.
+  const enabled = (r: unknown, kind: 'dual-write' | 'read-new') =>
+    (r as { features: { name: string; enabled: boolean }[] }).features.find((f) => f.name === flagName(S, kind))?.enabled;
+  await waitFor(async () => {
+    const kept = await proxy.store.fetchedFlags.read('memshift');
+    return enabled(kept, 'dual-write') === true && enabled(kept, 'read-new') === false;
+  }, PROPAGATION_MS);
+  const nowhere = `http://127.0.0.1:${await freePort()}/api/`;
+  const replica = await startProxy(configFor(sims, storeUrl, { flags: { url: nowhere, apiToken: unleash.clientToken, refreshIntervalMs: REFRESH_MS } }));
+  try {
+    expect(replica.flags.source).toBe('unleash');
+    expect(replica.flags.snapshot().services[S]!.stage).toBe('dual-write');
+    expect(replica.flags.snapshot()).toEqual(proxy.flags.snapshot());
+  } finally {
+    await replica.close();
+  }
 });

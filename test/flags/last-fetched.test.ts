@@ -1,0 +1,70 @@
+/**
+ * LastFetched, unleash-client's storage provider over the state store: the file answers when the store has nothing
+ * or does not answer; a fetch never waits on the store's writes; the newest response is the one kept, also across a
+ * failed write.
+ */
+import { expect, it } from 'vitest';
+import type { ClientFeaturesResponse } from 'unleash-client';
+import { LastFetched, type FetchedFlagsKeeper } from '../../src/flags/last-fetched.js';
+
+const response = (name: string): ClientFeaturesResponse => ({ version: 2, features: [{ name, enabled: true, strategies: [] }] });
+const FILE = response('from-the-file');
+
+class Keeper implements FetchedFlagsKeeper {
+  rows = new Map<string, unknown>();
+  writes: string[] = [];
+  failNext = 0;
+  hang = false;
+  gate: Promise<void> = Promise.resolve();
+  read(app: string): Promise<unknown> {
+    return this.hang ? new Promise(() => undefined) : Promise.resolve(this.rows.get(app));
+  }
+  async write(app: string, r: unknown): Promise<void> {
+    await this.gate;
+    if (this.failNext-- > 0) throw new Error('store down');
+    const name = (r as ClientFeaturesResponse).features[0]!.name;
+    this.writes.push(name);
+    this.rows.set(app, r);
+  }
+}
+
+const until = async (ok: () => boolean, ms: number) => {
+  for (const start = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
+};
+
+it('answers with what the store kept, else with the file, and with the file when the store does not answer', async () => {
+  const keeper = new Keeper();
+  expect(await new LastFetched(keeper, FILE).get('memshift')).toEqual(FILE);
+  keeper.rows.set('memshift', response('fetched'));
+  expect(await new LastFetched(keeper, FILE).get('memshift')).toEqual(response('fetched'));
+  expect(await new LastFetched(keeper, FILE).get('other-app')).toEqual(FILE);
+  keeper.hang = true;
+  expect(await new LastFetched(keeper, FILE).get('memshift')).toEqual(FILE);
+  expect(await new LastFetched(undefined, FILE).get('memshift')).toEqual(FILE);
+});
+
+it('keeps the newest fetched response without making the fetch wait, and tries again after a failed write', async () => {
+  const keeper = new Keeper();
+  let open!: () => void;
+  keeper.gate = new Promise((r) => (open = r));
+  const kept = new LastFetched(keeper, FILE);
+  // The store holds the first write: set() answers at once all the same.
+  await kept.set('memshift', response('one'));
+  await kept.set('memshift', response('two'));
+  await kept.set('memshift', response('three'));
+  expect(keeper.writes).toEqual([]);
+  open();
+  await until(() => keeper.writes.length === 2, 5_000);
+  // 'two' was overtaken while 'one' was being written.
+  expect(keeper.writes).toEqual(['one', 'three']);
+
+  keeper.failNext = 1;
+  await kept.set('memshift', response('four'));
+  await until(() => keeper.writes.length === 3, 15_000);
+  expect(keeper.rows.get('memshift')).toEqual(response('four'));
+
+  kept.close();
+  await kept.set('memshift', response('five'));
+  await new Promise((r) => setTimeout(r, 100));
+  expect(keeper.writes).toEqual(['one', 'three', 'four']);
+}, 30_000);
