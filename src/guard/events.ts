@@ -28,6 +28,10 @@ export interface UnleashOutcome {
 }
 
 export interface GuardEventInput {
+  /** A rollback unless it says 'resume': a person's go-ahead after one (its changes and breaches empty). */
+  kind?: 'resume';
+  /** A resume's newest rollback let go of (an event id): later ones stay in force. */
+  resumes?: number;
   service: string;
   /** The stage the service was in when the guard acted. */
   stage: string;
@@ -54,9 +58,12 @@ interface Row {
   flags_changed: FlagChange[];
   unleash: UnleashOutcome;
   replica: string | null;
+  kind: string;
+  resumes: string | null;
 }
 
 const toEvent = (r: Row): GuardEvent => ({
+  ...(r.kind === 'resume' ? { kind: 'resume' as const, resumes: Number(r.resumes ?? 0) } : {}),
   id: Number(r.id),
   at: r.at.toISOString(),
   service: r.service,
@@ -73,9 +80,19 @@ export class GuardEvents {
 
   async record(e: GuardEventInput): Promise<GuardEvent> {
     const { rows } = await this.pool.query<Row>(
-      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [e.service, e.stage, JSON.stringify(e.breaches), JSON.stringify(e.figures), JSON.stringify(e.flagsChanged), JSON.stringify(e.unleash), e.replica ?? null],
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+      [
+        e.service,
+        e.stage,
+        JSON.stringify(e.breaches),
+        JSON.stringify(e.figures),
+        JSON.stringify(e.flagsChanged),
+        JSON.stringify(e.unleash),
+        e.replica ?? null,
+        e.kind ?? 'rollback',
+        e.resumes ?? null,
+      ],
     );
     return toEvent(rows[0]!);
   }
@@ -95,11 +112,26 @@ export class GuardEvents {
     return rows.map(toEvent);
   }
 
-  /** Newest first. */
-  /** A service's events in [from, to), oldest first (at most 100). */
+  /**
+   * Up to event `id`, per service, the newest rollback no resume let go of, when its flag changes did not all land
+   * where the flags come from (no admin token, flags from a file): the flags alone do not show it.
+   */
+  async inForceUpTo(id: number): Promise<GuardEvent[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT DISTINCT ON (service) * FROM guard_events g
+       WHERE id <= $1 AND kind = 'rollback'
+         AND id > (SELECT coalesce(max(resumes), 0) FROM guard_events r WHERE r.service = g.service AND r.kind = 'resume' AND r.id <= $1)
+       ORDER BY service, id DESC`,
+      [id],
+    );
+    return rows.map(toEvent).filter((e) => e.flagsChanged.some((c) => !e.unleash.changed.includes(c.flag)));
+  }
+
+  /** A service's rollbacks in [from, to), oldest first (at most 100). */
   async between(service: string, from: Date, to: Date): Promise<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }[]> {
     const { rows } = await this.pool.query<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
-      `SELECT at, stage, breaches, flags_changed FROM guard_events WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
+      `SELECT at, stage, breaches, flags_changed FROM guard_events
+       WHERE service = $1 AND at >= $2 AND at < $3 AND kind = 'rollback' ORDER BY at, id LIMIT 100`,
       [service, from, to],
     );
     return rows;

@@ -3,7 +3,8 @@
  * figure crosses its threshold (with enough samples), reads go back to legacy and shadow / cutover stop for
  * that service: at once on this instance (local overrides) and in Unleash when an admin token allows.
  * Dual writes stay on, so the new side keeps receiving data. Re-enabling is left to a person. With a fleet
- * (replicas sharing the store), windows add up the other replicas' counts and a trip anywhere is followed here.
+ * (replicas sharing the store), windows add up the other replicas' counts, a trip or a resume anywhere is followed
+ * here, and a replica started later follows the rollbacks still in force that the flags do not show.
  *
  * Over 300 lines: checks, rollback and its Unleash write share each service's state (windows and events are apart).
  */
@@ -132,7 +133,13 @@ export class Guard {
         g.peers = g.state === 'watching' ? await fleet.peers(service, Math.max(first, g.sinceEpoch)) : undefined;
         this.check(service);
       }
-      this.lastEventId ??= await this.opts.events.lastId();
+      if (this.lastEventId === undefined) {
+        const last = await this.opts.events.lastId();
+        // A rollback the flags do not show (no admin token, flags from a file) is still in force in the fleet until a
+        // person resumes it: a replica started after it (restarted, scaled up) follows it too.
+        for (const e of await this.opts.events.inForceUpTo(last)) this.follow(e);
+        this.lastEventId = last;
+      }
       for (const e of await this.opts.events.byOthersAfter(this.lastEventId, fleet.replica)) {
         this.lastEventId = e.id;
         this.follow(e);
@@ -145,10 +152,17 @@ export class Guard {
     }
   }
 
-  /** Another replica rolled a service back: the same here, at once (its flags change in Unleash only if it could). */
+  /** Another replica rolled a service back: the same here, at once (its flags change in Unleash only if it could). A person resumed it there: here too. */
   private follow(e: GuardEvent): void {
     const service = e.service as ServiceName;
     const g = this.services.get(service);
+    if (e.kind === 'resume') {
+      // Not a rollback it had not seen (this replica's own, not stored yet, or a later one).
+      if (g?.state !== 'tripped' || (g.event?.id ?? Infinity) > (e.resumes ?? 0)) return;
+      this.letGo(service, g);
+      log.info({ service, replica: e.replica, eventId: e.id }, 'guard: resumed by an operator on another replica; following it');
+      return;
+    }
     if (!g || g.state !== 'watching' || Date.parse(e.at) < g.watchingSince || !GUARDED.has(this.stageOf(service))) return;
     for (const c of e.flagsChanged) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
     this.enterTripped(service, g);
@@ -188,10 +202,37 @@ export class Guard {
   resume(service: ServiceName): boolean {
     const g = this.services.get(service);
     if (!g) return false;
+    const tripped = g.state === 'tripped';
+    this.letGo(service, g);
+    log.info({ service }, 'guard resumed by an operator');
+    if (tripped) this.track(this.recordResume(service, g));
+    return true;
+  }
+
+  /** Recorded for the fleet: the other replicas follow it, and one started later no longer follows the rollback. */
+  private async recordResume(service: ServiceName, g: ServiceGuard): Promise<void> {
+    const replica = this.opts.fleet?.replica;
+    try {
+      await this.opts.events.record({
+        kind: 'resume',
+        service,
+        stage: this.stageOf(service),
+        breaches: [],
+        figures: g.window.figures(this.now()),
+        flagsChanged: [],
+        unleash: { changed: [] },
+        // The newest rollback this replica knew of: its own, or the fleet's events it read.
+        resumes: Math.max(g.event?.id ?? 0, this.lastEventId ?? 0),
+        ...(replica ? { replica } : {}),
+      });
+    } catch (err) {
+      log.error({ err, service }, 'guard resume could not be stored: other replicas stay rolled back until resumed each');
+    }
+  }
+
+  private letGo(service: ServiceName, g: ServiceGuard): void {
     this.clearOverrides(service);
     this.rearm(g);
-    log.info({ service }, 'guard resumed by an operator');
-    return true;
   }
 
   /** Waits for events still being stored and sent. */

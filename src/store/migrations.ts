@@ -304,6 +304,12 @@ export const MIGRATIONS: readonly Migration[] = [
         fetched_at timestamptz NOT NULL DEFAULT now()
       )`,
   },
+  {
+    // A person's resume is recorded beside the guard's rollbacks, with the newest rollback it lets go of: the fleet
+    // follows it, and a replica started later follows only the rollbacks still in force (src/guard/guard.ts).
+    name: 'guard_event_kind',
+    sql: `ALTER TABLE guard_events ADD COLUMN kind text NOT NULL DEFAULT 'rollback', ADD COLUMN resumes bigint`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

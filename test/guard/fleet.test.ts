@@ -1,9 +1,11 @@
 /**
  * Two replicas on one store guard as one fleet, flags from a file (no Unleash token): a divergence spread over
  * both so that neither alone reaches the guard's minimum samples trips the guard on their summed window, and
- * both serve every read from legacy within one window.
+ * both serve every read from legacy within one window. A rollback the file does not show holds for a replica
+ * started after it, until a person resumes it on any replica.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
 import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { ServedEvent } from '../../src/plan/observer.js';
@@ -19,7 +21,9 @@ const WINDOW_MS = 10_000;
 
 let sims: SimHandle;
 let temp: TempFlags;
+let config: Config;
 const replicas: { proxy: Proxy; served: ServedEvent[] }[] = [];
+const later: Proxy[] = [];
 
 beforeAll(async () => {
   sims = await startSims();
@@ -29,7 +33,7 @@ beforeAll(async () => {
     [flagName(S, 'read-new')]: { enabled: true, rollout: 30 },
   });
   const url = await freshDatabaseUrl();
-  const config = configFor(sims, url, {
+  config = configFor(sims, url, {
     guard: {
       enabled: true,
       bucketMs: 1_000,
@@ -47,6 +51,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 afterAll(async () => {
+  for (const p of later) await p.close();
   for (const r of replicas) await r.proxy.close();
   await replicas[0]?.proxy.store.close();
   await replicas[1]?.proxy.store.close();
@@ -116,3 +121,36 @@ it('a rollback recorded by another replica is followed by every replica, without
   expect(replicas.map((r) => stage(r.proxy))).toEqual(['dual-write', 'dual-write']);
   expect(replicas.map((r) => r.proxy.guard!.status(S)!.lastEvent?.replica)).toEqual(['a-third-replica', 'a-third-replica']);
 });
+
+it('a replica started after a rollback the flags do not show follows it, until a person resumes it on any replica', async () => {
+  const stage = (p: Proxy) => p.flags.snapshot().services[S]!.stage;
+  const until = async (ok: () => boolean, what: string) => {
+    for (const deadline = Date.now() + 15_000; !ok(); await new Promise((r) => setTimeout(r, 50)))
+      if (Date.now() > deadline) throw new Error(`${what}: not within 15 s`);
+  };
+  const start = async () => {
+    const p = await startProxy(config, { flags: await temp.open({ pollIntervalMs: 100 }) });
+    later.push(p);
+    return p;
+  };
+  // The file still says cutover; the fleet holds the rollback above.
+  expect(replicas.map((r) => stage(r.proxy))).toEqual(['dual-write', 'dual-write']);
+  // Past the window, so that a replica starting now finds none of the first test's mismatches in the fleet's
+  // buckets (it would trip on them by itself).
+  await new Promise((r) => setTimeout(r, WINDOW_MS));
+  const third = await start();
+  await until(() => stage(third) === 'dual-write', 'the replica started later rolled back');
+  expect(third.guard!.status(S)!.state).toBe('tripped');
+
+  // A person resumes on one replica: the others follow, and one started after that stays at the file's stage.
+  expect(replicas[0]!.proxy.guard!.resume(S)).toBe(true);
+  await until(() => [replicas[1]!.proxy, third].every((p) => stage(p) === 'cutover'), 'the resume followed');
+  expect(third.guard!.status(S)!.state).toBe('watching');
+  const [resumed] = await third.guardEvents.list({ service: S, limit: 1 });
+  expect(resumed).toMatchObject({ kind: 'resume', flagsChanged: [] });
+  const fourth = await start();
+  // Its first exchange with the fleet comes within a second; past two, it would have rolled back.
+  await new Promise((r) => setTimeout(r, 2_500));
+  expect(stage(fourth)).toBe('cutover');
+  expect(fourth.guard!.status(S)!.state).toBe('watching');
+}, 90_000);
