@@ -19,6 +19,9 @@ interface Stage {
   env: Record<string, string>;
 }
 
+/** A RUN step's bound: an install from the cache takes under a minute alone, three on a busy two-core machine. */
+const RUN_STEP_MS = 180_000;
+
 const lines = readFileSync('deploy/Dockerfile', 'utf8')
   .split('\n')
   .filter((l) => l.trim() && !l.startsWith('#'));
@@ -69,13 +72,17 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
           expect(existsSync(`/usr/bin/${pkg}`), `${pkg} (system-packages.ts)`).toBe(true);
         continue;
       }
-      // The npm cache of this machine's own install serves the packages; the commands are the Dockerfile's.
+      // The npm cache of this machine's own install serves the packages, and only it: a registry that answers
+      // slowly or holds a connection (seen: 12 minutes in one run) would hold this synchronous call, and with it the
+      // suite. The commands are the Dockerfile's; each is bounded all the same.
       const r = spawnSync('bash', ['-c', arg], {
         cwd: at(stage!, '.'),
-        env: { ...process.env, ...stage!.env, npm_config_prefer_offline: 'true' },
+        env: { ...process.env, ...stage!.env, npm_config_offline: 'true' },
         encoding: 'utf8',
+        timeout: RUN_STEP_MS,
+        killSignal: 'SIGKILL',
       });
-      expect(r.status, `RUN ${arg}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.status, `RUN ${arg} (${r.error ? String(r.error) : `exit ${r.status}`})\n${r.stdout}\n${r.stderr}`).toBe(0);
     } else if (op === 'USER') user = arg;
     else if (op === 'ENTRYPOINT') entrypoint = json(arg);
     else if (op === 'CMD') cmd = json(arg);
