@@ -2,12 +2,15 @@
  * Debian's chromium for the browser tests (installed before vitest starts, by test/support/system-packages.ts),
  * launched headless through playwright-core with a fresh profile so no state leaks between runs.
  */
+import { spawnSync } from 'node:child_process';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
+/** A browser not closed by then (a loaded machine, a wedged renderer) is killed rather than left to hold a file's last hook. */
+const CLOSE_MS = 15_000;
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -39,7 +42,16 @@ export async function launchChromium(): Promise<Browser> {
   return {
     context,
     async close() {
-      await context.close().catch(() => undefined);
+      const closed = context.close().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_MS)))]);
+      clearTimeout(timer);
+      if (late) {
+        console.warn(`chromium did not close within ${CLOSE_MS} ms: killed`);
+        // Its processes are the ones started on this profile.
+        spawnSync('pkill', ['-KILL', '-f', profile]);
+        await closed;
+      }
       await rm(profile, { recursive: true, force: true });
     },
   };
