@@ -112,6 +112,12 @@ export class GuardEvents {
     return rows.map(toEvent);
   }
 
+  /** Up to event `id`, each service's newest event. */
+  async newestUpTo(id: number): Promise<GuardEvent[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT DISTINCT ON (service) * FROM guard_events WHERE id <= $1 ORDER BY service, id DESC`, [id]);
+    return rows.map(toEvent);
+  }
+
   /**
    * Up to event `id`, per service, the newest rollback no resume let go of, when its flag changes did not all land
    * where the flags come from (no admin token, flags from a file): the flags alone do not show it.

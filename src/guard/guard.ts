@@ -123,6 +123,7 @@ export class Guard {
     if (this.syncing) return;
     this.syncing = true;
     try {
+      if (this.lastEventId === undefined) await this.catchUp();
       const now = this.now();
       let oldest = Number.POSITIVE_INFINITY;
       for (const [service, g] of this.services) {
@@ -133,14 +134,7 @@ export class Guard {
         g.peers = g.state === 'watching' ? await fleet.peers(service, Math.max(first, g.sinceEpoch)) : undefined;
         this.check(service);
       }
-      if (this.lastEventId === undefined) {
-        const last = await this.opts.events.lastId();
-        // A rollback the flags do not show (no admin token, flags from a file) is still in force in the fleet until a
-        // person resumes it: a replica started after it (restarted, scaled up) follows it too.
-        for (const e of await this.opts.events.inForceUpTo(last)) this.follow(e);
-        this.lastEventId = last;
-      }
-      for (const e of await this.opts.events.byOthersAfter(this.lastEventId, fleet.replica)) {
+      for (const e of await this.opts.events.byOthersAfter(this.lastEventId!, fleet.replica)) {
         this.lastEventId = e.id;
         this.follow(e);
       }
@@ -150,6 +144,21 @@ export class Guard {
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** A replica's first exchange with the fleet: what its events so far mean for it, before it reads any figures. */
+  private async catchUp(): Promise<void> {
+    const last = await this.opts.events.lastId();
+    for (const e of await this.opts.events.newestUpTo(last)) {
+      const g = this.services.get(e.service as ServiceName);
+      // The fleet's buckets from before a rollback were acted on, from before a resume let go of: as the replicas
+      // running then forgot theirs, they no longer count here (they would roll the service back again).
+      if (g) g.sinceEpoch = Math.max(g.sinceEpoch, g.window.epochOf(Date.parse(e.at)) + 1);
+    }
+    // A rollback the flags do not show (no admin token, flags from a file) is still in force in the fleet until a
+    // person resumes it: a replica started after it (restarted, scaled up) follows it too.
+    for (const e of await this.opts.events.inForceUpTo(last)) this.follow(e);
+    this.lastEventId = last;
   }
 
   /** Another replica rolled a service back: the same here, at once (its flags change in Unleash only if it could). A person resumed it there: here too. */

@@ -155,10 +155,18 @@ it('a replica started after a rollback the flags do not show follows it, until a
     replica: 'a-replica-gone-since',
   });
   await until(() => stage(a) === 'dual-write' && stage(b) === 'dual-write', 'the running replicas rolled back');
+  // jarvis-memory, rolled back in the tests above, resumed: a replica started now must not count the fleet's
+  // buckets from before (the first test's mismatches, still in the window), which the resume let go of.
+  expect(a.guard!.resume(S)).toBe(true);
+  await until(() => b.guard!.status(S)!.state === 'watching', 'the jarvis-memory resume followed');
+  const jarvisEvents = (await a.guardEvents.list({ service: S })).length;
   // The file still says cutover.
   const third = await start();
   await until(() => stage(third) === 'dual-write', 'the replica started later rolled back');
   expect(third.guard!.status(T)!.state).toBe('tripped');
+  await new Promise((r) => setTimeout(r, 500));
+  expect(third.guard!.status(S)!.state).toBe('watching');
+  expect(await a.guardEvents.list({ service: S })).toHaveLength(jarvisEvents);
 
   // A person resumes on one replica: the others follow, and one started after that stays at the file's stage.
   expect(a.guard!.resume(T)).toBe(true);
