@@ -124,7 +124,11 @@ async function openOffline(file: string, opts: OpenFlagsOptions): Promise<Flags>
 
 async function openServer(url: string, file: string, opts: OpenFlagsOptions, env: NodeJS.ProcessEnv): Promise<Flags> {
   const bootstrap = await readFlagDefinitions(file);
-  if (!bootstrap.ok) log.warn({ file, error: bootstrap.error }, 'no bootstrap flags, all off until Unleash answers');
+  if (!bootstrap.ok)
+    log.warn(
+      { file, error: bootstrap.error },
+      'flags file unreadable: until Unleash answers, the flags last fetched from it answer, or else every flag is off',
+    );
   const apiToken = opts.apiToken ?? env.UNLEASH_API_TOKEN;
   // Until the first fetch succeeds, the flags last fetched answer, or else the file's (fetched data always wins).
   // Not unleash-client's bootstrap, which it would keep as if fetched; not its default file in os.tmpdir(), which
