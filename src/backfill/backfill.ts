@@ -13,9 +13,10 @@ import type { LegacyIndex } from '../reconcile/legacy-index.js';
 import { scanRecords, type RecordSource } from '../reconcile/source.js';
 import { childLogger } from '../telemetry/log.js';
 import type { Progress } from './progress.js';
-import { reconcile, type ReconcileResult, type ReconcileTuning } from '../reconcile/reconcile.js';
+import { DEFAULT_TUNING, reconcile, type ReconcileResult, type ReconcileTuning } from '../reconcile/reconcile.js';
 import { mapLimit, RateLimiter } from '../reconcile/pace.js';
-import { syncKey, type SideWriter } from '../reconcile/repair.js';
+import { syncHeld, type HeldSync, type SideWriter } from '../reconcile/repair.js';
+import { KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 
 const log = childLogger('backfill');
 
@@ -48,6 +49,8 @@ export interface BackfillOptions {
 export interface BackfillResult {
   keys: number;
   writes: number;
+  /** Keys left as they were: earlier writes of theirs were still on their way (see copyKey). */
+  skipped: number;
   /** True when it went through every legacy key (not stopped). */
   complete: boolean;
   resumedAfter?: string;
@@ -70,12 +73,21 @@ async function writeCheckpoint(pool: pg.Pool, service: ServiceName, value: Backf
   );
 }
 
-/** A key's copy, retried on transient failures (a timeout may have left it half written: the retry completes it). */
-async function copyKey(opts: BackfillOptions, record: CanonicalRecord, current: CanonicalRecord | undefined): Promise<number> {
+/**
+ * A key's copy, retried on transient failures (a timeout may have left it half written: the retry completes it).
+ * Live writes of the key (the backfill runs at dual-write) are held while it is rewritten, and kept after the
+ * history; a key whose earlier writes are still on their way is left as it is (undefined), for the closing
+ * reconciliation to report if it differs.
+ */
+async function copyKey(opts: BackfillOptions, sync: HeldSync, record: CanonicalRecord, current: CanonicalRecord | undefined): Promise<number | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await syncKey(opts.service, record.key, record, current, opts.writer);
+      return await syncHeld(sync, record.key, record, current);
     } catch (err) {
+      if (err instanceof KeyStillWritten) {
+        log.warn({ service: opts.service, key: record.key }, err.message);
+        return undefined;
+      }
       if (attempt >= ATTEMPTS) throw err;
       log.warn({ service: opts.service, key: record.key, attempt, err }, 'copying a key failed; retrying');
       await sleep(200 * attempt);
@@ -92,15 +104,26 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
   if (resumed) log.info({ service, after: resumed.after, keys }, 'resuming the backfill from its checkpoint');
   const progress = opts.progress?.(opts.legacy.size, keys);
   const limiter = new RateLimiter(opts.recordsPerSecond);
+  const tuning = { ...DEFAULT_TUNING, ...opts.reconcileTuning };
+  const sync: HeldSync = {
+    service,
+    side: 'new',
+    writer: opts.writer,
+    read: async (key) => (await opts.new.recordsOf([key]))[0],
+    holds: new KeyHolds(pool, { settleMs: tuning.recheckDelayMs }),
+    toleranceS: tuning.timeToleranceS,
+  };
+  let skipped = 0;
   let stopped = false;
   for await (const batch of scanRecords(opts.legacy, {}, opts.batchSize, resumed?.after)) {
     const current = new Map((await opts.new.recordsOf(batch.map((r) => r.key))).map((r) => [r.key, r]));
     await mapLimit(batch, opts.concurrency, async (record) => {
-      const sent = await copyKey(opts, record, current.get(record.key));
-      writes += sent;
+      const sent = await copyKey(opts, sync, record, current.get(record.key));
+      if (sent === undefined) skipped++;
+      writes += sent ?? 0;
       keys++;
       progress?.update(keys, writes);
-      await limiter.take(sent);
+      await limiter.take(sent ?? 0);
     });
     await writeCheckpoint(pool, service, { after: batch.at(-1)!.key, keys, writes });
     if (opts.signal?.aborted) {
@@ -109,7 +132,7 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     }
   }
   progress?.finish(keys, writes);
-  if (stopped) return { keys, writes, complete: false, ...(resumed ? { resumedAfter: resumed.after } : {}) };
+  if (stopped) return { keys, writes, skipped, complete: false, ...(resumed ? { resumedAfter: resumed.after } : {}) };
   // Done: the next backfill is a fresh (idempotent) pass that picks up what legacy gained meanwhile.
   await pool.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName(service)]);
   const result = await reconcile({
@@ -120,5 +143,5 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     trigger: 'backfill',
     ...(opts.reconcileTuning ? { tuning: opts.reconcileTuning } : {}),
   });
-  return { keys, writes, complete: true, ...(resumed ? { resumedAfter: resumed.after } : {}), reconcile: result };
+  return { keys, writes, skipped, complete: true, ...(resumed ? { resumedAfter: resumed.after } : {}), reconcile: result };
 }

@@ -61,7 +61,8 @@ export const command = defineCommand(
           signal: stop.signal,
           reconcileTuning: tuningOf(config),
         });
-        const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
+        const skipped = result.skipped ? `, ${result.skipped} left as they were (earlier writes of theirs still on their way)` : '';
+        const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${skipped}${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
         if (!result.complete) {
           process.stdout.write(`${head}; stopped, resume by running it again\n`);
           return 1;

@@ -18,6 +18,7 @@ import type { Completion, OutboxRow, OutboxTable } from './table.js';
 import type { Found, Resolver, WriteRef } from './resolve.js';
 import { backoffMs, decide, describe, UnreplayableWrite, type RetryPolicy } from './retry.js';
 import { GroupCommit } from '../util/group-commit.js';
+import { HOLD_ACTION } from './hold.js';
 
 const log = childLogger('outbox');
 const RETENTION_EVERY_MS = 60_000;
@@ -284,6 +285,8 @@ export class OutboxRunner {
       await this.persist(() => this.o.table.unclaim(row, this.o.owner, PRIMARY_PENDING_MS));
       return undefined;
     }
+    // A repair's or the backfill's hold on the key whose holder died (its lease ran out): nothing to send.
+    if (row.action === HOLD_ACTION) return this.finish(row, { status: 'done' });
     const mine = own?.primary;
     let route: Route;
     try {

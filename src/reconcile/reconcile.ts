@@ -14,7 +14,8 @@ import type { RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
-import { RepairError, syncKey, type SideWriter } from './repair.js';
+import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
+import { KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import { connectClient } from '../store/client.js';
 
@@ -38,7 +39,7 @@ export interface ReconcileTuning extends DiffTuning {
 /** Re-check rounds at most (each after recheckDelayMs), while keys keep converging. */
 const RECHECK_ROUNDS = 5;
 
-const DEFAULT_TUNING: ReconcileTuning = {
+export const DEFAULT_TUNING: ReconcileTuning = {
   leafSize: 64,
   fanout: 16,
   maxFieldDiffs: 20,
@@ -201,7 +202,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   }
   if (now) {
     if (opts.repair && differences.length) {
-      repairFailed = await repair(opts, t, differences, now);
+      repairFailed = await repair(opts, t, legacy, differences, now);
       await verifyRepairs(opts, t, legacy, differences);
       repaired = differences.filter((d) => d.repaired).length;
     }
@@ -221,22 +222,33 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
 async function repair(
   opts: ReconcileOptions,
   t: ReconcileTuning,
+  legacy: RecordSource,
   differences: Difference[],
   now: { legacy: Map<string, CanonicalRecord>; new: Map<string, CanonicalRecord> },
 ): Promise<number> {
   const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
   const writer = opts.sides.writers?.[target];
   if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
+  // The key's live writes (of a proxy serving meanwhile) are held while it is rewritten, and kept after the truth.
+  const sync: HeldSync = {
+    service: opts.service,
+    side: target,
+    writer,
+    read: async (key) => (await (target === 'new' ? opts.sides.new : legacy).recordsOf([key]))[0],
+    holds: new KeyHolds(opts.pool, { settleMs: t.recheckDelayMs }),
+    toleranceS: t.timeToleranceS,
+  };
   let repairFailed = 0;
   const limiter = new RateLimiter(t.keysPerSecond);
   await mapLimit(differences, 8, async (d) => {
     try {
-      await syncKey(opts.service, d.key, now[opts.truth].get(d.key), now[target].get(d.key), writer);
+      await syncHeld(sync, d.key, now[opts.truth].get(d.key), now[target].get(d.key));
       await limiter.take(1);
     } catch (err) {
       repairFailed++;
       d.repaired = false;
-      log.warn({ service: opts.service, key: d.key, err: err instanceof RepairError ? err.message : err }, 'repair failed');
+      const known = err instanceof RepairError || err instanceof KeyStillWritten;
+      log.warn({ service: opts.service, key: d.key, err: known ? err.message : err }, 'repair failed');
     }
   });
   return repairFailed;

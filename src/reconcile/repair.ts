@@ -13,6 +13,9 @@ import type { Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
+import { sameElement, withNewer } from './newer.js';
+import type { KeyHolds } from '../outbox/hold.js';
+import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
 /** One side's write path, taking legacy requests. */
@@ -30,12 +33,10 @@ export interface SideWriter {
 
 export class RepairError extends Error {}
 
-const isPrefix = (short: unknown[][], long: unknown[][]): boolean => short.length <= long.length && short.every((e, i) => isDeepStrictEqual(e, long[i]));
-
 /**
  * Makes `current` (what the side holds now, undefined when absent) equal `truth` (undefined: the key
- * must not exist). Returns how many write requests it sent; throws RepairError when the side's protocol
- * cannot express the change.
+ * must not exist), elements alike within `toleranceS` counting as equal. Returns how many write requests it
+ * sent; throws RepairError when the side's protocol cannot express the change.
  */
 export async function syncKey(
   service: ServiceName,
@@ -43,8 +44,11 @@ export async function syncKey(
   truth: CanonicalRecord | undefined,
   current: CanonicalRecord | undefined,
   writer: SideWriter,
+  toleranceS = 0,
 ): Promise<number> {
   const ops = serviceOf(service).repair;
+  const isPrefix = (i: number, short: unknown[][], long: unknown[][]) =>
+    short.length <= long.length && short.every((e, j) => sameElement(service, i, e, long[j]!, toleranceS));
   let sent = 0;
   const send = async (r: LegacyRequest, stamp?: unknown) => {
     await writer.send(r, stamp);
@@ -61,7 +65,7 @@ export async function syncKey(
     return sent;
   }
   const sameHeader = current !== undefined && isDeepStrictEqual(current.header, truth.header);
-  const appendable = sameHeader && truth.lists.every((list, i) => isPrefix(current!.lists[i] ?? [], list));
+  const appendable = sameHeader && truth.lists.every((list, i) => isPrefix(i, current!.lists[i] ?? [], list));
   const from = truth.lists.map((_, i) => (appendable ? (current!.lists[i]?.length ?? 0) : 0));
   if (!appendable) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
@@ -75,6 +79,44 @@ export async function syncKey(
   }
   return sent;
 }
+
+/** A key's sync on one side while writes keep landing there: the key held, what the side holds read under the hold. */
+export interface HeldSync {
+  service: ServiceName;
+  side: Side;
+  writer: SideWriter;
+  /** What the side holds of a key now. */
+  read(key: string): Promise<CanonicalRecord | undefined>;
+  holds: KeyHolds;
+  toleranceS: number;
+}
+
+/**
+ * syncKey for a truth read a while ago, on a side live writes of the key keep landing on: what landed since is kept
+ * after the truth (withNewer), and the rewrite runs while the key's writes are held (KeyHolds), on what the side
+ * holds under the hold. `current` (read before) only spares the hold when the key needs nothing. Returns the writes
+ * sent; KeyStillWritten when earlier writes of the key did not land in time (the key untouched).
+ */
+export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
+  const target = (now: CanonicalRecord | undefined) => (truth ? withNewer(s.service, truth, now, s.toleranceS) : undefined);
+  const idle: SideWriter = {
+    send: () => Promise.reject(new Needed()),
+    clearKey: () => Promise.reject(new Needed()),
+    restore: () => Promise.reject(new Needed()),
+  };
+  try {
+    return await syncKey(s.service, key, target(current), current, idle, s.toleranceS);
+  } catch (err) {
+    if (!(err instanceof Needed)) throw err;
+  }
+  return s.holds.hold(s.service, key, s.side, async () => {
+    const now = await s.read(key);
+    return syncKey(s.service, key, target(now), now, s.writer, s.toleranceS);
+  });
+}
+
+/** A dry run's first write: the key needs one. */
+class Needed extends Error {}
 
 /**
  * Writes to the legacy service itself, over its leg; a reply its success rules reject is an error. A write

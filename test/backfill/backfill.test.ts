@@ -11,11 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/util/ports.js';
 import { startChild, startSim, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
 import type { Config } from '../../src/config.js';
-import { backfill, type BackfillOptions, type BackfillResult } from '../../src/backfill/backfill.js';
 import { progressReporter } from '../../src/backfill/progress.js';
-import { openSides } from '../../src/reconcile/sides.js';
 import type { JarvisFile } from '../../src/services/jarvis-memory/legacy-store.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { runBackfill } from '../support/backfill.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { parseConfig } from '../../src/config.js';
 
@@ -117,7 +116,7 @@ describe('backfill jarvis-memory, 50,000 records', () => {
     expect((await newSideCounts()).memories).toBeLessThan(USERS * PER_USER);
 
     const lines: string[] = [];
-    const result = await runBackfill({
+    const result = await runBackfill(config, store, SERVICE, {
       batchSize: 250,
       progress: (total, start) => progressReporter({ write: (t) => lines.push(t) }, 'backfill', total, start, 0),
       reconcileTuning: { recheckDelayMs: 1_000 },
@@ -137,29 +136,10 @@ describe('backfill jarvis-memory, 50,000 records', () => {
   }, 120_000);
 
   it('a further backfill is a fresh pass that writes nothing', async () => {
-    const result = await runBackfill({ batchSize: 1000, reconcileTuning: { recheckDelayMs: 0 } });
+    const result = await runBackfill(config, store, SERVICE, { batchSize: 1000, reconcileTuning: { recheckDelayMs: 0 } });
     expect(result).toMatchObject({ complete: true, keys: USERS, writes: 0 });
     expect(result.resumedAfter).toBeUndefined();
     expect(result.reconcile!.remaining).toBe(0);
     // A pass over every key through the orchestrator simulator: on a busy machine it needs room.
   }, 90_000);
 });
-
-/** An in-process backfill of SERVICE, unthrottled, over sides opened for it and closed after. */
-async function runBackfill(options: Pick<BackfillOptions, 'batchSize' | 'reconcileTuning'> & Partial<BackfillOptions>): Promise<BackfillResult> {
-  const sides = await openSides(config, SERVICE, store.idMap);
-  try {
-    return await backfill({
-      service: SERVICE,
-      pool: store.pool,
-      legacy: await sides.legacy.ready,
-      new: sides.new,
-      writer: sides.writers!.new!,
-      recordsPerSecond: 0,
-      concurrency: 16,
-      ...options,
-    });
-  } finally {
-    await sides.close();
-  }
-}

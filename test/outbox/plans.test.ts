@@ -5,24 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable, SESSION_OPTIONS } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { completeOne } from '../support/outbox.js';
+import { completeOne, useOutboxTable } from '../support/outbox.js';
 
-let pool: pg.Pool;
-let table: OutboxTable;
+const db = useOutboxTable();
 const S = 'session-memory' as const;
-
-beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await freshDatabaseUrl() });
-  await migrate(pool);
-  table = new OutboxTable(pool);
-});
-afterAll(async () => {
-  await pool.end();
-});
 
 interface PlanNode {
   'Rows Removed by Filter'?: number;
@@ -38,7 +28,7 @@ const discarded = (n: PlanNode): number =>
 
 /** Runs the statement under EXPLAIN ANALYZE and rolls it back. */
 async function wasted(sql: string, params: unknown[]): Promise<number> {
-  const client = await pool.connect();
+  const client = await db.pool.connect();
   try {
     return await explained(client, sql, params);
   } finally {
@@ -70,26 +60,26 @@ const intent = (key: string, n: number) => ({
 
 it('completes a write and claims a key head without wading through the backlog of other keys', async () => {
   // An hour of history: 2,000 applied writes, and a vacuum that saw no open one.
-  await pool.query(
+  await db.pool.query(
     `INSERT INTO outbox (id, service, key, seq, action, side, request, status)
      SELECT gen_random_uuid(), $1, 'history-' || g, g, 'add_interaction', 'new', '\\x7b7d', 'done' FROM generate_series(1, 2000) g`,
     [S],
   );
-  await pool.query('VACUUM ANALYZE outbox');
+  await db.pool.query('VACUUM ANALYZE outbox');
   // Then a backlog of 600 writes on other keys, not yet due, and key k with two writes.
-  await pool.query(
+  await db.pool.query(
     `INSERT INTO outbox (id, service, key, seq, action, side, request, next_attempt_at)
      SELECT gen_random_uuid(), $1, 'backlog-' || g, 10000 + g, 'add_interaction', 'new', '\\x7b7d', now() + interval '1 minute'
      FROM generate_series(1, 600) g`,
     [S],
   );
-  for (let n = 0; n < 2; n++) await table.insert(intent('k', n), 0, true);
-  const [head] = await table.claimKeys('w', 30_000, [{ service: S, key: 'k' }]);
+  for (let n = 0; n < 2; n++) await db.table.insert(intent('k', n), 0, true);
+  const [head] = await db.table.claimKeys('w', 30_000, [{ service: S, key: 'k' }]);
 
   expect(await wasted(COMPLETE_AND_NEXT, ['w', 30_000, [head!.id], [], ['done'], [null], []])).toBeLessThan(50);
   expect(await wasted(CLAIM_KEYS, ['w', 30_000, [], [S], ['backlog-7'], []])).toBeLessThan(50);
   // Rolled back above; done for real here, it still hands the key's next write over.
-  const { completed, next } = await completeOne(table, head!.id, 'w', 30_000);
+  const { completed, next } = await completeOne(db.table, head!.id, 'w', 30_000);
   expect(completed).toBe(true);
   expect(JSON.parse(next!.raw.toString()).content).toBe('k#1');
 });
@@ -112,7 +102,7 @@ it('keeps to its own key on connections with the outbox settings, with plans mad
       await explained(c, complete);
       await explained(c, claim);
     }
-    // Then a burst: 5,000 writes of other keys in a few seconds, long before autovacuum analyzes the table.
+    // Then a burst: 5,000 writes of other keys in a few seconds, long before autovacuum analyzes the db.table.
     await pools[0]!.query(
       `INSERT INTO outbox (id, service, key, seq, action, side, request, status, owner)
        SELECT gen_random_uuid(), $1, 'burst-' || g, g, 'add_interaction', 'new', '\\x7b7d', 'done', 'w' FROM generate_series(1, 5000) g`,

@@ -116,7 +116,7 @@ it('reports planted differences exactly (a changed memory, a changed timestamp, 
 
   for (const service of ['jarvis-memory', 'session-memory']) {
     const repaired = await reconcile(service, true);
-    expect(repaired.remaining, service).toBe(0);
+    expect(repaired.remaining, service + JSON.stringify(repaired.differences)).toBe(0);
     expect((await reconcile(service)).differences, service).toEqual([]);
   }
 }, 120_000);

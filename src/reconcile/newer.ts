@@ -1,0 +1,54 @@
+/**
+ * What a side holds beyond a truth read a while ago: the elements that landed there since (live writes of the key),
+ * which a rewrite of the key to that truth alone would wipe; and element equality as the reconciler judges it
+ * (each side stamps a live write with its own clock, so times agree within the tolerance).
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import type { CanonicalRecord } from '../services/records.js';
+import { numberOf } from '../util/pyjson.js';
+import { diffRecord } from './diff.js';
+
+/** An element's time as comparable milliseconds: epoch seconds, or an ISO-8601 local time (both sides spell it alike). */
+function millisOf(v: unknown): number | undefined {
+  const n = numberOf(v);
+  if (n !== undefined) return n * 1000;
+  if (typeof v !== 'string') return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Two elements of list `i` alike as the reconciler judges them: equal as compared, times within `toleranceS`. */
+export function sameElement(service: ServiceName, i: number, a: unknown[], b: unknown[], toleranceS: number): boolean {
+  if (isDeepStrictEqual(a, b)) return true;
+  const one = (e: unknown[]): CanonicalRecord => ({ key: '', header: [], lists: serviceOf(service).record.lists.map((_, j) => (j === i ? [e] : [])) });
+  return !diffRecord(service, '', one(a), one(b), { maxFieldDiffs: 1, timeToleranceS: toleranceS });
+}
+
+const newerThan = (e: unknown[], than: unknown[]): boolean => {
+  const [t, u] = [millisOf(e.at(-1)), millisOf(than.at(-1))];
+  return t !== undefined && u !== undefined && t > u;
+};
+
+/**
+ * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
+ * elements stamped later than it, after its copy there if it has one (and later than the copy). A truth read before live writes of the key
+ * landed on the side thus keeps them; one that already holds them finds their copies and adds nothing; an element
+ * not newer (a stray one, a changed one) is not kept.
+ */
+export function withNewer(service: ServiceName, truth: CanonicalRecord, current: CanonicalRecord | undefined, toleranceS: number): CanonicalRecord {
+  if (!current) return truth;
+  const shape = serviceOf(service).record;
+  const lists = truth.lists.map((list, i) => {
+    const last = list.at(-1);
+    const mine = current.lists[i] ?? [];
+    if (!shape.lists[i]?.timed || !last) return list;
+    let copy = mine.length - 1;
+    while (copy >= 0 && !sameElement(service, i, mine[copy]!, last, toleranceS)) copy--;
+    const newer = (e: unknown[]) => newerThan(e, last) && (copy < 0 || newerThan(e, mine[copy]!));
+    let from = mine.length;
+    while (from > copy + 1 && newer(mine[from - 1]!)) from--;
+    return from < mine.length ? [...list, ...mine.slice(from)] : list;
+  });
+  return { ...truth, lists };
+}

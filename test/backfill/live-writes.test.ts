@@ -1,0 +1,138 @@
+/**
+ * The backfill as the runbook runs it: at dual-write, while agents keep writing through memshift. The live writes
+ * reach the orchestrator (through the outbox) before the history the backfill copies, so it rewrites such keys
+ * whole; no live write may be lost or doubled on the way, whichever lands first.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { createLeg } from '../../src/legs/index.js';
+import type { Leg } from '../../src/legs/types.js';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { createTranslators } from '../support/translators.js';
+import { flagName } from '../../src/flags/names.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import { HOLD_ACTION } from '../../src/outbox/hold.js';
+import { OutboxTable } from '../../src/outbox/table.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { send } from '../sim/helpers.js';
+import { runBackfill } from '../support/backfill.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const SERVICE = 'jarvis-memory';
+const USERS = 16;
+const HISTORY = 8;
+
+let dir: string;
+let url: string;
+let store: Store;
+let sims: SimHandle;
+let proxy: Proxy;
+let config: Config;
+let leg: Leg;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'memshift-backfill-live-'));
+  url = await freshDatabaseUrl();
+  store = await openStore({ url });
+  sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 } });
+  // The history from before the migration: on legacy only.
+  for (let u = 0; u < USERS; u++)
+    for (let k = 0; k < HISTORY; k++) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: `u${u}`, memory: `old ${u}/${k}` });
+  await sims.flush();
+  const flagsFile = join(dir, 'flags.json');
+  await copyFile(new URL('../../flags/memshift.json', import.meta.url), flagsFile);
+  const doc = JSON.parse(await readFile(flagsFile, 'utf8')) as { features: { name: string; enabled: boolean }[] };
+  doc.features.find((f) => f.name === flagName(SERVICE, 'dual-write'))!.enabled = true;
+  await writeFile(flagsFile, JSON.stringify(doc));
+  config = configFor(sims, url, { flags: { file: flagsFile }, reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 } });
+  proxy = await startProxy(config);
+  leg = createLeg(sims.endpoints.orchestrator, { timeoutMs: 5000, breaker: { failureThreshold: 5, openMs: 500 } });
+}, 60_000);
+
+afterAll(async () => {
+  await leg?.close();
+  await proxy?.close();
+  await sims?.close();
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Each agent owns one user and adds a memory every few ms through memshift until stopped; returns what was acknowledged. */
+function liveWrites(): { stop(): Promise<Map<string, string[]>> } {
+  let stopping = false;
+  const acked = new Map<string, string[]>();
+  const refused: unknown[] = [];
+  const agents = Array.from({ length: USERS }, async (_, u) => {
+    const user = `u${u}`;
+    acked.set(user, []);
+    const client = new ReqClient(proxy.fronts[SERVICE]!, 5000);
+    try {
+      for (let n = 0; !stopping; n++) {
+        const memory = `live ${u}/${n}`;
+        const reply = (await client.call({ action: 'add_memory', user_id: user, memory })) as { status?: string };
+        if (reply.status === 'ok') acked.get(user)!.push(memory);
+        else refused.push(reply);
+        await sleep(100);
+      }
+    } finally {
+      client.close();
+    }
+  });
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(agents);
+      expect(refused).toEqual([]);
+      return acked;
+    },
+  };
+}
+
+/** A user's memories as the orchestrator serves them to an agent at read-new (through the translator). */
+async function newSide(user: string): Promise<unknown[]> {
+  const reply = (await createTranslators(new LegOrchestratorClient(leg), store.idMap)[SERVICE].handle(
+    { action: 'get_memories', user_id: user },
+    { createMissing: false },
+  )) as { memories: { memory: unknown }[] };
+  return reply.memories.map((m) => m.memory);
+}
+
+it('copies the history before the live writes, losing and doubling none of them', async () => {
+  const load = liveWrites();
+  // Every user has live writes on the orchestrator before the backfill reaches it.
+  await sleep(500);
+  const result = await runBackfill(config, store, SERVICE, { batchSize: 5, concurrency: 4 });
+  await sleep(500);
+  const acked = await load.stop();
+  expect(result.complete).toBe(true);
+  await expect.poll(async () => (await store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await sims.flush();
+  for (let u = 0; u < USERS; u++) {
+    const history = Array.from({ length: HISTORY }, (_, k) => `old ${u}/${k}`);
+    await expect.poll(() => newSide(`u${u}`), { timeout: 10_000 }).toEqual([...history, ...acked.get(`u${u}`)!]);
+  }
+}, 120_000);
+
+it("goes on writing a key whose holder died mid-rewrite: the proxy's outbox finishes the hold once its lease runs out", async () => {
+  const user = 'u-orphaned';
+  const dead = { id: randomUUID(), service: SERVICE, key: user, action: HOLD_ACTION, side: 'new' as const, raw: Buffer.alloc(0), effect: 'neutral' };
+  await new OutboxTable(store.pool).insert({ ...dead, createdAt: new Date() }, 1_000, true, 'a backfill killed mid-rewrite');
+  const client = new ReqClient(proxy.fronts[SERVICE]!, 5000);
+  try {
+    expect(await client.call({ action: 'add_memory', user_id: user, memory: 'after the hold' })).toMatchObject({ status: 'ok' });
+  } finally {
+    client.close();
+  }
+  await expect.poll(() => newSide(user), { timeout: 30_000 }).toEqual(['after the hold']);
+  const { rows } = await store.pool.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [dead.id]);
+  expect(rows).toEqual([{ status: 'done' }]);
+}, 60_000);

@@ -1,0 +1,70 @@
+/** A key held for a repair or the backfill, on real PostgreSQL: earlier writes waited for, later ones kept back, a dead holder's hold let go. */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeEach, expect, it } from 'vitest';
+import { HOLD_ACTION, KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
+import type { OutboxIntent } from '../../src/outbox/table.js';
+import { completeOne, useOutboxTable } from '../support/outbox.js';
+
+const db = useOutboxTable();
+const S = 'jarvis-memory' as const;
+
+beforeEach(async () => {
+  await db.pool.query('TRUNCATE outbox, outbox_keys');
+});
+
+const write = (key: string, n: number): OutboxIntent => ({
+  id: randomUUID(),
+  service: S,
+  key,
+  action: 'add_memory',
+  side: 'new',
+  raw: Buffer.from(JSON.stringify({ action: 'add_memory', user_id: key, memory: `${key}#${n}` })),
+  effect: 'neutral',
+  createdAt: new Date(),
+});
+const claimed = async (owner: string) => (await db.table.claim({ owner, leaseMs: 30_000, limit: 10, services: [S] })).map((r) => r.action);
+const statusOf = async (action: string) =>
+  (await db.pool.query<{ status: string }>('SELECT status FROM outbox WHERE action = $1 ORDER BY seq', [action])).rows.map((r) => r.status);
+
+it('waits for the key’s earlier write, keeps its later writes back while it works, then lets them go', async () => {
+  const holds = new KeyHolds(db.pool, { settleMs: 0 });
+  await db.table.insert(write('u1', 0), 0, true);
+  const [earlier] = await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [S] });
+  const events: string[] = [];
+  let release!: () => void;
+  const working = holds.hold(S, 'u1', 'new', async () => {
+    events.push('work');
+    await new Promise<void>((r) => (release = r));
+  });
+  await sleep(300);
+  expect(events).toEqual([]);
+  await completeOne(db.table, earlier!.id, 'worker', 30_000);
+  await expect.poll(() => events, { timeout: 10_000 }).toEqual(['work']);
+  // A write of the key stored meanwhile is not the key's head: no worker takes it while the hold works.
+  await db.table.insert(write('u1', 1), 0, true);
+  expect(await claimed('worker')).toEqual([]);
+  release();
+  await working;
+  expect(await statusOf(HOLD_ACTION)).toEqual(['done']);
+  expect(await claimed('worker')).toEqual(['add_memory']);
+});
+
+it('leaves the key untouched when its earlier write does not land within the wait, and lets go of it', async () => {
+  const holds = new KeyHolds(db.pool, { waitMs: 500, settleMs: 0 });
+  await db.table.insert(write('u2', 0), 0, true);
+  await db.table.claim({ owner: 'stuck worker', leaseMs: 30_000, limit: 10, services: [S] });
+  let worked = false;
+  await expect(holds.hold(S, 'u2', 'new', async () => (worked = true))).rejects.toBeInstanceOf(KeyStillWritten);
+  expect(worked).toBe(false);
+  expect(await statusOf(HOLD_ACTION)).toEqual(['done']);
+});
+
+it('finishes a hold whose holder died (its lease ran out) before holding the key itself', async () => {
+  const dead = { ...write('u3', 0), action: HOLD_ACTION, raw: Buffer.alloc(0) };
+  await db.table.insert(dead, 200, true, 'a holder killed mid-rewrite');
+  await sleep(400);
+  const holds = new KeyHolds(db.pool, { waitMs: 5_000, settleMs: 0 });
+  expect(await holds.hold(S, 'u3', 'new', async () => 'held')).toBe('held');
+  expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
+});
