@@ -14,7 +14,7 @@ import type { RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
-import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
+import { needsSync, RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
 import { KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import { connectClient } from '../store/client.js';
@@ -255,20 +255,31 @@ async function repair(
 }
 
 /**
- * A repair counts once the key compares equal, read back after the stores settled; as in the re-check, a store
- * written behind its replies (under load) gets a few rounds to show it.
+ * A repair counts once the side holds the truth, followed at most by writes that landed there since (live writes of
+ * the key), read back after the stores settled; as in the re-check, a store written behind its replies (under load)
+ * gets a few rounds to show it. Legacy is read again at the first round (live writes grow it too), at every round
+ * when it is the side repaired.
  */
 async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[]): Promise<void> {
+  const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
   let open = differences.filter((d) => d.repaired !== false);
-  for (let round = 0; round < RECHECK_ROUNDS && open.length; round++) {
-    await sleep(t.recheckDelayMs);
-    const reread = (opts.truth === 'new' && (await opts.sides.reloadLegacy?.())) || legacy;
-    const now = await readKeys(
-      { legacy: reread, new: opts.sides.new },
-      open.map((d) => d.key),
-    );
-    for (const d of open) d.repaired = !diffRecord(opts.service, d.key, now.legacy.get(d.key), now.new.get(d.key), t);
+  let reread = legacy;
+  try {
+    for (let round = 0; round < RECHECK_ROUNDS && open.length; round++) {
+      await sleep(t.recheckDelayMs);
+      const fresh = round === 0 || target === 'legacy' ? await opts.sides.reloadLegacy?.() : undefined;
+      if (fresh) {
+        if (reread !== legacy) await reread.close();
+        reread = fresh;
+      }
+      const now = await readKeys(
+        { legacy: reread, new: opts.sides.new },
+        open.map((d) => d.key),
+      );
+      for (const d of open) d.repaired = !(await needsSync(opts.service, d.key, now[opts.truth].get(d.key), now[target].get(d.key), t.timeToleranceS));
+      open = open.filter((d) => !d.repaired);
+    }
+  } finally {
     if (reread !== legacy) await reread.close();
-    open = open.filter((d) => !d.repaired);
   }
 }

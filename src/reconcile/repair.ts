@@ -98,21 +98,36 @@ export interface HeldSync {
  * sent; KeyStillWritten when earlier writes of the key did not land in time (the key untouched).
  */
 export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
-  const target = (now: CanonicalRecord | undefined) => (truth ? withNewer(s.service, truth, now, s.toleranceS) : undefined);
-  const idle: SideWriter = {
-    send: () => Promise.reject(new Needed()),
-    clearKey: () => Promise.reject(new Needed()),
-    restore: () => Promise.reject(new Needed()),
-  };
-  try {
-    return await syncKey(s.service, key, target(current), current, idle, s.toleranceS);
-  } catch (err) {
-    if (!(err instanceof Needed)) throw err;
-  }
+  if (!(await needsSync(s.service, key, truth, current, s.toleranceS))) return 0;
   return s.holds.hold(s.service, key, s.side, async () => {
     const now = await s.read(key);
-    return syncKey(s.service, key, target(now), now, s.writer, s.toleranceS);
+    return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, s.writer, s.toleranceS);
   });
+}
+
+/** Whether the side's `current` is other than `truth` followed by what landed there since (withNewer): syncKey's dry run. */
+export async function needsSync(
+  service: ServiceName,
+  key: string,
+  truth: CanonicalRecord | undefined,
+  current: CanonicalRecord | undefined,
+  toleranceS: number,
+): Promise<boolean> {
+  const needed = () => Promise.reject(new Needed());
+  try {
+    await syncKey(
+      service,
+      key,
+      truth && withNewer(service, truth, current, toleranceS),
+      current,
+      { send: needed, clearKey: needed, restore: needed },
+      toleranceS,
+    );
+    return false;
+  } catch (err) {
+    if (err instanceof Needed) return true;
+    throw err;
+  }
 }
 
 /** A dry run's first write: the key needs one. */
