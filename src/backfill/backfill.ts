@@ -110,7 +110,8 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     side: 'new',
     writer: opts.writer,
     read: async (key) => (await opts.new.recordsOf([key]))[0],
-    holds: new KeyHolds(pool, { settleMs: tuning.recheckDelayMs }),
+    ...(opts.new.showsWrites ? { shows: opts.new.showsWrites.bind(opts.new) } : {}),
+    holds: new KeyHolds(pool),
     toleranceS: tuning.timeToleranceS,
   };
   let skipped = 0;

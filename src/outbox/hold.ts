@@ -11,12 +11,9 @@ import type pg from 'pg';
 import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
-import { OutboxTable } from './table.js';
+import { HOLD_ACTION, OutboxTable } from './table.js';
 
 const log = childLogger('outbox.hold');
-
-/** The action of a hold row: never sent. A worker that finds one whose holder died finishes it. */
-export const HOLD_ACTION = 'memshift.hold';
 
 /** Earlier writes of the key did not land within the wait: the key was not touched. */
 export class KeyStillWritten extends Error {
@@ -31,12 +28,10 @@ export interface KeyHoldOptions {
   leaseMs?: number;
   /** How long earlier writes of the key are waited for. */
   waitMs?: number;
-  /**
-   * How long after a write of the key landed the side is read: the orchestrator may write its tables behind its
-   * replies, and a read that misses a landed write would have the rewrite wipe it.
-   */
-  settleMs?: number;
 }
+
+/** Landed writes looked at by `landedLately`: a store behind its replies by more than this is not waited for. */
+const RECENT_MS = 60_000;
 
 const POLL_MS = 50;
 
@@ -45,7 +40,6 @@ export class KeyHolds {
   private readonly owner = `hold:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly leaseMs: number;
   private readonly waitMs: number;
-  private readonly settleMs: number;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -54,7 +48,6 @@ export class KeyHolds {
     this.table = new OutboxTable(pool);
     this.leaseMs = opts.leaseMs ?? 10_000;
     this.waitMs = opts.waitMs ?? 30_000;
-    this.settleMs = opts.settleMs ?? 1_000;
   }
 
   /** Runs `work` while no write of the key is under way towards any side and none starts; rejects with KeyStillWritten. */
@@ -82,6 +75,11 @@ export class KeyHolds {
     }
   }
 
+  /** The ids of the key's writes that added a record on `side` lately (OutboxTable.recentAdds). */
+  landedLately(service: ServiceName, key: string, side: Side): Promise<string[]> {
+    return this.table.recentAdds(service, key, side, RECENT_MS);
+  }
+
   /**
    * Finishes the key's holds whose holder died (their lease ran out): with no proxy running (a backfill resumed on its
    * own), no outbox worker would. True when there was one.
@@ -95,23 +93,17 @@ export class KeyHolds {
     return (r.rowCount ?? 0) > 0;
   }
 
-  /** Until the hold heads its key; then, when a write of the key landed just before, a while for the side to show it. */
+  /** Until the hold heads its key. */
   private async waitForTurn(service: ServiceName, key: string, id: string): Promise<void> {
     const deadline = Date.now() + this.waitMs;
     for (;;) {
-      const { rows } = await this.pool.query<{ earlier: boolean; landed: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM outbox o WHERE o.open AND o.service = $1 AND o.key = $2 AND o.seq < h.seq) AS earlier,
-                EXISTS (SELECT 1 FROM outbox o WHERE o.status = 'done' AND o.service = $1 AND o.key = $2 AND o.id <> h.id
-                          AND o.updated_at > now() - make_interval(secs => $4::double precision / 1000)) AS landed
+      const { rows } = await this.pool.query<{ earlier: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM outbox o WHERE o.open AND o.service = $1 AND o.key = $2 AND o.seq < h.seq) AS earlier
            FROM outbox h WHERE h.id = $3`,
-        [service, key, id, this.settleMs],
+        [service, key, id],
       );
-      const row = rows[0]!;
-      if (row.earlier && (await this.finishAbandoned(service, key))) continue;
-      if (!row.earlier) {
-        if (row.landed) await sleep(this.settleMs);
-        return;
-      }
+      if (!rows[0]!.earlier) return;
+      if (await this.finishAbandoned(service, key)) continue;
       if (Date.now() > deadline) throw new KeyStillWritten(service, key, this.waitMs);
       await sleep(POLL_MS);
     }

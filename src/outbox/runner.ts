@@ -14,11 +14,10 @@ import { isUnknownOutcome, LegError } from '../legs/types.js';
 import { LateTranslation } from '../plan/sides.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
-import type { Completion, OutboxRow, OutboxTable } from './table.js';
+import { HOLD_ACTION, type Completion, type OutboxRow, type OutboxTable } from './table.js';
 import type { Found, Resolver, WriteRef } from './resolve.js';
 import { backoffMs, decide, describe, UnreplayableWrite, type RetryPolicy } from './retry.js';
 import { GroupCommit } from '../util/group-commit.js';
-import { HOLD_ACTION } from './hold.js';
 
 const log = childLogger('outbox');
 const RETENTION_EVERY_MS = 60_000;

@@ -61,6 +61,9 @@ export interface OutboxRow extends OutboxIntent {
   updatedAt: Date;
 }
 
+/** The action of a row that holds its key for a repair or the backfill (hold.ts): never sent, no write of an agent's. */
+export const HOLD_ACTION = 'memshift.hold';
+
 /** A finished write's request: emptied (the column stays NOT NULL). */
 const SCRUBBED = `'\\x'::bytea`;
 
@@ -405,10 +408,27 @@ export class OutboxTable {
       `SELECT DISTINCT mine.service, mine.key
          FROM unnest($1::uuid[], $2::timestamptz[]) AS h(id, since)
          JOIN outbox mine ON mine.id = h.id
-         JOIN outbox o ON o.service = mine.service AND o.key = mine.key AND o.side = mine.side AND o.seq < mine.seq AND o.created_at > h.since`,
-      [held.map((h) => h.id), held.map((h) => h.since)],
+         JOIN outbox o ON o.service = mine.service AND o.key = mine.key AND o.side = mine.side AND o.seq < mine.seq AND o.created_at > h.since
+          AND o.action <> $3`,
+      [held.map((h) => h.id), held.map((h) => h.since), HOLD_ACTION],
     );
     return rows;
+  }
+
+  /**
+   * The ids of the key's writes that added a record on `side` in the last `withinMs`, since its last clear or hold (a
+   * hold's rewrite wrote the key whole): what a store written behind its replies may not show yet.
+   */
+  async recentAdds(service: ServiceName, key: string, side: Side, withinMs: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM outbox
+        WHERE service = $1 AND key = $2 AND side = $3 AND status = 'done' AND effect LIKE 'adds:%'
+          AND updated_at > now() - make_interval(secs => $4::double precision / 1000)
+          AND seq > COALESCE((SELECT max(seq) FROM outbox c WHERE c.service = $1 AND c.key = $2 AND c.status = 'done'
+                                AND (c.effect = 'clears' OR c.action = $5)), 0)`,
+      [service, key, side, withinMs, HOLD_ACTION],
+    );
+    return rows.map((r) => r.id);
   }
 
   /**

@@ -9,13 +9,17 @@ import type { CanonicalRecord } from '../services/records.js';
 import { numberOf } from '../util/pyjson.js';
 import { diffRecord } from './diff.js';
 
-/** An element's time as comparable milliseconds: epoch seconds, or an ISO-8601 local time (both sides spell it alike). */
+/**
+ * An element's time as comparable milliseconds: epoch seconds, or an ISO-8601 local time (both sides spell it alike)
+ * with its microseconds kept (Date.parse would cut them, and two writes of a key may be less than 1 ms apart).
+ */
 function millisOf(v: unknown): number | undefined {
   const n = numberOf(v);
   if (n !== undefined) return n * 1000;
-  if (typeof v !== 'string') return undefined;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
+  const iso = typeof v === 'string' ? /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?$/.exec(v) : null;
+  if (!iso) return undefined;
+  const t = Date.parse(iso[1]!);
+  return Number.isNaN(t) ? undefined : t + Number(iso[2] ?? 0) * 1000;
 }
 
 /** Two elements of list `i` alike as the reconciler judges them: equal as compared, times within `toleranceS`. */
@@ -32,9 +36,9 @@ const newerThan = (e: unknown[], than: unknown[]): boolean => {
 
 /**
  * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
- * elements stamped later than it, after its copy there if it has one (and later than the copy). A truth read before live writes of the key
- * landed on the side thus keeps them; one that already holds them finds their copies and adds nothing; an element
- * not newer (a stray one, a changed one) is not kept.
+ * elements stamped later than it, after its copy there if it has one (and later than the copy). A truth read
+ * before live writes of the key landed on the side thus keeps them; one that already holds them finds their copies
+ * and adds nothing; an element not newer (a stray one, a changed one) is not kept.
  */
 export function withNewer(service: ServiceName, truth: CanonicalRecord, current: CanonicalRecord | undefined, toleranceS: number): CanonicalRecord {
   if (!current) return truth;

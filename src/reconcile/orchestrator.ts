@@ -3,6 +3,7 @@
  * in the session's metadata) the live memories of its sessions, as a canonical record. Digests and range
  * checksums are computed in SQL, so only the ranges that differ ever leave the database.
  */
+import { writeTag } from '../services/orchestrator-client.js';
 import pg from 'pg';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
@@ -218,6 +219,13 @@ class OrchestratorSource implements RecordSource {
     );
     const keys = rows[0]?.keys ?? [];
     return keys.filter((k, i) => k !== null && k !== range.from && k !== keys[i - 1]);
+  }
+
+  async showsWrites(writeIds: readonly string[]): Promise<boolean> {
+    const { rows } = await this.pool.query<{ n: number }>('SELECT count(DISTINCT tag)::int AS n FROM memory_tags WHERE tag = ANY($1::text[])', [
+      writeIds.map(writeTag),
+    ]);
+    return rows[0]!.n === new Set(writeIds).size;
   }
 
   async close(): Promise<void> {

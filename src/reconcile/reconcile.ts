@@ -235,7 +235,8 @@ async function repair(
     side: target,
     writer,
     read: async (key) => (await (target === 'new' ? opts.sides.new : legacy).recordsOf([key]))[0],
-    holds: new KeyHolds(opts.pool, { settleMs: t.recheckDelayMs }),
+    ...(target === 'new' && opts.sides.new.showsWrites ? { shows: opts.sides.new.showsWrites.bind(opts.sides.new) } : {}),
+    holds: new KeyHolds(opts.pool),
     toleranceS: t.timeToleranceS,
   };
   let repairFailed = 0;

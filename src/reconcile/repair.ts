@@ -14,6 +14,7 @@ import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sameElement, withNewer } from './newer.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyHolds } from '../outbox/hold.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
@@ -87,6 +88,8 @@ export interface HeldSync {
   writer: SideWriter;
   /** What the side holds of a key now. */
   read(key: string): Promise<CanonicalRecord | undefined>;
+  /** Whether the side's tables show these acknowledged writes yet (RecordSource.showsWrites); absent: they always do. */
+  shows?: (writeIds: readonly string[]) => Promise<boolean>;
   holds: KeyHolds;
   toleranceS: number;
 }
@@ -100,10 +103,28 @@ export interface HeldSync {
 export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
   if (!(await needsSync(s.service, key, truth, current, s.toleranceS))) return 0;
   return s.holds.hold(s.service, key, s.side, async () => {
-    const now = await s.read(key);
+    const now = await readLanded(s, key);
     return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, s.writer, s.toleranceS);
   });
 }
+
+/**
+ * The side's record of the key once its tables show every write the outbox saw land there lately: the orchestrator
+ * writes its tables behind its replies, and a rewrite from a read that misses one would wipe it. Waited for at most
+ * SHOW_WAIT_MS (a write the side acknowledged and never shows is the reconciliation's to find).
+ */
+async function readLanded(s: HeldSync, key: string): Promise<CanonicalRecord | undefined> {
+  const shows = s.shows;
+  if (shows) {
+    const ids = await s.holds.landedLately(s.service, key, s.side);
+    const deadline = Date.now() + SHOW_WAIT_MS;
+    while (ids.length && !(await shows(ids)) && Date.now() < deadline) await sleep(SHOW_POLL_MS);
+  }
+  return s.read(key);
+}
+
+const SHOW_WAIT_MS = 10_000;
+const SHOW_POLL_MS = 100;
 
 /** Whether the side's `current` is other than `truth` followed by what landed there since (withNewer): syncKey's dry run. */
 export async function needsSync(

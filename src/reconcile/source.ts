@@ -33,6 +33,11 @@ export interface RecordSource {
   splitKeys(range: KeyRange, parts: number): Promise<string[]>;
   /** Elements this side keeps beyond what the legacy service retains (history, not differences); none if absent. */
   retained?(range: KeyRange): Promise<number>;
+  /**
+   * Whether its tables show these acknowledged memshift writes yet (by their write ids): a store written behind its
+   * replies may not. Absent where a write is stored before its reply (the legacy services' files).
+   */
+  showsWrites?(writeIds: readonly string[]): Promise<boolean>;
   close(): Promise<void>;
 }
 

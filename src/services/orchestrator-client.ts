@@ -62,7 +62,7 @@ const PAGE = 100;
 const ALL_PAGE = 5_000;
 
 /** The tag that finds a write's memory again (src/outbox/resolve.ts). */
-const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
+export const writeTag = (writeId: string): string => `memshift:w:${writeId}`;
 
 /** `tags` plus the write's tag when the write has an id. */
 export const taggedFor = (tags: string[], writeId: string | undefined): string[] => (writeId ? [...tags, writeTag(writeId)] : tags);

@@ -18,8 +18,7 @@ import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js
 import { createTranslators } from '../support/translators.js';
 import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
-import { HOLD_ACTION } from '../../src/outbox/hold.js';
-import { OutboxTable } from '../../src/outbox/table.js';
+import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';

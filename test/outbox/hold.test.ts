@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, expect, it } from 'vitest';
-import { HOLD_ACTION, KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
-import type { OutboxIntent } from '../../src/outbox/table.js';
+import { KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
+import { HOLD_ACTION, type OutboxIntent } from '../../src/outbox/table.js';
 import { completeOne, useOutboxTable } from '../support/outbox.js';
 
 const db = useOutboxTable();
@@ -28,7 +28,7 @@ const statusOf = async (action: string) =>
   (await db.pool.query<{ status: string }>('SELECT status FROM outbox WHERE action = $1 ORDER BY seq', [action])).rows.map((r) => r.status);
 
 it('waits for the key’s earlier write, keeps its later writes back while it works, then lets them go', async () => {
-  const holds = new KeyHolds(db.pool, { settleMs: 0 });
+  const holds = new KeyHolds(db.pool);
   await db.table.insert(write('u1', 0), 0, true);
   const [earlier] = await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [S] });
   const events: string[] = [];
@@ -51,7 +51,7 @@ it('waits for the key’s earlier write, keeps its later writes back while it wo
 });
 
 it('leaves the key untouched when its earlier write does not land within the wait, and lets go of it', async () => {
-  const holds = new KeyHolds(db.pool, { waitMs: 500, settleMs: 0 });
+  const holds = new KeyHolds(db.pool, { waitMs: 500 });
   await db.table.insert(write('u2', 0), 0, true);
   await db.table.claim({ owner: 'stuck worker', leaseMs: 30_000, limit: 10, services: [S] });
   let worked = false;
@@ -64,7 +64,7 @@ it('finishes a hold whose holder died (its lease ran out) before holding the key
   const dead = { ...write('u3', 0), action: HOLD_ACTION, raw: Buffer.alloc(0) };
   await db.table.insert(dead, 200, true, 'a holder killed mid-rewrite');
   await sleep(400);
-  const holds = new KeyHolds(db.pool, { waitMs: 5_000, settleMs: 0 });
+  const holds = new KeyHolds(db.pool, { waitMs: 5_000 });
   expect(await holds.hold(S, 'u3', 'new', async () => 'held')).toBe('held');
   expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
 });
