@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +15,6 @@ import { createLeg } from '../../src/legs/index.js';
 import type { Leg } from '../../src/legs/types.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
-import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
@@ -27,6 +25,7 @@ import { runBackfill } from '../support/backfill.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
+import { flagsOn } from '../outbox/support.js';
 
 const SERVICE = 'jarvis-memory';
 const USERS = 16;
@@ -39,6 +38,7 @@ let sims: SimHandle;
 let proxy: Proxy;
 let config: Config;
 let leg: Leg;
+let disposeFlags: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'memshift-backfill-live-'));
@@ -49,12 +49,9 @@ beforeAll(async () => {
   for (let u = 0; u < USERS; u++)
     for (let k = 0; k < HISTORY; k++) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: `u${u}`, memory: `old ${u}/${k}` });
   await sims.flush();
-  const flagsFile = join(dir, 'flags.json');
-  await copyFile(new URL('../../flags/memshift.json', import.meta.url), flagsFile);
-  const doc = JSON.parse(await readFile(flagsFile, 'utf8')) as { features: { name: string; enabled: boolean }[] };
-  doc.features.find((f) => f.name === flagName(SERVICE, 'dual-write'))!.enabled = true;
-  await writeFile(flagsFile, JSON.stringify(doc));
-  config = configFor(sims, url, { flags: { file: flagsFile }, reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 } });
+  const flags = await flagsOn(SERVICE, 'dual-write');
+  disposeFlags = flags.dispose;
+  config = configFor(sims, url, { flags: { file: flags.file }, reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 } });
   proxy = await startProxy(config);
   leg = createLeg(sims.endpoints.orchestrator, { timeoutMs: 5000, breaker: { failureThreshold: 5, openMs: 500 } });
 }, 60_000);
@@ -64,6 +61,7 @@ afterAll(async () => {
   await proxy?.close();
   await sims?.close();
   await store?.close();
+  await disposeFlags?.();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -9,19 +9,23 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
+import type { ServiceName } from '../../src/services/registry.js';
 import { useReplicas, type Replicas } from '../support/replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 
-/** flags/memshift.json in a temp dir, session-memory at dual-write with `more` of its flags on too (new-primary). */
-export async function dualWriteFlags(...more: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
+/** flags/memshift.json in a temp dir with these of `service`'s flags on (`dual-write`, `new-primary`, ...). */
+export async function flagsOn(service: ServiceName, ...flags: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'memshift-outbox-'));
   const file = join(dir, 'flags.json');
   await copyFile(new URL('../../flags/memshift.json', import.meta.url), file);
   const doc = JSON.parse(await readFile(file, 'utf8')) as { features: { name: string; enabled: boolean }[] };
-  for (const flag of ['dual-write', ...more]) doc.features.find((f) => f.name === `memshift.session-memory.${flag}`)!.enabled = true;
+  for (const flag of flags) doc.features.find((f) => f.name === `memshift.${service}.${flag}`)!.enabled = true;
   await writeFile(file, JSON.stringify(doc));
   return { file, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** session-memory at dual-write with `more` of its flags on too (new-primary). */
+export const dualWriteFlags = (...more: string[]): Promise<{ file: string; dispose(): Promise<void> }> => flagsOn('session-memory', 'dual-write', ...more);
 
 export interface LoadOptions {
   prefix: string;
