@@ -31,7 +31,7 @@ export interface KeyHoldOptions {
 }
 
 /** Landed writes looked at by `landedLately`: a store behind its replies by more than this is not waited for. */
-const RECENT_MS = 60_000;
+const RECENT_MS = 10_000;
 
 const POLL_MS = 50;
 

@@ -416,19 +416,20 @@ export class OutboxTable {
   }
 
   /**
-   * The ids of the key's writes that added a record on `side` in the last `withinMs`, since its last clear or hold (a
-   * hold's rewrite wrote the key whole): what a store written behind its replies may not show yet.
+   * The ids of the key's writes that added a record on `side` in the last `withinMs`, since its last clear or hold
+   * within them (a hold's rewrite wrote the key whole): what a store written behind its replies may not show yet.
+   * Read through the index of finished rows by time (no index has the key of finished rows): the window bounds it.
    */
   async recentAdds(service: ServiceName, key: string, side: Side, withinMs: number): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      `SELECT id FROM outbox
-        WHERE service = $1 AND key = $2 AND side = $3 AND status = 'done' AND effect LIKE 'adds:%'
-          AND updated_at > now() - make_interval(secs => $4::double precision / 1000)
-          AND seq > COALESCE((SELECT max(seq) FROM outbox c WHERE c.service = $1 AND c.key = $2 AND c.status = 'done'
-                                AND (c.effect = 'clears' OR c.action = $5)), 0)`,
-      [service, key, side, withinMs, HOLD_ACTION],
+    const { rows } = await this.pool.query<{ id: string; effect: string | null; action: string }>(
+      `SELECT id, effect, action FROM outbox
+        WHERE status = 'done' AND updated_at > now() - make_interval(secs => $4::double precision / 1000)
+          AND service = $1 AND key = $2 AND side = $3
+        ORDER BY seq`,
+      [service, key, side, withinMs],
     );
-    return rows.map((r) => r.id);
+    const last = rows.findLastIndex((r) => r.effect === 'clears' || r.action === HOLD_ACTION);
+    return rows.slice(last + 1).flatMap((r) => (r.effect?.startsWith('adds:') ? [r.id] : []));
   }
 
   /**
