@@ -474,7 +474,11 @@ export class OutboxRunner {
     try {
       if (room > 0) {
         const rows = await this.o.table.claim({ owner: this.o.owner, leaseMs: this.o.leaseMs, limit: room, services: this.o.services });
-        for (const row of rows) this.kick(row.service, row.key, row);
+        for (const row of rows) {
+          // Claimed while stopping (kick takes nothing then): handed back now, not left to its lease (stop waits for this).
+          if (this.stopped) await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
+          else this.kick(row.service, row.key, row);
+        }
       }
       if (this.failing.size && this.o.probe && Date.now() - this.lastProbe > PROBE_EVERY_MS) {
         this.lastProbe = Date.now();
