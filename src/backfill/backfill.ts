@@ -109,8 +109,7 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     service,
     side: 'new',
     writer: opts.writer,
-    read: async (key) => (await opts.new.recordsOf([key]))[0],
-    ...(opts.new.showsWrites ? { shows: opts.new.showsWrites.bind(opts.new) } : {}),
+    source: opts.new,
     holds: new KeyHolds(pool),
     toleranceS: tuning.timeToleranceS,
   };

@@ -234,8 +234,7 @@ async function repair(
     service: opts.service,
     side: target,
     writer,
-    read: async (key) => (await (target === 'new' ? opts.sides.new : legacy).recordsOf([key]))[0],
-    ...(target === 'new' && opts.sides.new.showsWrites ? { shows: opts.sides.new.showsWrites.bind(opts.sides.new) } : {}),
+    source: target === 'new' ? opts.sides.new : legacy,
     holds: new KeyHolds(opts.pool),
     toleranceS: t.timeToleranceS,
   };

@@ -16,6 +16,7 @@ import { pyDumps } from '../util/pyjson.js';
 import { sameElement, withNewer } from './newer.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KeyHolds } from '../outbox/hold.js';
+import type { RecordSource } from './source.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
@@ -86,10 +87,8 @@ export interface HeldSync {
   service: ServiceName;
   side: Side;
   writer: SideWriter;
-  /** What the side holds of a key now. */
-  read(key: string): Promise<CanonicalRecord | undefined>;
-  /** Whether the side's tables show these acknowledged writes yet (RecordSource.showsWrites); absent: they always do. */
-  shows?: (writeIds: readonly string[]) => Promise<boolean>;
+  /** The side as read: what it holds of a key now, and whether its tables show acknowledged writes yet. */
+  source: RecordSource;
   holds: KeyHolds;
   toleranceS: number;
 }
@@ -114,13 +113,12 @@ export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord 
  * SHOW_WAIT_MS (a write the side acknowledged and never shows is the reconciliation's to find).
  */
 async function readLanded(s: HeldSync, key: string): Promise<CanonicalRecord | undefined> {
-  const shows = s.shows;
-  if (shows) {
+  if (s.source.showsWrites) {
     const ids = await s.holds.landedLately(s.service, key, s.side);
     const deadline = Date.now() + SHOW_WAIT_MS;
-    while (ids.length && !(await shows(ids)) && Date.now() < deadline) await sleep(SHOW_POLL_MS);
+    while (ids.length && !(await s.source.showsWrites(ids)) && Date.now() < deadline) await sleep(SHOW_POLL_MS);
   }
-  return s.read(key);
+  return (await s.source.recordsOf([key]))[0];
 }
 
 const SHOW_WAIT_MS = 10_000;
