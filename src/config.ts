@@ -261,6 +261,8 @@ const configSchema = () =>
         keysPerSecond: z.number().nonnegative().default(0),
         /** Differences copied into each run's row for the report. */
         sampleSize: z.number().int().nonnegative().default(20),
+        /** A key a repair or the backfill rewrites stays held this long past its holder's last renewal (its live writes wait). */
+        holdLeaseMs: z.number().int().positive().default(10_000),
         schedule: z
           .strictObject({
             enabled: z.boolean().default(false),

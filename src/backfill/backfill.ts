@@ -110,7 +110,7 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     side: 'new',
     writer: opts.writer,
     source: opts.new,
-    holds: new KeyHolds(pool),
+    holds: new KeyHolds(pool, { leaseMs: tuning.holdLeaseMs }),
     toleranceS: tuning.timeToleranceS,
   };
   let skipped = 0;

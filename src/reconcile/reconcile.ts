@@ -15,7 +15,7 @@ import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
 import { needsSync, RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
-import { KeyHolds, KeyStillWritten } from '../outbox/hold.js';
+import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import { connectClient } from '../store/client.js';
 
@@ -34,6 +34,8 @@ export interface ReconcileTuning extends DiffTuning {
   keysPerSecond: number;
   /** Differences copied into the run row for the report. */
   sampleSize: number;
+  /** A repaired key's hold outlives its holder's last renewal by this much (KeyHoldOptions.leaseMs). */
+  holdLeaseMs: number;
 }
 
 /** Re-check rounds at most (each after recheckDelayMs), while keys keep converging. */
@@ -49,6 +51,7 @@ export const DEFAULT_TUNING: ReconcileTuning = {
   recheckDelayMs: 1_000,
   keysPerSecond: 0,
   sampleSize: 20,
+  holdLeaseMs: 10_000,
 };
 
 export interface ReconcileSides {
@@ -235,7 +238,7 @@ async function repair(
     side: target,
     writer,
     source: target === 'new' ? opts.sides.new : legacy,
-    holds: new KeyHolds(opts.pool),
+    holds: new KeyHolds(opts.pool, { leaseMs: t.holdLeaseMs }),
     toleranceS: t.timeToleranceS,
   };
   let repairFailed = 0;
@@ -247,7 +250,7 @@ async function repair(
     } catch (err) {
       repairFailed++;
       d.repaired = false;
-      const known = err instanceof RepairError || err instanceof KeyStillWritten;
+      const known = err instanceof RepairError || err instanceof KeyStillWritten || err instanceof HoldLost;
       log.warn({ service: opts.service, key: d.key, err: known ? err.message : err }, 'repair failed');
     }
   });

@@ -15,7 +15,7 @@ import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sameElement, withNewer } from './newer.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KeyHolds } from '../outbox/hold.js';
+import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
 import type { RecordSource } from './source.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
@@ -101,10 +101,32 @@ export interface HeldSync {
  */
 export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
   if (!(await needsSync(s.service, key, truth, current, s.toleranceS))) return 0;
-  return s.holds.hold(s.service, key, s.side, async () => {
-    const now = await readLanded(s, key);
-    return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, s.writer, s.toleranceS);
-  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Done again whole when the hold ran out meanwhile: what the side holds, read again under the new hold, has the
+      // writes that landed since after whatever this attempt wrote, and withNewer keeps them after the truth.
+      return await s.holds.hold(s.service, key, s.side, async (fence) => {
+        const now = await readLanded(s, key);
+        return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, fenced(s.writer, fence), s.toleranceS);
+      });
+    } catch (err) {
+      if (!(err instanceof HoldLost) || attempt >= HOLD_ATTEMPTS) throw err;
+    }
+  }
+}
+
+const HOLD_ATTEMPTS = 3;
+
+/** The writer, each write sent only while the hold is still this holder's. */
+function fenced(writer: SideWriter, fence: HoldFence): SideWriter {
+  const guard =
+    <A extends unknown[]>(write: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      await fence.check();
+      await write.apply(writer, args);
+    };
+  const { clearKey, restore } = writer;
+  return { send: guard(writer.send), ...(clearKey ? { clearKey: guard(clearKey) } : {}), ...(restore ? { restore: guard(restore) } : {}) };
 }
 
 /**

@@ -34,8 +34,8 @@ export function legacyStorePath(config: Config, service: ServiceName): string {
 }
 
 export function tuningOf(config: Config): Partial<ReconcileTuning> {
-  const { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS } = config.reconcile;
-  return { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS };
+  const { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS, holdLeaseMs } = config.reconcile;
+  return { segmentSize, leafSize, fanout, window, recheckDelayMs, keysPerSecond, sampleSize, timeToleranceS, holdLeaseMs };
 }
 
 export interface OpenedSides extends ReconcileSides {

@@ -26,6 +26,7 @@ import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { flagsOn } from '../outbox/support.js';
+import { startChild } from '../../src/tools/bench/processes.js';
 
 const SERVICE = 'jarvis-memory';
 const USERS = 16;
@@ -65,13 +66,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const USER_IDS = Array.from({ length: USERS }, (_, u) => `u${u}`);
+
 /** Each agent owns one user and adds a memory every 100 ms through memshift until stopped; returns what was acknowledged. */
-function liveWrites(label = 'live'): { stop(): Promise<Map<string, string[]>> } {
+function liveWrites(label = 'live', users = USER_IDS): { stop(): Promise<Map<string, string[]>> } {
   let stopping = false;
   const acked = new Map<string, string[]>();
   const refused: unknown[] = [];
-  const agents = Array.from({ length: USERS }, async (_, u) => {
-    const user = `u${u}`;
+  const agents = users.map(async (user, u) => {
     acked.set(user, []);
     const client = new ReqClient(proxy.fronts[SERVICE]!, 5000);
     try {
@@ -156,3 +158,52 @@ it("goes on writing a key whose holder died mid-rewrite: the proxy's outbox fini
   const { rows } = await store.pool.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [dead.id]);
   expect(rows).toEqual([{ status: 'done' }]);
 }, 60_000);
+
+it('stops a rewrite whose holder stalled past its lease (SIGSTOP) once it runs again, and does the key again under a new hold', async () => {
+  const user = 'u-paused';
+  const history = Array.from({ length: 300 }, (_, k) => `paused old ${k}`);
+  for (const memory of history) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: user, memory });
+  await sims.flush();
+  const load = liveWrites('paused', [user]);
+  await sleep(500);
+  const settings = {
+    'store.url': url,
+    'orchestrator.endpoint': sims.endpoints.orchestrator,
+    'reconcile.legacyDataDir': dir,
+    'reconcile.orchestratorDatabaseUrl': url,
+    'reconcile.holdLeaseMs': 1_000,
+  };
+  const child = startChild(['backfill', '--service', SERVICE, '--concurrency', '1', ...Object.entries(settings).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
+  const held = async () =>
+    (
+      await store.pool.query<{ seq: string }>(`SELECT seq FROM outbox WHERE key = $1 AND action = $2 AND status = 'inflight' AND owner LIKE 'hold:%'`, [
+        user,
+        HOLD_ACTION,
+      ])
+    ).rows[0]?.seq;
+  // Paused while it holds the key (its 300 writes take a while): tried again when the pause came too late.
+  let seq: string | undefined;
+  for (const deadline = Date.now() + 60_000; seq === undefined && Date.now() < deadline && child.proc.exitCode === null;) {
+    if (!(await held())) continue;
+    child.proc.kill('SIGSTOP');
+    seq = await held();
+    if (seq === undefined) child.proc.kill('SIGCONT');
+  }
+  expect(seq, child.output()).toBeDefined();
+  try {
+    // The proxy's outbox takes the key over once the lease ran out, and live writes of the key land meanwhile.
+    await expect
+      .poll(async () => (await store.pool.query(`SELECT 1 FROM outbox WHERE key = $1 AND status = 'done' AND seq > $2`, [user, seq])).rowCount, {
+        timeout: 30_000,
+      })
+      .toBeGreaterThanOrEqual(2);
+  } finally {
+    child.proc.kill('SIGCONT');
+  }
+  await new Promise((resolve) => (child.proc.exitCode === null ? child.proc.once('exit', resolve) : resolve(undefined)));
+  expect(child.output()).toMatch(/memshift backfill jarvis-memory: \d+ keys/);
+  const acked = await load.stop();
+  await expect.poll(async () => (await store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await sims.flush();
+  await expect.poll(() => newSide(user), { timeout: 10_000 }).toEqual([...history, ...acked.get(user)!]);
+}, 120_000);

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, expect, it } from 'vitest';
-import { KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
+import { HoldLost, KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
 import { HOLD_ACTION, type OutboxIntent } from '../../src/outbox/table.js';
 import { completeOne, useOutboxTable } from '../support/outbox.js';
 
@@ -66,5 +66,25 @@ it('finishes a hold whose holder died (its lease ran out) before holding the key
   await sleep(400);
   const holds = new KeyHolds(db.pool, { waitMs: 5_000 });
   expect(await holds.hold(S, 'u3', 'new', async () => 'held')).toBe('held');
+  expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
+});
+
+it('stops the work of a holder that lost the key (its lease ran out, a worker took it over), and fails the hold', async () => {
+  const holds = new KeyHolds(db.pool, { leaseMs: 300 });
+  // As the proxy's outbox takes over a hold whose lease ran out while its holder was paused.
+  const takeOver = () => db.pool.query(`UPDATE outbox SET owner = 'worker' WHERE action = $1 AND status = 'inflight'`, [HOLD_ACTION]);
+  const checks: string[] = [];
+  const stopped = holds.hold(S, 'u4', 'new', async (fence) => {
+    await fence.check();
+    checks.push('before');
+    await takeOver();
+    await sleep(400);
+    await fence.check();
+    checks.push('after');
+  });
+  await expect(stopped).rejects.toBeInstanceOf(HoldLost);
+  expect(checks).toEqual(['before']);
+  // Work that wrote nothing more after the take-over still ran without the key: the hold fails at its end.
+  await expect(holds.hold(S, 'u5', 'new', async () => void (await takeOver()))).rejects.toBeInstanceOf(HoldLost);
   expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
 });
