@@ -42,6 +42,8 @@ export interface BackfillOptions {
   progress?: (total: number, startDone: number) => Progress;
   /** Stops after the current batch (its checkpoint written). */
   signal?: AbortSignal;
+  /** Asked before each batch: a reason not to write the orchestrator (any more) stops the backfill there. */
+  refusal?: () => string | undefined;
   /** Tuning of the closing reconciliation. */
   reconcileTuning?: Partial<ReconcileTuning>;
 }
@@ -53,6 +55,8 @@ export interface BackfillResult {
   skipped: number;
   /** True when it went through every legacy key (not stopped). */
   complete: boolean;
+  /** Why it stopped, when `refusal` gave a reason. */
+  refused?: string;
   resumedAfter?: string;
   reconcile?: ReconcileResult;
 }
@@ -115,7 +119,13 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
   };
   let skipped = 0;
   let stopped = false;
+  let refused: string | undefined;
   for await (const batch of scanRecords(opts.legacy, {}, opts.batchSize, resumed?.after)) {
+    refused = opts.refusal?.();
+    if (refused) {
+      stopped = true;
+      break;
+    }
     const current = new Map((await opts.new.recordsOf(batch.map((r) => r.key))).map((r) => [r.key, r]));
     await mapLimit(batch, opts.concurrency, async (record) => {
       const sent = await copyKey(opts, sync, record, current.get(record.key));
@@ -132,7 +142,7 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     }
   }
   progress?.finish(keys, writes);
-  if (stopped) return { keys, writes, skipped, complete: false, ...(resumed ? { resumedAfter: resumed.after } : {}) };
+  if (stopped) return { keys, writes, skipped, complete: false, ...(refused ? { refused } : {}), ...(resumed ? { resumedAfter: resumed.after } : {}) };
   // Done: the next backfill is a fresh (idempotent) pass that picks up what legacy gained meanwhile.
   await pool.query('DELETE FROM checkpoints WHERE name = $1', [checkpointName(service)]);
   const result = await reconcile({

@@ -3,10 +3,11 @@ import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { backfill } from '../backfill/backfill.js';
 import { progressReporter } from '../backfill/progress.js';
-import { openSides, tuningOf } from '../reconcile/sides.js';
+import { openSides, rewriteRefusal, tuningOf } from '../reconcile/sides.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 import { untilSignal } from './signals.js';
-import { withStore } from '../store/open.js';
+import { withStoreAndFlags } from '../store/open.js';
+import { serviceSnapshot } from '../flags/source.js';
 
 const usage = `Usage: memshift backfill --service S [--batch N] [--rate N] [--concurrency N] [--config FILE] [--set k=v ...]
 
@@ -18,7 +19,9 @@ reconciliation (recorded in reconcile_runs).
   --batch N          keys per batch (default backfill.batchSize)
   --rate N           writes per second, 0 = unlimited (default backfill.recordsPerSecond)
   --concurrency N    keys written at once (default backfill.concurrency)
-SIGINT / SIGTERM stop it after the current batch. Exit status: 0 when it finished and the stores agree.`;
+SIGINT / SIGTERM stop it after the current batch. Refused, or stopped before the next batch, while the service's
+stage has the orchestrator answer writes first (new-primary, complete): agents' writes land there directly, and a
+rewrite of a key could wipe them. Exit status: 0 when it finished and the stores agree.`;
 
 function count(text: string | undefined, fallback: number, what: string, min: number): number {
   if (text === undefined) return fallback;
@@ -47,7 +50,10 @@ export const command = defineCommand(
     };
     const stop = new AbortController();
     void untilSignal().then(() => stop.abort());
-    return withStore(config, async (store) => {
+    return withStoreAndFlags(config, async (store, flags) => {
+      const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new');
+      const refused = refusal();
+      if (refused) throw new Error(`backfill refused: ${refused}`);
       const sides = await openSides(config, service, store.idMap, store.keyLocks);
       try {
         const result = await backfill({
@@ -59,12 +65,13 @@ export const command = defineCommand(
           ...opts,
           progress: (total, done) => progressReporter(process.stderr, `backfill ${service}`, total, done),
           signal: stop.signal,
+          refusal,
           reconcileTuning: tuningOf(config),
         });
         const skipped = result.skipped ? `, ${result.skipped} left as they were (earlier writes of theirs still on their way)` : '';
         const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${skipped}${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
         if (!result.complete) {
-          process.stdout.write(`${head}; stopped, resume by running it again\n`);
+          process.stdout.write(`${head}; stopped${result.refused ? ` (${result.refused})` : ''}, resume by running it again\n`);
           return 1;
         }
         const run = result.reconcile!.run;

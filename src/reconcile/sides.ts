@@ -28,6 +28,19 @@ import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
 const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
 
+/**
+ * Why rewriting `side`'s keys (a repair towards it, the backfill into the orchestrator) at `stage` could wipe
+ * acknowledged writes, when it could: agents' writes land on the primary directly, and a key hold (KeyHolds) holds
+ * back only the outbox's writes, towards the secondary.
+ */
+export function rewriteRefusal(service: ServiceName, stage: Stage, side: Side): string | undefined {
+  if (truthFor(stage) !== side) return undefined;
+  return (
+    `${service} is at stage ${stage}, where agents' writes land on the ${side} side first: rewriting its keys while they ` +
+    `write could wipe acknowledged writes; move the stage back so that it is the secondary first`
+  );
+}
+
 /** Where reconcile and backfill read a service's legacy store. */
 export function legacyStorePath(config: Config, service: ServiceName): string {
   return config.reconcile.legacyFiles[service] ?? legacyPath(service, config.reconcile.legacyDataDir);
@@ -116,13 +129,16 @@ export async function reconcileService(
   opts: ServiceRunOptions = {},
 ): Promise<ReconcileResult> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
+  const truth = opts.truth ?? truthFor(stage);
+  const refused = opts.repair && rewriteRefusal(service, stage, truth === 'legacy' ? 'new' : 'legacy');
+  if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
   try {
     return await reconcile({
       service,
       pool: store.pool,
       sides,
-      truth: opts.truth ?? truthFor(stage),
+      truth,
       stage,
       repair: opts.repair ?? false,
       trigger: opts.trigger ?? 'manual',
