@@ -127,6 +127,11 @@ export class Resolver {
     return stamp === undefined ? { found: 'applied' } : { found: 'applied', stamp };
   }
 
+  /** Resolves once `side`'s backend has worked off whatever was sent to it before `since` (a barrier); rejects while it does not answer. */
+  settle(service: ServiceName, side: Side, since: number): Promise<void> {
+    return this.barrier(this.legOf(service, side), side, this.o.barrierPings(service, side), since);
+  }
+
   private barrier(leg: Leg, side: Side, pings: number, since: number): Promise<void> {
     const last = this.barriers.get(leg);
     if (last && last.startedAt >= since) return last.done;

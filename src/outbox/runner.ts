@@ -28,6 +28,8 @@ const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran
 const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
+/** A dead holder's hold is tried again this often while its side does not answer the barrier. */
+const HOLD_SETTLE_RETRY_MS = 1_000;
 /** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
 const UNKNOWN_MEMORY_MS = 600_000;
 /** Own writes of a key offered to a claim as known (known()). */
@@ -284,8 +286,17 @@ export class OutboxRunner {
       await this.persist(() => this.o.table.unclaim(row, this.o.owner, PRIMARY_PENDING_MS));
       return undefined;
     }
-    // A repair's or the backfill's hold on the key whose holder died (its lease ran out): nothing to send.
-    if (row.action === HOLD_ACTION) return this.finish(row, { status: 'done' });
+    // A repair's or the backfill's hold on the key whose holder died (its lease ran out): nothing to send, but what the
+    // holder sent may still be queued at a side that hangs, so that side works it off first (the key's writes wait).
+    if (row.action === HOLD_ACTION) {
+      try {
+        await this.o.resolver.settle(row.service, row.side, row.sentBy);
+      } catch {
+        await this.persist(() => this.o.table.unclaim(row, this.o.owner, HOLD_SETTLE_RETRY_MS));
+        return undefined;
+      }
+      return this.finish(row, { status: 'done' });
+    }
     const mine = own?.primary;
     let route: Route;
     try {
