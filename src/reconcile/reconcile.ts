@@ -72,6 +72,8 @@ export interface ReconcileOptions {
   truth: Side;
   stage?: string | null;
   repair?: boolean;
+  /** Asked before each key a repair writes: a reason not to write the target side (any more) fails the keys left. */
+  refusal?: () => string | undefined;
   trigger?: RunTrigger;
   /** Only keys in this range (default all). */
   range?: KeyRange;
@@ -242,8 +244,15 @@ async function repair(
     toleranceS: t.timeToleranceS,
   };
   let repairFailed = 0;
+  let refused: string | undefined;
   const limiter = new RateLimiter(t.keysPerSecond);
   await mapLimit(differences, 8, async (d) => {
+    if (!refused && (refused = opts.refusal?.())) log.warn({ service: opts.service, reason: refused }, 'repair stopped: the keys left are not written');
+    if (refused) {
+      repairFailed++;
+      d.repaired = false;
+      return;
+    }
     try {
       await syncHeld(sync, d.key, now[opts.truth].get(d.key), now[target].get(d.key));
       await limiter.take(1);

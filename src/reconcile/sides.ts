@@ -130,7 +130,9 @@ export async function reconcileService(
 ): Promise<ReconcileResult> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
   const truth = opts.truth ?? truthFor(stage);
-  const refused = opts.repair && rewriteRefusal(service, stage, truth === 'legacy' ? 'new' : 'legacy');
+  // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
+  const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, truth === 'legacy' ? 'new' : 'legacy');
+  const refused = opts.repair && refusal();
   if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
   try {
@@ -141,6 +143,7 @@ export async function reconcileService(
       truth,
       stage,
       repair: opts.repair ?? false,
+      refusal,
       trigger: opts.trigger ?? 'manual',
       ...(opts.range ? { range: opts.range } : {}),
       tuning: { ...tuningOf(config), ...opts.tuning },

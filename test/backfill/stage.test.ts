@@ -1,7 +1,7 @@
 /**
  * The backfill and repairs refuse to rewrite the side agents write first: at new-primary the orchestrator takes the
  * writes directly, which no key hold holds back (a backfill there lost an acknowledged write while agents wrote).
- * Refused before it starts, stopped before the next batch when the stage moves there meanwhile.
+ * Refused before they start, stopped before the next batch (backfill) or key (repair) when the stage moves there meanwhile.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -96,4 +96,26 @@ it('stops a backfill before its next batch once the stage moves to new-primary, 
   expect(resumed.code, resumed.out).toBe(0);
   expect(resumed.out).toMatch(/resumed after/);
   expect(await memoriesOnNew()).toBe(USERS);
+}, 90_000);
+
+it('stops a repair towards the orchestrator before its next key once the stage moves to new-primary', async () => {
+  await setFlags('dual-write');
+  for (let u = 0; u < USERS; u++) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: `r${u}`, memory: `missed ${u}` });
+  await sims.flush();
+  const repaired = async () =>
+    Number((await store.pool.query(`SELECT count(*) AS n FROM memory_entries WHERE is_active AND content::text LIKE '%missed %'`)).rows[0].n);
+  // A slow orchestrator (300 ms a call) keeps the repair going while the flags change.
+  sims.setFaults('orchestrator', { latencyMs: 300 });
+  try {
+    const child = startChild(['reconcile', '--repair', '--service', SERVICE, ...settings]);
+    const exited = new Promise<number | null>((resolve) => child.proc.once('exit', resolve));
+    await expect.poll(repaired, { timeout: 30_000 }).toBeGreaterThan(0);
+    await setFlags('dual-write', 'new-primary');
+    expect(await exited, child.output()).toBe(1);
+    expect(child.output()).toMatch(/repair stopped: the keys left are not written/);
+    expect(child.output()).toMatch(/repair failed [1-9]/);
+    expect(await repaired()).toBeLessThan(USERS);
+  } finally {
+    sims.setFaults('orchestrator', { latencyMs: 0 });
+  }
 }, 90_000);
