@@ -89,10 +89,11 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
   const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs });
 
+  const idMap = new PgIdMap(pool, { listenUrl: url });
   let closing: Promise<void> | undefined;
   return {
     pool,
-    idMap: new PgIdMap(pool),
+    idMap,
     keyLocks,
     comparisons,
     samples,
@@ -108,6 +109,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
         schema.stop();
         await flush();
         await keyLocks.close().catch((err) => log.warn({ err }, 'closing the key locks'));
+        await idMap.close();
         await endPool(pool);
         await embedded?.stop();
       })()),

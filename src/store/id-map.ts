@@ -1,17 +1,34 @@
 /**
  * The id map in PostgreSQL (legacy key -> orchestrator session id, per service), with a small
- * in-process cache. The first mapping written for a key wins, on every replica.
+ * in-process cache. The first mapping written for a key wins, on every replica. A delete is announced
+ * (NOTIFY) to every process sharing the store, whose caches drop the key at once.
  */
-import type pg from 'pg';
+import pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
 import type { ServiceName } from '../services/registry.js';
 import type { IdMap } from '../services/types.js';
 import { storableKey } from '../util/storable-key.js';
+
+const log = childLogger('id-map');
+
+/** The channel deletes are announced on, with the key's cacheKey; an empty payload (a key too long for one) clears all. */
+const CHANNEL = 'memshift_id_map';
+/** PostgreSQL takes payloads under 8,000 bytes. */
+const MAX_PAYLOAD = 4_000;
+const RELISTEN_MS = 1_000;
 
 export interface IdMapCacheOptions {
   /** Entries kept in process; the oldest are evicted first. */
   maxEntries?: number;
   /** How long a cached entry is trusted: bounds how long a delete made by another replica goes unseen. */
   ttlMs?: number;
+  /**
+   * Listens for deletes made elsewhere on a connection of its own to this store, so that a session deleted and made
+   * again by another process (a backfill or repair re-creating it, an agent on another replica) is not written to
+   * under its old id for the ttl. While it cannot listen (the store away) the ttl bounds staleness as without it, and
+   * the cache is emptied when it listens again (deletes made meanwhile went unheard).
+   */
+  listenUrl?: string;
 }
 
 export class PgIdMap implements IdMap {
@@ -19,6 +36,13 @@ export class PgIdMap implements IdMap {
   private readonly creating = new Map<string, Promise<string>>();
   private readonly maxEntries: number;
   private readonly ttlMs: number;
+  /** Counts deletes heard (and re-listens): a mapping read while one arrived may be the deleted one, and is not cached. */
+  private heard = 0;
+  private listener: pg.Client | undefined;
+  /** The listener once its LISTEN took effect. */
+  private heardFrom: pg.Client | undefined;
+  private relisten: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -26,17 +50,64 @@ export class PgIdMap implements IdMap {
   ) {
     this.maxEntries = opts.maxEntries ?? 10_000;
     this.ttlMs = opts.ttlMs ?? 60_000;
+    if (opts.listenUrl !== undefined) void this.listen(opts.listenUrl);
+  }
+
+  /** Whether deletes made elsewhere reach this cache now. */
+  listening(): boolean {
+    return this.listener !== undefined && this.heardFrom === this.listener;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.relisten);
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  private async listen(url: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 5_000 });
+    const lost = (err?: Error) => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      // Said once per loss, not for each attempt while the store stays away.
+      if (err && this.heardFrom === client)
+        log.warn({ err }, 'id map listener lost: deletes by other processes are seen after the cache ttl until it listens again');
+      if (!this.closed) this.relisten = setTimeout(() => void this.listen(url), RELISTEN_MS).unref();
+    };
+    this.listener = client;
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (n) => {
+      this.heard++;
+      if (n.payload) this.cache.delete(n.payload);
+      else this.cache.clear();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (this.listener === client) {
+        // Deletes made before it listened went unheard: nothing cached before is kept.
+        this.heard++;
+        this.cache.clear();
+        this.heardFrom = client;
+      }
+    } catch (err) {
+      lost(err as Error);
+      await client.end().catch(() => undefined);
+    }
+    if (this.closed) await client.end().catch(() => undefined);
   }
 
   async get(service: ServiceName, legacyKey: string): Promise<string | undefined> {
     const hit = this.cached(service, legacyKey);
     if (hit !== undefined) return hit;
+    const heard = this.heard;
     const { rows } = await this.pool.query<{ id: string }>('SELECT orchestrator_session_id AS id FROM id_map WHERE service = $1 AND legacy_key = $2', [
       service,
       storableKey(legacyKey),
     ]);
     const id = rows[0]?.id;
-    if (id !== undefined) this.remember(service, legacyKey, id);
+    if (id !== undefined && heard === this.heard) this.remember(service, legacyKey, id);
     return id;
   }
 
@@ -65,7 +136,12 @@ export class PgIdMap implements IdMap {
 
   async delete(service: ServiceName, legacyKey: string): Promise<void> {
     this.cache.delete(cacheKey(service, legacyKey));
-    await this.pool.query('DELETE FROM id_map WHERE service = $1 AND legacy_key = $2', [service, storableKey(legacyKey)]);
+    // The announcement is sent when the delete commits (one statement: one transaction).
+    await this.pool.query(
+      `WITH d AS (DELETE FROM id_map WHERE service = $1 AND legacy_key = $2 RETURNING 1)
+       SELECT pg_notify('${CHANNEL}', $3) FROM d`,
+      [service, storableKey(legacyKey), announced(cacheKey(service, legacyKey))],
+    );
   }
 
   /**
@@ -106,4 +182,6 @@ export class PgIdMap implements IdMap {
   }
 }
 
-const cacheKey = (service: string, legacyKey: string) => `${service}\u0000${legacyKey}`;
+/** In PostgreSQL's text (a notification's payload): the key as stored, after its service and a newline. */
+const cacheKey = (service: string, legacyKey: string) => `${service}\n${storableKey(legacyKey)}`;
+const announced = (key: string) => (Buffer.byteLength(key) < MAX_PAYLOAD ? key : '');

@@ -5,65 +5,26 @@
  * whichever lands first.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Config } from '../../src/config.js';
-import { createLeg } from '../../src/legs/index.js';
-import type { Leg } from '../../src/legs/types.js';
+import { expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
 import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
-import { openStore, type Store } from '../../src/store/index.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import { useLiveStack } from '../support/live-stack.js';
 import { ReqClient } from '../support/zmq-client.js';
-import { flagsOn } from '../outbox/support.js';
 import { startChild } from '../../src/tools/bench/processes.js';
 
 const SERVICE = 'jarvis-memory';
 const USERS = 16;
 const HISTORY = 8;
 
-let dir: string;
-let url: string;
-let store: Store;
-let sims: SimHandle;
-let proxy: Proxy;
-let config: Config;
-let leg: Leg;
-let disposeFlags: (() => Promise<void>) | undefined;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'memshift-backfill-live-'));
-  url = await freshDatabaseUrl();
-  store = await openStore({ url });
-  sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 } });
+const live = useLiveStack(SERVICE, async (sims) => {
   // The history from before the migration: on legacy only.
   for (let u = 0; u < USERS; u++)
     for (let k = 0; k < HISTORY; k++) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: `u${u}`, memory: `old ${u}/${k}` });
-  await sims.flush();
-  const flags = await flagsOn(SERVICE, 'dual-write');
-  disposeFlags = flags.dispose;
-  config = configFor(sims, url, { flags: { file: flags.file }, reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 } });
-  proxy = await startProxy(config);
-  leg = createLeg(sims.endpoints.orchestrator, { timeoutMs: 5000, breaker: { failureThreshold: 5, openMs: 500 } });
-}, 60_000);
-
-afterAll(async () => {
-  await leg?.close();
-  await proxy?.close();
-  await sims?.close();
-  await store?.close();
-  await disposeFlags?.();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const USER_IDS = Array.from({ length: USERS }, (_, u) => `u${u}`);
@@ -75,7 +36,7 @@ function liveWrites(label = 'live', users = USER_IDS): { stop(): Promise<Map<str
   const refused: unknown[] = [];
   const agents = users.map(async (user, u) => {
     acked.set(user, []);
-    const client = new ReqClient(proxy.fronts[SERVICE]!, 5000);
+    const client = new ReqClient(live.proxy.fronts[SERVICE]!, 5000);
     try {
       for (let n = 0; !stopping; n++) {
         const memory = `${label} ${u}/${n}`;
@@ -100,7 +61,7 @@ function liveWrites(label = 'live', users = USER_IDS): { stop(): Promise<Map<str
 
 /** A user's memories as the orchestrator serves them to an agent at read-new (through the translator). */
 async function newSide(user: string): Promise<unknown[]> {
-  const reply = (await createTranslators(new LegOrchestratorClient(leg), store.idMap)[SERVICE].handle(
+  const reply = (await createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE].handle(
     { action: 'get_memories', user_id: user },
     { createMissing: false },
   )) as { memories: { memory: unknown }[] };
@@ -111,12 +72,12 @@ it('copies the history before the live writes, losing and doubling none of them'
   const load = liveWrites();
   // Every user has live writes on the orchestrator before the backfill reaches it.
   await sleep(500);
-  const result = await runBackfill(config, store, SERVICE, { batchSize: 5, concurrency: 4 });
+  const result = await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 });
   await sleep(500);
   const acked = await load.stop();
   expect(result.complete).toBe(true);
-  await expect.poll(async () => (await store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
-  await sims.flush();
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await live.sims.flush();
   for (let u = 0; u < USERS; u++) {
     const history = Array.from({ length: HISTORY }, (_, k) => `old ${u}/${k}`);
     await expect.poll(() => newSide(`u${u}`), { timeout: 10_000 }).toEqual([...history, ...acked.get(`u${u}`)!]);
@@ -127,17 +88,17 @@ it('repairs keys while their agents keep writing: the write memshift missed put 
   const load = liveWrites('again');
   await sleep(500);
   // A write that reached legacy only (sent to it directly): the orchestrator lacks it, among live writes before and after.
-  for (let u = 0; u < USERS; u++) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: `u${u}`, memory: `unseen ${u}` });
+  for (let u = 0; u < USERS; u++) await send(live.sims.endpoints[SERVICE], { action: 'add_memory', user_id: `u${u}`, memory: `unseen ${u}` });
   await sleep(500);
-  const repaired = await reconcileService(config, store, proxy.flags, SERVICE, { repair: true });
+  const repaired = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair: true });
   await sleep(500);
   const acked = await load.stop();
   expect(repaired.run.repaired, JSON.stringify({ ...repaired.run, d: repaired.differences.slice(0, 2) })).toBeGreaterThan(0);
-  await expect.poll(async () => (await store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
   for (let u = 0; u < USERS; u++) {
-    const legacy = ((await send(sims.endpoints[SERVICE], { action: 'get_memories', user_id: `u${u}` })) as { memories: { memory: unknown }[] }).memories.map(
-      (m) => m.memory,
-    );
+    const legacy = (
+      (await send(live.sims.endpoints[SERVICE], { action: 'get_memories', user_id: `u${u}` })) as { memories: { memory: unknown }[] }
+    ).memories.map((m) => m.memory);
     expect(legacy.filter((m) => m === `unseen ${u}`)).toHaveLength(1);
     expect(legacy.filter((m) => String(m).startsWith('again '))).toEqual(acked.get(`u${u}`));
     await expect.poll(() => newSide(`u${u}`), { timeout: 10_000 }).toEqual(legacy);
@@ -147,36 +108,36 @@ it('repairs keys while their agents keep writing: the write memshift missed put 
 it("goes on writing a key whose holder died mid-rewrite: the proxy's outbox finishes the hold once its lease runs out", async () => {
   const user = 'u-orphaned';
   const dead = { id: randomUUID(), service: SERVICE, key: user, action: HOLD_ACTION, side: 'new' as const, raw: Buffer.alloc(0), effect: 'neutral' };
-  await new OutboxTable(store.pool).insert({ ...dead, createdAt: new Date() }, 1_000, true, 'a backfill killed mid-rewrite');
-  const client = new ReqClient(proxy.fronts[SERVICE]!, 5000);
+  await new OutboxTable(live.store.pool).insert({ ...dead, createdAt: new Date() }, 1_000, true, 'a backfill killed mid-rewrite');
+  const client = new ReqClient(live.proxy.fronts[SERVICE]!, 5000);
   try {
     expect(await client.call({ action: 'add_memory', user_id: user, memory: 'after the hold' })).toMatchObject({ status: 'ok' });
   } finally {
     client.close();
   }
   await expect.poll(() => newSide(user), { timeout: 30_000 }).toEqual(['after the hold']);
-  const { rows } = await store.pool.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [dead.id]);
+  const { rows } = await live.store.pool.query<{ status: string }>('SELECT status FROM outbox WHERE id = $1', [dead.id]);
   expect(rows).toEqual([{ status: 'done' }]);
 }, 60_000);
 
 it('stops a rewrite whose holder stalled past its lease (SIGSTOP) once it runs again, and does the key again under a new hold', async () => {
   const user = 'u-paused';
   const history = Array.from({ length: 300 }, (_, k) => `paused old ${k}`);
-  for (const memory of history) await send(sims.endpoints[SERVICE], { action: 'add_memory', user_id: user, memory });
-  await sims.flush();
+  for (const memory of history) await send(live.sims.endpoints[SERVICE], { action: 'add_memory', user_id: user, memory });
+  await live.sims.flush();
   const load = liveWrites('paused', [user]);
   await sleep(500);
   const settings = {
-    'store.url': url,
-    'orchestrator.endpoint': sims.endpoints.orchestrator,
-    'reconcile.legacyDataDir': dir,
-    'reconcile.orchestratorDatabaseUrl': url,
+    'store.url': live.url,
+    'orchestrator.endpoint': live.sims.endpoints.orchestrator,
+    'reconcile.legacyDataDir': live.dir,
+    'reconcile.orchestratorDatabaseUrl': live.url,
     'reconcile.holdLeaseMs': 1_000,
   };
   const child = startChild(['backfill', '--service', SERVICE, '--concurrency', '1', ...Object.entries(settings).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
   const held = async () =>
     (
-      await store.pool.query<{ seq: string }>(`SELECT seq FROM outbox WHERE key = $1 AND action = $2 AND status = 'inflight' AND owner LIKE 'hold:%'`, [
+      await live.store.pool.query<{ seq: string }>(`SELECT seq FROM outbox WHERE key = $1 AND action = $2 AND status = 'inflight' AND owner LIKE 'hold:%'`, [
         user,
         HOLD_ACTION,
       ])
@@ -193,7 +154,7 @@ it('stops a rewrite whose holder stalled past its lease (SIGSTOP) once it runs a
   try {
     // The proxy's outbox takes the key over once the lease ran out, and live writes of the key land meanwhile.
     await expect
-      .poll(async () => (await store.pool.query(`SELECT 1 FROM outbox WHERE key = $1 AND status = 'done' AND seq > $2`, [user, seq])).rowCount, {
+      .poll(async () => (await live.store.pool.query(`SELECT 1 FROM outbox WHERE key = $1 AND status = 'done' AND seq > $2`, [user, seq])).rowCount, {
         timeout: 30_000,
       })
       .toBeGreaterThanOrEqual(2);
@@ -203,7 +164,7 @@ it('stops a rewrite whose holder stalled past its lease (SIGSTOP) once it runs a
   await new Promise((resolve) => (child.proc.exitCode === null ? child.proc.once('exit', resolve) : resolve(undefined)));
   expect(child.output()).toMatch(/memshift backfill jarvis-memory: \d+ keys/);
   const acked = await load.stop();
-  await expect.poll(async () => (await store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
-  await sims.flush();
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await live.sims.flush();
   await expect.poll(() => newSide(user), { timeout: 10_000 }).toEqual([...history, ...acked.get(user)!]);
 }, 120_000);

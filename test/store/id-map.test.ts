@@ -87,6 +87,24 @@ describe('id map', () => {
     expect(await fresh.getOrCreate('jarvis-memory', 'u6', async () => 'orch-u6')).toBe('orch-u6');
   });
 
+  it('a delete by another replica reaches a listening cache at once: a session made again is written under its new id', async () => {
+    const url = store.embedded!.url;
+    const [a, b] = [new PgIdMap(store.pool, { listenUrl: url }), new PgIdMap(store.pool, { listenUrl: url })];
+    try {
+      const long = 'k'.repeat(5_000);
+      for (const key of ['s8', long]) {
+        await b.set('session-memory', key, 'orch-old');
+        await expect.poll(() => a.listening(), { timeout: 10_000 }).toBe(true);
+        expect(await a.get('session-memory', key)).toBe('orch-old');
+        await b.delete('session-memory', key);
+        await b.set('session-memory', key, 'orch-new');
+        await expect.poll(() => a.get('session-memory', key), { timeout: 5_000 }).toBe('orch-new');
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('a cached entry expires, so a delete by another replica is seen after the ttl', async () => {
     const a = new PgIdMap(store.pool, { ttlMs: 50 });
     const b = new PgIdMap(store.pool);

@@ -1,0 +1,66 @@
+/**
+ * session-memory backfilled beside live writes: an agent's write through memshift to a session from before the
+ * migration makes the orchestrator's copy of it (user "default", no metadata), so the backfill deletes that session and
+ * makes it again under a new id. The proxy cached the old id; it must write the key's next live writes to the new one
+ * (the id map announces deletes to every process), else they land in the ended session and the copy lacks them.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, it } from 'vitest';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { createTranslators } from '../support/translators.js';
+import { send } from '../sim/helpers.js';
+import { runBackfill } from '../support/backfill.js';
+import { useLiveStack } from '../support/live-stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const SERVICE = 'session-memory';
+const USERS = 16;
+const live = useLiveStack(SERVICE, async (sims) => {
+  for (let u = 0; u < USERS; u++) {
+    await send(sims.endpoints[SERVICE], { action: 'create_session', session_id: `s${u}`, user_id: `user${u}`, metadata: { n: u } });
+    for (let k = 0; k < 8; k++) await send(sims.endpoints[SERVICE], { action: 'add_interaction', session_id: `s${u}`, role: 'user', content: `old ${u}/${k}` });
+  }
+});
+
+it('writes the live writes of a session the backfill made again to its new orchestrator session, after the history', async () => {
+  let stopping = false;
+  const refused: unknown[] = [];
+  const agents = Array.from({ length: USERS }, async (_, u) => {
+    const client = new ReqClient(live.proxy.fronts[SERVICE]!, 5000);
+    try {
+      for (let n = 0; !stopping; n++) {
+        const reply = (await client.call({ action: 'add_interaction', session_id: `s${u}`, role: 'assistant', content: `live ${u}/${n}` })) as {
+          status?: string;
+        };
+        if (reply.status !== 'success') refused.push(reply);
+        await sleep(100);
+      }
+    } finally {
+      client.close();
+    }
+  });
+  await sleep(500);
+  const result = await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 });
+  await sleep(500);
+  stopping = true;
+  await Promise.all(agents);
+  expect(refused).toEqual([]);
+  expect(result.complete).toBe(true);
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await live.sims.flush();
+  const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
+  for (let u = 0; u < USERS; u++) {
+    const legacy = (
+      (await send(live.sims.endpoints[SERVICE], { action: 'get_context', session_id: `s${u}`, max_tokens: 100000 })) as { context: { content: string }[] }
+    ).context.map((c) => c.content);
+    const fresh = async () =>
+      (
+        (await t.handle({ action: 'get_context', session_id: `s${u}`, max_tokens: 100000 }, { createMissing: false })) as { context: { content: string }[] }
+      ).context.map((c) => c.content);
+    await expect.poll(fresh, { timeout: 10_000 }).toEqual(legacy);
+  }
+  // The sessions were made again (the live writes' copy had another user), not appended to.
+  const { rows } = await live.store.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE ended_at IS NOT NULL`);
+  expect(rows[0]!.n).toBeGreaterThanOrEqual(USERS);
+  expect((await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 })).writes).toBe(0);
+}, 120_000);

@@ -1,0 +1,60 @@
+/**
+ * For one test file: the simulators storing to disk and to PostgreSQL, a history seeded on the legacy side only, the
+ * service at dual-write behind a proxy, and a leg to the orchestrator: agents keep writing while a backfill or repair
+ * runs, as the runbook has it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { createLeg } from '../../src/legs/index.js';
+import type { Leg } from '../../src/legs/types.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import type { ServiceName } from '../../src/services/registry.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { flagsOn } from '../outbox/support.js';
+import { freshDatabaseUrl } from './database.js';
+import { configFor, startSims } from './stack.js';
+
+export interface LiveStack {
+  /** The legacy services' data directory (the backfill reads their stores there). */
+  dir: string;
+  url: string;
+  store: Store;
+  sims: SimHandle;
+  proxy: Proxy;
+  config: Config;
+  /** To the orchestrator simulator, for reading what it holds through a translator. */
+  leg: Leg;
+}
+
+/** Filled in before the file's tests; `seed` writes the history to the legacy simulators (flushed to disk after). */
+export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Promise<void>): LiveStack {
+  const live = {} as LiveStack;
+  let disposeFlags: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    live.dir = mkdtempSync(join(tmpdir(), `memshift-live-${service}-`));
+    live.url = await freshDatabaseUrl();
+    live.store = await openStore({ url: live.url });
+    live.sims = await startSims({ storage: { dataDir: live.dir, orchestratorDatabaseUrl: live.url, writeDelayMs: 10 } });
+    await seed(live.sims);
+    await live.sims.flush();
+    const flags = await flagsOn(service, 'dual-write');
+    disposeFlags = flags.dispose;
+    const reconcile = { legacyDataDir: live.dir, orchestratorDatabaseUrl: live.url, recheckDelayMs: 300 };
+    live.config = configFor(live.sims, live.url, { flags: { file: flags.file }, reconcile });
+    live.proxy = await startProxy(live.config);
+    live.leg = createLeg(live.sims.endpoints.orchestrator, { timeoutMs: 5000, breaker: { failureThreshold: 5, openMs: 500 } });
+  }, 60_000);
+  afterAll(async () => {
+    await live.leg?.close();
+    await live.proxy?.close();
+    await live.sims?.close();
+    await live.store?.close();
+    await disposeFlags?.();
+    if (live.dir) rmSync(live.dir, { recursive: true, force: true });
+  });
+  return live;
+}
