@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import type { Side } from '../plan/plan.js';
-import type { ServiceName } from '../services/registry.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
@@ -416,7 +416,7 @@ export class OutboxTable {
   }
 
   /**
-   * The ids of the key's writes that added a record on `side` in the last `withinMs`, since its last clear or hold
+   * The ids of the key's writes that added an element (ActionSpec.addsElement) on `side` in the last `withinMs`, since its last clear or hold
    * within them (a hold's rewrite wrote the key whole): what a store written behind its replies may not show yet.
    * Read through the index of finished rows by time (no index has the key of finished rows): the window bounds it.
    */
@@ -429,7 +429,9 @@ export class OutboxTable {
       [service, key, side, withinMs],
     );
     const last = rows.findLastIndex((r) => r.effect === 'clears' || r.action === HOLD_ACTION);
-    return rows.slice(last + 1).flatMap((r) => (r.effect?.startsWith('adds:') ? [r.id] : []));
+    // By action, not by the row's effect: that is what legacy's replies show (none of a contextual interaction).
+    const adds = (action: string) => serviceOf(service).actions[action]?.addsElement === true;
+    return rows.slice(last + 1).flatMap((r) => (adds(r.action) ? [r.id] : []));
   }
 
   /**

@@ -36,20 +36,28 @@ const newerThan = (e: unknown[], than: unknown[]): boolean => {
 
 /**
  * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
- * elements stamped later than it, after its copy there if it has one (and later than the copy). A truth read
+ * elements stamped later than it, after its copy there if it has one (and later than the copy); in a list the truth
+ * holds nothing of, those stamped later than its newest element of any list. A truth read
  * before live writes of the key landed on the side thus keeps them; one that already holds them finds their copies
  * and adds nothing; an element not newer (a stray one, a changed one) is not kept.
  */
 export function withNewer(service: ServiceName, truth: CanonicalRecord, current: CanonicalRecord | undefined, toleranceS: number): CanonicalRecord {
   if (!current) return truth;
   const shape = serviceOf(service).record;
+  // A list the truth holds nothing of (a session's decisions before its first) keeps what is newer than the truth's
+  // newest element of any list: without one, a live decision on a session with none yet was wiped.
+  const newest = truth.lists
+    .filter((_, i) => shape.lists[i]?.timed)
+    .flatMap((list) => list.slice(-1))
+    .reduce<unknown[] | undefined>((a, e) => (a === undefined || newerThan(e, a) ? e : a), undefined);
   const lists = truth.lists.map((list, i) => {
     const last = list.at(-1);
+    const than = last ?? newest;
     const mine = current.lists[i] ?? [];
-    if (!shape.lists[i]?.timed || !last) return list;
-    let copy = mine.length - 1;
-    while (copy >= 0 && !sameElement(service, i, mine[copy]!, last, toleranceS)) copy--;
-    const newer = (e: unknown[]) => newerThan(e, last) && (copy < 0 || newerThan(e, mine[copy]!));
+    if (!shape.lists[i]?.timed || !than) return list;
+    let copy = last ? mine.length - 1 : -1;
+    while (copy >= 0 && !sameElement(service, i, mine[copy]!, last!, toleranceS)) copy--;
+    const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!));
     let from = mine.length;
     while (from > copy + 1 && newer(mine[from - 1]!)) from--;
     return from < mine.length ? [...list, ...mine.slice(from)] : list;

@@ -35,6 +35,12 @@ export interface ActionSpec {
    * other side in order with the key's writes, as a write does, and its shadow comparison is made when it lands.
    */
   mutates?: boolean;
+  /**
+   * A write that adds an element to its key's record. Its copy on the orchestrator carries the write's tag
+   * (writeTag), by which a rewrite of the key sees it landed there (the orchestrator writes its tables behind its
+   * replies), whether or not legacy's replies show the element (its lookup effect).
+   */
+  addsElement?: boolean;
 }
 
 /** A reply counts as success when any rule matches; `path` "" is the reply itself (bare values). */

@@ -4,14 +4,12 @@
  * makes it again under a new id. The proxy cached the old id; it must write the key's next live writes to the new one
  * (the id map announces deletes to every process), else they land in the ended session and the copy lacks them.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
-import { useLiveStack } from '../support/live-stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { backfillBesideAgents, useLiveStack } from '../support/live-stack.js';
 
 const SERVICE = 'session-memory';
 const USERS = 16;
@@ -23,31 +21,11 @@ const live = useLiveStack(SERVICE, async (sims) => {
 });
 
 it('writes the live writes of a session the backfill made again to its new orchestrator session, after the history', async () => {
-  let stopping = false;
-  const refused: unknown[] = [];
-  const agents = Array.from({ length: USERS }, async (_, u) => {
-    const client = new ReqClient(live.proxy.fronts[SERVICE]!, 5000);
-    try {
-      for (let n = 0; !stopping; n++) {
-        const reply = (await client.call({ action: 'add_interaction', session_id: `s${u}`, role: 'assistant', content: `live ${u}/${n}` })) as {
-          status?: string;
-        };
-        if (reply.status !== 'success') refused.push(reply);
-        await sleep(100);
-      }
-    } finally {
-      client.close();
-    }
-  });
-  await sleep(500);
-  const result = await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 });
-  await sleep(500);
-  stopping = true;
-  await Promise.all(agents);
-  expect(refused).toEqual([]);
+  const { result, replies } = await backfillBesideAgents(live, SERVICE, USERS, (u, n) => [
+    { action: 'add_interaction', session_id: `s${u}`, role: 'assistant', content: `live ${u}/${n}` },
+  ]);
+  expect(replies.filter((r) => (r as { status?: string }).status !== 'success')).toEqual([]);
   expect(result.complete).toBe(true);
-  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
-  await live.sims.flush();
   const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
   for (let u = 0; u < USERS; u++) {
     const legacy = (

@@ -88,3 +88,17 @@ it('stops the work of a holder that lost the key (its lease ran out, a worker to
   await expect(holds.hold(S, 'u5', 'new', async () => void (await takeOver()))).rejects.toBeInstanceOf(HoldLost);
   expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
 });
+
+it('counts as landed lately every write that adds an element on the orchestrator, those legacy cannot show included', async () => {
+  const C = 'contextual-memory' as const;
+  // A contextual interaction shows nowhere in legacy's replies (its lookup effect is neutral), yet its orchestrator
+  // copy carries its write tag: a rewrite must wait for the store to show it like any other.
+  const interaction = { ...write('c1', 0), service: C, action: 'add_interaction', raw: Buffer.from('{}'), effect: 'neutral' };
+  const decision = { ...write('c1', 1), service: C, action: 'record_decision', raw: Buffer.from('{}'), effect: 'adds:x' };
+  for (const w of [interaction, decision]) {
+    await db.table.insert(w, 0, true);
+    await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [C] });
+    await completeOne(db.table, w.id, 'worker', 30_000);
+  }
+  expect(await new KeyHolds(db.pool).landedLately(C, 'c1', 'new')).toEqual([interaction.id, decision.id]);
+});

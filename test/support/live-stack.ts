@@ -6,7 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { BackfillResult } from '../../src/backfill/backfill.js';
+import type { LegacyRequest } from '../../src/services/types.js';
+import { runBackfill } from './backfill.js';
+import { ReqClient } from './zmq-client.js';
 import type { Config } from '../../src/config.js';
 import { createLeg } from '../../src/legs/index.js';
 import type { Leg } from '../../src/legs/types.js';
@@ -57,4 +62,39 @@ export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Pr
     if (live.dir) rmSync(live.dir, { recursive: true, force: true });
   });
   return live;
+}
+
+/**
+ * A backfill of `service` while `agents` agents write through memshift, agent `a`'s `n`-th round being the requests
+ * `round(a, n)`, one every 100 ms; ends once every write landed on both sides (the outbox empty, the stores flushed).
+ * Resolves with the backfill's result and every reply the agents got.
+ */
+export async function backfillBesideAgents(
+  live: LiveStack,
+  service: ServiceName,
+  agents: number,
+  round: (a: number, n: number) => LegacyRequest[],
+): Promise<{ result: BackfillResult; replies: unknown[] }> {
+  let stopping = false;
+  const replies: unknown[] = [];
+  const writing = Array.from({ length: agents }, async (_, a) => {
+    const client = new ReqClient(live.proxy.fronts[service]!, 5000);
+    try {
+      for (let n = 0; !stopping; n++) {
+        for (const request of round(a, n)) replies.push(await client.call(request));
+        await sleep(100);
+      }
+    } finally {
+      client.close();
+    }
+  });
+  // Every agent has live writes on the orchestrator before the backfill reaches its key, and goes on after it.
+  await sleep(500);
+  const result = await runBackfill(live.config, live.store, service, { batchSize: 5, concurrency: 4 });
+  await sleep(500);
+  stopping = true;
+  await Promise.all(writing);
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+  await live.sims.flush();
+  return { result, replies };
 }

@@ -21,9 +21,9 @@ export const contextualMemory: LegacyService = {
   stickyOn: 'sessionId',
   memoryType: 'context',
   actions: {
-    add_interaction: { kind: 'write', key: 'session_id' },
+    add_interaction: { kind: 'write', key: 'session_id', addsElement: true },
     get_context: { kind: 'read', key: 'session_id', mutates: true },
-    record_decision: { kind: 'write', key: 'session_id' },
+    record_decision: { kind: 'write', key: 'session_id', addsElement: true },
     health_check: { kind: 'health' },
   },
   // As deployed, its loop answers every bare true/false with an AttributeError after the write was made

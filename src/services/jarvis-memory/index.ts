@@ -12,7 +12,7 @@ export const jarvisMemory: LegacyService = {
   stickyOn: 'userId',
   memoryType: 'entity',
   actions: {
-    add_memory: { kind: 'write', key: 'user_id', keyDefault: 'default' },
+    add_memory: { kind: 'write', key: 'user_id', keyDefault: 'default', addsElement: true },
     get_memories: { kind: 'read', key: 'user_id', keyDefault: 'default' },
     clear_memories: { kind: 'write', key: 'user_id', keyDefault: 'default' },
   },

@@ -15,7 +15,7 @@ export const sessionMemory: LegacyService = {
   memoryType: 'conversation',
   actions: {
     create_session: { kind: 'write', key: 'session_id' },
-    add_interaction: { kind: 'write', key: 'session_id' },
+    add_interaction: { kind: 'write', key: 'session_id', addsElement: true },
     // The rebuilt reply may carry another request id; timestamps are the legacy times the records carry, within a second.
     get_context: { kind: 'read', key: 'session_id' },
     clear_session: { kind: 'write', key: 'session_id' },
