@@ -3,13 +3,15 @@
  * migration makes the orchestrator's copy of it (user "default", no metadata), so the backfill deletes that session and
  * makes it again under a new id. The proxy cached the old id; it must write the key's next live writes to the new one
  * (the id map announces deletes to every process), else they land in the ended session and the copy lacks them.
+ * A repair makes such sessions again the same way.
  */
 import { expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
-import { backfillBesideAgents, useLiveStack } from '../support/live-stack.js';
+import { backfillBesideAgents, besideAgents, useLiveStack } from '../support/live-stack.js';
+import { reconcileService } from '../../src/reconcile/sides.js';
 
 const SERVICE = 'session-memory';
 const USERS = 16;
@@ -41,4 +43,24 @@ it('writes the live writes of a session the backfill made again to its new orche
   const { rows } = await live.store.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE ended_at IS NOT NULL`);
   expect(rows[0]!.n).toBeGreaterThanOrEqual(USERS);
   expect((await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 })).writes).toBe(0);
+}, 120_000);
+
+it('repairs sessions that live writes alone made on the orchestrator: made again, the live writes after in them', async () => {
+  // Sessions the backfill never saw: their agents' writes through memshift make them on the orchestrator with user
+  // "default", and a repair deletes and makes each again while the agents go on writing.
+  for (let u = 0; u < USERS; u++) {
+    await send(live.sims.endpoints[SERVICE], { action: 'create_session', session_id: `r${u}`, user_id: `user${u}`, metadata: { r: u } });
+    await send(live.sims.endpoints[SERVICE], { action: 'add_interaction', session_id: `r${u}`, role: 'user', content: `old r${u}` });
+  }
+  const { result } = await besideAgents(
+    live,
+    SERVICE,
+    USERS,
+    (u, n) => [{ action: 'add_interaction', session_id: `r${u}`, role: 'assistant', content: `live r${u}/${n}` }],
+    () => reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair: true }),
+  );
+  expect(result.run.differing).toBeGreaterThanOrEqual(USERS);
+  expect(result.run.repairFailed).toBe(0);
+  const after = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { truth: 'legacy' });
+  expect(after.remaining, JSON.stringify(after.differences.slice(0, 2))).toBe(0);
 }, 120_000);

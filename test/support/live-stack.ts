@@ -65,16 +65,17 @@ export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Pr
 }
 
 /**
- * A backfill of `service` while `agents` agents write through memshift, agent `a`'s `n`-th round being the requests
- * `round(a, n)`, one every 100 ms; ends once every write landed on both sides (the outbox empty, the stores flushed).
- * Resolves with the backfill's result and every reply the agents got.
+ * `work` (a backfill, a repair) while `agents` agents write through memshift, agent `a`'s `n`-th round being the
+ * requests `round(a, n)`, one every 100 ms; ends once every write landed on both sides (the outbox empty, the stores
+ * flushed). Resolves with what `work` resolved with and every reply the agents got.
  */
-export async function backfillBesideAgents(
+export async function besideAgents<T>(
   live: LiveStack,
   service: ServiceName,
   agents: number,
   round: (a: number, n: number) => LegacyRequest[],
-): Promise<{ result: BackfillResult; replies: unknown[] }> {
+  work: () => Promise<T>,
+): Promise<{ result: T; replies: unknown[] }> {
   let stopping = false;
   const replies: unknown[] = [];
   const writing = Array.from({ length: agents }, async (_, a) => {
@@ -88,9 +89,9 @@ export async function backfillBesideAgents(
       client.close();
     }
   });
-  // Every agent has live writes on the orchestrator before the backfill reaches its key, and goes on after it.
+  // Every agent has live writes on the orchestrator before the work reaches its key, and goes on after it.
   await sleep(500);
-  const result = await runBackfill(live.config, live.store, service, { batchSize: 5, concurrency: 4 });
+  const result = await work();
   await sleep(500);
   stopping = true;
   await Promise.all(writing);
@@ -98,3 +99,12 @@ export async function backfillBesideAgents(
   await live.sims.flush();
   return { result, replies };
 }
+
+/** besideAgents with the backfill of `service` for work. */
+export const backfillBesideAgents = (
+  live: LiveStack,
+  service: ServiceName,
+  agents: number,
+  round: (a: number, n: number) => LegacyRequest[],
+): Promise<{ result: BackfillResult; replies: unknown[] }> =>
+  besideAgents(live, service, agents, round, () => runBackfill(live.config, live.store, service, { batchSize: 5, concurrency: 4 }));
