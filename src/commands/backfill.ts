@@ -52,6 +52,7 @@ export const command = defineCommand(
     void untilSignal().then(() => stop.abort());
     return withStoreAndFlags(config, async (store, flags) => {
       const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new');
+      // Asked before the legacy store is loaded (a large one takes a while), then before each batch by the backfill.
       const refused = refusal();
       if (refused) throw new Error(`backfill refused: ${refused}`);
       const sides = await openSides(config, service, store.idMap, store.keyLocks);

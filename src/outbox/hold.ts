@@ -122,7 +122,7 @@ export class KeyHolds {
     return r.rowCount === 1;
   }
 
-  /** The ids of the key's writes that added a record on `side` lately (OutboxTable.recentAdds). */
+  /** The ids of the key's writes that added an element on `side` lately (OutboxTable.recentAdds). */
   landedLately(service: ServiceName, key: string, side: Side): Promise<string[]> {
     return this.table.recentAdds(service, key, side, RECENT_MS);
   }

@@ -416,8 +416,9 @@ export class OutboxTable {
   }
 
   /**
-   * The ids of the key's writes that added an element (ActionSpec.addsElement) on `side` in the last `withinMs`, since its last clear or hold
-   * within them (a hold's rewrite wrote the key whole): what a store written behind its replies may not show yet.
+   * The ids of the key's writes that added an element (ActionSpec.addsElement) on `side` in the last `withinMs`,
+   * since its last clear or hold within them (a hold's rewrite wrote the key whole): what a store written behind its
+   * replies may not show yet.
    * Read through the index of finished rows by time (no index has the key of finished rows): the window bounds it.
    */
   async recentAdds(service: ServiceName, key: string, side: Side, withinMs: number): Promise<string[]> {
