@@ -45,9 +45,6 @@ export interface KeyHoldOptions {
   waitMs?: number;
 }
 
-/** Landed writes looked at by `landedLately`: a store behind its replies by more than this is not waited for. */
-const RECENT_MS = 10_000;
-
 const POLL_MS = 50;
 
 export class KeyHolds {
@@ -124,7 +121,7 @@ export class KeyHolds {
 
   /** The ids of the key's writes that added an element on `side` lately (OutboxTable.recentAdds). */
   landedLately(service: ServiceName, key: string, side: Side): Promise<string[]> {
-    return this.table.recentAdds(service, key, side, RECENT_MS);
+    return this.table.recentAdds(service, key, side);
   }
 
   /**

@@ -64,6 +64,9 @@ export interface OutboxRow extends OutboxIntent {
 /** The action of a row that holds its key for a repair or the backfill (hold.ts): never sent, no write of an agent's. */
 export const HOLD_ACTION = 'memshift.hold';
 
+/** Landed writes recentAdds looks at by default: a store behind its replies by more than this is not waited for. */
+const LANDED_LATELY_MS = 10_000;
+
 /** A finished write's request: emptied (the column stays NOT NULL). */
 const SCRUBBED = `'\\x'::bytea`;
 
@@ -421,7 +424,7 @@ export class OutboxTable {
    * replies may not show yet.
    * Read through the index of finished rows by time (no index has the key of finished rows): the window bounds it.
    */
-  async recentAdds(service: ServiceName, key: string, side: Side, withinMs: number): Promise<string[]> {
+  async recentAdds(service: ServiceName, key: string, side: Side, withinMs = LANDED_LATELY_MS): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string; effect: string | null; action: string }>(
       `SELECT id, effect, action FROM outbox
         WHERE status = 'done' AND updated_at > now() - make_interval(secs => $4::double precision / 1000)
@@ -433,6 +436,25 @@ export class OutboxTable {
     // By action, not by the row's effect: that is what legacy's replies show (none of a contextual interaction).
     const adds = (action: string) => serviceOf(service).actions[action]?.addsElement === true;
     return rows.slice(last + 1).flatMap((r) => (adds(r.action) ? [r.id] : []));
+  }
+
+  /** Each key's last seq drawn so far (keys never written left out): every write of it stored by now is at or below it. */
+  async lastSeqs(service: ServiceName, keys: readonly string[]): Promise<Map<string, number>> {
+    const { rows } = await this.pool.query<{ key: string; last_seq: string }>(
+      `SELECT key, last_seq FROM outbox_keys WHERE service = $1 AND key = ANY($2::text[])`,
+      [service, keys],
+    );
+    return new Map(rows.map((r) => [r.key, Number(r.last_seq)]));
+  }
+
+  /** Of these keys, those with a write towards `side` at or below its seq in `upTo` still open (not landed, not parked). */
+  async openUpTo(service: ServiceName, side: Side, upTo: ReadonlyMap<string, number>): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ key: string }>(
+      `SELECT DISTINCT o.key FROM unnest($2::text[], $3::bigint[]) AS w(key, seq)
+         JOIN outbox o ON o.open AND o.service = $1 AND o.key = w.key AND o.seq <= w.seq AND o.side = $4`,
+      [service, [...upTo.keys()], [...upTo.values()], side],
+    );
+    return new Set(rows.map((r) => r.key));
   }
 
   /**

@@ -22,7 +22,7 @@ export interface DiffTuning {
   timeToleranceS: number;
 }
 
-type RecordTuning = Pick<DiffTuning, 'maxFieldDiffs' | 'timeToleranceS'>;
+export type RecordTuning = Pick<DiffTuning, 'maxFieldDiffs' | 'timeToleranceS'>;
 
 /** Comparison rules of a service's records: its element times within the tolerance. */
 function recordRules(service: ServiceName, t: RecordTuning) {

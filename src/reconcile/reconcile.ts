@@ -5,16 +5,19 @@
  * source of truth when asked, and records the run in reconcile_runs.
  */
 import type { ValuesAtRest } from '../store/at-rest.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
-import { compareKeys, type CanonicalRecord } from '../services/records.js';
+import { compareKeys } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
 import type { RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
-import { bisect, cut, diffRecord, emptyStats, type DiffTuning } from './diff.js';
+import { bisect, cut, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
-import { needsSync, RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
+import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
+import { recheck, type Recheck } from './recheck.js';
+import type { SettledRead } from './settled.js';
+import { OutboxTable } from '../outbox/table.js';
+import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import { connectClient } from '../store/client.js';
@@ -38,7 +41,7 @@ export interface ReconcileTuning extends DiffTuning {
   holdLeaseMs: number;
 }
 
-/** Re-check rounds at most (each after recheckDelayMs), while keys keep converging. */
+/** Re-check rounds at most (each after recheckDelayMs), while keys keep converging or moving on (recheck.ts). */
 const RECHECK_ROUNDS = 5;
 
 export const DEFAULT_TUNING: ReconcileTuning = {
@@ -70,7 +73,8 @@ export interface ReconcileOptions {
   sides: ReconcileSides;
   /** Source of truth for repairs: legacy until the new side is primary. */
   truth: Side;
-  stage?: string | null;
+  /** The stage the service is at: which side agents' writes land on first. */
+  stage?: Stage | null;
   repair?: boolean;
   /** Asked before each key a repair writes: a reason not to write the target side (any more) fails the keys left. */
   refusal?: () => string | undefined;
@@ -171,49 +175,50 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
   }
 }
 
-/** Both sides' current records of some keys. */
-async function readKeys(sides: { legacy: RecordSource; new: RecordSource }, keys: string[]) {
-  const [l, n] = await Promise.all([sides.legacy.recordsOf(keys), sides.new.recordsOf(keys)]);
-  return { legacy: new Map(l.map((r) => [r.key, r])), new: new Map(n.map((r) => [r.key, r])) };
-}
-
 async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
   const { service, sides } = opts;
+  const legacy = new LegacyReads(sides);
+  const checks: Recheck = {
+    service,
+    table: new OutboxTable(opts.pool),
+    primary: opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy',
+    tuning: t,
+    rounds: RECHECK_ROUNDS,
+    source: async (side) => (side === 'legacy' ? legacy.fresh() : sides.new),
+  };
   let differences = await runs.differences(current.id);
   let converged = 0;
   let repaired = 0;
   let repairFailed = 0;
-  let legacy = sides.legacy;
-  let now: Awaited<ReturnType<typeof readKeys>> | undefined;
-  // The re-check: what changed since it was compared (writes in flight during the run) is judged now. While a round
-  // still sees keys converge (a store written behind its replies catching up, under load), it looks again.
-  for (let round = 0; round < RECHECK_ROUNDS && differences.length; round++) {
-    await sleep(t.recheckDelayMs);
-    // Legacy is re-read once: a whole store's read each round would cost more than the rounds save.
-    const fresh = round === 0 ? await sides.reloadLegacy?.() : undefined;
-    if (fresh) legacy = fresh;
-    const read = await readKeys(
-      { legacy, new: sides.new },
+  try {
+    // The re-check: what changed since it was compared (writes in flight during the run, a store written behind its
+    // replies catching up under load) is judged now.
+    const { differing, listsOnly, read } = await recheck(
+      checks,
       differences.map((d) => d.key),
     );
-    now = read;
-    const confirmed = differences.flatMap((d) => diffRecord(service, d.key, read.legacy.get(d.key), read.new.get(d.key), t) ?? []);
-    const still = new Set(confirmed.map((c) => c.key));
-    const gone = differences.filter((d) => !still.has(d.key)).map((d) => d.key);
-    converged += gone.length;
+    if (listsOnly.size)
+      log.info({ service, keys: listsOnly.size }, 'keys written during the re-check judged on their lists; their header is compared when they are quiet');
+    const gone = differences.filter((d) => !differing.has(d.key)).map((d) => d.key);
+    converged = gone.length;
     await runs.forgetDifferences(current.id, gone);
-    differences = confirmed;
-    if (!gone.length) break;
-  }
-  if (now) {
-    if (opts.repair && differences.length) {
-      repairFailed = await repair(opts, t, legacy, differences, now);
-      await verifyRepairs(opts, t, legacy, differences);
-      repaired = differences.filter((d) => d.repaired).length;
+    differences = [...differing.values()];
+    if (read) {
+      if (opts.repair && differences.length) {
+        repairFailed = await repair(opts, t, legacy.current, differences, read);
+        const tried = differences.filter((d) => d.repaired !== false);
+        const after = await recheck(
+          checks,
+          tried.map((d) => d.key),
+        );
+        for (const d of tried) d.repaired = !after.differing.has(d.key);
+        repaired = differences.filter((d) => d.repaired).length;
+      }
+      await runs.saveDifferences(current.id, differences);
     }
-    await runs.saveDifferences(current.id, differences);
+  } finally {
+    await legacy.close();
   }
-  if (legacy !== sides.legacy) await legacy.close();
   const retained = (await sides.new.retained?.(opts.range ?? {})) ?? 0;
   const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize, retained });
   const remaining = differences.filter((d) => !d.repaired).length;
@@ -224,13 +229,29 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   return { run, differences, remaining };
 }
 
-async function repair(
-  opts: ReconcileOptions,
-  t: ReconcileTuning,
-  legacy: RecordSource,
-  differences: Difference[],
-  now: { legacy: Map<string, CanonicalRecord>; new: Map<string, CanonicalRecord> },
-): Promise<number> {
+/** The legacy store as last read, read again when its file changed: a re-check reads it as it is now. */
+class LegacyReads {
+  current: RecordSource;
+
+  constructor(private readonly sides: ReconcileSides) {
+    this.current = sides.legacy;
+  }
+
+  async fresh(): Promise<RecordSource> {
+    const fresh = await this.sides.reloadLegacy?.();
+    if (fresh) {
+      await this.close();
+      this.current = fresh;
+    }
+    return this.current;
+  }
+
+  async close(): Promise<void> {
+    if (this.current !== this.sides.legacy) await this.current.close();
+  }
+}
+
+async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[], now: SettledRead): Promise<number> {
   const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
   const writer = opts.sides.writers?.[target];
   if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
@@ -264,34 +285,4 @@ async function repair(
     }
   });
   return repairFailed;
-}
-
-/**
- * A repair counts once the side holds the truth, followed at most by writes that landed there since (live writes of
- * the key), read back after the stores settled; as in the re-check, a store written behind its replies (under load)
- * gets a few rounds to show it. Legacy is read again at the first round (live writes grow it too), at every round
- * when it is the side repaired.
- */
-async function verifyRepairs(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[]): Promise<void> {
-  const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
-  let open = differences.filter((d) => d.repaired !== false);
-  let reread = legacy;
-  try {
-    for (let round = 0; round < RECHECK_ROUNDS && open.length; round++) {
-      await sleep(t.recheckDelayMs);
-      const fresh = round === 0 || target === 'legacy' ? await opts.sides.reloadLegacy?.() : undefined;
-      if (fresh) {
-        if (reread !== legacy) await reread.close();
-        reread = fresh;
-      }
-      const now = await readKeys(
-        { legacy: reread, new: opts.sides.new },
-        open.map((d) => d.key),
-      );
-      for (const d of open) d.repaired = !(await needsSync(opts.service, d.key, now[opts.truth].get(d.key), now[target].get(d.key), t.timeToleranceS));
-      open = open.filter((d) => !d.repaired);
-    }
-  } finally {
-    if (reread !== legacy) await reread.close();
-  }
 }

@@ -14,9 +14,9 @@ import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sameElement, withNewer } from './newer.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
 import type { RecordSource } from './source.js';
+import { untilShown } from './settled.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
@@ -131,23 +131,16 @@ function fenced(writer: SideWriter, fence: HoldFence): SideWriter {
 
 /**
  * The side's record of the key once its tables show every write the outbox saw land there lately: the orchestrator
- * writes its tables behind its replies, and a rewrite from a read that misses one would wipe it. Waited for at most
- * SHOW_WAIT_MS (a write the side acknowledged and never shows is the reconciliation's to find).
+ * writes its tables behind its replies, and a rewrite from a read that misses one would wipe it (a write the side
+ * acknowledged and never shows is the reconciliation's to find).
  */
 async function readLanded(s: HeldSync, key: string): Promise<CanonicalRecord | undefined> {
-  if (s.source.showsWrites) {
-    const ids = await s.holds.landedLately(s.service, key, s.side);
-    const deadline = Date.now() + SHOW_WAIT_MS;
-    while (ids.length && !(await s.source.showsWrites(ids)) && Date.now() < deadline) await sleep(SHOW_POLL_MS);
-  }
+  if (s.source.showsWrites) await untilShown(s.source, await s.holds.landedLately(s.service, key, s.side));
   return (await s.source.recordsOf([key]))[0];
 }
 
-const SHOW_WAIT_MS = 10_000;
-const SHOW_POLL_MS = 100;
-
 /** Whether the side's `current` is other than `truth` followed by what landed there since (withNewer): syncKey's dry run. */
-export async function needsSync(
+async function needsSync(
   service: ServiceName,
   key: string,
   truth: CanonicalRecord | undefined,

@@ -32,6 +32,11 @@ export interface RecordShape {
   headerTimes?: readonly string[];
   /** The header as digests see it: its times cut to the whole second (the orchestrator view's digestHeader in SQL). */
   digestHeader?(header: unknown[]): unknown[];
+  /**
+   * The header is computed from the lists by every write (contextual-memory's snapshot): a side holding writes newer
+   * than a read of the other holds a header no such read can match.
+   */
+  headerFollowsLists?: boolean;
   lists: readonly ListShape[];
   /** A key with no elements does not exist (the service keeps keys implicitly, by their first write). */
   emptyIsAbsent: boolean;

@@ -9,7 +9,7 @@
 import { expect, it } from 'vitest';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
-import { backfillBesideAgents, useLiveStack } from '../support/live-stack.js';
+import { backfillBesideAgents, reconcileBesideAgents, useLiveStack } from '../support/live-stack.js';
 
 const SERVICE = 'contextual-memory';
 const USERS = 12;
@@ -26,13 +26,38 @@ const live = useLiveStack(SERVICE, async (sims) => {
   }
 });
 
+/** Agent `u`'s `n`-th round: an interaction, now and then a decision. */
+const liveRound = (label: string) => (u: number, n: number) => [
+  { action: 'add_interaction', session_id: `c${u}`, type: n % 2 ? 'code' : 'system_response', content: `${label} ${u}/${n}` },
+  ...(n % 7 === 3 ? [{ action: 'record_decision', session_id: `c${u}`, decision: `${label} d${u}/${n}` }] : []),
+];
+
 it('leaves both stores alike: interactions, snapshots and decisions, live ones included', async () => {
-  const { result } = await backfillBesideAgents(live, SERVICE, USERS, (u, n) => [
-    { action: 'add_interaction', session_id: `c${u}`, type: n % 2 ? 'code' : 'system_response', content: `live ${u}/${n}` },
-    ...(n % 7 === 3 ? [{ action: 'record_decision', session_id: `c${u}`, decision: `live d${u}/${n}` }] : []),
-  ]);
+  const { result } = await backfillBesideAgents(live, SERVICE, USERS, liveRound('live'));
   expect(result.complete).toBe(true);
   expect(result.writes).toBeGreaterThan(0);
   const r = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { truth: 'legacy' });
   expect(r.remaining, JSON.stringify(r.differences.slice(0, 3))).toBe(0);
+}, 120_000);
+
+it('compares sessions alike while their agents write: each write on its way to the orchestrator waited for, not reported', async () => {
+  const held = ['c0', 'c1', 'c2'];
+  const { result } = await reconcileBesideAgents(live, SERVICE, USERS, liveRound('compared'), { held });
+  expect(result.remaining, JSON.stringify(result.differences.slice(0, 2))).toBe(0);
+  // The held sessions differed as first compared (their writes on their way): the re-check judged them alike.
+  expect(result.run.converged).toBeGreaterThanOrEqual(held.length);
+}, 120_000);
+
+it('counts the sessions a repair beside their agents put right: each of them, and nothing left', async () => {
+  // A decision that reached legacy only (sent to it directly), in every session: kept there whatever the agents write
+  // after it (an interaction would leave the agent's window of 50 under a slow run).
+  for (let u = 0; u < USERS; u++) await send(live.sims.endpoints[SERVICE], { action: 'record_decision', session_id: `c${u}`, decision: `unseen ${u}` });
+  const { result } = await reconcileBesideAgents(live, SERVICE, USERS, liveRound('repaired'), { repair: true });
+  expect(result.run.differing).toBe(USERS);
+  expect(
+    { repaired: result.run.repaired, failed: result.run.repairFailed, remaining: result.remaining },
+    JSON.stringify(result.differences.filter((d) => !d.repaired).slice(0, 2)),
+  ).toEqual({ repaired: USERS, failed: 0, remaining: 0 });
+  const after = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { truth: 'legacy' });
+  expect(after.remaining, JSON.stringify(after.differences.slice(0, 2))).toBe(0);
 }, 120_000);

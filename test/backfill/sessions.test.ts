@@ -10,7 +10,7 @@ import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js
 import { createTranslators } from '../support/translators.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
-import { backfillBesideAgents, besideAgents, useLiveStack } from '../support/live-stack.js';
+import { backfillBesideAgents, besideAgents, reconcileBesideAgents, useLiveStack } from '../support/live-stack.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
 
 const SERVICE = 'session-memory';
@@ -45,6 +45,19 @@ it('writes the live writes of a session the backfill made again to its new orche
   expect((await runBackfill(live.config, live.store, SERVICE, { batchSize: 5, concurrency: 4 })).writes).toBe(0);
 }, 120_000);
 
+it('compares sessions alike while their agents write: each write on its way to the orchestrator waited for, not reported', async () => {
+  const held = ['s0', 's1', 's2'];
+  const { result } = await reconcileBesideAgents(
+    live,
+    SERVICE,
+    USERS,
+    (u, n) => [{ action: 'add_interaction', session_id: `s${u}`, role: 'user', content: `compared ${u}/${n}` }],
+    { held },
+  );
+  expect(result.remaining, JSON.stringify(result.differences.slice(0, 2))).toBe(0);
+  expect(result.run.converged).toBeGreaterThanOrEqual(held.length);
+}, 120_000);
+
 it('repairs sessions that live writes alone made on the orchestrator: made again, the live writes after in them', async () => {
   // Sessions the backfill never saw: their agents' writes through memshift make them on the orchestrator with user
   // "default", and a repair deletes and makes each again while the agents go on writing.
@@ -60,7 +73,12 @@ it('repairs sessions that live writes alone made on the orchestrator: made again
     () => reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair: true }),
   );
   expect(result.run.differing).toBeGreaterThanOrEqual(USERS);
-  expect(result.run.repairFailed).toBe(0);
+  // Each session put right is counted so, though its agent kept writing while it was checked.
+  expect({ repaired: result.run.repaired, failed: result.run.repairFailed, remaining: result.remaining }).toEqual({
+    repaired: result.run.differing,
+    failed: 0,
+    remaining: 0,
+  });
   const after = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { truth: 'legacy' });
   expect(after.remaining, JSON.stringify(after.differences.slice(0, 2))).toBe(0);
 }, 120_000);

@@ -11,7 +11,10 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import type { BackfillResult } from '../../src/backfill/backfill.js';
 import type { LegacyRequest } from '../../src/services/types.js';
 import { runBackfill } from './backfill.js';
+import { reconcileService } from '../../src/reconcile/sides.js';
+import type { ReconcileResult } from '../../src/reconcile/reconcile.js';
 import { ReqClient } from './zmq-client.js';
+import { KeyHolds } from '../../src/outbox/hold.js';
 import type { Config } from '../../src/config.js';
 import { createLeg } from '../../src/legs/index.js';
 import type { Leg } from '../../src/legs/types.js';
@@ -108,3 +111,37 @@ export const backfillBesideAgents = (
   round: (a: number, n: number) => LegacyRequest[],
 ): Promise<{ result: BackfillResult; replies: unknown[] }> =>
   besideAgents(live, service, agents, round, () => runBackfill(live.config, live.store, service, { batchSize: 5, concurrency: 4 }));
+
+/**
+ * besideAgents with a reconciliation of `service` for work (`repair`, or compare only). The `held` keys' writes to the
+ * orchestrator are held back (a key hold, as a backfill's) until two seconds after the run's first comparison: they
+ * are on their way whenever the sides are first compared and at the re-check's first look.
+ */
+export async function reconcileBesideAgents(
+  live: LiveStack,
+  service: ServiceName,
+  agents: number,
+  round: (a: number, n: number) => LegacyRequest[],
+  opts: { repair?: boolean; held?: string[] } = {},
+): Promise<{ result: ReconcileResult; replies: unknown[] }> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const holds = new KeyHolds(live.store.pool);
+  return besideAgents(live, service, agents, round, async () => {
+    const keys = opts.held ?? [];
+    let taken = 0;
+    const holding = Promise.all(keys.map((key) => holds.hold(service, key, 'new', () => (taken++, released))));
+    try {
+      // Every hold taken, and writes of each key held back behind it.
+      await expect.poll(() => taken, { timeout: 30_000 }).toBe(keys.length);
+      await sleep(300);
+      return await reconcileService(live.config, live.store, live.proxy.flags, service, {
+        repair: opts.repair ?? false,
+        onProgress: () => void sleep(2000).then(release),
+      });
+    } finally {
+      release();
+      await holding;
+    }
+  });
+}

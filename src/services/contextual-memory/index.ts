@@ -39,6 +39,8 @@ export const contextualMemory: LegacyService = {
     // The agent's stored summary snapshot without its decisions (they are the second list); null before it has one.
     header: ['snapshot'],
     headerTimes: ['snapshot.last_updated'],
+    // Recomputed by every add past 50 interactions (PROTOCOLS.md 1.2).
+    headerFollowsLists: true,
     digestHeader: ([snapshot]) => [
       isObject(snapshot) && 'last_updated' in snapshot ? { ...snapshot, last_updated: wholeSeconds(snapshot.last_updated) } : snapshot,
     ],

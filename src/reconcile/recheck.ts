@@ -1,0 +1,84 @@
+/**
+ * Judging keys again after a run found them differing, or after a repair wrote them: read settled (settled.ts), round
+ * after round, while a round still sees keys come alike or move on. A key agents keep writing is judged on what both
+ * sides held at the primary's read, the writes the secondary holds after it kept (withNewer).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Side } from '../plan/plan.js';
+import { serviceOf, type ServiceName } from '../services/registry.js';
+import type { OutboxTable } from '../outbox/table.js';
+import { diffRecord, type RecordTuning } from './diff.js';
+import { withNewer } from './newer.js';
+import type { Difference } from './runs.js';
+import { readSettled, type SettledRead } from './settled.js';
+import type { RecordSource } from './source.js';
+
+export interface Recheck {
+  service: ServiceName;
+  table: OutboxTable;
+  /** The side agents' writes land on first (the stage's). */
+  primary: Side;
+  tuning: RecordTuning & { recheckDelayMs: number };
+  /** Rounds at most. */
+  rounds: number;
+  /** A side as it is now (readSettled). */
+  source(side: Side): Promise<RecordSource>;
+}
+
+export interface Rechecked {
+  /** What still differs of each key not alike, in the last round. */
+  differing: Map<string, Difference>;
+  /** Keys found alike on their lists alone, their header recomputed by writes after the primary's read (judge). */
+  listsOnly: Set<string>;
+  /** The last round's read (undefined: no round ran). */
+  read?: SettledRead;
+}
+
+/**
+ * A round waits recheckDelayMs first. Rounds stop once every key is alike, or when a round found none newly alike and
+ * none whose secondary moved on past the primary's read (a key an agent writes: contextual-memory's snapshot, recomputed
+ * by every write, compares only when no write came between the two reads).
+ */
+export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rechecked> {
+  let open = [...keys];
+  let differing = new Map<string, Difference>();
+  let read: SettledRead | undefined;
+  const listsOnly = new Set<string>();
+  for (let round = 0; round < r.rounds && open.length; round++) {
+    await sleep(r.tuning.recheckDelayMs);
+    const now = await readSettled(r.table, r.service, open, r.primary, r.source);
+    read = now;
+    differing = new Map();
+    let moved = false;
+    for (const key of open) {
+      const judged = judge(r, now, key);
+      if (judged.difference) differing.set(key, judged.difference);
+      else if (judged.listsOnly) listsOnly.add(key);
+      moved ||= judged.moved;
+    }
+    const progressed = moved || differing.size < open.length;
+    open = [...differing.keys()];
+    if (!progressed) break;
+  }
+  return { differing, listsOnly, ...(read ? { read } : {}) };
+}
+
+/** The key's difference between the primary's read followed by what the secondary holds newer, and the secondary. */
+function judge(r: Recheck, now: SettledRead, key: string): { difference?: Difference; moved: boolean; listsOnly: boolean } {
+  const secondary: Side = r.primary === 'legacy' ? 'new' : 'legacy';
+  const first = now[r.primary].get(key);
+  const second = now[secondary].get(key);
+  const newer = first && withNewer(r.service, first, second, r.tuning.timeToleranceS);
+  const moved = newer !== undefined && newer.lists.some((list, i) => list.length > first!.lists[i]!.length);
+  // Each side's record holds the newest `retain` of a list (the legacy agent's window): so does the expectation. A
+  // header the newer writes recomputed is the secondary's own, which no read from before them can match: such a key is
+  // judged on its lists, its header left to a run that finds it quiet.
+  const shape = serviceOf(r.service).record;
+  const expected = newer && {
+    ...newer,
+    header: moved && shape.headerFollowsLists && second ? second.header : newer.header,
+    lists: newer.lists.map((list, i) => list.slice(-(shape.lists[i]?.retain ?? list.length))),
+  };
+  const difference = r.primary === 'legacy' ? diffRecord(r.service, key, expected, second, r.tuning) : diffRecord(r.service, key, second, expected, r.tuning);
+  return { ...(difference ? { difference } : {}), moved, listsOnly: expected?.header !== newer?.header };
+}
