@@ -11,7 +11,7 @@ import { diffRecord, type RecordTuning } from './diff.js';
 import { withNewer } from './newer.js';
 import type { Difference } from './runs.js';
 import { readSettled, type SettledRead } from './settled.js';
-import type { RecordSource } from './source.js';
+import type { KeyReader } from './source.js';
 
 export interface Recheck {
   service: ServiceName;
@@ -21,8 +21,8 @@ export interface Recheck {
   tuning: RecordTuning & { recheckDelayMs: number };
   /** Rounds at most. */
   rounds: number;
-  /** A side as it is now (readSettled). */
-  source(side: Side): Promise<RecordSource>;
+  /** Each side as it holds keys now. */
+  sides: Record<Side, KeyReader>;
 }
 
 export interface Rechecked {
@@ -46,7 +46,7 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
   const listsOnly = new Set<string>();
   for (let round = 0; round < r.rounds && open.length; round++) {
     await sleep(r.tuning.recheckDelayMs);
-    const now = await readSettled(r.table, r.service, open, r.primary, r.source);
+    const now = await readSettled(r.table, r.service, open, r.primary, r.sides);
     read = now;
     differing = new Map();
     let moved = false;

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import { compareKeys } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
-import type { RangeChecksum, RecordSource } from './source.js';
+import type { KeyReader, RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
@@ -17,6 +17,7 @@ import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.
 import { recheck, type Recheck } from './recheck.js';
 import type { SettledRead } from './settled.js';
 import { OutboxTable } from '../outbox/table.js';
+import { LegacyReads } from './legacy-reads.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
@@ -177,14 +178,14 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
 
 async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
   const { service, sides } = opts;
-  const legacy = new LegacyReads(sides);
+  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined));
   const checks: Recheck = {
     service,
     table: new OutboxTable(opts.pool),
     primary: opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy',
     tuning: t,
     rounds: RECHECK_ROUNDS,
-    source: async (side) => (side === 'legacy' ? legacy.fresh() : sides.new),
+    sides: { legacy, new: sides.new },
   };
   let differences = await runs.differences(current.id);
   let converged = 0;
@@ -205,7 +206,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     differences = [...differing.values()];
     if (read) {
       if (opts.repair && differences.length) {
-        repairFailed = await repair(opts, t, legacy.current, differences, read);
+        repairFailed = await repair(opts, t, legacy, differences, read);
         const tried = differences.filter((d) => d.repaired !== false);
         const after = await recheck(
           checks,
@@ -229,29 +230,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   return { run, differences, remaining };
 }
 
-/** The legacy store as last read, read again when its file changed: a re-check reads it as it is now. */
-class LegacyReads {
-  current: RecordSource;
-
-  constructor(private readonly sides: ReconcileSides) {
-    this.current = sides.legacy;
-  }
-
-  async fresh(): Promise<RecordSource> {
-    const fresh = await this.sides.reloadLegacy?.();
-    if (fresh) {
-      await this.close();
-      this.current = fresh;
-    }
-    return this.current;
-  }
-
-  async close(): Promise<void> {
-    if (this.current !== this.sides.legacy) await this.current.close();
-  }
-}
-
-async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: RecordSource, differences: Difference[], now: SettledRead): Promise<number> {
+async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], now: SettledRead): Promise<number> {
   const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
   const writer = opts.sides.writers?.[target];
   if (!writer) throw new Error(`repair needs a write path to the ${target} side`);

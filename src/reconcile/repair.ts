@@ -15,7 +15,7 @@ import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
 import { sameElement, withNewer } from './newer.js';
 import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
-import type { RecordSource } from './source.js';
+import type { KeyReader } from './source.js';
 import { untilShown } from './settled.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
@@ -88,7 +88,7 @@ export interface HeldSync {
   side: Side;
   writer: SideWriter;
   /** The side as read: what it holds of a key now, and whether its tables show acknowledged writes yet. */
-  source: RecordSource;
+  source: KeyReader;
   holds: KeyHolds;
   toleranceS: number;
 }

@@ -8,7 +8,7 @@ import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import type { CanonicalRecord } from '../services/records.js';
 import type { OutboxTable } from '../outbox/table.js';
-import type { RecordSource } from './source.js';
+import type { KeyReader } from './source.js';
 import { mapLimit } from './pace.js';
 
 export type Records = Map<string, CanonicalRecord>;
@@ -24,7 +24,7 @@ const SETTLE_WAIT_MS = 10_000;
 const POLL_MS = 100;
 
 /**
- * `source(side)` is a side as it is now (the caller reads a legacy file again when it changed). A write's intent
+ * Each of `sides` reads keys as it holds them now (LegacyReads for legacy). A write's intent
  * is stored before its primary call, so every write in the primary read is at or below its key's last seq taken after
  * that read; those still open towards the secondary are waited for. Writes not stored (a replica holding them in memory
  * while the store is away) are not seen.
@@ -34,21 +34,21 @@ export async function readSettled(
   service: ServiceName,
   keys: readonly string[],
   primary: Side,
-  source: (side: Side) => Promise<RecordSource>,
+  sides: Record<Side, KeyReader>,
 ): Promise<SettledRead> {
   const secondary: Side = primary === 'legacy' ? 'new' : 'legacy';
-  const first = byKey(await (await source(primary)).recordsOf(keys));
+  const first = byKey(await sides[primary].recordsOf(keys));
   const marks = await table.lastSeqs(service, keys);
   const deadline = Date.now() + SETTLE_WAIT_MS;
   while (marks.size && (await table.openUpTo(service, secondary, marks)).size && Date.now() < deadline) await sleep(POLL_MS);
-  const later = await source(secondary);
+  const later = sides[secondary];
   if (later.showsWrites) await mapLimit([...marks.keys()], 8, async (key) => untilShown(later, await table.recentAdds(service, key, secondary), deadline));
   const second = byKey(await later.recordsOf(keys));
   return primary === 'legacy' ? { primary, legacy: first, new: second } : { primary, legacy: second, new: first };
 }
 
 /** Until `source` shows these acknowledged writes (by write id), or `deadline`: the orchestrator writes its tables behind its replies. */
-export async function untilShown(source: RecordSource, writeIds: readonly string[], deadline = Date.now() + SETTLE_WAIT_MS): Promise<void> {
+export async function untilShown(source: KeyReader, writeIds: readonly string[], deadline = Date.now() + SETTLE_WAIT_MS): Promise<void> {
   while (writeIds.length && source.showsWrites && !(await source.showsWrites(writeIds)) && Date.now() < deadline) await sleep(POLL_MS);
 }
 

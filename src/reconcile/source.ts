@@ -41,6 +41,9 @@ export interface RecordSource {
   close(): Promise<void>;
 }
 
+/** What reading some keys as a side holds them now asks of it. */
+export type KeyReader = Pick<RecordSource, 'recordsOf' | 'showsWrites'>;
+
 export const sameChecksum = (x: RangeChecksum, y: RangeChecksum): boolean => x.count === y.count && x.a === y.a && x.b === y.b;
 
 /** Pages of a source's records over a range, in key order. */

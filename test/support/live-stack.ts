@@ -38,8 +38,11 @@ export interface LiveStack {
   leg: Leg;
 }
 
-/** Filled in before the file's tests; `seed` writes the history to the legacy simulators (flushed to disk after). */
-export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Promise<void>): LiveStack {
+/**
+ * Filled in before the file's tests; `seed` writes the history to the legacy simulators (flushed to disk after). The
+ * service at dual-write, with the `more` flags of its stages on too (new-primary).
+ */
+export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Promise<void>, ...more: string[]): LiveStack {
   const live = {} as LiveStack;
   let disposeFlags: (() => Promise<void>) | undefined;
   beforeAll(async () => {
@@ -49,7 +52,7 @@ export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Pr
     live.sims = await startSims({ storage: { dataDir: live.dir, orchestratorDatabaseUrl: live.url, writeDelayMs: 10 } });
     await seed(live.sims);
     await live.sims.flush();
-    const flags = await flagsOn(service, 'dual-write');
+    const flags = await flagsOn(service, 'dual-write', ...more);
     disposeFlags = flags.dispose;
     const reconcile = { legacyDataDir: live.dir, orchestratorDatabaseUrl: live.url, recheckDelayMs: 300 };
     live.config = configFor(live.sims, live.url, { flags: { file: flags.file }, reconcile });
