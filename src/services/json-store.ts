@@ -15,6 +15,7 @@ import { pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
 import { isEmptyRecord, type CanonicalRecord, type KeyBounds, type LegacyRecords } from './records.js';
 import { rangeWhere } from './sqlite-range.js';
+import { readSnapshot } from './file-snapshot.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -184,11 +185,17 @@ export async function openJsonStore(path: string, objects: KeyedObjects, record:
     db = new Database(join(dir, 'store.db'));
     // Ours alone: one lock for its life (this SQLite's locks are directories made and removed per statement otherwise).
     db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF');
-    try {
-      await spill(db, path, objects, streamMembers);
-    } catch {
-      await spill(db, path, objects, wholeMembers);
-    }
+    const into = db;
+    // Read from a whole copy: the agent rewrites the file in place after every change (file-snapshot.ts).
+    const copy = join(dir, 'copy.json');
+    await readSnapshot(path, copy, async (file) => {
+      try {
+        await spill(into, file, objects, streamMembers);
+      } catch {
+        await spill(into, file, objects, wholeMembers);
+      }
+    });
+    await rm(copy);
   } catch (err) {
     db?.close();
     await rm(dir, { recursive: true, force: true });

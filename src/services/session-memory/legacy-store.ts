@@ -1,12 +1,13 @@
 /** SessionMemoryAgent's own store (session_memory.db, SQLite: tables sessions and interactions) read as canonical records. */
 import { rmSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sqlite from 'node-sqlite3-wasm';
 import { pyLoads } from '../../util/pyjson.js';
 import { compareKeys, type CanonicalRecord, type KeyBounds, type LegacyRecords } from '../records.js';
 import { rangeWhere } from '../sqlite-range.js';
+import { readSnapshot } from '../file-snapshot.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -67,7 +68,7 @@ function hasSessionIndex(db: Database): boolean {
 
 /**
  * The agent's database read in place, page by page as SQLite reads it, not loaded whole into memory. A copy
- * is what is opened: the agent keeps writing the original (a snapshot as a file read would take), and SQLite's
+ * is what is opened: the agent keeps writing the original (a copy made between its commits), and SQLite's
  * locks here are lock directories next to the file, which a read-only mount of the agent's data would refuse.
  * The copy is ours, so it gets the index a range read needs if the agent's file lacks one.
  */
@@ -76,12 +77,25 @@ export async function openSessionStore(path: string): Promise<LegacyRecords> {
   const copy = join(dir, SESSION_MEMORY_FILE);
   let db: Database;
   try {
-    await copyFile(path, copy);
-    db = new Database(copy, { fileMustExist: true });
-    // The copy is ours alone: one lock for its life (this SQLite's locks are directories made and removed per statement otherwise).
-    db.exec('PRAGMA locking_mode = EXCLUSIVE');
-    // Ranges of sessions are read again during a run (a checksum's edges): without this index each would sort the table.
-    if (!hasSessionIndex(db)) db.exec('CREATE INDEX memshift_interactions_session ON interactions (session_id, id)');
+    // Copied while no commit is under way (none changes the file without its journal beside it: file-snapshot.ts).
+    db = await readSnapshot(
+      path,
+      copy,
+      async (file) => {
+        const opened = new Database(file, { fileMustExist: true });
+        try {
+          // The copy is ours alone: one lock for its life (this SQLite's locks are directories made and removed per statement otherwise).
+          opened.exec('PRAGMA locking_mode = EXCLUSIVE');
+          // Ranges of sessions are read again during a run (a checksum's edges): without this index each would sort the table.
+          if (!hasSessionIndex(opened)) opened.exec('CREATE INDEX memshift_interactions_session ON interactions (session_id, id)');
+          return opened;
+        } catch (err) {
+          opened.close();
+          throw err;
+        }
+      },
+      { busyBeside: [`${path}-journal`, `${path}-wal`] },
+    );
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

@@ -3,7 +3,7 @@
  * written before each reply, as the agents do (SessionMemoryAgent commits every change to its SQLite file;
  * the other two rewrite their JSON file whole), so a write's cost and durability are the service's own.
  */
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import sqlite from 'node-sqlite3-wasm';
 import { dumps, loads, nowIso } from '../python.js';
@@ -108,16 +108,25 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return existsSync(path) ? (loads(await readFile(path, 'utf8')) as T) : undefined;
 }
 
-/** The whole file rewritten before the reply, as `json.dump` does after every change (here atomically, for readers). */
+/**
+ * The whole file rewritten in place before the reply, as the agents' `open(path, "w")` and `json.dump` do after every
+ * change: truncated, then written in pieces of Python's 8 kB buffer, so a reader can meet it empty or cut short.
+ */
 function rewrite(path: string, text: string, onError: OnError): void {
   try {
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
+    const bytes = Buffer.from(text);
+    const fd = openSync(path, 'w');
+    try {
+      for (let at = 0; at < bytes.length; at += PY_BUFFER) writeSync(fd, bytes, at, Math.min(PY_BUFFER, bytes.length - at));
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     onError(err);
   }
 }
+
+const PY_BUFFER = 8192;
 
 export async function persistContextual(model: ContextualMemoryModel, path: string, onError: OnError): Promise<LegacyPersistence> {
   const data = await readJson<ContextualSave>(path);
