@@ -25,13 +25,14 @@ const DEFAULT_WAIT_MS = 30_000;
  */
 export async function readSnapshot<T>(path: string, copy: string, read: (copy: string) => Promise<T>, opts: SnapshotOptions = {}): Promise<T> {
   const deadline = Date.now() + (opts.waitMs ?? DEFAULT_WAIT_MS);
-  const busy = () => (opts.busyBeside ?? []).some((f) => existsSync(f));
+  const busy = () => (opts.busyBeside ?? []).find((f) => existsSync(f));
   for (let attempt = 0; ; attempt++) {
     const before = await stat(path);
     const wasBusy = busy();
     await copyFile(path, copy);
     const after = await stat(path);
-    if (!wasBusy && !busy() && sameVersion(before, after)) {
+    const beside = wasBusy ?? busy();
+    if (!beside && sameVersion(before, after)) {
       try {
         return await read(copy);
       } catch (err) {
@@ -40,7 +41,10 @@ export async function readSnapshot<T>(path: string, copy: string, read: (copy: s
         continue;
       }
     }
-    if (Date.now() >= deadline) throw new Error(`${path} kept changing while it was copied for ${opts.waitMs ?? DEFAULT_WAIT_MS} ms: no whole copy of it`);
+    if (Date.now() >= deadline) {
+      const why = beside ? `${beside} stood beside it` : 'it kept changing while it was copied';
+      throw new Error(`${path}: no whole copy of it in ${opts.waitMs ?? DEFAULT_WAIT_MS} ms (${why})`);
+    }
     await sleep(Math.min(5 * 2 ** attempt, 100));
   }
 }
