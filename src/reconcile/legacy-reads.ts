@@ -1,7 +1,9 @@
 /**
- * The legacy store as it is now, for reading some keys: each read is served by a read of the file begun after it was
+ * The legacy store as it is now, for reading some keys: a read is served by a read of the file begun after it was
  * asked for (reloadLegacy; none when the file did not change), reads asked together sharing one. Agents' writes reach
  * legacy while a run goes on (they land there first, or through the outbox at new-primary), so an older read misses them.
+ * Where legacy is the primary only the first read needs that (later writes are newer than all it holds, which a
+ * re-check allows on the secondary), and a whole store's read each time would cost more than it tells: `everyRead` off.
  */
 import type { CanonicalRecord } from '../services/records.js';
 import type { KeyReader, RecordSource } from './source.js';
@@ -24,15 +26,18 @@ export class LegacyReads implements KeyReader {
   constructor(
     private readonly first: RecordSource,
     private readonly reload: () => Promise<RecordSource | undefined>,
+    private readonly everyRead: boolean,
   ) {
     this.current = { source: first, users: 0, superseded: false };
   }
 
   async recordsOf(keys: readonly string[]): Promise<CanonicalRecord[]> {
-    const ask = ++this.asked;
-    while (this.serves < ask) {
-      this.loading ??= this.load().finally(() => (this.loading = undefined));
-      await this.loading;
+    if (this.everyRead || this.serves === 0) {
+      const ask = ++this.asked;
+      while (this.serves < ask) {
+        this.loading ??= this.load().finally(() => (this.loading = undefined));
+        await this.loading;
+      }
     }
     const used = this.current;
     used.users++;

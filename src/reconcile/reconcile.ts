@@ -178,11 +178,12 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
 
 async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
   const { service, sides } = opts;
-  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined));
+  const primary = opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy';
+  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new');
   const checks: Recheck = {
     service,
     table: new OutboxTable(opts.pool),
-    primary: opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy',
+    primary,
     tuning: t,
     rounds: RECHECK_ROUNDS,
     sides: { legacy, new: sides.new },
