@@ -16,7 +16,7 @@ import type { Progress } from './progress.js';
 import { DEFAULT_TUNING, reconcile, type ReconcileResult, type ReconcileTuning } from '../reconcile/reconcile.js';
 import { mapLimit, RateLimiter } from '../reconcile/pace.js';
 import { syncHeld, type HeldSync, type SideWriter } from '../reconcile/repair.js';
-import { KeyHolds, KeyStillWritten } from '../outbox/hold.js';
+import { KeyHolds, KeyStillWritten, MayStillLand } from '../outbox/hold.js';
 
 const log = childLogger('backfill');
 
@@ -80,15 +80,15 @@ async function writeCheckpoint(pool: pg.Pool, service: ServiceName, value: Backf
 /**
  * A key's copy, retried on transient failures (a timeout may have left it half written: the retry completes it).
  * Live writes of the key (the backfill runs at dual-write) are held while it is rewritten, and kept after the
- * history; a key whose earlier writes are still on their way is left as it is (undefined), for the closing
- * reconciliation to report if it differs.
+ * history; a key whose earlier writes are still on their way, or one of whose own may still land, is left as it is
+ * (undefined), for the closing reconciliation to report if it differs.
  */
 async function copyKey(opts: BackfillOptions, sync: HeldSync, record: CanonicalRecord, current: CanonicalRecord | undefined): Promise<number | undefined> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await syncHeld(sync, record.key, record, current);
     } catch (err) {
-      if (err instanceof KeyStillWritten) {
+      if (err instanceof KeyStillWritten || err instanceof MayStillLand) {
         log.warn({ service: opts.service, key: record.key }, err.message);
         return undefined;
       }

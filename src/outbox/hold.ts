@@ -33,6 +33,13 @@ export class HoldLost extends Error {
   }
 }
 
+/**
+ * The work failed after sending a write whose outcome is unknown (its side hangs): it may still land, after any write
+ * sent later. Its hold is not ended but left to run out, for the proxy's outbox to end once the side has answered a
+ * barrier (OutboxRunner); a later hold of the key (waitForTurn) ends it only past its lease.
+ */
+export class MayStillLand extends Error {}
+
 /** Given to a hold's work: `check()` before each write, which throws HoldLost once the hold is no longer this holder's. */
 export interface HoldFence {
   check(): Promise<void>;
@@ -97,7 +104,13 @@ export class KeyHolds {
     let kept = false;
     try {
       await this.waitForTurn(service, key, id);
-      const result = await work(fence);
+      const result = await work(fence).catch((err: unknown) => {
+        if (err instanceof MayStillLand) {
+          kept = true;
+          log.warn({ service, key }, 'a write of a key rewrite may still land: its hold is left to run out, to be ended once the side answers');
+        }
+        throw err;
+      });
       ending = true;
       // Still this holder's at the end: nobody took the key over, so no later write of it was sent meanwhile.
       kept = await this.finish(id, this.owner);

@@ -17,6 +17,7 @@ import { isUnknownOutcome, type Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { appliedAt, effectDigest } from '../services/legacy-lookup.js';
 import type { AppliedWrite } from './table.js';
+import { MayStillLand } from './hold.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 
@@ -167,8 +168,8 @@ export function primaryBudgetMs(config: Config): number {
   return Math.max(...legs.map((b) => b.timeoutMs)) + 1_000;
 }
 
-/** A repair write whose outcome stayed unknown through every look-up: left alone, not sent again. */
-class OutcomeUnknown extends Error {}
+/** A repair write whose outcome stayed unknown through every look-up: left alone, not sent again (it may still land). */
+class OutcomeUnknown extends MayStillLand {}
 
 /**
  * Sends one write that no outbox tracks (repair, backfill), exactly once: when its outcome is unknown it

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, expect, it } from 'vitest';
-import { HoldLost, KeyHolds, KeyStillWritten } from '../../src/outbox/hold.js';
+import { HoldLost, KeyHolds, KeyStillWritten, MayStillLand } from '../../src/outbox/hold.js';
 import { HOLD_ACTION, type OutboxIntent } from '../../src/outbox/table.js';
 import { completeOne, useOutboxTable } from '../support/outbox.js';
 
@@ -87,6 +87,17 @@ it('stops the work of a holder that lost the key (its lease ran out, a worker to
   // Work that wrote nothing more after the take-over still ran without the key: the hold fails at its end.
   await expect(holds.hold(S, 'u5', 'new', async () => void (await takeOver()))).rejects.toBeInstanceOf(HoldLost);
   expect(await statusOf(HOLD_ACTION)).toEqual(['done', 'done']);
+});
+
+it('leaves the hold of work whose write may still land to run out: the key’s later writes wait until a worker takes the hold', async () => {
+  const holds = new KeyHolds(db.pool, { leaseMs: 1_000 });
+  const failing = holds.hold(S, 'u5', 'new', () => Promise.reject(new MayStillLand('outcome unknown after every look-up')));
+  await expect(failing).rejects.toBeInstanceOf(MayStillLand);
+  expect(await statusOf(HOLD_ACTION)).toEqual(['inflight']);
+  await db.table.insert(write('u5', 1), 0, true);
+  expect(await claimed('worker')).toEqual([]);
+  // Once its lease ran out a worker takes the hold itself (the runner ends it after a barrier), not the write behind it.
+  await expect.poll(() => claimed('worker'), { timeout: 10_000 }).toEqual([HOLD_ACTION]);
 });
 
 it('counts as landed lately every write that adds an element on the orchestrator, those legacy cannot show included', async () => {
