@@ -1,7 +1,7 @@
 /**
  * Judging keys again after a run found them differing, or after a repair wrote them: read settled (settled.ts), round
- * after round, while a round still sees keys come alike or move on. A key agents keep writing is judged on what both
- * sides held at the primary's read, the writes the secondary holds after it kept (withNewer).
+ * after round, while a round still sees keys come alike. A key agents keep writing is judged on what both sides held
+ * at the primary's read, the writes the secondary holds after it kept (withNewer).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Side } from '../plan/plan.js';
@@ -35,9 +35,8 @@ export interface Rechecked {
 }
 
 /**
- * A round waits recheckDelayMs first. Rounds stop once every key is alike, or when a round found none newly alike and
- * none whose secondary moved on past the primary's read (a key an agent writes: contextual-memory's snapshot, recomputed
- * by every write, compares only when no write came between the two reads).
+ * A round waits recheckDelayMs first. Rounds stop once every key is alike, or when a round found none newly alike (a
+ * later round helps where the secondary's writes took longer than the settling wait to land).
  */
 export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rechecked> {
   let open = [...keys];
@@ -49,14 +48,12 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
     const now = await readSettled(r.table, r.service, open, r.primary, r.sides);
     read = now;
     differing = new Map();
-    let moved = false;
     for (const key of open) {
       const judged = judge(r, now, key);
       if (judged.difference) differing.set(key, judged.difference);
       else if (judged.listsOnly) listsOnly.add(key);
-      moved ||= judged.moved;
     }
-    const progressed = moved || differing.size < open.length;
+    const progressed = differing.size < open.length;
     open = [...differing.keys()];
     if (!progressed) break;
   }
@@ -64,7 +61,7 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
 }
 
 /** The key's difference between the primary's read followed by what the secondary holds newer, and the secondary. */
-function judge(r: Recheck, now: SettledRead, key: string): { difference?: Difference; moved: boolean; listsOnly: boolean } {
+function judge(r: Recheck, now: SettledRead, key: string): { difference?: Difference; listsOnly: boolean } {
   const secondary: Side = r.primary === 'legacy' ? 'new' : 'legacy';
   const first = now[r.primary].get(key);
   const second = now[secondary].get(key);
@@ -80,5 +77,5 @@ function judge(r: Recheck, now: SettledRead, key: string): { difference?: Differ
     lists: newer.lists.map((list, i) => list.slice(-(shape.lists[i]?.retain ?? list.length))),
   };
   const difference = r.primary === 'legacy' ? diffRecord(r.service, key, expected, second, r.tuning) : diffRecord(r.service, key, second, expected, r.tuning);
-  return { ...(difference ? { difference } : {}), moved, listsOnly: expected?.header !== newer?.header };
+  return { ...(difference ? { difference } : {}), listsOnly: expected?.header !== newer?.header };
 }

@@ -42,7 +42,7 @@ export interface ReconcileTuning extends DiffTuning {
   holdLeaseMs: number;
 }
 
-/** Re-check rounds at most (each after recheckDelayMs), while keys keep converging or moving on (recheck.ts). */
+/** Re-check rounds at most (each after recheckDelayMs), while keys keep converging. */
 const RECHECK_ROUNDS = 5;
 
 export const DEFAULT_TUNING: ReconcileTuning = {
