@@ -10,11 +10,10 @@ import { expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
 import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
-import { KeyHolds } from '../../src/outbox/hold.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
-import { reconcileBesideAgents, useLiveStack } from '../support/live-stack.js';
+import { holdKeys, reconcileBesideAgents, useLiveStack } from '../support/live-stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { startChild } from '../../src/tools/bench/processes.js';
 
@@ -96,20 +95,16 @@ it('compares keys alike while their agents write: each write on its way to the o
 
 it('names a differing key whose write is still queued towards the orchestrator past the re-check', async () => {
   const user = 'u-queued';
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let taken = false;
   // The key held (as a backfill holds it) for the whole run: its live write is acknowledged, then waits behind the hold.
-  const holding = new KeyHolds(live.store.pool).hold(SERVICE, user, 'new', () => ((taken = true), released));
+  const held = await holdKeys(live, SERVICE, [user]);
   const client = new ReqClient(live.proxy.fronts[SERVICE]!, 5000);
   try {
-    await expect.poll(() => taken, { timeout: 30_000 }).toBe(true);
     expect(await client.call({ action: 'add_memory', user_id: user, memory: 'queued' })).toMatchObject({ status: 'ok' });
     const result = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { tuning: { recheckDelayMs: 0 } });
     expect({ differing: result.differences.map((d) => d.key), queued: result.queued }).toEqual({ differing: [user], queued: [user] });
   } finally {
-    release();
-    await holding;
+    held.release();
+    await held.done;
     client.close();
   }
   await expect.poll(() => newSide(user), { timeout: 30_000 }).toEqual(['queued']);

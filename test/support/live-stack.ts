@@ -116,35 +116,42 @@ export const backfillBesideAgents = (
   besideAgents(live, service, agents, round, () => runBackfill(live.config, live.store, service, { batchSize: 5, concurrency: 4 }));
 
 /**
- * besideAgents with a reconciliation of `service` for work (`repair`, or compare only). The `held` keys' writes to the
- * orchestrator are held back (a key hold, as a backfill's) until two seconds after the run's first comparison: they
- * are on their way whenever the sides are first compared and at the re-check's first look.
+ * Holds `keys` towards the orchestrator (a key hold, as a backfill's) until `release()`: the keys' writes wait behind
+ * it. Resolves once every hold is taken; `done` once they have ended.
  */
-export async function reconcileBesideAgents(
+export async function holdKeys(live: LiveStack, service: ServiceName, keys: readonly string[]): Promise<{ release(): void; done: Promise<unknown> }> {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const holds = new KeyHolds(live.store.pool);
+  let taken = 0;
+  const done = Promise.all(keys.map((key) => holds.hold(service, key, 'new', () => (taken++, released))));
+  await expect.poll(() => taken, { timeout: 30_000 }).toBe(keys.length);
+  return { release, done };
+}
+
+/**
+ * besideAgents with a reconciliation of `service` for work (`repair`, or compare only). The `held` keys' writes to the
+ * orchestrator are held back (holdKeys) until two seconds after the run's first comparison: they are on their way
+ * whenever the sides are first compared and at the re-check's first look.
+ */
+export const reconcileBesideAgents = (
   live: LiveStack,
   service: ServiceName,
   agents: number,
   round: (a: number, n: number) => LegacyRequest[],
   opts: { repair?: boolean; held?: string[] } = {},
-): Promise<{ result: ReconcileResult; replies: unknown[] }> {
-  let release = () => {};
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const holds = new KeyHolds(live.store.pool);
-  return besideAgents(live, service, agents, round, async () => {
-    const keys = opts.held ?? [];
-    let taken = 0;
-    const holding = Promise.all(keys.map((key) => holds.hold(service, key, 'new', () => (taken++, released))));
+): Promise<{ result: ReconcileResult; replies: unknown[] }> =>
+  besideAgents(live, service, agents, round, async () => {
+    const held = await holdKeys(live, service, opts.held ?? []);
     try {
-      // Every hold taken, and writes of each key held back behind it.
-      await expect.poll(() => taken, { timeout: 30_000 }).toBe(keys.length);
+      // Writes of each held key wait behind its hold.
       await sleep(300);
       return await reconcileService(live.config, live.store, live.proxy.flags, service, {
         repair: opts.repair ?? false,
-        onProgress: () => void sleep(2000).then(release),
+        onProgress: () => void sleep(2000).then(held.release),
       });
     } finally {
-      release();
-      await holding;
+      held.release();
+      await held.done;
     }
   });
-}
