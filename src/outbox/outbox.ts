@@ -321,8 +321,11 @@ export class Outbox implements SecondaryWrites {
       const kept = batch.filter((h) => h.primary !== 'refused');
       let stored = kept;
       try {
-        // A batch that timed out may still commit: storing its ids again is then a no-op.
-        const held = kept.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null }));
+        // A batch that timed out may still commit: storing its ids again is then a no-op. A refused one whose first
+        // insert may commit late is stored too, so that the drop below finds it (an insert still on its way then
+        // waits for this one, or finds it, and does nothing).
+        const toStore = batch.filter((h) => h.primary !== 'refused' || h.maybeStored);
+        const held = toStore.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null }));
         await storeWithin(this.intents.insertAll(held, this.o.config.leaseMs + this.o.primaryBudgetMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;
@@ -330,8 +333,8 @@ export class Outbox implements SecondaryWrites {
       }
       // Once stored (a retried batch is stored again as a no-op, and looked at again only if this failed).
       await this.overtaken(stored, reported, timeoutMs);
-      // A refused one whose first insert committed late would wait as a storer's lost intent (a lease, a look-up)
-      // and hold its key's later writes back meanwhile: drop it now.
+      // A refused one left stored would wait as a storer's lost intent (a lease, a look-up) and hold its key's later
+      // writes back meanwhile: drop it now.
       for (const h of batch) if (h.primary === 'refused' && h.maybeStored) await storeWithin(this.intents.drop(h.intent.id, REFUSED, this.owner), timeoutMs);
       this.buffer.shiftMany(batch.length);
       for (const h of batch) if (h.primary === 'refused') h.done();
