@@ -33,7 +33,7 @@ export const command = defineCommand(
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
     const config = loadConfig({ path: values.config, set: values.set });
     return withStoreAndFlags(config, async (store, flags) => {
-      const { run, differences, remaining, queued } = await reconcileService(config, store, flags, service, {
+      const { run, differences, remaining } = await reconcileService(config, store, flags, service, {
         repair: values.repair,
         ...(values.truth ? { truth: values.truth as Side } : {}),
       });
@@ -47,11 +47,11 @@ export const command = defineCommand(
       if (run.repair) lines.push(`  repaired ${run.repaired}, repair failed ${run.repairFailed}`);
       for (const d of differences.slice(0, 50)) {
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
-        const note = d.repaired ? '  (repaired)' : queued.includes(d.key) ? '  (writes still queued towards the secondary)' : '';
+        const note = d.repaired ? '  (repaired)' : d.queued ? '  (writes still queued towards the secondary)' : '';
         lines.push(`  ${d.kind.padEnd(17)} ${d.key}${fields.length ? `  [${fields.join(', ')}]` : ''}${note}`);
       }
       if (differences.length > 50) lines.push(`  ... and ${differences.length - 50} more (reconcile_differences, run ${run.id})`);
-      if (queued.length) lines.push(`  ${queued.length} of them with writes still queued towards the secondary (outbox): a later run judges them again`);
+      if (run.queued) lines.push(`  ${run.queued} of them with writes still queued towards the secondary (outbox): a later run judges them again`);
       lines.push(remaining ? `${remaining} difference(s) remain` : 'in sync');
       process.stdout.write(`${lines.join('\n')}\n`);
       return remaining ? 1 : 0;

@@ -92,10 +92,8 @@ export interface ReconcileResult {
   run: ReconcileRun;
   /** Confirmed differences (with `repaired` set when a repair was tried). */
   differences: Difference[];
-  /** Differences still standing after the run (not repaired). */
+  /** Differences still standing after the run (not repaired); those whose writes had not landed yet are `queued`. */
   remaining: number;
-  /** Of the keys still differing, those with writes not landed yet on the secondary (the outbox still sends them). */
-  queued: string[];
 }
 
 export class ReconcileBusyError extends Error {}
@@ -224,12 +222,14 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     await legacy.close();
   }
   const retained = (await sides.new.retained?.(opts.range ?? {})) ?? 0;
-  const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize, retained });
   const left = differences.filter((d) => !d.repaired).map((d) => d.key);
   // Writes the re-check's wait did not see land (an outbox behind, a secondary away): the key may yet come alike.
   const queued = left.length
     ? [...(await checks.table.openUpTo(service, primary === 'legacy' ? 'new' : 'legacy', await checks.table.lastSeqs(service, left)))]
     : [];
+  await runs.markQueued(current.id, queued);
+  for (const d of differences) if (queued.includes(d.key)) d.queued = true;
+  const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize, retained });
   log.info(
     {
       service,
@@ -244,7 +244,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     },
     'reconciliation finished',
   );
-  return { run, differences, remaining: left.length, queued };
+  return { run, differences, remaining: left.length };
 }
 
 async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], now: SettledRead): Promise<number> {

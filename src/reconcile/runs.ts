@@ -18,6 +18,8 @@ export interface Difference {
   diffs: FieldDiff[];
   /** Set once a repair was tried: whether the key then compared equal. */
   repaired?: boolean;
+  /** Its key still had writes queued towards the secondary when the run ended: it may yet come alike. */
+  queued?: boolean;
 }
 
 export type RunTrigger = 'manual' | 'scheduled' | 'backfill';
@@ -43,6 +45,8 @@ export interface ReconcileRun {
   converged: number;
   repaired: number;
   repairFailed: number;
+  /** Differences left whose keys still had writes queued towards the secondary at the end (Difference.queued). */
+  queued: number;
   rangesChecked: number;
   recordsFetched: number;
   /** Orchestrator elements beyond the legacy service's retention: kept history, not differences. */
@@ -55,7 +59,7 @@ export interface ReconcileRun {
 const RUN_COLUMNS = `id::float8 AS id, service, trigger, stage, truth, repair, status, started_at AS "startedAt", finished_at AS "finishedAt",
   checkpoint_key AS "checkpointKey", legacy_records::float8 AS "legacyRecords", new_records::float8 AS "newRecords",
   missing_in_new AS "missingInNew", missing_in_legacy AS "missingInLegacy", differing, converged, repaired,
-  repair_failed AS "repairFailed", ranges_checked AS "rangesChecked", records_fetched AS "recordsFetched", retained::float8 AS retained,
+  repair_failed AS "repairFailed", queued, ranges_checked AS "rangesChecked", records_fetched AS "recordsFetched", retained::float8 AS retained,
   sample_diffs AS "sampleDiffs", error`;
 
 /** Progress made since the last checkpoint, added to the run's totals. */
@@ -144,12 +148,17 @@ export class ReconcileRuns {
     if (keys.length) await this.pool.query('DELETE FROM reconcile_differences WHERE run_id = $1 AND key = ANY($2::text[])', [runId, keys]);
   }
 
+  /** Marks the run's differences of `keys` as queued (Difference.queued). */
+  async markQueued(runId: number, keys: readonly string[]): Promise<void> {
+    if (keys.length) await this.pool.query('UPDATE reconcile_differences SET queued = true WHERE run_id = $1 AND key = ANY($2::text[])', [runId, keys]);
+  }
+
   async differences(runId: number): Promise<Difference[]> {
-    const { rows } = await this.pool.query<Difference & { repaired: boolean | null }>(
-      'SELECT key, kind, diffs, repaired FROM reconcile_differences WHERE run_id = $1 ORDER BY key COLLATE "C"',
+    const { rows } = await this.pool.query<Difference & { repaired: boolean | null; queued: boolean }>(
+      'SELECT key, kind, diffs, repaired, queued FROM reconcile_differences WHERE run_id = $1 ORDER BY key COLLATE "C"',
       [runId],
     );
-    return rows.map(({ repaired, ...d }) => (repaired === null ? d : { ...d, repaired }));
+    return rows.map(({ repaired, queued, ...d }) => ({ ...d, ...(repaired === null ? {} : { repaired }), ...(queued ? { queued } : {}) }));
   }
 
   /** Closes a run: its counts by kind are the differences left in its table. */
@@ -160,7 +169,8 @@ export class ReconcileRuns {
          missing_in_new = (SELECT count(*) FROM d WHERE kind = 'missing_in_new'),
          missing_in_legacy = (SELECT count(*) FROM d WHERE kind = 'missing_in_legacy'),
          differing = (SELECT count(*) FROM d WHERE kind = 'differing'),
-         sample_diffs = coalesce((SELECT jsonb_agg(jsonb_build_object('key', key, 'kind', kind, 'diffs', diffs, 'repaired', repaired) ORDER BY key)
+         queued = (SELECT count(*) FROM d WHERE queued),
+         sample_diffs = coalesce((SELECT jsonb_agg(jsonb_build_object('key', key, 'kind', kind, 'diffs', diffs, 'repaired', repaired, 'queued', queued) ORDER BY key)
                                   FROM (SELECT * FROM d ORDER BY key LIMIT $7) s), '[]')
        WHERE id = $1 RETURNING ${RUN_COLUMNS}`,
       [runId, o.status, o.converged, o.repaired, o.repairFailed, o.error ?? null, o.sampleSize, o.retained ?? 0],

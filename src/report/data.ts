@@ -64,8 +64,10 @@ interface RunSummary {
   repaired: number;
   /** Differences not repaired: what still separates the two stores after this run. */
   remaining: number;
+  /** Of those, the ones whose keys still had writes queued towards the secondary when the run ended: they may yet come alike. */
+  queued: number;
   error: string | null;
-  samples: { key: string; kind: string; diffs: RedactedDiff[] }[];
+  samples: { key: string; kind: string; queued: boolean; diffs: RedactedDiff[] }[];
 }
 
 interface GuardEventSummary {
@@ -203,7 +205,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,
             guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
-            reconcile: latest ? { status: latest.status, remaining: latest.remaining } : null,
+            reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },
           thresholds,
         ),
@@ -371,10 +373,12 @@ function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
     differing: r.differing,
     repaired: r.repaired,
     remaining: Math.max(0, found - r.repaired),
+    queued: r.queued,
     error: r.error,
     samples: (Array.isArray(r.sampleDiffs) ? r.sampleDiffs : []).slice(0, 5).map((d) => ({
       key: String(d.key),
       kind: String(d.kind),
+      queued: d.queued === true,
       diffs: (Array.isArray(d.diffs) ? d.diffs : []).slice(0, 5).map((f) => redactDiff(f, redact)),
     })),
   };

@@ -210,7 +210,7 @@ function reconcileTable(s: ServiceReport): string {
   if (!s.reconcile.length) return `<h3>Reconciliation</h3><p class="empty-note">No reconciliation run today.</p>`;
   const rows = s.reconcile.map(
     (r) =>
-      `<tr><td>#${r.id}</td><td>${hhmm(r.startedAt)}</td><td>${esc(r.trigger)}${r.repair ? ' + repair' : ''}</td><td><span class="pill ${r.status === 'done' ? (r.remaining ? 'warn' : 'on') : r.status === 'failed' ? 'bad' : 'off'}">${esc(r.status)}</span></td><td class="n">${count(r.legacyRecords)} / ${count(r.newRecords)}</td><td class="n">${count(r.missingInNew)}</td><td class="n">${count(r.missingInLegacy)}</td><td class="n">${count(r.differing)}</td><td class="n">${count(r.repaired)}</td><td class="n"><strong>${count(r.remaining)}</strong></td></tr>`,
+      `<tr><td>#${r.id}</td><td>${hhmm(r.startedAt)}</td><td>${esc(r.trigger)}${r.repair ? ' + repair' : ''}</td><td><span class="pill ${r.status === 'done' ? (r.remaining ? 'warn' : 'on') : r.status === 'failed' ? 'bad' : 'off'}">${esc(r.status)}</span></td><td class="n">${count(r.legacyRecords)} / ${count(r.newRecords)}</td><td class="n">${count(r.missingInNew)}</td><td class="n">${count(r.missingInLegacy)}</td><td class="n">${count(r.differing)}</td><td class="n">${count(r.repaired)}</td><td class="n"><strong>${count(r.remaining)}</strong>${r.queued ? `<br><span class="sub" title="keys with writes still on their way to the secondary when the run ended: the next run judges them again">${count(r.queued)} queued</span>` : ''}</td></tr>`,
   );
   const latest = s.reconcile.find((r) => r.samples.length);
   const samples = latest
@@ -220,7 +220,7 @@ function reconcileTable(s: ServiceReport): string {
           return diffs
             .map(
               (f, i) =>
-                `<tr>${i === 0 ? `<td rowspan="${diffs.length}"><code>${esc(d.key)}</code></td><td rowspan="${diffs.length}">${esc(d.kind.replaceAll('_', ' '))}</td>` : ''}<td><code>${esc(f.path)}</code></td><td class="val">${f.path ? esc(shown(f.legacy)) : ''}</td><td class="val">${f.path ? esc(shown(f.new)) : ''}</td></tr>`,
+                `<tr>${i === 0 ? `<td rowspan="${diffs.length}"><code>${esc(d.key)}</code></td><td rowspan="${diffs.length}">${esc(d.kind.replaceAll('_', ' '))}${d.queued ? '<br><span class="sub">writes queued</span>' : ''}</td>` : ''}<td><code>${esc(f.path)}</code></td><td class="val">${f.path ? esc(shown(f.legacy)) : ''}</td><td class="val">${f.path ? esc(shown(f.new)) : ''}</td></tr>`,
             )
             .join('');
         })
@@ -276,6 +276,7 @@ a{color:inherit}
 .reason{margin:10px 0 0;color:#334155;font-size:13px}
 .panel{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin-bottom:20px;box-shadow:0 1px 2px rgba(15,23,42,.05)}
 .note{color:var(--muted);font-size:12px;margin:6px 0 0}
+.sub{color:var(--muted);font-size:12px;font-weight:normal}
 .empty-note{color:var(--muted);margin:0}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(500px,1fr));gap:18px;margin-top:12px}
 figure{margin:0}

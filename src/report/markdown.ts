@@ -86,10 +86,12 @@ function serviceMarkdown(s: ServiceReport): string[] {
     );
     for (const r of s.reconcile) {
       out.push(
-        `| #${r.id} ${r.trigger}${r.repair ? ' + repair' : ''} | ${hhmm(r.startedAt)} | ${r.status} | ${r.missingInNew} | ${r.missingInLegacy} | ${r.differing} | ${r.repaired} | ${r.remaining} |`,
+        `| #${r.id} ${r.trigger}${r.repair ? ' + repair' : ''} | ${hhmm(r.startedAt)} | ${r.status} | ${r.missingInNew} | ${r.missingInLegacy} | ${r.differing} | ${r.repaired} | ${r.remaining}${r.queued ? ` (${r.queued} queued)` : ''} |`,
       );
     }
     out.push('');
+    if (s.reconcile.some((r) => r.queued))
+      out.push('Queued: differences whose keys still had writes on their way to the secondary when the run ended; the next run judges them again.', '');
   } else {
     out.push('No reconciliation run today.', '');
   }

@@ -35,7 +35,7 @@ export interface VerdictInput {
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
   /** The day's latest finished reconciliation run; null when none ran. */
-  reconcile: { status: 'running' | 'done' | 'failed'; remaining: number } | null;
+  reconcile: { status: 'running' | 'done' | 'failed'; remaining: number; queued: number } | null;
 }
 
 export interface VerdictResult {
@@ -73,7 +73,11 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
     const r = input.reconcile;
     if (!r) hold.push('no reconciliation run finished today');
     else if (r.status === 'failed') hold.push('the latest reconciliation run failed');
-    else if (r.remaining > 0) hold.push(`${r.remaining} reconciliation difference(s) remain`);
+    else if (r.remaining > 0)
+      hold.push(
+        `${r.remaining} reconciliation difference(s) remain` +
+          (r.queued ? ` (${r.queued} with writes still queued towards the secondary: the next run judges them again)` : ''),
+      );
   }
   if (hold.length) return { verdict: 'hold', reasons: hold };
 

@@ -310,6 +310,14 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'guard_event_kind',
     sql: `ALTER TABLE guard_events ADD COLUMN kind text NOT NULL DEFAULT 'rollback', ADD COLUMN resumes bigint`,
   },
+  {
+    // A difference whose key still had writes queued towards the secondary when its run ended: the outbox had not
+    // caught up, so it may yet come alike (a later run judges it again); counted per run for the report.
+    name: 'reconcile_queued',
+    sql: `
+      ALTER TABLE reconcile_differences ADD COLUMN queued boolean NOT NULL DEFAULT false;
+      ALTER TABLE reconcile_runs ADD COLUMN queued integer NOT NULL DEFAULT 0`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { createTranslators } from '../support/translators.js';
 import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
+import { ReconcileRuns } from '../../src/reconcile/runs.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
 import { runBackfill } from '../support/backfill.js';
@@ -101,7 +102,10 @@ it('names a differing key whose write is still queued towards the orchestrator p
   try {
     expect(await client.call({ action: 'add_memory', user_id: user, memory: 'queued' })).toMatchObject({ status: 'ok' });
     const result = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { tuning: { recheckDelayMs: 0 } });
-    expect({ differing: result.differences.map((d) => d.key), queued: result.queued }).toEqual({ differing: [user], queued: [user] });
+    expect(result.differences).toMatchObject([{ key: user, queued: true }]);
+    // As the report reads it back from the store.
+    expect(result.run.queued).toBe(1);
+    expect(await new ReconcileRuns(live.store.pool).differences(result.run.id)).toMatchObject([{ key: user, queued: true }]);
   } finally {
     held.release();
     await held.done;

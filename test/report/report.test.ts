@@ -55,6 +55,8 @@ beforeAll(async () => {
     },
     { key: 'u9-s4', kind: 'missing_in_new', diffs: [] },
   ]);
+  // Its key's writes were still on their way to the orchestrator when the run ended.
+  await runs.markQueued(run.id, ['u9-s4']);
   await runs.finish(run.id, { status: 'done', converged: 0, repaired: 0, repairFailed: 0, sampleSize: 20 });
   await stack.proxy.store.flush();
 
@@ -183,6 +185,11 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
   // Memory contents are redacted: neither the planted secret nor the diverged values appear.
   const text = await page.locator('body').innerText();
   expect(text).toContain('u7-s1');
+  // The difference whose writes were still queued is told apart, in the run's row and beside the key.
+  const reconcile = page.locator('section.service[data-service="session-memory"]');
+  const cells = await reconcile.locator('td').allInnerTexts();
+  expect(cells).toContain('2\n1 queued');
+  expect(cells).toContain('missing in new\nwrites queued');
   expect(text).toContain('interactions[0].content');
   expect(text).not.toContain('periwinkle');
   expect(text).not.toContain('[diverged]');
@@ -207,5 +214,13 @@ it('is written by `memshift report` as HTML, Markdown and JSON, with values show
   const totals = await storeTotals();
   for (const s of data.services) expect(s.totals.compared).toBe(totals[s.service as ServiceName].compared);
   expect(await readFile(join(out, `${today}.html`), 'utf8')).toContain('periwinkle');
-  expect(await readFile(join(out, `${today}.md`), 'utf8')).toContain('# memshift daily reconciliation report');
+  const session = data.services.find((s) => s.service === 'session-memory')!;
+  expect(session.reconcile[0]).toMatchObject({ remaining: 2, queued: 1 });
+  expect(session.reconcile[0]!.samples.map((d) => [d.key, d.queued])).toEqual([
+    ['u7-s1', false],
+    ['u9-s4', true],
+  ]);
+  const markdown = await readFile(join(out, `${today}.md`), 'utf8');
+  expect(markdown).toContain('# memshift daily reconciliation report');
+  expect(markdown).toContain('| 2 (1 queued) |');
 });

@@ -21,7 +21,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   newError: 0,
   addedLatencyMs: 3,
   guardTrips: [],
-  reconcile: { status: 'done', remaining: 0 },
+  reconcile: { status: 'done', remaining: 0, queued: 0 },
   ...over,
 });
 
@@ -75,8 +75,12 @@ describe('decideVerdict', () => {
 
   it('holds while reconciliation is missing, failed or left differences', () => {
     expect(decideVerdict(clean({ reconcile: null }), T).reasons).toEqual(['no reconciliation run finished today']);
-    expect(decideVerdict(clean({ reconcile: { status: 'failed', remaining: 0 } }), T).reasons).toEqual(['the latest reconciliation run failed']);
-    expect(decideVerdict(clean({ reconcile: { status: 'done', remaining: 7 } }), T).reasons).toEqual(['7 reconciliation difference(s) remain']);
+    expect(decideVerdict(clean({ reconcile: { status: 'failed', remaining: 0, queued: 0 } }), T).reasons).toEqual(['the latest reconciliation run failed']);
+    expect(decideVerdict(clean({ reconcile: { status: 'done', remaining: 7, queued: 0 } }), T).reasons).toEqual(['7 reconciliation difference(s) remain']);
+    // Differences whose writes had not landed yet still hold the stage back, and say so.
+    expect(decideVerdict(clean({ reconcile: { status: 'done', remaining: 7, queued: 2 } }), T).reasons).toEqual([
+      '7 reconciliation difference(s) remain (2 with writes still queued towards the secondary: the next run judges them again)',
+    ]);
     expect(decideVerdict(clean({ reconcile: null }), { ...T, requireReconcile: false }).verdict).toBe('advance');
   });
 
