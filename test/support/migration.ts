@@ -12,6 +12,9 @@ import { TempFlags } from '../flags/helpers.js';
 import { freshDatabaseUrl } from './database.js';
 import { configFor, startSims } from './stack.js';
 
+/** A stack still closing after this long says in which part (test/report/report.test.ts's last hook once timed out). */
+const CLOSE_WATCH_MS = 20_000;
+
 /** Every service dual-writing with every read shadowed: the stage where comparison sees everything. */
 export const SHADOW_ALL: Edits = Object.fromEntries(
   SIM_SERVICES.flatMap((s) => [
@@ -78,10 +81,20 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
     readNew: async (service, request) => JSON.parse(pyDumps(await proxy.runner.translators[service]!.handle(request, { createMissing: false }))),
     readLegacy: (service, request) => sims.models[service].handle(request),
     async close() {
-      await proxy.close();
-      await proxy.store.close();
-      await temp.dispose();
-      await sims.close();
+      // A close that hangs names the part it hangs in (a hook's timeout alone would not; seen once in CI).
+      let part = 'proxy';
+      const watch = setTimeout(() => console.warn(`migration stack: still closing the ${part} after ${CLOSE_WATCH_MS} ms`), CLOSE_WATCH_MS);
+      try {
+        await proxy.close();
+        part = 'state store';
+        await proxy.store.close();
+        part = 'flags file';
+        await temp.dispose();
+        part = 'simulators';
+        await sims.close();
+      } finally {
+        clearTimeout(watch);
+      }
     },
   };
 }
