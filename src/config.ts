@@ -255,7 +255,10 @@ const configSchema = () =>
         window: z.number().int().positive().default(256),
         /** Wait before the end-of-run re-check of differences (writes in flight settle). */
         recheckDelayMs: z.number().int().nonnegative().default(1_000),
-        /** Seconds two legacy times of one record may differ by: live writes are stamped by each side's clock. */
+        /**
+         * Seconds two legacy times of one record may differ by: live writes are stamped by each side's clock. Not used
+         * where legacy is written second (new-primary, truth new): its times are then not compared (src/reconcile/reconcile.ts).
+         */
         timeToleranceS: z.number().nonnegative().default(1),
         /** Throttle: keys checksummed (and repairs) per second on average; 0 = unlimited. */
         keysPerSecond: z.number().nonnegative().default(0),

@@ -101,8 +101,16 @@ export class ReconcileBusyError extends Error {}
 /** Windows whose orchestrator-side checksums may be asked for before their turn. */
 const WINDOWS_AHEAD = 4;
 
+/** The side agents write first at the run's stage. */
+const primaryOf = (opts: ReconcileOptions): Side => (opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy');
+
 export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult> {
   const t: ReconcileTuning = { ...DEFAULT_TUNING, ...opts.tuning };
+  // Legacy stamps each write with its own clock as it gets it. Written after the orchestrator (new-primary, a repair
+  // of legacy), its times say when a write reached it (after an outbox retry, a restart, a repair: seconds or days
+  // after the element's own), not the element's: its copies are matched by content and place. A tolerance would
+  // report every late copy, and a repair would take it for a newer write and add the element again beside it.
+  if (primaryOf(opts) === 'new' || opts.truth === 'new') t.timeToleranceS = Infinity;
   const lock = await connectClient(opts.pool);
   try {
     const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [`memshift.reconcile:${opts.service}`]);
@@ -178,7 +186,7 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
 
 async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
   const { service, sides } = opts;
-  const primary = opts.stage && STAGE_PLANS[opts.stage].newPrimary ? 'new' : 'legacy';
+  const primary = primaryOf(opts);
   const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new');
   const checks: Recheck = {
     service,
