@@ -113,7 +113,10 @@ const configSchema = () =>
     /** How shadowed reads are judged, on every route. */
     shadow: z
       .strictObject({
-        /** Times (ISO-8601 strings, epoch-second floats) this close count as equal: each side stamps its own. */
+        /**
+         * Times (ISO-8601 strings, epoch-second floats) this close count as equal: each side stamps its own. Unbounded
+         * at new-primary, where legacy stamps each write when it reaches it (src/plan/wiring.ts).
+         */
         timeToleranceS: z.number().nonnegative().default(1),
         /** Deferred re-checks of reads skipped for a write in flight (src/plan/rechecks.ts). */
         recheck: z

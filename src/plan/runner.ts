@@ -27,7 +27,8 @@ export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
   sides(service: ServiceName): SideOptions;
   successRules(service: ServiceName): SuccessRule[];
-  comparisonRules(service: ServiceName, action: string): ComparisonRules;
+  /** `primary`: the side agents write first; with 'new', legacy gets each write later and stamps it then. */
+  comparisonRules(service: ServiceName, action: string, primary: Side): ComparisonRules;
   activity: KeyActivity;
   secondary: SecondaryWrites;
   observer: ExecutionObserver;
@@ -199,7 +200,7 @@ export class Runner {
 
   /** Two reads of legacy for one request: the fields that differed between them are noise, for it and as learned. */
   private learnNoise(route: Route, first: Observation, second: Observation): Set<string> {
-    const { diffs } = compare(first.value, second.value, this.deps.comparisonRules(route.service, route.action));
+    const { diffs } = compare(first.value, second.value, this.deps.comparisonRules(route.service, route.action, 'legacy'));
     const fields = this.deps.noise!.learn(routeKey(route), diffs);
     this.deps.observer.baselined({ route, fields: [...fields] });
     return fields;
@@ -212,7 +213,7 @@ export class Runner {
 
   /** Compares legacy's reply with the new side's and discounts noise; the result is reported by `report`. */
   private weigh(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>, recheck?: number): Verdict {
-    const { diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action));
+    const { diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action, primary));
     const { real, noise } = this.deps.noise ? this.deps.noise.discount(routeKey(route), diffs, ownNoise) : { real: diffs, noise: [] };
     return {
       agree: real.length === 0,

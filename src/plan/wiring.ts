@@ -79,11 +79,18 @@ export function createRunner(deps: RunnerWiring): Runner {
     decide: (service, ctx) => deps.flags.decide(service, ctx),
     sides: (service) => sides[service]!,
     successRules: (service) => writeSuccessOf(config, service),
-    comparisonRules: (service, action) => {
-      // Resolved once per route: merged overrides are new objects, and compiled rules are cached per object.
-      const key = `${service}/${action}`;
+    comparisonRules: (service, action, primary) => {
+      // Resolved once per route and primary: merged overrides are new objects, and compiled rules are cached per object.
+      const key = `${service}/${action}/${primary}`;
       let rules = rulesByRoute.get(key);
-      if (!rules) rulesByRoute.set(key, (rules = routeRules(config.comparison, service, action, config.shadow.timeToleranceS)));
+      if (!rules) {
+        rules = routeRules(config.comparison, service, action, config.shadow.timeToleranceS);
+        // Written after the orchestrator (new-primary), legacy stamps each write when it gets it: its times tell how
+        // late a write reached it (an outbox retry, JarvisMemoryAgent restarting), not the record's, and within a
+        // tolerance every later read of a key written late would count as a mismatch, for the guard to roll back on.
+        if (primary === 'new') rules = { ...rules, timeToleranceS: Infinity };
+        rulesByRoute.set(key, rules);
+      }
       return rules;
     },
     activity: new KeyActivity(),
