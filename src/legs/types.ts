@@ -23,6 +23,10 @@ export type LegFailure =
 const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed']);
 export const isUnknownOutcome = (err: unknown): boolean => err instanceof LegError && UNKNOWN_OUTCOME.has(err.failure);
 
+/** Failures that say the call never left (nothing is unknown): no connection, the breaker open, the leg's queue full. */
+const NOT_SENT: ReadonlySet<LegFailure> = new Set<LegFailure>(['saturated', 'circuit_open', 'unavailable']);
+export const isNotSent = (err: unknown): boolean => err instanceof LegError && NOT_SENT.has(err.failure);
+
 export class LegError extends Error {
   constructor(
     readonly failure: LegFailure,

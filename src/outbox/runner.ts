@@ -10,7 +10,7 @@ import type { ExecutionObserver } from '../plan/observer.js';
 import { other, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
 import { distinctKeys, keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
-import { isUnknownOutcome, LegError } from '../legs/types.js';
+import { isNotSent, isUnknownOutcome } from '../legs/types.js';
 import { LateTranslation } from '../plan/sides.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
@@ -24,8 +24,6 @@ const RETENTION_EVERY_MS = 60_000;
 const RECLAIM_AFTER_MS = 1_000;
 const PROBE_EVERY_MS = 1_000;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
-/** Failures that say the call never left: the attempt is not counted and nothing is unknown. */
-const NOT_SENT = new Set(['saturated', 'circuit_open', 'unavailable']);
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
 /** A dead holder's hold is tried again this often while its side does not answer the barrier. */
@@ -366,7 +364,8 @@ export class OutboxRunner {
         this.unknowns.set(row.id, { on, at: Date.now() });
         return this.giveBack(row, error, { sent: true, primaryOk, counted: true });
       }
-      const notSent = error instanceof LegError && NOT_SENT.has(error.failure);
+      // A call that never left: the attempt is not counted and nothing is unknown.
+      const notSent = isNotSent(error);
       return this.giveBack(row, error, { sent: false, primaryOk, counted: !notSent });
     }
   }

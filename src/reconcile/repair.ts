@@ -4,12 +4,13 @@
  * by the translator. Appends what is missing when the side holds a prefix of the truth (a partial copy),
  * otherwise clears the key and writes it whole. Shared by `reconcile --repair` and the backfill.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { SuccessRule } from '../services/service.js';
 import type { CanonicalRecord } from '../services/records.js';
 import type { IdMap, LegacyRequest, OrchestratorClient, Translator } from '../services/types.js';
-import type { Leg } from '../legs/types.js';
+import { isNotSent, type Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
@@ -96,12 +97,15 @@ export interface HeldSync {
 /**
  * syncKey for a truth read a while ago, on a side live writes of the key keep landing on: what landed since is kept
  * after the truth (withNewer), and the rewrite runs while the key's writes are held (KeyHolds), on what the side
- * holds under the hold. `current` (read before) only spares the hold when the key needs nothing. Returns the writes
- * sent; KeyStillWritten when earlier writes of the key did not land in time (the key untouched).
+ * holds under the hold. `current` (read before) only spares the hold when the key needs nothing. A side away is
+ * waited for a while. Returns the writes sent; KeyStillWritten when earlier writes of the key did not land in time
+ * (the key untouched).
  */
 export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
   if (!(await needsSync(s.service, key, truth, current, s.toleranceS))) return 0;
-  for (let attempt = 1; ; attempt++) {
+  let away = 0;
+  let lost = 0;
+  for (;;) {
     try {
       // Done again whole when the hold ran out meanwhile: what the side holds, read again under the new hold, has the
       // writes that landed since after whatever this attempt wrote, and withNewer keeps them after the truth.
@@ -110,12 +114,20 @@ export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord 
         return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, fenced(s.writer, fence), s.toleranceS);
       });
     } catch (err) {
-      if (!(err instanceof HoldLost) || attempt >= HOLD_ATTEMPTS) throw err;
+      // The side away (not connected, its breaker open: a legacy agent restarting): the failed write was not sent, so
+      // the key is done again, from what the side holds then, a few times before it counts failed.
+      if (isNotSent(err) && away < AWAY_WAITS_MS.length) {
+        await sleep(AWAY_WAITS_MS[away++]!);
+        continue;
+      }
+      if (!(err instanceof HoldLost) || ++lost >= HOLD_ATTEMPTS) throw err;
     }
   }
 }
 
 const HOLD_ATTEMPTS = 3;
+/** Waits before a key is done again while its side is away: about 8 s in all, past a supervisor's restart. */
+const AWAY_WAITS_MS = [250, 500, 1_000, 2_000, 4_000];
 
 /** The writer, each write sent only while the hold is still this holder's. */
 function fenced(writer: SideWriter, fence: HoldFence): SideWriter {

@@ -63,7 +63,7 @@ it('repairs legacy from the orchestrator beside agents writing at new-primary: t
 }, 120_000);
 
 /** Enough keys that the repair runs through several restarts. */
-const RESTARTED_USERS = 300;
+const RESTARTED_USERS = 120;
 
 it('repairs legacy while it restarts every 600 ms: every key put right by the next run at the latest, nothing doubled', async () => {
   for (let u = 0; u < RESTARTED_USERS; u++) await send(live.sims.endpoints[SERVICE], { action: 'add_memory', user_id: `r${u}`, memory: `old ${u}` });
@@ -102,3 +102,29 @@ it('repairs legacy while it restarts every 600 ms: every key put right by the ne
     expect(memories(await send(live.sims.endpoints[SERVICE], { action: 'get_memories', user_id: `r${u}` }))).toEqual(onNew);
   }
 }, 180_000);
+
+it('waits for a legacy service away for a few seconds: every key repaired in the one run, none counted failed', async () => {
+  const users = 20;
+  for (let u = 0; u < users; u++) await send(live.sims.endpoints[SERVICE], { action: 'add_memory', user_id: `w${u}`, memory: `old ${u}` });
+  const t = await onlyNewWrites('w', users);
+  await live.sims.down(SERVICE);
+  let result;
+  try {
+    const run = reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair: true });
+    // Back well within the repair's waits for a side away (about 8 s a key).
+    await sleep(3_000);
+    await live.sims.up(SERVICE);
+    result = await run;
+  } finally {
+    await live.sims.up(SERVICE);
+  }
+  expect({ differing: result.run.differing, repaired: result.run.repaired, failed: result.run.repairFailed }).toEqual({
+    differing: users,
+    repaired: users,
+    failed: 0,
+  });
+  for (let u = 0; u < users; u++)
+    expect(memories(await send(live.sims.endpoints[SERVICE], { action: 'get_memories', user_id: `w${u}` }))).toEqual(
+      memories(await t.handle({ action: 'get_memories', user_id: `w${u}` }, { createMissing: false })),
+    );
+}, 120_000);
