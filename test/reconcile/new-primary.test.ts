@@ -4,7 +4,7 @@
  * key must start from legacy as it is under the key's hold: from the file as first read, it appended to a key that had
  * grown since, and legacy ended with other memories than the orchestrator's. And while the legacy service comes and
  * goes, as the deployed JarvisMemoryAgent does (PROTOCOLS.md 1.3: it exits and its supervisor starts it again): every
- * key put right by the next run at the latest, none of its memories doubled.
+ * key put right by the next run at the latest, none of its memories doubled; away for a few seconds, waited for.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
