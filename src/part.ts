@@ -13,6 +13,8 @@ import type { ServiceName } from './services/registry.js';
 import type { Store } from './store/index.js';
 
 export interface Part {
+  /** Named in the log when its close keeps a shutdown waiting. */
+  name: string;
   observer?: Partial<ExecutionObserver>;
   /** Routes under /admin, behind the admin token. */
   routes?: AdminRoutes[];

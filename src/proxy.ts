@@ -38,6 +38,8 @@ import { reportPart } from './report/part.js';
 import { openFlagsFor, openStoreFor } from './store/open.js';
 
 const log = childLogger('proxy');
+/** A part of a shutdown still closing after this long is named in the log (and again each time as long again). */
+const CLOSE_WARN_MS = 10_000;
 
 export interface Proxy {
   /** Where agents connect, per service (the bound ZeroMQ endpoints). */
@@ -55,6 +57,8 @@ export interface Proxy {
   /** Shutdown's first step: /readyz answers 503 and the fronts keep answering for `ms`, or until `cut` settles. */
   drain(ms: number, cut?: Promise<unknown>): Promise<void>;
   close(): Promise<void>;
+  /** While close() runs: the part it waits on. */
+  readonly closing: string | undefined;
 }
 
 /** Parts a caller may bring already open (it then closes them itself); the rest come from config. */
@@ -115,7 +119,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     reporting,
     reconcilePart(ctx),
     statusPart(ctx, { guard: guarding.guard, events: guarding.events }),
-    { routes: parts.adminRoutes ?? [] },
+    { name: 'admin routes', routes: parts.adminRoutes ?? [] },
   ];
   const run = (made.runner = createRunner({
     config,
@@ -143,8 +147,20 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   }));
   const handle = frameHandler(config.zmq.maxFrameBytes, (route) => run.run(route));
   const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot())];
+  /** The part a shutdown waits on: named in the log each CLOSE_WARN_MS it lasts (a shutdown that hangs says where). */
+  let closing: string | undefined;
+  const closePart = async (name: string, work: () => Promise<unknown>) => {
+    closing = name;
+    const warn = setInterval(() => log.warn({ part: name }, 'shutdown still waiting for a part to close'), CLOSE_WARN_MS).unref();
+    try {
+      await work();
+    } finally {
+      clearInterval(warn);
+    }
+  };
   const closeParts = async () => {
-    for (const p of [...bgParts].reverse()) await p.close?.().catch((err: unknown) => log.error({ err }, 'part failed to close'));
+    for (const p of [...bgParts].reverse())
+      await closePart(p.name, async () => p.close?.().catch((err: unknown) => log.error({ err, part: p.name }, 'part failed to close')));
     removeGauges.forEach((remove) => remove());
   };
 
@@ -228,16 +244,20 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
       await Promise.race([new Promise((r) => (timer = setTimeout(r, ms))), cut]);
       clearTimeout(timer);
     },
+    get closing() {
+      return closing;
+    },
     async close() {
       ready = false;
-      await http.close();
-      await Promise.allSettled(fronts.map((f) => f.close()));
+      await closePart('http', () => http.close());
+      await closePart('fronts', () => Promise.allSettled(fronts.map((f) => f.close())));
       // Secondary writes already begun finish before the legs go; the outbox keeps the rest for later.
-      await run.secondary.close();
+      await closePart('secondary writes', () => run.secondary.close());
       run.close();
       await closeParts();
-      await Promise.allSettled(allLegs().map((l) => l.close()));
-      await ownedClose();
+      await closePart('legs', () => Promise.allSettled(allLegs().map((l) => l.close())));
+      await closePart('flags and state store', ownedClose);
+      closing = undefined;
     },
   };
 }

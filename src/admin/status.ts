@@ -88,5 +88,6 @@ const statusRoutes =
 
 /** The status routes as a part of the proxy. */
 export const statusPart = (ctx: PartContext, guarding: { guard?: Guard; events: GuardEvents }): Part => ({
+  name: 'admin status',
   routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats, totals: ctx.totals })],
 });

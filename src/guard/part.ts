@@ -26,8 +26,9 @@ export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: Gua
     const now = new Set(guard?.tripped() ?? []);
     return services.map((service) => ({ value: now.has(service) ? 1 : 0, attributes: { service } }));
   });
-  if (!guard) return { events, close: async () => removeGauge() };
+  if (!guard) return { name: 'guard', events, close: async () => removeGauge() };
   return {
+    name: 'guard',
     guard,
     events,
     observer: guard.observer,

@@ -20,6 +20,7 @@ export function reconcilePart(ctx: PartContext): Part {
     return rows.map((r) => ({ value: r.remaining, attributes: { service: r.service } }));
   });
   return {
+    name: 'reconcile schedule',
     start() {
       schedule = startReconcileSchedule(ctx.config, ctx.store, ctx.flags);
     },

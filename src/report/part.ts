@@ -6,6 +6,7 @@ import { reportRoutes } from './routes.js';
 export function reportPart(ctx: PartContext): Part & { reporter: DailyReporter } {
   const reporter = new DailyReporter({ config: ctx.config, store: ctx.store, flags: ctx.flags, services: ctx.services });
   return {
+    name: 'daily report',
     reporter,
     routes: [reportRoutes(reporter)],
     start() {

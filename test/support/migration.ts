@@ -83,7 +83,10 @@ export async function startMigrationStack(edits: Edits = {}, extraConfig: Record
     async close() {
       // A close that hangs names the part it hangs in (a hook's timeout alone would not; seen once in CI).
       let part = 'proxy';
-      const watch = setTimeout(() => console.warn(`migration stack: still closing the ${part} after ${CLOSE_WATCH_MS} ms`), CLOSE_WATCH_MS);
+      const watch = setTimeout(() => {
+        const inner = part === 'proxy' && proxy.closing ? ` (its ${proxy.closing})` : '';
+        console.warn(`migration stack: still closing the ${part}${inner} after ${CLOSE_WATCH_MS} ms`);
+      }, CLOSE_WATCH_MS);
       try {
         await proxy.close();
         part = 'state store';
