@@ -98,6 +98,7 @@ it('serves the report under /admin/reports, behind the admin token', async () =>
   const html = await admin(`/reports/${today}.html`);
   expect(html.status).toBe(200);
   expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(await html.text()).toContain('<html');
   const md = await (await admin(`/reports/${today}.md`)).text();
   for (const s of SIM_SERVICES) expect(md).toContain(`## ${s}`);
 
