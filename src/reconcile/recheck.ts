@@ -4,7 +4,7 @@
  * at the primary's read, the writes the secondary holds after it kept (withNewer).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Side } from '../plan/plan.js';
+import { other, type Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { OutboxTable } from '../outbox/table.js';
 import { diffRecord, type RecordTuning } from './diff.js';
@@ -62,7 +62,7 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
 
 /** The key's difference between the primary's read followed by what the secondary holds newer, and the secondary. */
 function judge(r: Recheck, now: SettledRead, key: string): { difference?: Difference; listsOnly: boolean } {
-  const secondary: Side = r.primary === 'legacy' ? 'new' : 'legacy';
+  const secondary = other(r.primary);
   const first = now[r.primary].get(key);
   const second = now[secondary].get(key);
   const newer = first && withNewer(r.service, first, second, r.tuning.timeToleranceS);

@@ -19,13 +19,14 @@ import type { SettledRead } from './settled.js';
 import { OutboxTable } from '../outbox/table.js';
 import { LegacyReads } from './legacy-reads.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
+import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import { connectClient } from '../store/client.js';
 
 const log = childLogger('reconcile');
 
-export type Side = 'legacy' | 'new';
+export type { Side };
 
 export interface ReconcileTuning extends DiffTuning {
   /** Keys per top-level segment (the first level of checksums). */
@@ -232,11 +233,10 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   const retained = (await sides.new.retained?.(opts.range ?? {})) ?? 0;
   const left = differences.filter((d) => !d.repaired).map((d) => d.key);
   // Writes the re-check's wait did not see land (an outbox behind, a secondary away): the key may yet come alike.
-  const queued = left.length
-    ? [...(await checks.table.openUpTo(service, primary === 'legacy' ? 'new' : 'legacy', await checks.table.lastSeqs(service, left)))]
-    : [];
+  const queued = left.length ? [...(await checks.table.openUpTo(service, other(primary), await checks.table.lastSeqs(service, left)))] : [];
   await runs.markQueued(current.id, queued);
-  for (const d of differences) if (queued.includes(d.key)) d.queued = true;
+  const isQueued = new Set(queued);
+  for (const d of differences) if (isQueued.has(d.key)) d.queued = true;
   const run = await runs.finish(current.id, { status: 'done', converged, repaired, repairFailed, sampleSize: t.sampleSize, retained });
   log.info(
     {
@@ -256,7 +256,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
 }
 
 async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], now: SettledRead): Promise<number> {
-  const target: Side = opts.truth === 'legacy' ? 'new' : 'legacy';
+  const target = other(opts.truth);
   const writer = opts.sides.writers?.[target];
   if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
   // The key's live writes (of a proxy serving meanwhile) are held while it is rewritten, and kept after the truth.

@@ -4,7 +4,7 @@
  * the keys' writes the primary read holds is then on the secondary too; the secondary may hold newer ones after them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Side } from '../plan/plan.js';
+import { other, type Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import type { CanonicalRecord } from '../services/records.js';
 import type { OutboxTable } from '../outbox/table.js';
@@ -36,7 +36,7 @@ export async function readSettled(
   primary: Side,
   sides: Record<Side, KeyReader>,
 ): Promise<SettledRead> {
-  const secondary: Side = primary === 'legacy' ? 'new' : 'legacy';
+  const secondary = other(primary);
   const first = byKey(await sides[primary].recordsOf(keys));
   const marks = await table.lastSeqs(service, keys);
   const deadline = Date.now() + SETTLE_WAIT_MS;

@@ -24,6 +24,7 @@ import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileS
 import type { RunTrigger } from './runs.js';
 import { legacyWriter, newWriter } from './repair.js';
 import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
+import { other } from '../plan/plan.js';
 
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
 const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
@@ -131,7 +132,7 @@ export async function reconcileService(
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
   const truth = opts.truth ?? truthFor(stage);
   // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
-  const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, truth === 'legacy' ? 'new' : 'legacy');
+  const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth));
   const refused = opts.repair && refusal();
   if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
