@@ -19,8 +19,13 @@ interface Stage {
   env: Record<string, string>;
 }
 
-/** A RUN step's bound: an install from the cache takes under a minute alone, three on a busy two-core machine. */
-const RUN_STEP_MS = 180_000;
+/**
+ * A RUN step's bound: an install from the cache takes under half a minute alone, under one in the whole suite. npm
+ * now and then stops for good after its fetches (seen once in about twenty suites: silent for minutes, its log
+ * ending at the last tarball; npm/cli#4028), so a step that reaches the bound is run once more (each is idempotent).
+ */
+const RUN_STEP_MS = 120_000;
+const RUN_ATTEMPTS = 2;
 
 const lines = readFileSync('deploy/Dockerfile', 'utf8')
   .split('\n')
@@ -75,13 +80,19 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
       // The npm cache of this machine's own install serves the packages, and only it: a registry that answers
       // slowly or holds a connection (seen: 12 minutes in one run) would hold this synchronous call, and with it the
       // suite. The commands are the Dockerfile's; each is bounded all the same.
-      const r = spawnSync('bash', ['-c', arg], {
-        cwd: at(stage!, '.'),
-        env: { ...process.env, ...stage!.env, npm_config_offline: 'true' },
-        encoding: 'utf8',
-        timeout: RUN_STEP_MS,
-        killSignal: 'SIGKILL',
-      });
+      const run = () =>
+        spawnSync('bash', ['-c', arg], {
+          cwd: at(stage!, '.'),
+          env: { ...process.env, ...stage!.env, npm_config_offline: 'true' },
+          encoding: 'utf8',
+          timeout: RUN_STEP_MS,
+          killSignal: 'SIGKILL',
+        });
+      let r = run();
+      for (let attempt = 2; attempt <= RUN_ATTEMPTS && r.status === null; attempt++) {
+        console.warn(`RUN ${arg}: no end within ${RUN_STEP_MS} ms (${String(r.error)}), attempt ${attempt}`);
+        r = run();
+      }
       expect(r.status, `RUN ${arg} (${r.error ? String(r.error) : `exit ${r.status}`})\n${r.stdout}\n${r.stderr}`).toBe(0);
     } else if (op === 'USER') user = arg;
     else if (op === 'ENTRYPOINT') entrypoint = json(arg);
@@ -121,4 +132,4 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   server.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => server!.once('exit', resolve));
   expect(code, out).toBe(0);
-}, 240_000);
+}, 480_000);
