@@ -52,9 +52,12 @@ export interface OrchestratorClient {
  * Work on one legacy key that no other replica does at the same time: a read-modify-write of a value the
  * orchestrator keeps, which it offers no compare-and-set for.
  */
+/** Keeps a key held past the work's end, until `until` settles (a call that may still land). */
+export type Keep = (until: Promise<unknown>) => void;
+
 export interface KeyLocks {
   /** Rejects with KeyBusy, without running `work`, when another replica holds the key past the wait. */
-  hold<T>(service: ServiceName, key: string, work: () => Promise<T>): Promise<T>;
+  hold<T>(service: ServiceName, key: string, work: (keep: Keep) => Promise<T>): Promise<T>;
 }
 
 /** Another replica held the key for longer than the wait: nothing of the work was done. */

@@ -7,13 +7,15 @@ import { childLogger } from '../telemetry/log.js';
 import { connectClient } from './client.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
-import { KeyBusy, type KeyLocks } from '../services/types.js';
+import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
 import type { ServiceName } from '../services/registry.js';
 
 const log = childLogger('key-locks');
 
 /** The advisory locks' first key: memshift's key locks apart from any other advisory lock on the database. */
 const LOCK_CLASS = 0x6d736b6c;
+/** The first key of the write-order locks (`writeOrder`): taken around work that may take the key's lock itself. */
+const ORDER_CLASS = 0x6d736b6f;
 /**
  * Connections per replica, each holding the locks of its share of the keys (a key's lock lives on the connection
  * that took it): one lock statement at a time per connection bounds a replica's holds per second.
@@ -36,6 +38,10 @@ const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
 
 /** A key this process holds: letting it go, on the connection its lock lives on (not waited for). */
 type Held = { release(): void } | undefined;
+/** Which of a key's two locks: a class of advisory locks, and its name among this process's own turns. */
+type Scope = { cls: number; prefix: string };
+const TRANSLATION: Scope = { cls: LOCK_CLASS, prefix: '' };
+const ORDER: Scope = { cls: ORDER_CLASS, prefix: 'order ' };
 
 export class PgKeyLocks implements KeyLocks {
   private readonly pools: pg.Pool[];
@@ -69,18 +75,33 @@ export class PgKeyLocks implements KeyLocks {
   /**
    * Runs `work` while nothing else, in this process or another replica, runs work on the key. A store that cannot be
    * reached does not stop it (the state store's outage must not stop the agents' writes): the key is then held in
-   * this process only.
+   * this process only. `work` may `keep` the key past its own end, until a promise settles.
    */
-  hold<T>(service: ServiceName, key: string, work: () => Promise<T>): Promise<T> {
+  hold<T>(service: ServiceName, key: string, work: (keep: Keep) => Promise<T>): Promise<T> {
+    return this.holdIn(TRANSLATION, service, key, work);
+  }
+
+  /**
+   * The key's other lock, for the order of its writes across replicas: held around a write whose work may take the
+   * key's own lock (`hold`) inside, which a single lock would not allow (this process's turns are per lock).
+   */
+  readonly writeOrder: KeyLocks = { hold: (service, key, work) => this.holdIn(ORDER, service, key, work) };
+
+  private holdIn<T>(scope: Scope, service: ServiceName, key: string, work: (keep: Keep) => Promise<T>): Promise<T> {
     // Stored keys are spelt so that any legacy id (NUL, lone surrogates) makes valid text.
     const name = `${service}:${storableKey(key)}`;
     // An advisory lock is re-entrant on its connection: work of this process waits its turn here first.
-    return this.chains.run(name, async () => {
-      const held = await this.acquire(service, key, name);
+    return this.chains.run(scope.prefix + name, async (chainHold) => {
+      const held = await this.acquire(scope.cls, service, key, name);
+      const kept: Promise<unknown>[] = [];
       try {
-        return await work();
+        return await work((until) => kept.push(until));
       } finally {
-        held?.release();
+        if (kept.length) {
+          const settled = Promise.allSettled(kept);
+          chainHold(settled);
+          void settled.then(() => held?.release());
+        } else held?.release();
       }
     });
   }
@@ -89,12 +110,12 @@ export class PgKeyLocks implements KeyLocks {
     return Promise.all([...this.pools, this.waiters].map((p) => p.end())).then(() => undefined);
   }
 
-  private async acquire(service: ServiceName, key: string, name: string): Promise<Held> {
+  private async acquire(cls: number, service: ServiceName, key: string, name: string): Promise<Held> {
     if (Date.now() < this.unreachableUntil) return undefined;
     try {
       // The caller's answer needs no unlock; this process's next statement for the key follows it on the connection.
-      if (await this.query(TRY, name)) return { release: () => void this.query(UNLOCK, name).catch(() => undefined) };
-      return await this.wait(service, key, name);
+      if (await this.query(TRY, cls, name)) return { release: () => void this.query(UNLOCK, cls, name).catch(() => undefined) };
+      return await this.wait(cls, service, key, name);
     } catch (err) {
       // The server refusing a statement is a fault to see, not an outage to ride out.
       if (err instanceof KeyBusy || err instanceof pg.DatabaseError) throw err;
@@ -109,10 +130,10 @@ export class PgKeyLocks implements KeyLocks {
    * (a timed-out reply): the connection is dropped then, which lets go of every key it held, rather than leave a key
    * held for good.
    */
-  private async query(sql: string, name: string): Promise<boolean> {
+  private async query(sql: string, cls: number, name: string): Promise<boolean> {
     const client = await connectClient(this.pools[shardOf(name)]!);
     try {
-      const { rows } = await client.query<{ ok: boolean }>(sql, [LOCK_CLASS, name]);
+      const { rows } = await client.query<{ ok: boolean }>(sql, [cls, name]);
       client.release();
       return rows[0]?.ok === true;
     } catch (err) {
@@ -126,12 +147,12 @@ export class PgKeyLocks implements KeyLocks {
    * waiters in turn, and a later try-lock does not pass a queued waiter, so a replica that keeps taking the key
    * cannot keep this one out. The lock then lives on that connection until it is let go.
    */
-  private async wait(service: ServiceName, key: string, name: string): Promise<Held> {
+  private async wait(cls: number, service: ServiceName, key: string, name: string): Promise<Held> {
     const client = await connectClient(this.waiters).catch(() => {
       throw new KeyBusy(service, key, this.waitMs);
     });
     try {
-      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, name]);
+      await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [cls, name]);
     } catch (err) {
       const timedOut = err instanceof pg.DatabaseError && err.code === LOCK_NOT_AVAILABLE;
       // The server gave up the wait: the connection holds nothing. Anything else: it may, so it goes.
@@ -141,7 +162,7 @@ export class PgKeyLocks implements KeyLocks {
     }
     return {
       release: () =>
-        void client.query(UNLOCK, [LOCK_CLASS, name]).then(
+        void client.query(UNLOCK, [cls, name]).then(
           () => client.release(),
           () => client.release(true),
         ),

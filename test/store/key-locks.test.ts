@@ -149,3 +149,38 @@ it("takes its wait from the config's store.keyLockWaitMs", async () => {
     await store.close();
   }
 });
+
+it("takes a key's write-order lock apart from its own lock: held around work that takes the key's lock inside", async () => {
+  const [a, b] = [replica(), replica(300)];
+  // In one process, the key's lock inside its write-order lock (a contextual write at new-primary does that).
+  expect(await a.writeOrder.hold(S, 'nested', () => a.hold(S, 'nested', async () => 'inside'))).toBe('inside');
+  // Across replicas, the write-order lock alone keeps the other out of it, not out of the key's lock.
+  const order = gate();
+  const entered = gate();
+  const held = a.writeOrder.hold(S, 'apart', async () => {
+    entered.open();
+    await order.opened;
+  });
+  await entered.opened;
+  expect(await b.hold(S, 'apart', async () => 'own lock free')).toBe('own lock free');
+  await expect(b.writeOrder.hold(S, 'apart', async () => undefined)).rejects.toBeInstanceOf(KeyBusy);
+  order.open();
+  await held;
+  expect(await b.writeOrder.hold(S, 'apart', async () => 'its turn')).toBe('its turn');
+});
+
+it('keeps a key held past the work until what the work kept settles (a call that may still land)', async () => {
+  const [a, b] = [replica(), replica(300)];
+  const late = gate();
+  // The work ends (the agent is answered); the key stays held until the late call settles.
+  expect(await a.writeOrder.hold(S, 'kept', async (keep) => (keep(late.opened), 'answered'))).toBe('answered');
+  await expect(b.writeOrder.hold(S, 'kept', async () => undefined)).rejects.toBeInstanceOf(KeyBusy);
+  const mine: string[] = [];
+  const next = a.writeOrder.hold(S, 'kept', async () => void mine.push('after the late call'));
+  await sleep(50);
+  expect(mine).toEqual([]);
+  late.open();
+  await next;
+  expect(mine).toEqual(['after the late call']);
+  expect(await b.writeOrder.hold(S, 'kept', async () => 'free')).toBe('free');
+});

@@ -18,7 +18,7 @@ const SNAPSHOT_MEMORY = { memory_type: 'agent_state' };
 const SNAPSHOT_TAG = 'contextual:snapshot';
 
 /** Without the store's locks (a translator of one process alone), the session's chain is all there is to hold. */
-const IN_PROCESS: KeyLocks = { hold: (_service, _key, work) => work() };
+const IN_PROCESS: KeyLocks = { hold: (_service, _key, work) => work(() => undefined) };
 
 export class ContextualMemoryTranslator extends ServiceTranslator {
   private readonly startedAt = Date.now();
