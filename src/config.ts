@@ -192,6 +192,13 @@ const configSchema = () =>
          * or `refuse` it unsent, in the agent's protocol (the order holds across replicas; agents see errors meanwhile).
          */
         whenStoreAway: z.enum(['hold', 'refuse']).default('hold'),
+        /**
+         * Whose order a key's dual-writes keep: `replicas` (default) holds the key's lock in the state store, shared by
+         * the replicas, from each write's intent to its primary's answer (one round trip more per write), so writes of
+         * one key sent to several replicas at once reach the secondary in the primary's order; `replica` keeps it in
+         * each process only, enough for one replica or agents routed to replicas by key.
+         */
+        keyOrder: z.enum(['replicas', 'replica']).default('replicas'),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
         memoryQueueMax: z.number().int().positive().default(10_000),
         /** Finished writes kept this long for `memshift outbox list`. */

@@ -2,10 +2,8 @@
  * Carries out one plan: the primary answers the agent; the secondary write and the shadow read run
  * off the agent's path and report to the observers (comparison counts, samples, outbox, metrics).
  */
-import { randomUUID } from 'node:crypto';
 import type { ServiceName } from '../services/registry.js';
 import type { SuccessRule } from '../services/service.js';
-import { pyDumps } from '../util/pyjson.js';
 import { compare } from '../comparison/compare.js';
 import type { ComparisonRules } from '../comparison/rules.js';
 import type { KeyActivity } from './key-activity.js';
@@ -18,8 +16,9 @@ import type { ExecutionObserver } from './observer.js';
 import { keyOf, type SecondaryWrites } from './secondary.js';
 import { KeyChains } from '../util/key-chains.js';
 import type { MigrationStats } from './totals.js';
-import type { Translator } from '../services/types.js';
+import type { KeyLocks, Translator } from '../services/types.js';
 import { isUnknownOutcome } from '../legs/types.js';
+import { inWriteOrder, withSharedId } from './writes.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
 import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 
@@ -34,6 +33,12 @@ export interface RunnerDeps {
   observer: ExecutionObserver;
   stats: MigrationStats;
   translators: Partial<Record<ServiceName, Translator>>;
+  /**
+   * Each key's lock shared by the replicas, held from a dual-write's intent to its primary's answer, so that writes of
+   * one key sent to several replicas at once reach the secondary in the order the primary applied them; without, the
+   * order holds within this process only (one replica, or agents routed to replicas by key).
+   */
+  writeOrder?: KeyLocks;
   /** Re-checks of reads skipped for a write in flight; without, a skipped read stays uncompared. */
   rechecks?: RecheckOptions;
   /** The A/A noise baseline; without, every difference counts. */
@@ -97,33 +102,37 @@ export class Runner {
     if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
     const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
-    return this.writes.run(key, async (hold) => {
-      const answered: { primary?: Observation } = {};
-      const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
-      const done = () => this.deps.activity.end(key);
-      const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
-      if (pending.refusal) throw pending.refusal;
-      const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
-      let primary: Observation;
-      try {
-        primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
-      } catch (err) {
-        // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation
-        // still under way is waited for first, by the look-up (before it lands, the write would be taken for
-        // absent) and by the key's next write (which would overtake it on the orchestrator).
-        const outcome = isUnknownOutcome(err) ? { unknownOn: on } : 'refused';
-        if (err instanceof LateTranslation) {
-          hold(err.settled);
-          void err.settled.then(() => pending.settle(outcome));
-        } else pending.settle(outcome);
-        throw err;
-      }
-      answered.primary = primary;
-      // A read that answered has had its effect, whatever it said; a write by the route's success rules.
-      const applied = route.spec?.kind === 'read' || isSuccess(primary.value, this.deps.successRules(route.service));
-      pending.settle(applied ? 'applied' : 'refused');
-      return primary;
-    });
+    const notBegun = () => this.deps.activity.end(key);
+    return this.writes.run(key, (hold) =>
+      inWriteOrder(this.deps.writeOrder, route, notBegun, async (keep) => {
+        const answered: { primary?: Observation } = {};
+        const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
+        const done = () => this.deps.activity.end(key);
+        const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
+        if (pending.refusal) throw pending.refusal;
+        const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
+        let primary: Observation;
+        try {
+          primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
+        } catch (err) {
+          // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation
+          // still under way is waited for first, by the look-up (before it lands, the write would be taken for
+          // absent) and by the key's next write (which would overtake it on the orchestrator).
+          const outcome = isUnknownOutcome(err) ? { unknownOn: on } : 'refused';
+          if (err instanceof LateTranslation) {
+            hold(err.settled);
+            keep(err.settled);
+            void err.settled.then(() => pending.settle(outcome));
+          } else pending.settle(outcome);
+          throw err;
+        }
+        answered.primary = primary;
+        // A read that answered has had its effect, whatever it said; a write by the route's success rules.
+        const applied = route.spec?.kind === 'read' || isSuccess(primary.value, this.deps.successRules(route.service));
+        pending.settle(applied ? 'applied' : 'refused');
+        return primary;
+      }),
+    );
   }
 
   /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */
@@ -273,18 +282,6 @@ function contextFor(route: Route): { sessionId?: string; userId?: string } {
     // A user-keyed action without user_id is the service's default user (the key stands for it).
     userId: typeof u === 'string' ? u : route.spec?.key === 'user_id' && route.key ? route.key : undefined,
   };
-}
-
-/**
- * A create_session without a session_id lets each side invent its own; when both sides will hold the
- * session, memshift picks the id (as the legacy default would: a uuid4) so they agree.
- */
-function withSharedId(route: Route, plan: Plan): Route {
-  if (route.action !== 'create_session' || route.request.session_id !== undefined) return route;
-  if (!plan.writeSecondary && plan.primary === 'legacy') return route;
-  const { parsed: _stale, ...rest } = route;
-  const request = { ...route.request, session_id: randomUUID() };
-  return { ...rest, request, key: request.session_id, raw: Buffer.from(pyDumps(request)) };
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

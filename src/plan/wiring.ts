@@ -95,6 +95,7 @@ export function createRunner(deps: RunnerWiring): Runner {
     },
     activity: new KeyActivity(),
     secondary,
+    ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: deps.store.keyLocks.writeOrder } : {}),
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
     ...(config.shadow.baseline.share > 0 || config.shadow.baseline.minReads > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),

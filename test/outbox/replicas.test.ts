@@ -1,10 +1,15 @@
 /**
- * Two proxies on one state store, agents alternating between them, the orchestrator flapping: every write
- * is applied exactly once and in order per key, and both replicas take part.
+ * Two proxies on one state store: agents alternating between them while the orchestrator flaps, and two agents
+ * writing one session at once, one through each: every write is applied exactly once, and each key's writes in one
+ * order on both sides (the replicas take turns on a key through its write-order lock in the store).
  */
 import { expect, it } from 'vitest';
 import pg from 'pg';
-import { expectBothSidesEqual, useDualWriteStack, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { expectBothSidesEqual, legacyContents, newRecords, useDualWriteStack, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { configFor } from '../support/stack.js';
+import { startProxy } from '../../src/proxy.js';
+import { PgKeyLocks } from '../../src/store/key-locks.js';
 
 // Short backoff so retries land inside the up phases.
 const stack = useDualWriteStack(2, { outbox: { maxBackoffMs: 800 } });
@@ -51,4 +56,69 @@ it('applies every write once, in order per key, with two replicas and a flapping
   // One row per acknowledged write (plus each agent's create_session), each applied once.
   expect(rowsDone).toBe(load.ackedCount + load.sessions.length);
   expectBothSidesEqual(sims, load);
+}, 60_000);
+
+it('keeps one order of a session on both sides when two agents write it at once, one through each replica', async () => {
+  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
+  const SESSIONS = 20;
+  const WRITES = 30;
+  const sid = (s: number) => `race-${s}`;
+  const setup = new ReqClient(proxies[0]!.fronts['session-memory']!, 10_000);
+  for (let s = 0; s < SESSIONS; s++) await setup.call({ action: 'create_session', session_id: sid(s), user_id: `u${s}` });
+  setup.close();
+  let errors = 0;
+  const agent = async (s: number, replica: number) => {
+    const c = new ReqClient(proxies[replica]!.fronts['session-memory']!, 10_000);
+    for (let n = 0; n < WRITES; n++) {
+      const reply = (await c.call({ action: 'add_interaction', session_id: sid(s), role: 'user', content: `r${replica}-${n}` })) as { status?: string };
+      if (reply.status !== 'success') errors++;
+    }
+    c.close();
+  };
+  await Promise.all(Array.from({ length: SESSIONS }, (_, s) => [agent(s, 0), agent(s, 1)]).flat());
+  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
+  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+
+  expect(errors).toBe(0);
+  // Without the lock, legacy applied the two agents' writes in one order and the orchestrator got them in the order
+  // their intents were stored: 17 of 20 sessions differed.
+  for (let s = 0; s < SESSIONS; s++) {
+    const legacy = legacyContents(sims, sid(s));
+    expect(legacy, sid(s)).toHaveLength(2 * WRITES);
+    expect(newRecords(sims, sid(s)).contents, sid(s)).toEqual(legacy);
+  }
+}, 120_000);
+
+it("fails a write unsent, in the agent's protocol, while another replica holds its key past the wait; then writes it", async () => {
+  const [sims, url] = [stack.sims(), stack.url()];
+  const impatient = await startProxy(configFor(sims, url, { store: { keyLockWaitMs: 500 } }), { flags: stack.flags() });
+  const agent = new ReqClient(impatient.fronts['session-memory']!, 10_000);
+  // Held as a replica stopped in the middle of a write would hold it.
+  const stopped = new PgKeyLocks(url);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const holding = new Promise<void>((r) => (entered = r));
+  try {
+    expect(await agent.call({ action: 'create_session', session_id: 'held', user_id: 'u' })).toMatchObject({ status: 'success' });
+    const held = stopped.writeOrder.hold('session-memory', 'held', () => (entered(), released));
+    await holding;
+    expect(await agent.call({ action: 'add_interaction', session_id: 'held', role: 'user', content: 'waits its turn' })).toEqual({
+      status: 'error',
+      message: 'memshift: session-memory backend saturated (state store key lock): session-memory key "held" is held by another replica (waited 500 ms)',
+      request_id: null,
+    });
+    release();
+    await held;
+    expect(await agent.call({ action: 'add_interaction', session_id: 'held', role: 'user', content: 'its turn' })).toMatchObject({ status: 'success' });
+    await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
+    await impatient.runner.secondary.drain();
+    expect(legacyContents(sims, 'held')).toEqual(['its turn']);
+    expect(newRecords(sims, 'held').contents).toEqual(['its turn']);
+  } finally {
+    release();
+    agent.close();
+    await stopped.close();
+    await impatient.close();
+  }
 }, 60_000);
