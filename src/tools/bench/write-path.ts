@@ -139,6 +139,8 @@ async function scenario({ o, flagsFile, storeUrl, orchestrator, children }: Scen
     ['durable outbox', []],
     // The previous default's commit mode, for comparison: no WAL flush waited for (a store crash loses writes).
     ['durable, async commit (unsafe)', ['unsafeAsyncCommit=true']],
+    // Without the key's write-order lock in the store (one replica, or routing sticky per key): what the lock costs.
+    ['durable, order per replica', ['keyOrder=replica']],
   ];
   // Two rounds, the second in reverse order: a path measured later in a run meets a fuller simulator and store
   // (measured last, the same path's p99 came out about twice its p99 measured first), so each gets an early turn.
@@ -187,6 +189,8 @@ function report(o: WritePathOptions, title: string, r: Record<string, LoadResult
     ),
     `durability (intent stored and flushed before the primary call), over the in-memory secondary: ${over(r['durable outbox']!)};`,
     `  without waiting for the WAL flush (outbox.unsafeAsyncCommit): ${over(r['durable, async commit (unsafe)']!)}`,
+    `the key's write-order lock across replicas (outbox.keyOrder: replicas, the default), over keyOrder replica: ` +
+      `p50 ${signedMs(r['durable outbox']!.p50 - r['durable, order per replica']!.p50)} ms, p99 ${signedMs(r['durable outbox']!.p99 - r['durable, order per replica']!.p99)} ms`,
     `  durable added p99 / in-memory added p99: ${addedRatio(r['durable outbox']!.p99 - direct.p99, memory.p99 - direct.p99)} (target <= 2x)`,
     `saturation (closed loop, ${o.clients} clients): direct ${saturation.direct.rps.toFixed(0)} writes/s, durable dual-write ${saturation.durable.rps.toFixed(0)} writes/s` +
       ` = ${(saturation.durable.rps / saturation.direct.rps).toFixed(2)} of direct (target >= 0.5); ${saturation.durable.errors} errors`,
