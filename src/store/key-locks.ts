@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { connectClient } from './client.js';
+import { LockBatches } from './lock-batches.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
 import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
@@ -33,7 +34,6 @@ export interface KeyLockOptions {
   waitMs?: number;
 }
 
-const TRY = 'SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok';
 const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
 
 /** A key this process holds: letting it go, on the connection its lock lives on (not waited for). */
@@ -45,6 +45,8 @@ const ORDER: Scope = { cls: ORDER_CLASS, prefix: 'order ' };
 
 export class PgKeyLocks implements KeyLocks {
   private readonly pools: pg.Pool[];
+  /** Each pool's lock statements, batched. */
+  private readonly batches: LockBatches[];
   /** Connections a key is waited for on, queued in PostgreSQL's lock manager: one per key waited for at once. */
   private readonly waiters: pg.Pool;
   private readonly waitMs: number;
@@ -61,6 +63,7 @@ export class PgKeyLocks implements KeyLocks {
         logLost,
       ),
     );
+    this.batches = this.pools.map((p) => new LockBatches(p));
     this.waiters = new pg.Pool({
       connectionString,
       max: WAITERS,
@@ -114,7 +117,8 @@ export class PgKeyLocks implements KeyLocks {
     if (Date.now() < this.unreachableUntil) return undefined;
     try {
       // The caller's answer needs no unlock; this process's next statement for the key follows it on the connection.
-      if (await this.query(TRY, cls, name)) return { release: () => void this.query(UNLOCK, cls, name).catch(() => undefined) };
+      const batches = this.batches[shardOf(name)]!;
+      if (await batches.try(cls, name)) return { release: () => void batches.unlock(cls, name).catch(() => undefined) };
       return await this.wait(cls, service, key, name);
     } catch (err) {
       // The server refusing a statement is a fault to see, not an outage to ride out.
@@ -122,23 +126,6 @@ export class PgKeyLocks implements KeyLocks {
       log.warn({ err }, 'state store unreachable: keys held in this process only for a while');
       this.unreachableUntil = Date.now() + UNREACHABLE_PAUSE_MS;
       return undefined;
-    }
-  }
-
-  /**
-   * One lock statement on the key's connection. One that failed may still have taken or kept its lock on the server
-   * (a timed-out reply): the connection is dropped then, which lets go of every key it held, rather than leave a key
-   * held for good.
-   */
-  private async query(sql: string, cls: number, name: string): Promise<boolean> {
-    const client = await connectClient(this.pools[shardOf(name)]!);
-    try {
-      const { rows } = await client.query<{ ok: boolean }>(sql, [cls, name]);
-      client.release();
-      return rows[0]?.ok === true;
-    } catch (err) {
-      client.release(true);
-      throw err;
     }
   }
 

@@ -1,0 +1,80 @@
+/** One connection's advisory lock statements in batches: what is asked while a batch is in flight goes in the next. */
+import type pg from 'pg';
+import { connectClient } from './client.js';
+
+const UNLOCK_ALL = 'SELECT count(pg_advisory_unlock(c, hashtext(k))) AS n FROM unnest($1::int4[], $2::text[]) AS t(c, k)';
+const TRY_ALL = 'SELECT pg_try_advisory_lock(c, hashtext(k)) AS ok FROM unnest($1::int4[], $2::text[]) WITH ORDINALITY AS t(c, k, i) ORDER BY i';
+
+interface Ask {
+  cls: number;
+  name: string;
+  resolve(ok: boolean): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * A lock's statements on the connection its locks live on (a pool of one), at most one batch at a time: under load
+ * many writes' locks cost one round trip rather than one each, and the store one wake-up.
+ */
+export class LockBatches {
+  private tries: Ask[] = [];
+  private unlocks: Ask[] = [];
+  private running = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Whether the lock was free and is now held on this connection. */
+  try(cls: number, name: string): Promise<boolean> {
+    return this.ask(this.tries, cls, name);
+  }
+
+  unlock(cls: number, name: string): Promise<unknown> {
+    return this.ask(this.unlocks, cls, name);
+  }
+
+  private ask(list: Ask[], cls: number, name: string): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      list.push({ cls, name, resolve, reject });
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    while (this.tries.length || this.unlocks.length) {
+      const [unlocks, tries] = [this.unlocks, this.tries];
+      this.unlocks = [];
+      this.tries = [];
+      await this.send(unlocks, tries);
+    }
+    this.running = false;
+  }
+
+  /**
+   * A batch that failed may still have taken or kept its locks on the server (a timed-out reply): the connection is
+   * dropped then, which lets go of every key it held, rather than leave a key held for good.
+   */
+  private async send(unlocks: Ask[], tries: Ask[]): Promise<void> {
+    const all = [...unlocks, ...tries];
+    let client: pg.PoolClient;
+    try {
+      client = await connectClient(this.pool);
+    } catch (err) {
+      for (const a of all) a.reject(err);
+      return;
+    }
+    const args = (asks: Ask[]) => [asks.map((a) => a.cls), asks.map((a) => a.name)];
+    try {
+      if (unlocks.length) await client.query(UNLOCK_ALL, args(unlocks));
+      for (const a of unlocks) a.resolve(true);
+      if (tries.length) {
+        const { rows } = await client.query<{ ok: boolean }>(TRY_ALL, args(tries));
+        tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
+      }
+      client.release();
+    } catch (err) {
+      client.release(true);
+      for (const a of all) a.reject(err);
+    }
+  }
+}

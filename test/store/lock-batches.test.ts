@@ -1,0 +1,64 @@
+/** Advisory lock statements batched per connection, on a real PostgreSQL: each ask answered as if alone. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { LockBatches } from '../../src/store/lock-batches.js';
+import { freshDatabaseUrl } from '../support/database.js';
+
+const CLS = 0x7465_7374;
+let url: string;
+const pools: pg.Pool[] = [];
+const connection = () => {
+  const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0 });
+  pools.push(pool);
+  return new LockBatches(pool);
+};
+
+beforeAll(async () => {
+  url = await freshDatabaseUrl();
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+});
+
+/** The advisory locks of class CLS held right now, by any connection. */
+async function heldCount(): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::oid AND granted", [CLS]);
+    return Number(rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
+
+it('answers each of many tries asked at once, in one batch or a few, and lets each go', async () => {
+  const [a, b] = [connection(), connection()];
+  const names = Array.from({ length: 40 }, (_, i) => `key-${i}`);
+  expect(await Promise.all(names.map((n) => a.try(CLS, n)))).toEqual(names.map(() => true));
+  expect(await heldCount()).toBe(40);
+  // Held by the other connection: refused there, each one, while a free key among them is granted.
+  expect(await Promise.all([...names.slice(0, 5), 'free'].map((n) => b.try(CLS, n)))).toEqual([false, false, false, false, false, true]);
+  await Promise.all([...names.map((n) => a.unlock(CLS, n)), b.unlock(CLS, 'free')]);
+  expect(await heldCount()).toBe(0);
+});
+
+it('leaves a key held once when it is let go and taken again in one batch, and free for another once let go', async () => {
+  const [a, b] = [connection(), connection()];
+  expect(await a.try(CLS, 'again')).toBe(true);
+  // Asked together on one connection: one batch, unlock and try.
+  expect(await Promise.all([a.unlock(CLS, 'again'), a.try(CLS, 'again')])).toEqual([true, true]);
+  expect(await heldCount()).toBe(1);
+  expect(await b.try(CLS, 'again')).toBe(false);
+  await a.unlock(CLS, 'again');
+  expect(await b.try(CLS, 'again')).toBe(true);
+  await b.unlock(CLS, 'again');
+  expect(await heldCount()).toBe(0);
+});
+
+it('fails every ask of a batch the store refuses, and goes on with the next', async () => {
+  const a = connection();
+  await expect(Promise.all([a.try(CLS, 'fine'), a.try(Number.MAX_SAFE_INTEGER, 'out of range')])).rejects.toThrow(/out of range/);
+  expect(await a.try(CLS, 'next')).toBe(true);
+  await a.unlock(CLS, 'next');
+});
