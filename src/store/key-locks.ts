@@ -19,7 +19,7 @@ const LOCK_CLASS = 0x6d736b6c;
 const ORDER_CLASS = 0x6d736b6f;
 /**
  * Connections per replica, each holding the locks of its share of the keys (a key's lock lives on the connection
- * that took it): one lock statement at a time per connection bounds a replica's holds per second.
+ * that took it); each sends its locks and unlocks in batches, one batch at a time (`LockBatches`).
  */
 const CONNECTIONS = 4;
 /** Keys this replica waits for at once; a key past them waits for a waiter's connection within its wait. */
