@@ -102,12 +102,12 @@ export class Runner {
     if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
     const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
-    const notBegun = () => this.deps.activity.end(key);
+    // The key's activity ends when its secondary write does, or here when the write never began (its turn refused).
+    const done = () => this.deps.activity.end(key);
     return this.writes.run(key, (hold) =>
-      inWriteOrder(this.deps.writeOrder, route, notBegun, async (keep) => {
+      inWriteOrder(this.deps.writeOrder, route, done, async (keep) => {
         const answered: { primary?: Observation } = {};
         const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
-        const done = () => this.deps.activity.end(key);
         const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
         if (pending.refusal) throw pending.refusal;
         const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();

@@ -1,8 +1,7 @@
 /** What a write needs before it runs: the id of a session both sides will hold, and its key's turn across replicas. */
 import { randomUUID } from 'node:crypto';
-import { LegError } from '../legs/types.js';
 import type { Route } from '../routes/route.js';
-import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
+import { busyAsUnsent, type Keep, type KeyLocks } from '../services/types.js';
 import { pyDumps } from '../util/pyjson.js';
 import type { Plan } from './plan.js';
 
@@ -32,6 +31,6 @@ export function inWriteOrder<T>(order: KeyLocks | undefined, route: Route, notBe
   return order.hold(route.service, route.key, run).catch((err: unknown) => {
     if (ran) throw err;
     notBegun();
-    throw err instanceof KeyBusy ? new LegError('saturated', err.message, 'state store key lock') : err;
+    throw busyAsUnsent(err);
   });
 }

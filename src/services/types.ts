@@ -1,4 +1,5 @@
 /** Contracts between the translators, the orchestrator client and the id map. */
+import { LegError } from '../legs/types.js';
 
 /** A service's name as config, flags and metrics spell it (e.g. "session-memory"); src/services/registry.ts lists them. */
 export type ServiceName = string;
@@ -48,13 +49,13 @@ export interface OrchestratorClient {
   call(action: string, sessionId: string | undefined, payload?: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
-/**
- * Work on one legacy key that no other replica does at the same time: a read-modify-write of a value the
- * orchestrator keeps, which it offers no compare-and-set for.
- */
 /** Keeps a key held past the work's end, until `until` settles (a call that may still land). */
 export type Keep = (until: Promise<unknown>) => void;
 
+/**
+ * Work on one legacy key that no other replica does at the same time: a read-modify-write of a value the
+ * orchestrator keeps, which it offers no compare-and-set for, or a write whose order both sides must share.
+ */
 export interface KeyLocks {
   /** Rejects with KeyBusy, without running `work`, when another replica holds the key past the wait. */
   hold<T>(service: ServiceName, key: string, work: (keep: Keep) => Promise<T>): Promise<T>;
@@ -67,6 +68,9 @@ export class KeyBusy extends Error {
     this.name = 'KeyBusy';
   }
 }
+
+/** A key held elsewhere past the wait, as the agent hears of it: a call not sent for want of room (refused, not unknown). */
+export const busyAsUnsent = (err: unknown): unknown => (err instanceof KeyBusy ? new LegError('saturated', err.message, 'state store key lock') : err);
 
 /** Legacy key (session id, user id) <-> orchestrator session id, per service. */
 export interface IdMap {

@@ -6,8 +6,7 @@
 import { hasDecision, MAX_SESSION_HISTORY, read, recompute, recomputedSince, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
 import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
-import { KeyBusy, type IdMap, type KeyLocks, type LegacyRequest, type OrchestratorClient, type TranslateContext, type WriteLookup } from '../types.js';
-import { LegError } from '../../legs/types.js';
+import { busyAsUnsent, type IdMap, type KeyLocks, type LegacyRequest, type OrchestratorClient, type TranslateContext, type WriteLookup } from '../types.js';
 import type { LegacyService } from '../service.js';
 import { isObject, textOf } from '../legacy-values.js';
 import { KeyChains } from '../../util/key-chains.js';
@@ -180,7 +179,7 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
    */
   private held<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
     return this.locks.hold(this.service, sessionId, work).catch((err: unknown) => {
-      throw err instanceof KeyBusy ? new LegError('saturated', err.message, 'state store key lock') : err;
+      throw busyAsUnsent(err);
     });
   }
 
