@@ -1,18 +1,23 @@
 /**
  * Two proxies on one state store: agents alternating between them while the orchestrator flaps, and two agents
- * writing one session at once, one through each: every write is applied exactly once, and each key's writes in one
- * order on both sides (the replicas take turns on a key through its write-order lock in the store).
+ * writing one key at once (a session, a jarvis user), one through each: every write is applied exactly once, and
+ * each key's writes in one order on both sides (the replicas take turns on a key through its write-order lock).
  */
 import { expect, it } from 'vitest';
 import pg from 'pg';
-import { expectBothSidesEqual, legacyContents, newRecords, useDualWriteStack, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { expectBothSidesEqual, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { configFor } from '../support/stack.js';
+import { useReplicas } from '../support/replicas.js';
 import { startProxy } from '../../src/proxy.js';
 import { PgKeyLocks } from '../../src/store/key-locks.js';
+import { flagName } from '../../src/flags/names.js';
+import { pyDumps } from '../../src/util/pyjson.js';
 
+const JARVIS = 'jarvis-memory';
+const dualWrite = { [flagName('session-memory', 'dual-write')]: { enabled: true }, [flagName(JARVIS, 'dual-write')]: { enabled: true } };
 // Short backoff so retries land inside the up phases.
-const stack = useDualWriteStack(2, { outbox: { maxBackoffMs: 800 } });
+const stack = useReplicas(dualWrite, 2, { outbox: { maxBackoffMs: 800 } });
 
 it('applies every write once, in order per key, with two replicas and a flapping orchestrator', async () => {
   const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
@@ -86,6 +91,31 @@ it('keeps one order of a session on both sides when two agents write it at once,
     const legacy = legacyContents(sims, sid(s));
     expect(legacy, sid(s)).toHaveLength(2 * WRITES);
     expect(newRecords(sims, sid(s)).contents, sid(s)).toEqual(legacy);
+  }
+}, 120_000);
+
+it("keeps one order of a user's memories on both sides when two agents add them at once, one through each replica", async () => {
+  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
+  const USERS = 10;
+  const WRITES = 20;
+  const agent = async (u: number, replica: number) => {
+    const c = new ReqClient(proxies[replica]!.fronts[JARVIS]!, 10_000);
+    try {
+      for (let n = 0; n < WRITES; n++) expect(await c.call({ action: 'add_memory', user_id: `racer-${u}`, memory: { replica, n } })).toEqual({ status: 'ok' });
+    } finally {
+      c.close();
+    }
+  };
+  await Promise.all(Array.from({ length: USERS }, (_, u) => [agent(u, 0), agent(u, 1)]).flat());
+  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
+  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+  const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
+  for (let u = 0; u < USERS; u++) {
+    const request = { action: 'get_memories', user_id: `racer-${u}` };
+    const legacy = memories(sims.models[JARVIS].handle(request));
+    expect(legacy, `racer-${u}`).toHaveLength(2 * WRITES);
+    const fresh = memories(JSON.parse(pyDumps(await proxies[0]!.runner.translators[JARVIS]!.handle(request, { createMissing: false }))));
+    expect(fresh, `racer-${u}`).toEqual(legacy);
   }
 }, 120_000);
 
