@@ -26,6 +26,8 @@ export interface EmbeddedOptions {
   /** 0 or undefined: a free port. */
   port?: number;
   database?: string;
+  /** The server's max_connections; default PostgreSQL's (100). A suite of many proxies on one server wants more. */
+  maxConnections?: number;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -85,7 +87,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   }
 
   const tStart = performance.now();
-  const { server, port } = await startServer(Server, dataDir, opts.port, asRoot);
+  const { server, port } = await startServer(Server, dataDir, opts.port, asRoot, opts.maxConnections);
   const startMs = performance.now() - tStart;
   try {
     await ensureDatabase(port, database);
@@ -117,7 +119,7 @@ function handle(
   };
 }
 
-function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number, asRoot: boolean) {
+function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number, asRoot: boolean, maxConnections?: number) {
   const output: string[] = [];
   const server = new Server({
     databaseDir: dataDir,
@@ -128,7 +130,13 @@ function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number,
     persistent: true,
     createPostgresUser: asRoot,
     // TCP on loopback only: no unix socket lock file in /tmp to collide with other clusters or go stale.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...(maxConnections ? ['-c', `max_connections=${maxConnections}`] : []),
+    ],
     onLog: (m) => {
       output.push(m);
       if (output.length > 20) output.shift();
@@ -139,11 +147,11 @@ function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number,
   return { server, output };
 }
 
-async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wanted: number | undefined, asRoot: boolean) {
+async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wanted: number | undefined, asRoot: boolean, maxConnections?: number) {
   // A picked free port can be taken before postgres binds it; only then is another try worth it.
   for (let attempt = 1; ; attempt++) {
     const port = wanted || (await freePort());
-    const { server, output } = newServer(Server, dataDir, port, asRoot);
+    const { server, output } = newServer(Server, dataDir, port, asRoot, maxConnections);
     try {
       await server.start();
       return { server, port };

@@ -8,12 +8,15 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 
+/** PostgreSQL's default 100 ran out once dual-writing proxies held their key lock connections (4 each). */
+const MAX_CONNECTIONS = 400;
 let pg: EmbeddedPostgresHandle | undefined;
 let dir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   dir = mkdtempSync(join(tmpdir(), 'memshift-test-pg-'));
-  pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg') });
+  // Test files run side by side, each with its proxies (pools, outbox, key locks) and simulators on this one server.
+  pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), maxConnections: MAX_CONNECTIONS });
   project.provide('pgUrl', pg.url);
 }
 
