@@ -9,7 +9,7 @@ import { expectBothSidesEqual, legacyContents, newRecords, openRows, sleep, wait
 import { ReqClient } from '../support/zmq-client.js';
 import { configFor } from '../support/stack.js';
 import { useReplicas } from '../support/replicas.js';
-import { startProxy } from '../../src/proxy.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
 import { PgKeyLocks } from '../../src/store/key-locks.js';
 import { flagName } from '../../src/flags/names.js';
 import { pyDumps } from '../../src/util/pyjson.js';
@@ -18,6 +18,30 @@ const JARVIS = 'jarvis-memory';
 const dualWrite = { [flagName('session-memory', 'dual-write')]: { enabled: true }, [flagName(JARVIS, 'dual-write')]: { enabled: true } };
 // Short backoff so retries land inside the up phases.
 const stack = useReplicas(dualWrite, 2, { outbox: { maxBackoffMs: 800 } });
+
+/** The store's outbox empty, then every given replica's secondary writes done. */
+async function drained(proxies: Proxy[], withinMs: number): Promise<void> {
+  await waitUntil(async () => (await openRows(stack.url())).open === 0, withinMs, 'outbox drained');
+  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+}
+
+/** For each of `keys` keys, two agents (a REQ socket each) writing it at once, one through each replica's `front`. */
+async function race(
+  keys: number,
+  writes: number,
+  front: string,
+  write: (agent: ReqClient, replica: number, key: number, n: number) => Promise<void>,
+): Promise<void> {
+  const agent = async (key: number, replica: number) => {
+    const c = new ReqClient(stack.proxies()[replica]!.fronts[front]!, 10_000);
+    try {
+      for (let n = 0; n < writes; n++) await write(c, replica, key, n);
+    } finally {
+      c.close();
+    }
+  };
+  await Promise.all(Array.from({ length: keys }, (_, k) => [agent(k, 0), agent(k, 1)]).flat());
+}
 
 it('applies every write once, in order per key, with two replicas and a flapping orchestrator', async () => {
   const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
@@ -40,8 +64,7 @@ it('applies every write once, in order per key, with two replicas and a flapping
   }
   await sleep(500);
   await load.stop();
-  await waitUntil(async () => (await openRows(url)).open === 0, 15_000, 'outbox drained');
-  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+  await drained(proxies, 15_000);
 
   const db = new pg.Client({ connectionString: url });
   await db.connect();
@@ -64,7 +87,7 @@ it('applies every write once, in order per key, with two replicas and a flapping
 }, 60_000);
 
 it('keeps one order of a session on both sides when two agents write it at once, one through each replica', async () => {
-  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
+  const [sims, proxies] = [stack.sims(), stack.proxies()];
   const SESSIONS = 20;
   const WRITES = 30;
   const sid = (s: number) => `race-${s}`;
@@ -72,17 +95,11 @@ it('keeps one order of a session on both sides when two agents write it at once,
   for (let s = 0; s < SESSIONS; s++) await setup.call({ action: 'create_session', session_id: sid(s), user_id: `u${s}` });
   setup.close();
   let errors = 0;
-  const agent = async (s: number, replica: number) => {
-    const c = new ReqClient(proxies[replica]!.fronts['session-memory']!, 10_000);
-    for (let n = 0; n < WRITES; n++) {
-      const reply = (await c.call({ action: 'add_interaction', session_id: sid(s), role: 'user', content: `r${replica}-${n}` })) as { status?: string };
-      if (reply.status !== 'success') errors++;
-    }
-    c.close();
-  };
-  await Promise.all(Array.from({ length: SESSIONS }, (_, s) => [agent(s, 0), agent(s, 1)]).flat());
-  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
-  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+  await race(SESSIONS, WRITES, 'session-memory', async (agent, replica, s, n) => {
+    const reply = (await agent.call({ action: 'add_interaction', session_id: sid(s), role: 'user', content: `r${replica}-${n}` })) as { status?: string };
+    if (reply.status !== 'success') errors++;
+  });
+  await drained(proxies, 30_000);
 
   expect(errors).toBe(0);
   // Without the lock, legacy applied the two agents' writes in one order and the orchestrator got them in the order
@@ -95,20 +112,13 @@ it('keeps one order of a session on both sides when two agents write it at once,
 }, 120_000);
 
 it("keeps one order of a user's memories on both sides when two agents add them at once, one through each replica", async () => {
-  const [sims, proxies, url] = [stack.sims(), stack.proxies(), stack.url()];
+  const [sims, proxies] = [stack.sims(), stack.proxies()];
   const USERS = 10;
   const WRITES = 20;
-  const agent = async (u: number, replica: number) => {
-    const c = new ReqClient(proxies[replica]!.fronts[JARVIS]!, 10_000);
-    try {
-      for (let n = 0; n < WRITES; n++) expect(await c.call({ action: 'add_memory', user_id: `racer-${u}`, memory: { replica, n } })).toEqual({ status: 'ok' });
-    } finally {
-      c.close();
-    }
-  };
-  await Promise.all(Array.from({ length: USERS }, (_, u) => [agent(u, 0), agent(u, 1)]).flat());
-  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
-  await Promise.all(proxies.map((p) => p.runner.secondary.drain()));
+  await race(USERS, WRITES, JARVIS, async (agent, replica, u, n) => {
+    expect(await agent.call({ action: 'add_memory', user_id: `racer-${u}`, memory: { replica, n } })).toEqual({ status: 'ok' });
+  });
+  await drained(proxies, 30_000);
   const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
   for (let u = 0; u < USERS; u++) {
     const request = { action: 'get_memories', user_id: `racer-${u}` };
@@ -141,8 +151,7 @@ it("fails a write unsent, in the agent's protocol, while another replica holds i
     release();
     await held;
     expect(await agent.call({ action: 'add_interaction', session_id: 'held', role: 'user', content: 'its turn' })).toMatchObject({ status: 'success' });
-    await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained');
-    await impatient.runner.secondary.drain();
+    await drained([impatient], 30_000);
     expect(legacyContents(sims, 'held')).toEqual(['its turn']);
     expect(newRecords(sims, 'held').contents).toEqual(['its turn']);
   } finally {
