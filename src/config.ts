@@ -149,6 +149,12 @@ const configSchema = () =>
          */
         keyLockWaitMs: z.number().int().positive().default(10_000),
         /**
+         * How soon the store's server closes a connection of memshift's that went silent (its host lost, the network
+         * cut) and lets go of its locks, so that a lost replica does not hold its keys for the operating system's
+         * two-hour keepalive.
+         */
+        connectionLossMs: z.number().int().min(2_000).default(10_000),
+        /**
          * How mismatch samples and reconciliation differences keep users' values: `redacted` (type, size and a
          * keyed hash, as the report shows them) or `full`, deleted after fullValuesRetentionHours.
          */

@@ -425,9 +425,10 @@ export class Outbox implements SecondaryWrites {
   }
 }
 
-/** A pool on the same database as `base` (its password is not enumerable, so it is copied by name). */
+/** A pool on the same database as `base`, with its startup options and `extra`'s (its password is not enumerable, so it is copied by name). */
 function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
-  const pool = new pg.Pool({ ...base.options, password: base.options.password, ...extra });
+  const options = [base.options.options, extra.options].filter(Boolean).join(' ');
+  const pool = new pg.Pool({ ...base.options, password: base.options.password, ...extra, ...(options ? { options } : {}) });
   pool.on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
   return pool;
 }

@@ -1,4 +1,4 @@
-/** Checking a client out of a pool without leaving its 'error' event unhandled. */
+/** Checking a client out of a pool without leaving its 'error' event unhandled, and the server's watch on a silent one. */
 import type pg from 'pg';
 
 const ignore = () => undefined;
@@ -28,4 +28,15 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     client.release(true);
     throw err;
   }
+}
+
+/**
+ * Startup options that make the server close a connection of memshift's whose peer went silent (its host lost, the
+ * network cut, nothing closed) within about `ms`: keepalive probes from half of it, one a second, and a cap on
+ * unacknowledged data. The connection's advisory locks (a key's turn, a reconciliation's) go with it; left to the
+ * operating system's keepalive, they would outlive the host by two hours and more. PostgreSQL 12 or later.
+ */
+export function lossOptions(ms: number): string {
+  const half = Math.max(1, Math.ceil(ms / 2_000));
+  return `-c tcp_keepalives_idle=${half} -c tcp_keepalives_interval=1 -c tcp_keepalives_count=${half} -c tcp_user_timeout=${ms}`;
 }

@@ -8,6 +8,7 @@ import { ComparisonCounts } from './comparisons.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
 import { PgIdMap } from './id-map.js';
 import { PgKeyLocks } from './key-locks.js';
+import { lossOptions } from './client.js';
 import { Schema, type WhenAway } from './schema.js';
 import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
@@ -33,6 +34,8 @@ export interface StoreOptions {
   flushIntervalMs?: number;
   /** How long a key held by another replica is waited for (PgKeyLocks); default 10 s. */
   keyLockWaitMs?: number;
+  /** How soon the server closes a connection whose peer went silent, and lets go of its locks (`lossOptions`); default 10 s. */
+  connectionLossMs?: number;
   /** Pool size; default 10. */
   maxConnections?: number;
   /** A server at `url` out of reach at start: fail the start (default), or serve and make the tables once it answers. */
@@ -63,11 +66,13 @@ export interface Store {
 export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const embedded = opts.url ? undefined : await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.port });
   const url = opts.url ?? embedded!.url;
+  const lossMs = opts.connectionLossMs ?? 10_000;
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: 5_000,
     keepAlive: true,
+    options: lossOptions(lossMs),
   });
   // An idle client losing its server emits here; unhandled, it would take the process down.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));
@@ -87,7 +92,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     await Promise.all([comparisons.flush(), samples.flush(), tallies.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
-  const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs });
+  const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs });
 
   const idMap = new PgIdMap(pool, { listenUrl: url });
   let closing: Promise<void> | undefined;

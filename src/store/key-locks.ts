@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
-import { connectClient } from './client.js';
+import { connectClient, lossOptions } from './client.js';
 import { LockBatches } from './lock-batches.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
@@ -32,6 +32,8 @@ const UNREACHABLE_PAUSE_MS = 5_000;
 export interface KeyLockOptions {
   /** How long a key held by another replica is waited for before the work fails; default 10 s. */
   waitMs?: number;
+  /** How soon the server lets go of the locks of a connection whose peer went silent (`lossOptions`); default 10 s. */
+  lossMs?: number;
 }
 
 const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
@@ -55,10 +57,11 @@ export class PgKeyLocks implements KeyLocks {
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
     this.waitMs = opts.waitMs ?? 10_000;
+    const loss = lossOptions(opts.lossMs ?? 10_000);
     const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
-      new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true }).on(
+      new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true, options: loss }).on(
         'error',
         logLost,
       ),
@@ -69,7 +72,7 @@ export class PgKeyLocks implements KeyLocks {
       max: WAITERS,
       connectionTimeoutMillis: this.waitMs,
       // The server gives up the wait (lock_timeout) before the client gives up the statement.
-      options: `-c lock_timeout=${this.waitMs}`,
+      options: `${loss} -c lock_timeout=${this.waitMs}`,
       query_timeout: this.waitMs + 2_000,
       keepAlive: true,
     }).on('error', logLost);

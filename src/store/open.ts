@@ -20,6 +20,7 @@ export const openStoreFor = (config: Config, whenAway: WhenAway = 'fail'): Promi
     dataDir: config.store.dataDir,
     sampleCapPerRoute: config.store.sampleCapPerRoute,
     keyLockWaitMs: config.store.keyLockWaitMs,
+    connectionLossMs: config.store.connectionLossMs,
     valuesAtRest: valuesAtRestFor(config),
   });
 

@@ -15,6 +15,8 @@ const NEEDED: Record<string, string> = {
   '/usr/bin/tini': 'tini',
   // The write-path bench's legacy baseline: SessionMemoryAgent's write path in Python (src/tools/bench/python-legacy.ts).
   '/usr/lib/python3/dist-packages/zmq/__init__.py': 'python3-zmq',
+  // A lost host, as the store sees it: a connection's packets dropped (test/support/port-cut.ts).
+  '/usr/sbin/nft': 'nftables',
 };
 
 const missing = [
