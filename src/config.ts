@@ -24,6 +24,12 @@ const backendSchema = z.strictObject({
    * agents a backend serves at once, so a healthy one never meets it.
    */
   maxInFlight: z.number().int().positive().default(1024),
+  /**
+   * ZeroMQ: a connection whose peer answers none of the heartbeats (a ping a second) for this long is given up and
+   * dialed again: the backend's host lost, or a network cut left the connection stale (TCP alone would retransmit
+   * into it for a quarter of an hour while every call timed out).
+   */
+  heartbeatTimeoutMs: z.number().int().min(1_000).default(5_000),
 });
 
 const serviceSchema = (name: ServiceName) =>

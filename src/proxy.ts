@@ -86,7 +86,13 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   };
   const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
   const legOf = (b: Config['orchestrator'], waitForConnection = false) =>
-    createLeg(b.endpoint, { timeoutMs: b.timeoutMs, maxInFlight: b.maxInFlight, breaker: config.breaker, waitForConnection });
+    createLeg(b.endpoint, {
+      timeoutMs: b.timeoutMs,
+      maxInFlight: b.maxInFlight,
+      heartbeatTimeoutMs: b.heartbeatTimeoutMs,
+      breaker: config.breaker,
+      waitForConnection,
+    });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
   // Agents talk to legacy through memshift as they would directly: a service not (yet, or again) there is waited for.
   for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy, true);

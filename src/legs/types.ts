@@ -74,6 +74,12 @@ export interface LegOptions {
    * got sent fails 'unavailable': its outcome is known.
    */
   waitForConnection?: boolean;
+  /**
+   * A connection whose peer answers none of the ZeroMQ heartbeats (a ping a second) for this long is given up and
+   * dialed again (ZeroMQ legs): its host lost, or a network cut left it stale, nothing closes it, and TCP would go on
+   * retransmitting into it for a quarter of an hour. Default 5000.
+   */
+  heartbeatTimeoutMs?: number;
   /** Called once per call with its latency and outcome (metrics hook). */
   onOutcome?: (outcome: LegOutcome) => void;
 }

@@ -39,8 +39,13 @@ class ZmqTransport implements Transport {
   constructor(
     private readonly endpoint: string,
     private readonly waitForConnection: boolean,
+    heartbeatTimeoutMs: number,
   ) {
     this.sock = new zmq.Dealer({
+      // A silent peer's connection is dropped and dialed again (LegOptions.heartbeatTimeoutMs); a hung backend whose
+      // process still runs answers the pings from libzmq's own thread, so its calls time out as before.
+      heartbeatInterval: Math.max(100, Math.min(1_000, Math.floor(heartbeatTimeoutMs / 3))),
+      heartbeatTimeout: heartbeatTimeoutMs,
       // Queue only to a connected peer and never wait to queue: an absent backend fails the call now.
       immediate: true,
       sendTimeout: 0,
@@ -201,7 +206,7 @@ function describe(err: unknown): string {
 }
 
 export function createZmqLeg(endpoint: string, opts: LegOptions): Leg {
-  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint, opts.waitForConnection ?? false));
+  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint, opts.waitForConnection ?? false, opts.heartbeatTimeoutMs ?? 5_000));
 }
 
 /**

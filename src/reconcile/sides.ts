@@ -71,16 +71,16 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   const legacy = new DeferredSource(openLegacySource(service, path));
   const neu = openOrchestratorSource(service, url);
   const legs: Leg[] = [];
-  const leg = (endpoint: string, timeoutMs: number) => {
-    const l = createLeg(endpoint, { timeoutMs, breaker: config.breaker });
+  const leg = (b: Config['orchestrator']) => {
+    const l = createLeg(b.endpoint, { timeoutMs: b.timeoutMs, heartbeatTimeoutMs: b.heartbeatTimeoutMs, breaker: config.breaker });
     legs.push(l);
     return l;
   };
   let writers: ReconcileSides['writers'];
   if (ids) {
     const backend = newBackendOf(config, service);
-    const newLeg = leg(backend.endpoint, backend.timeoutMs);
-    const legacyLeg = leg(serviceConfigOf(config, service).legacy.endpoint, serviceConfigOf(config, service).legacy.timeoutMs);
+    const newLeg = leg(backend);
+    const legacyLeg = leg(serviceConfigOf(config, service).legacy);
     const client = new LegOrchestratorClient(newLeg);
     const translator = serviceOf(service).translator(client, ids, locks);
     const rules = writeSuccessOf(config, service);

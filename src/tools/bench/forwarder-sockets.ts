@@ -11,7 +11,16 @@ export const frontRouter = (): zmq.Router => new zmq.Router({ sendTimeout: 0, li
 
 /** A backend's side, connected: a DEALER as memshift's legs open it. */
 export function backDealer(endpoint: string): zmq.Dealer {
-  const socket = new zmq.Dealer({ sendTimeout: 0, immediate: true, sendHighWaterMark: 100_000, receiveHighWaterMark: 100_000, linger: 0 });
+  const socket = new zmq.Dealer({
+    sendTimeout: 0,
+    immediate: true,
+    sendHighWaterMark: 100_000,
+    receiveHighWaterMark: 100_000,
+    linger: 0,
+    // memshift's legs' default heartbeat (LegOptions.heartbeatTimeoutMs 5 s, a ping a second).
+    heartbeatInterval: 1_000,
+    heartbeatTimeout: 5_000,
+  });
   socket.connect(endpoint);
   return socket;
 }
