@@ -268,6 +268,11 @@ const configSchema = () =>
         legacyFiles: z.partialRecord(serviceNameSchema(), z.string()).default({}),
         /** The orchestrator's PostgreSQL, read directly (env MEMSHIFT_ORCHESTRATOR_DATABASE_URL). */
         orchestratorDatabaseUrl: z.string().optional(),
+        /**
+         * How long a statement on it may go unanswered (a stopped server, a lost host) or run before the run fails,
+         * saying so, and lets go of its service's lock.
+         */
+        orchestratorStatementTimeoutMs: z.number().int().min(1_000).default(300_000),
         /** Keys per top-level checksum segment; a differing range of at most leafSize keys is compared record by record. */
         segmentSize: z.number().int().positive().default(1_000),
         leafSize: z.number().int().positive().default(64),

@@ -48,6 +48,8 @@ class OrchestratorSource implements RecordSource {
     readonly service: ServiceName,
     private readonly pool: pg.Pool,
     private readonly ownsPool = false,
+    /** The pool's bound on an answer (its query_timeout), named in the error a silent database gets. */
+    private readonly answerMs?: number,
   ) {
     this.view = serviceOf(service).orchestratorView;
     this.emptyIsAbsent = serviceOf(service).record.emptyIsAbsent;
@@ -89,7 +91,7 @@ class OrchestratorSource implements RecordSource {
     const beyond = this.retain.flatMap((n, i) => (n === undefined ? [] : [`((${this.view.lists[i]!.where}) AND m.r${i} > ${n})`]));
     if (!beyond.length) return 0;
     const params: Params = [];
-    const { rows } = await this.pool.query<{ n: number }>(
+    const { rows } = await this.ask<{ n: number }>(
       `SELECT count(*)::float8 AS n FROM ${this.joined}
        WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)} AND (${beyond.join(' OR ')})`,
       params,
@@ -156,7 +158,7 @@ class OrchestratorSource implements RecordSource {
           )}::text[])`
         : '0';
     const word = (from: number) => `('x' || substr(q.h, ${from}, 8))::bit(32)::bigint`;
-    const { rows } = await this.pool.query<{ i: number; count: number; a: number; b: number }>(
+    const { rows } = await this.ask<{ i: number; count: number; a: number; b: number }>(
       `SELECT ${bucket} AS i, count(*)::int AS count,
               (sum(${word(1)}) % 4294967296)::float8 AS a, (sum(${word(9)}) % 4294967296)::float8 AS b
        FROM (${this.perKey(whole, 'digest')}) q GROUP BY 1`,
@@ -171,7 +173,7 @@ class OrchestratorSource implements RecordSource {
   async segmentKeys(range: KeyRange, size: number): Promise<string[]> {
     const percent = Math.min(100, (100 * SAMPLE_PER_SEGMENT) / size);
     const params: Params = [];
-    const { rows } = await this.pool.query<{ key: string }>(
+    const { rows } = await this.ask<{ key: string }>(
       `SELECT key FROM (
          SELECT key, row_number() OVER (ORDER BY key) AS n FROM (
            SELECT DISTINCT ${this.view.key} COLLATE "C" AS key FROM sessions s TABLESAMPLE BERNOULLI (${param(params, percent)})
@@ -198,7 +200,7 @@ class OrchestratorSource implements RecordSource {
   }
 
   private async query(sql: string, params: Params): Promise<CanonicalRecord[]> {
-    const { rows } = await this.pool.query<Record<string, unknown>>(sql, params);
+    const { rows } = await this.ask<Record<string, unknown>>(sql, params);
     return rows.map((row) => ({
       key: row.key as string,
       // Read as the translator reads the orchestrator: numbers keep their int / float spelling.
@@ -211,7 +213,7 @@ class OrchestratorSource implements RecordSource {
     if (parts < 2) return [];
     const params: Params = [];
     const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
-    const { rows } = await this.pool.query<{ keys: string[] | null }>(
+    const { rows } = await this.ask<{ keys: string[] | null }>(
       `SELECT percentile_disc(${param(params, fractions)}::float8[]) WITHIN GROUP (ORDER BY key) AS keys
        FROM (SELECT DISTINCT ${this.view.key} COLLATE "C" AS key FROM sessions s
              WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)}) q`,
@@ -222,10 +224,19 @@ class OrchestratorSource implements RecordSource {
   }
 
   async showsWrites(writeIds: readonly string[]): Promise<boolean> {
-    const { rows } = await this.pool.query<{ n: number }>('SELECT count(DISTINCT tag)::int AS n FROM memory_tags WHERE tag = ANY($1::text[])', [
+    const { rows } = await this.ask<{ n: number }>('SELECT count(DISTINCT tag)::int AS n FROM memory_tags WHERE tag = ANY($1::text[])', [
       writeIds.map(writeTag),
     ]);
     return rows[0]!.n === new Set(writeIds).size;
+  }
+
+  /** A statement on the orchestrator's database; one it did not answer in time fails saying so. */
+  private ask<R extends pg.QueryResultRow>(sql: string, params: Params): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(sql, params).catch((err: unknown) => {
+      // node-postgres's query_timeout and connectionTimeoutMillis: no answer, rather than a refusal.
+      if (this.answerMs === undefined || !/timeout/i.test((err as Error).message) || err instanceof pg.DatabaseError) throw err;
+      throw new Error(`orchestrator database gave no answer within ${this.answerMs} ms (${(err as Error).message})`);
+    });
   }
 
   async close(): Promise<void> {
@@ -233,10 +244,20 @@ class OrchestratorSource implements RecordSource {
   }
 }
 
-/** A reader with its own small pool on the orchestrator's database. */
-export function openOrchestratorSource(service: ServiceName, url: string): OrchestratorSource {
-  // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
-  const pool = new pg.Pool({ connectionString: url, max: 3, options: '-c work_mem=64MB' });
+/**
+ * A reader with its own small pool on the orchestrator's database. A statement unanswered for `answerMs` (a stopped
+ * server, a lost host: nothing answers, nothing closes) fails the run rather than hold it, and its service's lock,
+ * for as long as the silence lasts; the server stops one that runs longer (statement_timeout).
+ */
+export function openOrchestratorSource(service: ServiceName, url: string, answerMs = 300_000): OrchestratorSource {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 3,
+    // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
+    options: `-c work_mem=64MB -c statement_timeout=${answerMs}`,
+    query_timeout: answerMs,
+    connectionTimeoutMillis: Math.min(answerMs, 10_000),
+  });
   pool.on('error', () => undefined);
-  return new OrchestratorSource(service, pool, true);
+  return new OrchestratorSource(service, pool, true, answerMs);
 }

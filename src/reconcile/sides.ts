@@ -69,7 +69,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   };
   let readVersion = await version();
   const legacy = new DeferredSource(openLegacySource(service, path));
-  const neu = openOrchestratorSource(service, url);
+  const neu = openOrchestratorSource(service, url, config.reconcile.orchestratorStatementTimeoutMs);
   const legs: Leg[] = [];
   const leg = (b: Config['orchestrator']) => {
     const l = createLeg(b.endpoint, { timeoutMs: b.timeoutMs, heartbeatTimeoutMs: b.heartbeatTimeoutMs, breaker: config.breaker });
