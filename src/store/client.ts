@@ -40,3 +40,18 @@ export function lossOptions(ms: number): string {
   const half = Math.max(1, Math.ceil(ms / 2_000));
   return `-c tcp_keepalives_idle=${half} -c tcp_keepalives_interval=1 -c tcp_keepalives_count=${half} -c tcp_user_timeout=${ms}`;
 }
+
+/**
+ * Ends a client; when its server does not take the goodbye within `ms` (lost with its host: nothing closes the
+ * connection), drops the socket instead, so that a shutdown does not wait out TCP's retransmissions.
+ */
+export async function endClient(client: pg.Client, ms = 2_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  if (!(await Promise.race([ended, gaveUp]))) client.connection.stream.destroy();
+  clearTimeout(timer);
+}

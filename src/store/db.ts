@@ -18,6 +18,7 @@ import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
 
 const log = childLogger('store');
+const STATEMENT_ANSWER_MS = 60_000;
 
 export interface StoreOptions {
   /** postgres:// URL; without it an embedded PostgreSQL is started. */
@@ -73,6 +74,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     connectionTimeoutMillis: 5_000,
     keepAlive: true,
     options: lossOptions(lossMs),
+    // A statement unanswered this long gives its connection up: a store lost with its host leaves connections that
+    // nothing closes, and the pool would lose them one by one for good. Migrations take what they need (migrate()).
+    query_timeout: STATEMENT_ANSWER_MS,
   });
   // An idle client losing its server emits here; unhandled, it would take the process down.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));

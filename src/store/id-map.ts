@@ -8,6 +8,7 @@ import { childLogger } from '../telemetry/log.js';
 import type { ServiceName } from '../services/registry.js';
 import type { IdMap } from '../services/types.js';
 import { storableKey } from '../util/storable-key.js';
+import { endClient } from './client.js';
 
 const log = childLogger('id-map');
 
@@ -61,7 +62,7 @@ export class PgIdMap implements IdMap {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.relisten);
-    await this.listener?.end().catch(() => undefined);
+    if (this.listener) await endClient(this.listener);
   }
 
   private async listen(url: string): Promise<void> {
@@ -93,9 +94,9 @@ export class PgIdMap implements IdMap {
       }
     } catch (err) {
       lost(err as Error);
-      await client.end().catch(() => undefined);
+      await endClient(client);
     }
-    if (this.closed) await client.end().catch(() => undefined);
+    if (this.closed) await endClient(client);
   }
 
   async get(service: ServiceName, legacyKey: string): Promise<string | undefined> {

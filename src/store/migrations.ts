@@ -323,11 +323,17 @@ export const MIGRATIONS: readonly Migration[] = [
 // Arbitrary, fixed: every memshift replica must take the same lock.
 const MIGRATION_LOCK = 0x6d656d73_6869667n; // "memshif"
 
+/**
+ * A statement exempt from the pool's bound on an answer (query_timeout, in node-postgres but not in its types): a
+ * migration may rewrite a large table, and the lock waits for another replica's migrations.
+ */
+const unbounded = (text: string, values?: unknown[]): pg.QueryConfig => ({ text, ...(values ? { values } : {}), query_timeout: 2 ** 31 - 1 }) as pg.QueryConfig;
+
 /** Applies the migrations not yet recorded in schema_migrations; returns the versions it applied. */
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const { applied, done } = await inTransaction(pool, async (client) => {
     // Taken before anything else: even CREATE TABLE IF NOT EXISTS races when two sessions run it at once.
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await client.query(unbounded('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]));
     await client.query(`
       CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY,
@@ -340,7 +346,7 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
     for (const [i, m] of migrations.entries()) {
       const version = i + 1;
       if (done.has(version)) continue;
-      await client.query(m.sql);
+      await client.query(unbounded(m.sql));
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [version, m.name]);
       applied.push(version);
     }

@@ -1,7 +1,9 @@
 /**
  * A TCP relay in front of a server (the state store), which can be cut (connections dropped, new ones
  * refused: a store that is down) or frozen (connections kept open, nothing forwarded either way, new ones
- * accepted and left waiting: a stopped or partitioned store, which answers nothing and refuses nothing).
+ * accepted and left waiting: a stopped or partitioned store, which answers nothing and refuses nothing), or strand
+ * its open connections (nothing forwarded on them ever again, none closed, new ones served: a store lost with its
+ * host and another in its place, as after a failover).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +17,7 @@ export class Relay {
   private readonly pairs = new Set<Pair>();
   private cutOff = false;
   private frozen = false;
+  private readonly stranded = new Set<Pair>();
   private constructor(
     private readonly server: Server,
     private readonly target: { host: string; port: number },
@@ -55,10 +58,29 @@ export class Relay {
 
   thaw(): void {
     this.frozen = false;
-    for (const p of this.pairs) this.forward(p);
+    for (const p of this.pairs) if (!this.stranded.has(p)) this.forward(p);
+  }
+
+  /**
+   * Forwards nothing more on the connections open now, and closes none of them towards their clients, even when the
+   * server ends its side; new ones are served. Returns the stranded connections' ports at the server's end (their
+   * client_port there), for a test to end their sessions as the lost host's end with it.
+   */
+  strand(): number[] {
+    const ports: number[] = [];
+    for (const p of this.pairs) {
+      this.stranded.add(p);
+      p.client.unpipe();
+      p.upstream?.unpipe();
+      p.client.pause();
+      p.upstream?.pause();
+      if (p.upstream?.localPort) ports.push(p.upstream.localPort);
+    }
+    return ports;
   }
 
   close(): Promise<void> {
+    this.stranded.clear();
     this.thaw();
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
@@ -78,13 +100,14 @@ export class Relay {
     if (!pair.upstream) {
       const upstream = (pair.upstream = connect(this.target.port, this.target.host));
       upstream.on('error', () => undefined);
-      upstream.on('close', () => this.drop(pair));
+      upstream.on('close', () => this.stranded.has(pair) || this.drop(pair));
     }
     pair.client.pipe(pair.upstream).pipe(pair.client);
   }
 
   private drop(pair: Pair): void {
     this.pairs.delete(pair);
+    this.stranded.delete(pair);
     pair.client.destroy();
     pair.upstream?.destroy();
   }

@@ -1,0 +1,34 @@
+/**
+ * The state store lost with its host and another in its place (a failover): every connection memshift has goes
+ * silent for good, closed by no one, while new ones are served. memshift must give the silent ones up and carry on
+ * on new ones: held writes stored, the outbox drained, both sides equal, healthy again.
+ */
+import pg from 'pg';
+import { expect, it } from 'vitest';
+import { useRelayedStack } from './relayed.js';
+import { expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+
+const stack = useRelayedStack();
+
+it('gives up the connections a lost store left silent and stores every write on new ones', async () => {
+  const [sims, proxy, url, relay] = [stack.sims(), stack.proxy(), stack.url(), stack.relay()];
+  const load = new WriteLoad({ prefix: 'storelost', agents: 8, intervalMs: 100, endpoint: () => proxy.fronts['session-memory']! });
+  await sleep(1_500);
+  // The lost store's sessions, and the locks they held, end with its host; its replacement knows none of them.
+  const lost = relay.strand();
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[])', [lost]);
+  await admin.end();
+  expect(rowCount).toBe(lost.length);
+  await sleep(8_000);
+  await load.stop();
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).memoryQueued === 0, 90_000, 'held writes stored');
+  await proxy.runner.secondary.drain();
+  await waitUntil(async () => (await openRows(url)).open === 0, 60_000, 'outbox drained');
+  expect(load.errors).toBe(0);
+  expect(await proxy.runner.secondary.stats()).toMatchObject({ storeUp: true, memoryQueued: 0, depth: 0, parked: 0 });
+  expectBothSidesEqual(sims, load);
+  const health = async () => ((await (await fetch(`${proxy.httpUrl}/healthz`, { signal: AbortSignal.timeout(10_000) })).json()) as { status: string }).status;
+  await waitUntil(async () => (await health()) === 'healthy', 30_000, 'healthy again');
+}, 180_000);
