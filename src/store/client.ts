@@ -1,4 +1,4 @@
-/** Checking a client out of a pool without leaving its 'error' event unhandled, and the server's watch on a silent one. */
+/** Store connection helpers: a checkout that leaves no 'error' event unhandled, a transaction, and bounds on a silent peer. */
 import type pg from 'pg';
 
 const ignore = () => undefined;
