@@ -9,6 +9,7 @@ import type { ServiceName } from '../services/registry.js';
 import type { IdMap } from '../services/types.js';
 import { storableKey } from '../util/storable-key.js';
 import { endClient } from './client.js';
+import { withDeadline } from '../util/deadline.js';
 
 const log = childLogger('id-map');
 
@@ -17,6 +18,12 @@ const CHANNEL = 'memshift_id_map';
 /** PostgreSQL takes payloads under 8,000 bytes. */
 const MAX_PAYLOAD = 4_000;
 const RELISTEN_MS = 1_000;
+/**
+ * A listening connection is asked to answer this often, within PROBE_ANSWER_MS: one that went silent (the store lost
+ * with its host, a failover: nothing closes it) would otherwise be taken for listening for good, deletes unheard.
+ */
+const PROBE_MS = 5_000;
+const PROBE_ANSWER_MS = 5_000;
 
 export interface IdMapCacheOptions {
   /** Entries kept in process; the oldest are evicted first. */
@@ -91,12 +98,26 @@ export class PgIdMap implements IdMap {
         this.heard++;
         this.cache.clear();
         this.heardFrom = client;
+        this.probe(client, lost);
       }
     } catch (err) {
       lost(err as Error);
       await endClient(client);
     }
     if (this.closed) await endClient(client);
+  }
+
+  /** Asks the listener to answer every PROBE_MS while it is the listener; one that does not is given up. */
+  private probe(client: pg.Client, lost: (err: Error) => void): void {
+    const timer = setInterval(() => {
+      if (this.closed || this.listener !== client) return clearInterval(timer);
+      const silent = () => new Error(`state store gave no answer within ${PROBE_ANSWER_MS} ms (id map listener)`);
+      withDeadline(client.query('SELECT 1'), PROBE_ANSWER_MS, silent).catch((err: Error) => {
+        clearInterval(timer);
+        lost(err);
+        void endClient(client);
+      });
+    }, PROBE_MS).unref();
   }
 
   async get(service: ServiceName, legacyKey: string): Promise<string | undefined> {

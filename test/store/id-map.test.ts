@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import { PgIdMap } from '../../src/store/id-map.js';
 import { tempDataDir, type TempDir } from './helpers.js';
+import { Relay } from '../support/relay.js';
 
 describe('id map', () => {
   let dir: TempDir;
@@ -104,6 +105,30 @@ describe('id map', () => {
       await Promise.all([a.close(), b.close()]);
     }
   });
+
+  it('listens again once its connection went silent (the store failed over): a delete made after is heard at once', async () => {
+    const target = new URL(store.embedded!.url);
+    const relay = await Relay.start({ host: target.hostname, port: Number(target.port) });
+    const relayed = new URL(target);
+    relayed.port = String(relay.port);
+    const [a, b] = [new PgIdMap(store.pool, { listenUrl: relayed.toString() }), new PgIdMap(store.pool)];
+    try {
+      await expect.poll(() => a.listening(), { timeout: 10_000 }).toBe(true);
+      // Nothing closes the lost store's connection; its session ended with its host.
+      const lost = relay.strand();
+      await store.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[])', [lost]);
+      await expect.poll(() => a.listening(), { timeout: 30_000 }).toBe(false);
+      await expect.poll(() => a.listening(), { timeout: 30_000 }).toBe(true);
+      await b.set('session-memory', 's9', 'orch-old');
+      expect(await a.get('session-memory', 's9')).toBe('orch-old');
+      await b.delete('session-memory', 's9');
+      await b.set('session-memory', 's9', 'orch-new');
+      await expect.poll(() => a.get('session-memory', 's9'), { timeout: 5_000 }).toBe('orch-new');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await relay.close();
+    }
+  }, 90_000);
 
   it('a cached entry expires, so a delete by another replica is seen after the ttl', async () => {
     const a = new PgIdMap(store.pool, { ttlMs: 50 });
