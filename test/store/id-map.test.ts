@@ -115,8 +115,7 @@ describe('id map', () => {
     try {
       await expect.poll(() => a.listening(), { timeout: 10_000 }).toBe(true);
       // Nothing closes the lost store's connection; its session ended with its host.
-      const lost = relay.strand();
-      await store.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[])', [lost]);
+      await relay.loseServer(store.pool);
       await expect.poll(() => a.listening(), { timeout: 30_000 }).toBe(false);
       await expect.poll(() => a.listening(), { timeout: 30_000 }).toBe(true);
       await b.set('session-memory', 's9', 'orch-old');

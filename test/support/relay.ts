@@ -7,6 +7,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
 
 interface Pair {
   client: Socket;
@@ -48,12 +49,7 @@ export class Relay {
   /** Forwards nothing either way until thaw(), holding open connections and new ones. */
   freeze(): void {
     this.frozen = true;
-    for (const p of this.pairs) {
-      p.client.unpipe();
-      p.upstream?.unpipe();
-      p.client.pause();
-      p.upstream?.pause();
-    }
+    for (const p of this.pairs) this.stop(p);
   }
 
   thaw(): void {
@@ -70,13 +66,24 @@ export class Relay {
     const ports: number[] = [];
     for (const p of this.pairs) {
       this.stranded.add(p);
-      p.client.unpipe();
-      p.upstream?.unpipe();
-      p.client.pause();
-      p.upstream?.pause();
+      this.stop(p);
       if (p.upstream?.localPort) ports.push(p.upstream.localPort);
     }
     return ports;
+  }
+
+  /** Strands the open connections (strand()) and ends their sessions on the PostgreSQL behind, as a lost host's end. */
+  async loseServer(db: Pick<pg.Client, 'query'>): Promise<void> {
+    const ports = this.strand();
+    const { rowCount } = await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY($1::int[])', [ports]);
+    if (rowCount !== ports.length) throw new Error(`ended ${rowCount} of the ${ports.length} stranded sessions`);
+  }
+
+  private stop(p: Pair): void {
+    p.client.unpipe();
+    p.upstream?.unpipe();
+    p.client.pause();
+    p.upstream?.pause();
   }
 
   close(): Promise<void> {
