@@ -161,6 +161,11 @@ const configSchema = () =>
          */
         connectionLossMs: z.number().int().min(2_000).default(10_000),
         /**
+         * A statement on the store's pool unanswered this long gives its connection up (a store lost with its host
+         * leaves connections that nothing closes); migrations are exempt.
+         */
+        statementTimeoutMs: z.number().int().min(1_000).default(60_000),
+        /**
          * How mismatch samples and reconciliation differences keep users' values: `redacted` (type, size and a
          * keyed hash, as the report shows them) or `full`, deleted after fullValuesRetentionHours.
          */
@@ -198,6 +203,11 @@ const configSchema = () =>
         unsafeAsyncCommit: z.boolean().default(false),
         /** The most the agent waits for its intent to be stored; beyond it the store counts as down. */
         intentTimeoutMs: z.number().int().positive().default(500),
+        /**
+         * A statement on the outbox's connections unanswered this long gives its connection up (a store lost with its
+         * host leaves connections nothing closes); what it asked is asked again on a new one.
+         */
+        statementTimeoutMs: z.number().int().min(1_000).default(30_000),
         /**
          * A write whose intent the store does not take in time: `hold` it in memory and serve it (agents see no error;
          * a key whose writes go through several replicas may get them in another order on the secondary, reported),

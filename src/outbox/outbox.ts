@@ -45,12 +45,6 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
-/**
- * A statement unanswered this long gives its connection up (node-postgres's query_timeout: the pool drops it): a
- * store lost with its host leaves connections that nothing closes, which would otherwise hold the outbox for good.
- * What it asked may still have been done (leases, ids and look-ups make a repeat safe).
- */
-const STATEMENT_ANSWER_MS = 30_000;
 const ASYNC_COMMIT = '-c synchronous_commit=off';
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
@@ -126,7 +120,13 @@ export class Outbox implements SecondaryWrites {
     const c = o.config;
     // Synchronous commits unless asked otherwise: an intent an agent was answered for, and a claim (which
     // says an attempt may have been sent), must survive a crash of PostgreSQL itself.
-    const session = { options: [SESSION_OPTIONS, ...(c.unsafeAsyncCommit ? [ASYNC_COMMIT] : [])].join(' '), query_timeout: STATEMENT_ANSWER_MS };
+    // A statement unanswered for statementTimeoutMs gives its connection up (node-postgres's query_timeout: the pool
+    // drops it): a store lost with its host leaves connections that nothing closes, which would hold the outbox for
+    // good. What it asked may still have been done (leases, ids and look-ups make a repeat safe).
+    const session = {
+      options: [SESSION_OPTIONS, ...(c.unsafeAsyncCommit ? [ASYNC_COMMIT] : [])].join(' '),
+      query_timeout: c.statementTimeoutMs,
+    };
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
     this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...session });
     this.intents = new OutboxTable(this.intentPool);

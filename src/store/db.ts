@@ -18,7 +18,6 @@ import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
 
 const log = childLogger('store');
-const STATEMENT_ANSWER_MS = 60_000;
 
 export interface StoreOptions {
   /** postgres:// URL; without it an embedded PostgreSQL is started. */
@@ -37,6 +36,8 @@ export interface StoreOptions {
   keyLockWaitMs?: number;
   /** How soon the server closes a connection whose peer went silent, and lets go of its locks (`lossOptions`); default 10 s. */
   connectionLossMs?: number;
+  /** A statement unanswered this long gives its connection up (a store lost with its host); default 60 s. */
+  statementTimeoutMs?: number;
   /** Pool size; default 10. */
   maxConnections?: number;
   /** A server at `url` out of reach at start: fail the start (default), or serve and make the tables once it answers. */
@@ -76,7 +77,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     options: lossOptions(lossMs),
     // A statement unanswered this long gives its connection up: a store lost with its host leaves connections that
     // nothing closes, and the pool would lose them one by one for good. Migrations take what they need (migrate()).
-    query_timeout: STATEMENT_ANSWER_MS,
+    query_timeout: opts.statementTimeoutMs ?? 60_000,
   });
   // An idle client losing its server emits here; unhandled, it would take the process down.
   pool.on('error', (err) => log.warn({ err }, 'idle database connection lost'));

@@ -21,6 +21,7 @@ export const openStoreFor = (config: Config, whenAway: WhenAway = 'fail'): Promi
     sampleCapPerRoute: config.store.sampleCapPerRoute,
     keyLockWaitMs: config.store.keyLockWaitMs,
     connectionLossMs: config.store.connectionLossMs,
+    statementTimeoutMs: config.store.statementTimeoutMs,
     valuesAtRest: valuesAtRestFor(config),
   });
 
