@@ -436,3 +436,10 @@ export const writeSuccessOf = (cfg: Config, s: ServiceName) => serviceConfigOf(c
 
 /** The new-side backend of a service: its own override or the shared orchestrator. */
 export const newBackendOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).new ?? cfg.orchestrator;
+
+/** How a backend is called, whichever part calls it: its timeout, its connection's heartbeat and the breaker. */
+export const callOptionsOf = (cfg: Config, b: Config['orchestrator']) => ({
+  timeoutMs: b.timeoutMs,
+  heartbeatTimeoutMs: b.heartbeatTimeoutMs,
+  breaker: cfg.breaker,
+});

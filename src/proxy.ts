@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
-import { newBackendOf, serviceConfigOf } from './config.js';
+import { callOptionsOf, newBackendOf, serviceConfigOf } from './config.js';
 import { serviceNames, type ServiceName } from './services/registry.js';
 import { createLeg } from './legs/index.js';
 import type { Leg } from './legs/types.js';
@@ -86,13 +86,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   };
   const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
   const legOf = (b: Config['orchestrator'], waitForConnection = false) =>
-    createLeg(b.endpoint, {
-      timeoutMs: b.timeoutMs,
-      maxInFlight: b.maxInFlight,
-      heartbeatTimeoutMs: b.heartbeatTimeoutMs,
-      breaker: config.breaker,
-      waitForConnection,
-    });
+    createLeg(b.endpoint, { ...callOptionsOf(config, b), maxInFlight: b.maxInFlight, waitForConnection });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
   // Agents talk to legacy through memshift as they would directly: a service not (yet, or again) there is waited for.
   for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy, true);

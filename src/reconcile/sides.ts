@@ -6,7 +6,7 @@
 import { valuesAtRestFor } from '../store/open.js';
 import { stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
-import { newBackendOf, serviceConfigOf, writeSuccessOf } from '../config.js';
+import { callOptionsOf, newBackendOf, serviceConfigOf, writeSuccessOf } from '../config.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { createLeg } from '../legs/index.js';
 import type { Leg } from '../legs/types.js';
@@ -72,7 +72,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   const neu = openOrchestratorSource(service, url, config.reconcile.orchestratorStatementTimeoutMs);
   const legs: Leg[] = [];
   const leg = (b: Config['orchestrator']) => {
-    const l = createLeg(b.endpoint, { timeoutMs: b.timeoutMs, heartbeatTimeoutMs: b.heartbeatTimeoutMs, breaker: config.breaker });
+    const l = createLeg(b.endpoint, callOptionsOf(config, b));
     legs.push(l);
     return l;
   };

@@ -1,5 +1,6 @@
 /** Store connection helpers: a checkout that leaves no 'error' event unhandled, a transaction, and bounds on a silent peer. */
 import type pg from 'pg';
+import { withDeadline } from '../util/deadline.js';
 
 const ignore = () => undefined;
 
@@ -46,12 +47,5 @@ export function lossOptions(ms: number): string {
  * connection), drops the socket instead, so that a shutdown does not wait out TCP's retransmissions.
  */
 export async function endClient(client: pg.Client, ms = 2_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const ended = client.end().then(
-    () => true,
-    () => true,
-  );
-  const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  if (!(await Promise.race([ended, gaveUp]))) client.connection.stream.destroy();
-  clearTimeout(timer);
+  await withDeadline(client.end(), ms, () => new Error('no goodbye')).catch(() => client.connection.stream.destroy());
 }
