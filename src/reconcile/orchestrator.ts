@@ -17,7 +17,10 @@ const PARALLEL = 2;
 const PARALLEL_MIN = 32;
 /** Sampled keys per planned segment: enough to place its bounds within a few percent. */
 const SAMPLE_PER_SEGMENT = 20;
-const LIVE = `m.is_active AND (m.expires_at IS NULL OR m.expires_at > now())`;
+// Not a condition any index can serve, on purpose: without statistics (a bulk load not yet analyzed, as a backfill
+// leaves the tables) the planner takes a range's sessions for a handful and, per session, ANDed the session's memories
+// with an index scan of every memory not expiring: rows read grew with sessions x memories (36 million at 3,000 users).
+const LIVE = `m.is_active AND coalesce(m.expires_at, 'infinity') > now()`;
 // One order for every aggregate of a key (its sessions, then their memories by creation), so PostgreSQL
 // sorts the joined rows once instead of once per key and aggregate. The orchestrator's schema has no sequence
 // column and two memories may share a created_at: the legacy time each record carries breaks the tie, then the id.
@@ -57,10 +60,12 @@ class OrchestratorSource implements RecordSource {
   }
 
   /**
-   * A key's sessions joined with their live memories; where the legacy keeps only the newest N of a list, each
-   * memory carries its rank among its list's, newest first (r<i>), one session's memories at a time.
+   * The selected sessions joined with their live memories; where the legacy keeps only the newest N of a list, each
+   * memory carries its rank among its list's, newest first (r<i>), one session's memories at a time. A header given
+   * is worked out once per session (`s.header`), in the sessions' own subquery: where it reads memories of its own
+   * (contextual's snapshot), per joined row it would read them once per memory of the session.
    */
-  private get joined(): string {
+  private joined(selection: string, header = 'NULL'): string {
     const ranks = this.view.lists
       .map((l, i) =>
         this.retain[i] === undefined
@@ -68,9 +73,11 @@ class OrchestratorSource implements RecordSource {
           : `, row_number() OVER (PARTITION BY (${l.where}) ORDER BY m.created_at DESC, ${LEGACY_TIME} DESC, m.memory_id DESC) AS r${i}`,
       )
       .join('');
+    // OFFSET 0 keeps PostgreSQL from merging the subquery into the join, which would move the header back to every row.
+    const sessions = `(SELECT s.*, ${header} AS header FROM sessions s WHERE s.ended_at IS NULL AND ${this.view.sessions} ${selection} OFFSET 0) s`;
     return ranks
-      ? `sessions s LEFT JOIN LATERAL (SELECT m.*${ranks} FROM memory_entries m WHERE m.session_id = s.session_id AND ${LIVE}) m ON true`
-      : `sessions s LEFT JOIN memory_entries m ON m.session_id = s.session_id AND ${LIVE}`;
+      ? `${sessions} LEFT JOIN LATERAL (SELECT m.*${ranks} FROM memory_entries m WHERE m.session_id = s.session_id AND ${LIVE}) m ON true`
+      : `${sessions} LEFT JOIN memory_entries m ON m.session_id = s.session_id AND ${LIVE}`;
   }
 
   /** The memories of list i that the legacy side would still hold. */
@@ -92,8 +99,7 @@ class OrchestratorSource implements RecordSource {
     if (!beyond.length) return 0;
     const params: Params = [];
     const { rows } = await this.ask<{ n: number }>(
-      `SELECT count(*)::float8 AS n FROM ${this.joined}
-       WHERE s.ended_at IS NULL AND ${this.view.sessions} ${rangeWhere(this.view.key, range, params)} AND (${beyond.join(' OR ')})`,
+      `SELECT count(*)::float8 AS n FROM ${this.joined(rangeWhere(this.view.key, range, params))} WHERE ${beyond.join(' OR ')}`,
       params,
     );
     return rows[0]?.n ?? 0;
@@ -111,7 +117,7 @@ class OrchestratorSource implements RecordSource {
         : `coalesce(jsonb_agg(${this.element(i, mode)} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '[]')::text`;
     // Of a key's sessions (one, unless replicas raced to create it) the least header: deterministic, and
     // an aggregate without an order of its own, so the rows are sorted once for the lists.
-    const header = `min((${mode === 'digest' ? (v.digestHeader ?? v.header) : v.header})::text)`;
+    const header = 'min(s.header::text)';
     const columns =
       mode === 'digest'
         ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l, i)}`)].join(' || ')}) AS h`
@@ -119,8 +125,7 @@ class OrchestratorSource implements RecordSource {
     const nonEmpty = this.emptyIsAbsent ? `HAVING count(m.memory_id) FILTER (WHERE ${v.lists.map((_, i) => `(${this.listWhere(i)})`).join(' OR ')}) > 0` : '';
     return `
       SELECT ${v.key} COLLATE "C" AS key, ${columns}
-      FROM ${this.joined}
-      WHERE s.ended_at IS NULL AND ${v.sessions} ${selection}
+      FROM ${this.joined(selection, mode === 'digest' ? (v.digestHeader ?? v.header) : v.header)}
       GROUP BY 1
       ${nonEmpty}`;
   }

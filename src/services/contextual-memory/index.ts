@@ -10,9 +10,14 @@ import { MAX_SESSION_HISTORY } from './snapshot.js';
 const SESSION_KEY = `(s.metadata->>'legacy_session_id')`;
 const CONTEXT_TYPE = `(m.content->'metadata'->>'type')`;
 const CONTEXT_TIME = `m.content->'metadata'->'timestamp'`;
-/** The session's stored snapshot (the translator's agent_state memory) without its decisions. */
-const SNAPSHOT = `(SELECT (sm.content->'metadata'->'snapshot') - 'key_decisions' FROM memory_entries sm
-  WHERE sm.session_id = s.session_id AND sm.memory_type = 'agent_state' AND sm.is_active ORDER BY sm.created_at DESC, sm.memory_id DESC LIMIT 1)`;
+/**
+ * The session's stored snapshot (the translator's agent_state memory) without its decisions. The session's memories are
+ * found by its id alone (OFFSET 0 keeps the other conditions out of that scan): a planner without statistics would
+ * otherwise AND them with an index of every agent_state memory, or walk the created_at index, once per session.
+ */
+const SNAPSHOT = `(SELECT (sm.content->'metadata'->'snapshot') - 'key_decisions'
+  FROM (SELECT * FROM memory_entries sm WHERE sm.session_id = s.session_id OFFSET 0) sm
+  WHERE sm.memory_type = 'agent_state' AND sm.is_active ORDER BY sm.created_at DESC, sm.memory_id DESC LIMIT 1)`;
 
 export const contextualMemory: LegacyService = {
   name: 'contextual-memory',

@@ -29,6 +29,11 @@ export interface FixtureOptions {
   orchestrator: pg.Pool;
   /** The state store holding the id map (migrated); omitted: no id map rows. */
   state?: pg.Pool;
+  /**
+   * false: the tables left as a bulk write leaves them, without planner statistics (autovacuum held off, so that they
+   * stay so), as a backfill's closing reconciliation meets them. Default true: vacuumed and analyzed.
+   */
+  analyzed?: boolean;
 }
 
 const PAD = 7;
@@ -92,7 +97,7 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
     sessionIds(indices('new-role')),
   ]);
   await db.query(`UPDATE sessions SET user_id = 'someone-else' WHERE session_id = ANY($1::text[])`, [sessionIds(indices('new-user'))]);
-  await finishLoad(db);
+  await finishLoad(db, opts.analyzed);
 
   if (opts.state) {
     await opts.state.query(
@@ -105,11 +110,13 @@ export async function generateSessionMemoryFixture(opts: FixtureOptions): Promis
 }
 
 /** Indexes after the bulk load: building them once is much cheaper than maintaining them row by row. */
-async function finishLoad(db: pg.Pool): Promise<void> {
+async function finishLoad(db: pg.Pool, analyzed = true): Promise<void> {
   await db.query(ORCHESTRATOR_INDEXES);
-  // A long-lived database has its hint bits set and statistics current; a fresh bulk load has neither.
-  await db.query('VACUUM ANALYZE sessions');
-  await db.query('VACUUM ANALYZE memory_entries');
+  for (const table of ['sessions', 'memory_entries']) {
+    // A long-lived database has its hint bits set and statistics current; a fresh bulk load has neither.
+    if (analyzed) await db.query(`VACUUM ANALYZE ${table}`);
+    else await db.query(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`);
+  }
 }
 
 const JARVIS_PAD = 7;
@@ -182,7 +189,7 @@ export async function generateJarvisMemoryFixture(opts: JarvisFixtureOptions): P
     `UPDATE memory_entries SET content = jsonb_set(content, '{metadata,memory}', '"changed"') WHERE session_id = ANY($1::text[]) AND memory_id LIKE '%-1'`,
     [sessionIds(indices('new-memory'))],
   );
-  await finishLoad(db);
+  await finishLoad(db, opts.analyzed);
   return planted.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
