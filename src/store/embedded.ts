@@ -26,8 +26,8 @@ export interface EmbeddedOptions {
   /** 0 or undefined: a free port. */
   port?: number;
   database?: string;
-  /** The server's max_connections; default PostgreSQL's (100). A suite of many proxies on one server wants more. */
-  maxConnections?: number;
+  /** Server settings given at start (`-c name=value`), e.g. a max_connections above PostgreSQL's 100. */
+  settings?: Record<string, string>;
 }
 
 export interface EmbeddedPostgresHandle {
@@ -87,7 +87,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   }
 
   const tStart = performance.now();
-  const { server, port } = await startServer(Server, dataDir, opts.port, asRoot, opts.maxConnections);
+  const { server, port } = await startServer(Server, dataDir, opts.port, asRoot, opts.settings);
   const startMs = performance.now() - tStart;
   try {
     await ensureDatabase(port, database);
@@ -119,7 +119,7 @@ function handle(
   };
 }
 
-function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number, asRoot: boolean, maxConnections?: number) {
+function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number, asRoot: boolean, settings: Record<string, string> = {}) {
   const output: string[] = [];
   const server = new Server({
     databaseDir: dataDir,
@@ -130,13 +130,7 @@ function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number,
     persistent: true,
     createPostgresUser: asRoot,
     // TCP on loopback only: no unix socket lock file in /tmp to collide with other clusters or go stale.
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      ...(maxConnections ? ['-c', `max_connections=${maxConnections}`] : []),
-    ],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])],
     onLog: (m) => {
       output.push(m);
       if (output.length > 20) output.shift();
@@ -147,11 +141,11 @@ function newServer(Server: EmbeddedPostgresClass, dataDir: string, port: number,
   return { server, output };
 }
 
-async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wanted: number | undefined, asRoot: boolean, maxConnections?: number) {
+async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wanted: number | undefined, asRoot: boolean, settings?: Record<string, string>) {
   // A picked free port can be taken before postgres binds it; only then is another try worth it.
   for (let attempt = 1; ; attempt++) {
     const port = wanted || (await freePort());
-    const { server, output } = newServer(Server, dataDir, port, asRoot, maxConnections);
+    const { server, output } = newServer(Server, dataDir, port, asRoot, settings);
     try {
       await server.start();
       return { server, port };
