@@ -1,0 +1,67 @@
+/**
+ * The runbook's grants on the orchestrator's database (README, "Runbook: real servers", step 2) are all the
+ * reconciler's reader needs: every statement it runs there, run as a role made by that very SQL.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
+import { writeTag } from '../../src/services/orchestrator-client.js';
+import { generateJarvisMemoryFixture } from '../../src/tools/bench/fixtures.js';
+import { freshDatabaseUrl } from '../support/database.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'memshift-grants-'));
+const role = `memshift_reader_${randomBytes(4).toString('hex')}`;
+let admin: pg.Pool | undefined;
+afterAll(async () => {
+  await admin?.query(`DROP OWNED BY ${role}`).catch(() => undefined);
+  await admin?.query(`DROP ROLE IF EXISTS ${role}`);
+  await admin?.end();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The SQL block of the runbook's step for the orchestrator's database. */
+function runbookGrants(): string {
+  const readme = readFileSync('README.md', 'utf8');
+  const step = readme.slice(readme.indexOf("**The orchestrator's database, read only**"));
+  return /```sql\n([\s\S]*?)```/.exec(step)![1]!;
+}
+
+it("runs every reader statement as a role with only the runbook's grants", async () => {
+  const url = await freshDatabaseUrl();
+  admin = new pg.Pool({ connectionString: url, max: 1 });
+  await generateJarvisMemoryFixture({ records: 200, differences: 0, jsonPath: join(dir, 'jm.json'), orchestrator: admin });
+  const { rows } = await admin.query<{ memory_id: string }>('SELECT memory_id FROM memory_entries ORDER BY memory_id LIMIT 1');
+  await admin.query('INSERT INTO memory_tags (memory_id, tag) VALUES ($1, $2)', [rows[0]!.memory_id, writeTag('w-1')]);
+
+  const database = new URL(url).pathname.slice(1);
+  const password = randomBytes(8).toString('hex');
+  const sql = runbookGrants()
+    .replaceAll('memshift_reader', role)
+    .replaceAll("'...'", `'${password}'`)
+    .replace(/ON DATABASE orchestrator\b/, `ON DATABASE ${database}`);
+  expect(sql).toMatch(/CREATE ROLE/);
+  for (const statement of sql.split(';').filter((s) => s.trim())) await admin.query(statement);
+
+  const asReader = new URL(url);
+  asReader.username = role;
+  asReader.password = password;
+  const source = openOrchestratorSource('jarvis-memory', asReader.toString());
+  try {
+    const [sums] = await source.checksums([{ to: 'user-0000100' }, { from: 'user-0000100' }]);
+    expect(sums!.count).toBe(100);
+    expect(await source.records({}, { limit: 10 })).toHaveLength(10);
+    expect(await source.recordsOf(['user-0000007'])).toHaveLength(1);
+    await source.segmentKeys({}, 50);
+    expect(await source.splitKeys({}, 2)).toHaveLength(1);
+    expect(await source.retained({})).toBe(0);
+    // A repair's and a re-check's wait for writes that landed: their tags.
+    expect(await source.showsWrites(['w-1'])).toBe(true);
+    expect(await source.showsWrites(['w-2'])).toBe(false);
+  } finally {
+    await source.close();
+  }
+});
