@@ -9,8 +9,11 @@ import { serviceOf, type ServiceName } from '../services/registry.js';
 import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
 import { pyLoads } from '../util/pyjson.js';
 import type { OrchestratorView } from '../services/service.js';
+import { childLogger } from '../telemetry/log.js';
 import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
 import type { RangeChecksum, RecordSource, RecordsOptions } from './source.js';
+
+const log = childLogger('reconcile.orchestrator');
 
 /** Statements a long run of ranges is split into, and the fewest ranges worth a statement of their own. */
 const PARALLEL = 2;
@@ -228,6 +231,26 @@ class OrchestratorSource implements RecordSource {
     return keys.filter((k, i) => k !== null && k !== range.from && k !== keys[i - 1]);
   }
 
+  /**
+   * Whether an index serves a range of this service's legacy keys (the runbook's `memshift_sessions_legacy_*`), asked of
+   * the planner itself: without one every range statement reads the whole sessions table (at 1M keys a run took 40-44 s
+   * instead of 15-27 s).
+   */
+  async keyIndexed(): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL enable_seqscan = off');
+      const params: Params = [];
+      const range = rangeWhere(this.view.key, { from: 'a', to: 'b' }, params);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT 1 FROM sessions s WHERE true ${range}`, params);
+      return !rows.some((r) => /Seq Scan/.test(r['QUERY PLAN']));
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+
   async showsWrites(writeIds: readonly string[]): Promise<boolean> {
     const { rows } = await this.ask<{ n: number }>('SELECT count(DISTINCT tag)::int AS n FROM memory_tags WHERE tag = ANY($1::text[])', [
       writeIds.map(writeTag),
@@ -264,5 +287,15 @@ export function openOrchestratorSource(service: ServiceName, url: string, answer
     connectionTimeoutMillis: Math.min(answerMs, 10_000),
   });
   pool.on('error', () => undefined);
-  return new OrchestratorSource(service, pool, true, answerMs);
+  const source = new OrchestratorSource(service, pool, true, answerMs);
+  source.keyIndexed().then(
+    (indexed) =>
+      indexed ||
+      log.warn(
+        { service },
+        "no index on the orchestrator's sessions serves a range of legacy keys: every range statement reads the whole table (README, runbook step 2)",
+      ),
+    () => undefined,
+  );
+  return source;
 }

@@ -1,6 +1,7 @@
 /**
- * The runbook's grants on the orchestrator's database (README, "Runbook: real servers", step 2) are all the
- * reconciler's reader needs: every statement it runs there, run as a role made by that very SQL.
+ * The runbook's SQL for the orchestrator's database (README, "Runbook: real servers", step 2): its grants are all the
+ * reconciler's reader needs (every statement it runs there, run as a role made by that very SQL), and its indexes
+ * serve the reader's ranges of legacy keys, which it tells apart from tables without them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,12 +24,16 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The SQL block of the runbook's step for the orchestrator's database. */
-function runbookGrants(): string {
+/** The SQL blocks of the runbook's step for the orchestrator's database: the grants, then the indexes. */
+function runbookSql(): [string, string] {
   const readme = readFileSync('README.md', 'utf8');
-  const step = readme.slice(readme.indexOf("**The orchestrator's database, read only**"));
-  return /```sql\n([\s\S]*?)```/.exec(step)![1]!;
+  const step = readme.slice(readme.indexOf("**The orchestrator's database, read only**"), readme.indexOf('3. **Unleash**'));
+  const blocks = [...step.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  expect(blocks).toHaveLength(2);
+  return blocks as [string, string];
 }
+
+const statements = (sql: string) => sql.split(';').filter((s) => s.trim());
 
 it("runs every reader statement as a role with only the runbook's grants", async () => {
   const url = await freshDatabaseUrl();
@@ -39,12 +44,13 @@ it("runs every reader statement as a role with only the runbook's grants", async
 
   const database = new URL(url).pathname.slice(1);
   const password = randomBytes(8).toString('hex');
-  const sql = runbookGrants()
+  const [grants] = runbookSql();
+  const sql = grants
     .replaceAll('memshift_reader', role)
     .replaceAll("'...'", `'${password}'`)
     .replace(/ON DATABASE orchestrator\b/, `ON DATABASE ${database}`);
   expect(sql).toMatch(/CREATE ROLE/);
-  for (const statement of sql.split(';').filter((s) => s.trim())) await admin.query(statement);
+  for (const statement of statements(sql)) await admin.query(statement);
 
   const asReader = new URL(url);
   asReader.username = role;
@@ -63,5 +69,28 @@ it("runs every reader statement as a role with only the runbook's grants", async
     expect(await source.showsWrites(['w-2'])).toBe(false);
   } finally {
     await source.close();
+  }
+});
+
+it("tells an orchestrator without the runbook's indexes from one with them", async () => {
+  const url = await freshDatabaseUrl();
+  const db = new pg.Pool({ connectionString: url, max: 1 });
+  try {
+    await generateJarvisMemoryFixture({ records: 200, differences: 0, jsonPath: join(dir, 'jm-2.json'), orchestrator: db });
+    // The fixture's tables have them, as the simulator's do: taken away, as a real orchestrator's schema is without them.
+    await db.query('DROP INDEX memshift_sessions_legacy_session, memshift_sessions_legacy_user');
+    const indexed = async () => {
+      const source = openOrchestratorSource('jarvis-memory', url);
+      try {
+        return await source.keyIndexed();
+      } finally {
+        await source.close();
+      }
+    };
+    expect(await indexed()).toBe(false);
+    for (const statement of statements(runbookSql()[1])) await db.query(statement);
+    expect(await indexed()).toBe(true);
+  } finally {
+    await db.end();
   }
 });
