@@ -1,6 +1,6 @@
 /**
  * The reconcile bench's parts as processes of their own, each printing its result as JSON after RESULT:
- * `fixture <service> <records> <differences> <legacy path> <database url>` generates a data set (SQLite's
+ * `fixture <service> <records> <differences> <legacy path> <database url> <analyzed>` generates a data set (SQLite's
  * WebAssembly heap only ever grows, so the measured process never holds the generator's), and `run <options
  * as JSON>` measures one run in a fresh process, so one size's figures do not carry another's leftovers.
  */
@@ -10,10 +10,10 @@ import { benchReconcile, RESULT } from './reconcile.js';
 
 const [mode, ...args] = process.argv.slice(2);
 
-async function fixture([service, records, differences, legacyPath, url]: string[]): Promise<unknown> {
+async function fixture([service, records, differences, legacyPath, url, analyzed]: string[]): Promise<unknown> {
   const orchestrator = new pg.Pool({ connectionString: url, max: 2 });
   try {
-    const options = { records: Number(records), differences: Number(differences), orchestrator };
+    const options = { records: Number(records), differences: Number(differences), orchestrator, analyzed: analyzed !== 'false' };
     return service === 'session-memory'
       ? await generateSessionMemoryFixture({ ...options, sqlitePath: legacyPath! })
       : await generateJarvisMemoryFixture({ ...options, jsonPath: legacyPath! });

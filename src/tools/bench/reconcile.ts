@@ -25,6 +25,7 @@ export type ReconcileBenchService = 'session-memory' | 'jarvis-memory';
 export interface ReconcileBenchResult {
   service: ReconcileBenchService;
   records: number;
+  analyzed: boolean;
   planted: number;
   found: number;
   /** The run: reading both stores, comparing, re-checking, recording. */
@@ -69,6 +70,8 @@ export interface ReconcileBenchOptions {
   records: number;
   differences?: number;
   databaseUrl?: string;
+  /** false: the orchestrator's tables as a bulk write leaves them, without statistics (a backfill's closing run). */
+  analyzed?: boolean;
 }
 
 /** One run in this process: the data set generated apart, then the reconciliation timed and its memory sampled. */
@@ -82,7 +85,15 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
   const dbUrl = url ?? store.embedded!.url;
   try {
     const legacyPath = join(dir, service === 'session-memory' ? SESSION_MEMORY_FILE : JARVIS_MEMORY_FILE);
-    const planted = await apart<Planted[]>(['fixture', service, String(opts.records), String(opts.differences ?? 25), legacyPath, dbUrl]);
+    const planted = await apart<Planted[]>([
+      'fixture',
+      service,
+      String(opts.records),
+      String(opts.differences ?? 25),
+      legacyPath,
+      dbUrl,
+      String(opts.analyzed ?? true),
+    ]);
     const setupSeconds = (performance.now() - setupStart) / 1000;
     global.gc?.();
 
@@ -108,6 +119,7 @@ export async function benchReconcile(opts: ReconcileBenchOptions): Promise<Recon
       return {
         service,
         records: opts.records,
+        analyzed: opts.analyzed ?? true,
         planted: planted.length,
         found: differences.length,
         seconds,
