@@ -1,7 +1,7 @@
 /**
  * The runbook's SQL for the orchestrator's database (README, "Runbook: real servers", step 2): its grants are all the
  * reconciler's reader needs (every statement it runs there, run as a role made by that very SQL), and its indexes
- * serve the reader's ranges of legacy keys, which it tells apart from tables without them.
+ * serve the reader's ranges of legacy keys and its look for write tags, which it tells apart from tables without them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -78,18 +78,18 @@ it("tells an orchestrator without the runbook's indexes from one with them", asy
   try {
     await generateJarvisMemoryFixture({ records: 200, differences: 0, jsonPath: join(dir, 'jm-2.json'), orchestrator: db });
     // The fixture's tables have them, as the simulator's do: taken away, as a real orchestrator's schema is without them.
-    await db.query('DROP INDEX memshift_sessions_legacy_session, memshift_sessions_legacy_user');
-    const indexed = async () => {
+    await db.query('DROP INDEX memshift_sessions_legacy_session, memshift_sessions_legacy_user, memshift_write_tags');
+    const unindexed = async () => {
       const source = openOrchestratorSource('jarvis-memory', url);
       try {
-        return await source.keyIndexed();
+        return await source.unindexed();
       } finally {
         await source.close();
       }
     };
-    expect(await indexed()).toBe(false);
+    expect(await unindexed()).toEqual(['a range of legacy keys (sessions)', "memshift's write tags (memory_tags)"]);
     for (const statement of statements(runbookSql()[1])) await db.query(statement);
-    expect(await indexed()).toBe(true);
+    expect(await unindexed()).toEqual([]);
   } finally {
     await db.end();
   }

@@ -58,8 +58,9 @@ export const ORCHESTRATOR_TABLES = `
   );`;
 
 /**
- * The orchestrator's indexes, then memshift's own (the reconciler's range scans over legacy keys in code point
- * order, COLLATE "C"): created after a bulk load, which is cheaper than maintaining them row by row.
+ * The orchestrator's indexes, then memshift's own (README, runbook step 2: the reconciler's range scans over legacy
+ * keys in code point order, COLLATE "C", and its look for write tags): created after a bulk load, which is cheaper
+ * than maintaining them row by row.
  */
 export const ORCHESTRATOR_INDEXES = `
   CREATE INDEX IF NOT EXISTS idx_memory_entries_session_id ON memory_entries (session_id);
@@ -71,6 +72,7 @@ export const ORCHESTRATOR_INDEXES = `
   CREATE INDEX IF NOT EXISTS idx_memory_entries_content ON memory_entries USING GIN (content);
   CREATE INDEX IF NOT EXISTS idx_memory_entries_text ON memory_entries USING GIN (to_tsvector('english', text_content));
   CREATE INDEX IF NOT EXISTS memshift_sessions_legacy_session ON sessions (((metadata->>'legacy_session_id')) COLLATE "C");
-  CREATE INDEX IF NOT EXISTS memshift_sessions_legacy_user ON sessions (((metadata->>'legacy_user_id')) COLLATE "C");`;
+  CREATE INDEX IF NOT EXISTS memshift_sessions_legacy_user ON sessions (((metadata->>'legacy_user_id')) COLLATE "C");
+  CREATE INDEX IF NOT EXISTS memshift_write_tags ON memory_tags (tag) WHERE tag LIKE 'memshift:w:%';`;
 
 export const ORCHESTRATOR_SCHEMA = ORCHESTRATOR_TABLES + ORCHESTRATOR_INDEXES;
