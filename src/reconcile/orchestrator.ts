@@ -2,6 +2,8 @@
  * The orchestrator's side, read straight from its PostgreSQL: per legacy key (recorded by the translators
  * in the session's metadata) the live memories of its sessions, as a canonical record. Digests and range
  * checksums are computed in SQL, so only the ranges that differ ever leave the database.
+ * Over 300 lines: every statement memshift runs on the orchestrator's database is here, so the runbook's grants and
+ * indexes (README, step 2) answer to this one file.
  */
 import { WRITE_TAG_PREFIX, writeTag } from '../services/orchestrator-client.js';
 import pg from 'pg';
