@@ -26,7 +26,7 @@ const PARALLEL_MIN = 32;
 /** Sampled keys per planned segment: enough to place its bounds within a few percent. */
 const SAMPLE_PER_SEGMENT = 20;
 // Not a condition any index can serve, on purpose: without statistics (a bulk load not yet analyzed, as a backfill
-// leaves the tables) the planner takes a range's sessions for a handful and, per session, ANDed the session's memories
+// leaves the tables) the planner took a range's sessions for a handful and, per session, ANDed the session's memories
 // with an index scan of every memory not expiring: rows read grew with sessions x memories (36 million at 3,000 users).
 const LIVE = `m.is_active AND coalesce(m.expires_at, 'infinity') > now()`;
 // One order for every aggregate of a key (its sessions, then their memories by creation), so PostgreSQL

@@ -61,9 +61,9 @@ const PAGE = 100;
  */
 const ALL_PAGE = 5_000;
 
-/** The tag that finds a write's memory again (src/outbox/resolve.ts). */
 /** What every write tag starts with (the runbook's partial index on memory_tags holds only these). */
 export const WRITE_TAG_PREFIX = 'memshift:w:';
+/** The tag that finds a write's memory again (src/outbox/resolve.ts). */
 export const writeTag = (writeId: string): string => `${WRITE_TAG_PREFIX}${writeId}`;
 
 /** `tags` plus the write's tag when the write has an id. */
