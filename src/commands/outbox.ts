@@ -56,7 +56,10 @@ export const command: Command = {
         const n = await table.retry({ ...(values.id ? { ids: values.id } : {}), ...(values.service ? { service: values.service } : {}) });
         process.stdout.write(`${n} parked write${n === 1 ? '' : 's'} back to pending\n`);
       } else {
-        const n = await table.purge({ statuses: statuses(values.status, ['done', 'dead'], ['done', 'dead']), olderThanMs: durationMs(values['older-than']) });
+        const { deleted: n } = await table.purge({
+          statuses: statuses(values.status, ['done', 'dead'], ['done', 'dead']),
+          olderThanMs: durationMs(values['older-than']),
+        });
         process.stdout.write(`${n} finished write${n === 1 ? '' : 's'} deleted\n`);
       }
     });

@@ -21,6 +21,8 @@ import { GroupCommit } from '../util/group-commit.js';
 
 const log = childLogger('outbox');
 const RETENTION_EVERY_MS = 60_000;
+/** Purge statements a poll makes at most (PURGE_BATCH rows each), so that claims wait for none longer. */
+const PURGE_BATCHES_PER_TICK = 2;
 const RECLAIM_AFTER_MS = 1_000;
 const PROBE_EVERY_MS = 1_000;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
@@ -113,6 +115,8 @@ export class OutboxRunner {
   private polling: Promise<void> | undefined;
   private stopped = false;
   private lastRetention = 0;
+  /** The last purge left finished writes to delete: the next tick goes on with them. */
+  private purging = false;
   private lastProbe = 0;
   /** Sides whose last attempt here failed: their first success wakes the writes waiting in backoff. */
   private readonly failing = new Set<Side>();
@@ -494,10 +498,12 @@ export class OutboxRunner {
         this.lastProbe = Date.now();
         for (const side of [...this.failing]) if (await this.o.probe(side)) await this.recovered(side);
       }
-      if (Date.now() - this.lastRetention > RETENTION_EVERY_MS) {
+      if (this.purging || Date.now() - this.lastRetention > RETENTION_EVERY_MS) {
         this.lastRetention = Date.now();
         for (const [id, u] of this.unknowns) if (Date.now() - u.at > UNKNOWN_MEMORY_MS) this.unknowns.delete(id);
-        await this.o.table.purge({ statuses: ['done', 'dropped'], olderThanMs: this.o.retainDoneMs });
+        // A few batches a tick: a backlog of finished writes is worked off over the next ticks, between claims.
+        const { more } = await this.o.table.purge({ statuses: ['done', 'dropped'], olderThanMs: this.o.retainDoneMs, maxBatches: PURGE_BATCHES_PER_TICK });
+        this.purging = more;
       }
     } catch (err) {
       this.o.onStoreError(err);

@@ -220,6 +220,9 @@ export const COMPLETE_AND_NEXT = `WITH f AS (SELECT * FROM unnest($3::uuid[], $5
  */
 export const SESSION_OPTIONS = '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan';
 
+/** Finished rows one purge statement deletes at most. */
+export const PURGE_BATCH = 5_000;
+
 /** A statement prepared once per connection (see SESSION_OPTIONS). */
 const named = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name, text, values });
 
@@ -505,15 +508,31 @@ export class OutboxTable {
     return r.rowCount ?? 0;
   }
 
-  /** Deletes finished writes (done and / or dead) last touched more than `olderThanMs` ago; returns how many. */
-  async purge(q: { statuses: readonly ('done' | 'dead' | 'dropped')[]; olderThanMs: number }): Promise<number> {
-    const r = await this.pool.query(
-      `DELETE FROM outbox WHERE status = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000)`,
-      [q.statuses, q.olderThanMs],
-    );
-    // Key rows only serialise seq draws; seq comes from one sequence, so dropping an idle key's row is safe.
-    await this.pool.query(`DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`);
-    return r.rowCount ?? 0;
+  /**
+   * Deletes finished writes (done and / or dead) last touched more than `olderThanMs` ago, PURGE_BATCH rows a
+   * statement: one statement over a long backlog could outlast the pool's statement bound at every try, and the table
+   * never shrink. At most `maxBatches` statements (default: until none is left); `more` when some are left.
+   */
+  async purge(q: {
+    statuses: readonly ('done' | 'dead' | 'dropped')[];
+    olderThanMs: number;
+    maxBatches?: number;
+  }): Promise<{ deleted: number; more: boolean }> {
+    let deleted = 0;
+    for (let batch = 0; batch < (q.maxBatches ?? Infinity); batch++) {
+      const r = await this.pool.query(
+        `DELETE FROM outbox WHERE id IN (
+           SELECT id FROM outbox WHERE status = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000) LIMIT $3)`,
+        [q.statuses, q.olderThanMs, PURGE_BATCH],
+      );
+      deleted += r.rowCount ?? 0;
+      if ((r.rowCount ?? 0) < PURGE_BATCH) {
+        // Key rows only serialise seq draws; seq comes from one sequence, so dropping an idle key's row is safe.
+        await this.pool.query(`DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`);
+        return { deleted, more: false };
+      }
+    }
+    return { deleted, more: true };
   }
 
   async stats(): Promise<{ depth: number; oldest: Date | null; parked: number }> {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { OutboxTable, type OutboxIntent } from '../../src/outbox/table.js';
+import { OutboxTable, PURGE_BATCH, type OutboxIntent } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { completeOne } from '../support/outbox.js';
@@ -225,7 +225,21 @@ it('parks, lists, retries and purges', async () => {
   expect(back).toMatchObject({ id: row!.id, attempts: 1 });
   await completeOne(table, back!.id, 'w', 1000);
 
-  expect(await table.purge({ statuses: ['done'], olderThanMs: 60_000 })).toBe(0);
-  expect(await table.purge({ statuses: ['done'], olderThanMs: 0 })).toBe(1);
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 60_000 })).toEqual({ deleted: 0, more: false });
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 0 })).toEqual({ deleted: 1, more: false });
   expect((await pools[0]!.query('SELECT count(*) AS n FROM outbox_keys')).rows[0].n).toBe('0');
+});
+
+it('purges a backlog of finished writes in bounded statements, a few at a time when asked', async () => {
+  const n = 2 * PURGE_BATCH + 7;
+  await pools[0]!.query(
+    `INSERT INTO outbox (id, service, key, seq, action, side, request, status, updated_at)
+     SELECT gen_random_uuid(), 'session-memory', 'old-' || g, g, 'add_interaction', 'new', '\\x7b7d', 'done', now() - interval '2 hours'
+     FROM generate_series(1, $1) g`,
+    [n],
+  );
+  // One statement per batch: the worker's poll does two and goes on at its next tick.
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 3_600_000, maxBatches: 1 })).toEqual({ deleted: PURGE_BATCH, more: true });
+  expect(await table.purge({ statuses: ['done'], olderThanMs: 3_600_000 })).toEqual({ deleted: n - PURGE_BATCH, more: false });
+  expect((await pools[0]!.query("SELECT count(*) AS n FROM outbox WHERE status = 'done'")).rows[0].n).toBe('0');
 });
