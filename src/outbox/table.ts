@@ -525,8 +525,9 @@ export class OutboxTable {
            SELECT id FROM outbox WHERE status = ANY($1::text[]) AND updated_at < now() - make_interval(secs => $2::double precision / 1000) LIMIT $3)`,
         [q.statuses, q.olderThanMs, PURGE_BATCH],
       );
-      deleted += r.rowCount ?? 0;
-      if ((r.rowCount ?? 0) < PURGE_BATCH) {
+      const n = r.rowCount ?? 0;
+      deleted += n;
+      if (n < PURGE_BATCH) {
         // Key rows only serialise seq draws; seq comes from one sequence, so dropping an idle key's row is safe.
         await this.pool.query(`DELETE FROM outbox_keys k WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.service = k.service AND o.key = k.key)`);
         return { deleted, more: false };
