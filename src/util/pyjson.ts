@@ -55,49 +55,65 @@ function nativeLoads(text: string): { value: unknown } | undefined {
   } catch {
     return undefined;
   }
-  let at = 0;
-  let colons = 0;
-  let keys = 0;
-  let inOrder = true;
+  return new NumberTokens(text).wrapAll(value);
+}
+
+/**
+ * Walks a value JSON.parse read from `text` alongside the text's number tokens. A class rather than closures in
+ * nativeLoads: tsx (`npx memshift`, the bench) names every closure as it is made, a cost on each call.
+ */
+class NumberTokens {
+  private at = 0;
+  private colons = 0;
+  private keys = 0;
+  private inOrder = true;
+
+  constructor(private readonly text: string) {}
+
+  wrapAll(value: unknown): { value: unknown } | undefined {
+    const wrapped = this.wrap(value, 0);
+    return this.inOrder && this.next() === undefined && this.colons === this.keys ? { value: wrapped } : undefined;
+  }
+
   /** The next number token outside strings (counting the colons passed), or undefined at the end. */
-  const nextToken = (): string | undefined => {
-    for (; at < text.length; at++) {
-      const c = text.charCodeAt(at);
-      if (c === 0x22) at = closingQuote(text, at);
-      else if (c === 0x3a) colons++;
+  private next(): string | undefined {
+    const text = this.text;
+    for (; this.at < text.length; this.at++) {
+      const c = text.charCodeAt(this.at);
+      if (c === 0x22) this.at = closingQuote(text, this.at);
+      else if (c === 0x3a) this.colons++;
       else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-        const start = at;
-        for (at++; at < text.length && NUMBER_CHAR[text.charCodeAt(at)] === 1; at++);
-        return text.slice(start, at);
+        const start = this.at;
+        for (this.at++; this.at < text.length && NUMBER_CHAR[text.charCodeAt(this.at)] === 1; this.at++);
+        return text.slice(start, this.at);
       }
     }
     return undefined;
-  };
-  const wrap = (v: unknown, depth: number): unknown => {
+  }
+
+  private wrap(v: unknown, depth: number): unknown {
     if (typeof v === 'number') {
-      const token = nextToken();
-      if (token === undefined) inOrder = false;
-      return inOrder ? new LosslessNumber(token!) : v;
+      const token = this.next();
+      if (token === undefined) this.inOrder = false;
+      return this.inOrder ? new LosslessNumber(token!) : v;
     }
     if (v === null || typeof v !== 'object') return v;
     if (depth === MAX_DEPTH) throw new PyJsonError(`nested deeper than ${MAX_DEPTH} levels`, true);
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length && inOrder; i++) v[i] = wrap(v[i], depth + 1);
+      for (let i = 0; i < v.length && this.inOrder; i++) v[i] = this.wrap(v[i], depth + 1);
       return v;
     }
     const holder = v as Record<string, unknown>;
     for (const k in holder) {
-      keys++;
+      this.keys++;
       const first = k.charCodeAt(0);
-      if (first >= 0x30 && first <= 0x39) inOrder = false;
-      if (!inOrder) break;
+      if (first >= 0x30 && first <= 0x39) this.inOrder = false;
+      if (!this.inOrder) break;
       const x = holder[k];
-      if (typeof x === 'number' || (x !== null && typeof x === 'object')) holder[k] = wrap(x, depth + 1);
+      if (typeof x === 'number' || (x !== null && typeof x === 'object')) holder[k] = this.wrap(x, depth + 1);
     }
     return v;
-  };
-  const wrapped = wrap(value, 0);
-  return inOrder && nextToken() === undefined && colons === keys ? { value: wrapped } : undefined;
+  }
 }
 
 /** Where the string opened at `open` ends: the next quote not escaped (after an even run of backslashes), found by indexOf. */
