@@ -55,12 +55,16 @@ function jsonbString(s: string): string {
 }
 
 const JSON_NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
+const NONZERO = /[1-9]/;
 
 /**
  * numeric's text of a JSON number as written: plain digits (no exponent), as many decimals as the text had
  * after its point less its exponent (`3.0` stays `3.0`, `1e-05` is `0.00001`, `1.5e+21` has none); no -0.
  */
 function numericText(text: string): string {
+  // The usual spelling (an int, or a float in positional notation) is numeric's own, but for a minus before zero.
+  if (PLAIN_NUMBER.test(text)) return text.charCodeAt(0) === 0x2d && !NONZERO.test(text) ? text.slice(1) : text;
   const m = JSON_NUMBER.exec(text);
   if (!m) return 'null';
   const [, sign, whole, fraction = '', e = '0'] = m as unknown as [string, string, string, string | undefined, string | undefined];

@@ -22,7 +22,7 @@ import { legacyPath, openLegacySource } from '../../src/reconcile/legacy.js';
 import { openOrchestratorSource } from '../../src/reconcile/orchestrator.js';
 import { syncKey } from '../../src/reconcile/repair.js';
 import { diffRecord } from '../../src/reconcile/diff.js';
-import { pyDumps } from '../../src/util/pyjson.js';
+import { pyDumps, pyLoads } from '../../src/util/pyjson.js';
 import { sameChecksum } from '../../src/reconcile/source.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
@@ -234,6 +234,13 @@ describe('source readers', () => {
       for (const v of values) {
         const { rows } = await client.query<{ t: string }>('SELECT $1::jsonb::text AS t', [JSON.stringify(v)]);
         expect(jsonbText(v)).toBe(rows[0]!.t);
+      }
+      // Numbers as read from an agent's store (kept as written), against what the orchestrator holds of them: the
+      // translator's text (Python's spelling), as jsonb. Each spelling numeric prints otherwise, minus zeros first.
+      const read = pyLoads('[-0, -0.0, 0.0, 3.0, -1.50, 1704067200.1, 1e-05, 1.5e+21, 1E5, 12345678901234567890, -0.000001234]') as unknown[];
+      for (const v of read) {
+        const { rows } = await client.query<{ t: string }>('SELECT $1::jsonb::text AS t', [pyDumps(v)]);
+        expect(jsonbText(v), pyDumps(v)).toBe(rows[0]!.t);
       }
     } finally {
       await client.end();
