@@ -142,19 +142,43 @@ async function wholeMembers(path: string, objects: KeyedObjects, onMember: (part
   });
 }
 
+/** Members per INSERT statement: each call into SQLite's WebAssembly binds and steps, so fewer calls cost less. */
+const SPILL_BATCH = 64;
+
 /** Copies the members into a fresh table `parts` (key, p0, p1, ...); the last of duplicate keys wins, as in Python. */
 async function spill(db: Database, path: string, objects: KeyedObjects, read: typeof streamMembers): Promise<void> {
   const columns = objects.map((_, i) => `p${i} TEXT`).join(', ');
   db.exec(`DROP TABLE IF EXISTS parts; CREATE TABLE parts (key TEXT PRIMARY KEY, ${columns}) WITHOUT ROWID; BEGIN`);
-  const upserts = objects.map((_, i) => db.prepare(`INSERT INTO parts (key, p${i}) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET p${i} = excluded.p${i}`));
+  // SQLite takes a statement's rows one after another, so a key twice in one batch ends with its later part too.
+  const upsert = (part: number, rows: number) =>
+    db.prepare(
+      `INSERT INTO parts (key, p${part}) VALUES ${Array(rows).fill('(?, ?)').join(', ')} ON CONFLICT (key) DO UPDATE SET p${part} = excluded.p${part}`,
+    );
+  const batches = objects.map((_, i) => upsert(i, SPILL_BATCH));
+  const pending: string[][] = objects.map(() => []);
   try {
-    await read(path, objects, (part, key, text) => upserts[part]!.run([key, text]));
+    await read(path, objects, (part, key, text) => {
+      const values = pending[part]!;
+      values.push(key, text);
+      if (values.length < 2 * SPILL_BATCH) return;
+      batches[part]!.run(values);
+      values.length = 0;
+    });
+    pending.forEach((values, part) => {
+      if (!values.length) return;
+      const rest = upsert(part, values.length / 2);
+      try {
+        rest.run(values);
+      } finally {
+        rest.finalize();
+      }
+    });
     db.exec('COMMIT');
   } catch (err) {
     db.exec('ROLLBACK');
     throw err;
   } finally {
-    for (const s of upserts) s.finalize();
+    for (const s of batches) s.finalize();
   }
 }
 
