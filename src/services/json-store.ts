@@ -5,8 +5,7 @@
  * reads it (pyLoads). A file the tokenizer refuses but Python's json reads (NaN, Infinity, UTF-16) is read whole.
  */
 import { createReadStream, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sqlite from 'node-sqlite3-wasm';
 import { none } from 'stream-chain/defs.js';
@@ -16,6 +15,7 @@ import { isObject } from './legacy-values.js';
 import { isEmptyRecord, type CanonicalRecord, type KeyBounds, type LegacyRecords } from './records.js';
 import { rangeWhere } from './sqlite-range.js';
 import { readSnapshot } from './file-snapshot.js';
+import { scratchDir } from '../util/scratch.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -203,7 +203,7 @@ function* spilledRecords(db: Database, width: number, record: RecordOfParts, ran
 }
 
 export async function openJsonStore(path: string, objects: KeyedObjects, record: RecordOfParts): Promise<LegacyRecords> {
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-json-store-'));
+  const dir = await scratchDir('memshift-json-store');
   let db: Database | undefined;
   try {
     db = new Database(join(dir, 'store.db'));

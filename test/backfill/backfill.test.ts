@@ -1,9 +1,10 @@
 /**
  * Acceptance: a backfill of 50,000 legacy records (jarvis memories of 5,000 users) killed midway (SIGKILL
  * of the `memshift backfill` process) resumes from its checkpoint without duplicates, and the closing
- * reconciliation reports 0. A further backfill writes nothing (idempotent).
+ * reconciliation reports 0; the copy of the legacy store the killed run left in TMPDIR is removed by the next. A
+ * further backfill writes nothing (idempotent).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,8 +105,12 @@ describe('backfill jarvis-memory, 50,000 records', () => {
       if (done !== undefined && done >= USERS / 5) break;
       await sleep(50);
     }
+    const killed = child.proc.pid!;
     await child.stop('SIGKILL');
     expect(child.proc.exitCode, child.output()).toBeNull();
+    // Its scratch copy of the legacy store, which nothing removed (TMPDIR is shared with the suite's other files).
+    const leftBy = (pid: number) => readdirSync(tmpdir()).filter((n) => n.startsWith('memshift-json-store-') && n.includes(`-${pid}-`));
+    expect(leftBy(killed)).toHaveLength(1);
     const atKill = await checkpointKeys();
     expect(atKill).toBeGreaterThanOrEqual(USERS / 5);
     expect(atKill).toBeLessThan(USERS);
@@ -123,6 +128,7 @@ describe('backfill jarvis-memory, 50,000 records', () => {
     });
     expect(result.complete).toBe(true);
     expect(result.resumedAfter).toBeDefined();
+    expect(leftBy(killed)).toEqual([]);
     expect(result.keys).toBe(USERS);
     // The orchestrator writes its tables behind its replies: keys still in flight when the closing run read them
     // are re-checked at its end, again while they keep landing (converged), not reported.

@@ -1,13 +1,13 @@
 /** SessionMemoryAgent's own store (session_memory.db, SQLite: tables sessions and interactions) read as canonical records. */
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import sqlite from 'node-sqlite3-wasm';
 import { pyLoads } from '../../util/pyjson.js';
 import { compareKeys, type CanonicalRecord, type KeyBounds, type LegacyRecords } from '../records.js';
 import { rangeWhere } from '../sqlite-range.js';
 import { readSnapshot } from '../file-snapshot.js';
+import { scratchDir } from '../../util/scratch.js';
 
 const { Database } = sqlite;
 type Database = InstanceType<typeof Database>;
@@ -73,7 +73,7 @@ function hasSessionIndex(db: Database): boolean {
  * The copy is ours, so it gets the index a range read needs if the agent's file lacks one.
  */
 export async function openSessionStore(path: string): Promise<LegacyRecords> {
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-session-store-'));
+  const dir = await scratchDir('memshift-session-store');
   const copy = join(dir, SESSION_MEMORY_FILE);
   let db: Database;
   try {
