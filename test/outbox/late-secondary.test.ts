@@ -15,14 +15,16 @@ import { routeRequest } from '../../src/routes/route.js';
 import type { Translator } from '../../src/services/types.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { sleep, waitUntil } from './support.js';
+import { describeOpenRows, sleep, waitUntil } from './support.js';
 
 /** When the first attempt's translation sends its last call: well past the deadline, a retry's backoff and a lease of 600 ms. */
 const LATE_MS = 2_000;
 
 let pool: pg.Pool;
+let url: string;
 beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await freshDatabaseUrl() });
+  url = await freshDatabaseUrl();
+  pool = new pg.Pool({ connectionString: url });
   await migrate(pool);
 });
 afterAll(() => pool.end());
@@ -45,7 +47,8 @@ function newSide() {
     });
     return sleep(20).then(() => Promise.reject(new LateTranslation('new side gave no answer within 20 ms', 'fake', attempt)));
   };
-  const leg = { endpoint: 'fake', connection: () => 1 } as unknown as Leg;
+  // A replica that did not send the write drains the connection first (a barrier of pings): a real backend answers them.
+  const leg = { endpoint: 'fake', connection: () => 1, call: () => Promise.resolve(Buffer.from('{"status": "ok"}')) } as unknown as Leg;
   const translator = { lookup: (_request: unknown, id: string) => Promise.resolve(landed.includes(id) ? 'applied' : 'absent') } as unknown as Translator;
   return { landed, apply, sides: { legacy: leg, newLeg: leg, translator }, sent: () => sent, lateEnded: () => lateEnded };
 }
@@ -76,7 +79,12 @@ describe.each([{ leaseMs: 30_000 }, { leaseMs: 600 }])('with a lease of $leaseMs
       const pending = await outbox.open({ route: routed.route, side: 'new', done: () => undefined });
       pending.settle('applied');
 
-      await waitUntil(async () => side.lateEnded() && (await outbox.stats()).depth === 0, 30_000, 'the write finished and the late attempt ended');
+      await waitUntil(
+        async () => side.lateEnded() && (await outbox.stats()).depth === 0,
+        30_000,
+        'the write finished and the late attempt ended',
+        () => describeOpenRows(url),
+      );
       expect(side.landed).toEqual([pending.writeId]);
       expect(side.sent()).toBe(1);
     } finally {
