@@ -167,6 +167,21 @@ async function startServer(Server: EmbeddedPostgresClass, dataDir: string, wante
  * postmaster whose starter still runs is returned.
  */
 async function clearStaleLock(dataDir: string): Promise<number | undefined> {
+  const server = await postmasterOf(dataDir);
+  if (!server) return undefined;
+  if (server.ppid !== 1) return server.port;
+  await stopPostmaster(server.pid, dataDir);
+  return undefined;
+}
+
+/** Stops a postmaster left running on `dataDir` by a run killed outright, whatever its parent is now. */
+export async function stopLeftServer(dataDir: string): Promise<void> {
+  const server = await postmasterOf(dataDir);
+  if (server) await stopPostmaster(server.pid, dataDir);
+}
+
+/** The postmaster running on `dataDir`, by its lock file; a lock naming anything else is removed. */
+async function postmasterOf(dataDir: string): Promise<{ pid: number; ppid: number; port: number } | undefined> {
   const lockFile = `${dataDir}/postmaster.pid`;
   const lock = await readFile(lockFile, 'utf8').catch(() => undefined);
   if (lock === undefined) return undefined;
@@ -179,11 +194,13 @@ async function clearStaleLock(dataDir: string): Promise<number | undefined> {
     await unlink(lockFile).catch(() => undefined);
     return undefined;
   }
-  if (proc.ppid !== 1) return Number.parseInt(lines[3] ?? '', 10);
+  return { pid, ppid: proc.ppid, port: Number.parseInt(lines[3] ?? '', 10) };
+}
+
+async function stopPostmaster(pid: number, dataDir: string): Promise<void> {
   log.warn({ postmasterPid: pid, dataDir }, 'stopping postgres orphaned by a previous run');
   process.kill(pid, 'SIGINT');
   await waitForExit(pid, 15_000);
-  return undefined;
 }
 
 /** Linux /proc view of a live process; undefined when it is gone (or there is no /proc). */

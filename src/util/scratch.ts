@@ -22,14 +22,17 @@ function gone(pid: number): boolean {
  * runs its cleanup) left it behind, hundreds of MB at a million records, so runs killed over and over filled TMPDIR.
  * A pid equal to this process's own is an earlier incarnation's (a container's entrypoint restarted as pid 1), unless
  * this process made the directory. Processes that share a TMPDIR see each other's pids (one machine or container).
+ * `release` frees what a left directory still holds (a server the killed process started) before it is removed.
  */
-export async function scratchDir(prefix: string): Promise<string> {
+export async function scratchDir(prefix: string, release?: (dir: string) => Promise<void>): Promise<string> {
   const ours = `${prefix}-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-`;
   const names = await readdir(tmpdir()).catch(() => [] as string[]);
   for (const name of names) {
     const pid = name.startsWith(ours) ? Number(/^(\d+)-/.exec(name.slice(ours.length))?.[1]) : NaN;
     if (!Number.isInteger(pid) || mine.has(name)) continue;
-    if (pid === process.pid || gone(pid)) await rm(join(tmpdir(), name), { recursive: true, force: true });
+    if (pid !== process.pid && !gone(pid)) continue;
+    await release?.(join(tmpdir(), name));
+    await rm(join(tmpdir(), name), { recursive: true, force: true });
   }
   const dir = await mkdtemp(join(tmpdir(), `${ours}${process.pid}-`));
   mine.add(basename(dir));

@@ -2,11 +2,11 @@
  * One embedded PostgreSQL for the whole suite (each test file then makes its own database), so the
  * suite pays for one initdb instead of one per file.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
+import { startEmbeddedPostgres, stopLeftServer, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
+import { scratchDir } from '../../src/util/scratch.js';
 
 const SETTINGS = {
   // PostgreSQL's default 100 ran out once dual-writing proxies held their key lock connections (4 each).
@@ -19,7 +19,11 @@ let pg: EmbeddedPostgresHandle | undefined;
 let dir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), 'memshift-test-pg-'));
+  // Vitest runs this for the root project and again for each project with files to run; those inherit what the
+  // root provides, so one server serves them all (it started five, the projects' own module copies each with one).
+  if (!project.isRootProject()) return;
+  // Named after this process: the next run stops the server of a run killed outright and removes its directory.
+  dir = await scratchDir('memshift-test-pg', (left) => stopLeftServer(join(left, 'pg')));
   // Test files run side by side, each with its proxies (pools, outbox, key locks) and simulators on this one server.
   pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), settings: SETTINGS });
   project.provide('pgUrl', pg.url);
