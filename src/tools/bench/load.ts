@@ -23,8 +23,8 @@ export interface LoadOptions {
   endpoints: string[];
   clients: number;
   durationMs: number;
-  /** Builds the request for client `c`'s `n`-th call. */
-  request(c: number, n: number): string;
+  /** Builds the request for client `c`'s `n`-th call, sent to endpoint `e` (its index in `endpoints`). */
+  request(c: number, n: number, e: number): string;
   /** Checks a reply; a false result counts as an error. */
   check?(reply: Buffer): boolean;
   timeoutMs?: number;
@@ -54,7 +54,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult[]> {
         const e = (n + c) % k;
         const t0 = performance.now();
         try {
-          await socks[e]!.send(opts.request(c, n));
+          await socks[e]!.send(opts.request(c, n, e));
           const [reply] = await socks[e]!.receive();
           latencies[e]!.push(performance.now() - t0);
           if (opts.check && !opts.check(reply!)) errors[e]!++;

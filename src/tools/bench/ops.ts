@@ -150,14 +150,14 @@ export async function benchOps(o: OpsBenchOptions): Promise<string> {
             : undefined;
         const paths = direct ? 4 : 3;
         // Every size on every path in one run, request by request in turn (one client: the n-th request goes to
-        // endpoint n mod k), so a hiccup of the machine or background work lands on all of them alike.
+        // endpoint e = n mod k), so a hiccup of the machine or background work lands on all of them alike.
         const endpoints = o.sizes.flatMap(() => [legacy, offFronts[s], fronts[s], ...(direct ? [`tcp://127.0.0.1:${ports.orchestrator}`] : [])]);
         const results = await runLoad({
           endpoints,
           clients: 1,
           durationMs: o.durationMs * o.sizes.length,
-          request: (_c, n) => {
-            const [size, path] = [Math.floor((n % endpoints.length) / paths), n % paths];
+          request: (_c, n, e) => {
+            const [size, path] = [Math.floor(e / paths), e % paths];
             return path === 3 ? direct![size]! : pyDumps(a.request(SERVICES[s].key(o.sizes[size]!), n));
           },
         });

@@ -111,7 +111,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       `memshift bench: ${o.clients} REQ clients (80% get_context, 20% add_interaction), session-memory simulator, off stage (passthrough)`,
       `the bare forwarder is a zeromq.js ROUTER->DEALER with no logic: the floor for any zeromq.js proxy on this machine`,
       '',
-      await measure(`shared CPUs (${cpus.length || 'all'}): load generator, simulator and proxies on any core`, paths, o),
+      await measure(`shared CPUs (${cpus.length || 'all'}): load generator, simulator and proxies on any core`, 'shared', paths, o),
     ];
     if (cpus.length >= 2) {
       const [loadCpu, proxyCpu] = [[cpus[0]!], [cpus[1]!]];
@@ -120,7 +120,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       for (const proxy of [children.forwarder, children.correlating, children.copying, children.memshift, children.shadowing])
         await pin(proxy.proc.pid!, proxyCpu);
       try {
-        out.push(await measure(`dedicated core: proxies on CPU ${proxyCpu}, load generator and simulator on CPU ${loadCpu}`, paths, o));
+        out.push(await measure(`dedicated core: proxies on CPU ${proxyCpu}, load generator and simulator on CPU ${loadCpu}`, 'dedicated', paths, o));
       } finally {
         await pin(process.pid, cpus);
       }
@@ -134,13 +134,14 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
   }
 }
 
-async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Promise<string> {
+/** `placement` names the sessions of its loads: each placement's are new to both sides. */
+async function measure(title: string, placement: string, paths: Path[], o: ProxyBenchOptions): Promise<string> {
   const rounds: LoadResult[][] = paths.map(() => []);
   const cpu = paths.map(() => 0);
   for (let r = 0; r < o.rounds; r++) {
     for (const [i, p] of paths.entries()) {
       const before = p.pid ? cpuSeconds(p.pid) : 0;
-      rounds[i]!.push((await load([p], `sat-${r}-${i}`, o, o.seconds * 1000))[0]!);
+      rounds[i]!.push((await load([p], `${placement}-sat-${r}-${i}`, o, o.seconds * 1000))[0]!);
       cpu[i]! += p.pid ? cpuSeconds(p.pid) - before : 0;
     }
   }
@@ -151,7 +152,7 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
   const floor = cost(FORWARDER);
   // Interleaved: each path's latencies come from the same moments, so noise does not favour one.
   const steadyPaths = paths.filter((p) => !p.cpuOnly);
-  const steady = await load(steadyPaths, 'steady', o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
+  const steady = await load(steadyPaths, `${placement}-steady`, o, o.steadySeconds * 1000, (o.clients * 1000) / o.rate);
   const [direct, memshift] = [saturation[0]!, saturation[paths.findIndex((p) => p.name === 'memshift')]!];
   const [sDirect, sMemshift] = [steady[0]!, steady[steadyPaths.findIndex((p) => p.name === 'memshift')]!];
   return [
@@ -182,23 +183,26 @@ async function measure(title: string, paths: Path[], o: ProxyBenchOptions): Prom
 }
 
 /**
- * The load's sessions are created first, through the first path given, as an agent creates its session before
- * writing to it (a write to a session legacy does not know fails, and would not be dual-written).
+ * Each path has its own sessions, created first through that path, as an agent creates its session before writing
+ * to it: a session written through several paths would reach the orchestrator only by the dual-writing one, and
+ * every shadowed read of it would differ (the steady load measured a mismatch on every read that way).
  */
 async function load(paths: Path[], tag: string, o: ProxyBenchOptions, durationMs: number, intervalMs?: number): Promise<LoadResult[]> {
-  await sendInTurn(
-    paths[0]!.endpoint,
-    Array.from({ length: o.clients }, (_, c) => pyDumps({ action: 'create_session', session_id: `${tag}-${c}` })),
-  );
+  const session = (e: number, c: number) => `${tag}-${e}-${c}`;
+  for (const [e, p] of paths.entries())
+    await sendInTurn(
+      p.endpoint,
+      Array.from({ length: o.clients }, (_, c) => pyDumps({ action: 'create_session', session_id: session(e, c) })),
+    );
   return runLoad({
     endpoints: paths.map((p) => p.endpoint),
     clients: o.clients,
     durationMs,
     ...(intervalMs ? { intervalMs } : {}),
-    request: (c, n) =>
+    request: (c, n, e) =>
       n % 5 === 4
-        ? pyDumps({ action: 'add_interaction', session_id: `${tag}-${c}`, role: 'user', content: `message ${n} from client ${c}` })
-        : pyDumps({ action: 'get_context', session_id: `${tag}-${c}`, max_tokens: 200 }),
+        ? pyDumps({ action: 'add_interaction', session_id: session(e, c), role: 'user', content: `message ${n} from client ${c}` })
+        : pyDumps({ action: 'get_context', session_id: session(e, c), max_tokens: 200 }),
     check: (reply) => reply.includes('"status": "success"'),
   });
 }
