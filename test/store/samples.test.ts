@@ -63,10 +63,23 @@ describe('mismatch samples', () => {
     expect(kept.map((s) => (s.request as { n: number }).n)).toEqual([100, 99, 98, 97, 96]);
   });
 
-  it('snapshots the caller objects and stores what jsonb cannot hold', async () => {
+  it('writes out only the samples it keeps: a burst past the cap serialises the cap', async () => {
+    let reads = 0;
+    for (let n = 1; n <= 100; n++) {
+      const request: Record<string, unknown> = { action: 'burst' };
+      // Read once each time the sample is written out.
+      Object.defineProperty(request, 'n', { enumerable: true, get: () => (reads++, n) });
+      store.samples.add({ service: 'session-memory', action: 'burst', request, legacyReply: 1, newReply: 2, diff: [] });
+    }
+    await store.flush();
+    expect(reads).toBe(CAP);
+    const kept = await store.samples.list({ service: 'session-memory', action: 'burst' });
+    expect(kept.map((s) => (s.request as { n: number }).n)).toEqual([100, 99, 98, 97, 96]);
+  });
+
+  it('stores what jsonb cannot hold, and drops a sample that cannot be written out', async () => {
     const request: Record<string, unknown> = { action: 'get_memories', user_id: 'u\u0000x', bad: 'a\uD800b' };
     store.samples.add({ service: 'jarvis-memory', action: 'get_memories', request, legacyReply: undefined, newReply: null, diff: [] });
-    request.user_id = 'changed';
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(() => store.samples.add({ service: 'jarvis-memory', action: 'get_memories', request: cyclic, legacyReply: 1, newReply: 2, diff: [] })).not.toThrow();
