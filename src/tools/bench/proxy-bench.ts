@@ -51,7 +51,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     await freePort(),
   ];
   const legacy = `tcp://127.0.0.1:${simPort}`;
-  const [orchestratorPort, shadowPort] = [await freePort(), await freePort()];
+  const [orchestratorPort, shadowPort, shadowHttp] = [await freePort(), await freePort(), await freePort()];
   const children: Record<'sim' | 'forwarder' | 'correlating' | 'copying' | 'memshift' | 'shadowing', Child | undefined> = {
     sim: undefined,
     forwarder: undefined,
@@ -93,7 +93,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
       'serve',
       ...['--set', `services.session-memory.legacy.endpoint=${legacy}`, '--set', `services.session-memory.front=tcp://127.0.0.1:${shadowPort}`],
       ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-      ...['--set', `orchestrator.endpoint=${orchestrator}`, '--set', 'http.port=0'],
+      ...['--set', `orchestrator.endpoint=${orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', `http.port=${shadowHttp}`],
       ...['--set', `flags.file=${flagsFile}`, '--set', `store.dataDir=${join(dir, 'pg')}`, '--set', 'guard.enabled=false'],
     ]);
     const paths: Path[] = [
@@ -127,6 +127,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     } else {
       out.push('dedicated core: skipped (needs taskset and two CPUs)\n');
     }
+    out.push(await compared(`http://127.0.0.1:${shadowHttp}`));
     return out.join('\n');
   } finally {
     await Promise.all(Object.values(children).map((c) => c?.stop()));
@@ -205,6 +206,18 @@ async function load(paths: Path[], tag: string, o: ProxyBenchOptions, durationMs
         : pyDumps({ action: 'get_context', session_id: session(e, c), max_tokens: 200 }),
     check: (reply) => reply.includes('"status": "success"'),
   });
+}
+
+/** The shadowing memshift's comparisons over the whole run, by outcome: each path's own sessions differ nowhere. */
+async function compared(httpUrl: string): Promise<string> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const by = new Map<string, number>();
+  for (const [, labels, n] of text.matchAll(/^memshift_comparisons_total\{([^}]*)\} (\S+)$/gm)) {
+    const outcome = /outcome="([^"]*)"/.exec(labels!)?.[1] ?? '(none)';
+    by.set(outcome, (by.get(outcome) ?? 0) + Number(n));
+  }
+  const counts = [...by].map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+  return `${SHADOWING}, reads compared over the whole run: ${counts || 'none'}\n`;
 }
 
 /** Rounds are summed for throughput; latency percentiles are the worst round's, to stay conservative. */
