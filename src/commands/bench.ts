@@ -9,6 +9,7 @@ import { benchWritePath } from '../tools/bench/write-path.js';
 import { benchStartup } from '../tools/bench/startup.js';
 import { benchOps } from '../tools/bench/ops.js';
 import { cpuWakeNote, keepCpusAwake } from '../tools/bench/cpu-wake.js';
+import { stopChildrenOnSignals } from '../tools/bench/processes.js';
 
 export const command = defineCommand(
   `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|ops|reconcile|startup] [--let-cpus-idle]
@@ -53,6 +54,7 @@ embedded one (median of --startup-runs, default 3; 0 skips it).
     'ops-sizes': { type: 'string', default: '10,1000,10000' },
   },
   async ({ values }) => {
+    stopChildrenOnSignals();
     const release = values['let-cpus-idle'] ? undefined : keepCpusAwake();
     process.stdout.write(`${cpuWakeNote(release !== undefined, values['let-cpus-idle'])}\n\n`);
     try {

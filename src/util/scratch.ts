@@ -38,3 +38,8 @@ export async function scratchDir(prefix: string, release?: (dir: string) => Prom
   mine.add(basename(dir));
   return dir;
 }
+
+/** Removes this process's own scratch directories now: a process stopped by a signal, before it exits. */
+export async function removeOwnScratch(): Promise<void> {
+  await Promise.all([...mine].map((name) => rm(join(tmpdir(), name), { recursive: true, force: true })));
+}

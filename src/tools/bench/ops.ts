@@ -7,8 +7,7 @@
  * Each read is also sent straight to the orchestrator simulator as one batch_read of the memories its reply holds:
  * what the new side alone costs for that reply, the floor for any proxy that serves it from there.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runLoad, sendInTurn, type LoadResult } from './load.js';
 import { directReads } from './ops-direct.js';
@@ -21,6 +20,7 @@ import { flagName } from '../../flags/names.js';
 import { SIM_SERVICES as SERVICE_NAMES, type SimService as ServiceName } from '../sim/services.js';
 import { pyDumps } from '../../util/pyjson.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../store/embedded.js';
+import { scratchDir } from '../../util/scratch.js';
 
 export interface OpsBenchOptions {
   sizes: number[];
@@ -90,7 +90,7 @@ interface Row {
 }
 
 export async function benchOps(o: OpsBenchOptions): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-ops-'));
+  const dir = await scratchDir('memshift-bench-ops');
   const flagsFile = join(dir, 'flags.json');
   const children: Child[] = [];
   let own: EmbeddedPostgresHandle | undefined;

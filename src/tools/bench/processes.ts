@@ -1,11 +1,14 @@
 /**
  * Runs memshift commands (and the bench's reference forwarder) as child processes, since the bench and
- * crash tests need the load generator apart from what it measures, and waits until they answer.
+ * crash tests need the load generator apart from what it measures, waits until they answer, and stops them
+ * all when the bench itself is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { SIM_SERVICES, type SimService } from '../sim/services.js';
+import { removeOwnScratch } from '../../util/scratch.js';
 
 /** Run from the TypeScript sources (tests, `npm run bench`), or from the build (dist/, the installed package). */
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
@@ -86,4 +89,78 @@ export async function waitForZmq(endpoint: string, probe: string, timeoutMs = 20
     }
   }
   throw new Error(`${endpoint} did not answer within ${timeoutMs} ms`);
+}
+
+/**
+ * On SIGINT or SIGTERM, stops every process this one started (simulators, forwarders, proxies, embedded PostgreSQL
+ * servers) and removes its scratch directories, then exits as the signal would have. Node's default exit skipped the bench's own clean-up, and its
+ * children ran on: a killed bench left proxies and servers that the next bench then measured beside.
+ */
+export function stopChildrenOnSignals(): void {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.once(
+      signal,
+      () =>
+        void stopChildren()
+          .then(removeOwnScratch)
+          .finally(() => process.exit(code)),
+    );
+}
+
+/**
+ * SIGTERM to each child (a proxy stops its own server, a postmaster shuts down); then SIGINT to what they left
+ * (a proxy stopped while it started leaves its server orphaned: SIGINT is PostgreSQL's fast shutdown); SIGKILL last.
+ */
+async function stopChildren(waitMs = 10_000): Promise<void> {
+  const tree = await descendants();
+  for (const pid of tree.children) signal(pid, 'SIGTERM');
+  await untilGone(tree.children, waitMs);
+  for (const sig of ['SIGINT', 'SIGKILL'] as const) {
+    const left = await living(tree.all);
+    for (const pid of left) signal(pid, sig);
+    await untilGone(left, waitMs);
+  }
+}
+
+async function untilGone(pids: number[], waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline && (await living(pids)).length) await new Promise((r) => setTimeout(r, 100));
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone meanwhile.
+  }
+}
+
+/** Parent of each live process, from /proc. */
+async function parents(): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
+    if (status && !/^State:\s*Z/m.test(status)) out.set(Number(name), Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]));
+  }
+  return out;
+}
+
+/** This process's children, and every process below it (those spawned by libraries too, such as an embedded server). */
+async function descendants(): Promise<{ children: number[]; all: number[] }> {
+  const parentOf = await parents();
+  const all: number[] = [];
+  for (let level = [process.pid]; level.length;) {
+    level = [...parentOf].filter(([, parent]) => level.includes(parent)).map(([pid]) => pid);
+    all.push(...level);
+  }
+  return { children: [...parentOf].filter(([, parent]) => parent === process.pid).map(([pid]) => pid), all };
+}
+
+async function living(pids: number[]): Promise<number[]> {
+  const now = await parents();
+  return pids.filter((pid) => now.has(pid));
 }

@@ -6,8 +6,7 @@
  * floor, for CPU only); first with every process sharing the machine's CPUs, then with the
  * proxies on a core of their own as a sidecar would run. Throughput, latency, and each proxy's CPU per request.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../util/ports.js';
 import { writeFlagsFile } from '../../flags/edit.js';
@@ -18,6 +17,7 @@ import { pooled, runLoad, sendInTurn, type LoadResult } from './load.js';
 import { latencyRow, LATENCY_COLUMNS, ms, signedMs, table } from './table.js';
 import { pin, usableCpus } from './placement.js';
 import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
+import { scratchDir } from '../../util/scratch.js';
 
 export interface ProxyBenchOptions {
   clients: number;
@@ -61,7 +61,7 @@ export async function benchProxy(o: ProxyBenchOptions): Promise<string> {
     shadowing: undefined,
   };
   const cpus = await usableCpus();
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-bench-proxy-'));
+  const dir = await scratchDir('memshift-bench-proxy');
   try {
     children.sim = startSim({ 'session-memory': simPort, orchestrator: orchestratorPort });
     await waitForZmq(legacy, HEALTH_CHECK);

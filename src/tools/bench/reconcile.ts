@@ -3,8 +3,7 @@
  * file) vs the orchestrator's PostgreSQL, with planted differences, one full run timed, with the process's peak
  * memory during it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -18,6 +17,7 @@ import { DeferredSource } from '../../reconcile/source.js';
 import { openStore } from '../../store/index.js';
 import { reconcile } from '../../reconcile/reconcile.js';
 import { createDatabase, dropDatabase } from './databases.js';
+import { scratchDir } from '../../util/scratch.js';
 
 /** The services the bench can generate stores for. */
 export type ReconcileBenchService = 'session-memory' | 'jarvis-memory';
@@ -77,7 +77,7 @@ export interface ReconcileBenchOptions {
 /** One run in this process: the data set generated apart, then the reconciliation timed and its memory sampled. */
 export async function benchReconcile(opts: ReconcileBenchOptions): Promise<ReconcileBenchResult> {
   const { service } = opts;
-  const dir = mkdtempSync(join(tmpdir(), 'memshift-bench-reconcile-'));
+  const dir = await scratchDir('memshift-bench-reconcile');
   const setupStart = performance.now();
   // Its own database (on an embedded server unless a server URL is given), holding both the state store and the orchestrator's tables.
   const url = opts.databaseUrl ? await createDatabase(opts.databaseUrl) : undefined;

@@ -3,12 +3,12 @@
  * floor is a bare zeromq.js forwarder process; then memshift on a PostgreSQL already running (its store's
  * start excluded) and memshift starting its embedded PostgreSQL in a fresh directory (initdb included).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../util/ports.js';
 import { startEmbeddedPostgres } from '../../store/embedded.js';
 import { HEALTH_CHECK, startChild, startScript, startSim, waitForZmq, type Child } from './processes.js';
+import { scratchDir } from '../../util/scratch.js';
 
 export interface StartupOptions {
   /** Starts of each kind; the median is reported. */
@@ -34,7 +34,7 @@ async function timeToReady(start: () => Child, endpoint: string): Promise<number
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchStartup(o: StartupOptions): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-bench-startup-'));
+  const dir = await scratchDir('memshift-bench-startup');
   const [legacyPort, orchestratorPort] = [await freePort(), await freePort()];
   const legacy = `tcp://127.0.0.1:${legacyPort}`;
   const sims = startSim({ 'session-memory': legacyPort, orchestrator: orchestratorPort });

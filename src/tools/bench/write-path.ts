@@ -4,8 +4,7 @@
  * secondary writes are only in memory, and through proxies that store an intent before answering (the durable
  * outbox; with and without a WAL flush per intent). The differences are what durability costs the agent.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pooled, runLoad, type LoadResult } from './load.js';
 import { latencyRow, LATENCY_COLUMNS, signedMs, table } from './table.js';
@@ -16,6 +15,7 @@ import { writeFlagsFile } from '../../flags/edit.js';
 import { flagName } from '../../flags/names.js';
 import { pyDumps } from '../../util/pyjson.js';
 import { openStore } from '../../store/index.js';
+import { scratchDir } from '../../util/scratch.js';
 
 /**
  * Paced writes a proxy takes before its turn is measured: one started a second earlier is still compiling its hot
@@ -41,7 +41,7 @@ interface Legacy {
 }
 
 export async function benchWritePath(o: WritePathOptions): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'memshift-bench-'));
+  const dir = await scratchDir('memshift-bench-writes');
   const flagsFile = join(dir, 'flags.json');
   await writeFlagsFile(flagsFile, { [flagName('session-memory', 'dual-write')]: { enabled: true } });
   const orchestratorPort = await freePort();
