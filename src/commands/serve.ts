@@ -13,14 +13,20 @@ Runs the proxy: a ZeroMQ front per legacy service and the HTTP front.
 
 export const command = defineCommand(usage, CONFIG_OPTIONS, async ({ values }) => {
   const config = loadConfig({ path: values.config, set: values.set });
+  // Listened for from the start: a signal while the proxy starts closes what it opened so far once the start is done
+  // (Node's default exit left an embedded PostgreSQL server running, orphaned); a second one exits at once.
+  let signal: NodeJS.Signals | undefined;
+  const signalled = untilSignal().then((s) => (signal = s));
   const proxy = await startProxy(config);
-  process.stdout.write(
-    `memshift serving\n${Object.entries(proxy.fronts)
-      .map(([s, e]) => `  ${s.padEnd(18)} ${e}`)
-      .join('\n')}\n  http               ${proxy.httpUrl}\n`,
-  );
-  // SIGTERM (Kubernetes, systemd) drains first; SIGINT (a terminal), or a second signal, goes straight to closing.
-  if ((await untilSignal()) === 'SIGTERM') await proxy.drain(config.shutdown.drainMs, untilSignal());
+  if (!signal) {
+    process.stdout.write(
+      `memshift serving\n${Object.entries(proxy.fronts)
+        .map(([s, e]) => `  ${s.padEnd(18)} ${e}`)
+        .join('\n')}\n  http               ${proxy.httpUrl}\n`,
+    );
+    // SIGTERM (Kubernetes, systemd) drains first; SIGINT (a terminal), or a second signal, goes straight to closing.
+    if ((await signalled) === 'SIGTERM') await proxy.drain(config.shutdown.drainMs, untilSignal());
+  }
   await proxy.close();
   // Telemetry is per process, not per proxy: pending OTLP exports go out before the process ends.
   await shutdownTelemetry();
