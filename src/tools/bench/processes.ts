@@ -93,8 +93,9 @@ export async function waitForZmq(endpoint: string, probe: string, timeoutMs = 20
 
 /**
  * On SIGINT or SIGTERM, stops every process this one started (simulators, forwarders, proxies, embedded PostgreSQL
- * servers) and removes its scratch directories, then exits as the signal would have. Node's default exit skipped the bench's own clean-up, and its
- * children ran on: a killed bench left proxies and servers that the next bench then measured beside.
+ * servers) and removes its scratch directories, then exits as the signal would have. Node's default exit skipped the
+ * bench's own clean-up, and its children ran on: a stopped bench left proxies and servers that the next one measured
+ * beside.
  */
 export function stopChildrenOnSignals(): void {
   for (const [signal, code] of [
