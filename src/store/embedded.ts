@@ -105,8 +105,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions = {}): Promise
  * initdb into a sibling directory, renamed into place once complete. A process killed during initdb together with it
  * (an OOM kill, a lost node) left a half-made directory that every later start took for a cluster and failed on
  * (database "postgres" does not exist) until someone removed it. Siblings left so by processes that are gone go first.
+ * A directory that is there already (made by hand, or a volume mounted on it, which no rename can replace) gets its
+ * initdb in place.
  */
 async function initialiseWhole(Server: EmbeddedPostgresClass, dataDir: string, asRoot: boolean): Promise<void> {
+  if (await exists(dataDir)) return newServer(Server, dataDir, 0, asRoot).server.initialise();
   const prefix = `${basename(dataDir)}.initdb-`;
   for (const name of await readdir(dirname(dataDir))) {
     const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : Number.NaN;
