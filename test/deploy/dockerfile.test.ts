@@ -110,26 +110,35 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false);
   expect(existsSync(join(app, 'node_modules/zeromq'))).toBe(true);
 
-  // Started as the image would be, against this suite's PostgreSQL (no legacy services: it serves and says so).
-  const port = await freePort();
-  const env = { ...process.env, ...final.env, DATABASE_URL: await freshDatabaseUrl(), MEMSHIFT_HTTP_PORT: String(port) };
+  // Started as the image would be, against this suite's PostgreSQL (no legacy services: it serves and says so). Ports
+  // are picked before the start, and another test's process can take one meanwhile: then again on new ones.
   const [exe, ...rest] = [...entrypoint, ...cmd];
   const fronts = ['session-memory', 'contextual-memory', 'jarvis-memory'];
-  const frontArgs = (await Promise.all(fronts.map(async (s) => ['--set', `services.${s}.front=tcp://127.0.0.1:${await freePort()}`]))).flat();
-  server = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const databaseUrl = await freshDatabaseUrl();
+  let env: NodeJS.ProcessEnv = {};
   let out = '';
-  server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   let healthy = false;
-  // Healthy, and done starting (it says so once its fronts are bound too).
-  for (const deadline = Date.now() + 60_000; !(healthy && /memshift serving/.test(out)) && Date.now() < deadline;) {
-    await new Promise((r) => setTimeout(r, 500));
-    const [hexe, ...hargs] = healthcheck;
-    healthy = spawnSync(hexe!, hargs, { env, cwd: app }).status === 0;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    env = { ...process.env, ...final.env, DATABASE_URL: databaseUrl, MEMSHIFT_HTTP_PORT: String(await freePort()) };
+    const frontArgs = (await Promise.all(fronts.map(async (s) => ['--set', `services.${s}.front=tcp://127.0.0.1:${await freePort()}`]))).flat();
+    const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = started;
+    out = '';
+    healthy = false;
+    started.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    started.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    // Healthy, and done starting (it says so once its fronts are bound too).
+    for (const deadline = Date.now() + 60_000; !(healthy && /memshift serving/.test(out)) && Date.now() < deadline;) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (started.exitCode !== null) break;
+      const [hexe, ...hargs] = healthcheck;
+      healthy = spawnSync(hexe!, hargs, { env, cwd: app }).status === 0;
+    }
+    if (!/Address already in use/.test(out)) break;
   }
   expect(healthy, out).toBe(true);
   expect(out).toMatch(/memshift serving/);
-  server.kill('SIGTERM');
+  server!.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => server!.once('exit', resolve));
   expect(code, out).toBe(0);
 }, 480_000);
