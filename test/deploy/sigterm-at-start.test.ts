@@ -2,25 +2,18 @@
  * SIGTERM while `memshift serve` is still starting (its embedded PostgreSQL being made): it finishes the start,
  * closes without serving, stops that server and exits 0. Node's default exit left the server running, orphaned.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { freePort } from '../../src/util/ports.js';
 import { startChild } from '../../src/tools/bench/processes.js';
 import { waitUntil } from '../outbox/support.js';
+import { liveProcesses } from '../support/processes.js';
 
-/** Live processes whose command line includes `text`, and whose parent is `parent` when given (from /proc). */
+/** Live processes whose command line includes `text`, and whose parent is `parent` when given. */
 async function processes(text: string, parent?: number): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
-    if (!status || /^State:\s*Z/m.test(status) || (parent !== undefined && Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]) !== parent)) continue;
-    const command = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
-    if (command.includes(text)) found.push(Number(name));
-  }
-  return found;
+  return [...(await liveProcesses())].filter(([, p]) => p.command.includes(text) && (parent === undefined || p.parent === parent)).map(([pid]) => pid);
 }
 
 it('closes what it started, its embedded server too, when SIGTERM comes during the start', async () => {
