@@ -50,39 +50,44 @@ export const command = defineCommand(
     };
     const stop = new AbortController();
     void untilSignal().then(() => stop.abort());
-    return withStoreAndFlags(config, async (store, flags) => {
-      const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new');
-      // Asked before the legacy store is loaded (a large one takes a while), then before each batch by the backfill.
-      const refused = refusal();
-      if (refused) throw new Error(`backfill refused: ${refused}`);
-      const sides = await openSides(config, service, store.idMap, store.keyLocks);
-      try {
-        const result = await backfill({
-          service,
-          pool: store.pool,
-          legacy: await sides.legacy.ready,
-          new: sides.new,
-          writer: sides.writers!.new!,
-          ...opts,
-          progress: (total, done) => progressReporter(process.stderr, `backfill ${service}`, total, done),
-          signal: stop.signal,
-          refusal,
-          reconcileTuning: tuningOf(config),
-        });
-        const skipped = result.skipped ? `, ${result.skipped} left as they were (earlier writes of theirs still on their way)` : '';
-        const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${skipped}${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
-        if (!result.complete) {
-          process.stdout.write(`${head}; stopped${result.refused ? ` (${result.refused})` : ''}, resume by running it again\n`);
-          return 1;
+    // A signal stops it after the current batch (untilSignal above), and the store is closed then as after a batch.
+    return withStoreAndFlags(
+      config,
+      async (store, flags) => {
+        const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new');
+        // Asked before the legacy store is loaded (a large one takes a while), then before each batch by the backfill.
+        const refused = refusal();
+        if (refused) throw new Error(`backfill refused: ${refused}`);
+        const sides = await openSides(config, service, store.idMap, store.keyLocks);
+        try {
+          const result = await backfill({
+            service,
+            pool: store.pool,
+            legacy: await sides.legacy.ready,
+            new: sides.new,
+            writer: sides.writers!.new!,
+            ...opts,
+            progress: (total, done) => progressReporter(process.stderr, `backfill ${service}`, total, done),
+            signal: stop.signal,
+            refusal,
+            reconcileTuning: tuningOf(config),
+          });
+          const skipped = result.skipped ? `, ${result.skipped} left as they were (earlier writes of theirs still on their way)` : '';
+          const head = `memshift backfill ${service}: ${result.keys} keys, ${result.writes} writes${skipped}${result.resumedAfter ? ` (resumed after "${result.resumedAfter}")` : ''}`;
+          if (!result.complete) {
+            process.stdout.write(`${head}; stopped${result.refused ? ` (${result.refused})` : ''}, resume by running it again\n`);
+            return 1;
+          }
+          const run = result.reconcile!.run;
+          process.stdout.write(
+            `${head}\nreconcile run ${run.id}: missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}\n`,
+          );
+          return result.reconcile!.remaining ? 1 : 0;
+        } finally {
+          await sides.close();
         }
-        const run = result.reconcile!.run;
-        process.stdout.write(
-          `${head}\nreconcile run ${run.id}: missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}\n`,
-        );
-        return result.reconcile!.remaining ? 1 : 0;
-      } finally {
-        await sides.close();
-      }
-    });
+      },
+      { signals: false },
+    );
   },
 );

@@ -5,6 +5,7 @@ import { openStore, type Store } from './index.js';
 import type { WhenAway } from './schema.js';
 import type { ValuesAtRest } from './at-rest.js';
 import { makeRedactor } from '../util/redact.js';
+import { Interrupt } from './interrupt.js';
 
 /** store.valuesAtRest as the store applies it. */
 export function valuesAtRestFor(config: Config): ValuesAtRest {
@@ -35,24 +36,40 @@ export const openFlagsFor = (config: Config, store?: Store): Promise<Flags> =>
     ...(store ? { fetched: store.fetchedFlags } : {}),
   });
 
-/** Runs `work` with the store open, and closes it whatever happens. */
-export async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStoreFor(config);
+/**
+ * Runs `work` with the store open, and closes it whatever happens. SIGINT / SIGTERM end the process (130 / 143) once
+ * the embedded server it started has stopped, unless `signals: false` (a command that stops gracefully on its own).
+ */
+export async function withStore<T>(config: Config, work: (store: Store) => Promise<T>, { signals = true } = {}): Promise<T> {
+  const interrupt = signals ? new Interrupt() : undefined;
+  // A failure after a signal is its doing (a terminal's Ctrl-C reaches the server too): the exit under way stands for it.
+  const unlessInterrupted = (err: unknown) => interrupt?.exiting() ?? Promise.reject(err);
   try {
-    return await work(store);
+    const store = await openStoreFor(config).catch(unlessInterrupted);
+    const exiting = interrupt?.arm(async () => store.embedded?.stop());
+    if (exiting) return await exiting;
+    try {
+      return await work(store).catch(unlessInterrupted);
+    } finally {
+      await store.close();
+    }
   } finally {
-    await store.close();
+    interrupt?.dispose();
   }
 }
 
-/** Runs `work` with the store and the flags open, and closes both whatever happens. */
-export function withStoreAndFlags<T>(config: Config, work: (store: Store, flags: Flags) => Promise<T>): Promise<T> {
-  return withStore(config, async (store) => {
-    const flags = await openFlagsFor(config, store);
-    try {
-      return await work(store, flags);
-    } finally {
-      await flags.close();
-    }
-  });
+/** Runs `work` with the store and the flags open, and closes both whatever happens (signals: as withStore). */
+export function withStoreAndFlags<T>(config: Config, work: (store: Store, flags: Flags) => Promise<T>, opts: { signals?: boolean } = {}): Promise<T> {
+  return withStore(
+    config,
+    async (store) => {
+      const flags = await openFlagsFor(config, store);
+      try {
+        return await work(store, flags);
+      } finally {
+        await flags.close();
+      }
+    },
+    opts,
+  );
 }
