@@ -145,7 +145,11 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
         }
       : {}),
   }));
-  const handle = frameHandler(config.zmq.maxFrameBytes, (route) => run.run(route));
+  const handle = frameHandler(
+    config.zmq.maxFrameBytes,
+    (route) => run.run(route),
+    (service, action, outcome) => store.served.count(service, action, outcome),
+  );
   const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot())];
   /** The part a shutdown waits on: named in the log each CLOSE_WARN_MS it lasts (a shutdown that hangs says where). */
   let closing: string | undefined;

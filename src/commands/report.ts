@@ -36,7 +36,7 @@ export const command = defineCommand(
         const t = s.totals;
         lines.push(
           `  ${s.service.padEnd(18)} ${s.stage.padEnd(12)} ${VERDICT_LABEL[s.verdict.verdict].padEnd(9)} ` +
-            `${t.requests} requests, ${t.compared} compared, ${t.mismatch} mismatched — ${s.verdict.reasons[0] ?? ''}`,
+            `${s.served.requests} served, ${t.requests} shadowed, ${t.compared} compared, ${t.mismatch} mismatched — ${s.verdict.reasons[0] ?? ''}`,
         );
       }
       lines.push(...files.map((f) => `  wrote ${f}`));

@@ -20,18 +20,28 @@ export interface Outcome {
 /** Answers one frame for a service; runs inside a request span (a child of the caller's trace context, if any). */
 export type FrameHandler = (service: ServiceName, raw: Buffer) => Promise<Outcome>;
 
-/** `run` carries out a well-formed request and resolves with the primary's reply bytes; rejects when the primary failed. */
-export function frameHandler(maxRequestBytes: number, run: (route: Route) => Promise<Buffer>): FrameHandler {
+/**
+ * `run` carries out a well-formed request and resolves with the primary's reply bytes; rejects when the primary failed.
+ * `served` hears of every request answered (for the daily report), as the request metrics do (for Prometheus).
+ */
+export function frameHandler(
+  maxRequestBytes: number,
+  run: (route: Route) => Promise<Buffer>,
+  served: (service: ServiceName, action: string, outcome: OutcomeKind) => void,
+): FrameHandler {
   const handle = (service: ServiceName, raw: Buffer, noteAction?: (action: string) => void): Promise<Outcome> => {
     const routed = routeRequest(service, raw, maxRequestBytes);
     if (!routed.ok) {
       countRequest(service, 'unknown', 'bad_request');
+      served(service, 'unknown', 'bad_request');
       return Promise.resolve({ kind: 'bad_request', reply: routed.reply });
     }
     const { route } = routed;
     noteAction?.(actionLabel(route));
     const counted = (outcome: Outcome): Outcome => {
-      countRequest(service, actionLabel(route), outcome.kind);
+      const action = actionLabel(route);
+      countRequest(service, action, outcome.kind);
+      served(service, action, outcome.kind);
       return outcome;
     };
     // One promise reaction, not an async layer more: every request takes this path.

@@ -16,6 +16,7 @@ import { GuardEvents } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
+import { servedOf, type Served } from './served.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 const REPORT_VERSION = 1;
@@ -81,6 +82,8 @@ export interface ServiceReport {
   service: ServiceName;
   stage: Stage;
   flags: Record<string, FlagState>;
+  /** Every request the service answered, compared or not (the figures above count the reads compared). */
+  served: Served;
   totals: Figures;
   actions: (Figures & { action: string })[];
   series: SeriesPoint[];
@@ -186,6 +189,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         service,
         stage,
         flags,
+        served: servedOf(tallies, service),
         totals: t,
         comparison: comparisonDetail(tallies, service, t),
         actions: actions.filter((a) => a.service === service).map(actionFigures),

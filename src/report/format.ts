@@ -9,11 +9,16 @@ export const ms = (v: number | null): string => (v === null ? '–' : `${v < 10 
 
 export const signedMs = (v: number | null): string => (v === null ? '–' : `${v >= 0 ? '+' : '−'}${ms(Math.abs(v))}`);
 
-/** HH:MM of an ISO time, in UTC like the report's day. */
 /** Unknown outcomes, and how look-ups settled them, in one line. */
 export const unknownLine = (u: { seen: number; applied: number; notApplied: number; meanResolveMs: number | null; maxResolveMs: number | null }): string =>
   `${count(u.seen)} / ${count(u.applied)} applied, ${count(u.notApplied)} not / ${ms(u.meanResolveMs)} mean, ${ms(u.maxResolveMs)} max`;
 
+/** How many answered requests failed: `(3 backend errors, 0.19%; 1 bad request)`. */
+export const servedErrors = (s: { requests: number; backendError: number; backendErrorRate: number; badRequest: number }): string =>
+  `(${count(s.backendError)} backend error${s.backendError === 1 ? '' : 's'}, ${percent(s.backendErrorRate)}; ` +
+  `${count(s.badRequest)} bad request${s.badRequest === 1 ? '' : 's'})`;
+
+/** HH:MM of an ISO time, in UTC like the report's day. */
 export const hhmm = (iso: string | number): string => new Date(iso).toISOString().slice(11, 16);
 
 /** YYYY-MM-DD HH:MM:SS UTC. */

@@ -7,7 +7,22 @@
 import type { FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';
 import type { Thresholds } from './verdict.js';
-import { breach, count, hhmm, kindsLine, ms, noiseRows, percent, shown, signedMs, skippedLine, stamp, unknownLine, VERDICT_LABEL } from './format.js';
+import {
+  breach,
+  count,
+  hhmm,
+  kindsLine,
+  ms,
+  noiseRows,
+  percent,
+  servedErrors,
+  shown,
+  signedMs,
+  skippedLine,
+  stamp,
+  unknownLine,
+  VERDICT_LABEL,
+} from './format.js';
 import { escapeXml as esc, lineChart, type ChartSeries } from './svg.js';
 
 const SERVICE_COLORS = ['#2563eb', '#ea580c', '#0d9488', '#9333ea', '#ca8a04'];
@@ -90,7 +105,8 @@ function card(s: ServiceReport): string {
 <div class="card-head"><h2><a href="#svc-${esc(s.service)}">${esc(s.service)}</a></h2><span class="stage">${esc(s.stage)}</span></div>
 <div class="verdict-line"><span class="verdict ${verdictClass(s.verdict.verdict)}" data-verdict="${esc(s.verdict.verdict)}">${VERDICT_LABEL[s.verdict.verdict]}</span>${s.verdict.next ? `<span class="next">to ${esc(s.verdict.next)}</span>` : ''}</div>
 <dl class="kpis">
-<div><dt>Requests</dt><dd data-figure="requests" data-value="${t.requests}">${count(t.requests)}</dd></div>
+<div><dt>Served</dt><dd data-figure="served" data-value="${s.served.requests}">${count(s.served.requests)}</dd></div>
+<div><dt>Shadowed reads</dt><dd data-figure="requests" data-value="${t.requests}">${count(t.requests)}</dd></div>
 <div><dt>Compared</dt><dd data-figure="compared" data-value="${t.compared}">${count(t.compared)}</dd></div>
 <div><dt>Mismatch rate</dt><dd data-figure="mismatch-rate" data-value="${t.mismatchRate}" class="${t.mismatch ? 'bad' : ''}">${percent(t.mismatchRate)}</dd></div>
 </dl>
@@ -120,8 +136,9 @@ function serviceSection(s: ServiceReport, times: number[], xDomain: [number, num
 <div class="service-head"><h2>${esc(id)}</h2><span class="stage">${esc(s.stage)}</span><span class="verdict ${verdictClass(s.verdict.verdict)}">${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${esc(s.verdict.next)}` : ''}</span></div>
 <div class="reasons ${verdictClass(s.verdict.verdict)}"><ul>${s.verdict.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul></div>
 <div class="split">
-<table class="figures"><caption>Shadowed reads</caption><tbody>
-${row('Requests', `<span data-figure="requests" data-value="${t.requests}">${count(t.requests)}</span>`)}
+<table class="figures"><caption>Requests and comparisons</caption><tbody>
+${row('Served', `<span data-figure="served" data-value="${s.served.requests}">${count(s.served.requests)}</span> ${esc(servedErrors(s.served))}`)}
+${row('Shadowed reads', `<span data-figure="requests" data-value="${t.requests}">${count(t.requests)}</span>`)}
 ${row('Compared', `<span data-figure="compared" data-value="${t.compared}">${count(t.compared)}</span>`)}
 ${row('Matched', count(t.match))}
 ${row('Mismatched', count(t.mismatch))}
@@ -165,7 +182,7 @@ const flagsTable = (flags: Record<string, FlagState>) =>
 
 function actionsTable(s: ServiceReport): string {
   if (!s.actions.length) return '';
-  return `<h3>By action</h3><table class="data"><thead><tr><th>Action</th><th class="n">Requests</th><th class="n">Compared</th><th class="n">Mismatched</th><th class="n">Mismatch rate</th><th class="n">New errors</th><th class="n">Latency legacy / new</th></tr></thead><tbody>${s.actions
+  return `<h3>Shadowed reads by action</h3><table class="data"><thead><tr><th>Action</th><th class="n">Reads</th><th class="n">Compared</th><th class="n">Mismatched</th><th class="n">Mismatch rate</th><th class="n">New errors</th><th class="n">Latency legacy / new</th></tr></thead><tbody>${s.actions
     .map(
       (a) =>
         `<tr><td><code>${esc(a.action)}</code></td><td class="n">${count(a.requests)}</td><td class="n">${count(a.compared)}</td><td class="n">${count(a.mismatch)}</td><td class="n">${percent(a.mismatchRate)}</td><td class="n">${count(a.newError)}</td><td class="n">${ms(a.legacyAvgMs)} / ${ms(a.newAvgMs)}</td></tr>`,
@@ -242,7 +259,7 @@ function guardTable(s: ServiceReport): string {
 function footer(r: ReportData): string {
   const t = r.thresholds;
   return `<footer><h2>Thresholds</h2><p>Roll back when the mismatch rate exceeds <strong>${percent(t.mismatchRate)}</strong>, the new side's error rate exceeds <strong>${percent(t.errorRate)}</strong> (from ${count(t.errorMinSamples)} reads) or it is slower by more than <strong>${t.addedLatencyMs} ms</strong> on average (from ${count(t.latencyMinSamples)} reads), or when the guard tripped. Advance needs <strong>${count(t.minComparisons)}</strong> compared reads${t.requireReconcile ? ' and a clean reconciliation run' : ''} in the day; otherwise hold.</p>
-<p class="note">Requests are the reads shadowed to both sides (comparison_counts); day window ${esc(stamp(r.window.from))} – ${esc(stamp(r.window.to))}. Report format v${r.version}; the same data is in ${esc(r.date)}.json.</p></footer>`;
+<p class="note">Served: every request a service answered, its errors those whose primary failed (comparison_tallies, served.*); shadowed reads: the reads sent to both sides (comparison_counts); day window ${esc(stamp(r.window.from))} – ${esc(stamp(r.window.to))}. Report format v${r.version}; the same data is in ${esc(r.date)}.json.</p></footer>`;
 }
 
 const CSS = `
@@ -269,7 +286,7 @@ a{color:inherit}
 .verdict{display:inline-block;font-weight:700;font-size:13px;padding:3px 10px;border-radius:6px}
 .verdict.v-advance{background:var(--ok-bg);color:var(--ok)}.verdict.v-hold{background:var(--warn-bg);color:var(--warn)}.verdict.v-roll-back{background:var(--bad-bg);color:var(--bad)}
 .next{color:var(--muted);font-size:13px}
-.kpis{display:grid;grid-template-columns:repeat(3,1fr);gap:8px;margin:0}
+.kpis{display:grid;grid-template-columns:repeat(2,1fr);gap:8px;margin:0}
 .kpis div{background:var(--bg);border-radius:8px;padding:8px 10px}
 .kpis dt{font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 .kpis dd{margin:2px 0 0;font-size:20px;font-weight:650;font-variant-numeric:tabular-nums}

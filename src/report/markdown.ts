@@ -1,6 +1,21 @@
 /** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
 import type { ReportData, ServiceReport } from './data.js';
-import { breach, count, hhmm, kindsLine, ms, noiseRows, percent, shown, signedMs, skippedLine, stamp, unknownLine, VERDICT_LABEL } from './format.js';
+import {
+  breach,
+  count,
+  hhmm,
+  kindsLine,
+  ms,
+  noiseRows,
+  percent,
+  servedErrors,
+  shown,
+  signedMs,
+  skippedLine,
+  stamp,
+  unknownLine,
+  VERDICT_LABEL,
+} from './format.js';
 
 /** Keeps a cell on one table row. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -11,12 +26,12 @@ export function renderMarkdown(r: ReportData): string {
     '',
     `Generated ${stamp(r.generatedAt)} · flags from ${r.flagSource}${r.killSwitch ? ' · **kill switch on**' : ''} · ${r.redacted ? 'memory values redacted' : '**memory values shown**'}`,
     '',
-    '| Service | Stage | Verdict | Requests | Compared | Mismatch rate | New errors | Outbox depth | Reason |',
-    '|---|---|---|--:|--:|--:|--:|--:|---|',
+    '| Service | Stage | Verdict | Served | Served errors | Shadowed reads | Compared | Mismatch rate | New errors | Outbox depth | Reason |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|',
     ...r.services.map((s) => {
       const t = s.totals;
       const verdict = `**${VERDICT_LABEL[s.verdict.verdict]}**${s.verdict.next ? ` → ${s.verdict.next}` : ''}`;
-      return `| ${s.service} | ${s.stage} | ${verdict} | ${count(t.requests)} | ${count(t.compared)} | ${percent(t.mismatchRate)} | ${count(t.newError)} | ${count(s.outbox.depth)} | ${cell(s.verdict.reasons[0] ?? '')} |`;
+      return `| ${s.service} | ${s.stage} | ${verdict} | ${count(s.served.requests)} | ${count(s.served.backendError)} | ${count(t.requests)} | ${count(t.compared)} | ${percent(t.mismatchRate)} | ${count(t.newError)} | ${count(s.outbox.depth)} | ${cell(s.verdict.reasons[0] ?? '')} |`;
     }),
     '',
     ...r.services.flatMap(serviceMarkdown),
@@ -24,7 +39,7 @@ export function renderMarkdown(r: ReportData): string {
     '',
     `Roll back over a ${percent(r.thresholds.mismatchRate)} mismatch rate, a ${percent(r.thresholds.errorRate)} new-side error rate ` +
       `or ${r.thresholds.addedLatencyMs} ms added latency, or when the guard tripped; advance with ${count(r.thresholds.minComparisons)} compared reads` +
-      `${r.thresholds.requireReconcile ? ' and a clean reconciliation run' : ''}; otherwise hold. Requests are the reads shadowed to both sides.`,
+      `${r.thresholds.requireReconcile ? ' and a clean reconciliation run' : ''}; otherwise hold. Served: every request answered (its errors: the primary failed); shadowed reads: the reads sent to both sides.`,
     '',
   ];
   return lines.join('\n');
@@ -47,7 +62,8 @@ function serviceMarkdown(s: ServiceReport): string[] {
     '',
     '| Figure | Value |',
     '|---|--:|',
-    `| Requests | ${count(t.requests)} |`,
+    `| Requests served | ${count(s.served.requests)} ${servedErrors(s.served)} |`,
+    `| Shadowed reads | ${count(t.requests)} |`,
     `| Compared | ${count(t.compared)} |`,
     `| Mismatched | ${count(t.mismatch)} |`,
     `| Mismatch rate | ${percent(t.mismatchRate)} |`,

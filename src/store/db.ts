@@ -16,6 +16,7 @@ import { makeRedactor } from '../util/redact.js';
 import { UnknownOutcomes } from './unknowns.js';
 import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
+import { ServedCounts } from './served.js';
 
 const log = childLogger('store');
 
@@ -55,6 +56,8 @@ export interface Store {
   /** The flags last fetched from Unleash, for a start while it is out of reach. */
   readonly fetchedFlags: FetchedFlags;
   readonly tallies: Tallies;
+  /** Every request answered, by service, action and outcome (written into the tallies at each flush). */
+  readonly served: ServedCounts;
   /** Why the store's tables are not known to be there yet (out of reach since the start, whenAway 'wait'), else undefined. */
   pending(): Error | undefined;
   /** Set when this store started its own PostgreSQL. */
@@ -93,7 +96,9 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const comparisons = new ComparisonCounts(pool);
   const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50, opts.valuesAtRest ?? { redact: makeRedactor(true) });
   const tallies = new Tallies(pool);
+  const served = new ServedCounts();
   const flush = async () => {
+    served.drainInto(tallies);
     await Promise.all([comparisons.flush(), samples.flush(), tallies.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
@@ -110,6 +115,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     unknowns: new UnknownOutcomes(pool),
     fetchedFlags: new FetchedFlags(pool),
     tallies,
+    served,
     pending: () => schema.pending(),
     embedded,
     flush,

@@ -2,6 +2,7 @@
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
 import { useProxyOnSims } from '../support/stack.js';
+import { servedOf } from '../../src/report/served.js';
 
 const { sims, proxy } = useProxyOnSims();
 
@@ -22,6 +23,11 @@ it('holds requests for a service that is away, as a direct client would, and err
   await new Promise((r) => setTimeout(r, 300));
   await sims().up('jarvis-memory');
   expect(await pending).toEqual({ status: 'ok', memories: [] });
+
+  // The daily report's served figures: three requests answered, the one memshift answered with its error among them.
+  await proxy().store.flush();
+  const tallies = await proxy().store.tallies.sum(new Date(Date.now() - 3_600_000), new Date(Date.now() + 60_000));
+  expect(servedOf(tallies, 'jarvis-memory')).toMatchObject({ requests: 3, ok: 2, backendError: 1, badRequest: 0 });
 });
 
 it('reports degraded, not unhealthy, when only the orchestrator is down', async () => {

@@ -24,6 +24,7 @@ let stack: MigrationStack;
 let browser: Browser;
 let dir: string;
 const today = utcDate(new Date());
+const sent = {} as Record<ServiceName, number>;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'memshift-report-'));
@@ -37,12 +38,14 @@ beforeAll(async () => {
     guard: { mismatchRate: { threshold: 0.001, minSamples: 40 } },
   });
   const fronts = stack.proxy.fronts;
-  await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'clean', seed: 3 });
+  const traffic = [await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'clean', seed: 3 })];
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0.3, mode: 'alter' } });
-  await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'drift', seed: 5 });
+  traffic.push(await runTraffic({ fronts, agents: 16, requests: 700, prefix: 'drift', seed: 5 }));
   await stack.proxy.runner.secondary.drain();
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 0 } });
-  await runTraffic({ fronts, agents: 16, requests: 400, prefix: 'drift', seed: 5 });
+  traffic.push(await runTraffic({ fronts, agents: 16, requests: 400, prefix: 'drift', seed: 5 }));
+  // What the agents sent, as they count it: the report's served figures must add up to it.
+  for (const s of SIM_SERVICES) sent[s] = traffic.reduce((n, r) => n + r.byService[s], 0);
   await stack.proxy.runner.secondary.drain();
 
   const runs = new ReconcileRuns(stack.proxy.store.pool, { retentionMs: 3_600_000 });
@@ -135,6 +138,7 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
     const t = totals[service];
     // Every place the page shows a service's figure: its card and its section.
     for (const [figure, expected] of [
+      ['served', sent[service]],
       ['requests', t.requests],
       ['compared', t.compared],
     ] as const) {
