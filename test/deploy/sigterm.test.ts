@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { freePort } from '../../src/util/ports.js';
+import { servingEndpoints } from '../support/serving.js';
 import { startChild, waitForZmq, HEALTH_CHECK, type Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
@@ -23,24 +23,28 @@ let front: string;
 const children: Child[] = [];
 
 async function startMemshift(drainMs: number): Promise<{ child: Child; http: string }> {
-  const port = await freePort();
   const child = startChild([
     'serve',
     ...['--set', `services.session-memory.front=${front}`],
     ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
     ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
     ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
-    ...['--set', 'http.host=127.0.0.1', '--set', `http.port=${port}`],
+    ...['--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
     ...['--set', `store.url=${url}`, '--set', `flags.file=${flagsFile.file}`],
     ...['--set', `outbox.leaseMs=${LEASE_MS}`, '--set', `shutdown.drainMs=${drainMs}`],
   ]);
   children.push(child);
+  let http: string;
   try {
+    // The first start binds a port of the system's choosing; the successor binds it again, as agents keep their endpoint.
+    const bound = await servingEndpoints(child);
+    front = bound['session-memory']!;
+    http = bound.http!;
     await waitForZmq(front, HEALTH_CHECK, 30_000);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${child.output()}`);
   }
-  return { child, http: `http://127.0.0.1:${port}` };
+  return { child, http };
 }
 
 beforeAll(async () => {
@@ -48,7 +52,7 @@ beforeAll(async () => {
   sims = await startSims({ faults: { orchestrator: { latencyMs: 60, jitterMs: 40 } } });
   flagsFile = await dualWriteFlags();
   url = await freshDatabaseUrl();
-  front = `tcp://127.0.0.1:${await freePort()}`;
+  front = 'tcp://127.0.0.1:*';
 }, 60_000);
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop('SIGKILL')));

@@ -14,7 +14,7 @@ import { HEALTH_CHECK, startChild, waitForZmq, type Child } from '../../src/tool
 import type { SimHandle, SimOptions, SimTarget } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
-import { freePort } from '../../src/util/ports.js';
+import { servingEndpoints } from '../support/serving.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { sleep, waitUntil } from '../outbox/support.js';
 import { legacyRecords, newRecords, type WrittenService } from './records.js';
@@ -81,17 +81,16 @@ export function useChildStack(o: {
 class MemshiftChild {
   child: Child | undefined;
 
-  private constructor(
-    readonly fronts: Record<WrittenService, string>,
-    private readonly args: string[],
-  ) {}
+  /** Until the first start: ports of the system's choosing, bound again by every restart (agents keep their endpoint). */
+  fronts: Record<WrittenService, string> = { 'session-memory': 'tcp://127.0.0.1:*', 'jarvis-memory': 'tcp://127.0.0.1:*' };
+
+  private constructor(private readonly args: string[]) {}
 
   static async start(endpoints: Record<SimTarget, string>, o: { store: string[]; flagsFile: string; extra?: string[] }): Promise<MemshiftChild> {
-    const fronts = { 'session-memory': `tcp://127.0.0.1:${await freePort()}`, 'jarvis-memory': `tcp://127.0.0.1:${await freePort()}` };
     const set = (kv: string) => ['--set', kv];
     const args = [
       'serve',
-      ...WRITTEN.flatMap((s) => [...set(`services.${s}.front=${fronts[s]}`), ...set(`services.${s}.legacy.endpoint=${endpoints[s]}`)]),
+      ...WRITTEN.flatMap((s) => set(`services.${s}.legacy.endpoint=${endpoints[s]}`)),
       ...set('services.contextual-memory.enabled=false'),
       ...set(`orchestrator.endpoint=${endpoints.orchestrator}`),
       ...set('http.host=127.0.0.1'),
@@ -103,14 +102,16 @@ class MemshiftChild {
       ...set('guard.enabled=false'),
       ...(o.extra ?? []).flatMap(set),
     ];
-    const m = new MemshiftChild(fronts, args);
+    const m = new MemshiftChild(args);
     await m.restart();
     return m;
   }
 
   async restart(): Promise<void> {
-    const c = startChild(this.args);
+    const c = startChild([...this.args, ...WRITTEN.flatMap((s) => ['--set', `services.${s}.front=${this.fronts[s]}`])]);
     try {
+      const bound = await servingEndpoints(c);
+      for (const s of WRITTEN) this.fronts[s] = bound[s]!;
       for (const s of WRITTEN) await waitForZmq(this.fronts[s], HEALTH_CHECK, 60_000);
     } catch (err) {
       await c.stop('SIGKILL');

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { freePort } from '../../src/util/ports.js';
 import { startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
+import { servingEndpoints } from '../support/serving.js';
 import { collapse, describeOpenRows, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 let sims: SimHandle;
@@ -32,6 +32,8 @@ async function startProxyChild(): Promise<Child> {
     ...['--set', 'outbox.leaseMs=1500'],
   ]);
   try {
+    // The first start binds a port of the system's choosing; the restarts bind it again, as agents keep their endpoint.
+    front = (await servingEndpoints(c))['session-memory']!;
     await waitForZmq(front, HEALTH, 30_000);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${c.output()}`);
@@ -43,7 +45,7 @@ beforeAll(async () => {
   sims = await startSims({ faults: { orchestrator: { latencyMs: 1, jitterMs: 2 } } });
   flagsFile = await dualWriteFlags();
   url = await freshDatabaseUrl();
-  front = `tcp://127.0.0.1:${await freePort()}`;
+  front = 'tcp://127.0.0.1:*';
   child = await startProxyChild();
 }, 60_000);
 afterAll(async () => {
