@@ -182,6 +182,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         guardEventsOf(guardLog, service, from, to),
       ]);
       const t = figures(totals.get(service));
+      const served = servedOf(tallies, service);
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
@@ -189,7 +190,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         service,
         stage,
         flags,
-        served: servedOf(tallies, service),
+        served,
         totals: t,
         comparison: comparisonDetail(tallies, service, t),
         actions: actions.filter((a) => a.service === service).map(actionFigures),
@@ -203,6 +204,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         verdict: decideVerdict(
           {
             stage,
+            served: served.requests,
             requests: t.requests,
             compared: t.compared,
             mismatch: t.mismatch,

@@ -25,6 +25,8 @@ export interface Thresholds {
 
 export interface VerdictInput {
   stage: Stage;
+  /** Every request the service answered through memshift during the day, compared or not. */
+  served: number;
   /** Shadowed reads (every comparison attempt, skipped ones included). */
   requests: number;
   compared: number;
@@ -65,6 +67,8 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   if (input.stage === 'complete') return { verdict: 'hold', reasons: ['migration complete: nothing further to advance'] };
 
   const hold: string[] = [];
+  // Where nothing is compared, traffic is the only sign that the agents are pointed at memshift at all.
+  if (!COMPARED.has(input.stage) && input.served === 0) hold.push('no request served today: are the agents pointed at memshift?');
   if (COMPARED.has(input.stage) && input.compared < t.minComparisons) {
     hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed`);
   }
@@ -86,7 +90,7 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   if (COMPARED.has(input.stage))
     clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);
   if (t.requireReconcile && input.stage !== 'off') clean.push('reconciliation clean');
-  if (!clean.length) clean.push('legacy only: dual writes can start');
+  if (!clean.length) clean.push(`legacy only, ${input.served} request(s) served: dual writes can start`);
   return { verdict: 'advance', reasons: clean, next };
 }
 

@@ -15,6 +15,7 @@ const T: Thresholds = {
 
 const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   stage: 'shadow',
+  served: 9000,
   requests: 2100,
   compared: 2000,
   mismatch: 0,
@@ -93,6 +94,16 @@ describe('decideVerdict', () => {
     expect(off).toMatchObject({ verdict: 'advance', next: 'dual-write' });
     expect(decideVerdict(clean({ stage: 'dual-write', compared: 0, reconcile: null }), T).verdict).toBe('hold');
     expect(decideVerdict(clean({ stage: 'dual-write', compared: 0 }), T)).toMatchObject({ verdict: 'advance', next: 'shadow' });
+  });
+
+  it('holds off and dual-write while no request was served: the agents may not be pointed at memshift yet', () => {
+    for (const stage of ['off', 'dual-write'] as const) {
+      const v = decideVerdict(clean({ stage, served: 0, requests: 0, compared: 0 }), T);
+      expect(v.verdict, stage).toBe('hold');
+      expect(v.reasons[0], stage).toMatch(/no request served today/);
+    }
+    // Compared stages are judged by their comparisons, which need traffic anyway.
+    expect(decideVerdict(clean({ served: 0 }), T).verdict).toBe('advance');
   });
 
   it('holds when killed or complete, unless something calls for a roll back', () => {
