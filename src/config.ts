@@ -221,6 +221,11 @@ const configSchema = () =>
          * each process only, enough for one replica or agents routed to replicas by key.
          */
         keyOrder: z.enum(['replicas', 'replica']).default('replicas'),
+        /**
+         * How often each replica publishes the settings the replicas must share (keyOrder, the legs' maxInFlight) and
+         * compares the others' (src/outbox/fleet.ts).
+         */
+        fleetEveryMs: z.number().int().positive().default(10_000),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
         memoryQueueMax: z.number().int().positive().default(10_000),
         /** Finished writes kept this long for `memshift outbox list`. */

@@ -24,6 +24,7 @@ import { buildHttpFront } from './fronts/http-front.js';
 import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
+import { fleetSettingsFor } from './outbox/fleet.js';
 import { reconcilePart } from './reconcile/part.js';
 import { childLogger } from './telemetry/log.js';
 import { startTelemetry } from './telemetry/index.js';
@@ -114,11 +115,14 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   // The background parts, in the order they start (and the reverse of the order they close).
   const guarding = guardPart(ctx);
   const reporting = reportPart(ctx);
+  // The settings the replicas must share, where they matter: the durable outbox's order and barriers.
+  const fleet = config.outbox.enabled ? fleetSettingsFor(config, store.pool, services) : undefined;
   const bgParts: Part[] = [
     guarding,
     reporting,
     reconcilePart(ctx),
-    statusPart(ctx, { guard: guarding.guard, events: guarding.events }),
+    ...(fleet ? [{ name: 'fleet settings', start: () => void fleet.start(), close: async () => fleet.close() }] : []),
+    statusPart(ctx, { guard: guarding.guard, events: guarding.events, ...(fleet ? { fleet } : {}) }),
     { name: 'admin routes', routes: parts.adminRoutes ?? [] },
   ];
   const run = (made.runner = createRunner({
@@ -128,14 +132,14 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     legacyLegs: legacy,
     newLegs: newLegOf,
     observers: [metricsObserver(config.telemetry.maxMismatchPaths), ...bgParts.flatMap((p) => (p.observer ? [p.observer] : [])), ...(parts.observers ?? [])],
-    ...(config.outbox.enabled
+    ...(fleet
       ? {
           secondary: (apply, observer, sides) =>
             new Outbox({
               pool: store.pool,
               apply,
               sides,
-              barrierPings: barrierPingsFor(config),
+              barrierPings: fleet.barrierPings(barrierPingsFor(config)),
               primaryBudgetMs: primaryBudgetMs(config),
               observer,
               services,

@@ -17,6 +17,8 @@ export interface StatusDeps {
   events: GuardEvents;
   outbox?: () => Promise<SecondaryStats>;
   totals?: (service: ServiceName) => ServiceTotals;
+  /** The replicas sharing the store: how many are live, and the shared settings on which they differ from this one. */
+  fleet?: { live(): number; disagreements(): string[] };
 }
 
 const pickComparisons = (t: ServiceTotals) => ({
@@ -40,6 +42,7 @@ async function proxyStatus(deps: StatusDeps) {
     flagSource: deps.flags.source,
     killSwitch: snap.killSwitch,
     outbox: outbox ?? null,
+    fleet: deps.fleet ? { live: deps.fleet.live(), disagreements: deps.fleet.disagreements() } : null,
     services: Object.fromEntries(
       deps.services.map((s) => [
         s,
@@ -87,7 +90,7 @@ const statusRoutes =
   };
 
 /** The status routes as a part of the proxy. */
-export const statusPart = (ctx: PartContext, guarding: { guard?: Guard; events: GuardEvents }): Part => ({
+export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' | 'events' | 'fleet'>): Part => ({
   name: 'admin status',
   routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats, totals: ctx.totals })],
 });

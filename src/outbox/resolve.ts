@@ -156,10 +156,13 @@ export class Resolver {
   }
 }
 
-/** Each leg's barrier: one more ping than the most requests a connection to it can have held (its bound). */
+/** The most requests a connection to a leg can have held: its bound, `maxInFlight`. */
+export const legBound = (config: Config, service: ServiceName, side: Side): number =>
+  (side === 'legacy' ? serviceConfigOf(config, service).legacy : (serviceConfigOf(config, service).new ?? config.orchestrator)).maxInFlight;
+
+/** Each leg's barrier: one more ping than its bound. */
 export function barrierPingsFor(config: Config): (service: ServiceName, side: Side) => number {
-  return (service, side) =>
-    (side === 'legacy' ? serviceConfigOf(config, service).legacy : (serviceConfigOf(config, service).new ?? config.orchestrator)).maxInFlight + 1;
+  return (service, side) => legBound(config, service, side) + 1;
 }
 
 /** The longest any primary call may take: the slowest leg's timeout, and a second for the rest of the write path. */

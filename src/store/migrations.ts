@@ -318,6 +318,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE reconcile_differences ADD COLUMN queued boolean NOT NULL DEFAULT false;
       ALTER TABLE reconcile_runs ADD COLUMN queued integer NOT NULL DEFAULT 0`,
   },
+  {
+    // The settings replicas must share (src/outbox/fleet.ts), as each last published them: compared by the others,
+    // and the largest leg bound sizes every replica's barriers.
+    name: 'fleet_settings',
+    sql: `
+      CREATE TABLE fleet_settings (
+        replica text PRIMARY KEY,
+        seen_at timestamptz NOT NULL DEFAULT now(),
+        settings jsonb NOT NULL
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

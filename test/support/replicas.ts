@@ -17,7 +17,8 @@ export interface Replicas {
   flags(): Flags;
 }
 
-export function useReplicas(edits: Edits, count = 2, extra: Record<string, unknown> = {}): Replicas {
+/** `extra`: config for every replica, or each replica's own (by its index). */
+export function useReplicas(edits: Edits, count = 2, extra: Record<string, unknown> | ((i: number) => Record<string, unknown>) = {}): Replicas {
   let sims: SimHandle | undefined;
   let temp: TempFlags | undefined;
   let url = '';
@@ -28,7 +29,7 @@ export function useReplicas(edits: Edits, count = 2, extra: Record<string, unkno
     temp = await TempFlags.create(edits);
     flags = await temp.open();
     url = await freshDatabaseUrl();
-    for (let i = 0; i < count; i++) proxies.push(await startProxy(configFor(sims, url, extra), { flags }));
+    for (let i = 0; i < count; i++) proxies.push(await startProxy(configFor(sims, url, typeof extra === 'function' ? extra(i) : extra), { flags }));
   }, 60_000);
   afterAll(async () => {
     await Promise.all(proxies.map((p) => p.close()));

@@ -1,0 +1,50 @@
+/**
+ * The settings replicas must share, on a real PostgreSQL: each replica sees a live one that differs from it, and
+ * sizes its barriers for the largest bound any replica published lately, a stopped one's too until it ages out.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { FleetSettings, type SharedSettings } from '../../src/outbox/fleet.js';
+import { useOutboxTable } from '../support/outbox.js';
+import { waitUntil } from './support.js';
+
+const db = useOutboxTable();
+// Live: seen within three of these; generous enough that a busy machine's late tick does not drop a member.
+const EVERY_MS = 250;
+const members: FleetSettings[] = [];
+afterEach(() => {
+  for (const m of members.splice(0)) m.close();
+});
+
+const member = (replica: string, settings: SharedSettings, keepMs = 60_000) => {
+  const m = new FleetSettings(db.pool, replica, settings, { everyMs: EVERY_MS, keepMs }).start();
+  members.push(m);
+  return m;
+};
+
+it('names what a live replica sets otherwise, and sizes the barriers for the largest bound', async () => {
+  const a = member('a', { keyOrder: 'replicas', maxInFlight: { 'session-memory/legacy': 4, 'session-memory/new': 256 } });
+  const b = member('b', { keyOrder: 'replica', maxInFlight: { 'session-memory/legacy': 64, 'session-memory/new': 256 } });
+  await waitUntil(() => a.live() === 2 && b.live() === 2, 10_000, 'both replicas see each other');
+  expect(a.disagreements()).toEqual(['outbox.keyOrder: replicas here, replica on b', 'session-memory/legacy maxInFlight: 4 here, 64 on b']);
+  expect(b.disagreements()).toEqual(['outbox.keyOrder: replica here, replicas on a', 'session-memory/legacy maxInFlight: 64 here, 4 on a']);
+  // One ping more than the largest bound, whichever replica has it; legs nobody else bounds keep their own.
+  const own = (_service: string, side: string) => (side === 'legacy' ? 5 : 257);
+  expect(a.barrierPings(own)('session-memory', 'legacy')).toBe(65);
+  expect(a.barrierPings(own)('session-memory', 'new')).toBe(257);
+  expect(b.barrierPings(() => 65)('session-memory', 'legacy')).toBe(65);
+});
+
+it("agrees with replicas set alike, and keeps a stopped replica's bound until it ages out", async () => {
+  const a = member('a2', { keyOrder: 'replicas', maxInFlight: { 'jarvis-memory/legacy': 8 } }, 5_000);
+  const b = member('b2', { keyOrder: 'replicas', maxInFlight: { 'jarvis-memory/legacy': 8 } }, 5_000);
+  const c = member('c2', { keyOrder: 'replicas', maxInFlight: { 'jarvis-memory/legacy': 100 } }, 5_000);
+  await waitUntil(() => [a, b].every((m) => m.live() === 3), 10_000, 'three replicas live for both');
+  expect(b.disagreements()).toEqual(['jarvis-memory/legacy maxInFlight: 8 here, 100 on c2']);
+  c.close();
+  // Not live after three missed publications: no longer a disagreement, but its writes may still be taken over.
+  await waitUntil(() => [a, b].every((m) => m.live() === 2 && m.disagreements().length === 0), 10_000, 'c2 no longer live for either');
+  const own = () => 9;
+  expect(a.barrierPings(own)('jarvis-memory', 'legacy')).toBe(101);
+  // Past keepMs its row is gone, and so is its bound.
+  await waitUntil(() => a.barrierPings(own)('jarvis-memory', 'legacy') === 9, 10_000, "c2's bound aged out");
+});
