@@ -98,6 +98,10 @@ it('logs in with the token once and shows every service as /admin/status does', 
     expect(await figure(s, 'mismatches')).toBe(String(status.services[s]!.comparisons.mismatches));
     expect(await figure(s, 'stage')).toBe(status.services[s]!.stage);
   }
+  // The replicas sharing the store, as /admin/status counts them (this one alone, configured alike).
+  const fleet = (await admin('/status')) as { fleet: { live: number } };
+  expect(await page.locator('#fleet [data-figure="replicas"]').textContent()).toBe(String(fleet.fleet.live));
+  expect(await page.locator('#fleet').textContent()).toContain('configured alike');
   await card(S).locator('.u-over').first().waitFor({ timeout: 10_000 });
   const keep = process.env.MEMSHIFT_CONSOLE_SCREENSHOT;
   if (keep) await writeFile(keep, await page.screenshot({ fullPage: true }));

@@ -183,7 +183,24 @@ function renderFleet() {
   if (!overview || !current) return;
   const o = current.outbox || {};
   const parked = overview.parked;
+  const f = current.fleet;
   document.getElementById('fleet').replaceChildren(
+    f
+      ? el(
+          'p',
+          {},
+          'Replicas on this store: ',
+          el('span', { 'data-figure': 'replicas' }, f.live),
+          f.disagreements.length ? el('strong', { class: 'bad' }, ' — configured apart, give them one configuration:') : ', configured alike',
+        )
+      : '',
+    f && f.disagreements.length
+      ? el(
+          'ul',
+          { 'data-figure': 'disagreements' },
+          f.disagreements.map((d) => el('li', {}, d)),
+        )
+      : '',
     el(
       'p',
       {},
