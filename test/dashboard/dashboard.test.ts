@@ -98,6 +98,12 @@ it('logs in with the token once and shows every service as /admin/status does', 
     expect(await figure(s, 'mismatches')).toBe(String(status.services[s]!.comparisons.mismatches));
     expect(await figure(s, 'stage')).toBe(status.services[s]!.stage);
   }
+  // Today's requests served, as the report counts them from every replica's tallies.
+  const report = (await admin(`/reports/${new Date().toISOString().slice(0, 10)}.json`)) as { services: { service: string; served: { requests: number } }[] };
+  for (const r of report.services) {
+    expect(r.served.requests, r.service).toBeGreaterThan(0);
+    await expect.poll(() => figure(r.service, 'served'), { timeout: 10_000 }).toBe(String(r.served.requests));
+  }
   // The replicas sharing the store, as /admin/status counts them (this one alone, configured alike).
   const fleet = (await admin('/status')) as { fleet: { live: number } };
   expect(await page.locator('#fleet [data-figure="replicas"]').textContent()).toBe(String(fleet.fleet.live));

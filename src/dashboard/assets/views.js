@@ -95,6 +95,7 @@ export function details(r) {
       runs,
       el('h3', {}, 'Guard events'),
       events,
+      el('p', {}, 'Served today (every replica): ', el('span', { 'data-figure': 'served' }, r.served.requests), `, backend errors ${r.served.backendError}`),
       el('p', {}, `Verdict: ${r.verdict.verdict} — ${r.verdict.reasons[0] || ''}`),
     ),
   );
