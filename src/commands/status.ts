@@ -20,7 +20,8 @@ export const command = defineCommand(
 Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin
 token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
 percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
-p99 latency, re-checked share of skipped reads, and the outbox depth.`,
+p99 latency, re-checked share of skipped reads, and the outbox depth; then the replicas on its store, and any
+setting they must share that they are configured apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const url = values.proxy.replace(/\/+$/, '');
@@ -28,14 +29,21 @@ p99 latency, re-checked share of skipped reads, and the outbox depth.`,
     const res = await fetch(`${url}/admin/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     if (res.status === 404) throw new Error(`${url} has no admin API (no admin token configured there)`);
     if (!res.ok) throw new Error(`${url}/admin/status: HTTP ${res.status}${res.status === 401 ? ' (give --token or MEMSHIFT_ADMIN_TOKEN)' : ''}`);
-    const body = (await res.json()) as { flagSource: string; killSwitch: boolean; services: Record<string, ServiceStatus> };
+    const body = (await res.json()) as StatusBody;
     process.stdout.write(`${statusTable(url, body).join('\n')}\n`);
   },
 );
 
+interface StatusBody {
+  flagSource: string;
+  killSwitch: boolean;
+  services: Record<string, ServiceStatus>;
+  fleet: { live: number; disagreements: string[] } | null;
+}
+
 const HEAD = ['SERVICE', 'STAGE', 'READ-NEW', 'SHADOW', 'GUARD', 'COMPARED', 'MISMATCH', 'NEW ERR', '+P99', 'RE-CHECKED', 'OUTBOX'];
 
-function statusTable(url: string, body: { flagSource: string; killSwitch: boolean; services: Record<string, ServiceStatus> }): string[] {
+function statusTable(url: string, body: StatusBody): string[] {
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
   const rollout = (flags: Record<string, FlagState>, kind: string) => {
     const f = Object.entries(flags).find(([n]) => n.endsWith(`.${kind}`))?.[1];
@@ -65,5 +73,9 @@ function statusTable(url: string, body: { flagSource: string; killSwitch: boolea
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line)];
+  const f = body.fleet;
+  const fleet = f
+    ? [`replicas on its store: ${f.live}, ${f.disagreements.length ? 'CONFIGURED APART:' : 'configured alike'}`, ...f.disagreements.map((d) => `  ${d}`)]
+    : [];
+  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...fleet];
 }

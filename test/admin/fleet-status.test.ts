@@ -1,11 +1,13 @@
 /**
  * Two replicas on one store, one of them configured otherwise (a rollout half done): each names the difference in
- * /admin/status, and /metrics gauges it for the alert.
+ * /admin/status and `memshift status`, and /metrics gauges it for the alert.
  */
 import { expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import { useReplicas } from '../support/replicas.js';
 import { waitUntil } from '../outbox/support.js';
+import { command as statusCommand } from '../../src/commands/status.js';
+import { runCommand } from '../support/cli.js';
 
 const TOKEN = 'fleet-status-token';
 const replicas = useReplicas({ [flagName('session-memory', 'dual-write')]: { enabled: true } }, 2, (i) => ({
@@ -34,4 +36,10 @@ it('names the setting live replicas differ on, in /admin/status and as a gauge',
   expect(seen[1]!.disagreements).toEqual([expect.stringMatching(/^outbox\.keyOrder: replica here, replicas on \S+$/)]);
   const metrics = await (await fetch(`${replicas.proxies()[0]!.httpUrl}/metrics`)).text();
   expect(metrics).toMatch(/^memshift_fleet_disagreements(\{[^}]*\})? 1$/m);
+  // `memshift status` ends with them.
+  const out = (await runCommand(statusCommand, ['--proxy', replicas.proxies()[0]!.httpUrl, '--token', TOKEN])).out.trim().split('\n');
+  expect(out.slice(-2)).toEqual([
+    'replicas on its store: 2, CONFIGURED APART:',
+    expect.stringMatching(/^ {2}outbox\.keyOrder: replicas here, replica on \S+$/),
+  ]);
 });

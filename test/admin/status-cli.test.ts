@@ -15,8 +15,10 @@ it('prints every service with its stage, guard state and window figures; refuses
     await expect(status(['--proxy', stack.proxy.httpUrl])).rejects.toThrow(/401/);
     const lines = (await status(['--proxy', stack.proxy.httpUrl, '--token', 'status-token'])).trim().split('\n');
     expect(lines[1]).toMatch(/^SERVICE\s+STAGE\s+READ-NEW\s+SHADOW\s+GUARD\s+COMPARED\s+MISMATCH/);
-    const rows = lines.slice(2);
+    const rows = lines.slice(2, 2 + SIM_SERVICES.length);
     expect(rows.map((r) => r.split(/\s+/)[0]).sort()).toEqual([...SIM_SERVICES].sort());
+    // Then the replicas on its store: this one alone, configured alike.
+    expect(lines.slice(2 + SIM_SERVICES.length)).toEqual(['replicas on its store: 1, configured alike']);
     const admin = (await (await fetch(`${stack.proxy.httpUrl}/admin/status`, { headers: { authorization: 'Bearer status-token' } })).json()) as {
       services: Record<string, { guard: { figures: { compared: number } } }>;
     };
