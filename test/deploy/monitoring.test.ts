@@ -79,6 +79,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
   expect(operator.spec).toEqual(rulesDoc);
   expect(rulesDoc.groups[0]!.rules.map((r) => r.alert).sort()).toEqual(
     [
+      'MemshiftAgentErrors',
       'MemshiftFleetSettingsDiffer',
       'MemshiftGuardTripped',
       'MemshiftKeysReordered',

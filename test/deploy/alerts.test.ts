@@ -1,0 +1,153 @@
+/**
+ * The alerts that page or warn, fed series by `promtool test rules` (Debian's prometheus): each fires on what
+ * should page and stays quiet below its threshold and before its `for`. `promtool check rules` (monitoring.test.ts)
+ * only says that they parse.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+
+const RULES = resolve('deploy/prometheus/memshift-rules.yaml');
+const rules = (parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert: string; annotations: { description: string } }[] }[] }).groups.flatMap(
+  (g) => g.rules,
+);
+/** A rule's description is fixed text; its summary, which carries the figures, is spelt out in each case below. */
+const description = (alert: string) => rules.find((r) => r.alert === alert)!.annotations.description;
+
+const dir = mkdtempSync(join(tmpdir(), 'memshift-alerts-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Case {
+  /** Series as promtool's expanding notation writes them: a counter growing by n a minute is `0+nx30`. */
+  series: Record<string, string>;
+  /** At each time, the alerts expected firing: their labels (besides alertname) and summary. */
+  expect: { at: string; alert: string; firing: { labels: Record<string, string>; summary: string }[] }[];
+}
+
+/** Runs one promtool unit test file of the cases; returns promtool's output, throwing it when a case fails. */
+function promtool(cases: Case[]): string {
+  const file = join(dir, `cases-${Math.random().toString(36).slice(2)}.yaml`);
+  const doc = {
+    rule_files: [RULES],
+    evaluation_interval: '1m',
+    tests: cases.map((c) => ({
+      interval: '1m',
+      input_series: Object.entries(c.series).map(([series, values]) => ({ series, values })),
+      alert_rule_test: c.expect.map((e) => ({
+        eval_time: e.at,
+        alertname: e.alert,
+        exp_alerts: e.firing.map((f) => ({ exp_labels: f.labels, exp_annotations: { summary: f.summary, description: description(e.alert) } })),
+      })),
+    })),
+  };
+  writeFileSync(file, stringify(doc));
+  try {
+    return execFileSync('promtool', ['test', 'rules', file], { encoding: 'utf8', stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`promtool test rules failed:\n${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`);
+  }
+}
+
+it("pages when over 1% of a service's requests get memshift's error for 5 minutes, and not at 0.5%", () => {
+  const req = (service: string, outcome: string) => `memshift_requests_total{service="${service}",action="a",outcome="${outcome}"}`;
+  const out = promtool([
+    {
+      series: {
+        [req('session-memory', 'ok')]: '0+980x30',
+        [req('session-memory', 'backend_error')]: '0+20x30',
+        [req('jarvis-memory', 'ok')]: '0+995x30',
+        [req('jarvis-memory', 'backend_error')]: '0+5x30',
+      },
+      expect: [
+        // The rate's first 5-minute window, then its `for`: pending until then.
+        { at: '4m', alert: 'MemshiftAgentErrors', firing: [] },
+        {
+          at: '15m',
+          alert: 'MemshiftAgentErrors',
+          firing: [
+            {
+              labels: { severity: 'page', service: 'session-memory' },
+              summary: "session-memory: 2% of the agents' requests answered with an error by memshift",
+            },
+          ],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
+it('tickets replicas configured apart after 5 minutes; pages a guard rollback at once, a secondary write waiting past 5 minutes, a replica down for 2', () => {
+  const out = promtool([
+    {
+      series: {
+        'memshift_fleet_disagreements{instance="a:8080"}': '0 0 1x20',
+        'memshift_fleet_disagreements{instance="b:8080"}': '0x22',
+        'memshift_guard_tripped{service="jarvis-memory",instance="a:8080"}': '0 0 0 1x20',
+        'memshift_guard_tripped{service="session-memory",instance="a:8080"}': '0x23',
+        // The oldest secondary write's age, a minute more each minute from 0: past 300 s at minute 6, then its `for`.
+        'memshift_outbox_oldest_age_seconds{instance="a:8080"}': '0+60x20',
+        // Replica b stops answering scrapes at minute 2.
+        'up{job="memshift",instance="a:8080"}': '1x20',
+        'up{job="memshift",instance="b:8080"}': '1 1 0x18',
+      },
+      expect: [
+        { at: '5m', alert: 'MemshiftFleetSettingsDiffer', firing: [] },
+        {
+          at: '10m',
+          alert: 'MemshiftFleetSettingsDiffer',
+          firing: [{ labels: { severity: 'ticket' }, summary: 'replicas sharing the state store disagree on 1 setting(s) they must share' }],
+        },
+        { at: '2m', alert: 'MemshiftGuardTripped', firing: [] },
+        {
+          at: '3m',
+          alert: 'MemshiftGuardTripped',
+          firing: [{ labels: { severity: 'page', service: 'jarvis-memory' }, summary: 'memshift rolled jarvis-memory back to legacy' }],
+        },
+        { at: '3m', alert: 'MemshiftReplicaDown', firing: [] },
+        {
+          at: '5m',
+          alert: 'MemshiftReplicaDown',
+          firing: [{ labels: { severity: 'page', job: 'memshift', instance: 'b:8080' }, summary: 'memshift replica b:8080 is down' }],
+        },
+        { at: '6m', alert: 'MemshiftOutboxOldWrites', firing: [] },
+        {
+          at: '8m',
+          alert: 'MemshiftOutboxOldWrites',
+          firing: [{ labels: { severity: 'page' }, summary: 'a secondary write has waited 8m 0s to be applied' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
+it('tickets a mismatch rate over 0.1% of compared reads for 5 minutes, re-checks counted, skipped reads not', () => {
+  const cmp = (service: string, outcome: string) => `memshift_comparisons_total{service="${service}",action="a",outcome="${outcome}"}`;
+  const out = promtool([
+    {
+      series: {
+        // 3 of 1,000 compared differ, one of them found by a re-check; the skipped reads are no comparisons.
+        [cmp('contextual-memory', 'match')]: '0+897x30',
+        [cmp('contextual-memory', 'mismatch')]: '0+2x30',
+        [cmp('contextual-memory', 'recheck_match')]: '0+100x30',
+        [cmp('contextual-memory', 'recheck_mismatch')]: '0+1x30',
+        [cmp('contextual-memory', 'skipped')]: '0+5000x30',
+        // 1 of 2,000: under the threshold.
+        [cmp('session-memory', 'match')]: '0+1999x30',
+        [cmp('session-memory', 'mismatch')]: '0+1x30',
+      },
+      expect: [
+        {
+          at: '15m',
+          alert: 'MemshiftMismatchRateHigh',
+          firing: [{ labels: { severity: 'ticket', service: 'contextual-memory' }, summary: 'contextual-memory: 0.3% of compared reads differ' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
