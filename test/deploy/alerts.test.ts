@@ -1,6 +1,6 @@
 /**
- * The alerts that page or warn, fed series by `promtool test rules` (Debian's prometheus): each fires on what
- * should page and stays quiet below its threshold and before its `for`. `promtool check rules` (monitoring.test.ts)
+ * Every alert fed series by `promtool test rules` (Debian's prometheus): each fires on what should page or open a
+ * ticket, and stays quiet below its threshold and before its `for`. `promtool check rules` (monitoring.test.ts)
  * only says that they parse.
  */
 import { execFileSync } from 'node:child_process';
@@ -145,6 +145,48 @@ it('tickets a mismatch rate over 0.1% of compared reads for 5 minutes, re-checks
           at: '15m',
           alert: 'MemshiftMismatchRateHigh',
           firing: [{ labels: { severity: 'ticket', service: 'contextual-memory' }, summary: 'contextual-memory: 0.3% of compared reads differ' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
+it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reordered within the hour and differences left', () => {
+  const leg = (service: string, outcome: string) => `memshift_leg_duration_ms_count{service="${service}",action="a",side="new",outcome="${outcome}"}`;
+  const out = promtool([
+    {
+      series: {
+        [leg('jarvis-memory', 'ok')]: '0+950x80',
+        [leg('jarvis-memory', 'timeout')]: '0+50x80',
+        // Legacy's failures are not the orchestrator's.
+        'memshift_leg_duration_ms_count{service="session-memory",action="a",side="legacy",outcome="timeout"}': '0+500x80',
+        [leg('session-memory', 'ok')]: '0+1000x80',
+        'memshift_outbox_parked{instance="a:8080"}': '0x9 3x70',
+        // One key reordered at minute 10: a ticket for the hour after it.
+        'memshift_outbox_reordered_keys{instance="a:8080"}': '0x9 1x70',
+        'memshift_reconcile_remaining{service="contextual-memory"}': '0x80',
+        'memshift_reconcile_remaining{service="session-memory"}': '0x9 2x70',
+      },
+      expect: [
+        {
+          at: '15m',
+          alert: 'MemshiftNewSideErrors',
+          firing: [{ labels: { severity: 'ticket', service: 'jarvis-memory' }, summary: 'jarvis-memory: 5% of calls to the orchestrator fail' }],
+        },
+        { at: '9m', alert: 'MemshiftParkedWrites', firing: [] },
+        { at: '10m', alert: 'MemshiftParkedWrites', firing: [{ labels: { severity: 'ticket' }, summary: '3 secondary write(s) parked as dead' }] },
+        { at: '9m', alert: 'MemshiftKeysReordered', firing: [] },
+        {
+          at: '30m',
+          alert: 'MemshiftKeysReordered',
+          firing: [{ labels: { severity: 'ticket' }, summary: "key(s) whose held secondary writes another replica's later ones overtook, in the last hour" }],
+        },
+        { at: '75m', alert: 'MemshiftKeysReordered', firing: [] },
+        {
+          at: '10m',
+          alert: 'MemshiftReconcileDifferences',
+          firing: [{ labels: { severity: 'ticket', service: 'session-memory' }, summary: 'session-memory: the latest reconciliation left 2 difference(s)' }],
         },
       ],
     },
