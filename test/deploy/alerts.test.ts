@@ -27,8 +27,12 @@ interface Case {
   expect: { at: string; alert: string; firing: { labels: Record<string, string>; summary: string }[] }[];
 }
 
+/** Alerts some case below has fed: the last test asks that none of the rules is left out. */
+const fed = new Set<string>();
+
 /** Runs one promtool unit test file of the cases; returns promtool's output, throwing it when a case fails. */
 function promtool(cases: Case[]): string {
+  for (const c of cases) for (const e of c.expect) if (e.firing.length) fed.add(e.alert);
   const file = join(dir, `cases-${Math.random().toString(36).slice(2)}.yaml`);
   const doc = {
     rule_files: [RULES],
@@ -192,4 +196,8 @@ it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reord
     },
   ]);
   expect(out).toMatch(/SUCCESS/);
+});
+
+it('leaves no rule without a case that makes it fire', () => {
+  expect([...fed].sort()).toEqual(rules.map((r) => r.alert).sort());
 });
