@@ -12,7 +12,7 @@ import { listReconcileRuns, type ReconcileRun } from '../reconcile/runs.js';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { OutboxHistory } from '../outbox/history.js';
-import { GuardEvents } from '../guard/events.js';
+import { GuardEvents, type GuardEvent } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
@@ -99,6 +99,11 @@ export interface ServiceReport {
   reconcile: RunSummary[];
   /** Oldest first. */
   guardEvents: GuardEventSummary[];
+  /**
+   * In today's report, a guard rollback in force as it was made, which the flags do not show (flags from a file, or
+   * Unleash without an admin token): the fleet serves the stage it rolled back to until someone resumes the guard.
+   */
+  heldBack: { since: string; flagsChanged: { flag: string; to: string }[] } | null;
   verdict: VerdictResult;
 }
 
@@ -163,6 +168,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const snapshot = opts.flags.snapshot();
 
   const span = await activeSpan(store, outboxHistory, from, to);
+  const heldBack = utcDate(now) === opts.date ? await guardLog.inForceUpTo(await guardLog.lastId()) : [];
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
   const [totals, actions, series, outbox, unknowns, tallies] = await Promise.all([
     store.comparisons.byService(from, to),
@@ -201,6 +207,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, meanResolveMs: null, maxResolveMs: null },
         reconcile,
         guardEvents,
+        heldBack: heldBackOf(heldBack.find((e) => e.service === service)),
         verdict: decideVerdict(
           {
             stage,
@@ -389,6 +396,8 @@ function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
     })),
   };
 }
+
+const heldBackOf = (e: GuardEvent | undefined): ServiceReport['heldBack'] => (e ? { since: e.at, flagsChanged: e.flagsChanged } : null);
 
 async function guardEventsOf(events: GuardEvents, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
   const rows = await events.between(service, from, to);

@@ -3,6 +3,7 @@ import type { ReportData, ServiceReport } from './data.js';
 import {
   breach,
   count,
+  heldBackLine,
   hhmm,
   kindsLine,
   ms,
@@ -59,6 +60,7 @@ function serviceMarkdown(s: ServiceReport): string[] {
     ...s.verdict.reasons.map((x) => `- ${x}`),
     '',
     `Stage **${s.stage}**; flags now: ${flags}.`,
+    ...(s.heldBack ? ['', `**${heldBackLine(s.service, s.heldBack)}**`] : []),
     '',
     '| Figure | Value |',
     '|---|--:|',

@@ -159,6 +159,11 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
     const card = page.locator(`.card[data-service="${service}"]`);
     const guardTrips = await stack.proxy.guardEvents.list({ service });
     if (t.mismatch > 0 || guardTrips.length) expect(await card.locator('[data-verdict]').getAttribute('data-verdict')).toBe('roll back');
+    // Flags from a file: the guard's rollback lives in the store, not in the flags, so the section says it holds.
+    const held = page.locator(`section.service[data-service="${service}"] [data-figure="held-back"]`);
+    if (guardTrips.length)
+      expect(await held.innerText()).toMatch(new RegExp(`^Held back by the guard since \\d\\d:\\d\\d UTC \\(.*shadow-read off.*\\).*guard/${service}/resume`));
+    else expect(await held.count()).toBe(0);
     expect((await card.locator('.reason').innerText()).length).toBeGreaterThan(10);
   }
   expect(Object.values(totals).some((t) => t.mismatch > 0)).toBe(true);
