@@ -189,6 +189,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
       ]);
       const t = figures(totals.get(service));
       const served = servedOf(tallies, service);
+      const held = heldBackOf(heldBack.find((e) => e.service === service));
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
@@ -207,7 +208,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, meanResolveMs: null, maxResolveMs: null },
         reconcile,
         guardEvents,
-        heldBack: heldBackOf(heldBack.find((e) => e.service === service)),
+        heldBack: held,
         verdict: decideVerdict(
           {
             stage,
@@ -217,6 +218,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             mismatch: t.mismatch,
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,
+            heldBackSince: held ? `${held.since.slice(11, 16)} UTC` : null,
             guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },

@@ -34,6 +34,8 @@ export interface VerdictInput {
   newError: number;
   /** New minus legacy average latency over the day; null without both. */
   addedLatencyMs: number | null;
+  /** When a guard rollback still in force that the flags do not show was made (HH:MM UTC); null when none holds. */
+  heldBackSince: string | null;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
   /** The day's latest finished reconciliation run; null when none ran. */
@@ -64,6 +66,9 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   if (rollBack.length) return { verdict: 'roll back', reasons: rollBack };
 
   if (input.stage === 'killed') return { verdict: 'hold', reasons: ['the kill switch is on: every service is on legacy only'] };
+  // An earlier day's rollback: the flags still name the stage the guard rolled back from.
+  if (input.heldBackSince)
+    return { verdict: 'hold', reasons: [`the guard holds it rolled back since ${input.heldBackSince}: resume the guard once the cause is fixed`] };
   if (input.stage === 'complete') return { verdict: 'hold', reasons: ['migration complete: nothing further to advance'] };
 
   const hold: string[] = [];

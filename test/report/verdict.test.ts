@@ -22,6 +22,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   newError: 0,
   addedLatencyMs: 3,
   guardTrips: [],
+  heldBackSince: null,
   reconcile: { status: 'done', remaining: 0, queued: 0 },
   ...over,
 });
@@ -104,6 +105,13 @@ describe('decideVerdict', () => {
     }
     // Compared stages are judged by their comparisons, which need traffic anyway.
     expect(decideVerdict(clean({ served: 0 }), T).verdict).toBe('advance');
+  });
+
+  it('holds while a rollback of an earlier day is still in force, and rolls back when the guard tripped today', () => {
+    const held = decideVerdict(clean({ heldBackSince: '23:10 UTC' }), T);
+    expect(held).toMatchObject({ verdict: 'hold' });
+    expect(held.reasons[0]).toMatch(/guard holds it rolled back since 23:10 UTC/);
+    expect(decideVerdict(clean({ heldBackSince: '09:00 UTC', guardTrips: [{ at: '09:00 UTC', rules: ['mismatchRate'] }] }), T).verdict).toBe('roll back');
   });
 
   it('holds when killed or complete, unless something calls for a roll back', () => {
