@@ -17,6 +17,7 @@ import type { UnknownFigures } from '../store/unknowns.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
 import { servedOf, type Served } from './served.js';
+import { stamp } from './format.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 const REPORT_VERSION = 1;
@@ -218,7 +219,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             mismatch: t.mismatch,
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,
-            heldBackSince: held ? `${held.since.slice(11, 16)} UTC` : null,
+            heldBackSince: held ? stamp(held.since) : null,
             guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },

@@ -20,7 +20,7 @@ export const servedErrors = (s: { requests: number; backendError: number; backen
 
 /** A guard rollback in force that the flags do not show, as one sentence (shared by the HTML and Markdown reports). */
 export const heldBackLine = (service: string, h: { since: string; flagsChanged: { flag: string; to: string }[] }): string =>
-  `Held back by the guard since ${h.since.slice(11, 16)} UTC (${h.flagsChanged.map((f) => `${f.flag.replace(/^memshift\.[^.]+\./, '')} ${f.to}`).join(', ')}): ` +
+  `Held back by the guard since ${stamp(h.since)} (${h.flagsChanged.map((f) => `${f.flag.replace(/^memshift\.[^.]+\./, '')} ${f.to}`).join(', ')}): ` +
   `the flags do not show it, and the fleet serves so until the guard is resumed (POST /admin/guard/${service}/resume, or the console).`;
 
 /** HH:MM of an ISO time, in UTC like the report's day. */

@@ -34,7 +34,7 @@ export interface VerdictInput {
   newError: number;
   /** New minus legacy average latency over the day; null without both. */
   addedLatencyMs: number | null;
-  /** When a guard rollback still in force that the flags do not show was made (HH:MM UTC); null when none holds. */
+  /** When a guard rollback still in force that the flags do not show was made (its stamp); null when none holds. */
   heldBackSince: string | null;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];

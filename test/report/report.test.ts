@@ -162,7 +162,9 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
     // Flags from a file: the guard's rollback lives in the store, not in the flags, so the section says it holds.
     const held = page.locator(`section.service[data-service="${service}"] [data-figure="held-back"]`);
     if (guardTrips.length)
-      expect(await held.innerText()).toMatch(new RegExp(`^Held back by the guard since \\d\\d:\\d\\d UTC \\(.*shadow-read off.*\\).*guard/${service}/resume`));
+      expect(await held.innerText()).toMatch(
+        new RegExp(`^Held back by the guard since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.*shadow-read off.*\\).*guard/${service}/resume`),
+      );
     else expect(await held.count()).toBe(0);
     expect((await card.locator('.reason').innerText()).length).toBeGreaterThan(10);
   }

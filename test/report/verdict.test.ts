@@ -108,10 +108,12 @@ describe('decideVerdict', () => {
   });
 
   it('holds while a rollback of an earlier day is still in force, and rolls back when the guard tripped today', () => {
-    const held = decideVerdict(clean({ heldBackSince: '23:10 UTC' }), T);
+    const held = decideVerdict(clean({ heldBackSince: '2026-11-25 23:10:04 UTC' }), T);
     expect(held).toMatchObject({ verdict: 'hold' });
-    expect(held.reasons[0]).toMatch(/guard holds it rolled back since 23:10 UTC/);
-    expect(decideVerdict(clean({ heldBackSince: '09:00 UTC', guardTrips: [{ at: '09:00 UTC', rules: ['mismatchRate'] }] }), T).verdict).toBe('roll back');
+    expect(held.reasons[0]).toMatch(/guard holds it rolled back since 2026-11-25 23:10:04 UTC/);
+    expect(decideVerdict(clean({ heldBackSince: '2026-11-26 09:00:00 UTC', guardTrips: [{ at: '09:00 UTC', rules: ['mismatchRate'] }] }), T).verdict).toBe(
+      'roll back',
+    );
   });
 
   it('holds when killed or complete, unless something calls for a roll back', () => {
