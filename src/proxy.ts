@@ -116,7 +116,9 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const guarding = guardPart(ctx);
   const reporting = reportPart(ctx);
   // The settings the replicas must share, where they matter: the durable outbox's order and barriers.
-  const fleet = config.outbox.enabled ? fleetSettingsFor(config, store.pool, services) : undefined;
+  const fleet = config.outbox.enabled
+    ? fleetSettingsFor(config, store.pool, services, () => Object.fromEntries(services.map((s) => [s, serviceSnapshot(flags.snapshot(), s).stage])))
+    : undefined;
   const bgParts: Part[] = [
     guarding,
     reporting,

@@ -1,8 +1,9 @@
 /**
- * The settings replicas sharing a store must agree on (`outbox.keyOrder`, each leg's `maxInFlight`), published by
- * each replica and compared with the others': a disagreement is logged, gauged and shown in /admin/status, and every
- * barrier is sized for the largest bound a replica published within `outbox.maxAgeMs`, since a write taken over
- * may have been sent by any of them (a barrier shorter than the sender's bound can end before its request).
+ * What replicas sharing a store must agree on (`outbox.keyOrder`, each leg's `maxInFlight`, each service's stage),
+ * published by each replica and compared with the others': a disagreement is logged, gauged and shown in
+ * /admin/status, and every barrier is sized for the largest bound a replica published within `outbox.maxAgeMs`,
+ * since a write taken over may have been sent by any of them (a barrier shorter than the sender's bound can end
+ * before its request).
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ import { defineGauge } from '../telemetry/metrics.js';
 const log = childLogger('outbox.fleet');
 
 const disagreeing = defineGauge('memshift.fleet.disagreements', {
-  description: 'Settings on which live replicas sharing the store differ from this one (outbox.keyOrder, legs maxInFlight)',
+  description: "What live replicas sharing the store have apart from this one (outbox.keyOrder, legs' maxInFlight, services' stages)",
   combine: 'max',
 });
 
@@ -25,6 +26,11 @@ export interface SharedSettings {
   keyOrder: string;
   /** Each leg's bound, by `service/side`. */
   maxInFlight: Record<string, number>;
+  /**
+   * Each service's stage as this replica serves it, when it published (flags from files each replica reads on its
+   * own, a ConfigMap mounted by subPath that running pods never see change, a guard rollback not followed).
+   */
+  stages?: Record<string, string>;
 }
 
 interface Member {
@@ -51,6 +57,8 @@ export class FleetSettings {
     readonly replica: string,
     private readonly own: SharedSettings,
     private readonly opts: FleetOptions,
+    /** Each service's stage now, published with the settings and compared with the others'. */
+    private readonly stages: () => Record<string, string>,
   ) {
     this.removeGauge = disagreeing.addSource(() => [{ value: this.disagreements().length, attributes: {} }]);
   }
@@ -67,6 +75,9 @@ export class FleetSettings {
     for (const m of this.members) {
       if (m.ageMs > 3 * this.opts.everyMs) continue;
       if (m.settings.keyOrder !== this.own.keyOrder) out.push(`outbox.keyOrder: ${this.own.keyOrder} here, ${m.settings.keyOrder} on ${m.replica}`);
+      const stages = this.stages();
+      for (const [service, there] of Object.entries(m.settings.stages ?? {}))
+        if (stages[service] !== undefined && stages[service] !== there) out.push(`${service} stage: ${stages[service]} here, ${there} on ${m.replica}`);
       for (const leg of new Set([...Object.keys(this.own.maxInFlight), ...Object.keys(m.settings.maxInFlight)])) {
         const [here, there] = [this.own.maxInFlight[leg], m.settings.maxInFlight[leg]];
         if (here !== undefined && there !== undefined && here !== there) out.push(`${leg} maxInFlight: ${here} here, ${there} on ${m.replica}`);
@@ -96,7 +107,7 @@ export class FleetSettings {
       await this.pool.query(
         `INSERT INTO fleet_settings (replica, settings) VALUES ($1, $2)
          ON CONFLICT (replica) DO UPDATE SET seen_at = now(), settings = EXCLUDED.settings`,
-        [this.replica, this.own],
+        [this.replica, { ...this.own, stages: this.stages() }],
       );
       await this.pool.query(`DELETE FROM fleet_settings WHERE seen_at < now() - make_interval(secs => $1::double precision / 1000)`, [this.opts.keepMs]);
       const { rows } = await this.pool.query<{ replica: string; age_ms: number; settings: SharedSettings }>(
@@ -120,15 +131,16 @@ export class FleetSettings {
     if (now.length)
       log.error(
         { disagreements: now },
-        'replicas sharing this store disagree on settings they must share: a key spread over them may be reordered (keyOrder), ' +
-          'and barriers are sized for the largest bound (maxInFlight); give every replica the same configuration',
+        'replicas sharing this store disagree on what they must share: a key spread over them may be reordered (keyOrder), ' +
+          'barriers are sized for the largest bound (maxInFlight), agents are served at two stages (stage); give every replica ' +
+          'the same configuration and flags',
       );
     else log.info('replicas sharing this store agree on their shared settings again');
   }
 }
 
-/** This process's member of the fleet, publishing the settings `config` gives the legs of `services`. */
-export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readonly ServiceName[]): FleetSettings {
+/** This process's member of the fleet, publishing the settings `config` gives the legs of `services`, and their stages. */
+export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readonly ServiceName[], stages: () => Record<string, string>): FleetSettings {
   const sides: Side[] = ['legacy', 'new'];
   const maxInFlight = Object.fromEntries(services.flatMap((s) => sides.map((side) => [`${s}/${side}`, legBound(config, s, side)])));
   // Named per process, as the guard's fleet: a restarted replica is a new member, its predecessor's row kept a while.
@@ -140,5 +152,6 @@ export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readon
       everyMs: config.outbox.fleetEveryMs,
       keepMs: config.outbox.maxAgeMs,
     },
+    stages,
   );
 }

@@ -103,7 +103,7 @@ it('tickets replicas configured apart after 5 minutes; pages a guard rollback at
         {
           at: '10m',
           alert: 'MemshiftFleetSettingsDiffer',
-          firing: [{ labels: { severity: 'ticket' }, summary: 'replicas sharing the state store disagree on 1 setting(s) they must share' }],
+          firing: [{ labels: { severity: 'ticket' }, summary: 'replicas sharing the state store disagree on 1 setting(s) or stage(s) they must share' }],
         },
         { at: '2m', alert: 'MemshiftGuardTripped', firing: [] },
         {

@@ -15,8 +15,8 @@ afterEach(() => {
   for (const m of members.splice(0)) m.close();
 });
 
-const member = (replica: string, settings: SharedSettings, keepMs = 60_000) => {
-  const m = new FleetSettings(db.pool, replica, settings, { everyMs: EVERY_MS, keepMs }).start();
+const member = (replica: string, settings: SharedSettings, keepMs = 60_000, stages: Record<string, string> = {}) => {
+  const m = new FleetSettings(db.pool, replica, settings, { everyMs: EVERY_MS, keepMs }, () => stages).start();
   members.push(m);
   return m;
 };
@@ -47,4 +47,17 @@ it("agrees with replicas set alike, and keeps a stopped replica's bound until it
   expect(a.barrierPings(own)('jarvis-memory', 'legacy')).toBe(101);
   // Past keepMs its row is gone, and so is its bound.
   await waitUntil(() => a.barrierPings(own)('jarvis-memory', 'legacy') === 9, 10_000, "c2's bound aged out");
+});
+
+it('names a service served at another stage by a live replica (a flags file not updated there)', async () => {
+  const settings = { keyOrder: 'replicas', maxInFlight: {} };
+  const stages = { 'session-memory': 'new-primary', 'jarvis-memory': 'shadow' };
+  const a = member('a3', settings, 60_000, stages);
+  const b = member('b3', settings, 60_000, { 'session-memory': 'shadow', 'jarvis-memory': 'shadow' });
+  await waitUntil(() => [a, b].every((m) => m.live() === 2), 10_000, 'both live');
+  expect(a.disagreements()).toEqual(['session-memory stage: new-primary here, shadow on b3']);
+  expect(b.disagreements()).toEqual(['session-memory stage: shadow here, new-primary on a3']);
+  // Once this replica's flags say so too, at its next look: nothing apart.
+  stages['session-memory'] = 'shadow';
+  await waitUntil(() => a.disagreements().length === 0 && b.disagreements().length === 0, 10_000, 'stages alike again');
 });
