@@ -21,7 +21,7 @@ Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/sta
 token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
 percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
 p99 latency, re-checked share of skipped reads, and the outbox depth; then the replicas on its store, and any
-setting they must share that they are configured apart on.`,
+setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const url = values.proxy.replace(/\/+$/, '');
