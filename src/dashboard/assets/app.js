@@ -191,7 +191,9 @@ function renderFleet() {
           {},
           'Replicas on this store: ',
           el('span', { 'data-figure': 'replicas' }, f.live),
-          f.disagreements.length ? el('strong', { class: 'bad' }, ' — configured apart, give them one configuration and one flags source:') : ', configured alike',
+          f.disagreements.length
+            ? el('strong', { class: 'bad' }, ' — configured apart, give them one configuration and one flags source:')
+            : ', configured alike',
         )
       : '',
     f && f.disagreements.length
