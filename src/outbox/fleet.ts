@@ -72,10 +72,10 @@ export class FleetSettings {
   /** Live replicas' settings that differ from this one's, each as a sentence naming the replica. */
   disagreements(): string[] {
     const out: string[] = [];
+    const stages = this.stages();
     for (const m of this.members) {
       if (m.ageMs > 3 * this.opts.everyMs) continue;
       if (m.settings.keyOrder !== this.own.keyOrder) out.push(`outbox.keyOrder: ${this.own.keyOrder} here, ${m.settings.keyOrder} on ${m.replica}`);
-      const stages = this.stages();
       for (const [service, there] of Object.entries(m.settings.stages ?? {}))
         if (stages[service] !== undefined && stages[service] !== there) out.push(`${service} stage: ${stages[service]} here, ${there} on ${m.replica}`);
       for (const leg of new Set([...Object.keys(this.own.maxInFlight), ...Object.keys(m.settings.maxInFlight)])) {
