@@ -110,17 +110,17 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   expect(existsSync(join(app, 'node_modules/tsx'))).toBe(false);
   expect(existsSync(join(app, 'node_modules/zeromq'))).toBe(true);
 
-  // Started as the image would be, against this suite's PostgreSQL (no legacy services: it serves and says so). Ports
-  // are picked before the start, and another test's process can take one meanwhile: then again on new ones.
+  // Started as the image would be, against this suite's PostgreSQL (no legacy services: it serves and says so). Its
+  // fronts take ports of the system's choosing; the HTTP port, which the HEALTHCHECK reads from the environment, is
+  // picked before the start, and another test's process can take it meanwhile: then again on a new one.
   const [exe, ...rest] = [...entrypoint, ...cmd];
-  const fronts = ['session-memory', 'contextual-memory', 'jarvis-memory'];
+  const frontArgs = ['session-memory', 'contextual-memory', 'jarvis-memory'].flatMap((s) => ['--set', `services.${s}.front=tcp://127.0.0.1:*`]);
   const databaseUrl = await freshDatabaseUrl();
   let env: NodeJS.ProcessEnv = {};
   let out = '';
   let healthy = false;
   for (let attempt = 1; attempt <= 3; attempt++) {
     env = { ...process.env, ...final.env, DATABASE_URL: databaseUrl, MEMSHIFT_HTTP_PORT: String(await freePort()) };
-    const frontArgs = (await Promise.all(fronts.map(async (s) => ['--set', `services.${s}.front=tcp://127.0.0.1:${await freePort()}`]))).flat();
     const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
     server = started;
     out = '';
