@@ -117,7 +117,10 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const reporting = reportPart(ctx);
   // The settings the replicas must share, where they matter: the durable outbox's order and barriers.
   const fleet = config.outbox.enabled
-    ? fleetSettingsFor(config, store.pool, services, () => Object.fromEntries(services.map((s) => [s, serviceSnapshot(flags.snapshot(), s).stage])))
+    ? fleetSettingsFor(config, store.pool, services, () => {
+        const snap = flags.snapshot();
+        return Object.fromEntries(services.map((s) => [s, serviceSnapshot(snap, s).stage]));
+      })
     : undefined;
   const bgParts: Part[] = [
     guarding,
