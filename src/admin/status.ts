@@ -9,6 +9,7 @@ import type { GuardEvents } from '../guard/events.js';
 import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
 import type { Part, PartContext } from '../part.js';
+import type { LegacyGap } from '../store/legacy-gaps.js';
 
 export interface StatusDeps {
   flags: Flags;
@@ -19,6 +20,7 @@ export interface StatusDeps {
   totals?: (service: ServiceName) => ServiceTotals;
   /** The replicas sharing the store: how many are live, and the shared settings on which they differ from this one. */
   fleet?: { live(): number; disagreements(): string[] };
+  legacyGap?: (service: ServiceName) => LegacyGap | undefined;
 }
 
 const pickComparisons = (t: ServiceTotals) => ({
@@ -51,6 +53,8 @@ async function proxyStatus(deps: StatusDeps) {
           flags: serviceSnapshot(snap, s).flags,
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
+          // Legacy missed writes (served at complete) since then: reading it serves stale data until a repair.
+          legacyBehindSince: deps.legacyGap?.(s)?.since.toISOString() ?? null,
           // This process's comparisons since it started, with the kinds of difference found.
           comparisons: deps.totals ? pickComparisons(deps.totals(s)) : null,
           // The outbox is shared by the services; its depth is the instance's.
@@ -92,5 +96,14 @@ const statusRoutes =
 /** The status routes as a part of the proxy. */
 export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' | 'events' | 'fleet'>): Part => ({
   name: 'admin status',
-  routes: [statusRoutes({ flags: ctx.flags, services: ctx.services, ...guarding, outbox: ctx.secondaryStats, totals: ctx.totals })],
+  routes: [
+    statusRoutes({
+      flags: ctx.flags,
+      services: ctx.services,
+      ...guarding,
+      outbox: ctx.secondaryStats,
+      totals: ctx.totals,
+      legacyGap: (s) => ctx.store.legacyGaps.of(s),
+    }),
+  ],
 });

@@ -3,7 +3,7 @@ import { CONFIG_OPTIONS, defineCommand } from './define.js';
 import { loadConfig } from '../config.js';
 import { backfill } from '../backfill/backfill.js';
 import { progressReporter } from '../backfill/progress.js';
-import { openSides, rewriteRefusal, tuningOf } from '../reconcile/sides.js';
+import { gapRefusal, openSides, rewriteRefusal, tuningOf } from '../reconcile/sides.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 import { untilSignal } from './signals.js';
 import { withStoreAndFlags } from '../store/open.js';
@@ -54,7 +54,9 @@ export const command = defineCommand(
     return withStoreAndFlags(
       config,
       async (store, flags) => {
-        const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new');
+        await store.legacyGaps.read();
+        const refusal = () =>
+          rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new') ?? gapRefusal(service, store.legacyGaps.of(service));
         // Asked before the legacy store is loaded (a large one takes a while), then before each batch by the backfill.
         const refused = refusal();
         if (refused) throw new Error(`backfill refused: ${refused}`);

@@ -5,6 +5,8 @@
 import { defineCommand } from './define.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
+import { repairFromNew } from '../store/legacy-gaps.js';
+import type { ServiceName } from '../services/registry.js';
 
 interface ServiceStatus {
   stage: string;
@@ -12,6 +14,7 @@ interface ServiceStatus {
   guard: { state: string; figures: WindowFigures } | null;
   comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
   outboxDepth: number | null;
+  legacyBehindSince: string | null;
 }
 
 export const command = defineCommand(
@@ -20,8 +23,8 @@ export const command = defineCommand(
 Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin
 token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
 percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
-p99 latency, re-checked share of skipped reads, and the outbox depth; then the replicas on its store, and any
-setting or stage they are apart on.`,
+p99 latency, re-checked share of skipped reads, and the outbox depth; then each service whose legacy store
+missed writes (served at complete), the replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const url = values.proxy.replace(/\/+$/, '');
@@ -73,9 +76,17 @@ function statusTable(url: string, body: StatusBody): string[] {
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
+  const gaps = Object.entries(body.services).flatMap(([service, s]) =>
+    s.legacyBehindSince
+      ? [
+          `${service}: LEGACY BEHIND since ${s.legacyBehindSince} (writes served at complete): reads from legacy are stale until ` +
+            `${repairFromNew(service as ServiceName)} at new-primary`,
+        ]
+      : [],
+  );
   const f = body.fleet;
   const fleet = f
     ? [`replicas on its store: ${f.live}, ${f.disagreements.length ? 'CONFIGURED APART:' : 'configured alike'}`, ...f.disagreements.map((d) => `  ${d}`)]
     : [];
-  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...fleet];
+  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...gaps, ...fleet];
 }

@@ -20,6 +20,7 @@ import { childLogger } from '../telemetry/log.js';
 import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
 import { GuardWindow, type Counts, type WindowFigures } from './window.js';
 import type { GuardFleet } from './fleet.js';
+import { repairFromNew, type LegacyGap } from '../store/legacy-gaps.js';
 
 const log = childLogger('guard');
 
@@ -27,7 +28,6 @@ export type GuardConfig = Config['guard'];
 
 /** Stages in which some reads depend on the new side (served from it or compared): what the guard can roll back. */
 const GUARDED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary', 'complete']);
-/** Flags the guard turns off: everything that puts the new side on the read path. */
 
 type GuardState = 'watching' | 'tripped';
 
@@ -49,6 +49,8 @@ export interface GuardOptions {
   unleash?: UnleashAdmin;
   /** The other replicas sharing the store: their counts join the windows, their rollbacks are followed. */
   fleet?: GuardFleet;
+  /** The service's legacy store missed writes (served at complete): a breach then takes nothing back to it. */
+  legacyGap?: (service: ServiceName) => LegacyGap | undefined;
   /** How often the fleet's counts and events are exchanged (default: a bucket, at most 1 s). */
   syncMs?: number;
   now?: () => number;
@@ -300,14 +302,20 @@ export class Guard {
   }
 
   private trip(service: ServiceName, g: ServiceGuard, stage: Stage, figures: WindowFigures, breaches: Breach[]): void {
-    const changes = stage === 'complete' ? [] : rollbackChanges(service, this.opts.flags);
+    const gap = this.opts.legacyGap?.(service);
+    const changes = stage === 'complete' || gap ? [] : rollbackChanges(service, this.opts.flags);
     // Locally first, synchronously: the next request of this service already goes to legacy.
     for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
     this.enterTripped(service, g);
     g.event = undefined;
     log.warn(
-      { service, stage, breaches, figures, flagsChanged: changes },
-      stage === 'complete' ? 'guard breach: legacy is no longer written, so nothing was rolled back' : 'guard breach: reads rolled back to legacy',
+      { service, stage, breaches, figures, flagsChanged: changes, ...(gap ? { legacyBehindSince: gap.since } : {}) },
+      stage === 'complete'
+        ? 'guard breach: legacy is no longer written, so nothing was rolled back'
+        : gap
+          ? `guard breach: legacy has missed writes since ${gap.since.toISOString()} (served at complete), so reads were not rolled back to it; ` +
+            `repair it from the orchestrator first (${repairFromNew(service)}, at new-primary)`
+          : 'guard breach: reads rolled back to legacy',
     );
     this.track(this.finishTrip(service, g, stage, figures, breaches, changes));
   }

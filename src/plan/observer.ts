@@ -56,6 +56,8 @@ export interface ExecutionObserver {
   /** Each shadowed read's result. */
   compared(e: Result): void;
   secondaryWritten(e: WrittenEvent): void;
+  /** A write sent to the orchestrator alone (complete): legacy misses it, applied or not. */
+  legacySkipped(route: Route): void;
   /** A read meant for the new side was served from legacy because new failed. */
   fallback(route: Route, error: unknown): void;
   /** A read meant for the new side was served from legacy because a write to its key was pending there. */
@@ -88,6 +90,7 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
     served: each((o) => o.served),
     compared: each((o) => o.compared),
     secondaryWritten: each((o) => o.secondaryWritten),
+    legacySkipped: each((o) => o.legacySkipped),
     fallback: each((o) => o.fallback),
     staleReadAvoided: each((o) => o.staleReadAvoided),
     unknownOutcome: each((o) => o.unknownOutcome),

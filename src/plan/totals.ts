@@ -25,6 +25,8 @@ export interface ServiceTotals {
   secondaryFailed: number;
   fallbacks: number;
   staleReadsAvoided: number;
+  /** Writes sent to the orchestrator alone (complete): legacy misses them. */
+  legacySkipped: number;
   /** Writes whose outcome on a side was unknown, and how the look-ups settled them. */
   unknownOutcomes: number;
   resolvedApplied: number;
@@ -53,6 +55,7 @@ const empty = (): ServiceTotals => ({
   secondaryFailed: 0,
   fallbacks: 0,
   staleReadsAvoided: 0,
+  legacySkipped: 0,
   unknownOutcomes: 0,
   resolvedApplied: 0,
   resolvedAbsent: 0,
@@ -116,6 +119,10 @@ export class MigrationStats implements ExecutionObserver {
 
   staleReadAvoided(route: Route): void {
     this.of(route.service).staleReadsAvoided++;
+  }
+
+  legacySkipped(route: Route): void {
+    this.of(route.service).legacySkipped++;
   }
 
   recheckGivenUp(e: RecheckGivenUpEvent): void {

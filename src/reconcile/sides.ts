@@ -19,6 +19,7 @@ import type { LegacyIndex } from './legacy-index.js';
 import { DeferredSource } from './source.js';
 import { serviceSnapshot, type Flags } from '../flags/source.js';
 import type { Store } from '../store/index.js';
+import { repairFromNew, type LegacyGap } from '../store/legacy-gaps.js';
 import type { KeyRange } from './canonical.js';
 import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
 import type { RunTrigger } from './runs.js';
@@ -39,6 +40,15 @@ export function rewriteRefusal(service: ServiceName, stage: Stage, side: Side): 
   return (
     `${service} is at stage ${stage}, where agents' writes land on the ${side} side first: rewriting its keys while they ` +
     `write could wipe acknowledged writes; move the stage back so that it is the secondary first`
+  );
+}
+
+/** Why copying legacy's keys over the orchestrator's would undo writes legacy missed (served at complete), when it would. */
+export function gapRefusal(service: ServiceName, gap: LegacyGap | undefined): string | undefined {
+  if (!gap) return undefined;
+  return (
+    `${service}'s legacy store has missed writes since ${gap.since.toISOString()} (served at complete): copying it over the ` +
+    `orchestrator would undo them; repair legacy from the orchestrator instead (at new-primary: ${repairFromNew(service)})`
   );
 }
 
@@ -121,23 +131,32 @@ export interface ServiceRunOptions {
   onProgress?: ReconcileOptions['onProgress'];
 }
 
-/** One run for one service as configured: its stage (from the flags) picks the source of truth. */
+/**
+ * One run for one service as configured: its stage (from the flags) picks the source of truth, the orchestrator while
+ * legacy has a gap (LegacyGaps). A run at new-primary (legacy written again, as the secondary) that leaves the two alike
+ * closes the gap; elsewhere legacy is either not written (complete) or the primary, whose re-checks take what the
+ * orchestrator holds newer for writes in flight, just what a gap looks like. `legacyGap`: the gap, and whether closed.
+ */
 export async function reconcileService(
   config: Config,
   store: Store,
   flags: Flags,
   service: ServiceName,
   opts: ServiceRunOptions = {},
-): Promise<ReconcileResult> {
+): Promise<ReconcileResult & { legacyGap?: LegacyGap & { closed: boolean } }> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
-  const truth = opts.truth ?? truthFor(stage);
+  const gap = (await store.legacyGaps.read()).get(service);
+  const truth = opts.truth ?? (gap ? 'new' : truthFor(stage));
   // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
-  const refusal = () => rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth));
+  const refusal = () =>
+    rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth)) ??
+    (truth === 'legacy' ? gapRefusal(service, store.legacyGaps.of(service)) : undefined);
   const refused = opts.repair && refusal();
   if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
+  let result: ReconcileResult;
   try {
-    return await reconcile({
+    result = await reconcile({
       service,
       pool: store.pool,
       sides,
@@ -154,4 +173,7 @@ export async function reconcileService(
   } finally {
     await sides.close();
   }
+  if (!gap) return result;
+  const closes = truth === 'new' && stage === 'new-primary' && result.run.status === 'done' && result.remaining === 0;
+  return { ...result, legacyGap: { ...gap, closed: closes && (await store.legacyGaps.close(service, result.run.startedAt)) } };
 }

@@ -329,6 +329,17 @@ export const MIGRATIONS: readonly Migration[] = [
         settings jsonb NOT NULL
       )`,
   },
+  {
+    // A service's legacy store not written since `since` (writes served at complete): reads from it would be stale,
+    // and a repair or backfill from it would undo writes; `last_at` is the latest such write, for what a repair covers.
+    name: 'legacy_gaps',
+    sql: `
+      CREATE TABLE legacy_gaps (
+        service text PRIMARY KEY,
+        since timestamptz NOT NULL DEFAULT now(),
+        last_at timestamptz NOT NULL DEFAULT now()
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

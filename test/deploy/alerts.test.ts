@@ -129,6 +129,35 @@ it('tickets replicas configured apart after 5 minutes; pages a guard rollback at
   expect(out).toMatch(/SUCCESS/);
 });
 
+it('pages reads from a legacy store that missed writes once the stage reads legacy for a minute, not while the orchestrator serves them', () => {
+  const stage = (service: string, name: string) => `memshift_stage{service="${service}",stage="${name}",instance="a:8080"}`;
+  const out = promtool([
+    {
+      series: {
+        // session-memory writes at complete from minute 2, then goes back to dual-write (a flags edit) at minute 5.
+        'memshift_legacy_behind{service="session-memory",instance="a:8080"}': '0 0 1x20',
+        [stage('session-memory', 'complete')]: '1x4 stale',
+        [stage('session-memory', 'dual-write')]: '_x5 1x16',
+        // jarvis-memory's legacy is behind too, but it went back to new-primary only: the orchestrator serves its reads.
+        'memshift_legacy_behind{service="jarvis-memory",instance="a:8080"}': '1x22',
+        [stage('jarvis-memory', 'new-primary')]: '1x22',
+        // contextual-memory reads legacy, which missed nothing.
+        'memshift_legacy_behind{service="contextual-memory",instance="a:8080"}': '0x22',
+        [stage('contextual-memory', 'shadow')]: '1x22',
+      },
+      expect: [
+        { at: '5m', alert: 'MemshiftStaleLegacyReads', firing: [] },
+        {
+          at: '7m',
+          alert: 'MemshiftStaleLegacyReads',
+          firing: [{ labels: { severity: 'page', service: 'session-memory' }, summary: 'session-memory reads from a legacy store that missed writes' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
 it('tickets a mismatch rate over 0.1% of compared reads for 5 minutes, re-checks counted, skipped reads not', () => {
   const cmp = (service: string, outcome: string) => `memshift_comparisons_total{service="${service}",action="a",outcome="${outcome}"}`;
   const out = promtool([

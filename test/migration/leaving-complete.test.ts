@@ -1,0 +1,174 @@
+/**
+ * Leaving complete: writes served there reach the orchestrator only, so legacy is behind from the first of them. memshift
+ * records that gap in the store (every replica sees it), says so (status, gauge), keeps the guard from rolling reads back
+ * onto the stale store, refuses to copy legacy over the orchestrator, and closes the gap once a repair from the
+ * orchestrator, begun with legacy written again (new-primary), leaves the two alike.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
+import type { Config } from '../../src/config.js';
+import { startProxy, type Proxy } from '../../src/proxy.js';
+import { reconcileService } from '../../src/reconcile/sides.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import type { Edits } from '../../src/flags/edit.js';
+import { TempFlags } from '../flags/helpers.js';
+import { send } from '../sim/helpers.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { startChild } from '../../src/tools/bench/processes.js';
+
+const S = 'jarvis-memory' as const;
+const USERS = 5;
+const TOKEN = 'leaving-complete';
+const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
+const NEW_PRIMARY: Edits = { [f('dual-write')]: { enabled: true }, [f('new-primary')]: { enabled: true }, [f('shadow-read')]: { enabled: true, rollout: 100 } };
+const COMPLETE: Edits = { ...NEW_PRIMARY, [f('legacy-off')]: { enabled: true } };
+
+let dir: string;
+let sims: SimHandle;
+let temp: TempFlags;
+let flags: Flags;
+let proxy: Proxy;
+let config: Config;
+/** The test's own connection to the state store: another process's view of what the proxy recorded. */
+let store: Store;
+let agent: ReqClient;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'memshift-leaving-complete-'));
+  const url = await freshDatabaseUrl();
+  sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 } });
+  temp = await TempFlags.create(NEW_PRIMARY);
+  flags = await temp.open({ pollIntervalMs: 100 });
+  config = configFor(sims, url, {
+    admin: { token: TOKEN },
+    reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 },
+    guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 20 }, addedLatencyMs: { threshold: 10_000, minSamples: 100 } },
+  });
+  proxy = await startProxy(config, { flags });
+  store = await openStore({ url });
+  agent = new ReqClient(proxy.fronts[S]!, 5000);
+}, 60_000);
+afterAll(async () => {
+  agent?.close();
+  await proxy?.close();
+  await proxy?.store.close();
+  await store?.close();
+  await sims?.close();
+  await temp?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const setFlags = async (edits: Edits, stage: string) => {
+  await temp.write(edits);
+  await expect.poll(() => serviceSnapshot(flags.snapshot(), S).stage, { timeout: 10_000 }).toBe(stage);
+};
+const status = async () =>
+  (await (await fetch(`${proxy.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+    services: Record<string, { legacyBehindSince: string | null; guard: { state: string } }>;
+  };
+const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
+const legacyHolds = async (user: string) => memories(await send(sims.endpoints[S], { action: 'get_memories', user_id: user }));
+const users = Array.from({ length: USERS }, (_, u) => `u${u}`);
+
+/** `memshift <args>` as a child on this stack's store, orchestrator, legacy files and flags file: its exit code and output. */
+async function cli(...args: string[]): Promise<{ code: number | null; out: string }> {
+  const settings = Object.entries({
+    'store.url': config.store.url!,
+    'orchestrator.endpoint': sims.endpoints.orchestrator,
+    [`services.${S}.legacy.endpoint`]: sims.endpoints[S],
+    'reconcile.legacyDataDir': dir,
+    'reconcile.orchestratorDatabaseUrl': config.reconcile.orchestratorDatabaseUrl!,
+    'flags.file': temp.file,
+  }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+  const child = startChild([...args, ...(args[0] === 'status' ? [] : settings)]);
+  const code = await new Promise<number | null>((resolve) => child.proc.once('exit', resolve));
+  return { code, out: child.output() };
+}
+
+/** Waits until the proxy has stored a write at complete served after `after` (the store flushes each second). */
+const recordedAfter = (after: Date) =>
+  expect.poll(async () => ((await store.legacyGaps.read()).get(S)?.lastAt.getTime() ?? 0) > after.getTime(), { timeout: 10_000 }).toBe(true);
+
+it('records the gap from the first write served at complete; back at a stage reading legacy, nothing copies legacy over the orchestrator', async () => {
+  for (const u of users) await agent.call({ action: 'add_memory', user_id: u, memory: `before ${u}` });
+  await proxy.runner.secondary.drain();
+  expect((await status()).services[S]!.legacyBehindSince).toBeNull();
+
+  await setFlags(COMPLETE, 'complete');
+  const before = new Date();
+  for (const u of users) expect(await agent.call({ action: 'add_memory', user_id: u, memory: `at complete ${u}` })).toMatchObject({ status: 'ok' });
+  expect(await legacyHolds('u0')).toEqual(['before u0']);
+  expect(proxy.runner.stats.of(S).legacySkipped).toBe(USERS);
+
+  // Stored at the proxy's next flush: seen by another connection, and in the proxy's status and gauge.
+  await recordedAfter(new Date(before.getTime() - 1000));
+  const since = Date.parse((await status()).services[S]!.legacyBehindSince!);
+  expect(since).toBeGreaterThanOrEqual(before.getTime() - 1000);
+  await expect
+    .poll(async () => (await (await fetch(`${proxy.httpUrl}/metrics`)).text()).match(/^memshift_legacy_behind\{[^}]*jarvis-memory[^}]*\} (\d)/m)?.[1])
+    .toBe('1');
+
+  // A repair from the orchestrator while still at complete writes legacy, but closes nothing: agents' writes still miss it.
+  const atComplete = await reconcileService(config, store, flags, S, { repair: true });
+  expect({ truth: atComplete.run.truth, remaining: atComplete.remaining, closed: atComplete.legacyGap?.closed }).toEqual({
+    truth: 'new',
+    remaining: 0,
+    closed: false,
+  });
+  expect(await legacyHolds('u0')).toEqual(['before u0', `at complete u0`]);
+  const late = new Date();
+  expect(await agent.call({ action: 'add_memory', user_id: 'u0', memory: 'late at complete' })).toMatchObject({ status: 'ok' });
+  await recordedAfter(late);
+
+  // Back to dual-write (a flags edit): legacy answers reads again, and holds no late write.
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'u0' }))).toEqual(['before u0', 'at complete u0']);
+  const shown = await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN);
+  expect(shown.out).toMatch(
+    /jarvis-memory: LEGACY BEHIND since \S+ \(writes served at complete\).*memshift reconcile --service jarvis-memory --repair --truth new/,
+  );
+  // Legacy as the truth would put its old memories in place of what the agents wrote at complete: refused, in process
+  // and by the commands; comparing is allowed, from the orchestrator.
+  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'legacy' })).rejects.toThrow(
+    /missed writes since .* copying it over the orchestrator would undo them/,
+  );
+  const backfill = await cli('backfill', '--service', S);
+  expect(backfill.code, backfill.out).toBe(1);
+  expect(backfill.out).toMatch(/backfill refused: jarvis-memory's legacy store has missed writes since/);
+  // Legacy answers first here, so the orchestrator's newer memory reads as a write in flight: no run here closes the gap.
+  const compared = await reconcileService(config, store, flags, S);
+  expect({ truth: compared.run.truth, closed: compared.legacyGap?.closed }).toEqual({ truth: 'new', closed: false });
+}, 90_000);
+
+it('at new-primary again, the guard does not roll reads back onto the stale store; a repair from the orchestrator closes the gap', async () => {
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  await proxy.runner.secondary.drain();
+
+  // Reads served from the orchestrator, shadowed against legacy, which lacks u0's last write: enough mismatches to
+  // breach the guard's rate. Without the gap it would turn new-primary off, serving every read from legacy.
+  for (let round = 0; round < 30; round++) await agent.call({ action: 'get_memories', user_id: 'u0' });
+  await expect.poll(() => proxy.guard!.tripped(), { timeout: 10_000 }).toEqual([S]);
+  const [event] = await proxy.guardEvents.list({ service: S, limit: 1 });
+  expect(event!.flagsChanged).toEqual([]);
+  expect(flags.localOverrides()).toEqual({});
+  expect(serviceSnapshot(flags.snapshot(), S).stage).toBe('new-primary');
+
+  // Begun with legacy written again and every write at complete recorded before it: closes the gap.
+  const run = await cli('reconcile', '--repair', '--service', S);
+  expect(run.code, run.out).toBe(0);
+  expect(run.out).toMatch(/truth new[\s\S]*differing 1[\s\S]*repaired 1, repair failed 0[\s\S]*its gap since \S+ \(writes served at complete\) is closed/);
+  expect(await legacyHolds('u0')).toEqual(['before u0', 'at complete u0', 'late at complete']);
+  await expect.poll(async () => (await status()).services[S]!.legacyBehindSince, { timeout: 10_000 }).toBeNull();
+  // Closed for every replica: the next run knows of no gap, and back at dual-write legacy is the truth again.
+  const after = await reconcileService(config, store, flags, S);
+  expect({ remaining: after.remaining, gap: after.legacyGap }).toEqual({ remaining: 0, gap: undefined });
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  expect((await reconcileService(config, store, flags, S)).run.truth).toBe('legacy');
+}, 90_000);
