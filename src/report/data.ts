@@ -14,6 +14,7 @@ import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { OutboxHistory } from '../outbox/history.js';
 import { GuardEvents, type GuardEvent } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
+import type { LegacyGap } from '../store/legacy-gaps.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
 import { servedOf, type Served } from './served.js';
@@ -105,6 +106,8 @@ export interface ServiceReport {
    * Unleash without an admin token): the fleet serves the stage it rolled back to until someone resumes the guard.
    */
   heldBack: { since: string; flagsChanged: { flag: string; to: string }[] } | null;
+  /** In today's report, since when legacy has missed writes (served at complete) that no repair copied back (LegacyGaps). */
+  legacyBehindSince: string | null;
   verdict: VerdictResult;
 }
 
@@ -127,7 +130,7 @@ export interface ReportData {
 export interface GatherOptions {
   date: string;
   config: Config;
-  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns' | 'tallies'>;
+  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns' | 'tallies' | 'legacyGaps'>;
   flags: { source: string; snapshot(): FlagsSnapshot };
   /** Default: the services enabled in config. */
   services?: readonly ServiceName[];
@@ -169,7 +172,9 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const snapshot = opts.flags.snapshot();
 
   const span = await activeSpan(store, outboxHistory, from, to);
-  const heldBack = utcDate(now) === opts.date ? await guardLog.inForceUpTo(await guardLog.lastId()) : [];
+  const today = utcDate(now) === opts.date;
+  const heldBack = today ? await guardLog.inForceUpTo(await guardLog.lastId()) : [];
+  const gaps = today ? await store.legacyGaps.read() : new Map<ServiceName, LegacyGap>();
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
   const [totals, actions, series, outbox, unknowns, tallies] = await Promise.all([
     store.comparisons.byService(from, to),
@@ -191,6 +196,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
       const t = figures(totals.get(service));
       const served = servedOf(tallies, service);
       const held = heldBackOf(heldBack.find((e) => e.service === service));
+      const behindSince = gaps.get(service)?.since.toISOString() ?? null;
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
@@ -210,6 +216,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         reconcile,
         guardEvents,
         heldBack: held,
+        legacyBehindSince: behindSince,
         verdict: decideVerdict(
           {
             stage,
@@ -220,6 +227,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,
             heldBackSince: held ? stamp(held.since) : null,
+            legacyBehindSince: behindSince ? stamp(behindSince) : null,
             guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },

@@ -3,7 +3,7 @@
  * the day's figures and the thresholds, so operators (and tests) can reason about it line by line.
  */
 import type { Config } from '../config.js';
-import type { Stage } from '../flags/stage.js';
+import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { percent } from './format.js';
 
 export type Verdict = 'advance' | 'hold' | 'roll back';
@@ -36,6 +36,8 @@ export interface VerdictInput {
   addedLatencyMs: number | null;
   /** When a guard rollback still in force that the flags do not show was made (its stamp); null when none holds. */
   heldBackSince: string | null;
+  /** Since when legacy has missed writes served at complete (its stamp); null when it holds what the orchestrator does. */
+  legacyBehindSince: string | null;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
   /** The day's latest finished reconciliation run; null when none ran. */
@@ -63,7 +65,24 @@ const COMPARED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary'
 
 export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult {
   const rollBack = rollbackReasons(input, t);
-  if (rollBack.length) return { verdict: 'roll back', reasons: rollBack };
+  const behind = input.legacyBehindSince;
+  // Moving back puts reads on legacy, which lacks what agents wrote at complete: the way back is through a repair.
+  if (behind && STAGE_PLANS[input.stage].readNew !== 'always')
+    return {
+      verdict: 'hold',
+      reasons: [
+        `legacy has missed writes since ${behind} (served at complete) and stage ${input.stage} reads it: agents may read stale data; ` +
+          `go to new-primary (legacy is written again), run memshift reconcile --service S --repair --truth new, then move back`,
+        ...rollBack,
+      ],
+    };
+  if (rollBack.length)
+    return {
+      verdict: 'roll back',
+      reasons: behind
+        ? [...rollBack, `legacy has missed writes since ${behind} (served at complete): repair it from the orchestrator before reads go back to it`]
+        : rollBack,
+    };
 
   if (input.stage === 'killed') return { verdict: 'hold', reasons: ['the kill switch is on: every service is on legacy only'] };
   // An earlier day's rollback: the flags still name the stage the guard rolled back from.

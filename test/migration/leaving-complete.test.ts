@@ -48,6 +48,7 @@ beforeAll(async () => {
   flags = await temp.open({ pollIntervalMs: 100 });
   config = configFor(sims, url, {
     admin: { token: TOKEN },
+    report: { dir: '' },
     reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 },
     guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 20 }, addedLatencyMs: { threshold: 10_000, minSamples: 100 } },
   });
@@ -130,6 +131,11 @@ it('records the gap from the first write served at complete; back at a stage rea
   // Back to dual-write (a flags edit): legacy answers reads again, and holds no late write.
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'u0' }))).toEqual(['before u0', 'at complete u0']);
+  const report = await proxy.reporter.write();
+  const section = report.data.services.find((x) => x.service === S)!;
+  expect(section.verdict).toMatchObject({ verdict: 'hold' });
+  expect(section.verdict.reasons[0]).toMatch(/legacy has missed writes since .* stage dual-write reads it: agents may read stale data/);
+  expect(report.markdown).toMatch(/\*\*Legacy behind since \S+ \S+ UTC: writes served at complete never reached it/);
   const shown = await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN);
   expect(shown.out).toMatch(
     /jarvis-memory: LEGACY BEHIND since \S+ \(writes served at complete\).*memshift reconcile --service jarvis-memory --repair --truth new/,

@@ -23,6 +23,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   addedLatencyMs: 3,
   guardTrips: [],
   heldBackSince: null,
+  legacyBehindSince: null,
   reconcile: { status: 'done', remaining: 0, queued: 0 },
   ...over,
 });
@@ -114,6 +115,21 @@ describe('decideVerdict', () => {
     expect(decideVerdict(clean({ heldBackSince: '2026-11-26 09:00:00 UTC', guardTrips: [{ at: '09:00 UTC', rules: ['mismatchRate'] }] }), T).verdict).toBe(
       'roll back',
     );
+  });
+
+  it('holds a stage reading a legacy store that missed writes at complete, whatever else it saw; at new-primary a roll back says to repair first', () => {
+    const since = '2026-11-26 08:00:00 UTC';
+    for (const stage of ['killed', 'off', 'dual-write', 'shadow', 'cutover'] as const) {
+      const v = decideVerdict(clean({ stage, legacyBehindSince: since, mismatch: 50 }), T);
+      expect(v.verdict, stage).toBe('hold');
+      expect(v.reasons[0], stage).toMatch(new RegExp(`legacy has missed writes since ${since} .*stage ${stage} reads it: agents may read stale data`));
+      expect(v.reasons.slice(1).join(), stage).toMatch(/mismatch rate/);
+    }
+    const back = decideVerdict(clean({ stage: 'new-primary', legacyBehindSince: since, mismatch: 50 }), T);
+    expect(back.verdict).toBe('roll back');
+    expect(back.reasons.at(-1)).toMatch(/repair it from the orchestrator before reads go back to it/);
+    // At new-primary, clean, it advances to complete as ever: reads are the orchestrator's.
+    expect(decideVerdict(clean({ stage: 'new-primary', legacyBehindSince: since }), T)).toMatchObject({ verdict: 'advance', next: 'complete' });
   });
 
   it('holds when killed or complete, unless something calls for a roll back', () => {

@@ -88,6 +88,11 @@ function serviceCard(name, s, report) {
     figureRow('Never compared', c.neverCompared ?? '–', 'never-compared'),
     figureRow('Outbox depth', s.outboxDepth ?? '–', 'outbox-depth'),
   );
+  // Writes served at complete never reached legacy: reads put back on it are stale until a repair from the orchestrator.
+  const behind =
+    s.legacyBehindSince &&
+    `legacy has missed writes since ${s.legacyBehindSince} (served at complete): reads from it are stale until ` +
+      `memshift reconcile --service ${name} --repair --truth new at new-primary`;
   const percentInput = (kind) =>
     el('input', {
       type: 'number',
@@ -125,12 +130,13 @@ function serviceCard(name, s, report) {
       {
         'data-action': 'rollback',
         class: 'danger',
-        onclick: () => control({ op: 'rollback', service: name }, `Roll ${name} back: reads to legacy, dual writes kept`),
+        onclick: () => control({ op: 'rollback', service: name }, `Roll ${name} back: reads to legacy, dual writes kept${behind ? ` (${behind})` : ''}`),
       },
       'Roll back',
     ),
   );
   const chart = el('div', { class: 'chart', 'data-chart': name });
+  const gap = behind ? el('p', { class: 'bad', 'data-figure': 'legacy-behind' }, `${behind[0].toUpperCase()}${behind.slice(1)}.`) : '';
   const card = el(
     'section',
     { class: 'panel service', 'data-service': name },
@@ -141,6 +147,7 @@ function serviceCard(name, s, report) {
       el('span', { class: 'stage', 'data-figure': 'stage' }, s.stage),
       el('span', { class: `guard ${s.guard ? s.guard.state : 'off'}`, 'data-figure': 'guard' }, `guard ${s.guard ? s.guard.state : 'off'}`),
     ),
+    gap,
     controls,
     el('div', { class: 'split' }, flags, win, totals),
     chart,
