@@ -25,7 +25,7 @@ import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
 import { fleetSettingsFor } from './outbox/fleet.js';
-import { legacyGapPart } from './guard/legacy-gap.js';
+import { sideGapsPart } from './guard/side-gaps.js';
 import { reconcilePart } from './reconcile/part.js';
 import { childLogger } from './telemetry/log.js';
 import { startTelemetry } from './telemetry/index.js';
@@ -127,7 +127,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     guarding,
     reporting,
     reconcilePart(ctx),
-    legacyGapPart(ctx),
+    sideGapsPart(ctx),
     ...(fleet ? [{ name: 'fleet settings', start: () => void fleet.start(), close: async () => fleet.close() }] : []),
     statusPart(ctx, { guard: guarding.guard, events: guarding.events, ...(fleet ? { fleet } : {}) }),
     { name: 'admin routes', routes: parts.adminRoutes ?? [] },

@@ -9,7 +9,8 @@ import type { GuardEvents } from '../guard/events.js';
 import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
 import type { Part, PartContext } from '../part.js';
-import type { LegacyGap } from '../store/legacy-gaps.js';
+import type { SideGap } from '../store/side-gaps.js';
+import type { Side } from '../plan/plan.js';
 
 export interface StatusDeps {
   flags: Flags;
@@ -20,7 +21,7 @@ export interface StatusDeps {
   totals?: (service: ServiceName) => ServiceTotals;
   /** The replicas sharing the store: how many are live, and the shared settings on which they differ from this one. */
   fleet?: { live(): number; disagreements(): string[] };
-  legacyGap?: (service: ServiceName) => LegacyGap | undefined;
+  gap?: (service: ServiceName, side: Side) => SideGap | undefined;
 }
 
 const pickComparisons = (t: ServiceTotals) => ({
@@ -53,8 +54,8 @@ async function proxyStatus(deps: StatusDeps) {
           flags: serviceSnapshot(snap, s).flags,
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
-          // Legacy missed writes (served at complete) since then: reading it serves stale data until a repair.
-          legacyBehindSince: deps.legacyGap?.(s)?.since.toISOString() ?? null,
+          // Since when each side has missed writes (legacy at complete, new under the kill switch): stale until a repair.
+          behindSince: { legacy: deps.gap?.(s, 'legacy')?.since.toISOString() ?? null, new: deps.gap?.(s, 'new')?.since.toISOString() ?? null },
           // This process's comparisons since it started, with the kinds of difference found.
           comparisons: deps.totals ? pickComparisons(deps.totals(s)) : null,
           // The outbox is shared by the services; its depth is the instance's.
@@ -103,7 +104,7 @@ export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' 
       ...guarding,
       outbox: ctx.secondaryStats,
       totals: ctx.totals,
-      legacyGap: (s) => ctx.store.legacyGaps.of(s),
+      gap: (s, side) => ctx.store.gaps.of(s, side),
     }),
   ],
 });

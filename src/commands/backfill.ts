@@ -54,9 +54,9 @@ export const command = defineCommand(
     return withStoreAndFlags(
       config,
       async (store, flags) => {
-        await store.legacyGaps.read();
+        await store.gaps.read();
         const refusal = () =>
-          rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new') ?? gapRefusal(service, store.legacyGaps.of(service));
+          rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new') ?? gapRefusal(service, 'legacy', store.gaps.of(service, 'legacy'));
         // Asked before the legacy store is loaded (a large one takes a while), then before each batch by the backfill.
         const refused = refusal();
         if (refused) throw new Error(`backfill refused: ${refused}`);

@@ -5,7 +5,7 @@ import { reconcileService } from '../reconcile/sides.js';
 import type { Side } from '../reconcile/reconcile.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 import { withStoreAndFlags } from '../store/open.js';
-import { repairFromNew } from '../store/legacy-gaps.js';
+import { gapLine } from '../store/side-gaps.js';
 
 const usage = `Usage: memshift reconcile --service S [--repair] [--truth legacy|new] [--config FILE] [--set k=v ...]
 
@@ -15,8 +15,9 @@ reports keys missing in new, missing in legacy, and differing (with field paths)
 resumed from its checkpoint. The run is recorded in the state store (reconcile_runs).
   --service S      ${serviceNames().join(' | ')}
   --repair         copy each difference from the source of truth through the normal write path
-  --truth SIDE     source of truth (default: legacy, or new once the service's stage is new-primary or legacy has
-                   missed writes served at complete; a run at new-primary leaving no difference closes that gap)
+  --truth SIDE     source of truth (default: legacy, or new once the service's stage is new-primary; the other side
+                   while one side has missed writes, legacy at complete or new under the kill switch, and a repair
+                   from that side is refused; a run where it is written second leaving no difference closes the gap)
   --show-values    print the differing values too (they are users' memories; hidden by default)
 Exit status: 0 when the stores agree (after any repair), 1 when differences remain.`;
 
@@ -35,7 +36,7 @@ export const command = defineCommand(
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
     const config = loadConfig({ path: values.config, set: values.set });
     return withStoreAndFlags(config, async (store, flags) => {
-      const { run, differences, remaining, legacyGap } = await reconcileService(config, store, flags, service, {
+      const { run, differences, remaining, gap } = await reconcileService(config, store, flags, service, {
         repair: values.repair,
         ...(values.truth ? { truth: values.truth as Side } : {}),
       });
@@ -55,12 +56,11 @@ export const command = defineCommand(
       if (differences.length > 50) lines.push(`  ... and ${differences.length - 50} more (reconcile_differences, run ${run.id})`);
       if (run.queued) lines.push(`  ${run.queued} of them with writes still queued towards the secondary (outbox): a later run judges them again`);
       lines.push(remaining ? `${remaining} difference(s) remain` : 'in sync');
-      if (legacyGap)
+      if (gap)
         lines.push(
-          legacyGap.closed
-            ? `legacy holds what the orchestrator holds again: its gap since ${legacyGap.since.toISOString()} (writes served at complete) is closed`
-            : `legacy has missed writes since ${legacyGap.since.toISOString()} (served at complete), and still may: ` +
-                `a run at new-primary that leaves no difference (${repairFromNew(service)}) closes the gap`,
+          gap.closed
+            ? `${gap.side} holds what the other side holds again: its gap since ${gap.since.toISOString()} is closed`
+            : gapLine(service, gap.side, gap.since.toISOString()),
         );
       process.stdout.write(`${lines.join('\n')}\n`);
       return remaining ? 1 : 0;

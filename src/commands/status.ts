@@ -5,8 +5,9 @@
 import { defineCommand } from './define.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
-import { repairFromNew } from '../store/legacy-gaps.js';
+import { gapLine } from '../store/side-gaps.js';
 import type { ServiceName } from '../services/registry.js';
+import { SIDES, type Side } from '../plan/plan.js';
 
 interface ServiceStatus {
   stage: string;
@@ -14,7 +15,7 @@ interface ServiceStatus {
   guard: { state: string; figures: WindowFigures } | null;
   comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
   outboxDepth: number | null;
-  legacyBehindSince: string | null;
+  behindSince: Record<Side, string | null>;
 }
 
 export const command = defineCommand(
@@ -23,8 +24,8 @@ export const command = defineCommand(
 Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin
 token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
 percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
-p99 latency, re-checked share of skipped reads, and the outbox depth; then each service whose legacy store
-missed writes (served at complete), the replicas on its store, and any setting or stage they are apart on.`,
+p99 latency, re-checked share of skipped reads, and the outbox depth; then each side of a service that
+missed writes (legacy at complete, the orchestrator under the kill switch), the replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const url = values.proxy.replace(/\/+$/, '');
@@ -77,12 +78,10 @@ function statusTable(url: string, body: StatusBody): string[] {
       .join('  ')
       .trimEnd();
   const gaps = Object.entries(body.services).flatMap(([service, s]) =>
-    s.legacyBehindSince
-      ? [
-          `${service}: LEGACY BEHIND since ${s.legacyBehindSince} (writes served at complete): reads from legacy are stale until ` +
-            `${repairFromNew(service as ServiceName)} at new-primary`,
-        ]
-      : [],
+    SIDES.flatMap((side) => {
+      const since = s.behindSince[side];
+      return since ? [`${service}: ${side.toUpperCase()} BEHIND: ${gapLine(service as ServiceName, side, since)}`] : [];
+    }),
   );
   const f = body.fleet;
   const fleet = f

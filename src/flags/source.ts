@@ -43,6 +43,7 @@ interface DecideContext {
 
 export interface FlagDecision {
   killSwitch: boolean;
+  /** Under the kill switch: whether the service's stage would write the orchestrator (its writes now miss it). */
   dualWrite: boolean;
   shadowRead: boolean;
   readNew: boolean;
@@ -221,7 +222,7 @@ class UnleashFlags implements Flags {
 
   private decideNow(service: ServiceName, ctx: DecideContext): FlagDecision {
     const context: Context = { sessionId: ctx.sessionId, userId: ctx.userId, properties: { service } };
-    if (this.evaluate(KILL_SWITCH, context)) return { ...KILLED };
+    const killed = this.evaluate(KILL_SWITCH, context);
     // On/off flags are evaluated per request (constraints apply); rollout flags select the stage by
     // their definition, then draw per request below.
     const states: FlagStates = {};
@@ -231,7 +232,9 @@ class UnleashFlags implements Flags {
     for (const kind of ['shadow-read', 'read-new'] as const) {
       states[flagName(service, kind)] = this.state(flagName(service, kind));
     }
-    const plan = STAGE_PLANS[deriveStage(service, states, false)];
+    const stage = deriveStage(service, states, false);
+    if (killed) return { ...KILLED, dualWrite: stage !== 'off' };
+    const plan = STAGE_PLANS[stage];
     return {
       killSwitch: false,
       dualWrite: plan.dualWrite,

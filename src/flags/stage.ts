@@ -50,6 +50,10 @@ export interface StagePlan {
   shadow: boolean;
 }
 
+/** Whether `stage` serves some reads from `side` (legacy, or the orchestrator: new). */
+export const readsFrom = (stage: Stage, side: 'legacy' | 'new'): boolean =>
+  side === 'legacy' ? STAGE_PLANS[stage].readNew !== 'always' : STAGE_PLANS[stage].readNew !== 'never';
+
 const legacyOnly: StagePlan = { dualWrite: false, newPrimary: false, legacyOff: false, readNew: 'never', shadow: false };
 
 /** DESIGN.md's stages table as data. */

@@ -20,7 +20,7 @@ import { childLogger } from '../telemetry/log.js';
 import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
 import { GuardWindow, type Counts, type WindowFigures } from './window.js';
 import type { GuardFleet } from './fleet.js';
-import { repairFromNew, type LegacyGap } from '../store/legacy-gaps.js';
+import { repairOf, type SideGap } from '../store/side-gaps.js';
 
 const log = childLogger('guard');
 
@@ -50,7 +50,7 @@ export interface GuardOptions {
   /** The other replicas sharing the store: their counts join the windows, their rollbacks are followed. */
   fleet?: GuardFleet;
   /** The service's legacy store missed writes (served at complete): a breach then takes nothing back to it. */
-  legacyGap?: (service: ServiceName) => LegacyGap | undefined;
+  legacyGap?: (service: ServiceName) => SideGap | undefined;
   /** How often the fleet's counts and events are exchanged (default: a bucket, at most 1 s). */
   syncMs?: number;
   now?: () => number;
@@ -314,7 +314,7 @@ export class Guard {
         ? 'guard breach: legacy is no longer written, so nothing was rolled back'
         : gap
           ? `guard breach: legacy has missed writes since ${gap.since.toISOString()} (served at complete), so reads were not rolled back to it; ` +
-            `repair it from the orchestrator first (${repairFromNew(service)}, at new-primary)`
+            `repair it from the orchestrator first (${repairOf(service, 'legacy')}, at new-primary)`
           : 'guard breach: reads rolled back to legacy',
     );
     this.track(this.finishTrip(service, g, stage, figures, breaches, changes));

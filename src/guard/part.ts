@@ -21,7 +21,15 @@ export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: Gua
   // Named per process: a restarted replica is a new member whose predecessor's buckets age out of the window.
   const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : undefined;
   const guard = config.guard.enabled
-    ? new Guard({ config: config.guard, flags, services, events, unleash, legacyGap: (s) => ctx.store.legacyGaps.of(s), ...(fleet ? { fleet } : {}) }).start()
+    ? new Guard({
+        config: config.guard,
+        flags,
+        services,
+        events,
+        unleash,
+        legacyGap: (s) => ctx.store.gaps.of(s, 'legacy'),
+        ...(fleet ? { fleet } : {}),
+      }).start()
     : undefined;
   // Off, the guard holds nothing rolled back: its gauge says so (0) rather than nothing.
   const removeGauge = tripped.addSource(() => {

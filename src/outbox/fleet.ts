@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { ServiceName } from '../services/registry.js';
 import { legBound } from './resolve.js';
-import type { Side } from '../plan/plan.js';
+import { SIDES, type Side } from '../plan/plan.js';
 import { childLogger } from '../telemetry/log.js';
 import { defineGauge } from '../telemetry/metrics.js';
 
@@ -141,8 +141,7 @@ export class FleetSettings {
 
 /** This process's member of the fleet, publishing the settings `config` gives the legs of `services`, and their stages. */
 export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readonly ServiceName[], stages: () => Record<string, string>): FleetSettings {
-  const sides: Side[] = ['legacy', 'new'];
-  const maxInFlight = Object.fromEntries(services.flatMap((s) => sides.map((side) => [`${s}/${side}`, legBound(config, s, side)])));
+  const maxInFlight = Object.fromEntries(services.flatMap((s) => SIDES.map((side) => [`${s}/${side}`, legBound(config, s, side)])));
   // Named per process, as the guard's fleet: a restarted replica is a new member, its predecessor's row kept a while.
   return new FleetSettings(
     pool,

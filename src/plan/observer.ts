@@ -37,6 +37,12 @@ export interface ServedEvent {
   latencyMs: number;
 }
 
+export interface SideSkippedEvent {
+  route: Route;
+  /** The side that misses the write, applied or not. */
+  side: Side;
+}
+
 /** Reads skipped for a write in flight whose re-check was given up: never compared. */
 export interface RecheckGivenUpEvent {
   route: Route;
@@ -56,8 +62,8 @@ export interface ExecutionObserver {
   /** Each shadowed read's result. */
   compared(e: Result): void;
   secondaryWritten(e: WrittenEvent): void;
-  /** A write sent to the orchestrator alone (complete): legacy misses it, applied or not. */
-  legacySkipped(route: Route): void;
+  /** A write of a migrating service sent to one side alone (legacy at complete, new under the kill switch). */
+  sideSkipped(e: SideSkippedEvent): void;
   /** A read meant for the new side was served from legacy because new failed. */
   fallback(route: Route, error: unknown): void;
   /** A read meant for the new side was served from legacy because a write to its key was pending there. */
@@ -90,7 +96,7 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
     served: each((o) => o.served),
     compared: each((o) => o.compared),
     secondaryWritten: each((o) => o.secondaryWritten),
-    legacySkipped: each((o) => o.legacySkipped),
+    sideSkipped: each((o) => o.sideSkipped),
     fallback: each((o) => o.fallback),
     staleReadAvoided: each((o) => o.staleReadAvoided),
     unknownOutcome: each((o) => o.unknownOutcome),

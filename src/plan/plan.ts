@@ -17,14 +17,18 @@ export interface Plan {
   writeSecondary: boolean;
   /** Reads only: the other side is asked too and both replies compared. */
   shadow: boolean;
+  /** Writes only: the side a migrating service's write leaves behind (legacy at complete, new under the kill switch). */
+  skips?: Side;
 }
 
 export const other = (side: Side): Side => (side === 'legacy' ? 'new' : 'legacy');
 
+export const SIDES: readonly Side[] = ['legacy', 'new'];
+
 export function planFor(kind: ActionKind | undefined, f: FlagDecision): Plan {
   const legacyOnly: Plan = { primary: 'legacy', writeSecondary: false, shadow: false };
-  if (f.killSwitch) return legacyOnly;
-  if (f.legacyOff) return { primary: 'new', writeSecondary: false, shadow: false };
+  if (f.killSwitch) return kind === 'write' && f.dualWrite ? { ...legacyOnly, skips: 'new' } : legacyOnly;
+  if (f.legacyOff) return { primary: 'new', writeSecondary: false, shadow: false, ...(kind === 'write' ? { skips: 'legacy' as const } : {}) };
   // Health checks and unknown actions concern the primary alone.
   if (kind !== 'read' && kind !== 'write') return { ...legacyOnly, primary: f.newPrimary ? 'new' : 'legacy' };
   if (f.newPrimary)

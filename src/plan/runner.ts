@@ -98,12 +98,10 @@ export class Runner {
   private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
     this.deps.activity.begin(key);
+    // Noted before the call: a write that times out may still land.
+    if (plan.skips) this.deps.observer.sideSkipped({ route, side: plan.skips });
     if (!plan.writeSecondary && plan.primary === 'legacy') return this.alone(route, plan.primary, key);
-    if (!plan.writeSecondary) {
-      // Noted before the call: a write that times out may still land on the orchestrator.
-      this.deps.observer.legacySkipped(route);
-      return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
-    }
+    if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
     const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
     // The key's activity ends when its secondary write does, or here when the write never began (its turn refused).

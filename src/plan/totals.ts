@@ -2,8 +2,18 @@
 import type { ServiceName } from '../services/registry.js';
 import type { FieldDiff, MismatchKind } from '../comparison/compare.js';
 import type { Result } from '../comparison/result.js';
-import type { BaselinedEvent, ExecutionObserver, RecheckGivenUpEvent, ResolvedEvent, WrittenEvent, ServedEvent, UnknownOutcomeEvent } from './observer.js';
+import type {
+  BaselinedEvent,
+  ExecutionObserver,
+  RecheckGivenUpEvent,
+  ResolvedEvent,
+  SideSkippedEvent,
+  WrittenEvent,
+  ServedEvent,
+  UnknownOutcomeEvent,
+} from './observer.js';
 import type { Route } from '../routes/route.js';
+import type { Side } from './plan.js';
 
 export interface ServiceTotals {
   requests: number;
@@ -25,8 +35,8 @@ export interface ServiceTotals {
   secondaryFailed: number;
   fallbacks: number;
   staleReadsAvoided: number;
-  /** Writes sent to the orchestrator alone (complete): legacy misses them. */
-  legacySkipped: number;
+  /** Writes sent to one side alone, by the side that misses them (legacy at complete, new under the kill switch). */
+  writesMissing: Record<Side, number>;
   /** Writes whose outcome on a side was unknown, and how the look-ups settled them. */
   unknownOutcomes: number;
   resolvedApplied: number;
@@ -55,7 +65,7 @@ const empty = (): ServiceTotals => ({
   secondaryFailed: 0,
   fallbacks: 0,
   staleReadsAvoided: 0,
-  legacySkipped: 0,
+  writesMissing: { legacy: 0, new: 0 },
   unknownOutcomes: 0,
   resolvedApplied: 0,
   resolvedAbsent: 0,
@@ -121,8 +131,8 @@ export class MigrationStats implements ExecutionObserver {
     this.of(route.service).staleReadsAvoided++;
   }
 
-  legacySkipped(route: Route): void {
-    this.of(route.service).legacySkipped++;
+  sideSkipped(e: SideSkippedEvent): void {
+    this.of(e.route.service).writesMissing[e.side]++;
   }
 
   recheckGivenUp(e: RecheckGivenUpEvent): void {

@@ -33,8 +33,8 @@ export function startReconcileSchedule(config: Config, store: Store, flags: Flag
     const [last] = await listReconcileRuns(store.pool, { service, trigger: 'scheduled', limit: 1 });
     if (last && last.status !== 'running' && Date.now() - last.startedAt.getTime() < intervalMs / 2) return;
     try {
-      const { run, remaining, legacyGap } = await reconcileService(config, store, flags, service, { repair: s.repair, trigger: 'scheduled' });
-      log.info({ service, run: run.id, remaining, ...(legacyGap ? { legacyGap } : {}) }, 'scheduled reconciliation done');
+      const { run, remaining, gap } = await reconcileService(config, store, flags, service, { repair: s.repair, trigger: 'scheduled' });
+      log.info({ service, run: run.id, remaining, ...(gap ? { gap } : {}) }, 'scheduled reconciliation done');
     } catch (err) {
       if (err instanceof ReconcileBusyError) log.info({ service }, 'reconciliation already running elsewhere; skipped');
       else log.error({ err, service }, 'scheduled reconciliation failed');

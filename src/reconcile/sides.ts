@@ -19,7 +19,7 @@ import type { LegacyIndex } from './legacy-index.js';
 import { DeferredSource } from './source.js';
 import { serviceSnapshot, type Flags } from '../flags/source.js';
 import type { Store } from '../store/index.js';
-import { repairFromNew, type LegacyGap } from '../store/legacy-gaps.js';
+import { GAP_CAUSE, repairOf, WRITTEN_SECOND, type SideGap } from '../store/side-gaps.js';
 import type { KeyRange } from './canonical.js';
 import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
 import type { RunTrigger } from './runs.js';
@@ -43,14 +43,18 @@ export function rewriteRefusal(service: ServiceName, stage: Stage, side: Side): 
   );
 }
 
-/** Why copying legacy's keys over the orchestrator's would undo writes legacy missed (served at complete), when it would. */
-export function gapRefusal(service: ServiceName, gap: LegacyGap | undefined): string | undefined {
+/** Why copying `truth`'s keys over the other side would undo writes `truth` missed (its gap), when it would. */
+export function gapRefusal(service: ServiceName, truth: Side, gap: SideGap | undefined): string | undefined {
   if (!gap) return undefined;
   return (
-    `${service}'s legacy store has missed writes since ${gap.since.toISOString()} (served at complete): copying it over the ` +
-    `orchestrator would undo them; repair legacy from the orchestrator instead (at new-primary: ${repairFromNew(service)})`
+    `${service}'s ${truth === 'legacy' ? 'legacy store' : 'orchestrator'} has missed writes since ${gap.since.toISOString()} ` +
+    `(${GAP_CAUSE[truth]}): copying it over the other side would undo them; repair it from the other side instead ` +
+    `(at ${WRITTEN_SECOND[truth]}: ${repairOf(service, truth)})`
   );
 }
+
+/** The side a stage writes second (the outbox's), if it writes both. */
+const secondaryAt = (stage: Stage): Side | undefined => (STAGE_PLANS[stage].dualWrite ? (STAGE_PLANS[stage].newPrimary ? 'legacy' : 'new') : undefined);
 
 /** Where reconcile and backfill read a service's legacy store. */
 export function legacyStorePath(config: Config, service: ServiceName): string {
@@ -132,10 +136,12 @@ export interface ServiceRunOptions {
 }
 
 /**
- * One run for one service as configured: its stage (from the flags) picks the source of truth, the orchestrator while
- * legacy has a gap (LegacyGaps). A run at new-primary (legacy written again, as the secondary) that leaves the two alike
- * closes the gap; elsewhere legacy is either not written (complete) or the primary, whose re-checks take what the
- * orchestrator holds newer for writes in flight, just what a gap looks like. `legacyGap`: the gap, and whether closed.
+ * One run for one service as configured: its stage (from the flags) picks the source of truth, the other side while
+ * one side alone has a gap (SideGaps), and a repair from a side with a gap is refused. A run that leaves the two alike,
+ * begun while the side with the gap is written second (the outbox's side, legacy at new-primary, the orchestrator from
+ * dual-write to cutover) and after its last missed write was recorded, closes the gap. Where that side answers first,
+ * the re-checks take what the other holds newer for writes in flight, just what a gap looks like; where it is not
+ * written, writes may miss it still. `gap`: the one on the side repaired, and whether this run closed it.
  */
 export async function reconcileService(
   config: Config,
@@ -143,14 +149,14 @@ export async function reconcileService(
   flags: Flags,
   service: ServiceName,
   opts: ServiceRunOptions = {},
-): Promise<ReconcileResult & { legacyGap?: LegacyGap & { closed: boolean } }> {
+): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean } }> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
-  const gap = (await store.legacyGaps.read()).get(service);
-  const truth = opts.truth ?? (gap ? 'new' : truthFor(stage));
+  await store.gaps.read();
+  const [legacyGap, newGap] = [store.gaps.of(service, 'legacy'), store.gaps.of(service, 'new')];
+  const truth = opts.truth ?? (legacyGap && !newGap ? 'new' : newGap && !legacyGap ? 'legacy' : truthFor(stage));
   // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
   const refusal = () =>
-    rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth)) ??
-    (truth === 'legacy' ? gapRefusal(service, store.legacyGaps.of(service)) : undefined);
+    rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth)) ?? gapRefusal(service, truth, store.gaps.of(service, truth));
   const refused = opts.repair && refusal();
   if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
@@ -173,7 +179,9 @@ export async function reconcileService(
   } finally {
     await sides.close();
   }
+  const side = other(truth);
+  const gap = side === 'legacy' ? legacyGap : newGap;
   if (!gap) return result;
-  const closes = truth === 'new' && stage === 'new-primary' && result.run.status === 'done' && result.remaining === 0;
-  return { ...result, legacyGap: { ...gap, closed: closes && (await store.legacyGaps.close(service, result.run.startedAt)) } };
+  const closes = secondaryAt(stage) === side && result.run.status === 'done' && result.remaining === 0;
+  return { ...result, gap: { ...gap, side, closed: closes && (await store.gaps.close(service, side, result.run.startedAt)) } };
 }

@@ -14,7 +14,7 @@ import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { OutboxHistory } from '../outbox/history.js';
 import { GuardEvents, type GuardEvent } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
-import type { LegacyGap } from '../store/legacy-gaps.js';
+import type { Side } from '../plan/plan.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
 import { servedOf, type Served } from './served.js';
@@ -106,8 +106,8 @@ export interface ServiceReport {
    * Unleash without an admin token): the fleet serves the stage it rolled back to until someone resumes the guard.
    */
   heldBack: { since: string; flagsChanged: { flag: string; to: string }[] } | null;
-  /** In today's report, since when legacy has missed writes (served at complete) that no repair copied back (LegacyGaps). */
-  legacyBehindSince: string | null;
+  /** In today's report, since when each side has missed writes (legacy at complete, new under the kill switch) no repair copied back. */
+  behindSince: Record<Side, string | null>;
   verdict: VerdictResult;
 }
 
@@ -130,7 +130,7 @@ export interface ReportData {
 export interface GatherOptions {
   date: string;
   config: Config;
-  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns' | 'tallies' | 'legacyGaps'>;
+  store: Pick<Store, 'pool' | 'comparisons' | 'samples' | 'unknowns' | 'tallies' | 'gaps'>;
   flags: { source: string; snapshot(): FlagsSnapshot };
   /** Default: the services enabled in config. */
   services?: readonly ServiceName[];
@@ -174,7 +174,8 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const span = await activeSpan(store, outboxHistory, from, to);
   const today = utcDate(now) === opts.date;
   const heldBack = today ? await guardLog.inForceUpTo(await guardLog.lastId()) : [];
-  const gaps = today ? await store.legacyGaps.read() : new Map<ServiceName, LegacyGap>();
+  if (today) await store.gaps.read();
+  const behind = (service: ServiceName, side: Side) => (today ? (store.gaps.of(service, side)?.since.toISOString() ?? null) : null);
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
   const [totals, actions, series, outbox, unknowns, tallies] = await Promise.all([
     store.comparisons.byService(from, to),
@@ -196,7 +197,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
       const t = figures(totals.get(service));
       const served = servedOf(tallies, service);
       const held = heldBackOf(heldBack.find((e) => e.service === service));
-      const behindSince = gaps.get(service)?.since.toISOString() ?? null;
+      const behindSince = { legacy: behind(service, 'legacy'), new: behind(service, 'new') };
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
@@ -216,7 +217,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         reconcile,
         guardEvents,
         heldBack: held,
-        legacyBehindSince: behindSince,
+        behindSince,
         verdict: decideVerdict(
           {
             stage,
@@ -227,7 +228,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,
             heldBackSince: held ? stamp(held.since) : null,
-            legacyBehindSince: behindSince ? stamp(behindSince) : null,
+            behindSince: { legacy: behindSince.legacy && stamp(behindSince.legacy), new: behindSince.new && stamp(behindSince.new) },
             guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },

@@ -1,4 +1,7 @@
 /** Number and time formats shared by the HTML and Markdown reports, so both show the same figures. */
+import type { Side } from '../plan/plan.js';
+import type { ServiceName } from '../services/registry.js';
+import { gapLine } from '../store/side-gaps.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -23,10 +26,11 @@ export const heldBackLine = (service: string, h: { since: string; flagsChanged: 
   `Held back by the guard since ${stamp(h.since)} (${h.flagsChanged.map((f) => `${f.flag.replace(/^memshift\.[^.]+\./, '')} ${f.to}`).join(', ')}): ` +
   `the flags do not show it, and the fleet serves so until the guard is resumed (POST /admin/guard/${service}/resume, or the console).`;
 
-/** Legacy's gap after complete, as one sentence (shared by the HTML and Markdown reports). */
-export const legacyBehindLine = (service: string, since: string): string =>
-  `Legacy behind since ${stamp(since)}: writes served at complete never reached it, and no repair has copied them back. Reads from it are ` +
-  `stale and it is no source of truth until a run at new-primary (memshift reconcile --service ${service} --repair --truth new) leaves no difference.`;
+/** A side's gap, as one sentence (shared by the HTML and Markdown reports). */
+export const behindLine = (service: ServiceName, side: Side, since: string): string => {
+  const line = gapLine(service, side, stamp(since));
+  return `${line[0]!.toUpperCase()}${line.slice(1)}.`;
+};
 
 /** HH:MM of an ISO time, in UTC like the report's day. */
 export const hhmm = (iso: string | number): string => new Date(iso).toISOString().slice(11, 16);

@@ -7,11 +7,12 @@
 import type { FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';
 import type { Thresholds } from './verdict.js';
+import { SIDES } from '../plan/plan.js';
 import {
   breach,
   count,
   heldBackLine,
-  legacyBehindLine,
+  behindLine,
   hhmm,
   kindsLine,
   ms,
@@ -138,7 +139,10 @@ function serviceSection(s: ServiceReport, times: number[], xDomain: [number, num
 <div class="service-head"><h2>${esc(id)}</h2><span class="stage">${esc(s.stage)}</span><span class="verdict ${verdictClass(s.verdict.verdict)}">${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${esc(s.verdict.next)}` : ''}</span></div>
 <div class="reasons ${verdictClass(s.verdict.verdict)}"><ul>${s.verdict.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ul></div>
 ${s.heldBack ? `<p class="held-back bad" data-figure="held-back">${esc(heldBackLine(s.service, s.heldBack))}</p>` : ''}
-${s.legacyBehindSince ? `<p class="held-back bad" data-figure="legacy-behind">${esc(legacyBehindLine(s.service, s.legacyBehindSince))}</p>` : ''}
+${SIDES.map((side) => {
+  const since = s.behindSince[side];
+  return since ? `<p class="held-back bad" data-figure="${side}-behind">${esc(behindLine(s.service, side, since))}</p>` : '';
+}).join('')}
 <div class="split">
 <table class="figures"><caption>Requests and comparisons</caption><tbody>
 ${row('Served', `<span data-figure="served" data-value="${s.served.requests}">${count(s.served.requests)}</span> ${esc(servedErrors(s.served))}`)}

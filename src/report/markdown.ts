@@ -1,10 +1,11 @@
 /** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
 import type { ReportData, ServiceReport } from './data.js';
+import { SIDES } from '../plan/plan.js';
 import {
   breach,
   count,
   heldBackLine,
-  legacyBehindLine,
+  behindLine,
   hhmm,
   kindsLine,
   ms,
@@ -62,7 +63,10 @@ function serviceMarkdown(s: ServiceReport): string[] {
     '',
     `Stage **${s.stage}**; flags now: ${flags}.`,
     ...(s.heldBack ? ['', `**${heldBackLine(s.service, s.heldBack)}**`] : []),
-    ...(s.legacyBehindSince ? ['', `**${legacyBehindLine(s.service, s.legacyBehindSince)}**`] : []),
+    ...SIDES.flatMap((side) => {
+      const since = s.behindSince[side];
+      return since ? ['', `**${behindLine(s.service, side, since)}**`] : [];
+    }),
     '',
     '| Figure | Value |',
     '|---|--:|',

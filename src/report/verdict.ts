@@ -3,7 +3,11 @@
  * the day's figures and the thresholds, so operators (and tests) can reason about it line by line.
  */
 import type { Config } from '../config.js';
-import { STAGE_PLANS, type Stage } from '../flags/stage.js';
+import { readsFrom, type Stage } from '../flags/stage.js';
+import { other, SIDES, type Side } from '../plan/plan.js';
+import { GAP_CAUSE, WRITTEN_SECOND } from '../store/side-gaps.js';
+
+const SIDE_NAME: Record<Side, string> = { legacy: 'legacy', new: 'the orchestrator' };
 import { percent } from './format.js';
 
 export type Verdict = 'advance' | 'hold' | 'roll back';
@@ -36,8 +40,8 @@ export interface VerdictInput {
   addedLatencyMs: number | null;
   /** When a guard rollback still in force that the flags do not show was made (its stamp); null when none holds. */
   heldBackSince: string | null;
-  /** Since when legacy has missed writes served at complete (its stamp); null when it holds what the orchestrator does. */
-  legacyBehindSince: string | null;
+  /** Since when each side has missed writes (its stamp: legacy at complete, new under the kill switch); null when none. */
+  behindSince: Record<Side, string | null>;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
   /** The day's latest finished reconciliation run; null when none ran. */
@@ -65,23 +69,32 @@ const COMPARED: ReadonlySet<Stage> = new Set(['shadow', 'cutover', 'new-primary'
 
 export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult {
   const rollBack = rollbackReasons(input, t);
-  const behind = input.legacyBehindSince;
-  // Moving back puts reads on legacy, which lacks what agents wrote at complete: the way back is through a repair.
-  if (behind && STAGE_PLANS[input.stage].readNew !== 'always')
+  const gaps = SIDES.flatMap((side) => {
+    const since = input.behindSince[side];
+    return since ? [{ side, since }] : [];
+  });
+  // A side that missed writes (legacy at complete, the orchestrator under the kill switch) serves stale reads: whatever
+  // else the day says, the way on is a repair of that side first.
+  const stale = gaps.filter((g) => readsFrom(input.stage, g.side));
+  if (stale.length)
     return {
       verdict: 'hold',
       reasons: [
-        `legacy has missed writes since ${behind} (served at complete) and stage ${input.stage} reads it: agents may read stale data; ` +
-          `go to new-primary (legacy is written again), run memshift reconcile --service S --repair --truth new, then move back`,
+        ...stale.map(
+          (g) =>
+            `${SIDE_NAME[g.side]} has missed writes since ${g.since} (${GAP_CAUSE[g.side]}) and stage ${input.stage} reads it: agents may read ` +
+            `stale data; go to ${WRITTEN_SECOND[g.side]} and run memshift reconcile --service S --repair --truth ${other(g.side)}`,
+        ),
         ...rollBack,
       ],
     };
   if (rollBack.length)
     return {
       verdict: 'roll back',
-      reasons: behind
-        ? [...rollBack, `legacy has missed writes since ${behind} (served at complete): repair it from the orchestrator before reads go back to it`]
-        : rollBack,
+      reasons: [
+        ...rollBack,
+        ...gaps.map((g) => `${SIDE_NAME[g.side]} has missed writes since ${g.since} (${GAP_CAUSE[g.side]}): repair it before reads go to it`),
+      ],
     };
 
   if (input.stage === 'killed') return { verdict: 'hold', reasons: ['the kill switch is on: every service is on legacy only'] };
@@ -91,6 +104,10 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   if (input.stage === 'complete') return { verdict: 'hold', reasons: ['migration complete: nothing further to advance'] };
 
   const hold: string[] = [];
+  const next = NEXT[input.stage]!;
+  for (const g of gaps)
+    if (readsFrom(next, g.side))
+      hold.push(`${SIDE_NAME[g.side]} has missed writes since ${g.since} (${GAP_CAUSE[g.side]}), and ${next} reads it: repair it first`);
   // Where nothing is compared, traffic is the only sign that the agents are pointed at memshift at all.
   if (!COMPARED.has(input.stage) && input.served === 0) hold.push('no request served today: are the agents pointed at memshift?');
   if (COMPARED.has(input.stage) && input.compared < t.minComparisons) {
@@ -109,7 +126,6 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   }
   if (hold.length) return { verdict: 'hold', reasons: hold };
 
-  const next = NEXT[input.stage]!;
   const clean: string[] = [];
   if (COMPARED.has(input.stage))
     clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);

@@ -17,7 +17,7 @@ import { UnknownOutcomes } from './unknowns.js';
 import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
 import { ServedCounts } from './served.js';
-import { LegacyGaps } from './legacy-gaps.js';
+import { SideGaps } from './side-gaps.js';
 
 const log = childLogger('store');
 
@@ -59,8 +59,8 @@ export interface Store {
   readonly tallies: Tallies;
   /** Every request answered, by service, action and outcome (written into the tallies at each flush). */
   readonly served: ServedCounts;
-  /** Services whose legacy store missed writes (served at complete), as every replica recorded them. */
-  readonly legacyGaps: LegacyGaps;
+  /** Sides that missed writes (legacy at complete, the orchestrator under the kill switch), as every replica recorded them. */
+  readonly gaps: SideGaps;
   /** Why the store's tables are not known to be there yet (out of reach since the start, whenAway 'wait'), else undefined. */
   pending(): Error | undefined;
   /** Set when this store started its own PostgreSQL. */
@@ -100,10 +100,10 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const samples = new MismatchSamples(pool, opts.sampleCapPerRoute ?? 50, opts.valuesAtRest ?? { redact: makeRedactor(true) });
   const tallies = new Tallies(pool);
   const served = new ServedCounts();
-  const legacyGaps = new LegacyGaps(pool);
+  const gaps = new SideGaps(pool);
   const flush = async () => {
     served.drainInto(tallies);
-    await Promise.all([comparisons.flush(), samples.flush(), tallies.flush(), legacyGaps.flush()]);
+    await Promise.all([comparisons.flush(), samples.flush(), tallies.flush(), gaps.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
   const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs });
@@ -120,7 +120,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     fetchedFlags: new FetchedFlags(pool),
     tallies,
     served,
-    legacyGaps,
+    gaps,
     pending: () => schema.pending(),
     embedded,
     flush,

@@ -330,14 +330,17 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
   },
   {
-    // A service's legacy store not written since `since` (writes served at complete): reads from it would be stale,
-    // and a repair or backfill from it would undo writes; `last_at` is the latest such write, for what a repair covers.
-    name: 'legacy_gaps',
+    // A side of a service that missed writes since `since` (legacy at complete, the orchestrator under the kill switch):
+    // reads from it would be stale, and a repair from it would undo writes; `last_at` is the latest such write, for what
+    // a repair covers (src/store/side-gaps.ts).
+    name: 'side_gaps',
     sql: `
-      CREATE TABLE legacy_gaps (
-        service text PRIMARY KEY,
+      CREATE TABLE side_gaps (
+        service text NOT NULL,
+        side text NOT NULL CHECK (side IN ('legacy', 'new')),
         since timestamptz NOT NULL DEFAULT now(),
-        last_at timestamptz NOT NULL DEFAULT now()
+        last_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (service, side)
       )`,
   },
 ];

@@ -162,8 +162,8 @@ it('refuses the controls without the session cookie (401) or without the page to
 
 it('warns on the card, and in the roll back confirmation, of a legacy store that missed writes at complete', async () => {
   const service = 'contextual-memory';
-  // As a replica records it (src/store/legacy-gaps.ts); the proxy reads the gaps back at its next flush.
-  await stack.proxy.store.pool.query(`INSERT INTO legacy_gaps (service, since) VALUES ($1, '2026-11-26T08:00:00Z')`, [service]);
+  // As a replica records it (src/store/side-gaps.ts); the proxy reads the gaps back at its next flush.
+  await stack.proxy.store.pool.query(`INSERT INTO side_gaps (service, side, since) VALUES ($1, 'legacy', '2026-11-26T08:00:00Z')`, [service]);
   try {
     await expect.poll(() => figure(service, 'legacy-behind'), { timeout: 15_000 }).toMatch(/^Legacy has missed writes since 2026-11-26T08:00:00.000Z/);
     expect(await card(S).locator('[data-figure="legacy-behind"]').count()).toBe(0);
@@ -171,7 +171,7 @@ it('warns on the card, and in the roll back confirmation, of a legacy store that
     expect(await page.locator('#confirm-text').textContent()).toMatch(/reads to legacy, dual writes kept \(legacy has missed writes since/);
     await page.locator('#confirm button[value="cancel"]').click();
   } finally {
-    await stack.proxy.store.pool.query('DELETE FROM legacy_gaps');
+    await stack.proxy.store.pool.query('DELETE FROM side_gaps');
   }
   await expect.poll(() => card(service).locator('[data-figure="legacy-behind"]').count(), { timeout: 15_000 }).toBe(0);
 }, 60_000);

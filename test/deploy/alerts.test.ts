@@ -129,28 +129,42 @@ it('tickets replicas configured apart after 5 minutes; pages a guard rollback at
   expect(out).toMatch(/SUCCESS/);
 });
 
-it('pages reads from a legacy store that missed writes once the stage reads legacy for a minute, not while the orchestrator serves them', () => {
+it('pages reads from a side that missed writes once the stage reads it for a minute, not while the other side serves them', () => {
   const stage = (service: string, name: string) => `memshift_stage{service="${service}",stage="${name}",instance="a:8080"}`;
+  const behind = (service: string, side: string) => `memshift_side_behind{service="${service}",side="${side}",instance="a:8080"}`;
   const out = promtool([
     {
       series: {
         // session-memory writes at complete from minute 2, then goes back to dual-write (a flags edit) at minute 5.
-        'memshift_legacy_behind{service="session-memory",instance="a:8080"}': '0 0 1x20',
+        [behind('session-memory', 'legacy')]: '0 0 1x20',
+        [behind('session-memory', 'new')]: '0x22',
         [stage('session-memory', 'complete')]: '1x4 stale',
         [stage('session-memory', 'dual-write')]: '_x5 1x16',
         // jarvis-memory's legacy is behind too, but it went back to new-primary only: the orchestrator serves its reads.
-        'memshift_legacy_behind{service="jarvis-memory",instance="a:8080"}': '1x22',
+        [behind('jarvis-memory', 'legacy')]: '1x22',
         [stage('jarvis-memory', 'new-primary')]: '1x22',
-        // contextual-memory reads legacy, which missed nothing.
-        'memshift_legacy_behind{service="contextual-memory",instance="a:8080"}': '0x22',
-        [stage('contextual-memory', 'shadow')]: '1x22',
+        // contextual-memory: writes under the kill switch from minute 0 to 9, then back at shadow (reads legacy) until
+        // minute 12, then cutover, where some reads come from the orchestrator.
+        [behind('contextual-memory', 'new')]: '0 1x21',
+        [behind('contextual-memory', 'legacy')]: '0x22',
+        [stage('contextual-memory', 'killed')]: '1x9 stale',
+        [stage('contextual-memory', 'shadow')]: '_x10 1x2 stale',
+        [stage('contextual-memory', 'cutover')]: '_x13 1x8',
       },
       expect: [
-        { at: '5m', alert: 'MemshiftStaleLegacyReads', firing: [] },
+        { at: '5m', alert: 'MemshiftStaleReads', firing: [] },
         {
           at: '7m',
-          alert: 'MemshiftStaleLegacyReads',
-          firing: [{ labels: { severity: 'page', service: 'session-memory' }, summary: 'session-memory reads from a legacy store that missed writes' }],
+          alert: 'MemshiftStaleReads',
+          firing: [{ labels: { severity: 'page', service: 'session-memory' }, summary: 'session-memory serves reads from a side that missed writes' }],
+        },
+        {
+          at: '15m',
+          alert: 'MemshiftStaleReads',
+          firing: [
+            { labels: { severity: 'page', service: 'session-memory' }, summary: 'session-memory serves reads from a side that missed writes' },
+            { labels: { severity: 'page', service: 'contextual-memory' }, summary: 'contextual-memory serves reads from a side that missed writes' },
+          ],
         },
       ],
     },

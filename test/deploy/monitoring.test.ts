@@ -89,7 +89,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
       'MemshiftParkedWrites',
       'MemshiftReconcileDifferences',
       'MemshiftReplicaDown',
-      'MemshiftStaleLegacyReads',
+      'MemshiftStaleReads',
     ].sort(),
   );
 });

@@ -73,10 +73,14 @@ describe('decide: each flag', () => {
       );
     }
     const flags = await openWith(everything);
-    for (const s of SIM_SERVICES) expect(flags.decide(s, ctx)).toEqual({ ...legacyOnly, killSwitch: true });
+    // dualWrite says the stage would write the orchestrator: the writes the kill switch keeps from it leave it behind.
+    for (const s of SIM_SERVICES) expect(flags.decide(s, ctx)).toEqual({ ...legacyOnly, killSwitch: true, dualWrite: true });
     const snap = flags.snapshot();
     expect(snap.killSwitch).toBe(true);
     for (const s of SIM_SERVICES) expect(snap.services[s]!.stage).toBe('killed');
+    // A service not migrating yet (off) misses nothing on the orchestrator under it.
+    const off = await openWith(on(KILL_SWITCH));
+    expect(off.decide(S, ctx)).toEqual({ ...legacyOnly, killSwitch: true });
   });
 });
 

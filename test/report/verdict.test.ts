@@ -23,7 +23,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   addedLatencyMs: 3,
   guardTrips: [],
   heldBackSince: null,
-  legacyBehindSince: null,
+  behindSince: { legacy: null, new: null },
   reconcile: { status: 'done', remaining: 0, queued: 0 },
   ...over,
 });
@@ -117,19 +117,35 @@ describe('decideVerdict', () => {
     );
   });
 
-  it('holds a stage reading a legacy store that missed writes at complete, whatever else it saw; at new-primary a roll back says to repair first', () => {
+  it('holds a stage reading a side that missed writes, whatever else it saw; a roll back or an advance onto it says to repair first', () => {
     const since = '2026-11-26 08:00:00 UTC';
+    const legacy = { legacy: since, new: null };
     for (const stage of ['killed', 'off', 'dual-write', 'shadow', 'cutover'] as const) {
-      const v = decideVerdict(clean({ stage, legacyBehindSince: since, mismatch: 50 }), T);
+      const v = decideVerdict(clean({ stage, behindSince: legacy, mismatch: 50 }), T);
       expect(v.verdict, stage).toBe('hold');
-      expect(v.reasons[0], stage).toMatch(new RegExp(`legacy has missed writes since ${since} .*stage ${stage} reads it: agents may read stale data`));
+      expect(v.reasons[0], stage).toMatch(
+        new RegExp(`^legacy has missed writes since ${since} \\(served at complete\\) and stage ${stage} reads it: .*--truth new`),
+      );
       expect(v.reasons.slice(1).join(), stage).toMatch(/mismatch rate/);
     }
-    const back = decideVerdict(clean({ stage: 'new-primary', legacyBehindSince: since, mismatch: 50 }), T);
+    const back = decideVerdict(clean({ stage: 'new-primary', behindSince: legacy, mismatch: 50 }), T);
     expect(back.verdict).toBe('roll back');
-    expect(back.reasons.at(-1)).toMatch(/repair it from the orchestrator before reads go back to it/);
+    expect(back.reasons.at(-1)).toMatch(/^legacy has missed writes since .*: repair it before reads go to it/);
     // At new-primary, clean, it advances to complete as ever: reads are the orchestrator's.
-    expect(decideVerdict(clean({ stage: 'new-primary', legacyBehindSince: since }), T)).toMatchObject({ verdict: 'advance', next: 'complete' });
+    expect(decideVerdict(clean({ stage: 'new-primary', behindSince: legacy }), T)).toMatchObject({ verdict: 'advance', next: 'complete' });
+
+    // The orchestrator behind (writes under the kill switch): cutover and new-primary read it; shadow does not, but
+    // its next stage would.
+    const fresh = { legacy: null, new: since };
+    for (const stage of ['cutover', 'new-primary'] as const)
+      expect(decideVerdict(clean({ stage, behindSince: fresh }), T).reasons[0], stage).toMatch(
+        new RegExp(`^the orchestrator has missed writes since ${since} \\(served under the kill switch\\) and stage ${stage} reads it: .*--truth legacy`),
+      );
+    expect(decideVerdict(clean({ stage: 'shadow', behindSince: fresh }), T)).toMatchObject({
+      verdict: 'hold',
+      reasons: [`the orchestrator has missed writes since ${since} (served under the kill switch), and cutover reads it: repair it first`],
+    });
+    expect(decideVerdict(clean({ stage: 'dual-write', behindSince: fresh, compared: 0 }), T).verdict).toBe('advance');
   });
 
   it('holds when killed or complete, unless something calls for a roll back', () => {

@@ -88,11 +88,14 @@ function serviceCard(name, s, report) {
     figureRow('Never compared', c.neverCompared ?? '–', 'never-compared'),
     figureRow('Outbox depth', s.outboxDepth ?? '–', 'outbox-depth'),
   );
-  // Writes served at complete never reached legacy: reads put back on it are stale until a repair from the orchestrator.
-  const behind =
-    s.legacyBehindSince &&
-    `legacy has missed writes since ${s.legacyBehindSince} (served at complete): reads from it are stale until ` +
-      `memshift reconcile --service ${name} --repair --truth new at new-primary`;
+  // A side that missed writes (legacy at complete, the orchestrator under the kill switch) serves stale reads until a repair.
+  const gapText = (side) =>
+    side === 'legacy'
+      ? `legacy has missed writes since ${s.behindSince.legacy} (served at complete): reads from it are stale until ` +
+        `memshift reconcile --service ${name} --repair --truth new at new-primary`
+      : `the orchestrator has missed writes since ${s.behindSince.new} (served under the kill switch): reads from it are stale until ` +
+        `memshift reconcile --service ${name} --repair --truth legacy at dual-write, shadow or cutover`;
+  const behind = s.behindSince.legacy && gapText('legacy');
   const percentInput = (kind) =>
     el('input', {
       type: 'number',
@@ -136,7 +139,12 @@ function serviceCard(name, s, report) {
     ),
   );
   const chart = el('div', { class: 'chart', 'data-chart': name });
-  const gap = behind ? el('p', { class: 'bad', 'data-figure': 'legacy-behind' }, `${behind[0].toUpperCase()}${behind.slice(1)}.`) : '';
+  const gaps = ['legacy', 'new']
+    .filter((side) => s.behindSince[side])
+    .map((side) => {
+      const text = gapText(side);
+      return el('p', { class: 'bad', 'data-figure': `${side}-behind` }, `${text[0].toUpperCase()}${text.slice(1)}.`);
+    });
   const card = el(
     'section',
     { class: 'panel service', 'data-service': name },
@@ -147,7 +155,7 @@ function serviceCard(name, s, report) {
       el('span', { class: 'stage', 'data-figure': 'stage' }, s.stage),
       el('span', { class: `guard ${s.guard ? s.guard.state : 'off'}`, 'data-figure': 'guard' }, `guard ${s.guard ? s.guard.state : 'off'}`),
     ),
-    gap,
+    ...gaps,
     controls,
     el('div', { class: 'split' }, flags, win, totals),
     chart,

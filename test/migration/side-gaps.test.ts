@@ -1,14 +1,15 @@
 /**
- * Leaving complete: writes served there reach the orchestrator only, so legacy is behind from the first of them. memshift
- * records that gap in the store (every replica sees it), says so (status, gauge), keeps the guard from rolling reads back
- * onto the stale store, refuses to copy legacy over the orchestrator, and closes the gap once a repair from the
- * orchestrator, begun with legacy written again (new-primary), leaves the two alike.
+ * Sides that missed writes. At complete writes reach the orchestrator only, so legacy is behind from the first of them;
+ * under the kill switch a migrating service's writes reach legacy only, so the orchestrator is. memshift records each gap
+ * in the store (every replica sees it), says so (status, gauge, report), keeps the guard from rolling reads back onto a
+ * stale legacy, refuses to copy a side with a gap over the other, and closes the gap once a repair, begun with that side
+ * written second, leaves the two alike.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
+import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
 import type { Config } from '../../src/config.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
@@ -72,7 +73,7 @@ const setFlags = async (edits: Edits, stage: string) => {
 };
 const status = async () =>
   (await (await fetch(`${proxy.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
-    services: Record<string, { legacyBehindSince: string | null; guard: { state: string } }>;
+    services: Record<string, { behindSince: { legacy: string | null; new: string | null }; guard: { state: string } }>;
   };
 const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
 const legacyHolds = async (user: string) => memories(await send(sims.endpoints[S], { action: 'get_memories', user_id: user }));
@@ -93,32 +94,45 @@ async function cli(...args: string[]): Promise<{ code: number | null; out: strin
   return { code, out: child.output() };
 }
 
-/** Waits until the proxy has stored a write at complete served after `after` (the store flushes each second). */
-const recordedAfter = (after: Date) =>
-  expect.poll(async () => ((await store.legacyGaps.read()).get(S)?.lastAt.getTime() ?? 0) > after.getTime(), { timeout: 10_000 }).toBe(true);
+/** Waits until the proxy has stored a write `side` missed, served after `after` (the store flushes each second). */
+const recordedAfter = (after: Date, side: 'legacy' | 'new' = 'legacy') =>
+  expect
+    .poll(
+      async () => {
+        await store.gaps.read();
+        return (store.gaps.of(S, side)?.lastAt.getTime() ?? 0) > after.getTime();
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(true);
+const behindGauge = async (side: string) =>
+  (await (await fetch(`${proxy.httpUrl}/metrics`)).text())
+    .split('\n')
+    .find((l) => l.startsWith('memshift_side_behind{') && l.includes(`service="${S}"`) && l.includes(`side="${side}"`))
+    ?.split(' ')
+    .at(-1);
 
 it('records the gap from the first write served at complete; back at a stage reading legacy, nothing copies legacy over the orchestrator', async () => {
   for (const u of users) await agent.call({ action: 'add_memory', user_id: u, memory: `before ${u}` });
   await proxy.runner.secondary.drain();
-  expect((await status()).services[S]!.legacyBehindSince).toBeNull();
+  expect((await status()).services[S]!.behindSince).toEqual({ legacy: null, new: null });
 
   await setFlags(COMPLETE, 'complete');
   const before = new Date();
   for (const u of users) expect(await agent.call({ action: 'add_memory', user_id: u, memory: `at complete ${u}` })).toMatchObject({ status: 'ok' });
   expect(await legacyHolds('u0')).toEqual(['before u0']);
-  expect(proxy.runner.stats.of(S).legacySkipped).toBe(USERS);
+  expect(proxy.runner.stats.of(S).writesMissing).toEqual({ legacy: USERS, new: 0 });
 
   // Stored at the proxy's next flush: seen by another connection, and in the proxy's status and gauge.
   await recordedAfter(new Date(before.getTime() - 1000));
-  const since = Date.parse((await status()).services[S]!.legacyBehindSince!);
+  const since = Date.parse((await status()).services[S]!.behindSince.legacy!);
   expect(since).toBeGreaterThanOrEqual(before.getTime() - 1000);
-  await expect
-    .poll(async () => (await (await fetch(`${proxy.httpUrl}/metrics`)).text()).match(/^memshift_legacy_behind\{[^}]*jarvis-memory[^}]*\} (\d)/m)?.[1])
-    .toBe('1');
+  await expect.poll(() => behindGauge('legacy')).toBe('1');
+  expect(await behindGauge('new')).toBe('0');
 
   // A repair from the orchestrator while still at complete writes legacy, but closes nothing: agents' writes still miss it.
   const atComplete = await reconcileService(config, store, flags, S, { repair: true });
-  expect({ truth: atComplete.run.truth, remaining: atComplete.remaining, closed: atComplete.legacyGap?.closed }).toEqual({
+  expect({ truth: atComplete.run.truth, remaining: atComplete.remaining, closed: atComplete.gap?.closed }).toEqual({
     truth: 'new',
     remaining: 0,
     closed: false,
@@ -135,22 +149,22 @@ it('records the gap from the first write served at complete; back at a stage rea
   const section = report.data.services.find((x) => x.service === S)!;
   expect(section.verdict).toMatchObject({ verdict: 'hold' });
   expect(section.verdict.reasons[0]).toMatch(/legacy has missed writes since .* stage dual-write reads it: agents may read stale data/);
-  expect(report.markdown).toMatch(/\*\*Legacy behind since \S+ \S+ UTC: writes served at complete never reached it/);
+  expect(report.markdown).toMatch(/\*\*Legacy has missed writes since \S+ \S+ UTC \(served at complete\): reads from it are stale/);
   const shown = await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN);
   expect(shown.out).toMatch(
-    /jarvis-memory: LEGACY BEHIND since \S+ \(writes served at complete\).*memshift reconcile --service jarvis-memory --repair --truth new/,
+    /jarvis-memory: LEGACY BEHIND: legacy has missed writes since \S+ \(served at complete\).*memshift reconcile --service jarvis-memory --repair --truth new at new-primary/,
   );
   // Legacy as the truth would put its old memories in place of what the agents wrote at complete: refused, in process
   // and by the commands; comparing is allowed, from the orchestrator.
   await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'legacy' })).rejects.toThrow(
-    /missed writes since .* copying it over the orchestrator would undo them/,
+    /legacy store has missed writes since .* copying it over the other side would undo them/,
   );
   const backfill = await cli('backfill', '--service', S);
   expect(backfill.code, backfill.out).toBe(1);
   expect(backfill.out).toMatch(/backfill refused: jarvis-memory's legacy store has missed writes since/);
   // Legacy answers first here, so the orchestrator's newer memory reads as a write in flight: no run here closes the gap.
   const compared = await reconcileService(config, store, flags, S);
-  expect({ truth: compared.run.truth, closed: compared.legacyGap?.closed }).toEqual({ truth: 'new', closed: false });
+  expect({ truth: compared.run.truth, closed: compared.gap?.closed }).toEqual({ truth: 'new', closed: false });
 }, 90_000);
 
 it('at new-primary again, the guard does not roll reads back onto the stale store; a repair from the orchestrator closes the gap', async () => {
@@ -169,12 +183,58 @@ it('at new-primary again, the guard does not roll reads back onto the stale stor
   // Begun with legacy written again and every write at complete recorded before it: closes the gap.
   const run = await cli('reconcile', '--repair', '--service', S);
   expect(run.code, run.out).toBe(0);
-  expect(run.out).toMatch(/truth new[\s\S]*differing 1[\s\S]*repaired 1, repair failed 0[\s\S]*its gap since \S+ \(writes served at complete\) is closed/);
+  expect(run.out).toMatch(
+    /truth new[\s\S]*differing 1[\s\S]*repaired 1, repair failed 0[\s\S]*legacy holds what the other side holds again: its gap since \S+ is closed/,
+  );
   expect(await legacyHolds('u0')).toEqual(['before u0', 'at complete u0', 'late at complete']);
-  await expect.poll(async () => (await status()).services[S]!.legacyBehindSince, { timeout: 10_000 }).toBeNull();
+  await expect.poll(async () => (await status()).services[S]!.behindSince.legacy, { timeout: 10_000 }).toBeNull();
   // Closed for every replica: the next run knows of no gap, and back at dual-write legacy is the truth again.
   const after = await reconcileService(config, store, flags, S);
-  expect({ remaining: after.remaining, gap: after.legacyGap }).toEqual({ remaining: 0, gap: undefined });
+  expect({ remaining: after.remaining, gap: after.gap }).toEqual({ remaining: 0, gap: undefined });
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
   expect((await reconcileService(config, store, flags, S)).run.truth).toBe('legacy');
+}, 90_000);
+
+it('under the kill switch the orchestrator misses writes: no repair copies it over legacy, and one from legacy where it is written second closes the gap', async () => {
+  const CUTOVER: Edits = {
+    [f('dual-write')]: { enabled: true },
+    [f('shadow-read')]: { enabled: true, rollout: 100 },
+    [f('read-new')]: { enabled: true, rollout: 100 },
+  };
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  await agent.call({ action: 'add_memory', user_id: 'k1', memory: 'before the kill' });
+  await proxy.runner.secondary.drain();
+
+  await setFlags({ ...NEW_PRIMARY, [KILL_SWITCH]: { enabled: true } }, 'killed');
+  const killed = new Date();
+  expect(await agent.call({ action: 'add_memory', user_id: 'k1', memory: 'under the kill switch' })).toMatchObject({ status: 'ok' });
+  expect(proxy.runner.stats.of(S).writesMissing.new).toBe(1);
+  await recordedAfter(new Date(killed.getTime() - 1000), 'new');
+  await expect.poll(() => behindGauge('new')).toBe('1');
+
+  // Released back to new-primary: reads come from the orchestrator, which lacks the write.
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'k1' }))).toEqual(['before the kill']);
+  expect((await status()).services[S]!.behindSince.new).not.toBeNull();
+  // The repair new-primary's truth implies would copy the orchestrator over legacy and lose that write for good.
+  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'new' })).rejects.toThrow(
+    /orchestrator has missed writes since .*served under the kill switch.*copying it over the other side would undo them/,
+  );
+  // From legacy, the default while the orchestrator alone has a gap: refused here, where agents write the orchestrator first.
+  await expect(reconcileService(config, store, flags, S, { repair: true })).rejects.toThrow(
+    /at stage new-primary, where agents' writes land on the new side first/,
+  );
+  expect(await legacyHolds('k1')).toEqual(['before the kill', 'under the kill switch']);
+
+  // At cutover the orchestrator is written second: a repair from legacy fills it in and closes the gap.
+  await setFlags(CUTOVER, 'cutover');
+  const run = await reconcileService(config, store, flags, S, { repair: true });
+  expect({ truth: run.run.truth, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
+    truth: 'legacy',
+    remaining: 0,
+    side: 'new',
+    closed: true,
+  });
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'k1' }))).toEqual(['before the kill', 'under the kill switch']);
+  await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
 }, 90_000);

@@ -1,0 +1,56 @@
+/** The sides' gaps as a part of the proxy: the gauge memshift_side_behind, and an error logged while agents read a side that missed writes. */
+import type { Part, PartContext } from '../part.js';
+import { serviceSnapshot } from '../flags/source.js';
+import { readsFrom } from '../flags/stage.js';
+import { SIDES } from '../plan/plan.js';
+import { childLogger } from '../telemetry/log.js';
+import { defineGauge } from '../telemetry/metrics.js';
+import { gapLine } from '../store/side-gaps.js';
+
+const log = childLogger('side-gaps');
+
+const behind = defineGauge('memshift.side.behind', {
+  description:
+    'Per service and side, 1 while the side has missed writes (legacy at complete, the orchestrator under the kill switch) no repair has copied back',
+  combine: 'max',
+});
+
+/** How often the stages are looked at against the gaps. */
+const CHECK_MS = 5_000;
+
+export function sideGapsPart(ctx: PartContext): Part {
+  const gaps = ctx.store.gaps;
+  const removeGauge = behind.addSource(() =>
+    ctx.services.flatMap((service) => SIDES.map((side) => ({ value: gaps.of(service, side) ? 1 : 0, attributes: { service, side } }))),
+  );
+  // Said once per service, side, stage and gap: the error stands in the log, the alert (MemshiftStaleReads) while it lasts.
+  const said = new Map<string, string>();
+  const check = () => {
+    const snap = ctx.flags.snapshot();
+    for (const service of ctx.services)
+      for (const side of SIDES) {
+        const gap = gaps.of(service, side);
+        const stage = serviceSnapshot(snap, service).stage;
+        const stale = gap && readsFrom(stage, side);
+        const now = stale ? `${stage}|${gap.since.toISOString()}` : '';
+        if (now === (said.get(`${service}|${side}`) ?? '')) continue;
+        said.set(`${service}|${side}`, now);
+        if (stale)
+          log.error(
+            { service, side, stage, behindSince: gap.since },
+            `${service} at stage ${stage} serves reads from a side that ${gapLine(service, side, gap.since.toISOString())}`,
+          );
+      }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    name: 'side gaps',
+    start() {
+      timer = setInterval(check, CHECK_MS).unref();
+    },
+    async close() {
+      clearInterval(timer);
+      removeGauge();
+    },
+  };
+}

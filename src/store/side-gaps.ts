@@ -1,0 +1,98 @@
+/** Sides that missed writes (legacy at complete, the orchestrator under the kill switch), as the replicas record them in the store. */
+import type pg from 'pg';
+import type { ServiceName } from '../services/registry.js';
+
+/** legacy, or the orchestrator (new): the plan's sides, spelt here as the store stands below the plan. */
+type Side = 'legacy' | 'new';
+
+export interface SideGap {
+  /** The first write the side did not get. */
+  since: Date;
+  /** The latest one recorded (each replica's, at its store flush after the write). */
+  lastAt: Date;
+}
+
+/** What a gap is called, by the side that has it. */
+export const GAP_CAUSE: Record<Side, string> = { legacy: 'served at complete', new: 'served under the kill switch' };
+
+/** The command that closes a gap on `side`, run at a stage where that side is written second (WRITTEN_SECOND). */
+export const repairOf = (service: ServiceName, side: Side): string =>
+  `memshift reconcile --service ${service} --repair --truth ${side === 'legacy' ? 'new' : 'legacy'}`;
+
+/** The stages at which a side is written second, where a run can close its gap. */
+export const WRITTEN_SECOND: Record<Side, string> = { legacy: 'new-primary', new: 'dual-write, shadow or cutover' };
+
+/** One sentence on a side's gap and the way to close it (status, report, log). */
+export const gapLine = (service: ServiceName, side: Side, since: string): string =>
+  `${side === 'legacy' ? 'legacy' : 'the orchestrator'} has missed writes since ${since} (${GAP_CAUSE[side]}): reads from it are stale, and it ` +
+  `is no source of truth, until ${repairOf(service, side)} at ${WRITTEN_SECOND[side]} leaves no difference`;
+
+const key = (service: ServiceName, side: Side) => `${service}|${side}`;
+
+/**
+ * A write served to one side alone (legacy at complete, legacy under the kill switch) leaves the other behind until a
+ * repair copies the written side's keys onto it: reading the side behind serves stale data, and copying it over the
+ * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write (a set
+ * lookup), stored at the next flush, so `last_at` is never earlier than a write it covers; read back at each flush, so
+ * every replica knows the gaps the others found.
+ */
+export class SideGaps {
+  private noted = new Map<string, { service: ServiceName; side: Side }>();
+  private known = new Map<string, SideGap>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** A write of `service` was served without `side`. */
+  note(service: ServiceName, side: Side): void {
+    const k = key(service, side);
+    this.noted.set(k, { service, side });
+    // Known here at once (the guard may act before the next flush); the store's record follows.
+    if (!this.known.has(k)) this.known.set(k, { since: new Date(), lastAt: new Date() });
+  }
+
+  /** The gap standing on `side` of `service`, as last read (or noted here), else undefined. */
+  of(service: ServiceName, side: Side): SideGap | undefined {
+    return this.known.get(key(service, side));
+  }
+
+  /** Stores the gaps noted since the last flush, then reads every gap back; what fails is kept for the next. */
+  async flush(): Promise<void> {
+    const noted = this.noted;
+    this.noted = new Map();
+    try {
+      if (noted.size) {
+        const all = [...noted.values()];
+        await this.pool.query(
+          `INSERT INTO side_gaps (service, side) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (service, side) DO UPDATE SET last_at = now()`,
+          [all.map((n) => n.service), all.map((n) => n.side)],
+        );
+      }
+      await this.read();
+    } catch {
+      // The store away: the notes wait for the next flush, and what this replica knows stands.
+      for (const [k, n] of noted) this.noted.set(k, n);
+    }
+  }
+
+  /** Reads the gaps every replica recorded. */
+  async read(): Promise<void> {
+    const { rows } = await this.pool.query<{ service: ServiceName; side: Side; since: Date; last_at: Date }>(
+      'SELECT service, side, since, last_at FROM side_gaps',
+    );
+    const known = new Map(rows.map((r) => [key(r.service, r.side), { since: r.since, lastAt: r.last_at }]));
+    // A note not stored yet stays known.
+    for (const k of this.noted.keys()) if (!known.has(k)) known.set(k, this.known.get(k) ?? { since: new Date(), lastAt: new Date() });
+    this.known = known;
+  }
+
+  /**
+   * Closes the gap on `side` when every write it recorded came before `before` (the start of a run that left the sides
+   * alike while `side` was written again); true when one was closed.
+   */
+  async close(service: ServiceName, side: Side, before: Date): Promise<boolean> {
+    const { rowCount } = await this.pool.query('DELETE FROM side_gaps WHERE service = $1 AND side = $2 AND last_at < $3', [service, side, before]);
+    if (rowCount) this.known.delete(key(service, side));
+    return (rowCount ?? 0) > 0;
+  }
+}
