@@ -160,7 +160,7 @@ it('refuses the controls without the session cookie (401) or without the page to
   expect((await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n).toBe(before);
 });
 
-it('warns on the card, and in the roll back confirmation, of a legacy store that missed writes at complete', async () => {
+it('warns on the card, and in the roll back confirmation, of a legacy store that missed writes at complete; the kill switch warns of the orchestrator', async () => {
   const service = 'contextual-memory';
   // As a replica records it (src/store/side-gaps.ts); the proxy reads the gaps back at its next flush.
   await stack.proxy.store.pool.query(`INSERT INTO side_gaps (service, side, since) VALUES ($1, 'legacy', '2026-11-26T08:00:00Z')`, [service]);
@@ -169,6 +169,10 @@ it('warns on the card, and in the roll back confirmation, of a legacy store that
     expect(await card(S).locator('[data-figure="legacy-behind"]').count()).toBe(0);
     await card(service).locator('button[data-action="rollback"]').click();
     expect(await page.locator('#confirm-text').textContent()).toMatch(/reads to legacy, dual writes kept \(legacy has missed writes since/);
+    await page.locator('#confirm button[value="cancel"]').click();
+    // The kill switch would leave the orchestrator behind in turn: its confirmation says so.
+    await page.locator('button[data-action="kill-switch"]').click();
+    expect(await page.locator('#confirm-text').textContent()).toMatch(/legacy only \(the writes then miss the orchestrator until a repair from legacy\)/);
     await page.locator('#confirm button[value="cancel"]').click();
   } finally {
     await stack.proxy.store.pool.query('DELETE FROM side_gaps');

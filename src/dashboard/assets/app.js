@@ -175,7 +175,13 @@ function render() {
       {
         'data-action': 'kill-switch',
         class: 'danger',
-        onclick: () => control({ op: 'kill-switch', on: !current.killSwitch }, `Turn the kill switch ${current.killSwitch ? 'off' : 'on'}`),
+        onclick: () =>
+          control(
+            { op: 'kill-switch', on: !current.killSwitch },
+            current.killSwitch
+              ? 'Turn the kill switch off: each service back to its stage (a repair first where the orchestrator missed writes)'
+              : 'Turn the kill switch on: every service to legacy only (the writes then miss the orchestrator until a repair from legacy)',
+          ),
       },
       current.killSwitch ? 'Release kill switch' : 'Kill switch',
     ),
