@@ -10,6 +10,7 @@ import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
 import type { Part, PartContext } from '../part.js';
 import type { SideGap } from '../store/side-gaps.js';
+import type { Reached } from '../store/stages-reached.js';
 import type { Side } from '../plan/plan.js';
 
 export interface StatusDeps {
@@ -22,6 +23,8 @@ export interface StatusDeps {
   /** The replicas sharing the store: how many are live, and the shared settings on which they differ from this one. */
   fleet?: { live(): number; disagreements(): string[] };
   gap?: (service: ServiceName, side: Side) => SideGap | undefined;
+  /** The furthest stage a service was served at, by any replica. */
+  reached?: (service: ServiceName) => Reached | undefined;
 }
 
 const pickComparisons = (t: ServiceTotals) => ({
@@ -55,6 +58,7 @@ async function proxyStatus(deps: StatusDeps) {
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
           // Since when each side has missed writes (legacy at complete, new under the kill switch): stale until a repair.
+          reached: deps.reached?.(s) ?? null,
           behindSince: { legacy: deps.gap?.(s, 'legacy')?.since.toISOString() ?? null, new: deps.gap?.(s, 'new')?.since.toISOString() ?? null },
           // This process's comparisons since it started, with the kinds of difference found.
           comparisons: deps.totals ? pickComparisons(deps.totals(s)) : null,
@@ -105,6 +109,7 @@ export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' 
       outbox: ctx.secondaryStats,
       totals: ctx.totals,
       gap: (s, side) => ctx.store.gaps.of(s, side),
+      reached: (s) => ctx.store.reached.of(s),
     }),
   ],
 });

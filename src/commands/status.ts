@@ -16,16 +16,18 @@ interface ServiceStatus {
   comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
   outboxDepth: number | null;
   behindSince: Record<Side, string | null>;
+  reached: { stage: string; at: string } | null;
 }
 
 export const command = defineCommand(
   `Usage: memshift status [--proxy URL] [--token T]
 
-Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin
-token, default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage, read-new and shadow-read
-percentages, guard state, the guard window's compared reads, mismatch rate, new-side error rate and added
-p99 latency, re-checked share of skipped reads, and the outbox depth; then each side of a service that
-missed writes (legacy at complete, the orchestrator under the kill switch), the replicas on its store, and any setting or stage they are apart on.`,
+Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/status (--token: its admin token,
+default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage (off after a later stage shows the
+furthest reached), read-new and shadow-read percentages, guard state, the guard window's compared reads,
+mismatch rate, new-side error rate and added p99 latency, re-checked share of skipped reads, and the outbox
+depth; then each side of a service that missed writes (legacy at complete, the orchestrator under the kill
+switch or at off again), the replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const url = values.proxy.replace(/\/+$/, '');
@@ -59,7 +61,8 @@ function statusTable(url: string, body: StatusBody): string[] {
     const c = s.comparisons;
     return [
       service,
-      s.stage,
+      // Off again after a stage past it: its writes miss the orchestrator (and its flags may have been reset).
+      s.stage === 'off' && s.reached ? `off (reached ${s.reached.stage})` : s.stage,
       rollout(s.flags, 'read-new'),
       rollout(s.flags, 'shadow-read'),
       s.guard?.state ?? 'off',

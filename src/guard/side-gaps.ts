@@ -1,8 +1,12 @@
-/** The sides' gaps as a part of the proxy: the gauge memshift_side_behind, and an error logged while agents read a side that missed writes. */
+/**
+ * The sides' gaps as a part of the proxy: each stage served recorded (StagesReached), the gauge memshift_side_behind, an error
+ * logged while agents read a side that missed writes, and a warning while a service is served short of a stage it reached.
+ */
 import type { Part, PartContext } from '../part.js';
 import { serviceSnapshot } from '../flags/source.js';
 import { readsFrom } from '../flags/stage.js';
 import { SIDES } from '../plan/plan.js';
+import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { defineGauge } from '../telemetry/metrics.js';
 import { gapLine } from '../store/side-gaps.js';
@@ -42,14 +46,42 @@ export function sideGapsPart(ctx: PartContext): Part {
           );
       }
   };
+  // Each stage served is recorded (the furthest one counts); off again after a stage past it is said once (rollbacks keep
+  // dual writes: off is a person's choice, or flags reset by mistake).
+  const floors = new Map<ServiceName, string>();
+  const served = () => {
+    const snap = ctx.flags.snapshot();
+    for (const service of ctx.services) {
+      const stage = serviceSnapshot(snap, service).stage;
+      ctx.store.reached.note(service, stage);
+      const furthest = ctx.store.reached.of(service);
+      const short = furthest && stage === 'off' ? furthest.stage : '';
+      if (short === (floors.get(service) ?? '')) continue;
+      floors.set(service, short);
+      if (short)
+        log.warn(
+          { service, stage, reached: furthest!.stage, reachedAt: furthest!.at },
+          `${service} is served at off, though it was served at ${furthest!.stage} since ${furthest!.at.toISOString()}: its writes reach ` +
+            `legacy only, and the orchestrator misses them until a repair from legacy. If its flags were reset by mistake (a flags file ` +
+            `back to its defaults, a replica given the package's own copy), restore them`,
+        );
+    }
+  };
   let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
   return {
     name: 'side gaps',
     start() {
-      timer = setInterval(check, CHECK_MS).unref();
+      served();
+      unsubscribe = ctx.flags.onChange(served);
+      timer = setInterval(() => {
+        served();
+        check();
+      }, CHECK_MS).unref();
     },
     async close() {
       clearInterval(timer);
+      unsubscribe?.();
       removeGauge();
     },
   };

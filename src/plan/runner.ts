@@ -43,6 +43,8 @@ export interface RunnerDeps {
   rechecks?: RecheckOptions;
   /** The A/A noise baseline; without, every difference counts. */
   noise?: NoiseBaseline;
+  /** Whether the service was served past off before: its writes to legacy alone (off again) leave the orchestrator behind. */
+  migrated?(service: ServiceName): boolean;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -99,7 +101,8 @@ export class Runner {
     const key = activityKey(route);
     this.deps.activity.begin(key);
     // Noted before the call: a write that times out may still land.
-    if (plan.skips) this.deps.observer.sideSkipped({ route, side: plan.skips });
+    const skips = plan.skips ?? (!plan.writeSecondary && plan.primary === 'legacy' && this.deps.migrated?.(route.service) ? 'new' : undefined);
+    if (skips) this.deps.observer.sideSkipped({ route, side: skips });
     if (!plan.writeSecondary && plan.primary === 'legacy') return this.alone(route, plan.primary, key);
     if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
     const sides = this.deps.sides(route.service);

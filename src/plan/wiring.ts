@@ -99,5 +99,6 @@ export function createRunner(deps: RunnerWiring): Runner {
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
     ...(config.shadow.baseline.share > 0 || config.shadow.baseline.minReads > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
+    migrated: (service) => deps.store.reached.migrated(service),
   });
 }

@@ -18,6 +18,7 @@ import { FetchedFlags } from './fetched-flags.js';
 import { Tallies } from './tallies.js';
 import { ServedCounts } from './served.js';
 import { SideGaps } from './side-gaps.js';
+import { StagesReached } from './stages-reached.js';
 
 const log = childLogger('store');
 
@@ -61,6 +62,8 @@ export interface Store {
   readonly served: ServedCounts;
   /** Sides that missed writes (legacy at complete, the orchestrator under the kill switch), as every replica recorded them. */
   readonly gaps: SideGaps;
+  /** The furthest stage each service was served at, by any replica. */
+  readonly reached: StagesReached;
   /** Why the store's tables are not known to be there yet (out of reach since the start, whenAway 'wait'), else undefined. */
   pending(): Error | undefined;
   /** Set when this store started its own PostgreSQL. */
@@ -101,9 +104,10 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const tallies = new Tallies(pool);
   const served = new ServedCounts();
   const gaps = new SideGaps(pool);
+  const reached = new StagesReached(pool);
   const flush = async () => {
     served.drainInto(tallies);
-    await Promise.all([comparisons.flush(), samples.flush(), tallies.flush(), gaps.flush()]);
+    await Promise.all([comparisons.flush(), samples.flush(), tallies.flush(), gaps.flush(), reached.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
   const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs });
@@ -121,6 +125,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     tallies,
     served,
     gaps,
+    reached,
     pending: () => schema.pending(),
     embedded,
     flush,

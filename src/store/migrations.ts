@@ -343,6 +343,18 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (service, side)
       )`,
   },
+  {
+    // The furthest stage each service was served at (src/store/stages-reached.ts): past off, a write to legacy alone
+    // leaves the orchestrator behind, and a replica serving an earlier stage may have had its flags reset.
+    name: 'stages_reached',
+    sql: `
+      CREATE TABLE stages_reached (
+        service text PRIMARY KEY,
+        stage text NOT NULL,
+        rank integer NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+      )`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -13,7 +13,7 @@ export interface SideGap {
 }
 
 /** What a gap is called, by the side that has it. */
-export const GAP_CAUSE: Record<Side, string> = { legacy: 'served at complete', new: 'served under the kill switch' };
+export const GAP_CAUSE: Record<Side, string> = { legacy: 'served at complete', new: 'served to legacy alone: under the kill switch, or at off again' };
 
 /** The command that closes a gap on `side`, run at a stage where that side is written second (WRITTEN_SECOND). */
 export const repairOf = (service: ServiceName, side: Side): string =>

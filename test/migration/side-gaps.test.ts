@@ -218,7 +218,7 @@ it('under the kill switch the orchestrator misses writes: no repair copies it ov
   expect((await status()).services[S]!.behindSince.new).not.toBeNull();
   // The repair new-primary's truth implies would copy the orchestrator over legacy and lose that write for good.
   await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'new' })).rejects.toThrow(
-    /orchestrator has missed writes since .*served under the kill switch.*copying it over the other side would undo them/,
+    /orchestrator has missed writes since .*served to legacy alone: under the kill switch.*copying it over the other side would undo them/,
   );
   // From legacy, the default while the orchestrator alone has a gap: refused here, where agents write the orchestrator first.
   await expect(reconcileService(config, store, flags, S, { repair: true })).rejects.toThrow(
@@ -237,4 +237,25 @@ it('under the kill switch the orchestrator misses writes: no repair copies it ov
   });
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'k1' }))).toEqual(['before the kill', 'under the kill switch']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
+}, 90_000);
+
+it('off again after a later stage: the writes miss the orchestrator, recorded as its gap; the stage reached is shown beside off', async () => {
+  await setFlags({}, 'off');
+  const shown = await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN);
+  expect(shown.out).toMatch(new RegExp(`${S} +off \\(reached complete\\)`));
+  const before = proxy.runner.stats.of(S).writesMissing.new;
+  const off = new Date();
+  expect(await agent.call({ action: 'add_memory', user_id: 'o1', memory: 'at off again' })).toMatchObject({ status: 'ok' });
+  expect(proxy.runner.stats.of(S).writesMissing.new).toBe(before + 1);
+  await recordedAfter(new Date(off.getTime() - 1000), 'new');
+  expect((await status()).services[S]!.behindSince.new).not.toBeNull();
+
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  const run = await reconcileService(config, store, flags, S, { repair: true });
+  expect({ truth: run.run.truth, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
+    truth: 'legacy',
+    remaining: 0,
+    side: 'new',
+    closed: true,
+  });
 }, 90_000);

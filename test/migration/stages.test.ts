@@ -45,6 +45,8 @@ describe('off', () => {
     expect(await newHas()).toEqual([]);
     expect(contents(await read())).toEqual(['only legacy']);
     expect(lastServed().side).toBe('legacy');
+    // Never served past off: the orchestrator holds nothing of it yet, so it misses nothing.
+    expect(stack.proxy.runner.stats.of(S).writesMissing).toEqual({ legacy: 0, new: 0 });
   });
 });
 

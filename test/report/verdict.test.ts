@@ -139,11 +139,15 @@ describe('decideVerdict', () => {
     const fresh = { legacy: null, new: since };
     for (const stage of ['cutover', 'new-primary'] as const)
       expect(decideVerdict(clean({ stage, behindSince: fresh }), T).reasons[0], stage).toMatch(
-        new RegExp(`^the orchestrator has missed writes since ${since} \\(served under the kill switch\\) and stage ${stage} reads it: .*--truth legacy`),
+        new RegExp(
+          `^the orchestrator has missed writes since ${since} \\(served to legacy alone: under the kill switch, or at off again\\) and stage ${stage} reads it: .*--truth legacy`,
+        ),
       );
     expect(decideVerdict(clean({ stage: 'shadow', behindSince: fresh }), T)).toMatchObject({
       verdict: 'hold',
-      reasons: [`the orchestrator has missed writes since ${since} (served under the kill switch), and cutover reads it: repair it first`],
+      reasons: [
+        `the orchestrator has missed writes since ${since} (served to legacy alone: under the kill switch, or at off again), and cutover reads it: repair it first`,
+      ],
     });
     expect(decideVerdict(clean({ stage: 'dual-write', behindSince: fresh, compared: 0 }), T).verdict).toBe('advance');
   });

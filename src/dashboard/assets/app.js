@@ -1,5 +1,5 @@
 // The migration console in the browser: polls /ui/api (status every 2 s, overview every 5 s), draws each service, and sends the controls.
-import { details, drawChart, el, figureRow, flagLabel, ms, pct } from './views.js';
+import { details, drawChart, el, figureRow, flagLabel, gapNotes, gapText, ms, pct } from './views.js';
 
 const STATUS_MS = 2000;
 const OVERVIEW_MS = 5000;
@@ -88,14 +88,7 @@ function serviceCard(name, s, report) {
     figureRow('Never compared', c.neverCompared ?? '–', 'never-compared'),
     figureRow('Outbox depth', s.outboxDepth ?? '–', 'outbox-depth'),
   );
-  // A side that missed writes (legacy at complete, the orchestrator under the kill switch) serves stale reads until a repair.
-  const gapText = (side) =>
-    side === 'legacy'
-      ? `legacy has missed writes since ${s.behindSince.legacy} (served at complete): reads from it are stale until ` +
-        `memshift reconcile --service ${name} --repair --truth new at new-primary`
-      : `the orchestrator has missed writes since ${s.behindSince.new} (served under the kill switch): reads from it are stale until ` +
-        `memshift reconcile --service ${name} --repair --truth legacy at dual-write, shadow or cutover`;
-  const behind = s.behindSince.legacy && gapText('legacy');
+  const behind = s.behindSince.legacy && gapText(name, s.behindSince, 'legacy');
   const percentInput = (kind) =>
     el('input', {
       type: 'number',
@@ -139,12 +132,6 @@ function serviceCard(name, s, report) {
     ),
   );
   const chart = el('div', { class: 'chart', 'data-chart': name });
-  const gaps = ['legacy', 'new']
-    .filter((side) => s.behindSince[side])
-    .map((side) => {
-      const text = gapText(side);
-      return el('p', { class: 'bad', 'data-figure': `${side}-behind` }, `${text[0].toUpperCase()}${text.slice(1)}.`);
-    });
   const card = el(
     'section',
     { class: 'panel service', 'data-service': name },
@@ -155,7 +142,7 @@ function serviceCard(name, s, report) {
       el('span', { class: 'stage', 'data-figure': 'stage' }, s.stage),
       el('span', { class: `guard ${s.guard ? s.guard.state : 'off'}`, 'data-figure': 'guard' }, `guard ${s.guard ? s.guard.state : 'off'}`),
     ),
-    ...gaps,
+    gapNotes(name, s.behindSince),
     controls,
     el('div', { class: 'split' }, flags, win, totals),
     chart,

@@ -1,4 +1,4 @@
-// The console's views: DOM building, formatting, the per-service details and the uPlot chart (imported by app.js).
+// The console's views: DOM building, formatting, the per-service details and gap notes, and the uPlot chart (imported by app.js).
 
 /** Charts by service, replaced when their card is redrawn. */
 const charts = new Map();
@@ -125,3 +125,20 @@ export function drawChart(name, holder, series) {
   );
   charts.set(name, chart);
 }
+
+/** A side that missed writes (legacy at complete, the orchestrator served to legacy alone) serves stale reads until a repair. */
+export const gapText = (name, behindSince, side) =>
+  side === 'legacy'
+    ? `legacy has missed writes since ${behindSince.legacy} (served at complete): reads from it are stale until ` +
+      `memshift reconcile --service ${name} --repair --truth new at new-primary`
+    : `the orchestrator has missed writes since ${behindSince.new} (served to legacy alone: under the kill switch, or at off again): reads ` +
+      `from it are stale until memshift reconcile --service ${name} --repair --truth legacy at dual-write, shadow or cutover`;
+
+/** A service card's notes, one per side with a gap. */
+export const gapNotes = (name, behindSince) =>
+  ['legacy', 'new']
+    .filter((side) => behindSince[side])
+    .map((side) => {
+      const text = gapText(name, behindSince, side);
+      return el('p', { class: 'bad', 'data-figure': `${side}-behind` }, `${text[0].toUpperCase()}${text.slice(1)}.`);
+    });
