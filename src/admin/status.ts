@@ -57,7 +57,7 @@ async function proxyStatus(deps: StatusDeps) {
           flags: serviceSnapshot(snap, s).flags,
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
           guard: deps.guard?.status(s) ?? null,
-          // Since when each side has missed writes (legacy at complete, new under the kill switch): stale until a repair.
+          // Since when each side has missed writes (legacy at complete, new under the kill switch or at off again): stale until a repair.
           reached: deps.reached?.(s) ?? null,
           behindSince: { legacy: deps.gap?.(s, 'legacy')?.since.toISOString() ?? null, new: deps.gap?.(s, 'new')?.since.toISOString() ?? null },
           // This process's comparisons since it started, with the kinds of difference found.

@@ -1,6 +1,6 @@
 /**
  * The sides' gaps as a part of the proxy: each stage served recorded (StagesReached), the gauge memshift_side_behind, an error
- * logged while agents read a side that missed writes, and a warning while a service is served short of a stage it reached.
+ * logged while agents read a side that missed writes, and a warning while a service is served at off after a later stage.
  */
 import type { Part, PartContext } from '../part.js';
 import { serviceSnapshot } from '../flags/source.js';
@@ -15,7 +15,7 @@ const log = childLogger('side-gaps');
 
 const behind = defineGauge('memshift.side.behind', {
   description:
-    'Per service and side, 1 while the side has missed writes (legacy at complete, the orchestrator under the kill switch) no repair has copied back',
+    'Per service and side, 1 while the side has missed writes (legacy at complete, the orchestrator when served to legacy alone) no repair has copied back',
   combine: 'max',
 });
 

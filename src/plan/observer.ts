@@ -62,7 +62,7 @@ export interface ExecutionObserver {
   /** Each shadowed read's result. */
   compared(e: Result): void;
   secondaryWritten(e: WrittenEvent): void;
-  /** A write of a migrating service sent to one side alone (legacy at complete, new under the kill switch). */
+  /** A write of a migrating service sent to one side alone (legacy at complete, new under the kill switch or at off again). */
   sideSkipped(e: SideSkippedEvent): void;
   /** A read meant for the new side was served from legacy because new failed. */
   fallback(route: Route, error: unknown): void;

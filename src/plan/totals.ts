@@ -35,7 +35,7 @@ export interface ServiceTotals {
   secondaryFailed: number;
   fallbacks: number;
   staleReadsAvoided: number;
-  /** Writes sent to one side alone, by the side that misses them (legacy at complete, new under the kill switch). */
+  /** Writes sent to one side alone, by the side that misses them (legacy at complete, new under the kill switch or at off again). */
   writesMissing: Record<Side, number>;
   /** Writes whose outcome on a side was unknown, and how the look-ups settled them. */
   unknownOutcomes: number;

@@ -106,7 +106,7 @@ export interface ServiceReport {
    * Unleash without an admin token): the fleet serves the stage it rolled back to until someone resumes the guard.
    */
   heldBack: { since: string; flagsChanged: { flag: string; to: string }[] } | null;
-  /** In today's report, since when each side has missed writes (legacy at complete, new under the kill switch) no repair copied back. */
+  /** In today's report, since when each side has missed writes (legacy at complete, new under the kill switch or at off again) no repair copied back. */
   behindSince: Record<Side, string | null>;
   verdict: VerdictResult;
 }

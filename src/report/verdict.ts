@@ -40,7 +40,7 @@ export interface VerdictInput {
   addedLatencyMs: number | null;
   /** When a guard rollback still in force that the flags do not show was made (its stamp); null when none holds. */
   heldBackSince: string | null;
-  /** Since when each side has missed writes (its stamp: legacy at complete, new under the kill switch); null when none. */
+  /** Since when each side has missed writes (its stamp: legacy at complete, new under the kill switch or at off again); null when none. */
   behindSince: Record<Side, string | null>;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
@@ -73,7 +73,7 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
     const since = input.behindSince[side];
     return since ? [{ side, since }] : [];
   });
-  // A side that missed writes (legacy at complete, the orchestrator under the kill switch) serves stale reads: whatever
+  // A side that missed writes (legacy at complete, the orchestrator under the kill switch or at off again) serves stale reads: whatever
   // else the day says, the way on is a repair of that side first.
   const stale = gaps.filter((g) => readsFrom(input.stage, g.side));
   if (stale.length)

@@ -60,7 +60,7 @@ export interface Store {
   readonly tallies: Tallies;
   /** Every request answered, by service, action and outcome (written into the tallies at each flush). */
   readonly served: ServedCounts;
-  /** Sides that missed writes (legacy at complete, the orchestrator under the kill switch), as every replica recorded them. */
+  /** Sides that missed writes (legacy at complete, the orchestrator under the kill switch or at off again), as every replica recorded them. */
   readonly gaps: SideGaps;
   /** The furthest stage each service was served at, by any replica. */
   readonly reached: StagesReached;

@@ -330,7 +330,7 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
   },
   {
-    // A side of a service that missed writes since `since` (legacy at complete, the orchestrator under the kill switch):
+    // A side of a service that missed writes since `since` (legacy at complete, the orchestrator under the kill switch or at off again):
     // reads from it would be stale, and a repair from it would undo writes; `last_at` is the latest such write, for what
     // a repair covers (src/store/side-gaps.ts).
     name: 'side_gaps',

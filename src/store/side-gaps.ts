@@ -1,4 +1,4 @@
-/** Sides that missed writes (legacy at complete, the orchestrator under the kill switch), as the replicas record them in the store. */
+/** Sides that missed writes (legacy at complete, the orchestrator under the kill switch or at off again), as the replicas record them in the store. */
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 
@@ -30,7 +30,7 @@ export const gapLine = (service: ServiceName, side: Side, since: string): string
 const key = (service: ServiceName, side: Side) => `${service}|${side}`;
 
 /**
- * A write served to one side alone (the orchestrator at complete, legacy under the kill switch) leaves the other behind until a
+ * A write served to one side alone (the orchestrator at complete, legacy under the kill switch or at off again) leaves the other behind until a
  * repair copies the written side's keys onto it: reading the side behind serves stale data, and copying it over the
  * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write (a set
  * lookup), stored at the next flush, so `last_at` is never earlier than a write it covers; read back at each flush, so

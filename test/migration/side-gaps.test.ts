@@ -75,6 +75,16 @@ const status = async () =>
   (await (await fetch(`${proxy.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
     services: Record<string, { behindSince: { legacy: string | null; new: string | null }; guard: { state: string } }>;
   };
+/** A repair from legacy here leaves nothing different and closes the orchestrator's gap. */
+async function repairFromLegacyCloses(): Promise<void> {
+  const run = await reconcileService(config, store, flags, S, { repair: true });
+  expect({ truth: run.run.truth, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
+    truth: 'legacy',
+    remaining: 0,
+    side: 'new',
+    closed: true,
+  });
+}
 const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
 const legacyHolds = async (user: string) => memories(await send(sims.endpoints[S], { action: 'get_memories', user_id: user }));
 const users = Array.from({ length: USERS }, (_, u) => `u${u}`);
@@ -228,13 +238,7 @@ it('under the kill switch the orchestrator misses writes: no repair copies it ov
 
   // At cutover the orchestrator is written second: a repair from legacy fills it in and closes the gap.
   await setFlags(CUTOVER, 'cutover');
-  const run = await reconcileService(config, store, flags, S, { repair: true });
-  expect({ truth: run.run.truth, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
-    truth: 'legacy',
-    remaining: 0,
-    side: 'new',
-    closed: true,
-  });
+  await repairFromLegacyCloses();
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'k1' }))).toEqual(['before the kill', 'under the kill switch']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
 }, 90_000);
@@ -251,11 +255,5 @@ it('off again after a later stage: the writes miss the orchestrator, recorded as
   expect((await status()).services[S]!.behindSince.new).not.toBeNull();
 
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
-  const run = await reconcileService(config, store, flags, S, { repair: true });
-  expect({ truth: run.run.truth, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
-    truth: 'legacy',
-    remaining: 0,
-    side: 'new',
-    closed: true,
-  });
+  await repairFromLegacyCloses();
 }, 90_000);
