@@ -1,6 +1,7 @@
 /** Sides that missed writes (legacy at complete, the orchestrator under the kill switch or at off again), as the replicas record them in the store. */
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
+import { coalesced } from '../util/coalesce.js';
 
 /** legacy, or the orchestrator (new): the plan's sides, spelt here as the store stands below the plan. */
 type Side = 'legacy' | 'new';
@@ -55,8 +56,13 @@ export class SideGaps {
     return this.known.get(key(service, side));
   }
 
-  /** Stores the gaps noted since the last flush, then reads every gap back; what fails is kept for the next. */
-  async flush(): Promise<void> {
+  /**
+   * Stores the gaps noted since the last flush, then reads every gap back; what fails is kept for the next. One at a
+   * time: a slow store gets no pile of them (the store's timer asks every second).
+   */
+  readonly flush = coalesced(() => this.write());
+
+  private async write(): Promise<void> {
     const noted = this.noted;
     this.noted = new Map();
     try {

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { STAGES, type Stage } from '../flags/stage.js';
 import type { ServiceName } from '../services/registry.js';
+import { coalesced } from '../util/coalesce.js';
 
 export interface Reached {
   stage: Stage;
@@ -41,8 +42,10 @@ export class StagesReached {
     return this.known.has(service);
   }
 
-  /** Stores the stages noted since the last flush, then reads every service's back; what fails is kept for the next. */
-  async flush(): Promise<void> {
+  /** Stores the stages noted since the last flush, then reads every service's back; what fails is kept for the next. One at a time. */
+  readonly flush = coalesced(() => this.write());
+
+  private async write(): Promise<void> {
     const noted = this.noted;
     this.noted = new Map();
     try {
