@@ -43,8 +43,8 @@ export interface RunnerDeps {
   rechecks?: RecheckOptions;
   /** The A/A noise baseline; without, every difference counts. */
   noise?: NoiseBaseline;
-  /** Whether the service was served past off before: its writes to legacy alone (off again) leave the orchestrator behind. */
-  migrated?(service: ServiceName): boolean;
+  /** Notes a write that leaves a side behind (SideGaps); a promise when the write must wait for the gap's record first. */
+  missed?(route: Route, plan: Plan): Promise<void> | undefined;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -100,9 +100,8 @@ export class Runner {
   private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
     this.deps.activity.begin(key);
-    // Noted before the call: a write that times out may still land.
-    const skips = plan.skips ?? (!plan.writeSecondary && plan.primary === 'legacy' && this.deps.migrated?.(route.service) ? 'new' : undefined);
-    if (skips) this.deps.observer.sideSkipped({ route, side: skips });
+    // Noted before the call (a write that times out may still land); the first one waits for its gap's record.
+    await this.deps.missed?.(route, plan);
     if (!plan.writeSecondary && plan.primary === 'legacy') return this.alone(route, plan.primary, key);
     if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
     const sides = this.deps.sides(route.service);

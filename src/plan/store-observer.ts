@@ -1,4 +1,4 @@
-/** Writes what the runner observes into the state store: comparison counts and tallies, mismatch samples, unknown outcomes, the sides' gaps. */
+/** Writes what the runner observes into the state store: comparison counts and tallies, mismatch samples, unknown outcomes. */
 import type { Store } from '../store/index.js';
 import type { Result } from '../comparison/result.js';
 import type { ExecutionObserver } from './observer.js';
@@ -35,7 +35,6 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
       store.tallies.add(e.route.service, e.route.action, 'aa.reads');
       for (const field of e.fields) store.tallies.add(e.route.service, e.route.action, `aa.diff.${field}`);
     },
-    sideSkipped: (e) => store.gaps.note(e.route.service, e.side),
     unknownOutcome: (e) => store.unknowns.seen(e),
     unknownResolved: (e) => store.unknowns.resolved(e),
   };

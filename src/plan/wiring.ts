@@ -99,6 +99,13 @@ export function createRunner(deps: RunnerWiring): Runner {
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
     ...(config.shadow.baseline.share > 0 || config.shadow.baseline.minReads > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
-    migrated: (service) => deps.store.reached.migrated(service),
+    // Legacy at complete, new under the kill switch, or new at off again once the service was served past off.
+    missed: (route, plan) => {
+      const side = plan.skips ?? (!plan.writeSecondary && plan.primary === 'legacy' && deps.store.reached.migrated(route.service) ? 'new' : undefined);
+      if (!side) return undefined;
+      observer.sideSkipped({ route, side });
+      // Bounded as an outbox intent is: the store's answer a write may wait for.
+      return deps.store.gaps.record(route.service, side, config.outbox.intentTimeoutMs);
+    },
   });
 }

@@ -35,11 +35,16 @@ const key = (service: ServiceName, side: Side) => `${service}|${side}`;
  * repair copies the written side's keys onto it: reading the side behind serves stale data, and copying it over the
  * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write (a set
  * lookup), stored at the next flush, so `last_at` is never earlier than a write it covers; read back at each flush, so
- * every replica knows the gaps the others found.
+ * every replica knows the gaps the others found. A gap this process does not know stored yet is stored before its
+ * write is sent (record): a replica killed outright right after it takes no note along.
  */
 export class SideGaps {
   private noted = new Map<string, { service: ServiceName; side: Side }>();
   private known = new Map<string, SideGap>();
+  /** Gaps known to be in the store (read back, or stored by record). */
+  private stored = new Set<string>();
+  /** The first store of each gap this process recorded, settled either way. */
+  private storing = new Map<string, Promise<void>>();
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -49,6 +54,28 @@ export class SideGaps {
     this.noted.set(k, { service, side });
     // Known here at once (the guard may act before the next flush); the store's record follows.
     if (!this.known.has(k)) this.known.set(k, { since: new Date(), lastAt: new Date() });
+  }
+
+  /**
+   * Notes a write served without `side` and, when its gap is not known stored, stores it first: the returned promise
+   * settles once stored, or after `boundMs` (a store away: the flushes keep trying, and later writes do not wait).
+   */
+  record(service: ServiceName, side: Side, boundMs: number): Promise<void> | undefined {
+    this.note(service, side);
+    const k = key(service, side);
+    if (this.stored.has(k)) return undefined;
+    let storing = this.storing.get(k);
+    if (!storing) {
+      storing = this.pool
+        .query(`INSERT INTO side_gaps (service, side) VALUES ($1, $2) ON CONFLICT (service, side) DO UPDATE SET last_at = now()`, [service, side])
+        .then(
+          () => void this.stored.add(k),
+          () => undefined,
+        );
+      this.storing.set(k, storing);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([storing, new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs)))]).finally(() => clearTimeout(timer));
   }
 
   /** The gap standing on `side` of `service`, as last read (or noted here), else undefined. */
@@ -87,6 +114,9 @@ export class SideGaps {
       'SELECT service, side, since, last_at FROM side_gaps',
     );
     const known = new Map(rows.map((r) => [key(r.service, r.side), { since: r.since, lastAt: r.last_at }]));
+    // A gap closed since is stored afresh by the next write that misses the side.
+    this.stored = new Set(known.keys());
+    for (const k of this.storing.keys()) if (!known.has(k)) this.storing.delete(k);
     // A note not stored yet stays known.
     for (const k of this.noted.keys()) if (!known.has(k)) known.set(k, this.known.get(k) ?? { since: new Date(), lastAt: new Date() });
     this.known = known;
@@ -98,7 +128,11 @@ export class SideGaps {
    */
   async close(service: ServiceName, side: Side, before: Date): Promise<boolean> {
     const { rowCount } = await this.pool.query('DELETE FROM side_gaps WHERE service = $1 AND side = $2 AND last_at < $3', [service, side, before]);
-    if (rowCount) this.known.delete(key(service, side));
+    if (rowCount) {
+      this.known.delete(key(service, side));
+      this.stored.delete(key(service, side));
+      this.storing.delete(key(service, side));
+    }
     return (rowCount ?? 0) > 0;
   }
 }

@@ -1,0 +1,67 @@
+/**
+ * A gap survives kill -9: the first write a replica serves at complete waits for legacy's gap to be stored before it is
+ * sent, so a replica killed outright right after answering it leaves the gap known to the store (not only to its next
+ * flush, which it never makes). The proxy runs as a child process on the test's database.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pg from 'pg';
+import { startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { startSims } from '../support/stack.js';
+import { servingEndpoints } from '../support/serving.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { flagsOn } from '../outbox/support.js';
+
+const S = 'session-memory';
+let sims: SimHandle;
+let flags: Awaited<ReturnType<typeof flagsOn>>;
+let url: string;
+let child: Child | undefined;
+
+beforeAll(async () => {
+  sims = await startSims();
+  flags = await flagsOn(S, 'dual-write', 'new-primary', 'legacy-off');
+  url = await freshDatabaseUrl();
+}, 60_000);
+afterAll(async () => {
+  await child?.stop();
+  await flags?.dispose();
+  await sims?.close();
+});
+
+it("a write at complete waits for legacy's gap to be stored; a replica killed right after its answer leaves the gap in the store", async () => {
+  child = startChild([
+    'serve',
+    ...['--set', `services.${S}.front=tcp://127.0.0.1:*`, '--set', `services.${S}.legacy.endpoint=${sims.endpoints[S]}`],
+    ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+    ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`, '--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
+    ...['--set', `store.url=${url}`, '--set', `flags.file=${flags.file}`],
+    // The bound on that wait, long here: the store is made slow on purpose below.
+    ...['--set', 'outbox.intentTimeoutMs=20000'],
+  ]);
+  const front = (await servingEndpoints(child))[S]!;
+  await waitForZmq(front, '{"action": "health_check"}', 30_000);
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  const agent = new ReqClient(front, 30_000);
+  try {
+    // A slow store: the gap's INSERT waits behind this lock (reads go on).
+    await db.query('BEGIN');
+    await db.query('LOCK TABLE side_gaps IN SHARE MODE');
+    let answered = false;
+    const reply = agent.call({ action: 'create_session', session_id: 'k9' }).finally(() => (answered = true));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(answered).toBe(false);
+    await db.query('COMMIT');
+    expect(await reply).toMatchObject({ status: 'success' });
+    // At once: the store flush (each second) has not run since the answer, or only by chance.
+    child.proc.kill('SIGKILL');
+    await new Promise((resolve) => child!.proc.once('exit', resolve));
+    const { rows } = await db.query(`SELECT service, side FROM side_gaps`);
+    expect(rows, child.output()).toEqual([{ service: S, side: 'legacy' }]);
+  } finally {
+    agent.close();
+    await db.end();
+  }
+}, 60_000);
