@@ -110,6 +110,10 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
     await Promise.all([comparisons.flush(), samples.flush(), tallies.flush(), gaps.flush(), reached.flush()]);
   };
   const timer = setInterval(() => void flush(), opts.flushIntervalMs ?? 1_000).unref();
+  // The gaps and the stages reached are read before the store is handed out, not at the first flush: a replica restarted
+  // at off after a later stage records its first writes' gap, and its guard knows legacy's, from the start. A store
+  // away (whenAway 'wait') is not waited for: its first flush reads them.
+  if (!schema.pending()) await Promise.all([gaps.flush(), reached.flush()]);
   const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs });
 
   const idMap = new PgIdMap(pool, { listenUrl: url });
