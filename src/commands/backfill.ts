@@ -54,6 +54,7 @@ export const command = defineCommand(
     return withStoreAndFlags(
       config,
       async (store, flags) => {
+        // Read here (it throws if it cannot), not trusted to the store's opening read, which swallows a failure.
         await store.gaps.read();
         const refusal = () =>
           rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, 'new') ?? gapRefusal(service, 'legacy', store.gaps.of(service, 'legacy'));

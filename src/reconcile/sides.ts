@@ -151,6 +151,7 @@ export async function reconcileService(
   opts: ServiceRunOptions = {},
 ): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean } }> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
+  // Read afresh, not as of the last flush: another replica may have opened or closed a gap within that second.
   await store.gaps.read();
   const [legacyGap, newGap] = [store.gaps.of(service, 'legacy'), store.gaps.of(service, 'new')];
   const truth = opts.truth ?? (legacyGap && !newGap ? 'new' : newGap && !legacyGap ? 'legacy' : truthFor(stage));

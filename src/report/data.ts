@@ -174,7 +174,6 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
   const span = await activeSpan(store, outboxHistory, from, to);
   const today = utcDate(now) === opts.date;
   const heldBack = today ? await guardLog.inForceUpTo(await guardLog.lastId()) : [];
-  if (today) await store.gaps.read();
   const behind = (service: ServiceName, side: Side) => (today ? (store.gaps.of(service, side)?.since.toISOString() ?? null) : null);
   const bucketMinutes = bucketFor((span.to.getTime() - span.from.getTime()) / MINUTE);
   const [totals, actions, series, outbox, unknowns, tallies] = await Promise.all([

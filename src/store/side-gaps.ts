@@ -49,7 +49,7 @@ export class SideGaps {
   constructor(private readonly pool: pg.Pool) {}
 
   /** A write of `service` was served without `side`. */
-  note(service: ServiceName, side: Side): void {
+  private note(service: ServiceName, side: Side): void {
     const k = key(service, side);
     this.noted.set(k, { service, side });
     // Known here at once (the guard may act before the next flush); the store's record follows.
