@@ -43,8 +43,8 @@ export interface RunnerDeps {
   rechecks?: RecheckOptions;
   /** The A/A noise baseline; without, every difference counts. */
   noise?: NoiseBaseline;
-  /** Notes a write that leaves a side behind (SideGaps); a promise when the write must wait for the gap's record first. */
-  missed?(route: Route, plan: Plan): Promise<void> | undefined;
+  /** Notes a write that leaves a side behind (SideGaps): `stored` when it must wait for the gap's record, `settled` once it did. */
+  missed?(route: Route, plan: Plan): { stored?: Promise<void>; settled(): void } | undefined;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -100,10 +100,8 @@ export class Runner {
   private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
     this.deps.activity.begin(key);
-    // Noted before the call (a write that times out may still land); the first one waits for its gap's record.
-    await this.deps.missed?.(route, plan);
-    if (!plan.writeSecondary && plan.primary === 'legacy') return this.alone(route, plan.primary, key);
-    if (!plan.writeSecondary) return this.writes.run(key, (hold) => this.alone(route, plan.primary, key, hold));
+    if (!plan.writeSecondary)
+      return plan.primary === 'legacy' ? this.alone(route, plan, key) : this.writes.run(key, (hold) => this.alone(route, plan, key, hold));
     const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
     // The key's activity ends when its secondary write does, or here when the write never began (its turn refused).
@@ -140,14 +138,18 @@ export class Runner {
   }
 
   /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */
-  private async alone(route: Route, side: Side, key: string, hold?: (until: Promise<unknown>) => void): Promise<Observation> {
+  private async alone(route: Route, plan: Plan, key: string, hold?: (until: Promise<unknown>) => void): Promise<Observation> {
+    // A side left behind: noted before the call (a write that times out may still land; the first stored first) and once settled.
+    const gap = this.deps.missed?.(route, plan);
     try {
-      return await callSide(side, route, this.deps.sides(route.service));
+      await gap?.stored;
+      return await callSide(plan.primary, route, this.deps.sides(route.service));
     } catch (err) {
       if (err instanceof LateTranslation) hold?.(err.settled);
       throw err;
     } finally {
       this.deps.activity.end(key);
+      gap?.settled();
     }
   }
 
@@ -168,8 +170,7 @@ export class Runner {
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);
-    // A write to the key under way now voids the comparison whatever the reads say (it ends during them or
-    // after): the shadow is not read at all, and the re-check reads both sides once the key settles.
+    // A write to the key under way voids the comparison: no shadow read now, a re-check of both once the key settles.
     const skip = plan.shadow && this.deps.activity.busy(key);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
     const shadow = plan.shadow && !skip ? settle(callSide(shadowSide, route, sides)) : undefined;

@@ -105,7 +105,8 @@ export function createRunner(deps: RunnerWiring): Runner {
       if (!side) return undefined;
       observer.sideSkipped({ route, side });
       // Bounded as an outbox intent is: the store's answer a write may wait for.
-      return deps.store.gaps.record(route.service, side, config.outbox.intentTimeoutMs);
+      const stored = deps.store.gaps.record(route.service, side, config.outbox.intentTimeoutMs);
+      return { ...(stored ? { stored } : {}), settled: () => deps.store.gaps.note(route.service, side) };
     },
   });
 }

@@ -33,8 +33,9 @@ const key = (service: ServiceName, side: Side) => `${service}|${side}`;
 /**
  * A write served to one side alone (the orchestrator at complete, legacy under the kill switch or at off again) leaves the other behind until a
  * repair copies the written side's keys onto it: reading the side behind serves stale data, and copying it over the
- * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write (a set
- * lookup), stored at the next flush, so `last_at` is never earlier than a write it covers; read back at each flush, so
+ * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write before it
+ * is sent and again once it settled (a set lookup), stored at the next flush, so `last_at` is never earlier than the
+ * answer to a write it covers (one that timed out may land later still, unnoted: a later run finds it as a difference); read back at each flush, so
  * every replica knows the gaps the others found. A gap this process does not know stored yet is stored before its
  * write is sent (record): a replica killed outright right after it takes no note along.
  */
@@ -48,8 +49,8 @@ export class SideGaps {
 
   constructor(private readonly pool: pg.Pool) {}
 
-  /** A write of `service` was served without `side`. */
-  private note(service: ServiceName, side: Side): void {
+  /** A write of `service` is served without `side`: noted by record before it is sent, and again once it settled. */
+  note(service: ServiceName, side: Side): void {
     const k = key(service, side);
     this.noted.set(k, { service, side });
     // Known here at once (the guard may act before the next flush); the store's record follows.
