@@ -32,6 +32,8 @@ export class LegError extends Error {
     readonly failure: LegFailure,
     message: string,
     readonly endpoint: string,
+    /** A timeout's call as the backend ends it: settles when its late reply comes, or its connection ends, where known. */
+    readonly late?: Promise<void>,
   ) {
     super(message);
     this.name = 'LegError';

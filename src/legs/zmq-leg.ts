@@ -27,8 +27,11 @@ const EMPTY = Buffer.alloc(0);
 class ZmqTransport implements Transport {
   private readonly sock: zmq.Dealer;
   private readonly pending = new Map<number, Pending>();
-  /** Calls that timed out and are still unanswered: a hung backend holds them, and they count against its bound. */
-  private readonly late = new Set<number>();
+  /**
+   * Calls that timed out and are still unanswered, each with its error's `late` to settle: a hung backend holds them,
+   * and they count against its bound.
+   */
+  private readonly late = new Map<number, () => void>();
   /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
   private epoch = 0;
   private nextId = 1;
@@ -74,6 +77,7 @@ class ZmqTransport implements Transport {
     events.on('disconnect', () => {
       this.setLink('down');
       // The replies of everything sent on that connection are gone with it; what it carried may still be applied.
+      for (const ended of this.late.values()) ended();
       this.late.clear();
       this.failAll('disconnected', 'backend disconnected after the request was sent');
     });
@@ -117,8 +121,8 @@ class ZmqTransport implements Transport {
     const p = this.take(id);
     if (!p) return;
     if (!p.sent) return p.reject(this.error('unavailable', `no connection to the backend within ${timeoutMs} ms`));
-    this.late.add(id);
-    p.reject(this.error('timeout', `no reply within ${timeoutMs} ms`));
+    const late = new Promise<void>((ended) => this.late.set(id, ended));
+    p.reject(new LegError('timeout', `no reply within ${timeoutMs} ms`, this.endpoint, late));
   };
 
   private send(id: number, payload: Buffer): void {
@@ -138,7 +142,7 @@ class ZmqTransport implements Transport {
 
   /** Not sent: no peer took it (it left before its disconnect event came). Held for the next one, or failed now. */
   private sendFailed(id: number, payload: Buffer, err: unknown): void {
-    this.late.delete(id);
+    this.ended(id);
     const p = this.pending.get(id);
     if (p && this.waitForConnection && !this.closed) {
       p.sent = false;
@@ -163,11 +167,19 @@ class ZmqTransport implements Transport {
     if (idFrame?.length !== 4) return;
     // Unknown ids are replies to calls that already timed out or failed: drop them.
     const id = idFrame.readUInt32BE(0);
-    this.late.delete(id);
+    this.ended(id);
     const p = this.take(id);
     if (p === undefined) return;
     if (frames.length === 3 && frames[1]!.length === 0) p.resolve(frames[2]!);
     else p.reject(this.error('protocol', `unexpected reply framing (${frames.length} frames)`));
+  }
+
+  /** A call that timed out is done with (answered late, or never sent after all): its error's `late` settles. */
+  private ended(id: number): void {
+    const ended = this.late.get(id);
+    if (!ended) return;
+    this.late.delete(id);
+    ended();
   }
 
   /** The call's entry, removed and its timer stopped: whoever takes it settles it. */

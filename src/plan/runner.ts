@@ -18,6 +18,7 @@ import { KeyChains } from '../util/key-chains.js';
 import type { MigrationStats } from './totals.js';
 import type { KeyLocks, Translator } from '../services/types.js';
 import { isUnknownOutcome } from '../legs/types.js';
+import { leavingBehind, type MissedWrite } from './gap-writes.js';
 import { inWriteOrder, withSharedId } from './writes.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
 import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
@@ -43,8 +44,8 @@ export interface RunnerDeps {
   rechecks?: RecheckOptions;
   /** The A/A noise baseline; without, every difference counts. */
   noise?: NoiseBaseline;
-  /** Notes a write that leaves a side behind (SideGaps): `stored` when it must wait for the gap's record, `settled` once it did. */
-  missed?(route: Route, plan: Plan): { stored?: Promise<void>; settled(): void } | undefined;
+  /** Notes a write that leaves a side behind (SideGaps). */
+  missed?(route: Route, plan: Plan): MissedWrite | undefined;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -139,17 +140,13 @@ export class Runner {
 
   /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */
   private async alone(route: Route, plan: Plan, key: string, hold?: (until: Promise<unknown>) => void): Promise<Observation> {
-    // A side left behind: noted before the call (a write that times out may still land; the first stored first) and once settled.
-    const gap = this.deps.missed?.(route, plan);
     try {
-      await gap?.stored;
-      return await callSide(plan.primary, route, this.deps.sides(route.service));
+      return await leavingBehind(this.deps.missed?.(route, plan), () => callSide(plan.primary, route, this.deps.sides(route.service)));
     } catch (err) {
       if (err instanceof LateTranslation) hold?.(err.settled);
       throw err;
     } finally {
       this.deps.activity.end(key);
-      gap?.settled();
     }
   }
 

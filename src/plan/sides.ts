@@ -57,11 +57,13 @@ export class LateTranslation extends LegError {
   readonly settled: Promise<void>;
 
   constructor(message: string, endpoint: string, attempt: Promise<unknown>) {
-    super('timeout', message, endpoint);
-    this.settled = attempt.then(
+    const settled = attempt.then(
       () => undefined,
       () => undefined,
     );
+    // Its `late` too: the translation's last call may land up to then.
+    super('timeout', message, endpoint, settled);
+    this.settled = settled;
   }
 }
 

@@ -34,8 +34,8 @@ const key = (service: ServiceName, side: Side) => `${service}|${side}`;
  * A write served to one side alone (the orchestrator at complete, legacy under the kill switch or at off again) leaves the other behind until a
  * repair copies the written side's keys onto it: reading the side behind serves stale data, and copying it over the
  * other (a repair with it as the truth, a backfill from legacy) undoes acknowledged writes. Noted per write before it
- * is sent and again once it settled (a set lookup), stored at the next flush, so `last_at` is never earlier than the
- * answer to a write it covers (one that timed out may land later still, unnoted: a later run finds it as a difference); read back at each flush, so
+ * is sent, again once it settled, and when a call that timed out is answered late (a set lookup each, plan/gap-writes.ts),
+ * stored at the next flush, so `last_at` is never earlier than the end of a write it covers; read back at each flush, so
  * every replica knows the gaps the others found. A gap this process does not know stored yet is stored before its
  * write is sent (record): a replica killed outright right after it takes no note along.
  */

@@ -1,7 +1,7 @@
 /** The ZeroMQ leg over real sockets: many calls in flight, timeouts, late replies, restarts, bounds. */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import { createLeg, type Leg, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
+import { createLeg, type Leg, type LegError, type LegOptions, type LegOutcome } from '../../src/legs/index.js';
 import { uninterrupted } from '../../src/legs/zmq-leg.js';
 import { deadEndpoint, failureOf, startRep, startReversingRouter } from './backends.js';
 
@@ -110,6 +110,29 @@ describe('zmq leg', () => {
     await until(async () => expect(l.stats().inFlight).toBe(0), 10_000);
     expect((await l.call('fourth')).toString()).toBe('fourth');
     expect(rep.answered()).toBe(4);
+  });
+
+  it("tells with a timeout when the backend is done with the call: at its late reply, or at its connection's end", async () => {
+    const rep = await startRep('tcp://127.0.0.1:*', 1500);
+    const l = leg(rep.endpoint, { timeoutMs: 100 });
+    const timedOut = async (payload: string) => {
+      const err = await l.call(payload).catch((e: unknown) => e);
+      expect(err).toMatchObject({ failure: 'timeout' });
+      const ended = { at: false };
+      void (err as LegError).late!.then(() => (ended.at = true));
+      return ended;
+    };
+    const slow = await timedOut('slow:1');
+    // The backend still holds it (1.5 s): it may yet apply it.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(slow.at).toBe(false);
+    await until(async () => expect(slow.at).toBe(true), 10_000);
+    expect(rep.answered()).toBe(1);
+    const held = await timedOut('hold:forever');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(held.at).toBe(false);
+    rep.close();
+    await until(async () => expect(held.at).toBe(true), 10_000);
   });
 
   it('numbers its connections: a reconnect is a new one', async () => {

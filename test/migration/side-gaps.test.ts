@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
 import type { Config } from '../../src/config.js';
@@ -47,14 +47,8 @@ beforeAll(async () => {
   sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 } });
   temp = await TempFlags.create(NEW_PRIMARY);
   flags = await temp.open({ pollIntervalMs: 100 });
-  config = configFor(sims, url, {
-    admin: { token: TOKEN },
-    // Long enough for a write held by a hung legacy to land, not time out, within a test.
-    services: { [S]: { legacy: { endpoint: sims.endpoints[S], timeoutMs: 30_000 } } },
-    report: { dir: '' },
-    reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 },
-    guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 20 }, addedLatencyMs: { threshold: 10_000, minSamples: 100 } },
-  });
+  // Long enough for a write held by a hung legacy to land, not time out, within a test.
+  config = configWith(url, 30_000);
   proxy = await startProxy(config, { flags });
   store = await openStore({ url });
   agent = new ReqClient(proxy.fronts[S]!, 5000);
@@ -69,6 +63,15 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** This stack's settings, legacy given `legacyTimeoutMs` to answer. */
+const configWith = (url: string, legacyTimeoutMs: number) =>
+  configFor(sims, url, {
+    admin: { token: TOKEN },
+    services: { [S]: { legacy: { endpoint: sims.endpoints[S], timeoutMs: legacyTimeoutMs } } },
+    report: { dir: '' },
+    reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 },
+    guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 20 }, addedLatencyMs: { threshold: 10_000, minSamples: 100 } },
+  });
 const setFlags = async (edits: Edits, stage: string) => {
   await temp.write(edits);
   await expect.poll(() => serviceSnapshot(flags.snapshot(), S).stage, { timeout: 10_000 }).toBe(stage);
@@ -110,8 +113,8 @@ async function cli(...args: string[]): Promise<{ code: number | null; out: strin
  * The writes `side` missed since `from` as stored: the proxy's gap flush is awaited (one under way, or one more), so no
  * note of them is left for a later flush to stamp after a run's start; then read as another replica reads them.
  */
-async function recordedSince(from: Date, side: 'legacy' | 'new' = 'legacy'): Promise<void> {
-  await proxy.store.gaps.flush();
+async function recordedSince(from: Date, side: 'legacy' | 'new' = 'legacy', by: Proxy = proxy): Promise<void> {
+  await by.store.gaps.flush();
   await store.gaps.read();
   expect(store.gaps.of(S, side)?.lastAt.getTime() ?? 0).toBeGreaterThanOrEqual(from.getTime());
 }
@@ -282,5 +285,30 @@ it('a write to legacy alone still held by a hung legacy when a repair closed the
   } finally {
     patient.close();
     await sims.applyFaults(S, { hang: false });
+  }
+}, 90_000);
+
+it('a write to legacy alone that timed out on a hung legacy, landing after a repair closed the gap, opens it again', async () => {
+  await setFlags({}, 'off');
+  // A replica giving legacy a second: the write times out, an unknown outcome, while legacy still holds it.
+  const quick = await startProxy(configWith(config.store.url!, 1000), { flags });
+  const client = new ReqClient(quick.fronts[S]!, 10_000);
+  try {
+    await sims.applyFaults(S, { hang: true });
+    const sent = new Date();
+    expect(await client.call({ action: 'add_memory', user_id: 'o3', memory: 'timed out on a hung legacy' })).toMatchObject({ status: 'error' });
+    await recordedSince(sent, 'new', quick);
+    await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+    await repairFromLegacyCloses();
+    await sims.applyFaults(S, { hang: false });
+    await expect.poll(() => legacyHolds('o3'), { timeout: 10_000 }).toEqual(['timed out on a hung legacy']);
+    // Noted again at its late reply, stored at that replica's next flush; the next repair copies it.
+    await vi.waitFor(() => recordedSince(sent, 'new', quick), { timeout: 10_000, interval: 100 });
+    await repairFromLegacyCloses();
+  } finally {
+    client.close();
+    await sims.applyFaults(S, { hang: false });
+    await quick.close();
+    await quick.store.close();
   }
 }, 90_000);
