@@ -14,8 +14,7 @@ export interface MissedWrite {
  * call of it that timed out ends late (answered, or its connection gone): it may land then, after a repair began, and
  * a repair that began earlier must not take the gap for closed.
  */
-export async function leavingBehind<T>(gap: MissedWrite | undefined, write: () => Promise<T>): Promise<T> {
-  if (!gap) return write();
+export async function leavingBehind<T>(gap: MissedWrite, write: () => Promise<T>): Promise<T> {
   await gap.stored;
   try {
     return await write();

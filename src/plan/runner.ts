@@ -140,8 +140,11 @@ export class Runner {
 
   /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */
   private async alone(route: Route, plan: Plan, key: string, hold?: (until: Promise<unknown>) => void): Promise<Observation> {
+    const sides = this.deps.sides(route.service);
+    // No closure or async layer more where no side is left behind (every write at the off stage).
+    const gap = this.deps.missed?.(route, plan);
     try {
-      return await leavingBehind(this.deps.missed?.(route, plan), () => callSide(plan.primary, route, this.deps.sides(route.service)));
+      return await (gap ? leavingBehind(gap, () => callSide(plan.primary, route, sides)) : callSide(plan.primary, route, sides));
     } catch (err) {
       if (err instanceof LateTranslation) hold?.(err.settled);
       throw err;

@@ -49,7 +49,7 @@ export class SideGaps {
 
   constructor(private readonly pool: pg.Pool) {}
 
-  /** A write of `service` is served without `side`: noted by record before it is sent, and again once it settled. */
+  /** A write of `service` is served without `side`: noted by record before it is sent, again once it settled or ended late. */
   note(service: ServiceName, side: Side): void {
     const k = key(service, side);
     this.noted.set(k, { service, side });
