@@ -29,6 +29,12 @@ export function sameElement(service: ServiceName, i: number, a: unknown[], b: un
   return !diffRecord(service, '', one(a), one(b), { maxFieldDiffs: 1, timeToleranceS: toleranceS });
 }
 
+/** Whether `e` is stamped more than `toleranceS` before `than`. */
+const stampedBefore = (e: unknown[], than: unknown[], toleranceS: number): boolean => {
+  const [t, u] = [millisOf(e.at(-1)), millisOf(than.at(-1))];
+  return t !== undefined && u !== undefined && t < u - toleranceS * 1000;
+};
+
 const newerThan = (e: unknown[], than: unknown[]): boolean => {
   const [t, u] = [millisOf(e.at(-1)), millisOf(than.at(-1))];
   return t !== undefined && u !== undefined && t > u;
@@ -57,6 +63,9 @@ export function withNewer(service: ServiceName, truth: CanonicalRecord, current:
     if (!shape.lists[i]?.timed || !than) return list;
     let copy = last ? mine.length - 1 : -1;
     while (copy >= 0 && !sameElement(service, i, mine[copy]!, last!, toleranceS)) copy--;
+    // A live write's copy is stamped when memshift saw its primary acknowledge it, later than the primary's own stamp:
+    // past the tolerance (a slow answer), it is the first element alike in all but time and not stamped before it.
+    if (last && copy < 0) copy = mine.findIndex((e) => !stampedBefore(e, last, toleranceS) && sameElement(service, i, e, last, Number.POSITIVE_INFINITY));
     const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!));
     let from = mine.length;
     while (from > copy + 1 && newer(mine[from - 1]!)) from--;

@@ -25,3 +25,13 @@ it('keeps a live decision of a session whose truth has none yet: newer than the 
 it('keeps nothing of a side whose truth holds no element at all: no time tells what came after it', () => {
   expect(withNewer(S, record([], []), record([['code', 'x', null, 5.0]], [['d', 6.0]]), 0).lists).toEqual([[], []]);
 });
+
+it('finds the copy of the truth’s newest element stamped past the tolerance after it (acknowledged late): kept once, what came after it kept', () => {
+  const truth = record(old, []);
+  // b's copy stamped 1.5 s after legacy's stamp (its answer came late), then a live write after it.
+  const current = record([old[0]!, ['user_query', 'b', null, 103.0], ['code', 'c', null, 104.0]], []);
+  expect(withNewer(S, truth, current, 1).lists).toEqual([[...old, ['code', 'c', null, 104.0]], []]);
+  // An element alike stamped before the truth's (an earlier write of the same text) is not its copy.
+  const earlier = record([['user_query', 'b', null, 99.0], ...old.slice(0, 1), ['code', 'c', null, 104.0]], []);
+  expect(withNewer(S, truth, earlier, 1).lists).toEqual([[...old, ['code', 'c', null, 104.0]], []]);
+});
