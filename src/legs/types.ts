@@ -32,7 +32,7 @@ export class LegError extends Error {
     readonly failure: LegFailure,
     message: string,
     readonly endpoint: string,
-    /** A timeout's call as the backend ends it: settles when its late reply comes, or its connection ends, where known. */
+    /** A timeout's call as the backend ends it, where known: settles at its late reply, or at the backend's first answer after its connection ended. */
     readonly late?: Promise<void>,
   ) {
     super(message);

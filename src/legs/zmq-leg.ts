@@ -32,6 +32,11 @@ class ZmqTransport implements Transport {
    * and they count against its bound.
    */
   private readonly late = new Map<number, () => void>();
+  /**
+   * The `late` of calls whose connection ended unanswered: settled when the backend answers again. A process stopped
+   * (SIGSTOP) past the heartbeat timeout loses its connection while it still holds them, and applies them once resumed.
+   */
+  private orphaned: (() => void)[] = [];
   /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
   private epoch = 0;
   private nextId = 1;
@@ -77,7 +82,7 @@ class ZmqTransport implements Transport {
     events.on('disconnect', () => {
       this.setLink('down');
       // The replies of everything sent on that connection are gone with it; what it carried may still be applied.
-      for (const ended of this.late.values()) ended();
+      this.orphaned.push(...this.late.values());
       this.late.clear();
       this.failAll('disconnected', 'backend disconnected after the request was sent');
     });
@@ -168,6 +173,7 @@ class ZmqTransport implements Transport {
     // Unknown ids are replies to calls that already timed out or failed: drop them.
     const id = idFrame.readUInt32BE(0);
     this.ended(id);
+    if (this.orphaned.length) for (const ended of this.orphaned.splice(0)) ended();
     const p = this.take(id);
     if (p === undefined) return;
     if (frames.length === 3 && frames[1]!.length === 0) p.resolve(frames[2]!);
