@@ -29,16 +29,13 @@ export function sameElement(service: ServiceName, i: number, a: unknown[], b: un
   return !diffRecord(service, '', one(a), one(b), { maxFieldDiffs: 1, timeToleranceS: toleranceS });
 }
 
-/** Whether `e` is stamped more than `toleranceS` before `than`. */
-const stampedBefore = (e: unknown[], than: unknown[], toleranceS: number): boolean => {
+/** Element `e`'s time less element `than`'s, in ms; 0 when either has none. */
+const apartMs = (e: unknown[], than: unknown[]): number => {
   const [t, u] = [millisOf(e.at(-1)), millisOf(than.at(-1))];
-  return t !== undefined && u !== undefined && t < u - toleranceS * 1000;
+  return t === undefined || u === undefined ? 0 : t - u;
 };
-
-const newerThan = (e: unknown[], than: unknown[]): boolean => {
-  const [t, u] = [millisOf(e.at(-1)), millisOf(than.at(-1))];
-  return t !== undefined && u !== undefined && t > u;
-};
+const newerThan = (e: unknown[], than: unknown[]): boolean => apartMs(e, than) > 0;
+const stampedBefore = (e: unknown[], than: unknown[], toleranceS: number): boolean => apartMs(e, than) < -toleranceS * 1000;
 
 /**
  * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
