@@ -139,7 +139,8 @@ describe('backfill jarvis-memory, 50,000 records', () => {
 
     await expect.poll(newSideCounts, SETTLE).toEqual({ memories: USERS * PER_USER, users: USERS, duplicates: 0 });
     expect(await checkpointKeys()).toBeUndefined();
-  }, 120_000);
+    // 95-115 s on CI's two shared cores; a slower host's whole suite took it past 120 s.
+  }, 300_000);
 
   it('a further backfill is a fresh pass that writes nothing', async () => {
     const result = await runBackfill(config, store, SERVICE, { batchSize: 1000, reconcileTuning: { recheckDelayMs: 0 } });
