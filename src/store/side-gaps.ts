@@ -67,12 +67,10 @@ export class SideGaps {
     if (this.stored.has(k)) return undefined;
     let storing = this.storing.get(k);
     if (!storing) {
-      storing = this.pool
-        .query(`INSERT INTO side_gaps (service, side) VALUES ($1, $2) ON CONFLICT (service, side) DO UPDATE SET last_at = now()`, [service, side])
-        .then(
-          () => void this.stored.add(k),
-          () => undefined,
-        );
+      storing = this.store([{ service, side }]).then(
+        () => void this.stored.add(k),
+        () => undefined,
+      );
       this.storing.set(k, storing);
     }
     let timer: NodeJS.Timeout | undefined;
@@ -94,19 +92,21 @@ export class SideGaps {
     const noted = this.noted;
     this.noted = new Map();
     try {
-      if (noted.size) {
-        const all = [...noted.values()];
-        await this.pool.query(
-          `INSERT INTO side_gaps (service, side) SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (service, side) DO UPDATE SET last_at = now()`,
-          [all.map((n) => n.service), all.map((n) => n.side)],
-        );
-      }
+      if (noted.size) await this.store([...noted.values()]);
       await this.read();
     } catch {
       // The store away: the notes wait for the next flush, and what this replica knows stands.
       for (const [k, n] of noted) this.noted.set(k, n);
     }
+  }
+
+  /** Stores gaps, each opened now or, standing already, its latest write stamped now. */
+  private async store(gaps: { service: ServiceName; side: Side }[]): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO side_gaps (service, side) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (service, side) DO UPDATE SET last_at = now()`,
+      [gaps.map((g) => g.service), gaps.map((g) => g.side)],
+    );
   }
 
   /** Reads the gaps every replica recorded. */
