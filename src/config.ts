@@ -10,6 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { serviceOf, serviceNames, frontPortFor, ORCHESTRATOR_PORT, type ServiceName } from './services/registry.js';
 import { comparisonOverridesSchema } from './comparison/rules.js';
+import type { Side } from './comparison/observation.js';
+import { HEALTH_CHECK } from './services/health-check.js';
 
 const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/memshift.yaml', import.meta.url));
 
@@ -442,9 +444,10 @@ export const writeSuccessOf = (cfg: Config, s: ServiceName) => serviceConfigOf(c
 /** The new-side backend of a service: its own override or the shared orchestrator. */
 export const newBackendOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).new ?? cfg.orchestrator;
 
-/** How a backend is called, whichever part calls it: its timeout, its connection's heartbeat and the breaker. */
-export const callOptionsOf = (cfg: Config, b: Config['orchestrator']) => ({
+/** How a backend of `side` is called, whichever part calls it: its timeout, its connection's heartbeat, the breaker, its probe. */
+export const callOptionsOf = (cfg: Config, b: Config['orchestrator'], side: Side) => ({
   timeoutMs: b.timeoutMs,
   heartbeatTimeoutMs: b.heartbeatTimeoutMs,
   breaker: cfg.breaker,
+  probe: HEALTH_CHECK[side],
 });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { callOptionsOf, newBackendOf, serviceConfigOf } from './config.js';
 import { serviceNames, type ServiceName } from './services/registry.js';
+import { HEALTH_CHECK } from './services/health-check.js';
 import { createLeg } from './legs/index.js';
 import type { Leg } from './legs/types.js';
 import { frameHandler } from './fronts/frames.js';
@@ -87,18 +88,18 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     if (!parts.store) await store.close();
   };
   const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
-  const legOf = (b: Config['orchestrator'], waitForConnection = false) =>
-    createLeg(b.endpoint, { ...callOptionsOf(config, b), maxInFlight: b.maxInFlight, waitForConnection });
+  const legOf = (b: Config['orchestrator'], side: Side, waitForConnection = false) =>
+    createLeg(b.endpoint, { ...callOptionsOf(config, b, side), maxInFlight: b.maxInFlight, waitForConnection });
   const legacy: Partial<Record<ServiceName, Leg>> = {};
   // Agents talk to legacy through memshift as they would directly: a service not (yet, or again) there is waited for.
-  for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy, true);
-  const orchestrator = legOf(config.orchestrator);
+  for (const s of services) legacy[s] = legOf(serviceConfigOf(config, s).legacy, 'legacy', true);
+  const orchestrator = legOf(config.orchestrator, 'new');
   const newLegs = new Map<string, Leg>([[config.orchestrator.endpoint, orchestrator]]);
   const newLegOf: Partial<Record<ServiceName, Leg>> = {};
   const allLegs = (): Leg[] => [...Object.values(legacy).filter((l) => l !== undefined), ...newLegs.values()];
   for (const s of services) {
     const b = newBackendOf(config, s);
-    if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, legOf(b));
+    if (!newLegs.has(b.endpoint)) newLegs.set(b.endpoint, legOf(b, 'new'));
     newLegOf[s] = newLegs.get(b.endpoint)!;
   }
 
@@ -181,13 +182,13 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
 
   // Legacy is on the agents' path until the orchestrator is written first (new-primary); then it is the secondary.
   const legacyServes = (s: ServiceName) => () => !STAGE_PLANS[serviceSnapshot(flags.snapshot(), s).stage].newPrimary;
-  const legacyProbes: ProbedBackend[] = services.map((s) => ({ name: s, leg: legacy[s]!, critical: legacyServes(s), probe: '{"action": "health_check"}' }));
+  const legacyProbes: ProbedBackend[] = services.map((s) => ({ name: s, leg: legacy[s]!, critical: legacyServes(s), probe: HEALTH_CHECK.legacy }));
   const newProbes: ProbedBackend[] = [...newLegs.entries()].map(([endpoint, leg]) => ({
     name: endpoint === config.orchestrator.endpoint ? 'orchestrator' : `orchestrator ${endpoint}`,
     leg,
     // Agents read from it at new-primary and later: a service there makes it critical.
     critical: () => services.some((s) => newLegOf[s] === leg && STAGE_PLANS[serviceSnapshot(flags.snapshot(), s).stage].newPrimary),
-    probe: '{"action": "health_check", "request_id": "req-health00"}',
+    probe: HEALTH_CHECK.new,
   }));
   const probes = [...legacyProbes, ...newProbes];
 

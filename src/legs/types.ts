@@ -32,7 +32,10 @@ export class LegError extends Error {
     readonly failure: LegFailure,
     message: string,
     readonly endpoint: string,
-    /** A timeout's call as the backend ends it, where known: settles at its late reply, or at the backend's first answer after its connection ended. */
+    /**
+     * A call sent and unanswered (timed out, or its connection ended) as the backend ends it, where known: settles at
+     * its late reply, or once the backend worked off what its ended connection held (see LegOptions.probe).
+     */
     readonly late?: Promise<void>,
   ) {
     super(message);
@@ -82,6 +85,11 @@ export interface LegOptions {
    * retransmitting into it for a quarter of an hour. Default 5000.
    */
   heartbeatTimeoutMs?: number;
+  /**
+   * A request the backend answers without effect (its health check), sent on a new connection while calls of one that
+   * ended unanswered may still be applied: their answers tell when they were (ZeroMQ legs; LegError.late).
+   */
+  probe?: string;
   /** Called once per call with its latency and outcome (metrics hook). */
   onOutcome?: (outcome: LegOutcome) => void;
 }

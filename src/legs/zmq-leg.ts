@@ -33,10 +33,12 @@ class ZmqTransport implements Transport {
    */
   private readonly late = new Map<number, () => void>();
   /**
-   * The `late` of calls whose connection ended unanswered: settled when the backend answers again. A process stopped
-   * (SIGSTOP) past the heartbeat timeout loses its connection while it still holds them, and applies them once resumed.
+   * The `late` of calls whose connection ended unanswered, a batch per connection: a process stopped (SIGSTOP) past
+   * the heartbeat timeout loses its connection while it still holds them, and applies them once resumed. The backend
+   * takes requests from its connections in turn, one each, so a batch of n is worked off once one later connection
+   * had n + 1 answers (`owed`); the `probe` sent at that connection's handshake makes sure they come.
    */
-  private orphaned: (() => void)[] = [];
+  private orphaned: { ends: (() => void)[]; owed: number }[] = [];
   /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
   private epoch = 0;
   private nextId = 1;
@@ -48,6 +50,7 @@ class ZmqTransport implements Transport {
     private readonly endpoint: string,
     private readonly waitForConnection: boolean,
     heartbeatTimeoutMs: number,
+    private readonly probe: { payload: Buffer; timeoutMs: number } | undefined,
   ) {
     this.sock = new zmq.Dealer({
       // A silent peer's connection is dropped and dialed again (LegOptions.heartbeatTimeoutMs); a hung backend whose
@@ -76,15 +79,17 @@ class ZmqTransport implements Transport {
     events.on('handshake', () => {
       this.epoch++;
       this.setLink('up');
+      this.probeOrphaned();
       for (const listener of this.connectListeners) listener();
     });
     events.on('connect:retry', () => this.setLink('down'));
     events.on('disconnect', () => {
       this.setLink('down');
       // The replies of everything sent on that connection are gone with it; what it carried may still be applied.
-      this.orphaned.push(...this.late.values());
+      const ends = [...this.late.values()];
       this.late.clear();
-      this.failAll('disconnected', 'backend disconnected after the request was sent');
+      this.failAll('disconnected', 'backend disconnected after the request was sent', ends);
+      if (ends.length) this.orphaned.push({ ends, owed: ends.length + 1 });
     });
   }
 
@@ -94,6 +99,15 @@ class ZmqTransport implements Transport {
     if (link === 'up' || !this.waitForConnection) {
       for (const [id, p] of this.pending) if (p.payload) this.send(id, p.payload);
     }
+  }
+
+  /** A new connection: the answers owed start again on it, and probes (answered, like any call, in turn) ask for them. */
+  private probeOrphaned(): void {
+    for (const batch of this.orphaned) batch.owed = batch.ends.length + 1;
+    const owed = Math.max(0, ...this.orphaned.map((b) => b.owed));
+    const probe = this.probe;
+    // Their failures need no handling: a backend that does not answer leaves the batches waiting for the next connection.
+    if (probe) for (let i = 0; i < owed; i++) this.exchange(probe.payload, probe.timeoutMs).catch(() => undefined);
   }
 
   onConnect(listener: () => void): void {
@@ -173,11 +187,18 @@ class ZmqTransport implements Transport {
     // Unknown ids are replies to calls that already timed out or failed: drop them.
     const id = idFrame.readUInt32BE(0);
     this.ended(id);
-    if (this.orphaned.length) for (const ended of this.orphaned.splice(0)) ended();
+    if (this.orphaned.length) this.answered();
     const p = this.take(id);
     if (p === undefined) return;
     if (frames.length === 3 && frames[1]!.length === 0) p.resolve(frames[2]!);
     else p.reject(this.error('protocol', `unexpected reply framing (${frames.length} frames)`));
+  }
+
+  /** One answer more on the current connection: the orphaned batches it completes are worked off. */
+  private answered(): void {
+    for (const batch of this.orphaned) batch.owed--;
+    for (const batch of this.orphaned.filter((b) => b.owed <= 0)) for (const ended of batch.ends) ended();
+    this.orphaned = this.orphaned.filter((b) => b.owed > 0);
   }
 
   /** A call that timed out is done with (answered late, or never sent after all): its error's `late` settles. */
@@ -197,13 +218,17 @@ class ZmqTransport implements Transport {
     return p;
   }
 
-  /** Fails the calls sent (held ones wait on for the next connection, unless the leg closes). */
-  private failAll(failure: LegFailure, message: string): void {
+  /**
+   * Fails the calls sent (held ones wait on for the next connection, unless the leg closes). With `ends`, the backend
+   * may still apply them: each error's `late` is settled by the end pushed there.
+   */
+  private failAll(failure: LegFailure, message: string, ends?: (() => void)[]): void {
     for (const [id, p] of this.pending) {
       if (p.payload && failure !== 'closed') continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
-      p.reject(this.error(failure, message));
+      const late = ends && new Promise<void>((ended) => ends.push(ended));
+      p.reject(new LegError(failure, message, this.endpoint, late));
     }
   }
 
@@ -224,7 +249,8 @@ function describe(err: unknown): string {
 }
 
 export function createZmqLeg(endpoint: string, opts: LegOptions): Leg {
-  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint, opts.waitForConnection ?? false, opts.heartbeatTimeoutMs ?? 5_000));
+  const probe = opts.probe === undefined ? undefined : { payload: Buffer.from(opts.probe), timeoutMs: opts.timeoutMs };
+  return new TransportLeg(endpoint, opts, new ZmqTransport(endpoint, opts.waitForConnection ?? false, opts.heartbeatTimeoutMs ?? 5_000, probe));
 }
 
 /**

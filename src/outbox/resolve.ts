@@ -19,6 +19,7 @@ import { appliedAt, effectDigest } from '../services/legacy-lookup.js';
 import type { AppliedWrite } from './table.js';
 import { MayStillLand } from './hold.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
+import { HEALTH_CHECK } from '../services/health-check.js';
 import { pyDumps } from '../util/pyjson.js';
 
 /** applied / absent; idempotent: sending it again leaves the same state; unknowable: the side offers no way to tell. */
@@ -50,8 +51,6 @@ export interface WriteRef {
   id: string;
 }
 
-const LEGACY_PING = Buffer.from(pyDumps({ action: 'health_check' }));
-const ORCHESTRATOR_PING = Buffer.from(pyDumps({ action: 'health_check', request_id: 'req-barrier0' }));
 const BARRIER_ROUND = 32;
 /** Look-ups of one repair write before it is given up as unknown (nothing is sent again then). */
 const PATIENT_LOOKUPS = 10;
@@ -136,7 +135,7 @@ export class Resolver {
   private barrier(leg: Leg, side: Side, pings: number, since: number): Promise<void> {
     const last = this.barriers.get(leg);
     if (last && last.startedAt >= since) return last.done;
-    const ping = side === 'legacy' ? LEGACY_PING : ORCHESTRATOR_PING;
+    const ping = HEALTH_CHECK[side];
     const next: Barrier = { startedAt: Number.POSITIVE_INFINITY, done: Promise.resolve() };
     next.done = (async () => {
       await last?.done.catch(() => undefined);

@@ -85,16 +85,16 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
   const legacy = new DeferredSource(openLegacySource(service, path));
   const neu = openOrchestratorSource(service, url, config.reconcile.orchestratorStatementTimeoutMs);
   const legs: Leg[] = [];
-  const leg = (b: Config['orchestrator']) => {
-    const l = createLeg(b.endpoint, callOptionsOf(config, b));
+  const leg = (b: Config['orchestrator'], side: Side) => {
+    const l = createLeg(b.endpoint, callOptionsOf(config, b, side));
     legs.push(l);
     return l;
   };
   let writers: ReconcileSides['writers'];
   if (ids) {
     const backend = newBackendOf(config, service);
-    const newLeg = leg(backend);
-    const legacyLeg = leg(serviceConfigOf(config, service).legacy);
+    const newLeg = leg(backend, 'new');
+    const legacyLeg = leg(serviceConfigOf(config, service).legacy, 'legacy');
     const client = new LegOrchestratorClient(newLeg);
     const translator = serviceOf(service).translator(client, ids, locks);
     const rules = writeSuccessOf(config, service);

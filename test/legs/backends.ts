@@ -1,4 +1,5 @@
-/** Small real backends for the leg tests: a REP echo with optional delay and a reply-reordering ROUTER. */
+/** Small real backends for the leg tests: REP echoes (zeromq.js, and Python's pyzmq) and a reply-reordering ROUTER. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { expect } from 'vitest';
 import * as zmq from 'zeromq';
@@ -40,6 +41,33 @@ export async function startRep(endpoint = 'tcp://127.0.0.1:*', slowMs = 300): Pr
     }
   })();
   return { endpoint: sock.lastEndpoint!, answered: () => answered, close: () => sock.close() };
+}
+
+/**
+ * A REP echo in Debian's python3 and pyzmq, as the legacy services are, in a process of its own (a test can stop it);
+ * with `log`, each request is appended to that file, a line, before it is answered (as a service applies a write),
+ * `workMs` after it was taken.
+ */
+export async function startPythonRep(log?: string, workMs = 0): Promise<{ endpoint: string; port: number; proc: ChildProcess; close(): void }> {
+  const script = `import sys, time, zmq
+s = zmq.Context().socket(zmq.REP)
+print(s.bind_to_random_port('tcp://127.0.0.1'), flush=True)
+log = open(sys.argv[1], 'a') if sys.argv[1] else None
+while True:
+    m = s.recv()
+    time.sleep(float(sys.argv[2]))
+    if log:
+        log.write(m.decode() + '\\n')
+        log.flush()
+    s.send(m)
+`;
+  const proc = spawn('/usr/bin/python3', ['-c', script, log ?? '', String(workMs / 1000)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code) => reject(new Error(`python3 REP exited (${code}) before it bound`)));
+    proc.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+  return { endpoint: `tcp://127.0.0.1:${port}`, port, proc, close: () => proc.kill('SIGKILL') };
 }
 
 /**

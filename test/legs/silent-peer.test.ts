@@ -3,32 +3,16 @@
  * answer, no close): it gives the connection up once its ZeroMQ heartbeats go unanswered and dials again, where TCP
  * alone would retransmit into it for a quarter of an hour. The backend is Python's pyzmq, as the legacy services are.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { afterEach, expect, it } from 'vitest';
 import { createLeg } from '../../src/legs/index.js';
 import { cutPort } from '../support/port-cut.js';
+import { startPythonRep } from './backends.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A REP echo in Debian's python3 and pyzmq; resolves with its port once bound. */
-async function pythonRep(): Promise<number> {
-  const script = `import zmq, sys
-s = zmq.Context().socket(zmq.REP)
-print(s.bind_to_random_port('tcp://127.0.0.1'), flush=True)
-while True:
-    s.send(s.recv())
-`;
-  const proc: ChildProcess = spawn('/usr/bin/python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  cleanups.push(() => proc.kill('SIGKILL'));
-  return new Promise((resolve, reject) => {
-    proc.once('error', reject);
-    proc.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-  });
-}
 
 /** Local ports of the established connections to `port` (the client's end), from /proc/net/tcp. */
 async function clientPorts(port: number): Promise<number[]> {
@@ -40,8 +24,10 @@ async function clientPorts(port: number): Promise<number[]> {
 }
 
 it('dials again, and is answered, once the connection it has goes silent', async () => {
-  const port = await pythonRep();
-  const leg = createLeg(`tcp://127.0.0.1:${port}`, { timeoutMs: 1_000, breaker: { failureThreshold: 1_000, openMs: 1_000 } });
+  const rep = await startPythonRep();
+  cleanups.push(() => rep.close());
+  const { port } = rep;
+  const leg = createLeg(rep.endpoint, { timeoutMs: 1_000, breaker: { failureThreshold: 1_000, openMs: 1_000 } });
   cleanups.push(() => leg.close());
   const call = async (text: string) => (await leg.call(text)).toString();
   const deadline = Date.now() + 30_000;
