@@ -72,7 +72,7 @@ export function useLiveStack(service: ServiceName, seed: (sims: SimHandle) => Pr
 
 /**
  * `work` (a backfill, a repair) while `agents` agents write through memshift, agent `a`'s `n`-th round being the
- * requests `round(a, n)`, one every 100 ms; ends once every write landed on both sides (the outbox empty, the stores
+ * requests `round(a, n)`, one every 250 ms; ends once every write landed on both sides (the outbox empty, the stores
  * flushed). Resolves with what `work` resolved with and every reply the agents got.
  */
 export async function besideAgents<T>(
@@ -89,7 +89,7 @@ export async function besideAgents<T>(
     try {
       for (let n = 0; !stopping; n++) {
         for (const request of round(a, n)) replies.push(await client.call(request));
-        await sleep(100);
+        await sleep(250);
       }
     } finally {
       client.close();
