@@ -11,7 +11,7 @@ export interface MissedWrite {
 
 /**
  * Runs `write` with its gap noted before the call (a write that times out may still land), once it settled, and when
- * a call of it that timed out ends late (answered late, or the side answers again after its connection was given up):
+ * a call of it left unanswered ends late (answered late, or worked off after its connection was given up: LegError.late):
  * it may land then, after a repair began, and a repair that began earlier must not take the gap for closed.
  */
 export async function leavingBehind<T>(gap: MissedWrite, write: () => Promise<T>): Promise<T> {

@@ -85,10 +85,20 @@ export async function besideAgents<T>(
   let stopping = false;
   const replies: unknown[] = [];
   const writing = Array.from({ length: agents }, async (_, a) => {
-    const client = new ReqClient(live.proxy.fronts[service]!, 5000);
+    // Generous: the simulators share this process with memshift, and their synchronous rewrites of a legacy store (as
+    // the agents' own) hold its event loop while a busy machine's disk writes back (300 kB took 2 s here beside a
+    // 6 GB write); one agent's call met its 5 s in a clean-clone run.
+    const client = new ReqClient(live.proxy.fronts[service]!, 30_000);
     try {
       for (let n = 0; !stopping; n++) {
-        for (const request of round(a, n)) replies.push(await client.call(request));
+        for (const request of round(a, n)) {
+          const sent = Date.now();
+          replies.push(
+            await client.call(request).catch((err: unknown) => {
+              throw new Error(`agent ${a}: ${JSON.stringify(request)} failed after ${Date.now() - sent} ms`, { cause: err });
+            }),
+          );
+        }
         await sleep(250);
       }
     } finally {
