@@ -2,13 +2,19 @@
  * A backend process stopped (SIGSTOP) with calls in flight, kept stopped past the heartbeat timeout, then continued:
  * Python's pyzmq REP, as the legacy services are, still holds what the given-up connection carried, and applies it once
  * resumed, taking requests from its connections in turn. Each such call's `late` settles only once the backend applied
- * it, with no call of the caller's after the resume (an agent gone quiet): the leg's probes ask for the answers.
+ * it, with no call of the caller's after the resume (an agent gone quiet): the leg's probes ask for the answers, and
+ * memshift's own legs send them.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { createLeg, LegError } from '../../src/legs/index.js';
+import { startProxy } from '../../src/proxy.js';
+import { freshDatabaseUrl } from '../support/database.js';
+import { configFor, startSims } from '../support/stack.js';
+import { requestOnce } from '../support/zmq-client.js';
+import { waitUntil } from '../outbox/support.js';
 import { startPythonRep } from './backends.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -16,14 +22,20 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-it('settles the late of each call a stopped process held once it applied it, though nothing more is sent', async () => {
+/** A Python REP taking `workMs` a request, each logged before its answer: the lines it took so far. */
+async function loggingRep(workMs = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'memshift-stopped-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'applied');
-  // A write's work takes it a while: the leg's probes come in while it still works off the held calls.
-  const rep = await startPythonRep(log, 100);
+  const rep = await startPythonRep(log, workMs);
   cleanups.push(() => rep.close());
-  const applied = () => readFileSync(log, 'utf8').split('\n');
+  cleanups.push(() => rep.proc.kill('SIGCONT'));
+  return { rep, applied: () => readFileSync(log, 'utf8').split('\n') };
+}
+
+it('settles the late of each call a stopped process held once it applied it, though nothing more is sent', async () => {
+  // A write's work takes it a while: the leg's probes come in while it still works off the held calls.
+  const { rep, applied } = await loggingRep(100);
   const leg = createLeg(rep.endpoint, {
     timeoutMs: 500,
     heartbeatTimeoutMs: 1_000,
@@ -34,7 +46,6 @@ it('settles the late of each call a stopped process held once it applied it, tho
   expect((await leg.call('first')).toString()).toBe('first');
 
   rep.proc.kill('SIGSTOP');
-  cleanups.push(() => rep.proc.kill('SIGCONT'));
   // Three time out; a fourth, given longer than the heartbeat timeout, fails as the connection is given up.
   const failed = await Promise.all([
     ...['w1', 'w2', 'w3'].map((w) => leg.call(w).catch((e: unknown) => e)),
@@ -51,4 +62,26 @@ it('settles the late of each call a stopped process held once it applied it, tho
   await Promise.race([settled, new Promise((_, reject) => (timer = setTimeout(reject, 30_000, new Error('late never settled'))))]);
   clearTimeout(timer);
   expect(seen.map((s, i) => s.includes(`w${i + 1}`))).toEqual([true, true, true, true]);
+}, 60_000);
+
+it("memshift's legacy leg asks a legacy service resumed after a stop for what it held, with the service's health check", async () => {
+  const { rep, applied } = await loggingRep();
+  const sims = await startSims();
+  cleanups.push(() => sims.close());
+  const legacy = { endpoint: rep.endpoint, timeoutMs: 500, heartbeatTimeoutMs: 1_000 };
+  const proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), { services: { 'jarvis-memory': { legacy } } }));
+  cleanups.push(() => proxy.close());
+  const write = { action: 'add_memory', user_id: 'u-stopped', memory: 'held by a stopped legacy' };
+  const agent = (request: unknown) => requestOnce(proxy.fronts['jarvis-memory']!, request, 10_000).then((r) => JSON.parse(r.toString()) as { status: string });
+  // Off: legacy alone. Its connection up first (a read), then the process stopped with the write on its way.
+  await agent({ action: 'get_memories', user_id: 'u-stopped' });
+  rep.proc.kill('SIGSTOP');
+  expect(await agent(write)).toMatchObject({ status: 'error' });
+  // Past the heartbeat timeout the connection is given up; then resumed, and the agent sends nothing more.
+  await new Promise((r) => setTimeout(r, 2_500));
+  rep.proc.kill('SIGCONT');
+  // What legacy took after the write (memshift forwards the agent's bytes as they are at off).
+  const after = () => applied().slice(applied().indexOf(JSON.stringify(write)) + 1);
+  expect(applied()).toContain(JSON.stringify(write));
+  await waitUntil(() => Promise.resolve(after().includes('{"action": "health_check"}')), 10_000, 'a health check after the held write');
 }, 60_000);
