@@ -36,9 +36,9 @@ class ZmqTransport implements Transport {
    * The `late` of calls whose connection ended unanswered, a batch per connection: a process stopped (SIGSTOP) past
    * the heartbeat timeout loses its connection while it still holds them, and applies them once resumed. The backend
    * takes requests from its connections in turn, one each, so a batch of n is worked off once one later connection
-   * had n + 1 answers (`owed`); the `probe` sent at that connection's handshake makes sure they come.
+   * had n + 1 answers (`answers`, counted on the current one); the `probe` sent at its handshake makes sure they come.
    */
-  private orphaned: { ends: (() => void)[]; owed: number }[] = [];
+  private orphaned: { ends: (() => void)[]; answers: number }[] = [];
   /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
   private epoch = 0;
   private nextId = 1;
@@ -89,7 +89,7 @@ class ZmqTransport implements Transport {
       const ends = [...this.late.values()];
       this.late.clear();
       this.failAll('disconnected', 'backend disconnected after the request was sent', ends);
-      if (ends.length) this.orphaned.push({ ends, owed: ends.length + 1 });
+      if (ends.length) this.orphaned.push({ ends, answers: 0 });
     });
   }
 
@@ -101,10 +101,10 @@ class ZmqTransport implements Transport {
     }
   }
 
-  /** A new connection: the answers owed start again on it, and probes (answered, like any call, in turn) ask for them. */
+  /** A new connection: the answers are counted again on it, and probes (answered, like any call, in turn) ask for them. */
   private probeOrphaned(): void {
-    for (const batch of this.orphaned) batch.owed = batch.ends.length + 1;
-    const owed = Math.max(0, ...this.orphaned.map((b) => b.owed));
+    for (const batch of this.orphaned) batch.answers = 0;
+    const owed = Math.max(0, ...this.orphaned.map((b) => b.ends.length + 1));
     const probe = this.probe;
     // Their failures need no handling: a backend that does not answer leaves the batches waiting for the next connection.
     if (probe) for (let i = 0; i < owed; i++) this.exchange(probe.payload, probe.timeoutMs).catch(() => undefined);
@@ -196,9 +196,11 @@ class ZmqTransport implements Transport {
 
   /** One answer more on the current connection: the orphaned batches it completes are worked off. */
   private answered(): void {
-    for (const batch of this.orphaned) batch.owed--;
-    for (const batch of this.orphaned.filter((b) => b.owed <= 0)) for (const ended of batch.ends) ended();
-    this.orphaned = this.orphaned.filter((b) => b.owed > 0);
+    this.orphaned = this.orphaned.filter((batch) => {
+      if (++batch.answers <= batch.ends.length) return true;
+      for (const ended of batch.ends) ended();
+      return false;
+    });
   }
 
   /** A call that timed out is done with (answered late, or never sent after all): its error's `late` settles. */
