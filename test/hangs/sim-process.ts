@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { SimTarget } from '../../src/tools/sim/index.js';
+import type { SimOptions, SimTarget } from '../../src/tools/sim/index.js';
 import type { Keyed } from './records.js';
 import { waitUntil } from '../outbox/support.js';
 
@@ -21,9 +21,11 @@ export class SimProcess {
     });
   }
 
-  static start(): Promise<SimProcess> {
+  /** With `storage`, the simulators keep their stores on disk and in PostgreSQL (SimOptions.storage). */
+  static start(storage?: SimOptions['storage']): Promise<SimProcess> {
     const main = fileURLToPath(new URL('./sim-process-main.ts', import.meta.url));
-    const proc = spawn(process.execPath, ['--import', 'tsx', main], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const args = storage ? [JSON.stringify(storage)] : [];
+    const proc = spawn(process.execPath, ['--import', 'tsx', main, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       proc.once('exit', (code) => reject(new Error(`simulator process exited (${code}) before it served`)));
       proc.once('message', (r: Reply) => {

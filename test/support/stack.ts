@@ -18,7 +18,7 @@ export async function startSims(opts: SimOptions = {}): Promise<SimHandle> {
  * Config for a proxy in front of `sims`, fronts and HTTP on ephemeral ports, its state in `databaseUrl`
  * and its flags from the shipped all-off file; the guard is off unless `extra` sets it.
  */
-export function configFor(sims: SimHandle, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
+export function configFor(sims: Pick<SimHandle, 'endpoints'>, databaseUrl: string, extra: Record<string, unknown> = {}): Config {
   // A service's keys in `extra.services` join its wiring here rather than replace it.
   const own = (extra.services ?? {}) as Record<string, Record<string, unknown>>;
   const services = Object.fromEntries(
