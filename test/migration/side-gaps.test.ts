@@ -7,22 +7,19 @@
  *
  * Over 300 lines: one stack walked through the stages in order, each case starting where the one before left it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
 import type { Config } from '../../src/config.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
-import { openStore, type Store } from '../../src/store/index.js';
+import type { Store } from '../../src/store/index.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import type { Edits } from '../../src/flags/edit.js';
-import { TempFlags } from '../flags/helpers.js';
+import type { TempFlags } from '../flags/helpers.js';
 import { send } from '../sim/helpers.js';
-import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
+import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { startChild } from '../../src/tools/bench/processes.js';
 
@@ -33,6 +30,7 @@ const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
 const NEW_PRIMARY: Edits = { [f('dual-write')]: { enabled: true }, [f('new-primary')]: { enabled: true }, [f('shadow-read')]: { enabled: true, rollout: 100 } };
 const COMPLETE: Edits = { ...NEW_PRIMARY, [f('legacy-off')]: { enabled: true } };
 
+let stack: FlaggedStack<SimHandle>;
 let dir: string;
 let sims: SimHandle;
 let temp: TempFlags;
@@ -44,40 +42,32 @@ let store: Store;
 let agent: ReqClient;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'memshift-leaving-complete-'));
-  const url = await freshDatabaseUrl();
-  sims = await startSims({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 10 } });
-  temp = await TempFlags.create(NEW_PRIMARY);
-  flags = await temp.open({ pollIntervalMs: 100 });
-  // Long enough for a write held by a hung legacy to land, not time out, within a test.
-  config = configWith(url, 30_000);
-  proxy = await startProxy(config, { flags });
-  store = await openStore({ url });
+  stack = await startFlaggedStack({
+    service: S,
+    prefix: 'memshift-leaving-complete-',
+    flags: NEW_PRIMARY,
+    sims: (storage) => startSims({ storage }),
+    // Long enough for a write held by a hung legacy to land, not time out, within a test.
+    config: (on) => configWith(on, 30_000),
+  });
+  ({ dir, sims, temp, flags, proxy, config, store } = stack);
   agent = new ReqClient(proxy.fronts[S]!, 5000);
 }, 60_000);
 afterAll(async () => {
   agent?.close();
-  await proxy?.close();
-  await proxy?.store.close();
-  await store?.close();
-  await sims?.close();
-  await temp?.dispose();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stack?.close();
 });
 
-/** This stack's settings, legacy given `legacyTimeoutMs` to answer. */
-const configWith = (url: string, legacyTimeoutMs: number) =>
-  configFor(sims, url, {
+/** The settings of a stack on `on`, legacy given `legacyTimeoutMs` to answer. */
+const configWith = (on: { sims: SimHandle; url: string; dir: string }, legacyTimeoutMs: number) =>
+  configFor(on.sims, on.url, {
     admin: { token: TOKEN },
-    services: { [S]: { legacy: { endpoint: sims.endpoints[S], timeoutMs: legacyTimeoutMs } } },
+    services: { [S]: { legacy: { endpoint: on.sims.endpoints[S], timeoutMs: legacyTimeoutMs } } },
     report: { dir: '' },
-    reconcile: { legacyDataDir: dir, orchestratorDatabaseUrl: url, recheckDelayMs: 300 },
+    reconcile: { legacyDataDir: on.dir, orchestratorDatabaseUrl: on.url, recheckDelayMs: 300 },
     guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 20 }, addedLatencyMs: { threshold: 10_000, minSamples: 100 } },
   });
-const setFlags = async (edits: Edits, stage: string) => {
-  await temp.write(edits);
-  await expect.poll(() => serviceSnapshot(flags.snapshot(), S).stage, { timeout: 10_000 }).toBe(stage);
-};
+const setFlags = (edits: Edits, stage: string) => stack.setFlags(edits, stage);
 const status = async () =>
   (await (await fetch(`${proxy.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
     services: Record<string, { behindSince: { legacy: string | null; new: string | null }; guard: { state: string } }>;
@@ -116,9 +106,7 @@ async function cli(...args: string[]): Promise<{ code: number | null; out: strin
  * note of them is left for a later flush to stamp after a run's start; then read as another replica reads them.
  */
 async function recordedSince(from: Date, side: 'legacy' | 'new' = 'legacy', by: Proxy = proxy): Promise<void> {
-  await by.store.gaps.flush();
-  await store.gaps.read();
-  expect(store.gaps.of(S, side)?.lastAt.getTime() ?? 0).toBeGreaterThanOrEqual(from.getTime());
+  expect(await stack.gapAt(side, by)).toBeGreaterThanOrEqual(from.getTime());
 }
 const behindGauge = async (side: string) =>
   (await (await fetch(`${proxy.httpUrl}/metrics`)).text())
@@ -293,7 +281,7 @@ it('a write to legacy alone still held by a hung legacy when a repair closed the
 it('a write to legacy alone that timed out on a hung legacy, landing after a repair closed the gap, opens it again', async () => {
   await setFlags({}, 'off');
   // A replica giving legacy a second: the write times out, an unknown outcome, while legacy still holds it.
-  const quick = await startProxy(configWith(config.store.url!, 1000), { flags });
+  const quick = await startProxy(configWith(stack, 1000), { flags });
   const client = new ReqClient(quick.fronts[S]!, 10_000);
   try {
     await sims.applyFaults(S, { hang: true });
