@@ -19,10 +19,10 @@ export interface RecheckOptions {
   concurrency: number;
 }
 
-/** A comparison made: whether the sides agreed, and how to tell the observers. */
+/** A comparison made: whether the sides agreed, and how to tell the observers (a re-check: the skipped reads it stands for). */
 export interface Verdict {
   agree: boolean;
-  report(): void;
+  report(recheck?: number): void;
 }
 
 /** Why a skipped read was never compared. */
@@ -42,8 +42,8 @@ export interface RecheckDeps {
   unlanded(route: Route): Promise<boolean>;
   /** Reads the route on both sides (`again`: legacy a second time, when the noise baseline samples it); rejects when a side fails. */
   readBoth(route: Route): Promise<Reads>;
-  /** Both sides read while the key stayed settled: compares them, standing for `covered` skipped reads. */
-  compare(route: Route, primary: Side, reads: Reads, covered: number): Verdict;
+  /** Both sides read while the key stayed settled: compares them. */
+  compare(route: Route, primary: Side, reads: Reads): Verdict;
   giveUp(route: Route, covered: number, why: GiveUp): void;
 }
 
@@ -140,15 +140,17 @@ export class Rechecks {
       const reads = await this.deps.readBoth(d.route);
       // A write that began meanwhile may have reached one side's read and not the other's.
       if (!activity.unchangedSince(d.key, version)) return this.wait(id, d, RETRY_MS);
-      const verdict = this.deps.compare(d.route, d.primary, reads, d.covered);
+      const verdict = this.deps.compare(d.route, d.primary, reads);
       // Sides that agree need no look-up; sides apart may be a write held elsewhere (the outbox, another replica).
       if (!verdict.agree && !d.held && (await this.deps.unlanded(d.route))) {
         d.held = true;
         return this.wait(id, d, RETRY_MS);
       }
+      if (this.pending.get(id) !== d) return; // given up meanwhile (closed)
       this.pending.delete(id);
       clearTimeout(d.timer);
-      verdict.report();
+      // Counted now: skipped reads that joined while the store was asked are covered by this comparison too.
+      verdict.report(d.covered);
     } catch {
       this.finish(id, d, 'side_failed');
     } finally {
@@ -158,6 +160,7 @@ export class Rechecks {
   }
 
   private finish(id: string, d: Deferred, why: GiveUp): void {
+    if (this.pending.get(id) !== d) return; // given up already (closed while a try was under way)
     this.pending.delete(id);
     clearTimeout(d.timer);
     this.deps.giveUp(d.route, d.covered, why);

@@ -226,12 +226,12 @@ export class Runner {
   }
 
   /** Compares legacy's reply with the new side's and discounts noise; the result is reported by `report`. */
-  private weigh(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>, recheck?: number): Verdict {
+  private weigh(route: Route, primary: Side, control: Observation, candidate: Observation, ownNoise?: Set<string>): Verdict {
     const { diffs, ignored } = compare(control.value, candidate.value, this.deps.comparisonRules(route.service, route.action, primary));
     const { real, noise } = this.deps.noise ? this.deps.noise.discount(routeKey(route), diffs, ownNoise) : { real: diffs, noise: [] };
     return {
       agree: real.length === 0,
-      report: () =>
+      report: (recheck) =>
         this.deps.observer.compared({
           route,
           outcome: real.length ? 'mismatch' : 'match',
@@ -264,8 +264,7 @@ export class Runner {
           ]);
           return { legacy, fresh, ...(again?.ok ? { again: again.value } : {}) };
         },
-        compare: (route, primary, { legacy, fresh, again }, covered) =>
-          this.weigh(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again), covered),
+        compare: (route, primary, { legacy, fresh, again }) => this.weigh(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again)),
         giveUp: (route, covered, why) => observer.recheckGivenUp({ route, covered, why }),
       },
       opts,

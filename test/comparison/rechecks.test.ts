@@ -29,9 +29,9 @@ function harness(opts: Partial<{ maxDelayMs: number; maxPending: number }> = {},
       reads++;
       return { legacy: obs('legacy'), fresh: obs('new') };
     },
-    compare: (r, _primary, reads, covered) => ({
+    compare: (r, _primary, reads) => ({
       agree: JSON.stringify(reads.legacy.value) === JSON.stringify(reads.fresh.value),
-      report: () => compared.push({ key: r.key!, covered }),
+      report: (covered) => compared.push({ key: r.key!, covered: covered! }),
     }),
     giveUp: (r, covered, why) => givenUp.push({ key: r.key!, covered, why }),
     ...overrides,
@@ -117,6 +117,39 @@ describe('Rechecks', () => {
     // Apart and held; held on the next look-up (not read); landed: read again, compared as they are.
     expect([reads, held]).toEqual([2, -1]);
     expect(h.givenUp).toEqual([]);
+  });
+
+  it('a skipped read that joins while the store is asked about sides apart is counted with the comparison', async () => {
+    let answer!: (held: boolean) => void;
+    let asked = false;
+    const h = harness(
+      {},
+      {
+        unlanded: () => ((asked = true), new Promise<boolean>((resolve) => (answer = resolve))),
+        readBoth: apart(() => 1),
+      },
+    );
+    h.rechecks.defer(route('u7', { request_id: 'a' }), 'legacy');
+    await until(() => asked);
+    h.rechecks.defer(route('u7', { request_id: 'b' }), 'legacy');
+    answer(false);
+    await until(() => h.compared.length === 1);
+    // Every skipped read ends counted once: compared (two) or given up, none left over.
+    expect(h.compared).toEqual([{ key: 'u7', covered: 2 }]);
+    expect(h.givenUp).toEqual([]);
+    expect(h.rechecks.size).toBe(0);
+  });
+
+  it('closed while a try is under way: the read is given up once, not compared as well', async () => {
+    let answer!: (held: boolean) => void;
+    const h = harness({}, { unlanded: () => new Promise<boolean>((resolve) => (answer = resolve)), readBoth: apart(() => 1) });
+    h.rechecks.defer(route('u8'), 'legacy');
+    await until(() => answer !== undefined);
+    h.rechecks.close();
+    answer(false);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.givenUp).toEqual([{ key: 'u8', covered: 1, why: 'budget' }]);
+    expect(h.compared).toEqual([]);
   });
 
   it('over the budget a skipped read is given up at once; a failing side gives up its re-check', async () => {

@@ -40,12 +40,18 @@ export interface MigrationStack {
   close(): Promise<void>;
 }
 
-/** Secondary writes drained and every read skipped for a write in flight re-checked or given up (or 30 s gone). */
+/** Secondary writes drained and every read skipped for a write in flight re-checked or given up (throws past 30 s). */
 export async function quiesce(proxy: Proxy, services: readonly ServiceName[] = SIM_SERVICES): Promise<void> {
   await proxy.runner.secondary.drain();
   const t = (s: ServiceName) => proxy.runner.stats.of(s);
   const settled = () => services.every((s) => t(s).skipped === t(s).rechecked + t(s).neverCompared);
-  for (const deadline = Date.now() + 30_000; !settled() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+  for (const deadline = Date.now() + 30_000; !settled(); await new Promise((r) => setTimeout(r, 100))) {
+    // Each skipped read ends compared or given up within the re-check delay (10 s): one left over is a lost count.
+    if (Date.now() > deadline)
+      throw new Error(
+        `skipped reads neither re-checked nor given up: ${JSON.stringify(services.map((s) => [s, t(s).skipped, t(s).rechecked, t(s).neverCompared]))}`,
+      );
+  }
   await new Promise((r) => setTimeout(r, 300));
 }
 
