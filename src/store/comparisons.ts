@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { OUTCOMES } from './migrations.js';
 import { cleanText, isDataError } from './sanitize.js';
+import { appliedOnce, OnceBatches } from './once.js';
 
 const log = childLogger('store.comparisons');
 
@@ -70,6 +71,7 @@ const VALID_OUTCOMES: ReadonlySet<string> = new Set(OUTCOMES);
 export class ComparisonCounts {
   private buckets = new Map<string, Bucket>();
   private flushing: Promise<void> = Promise.resolve();
+  private readonly batches: OnceBatches<Bucket>;
   private failing = false;
   private dropped = 0;
 
@@ -77,7 +79,24 @@ export class ComparisonCounts {
     private readonly pool: pg.Pool,
     /** Buckets held while the database is unreachable; beyond it the oldest minutes are dropped. */
     private readonly maxBuckets = 20_000,
-  ) {}
+  ) {
+    this.batches = new OnceBatches(pool, (id, batch) =>
+      pool.query(UPSERT, [
+        batch.map((b) => new Date(b.minute).toISOString()),
+        batch.map((b) => b.service),
+        batch.map((b) => b.action),
+        batch.map((b) => b.outcome),
+        batch.map((b) => b.count),
+        batch.map((b) => b.legacyN),
+        batch.map((b) => b.legacySum),
+        batch.map((b) => b.legacyMax),
+        batch.map((b) => b.newN),
+        batch.map((b) => b.newSum),
+        batch.map((b) => b.newMax),
+        id,
+      ]),
+    );
+  }
 
   record(r: ComparisonRecord): void {
     // A bad row would fail every later flush of the batch it sits in, so it never gets in.
@@ -174,46 +193,25 @@ export class ComparisonCounts {
   }
 
   private async write(): Promise<void> {
-    if (this.buckets.size === 0) return;
-    const batch = [...this.buckets.values()];
-    this.buckets = new Map();
+    let batch = 0;
     try {
-      await this.pool.query(UPSERT, [
-        batch.map((b) => new Date(b.minute).toISOString()),
-        batch.map((b) => b.service),
-        batch.map((b) => b.action),
-        batch.map((b) => b.outcome),
-        batch.map((b) => b.count),
-        batch.map((b) => b.legacyN),
-        batch.map((b) => b.legacySum),
-        batch.map((b) => b.legacyMax),
-        batch.map((b) => b.newN),
-        batch.map((b) => b.newSum),
-        batch.map((b) => b.newMax),
-      ]);
+      await this.batches.send(() => {
+        const rows = [...this.buckets.values()];
+        this.buckets = new Map();
+        batch = rows.length;
+        return rows;
+      });
       if (this.failing) log.info({ dropped: this.dropped }, 'comparison counts flushing again');
       this.failing = false;
       this.dropped = 0;
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, buckets: batch.length }, 'comparison counts refused by the database; dropped');
+        log.error({ err, buckets: batch || this.batches.waiting }, 'comparison counts refused by the database; dropped');
         return;
       }
-      if (!this.failing) log.warn({ err, buckets: batch.length }, 'comparison counts not flushed; kept for the next flush');
+      if (!this.failing) log.warn({ err }, 'comparison counts not flushed; kept for the next flush');
       this.failing = true;
-      for (const b of batch) this.mergeBack(b);
     }
-  }
-
-  private mergeBack(old: Bucket): void {
-    const b = this.bucket(old.minute, old.service, old.action, old.outcome);
-    b.count += old.count;
-    b.legacyN += old.legacyN;
-    b.legacySum += old.legacySum;
-    b.legacyMax = Math.max(b.legacyMax, old.legacyMax);
-    b.newN += old.newN;
-    b.newSum += old.newSum;
-    b.newMax = Math.max(b.newMax, old.newMax);
   }
 
   private dropOldest(): void {
@@ -227,7 +225,8 @@ export class ComparisonCounts {
 
 const isLatency = (ms: unknown): ms is number => typeof ms === 'number' && Number.isFinite(ms) && ms >= 0;
 
-const UPSERT = `
+const UPSERT = appliedOnce(
+  `
   INSERT INTO comparison_counts AS c (minute, service, action, outcome, count,
     legacy_ms_count, legacy_ms_sum, legacy_ms_max, new_ms_count, new_ms_sum, new_ms_max)
   SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[],
@@ -239,7 +238,9 @@ const UPSERT = `
     legacy_ms_max = GREATEST(c.legacy_ms_max, EXCLUDED.legacy_ms_max),
     new_ms_count = c.new_ms_count + EXCLUDED.new_ms_count,
     new_ms_sum = c.new_ms_sum + EXCLUDED.new_ms_sum,
-    new_ms_max = GREATEST(c.new_ms_max, EXCLUDED.new_ms_max)`;
+    new_ms_max = GREATEST(c.new_ms_max, EXCLUDED.new_ms_max)`,
+  12,
+);
 
 /** Per group of comparison_counts rows: the counts by outcome and the latency figures (the report groups them its own way). */
 const COUNT_AGGREGATES = `

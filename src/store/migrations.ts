@@ -355,6 +355,17 @@ export const MIGRATIONS: readonly Migration[] = [
         at timestamptz NOT NULL DEFAULT now()
       )`,
   },
+  {
+    // Additive batches applied (src/store/once.ts): a batch whose flush was given up may have been applied late, and
+    // is sent again with the same id, which the store applies once.
+    name: 'batches_applied',
+    sql: `
+      CREATE TABLE batches_applied (
+        id uuid PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX batches_applied_at ON batches_applied (at)`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -1,10 +1,11 @@
 /**
  * Per-minute tallies of comparison figures that are not outcomes (kinds of mismatch, re-checks given up, the
- * A/A noise baseline's reads and fields): counted in memory, written as additive upserts by flush().
+ * A/A noise baseline's reads and fields): counted in memory, written as additive upserts by flush(), each batch once.
  */
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError } from './sanitize.js';
+import { appliedOnce, OnceBatches } from './once.js';
 
 const log = childLogger('store.tallies');
 
@@ -16,20 +17,36 @@ export interface TallyRow {
   count: number;
 }
 
-const UPSERT = `
+const UPSERT = appliedOnce(
+  `
   INSERT INTO comparison_tallies AS t (minute, service, action, tally, count)
   SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-  ON CONFLICT (minute, service, action, tally) DO UPDATE SET count = t.count + EXCLUDED.count`;
+  ON CONFLICT (minute, service, action, tally) DO UPDATE SET count = t.count + EXCLUDED.count`,
+  6,
+);
 
 export class Tallies {
   private counts = new Map<string, number>();
   private flushing: Promise<void> = Promise.resolve();
+  private readonly batches: OnceBatches<[string, number]>;
 
   constructor(
     private readonly pool: pg.Pool,
     /** Distinct minute/service/action/tally rows held while the store is unreachable; beyond it new ones are dropped. */
     private readonly maxRows = 20_000,
-  ) {}
+  ) {
+    this.batches = new OnceBatches(pool, (id, batch) => {
+      const parts = batch.map(([key]) => key.split('\u0000'));
+      return pool.query(UPSERT, [
+        parts.map((p) => new Date(Number(p[0])).toISOString()),
+        parts.map((p) => p[1]),
+        parts.map((p) => p[2]),
+        parts.map((p) => p[3]),
+        batch.map(([, n]) => n),
+        id,
+      ]);
+    });
+  }
 
   add(service: string, action: string, tally: string, n = 1, at = Date.now()): void {
     const key = [at - (at % 60_000), cleanText(service), cleanText(action), cleanText(tally)].join('\u0000');
@@ -56,25 +73,20 @@ export class Tallies {
   }
 
   private async write(): Promise<void> {
-    if (this.counts.size === 0) return;
-    const batch = [...this.counts];
-    this.counts = new Map();
-    const parts = batch.map(([key]) => key.split('\u0000'));
+    let batch = 0;
     try {
-      await this.pool.query(UPSERT, [
-        parts.map((p) => new Date(Number(p[0])).toISOString()),
-        parts.map((p) => p[1]),
-        parts.map((p) => p[2]),
-        parts.map((p) => p[3]),
-        batch.map(([, n]) => n),
-      ]);
+      await this.batches.send(() => {
+        const rows = [...this.counts];
+        this.counts = new Map();
+        batch = rows.length;
+        return rows;
+      });
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, rows: batch.length }, 'tallies refused by the database; dropped');
+        log.error({ err, rows: batch || this.batches.waiting }, 'tallies refused by the database; dropped');
         return;
       }
-      log.warn({ err, rows: batch.length }, 'tallies not flushed; kept for the next flush');
-      for (const [key, n] of batch) this.counts.set(key, (this.counts.get(key) ?? 0) + n);
+      log.warn({ err }, 'tallies not flushed; kept for the next flush');
     }
   }
 }
