@@ -134,7 +134,6 @@ export class MismatchSamples {
     }));
   }
 
-  /** The field paths that differ most often across the kept samples of a service. */
   /** The newest samples' diffs of a service in [from, to), newest first. */
   async diffsOf(service: string, from: Date, to: Date, limit: number): Promise<{ at: Date; action: string; diff: unknown }[]> {
     const { rows } = await this.pool.query<{ at: Date; action: string; diff: unknown }>(
@@ -144,6 +143,7 @@ export class MismatchSamples {
     return rows;
   }
 
+  /** The field paths that differ most often across the kept samples of a service. */
   async topFields(q: { service: string; since?: Date; until?: Date; limit?: number }): Promise<{ path: string; count: number }[]> {
     const { rows } = await this.pool.query<{ path: string; count: string }>(
       // A diff's `field` is its path in rule form (context[].content): the same field of every element counts once.
