@@ -193,6 +193,8 @@ export class ComparisonCounts {
   }
 
   private async write(): Promise<void> {
+    // The rows of the batch that failed: the one sent again (held) or, that one through, the new one.
+    const held = this.batches.waiting;
     let batch = 0;
     try {
       await this.batches.send(() => {
@@ -206,7 +208,7 @@ export class ComparisonCounts {
       this.dropped = 0;
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, buckets: batch || this.batches.waiting }, 'comparison counts refused by the database; dropped');
+        log.error({ err, buckets: batch || held }, 'comparison counts refused by the database; dropped');
         return;
       }
       if (!this.failing) log.warn({ err }, 'comparison counts not flushed; kept for the next flush');

@@ -73,6 +73,8 @@ export class Tallies {
   }
 
   private async write(): Promise<void> {
+    // The rows of the batch that failed: the one sent again (held) or, that one through, the new one.
+    const held = this.batches.waiting;
     let batch = 0;
     try {
       await this.batches.send(() => {
@@ -83,7 +85,7 @@ export class Tallies {
       });
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, rows: batch || this.batches.waiting }, 'tallies refused by the database; dropped');
+        log.error({ err, rows: batch || held }, 'tallies refused by the database; dropped');
         return;
       }
       log.warn({ err }, 'tallies not flushed; kept for the next flush');
