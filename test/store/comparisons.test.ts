@@ -118,7 +118,7 @@ describe('comparison counts', () => {
 
   it('the timer flushes without being asked', async () => {
     rec({ action: 'timer', outcome: 'match', at: at(5) });
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 20_000;
     let seen = 0;
     while (Date.now() < deadline && seen === 0) {
       await new Promise((r) => setTimeout(r, 100));
