@@ -366,6 +366,12 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX batches_applied_at ON batches_applied (at)`,
   },
+  {
+    // A mismatch sample's own id, drawn when it is written out: one sent again after a flush given up on (whose commit
+    // the store may have completed) is not stored twice. Samples from before have none.
+    name: 'mismatch_samples_uid',
+    sql: `ALTER TABLE mismatch_samples ADD COLUMN uid uuid UNIQUE`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

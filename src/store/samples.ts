@@ -3,6 +3,7 @@
  * cap); flush() writes out the queue's JSON and inserts it, and prunes older rows, so a burst of mismatches
  * costs one write a tick, and only the samples kept are serialised (and redacted, a keyed hash per value).
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { cleanText, isDataError, jsonText } from './sanitize.js';
@@ -42,8 +43,9 @@ export interface Sample {
   diff: DiffEntry[];
 }
 
-/** A sample's row, its JSON written. */
+/** A sample's row, its JSON written; `uid` stores a row sent again (its flush given up on) once. */
 interface Row {
+  uid: string;
   at: Date;
   service: string;
   action: string;
@@ -92,6 +94,7 @@ export class MismatchSamples {
     const diff = Array.isArray(s.diff) ? s.diff : [];
     try {
       return {
+        uid: randomUUID(),
         at: p.at,
         service: cleanText(s.service),
         action: cleanText(s.action),
@@ -187,8 +190,9 @@ export class MismatchSamples {
     try {
       await inTransaction(this.pool, async (client) => {
         await client.query(
-          `INSERT INTO mismatch_samples (at, service, action, request, legacy_reply, new_reply, diff)
-           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[])`,
+          `INSERT INTO mismatch_samples (at, service, action, request, legacy_reply, new_reply, diff, uid)
+           SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[], $8::uuid[])
+           ON CONFLICT (uid) DO NOTHING`,
           [
             batch.map((r) => r.at),
             batch.map((r) => r.service),
@@ -197,6 +201,7 @@ export class MismatchSamples {
             batch.map((r) => r.legacyReply),
             batch.map((r) => r.newReply),
             batch.map((r) => r.diff),
+            batch.map((r) => r.uid),
           ],
         );
         await client.query(
