@@ -13,16 +13,21 @@ export class GuardFleet {
     readonly replica: string,
   ) {}
 
-  /** Replaces this replica's counts of the given buckets (a bucket's counts only grow until it closes). */
+  /**
+   * Replaces this replica's counts of the given buckets. A bucket's counts only grow until it closes, so counts
+   * smaller than those stored are an earlier publish applied late (given up at the statement bound, the store still
+   * holding it) and are not put over the newer ones.
+   */
   async publish(service: string, buckets: readonly Bucket[]): Promise<void> {
     // One statement per bucket (a sync publishes the current bucket and the one before it).
     for (const b of buckets) {
       await this.pool.query(
-        `INSERT INTO guard_buckets (service, replica, epoch, compared, mismatches, new_calls, new_errors, latency_pairs, legacy_hist, new_hist)
+        `INSERT INTO guard_buckets AS g (service, replica, epoch, compared, mismatches, new_calls, new_errors, latency_pairs, legacy_hist, new_hist)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (service, epoch, replica) DO UPDATE SET compared = EXCLUDED.compared, mismatches = EXCLUDED.mismatches,
            new_calls = EXCLUDED.new_calls, new_errors = EXCLUDED.new_errors, latency_pairs = EXCLUDED.latency_pairs,
-           legacy_hist = EXCLUDED.legacy_hist, new_hist = EXCLUDED.new_hist`,
+           legacy_hist = EXCLUDED.legacy_hist, new_hist = EXCLUDED.new_hist
+         WHERE g.compared <= EXCLUDED.compared AND g.new_calls <= EXCLUDED.new_calls AND g.latency_pairs <= EXCLUDED.latency_pairs`,
         [service, this.replica, b.epoch, b.compared, b.mismatches, b.newCalls, b.newErrors, b.latencyPairs, [...b.legacy], [...b.new]],
       );
     }

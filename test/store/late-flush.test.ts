@@ -1,7 +1,8 @@
 /**
- * Flushes given up at the statement bound which the store completed late: counts (the store stopped, SIGSTOP, the
- * statements waiting in its backends' sockets) and a mismatch sample (a commit slower than the bound). The report
- * holds each once, not once more after the next flush. A real PostgreSQL of the file's own.
+ * Writes given up at the statement bound which the store completed late: counts (the store stopped, SIGSTOP, the
+ * statements waiting in its backends' sockets) and a mismatch sample (a commit slower than the bound) are held once,
+ * not once more after the next flush; a guard bucket's earlier counts are not put over newer ones. A real PostgreSQL
+ * of the file's own.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
+import { GuardFleet } from '../../src/guard/fleet.js';
+import { Bucket } from '../../src/guard/window.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
 
@@ -95,4 +98,28 @@ it('a sample whose commit outlasted the statement bound, and completed, is not s
   await store.samples.flush();
   await store.samples.flush();
   expect(await samples()).toBe(1);
+}, 60_000);
+
+it("a replica's guard bucket published late (its backend stopped) is not put over the newer publish", async () => {
+  const pool = new pg.Pool({ connectionString: server.url, max: 1, query_timeout: 1_000 } as pg.PoolConfig);
+  try {
+    const mine = new GuardFleet(pool, 'replica-a');
+    const other = new GuardFleet(pool, 'replica-b');
+    const bucket = (compared: number) => Object.assign(new Bucket(7), { compared, mismatches: 1, newCalls: compared, latencyPairs: compared });
+    const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    // Only the backend behind this replica's one connection: the next connection is served at once.
+    stopped = [rows[0]!.pid];
+    signal('SIGSTOP');
+    await expect(mine.publish('session-memory', [bucket(5)])).rejects.toThrow();
+    await mine.publish('session-memory', [bucket(9)]);
+    signal('SIGCONT');
+    // The earlier publish, held by the stopped backend, is applied (or refused) once it runs.
+    await until(
+      async () => (await db.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1`, [rows[0]!.pid])).rows[0].n === '0',
+      'the stopped backend gone',
+    );
+    expect((await other.peers('session-memory', 0))?.compared).toBe(9);
+  } finally {
+    await pool.end();
+  }
 }, 60_000);
