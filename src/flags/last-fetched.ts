@@ -17,7 +17,8 @@ const RETRY_MS = 5_000;
 /** Reads and writes the last fetched response, keyed by the client's app name. */
 export interface FetchedFlagsKeeper {
   read(app: string): Promise<unknown>;
-  write(app: string, response: unknown): Promise<void>;
+  /** `fetchedAt`: when the replica fetched it; a keeper holding one fetched later keeps that one. */
+  write(app: string, response: unknown, fetchedAt: Date): Promise<void>;
 }
 
 const usable = (r: unknown): r is ClientFeaturesResponse =>
@@ -29,7 +30,7 @@ const usable = (r: unknown): r is ClientFeaturesResponse =>
  */
 export class LastFetched {
   /** The newest response not yet written; one write at a time, the newest last. */
-  private unwritten: { app: string; response: ClientFeaturesResponse } | undefined;
+  private unwritten: { app: string; response: ClientFeaturesResponse; at: Date } | undefined;
   private writing = false;
   private failing = false;
   private closed = false;
@@ -57,7 +58,7 @@ export class LastFetched {
 
   /** Never waits for the keeper: a fetch must not wait on the state store. */
   set(app: string, response: ClientFeaturesResponse): Promise<void> {
-    this.unwritten = { app, response };
+    this.unwritten = { app, response, at: new Date() };
     void this.write();
     return Promise.resolve();
   }
@@ -74,7 +75,7 @@ export class LastFetched {
       for (let next = this.unwritten; next && !this.closed; next = this.unwritten) {
         this.unwritten = undefined;
         try {
-          await this.keeper.write(next.app, next.response);
+          await this.keeper.write(next.app, next.response, next.at);
           this.failing = false;
         } catch (err) {
           if (!this.failing) log.warn({ err }, 'flags fetched from Unleash not kept in the state store yet: tried again every 5 s');

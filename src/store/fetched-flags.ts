@@ -10,11 +10,16 @@ export class FetchedFlags {
     return rows[0]?.response;
   }
 
-  async write(app: string, response: unknown): Promise<void> {
+  /**
+   * Keeps `response` unless one fetched later is stored already: a write given up at the statement bound may still be
+   * applied by the store after a newer one (this replica's or another's), and must not put older flags back.
+   */
+  async write(app: string, response: unknown, fetchedAt: Date): Promise<void> {
     await this.pool.query(
-      `INSERT INTO flags_fetched (app, response) VALUES ($1, $2)
-       ON CONFLICT (app) DO UPDATE SET response = EXCLUDED.response, fetched_at = now()`,
-      [app, JSON.stringify(response)],
+      `INSERT INTO flags_fetched AS f (app, response, fetched_at) VALUES ($1, $2, $3)
+       ON CONFLICT (app) DO UPDATE SET response = EXCLUDED.response, fetched_at = EXCLUDED.fetched_at
+       WHERE f.fetched_at <= EXCLUDED.fetched_at`,
+      [app, JSON.stringify(response), fetchedAt],
     );
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Writes given up at the statement bound which the store completed late: counts (the store stopped, SIGSTOP, the
  * statements waiting in its backends' sockets) and a mismatch sample (a commit slower than the bound) are held once,
- * not once more after the next flush; a guard bucket's earlier counts are not put over newer ones. A real PostgreSQL
- * of the file's own.
+ * not once more after the next flush; a guard bucket's earlier counts, and flags fetched earlier, are not put over
+ * newer ones. A real PostgreSQL of the file's own.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/db.js';
 import { GuardFleet } from '../../src/guard/fleet.js';
 import { Bucket } from '../../src/guard/window.js';
+import { FetchedFlags } from '../../src/store/fetched-flags.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
 
@@ -100,26 +101,43 @@ it('a sample whose commit outlasted the statement bound, and completed, is not s
   expect(await samples()).toBe(1);
 }, 60_000);
 
-it("a replica's guard bucket published late (its backend stopped) is not put over the newer publish", async () => {
+/**
+ * `late` on a connection whose backend is stopped (given up at a 1 s bound, held in the backend's socket), then `newer`
+ * on a new connection, served at once; then the backend runs again, and has worked off what it held when this resolves.
+ */
+async function lateThenNewer(late: (pool: pg.Pool) => Promise<unknown>, newer: (pool: pg.Pool) => Promise<unknown>): Promise<void> {
   const pool = new pg.Pool({ connectionString: server.url, max: 1, query_timeout: 1_000 } as pg.PoolConfig);
   try {
-    const mine = new GuardFleet(pool, 'replica-a');
-    const other = new GuardFleet(pool, 'replica-b');
-    const bucket = (compared: number) => Object.assign(new Bucket(7), { compared, mismatches: 1, newCalls: compared, latencyPairs: compared });
     const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    // Only the backend behind this replica's one connection: the next connection is served at once.
     stopped = [rows[0]!.pid];
     signal('SIGSTOP');
-    await expect(mine.publish('session-memory', [bucket(5)])).rejects.toThrow();
-    await mine.publish('session-memory', [bucket(9)]);
+    await expect(late(pool)).rejects.toThrow();
+    await newer(pool);
     signal('SIGCONT');
-    // The earlier publish, held by the stopped backend, is applied (or refused) once it runs.
     await until(
       async () => (await db.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1`, [rows[0]!.pid])).rows[0].n === '0',
       'the stopped backend gone',
     );
-    expect((await other.peers('session-memory', 0))?.compared).toBe(9);
   } finally {
     await pool.end();
   }
+}
+
+it("a replica's guard bucket published late is not put over the newer publish", async () => {
+  const bucket = (compared: number) => Object.assign(new Bucket(7), { compared, mismatches: 1, newCalls: compared, latencyPairs: compared });
+  await lateThenNewer(
+    (pool) => new GuardFleet(pool, 'replica-a').publish('session-memory', [bucket(5)]),
+    (pool) => new GuardFleet(pool, 'replica-a').publish('session-memory', [bucket(9)]),
+  );
+  expect((await new GuardFleet(store.pool, 'replica-b').peers('session-memory', 0))?.compared).toBe(9);
+}, 60_000);
+
+it('flags fetched from Unleash and kept late are not put over flags fetched after them', async () => {
+  const flags = (name: string) => ({ version: 2, features: [{ name, enabled: true, strategies: [] }] });
+  const fetched = Date.now();
+  await lateThenNewer(
+    (pool) => new FetchedFlags(pool).write('memshift', flags('older'), new Date(fetched)),
+    (pool) => new FetchedFlags(pool).write('memshift', flags('newer'), new Date(fetched + 1_000)),
+  );
+  expect(await store.fetchedFlags.read('memshift')).toEqual(flags('newer'));
 }, 60_000);
