@@ -84,8 +84,8 @@ it('a flush given up while the store was stopped, applied by it late, is not cou
 }, 60_000);
 
 it('a sample whose commit outlasted the statement bound, and completed, is not stored again by the next flush', async () => {
-  // A commit that takes 5 s (as one waiting for a synchronous standby), with a 1 s bound on every statement.
-  await db.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$`);
+  // A commit that takes 8 s (as one waiting for a synchronous standby), with a 1 s bound on every statement.
+  await db.query(`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(8); RETURN NULL; END $$`);
   await db.query(
     `CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON mismatch_samples DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`,
   );
