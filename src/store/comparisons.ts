@@ -193,14 +193,10 @@ export class ComparisonCounts {
   }
 
   private async write(): Promise<void> {
-    // The rows of the batch that failed: the one sent again (held) or, that one through, the new one.
-    const held = this.batches.waiting;
-    let batch = 0;
     try {
       await this.batches.send(() => {
         const rows = [...this.buckets.values()];
         this.buckets = new Map();
-        batch = rows.length;
         return rows;
       });
       if (this.failing) log.info({ dropped: this.dropped }, 'comparison counts flushing again');
@@ -208,7 +204,7 @@ export class ComparisonCounts {
       this.dropped = 0;
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, buckets: batch || held }, 'comparison counts refused by the database; dropped');
+        log.error({ err, buckets: this.batches.failedRows }, 'comparison counts refused by the database; dropped');
         return;
       }
       if (!this.failing) log.warn({ err }, 'comparison counts not flushed; kept for the next flush');

@@ -39,10 +39,8 @@ export class OnceBatches<T> {
     private readonly apply: (id: string, rows: T[]) => Promise<unknown>,
   ) {}
 
-  /** Rows of a batch given up on, waiting to be sent again. */
-  get waiting(): number {
-    return this.unsent?.rows.length ?? 0;
-  }
+  /** Rows of the batch whose statement failed last (for the caller's log). */
+  failedRows = 0;
 
   /**
    * Sends the batch given up on before (same id), then `take()`'s rows as a new batch; rejects as the statement did,
@@ -63,6 +61,7 @@ export class OnceBatches<T> {
       await this.apply(batch.id, batch.rows);
       this.unsent = undefined;
     } catch (err) {
+      this.failedRows = batch.rows.length;
       if (isDataError(err)) this.unsent = undefined;
       throw err;
     }

@@ -73,19 +73,15 @@ export class Tallies {
   }
 
   private async write(): Promise<void> {
-    // The rows of the batch that failed: the one sent again (held) or, that one through, the new one.
-    const held = this.batches.waiting;
-    let batch = 0;
     try {
       await this.batches.send(() => {
         const rows = [...this.counts];
         this.counts = new Map();
-        batch = rows.length;
         return rows;
       });
     } catch (err) {
       if (isDataError(err)) {
-        log.error({ err, rows: batch || held }, 'tallies refused by the database; dropped');
+        log.error({ err, rows: this.batches.failedRows }, 'tallies refused by the database; dropped');
         return;
       }
       log.warn({ err }, 'tallies not flushed; kept for the next flush');

@@ -15,6 +15,7 @@ import { Bucket } from '../../src/guard/window.js';
 import { FetchedFlags } from '../../src/store/fetched-flags.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
+import { waitUntil } from '../outbox/support.js';
 
 let dir: TempDir;
 let server: EmbeddedPostgresHandle;
@@ -53,12 +54,6 @@ function signal(sig: NodeJS.Signals): void {
   if (sig === 'SIGCONT') stopped = [];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  for (const deadline = Date.now() + ms; !(await cond()); await sleep(100)) if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-}
-
 const mismatches = async () => Number((await db.query(`SELECT coalesce(sum(count), 0) AS n FROM comparison_counts WHERE outcome = 'mismatch'`)).rows[0].n);
 const kinds = async () => Number((await db.query(`SELECT coalesce(sum(count), 0) AS n FROM comparison_tallies WHERE starts_with(tally, 'kind.')`)).rows[0].n);
 
@@ -73,7 +68,7 @@ it('a flush given up while the store was stopped, applied by it late, is not cou
   await Promise.all([store.comparisons.flush(), store.tallies.flush()]);
   signal('SIGCONT');
   // The backends apply them now: the outcome the flush gave up on was not a failure.
-  await until(async () => (await mismatches()) === 7 && (await kinds()) === 3, 'the late statements applied');
+  await waitUntil(async () => (await mismatches()) === 7 && (await kinds()) === 3, 20_000, 'the late statements applied');
   await store.flush();
   await store.flush();
   expect([await mismatches(), await kinds()]).toEqual([7, 3]);
@@ -94,7 +89,7 @@ it('a sample whose commit outlasted the statement bound, and completed, is not s
   await store.samples.flush();
   // The flush gave up on its commit (about 2 s: the commit's bound, then the rollback's), which the store then completed.
   expect(await samples()).toBe(0);
-  await until(async () => (await samples()) === 1, 'the late commit');
+  await waitUntil(async () => (await samples()) === 1, 20_000, 'the late commit');
   await db.query('DROP TRIGGER slow_commit ON mismatch_samples');
   await store.samples.flush();
   await store.samples.flush();
@@ -114,8 +109,9 @@ async function lateThenNewer(late: (pool: pg.Pool) => Promise<unknown>, newer: (
     await expect(late(pool)).rejects.toThrow();
     await newer(pool);
     signal('SIGCONT');
-    await until(
+    await waitUntil(
       async () => (await db.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1`, [rows[0]!.pid])).rows[0].n === '0',
+      20_000,
       'the stopped backend gone',
     );
   } finally {
