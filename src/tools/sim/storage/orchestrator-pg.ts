@@ -26,10 +26,16 @@ export interface PgPersistence {
 
 export async function persistOrchestrator(model: OrchestratorModel, url: string, delayMs: number, onError: (err: unknown) => void): Promise<PgPersistence> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  /**
+   * Memories that may have rows in the database (loaded, or in an upsert that was sent, whatever its outcome): only
+   * theirs have tags to replace. The schema has no index on memory_tags.memory_id, so each DELETE reads the whole
+   * table: for new memories alone it cost a 50,000-record backfill half a minute of the server's time.
+   */
+  const inDatabase = new Set<string>();
   pool.on('error', onError);
   try {
     await pool.query(ORCHESTRATOR_SCHEMA);
-    await load(pool, model);
+    for (const id of await load(pool, model)) inDatabase.add(id);
   } catch (err) {
     await pool.end();
     throw err;
@@ -43,7 +49,7 @@ export async function persistOrchestrator(model: OrchestratorModel, url: string,
     memories.clear();
     try {
       for (let i = 0; i < s.length; i += CHUNK) await upsertSessions(pool, s.slice(i, i + CHUNK));
-      for (let i = 0; i < m.length; i += CHUNK) await upsertMemories(pool, m.slice(i, i + CHUNK));
+      for (let i = 0; i < m.length; i += CHUNK) await upsertMemories(pool, m.slice(i, i + CHUNK), inDatabase);
     } catch (err) {
       // Kept for the next save, unless a newer change of the same row is already waiting.
       for (const x of s) if (!sessions.has(x.session_id)) sessions.set(x.session_id, x);
@@ -68,7 +74,8 @@ export async function persistOrchestrator(model: OrchestratorModel, url: string,
   };
 }
 
-async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
+/** Loads the database into the model; returns the memory ids it holds. */
+async function load(pool: pg.Pool, model: OrchestratorModel): Promise<string[]> {
   const sessions = await pool.query(`SELECT s.*, ${TS('s.created_at')} AS created, ${TS('s.ended_at')} AS ended FROM sessions s`);
   // No sequence column: memories come back in creation order, ties by id.
   const memories = await pool.query(
@@ -102,6 +109,7 @@ async function load(pool: pg.Pool, model: OrchestratorModel): Promise<void> {
       is_active: r.is_active,
     })),
   );
+  return memories.rows.map((r) => r.memory_id as string);
 }
 
 async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<void> {
@@ -125,7 +133,11 @@ async function upsertSessions(pool: pg.Pool, rows: StoredSession[]): Promise<voi
   );
 }
 
-async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void> {
+async function upsertMemories(pool: pg.Pool, rows: StoredMemory[], inDatabase: Set<string>): Promise<void> {
+  const ids = rows.map((r) => r.memory_id);
+  const replaced = ids.filter((id) => inDatabase.has(id));
+  // Before the attempt: one that times out may still commit, and the next must then replace these rows' tags.
+  for (const id of ids) inDatabase.add(id);
   await inTransaction(pool, async (client) => {
     await client.query(
       `INSERT INTO memory_entries (memory_id, session_id, memory_type, content, source_agent, created_at, updated_at, expires_at, priority, is_active)
@@ -146,8 +158,7 @@ async function upsertMemories(pool: pg.Pool, rows: StoredMemory[]): Promise<void
         rows.map((r) => r.is_active),
       ],
     );
-    const ids = rows.map((r) => r.memory_id);
-    await client.query('DELETE FROM memory_tags WHERE memory_id = ANY($1::text[])', [ids]);
+    if (replaced.length) await client.query('DELETE FROM memory_tags WHERE memory_id = ANY($1::text[])', [replaced]);
     const tagged = rows.flatMap((r) => [...new Set(r.tags)].map((tag) => [r.memory_id, tag] as const));
     await client.query('INSERT INTO memory_tags (memory_id, tag) SELECT * FROM unnest($1::text[], $2::text[])', [
       tagged.map((t) => t[0]),
