@@ -22,7 +22,8 @@ Starts the simulated services (legacy on 5574/5596/5598, orchestrator on 5570), 
 PostgreSQL under .memshift/, and the proxy (fronts on 15574/15596/15598, HTTP on 8080) with flags read
 from .memshift/demo/flags.json; agents play traffic while the demo edits that file through the stages
 off -> dual-write -> shadow 100% -> read-new 50% -> new-primary. Part way it makes the orchestrator
-silently alter 2% of the writes it acknowledges. Ends with what was compared and found per service.
+silently alter 2% of the writes it acknowledges; the guard rolls each service back and holds it there through the
+later stages, as it would until a person resumes it. Ends with what was compared and found per service.
   --stage-seconds N   time spent in each stage (default 15)
   --agents N          concurrent simulated agents (default 12)`,
   {
@@ -59,6 +60,11 @@ silently alter 2% of the writes it acknowledges. Ends with what was compared and
           if (stop.signal.aborted) break;
           await writeFlagsFile(flagsFile, stage.edits);
           say(`[${i + 1}/${DEMO_STAGES.length}] ${stage.name}: ${stage.what}`);
+          const held = proxy.guard?.tripped() ?? [];
+          if (held.length) {
+            const at = held.map((s) => `${s} at ${proxy.flags.snapshot().services[s]?.stage ?? '?'}`).join(', ');
+            say(`      held by the guard until a person resumes it (POST /admin/guard/<service>/resume): ${at}`);
+          }
           const diverge = stage.name === 'shadow 100%';
           const play = (ms: number, seed: number) =>
             runTraffic({

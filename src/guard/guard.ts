@@ -175,7 +175,7 @@ export class Guard {
       return;
     }
     if (!g || g.state !== 'watching' || Date.parse(e.at) < g.watchingSince || !GUARDED.has(this.stageOf(service))) return;
-    for (const c of e.flagsChanged) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
+    this.hold(service, e.flagsChanged);
     this.enterTripped(service, g);
     g.event = e;
     if (e.unleash.changed.length) {
@@ -305,7 +305,7 @@ export class Guard {
     const gap = this.opts.legacyGap?.(service);
     const changes = stage === 'complete' || gap ? [] : rollbackChanges(service, this.opts.flags);
     // Locally first, synchronously: the next request of this service already goes to legacy.
-    for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
+    this.hold(service, changes);
     this.enterTripped(service, g);
     g.event = undefined;
     log.warn(
@@ -385,6 +385,21 @@ export class Guard {
         log.info({ service }, 'flags changed after a rollback: guard watching again');
         this.rearm(g);
       }
+    }
+  }
+
+  /**
+   * A rollback's changes as local overrides, and beside them every other flag that puts the orchestrator on the read
+   * path held off: until a person resumes (or Unleash shows the rollback, from when a person's change there counts),
+   * an advance in a flags file sends no reads to a side just found wrong, and none uncompared (the shadow reads stay
+   * rolled back).
+   */
+  private hold(service: ServiceName, changes: readonly FlagChange[]): void {
+    for (const c of changes) this.opts.flags.setLocalOverride(c.flag, c.to === 'on');
+    if (!changes.length) return;
+    for (const k of ROLLBACK_KINDS) {
+      const flag = flagName(service, k);
+      if (!changes.some((c) => c.flag === flag)) this.opts.flags.setLocalOverride(flag, false);
     }
   }
 
