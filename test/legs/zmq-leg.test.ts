@@ -122,6 +122,9 @@ describe('zmq leg', () => {
       void (err as LegError).late!.then(() => (ended.at = true));
       return ended;
     };
+    // Connected first: on a busy machine the first connection can take longer than the call's 100 ms, and a call never
+    // sent fails as unavailable, not as a timeout (clean-clone run 101).
+    await until(async () => expect(l.connection()).toBeGreaterThan(0), 10_000);
     const slow = await timedOut('slow:1');
     // The backend still holds it (1.5 s): it may yet apply it.
     await new Promise((r) => setTimeout(r, 300));
