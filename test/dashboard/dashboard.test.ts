@@ -3,7 +3,7 @@
  * /admin/status gives them, ramp jarvis-memory read-new to 30% from the page (about 30% of users then read
  * from new, sticky), roll it back (reads on legacy again); the page asks nothing of any other origin, the
  * controls refuse requests without the session cookie or without the page's CSRF token, and a form posted
- * from another site changes nothing.
+ * from another site changes nothing; a guard that rolled a service back is resumed from the page.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -111,6 +111,31 @@ it('logs in with the token once and shows every service as /admin/status does', 
   await card(S).locator('.u-over').first().waitFor({ timeout: 10_000 });
   const keep = process.env.MEMSHIFT_CONSOLE_SCREENSHOT;
   if (keep) await writeFile(keep, await page.screenshot({ fullPage: true }));
+});
+
+it('offers to resume a guard that rolled a service back; resumed, the service follows its flags again', async () => {
+  expect(await card(S).locator('button[data-action="resume-guard"]').count()).toBe(0);
+  // Another replica's rollback, as the fleet exchange hands it over: this proxy follows it within a second or so.
+  await stack.proxy.guardEvents.record({
+    service: S,
+    stage: 'shadow',
+    breaches: [],
+    figures: stack.proxy.guard!.status(S)!.figures,
+    flagsChanged: [{ flag: flagName(S, 'shadow-read'), to: 'off' }],
+    unleash: { changed: [], skipped: 'flags come from a file' },
+    replica: 'another-replica',
+  });
+  await expect.poll(() => stack.proxy.guard!.tripped(), { timeout: 30_000 }).toEqual([S]);
+  await expect.poll(() => figure(S, 'guard'), { timeout: 10_000 }).toBe('guard tripped');
+  expect(await sides(['resume-a', 'resume-b'])).toEqual(['legacy', 'legacy']);
+  expect(stack.proxy.flags.decide(S, { userId: 'anyone' })).toMatchObject({ shadowRead: false });
+
+  await act(S, 'resume-guard');
+  expect(stack.proxy.guard!.tripped()).toEqual([]);
+  expect(stack.proxy.flags.localOverrides()).toEqual({});
+  expect(stack.proxy.flags.decide(S, { userId: 'anyone' })).toMatchObject({ shadowRead: true });
+  await expect.poll(() => figure(S, 'guard'), { timeout: 10_000 }).toBe('guard watching');
+  expect(await card(S).locator('button[data-action="resume-guard"]').count()).toBe(0);
 });
 
 it('ramps read-new to 30% from the page: about 30% of users read from new, each always the same side; roll back sends all to legacy', async () => {

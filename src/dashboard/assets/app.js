@@ -130,6 +130,21 @@ function serviceCard(name, s, report) {
       },
       'Roll back',
     ),
+    // A rolled-back service stays on legacy, whatever its flags say, until a person resumes its guard.
+    s.guard && s.guard.state === 'tripped'
+      ? el(
+          'button',
+          {
+            'data-action': 'resume-guard',
+            onclick: () =>
+              confirmThen(`Resume the guard of ${name}: its flags count again, and its window starts empty`, async () => {
+                await api(`/guard/${name}/resume`, {});
+                say(`guard of ${name} resumed`);
+              }),
+          },
+          'Resume guard',
+        )
+      : '',
   );
   const chart = el('div', { class: 'chart', 'data-chart': name });
   const card = el(
