@@ -8,7 +8,7 @@ const TRY_ALL = 'SELECT pg_try_advisory_lock(c, hashtext(k)) AS ok FROM unnest($
  * Both in one round trip. Their order does not matter: a connection's advisory locks are counted, so a key it lets go
  * and takes again ends held once either way, and one held elsewhere is refused either way.
  */
-const UNLOCK_THEN_TRY = `SELECT pg_try_advisory_lock(t.c, hashtext(t.k)) AS ok
+const UNLOCK_AND_TRY = `SELECT pg_try_advisory_lock(t.c, hashtext(t.k)) AS ok
   FROM (SELECT count(pg_advisory_unlock(c, hashtext(k))) AS n FROM unnest($1::int4[], $2::text[]) AS u(c, k)) AS u,
        unnest($3::int4[], $4::text[]) WITH ORDINALITY AS t(c, k, i)
   ORDER BY t.i`;
@@ -75,7 +75,7 @@ export class LockBatches {
     try {
       if (tries.length) {
         const { rows } = await (unlocks.length
-          ? client.query<{ ok: boolean }>(UNLOCK_THEN_TRY, [...args(unlocks), ...args(tries)])
+          ? client.query<{ ok: boolean }>(UNLOCK_AND_TRY, [...args(unlocks), ...args(tries)])
           : client.query<{ ok: boolean }>(TRY_ALL, args(tries)));
         for (const a of unlocks) a.resolve(true);
         tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));

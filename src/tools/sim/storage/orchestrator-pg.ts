@@ -29,7 +29,7 @@ export async function persistOrchestrator(model: OrchestratorModel, url: string,
   /**
    * Memories that may have rows in the database (loaded, or in an upsert that was sent, whatever its outcome): only
    * theirs have tags to replace. The schema has no index on memory_tags.memory_id, so each DELETE reads the whole
-   * table: for new memories alone it cost a 50,000-record backfill half a minute of the server's time.
+   * table (a 50,000-record backfill sent 1,062 of them, for new memories only, none with a row to delete).
    */
   const inDatabase = new Set<string>();
   pool.on('error', onError);
