@@ -1,5 +1,5 @@
 // The migration console in the browser: polls /ui/api (status every 2 s, overview every 5 s), draws each service, and sends the controls.
-import { details, drawChart, el, figureRow, flagLabel, gapNotes, gapText, ms, pct } from './views.js';
+import { details, drawChart, el, figureRow, flagsTable, gapNotes, gapText, ms, pct, totalsTable } from './views.js';
 
 const STATUS_MS = 2000;
 const OVERVIEW_MS = 5000;
@@ -58,13 +58,6 @@ function control(body, text) {
 function serviceCard(name, s, report) {
   const w = s.guard ? s.guard.figures : null;
   const t = overview ? overview.thresholds : null;
-  const c = s.comparisons || {};
-  const flags = el(
-    'table',
-    { class: 'flags' },
-    el('caption', {}, 'Flags'),
-    Object.entries(s.flags).map(([n, f]) => el('tr', { 'data-flag': n }, el('th', { scope: 'row' }, n.split('.').pop()), el('td', {}, flagLabel(f)))),
-  );
   // A window figure beside its guard threshold, flagged once over it.
   const ruleRow = (label, name, value, rule, fmt) =>
     figureRow(label, fmt(value), name, t ? `threshold ${fmt(t[rule].threshold)}` : '', value !== null && value !== undefined && t && value > t[rule].threshold);
@@ -76,17 +69,6 @@ function serviceCard(name, s, report) {
     ruleRow('Mismatch rate', 'window-mismatch-rate', w && w.mismatchRate, 'mismatchRate', pct),
     ruleRow('New-side error rate', 'window-error-rate', w && w.errorRate, 'errorRate', pct),
     ruleRow('Added p99', 'window-added-p99', w && w.addedLatencyMs, 'addedLatencyMs', ms),
-  );
-  const totals = el(
-    'table',
-    { class: 'figures' },
-    el('caption', {}, 'Since start (this replica)'),
-    figureRow('Compared', c.compared ?? '–', 'compared'),
-    figureRow('Mismatches', c.mismatches ?? '–', 'mismatches'),
-    figureRow('Skipped (write in flight)', c.skipped ?? '–', 'skipped'),
-    figureRow('Re-checked later', c.rechecked ?? '–', 'rechecked'),
-    figureRow('Never compared', c.neverCompared ?? '–', 'never-compared'),
-    figureRow('Outbox depth', s.outboxDepth ?? '–', 'outbox-depth'),
   );
   const behind = s.behindSince.legacy && gapText(name, s.behindSince, 'legacy');
   const percentInput = (kind) =>
@@ -159,7 +141,7 @@ function serviceCard(name, s, report) {
     ),
     gapNotes(name, s.behindSince),
     controls,
-    el('div', { class: 'split' }, flags, win, totals),
+    el('div', { class: 'split' }, flagsTable(s.flags), win, totalsTable(s)),
     chart,
     report ? details(report) : '',
   );

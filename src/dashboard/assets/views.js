@@ -29,6 +29,31 @@ export function figureRow(label, value, figure, threshold, breached) {
   );
 }
 
+/** A service's flags, each with its state. */
+export const flagsTable = (flags) =>
+  el(
+    'table',
+    { class: 'flags' },
+    el('caption', {}, 'Flags'),
+    Object.entries(flags).map(([n, f]) => el('tr', { 'data-flag': n }, el('th', { scope: 'row' }, n.split('.').pop()), el('td', {}, flagLabel(f)))),
+  );
+
+/** This replica's comparison counts and outbox depth for a service since it started. */
+export function totalsTable(s) {
+  const c = s.comparisons || {};
+  return el(
+    'table',
+    { class: 'figures' },
+    el('caption', {}, 'Since start (this replica)'),
+    figureRow('Compared', c.compared ?? '–', 'compared'),
+    figureRow('Mismatches', c.mismatches ?? '–', 'mismatches'),
+    figureRow('Skipped (write in flight)', c.skipped ?? '–', 'skipped'),
+    figureRow('Re-checked later', c.rechecked ?? '–', 'rechecked'),
+    figureRow('Never compared', c.neverCompared ?? '–', 'never-compared'),
+    figureRow('Outbox depth', s.outboxDepth ?? '–', 'outbox-depth'),
+  );
+}
+
 export function details(r) {
   const fields = r.topFields.length
     ? el(
