@@ -9,6 +9,7 @@ import { expect } from 'vitest';
 import type { Config } from '../../src/config.js';
 import type { Edits } from '../../src/flags/edit.js';
 import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
+import type { ExecutionObserver } from '../../src/plan/observer.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { ServiceName } from '../../src/services/registry.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -44,6 +45,8 @@ export async function startFlaggedStack<T extends Sims>(o: {
   flags: Edits;
   sims: (storage: NonNullable<SimOptions['storage']>) => Promise<T>;
   config: (on: { sims: T; url: string; dir: string }) => Config;
+  /** What the test watches in the proxy's flow (the reads served, from which side). */
+  observers?: Partial<ExecutionObserver>[];
 }): Promise<FlaggedStack<T>> {
   const closing: (() => unknown)[] = [];
   const close = async () => {
@@ -59,7 +62,7 @@ export async function startFlaggedStack<T extends Sims>(o: {
     closing.push(() => temp.dispose());
     const flags = await temp.open({ pollIntervalMs: 100 });
     const config = o.config({ sims, url, dir });
-    const proxy = await startProxy(config, { flags });
+    const proxy = await startProxy(config, { flags, ...(o.observers ? { observers: o.observers } : {}) });
     closing.push(() => proxy.store.close());
     closing.push(() => proxy.close());
     const store = await openStore({ url });
