@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres, stopLeftServer, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { scratchDir } from '../../src/util/scratch.js';
+import { useBuildForChildren } from './child-build.js';
 
 const SETTINGS = {
   // PostgreSQL's default 100 ran out once dual-writing proxies held their key lock connections (4 each).
@@ -41,6 +42,7 @@ export async function setup(project: TestProject): Promise<void> {
   // root provides, so one server serves them all (it started five, the projects' own module copies each with one).
   if (!project.isRootProject()) return;
   scratchInMemory();
+  useBuildForChildren();
   // Named after this process: the next run stops the server of a run killed outright and removes its directory.
   dir = await scratchDir('memshift-test-pg', (left) => stopLeftServer(join(left, 'pg')));
   // Test files run side by side, each with its proxies (pools, outbox, key locks) and simulators on this one server.

@@ -12,8 +12,11 @@ import { removeOwnScratch } from '../../util/scratch.js';
 
 /** Run from the TypeScript sources (tests, `npm run bench`), or from the build (dist/, the installed package). */
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
-/** The bin of the same tree as this file: the tsx-loading dev bin beside the sources, the compiled one in dist/. */
-const BIN = fileURLToPath(new URL(FROM_SOURCES ? '../../bin/memshift.js' : '../../main.js', import.meta.url));
+/**
+ * The bin children start from: $MEMSHIFT_BIN (the test suite points it at its fresh build of these sources), else the
+ * one of the same tree as this file: the tsx-loading dev bin beside the sources, the compiled one in dist/.
+ */
+const BIN = process.env.MEMSHIFT_BIN || fileURLToPath(new URL(FROM_SOURCES ? '../../bin/memshift.js' : '../../main.js', import.meta.url));
 
 export interface Child {
   proc: ChildProcess;
