@@ -2,10 +2,12 @@
  * `memshift flags set|ramp|advance|rollback|kill-switch`: one rollout control on the flags file, or on Unleash
  * when flags come from there, printing each flag and the stage before and after (`--dry-run` changes nothing).
  */
+import pg from 'pg';
 import type { Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
+import { GuardEvents } from '../guard/events.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
-import { afterEdits, fileTarget, planControl, unleashTarget, type Control, type FlagTarget } from '../flags/controls.js';
+import { afterEdits, fileTarget, planControl, ROLLBACK_KINDS, unleashTarget, type Control, type FlagTarget } from '../flags/controls.js';
 import { FLAG_KINDS, type FlagKind } from '../flags/names.js';
 import { deriveStage, type FlagState } from '../flags/stage.js';
 import { isServiceName, serviceNames, type ServiceName } from '../services/registry.js';
@@ -20,7 +22,8 @@ set, ramp, advance (to the next stage: dual-write, shadow 100%, read-new 10%, ne
 rollback (reads back to legacy, dual writes kept) and kill-switch act on the flags file (--file, default
 flags.file), or on Unleash when flags come from there (--url / UNLEASH_URL, with an admin token: --token /
 UNLEASH_ADMIN_TOKEN; --project, --environment). Each prints the flags it changes and the stage, before and
-after; --dry-run prints them and changes nothing.`;
+after; --dry-run prints them and changes nothing. With a shared store (store.url, DATABASE_URL) each also names the
+services a guard holds rolled back: their proxies apply the flags once a person resumes that guard.`;
 
 export interface ControlOptions {
   file?: string;
@@ -46,10 +49,39 @@ export async function runControl(sub: string, args: string[], values: ControlOpt
     ...edits.map((e) => `  ${e.flag.padEnd(40)} ${shown(before[e.flag])}  ->  ${shown(after[e.flag])}`),
     ...services.map((s) => `  ${`${s} stage`.padEnd(40)} ${deriveStage(s, before)}  ->  ${deriveStage(s, after)}`),
   ];
-  if (!edits.length) return [...lines, 'nothing to change'];
-  if (values['dry-run']) return [...lines, 'dry run: nothing changed'];
+  const held = await guardHolds(config, services);
+  if (!edits.length) return [...lines, ...held, 'nothing to change'];
+  if (values['dry-run']) return [...lines, ...held, 'dry run: nothing changed'];
   await target.apply(edits);
-  return [...lines, `${edits.length} flag(s) changed`];
+  return [...lines, ...held, `${edits.length} flag(s) changed`];
+}
+
+/**
+ * With a shared store (store.url), a line per service whose guard rollback is in force: running proxies hold its reads
+ * on legacy whatever the flags say until a person resumes it, so a stage moved on here would not show there. (The
+ * embedded store belongs to the process that started it; this command cannot read it.)
+ */
+async function guardHolds(config: Config, services: readonly ServiceName[]): Promise<string[]> {
+  if (!config.store.url) return [];
+  const pool = new pg.Pool({ connectionString: config.store.url, max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+  pool.on('error', () => undefined);
+  try {
+    const events = new GuardEvents(pool);
+    const inForce = await events.inForceUpTo(await events.lastId());
+    return inForce
+      .filter((e) => (services as readonly string[]).includes(e.service))
+      .map(
+        (e) =>
+          `  the guard holds ${e.service} back since ${e.at} (rolled back at ${e.stage}): its proxies keep ${ROLLBACK_KINDS.join(', ')} off ` +
+          `until a person resumes its guard (POST /admin/guard/${e.service}/resume, or the console), whatever the flags say`,
+      );
+  } catch (err) {
+    // A store no memshift has used yet has no guard_events table, and no rollback.
+    if ((err as { code?: string }).code === '42P01') return [];
+    return [`  the guard's rollbacks could not be read from the store (${(err as Error).message})`];
+  } finally {
+    await pool.end();
+  }
 }
 
 function parseControl(sub: string, args: string[], values: ControlOptions): Control {

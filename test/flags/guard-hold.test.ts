@@ -1,6 +1,6 @@
 /**
- * After the guard rolls a service back, flags from a file that move it on (read-new turned on) send no read to the
- * orchestrator until a person resumes the guard; then they do.
+ * After the guard rolls a service back, flags from a file that move it on (read-new turned on, by `memshift flags ramp`)
+ * send no read to the orchestrator until a person resumes the guard; then they do. The control says so.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -10,6 +10,7 @@ import { ReqClient } from '../support/zmq-client.js';
 import { configFor, startSims } from '../support/stack.js';
 import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
 import { waitUntil } from '../outbox/support.js';
+import { flagsCli } from './helpers.js';
 
 const S = 'jarvis-memory' as const;
 const SHADOW = { [flagName(S, 'dual-write')]: { enabled: true }, [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 } };
@@ -45,6 +46,8 @@ async function readAll(): Promise<string[]> {
 }
 
 it('holds reads on legacy after a rollback, whatever the file turns on, until a person resumes', async () => {
+  const ramp = (...more: string[]) => flagsCli(['ramp', S, 'read-new', '100', '--file', stack.temp.file, '--set', `store.url=${stack.url}`, ...more]);
+  const before = await ramp('--dry-run');
   // Every user's memory stored altered on the orchestrator: each compared read mismatches.
   await stack.sims.applyFaults('orchestrator', { divergence: { rate: 1, mode: 'alter' } });
   const c = new ReqClient(stack.proxy.fronts[S]!);
@@ -56,8 +59,14 @@ it('holds reads on legacy after a rollback, whatever the file turns on, until a 
   await readAll();
   await waitUntil(() => stack.proxy.guard!.tripped().includes(S), 30_000, 'the guard to roll jarvis-memory back');
 
-  // The person moves the service on in the file (reads from the orchestrator, still all compared) without resuming.
-  await stack.temp.write({ ...SHADOW, [flagName(S, 'read-new')]: { enabled: true, rollout: 100 } });
+  // The person moves the service on in the file (reads from the orchestrator, still all compared) without resuming;
+  // the control, given the shared store, says the guard holds the service (and said nothing before the rollback).
+  expect(before.out).not.toMatch(/guard/);
+  // The guard stores its rollback right after acting on it.
+  await waitUntil(async () => /guard holds/.test((await ramp('--dry-run')).out), 30_000, 'the rollback to be stored');
+  const { out } = await ramp();
+  expect(out).toMatch(/memshift\.jarvis-memory\.read-new\s+off\s+->\s+on 100%/);
+  expect(out).toMatch(/the guard holds jarvis-memory back since .* \(rolled back at shadow\)/);
   await waitUntil(() => stack.flags.definition(flagName(S, 'read-new')).enabled, 30_000, 'the flags file to be read again');
   expect(await readAll()).toEqual(USERS.map(() => 'legacy'));
   expect(stack.proxy.guard!.tripped()).toEqual([S]);
