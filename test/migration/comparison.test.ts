@@ -21,16 +21,26 @@ const totals = (s: string) => stack.proxy.runner.stats.of(s);
 const settle = () => quiesce(stack.proxy);
 
 it('reports no mismatch over 10,000 clean mixed requests', async () => {
-  const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 20, requests: 10_000, prefix: 'clean', seed: 7 });
-  await settle();
-  expect(run.sent).toBe(10_000);
-  expect(run.errors).toBe(0);
+  // In rounds of 500, the secondary drained after each: closed-loop agents outran the orchestrator simulator on a busy
+  // machine, and then nearly every read met a write of its key not landed there yet, was skipped, and its re-check was
+  // given up as the agent went on writing (clean-clone run 105: 29 of 3,320 session-memory requests compared).
+  let [sent, errors] = [0, 0];
+  for (let round = 0; round < 20; round++) {
+    const run = await runTraffic({ fronts: stack.proxy.fronts, agents: 20, requests: 500, prefix: `clean${round}-`, seed: 7 + round });
+    [sent, errors] = [sent + run.sent, errors + run.errors];
+    await settle();
+  }
+  expect(sent).toBe(10_000);
+  expect(errors).toBe(0);
   for (const s of SIM_SERVICES) {
     const t = totals(s);
     expect.soft(t.mismatches, `${s} mismatches: ${JSON.stringify(t.fields)}`).toBe(0);
     expect.soft(t.secondaryFailed, `${s} secondary failures`).toBe(0);
     // Enough reads were really compared for "no mismatch" to mean something.
-    expect(t.compared).toBeGreaterThan(400);
+    expect(
+      t.compared,
+      `${s}: ${JSON.stringify({ requests: t.requests, skipped: t.skipped, shadowErrors: t.shadowErrors, fallbacks: t.fallbacks })}`,
+    ).toBeGreaterThan(400);
     // The busiest sessions' reads, skipped for a write in flight, were compared once their writes settled.
     expect
       .soft(t.rechecked, `${s}: ${t.rechecked} of ${t.skipped} skipped reads re-checked, ${t.neverCompared} given up`)
