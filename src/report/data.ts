@@ -194,6 +194,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         guardEventsOf(guardLog, service, from, to),
       ]);
       const t = figures(totals.get(service));
+      const detail = comparisonDetail(tallies, service, t);
       const served = servedOf(tallies, service);
       const held = heldBackOf(heldBack.find((e) => e.service === service));
       const behindSince = { legacy: behind(service, 'legacy'), new: behind(service, 'new') };
@@ -206,7 +207,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         flags,
         served,
         totals: t,
-        comparison: comparisonDetail(tallies, service, t),
+        comparison: detail,
         actions: actions.filter((a) => a.service === service).map(actionFigures),
         series: series.get(service) ?? [],
         topFields,
@@ -223,6 +224,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             served: served.requests,
             requests: t.requests,
             compared: t.compared,
+            neverCompared: detail.skipped.neverCompared,
             mismatch: t.mismatch,
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,

@@ -34,6 +34,8 @@ export interface VerdictInput {
   /** Shadowed reads (every comparison attempt, skipped ones included). */
   requests: number;
   compared: number;
+  /** Reads skipped for a write to their key not yet landed on the other side, whose re-check was given up. */
+  neverCompared: number;
   mismatch: number;
   newError: number;
   /** New minus legacy average latency over the day; null without both. */
@@ -111,7 +113,11 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
   // Where nothing is compared, traffic is the only sign that the agents are pointed at memshift at all.
   if (!COMPARED.has(input.stage) && input.served === 0) hold.push('no request served today: are the agents pointed at memshift?');
   if (COMPARED.has(input.stage) && input.compared < t.minComparisons) {
-    hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed`);
+    // Closed-loop agents outrunning a slow orchestrator leave nearly every read skipped: say so, it is why.
+    const starved = input.neverCompared
+      ? `; ${input.neverCompared} read(s) met a write to their key not yet landed on the other side and were never compared (that side is behind: its latency, the outbox)`
+      : '';
+    hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed${starved}`);
   }
   // Before dual writes the new side holds nothing yet, so there is nothing to reconcile.
   if (t.requireReconcile && input.stage !== 'off') {

@@ -18,6 +18,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   served: 9000,
   requests: 2100,
   compared: 2000,
+  neverCompared: 0,
   mismatch: 0,
   newError: 0,
   addedLatencyMs: 3,
@@ -74,6 +75,12 @@ describe('decideVerdict', () => {
     const v = decideVerdict(clean({ compared: 400 }), T);
     expect(v.verdict).toBe('hold');
     expect(v.reasons).toEqual(['too few comparisons: 400 of the 1000 needed']);
+  });
+
+  it('says why comparisons are few when reads met writes not landed on the other side and were never compared', () => {
+    const v = decideVerdict(clean({ requests: 1600, compared: 29, neverCompared: 1532 }), T);
+    expect(v.verdict).toBe('hold');
+    expect(v.reasons[0]).toMatch(/^too few comparisons: 29 of the 1000 needed; 1532 read\(s\) met a write .* never compared/);
   });
 
   it('holds while reconciliation is missing, failed or left differences', () => {
