@@ -33,6 +33,11 @@ const COMMANDS: Record<string, Entry> = {
     logLevel: 'warn',
   },
   config: { summary: 'check a configuration and every connection it names, without serving', load: () => import('./commands/config.js'), logLevel: 'warn' },
+  guard: {
+    summary: 'resume a service the guard rolled back, on a running proxy',
+    load: () => import('./commands/guard.js'),
+    logLevel: 'warn',
+  },
   status: {
     summary: "a running proxy's services, stages, guard windows and outbox as one table",
     load: () => import('./commands/status.js'),

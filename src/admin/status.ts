@@ -79,11 +79,21 @@ const statusRoutes =
       events: await deps.events.list({ service: req.query.service, limit: req.query.limit ? Number(req.query.limit) || 100 : 100 }),
     }));
 
+    // Answers with the guard's state before (tripped: it held the service back) and the stage the flags now give it.
     admin.post<{ Params: { service: string } }>('/guard/:service/resume', async (req, reply) => {
       const { service } = req.params;
-      if (!isServiceName(service) || !deps.guard?.resume(service))
+      const guard = deps.guard;
+      const before = isServiceName(service) ? guard?.status(service) : undefined;
+      if (!guard || !before || !guard.resume(service as ServiceName))
         return reply.code(404).send({ status: 'error', message: `memshift: no guarded service "${service}"` });
-      return { status: 'ok', guard: deps.guard.status(service) };
+      const s = service as ServiceName;
+      return {
+        status: 'ok',
+        was: before.state,
+        lastEvent: before.lastEvent ?? null,
+        stage: serviceSnapshot(deps.flags.snapshot(), s).stage,
+        guard: guard.status(s),
+      };
     });
 
     // Forces a flag on this instance (true / false) or lets the source decide again (null).

@@ -14,6 +14,8 @@ import { runTraffic, type TrafficResult } from '../tools/demo/traffic.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { startProxy } from '../proxy.js';
 import { startSimulators } from '../tools/sim/index.js';
+import { resumeHow } from '../guard/events.js';
+import { breach } from '../report/format.js';
 
 export const command = defineCommand(
   `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]
@@ -52,7 +54,7 @@ later stages, as it would until a person resumes it. Ends with what was compared
       try {
         say(`agents connect to ${Object.values(proxy.fronts).join(', ')}; HTTP ${proxy.httpUrl}; flags ${flagsFile}\n`);
         proxy.guard?.onTrip((e) => {
-          const why = e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} over ${b.threshold} (${b.samples} samples)`).join(', ');
+          const why = e.breaches.map(breach).join(', ');
           say(`      guard: ${e.service} rolled back (${why}); ${e.flagsChanged.map((c) => `${c.flag} ${c.to}`).join(', ')}`);
         });
         const totals: TrafficResult = { sent: 0, errors: 0, byService: { 'session-memory': 0, 'contextual-memory': 0, 'jarvis-memory': 0 } };
@@ -63,7 +65,7 @@ later stages, as it would until a person resumes it. Ends with what was compared
           const held = proxy.guard?.tripped() ?? [];
           if (held.length) {
             const at = held.map((s) => `${s} at ${proxy.flags.snapshot().services[s]?.stage ?? '?'}`).join(', ');
-            say(`      held by the guard until a person resumes it (POST /admin/guard/<service>/resume): ${at}`);
+            say(`      held by the guard until a person resumes it (${resumeHow('<service>')}): ${at}`);
           }
           const diverge = stage.name === 'shadow 100%';
           const play = (ms: number, seed: number) =>

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
-import { GuardEvents } from '../guard/events.js';
+import { GuardEvents, resumeHow } from '../guard/events.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
 import { afterEdits, fileTarget, planControl, ROLLBACK_KINDS, unleashTarget, type Control, type FlagTarget } from '../flags/controls.js';
 import { FLAG_KINDS, type FlagKind } from '../flags/names.js';
@@ -73,7 +73,7 @@ async function guardHolds(config: Config, services: readonly ServiceName[]): Pro
       .map(
         (e) =>
           `  the guard holds ${e.service} back since ${e.at} (rolled back at ${e.stage}): its proxies keep ${ROLLBACK_KINDS.join(', ')} off ` +
-          `until a person resumes its guard (POST /admin/guard/${e.service}/resume, or the console), whatever the flags say`,
+          `until a person resumes its guard (${resumeHow(e.service)}), whatever the flags say`,
       );
   } catch (err) {
     // A store no memshift has used yet has no guard_events table, and no rollback.

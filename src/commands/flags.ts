@@ -13,6 +13,7 @@ import { serviceNames } from '../services/registry.js';
 import type { FlagState } from '../flags/stage.js';
 import { CONFIG_OPTIONS } from './define.js';
 import { CONTROL_USAGE, CONTROLS, runControl } from './flag-controls.js';
+import { adminRequest } from './admin-api.js';
 
 const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [--project P] [--environment E] [--keep-state]
        memshift flags status [--proxy URL [--token T]] [--file F] [--url URL]
@@ -102,13 +103,10 @@ const describe = (name: string, s: FlagState, forced?: boolean): string =>
   `${name}=${s.enabled ? (s.rollout !== undefined ? `${s.rollout}%` : 'on') : 'off'}${forced !== undefined ? ` (forced ${forced ? 'on' : 'off'} here)` : ''}`;
 
 async function proxyStatusLines(proxyUrl: string, token: string | undefined): Promise<string[]> {
-  const res = await fetch(`${proxyUrl.replace(/\/+$/, '')}/admin/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  if (res.status === 404) throw new Error(`${proxyUrl} has no admin API (no admin token configured there)`);
-  if (!res.ok) throw new Error(`${proxyUrl}/admin/status: HTTP ${res.status}${res.status === 401 ? ' (give --token or MEMSHIFT_ADMIN_TOKEN)' : ''}`);
-  const body = (await res.json()) as {
+  const body = await adminRequest<{
     flagSource: string;
     services: Record<string, { stage: string; flags: Record<string, FlagState>; overrides: Record<string, boolean>; guard: { state: string } | null }>;
-  };
+  }>(proxyUrl, token, '/status');
   return [
     `flags from ${body.flagSource} (as the proxy at ${proxyUrl} applies them)`,
     ...Object.entries(body.services).map(

@@ -1,8 +1,11 @@
 /**
  * `memshift status`: a running proxy's view as one table (its admin API): per service the stage, the rollout
- * percentages, the guard's state and the current window's figures, and the outbox.
+ * percentages, the guard's state and the current window's figures, and the outbox; then what holds a service back.
  */
 import { defineCommand } from './define.js';
+import { adminRequest } from './admin-api.js';
+import { breach } from '../report/format.js';
+import { resumeHow, type GuardEvent } from '../guard/events.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
 import { gapLine } from '../store/side-gaps.js';
@@ -12,7 +15,7 @@ import { SIDES, type Side } from '../plan/plan.js';
 interface ServiceStatus {
   stage: string;
   flags: Record<string, FlagState>;
-  guard: { state: string; figures: WindowFigures } | null;
+  guard: { state: string; figures: WindowFigures; trippedAt?: string; lastEvent?: GuardEvent } | null;
   comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
   outboxDepth: number | null;
   behindSince: Record<Side, string | null>;
@@ -26,17 +29,12 @@ Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/sta
 default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage (off after a later stage shows the
 furthest reached), read-new and shadow-read percentages, guard state, the guard window's compared reads,
 mismatch rate, new-side error rate and added p99 latency, re-checked share of skipped reads, and the outbox
-depth; then each side of a service that missed writes (legacy at complete, the orchestrator under the kill
+depth; then each service the guard holds back (since when, on which figures, how to resume), each side of a service that missed writes (legacy at complete, the orchestrator under the kill
 switch or at off again), the replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
-    const url = values.proxy.replace(/\/+$/, '');
-    const token = values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN;
-    const res = await fetch(`${url}/admin/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-    if (res.status === 404) throw new Error(`${url} has no admin API (no admin token configured there)`);
-    if (!res.ok) throw new Error(`${url}/admin/status: HTTP ${res.status}${res.status === 401 ? ' (give --token or MEMSHIFT_ADMIN_TOKEN)' : ''}`);
-    const body = (await res.json()) as StatusBody;
-    process.stdout.write(`${statusTable(url, body).join('\n')}\n`);
+    const body = await adminRequest<StatusBody>(values.proxy, values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN, '/status');
+    process.stdout.write(`${statusTable(values.proxy.replace(/\/+$/, ''), body).join('\n')}\n`);
   },
 );
 
@@ -86,9 +84,16 @@ function statusTable(url: string, body: StatusBody): string[] {
       return since ? [`${service}: ${side.toUpperCase()} BEHIND: ${gapLine(service as ServiceName, side, since)}`] : [];
     }),
   );
+  // A tripped guard holds the service's reads on legacy whatever the flags say: why, and how to let it move on.
+  const held = Object.entries(body.services).flatMap(([service, s]) => {
+    if (s.guard?.state !== 'tripped') return [];
+    const e = s.guard.lastEvent;
+    const why = e ? ` (rolled back at ${e.stage}${e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : ''})` : '';
+    return [`${service}: GUARD HOLDS IT BACK since ${s.guard.trippedAt ?? '?'}${why}: reads stay on legacy until a person resumes it: ${resumeHow(service)}`];
+  });
   const f = body.fleet;
   const fleet = f
     ? [`replicas on its store: ${f.live}, ${f.disagreements.length ? 'CONFIGURED APART:' : 'configured alike'}`, ...f.disagreements.map((d) => `  ${d}`)]
     : [];
-  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...gaps, ...fleet];
+  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...held, ...gaps, ...fleet];
 }

@@ -5,6 +5,10 @@ import type { WindowFigures } from './window.js';
 
 const log = childLogger('guard');
 
+/** How a person lets a service the guard holds back move on again, in words for a command's or a report's line. */
+export const resumeHow = (service: string): string =>
+  `\`memshift guard resume ${service}\`, the console's Resume guard, or POST /admin/guard/${service}/resume`;
+
 export type GuardRule = 'mismatchRate' | 'errorRate' | 'addedLatencyMs';
 
 export interface Breach {

@@ -2,6 +2,7 @@
 import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import { gapLine } from '../store/side-gaps.js';
+import { resumeHow } from '../guard/events.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -24,7 +25,7 @@ export const servedErrors = (s: { requests: number; backendError: number; backen
 /** A guard rollback in force that the flags do not show, as one sentence (shared by the HTML and Markdown reports). */
 export const heldBackLine = (service: string, h: { since: string; flagsChanged: { flag: string; to: string }[] }): string =>
   `Held back by the guard since ${stamp(h.since)} (${h.flagsChanged.map((f) => `${f.flag.replace(/^memshift\.[^.]+\./, '')} ${f.to}`).join(', ')}): ` +
-  `the flags do not show it, and the fleet serves so until the guard is resumed (POST /admin/guard/${service}/resume, or the console).`;
+  `the flags do not show it, and the fleet serves so until the guard is resumed (${resumeHow(service)}).`;
 
 /** A side's gap, as one sentence (shared by the HTML and Markdown reports). */
 export const behindLine = (service: ServiceName, side: Side, since: string): string => {

@@ -1,6 +1,7 @@
 /**
  * After the guard rolls a service back, flags from a file that move it on (read-new turned on, by `memshift flags ramp`)
- * send no read to the orchestrator until a person resumes the guard; then they do. The control says so.
+ * send no read to the orchestrator until a person resumes the guard (`memshift guard resume`); then they do. The
+ * control and `memshift status` say so.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -11,10 +12,14 @@ import { configFor, startSims } from '../support/stack.js';
 import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
 import { waitUntil } from '../outbox/support.js';
 import { flagsCli } from './helpers.js';
+import { runCommand } from '../support/cli.js';
+import { command as guardCommand } from '../../src/commands/guard.js';
+import { command as statusCommand } from '../../src/commands/status.js';
 
 const S = 'jarvis-memory' as const;
 const SHADOW = { [flagName(S, 'dual-write')]: { enabled: true }, [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 } };
 const USERS = Array.from({ length: 30 }, (_, i) => `hold-${i}`);
+const TOKEN = 'guard-hold';
 
 let stack: FlaggedStack<SimHandle>;
 const served: ServedEvent[] = [];
@@ -25,7 +30,7 @@ beforeAll(async () => {
     prefix: 'memshift-guard-hold-',
     flags: SHADOW,
     sims: (storage) => startSims({ storage }),
-    config: ({ sims, url }) => configFor(sims, url, { guard: { mismatchRate: { threshold: 0.01, minSamples: 10 } } }),
+    config: ({ sims, url }) => configFor(sims, url, { guard: { mismatchRate: { threshold: 0.01, minSamples: 10 } }, admin: { token: TOKEN } }),
     observers: [{ served: (e) => served.push(e) }],
   });
 });
@@ -71,9 +76,20 @@ it('holds reads on legacy after a rollback, whatever the file turns on, until a 
   expect(await readAll()).toEqual(USERS.map(() => 'legacy'));
   expect(stack.proxy.guard!.tripped()).toEqual([S]);
 
+  // The running proxy's status says why and how to resume; a person resumes with the command.
+  const proxy = ['--proxy', stack.proxy.httpUrl, '--token', TOKEN];
+  const held =
+    /jarvis-memory: GUARD HOLDS IT BACK since \S+ \(rolled back at shadow: mismatchRate [\d.]+% > 1\.00% \(\d+ samples\)\): .*memshift guard resume jarvis-memory/;
+  expect((await runCommand(statusCommand, proxy)).out).toMatch(held);
+  const resumed = await runCommand(guardCommand, ['resume', S, ...proxy]);
+  expect(resumed.out).toMatch(/^jarvis-memory: resumed: the guard had held it back since \S+ \(rolled back at shadow: mismatchRate /);
+  expect(resumed.out).toMatch(/jarvis-memory: stage cutover as the flags say/);
+  expect((await runCommand(statusCommand, proxy)).out).not.toMatch(/GUARD HOLDS/);
+  expect((await runCommand(guardCommand, ['resume', S, ...proxy])).out).toMatch(/not holding it back \(watching\): nothing to resume/);
+  await expect(runCommand(guardCommand, ['resume', S, '--proxy', stack.proxy.httpUrl, '--token', 'wrong'])).rejects.toThrow(/HTTP 401/);
+
   // Resumed: the file's stage holds, reads go to the orchestrator and are compared; its data being still altered,
   // the guard rolls the service back again within a few reads.
-  stack.proxy.guard!.resume(S);
   const sides = await readAll();
   expect(sides[0]).toBe('new');
   expect(stack.proxy.guard!.tripped()).toEqual([S]);
