@@ -137,11 +137,15 @@ export class GuardEvents {
     return rows.map(toEvent).filter((e) => e.flagsChanged.some((c) => !e.unleash.changed.includes(c.flag)));
   }
 
-  /** A service's rollbacks in [from, to), oldest first (at most 100). */
-  async between(service: string, from: Date, to: Date): Promise<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }[]> {
-    const { rows } = await this.pool.query<{ at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
-      `SELECT at, stage, breaches, flags_changed FROM guard_events
-       WHERE service = $1 AND at >= $2 AND at < $3 AND kind = 'rollback' ORDER BY at, id LIMIT 100`,
+  /** A service's rollbacks and a person's resumes in [from, to), oldest first (at most 100). */
+  async between(
+    service: string,
+    from: Date,
+    to: Date,
+  ): Promise<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown }[]> {
+    const { rows } = await this.pool.query<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
+      `SELECT kind, at, stage, breaches, flags_changed FROM guard_events
+       WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
       [service, from, to],
     );
     return rows;

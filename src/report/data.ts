@@ -74,6 +74,8 @@ interface RunSummary {
 }
 
 interface GuardEventSummary {
+  /** The guard's rollback, or a person's go-ahead after one (no breaches, no flags changed). */
+  kind: 'rollback' | 'resume';
   at: string;
   stage: string;
   breaches: { rule: string; value: number; threshold: number; samples: number }[];
@@ -230,7 +232,8 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             addedLatencyMs: t.addedLatencyMs,
             heldBackSince: held ? stamp(held.since) : null,
             behindSince: { legacy: behindSince.legacy && stamp(behindSince.legacy), new: behindSince.new && stamp(behindSince.new) },
-            guardTrips: guardEvents.map((e) => ({ at: e.at.slice(11, 16) + ' UTC', rules: e.breaches.map((b) => b.rule) })),
+            guardTrips: guardEvents.filter((e) => e.kind === 'rollback').map((e) => ({ at: hhmmUtc(e.at), rules: e.breaches.map((b) => b.rule) })),
+            resumedAt: resumedAfterLastTrip(guardEvents),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },
           thresholds,
@@ -412,10 +415,19 @@ function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
 
 const heldBackOf = (e: GuardEvent | undefined): ServiceReport['heldBack'] => (e ? { since: e.at, flagsChanged: e.flagsChanged } : null);
 
+const hhmmUtc = (iso: string): string => `${iso.slice(11, 16)} UTC`;
+
+/** When a person resumed the guard after the day's last rollback (HH:MM UTC); null when no resume followed it. */
+function resumedAfterLastTrip(events: GuardEventSummary[]): string | null {
+  const last = events.at(-1);
+  return last?.kind === 'resume' && events.some((e) => e.kind === 'rollback') ? hhmmUtc(last.at) : null;
+}
+
 async function guardEventsOf(events: GuardEvents, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
   const rows = await events.between(service, from, to);
   const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
   return rows.map((r) => ({
+    kind: r.kind,
     at: r.at.toISOString(),
     stage: r.stage,
     breaches: list(r.breaches).map((b) => ({ rule: String(b.rule), value: Number(b.value), threshold: Number(b.threshold), samples: Number(b.samples) })),

@@ -45,6 +45,9 @@ export function shown(v: unknown, max = 120): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** A person's resume in the guard's events, beside its rollbacks. */
+export const RESUMED = 'resumed by a person: the flags decide again';
+
 /** A guard breach in its rule's unit: `mismatchRate 0.59% > 0.10% (171 samples)`. */
 export function breach(b: { rule: string; value: number; threshold: number; samples: number }): string {
   const unit = b.rule === 'addedLatencyMs' ? (v: number) => ms(v) : percent;

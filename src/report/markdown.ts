@@ -3,6 +3,7 @@ import type { ReportData, ServiceReport } from './data.js';
 import { SIDES } from '../plan/plan.js';
 import {
   breach,
+  RESUMED,
   count,
   heldBackLine,
   behindLine,
@@ -121,7 +122,7 @@ function serviceMarkdown(s: ServiceReport): string[] {
   }
   if (s.guardEvents.length) {
     out.push('Guard events:', '');
-    for (const e of s.guardEvents) out.push(`- ${hhmm(e.at)} in ${e.stage}: ${e.breaches.map(breach).join(', ')}`);
+    for (const e of s.guardEvents) out.push(`- ${hhmm(e.at)} in ${e.stage}: ${e.kind === 'resume' ? RESUMED : e.breaches.map(breach).join(', ')}`);
     out.push('');
   }
   return out;

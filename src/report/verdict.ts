@@ -46,6 +46,8 @@ export interface VerdictInput {
   behindSince: Record<Side, string | null>;
   /** Guard rollbacks during the day, oldest first. */
   guardTrips: { at: string; rules: string[] }[];
+  /** When a person resumed the guard after the day's last rollback; null when none did. */
+  resumedAt: string | null;
   /** The day's latest finished reconciliation run; null when none ran. */
   reconcile: { status: 'running' | 'done' | 'failed'; remaining: number; queued: number } | null;
 }
@@ -144,7 +146,9 @@ function rollbackReasons(i: VerdictInput, t: Thresholds): string[] {
   const reasons: string[] = [];
   if (i.guardTrips.length) {
     const last = i.guardTrips[i.guardTrips.length - 1]!;
-    reasons.push(`guard tripped ${i.guardTrips.length} time(s), last at ${last.at} (${last.rules.join(', ') || 'no rule recorded'})`);
+    // Resumed since: the day's figures still hold the time before it, which a person has looked into.
+    const resumed = i.resumedAt ? `; a person resumed it at ${i.resumedAt}: the day's figures include the time before` : '';
+    reasons.push(`guard tripped ${i.guardTrips.length} time(s), last at ${last.at} (${last.rules.join(', ') || 'no rule recorded'})${resumed}`);
   }
   // Any volume counts: a mismatch is a real difference in what a user would see, not noise.
   const mismatchRate = rate(i.mismatch, i.compared);

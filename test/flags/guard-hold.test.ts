@@ -85,6 +85,11 @@ it('holds reads on legacy after a rollback, whatever the file turns on, until a 
   expect(resumed.out).toMatch(/^jarvis-memory: resumed: the guard had held it back since \S+ \(rolled back at shadow: mismatchRate /);
   expect(resumed.out).toMatch(/jarvis-memory: stage cutover as the flags say/);
   expect((await runCommand(statusCommand, proxy)).out).not.toMatch(/GUARD HOLDS/);
+  // Today's report lists the resume after the rollback, and its verdict says when it came.
+  const report = async () =>
+    (await fetch(`${stack.proxy.httpUrl}/admin/reports/${new Date().toISOString().slice(0, 10)}.md`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  await waitUntil(async () => /resumed by a person/.test(await report()), 30_000, 'the resume stored and in the report');
+  expect(await report()).toMatch(/guard tripped 1 time\(s\), last at \d\d:\d\d UTC \(mismatchRate\); a person resumed it at \d\d:\d\d UTC/);
   expect((await runCommand(guardCommand, ['resume', S, ...proxy])).out).toMatch(/not holding it back \(watching\): nothing to resume/);
   await expect(runCommand(guardCommand, ['resume', S, '--proxy', stack.proxy.httpUrl, '--token', 'wrong'])).rejects.toThrow(/HTTP 401/);
 

@@ -23,6 +23,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   newError: 0,
   addedLatencyMs: 3,
   guardTrips: [],
+  resumedAt: null,
   heldBackSince: null,
   behindSince: { legacy: null, new: null },
   reconcile: { status: 'done', remaining: 0, queued: 0 },
@@ -60,6 +61,14 @@ describe('decideVerdict', () => {
     );
     expect(v.verdict).toBe('roll back');
     expect(v.reasons[0]).toBe('guard tripped 2 time(s), last at 14:02 UTC (mismatchRate, addedLatencyMs)');
+  });
+
+  it('still rolls back after a person resumed the guard, and says when: the day holds the time before', () => {
+    const v = decideVerdict(clean({ guardTrips: [{ at: '09:10 UTC', rules: ['mismatchRate'] }], resumedAt: '11:30 UTC' }), T);
+    expect(v.verdict).toBe('roll back');
+    expect(v.reasons[0]).toBe(
+      "guard tripped 1 time(s), last at 09:10 UTC (mismatchRate); a person resumed it at 11:30 UTC: the day's figures include the time before",
+    );
   });
 
   it('needs the minimum samples before error rate or latency can roll back', () => {

@@ -100,7 +100,11 @@ export function details(r) {
         'ul',
         {},
         r.guardEvents.map((e) =>
-          el('li', {}, `${e.at.slice(11, 19)} ${e.stage}: ${e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ')}`),
+          el(
+            'li',
+            {},
+            `${e.at.slice(11, 19)} ${e.stage}: ${e.kind === 'resume' ? 'resumed by a person' : e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ')}`,
+          ),
         ),
       )
     : el('p', { class: 'muted' }, 'No guard event today.');
