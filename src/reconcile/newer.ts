@@ -38,6 +38,15 @@ const newerThan = (e: unknown[], than: unknown[]): boolean => apartMs(e, than) >
 const stampedBefore = (e: unknown[], than: unknown[], toleranceS: number): boolean => apartMs(e, than) < -toleranceS * 1000;
 
 /**
+ * What landed on a side between two reads of a key: `now` without the elements `before` held already. A repair told to
+ * give up what the side held beyond the truth when the run read it keeps only these after the truth.
+ */
+export function landedSince(before: CanonicalRecord | undefined, now: CanonicalRecord): CanonicalRecord {
+  if (!before) return now;
+  return { ...now, lists: now.lists.map((list, i) => list.filter((e) => !(before.lists[i] ?? []).some((b) => isDeepStrictEqual(b, e)))) };
+}
+
+/**
  * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
  * elements stamped later than it, after its copy there if it has one (and later than the copy); in a list the truth
  * holds nothing of, those stamped later than its newest element of any list. A truth read

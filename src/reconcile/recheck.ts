@@ -8,7 +8,8 @@ import { other, type Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { OutboxTable } from '../outbox/table.js';
 import { diffRecord, type RecordTuning } from './diff.js';
-import { withNewer } from './newer.js';
+import { landedSince, withNewer } from './newer.js';
+import type { CanonicalRecord } from '../services/records.js';
 import type { Difference } from './runs.js';
 import { readSettled, type SettledRead } from './settled.js';
 import type { KeyReader } from './source.js';
@@ -23,6 +24,11 @@ export interface Recheck {
   rounds: number;
   /** Each side as it holds keys now. */
   sides: Record<Side, KeyReader>;
+  /**
+   * A person gave up what the secondary holds beyond the primary (a gap given up): only what lands on it after a read
+   * of it made just before the primary's read counts as a live write (one there already reached the primary before).
+   */
+  giveUpHeld?: boolean;
 }
 
 export interface Rechecked {
@@ -45,11 +51,12 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
   const listsOnly = new Set<string>();
   for (let round = 0; round < r.rounds && open.length; round++) {
     await sleep(r.tuning.recheckDelayMs);
+    const before = r.giveUpHeld ? new Map((await r.sides[other(r.primary)].recordsOf(open)).map((x) => [x.key, x])) : undefined;
     const now = await readSettled(r.table, r.service, open, r.primary, r.sides);
     read = now;
     differing = new Map();
     for (const key of open) {
-      const judged = judge(r, now, key);
+      const judged = judge(r, now, key, before && { held: before.get(key) });
       if (judged.difference) differing.set(key, judged.difference);
       else if (judged.listsOnly) listsOnly.add(key);
     }
@@ -61,11 +68,12 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
 }
 
 /** The key's difference between the primary's read followed by what the secondary holds newer, and the secondary. */
-function judge(r: Recheck, now: SettledRead, key: string): { difference?: Difference; listsOnly: boolean } {
+function judge(r: Recheck, now: SettledRead, key: string, before?: { held: CanonicalRecord | undefined }): { difference?: Difference; listsOnly: boolean } {
   const secondary = other(r.primary);
   const first = now[r.primary].get(key);
   const second = now[secondary].get(key);
-  const newer = first && withNewer(r.service, first, second, r.tuning.timeToleranceS);
+  const landed = before && second ? landedSince(before.held, second) : second;
+  const newer = first && withNewer(r.service, first, landed, r.tuning.timeToleranceS);
   const moved = newer !== undefined && newer.lists.some((list, i) => list.length > first!.lists[i]!.length);
   // Each side's record holds the newest `retain` of a list (the legacy agent's window): so does the expectation. A
   // header the newer writes recomputed is the secondary's own, which no read from before them can match: such a key is

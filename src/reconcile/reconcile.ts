@@ -80,6 +80,8 @@ export interface ReconcileOptions {
   repair?: boolean;
   /** Asked before each key a repair writes: a reason not to write the target side (any more) fails the keys left. */
   refusal?: () => string | undefined;
+  /** A repair that gives up what the target held beyond the truth when read (HeldSync.giveUpHeld): a gap given up. */
+  giveUpHeld?: boolean;
   trigger?: RunTrigger;
   /** Only keys in this range (default all). */
   range?: KeyRange;
@@ -196,6 +198,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     tuning: t,
     rounds: RECHECK_ROUNDS,
     sides: { legacy, new: sides.new },
+    giveUpHeld: opts.giveUpHeld ?? false,
   };
   let differences = await runs.differences(current.id);
   let converged = 0;
@@ -267,6 +270,7 @@ async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyRea
     source: target === 'new' ? opts.sides.new : legacy,
     holds: new KeyHolds(opts.pool, { leaseMs: t.holdLeaseMs }),
     toleranceS: t.timeToleranceS,
+    giveUpHeld: opts.giveUpHeld ?? false,
   };
   let repairFailed = 0;
   let refused: string | undefined;

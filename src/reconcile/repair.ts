@@ -14,7 +14,7 @@ import { isNotSent, type Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
-import { sameElement, withNewer } from './newer.js';
+import { landedSince, sameElement, withNewer } from './newer.js';
 import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
 import type { KeyReader } from './source.js';
 import { untilShown } from './settled.js';
@@ -92,6 +92,11 @@ export interface HeldSync {
   source: KeyReader;
   holds: KeyHolds;
   toleranceS: number;
+  /**
+   * A person gave up what the side held beyond the truth when the run read it (the writes the truth missed, its gap
+   * given up): only what landed there since, live writes beside the repair, is kept after the truth.
+   */
+  giveUpHeld?: boolean;
 }
 
 /**
@@ -102,7 +107,9 @@ export interface HeldSync {
  * (the key untouched).
  */
 export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
-  if (!(await needsSync(s.service, key, truth, current, s.toleranceS))) return 0;
+  // What the side holds beyond the truth that is kept after it: all of it, or what landed since `current` was read.
+  const beyond = (side: CanonicalRecord | undefined) => (s.giveUpHeld && side ? landedSince(current, side) : side);
+  if (!(await needsSync(s.service, key, truth && withNewer(s.service, truth, beyond(current), s.toleranceS), current, s.toleranceS))) return 0;
   let away = 0;
   let lost = 0;
   for (;;) {
@@ -111,7 +118,7 @@ export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord 
       // writes that landed since after whatever this attempt wrote, and withNewer keeps them after the truth.
       return await s.holds.hold(s.service, key, s.side, async (fence) => {
         const now = await readLanded(s, key);
-        return syncKey(s.service, key, truth && withNewer(s.service, truth, now, s.toleranceS), now, fenced(s.writer, fence), s.toleranceS);
+        return syncKey(s.service, key, truth && withNewer(s.service, truth, beyond(now), s.toleranceS), now, fenced(s.writer, fence), s.toleranceS);
       });
     } catch (err) {
       // The side away (not connected, its breaker open: a legacy agent restarting): the failed write was not sent, so
@@ -151,24 +158,17 @@ async function readLanded(s: HeldSync, key: string): Promise<CanonicalRecord | u
   return (await s.source.recordsOf([key]))[0];
 }
 
-/** Whether the side's `current` is other than `truth` followed by what landed there since (withNewer): syncKey's dry run. */
+/** Whether the side's `current` is other than `target` (the truth followed by what is kept): syncKey's dry run. */
 async function needsSync(
   service: ServiceName,
   key: string,
-  truth: CanonicalRecord | undefined,
+  target: CanonicalRecord | undefined,
   current: CanonicalRecord | undefined,
   toleranceS: number,
 ): Promise<boolean> {
   const needed = () => Promise.reject(new Needed());
   try {
-    await syncKey(
-      service,
-      key,
-      truth && withNewer(service, truth, current, toleranceS),
-      current,
-      { send: needed, clearKey: needed, restore: needed },
-      toleranceS,
-    );
+    await syncKey(service, key, target, current, { send: needed, clearKey: needed, restore: needed }, toleranceS);
     return false;
   } catch (err) {
     if (err instanceof Needed) return true;

@@ -26,6 +26,9 @@ import type { RunTrigger } from './runs.js';
 import { legacyWriter, newWriter } from './repair.js';
 import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
 import { other } from '../plan/plan.js';
+import { childLogger } from '../telemetry/log.js';
+
+const log = childLogger('reconcile');
 
 /** The side repairs copy from: legacy until the orchestrator answers writes first. */
 const truthFor = (stage: Stage): Side => (STAGE_PLANS[stage].newPrimary ? 'new' : 'legacy');
@@ -51,6 +54,24 @@ export function gapRefusal(service: ServiceName, truth: Side, gap: SideGap | und
     `(${GAP_CAUSE[truth]}): copying it over the other side would undo them; repair it from the other side instead ` +
     `(at ${WRITTEN_SECOND[truth]}: ${repairOf(service, truth)})`
   );
+}
+
+/**
+ * Forgets the truth's own gap for a repair a person asked to give its missed writes up (`giveUpMissed`); what it
+ * forgot, or nothing when it had none. Refused where the truth is not written first: it would go on missing writes.
+ */
+async function giveUpMissed(store: Store, service: ServiceName, stage: Stage, truth: Side): Promise<(SideGap & { side: Side }) | undefined> {
+  const gap = store.gaps.of(service, truth);
+  if (!gap) return undefined;
+  if (secondaryAt(stage) !== other(truth))
+    throw new Error(
+      `repair refused: the writes ${service}'s ${truth === 'legacy' ? 'legacy store' : 'orchestrator'} missed can be given up only where ` +
+        `agents write it first and the other side second (stage ${WRITTEN_SECOND[other(truth)]}; now ${stage})`,
+    );
+  // Stamped now: a write it missed later (a replica still under the kill switch) keeps the gap, and the repair is refused.
+  if (!(await store.gaps.close(service, truth, new Date()))) return undefined;
+  log.warn({ service, side: truth, since: gap.since.toISOString() }, 'repair: the writes this side missed are given up, as asked');
+  return { ...gap, side: truth };
 }
 
 /** The side a stage writes second (the outbox's), if it writes both. */
@@ -133,6 +154,12 @@ export interface ServiceRunOptions {
   range?: KeyRange;
   tuning?: Partial<ReconcileTuning>;
   onProgress?: ReconcileOptions['onProgress'];
+  /**
+   * With a repair from a truth that has a gap of its own (both sides missed writes: the kill switch pressed at
+   * complete), a person's choice to give up the writes the truth missed: its gap is forgotten and the repair makes the
+   * other side like it. Only where the truth is written first and the other side second, so that it misses no more.
+   */
+  giveUpMissed?: boolean;
 }
 
 /**
@@ -149,7 +176,7 @@ export async function reconcileService(
   flags: Flags,
   service: ServiceName,
   opts: ServiceRunOptions = {},
-): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean } }> {
+): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean }; givenUp?: SideGap & { side: Side } }> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
   // Read afresh, not as of the last flush: another replica may have opened or closed a gap within that second.
   await store.gaps.read();
@@ -158,6 +185,7 @@ export async function reconcileService(
   // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
   const refusal = () =>
     rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth)) ?? gapRefusal(service, truth, store.gaps.of(service, truth));
+  const givenUp = opts.repair && opts.giveUpMissed ? await giveUpMissed(store, service, stage, truth) : undefined;
   const refused = opts.repair && refusal();
   if (refused) throw new Error(`repair refused: ${refused}`);
   const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
@@ -171,6 +199,7 @@ export async function reconcileService(
       stage,
       repair: opts.repair ?? false,
       refusal,
+      giveUpHeld: givenUp !== undefined,
       trigger: opts.trigger ?? 'manual',
       ...(opts.range ? { range: opts.range } : {}),
       tuning: { ...tuningOf(config), ...opts.tuning },
@@ -182,7 +211,8 @@ export async function reconcileService(
   }
   const side = other(truth);
   const gap = side === 'legacy' ? legacyGap : newGap;
-  if (!gap) return result;
+  const forgotten = givenUp ? { givenUp } : {};
+  if (!gap) return { ...result, ...forgotten };
   const closes = secondaryAt(stage) === side && result.run.status === 'done' && result.remaining === 0;
-  return { ...result, gap: { ...gap, side, closed: closes && (await store.gaps.close(service, side, result.run.startedAt)) } };
+  return { ...result, ...forgotten, gap: { ...gap, side, closed: closes && (await store.gaps.close(service, side, result.run.startedAt)) } };
 }

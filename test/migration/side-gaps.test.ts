@@ -302,3 +302,68 @@ it('a write to legacy alone that timed out on a hung legacy, landing after a rep
     await quick.store.close();
   }
 }, 90_000);
+
+it('the kill switch pressed at complete: both sides miss writes, no repair copies either over the other, until a person gives up one side', async () => {
+  await setFlags(COMPLETE, 'complete');
+  const atComplete = new Date();
+  expect(await agent.call({ action: 'add_memory', user_id: 'b1', memory: 'at complete' })).toMatchObject({ status: 'ok' });
+  await recordedSince(atComplete, 'legacy');
+  await setFlags({ ...COMPLETE, [KILL_SWITCH]: { enabled: true } }, 'killed');
+  const killed = new Date();
+  expect(await agent.call({ action: 'add_memory', user_id: 'b1', memory: 'under the kill switch' })).toMatchObject({ status: 'ok' });
+  await recordedSince(killed, 'new');
+
+  // Released to new-primary: each side holds a write the other lacks, and neither is copied over the other.
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  expect(await legacyHolds('b1')).toEqual(['under the kill switch']);
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'b1' }))).toEqual(['at complete']);
+  await expect.poll(async () => Object.values((await status()).services[S]!.behindSince).every(Boolean), { timeout: 10_000 }).toBe(true);
+  await expect(reconcileService(config, store, flags, S, { repair: true })).rejects.toThrow(/orchestrator has missed writes since .* would undo them/);
+  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'legacy' })).rejects.toThrow(/repair refused/);
+  // Giving the orchestrator's missed writes up needs it written first: at dual-write it would go on missing them.
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'new', giveUpMissed: true })).rejects.toThrow(
+    /missed can be given up only where agents write it first and the other side second \(stage new-primary; now dual-write\)/,
+  );
+  expect((await status()).services[S]!.behindSince.new).not.toBeNull();
+
+  // A person's choice, after a run listed the keys that differ: keep the orchestrator's, give up what it missed.
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  const listed = await cli('reconcile', '--service', S);
+  expect(listed.code, listed.out).toBe(1);
+  expect(listed.out).toMatch(/differing 1[\s\S]*b1/);
+  const run = await cli('reconcile', '--repair', '--give-up-missed', '--service', S);
+  expect(run.code, run.out).toBe(0);
+  expect(run.out).toMatch(/given up, as asked: the writes the orchestrator missed since \S+ \(served to legacy alone/);
+  expect(run.out).toMatch(/legacy holds what the other side holds again: its gap since \S+ is closed/);
+  expect(await legacyHolds('b1')).toEqual(['at complete']);
+  await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
+}, 90_000);
+
+it("both sides miss writes: giving up legacy's instead, at dual-write, makes the orchestrator like legacy, its newer writes at complete dropped", async () => {
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  await agent.call({ action: 'add_memory', user_id: 'b2', memory: 'before' });
+  await proxy.runner.secondary.drain();
+  await setFlags(COMPLETE, 'complete');
+  const atComplete = new Date();
+  await agent.call({ action: 'add_memory', user_id: 'b2', memory: 'at complete' });
+  await recordedSince(atComplete, 'legacy');
+  await setFlags({ ...COMPLETE, [KILL_SWITCH]: { enabled: true } }, 'killed');
+  const killed = new Date();
+  await agent.call({ action: 'add_memory', user_id: 'b3', memory: 'under the kill switch' });
+  await recordedSince(killed, 'new');
+
+  // Legacy's copy kept: the orchestrator's write at complete, newer than anything legacy holds of b2, is given up too.
+  await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  const run = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: true });
+  expect({ givenUp: run.givenUp?.side, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
+    givenUp: 'legacy',
+    remaining: 0,
+    side: 'new',
+    closed: true,
+  });
+  await setFlags(NEW_PRIMARY, 'new-primary');
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'b2' }))).toEqual(['before']);
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'b3' }))).toEqual(['under the kill switch']);
+  await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
+}, 90_000);
