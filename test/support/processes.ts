@@ -1,15 +1,15 @@
 /** Processes as /proc shows them, for tests of what a process leaves behind when it is stopped or killed. */
 import { readdir, readFile } from 'node:fs/promises';
 
-/** Every live process: its parent and its command line. */
-export async function liveProcesses(): Promise<Map<number, { parent: number; command: string }>> {
-  const out = new Map<number, { parent: number; command: string }>();
+/** Every live process: its parent, its process group and its command line. */
+export async function liveProcesses(): Promise<Map<number, { parent: number; group: number; command: string }>> {
+  const out = new Map<number, { parent: number; group: number; command: string }>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
     if (!status || /^State:\s*Z/m.test(status)) continue;
     const command = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ');
-    out.set(Number(name), { parent: Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]), command });
+    out.set(Number(name), { parent: Number(/^PPid:\s*(\d+)/m.exec(status)?.[1]), group: Number(/^NSpgid:\s*(\d+)/m.exec(status)?.[1]), command });
   }
   return out;
 }
@@ -27,4 +27,9 @@ export async function descendants(root: number): Promise<Map<number, string>> {
   };
   walk(root);
   return below;
+}
+
+/** Every live process of process group `group` (a group outlives its leader: orphans keep it). */
+export async function groupMembers(group: number): Promise<number[]> {
+  return [...(await liveProcesses())].filter(([, p]) => p.group === group).map(([pid]) => pid);
 }
