@@ -8,7 +8,7 @@ import { breach } from '../report/format.js';
 import { resumeHow, type GuardEvent } from '../guard/events.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
-import { gapLine } from '../store/side-gaps.js';
+import { bothBehindLine, gapLine } from '../store/side-gaps.js';
 import type { ServiceName } from '../services/registry.js';
 import { SIDES, type Side } from '../plan/plan.js';
 
@@ -78,12 +78,13 @@ function statusTable(url: string, body: StatusBody): string[] {
       .map((c, i) => c.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  const gaps = Object.entries(body.services).flatMap(([service, s]) =>
-    SIDES.flatMap((side) => {
+  const gaps = Object.entries(body.services).flatMap(([service, s]) => {
+    const behind = SIDES.flatMap((side) => {
       const since = s.behindSince[side];
       return since ? [`${service}: ${side.toUpperCase()} BEHIND: ${gapLine(service as ServiceName, side, since)}`] : [];
-    }),
-  );
+    });
+    return behind.length === SIDES.length ? [...behind, `${service}: BOTH SIDES BEHIND: ${bothBehindLine(service)}`] : behind;
+  });
   // A tripped guard holds the service's reads on legacy whatever the flags say: why, and how to let it move on.
   const held = Object.entries(body.services).flatMap(([service, s]) => {
     if (s.guard?.state !== 'tripped') return [];

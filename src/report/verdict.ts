@@ -5,7 +5,7 @@
 import type { Config } from '../config.js';
 import { readsFrom, type Stage } from '../flags/stage.js';
 import { other, SIDES, type Side } from '../plan/plan.js';
-import { GAP_CAUSE, WRITTEN_SECOND } from '../store/side-gaps.js';
+import { bothBehindLine, GAP_CAUSE, WRITTEN_SECOND } from '../store/side-gaps.js';
 
 const SIDE_NAME: Record<Side, string> = { legacy: 'legacy', new: 'the orchestrator' };
 import { percent } from './format.js';
@@ -77,6 +77,8 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
     const since = input.behindSince[side];
     return since ? [{ side, since }] : [];
   });
+  // Each side's own repair is refused while the other is behind too: only a person's choice of the side to keep helps.
+  if (gaps.length === SIDES.length) return { verdict: 'hold', reasons: [bothBehindLine('S'), ...rollBack] };
   // A side that missed writes (legacy at complete, the orchestrator under the kill switch or at off again) serves stale reads: whatever
   // else the day says, the way on is a repair of that side first.
   const stale = gaps.filter((g) => readsFrom(input.stage, g.side));

@@ -318,6 +318,13 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   expect(await legacyHolds('b1')).toEqual(['under the kill switch']);
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'b1' }))).toEqual(['at complete']);
   await expect.poll(async () => Object.values((await status()).services[S]!.behindSince).every(Boolean), { timeout: 10_000 }).toBe(true);
+  // Status and the report name the way out, not either side's own repair.
+  expect((await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN)).out).toMatch(
+    /jarvis-memory: BOTH SIDES BEHIND: .*memshift reconcile --service jarvis-memory --repair --give-up-missed/,
+  );
+  const report = (await proxy.reporter.write()).data.services.find((x) => x.service === S)!.verdict;
+  expect(report.verdict).toBe('hold');
+  expect(report.reasons[0]).toMatch(/^both sides have missed writes .*--give-up-missed/);
   await expect(reconcileService(config, store, flags, S, { repair: true })).rejects.toThrow(/orchestrator has missed writes since .* would undo them/);
   await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'legacy' })).rejects.toThrow(/repair refused/);
   // Giving the orchestrator's missed writes up needs it written first: at dual-write it would go on missing them.

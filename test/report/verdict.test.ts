@@ -63,6 +63,12 @@ describe('decideVerdict', () => {
     expect(v.reasons[0]).toBe('guard tripped 2 time(s), last at 14:02 UTC (mismatchRate, addedLatencyMs)');
   });
 
+  it('holds with both sides behind, naming the way out rather than a repair of either side', () => {
+    const v = decideVerdict(clean({ stage: 'new-primary', behindSince: { legacy: '2026-11-27 09:00:00 UTC', new: '2026-11-27 10:00:00 UTC' } }), T);
+    expect(v.verdict).toBe('hold');
+    expect(v.reasons).toEqual([expect.stringMatching(/^both sides have missed writes .* memshift reconcile --service S --repair --give-up-missed /)]);
+  });
+
   it('still rolls back after a person resumed the guard, and says when: the day holds the time before', () => {
     const v = decideVerdict(clean({ guardTrips: [{ at: '09:10 UTC', rules: ['mismatchRate'] }], resumedAt: '11:30 UTC' }), T);
     expect(v.verdict).toBe('roll back');
