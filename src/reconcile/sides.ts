@@ -61,13 +61,13 @@ export function gapRefusal(service: ServiceName, truth: Side, gap: SideGap | und
  * forgot, or nothing when it had none. Refused where the truth is not written first: it would go on missing writes.
  */
 async function giveUpMissed(store: Store, service: ServiceName, stage: Stage, truth: Side): Promise<(SideGap & { side: Side }) | undefined> {
-  const gap = store.gaps.of(service, truth);
-  if (!gap) return undefined;
   if (secondaryAt(stage) !== other(truth))
     throw new Error(
       `repair refused: the writes ${service}'s ${truth === 'legacy' ? 'legacy store' : 'orchestrator'} missed can be given up only where ` +
         `agents write it first and the other side second (stage ${WRITTEN_SECOND[other(truth)]}; now ${stage})`,
     );
+  const gap = store.gaps.of(service, truth);
+  if (!gap) return undefined;
   // Stamped now: a write it missed later (a replica still under the kill switch) keeps the gap, and the repair is refused.
   if (!(await store.gaps.close(service, truth, new Date()))) return undefined;
   log.warn({ service, side: truth, since: gap.since.toISOString() }, 'repair: the writes this side missed are given up, as asked');
@@ -158,6 +158,7 @@ export interface ServiceRunOptions {
    * With a repair from a truth that has a gap of its own (both sides missed writes: the kill switch pressed at
    * complete), a person's choice to give up the writes the truth missed: its gap is forgotten and the repair makes the
    * other side like it. Only where the truth is written first and the other side second, so that it misses no more.
+   * Asked again after a run that died midway (the gap already forgotten), it drops the rest all the same.
    */
   giveUpMissed?: boolean;
 }
@@ -199,7 +200,8 @@ export async function reconcileService(
       stage,
       repair: opts.repair ?? false,
       refusal,
-      giveUpHeld: givenUp !== undefined,
+      // Also once its gap is gone: a run asked the same again after one that died midway gives up the rest.
+      giveUpHeld: Boolean(opts.repair && opts.giveUpMissed),
       trigger: opts.trigger ?? 'manual',
       ...(opts.range ? { range: opts.range } : {}),
       tuning: { ...tuningOf(config), ...opts.tuning },
@@ -213,6 +215,7 @@ export async function reconcileService(
   const gap = side === 'legacy' ? legacyGap : newGap;
   const forgotten = givenUp ? { givenUp } : {};
   if (!gap) return { ...result, ...forgotten };
-  const closes = secondaryAt(stage) === side && result.run.status === 'done' && result.remaining === 0;
+  // A run over part of the keys says nothing of the rest.
+  const closes = !opts.range && secondaryAt(stage) === side && result.run.status === 'done' && result.remaining === 0;
   return { ...result, ...forgotten, gap: { ...gap, side, closed: closes && (await store.gaps.close(service, side, result.run.startedAt)) } };
 }

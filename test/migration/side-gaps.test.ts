@@ -362,9 +362,13 @@ it("both sides miss writes: giving up legacy's instead, at dual-write, makes the
 
   // Legacy's copy kept: the orchestrator's write at complete, newer than anything legacy holds of b2, is given up too.
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
+  // A run that got only as far as b3 (the keys from b3 on) before it died: legacy's gap is forgotten, b2 not reached.
+  const first = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: true, range: { from: 'b3' } });
+  expect({ givenUp: first.givenUp?.side, side: first.gap?.side, closed: first.gap?.closed }).toEqual({ givenUp: 'legacy', side: 'new', closed: false });
+  // Asked again: no gap left to forget, and b2's newer write at complete is dropped all the same.
   const run = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: true });
   expect({ givenUp: run.givenUp?.side, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
-    givenUp: 'legacy',
+    givenUp: undefined,
     remaining: 0,
     side: 'new',
     closed: true,
