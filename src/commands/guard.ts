@@ -1,7 +1,7 @@
 /** `memshift guard resume <service>`: a person's go-ahead after the guard rolled a service back, sent to a running proxy. */
 import { defineCommand } from './define.js';
 import { adminRequest } from './admin-api.js';
-import { breach } from '../report/format.js';
+import { rolledBack } from '../report/format.js';
 import type { GuardEvent } from '../guard/events.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 
@@ -27,7 +27,7 @@ second. Prints what the guard held and the stage the flags now give the service.
     const token = values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN;
     const r = await adminRequest<Resumed>(values.proxy, token, `/guard/${service}/resume`, 'POST');
     const e = r.lastEvent;
-    const why = e ? ` since ${e.at} (rolled back at ${e.stage}${e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : ''})` : '';
+    const why = e ? ` since ${e.at} (${rolledBack(e)})` : '';
     const held = r.was === 'tripped' ? `resumed: the guard had held it back${why}` : 'the guard was not holding it back (watching): nothing to resume';
     process.stdout.write(
       `${service}: ${held}\n${service}: stage ${r.stage} as the flags say; the guard watches it${r.was === 'tripped' ? ' again' : ''} with an empty window\n`,

@@ -4,7 +4,7 @@
  */
 import { defineCommand } from './define.js';
 import { adminRequest } from './admin-api.js';
-import { breach } from '../report/format.js';
+import { rolledBack } from '../report/format.js';
 import { resumeHow, type GuardEvent } from '../guard/events.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
@@ -29,8 +29,9 @@ Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/sta
 default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage (off after a later stage shows the
 furthest reached), read-new and shadow-read percentages, guard state, the guard window's compared reads,
 mismatch rate, new-side error rate and added p99 latency, re-checked share of skipped reads, and the outbox
-depth; then each service the guard holds back (since when, on which figures, how to resume), each side of a service that missed writes (legacy at complete, the orchestrator under the kill
-switch or at off again), the replicas on its store, and any setting or stage they are apart on.`,
+depth; then each service the guard holds back (since when, on which figures, how to resume), each side of a
+service that missed writes (legacy at complete, the orchestrator under the kill switch or at off again), the
+replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
     const body = await adminRequest<StatusBody>(values.proxy, values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN, '/status');
@@ -89,7 +90,7 @@ function statusTable(url: string, body: StatusBody): string[] {
   const held = Object.entries(body.services).flatMap(([service, s]) => {
     if (s.guard?.state !== 'tripped') return [];
     const e = s.guard.lastEvent;
-    const why = e ? ` (rolled back at ${e.stage}${e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : ''})` : '';
+    const why = e ? ` (${rolledBack(e)})` : '';
     return [`${service}: GUARD HOLDS IT BACK since ${s.guard.trippedAt ?? '?'}${why}: reads stay on legacy until a person resumes it: ${resumeHow(service)}`];
   });
   const f = body.fleet;

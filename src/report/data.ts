@@ -18,7 +18,7 @@ import type { Side } from '../plan/plan.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
 import { comparisonDetail, type ComparisonDetail } from './comparison-detail.js';
 import { servedOf, type Served } from './served.js';
-import { stamp } from './format.js';
+import { hhmm, stamp } from './format.js';
 import { decideVerdict, thresholdsFrom, type Thresholds, type VerdictResult } from './verdict.js';
 
 const REPORT_VERSION = 1;
@@ -232,7 +232,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             addedLatencyMs: t.addedLatencyMs,
             heldBackSince: held ? stamp(held.since) : null,
             behindSince: { legacy: behindSince.legacy && stamp(behindSince.legacy), new: behindSince.new && stamp(behindSince.new) },
-            guardTrips: guardEvents.filter((e) => e.kind === 'rollback').map((e) => ({ at: hhmmUtc(e.at), rules: e.breaches.map((b) => b.rule) })),
+            guardTrips: guardEvents.filter((e) => e.kind === 'rollback').map((e) => ({ at: `${hhmm(e.at)} UTC`, rules: e.breaches.map((b) => b.rule) })),
             resumedAt: resumedAfterLastTrip(guardEvents),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
           },
@@ -415,12 +415,10 @@ function summariseRun(r: ReconcileRun, redact: Redact): RunSummary {
 
 const heldBackOf = (e: GuardEvent | undefined): ServiceReport['heldBack'] => (e ? { since: e.at, flagsChanged: e.flagsChanged } : null);
 
-const hhmmUtc = (iso: string): string => `${iso.slice(11, 16)} UTC`;
-
 /** When a person resumed the guard after the day's last rollback (HH:MM UTC); null when no resume followed it. */
 function resumedAfterLastTrip(events: GuardEventSummary[]): string | null {
   const last = events.at(-1);
-  return last?.kind === 'resume' && events.some((e) => e.kind === 'rollback') ? hhmmUtc(last.at) : null;
+  return last?.kind === 'resume' && events.some((e) => e.kind === 'rollback') ? `${hhmm(last.at)} UTC` : null;
 }
 
 async function guardEventsOf(events: GuardEvents, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {

@@ -54,6 +54,10 @@ export function breach(b: { rule: string; value: number; threshold: number; samp
   return `${b.rule} ${unit(b.value)} > ${unit(b.threshold)} (${count(b.samples)} samples)`;
 }
 
+/** A guard rollback as a clause: `rolled back at shadow: mismatchRate 0.59% > 0.10% (171 samples)`. */
+export const rolledBack = (e: { stage: string; breaches: { rule: string; value: number; threshold: number; samples: number }[] }): string =>
+  `rolled back at ${e.stage}${e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : ''}`;
+
 export const VERDICT_LABEL = { advance: 'Advance', hold: 'Hold', 'roll back': 'Roll back' } as const;
 
 /** What became of the reads skipped for a write in flight, as one line. */
