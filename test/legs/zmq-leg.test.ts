@@ -98,7 +98,8 @@ describe('zmq leg', () => {
     const rep = await startRep('tcp://127.0.0.1:*', 1500);
     cleanups.push(() => rep.close());
     const l = leg(rep.endpoint, { timeoutMs: 200, maxInFlight: 2 });
-    expect((await l.call('warm')).toString()).toBe('warm');
+    // The calls meant to answer get room on a busy machine; the leg's 200 ms is for those meant to time out.
+    expect((await l.call('warm', { timeoutMs: 5000 })).toString()).toBe('warm');
     // A slow backend holds both: they time out, yet it still has them.
     expect(await failureOf(l.call('slow:1'))).toBe('timeout');
     expect(await failureOf(l.call('slow:2'))).toBe('timeout');
@@ -108,7 +109,7 @@ describe('zmq leg', () => {
     expect(l.stats().breaker).toBe('closed');
     // Once the backend has answered both (late, dropped), the leg sends again.
     await until(async () => expect(l.stats().inFlight).toBe(0), 10_000);
-    expect((await l.call('fourth')).toString()).toBe('fourth');
+    expect((await l.call('fourth', { timeoutMs: 5000 })).toString()).toBe('fourth');
     expect(rep.answered()).toBe(4);
   });
 
@@ -141,9 +142,10 @@ describe('zmq leg', () => {
     expect(held.at).toBe(false);
     const back = await startRep(rep.endpoint);
     cleanups.push(() => back.close());
-    await until(() => l.call('again', { timeoutMs: 1000 }), 10_000);
+    // Given room: the leg's 100 ms is for the calls meant to time out (clean-clone run 110 timed this one out).
+    await until(() => l.call('again', { timeoutMs: 5000 }), 10_000);
     expect(held.at).toBe(false);
-    await l.call('and again');
+    await l.call('and again', { timeoutMs: 5000 });
     expect(held.at).toBe(true);
   });
 
