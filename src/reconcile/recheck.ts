@@ -26,7 +26,8 @@ export interface Recheck {
   sides: Record<Side, KeyReader>;
   /**
    * A person gave up what the secondary holds beyond the primary (a gap given up): only what lands on it after a read
-   * of it made just before the primary's read counts as a live write (one there already reached the primary before).
+   * of it made before the round's wait counts as a live write (one there already had reached the primary, which is
+   * read after the wait).
    */
   giveUpHeld?: boolean;
 }
@@ -38,6 +39,8 @@ export interface Rechecked {
   listsOnly: Set<string>;
   /** The last round's read (undefined: no round ran). */
   read?: SettledRead;
+  /** With giveUpHeld, what the secondary held before the last round's wait: the repair gives up the rest of it too. */
+  held?: Map<string, CanonicalRecord>;
 }
 
 /**
@@ -49,11 +52,13 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
   let differing = new Map<string, Difference>();
   let read: SettledRead | undefined;
   const listsOnly = new Set<string>();
+  let held: Map<string, CanonicalRecord> | undefined;
   for (let round = 0; round < r.rounds && open.length; round++) {
-    await sleep(r.tuning.recheckDelayMs);
     const before = r.giveUpHeld ? new Map((await r.sides[other(r.primary)].recordsOf(open)).map((x) => [x.key, x])) : undefined;
+    await sleep(r.tuning.recheckDelayMs);
     const now = await readSettled(r.table, r.service, open, r.primary, r.sides);
     read = now;
+    held = before;
     differing = new Map();
     for (const key of open) {
       const judged = judge(r, now, key, before && { held: before.get(key) });
@@ -64,7 +69,7 @@ export async function recheck(r: Recheck, keys: readonly string[]): Promise<Rech
     open = [...differing.keys()];
     if (!progressed) break;
   }
-  return { differing, listsOnly, ...(read ? { read } : {}) };
+  return { differing, listsOnly, ...(read ? { read } : {}), ...(held ? { held } : {}) };
 }
 
 /** The key's difference between the primary's read followed by what the secondary holds newer, and the secondary. */

@@ -14,8 +14,7 @@ import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, emptyStats, type DiffTuning } from './diff.js';
 import { mapLimit, RateLimiter } from './pace.js';
 import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
-import { recheck, type Recheck } from './recheck.js';
-import type { SettledRead } from './settled.js';
+import { recheck, type Recheck, type Rechecked } from './recheck.js';
 import { OutboxTable } from '../outbox/table.js';
 import { LegacyReads } from './legacy-reads.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
@@ -190,7 +189,8 @@ async function compareAll(opts: ReconcileOptions, t: ReconcileTuning, runs: Reco
 async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: ReconcileRuns, current: ReconcileRun): Promise<ReconcileResult> {
   const { service, sides } = opts;
   const primary = primaryOf(opts);
-  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new');
+  // A give-up judges legacy's extra elements by what the primary held after them: a fresh read of it each time.
+  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new' || opts.giveUpHeld === true);
   const checks: Recheck = {
     service,
     table: new OutboxTable(opts.pool),
@@ -207,19 +207,20 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   try {
     // The re-check: what changed since it was compared (writes in flight during the run, a store written behind its
     // replies catching up under load) is judged now.
-    const { differing, listsOnly, read } = await recheck(
+    const checked = await recheck(
       checks,
       differences.map((d) => d.key),
     );
+    const { differing, listsOnly } = checked;
     if (listsOnly.size)
       log.info({ service, keys: listsOnly.size }, 'keys written during the re-check judged on their lists; their header is compared when they are quiet');
     const gone = differences.filter((d) => !differing.has(d.key)).map((d) => d.key);
     converged = gone.length;
     await runs.forgetDifferences(current.id, gone);
     differences = [...differing.values()];
-    if (read) {
+    if (checked.read) {
       if (opts.repair && differences.length) {
-        repairFailed = await repair(opts, t, legacy, differences, read);
+        repairFailed = await repair(opts, t, legacy, differences, checked);
         const tried = differences.filter((d) => d.repaired !== false);
         const after = await recheck(
           checks,
@@ -258,7 +259,9 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   return { run, differences, remaining: left.length };
 }
 
-async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], now: SettledRead): Promise<number> {
+/** `seen`: the re-check's last read, and with a give-up what the target held before it (Rechecked.held). */
+async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], seen: Rechecked): Promise<number> {
+  const now = seen.read!;
   const target = other(opts.truth);
   const writer = opts.sides.writers?.[target];
   if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
@@ -283,7 +286,7 @@ async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyRea
       return;
     }
     try {
-      await syncHeld(sync, d.key, now[opts.truth].get(d.key), now[target].get(d.key));
+      await syncHeld(sync, d.key, now[opts.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
       await limiter.take(1);
     } catch (err) {
       repairFailed++;

@@ -94,7 +94,8 @@ export interface HeldSync {
   toleranceS: number;
   /**
    * A person gave up what the side held beyond the truth when the run read it (the writes the truth missed, its gap
-   * given up): only what landed there since, live writes beside the repair, is kept after the truth.
+   * given up): only what landed there since (`heldBefore`, a read before the truth's), live writes beside the repair,
+   * is kept after the truth.
    */
   giveUpHeld?: boolean;
 }
@@ -106,9 +107,15 @@ export interface HeldSync {
  * waited for a while. Returns the writes sent; KeyStillWritten when earlier writes of the key did not land in time
  * (the key untouched).
  */
-export async function syncHeld(s: HeldSync, key: string, truth: CanonicalRecord | undefined, current: CanonicalRecord | undefined): Promise<number> {
-  // What the side holds beyond the truth that is kept after it: all of it, or what landed since `current` was read.
-  const beyond = (side: CanonicalRecord | undefined) => (s.giveUpHeld && side ? landedSince(current, side) : side);
+export async function syncHeld(
+  s: HeldSync,
+  key: string,
+  truth: CanonicalRecord | undefined,
+  current: CanonicalRecord | undefined,
+  heldBefore?: CanonicalRecord,
+): Promise<number> {
+  // What the side holds beyond the truth that is kept after it: all of it, or what landed since it was read before the truth.
+  const beyond = (side: CanonicalRecord | undefined) => (s.giveUpHeld && side ? landedSince(heldBefore, side) : side);
   if (!(await needsSync(s.service, key, truth && withNewer(s.service, truth, beyond(current), s.toleranceS), current, s.toleranceS))) return 0;
   let away = 0;
   let lost = 0;

@@ -378,3 +378,44 @@ it("both sides miss writes: giving up legacy's instead, at dual-write, makes the
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'b3' }))).toEqual(['under the kill switch']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
 }, 90_000);
+
+it('a give-up beside live writes keeps every write acknowledged meanwhile, and gives up only what was missed', async () => {
+  const keys = ['l0', 'l1', 'l2', 'l3'];
+  await setFlags(COMPLETE, 'complete');
+  const atComplete = new Date();
+  for (const u of keys) await agent.call({ action: 'add_memory', user_id: u, memory: 'at complete' });
+  await recordedSince(atComplete, 'legacy');
+  await setFlags({ ...COMPLETE, [KILL_SWITCH]: { enabled: true } }, 'killed');
+  const killed = new Date();
+  for (const u of keys) await agent.call({ action: 'add_memory', user_id: u, memory: 'under the kill switch' });
+  await recordedSince(killed, 'new');
+  await setFlags(NEW_PRIMARY, 'new-primary');
+
+  // An agent goes on writing the same keys through memshift while the orchestrator's copy is kept.
+  const live = new ReqClient(proxy.fronts[S]!, 10_000);
+  const acked: Record<string, string[]> = Object.fromEntries(keys.map((u) => [u, []]));
+  let writing = true;
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      const u = keys[i % keys.length]!;
+      const reply = (await live.call({ action: 'add_memory', user_id: u, memory: `live ${i}` })) as { status?: string };
+      if (reply.status === 'ok') acked[u]!.push(`live ${i}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const run = await reconcileService(config, store, flags, S, { repair: true, giveUpMissed: true });
+    expect(run.givenUp?.side).toBe('new');
+  } finally {
+    writing = false;
+    await writer;
+    live.close();
+  }
+  await proxy.runner.secondary.drain();
+  for (const u of keys) {
+    const want = ['at complete', ...acked[u]!];
+    expect(memories(await agent.call({ action: 'get_memories', user_id: u })), `${u} on the orchestrator`).toEqual(want);
+    expect(await legacyHolds(u), `${u} on legacy`).toEqual(want);
+  }
+}, 90_000);
