@@ -24,8 +24,7 @@ second. Prints what the guard held and the stage the flags now give the service.
     const [sub, service] = positionals;
     if (sub !== 'resume') throw new Error(`unknown guard command "${sub ?? ''}": memshift guard resume <service>`);
     if (!service || !isServiceName(service)) throw new Error(`name a service: one of ${serviceNames().join(', ')}`);
-    const token = values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN;
-    const r = await adminRequest<Resumed>(values.proxy, token, `/guard/${service}/resume`, 'POST');
+    const r = await adminRequest<Resumed>(values.proxy, values.token, `/guard/${service}/resume`, 'POST');
     const e = r.lastEvent;
     const why = e ? ` since ${e.at} (${rolledBack(e)})` : '';
     const held = r.was === 'tripped' ? `resumed: the guard had held it back${why}` : 'the guard was not holding it back (watching): nothing to resume';

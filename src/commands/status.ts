@@ -34,7 +34,7 @@ service that missed writes (legacy at complete, the orchestrator under the kill 
 replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
   async ({ values }) => {
-    const body = await adminRequest<StatusBody>(values.proxy, values.token ?? process.env.MEMSHIFT_ADMIN_TOKEN, '/status');
+    const body = await adminRequest<StatusBody>(values.proxy, values.token, '/status');
     process.stdout.write(`${statusTable(values.proxy.replace(/\/+$/, ''), body).join('\n')}\n`);
   },
 );
