@@ -7,7 +7,7 @@ import { isServiceName, serviceNames } from '../services/registry.js';
 import { withStoreAndFlags } from '../store/open.js';
 import { GAP_CAUSE, gapLine } from '../store/side-gaps.js';
 
-const usage = `Usage: memshift reconcile --service S [--repair [--give-up-missed]] [--truth legacy|new] [--config FILE] [--set k=v ...]
+const usage = `Usage: memshift reconcile --service S [--repair [--give-up-missed FILE]] [--truth legacy|new] [--config FILE] [--set k=v ...]
 
 Compares the legacy store of service S (reconcile.legacyDataDir) with the orchestrator's PostgreSQL
 (reconcile.orchestratorDatabaseUrl) by checksums over key ranges, bisecting the ranges that differ, and
@@ -18,9 +18,12 @@ resumed from its checkpoint. The run is recorded in the state store (reconcile_r
   --truth SIDE     source of truth (default: legacy, or new once the service's stage is new-primary; the other side
                    while one side has missed writes, legacy at complete or new under the kill switch, and a repair
                    from that side is refused; a run where it is written second leaving no difference closes the gap)
-  --give-up-missed with --repair, when both sides missed writes (the kill switch pressed at complete): give up the
+  --give-up-missed FILE
+                   with --repair, when both sides missed writes (the kill switch pressed at complete): give up the
                    writes the truth missed, a person's choice after a run without it listed the keys that differ;
-                   the repair then makes the other side like the truth. Only where the truth is written first
+                   the repair then makes the other side like the truth. Only where the truth is written first.
+                   What each key loses is appended to FILE first, a JSON line a key with the legacy requests that
+                   would write it again (users' memories in clear: keep FILE safe; /dev/null keeps none)
   --show-values    print the differing values too (they are users' memories; hidden by default)
 Exit status: 0 when the stores agree (after any repair), 1 when differences remain.`;
 
@@ -30,7 +33,7 @@ export const command = defineCommand(
     service: { type: 'string' },
     repair: { type: 'boolean', default: false },
     truth: { type: 'string' },
-    'give-up-missed': { type: 'boolean', default: false },
+    'give-up-missed': { type: 'string' },
     'show-values': { type: 'boolean', default: false },
     ...CONFIG_OPTIONS,
   },
@@ -38,12 +41,13 @@ export const command = defineCommand(
     const service = values.service;
     if (!service || !isServiceName(service)) throw new Error(`--service must be one of ${serviceNames().join(', ')}`);
     if (values.truth !== undefined && values.truth !== 'legacy' && values.truth !== 'new') throw new Error('--truth must be legacy or new');
-    if (values['give-up-missed'] && !values.repair) throw new Error('--give-up-missed goes with --repair');
+    if (values['give-up-missed'] !== undefined && !values.repair) throw new Error('--give-up-missed goes with --repair');
     const config = loadConfig({ path: values.config, set: values.set });
     return withStoreAndFlags(config, async (store, flags) => {
-      const { run, differences, remaining, gap, givenUp } = await reconcileService(config, store, flags, service, {
+      const keepIn = values['give-up-missed'];
+      const { run, differences, remaining, gap, givenUp, kept } = await reconcileService(config, store, flags, service, {
         repair: values.repair,
-        giveUpMissed: values['give-up-missed'],
+        ...(keepIn === undefined ? {} : { giveUpMissed: { keepIn } }),
         ...(values.truth ? { truth: values.truth as Side } : {}),
       });
       const lines = [
@@ -52,6 +56,9 @@ export const command = defineCommand(
           ? [
               `  given up, as asked: the writes ${givenUp.side === 'legacy' ? 'legacy' : 'the orchestrator'} missed since ${givenUp.since.toISOString()} (${GAP_CAUSE[givenUp.side]})`,
             ]
+          : []),
+        ...(kept
+          ? [`  taken from ${kept.side === 'legacy' ? 'legacy' : 'the orchestrator'} and kept in ${kept.path}: ${kept.elements} elements of ${kept.keys} keys`]
           : []),
         `  records: legacy ${run.legacyRecords}, new ${run.newRecords}; ranges checked ${run.rangesChecked}, records fetched ${run.recordsFetched}`,
         `  missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}` +

@@ -1,12 +1,12 @@
 /**
  * What a side holds beyond a truth read a while ago: the elements that landed there since (live writes of the key),
- * which a rewrite of the key to that truth alone would wipe; and element equality as the reconciler judges it
- * (each side stamps a live write with its own clock, so times agree within the tolerance).
+ * which a rewrite of the key to that truth alone would wipe; what a rewrite gives up; and element equality as the
+ * reconciler judges it (each side stamps a live write with its own clock, so times agree within the tolerance).
  */
 import { isDeepStrictEqual } from 'node:util';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import type { CanonicalRecord } from '../services/records.js';
-import { numberOf } from '../util/pyjson.js';
+import { numberOf, pyDumps } from '../util/pyjson.js';
 import { diffRecord } from './diff.js';
 
 /**
@@ -78,4 +78,41 @@ export function withNewer(service: ServiceName, truth: CanonicalRecord, current:
     return from < mine.length ? [...list, ...mine.slice(from)] : list;
   });
   return { ...truth, lists };
+}
+
+/** What a repair giving a side's extra writes up takes from it: elements, and its header where that goes too. */
+export interface GivenUpPart {
+  record: CanonicalRecord;
+  /** The header goes too (the key removed, or its own fields rewritten). */
+  header: boolean;
+}
+
+/**
+ * What `now` (a side's record) holds that `target` (what the repair leaves there) does not keep: each element matched
+ * once, alike exactly first, then alike in all but time (the same write stamped by each side's clock); undefined when
+ * nothing goes.
+ */
+export function notKept(service: ServiceName, now: CanonicalRecord | undefined, target: CanonicalRecord | undefined): GivenUpPart | undefined {
+  if (!now) return undefined;
+  const shape = serviceOf(service).record;
+  const lists = now.lists.map((list, i) => {
+    const untimed = (e: unknown[]) => (shape.lists[i]?.timed ? e.slice(0, -1) : e);
+    const [unlike, rest] = unmatched(list, target?.lists[i] ?? [], (e) => e);
+    return unmatched(unlike, rest, untimed)[0];
+  });
+  const header = shape.header.length > 0 && (!target || (!shape.headerFollowsLists && !isDeepStrictEqual(now.header, target.header)));
+  return header || lists.some((l) => l.length) ? { record: { ...now, lists }, header } : undefined;
+}
+
+/** Each element of `list` matched with one of `other` alike by `form`, once: the elements of each left unmatched. */
+function unmatched(list: unknown[][], other: unknown[][], form: (e: unknown[]) => unknown[]): [unknown[][], unknown[][]] {
+  const left = new Map<string, unknown[][]>();
+  for (const e of other) {
+    const k = pyDumps(form(e));
+    const alike = left.get(k);
+    if (alike) alike.push(e);
+    else left.set(k, [e]);
+  }
+  const alone = list.filter((e) => !left.get(pyDumps(form(e)))?.pop());
+  return [alone, [...left.values()].flat()];
 }

@@ -21,6 +21,7 @@ import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
+import type { GivenUp } from './given-up.js';
 import { connectClient } from '../store/client.js';
 
 const log = childLogger('reconcile');
@@ -79,8 +80,8 @@ export interface ReconcileOptions {
   repair?: boolean;
   /** Asked before each key a repair writes: a reason not to write the target side (any more) fails the keys left. */
   refusal?: () => string | undefined;
-  /** A repair that gives up what the target held beyond the truth when read (HeldSync.giveUpHeld): a gap given up. */
-  giveUpHeld?: boolean;
+  /** A repair that gives up what the target held beyond the truth when read, kept here (HeldSync.giveUp): a gap given up. */
+  giveUp?: GivenUp;
   trigger?: RunTrigger;
   /** Only keys in this range (default all). */
   range?: KeyRange;
@@ -190,7 +191,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
   const { service, sides } = opts;
   const primary = primaryOf(opts);
   // A give-up judges legacy's extra elements by what the primary held after them: a fresh read of it each time.
-  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new' || opts.giveUpHeld === true);
+  const legacy = new LegacyReads(sides.legacy, () => sides.reloadLegacy?.() ?? Promise.resolve(undefined), primary === 'new' || opts.giveUp !== undefined);
   const checks: Recheck = {
     service,
     table: new OutboxTable(opts.pool),
@@ -198,7 +199,7 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     tuning: t,
     rounds: RECHECK_ROUNDS,
     sides: { legacy, new: sides.new },
-    giveUpHeld: opts.giveUpHeld ?? false,
+    giveUpHeld: opts.giveUp !== undefined,
   };
   let differences = await runs.differences(current.id);
   let converged = 0;
@@ -273,7 +274,7 @@ async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyRea
     source: target === 'new' ? opts.sides.new : legacy,
     holds: new KeyHolds(opts.pool, { leaseMs: t.holdLeaseMs }),
     toleranceS: t.timeToleranceS,
-    giveUpHeld: opts.giveUpHeld ?? false,
+    ...(opts.giveUp ? { giveUp: opts.giveUp } : {}),
   };
   let repairFailed = 0;
   let refused: string | undefined;

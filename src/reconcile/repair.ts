@@ -14,7 +14,8 @@ import { isNotSent, type Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
-import { landedSince, sameElement, withNewer } from './newer.js';
+import { landedSince, notKept, sameElement, withNewer } from './newer.js';
+import type { GivenUp } from './given-up.js';
 import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
 import type { KeyReader } from './source.js';
 import { untilShown } from './settled.js';
@@ -95,9 +96,9 @@ export interface HeldSync {
   /**
    * A person gave up what the side held beyond the truth when the run read it (the writes the truth missed, its gap
    * given up): only what landed there since (`heldBefore`, a read before the truth's), live writes beside the repair,
-   * is kept after the truth.
+   * is kept after the truth; what the rewrite takes from the side is kept here first.
    */
-  giveUpHeld?: boolean;
+  giveUp?: GivenUp;
 }
 
 /**
@@ -115,7 +116,7 @@ export async function syncHeld(
   heldBefore?: CanonicalRecord,
 ): Promise<number> {
   // What the side holds beyond the truth that is kept after it: all of it, or what landed since it was read before the truth.
-  const beyond = (side: CanonicalRecord | undefined) => (s.giveUpHeld && side ? landedSince(heldBefore, side) : side);
+  const beyond = (side: CanonicalRecord | undefined) => (s.giveUp && side ? landedSince(heldBefore, side) : side);
   if (!(await needsSync(s.service, key, truth && withNewer(s.service, truth, beyond(current), s.toleranceS), current, s.toleranceS))) return 0;
   let away = 0;
   let lost = 0;
@@ -125,7 +126,10 @@ export async function syncHeld(
       // writes that landed since after whatever this attempt wrote, and withNewer keeps them after the truth.
       return await s.holds.hold(s.service, key, s.side, async (fence) => {
         const now = await readLanded(s, key);
-        return syncKey(s.service, key, truth && withNewer(s.service, truth, beyond(now), s.toleranceS), now, fenced(s.writer, fence), s.toleranceS);
+        const target = truth && withNewer(s.service, truth, beyond(now), s.toleranceS);
+        const taken = s.giveUp && notKept(s.service, now, target);
+        if (taken) await s.giveUp!.keep(key, taken);
+        return syncKey(s.service, key, target, now, fenced(s.writer, fence), s.toleranceS);
       });
     } catch (err) {
       // The side away (not connected, its breaker open: a legacy agent restarting): the failed write was not sent, so

@@ -24,6 +24,7 @@ import type { KeyRange } from './canonical.js';
 import { reconcile, type ReconcileOptions, type ReconcileResult, type ReconcileSides, type ReconcileTuning, type Side } from './reconcile.js';
 import type { RunTrigger } from './runs.js';
 import { legacyWriter, newWriter } from './repair.js';
+import { GivenUpFile } from './given-up.js';
 import { barrierPingsFor, Resolver } from '../outbox/resolve.js';
 import { other } from '../plan/plan.js';
 import { childLogger } from '../telemetry/log.js';
@@ -158,9 +159,10 @@ export interface ServiceRunOptions {
    * With a repair from a truth that has a gap of its own (both sides missed writes: the kill switch pressed at
    * complete), a person's choice to give up the writes the truth missed: its gap is forgotten and the repair makes the
    * other side like it. Only where the truth is written first and the other side second, so that it misses no more.
-   * Asked again after a run that died midway (the gap already forgotten), it drops the rest all the same.
+   * Asked again after a run that died midway (the gap already forgotten), it drops the rest all the same. What each
+   * key loses is appended to the file `keepIn` first (GivenUpFile; /dev/null keeps none).
    */
-  giveUpMissed?: boolean;
+  giveUpMissed?: { keepIn: string };
 }
 
 /**
@@ -177,7 +179,7 @@ export async function reconcileService(
   flags: Flags,
   service: ServiceName,
   opts: ServiceRunOptions = {},
-): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean }; givenUp?: SideGap & { side: Side } }> {
+): Promise<ReconcileResult & { gap?: SideGap & { side: Side; closed: boolean }; givenUp?: SideGap & { side: Side }; kept?: GivenUpFile }> {
   const stage = serviceSnapshot(flags.snapshot(), service).stage;
   // Read afresh, not as of the last flush: another replica may have opened or closed a gap within that second.
   await store.gaps.read();
@@ -186,34 +188,41 @@ export async function reconcileService(
   // Asked again before each key: the stage may move (a person, the guard's rollback) while the repair runs.
   const refusal = () =>
     rewriteRefusal(service, serviceSnapshot(flags.snapshot(), service).stage, other(truth)) ?? gapRefusal(service, truth, store.gaps.of(service, truth));
-  const givenUp = opts.repair && opts.giveUpMissed ? await giveUpMissed(store, service, stage, truth) : undefined;
-  const refused = opts.repair && refusal();
-  if (refused) throw new Error(`repair refused: ${refused}`);
-  const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
+  // Opened before the gap is forgotten: a file that cannot be written stops the give-up before it starts.
+  const kept = opts.repair && opts.giveUpMissed ? await GivenUpFile.open(opts.giveUpMissed.keepIn, service, other(truth)) : undefined;
   let result: ReconcileResult;
+  let givenUp: (SideGap & { side: Side }) | undefined;
   try {
-    result = await reconcile({
-      service,
-      pool: store.pool,
-      sides,
-      truth,
-      stage,
-      repair: opts.repair ?? false,
-      refusal,
-      // Also once its gap is gone: a run asked the same again after one that died midway gives up the rest.
-      giveUpHeld: Boolean(opts.repair && opts.giveUpMissed),
-      trigger: opts.trigger ?? 'manual',
-      ...(opts.range ? { range: opts.range } : {}),
-      tuning: { ...tuningOf(config), ...opts.tuning },
-      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      valuesAtRest: valuesAtRestFor(config),
-    });
+    givenUp = kept ? await giveUpMissed(store, service, stage, truth) : undefined;
+    const refused = opts.repair && refusal();
+    if (refused) throw new Error(`repair refused: ${refused}`);
+    const sides = await openSides(config, service, opts.repair ? store.idMap : undefined, store.keyLocks);
+    try {
+      result = await reconcile({
+        service,
+        pool: store.pool,
+        sides,
+        truth,
+        stage,
+        repair: opts.repair ?? false,
+        refusal,
+        // Also once its gap is gone: a run asked the same again after one that died midway gives up the rest.
+        ...(kept ? { giveUp: kept } : {}),
+        trigger: opts.trigger ?? 'manual',
+        ...(opts.range ? { range: opts.range } : {}),
+        tuning: { ...tuningOf(config), ...opts.tuning },
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        valuesAtRest: valuesAtRestFor(config),
+      });
+    } finally {
+      await sides.close();
+    }
   } finally {
-    await sides.close();
+    await kept?.close();
   }
   const side = other(truth);
   const gap = side === 'legacy' ? legacyGap : newGap;
-  const forgotten = givenUp ? { givenUp } : {};
+  const forgotten = { ...(givenUp ? { givenUp } : {}), ...(kept ? { kept } : {}) };
   if (!gap) return { ...result, ...forgotten };
   // A run over part of the keys says nothing of the rest.
   const closes = !opts.range && secondaryAt(stage) === side && result.run.status === 'done' && result.remaining === 0;

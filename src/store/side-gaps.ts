@@ -31,7 +31,7 @@ export const gapLine = (service: ServiceName, side: Side, since: string): string
 /** Both sides behind (the kill switch pressed at complete): a repair from either is refused; the person's way out. */
 export const bothBehindLine = (service: string): string =>
   'both sides have missed writes (the kill switch pressed at complete): each holds writes the other lacks, and a repair from either is refused; ' +
-  `choose the side to keep, then memshift reconcile --service ${service} --repair --give-up-missed at a stage that writes it first ` +
+  `choose the side to keep, then memshift reconcile --service ${service} --repair --give-up-missed FILE at a stage that writes it first ` +
   '(--truth new at new-primary, --truth legacy at dual-write)';
 
 const key = (service: ServiceName, side: Side) => `${service}|${side}`;

@@ -2,6 +2,8 @@
  * Both sides behind on session-memory (the kill switch pressed at complete): giving up the orchestrator's missed
  * interactions at new-primary makes legacy's session like the orchestrator's, its kill-switch interaction dropped.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
@@ -56,8 +58,22 @@ it("gives the orchestrator's missed interactions up: legacy then holds what the 
   await stack.setFlags(NEW_PRIMARY, 'new-primary');
   const legacyHolds = async () => contents(await send(stack.sims.endpoints[S], { action: 'get_context', session_id: 's1' }));
   expect(await legacyHolds()).toEqual(['before', 'under the kill switch']);
-  const run = await reconcileService(stack.config, stack.store, stack.flags, S, { repair: true, giveUpMissed: true });
+  const keepIn = join(stack.dir, 'given-up.jsonl');
+  const run = await reconcileService(stack.config, stack.store, stack.flags, S, { repair: true, giveUpMissed: { keepIn } });
   expect({ givenUp: run.givenUp?.side, remaining: run.remaining, closed: run.gap?.closed }).toEqual({ givenUp: 'new', remaining: 0, closed: true });
+  // What legacy lost is kept, with the request that would write it again; the session itself (its user) stays.
+  const kept = readFileSync(keepIn, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
+  expect(kept).toEqual([
+    expect.objectContaining({
+      side: 'legacy',
+      key: 's1',
+      given_up: { interactions: [{ role: 'user', content: 'under the kill switch', metadata: expect.anything(), timestamp: expect.anything() }] },
+      requests: [expect.objectContaining({ action: 'add_interaction', session_id: 's1', role: 'user', content: 'under the kill switch' })],
+    }),
+  ]);
   expect(await legacyHolds()).toEqual(['before', 'at complete']);
   expect(contents(await agent.call({ action: 'get_context', session_id: 's1' }))).toEqual(['before', 'at complete']);
 }, 90_000);

@@ -7,6 +7,8 @@
  *
  * Over 300 lines: one stack walked through the stages in order, each case starting where the one before left it.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { serviceSnapshot, type Flags } from '../../src/flags/source.js';
@@ -82,6 +84,12 @@ async function repairFromLegacyCloses(): Promise<void> {
     closed: true,
   });
 }
+/** The lines of a give-up's file, parsed. */
+const keptLines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { given_up: Record<string, unknown> });
 const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
 const legacyHolds = async (user: string) => memories(await send(sims.endpoints[S], { action: 'get_memories', user_id: user }));
 const users = Array.from({ length: USERS }, (_, u) => `u${u}`);
@@ -329,7 +337,7 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'legacy' })).rejects.toThrow(/repair refused/);
   // Giving the orchestrator's missed writes up needs it written first: at dual-write it would go on missing them.
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
-  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'new', giveUpMissed: true })).rejects.toThrow(
+  await expect(reconcileService(config, store, flags, S, { repair: true, truth: 'new', giveUpMissed: { keepIn: '/dev/null' } })).rejects.toThrow(
     /missed can be given up only where agents write it first and the other side second \(stage new-primary; now dual-write\)/,
   );
   expect((await status()).services[S]!.behindSince.new).not.toBeNull();
@@ -339,9 +347,25 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   const listed = await cli('reconcile', '--service', S);
   expect(listed.code, listed.out).toBe(1);
   expect(listed.out).toMatch(/differing 1[\s\S]*b1/);
-  const run = await cli('reconcile', '--repair', '--give-up-missed', '--service', S);
+  // A file that cannot be written stops the give-up before the gap is forgotten.
+  const nowhere = await cli('reconcile', '--repair', '--give-up-missed', join(dir, 'no-such-dir', 'kept.jsonl'), '--service', S);
+  expect({ code: nowhere.code, out: nowhere.out }).toMatchObject({ code: 1, out: expect.stringMatching(/ENOENT: no such file/) });
+  expect((await status()).services[S]!.behindSince.new).not.toBeNull();
+  const keptIn = join(dir, 'given-up-b1.jsonl');
+  const run = await cli('reconcile', '--repair', '--give-up-missed', keptIn, '--service', S);
   expect(run.code, run.out).toBe(0);
   expect(run.out).toMatch(/given up, as asked: the writes the orchestrator missed since \S+ \(served to legacy alone/);
+  expect(run.out).toContain(`taken from legacy and kept in ${keptIn}: 1 elements of 1 keys`);
+  expect(keptLines(keptIn)).toEqual([
+    {
+      at: expect.any(String),
+      service: S,
+      side: 'legacy',
+      key: 'b1',
+      given_up: { memories: [{ memory: 'under the kill switch', timestamp: expect.anything() }] },
+      requests: [{ action: 'add_memory', user_id: 'b1', memory: 'under the kill switch' }],
+    },
+  ]);
   expect(run.out).toMatch(/legacy holds what the other side holds again: its gap since \S+ is closed/);
   expect(await legacyHolds('b1')).toEqual(['at complete']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
@@ -363,16 +387,21 @@ it("both sides miss writes: giving up legacy's instead, at dual-write, makes the
   // Legacy's copy kept: the orchestrator's write at complete, newer than anything legacy holds of b2, is given up too.
   await setFlags({ [f('dual-write')]: { enabled: true } }, 'dual-write');
   // A run that got only as far as b3 (the keys from b3 on) before it died: legacy's gap is forgotten, b2 not reached.
-  const first = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: true, range: { from: 'b3' } });
+  const keepIn = join(dir, 'given-up-b2.jsonl');
+  const first = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: { keepIn }, range: { from: 'b3' } });
   expect({ givenUp: first.givenUp?.side, side: first.gap?.side, closed: first.gap?.closed }).toEqual({ givenUp: 'legacy', side: 'new', closed: false });
   // Asked again: no gap left to forget, and b2's newer write at complete is dropped all the same.
-  const run = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: true });
+  const run = await reconcileService(config, store, flags, S, { repair: true, truth: 'legacy', giveUpMissed: { keepIn } });
   expect({ givenUp: run.givenUp?.side, remaining: run.remaining, side: run.gap?.side, closed: run.gap?.closed }).toEqual({
     givenUp: undefined,
     remaining: 0,
     side: 'new',
     closed: true,
   });
+  // What the orchestrator lost, kept by the run that took it; the key b3, only added to there, loses nothing.
+  expect(keptLines(keepIn).map((l) => [l.side, l.key, l.given_up])).toEqual([
+    ['new', 'b2', { memories: [{ memory: 'at complete', timestamp: expect.anything() }] }],
+  ]);
   await setFlags(NEW_PRIMARY, 'new-primary');
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'b2' }))).toEqual(['before']);
   expect(memories(await agent.call({ action: 'get_memories', user_id: 'b3' }))).toEqual(['under the kill switch']);
@@ -393,6 +422,7 @@ it('a give-up beside live writes keeps every write acknowledged meanwhile, and g
 
   // An agent goes on writing the same keys through memshift while the orchestrator's copy is kept.
   const live = new ReqClient(proxy.fronts[S]!, 10_000);
+  const keepIn = join(dir, 'given-up-live.jsonl');
   const acked: Record<string, string[]> = Object.fromEntries(keys.map((u) => [u, []]));
   let writing = true;
   const writer = (async () => {
@@ -405,7 +435,7 @@ it('a give-up beside live writes keeps every write acknowledged meanwhile, and g
   })();
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const run = await reconcileService(config, store, flags, S, { repair: true, giveUpMissed: true });
+    const run = await reconcileService(config, store, flags, S, { repair: true, giveUpMissed: { keepIn } });
     expect(run.givenUp?.side).toBe('new');
   } finally {
     writing = false;
@@ -413,6 +443,9 @@ it('a give-up beside live writes keeps every write acknowledged meanwhile, and g
     live.close();
   }
   await proxy.runner.secondary.drain();
+  // Kept: each key's write under the kill switch, and none of the live ones.
+  const kept = keptLines(keepIn).map((l) => [l.key, (l.given_up.memories as { memory: string }[]).map((m) => m.memory)]);
+  expect(kept.sort()).toEqual(keys.map((u) => [u, ['under the kill switch']]));
   for (const u of keys) {
     const want = ['at complete', ...acked[u]!];
     expect(memories(await agent.call({ action: 'get_memories', user_id: u })), `${u} on the orchestrator`).toEqual(want);
