@@ -67,6 +67,12 @@ async function giveUpMissed(store: Store, service: ServiceName, stage: Stage, tr
       `repair refused: the writes ${service}'s ${truth === 'legacy' ? 'legacy store' : 'orchestrator'} missed can be given up only where ` +
         `agents write it first and the other side second (stage ${WRITTEN_SECOND[other(truth)]}; now ${stage})`,
     );
+  const { clear, remove } = serviceOf(service).repair;
+  if (truth === 'new' && !clear && !remove)
+    throw new Error(
+      `repair refused: ${service}'s legacy service has no request that removes what a key holds, so legacy cannot be made like the ` +
+        `orchestrator: only legacy's copy can be kept (--truth legacy at ${WRITTEN_SECOND.new})`,
+    );
   const gap = store.gaps.of(service, truth);
   if (!gap) return undefined;
   // Stamped now: a write it missed later (a replica still under the kill switch) keeps the gap, and the repair is refused.

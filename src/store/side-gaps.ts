@@ -32,7 +32,7 @@ export const gapLine = (service: ServiceName, side: Side, since: string): string
 export const bothBehindLine = (service: string): string =>
   'both sides have missed writes (the kill switch pressed at complete): each holds writes the other lacks, and a repair from either is refused; ' +
   `choose the side to keep, then memshift reconcile --service ${service} --repair --give-up-missed FILE at a stage that writes it first ` +
-  '(--truth new at new-primary, --truth legacy at dual-write)';
+  "(--truth new at new-primary, --truth legacy at dual-write; contextual-memory's legacy service cannot remove what it holds, so there only legacy's can be kept)";
 
 const key = (service: ServiceName, side: Side) => `${service}|${side}`;
 
