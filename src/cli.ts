@@ -71,7 +71,9 @@ export async function main(argv: string[]): Promise<void> {
     if (typeof code === 'number') process.exitCode = code;
   } catch (err) {
     process.stderr.write(`memshift ${name}: ${(err as Error).message}\n`);
-    process.exitCode = 1;
+    // 1 is a command's own answer (differences remain, a check failed), as diff(1) has it: a script running
+    // `reconcile --repair` tells a refused or failed run from one that left differences.
+    process.exitCode = 2;
   }
 }
 

@@ -21,7 +21,8 @@ reconciliation (recorded in reconcile_runs).
   --concurrency N    keys written at once (default backfill.concurrency)
 SIGINT / SIGTERM stop it after the current batch. Refused, or stopped before the next batch, while the service's
 stage has the orchestrator answer writes first (new-primary, complete): agents' writes land there directly, and a
-rewrite of a key could wipe them. Exit status: 0 when it finished and the stores agree.`;
+rewrite of a key could wipe them. Exit status: 0 when it finished and the stores agree, 1 when it stopped early or
+differences remain, 2 when it could not run (refused, failed).`;
 
 function count(text: string | undefined, fallback: number, what: string, min: number): number {
   if (text === undefined) return fallback;

@@ -25,7 +25,7 @@ resumed from its checkpoint. The run is recorded in the state store (reconcile_r
                    What each key loses is appended to FILE first, a JSON line a key with the legacy requests that
                    would write it again (users' memories in clear: keep FILE safe; /dev/null keeps none)
   --show-values    print the differing values too (they are users' memories; hidden by default)
-Exit status: 0 when the stores agree (after any repair), 1 when differences remain.`;
+Exit status: 0 when the stores agree (after any repair), 1 when differences remain, 2 when it could not run (refused, failed).`;
 
 export const command = defineCommand(
   usage,

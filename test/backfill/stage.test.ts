@@ -69,10 +69,10 @@ const memoriesOnNew = async () => Number((await store.pool.query(`SELECT count(*
 it('refuses a backfill, and a repair towards the orchestrator, at new-primary; compares all the same', async () => {
   await setFlags('dual-write', 'new-primary');
   const backfill = await run(['backfill']);
-  expect(backfill.code, backfill.out).toBe(1);
+  expect(backfill.code, backfill.out).toBe(2);
   expect(backfill.out).toMatch(/backfill refused: jarvis-memory is at stage new-primary, where agents' writes land on the new side first/);
   const repair = await run(['reconcile', '--repair', '--truth', 'legacy']);
-  expect(repair.code, repair.out).toBe(1);
+  expect(repair.code, repair.out).toBe(2);
   expect(repair.out).toMatch(/repair refused: jarvis-memory is at stage new-primary/);
   expect(await memoriesOnNew()).toBe(0);
   // Comparing writes nothing: allowed, and it finds every key missing on the orchestrator.

@@ -171,7 +171,7 @@ it('records the gap from the first write served at complete; back at a stage rea
     /legacy store has missed writes since .* copying it over the other side would undo them/,
   );
   const backfill = await cli('backfill', '--service', S);
-  expect(backfill.code, backfill.out).toBe(1);
+  expect(backfill.code, backfill.out).toBe(2);
   expect(backfill.out).toMatch(/backfill refused: jarvis-memory's legacy store has missed writes since/);
   // Legacy answers first here, so the orchestrator's newer memory reads as a write in flight: no run here closes the gap.
   const compared = await reconcileService(config, store, flags, S);
@@ -349,7 +349,7 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   expect(listed.out).toMatch(/differing 1[\s\S]*b1/);
   // A file that cannot be written stops the give-up before the gap is forgotten.
   const nowhere = await cli('reconcile', '--repair', '--give-up-missed', join(dir, 'no-such-dir', 'kept.jsonl'), '--service', S);
-  expect({ code: nowhere.code, out: nowhere.out }).toMatchObject({ code: 1, out: expect.stringMatching(/ENOENT: no such file/) });
+  expect({ code: nowhere.code, out: nowhere.out }).toMatchObject({ code: 2, out: expect.stringMatching(/ENOENT: no such file/) });
   expect((await status()).services[S]!.behindSince.new).not.toBeNull();
   const keptIn = join(dir, 'given-up-b1.jsonl');
   const run = await cli('reconcile', '--repair', '--give-up-missed', keptIn, '--service', S);

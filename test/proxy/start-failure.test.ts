@@ -24,7 +24,7 @@ it('exits with status 1 and the reason when a front cannot bind', async () => {
   const started = Date.now();
   const [code] = (await Promise.race([once(child.proc, 'exit'), new Promise((r) => setTimeout(() => r(['still running']), 15_000))])) as [unknown];
   await child.stop('SIGKILL');
-  expect(code).toBe(1);
+  expect(code).toBe(2);
   expect(Date.now() - started).toBeLessThan(15_000);
   expect(child.output()).toMatch(/Address already in use/);
   expect(child.output()).not.toMatch(/Cannot use a pool/);
