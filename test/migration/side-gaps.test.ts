@@ -369,6 +369,13 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   expect(run.out).toMatch(/legacy holds what the other side holds again: its gap since \S+ is closed/);
   expect(await legacyHolds('b1')).toEqual(['at complete']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
+  // A person replays what was given up through memshift's HTTP front: the kept request is one the service takes.
+  const [request] = keptLines(keptIn)[0]!.requests as unknown[];
+  const replayed = await fetch(`${proxy.httpUrl}/v1/${S}`, { method: 'POST', body: JSON.stringify(request) });
+  expect(await replayed.json()).toMatchObject({ status: 'ok' });
+  await proxy.runner.secondary.drain();
+  expect(await legacyHolds('b1')).toEqual(['at complete', 'under the kill switch']);
+  expect(memories(await agent.call({ action: 'get_memories', user_id: 'b1' }))).toEqual(['at complete', 'under the kill switch']);
 }, 90_000);
 
 it("both sides miss writes: giving up legacy's instead, at dual-write, makes the orchestrator like legacy, its newer writes at complete dropped", async () => {
