@@ -10,7 +10,7 @@ import { startChild, waitForZmq, HEALTH_CHECK, type Child } from '../../src/tool
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
-import { dualWriteFlags, expectBothSidesEqual, openRows, waitUntil, WriteLoad } from '../outbox/support.js';
+import { describeOpenRows, dualWriteFlags, expectBothSidesEqual, openRows, waitUntil, WriteLoad } from '../outbox/support.js';
 
 const DRAIN_MS = 4_000;
 // A claim left behind would hold its write this long: far past the successor's deadline below.
@@ -93,8 +93,14 @@ it('drains on SIGTERM: every request answered, the process exits 0, no claim lef
     await db.end();
   }
 
-  // A successor applies what was left at once: a claim left to expire would hold its key for LEASE_MS.
-  await startMemshift(0);
-  await waitUntil(async () => (await openRows(url)).open === 0, 30_000, 'outbox drained by the successor');
+  // A successor applies what was left at once (about 4 s here; a busy CI host took over 30 s once): a claim left to
+  // expire would hold its key for LEASE_MS, past this deadline.
+  const successor = await startMemshift(0);
+  await waitUntil(
+    async () => (await openRows(url)).open === 0,
+    LEASE_MS - 30_000,
+    'outbox drained by the successor',
+    async () => `${await describeOpenRows(url)}\n--- successor:\n${successor.child.output().slice(-4000)}`,
+  );
   expectBothSidesEqual(sims, load);
-}, 120_000);
+}, 240_000);
