@@ -39,6 +39,10 @@ export class TransportLeg implements Leg {
     this.maxInFlight = opts.maxInFlight ?? Number.POSITIVE_INFINITY;
   }
 
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   connection(): number | undefined {
     return this.transport.connection();
   }

@@ -96,6 +96,8 @@ export interface LegOptions {
 
 export interface Leg {
   readonly endpoint: string;
+  /** A call's timeout when it names none (LegOptions.timeoutMs). */
+  readonly timeoutMs: number;
   /** Sends one request frame and resolves with the backend's reply frame, bytes untouched; rejects with LegError. */
   call(payload: Buffer | string, opts?: { timeoutMs?: number }): Promise<Buffer>;
   /**

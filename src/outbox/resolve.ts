@@ -13,7 +13,7 @@ import { parseReply } from '../comparison/observation.js';
 import { routeRequest } from '../routes/route.js';
 import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';
-import { isUnknownOutcome, type Leg } from '../legs/types.js';
+import { isUnknownOutcome, LegError, type Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { appliedAt, effectDigest } from '../services/legacy-lookup.js';
 import type { AppliedWrite } from './table.js';
@@ -52,6 +52,12 @@ export interface WriteRef {
 }
 
 const BARRIER_ROUND = 32;
+/**
+ * A barrier fails once none of its pings was answered for this many of the leg's timeouts: a REP backend takes its
+ * connections' requests in turn, so with another connection's queue beside the barrier's, a ping is answered every
+ * other request.
+ */
+const STALL_TIMEOUTS = 2;
 /** Look-ups of one repair write before it is given up as unknown (nothing is sent again then). */
 const PATIENT_LOOKUPS = 10;
 const PATIENT_DELAY_MS = 1_000;
@@ -140,8 +146,16 @@ export class Resolver {
     next.done = (async () => {
       await last?.done.catch(() => undefined);
       next.startedAt = Date.now();
-      // In rounds of a few dozen at once: the count is what matters, and one round trip serves a whole round.
-      for (let left = pings; left > 0; left -= BARRIER_ROUND) await Promise.all(Array.from({ length: Math.min(left, BARRIER_ROUND) }, () => leg.call(ping)));
+      // In rounds of a few dozen at once: the count is what matters, and one round trip serves a whole round. A round's
+      // pings wait in the backend's queue behind each other (and the gone connection's requests, taken in turn): on a
+      // slow backend the last ones would outlast the leg's timeout, fail the barrier every time and stay queued, making
+      // the next one slower still. So they get a long timeout, and the barrier fails only when none is answered for
+      // a stall (a hung backend).
+      const stallMs = STALL_TIMEOUTS * leg.timeoutMs;
+      let answered = Date.now();
+      const one = () => leg.call(ping, { timeoutMs: BARRIER_ROUND * stallMs }).then(() => void (answered = Date.now()));
+      for (let left = pings; left > 0; left -= BARRIER_ROUND)
+        await progressing(Promise.all(Array.from({ length: Math.min(left, BARRIER_ROUND) }, one)), () => answered, stallMs, leg.endpoint);
     })();
     // A barrier that failed (the backend hangs again) proves nothing: the next write starts its own.
     next.done.catch(() => this.barriers.get(leg) === next && this.barriers.delete(leg));
@@ -210,5 +224,23 @@ async function findPatiently(resolver: Resolver, side: Side, ref: WriteRef, on: 
         throw new OutcomeUnknown(`${ref.route.service} ${ref.route.action}: outcome still unknown after ${n} look-ups (${String(err)}): not sent again`);
       await new Promise((r) => setTimeout(r, PATIENT_DELAY_MS));
     }
+  }
+}
+
+/** `work`, failed with a timeout once `answered()` (the time of its latest progress) is `stallMs` old. */
+async function progressing<T>(work: Promise<T>, answered: () => number, stallMs: number, endpoint: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    const check = () => {
+      const idle = Date.now() - answered();
+      if (idle >= stallMs) reject(new LegError('timeout', `no reply within ${stallMs} ms`, endpoint));
+      else timer = setTimeout(check, stallMs - idle);
+    };
+    timer = setTimeout(check, stallMs);
+  });
+  try {
+    return await Promise.race([work, stalled]);
+  } finally {
+    clearTimeout(timer);
   }
 }

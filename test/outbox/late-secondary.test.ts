@@ -48,7 +48,7 @@ function newSide() {
     return sleep(20).then(() => Promise.reject(new LateTranslation('new side gave no answer within 20 ms', 'fake', attempt)));
   };
   // A replica that did not send the write drains the connection first (a barrier of pings): a real backend answers them.
-  const leg = { endpoint: 'fake', connection: () => 1, call: () => Promise.resolve(Buffer.from('{"status": "ok"}')) } as unknown as Leg;
+  const leg = { endpoint: 'fake', timeoutMs: 1000, connection: () => 1, call: () => Promise.resolve(Buffer.from('{"status": "ok"}')) } as unknown as Leg;
   const translator = { lookup: (_request: unknown, id: string) => Promise.resolve(landed.includes(id) ? 'applied' : 'absent') } as unknown as Translator;
   return { landed, apply, sides: { legacy: leg, newLeg: leg, translator }, sent: () => sent, lateEnded: () => lateEnded };
 }
