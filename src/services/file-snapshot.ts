@@ -4,8 +4,9 @@
  * pieces), and SQLite commits change pages of the database file while its journal stands beside it. The file is
  * copied again until it held still across the copy (no journal beside it) and the copy reads.
  */
-import { copyFile, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface SnapshotOptions {
@@ -29,7 +30,7 @@ export async function readSnapshot<T>(path: string, copy: string, read: (copy: s
   for (let attempt = 0; ; attempt++) {
     const before = await stat(path);
     const wasBusy = busy();
-    await copyFile(path, copy);
+    await copyWhatIsThere(path, copy);
     const after = await stat(path);
     const beside = wasBusy ?? busy();
     if (!beside && sameVersion(before, after)) {
@@ -48,6 +49,15 @@ export async function readSnapshot<T>(path: string, copy: string, read: (copy: s
     await sleep(Math.min(5 * 2 ** attempt, 100));
   }
 }
+
+/**
+ * The file's bytes up to wherever it ends while they are read. Not fs.copyFile: libuv copies the size it saw at the
+ * start, and a file cut short meanwhile (an agent's save truncates it first) left it asking for the missing bytes
+ * for good, a thread spinning and the run never ending; a cut here ends the copy, and the stat after it shows the change.
+ */
+const copyWhatIsThere = (path: string, copy: string) =>
+  pipeline(createReadStream(path, { highWaterMark: COPY_CHUNK }), createWriteStream(copy, { highWaterMark: COPY_CHUNK }));
+const COPY_CHUNK = 1 << 20;
 
 const sameVersion = (a: { size: number; mtimeMs: number; ino: number }, b: { size: number; mtimeMs: number; ino: number }) =>
   a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;

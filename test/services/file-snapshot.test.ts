@@ -1,5 +1,5 @@
 /** readSnapshot's ways of failing: a file that never holds still gives up with why; a still file that does not read is reported as it is. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,3 +35,28 @@ it('reports a still file that does not read with its own error, not as torn', as
   writeFileSync(join(dir, 'store.json'), '{"a": [1');
   await expect(readSnapshot(join(dir, 'store.json'), join(dir, 'copy'), parse, { waitMs: 5_000 })).rejects.toThrow(SyntaxError);
 });
+
+it('copies a file its agent cuts short while it is copied, and ends (fs.copyFile spun for good on the bytes cut)', async () => {
+  const path = join(dir, 'store.json');
+  const copy = join(dir, 'copy');
+  const whole = Buffer.alloc(256 << 20, 0x20);
+  whole.write('[1]');
+  let midCopy = false;
+  // The cut must come while the copy is under way: tried again where the copy was done before it came.
+  for (let attempt = 0; attempt < 10 && !midCopy; attempt++) {
+    writeFileSync(path, whole);
+    rmSync(copy, { force: true });
+    let done = false;
+    const reading = readSnapshot(path, copy, parse).finally(() => (done = true));
+    let copied = 0;
+    while (!done && copied === 0) {
+      await new Promise((r) => setImmediate(r));
+      copied = existsSync(copy) ? statSync(copy).size : 0;
+    }
+    writeFileSync(path, '{"cut": true}');
+    midCopy = !done && copied > 0 && copied < whole.length;
+    // The file as it was before the cut, or after it: never a torn one, and never no answer.
+    expect([{ cut: true }, [1]]).toContainEqual(await reading);
+  }
+  expect(midCopy, 'the cut came while the file was copied').toBe(true);
+}, 60_000);
