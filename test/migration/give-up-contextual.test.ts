@@ -5,55 +5,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
+import { expect, it } from 'vitest';
 import { reconcileService } from '../../src/reconcile/sides.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import type { Edits } from '../../src/flags/edit.js';
 import { send } from '../sim/helpers.js';
-import { configFor, startSims } from '../support/stack.js';
-import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
 
 const S = 'contextual-memory' as const;
-const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
-const DUAL: Edits = { [f('dual-write')]: { enabled: true } };
-const NEW_PRIMARY: Edits = { ...DUAL, [f('new-primary')]: { enabled: true } };
-const COMPLETE: Edits = { ...NEW_PRIMARY, [f('legacy-off')]: { enabled: true } };
+const { DUAL, NEW_PRIMARY } = stagesOf(S);
+const on = useBothBehindStack(S, 'memshift-give-up-contextual-');
 
-let stack: FlaggedStack<SimHandle>;
-let agent: ReqClient;
-
-beforeAll(async () => {
-  stack = await startFlaggedStack({
-    service: S,
-    prefix: 'memshift-give-up-contextual-',
-    flags: DUAL,
-    sims: (storage) => startSims({ storage }),
-    config: (on) => configFor(on.sims, on.url, { reconcile: { legacyDataDir: on.dir, orchestratorDatabaseUrl: on.url, recheckDelayMs: 300 } }),
-  });
-  agent = new ReqClient(stack.proxy.fronts[S]!, 5000);
-}, 60_000);
-afterAll(async () => {
-  agent?.close();
-  await stack?.close();
-});
-
-const decides = async (decision: string) => expect(await agent.call({ action: 'record_decision', session_id: 'c1', decision })).toBe(true);
+const decides = async (decision: string) => expect(await on.agent().call({ action: 'record_decision', session_id: 'c1', decision })).toBe(true);
 const decisions = (reply: unknown) => ((reply as { key_decisions?: { decision: string }[] } | null)?.key_decisions ?? []).map((d) => d.decision);
 
 it("refuses to keep the orchestrator's copy, then gives the orchestrator's missed decision up at dual-write, keeping it in the file", async () => {
+  const [stack, agent] = [on.stack(), on.agent()];
   expect(await agent.call({ action: 'add_interaction', session_id: 'c1', type: 'user_query', content: 'hello' })).toBe(true);
   await decides('before');
-  await stack.proxy.runner.secondary.drain();
-  await stack.setFlags(COMPLETE, 'complete');
-  const atComplete = Date.now();
-  await decides('at complete');
-  expect(await stack.gapAt('legacy')).toBeGreaterThanOrEqual(atComplete);
-  await stack.setFlags({ ...COMPLETE, [KILL_SWITCH]: { enabled: true } }, 'killed');
-  const killed = Date.now();
-  await decides('under the kill switch');
-  expect(await stack.gapAt('new')).toBeGreaterThanOrEqual(killed);
+  await leaveBothBehind(
+    stack,
+    S,
+    () => decides('at complete'),
+    () => decides('under the kill switch'),
+  );
+  const killed = await stack.gapAt('new');
 
   // Keeping the orchestrator's would need legacy to drop its decision under the kill switch: no request does that.
   await stack.setFlags(NEW_PRIMARY, 'new-primary');

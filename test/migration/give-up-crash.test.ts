@@ -4,48 +4,25 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import type { Edits } from '../../src/flags/edit.js';
+import { expect, it } from 'vitest';
 import { startChild } from '../../src/tools/bench/processes.js';
 import { send } from '../sim/helpers.js';
-import { configFor, startSims } from '../support/stack.js';
-import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
 
 const S = 'jarvis-memory' as const;
 const USERS = 24;
-const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
-const DUAL: Edits = { [f('dual-write')]: { enabled: true } };
-const NEW_PRIMARY: Edits = { ...DUAL, [f('new-primary')]: { enabled: true } };
-const COMPLETE: Edits = { ...NEW_PRIMARY, [f('legacy-off')]: { enabled: true } };
-
-let stack: FlaggedStack<SimHandle>;
-let agent: ReqClient;
+const { NEW_PRIMARY } = stagesOf(S);
+const on = useBothBehindStack(S, 'memshift-give-up-crash-');
 const users = Array.from({ length: USERS }, (_, u) => `k${String(u).padStart(2, '0')}`);
 
-beforeAll(async () => {
-  stack = await startFlaggedStack({
-    service: S,
-    prefix: 'memshift-give-up-crash-',
-    flags: DUAL,
-    sims: (storage) => startSims({ storage }),
-    config: (on) => configFor(on.sims, on.url, { reconcile: { legacyDataDir: on.dir, orchestratorDatabaseUrl: on.url, recheckDelayMs: 300 } }),
-  });
-  agent = new ReqClient(stack.proxy.fronts[S]!, 5000);
-}, 60_000);
-afterAll(async () => {
-  agent?.close();
-  await stack?.close();
-});
-
-const adds = async (user: string, memory: string) => expect(await agent.call({ action: 'add_memory', user_id: user, memory })).toMatchObject({ status: 'ok' });
+const adds = async (user: string, memory: string) =>
+  expect(await on.agent().call({ action: 'add_memory', user_id: user, memory })).toMatchObject({ status: 'ok' });
 const legacyHolds = async (user: string) =>
-  ((await send(stack.sims.endpoints[S], { action: 'get_memories', user_id: user })) as { memories: { memory: string }[] }).memories.map((m) => m.memory);
+  ((await send(on.stack().sims.endpoints[S], { action: 'get_memories', user_id: user })) as { memories: { memory: string }[] }).memories.map((m) => m.memory);
 
 /** `memshift reconcile --repair --give-up-missed FILE` on this stack, as its own process. */
 function giveUp(keepIn: string) {
+  const stack = on.stack();
   const settings = Object.entries({
     'store.url': stack.config.store.url!,
     'orchestrator.endpoint': stack.sims.endpoints.orchestrator,
@@ -59,16 +36,12 @@ function giveUp(keepIn: string) {
 }
 
 it('kept before each key is rewritten: a run killed midway and the run after it keep every write given up', async () => {
-  for (const u of users) await adds(u, 'before');
-  await stack.proxy.runner.secondary.drain();
-  await stack.setFlags(COMPLETE, 'complete');
-  const atComplete = Date.now();
-  for (const u of users) await adds(u, 'at complete');
-  expect(await stack.gapAt('legacy')).toBeGreaterThanOrEqual(atComplete);
-  await stack.setFlags({ ...COMPLETE, [KILL_SWITCH]: { enabled: true } }, 'killed');
-  const killed = Date.now();
-  for (const u of users) await adds(u, 'under the kill switch');
-  expect(await stack.gapAt('new')).toBeGreaterThanOrEqual(killed);
+  const stack = on.stack();
+  const addAll = (memory: string) => async () => {
+    for (const u of users) await adds(u, memory);
+  };
+  await addAll('before')();
+  await leaveBothBehind(stack, S, addAll('at complete'), addAll('under the kill switch'));
   await stack.setFlags(NEW_PRIMARY, 'new-primary');
 
   // Legacy slowed so that the repair is midway when it is killed: some keys kept and rewritten, some kept only, some not reached.
