@@ -3,12 +3,11 @@
  * session's elements, so keeping the orchestrator's is refused, its gap kept; keeping legacy's at dual-write gives the
  * orchestrator's decision at complete up, kept in the file, and the orchestrator then answers as legacy does.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
-import { leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
+import { keptLines, leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
 
 const S = 'contextual-memory' as const;
 const { DUAL, NEW_PRIMARY } = stagesOf(S);
@@ -40,11 +39,7 @@ it("refuses to keep the orchestrator's copy, then gives the orchestrator's misse
   await stack.setFlags(DUAL, 'dual-write');
   const run = await reconcileService(stack.config, stack.store, stack.flags, S, { repair: true, giveUpMissed: { keepIn } });
   expect({ givenUp: run.givenUp?.side, remaining: run.remaining, closed: run.gap?.closed }).toEqual({ givenUp: 'legacy', remaining: 0, closed: true });
-  const kept = readFileSync(keepIn, 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as unknown);
-  expect(kept).toEqual([
+  expect(keptLines(keepIn)).toEqual([
     expect.objectContaining({
       side: 'new',
       key: 'c1',

@@ -2,12 +2,11 @@
  * `reconcile --repair --give-up-missed FILE` killed with SIGKILL midway, then run again: every write given up is in the
  * file (kept before its key was rewritten, so none is lost from both), and legacy ends like the orchestrator.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { startChild } from '../../src/tools/bench/processes.js';
 import { send } from '../sim/helpers.js';
-import { leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
+import { keptLines, leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
 
 const S = 'jarvis-memory' as const;
 const USERS = 24;
@@ -46,19 +45,17 @@ it('kept before each key is rewritten: a run killed midway and the run after it 
 
   // Legacy slowed so that the repair is midway when it is killed: some keys kept and rewritten, some kept only, some not reached.
   const keepIn = join(stack.dir, 'given-up.jsonl');
-  const lines = () => (existsSync(keepIn) ? readFileSync(keepIn, 'utf8').split('\n').filter(Boolean) : []);
-  const keptKeys = () => new Set(lines().map((l) => (JSON.parse(l) as { key: string }).key));
   await stack.sims.applyFaults(S, { latencyMs: 150 });
   const first = giveUp(keepIn);
   try {
-    await expect.poll(() => first.proc.exitCode !== null || lines().length >= 3, { timeout: 30_000, interval: 20 }).toBe(true);
+    await expect.poll(() => first.proc.exitCode !== null || keptLines(keepIn).length >= 3, { timeout: 30_000, interval: 20 }).toBe(true);
     expect(first.proc.exitCode, first.output()).toBeNull();
   } finally {
     await first.stop('SIGKILL');
     await stack.sims.applyFaults(S, { latencyMs: 0 });
   }
   // Killed midway: every key legacy no longer holds its kill-switch write of was kept first.
-  const keptFirst = keptKeys();
+  const keptFirst = new Set(keptLines(keepIn).map((l) => l.key));
   expect(keptFirst.size).toBeLessThan(USERS);
   for (const u of users) if (!(await legacyHolds(u)).includes('under the kill switch')) expect(keptFirst, `${u} taken from legacy, not kept`).toContain(u);
 
@@ -71,10 +68,9 @@ it('kept before each key is rewritten: a run killed midway and the run after it 
   await again.stop('SIGKILL');
   expect(code, `${first.output()}\n---\n${again.output()}`).toBe(0);
   const given = new Map<string, Set<string>>();
-  for (const l of lines()) {
-    const { key, side, given_up } = JSON.parse(l) as { key: string; side: string; given_up: { memories: { memory: string }[] } };
+  for (const { key, side, given_up } of keptLines(keepIn)) {
     expect(side).toBe('legacy');
-    for (const m of given_up.memories) given.set(key, new Set([...(given.get(key) ?? []), m.memory]));
+    for (const m of given_up.memories as { memory: string }[]) given.set(key, new Set([...(given.get(key) ?? []), m.memory]));
   }
   expect(Object.fromEntries([...given].map(([k, v]) => [k, [...v]]))).toEqual(Object.fromEntries(users.map((u) => [u, ['under the kill switch']])));
   for (const u of users) expect(await legacyHolds(u), u).toEqual(['before', 'at complete']);

@@ -2,12 +2,11 @@
  * Both sides behind on session-memory (the kill switch pressed at complete): giving up the orchestrator's missed
  * interactions at new-primary makes legacy's session like the orchestrator's, its kill-switch interaction dropped.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
-import { leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
+import { keptLines, leaveBothBehind, stagesOf, useBothBehindStack } from '../support/both-behind.js';
 
 const S = 'session-memory' as const;
 const { NEW_PRIMARY } = stagesOf(S);
@@ -35,11 +34,7 @@ it("gives the orchestrator's missed interactions up: legacy then holds what the 
   const run = await reconcileService(stack.config, stack.store, stack.flags, S, { repair: true, giveUpMissed: { keepIn } });
   expect({ givenUp: run.givenUp?.side, remaining: run.remaining, closed: run.gap?.closed }).toEqual({ givenUp: 'new', remaining: 0, closed: true });
   // What legacy lost is kept, with the request that would write it again; the session itself (its user) stays.
-  const kept = readFileSync(keepIn, 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as unknown);
-  expect(kept).toEqual([
+  expect(keptLines(keepIn)).toEqual([
     expect.objectContaining({
       side: 'legacy',
       key: 's1',

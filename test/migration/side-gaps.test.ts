@@ -7,7 +7,6 @@
  *
  * Over 300 lines: one stack walked through the stages in order, each case starting where the one before left it.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
@@ -22,6 +21,7 @@ import type { TempFlags } from '../flags/helpers.js';
 import { send } from '../sim/helpers.js';
 import { configFor, startSims } from '../support/stack.js';
 import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
+import { keptLines } from '../support/both-behind.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { startChild } from '../../src/tools/bench/processes.js';
 
@@ -84,12 +84,6 @@ async function repairFromLegacyCloses(): Promise<void> {
     closed: true,
   });
 }
-/** The lines of a give-up's file, parsed. */
-const keptLines = (path: string) =>
-  readFileSync(path, 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown> & { given_up: Record<string, unknown> });
 const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
 const legacyHolds = async (user: string) => memories(await send(sims.endpoints[S], { action: 'get_memories', user_id: user }));
 const users = Array.from({ length: USERS }, (_, u) => `u${u}`);
@@ -370,7 +364,7 @@ it('the kill switch pressed at complete: both sides miss writes, no repair copie
   expect(await legacyHolds('b1')).toEqual(['at complete']);
   await expect.poll(async () => (await status()).services[S]!.behindSince, { timeout: 10_000 }).toEqual({ legacy: null, new: null });
   // A person replays what was given up through memshift's HTTP front: the kept request is one the service takes.
-  const [request] = keptLines(keptIn)[0]!.requests as unknown[];
+  const [request] = keptLines(keptIn)[0]!.requests;
   const replayed = await fetch(`${proxy.httpUrl}/v1/${S}`, { method: 'POST', body: JSON.stringify(request) });
   expect(await replayed.json()).toMatchObject({ status: 'ok' });
   await proxy.runner.secondary.drain();

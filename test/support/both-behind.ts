@@ -1,7 +1,9 @@
 /**
  * For the give-up tests: one service's stack at dual-write with an agent on memshift, and the walk that leaves both
- * sides behind (a write served at complete, then one under the kill switch), each side's gap seen stored.
+ * sides behind (a write served at complete, then one under the kill switch), each side's gap seen stored; the lines
+ * of the file a give-up keeps what it drops in.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Edits } from '../../src/flags/edit.js';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
@@ -57,3 +59,15 @@ export async function leaveBothBehind(
   await underKill();
   expect(await stack.gapAt('new')).toBeGreaterThanOrEqual(killedAt);
 }
+
+/** A line of a give-up's file (GivenUpFile), as parsed. */
+export type KeptLine = Record<string, unknown> & { key: string; side: string; given_up: Record<string, unknown>; requests: unknown[] };
+
+/** The lines of a give-up's file, parsed; none while it does not exist. */
+export const keptLines = (path: string): KeptLine[] =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as KeptLine)
+    : [];
