@@ -15,10 +15,10 @@ export interface GivenUp {
 }
 
 export class GivenUpFile implements GivenUp {
-  /** Keys kept so far with their elements' text, so that a key done again (its hold lost) is not kept twice. */
+  /** Keys kept so far with their elements' text (and `header`), so that a key done again (its hold lost) is not kept twice. */
   private readonly kept = new Map<string, Set<string>>();
   private last: Promise<void> = Promise.resolve();
-  keys = 0;
+  /** Elements kept, over every key. */
   elements = 0;
 
   private constructor(
@@ -35,18 +35,28 @@ export class GivenUpFile implements GivenUp {
 
   keep(key: string, part: GivenUpPart): Promise<void> {
     const done = this.kept.get(key) ?? new Set<string>();
-    const fresh = (i: number, e: unknown[]) => !done.has(pyDumps([i, e]));
-    const lists = part.record.lists.map((list, i) => list.filter((e) => fresh(i, e)));
+    const fresh: string[] = [];
+    const lists = part.record.lists.map((list, i) =>
+      list.filter((e) => {
+        const text = pyDumps([i, e]);
+        if (done.has(text)) return false;
+        fresh.push(text);
+        return true;
+      }),
+    );
     const header = part.header && !done.has('header');
-    if (!header && lists.every((l) => !l.length)) return this.last;
-    if (!this.kept.has(key)) this.keys++;
+    if (!header && !fresh.length) return this.last;
     this.kept.set(key, done);
-    if (header) done.add('header');
-    lists.forEach((list, i) => list.forEach((e) => done.add(pyDumps([i, e]))));
-    this.elements += lists.flat().length;
+    for (const text of [...fresh, ...(header ? ['header'] : [])]) done.add(text);
+    this.elements += fresh.length;
     const line = pyDumps(this.lineOf(key, { record: { ...part.record, lists }, header })) + '\n';
     this.last = this.last.then(() => this.append(line));
     return this.last;
+  }
+
+  /** Keys something was kept of. */
+  get keys(): number {
+    return this.kept.size;
   }
 
   async close(): Promise<void> {
