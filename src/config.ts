@@ -47,6 +47,22 @@ const serviceSchema = (name: ServiceName) =>
      * Set it to what the legacy service in front of which memshift runs really answers.
      */
     replies: z.enum(['faithful', 'as-deployed']).default('faithful'),
+    /**
+     * The time zone (IANA name, e.g. Asia/Manila) of the legacy service's host. Its agent stamps local times
+     * there (session-memory's ISO-8601 timestamps), and memshift stamps the records it writes for it alike; left
+     * out, memshift's own zone (TZ) is taken, which in a container is UTC whatever the agents' host keeps.
+     */
+    timeZone: z
+      .string()
+      .refine((zone) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: zone });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be an IANA time zone name, e.g. Asia/Manila or UTC')
+      .optional(),
     /** When a write reply means the write happened; defaults per service in src/services/catalog.ts. */
     writeSuccess: z
       .array(
@@ -438,6 +454,12 @@ export function serviceConfigOf(cfg: Config, s: ServiceName): ServiceConfig {
 export function replyShapeOf(cfg: Config, s: ServiceName): ((reply: unknown) => unknown) | undefined {
   return serviceConfigOf(cfg, s).replies === 'as-deployed' ? serviceOf(s).deployedReply : undefined;
 }
+
+/** What a service's translator takes from its config. */
+export const translatorOptionsOf = (cfg: Config, s: ServiceName): { timeZone?: string } => {
+  const { timeZone } = serviceConfigOf(cfg, s);
+  return timeZone ? { timeZone } : {};
+};
 
 export const writeSuccessOf = (cfg: Config, s: ServiceName) => serviceConfigOf(cfg, s).writeSuccess ?? serviceOf(s).writeSuccess;
 

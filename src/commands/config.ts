@@ -10,7 +10,7 @@ import { defineCommand, CONFIG_OPTIONS } from './define.js';
 import { loadConfig, newBackendOf, serviceConfigOf, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { legacyStorePath } from '../reconcile/sides.js';
-import { serviceNames } from '../services/registry.js';
+import { serviceNames, serviceOf } from '../services/registry.js';
 import { KILL_SWITCH } from '../flags/names.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
 
@@ -29,8 +29,9 @@ export const command = defineCommand(
 Validates the configuration (every key named when wrong) and tries what it points at, without serving:
 the state store (store.url: connect, the rights memshift needs), each legacy service and the orchestrator
 (one health_check each), Unleash (flags.url with the client token; with flags.adminToken, the admin API),
-and for reconcile / backfill the legacy store files and reconcile.orchestratorDatabaseUrl. Prints one line
-per check; exits 1 when a required one fails.`,
+and for reconcile / backfill the legacy store files and reconcile.orchestratorDatabaseUrl. Warns when a
+service whose agent stamps local times has no timeZone. Prints one line per check; exits 1 when a required
+one fails.`,
   { ...CONFIG_OPTIONS },
   async ({ values, positionals }) => {
     if (positionals[0] !== 'check') throw new Error('usage: memshift config check [--config FILE] [--set k=v ...]');
@@ -57,6 +58,14 @@ function checksOf(config: Config): Check[] {
   );
   for (const s of services)
     checks.push({ what: `${s} legacy ${serviceConfigOf(config, s).legacy.endpoint}`, run: () => answers(serviceConfigOf(config, s).legacy.endpoint) });
+  for (const s of services.filter((x) => serviceOf(x).localTimes)) {
+    const zone = serviceConfigOf(config, s).timeZone;
+    checks.push({
+      what: `${s} times local to ${zone ?? `memshift's own zone, ${Intl.DateTimeFormat().resolvedOptions().timeZone}`}`,
+      optional: true,
+      run: async () => (zone ? undefined : `services.${s}.timeZone not set: set it to the zone of the agent's host, unless it is this one`),
+    });
+  }
   for (const endpoint of new Set(services.map((s) => newBackendOf(config, s).endpoint)))
     checks.push({ what: `orchestrator ${endpoint}`, run: () => answers(endpoint, '{"action": "health_check", "request_id": "req-check000"}') });
   if (config.flags.url) {

@@ -3,7 +3,7 @@
  * legacy legs and the translators, and observers (store, running totals) hear what happened.
  */
 import type { Config } from '../config.js';
-import { newBackendOf, replyShapeOf, writeSuccessOf } from '../config.js';
+import { newBackendOf, replyShapeOf, translatorOptionsOf, writeSuccessOf } from '../config.js';
 import type { Flags } from '../flags/source.js';
 import type { Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
@@ -55,7 +55,10 @@ export function createRunner(deps: RunnerWiring): Runner {
     const newTimeoutMs = newBackendOf(config, service).timeoutMs;
     // Half the new side's budget: a silent store fails the request with its own name, before the budget runs out.
     const ids = boundedIds(deps.store.idMap, Math.ceil(newTimeoutMs / 2));
-    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), ids, deps.store.keyLocks);
+    const own = serviceOf(service).translator(new LegOrchestratorClient(newLeg), ids, {
+      locks: deps.store.keyLocks,
+      ...translatorOptionsOf(config, service),
+    });
     const shape = replyShapeOf(config, service);
     const translator = shape ? reshaped(own, shape) : own;
     translators[service] = translator;

@@ -6,7 +6,7 @@
 import { valuesAtRestFor } from '../store/open.js';
 import { stat } from 'node:fs/promises';
 import type { Config } from '../config.js';
-import { callOptionsOf, newBackendOf, serviceConfigOf, writeSuccessOf } from '../config.js';
+import { callOptionsOf, newBackendOf, serviceConfigOf, translatorOptionsOf, writeSuccessOf } from '../config.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { createLeg } from '../legs/index.js';
 import type { Leg } from '../legs/types.js';
@@ -124,7 +124,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
     const newLeg = leg(backend, 'new');
     const legacyLeg = leg(serviceConfigOf(config, service).legacy, 'legacy');
     const client = new LegOrchestratorClient(newLeg);
-    const translator = serviceOf(service).translator(client, ids, locks);
+    const translator = serviceOf(service).translator(client, ids, { locks, ...translatorOptionsOf(config, service) });
     const rules = writeSuccessOf(config, service);
     // No outbox tracks repair writes: a legacy look-up counts only what the key holds (none known applied).
     const resolver = new Resolver({

@@ -99,6 +99,14 @@ export interface LegacyLookup {
   stamps?(reply: unknown): unknown[] | undefined;
 }
 
+/** What a translator takes beyond its orchestrator and id map. */
+export interface TranslatorDeps {
+  /** The store's, shared by the replicas (a translator that reads, changes and writes back a value takes them). */
+  locks?: KeyLocks;
+  /** The legacy host's time zone (IANA), in which the times memshift stamps for it are local (config `timeZone`). */
+  timeZone?: string;
+}
+
 export interface LegacyService {
   name: string;
   /** The name the voice assistant's code uses for it. */
@@ -108,6 +116,8 @@ export interface LegacyService {
   stickyOn: 'sessionId' | 'userId';
   /** The orchestrator memory_type its records become. */
   memoryType: string;
+  /** Its agent stamps local times (zone-less): memshift must stamp them in the agent's host's zone (config `timeZone`). */
+  localTimes?: boolean;
   actions: Record<string, ActionSpec>;
   /** Default rules telling whether a write reply means the write happened (config can override). */
   writeSuccess: SuccessRule[];
@@ -124,6 +134,5 @@ export interface LegacyService {
   orchestratorView: OrchestratorView;
   repair: RecordOps;
   lookup: LegacyLookup;
-  /** `locks`: the store's, shared by the replicas (a translator that reads, changes and writes back a value takes them). */
-  translator(client: OrchestratorClient, ids: IdMap, locks?: KeyLocks): Translator;
+  translator(client: OrchestratorClient, ids: IdMap, deps?: TranslatorDeps): Translator;
 }

@@ -32,7 +32,17 @@ it('passes when the store, every legacy service, the orchestrator and the flags 
   expect(out).toMatch(/^ok +state store postgres/m);
   // Reconcile's inputs are not configured here: warnings, not failures.
   expect(out).toMatch(/^warn +orchestrator database for reconcile/m);
+  // session-memory's agent stamps local times, in a zone memshift cannot ask it for.
+  expect(out).toMatch(/^warn +session-memory times local to memshift's own zone, \S+: services\.session-memory\.timeZone not set/m);
+  expect(out).not.toMatch(/jarvis-memory times/);
   expect(code).toBe(0);
+});
+
+it("takes a service's time zone from its config, and refuses a zone that is none", async () => {
+  const { code, out } = await check(['services.session-memory.timeZone=Asia/Manila']);
+  expect(out).toMatch(/^ok +session-memory times local to Asia\/Manila$/m);
+  expect(code).toBe(0);
+  await expect(check(['services.session-memory.timeZone=Mars/Olympus'])).rejects.toThrow(/services\.session-memory\.timeZone: must be an IANA time zone/);
 });
 
 it('fails, naming it, when a legacy service does not answer', async () => {

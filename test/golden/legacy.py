@@ -1,7 +1,8 @@
 """The three legacy services' replies, written in Python from PROTOCOLS.md section 1 alone, for golden tests.
 
 Reads {"service", "mode", "requests": [raw request text]} on stdin and prints one reply per request, each the
-text the service would send (Python's own json.dumps), one per line. It shares nothing with memshift: the
+text the service would send (Python's own json.dumps), one per line. `legacy.py serve SERVICE ENDPOINT` serves it on a
+ZeroMQ REP socket instead (Debian's python3 with python3-zmq), its times local to the process's TZ as the agent's are. It shares nothing with memshift: the
 point is that Python's json, slicing, len() and float spelling decide the bytes, not our reading of them.
 """
 import datetime
@@ -164,13 +165,33 @@ class JarvisMemory:
         return {"status": "error", "reason": "Unknown action"}
 
 
-def main():
-    job = json.loads(sys.stdin.read())
-    service = {
+def make(service, mode="faithful"):
+    return {
         "session-memory": SessionMemory,
-        "contextual-memory": lambda: ContextualMemory(job.get("mode") == "as-deployed"),
+        "contextual-memory": lambda: ContextualMemory(mode == "as-deployed"),
         "jarvis-memory": JarvisMemory,
-    }[job["service"]]()
+    }[service]()
+
+
+def serve(service, endpoint):
+    import zmq
+
+    sock = zmq.Context().socket(zmq.REP)
+    sock.bind(endpoint)
+    while True:
+        raw = sock.recv()
+        try:
+            reply = service.handle(json.loads(raw))
+        except Exception as e:
+            reply = {"status": "error", "message": str(e)}
+        sock.send_string(json.dumps(reply))
+
+
+def main():
+    if sys.argv[1:2] == ["serve"]:
+        return serve(make(sys.argv[2]), sys.argv[3])
+    job = json.loads(sys.stdin.read())
+    service = make(job["service"], job.get("mode"))
     for raw in job["requests"]:
         print(json.dumps(service.handle(json.loads(raw))))
 

@@ -212,7 +212,7 @@ describe('two replicas writing one contextual session', () => {
   it('keeps every decision when their writes interleave: the snapshot is changed under the store key lock', async () => {
     const url = await freshDatabaseUrl();
     const locks = [new PgKeyLocks(url), new PgKeyLocks(url)];
-    const replicas = locks.map((l) => serviceOf(C).translator(new LegOrchestratorClient(world.orchestratorLeg), world.ids, l));
+    const replicas = locks.map((l) => serviceOf(C).translator(new LegOrchestratorClient(world.orchestratorLeg), world.ids, { locks: l }));
     const sid = 'hana_two_replicas';
     await decide(sid, 'opening');
     // Two agents, one per replica, each deciding in turn; the orchestrator slow enough for their calls to overlap.

@@ -90,5 +90,5 @@ export const contextualMemory: LegacyService = {
       return Array.isArray(reply.key_decisions) ? reply.key_decisions.map((d) => spell(isObject(d) ? d.decision : d)) : [];
     },
   },
-  translator: (client, ids, locks) => new ContextualMemoryTranslator(contextualMemory, client, ids, locks),
+  translator: (client, ids, deps) => new ContextualMemoryTranslator(contextualMemory, client, ids, deps?.locks),
 };

@@ -44,16 +44,47 @@ export function selectContext(oldestFirst: ContextEntry[], maxTokens: number): C
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
+/** Per zone: its formatter (making one costs far more than using it) and the offset of the minute last asked. */
+const ZONES = new Map<string, { format: Intl.DateTimeFormat; minute: number; offsetMs: number }>();
+const MINUTE = 60_000;
+
+/**
+ * The zone's offset from UTC at `ms`. Offsets change on whole minutes, so one minute's holds for all of it:
+ * formatToParts (about 15 µs) runs once a minute, not once a write.
+ */
+function offsetMs(ms: number, timeZone: string): number {
+  let z = ZONES.get(timeZone);
+  if (!z) {
+    const format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
+    ZONES.set(timeZone, (z = { format, minute: NaN, offsetMs: 0 }));
+  }
+  const minute = Math.floor(ms / MINUTE);
+  if (minute !== z.minute) {
+    const p = Object.fromEntries(z.format.formatToParts(minute * MINUTE).map(({ type, value }) => [type, Number(value)]));
+    z.minute = minute;
+    z.offsetMs = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - minute * MINUTE;
+  }
+  return z.offsetMs;
+}
+
 /**
  * Python's `datetime.isoformat()` of epoch microseconds in local time: no zone, and, like Python, no fraction
- * when the microseconds are zero.
+ * when the microseconds are zero. Local to `timeZone` (IANA) when given, the legacy host's, which need not be
+ * memshift's own; to this process's zone (TZ) otherwise.
  */
-export function isoLocal(micros: number): string {
-  const d = new Date(Math.floor(micros / 1000));
+export function isoLocal(micros: number, timeZone?: string): string {
+  const ms = Math.floor(micros / 1000);
   const fraction = micros % 1_000_000;
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}` +
-    `T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` +
-    (fraction ? `.${pad(fraction, 6)}` : '')
-  );
+  const tail = fraction ? `.${pad(fraction, 6)}` : '';
+  // The wall clock there, read with the UTC getters.
+  const d = new Date(ms + (timeZone ? offsetMs(ms, timeZone) : -new Date(ms).getTimezoneOffset() * MINUTE));
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${tail}`;
 }

@@ -13,6 +13,7 @@ export const sessionMemory: LegacyService = {
   legacyPort: 5574,
   stickyOn: 'sessionId',
   memoryType: 'conversation',
+  localTimes: true,
   actions: {
     create_session: { kind: 'write', key: 'session_id' },
     add_interaction: { kind: 'write', key: 'session_id', addsElement: true },
@@ -59,5 +60,5 @@ export const sessionMemory: LegacyService = {
     records: (reply) => (isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => spell(isObject(e) ? [e.role, e.content] : e)) : undefined),
     stamps: (reply) => (isObject(reply) && Array.isArray(reply.context) ? reply.context.map((e) => (isObject(e) ? e.timestamp : undefined)) : undefined),
   },
-  translator: (client, ids) => new SessionMemoryTranslator(sessionMemory, client, ids),
+  translator: (client, ids, deps) => new SessionMemoryTranslator(sessionMemory, client, ids, deps?.timeZone),
 };

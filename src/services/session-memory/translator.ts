@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { readNewest, taggedFor, type OrchestratorMemory } from '../orchestrator-client.js';
 import { ServiceTranslator } from '../translator.js';
 import { contextShortfall, isoLocal, selectContext, type ContextEntry } from './context.js';
-import { OrchestratorError, type LegacyRequest, type TranslateContext } from '../types.js';
+import { OrchestratorError, type IdMap, type LegacyRequest, type OrchestratorClient, type TranslateContext } from '../types.js';
+import type { LegacyService } from '../service.js';
 import { isObject, isText, legacyKey, pyTruthy, textOf } from '../legacy-values.js';
 import { numberOf } from '../../util/pyjson.js';
 import { stampMicros } from '../../util/stamps.js';
@@ -15,6 +16,16 @@ const SOURCE_AGENT = 'session_memory_agent';
 const DEFAULT_MAX_TOKENS = 2000;
 
 export class SessionMemoryTranslator extends ServiceTranslator {
+  constructor(
+    spec: LegacyService,
+    client: OrchestratorClient,
+    ids: IdMap,
+    /** The agent's host's zone: its timestamps are local times there (the process's own zone when absent). */
+    private readonly timeZone?: string,
+  ) {
+    super(spec, client, ids);
+  }
+
   async handle(request: LegacyRequest, ctx: TranslateContext): Promise<unknown> {
     const requestId = request.request_id ?? null;
     const { action } = request;
@@ -71,7 +82,7 @@ export class SessionMemoryTranslator extends ServiceTranslator {
       content: {
         text: content,
         role,
-        timestamp: typeof ctx.stamp === 'string' ? ctx.stamp : isoLocal(stampMicros(this.stampScope(key), ctx.at)),
+        timestamp: typeof ctx.stamp === 'string' ? ctx.stamp : isoLocal(stampMicros(this.stampScope(key), ctx.at), this.timeZone),
         source_agent: SOURCE_AGENT,
         metadata,
       },

@@ -1,0 +1,89 @@
+/**
+ * A legacy agent on a host in another time zone than memshift's (memshift in a container keeps UTC; the agents' PC
+ * keeps its own): SessionMemoryAgent's timestamps are local times there (Python's datetime.now().isoformat()), so
+ * the ones memshift stamps for the orchestrator must be too, or every compared read differs by the offset and reads
+ * served from the orchestrator tell the agent other times than legacy did. The agent here is Python (Debian's, with
+ * pyzmq) under its own TZ.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import { freePort } from '../../src/util/ports.js';
+import { startProgram, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import { on, rollout } from '../flags/helpers.js';
+import { quiesce, startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const S = 'session-memory' as const;
+const PROGRAM = fileURLToPath(new URL('../golden/legacy.py', import.meta.url));
+
+/** A zone whose offset now is not this process's (Kathmandu's +05:45 unless that is ours). */
+const offsetIn = (zone: string) => new Date().toLocaleString('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).split(' ').at(-1);
+const OURS = offsetIn(Intl.DateTimeFormat().resolvedOptions().timeZone);
+const ZONE = ['Asia/Kathmandu', 'America/St_Johns'].find((z) => offsetIn(z) !== OURS)!;
+
+let agent: Child;
+let legacyEndpoint: string;
+let legacy: ReqClient;
+
+beforeAll(async () => {
+  legacyEndpoint = `tcp://127.0.0.1:${await freePort()}`;
+  agent = startProgram('/usr/bin/python3', [PROGRAM, 'serve', S, legacyEndpoint], { TZ: ZONE });
+  await waitForZmq(legacyEndpoint, '{"action": "health_check"}');
+  legacy = new ReqClient(legacyEndpoint);
+});
+afterAll(async () => {
+  legacy?.close();
+  await agent?.stop();
+});
+
+type Context = { context: { role: string; content: string; timestamp: string }[] };
+
+/** Dual-write with every read compared, then every read served from the orchestrator, for one session. */
+async function walk(timeZone: string | undefined, session: string) {
+  const service = { legacy: { endpoint: legacyEndpoint, timeoutMs: 5000 }, ...(timeZone ? { timeZone } : {}) };
+  const stack: MigrationStack = await startMigrationStack(
+    { ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'shadow-read'), 100) },
+    { services: { [S]: service } },
+  );
+  const agentClient = new ReqClient(stack.proxy.fronts[S]!);
+  try {
+    await agentClient.call({ action: 'create_session', session_id: session });
+    for (const content of ['first', 'second', 'third'])
+      expect(await agentClient.call({ action: 'add_interaction', session_id: session, role: 'user', content })).toMatchObject({ status: 'success' });
+    await stack.proxy.runner.secondary.drain();
+    for (let i = 0; i < 3; i++) await agentClient.call({ action: 'get_context', session_id: session });
+    await quiesce(stack.proxy, [S]);
+    const { compared, mismatches, kinds } = stack.proxy.runner.stats.of(S);
+    await stack.setFlags({ ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'read-new'), 100) });
+    const fromNew = (await agentClient.call({ action: 'get_context', session_id: session })) as Context;
+    expect(stack.served.at(-1)!.side).toBe('new');
+    return { compared, mismatches, kinds, fromNew };
+  } finally {
+    agentClient.close();
+    await stack.close();
+  }
+}
+
+/** Each element's time from the orchestrator against the agent's own, in seconds. */
+const skews = (fromNew: Context, fromLegacy: Context) =>
+  fromNew.context.map((e, i) => Math.abs(Date.parse(e.timestamp) - Date.parse(fromLegacy.context[i]!.timestamp)) / 1000);
+
+it("stamps the orchestrator's records in the agent's zone when told it: every read alike, and the times served from new the agent's", async () => {
+  const { compared, mismatches, fromNew } = await walk(ZONE, 'zoned');
+  const fromLegacy = (await legacy.call({ action: 'get_context', session_id: 'zoned' })) as Context;
+  expect(compared).toBeGreaterThanOrEqual(3);
+  expect(mismatches).toBe(0);
+  expect(fromNew.context.map((e) => e.content)).toEqual(['first', 'second', 'third']);
+  for (const s of skews(fromNew, fromLegacy)) expect(s).toBeLessThanOrEqual(1);
+}, 60_000);
+
+it("without it, stamps memshift's own zone: every compared read differs in its times by the zones' offset", async () => {
+  const { compared, mismatches, kinds, fromNew } = await walk(undefined, 'unzoned');
+  const fromLegacy = (await legacy.call({ action: 'get_context', session_id: 'unzoned' })) as Context;
+  expect(compared).toBeGreaterThanOrEqual(3);
+  expect(mismatches).toBe(compared);
+  expect(Object.keys(kinds)).toEqual(['timestamp']);
+  // A quarter of an hour at least (St John's is -03:30 in winter, -02:30 in summer; Kathmandu +05:45).
+  for (const s of skews(fromNew, fromLegacy)) expect(s).toBeGreaterThanOrEqual(15 * 60);
+}, 60_000);
