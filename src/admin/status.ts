@@ -31,6 +31,8 @@ const pickComparisons = (t: ServiceTotals) => ({
   compared: t.compared,
   mismatches: t.mismatches,
   kinds: t.kinds,
+  // Timestamp differences all one offset apart (new minus legacy, seconds): a zone or a clock, not the writes.
+  offsets: t.offsets,
   // Reads skipped for a write in flight: re-checked once their key settled, given up, or still waiting.
   skipped: t.skipped,
   rechecked: t.rechecked,

@@ -14,6 +14,7 @@ import type {
 } from './observer.js';
 import type { Route } from '../routes/route.js';
 import type { Side } from './plan.js';
+import { steadyOffsetS } from '../comparison/offset.js';
 
 export interface ServiceTotals {
   requests: number;
@@ -47,6 +48,8 @@ export interface ServiceTotals {
   fields: Record<string, number>;
   /** Mismatching comparisons per kind of difference (compare.ts MISMATCH_KINDS); one comparison counts once a kind. */
   kinds: Partial<Record<MismatchKind, number>>;
+  /** Mismatching comparisons whose times all stood one offset apart (new minus legacy, seconds; comparison/offset.ts), per offset. */
+  offsets: Record<string, number>;
 }
 
 const empty = (): ServiceTotals => ({
@@ -72,6 +75,7 @@ const empty = (): ServiceTotals => ({
   latency: { legacyMs: 0, newMs: 0, samples: 0 },
   fields: {},
   kinds: {},
+  offsets: {},
 });
 
 /** Field paths kept per service; a flood of distinct paths must not grow memory without bound. */
@@ -113,6 +117,8 @@ export class MigrationStats implements ExecutionObserver {
         t.mismatches += reads;
         countFields(t.fields, e.diffs ?? []);
         for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) t.kinds[kind] = (t.kinds[kind] ?? 0) + 1;
+        const offset = steadyOffsetS(e.diffs ?? []);
+        if (offset !== undefined) t.offsets[offset] = (t.offsets[offset] ?? 0) + 1;
       }
     }
   }

@@ -1,6 +1,6 @@
 /**
  * The report's reading of a day's comparison tallies (src/store/tallies.ts) for one service: mismatches per
- * kind of difference, what became of the reads skipped for a write in flight, and the A/A noise baseline.
+ * kind of difference (and the offset their times stood apart), what became of the reads skipped for a write in flight, and the A/A noise baseline.
  */
 import type { TallyRow } from '../store/tallies.js';
 import type { CountsRow } from '../store/index.js';
@@ -8,6 +8,8 @@ import type { CountsRow } from '../store/index.js';
 export interface ComparisonDetail {
   /** Mismatching comparisons per kind of difference (one comparison counts once per kind it shows). */
   kinds: Record<string, number>;
+  /** Mismatching comparisons whose times all stood one offset apart, per offset (new minus legacy, seconds). */
+  offsets: Record<string, number>;
   /** Reads skipped for a write in flight: compared later, given up (by why), or still waiting when the report was made. */
   skipped: { reads: number; rechecked: number; neverCompared: number; waiting: number; givenUp: Record<string, number> };
   /** Per action: A/A pairs read, and per field how often it differed A/A and how often it was discounted A/B. */
@@ -16,6 +18,7 @@ export interface ComparisonDetail {
 
 export function comparisonDetail(rows: readonly TallyRow[], service: string, counts: Pick<CountsRow, 'skipped' | 'rechecked'>): ComparisonDetail {
   const kinds: Record<string, number> = {};
+  const offsets: Record<string, number> = {};
   const givenUp: Record<string, number> = {};
   const actions = new Map<string, { aaReads: number; fields: Map<string, { aaDiffs: number; discounted: number }> }>();
   const action = (name: string) => {
@@ -34,6 +37,7 @@ export function comparisonDetail(rows: readonly TallyRow[], service: string, cou
     if (r.service !== service) continue;
     const [family, rest] = split(r.tally);
     if (family === 'kind') add(kinds, rest, r.count);
+    else if (family === 'offset') add(offsets, rest, r.count);
     else if (family === 'noise') field(r.action, rest).discounted += r.count;
     else if (family === 'recheck' && rest.startsWith(GIVEN_UP)) add(givenUp, rest.slice(GIVEN_UP.length), r.count);
     else if (family === 'aa' && rest === 'reads') action(r.action).aaReads += r.count;
@@ -42,6 +46,7 @@ export function comparisonDetail(rows: readonly TallyRow[], service: string, cou
   const neverCompared = Object.values(givenUp).reduce((a, n) => a + n, 0);
   return {
     kinds,
+    offsets,
     skipped: {
       reads: counts.skipped,
       rechecked: counts.rechecked,

@@ -3,6 +3,7 @@ import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import { gapLine } from '../store/side-gaps.js';
 import { resumeHow } from '../guard/events.js';
+import { dominantOffset, offsetLabel } from '../comparison/offset.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -66,12 +67,22 @@ export function skippedLine(s: { reads: number; rechecked: number; neverCompared
   return `${count(s.reads)}: re-checked later ${count(s.rechecked)} (${percent(s.rechecked / s.reads)}), never compared ${count(s.neverCompared)} (${percent(s.neverCompared / s.reads)})${s.waiting ? `, waiting ${count(s.waiting)}` : ''}`;
 }
 
-/** Mismatches per kind of difference, most frequent first. */
-export const kindsLine = (kinds: Record<string, number>): string =>
+/**
+ * Mismatches per kind of difference, most frequent first; time differences that mostly stood one offset apart say
+ * so, with what sets a zone or a clock apart.
+ */
+export const kindsLine = (kinds: Record<string, number>, offsets: Record<string, number> = {}, service = 'S'): string =>
   Object.entries(kinds)
     .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}`)
+    .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}${k === 'timestamp' ? offsetNote(offsets, n, service) : ''}`)
     .join(', ') || 'none';
+
+function offsetNote(offsets: Record<string, number>, timestamps: number, service: string): string {
+  const steady = dominantOffset(offsets, timestamps);
+  if (!steady) return '';
+  const what = Math.abs(steady.offsetS) >= 600 ? `another time zone on legacy's host (services.${service}.timeZone)` : "a clock apart (NTP on legacy's host)";
+  return ` (${count(steady.count)} with new's times ${offsetLabel(steady.offsetS)} from legacy's: ${what})`;
+}
 
 /** The noise baseline's fields per action: each field's A/A share and how many comparisons it was discounted from. */
 export const noiseRows = (noise: { action: string; aaReads: number; fields: { field: string; aaShare: number; discounted: number }[] }[]) =>

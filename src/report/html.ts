@@ -152,7 +152,7 @@ ${row('Compared', `<span data-figure="compared" data-value="${t.compared}">${cou
 ${row('Matched', count(t.match))}
 ${row('Mismatched', count(t.mismatch))}
 ${row('Mismatch rate', `<span data-figure="mismatch-rate" data-value="${t.mismatchRate}">${percent(t.mismatchRate)}</span>`)}
-${row('Kinds of mismatch', `<span data-figure="kinds">${esc(kindsLine(s.comparison.kinds))}</span>`)}
+${row('Kinds of mismatch', `<span data-figure="kinds">${esc(kindsLine(s.comparison.kinds, s.comparison.offsets, s.service))}</span>`)}
 ${row('Skipped (write in flight)', `<span data-figure="skipped" data-rechecked="${s.comparison.skipped.rechecked}" data-never="${s.comparison.skipped.neverCompared}">${skippedLine(s.comparison.skipped)}</span>`)}
 ${row('Legacy errors', `${count(t.legacyError)} <small>(${percent(t.legacyErrorRate)})</small>`)}
 ${row('New errors', `${count(t.newError)} <small>(${percent(t.newErrorRate)})</small>`)}

@@ -76,7 +76,7 @@ function serviceMarkdown(s: ServiceReport): string[] {
     `| Compared | ${count(t.compared)} |`,
     `| Mismatched | ${count(t.mismatch)} |`,
     `| Mismatch rate | ${percent(t.mismatchRate)} |`,
-    `| Kinds of mismatch | ${kindsLine(s.comparison.kinds)} |`,
+    `| Kinds of mismatch | ${kindsLine(s.comparison.kinds, s.comparison.offsets, s.service)} |`,
     `| Skipped (write in flight) | ${skippedLine(s.comparison.skipped)} |`,
     `| Legacy errors | ${count(t.legacyError)} (${percent(t.legacyErrorRate)}) |`,
     `| New errors | ${count(t.newError)} (${percent(t.newErrorRate)}) |`,

@@ -3,7 +3,7 @@
  * keeps its own): SessionMemoryAgent's timestamps are local times there (Python's datetime.now().isoformat()), so
  * the ones memshift stamps for the orchestrator must be too, or every compared read differs by the offset and reads
  * served from the orchestrator tell the agent other times than legacy did. The agent here is Python (Debian's, with
- * pyzmq) under its own TZ.
+ * pyzmq) under its own TZ. Left unset, the report names the zones' offset beside the timestamp differences.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -21,6 +21,11 @@ const PROGRAM = fileURLToPath(new URL('../golden/legacy.py', import.meta.url));
 const offsetIn = (zone: string) => new Date().toLocaleString('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).split(' ').at(-1);
 const OURS = offsetIn(Intl.DateTimeFormat().resolvedOptions().timeZone);
 const ZONE = ['Asia/Kathmandu', 'America/St_Johns'].find((z) => offsetIn(z) !== OURS)!;
+/** `GMT+05:45` as seconds east of UTC (`GMT` alone: 0). */
+const seconds = (gmt: string | undefined) => {
+  const m = /([+-])(\d\d):(\d\d)/.exec(gmt ?? '');
+  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60) : 0;
+};
 
 let agent: Child;
 let legacyEndpoint: string;
@@ -54,11 +59,12 @@ async function walk(timeZone: string | undefined, session: string) {
     await stack.proxy.runner.secondary.drain();
     for (let i = 0; i < 3; i++) await agentClient.call({ action: 'get_context', session_id: session });
     await quiesce(stack.proxy, [S]);
-    const { compared, mismatches, kinds } = stack.proxy.runner.stats.of(S);
+    const { compared, mismatches, kinds, offsets } = stack.proxy.runner.stats.of(S);
+    const report = await stack.proxy.reporter.write();
     await stack.setFlags({ ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'read-new'), 100) });
     const fromNew = (await agentClient.call({ action: 'get_context', session_id: session })) as Context;
     expect(stack.served.at(-1)!.side).toBe('new');
-    return { compared, mismatches, kinds, fromNew };
+    return { compared, mismatches, kinds, offsets: { ...offsets }, fromNew, kindsLine: /^\| Kinds of mismatch \| (.*) \|$/m.exec(report.markdown)?.[1] };
   } finally {
     agentClient.close();
     await stack.close();
@@ -79,11 +85,18 @@ it("stamps the orchestrator's records in the agent's zone when told it: every re
 }, 60_000);
 
 it("without it, stamps memshift's own zone: every compared read differs in its times by the zones' offset", async () => {
-  const { compared, mismatches, kinds, fromNew } = await walk(undefined, 'unzoned');
+  const { compared, mismatches, kinds, offsets, kindsLine, fromNew } = await walk(undefined, 'unzoned');
   const fromLegacy = (await legacy.call({ action: 'get_context', session_id: 'unzoned' })) as Context;
   expect(compared).toBeGreaterThanOrEqual(3);
   expect(mismatches).toBe(compared);
   expect(Object.keys(kinds)).toEqual(['timestamp']);
   // A quarter of an hour at least (St John's is -03:30 in winter, -02:30 in summer; Kathmandu +05:45).
   for (const s of skews(fromNew, fromLegacy)) expect(s).toBeGreaterThanOrEqual(15 * 60);
+  // New's times (ours) minus legacy's (the agent's zone), in every one of them; the report says what that means.
+  const apart = seconds(OURS) - seconds(offsetIn(ZONE));
+  expect(offsets).toEqual({ [apart]: mismatches });
+  const hms = `${Math.floor(Math.abs(apart) / 3600)}:${String((Math.abs(apart) % 3600) / 60).padStart(2, '0')}:00`;
+  expect(kindsLine).toBe(
+    `timestamp ${mismatches} (${mismatches} with new's times ${apart < 0 ? '-' : '+'}${hms} from legacy's: another time zone on legacy's host (services.session-memory.timeZone))`,
+  );
 }, 60_000);

@@ -1,6 +1,7 @@
 /** The demo's closing table: per service what was served, compared and found different. */
 import type { MigrationStats } from '../../plan/totals.js';
 import { serviceNames } from '../../services/registry.js';
+import { kindsLine } from '../../report/format.js';
 
 export function formatSummary(stats: MigrationStats): string {
   const lines: string[] = [];
@@ -25,11 +26,7 @@ export function formatSummary(stats: MigrationStats): string {
       `  secondary writes ok ${t.secondaryOk}, failed ${t.secondaryFailed}`,
       `  latency on compared reads: legacy ${avg(t.latency.legacyMs)} ms, new ${avg(t.latency.newMs)} ms (mean)`,
       `  top differing fields: ${top.length ? top.join(', ') : 'none'}`,
-      `  kinds of difference: ${
-        Object.entries(t.kinds)
-          .map(([k, n]) => `${k} x${n}`)
-          .join(', ') || 'none'
-      }`,
+      `  kinds of difference: ${kindsLine(t.kinds as Record<string, number>, t.offsets, s)}`,
     );
   }
   return lines.join('\n');
