@@ -80,7 +80,10 @@ export const kindsLine = (kinds: Record<string, number>, offsets: Record<string,
 function offsetNote(offsets: Record<string, number>, timestamps: number, service: string): string {
   const steady = dominantOffset(offsets, timestamps);
   if (!steady) return '';
-  const what = Math.abs(steady.offsetS) >= 600 ? `another time zone on legacy's host (services.${service}.timeZone)` : "a clock apart (NTP on legacy's host)";
+  const what =
+    Math.abs(steady.offsetS) >= 600
+      ? `another time zone on legacy's host (services.${service}.timeZone)`
+      : "clocks apart (NTP on legacy's host and memshift's, or a larger shadow.timeToleranceS)";
   return ` (${count(steady.count)} with new's times ${offsetLabel(steady.offsetS)} from legacy's: ${what})`;
 }
 
