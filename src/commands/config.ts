@@ -13,6 +13,7 @@ import { legacyStorePath } from '../reconcile/sides.js';
 import { serviceNames, serviceOf } from '../services/registry.js';
 import { KILL_SWITCH } from '../flags/names.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
+import { ipv6Option } from '../util/zmq-ipv6.js';
 
 /** One check: what was tried, and the answer (undefined: fine) or why not; optional ones only warn. */
 interface Check {
@@ -129,7 +130,7 @@ async function answers(endpoint: string, request = '{"action": "health_check"}')
     const res = await fetch(endpoint, { method: 'POST', body: request, signal: AbortSignal.timeout(TIMEOUT_MS) });
     return res.status < 500 ? undefined : `HTTP ${res.status}`;
   }
-  const socket = new zmq.Request({ linger: 0, receiveTimeout: TIMEOUT_MS, sendTimeout: TIMEOUT_MS });
+  const socket = new zmq.Request({ linger: 0, receiveTimeout: TIMEOUT_MS, sendTimeout: TIMEOUT_MS, ...ipv6Option(endpoint) });
   try {
     socket.connect(endpoint);
     await socket.send(request);

@@ -9,6 +9,7 @@ import type { ServiceName } from '../services/registry.js';
 import type { FrameHandler } from './frames.js';
 import { errorReply } from '../routes/route.js';
 import { childLogger } from '../telemetry/log.js';
+import { ipv6Option } from '../util/zmq-ipv6.js';
 
 const log = childLogger('zmq-front');
 const EMPTY = Buffer.alloc(0);
@@ -29,7 +30,7 @@ export class ZmqFront {
   endpoint = '';
 
   constructor(private readonly opts: ZmqFrontOptions) {
-    this.socket = new zmq.Router({ maxMessageSize: opts.hardLimitBytes, linger: 0, sendTimeout: 0 });
+    this.socket = new zmq.Router({ maxMessageSize: opts.hardLimitBytes, linger: 0, sendTimeout: 0, ...ipv6Option(opts.bind) });
   }
 
   async start(): Promise<void> {

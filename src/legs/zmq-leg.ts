@@ -8,6 +8,7 @@
 import * as zmq from 'zeromq';
 import { TransportLeg, type Transport } from './leg.js';
 import { LegError, type Leg, type LegFailure, type LegOptions } from './types.js';
+import { ipv6Option } from '../util/zmq-ipv6.js';
 
 interface Pending {
   resolve(reply: Buffer): void;
@@ -66,6 +67,7 @@ class ZmqTransport implements Transport {
       reconnectInterval: 100,
       reconnectMaxInterval: 1000,
       linger: 0,
+      ...ipv6Option(endpoint),
     });
     // inproc has no connection events; the peer is either bound already or not.
     this.link = endpoint.startsWith('inproc://') ? 'up' : 'unknown';

@@ -177,6 +177,8 @@ def serve(service, endpoint):
     import zmq
 
     sock = zmq.Context().socket(zmq.REP)
+    # The agents bind IPv4 only (pyzmq's default); a test that wants the agent on an IPv6 address asks for it.
+    sock.ipv6 = endpoint.startswith("tcp://[")
     sock.bind(endpoint)
     while True:
         raw = sock.recv()

@@ -5,7 +5,8 @@ export class ReqClient {
   private readonly sock: zmq.Request;
 
   constructor(endpoint: string, timeoutMs = 5000) {
-    this.sock = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
+    // An agent dialing an IPv6 address needs libzmq's option as much as memshift does.
+    this.sock = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs, ipv6: endpoint.startsWith('tcp://[') });
     this.sock.connect(endpoint);
   }
 
