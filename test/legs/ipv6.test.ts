@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command } from '../../src/commands/config.js';
 import { flagName } from '../../src/flags/names.js';
 import { freePort } from '../../src/util/ports.js';
-import { startProgram, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import { startProgram, type Child } from '../../src/tools/bench/processes.js';
 import { on, rollout } from '../flags/helpers.js';
 import { runCommand } from '../support/cli.js';
 import { quiesce, startMigrationStack, type MigrationStack } from '../support/migration.js';
