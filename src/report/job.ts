@@ -46,7 +46,11 @@ export class DailyReporter {
     return this;
   }
 
-  /** Makes the report of `date` (default: today so far), stores it and writes its files. */
+  /**
+   * Makes the report of `date` (default: today so far), stores it and writes its files. The stored report is the
+   * one served (GET /admin/reports): files that cannot be written (a directory the process may not create) are
+   * logged, not a failure of the report.
+   */
   write(date: string = utcDate(this.now())): Promise<Report> {
     const next = this.chain.then(async () => {
       await this.opts.store.flush();
@@ -60,7 +64,10 @@ export class DailyReporter {
       });
       await this.reports.save(report);
       const dir = this.opts.config.report.dir;
-      if (dir) await writeReportFiles(report, dir);
+      if (dir)
+        await writeReportFiles(report, dir).catch((err: Error) =>
+          log.warn({ err, date, dir }, 'report stored, its files not written: report.dir must be writable'),
+        );
       log.info({ date, dir: dir || null }, 'daily report written');
       return report;
     });

@@ -2,11 +2,12 @@
  * deploy/Dockerfile without a container engine: its steps carried out in order in clean temporary directories
  * (one per stage: WORKDIR, COPY from the context or an earlier stage, ENV, RUN), then its ENTRYPOINT + CMD
  * started there and its HEALTHCHECK run against it, so the file cannot rot. RUN apt-get steps are the Debian
- * packages `npm test` installs first (test/support/system-packages.ts); USER is checked, not switched to. The build
- * stage's full `npm ci` is the checkout's own install, linked in (below).
+ * packages `npm test` installs first (test/support/system-packages.ts); the entry point runs as USER's uid (node's is
+ * 1000 in the base image), in directories root made, as in the image. The build stage's full `npm ci` is the
+ * checkout's own install, linked in (below).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -27,6 +28,7 @@ interface Stage {
  */
 const RUN_STEP_MS = 120_000;
 const RUN_ATTEMPTS = 2;
+const TOKEN = 'dockerfile-test-admin-token';
 
 const lines = readFileSync('deploy/Dockerfile', 'utf8')
   .split('\n')
@@ -35,6 +37,10 @@ const instr = (l: string) => /^(\w+)\s+(.*)$/.exec(l)!.slice(1) as [string, stri
 const json = (s: string): string[] => JSON.parse(s) as string[];
 
 const scratch = mkdtempSync(join(tmpdir(), 'memshift-dockerfile-'));
+// Readable by the image's user, as an image's root-made directories are (mkdtemp makes it root's alone).
+chmodSync(scratch, 0o755);
+/** The base image's users. */
+const UIDS: Record<string, number> = { node: 1000 };
 let server: ChildProcess | undefined;
 afterAll(() => {
   server?.kill('SIGKILL');
@@ -112,6 +118,8 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   const final = stages.at(-1)!;
   const app = at(final, '.');
   expect(user).not.toMatch(/^(root|0)$/);
+  const uid = UIDS[user];
+  expect(uid, `the uid of USER ${user} in the base image`).toBeDefined();
   // Production dependencies only, and the compiled code: no TypeScript sources, no tsx.
   expect(existsSync(join(app, 'dist/main.js'))).toBe(true);
   expect(existsSync(join(app, 'dist/dashboard/assets/app.js'))).toBe(true);
@@ -129,8 +137,8 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   let out = '';
   let healthy = false;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    env = { ...process.env, ...final.env, DATABASE_URL: databaseUrl, MEMSHIFT_HTTP_PORT: String(await freePort()) };
-    const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    env = { ...process.env, ...final.env, DATABASE_URL: databaseUrl, MEMSHIFT_HTTP_PORT: String(await freePort()), MEMSHIFT_ADMIN_TOKEN: TOKEN };
+    const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
     server = started;
     out = '';
     healthy = false;
@@ -147,6 +155,12 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   }
   expect(healthy, out).toBe(true);
   expect(out).toMatch(/memshift serving/);
+  // Today's report, served and written to its files in the app's own directory, which the user may write.
+  const today = new Date().toISOString().slice(0, 10);
+  const report = await fetch(`http://127.0.0.1:${env.MEMSHIFT_HTTP_PORT}/admin/reports/${today}.md`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  expect(report.status, await report.clone().text()).toBe(200);
+  expect(await report.text()).toMatch(/^# /);
+  expect(existsSync(join(app, `.memshift/reports/${today}.md`)), out).toBe(true);
   server!.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => server!.once('exit', resolve));
   expect(code, out).toBe(0);

@@ -1,5 +1,5 @@
 /** The proxy's daily reporter: writes the day that just ended, and catches up yesterday's when nobody did. */
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -101,6 +101,30 @@ it("serves reports by the reporter's clock: its today is made fresh, its tomorro
     expect(today.statusCode).toBe(200);
     expect((today.json() as ReportData).date).toBe(DAY);
     expect((await app.inject({ url: '/reports/2031-03-15.json' })).statusCode).toBe(404);
+  } finally {
+    await app.close();
+  }
+});
+
+it('serves and stores the report where report.dir cannot be made (a directory its user may not write): the files alone are missed', async () => {
+  const app = Fastify();
+  // Under a regular file: no user, root included, can make it.
+  const unwritable = join(dir, 'a-file', 'reports');
+  await writeFile(join(dir, 'a-file'), '');
+  const r = new DailyReporter({
+    config: parseConfig({ report: { dir: unwritable } }),
+    store,
+    flags,
+    services: SIM_SERVICES,
+    now: () => new Date(`${DAY}T12:00:00Z`),
+  });
+  reportRoutes(r)(app);
+  try {
+    const today = await app.inject({ url: `/reports/${DAY}.md` });
+    expect(today.statusCode, today.body).toBe(200);
+    expect(today.body).toMatch(/^# memshift daily reconciliation report/);
+    expect((await r.reports.get(DAY))?.markdown).toBe(today.body);
+    expect(await exists(unwritable)).toBe(false);
   } finally {
     await app.close();
   }
