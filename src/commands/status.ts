@@ -4,7 +4,7 @@
  */
 import { defineCommand } from './define.js';
 import { adminRequest } from './admin-api.js';
-import { rolledBack } from '../report/format.js';
+import { rolledBack, timesApart } from '../report/format.js';
 import { resumeHow, type GuardEvent } from '../guard/events.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
@@ -16,7 +16,7 @@ interface ServiceStatus {
   stage: string;
   flags: Record<string, FlagState>;
   guard: { state: string; figures: WindowFigures; trippedAt?: string; lastEvent?: GuardEvent } | null;
-  comparisons: { skipped: number; rechecked: number; neverCompared: number } | null;
+  comparisons: { skipped: number; rechecked: number; neverCompared: number; kinds: Record<string, number>; offsets: Record<string, number> } | null;
   outboxDepth: number | null;
   behindSince: Record<Side, string | null>;
   reached: { stage: string; at: string } | null;
@@ -29,7 +29,8 @@ Asks a running proxy (--proxy, default http://127.0.0.1:8080) for GET /admin/sta
 default $MEMSHIFT_ADMIN_TOKEN) and prints one table: each service's stage (off after a later stage shows the
 furthest reached), read-new and shadow-read percentages, guard state, the guard window's compared reads,
 mismatch rate, new-side error rate and added p99 latency, re-checked share of skipped reads, and the outbox
-depth; then each service the guard holds back (since when, on which figures, how to resume), each side of a
+depth; then each service the guard holds back (since when, on which figures, how to resume), each whose
+compared reads mostly differ in their times by one offset (a time zone or a clock apart), each side of a
 service that missed writes (legacy at complete, the orchestrator under the kill switch or at off again), the
 replicas on its store, and any setting or stage they are apart on.`,
   { proxy: { type: 'string', default: 'http://127.0.0.1:8080' }, token: { type: 'string' } },
@@ -93,9 +94,23 @@ function statusTable(url: string, body: StatusBody): string[] {
     const why = e ? ` (${rolledBack(e)})` : '';
     return [`${service}: GUARD HOLDS IT BACK since ${s.guard.trippedAt ?? '?'}${why}: reads stay on legacy until a person resumes it: ${resumeHow(service)}`];
   });
+  // Every read of a service differing in its times by one offset: a zone or a clock, not the writes.
+  const apart = Object.entries(body.services).flatMap(([service, s]) => {
+    const c = s.comparisons;
+    const text = c && timesApart(c.offsets, c.kinds.timestamp ?? 0, service);
+    return text ? [`${service}: TIMES APART: ${text}`] : [];
+  });
   const f = body.fleet;
   const fleet = f
     ? [`replicas on its store: ${f.live}, ${f.disagreements.length ? 'CONFIGURED APART:' : 'configured alike'}`, ...f.disagreements.map((d) => `  ${d}`)]
     : [];
-  return [`${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`, line(HEAD), ...rows.map(line), ...held, ...gaps, ...fleet];
+  return [
+    `${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`,
+    line(HEAD),
+    ...rows.map(line),
+    ...held,
+    ...apart,
+    ...gaps,
+    ...fleet,
+  ];
 }

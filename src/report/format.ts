@@ -67,6 +67,8 @@ export function skippedLine(s: { reads: number; rechecked: number; neverCompared
   return `${count(s.reads)}: re-checked later ${count(s.rechecked)} (${percent(s.rechecked / s.reads)}), never compared ${count(s.neverCompared)} (${percent(s.neverCompared / s.reads)})${s.waiting ? `, waiting ${count(s.waiting)}` : ''}`;
 }
 
+const note = (text: string | undefined) => (text ? ` (${text})` : '');
+
 /**
  * Mismatches per kind of difference, most frequent first; time differences that mostly stood one offset apart say
  * so, with what sets a zone or a clock apart.
@@ -74,17 +76,18 @@ export function skippedLine(s: { reads: number; rechecked: number; neverCompared
 export const kindsLine = (kinds: Record<string, number>, offsets: Record<string, number> = {}, service = 'S'): string =>
   Object.entries(kinds)
     .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}${k === 'timestamp' ? offsetNote(offsets, n, service) : ''}`)
+    .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}${k === 'timestamp' ? note(timesApart(offsets, n, service)) : ''}`)
     .join(', ') || 'none';
 
-function offsetNote(offsets: Record<string, number>, timestamps: number, service: string): string {
+/** What most of a service's timestamp differences standing one offset apart say, if they do: how many, how far, and what sets it right. */
+export function timesApart(offsets: Record<string, number>, timestamps: number, service: string): string | undefined {
   const steady = dominantOffset(offsets, timestamps);
-  if (!steady) return '';
+  if (!steady) return undefined;
   const what =
     Math.abs(steady.offsetS) >= 600
       ? `another time zone on legacy's host (services.${service}.timeZone)`
       : "clocks apart (NTP on legacy's host and memshift's, or a larger shadow.timeToleranceS)";
-  return ` (${count(steady.count)} with new's times ${offsetLabel(steady.offsetS)} from legacy's: ${what})`;
+  return `${count(steady.count)} with new's times ${offsetLabel(steady.offsetS)} from legacy's: ${what}`;
 }
 
 /** The noise baseline's fields per action: each field's A/A share and how many comparisons it was discounted from. */

@@ -13,6 +13,8 @@ import { startProgram, waitForZmq, type Child } from '../../src/tools/bench/proc
 import { on, rollout } from '../flags/helpers.js';
 import { quiesce, startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
+import { runCommand } from '../support/cli.js';
+import { command as statusCommand } from '../../src/commands/status.js';
 
 const S = 'session-memory' as const;
 const PROGRAM = fileURLToPath(new URL('../golden/legacy.py', import.meta.url));
@@ -27,6 +29,7 @@ const seconds = (gmt: string | undefined) => {
   return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 3600 + Number(m[3]) * 60) : 0;
 };
 
+const TOKEN = 'time-zone-token';
 let agent: Child;
 let legacyEndpoint: string;
 let legacy: ReqClient;
@@ -49,7 +52,7 @@ async function walk(timeZone: string | undefined, session: string) {
   const service = { legacy: { endpoint: legacyEndpoint, timeoutMs: 5000 }, ...(timeZone ? { timeZone } : {}) };
   const stack: MigrationStack = await startMigrationStack(
     { ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'shadow-read'), 100) },
-    { services: { [S]: service } },
+    { services: { [S]: service }, admin: { token: TOKEN } },
   );
   const agentClient = new ReqClient(stack.proxy.fronts[S]!);
   try {
@@ -61,10 +64,19 @@ async function walk(timeZone: string | undefined, session: string) {
     await quiesce(stack.proxy, [S]);
     const { compared, mismatches, kinds, offsets } = stack.proxy.runner.stats.of(S);
     const report = await stack.proxy.reporter.write();
+    const status = (await runCommand(statusCommand, ['--proxy', stack.proxy.httpUrl, '--token', TOKEN])).out;
     await stack.setFlags({ ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'read-new'), 100) });
     const fromNew = (await agentClient.call({ action: 'get_context', session_id: session })) as Context;
     expect(stack.served.at(-1)!.side).toBe('new');
-    return { compared, mismatches, kinds, offsets: { ...offsets }, fromNew, kindsLine: /^\| Kinds of mismatch \| (.*) \|$/m.exec(report.markdown)?.[1] };
+    return {
+      compared,
+      mismatches,
+      kinds,
+      offsets: { ...offsets },
+      fromNew,
+      kindsLine: /^\| Kinds of mismatch \| (.*) \|$/m.exec(report.markdown)?.[1],
+      status,
+    };
   } finally {
     agentClient.close();
     await stack.close();
@@ -76,16 +88,17 @@ const skews = (fromNew: Context, fromLegacy: Context) =>
   fromNew.context.map((e, i) => Math.abs(Date.parse(e.timestamp) - Date.parse(fromLegacy.context[i]!.timestamp)) / 1000);
 
 it("stamps the orchestrator's records in the agent's zone when told it: every read alike, and the times served from new the agent's", async () => {
-  const { compared, mismatches, fromNew } = await walk(ZONE, 'zoned');
+  const { compared, mismatches, fromNew, status } = await walk(ZONE, 'zoned');
   const fromLegacy = (await legacy.call({ action: 'get_context', session_id: 'zoned' })) as Context;
   expect(compared).toBeGreaterThanOrEqual(3);
   expect(mismatches).toBe(0);
+  expect(status).not.toContain('TIMES APART');
   expect(fromNew.context.map((e) => e.content)).toEqual(['first', 'second', 'third']);
   for (const s of skews(fromNew, fromLegacy)) expect(s).toBeLessThanOrEqual(1);
 }, 60_000);
 
 it("without it, stamps memshift's own zone: every compared read differs in its times by the zones' offset", async () => {
-  const { compared, mismatches, kinds, offsets, kindsLine, fromNew } = await walk(undefined, 'unzoned');
+  const { compared, mismatches, kinds, offsets, kindsLine, status, fromNew } = await walk(undefined, 'unzoned');
   const fromLegacy = (await legacy.call({ action: 'get_context', session_id: 'unzoned' })) as Context;
   expect(compared).toBeGreaterThanOrEqual(3);
   expect(mismatches).toBe(compared);
@@ -96,7 +109,7 @@ it("without it, stamps memshift's own zone: every compared read differs in its t
   const apart = seconds(OURS) - seconds(offsetIn(ZONE));
   expect(offsets).toEqual({ [apart]: mismatches });
   const hms = `${Math.floor(Math.abs(apart) / 3600)}:${String((Math.abs(apart) % 3600) / 60).padStart(2, '0')}:00`;
-  expect(kindsLine).toBe(
-    `timestamp ${mismatches} (${mismatches} with new's times ${apart < 0 ? '-' : '+'}${hms} from legacy's: another time zone on legacy's host (services.session-memory.timeZone))`,
-  );
+  const said = `${mismatches} with new's times ${apart < 0 ? '-' : '+'}${hms} from legacy's: another time zone on legacy's host (services.session-memory.timeZone)`;
+  expect(kindsLine).toBe(`timestamp ${mismatches} (${said})`);
+  expect(status).toContain(`\n${S}: TIMES APART: ${said}\n`);
 }, 60_000);
