@@ -20,6 +20,8 @@ export interface Result {
   candidate?: Observation;
   /** Mismatches only: the differing fields (bounded by the route's rules). */
   diffs?: FieldDiff[];
+  /** Mismatches only: the one offset all its time differences stood apart (new minus legacy, seconds; offset.ts), if any. */
+  offsetS?: number | undefined;
   /** Compared reads: values the route's rules left out (timestamps, request ids). */
   ignored?: number;
   /** Compared reads: differences on fields the A/A noise baseline explains, not counted as mismatches. */

@@ -22,6 +22,7 @@ import { leavingBehind, type MissedWrite } from './gap-writes.js';
 import { inWriteOrder, withSharedId } from './writes.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
 import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
+import { steadyOffsetS } from '../comparison/offset.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -118,9 +119,8 @@ export class Runner {
         try {
           primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
         } catch (err) {
-          // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation
-          // still under way is waited for first, by the look-up (before it lands, the write would be taken for
-          // absent) and by the key's next write (which would overtake it on the orchestrator).
+          // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation still under
+          // way is waited for first, by the look-up (till it lands, the write looks absent) and by the key's next write (or that overtakes it).
           const outcome = isUnknownOutcome(err) ? { unknownOn: on } : 'refused';
           if (err instanceof LateTranslation) {
             hold(err.settled);
@@ -239,6 +239,7 @@ export class Runner {
           control,
           candidate,
           diffs: real,
+          offsetS: steadyOffsetS(real),
           ignored,
           ...(noise.length ? { noise } : {}),
           ...(recheck ? { recheck } : {}),

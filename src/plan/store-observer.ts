@@ -2,7 +2,6 @@
 import type { Store } from '../store/index.js';
 import type { Result } from '../comparison/result.js';
 import type { ExecutionObserver } from './observer.js';
-import { steadyOffsetS } from '../comparison/offset.js';
 
 export function storeObserver(store: Store): Partial<ExecutionObserver> {
   return {
@@ -19,8 +18,7 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
       });
       // Once per comparison: a kind (or a noisy field) counts the comparisons it showed in.
       for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) store.tallies.add(service, action, `kind.${kind}`);
-      const offset = steadyOffsetS(e.diffs ?? []);
-      if (offset !== undefined) store.tallies.add(service, action, `offset.${offset}`);
+      if (e.offsetS !== undefined) store.tallies.add(service, action, `offset.${e.offsetS}`);
       for (const field of new Set((e.noise ?? []).map((d) => d.field))) store.tallies.add(service, action, `noise.${field}`);
       if (e.outcome === 'mismatch' && legacy && fresh) {
         store.samples.add({

@@ -14,7 +14,6 @@ import type {
 } from './observer.js';
 import type { Route } from '../routes/route.js';
 import type { Side } from './plan.js';
-import { steadyOffsetS } from '../comparison/offset.js';
 
 export interface ServiceTotals {
   requests: number;
@@ -117,8 +116,7 @@ export class MigrationStats implements ExecutionObserver {
         t.mismatches += reads;
         countFields(t.fields, e.diffs ?? []);
         for (const kind of new Set((e.diffs ?? []).map((d) => d.kind))) t.kinds[kind] = (t.kinds[kind] ?? 0) + 1;
-        const offset = steadyOffsetS(e.diffs ?? []);
-        if (offset !== undefined) t.offsets[offset] = (t.offsets[offset] ?? 0) + 1;
+        if (e.offsetS !== undefined) t.offsets[e.offsetS] = (t.offsets[e.offsetS] ?? 0) + 1;
       }
     }
   }

@@ -1,6 +1,7 @@
 /**
  * The report's reading of a day's comparison tallies (src/store/tallies.ts) for one service: mismatches per
- * kind of difference (and the offset their times stood apart), what became of the reads skipped for a write in flight, and the A/A noise baseline.
+ * kind of difference (and the offset their times stood apart), what became of the reads skipped for a write in
+ * flight, and the A/A noise baseline.
  */
 import type { TallyRow } from '../store/tallies.js';
 import type { CountsRow } from '../store/index.js';
