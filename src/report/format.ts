@@ -73,7 +73,7 @@ const note = (text: string | undefined) => (text ? ` (${text})` : '');
  * Mismatches per kind of difference, most frequent first; time differences that mostly stood one offset apart say
  * so, with what sets a zone or a clock apart.
  */
-export const kindsLine = (kinds: Record<string, number>, offsets: Record<string, number> = {}, service = 'S'): string =>
+export const kindsLine = (kinds: Record<string, number>, offsets: Record<string, number>, service: string): string =>
   Object.entries(kinds)
     .sort((a, b) => b[1] - a[1])
     .map(([k, n]) => `${k.replaceAll('_', ' ')} ${count(n)}${k === 'timestamp' ? note(timesApart(offsets, n, service)) : ''}`)
