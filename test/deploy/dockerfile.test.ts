@@ -3,7 +3,8 @@
  * (one per stage: WORKDIR, COPY from the context or an earlier stage, ENV, RUN), then its ENTRYPOINT + CMD
  * started there and its HEALTHCHECK run against it, so the file cannot rot. RUN apt-get steps are the Debian
  * packages `npm test` installs first (test/support/system-packages.ts); the entry point runs as USER's uid (node's is
- * 1000 in the base image), in directories root made, as in the image. The build stage's full `npm ci` is the
+ * 1000 in the base image), in directories root made, as in the image (run as root, as CI runs the suite; otherwise
+ * as the suite's own user, which cannot switch). The build stage's full `npm ci` is the
  * checkout's own install, linked in (below).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -138,7 +139,8 @@ it('builds and starts as deploy/Dockerfile says: compiled, production dependenci
   let healthy = false;
   for (let attempt = 1; attempt <= 3; attempt++) {
     env = { ...process.env, ...final.env, DATABASE_URL: databaseUrl, MEMSHIFT_HTTP_PORT: String(await freePort()), MEMSHIFT_ADMIN_TOKEN: TOKEN };
-    const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const as = process.getuid?.() === 0 ? { uid, gid: uid } : {};
+    const started = spawn(exe!, [...rest, ...frontArgs], { cwd: app, env, ...as, stdio: ['ignore', 'pipe', 'pipe'] });
     server = started;
     out = '';
     healthy = false;
