@@ -44,7 +44,19 @@ chmodSync(scratch, 0o755);
 const UIDS: Record<string, number> = { node: 1000 };
 let server: ChildProcess | undefined;
 afterAll(() => {
-  server?.kill('SIGKILL');
+  // tini and memshift under it: tini killed alone would leave memshift running (outside a container it reaps nothing).
+  if (server?.pid && server.exitCode === null) {
+    const children = spawnSync('pgrep', ['-P', String(server.pid)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean);
+    for (const pid of [server.pid, ...children.map(Number)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
   rmSync(scratch, { recursive: true, force: true });
 });
 
