@@ -1,9 +1,9 @@
 """The three legacy services' replies, written in Python from PROTOCOLS.md section 1 alone, for golden tests.
 
 Reads {"service", "mode", "requests": [raw request text]} on stdin and prints one reply per request, each the
-text the service would send (Python's own json.dumps), one per line. `legacy.py serve SERVICE ENDPOINT` serves it on a
-ZeroMQ REP socket instead (Debian's python3 with python3-zmq), its times local to the process's TZ as the agent's are. It shares nothing with memshift: the
-point is that Python's json, slicing, len() and float spelling decide the bytes, not our reading of them.
+text the service would send (Python's own json.dumps), one per line. `legacy.py serve SERVICE ENDPOINT` serves it
+on a ZeroMQ REP socket instead (Debian's python3 with python3-zmq), its times local to the process's TZ as the
+agent's are. It shares nothing with memshift: the point is that Python's json, slicing, len() and float spelling decide the bytes, not our reading of them.
 """
 import datetime
 import json

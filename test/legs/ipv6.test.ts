@@ -4,20 +4,18 @@
  * out) and a front refuses to start. The agent and memshift's front here speak over ::1, memshift and the legacy
  * agent (Python, pyzmq) too; the orchestrator stays on IPv4.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command } from '../../src/commands/config.js';
 import { flagName } from '../../src/flags/names.js';
 import { freePort } from '../../src/util/ports.js';
-import { startProgram, type Child } from '../../src/tools/bench/processes.js';
+import type { Child } from '../../src/tools/bench/processes.js';
+import { startPythonAgent } from '../support/python-agent.js';
 import { on, rollout } from '../flags/helpers.js';
 import { runCommand } from '../support/cli.js';
 import { quiesce, startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
-import * as zmq from 'zeromq';
 
 const S = 'session-memory' as const;
-const PROGRAM = fileURLToPath(new URL('../golden/legacy.py', import.meta.url));
 
 let agent: Child;
 let legacyEndpoint: string;
@@ -25,13 +23,7 @@ let stack: MigrationStack;
 
 beforeAll(async () => {
   legacyEndpoint = `tcp://[::1]:${await freePort()}`;
-  agent = startProgram('/usr/bin/python3', [PROGRAM, 'serve', S, legacyEndpoint]);
-  // The probe itself needs the option to reach the agent.
-  const probe = new zmq.Request({ ipv6: true, linger: 0, receiveTimeout: 20_000 });
-  probe.connect(legacyEndpoint);
-  await probe.send('{"action": "health_check"}');
-  await probe.receive();
-  probe.close();
+  agent = await startPythonAgent(S, legacyEndpoint);
   stack = await startMigrationStack(
     { ...on(flagName(S, 'dual-write')), ...rollout(flagName(S, 'shadow-read'), 100) },
     { services: { [S]: { front: 'tcp://[::1]:*', legacy: { endpoint: legacyEndpoint, timeoutMs: 5000 } } } },

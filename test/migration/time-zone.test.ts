@@ -5,11 +5,11 @@
  * served from the orchestrator tell the agent other times than legacy did. The agent here is Python (Debian's, with
  * pyzmq) under its own TZ. Left unset, the report names the zones' offset beside the timestamp differences.
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import { freePort } from '../../src/util/ports.js';
-import { startProgram, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import type { Child } from '../../src/tools/bench/processes.js';
+import { startPythonAgent } from '../support/python-agent.js';
 import { on, rollout } from '../flags/helpers.js';
 import { quiesce, startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
@@ -17,7 +17,6 @@ import { runCommand } from '../support/cli.js';
 import { command as statusCommand } from '../../src/commands/status.js';
 
 const S = 'session-memory' as const;
-const PROGRAM = fileURLToPath(new URL('../golden/legacy.py', import.meta.url));
 
 /** A zone whose offset now is not this process's (Kathmandu's +05:45 unless that is ours). */
 const offsetIn = (zone: string) => new Date().toLocaleString('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).split(' ').at(-1);
@@ -36,8 +35,7 @@ let legacy: ReqClient;
 
 beforeAll(async () => {
   legacyEndpoint = `tcp://127.0.0.1:${await freePort()}`;
-  agent = startProgram('/usr/bin/python3', [PROGRAM, 'serve', S, legacyEndpoint], { TZ: ZONE });
-  await waitForZmq(legacyEndpoint, '{"action": "health_check"}');
+  agent = await startPythonAgent(S, legacyEndpoint, { TZ: ZONE });
   legacy = new ReqClient(legacyEndpoint);
 });
 afterAll(async () => {
