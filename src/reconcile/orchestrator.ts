@@ -10,6 +10,7 @@ import pg from 'pg';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
 import { pyLoads } from '../util/pyjson.js';
+import { pgSettings } from '../util/pg-url.js';
 import type { OrchestratorView } from '../services/service.js';
 import { childLogger } from '../telemetry/log.js';
 import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
@@ -290,10 +291,9 @@ class OrchestratorSource implements RecordSource {
  */
 export function openOrchestratorSource(service: ServiceName, url: string, answerMs = 300_000): OrchestratorSource {
   const pool = new pg.Pool({
-    connectionString: url,
-    max: 3,
     // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
-    options: `-c work_mem=64MB -c statement_timeout=${answerMs}`,
+    ...pgSettings(url, `-c work_mem=64MB -c statement_timeout=${answerMs}`),
+    max: 3,
     query_timeout: answerMs,
     connectionTimeoutMillis: Math.min(answerMs, 10_000),
   });

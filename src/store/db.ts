@@ -9,6 +9,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.j
 import { PgIdMap } from './id-map.js';
 import { PgKeyLocks } from './key-locks.js';
 import { lossOptions } from './client.js';
+import { pgSettings } from '../util/pg-url.js';
 import { Schema, type WhenAway } from './schema.js';
 import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
@@ -79,11 +80,10 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const url = opts.url ?? embedded!.url;
   const lossMs = opts.connectionLossMs ?? 10_000;
   const pool = new pg.Pool({
-    connectionString: url,
+    ...pgSettings(url, lossOptions(lossMs)),
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: 5_000,
     keepAlive: true,
-    options: lossOptions(lossMs),
     // A statement unanswered this long gives its connection up: a store lost with its host leaves connections that
     // nothing closes, and the pool would lose them one by one for good. Migrations take what they need (migrate()).
     query_timeout: opts.statementTimeoutMs ?? 60_000,

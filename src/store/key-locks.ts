@@ -10,6 +10,7 @@ import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
 import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
 import type { ServiceName } from '../services/registry.js';
+import { pgSettings } from '../util/pg-url.js';
 
 const log = childLogger('key-locks');
 
@@ -61,18 +62,21 @@ export class PgKeyLocks implements KeyLocks {
     const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
-      new pg.Pool({ connectionString, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true, options: loss }).on(
-        'error',
-        logLost,
-      ),
+      new pg.Pool({
+        ...pgSettings(connectionString, loss),
+        max: 1,
+        idleTimeoutMillis: 0,
+        connectionTimeoutMillis: 1_000,
+        query_timeout: 1_000,
+        keepAlive: true,
+      }).on('error', logLost),
     );
     this.batches = this.pools.map((p) => new LockBatches(p));
     this.waiters = new pg.Pool({
-      connectionString,
+      // The server gives up the wait (lock_timeout) before the client gives up the statement.
+      ...pgSettings(connectionString, `${loss} -c lock_timeout=${this.waitMs}`),
       max: WAITERS,
       connectionTimeoutMillis: this.waitMs,
-      // The server gives up the wait (lock_timeout) before the client gives up the statement.
-      options: `${loss} -c lock_timeout=${this.waitMs}`,
       query_timeout: this.waitMs + 2_000,
       keepAlive: true,
     }).on('error', logLost);

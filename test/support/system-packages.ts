@@ -17,6 +17,8 @@ const NEEDED: Record<string, string> = {
   '/usr/lib/python3/dist-packages/zmq/__init__.py': 'python3-zmq',
   // A lost host, as the store sees it: a connection's packets dropped (test/support/port-cut.ts).
   '/usr/sbin/nft': 'nftables',
+  // A PostgreSQL speaking TLS with a private CA's certificate (test/store/tls.test.ts).
+  '/usr/bin/openssl': 'openssl',
 };
 
 const missing = [

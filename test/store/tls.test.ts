@@ -1,0 +1,166 @@
+/**
+ * memshift on a PostgreSQL that speaks TLS with a certificate a private CA signed (a managed server's): its URLs read as
+ * libpq (psql, the orchestrator's Python) reads them. `sslmode=require` encrypts without checking the certificate,
+ * `verify-full` checks it against `sslrootcert`, PGSSLMODE applies where the URL names no mode, and a URL's own
+ * `options` keep memshift's startup settings beside them.
+ */
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import { startProxy } from '../../src/proxy.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
+import { openStore } from '../../src/store/index.js';
+import { TempFlags } from '../flags/helpers.js';
+import { newRecords, waitUntil } from '../outbox/support.js';
+import { configFor, startSims } from '../support/stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'memshift-tls-'));
+const file = (name: string) => join(dir, name);
+let server: EmbeddedPostgresHandle | undefined;
+/** The server's URL without TLS (it takes both): the test's own view. */
+let plain = '';
+
+/** A CA, a server certificate it signs for 127.0.0.1, and another CA that signed nothing here. */
+function makeCertificates(): void {
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const ca of ['ca', 'other-ca'])
+    openssl('req', '-x509', ...key, '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=memshift test ${ca}`);
+  openssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(file('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  );
+  // PostgreSQL wants its key private to the user it runs as: as root, the embedded server runs as `postgres`.
+  execFileSync('chmod', ['600', file('server.key')]);
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    for (const f of ['server.key', 'server.crt']) chownSync(file(f), uid, 0);
+  }
+}
+
+beforeAll(async () => {
+  makeCertificates();
+  server = await startEmbeddedPostgres({
+    dataDir: file('pg'),
+    settings: { ssl: 'on', ssl_cert_file: file('server.crt'), ssl_key_file: file('server.key'), max_connections: '60' },
+  });
+  plain = server.url;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const withParams = (params: string) => `${plain}?${params}`;
+
+async function onPlain<R extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: plain });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Every connection to the server but the asker's own: how many, and how many of them without TLS. */
+async function connections(): Promise<{ all: number; clear: number }> {
+  const [r] = await onPlain<{ all: number; clear: number }>(
+    `SELECT count(*)::int AS all, count(*) FILTER (WHERE NOT s.ssl)::int AS clear
+       FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()`,
+  );
+  return r!;
+}
+
+describe('a TLS server with a private CA', () => {
+  it('serves dual writes with sslmode=require, as psql takes it: every one of its connections encrypted', async () => {
+    const sims = await startSims();
+    const temp = await TempFlags.create({ [flagName('session-memory', 'dual-write')]: { enabled: true } });
+    const proxy = await startProxy(configFor(sims, withParams('sslmode=require')), { flags: await temp.open() });
+    const agent = new ReqClient(proxy.fronts['session-memory']!, 10_000);
+    try {
+      expect(await agent.call({ action: 'create_session', session_id: 'tls-1', user_id: 'ana' })).toMatchObject({ status: 'success' });
+      expect(await agent.call({ action: 'add_interaction', session_id: 'tls-1', role: 'user', content: 'over TLS' })).toMatchObject({ status: 'success' });
+      // Both writes stored in the outbox and applied on the orchestrator: the state store answered throughout.
+      await waitUntil(() => newRecords(sims, 'tls-1').contents.length === 1, 30_000, 'the orchestrator has the interaction');
+      const [rows] = await onPlain<{ done: number }>(`SELECT count(*)::int AS done FROM outbox WHERE key = 'tls-1' AND status = 'done'`);
+      expect(rows!.done).toBe(2);
+      const seen = await connections();
+      // The store's pool, the outbox's two, the key locks' and the id map's listener at least.
+      expect(seen.all).toBeGreaterThanOrEqual(4);
+      expect(seen.clear).toBe(0);
+    } finally {
+      agent.close();
+      await proxy.close();
+      await temp.dispose();
+      await sims.close();
+    }
+  }, 90_000);
+
+  it('checks the certificate with verify-full against sslrootcert, and refuses a CA that did not sign it', async () => {
+    const store = await openStore({ url: withParams(`sslmode=verify-full&sslrootcert=${file('ca.crt')}`) });
+    try {
+      const [r] = (await store.pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows;
+      expect(r!.ssl).toBe(true);
+    } finally {
+      await store.close();
+    }
+    await expect(openStore({ url: withParams(`sslmode=verify-full&sslrootcert=${file('other-ca.crt')}`) })).rejects.toThrow(/certificate/);
+    // require with a root certificate checks the CA, as libpq's does.
+    await expect(openStore({ url: withParams(`sslmode=require&sslrootcert=${file('other-ca.crt')}`) })).rejects.toThrow(/certificate/);
+  }, 60_000);
+
+  it('takes PGSSLMODE where the URL names no mode', async () => {
+    process.env.PGSSLMODE = 'require';
+    try {
+      const store = await openStore({ url: plain });
+      try {
+        const [r] = (await store.pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows;
+        expect(r!.ssl).toBe(true);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      delete process.env.PGSSLMODE;
+    }
+  }, 60_000);
+
+  it("keeps memshift's startup settings beside the URL's own options (a schema of its own), the URL's winning where both set one", async () => {
+    await onPlain('CREATE SCHEMA IF NOT EXISTS memshift_own');
+    const options = encodeURIComponent('-c search_path=memshift_own -c tcp_keepalives_interval=3');
+    const store = await openStore({ url: withParams(`sslmode=require&options=${options}`), connectionLossMs: 6_000 });
+    try {
+      const show = async (name: string) => (await store.pool.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name];
+      // memshift's: the server drops a lost replica's connection, and its locks, within connectionLossMs.
+      expect(await show('tcp_user_timeout')).toBe('6000');
+      expect(await show('tcp_keepalives_idle')).toBe('3');
+      // Set by both (memshift's 1 s): the URL's.
+      expect(await show('tcp_keepalives_interval')).toBe('3');
+      const tables = await onPlain<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'memshift_own'`);
+      expect(tables.map((t) => t.table_name)).toContain('outbox');
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
