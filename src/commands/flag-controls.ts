@@ -11,7 +11,7 @@ import { afterEdits, fileTarget, planControl, ROLLBACK_KINDS, unleashTarget, typ
 import { FLAG_KINDS, type FlagKind } from '../flags/names.js';
 import { deriveStage, type FlagState } from '../flags/stage.js';
 import { isServiceName, serviceNames, type ServiceName } from '../services/registry.js';
-import { pgSettings } from '../util/pg-url.js';
+import { pgClientConfig } from '../util/pg-url.js';
 
 export const CONTROL_USAGE = `       memshift flags set <service> <flag> on|off|<percent>   [--dry-run] [target]
        memshift flags ramp <service> read-new|shadow-read <percent>
@@ -64,7 +64,7 @@ export async function runControl(sub: string, args: string[], values: ControlOpt
  */
 async function guardHolds(config: Config, services: readonly ServiceName[]): Promise<string[]> {
   if (!config.store.url) return [];
-  const pool = new pg.Pool({ ...pgSettings(config.store.url), max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+  const pool = new pg.Pool({ ...pgClientConfig(config.store.url), max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
   pool.on('error', () => undefined);
   try {
     const events = new GuardEvents(pool);

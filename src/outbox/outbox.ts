@@ -32,9 +32,10 @@ import { childLogger } from '../telemetry/log.js';
 import { OutageBuffer } from './buffer.js';
 import { Resolver, type ResolveSides } from './resolve.js';
 import { OutboxRunner, type Primary } from './runner.js';
-import { OutboxTable, SESSION_OPTIONS, type OutboxIntent } from './table.js';
+import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
+import { pgPoolLike, type Settings } from '../util/pg-url.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -45,7 +46,7 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
-const ASYNC_COMMIT = '-c synchronous_commit=off';
+const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
@@ -123,14 +124,11 @@ export class Outbox implements SecondaryWrites {
     // A statement unanswered for statementTimeoutMs gives its connection up (node-postgres's query_timeout: the pool
     // drops it): a store lost with its host leaves connections that nothing closes, which would hold the outbox for
     // good. What it asked may still have been done (leases, ids and look-ups make a repeat safe).
-    const session = {
-      options: [SESSION_OPTIONS, ...(c.unsafeAsyncCommit ? [ASYNC_COMMIT] : [])].join(' '),
-      query_timeout: c.statementTimeoutMs,
-    };
+    const settings = [...SESSION_SETTINGS, ...(c.unsafeAsyncCommit ? ASYNC_COMMIT : [])];
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
-    this.intentPool = poolLike(o.pool, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...session });
+    this.intentPool = poolLike(o.pool, settings, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, query_timeout: c.statementTimeoutMs });
     this.intents = new OutboxTable(this.intentPool);
-    this.workerPool = poolLike(o.pool, { max: WORKER_CONNECTIONS, ...session });
+    this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer(c.memoryQueueMax);
     this.runner = new OutboxRunner({
@@ -431,12 +429,9 @@ export class Outbox implements SecondaryWrites {
   }
 }
 
-/** A pool on the same database as `base`, with its startup options and `extra`'s (its password is not enumerable, so it is copied by name). */
-function poolLike(base: pg.Pool, extra: pg.PoolConfig): pg.Pool {
-  const options = [base.options.options, extra.options].filter(Boolean).join(' ');
-  const pool = new pg.Pool({ ...base.options, password: base.options.password, ...extra, ...(options ? { options } : {}) });
-  pool.on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
-  return pool;
+/** A pool on the same database as `base`, with its settings and `settings`. */
+function poolLike(base: pg.Pool, settings: Settings, config: pg.PoolConfig): pg.Pool {
+  return pgPoolLike(base, settings, config).on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
 }
 
 /** The state store's answer within `ms`, or an error saying it gave none. */

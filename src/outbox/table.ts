@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
+import type { Settings } from '../util/pg-url.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
 export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead' | 'dropped';
@@ -218,12 +219,15 @@ export const COMPLETE_AND_NEXT = `WITH f AS (SELECT * FROM unnest($3::uuid[], $5
  * it grow (1 to 5 ms a statement at 5,000 rows, most of the store's CPU, until autovacuum's next analyze). And
  * each is planned once per connection (`named`): planning these CTEs costs several times running them.
  */
-export const SESSION_OPTIONS = '-c enable_seqscan=off -c plan_cache_mode=force_generic_plan';
+export const SESSION_SETTINGS: Settings = [
+  ['enable_seqscan', 'off'],
+  ['plan_cache_mode', 'force_generic_plan'],
+];
 
 /** Finished rows one purge statement deletes at most. */
 export const PURGE_BATCH = 5_000;
 
-/** A statement prepared once per connection (see SESSION_OPTIONS). */
+/** A statement prepared once per connection (see SESSION_SETTINGS). */
 const named = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name, text, values });
 
 /** A claimed write to finish: applied (`done`) or never applied by its primary (`dropped`, with the reason). */

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
 import { pyLoads } from '../util/pyjson.js';
-import { pgSettings } from '../util/pg-url.js';
+import { pgPool } from '../util/pg-url.js';
 import type { OrchestratorView } from '../services/service.js';
 import { childLogger } from '../telemetry/log.js';
 import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
@@ -290,13 +290,12 @@ class OrchestratorSource implements RecordSource {
  * for as long as the silence lasts; the server stops one that runs longer (statement_timeout).
  */
 export function openOrchestratorSource(service: ServiceName, url: string, answerMs = 300_000): OrchestratorSource {
-  const pool = new pg.Pool({
-    // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
-    ...pgSettings(url, `-c work_mem=64MB -c statement_timeout=${answerMs}`),
-    max: 3,
-    query_timeout: answerMs,
-    connectionTimeoutMillis: Math.min(answerMs, 10_000),
-  });
+  // Digests group a whole range in one sort: work_mem gives it room in memory rather than on disk.
+  const settings = [
+    ['work_mem', '64MB'],
+    ['statement_timeout', answerMs],
+  ] as const;
+  const pool = pgPool(url, settings, { max: 3, query_timeout: answerMs, connectionTimeoutMillis: Math.min(answerMs, 10_000) });
   pool.on('error', () => undefined);
   const source = new OrchestratorSource(service, pool, true, answerMs);
   source.unindexed().then(

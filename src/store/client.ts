@@ -1,6 +1,7 @@
 /** Store connection helpers: a checkout that leaves no 'error' event unhandled, a transaction, and bounds on a silent peer. */
 import type pg from 'pg';
 import { withDeadline } from '../util/deadline.js';
+import type { Settings } from '../util/pg-url.js';
 
 const ignore = () => undefined;
 
@@ -32,14 +33,19 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
 }
 
 /**
- * Startup options that make the server close a connection of memshift's whose peer went silent (its host lost, the
+ * Settings that make the server close a connection of memshift's whose peer went silent (its host lost, the
  * network cut, nothing closed) within about `ms`: keepalive probes from half of it, one a second, and a cap on
  * unacknowledged data. The connection's advisory locks (a key's turn, a reconciliation's) go with it; left to the
  * operating system's keepalive, they would outlive the host by two hours and more. PostgreSQL 12 or later.
  */
-export function lossOptions(ms: number): string {
+export function lossSettings(ms: number): Settings {
   const half = Math.max(1, Math.ceil(ms / 2_000));
-  return `-c tcp_keepalives_idle=${half} -c tcp_keepalives_interval=1 -c tcp_keepalives_count=${half} -c tcp_user_timeout=${ms}`;
+  return [
+    ['tcp_keepalives_idle', half],
+    ['tcp_keepalives_interval', 1],
+    ['tcp_keepalives_count', half],
+    ['tcp_user_timeout', ms],
+  ];
 }
 
 /**

@@ -8,8 +8,8 @@ import { ComparisonCounts } from './comparisons.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded.js';
 import { PgIdMap } from './id-map.js';
 import { PgKeyLocks } from './key-locks.js';
-import { lossOptions } from './client.js';
-import { pgSettings } from '../util/pg-url.js';
+import { lossSettings } from './client.js';
+import { pgPool } from '../util/pg-url.js';
 import { Schema, type WhenAway } from './schema.js';
 import { MismatchSamples } from './samples.js';
 import type { ValuesAtRest } from './at-rest.js';
@@ -38,7 +38,7 @@ export interface StoreOptions {
   flushIntervalMs?: number;
   /** How long a key held by another replica is waited for (PgKeyLocks); default 10 s. */
   keyLockWaitMs?: number;
-  /** How soon the server closes a connection whose peer went silent, and lets go of its locks (`lossOptions`); default 10 s. */
+  /** How soon the server closes a connection whose peer went silent, and lets go of its locks (`lossSettings`); default 10 s. */
   connectionLossMs?: number;
   /** A statement unanswered this long gives its connection up (a store lost with its host); default 60 s. */
   statementTimeoutMs?: number;
@@ -79,8 +79,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const embedded = opts.url ? undefined : await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.port });
   const url = opts.url ?? embedded!.url;
   const lossMs = opts.connectionLossMs ?? 10_000;
-  const pool = new pg.Pool({
-    ...pgSettings(url, lossOptions(lossMs)),
+  const pool = pgPool(url, lossSettings(lossMs), {
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: 5_000,
     keepAlive: true,

@@ -4,13 +4,13 @@
  */
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
-import { connectClient, lossOptions } from './client.js';
+import { connectClient, lossSettings } from './client.js';
 import { LockBatches } from './lock-batches.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
 import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
 import type { ServiceName } from '../services/registry.js';
-import { pgSettings } from '../util/pg-url.js';
+import { pgPool } from '../util/pg-url.js';
 
 const log = childLogger('key-locks');
 
@@ -33,7 +33,7 @@ const UNREACHABLE_PAUSE_MS = 5_000;
 export interface KeyLockOptions {
   /** How long a key held by another replica is waited for before the work fails; default 10 s. */
   waitMs?: number;
-  /** How soon the server lets go of the locks of a connection whose peer went silent (`lossOptions`); default 10 s. */
+  /** How soon the server lets go of the locks of a connection whose peer went silent (`lossSettings`); default 10 s. */
   lossMs?: number;
 }
 
@@ -58,23 +58,18 @@ export class PgKeyLocks implements KeyLocks {
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
     this.waitMs = opts.waitMs ?? 10_000;
-    const loss = lossOptions(opts.lossMs ?? 10_000);
+    const loss = lossSettings(opts.lossMs ?? 10_000);
     const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
-      new pg.Pool({
-        ...pgSettings(connectionString, loss),
-        max: 1,
-        idleTimeoutMillis: 0,
-        connectionTimeoutMillis: 1_000,
-        query_timeout: 1_000,
-        keepAlive: true,
-      }).on('error', logLost),
+      pgPool(connectionString, loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true }).on(
+        'error',
+        logLost,
+      ),
     );
     this.batches = this.pools.map((p) => new LockBatches(p));
-    this.waiters = new pg.Pool({
-      // The server gives up the wait (lock_timeout) before the client gives up the statement.
-      ...pgSettings(connectionString, `${loss} -c lock_timeout=${this.waitMs}`),
+    // The server gives up the wait (lock_timeout) before the client gives up the statement.
+    this.waiters = pgPool(connectionString, [...loss, ['lock_timeout', this.waitMs]], {
       max: WAITERS,
       connectionTimeoutMillis: this.waitMs,
       query_timeout: this.waitMs + 2_000,

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable, SESSION_OPTIONS } from '../../src/outbox/table.js';
+import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable, SESSION_SETTINGS } from '../../src/outbox/table.js';
+import { pgPool } from '../../src/util/pg-url.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { completeOne, useOutboxTable } from '../support/outbox.js';
@@ -86,7 +87,7 @@ it('completes a write and claims a key head without wading through the backlog o
 
 it('keeps to its own key on connections with the outbox settings, with plans made while the table was small', async () => {
   const url = await freshDatabaseUrl();
-  const pools = [SESSION_OPTIONS, '-c plan_cache_mode=force_generic_plan'].map((options) => new pg.Pool({ connectionString: url, options }));
+  const pools = [SESSION_SETTINGS, SESSION_SETTINGS.filter(([name]) => name === 'plan_cache_mode')].map((settings) => pgPool(url, settings));
   const clients = await Promise.all(pools.map((p) => p.connect()));
   try {
     await migrate(pools[0]!);

@@ -2,7 +2,7 @@
  * memshift on a PostgreSQL that speaks TLS with a certificate a private CA signed (a managed server's): its URLs read as
  * libpq (psql, the orchestrator's Python) reads them. `sslmode=require` encrypts without checking the certificate,
  * `verify-full` checks it against `sslrootcert`, PGSSLMODE applies where the URL names no mode, and a URL's own
- * `options` keep memshift's startup settings beside them.
+ * `options` keep memshift's settings beside them.
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -19,6 +19,8 @@ const NEEDED: Record<string, string> = {
   '/usr/sbin/nft': 'nftables',
   // A PostgreSQL speaking TLS with a private CA's certificate (test/store/tls.test.ts).
   '/usr/bin/openssl': 'openssl',
+  // A pooler in front of the state store (test/store/pooler.test.ts).
+  '/usr/sbin/pgbouncer': 'pgbouncer',
 };
 
 const missing = [
