@@ -218,7 +218,7 @@ it('opens in headless Chromium with its charts drawn and the store figures shown
 
 it('is written by `memshift report` as HTML, Markdown and JSON, with values shown on --no-redact', async () => {
   const out = join(dir, 'cli');
-  const url = stack.proxy.store.pool.options.connectionString!;
+  const url = stack.databaseUrl;
   const code = await reportCommand.run(['--date', today, '--out', out, '--no-redact', '--set', `store.url=${url}`]);
   expect(code ?? 0).toBe(0);
   const data = JSON.parse(await readFile(join(out, `${today}.json`), 'utf8')) as ReportData;
