@@ -102,7 +102,7 @@ function checksOf(config: Config): Check[] {
 
 /** memshift creates its tables at start and writes every row: it needs CREATE on the schema and a connection. */
 async function storeRights(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ ...pgClientConfig(url), connectionTimeoutMillis: TIMEOUT_MS });
+  const client = new pg.Client({ ...pgClientConfig(url, 'config check'), connectionTimeoutMillis: TIMEOUT_MS });
   await client.connect();
   try {
     const { rows } = await client.query<{ create: boolean }>(`SELECT has_schema_privilege(current_schema(), 'CREATE') AS "create"`);
@@ -115,7 +115,7 @@ async function storeRights(url: string): Promise<string | undefined> {
 }
 
 async function canRead(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ ...pgClientConfig(url), connectionTimeoutMillis: TIMEOUT_MS });
+  const client = new pg.Client({ ...pgClientConfig(url, 'config check'), connectionTimeoutMillis: TIMEOUT_MS });
   await client.connect();
   try {
     await client.query('SELECT count(*) FROM memory_entries WHERE false');

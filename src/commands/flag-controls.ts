@@ -64,7 +64,7 @@ export async function runControl(sub: string, args: string[], values: ControlOpt
  */
 async function guardHolds(config: Config, services: readonly ServiceName[]): Promise<string[]> {
   if (!config.store.url) return [];
-  const pool = new pg.Pool({ ...pgClientConfig(config.store.url), max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+  const pool = new pg.Pool({ ...pgClientConfig(config.store.url, 'flags'), max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
   pool.on('error', () => undefined);
   try {
     const events = new GuardEvents(pool);

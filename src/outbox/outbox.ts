@@ -431,7 +431,7 @@ export class Outbox implements SecondaryWrites {
 
 /** A pool on the same database as `base`, with its settings and `settings`. */
 function poolLike(base: pg.Pool, settings: Settings, config: pg.PoolConfig): pg.Pool {
-  return pgPoolLike(base, settings, config).on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
+  return pgPoolLike(base, 'outbox', settings, config).on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
 }
 
 /** The state store's answer within `ms`, or an error saying it gave none. */

@@ -295,7 +295,7 @@ export function openOrchestratorSource(service: ServiceName, url: string, answer
     ['work_mem', '64MB'],
     ['statement_timeout', answerMs],
   ] as const;
-  const pool = pgPool(url, settings, { max: 3, query_timeout: answerMs, connectionTimeoutMillis: Math.min(answerMs, 10_000) });
+  const pool = pgPool(url, 'reconcile', settings, { max: 3, query_timeout: answerMs, connectionTimeoutMillis: Math.min(answerMs, 10_000) });
   pool.on('error', () => undefined);
   const source = new OrchestratorSource(service, pool, true, answerMs);
   source.unindexed().then(

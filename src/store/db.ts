@@ -79,7 +79,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   const embedded = opts.url ? undefined : await startEmbeddedPostgres({ dataDir: opts.dataDir, port: opts.port });
   const url = opts.url ?? embedded!.url;
   const lossMs = opts.connectionLossMs ?? 10_000;
-  const pool = pgPool(url, lossSettings(lossMs), {
+  const pool = pgPool(url, 'store', lossSettings(lossMs), {
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: 5_000,
     keepAlive: true,

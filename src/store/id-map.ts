@@ -74,7 +74,7 @@ export class PgIdMap implements IdMap {
   }
 
   private async listen(url: string): Promise<void> {
-    const client = new pg.Client({ ...pgClientConfig(url), keepAlive: true, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({ ...pgClientConfig(url, 'id map'), keepAlive: true, connectionTimeoutMillis: 5_000 });
     const lost = (err?: Error) => {
       if (this.listener !== client) return;
       this.listener = undefined;

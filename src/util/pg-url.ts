@@ -1,4 +1,5 @@
 /** memshift's PostgreSQL connections: URLs read as libpq reads them (psql, the orchestrator's Python), settings given after connecting. */
+import { hostname } from 'node:os';
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
 
@@ -13,11 +14,15 @@ const LIBPQ_ENV = [
 
 const SET_ALL = 'SELECT count(set_config(n, v, false)) FROM unnest($1::text[], $2::text[]) AS t(n, v)';
 
-/** The settings each pool made here gives its connections, for pools like it. */
-const given = new WeakMap<pg.Pool, Settings>();
+/** What each pool made here was made from, for pools like it. */
+const made = new WeakMap<pg.Pool, { url: string; settings: Settings }>();
+
+/** The name memshift's connections show in pg_stat_activity: the part of memshift, and the replica (host and pid). */
+const appName = (part: string): string => `memshift ${part} ${hostname()}:${process.pid}`.slice(0, 63);
 
 /**
- * Settings for a client on `url`.
+ * Settings for a client of `part` of memshift on `url`, named after it and its replica in pg_stat_activity (where a
+ * DBA tells memshift's connections, and each replica's locks, apart) unless the URL names it (`application_name`).
  *
  * TLS as libpq has it: node-postgres 8 reads `sslmode=require` (and prefer, verify-ca) as verify-full, so a URL that
  * psql takes to a managed server whose certificate a private CA signed failed here with "self-signed certificate".
@@ -25,37 +30,36 @@ const given = new WeakMap<pg.Pool, Settings>();
  * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both. A URL that spells its
  * own `uselibpqcompat` is left to it.
  */
-export function pgClientConfig(url: string): pg.ClientConfig {
+export function pgClientConfig(url: string, part: string): pg.ClientConfig {
   const withEnv = LIBPQ_ENV.reduce((u, [param, env]) => {
     const value = process.env[env];
     if (!value || new RegExp(`[?&]${param}=`, 'i').test(u)) return u;
     return `${u}${u.includes('?') ? '&' : '?'}${param}=${encodeURIComponent(value)}`;
   }, url);
   const own = /[?&]uselibpqcompat=/i.test(withEnv);
-  return toClientConfig(parse(withEnv, own ? {} : { useLibpqCompat: true }));
+  const config = toClientConfig(parse(withEnv, own ? {} : { useLibpqCompat: true }));
+  return { ...config, application_name: config.application_name ?? appName(part) };
 }
 
 /**
- * A pool on `url` whose every new connection takes `settings` before its first use. Given after connecting, not as
+ * A pool of `part` on `url` whose every new connection takes `settings` before its first use. Given after connecting, not as
  * startup options: PgBouncer refuses a connection that sends `options` ("unsupported startup parameter"), and told to
  * ignore them it drops them unsaid. A setting the URL's own `options` name is the URL's.
  */
-export function pgPool(url: string, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
-  return poolWith(pgClientConfig(url), settings, config);
-}
-
-/** A pool on the same database as `base`, with the settings pgPool gave `base` and then `settings`. */
-export function pgPoolLike(base: pg.Pool, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
-  // The password is not enumerable in a pool's options: copied by name.
-  return poolWith({ ...base.options, password: base.options.password }, [...(given.get(base) ?? []), ...settings], config);
-}
-
-function poolWith(connection: pg.ClientConfig, settings: Settings, config: pg.PoolConfig): pg.Pool {
+export function pgPool(url: string, part: string, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
+  const connection = pgClientConfig(url, part);
   const named = new Set([...String(connection.options ?? '').matchAll(/(?:-c\s*|--)([\w.-]+)=/g)].map((m) => m[1]!.replace(/-/g, '_')));
   const mine = settings.filter(([name]) => !named.has(name));
   const [names, values] = [mine.map(([n]) => n), mine.map(([, v]) => String(v))];
   const onConnect = async (client: pg.ClientBase) => void (await client.query(SET_ALL, [names, values]));
-  const pool = new pg.Pool({ ...connection, ...config, onConnect: mine.length ? onConnect : undefined });
-  given.set(pool, settings);
+  const pool = new pg.Pool({ ...connection, ...config, ...(mine.length ? { onConnect } : {}) });
+  made.set(pool, { url, settings });
   return pool;
+}
+
+/** A pool of `part` on the same database as `base` (made by pgPool), with `base`'s settings and then `settings`. */
+export function pgPoolLike(base: pg.Pool, part: string, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
+  const from = made.get(base);
+  if (!from) throw new Error('pgPoolLike: the base pool was not made by pgPool');
+  return pgPool(from.url, part, [...from.settings, ...settings], config);
 }

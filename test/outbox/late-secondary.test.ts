@@ -3,7 +3,7 @@
  * its next call): the retry's look-up must come after the translation's last call, or it finds the write absent
  * and sends it again. Real PostgreSQL under the outbox; the new side is a fake that lands the late attempt later.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Observation } from '../../src/comparison/observation.js';
 import { parseConfig } from '../../src/config.js';
@@ -13,6 +13,7 @@ import { fanOut } from '../../src/plan/observer.js';
 import { LateTranslation } from '../../src/plan/sides.js';
 import { routeRequest } from '../../src/routes/route.js';
 import type { Translator } from '../../src/services/types.js';
+import { pgPool } from '../../src/util/pg-url.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { describeOpenRows, sleep, waitUntil } from './support.js';
@@ -24,7 +25,7 @@ let pool: pg.Pool;
 let url: string;
 beforeAll(async () => {
   url = await freshDatabaseUrl();
-  pool = new pg.Pool({ connectionString: url });
+  pool = pgPool(url, 'test', []);
   await migrate(pool);
 });
 afterAll(() => pool.end());

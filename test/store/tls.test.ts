@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,13 +84,18 @@ async function onPlain<R extends pg.QueryResultRow>(sql: string, values: unknown
   }
 }
 
-/** Every connection to the server but the asker's own: how many, and how many of them without TLS. */
-async function connections(): Promise<{ all: number; clear: number }> {
-  const [r] = await onPlain<{ all: number; clear: number }>(
-    `SELECT count(*)::int AS all, count(*) FILTER (WHERE NOT s.ssl)::int AS clear
-       FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()`,
+/** Every connection to the server but the asker's own: how many, how many without TLS, and the parts of memshift they name. */
+async function connections(): Promise<{ all: number; clear: number; parts: string[] }> {
+  const rows = await onPlain<{ ssl: boolean; application_name: string }>(
+    `SELECT s.ssl, a.application_name FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+      WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()`,
   );
-  return r!;
+  // Named after the part of memshift and its replica (this process), as a DBA looking at pg_stat_activity sees them.
+  const replica = ` ${hostname()}:${process.pid}`;
+  const parts = rows.map((r) =>
+    r.application_name.startsWith('memshift ') && r.application_name.endsWith(replica) ? r.application_name.slice(9, -replica.length) : r.application_name,
+  );
+  return { all: rows.length, clear: rows.filter((r) => !r.ssl).length, parts: [...new Set(parts)].sort() };
 }
 
 describe('a TLS server with a private CA', () => {
@@ -110,6 +115,11 @@ describe('a TLS server with a private CA', () => {
       // The store's pool, the outbox's two, the key locks' and the id map's listener at least.
       expect(seen.all).toBeGreaterThanOrEqual(4);
       expect(seen.clear).toBe(0);
+      expect(seen.parts).toEqual(expect.arrayContaining(['id map', 'key locks', 'outbox', 'store']));
+      expect(
+        seen.parts.every((p) => /^[a-z ]+$/.test(p)),
+        seen.parts.join(', '),
+      ).toBe(true);
     } finally {
       agent.close();
       await proxy.close();
@@ -149,11 +159,13 @@ describe('a TLS server with a private CA', () => {
   it("keeps memshift's startup settings beside the URL's own options (a schema of its own), the URL's winning where both set one", async () => {
     await onPlain('CREATE SCHEMA IF NOT EXISTS memshift_own');
     const options = encodeURIComponent('-c search_path=memshift_own -c tcp_keepalives_interval=3');
-    const store = await openStore({ url: withParams(`sslmode=require&options=${options}`), connectionLossMs: 6_000 });
+    const store = await openStore({ url: withParams(`sslmode=require&application_name=dba-chosen&options=${options}`), connectionLossMs: 6_000 });
     try {
       const show = async (name: string) => (await store.pool.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name];
       // memshift's: the server drops a lost replica's connection, and its locks, within connectionLossMs.
       expect(await show('tcp_user_timeout')).toBe('6000');
+      // The URL's name for the connection, not memshift's own.
+      expect(await show('application_name')).toBe('dba-chosen');
       expect(await show('tcp_keepalives_idle')).toBe('3');
       // Set by both (memshift's 1 s): the URL's.
       expect(await show('tcp_keepalives_interval')).toBe('3');
