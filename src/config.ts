@@ -260,8 +260,9 @@ const configSchema = () =>
         refreshIntervalMs: z.number().int().positive().default(1000),
         /** Unleash admin API token (env UNLEASH_ADMIN_TOKEN): lets the guard turn flags off in Unleash and `flags sync` write them. */
         adminToken: z.string().optional(),
-        project: z.string().default('default'),
-        environment: z.string().default('development'),
+        /** Where memshift's own changes go (guard rollbacks, controls, sync); unset: those of apiToken (unleashScope). */
+        project: z.string().optional(),
+        environment: z.string().optional(),
       })
       .prefault({}),
     /** Automatic rollback (src/guard/guard.ts): per service, sliding windows of these figures against thresholds. */
@@ -398,6 +399,24 @@ export interface LoadOptions {
   /** `key.path=value` pairs; values are read as YAML scalars. */
   set?: string[];
   env?: NodeJS.ProcessEnv;
+}
+
+/** An Unleash client token's project and environment (`project:environment.secret`), if it is one of that form. */
+export function tokenScope(token: string | undefined): { project?: string; environment?: string } {
+  const m = /^([^:]+):([^.]+)\./.exec(token ?? '');
+  if (!m) return {};
+  // `*` and `[]` (all projects, several) name no one project.
+  return { ...(/^[\w-]+$/.test(m[1]!) ? { project: m[1] } : {}), environment: m[2]! };
+}
+
+/**
+ * The Unleash project and environment memshift's own changes go to (guard rollbacks, controls, `flags sync`): the
+ * config's, else those the proxies' client token reads, else default / development. A production token with the
+ * development default sent every guard rollback where no proxy reads it.
+ */
+export function unleashScope(flags: Config['flags']): { project: string; environment: string } {
+  const token = tokenScope(flags.apiToken);
+  return { project: flags.project ?? token.project ?? 'default', environment: flags.environment ?? token.environment ?? 'development' };
 }
 
 export function loadConfig(opts: LoadOptions = {}): Config {

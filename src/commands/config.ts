@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import pg from 'pg';
 import * as zmq from 'zeromq';
 import { defineCommand, CONFIG_OPTIONS } from './define.js';
-import { loadConfig, newBackendOf, serviceConfigOf, type Config } from '../config.js';
+import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { legacyStorePath } from '../reconcile/sides.js';
 import { serviceNames, serviceOf } from '../services/registry.js';
@@ -73,8 +73,17 @@ function checksOf(config: Config): Check[] {
   if (config.flags.url) {
     const url = config.flags.url;
     checks.push({ what: `Unleash client API ${url}`, run: () => unleashClient(url, config.flags.apiToken) });
+    const { environment } = unleashScope(config.flags);
+    const read = tokenScope(config.flags.apiToken).environment;
+    checks.push({
+      what: `Unleash environment ${environment} (memshift's changes: guard rollbacks, controls)`,
+      run: async () =>
+        read && read !== environment
+          ? `the client token (flags.apiToken) reads ${read}: the proxies would never see memshift's changes; unset flags.environment or make them agree`
+          : undefined,
+    });
     if (config.flags.adminToken) {
-      const admin = new UnleashAdmin({ url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment });
+      const admin = new UnleashAdmin({ url, token: config.flags.adminToken, ...unleashScope(config.flags) });
       checks.push({
         what: 'Unleash admin API (guard rollbacks, controls)',
         optional: true,

@@ -3,7 +3,7 @@
  * when flags come from there, printing each flag and the stage before and after (`--dry-run` changes nothing).
  */
 import pg from 'pg';
-import type { Config } from '../config.js';
+import { unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { GuardEvents, resumeHow } from '../guard/events.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
@@ -125,7 +125,8 @@ function targetOf(values: ControlOptions, config: Config): FlagTarget {
   if (!url) return fileTarget(resolveFlagsFile(values.file ?? config.flags.file));
   const token = values.token ?? config.flags.adminToken;
   if (!token) throw new Error(`flags come from Unleash (${url}): give an admin token (--token or UNLEASH_ADMIN_TOKEN)`);
-  const admin = new UnleashAdmin({ url, token, project: values.project ?? config.flags.project, environment: values.environment ?? config.flags.environment });
+  const scope = unleashScope(config.flags);
+  const admin = new UnleashAdmin({ url, token, project: values.project ?? scope.project, environment: values.environment ?? scope.environment });
   return unleashTarget(admin, url, serviceNames());
 }
 

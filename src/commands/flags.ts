@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Command } from './define.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, unleashScope } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
 import { openFlags, serviceSnapshot } from '../flags/source.js';
@@ -57,8 +57,8 @@ export const command: Command = {
         file,
         url,
         token,
-        project: values.project ?? config.flags.project,
-        environment: values.environment ?? config.flags.environment,
+        project: values.project ?? unleashScope(config.flags).project,
+        environment: values.environment ?? unleashScope(config.flags).environment,
         keepState: values['keep-state'],
       });
       process.stdout.write(

@@ -1,4 +1,5 @@
 /** The guard as a part of the proxy: its observer, its tripped gauge, its events table, Unleash access and the fleet. */
+import { unleashScope } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import type { Part, PartContext } from '../part.js';
 import { defineGauge } from '../telemetry/metrics.js';
@@ -16,7 +17,7 @@ export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: Gua
   const events = new GuardEvents(ctx.store.pool);
   const unleash =
     config.flags.url && config.flags.adminToken
-      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, project: config.flags.project, environment: config.flags.environment })
+      ? new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, ...unleashScope(config.flags) })
       : undefined;
   // Named per process: a restarted replica is a new member whose predecessor's buckets age out of the window.
   const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : undefined;

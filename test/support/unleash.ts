@@ -13,6 +13,8 @@ export interface UnleashServer {
   apiUrl: string;
   adminToken: string;
   clientToken: string;
+  /** A client token of the default project's production environment. */
+  productionClientToken: string;
   /** How long the server took from spawn to listening, in ms. */
   startMs: number;
   stop(): Promise<void>;
@@ -20,6 +22,7 @@ export interface UnleashServer {
 
 const ADMIN_TOKEN = '*:*.memshift-test-admin';
 const CLIENT_TOKEN = 'default:development.memshift-test-client';
+const PRODUCTION_CLIENT_TOKEN = 'default:production.memshift-test-client';
 const READY = 'MEMSHIFT_UNLEASH_READY ';
 
 // Runs in the child: start() with the db given as JSON, then tell the parent the port.
@@ -44,7 +47,7 @@ export async function startUnleash(timeoutMs = 60_000): Promise<UnleashServer> {
     env: {
       ...process.env,
       INIT_ADMIN_API_TOKENS: ADMIN_TOKEN,
-      INIT_CLIENT_API_TOKENS: CLIENT_TOKEN,
+      INIT_CLIENT_API_TOKENS: `${CLIENT_TOKEN},${PRODUCTION_CLIENT_TOKEN}`,
       MEMSHIFT_UNLEASH_DB: JSON.stringify({
         host: db.hostname,
         port: Number(db.port),
@@ -75,6 +78,7 @@ export async function startUnleash(timeoutMs = 60_000): Promise<UnleashServer> {
     apiUrl: `${url}/api/`,
     adminToken: ADMIN_TOKEN,
     clientToken: CLIENT_TOKEN,
+    productionClientToken: PRODUCTION_CLIENT_TOKEN,
     startMs: Math.round(performance.now() - started),
     async stop() {
       if (child.exitCode !== null) return;

@@ -1,7 +1,8 @@
 // Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
 // turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
 // rollback shows up in Unleash; `memshift flags ramp` acts on it; a replica started while Unleash is out of reach
-// serves the flags last fetched. One server for the file: it is the slow part.
+// serves the flags last fetched; a production client token's controls act in production. One server for the file:
+// it is the slow part.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { syncFlags } from '../../src/commands/flags.js';
 import { flagsCli } from '../flags/helpers.js';
@@ -15,6 +16,9 @@ import { ReqClient } from '../support/zmq-client.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { freePort } from '../../src/util/ports.js';
 import { configFor, startSims } from '../support/stack.js';
+import { runCommand } from '../support/cli.js';
+import { command as configCommand } from '../../src/commands/config.js';
+import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { startUnleash, type UnleashServer } from '../support/unleash.js';
 
 const S = 'jarvis-memory' as const;
@@ -189,3 +193,43 @@ it("a replica started while Unleash is out of reach serves the flags the fleet l
     await replica.close();
   }
 });
+
+it("acts in the environment its client token reads: a production token's controls change production, which its proxies see", async () => {
+  const prodToken = unleash.productionClientToken;
+  const inProduction = ['--url', unleash.apiUrl, '--token', unleash.adminToken, '--set', `flags.apiToken=${prodToken}`];
+  const env = async (name: string) => {
+    const e = (await admin.feature(flagName(S, 'read-new')))!.environments.find((x) => x.name === name)!;
+    return { enabled: e.enabled, rollout: e.strategies?.find((s) => s.name === 'flexibleRollout')?.parameters?.rollout };
+  };
+  const synced = await flagsCli(['sync', ...inProduction]);
+  expect(synced.code, synced.out).toBe(0);
+  const development = await env('development');
+  // A proxy of the production fleet (a store of its own: the fleet above shares its flags through its store).
+  const replica = await startProxy(
+    configFor(sims, await freshDatabaseUrl(), {
+      flags: { url: unleash.apiUrl, apiToken: prodToken, adminToken: unleash.adminToken, refreshIntervalMs: REFRESH_MS },
+    }),
+  );
+  try {
+    const ramped = await flagsCli(['ramp', S, 'read-new', '40', ...inProduction]);
+    expect(ramped.code, ramped.out).toBe(0);
+    expect(await env('production')).toEqual({ enabled: true, rollout: '40' });
+    expect(await env('development')).toEqual(development);
+    await waitFor(() => replica.flags.snapshot().services[S]!.flags[flagName(S, 'read-new')]!.rollout === 40, PROPAGATION_MS);
+  } finally {
+    await replica.close();
+  }
+  // config check names the environment, and fails when one set in the config is not the token's.
+  const sets = [
+    `flags.url=${unleash.apiUrl}`,
+    `flags.apiToken=${prodToken}`,
+    `orchestrator.endpoint=${sims.endpoints.orchestrator}`,
+    ...SIM_SERVICES.map((s) => `services.${s}.legacy.endpoint=${sims.endpoints[s]}`),
+  ];
+  const check = (extra: string[]) => runCommand(configCommand, ['check', ...[...sets, ...extra].flatMap((s) => ['--set', s])]);
+  const agreed = await check([]);
+  expect(agreed.out).toMatch(/^ok +Unleash environment production/m);
+  const apart = await check(['flags.environment=development']);
+  expect(apart.out).toMatch(/^FAIL +Unleash environment development .*: the client token \(flags\.apiToken\) reads production/m);
+  expect(apart.code).toBe(1);
+}, 60_000);
