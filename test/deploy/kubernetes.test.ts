@@ -55,3 +55,34 @@ it("sidecar: memshift in the agent's pod, the agent's endpoints on localhost, no
   const config = docs.find((d) => d.kind === 'ConfigMap')!;
   expect(pod.volumes.find((v: any) => v.name === 'config').configMap.name).toBe(config.metadata.name);
 });
+
+/**
+ * The restricted Pod Security Standard's rules for a container (kubernetes.io/docs/concepts/security/pod-security-standards),
+ * so a namespace that enforces it admits memshift: and with its root read-only, a writable emptyDir wherever it writes.
+ */
+function expectRestricted(pod: any): void {
+  const memshift = pod.containers.find((c: any) => c.name === 'memshift');
+  const sc = { ...pod.securityContext, ...memshift.securityContext };
+  expect(sc.runAsNonRoot).toBe(true);
+  expect(sc.runAsUser).not.toBe(0);
+  expect(sc.privileged ?? false).toBe(false);
+  expect(sc.allowPrivilegeEscalation).toBe(false);
+  expect(sc.capabilities.drop).toContain('ALL');
+  expect((sc.capabilities.add ?? []).filter((c: string) => c !== 'NET_BIND_SERVICE')).toEqual([]);
+  expect(['RuntimeDefault', 'Localhost']).toContain(sc.seccompProfile.type);
+  expect(pod.hostNetwork ?? false).toBe(false);
+  expect(memshift.ports.every((p: any) => p.hostPort === undefined)).toBe(true);
+  const allowed = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+  for (const v of pod.volumes)
+    expect(
+      Object.keys(v).filter((k) => k !== 'name'),
+      v.name,
+    ).toEqual([expect.toBeOneOf(allowed)]);
+  expect(sc.readOnlyRootFilesystem).toBe(true);
+  const volume = (path: string) => pod.volumes.find((v: any) => v.name === memshift.volumeMounts.find((m: any) => m.mountPath === path)?.name);
+  for (const path of ['/app/.memshift', '/tmp']) expect(volume(path)?.emptyDir, path).toBeDefined();
+}
+
+it('meets the restricted Pod Security Standard in both placements, its root read-only', () => {
+  for (const overlay of ['standalone', 'sidecar']) expectRestricted(render(overlay).find((d) => d.kind === 'Deployment')!.spec.template.spec);
+});
