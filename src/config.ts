@@ -300,6 +300,14 @@ const configSchema = () =>
         legacyDataDir: z.string().default('.memshift/legacy'),
         /** Per service, a store path that overrides legacyDataDir. */
         legacyFiles: z.partialRecord(serviceNameSchema(), z.string()).default({}),
+        /**
+         * The text encoding the agents write their JSON stores in: their host's (Python's open() without one, with
+         * ensure_ascii off): UTF-8 in containers and most Linux hosts, cp1252 on Windows.
+         */
+        legacyEncoding: z
+          .string()
+          .refine((e) => encodingKnown(e), { message: 'must be an encoding TextDecoder knows (utf-8, windows-1252, latin1, ...)' })
+          .default('utf-8'),
         /** The orchestrator's PostgreSQL, read directly (env MEMSHIFT_ORCHESTRATOR_DATABASE_URL). */
         orchestratorDatabaseUrl: z.string().optional(),
         /**
@@ -399,6 +407,16 @@ export interface LoadOptions {
   /** `key.path=value` pairs; values are read as YAML scalars. */
   set?: string[];
   env?: NodeJS.ProcessEnv;
+}
+
+/** Whether TextDecoder decodes `encoding`. */
+function encodingKnown(encoding: string): boolean {
+  try {
+    new TextDecoder(encoding);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** An Unleash client token's project and environment (`project:environment.secret`), if it is one of that form. */

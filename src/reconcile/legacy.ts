@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { LegacyIndex } from './legacy-index.js';
 import { recordDigest } from './canonical.js';
-import { digestForm } from '../services/records.js';
+import { digestForm, type LegacyStoreOptions } from '../services/records.js';
 
 export const legacyPath = (service: ServiceName, dataDir: string): string => join(dataDir, serviceOf(service).legacyStore.file);
 
-export async function openLegacySource(service: ServiceName, path: string): Promise<LegacyIndex> {
-  const store = await serviceOf(service).legacyStore.open(path);
+export async function openLegacySource(service: ServiceName, path: string, opts: LegacyStoreOptions = {}): Promise<LegacyIndex> {
+  const store = await serviceOf(service).legacyStore.open(path, opts);
   try {
     const shape = serviceOf(service).record;
     return await LegacyIndex.build(store.all(), (range, limit) => store.between(range, limit), {

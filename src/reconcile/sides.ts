@@ -110,7 +110,8 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
     return `${s.mtimeMs}:${s.size}`;
   };
   let readVersion = await version();
-  const legacy = new DeferredSource(openLegacySource(service, path));
+  const read = { encoding: config.reconcile.legacyEncoding };
+  const legacy = new DeferredSource(openLegacySource(service, path, read));
   const neu = openOrchestratorSource(service, url, config.reconcile.orchestratorStatementTimeoutMs);
   const legs: Leg[] = [];
   const leg = (b: Config['orchestrator'], side: Side) => {
@@ -145,7 +146,7 @@ export async function openSides(config: Config, service: ServiceName, ids?: IdMa
       const now = await version();
       if (now === readVersion) return undefined;
       readVersion = now;
-      return openLegacySource(service, path);
+      return openLegacySource(service, path, read);
     },
     async close() {
       await Promise.allSettled([legacy.close(), neu.close(), ...legs.map((l) => l.close())]);

@@ -7,12 +7,13 @@
 import { createReadStream, rmSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TextDecoder } from 'node:util';
 import sqlite from 'node-sqlite3-wasm';
 import { none } from 'stream-chain/defs.js';
 import { jsonParser, type Token } from 'stream-json/core/parser.js';
-import { pyDumps, pyLoads } from '../util/pyjson.js';
+import { pyDumps, pyJsonText, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
-import { isEmptyRecord, type CanonicalRecord, type KeyBounds, type LegacyRecords } from './records.js';
+import { isEmptyRecord, type CanonicalRecord, type KeyBounds, type LegacyRecords, type LegacyStoreOptions } from './records.js';
 import { rangeWhere } from './sqlite-range.js';
 import { readSnapshot } from './file-snapshot.js';
 import { scratchDir } from '../util/scratch.js';
@@ -116,25 +117,68 @@ class MemberCutter {
   }
 }
 
-/** The members of the keyed objects, streamed from the file (throws on what the tokenizer refuses). */
-export async function streamMembers(path: string, objects: KeyedObjects, onMember: (part: number, key: string, text: string) => void): Promise<void> {
-  const parse = jsonParser({ packValues: true, streamValues: false });
-  const cutter = new MemberCutter(objects, onMember);
-  let first = true;
+type OnMember = (part: number, key: string, text: string) => void;
+
+/**
+ * A store whose bytes are not text in the encoding it is read in. Decoded leniently, each such byte became U+FFFD,
+ * and a backfill or a repair wrote those into the orchestrator in place of the users' words.
+ */
+class LegacyEncodingError extends Error {
+  constructor(path: string, encoding: string) {
+    super(
+      `${path} is not ${encoding} text: its agent writes it in its host's encoding ` +
+        `(python3 -c 'import locale; print(locale.getpreferredencoding())' there); set reconcile.legacyEncoding to it`,
+    );
+  }
+}
+
+/**
+ * `path`'s text in chunks, decoded as `encoding`; a byte that is not text in it throws. UTF-8, the usual case, is
+ * decoded by the stream itself (TextDecoder cost a tenth of a large store's reading) and a chunk holding U+FFFD, which
+ * that decoding makes of such a byte, throws too: the whole-file reading then tells a real U+FFFD from a bad byte.
+ */
+async function* textOf(path: string, encoding: string): AsyncGenerator<string> {
   // Chunks of 64 kB (the stream default): the tokenizer hands back a chunk's tokens all at once, and those of 1 MB
   // chunks outlived V8's scavenges, growing its young generation (a 1M-user store peaked at 220 MB, now 150-160).
-  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 })) {
-    // json.loads of the file's bytes skips a UTF-8 byte order mark; the tokenizer does not.
-    const text = first ? (chunk as string).replace(/^\uFEFF/, '') : (chunk as string);
-    first = false;
-    for (const t of flat(parse(text))) cutter.push(t);
+  const chunks = { highWaterMark: 1 << 16 };
+  if (isUtf8(encoding)) {
+    let first = true;
+    for await (const chunk of createReadStream(path, { ...chunks, encoding: 'utf8' })) {
+      if ((chunk as string).includes('\uFFFD')) throw new LegacyEncodingError(path, encoding);
+      // json.loads of the file's bytes skips a UTF-8 byte order mark; the tokenizer does not.
+      yield first ? (chunk as string).replace(/^\uFEFF/, '') : (chunk as string);
+      first = false;
+    }
+    return;
   }
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  for await (const chunk of createReadStream(path, chunks)) yield refusing(() => decoder.decode(chunk as Buffer, { stream: true }), path, encoding);
+  yield refusing(() => decoder.decode(), path, encoding);
+}
+
+const isUtf8 = (encoding: string): boolean => /^utf-?8$/i.test(encoding);
+
+function refusing(decode: () => string, path: string, encoding: string): string {
+  try {
+    return decode();
+  } catch {
+    throw new LegacyEncodingError(path, encoding);
+  }
+}
+
+/** The members of the keyed objects, streamed from the file (throws on what the tokenizer refuses). */
+export async function streamMembers(path: string, objects: KeyedObjects, onMember: OnMember, encoding = 'utf-8'): Promise<void> {
+  const parse = jsonParser({ packValues: true, streamValues: false });
+  const cutter = new MemberCutter(objects, onMember);
+  for await (const text of textOf(path, encoding)) for (const t of flat(parse(text))) cutter.push(t);
   for (const t of flat(flush(parse))) cutter.push(t);
 }
 
-/** The members of the keyed objects, from the whole file parsed as Python parses it. */
-async function wholeMembers(path: string, objects: KeyedObjects, onMember: (part: number, key: string, text: string) => void): Promise<void> {
-  const data: unknown = pyLoads(await readFile(path));
+/** The members of the keyed objects, from the whole file parsed as Python parses it (its bytes: UTF-8, -16 or -32; else as `encoding`). */
+async function wholeMembers(path: string, objects: KeyedObjects, onMember: OnMember, encoding = 'utf-8'): Promise<void> {
+  const bytes = await readFile(path);
+  const text = refusing(() => (isUtf8(encoding) ? pyJsonText(bytes) : new TextDecoder(encoding, { fatal: true }).decode(bytes)), path, encoding);
+  const data: unknown = pyLoads(text);
   if (!isObject(data)) throw new Error(`${path}: not a JSON object`);
   objects.forEach((o, part) => {
     const members = o.reduce<unknown>((at, k) => (isObject(at) ? at[k] : undefined), data);
@@ -146,7 +190,7 @@ async function wholeMembers(path: string, objects: KeyedObjects, onMember: (part
 const SPILL_BATCH = 64;
 
 /** Copies the members into a fresh table `parts` (key, p0, p1, ...); the last of duplicate keys wins, as in Python. */
-async function spill(db: Database, path: string, objects: KeyedObjects, read: typeof streamMembers): Promise<void> {
+async function spill(db: Database, objects: KeyedObjects, read: (onMember: OnMember) => Promise<void>): Promise<void> {
   const columns = objects.map((_, i) => `p${i} TEXT`).join(', ');
   db.exec(`DROP TABLE IF EXISTS parts; CREATE TABLE parts (key TEXT PRIMARY KEY, ${columns}) WITHOUT ROWID; BEGIN`);
   // SQLite takes a statement's rows one after another, so a key twice in one batch ends with its later part too.
@@ -157,7 +201,7 @@ async function spill(db: Database, path: string, objects: KeyedObjects, read: ty
   const batches = objects.map((_, i) => upsert(i, SPILL_BATCH));
   const pending: string[][] = objects.map(() => []);
   try {
-    await read(path, objects, (part, key, text) => {
+    await read((part, key, text) => {
       const values = pending[part]!;
       values.push(key, text);
       if (values.length < 2 * SPILL_BATCH) return;
@@ -202,7 +246,8 @@ function* spilledRecords(db: Database, width: number, record: RecordOfParts, ran
   }
 }
 
-export async function openJsonStore(path: string, objects: KeyedObjects, record: RecordOfParts): Promise<LegacyRecords> {
+export async function openJsonStore(path: string, objects: KeyedObjects, record: RecordOfParts, opts: LegacyStoreOptions = {}): Promise<LegacyRecords> {
+  const encoding = opts.encoding ?? 'utf-8';
   const dir = await scratchDir('memshift-json-store');
   let db: Database | undefined;
   try {
@@ -214,9 +259,10 @@ export async function openJsonStore(path: string, objects: KeyedObjects, record:
     const copy = join(dir, 'copy.json');
     await readSnapshot(path, copy, async (file) => {
       try {
-        await spill(into, file, objects, streamMembers);
+        await spill(into, objects, (onMember) => streamMembers(file, objects, onMember, encoding));
       } catch {
-        await spill(into, file, objects, wholeMembers);
+        // A file the tokenizer refuses (NaN, UTF-16 among them), or the encoding: read whole, as Python reads it.
+        await spill(into, objects, (onMember) => wholeMembers(file, objects, onMember, encoding));
       }
     });
     await rm(copy);

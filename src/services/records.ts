@@ -114,6 +114,11 @@ export interface KeyBounds {
   to?: string;
 }
 
+/** How a legacy store's file is read: `encoding`, a JSON store's text encoding (its agent's host's; default utf-8). */
+export interface LegacyStoreOptions {
+  encoding?: string;
+}
+
 /** A legacy store read as records in key order: all of them once, then ranges again on demand. */
 export interface LegacyRecords {
   all(): Iterable<CanonicalRecord>;

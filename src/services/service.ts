@@ -3,7 +3,7 @@
  * comparison rules), its record as both stores hold it (legacy reader, orchestrator view, repair writes,
  * look-ups of unknown outcomes) and its translator. The registry lists the modules; nothing else names them.
  */
-import type { LegacyRecords, RecordShape, CanonicalRecord } from './records.js';
+import type { LegacyRecords, LegacyStoreOptions, RecordShape, CanonicalRecord } from './records.js';
 import type { IdMap, KeyLocks, LegacyRequest, OrchestratorClient, Translator } from './types.js';
 
 export type ActionKind = 'read' | 'write' | 'health';
@@ -130,7 +130,7 @@ export interface LegacyService {
   deployedReply?(reply: unknown): unknown;
   record: RecordShape;
   /** The service's own store: its file name in the legacy data directory, and its reader. */
-  legacyStore: { file: string; open(path: string): Promise<LegacyRecords> };
+  legacyStore: { file: string; open(path: string, opts?: LegacyStoreOptions): Promise<LegacyRecords> };
   orchestratorView: OrchestratorView;
   repair: RecordOps;
   lookup: LegacyLookup;

@@ -131,15 +131,21 @@ function closingQuote(text: string, open: number): number {
 const NUMBER_CHAR = new Uint8Array(128);
 for (const c of '0123456789.eE+-') NUMBER_CHAR[c.charCodeAt(0)] = 1;
 
-/** json.loads(bytes): the encoding from a BOM or the zero bytes' pattern, as json.detect_encoding finds it. */
-function decode(b: Buffer): string {
+/** json.loads's reading of bytes, strict as Python's: UTF-8 that is not (a byte no UTF-8 has) throws a TypeError. */
+export const pyJsonText = (b: Buffer): string => decode(b, true);
+
+/**
+ * json.loads(bytes): the encoding from a BOM or the zero bytes' pattern, as json.detect_encoding finds it; invalid
+ * UTF-8 turned into U+FFFD unless `fatal`.
+ */
+function decode(b: Buffer, fatal = false): string {
   const at = (i: number) => b[i] ?? -1;
   if ((at(0) === 0 && at(1) === 0 && at(2) === 0xfe && at(3) === 0xff) || (at(0) === 0xff && at(1) === 0xfe && at(2) === 0 && at(3) === 0)) {
     return utf32(b.subarray(4), at(0) === 0);
   }
   if (at(0) === 0xfe && at(1) === 0xff) return new TextDecoder('utf-16be').decode(b.subarray(2));
   if (at(0) === 0xff && at(1) === 0xfe) return new TextDecoder('utf-16le').decode(b.subarray(2));
-  if (at(0) === 0xef && at(1) === 0xbb && at(2) === 0xbf) return b.toString('utf8', 3);
+  if (at(0) === 0xef && at(1) === 0xbb && at(2) === 0xbf) return utf8(b.subarray(3), fatal);
   if (b.length >= 4) {
     if (at(0) === 0) return at(1) ? new TextDecoder('utf-16be').decode(b) : utf32(b, true);
     if (at(1) === 0) return at(2) || at(3) ? new TextDecoder('utf-16le').decode(b) : utf32(b, false);
@@ -147,8 +153,10 @@ function decode(b: Buffer): string {
     if (at(0) === 0) return new TextDecoder('utf-16be').decode(b);
     if (at(1) === 0) return new TextDecoder('utf-16le').decode(b);
   }
-  return b.toString('utf8');
+  return utf8(b, fatal);
 }
+
+const utf8 = (b: Buffer, fatal: boolean): string => (fatal ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b) : b.toString('utf8'));
 
 function utf32(b: Buffer, bigEndian: boolean): string {
   let out = '';

@@ -4,7 +4,7 @@
  * Python keeps them, the last of duplicate keys, non-ASCII keys), including files the streaming tokenizer refuses.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,9 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Per key (sorted by code point, as Python sorts str), json.dumps of its members, None where absent. */
 const PYTHON = `
 import json, sys
-path, objects = json.loads(sys.stdin.read())
+path, objects, encoding = json.loads(sys.stdin.read())
 with open(path, 'rb') as f:
-    data = json.loads(f.read())
+    data = json.loads(f.read()) if encoding is None else json.load(open(path, encoding=encoding))
 def at(o, keys):
     for k in keys:
         o = o.get(k) if isinstance(o, dict) else None
@@ -29,11 +29,14 @@ keys = sorted(set(k for m in maps for k in m))
 print(json.dumps([[k, json.dumps([m.get(k) for m in maps])] for k in keys]))
 `;
 
-async function both(name: string, text: string | Buffer, objects: KeyedObjects) {
+/** `encoding`: the file read as the agent reads it on a host whose locale's encoding that is (open() without one). */
+async function both(name: string, text: string | Buffer, objects: KeyedObjects, encoding?: string) {
   const path = join(dir, name);
   writeFileSync(path, text);
-  const python = JSON.parse(execFileSync('python3', ['-c', PYTHON], { input: JSON.stringify([path, objects]), encoding: 'utf8' })) as [string, string][];
-  const store = await openJsonStore(path, objects, (key, parts) => ({ key, header: parts.map((p) => p ?? null), lists: [[['kept']]] }));
+  const input = JSON.stringify([path, objects, encoding ?? null]);
+  const python = JSON.parse(execFileSync('python3', ['-c', PYTHON], { input, encoding: 'utf8' })) as [string, string][];
+  const header = (key: string, parts: unknown[]) => ({ key, header: parts.map((p) => p ?? null), lists: [[['kept']]] });
+  const store = await openJsonStore(path, objects, header, encoding ? { encoding } : {});
   try {
     const ours = [...store.all()].map((r) => [r.key, pyDumps(r.header)]);
     return { python, ours, store };
@@ -101,6 +104,26 @@ describe('legacy JSON stores, streamed', () => {
     const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"u": [{"memory": "\u00e9", "timestamp": 2.0}]}', 'utf16le')]);
     const { python, ours } = await both('utf16.json', utf16, [[]]);
     expect(ours).toEqual(python);
+  });
+
+  it("reads a store its agent wrote in its host's encoding (cp1252) when told, and refuses it as UTF-8 rather than alter its text", async () => {
+    // As JarvisMemoryAgent saves on a host whose locale's encoding is cp1252: open(path, 'w') and ensure_ascii off.
+    const path = join(dir, 'cp1252.json');
+    const users = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`user-${i}`, [{ timestamp: 1.5, memory: `caf\u00e9 n\u00e4ive ${i} \u20ac` }]]));
+    execFileSync(
+      '/usr/bin/python3',
+      ['-c', "import json, sys; json.dump(json.loads(sys.stdin.read()), open(sys.argv[1], 'w', encoding='cp1252'), indent=2, ensure_ascii=False)", path],
+      {
+        input: JSON.stringify(users),
+      },
+    );
+    const bytes = readFileSync(path);
+    const { python, ours } = await both('cp1252.json', bytes, [[]], 'cp1252');
+    expect(ours).toEqual(python);
+    expect(ours.length).toBe(3_000);
+    expect(ours[0]![1]).toContain(String.raw`caf\u00e9`); // json.dumps' escape of é: read as Python reads it
+    // Read as UTF-8 each of those bytes would be U+FFFD, and a backfill would write that into the orchestrator.
+    await expect(openJsonStore(path, [[]], (key) => ({ key, header: [], lists: [] }))).rejects.toThrow(/is not utf-8 text: .*reconcile\.legacyEncoding/);
   });
 
   it('serves key ranges with a limit, and refuses a file that is not an object', async () => {

@@ -1,7 +1,7 @@
 /** ContextualMemoryAgent's own store (contextual_memory_store.json) read as canonical records. */
 import { isObject } from '../legacy-values.js';
 import { openJsonStore } from '../json-store.js';
-import type { CanonicalRecord, LegacyRecords } from '../records.js';
+import type { CanonicalRecord, LegacyRecords, LegacyStoreOptions } from '../records.js';
 
 export const CONTEXTUAL_MEMORY_FILE = 'contextual_memory_store.json';
 
@@ -19,8 +19,8 @@ function carriedMetadata(m: unknown): Record<string, unknown> {
 }
 
 /** One record per session, from its interactions and its summary (read as the agent reads them: numbers keep Python's int / float). */
-export function openContextualStore(path: string): Promise<LegacyRecords> {
-  return openJsonStore(path, [['sessions'], ['summaries']], (key, [session, summary]): CanonicalRecord => {
+export function openContextualStore(path: string, opts: LegacyStoreOptions = {}): Promise<LegacyRecords> {
+  const record = (key: string, [session, summary]: unknown[]): CanonicalRecord => {
     const newestFirst = Array.isArray(session) ? (session as ContextualFile['sessions'][string]) : [];
     const decisions = isObject(summary) && Array.isArray(summary.key_decisions) ? summary.key_decisions : [];
     const interactions: unknown[][] = [];
@@ -31,5 +31,6 @@ export function openContextualStore(path: string): Promise<LegacyRecords> {
     // The snapshot as the agent stores it, its decisions aside (they are the second list).
     const snapshot = isObject(summary) ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'key_decisions')) : null;
     return { key, header: [snapshot], lists: [interactions, decisions.map((d) => (isObject(d) ? [d.decision ?? null, d.timestamp ?? null] : [null, null]))] };
-  });
+  };
+  return openJsonStore(path, [['sessions'], ['summaries']], record, opts);
 }
