@@ -53,12 +53,13 @@ export const command: Command = {
     if (sub === 'sync') {
       const token = values.token ?? config.flags.adminToken;
       if (!url || !token) throw new Error('sync needs an Unleash URL (--url or UNLEASH_URL) and an admin token (--token or UNLEASH_ADMIN_TOKEN)');
+      const scope = unleashScope(config.flags);
       const changes = await syncFlags({
         file,
         url,
         token,
-        project: values.project ?? unleashScope(config.flags).project,
-        environment: values.environment ?? unleashScope(config.flags).environment,
+        project: values.project ?? scope.project,
+        environment: values.environment ?? scope.environment,
         keepState: values['keep-state'],
       });
       process.stdout.write(
