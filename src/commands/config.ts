@@ -14,6 +14,7 @@ import { serviceNames, serviceOf } from '../services/registry.js';
 import { KILL_SWITCH } from '../flags/names.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
 import { ipv6Option } from '../util/zmq-ipv6.js';
+import { failureOf, unleashUnreached } from '../flags/unleash-reach.js';
 import { pgClientConfig } from '../util/pg-url.js';
 
 /** One check: what was tried, and the answer (undefined: fine) or why not; optional ones only warn. */
@@ -41,7 +42,7 @@ one fails.`,
     process.stdout.write('configuration: valid\n');
     let failed = 0;
     for (const c of checksOf(config)) {
-      const problem = await withTimeout(c.run()).catch((err: Error) => err.message);
+      const problem = await withTimeout(c.run()).catch(failureOf);
       if (problem && !c.optional) failed++;
       process.stdout.write(`${problem ? (c.optional ? 'warn' : 'FAIL') : 'ok  '}  ${c.what}${problem ? `: ${problem}` : ''}\n`);
     }
@@ -72,7 +73,7 @@ function checksOf(config: Config): Check[] {
     checks.push({ what: `orchestrator ${endpoint}`, run: () => answers(endpoint, '{"action": "health_check", "request_id": "req-check000"}') });
   if (config.flags.url) {
     const url = config.flags.url;
-    checks.push({ what: `Unleash client API ${url}`, run: () => unleashClient(url, config.flags.apiToken) });
+    checks.push({ what: `Unleash client API ${url}`, run: () => unleashUnreached(url, config.flags.apiToken, TIMEOUT_MS) });
     const { environment } = unleashScope(config.flags);
     const read = tokenScope(config.flags.apiToken).environment;
     checks.push({
@@ -151,17 +152,6 @@ async function answers(endpoint: string, request = '{"action": "health_check"}')
   } finally {
     socket.close();
   }
-}
-
-async function unleashClient(url: string, token: string | undefined): Promise<string | undefined> {
-  const res = await fetch(`${url.replace(/\/+$/, '').replace(/\/api$/, '')}/api/client/features`, {
-    headers: token ? { authorization: token } : {},
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  await res.body?.cancel();
-  if (res.status === 401 || res.status === 403)
-    return `HTTP ${res.status}: flags.apiToken (UNLEASH_API_TOKEN) must be a client token of this project and environment`;
-  return res.ok ? undefined : `HTTP ${res.status}`;
 }
 
 const readable = (path: string) =>

@@ -8,6 +8,7 @@ import type { Command } from './define.js';
 import { loadConfig, unleashScope } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
+import { unleashUnreached } from '../flags/unleash-reach.js';
 import { openFlags, serviceSnapshot } from '../flags/source.js';
 import { serviceNames } from '../services/registry.js';
 import type { FlagState } from '../flags/stage.js';
@@ -72,11 +73,16 @@ export const command: Command = {
       return 0;
     }
     if (sub === 'status') {
-      const lines = values.proxy
-        ? await proxyStatusLines(values.proxy, values.token ?? config.admin.token)
-        : await flagStatusLines({ file, url, apiToken: config.flags.apiToken });
+      if (values.proxy) {
+        process.stdout.write(`${(await proxyStatusLines(values.proxy, values.token ?? config.admin.token)).join('\n')}\n`);
+        return 0;
+      }
+      // Unreached, Unleash leaves the flags a proxy starting now would serve (the file's): shown as such, not as Unleash's.
+      const unreached = url ? await unleashUnreached(url, config.flags.apiToken, 5_000) : undefined;
+      const lines = await flagStatusLines({ file, url, apiToken: config.flags.apiToken });
+      if (unreached) lines[0] = `Unleash at ${url} not reached (${unreached}): the flags file's flags, which a proxy starting now would serve`;
       process.stdout.write(`${lines.join('\n')}\n`);
-      return 0;
+      return unreached ? 2 : 0;
     }
     process.stderr.write(`${USAGE}\n`);
     return 2;

@@ -1,5 +1,17 @@
-/** `memshift config check` against real backends: all there passes; a dead legacy port fails, named; a bad key is refused, named. */
+/**
+ * `memshift config check` against real backends: all there passes; a dead legacy port fails, named; a bad key is refused,
+ * named; an Unleash whose certificate a private CA signed fails with the reason and the way to trust that CA, and passes
+ * once memshift's process trusts it; `memshift flags status` says when Unleash was not reached.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { command as flagsCommand } from '../../src/commands/flags.js';
 import { command } from '../../src/commands/config.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
@@ -55,3 +67,56 @@ it('fails, naming it, when a legacy service does not answer', async () => {
 it('refuses an invalid configuration, naming the key', async () => {
   await expect(check(['services.jarvis-memory.legacy.endpoint=nope'])).rejects.toThrow(/services\.jarvis-memory\.legacy\.endpoint/);
 });
+
+it('names why Unleash was not reached: a certificate a private CA signed, and how to trust it; flags status says so too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memshift-unleash-tls-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'key.pem',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { cwd: dir, stdio: 'pipe' },
+  );
+  const features = readFileSync('flags/memshift.json');
+  const unleash = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'ca.pem')) }, (req, res) => {
+    res.writeHead(req.url?.startsWith('/api/client/features') ? 200 : 202, { 'content-type': 'application/json' });
+    res.end(req.url?.startsWith('/api/client/features') ? features : '{}');
+  });
+  await new Promise<void>((r) => unleash.listen(0, '127.0.0.1', r));
+  const url = `https://127.0.0.1:${(unleash.address() as AddressInfo).port}/api/`;
+  try {
+    const flagsAt = ['flags.url=' + url, 'flags.apiToken=default:development.secret'];
+    const { code, out } = await check(flagsAt);
+    expect(out).toMatch(/^FAIL +Unleash client API https:\S+: fetch failed: self-signed certificate \(a private CA: NODE_EXTRA_CA_CERTS=/m);
+    expect(code).toBe(1);
+    const status = await runCommand(flagsCommand, ['status', '--url', url]);
+    expect(status.out).toMatch(/^Unleash at https:\S+ not reached \(fetch failed: self-signed certificate.*\): the flags file's flags/m);
+    expect(status.code).toBe(2);
+    // memshift's own process told of the CA, as the hint says: reached.
+    const bin = process.env.MEMSHIFT_BIN;
+    expect(bin, 'the suite points children at its build').toBeDefined();
+    const trusted = await promisify(execFile)(process.execPath, [bin!, 'config', 'check', ...[...sets, ...flagsAt].flatMap((x) => ['--set', x])], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') },
+    }).catch((err: { stdout: string }) => ({ stdout: err.stdout }));
+    expect(trusted.stdout).toMatch(/^ok +Unleash client API https:/m);
+  } finally {
+    unleash.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
