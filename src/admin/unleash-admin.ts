@@ -39,7 +39,7 @@ class UnleashAdminError extends Error {
 }
 
 /** The server's root: admin paths hang off it, the client API URL ends in /api/. */
-const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
+export const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
 
 export class UnleashAdmin {
   private readonly base: string;

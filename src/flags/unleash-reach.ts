@@ -1,4 +1,5 @@
 /** Whether an Unleash server answers its client API with a token, and why not, in words an operator can act on. */
+import { unleashServerBase } from '../admin/unleash-admin.js';
 
 /**
  * undici's fetch fails with "fetch failed" and the reason in its cause (a refused connection, a certificate no CA
@@ -15,7 +16,7 @@ export function failureOf(err: unknown): string {
 export async function unleashUnreached(url: string, token: string | undefined, timeoutMs: number): Promise<string | undefined> {
   let res: Response;
   try {
-    res = await fetch(`${url.replace(/\/+$/, '').replace(/\/api$/, '')}/api/client/features`, {
+    res = await fetch(`${unleashServerBase(url)}/api/client/features`, {
       headers: token ? { authorization: token } : {},
       signal: AbortSignal.timeout(timeoutMs),
     });

@@ -134,8 +134,8 @@ class LegacyEncodingError extends Error {
 
 /**
  * `path`'s text in chunks, decoded as `encoding`; a byte that is not text in it throws. UTF-8, the usual case, is
- * decoded by the stream itself (TextDecoder cost a tenth of a large store's reading) and a chunk holding U+FFFD, which
- * that decoding makes of such a byte, throws too: the whole-file reading then tells a real U+FFFD from a bad byte.
+ * decoded by the stream itself, as before the setting existed, and a chunk holding U+FFFD, which that decoding makes
+ * of such a byte, throws too: the whole-file reading then tells a real U+FFFD from a bad byte.
  */
 async function* textOf(path: string, encoding: string): AsyncGenerator<string> {
   // Chunks of 64 kB (the stream default): the tokenizer hands back a chunk's tokens all at once, and those of 1 MB

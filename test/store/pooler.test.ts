@@ -9,14 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
-import { startProxy } from '../../src/proxy.js';
 import { freePort } from '../../src/util/ports.js';
-import { TempFlags } from '../flags/helpers.js';
-import { newRecords, waitUntil } from '../outbox/support.js';
+import { servesDualWrites } from '../support/dual-writes.js';
+import { waitUntil } from '../outbox/support.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
-import { ReqClient } from '../support/zmq-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memshift-pgbouncer-'));
 let bouncer: ChildProcess | undefined;
@@ -73,33 +69,12 @@ afterAll(() => {
 });
 
 it('serves dual writes with its state store behind PgBouncer in session mode, its settings taken', async () => {
-  const sims = await startSims();
-  const temp = await TempFlags.create({ [flagName('session-memory', 'dual-write')]: { enabled: true } });
-  const proxy = await startProxy(configFor(sims, pooled, { store: { connectionLossMs: 8_000 } }), { flags: await temp.open() });
-  const agent = new ReqClient(proxy.fronts['session-memory']!, 10_000);
-  try {
-    expect(await agent.call({ action: 'create_session', session_id: 'pooled-1', user_id: 'ana' })).toMatchObject({ status: 'success' });
-    expect(await agent.call({ action: 'add_interaction', session_id: 'pooled-1', role: 'user', content: 'through PgBouncer' })).toMatchObject({
-      status: 'success',
-    });
-    await waitUntil(() => newRecords(sims, 'pooled-1').contents.length === 1, 30_000, 'the orchestrator has the interaction');
-    const check = new pg.Client({ connectionString: direct });
-    await check.connect();
-    try {
-      const { rows } = await check.query<{ done: number }>(`SELECT count(*)::int AS done FROM outbox WHERE key = 'pooled-1' AND status = 'done'`);
-      // Both writes stored as intents and finished by the outbox: the store answered through PgBouncer throughout.
-      expect(rows[0]!.done).toBe(2);
-    } finally {
-      await check.end();
-    }
+  await servesDualWrites(pooled, 'pooled-1', {
+    extra: { store: { connectionLossMs: 8_000 } },
     // memshift's own settings, given on each connection (to PgBouncer's server connection, here).
-    const { rows } = await proxy.store.pool.query<{ tcp_user_timeout: string }>('SHOW tcp_user_timeout');
-    expect(rows[0]!.tcp_user_timeout).toBe('8000');
-  } finally {
-    agent.close();
-    await proxy.close();
-    await proxy.store.close();
-    await temp.dispose();
-    await sims.close();
-  }
+    check: async ([proxy]) => {
+      const { rows } = await proxy!.store.pool.query<{ tcp_user_timeout: string }>('SHOW tcp_user_timeout');
+      expect(rows[0]!.tcp_user_timeout).toBe('8000');
+    },
+  });
 }, 90_000);

@@ -8,13 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import { TempFlags } from '../flags/helpers.js';
-import { newRecords, waitUntil } from '../outbox/support.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { servesDualWrites } from '../support/dual-writes.js';
 
 const suffix = randomBytes(4).toString('hex');
 /** What each test made, dropped after: as the admin on `url`, the database (if any), what the role owns there, the role. */
@@ -47,43 +42,15 @@ async function asAdmin(url: string, sql: string): Promise<void> {
   }
 }
 
-/** Two replicas on `url` dual-write a session; both writes end in the outbox as done and on the orchestrator. */
-async function servesDualWrites(url: string, session: string): Promise<void> {
-  const sims = await startSims();
-  const temp = await TempFlags.create({ [flagName('session-memory', 'dual-write')]: { enabled: true } });
-  const flags = await temp.open();
-  const proxies: Proxy[] = [];
-  try {
-    for (let i = 0; i < 2; i++) proxies.push(await startProxy(configFor(sims, url), { flags }));
-    for (const [i, request] of [
-      { action: 'create_session', session_id: session, user_id: 'ana' },
-      { action: 'add_interaction', session_id: session, role: 'user', content: 'least privilege' },
-    ].entries()) {
-      const agent = new ReqClient(proxies[i]!.fronts['session-memory']!, 10_000);
-      try {
-        expect(await agent.call(request)).toMatchObject({ status: 'success' });
-      } finally {
-        agent.close();
-      }
-    }
-    await waitUntil(() => newRecords(sims, session).contents.length === 1, 30_000, 'the orchestrator has the interaction');
-    const { rows } = await proxies[0]!.store.pool.query<{ done: number }>(`SELECT count(*)::int AS done FROM outbox WHERE key = $1 AND status = 'done'`, [
-      session,
-    ]);
-    expect(rows[0]!.done).toBe(2);
-    const [{ rolsuper }] = (await proxies[0]!.store.pool.query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows as [
-      { rolsuper: boolean },
-    ];
-    expect(rolsuper).toBe(false);
-  } finally {
-    for (const p of proxies) {
-      await p.close();
-      await p.store.close();
-    }
-    await temp.dispose();
-    await sims.close();
-  }
-}
+/** Two replicas on `url` dual-write a session, not as a superuser. */
+const servesTwo = (url: string, session: string) =>
+  servesDualWrites(url, session, {
+    replicas: 2,
+    check: async ([proxy]) => {
+      const { rows } = await proxy!.store.pool.query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = current_user');
+      expect(rows[0]!.rolsuper).toBe(false);
+    },
+  });
 
 const as = (base: string, role: string, password: string, database: string): string => {
   const u = new URL(base);
@@ -100,7 +67,7 @@ it("serves with the role and database the runbook's SQL makes", async () => {
     .replaceAll("'...'", `'${password}'`);
   expect(sql).toMatch(/CREATE ROLE/);
   await asAdmin(base, sql);
-  await servesDualWrites(as(base, role, password, database), 'owner-1');
+  await servesTwo(as(base, role, password, database), 'owner-1');
 }, 120_000);
 
 it('serves with CONNECT on the database and CREATE on its schema, nothing else', async () => {
@@ -113,5 +80,5 @@ it('serves with CONNECT on the database and CREATE on its schema, nothing else',
     `CREATE ROLE ${role} LOGIN PASSWORD '${password}'; REVOKE ALL ON DATABASE ${database} FROM PUBLIC;
      GRANT CONNECT ON DATABASE ${database} TO ${role}; GRANT USAGE, CREATE ON SCHEMA public TO ${role}`,
   );
-  await servesDualWrites(as(base, role, password, database), 'granted-1');
+  await servesTwo(as(base, role, password, database), 'granted-1');
 }, 120_000);

@@ -10,14 +10,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
-import { startProxy } from '../../src/proxy.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { openStore } from '../../src/store/index.js';
-import { TempFlags } from '../flags/helpers.js';
-import { newRecords, waitUntil } from '../outbox/support.js';
-import { configFor, startSims } from '../support/stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { servesDualWrites } from '../support/dual-writes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memshift-tls-'));
 const file = (name: string) => join(dir, name);
@@ -100,32 +95,19 @@ async function connections(): Promise<{ all: number; clear: number; parts: strin
 
 describe('a TLS server with a private CA', () => {
   it('serves dual writes with sslmode=require, as psql takes it: every one of its connections encrypted', async () => {
-    const sims = await startSims();
-    const temp = await TempFlags.create({ [flagName('session-memory', 'dual-write')]: { enabled: true } });
-    const proxy = await startProxy(configFor(sims, withParams('sslmode=require')), { flags: await temp.open() });
-    const agent = new ReqClient(proxy.fronts['session-memory']!, 10_000);
-    try {
-      expect(await agent.call({ action: 'create_session', session_id: 'tls-1', user_id: 'ana' })).toMatchObject({ status: 'success' });
-      expect(await agent.call({ action: 'add_interaction', session_id: 'tls-1', role: 'user', content: 'over TLS' })).toMatchObject({ status: 'success' });
-      // Both writes stored in the outbox and applied on the orchestrator: the state store answered throughout.
-      await waitUntil(() => newRecords(sims, 'tls-1').contents.length === 1, 30_000, 'the orchestrator has the interaction');
-      const [rows] = await onPlain<{ done: number }>(`SELECT count(*)::int AS done FROM outbox WHERE key = 'tls-1' AND status = 'done'`);
-      expect(rows!.done).toBe(2);
-      const seen = await connections();
-      // The store's pool, the outbox's two, the key locks' and the id map's listener at least.
-      expect(seen.all).toBeGreaterThanOrEqual(4);
-      expect(seen.clear).toBe(0);
-      expect(seen.parts).toEqual(expect.arrayContaining(['id map', 'key locks', 'outbox', 'store']));
-      expect(
-        seen.parts.every((p) => /^[a-z ]+$/.test(p)),
-        seen.parts.join(', '),
-      ).toBe(true);
-    } finally {
-      agent.close();
-      await proxy.close();
-      await temp.dispose();
-      await sims.close();
-    }
+    await servesDualWrites(withParams('sslmode=require'), 'tls-1', {
+      check: async () => {
+        const seen = await connections();
+        // The store's pool, the outbox's two, the key locks' and the id map's listener at least.
+        expect(seen.all).toBeGreaterThanOrEqual(4);
+        expect(seen.clear).toBe(0);
+        expect(seen.parts).toEqual(expect.arrayContaining(['id map', 'key locks', 'outbox', 'store']));
+        expect(
+          seen.parts.every((p) => /^[a-z ]+$/.test(p)),
+          seen.parts.join(', '),
+        ).toBe(true);
+      },
+    });
   }, 90_000);
 
   it('checks the certificate with verify-full against sslrootcert, and refuses a CA that did not sign it', async () => {
