@@ -189,6 +189,12 @@ const configSchema = () =>
          */
         valuesAtRest: z.enum(['redacted', 'full']).default('redacted'),
         fullValuesRetentionHours: z.number().positive().default(24),
+        /**
+         * Whole UTC days the per-minute figures (comparison counts, tallies, unknown outcomes) and finished
+         * reconciliation runs' differences are kept, today aside; the days' reports, the runs' totals and the guard's
+         * events stay. A day's report can be written again only while its figures are kept.
+         */
+        retainDays: z.number().int().min(1).default(35),
         /** Key of the hashes in redacted values (env MEMSHIFT_REDACTION_KEY); without one, a key drawn per process. */
         redactionKey: z.string().min(16).optional(),
       })

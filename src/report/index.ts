@@ -1,7 +1,8 @@
 /** A daily report: gathered once, rendered as HTML, Markdown and JSON, kept in the store and as files. */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gatherReport, type GatherOptions, type Report } from './data.js';
+import { dayWindow, gatherReport, type GatherOptions, type Report } from './data.js';
+import { keptFrom } from '../store/retention.js';
 
 export type { Report };
 import { renderHtml } from './html.js';
@@ -13,7 +14,18 @@ export { ReportStore } from './store.js';
 export const REPORT_FORMATS = ['html', 'md', 'json'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
+/** A day whose figures the store no longer keeps (store.retainDays): its report cannot be made again. */
+export class FiguresGone extends Error {
+  constructor(date: string, days: number) {
+    super(`the figures of ${date} are no longer kept (store.retainDays: ${days})`);
+    this.name = 'FiguresGone';
+  }
+}
+
 export async function makeReport(opts: GatherOptions): Promise<Report> {
+  const days = opts.config.store.retainDays;
+  const day = dayWindow(opts.date);
+  if (day && day.from < keptFrom(opts.now ?? new Date(), days)) throw new FiguresGone(opts.date, days);
   const data = await gatherReport(opts);
   return { date: data.date, data, html: renderHtml(data), markdown: renderMarkdown(data), json: `${JSON.stringify(data, null, 2)}\n` };
 }

@@ -1,7 +1,8 @@
 /**
  * The running proxy's reporter: when a UTC day ends it writes that day's report (to the store, and to
  * report.dir when set), and it writes any day on demand (/admin/reports). At start it catches up
- * yesterday's report if it had traffic and no replica wrote it (the proxy was down at midnight).
+ * yesterday's report if it had traffic and no replica wrote it (the proxy was down at midnight). At start and as each
+ * day ends it deletes the figures older than store.retainDays (src/store/retention.ts), the day's report written first.
  */
 import type { Config } from '../config.js';
 import type { Flags } from '../flags/source.js';
@@ -11,6 +12,7 @@ import { childLogger } from '../telemetry/log.js';
 import { makeReport, writeReportFiles, type Report } from './index.js';
 import { dayWindow, utcDate } from './data.js';
 import { ReportStore } from './store.js';
+import { keptFrom, purgeBefore } from '../store/retention.js';
 
 const log = childLogger('report');
 const DAY_MS = 24 * 3_600_000;
@@ -32,6 +34,8 @@ export class DailyReporter {
   private timer: NodeJS.Timeout | undefined;
   private day: string;
   private chain: Promise<unknown> = Promise.resolve();
+  private purging: Promise<void> | undefined;
+  private closed = false;
 
   constructor(private readonly opts: ReporterOptions) {
     this.reports = new ReportStore(opts.store.pool);
@@ -41,7 +45,9 @@ export class DailyReporter {
 
   /** Starts watching for the day to end; a write that fails is logged, and the proxy carries on. */
   start(): this {
-    void this.catchUp().catch((err: Error) => log.warn({ err }, 'catching up the daily report failed'));
+    void this.catchUp()
+      .catch((err: Error) => log.warn({ err }, 'catching up the daily report failed'))
+      .then(() => this.purge());
     this.timer = setInterval(() => this.tick(), this.opts.checkEveryMs ?? 60_000).unref();
     return this;
   }
@@ -75,11 +81,12 @@ export class DailyReporter {
     return next;
   }
 
-  /** Waits for a write in progress. */
+  /** Waits for a write in progress, and for a purge to end its statement. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.chain;
+    this.closed = true;
+    await Promise.all([this.chain, this.purging]);
   }
 
   /** Writes yesterday's report if it had traffic and no replica wrote it. */
@@ -95,6 +102,24 @@ export class DailyReporter {
     if (today === this.day) return;
     const ended = this.day;
     this.day = today;
-    this.write(ended).catch((err: Error) => log.warn({ err, date: ended }, 'daily report failed'));
+    this.write(ended)
+      .catch((err: Error) => log.warn({ err, date: ended }, 'daily report failed'))
+      .then(() => this.purge());
+  }
+
+  /**
+   * Deletes the figures from before the days kept, beside report writes rather than before them (a first purge of months
+   * takes a while); one at a time, stopped between statements by close(). A failure is logged: the next day's end tries again.
+   */
+  purge(): Promise<void> {
+    const days = this.opts.config.store.retainDays;
+    this.purging ??= (async () => {
+      const before = keptFrom(this.now(), days);
+      const deleted = await purgeBefore(this.opts.store.pool, before, () => this.closed);
+      if (Object.values(deleted).some((n) => n > 0)) log.info({ before, deleted }, `figures older than store.retainDays (${days}) deleted`);
+    })()
+      .catch((err: Error) => log.warn({ err }, 'deleting the figures past store.retainDays failed'))
+      .finally(() => (this.purging = undefined));
+    return this.purging;
   }
 }

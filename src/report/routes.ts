@@ -1,12 +1,12 @@
 /**
  * /admin/reports (the list) and /admin/reports/DATE.html|md|json, behind the admin token. Today's report
  * is made fresh on each request (the day is still open); a past day's is served from the store, made
- * once if no replica wrote it. POST /admin/reports/DATE remakes one on demand.
+ * once if no replica wrote it. POST /admin/reports/DATE remakes one on demand, while its figures are kept (store.retainDays).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AdminRoutes } from '../admin/auth.js';
 import { dayWindow, utcDate } from './data.js';
-import { REPORT_FORMATS, type ReportFormat } from './index.js';
+import { FiguresGone, REPORT_FORMATS, type ReportFormat } from './index.js';
 import type { DailyReporter } from './job.js';
 import type { StoredReport } from './store.js';
 
@@ -33,8 +33,14 @@ export const reportRoutes =
       const m = FILE.exec(req.params.file);
       if (!m || !servable(m[1]!, reporter.now())) return notFound(reply, req.params.file);
       const date = m[1]!;
-      const report: Pick<StoredReport, 'html' | 'markdown' | 'json'> =
-        (date !== utcDate(reporter.now()) && (await reporter.reports.get(date))) || (await reporter.write(date));
+      let report: Pick<StoredReport, 'html' | 'markdown' | 'json'>;
+      try {
+        report = (date !== utcDate(reporter.now()) && (await reporter.reports.get(date))) || (await reporter.write(date));
+      } catch (err) {
+        if (err instanceof FiguresGone)
+          return reply.code(404).send({ status: 'error', message: `memshift: no report of ${date} is stored, and ${err.message}` });
+        throw err;
+      }
       const format = m[2] as ReportFormat;
       return reply.type(CONTENT_TYPES[format]).send(format === 'html' ? report.html : format === 'md' ? report.markdown : report.json);
     });
@@ -42,7 +48,12 @@ export const reportRoutes =
     admin.post<{ Params: { file: string } }>('/reports/:file', async (req, reply) => {
       const date = req.params.file;
       if (!servable(date, reporter.now())) return notFound(reply, date);
-      const r = await reporter.write(date);
+      const r = await reporter.write(date).catch((err: unknown) => {
+        if (err instanceof FiguresGone) return err;
+        throw err;
+      });
+      if (r instanceof FiguresGone)
+        return reply.code(409).send({ status: 'error', message: `memshift: ${r.message}: its report cannot be made again (GET serves the one stored)` });
       return { status: 'ok', date, generatedAt: r.data.generatedAt, verdicts: Object.fromEntries(r.data.services.map((s) => [s.service, s.verdict.verdict])) };
     });
   };

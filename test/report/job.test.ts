@@ -129,3 +129,80 @@ it('serves and stores the report where report.dir cannot be made (a directory it
     await app.close();
   }
 });
+
+it('keeps store.retainDays of figures: older ones deleted at start and as a day ends, their stored report still served, not made again', async () => {
+  const OLD = '2031-01-02';
+  const KEPT = '2031-02-08';
+  const figures = async (table: string, day: string) =>
+    Number((await store.pool.query(`SELECT count(*) AS n FROM ${table} WHERE minute >= $1::date AND minute < $1::date + 1`, [day])).rows[0].n);
+  // Written as the proxy writes them (by the minute), on a day long past, a day just inside 35 days of DAY, and DAY.
+  for (const day of [OLD, KEPT, DAY]) {
+    const at = `${day}T10:00:00Z`;
+    await store.pool.query(`INSERT INTO comparison_counts (minute, service, action, outcome, count) VALUES ($1, 'session-memory', 'get_context', 'match', 3)`, [
+      at,
+    ]);
+    await store.pool.query(
+      `INSERT INTO comparison_tallies (minute, service, action, tally, count) VALUES ($1, 'session-memory', 'get_context', 'kind.value', 1)`,
+      [at],
+    );
+    await store.pool.query(
+      `INSERT INTO unknown_outcomes (minute, service, side, role, outcome, count) VALUES ($1, 'session-memory', 'new', 'secondary', 'seen', 1)`,
+      [at],
+    );
+  }
+  const run = async (day: string, status: string) => {
+    const { rows } = await store.pool.query(
+      `INSERT INTO reconcile_runs (service, truth, status, started_at, missing_in_new) VALUES ('session-memory', 'legacy', $2, $1, 2) RETURNING id`,
+      [`${day}T03:00:00Z`, status],
+    );
+    await store.pool.query(`INSERT INTO reconcile_differences (run_id, key, kind) VALUES ($1, 'a', 'missing_in_new'), ($1, 'b', 'missing_in_new')`, [
+      rows[0].id,
+    ]);
+    return rows[0].id as string;
+  };
+  const [oldDone, oldRunning, kept] = [await run(OLD, 'done'), await run(OLD, 'running'), await run(KEPT, 'done')];
+  const differences = async (id: string) =>
+    Number((await store.pool.query('SELECT count(*) AS n FROM reconcile_differences WHERE run_id = $1', [id])).rows[0].n);
+
+  // OLD's report, written while OLD was today.
+  const then = reporter(() => new Date(`${OLD}T23:00:00Z`));
+  const written = await then.write(OLD);
+  await then.close();
+  expect(written.data.services.find((s) => s.service === 'session-memory')!.totals.requests).toBe(3);
+
+  let now = new Date(`${DAY}T12:00:00Z`);
+  const r = reporter(() => now).start();
+  const app = Fastify();
+  reportRoutes(r)(app);
+  try {
+    await until(async () => (await figures('comparison_counts', OLD)) === 0, 30_000);
+    await until(async () => (await differences(oldDone)) === 0, 30_000);
+    for (const table of ['comparison_counts', 'comparison_tallies', 'unknown_outcomes']) {
+      expect(await figures(table, OLD), table).toBe(0);
+      expect(await figures(table, KEPT), table).toBe(1);
+    }
+    expect([await differences(oldRunning), await differences(kept)]).toEqual([2, 2]);
+    expect(Number((await store.pool.query('SELECT count(*) AS n FROM reconcile_runs WHERE id = ANY($1)', [[oldDone, oldRunning, kept]])).rows[0].n)).toBe(3);
+
+    // The stored report is served as it was written; making it again from what is left is refused, and it stays.
+    const served = await app.inject({ url: `/reports/${OLD}.json` });
+    expect(served.statusCode).toBe(200);
+    expect(JSON.parse(served.body)).toEqual(JSON.parse(written.json));
+    const again = await app.inject({ method: 'POST', url: `/reports/${OLD}` });
+    expect(again.statusCode).toBe(409);
+    expect(again.body).toContain('store.retainDays: 35');
+    expect(JSON.parse((await r.reports.get(OLD))!.json)).toEqual(JSON.parse(written.json));
+    const none = await app.inject({ url: '/reports/2031-01-03.html' });
+    expect(none.statusCode).toBe(404);
+    expect(none.body).toContain('no longer kept');
+
+    // Two days on, KEPT falls out of the 35 days as the day ends.
+    now = new Date(Date.parse(`${DAY}T00:00:00Z`) + 2 * 24 * 3_600_000);
+    await until(async () => (await figures('comparison_counts', KEPT)) === 0, 30_000);
+    await until(async () => (await differences(kept)) === 0, 30_000);
+    expect(await figures('comparison_counts', DAY)).toBeGreaterThan(0);
+  } finally {
+    await app.close();
+    await r.close();
+  }
+});
