@@ -5,7 +5,7 @@
  *
  * Over 300 lines: the list is the schema's history, one entry per change, read top to bottom.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { inTransaction } from './client.js';
 
@@ -383,8 +383,49 @@ const MIGRATION_LOCK = 0x6d656d73_6869667n; // "memshif"
  */
 const unbounded = (text: string, values?: unknown[]): pg.QueryConfig => ({ text, ...(values ? { values } : {}), query_timeout: 2 ** 31 - 1 }) as pg.QueryConfig;
 
-/** Applies the migrations not yet recorded in schema_migrations; returns the versions it applied. */
-export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+/**
+ * How long a migration's statement waits for a table's lock. A statement waiting for one (held by a long transaction: a
+ * backup's, a report's) makes every later statement on that table wait behind it, the other replicas' writes included,
+ * for as long as the holder holds it: so it waits this long, lets go and tries again later, and the writes go on between.
+ */
+const LOCK_WAIT_MS = 250;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * Applies the migrations not yet recorded in schema_migrations; returns the versions it applied. One whose table is held
+ * by another session is tried again (see LOCK_WAIT_MS) for as long as it takes, the holders named in the log now and then.
+ */
+export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS, onTableWait?: () => void): Promise<number[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(pool, migrations);
+    } catch (err) {
+      if (!(err instanceof pg.DatabaseError && err.code === LOCK_NOT_AVAILABLE)) throw err;
+      onTableWait?.();
+      const retryMs = Math.min(RETRY_MAX_MS, LOCK_WAIT_MS * 2 ** Math.min(attempt, 5));
+      if (attempt === 1 || attempt % 12 === 0) log.warn({ err, attempt, retryMs, holders: await longTransactions(pool) }, WAITING);
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  }
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+const WAITING =
+  "a migration waits for a table another session holds (a long transaction: a backup's, a report's); tried again until it gets it, the store's other statements going on meanwhile";
+
+/** The store's transactions open over a second, but ours: who may hold the table a migration waits for. */
+async function longTransactions(pool: pg.Pool): Promise<unknown[]> {
+  const { rows } = await pool
+    .query(
+      `SELECT pid, usename AS user, application_name, state, round(extract(epoch FROM now() - xact_start)) AS open_s, left(query, 120) AS query
+       FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start < now() - interval '1 second'
+       ORDER BY xact_start LIMIT 5`,
+    )
+    .catch(() => ({ rows: [] }));
+  return rows;
+}
+
+async function migrateOnce(pool: pg.Pool, migrations: readonly Migration[]): Promise<number[]> {
   const { applied, done } = await inTransaction(pool, async (client) => {
     // Taken before anything else: even CREATE TABLE IF NOT EXISTS races when two sessions run it at once.
     await client.query(unbounded('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]));
@@ -396,6 +437,7 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
       )`);
     const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
     const done = new Set(rows.map((r) => r.version));
+    await client.query("SELECT set_config('lock_timeout', $1, true)", [`${LOCK_WAIT_MS}ms`]);
     const applied: number[] = [];
     for (const [i, m] of migrations.entries()) {
       const version = i + 1;

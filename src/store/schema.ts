@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { withDeadline } from '../util/deadline.js';
-import { migrate } from './migrations.js';
+import { MIGRATIONS, migrate, type Migration } from './migrations.js';
 
 const log = childLogger('store');
 
@@ -30,12 +30,20 @@ export class Schema {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly pool: pg.Pool) {}
+  /** The latest migration started; while it waits for a table, later attempts wait for it rather than start another. */
+  private migrating: Promise<void> | undefined;
+  /** That migration found a table another session holds, and tries again (migrate's lock waits). */
+  private waitsForTable = false;
 
-  static async make(pool: pg.Pool, whenAway: WhenAway): Promise<Schema> {
-    const schema = new Schema(pool);
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly migrations: readonly Migration[],
+  ) {}
+
+  static async make(pool: pg.Pool, whenAway: WhenAway, migrations: readonly Migration[] = MIGRATIONS): Promise<Schema> {
+    const schema = new Schema(pool, migrations);
     if (whenAway === 'fail') {
-      await migrate(pool);
+      await migrate(pool, migrations);
       return schema;
     }
     try {
@@ -43,7 +51,7 @@ export class Schema {
     } catch (err) {
       if (!outOfReach(err)) throw err;
       schema.why = err as Error;
-      log.warn({ err }, 'state store out of reach at start: serving without it (secondary writes held in memory), its tables made once it answers');
+      log.warn({ err }, 'state store not ready at start (err says why): serving without it (secondary writes held in memory), its tables made once it answers');
       schema.retryLater();
     }
     return schema;
@@ -61,14 +69,29 @@ export class Schema {
 
   /**
    * One migration, bounded. One that timed out may still commit later (it clears `why` then); a next one waits for
-   * its advisory lock and finds the work done (migrations run in one transaction, each version once).
+   * its advisory lock and finds the work done (migrations run in one transaction, each version once). One waiting for a
+   * table (the server answering, migrate trying again) is waited for instead: another beside it would only queue.
    */
   private async attempt(): Promise<void> {
-    const late = migrate(this.pool).then(() => {
-      if (this.why) log.info('state store reached: its tables are made');
-      this.why = undefined;
-    });
-    await withDeadline(late, ATTEMPT_MS, () => new Error(`state store gave no answer within ${ATTEMPT_MS} ms (making its tables)`));
+    if (!this.migrating || !this.waitsForTable) {
+      const migrating: Promise<void> = migrate(this.pool, this.migrations, () => (this.waitsForTable = true))
+        .then(() => {
+          if (this.why) log.info('state store reached: its tables are made');
+          this.why = undefined;
+        })
+        .finally(() => {
+          if (this.migrating !== migrating) return;
+          this.migrating = undefined;
+          this.waitsForTable = false;
+        });
+      this.migrating = migrating;
+      this.waitsForTable = false;
+    }
+    await withDeadline(this.migrating, ATTEMPT_MS, () =>
+      this.waitsForTable
+        ? new Error('a migration of the state store waits for a table another session holds (a long transaction: the log names it)')
+        : new Error(`state store gave no answer within ${ATTEMPT_MS} ms (making its tables)`),
+    );
   }
 
   private retryLater(): void {
