@@ -252,6 +252,12 @@ const configSchema = () =>
         fleetEveryMs: z.number().int().positive().default(10_000),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
         memoryQueueMax: z.number().int().positive().default(10_000),
+        /** The same bound in the requests' bytes: 10,000 writes near zmq.maxFrameBytes would outgrow any pod's memory. */
+        memoryQueueMaxBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(64 * 1024 * 1024),
         /** Finished writes kept this long for `memshift outbox list`. */
         retainDoneMs: z.number().int().positive().default(3_600_000),
       })

@@ -1,13 +1,19 @@
 /**
- * The bounded in-memory queue that holds intents while the state store is down, oldest first. What does
- * not fit is refused and counted; the caller logs it with its key.
+ * The bounded in-memory queue that holds intents while the state store is down, oldest first, bounded in count and
+ * in bytes (an item's as `bytesOf` counts them). What does not fit is refused and counted; the caller logs it with its key.
  */
 export class OutageBuffer<T> {
   private items: T[] = [];
   private head = 0;
   overflowed = 0;
+  /** What the items held weigh, by `bytesOf`. */
+  bytes = 0;
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    readonly maxBytes = Infinity,
+    private readonly bytesOf: (item: T) => number = () => 0,
+  ) {}
 
   get size(): number {
     return this.items.length - this.head;
@@ -15,11 +21,13 @@ export class OutageBuffer<T> {
 
   /** False (and counted) when full. */
   push(item: T): boolean {
-    if (this.size >= this.max) {
+    const bytes = this.bytesOf(item);
+    if (this.size >= this.max || this.bytes + bytes > this.maxBytes) {
       this.overflowed++;
       return false;
     }
     this.items.push(item);
+    this.bytes += bytes;
     return true;
   }
 
@@ -34,6 +42,7 @@ export class OutageBuffer<T> {
 
   shiftMany(n: number): void {
     const k = Math.min(n, this.size);
+    for (let i = this.head; i < this.head + k; i++) this.bytes -= this.bytesOf(this.items[i]!);
     this.items.fill(undefined as T, this.head, this.head + k);
     this.head += k;
     // Compact now and then instead of an O(n) Array.shift per item.

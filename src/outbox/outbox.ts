@@ -130,7 +130,7 @@ export class Outbox implements SecondaryWrites {
     this.intents = new OutboxTable(this.intentPool);
     this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
     this.table = new OutboxTable(this.workerPool);
-    this.buffer = new OutageBuffer(c.memoryQueueMax);
+    this.buffer = new OutageBuffer<Held>(c.memoryQueueMax, c.memoryQueueMaxBytes, (h) => h.intent.raw.length);
     this.runner = new OutboxRunner({
       table: this.table,
       apply: o.apply,
@@ -402,7 +402,14 @@ export class Outbox implements SecondaryWrites {
 
   async stats(): Promise<SecondaryStats> {
     const held = this.buffer.peek();
-    const memory = { retries: this.runner.retries, memoryQueued: this.buffer.size, overflowed: this.lost, reordered: this.reordered, storeUp: this.storeUp };
+    const memory = {
+      retries: this.runner.retries,
+      memoryQueued: this.buffer.size,
+      memoryQueuedBytes: this.buffer.bytes,
+      overflowed: this.lost,
+      reordered: this.reordered,
+      storeUp: this.storeUp,
+    };
     const heldAge = held ? Date.now() - held.intent.createdAt.getTime() : 0;
     try {
       const s = await storeWithin(this.table.stats(), 1_000);

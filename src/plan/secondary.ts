@@ -72,6 +72,8 @@ export interface SecondaryStats {
   parked: number;
   /** Held in memory while the state store is down. */
   memoryQueued: number;
+  /** Their requests' bytes (bounded by outbox.memoryQueueMaxBytes). */
+  memoryQueuedBytes: number;
   /** Lost: the in-memory queue was full, or the store refused the write's data (each logged with its key). */
   overflowed: number;
   /** Keys whose writes held in memory (the store away) were overtaken by later ones another replica stored (each logged). */
@@ -168,6 +170,7 @@ export class InMemoryWrites implements SecondaryWrites {
       retries: 0,
       parked: 0,
       memoryQueued: this.queued.size,
+      memoryQueuedBytes: 0,
       overflowed: 0,
       reordered: 0,
       storeUp: true,
