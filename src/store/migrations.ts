@@ -427,6 +427,9 @@ async function longTransactions(pool: pg.Pool): Promise<unknown[]> {
 
 async function migrateOnce(pool: pg.Pool, migrations: readonly Migration[]): Promise<number[]> {
   const { applied, done } = await inTransaction(pool, async (client) => {
+    // A statement_timeout or lock_timeout the DBA gave the role or database (common on managed servers) would cancel a
+    // migration rewriting a large table, or the wait for another replica's, at every start: bounded here as below.
+    await client.query("SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)");
     // Taken before anything else: even CREATE TABLE IF NOT EXISTS races when two sessions run it at once.
     await client.query(unbounded('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]));
     await client.query(`

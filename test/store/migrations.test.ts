@@ -130,4 +130,18 @@ describe('migrations', () => {
     await own.end();
     expect((await applied()).at(-1)).toEqual({ version: MIGRATIONS.length + 3, name: 'wider' });
   });
+
+  it("a statement_timeout the server gives memshift's role or database (a managed server's) cancels no migration", async () => {
+    const db = (await pool.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d;
+    await pool.query(`ALTER DATABASE "${db}" SET statement_timeout = '100ms'`);
+    const bounded = new pg.Pool({ connectionString: server.url });
+    try {
+      expect((await bounded.query('SHOW statement_timeout')).rows[0].statement_timeout).toBe('100ms');
+      const next = [...MIGRATIONS, ...['probe', 'wide', 'wider'].map((name) => ({ name, sql: 'SELECT 1' })), { name: 'long', sql: 'SELECT pg_sleep(0.5)' }];
+      expect(await migrate(bounded, next)).toEqual([MIGRATIONS.length + 4]);
+    } finally {
+      await bounded.end();
+      await pool.query(`ALTER DATABASE "${db}" RESET statement_timeout`);
+    }
+  });
 });
