@@ -1,14 +1,14 @@
 /** The embedded PostgreSQL: started on demand, reused, and left consistent by a killed holder. */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
 import { waitUntil } from '../outbox/support.js';
-import { descendants, groupMembers } from '../support/processes.js';
+import { groupMembers } from '../support/processes.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-embedded.ts', import.meta.url));
 
@@ -119,14 +119,30 @@ it('starts on a directory whose initdb was killed midway together with the proce
   const fresh = await tempDataDir();
   // A process group of its own, killed whole at once: initdb starts a new postgres child now and then, which a kill of
   // the processes listed a moment before would miss (it went on writing the directory the next start removes).
-  const holder = spawn(process.execPath, ['--import', 'tsx', HOLDER, fresh.dataDir], { stdio: 'ignore', detached: true });
+  const holder = spawn(process.execPath, ['--import', 'tsx', HOLDER, fresh.dataDir], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  holder.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  let exited: number | null | undefined;
+  holder.once('exit', (code) => (exited = code));
   let h: EmbeddedPostgresHandle | undefined;
   try {
-    await waitUntil(async () => [...(await descendants(holder.pid!)).values()].some((c) => c.includes('initdb')), 60_000, 'initdb ran');
-    // Midway through it (it takes a second or more), the holder and everything below it at once: an OOM kill, a lost node.
-    await new Promise((r) => setTimeout(r, 300));
+    // initdb writing its sibling directory (named .initdb-PID until it is renamed into place), seen by the files it
+    // leaves rather than by its process, which a scan of every process under load can miss on a fast host.
+    const sibling = async () => (await readdir(dirname(fresh.dataDir))).find((n) => n.startsWith(`${basename(fresh.dataDir)}.initdb-`));
+    await vi.waitFor(
+      async () => {
+        if (exited !== undefined) throw new Error(`the holder exited (${exited}) before initdb wrote anything: ${stderr}`);
+        const name = await sibling();
+        expect(name && (await readdir(join(dirname(fresh.dataDir), name))).includes('global')).toBe(true);
+      },
+      { timeout: 60_000, interval: 10 },
+    );
+    // Midway through it, the holder and everything below it at once: an OOM kill, a lost node.
     process.kill(-holder.pid!, 'SIGKILL');
     await waitUntil(async () => (await groupMembers(holder.pid!)).length === 0, 30_000, 'initdb killed');
+    // Killed before initdb was done: nothing was renamed into place.
+    expect(await sibling()).toBeDefined();
+    expect((await readdir(dirname(fresh.dataDir))).includes(basename(fresh.dataDir))).toBe(false);
 
     h = await startEmbeddedPostgres({ dataDir: fresh.dataDir });
     expect(await query(h.url, 'SELECT current_database() AS db')).toEqual([{ db: 'memshift' }]);
