@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SecondaryStats } from '../plan/secondary.js';
 import type { ServiceTotals } from '../plan/totals.js';
 import { serviceSnapshot, type Flags } from '../flags/source.js';
+import type { UnleashFetching } from '../flags/unleash-watch.js';
 import { allFlagNames } from '../flags/names.js';
 import type { Guard } from '../guard/guard.js';
 import type { GuardEvents } from '../guard/events.js';
@@ -48,6 +49,8 @@ async function proxyStatus(deps: StatusDeps) {
   const outbox = await deps.outbox?.().catch((err: Error) => ({ error: err.message }));
   return {
     flagSource: deps.flags.source,
+    // When Unleash last answered this replica's fetches, and why they fail while they do: flags changed in Unleash since do not reach it.
+    unleash: unleashFetching(deps.flags.fetching()),
     killSwitch: snap.killSwitch,
     outbox: outbox ?? null,
     fleet: deps.fleet ? { live: deps.fleet.live(), disagreements: deps.fleet.disagreements() } : null,
@@ -125,3 +128,5 @@ export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' 
     }),
   ],
 });
+
+const unleashFetching = (f: UnleashFetching | undefined) => f && { answeredAt: f.answeredAt?.toISOString() ?? null, failing: f.failing ?? null };

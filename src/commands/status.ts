@@ -42,6 +42,7 @@ replicas on its store, and any setting or stage they are apart on.`,
 
 interface StatusBody {
   flagSource: string;
+  unleash?: { answeredAt: string | null; failing: string | null } | null;
   killSwitch: boolean;
   services: Record<string, ServiceStatus>;
   fleet: { live: number; disagreements: string[] } | null;
@@ -106,6 +107,11 @@ function statusTable(url: string, body: StatusBody): string[] {
     : [];
   return [
     `${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`,
+    ...(body.unleash?.failing
+      ? [
+          `UNLEASH NOT ANSWERING (last answer ${body.unleash.answeredAt ?? 'never'}): ${body.unleash.failing}; flags changed in Unleash since do not reach this replica`,
+        ]
+      : []),
     line(HEAD),
     ...rows.map(line),
     ...held,

@@ -1,10 +1,15 @@
-/** Gauges of the flags as this instance applies them: each flag's state and rollout, each service's stage. */
+/** Gauges of the flags as this instance applies them: each flag's state and rollout, each service's stage, Unleash's silence. */
 import { defineGauge, type Reading } from '../telemetry/metrics.js';
-import type { FlagsSnapshot } from './source.js';
+import type { Flags, FlagsSnapshot } from './source.js';
 
 const enabled = defineGauge('memshift.flag.enabled', { description: 'Flag state as this instance applies it (1 on, 0 off)', combine: 'first' });
 const rollout = defineGauge('memshift.flag.rollout', { unit: '%', description: 'Rollout percentage of rollout flags', combine: 'first' });
 const stage = defineGauge('memshift.stage', { description: "1 for each service's current stage", combine: 'first' });
+const unanswered = defineGauge('memshift.flags.unanswered_seconds', {
+  description:
+    "Seconds since Unleash last answered this replica's flag fetches (since its start while it never has): flags changed in Unleash since do not reach it",
+  combine: 'max',
+});
 
 function readings(snapshot: () => FlagsSnapshot, read: (service: string, s: NonNullable<FlagsSnapshot['services'][string]>) => Reading[]): () => Reading[] {
   return () => Object.entries(snapshot().services).flatMap(([service, s]) => (s ? read(service, s) : []));
@@ -24,4 +29,12 @@ export function gaugeFlags(snapshot: () => FlagsSnapshot): () => void {
     stage.addSource(readings(snapshot, (service, s) => [{ value: 1, attributes: { service, stage: s.stage } }])),
   ];
   return () => removers.forEach((remove) => remove());
+}
+
+/** Feeds the Unleash silence gauge from one proxy's flags (0 with flags from the file, which is always read); returns the unregister. */
+export function gaugeUnleashSilence(flags: Pick<Flags, 'fetching'>, since = Date.now()): () => void {
+  return unanswered.addSource(() => {
+    const f = flags.fetching();
+    return [{ value: f ? (Date.now() - (f.answeredAt?.getTime() ?? since)) / 1000 : 0, attributes: {} }];
+  });
 }

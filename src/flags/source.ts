@@ -7,6 +7,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { Unleash, UnleashEvents, type Context } from 'unleash-client';
+import { UnleashWatch, type UnleashFetching } from './unleash-watch.js';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { definitionState, onForEveryone, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
@@ -88,6 +89,8 @@ export interface Flags {
   localOverrides(): Record<string, boolean>;
   /** What the source (Unleash or the file) says of a flag, before local overrides. */
   definition(flagName: string): FlagState;
+  /** Unleash's answers to this replica's fetches; undefined with the file as source. */
+  fetching(): UnleashFetching | undefined;
   close(): Promise<void>;
 }
 
@@ -182,6 +185,7 @@ class UnleashFlags implements Flags {
   private deciding: { contextual: boolean; counted: [string, boolean][] } | undefined;
   private signature = '';
   private closed = false;
+  private readonly watch: UnleashWatch | undefined;
 
   constructor(
     private readonly unleash: Unleash,
@@ -189,6 +193,7 @@ class UnleashFlags implements Flags {
     readonly file: string,
     private readonly kept?: LastFetched,
   ) {
+    this.watch = source === 'unleash' ? new UnleashWatch(unleash) : undefined;
     unleash.on(UnleashEvents.Error, (err: Error) => log.warn({ err }, 'unleash error'));
     unleash.on(UnleashEvents.Warn, (msg: unknown) => log.debug({ msg }, 'unleash warning'));
     unleash.on(UnleashEvents.Changed, () => {
@@ -280,9 +285,14 @@ class UnleashFlags implements Flags {
     return definitionState(this.unleash.getFeatureToggleDefinition(name));
   }
 
+  fetching(): UnleashFetching | undefined {
+    return this.watch?.state();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watch?.close();
     this.listeners.clear();
     this.kept?.close();
     this.unleash.destroy();

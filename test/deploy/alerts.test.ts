@@ -241,6 +241,27 @@ it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reord
   expect(out).toMatch(/SUCCESS/);
 });
 
+it('pages a replica that Unleash has not answered for over 2 minutes (its flags frozen), not one with flags from its file', () => {
+  const out = promtool([
+    {
+      series: {
+        // Unleash refuses replica a's token from minute 4: its silence grows a minute a minute.
+        'memshift_flags_unanswered_seconds{instance="a:8080"}': '0x4 60+60x6',
+        'memshift_flags_unanswered_seconds{instance="b:8080"}': '0x10',
+      },
+      expect: [
+        { at: '6m', alert: 'MemshiftUnleashUnanswered', firing: [] },
+        {
+          at: '7m',
+          alert: 'MemshiftUnleashUnanswered',
+          firing: [{ labels: { severity: 'page', instance: 'a:8080' }, summary: 'memshift replica a:8080 has had no answer from Unleash for 3m 0s' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
 it('leaves no rule without a case that makes it fire', () => {
   expect([...fed].sort()).toEqual(rules.map((r) => r.alert).sort());
 });

@@ -90,6 +90,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
       'MemshiftReconcileDifferences',
       'MemshiftReplicaDown',
       'MemshiftStaleReads',
+      'MemshiftUnleashUnanswered',
     ].sort(),
   );
 });

@@ -1,9 +1,13 @@
 // Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
 // turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
 // rollback shows up in Unleash; `memshift flags ramp` acts on it; a replica started while Unleash is out of reach
-// serves the flags last fetched; a production client token's controls act in production. One server for the file:
+// serves the flags last fetched; a production client token's controls act in production; a token refused a while
+// does not freeze the flags. One server for the file:
 // it is the slow part.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openFlags } from '../../src/flags/source.js';
 import { syncFlags } from '../../src/commands/flags.js';
 import { flagsCli } from '../flags/helpers.js';
 import { UnleashAdmin } from '../../src/admin/unleash-admin.js';
@@ -232,4 +236,54 @@ it("acts in the environment its client token reads: a production token's control
   const apart = await check(['flags.environment=development']);
   expect(apart.out).toMatch(/^FAIL +Unleash environment development .*: the client token \(flags\.apiToken\) reads production/m);
   expect(apart.code).toBe(1);
+}, 60_000);
+
+it('fetches again after Unleash (or an Edge in front of it) refused the client token a while: unleash-client itself stops for good on 401/403', async () => {
+  // A gateway in front of Unleash refusing the client's fetches while `refusing`, as Unleash Edge answers a token it
+  // could not yet check upstream, or Unleash itself a token rotated out and back.
+  let refusing = false;
+  let refused = 0;
+  const gate = createServer((req, res) => {
+    if (refusing && req.url?.startsWith('/api/client/features')) {
+      refused++;
+      res.writeHead(403).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>;
+      fetch(`${unleash.url}${req.url}`, { method: req.method, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) })
+        .then(async (r) => {
+          // fetch has decoded the body: its length and encoding are not the upstream's any more.
+          const kept = [...r.headers].filter(([k]) => k !== 'content-encoding' && k !== 'content-length');
+          res.writeHead(r.status, Object.fromEntries(kept)).end(Buffer.from(await r.arrayBuffer()));
+        })
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+  const flags = await openFlags({
+    url: `http://127.0.0.1:${(gate.address() as AddressInfo).port}/api/`,
+    apiToken: unleash.clientToken,
+    refreshIntervalMs: REFRESH_MS,
+    env: {},
+  });
+  const name = flagName('contextual-memory', 'dual-write');
+  try {
+    // Ready on the flags kept (the file's here) before Unleash's first answer, which follows.
+    await waitFor(() => flags.fetching()?.answeredAt instanceof Date, 10_000);
+    const was = flags.definition(name).enabled;
+    refusing = true;
+    await waitFor(() => refused > 0 && /403/.test(flags.fetching()?.failing ?? ''), 10_000);
+    refusing = false;
+    // A person's change in Unleash once the token is taken again: it reaches this replica.
+    await admin.setEnabled(name, !was);
+    await waitFor(() => flags.definition(name).enabled === !was, 30_000);
+    expect(flags.fetching()?.failing).toBeUndefined();
+    await admin.setEnabled(name, was);
+  } finally {
+    await flags.close();
+    await new Promise((r) => gate.close(r));
+  }
 }, 60_000);
