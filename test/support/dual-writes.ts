@@ -36,9 +36,12 @@ export async function servesDualWrites(
       }
     }
     await waitUntil(() => newRecords(sims, session).contents.length === 1, 30_000, 'the orchestrator has the interaction');
-    // Both writes stored as intents and finished by the outbox: the state store answered throughout.
-    const done = `SELECT count(*)::int AS done FROM outbox WHERE key = $1 AND status = 'done'`;
-    expect((await proxies[0]!.store.pool.query<{ done: number }>(done, [session])).rows[0]!.done).toBe(2);
+    // Both writes stored as intents and finished by the outbox: the state store answered throughout. A write is marked
+    // done once its apply has returned, a moment after the orchestrator has it (run 132 read the second still in flight).
+    const done = async () =>
+      (await proxies[0]!.store.pool.query<{ done: number }>(`SELECT count(*)::int AS done FROM outbox WHERE key = $1 AND status = 'done'`, [session])).rows[0]!
+        .done;
+    await waitUntil(async () => (await done()) === 2, 30_000, 'both writes done in the outbox');
     await o.check?.(proxies);
   } finally {
     for (const p of proxies) {
