@@ -64,11 +64,11 @@ export function registerDashboard(app: FastifyInstance, token: string | undefine
     ui.post<{ Body: { token?: unknown } }>('/login', async (req, reply) => {
       if (!sessions.tokenMatches(req.body?.token)) return reply.code(401).type('text/html; charset=utf-8').send(loginPage('That is not the admin token.'));
       sessions.open(reply, `operator@${req.ip}`);
-      return reply.redirect('/', 303);
+      return reply.redirect('./', 303);
     });
     ui.post('/logout', async (req, reply) => {
       sessions.close(req, reply);
-      return reply.redirect('/', 303);
+      return reply.redirect('./', 303);
     });
     ui.get<{ Params: { name: string } }>('/ui/assets/:name', async (req, reply) => {
       const a = Object.hasOwn(ASSETS, req.params.name) ? ASSETS[req.params.name]! : undefined;

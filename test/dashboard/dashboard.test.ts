@@ -3,9 +3,10 @@
  * /admin/status gives them, ramp jarvis-memory read-new to 30% from the page (about 30% of users then read
  * from new, sticky), roll it back (reads on legacy again); the page asks nothing of any other origin, the
  * controls refuse requests without the session cookie or without the page's CSRF token, and a form posted
- * from another site changes nothing; a guard that rolled a service back is resumed from the page.
+ * from another site changes nothing; a guard that rolled a service back is resumed from the page; the console works
+ * under a path of an ingress's own.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -204,3 +205,56 @@ it('warns on the card, and in the roll back confirmation, of a legacy store that
   }
   await expect.poll(() => card(service).locator('[data-figure="legacy-behind"]').count(), { timeout: 15_000 }).toBe(0);
 }, 60_000);
+
+it('works behind a proxy serving it under a path of its own (an ingress at /memshift/), asking nothing outside that path', async () => {
+  const upstream = new URL(stack.proxy.httpUrl);
+  const outside: string[] = [];
+  // As an ingress with a rewrite does: /memshift/X to memshift's /X, nothing else.
+  const ingress = createServer((req, res) => {
+    if (!req.url?.startsWith('/memshift/')) {
+      // The browser's own look for the site's icon aside.
+      if (req.url !== '/favicon.ico') outside.push(req.url ?? '');
+      res.writeHead(404).end();
+      return;
+    }
+    const up = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url.slice('/memshift'.length),
+        headers: { ...req.headers, host: upstream.host },
+      },
+      (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => res.writeHead(502).end());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => ingress.listen(0, '127.0.0.3', r));
+  const at = `http://127.0.0.3:${(ingress.address() as AddressInfo).port}/memshift/`;
+  // A report to link to.
+  await fetch(`${stack.proxy.httpUrl}/admin/reports/${new Date().toISOString().slice(0, 10)}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  const behind = await browser.context.newPage();
+  try {
+    await behind.goto(at);
+    await behind.locator('input[name="token"]').fill(TOKEN);
+    await behind.locator('button[type="submit"]').click();
+    await behind.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
+    expect(behind.url()).toBe(at);
+    const report = await behind.locator('#reports a').first().getAttribute('href', { timeout: 10_000 });
+    const opened = await fetch(new URL(report!, at), {
+      headers: { cookie: (await browser.context.cookies(at)).map((c) => `${c.name}=${c.value}`).join('; ') },
+    });
+    expect(opened.status).toBe(200);
+    expect(outside).toEqual([]);
+  } finally {
+    await behind.close();
+    await new Promise((r) => ingress.close(r));
+  }
+});

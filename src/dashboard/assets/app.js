@@ -8,7 +8,7 @@ let current = null;
 let overview = null;
 
 async function api(path, body) {
-  const res = await fetch(`/ui/api${path}`, {
+  const res = await fetch(`ui/api${path}`, {
     method: body ? 'POST' : 'GET',
     headers: body ? { 'content-type': 'application/json', 'x-csrf-token': csrf } : {},
     body: body ? JSON.stringify(body) : undefined,
@@ -263,7 +263,7 @@ async function loadReports() {
           'li',
           {},
           `${r.date} `,
-          ...['html', 'md', 'json'].map((f) => el('a', { href: `/ui/api/reports/${r.date}.${f}`, target: '_blank', rel: 'noopener' }, f, ' ')),
+          ...['html', 'md', 'json'].map((f) => el('a', { href: `ui/api/reports/${r.date}.${f}`, target: '_blank', rel: 'noopener' }, f, ' ')),
           Object.entries(r.verdicts)
             .map(([s, v]) => `${s}: ${v}`)
             .join(', '),
