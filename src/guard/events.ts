@@ -161,6 +161,24 @@ export class GuardEvents {
 }
 
 /** POSTs the event to every webhook; a failing one is logged and never blocks the others. */
+const RULE_WORDS: Record<GuardRule, string> = { mismatchRate: 'mismatch rate', errorRate: 'new-side error rate', addedLatencyMs: 'added p99' };
+
+/** A breach in words: the figure, its threshold and the samples behind it. */
+const breachText = (b: Breach): string => {
+  const figure = (v: number) => (b.rule === 'addedLatencyMs' ? `${Math.round(v)} ms` : `${+(v * 100).toFixed(3)}%`);
+  return `${RULE_WORDS[b.rule]} ${figure(b.value)} over ${figure(b.threshold)} (${b.samples} samples)`;
+};
+
+/** A rollback in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */
+function eventText(e: GuardEvent): string {
+  const why = e.breaches.length ? e.breaches.map(breachText).join('; ') : 'following another replica';
+  return `memshift rolled ${e.service} back to legacy reads at ${e.stage}${e.replica ? ` (replica ${e.replica})` : ''}: ${why}. Dual writes kept; resume with ${resumeHow(e.service)}.`;
+}
+
+/**
+ * POSTs `{ type, text, event }`: `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
+ * refuse a payload without one), `event` as /admin/events lists it, for anything else.
+ */
 export async function notifyWebhooks(urls: readonly string[], event: GuardEvent, timeoutMs = 5000): Promise<void> {
   await Promise.all(
     urls.map(async (url) => {
@@ -168,7 +186,7 @@ export async function notifyWebhooks(urls: readonly string[], event: GuardEvent,
         const res = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ type: 'memshift.guard.rollback', event }),
+          body: JSON.stringify({ type: 'memshift.guard.rollback', text: eventText(event), event }),
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.body?.cancel();

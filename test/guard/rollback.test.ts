@@ -1,6 +1,9 @@
 // The guard end to end: a proxy at read-new 50% (shadow 100%) for jarvis-memory, divergence and latency
 // injected into the orchestrator simulator. Divergence is injected write by write (the fault's rate set to
-// 1 around exactly the chosen writes) so the mismatch rate is exact and the verdicts cannot flake.
+// 1 around exactly the chosen writes) so the mismatch rate is exact and the verdicts cannot flake. Its webhooks go
+// to a receiver that validates as Slack's incoming webhooks do, and to one that never answers.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -24,9 +27,46 @@ let flags: Flags;
 let temp: TempFlags;
 const served: ServedEvent[] = [];
 const compared: Array<{ e: Result; at: number }> = [];
+/** What the Slack-like receiver took (answered 200 ok), and what it refused, as Slack does: 400 and the reason. */
+const posted: { text: string; event: { id: number; service: string } }[] = [];
+const refused: string[] = [];
+let slack: Server;
+let silent: Server;
+
+/** Slack's incoming webhooks take JSON with a non-empty `text` (or `blocks`), else 400 invalid_payload or no_text. */
+function slackLike(): Server {
+  return createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      let doc: { text?: unknown; blocks?: unknown; event?: { id: number; service: string } };
+      try {
+        doc = JSON.parse(body) as typeof doc;
+      } catch {
+        refused.push('invalid_payload');
+        return res.writeHead(400).end('invalid_payload');
+      }
+      if ((typeof doc.text !== 'string' || !doc.text) && !Array.isArray(doc.blocks)) {
+        refused.push('no_text');
+        return res.writeHead(400).end('no_text');
+      }
+      posted.push(doc as (typeof posted)[number]);
+      res.writeHead(200).end('ok');
+    });
+  });
+}
+
+const listen = async (server: Server) => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+};
 
 beforeAll(async () => {
   sims = await startSims();
+  slack = slackLike();
+  // A receiver that takes the connection and never answers: nothing of the guard's may wait on it.
+  silent = createServer(() => undefined);
+  const webhooks = [await listen(slack), await listen(silent)];
   temp = await TempFlags.create({
     [flagName(S, 'dual-write')]: { enabled: true },
     [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 },
@@ -40,6 +80,7 @@ beforeAll(async () => {
       mismatchRate: { threshold: 0.001, minSamples: MISMATCH_MIN },
       errorRate: { threshold: 0.01, minSamples: 200 },
       addedLatencyMs: { threshold: 100, minSamples: LATENCY_MIN },
+      webhooks,
     },
   });
   proxy = await startProxy(config, {
@@ -52,6 +93,8 @@ afterAll(async () => {
   await proxy?.store.close();
   await temp?.dispose();
   await sims?.close();
+  silent?.closeAllConnections();
+  for (const server of [slack, silent]) await new Promise((r) => server?.close(r));
 });
 
 beforeEach(async () => {
@@ -143,6 +186,12 @@ describe('mismatch rate', () => {
     expect(after.every((e) => e.side === 'legacy')).toBe(true);
     expect(flags.snapshot().services[S]!.stage).toBe('dual-write');
     expect(flags.decide(S, { userId: 'anyone' })).toMatchObject({ dualWrite: true, readNew: false, shadowRead: false });
+
+    // The chat tool took the event, with a line a person reads; the silent receiver held up nothing above.
+    await expect.poll(() => posted.length, { timeout: 10_000 }).toBe(1);
+    expect(refused).toEqual([]);
+    expect(posted[0]!.event).toMatchObject({ id: event.id, service: S });
+    expect(posted[0]!.text).toMatch(new RegExp(`^memshift rolled ${S} back to legacy reads at cutover \\(replica [^)]+\\): mismatch rate [0-9.]+% over 0\\.1% \\(\\d+ samples\\)`));
   });
 
   it('0.05% divergence does not trip it', async () => {
