@@ -191,7 +191,9 @@ describe('mismatch rate', () => {
     await expect.poll(() => posted.length, { timeout: 10_000 }).toBe(1);
     expect(refused).toEqual([]);
     expect(posted[0]!.event).toMatchObject({ id: event.id, service: S });
-    expect(posted[0]!.text).toMatch(new RegExp(`^memshift rolled ${S} back to legacy reads at cutover \\(replica [^)]+\\): mismatch rate [0-9.]+% over 0\\.1% \\(\\d+ samples\\)`));
+    expect(posted[0]!.text).toMatch(
+      new RegExp(`^memshift rolled ${S} back to legacy reads at cutover \\(replica [^)]+\\): mismatch rate [0-9.]+% over 0\\.1% \\(\\d+ samples\\)`),
+    );
   });
 
   it('0.05% divergence does not trip it', async () => {
