@@ -9,7 +9,6 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
-import { randomBytes } from 'node:crypto';
 import type { AdminRoutes } from '../admin/auth.js';
 import { serviceConfigOf, type Config } from '../config.js';
 import type { Flags } from '../flags/source.js';
@@ -49,8 +48,8 @@ export function registerDashboard(app: FastifyInstance, token: string | undefine
   const actions = new OperatorActions(deps.store.pool, () => flagTargetOf(deps.config, deps.flags));
   const outbox = new OutboxTable(deps.store.pool);
   app.register(async (ui) => {
-    // Signed with a key drawn per process: a restart logs everyone out, nothing to configure.
-    await ui.register(fastifyCookie, { secret: randomBytes(32).toString('hex') });
+    // Signed with a key drawn from the admin token: every replica given it takes the cookies another set.
+    await ui.register(fastifyCookie, { secret: sessions.cookieSecret });
     await ui.register(fastifyCsrf, { cookieOpts: { signed: true, httpOnly: true, sameSite: 'strict', path: '/' }, getToken: (req) => csrfHeader(req) });
     ui.addContentTypeParser('application/json', { parseAs: 'string' }, ui.getDefaultJsonParser('error', 'ignore'));
     ui.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
@@ -66,8 +65,8 @@ export function registerDashboard(app: FastifyInstance, token: string | undefine
       sessions.open(reply, `operator@${req.ip}`);
       return reply.redirect('./', 303);
     });
-    ui.post('/logout', async (req, reply) => {
-      sessions.close(req, reply);
+    ui.post('/logout', async (_req, reply) => {
+      sessions.close(reply);
       return reply.redirect('./', 303);
     });
     ui.get<{ Params: { name: string } }>('/ui/assets/:name', async (req, reply) => {

@@ -1,19 +1,22 @@
 /**
- * Dashboard sessions: the admin token given once on the login form buys a session cookie (random id, signed,
- * HttpOnly, SameSite=Strict) held in this process's memory for a working day.
+ * Console sessions: the admin token given once on the login form buys a session cookie (who, and until when: a
+ * working day) signed with a key drawn from the admin token, HttpOnly, SameSite=Strict. Nothing is held in the
+ * process: every replica given the same token takes the cookie another made (a Service spreads the page's requests
+ * over them), a restart logs no one out, and a new admin token ends every session.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 const SESSION_COOKIE = 'memshift_session';
 const TTL_MS = 12 * 3_600_000;
-/** Sessions held at once; the oldest go first beyond it (a login loop cannot grow memory). */
-const MAX_SESSIONS = 1_000;
 
 export class Sessions {
-  private readonly live = new Map<string, { expires: number; who: string }>();
+  /** The key the console's cookies (the session's, the CSRF secret's) are signed with, the same on every replica. */
+  readonly cookieSecret: string;
 
-  constructor(private readonly token: string) {}
+  constructor(private readonly token: string) {
+    this.cookieSecret = createHash('sha256').update(`memshift console cookies\0${token}`).digest('hex');
+  }
 
   /** Compared as digests so neither length nor content leaks through timing. */
   tokenMatches(given: unknown): boolean {
@@ -22,36 +25,22 @@ export class Sessions {
     return timingSafeEqual(digest(given), digest(this.token));
   }
 
-  /** A new session for `who`; sets its cookie on the reply. */
+  /** A session for `who`, as its cookie on the reply. */
   open(reply: FastifyReply, who: string): void {
-    const id = randomBytes(24).toString('base64url');
-    if (this.live.size >= MAX_SESSIONS) this.live.delete(this.live.keys().next().value!);
-    this.live.set(id, { expires: Date.now() + TTL_MS, who });
-    reply.setCookie(SESSION_COOKIE, id, { signed: true, httpOnly: true, sameSite: 'strict', path: '/', maxAge: TTL_MS / 1000 });
+    const value = `${Date.now() + TTL_MS}.${Buffer.from(who).toString('base64url')}`;
+    reply.setCookie(SESSION_COOKIE, value, { signed: true, httpOnly: true, sameSite: 'strict', path: '/', maxAge: TTL_MS / 1000 });
   }
 
-  close(req: FastifyRequest, reply: FastifyReply): void {
-    const id = this.idOf(req);
-    if (id) this.live.delete(id);
+  close(reply: FastifyReply): void {
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
   }
 
-  /** Who the request's session belongs to; undefined without a valid, unexpired session. */
+  /** Who the request's session belongs to; undefined without a cookie signed with this token's key, or past its day. */
   whoIs(req: FastifyRequest): string | undefined {
-    const id = this.idOf(req);
-    const s = id ? this.live.get(id) : undefined;
-    if (!s) return undefined;
-    if (s.expires < Date.now()) {
-      this.live.delete(id!);
-      return undefined;
-    }
-    return s.who;
-  }
-
-  private idOf(req: FastifyRequest): string | undefined {
     const raw = req.cookies[SESSION_COOKIE];
-    if (!raw) return undefined;
-    const u = req.unsignCookie(raw);
-    return u.valid && u.value ? u.value : undefined;
+    const u = raw ? req.unsignCookie(raw) : undefined;
+    if (!u?.valid || !u.value) return undefined;
+    const [until, who] = u.value.split('.');
+    return Number(until) > Date.now() && who ? Buffer.from(who, 'base64url').toString() : undefined;
   }
 }

@@ -4,18 +4,20 @@
  * from new, sticky), roll it back (reads on legacy again); the page asks nothing of any other origin, the
  * controls refuse requests without the session cookie or without the page's CSRF token, and a form posted
  * from another site changes nothing; a guard that rolled a service back is resumed from the page; the console works
- * under a path of an ingress's own.
+ * under a path of an ingress's own, and across the replicas of a fleet.
  */
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { flagName } from '../../src/flags/names.js';
+import { startProxy } from '../../src/proxy.js';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { launchChromium, type Browser } from '../support/chromium.js';
 import { SHADOW_ALL, startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { configFor } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 
 const TOKEN = 'console-test-token';
@@ -206,25 +208,20 @@ it('warns on the card, and in the roll back confirmation, of a legacy store that
   await expect.poll(() => card(service).locator('[data-figure="legacy-behind"]').count(), { timeout: 15_000 }).toBe(0);
 }, 60_000);
 
-it('works behind a proxy serving it under a path of its own (an ingress at /memshift/), asking nothing outside that path', async () => {
-  const upstream = new URL(stack.proxy.httpUrl);
-  const outside: string[] = [];
-  // As an ingress with a rewrite does: /memshift/X to memshift's /X, nothing else.
-  const ingress = createServer((req, res) => {
-    if (!req.url?.startsWith('/memshift/')) {
-      // The browser's own look for the site's icon aside.
+/**
+ * An HTTP gateway in front of memshift, as an ingress is: `prefix`X to the `upstream` of each request's /X (`outside`
+ * lists what was asked of other paths, the browser's look for the site's icon aside).
+ */
+async function gateway(host: string, prefix: string, upstream: (req: IncomingMessage) => string, outside: string[] = []) {
+  const server = createServer((req, res) => {
+    if (!req.url?.startsWith(`${prefix}/`)) {
       if (req.url !== '/favicon.ico') outside.push(req.url ?? '');
       res.writeHead(404).end();
       return;
     }
+    const to = new URL(upstream(req));
     const up = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url.slice('/memshift'.length),
-        headers: { ...req.headers, host: upstream.host },
-      },
+      { host: to.hostname, port: to.port, method: req.method, path: req.url.slice(prefix.length), headers: { ...req.headers, host: to.host } },
       (r) => {
         res.writeHead(r.statusCode!, r.headers);
         r.pipe(res);
@@ -233,8 +230,23 @@ it('works behind a proxy serving it under a path of its own (an ingress at /mems
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   });
-  await new Promise<void>((r) => ingress.listen(0, '127.0.0.3', r));
-  const at = `http://127.0.0.3:${(ingress.address() as AddressInfo).port}/memshift/`;
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}${prefix}/`,
+    close: () => {
+      // The browser's and fetch's keep-alive connections would hold close() for their idle timeouts.
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** The session cookie the browser holds for `url`, as a header. */
+const cookieFor = async (url: string) => (await browser.context.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
+
+it('works behind a proxy serving it under a path of its own (an ingress at /memshift/), asking nothing outside that path', async () => {
+  const outside: string[] = [];
+  const ingress = await gateway('127.0.0.3', '/memshift', () => stack.proxy.httpUrl, outside);
   // A report to link to.
   await fetch(`${stack.proxy.httpUrl}/admin/reports/${new Date().toISOString().slice(0, 10)}`, {
     method: 'POST',
@@ -242,19 +254,54 @@ it('works behind a proxy serving it under a path of its own (an ingress at /mems
   });
   const behind = await browser.context.newPage();
   try {
-    await behind.goto(at);
+    await behind.goto(ingress.url);
     await behind.locator('input[name="token"]').fill(TOKEN);
     await behind.locator('button[type="submit"]').click();
     await behind.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
-    expect(behind.url()).toBe(at);
+    expect(behind.url()).toBe(ingress.url);
     const report = await behind.locator('#reports a').first().getAttribute('href', { timeout: 10_000 });
-    const opened = await fetch(new URL(report!, at), {
-      headers: { cookie: (await browser.context.cookies(at)).map((c) => `${c.name}=${c.value}`).join('; ') },
-    });
+    const opened = await fetch(new URL(report!, ingress.url), { headers: { cookie: await cookieFor(ingress.url) } });
     expect(opened.status).toBe(200);
     expect(outside).toEqual([]);
   } finally {
     await behind.close();
-    await new Promise((r) => ingress.close(r));
+    await ingress.close();
+  }
+});
+
+it("keeps its session on every replica of a fleet a Service spreads its requests over, and a control posted to another replica than the login's acts", async () => {
+  const replica = await startProxy(configFor(stack.sims, stack.databaseUrl, { admin: { token: TOKEN }, report: { dir: '' }, guard: { enabled: false } }), {
+    flags: stack.flags,
+  });
+  // GETs to each replica in turn, the login to this proxy, every other POST to the other replica.
+  let turn = 0;
+  const hits = new Map<string, number>();
+  const service = await gateway('127.0.0.4', '', (req) => {
+    const to = req.method === 'GET' ? [stack.proxy.httpUrl, replica.httpUrl][turn++ % 2]! : req.url === '/login' ? stack.proxy.httpUrl : replica.httpUrl;
+    hits.set(to, (hits.get(to) ?? 0) + 1);
+    return to;
+  });
+  const fleetPage = await browser.context.newPage();
+  try {
+    await fleetPage.goto(service.url);
+    await fleetPage.locator('input[name="token"]').fill(TOKEN);
+    await fleetPage.locator('button[type="submit"]').click();
+    await fleetPage.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
+    // Several refreshes later (every 2 s), each replica having answered some: still the console, not the login form.
+    await expect.poll(() => Math.min(...[stack.proxy.httpUrl, replica.httpUrl].map((u) => hits.get(u) ?? 0)), { timeout: 20_000 }).toBeGreaterThan(8);
+    expect(await fleetPage.locator('input[name="token"]').count()).toBe(0);
+    // The page's session and CSRF token, taken by the replica that did not make them.
+    const before = (await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n as number;
+    await fleetPage.locator(`section[data-service="${S}"] input[data-input="shadow-read"]`).fill('100');
+    await fleetPage.locator(`section[data-service="${S}"] button[data-action="ramp-shadow-read"]`).click();
+    await fleetPage.locator('#confirm-ok').click();
+    await expect
+      .poll(async () => (await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n, { timeout: 10_000 })
+      .toBe(before + 1);
+    expect(await fleetPage.locator('#message').getAttribute('class')).toBe('ok');
+  } finally {
+    await fleetPage.close();
+    await service.close();
+    await replica.close();
   }
 });
