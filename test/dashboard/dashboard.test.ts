@@ -5,6 +5,8 @@
  * controls refuse requests without the session cookie or without the page's CSRF token, and a form posted
  * from another site changes nothing; a guard that rolled a service back is resumed from the page; the console works
  * under a path of an ingress's own, and across the replicas of a fleet.
+ *
+ * Over 300 lines: one stack and one browser for every case, since they are the slow part.
  */
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
