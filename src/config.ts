@@ -272,6 +272,11 @@ const configSchema = () =>
         refreshIntervalMs: z.number().int().positive().default(1000),
         /** Unleash admin API token (env UNLEASH_ADMIN_TOKEN): lets the guard turn flags off in Unleash and `flags sync` write them. */
         adminToken: z.string().optional(),
+        /**
+         * The Unleash server's API URL for those changes (env UNLEASH_ADMIN_URL), where `url` is an Unleash Edge or proxy
+         * that serves the client API only; default `url`.
+         */
+        adminUrl: z.string().optional(),
         /** Where memshift's own changes go (guard rollbacks, controls, sync); unset: those of apiToken (unleashScope). */
         project: z.string().optional(),
         environment: z.string().optional(),
@@ -409,6 +414,7 @@ const ENV_OVERRIDES: Record<string, string> = {
   MEMSHIFT_ORCHESTRATOR_ENDPOINT: 'orchestrator.endpoint',
   MEMSHIFT_LOG_LEVEL: 'log.level',
   UNLEASH_ADMIN_TOKEN: 'flags.adminToken',
+  UNLEASH_ADMIN_URL: 'flags.adminUrl',
   MEMSHIFT_ADMIN_TOKEN: 'admin.token',
   MEMSHIFT_REDACTION_KEY: 'store.redactionKey',
   MEMSHIFT_ORCHESTRATOR_DATABASE_URL: 'reconcile.orchestratorDatabaseUrl',
@@ -448,6 +454,9 @@ export function unleashScope(flags: Config['flags']): { project: string; environ
   const token = tokenScope(flags.apiToken);
   return { project: flags.project ?? token.project ?? 'default', environment: flags.environment ?? token.environment ?? 'development' };
 }
+
+/** Where memshift's own flag changes go: the Unleash server (flags.adminUrl), which an Edge in flags.url does not serve. */
+export const unleashAdminUrl = (flags: Config['flags']): string | undefined => flags.adminUrl ?? flags.url;
 
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;

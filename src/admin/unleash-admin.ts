@@ -167,8 +167,15 @@ export class UnleashAdmin {
     } catch (err) {
       throw new UnleashAdminError(`Unleash ${method} ${path}: ${(err as Error).message}`);
     }
-    if (missingOk && res.status === 404) return undefined;
     const text = await res.text();
+    if (missingOk && res.status === 404) {
+      // Unleash says what it did not find; a 404 without its words is a server with no Admin API (an Edge, a proxy).
+      if (/"NotFoundError"/.test(text)) return undefined;
+      throw new UnleashAdminError(
+        `${this.base} has no Unleash Admin API (HTTP 404 to ${method} ${path}): an Unleash Edge or proxy? flags.adminUrl names the Unleash server`,
+        404,
+      );
+    }
     if (!res.ok) throw new UnleashAdminError(`Unleash ${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`, res.status);
     return text ? (JSON.parse(text) as T) : undefined;
   }

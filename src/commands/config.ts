@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import pg from 'pg';
 import * as zmq from 'zeromq';
 import { defineCommand, CONFIG_OPTIONS } from './define.js';
-import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashScope, type Config } from '../config.js';
+import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashAdminUrl, unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { legacyStorePath } from '../reconcile/sides.js';
 import { serviceNames, serviceOf } from '../services/registry.js';
@@ -84,9 +84,10 @@ function checksOf(config: Config): Check[] {
           : undefined,
     });
     if (config.flags.adminToken) {
-      const admin = new UnleashAdmin({ url, token: config.flags.adminToken, ...unleashScope(config.flags) });
+      const adminUrl = unleashAdminUrl(config.flags)!;
+      const admin = new UnleashAdmin({ url: adminUrl, token: config.flags.adminToken, ...unleashScope(config.flags) });
       checks.push({
-        what: 'Unleash admin API (guard rollbacks, controls)',
+        what: `Unleash admin API ${adminUrl} (guard rollbacks, controls)`,
         optional: true,
         run: async () => ((await admin.feature(KILL_SWITCH)) ? undefined : `no flag ${KILL_SWITCH}: run memshift flags sync`),
       });

@@ -3,7 +3,7 @@
  * when flags come from there, printing each flag and the stage before and after (`--dry-run` changes nothing).
  */
 import pg from 'pg';
-import { unleashScope, type Config } from '../config.js';
+import { unleashAdminUrl, unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { GuardEvents, resumeHow } from '../guard/events.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
@@ -121,7 +121,7 @@ function parseControl(sub: string, args: string[], values: ControlOptions): Cont
 }
 
 function targetOf(values: ControlOptions, config: Config): FlagTarget {
-  const url = values.url ?? config.flags.url;
+  const url = values.url ?? unleashAdminUrl(config.flags);
   if (!url) return fileTarget(resolveFlagsFile(values.file ?? config.flags.file));
   const token = values.token ?? config.flags.adminToken;
   if (!token) throw new Error(`flags come from Unleash (${url}): give an admin token (--token or UNLEASH_ADMIN_TOKEN)`);

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Command } from './define.js';
-import { loadConfig, unleashScope } from '../config.js';
+import { loadConfig, unleashAdminUrl, unleashScope } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { readFlagDefinitions, resolveFlagsFile } from '../flags/definitions.js';
 import { unleashUnreached } from '../flags/unleash-reach.js';
@@ -20,7 +20,7 @@ const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [
        memshift flags status [--proxy URL [--token T]] [--file F] [--url URL]
 
 sync     creates or updates every flag of the definitions file in Unleash (idempotent) and prints
-         what it changed. --url is the Unleash URL (default $UNLEASH_URL / flags.url), --token an
+         what it changed. --url is the Unleash URL (default flags.adminUrl, else flags.url), --token an
          admin API token (default $UNLEASH_ADMIN_TOKEN / flags.adminToken). --keep-state leaves
          on/off and rollout percentages as they are in Unleash (definitions only).
 status   with --proxy, asks a running proxy's GET /admin/status (--token: its admin token, default
@@ -50,8 +50,8 @@ export const command: Command = {
     });
     const config = loadConfig({ path: values.config, set: values.set });
     const file = resolveFlagsFile(values.file ?? config.flags.file);
-    const url = values.url ?? config.flags.url;
     if (sub === 'sync') {
+      const url = values.url ?? unleashAdminUrl(config.flags);
       const token = values.token ?? config.flags.adminToken;
       if (!url || !token) throw new Error('sync needs an Unleash URL (--url or UNLEASH_URL) and an admin token (--token or UNLEASH_ADMIN_TOKEN)');
       const scope = unleashScope(config.flags);
@@ -77,7 +77,9 @@ export const command: Command = {
         process.stdout.write(`${(await proxyStatusLines(values.proxy, values.token ?? config.admin.token)).join('\n')}\n`);
         return 0;
       }
-      // Unreached, Unleash leaves the flags a proxy starting now would serve (the file's): shown as such, not as Unleash's.
+      // What the proxies read (flags.url, an Edge perhaps). Unreached, Unleash leaves the flags a proxy starting now would
+      // serve (the file's): shown as such, not as Unleash's.
+      const url = values.url ?? config.flags.url;
       const unreached = url ? await unleashUnreached(url, config.flags.apiToken, 5_000) : undefined;
       const lines = await flagStatusLines({ file, url, apiToken: config.flags.apiToken });
       if (unreached) lines[0] = `Unleash at ${url} not reached (${unreached}): the flags file's flags, which a proxy starting now would serve`;

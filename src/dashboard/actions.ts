@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
-import { unleashScope, type Config } from '../config.js';
+import { unleashAdminUrl, unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { fileTarget, planControl, unleashTarget, type Control, type FlagEdit, type FlagTarget } from '../flags/controls.js';
 import { FLAG_KINDS } from '../flags/names.js';
@@ -39,10 +39,10 @@ export interface OperatorAction {
 /** Where the proxy's own flags live: the controls act there, so every replica sees them. */
 export function flagTargetOf(config: Config, flags: Flags): FlagTarget {
   if (flags.source !== 'unleash') return fileTarget(flags.file);
-  if (!config.flags.url || !config.flags.adminToken)
-    throw new Error('flags come from Unleash and no admin token is configured (flags.adminToken / UNLEASH_ADMIN_TOKEN)');
-  const admin = new UnleashAdmin({ url: config.flags.url, token: config.flags.adminToken, ...unleashScope(config.flags) });
-  return unleashTarget(admin, config.flags.url, serviceNames());
+  const url = unleashAdminUrl(config.flags);
+  if (!url || !config.flags.adminToken) throw new Error('flags come from Unleash and no admin token is configured (flags.adminToken / UNLEASH_ADMIN_TOKEN)');
+  const admin = new UnleashAdmin({ url, token: config.flags.adminToken, ...unleashScope(config.flags) });
+  return unleashTarget(admin, url, serviceNames());
 }
 
 export class OperatorActions {

@@ -1,13 +1,17 @@
-// Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently),
-// turning and ramping them in Unleash changes routing within the refresh interval, and the guard's
-// rollback shows up in Unleash; `memshift flags ramp` acts on it; a replica started while Unleash is out of reach
-// serves the flags last fetched; a production client token's controls act in production; a token refused a while
-// does not freeze the flags. One server for the file:
-// it is the slow part.
-import { createServer } from 'node:http';
+/**
+ * Against a real Unleash 7 server: `flags sync` creates the flags through the Admin API (idempotently), turning and
+ * ramping them in Unleash changes routing within the refresh interval, and the guard's rollback shows up in Unleash;
+ * `memshift flags ramp` acts on it; a replica started while Unleash is out of reach serves the flags last fetched; a
+ * production client token's controls act in production; a token refused a while does not freeze the flags; through
+ * an Edge, memshift's own changes go to flags.adminUrl.
+ *
+ * Over 300 lines: one Unleash server for every case, since it is the slow part.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openFlags } from '../../src/flags/source.js';
+import { flagTargetOf } from '../../src/dashboard/actions.js';
 import { syncFlags } from '../../src/commands/flags.js';
 import { flagsCli } from '../flags/helpers.js';
 import { UnleashAdmin } from '../../src/admin/unleash-admin.js';
@@ -238,15 +242,15 @@ it("acts in the environment its client token reads: a production token's control
   expect(apart.code).toBe(1);
 }, 60_000);
 
-it('fetches again after Unleash (or an Edge in front of it) refused the client token a while: unleash-client itself stops for good on 401/403', async () => {
-  // A gateway in front of Unleash refusing the client's fetches while `refusing`, as Unleash Edge answers a token it
-  // could not yet check upstream, or Unleash itself a token rotated out and back.
-  let refusing = false;
-  let refused = 0;
+/**
+ * An HTTP gateway in front of the Unleash server: each request answered with `refuse(req)`'s status where it gives one,
+ * else forwarded. Returns the client API URL on it (…/api/).
+ */
+async function unleashGateway(refuse: (req: IncomingMessage) => number | undefined) {
   const gate = createServer((req, res) => {
-    if (refusing && req.url?.startsWith('/api/client/features')) {
-      refused++;
-      res.writeHead(403).end();
+    const status = refuse(req);
+    if (status !== undefined) {
+      res.writeHead(status).end();
       return;
     }
     const chunks: Buffer[] = [];
@@ -263,8 +267,27 @@ it('fetches again after Unleash (or an Edge in front of it) refused the client t
     });
   });
   await new Promise<void>((r) => gate.listen(0, '127.0.0.1', r));
+  return {
+    apiUrl: `http://127.0.0.1:${(gate.address() as AddressInfo).port}/api/`,
+    close: () => {
+      gate.closeAllConnections();
+      return new Promise((r) => gate.close(r));
+    },
+  };
+}
+
+it('fetches again after Unleash (or an Edge in front of it) refused the client token a while: unleash-client itself stops for good on 401/403', async () => {
+  // Refusing the client's fetches while `refusing`, as Unleash Edge answers a token it could not yet check upstream, or
+  // Unleash itself a token rotated out and back.
+  let refusing = false;
+  let refused = 0;
+  const gate = await unleashGateway((req) => {
+    if (!refusing || !req.url?.startsWith('/api/client/features')) return undefined;
+    refused++;
+    return 403;
+  });
   const flags = await openFlags({
-    url: `http://127.0.0.1:${(gate.address() as AddressInfo).port}/api/`,
+    url: gate.apiUrl,
     apiToken: unleash.clientToken,
     refreshIntervalMs: REFRESH_MS,
     env: {},
@@ -284,6 +307,29 @@ it('fetches again after Unleash (or an Edge in front of it) refused the client t
     await admin.setEnabled(name, was);
   } finally {
     await flags.close();
-    await new Promise((r) => gate.close(r));
+    await gate.close();
+  }
+}, 60_000);
+
+it('sends its own changes to flags.adminUrl where flags.url is an Unleash Edge, which serves the client API alone', async () => {
+  // As Unleash Edge: the client API through, the Admin API not there.
+  const edge = await unleashGateway((req) => (req.url?.startsWith('/api/client/') ? undefined : 404));
+  const viaEdge = ['--set', `flags.url=${edge.apiUrl}`, '--set', `flags.apiToken=${unleash.clientToken}`, '--token', unleash.adminToken];
+  const config = configFor(sims, await freshDatabaseUrl(), {
+    flags: { url: edge.apiUrl, apiToken: unleash.clientToken, adminToken: unleash.adminToken, adminUrl: unleash.apiUrl, refreshIntervalMs: REFRESH_MS },
+  });
+  const replica = await startProxy(config);
+  try {
+    // Without it the Admin API is asked of the Edge, which has none.
+    await expect(flagsCli(['ramp', S, 'shadow-read', '35', ...viaEdge])).rejects.toThrow(/has no Unleash Admin API .*flags\.adminUrl names the Unleash server/);
+    const ramped = await flagsCli(['ramp', S, 'shadow-read', '35', ...viaEdge, '--set', `flags.adminUrl=${unleash.apiUrl}`]);
+    expect(ramped.code, ramped.out).toBe(0);
+    // Changed in Unleash, and seen through the Edge by a replica whose own controls go to the server too.
+    await waitFor(() => replica.flags.snapshot().services[S]!.flags[flagName(S, 'shadow-read')]!.rollout === 35, PROPAGATION_MS);
+    // The console's controls go there too.
+    expect(flagTargetOf(config, replica.flags).name).toContain(unleash.apiUrl);
+  } finally {
+    await replica.close();
+    await edge.close();
   }
 }, 60_000);
