@@ -1,7 +1,8 @@
 /**
- * Scheduled reconciliation inside the running proxy (config reconcile.schedule): every `everyMinutes`,
- * one run per service. Replicas share the work: a service's advisory lock lets one run at a time, and a
- * service whose scheduled run happened recently (on any replica) is skipped.
+ * Scheduled reconciliation inside the running proxy (config reconcile.schedule): one run per service every
+ * `everyMinutes`, due by the last scheduled run the store holds (any replica's), looked at every tenth of the period
+ * (at most a minute). Replicas share the work: a service's advisory lock lets one run at a time, and a run due is
+ * taken by whichever replica looks first.
  */
 import { serviceConfigOf, type Config } from '../config.js';
 import type { Flags } from '../flags/source.js';
@@ -15,7 +16,7 @@ import { reconcileService } from './sides.js';
 const log = childLogger('reconcile.schedule');
 
 export interface ReconcileSchedule {
-  /** Runs one round now (what the timer does). */
+  /** Runs the services due now (what the timer does). */
   runOnce(): Promise<void>;
   /** Stops the timer and waits for a round in progress. */
   stop(): Promise<void>;
@@ -30,8 +31,10 @@ export function startReconcileSchedule(config: Config, store: Store, flags: Flag
   let round: Promise<void> | undefined;
 
   const runService = async (service: (typeof services)[number]) => {
+    // Not by this process's start: a fleet whose replicas live less than the period (a deploy a day, the autoscaler)
+    // would never reach a first run. One still running is another replica's (its lock says so) or a killed one's (resumed).
     const [last] = await listReconcileRuns(store.pool, { service, trigger: 'scheduled', limit: 1 });
-    if (last && last.status !== 'running' && Date.now() - last.startedAt.getTime() < intervalMs / 2) return;
+    if (last && Date.now() - last.startedAt.getTime() < intervalMs) return;
     try {
       const { run, remaining, gap } = await reconcileService(config, store, flags, service, { repair: s.repair, trigger: 'scheduled' });
       log.info({ service, run: run.id, remaining, ...(gap ? { gap } : {}) }, 'scheduled reconciliation done');
@@ -45,7 +48,10 @@ export function startReconcileSchedule(config: Config, store: Store, flags: Flag
       for (const service of services) if (!stopped) await runService(service);
     })().finally(() => (round = undefined)));
 
-  const timer = setInterval(() => void runOnce(), intervalMs);
+  const timer = setInterval(
+    () => void runOnce().catch((err: Error) => log.warn({ err }, 'scheduled reconciliation not looked at')),
+    Math.min(intervalMs / 10, 60_000),
+  );
   timer.unref();
   return {
     runOnce,

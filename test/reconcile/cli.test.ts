@@ -113,6 +113,19 @@ describe('memshift reconcile', () => {
     expect(startReconcileSchedule(configFor(sims, url), store, flags)).toBeUndefined();
   });
 
+  it('runs on schedule in a fleet whose replicas each live less than the period: due by the last run stored, not by a start', async () => {
+    // A 6 s period and replicas of 2 s each, one after another: none lives to see a period of its own.
+    const quick = { ...config, reconcile: { ...config.reconcile, schedule: { ...config.reconcile.schedule, everyMinutes: 0.1 } } };
+    const since = new Date();
+    for (let i = 0; i < 8; i++) {
+      const replica = startReconcileSchedule(quick, store, flags)!;
+      await new Promise((r) => setTimeout(r, 2_000));
+      await replica.stop();
+    }
+    const runs = (await listReconcileRuns(store.pool, { service: SERVICE, trigger: 'scheduled', from: since })).filter((r) => r.status === 'done');
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
   it('throttles to the configured rate', async () => {
     const limiter = new RateLimiter(1000);
     const started = performance.now();
