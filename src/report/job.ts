@@ -111,7 +111,7 @@ export class DailyReporter {
    * Deletes the figures from before the days kept, beside report writes rather than before them (a first purge of months
    * takes a while); one at a time, stopped between statements by close(). A failure is logged: the next day's end tries again.
    */
-  purge(): Promise<void> {
+  private purge(): Promise<void> {
     const days = this.opts.config.store.retainDays;
     this.purging ??= (async () => {
       const before = keptFrom(this.now(), days);
