@@ -37,7 +37,7 @@ const backendSchema = z.strictObject({
 const serviceSchema = (name: ServiceName) =>
   z.strictObject({
     enabled: z.boolean().default(true),
-    front: endpoint.default(`tcp://0.0.0.0:${frontPortFor(name)}`),
+    front: endpoint.default(`tcp://[::]:${frontPortFor(name)}`),
     legacy: backendSchema.prefault({ endpoint: `tcp://127.0.0.1:${serviceOf(name).legacyPort}` }),
     /** Defaults to the shared orchestrator. */
     new: backendSchema.optional(),
@@ -98,7 +98,7 @@ const configSchema = () =>
   z.strictObject({
     http: z
       .strictObject({
-        host: z.string().default('0.0.0.0'),
+        host: z.string().default('::'),
         port: z.number().int().min(0).max(65535).default(8080),
         bodyLimitBytes: z
           .number()

@@ -39,6 +39,7 @@ import { statusPart } from './admin/status.js';
 import type { DailyReporter } from './report/job.js';
 import { reportPart } from './report/part.js';
 import { openFlagsFor, openStoreFor } from './store/open.js';
+import { bindAny, localHost } from './util/any-address.js';
 
 const log = childLogger('proxy');
 /** A part of a shutdown still closing after this long is named in the log (and again each time as long again). */
@@ -227,7 +228,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
 
   try {
     await Promise.all(fronts.map((f) => f.start()));
-    await http.listen({ host: config.http.host, port: config.http.port });
+    await bindAny(config.http.host, (host) => http.listen({ host, port: config.http.port }));
   } catch (err) {
     await Promise.allSettled([...fronts.map((f) => f.close()), http.close(), run.secondary.close()]);
     await closeParts();
@@ -239,7 +240,8 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   ready = true;
   for (const p of bgParts) p.start?.();
   const addr = http.server.address() as AddressInfo;
-  const httpUrl = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const host = localHost(addr.address);
+  const httpUrl = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
   const frontEndpoints = Object.fromEntries(fronts.map((f, i) => [services[i]!, f.endpoint]));
   log.info({ fronts: frontEndpoints, http: httpUrl }, 'memshift proxy listening');
 

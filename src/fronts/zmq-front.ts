@@ -10,6 +10,7 @@ import type { FrameHandler } from './frames.js';
 import { errorReply } from '../routes/route.js';
 import { childLogger } from '../telemetry/log.js';
 import { ipv6Option } from '../util/zmq-ipv6.js';
+import { bindAny, localEndpoint } from '../util/any-address.js';
 
 const log = childLogger('zmq-front');
 const EMPTY = Buffer.alloc(0);
@@ -34,8 +35,8 @@ export class ZmqFront {
   }
 
   async start(): Promise<void> {
-    await this.socket.bind(this.opts.bind);
-    this.endpoint = this.socket.lastEndpoint ?? this.opts.bind;
+    await bindAny(this.opts.bind, (address) => this.socket.bind(address));
+    this.endpoint = localEndpoint(this.socket.lastEndpoint ?? this.opts.bind);
     this.loop = this.receiveLoop();
   }
 
