@@ -243,6 +243,14 @@ async function gateway(host: string, prefix: string, upstream: (req: IncomingMes
   };
 }
 
+/** Logs `p` in at the console at `url` and waits for its figures. */
+async function logIn(p: Page, url: string): Promise<void> {
+  await p.goto(url);
+  await p.locator('input[name="token"]').fill(TOKEN);
+  await p.locator('button[type="submit"]').click();
+  await p.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
+}
+
 /** The session cookie the browser holds for `url`, as a header. */
 const cookieFor = async (url: string) => (await browser.context.cookies(url)).map((c) => `${c.name}=${c.value}`).join('; ');
 
@@ -256,10 +264,7 @@ it('works behind a proxy serving it under a path of its own (an ingress at /mems
   });
   const behind = await browser.context.newPage();
   try {
-    await behind.goto(ingress.url);
-    await behind.locator('input[name="token"]').fill(TOKEN);
-    await behind.locator('button[type="submit"]').click();
-    await behind.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
+    await logIn(behind, ingress.url);
     expect(behind.url()).toBe(ingress.url);
     const report = await behind.locator('#reports a').first().getAttribute('href', { timeout: 10_000 });
     const opened = await fetch(new URL(report!, ingress.url), { headers: { cookie: await cookieFor(ingress.url) } });
@@ -285,10 +290,7 @@ it("keeps its session on every replica of a fleet a Service spreads its requests
   });
   const fleetPage = await browser.context.newPage();
   try {
-    await fleetPage.goto(service.url);
-    await fleetPage.locator('input[name="token"]').fill(TOKEN);
-    await fleetPage.locator('button[type="submit"]').click();
-    await fleetPage.locator(`section[data-service="${S}"] [data-figure="compared"]`).waitFor({ timeout: 20_000 });
+    await logIn(fleetPage, service.url);
     // Several refreshes later (every 2 s), each replica having answered some: still the console, not the login form.
     await expect.poll(() => Math.min(...[stack.proxy.httpUrl, replica.httpUrl].map((u) => hits.get(u) ?? 0)), { timeout: 20_000 }).toBeGreaterThan(8);
     expect(await fleetPage.locator('input[name="token"]').count()).toBe(0);

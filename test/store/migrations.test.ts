@@ -27,6 +27,15 @@ describe('migrations', () => {
     await dir?.remove();
   });
 
+  /** As pg_dump does: one transaction reading every table (comparison_counts here), open for the whole dump. */
+  const openBackup = async () => {
+    const backup = new pg.Client({ connectionString: server.url });
+    await backup.connect();
+    await backup.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    await backup.query('SELECT count(*) FROM comparison_counts');
+    return backup;
+  };
+
   const applied = async () => (await pool.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
 
   it('two replicas opening at once migrate once', async () => {
@@ -69,11 +78,7 @@ describe('migrations', () => {
 
   it("a migration waiting for a table a long transaction holds (a backup's) does not hold up the table's writes; it lands once let go", async () => {
     const next = [...MIGRATIONS, { name: 'probe', sql: 'SELECT 1' }, { name: 'wide', sql: 'ALTER TABLE comparison_counts ADD COLUMN probe_col int' }];
-    // As pg_dump does: one transaction reading every table, open for the whole dump.
-    const backup = new pg.Client({ connectionString: server.url });
-    await backup.connect();
-    await backup.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await backup.query('SELECT count(*) FROM comparison_counts');
+    const backup = await openBackup();
     const migrating = migrate(pool, next);
     try {
       const tried = async () =>
@@ -104,10 +109,7 @@ describe('migrations', () => {
       { name: 'wide', sql: 'SELECT 1' },
       { name: 'wider', sql: 'ALTER TABLE comparison_counts ADD COLUMN probe_col2 int' },
     ];
-    const backup = new pg.Client({ connectionString: server.url });
-    await backup.connect();
-    await backup.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await backup.query('SELECT count(*) FROM comparison_counts');
+    const backup = await openBackup();
     // Its own pool: each migration attempt checks a connection out of it.
     const own = new pg.Pool({ connectionString: server.url });
     const schema = await Schema.make(own, 'wait', next);
