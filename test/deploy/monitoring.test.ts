@@ -100,6 +100,20 @@ it('every metric name a rule or panel uses appears in a real scrape', () => {
   expect(missingFrom(scrape)).toEqual([]);
 });
 
+it('adds up no gauge that every replica reads from the shared store (a fleet of three would show three times the backlog)', () => {
+  // Each replica reports these from the store's tables, not from its own work.
+  const fleetWide = [
+    'memshift_outbox_depth',
+    'memshift_outbox_parked',
+    'memshift_outbox_oldest_age_seconds',
+    'memshift_reconcile_remaining',
+    'memshift_side_behind',
+  ];
+  const summed = exprs.filter((e) => fleetWide.some((name) => new RegExp(`\\bsum\\b(\\s*(by|without)\\s*\\([^)]*\\))?\\s*\\([^()]*\\b${name}\\b`).test(e)));
+  expect(summed).toEqual([]);
+  expect(exprs.filter((e) => fleetWide.some((name) => e.includes(name))).length).toBeGreaterThanOrEqual(fleetWide.length);
+});
+
 it('the dashboard has a panel for every metric family memshift exports', () => {
   const families = [...scrape.matchAll(/^# TYPE (memshift_[a-z0-9_]+) (\w+)/gm)].map((m) => m[1]!);
   expect(families.length).toBeGreaterThan(15);
