@@ -3,6 +3,7 @@
  * Unleash hold the flags of a definitions file (`memshift flags sync`). The guard uses the same calls.
  */
 import type { FeatureDefinition } from '../flags/definitions.js';
+import { unleashAdminUrl, unleashScope, type Config } from '../config.js';
 
 export interface UnleashAdminOptions {
   /** The server's base URL, or its client API URL (…/api/): either works. */
@@ -39,6 +40,12 @@ class UnleashAdminError extends Error {
 }
 
 /** The server's root: admin paths hang off it, the client API URL ends in /api/. */
+/** The Admin API client of memshift's own changes, as configured; undefined without an Unleash URL or an admin token. */
+export function configuredAdmin(flags: Config['flags']): UnleashAdmin | undefined {
+  const url = unleashAdminUrl(flags);
+  return url && flags.adminToken ? new UnleashAdmin({ url, token: flags.adminToken, ...unleashScope(flags) }) : undefined;
+}
+
 export const unleashServerBase = (url: string): string => url.replace(/\/+$/, '').replace(/\/api$/, '');
 
 export class UnleashAdmin {

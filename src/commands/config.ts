@@ -8,7 +8,7 @@ import pg from 'pg';
 import * as zmq from 'zeromq';
 import { defineCommand, CONFIG_OPTIONS } from './define.js';
 import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashAdminUrl, unleashScope, type Config } from '../config.js';
-import { UnleashAdmin } from '../admin/unleash-admin.js';
+import { configuredAdmin } from '../admin/unleash-admin.js';
 import { legacyStorePath } from '../reconcile/sides.js';
 import { serviceNames, serviceOf } from '../services/registry.js';
 import { KILL_SWITCH } from '../flags/names.js';
@@ -83,11 +83,10 @@ function checksOf(config: Config): Check[] {
           ? `the client token (flags.apiToken) reads ${read}: the proxies would never see memshift's changes; unset flags.environment or make them agree`
           : undefined,
     });
-    if (config.flags.adminToken) {
-      const adminUrl = unleashAdminUrl(config.flags)!;
-      const admin = new UnleashAdmin({ url: adminUrl, token: config.flags.adminToken, ...unleashScope(config.flags) });
+    const admin = configuredAdmin(config.flags);
+    if (admin) {
       checks.push({
-        what: `Unleash admin API ${adminUrl} (guard rollbacks, controls)`,
+        what: `Unleash admin API ${unleashAdminUrl(config.flags)} (guard rollbacks, controls)`,
         optional: true,
         run: async () => ((await admin.feature(KILL_SWITCH)) ? undefined : `no flag ${KILL_SWITCH}: run memshift flags sync`),
       });

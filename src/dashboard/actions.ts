@@ -4,8 +4,8 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
-import { unleashAdminUrl, unleashScope, type Config } from '../config.js';
-import { UnleashAdmin } from '../admin/unleash-admin.js';
+import { unleashAdminUrl, type Config } from '../config.js';
+import { configuredAdmin } from '../admin/unleash-admin.js';
 import { fileTarget, planControl, unleashTarget, type Control, type FlagEdit, type FlagTarget } from '../flags/controls.js';
 import { FLAG_KINDS } from '../flags/names.js';
 import type { Flags } from '../flags/source.js';
@@ -39,10 +39,9 @@ export interface OperatorAction {
 /** Where the proxy's own flags live: the controls act there, so every replica sees them. */
 export function flagTargetOf(config: Config, flags: Flags): FlagTarget {
   if (flags.source !== 'unleash') return fileTarget(flags.file);
-  const url = unleashAdminUrl(config.flags);
-  if (!url || !config.flags.adminToken) throw new Error('flags come from Unleash and no admin token is configured (flags.adminToken / UNLEASH_ADMIN_TOKEN)');
-  const admin = new UnleashAdmin({ url, token: config.flags.adminToken, ...unleashScope(config.flags) });
-  return unleashTarget(admin, url, serviceNames());
+  const admin = configuredAdmin(config.flags);
+  if (!admin) throw new Error('flags come from Unleash and no admin token is configured (flags.adminToken / UNLEASH_ADMIN_TOKEN)');
+  return unleashTarget(admin, unleashAdminUrl(config.flags)!, serviceNames());
 }
 
 export class OperatorActions {

@@ -160,7 +160,6 @@ export class GuardEvents {
   }
 }
 
-/** POSTs the event to every webhook; a failing one is logged and never blocks the others. */
 const RULE_WORDS: Record<GuardRule, string> = { mismatchRate: 'mismatch rate', errorRate: 'new-side error rate', addedLatencyMs: 'added p99' };
 
 /** A breach in words: the figure, its threshold and the samples behind it. */
@@ -176,7 +175,8 @@ function eventText(e: GuardEvent): string {
 }
 
 /**
- * POSTs `{ type, text, event }`: `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
+ * POSTs the event to every webhook; a failing one is logged and never blocks the others. The body is
+ * `{ type, text, event }`: `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
  * refuse a payload without one), `event` as /admin/events lists it, for anything else.
  */
 export async function notifyWebhooks(urls: readonly string[], event: GuardEvent, timeoutMs = 5000): Promise<void> {

@@ -1,6 +1,5 @@
 /** The guard as a part of the proxy: its observer, its tripped gauge, its events table, Unleash access and the fleet. */
-import { unleashAdminUrl, unleashScope } from '../config.js';
-import { UnleashAdmin } from '../admin/unleash-admin.js';
+import { configuredAdmin } from '../admin/unleash-admin.js';
 import type { Part, PartContext } from '../part.js';
 import { defineGauge } from '../telemetry/metrics.js';
 import { GuardEvents } from './events.js';
@@ -15,9 +14,7 @@ const tripped = defineGauge('memshift.guard.tripped', { description: '1 while th
 export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: GuardEvents } {
   const { config, flags, services } = ctx;
   const events = new GuardEvents(ctx.store.pool);
-  const adminUrl = unleashAdminUrl(config.flags);
-  const unleash =
-    adminUrl && config.flags.adminToken ? new UnleashAdmin({ url: adminUrl, token: config.flags.adminToken, ...unleashScope(config.flags) }) : undefined;
+  const unleash = configuredAdmin(config.flags);
   // Named per process: a restarted replica is a new member whose predecessor's buckets age out of the window.
   const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : undefined;
   const guard = config.guard.enabled
