@@ -13,7 +13,7 @@ import { frameHandler } from './fronts/frames.js';
 import { createRunner } from './plan/wiring.js';
 import type { Runner } from './plan/runner.js';
 import { gaugeSecondaryWrites, metricsObserver } from './plan/metrics.js';
-import { gaugeFlags, gaugeUnleashSilence } from './flags/metrics.js';
+import { gaugeFlags, gaugeUnleash } from './flags/metrics.js';
 import type { Part, PartContext } from './part.js';
 import type { ExecutionObserver } from './plan/observer.js';
 import type { Side } from './plan/plan.js';
@@ -163,7 +163,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     (route) => run.run(route),
     (service, action, outcome) => store.served.count(service, action, outcome),
   );
-  const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot()), gaugeUnleashSilence(flags)];
+  const removeGauges = [gaugeSecondaryWrites(() => run.secondary.stats()), gaugeFlags(() => flags.snapshot()), gaugeUnleash(flags)];
   /** The part a shutdown waits on: named in the log each CLOSE_WARN_MS it lasts (a shutdown that hangs says where). */
   let closing: string | undefined;
   const closePart = async (name: string, work: () => Promise<unknown>) => {

@@ -51,6 +51,8 @@ async function proxyStatus(deps: StatusDeps) {
     flagSource: deps.flags.source,
     // When Unleash last answered this replica's fetches, and why they fail while they do: flags changed in Unleash since do not reach it.
     unleash: unleashFetching(deps.flags.fetching()),
+    // memshift's flags Unleash no longer defines (archived, deleted), held at their last definition: they cannot be changed there.
+    heldFlags: deps.flags.held().map((h) => ({ flag: h.name, since: h.since.toISOString() })),
     killSwitch: snap.killSwitch,
     outbox: outbox ?? null,
     fleet: deps.fleet ? { live: deps.fleet.live(), disagreements: deps.fleet.disagreements() } : null,

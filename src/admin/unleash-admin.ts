@@ -85,13 +85,7 @@ export class UnleashAdmin {
     for (const f of features) {
       let current = await this.feature(f.name);
       if (!current) {
-        await this.request('POST', `/api/admin/projects/${enc(this.project)}/features`, {
-          name: f.name,
-          type: f.type ?? 'release',
-          description: f.description ?? '',
-          impressionData: f.impressionData ?? false,
-        });
-        changes.push(`${f.name}: created`);
+        changes.push(await this.create(f));
         current = (await this.feature(f.name))!;
       } else {
         const patch = [
@@ -112,6 +106,23 @@ export class UnleashAdmin {
       }
     }
     return changes;
+  }
+
+  /** Creates the flag, or revives it where Unleash has it archived (which refuses the name to a new flag). */
+  private async create(f: FeatureDefinition): Promise<string> {
+    try {
+      await this.request('POST', `/api/admin/projects/${enc(this.project)}/features`, {
+        name: f.name,
+        type: f.type ?? 'release',
+        description: f.description ?? '',
+        impressionData: f.impressionData ?? false,
+      });
+      return `${f.name}: created`;
+    } catch (err) {
+      if (!(err instanceof UnleashAdminError && err.status === 409 && /archived/i.test(err.message))) throw err;
+      await this.request('POST', `/api/admin/projects/${enc(this.project)}/revive`, { features: [f.name] });
+      return `${f.name}: revived from Unleash's archive (off in every environment, as Unleash revives a flag)`;
+    }
   }
 
   private async syncStrategies(f: FeatureDefinition, existing: AdminStrategy[], keepState: boolean): Promise<string[]> {

@@ -22,7 +22,8 @@ const USAGE = `Usage: memshift flags sync   [--file F] [--url URL] [--token T] [
 sync     creates or updates every flag of the definitions file in Unleash (idempotent) and prints
          what it changed. --url is the Unleash URL (default flags.adminUrl, else flags.url), --token an
          admin API token (default $UNLEASH_ADMIN_TOKEN / flags.adminToken). --keep-state leaves
-         on/off and rollout percentages as they are in Unleash (definitions only).
+         on/off and rollout percentages as they are in Unleash (definitions only). A flag in
+         Unleash's archive is revived (off in every environment, as Unleash revives a flag).
 status   with --proxy, asks a running proxy's GET /admin/status (--token: its admin token, default
          $MEMSHIFT_ADMIN_TOKEN); without, evaluates the flags file, or Unleash when --url is given.
 ${CONTROL_USAGE}
@@ -109,7 +110,7 @@ export async function syncFlags(opts: SyncOptions): Promise<string[]> {
 }
 
 const describe = (name: string, s: FlagState, forced?: boolean): string =>
-  `${name}=${s.enabled ? (s.rollout !== undefined ? `${s.rollout}%` : 'on') : 'off'}${forced !== undefined ? ` (forced ${forced ? 'on' : 'off'} here)` : ''}`;
+  `${name}=${s.enabled ? (s.rollout !== undefined ? `${s.rollout}%` : 'on') : 'off'}${s.held ? ' (held: not in Unleash)' : ''}${forced !== undefined ? ` (forced ${forced ? 'on' : 'off'} here)` : ''}`;
 
 async function proxyStatusLines(proxyUrl: string, token: string | undefined): Promise<string[]> {
   const body = await adminRequest<{

@@ -43,6 +43,7 @@ replicas on its store, and any setting or stage they are apart on.`,
 interface StatusBody {
   flagSource: string;
   unleash?: { answeredAt: string | null; failing: string | null } | null;
+  heldFlags?: { flag: string; since: string }[];
   killSwitch: boolean;
   services: Record<string, ServiceStatus>;
   fleet: { live: number; disagreements: string[] } | null;
@@ -54,7 +55,8 @@ function statusTable(url: string, body: StatusBody): string[] {
   const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
   const rollout = (flags: Record<string, FlagState>, kind: string) => {
     const f = Object.entries(flags).find(([n]) => n.endsWith(`.${kind}`))?.[1];
-    return !f || !f.enabled || f.forcedOff ? 'off' : f.rollout === undefined ? 'on' : `${f.rollout}%`;
+    const value = !f || !f.enabled || f.forcedOff ? 'off' : f.rollout === undefined ? 'on' : `${f.rollout}%`;
+    return f?.held ? `${value} held` : value;
   };
   const rows = Object.entries(body.services).map(([service, s]) => {
     const w = s.guard?.figures;
@@ -112,6 +114,7 @@ function statusTable(url: string, body: StatusBody): string[] {
           `UNLEASH NOT ANSWERING (last answer ${body.unleash.answeredAt ?? 'never'}): ${body.unleash.failing}; flags changed in Unleash since do not reach this replica`,
         ]
       : []),
+    ...(body.heldFlags ?? []).map((h) => `FLAG NOT IN UNLEASH since ${h.since}: ${h.flag} held at its last definition; revive it there and set it as it was`),
     line(HEAD),
     ...rows.map(line),
     ...held,

@@ -2,24 +2,18 @@
  * An unleash-client repository that serves flag definitions from a local file and reloads it when it
  * changes: the offline mode, with no network at all. unleash-client still does every evaluation.
  */
-import { EventEmitter } from 'node:events';
 import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { UnleashEvents, type UnleashConfig } from 'unleash-client';
 import { childLogger } from '../telemetry/log.js';
-import { readFlagDefinitions, type FeatureDefinition, type SegmentDefinition } from './definitions.js';
-
-type RepositoryInterface = NonNullable<UnleashConfig['repository']>;
-type EnhancedFeature = ReturnType<RepositoryInterface['getTogglesWithSegmentData']>[number];
+import { readFlagDefinitions } from './definitions.js';
+import { DefinitionsRepository } from './definitions-repository.js';
 
 const log = childLogger('flags');
 
 /** Editors emit bursts of events per save; one reload per burst. */
 const DEBOUNCE_MS = 25;
 
-export class FileFlagRepository extends EventEmitter implements RepositoryInterface {
-  private features = new Map<string, FeatureDefinition>();
-  private segments = new Map<number, SegmentDefinition>();
+export class FileFlagRepository extends DefinitionsRepository {
   /** Text of the last file read, good or bad, so an unchanged file is neither re-parsed nor re-logged. */
   private lastText: string | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -35,15 +29,14 @@ export class FileFlagRepository extends EventEmitter implements RepositoryInterf
     super();
   }
 
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     await this.reload();
     this.watchFile();
-    // Unleash answers from the repository only once it says ready; an unreadable file still means
-    // "ready, every flag off", which is the legacy-only stage.
-    this.emit(UnleashEvents.Ready);
+    // An unreadable file still means "ready, every flag off", which is the legacy-only stage.
+    await super.start();
   }
 
-  stop(): void {
+  override stop(): void {
     this.stopped = true;
     this.watcher?.close();
     unwatchFile(this.file, this.onPoll);
@@ -56,39 +49,18 @@ export class FileFlagRepository extends EventEmitter implements RepositoryInterf
     return this.reloading;
   }
 
-  getToggle(name: string): FeatureDefinition | undefined {
-    return this.features.get(name);
-  }
-
-  getToggles(): FeatureDefinition[] {
-    return [...this.features.values()];
-  }
-
-  getSegment(id: number): SegmentDefinition | undefined {
-    return this.segments.get(id);
-  }
-
-  getTogglesWithSegmentData(): EnhancedFeature[] {
-    return this.getToggles().map((f) => ({
-      ...f,
-      strategies: f.strategies?.map(({ segments, ...s }) => ({ ...s, segments: segments?.map((id) => this.getSegment(id)) })),
-    }));
-  }
-
   private async load(): Promise<void> {
     if (this.stopped) return;
     const read = await readFlagDefinitions(this.file);
     if (read.text !== undefined && read.text === this.lastText) return;
     this.lastText = read.text;
     if (!read.ok) {
-      const keeping = this.features.size > 0 ? 'keeping the last good flags' : 'every flag off until it is fixed';
+      const keeping = this.size > 0 ? 'keeping the last good flags' : 'every flag off until it is fixed';
       log.error({ file: this.file, error: read.error }, `invalid flags file, ${keeping}`);
       return;
     }
-    this.features = new Map(read.doc.features.map((f) => [f.name, f]));
-    this.segments = new Map((read.doc.segments ?? []).map((s) => [s.id, s]));
-    log.info({ file: this.file, flags: this.features.size }, 'flags loaded');
-    this.emit(UnleashEvents.Changed, this.getToggles());
+    log.info({ file: this.file, flags: read.doc.features.length }, 'flags loaded');
+    this.replace(read.doc.features, read.doc.segments);
   }
 
   private watchFile(): void {

@@ -39,6 +39,8 @@ export class LastFetched {
     private readonly keeper: FetchedFlagsKeeper | undefined,
     /** The flags file's definitions, when the keeper has none or does not answer. */
     private readonly file: ClientFeaturesResponse | undefined,
+    /** Sees what was kept before and adds to what is kept: memshift's flags Unleash stopped defining (HeldFlags). */
+    private readonly held?: { seed(doc: ClientFeaturesResponse): void; amend(doc: ClientFeaturesResponse): ClientFeaturesResponse },
   ) {}
 
   async get(app: string): Promise<ClientFeaturesResponse | undefined> {
@@ -46,6 +48,7 @@ export class LastFetched {
     try {
       const stored = await withDeadline(this.keeper.read(app), READ_MS, () => new Error(`no answer within ${READ_MS} ms`));
       if (usable(stored)) {
+        this.held?.seed(stored);
         log.info('flags last fetched from Unleash found in the state store: they answer until Unleash does');
         return stored;
       }
@@ -58,7 +61,7 @@ export class LastFetched {
 
   /** Never waits for the keeper: a fetch must not wait on the state store. */
   set(app: string, response: ClientFeaturesResponse): Promise<void> {
-    this.unwritten = { app, response, at: new Date() };
+    this.unwritten = { app, response: this.held ? this.held.amend(response) : response, at: new Date() };
     void this.write();
     return Promise.resolve();
   }

@@ -1,4 +1,7 @@
-/** Gauges of the flags as this instance applies them: each flag's state and rollout, each service's stage, Unleash's silence. */
+/**
+ * Gauges of the flags as this instance applies them: each flag's state and rollout, each service's stage, Unleash's silence,
+ * the flags Unleash no longer defines.
+ */
 import { defineGauge, type Reading } from '../telemetry/metrics.js';
 import type { Flags, FlagsSnapshot } from './source.js';
 
@@ -8,6 +11,10 @@ const stage = defineGauge('memshift.stage', { description: "1 for each service's
 const unanswered = defineGauge('memshift.flags.unanswered_seconds', {
   description:
     "Seconds since Unleash last answered this replica's flag fetches (since its start while it never has): flags changed in Unleash since do not reach it",
+  combine: 'max',
+});
+const held = defineGauge('memshift.flags.held', {
+  description: "memshift's flags Unleash no longer defines (archived, deleted), held at their last definition: changes to them cannot be made there",
   combine: 'max',
 });
 
@@ -31,10 +38,14 @@ export function gaugeFlags(snapshot: () => FlagsSnapshot): () => void {
   return () => removers.forEach((remove) => remove());
 }
 
-/** Feeds the Unleash silence gauge from one proxy's flags (0 with flags from the file, which is always read); returns the unregister. */
-export function gaugeUnleashSilence(flags: Pick<Flags, 'fetching'>, since = Date.now()): () => void {
-  return unanswered.addSource(() => {
-    const f = flags.fetching();
-    return [{ value: f ? (Date.now() - (f.answeredAt?.getTime() ?? since)) / 1000 : 0, attributes: {} }];
-  });
+/** Feeds the Unleash gauges from one proxy's flags (0 with flags from the file, which is always read); returns the unregister. */
+export function gaugeUnleash(flags: Pick<Flags, 'fetching' | 'held'>, since = Date.now()): () => void {
+  const removers = [
+    unanswered.addSource(() => {
+      const f = flags.fetching();
+      return [{ value: f ? (Date.now() - (f.answeredAt?.getTime() ?? since)) / 1000 : 0, attributes: {} }];
+    }),
+    held.addSource(() => [{ value: flags.held().length, attributes: {} }]),
+  ];
+  return () => removers.forEach((remove) => remove());
 }

@@ -12,6 +12,7 @@ import { serviceNames, type ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import { definitionState, onForEveryone, readFlagDefinitions, resolveFlagsFile } from './definitions.js';
 import { FileFlagRepository } from './file-repository.js';
+import { HeldFlags, type HeldFlag } from './held.js';
 import { LastFetched, type FetchedFlagsKeeper } from './last-fetched.js';
 import { allFlagNames, flagName, KILL_SWITCH, serviceFlagNames } from './names.js';
 import { deriveStage, isOn, STAGE_PLANS, type FlagState, type FlagStates, type Stage } from './stage.js';
@@ -91,6 +92,8 @@ export interface Flags {
   definition(flagName: string): FlagState;
   /** Unleash's answers to this replica's fetches; undefined with the file as source. */
   fetching(): UnleashFetching | undefined;
+  /** memshift's flags Unleash no longer defines, held at their last definition (none with the file as source). */
+  held(): HeldFlag[];
   close(): Promise<void>;
 }
 
@@ -137,16 +140,20 @@ async function openServer(url: string, file: string, opts: OpenFlagsOptions, env
   // Until the first fetch succeeds, the flags last fetched answer, or else the file's (fetched data always wins).
   // Not unleash-client's bootstrap, which it would keep as if fetched; not its default file in os.tmpdir(), which
   // a new pod does not have.
-  const kept = new LastFetched(opts.fetched, bootstrap.ok ? { version: 2, features: bootstrap.doc.features, segments: bootstrap.doc.segments } : undefined);
+  const appName = opts.appName ?? 'memshift';
+  const held = new HeldFlags(allFlagNames(), appName);
+  await held.start();
+  const file0 = bootstrap.ok ? { version: 2, features: bootstrap.doc.features, segments: bootstrap.doc.segments } : undefined;
+  const kept = new LastFetched(opts.fetched, file0, held);
   const unleash = new Unleash({
-    appName: opts.appName ?? 'memshift',
+    appName,
     url,
     refreshInterval: opts.refreshIntervalMs ?? 1000,
     customHeaders: apiToken ? { Authorization: apiToken } : undefined,
     storageProvider: kept,
     skipInstanceCountWarning: true,
   });
-  const flags = new UnleashFlags(unleash, 'unleash', file, kept);
+  const flags = new UnleashFlags(unleash, 'unleash', file, kept, held);
   await readyOrTimeout(unleash, opts.readyTimeoutMs ?? 5000);
   flags.resetSignature();
   return flags;
@@ -192,18 +199,25 @@ class UnleashFlags implements Flags {
     readonly source: 'file' | 'unleash',
     readonly file: string,
     private readonly kept?: LastFetched,
+    private readonly holding?: HeldFlags,
   ) {
     this.watch = source === 'unleash' ? new UnleashWatch(unleash) : undefined;
     unleash.on(UnleashEvents.Error, (err: Error) => log.warn({ err }, 'unleash error'));
     unleash.on(UnleashEvents.Warn, (msg: unknown) => log.debug({ msg }, 'unleash warning'));
-    unleash.on(UnleashEvents.Changed, () => {
+    const changed = () => {
       if (this.resetSignature()) this.notify();
+    };
+    // Before the answer is kept (unleash-client keeps it after this event): the held definitions are kept with it.
+    unleash.on(UnleashEvents.Changed, () => {
+      holding?.observe(unleash.getFeatureToggleDefinitions(true) ?? []);
+      changed();
     });
+    holding?.onChange(changed);
   }
 
   /** Records the current definitions; true when they differ from the last recorded ones. */
   resetSignature(): boolean {
-    const next = JSON.stringify(this.unleash.getFeatureToggleDefinitions(true));
+    const next = JSON.stringify([this.unleash.getFeatureToggleDefinitions(true), this.held().map((h) => h.name)]);
     const changed = next !== this.signature;
     this.signature = next;
     return changed;
@@ -282,11 +296,16 @@ class UnleashFlags implements Flags {
   }
 
   definition(name: string): FlagState {
-    return definitionState(this.unleash.getFeatureToggleDefinition(name));
+    const held = this.holding?.held(name);
+    return held ? { ...definitionState(held), held: true } : definitionState(this.unleash.getFeatureToggleDefinition(name));
   }
 
   fetching(): UnleashFetching | undefined {
     return this.watch?.state();
+  }
+
+  held(): HeldFlag[] {
+    return this.holding?.list() ?? [];
   }
 
   async close(): Promise<void> {
@@ -295,6 +314,7 @@ class UnleashFlags implements Flags {
     this.watch?.close();
     this.listeners.clear();
     this.kept?.close();
+    this.holding?.close();
     this.unleash.destroy();
     // unleash-client 6 drops its repository's listeners on destroy, while a fetch may still be under way: that
     // fetch failing (Unleash down or hung) would be an 'error' nobody hears, which throws and ends the process in
@@ -309,15 +329,20 @@ class UnleashFlags implements Flags {
     if (forced !== undefined) return forced;
     // A flag off (or missing), or on for everyone, answers the same whatever the context: skip the
     // evaluation (most flags, most of the time) but keep Unleash's usage metrics counting it.
-    const feature = this.unleash.getFeatureToggleDefinition(name);
+    const held = this.holding?.held(name);
+    // A held flag is not Unleash's to count: its own offline client evaluates it.
+    const by = held ? this.holding!.evaluator : this.unleash;
+    const feature = held ?? this.unleash.getFeatureToggleDefinition(name);
     const fixed = feature?.enabled !== true ? false : onForEveryone(feature) ? true : undefined;
     if (fixed !== undefined) {
-      this.unleash.count(name, fixed);
-      this.deciding?.counted.push([name, fixed]);
+      if (!held) {
+        this.unleash.count(name, fixed);
+        this.deciding?.counted.push([name, fixed]);
+      }
       return fixed;
     }
     if (this.deciding) this.deciding.contextual = true;
-    return this.unleash.isEnabled(name, context);
+    return by.isEnabled(name, context);
   }
 
   private state(name: string): FlagState {

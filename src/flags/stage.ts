@@ -14,6 +14,14 @@ export interface FlagState {
   rollout?: number;
   /** Forced off by a local override (the guard), whatever Unleash says. */
   forcedOff?: true;
+  /** Unleash no longer defines it: held at its last definition (src/flags/held.ts). */
+  held?: true;
+}
+
+/** A flag's state in words (off, on, on 25%, forced off), "held" after it while Unleash no longer defines it. */
+export function flagWords(f: FlagState): string {
+  const words = f.forcedOff ? 'forced off' : !f.enabled ? 'off' : f.rollout === undefined ? 'on' : `on ${f.rollout}%`;
+  return f.held ? `${words}, held (not in Unleash)` : words;
 }
 
 /** Flag states keyed by full flag name. */

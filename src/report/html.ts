@@ -4,7 +4,7 @@
  *
  * Over 300 lines: one page's sections in reading order (the charts are in svg.ts).
  */
-import type { FlagState } from '../flags/stage.js';
+import { flagWords, type FlagState } from '../flags/stage.js';
 import type { ReportData, ServiceReport } from './data.js';
 import type { Thresholds } from './verdict.js';
 import { SIDES } from '../plan/plan.js';
@@ -180,6 +180,7 @@ const row = (label: string, value: string) => `<tr><th scope="row">${esc(label)}
 
 function flagState(f: FlagState): string {
   if (f.forcedOff) return '<span class="pill off">forced off</span>';
+  if (f.held) return `<span class="pill off">${esc(flagWords(f))}</span>`;
   if (!f.enabled) return '<span class="pill off">off</span>';
   return f.rollout === undefined ? '<span class="pill on">on</span>' : `<span class="pill on">on · ${f.rollout}%</span>`;
 }

@@ -1,6 +1,7 @@
 /** The report as a Markdown summary: verdicts, figures and findings per service, without the charts. */
 import type { ReportData, ServiceReport } from './data.js';
 import { SIDES } from '../plan/plan.js';
+import { flagWords } from '../flags/stage.js';
 import {
   breach,
   RESUMED,
@@ -52,10 +53,7 @@ export function renderMarkdown(r: ReportData): string {
 function serviceMarkdown(s: ServiceReport): string[] {
   const t = s.totals;
   const flags = Object.entries(s.flags)
-    .map(
-      ([name, f]) =>
-        `${name.replace(/^memshift\.[^.]+\./, '')} ${f.forcedOff ? 'forced off' : f.enabled ? (f.rollout === undefined ? 'on' : `on ${f.rollout}%`) : 'off'}`,
-    )
+    .map(([name, f]) => `${name.replace(/^memshift\.[^.]+\./, '')} ${flagWords(f)}`)
     .join(', ');
   const out = [
     `## ${s.service} — ${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${s.verdict.next}` : ''}`,

@@ -262,6 +262,27 @@ it('pages a replica that Unleash has not answered for over 2 minutes (its flags 
   expect(out).toMatch(/SUCCESS/);
 });
 
+it('opens a ticket for a replica holding flags Unleash no longer defines, after 5 minutes', () => {
+  const out = promtool([
+    {
+      series: {
+        // Two flags archived in Unleash at minute 3 (replica a); replica b's flags come from its file.
+        'memshift_flags_held{instance="a:8080"}': '0x3 2x10',
+        'memshift_flags_held{instance="b:8080"}': '0x13',
+      },
+      expect: [
+        { at: '7m', alert: 'MemshiftFlagsNotInUnleash', firing: [] },
+        {
+          at: '9m',
+          alert: 'MemshiftFlagsNotInUnleash',
+          firing: [{ labels: { severity: 'ticket', instance: 'a:8080' }, summary: 'memshift replica a:8080 holds 2 flag(s) Unleash no longer defines' }],
+        },
+      ],
+    },
+  ]);
+  expect(out).toMatch(/SUCCESS/);
+});
+
 it('leaves no rule without a case that makes it fire', () => {
   expect([...fed].sort()).toEqual(rules.map((r) => r.alert).sort());
 });

@@ -81,6 +81,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
     [
       'MemshiftAgentErrors',
       'MemshiftFleetSettingsDiffer',
+      'MemshiftFlagsNotInUnleash',
       'MemshiftGuardTripped',
       'MemshiftKeysReordered',
       'MemshiftMismatchRateHigh',

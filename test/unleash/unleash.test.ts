@@ -3,7 +3,7 @@
  * ramping them in Unleash changes routing within the refresh interval, and the guard's rollback shows up in Unleash;
  * `memshift flags ramp` acts on it; a replica started while Unleash is out of reach serves the flags last fetched; a
  * production client token's controls act in production; a token refused a while does not freeze the flags; through
- * an Edge, memshift's own changes go to flags.adminUrl.
+ * an Edge, memshift's own changes go to flags.adminUrl; a flag archived there is held at its last definition.
  *
  * Over 300 lines: one Unleash server for every case, since it is the slow part.
  */
@@ -26,6 +26,7 @@ import { freePort } from '../../src/util/ports.js';
 import { configFor, startSims } from '../support/stack.js';
 import { runCommand } from '../support/cli.js';
 import { command as configCommand } from '../../src/commands/config.js';
+import { command as statusCommand } from '../../src/commands/status.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { startUnleash, type UnleashServer } from '../support/unleash.js';
 
@@ -332,4 +333,58 @@ it('sends its own changes to flags.adminUrl where flags.url is an Unleash Edge, 
     await replica.close();
     await edge.close();
   }
+}, 60_000);
+
+it("holds a flag archived in Unleash at its last definition (a replica started later too) rather than taking it as off; revived, it is Unleash's again", async () => {
+  const S2 = 'session-memory' as const;
+  const readNew = flagName(S2, 'read-new');
+  const users = Array.from({ length: 100 }, (_, i) => `held-${i}`);
+  const draws = (p: Proxy) => users.map((u) => p.flags.decide(S2, { sessionId: u, userId: u }).readNew);
+  const service = (p: Proxy) => p.flags.snapshot().services[S2]!;
+  await admin.setEnabled(flagName(S2, 'dual-write'), true);
+  await admin.setRollout(readNew, 50);
+  await admin.setEnabled(readNew, true);
+  await waitFor(() => service(proxy).stage === 'cutover' && service(proxy).flags[readNew]!.rollout === 50, PROPAGATION_MS);
+  const before = draws(proxy);
+  expect(before.filter(Boolean).length).toBeGreaterThan(25);
+  expect(before.filter(Boolean).length).toBeLessThan(75);
+
+  // Archived, as Unleash offers for a flag marked completed or stale: gone from the client API.
+  const archived = await fetch(`${unleash.url}/api/admin/projects/default/features/${readNew}`, {
+    method: 'DELETE',
+    headers: { Authorization: unleash.adminToken },
+  });
+  expect(archived.status).toBe(200);
+  await waitFor(() => proxy.flags.held().some((h) => h.name === readNew), PROPAGATION_MS);
+  expect(service(proxy).stage).toBe('cutover');
+  expect(service(proxy).flags[readNew]).toEqual({ enabled: true, rollout: 50, held: true });
+  expect(draws(proxy), 'the same users drawn as before').toEqual(before);
+
+  // A replica started now finds it in the flags the fleet kept, not in Unleash's answer.
+  const replica = await startProxy(
+    configFor(sims, storeUrl, {
+      flags: { url: unleash.apiUrl, apiToken: unleash.clientToken, refreshIntervalMs: REFRESH_MS },
+      admin: { token: 'held-token' },
+    }),
+  );
+  try {
+    await waitFor(() => replica.flags.fetching()?.answeredAt instanceof Date && replica.flags.held().some((h) => h.name === readNew), 10_000);
+    expect(service(replica).stage).toBe('cutover');
+    expect(draws(replica)).toEqual(before);
+    // memshift status names it.
+    const status = (await runCommand(statusCommand, ['--proxy', replica.httpUrl, '--token', 'held-token'])).out;
+    expect(status).toMatch(new RegExp(`^FLAG NOT IN UNLEASH since \\S+: ${readNew.replace(/\./g, '\\.')} held at its last definition`, 'm'));
+    expect(status).toMatch(/^session-memory\s+cutover\s+50% held\s/m);
+  } finally {
+    await replica.close();
+  }
+
+  // `flags sync` revives it (Unleash refuses its name to a new flag), off in every environment as Unleash revives a flag:
+  // a definition again, which counts as any other.
+  const synced = await syncFlags({ file: DEFAULT_FLAGS_FILE, url: unleash.apiUrl, token: unleash.adminToken, keepState: true });
+  expect(synced).toEqual([expect.stringMatching(new RegExp(`^${readNew.replace(/\./g, '\\.')}: revived from Unleash's archive`))]);
+  await waitFor(() => proxy.flags.held().length === 0, PROPAGATION_MS);
+  expect(service(proxy).stage).toBe('dual-write');
+  expect(service(proxy).flags[readNew]).toEqual({ enabled: false, rollout: 50 });
+  await admin.setEnabled(flagName(S2, 'dual-write'), false);
 }, 60_000);

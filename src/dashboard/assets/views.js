@@ -17,7 +17,9 @@ export function el(tag, attrs, ...children) {
 
 export const pct = (v) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
 export const ms = (v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} ms`);
-export const flagLabel = (f) => (!f ? 'absent' : f.forcedOff ? 'forced off' : !f.enabled ? 'off' : f.rollout === undefined ? 'on' : `on · ${f.rollout}%`);
+export const flagLabel = (f) =>
+  (!f ? 'absent' : f.forcedOff ? 'forced off' : !f.enabled ? 'off' : f.rollout === undefined ? 'on' : `on · ${f.rollout}%`) +
+  (f?.held ? ' · held (not in Unleash)' : '');
 
 export function figureRow(label, value, figure, threshold, breached) {
   return el(
