@@ -60,8 +60,12 @@ export class GuardFleet {
     return sum;
   }
 
-  /** Drops this replica's buckets older than `epoch` (out of every window). */
-  async prune(epoch: number): Promise<void> {
-    await this.pool.query(`DELETE FROM guard_buckets WHERE replica = $1 AND epoch < $2`, [this.replica, epoch]);
+  /**
+   * Drops this replica's buckets older than `epoch` (out of every window), and any replica's a window before that: a
+   * replica gone (scaled down, killed, each pod a new name) prunes its own no more, and a fleet that lives for months
+   * would keep every one. The extra window leaves a replica whose clock runs behind its own buckets.
+   */
+  async prune(epoch: number, windowBuckets: number): Promise<void> {
+    await this.pool.query(`DELETE FROM guard_buckets WHERE epoch < $2 AND (replica = $1 OR epoch < $2 - $3::bigint)`, [this.replica, epoch, windowBuckets]);
   }
 }

@@ -140,7 +140,7 @@ export class Guard {
         this.lastEventId = e.id;
         this.follow(e);
       }
-      await fleet.prune(oldest);
+      await fleet.prune(oldest, this.opts.config.buckets);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'guard could not exchange figures with the fleet; this replica guards alone meanwhile');
     } finally {

@@ -2,8 +2,9 @@
  * Two replicas on one store guard as one fleet, flags from a file (no Unleash token): a divergence spread over
  * both so that neither alone reaches the guard's minimum samples trips the guard on their summed window, and
  * both serve every read from legacy within one window. A rollback the file does not show holds for a replica
- * started after it, until a person resumes it on any replica.
+ * started after it, until a person resumes it on any replica. A replica gone leaves its buckets to the others to drop.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { flagName } from '../../src/flags/names.js';
@@ -179,4 +180,33 @@ it('a replica started after a rollback the flags do not show follows it, until a
   await new Promise((r) => setTimeout(r, 2_500));
   expect(stage(fourth)).toBe('cutover');
   expect(fourth.guard!.status(T)!.state).toBe('watching');
+});
+
+it("drops a gone replica's buckets once they are a window past every window (each pod a new name: they would pile up)", async () => {
+  const db = new pg.Client({ connectionString: config.store.url });
+  await db.connect();
+  try {
+    const epochNow = Math.floor(Date.now() / config.guard.bucketMs);
+    const gone = (epoch: number) =>
+      db.query(
+        `INSERT INTO guard_buckets (service, replica, epoch, compared, mismatches, new_calls, new_errors, latency_pairs, legacy_hist, new_hist)
+         VALUES ($1, 'gone-pod', $2, 1, 0, 1, 0, 0, '{}', '{}')`,
+        [S, epoch],
+      );
+    // Three windows old: out of every window, with room for a clock behind.
+    for (let i = 0; i < 5; i++) await gone(epochNow - 3 * config.guard.buckets - i);
+    const left = async () => Number((await db.query(`SELECT count(*) AS n FROM guard_buckets WHERE replica = 'gone-pod'`)).rows[0].n);
+    expect(await left()).toBe(5);
+    const deadline = Date.now() + 30_000;
+    while ((await left()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await left(), 'the live replicas prune them').toBe(0);
+    // The live replicas' own buckets of this window stay.
+    await read(replicas[0]!.proxy, ['prune-1', 'prune-2']);
+    const live = async () =>
+      Number((await db.query(`SELECT count(*) AS n FROM guard_buckets WHERE replica <> 'gone-pod' AND epoch >= $1`, [epochNow])).rows[0].n);
+    while ((await live()) === 0 && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 100));
+    expect(await live()).toBeGreaterThan(0);
+  } finally {
+    await db.end();
+  }
 });
