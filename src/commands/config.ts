@@ -4,7 +4,6 @@
  * tokens), and what reconcile and backfill read (the legacy store files, the orchestrator's database).
  */
 import { access } from 'node:fs/promises';
-import pg from 'pg';
 import * as zmq from 'zeromq';
 import { defineCommand, CONFIG_OPTIONS } from './define.js';
 import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashAdminUrl, unleashScope, type Config } from '../config.js';
@@ -15,7 +14,7 @@ import { KILL_SWITCH } from '../flags/names.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
 import { ipv6Option } from '../util/zmq-ipv6.js';
 import { failureOf, unleashUnreached } from '../flags/unleash-reach.js';
-import { pgClientConfig } from '../util/pg-url.js';
+import { pgClient } from '../util/pg-url.js';
 
 /** One check: what was tried, and the answer (undefined: fine) or why not; optional ones only warn. */
 interface Check {
@@ -112,7 +111,7 @@ function checksOf(config: Config): Check[] {
 
 /** memshift creates its tables at start and writes every row: it needs CREATE on the schema and a connection. */
 async function storeRights(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ ...pgClientConfig(url, 'config check'), connectionTimeoutMillis: TIMEOUT_MS });
+  const client = pgClient(url, 'config check', { connectionTimeoutMillis: TIMEOUT_MS });
   await client.connect();
   try {
     const { rows } = await client.query<{ create: boolean }>(`SELECT has_schema_privilege(current_schema(), 'CREATE') AS "create"`);
@@ -125,7 +124,7 @@ async function storeRights(url: string): Promise<string | undefined> {
 }
 
 async function canRead(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ ...pgClientConfig(url, 'config check'), connectionTimeoutMillis: TIMEOUT_MS });
+  const client = pgClient(url, 'config check', { connectionTimeoutMillis: TIMEOUT_MS });
   await client.connect();
   try {
     await client.query('SELECT count(*) FROM memory_entries WHERE false');

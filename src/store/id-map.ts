@@ -10,7 +10,7 @@ import type { IdMap } from '../services/types.js';
 import { storableKey } from '../util/storable-key.js';
 import { endClient } from './client.js';
 import { withDeadline } from '../util/deadline.js';
-import { pgClientConfig } from '../util/pg-url.js';
+import { pgClient } from '../util/pg-url.js';
 
 const log = childLogger('id-map');
 
@@ -74,7 +74,7 @@ export class PgIdMap implements IdMap {
   }
 
   private async listen(url: string): Promise<void> {
-    const client = new pg.Client({ ...pgClientConfig(url, 'id map'), keepAlive: true, connectionTimeoutMillis: 5_000 });
+    const client = pgClient(url, 'id map', { keepAlive: true, connectionTimeoutMillis: 5_000 });
     const lost = (err?: Error) => {
       if (this.listener !== client) return;
       this.listener = undefined;

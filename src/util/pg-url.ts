@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
+import { PreferTlsClient } from './prefer-tls.js';
 
 /** Server settings for a connection of memshift's: [name, value] pairs (`lock_timeout`, `10000`). */
 export type Settings = readonly (readonly [string, string | number])[];
@@ -20,6 +21,12 @@ const made = new WeakMap<pg.Pool, { url: string; settings: Settings }>();
 /** The name memshift's connections show in pg_stat_activity: the part of memshift, and the replica (host and pid). */
 const appName = (part: string): string => `memshift ${part} ${hostname()}:${process.pid}`.slice(0, 63);
 
+/** `url` with `param` set to `value`, in place of any value it had. */
+function withParam(url: string, param: string, value: string): string {
+  const without = url.replace(new RegExp(`([?&])${param}=[^&]*(&|$)`, 'i'), (_m, sep: string, next: string) => (next ? sep : '')).replace(/[?&]$/, '');
+  return `${without}${without.includes('?') ? '&' : '?'}${param}=${encodeURIComponent(value)}`;
+}
+
 /**
  * Settings for a client of `part` of memshift on `url`, named after it and its replica in pg_stat_activity (where a
  * DBA tells memshift's connections, and each replica's locks, apart) unless the URL names it (`application_name`).
@@ -27,18 +34,34 @@ const appName = (part: string): string => `memshift ${part} ${hostname()}:${proc
  * TLS as libpq has it: node-postgres 8 reads `sslmode=require` (and prefer, verify-ca) as verify-full, so a URL that
  * psql takes to a managed server whose certificate a private CA signed failed here with "self-signed certificate".
  * Read as libpq reads it, `require` encrypts without checking the certificate (with `sslrootcert`, checks the CA) and
- * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both. A URL that spells its
- * own `uselibpqcompat` is left to it.
+ * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both; no mode, `prefer` and
+ * `allow` take TLS where the server offers it, else plaintext (prefer-tls.ts). A URL that spells its own `uselibpqcompat`
+ * or node-postgres's `ssl` is left to it.
  */
-export function pgClientConfig(url: string, part: string): pg.ClientConfig {
+export function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client } {
   const withEnv = LIBPQ_ENV.reduce((u, [param, env]) => {
     const value = process.env[env];
-    if (!value || new RegExp(`[?&]${param}=`, 'i').test(u)) return u;
-    return `${u}${u.includes('?') ? '&' : '?'}${param}=${encodeURIComponent(value)}`;
+    return !value || new RegExp(`[?&]${param}=`, 'i').test(u) ? u : withParam(u, param, value);
   }, url);
-  const own = /[?&]uselibpqcompat=/i.test(withEnv);
-  const config = toClientConfig(parse(withEnv, own ? {} : { useLibpqCompat: true }));
-  return { ...config, application_name: config.application_name ?? appName(part) };
+  const own = /[?&](uselibpqcompat|ssl)=/i.test(withEnv);
+  const mode = /[?&]sslmode=([^&]*)/i.exec(withEnv)?.[1]?.toLowerCase();
+  // libpq's default is prefer, and allow takes either transport too (libpq asks plaintext first); node-postgres has neither.
+  const prefer = !own && (mode === undefined || mode === 'prefer' || mode === 'allow');
+  const read = prefer ? withParam(withEnv, 'sslmode', 'prefer') : withEnv;
+  const config = toClientConfig(parse(read, own ? {} : { useLibpqCompat: true }));
+  // A Unix socket never takes TLS (nor does libpq ask it to).
+  const overTcp = !String(config.host ?? '').startsWith('/');
+  return {
+    ...config,
+    ...(prefer ? (overTcp ? { Client: PreferTlsClient } : { ssl: false }) : {}),
+    application_name: config.application_name ?? appName(part),
+  };
+}
+
+/** A client of `part` of memshift on `url` (see pgClientConfig), with `extra` settings. */
+export function pgClient(url: string, part: string, extra: pg.ClientConfig = {}): pg.Client {
+  const { Client = pg.Client, ...config } = pgClientConfig(url, part);
+  return new Client({ ...config, ...extra });
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * memshift on a PostgreSQL that speaks TLS with a certificate a private CA signed (a managed server's): its URLs read as
  * libpq (psql, the orchestrator's Python) reads them. `sslmode=require` encrypts without checking the certificate,
- * `verify-full` checks it against `sslrootcert`, PGSSLMODE applies where the URL names no mode, and a URL's own
- * `options` keep memshift's settings beside them.
+ * `verify-full` checks it against `sslrootcert`, PGSSLMODE applies where the URL names no mode, no mode (libpq's prefer)
+ * takes TLS where the server offers it and plaintext where it does not, and a URL's own `options` keep memshift's
+ * settings beside them.
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { openStore } from '../../src/store/index.js';
 import { servesDualWrites } from '../support/dual-writes.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memshift-tls-'));
 const file = (name: string) => join(dir, name);
@@ -123,6 +125,18 @@ describe('a TLS server with a private CA', () => {
     await expect(openStore({ url: withParams(`sslmode=require&sslrootcert=${file('other-ca.crt')}`) })).rejects.toThrow(/certificate/);
   }, 60_000);
 
+  it('takes TLS where the URL names no mode or prefer, as psql does (a server requiring it refused them in plaintext)', async () => {
+    for (const url of [plain, withParams('sslmode=prefer'), withParams('sslmode=allow')]) {
+      const store = await openStore({ url });
+      try {
+        const [r] = (await store.pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows;
+        expect(r!.ssl, url).toBe(true);
+      } finally {
+        await store.close();
+      }
+    }
+  }, 60_000);
+
   it('takes PGSSLMODE where the URL names no mode', async () => {
     process.env.PGSSLMODE = 'require';
     try {
@@ -158,3 +172,17 @@ describe('a TLS server with a private CA', () => {
     }
   }, 60_000);
 });
+
+it('goes in plaintext to a server without TLS where the URL names no mode, prefer or allow, as psql does; require refuses', async () => {
+  const url = await freshDatabaseUrl();
+  for (const params of ['', '?sslmode=prefer', '?sslmode=allow']) {
+    const store = await openStore({ url: `${url}${params}` });
+    try {
+      const [r] = (await store.pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows;
+      expect(r!.ssl, params).toBe(false);
+    } finally {
+      await store.close();
+    }
+  }
+  await expect(openStore({ url: `${url}?sslmode=require` })).rejects.toThrow(/does not support SSL/);
+}, 60_000);

@@ -1,0 +1,85 @@
+/**
+ * libpq's sslmode=prefer (its default) for node-postgres, which has no such mode: TLS where the server offers it, else
+ * plaintext. Without it a URL naming no mode, which psql takes to a server that requires TLS (RDS from PostgreSQL 15,
+ * Azure's flexible server), reached it here in plaintext and was refused; `prefer` itself required TLS. Each server is
+ * asked once per process, before the first connection to it, with an SSLRequest of its own (the handshake completed and the
+ * connection closed before any startup packet, which the server does not log).
+ */
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import pg from 'pg';
+
+/** PostgreSQL's SSLRequest: length 8, code 80877103. */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+const ASK_MS = 5_000;
+
+/** Per host:port, whether it took TLS; an ask that failed (server down) is not kept: the next connection asks again. */
+const offered = new Map<string, Promise<boolean>>();
+
+function asked(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    socket.setTimeout(ASK_MS, () => socket.destroy(new Error(`no answer to a TLS request from ${host}:${port} within ${ASK_MS} ms`)));
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(SSL_REQUEST));
+    socket.once('data', (answer) => {
+      socket.removeAllListeners('data');
+      socket.pause();
+      if (answer[0] === 0x4e /* N */) {
+        socket.end();
+        resolve(false);
+        return;
+      }
+      if (answer[0] !== 0x53 /* S */) {
+        socket.destroy();
+        reject(new Error(`unexpected answer to a TLS request from ${host}:${port}`));
+        return;
+      }
+      // Only whether it takes TLS is asked here; the connection itself checks what its URL asks.
+      const secured = tlsConnect({ socket, rejectUnauthorized: false });
+      secured.once('secureConnect', () => {
+        secured.end();
+        resolve(true);
+      });
+      secured.once('error', () => {
+        secured.destroy();
+        resolve(true);
+      });
+    });
+  });
+}
+
+function takesTls(host: string, port: number): Promise<boolean> {
+  const key = `${host}:${port}`;
+  let answer = offered.get(key);
+  if (!answer) {
+    answer = asked(host, port);
+    offered.set(key, answer);
+    answer.catch(() => offered.delete(key));
+  }
+  return answer;
+}
+
+/** A node-postgres client that goes without TLS to a server that does not offer it (given TLS settings otherwise). */
+export class PreferTlsClient extends pg.Client {
+  override connect(): Promise<pg.Client>;
+  override connect(callback: (err: Error) => void): void;
+  override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
+    const connected = takesTls(this.host, this.port).then(
+      (tls) => {
+        if (!tls) this.plaintext();
+        return super.connect();
+      },
+      // Not asked (the server out of reach): the connection's own attempt says why.
+      () => super.connect(),
+    );
+    if (!callback) return connected;
+    connected.then(() => callback(undefined as unknown as Error), callback);
+  }
+
+  /** Before connecting: no SSLRequest at all, as libpq after the server's N. */
+  private plaintext(): void {
+    (this as { ssl: boolean }).ssl = false;
+    (this.connection as unknown as { ssl: boolean }).ssl = false;
+  }
+}
