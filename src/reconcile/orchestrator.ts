@@ -24,6 +24,10 @@ const SHOWS_WRITES = `SELECT count(DISTINCT tag)::int AS n FROM memory_tags WHER
 /** Statements a long run of ranges is split into, and the fewest ranges worth a statement of their own. */
 const PARALLEL = 2;
 const PARALLEL_MIN = 32;
+/** A statement a read replica cancelled for a conflict with its recovery: asked this many times in all, waiting 0.25 s doubling to 4 s (16 s). */
+const CONFLICT_ATTEMPTS = 8;
+const CONFLICT_FIRST_WAIT_MS = 250;
+const CONFLICT_LAST_WAIT_MS = 4_000;
 /** Sampled keys per planned segment: enough to place its bounds within a few percent. */
 const SAMPLE_PER_SEGMENT = 20;
 // Not a condition any index can serve, on purpose: without statistics (a bulk load not yet analyzed, as a backfill
@@ -270,13 +274,30 @@ class OrchestratorSource implements RecordSource {
     return rows[0]!.n === new Set(writeIds).size;
   }
 
-  /** A statement on the orchestrator's database; one it did not answer in time fails saying so. */
-  private ask<R extends pg.QueryResultRow>(sql: string, params: Params): Promise<pg.QueryResult<R>> {
-    return this.pool.query<R>(sql, params).catch((err: unknown) => {
-      // node-postgres's query_timeout and connectionTimeoutMillis: no answer, rather than a refusal.
-      if (this.answerMs === undefined || !/timeout/i.test((err as Error).message) || err instanceof pg.DatabaseError) throw err;
-      throw new Error(`orchestrator database gave no answer within ${this.answerMs} ms (${(err as Error).message})`);
-    });
+  /**
+   * A statement on the orchestrator's database; one it did not answer in time fails saying so. One a read replica
+   * cancelled for a conflict with its recovery (the primary's locks or cleanup replayed under it: SQLSTATE 40001) is
+   * asked again after a while, as every statement here only reads.
+   */
+  private async ask<R extends pg.QueryResultRow>(sql: string, params: Params): Promise<pg.QueryResult<R>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<R>(sql, params);
+      } catch (err) {
+        if (err instanceof pg.DatabaseError && err.code === '40001' && attempt < CONFLICT_ATTEMPTS) {
+          const waitMs = Math.min(CONFLICT_FIRST_WAIT_MS * 2 ** (attempt - 1), CONFLICT_LAST_WAIT_MS);
+          log.info(
+            { service: this.service, attempt, waitMs, error: err.message },
+            'statement cancelled by the orchestrator database (a replica replaying its primary): asked again',
+          );
+          await new Promise((r) => setTimeout(r, waitMs));
+          continue;
+        }
+        // node-postgres's query_timeout and connectionTimeoutMillis: no answer, rather than a refusal.
+        if (this.answerMs === undefined || !/timeout/i.test((err as Error).message) || err instanceof pg.DatabaseError) throw err;
+        throw new Error(`orchestrator database gave no answer within ${this.answerMs} ms (${(err as Error).message})`);
+      }
+    }
   }
 
   async close(): Promise<void> {
