@@ -21,6 +21,8 @@ function asked(host: string, port: number): Promise<boolean> {
     const socket = tcpConnect({ host, port });
     socket.setTimeout(ASK_MS, () => socket.destroy(new Error(`no answer to a TLS request from ${host}:${port} within ${ASK_MS} ms`)));
     socket.once('error', reject);
+    // Closed before it answered (a server going down, a proxy refusing): not asked. After an answer, a no-op.
+    socket.once('close', () => reject(new Error(`${host}:${port} closed the connection before answering a TLS request`)));
     socket.once('connect', () => socket.write(SSL_REQUEST));
     socket.once('data', (answer) => {
       socket.removeAllListeners('data');
@@ -41,10 +43,12 @@ function asked(host: string, port: number): Promise<boolean> {
         secured.end();
         resolve(true);
       });
+      // A handshake that fails here fails the connection's own too, which then says why.
       secured.once('error', () => {
         secured.destroy();
         resolve(true);
       });
+      secured.once('close', () => resolve(true));
     });
   });
 }
@@ -65,14 +69,22 @@ export class PreferTlsClient extends pg.Client {
   override connect(): Promise<pg.Client>;
   override connect(callback: (err: Error) => void): void;
   override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
-    const connected = takesTls(this.host, this.port).then(
-      (tls) => {
+    // node-postgres's pool gives up on a connection slower than its connectionTimeoutMillis by destroying its socket,
+    // which may happen while the server is asked here (a frozen server answers nothing): the connection ends then.
+    const stream = (this.connection as unknown as { stream: NodeJS.EventEmitter }).stream;
+    let onClose = () => {};
+    const abandoned = new Promise<boolean>((_resolve, reject) => {
+      onClose = () => reject(new Error('Connection terminated before it was made'));
+      stream.once('close', onClose);
+    });
+    // Not asked (the server out of reach): the connection's own attempt, with TLS, says why.
+    const connected = Promise.race([takesTls(this.host, this.port).catch(() => true), abandoned])
+      .finally(() => stream.off('close', onClose))
+      .then((tls) => {
         if (!tls) this.plaintext();
         return super.connect();
-      },
-      // Not asked (the server out of reach): the connection's own attempt says why.
-      () => super.connect(),
-    );
+      });
+    abandoned.catch(() => undefined);
     if (!callback) return connected;
     connected.then(() => callback(undefined as unknown as Error), callback);
   }
