@@ -2,7 +2,8 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
-import { PreferTlsClient } from './prefer-tls.js';
+import { hostList } from './host-list.js';
+import { LibpqClient, type LibpqChoices } from './libpq-client.js';
 
 /** Server settings for a connection of memshift's: [name, value] pairs (`lock_timeout`, `10000`). */
 export type Settings = readonly (readonly [string, string | number])[];
@@ -11,6 +12,7 @@ export type Settings = readonly (readonly [string, string | number])[];
 const LIBPQ_ENV = [
   ['sslmode', 'PGSSLMODE'],
   ['sslrootcert', 'PGSSLROOTCERT'],
+  ['target_session_attrs', 'PGTARGETSESSIONATTRS'],
 ] as const;
 
 const SET_ALL = 'SELECT count(set_config(n, v, false)) FROM unnest($1::text[], $2::text[]) AS t(n, v)';
@@ -36,9 +38,10 @@ function withParam(url: string, param: string, value: string): string {
  * Read as libpq reads it, `require` encrypts without checking the certificate (with `sslrootcert`, checks the CA) and
  * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both; no mode, `prefer` and
  * `allow` take TLS where the server offers it, else plaintext (prefer-tls.ts). A URL that spells its own `uselibpqcompat`
- * or node-postgres's `ssl` is left to it.
+ * or node-postgres's `ssl` is left to it. A list of hosts is tried as libpq tries it, for its target_session_attrs
+ * (host-list.ts, libpq-client.ts).
  */
-export function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client } {
+export function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client; libpq?: LibpqChoices } {
   const withEnv = LIBPQ_ENV.reduce((u, [param, env]) => {
     const value = process.env[env];
     return !value || new RegExp(`[?&]${param}=`, 'i').test(u) ? u : withParam(u, param, value);
@@ -47,13 +50,12 @@ export function pgClientConfig(url: string, part: string): pg.ClientConfig & { C
   const mode = /[?&]sslmode=([^&]*)/i.exec(withEnv)?.[1]?.toLowerCase();
   // libpq's default is prefer, and allow takes either transport too (libpq asks plaintext first); node-postgres has neither.
   const prefer = !own && (mode === undefined || mode === 'prefer' || mode === 'allow');
-  const read = prefer ? withParam(withEnv, 'sslmode', 'prefer') : withEnv;
-  const config = toClientConfig(parse(read, own ? {} : { useLibpqCompat: true }));
-  // A Unix socket never takes TLS (nor does libpq ask it to).
-  const overTcp = !String(config.host ?? '').startsWith('/');
+  const { url: single, hosts, attrs } = hostList(prefer ? withParam(withEnv, 'sslmode', 'prefer') : withEnv);
+  const config = toClientConfig(parse(single, own ? {} : { useLibpqCompat: true }));
+  const libpq: LibpqChoices = { preferTls: prefer, hosts, attrs };
   return {
     ...config,
-    ...(prefer ? (overTcp ? { Client: PreferTlsClient } : { ssl: false }) : {}),
+    ...(prefer || hosts || attrs !== 'any' ? { Client: LibpqClient, libpq } : {}),
     application_name: config.application_name ?? appName(part),
   };
 }

@@ -1,13 +1,12 @@
 /**
- * libpq's sslmode=prefer (its default) for node-postgres, which has no such mode: TLS where the server offers it, else
- * plaintext. Without it a URL naming no mode, which psql takes to a server that requires TLS (RDS from PostgreSQL 15,
+ * Whether a PostgreSQL server offers TLS, for libpq's sslmode=prefer (its default), which node-postgres lacks: TLS
+ * where the server offers it, else plaintext (libpq-client.ts). Without it a URL naming no mode, which psql takes to a server that requires TLS (RDS from PostgreSQL 15,
  * Azure's flexible server), reached it here in plaintext and was refused; `prefer` itself required TLS. Each server is
  * asked once per process, before the first connection to it, with an SSLRequest of its own (the handshake completed and the
  * connection closed before any startup packet, which the server does not log).
  */
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import pg from 'pg';
 
 /** PostgreSQL's SSLRequest: length 8, code 80877103. */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
@@ -53,7 +52,8 @@ function asked(host: string, port: number): Promise<boolean> {
   });
 }
 
-function takesTls(host: string, port: number): Promise<boolean> {
+/** Whether the server at host:port takes TLS, asked once per process (an ask that failed is not kept). */
+export function takesTls(host: string, port: number): Promise<boolean> {
   const key = `${host}:${port}`;
   let answer = offered.get(key);
   if (!answer) {
@@ -62,36 +62,4 @@ function takesTls(host: string, port: number): Promise<boolean> {
     answer.catch(() => offered.delete(key));
   }
   return answer;
-}
-
-/** A node-postgres client that goes without TLS to a server that does not offer it (given TLS settings otherwise). */
-export class PreferTlsClient extends pg.Client {
-  override connect(): Promise<pg.Client>;
-  override connect(callback: (err: Error) => void): void;
-  override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
-    // node-postgres's pool gives up on a connection slower than its connectionTimeoutMillis by destroying its socket,
-    // which may happen while the server is asked here (a frozen server answers nothing): the connection ends then.
-    const stream = (this.connection as unknown as { stream: NodeJS.EventEmitter }).stream;
-    let onClose = () => {};
-    const abandoned = new Promise<boolean>((_resolve, reject) => {
-      onClose = () => reject(new Error('Connection terminated before it was made'));
-      stream.once('close', onClose);
-    });
-    // Not asked (the server out of reach): the connection's own attempt, with TLS, says why.
-    const connected = Promise.race([takesTls(this.host, this.port).catch(() => true), abandoned])
-      .finally(() => stream.off('close', onClose))
-      .then((tls) => {
-        if (!tls) this.plaintext();
-        return super.connect();
-      });
-    abandoned.catch(() => undefined);
-    if (!callback) return connected;
-    connected.then(() => callback(undefined as unknown as Error), callback);
-  }
-
-  /** Before connecting: no SSLRequest at all, as libpq after the server's N. */
-  private plaintext(): void {
-    (this as { ssl: boolean }).ssl = false;
-    (this.connection as unknown as { ssl: boolean }).ssl = false;
-  }
 }
