@@ -94,6 +94,8 @@ export interface Flags {
   fetching(): UnleashFetching | undefined;
   /** memshift's flags Unleash no longer defines, held at their last definition (none with the file as source). */
   held(): HeldFlag[];
+  /** memshift's flags the source does not define and none is held for: never synced, or archived before this process saw them. */
+  undefinedFlags(): string[];
   close(): Promise<void>;
 }
 
@@ -306,6 +308,10 @@ class UnleashFlags implements Flags {
 
   held(): HeldFlag[] {
     return this.holding?.list() ?? [];
+  }
+
+  undefinedFlags(): string[] {
+    return allFlagNames().filter((n) => !this.unleash.getFeatureToggleDefinition(n) && !this.holding?.held(n));
   }
 
   async close(): Promise<void> {

@@ -346,6 +346,9 @@ it("holds a flag archived in Unleash at its last definition (a replica started l
   await admin.setEnabled(readNew, true);
   await waitFor(() => service(proxy).stage === 'cutover' && service(proxy).flags[readNew]!.rollout === 50, PROPAGATION_MS);
   const before = draws(proxy);
+  // memshift flags status, asking Unleash itself: its flags, not the file's (all off).
+  const asked = await flagsCli(['status', '--url', unleash.apiUrl, '--set', `flags.apiToken=${unleash.clientToken}`]);
+  expect(asked.out).toMatch(/^\s+session-memory\s+cutover\s/m);
   expect(before.filter(Boolean).length).toBeGreaterThan(25);
   expect(before.filter(Boolean).length).toBeLessThan(75);
 
@@ -359,6 +362,10 @@ it("holds a flag archived in Unleash at its last definition (a replica started l
   expect(service(proxy).stage).toBe('cutover');
   expect(service(proxy).flags[readNew]).toEqual({ enabled: true, rollout: 50, held: true });
   expect(draws(proxy), 'the same users drawn as before').toEqual(before);
+  // Asked of Unleash alone, it is off, and said to be missing there.
+  const shown = await flagsCli(['status', '--url', unleash.apiUrl, '--set', `flags.apiToken=${unleash.clientToken}`]);
+  expect(shown.out).toMatch(new RegExp(`^not defined in Unleash, so off here: ${readNew.replace(/\./g, '\\.')} \\(`, 'm'));
+  expect(shown.out).toMatch(/^\s+session-memory\s+dual-write\s/m);
 
   // A replica started now finds it in the flags the fleet kept, not in Unleash's answer.
   const replica = await startProxy(
