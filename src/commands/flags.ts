@@ -131,10 +131,7 @@ async function proxyStatusLines(proxyUrl: string, token: string | undefined): Pr
 async function flagStatusLines(opts: { file: string; url?: string; apiToken?: string }): Promise<string[]> {
   const flags = await openFlags({ file: opts.file, url: opts.url, apiToken: opts.apiToken, readyTimeoutMs: 5000 });
   try {
-    // Ready comes with the flags kept (here the file's) before Unleash's own answer: that answer is what is asked for.
-    const deadline = Date.now() + 5_000;
-    const answered = () => flags.fetching()?.answeredAt !== undefined || flags.fetching()?.failing !== undefined;
-    while (flags.source === 'unleash' && !answered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await flags.answered(5_000);
     const snap = flags.snapshot();
     const missing = flags.undefinedFlags();
     const where = flags.source === 'unleash' ? 'Unleash' : 'the file';

@@ -92,6 +92,11 @@ export interface Flags {
   definition(flagName: string): FlagState;
   /** Unleash's answers to this replica's fetches; undefined with the file as source. */
   fetching(): UnleashFetching | undefined;
+  /**
+   * Resolves once Unleash has answered or failed (at most `timeoutMs`; at once with the file as source). A start is ready
+   * on the flags kept before Unleash answers; a command that looks at the flags now waits for Unleash's own.
+   */
+  answered(timeoutMs: number): Promise<void>;
   /** memshift's flags Unleash no longer defines, held at their last definition (none with the file as source). */
   held(): HeldFlag[];
   /** memshift's flags the source does not define and none is held for: never synced, or archived before this process saw them. */
@@ -304,6 +309,12 @@ class UnleashFlags implements Flags {
 
   fetching(): UnleashFetching | undefined {
     return this.watch?.state();
+  }
+
+  async answered(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const done = () => this.watch === undefined || this.watch.state().answeredAt !== undefined || this.watch.state().failing !== undefined;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   held(): HeldFlag[] {

@@ -65,6 +65,8 @@ export function withStoreAndFlags<T>(config: Config, work: (store: Store, flags:
     async (store) => {
       const flags = await openFlagsFor(config, store);
       try {
+        // A command acts on the flags as they are now, not as the fleet last kept them.
+        await flags.answered(5_000);
         return await work(store, flags);
       } finally {
         await flags.close();
