@@ -1,9 +1,10 @@
 /**
  * Whether a PostgreSQL server offers TLS, for libpq's sslmode=prefer (its default), which node-postgres lacks: TLS
- * where the server offers it, else plaintext (libpq-client.ts). Without it a URL naming no mode, which psql takes to a server that requires TLS (RDS from PostgreSQL 15,
- * Azure's flexible server), reached it here in plaintext and was refused; `prefer` itself required TLS. Each server is
- * asked once per process, before the first connection to it, with an SSLRequest of its own (the handshake completed and the
- * connection closed before any startup packet, which the server does not log).
+ * where the server offers it, else plaintext (libpq-client.ts). Without it a URL naming no mode, which psql takes to a
+ * server that requires TLS (RDS from PostgreSQL 15, Azure's flexible server), reached it here in plaintext and was
+ * refused; `prefer` itself required TLS. Each server is asked once per process, before the first connection to it, with
+ * an SSLRequest of its own (the handshake completed and the connection closed before any startup packet, which the
+ * server does not log).
  */
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
