@@ -150,8 +150,8 @@ async function openServer(url: string, file: string, opts: OpenFlagsOptions, env
   const appName = opts.appName ?? 'memshift';
   const held = new HeldFlags(allFlagNames(), appName);
   await held.start();
-  const file0 = bootstrap.ok ? { version: 2, features: bootstrap.doc.features, segments: bootstrap.doc.segments } : undefined;
-  const kept = new LastFetched(opts.fetched, file0, held);
+  const fromFile = bootstrap.ok ? { version: 2, features: bootstrap.doc.features, segments: bootstrap.doc.segments } : undefined;
+  const kept = new LastFetched(opts.fetched, fromFile, held);
   const unleash = new Unleash({
     appName,
     url,
