@@ -27,6 +27,8 @@ export interface Part {
 /** What a part is made from. */
 export interface PartContext {
   config: Config;
+  /** This proxy's name in the fleet: host, pid and a draw (a restart is a new member; two proxies of one process differ). */
+  replica: string;
   store: Store;
   flags: Flags;
   /** The services this proxy fronts. */

@@ -2,6 +2,8 @@
  * Assembles a running memshift: legs to every backend, the runner, the ZeroMQ fronts and the HTTP front,
  * and the background parts (guard, report, reconcile schedule, admin status) as a list. `startProxy` is what `memshift serve`, the demo, the bench and the tests all call.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { callOptionsOf, newBackendOf, serviceConfigOf } from './config.js';
@@ -109,6 +111,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const made: { runner?: Runner } = {};
   const ctx: PartContext = {
     config,
+    replica: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     store,
     flags,
     services,

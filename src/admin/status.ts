@@ -15,6 +15,8 @@ import type { Reached } from '../store/stages-reached.js';
 import type { Side } from '../plan/plan.js';
 
 export interface StatusDeps {
+  /** The replica answering: behind a Service each request may reach another, with figures of its own. */
+  replica: string;
   flags: Flags;
   services: readonly ServiceName[];
   guard?: Guard;
@@ -48,6 +50,7 @@ async function proxyStatus(deps: StatusDeps) {
   const overrides = deps.flags.localOverrides();
   const outbox = await deps.outbox?.().catch((err: Error) => ({ error: err.message }));
   return {
+    replica: deps.replica,
     flagSource: deps.flags.source,
     // When Unleash last answered this replica's fetches, and why they fail while they do: flags changed in Unleash since do not reach it.
     unleash: unleashFetching(deps.flags.fetching()),
@@ -120,6 +123,7 @@ export const statusPart = (ctx: PartContext, guarding: Pick<StatusDeps, 'guard' 
   name: 'admin status',
   routes: [
     statusRoutes({
+      replica: ctx.replica,
       flags: ctx.flags,
       services: ctx.services,
       ...guarding,

@@ -41,6 +41,7 @@ replicas on its store, and any setting or stage they are apart on.`,
 );
 
 interface StatusBody {
+  replica?: string;
   flagSource: string;
   unleash?: { answeredAt: string | null; failing: string | null } | null;
   heldFlags?: { flag: string; since: string }[];
@@ -108,7 +109,7 @@ function statusTable(url: string, body: StatusBody): string[] {
     ? [`replicas on its store: ${f.live}, ${f.disagreements.length ? 'CONFIGURED APART:' : 'configured alike'}`, ...f.disagreements.map((d) => `  ${d}`)]
     : [];
   return [
-    `${url}: flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`,
+    `${url} (replica ${body.replica ?? '?'}): flags from ${body.flagSource}${body.killSwitch ? ', KILL SWITCH ON' : ''}`,
     ...(body.unleash?.failing
       ? [
           `UNLEASH NOT ANSWERING (last answer ${body.unleash.answeredAt ?? 'never'}): ${body.unleash.failing}; flags changed in Unleash since do not reach this replica`,

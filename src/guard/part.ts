@@ -5,8 +5,6 @@ import { defineGauge } from '../telemetry/metrics.js';
 import { GuardEvents } from './events.js';
 import { Guard } from './guard.js';
 import { GuardFleet } from './fleet.js';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 
 const tripped = defineGauge('memshift.guard.tripped', { description: '1 while the guard holds a service rolled back', combine: 'max' });
 
@@ -15,8 +13,8 @@ export function guardPart(ctx: PartContext): Part & { guard?: Guard; events: Gua
   const { config, flags, services } = ctx;
   const events = new GuardEvents(ctx.store.pool);
   const unleash = configuredAdmin(config.flags);
-  // Named per process: a restarted replica is a new member whose predecessor's buckets age out of the window.
-  const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`) : undefined;
+  // A restarted replica is a new member whose predecessor's buckets age out of the window.
+  const fleet = config.guard.fleet ? new GuardFleet(ctx.store.pool, ctx.replica) : undefined;
   const guard = config.guard.enabled
     ? new Guard({
         config: config.guard,

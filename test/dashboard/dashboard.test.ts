@@ -294,6 +294,17 @@ it("keeps its session on every replica of a fleet a Service spreads its requests
     // Several refreshes later (every 2 s), each replica having answered some: still the console, not the login form.
     await expect.poll(() => Math.min(...[stack.proxy.httpUrl, replica.httpUrl].map((u) => hits.get(u) ?? 0)), { timeout: 20_000 }).toBeGreaterThan(8);
     expect(await fleetPage.locator('input[name="token"]').count()).toBe(0);
+    // Each refresh says which replica answered (their figures since start are their own): both, in turn.
+    const answeredBy = new Set<string>();
+    await expect
+      .poll(
+        async () => {
+          answeredBy.add((await fleetPage.locator('#source').textContent()) ?? '');
+          return [...answeredBy].filter((t) => / · answered by replica \S+-\d+-[0-9a-f]{6}$/.test(t)).length;
+        },
+        { timeout: 20_000, interval: 250 },
+      )
+      .toBeGreaterThanOrEqual(2);
     // The page's session and CSRF token, taken by the replica that did not make them.
     const before = (await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n as number;
     await fleetPage.locator(`section[data-service="${S}"] input[data-input="shadow-read"]`).fill('100');

@@ -150,7 +150,8 @@ function serviceCard(name, s, report) {
 
 function render() {
   if (!current) return;
-  document.getElementById('source').textContent = `flags from ${current.flagSource}`;
+  // Behind a Service each refresh may reach another replica: its own figures (since start) are that one's.
+  document.getElementById('source').textContent = `flags from ${current.flagSource} · answered by replica ${current.replica}`;
   const kill = document.getElementById('kill');
   kill.replaceChildren(
     el('strong', { class: current.killSwitch ? 'bad' : '' }, `kill switch ${current.killSwitch ? 'ON' : 'off'} `),
