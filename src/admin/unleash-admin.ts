@@ -65,7 +65,9 @@ export class UnleashAdmin {
   }
 
   async setEnabled(name: string, enabled: boolean): Promise<void> {
-    await this.request('POST', `${this.envPath(name)}/${enabled ? 'on' : 'off'}`);
+    await this.request('POST', `${this.envPath(name)}/${enabled ? 'on' : 'off'}`).catch((err: unknown) => {
+      throw err instanceof UnleashAdminError && err.status === 404 ? this.missing(name) : err;
+    });
   }
 
   /** Sets the percentage of the flag's flexibleRollout strategy in this environment. */
@@ -153,8 +155,16 @@ export class UnleashAdmin {
 
   private async envOf(name: string) {
     const f = await this.feature(name);
-    if (!f) throw new UnleashAdminError(`no flag ${name} in Unleash project ${this.project}`, 404);
+    if (!f) throw this.missing(name);
     return f.environments.find((e) => e.name === this.environment);
+  }
+
+  /** A flag Unleash does not hold: never synced, or archived (memshift's proxies hold an archived one at its last definition). */
+  private missing(name: string): UnleashAdminError {
+    return new UnleashAdminError(
+      `no flag ${name} in Unleash project ${this.project} (never synced, or archived: memshift flags sync --keep-state creates or revives it)`,
+      404,
+    );
   }
 
   private putStrategy(name: string, id: string, s: { name: string; parameters?: Record<string, string>; constraints?: unknown[] }) {

@@ -367,6 +367,11 @@ it("holds a flag archived in Unleash at its last definition (a replica started l
   expect(shown.out).toMatch(new RegExp(`^not defined in Unleash, so off here: ${readNew.replace(/\./g, '\\.')} \\(`, 'm'));
   expect(shown.out).toMatch(/^\s+session-memory\s+dual-write\s/m);
 
+  // memshift's controls cannot change it there, and say how to get it back.
+  await expect(flagsCli(['ramp', S2, 'read-new', '60', '--url', unleash.apiUrl, '--token', unleash.adminToken])).rejects.toThrow(
+    /no flag memshift\.session-memory\.read-new in Unleash project default \(never synced, or archived: memshift flags sync --keep-state/,
+  );
+
   // A replica started now finds it in the flags the fleet kept, not in Unleash's answer.
   const replica = await startProxy(
     configFor(sims, storeUrl, {
