@@ -14,6 +14,7 @@ import { flagName } from '../../src/flags/names.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { TempFlags } from '../flags/helpers.js';
 import { newRecords, waitUntil } from '../outbox/support.js';
+import { doneInOutbox as done, sessionWrites } from '../support/dual-writes.js';
 import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { caughtUp, startStandby, type Standby } from '../support/standby.js';
@@ -48,18 +49,12 @@ async function storePort(proxy: Proxy): Promise<number> {
 async function writeSession(proxy: Proxy, session: string): Promise<void> {
   const agent = new ReqClient(proxy.fronts['session-memory']!, 10_000);
   try {
-    for (const request of [
-      { action: 'create_session', session_id: session, user_id: 'ana' },
-      { action: 'add_interaction', session_id: session, role: 'user', content: `written as ${session}` },
-    ])
+    for (const request of sessionWrites(session))
       await waitUntil(async () => ((await agent.call(request)) as { status?: string }).status === 'success', 60_000, `${request.action} answered`);
   } finally {
     agent.close();
   }
 }
-
-const done = async (proxy: Proxy, session: string) =>
-  (await proxy.store.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox WHERE key = $1 AND status = 'done'`, [session])).rows[0]!.n;
 
 it('a running replica writes to the host of the list that takes writes, and after a failover to the promoted standby', async () => {
   const sims = await startSims();
