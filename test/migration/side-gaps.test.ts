@@ -180,6 +180,8 @@ it('at new-primary again, the guard does not roll reads back onto the stale stor
   // breach the guard's rate. Without the gap it would turn new-primary off, serving every read from legacy.
   for (let round = 0; round < 30; round++) await agent.call({ action: 'get_memories', user_id: 'u0' });
   await expect.poll(() => proxy.guard!.tripped(), { timeout: 10_000 }).toEqual([S]);
+  // The trip holds at once; its event is stored a moment later, off the request path (run 148 read it too soon).
+  await expect.poll(async () => (await proxy.guardEvents.list({ service: S, limit: 1 })).length, { timeout: 10_000 }).toBe(1);
   const [event] = await proxy.guardEvents.list({ service: S, limit: 1 });
   expect(event!.flagsChanged).toEqual([]);
   expect(flags.localOverrides()).toEqual({});
