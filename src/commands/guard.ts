@@ -2,7 +2,7 @@
 import { defineCommand } from './define.js';
 import { adminRequest } from './admin-api.js';
 import { rolledBack } from '../report/format.js';
-import type { GuardEvent } from '../guard/events.js';
+import { movedNoReads, type GuardEvent } from '../guard/events.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 
 interface Resumed {
@@ -27,7 +27,12 @@ second. Prints what the guard held and the stage the flags now give the service.
     const r = await adminRequest<Resumed>(values.proxy, values.token, `/guard/${service}/resume`, 'POST');
     const e = r.lastEvent;
     const why = e ? ` since ${e.at} (${rolledBack(e)})` : '';
-    const held = r.was === 'tripped' ? `resumed: the guard had held it back${why}` : 'the guard was not holding it back (watching): nothing to resume';
+    const held =
+      r.was !== 'tripped'
+        ? 'the guard was not holding it back (watching): nothing to resume'
+        : e && movedNoReads(e)
+          ? `resumed: the guard had tripped${why}`
+          : `resumed: the guard had held it back${why}`;
     process.stdout.write(
       `${service}: ${held}\n${service}: stage ${r.stage} as the flags say; the guard watches it${r.was === 'tripped' ? ' again' : ''} with an empty window\n`,
     );

@@ -5,7 +5,7 @@
 import { defineCommand } from './define.js';
 import { adminRequest } from './admin-api.js';
 import { rolledBack, timesApart } from '../report/format.js';
-import { resumeHow, type GuardEvent } from '../guard/events.js';
+import { movedNoReads, resumeHow, type GuardEvent } from '../guard/events.js';
 import type { FlagState } from '../flags/stage.js';
 import type { WindowFigures } from '../guard/window.js';
 import { bothBehindLine, gapLine } from '../store/side-gaps.js';
@@ -91,12 +91,18 @@ function statusTable(url: string, body: StatusBody): string[] {
     });
     return behind.length === SIDES.length ? [...behind, `${service}: BOTH SIDES BEHIND: ${bothBehindLine(service)}`] : behind;
   });
-  // A tripped guard holds the service's reads on legacy whatever the flags say: why, and how to let it move on.
+  // A tripped guard holds the service's reads on legacy whatever the flags say (or, where it could not move them, no
+  // longer watches): why, and how to let it move on.
   const held = Object.entries(body.services).flatMap(([service, s]) => {
     if (s.guard?.state !== 'tripped') return [];
     const e = s.guard.lastEvent;
     const why = e ? ` (${rolledBack(e)})` : '';
-    return [`${service}: GUARD HOLDS IT BACK since ${s.guard.trippedAt ?? '?'}${why}: reads stay on legacy until a person resumes it: ${resumeHow(service)}`];
+    const since = s.guard.trippedAt ?? '?';
+    return [
+      e && movedNoReads(e)
+        ? `${service}: GUARD TRIPPED since ${since}${why}: it watches the service no more until a person resumes it: ${resumeHow(service)}`
+        : `${service}: GUARD HOLDS IT BACK since ${since}${why}: reads stay on legacy until a person resumes it: ${resumeHow(service)}`,
+    ];
   });
   // Every read of a service differing in its times by one offset: a zone or a clock, not the writes.
   const apart = Object.entries(body.services).flatMap(([service, s]) => {

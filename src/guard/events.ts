@@ -1,5 +1,7 @@
 /** Guard events: stored in guard_events, listed for /admin/events, and POSTed to webhooks. */
 import type pg from 'pg';
+import type { ServiceName } from '../services/registry.js';
+import { repairOf } from '../store/side-gaps.js';
 import { childLogger } from '../telemetry/log.js';
 import type { WindowFigures } from './window.js';
 
@@ -45,6 +47,8 @@ export interface GuardEventInput {
   unleash: UnleashOutcome;
   /** The replica whose guard acted (src/guard/fleet.ts): the others follow its rollback. */
   replica?: string;
+  /** A trip that left reads where they were because legacy had missed writes since then (ISO time). */
+  legacyBehindSince?: string;
 }
 
 export interface GuardEvent extends GuardEventInput {
@@ -64,6 +68,7 @@ interface Row {
   replica: string | null;
   kind: string;
   resumes: string | null;
+  legacy_behind_since: Date | null;
 }
 
 const toEvent = (r: Row): GuardEvent => ({
@@ -77,15 +82,33 @@ const toEvent = (r: Row): GuardEvent => ({
   flagsChanged: r.flags_changed,
   unleash: r.unleash,
   ...(r.replica ? { replica: r.replica } : {}),
+  ...(r.legacy_behind_since ? { legacyBehindSince: r.legacy_behind_since.toISOString() } : {}),
 });
+
+/**
+ * Why a trip moved no reads (undefined: it rolled them back to legacy). The guard watches from shadow on, so a trip
+ * that changes no flag is one at complete, where legacy is written no more, or one with legacy behind (a gap).
+ */
+export function movedNoReads(e: {
+  kind?: string;
+  service: string;
+  stage: string;
+  flagsChanged: readonly unknown[];
+  legacyBehindSince?: string;
+}): string | undefined {
+  if (e.kind === 'resume' || e.flagsChanged.length) return undefined;
+  if (e.stage === 'complete') return 'legacy is no longer written at complete, so there is nothing to roll back to';
+  const since = e.legacyBehindSince ? ` since ${e.legacyBehindSince}` : '';
+  return `legacy has missed writes${since}, so reads were not moved onto it: repair it first (${repairOf(e.service as ServiceName, 'legacy')}, at new-primary)`;
+}
 
 export class GuardEvents {
   constructor(private readonly pool: pg.Pool) {}
 
   async record(e: GuardEventInput): Promise<GuardEvent> {
     const { rows } = await this.pool.query<Row>(
-      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
       [
         e.service,
         e.stage,
@@ -96,6 +119,7 @@ export class GuardEvents {
         e.replica ?? null,
         e.kind ?? 'rollback',
         e.resumes ?? null,
+        e.legacyBehindSince ?? null,
       ],
     );
     return toEvent(rows[0]!);
@@ -142,9 +166,16 @@ export class GuardEvents {
     service: string,
     from: Date,
     to: Date,
-  ): Promise<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown }[]> {
-    const { rows } = await this.pool.query<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown }>(
-      `SELECT kind, at, stage, breaches, flags_changed FROM guard_events
+  ): Promise<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown; legacy_behind_since: Date | null }[]> {
+    const { rows } = await this.pool.query<{
+      kind: 'rollback' | 'resume';
+      at: Date;
+      stage: string;
+      breaches: unknown;
+      flags_changed: unknown;
+      legacy_behind_since: Date | null;
+    }>(
+      `SELECT kind, at, stage, breaches, flags_changed, legacy_behind_since FROM guard_events
        WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
       [service, from, to],
     );
@@ -168,10 +199,15 @@ const breachText = (b: Breach): string => {
   return `${RULE_WORDS[b.rule]} ${figure(b.value)} over ${figure(b.threshold)} (${b.samples} samples)`;
 };
 
-/** A rollback in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */
+/** A trip in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */
 function eventText(e: GuardEvent): string {
   const why = e.breaches.length ? e.breaches.map(breachText).join('; ') : 'following another replica';
-  return `memshift rolled ${e.service} back to legacy reads at ${e.stage}${e.replica ? ` (replica ${e.replica})` : ''}: ${why}. Dual writes kept; resume with ${resumeHow(e.service)}.`;
+  const by = e.replica ? ` (replica ${e.replica})` : '';
+  const kept = movedNoReads(e);
+  return kept
+    ? `memshift's guard tripped on ${e.service} at ${e.stage}${by}: ${why}. Nothing was rolled back: ${kept}. ` +
+        `It watches ${e.service} again once resumed with ${resumeHow(e.service)}.`
+    : `memshift rolled ${e.service} back to legacy reads at ${e.stage}${by}: ${why}. Dual writes kept; resume with ${resumeHow(e.service)}.`;
 }
 
 /**

@@ -17,7 +17,16 @@ import { isOn, type Stage } from '../flags/stage.js';
 import { rollbackEdits, ROLLBACK_KINDS } from '../flags/controls.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
-import { notifyWebhooks, type Breach, type FlagChange, type GuardEvent, type GuardEvents, type GuardRule, type UnleashOutcome } from './events.js';
+import {
+  notifyWebhooks,
+  type Breach,
+  type FlagChange,
+  type GuardEvent,
+  type GuardEventInput,
+  type GuardEvents,
+  type GuardRule,
+  type UnleashOutcome,
+} from './events.js';
 import { GuardWindow, type Counts, type WindowFigures } from './window.js';
 import type { GuardFleet } from './fleet.js';
 import { repairOf, type SideGap } from '../store/side-gaps.js';
@@ -317,18 +326,14 @@ export class Guard {
             `repair it from the orchestrator first (${repairOf(service, 'legacy')}, at new-primary)`
           : 'guard breach: reads rolled back to legacy',
     );
-    this.track(this.finishTrip(service, g, stage, figures, breaches, changes));
+    this.track(
+      this.finishTrip(service, g, { service, stage, breaches, figures, flagsChanged: changes, ...(gap ? { legacyBehindSince: gap.since.toISOString() } : {}) }),
+    );
   }
 
   /** The slow part of a trip, off the request path: Unleash, the stored event, webhooks. */
-  private async finishTrip(
-    service: ServiceName,
-    g: ServiceGuard,
-    stage: Stage,
-    figures: WindowFigures,
-    breaches: Breach[],
-    changes: FlagChange[],
-  ): Promise<void> {
+  private async finishTrip(service: ServiceName, g: ServiceGuard, trip: Omit<GuardEventInput, 'unleash'>): Promise<void> {
+    const changes = trip.flagsChanged;
     const unleash = await this.applyInUnleash(changes);
     if (unleash.changed.length && g.state === 'tripped') {
       g.awaitingUnleash = changes;
@@ -336,7 +341,7 @@ export class Guard {
     }
     try {
       const replica = this.opts.fleet?.replica;
-      const event = await this.opts.events.record({ service, stage, breaches, figures, flagsChanged: changes, unleash, ...(replica ? { replica } : {}) });
+      const event = await this.opts.events.record({ ...trip, unleash, ...(replica ? { replica } : {}) });
       if (g.trippedAt !== undefined) g.event = event;
       log.warn({ service, eventId: event.id }, 'guard event stored');
       for (const cb of this.tripListeners) cb(event);

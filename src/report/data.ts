@@ -12,7 +12,7 @@ import { listReconcileRuns, type ReconcileRun } from '../reconcile/runs.js';
 import { serviceNames, type ServiceName } from '../services/registry.js';
 import type { CountsRow, Store, SummaryRow } from '../store/index.js';
 import { OutboxHistory } from '../outbox/history.js';
-import { GuardEvents, type GuardEvent } from '../guard/events.js';
+import { GuardEvents, movedNoReads, type GuardEvent } from '../guard/events.js';
 import type { UnknownFigures } from '../store/unknowns.js';
 import type { Side } from '../plan/plan.js';
 import { makeRedactor, redactDiff, type Redact, type RedactedDiff } from '../util/redact.js';
@@ -80,6 +80,8 @@ interface GuardEventSummary {
   stage: string;
   breaches: { rule: string; value: number; threshold: number; samples: number }[];
   flagsChanged: { flag: string; to: string }[];
+  /** A trip that moved no reads: why (at complete, or legacy behind); null otherwise. */
+  movedNoReads: string | null;
 }
 
 export interface ServiceReport {
@@ -424,11 +426,16 @@ function resumedAfterLastTrip(events: GuardEventSummary[]): string | null {
 async function guardEventsOf(events: GuardEvents, service: string, from: Date, to: Date): Promise<GuardEventSummary[]> {
   const rows = await events.between(service, from, to);
   const list = (v: unknown) => (Array.isArray(v) ? (v as Record<string, unknown>[]) : []);
-  return rows.map((r) => ({
-    kind: r.kind,
-    at: r.at.toISOString(),
-    stage: r.stage,
-    breaches: list(r.breaches).map((b) => ({ rule: String(b.rule), value: Number(b.value), threshold: Number(b.threshold), samples: Number(b.samples) })),
-    flagsChanged: list(r.flags_changed).map((f) => ({ flag: String(f.flag), to: String(f.to) })),
-  }));
+  return rows.map((r) => {
+    const flagsChanged = list(r.flags_changed).map((f) => ({ flag: String(f.flag), to: String(f.to) }));
+    const behind = r.legacy_behind_since ? { legacyBehindSince: stamp(r.legacy_behind_since.toISOString()) } : {};
+    return {
+      kind: r.kind,
+      at: r.at.toISOString(),
+      stage: r.stage,
+      breaches: list(r.breaches).map((b) => ({ rule: String(b.rule), value: Number(b.value), threshold: Number(b.threshold), samples: Number(b.samples) })),
+      flagsChanged,
+      movedNoReads: (r.kind === 'rollback' && movedNoReads({ service, stage: r.stage, flagsChanged, ...behind })) || null,
+    };
+  });
 }

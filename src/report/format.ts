@@ -2,7 +2,7 @@
 import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import { gapLine } from '../store/side-gaps.js';
-import { resumeHow } from '../guard/events.js';
+import { movedNoReads, resumeHow, type Breach } from '../guard/events.js';
 import { dominantOffset, offsetLabel } from '../comparison/offset.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -55,9 +55,15 @@ export function breach(b: { rule: string; value: number; threshold: number; samp
   return `${b.rule} ${unit(b.value)} > ${unit(b.threshold)} (${count(b.samples)} samples)`;
 }
 
-/** A guard rollback as a clause: `rolled back at shadow: mismatchRate 0.59% > 0.10% (171 samples)`. */
-export const rolledBack = (e: { stage: string; breaches: { rule: string; value: number; threshold: number; samples: number }[] }): string =>
-  `rolled back at ${e.stage}${e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : ''}`;
+/**
+ * A guard trip as a clause: `rolled back at shadow: mismatchRate 0.59% > 0.10% (171 samples)`, or for one that moved
+ * no reads `tripped at complete: ...; nothing rolled back: legacy is no longer written ...`.
+ */
+export function rolledBack(e: Parameters<typeof movedNoReads>[0] & { breaches: Breach[] }): string {
+  const why = e.breaches.length ? `: ${e.breaches.map(breach).join(', ')}` : '';
+  const kept = movedNoReads(e);
+  return kept ? `tripped at ${e.stage}${why}; nothing rolled back: ${kept}` : `rolled back at ${e.stage}${why}`;
+}
 
 export const VERDICT_LABEL = { advance: 'Advance', hold: 'Hold', 'roll back': 'Roll back' } as const;
 

@@ -261,7 +261,7 @@ function guardTable(s: ServiceReport): string {
   return `<h3>Guard events</h3><table class="data"><thead><tr><th>Time</th><th>Stage</th><th>Breaches</th><th>Flags changed</th></tr></thead><tbody>${s.guardEvents
     .map(
       (e) =>
-        `<tr><td>${hhmm(e.at)}</td><td>${esc(e.stage)}</td><td>${e.kind === 'resume' ? RESUMED : e.breaches.map((b) => esc(breach(b))).join('<br>')}</td><td>${e.flagsChanged.map((f) => esc(`${f.flag} → ${f.to}`)).join('<br>')}</td></tr>`,
+        `<tr><td>${hhmm(e.at)}</td><td>${esc(e.stage)}</td><td>${e.kind === 'resume' ? RESUMED : e.breaches.map((b) => esc(breach(b))).join('<br>')}</td><td>${e.movedNoReads ? esc(`none: ${e.movedNoReads}`) : e.flagsChanged.map((f) => esc(`${f.flag} → ${f.to}`)).join('<br>')}</td></tr>`,
     )
     .join('')}</tbody></table>`;
 }

@@ -120,7 +120,10 @@ function serviceMarkdown(s: ServiceReport): string[] {
   }
   if (s.guardEvents.length) {
     out.push('Guard events:', '');
-    for (const e of s.guardEvents) out.push(`- ${hhmm(e.at)} in ${e.stage}: ${e.kind === 'resume' ? RESUMED : e.breaches.map(breach).join(', ')}`);
+    for (const e of s.guardEvents) {
+      const kept = e.movedNoReads ? `; nothing rolled back: ${e.movedNoReads}` : '';
+      out.push(`- ${hhmm(e.at)} in ${e.stage}: ${e.kind === 'resume' ? RESUMED : e.breaches.map(breach).join(', ')}${kept}`);
+    }
     out.push('');
   }
   return out;

@@ -372,6 +372,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'mismatch_samples_uid',
     sql: `ALTER TABLE mismatch_samples ADD COLUMN uid uuid UNIQUE`,
   },
+  {
+    // A trip that moved no reads since legacy had missed writes: from when, for the chat line and the report.
+    name: 'guard_events_legacy_behind',
+    sql: `ALTER TABLE guard_events ADD COLUMN legacy_behind_since timestamptz`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

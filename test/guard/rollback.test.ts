@@ -3,7 +3,6 @@
 // 1 around exactly the chosen writes) so the mismatch rate is exact and the verdicts cannot flake. Its webhooks go
 // to a receiver that validates as Slack's incoming webhooks do, and to one that never answers.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -15,6 +14,7 @@ import { TempFlags } from '../flags/helpers.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { configFor, startSims } from '../support/stack.js';
+import { listen, startSlackLike, type SlackLike } from '../support/slack-like.js';
 
 const S = 'jarvis-memory' as const;
 const BUCKET_MS = 10_000;
@@ -27,46 +27,15 @@ let flags: Flags;
 let temp: TempFlags;
 const served: ServedEvent[] = [];
 const compared: Array<{ e: Result; at: number }> = [];
-/** What the Slack-like receiver took (answered 200 ok), and what it refused, as Slack does: 400 and the reason. */
-const posted: { text: string; event: { id: number; service: string } }[] = [];
-const refused: string[] = [];
-let slack: Server;
+let slack: SlackLike;
 let silent: Server;
-
-/** Slack's incoming webhooks take JSON with a non-empty `text` (or `blocks`), else 400 invalid_payload or no_text. */
-function slackLike(): Server {
-  return createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      let doc: { text?: unknown; blocks?: unknown; event?: { id: number; service: string } };
-      try {
-        doc = JSON.parse(body) as typeof doc;
-      } catch {
-        refused.push('invalid_payload');
-        return res.writeHead(400).end('invalid_payload');
-      }
-      if ((typeof doc.text !== 'string' || !doc.text) && !Array.isArray(doc.blocks)) {
-        refused.push('no_text');
-        return res.writeHead(400).end('no_text');
-      }
-      posted.push(doc as (typeof posted)[number]);
-      res.writeHead(200).end('ok');
-    });
-  });
-}
-
-const listen = async (server: Server) => {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-};
 
 beforeAll(async () => {
   sims = await startSims();
-  slack = slackLike();
+  slack = await startSlackLike();
   // A receiver that takes the connection and never answers: nothing of the guard's may wait on it.
   silent = createServer(() => undefined);
-  const webhooks = [await listen(slack), await listen(silent)];
+  const webhooks = [slack.url, await listen(silent)];
   temp = await TempFlags.create({
     [flagName(S, 'dual-write')]: { enabled: true },
     [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 },
@@ -94,7 +63,8 @@ afterAll(async () => {
   await temp?.dispose();
   await sims?.close();
   silent?.closeAllConnections();
-  for (const server of [slack, silent]) await new Promise((r) => server?.close(r));
+  await slack?.close();
+  await new Promise((r) => silent?.close(r));
 });
 
 beforeEach(async () => {
@@ -188,10 +158,10 @@ describe('mismatch rate', () => {
     expect(flags.decide(S, { userId: 'anyone' })).toMatchObject({ dualWrite: true, readNew: false, shadowRead: false });
 
     // The chat tool took the event, with a line a person reads; the silent receiver held up nothing above.
-    await expect.poll(() => posted.length, { timeout: 10_000 }).toBe(1);
-    expect(refused).toEqual([]);
-    expect(posted[0]!.event).toMatchObject({ id: event.id, service: S });
-    expect(posted[0]!.text).toMatch(
+    await expect.poll(() => slack.posted.length, { timeout: 10_000 }).toBe(1);
+    expect(slack.refused).toEqual([]);
+    expect(slack.posted[0]!.event).toMatchObject({ id: event.id, service: S });
+    expect(slack.posted[0]!.text).toMatch(
       new RegExp(`^memshift rolled ${S} back to legacy reads at cutover \\(replica [^)]+\\): mismatch rate [0-9.]+% over 0\\.1% \\(\\d+ samples\\)`),
     );
   });

@@ -186,6 +186,17 @@ it('at new-primary again, the guard does not roll reads back onto the stale stor
   expect(event!.flagsChanged).toEqual([]);
   expect(flags.localOverrides()).toEqual({});
   expect(serviceSnapshot(flags.snapshot(), S).stage).toBe('new-primary');
+  // Told as a trip that moved no reads, with the gap's start and the repair (before: "reads stay on legacy").
+  const since = (await status()).services[S]!.behindSince.legacy!;
+  expect(event!.legacyBehindSince).toBe(since);
+  const shown = await cli('status', '--proxy', proxy.httpUrl, '--token', TOKEN);
+  expect(shown.out).toContain(`jarvis-memory: GUARD TRIPPED since ${proxy.guard!.status(S)!.trippedAt} (tripped at new-primary: mismatchRate `);
+  expect(shown.out).toMatch(
+    new RegExp(
+      `; nothing rolled back: legacy has missed writes since ${since.replace(/\./g, '\\.')}, so reads were not moved onto it: repair it first ` +
+        `\\(memshift reconcile --service ${S} --repair --truth new, at new-primary\\)\\): it watches the service no more until a person resumes it`,
+    ),
+  );
 
   // Begun with legacy written again and every write at complete recorded before it: closes the gap.
   const run = await cli('reconcile', '--repair', '--service', S);
