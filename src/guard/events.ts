@@ -1,6 +1,7 @@
 /** Guard events: stored in guard_events, listed for /admin/events, and POSTed to webhooks. */
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
+import { inTransaction } from '../store/client.js';
 import { repairOf } from '../store/side-gaps.js';
 import { childLogger } from '../telemetry/log.js';
 import type { WindowFigures } from './window.js';
@@ -105,8 +106,8 @@ export function movedNoReads(e: {
 export class GuardEvents {
   constructor(private readonly pool: pg.Pool) {}
 
-  async record(e: GuardEventInput): Promise<GuardEvent> {
-    const { rows } = await this.pool.query<Row>(
+  async record(e: GuardEventInput, on: Pick<pg.Pool, 'query'> = this.pool): Promise<GuardEvent> {
+    const { rows } = await on.query<Row>(
       `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
       [
@@ -123,6 +124,25 @@ export class GuardEvents {
       ],
     );
     return toEvent(rows[0]!);
+  }
+
+  /**
+   * Stores a trip, unless another replica stored one of the service after event `seenUpTo` (the last of the fleet's
+   * this replica had read) that no resume let go of: both tripped on the same summed window, and the fleet tells it
+   * once (one event, one chat line, one trip in the report). Returns the event stored, or the other's with `earlier`.
+   */
+  async recordTrip(e: GuardEventInput, seenUpTo: number): Promise<{ event: GuardEvent; earlier: boolean }> {
+    return inTransaction(this.pool, async (client) => {
+      // Trips of replicas racing take their turns here; every other writer of the table waits only for a trip's turn.
+      await client.query('LOCK TABLE guard_events IN SHARE ROW EXCLUSIVE MODE');
+      const { rows } = await client.query<Row>(
+        `SELECT * FROM guard_events g WHERE service = $1 AND kind = 'rollback' AND id > $2 AND replica IS DISTINCT FROM $3
+           AND NOT EXISTS (SELECT 1 FROM guard_events r WHERE r.service = g.service AND r.kind = 'resume' AND r.resumes >= g.id)
+         ORDER BY id LIMIT 1`,
+        [e.service, seenUpTo, e.replica ?? null],
+      );
+      return rows[0] ? { event: toEvent(rows[0]), earlier: true } : { event: await this.record(e, client), earlier: false };
+    });
   }
 
   /** The newest event's id (0 when there is none): where following the fleet's events starts. */

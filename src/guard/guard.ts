@@ -18,6 +18,7 @@ import { rollbackEdits, ROLLBACK_KINDS } from '../flags/controls.js';
 import type { ServiceName } from '../services/registry.js';
 import { childLogger } from '../telemetry/log.js';
 import {
+  movedNoReads,
   notifyWebhooks,
   type Breach,
   type FlagChange,
@@ -29,7 +30,7 @@ import {
 } from './events.js';
 import { GuardWindow, type Counts, type WindowFigures } from './window.js';
 import type { GuardFleet } from './fleet.js';
-import { repairOf, type SideGap } from '../store/side-gaps.js';
+import type { SideGap } from '../store/side-gaps.js';
 
 const log = childLogger('guard');
 
@@ -317,18 +318,10 @@ export class Guard {
     this.hold(service, changes);
     this.enterTripped(service, g);
     g.event = undefined;
-    log.warn(
-      { service, stage, breaches, figures, flagsChanged: changes, ...(gap ? { legacyBehindSince: gap.since } : {}) },
-      stage === 'complete'
-        ? 'guard breach: legacy is no longer written, so nothing was rolled back'
-        : gap
-          ? `guard breach: legacy has missed writes since ${gap.since.toISOString()} (served at complete), so reads were not rolled back to it; ` +
-            `repair it from the orchestrator first (${repairOf(service, 'legacy')}, at new-primary)`
-          : 'guard breach: reads rolled back to legacy',
-    );
-    this.track(
-      this.finishTrip(service, g, { service, stage, breaches, figures, flagsChanged: changes, ...(gap ? { legacyBehindSince: gap.since.toISOString() } : {}) }),
-    );
+    const trip = { service, stage, breaches, figures, flagsChanged: changes, ...(gap ? { legacyBehindSince: gap.since.toISOString() } : {}) };
+    const kept = movedNoReads(trip);
+    log.warn(trip, kept ? `guard breach: nothing rolled back: ${kept}` : 'guard breach: reads rolled back to legacy');
+    this.track(this.finishTrip(service, g, trip));
   }
 
   /** The slow part of a trip, off the request path: Unleash, the stored event, webhooks. */
@@ -340,9 +333,18 @@ export class Guard {
       this.queueFlagsCheck();
     }
     try {
-      const replica = this.opts.fleet?.replica;
-      const event = await this.opts.events.record({ ...trip, unleash, ...(replica ? { replica } : {}) });
+      const fleet = this.opts.fleet;
+      const input = { ...trip, unleash, ...(fleet ? { replica: fleet.replica } : {}) };
+      // Before its first exchange with the fleet a replica knows of no event, so any would count as a race.
+      const { event, earlier } =
+        fleet && this.lastEventId !== undefined
+          ? await this.opts.events.recordTrip(input, this.lastEventId)
+          : { event: await this.opts.events.record(input), earlier: false };
       if (g.trippedAt !== undefined) g.event = event;
+      if (earlier) {
+        log.warn({ service, eventId: event.id, replica: event.replica }, 'guard: another replica tripped on the same window first; its event stands for both');
+        return;
+      }
       log.warn({ service, eventId: event.id }, 'guard event stored');
       for (const cb of this.tripListeners) cb(event);
       await notifyWebhooks(this.opts.config.webhooks, event);
