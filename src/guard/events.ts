@@ -1,4 +1,5 @@
 /** Guard events: stored in guard_events, listed for /admin/events, and POSTed to webhooks. */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
@@ -50,12 +51,19 @@ export interface GuardEventInput {
   replica?: string;
   /** A trip that left reads where they were because legacy had missed writes since then (ISO time). */
   legacyBehindSince?: string;
+  /** Drawn when the guard acted: an event stored again after an attempt given up on is stored once. */
+  uid?: string;
+  /** When the guard acted (ISO time); default: when stored. */
+  at?: string;
 }
 
 export interface GuardEvent extends GuardEventInput {
   id: number;
   at: string;
 }
+
+/** A trip the store did not take (away): told to the webhooks all the same, stored once it answers. */
+export type UnstoredTrip = GuardEventInput & { id: null; at: string };
 
 interface Row {
   id: string;
@@ -107,9 +115,11 @@ export class GuardEvents {
   constructor(private readonly pool: pg.Pool) {}
 
   async record(e: GuardEventInput, on: Pick<pg.Pool, 'query'> = this.pool): Promise<GuardEvent> {
+    const uid = e.uid ?? randomUUID();
     const { rows } = await on.query<Row>(
-      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since, uid, at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()))
+       ON CONFLICT (uid) DO NOTHING RETURNING *`,
       [
         e.service,
         e.stage,
@@ -121,9 +131,13 @@ export class GuardEvents {
         e.kind ?? 'rollback',
         e.resumes ?? null,
         e.legacyBehindSince ?? null,
+        uid,
+        e.at ?? null,
       ],
     );
-    return toEvent(rows[0]!);
+    // Taken already: an earlier attempt landed after it was given up on.
+    const row = rows[0] ?? (await on.query<Row>('SELECT * FROM guard_events WHERE uid = $1', [uid])).rows[0]!;
+    return toEvent(row);
   }
 
   /**
@@ -219,8 +233,15 @@ const breachText = (b: Breach): string => {
   return `${RULE_WORDS[b.rule]} ${figure(b.value)} over ${figure(b.threshold)} (${b.samples} samples)`;
 };
 
-/** A trip in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */
-function eventText(e: GuardEvent): string {
+/** A trip or a resume in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */
+function eventText(e: GuardEvent | UnstoredTrip): string {
+  const line = storedText(e);
+  return e.id === null ? `${line} Not stored yet: the state store did not answer, so other replicas do not follow it until it does.` : line;
+}
+
+function storedText(e: GuardEvent | UnstoredTrip): string {
+  if (e.kind === 'resume')
+    return `memshift's guard of ${e.service} was resumed by a person at ${e.stage}${e.replica ? ` (replica ${e.replica})` : ''}: the flags decide its reads again, and it watches with an empty window.`;
   const why = e.breaches.length ? e.breaches.map(breachText).join('; ') : 'following another replica';
   const by = e.replica ? ` (replica ${e.replica})` : '';
   const kept = movedNoReads(e);
@@ -232,17 +253,17 @@ function eventText(e: GuardEvent): string {
 
 /**
  * POSTs the event to every webhook; a failing one is logged and never blocks the others. The body is
- * `{ type, text, event }`: `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
+ * `{ type, text, event }` (type `memshift.guard.rollback` or `memshift.guard.resume`): `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
  * refuse a payload without one), `event` as /admin/events lists it, for anything else.
  */
-export async function notifyWebhooks(urls: readonly string[], event: GuardEvent, timeoutMs = 5000): Promise<void> {
+export async function notifyWebhooks(urls: readonly string[], event: GuardEvent | UnstoredTrip, timeoutMs = 5000): Promise<void> {
   await Promise.all(
     urls.map(async (url) => {
       try {
         const res = await fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ type: 'memshift.guard.rollback', text: eventText(event), event }),
+          body: JSON.stringify({ type: `memshift.guard.${event.kind ?? 'rollback'}`, text: eventText(event), event }),
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.body?.cancel();

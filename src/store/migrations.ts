@@ -377,6 +377,12 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'guard_events_legacy_behind',
     sql: `ALTER TABLE guard_events ADD COLUMN legacy_behind_since timestamptz`,
   },
+  {
+    // A guard event's own id, drawn when the guard acts: one stored again after an attempt given up on (the store away,
+    // its insert perhaps landed) is stored once. Events from before have none.
+    name: 'guard_events_uid',
+    sql: `ALTER TABLE guard_events ADD COLUMN uid uuid UNIQUE`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -103,4 +103,11 @@ it('at complete, a trip on the orchestrator is told as one that rolled nothing b
   expect(resumed.code, resumed.out).toBe(0);
   expect(resumed.out).toMatch(new RegExp(`^${S}: resumed: the guard had tripped since \\S+ \\(tripped at complete: .*nothing rolled back`));
   expect(proxy.guard!.tripped()).toEqual([]);
+  // The channel told of the trip hears of the resume.
+  await expect.poll(() => slack.posted.length, { timeout: 10_000 }).toBe(2);
+  expect(slack.posted.map((p) => p.type)).toEqual(['memshift.guard.rollback', 'memshift.guard.resume']);
+  expect(slack.posted[1]!.event).toMatchObject({ kind: 'resume', resumes: slack.posted[0]!.event.id });
+  expect(slack.posted[1]!.text).toMatch(
+    new RegExp(`^memshift's guard of ${S} was resumed by a person at complete \\(replica [^)]+\\): the flags decide its reads again`),
+  );
 }, 90_000);

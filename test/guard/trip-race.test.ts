@@ -4,6 +4,7 @@
  * other's event, or after a resume let it go, is a trip of its own. Two stores (two pools, as two replicas) on a real
  * PostgreSQL, the trips sent at once.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GuardEvents, type GuardEventInput } from '../../src/guard/events.js';
 import { openStore, type Store } from '../../src/store/index.js';
@@ -76,4 +77,13 @@ it("a trip made after one's own, after reading the other's, or after a resume le
   const other = await b.recordTrip(trip('replica-b'), seen);
   await b.record({ ...trip('replica-b'), kind: 'resume', resumes: other.event.id, breaches: [], flagsChanged: [] });
   expect((await a.recordTrip(trip('replica-a'), seen)).earlier).toBe(false);
+});
+
+it('an event sent again after an attempt given up on (its insert landed meanwhile) is stored once', async () => {
+  const input = { ...trip('replica-a'), uid: randomUUID(), at: '2026-11-28T05:00:00.000Z' };
+  const [first, again] = await Promise.all([a.record(input), b.record(input)]);
+  expect(again.id).toBe(first.id);
+  expect(first.at).toBe(input.at);
+  expect((await a.list({ service: S })).filter((e) => e.id === first.id)).toHaveLength(1);
+  expect((await a.recordTrip(input, first.id - 1)).event.id).toBe(first.id);
 });

@@ -1,7 +1,8 @@
 /**
  * For one test file or describe block: simulators, session-memory's flags at dual-write (plus `more`), a fresh
  * store behind a relay that can be cut or frozen, a proxy storing through the relay and, when asked for, a
- * second one storing directly (another replica, whose store never fails); both configured with `config` on top.
+ * second one storing directly (another replica, whose store never fails, with flags of its own from the same file);
+ * both configured with `config` on top.
  * `startAway` has the relay cut or frozen before the proxy starts (the store out of reach or silent at start).
  */
 import { afterAll, beforeAll } from 'vitest';
@@ -21,6 +22,7 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean; conf
   let relay: Relay | undefined;
   let viaRelay: Proxy | undefined;
   let direct: Proxy | undefined;
+  let directFlags: Flags | undefined;
   beforeAll(async () => {
     sims = await startSims();
     flagsFile = await dualWriteFlags(...more);
@@ -33,7 +35,11 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean; conf
     if (o.startAway === 'cut') relay.cut();
     if (o.startAway === 'frozen') relay.freeze();
     viaRelay = await startProxy(configFor(sims, relayed.toString(), o.config), { flags });
-    if (o.direct) direct = await startProxy(configFor(sims, url, o.config), { flags });
+    // Flags of its own, as another replica's: a rollback held by one is not the other's.
+    if (o.direct) {
+      directFlags = await openFlags({ file: flagsFile.file, env: {} });
+      direct = await startProxy(configFor(sims, url, o.config), { flags: directFlags });
+    }
   });
   afterAll(async () => {
     relay?.thaw();
@@ -41,6 +47,7 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean; conf
     await direct?.close();
     await relay?.close();
     await flags?.close();
+    await directFlags?.close();
     await flagsFile?.dispose();
     await sims?.close();
   });

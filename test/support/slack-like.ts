@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 export interface SlackLike {
   url: string;
   /** What it took (answered 200 ok), oldest first. */
-  posted: { text: string; event: { id: number; service: string } }[];
+  posted: { type: string; text: string; event: { id: number | null; service: string; kind?: string; replica?: string } }[];
   /** What it refused, as Slack does: 400 and the reason (invalid_payload, no_text). */
   refused: string[];
   close(): Promise<void>;
