@@ -9,7 +9,6 @@
  * Over 300 lines: checks, rollback and its Unleash write share each service's state (windows and events are apart).
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';
 import type { UnleashAdmin } from '../admin/unleash-admin.js';
@@ -33,15 +32,9 @@ import {
 import { GuardWindow, type Counts, type WindowFigures } from './window.js';
 import type { GuardFleet } from './fleet.js';
 import type { SideGap } from '../store/side-gaps.js';
-import { withDeadline } from '../util/deadline.js';
+import { TripRecorder } from './trip-record.js';
 
 const log = childLogger('guard');
-
-/** A trip the store did not take is stored again after this, doubling up to the max (the store away for long). */
-const STORE_RETRY_MS = 1_000;
-/** The webhooks hear of a trip the store has not taken within this, without waiting for it. */
-const TELL_WITHIN_MS = 2_000;
-const STORE_RETRY_MAX_MS = 30_000;
 
 export type GuardConfig = Config['guard'];
 
@@ -101,18 +94,17 @@ export class Guard {
   private flagsCheckQueued = false;
   /** The flags as last seen; dropped on every change, so a lasting breach in an unguarded stage costs no rebuild per event. */
   private snapshot: FlagsSnapshot | undefined;
-  private readonly tripListeners = new Set<(e: GuardEvent) => void>();
+  private readonly recorder: TripRecorder;
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing = false;
   /** The newest fleet event seen; undefined until the first sync reads where to start. */
   private lastEventId: number | undefined;
-  /** Ends the waits of trips stored again after the store did not take them. */
-  private readonly closing = new AbortController();
 
   readonly observer: Partial<ExecutionObserver>;
 
   constructor(private readonly opts: GuardOptions) {
     this.now = opts.now ?? Date.now;
+    this.recorder = new TripRecorder(opts.events, opts.config.webhooks, opts.fleet !== undefined);
     for (const s of opts.services)
       this.services.set(s, { window: new GuardWindow(opts.config.bucketMs, opts.config.buckets), state: 'watching', sinceEpoch: 0, watchingSince: 0 });
     this.observer = this.makeObserver();
@@ -223,8 +215,8 @@ export class Guard {
 
   /** Called with each stored event. */
   onTrip(cb: (e: GuardEvent) => void): () => void {
-    this.tripListeners.add(cb);
-    return () => this.tripListeners.delete(cb);
+    this.recorder.listeners.add(cb);
+    return () => this.recorder.listeners.delete(cb);
   }
 
   /**
@@ -271,7 +263,7 @@ export class Guard {
 
   /** Waits for events still being stored and sent. */
   async close(): Promise<void> {
-    this.closing.abort();
+    this.recorder.close();
     clearTimeout(this.timer);
     clearInterval(this.syncTimer);
     this.unsubscribe();
@@ -338,7 +330,7 @@ export class Guard {
     this.track(this.finishTrip(service, g, trip));
   }
 
-  /** The slow part of a trip, off the request path: Unleash, the stored event, webhooks. */
+  /** The slow part of a trip, off the request path: Unleash, then the event stored and told (trip-record.ts). */
   private async finishTrip(service: ServiceName, g: ServiceGuard, trip: Omit<GuardEventInput, 'unleash'>): Promise<void> {
     const trippedAt = g.trippedAt;
     // The fleet's events this replica had read when it tripped: one stored since by another replica is the same trip.
@@ -350,51 +342,14 @@ export class Guard {
       this.queueFlagsCheck();
     }
     const fleet = this.opts.fleet;
-    const input = { ...trip, unleash, ...(fleet ? { replica: fleet.replica } : {}), uid: randomUUID(), at: new Date(trippedAt ?? this.now()).toISOString() };
-    const first = this.storeTrip(g, input, seenUpTo);
-    let stored = await withDeadline(first, TELL_WITHIN_MS, () => new Error('store slow')).catch(() => 'slow' as const);
-    if (stored === 'earlier') return;
-    // The store away or slow (a frozen one answers nothing for as long as the statement bound): the channel hears of
-    // the trip now, the fleet and the report once the store takes it.
-    const told = stored === 'slow' || stored === undefined;
-    if (told) await notifyWebhooks(this.opts.config.webhooks, { ...input, id: null });
-    if (stored === 'slow') stored = await first;
-    for (let waitMs = STORE_RETRY_MS; !stored && this.stillTripped(g, trippedAt); waitMs = Math.min(waitMs * 2, STORE_RETRY_MAX_MS)) {
-      await sleep(waitMs, undefined, { signal: this.closing.signal }).catch(() => undefined);
-      if (this.stillTripped(g, trippedAt)) stored = await this.storeTrip(g, input, seenUpTo);
-    }
-    if (!stored || stored === 'earlier') return;
-    for (const cb of this.tripListeners) cb(stored);
-    if (!told) await notifyWebhooks(this.opts.config.webhooks, stored);
-  }
-
-  /** The same trip still holds: not resumed or tripped again since, the guard not closing. */
-  private stillTripped(g: ServiceGuard, trippedAt: number | undefined): boolean {
-    return !this.closing.signal.aborted && g.state === 'tripped' && g.trippedAt === trippedAt;
-  }
-
-  /** The trip's event as stored; 'earlier' when another replica's stands for it; undefined when the store did not take it. */
-  private async storeTrip(g: ServiceGuard, input: GuardEventInput, seenUpTo: number | undefined): Promise<GuardEvent | 'earlier' | undefined> {
-    try {
-      // Before its first exchange with the fleet a replica knows of no event, so any would count as a race.
-      const { event, earlier } =
-        this.opts.fleet && seenUpTo !== undefined
-          ? await this.opts.events.recordTrip(input, seenUpTo)
-          : { event: await this.opts.events.record(input), earlier: false };
-      if (g.trippedAt !== undefined) g.event = event;
-      if (earlier) {
-        log.warn(
-          { service: input.service, eventId: event.id, replica: event.replica },
-          'guard: another replica tripped on the same window first; its event stands for both',
-        );
-        return 'earlier';
-      }
-      log.warn({ service: input.service, eventId: event.id }, 'guard event stored');
-      return event;
-    } catch (err) {
-      log.error({ err, service: input.service }, 'guard event could not be stored; tried again until the store takes it');
-      return undefined;
-    }
+    await this.recorder.record({
+      input: { ...trip, unleash, ...(fleet ? { replica: fleet.replica } : {}), uid: randomUUID(), at: new Date(trippedAt ?? this.now()).toISOString() },
+      seenUpTo,
+      holds: () => g.state === 'tripped' && g.trippedAt === trippedAt,
+      stored: (e) => {
+        if (g.trippedAt !== undefined) g.event = e;
+      },
+    });
   }
 
   private async applyInUnleash(changes: FlagChange[]): Promise<UnleashOutcome> {
