@@ -418,6 +418,14 @@ const ENV_OVERRIDES: Record<string, string> = {
   MEMSHIFT_ADMIN_TOKEN: 'admin.token',
   MEMSHIFT_REDACTION_KEY: 'store.redactionKey',
   MEMSHIFT_ORCHESTRATOR_DATABASE_URL: 'reconcile.orchestratorDatabaseUrl',
+  // A chat tool's incoming webhook URL is its secret (Slack's carries its token in the path): kept with the others.
+  MEMSHIFT_GUARD_WEBHOOKS: 'guard.webhooks',
+};
+
+/** How an environment value is read where its key wants other than a string: a port, a list (spaces or commas apart). */
+const ENV_VALUES: Record<string, (v: string) => unknown> = {
+  'http.port': Number,
+  'guard.webhooks': (v) => v.split(/[\s,]+/).filter(Boolean),
 };
 
 export interface LoadOptions {
@@ -468,10 +476,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(`cannot read config ${path}: ${(err as Error).message}`);
   }
   const root = raw as Record<string, unknown>;
-  // Environment values are taken as strings (a token like "*:dev.x" is not YAML); numbers where the key wants one.
+  // Environment values are taken as strings (a token like "*:dev.x" is not YAML), but where the key wants another type.
   for (const [name, key] of Object.entries(ENV_OVERRIDES)) {
     const v = env[name];
-    if (v !== undefined && v !== '') setPath(root, key.split('.'), key === 'http.port' ? Number(v) : v);
+    if (v !== undefined && v !== '') setPath(root, key.split('.'), (ENV_VALUES[key] ?? String)(v));
   }
   for (const s of opts.set ?? []) applySet(root, s);
   return parseConfig(raw, path);

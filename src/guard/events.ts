@@ -251,6 +251,9 @@ function storedText(e: GuardEvent | UnstoredTrip): string {
     : `memshift rolled ${e.service} back to legacy reads at ${e.stage}${by}: ${why}. Dual writes kept; resume with ${resumeHow(e.service)}.`;
 }
 
+/** A webhook as logs name it: its origin only, as the rest of a chat tool's webhook URL is its secret. */
+const originOf = (url: string): string => `${new URL(url).origin}/…`;
+
 /**
  * POSTs the event to every webhook; a failing one is logged and never blocks the others. The body is
  * `{ type, text, event }` (type `memshift.guard.rollback` or `memshift.guard.resume`): `text` for the chat tools' incoming webhooks (Slack, Mattermost, Teams show it and
@@ -267,9 +270,9 @@ export async function notifyWebhooks(urls: readonly string[], event: GuardEvent 
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.body?.cancel();
-        if (!res.ok) log.warn({ url, status: res.status }, 'guard webhook refused the event');
+        if (!res.ok) log.warn({ webhook: originOf(url), status: res.status }, 'guard webhook refused the event');
       } catch (err) {
-        log.warn({ url, err: (err as Error).message }, 'guard webhook failed');
+        log.warn({ webhook: originOf(url), err: (err as Error).message }, 'guard webhook failed');
       }
     }),
   );

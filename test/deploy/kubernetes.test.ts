@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config.js';
 import { SIM_PORTS, SIM_SERVICES } from '../../src/tools/sim/services.js';
 
 type Doc = { kind: string; metadata: { name: string }; spec: Record<string, any> };
@@ -85,4 +86,35 @@ function expectRestricted(pod: any): void {
 
 it('meets the restricted Pod Security Standard in both placements, its root read-only', () => {
   for (const overlay of ['standalone', 'sidecar']) expectRestricted(render(overlay).find((d) => d.kind === 'Deployment')!.spec.template.spec);
+});
+
+it('every variable the Deployment sets is one memshift reads, each secret from memshift-secrets, the chat webhooks a list', () => {
+  const memshift = render('standalone')
+    .find((d) => d.kind === 'Deployment')!
+    .spec.template.spec.containers.find((c: any) => c.name === 'memshift');
+  const env = memshift.env as { name: string; value?: string; valueFrom?: { secretKeyRef: { name: string; key: string } } }[];
+  expect(env.find((e) => e.name === 'MEMSHIFT_GUARD_WEBHOOKS')?.valueFrom?.secretKeyRef).toMatchObject({
+    name: 'memshift-secrets',
+    key: 'guard-webhooks',
+    optional: true,
+  });
+  // A value for each, as its Secret would hold it: the config it loads differs from the one without.
+  const sample: Record<string, string> = {
+    DATABASE_URL: 'postgres://memshift@db.internal/memshift',
+    UNLEASH_URL: 'https://unleash.internal/api',
+    UNLEASH_API_TOKEN: 'default:production.abc',
+    MEMSHIFT_ADMIN_TOKEN: 'admin-secret',
+    MEMSHIFT_GUARD_WEBHOOKS: 'https://hooks.slack.com/services/T0/B0/SECRET1, https://chat.internal/hooks/SECRET2',
+    MEMSHIFT_FLAGS_FILE: '/etc/memshift/flags.json',
+  };
+  const base = loadConfig({ env: {} });
+  for (const { name, valueFrom } of env) {
+    expect(sample[name], `${name}: no sample value here`).toBeDefined();
+    expect(loadConfig({ env: { [name]: sample[name] } }), name).not.toEqual(base);
+    if (valueFrom) expect(valueFrom.secretKeyRef.name, name).toBe('memshift-secrets');
+  }
+  expect(loadConfig({ env: { MEMSHIFT_GUARD_WEBHOOKS: sample.MEMSHIFT_GUARD_WEBHOOKS! } }).guard.webhooks).toEqual([
+    'https://hooks.slack.com/services/T0/B0/SECRET1',
+    'https://chat.internal/hooks/SECRET2',
+  ]);
 });

@@ -1,11 +1,13 @@
 /**
  * No users' text at rest or in logs: a demo-like run whose agents write a marker into every text (shadow reads,
  * dual writes, a divergence so that mismatch samples are kept, the daily report, a reconciliation run with
- * differences), then a SELECT over every table memshift owns and a read of its debug log find no marker.
+ * differences), then a SELECT over every table memshift owns and a read of its debug log find no marker; nor does the
+ * log name the guard's chat webhooks beyond their origin (the rest of such a URL is its secret).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
 import { afterAll, expect, it, vi } from 'vitest';
 import { openFlags } from '../../src/flags/source.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
@@ -14,6 +16,7 @@ import { runTraffic } from '../../src/tools/demo/traffic.js';
 import type { SimOptions } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { SHADOW_ALL, startMigrationStack } from '../support/migration.js';
+import { listen } from '../support/slack-like.js';
 import { configFor, startSims } from '../support/stack.js';
 
 // Before the logger is made (imports are hoisted above ordinary statements): every line, to a file.
@@ -25,6 +28,8 @@ const LOG = vi.hoisted(() => {
 });
 
 const MARKER = 'QZX7marker';
+/** A chat webhook's secret, in the path of its URL as Slack's: the guard's posts fail, and no log line names it. */
+const HOOK_SECRET = 'hookSECRET8kq2';
 const dir = mkdtempSync(join(tmpdir(), 'memshift-clear-text-'));
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -35,7 +40,10 @@ it('after a run with every text marked, no table memshift owns and no log line h
   const orchestratorUrl = await freshDatabaseUrl();
   const simOptions = (): SimOptions => ({ storage: { dataDir: dir, orchestratorDatabaseUrl: orchestratorUrl, writeDelayMs: 10 } });
   // The guard trips on the divergence, and refused secondary writes are retried: their log lines are read too.
-  const extra = { report: { dir: '' }, guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 40 } } };
+  // Its webhooks refuse (as Slack does an unknown hook) or are out of reach, so their failures are logged.
+  const refusing = createServer((_req, res) => res.writeHead(404).end('no_service'));
+  const webhooks = [`${await listen(refusing)}/services/T0/B0/${HOOK_SECRET}`, `http://127.0.0.1:1/hooks/${HOOK_SECRET}`];
+  const extra = { report: { dir: '' }, guard: { enabled: true, mismatchRate: { threshold: 0.001, minSamples: 40 }, webhooks } };
   const stack = await startMigrationStack(SHADOW_ALL, extra, simOptions());
   const stateUrl = stack.databaseUrl;
   try {
@@ -53,6 +61,7 @@ it('after a run with every text marked, no table memshift owns and no log line h
     await stack.sims.flush();
   } finally {
     await stack.close();
+    await new Promise((r) => refusing.close(r));
   }
 
   // A reconciliation run over what the simulators stored: the altered records are its differences.
@@ -87,6 +96,9 @@ it('after a run with every text marked, no table memshift owns and no log line h
   expect(readFileSync(join(dir, 'jarvis_memory_store.json'), 'utf8')).toContain(MARKER);
   const log = readFileSync(LOG, 'utf8');
   expect(log).toMatch(/rolled back|guard/);
+  expect(log).toMatch(/guard webhook refused the event/);
+  expect(log).toMatch(/guard webhook failed/);
+  expect(log.split('\n').find((l) => l.includes(HOOK_SECRET))).toBeUndefined();
   expect(log.split('\n').length).toBeGreaterThan(10);
   expect(
     log.includes(MARKER),
