@@ -142,6 +142,12 @@ const configSchema = () =>
          * at new-primary, where legacy stamps each write when it reaches it (src/plan/wiring.ts).
          */
         timeToleranceS: z.number().nonnegative().default(1),
+        /**
+         * A read whose reply (as the agent gets it) is larger is not compared, and its key's reads are not shadowed for a
+         * while (src/plan/large-replies.ts): comparing a reply of megabytes holds every agent's request on this replica
+         * for as long as it takes. Counted as not compared (too large). 0: no bound.
+         */
+        maxCompareBytes: z.number().int().nonnegative().default(1_048_576),
         /** Deferred re-checks of reads skipped for a write in flight (src/plan/rechecks.ts). */
         recheck: z
           .strictObject({

@@ -17,6 +17,9 @@ const rechecksGivenUp = defineCounter('memshift.rechecks.given_up', {
   description: 'Reads skipped for a write in flight and never compared: their re-check was given up (why: budget, unsettled, side_failed)',
 });
 const baselineReads = defineCounter('memshift.baseline.reads', { description: 'A/A pairs (legacy read twice) taken for the noise baseline' });
+const tooLarge = defineCounter('memshift.comparisons.too_large', {
+  description: "Shadowed reads not compared: the agent's reply was over shadow.maxCompareBytes (its key not shadowed for a while)",
+});
 const noiseDiscounted = defineCounter('memshift.noise.discounted', {
   description: 'Comparisons with a difference discounted as noise, by field path (capped)',
 });
@@ -96,6 +99,9 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
     },
     baselined(e) {
       baselineReads.add(1, { service: e.route.service, action: actionLabel(e.route) });
+    },
+    tooLarge(e) {
+      tooLarge.add(1, { service: e.route.service, action: actionLabel(e.route) });
     },
     unknownResolved(e) {
       const labels = { service: e.service, side: e.side, role: e.role };

@@ -50,6 +50,12 @@ export interface RecheckGivenUpEvent {
   why: GiveUp;
 }
 
+/** A shadowed read not compared: the agent's reply was larger than shadow.maxCompareBytes (src/plan/large-replies.ts). */
+export interface TooLargeEvent {
+  route: Route;
+  bytes: number;
+}
+
 /** An A/A pair (legacy read twice for one request): the fields that differed between the two reads. */
 export interface BaselinedEvent {
   route: Route;
@@ -72,6 +78,7 @@ export interface ExecutionObserver {
   unknownResolved(e: ResolvedEvent): void;
   recheckGivenUp(e: RecheckGivenUpEvent): void;
   baselined(e: BaselinedEvent): void;
+  tooLarge(e: TooLargeEvent): void;
 }
 
 /** One observer that forwards to several; one failing listener never disturbs the others or the request. */
@@ -103,5 +110,6 @@ export function fanOut(observers: Partial<ExecutionObserver>[]): ExecutionObserv
     unknownResolved: each((o) => o.unknownResolved),
     recheckGivenUp: each((o) => o.recheckGivenUp),
     baselined: each((o) => o.baselined),
+    tooLarge: each((o) => o.tooLarge),
   };
 }

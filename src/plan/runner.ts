@@ -23,6 +23,7 @@ import { inWriteOrder, withSharedId } from './writes.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
 import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
+import type { LargeReplies } from './large-replies.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -47,6 +48,8 @@ export interface RunnerDeps {
   noise?: NoiseBaseline;
   /** Notes a write that leaves a side behind (SideGaps). */
   missed?(route: Route, plan: Plan): MissedWrite | undefined;
+  /** Replies too large to compare; without, every reply is compared. */
+  large?: LargeReplies;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -170,10 +173,12 @@ export class Runner {
     const key = activityKey(route);
     const version = this.deps.activity.version(key);
     const shadowSide = other(plan.primary);
+    // A key and action found too large to compare lately: no shadow read, the agent's reply is all.
+    const large = plan.shadow && this.deps.large?.known(route) === true;
     // A write to the key under way voids the comparison: no shadow read now, a re-check of both once the key settles.
-    const skip = plan.shadow && this.deps.activity.busy(key);
+    const skip = plan.shadow && !large && this.deps.activity.busy(key);
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
-    const shadow = plan.shadow && !skip ? settle(callSide(shadowSide, route, sides)) : undefined;
+    const shadow = plan.shadow && !skip && !large ? settle(callSide(shadowSide, route, sides)) : undefined;
     // A/A: legacy read a second time for the same request, for the noise baseline.
     const again = shadow && this.deps.noise?.sample(routeKey(route)) ? settle(callSide('legacy', route, sides)) : undefined;
     let primary: Observation;
@@ -185,7 +190,8 @@ export class Runner {
       this.deps.observer.fallback(route, err);
       return callSide('legacy', route, sides);
     }
-    if (skip) this.skipped(route, primary);
+    if (large) this.deps.observer.tooLarge({ route, bytes: primary.bytes.length });
+    else if (skip) this.skipped(route, primary);
     else if (shadow) void Promise.all([shadow, again]).then(([s, a]) => this.compareShadow(route, primary, s, version, a));
     return primary;
   }
@@ -206,6 +212,13 @@ export class Runner {
     if (!this.deps.activity.unchangedSince(activityKey(route), version)) return this.skipped(route, primary);
     if (!shadow.ok) {
       this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, ...asPrimary(primary), error: shadow.error });
+      return;
+    }
+    // The agent's reply, as bytes already (legacy's as received, the new side's as sent): its size costs nothing.
+    const bytes = primary.bytes.length;
+    if (this.deps.large?.tooLarge(bytes)) {
+      this.deps.large.note(route);
+      this.deps.observer.tooLarge({ route, bytes });
       return;
     }
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];

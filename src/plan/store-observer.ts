@@ -36,6 +36,7 @@ export function storeObserver(store: Store): Partial<ExecutionObserver> {
       store.tallies.add(e.route.service, e.route.action, 'aa.reads');
       for (const field of e.fields) store.tallies.add(e.route.service, e.route.action, `aa.diff.${field}`);
     },
+    tooLarge: (e) => store.tallies.add(e.route.service, e.route.action, 'uncompared.too_large'),
     unknownOutcome: (e) => store.unknowns.seen(e),
     unknownResolved: (e) => store.unknowns.resolved(e),
   };

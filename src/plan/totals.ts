@@ -8,6 +8,7 @@ import type {
   RecheckGivenUpEvent,
   ResolvedEvent,
   SideSkippedEvent,
+  TooLargeEvent,
   WrittenEvent,
   ServedEvent,
   UnknownOutcomeEvent,
@@ -29,6 +30,8 @@ export interface ServiceTotals {
   neverCompared: number;
   /** A/A pairs read (legacy twice) for the noise baseline. */
   baselineReads: number;
+  /** Shadowed reads not compared: the agent's reply over shadow.maxCompareBytes. */
+  tooLarge: number;
   /** Differences discounted as noise, per field path in rule form. */
   noise: Record<string, number>;
   secondaryOk: number;
@@ -62,6 +65,7 @@ const empty = (): ServiceTotals => ({
   rechecked: 0,
   neverCompared: 0,
   baselineReads: 0,
+  tooLarge: 0,
   noise: {},
   secondaryOk: 0,
   secondaryFailed: 0,
@@ -133,6 +137,10 @@ export class MigrationStats implements ExecutionObserver {
 
   staleReadAvoided(route: Route): void {
     this.of(route.service).staleReadsAvoided++;
+  }
+
+  tooLarge(e: TooLargeEvent): void {
+    this.of(e.route.service).tooLarge++;
   }
 
   sideSkipped(e: SideSkippedEvent): void {

@@ -13,6 +13,7 @@ import { reshaped } from '../services/translator.js';
 import { boundedIds } from '../services/bounded-ids.js';
 import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
+import { LargeReplies } from './large-replies.js';
 import { Runner } from './runner.js';
 import { NoiseBaseline } from '../comparison/noise.js';
 import { KeyActivity } from './key-activity.js';
@@ -102,6 +103,7 @@ export function createRunner(deps: RunnerWiring): Runner {
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),
     ...(config.shadow.baseline.share > 0 || config.shadow.baseline.minReads > 0 ? { noise: new NoiseBaseline(config.shadow.baseline) } : {}),
+    ...(config.shadow.maxCompareBytes > 0 ? { large: new LargeReplies(config.shadow.maxCompareBytes) } : {}),
     // Legacy at complete, new under the kill switch, or new at off again once the service was served past off.
     missed: (route, plan) => {
       const side = plan.skips ?? (!plan.writeSecondary && plan.primary === 'legacy' && deps.store.reached.migrated(route.service) ? 'new' : undefined);

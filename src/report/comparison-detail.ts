@@ -1,7 +1,7 @@
 /**
  * The report's reading of a day's comparison tallies (src/store/tallies.ts) for one service: mismatches per
  * kind of difference (and the offset their times stood apart), what became of the reads skipped for a write in
- * flight, and the A/A noise baseline.
+ * flight, the reads too large to compare, and the A/A noise baseline.
  */
 import type { TallyRow } from '../store/tallies.js';
 import type { CountsRow } from '../store/index.js';
@@ -13,6 +13,8 @@ export interface ComparisonDetail {
   offsets: Record<string, number>;
   /** Reads skipped for a write in flight: compared later, given up (by why), or still waiting when the report was made. */
   skipped: { reads: number; rechecked: number; neverCompared: number; waiting: number; givenUp: Record<string, number> };
+  /** Shadowed reads not compared: the agent's reply over shadow.maxCompareBytes (src/plan/large-replies.ts). */
+  tooLarge: number;
   /** Per action: A/A pairs read, and per field how often it differed A/A and how often it was discounted A/B. */
   noise: { action: string; aaReads: number; fields: { field: string; aaDiffs: number; aaShare: number; discounted: number }[] }[];
 }
@@ -34,6 +36,7 @@ export function comparisonDetail(rows: readonly TallyRow[], service: string, cou
     return x;
   };
   const add = (m: Record<string, number>, k: string, n: number) => (m[k] = (m[k] ?? 0) + n);
+  let tooLarge = 0;
   for (const r of rows) {
     if (r.service !== service) continue;
     const [family, rest] = split(r.tally);
@@ -41,6 +44,7 @@ export function comparisonDetail(rows: readonly TallyRow[], service: string, cou
     else if (family === 'offset') add(offsets, rest, r.count);
     else if (family === 'noise') field(r.action, rest).discounted += r.count;
     else if (family === 'recheck' && rest.startsWith(GIVEN_UP)) add(givenUp, rest.slice(GIVEN_UP.length), r.count);
+    else if (family === 'uncompared' && rest === 'too_large') tooLarge += r.count;
     else if (family === 'aa' && rest === 'reads') action(r.action).aaReads += r.count;
     else if (family === 'aa' && rest.startsWith(DIFF)) field(r.action, rest.slice(DIFF.length)).aaDiffs += r.count;
   }
@@ -55,6 +59,7 @@ export function comparisonDetail(rows: readonly TallyRow[], service: string, cou
       waiting: Math.max(0, counts.skipped - counts.rechecked - neverCompared),
       givenUp,
     },
+    tooLarge,
     noise: [...actions].map(([name, a]) => ({
       action: name,
       aaReads: a.aaReads,

@@ -11,6 +11,7 @@ import { SIDES } from '../plan/plan.js';
 import {
   breach,
   RESUMED,
+  TOO_LARGE,
   count,
   heldBackLine,
   behindLine,
@@ -154,6 +155,7 @@ ${row('Mismatched', count(t.mismatch))}
 ${row('Mismatch rate', `<span data-figure="mismatch-rate" data-value="${t.mismatchRate}">${percent(t.mismatchRate)}</span>`)}
 ${row('Kinds of mismatch', `<span data-figure="kinds">${esc(kindsLine(s.comparison.kinds, s.comparison.offsets, s.service))}</span>`)}
 ${row('Skipped (write in flight)', `<span data-figure="skipped" data-rechecked="${s.comparison.skipped.rechecked}" data-never="${s.comparison.skipped.neverCompared}">${skippedLine(s.comparison.skipped)}</span>`)}
+${row('Not compared (reply too large)', `<span data-figure="too-large" data-value="${s.comparison.tooLarge}">${count(s.comparison.tooLarge)}</span> <small>(${TOO_LARGE})</small>`)}
 ${row('Legacy errors', `${count(t.legacyError)} <small>(${percent(t.legacyErrorRate)})</small>`)}
 ${row('New errors', `${count(t.newError)} <small>(${percent(t.newErrorRate)})</small>`)}
 ${row('Latency avg, legacy / new', `${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} <small>(${signedMs(t.addedLatencyMs)})</small>`)}

@@ -5,6 +5,7 @@ import { flagWords } from '../flags/stage.js';
 import {
   breach,
   RESUMED,
+  TOO_LARGE,
   count,
   heldBackLine,
   behindLine,
@@ -76,6 +77,7 @@ function serviceMarkdown(s: ServiceReport): string[] {
     `| Mismatch rate | ${percent(t.mismatchRate)} |`,
     `| Kinds of mismatch | ${kindsLine(s.comparison.kinds, s.comparison.offsets, s.service)} |`,
     `| Skipped (write in flight) | ${skippedLine(s.comparison.skipped)} |`,
+    `| Not compared (reply too large) | ${count(s.comparison.tooLarge)} (${TOO_LARGE}) |`,
     `| Legacy errors | ${count(t.legacyError)} (${percent(t.legacyErrorRate)}) |`,
     `| New errors | ${count(t.newError)} (${percent(t.newErrorRate)}) |`,
     `| Latency avg legacy / new | ${ms(t.legacyAvgMs)} / ${ms(t.newAvgMs)} (${signedMs(t.addedLatencyMs)}) |`,
