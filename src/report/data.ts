@@ -229,6 +229,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             requests: t.requests,
             compared: t.compared,
             neverCompared: detail.skipped.neverCompared,
+            tooLarge: detail.tooLarge,
             mismatch: t.mismatch,
             newError: t.newError,
             addedLatencyMs: t.addedLatencyMs,

@@ -36,6 +36,8 @@ export interface VerdictInput {
   compared: number;
   /** Reads skipped for a write to their key not yet landed on the other side, whose re-check was given up. */
   neverCompared: number;
+  /** Reads not compared for a reply over shadow.maxCompareBytes. */
+  tooLarge: number;
   mismatch: number;
   newError: number;
   /** New minus legacy average latency over the day; null without both. */
@@ -121,7 +123,8 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
     const starved = input.neverCompared
       ? `; ${input.neverCompared} read(s) met a write to their key not yet landed on the other side and were never compared (that side is behind: its latency, the outbox)`
       : '';
-    hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed${starved}`);
+    const large = input.tooLarge ? `; ${input.tooLarge} read(s) had replies too large to compare (shadow.maxCompareBytes)` : '';
+    hold.push(`too few comparisons: ${input.compared} of the ${t.minComparisons} needed${starved}${large}`);
   }
   // Before dual writes the new side holds nothing yet, so there is nothing to reconcile.
   if (t.requireReconcile && input.stage !== 'off') {

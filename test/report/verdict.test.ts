@@ -19,6 +19,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   requests: 2100,
   compared: 2000,
   neverCompared: 0,
+  tooLarge: 0,
   mismatch: 0,
   newError: 0,
   addedLatencyMs: 3,
@@ -96,6 +97,10 @@ describe('decideVerdict', () => {
     const v = decideVerdict(clean({ requests: 1600, compared: 29, neverCompared: 1532 }), T);
     expect(v.verdict).toBe('hold');
     expect(v.reasons[0]).toMatch(/^too few comparisons: 29 of the 1000 needed; 1532 read\(s\) met a write .* never compared/);
+    // Replies too large to compare (shadow.maxCompareBytes) are named too.
+    expect(decideVerdict(clean({ compared: 300, tooLarge: 1200 }), T).reasons).toEqual([
+      'too few comparisons: 300 of the 1000 needed; 1200 read(s) had replies too large to compare (shadow.maxCompareBytes)',
+    ]);
   });
 
   it('holds while reconciliation is missing, failed or left differences', () => {
