@@ -233,8 +233,11 @@ export class Guard {
     return true;
   }
 
-  /** Recorded for the fleet: the other replicas follow it, and one started later no longer follows the rollback. */
-  private async recordResume(service: ServiceName, g: ServiceGuard): Promise<void> {
+  /**
+   * Recorded for the fleet: the other replicas follow it, and one started later no longer follows the rollback. With
+   * `covering`, a rollback stored only after the person's resume (trip-record.ts), let go of too, told to no channel.
+   */
+  private async recordResume(service: ServiceName, g: ServiceGuard, covering?: number): Promise<void> {
     const replica = this.opts.fleet?.replica;
     try {
       const event = await this.opts.events.record({
@@ -246,11 +249,11 @@ export class Guard {
         flagsChanged: [],
         unleash: { changed: [] },
         // The newest rollback this replica knew of: its own, or the fleet's events it read.
-        resumes: Math.max(g.event?.id ?? 0, this.lastEventId ?? 0),
+        resumes: Math.max(g.event?.id ?? 0, this.lastEventId ?? 0, covering ?? 0),
         ...(replica ? { replica } : {}),
       });
       // The channel told of the rollback hears that a person let it go.
-      await notifyWebhooks(this.opts.config.webhooks, event);
+      if (covering === undefined) await notifyWebhooks(this.opts.config.webhooks, event);
     } catch (err) {
       log.error({ err, service }, 'guard resume could not be stored: other replicas stay rolled back until resumed each');
     }
@@ -347,8 +350,9 @@ export class Guard {
       seenUpTo,
       holds: () => g.state === 'tripped' && g.trippedAt === trippedAt,
       stored: (e) => {
-        if (g.trippedAt !== undefined) g.event = e;
+        if (g.trippedAt === trippedAt) g.event = e;
       },
+      letGo: (e) => this.track(this.recordResume(service, g, e.id)),
     });
   }
 

@@ -23,6 +23,11 @@ export interface TripToRecord {
   holds(): boolean;
   /** The event standing for the trip once stored: its own, or another replica's. */
   stored(e: GuardEvent): void;
+  /**
+   * Its own event stored after the trip stopped holding (a person resumed it while the store was away or slow): the
+   * person's resume, recorded before it, does not cover it, so another must, or the fleet would follow the trip.
+   */
+  letGo(e: GuardEvent): void;
 }
 
 export class TripRecorder {
@@ -77,6 +82,7 @@ export class TripRecorder {
         return 'earlier';
       }
       log.warn({ service: input.service, eventId: event.id }, 'guard event stored');
+      if (!t.holds()) t.letGo(event);
       return event;
     } catch (err) {
       log.error({ err, service: input.service }, 'guard event could not be stored; tried again until the store takes it');
