@@ -65,6 +65,9 @@ export interface GuardEvent extends GuardEventInput {
 /** A trip the store did not take (away): told to the webhooks all the same, stored once it answers. */
 export type UnstoredTrip = GuardEventInput & { id: null; at: string };
 
+/** A day's event as the report reads it, its JSON columns unchecked. */
+type BetweenRow = Pick<Row, 'at' | 'stage' | 'legacy_behind_since'> & { kind: 'rollback' | 'resume'; breaches: unknown; flags_changed: unknown };
+
 interface Row {
   id: string;
   at: Date;
@@ -196,19 +199,8 @@ export class GuardEvents {
   }
 
   /** A service's rollbacks and a person's resumes in [from, to), oldest first (at most 100). */
-  async between(
-    service: string,
-    from: Date,
-    to: Date,
-  ): Promise<{ kind: 'rollback' | 'resume'; at: Date; stage: string; breaches: unknown; flags_changed: unknown; legacy_behind_since: Date | null }[]> {
-    const { rows } = await this.pool.query<{
-      kind: 'rollback' | 'resume';
-      at: Date;
-      stage: string;
-      breaches: unknown;
-      flags_changed: unknown;
-      legacy_behind_since: Date | null;
-    }>(
+  async between(service: string, from: Date, to: Date): Promise<BetweenRow[]> {
+    const { rows } = await this.pool.query<BetweenRow>(
       `SELECT kind, at, stage, breaches, flags_changed, legacy_behind_since FROM guard_events
        WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
       [service, from, to],

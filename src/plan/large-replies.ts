@@ -19,8 +19,7 @@ export class LargeReplies {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether a reply of `bytes` is too large to compare. */
-  tooLarge(bytes: number): boolean {
+  private tooLarge(bytes: number): boolean {
     return this.maxBytes > 0 && bytes > this.maxBytes;
   }
 
@@ -35,7 +34,14 @@ export class LargeReplies {
     return false;
   }
 
-  note(route: Route): void {
+  /** Whether a reply of `bytes` to the route is too large to compare; one that is, its key and action are remembered. */
+  tooLargeToCompare(route: Route, bytes: number): boolean {
+    if (!this.tooLarge(bytes)) return false;
+    this.note(route);
+    return true;
+  }
+
+  private note(route: Route): void {
     const k = keyOf(route);
     this.until.delete(k);
     this.until.set(k, this.now() + REMEMBER_MS);

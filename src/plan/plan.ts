@@ -4,6 +4,7 @@
  */
 import type { ActionKind } from '../services/service.js';
 import type { FlagDecision } from '../flags/source.js';
+import type { Route } from '../routes/route.js';
 
 export type { FlagDecision };
 
@@ -36,4 +37,17 @@ export function planFor(kind: ActionKind | undefined, f: FlagDecision): Plan {
   if (kind === 'write') return { ...legacyOnly, writeSecondary: f.dualWrite };
   // Serving reads from a side that writes do not reach would serve stale data: read-new needs dual-write.
   return { primary: f.readNew && f.dualWrite ? 'new' : 'legacy', writeSecondary: false, shadow: f.shadowRead };
+}
+
+/** What the flags decide a request by: its session and its user. */
+export function flagContext(route: Route): { sessionId?: string; userId?: string } {
+  // Only strings count here, and the native parse has them exactly as Python reads them.
+  const fields = route.parsed ?? route.request;
+  const s = fields.session_id;
+  const u = fields.user_id;
+  return {
+    sessionId: typeof s === 'string' ? s : undefined,
+    // A user-keyed action without user_id is the service's default user (the key stands for it).
+    userId: typeof u === 'string' ? u : route.spec?.key === 'user_id' && route.key ? route.key : undefined,
+  };
 }

@@ -7,7 +7,7 @@ import type { SuccessRule } from '../services/service.js';
 import { compare } from '../comparison/compare.js';
 import type { ComparisonRules } from '../comparison/rules.js';
 import type { KeyActivity } from './key-activity.js';
-import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
+import { flagContext, other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
 import type { Route } from '../routes/route.js';
 import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
@@ -77,7 +77,7 @@ export class Runner {
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
   async run(route: Route): Promise<Buffer> {
     const started = performance.now();
-    const flags = this.deps.decide(route.service, contextFor(route));
+    const flags = this.deps.decide(route.service, flagContext(route));
     // A read that changes state is carried as a write (in order, to both sides), its comparison made on landing.
     const mutating = route.spec?.kind === 'read' && route.spec.mutates === true;
     let plan = planFor(mutating ? 'write' : route.spec?.kind, flags);
@@ -216,11 +216,7 @@ export class Runner {
     }
     // The agent's reply, as bytes already (legacy's as received, the new side's as sent): its size costs nothing.
     const bytes = primary.bytes.length;
-    if (this.deps.large?.tooLarge(bytes)) {
-      this.deps.large.note(route);
-      this.deps.observer.tooLarge({ route, bytes });
-      return;
-    }
+    if (this.deps.large?.tooLargeToCompare(route, bytes)) return this.deps.observer.tooLarge({ route, bytes });
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
     this.judge(route, primary.side, control, candidate, again?.ok ? this.learnNoise(route, control, again.value) : undefined);
   }
@@ -289,18 +285,6 @@ export class Runner {
 const routeKey = (route: Route): string => `${route.service}/${route.action}`;
 
 const activityKey = (route: Route): string => keyOf(route.service, route.key);
-
-function contextFor(route: Route): { sessionId?: string; userId?: string } {
-  // Only strings count here, and the native parse has them exactly as Python reads them.
-  const fields = route.parsed ?? route.request;
-  const s = fields.session_id;
-  const u = fields.user_id;
-  return {
-    sessionId: typeof s === 'string' ? s : undefined,
-    // A user-keyed action without user_id is the service's default user (the key stands for it).
-    userId: typeof u === 'string' ? u : route.spec?.key === 'user_id' && route.key ? route.key : undefined,
-  };
-}
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
