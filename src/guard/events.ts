@@ -240,7 +240,15 @@ function storedText(e: GuardEvent | UnstoredTrip): string {
   return kept
     ? `memshift's guard tripped on ${e.service} at ${e.stage}${by}: ${why}. Nothing was rolled back: ${kept}. ` +
         `It watches ${e.service} again once resumed with ${resumeHow(e.service)}.`
-    : `memshift rolled ${e.service} back to legacy reads at ${e.stage}${by}: ${why}. Dual writes kept; resume with ${resumeHow(e.service)}.`;
+    : `memshift rolled ${e.service} back to legacy reads at ${e.stage}${by}: ${why}. Dual writes kept; ${whereHeld(e)}; resume with ${resumeHow(e.service)}.`;
+}
+
+/** Where the rollback's flag changes stand: in Unleash for all to see, or held by memshift alone (and why). */
+function whereHeld(e: GuardEventInput): string {
+  const flags = e.flagsChanged.map((c) => `${c.flag.replace(/^memshift\.[^.]+\./, '')} ${c.to}`).join(', ');
+  const missed = e.flagsChanged.some((c) => !e.unleash.changed.includes(c.flag));
+  const why = e.unleash.error ? `Unleash failed: ${e.unleash.error}` : (e.unleash.skipped ?? 'Unleash not asked');
+  return missed ? `${flags} held by memshift, not in the flags (${why}) until resumed` : `${flags} in Unleash`;
 }
 
 /** A webhook as logs name it: its origin only, as the rest of a chat tool's webhook URL is its secret. */
