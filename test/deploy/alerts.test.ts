@@ -109,7 +109,7 @@ it('tickets replicas configured apart after 5 minutes; pages a guard rollback at
         {
           at: '3m',
           alert: 'MemshiftGuardTripped',
-          firing: [{ labels: { severity: 'page', service: 'jarvis-memory' }, summary: 'memshift rolled jarvis-memory back to legacy' }],
+          firing: [{ labels: { severity: 'page', service: 'jarvis-memory' }, summary: "memshift's guard tripped on jarvis-memory" }],
         },
         { at: '3m', alert: 'MemshiftReplicaDown', firing: [] },
         {
