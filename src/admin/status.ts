@@ -7,6 +7,7 @@ import type { UnleashFetching } from '../flags/unleash-watch.js';
 import { allFlagNames } from '../flags/names.js';
 import type { Guard } from '../guard/guard.js';
 import type { GuardEvents } from '../guard/events.js';
+import { rolledBack } from '../report/format.js';
 import { isServiceName, type ServiceName } from '../services/registry.js';
 import type { AdminRoutes } from './auth.js';
 import type { Part, PartContext } from '../part.js';
@@ -47,6 +48,14 @@ const pickComparisons = (t: ServiceTotals) => ({
   noise: t.noise,
 });
 
+/** The guard's state, and when tripped why, in words (the console shows it): its window starts empty at a trip. */
+function guardStatus(guard: Guard | undefined, service: ServiceName) {
+  const g = guard?.status(service);
+  if (!g) return null;
+  const e = g.state === 'tripped' ? g.lastEvent : undefined;
+  return { ...g, ...(e ? { why: `${rolledBack(e)}${e.replica ? ` (replica ${e.replica})` : ''}` } : {}) };
+}
+
 async function proxyStatus(deps: StatusDeps) {
   const snap = deps.flags.snapshot();
   const overrides = deps.flags.localOverrides();
@@ -68,7 +77,7 @@ async function proxyStatus(deps: StatusDeps) {
           stage: serviceSnapshot(snap, s).stage,
           flags: serviceSnapshot(snap, s).flags,
           overrides: Object.fromEntries(Object.entries(overrides).filter(([name]) => name in serviceSnapshot(snap, s).flags)),
-          guard: deps.guard?.status(s) ?? null,
+          guard: guardStatus(deps.guard, s),
           // Since when each side has missed writes (legacy at complete, new under the kill switch or at off again): stale until a repair.
           reached: deps.reached?.(s) ?? null,
           behindSince: { legacy: deps.gap?.(s, 'legacy')?.since.toISOString() ?? null, new: deps.gap?.(s, 'new')?.since.toISOString() ?? null },

@@ -132,6 +132,8 @@ it('offers to resume a guard that rolled a service back; resumed, the service fo
   });
   await expect.poll(() => stack.proxy.guard!.tripped(), { timeout: 30_000 }).toEqual([S]);
   await expect.poll(() => figure(S, 'guard'), { timeout: 10_000 }).toBe('guard tripped');
+  // Why, in words: the window figures start empty at a trip.
+  expect(await figure(S, 'guard-why')).toBe('Guard: rolled back at shadow (replica another-replica).');
   expect(await sides(['resume-a', 'resume-b'])).toEqual(['legacy', 'legacy']);
   expect(stack.proxy.flags.decide(S, { userId: 'anyone' })).toMatchObject({ shadowRead: false });
 
@@ -141,6 +143,7 @@ it('offers to resume a guard that rolled a service back; resumed, the service fo
   expect(stack.proxy.flags.decide(S, { userId: 'anyone' })).toMatchObject({ shadowRead: true });
   await expect.poll(() => figure(S, 'guard'), { timeout: 10_000 }).toBe('guard watching');
   expect(await card(S).locator('button[data-action="resume-guard"]').count()).toBe(0);
+  expect(await card(S).locator('[data-figure="guard-why"]').count()).toBe(0);
 });
 
 it('ramps read-new to 30% from the page: about 30% of users read from new, each always the same side; roll back sends all to legacy', async () => {

@@ -140,6 +140,8 @@ function serviceCard(name, s, report) {
       el('span', { class: `guard ${s.guard ? s.guard.state : 'off'}`, 'data-figure': 'guard' }, `guard ${s.guard ? s.guard.state : 'off'}`),
     ),
     gapNotes(name, s.behindSince),
+    // Why the guard tripped: its window starts empty at a trip, so the figures below no longer show it.
+    s.guard && s.guard.why ? el('p', { class: 'bad', 'data-figure': 'guard-why' }, `Guard: ${s.guard.why}.`) : undefined,
     controls,
     el('div', { class: 'split' }, flagsTable(s.flags), win, totalsTable(s)),
     chart,
