@@ -14,6 +14,7 @@ import { KILL_SWITCH } from '../flags/names.js';
 import { resolveFlagsFile } from '../flags/definitions.js';
 import { ipv6Option } from '../util/zmq-ipv6.js';
 import { failureOf, unleashUnreached } from '../flags/unleash-reach.js';
+import { webhookOrigin } from '../guard/events.js';
 import { pgClient } from '../util/pg-url.js';
 
 /** One check: what was tried, and the answer (undefined: fine) or why not; optional ones only warn. */
@@ -31,9 +32,9 @@ export const command = defineCommand(
 Validates the configuration (every key named when wrong) and tries what it points at, without serving:
 the state store (store.url: connect, the rights memshift needs), each legacy service and the orchestrator
 (one health_check each), Unleash (flags.url with the client token; with flags.adminToken, the admin API),
-and for reconcile / backfill the legacy store files and reconcile.orchestratorDatabaseUrl. Warns when a
-service whose agent stamps local times has no timeZone. Prints one line per check; exits 1 when a required
-one fails.`,
+the guard's webhooks (reached with a HEAD, nothing posted), and for reconcile / backfill the legacy store
+files and reconcile.orchestratorDatabaseUrl. Warns when a service whose agent stamps local times has no
+timeZone. Prints one line per check; exits 1 when a required one fails.`,
   { ...CONFIG_OPTIONS },
   async ({ values, positionals }) => {
     if (positionals[0] !== 'check') throw new Error('usage: memshift config check [--config FILE] [--set k=v ...]');
@@ -49,6 +50,16 @@ one fails.`,
     return failed ? 1 : 0;
   },
 );
+
+/** Why a webhook's server cannot be reached (undefined: it answered, whatever it said). */
+async function webhookUnreached(url: string): Promise<string | undefined> {
+  try {
+    await (await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(TIMEOUT_MS) })).body?.cancel();
+    return undefined;
+  } catch (err) {
+    return failureOf(err);
+  }
+}
 
 function checksOf(config: Config): Check[] {
   const services = serviceNames().filter((s) => serviceConfigOf(config, s).enabled);
@@ -100,6 +111,8 @@ function checksOf(config: Config): Check[] {
       optional: true,
       run: () => readable(legacyStorePath(config, s)),
     });
+  // Reached, not posted to (a HEAD: any answer will do): a chat channel gets no test message.
+  for (const url of config.guard.webhooks) checks.push({ what: `guard webhook ${webhookOrigin(url)}`, optional: true, run: () => webhookUnreached(url) });
   const orchestratorDb = config.reconcile.orchestratorDatabaseUrl;
   checks.push({
     what: `orchestrator database for reconcile ${orchestratorDb ? redactUrl(orchestratorDb) : '(reconcile.orchestratorDatabaseUrl not set)'}`,

@@ -251,8 +251,8 @@ function whereHeld(e: GuardEventInput): string {
   return missed ? `${flags} held by memshift, not in the flags (${why}) until resumed` : `${flags} in Unleash`;
 }
 
-/** A webhook as logs name it: its origin only, as the rest of a chat tool's webhook URL is its secret. */
-const originOf = (url: string): string => `${new URL(url).origin}/…`;
+/** A webhook as logs and commands name it: its origin only, as the rest of a chat tool's webhook URL is its secret. */
+export const webhookOrigin = (url: string): string => `${new URL(url).origin}/…`;
 
 /**
  * POSTs the event to every webhook; a failing one is logged and never blocks the others. The body is
@@ -270,9 +270,9 @@ export async function notifyWebhooks(urls: readonly string[], event: GuardEvent 
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.body?.cancel();
-        if (!res.ok) log.warn({ webhook: originOf(url), status: res.status }, 'guard webhook refused the event');
+        if (!res.ok) log.warn({ webhook: webhookOrigin(url), status: res.status }, 'guard webhook refused the event');
       } catch (err) {
-        log.warn({ webhook: originOf(url), err: (err as Error).message }, 'guard webhook failed');
+        log.warn({ webhook: webhookOrigin(url), err: (err as Error).message }, 'guard webhook failed');
       }
     }),
   );

@@ -1,10 +1,11 @@
 /**
- * `memshift config check` against real backends: all there passes; a dead legacy port fails, named; a bad key is refused,
- * named; an Unleash whose certificate a private CA signed fails with the reason and the way to trust that CA, and passes
+ * `memshift config check` against real backends: all there passes; a dead legacy port fails, named; a guard webhook is
+ * reached, not posted to; a bad key is refused, named; an Unleash whose certificate a private CA signed fails with the reason and the way to trust that CA, and passes
  * once memshift's process trusts it; `memshift flags status` says when Unleash was not reached.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,32 @@ it('passes when the store, every legacy service, the orchestrator and the flags 
   expect(out).toMatch(/^warn +session-memory times local to memshift's own zone, \S+: services\.session-memory\.timeZone not set/m);
   expect(out).not.toMatch(/jarvis-memory times/);
   expect(code).toBe(0);
+});
+
+it('reaches each guard webhook without posting to it, naming it by its origin (the rest of its URL is a secret)', async () => {
+  const methods: string[] = [];
+  const hook = createHttpServer((req, res) => {
+    methods.push(req.method!);
+    res.writeHead(405).end();
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(hook.address() as AddressInfo).port}`;
+  // A port nothing listens on (fetch refuses port 1 itself, as a browser does).
+  const gone = createHttpServer();
+  await new Promise<void>((r) => gone.listen(0, '127.0.0.1', r));
+  const closed = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+  await new Promise((r) => gone.close(r));
+  try {
+    const { code, out } = await check([`guard.webhooks=[${origin}/services/T0/B0/hookSECRET1, ${closed}/hooks/hookSECRET2]`]);
+    expect(out).toMatch(new RegExp(`^ok +guard webhook ${origin}/…$`, 'm'));
+    expect(out).toMatch(new RegExp(`^warn +guard webhook ${closed}/…: fetch failed: .*ECONNREFUSED`, 'm'));
+    expect(out).not.toMatch(/hookSECRET/);
+    expect(methods).toEqual(['HEAD']);
+    // A webhook out of reach is a warning: the guard still works, its chat line does not.
+    expect(code).toBe(0);
+  } finally {
+    await new Promise((r) => hook.close(r));
+  }
 });
 
 it("takes a service's time zone from its config, and refuses a zone that is none", async () => {
