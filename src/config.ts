@@ -143,7 +143,7 @@ const configSchema = () =>
          */
         timeToleranceS: z.number().nonnegative().default(1),
         /**
-         * A read whose reply (as the agent gets it) is larger is not compared, and its key's reads are not shadowed for a
+         * A read whose legacy reply is larger is not compared, and its key's reads are not shadowed for a
          * while (src/plan/large-replies.ts): comparing a reply of megabytes holds every agent's request on this replica
          * for as long as it takes. Counted as not compared (too large). 0: no bound.
          */

@@ -41,7 +41,7 @@ const pickComparisons = (t: ServiceTotals) => ({
   skipped: t.skipped,
   rechecked: t.rechecked,
   neverCompared: t.neverCompared,
-  // Reads not compared: the agent's reply over shadow.maxCompareBytes.
+  // Reads not compared: legacy's reply over shadow.maxCompareBytes.
   tooLarge: t.tooLarge,
   // The A/A noise baseline: pairs read, and differences discounted as noise per field.
   baselineReads: t.baselineReads,

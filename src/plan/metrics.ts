@@ -18,7 +18,7 @@ const rechecksGivenUp = defineCounter('memshift.rechecks.given_up', {
 });
 const baselineReads = defineCounter('memshift.baseline.reads', { description: 'A/A pairs (legacy read twice) taken for the noise baseline' });
 const tooLarge = defineCounter('memshift.comparisons.too_large', {
-  description: "Shadowed reads not compared: the agent's reply was over shadow.maxCompareBytes (its key not shadowed for a while)",
+  description: "Shadowed reads not compared: legacy's reply was over shadow.maxCompareBytes (its key not shadowed for a while)",
 });
 const noiseDiscounted = defineCounter('memshift.noise.discounted', {
   description: 'Comparisons with a difference discounted as noise, by field path (capped)',

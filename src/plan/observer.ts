@@ -50,7 +50,7 @@ export interface RecheckGivenUpEvent {
   why: GiveUp;
 }
 
-/** A shadowed read not compared: the agent's reply was larger than shadow.maxCompareBytes (src/plan/large-replies.ts). */
+/** A shadowed read not compared: legacy's reply was larger than shadow.maxCompareBytes (src/plan/large-replies.ts). */
 export interface TooLargeEvent {
   route: Route;
   bytes: number;

@@ -24,6 +24,7 @@ import type { NoiseBaseline } from '../comparison/noise.js';
 import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
+import { settle, type Settled } from '../util/settle.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -214,11 +215,16 @@ export class Runner {
       this.deps.observer.compared({ route, outcome: `${other(primary.side)}_error`, ...asPrimary(primary), error: shadow.error });
       return;
     }
-    // The agent's reply, as bytes already (legacy's as received, the new side's as sent): its size costs nothing.
-    const bytes = primary.bytes.length;
-    if (this.deps.large?.tooLargeToCompare(route, bytes)) return this.deps.observer.tooLarge({ route, bytes });
     const [control, candidate] = primary.side === 'legacy' ? [primary, shadow.value] : [shadow.value, primary];
+    const large = this.uncompared(route, control);
+    if (large) return large.report();
     this.judge(route, primary.side, control, candidate, again?.ok ? this.learnNoise(route, control, again.value) : undefined);
+  }
+
+  /** A pair too large to compare, by legacy's reply (as received: free to measure): a verdict that only counts it. */
+  private uncompared(route: Route, legacy: Observation): Verdict | undefined {
+    const bytes = legacy.bytes.length;
+    return this.deps.large?.tooLargeToCompare(route, bytes) ? { agree: true, report: () => this.deps.observer.tooLarge({ route, bytes }) } : undefined;
   }
 
   /** Two reads of legacy for one request: the fields that differed between them are noise, for it and as learned. */
@@ -274,7 +280,8 @@ export class Runner {
           ]);
           return { legacy, fresh, ...(again?.ok ? { again: again.value } : {}) };
         },
-        compare: (route, primary, { legacy, fresh, again }) => this.weigh(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again)),
+        compare: (route, primary, { legacy, fresh, again }) =>
+          this.uncompared(route, legacy) ?? this.weigh(route, primary, legacy, fresh, again && this.learnNoise(route, legacy, again)),
         giveUp: (route, covered, why) => observer.recheckGivenUp({ route, covered, why }),
       },
       opts,
@@ -285,13 +292,6 @@ export class Runner {
 const routeKey = (route: Route): string => `${route.service}/${route.action}`;
 
 const activityKey = (route: Route): string => keyOf(route.service, route.key);
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
-  p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
 
 /** The primary's reply, as the side a comparison took it from. */
 const asPrimary = (primary: Observation) => ({ primary: primary.side, ...(primary.side === 'legacy' ? { control: primary } : { candidate: primary }) });

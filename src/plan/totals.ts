@@ -30,7 +30,7 @@ export interface ServiceTotals {
   neverCompared: number;
   /** A/A pairs read (legacy twice) for the noise baseline. */
   baselineReads: number;
-  /** Shadowed reads not compared: the agent's reply over shadow.maxCompareBytes. */
+  /** Shadowed reads not compared: legacy's reply over shadow.maxCompareBytes. */
   tooLarge: number;
   /** Differences discounted as noise, per field path in rule form. */
   noise: Record<string, number>;

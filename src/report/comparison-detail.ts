@@ -13,7 +13,7 @@ export interface ComparisonDetail {
   offsets: Record<string, number>;
   /** Reads skipped for a write in flight: compared later, given up (by why), or still waiting when the report was made. */
   skipped: { reads: number; rechecked: number; neverCompared: number; waiting: number; givenUp: Record<string, number> };
-  /** Shadowed reads not compared: the agent's reply over shadow.maxCompareBytes (src/plan/large-replies.ts). */
+  /** Shadowed reads not compared: legacy's reply over shadow.maxCompareBytes (src/plan/large-replies.ts). */
   tooLarge: number;
   /** Per action: A/A pairs read, and per field how often it differed A/A and how often it was discounted A/B. */
   noise: { action: string; aaReads: number; fields: { field: string; aaDiffs: number; aaShare: number; discounted: number }[] }[];

@@ -50,7 +50,7 @@ export function shown(v: unknown, max = 120): string {
 export const RESUMED = 'resumed by a person: the flags decide again';
 
 /** What the report's "not compared (reply too large)" figure counts. */
-export const TOO_LARGE = "the agent's reply was over shadow.maxCompareBytes; its key and action then go unshadowed for 10 min";
+export const TOO_LARGE = "legacy's reply was over shadow.maxCompareBytes; its key and action then go unshadowed for 10 min";
 
 /** A guard breach in its rule's unit: `mismatchRate 0.59% > 0.10% (171 samples)`. */
 export function breach(b: { rule: string; value: number; threshold: number; samples: number }): string {

@@ -86,7 +86,7 @@ it('a reply over the bound is not compared, nor its key shadowed again; a smalle
   const report = await proxy.reporter.write();
   const section = report.data.services.find((s) => s.service === S)!;
   expect(section.comparison.tooLarge).toBe(5);
-  expect(report.markdown).toMatch(/\| Not compared \(reply too large\) \| 5 \(the agent's reply was over shadow\.maxCompareBytes/);
+  expect(report.markdown).toMatch(/\| Not compared \(reply too large\) \| 5 \(legacy's reply was over shadow\.maxCompareBytes/);
   const status = (await (await fetch(`${proxy.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
     services: Record<string, { comparisons: { tooLarge: number } }>;
   };
@@ -94,4 +94,24 @@ it('a reply over the bound is not compared, nor its key shadowed again; a smalle
   expect(await (await fetch(`${proxy.httpUrl}/metrics`)).text()).toMatch(
     new RegExp(`^memshift_comparisons_too_large_total\\{[^}]*service="${S}"[^}]*\\} 5$`, 'm'),
   );
+}, 60_000);
+
+it('a read skipped for a write in flight, re-checked once the key settled, is not compared either when too large', async () => {
+  for (let i = 0; i < 200; i++) await remember('heavy2', `memory ${i} ${'y'.repeat(200)}`);
+  const before = { ...proxy.runner.stats.of(S) };
+  // The orchestrator slow to take writes: the next write's copy is still on its way when the read comes.
+  await sims.applyFaults('orchestrator', { latencyMs: 300 });
+  try {
+    await agent.call({ action: 'add_memory', user_id: 'heavy2', memory: 'one more' });
+    await agent.call({ action: 'get_memories', user_id: 'heavy2' });
+    await expect.poll(() => proxy.runner.stats.of(S).tooLarge, { timeout: 10_000 }).toBe(before.tooLarge + 1);
+  } finally {
+    await sims.applyFaults('orchestrator', { latencyMs: 0 });
+  }
+  const after = proxy.runner.stats.of(S);
+  expect({ skipped: after.skipped, compared: after.compared, rechecked: after.rechecked }).toEqual({
+    skipped: before.skipped + 1,
+    compared: before.compared,
+    rechecked: before.rechecked,
+  });
 }, 60_000);
