@@ -16,6 +16,9 @@ export function flagName(service: ServiceName, kind: FlagKind): string {
   return names[kind];
 }
 
+/** A flag's name without its `memshift.<service>.` prefix, as reports and chat lines show it beside the service's name. */
+export const shortFlagName = (name: string): string => name.replace(/^memshift\.[^.]+\./, '');
+
 export const serviceFlagNames = (service: ServiceName): string[] => FLAG_KINDS.map((k) => flagName(service, k));
 
 export const allFlagNames = (): string[] => [...serviceNames().flatMap(serviceFlagNames), KILL_SWITCH];

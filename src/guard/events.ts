@@ -6,6 +6,7 @@ import { inTransaction } from '../store/client.js';
 import { repairOf } from '../store/side-gaps.js';
 import { childLogger } from '../telemetry/log.js';
 import type { WindowFigures } from './window.js';
+import { shortFlagName } from '../flags/names.js';
 
 const log = childLogger('guard');
 
@@ -245,7 +246,7 @@ function storedText(e: GuardEvent | UnstoredTrip): string {
 
 /** Where the rollback's flag changes stand: in Unleash for all to see, or held by memshift alone (and why). */
 function whereHeld(e: GuardEventInput): string {
-  const flags = e.flagsChanged.map((c) => `${c.flag.replace(/^memshift\.[^.]+\./, '')} ${c.to}`).join(', ');
+  const flags = e.flagsChanged.map((c) => `${shortFlagName(c.flag)} ${c.to}`).join(', ');
   const missed = e.flagsChanged.some((c) => !e.unleash.changed.includes(c.flag));
   const why = e.unleash.error ? `Unleash failed: ${e.unleash.error}` : (e.unleash.skipped ?? 'Unleash not asked');
   return missed ? `${flags} held by memshift, not in the flags (${why}) until resumed` : `${flags} in Unleash`;

@@ -4,6 +4,7 @@ import type { ServiceName } from '../services/registry.js';
 import { gapLine } from '../store/side-gaps.js';
 import { movedNoReads, resumeHow, type Breach } from '../guard/events.js';
 import { dominantOffset, offsetLabel } from '../comparison/offset.js';
+import { shortFlagName } from '../flags/names.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -25,7 +26,7 @@ export const servedErrors = (s: { requests: number; backendError: number; backen
 
 /** A guard rollback in force that the flags do not show, as one sentence (shared by the HTML and Markdown reports). */
 export const heldBackLine = (service: string, h: { since: string; flagsChanged: { flag: string; to: string }[] }): string =>
-  `Held back by the guard since ${stamp(h.since)} (${h.flagsChanged.map((f) => `${f.flag.replace(/^memshift\.[^.]+\./, '')} ${f.to}`).join(', ')}): ` +
+  `Held back by the guard since ${stamp(h.since)} (${h.flagsChanged.map((f) => `${shortFlagName(f.flag)} ${f.to}`).join(', ')}): ` +
   `the flags do not show it, and the fleet serves so until the guard is resumed (${resumeHow(service)}).`;
 
 /** A side's gap, as one sentence (shared by the HTML and Markdown reports). */

@@ -29,6 +29,7 @@ import {
   VERDICT_LABEL,
 } from './format.js';
 import { escapeXml as esc, lineChart, type ChartSeries } from './svg.js';
+import { shortFlagName } from '../flags/names.js';
 
 const SERVICE_COLORS = ['#2563eb', '#ea580c', '#0d9488', '#9333ea', '#ca8a04'];
 const LEGACY_COLOR = '#64748b';
@@ -189,7 +190,7 @@ function flagState(f: FlagState): string {
 
 const flagsTable = (flags: Record<string, FlagState>) =>
   `<table class="flags"><caption>Flags now</caption><tbody>${Object.entries(flags)
-    .map(([name, f]) => row(name.replace(/^memshift\.[^.]+\./, ''), flagState(f)))
+    .map(([name, f]) => row(shortFlagName(name), flagState(f)))
     .join('')}</tbody></table>`;
 
 function actionsTable(s: ServiceReport): string {

@@ -22,6 +22,7 @@ import {
   unknownLine,
   VERDICT_LABEL,
 } from './format.js';
+import { shortFlagName } from '../flags/names.js';
 
 /** Keeps a cell on one table row. */
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -54,7 +55,7 @@ export function renderMarkdown(r: ReportData): string {
 function serviceMarkdown(s: ServiceReport): string[] {
   const t = s.totals;
   const flags = Object.entries(s.flags)
-    .map(([name, f]) => `${name.replace(/^memshift\.[^.]+\./, '')} ${flagWords(f)}`)
+    .map(([name, f]) => `${shortFlagName(name)} ${flagWords(f)}`)
     .join(', ');
   const out = [
     `## ${s.service} — ${VERDICT_LABEL[s.verdict.verdict]}${s.verdict.next ? ` → ${s.verdict.next}` : ''}`,
