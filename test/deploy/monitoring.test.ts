@@ -38,8 +38,8 @@ beforeAll(async () => {
       // jarvis-memory at cutover: some reads served from new, some falling back.
       [flagName('jarvis-memory', 'read-new')]: { enabled: true, rollout: 50 },
     },
-    // Re-checks given up at once: their counter counts.
-    { shadow: { recheck: { maxDelayMs: 1 } } },
+    // Re-checks given up at once: their counter counts. Replies over 600 bytes too large to compare: theirs too.
+    { shadow: { recheck: { maxDelayMs: 1 }, maxCompareBytes: 600 } },
     { faults: { 'jarvis-memory': { counterField: 'served' } } },
   );
   const fronts = stack.proxy.fronts;
