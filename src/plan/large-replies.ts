@@ -15,13 +15,10 @@ export class LargeReplies {
   private readonly until = new Map<string, number>();
 
   constructor(
-    readonly maxBytes: number,
+    /** More than this is too large (positive: without a bound the runner has no LargeReplies). */
+    private readonly maxBytes: number,
     private readonly now: () => number = Date.now,
   ) {}
-
-  private tooLarge(bytes: number): boolean {
-    return this.maxBytes > 0 && bytes > this.maxBytes;
-  }
 
   /** Whether the route's key and action were found too large lately: no shadow read for it. */
   known(route: Route): boolean {
@@ -36,7 +33,7 @@ export class LargeReplies {
 
   /** Whether a reply of `bytes` to the route is too large to compare; one that is, its key and action are remembered. */
   tooLargeToCompare(route: Route, bytes: number): boolean {
-    if (!this.tooLarge(bytes)) return false;
+    if (bytes <= this.maxBytes) return false;
     this.note(route);
     return true;
   }
