@@ -41,6 +41,8 @@ export interface GuardEventInput {
   kind?: 'resume';
   /** A resume's newest rollback let go of (an event id): later ones stay in force. */
   resumes?: number;
+  /** A resume memshift recorded, not a person: it lets go of a trip whose event landed after the person's resume. */
+  covering?: true;
   service: string;
   /** The stage the service was in when the guard acted. */
   stage: string;
@@ -82,10 +84,12 @@ interface Row {
   kind: string;
   resumes: string | null;
   legacy_behind_since: Date | null;
+  covering: boolean;
 }
 
 const toEvent = (r: Row): GuardEvent => ({
   ...(r.kind === 'resume' ? { kind: 'resume' as const, resumes: Number(r.resumes ?? 0) } : {}),
+  ...(r.covering ? { covering: true as const } : {}),
   id: Number(r.id),
   at: r.at.toISOString(),
   service: r.service,
@@ -121,8 +125,8 @@ export class GuardEvents {
   async record(e: GuardEventInput, on: Pick<pg.Pool, 'query'> = this.pool): Promise<GuardEvent> {
     const uid = e.uid ?? randomUUID();
     const { rows } = await on.query<Row>(
-      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since, uid, at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::timestamptz, now()))
+      `INSERT INTO guard_events (service, stage, breaches, window_figures, flags_changed, unleash, replica, kind, resumes, legacy_behind_since, uid, covering, at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13::timestamptz, now()))
        ON CONFLICT (uid) DO NOTHING RETURNING *`,
       [
         e.service,
@@ -136,6 +140,7 @@ export class GuardEvents {
         e.resumes ?? null,
         e.legacyBehindSince ?? null,
         uid,
+        e.covering ?? false,
         e.at ?? null,
       ],
     );
@@ -199,11 +204,11 @@ export class GuardEvents {
     return rows.map(toEvent).filter((e) => e.flagsChanged.some((c) => !e.unleash.changed.includes(c.flag)));
   }
 
-  /** A service's rollbacks and a person's resumes in [from, to), oldest first (at most 100). */
+  /** A service's rollbacks and a person's resumes in [from, to), oldest first (at most 100); covering resumes left out. */
   async between(service: string, from: Date, to: Date): Promise<BetweenRow[]> {
     const { rows } = await this.pool.query<BetweenRow>(
       `SELECT kind, at, stage, breaches, flags_changed, legacy_behind_since FROM guard_events
-       WHERE service = $1 AND at >= $2 AND at < $3 ORDER BY at, id LIMIT 100`,
+       WHERE service = $1 AND at >= $2 AND at < $3 AND NOT covering ORDER BY at, id LIMIT 100`,
       [service, from, to],
     );
     return rows;

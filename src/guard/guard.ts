@@ -184,7 +184,8 @@ export class Guard {
       // Not a rollback it had not seen (this replica's own, not stored yet, or a later one).
       if (g?.state !== 'tripped' || (g.event?.id ?? Infinity) > (e.resumes ?? 0)) return;
       this.letGo(service, g);
-      log.info({ service, replica: e.replica, eventId: e.id }, 'guard: resumed by an operator on another replica; following it');
+      const by = e.covering ? 'a trip stored after its resume let go of' : 'resumed by an operator';
+      log.info({ service, replica: e.replica, eventId: e.id }, `guard: ${by} on another replica; following it`);
       return;
     }
     if (!g || g.state !== 'watching' || Date.parse(e.at) < g.watchingSince || !GUARDED.has(this.stageOf(service))) return;
@@ -250,6 +251,7 @@ export class Guard {
         unleash: { changed: [] },
         // The newest rollback this replica knew of: its own, or the fleet's events it read.
         resumes: Math.max(g.event?.id ?? 0, this.lastEventId ?? 0, covering ?? 0),
+        ...(covering === undefined ? {} : { covering: true }),
         ...(replica ? { replica } : {}),
       });
       // The channel told of the rollback hears that a person let it go.

@@ -383,6 +383,12 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'guard_events_uid',
     sql: `ALTER TABLE guard_events ADD COLUMN uid uuid UNIQUE`,
   },
+  {
+    // A resume memshift recorded for a trip whose event landed after a person's resume (src/guard/trip-record.ts): no
+    // person's, so the report does not count it as one.
+    name: 'guard_events_covering',
+    sql: `ALTER TABLE guard_events ADD COLUMN covering boolean NOT NULL DEFAULT false`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

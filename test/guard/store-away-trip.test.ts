@@ -3,7 +3,8 @@
  * failing and memshift's store with it, as when both live on one PostgreSQL server. The rollback holds at once; the
  * chat channel hears of it then, not only once the store answers; and the event is stored once the store is back (the
  * same event however many attempts landed), when another replica, whose store never failed, follows it. A trip a
- * person resumed before its event landed is let go of for the fleet too.
+ * person resumed before its event landed is let go of for the fleet too, by a resume the report does not count as a
+ * person's.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
@@ -99,5 +100,9 @@ describe('the store frozen, the trip resumed before it answers', () => {
     expect((await events.inForceUpTo(await events.lastId())).filter((e) => e.service === S)).toEqual([]);
     await expect.poll(() => other.guard!.tripped(), { timeout: 10_000 }).toEqual([]);
     expect(away.guard!.tripped()).toEqual([]);
+    // memshift's covering resume is told apart from the person's: the report's day shows the trip and one resume.
+    await expect.poll(async () => (await events.list({ service: S })).filter((e) => e.covering).length, { timeout: 30_000 }).toBe(1);
+    const day = await events.between(S, new Date(Date.now() - 3_600_000), new Date(Date.now() + 60_000));
+    expect(day.map((e) => e.kind)).toEqual(['rollback', 'resume']);
   }, 120_000);
 });

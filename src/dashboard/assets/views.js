@@ -105,7 +105,7 @@ export function details(r) {
           el(
             'li',
             {},
-            `${e.at.slice(11, 19)} ${e.stage}: ${e.kind === 'resume' ? 'resumed by a person' : e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ')}`,
+            `${e.at.slice(11, 19)} ${e.stage}: ${e.kind !== 'resume' ? e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ') : e.covering ? 'a trip stored after its resume, let go of by memshift' : 'resumed by a person'}`,
           ),
         ),
       )
