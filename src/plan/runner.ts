@@ -206,6 +206,8 @@ export class Runner {
   /** A mutating read's comparison: the primary's reply with the secondary's, both made at the same point of the key's order. */
   private compareLanded(route: Route, primary: Observation, secondary: Observation): void {
     const [control, candidate] = primary.side === 'legacy' ? [primary, secondary] : [secondary, primary];
+    const large = this.uncompared(route, control);
+    if (large) return large.report();
     this.judge(route, primary.side, control, candidate);
   }
 

@@ -3,7 +3,8 @@
  * user, megabytes for a long history, and comparing such a pair held every agent's request on the replica for a
  * quarter of a second (a 2.5 MB reply: 77-243 ms in one comparison, measured). A read over the bound is not compared,
  * counted as such (status, report, metrics), and its key and action are not shadowed for a while; smaller reads are
- * compared as before. Here the bound is 20 kB, one user's reply 50 kB, its orchestrator copy altered.
+ * compared as before, a mutating read's pair too. Here the bound is 20 kB, one user's reply 50 kB, its orchestrator copy
+ * altered.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
@@ -16,6 +17,7 @@ import { configFor, startSims } from '../support/stack.js';
 import { ReqClient } from '../support/zmq-client.js';
 
 const S = 'jarvis-memory' as const;
+const C = 'contextual-memory' as const;
 const MAX = 20_000;
 const TOKEN = 'too-large';
 
@@ -24,18 +26,26 @@ let temp: TempFlags;
 let flags: Flags;
 let proxy: Proxy;
 let agent: ReqClient;
+let contextual: ReqClient;
 
 beforeAll(async () => {
   sims = await startSims();
-  temp = await TempFlags.create({ [flagName(S, 'dual-write')]: { enabled: true }, [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 } });
+  temp = await TempFlags.create({
+    [flagName(S, 'dual-write')]: { enabled: true },
+    [flagName(S, 'shadow-read')]: { enabled: true, rollout: 100 },
+    [flagName(C, 'dual-write')]: { enabled: true },
+    [flagName(C, 'shadow-read')]: { enabled: true, rollout: 100 },
+  });
   flags = await temp.open();
   proxy = await startProxy(configFor(sims, await freshDatabaseUrl(), { shadow: { maxCompareBytes: MAX }, report: { dir: '' }, admin: { token: TOKEN } }), {
     flags,
   });
   agent = new ReqClient(proxy.fronts[S]!, 10_000);
+  contextual = new ReqClient(proxy.fronts[C]!, 10_000);
 }, 60_000);
 afterAll(async () => {
   agent?.close();
+  contextual?.close();
   await proxy?.close();
   await proxy?.store.close();
   await temp?.dispose();
@@ -114,4 +124,19 @@ it('a read skipped for a write in flight, re-checked once the key settled, is no
     compared: before.compared,
     rechecked: before.rechecked,
   });
+}, 60_000);
+
+it("a mutating read's pair (contextual get_context, compared once its copy landed) is not compared either when too large", async () => {
+  // Decisions are kept for good: a long-lived session's snapshot grows with them.
+  for (let i = 0; i < 150; i++) await contextual.call({ action: 'record_decision', session_id: 'decided', decision: `decision ${i} ${'z'.repeat(150)}` });
+  await contextual.call({ action: 'record_decision', session_id: 'small', decision: 'just one' });
+  await proxy.runner.secondary.drain();
+  const before = { ...proxy.runner.stats.of(C) };
+  const snapshot = (await contextual.call({ action: 'get_context', session_id: 'decided' })) as { key_decisions: unknown[] };
+  expect(snapshot.key_decisions).toHaveLength(150);
+  expect(JSON.stringify(snapshot).length).toBeGreaterThan(MAX);
+  await contextual.call({ action: 'get_context', session_id: 'small' });
+  await proxy.runner.secondary.drain();
+  await expect.poll(() => proxy.runner.stats.of(C).compared, { timeout: 10_000 }).toBe(before.compared + 1);
+  expect(proxy.runner.stats.of(C).tooLarge).toBe(before.tooLarge + 1);
 }, 60_000);
