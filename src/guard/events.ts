@@ -7,6 +7,7 @@ import { repairOf } from '../store/side-gaps.js';
 import { childLogger } from '../telemetry/log.js';
 import type { WindowFigures } from './window.js';
 import { shortFlagName } from '../flags/names.js';
+import { digitsApart } from '../util/digits-apart.js';
 
 const log = childLogger('guard');
 
@@ -227,8 +228,11 @@ const RULE_WORDS: Record<GuardRule, string> = { mismatchRate: 'mismatch rate', e
 
 /** A breach in words: the figure, its threshold and the samples behind it. */
 const breachText = (b: Breach): string => {
-  const figure = (v: number) => (b.rule === 'addedLatencyMs' ? `${Math.round(v)} ms` : `${+(v * 100).toFixed(3)}%`);
-  return `${RULE_WORDS[b.rule]} ${figure(b.value)} over ${figure(b.threshold)} (${b.samples} samples)`;
+  const latency = b.rule === 'addedLatencyMs';
+  const scale = latency ? 1 : 100;
+  const figure = (v: number, digits: number) => `${+(v * scale).toFixed(digits)}${latency ? ' ms' : '%'}`;
+  const digits = latency ? 0 : 3;
+  return `${RULE_WORDS[b.rule]} ${figure(b.value, digitsApart(b.value * scale, b.threshold * scale, digits))} over ${figure(b.threshold, digits)} (${b.samples} samples)`;
 };
 
 /** A trip or a resume in one line for a person: what a chat tool shows of a webhook's payload (its `text`). */

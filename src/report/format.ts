@@ -5,11 +5,15 @@ import { gapLine } from '../store/side-gaps.js';
 import { movedNoReads, resumeHow, type Breach } from '../guard/events.js';
 import { dominantOffset, offsetLabel } from '../comparison/offset.js';
 import { shortFlagName } from '../flags/names.js';
+import { digitsApart } from '../util/digits-apart.js';
 
 export const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** A rate as a percentage: two decimals below 10% (where 0.1% thresholds live), one above. */
 export const percent = (rate: number): string => `${(rate * 100).toFixed(rate < 0.1 ? 2 : 1)}%`;
+
+/** A rate beside the limit it is judged by, with the decimals that tell them apart (0.101% over a 0.10% limit). */
+export const percentBy = (rate: number, limit: number): string => `${(rate * 100).toFixed(digitsApart(rate * 100, limit * 100, rate < 0.1 ? 2 : 1))}%`;
 
 export const ms = (v: number | null): string => (v === null ? '–' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
 
@@ -55,8 +59,10 @@ export const TOO_LARGE = "legacy's reply was over shadow.maxCompareBytes; its ke
 
 /** A guard breach in its rule's unit: `mismatchRate 0.59% > 0.10% (171 samples)`. */
 export function breach(b: { rule: string; value: number; threshold: number; samples: number }): string {
-  const unit = b.rule === 'addedLatencyMs' ? (v: number) => ms(v) : percent;
-  return `${b.rule} ${unit(b.value)} > ${unit(b.threshold)} (${count(b.samples)} samples)`;
+  const value =
+    b.rule === 'addedLatencyMs' ? `${b.value.toFixed(digitsApart(b.value, b.threshold, b.value < 10 ? 2 : 1))} ms` : percentBy(b.value, b.threshold);
+  const threshold = b.rule === 'addedLatencyMs' ? ms(b.threshold) : percent(b.threshold);
+  return `${b.rule} ${value} > ${threshold} (${count(b.samples)} samples)`;
 }
 
 /**

@@ -8,7 +8,8 @@ import { other, SIDES, type Side } from '../plan/plan.js';
 import { bothBehindLine, GAP_CAUSE, WRITTEN_SECOND } from '../store/side-gaps.js';
 
 const SIDE_NAME: Record<Side, string> = { legacy: 'legacy', new: 'the orchestrator' };
-import { percent } from './format.js';
+import { percent, percentBy } from './format.js';
+import { digitsApart } from '../util/digits-apart.js';
 
 export type Verdict = 'advance' | 'hold' | 'roll back';
 
@@ -141,7 +142,9 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
 
   const clean: string[] = [];
   if (COMPARED.has(input.stage))
-    clean.push(`${input.compared} comparisons, mismatch rate ${percent(rate(input.mismatch, input.compared))} (limit ${percent(t.mismatchRate)})`);
+    clean.push(
+      `${input.compared} comparisons, mismatch rate ${percentBy(rate(input.mismatch, input.compared), t.mismatchRate)} (limit ${percent(t.mismatchRate)})`,
+    );
   if (t.requireReconcile && input.stage !== 'off') clean.push('reconciliation clean');
   if (!clean.length) clean.push(`legacy only, ${input.served} request(s) served: dual writes can start`);
   return { verdict: 'advance', reasons: clean, next };
@@ -158,15 +161,17 @@ function rollbackReasons(i: VerdictInput, t: Thresholds): string[] {
   // Any volume counts: a mismatch is a real difference in what a user would see, not noise.
   const mismatchRate = rate(i.mismatch, i.compared);
   if (i.compared > 0 && mismatchRate > t.mismatchRate) {
-    reasons.push(`mismatch rate ${percent(mismatchRate)} over ${percent(t.mismatchRate)} (${i.mismatch} of ${i.compared})`);
+    reasons.push(`mismatch rate ${percentBy(mismatchRate, t.mismatchRate)} over ${percent(t.mismatchRate)} (${i.mismatch} of ${i.compared})`);
   }
   // Errors and latency are noisy in small samples (one timeout), so they need the guard's minimum.
   const errorRate = rate(i.newError, i.requests);
   if (i.requests >= t.errorMinSamples && errorRate > t.errorRate) {
-    reasons.push(`new-side error rate ${percent(errorRate)} over ${percent(t.errorRate)} (${i.newError} of ${i.requests})`);
+    reasons.push(`new-side error rate ${percentBy(errorRate, t.errorRate)} over ${percent(t.errorRate)} (${i.newError} of ${i.requests})`);
   }
   if (i.addedLatencyMs !== null && i.compared >= t.latencyMinSamples && i.addedLatencyMs > t.addedLatencyMs) {
-    reasons.push(`new side ${i.addedLatencyMs.toFixed(1)} ms slower on average (limit ${t.addedLatencyMs} ms)`);
+    reasons.push(
+      `new side ${i.addedLatencyMs.toFixed(digitsApart(i.addedLatencyMs, t.addedLatencyMs, 1))} ms slower on average (limit ${t.addedLatencyMs} ms)`,
+    );
   }
   return reasons;
 }

@@ -124,7 +124,8 @@ it('offers to resume a guard that rolled a service back; resumed, the service fo
   await stack.proxy.guardEvents.record({
     service: S,
     stage: 'shadow',
-    breaches: [],
+    // Just over: shown with the decimals that say so, not as "0.10% > 0.10%".
+    breaches: [{ rule: 'mismatchRate', value: 2 / 1984, threshold: 0.001, samples: 1984, minSamples: 1000 }],
     figures: stack.proxy.guard!.status(S)!.figures,
     flagsChanged: [{ flag: flagName(S, 'shadow-read'), to: 'off' }],
     unleash: { changed: [], skipped: 'flags come from a file' },
@@ -133,7 +134,7 @@ it('offers to resume a guard that rolled a service back; resumed, the service fo
   await expect.poll(() => stack.proxy.guard!.tripped(), { timeout: 30_000 }).toEqual([S]);
   await expect.poll(() => figure(S, 'guard'), { timeout: 10_000 }).toBe('guard tripped');
   // Why, in words: the window figures start empty at a trip.
-  expect(await figure(S, 'guard-why')).toBe('Guard: rolled back at shadow (replica another-replica).');
+  expect(await figure(S, 'guard-why')).toBe('Guard: rolled back at shadow: mismatchRate 0.101% > 0.10% (1,984 samples) (replica another-replica).');
   expect(await sides(['resume-a', 'resume-b'])).toEqual(['legacy', 'legacy']);
   expect(stack.proxy.flags.decide(S, { userId: 'anyone' })).toMatchObject({ shadowRead: false });
 

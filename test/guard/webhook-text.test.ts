@@ -46,3 +46,13 @@ it('says whether the flags show the rollback, and why not', async () => {
     'held by memshift, not in the flags (Unleash failed: Unleash answered 503) until resumed',
   );
 });
+
+it('gives a figure just over its threshold the decimals that show it over (not 0.1% over 0.1%)', async () => {
+  const trip = {
+    ...rollback({ changed: [] }),
+    breaches: [{ rule: 'mismatchRate' as const, value: 2 / 1984, threshold: 0.001, samples: 1984, minSamples: 1000 }],
+  };
+  expect(await textOf(trip)).toContain('mismatch rate 0.101% over 0.1% (1984 samples)');
+  const slow = { ...trip, breaches: [{ rule: 'addedLatencyMs' as const, value: 100.4, threshold: 100, samples: 150, minSamples: 100 }] };
+  expect(await textOf(slow)).toContain('added p99 100.4 ms over 100 ms (150 samples)');
+});

@@ -46,6 +46,13 @@ describe('decideVerdict', () => {
     expect(decideVerdict(clean({ compared: 20, mismatch: 1 }), T).verdict).toBe('roll back');
   });
 
+  it('shows a rate just over or under its limit with the decimals that tell them apart', () => {
+    // 2 of 1,984 is 0.1008%: "0.10% over 0.10%" read as a rollback on no breach.
+    expect(decideVerdict(clean({ mismatch: 2, compared: 1984 }), T).reasons[0]).toMatch(/^mismatch rate 0\.101% over 0\.10% \(2 of 1984\)/);
+    expect(decideVerdict(clean({ mismatch: 2, compared: 2001 }), T).reasons.join(' ')).toMatch(/mismatch rate 0\.09995% \(limit 0\.10%\)/);
+    expect(decideVerdict(clean({ addedLatencyMs: 100.04 }), T).reasons[0]).toBe('new side 100.04 ms slower on average (limit 100 ms)');
+  });
+
   it('does not roll back at exactly the threshold', () => {
     expect(decideVerdict(clean({ mismatch: 2 }), T).verdict).toBe('advance');
   });

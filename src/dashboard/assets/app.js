@@ -59,8 +59,10 @@ function serviceCard(name, s, report) {
   const w = s.guard ? s.guard.figures : null;
   const t = overview ? overview.thresholds : null;
   // A window figure beside its guard threshold, flagged once over it.
-  const ruleRow = (label, name, value, rule, fmt) =>
-    figureRow(label, fmt(value), name, t ? `threshold ${fmt(t[rule].threshold)}` : '', value !== null && value !== undefined && t && value > t[rule].threshold);
+  const ruleRow = (label, name, value, rule, fmt) => {
+    const limit = t ? t[rule].threshold : undefined;
+    return figureRow(label, fmt(value, limit), name, t ? `threshold ${fmt(limit)}` : '', value !== null && value !== undefined && t && value > limit);
+  };
   const win = el(
     'table',
     { class: 'figures' },

@@ -15,8 +15,15 @@ export function el(tag, attrs, ...children) {
   return node;
 }
 
-export const pct = (v) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
-export const ms = (v) => (v === null || v === undefined ? '–' : `${v.toFixed(1)} ms`);
+/** Decimals from `d` on until `v` reads apart from the `limit` it is shown beside (never "0.10%" over "0.10%"). */
+const apart = (v, limit, d) => {
+  let n = d;
+  while (limit !== undefined && n < d + 6 && v.toFixed(n) === limit.toFixed(n)) n++;
+  return n;
+};
+export const pct = (v, limit) =>
+  v === null || v === undefined ? '–' : `${(v * 100).toFixed(apart(v * 100, limit === undefined ? undefined : limit * 100, v < 0.1 ? 2 : 1))}%`;
+export const ms = (v, limit) => (v === null || v === undefined ? '–' : `${v.toFixed(apart(v, limit, 1))} ms`);
 export const flagLabel = (f) =>
   (!f ? 'absent' : f.forcedOff ? 'forced off' : !f.enabled ? 'off' : f.rollout === undefined ? 'on' : `on · ${f.rollout}%`) +
   (f?.held ? ' · held (not in Unleash)' : '');
@@ -105,7 +112,18 @@ export function details(r) {
           el(
             'li',
             {},
-            `${e.at.slice(11, 19)} ${e.stage}: ${e.kind !== 'resume' ? e.breaches.map((b) => `${b.rule} ${b.value.toFixed(4)} > ${b.threshold}`).join(', ') : e.covering ? 'a trip stored after its resume, let go of by memshift' : 'resumed by a person'}`,
+            `${e.at.slice(11, 19)} ${e.stage}: ${
+              e.kind !== 'resume'
+                ? e.breaches
+                    .map((b) => {
+                      const fmt = b.rule === 'addedLatencyMs' ? ms : pct;
+                      return `${b.rule} ${fmt(b.value, b.threshold)} > ${fmt(b.threshold)}`;
+                    })
+                    .join(', ')
+                : e.covering
+                  ? 'a trip stored after its resume, let go of by memshift'
+                  : 'resumed by a person'
+            }`,
           ),
         ),
       )
