@@ -13,6 +13,7 @@ import { formatSummary } from '../tools/demo/summary.js';
 import { runTraffic, type TrafficResult } from '../tools/demo/traffic.js';
 import { writeFlagsFile } from '../flags/edit.js';
 import { startProxy } from '../proxy.js';
+import { removeCluster } from '../store/embedded.js';
 import { startSimulators } from '../tools/sim/index.js';
 import { resumeHow } from '../guard/events.js';
 import { breach } from '../report/format.js';
@@ -20,8 +21,8 @@ import { breach } from '../report/format.js';
 export const command = defineCommand(
   `Usage: memshift demo [--stage-seconds N] [--agents N] [--config FILE] [--set k=v ...]
 
-Starts the simulated services (legacy on 5574/5596/5598, orchestrator on 5570), the embedded
-PostgreSQL under .memshift/, and the proxy (fronts on 15574/15596/15598, HTTP on 8080) with flags read
+Starts the simulated services (legacy on 5574/5596/5598, orchestrator on 5570), an embedded
+PostgreSQL of its own under .memshift/demo/ (made anew each run), and the proxy (fronts on 15574/15596/15598, HTTP on 8080) with flags read
 from .memshift/demo/flags.json; agents play traffic while the demo edits that file through the stages
 off -> dual-write -> shadow 100% -> read-new 50% -> new-primary. Part way it makes the orchestrator
 silently alter 2% of the writes it acknowledges; the guard rolls each service back and holds it there through the
@@ -39,7 +40,14 @@ later stages, as it would until a person resumes it. Ends with what was compared
     await mkdir(dir, { recursive: true });
     const flagsFile = join(dir, 'flags.json');
     await writeFlagsFile(flagsFile, DEMO_STAGES[0]!.edits);
-    const config = loadConfig({ path: values.config, set: [...(values.set ?? []), `flags.file=${flagsFile}`] });
+    // A store and reports of its own, not `memshift serve`'s (the tour's): the simulators start empty each run.
+    const own = { store: join(dir, 'pg'), reports: join(dir, 'reports') };
+    const config = loadConfig({
+      path: values.config,
+      set: [`store.dataDir=${own.store}`, `report.dir=${own.reports}`, ...(values.set ?? []), `flags.file=${flagsFile}`],
+    });
+    // A run's trips, stages reached and gaps would be the next run's, against simulators that know nothing of them.
+    if (config.store.url === undefined && resolve(config.store.dataDir) === own.store) await removeCluster(own.store);
 
     const stop = new AbortController();
     const onSignal = () => stop.abort();

@@ -207,6 +207,17 @@ export async function stopLeftServer(dataDir: string): Promise<void> {
   if (server) await stopPostmaster(server.pid, dataDir);
 }
 
+/**
+ * Removes the cluster on `dataDir`, for a start from nothing: a server left running on it by a run killed outright is
+ * stopped first; one a live process runs is not touched (an error says whose).
+ */
+export async function removeCluster(dataDir: string): Promise<void> {
+  const server = await postmasterOf(resolve(dataDir));
+  if (server && server.ppid !== 1) throw new Error(`${dataDir} is in use: PostgreSQL (pid ${server.pid}) runs on it for process ${server.ppid}`);
+  if (server) await stopPostmaster(server.pid, resolve(dataDir));
+  await rm(dataDir, { recursive: true, force: true });
+}
+
 /** The postmaster running on `dataDir`, by its lock file; a lock naming anything else is removed. */
 async function postmasterOf(dataDir: string): Promise<{ pid: number; ppid: number; port: number } | undefined> {
   const lockFile = `${dataDir}/postmaster.pid`;
