@@ -191,13 +191,19 @@ export class Outbox implements SecondaryWrites {
     };
   }
 
-  /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, it has. */
-  async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
+  /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, `unknown`. */
+  async unlanded(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
     try {
       return await storeWithin(this.intents.unlanded(service, cleanText(key), side), this.o.config.intentTimeoutMs);
     } catch {
-      return true;
+      return unknown;
     }
+  }
+
+  /** Whether any write of the service towards `side` has not landed there, held here or stored; rejects when the store cannot tell. */
+  async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
+    if (this.buffer.peekMany(this.buffer.size).some((h) => h.intent.service === service && h.intent.side === side)) return true;
+    return storeWithin(this.intents.anyOpen(service, side), this.o.config.intentTimeoutMs);
   }
 
   /** The primary's answer for a stored intent (given `at`), handed to the runner. */

@@ -464,6 +464,15 @@ export class OutboxTable {
     return new Set(rows.map((r) => r.key));
   }
 
+  /** Whether any write of the service towards `side` is open (sent or to be sent, by any replica). */
+  async anyOpen(service: ServiceName, side: Side): Promise<boolean> {
+    const { rows } = await this.pool.query<{ open: boolean }>(`SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND service = $1 AND side = $2) AS open`, [
+      service,
+      side,
+    ]);
+    return rows[0]!.open;
+  }
+
   /**
    * Whether the key has a write towards `side` that has not landed there: open, or parked (a read served
    * from that side would miss it). Every replica's writes count.

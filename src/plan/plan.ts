@@ -20,6 +20,8 @@ export interface Plan {
   shadow: boolean;
   /** Writes only: the side a migrating service's write leaves behind (legacy at complete, new under the kill switch). */
   skips?: Side;
+  /** The side the flags named, passed over as it lacks writes to the key (turned.ts): a read of it is re-checked, not compared now. */
+  behind?: Side;
 }
 
 export const other = (side: Side): Side => (side === 'legacy' ? 'new' : 'legacy');

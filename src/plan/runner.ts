@@ -25,6 +25,7 @@ import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
 import { settle, type Settled } from '../util/settle.js';
+import { servedAhead, type Turns } from './turned.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -51,6 +52,8 @@ export interface RunnerDeps {
   missed?(route: Route, plan: Plan): MissedWrite | undefined;
   /** Replies too large to compare; without, every reply is compared. */
   large?: LargeReplies;
+  /** The turns of each service's side written first; without, a turn is not watched (tests of one stage). */
+  turns?: Turns;
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */
@@ -73,6 +76,7 @@ export class Runner {
   /** Gives up the re-checks still waiting (shutdown); they are counted as never compared. */
   close(): void {
     this.rechecks?.close();
+    this.deps.turns?.close();
   }
 
   /** Resolves with the bytes for the agent; rejects (LegError / OrchestratorError) when the primary failed. */
@@ -82,11 +86,9 @@ export class Runner {
     // A read that changes state is carried as a write (in order, to both sides), its comparison made on landing.
     const mutating = route.spec?.kind === 'read' && route.spec.mutates === true;
     let plan = planFor(mutating ? 'write' : route.spec?.kind, flags);
-    if (route.spec?.kind === 'read' && plan.primary === 'new' && !flags.newPrimary && (await this.unlanded(route))) {
-      // A write to this key is still on its way to new: serve from legacy rather than a stale read.
-      plan = { ...plan, primary: 'legacy' };
-      this.deps.observer.staleReadAvoided(route);
-    }
+    // Not from a side that still lacks writes to the key the other has (turned.ts).
+    if (route.spec?.kind === 'read' || route.spec?.kind === 'write')
+      plan = await servedAhead(this.deps, route, plan, flags, mutating || route.spec.kind === 'write');
     try {
       const reply =
         route.spec?.kind === 'write' || mutating
@@ -157,11 +159,6 @@ export class Runner {
     }
   }
 
-  /** Whether a write to the route's key has not landed on the new side yet (here, or by the store's account). */
-  private async unlanded(route: Route): Promise<boolean> {
-    return this.deps.activity.busy(activityKey(route)) || this.deps.secondary.unlanded(route.service, route.key ?? '', 'new');
-  }
-
   private read(route: Route, plan: Plan, flags: FlagDecision): Promise<Observation> {
     const sides = this.deps.sides(route.service);
     // Legacy alone (the off stage): nothing to compare, nothing to fall back to, no async layer more.
@@ -176,8 +173,8 @@ export class Runner {
     const shadowSide = other(plan.primary);
     // A key and action found too large to compare lately: no shadow read, the agent's reply is all.
     const large = plan.shadow && this.deps.large?.known(route) === true;
-    // A write to the key under way voids the comparison: no shadow read now, a re-check of both once the key settles.
-    const skip = plan.shadow && !large && this.deps.activity.busy(key);
+    // A write to the key under way, or one the shadow side lacks, voids the comparison: a re-check once the key settles.
+    const skip = plan.shadow && !large && (plan.behind !== undefined || this.deps.activity.busy(key));
     // Started together so the shadow costs the agent nothing; it is awaited only off the reply path.
     const shadow = plan.shadow && !skip && !large ? settle(callSide(shadowSide, route, sides)) : undefined;
     // A/A: legacy read a second time for the same request, for the noise baseline.

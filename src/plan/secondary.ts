@@ -53,8 +53,10 @@ export interface SecondaryWrites {
    * nothing). Resolves when the primary may be called; never rejects.
    */
   open(write: SecondaryWrite): Promise<PendingWrite>;
-  /** Whether the key has a write towards `side` not landed there yet, by any replica. */
-  unlanded(service: ServiceName, key: string, side: Side): Promise<boolean>;
+  /** Whether the key has a write towards `side` not landed there yet, by any replica; `unknown` when that cannot be told. */
+  unlanded(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
+  /** Whether any write of the service towards `side` has not landed there yet, by any replica; rejects when that cannot be told. */
+  anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;
@@ -132,8 +134,14 @@ export class InMemoryWrites implements SecondaryWrites {
     };
   }
 
-  // Held only in this process: its own key activity is all there is to know.
-  async unlanded(): Promise<boolean> {
+  // Held only in this process: its queue is all there is to know.
+  async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    for (const w of this.queued.keys()) if (w.side === side && w.route.service === service && w.route.key === key) return true;
+    return false;
+  }
+
+  async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
+    for (const w of this.queued.keys()) if (w.side === side && w.route.service === service) return true;
     return false;
   }
 

@@ -1,0 +1,114 @@
+/**
+ * The side each service's writes go to first, and the turns of it (to new-primary, or back from it: the guard's
+ * rollback too): after a turn, writes made before it may still be queued towards the side now first (a legacy
+ * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
+ * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
+ */
+import type { Route } from '../routes/route.js';
+import type { ServiceName } from '../services/registry.js';
+import { childLogger } from '../telemetry/log.js';
+import type { KeyActivity } from './key-activity.js';
+import type { ExecutionObserver } from './observer.js';
+import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
+import { keyOf as activityKey, type SecondaryWrites } from './secondary.js';
+
+const log = childLogger('plan');
+
+/** How often a side turned to is asked about; and how long it is watched at least (replicas see a turn within seconds of each other). */
+const POLL_MS = 500;
+const WATCH_AT_LEAST_MS = 10_000;
+
+export class Turns {
+  /** Each service's side written first, as its requests last had it. */
+  private readonly first = new Map<ServiceName, Side>();
+  /** Sides turned to and watched, with when a watch may end at the earliest and a count that a new turn bumps. */
+  private readonly watched = new Map<string, { from: number; turn: number }>();
+  private turnCount = 0;
+  private polling = false;
+  /** The store did not answer the last poll: a key's writes cannot be asked about either, so no request is moved. */
+  private away = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    /** Whether any write of the service towards the side has not landed there, by any replica. */
+    private readonly anyUnlanded: (service: ServiceName, side: Side) => Promise<boolean>,
+    services: readonly ServiceName[],
+    private readonly now: () => number = Date.now,
+  ) {
+    // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
+    for (const s of services) for (const side of SIDES) this.watch(s, side, 0);
+    this.timer = setInterval(() => void this.poll(), POLL_MS).unref();
+  }
+
+  /** Notes the side the service's writes now go to first; true while writes queued towards `side` may not have landed there. */
+  lagging(service: ServiceName, first: Side, side: Side): boolean {
+    if (this.first.get(service) !== first) {
+      if (this.first.has(service)) {
+        log.warn({ service, first }, 'writes now go first to this side: keys with writes still queued towards it are served by the other until they land');
+        this.watch(service, first, this.now() + WATCH_AT_LEAST_MS);
+      }
+      this.first.set(service, first);
+    }
+    return this.watched.size > 0 && !this.away && this.watched.has(keyOf(service, side));
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private watch(service: ServiceName, side: Side, from: number): void {
+    this.watched.set(keyOf(service, side), { from, turn: ++this.turnCount });
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || !this.watched.size) return;
+    this.polling = true;
+    try {
+      for (const [k, w] of [...this.watched]) {
+        if (w.from > this.now()) continue;
+        const [service, side] = k.split('\u0000') as [ServiceName, Side];
+        let some = true;
+        try {
+          some = await this.anyUnlanded(service, side);
+          this.away = false;
+        } catch {
+          this.away = true;
+        }
+        // A turn noted meanwhile asks again.
+        if (!some && this.watched.get(k)?.turn === w.turn) this.watched.delete(k);
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+}
+
+const keyOf = (service: ServiceName, side: Side): string => `${service}\u0000${side}`;
+
+export interface AheadDeps {
+  turns?: Turns;
+  secondary: SecondaryWrites;
+  activity: KeyActivity;
+  observer: ExecutionObserver;
+}
+
+/**
+ * The plan, answered by the other side where the one it names still lacks writes to the key that the other has and
+ * both are written: a read-new read whose key's copy is still on its way to new (a write in flight here counts), or,
+ * after the service's turn, a request of a key with writes queued towards the side now first (the store tells: a
+ * write in flight here may be one made since, towards the other side).
+ */
+export async function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags: FlagDecision, write: boolean): Promise<Plan> {
+  const writes = write ? plan : planFor('write', flags);
+  const side = plan.primary;
+  const turned = d.turns?.lagging(route.service, writes.primary, side) ?? false;
+  const readNew = !write && side === 'new' && !flags.newPrimary;
+  if (!writes.writeSecondary || !(readNew || turned)) return plan;
+  const key = route.key ?? '';
+  // Where the store cannot tell, a read-new read is served by legacy, always ahead then; after a turn neither side is
+  // known to be ahead (writes since went to the side now first), so the flags' side serves.
+  const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, key, side, readNew));
+  if (!behind) return plan;
+  if (!write) d.observer.staleReadAvoided(route);
+  return { ...plan, primary: other(side), behind: side };
+}

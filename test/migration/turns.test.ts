@@ -1,0 +1,70 @@
+/**
+ * A service's writes turning to the other side first (to new-primary, or back from it: the guard's rollback) while
+ * writes from before are still queued towards that side, its backend having been away (JarvisMemoryAgent restarts
+ * often; an orchestrator down). Before, the first read after the turn was served by the side lacking the agent's
+ * acknowledged writes, and the first write after it reached that side before them: legacy held first, third, second
+ * for good. A key with writes still queued towards the side now first is served by the other side until they land.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { flagName } from '../../src/flags/names.js';
+import type { Edits } from '../../src/flags/edit.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { configFor, startSims } from '../support/stack.js';
+import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+
+const S = 'jarvis-memory' as const;
+const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
+const SHADOW: Edits = { [f('dual-write')]: { enabled: true }, [f('new-primary')]: { enabled: false }, [f('shadow-read')]: { enabled: true, rollout: 100 } };
+const NEW_PRIMARY: Edits = { ...SHADOW, [f('new-primary')]: { enabled: true } };
+
+let stack: FlaggedStack<SimHandle>;
+let agent: ReqClient;
+beforeAll(async () => {
+  stack = await startFlaggedStack({
+    service: S,
+    prefix: 'memshift-turns-',
+    flags: NEW_PRIMARY,
+    sims: (storage) => startSims({ storage }),
+    config: (on) => configFor(on.sims, on.url, { report: { dir: '' }, guard: { enabled: false } }),
+  });
+  agent = new ReqClient(stack.proxy.fronts[S]!, 10_000);
+}, 60_000);
+afterAll(async () => {
+  agent?.close();
+  await stack?.close();
+});
+
+const memories = async (user: string) =>
+  ((await agent.call({ action: 'get_memories', user_id: user })) as { memories: { memory: string }[] }).memories.map((m) => m.memory);
+const remember = async (user: string, memory: string) => expect(await agent.call({ action: 'add_memory', user_id: user, memory })).toEqual({ status: 'ok' });
+
+/** Two writes while `away` is down, the turn to `edits`, `away` back: what the agent reads at once, and each side's order once all landed. */
+async function turnWithBacklog(user: string, away: typeof S | 'orchestrator', edits: Edits, stage: string): Promise<string[]> {
+  const { sims, proxy } = stack;
+  await sims.applyFaults(away, { down: true });
+  await remember(user, 'first');
+  await remember(user, 'second');
+  await stack.setFlags(edits, stage);
+  await sims.applyFaults(away, { down: false });
+  // At once, while the copies of both still wait for their next attempt.
+  const read = await memories(user);
+  await remember(user, 'third');
+  await proxy.runner.secondary.drain();
+  return read;
+}
+
+it('back from new-primary with legacy restarting: the agent reads its writes, and legacy gets them in order', async () => {
+  const before = { ...stack.proxy.runner.stats.of(S) };
+  expect(await turnWithBacklog('back', S, SHADOW, 'shadow')).toEqual(['first', 'second']);
+  // Served by legacy now, once every copy landed: in the order written.
+  await expect.poll(() => memories('back'), { timeout: 30_000 }).toEqual(['first', 'second', 'third']);
+  expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+}, 90_000);
+
+it('on to new-primary with the orchestrator down: the agent reads its writes, and the orchestrator gets them in order', async () => {
+  const before = { ...stack.proxy.runner.stats.of(S) };
+  expect(await turnWithBacklog('onward', 'orchestrator', NEW_PRIMARY, 'new-primary')).toEqual(['first', 'second']);
+  await expect.poll(() => memories('onward'), { timeout: 30_000 }).toEqual(['first', 'second', 'third']);
+  expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+}, 90_000);
