@@ -25,7 +25,7 @@ import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
 import { settle, type Settled } from '../util/settle.js';
-import { servedAhead, type Turns } from './turned.js';
+import { servedAhead, writtenAhead, type Turns } from './turned.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -92,7 +92,9 @@ export class Runner {
     try {
       const reply =
         route.spec?.kind === 'write' || mutating
-          ? await this.write(withSharedId(route, plan), plan, mutating && planFor('read', flags).shadow)
+          ? await writtenAhead(route, plan, this.deps.successRules(route.service), (p) =>
+              this.write(withSharedId(route, p), p, mutating && planFor('read', flags).shadow),
+            )
           : route.spec?.kind === 'read'
             ? await this.read(route, plan, flags)
             : await callSide(plan.primary, route, this.deps.sides(route.service));

@@ -4,13 +4,18 @@
  * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
  * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
  */
+import type { Observation } from '../comparison/observation.js';
+import { isUnknownOutcome } from '../legs/types.js';
 import type { Route } from '../routes/route.js';
 import type { ServiceName } from '../services/registry.js';
+import type { SuccessRule } from '../services/service.js';
 import { childLogger } from '../telemetry/log.js';
 import type { KeyActivity } from './key-activity.js';
 import type { ExecutionObserver } from './observer.js';
 import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
 import { keyOf as activityKey, type SecondaryWrites } from './secondary.js';
+import { LateTranslation } from './sides.js';
+import { isSuccess } from './success.js';
 
 const log = childLogger('plan');
 
@@ -111,4 +116,25 @@ export async function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags:
   if (!behind) return plan;
   if (!write) d.observer.staleReadAvoided(route);
   return { ...plan, primary: other(side), behind: side };
+}
+
+/**
+ * A write moved to the side ahead (servedAhead) that this side refused (the guard's rollback from a failing orchestrator
+ * moves keys onto it): made again on the side the flags name, its order there given up rather than the write. A write
+ * whose outcome is unknown is not made again (it may yet be applied).
+ */
+export async function writtenAhead(route: Route, plan: Plan, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
+  const { behind, ...asPlanned } = plan;
+  if (!behind) return write(plan);
+  try {
+    const reply = await write(plan);
+    if (route.spec?.kind === 'read' || isSuccess(reply.value, rules)) return reply;
+  } catch (err) {
+    if (isUnknownOutcome(err) || err instanceof LateTranslation) throw err;
+  }
+  log.warn(
+    { service: route.service, action: route.action, side: other(behind) },
+    'the side ahead refused a write moved to it: made on the side behind, after its queued writes no more',
+  );
+  return write({ ...asPlanned, primary: behind });
 }
