@@ -87,8 +87,8 @@ export class Runner {
     const mutating = route.spec?.kind === 'read' && route.spec.mutates === true;
     let plan = planFor(mutating ? 'write' : route.spec?.kind, flags);
     // Not from a side that still lacks writes to the key the other has (turned.ts).
-    if (route.spec?.kind === 'read' || route.spec?.kind === 'write')
-      plan = await servedAhead(this.deps, route, plan, flags, mutating || route.spec.kind === 'write');
+    const moved = servedAhead(this.deps, route, plan, flags, mutating || route.spec?.kind === 'write');
+    if (moved) plan = await moved;
     try {
       const reply =
         route.spec?.kind === 'write' || mutating

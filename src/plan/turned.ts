@@ -101,18 +101,25 @@ export interface AheadDeps {
  * The plan, answered by the other side where the one it names still lacks writes to the key that the other has and
  * both are written: a read-new read whose key's copy is still on its way to new (a write in flight here counts), or,
  * after the service's turn, a request of a key with writes queued towards the side now first (the store tells: a
- * write in flight here may be one made since, towards the other side).
+ * write in flight here may be one made since, towards the other side). Undefined where there is nothing to ask.
  */
-export async function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags: FlagDecision, write: boolean): Promise<Plan> {
+export function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags: FlagDecision, write: boolean): Promise<Plan> | undefined {
+  if (route.spec?.kind !== 'read' && route.spec?.kind !== 'write') return undefined;
   const writes = write ? plan : planFor('write', flags);
   const side = plan.primary;
   const turned = d.turns?.lagging(route.service, writes.primary, side) ?? false;
   const readNew = !write && side === 'new' && !flags.newPrimary;
-  if (!writes.writeSecondary || !(readNew || turned)) return plan;
-  const key = route.key ?? '';
+  // Nothing to ask (a steady stage): no promise, on the path of every request.
+  if (!writes.writeSecondary || !(readNew || turned)) return undefined;
+  return movedIfBehind(d, route, plan, readNew, write);
+}
+
+async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: boolean, write: boolean): Promise<Plan> {
+  const side = plan.primary;
   // Where the store cannot tell, a read-new read is served by legacy, always ahead then; after a turn neither side is
   // known to be ahead (writes since went to the side now first), so the flags' side serves.
-  const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, key, side, readNew));
+  const behind =
+    (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
   if (!behind) return plan;
   if (!write) d.observer.staleReadAvoided(route);
   return { ...plan, primary: other(side), behind: side };
@@ -123,9 +130,11 @@ export async function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags:
  * moves keys onto it): made again on the side the flags name, its order there given up rather than the write. A write
  * whose outcome is unknown is not made again (it may yet be applied).
  */
-export async function writtenAhead(route: Route, plan: Plan, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
-  const { behind, ...asPlanned } = plan;
-  if (!behind) return write(plan);
+export function writtenAhead(route: Route, plan: Plan, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
+  return plan.behind ? rewritten(route, plan, plan.behind, rules, write) : write(plan);
+}
+
+async function rewritten(route: Route, plan: Plan, behind: Side, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
   try {
     const reply = await write(plan);
     if (route.spec?.kind === 'read' || isSuccess(reply.value, rules)) return reply;
@@ -136,5 +145,5 @@ export async function writtenAhead(route: Route, plan: Plan, rules: SuccessRule[
     { service: route.service, action: route.action, side: other(behind) },
     'the side ahead refused a write moved to it: made on the side behind, after its queued writes no more',
   );
-  return write({ ...asPlanned, primary: behind });
+  return write({ ...plan, primary: behind, behind: undefined });
 }
