@@ -14,7 +14,7 @@ import type { KeyActivity } from './key-activity.js';
 import type { ExecutionObserver } from './observer.js';
 import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
 import { keyOf as activityKey, type SecondaryWrites } from './secondary.js';
-import { LateTranslation } from './sides.js';
+import { LateTranslation, type SideOptions } from './sides.js';
 import { isSuccess } from './success.js';
 
 const log = childLogger('plan');
@@ -92,6 +92,7 @@ const keyOf = (service: ServiceName, side: Side): string => `${service}\u0000${s
 
 export interface AheadDeps {
   turns?: Turns;
+  sides(service: ServiceName): SideOptions;
   secondary: SecondaryWrites;
   activity: KeyActivity;
   observer: ExecutionObserver;
@@ -120,9 +121,17 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // known to be ahead (writes since went to the side now first), so the flags' side serves.
   const behind =
     (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
-  if (!behind) return plan;
+  if (!behind || !answering(d.sides(route.service), other(side))) return plan;
   if (!write) d.observer.staleReadAvoided(route);
   return { ...plan, primary: other(side), behind: side };
+}
+
+/** A side with a call that failed lately (hung, restarting, its breaker open) is not moved onto: a timeout there would leave a write unknown. */
+const FAILED_LATELY_MS = 10_000;
+
+function answering(sides: SideOptions, side: Side): boolean {
+  const s = (side === 'legacy' ? sides.legacy : sides.newLeg).stats();
+  return s.breaker === 'closed' && (s.lastFailureAt === null || Date.now() - s.lastFailureAt > FAILED_LATELY_MS);
 }
 
 /**

@@ -92,3 +92,22 @@ it("rolled back from a failing orchestrator with legacy restarting: a write the 
   await landed();
   expect((await memories('failing')).sort()).toEqual(['first', 'second']);
 }, 90_000);
+
+it('rolled back from a hung orchestrator: a key whose copy waits on its answer is not moved onto it, the write served by legacy', async () => {
+  const { sims } = stack;
+  await stack.setFlags(NEW_PRIMARY, 'new-primary');
+  await remember('hung', 'first');
+  await landed();
+  await sims.applyFaults('orchestrator', { hang: true });
+  try {
+    // Unanswered: an error for the agent, its copy towards legacy waiting to learn whether the orchestrator applied it.
+    expect(await agent.call({ action: 'add_memory', user_id: 'hung', memory: 'second' })).toMatchObject({ status: 'error' });
+    await stack.setFlags(SHADOW, 'shadow');
+    // Before: moved onto the hung orchestrator, and unanswered again.
+    await remember('hung', 'third');
+  } finally {
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+  await landed();
+  expect((await memories('hung')).sort()).toEqual(['first', 'second', 'third']);
+}, 90_000);
