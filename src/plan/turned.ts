@@ -121,7 +121,8 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // known to be ahead (writes since went to the side now first), so the flags' side serves.
   const behind =
     (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
-  if (!behind || !answering(d.sides(route.service), other(side))) return plan;
+  // A read-new read goes to legacy as ever (its writes' primary): only a turn's move looks at the side's health.
+  if (!behind || (!readNew && !answering(d.sides(route.service), other(side)))) return plan;
   if (!write) d.observer.staleReadAvoided(route);
   return { ...plan, primary: other(side), behind: side };
 }
