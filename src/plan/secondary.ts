@@ -102,6 +102,9 @@ export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: 
   };
 }
 
+/** A side, a service and (for one key's count) a key, as InMemoryWrites counts the writes towards each. */
+const towardsKey = (side: Side, service: string, key?: string): string => (key === undefined ? `${side}/${service}` : `${side}/${keyOf(service, key)}`);
+
 /** Keys are per service: two services may use the same session id for unrelated records. */
 export const keyOf = (service: string, key: string | undefined): string => `${service}/${key ?? ''}`;
 
@@ -117,6 +120,8 @@ export class InMemoryWrites implements SecondaryWrites {
   private readonly chains = new KeyChains();
   /** Writes taken and not yet attempted, with when they were taken. */
   private readonly queued = new Map<SecondaryWrite, number>();
+  /** How many of them go to each side, per key and per service. */
+  private readonly towards = new Map<string, number>();
 
   constructor(
     private readonly apply: ApplyWrite,
@@ -136,18 +141,25 @@ export class InMemoryWrites implements SecondaryWrites {
 
   // Held only in this process: its queue is all there is to know.
   async unlanded(service: ServiceName, key: string, side: Side): Promise<boolean> {
-    for (const w of this.queued.keys()) if (w.side === side && w.route.service === service && w.route.key === key) return true;
-    return false;
+    return this.towards.has(towardsKey(side, service, key));
   }
 
   async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
-    for (const w of this.queued.keys()) if (w.side === side && w.route.service === service) return true;
-    return false;
+    return this.towards.has(towardsKey(side, service));
+  }
+
+  private count(write: SecondaryWrite, by: 1 | -1): void {
+    for (const k of [towardsKey(write.side, write.route.service, write.route.key ?? ''), towardsKey(write.side, write.route.service)]) {
+      const n = (this.towards.get(k) ?? 0) + by;
+      if (n > 0) this.towards.set(k, n);
+      else this.towards.delete(k);
+    }
   }
 
   private enqueue(write: SecondaryWrite, writeId: string, at: Date): void {
     const { route, side } = write;
     this.queued.set(write, Date.now());
+    this.count(write, 1);
     void this.chains.run(keyOf(route.service, route.key), async () => {
       const t0 = performance.now();
       try {
@@ -160,6 +172,7 @@ export class InMemoryWrites implements SecondaryWrites {
         if (error instanceof LateTranslation) await error.settled;
       } finally {
         this.queued.delete(write);
+        this.count(write, -1);
         write.done();
       }
     });
