@@ -23,7 +23,9 @@ const tooLarge = defineCounter('memshift.comparisons.too_large', {
 const noiseDiscounted = defineCounter('memshift.noise.discounted', {
   description: 'Comparisons with a difference discounted as noise, by field path (capped)',
 });
-const fallbacks = defineCounter('memshift.read.fallbacks', { description: 'Reads meant for new served from legacy' });
+const fallbacks = defineCounter('memshift.read.fallbacks', {
+  description: 'Reads served by the other side than the flags name (served_by): new failed, or a write to the key not landed on the side named',
+});
 const secondaryWrites = defineCounter('memshift.secondary.writes', { description: 'Secondary writes applied, by side and outcome' });
 const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {
   description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)',
@@ -86,10 +88,10 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
       });
     },
     fallback(route) {
-      fallbacks.add(1, { service: route.service, reason: 'new_failed' });
+      fallbacks.add(1, { service: route.service, reason: 'new_failed', served_by: 'legacy' });
     },
-    staleReadAvoided(route) {
-      fallbacks.add(1, { service: route.service, reason: 'write_pending' });
+    staleReadAvoided({ route, side }) {
+      fallbacks.add(1, { service: route.service, reason: 'write_pending', served_by: side });
     },
     unknownOutcome(e) {
       unknownOutcomes.add(1, { service: e.service, side: e.side, role: e.role });

@@ -72,8 +72,8 @@ export interface ExecutionObserver {
   sideSkipped(e: SideSkippedEvent): void;
   /** A read meant for the new side was served from legacy because new failed. */
   fallback(route: Route, error: unknown): void;
-  /** A read meant for the new side was served from legacy because a write to its key was pending there. */
-  staleReadAvoided(route: Route): void;
+  /** A read served by `side`, not the side the flags name, because a write to its key was pending there (read-new, or after a turn). */
+  staleReadAvoided(e: { route: Route; side: Side }): void;
   unknownOutcome(e: UnknownOutcomeEvent): void;
   unknownResolved(e: ResolvedEvent): void;
   recheckGivenUp(e: RecheckGivenUpEvent): void;

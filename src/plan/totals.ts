@@ -135,8 +135,8 @@ export class MigrationStats implements ExecutionObserver {
     this.of(route.service).fallbacks++;
   }
 
-  staleReadAvoided(route: Route): void {
-    this.of(route.service).staleReadsAvoided++;
+  staleReadAvoided(e: { route: Route }): void {
+    this.of(e.route.service).staleReadsAvoided++;
   }
 
   tooLarge(e: TooLargeEvent): void {

@@ -123,7 +123,7 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
     (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
   // A read-new read goes to legacy as ever (its writes' primary): only a turn's move looks at the side's health.
   if (!behind || (!readNew && !answering(d.sides(route.service), other(side)))) return plan;
-  if (!write) d.observer.staleReadAvoided(route);
+  if (!write) d.observer.staleReadAvoided({ route, side: other(side) });
   return { ...plan, primary: other(side), behind: side };
 }
 

@@ -62,6 +62,10 @@ async function landed(): Promise<void> {
 it('back from new-primary with legacy restarting: the agent reads its writes, and legacy gets them in order', async () => {
   const before = { ...stack.proxy.runner.stats.of(S) };
   expect(await turnWithBacklog('back', S, SHADOW, 'shadow')).toEqual(['first', 'second']);
+  // Counted as a read served by the other side than the flags name, and which.
+  expect(await (await fetch(`${stack.proxy.httpUrl}/metrics`)).text()).toMatch(
+    /^memshift_read_fallbacks_total\{[^}]*reason="write_pending"[^}]*served_by="new"[^}]*\} [1-9]/m,
+  );
   // Served by legacy, every copy landed: in the order written.
   expect(await memories('back')).toEqual(['first', 'second', 'third']);
   expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
