@@ -5,47 +5,26 @@
  * acknowledged writes, and the first write after it reached that side before them: legacy held first, third, second
  * for good. A key with writes still queued towards the side now first is served by the other side until they land.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
+import { expect, it } from 'vitest';
 import type { Edits } from '../../src/flags/edit.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { configFor, startSims } from '../support/stack.js';
-import { startFlaggedStack, type FlaggedStack } from '../support/flagged-stack.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { turnEdits, useTurningStack } from '../support/turning-stack.js';
 
 const S = 'jarvis-memory' as const;
-const f = (kind: Parameters<typeof flagName>[1]) => flagName(S, kind);
-const SHADOW: Edits = { [f('dual-write')]: { enabled: true }, [f('new-primary')]: { enabled: false }, [f('shadow-read')]: { enabled: true, rollout: 100 } };
-const NEW_PRIMARY: Edits = { ...SHADOW, [f('new-primary')]: { enabled: true } };
-
-let stack: FlaggedStack<SimHandle>;
-let agent: ReqClient;
-beforeAll(async () => {
-  stack = await startFlaggedStack({
-    service: S,
-    prefix: 'memshift-turns-',
-    flags: NEW_PRIMARY,
-    sims: (storage) => startSims({ storage }),
-    config: (on) => configFor(on.sims, on.url, { report: { dir: '' }, guard: { enabled: false } }),
-  });
-  agent = new ReqClient(stack.proxy.fronts[S]!, 10_000);
-}, 60_000);
-afterAll(async () => {
-  agent?.close();
-  await stack?.close();
-});
+const { SHADOW, NEW_PRIMARY } = turnEdits(S);
+const turning = useTurningStack(S, 'memshift-turns-');
 
 const memories = async (user: string) =>
-  ((await agent.call({ action: 'get_memories', user_id: user })) as { memories: { memory: string }[] }).memories.map((m) => m.memory);
-const remember = async (user: string, memory: string) => expect(await agent.call({ action: 'add_memory', user_id: user, memory })).toEqual({ status: 'ok' });
+  ((await turning.agent.call({ action: 'get_memories', user_id: user })) as { memories: { memory: string }[] }).memories.map((m) => m.memory);
+const remember = async (user: string, memory: string) =>
+  expect(await turning.agent.call({ action: 'add_memory', user_id: user, memory })).toEqual({ status: 'ok' });
 
 /** Two writes while `away` is down, the turn to `edits`, `away` back: what the agent reads at once, and each side's order once all landed. */
 async function turnWithBacklog(user: string, away: typeof S | 'orchestrator', edits: Edits, stage: string): Promise<string[]> {
-  const { sims } = stack;
+  const { sims } = turning.stack;
   await sims.applyFaults(away, { down: true });
   await remember(user, 'first');
   await remember(user, 'second');
-  await stack.setFlags(edits, stage);
+  await turning.stack.setFlags(edits, stage);
   await sims.applyFaults(away, { down: false });
   // At once, while the copies of both still wait for their next attempt.
   const read = await memories(user);
@@ -56,36 +35,36 @@ async function turnWithBacklog(user: string, away: typeof S | 'orchestrator', ed
 
 /** Until every copy has landed (the outbox empty): reads are then served by the side the flags name. */
 async function landed(): Promise<void> {
-  await expect.poll(async () => (await stack.proxy.runner.secondary.stats()).depth, { timeout: 60_000 }).toBe(0);
+  await expect.poll(async () => (await turning.stack.proxy.runner.secondary.stats()).depth, { timeout: 60_000 }).toBe(0);
 }
 
 it('back from new-primary with legacy restarting: the agent reads its writes, and legacy gets them in order', async () => {
-  const before = { ...stack.proxy.runner.stats.of(S) };
+  const before = { ...turning.stack.proxy.runner.stats.of(S) };
   expect(await turnWithBacklog('back', S, SHADOW, 'shadow')).toEqual(['first', 'second']);
   // Counted as a read served by the other side than the flags name, and which.
-  expect(await (await fetch(`${stack.proxy.httpUrl}/metrics`)).text()).toMatch(
+  expect(await (await fetch(`${turning.stack.proxy.httpUrl}/metrics`)).text()).toMatch(
     /^memshift_read_fallbacks_total\{[^}]*reason="write_pending"[^}]*served_by="new"[^}]*\} [1-9]/m,
   );
   // Served by legacy, every copy landed: in the order written.
   expect(await memories('back')).toEqual(['first', 'second', 'third']);
-  expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+  expect(turning.stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
 }, 90_000);
 
 it('on to new-primary with the orchestrator down: the agent reads its writes, and the orchestrator gets them in order', async () => {
-  const before = { ...stack.proxy.runner.stats.of(S) };
+  const before = { ...turning.stack.proxy.runner.stats.of(S) };
   expect(await turnWithBacklog('onward', 'orchestrator', NEW_PRIMARY, 'new-primary')).toEqual(['first', 'second']);
   expect(await memories('onward')).toEqual(['first', 'second', 'third']);
-  expect(stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+  expect(turning.stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
 }, 90_000);
 
 it("rolled back from a failing orchestrator with legacy restarting: a write the orchestrator refuses is made on legacy, the agent's write kept", async () => {
-  const { sims } = stack;
-  await stack.setFlags(NEW_PRIMARY, 'new-primary');
+  const { sims } = turning.stack;
+  await turning.stack.setFlags(NEW_PRIMARY, 'new-primary');
   await sims.applyFaults(S, { down: true });
   await remember('failing', 'first');
   // The orchestrator fails, and reads go back to legacy (as the guard does), while first's copy waits for legacy.
   await sims.applyFaults('orchestrator', { errorRate: 1 });
-  await stack.setFlags(SHADOW, 'shadow');
+  await turning.stack.setFlags(SHADOW, 'shadow');
   await sims.applyFaults(S, { down: false });
   try {
     // Moved to the orchestrator, which has first, and refused there: made on legacy all the same (before: an error).
@@ -98,15 +77,15 @@ it("rolled back from a failing orchestrator with legacy restarting: a write the 
 }, 90_000);
 
 it('rolled back from a hung orchestrator: a key whose copy waits on its answer is not moved onto it, the write served by legacy', async () => {
-  const { sims } = stack;
-  await stack.setFlags(NEW_PRIMARY, 'new-primary');
+  const { sims } = turning.stack;
+  await turning.stack.setFlags(NEW_PRIMARY, 'new-primary');
   await remember('hung', 'first');
   await landed();
   await sims.applyFaults('orchestrator', { hang: true });
   try {
     // Unanswered: an error for the agent, its copy towards legacy waiting to learn whether the orchestrator applied it.
-    expect(await agent.call({ action: 'add_memory', user_id: 'hung', memory: 'second' })).toMatchObject({ status: 'error' });
-    await stack.setFlags(SHADOW, 'shadow');
+    expect(await turning.agent.call({ action: 'add_memory', user_id: 'hung', memory: 'second' })).toMatchObject({ status: 'error' });
+    await turning.stack.setFlags(SHADOW, 'shadow');
     // Before: moved onto the hung orchestrator, and unanswered again.
     await remember('hung', 'third');
   } finally {
