@@ -19,9 +19,16 @@ import { isSuccess } from './success.js';
 
 const log = childLogger('plan');
 
-/** How often a side turned to is asked about; and how long it is watched at least (replicas see a turn within seconds of each other). */
+/** How often a side turned to is asked about. */
 const POLL_MS = 500;
-const WATCH_AT_LEAST_MS = 10_000;
+
+/**
+ * How long a side turned to is watched at least: replicas see a turn up to a flags refresh apart (Unleash's, or the
+ * guard's sync), and a write a replica not yet turned makes meanwhile goes first to the side this one turned from.
+ */
+export function turnWatchMs(refreshIntervalMs: number): number {
+  return Math.max(10_000, 2 * refreshIntervalMs);
+}
 
 export class Turns {
   /** Each service's side written first, as its requests last had it. */
@@ -38,6 +45,8 @@ export class Turns {
     /** Whether any write of the service towards the side has not landed there, by any replica. */
     private readonly anyUnlanded: (service: ServiceName, side: Side) => Promise<boolean>,
     services: readonly ServiceName[],
+    /** turnWatchMs of the flags' refresh interval. */
+    private readonly watchAtLeastMs: number,
     private readonly now: () => number = Date.now,
   ) {
     // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
@@ -50,7 +59,7 @@ export class Turns {
     if (this.first.get(service) !== first) {
       if (this.first.has(service)) {
         log.warn({ service, first }, 'writes now go first to this side: keys with writes still queued towards it are served by the other until they land');
-        this.watch(service, first, this.now() + WATCH_AT_LEAST_MS);
+        this.watch(service, first, this.now() + this.watchAtLeastMs);
       }
       this.first.set(service, first);
     }

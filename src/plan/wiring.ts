@@ -15,7 +15,7 @@ import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { LargeReplies } from './large-replies.js';
 import { Runner } from './runner.js';
-import { Turns } from './turned.js';
+import { Turns, turnWatchMs } from './turned.js';
 import { NoiseBaseline } from '../comparison/noise.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
@@ -100,7 +100,7 @@ export function createRunner(deps: RunnerWiring): Runner {
     },
     activity: new KeyActivity(),
     secondary,
-    turns: new Turns((s, side) => secondary.anyUnlanded(s, side), Object.keys(sides) as ServiceName[]),
+    turns: new Turns((s, side) => secondary.anyUnlanded(s, side), Object.keys(sides) as ServiceName[], turnWatchMs(config.flags.refreshIntervalMs)),
     ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: deps.store.keyLocks.writeOrder } : {}),
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),

@@ -1,6 +1,6 @@
-/** When a turned-to side is watched (src/plan/turned.ts): from a turn, at least 10 s and until nothing is queued towards it; not while the store is away. */
+/** When a turned-to side is watched (src/plan/turned.ts): from a turn, at least 10 s (two flags refreshes if longer) and until nothing is queued towards it; not while the store is away. */
 import { afterEach, expect, it, vi } from 'vitest';
-import { Turns } from '../../src/plan/turned.js';
+import { Turns, turnWatchMs } from '../../src/plan/turned.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -9,7 +9,7 @@ afterEach(() => {
 it('watches a side turned to until the store says nothing is queued towards it, and moves nothing while the store is away', async () => {
   vi.useFakeTimers();
   let queued: boolean | 'away' = false;
-  const turns = new Turns(async () => (queued === 'away' ? Promise.reject(new Error('store away')) : queued), ['jarvis-memory']);
+  const turns = new Turns(async () => (queued === 'away' ? Promise.reject(new Error('store away')) : queued), ['jarvis-memory'], turnWatchMs(1000));
   try {
     // Watched from the start until the first poll finds nothing queued.
     expect(turns.lagging('jarvis-memory', 'legacy', 'legacy')).toBe(true);
@@ -34,6 +34,24 @@ it('watches a side turned to until the store says nothing is queued towards it, 
     expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
     queued = false;
     await vi.advanceTimersByTimeAsync(1_000);
+    expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(false);
+  } finally {
+    turns.close();
+  }
+});
+
+it('watches a turn at least two flags refreshes when Unleash is asked less often than every 5 s', async () => {
+  // Unleash's own default refresh is 15 s: a replica may see the turn 15 s after another, writing first to the side
+  // turned from meanwhile, so a 10 s watch would let the first replica serve those keys from the side without them.
+  vi.useFakeTimers();
+  const turns = new Turns(async () => false, ['jarvis-memory'], turnWatchMs(15_000));
+  try {
+    expect(turns.lagging('jarvis-memory', 'legacy', 'legacy')).toBe(true);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
+    await vi.advanceTimersByTimeAsync(6_000);
     expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(false);
   } finally {
     turns.close();
