@@ -8,12 +8,29 @@ export class OutageBuffer<T> {
   overflowed = 0;
   /** What the items held weigh, by `bytesOf`. */
   bytes = 0;
+  /** How many items held carry each of the names `namesOf` gives them. */
+  private readonly named = new Map<string, number>();
 
   constructor(
     readonly max: number,
     readonly maxBytes = Infinity,
     private readonly bytesOf: (item: T) => number = () => 0,
+    /** Names an item is asked about by (holds), rather than by a scan of the queue. */
+    private readonly namesOf: (item: T) => readonly string[] = () => [],
   ) {}
+
+  /** Whether an item held carries the name. */
+  holds(name: string): boolean {
+    return this.named.has(name);
+  }
+
+  private count(item: T, by: 1 | -1): void {
+    for (const name of this.namesOf(item)) {
+      const n = (this.named.get(name) ?? 0) + by;
+      if (n > 0) this.named.set(name, n);
+      else this.named.delete(name);
+    }
+  }
 
   get size(): number {
     return this.items.length - this.head;
@@ -28,6 +45,7 @@ export class OutageBuffer<T> {
     }
     this.items.push(item);
     this.bytes += bytes;
+    this.count(item, 1);
     return true;
   }
 
@@ -42,7 +60,10 @@ export class OutageBuffer<T> {
 
   shiftMany(n: number): void {
     const k = Math.min(n, this.size);
-    for (let i = this.head; i < this.head + k; i++) this.bytes -= this.bytesOf(this.items[i]!);
+    for (let i = this.head; i < this.head + k; i++) {
+      this.bytes -= this.bytesOf(this.items[i]!);
+      this.count(this.items[i]!, -1);
+    }
     this.items.fill(undefined as T, this.head, this.head + k);
     this.head += k;
     // Compact now and then instead of an O(n) Array.shift per item.

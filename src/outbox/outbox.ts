@@ -63,6 +63,9 @@ interface Storing {
 }
 
 /** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
+/** A held intent's names in the buffer: its service and side, and with its key. */
+const towards = (service: ServiceName, side: Side, key?: string): string => `${service}\u0000${side}${key === undefined ? '' : `\u0000${key}`}`;
+
 interface Held {
   intent: OutboxIntent;
   done(): void;
@@ -130,7 +133,12 @@ export class Outbox implements SecondaryWrites {
     this.intents = new OutboxTable(this.intentPool);
     this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
     this.table = new OutboxTable(this.workerPool);
-    this.buffer = new OutageBuffer<Held>(c.memoryQueueMax, c.memoryQueueMaxBytes, (h) => h.intent.raw.length);
+    this.buffer = new OutageBuffer<Held>(
+      c.memoryQueueMax,
+      c.memoryQueueMaxBytes,
+      (h) => h.intent.raw.length,
+      ({ intent: i }) => [towards(i.service, i.side), towards(i.service, i.side, i.key)],
+    );
     this.runner = new OutboxRunner({
       table: this.table,
       apply: o.apply,
@@ -193,6 +201,8 @@ export class Outbox implements SecondaryWrites {
 
   /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, `unknown`. */
   async unlanded(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
+    // Held here until the store answers (a slow commit): not in the table yet.
+    if (this.buffer.holds(towards(service, side, cleanText(key)))) return true;
     try {
       return await storeWithin(this.intents.unlanded(service, cleanText(key), side), this.o.config.intentTimeoutMs);
     } catch {
@@ -202,7 +212,7 @@ export class Outbox implements SecondaryWrites {
 
   /** Whether any write of the service towards `side` has not landed there, held here or stored; rejects when the store cannot tell. */
   async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
-    if (this.buffer.peekMany(this.buffer.size).some((h) => h.intent.service === service && h.intent.side === side)) return true;
+    if (this.buffer.holds(towards(service, side))) return true;
     return storeWithin(this.intents.anyOpen(service, side), this.o.config.intentTimeoutMs);
   }
 
