@@ -27,6 +27,7 @@ export class TransportLeg implements Leg {
   private lastLatencyMs: number | null = null;
   private lastFailure: LegFailure | null = null;
   private lastFailureAt: number | null = null;
+  private lastSuccessAt: number | null = null;
 
   constructor(
     readonly endpoint: string,
@@ -88,8 +89,10 @@ export class TransportLeg implements Leg {
 
   private report(latencyMs: number, failure: LegFailure | undefined): void {
     this.lastLatencyMs = latencyMs;
-    if (failure === undefined) this.ok++;
-    else {
+    if (failure === undefined) {
+      this.ok++;
+      this.lastSuccessAt = Date.now();
+    } else {
       this.failed++;
       this.lastFailure = failure;
       this.lastFailureAt = Date.now();
@@ -115,6 +118,7 @@ export class TransportLeg implements Leg {
       lastLatencyMs: this.lastLatencyMs,
       lastFailure: this.lastFailure,
       lastFailureAt: this.lastFailureAt,
+      lastSuccessAt: this.lastSuccessAt,
     };
   }
 

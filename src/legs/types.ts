@@ -62,6 +62,8 @@ export interface LegStats {
   lastLatencyMs: number | null;
   lastFailure: LegFailure | null;
   lastFailureAt: number | null;
+  /** When a call was last answered: after lastFailureAt, the backend answers again. */
+  lastSuccessAt: number | null;
 }
 
 export interface LegOptions {

@@ -136,12 +136,16 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   return { ...plan, primary: other(side), behind: side };
 }
 
-/** A side with a call that failed lately (hung, restarting, its breaker open) is not moved onto: a timeout there would leave a write unknown. */
+/**
+ * A side with a call that failed lately (hung, restarting, its breaker open) and none answered since is not moved onto:
+ * a timeout there would leave a write unknown. One that answers again (a JarvisMemoryAgent back from its restart) is.
+ */
 const FAILED_LATELY_MS = 10_000;
 
 function answering(sides: SideOptions, side: Side): boolean {
   const s = (side === 'legacy' ? sides.legacy : sides.newLeg).stats();
-  return s.breaker === 'closed' && (s.lastFailureAt === null || Date.now() - s.lastFailureAt > FAILED_LATELY_MS);
+  const failedLately = s.lastFailureAt !== null && Date.now() - s.lastFailureAt <= FAILED_LATELY_MS;
+  return s.breaker === 'closed' && (!failedLately || (s.lastSuccessAt !== null && s.lastSuccessAt > s.lastFailureAt!));
 }
 
 /**

@@ -94,3 +94,17 @@ it('rolled back from a hung orchestrator: a key whose copy waits on its answer i
   await landed();
   expect((await memories('hung')).sort()).toEqual(['first', 'second', 'third']);
 }, 90_000);
+
+it('on to new-primary just after JarvisMemoryAgent restarted: legacy answering again is moved onto, the agent reads its writes', async () => {
+  const { sims } = turning.stack;
+  await turning.stack.setFlags(SHADOW, 'shadow');
+  // A restart just before the turn: a call fails on legacy, and the next is answered.
+  await sims.applyFaults(S, { down: true });
+  expect(await turning.agent.call({ action: 'get_memories', user_id: 'restarted' })).toMatchObject({ status: 'error' });
+  await sims.applyFaults(S, { down: false });
+  await expect.poll(async () => memories('restarted'), { timeout: 30_000 }).toEqual([]);
+  // Before: legacy had failed a call in the last 10 s, so nothing was moved onto it: third went to the orchestrator
+  // first, ahead of first and second (just back, it was not reconnected yet: an error for the agent).
+  expect(await turnWithBacklog('restarted', 'orchestrator', NEW_PRIMARY, 'new-primary')).toEqual(['first', 'second']);
+  expect(await memories('restarted')).toEqual(['first', 'second', 'third']);
+}, 90_000);
