@@ -2,6 +2,8 @@
  * The bounded in-memory queue that holds intents while the state store is down, oldest first, bounded in count and
  * in bytes (an item's as `bytesOf` counts them). What does not fit is refused and counted; the caller logs it with its key.
  */
+import { NameCounts } from '../util/name-counts.js';
+
 export class OutageBuffer<T> {
   private items: T[] = [];
   private head = 0;
@@ -9,7 +11,7 @@ export class OutageBuffer<T> {
   /** What the items held weigh, by `bytesOf`. */
   bytes = 0;
   /** How many items held carry each of the names `namesOf` gives them. */
-  private readonly named = new Map<string, number>();
+  private readonly named = new NameCounts();
 
   constructor(
     readonly max: number,
@@ -22,14 +24,6 @@ export class OutageBuffer<T> {
   /** Whether an item held carries the name. */
   holds(name: string): boolean {
     return this.named.has(name);
-  }
-
-  private count(item: T, by: 1 | -1): void {
-    for (const name of this.namesOf(item)) {
-      const n = (this.named.get(name) ?? 0) + by;
-      if (n > 0) this.named.set(name, n);
-      else this.named.delete(name);
-    }
   }
 
   get size(): number {
@@ -45,7 +39,7 @@ export class OutageBuffer<T> {
     }
     this.items.push(item);
     this.bytes += bytes;
-    this.count(item, 1);
+    this.named.add(this.namesOf(item), 1);
     return true;
   }
 
@@ -62,7 +56,7 @@ export class OutageBuffer<T> {
     const k = Math.min(n, this.size);
     for (let i = this.head; i < this.head + k; i++) {
       this.bytes -= this.bytesOf(this.items[i]!);
-      this.count(this.items[i]!, -1);
+      this.named.add(this.namesOf(this.items[i]!), -1);
     }
     this.items.fill(undefined as T, this.head, this.head + k);
     this.head += k;

@@ -200,11 +200,20 @@ export class Outbox implements SecondaryWrites {
   }
 
   /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, `unknown`. */
-  async unlanded(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
-    // Held here until the store answers (a slow commit): not in the table yet.
+  unlanded(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
+    return this.keyAsked(service, key, side, (k) => this.intents.unlanded(service, k, side), unknown);
+  }
+
+  /** Whether the key has a write towards `side` held here (its primary's outcome aside) or stored with its primary's success known, not landed. */
+  copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), false);
+  }
+
+  /** A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`. */
+  private async keyAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
     if (this.buffer.holds(towards(service, side, cleanText(key)))) return true;
     try {
-      return await storeWithin(this.intents.unlanded(service, cleanText(key), side), this.o.config.intentTimeoutMs);
+      return await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
     } catch {
       return unknown;
     }

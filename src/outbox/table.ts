@@ -486,6 +486,15 @@ export class OutboxTable {
     return rows[0]!.busy;
   }
 
+  /** Whether the key has a write towards `side` whose primary applied it, open (on its way there). */
+  async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    const { rows } = await this.pool.query<{ busy: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND primary_ok AND service = $1 AND key = $2 AND side = $3) AS busy`,
+      [service, key, side],
+    );
+    return rows[0]!.busy;
+  }
+
   /**
    * The key's other writes known applied on `side` (a legacy look-up counts them): finished, or still open
    * with `side` as their primary and the primary's success known. Newest first, at most `limit`.

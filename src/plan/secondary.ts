@@ -12,6 +12,7 @@ import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
 import { KeyChains } from '../util/key-chains.js';
+import { NameCounts } from '../util/name-counts.js';
 
 export interface SecondaryWrite {
   route: Route;
@@ -57,6 +58,11 @@ export interface SecondaryWrites {
   unlanded(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
   /** Whether any write of the service towards `side` has not landed there yet, by any replica; rejects when that cannot be told. */
   anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
+  /**
+   * Whether the key has a write towards `side` on its way there: its primary applied it, its copy not landed (one
+   * waiting on its primary's unknown outcome is not); false when that cannot be told.
+   */
+  copying(service: ServiceName, key: string, side: Side): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;
@@ -121,7 +127,7 @@ export class InMemoryWrites implements SecondaryWrites {
   /** Writes taken and not yet attempted, with when they were taken. */
   private readonly queued = new Map<SecondaryWrite, number>();
   /** How many of them go to each side, per key and per service. */
-  private readonly towards = new Map<string, number>();
+  private readonly towards = new NameCounts();
 
   constructor(
     private readonly apply: ApplyWrite,
@@ -148,12 +154,13 @@ export class InMemoryWrites implements SecondaryWrites {
     return this.towards.has(towardsKey(side, service));
   }
 
+  // Queued once the primary applied it: every write held is on its way.
+  copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    return this.unlanded(service, key, side);
+  }
+
   private count(write: SecondaryWrite, by: 1 | -1): void {
-    for (const k of [towardsKey(write.side, write.route.service, write.route.key ?? ''), towardsKey(write.side, write.route.service)]) {
-      const n = (this.towards.get(k) ?? 0) + by;
-      if (n > 0) this.towards.set(k, n);
-      else this.towards.delete(k);
-    }
+    this.towards.add([towardsKey(write.side, write.route.service, write.route.key ?? ''), towardsKey(write.side, write.route.service)], by);
   }
 
   private enqueue(write: SecondaryWrite, writeId: string, at: Date): void {

@@ -130,10 +130,30 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // known to be ahead (writes since went to the side now first), so the flags' side serves.
   const behind =
     (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
+  if (!behind) return plan;
   // A read-new read goes to legacy as ever (its writes' primary): only a turn's move looks at the side's health.
-  if (!behind || (!readNew && !answering(d.sides(route.service), other(side)))) return plan;
+  const moved = readNew || answering(d.sides(route.service), other(side));
+  // Both sides may lack some of the key's writes (a side failing a moment ago got none moved onto it; a write moved
+  // since is copied to the other): a write waits a little for the copies on their way to the side it goes to first.
+  if (write) await afterCopies(d, route, moved ? other(side) : side);
+  if (!moved) return plan;
   if (!write) d.observer.staleReadAvoided({ route, side: other(side) });
   return { ...plan, primary: other(side), behind: side };
+}
+
+/** How long a write waits at most for its key's copies on their way to the side it goes to first, and how often it asks. */
+const COPIES_WAIT_MS = 2_000;
+const COPIES_POLL_MS = 50;
+
+async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void> {
+  const until = Date.now() + COPIES_WAIT_MS;
+  while (await d.secondary.copying(route.service, route.key ?? '', side)) {
+    if (Date.now() >= until) {
+      log.warn({ service: route.service, action: route.action, side }, 'copies of the key still on their way to this side: the write goes ahead of them');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, COPIES_POLL_MS));
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * A write whose intent the outbox holds in memory (the store silent past outbox.intentTimeoutMs) has not landed on the
- * secondary: asked per key (a turn's move, src/plan/turned.ts, asks with the store's silence counted as "no"), the
- * outbox says so from what it holds, where before it asked the store, which had no row yet.
+ * The outbox's per-key look-ups a turn's move makes (src/plan/turned.ts). A write whose intent the outbox holds in
+ * memory (the store silent past outbox.intentTimeoutMs) has not landed on the secondary: the outbox says so from what
+ * it holds, where before it asked the store, which had no row yet. A copy on its way (its primary applied it) is told.
  */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
@@ -31,4 +31,19 @@ it('counts a write held in memory as unlanded for its key while the store is sil
   }
   await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'held write stored and copied');
   expect(await proxy.runner.secondary.unlanded(S, 'held-1', 'new', false)).toBe(false);
+}, 60_000);
+
+it('tells a copy on its way to the orchestrator, its primary having applied it, until it lands', async () => {
+  const [proxy, sims] = [stack.proxy(), stack.sims()];
+  await sims.applyFaults('orchestrator', { hang: true });
+  try {
+    expect(await send({ action: 'add_interaction', session_id: 'held-2', role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
+    await expect.poll(() => proxy.runner.secondary.copying(S, 'held-2', 'new'), { timeout: 20_000 }).toBe(true);
+    expect(await proxy.runner.secondary.copying(S, 'held-2', 'legacy')).toBe(false);
+    expect(await proxy.runner.secondary.copying(S, 'held-1', 'new')).toBe(false);
+  } finally {
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+  await expect.poll(() => proxy.runner.secondary.copying(S, 'held-2', 'new'), { timeout: 30_000 }).toBe(false);
+  expect(await proxy.runner.secondary.unlanded(S, 'held-2', 'new')).toBe(false);
 }, 60_000);

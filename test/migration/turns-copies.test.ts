@@ -1,0 +1,78 @@
+/**
+ * After a turn both sides may lack some of a key's writes: a write passed over a side that failed a moment before
+ * went first to the side behind, and its copy is on its way to the other, which the next write (that side answering
+ * again) is moved onto. The next write waits for that copy rather than reaching the side ahead of it (a chaos probe of
+ * turns, hangs, restarts and kill -9 found acknowledged writes so reordered on the orchestrator). The secondary's
+ * answers are scripted here; src/plan/turned.ts decides.
+ */
+import { afterEach, expect, it } from 'vitest';
+import type { LegStats } from '../../src/legs/types.js';
+import { KeyActivity } from '../../src/plan/key-activity.js';
+import type { ExecutionObserver } from '../../src/plan/observer.js';
+import { planFor, type FlagDecision, type Side } from '../../src/plan/plan.js';
+import type { SecondaryWrites } from '../../src/plan/secondary.js';
+import type { SideOptions } from '../../src/plan/sides.js';
+import { servedAhead, Turns } from '../../src/plan/turned.js';
+import { routeRequest } from '../../src/routes/route.js';
+
+const S = 'jarvis-memory' as const;
+const SHADOW: FlagDecision = { killSwitch: false, dualWrite: true, shadowRead: true, readNew: false, newPrimary: false, legacyOff: false };
+const NEW_PRIMARY: FlagDecision = { ...SHADOW, newPrimary: true };
+
+const routed = routeRequest(S, Buffer.from(JSON.stringify({ action: 'add_memory', user_id: 'u1', memory: 'm' })), 1 << 20);
+if (!routed.ok) throw new Error(routed.reason);
+const route = routed.route;
+
+const answering: LegStats = {
+  endpoint: '',
+  breaker: 'closed',
+  ok: 1,
+  failed: 0,
+  inFlight: 0,
+  lastLatencyMs: 1,
+  lastFailure: null,
+  lastFailureAt: null,
+  lastSuccessAt: Date.now(),
+};
+const sides = { legacy: { stats: () => answering }, newLeg: { stats: () => answering } } as unknown as SideOptions;
+
+let turns: Turns | undefined;
+afterEach(() => turns?.close());
+
+/** A secondary whose key has writes queued towards `behind`, and a copy on its way to `copying` until `landsAt`. */
+function secondary(behind: Side, copying: Side, landsAt: number): SecondaryWrites {
+  return {
+    unlanded: async (_s: unknown, _k: unknown, side: Side) => side === behind,
+    anyUnlanded: async (_s: unknown, side: Side) => side === behind,
+    copying: async (_s: unknown, _k: unknown, side: Side) => side === copying && Date.now() < landsAt,
+  } as unknown as SecondaryWrites;
+}
+
+it('waits for the copy on its way to the side a write is moved onto, then moves it there', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
+  // Rolled back from new-primary: legacy lacks the key's writes; new has them but one legacy-first write's copy.
+  const landsAt = Date.now() + 600;
+  const deps = { turns, sides: () => sides, secondary: secondary('legacy', 'new', landsAt), activity: new KeyActivity(), observer: {} as ExecutionObserver };
+  const plan = await servedAhead(deps, route, planFor('write', SHADOW), SHADOW, true);
+  expect(plan).toMatchObject({ primary: 'new', behind: 'legacy' });
+  // Decided once the copy had landed, not before.
+  expect(Date.now()).toBeGreaterThanOrEqual(landsAt);
+});
+
+it('waits for the copy on the side the flags name when the other may not be moved onto, and gives up waiting after 2 s', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
+  const failing: LegStats = { ...answering, lastFailureAt: Date.now(), lastSuccessAt: Date.now() - 1_000 };
+  const deps = {
+    turns,
+    sides: () => ({ ...sides, legacy: { stats: () => failing } }) as unknown as SideOptions,
+    secondary: secondary('new', 'new', Infinity),
+    activity: new KeyActivity(),
+    observer: {} as ExecutionObserver,
+  };
+  const started = Date.now();
+  const plan = await servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true);
+  // Legacy failed a moment ago: the write goes to new as the flags say, after waiting for the copies on their way there.
+  expect(plan).toMatchObject({ primary: 'new' });
+  expect(plan?.behind).toBeUndefined();
+  expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+});
