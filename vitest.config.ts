@@ -97,6 +97,8 @@ export default defineConfig({
       { extends: true, test: { name: 'own-process', include: OWN_PROCESS, maxWorkers: 3, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'soak', include: SOAKS, exclude: TIMED, maxWorkers: 2, sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'timed', include: TIMED, fileParallelism: false, sequence: { groupOrder: 2 } } },
+      // The chaos probe (`npm run chaos`): random minutes of turns, hangs, restarts and kills, not part of `npm test`.
+      ...(process.env.MEMSHIFT_CHAOS ? [{ extends: true as const, test: { name: 'chaos', include: ['test/chaos/*.chaos.ts'], fileParallelism: false } }] : []),
     ],
   },
 });
