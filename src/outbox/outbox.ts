@@ -21,6 +21,7 @@ import {
   type SecondaryWrites,
   type SecondaryStats,
   type SecondaryWrite,
+  towardsKey,
 } from '../plan/secondary.js';
 import { KeyChains } from '../util/key-chains.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
@@ -63,9 +64,6 @@ interface Storing {
 }
 
 /** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
-/** A held intent's names in the buffer: its service and side, and with its key. */
-const towards = (service: ServiceName, side: Side, key?: string): string => `${service}\u0000${side}${key === undefined ? '' : `\u0000${key}`}`;
-
 interface Held {
   intent: OutboxIntent;
   done(): void;
@@ -137,7 +135,7 @@ export class Outbox implements SecondaryWrites {
       c.memoryQueueMax,
       c.memoryQueueMaxBytes,
       (h) => h.intent.raw.length,
-      ({ intent: i }) => [towards(i.service, i.side), towards(i.service, i.side, i.key)],
+      ({ intent: i }) => [towardsKey(i.side, i.service), towardsKey(i.side, i.service, i.key)],
     );
     this.runner = new OutboxRunner({
       table: this.table,
@@ -211,7 +209,7 @@ export class Outbox implements SecondaryWrites {
 
   /** A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`. */
   private async keyAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
-    if (this.buffer.holds(towards(service, side, cleanText(key)))) return true;
+    if (this.buffer.holds(towardsKey(side, service, cleanText(key)))) return true;
     try {
       return await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
     } catch {
@@ -221,7 +219,7 @@ export class Outbox implements SecondaryWrites {
 
   /** Whether any write of the service towards `side` has not landed there, held here or stored; rejects when the store cannot tell. */
   async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
-    if (this.buffer.holds(towards(service, side))) return true;
+    if (this.buffer.holds(towardsKey(side, service))) return true;
     return storeWithin(this.intents.anyOpen(service, side), this.o.config.intentTimeoutMs);
   }
 

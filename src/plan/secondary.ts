@@ -109,7 +109,8 @@ export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: 
 }
 
 /** A side, a service and (for one key's count) a key, as InMemoryWrites counts the writes towards each. */
-const towardsKey = (side: Side, service: string, key?: string): string => (key === undefined ? `${side}/${service}` : `${side}/${keyOf(service, key)}`);
+/** The name a write waiting to land is counted by: its side and service, and with its key. */
+export const towardsKey = (side: Side, service: string, key?: string): string => (key === undefined ? `${side}/${service}` : `${side}/${keyOf(service, key)}`);
 
 /** Keys are per service: two services may use the same session id for unrelated records. */
 export const keyOf = (service: string, key: string | undefined): string => `${service}/${key ?? ''}`;
