@@ -4,6 +4,7 @@
  * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
  * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../comparison/observation.js';
 import { isUnknownOutcome } from '../legs/types.js';
 import type { Route } from '../routes/route.js';
@@ -13,7 +14,7 @@ import { childLogger } from '../telemetry/log.js';
 import type { KeyActivity } from './key-activity.js';
 import type { ExecutionObserver } from './observer.js';
 import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
-import { keyOf as activityKey, type SecondaryWrites } from './secondary.js';
+import { keyOf as activityKey, towardsKey, type SecondaryWrites } from './secondary.js';
 import { LateTranslation, type SideOptions } from './sides.js';
 import { isSuccess } from './success.js';
 
@@ -33,8 +34,8 @@ export function turnWatchMs(refreshIntervalMs: number): number {
 export class Turns {
   /** Each service's side written first, as its requests last had it. */
   private readonly first = new Map<ServiceName, Side>();
-  /** Sides turned to and watched, with when a watch may end at the earliest and a count that a new turn bumps. */
-  private readonly watched = new Map<string, { from: number; turn: number }>();
+  /** Sides turned to and watched (by towardsKey), with when a watch may end at the earliest and a count that a new turn bumps. */
+  private readonly watched = new Map<string, { service: ServiceName; side: Side; from: number; turn: number }>();
   private turnCount = 0;
   private polling = false;
   /** The store did not answer the last poll: a key's writes cannot be asked about either, so no request is moved. */
@@ -63,7 +64,7 @@ export class Turns {
       }
       this.first.set(service, first);
     }
-    return this.watched.size > 0 && !this.away && this.watched.has(keyOf(service, side));
+    return this.watched.size > 0 && !this.away && this.watched.has(towardsKey(side, service));
   }
 
   close(): void {
@@ -71,7 +72,7 @@ export class Turns {
   }
 
   private watch(service: ServiceName, side: Side, from: number): void {
-    this.watched.set(keyOf(service, side), { from, turn: ++this.turnCount });
+    this.watched.set(towardsKey(side, service), { service, side, from, turn: ++this.turnCount });
   }
 
   private async poll(): Promise<void> {
@@ -80,10 +81,9 @@ export class Turns {
     try {
       for (const [k, w] of [...this.watched]) {
         if (w.from > this.now()) continue;
-        const [service, side] = k.split('\u0000') as [ServiceName, Side];
         let some = true;
         try {
-          some = await this.anyUnlanded(service, side);
+          some = await this.anyUnlanded(w.service, w.side);
           this.away = false;
         } catch {
           this.away = true;
@@ -96,8 +96,6 @@ export class Turns {
     }
   }
 }
-
-const keyOf = (service: ServiceName, side: Side): string => `${service}\u0000${side}`;
 
 export interface AheadDeps {
   turns?: Turns;
@@ -152,7 +150,7 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void
       log.warn({ service: route.service, action: route.action, side }, 'copies of the key still on their way to this side: the write goes ahead of them');
       return;
     }
-    await new Promise((r) => setTimeout(r, COPIES_POLL_MS));
+    await sleep(COPIES_POLL_MS);
   }
 }
 

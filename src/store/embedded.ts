@@ -212,9 +212,8 @@ export async function stopLeftServer(dataDir: string): Promise<void> {
  * stopped first; one a live process runs is not touched (an error says whose).
  */
 export async function removeCluster(dataDir: string): Promise<void> {
-  const server = await postmasterOf(resolve(dataDir));
-  if (server && server.ppid !== 1) throw new Error(`${dataDir} is in use: PostgreSQL (pid ${server.pid}) runs on it for process ${server.ppid}`);
-  if (server) await stopPostmaster(server.pid, resolve(dataDir));
+  const port = await clearStaleLock(resolve(dataDir));
+  if (port !== undefined) throw new Error(`${dataDir} is in use: a live process's PostgreSQL runs on it (port ${port})`);
   await rm(dataDir, { recursive: true, force: true });
 }
 
