@@ -37,6 +37,8 @@ import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type Settings } from '../util/pg-url.js';
+import { lossSettings } from '../store/client.js';
+import { LOCKED_PREFIX, OwnerLock } from './owner-lock.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -47,6 +49,9 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
+const OWNER_LOSS_MS = 10_000;
+/** The owner lock's connection: one, kept while idle (its lock lives on it), its statements bounded. */
+const OWNER_POOL: pg.PoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000, query_timeout: 2_000 };
 const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
@@ -106,8 +111,9 @@ export class Outbox implements SecondaryWrites {
   private readonly buffer: OutageBuffer<Held>;
   /** Intents of concurrent writes, stored a batch per statement group and WAL flush. */
   private readonly group = new GroupCommit<Storing>((batch) => this.storeIntents(batch), GROUP_LANES, FLUSH_BATCH);
-  /** The runner's claim name. */
-  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** The runner's claim name, and the storer's: the other replicas know by its lock when this process died. */
+  private readonly owner = `${LOCKED_PREFIX}${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly lock: OwnerLock;
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
   private storeUp = true;
@@ -128,7 +134,9 @@ export class Outbox implements SecondaryWrites {
     const settings = [...SESSION_SETTINGS, ...(c.unsafeAsyncCommit ? ASYNC_COMMIT : [])];
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
     this.intentPool = poolLike(o.pool, settings, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, query_timeout: c.statementTimeoutMs });
-    this.intents = new OutboxTable(this.intentPool);
+    this.intents = new OutboxTable(this.intentPool, this.owner);
+    // The server lets the lock go within 10 s of this host falling silent; the lock tells itself lost sooner.
+    this.lock = new OwnerLock(pgPoolLike(o.pool, 'outbox owner', lossSettings(OWNER_LOSS_MS), OWNER_POOL), this.owner);
     this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer<Held>(
@@ -147,6 +155,8 @@ export class Outbox implements SecondaryWrites {
       }),
       observer: o.observer,
       owner: this.owner,
+      alive: () => this.lock.held,
+      ownerGoneMs: o.primaryBudgetMs,
       services: o.services,
       policy: c,
       leaseMs: c.leaseMs,
@@ -160,6 +170,7 @@ export class Outbox implements SecondaryWrites {
 
   start(): this {
     void this.intentPool.query('SELECT 1').catch(() => undefined);
+    this.lock.start();
     this.runner.start();
     return this;
   }
@@ -456,6 +467,7 @@ export class Outbox implements SecondaryWrites {
       for (const h of this.buffer.peekMany(this.buffer.size)) h.done();
     }
     await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
+    await this.lock.stop();
   }
 }
 

@@ -62,6 +62,13 @@ export interface RunnerOptions {
   onStoreError(err: unknown): void;
   /** Whether a side answers (a health check); while one is failing it is asked every second, so its return is seen at once. */
   probe?(side: Side): Promise<boolean>;
+  /**
+   * Whether this process's owner lock is held (owner-lock.ts): while not, other replicas may take its writes over, so
+   * it claims nothing and sends nothing (a write claimed is given back). Always, without one.
+   */
+  alive?(): boolean;
+  /** A write held by an owner whose lock is gone is taken over this long after its claim or store (table.ts OWNER_GONE). */
+  ownerGoneMs: number;
 }
 
 /** What the primary said of one of this process's writes; unset while its call is under way. */
@@ -90,6 +97,9 @@ interface Pump {
 
 /** The claim was lost while working on it: nothing more may be sent for it. */
 class ClaimLost extends Error {}
+
+/** This process's owner lock is not held: another replica may be taking the write over, so nothing is sent for it. */
+class NotAlive extends Error {}
 
 /** A key whose head a pump asks for, and once its batch is stored, the head if it could be claimed. */
 interface Heading {
@@ -359,6 +369,11 @@ export class OutboxRunner {
         log.warn({ id: row.id }, LOST_CLAIM);
         return undefined;
       }
+      // Given back untried (unless another replica has it by now), for whichever replica holds its lock to take.
+      if (error instanceof NotAlive) {
+        await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
+        return undefined;
+      }
       if (phase !== 'apply') return this.giveBack(row, error, { sent: row.wasSent, primaryOk, counted: true });
       this.o.observer.secondaryWritten({ route, side: row.side, ok: false, latencyMs: performance.now() - t0, error });
       if (isUnknownOutcome(error)) {
@@ -388,14 +403,19 @@ export class OutboxRunner {
           log.warn({ id: row.id }, LOST_CLAIM);
           return false;
         }
-        this.o.onStoreError(err);
+        // The translation is waited for all the same: its calls end before anyone's look-up should begin.
+        if (!(err instanceof NotAlive)) this.o.onStoreError(err);
       }
     }
     return true;
   }
 
-  /** Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on. */
+  /**
+   * Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on;
+   * before each step that may send, NotAlive when this process's owner lock is not held.
+   */
   private async keep(row: OutboxRow, claim: { lastKept: number }): Promise<void> {
+    if (this.o.alive?.() === false) throw new NotAlive();
     if (Date.now() - claim.lastKept < this.o.leaseMs / 3) return;
     if (!(await this.o.table.extend(row.id, this.o.owner, this.o.leaseMs))) throw new ClaimLost();
     claim.lastKept = Date.now();
@@ -486,8 +506,14 @@ export class OutboxRunner {
   private async poll(): Promise<void> {
     const room = this.o.batch - this.pumps.size;
     try {
-      if (room > 0) {
-        const rows = await this.o.table.claim({ owner: this.o.owner, leaseMs: this.o.leaseMs, limit: room, services: this.o.services });
+      if (room > 0 && this.o.alive?.() !== false) {
+        const rows = await this.o.table.claim({
+          owner: this.o.owner,
+          leaseMs: this.o.leaseMs,
+          limit: room,
+          services: this.o.services,
+          ownerGoneMs: this.o.ownerGoneMs,
+        });
         for (const row of rows) {
           // Claimed while stopping (kick takes nothing then): handed back now, not left to its lease (stop waits for this).
           if (this.stopped) await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));

@@ -9,6 +9,7 @@ import type { Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
 import type { Settings } from '../util/pg-url.js';
+import { LOCKED_PREFIX, OWNER_CLASS, ownerKey } from './owner-lock.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
 export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead' | 'dropped';
@@ -78,12 +79,13 @@ const COLUMNS =
  * A new row's claim columns: pending, or (owner `o` not null) already claimed by its storer, who will send it
  * without another statement: it counts as possibly sent from the start, so whoever takes it after a crash looks it up first.
  */
-const CLAIMED_BY = (o: string) => `CASE WHEN ${o} IS NULL THEN 'pending' ELSE 'inflight' END, ${o}, CASE WHEN ${o} IS NULL THEN 0 ELSE 1 END, ${o} IS NOT NULL`;
+const CLAIMED_BY = (o: string) =>
+  `CASE WHEN ${o} IS NULL THEN 'pending' ELSE 'inflight' END, COALESCE(${o}, $12), CASE WHEN ${o} IS NULL THEN 0 ELSE 1 END, ${o} IS NOT NULL`;
 
 /**
  * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a
  * no-op. Its storer holds it for $8 ms (nobody else takes it while its primary call may be under way), as its
- * claim when $11 names the storer.
+ * claim when $11 names the storer. A pending row names its storer $12 as owner (null: none), for OWNER_GONE.
  */
 const INSERT = `WITH k AS (
    INSERT INTO outbox_keys (service, key, last_seq) VALUES ($2, $3, nextval('outbox_seq'))
@@ -92,7 +94,7 @@ const INSERT = `WITH k AS (
  INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect, status, owner, attempts, sent)
  SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9, $10, ${CLAIMED_BY('$11::text')} FROM k
  ON CONFLICT (id) DO NOTHING`;
-const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null) => [
+const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null, storer: string | null) => [
   i.id,
   i.service,
   i.key,
@@ -104,6 +106,7 @@ const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | nul
   primaryOk,
   i.effect,
   owner,
+  storer,
 ];
 
 /**
@@ -129,6 +132,16 @@ const INSERT_DISTINCT = `WITH i AS (
  * Lookups by id never say `open`: that keeps the partial indexes (migration outbox_open_column) out of their plans.
  */
 const claimable = (known: string) => `o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR o.id = ANY(${known}::uuid[]))`;
+
+/**
+ * Row `o` is held (a claim, or a storer's hold on its intent) by an owner whose lock (owner-lock.ts) is gone, since
+ * at least $5 ms (its primary calls' budget: whatever it sent has ended by then): the owner died, and the row need not
+ * wait out its lease. Owners that hold no lock (a replica of an earlier version) are left to their leases.
+ */
+const OWNER_GONE = `(o.owner LIKE '${LOCKED_PREFIX}%' AND o.updated_at <= now() - make_interval(secs => $5::double precision / 1000)
+  AND (${ownerKey('o.owner')})::oid NOT IN (
+    SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))`;
 const O_COLUMNS = COLUMNS.split(', ')
   .map((c) => `o.${c}`)
   .join(', ');
@@ -147,14 +160,14 @@ const TAKE = `
 /** How long ago row o's lease or retry time ran out (0 if it has not): see OutboxRow.sentBy. */
 const DUE_AGO = `GREATEST(0, EXTRACT(EPOCH FROM now() - o.next_attempt_at) * 1000) AS due_ago_ms`;
 
-/** Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services (the poll). */
+/** Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, $5 OWNER_GONE's ms (the poll). */
 const CLAIM = `WITH heads AS (
      SELECT DISTINCT ON (service, key) id FROM outbox
      WHERE open AND service = ANY($4::text[])
      ORDER BY service, key, seq),
    cand AS (
      SELECT o.id, o.sent, false AS held, ${DUE_AGO} FROM outbox o JOIN heads h ON o.id = h.id
-     WHERE o.status IN ('pending', 'inflight') AND o.next_attempt_at <= now()
+     WHERE o.status IN ('pending', 'inflight') AND (o.next_attempt_at <= now() OR ${OWNER_GONE})
      ORDER BY o.next_attempt_at
      LIMIT $3
      FOR UPDATE OF o SKIP LOCKED)
@@ -241,7 +254,11 @@ export interface Completion {
 }
 
 export class OutboxTable {
-  constructor(private readonly pool: pg.Pool) {}
+  /** `storer`: the owner named on the pending rows this table stores (its lock tells when it died; see OWNER_GONE). */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly storer: string | null = null,
+  ) {}
 
   /**
    * Stores an intent as pending behind the key's earlier writes. Idempotent on the intent's id. `primaryOk`
@@ -250,7 +267,7 @@ export class OutboxTable {
    * `owner`: the storer, claiming it as it stores it (see CLAIMED_BY); null: pending.
    */
   async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null = null): Promise<void> {
-    await this.pool.query(named('outbox-insert', INSERT, insertParams(i, leaseMs, primaryOk, owner)));
+    await this.pool.query(named('outbox-insert', INSERT, insertParams(i, leaseMs, primaryOk, owner, this.storer)));
   }
 
   /** insert() for many intents of distinct keys (concurrent writes), in one statement; `owners` pairwise with them. */
@@ -274,6 +291,7 @@ export class OutboxTable {
         column((i) => i.effect),
         leaseMs,
         owners,
+        this.storer,
       ]),
     );
   }
@@ -281,18 +299,19 @@ export class OutboxTable {
   /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */
   async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null }[], leaseMs: number): Promise<void> {
     await inTransaction(this.pool, async (client) => {
-      for (const i of intents) await client.query(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null)));
+      for (const i of intents) await client.query(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null, this.storer)));
     });
   }
 
   /**
    * Claims up to `limit` due writes that head their key (no earlier pending or inflight write of that key),
    * for `leaseMs`. SKIP LOCKED keeps replicas from claiming one row twice; the head rule keeps each key's
-   * writes in order. A lease that ran out (its owner died) makes the row due again.
+   * writes in order. A lease that ran out makes the row due again, as does its owner's lock gone `ownerGoneMs` after
+   * its claim or store (its owner died: OWNER_GONE).
    */
-  async claim(q: { owner: string; leaseMs: number; limit: number; services: readonly ServiceName[] }): Promise<OutboxRow[]> {
+  async claim(q: { owner: string; leaseMs: number; limit: number; services: readonly ServiceName[]; ownerGoneMs: number }): Promise<OutboxRow[]> {
     // Heads are picked from the snapshot, then locked: a head someone else holds is skipped, never its successor.
-    const { rows } = await this.pool.query(named('outbox-claim', CLAIM, [q.owner, q.leaseMs, q.limit, q.services]));
+    const { rows } = await this.pool.query(named('outbox-claim', CLAIM, [q.owner, q.leaseMs, q.limit, q.services, q.ownerGoneMs]));
     return rows.map(rowOf);
   }
 

@@ -23,14 +23,14 @@ const write = (key: string, n: number): OutboxIntent => ({
   effect: 'neutral',
   createdAt: new Date(),
 });
-const claimed = async (owner: string) => (await db.table.claim({ owner, leaseMs: 30_000, limit: 10, services: [S] })).map((r) => r.action);
+const claimed = async (owner: string) => (await db.table.claim({ owner, leaseMs: 30_000, limit: 10, services: [S], ownerGoneMs: 3_000 })).map((r) => r.action);
 const statusOf = async (action: string) =>
   (await db.pool.query<{ status: string }>('SELECT status FROM outbox WHERE action = $1 ORDER BY seq', [action])).rows.map((r) => r.status);
 
 it('waits for the key’s earlier write, keeps its later writes back while it works, then lets them go', async () => {
   const holds = new KeyHolds(db.pool);
   await db.table.insert(write('u1', 0), 0, true);
-  const [earlier] = await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [S] });
+  const [earlier] = await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [S], ownerGoneMs: 3_000 });
   const events: string[] = [];
   let release!: () => void;
   const working = holds.hold(S, 'u1', 'new', async () => {
@@ -53,7 +53,7 @@ it('waits for the key’s earlier write, keeps its later writes back while it wo
 it('leaves the key untouched when its earlier write does not land within the wait, and lets go of it', async () => {
   const holds = new KeyHolds(db.pool, { waitMs: 500 });
   await db.table.insert(write('u2', 0), 0, true);
-  await db.table.claim({ owner: 'stuck worker', leaseMs: 30_000, limit: 10, services: [S] });
+  await db.table.claim({ owner: 'stuck worker', leaseMs: 30_000, limit: 10, services: [S], ownerGoneMs: 3_000 });
   let worked = false;
   await expect(holds.hold(S, 'u2', 'new', async () => (worked = true))).rejects.toBeInstanceOf(KeyStillWritten);
   expect(worked).toBe(false);
@@ -108,7 +108,7 @@ it('counts as landed lately every write that adds an element on the orchestrator
   const decision = { ...write('c1', 1), service: C, action: 'record_decision', raw: Buffer.from('{}'), effect: 'adds:x' };
   for (const w of [interaction, decision]) {
     await db.table.insert(w, 0, true);
-    await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [C] });
+    await db.table.claim({ owner: 'worker', leaseMs: 30_000, limit: 10, services: [C], ownerGoneMs: 3_000 });
     await completeOne(db.table, w.id, 'worker', 30_000);
   }
   expect(await new KeyHolds(db.pool).landedLately(C, 'c1', 'new')).toEqual([interaction.id, decision.id]);

@@ -36,7 +36,7 @@ const intent = (key: string, n: number): OutboxIntent => ({
   createdAt: new Date(),
 });
 const content = (raw: Buffer) => (JSON.parse(raw.toString()) as { content: string }).content;
-const poll = (owner: string, limit = 100, leaseMs = 30_000) => table.claim({ owner, leaseMs, limit, services: SERVICES });
+const poll = (owner: string, limit = 100, leaseMs = 30_000) => table.claim({ owner, leaseMs, limit, services: SERVICES, ownerGoneMs: 3_000 });
 
 it('claims only the head of each key, and hands the next one over when the head is done', async () => {
   for (let n = 0; n < 3; n++) await table.insert(intent('a', n), 0, true);
@@ -183,7 +183,7 @@ it('keeps per-key order and applies each write once with two claimers racing', a
   let overlaps = 0;
   const worker = async (owner: string, t: OutboxTable) => {
     for (let idle = 0; idle < 5;) {
-      const rows = await t.claim({ owner, leaseMs: 30_000, limit: 4, services: SERVICES });
+      const rows = await t.claim({ owner, leaseMs: 30_000, limit: 4, services: SERVICES, ownerGoneMs: 3_000 });
       if (!rows.length) {
         idle++;
         await new Promise((r) => setTimeout(r, 20));

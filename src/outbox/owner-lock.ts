@@ -1,0 +1,83 @@
+/**
+ * An outbox owner's sign of life to the other replicas on its store: a session advisory lock named for the owner, on a
+ * connection of its own. PostgreSQL lets it go when the process dies (its connection closed by the kernel at a kill -9,
+ * or found silent within `lossSettings`), and another replica then takes over the writes the owner held once their
+ * calls have had their time (table.ts OWNER_GONE), rather than at the end of their lease (30 s by default).
+ */
+import type pg from 'pg';
+import { childLogger } from '../telemetry/log.js';
+
+const log = childLogger('outbox.owner');
+
+/** The advisory lock's first key: owners' locks apart from memshift's key locks and any other advisory lock. */
+export const OWNER_CLASS = 0x6d736b77;
+/** Owner names that hold a lock start so: a replica of an earlier version, holding none, is taken over by its leases only. */
+export const LOCKED_PREFIX = 'locked:';
+/** The lock's second key, from the owner's name (a collision with a live owner only delays a takeover to the lease). */
+export const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
+
+const HEARTBEAT_MS = 1_000;
+/**
+ * Unconfirmed this long, the lock counts as lost here: well before the server, whose loss settings give a silent peer
+ * about 10 s, lets it go, so this process stops sending before anyone could take its writes over.
+ */
+const LOST_AFTER_MS = 3_000;
+
+/** Holds the lock, or takes it again on a new connection after the last one was lost. */
+const HOLD = `SELECT CASE WHEN EXISTS (
+    SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1::int::oid
+      AND objid = (${ownerKey('$2')})::oid AND objsubid = 2)
+  THEN true ELSE pg_try_advisory_lock($1, ${ownerKey('$2')}) END AS ok`;
+
+export class OwnerLock {
+  private confirmedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private beating = false;
+  private warned = false;
+
+  /** `pool`: one connection of its own (the lock lives on it), with loss settings; ended by stop(). */
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly owner: string,
+  ) {
+    // Its connection lost while idle: the lock went with it.
+    pool.on('error', () => (this.confirmedAt = 0));
+  }
+
+  /** Whether the lock was confirmed held lately: while not, other replicas may be taking this owner's writes over. */
+  get held(): boolean {
+    return Date.now() - this.confirmedAt < LOST_AFTER_MS;
+  }
+
+  start(): this {
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS).unref();
+    return this;
+  }
+
+  /** Lets the lock go with its connection: what this owner still holds is taken over once its calls had their time. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.confirmedAt = 0;
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      const { rows } = await this.pool.query<{ ok: boolean }>(HOLD, [OWNER_CLASS, this.owner]);
+      // Not taken: a live owner's lock has this one's key (a hash collision), which keeps this one's writes to their lease.
+      if (!rows[0]!.ok && !this.warned) {
+        this.warned = true;
+        log.warn({ owner: this.owner }, "another owner's lock has this one's key: this replica's writes are taken over at the end of their lease only");
+      }
+      this.confirmedAt = Date.now();
+    } catch (err) {
+      if (this.held) log.warn({ err }, 'outbox owner lock lost: nothing is claimed or sent until it is held again');
+      this.confirmedAt = 0;
+    } finally {
+      this.beating = false;
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Owner locks on real PostgreSQL: the writes a dead owner held (its claims, its stored intents) are claimed once its
+ * lock is gone and their calls had their time, not at the end of their lease; a live owner's, and those of an owner
+ * holding no lock (a replica of an earlier version), wait for their lease.
+ */
+import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { OutboxTable, type OutboxIntent } from '../../src/outbox/table.js';
+import { OwnerLock } from '../../src/outbox/owner-lock.js';
+import { migrate } from '../../src/store/migrations.js';
+import { freshDatabaseUrl } from '../support/database.js';
+
+let url: string;
+let pool: pg.Pool;
+const S = 'session-memory' as const;
+const LEASE_MS = 600_000;
+
+beforeAll(async () => {
+  url = await freshDatabaseUrl();
+  pool = new pg.Pool({ connectionString: url });
+  await migrate(pool);
+});
+afterAll(() => pool.end());
+beforeEach(() => pool.query('TRUNCATE outbox, outbox_keys'));
+
+const intent = (key: string, side: 'legacy' | 'new'): OutboxIntent => ({
+  id: randomUUID(),
+  service: S,
+  key,
+  action: 'add_interaction',
+  side,
+  raw: Buffer.from(JSON.stringify({ action: 'add_interaction', session_id: key, role: 'user', content: key })),
+  effect: 'neutral',
+  createdAt: new Date(),
+});
+const claim = async (ownerGoneMs: number) =>
+  (await new OutboxTable(pool).claim({ owner: 'survivor', leaseMs: 30_000, limit: 10, services: [S], ownerGoneMs })).map((r) => ({
+    key: r.key,
+    wasSent: r.wasSent,
+  }));
+
+/** An owner's writes as its outbox stores them: one towards legacy (pending, held for its lease), one towards the orchestrator (claimed). */
+async function storeAs(owner: string): Promise<void> {
+  const table = new OutboxTable(pool, owner);
+  await table.insert(intent(`${owner} pending`, 'legacy'), LEASE_MS, null);
+  await table.insert(intent(`${owner} claimed`, 'new'), LEASE_MS, null, owner);
+}
+
+it("takes a dead owner's writes once its lock is gone and the calls' time is over, and no one else's", async () => {
+  const lock = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:dies').start();
+  await expect.poll(() => lock.held, { timeout: 20_000 }).toBe(true);
+  await storeAs('locked:dies');
+  await storeAs('locked:lives');
+  const living = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:lives').start();
+  await expect.poll(() => living.held, { timeout: 20_000 }).toBe(true);
+  // Named as no lock-holder: a replica of an earlier version, whose lock no one can look for.
+  await storeAs('earlier');
+  try {
+    expect(await claim(0)).toEqual([]);
+    await lock.stop();
+    expect(lock.held).toBe(false);
+    // Their calls may still be under way: not yet.
+    expect(await claim(LEASE_MS)).toEqual([]);
+    const taken = await claim(0);
+    expect(taken.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+      // The claimed one may have been sent: looked up before it is sent again.
+      { key: 'locked:dies claimed', wasSent: true },
+      { key: 'locked:dies pending', wasSent: false },
+    ]);
+  } finally {
+    await living.stop();
+  }
+}, 60_000);
+
+it('lets go of the lock when its process is killed with SIGKILL, and holds it while the process is stopped', async () => {
+  // A process of its own holding the lock as the outbox does (the module under test, loaded by tsx).
+  const script = `import pg from 'pg'; import { OwnerLock } from './src/outbox/owner-lock.ts';
+    const lock = new OwnerLock(new pg.Pool({ connectionString: process.env.URL, max: 1 }), 'locked:killed').start();
+    const t = setInterval(() => { if (lock.held) { console.log('held'); clearInterval(t); } }, 50); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, URL: url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+      child.on('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    });
+    await storeAs('locked:killed');
+    child.kill('SIGSTOP');
+    // Stopped, not dead: its connection stays, and so does its lock.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(await claim(0)).toEqual([]);
+    child.kill('SIGKILL');
+    await expect.poll(async () => (await claim(0)).length, { timeout: 30_000 }).toBe(2);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 60_000);
