@@ -213,8 +213,12 @@ export class Outbox implements SecondaryWrites {
     return this.keyAsked(service, key, side, (k) => this.intents.unlanded(service, k, side), unknown);
   }
 
-  /** Whether the key has a write towards `side` held here (its primary's outcome aside) or stored with its primary's success known, not landed. */
-  copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+  /**
+   * Whether the key has a write towards `side` held here (its primary's outcome aside), or this process's own with its
+   * primary's success known, or stored so, not landed.
+   */
+  async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    if (this.runner.copying(service, cleanText(key), side)) return true;
     return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), false);
   }
 
@@ -289,7 +293,7 @@ export class Outbox implements SecondaryWrites {
       try {
         const owner = intent.side === 'new' ? this.owner : null;
         await storeWithin(this.group.add({ intent, owner }), this.o.config.intentTimeoutMs);
-        this.runner.opened(intent.service, intent.key, intent.id, done, landed, owner !== null);
+        this.runner.opened(intent.service, intent.key, intent.id, intent.side, done, landed, owner !== null);
         return 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
@@ -378,7 +382,7 @@ export class Outbox implements SecondaryWrites {
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
         h.stored = true;
-        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.done, h.landed, false);
+        this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.intent.side, h.done, h.landed, false);
         if (h.primary) this.settle(h.intent, h.primary, h.settledAt);
       }
     }

@@ -77,6 +77,8 @@ export type Primary = 'applied' | { unknownOn: number | undefined; at: number };
 /** One of this process's own writes: the key activity it ends, and its primary's answer once known. */
 interface Own {
   done(): void;
+  /** The side it goes to (the secondary). */
+  side: Side;
   landed?: SecondaryWrite['landed'];
   primary?: Primary;
   /** When this process saw the primary acknowledge it: the record's time on the other side. */
@@ -147,12 +149,24 @@ export class OutboxRunner {
     this.timer = setTimeout(() => void tick(), 0).unref();
   }
 
-  /** A write of this process was stored before its primary call (`held`: claimed as it was stored); `done` ends its key's activity here. */
-  opened(service: ServiceName, key: string, id: string, done: () => void, landed: Own['landed'] | undefined, held: boolean): void {
+  /**
+   * A write of this process towards `side` was stored before its primary call (`held`: claimed as it was stored); `done`
+   * ends its key's activity here.
+   */
+  opened(service: ServiceName, key: string, id: string, side: Side, done: () => void, landed: Own['landed'] | undefined, held: boolean): void {
     const k = keyOf(service, key);
     let m = this.own.get(k);
     if (!m) this.own.set(k, (m = new Map()));
-    m.set(id, { done, held, ...(landed ? { landed } : {}) });
+    m.set(id, { done, side, held, ...(landed ? { landed } : {}) });
+  }
+
+  /**
+   * Whether a write of the key towards `side` that its primary applied is this process's own, not finished: the store
+   * learns of its primary only when it is handed over or given back (a pump busy with an earlier write of the key).
+   */
+  copying(service: ServiceName, key: string, side: Side): boolean {
+    for (const own of this.own.get(keyOf(service, key))?.values() ?? []) if (own.side === side && own.primary === 'applied') return true;
+    return false;
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The outbox's per-key look-ups a turn's move makes (src/plan/turned.ts). A write whose intent the outbox holds in
  * memory (the store silent past outbox.intentTimeoutMs) has not landed on the secondary: the outbox says so from what
- * it holds, where before it asked the store, which had no row yet. A copy on its way (its primary applied it) is told.
+ * it holds, where before it asked the store, which had no row yet. A copy on its way (its primary applied it) is told,
+ * from what this process knows while its attempt is under way, then from the store.
  */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
@@ -37,8 +38,13 @@ it('tells a copy on its way to the orchestrator, its primary having applied it, 
   const [proxy, sims] = [stack.proxy(), stack.sims()];
   await sims.applyFaults('orchestrator', { hang: true });
   try {
+    const retries = (await proxy.runner.secondary.stats()).retries;
     expect(await send({ action: 'add_interaction', session_id: 'held-2', role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
-    await expect.poll(() => proxy.runner.secondary.copying(S, 'held-2', 'new'), { timeout: 20_000 }).toBe(true);
+    // Its attempt under way (2 s on the hung orchestrator): only this process knows its primary applied it, not the store.
+    expect(await proxy.runner.secondary.copying(S, 'held-2', 'new')).toBe(true);
+    // Given back for a retry: the store knows it now.
+    await waitUntil(async () => (await proxy.runner.secondary.stats()).retries > retries, 20_000, 'attempt given back');
+    expect(await proxy.runner.secondary.copying(S, 'held-2', 'new')).toBe(true);
     expect(await proxy.runner.secondary.copying(S, 'held-2', 'legacy')).toBe(false);
     expect(await proxy.runner.secondary.copying(S, 'held-1', 'new')).toBe(false);
   } finally {
