@@ -7,7 +7,7 @@
  * Over 300 lines: the per-key pumps and the claim poll share one map of owned writes; split, each would reach into the other.
  */
 import type { ExecutionObserver } from '../plan/observer.js';
-import { other, type Side } from '../plan/plan.js';
+import { other, SIDES, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
 import { distinctKeys, keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
 import { isNotSent, isUnknownOutcome } from '../legs/types.js';
@@ -130,8 +130,11 @@ export class OutboxRunner {
   /** The last purge left finished writes to delete: the next tick goes on with them. */
   private purging = false;
   private lastProbe = 0;
-  /** Sides whose last attempt here failed: their first success wakes the writes waiting in backoff. */
-  private readonly failing = new Set<Side>();
+  /**
+   * Sides whose last attempt here failed: their first success wakes the writes waiting in backoff. Both at start: what
+   * waits in backoff then (a killed predecessor's, another replica's) is tried once the side answers a probe.
+   */
+  private readonly failing = new Set<Side>(SIDES);
   /** Failed attempts rescheduled by this process. */
   retries = 0;
   /** Claims of concurrent pumps' key heads, a batch per statement and WAL flush. */
