@@ -157,6 +157,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
               services,
               config: config.outbox,
               probe: (side) => answers(side),
+              connectionLossMs: config.store.connectionLossMs,
             }).start(),
         }
       : {}),

@@ -37,7 +37,6 @@ import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type Settings } from '../util/pg-url.js';
-import { lossSettings } from '../store/client.js';
 import { LOCKED_PREFIX, OwnerLock } from './owner-lock.js';
 
 const log = childLogger('outbox');
@@ -49,7 +48,6 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
-const OWNER_LOSS_MS = 10_000;
 /** The owner lock's connection: one, kept while idle (its lock lives on it), its statements bounded. */
 const OWNER_POOL: pg.PoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000, query_timeout: 2_000 };
 const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
@@ -100,6 +98,8 @@ export interface OutboxOptions {
   config: Config['outbox'];
   /** A health check of a side (see RunnerOptions.probe). */
   probe?(side: Side): Promise<boolean>;
+  /** store.connectionLossMs, which o.pool's loss settings were made from (owner-lock.ts). */
+  connectionLossMs: number;
 }
 
 export class Outbox implements SecondaryWrites {
@@ -135,8 +135,8 @@ export class Outbox implements SecondaryWrites {
     // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
     this.intentPool = poolLike(o.pool, settings, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, query_timeout: c.statementTimeoutMs });
     this.intents = new OutboxTable(this.intentPool, this.owner);
-    // The server lets the lock go within 10 s of this host falling silent; the lock tells itself lost sooner.
-    this.lock = new OwnerLock(pgPoolLike(o.pool, 'outbox owner', lossSettings(OWNER_LOSS_MS), OWNER_POOL), this.owner);
+    // The store's loss settings (o.pool's): the server lets the lock go within connectionLossMs of this host falling silent.
+    this.lock = new OwnerLock(pgPoolLike(o.pool, 'outbox owner', [], OWNER_POOL), this.owner, o.connectionLossMs);
     this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer<Held>(

@@ -16,13 +16,6 @@ export const LOCKED_PREFIX = 'locked:';
 /** The lock's second key, from the owner's name (a collision with a live owner only delays a takeover to the lease). */
 export const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
 
-const HEARTBEAT_MS = 1_000;
-/**
- * Unconfirmed this long, the lock counts as lost here: well before the server, whose loss settings give a silent peer
- * about 10 s, lets it go, so this process stops sending before anyone could take its writes over.
- */
-const LOST_AFTER_MS = 3_000;
-
 /** Holds the lock, or takes it again on a new connection after the last one was lost. */
 const HOLD = `SELECT CASE WHEN EXISTS (
     SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1::int::oid
@@ -30,28 +23,36 @@ const HOLD = `SELECT CASE WHEN EXISTS (
   THEN true ELSE pg_try_advisory_lock($1, ${ownerKey('$2')}) END AS ok`;
 
 export class OwnerLock {
+  /**
+   * Unconfirmed this long, the lock counts as lost here: a third of the time the server gives a silent peer
+   * (store.connectionLossMs) before it lets the lock go, so this process stops sending before anyone could take its
+   * writes over. Confirmed three times within it.
+   */
+  private readonly lostAfterMs: number;
   private confirmedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private beating = false;
   private warned = false;
 
-  /** `pool`: one connection of its own (the lock lives on it), with loss settings; ended by stop(). */
+  /** `pool`: one connection of its own (the lock lives on it), with the loss settings of `lossMs`; ended by stop(). */
   constructor(
     private readonly pool: pg.Pool,
     readonly owner: string,
+    lossMs: number,
   ) {
+    this.lostAfterMs = lossMs / 3;
     // Its connection lost while idle: the lock went with it.
     pool.on('error', () => (this.confirmedAt = 0));
   }
 
   /** Whether the lock was confirmed held lately: while not, other replicas may be taking this owner's writes over. */
   get held(): boolean {
-    return Date.now() - this.confirmedAt < LOST_AFTER_MS;
+    return Date.now() - this.confirmedAt < this.lostAfterMs;
   }
 
   start(): this {
     void this.beat();
-    this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS).unref();
+    this.timer = setInterval(() => void this.beat(), this.lostAfterMs / 3).unref();
     return this;
   }
 

@@ -58,7 +58,7 @@ export interface OutboxRow extends OutboxIntent {
   attempts: number;
   nextAttemptAt: Date;
   lastError: string | null;
-  /** Who holds it (inflight) or applied it (done). */
+  /** Who holds it (inflight, or pending not yet claimed: its storer) or applied it (done). */
   owner: string | null;
   updatedAt: Date;
 }

@@ -65,6 +65,7 @@ function outboxOn(side: ReturnType<typeof newSide>, leaseMs: number): Outbox {
     observer: fanOut([]),
     services: ['session-memory'],
     config: parseConfig({ outbox: { leaseMs, pollMs: 100 } }).outbox,
+    connectionLossMs: 10_000,
   }).start();
 }
 

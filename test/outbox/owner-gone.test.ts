@@ -41,6 +41,15 @@ const claim = async (ownerGoneMs: number) =>
     wasSent: r.wasSent,
   }));
 
+/** Whether the server holds an owner lock of that name (looked for as the lock's holder never does: by hand). */
+async function lockedInServer(owner: string): Promise<boolean> {
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = (hashtext($2) & 2147483647)::oid`,
+    [0x6d736b77, owner],
+  );
+  return rows[0]!.n !== '0';
+}
+
 /** An owner's writes as its outbox stores them: one towards legacy (pending, held for its lease), one towards the orchestrator (claimed). */
 async function storeAs(owner: string): Promise<void> {
   const table = new OutboxTable(pool, owner);
@@ -49,18 +58,21 @@ async function storeAs(owner: string): Promise<void> {
 }
 
 it("takes a dead owner's writes once its lock is gone and the calls' time is over, and no one else's", async () => {
-  const lock = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:dies').start();
+  const lock = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:dies', 10_000).start();
   await expect.poll(() => lock.held, { timeout: 20_000 }).toBe(true);
   await storeAs('locked:dies');
   await storeAs('locked:lives');
-  const living = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:lives').start();
+  const living = new OwnerLock(new pg.Pool({ connectionString: url, max: 1 }), 'locked:lives', 10_000).start();
   await expect.poll(() => living.held, { timeout: 20_000 }).toBe(true);
   // Named as no lock-holder: a replica of an earlier version, whose lock no one can look for.
   await storeAs('earlier');
   try {
     expect(await claim(0)).toEqual([]);
+    expect(await lockedInServer('locked:dies')).toBe(true);
     await lock.stop();
     expect(lock.held).toBe(false);
+    // The pool ends before its connection has closed: the server lets the lock go a moment later.
+    await expect.poll(() => lockedInServer('locked:dies'), { timeout: 20_000 }).toBe(false);
     // Their calls may still be under way: not yet.
     expect(await claim(LEASE_MS)).toEqual([]);
     const taken = await claim(0);
@@ -77,7 +89,7 @@ it("takes a dead owner's writes once its lock is gone and the calls' time is ove
 it('lets go of the lock when its process is killed with SIGKILL, and holds it while the process is stopped', async () => {
   // A process of its own holding the lock as the outbox does (the module under test, loaded by tsx).
   const script = `import pg from 'pg'; import { OwnerLock } from './src/outbox/owner-lock.ts';
-    const lock = new OwnerLock(new pg.Pool({ connectionString: process.env.URL, max: 1 }), 'locked:killed').start();
+    const lock = new OwnerLock(new pg.Pool({ connectionString: process.env.URL, max: 1 }), 'locked:killed', 10_000).start();
     const t = setInterval(() => { if (lock.held) { console.log('held'); clearInterval(t); } }, 50); setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     env: { ...process.env, URL: url },
