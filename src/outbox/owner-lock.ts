@@ -24,14 +24,17 @@ const HOLD = `SELECT CASE WHEN EXISTS (
 
 export class OwnerLock {
   /**
-   * Unconfirmed this long, the lock counts as lost here: a third of the time the server gives a silent peer
+   * A heartbeat unanswered this long counts the lock as lost here: a third of the time the server gives a silent peer
    * (store.connectionLossMs) before it lets the lock go, so this process stops sending before anyone could take its
-   * writes over. Confirmed three times within it.
+   * writes over. Only evidence counts: a process whose event loop stalled sent no heartbeat meanwhile, and its kernel
+   * kept the connection (and the lock) alive.
    */
   private readonly lostAfterMs: number;
-  private confirmedAt = 0;
+  /** The lock was taken, and the connection it lives on has not failed since. */
+  private confirmed = false;
+  /** When the heartbeat under way was sent. */
+  private sentAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private beating = false;
   private warned = false;
 
   /** `pool`: one connection of its own (the lock lives on it), with the loss settings of `lossMs`; ended by stop(). */
@@ -42,12 +45,12 @@ export class OwnerLock {
   ) {
     this.lostAfterMs = lossMs / 3;
     // Its connection lost while idle: the lock went with it.
-    pool.on('error', () => (this.confirmedAt = 0));
+    pool.on('error', () => (this.confirmed = false));
   }
 
-  /** Whether the lock was confirmed held lately: while not, other replicas may be taking this owner's writes over. */
+  /** Whether the lock is held as far as this process can tell: while not, other replicas may be taking its writes over. */
   get held(): boolean {
-    return Date.now() - this.confirmedAt < this.lostAfterMs;
+    return this.confirmed && (this.sentAt === undefined || Date.now() - this.sentAt < this.lostAfterMs);
   }
 
   start(): this {
@@ -59,13 +62,13 @@ export class OwnerLock {
   /** Lets the lock go with its connection: what this owner still holds is taken over once its calls had their time. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    this.confirmedAt = 0;
+    this.confirmed = false;
     await this.pool.end().catch(() => undefined);
   }
 
   private async beat(): Promise<void> {
-    if (this.beating) return;
-    this.beating = true;
+    if (this.sentAt !== undefined) return;
+    this.sentAt = Date.now();
     try {
       const { rows } = await this.pool.query<{ ok: boolean }>(HOLD, [OWNER_CLASS, this.owner]);
       // Not taken: a live owner's lock has this one's key (a hash collision), which keeps this one's writes to their lease.
@@ -73,12 +76,12 @@ export class OwnerLock {
         this.warned = true;
         log.warn({ owner: this.owner }, "another owner's lock has this one's key: this replica's writes are taken over at the end of their lease only");
       }
-      this.confirmedAt = Date.now();
+      this.confirmed = true;
     } catch (err) {
-      if (this.held) log.warn({ err }, 'outbox owner lock lost: nothing is claimed or sent until it is held again');
-      this.confirmedAt = 0;
+      if (this.confirmed) log.warn({ err }, 'outbox owner lock lost: nothing is sent until it is held again');
+      this.confirmed = false;
     } finally {
-      this.beating = false;
+      this.sentAt = undefined;
     }
   }
 }

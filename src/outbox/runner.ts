@@ -25,6 +25,8 @@ const RETENTION_EVERY_MS = 60_000;
 const PURGE_BATCHES_PER_TICK = 2;
 const RECLAIM_AFTER_MS = 1_000;
 const PROBE_EVERY_MS = 1_000;
+/** How often a write waiting for this process's owner lock looks again. */
+const ALIVE_WAIT_MS = 100;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
@@ -64,7 +66,7 @@ export interface RunnerOptions {
   probe?(side: Side): Promise<boolean>;
   /**
    * Whether this process's owner lock is held (owner-lock.ts): while not, other replicas may take its writes over, so
-   * it claims nothing and sends nothing (a write claimed is given back). Always, without one.
+   * it claims nothing and sends nothing (a write claimed waits for the lock). Always, without one.
    */
   alive?(): boolean;
   /** A write held by an owner whose lock is gone is taken over this long after its claim or store (table.ts OWNER_GONE). */
@@ -100,7 +102,7 @@ interface Pump {
 /** The claim was lost while working on it: nothing more may be sent for it. */
 class ClaimLost extends Error {}
 
-/** This process's owner lock is not held: another replica may be taking the write over, so nothing is sent for it. */
+/** Stopping while this process's owner lock is not held: nothing is sent for the write. */
 class NotAlive extends Error {}
 
 /** A key whose head a pump asks for, and once its batch is stored, the head if it could be claimed. */
@@ -386,7 +388,7 @@ export class OutboxRunner {
         log.warn({ id: row.id }, LOST_CLAIM);
         return undefined;
       }
-      // Given back untried (unless another replica has it by now), for whichever replica holds its lock to take.
+      // Stopping while waiting for the owner lock: given back untried (unless another replica has it by now).
       if (error instanceof NotAlive) {
         await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
         return undefined;
@@ -428,12 +430,19 @@ export class OutboxRunner {
   }
 
   /**
-   * Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on;
-   * before each step that may send, NotAlive when this process's owner lock is not held.
+   * Renews the claim when a third of its lease is gone, so no other replica takes the write while it is worked on.
+   * Before each step that may send: while this process cannot tell its owner lock held (another replica may be taking
+   * its writes over), it waits for the lock, then makes sure the claim is still its own. The key stays busy here
+   * meanwhile: its write has not landed.
    */
   private async keep(row: OutboxRow, claim: { lastKept: number }): Promise<void> {
-    if (this.o.alive?.() === false) throw new NotAlive();
-    if (Date.now() - claim.lastKept < this.o.leaseMs / 3) return;
+    let waited = false;
+    while (this.o.alive?.() === false) {
+      if (this.stopped) throw new NotAlive();
+      waited = true;
+      await sleep(ALIVE_WAIT_MS);
+    }
+    if (!waited && Date.now() - claim.lastKept < this.o.leaseMs / 3) return;
     if (!(await this.o.table.extend(row.id, this.o.owner, this.o.leaseMs))) throw new ClaimLost();
     claim.lastKept = Date.now();
   }
