@@ -10,17 +10,18 @@ import { childLogger } from '../telemetry/log.js';
 const log = childLogger('outbox.owner');
 
 /** The advisory lock's first key: owners' locks apart from memshift's key locks and any other advisory lock. */
-export const OWNER_CLASS = 0x6d736b77;
+const OWNER_CLASS = 0x6d736b77;
 /** Owner names that hold a lock start so: a replica of an earlier version, holding none, is taken over by its leases only. */
 export const LOCKED_PREFIX = 'locked:';
 /** The lock's second key, from the owner's name (a collision with a live owner only delays a takeover to the lease). */
 export const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
+/** pg_locks rows of owner locks (each names its owner's key in objid). */
+export const OWNER_LOCKS = `locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2`;
 
 /** Holds the lock, or takes it again on a new connection after the last one was lost. */
 const HOLD = `SELECT CASE WHEN EXISTS (
-    SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND classid = $1::int::oid
-      AND objid = (${ownerKey('$2')})::oid AND objsubid = 2)
-  THEN true ELSE pg_try_advisory_lock($1, ${ownerKey('$2')}) END AS ok`;
+    SELECT 1 FROM pg_locks WHERE pid = pg_backend_pid() AND ${OWNER_LOCKS} AND objid = (${ownerKey('$1')})::oid)
+  THEN true ELSE pg_try_advisory_lock(${OWNER_CLASS}, ${ownerKey('$1')}) END AS ok`;
 
 export class OwnerLock {
   /**
@@ -70,7 +71,7 @@ export class OwnerLock {
     if (this.sentAt !== undefined) return;
     this.sentAt = Date.now();
     try {
-      const { rows } = await this.pool.query<{ ok: boolean }>(HOLD, [OWNER_CLASS, this.owner]);
+      const { rows } = await this.pool.query<{ ok: boolean }>(HOLD, [this.owner]);
       // Not taken: a live owner's lock has this one's key (a hash collision), which keeps this one's writes to their lease.
       if (!rows[0]!.ok && !this.warned) {
         this.warned = true;

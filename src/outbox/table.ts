@@ -9,7 +9,7 @@ import type { Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
 import type { Settings } from '../util/pg-url.js';
-import { LOCKED_PREFIX, OWNER_CLASS, ownerKey } from './owner-lock.js';
+import { LOCKED_PREFIX, OWNER_LOCKS, ownerKey } from './owner-lock.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
 export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead' | 'dropped';
@@ -140,8 +140,7 @@ const claimable = (known: string) => `o.status IN ('pending', 'inflight') AND (o
  */
 const OWNER_GONE = `(o.owner LIKE '${LOCKED_PREFIX}%' AND o.updated_at <= now() - make_interval(secs => $5::double precision / 1000)
   AND (${ownerKey('o.owner')})::oid NOT IN (
-    SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2
-      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))`;
+    SELECT objid FROM pg_locks WHERE ${OWNER_LOCKS} AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))`;
 const O_COLUMNS = COLUMNS.split(', ')
   .map((c) => `o.${c}`)
   .join(', ');
