@@ -214,8 +214,8 @@ export class Outbox implements SecondaryWrites {
   }
 
   /**
-   * Whether the key has a write towards `side` held here (its primary's outcome aside), or this process's own with its
-   * primary's success known, or stored so, not landed.
+   * Whether the key has a write towards `side` held here (its primary's outcome aside), this process's own with its
+   * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown.
    */
   async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
     if (this.runner.copying(service, cleanText(key), side)) return true;

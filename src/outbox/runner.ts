@@ -165,10 +165,7 @@ export class OutboxRunner {
     m.set(id, { done, side, held, ...(landed ? { landed } : {}) });
   }
 
-  /**
-   * Whether a write of the key towards `side` that its primary applied is this process's own, not finished: the store
-   * learns of its primary only when it is handed over or given back (a pump busy with an earlier write of the key).
-   */
+  /** Whether a write of the key towards `side` that its primary applied is this process's own, not finished: told without the store. */
   copying(service: ServiceName, key: string, side: Side): boolean {
     for (const own of this.own.get(keyOf(service, key))?.values() ?? []) if (own.side === side && own.primary === 'applied') return true;
     return false;
@@ -184,6 +181,8 @@ export class OutboxRunner {
       own.primary = primary;
       if (primary === 'applied') own.ackedAt = at;
     }
+    // Other replicas then leave it out of the key's copies on their way; one attempt (a mark lost costs a wait's time).
+    if (primary !== 'applied') void this.o.table.markUnknown(id).catch((err: unknown) => this.o.onStoreError(err));
     this.kick(service, key);
   }
 

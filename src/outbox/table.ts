@@ -352,6 +352,11 @@ export class OutboxTable {
     return { completed: new Set(rows[0]!.completed as string[]), next: rows.filter((r) => r.id).map(rowOf) };
   }
 
+  /** Its storer's primary call left the write's outcome unknown: a look-up comes first, so it is not counted as on its way (copying). */
+  async markUnknown(id: string): Promise<void> {
+    await this.pool.query(`UPDATE outbox SET primary_unknown = true WHERE id = $1 AND open AND primary_ok IS NULL`, [id]);
+  }
+
   /** Drops a write its storer's primary refused (never attempted: still the storer's pending intent, or its held claim). */
   async drop(id: string, reason: string, storer: string): Promise<void> {
     await this.pool.query(
@@ -504,10 +509,15 @@ export class OutboxTable {
     return rows[0]!.busy;
   }
 
-  /** Whether the key has a write towards `side` whose primary applied it, open (on its way there). */
+  /**
+   * Whether the key has a write towards `side` on its way there, open: its primary applied it, or its storer has not
+   * said otherwise (a storer records its primary's success only when the write lands or is given back, and marks an
+   * unknown outcome at once: markUnknown).
+   */
   async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
     const { rows } = await this.pool.query<{ busy: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND primary_ok AND service = $1 AND key = $2 AND side = $3) AS busy`,
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND (primary_ok OR (primary_ok IS NULL AND NOT primary_unknown))
+         AND service = $1 AND key = $2 AND side = $3) AS busy`,
       [service, key, side],
     );
     return rows[0]!.busy;

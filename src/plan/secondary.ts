@@ -59,8 +59,8 @@ export interface SecondaryWrites {
   /** Whether any write of the service towards `side` has not landed there yet, by any replica; rejects when that cannot be told. */
   anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
   /**
-   * Whether the key has a write towards `side` on its way there: its primary applied it, its copy not landed (one
-   * waiting on its primary's unknown outcome is not); false when that cannot be told.
+   * Whether the key has a write towards `side` on its way there, by any replica: its primary applied it (or has not
+   * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not); false when that cannot be told.
    */
   copying(service: ServiceName, key: string, side: Side): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */

@@ -389,6 +389,12 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'guard_events_covering',
     sql: `ALTER TABLE guard_events ADD COLUMN covering boolean NOT NULL DEFAULT false`,
   },
+  {
+    // Set by the storer when a write's primary left its outcome unknown (src/outbox/runner.ts settled): other replicas
+    // tell a copy whose primary applied it, not yet recorded, from one waiting on a look-up (OutboxTable.copying).
+    name: 'outbox_primary_unknown',
+    sql: `ALTER TABLE outbox ADD COLUMN primary_unknown boolean NOT NULL DEFAULT false`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

@@ -1,0 +1,52 @@
+/**
+ * Another replica's view of a key's copies (SecondaryWrites.copying, which a write waits on after a turn): a copy whose
+ * primary applied it counts while the replica that stored it works on it, though the store hears of its primary only
+ * when it lands or is given back; one whose primary's outcome is unknown does not (a hung side would hold every later
+ * write of the key for the whole wait).
+ */
+import { expect, it } from 'vitest';
+import { requestOnce } from '../support/zmq-client.js';
+import { useRelayedStack } from './relayed.js';
+import { waitUntil } from './support.js';
+
+const stack = useRelayedStack([], { direct: true });
+const S = 'session-memory' as const;
+
+const send = async (request: Record<string, unknown>) =>
+  JSON.parse((await requestOnce(stack.proxy().fronts[S]!, request, 15_000)).toString('utf8')) as { status: string };
+
+it("counts another replica's copy whose primary applied it while that replica still sends it", async () => {
+  const [proxy, other, sims] = [stack.proxy(), stack.direct(), stack.sims()];
+  expect(await send({ action: 'create_session', session_id: 'elsewhere-1', user_id: 'u' })).toMatchObject({ status: 'success' });
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
+  await sims.applyFaults('orchestrator', { hang: true });
+  try {
+    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-1', role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
+    // Its attempt on the hung orchestrator under way: the store has not heard that legacy applied it.
+    expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'new')).toBe(true);
+    expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'legacy')).toBe(false);
+  } finally {
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+  await expect.poll(() => other.runner.secondary.copying(S, 'elsewhere-1', 'new'), { timeout: 30_000 }).toBe(false);
+  expect(await other.runner.secondary.unlanded(S, 'elsewhere-1', 'new')).toBe(false);
+}, 60_000);
+
+it('does not count a write whose primary outcome is unknown, though it has not landed', async () => {
+  const [proxy, other, sims] = [stack.proxy(), stack.direct(), stack.sims()];
+  expect(await send({ action: 'create_session', session_id: 'elsewhere-2', user_id: 'u' })).toMatchObject({ status: 'success' });
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
+  await sims.applyFaults(S, { hang: true });
+  try {
+    // Legacy, the primary, hangs past the leg's timeout: the agent hears an error, the write's outcome is unknown.
+    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-2', role: 'user', content: 'unknown' })).not.toMatchObject({ status: 'success' });
+    expect(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')).toBe(true);
+    await expect.poll(() => other.runner.secondary.copying(S, 'elsewhere-2', 'new'), { timeout: 10_000 }).toBe(false);
+    expect(await proxy.runner.secondary.copying(S, 'elsewhere-2', 'new')).toBe(false);
+    expect(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')).toBe(true);
+  } finally {
+    await sims.applyFaults(S, { hang: false });
+  }
+  // Looked up once legacy answers: copied (the hung simulator applied it late) or dropped, either way no longer open.
+  await waitUntil(async () => !(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')), 30_000, 'unknown write resolved');
+}, 60_000);
