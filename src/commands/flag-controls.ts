@@ -2,7 +2,6 @@
  * `memshift flags set|ramp|advance|rollback|kill-switch`: one rollout control on the flags file, or on Unleash
  * when flags come from there, printing each flag and the stage before and after (`--dry-run` changes nothing).
  */
-import pg from 'pg';
 import { unleashAdminUrl, unleashScope, type Config } from '../config.js';
 import { UnleashAdmin } from '../admin/unleash-admin.js';
 import { GuardEvents, resumeHow } from '../guard/events.js';
@@ -11,7 +10,7 @@ import { afterEdits, fileTarget, planControl, ROLLBACK_KINDS, unleashTarget, typ
 import { FLAG_KINDS, type FlagKind } from '../flags/names.js';
 import { deriveStage, type FlagState } from '../flags/stage.js';
 import { isServiceName, serviceNames, type ServiceName } from '../services/registry.js';
-import { pgClientConfig } from '../util/pg-url.js';
+import { pgPool } from '../util/pg-url.js';
 
 export const CONTROL_USAGE = `       memshift flags set <service> <flag> on|off|<percent>   [--dry-run] [target]
        memshift flags ramp <service> read-new|shadow-read <percent>
@@ -64,7 +63,7 @@ export async function runControl(sub: string, args: string[], values: ControlOpt
  */
 async function guardHolds(config: Config, services: readonly ServiceName[]): Promise<string[]> {
   if (!config.store.url) return [];
-  const pool = new pg.Pool({ ...pgClientConfig(config.store.url, 'flags'), max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
+  const pool = pgPool(config.store.url, 'flags', [], { max: 1, connectionTimeoutMillis: 5_000, query_timeout: 5_000 });
   pool.on('error', () => undefined);
   try {
     const events = new GuardEvents(pool);

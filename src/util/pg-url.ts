@@ -10,6 +10,7 @@ export type Settings = readonly (readonly [string, string | number])[];
 
 /** libpq's environment, which applies where the URL names none (node-postgres would read PGSSLMODE its own way). */
 const LIBPQ_ENV = [
+  ['connect_timeout', 'PGCONNECT_TIMEOUT'],
   ['sslmode', 'PGSSLMODE'],
   ['sslrootcert', 'PGSSLROOTCERT'],
   ['target_session_attrs', 'PGTARGETSESSIONATTRS'],
@@ -30,6 +31,21 @@ function withParam(url: string, param: string, value: string): string {
 }
 
 /**
+ * libpq's connect_timeout in ms (seconds, per host; under 2 counts as 2, zero or none as no limit), which node-postgres
+ * reads for its native binding only.
+ */
+function connectTimeoutMs(url: string): number | undefined {
+  const seconds = Math.trunc(Number(/[?&]connect_timeout=([^&]*)/i.exec(url)?.[1]));
+  return seconds > 0 ? Math.max(2, seconds) * 1000 : undefined;
+}
+
+/** The tighter of the URL's connect timeout and memshift's own for the connection (0 or none: no limit). */
+function tighter(url: number | undefined, own: number | undefined): { connectionTimeoutMillis?: number } {
+  const both = [url, own].filter((ms): ms is number => ms !== undefined && ms > 0);
+  return both.length ? { connectionTimeoutMillis: Math.min(...both) } : {};
+}
+
+/**
  * Settings for a client of `part` of memshift on `url`, named after it and its replica in pg_stat_activity (where a
  * DBA tells memshift's connections, and each replica's locks, apart) unless the URL names it (`application_name`).
  *
@@ -39,9 +55,10 @@ function withParam(url: string, param: string, value: string): string {
  * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both; no mode, `prefer` and
  * `allow` take TLS where the server offers it, else plaintext (prefer-tls.ts). A URL that spells its own `uselibpqcompat`
  * or node-postgres's `ssl` is left to it. A list of hosts is tried as libpq tries it, for its target_session_attrs
- * (host-list.ts, libpq-client.ts).
+ * (host-list.ts, libpq-client.ts). A `connect_timeout` (or PGCONNECT_TIMEOUT) bounds each connection attempt as libpq's
+ * does, where memshift's own bound for it is no tighter (pgClient, pgPool).
  */
-export function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client; libpq?: LibpqChoices } {
+function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client; libpq?: LibpqChoices } {
   const withEnv = LIBPQ_ENV.reduce((u, [param, env]) => {
     const value = process.env[env];
     return !value || new RegExp(`[?&]${param}=`, 'i').test(u) ? u : withParam(u, param, value);
@@ -55,6 +72,7 @@ export function pgClientConfig(url: string, part: string): pg.ClientConfig & { C
   const libpq: LibpqChoices = { preferTls: prefer, hosts, attrs };
   return {
     ...config,
+    ...tighter(connectTimeoutMs(withEnv), undefined),
     ...(prefer || hosts || attrs !== 'any' ? { Client: LibpqClient, libpq } : {}),
     application_name: config.application_name ?? appName(part),
   };
@@ -63,7 +81,7 @@ export function pgClientConfig(url: string, part: string): pg.ClientConfig & { C
 /** A client of `part` of memshift on `url` (see pgClientConfig), with `extra` settings. */
 export function pgClient(url: string, part: string, extra: pg.ClientConfig = {}): pg.Client {
   const { Client = pg.Client, ...config } = pgClientConfig(url, part);
-  return new Client({ ...config, ...extra });
+  return new Client({ ...config, ...extra, ...tighter(config.connectionTimeoutMillis, extra.connectionTimeoutMillis) });
 }
 
 /**
@@ -77,7 +95,8 @@ export function pgPool(url: string, part: string, settings: Settings, config: pg
   const mine = settings.filter(([name]) => !named.has(name));
   const [names, values] = [mine.map(([n]) => n), mine.map(([, v]) => String(v))];
   const onConnect = async (client: pg.ClientBase) => void (await client.query(SET_ALL, [names, values]));
-  const pool = new pg.Pool({ ...connection, ...config, ...(mine.length ? { onConnect } : {}) });
+  const bound = tighter(connection.connectionTimeoutMillis, config.connectionTimeoutMillis);
+  const pool = new pg.Pool({ ...connection, ...config, ...bound, ...(mine.length ? { onConnect } : {}) });
   made.set(pool, { url, settings });
   return pool;
 }
