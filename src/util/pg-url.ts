@@ -70,9 +70,10 @@ function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?:
   const { url: single, hosts, attrs } = hostList(prefer ? withParam(withEnv, 'sslmode', 'prefer') : withEnv);
   const config = toClientConfig(parse(single, own ? {} : { useLibpqCompat: true }));
   const libpq: LibpqChoices = { preferTls: prefer, hosts, attrs };
+  const timeoutMs = connectTimeoutMs(withEnv);
   return {
     ...config,
-    ...tighter(connectTimeoutMs(withEnv), undefined),
+    ...(timeoutMs ? { connectionTimeoutMillis: timeoutMs } : {}),
     ...(prefer || hosts || attrs !== 'any' ? { Client: LibpqClient, libpq } : {}),
     application_name: config.application_name ?? appName(part),
   };
