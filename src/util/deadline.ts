@@ -2,7 +2,17 @@
 export function withDeadline<T>(work: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), ms);
+    const arm = (regrace: boolean) => {
+      const due = performance.now() + ms;
+      timer = setTimeout(() => {
+        // Fired late by half its time or more: this process was paused (SIGSTOP, a stalled event loop), and Node runs
+        // due timers before reading what arrived meanwhile. The answer may be waiting unread: the other side gets its
+        // time once more, counted from now.
+        if (regrace && performance.now() - due >= ms / 2) arm(false);
+        else reject(timedOut());
+      }, ms);
+    };
+    arm(true);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -4,7 +4,8 @@
  * JarvisMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
  * both. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
- * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60).
+ * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
+ * CHAOS_PAUSES=1 (replicas also paused).
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,8 @@ import { legacyRecords, newRecords } from '../hangs/records.js';
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
 const REPLICAS = Number(process.env.CHAOS_REPLICAS ?? 1);
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
+// Half the kills become a replica's pause (SIGSTOP, SIGCONT 3 s later); off, each seed runs as it did before the option.
+const PAUSES = process.env.CHAOS_PAUSES === '1';
 
 const dir = await mkdtemp(join(tmpdir(), 'memshift-chaos-'));
 const flagsFile = join(dir, 'flags.json');
@@ -99,6 +102,13 @@ it.each(SEEDS)(
         await sims.applyFaults('orchestrator', { hang: true });
         await sleep(3_000);
         await sims.applyFaults('orchestrator', { hang: false });
+        await sleep(1_000);
+      } else if (PAUSES && rnd() < 0.5) {
+        const i = Math.floor(rnd() * REPLICAS);
+        events.push(`${at} replica ${i} paused 3 s`);
+        process.kill(replicas[i]!.pid, 'SIGSTOP');
+        await sleep(3_000);
+        process.kill(replicas[i]!.pid, 'SIGCONT');
         await sleep(1_000);
       } else {
         const i = Math.floor(rnd() * REPLICAS);
