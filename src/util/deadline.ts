@@ -1,4 +1,4 @@
-/** Bounds a promise's wait: rejects with `timedOut()` when `work` has not settled within `ms`. */
+/** Bounds a promise's wait: rejects with `timedOut()` when `work` has not settled within `ms` of this process's running time. */
 export function withDeadline<T>(work: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
