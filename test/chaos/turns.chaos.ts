@@ -36,7 +36,10 @@ async function stage(newPrimary: boolean): Promise<void> {
   await rename(`${flagsFile}.next`, flagsFile);
 }
 await stage(false);
-const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`] });
+// A pause longer than a claim's lease lets another replica send the write again while the paused one may still send
+// it (README "A replica killed outright"): paused replicas keep the default lease, owner locks take a killed one's writes.
+const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
+const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease] });
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
 const n = (record: string) => Number(record.split('#')[1]);
