@@ -13,6 +13,8 @@ export interface LibpqChoices {
   /** Hosts to choose from, in order; undefined: the configured host. */
   hosts?: Candidate[];
   attrs: SessionAttrs;
+  /** The URL's connect_timeout, which bounds each host of a list as libpq's does (the connection's own bound, the whole). */
+  hostTimeoutMs?: number;
 }
 
 export type LibpqClientConfig = pg.ClientConfig & { libpq: LibpqChoices };
@@ -48,7 +50,7 @@ async function choose(config: LibpqClientConfig): Promise<Candidate> {
       host: c.host,
       port: c.port,
       libpq: { ...config.libpq, hosts: undefined, attrs: 'any' },
-      connectionTimeoutMillis: config.connectionTimeoutMillis || ASK_MS,
+      connectionTimeoutMillis: config.libpq.hostTimeoutMs ?? (config.connectionTimeoutMillis || ASK_MS),
     });
     try {
       await probe.connect();

@@ -55,8 +55,8 @@ function tighter(url: number | undefined, own: number | undefined): { connection
  * `verify-ca` checks the CA but not the name, as the operator asked; `verify-full` checks both; no mode, `prefer` and
  * `allow` take TLS where the server offers it, else plaintext (prefer-tls.ts). A URL that spells its own `uselibpqcompat`
  * or node-postgres's `ssl` is left to it. A list of hosts is tried as libpq tries it, for its target_session_attrs
- * (host-list.ts, libpq-client.ts). A `connect_timeout` (or PGCONNECT_TIMEOUT) bounds each connection attempt as libpq's
- * does, where memshift's own bound for it is no tighter (pgClient, pgPool).
+ * (host-list.ts, libpq-client.ts). A `connect_timeout` (or PGCONNECT_TIMEOUT) bounds each host's connection attempt as
+ * libpq's does, where memshift's own bound for the whole connect is no tighter (pgClient, pgPool).
  */
 function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?: typeof pg.Client; libpq?: LibpqChoices } {
   const withEnv = LIBPQ_ENV.reduce((u, [param, env]) => {
@@ -69,11 +69,12 @@ function pgClientConfig(url: string, part: string): pg.ClientConfig & { Client?:
   const prefer = !own && (mode === undefined || mode === 'prefer' || mode === 'allow');
   const { url: single, hosts, attrs } = hostList(prefer ? withParam(withEnv, 'sslmode', 'prefer') : withEnv);
   const config = toClientConfig(parse(single, own ? {} : { useLibpqCompat: true }));
-  const libpq: LibpqChoices = { preferTls: prefer, hosts, attrs };
   const timeoutMs = connectTimeoutMs(withEnv);
+  const libpq: LibpqChoices = { preferTls: prefer, hosts, attrs, ...(hosts && timeoutMs ? { hostTimeoutMs: timeoutMs } : {}) };
   return {
     ...config,
-    ...(timeoutMs ? { connectionTimeoutMillis: timeoutMs } : {}),
+    // A list's hosts each get it (libpq-client.ts); a single host, the whole connect.
+    ...(timeoutMs && !hosts ? { connectionTimeoutMillis: timeoutMs } : {}),
     ...(prefer || hosts || attrs !== 'any' ? { Client: LibpqClient, libpq } : {}),
     application_name: config.application_name ?? appName(part),
   };

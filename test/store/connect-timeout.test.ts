@@ -1,11 +1,13 @@
 /**
  * A state store URL's `connect_timeout` (or PGCONNECT_TIMEOUT), as libpq reads it: node-postgres reads it for its native
  * binding only, so a server that takes the TCP connection and never answers held memshift's connects to its own bounds.
- * The tighter of the two applies; a longer one in the URL does not loosen memshift's own.
+ * The tighter of the two applies; a longer one in the URL does not loosen memshift's own. In a list of hosts it bounds
+ * each host, as libpq's does, so a silent first host leaves time for the next.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pgClient, pgPool } from '../../src/util/pg-url.js';
+import { freshDatabaseUrl } from '../support/database.js';
 
 // Takes connections and says nothing, as a PostgreSQL host whose process hangs does.
 let silent: Server | undefined;
@@ -76,4 +78,16 @@ it("keeps memshift's own bound where the URL's is longer, and waits where neithe
   // The server's side closed: the connect ends.
   for (const s of held.splice(0)) s.destroy();
   expect(await connecting).toBeInstanceOf(Error);
+}, 120_000);
+
+it("gives each host of a list the URL's connect_timeout, as libpq does: past a silent first host to the next", async () => {
+  const real = new URL(await freshDatabaseUrl());
+  const listed = `postgres://${real.username}:${real.password}@${new URL(url).host},${real.host}${real.pathname}?connect_timeout=2`;
+  const pool = pgPool(listed, 'test', [], { max: 1, connectionTimeoutMillis: 20_000 });
+  pool.on('error', () => undefined);
+  try {
+    expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
 }, 120_000);
