@@ -8,12 +8,16 @@
 import * as zmq from 'zeromq';
 import { TransportLeg, type Transport } from './leg.js';
 import { LegError, type Leg, type LegFailure, type LegOptions } from './types.js';
+import { firedPaused } from '../util/deadline.js';
 import { ipv6Option } from '../util/zmq-ipv6.js';
 
 interface Pending {
   resolve(reply: Buffer): void;
   reject(err: LegError): void;
   timer: NodeJS.Timeout;
+  /** When the timer is due (performance.now()), and whether it was armed again after firing late (firedPaused). */
+  due: number;
+  regraced: boolean;
   /** Handed to the socket (not only waiting for a connection). */
   sent: boolean;
   /** Held until the backend connects. */
@@ -132,13 +136,22 @@ class ZmqTransport implements Transport {
     const hold = this.link === 'unknown' || (this.link === 'down' && this.waitForConnection);
     const reply = new Promise<Buffer>((resolve, reject) => {
       // Every entry one shape, its payload cleared rather than deleted (a deleted property can make it a dictionary).
-      this.pending.set(id, { resolve, reject, timer: setTimeout(this.timedOut, timeoutMs, id, timeoutMs), sent: false, payload: hold ? payload : undefined });
+      const timer = setTimeout(this.timedOut, timeoutMs, id, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer, due: performance.now() + timeoutMs, regraced: false, sent: false, payload: hold ? payload : undefined });
     });
     if (!hold) this.send(id, payload);
     return reply;
   }
 
   private readonly timedOut = (id: number, timeoutMs: number): void => {
+    const waiting = this.pending.get(id);
+    if (waiting && !waiting.regraced && firedPaused(waiting.due, timeoutMs)) {
+      // This process was paused: the reply may be waiting unread, and an applied write would be told as failed.
+      waiting.regraced = true;
+      waiting.due = performance.now() + timeoutMs;
+      waiting.timer = setTimeout(this.timedOut, timeoutMs, id, timeoutMs);
+      return;
+    }
     const p = this.take(id);
     if (!p) return;
     if (!p.sent) return p.reject(this.error('unavailable', `no connection to the backend within ${timeoutMs} ms`));

@@ -7,17 +7,7 @@
 import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { withDeadline } from '../../src/util/deadline.js';
-
-/** Blocks this thread for `ms` from its next turn, as a pause or a long collection would. */
-function stallSoon(ms: number): Promise<void> {
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      const until = Date.now() + ms;
-      while (Date.now() < until);
-      resolve();
-    }),
-  );
-}
+import { stallSoon } from '../support/stall.js';
 
 it('takes an answer that arrived while the process stalled past the deadline', async () => {
   for (let i = 0; i < 3; i++) {
