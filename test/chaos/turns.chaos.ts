@@ -5,11 +5,12 @@
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
  * both. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
- * CHAOS_PAUSES=1 (replicas also paused).
+ * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused).
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { Load, openRows, sleep, useChildStack, waitUntil, WRITTEN, type Agent } from '../hangs/support.js';
 import { legacyRecords, newRecords } from '../hangs/records.js';
@@ -20,6 +21,8 @@ const REPLICAS = Number(process.env.CHAOS_REPLICAS ?? 1);
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 // Half the kills become a replica's pause (SIGSTOP, SIGCONT 3 s later); off, each seed runs as it did before the option.
 const PAUSES = process.env.CHAOS_PAUSES === '1';
+// A tenth of the faults become the state store's whole server paused (SIGSTOP) for 3 s: a hung store host.
+const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
 
 const dir = await mkdtemp(join(tmpdir(), 'memshift-chaos-'));
 const flagsFile = join(dir, 'flags.json');
@@ -40,6 +43,27 @@ await stage(false);
 // it (README "A replica killed outright"): paused replicas keep the default lease, owner locks take a killed one's writes.
 const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
 const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease] });
+
+/** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
+async function pauseStore(url: string, ms: number): Promise<void> {
+  const client = new pg.Client(url);
+  await client.connect();
+  const { rows } = await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'data_directory'");
+  await client.end();
+  const postmaster = Number((await readFile(join(rows[0]!.setting, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // a backend whose connection ended meanwhile
+    }
+  };
+  signal(postmaster, 'SIGSTOP');
+  const children = (await readFile(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const pid of children) signal(pid, 'SIGSTOP');
+  await sleep(ms);
+  for (const pid of [...children, postmaster]) signal(pid, 'SIGCONT');
+}
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
 const n = (record: string) => Number(record.split('#')[1]);
@@ -105,6 +129,10 @@ it.each(SEEDS)(
         await sims.applyFaults('orchestrator', { hang: true });
         await sleep(3_000);
         await sims.applyFaults('orchestrator', { hang: false });
+        await sleep(1_000);
+      } else if (STORE_PAUSES && x < 0.9) {
+        events.push(`${at} state store paused 3 s`);
+        await pauseStore(url, 3_000);
         await sleep(1_000);
       } else if (PAUSES && rnd() < 0.5) {
         const i = Math.floor(rnd() * REPLICAS);
