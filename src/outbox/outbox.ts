@@ -222,9 +222,13 @@ export class Outbox implements SecondaryWrites {
     return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), false);
   }
 
-  /** A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`. */
+  /**
+   * A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`
+   * (at once while intents are held for the store's return: not a wait on the request path).
+   */
   private async keyAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
     if (this.buffer.holds(towardsKey(side, service, cleanText(key)))) return true;
+    if (!this.storeUp) return unknown;
     try {
       return await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
     } catch {

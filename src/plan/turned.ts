@@ -3,6 +3,7 @@
  * rollback too): after a turn, writes made before it may still be queued towards the side now first (a legacy
  * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
  * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
+ * While the store cannot tell, a key this replica last wrote first to the other side stays there.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../comparison/observation.js';
@@ -22,6 +23,8 @@ const log = childLogger('plan');
 
 /** How often a side turned to is asked about. */
 const POLL_MS = 500;
+/** Keys whose side written first is remembered (the most lately written): a few MB. */
+const KEYS_KEPT = 100_000;
 
 /**
  * How long a side turned to is watched at least: replicas see a turn up to a flags refresh apart (Unleash's, or the
@@ -38,8 +41,10 @@ export class Turns {
   private readonly watched = new Map<string, { service: ServiceName; side: Side; from: number; turn: number }>();
   private turnCount = 0;
   private polling = false;
-  /** The store did not answer the last poll: a key's writes cannot be asked about either, so no request is moved. */
-  private away = false;
+  /** The store did not answer the last poll: a key's writes cannot be asked about either (wroteFirst tells instead). */
+  private storeAway = false;
+  /** Per key (keyOf), the side this replica last wrote it to first, while both sides are written. */
+  private readonly firsts = new Map<string, Side>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -64,7 +69,26 @@ export class Turns {
       }
       this.first.set(service, first);
     }
-    return this.watched.size > 0 && !this.away && this.watched.has(towardsKey(side, service));
+    return this.watched.size > 0 && this.watched.has(towardsKey(side, service));
+  }
+
+  /** Whether the store did not answer the last poll. */
+  get away(): boolean {
+    return this.storeAway;
+  }
+
+  /** Notes the side a write of the key went to first (its copy queued towards the other). */
+  wrote(service: ServiceName, key: string, first: Side): void {
+    const k = activityKey(service, key);
+    // Delete first, so the map's order is the writes' and the oldest key is the one let go.
+    this.firsts.delete(k);
+    this.firsts.set(k, first);
+    if (this.firsts.size > KEYS_KEPT) this.firsts.delete(this.firsts.keys().next().value!);
+  }
+
+  /** The side this replica last wrote the key to first: the other may still lack its copies of those writes. */
+  wroteFirst(service: ServiceName, key: string): Side | undefined {
+    return this.firsts.get(activityKey(service, key));
   }
 
   close(): void {
@@ -84,9 +108,9 @@ export class Turns {
         let some = true;
         try {
           some = await this.anyUnlanded(w.service, w.side);
-          this.away = false;
+          this.storeAway = false;
         } catch {
-          this.away = true;
+          this.storeAway = true;
         }
         // A turn noted meanwhile asks again.
         if (!some && this.watched.get(k)?.turn === w.turn) this.watched.delete(k);
@@ -118,16 +142,26 @@ export function servedAhead(d: AheadDeps, route: Route, plan: Plan, flags: FlagD
   const turned = d.turns?.lagging(route.service, writes.primary, side) ?? false;
   const readNew = !write && side === 'new' && !flags.newPrimary;
   // Nothing to ask (a steady stage): no promise, on the path of every request.
-  if (!writes.writeSecondary || !(readNew || turned)) return undefined;
-  return movedIfBehind(d, route, plan, readNew, write);
+  if (!writes.writeSecondary || !(readNew || turned)) {
+    if (write && writes.writeSecondary) d.turns?.wrote(route.service, route.key ?? '', side);
+    return undefined;
+  }
+  return movedIfBehind(d, route, plan, readNew, write).then((p) => {
+    if (write) d.turns?.wrote(route.service, route.key ?? '', p.primary);
+    return p;
+  });
 }
 
 async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: boolean, write: boolean): Promise<Plan> {
   const side = plan.primary;
-  // Where the store cannot tell, a read-new read is served by legacy, always ahead then; after a turn neither side is
-  // known to be ahead (writes since went to the side now first), so the flags' side serves.
+  const key = route.key ?? '';
+  // Where the store cannot tell, a read-new read is served by legacy, always ahead then. After a turn, a key this
+  // replica last wrote first to the other side stays there (each side then takes its writes in this replica's order);
+  // another replica's copies are not known here, so other keys go to the flags' side.
+  const here = !readNew && d.turns?.wroteFirst(route.service, key) === other(side);
   const behind =
-    (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await d.secondary.unlanded(route.service, route.key ?? '', side, readNew));
+    (readNew && d.activity.busy(activityKey(route.service, route.key))) ||
+    (!readNew && d.turns?.away ? here : await d.secondary.unlanded(route.service, key, side, readNew || here));
   if (!behind) return plan;
   // A read-new read goes to legacy as ever (its writes' primary): only a turn's move looks at the side's health.
   const moved = readNew || answering(d.sides(route.service), other(side));

@@ -1,4 +1,4 @@
-/** When a turned-to side is watched (src/plan/turned.ts): from a turn, at least 10 s (two flags refreshes if longer) and until nothing is queued towards it; not while the store is away. */
+/** When a turned-to side is watched (src/plan/turned.ts): from a turn, at least 10 s (two flags refreshes if longer) and until nothing is queued towards it, the store away or not. */
 import { afterEach, expect, it, vi } from 'vitest';
 import { Turns, turnWatchMs } from '../../src/plan/turned.js';
 
@@ -6,7 +6,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-it('watches a side turned to until the store says nothing is queued towards it, and moves nothing while the store is away', async () => {
+it('watches a side turned to until the store says nothing is queued towards it, and tells while the store is away', async () => {
   vi.useFakeTimers();
   let queued: boolean | 'away' = false;
   const turns = new Turns(async () => (queued === 'away' ? Promise.reject(new Error('store away')) : queued), ['jarvis-memory'], turnWatchMs(1000));
@@ -25,13 +25,15 @@ it('watches a side turned to until the store says nothing is queued towards it, 
     queued = true;
     await vi.advanceTimersByTimeAsync(5_000);
     expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
-    // The store away: nothing can be asked of a key either, so no request is moved meanwhile.
+    // The store away: still watched (nothing can be asked of a key either: the caller is told).
     queued = 'away';
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(false);
+    expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
+    expect(turns.away).toBe(true);
     queued = true;
     await vi.advanceTimersByTimeAsync(1_000);
     expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(true);
+    expect(turns.away).toBe(false);
     queued = false;
     await vi.advanceTimersByTimeAsync(1_000);
     expect(turns.lagging('jarvis-memory', 'new', 'new')).toBe(false);

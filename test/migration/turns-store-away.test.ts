@@ -1,0 +1,74 @@
+/**
+ * A turn while the state store is away (`npm run chaos` with the store paused: writes moved onto the orchestrator
+ * while JarvisMemoryAgent restarted had their copies queued towards legacy; the store paused; the next writes went to
+ * legacy ahead of them). Nothing can be asked of a key then: a key this replica last wrote first to the other side
+ * stays there, so each side takes its writes in order; a key it does not know goes to the flags' side.
+ */
+import { afterEach, expect, it } from 'vitest';
+import type { LegStats } from '../../src/legs/types.js';
+import { KeyActivity } from '../../src/plan/key-activity.js';
+import type { ExecutionObserver } from '../../src/plan/observer.js';
+import { planFor, type FlagDecision } from '../../src/plan/plan.js';
+import type { SecondaryWrites } from '../../src/plan/secondary.js';
+import type { SideOptions } from '../../src/plan/sides.js';
+import { servedAhead, Turns } from '../../src/plan/turned.js';
+import { routeRequest, type Route } from '../../src/routes/route.js';
+import { waitUntil } from '../outbox/support.js';
+
+const S = 'jarvis-memory' as const;
+const DUAL: FlagDecision = { killSwitch: false, dualWrite: true, shadowRead: false, readNew: false, newPrimary: false, legacyOff: false };
+const NEW_PRIMARY: FlagDecision = { ...DUAL, newPrimary: true };
+
+function write(user: string): Route {
+  const routed = routeRequest(S, Buffer.from(JSON.stringify({ action: 'add_memory', user_id: user, memory: 'm' })), 1 << 20);
+  if (!routed.ok) throw new Error(routed.reason);
+  return routed.route;
+}
+
+const answering: LegStats = {
+  endpoint: '',
+  breaker: 'closed',
+  ok: 1,
+  failed: 0,
+  inFlight: 0,
+  lastLatencyMs: 1,
+  lastFailure: null,
+  lastFailureAt: null,
+  lastSuccessAt: Date.now(),
+};
+const sides = { legacy: { stats: () => answering }, newLeg: { stats: () => answering } } as unknown as SideOptions;
+
+let turns: Turns | undefined;
+afterEach(() => turns?.close());
+
+it("keeps a key on the side this replica last wrote it to first while the store cannot tell, and others on the flags' side", async () => {
+  let away = false;
+  const asked: string[] = [];
+  // The store: nothing queued while it answers; while away, every question is answered with the caller's `unknown`.
+  const secondary = {
+    unlanded: async (_s: unknown, key: string, _side: unknown, unknown: boolean) => (asked.push(key), away ? unknown : false),
+    anyUnlanded: async () => (away ? Promise.reject(new Error('store away')) : false),
+    copying: async () => false,
+  } as unknown as SecondaryWrites;
+  turns = new Turns((s, side) => secondary.anyUnlanded(s, side), [S], 0);
+  const deps = { turns, sides: () => sides, secondary, activity: new KeyActivity(), observer: {} as ExecutionObserver };
+  const plan = (route: Route, flags: FlagDecision) => servedAhead(deps, route, planFor('write', flags), flags, true) ?? planFor('write', flags);
+
+  // At new-primary, u1 is written first to new (its copy queued towards legacy); u2 at dual-write, to legacy.
+  expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
+  expect(await plan(write('u1'), NEW_PRIMARY)).toMatchObject({ primary: 'new' });
+  // Back to dual-write, and the store stops answering before a key could be asked about.
+  away = true;
+  expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
+  // Once the watch's poll found the store away, keys are not asked about at all.
+  await waitUntil(async () => turns!.away, 5_000, 'the store found away');
+  asked.length = 0;
+  expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
+  expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
+  expect(await plan(write('u3'), DUAL)).toMatchObject({ primary: 'legacy' });
+  expect(asked).toEqual([]);
+  // The store back, and nothing queued: the flags' side for every key again.
+  away = false;
+  await waitUntil(async () => !turns!.away, 5_000, 'the store back');
+  expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'legacy' });
+});
