@@ -5,7 +5,8 @@
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
  * both. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
- * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused).
+ * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
+ * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated).
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,7 +43,9 @@ await stage(false);
 // A pause longer than a claim's lease lets another replica send the write again while the paused one may still send
 // it (README "A replica killed outright"): paused replicas keep the default lease, owner locks take a killed one's writes.
 const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
-const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease] });
+// Settings of the operator's (space-separated key=value), as `memshift serve --set` takes them.
+const settings = (process.env.CHAOS_SET ?? '').split(' ').filter(Boolean);
+const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease, ...settings] });
 
 /** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
 async function pauseStore(url: string, ms: number): Promise<void> {
@@ -150,7 +153,9 @@ it.each(SEEDS)(
       }
     }
     await load.stop();
-    await waitUntil(async () => (await openRows(url)) === 0, 120_000, 'outbox drained');
+    // Drained: nothing open in the store, nor held in a replica's memory (the store paused at the end).
+    const held = async () => (await Promise.all(replicas.map((m) => m.outboxDepth()))).reduce((a, b) => a + b, 0);
+    await waitUntil(async () => (await openRows(url)) === 0 && (await held()) === 0, 120_000, 'outbox drained');
     console.log(`seed ${seed}: ${load.acked} writes acknowledged\n${events.join('\n')}`);
     const problems: string[] = [];
     for (const agent of load.agents) {

@@ -84,6 +84,9 @@ class MemshiftChild {
   /** Until the first start: ports of the system's choosing, bound again by every restart (agents keep their endpoint). */
   fronts: Record<WrittenService, string> = { 'session-memory': 'tcp://127.0.0.1:*', 'jarvis-memory': 'tcp://127.0.0.1:*' };
 
+  /** Its HTTP front (metrics, health), bound again by every restart. */
+  http = '';
+
   private constructor(private readonly args: string[]) {}
 
   static async start(endpoints: Record<SimTarget, string>, o: { store: string[]; flagsFile: string; extra?: string[] }): Promise<MemshiftChild> {
@@ -112,6 +115,7 @@ class MemshiftChild {
     try {
       const bound = await servingEndpoints(c);
       for (const s of WRITTEN) this.fronts[s] = bound[s]!;
+      this.http = bound.http!;
       for (const s of WRITTEN) await waitForZmq(this.fronts[s], HEALTH_CHECK, 60_000);
     } catch (err) {
       await c.stop('SIGKILL');
@@ -124,6 +128,12 @@ class MemshiftChild {
   async kill(): Promise<void> {
     await this.child?.stop('SIGKILL');
     this.child = undefined;
+  }
+
+  /** Its outbox's depth, writes held in memory while the store was away included (the metric memshift_outbox_depth). */
+  async outboxDepth(): Promise<number> {
+    const text = await (await fetch(`${this.http}/metrics`)).text();
+    return Number(/^memshift_outbox_depth(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
   }
 
   get pid(): number {
