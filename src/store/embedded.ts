@@ -236,8 +236,22 @@ async function postmasterOf(dataDir: string): Promise<{ pid: number; ppid: numbe
 
 async function stopPostmaster(pid: number, dataDir: string): Promise<void> {
   log.warn({ postmasterPid: pid, dataDir }, 'stopping postgres orphaned by a previous run');
+  // One left stopped (SIGSTOP: a paused host, a chaos probe ended mid-pause) acts on nothing till continued, its backends neither.
+  for (const p of [pid, ...(await childrenOf(pid))]) {
+    try {
+      process.kill(p, 'SIGCONT');
+    } catch {
+      // gone meanwhile
+    }
+  }
   process.kill(pid, 'SIGINT');
   await waitForExit(pid, 15_000);
+}
+
+/** The processes `pid` started (Linux /proc); none where that cannot be read. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const listed = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return listed.split(' ').filter(Boolean).map(Number);
 }
 
 /** Linux /proc view of a live process; undefined when it is gone (or there is no /proc). */

@@ -39,7 +39,8 @@ describe('embedded postgres', () => {
   };
 
   afterAll(async () => {
-    if (orphanPid && (await alive(orphanPid))) process.kill(orphanPid, 'SIGINT');
+    // Left stopped when the test failed: continued first.
+    if (orphanPid && (await alive(orphanPid))) for (const sig of ['SIGCONT', 'SIGINT'] as const) process.kill(orphanPid, sig);
     for (const h of started) await h.stop();
     await dir?.remove();
   });
@@ -92,7 +93,7 @@ describe('embedded postgres', () => {
     }
   });
 
-  it('shuts down the postmaster orphaned by a killed run and starts', async () => {
+  it('shuts down the postmaster orphaned by a killed run, left stopped (SIGSTOP) with its processes, and starts', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, dir.dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';
@@ -107,6 +108,9 @@ describe('embedded postgres', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect(await alive(orphanPid)).toBe(true);
+    // As a chaos probe ended while it paused the store leaves it.
+    const children = (await readFile(`/proc/${orphanPid}/task/${orphanPid}/children`, 'utf8')).split(' ').filter(Boolean).map(Number);
+    for (const pid of [orphanPid, ...children]) process.kill(pid, 'SIGSTOP');
 
     const h = await start(port);
     expect(h.port).toBe(port);
