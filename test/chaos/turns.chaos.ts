@@ -3,7 +3,7 @@
  * through memshift children while, at random every 2-4 s, the stage turns between dual-write and new-primary,
  * JarvisMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
- * both. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
+ * both; and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated).
@@ -107,6 +107,7 @@ it.each(SEEDS)(
       agents: { 'session-memory': 3, 'jarvis-memory': 3 },
       intervalMs: 30,
       endpoint: (s, _a, k) => replicas[k % REPLICAS]!.fronts[s],
+      readEvery: 5,
     });
     let r = seed;
     const rnd = () => (r = (r * 1103515245 + 12345) % 2147483648) / 2147483648;
@@ -163,6 +164,7 @@ it.each(SEEDS)(
       const unknown = [...outOfOrder(legacy), ...outOfOrder(fresh)].filter((x) => !agent.acked.includes(x));
       if (unknown.length) console.log(`${agent.key}: written with an error for the agent, landed after later writes: ${unknown.join(', ')}`);
       problems.push(...judged(agent, legacy, fresh).map((p) => `${agent.key}: ${p}`));
+      if (agent.staleReads.length) problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
     }
     expect(load.acked).toBeGreaterThan(500);
     expect(problems).toEqual([]);

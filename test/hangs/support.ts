@@ -152,6 +152,8 @@ export interface Agent {
   acked: string[];
   /** When each request that failed was sent. */
   errorsAt: number[];
+  /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
+  staleReads: string[];
 }
 
 export interface LoadOptions {
@@ -163,6 +165,8 @@ export interface LoadOptions {
   /** Where agent `a` of `service` sends its `n`-th request (replicas: alternate). */
   endpoint(service: WrittenService, a: number, n: number): string;
   timeoutMs?: number;
+  /** Every this many requests an agent reads its key back instead (get_context, get_memories) and looks for its last acknowledged write. */
+  readEvery?: number;
 }
 
 /** Agents each writing their own key (a session, a user) until stopped; a record is `<key> #<n>`. */
@@ -176,7 +180,7 @@ export class Load {
   constructor(private readonly o: LoadOptions) {
     for (const service of WRITTEN) {
       for (let a = 0; a < o.agents[service]; a++) {
-        const agent: Agent = { service, key: `${o.prefix}-${service === 'jarvis-memory' ? 'u' : 's'}${a}`, acked: [], errorsAt: [] };
+        const agent: Agent = { service, key: `${o.prefix}-${service === 'jarvis-memory' ? 'u' : 's'}${a}`, acked: [], errorsAt: [], staleReads: [] };
         this.agents.push(agent);
         this.running.push(this.run(agent, a));
       }
@@ -229,8 +233,18 @@ export class Load {
         const next = Date.now() + this.o.intervalMs;
         const endpoint = this.o.endpoint(agent.service, a, n);
         const record = `${agent.key} #${n}`;
+        const last = agent.acked.at(-1);
         if (!created) {
           created = await call(endpoint, { action: 'create_session', session_id: agent.key, user_id: agent.key }, (r) => r.status === 'success');
+        } else if (this.o.readEvery && n % this.o.readEvery === 0 && last) {
+          // Read your writes: a reply that lacks the last acknowledged write is stale (an error is not).
+          const request =
+            agent.service === 'session-memory' ? { action: 'get_context', session_id: agent.key } : { action: 'get_memories', user_id: agent.key };
+          await call(endpoint, request, (r) => {
+            if (r.status !== 'success' && r.status !== 'ok') return false;
+            if (!JSON.stringify(r).includes(`"${last}"`)) agent.staleReads.push(last);
+            return true;
+          });
         } else if (agent.service === 'session-memory') {
           const request = { action: 'add_interaction', session_id: agent.key, role: n % 2 ? 'assistant' : 'user', content: record };
           if (await call(endpoint, request, (r) => r.status === 'success')) this.ack(agent, record);
