@@ -25,7 +25,7 @@ import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
 import { settle, type Settled } from '../util/settle.js';
-import { servedAhead, writtenAhead, type Turns } from './turned.js';
+import { legacyMayLack, servedAhead, writtenAhead, type Turns } from './turned.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -185,8 +185,9 @@ export class Runner {
     try {
       primary = await callSide(plan.primary, route, sides);
     } catch (err) {
-      // While legacy is still written, a read whose new side failed is served from legacy, and counted.
-      if (plan.primary === 'legacy' || flags.legacyOff) throw err;
+      // While legacy is still written, a read whose new side failed is served from legacy, and counted; not where legacy
+      // may lack the key's writes (at new-primary their copies on their way there): an error, not a stale reply.
+      if (plan.primary === 'legacy' || flags.legacyOff || (await legacyMayLack(this.deps, route, plan, flags))) throw err;
       this.deps.observer.fallback(route, err);
       return callSide('legacy', route, sides);
     }

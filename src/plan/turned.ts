@@ -163,14 +163,22 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
     (readNew && d.activity.busy(activityKey(route.service, route.key))) ||
     (!readNew && d.turns?.away ? here : await d.secondary.unlanded(route.service, key, side, readNew || here));
   if (!behind) return plan;
-  // A read-new read goes to legacy as ever (its writes' primary): only a turn's move looks at the side's health.
-  const moved = readNew || answering(d.sides(route.service), other(side));
+  // A read goes to the side ahead whatever its health (a read-new read to legacy, its writes' primary, as ever): failing,
+  // it can only fail, which beats a stale reply. Only a write looks at the side's health.
+  const moved = !write || answering(d.sides(route.service), other(side));
   // Both sides may lack some of the key's writes (a side failing a moment ago got none moved onto it; a write moved
   // since is copied to the other): a write waits a little for the copies on their way to the side it goes to first.
   if (write) await afterCopies(d, route, moved ? other(side) : side);
   if (!moved) return plan;
   if (!write) d.observer.staleReadAvoided({ route, side: other(side) });
   return { ...plan, primary: other(side), behind: side };
+}
+
+/** Whether legacy may lack writes of a read's key: moved off it, or with copies of it not landed there. */
+export async function legacyMayLack(d: Pick<AheadDeps, 'secondary'>, route: Route, plan: Plan, flags: FlagDecision): Promise<boolean> {
+  if (plan.behind === 'legacy') return true;
+  // Where the store cannot tell: behind at new-primary (legacy written second), not where legacy is written first.
+  return d.secondary.unlanded(route.service, route.key ?? '', 'legacy', flags.newPrimary);
 }
 
 /** How long a write waits at most for its key's copies on their way to the side it goes to first, and how often it asks. */
@@ -189,8 +197,8 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void
 }
 
 /**
- * A side with a call that failed lately (hung, restarting, its breaker open) and none answered since is not moved onto:
- * a timeout there would leave a write unknown. One that answers again (a JarvisMemoryAgent back from its restart) is.
+ * A side with a call that failed lately (hung, restarting, its breaker open) and none answered since is not moved onto
+ * by a write: a timeout there would leave the write unknown. One that answers again (a JarvisMemoryAgent back from its restart) is.
  */
 const FAILED_LATELY_MS = 10_000;
 

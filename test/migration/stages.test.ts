@@ -112,6 +112,33 @@ describe('new-primary', () => {
     expect(contents(await read())).toEqual(['new first']);
     expect(lastServed().side).toBe('new');
   });
+
+  it("answers an error rather than legacy's stale reply when new fails and the key's copy has not landed on legacy", async () => {
+    await write('first');
+    await settle();
+    // Legacy hung: the next write's copy waits, so legacy lacks it.
+    await stack.sims.applyFaults(S, { hang: true });
+    const fallbacks = stack.proxy.runner.stats.of(S).fallbacks;
+    try {
+      await write('second');
+      expect(await newHas()).toEqual(['first', 'second']);
+      await stack.sims.applyFaults('orchestrator', { errorRate: 1 });
+      expect(await read()).toMatchObject({ status: 'error' });
+      expect(stack.proxy.runner.stats.of(S).fallbacks).toBe(fallbacks);
+    } finally {
+      await stack.sims.applyFaults(S, { hang: false });
+      await stack.sims.applyFaults('orchestrator', { errorRate: 0 });
+    }
+    // Landed: a failing new side is served from legacy again.
+    await settle();
+    await stack.sims.applyFaults('orchestrator', { errorRate: 1 });
+    try {
+      expect(contents(await read())).toEqual(['first', 'second']);
+      expect(lastServed().side).toBe('legacy');
+    } finally {
+      await stack.sims.applyFaults('orchestrator', { errorRate: 0 });
+    }
+  });
 });
 
 describe('complete (legacy-off)', () => {

@@ -3,7 +3,7 @@
  * went first to the side behind, and its copy is on its way to the other, which the next write (that side answering
  * again) is moved onto. The next write waits for that copy rather than reaching the side ahead of it (a chaos probe of
  * turns, hangs, restarts and kill -9 found acknowledged writes so reordered on the orchestrator). The secondary's
- * answers are scripted here; src/plan/turned.ts decides.
+ * answers are scripted here; src/plan/turned.ts decides. A read is moved whatever the side ahead's health.
  */
 import { afterEach, expect, it } from 'vitest';
 import type { LegStats } from '../../src/legs/types.js';
@@ -75,4 +75,20 @@ it('waits for the copy on the side the flags name when the other may not be move
   expect(plan).toMatchObject({ primary: 'new' });
   expect(plan?.behind).toBeUndefined();
   expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+});
+
+it('moves a read onto the side ahead though it failed lately: an error there beats a stale reply', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
+  const failing: LegStats = { ...answering, lastFailureAt: Date.now(), lastSuccessAt: Date.now() - 1_000 };
+  const deps = {
+    turns,
+    sides: () => ({ ...sides, legacy: { stats: () => failing } }) as unknown as SideOptions,
+    secondary: secondary('new', 'new', Infinity),
+    activity: new KeyActivity(),
+    observer: { staleReadAvoided: () => undefined } as unknown as ExecutionObserver,
+  };
+  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
+  if (!read.ok) throw new Error(read.reason);
+  // New lacks the key's writes that legacy has (the turn to new-primary), and legacy failed a moment ago.
+  expect(await servedAhead(deps, read.route, planFor('read', NEW_PRIMARY), NEW_PRIMARY, false)).toMatchObject({ primary: 'legacy', behind: 'new' });
 });
