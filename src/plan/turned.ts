@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../comparison/observation.js';
-import { isUnknownOutcome } from '../legs/types.js';
+import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { Route } from '../routes/route.js';
 import type { ServiceName } from '../services/registry.js';
 import type { SuccessRule } from '../services/service.js';
@@ -163,6 +163,8 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
     (readNew && d.activity.busy(activityKey(route.service, route.key))) ||
     (!readNew && d.turns?.away ? here : await d.secondary.unlanded(route.service, key, side, readNew || here));
   if (!behind) return plan;
+  // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole.
+  if (!write && !readNew && (await d.secondary.unlanded(route.service, key, other(side), false))) throw new LegError('unavailable', BOTH_BEHIND, 'memshift');
   // A read goes to the side ahead whatever its health (a read-new read to legacy, its writes' primary, as ever): failing,
   // it can only fail, which beats a stale reply. Only a write looks at the side's health.
   const moved = !write || answering(d.sides(route.service), other(side));
@@ -180,6 +182,8 @@ export async function legacyMayLack(d: Pick<AheadDeps, 'secondary'>, route: Rout
   // Where the store cannot tell: behind at new-primary (legacy written second), not where legacy is written first.
   return d.secondary.unlanded(route.service, route.key ?? '', 'legacy', flags.newPrimary);
 }
+
+const BOTH_BEHIND = "each side still lacks some of this key's writes (their copies on their way): read refused rather than answered stale";
 
 /** How long a write waits at most for its key's copies on their way to the side it goes to first, and how often it asks. */
 const COPIES_WAIT_MS = 2_000;

@@ -92,3 +92,13 @@ it('moves a read onto the side ahead though it failed lately: an error there bea
   // New lacks the key's writes that legacy has (the turn to new-primary), and legacy failed a moment ago.
   expect(await servedAhead(deps, read.route, planFor('read', NEW_PRIMARY), NEW_PRIMARY, false)).toMatchObject({ primary: 'legacy', behind: 'new' });
 });
+
+it('refuses a read of a key both sides lack writes of (copies on their way each way), rather than answer it stale', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
+  const both = { ...secondary('new', 'new', Infinity), unlanded: async () => true } as unknown as SecondaryWrites;
+  const deps = { turns, sides: () => sides, secondary: both, activity: new KeyActivity(), observer: {} as ExecutionObserver };
+  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
+  if (!read.ok) throw new Error(read.reason);
+  // Rolled back from new-primary (legacy lacks the copies of writes made there), and a write since went to legacy first.
+  await expect(servedAhead(deps, read.route, planFor('read', SHADOW), SHADOW, false)).rejects.toMatchObject({ failure: 'unavailable' });
+});
