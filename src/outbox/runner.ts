@@ -34,6 +34,8 @@ const PRIMARY_PENDING_MS = 500;
 const HOLD_SETTLE_RETRY_MS = 1_000;
 /** Unknown outcomes of this process's attempts are remembered this long (the connection that carried each). */
 const UNKNOWN_MEMORY_MS = 600_000;
+/** How long the newest claim attempted of each write is remembered: an older claim of it reaching a pump later is stale. */
+const CLAIM_MEMORY_MS = 60_000;
 /** Own writes of a key offered to a claim as known (known()). */
 const KNOWN_MAX = 16;
 /** Claims, and completions, stored at once, and the most in one statement. */
@@ -122,6 +124,13 @@ export class OutboxRunner {
   private readonly pumps = new Map<string, Pump>();
   /** Per key, this process's own writes not yet finished, by row id. */
   private readonly own = new Map<string, Map<string, Own>>();
+  /**
+   * Per write, the newest claim of it this process attempted (its attempts count), in the order attempted. One row can
+   * be claimed twice here (the poll's claim of a row whose lease ran out while the store was paused, and its pump's
+   * of the same own write), and the older claim, attempted after the newer one finished it, said it was never sent
+   * and sent it again (npm run chaos with the store paused: a write twice on legacy).
+   */
+  private readonly attemptedClaims = new Map<string, { attempts: number; at: number }>();
   /** This process's attempts whose outcome is unknown: the connection that carried each, and when. */
   private readonly unknowns = new Map<string, { on: number | undefined; at: number }>();
   private timer: NodeJS.Timeout | undefined;
@@ -307,6 +316,7 @@ export class OutboxRunner {
 
   /** Settles, applies and records one claimed write; resolves with the key's next write when it could be claimed. */
   private async attempt(row: OutboxRow): Promise<OutboxRow | undefined> {
+    if (this.staleClaim(row)) return undefined;
     const k = keyOf(row.service, row.key);
     const own = this.own.get(k)?.get(row.id);
     // From here it may be sent: a claim of it must not say otherwise again.
@@ -405,6 +415,20 @@ export class OutboxRunner {
       const notSent = isNotSent(error);
       return this.giveBack(row, error, { sent: false, primaryOk, counted: !notSent });
     }
+  }
+
+  /** Whether a newer claim of the row was attempted here: this one is not to be worked on. Notes this one's otherwise. */
+  private staleClaim(row: OutboxRow): boolean {
+    const now = Date.now();
+    for (const [id, c] of this.attemptedClaims) {
+      if (now - c.at < CLAIM_MEMORY_MS) break;
+      this.attemptedClaims.delete(id);
+    }
+    const newest = this.attemptedClaims.get(row.id);
+    if (newest && row.attempts < newest.attempts) return true;
+    this.attemptedClaims.delete(row.id);
+    this.attemptedClaims.set(row.id, { attempts: row.attempts, at: now });
+    return false;
   }
 
   /**
