@@ -163,8 +163,10 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
     (readNew && d.activity.busy(activityKey(route.service, route.key))) ||
     (!readNew && d.turns?.away ? here : await d.secondary.unlanded(route.service, key, side, readNew || here));
   if (!behind) return plan;
-  // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole.
-  if (!write && !readNew && (await d.secondary.unlanded(route.service, key, other(side), false))) throw new LegError('unavailable', BOTH_BEHIND, 'memshift');
+  // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole
+  // (while the store cannot tell, the side ahead is taken to have them).
+  if (!write && !readNew && !d.turns?.away && (await d.secondary.unlanded(route.service, key, other(side), false)))
+    throw new LegError('unavailable', BOTH_BEHIND, 'memshift');
   // A read goes to the side ahead whatever its health (a read-new read to legacy, its writes' primary, as ever): failing,
   // it can only fail, which beats a stale reply. Only a write looks at the side's health.
   const moved = !write || answering(d.sides(route.service), other(side));
@@ -202,7 +204,8 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void
 
 /**
  * A side with a call that failed lately (hung, restarting, its breaker open) and none answered since is not moved onto
- * by a write: a timeout there would leave the write unknown. One that answers again (a JarvisMemoryAgent back from its restart) is.
+ * by a write: a timeout there would leave the write unknown. One that answers again (a JarvisMemoryAgent back from its
+ * restart) is.
  */
 const FAILED_LATELY_MS = 10_000;
 

@@ -51,7 +51,8 @@ it("keeps a key on the side this replica last wrote it to first while the store 
     copying: async () => false,
   } as unknown as SecondaryWrites;
   turns = new Turns((s, side) => secondary.anyUnlanded(s, side), [S], 0);
-  const deps = { turns, sides: () => sides, secondary, activity: new KeyActivity(), observer: {} as ExecutionObserver };
+  const observer = { staleReadAvoided: () => undefined } as unknown as ExecutionObserver;
+  const deps = { turns, sides: () => sides, secondary, activity: new KeyActivity(), observer };
   const plan = (route: Route, flags: FlagDecision) => servedAhead(deps, route, planFor('write', flags), flags, true) ?? planFor('write', flags);
 
   // At new-primary, u1 is written first to new (its copy queued towards legacy); u2 at dual-write, to legacy.
@@ -66,6 +67,10 @@ it("keeps a key on the side this replica last wrote it to first while the store 
   expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
   expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
   expect(await plan(write('u3'), DUAL)).toMatchObject({ primary: 'legacy' });
+  // A read of u1 too: served by new, which has its writes.
+  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
+  if (!read.ok) throw new Error(read.reason);
+  expect(await servedAhead(deps, read.route, planFor('read', DUAL), DUAL, false)).toMatchObject({ primary: 'new', behind: 'legacy' });
   expect(asked).toEqual([]);
   // The store back, and nothing queued: the flags' side for every key again.
   away = false;
