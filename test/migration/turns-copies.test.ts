@@ -6,35 +6,18 @@
  * answers are scripted here; src/plan/turned.ts decides. A read is moved whatever the side ahead's health.
  */
 import { afterEach, expect, it } from 'vitest';
-import type { LegStats } from '../../src/legs/types.js';
 import { KeyActivity } from '../../src/plan/key-activity.js';
-import type { ExecutionObserver } from '../../src/plan/observer.js';
 import { planFor, type FlagDecision, type Side } from '../../src/plan/plan.js';
 import type { SecondaryWrites } from '../../src/plan/secondary.js';
-import type { SideOptions } from '../../src/plan/sides.js';
 import { servedAhead, Turns } from '../../src/plan/turned.js';
-import { routeRequest } from '../../src/routes/route.js';
+import { observer, routeOf, sidesOf } from './turn-deps.js';
 
 const S = 'jarvis-memory' as const;
 const SHADOW: FlagDecision = { killSwitch: false, dualWrite: true, shadowRead: true, readNew: false, newPrimary: false, legacyOff: false };
 const NEW_PRIMARY: FlagDecision = { ...SHADOW, newPrimary: true };
 
-const routed = routeRequest(S, Buffer.from(JSON.stringify({ action: 'add_memory', user_id: 'u1', memory: 'm' })), 1 << 20);
-if (!routed.ok) throw new Error(routed.reason);
-const route = routed.route;
-
-const answering: LegStats = {
-  endpoint: '',
-  breaker: 'closed',
-  ok: 1,
-  failed: 0,
-  inFlight: 0,
-  lastLatencyMs: 1,
-  lastFailure: null,
-  lastFailureAt: null,
-  lastSuccessAt: Date.now(),
-};
-const sides = { legacy: { stats: () => answering }, newLeg: { stats: () => answering } } as unknown as SideOptions;
+const route = routeOf(S, { action: 'add_memory', user_id: 'u1', memory: 'm' });
+const sides = sidesOf();
 
 let turns: Turns | undefined;
 afterEach(() => turns?.close());
@@ -52,7 +35,7 @@ it('waits for the copy on its way to the side a write is moved onto, then moves 
   turns = new Turns(async () => true, [S], 10_000);
   // Rolled back from new-primary: legacy lacks the key's writes; new has them but one legacy-first write's copy.
   const landsAt = Date.now() + 600;
-  const deps = { turns, sides: () => sides, secondary: secondary('legacy', 'new', landsAt), activity: new KeyActivity(), observer: {} as ExecutionObserver };
+  const deps = { turns, sides: () => sides, secondary: secondary('legacy', 'new', landsAt), activity: new KeyActivity(), observer };
   const plan = await servedAhead(deps, route, planFor('write', SHADOW), SHADOW, true);
   expect(plan).toMatchObject({ primary: 'new', behind: 'legacy' });
   // Decided once the copy had landed, not before.
@@ -61,14 +44,7 @@ it('waits for the copy on its way to the side a write is moved onto, then moves 
 
 it('waits for the copy on the side the flags name when the other may not be moved onto, and gives up waiting after 2 s', async () => {
   turns = new Turns(async () => true, [S], 10_000);
-  const failing: LegStats = { ...answering, lastFailureAt: Date.now(), lastSuccessAt: Date.now() - 1_000 };
-  const deps = {
-    turns,
-    sides: () => ({ ...sides, legacy: { stats: () => failing } }) as unknown as SideOptions,
-    secondary: secondary('new', 'new', Infinity),
-    activity: new KeyActivity(),
-    observer: {} as ExecutionObserver,
-  };
+  const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
   const started = Date.now();
   const plan = await servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true);
   // Legacy failed a moment ago: the write goes to new as the flags say, after waiting for the copies on their way there.
@@ -79,16 +55,8 @@ it('waits for the copy on the side the flags name when the other may not be move
 
 it('moves a read onto the side ahead though it failed lately: an error there beats a stale reply', async () => {
   turns = new Turns(async () => true, [S], 10_000);
-  const failing: LegStats = { ...answering, lastFailureAt: Date.now(), lastSuccessAt: Date.now() - 1_000 };
-  const deps = {
-    turns,
-    sides: () => ({ ...sides, legacy: { stats: () => failing } }) as unknown as SideOptions,
-    secondary: secondary('new', 'new', Infinity),
-    activity: new KeyActivity(),
-    observer: { staleReadAvoided: () => undefined } as unknown as ExecutionObserver,
-  };
-  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
-  if (!read.ok) throw new Error(read.reason);
+  const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
+  const read = { route: routeOf(S, { action: 'get_memories', user_id: 'u1' }) };
   // New lacks the key's writes that legacy has (the turn to new-primary), and legacy failed a moment ago.
   expect(await servedAhead(deps, read.route, planFor('read', NEW_PRIMARY), NEW_PRIMARY, false)).toMatchObject({ primary: 'legacy', behind: 'new' });
 });
@@ -96,9 +64,8 @@ it('moves a read onto the side ahead though it failed lately: an error there bea
 it('refuses a read of a key both sides lack writes of (copies on their way each way), rather than answer it stale', async () => {
   turns = new Turns(async () => true, [S], 10_000);
   const both = { ...secondary('new', 'new', Infinity), unlanded: async () => true } as unknown as SecondaryWrites;
-  const deps = { turns, sides: () => sides, secondary: both, activity: new KeyActivity(), observer: {} as ExecutionObserver };
-  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
-  if (!read.ok) throw new Error(read.reason);
+  const deps = { turns, sides: () => sides, secondary: both, activity: new KeyActivity(), observer };
+  const read = { route: routeOf(S, { action: 'get_memories', user_id: 'u1' }) };
   // Rolled back from new-primary (legacy lacks the copies of writes made there), and a write since went to legacy first.
   await expect(servedAhead(deps, read.route, planFor('read', SHADOW), SHADOW, false)).rejects.toMatchObject({ failure: 'unavailable' });
 });

@@ -5,38 +5,20 @@
  * stays there, so each side takes its writes in order; a key it does not know goes to the flags' side.
  */
 import { afterEach, expect, it } from 'vitest';
-import type { LegStats } from '../../src/legs/types.js';
 import { KeyActivity } from '../../src/plan/key-activity.js';
-import type { ExecutionObserver } from '../../src/plan/observer.js';
 import { planFor, type FlagDecision } from '../../src/plan/plan.js';
 import type { SecondaryWrites } from '../../src/plan/secondary.js';
-import type { SideOptions } from '../../src/plan/sides.js';
 import { servedAhead, Turns } from '../../src/plan/turned.js';
-import { routeRequest, type Route } from '../../src/routes/route.js';
+import { observer, routeOf, sidesOf } from './turn-deps.js';
+import type { Route } from '../../src/routes/route.js';
 import { waitUntil } from '../outbox/support.js';
 
 const S = 'jarvis-memory' as const;
 const DUAL: FlagDecision = { killSwitch: false, dualWrite: true, shadowRead: false, readNew: false, newPrimary: false, legacyOff: false };
 const NEW_PRIMARY: FlagDecision = { ...DUAL, newPrimary: true };
 
-function write(user: string): Route {
-  const routed = routeRequest(S, Buffer.from(JSON.stringify({ action: 'add_memory', user_id: user, memory: 'm' })), 1 << 20);
-  if (!routed.ok) throw new Error(routed.reason);
-  return routed.route;
-}
-
-const answering: LegStats = {
-  endpoint: '',
-  breaker: 'closed',
-  ok: 1,
-  failed: 0,
-  inFlight: 0,
-  lastLatencyMs: 1,
-  lastFailure: null,
-  lastFailureAt: null,
-  lastSuccessAt: Date.now(),
-};
-const sides = { legacy: { stats: () => answering }, newLeg: { stats: () => answering } } as unknown as SideOptions;
+const write = (user: string): Route => routeOf(S, { action: 'add_memory', user_id: user, memory: 'm' });
+const sides = sidesOf();
 
 let turns: Turns | undefined;
 afterEach(() => turns?.close());
@@ -51,7 +33,6 @@ it("keeps a key on the side this replica last wrote it to first while the store 
     copying: async () => false,
   } as unknown as SecondaryWrites;
   turns = new Turns((s, side) => secondary.anyUnlanded(s, side), [S], 0);
-  const observer = { staleReadAvoided: () => undefined } as unknown as ExecutionObserver;
   const deps = { turns, sides: () => sides, secondary, activity: new KeyActivity(), observer };
   const plan = (route: Route, flags: FlagDecision) => servedAhead(deps, route, planFor('write', flags), flags, true) ?? planFor('write', flags);
 
@@ -68,9 +49,10 @@ it("keeps a key on the side this replica last wrote it to first while the store 
   expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
   expect(await plan(write('u3'), DUAL)).toMatchObject({ primary: 'legacy' });
   // A read of u1 too: served by new, which has its writes.
-  const read = routeRequest(S, Buffer.from(JSON.stringify({ action: 'get_memories', user_id: 'u1' })), 1 << 20);
-  if (!read.ok) throw new Error(read.reason);
-  expect(await servedAhead(deps, read.route, planFor('read', DUAL), DUAL, false)).toMatchObject({ primary: 'new', behind: 'legacy' });
+  expect(await servedAhead(deps, routeOf(S, { action: 'get_memories', user_id: 'u1' }), planFor('read', DUAL), DUAL, false)).toMatchObject({
+    primary: 'new',
+    behind: 'legacy',
+  });
   expect(asked).toEqual([]);
   // The store back, and nothing queued: the flags' side for every key again.
   away = false;
