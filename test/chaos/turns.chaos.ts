@@ -15,6 +15,7 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { Load, openRows, sleep, useChildStack, waitUntil, WRITTEN, type Agent } from '../hangs/support.js';
 import { legacyRecords, newRecords } from '../hangs/records.js';
+import { descendants } from '../support/processes.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -62,7 +63,7 @@ async function pauseStore(url: string, ms: number): Promise<void> {
     }
   };
   signal(postmaster, 'SIGSTOP');
-  const children = (await readFile(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = [...(await descendants(postmaster)).keys()];
   for (const pid of children) signal(pid, 'SIGSTOP');
   await sleep(ms);
   for (const pid of [...children, postmaster]) signal(pid, 'SIGCONT');

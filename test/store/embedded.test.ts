@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/store/embedded.js';
 import { tempDataDir, type TempDir } from './helpers.js';
 import { waitUntil } from '../outbox/support.js';
-import { groupMembers } from '../support/processes.js';
+import { descendants, groupMembers } from '../support/processes.js';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-embedded.ts', import.meta.url));
 
@@ -109,8 +109,7 @@ describe('embedded postgres', () => {
     await new Promise((r) => child.once('exit', r));
     expect(await alive(orphanPid)).toBe(true);
     // As a chaos probe ended while it paused the store leaves it.
-    const children = (await readFile(`/proc/${orphanPid}/task/${orphanPid}/children`, 'utf8')).split(' ').filter(Boolean).map(Number);
-    for (const pid of [orphanPid, ...children]) process.kill(pid, 'SIGSTOP');
+    for (const pid of [orphanPid, ...(await descendants(orphanPid)).keys()]) process.kill(pid, 'SIGSTOP');
 
     const h = await start(port);
     expect(h.port).toBe(port);
