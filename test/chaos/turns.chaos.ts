@@ -6,7 +6,8 @@
  * both; and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
- * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated).
+ * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
+ * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up).
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,8 @@ const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const PAUSES = process.env.CHAOS_PAUSES === '1';
 // A tenth of the faults become the state store's whole server paused (SIGSTOP) for 3 s: a hung store host.
 const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
+// Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
+const SLOW = process.env.CHAOS_SLOW === '1';
 
 const dir = await mkdtemp(join(tmpdir(), 'memshift-chaos-'));
 const flagsFile = join(dir, 'flags.json');
@@ -128,6 +131,13 @@ it.each(SEEDS)(
         await sims.down('jarvis-memory');
         await sleep(1_500);
         await sims.up('jarvis-memory');
+        await sleep(1_000);
+      } else if (x < 0.8 && SLOW && rnd() < 0.5) {
+        const target = rnd() < 0.5 ? 'orchestrator' : 'jarvis-memory';
+        events.push(`${at} ${target} answers 1.5-2.5 s late for 3 s`);
+        await sims.applyFaults(target, { latencyMs: 1_500, jitterMs: 1_000 });
+        await sleep(3_000);
+        await sims.applyFaults(target, { latencyMs: 0, jitterMs: 0 });
         await sleep(1_000);
       } else if (x < 0.8) {
         events.push(`${at} orchestrator hangs 3 s`);
