@@ -215,11 +215,12 @@ export class Outbox implements SecondaryWrites {
 
   /**
    * Whether the key has a write towards `side` held here (its primary's outcome aside), this process's own with its
-   * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown.
+   * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown. When the
+   * store cannot tell, `unknown`.
    */
-  async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+  async copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
     if (this.runner.copying(service, cleanText(key), side)) return true;
-    return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), false);
+    return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
   }
 
   /**

@@ -60,9 +60,10 @@ export interface SecondaryWrites {
   anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
   /**
    * Whether the key has a write towards `side` on its way there, by any replica: its primary applied it (or has not
-   * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not); false when that cannot be told.
+   * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not); when that cannot be told,
+   * `unknown` (false unless given).
    */
-  copying(service: ServiceName, key: string, side: Side): Promise<boolean>;
+  copying(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;

@@ -22,12 +22,13 @@ const sides = sidesOf();
 let turns: Turns | undefined;
 afterEach(() => turns?.close());
 
-/** A secondary whose key has writes queued towards `behind`, and a copy on its way to `copying` until `landsAt`. */
+/** A secondary whose key has copies on their way to `behind`, and one to `copying` until `landsAt`. */
 function secondary(behind: Side, copying: Side, landsAt: number): SecondaryWrites {
+  const on = (side: Side) => side === behind || (side === copying && Date.now() < landsAt);
   return {
-    unlanded: async (_s: unknown, _k: unknown, side: Side) => side === behind,
+    unlanded: async (_s: unknown, _k: unknown, side: Side) => on(side),
     anyUnlanded: async (_s: unknown, side: Side) => side === behind,
-    copying: async (_s: unknown, _k: unknown, side: Side) => side === copying && Date.now() < landsAt,
+    copying: async (_s: unknown, _k: unknown, side: Side) => on(side),
   } as unknown as SecondaryWrites;
 }
 
@@ -68,4 +69,20 @@ it('refuses a read of a key both sides lack writes of (copies on their way each 
   const read = { route: routeOf(S, { action: 'get_memories', user_id: 'u1' }) };
   // Rolled back from new-primary (legacy lacks the copies of writes made there), and a write since went to legacy first.
   await expect(servedAhead(deps, read.route, planFor('read', SHADOW), SHADOW, false)).rejects.toMatchObject({ failure: 'unavailable' });
+});
+
+it('keeps a write on the side the flags name when all it lacks of the key are writes whose primary outcome is unknown', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
+  // Turned to new-primary: two legacy-first writes timed out (their agents told of an error; legacy may or may not have
+  // them), and the acknowledged writes made at new-primary since have their copies on their way to legacy.
+  const unknownTowardsNew = {
+    unlanded: async () => true,
+    anyUnlanded: async () => true,
+    copying: async (_s: unknown, _k: unknown, side: Side) => side === 'legacy',
+  } as unknown as SecondaryWrites;
+  const deps = { turns, sides: () => sides, secondary: unknownTowardsNew, activity: new KeyActivity(), observer };
+  const plan = await servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true);
+  // Moved to legacy it would land there ahead of those copies.
+  expect(plan).toMatchObject({ primary: 'new' });
+  expect(plan?.behind).toBeUndefined();
 });
