@@ -512,11 +512,12 @@ export class OutboxTable {
   /**
    * Whether the key has a write towards `side` on its way there, open: its primary applied it, or its storer has not
    * said otherwise (a storer records its primary's success only when the write lands or is given back, and marks an
-   * unknown outcome at once: markUnknown).
+   * unknown outcome at once: markUnknown). One whose outcome was unknown does not count though found applied since:
+   * its agent was told of an error, so it may land after later writes, which waiting for it would only delay.
    */
   async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
     const { rows } = await this.pool.query<{ busy: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND (primary_ok OR (primary_ok IS NULL AND NOT primary_unknown))
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND NOT primary_unknown AND (primary_ok OR primary_ok IS NULL)
          AND service = $1 AND key = $2 AND side = $3) AS busy`,
       [service, key, side],
     );

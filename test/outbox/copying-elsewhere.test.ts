@@ -2,12 +2,13 @@
  * Another replica's view of a key's copies (SecondaryWrites.copying, which a write waits on after a turn): a copy whose
  * primary applied it counts while the replica that stored it works on it, though the store hears of its primary only
  * when it lands or is given back; one whose primary's outcome is unknown does not (a hung side would hold every later
- * write of the key for the whole wait).
+ * write of the key for the whole wait), nor once found applied (its agent was told of an error: the chaos probe saw a
+ * write moved for such a copy land ahead of acknowledged ones).
  */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
 import { useRelayedStack } from './relayed.js';
-import { waitUntil } from './support.js';
+import { queryOnce, waitUntil } from './support.js';
 
 const stack = useRelayedStack([], { direct: true });
 const S = 'session-memory' as const;
@@ -50,3 +51,26 @@ it('does not count a write whose primary outcome is unknown, though it has not l
   // Looked up once legacy answers: copied (the hung simulator applied it late) or dropped, either way no longer open.
   await waitUntil(async () => !(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')), 30_000, 'unknown write resolved');
 }, 60_000);
+
+it('does not count a write whose primary outcome was unknown once found applied, while its copy waits on a hung side', async () => {
+  const [proxy, other, sims, url] = [stack.proxy(), stack.direct(), stack.sims(), stack.url()];
+  expect(await send({ action: 'create_session', session_id: 'elsewhere-3', user_id: 'u' })).toMatchObject({ status: 'success' });
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
+  await sims.applyFaults(S, { hang: true });
+  await sims.applyFaults('orchestrator', { hang: true });
+  try {
+    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-3', role: 'user', content: 'late' })).not.toMatchObject({ status: 'success' });
+    // Legacy applies it late; the look-up finds it there, and its copy waits on the hung orchestrator.
+    await sims.applyFaults(S, { hang: false });
+    const found = async () => (await queryOnce(url, `SELECT 1 FROM outbox WHERE key = 'elsewhere-3' AND side = 'new' AND open AND primary_ok`)).length === 1;
+    await waitUntil(found, 30_000, 'found applied on legacy, not yet copied');
+    expect(await other.runner.secondary.unlanded(S, 'elsewhere-3', 'new')).toBe(true);
+    // Its agent was told of an error: a later write is neither moved nor held for it.
+    expect(await other.runner.secondary.copying(S, 'elsewhere-3', 'new')).toBe(false);
+    expect(await proxy.runner.secondary.copying(S, 'elsewhere-3', 'new')).toBe(false);
+  } finally {
+    await sims.applyFaults(S, { hang: false });
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+  await waitUntil(async () => !(await other.runner.secondary.unlanded(S, 'elsewhere-3', 'new')), 30_000, 'copied once the orchestrator answers');
+}, 90_000);

@@ -145,7 +145,7 @@ export function expectBothSidesEqual(sims: SimHandle, load: WriteLoad, replays =
 }
 
 /** One query on a connection of its own (the test's view of the store, beside the proxy's pools). */
-async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
+export async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
