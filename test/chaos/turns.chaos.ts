@@ -168,7 +168,8 @@ it.each(SEEDS)(
     // Drained: nothing open in the store, nor held in a replica's memory (the store paused at the end).
     const held = async () => (await Promise.all(replicas.map((m) => m.outboxDepth()))).reduce((a, b) => a + b, 0);
     await waitUntil(async () => (await openRows(url)) === 0 && (await held()) === 0, 120_000, 'outbox drained');
-    console.log(`seed ${seed}: ${load.acked} writes acknowledged\n${events.join('\n')}`);
+    const reads = load.agents.reduce((n, a) => ({ made: n.made + a.reads.made, failed: n.failed + a.reads.failed }), { made: 0, failed: 0 });
+    console.log(`seed ${seed}: ${load.acked} writes acknowledged, ${reads.failed} of ${reads.made} read-backs failed\n${events.join('\n')}`);
     const problems: string[] = [];
     for (const agent of load.agents) {
       const [legacy, fresh] = [legacyRecords(sims, agent), newRecords(sims, agent)];

@@ -154,6 +154,8 @@ export interface Agent {
   errorsAt: number[];
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];
+  /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here). */
+  reads: { made: number; failed: number };
 }
 
 export interface LoadOptions {
@@ -180,7 +182,14 @@ export class Load {
   constructor(private readonly o: LoadOptions) {
     for (const service of WRITTEN) {
       for (let a = 0; a < o.agents[service]; a++) {
-        const agent: Agent = { service, key: `${o.prefix}-${service === 'jarvis-memory' ? 'u' : 's'}${a}`, acked: [], errorsAt: [], staleReads: [] };
+        const agent: Agent = {
+          service,
+          key: `${o.prefix}-${service === 'jarvis-memory' ? 'u' : 's'}${a}`,
+          acked: [],
+          errorsAt: [],
+          staleReads: [],
+          reads: { made: 0, failed: 0 },
+        };
         this.agents.push(agent);
         this.running.push(this.run(agent, a));
       }
@@ -240,11 +249,13 @@ export class Load {
           // Read your writes: a reply that lacks the last acknowledged write is stale (an error is not).
           const request =
             agent.service === 'session-memory' ? { action: 'get_context', session_id: agent.key } : { action: 'get_memories', user_id: agent.key };
-          await call(endpoint, request, (r) => {
+          agent.reads.made++;
+          const answered = await call(endpoint, request, (r) => {
             if (r.status !== 'success' && r.status !== 'ok') return false;
             if (!JSON.stringify(r).includes(`"${last}"`)) agent.staleReads.push(last);
             return true;
           });
+          if (!answered) agent.reads.failed++;
         } else if (agent.service === 'session-memory') {
           const request = { action: 'add_interaction', session_id: agent.key, role: n % 2 ? 'assistant' : 'user', content: record };
           if (await call(endpoint, request, (r) => r.status === 'success')) this.ack(agent, record);
