@@ -245,6 +245,13 @@ const configSchema = () =>
          */
         whenStoreAway: z.enum(['hold', 'refuse']).default('hold'),
         /**
+         * A write after a turn whose key still has copies on their way to the side it goes to first, 2 s on (that side
+         * failing, or its copies waiting on a hung one): `ahead` makes it there ahead of them (served; the key's order
+         * on that side given up, logged), `refuse` answers the agent an error, sending nothing (the order holds; the
+         * agent sends it again).
+         */
+        whenCopiesLate: z.enum(['ahead', 'refuse']).default('ahead'),
+        /**
          * Whose order a key's dual-writes keep: `replicas` (default) holds the key's lock in the state store, shared by
          * the replicas, from each write's intent to its primary's answer (one round trip more per write), so writes of
          * one key sent to several replicas at once reach the secondary in the primary's order; `replica` keeps it in

@@ -53,6 +53,8 @@ export class Turns {
     services: readonly ServiceName[],
     /** turnWatchMs of the flags' refresh interval. */
     private readonly watchAtLeastMs: number,
+    /** outbox.whenCopiesLate: what a write does whose key's copies have not landed in time. */
+    readonly whenCopiesLate: 'ahead' | 'refuse' = 'ahead',
     private readonly now: () => number = Date.now,
   ) {
     // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
@@ -194,6 +196,8 @@ export async function legacyMayLack(d: Pick<AheadDeps, 'secondary'>, route: Rout
 
 const BOTH_BEHIND = "each side still lacks some of this key's writes (their copies on their way): read refused rather than answered stale";
 
+const COPIES_LATE = "this key's earlier writes are still on their way to the side it is written to first: write refused, nothing sent";
+
 /** How long a write waits at most for its key's copies on their way to the side it goes to first, and how often it asks. */
 const COPIES_WAIT_MS = 2_000;
 const COPIES_POLL_MS = 50;
@@ -202,7 +206,12 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void
   const until = Date.now() + COPIES_WAIT_MS;
   while (await d.secondary.copying(route.service, route.key ?? '', side)) {
     if (Date.now() >= until) {
-      log.warn({ service: route.service, action: route.action, side }, 'copies of the key still on their way to this side: the write goes ahead of them');
+      const ctx = { service: route.service, action: route.action, side };
+      if (d.turns?.whenCopiesLate === 'refuse') {
+        log.warn(ctx, 'copies of the key still on their way to this side: the write is refused (outbox.whenCopiesLate)');
+        throw new LegError('unavailable', COPIES_LATE, 'memshift');
+      }
+      log.warn(ctx, 'copies of the key still on their way to this side: the write goes ahead of them');
       return;
     }
     await sleep(COPIES_POLL_MS);

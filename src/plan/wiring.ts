@@ -100,7 +100,12 @@ export function createRunner(deps: RunnerWiring): Runner {
     },
     activity: new KeyActivity(),
     secondary,
-    turns: new Turns((s, side) => secondary.anyUnlanded(s, side), Object.keys(sides) as ServiceName[], turnWatchMs(config.flags.refreshIntervalMs)),
+    turns: new Turns(
+      (s, side) => secondary.anyUnlanded(s, side),
+      Object.keys(sides) as ServiceName[],
+      turnWatchMs(config.flags.refreshIntervalMs),
+      config.outbox.whenCopiesLate,
+    ),
     ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: deps.store.keyLocks.writeOrder } : {}),
     observer,
     ...(config.shadow.recheck.enabled ? { rechecks: config.shadow.recheck } : {}),

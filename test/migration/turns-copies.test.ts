@@ -54,6 +54,12 @@ it('waits for the copy on the side the flags name when the other may not be move
   expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
 });
 
+it('refuses such a write after the 2 s with outbox.whenCopiesLate refuse', async () => {
+  turns = new Turns(async () => true, [S], 10_000, 'refuse');
+  const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
+  await expect(servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true)).rejects.toMatchObject({ failure: 'unavailable' });
+});
+
 it('moves a read onto the side ahead though it failed lately: an error there beats a stale reply', async () => {
   turns = new Turns(async () => true, [S], 10_000);
   const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
