@@ -513,7 +513,8 @@ export class OutboxTable {
    * Whether the key has a write towards `side` on its way there, open: its primary applied it, or its storer has not
    * said otherwise (a storer records its primary's success only when the write lands or is given back, and marks an
    * unknown outcome at once: markUnknown). One whose outcome was unknown does not count though found applied since:
-   * its agent was told of an error, so it may land after later writes, which waiting for it would only delay.
+   * its agent was told of an error, so it may land after later writes, and counting it would move or hold acknowledged
+   * ones for it.
    */
   async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
     const { rows } = await this.pool.query<{ busy: boolean }>(

@@ -164,13 +164,8 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // A write is moved off a side only for copies on their way there. Writes whose primary's outcome is unknown (their
   // agents were told of an error) may be missing from both sides: moving the key's next write for them would put it
   // ahead of the acknowledged ones queued towards the other side (found by the chaos probe with a replica killed).
-  const behind =
-    (readNew && d.activity.busy(activityKey(route.service, route.key))) ||
-    (!readNew && d.turns?.away
-      ? here
-      : write
-        ? await d.secondary.copying(route.service, key, side, here)
-        : await d.secondary.unlanded(route.service, key, side, readNew || here));
+  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.unlanded(route.service, key, side, readNew || here));
+  const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (!readNew && d.turns?.away ? here : await asked());
   if (!behind) return plan;
   // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole
   // (while the store cannot tell, the side ahead is taken to have them).
