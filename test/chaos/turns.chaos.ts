@@ -169,7 +169,10 @@ it.each(SEEDS)(
     const held = async () => (await Promise.all(replicas.map((m) => m.outboxDepth()))).reduce((a, b) => a + b, 0);
     await waitUntil(async () => (await openRows(url)) === 0 && (await held()) === 0, 120_000, 'outbox drained');
     const reads = load.agents.reduce((n, a) => ({ made: n.made + a.reads.made, failed: n.failed + a.reads.failed }), { made: 0, failed: 0 });
-    console.log(`seed ${seed}: ${load.acked} writes acknowledged, ${reads.failed} of ${reads.made} read-backs failed\n${events.join('\n')}`);
+    const why = new Map<string, number>();
+    for (const [error, n] of load.agents.flatMap((a) => [...a.reads.why])) why.set(error, (why.get(error) ?? 0) + n);
+    const whys = [...why].sort((a, b) => b[1] - a[1]).map(([error, n]) => `  ${n} ${error}`);
+    console.log(`seed ${seed}: ${load.acked} writes acknowledged, ${reads.failed} of ${reads.made} read-backs failed\n${[...whys, ...events].join('\n')}`);
     const problems: string[] = [];
     for (const agent of load.agents) {
       const [legacy, fresh] = [legacyRecords(sims, agent), newRecords(sims, agent)];

@@ -154,8 +154,8 @@ export interface Agent {
   errorsAt: number[];
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];
-  /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here). */
-  reads: { made: number; failed: number };
+  /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
+  reads: { made: number; failed: number; why: Map<string, number> };
 }
 
 export interface LoadOptions {
@@ -188,7 +188,7 @@ export class Load {
           acked: [],
           errorsAt: [],
           staleReads: [],
-          reads: { made: 0, failed: 0 },
+          reads: { made: 0, failed: 0, why: new Map() },
         };
         this.agents.push(agent);
         this.running.push(this.run(agent, a));
@@ -222,13 +222,17 @@ export class Load {
 
   private async run(agent: Agent, a: number): Promise<void> {
     const clients = new Map<string, ReqClient>();
-    const call = async (endpoint: string, request: unknown, ok: (reply: Record<string, unknown>) => boolean): Promise<boolean> => {
+    /** Whether `ok` took the reply; else `why` hears the error's words (a timeout's, or the reply's). */
+    const call = async (endpoint: string, request: unknown, ok: (reply: Record<string, unknown>) => boolean, why?: (error: string) => void) => {
       let c = clients.get(endpoint);
       if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 5_000)));
       const sentAt = Date.now();
       try {
-        if (ok((await c.call(request)) as Record<string, unknown>)) return true;
-      } catch {
+        const reply = (await c.call(request)) as Record<string, unknown>;
+        if (ok(reply)) return true;
+        why?.(String(reply.message ?? reply.reason ?? reply.status));
+      } catch (err) {
+        why?.(`no reply: ${(err as Error).message}`);
         // A REQ socket that timed out is stuck: a new one next time.
         c.close();
         clients.delete(endpoint);
@@ -250,11 +254,16 @@ export class Load {
           const request =
             agent.service === 'session-memory' ? { action: 'get_context', session_id: agent.key } : { action: 'get_memories', user_id: agent.key };
           agent.reads.made++;
-          const answered = await call(endpoint, request, (r) => {
-            if (r.status !== 'success' && r.status !== 'ok') return false;
-            if (!JSON.stringify(r).includes(`"${last}"`)) agent.staleReads.push(last);
-            return true;
-          });
+          const answered = await call(
+            endpoint,
+            request,
+            (r) => {
+              if (r.status !== 'success' && r.status !== 'ok') return false;
+              if (!JSON.stringify(r).includes(`"${last}"`)) agent.staleReads.push(last);
+              return true;
+            },
+            (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
+          );
           if (!answered) agent.reads.failed++;
         } else if (agent.service === 'session-memory') {
           const request = { action: 'add_interaction', session_id: agent.key, role: n % 2 ? 'assistant' : 'user', content: record };
