@@ -223,6 +223,12 @@ export class Outbox implements SecondaryWrites {
     return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
   }
 
+  /** Whether `side` lacks a write of the key its agent may have been told of: copying, or parked. When the store cannot tell, `unknown`. */
+  async lacks(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
+    if (this.runner.copying(service, cleanText(key), side)) return true;
+    return this.keyAsked(service, key, side, (k) => this.intents.lacks(service, k, side), unknown);
+  }
+
   /**
    * A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`
    * (at once while intents are held for the store's return: not a wait on the request path).

@@ -516,11 +516,21 @@ export class OutboxTable {
    * its agent was told of an error, so it may land after later writes, and counting it would move or hold acknowledged
    * ones for it.
    */
-  async copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+  copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    return this.acknowledgedUnlanded(service, key, side, false);
+  }
+
+  /** Whether `side` lacks a write of the key its agent may have been told of: one copying counts, or one parked. */
+  lacks(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    return this.acknowledgedUnlanded(service, key, side, true);
+  }
+
+  private async acknowledgedUnlanded(service: ServiceName, key: string, side: Side, parked: boolean): Promise<boolean> {
+    const told = 'NOT primary_unknown AND primary_ok IS NOT FALSE AND service = $1 AND key = $2 AND side = $3';
     const { rows } = await this.pool.query<{ busy: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND NOT primary_unknown AND (primary_ok OR primary_ok IS NULL)
-         AND service = $1 AND key = $2 AND side = $3) AS busy`,
-      [service, key, side],
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND ${told})
+           OR ($4 AND EXISTS (SELECT 1 FROM outbox WHERE status = 'dead' AND ${told})) AS busy`,
+      [service, key, side, parked],
     );
     return rows[0]!.busy;
   }

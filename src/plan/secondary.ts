@@ -64,6 +64,11 @@ export interface SecondaryWrites {
    * `unknown` (false unless given).
    */
   copying(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
+  /**
+   * Whether `side` lacks a write of the key its agent may have been told of (what a read there would miss): one
+   * `copying` counts, or one parked; `unknown` (true unless given) when that cannot be told.
+   */
+  lacks(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;
@@ -158,6 +163,10 @@ export class InMemoryWrites implements SecondaryWrites {
 
   // Queued once the primary applied it: every write held is on its way.
   copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
+    return this.unlanded(service, key, side);
+  }
+
+  lacks(service: ServiceName, key: string, side: Side): Promise<boolean> {
     return this.unlanded(service, key, side);
   }
 

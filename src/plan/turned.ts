@@ -161,15 +161,17 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // replica last wrote first to the other side stays there (each side then takes its writes in this replica's order);
   // another replica's copies are not known here, so other keys go to the flags' side.
   const here = !readNew && d.turns?.wroteFirst(route.service, key) === other(side);
-  // A write is moved off a side only for copies on their way there. Writes whose primary's outcome is unknown (their
-  // agents were told of an error) may be missing from both sides: moving the key's next write for them would put it
-  // ahead of the acknowledged ones queued towards the other side (found by the chaos probe with a replica killed).
-  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.unlanded(route.service, key, side, readNew || here));
+  // A write is moved off a side only for copies on their way there, a read only for writes it would miss there that
+  // their agents may have been told of (parked ones too). Writes whose primary's outcome is unknown (their agents were
+  // told of an error) may be missing from both sides: moving the key's next write for them would put it ahead of the
+  // acknowledged ones queued towards the other side (found by the chaos probe with a replica killed), and a read
+  // refused or moved for them would fail where the side answers every acknowledged write.
+  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.lacks(route.service, key, side, readNew || here));
   const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (!readNew && d.turns?.away ? here : await asked());
   if (!behind) return plan;
   // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole
   // (while the store cannot tell, the side ahead is taken to have them).
-  if (!write && !readNew && !d.turns?.away && (await d.secondary.unlanded(route.service, key, other(side), false)))
+  if (!write && !readNew && !d.turns?.away && (await d.secondary.lacks(route.service, key, other(side), false)))
     throw new LegError('unavailable', BOTH_BEHIND, 'memshift');
   // A read goes to the side ahead whatever its health (a read-new read to legacy, its writes' primary, as ever): failing,
   // it can only fail, which beats a stale reply. Only a write looks at the side's health.
@@ -182,11 +184,14 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   return { ...plan, primary: other(side), behind: side };
 }
 
-/** Whether legacy may lack writes of a read's key: moved off it, or with copies of it not landed there. */
+/**
+ * Whether legacy may lack writes of a read's key that their agents may have been told of: moved off it, or with copies
+ * of them not landed there (SecondaryWrites.lacks).
+ */
 export async function legacyMayLack(d: Pick<AheadDeps, 'secondary'>, route: Route, plan: Plan, flags: FlagDecision): Promise<boolean> {
   if (plan.behind === 'legacy') return true;
   // Where the store cannot tell: behind at new-primary (legacy written second), not where legacy is written first.
-  return d.secondary.unlanded(route.service, route.key ?? '', 'legacy', flags.newPrimary);
+  return d.secondary.lacks(route.service, route.key ?? '', 'legacy', flags.newPrimary);
 }
 
 const BOTH_BEHIND = "each side still lacks some of this key's writes (their copies on their way): read refused rather than answered stale";

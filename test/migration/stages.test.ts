@@ -3,6 +3,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { flagName, KILL_SWITCH } from '../../src/flags/names.js';
 import { on, rollout } from '../flags/helpers.js';
 import { ReqClient } from '../support/zmq-client.js';
+import { queryOnce } from '../outbox/support.js';
+import { untilOrchestratorAnswers } from '../support/breaker.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 
 const S = 'session-memory' as const;
@@ -139,6 +141,29 @@ describe('new-primary', () => {
       await stack.sims.applyFaults('orchestrator', { errorRate: 0 });
     }
   });
+
+  it('serves legacy when new fails and all legacy lacks of the key are writes whose outcome is unknown (their agents told of an error)', async () => {
+    await stack.setFlags(on(f('dual-write'), f('new-primary')));
+    await write('first');
+    await settle();
+    const fallbacks = stack.proxy.runner.stats.of(S).fallbacks;
+    // The orchestrator hangs: the next write times out there, its copy to legacy waits on a look-up.
+    await stack.sims.applyFaults('orchestrator', { hang: true });
+    try {
+      expect(await write('unknown')).toMatchObject({ status: 'error' });
+      const marked = `SELECT bool_and(primary_unknown) AS all FROM outbox WHERE key = '${session}' AND side = 'legacy' AND open`;
+      await expect.poll(async () => (await queryOnce<{ all: boolean | null }>(stack.databaseUrl, marked))[0]!.all, { timeout: 10_000 }).toBe(true);
+      expect(contents(await read())).toEqual(['first']);
+      expect(lastServed().side).toBe('legacy');
+      expect(stack.proxy.runner.stats.of(S).fallbacks).toBe(fallbacks + 1);
+    } finally {
+      await stack.sims.applyFaults('orchestrator', { hang: false });
+      // Looked up and copied (or dropped) once the orchestrator answers: the tests after this one find no write open.
+      await untilOrchestratorAnswers(stack.proxy.legs.orchestrator);
+      const open = `SELECT count(*)::int AS n FROM outbox WHERE key = '${session}' AND open`;
+      await expect.poll(async () => (await queryOnce<{ n: number }>(stack.databaseUrl, open))[0]!.n, { timeout: 30_000 }).toBe(0);
+    }
+  }, 90_000);
 });
 
 describe('complete (legacy-off)', () => {

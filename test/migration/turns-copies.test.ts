@@ -29,6 +29,7 @@ function secondary(behind: Side, copying: Side, landsAt: number): SecondaryWrite
     unlanded: async (_s: unknown, _k: unknown, side: Side) => on(side),
     anyUnlanded: async (_s: unknown, side: Side) => side === behind,
     copying: async (_s: unknown, _k: unknown, side: Side) => on(side),
+    lacks: async (_s: unknown, _k: unknown, side: Side) => on(side),
   } as unknown as SecondaryWrites;
 }
 
@@ -68,13 +69,28 @@ it('moves a read onto the side ahead though it failed lately: an error there bea
   expect(await servedAhead(deps, read.route, planFor('read', NEW_PRIMARY), NEW_PRIMARY, false)).toMatchObject({ primary: 'legacy', behind: 'new' });
 });
 
-it('refuses a read of a key both sides lack writes of (copies on their way each way), rather than answer it stale', async () => {
+/** Both sides lack some of the key's writes; `told` those lacking writes their agents were told of (not unknown outcomes). */
+function bothBehind(...told: Side[]): SecondaryWrites {
+  const lacks = async (_s: unknown, _k: unknown, side: Side) => told.includes(side);
+  return { unlanded: async () => true, anyUnlanded: async () => true, copying: lacks, lacks } as unknown as SecondaryWrites;
+}
+
+const readBoth = (told: Side[]) => {
   turns = new Turns(async () => true, [S], 10_000);
-  const both = { ...secondary('new', 'new', Infinity), unlanded: async () => true } as unknown as SecondaryWrites;
-  const deps = { turns, sides: () => sides, secondary: both, activity: new KeyActivity(), observer };
-  const read = { route: routeOf(S, { action: 'get_memories', user_id: 'u1' }) };
+  const deps = { turns, sides: () => sides, secondary: bothBehind(...told), activity: new KeyActivity(), observer };
   // Rolled back from new-primary (legacy lacks the copies of writes made there), and a write since went to legacy first.
-  await expect(servedAhead(deps, read.route, planFor('read', SHADOW), SHADOW, false)).rejects.toMatchObject({ failure: 'unavailable' });
+  return servedAhead(deps, routeOf(S, { action: 'get_memories', user_id: 'u1' }), planFor('read', SHADOW), SHADOW, false);
+};
+
+it('refuses a read of a key both sides lack writes of (copies on their way each way), rather than answer it stale', async () => {
+  await expect(readBoth(['legacy', 'new'])).rejects.toMatchObject({ failure: 'unavailable' });
+});
+
+it('answers such a read from a side that lacks only writes whose outcome is unknown (their agents told of an error)', async () => {
+  const kept = await readBoth(['new']);
+  expect(kept).toMatchObject({ primary: 'legacy' });
+  expect(kept?.behind).toBeUndefined();
+  expect(await readBoth(['legacy'])).toMatchObject({ primary: 'new', behind: 'legacy' });
 });
 
 it('keeps a write on the side the flags name when all it lacks of the key are writes whose primary outcome is unknown', async () => {

@@ -3,7 +3,7 @@
  * primary applied it counts while the replica that stored it works on it, though the store hears of its primary only
  * when it lands or is given back; one whose primary's outcome is unknown does not (a hung side would hold every later
  * write of the key for the whole wait), nor once found applied (its agent was told of an error: the chaos probe saw a
- * write moved for such a copy land ahead of acknowledged ones).
+ * write moved for such a copy land ahead of acknowledged ones). What a read would miss (SecondaryWrites.lacks) likewise.
  */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
@@ -25,6 +25,7 @@ it("counts another replica's copy whose primary applied it while that replica st
     expect(await send({ action: 'add_interaction', session_id: 'elsewhere-1', role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
     // Its attempt on the hung orchestrator under way: the store has not heard that legacy applied it.
     expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'new')).toBe(true);
+    expect(await other.runner.secondary.lacks(S, 'elsewhere-1', 'new')).toBe(true);
     expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'legacy')).toBe(false);
   } finally {
     await sims.applyFaults('orchestrator', { hang: false });
@@ -44,6 +45,8 @@ it('does not count a write whose primary outcome is unknown, though it has not l
     expect(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')).toBe(true);
     await expect.poll(() => other.runner.secondary.copying(S, 'elsewhere-2', 'new'), { timeout: 10_000 }).toBe(false);
     expect(await proxy.runner.secondary.copying(S, 'elsewhere-2', 'new')).toBe(false);
+    // Nor is it what a read would miss: its agent was told of an error.
+    expect(await other.runner.secondary.lacks(S, 'elsewhere-2', 'new')).toBe(false);
     expect(await other.runner.secondary.unlanded(S, 'elsewhere-2', 'new')).toBe(true);
   } finally {
     await sims.applyFaults(S, { hang: false });
@@ -68,6 +71,7 @@ it('does not count a write whose primary outcome was unknown once found applied,
     // Its agent was told of an error: a later write is neither moved nor held for it.
     expect(await other.runner.secondary.copying(S, 'elsewhere-3', 'new')).toBe(false);
     expect(await proxy.runner.secondary.copying(S, 'elsewhere-3', 'new')).toBe(false);
+    expect(await other.runner.secondary.lacks(S, 'elsewhere-3', 'new')).toBe(false);
   } finally {
     await sims.applyFaults(S, { hang: false });
     await sims.applyFaults('orchestrator', { hang: false });

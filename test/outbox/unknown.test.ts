@@ -8,6 +8,7 @@ import { flagName } from '../../src/flags/names.js';
 import type { Edits } from '../../src/flags/edit.js';
 import type { SimTarget } from '../../src/tools/sim/index.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
+import { untilOrchestratorAnswers } from '../support/breaker.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { sleep, waitUntil } from './support.js';
 
@@ -167,7 +168,6 @@ it("legacy primary hung: a write the agent saw time out but legacy applied later
 }, 90_000);
 
 const CONTEXTUAL = 'contextual-memory';
-const HEALTH = '{"action": "health_check", "request_id": "req-health00"}';
 
 /** A contextual-memory agent recording decisions `d<n>` in one session. */
 const decide = (s: MigrationStack, session: string, from: number, count: number, timeoutMs?: number) =>
@@ -227,12 +227,7 @@ it('new primary, orchestrator hung: a contextual decision the agent saw time out
   expect(await hung(s, 'orchestrator', 4_000, () => decide(s, 'hang-f', 1, 1, 8_000))).toEqual([]);
   // Its calls and the outbox's look-ups timed out while it hung and may have opened the breaker (agents refused at
   // once until a trial call succeeds): the agent goes on once a call has closed it.
-  const orchestrator = s.proxy.legs.orchestrator;
-  const closed = async () => {
-    await orchestrator.call(HEALTH, { timeoutMs: 1_000 }).catch(() => undefined);
-    return orchestrator.stats().breaker === 'closed';
-  };
-  await waitUntil(closed, 30_000, 'orchestrator breaker closed');
+  await untilOrchestratorAnswers(s.proxy.legs.orchestrator);
   expect(await decide(s, 'hang-f', 2, 3)).toEqual([2, 3, 4]);
   await drained(s);
 
