@@ -206,15 +206,15 @@ describe('the agent path', () => {
     expect(await newHas()).toEqual(['accepted']);
   });
 
-  it('answers a legacy-primary write at legacy speed while the orchestrator is slow', async () => {
+  it('answers a legacy-primary write without waiting for the slow orchestrator', async () => {
     await stack.setFlags(on(f('dual-write')));
     await write('warm');
     await settle();
-    await stack.sims.applyFaults('orchestrator', { latencyMs: 400 });
+    await stack.sims.applyFaults('orchestrator', { latencyMs: 1_500 });
     try {
-      const started = performance.now();
-      await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'fast' });
-      expect(performance.now() - started).toBeLessThan(200);
+      expect(await client.call({ action: 'add_interaction', session_id: session, role: 'user', content: 'fast' })).toMatchObject({ status: 'success' });
+      // Answered once legacy applied it: its copy is still on its way to the orchestrator.
+      expect((await stack.proxy.runner.secondary.stats()).depth).toBe(1);
       await settle();
       expect(await newHas()).toEqual(['warm', 'fast']);
     } finally {
