@@ -1,6 +1,6 @@
 /**
  * `memshift bench`: the passthrough against direct access and a bare forwarder, the write path with
- * durability, each operation legacy vs new by history size, and the reconciler at scale; each part measures its baseline in the same run.
+ * durability, each operation legacy vs new by history size, the shadow comparison, and the reconciler at scale; each part measures its baseline in the same run.
  */
 import { defineCommand } from './define.js';
 import { benchProxy } from '../tools/bench/proxy-bench.js';
@@ -8,11 +8,12 @@ import { benchReconcileApart, type ReconcileBenchResult } from '../tools/bench/r
 import { benchWritePath } from '../tools/bench/write-path.js';
 import { benchStartup } from '../tools/bench/startup.js';
 import { benchOps } from '../tools/bench/ops.js';
+import { benchCompare } from '../tools/bench/compare.js';
 import { cpuWakeNote, keepCpusAwake } from '../tools/bench/cpu-wake.js';
 import { stopChildrenOnSignals } from '../tools/bench/processes.js';
 
 export const command = defineCommand(
-  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|ops|reconcile|startup] [--let-cpus-idle]
+  `Usage: memshift bench [--clients N] [--seconds S] [--rounds R] [--rate N] [--steady S] [--only proxy|writes|ops|compare|reconcile|startup] [--let-cpus-idle]
 
 Runs the session-memory simulator, a memshift proxy and a bare zeromq.js forwarder (the floor for any
 zeromq.js proxy) as separate processes and drives them with the same REQ load (80% get_context, 20%
@@ -31,13 +32,15 @@ writes are in memory only, and through one with the durable outbox -> what durab
 Then per operation: every read and append action of the three services at history sizes 10, 1,000, 10,000,
 served by legacy and from the orchestrator (memshift at new-primary, reads from new).
   --ops-sizes A,B,C  history sizes (default 10,1000,10000)
+Then the shadow comparison's cost per reply pair (get_context replies of 100, 1,000 and 10,000 interactions)
+against JSON.parse and util.isDeepStrictEqual of the same bytes.
 Then the reconciler: N session-memory records a side (SQLite vs PostgreSQL, 25 differences planted), then
 N jarvis-memory users (its JSON file, streamed), one full run's time and peak memory each (target: 1M a side in
 <= 30 s within 256 MB, and no more memory at 5M than at 1M).
   --reconcile N[,N...] records a side, one run per size (default 1000000; 0 skips it); peak memory compared to the first size's
 Then start-up to ready: a bare forwarder process, memshift on a running PostgreSQL, memshift with a fresh
 embedded one (median of --startup-runs, default 3; 0 skips it).
-  --only proxy|writes|ops|reconcile|startup   run one of them
+  --only proxy|writes|ops|compare|reconcile|startup   run one of them
   --let-cpus-idle   let idle CPUs halt while measuring; by default (as root) the bench holds
                     /dev/cpu_dma_latency at 0 as cyclictest does: waking a halted vCPU can take ms`,
   {
@@ -85,6 +88,8 @@ embedded one (median of --startup-runs, default 3; 0 skips it).
         const sizes = values['ops-sizes'].split(',').map(Number);
         process.stdout.write(await benchOps({ sizes, durationMs: Number(values.seconds) * 400, ...databaseUrl }));
       }
+      if (only === undefined || only === 'compare')
+        process.stdout.write(benchCompare({ sizes: [100, 1_000, 10_000], durationMs: Number(values.seconds) * 400 }));
       const startupRuns = Number(values['startup-runs']);
       if ((only === undefined || only === 'startup') && startupRuns > 0) process.stdout.write(await benchStartup({ runs: startupRuns, ...databaseUrl }));
       const reconcileSizes = values.reconcile

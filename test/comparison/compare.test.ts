@@ -221,20 +221,6 @@ describe('compare: robustness', () => {
     cyc2.self = cyc2;
     expect(compare(cyc, cyc2, rules()).diffs).toHaveLength(1);
   });
-
-  it('is fast enough for sampled live traffic', () => {
-    const reply = (salt: string) => ({
-      status: 'success',
-      request_id: salt,
-      context: Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `message ${i} `.repeat(20), timestamp: `${salt}-${i}` })),
-    });
-    const r = rules({ ignore: ['request_id', 'context[].timestamp'] });
-    const a = reply('a');
-    const b = reply('b');
-    const start = performance.now();
-    for (let i = 0; i < 200; i++) expect(compare(a, b, r).equal).toBe(true);
-    expect((performance.now() - start) / 200).toBeLessThan(5);
-  });
 });
 
 describe('comparePayloads', () => {
