@@ -402,7 +402,12 @@ export class OutboxRunner {
         await this.persist(() => this.o.table.unclaim(row, this.o.owner, 0));
         return undefined;
       }
-      if (phase !== 'apply') return this.giveBack(row, error, { sent: row.wasSent, primaryOk, counted: true });
+      // A look-up that never left (its side's breaker open) is not counted either; the side that failed is the one
+      // looked at, and only that side answering again wakes the write (the chaos probe saw a copy towards the
+      // orchestrator, its primary's look-up refused by JarvisMemoryAgent's open breaker, woken by every copy that
+      // landed on the orchestrator meanwhile: 100 attempts in 3.5 s, then parked).
+      if (phase !== 'apply')
+        return this.giveBack(row, error, { sent: row.wasSent, primaryOk, counted: !isNotSent(error) }, phase === 'primary' ? other(row.side) : row.side);
       this.o.observer.secondaryWritten({ route, side: row.side, ok: false, latencyMs: performance.now() - t0, error });
       if (isUnknownOutcome(error)) {
         this.o.observer.unknownOutcome({ service: row.service, action: row.action, side: row.side, role: 'secondary' });
@@ -506,6 +511,8 @@ export class OutboxRunner {
     row: OutboxRow,
     error: unknown,
     r: { sent: boolean; primaryOk: boolean | null; counted: boolean; park?: boolean },
+    /** The side whose call failed. */
+    failed: Side = row.side,
   ): Promise<undefined> {
     const d = r.park ? { park: true, delayMs: 0, error: describe(error) } : decide(row, error, this.o.policy);
     if (d.park)
@@ -515,7 +522,7 @@ export class OutboxRunner {
       );
     else {
       this.retries++;
-      this.failing.add(row.side);
+      this.failing.add(failed);
     }
     // Its ack time, when this process saw the primary's: the next attempt (here or elsewhere) need not read legacy for it.
     const ackedAt = this.ownOf(row.service, row.key, row.id)?.ackedAt ?? null;
