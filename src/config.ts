@@ -250,7 +250,7 @@ const configSchema = () =>
          * on that side given up, logged), `refuse` answers the agent an error, sending nothing (the order holds; the
          * agent sends it again).
          */
-        whenCopiesLate: z.enum(['ahead', 'refuse']).default('ahead'),
+        whenCopiesLate: z.enum(['ahead', 'refuse']).default('refuse'),
         /**
          * Whose order a key's dual-writes keep: `replicas` (default) holds the key's lock in the state store, shared by
          * the replicas, from each write's intent to its primary's answer (one round trip more per write), so writes of

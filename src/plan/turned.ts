@@ -54,7 +54,7 @@ export class Turns {
     /** turnWatchMs of the flags' refresh interval. */
     private readonly watchAtLeastMs: number,
     /** outbox.whenCopiesLate: what a write does whose key's copies have not landed in time. */
-    readonly whenCopiesLate: 'ahead' | 'refuse' = 'ahead',
+    readonly whenCopiesLate: 'ahead' | 'refuse' = 'refuse',
     private readonly now: () => number = Date.now,
   ) {
     // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.

@@ -44,8 +44,8 @@ it('waits for the copy on its way to the side a write is moved onto, then moves 
   expect(Date.now()).toBeGreaterThanOrEqual(landsAt);
 });
 
-it('waits for the copy on the side the flags name when the other may not be moved onto, and gives up waiting after 2 s', async () => {
-  turns = new Turns(async () => true, [S], 10_000);
+it('waits for the copy on the side the flags name when the other may not be moved onto, and with outbox.whenCopiesLate ahead gives up waiting after 2 s', async () => {
+  turns = new Turns(async () => true, [S], 10_000, 'ahead');
   const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
   const started = Date.now();
   const plan = await servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true);
@@ -55,8 +55,8 @@ it('waits for the copy on the side the flags name when the other may not be move
   expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
 });
 
-it('refuses such a write after the 2 s with outbox.whenCopiesLate refuse', async () => {
-  turns = new Turns(async () => true, [S], 10_000, 'refuse');
+it('refuses such a write after the 2 s by default (outbox.whenCopiesLate refuse)', async () => {
+  turns = new Turns(async () => true, [S], 10_000);
   const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
   await expect(servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true)).rejects.toMatchObject({ failure: 'unavailable' });
 });
