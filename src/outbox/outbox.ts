@@ -218,15 +218,19 @@ export class Outbox implements SecondaryWrites {
    * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown. When the
    * store cannot tell, `unknown`.
    */
-  async copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
-    if (this.runner.copying(service, cleanText(key), side)) return true;
-    return this.keyAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
+  copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
+    return this.acknowledgedAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
   }
 
   /** Whether `side` lacks a write of the key its agent may have been told of: copying, or parked. When the store cannot tell, `unknown`. */
-  async lacks(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
+  lacks(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
+    return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), unknown);
+  }
+
+  /** This process's own write whose primary applied it counts without the store; else as keyAsked. */
+  private async acknowledgedAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
     if (this.runner.copying(service, cleanText(key), side)) return true;
-    return this.keyAsked(service, key, side, (k) => this.intents.lacks(service, k, side), unknown);
+    return this.keyAsked(service, key, side, ask, unknown);
   }
 
   /**

@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { comparePayloads } from '../../comparison/compare.js';
 import { routeRules } from '../../plan/wiring.js';
+import { pyDumps } from '../../util/pyjson.js';
 
 export interface CompareBenchOptions {
   /** Interactions in a reply, one measurement each. */
@@ -23,7 +24,7 @@ function reply(n: number): Buffer {
     content: `message ${i} `.repeat(20).trim(),
     timestamp: new Date(Date.UTC(2026, 10, 29, 0, 0, i % 60, i % 1000)).toISOString().replace('Z', '123'),
   }));
-  return Buffer.from(JSON.stringify({ status: 'success', context, request_id: 'req-1' }).replace(/":/g, '": ').replace(/,"/g, ', "'));
+  return Buffer.from(pyDumps({ status: 'success', context, request_id: 'req-1' }));
 }
 
 /** Mean ms per call of `f` over `ms` of calls. */
