@@ -1,9 +1,10 @@
 /**
- * The chaos probe (`npm run chaos`, not part of `npm test`): agents write session-memory and jarvis-memory every 30 ms
+ * The chaos probe (`npm run chaos`, not part of `npm test`): agents write all three services every 30 ms
  * through memshift children while, at random every 2-4 s, the stage turns between dual-write and new-primary,
  * JarvisMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
- * both; and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
+ * both (ContextualMemoryAgent keeps a session's 50 newest: the orchestrator's 50 newest are those, and both summary
+ * snapshots agree); and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
@@ -14,8 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { Load, openRows, sleep, useChildStack, waitUntil, WRITTEN, type Agent } from '../hangs/support.js';
-import { legacyRecords, newRecords } from '../hangs/records.js';
+import { openRows, sleep, useChildStack, waitUntil } from '../hangs/support.js';
+import { Load, type Agent } from '../hangs/load.js';
+import { conversationSummaries, legacyRecords, newRecords, type WrittenService } from '../hangs/records.js';
 import { descendants } from '../support/processes.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
@@ -29,14 +31,16 @@ const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
 // Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
 const SLOW = process.env.CHAOS_SLOW === '1';
 
+const SERVICES: WrittenService[] = ['session-memory', 'jarvis-memory', 'contextual-memory'];
+
 const dir = await mkdtemp(join(tmpdir(), 'memshift-chaos-'));
 const flagsFile = join(dir, 'flags.json');
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Both written services at dual-write, new-primary on or off: written whole and renamed into place, as a deploy would. */
+/** Every service at dual-write, new-primary on or off: written whole and renamed into place, as a deploy would. */
 async function stage(newPrimary: boolean): Promise<void> {
   const doc = JSON.parse(await readFile(new URL('../../flags/memshift.json', import.meta.url), 'utf8')) as { features: { name: string; enabled: boolean }[] };
-  for (const s of WRITTEN) {
+  for (const s of SERVICES) {
     doc.features.find((f) => f.name === `memshift.${s}.dual-write`)!.enabled = true;
     doc.features.find((f) => f.name === `memshift.${s}.new-primary`)!.enabled = newPrimary;
   }
@@ -49,7 +53,7 @@ await stage(false);
 const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
 // Settings of the operator's (space-separated key=value), as `memshift serve --set` takes them.
 const settings = (process.env.CHAOS_SET ?? '').split(' ').filter(Boolean);
-const stack = useChildStack({ stage: 'dual-write', replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease, ...settings] });
+const stack = useChildStack({ stage: 'dual-write', services: SERVICES, replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease, ...settings] });
 
 /** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
 async function pauseStore(url: string, ms: number): Promise<void> {
@@ -76,13 +80,21 @@ async function pauseStore(url: string, ms: number): Promise<void> {
 const n = (record: string) => Number(record.split('#')[1]);
 const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && n(r) < n(records[i - 1]!));
 
+/** ContextualMemoryAgent keeps a session's newest 50 interactions; the orchestrator keeps them all. */
+const KEPT = 50;
+
 function judged(agent: Agent, legacy: string[], fresh: string[]): string[] {
   const acked = new Set(agent.acked);
   const problems: string[] = [];
+  const capped = agent.service === 'contextual-memory';
   for (const [side, records] of [
     ['legacy', legacy],
     ['new', fresh],
   ] as const) {
+    if (capped && side === 'legacy') {
+      if (new Set(records).size !== records.length) problems.push(`${side}: a write twice`);
+      continue;
+    }
     const kept = records.filter((r) => acked.has(r));
     const at = agent.acked.findIndex((r, i) => kept[i] !== r);
     const where = at < 0 ? -1 : records.indexOf(agent.acked[at]!);
@@ -95,8 +107,14 @@ function judged(agent: Agent, legacy: string[], fresh: string[]): string[] {
       );
     if (new Set(records).size !== records.length) problems.push(`${side}: a write twice`);
   }
-  const [l, f] = [new Set(legacy), new Set(fresh)];
-  if (legacy.some((r) => !f.has(r)) || fresh.some((r) => !l.has(r))) problems.push('a write on one side only');
+  // Capped, legacy is the orchestrator's newest 50, in the same order.
+  const newest = capped ? fresh.slice(-KEPT) : fresh;
+  if (capped && newest.some((r, i) => legacy[i] !== r))
+    problems.push(
+      `legacy's ${legacy.length} differ from the orchestrator's ${newest.length} newest (legacy ${legacy.map(n).join(' ')}; new ${newest.map(n).join(' ')})`,
+    );
+  const [l, f] = [new Set(legacy), new Set(newest)];
+  if (legacy.some((r) => !f.has(r)) || newest.some((r) => !l.has(r))) problems.push('a write on one side only');
   return problems;
 }
 
@@ -108,7 +126,7 @@ it.each(SEEDS)(
     await stage(false);
     const load = new Load({
       prefix: `chaos${seed}`,
-      agents: { 'session-memory': 3, 'jarvis-memory': 3 },
+      agents: { 'session-memory': 3, 'jarvis-memory': 3, 'contextual-memory': 3 },
       intervalMs: 30,
       endpoint: (s, _a, k) => replicas[k % REPLICAS]!.fronts[s],
       readEvery: 5,
@@ -172,13 +190,18 @@ it.each(SEEDS)(
     const why = new Map<string, number>();
     for (const [error, n] of load.agents.flatMap((a) => [...a.reads.why])) why.set(error, (why.get(error) ?? 0) + n);
     const whys = [...why].sort((a, b) => b[1] - a[1]).map(([error, n]) => `  ${n} ${error}`);
-    console.log(`seed ${seed}: ${load.acked} writes acknowledged, ${reads.failed} of ${reads.made} read-backs failed\n${[...whys, ...events].join('\n')}`);
+    const perService = SERVICES.map((s) => `${s} ${load.agents.filter((a) => a.service === s).reduce((k, a) => k + a.acked.length, 0)}`).join(', ');
+    console.log(
+      `seed ${seed}: ${load.acked} writes acknowledged (${perService}), ${reads.failed} of ${reads.made} read-backs failed\n${[...whys, ...events].join('\n')}`,
+    );
     const problems: string[] = [];
     for (const agent of load.agents) {
       const [legacy, fresh] = [legacyRecords(sims, agent), newRecords(sims, agent)];
       const unknown = [...outOfOrder(legacy), ...outOfOrder(fresh)].filter((x) => !agent.acked.includes(x));
       if (unknown.length) console.log(`${agent.key}: written with an error for the agent, landed after later writes: ${unknown.join(', ')}`);
       problems.push(...judged(agent, legacy, fresh).map((p) => `${agent.key}: ${p}`));
+      const summaries = agent.service === 'contextual-memory' ? conversationSummaries(sims, agent) : undefined;
+      if (summaries && summaries.legacy !== summaries.fresh) problems.push(`${agent.key}: summaries differ ${JSON.stringify(summaries)}`);
       if (agent.staleReads.length) problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
     }
     expect(load.acked).toBeGreaterThan(500);

@@ -6,7 +6,8 @@
  */
 import { expect, it } from 'vitest';
 import { startChild } from '../../src/tools/bench/processes.js';
-import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil, WRITTEN } from './support.js';
+import { expectSidesAgree, openRows, sleep, useChildStack, waitUntil, WRITTEN } from './support.js';
+import { Load } from './load.js';
 
 // Both sides persisted too (the legacy files, the orchestrator's tables), for the reconciler to read.
 const stack = useChildStack({ stage: 'dual-write', sims: ({ url, dir }) => ({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 50 } }) });

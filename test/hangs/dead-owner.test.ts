@@ -5,7 +5,8 @@
  */
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { expectSidesAgree, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { Load } from './load.js';
 
 const LEASE_MS = 120_000;
 const {

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { beforeAll, expect, it } from 'vitest';
 import type { WriteFault } from '../../src/tools/sim/model.js';
-import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { expectSidesAgree, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { Load } from './load.js';
 
 const BOUND = 32;
 const stack = useChildStack({ stage: 'dual-write', extra: [`orchestrator.maxInFlight=${BOUND}`] });

@@ -4,7 +4,8 @@
  * over, and every write still lands once and in order.
  */
 import { expect, it } from 'vitest';
-import { expectSidesAgree, Load, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { expectSidesAgree, openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { Load } from './load.js';
 
 // An intent insert slower than its 500 ms default on a busy machine would send a replica's writes to memory (the
 // store taken for down) while the other stores the key's later ones: a known limit (README, "What it cannot

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { expectSidesAgree, Load, sidesEqual, sleep, useChildStack, waitUntil } from './support.js';
+import { expectSidesAgree, sidesEqual, sleep, useChildStack, waitUntil } from './support.js';
+import { Load } from './load.js';
 
 const stack = useChildStack({ stage: 'dual-write', embedded: true });
 

@@ -1,0 +1,184 @@
+/** Agents writing their own key through memshift one request at a time (reading it back now and then), with what was acknowledged and when errors came. */
+import { ReqClient } from '../support/zmq-client.js';
+import type { WrittenService } from './records.js';
+
+/** What one agent wrote: its key, the records it sent in order with whether each was acknowledged, and when errors came. */
+export interface Agent {
+  service: WrittenService;
+  key: string;
+  acked: string[];
+  /** When each request that failed was sent. */
+  errorsAt: number[];
+  /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
+  staleReads: string[];
+  /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
+  reads: { made: number; failed: number; why: Map<string, number> };
+}
+
+export interface LoadOptions {
+  prefix: string;
+  /** Agents per service (none for a service not named). */
+  agents: Partial<Record<WrittenService, number>>;
+  /** Each agent's pace (one request at a time in any case). */
+  intervalMs: number;
+  /** Where agent `a` of `service` sends its `n`-th request (replicas: alternate). */
+  endpoint(service: WrittenService, a: number, n: number): string | undefined;
+  timeoutMs?: number;
+  /** Every this many requests an agent reads its key back instead (get_context, get_memories) and looks for its last acknowledged write. */
+  readEvery?: number;
+}
+
+const KEY_LETTER: Record<WrittenService, string> = { 'session-memory': 's', 'jarvis-memory': 'u', 'contextual-memory': 'c' };
+
+/** Agents each writing their own key (a session, a user) until stopped; a record is `<key> #<n>`. */
+export class Load {
+  readonly agents: Agent[] = [];
+  /** When each acknowledgement came, all agents together. */
+  private readonly ackTimes: number[] = [];
+  private stopping = false;
+  private readonly running: Promise<void>[] = [];
+
+  constructor(private readonly o: LoadOptions) {
+    for (const [service, count] of Object.entries(o.agents) as [WrittenService, number][]) {
+      for (let a = 0; a < count; a++) {
+        const agent: Agent = {
+          service,
+          key: `${o.prefix}-${KEY_LETTER[service]}${a}`,
+          acked: [],
+          errorsAt: [],
+          staleReads: [],
+          reads: { made: 0, failed: 0, why: new Map() },
+        };
+        this.agents.push(agent);
+        this.running.push(this.run(agent, a));
+      }
+    }
+  }
+
+  get acked(): number {
+    return this.agents.reduce((n, a) => n + a.acked.length, 0);
+  }
+
+  /** Acknowledgements that came within [from, to). */
+  ackedBetween(from: number, to: number): number {
+    return this.ackTimes.filter((t) => t >= from && t < to).length;
+  }
+
+  /** Agent-visible errors of requests sent outside the given windows (when memshift itself was down, say). */
+  errorsOutside(windows: [number, number][]): number {
+    return this.agents.flatMap((a) => a.errorsAt).filter((t) => !windows.some(([from, to]) => t >= from && t <= to)).length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running);
+  }
+
+  private ack(agent: Agent, record: string): void {
+    agent.acked.push(record);
+    this.ackTimes.push(Date.now());
+  }
+
+  private async run(agent: Agent, a: number): Promise<void> {
+    const clients = new Map<string, ReqClient>();
+    const protocol = PROTOCOL[agent.service];
+    /** Whether `ok` took the reply; else `why` hears the error's words (a timeout's, or the reply's). */
+    const call = async (endpoint: string | undefined, request: unknown, ok: (reply: unknown) => boolean, why?: (error: string) => void) => {
+      if (!endpoint) throw new Error(`no front for ${agent.service}`);
+      let c = clients.get(endpoint);
+      if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 5_000)));
+      const sentAt = Date.now();
+      try {
+        const reply = await c.call(request);
+        if (ok(reply)) return true;
+        const o = isRecord(reply) ? reply : {};
+        why?.(String(o.message ?? o.reason ?? o.status ?? JSON.stringify(reply)));
+      } catch (err) {
+        why?.(`no reply: ${(err as Error).message}`);
+        // A REQ socket that timed out is stuck: a new one next time.
+        c.close();
+        clients.delete(endpoint);
+      }
+      agent.errorsAt.push(sentAt);
+      return false;
+    };
+    // Only SessionMemoryAgent wants its session made first.
+    let created = agent.service !== 'session-memory';
+    /** Writes answered with an error since the last acknowledged one (their outcome unknown). */
+    let erred = 0;
+    try {
+      for (let n = 0; !this.stopping; n++) {
+        const next = Date.now() + this.o.intervalMs;
+        const endpoint = this.o.endpoint(agent.service, a, n);
+        const record = `${agent.key} #${n}`;
+        const last = agent.acked.at(-1);
+        if (!created) {
+          created = await call(endpoint, { action: 'create_session', session_id: agent.key, user_id: agent.key }, (r) => isRecord(r) && r.status === 'success');
+        } else if (this.o.readEvery && n % this.o.readEvery === 0 && last) {
+          // Read your writes: a reply that lacks the last acknowledged write is stale (an error is not).
+          agent.reads.made++;
+          const answered = await call(
+            endpoint,
+            protocol.read(agent.key),
+            (r) => {
+              if (!protocol.answered(r)) return false;
+              if (protocol.shows(r, last, { acked: agent.acked.length, erred }) === false) agent.staleReads.push(last);
+              return true;
+            },
+            (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
+          );
+          if (!answered) agent.reads.failed++;
+        } else if (await call(endpoint, protocol.write(agent.key, record, n), protocol.written)) {
+          this.ack(agent, record);
+          erred = 0;
+        } else {
+          erred++;
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+      }
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** How each service's agent writes record `n` of its key and reads the key back, and what the replies mean (PROTOCOLS.md 1). */
+interface AgentProtocol {
+  write(key: string, record: string, n: number): unknown;
+  written(reply: unknown): boolean;
+  read(key: string): unknown;
+  /** An answer to the read, not an error. */
+  answered(reply: unknown): boolean;
+  /** Whether an answered read shows `record` (the last acknowledged write), undefined where the reply cannot tell. */
+  shows(reply: unknown, record: string, history: { acked: number; erred: number }): boolean | undefined;
+}
+
+const PROTOCOL: Record<WrittenService, AgentProtocol> = {
+  'session-memory': {
+    write: (key, record, n) => ({ action: 'add_interaction', session_id: key, role: n % 2 ? 'assistant' : 'user', content: record }),
+    written: (r) => isRecord(r) && r.status === 'success',
+    read: (key) => ({ action: 'get_context', session_id: key }),
+    answered: (r) => isRecord(r) && r.status === 'success',
+    shows: (r, record) => JSON.stringify(r).includes(`"${record}"`),
+  },
+  'jarvis-memory': {
+    write: (key, record) => ({ action: 'add_memory', user_id: key, memory: { record } }),
+    written: (r) => isRecord(r) && r.status === 'ok',
+    read: (key) => ({ action: 'get_memories', user_id: key }),
+    answered: (r) => isRecord(r) && r.status === 'ok',
+    shows: (r, record) => JSON.stringify(r).includes(`"${record}"`),
+  },
+  // Bare true for a write; get_context answers the stored snapshot (bare null before the session passes 50
+  // interactions), whose conversation summary lists the three newest queries, each as "- <text[:100]>...".
+  'contextual-memory': {
+    write: (key, record) => ({ action: 'add_interaction', session_id: key, type: 'user_query', content: record }),
+    written: (r) => r === true,
+    read: (key) => ({ action: 'get_context', session_id: key }),
+    answered: (r) => r === null || (isRecord(r) && r.status === undefined),
+    // Past 50 writes with none unknown since the last acknowledged one, that one is the newest query.
+    shows: (r, record, { acked, erred }) =>
+      acked <= 50 || erred > 0 ? undefined : isRecord(r) && String(r.conversation_summary).includes(`\n- ${record}...\n`),
+  },
+};
