@@ -1,14 +1,15 @@
 /**
  * The chaos probe (`npm run chaos`, not part of `npm test`): agents write all three services every 30 ms
  * through memshift children while, at random every 2-4 s, the stage turns between dual-write and new-primary,
- * JarvisMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
+ * JarvisMemoryAgent or ContextualMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
  * both (ContextualMemoryAgent keeps a session's 50 newest: the orchestrator's 50 newest are those, and both summary
  * snapshots agree); and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
- * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up).
+ * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the
+ * contextual agents joined, a seed's faults are not those it drew before.
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -145,13 +146,14 @@ it.each(SEEDS)(
         await stage(newPrimary);
         await sleep(2_000);
       } else if (x < 0.55) {
-        events.push(`${at} JarvisMemoryAgent restarts`);
-        await sims.down('jarvis-memory');
+        const target = rnd() < 0.5 ? 'jarvis-memory' : 'contextual-memory';
+        events.push(`${at} ${target} restarts`);
+        await sims.down(target);
         await sleep(1_500);
-        await sims.up('jarvis-memory');
+        await sims.up(target);
         await sleep(1_000);
       } else if (x < 0.8 && SLOW && rnd() < 0.5) {
-        const target = rnd() < 0.5 ? 'orchestrator' : 'jarvis-memory';
+        const target = (['orchestrator', 'jarvis-memory', 'contextual-memory'] as const)[Math.floor(rnd() * 3)]!;
         events.push(`${at} ${target} answers 1.5-2.5 s late for 3 s`);
         await sims.applyFaults(target, { latencyMs: 1_500, jitterMs: 1_000 });
         await sleep(3_000);
