@@ -14,13 +14,15 @@ export type LegFailure =
   /** The backend answered something that is not a reply (HTTP 5xx, bad framing). */
   | 'protocol'
   /** The leg was closed. */
-  | 'closed';
+  | 'closed'
+  /** A translated write failed after one of its calls changed the new side: part of it may stand. */
+  | 'partial';
 
 /**
  * Whether a failed call may still have been applied: it was sent and no answer came (a timeout is not a
  * failure: a hung backend works through its queue when it wakes), or the leg was closed under it.
  */
-const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed']);
+const UNKNOWN_OUTCOME: ReadonlySet<LegFailure> = new Set<LegFailure>(['timeout', 'disconnected', 'closed', 'partial']);
 export const isUnknownOutcome = (err: unknown): boolean => err instanceof LegError && UNKNOWN_OUTCOME.has(err.failure);
 
 /** Failures that say the call never left (nothing is unknown): no connection, the breaker open, the leg's queue full. */

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, storedMemories, type World } from './harness.js';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
-import { LegError } from '../../src/legs/types.js';
+import { isNotSent, isUnknownOutcome, LegError } from '../../src/legs/types.js';
 import { serviceOf } from '../../src/services/registry.js';
 import type { OrchestratorClient } from '../../src/services/types.js';
 import { PgKeyLocks } from '../../src/store/key-locks.js';
@@ -191,6 +191,42 @@ describe('a contextual write whose outcome was unknown', () => {
       const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
       if (!lands) expect((translated as Summary).conversation_summary).toContain('the question that changes the summary');
       expect(storedMemories(world, world.ids.orchestratorId(C, sid)).filter((m) => m.memory_type === 'context')).toHaveLength(52);
+    });
+  }
+
+  // A step after the write's memory was created failing in a way that alone says "never sent" (the leg's bound full, the
+  // breaker open): the write is an unknown outcome, looked up and finished, not sent again to store its memory twice
+  // (the chaos probe did, with a slow orchestrator). Its create itself refused unsent stored nothing: that stays so.
+  for (const failing of ['batch_read', 'update', 'create'] as const) {
+    it(`an add_interaction past 50 whose ${failing} is refused unsent: ${failing === 'create' ? 'not sent, nothing stored' : 'an unknown outcome its look-up finishes'}`, async () => {
+      const sid = `hana_${failing}`;
+      for (let i = 0; i < 51; i++) await add(sid, 'user_query', `question ${i}`);
+      const real = new LegOrchestratorClient(world.orchestratorLeg);
+      let refused = false;
+      const client: OrchestratorClient = {
+        call(action, sessionId, payload) {
+          if (action !== failing || refused) return real.call(action, sessionId, payload);
+          refused = true;
+          return Promise.reject(new LegError('saturated', '64 calls unanswered: not sending more', 'test'));
+        },
+      };
+      const translator = serviceOf(C).translator(client, world.ids);
+      const next = { action: 'add_interaction', session_id: sid, type: 'user_query', content: 'the question asked once' };
+      const err = await translator.handle(next, { createMissing: true, writeId: `w-${sid}` }).catch((e: unknown) => e);
+      const context = () => storedMemories(world, world.ids.orchestratorId(C, sid)).filter((m) => m.memory_type === 'context');
+      if (failing === 'create') {
+        expect(isNotSent(err), String(err)).toBe(true);
+        expect(await translator.lookup(next, `w-${sid}`)).toBe('absent');
+        expect(context()).toHaveLength(51);
+        return;
+      }
+      expect(isUnknownOutcome(err), String(err)).toBe(true);
+      await world.legacy(C, next);
+      expect(await translator.lookup(next, `w-${sid}`)).toBe('applied');
+      // The summary as the agent's after that interaction (world.both compares it with the legacy simulator's).
+      const { translated } = await world.both(C, { action: 'get_context', session_id: sid });
+      expect((translated as Summary).conversation_summary).toContain('the question asked once');
+      expect(context()).toHaveLength(52);
     });
   }
 

@@ -6,6 +6,7 @@
 import { hasDecision, MAX_SESSION_HISTORY, read, recompute, recomputedSince, withDecision, withDecisionAt, type Snapshot } from './snapshot.js';
 import { readNewest, taggedFor, taggedMemory, type OrchestratorMemory } from '../orchestrator-client.js';
 import { epochStamp, ServiceTranslator } from '../translator.js';
+import { isUnknownOutcome, LegError } from '../../legs/types.js';
 import { busyAsUnsent, type IdMap, type KeyLocks, type LegacyRequest, type OrchestratorClient, type TranslateContext, type WriteLookup } from '../types.js';
 import type { LegacyService } from '../service.js';
 import { isObject, textOf } from '../legacy-values.js';
@@ -59,15 +60,14 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
           const id = await this.session(sessionId);
           // The interaction is stored while the ones before it and the snapshot are read (the session is held, so
           // nothing else lands meanwhile): one round trip instead of three. The read may or may not see it.
-          const [made, earlier, current] = await settled(
-            this.record(id, content, stored, taggedFor([type], ctx.writeId)),
-            this.newestInteractions(id, MAX_SESSION_HISTORY + 1),
-            this.snapshotOf(id),
-          );
-          const newest = [{ type, content }, ...earlier.filter((m) => m.memoryId !== made)];
-          // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
-          if (newest.length > MAX_SESSION_HISTORY) await this.store(id, current, recompute(newest.slice(0, MAX_SESSION_HISTORY + 1), current?.value, at));
-          return true;
+          const making = this.record(id, content, stored, taggedFor([type], ctx.writeId));
+          return onceMade(making, async () => {
+            const [made, earlier, current] = await settled(making, this.newestInteractions(id, MAX_SESSION_HISTORY + 1), this.snapshotOf(id));
+            const newest = [{ type, content }, ...earlier.filter((m) => m.memoryId !== made)];
+            // Past 50 interactions the agent recomputes its snapshot over the 51 newest (it then drops the oldest).
+            if (newest.length > MAX_SESSION_HISTORY) await this.store(id, current, recompute(newest.slice(0, MAX_SESSION_HISTORY + 1), current?.value, at));
+            return true;
+          });
         });
       }
       case 'record_decision': {
@@ -77,12 +77,12 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
           const at = epochStamp(ctx, this.stampScope(sessionId));
           const id = await this.session(sessionId);
           // The snapshot is read while the decision is stored (the create leaves it as it is): a round trip fewer.
-          const [, current] = await settled(
-            this.record(id, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId)),
-            this.snapshotOf(id),
-          );
-          await this.store(id, current, withDecision(current?.value, decision, at));
-          return true;
+          const making = this.record(id, decision, { type: DECISION, timestamp: at }, taggedFor([DECISION], ctx.writeId));
+          return onceMade(making, async () => {
+            const [, current] = await settled(making, this.snapshotOf(id));
+            await this.store(id, current, withDecision(current?.value, decision, at));
+            return true;
+          });
         });
       }
       case 'get_context':
@@ -212,6 +212,30 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     const content = { text: 'contextual memory summary snapshot', source_agent: 'contextual_memory_agent', metadata: { snapshot } };
     if (current) await this.client.call('update', orchestratorId, { memory_id: current.memoryId, content });
     else await this.client.call('create', orchestratorId, { ...SNAPSHOT_MEMORY, content, tags: [SNAPSHOT_TAG] });
+  }
+}
+
+/**
+ * The rest of a write once its memory's create is on its way: should it fail after the create was answered (a read
+ * refused unsent, the snapshot's update refused), the write is an unknown outcome, whatever the failure alone would
+ * say, so that it is looked up (and finished there) rather than sent again, storing its memory twice. A create that
+ * failed keeps its own failure: refused or unsent, nothing was stored.
+ */
+async function onceMade<T>(making: Promise<string>, rest: () => Promise<T>): Promise<T> {
+  try {
+    return await rest();
+  } catch (err) {
+    const made = await making.then(
+      () => true,
+      () => false,
+    );
+    if (!made || isUnknownOutcome(err)) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new LegError(
+      'partial',
+      `its memory was stored, the rest of the write failed (${why}): looked up before anything is sent again`,
+      err instanceof LegError ? err.endpoint : 'orchestrator',
+    );
   }
 }
 
