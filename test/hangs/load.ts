@@ -9,6 +9,8 @@ export interface Agent {
   acked: string[];
   /** When each request that failed was sent. */
   errorsAt: number[];
+  /** The writes answered with an error, and the error's words (when sent, ms after the load started). */
+  writeErrors: Map<string, string>;
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];
   /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
@@ -36,6 +38,7 @@ export class Load {
   /** When each acknowledgement came, all agents together. */
   private readonly ackTimes: number[] = [];
   private stopping = false;
+  private readonly startedAt = Date.now();
   private readonly running: Promise<void>[] = [];
 
   constructor(private readonly o: LoadOptions) {
@@ -46,6 +49,7 @@ export class Load {
           key: `${o.prefix}-${KEY_LETTER[service]}${a}`,
           acked: [],
           errorsAt: [],
+          writeErrors: new Map(),
           staleReads: [],
           reads: { made: 0, failed: 0, why: new Map() },
         };
@@ -128,7 +132,11 @@ export class Load {
             (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
           );
           if (!answered) agent.reads.failed++;
-        } else if (await call(endpoint, protocol.write(agent.key, record, n), protocol.written)) {
+        } else if (
+          await call(endpoint, protocol.write(agent.key, record, n), protocol.written, (error) =>
+            agent.writeErrors.set(record, `${error} (sent at ${((next - this.o.intervalMs - this.startedAt) / 1000).toFixed(1)}s)`),
+          )
+        ) {
           this.ack(agent, record);
           erred = 0;
         } else {
