@@ -15,12 +15,12 @@
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { openRows, sleep, useChildStack, waitUntil } from '../hangs/support.js';
 import { Load, type Agent } from '../hangs/load.js';
 import { conversationSummaries, legacyRecords, newRecords, type WrittenService } from '../hangs/records.js';
 import { descendants } from '../support/processes.js';
+import { queryOnce } from '../outbox/support.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -59,10 +59,7 @@ const stack = useChildStack({ stage: 'dual-write', services: SERVICES, replicas:
 
 /** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
 async function pauseStore(url: string, ms: number): Promise<void> {
-  const client = new pg.Client(url);
-  await client.connect();
-  const { rows } = await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'data_directory'");
-  await client.end();
+  const rows = await queryOnce<{ setting: string }>(url, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
   const postmaster = Number((await readFile(join(rows[0]!.setting, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   const signal = (pid: number, sig: NodeJS.Signals) => {
     try {
@@ -100,19 +97,14 @@ function legacyShare(agent: Agent, legacy: string[], fresh: string[], parked: Se
  * ContextualMemoryAgent whose outcome is unknown (README "What it cannot tell"). Legacy is not held to them.
  */
 async function parkedUnknowable(url: string, agent: Agent): Promise<Set<string>> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ request: string }>(
-      `SELECT convert_from(request, 'UTF8') AS request FROM outbox
-        WHERE service = $1 AND key = $2 AND status = 'dead' AND last_error LIKE '%offers no read that shows this write%'`,
-      [agent.service, agent.key],
-    );
-    // A record's interaction by its text; anything else (a get_context, carried in order as it may cut the snapshot) by its action.
-    return new Set(rows.map((r) => JSON.parse(r.request) as { content?: unknown; action?: unknown }).map((q) => String(q.content ?? q.action)));
-  } finally {
-    await client.end();
-  }
+  const rows = await queryOnce<{ request: string }>(
+    url,
+    `SELECT convert_from(request, 'UTF8') AS request FROM outbox
+      WHERE service = $1 AND key = $2 AND status = 'dead' AND last_error LIKE '%offers no read that shows this write%'`,
+    [agent.service, agent.key],
+  );
+  // A record's interaction by its text; anything else (a get_context, carried in order as it may cut the snapshot) by its action.
+  return new Set(rows.map((r) => JSON.parse(r.request) as { content?: unknown; action?: unknown }).map((q) => String(q.content ?? q.action)));
 }
 
 function judged(agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): string[] {
@@ -152,22 +144,17 @@ const lone = (legacy: string[], fresh: string[], owed: string[]): string[] => {
  */
 async function loneRows(url: string, agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): Promise<string> {
   const lonely = lone(legacy, fresh, legacyShare(agent, legacy, fresh, parked).owed);
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const { rows } = await client.query(
-      `SELECT seq, side, status, attempts, sent, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at
-         FROM outbox WHERE service = $1 AND key = $2 AND status <> 'done' ORDER BY seq`,
-      [agent.service, agent.key],
-    );
-    const acked = new Set(agent.acked);
-    return [
-      `  lone: ${lonely.map((r) => `${n(r)} ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
-      ...rows.map((r) => `  ${JSON.stringify(r)}`),
-    ].join('\n');
-  } finally {
-    await client.end();
-  }
+  const rows = await queryOnce(
+    url,
+    `SELECT seq, side, status, attempts, sent, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at
+       FROM outbox WHERE service = $1 AND key = $2 AND status <> 'done' ORDER BY seq`,
+    [agent.service, agent.key],
+  );
+  const acked = new Set(agent.acked);
+  return [
+    `  lone: ${lonely.map((r) => `${n(r)} ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
+    ...rows.map((r) => `  ${JSON.stringify(r)}`),
+  ].join('\n');
 }
 
 it.each(SEEDS)(

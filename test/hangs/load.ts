@@ -9,7 +9,7 @@ export interface Agent {
   acked: string[];
   /** When each request that failed was sent. */
   errorsAt: number[];
-  /** The writes answered with an error, and the error's words (when sent, ms after the load started). */
+  /** The writes answered with an error, and the error's words (with when each was sent, in seconds after the load started). */
   writeErrors: Map<string, string>;
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];

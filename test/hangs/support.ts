@@ -5,14 +5,13 @@
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { HEALTH_CHECK, startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle, SimOptions, SimTarget } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
 import { servingEndpoints } from '../support/serving.js';
-import { sleep, waitUntil } from '../outbox/support.js';
+import { openRows as outboxRows, sleep, waitUntil } from '../outbox/support.js';
 import { legacyRecords, newRecords, type WrittenService } from './records.js';
 import { Load, type Agent } from './load.js';
 
@@ -185,15 +184,8 @@ export function expectSidesAgree(sims: SimHandle | SidesOf, load: Load): void {
   expect({ dupLegacy, dupNew }).toEqual({ dupLegacy: 0, dupNew: 0 });
 }
 
-export async function openRows(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return Number((await c.query(`SELECT count(*) AS n FROM outbox WHERE open`)).rows[0].n);
-  } finally {
-    await c.end();
-  }
-}
+/** Writes not yet landed (pending or in flight). */
+export const openRows = async (url: string): Promise<number> => (await outboxRows(url)).open;
 
 /**
  * Writers on both services while backends hang (`hang`) three times: resumed before memshift's first timeout, during

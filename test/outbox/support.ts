@@ -145,11 +145,11 @@ export function expectBothSidesEqual(sims: SimHandle, load: WriteLoad, replays =
 }
 
 /** One query on a connection of its own (the test's view of the store, beside the proxy's pools). */
-export async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
+export async function queryOnce<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return (await c.query<R>(sql)).rows;
+    return (await c.query<R>(sql, params)).rows;
   } finally {
     await c.end();
   }
