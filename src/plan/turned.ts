@@ -178,7 +178,9 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   const moved = !write || answering(d.sides(route.service), other(side));
   // Both sides may lack some of the key's writes (a side failing a moment ago got none moved onto it; a write moved
   // since is copied to the other): a write waits a little for the copies on their way to the side it goes to first.
-  if (write) await afterCopies(d, route, moved ? other(side) : side);
+  // Kept on the side known behind, it takes a store that stops answering for copies still on their way (chaos seed 9
+  // with the store paused went ahead of them); moved to the side ahead, for none, as the move itself does.
+  if (write) await afterCopies(d, route, moved ? other(side) : side, !moved);
   if (!moved) return plan;
   if (!write) d.observer.staleReadAvoided({ route, side: other(side) });
   return { ...plan, primary: other(side), behind: side };
@@ -202,9 +204,10 @@ const COPIES_LATE = "this key's earlier writes are still on their way to the sid
 const COPIES_WAIT_MS = 2_000;
 const COPIES_POLL_MS = 50;
 
-async function afterCopies(d: AheadDeps, route: Route, side: Side): Promise<void> {
+/** `unknown`: whether copies count as on their way while the store cannot tell. */
+async function afterCopies(d: AheadDeps, route: Route, side: Side, unknown: boolean): Promise<void> {
   const until = Date.now() + COPIES_WAIT_MS;
-  while (await d.secondary.copying(route.service, route.key ?? '', side)) {
+  while (await d.secondary.copying(route.service, route.key ?? '', side, unknown)) {
     if (Date.now() >= until) {
       const ctx = { service: route.service, action: route.action, side };
       if (d.turns?.whenCopiesLate === 'refuse') {

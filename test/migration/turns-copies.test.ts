@@ -61,6 +61,21 @@ it('refuses such a write after the 2 s by default (outbox.whenCopiesLate refuse)
   await expect(servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true)).rejects.toMatchObject({ failure: 'unavailable' });
 });
 
+it('keeps refusing such a write while the store stops answering during its wait: copies not known landed may still be on their way', async () => {
+  // Chaos seed 9 with the store paused: a write waiting for its key's copies towards the orchestrator (legacy failed
+  // lately) took the store's silence for "none on the way", went ahead of them, and the key's next writes after it.
+  let away = false;
+  const behind = secondary('new', 'new', Infinity);
+  const store = {
+    ...behind,
+    copying: async (s: never, k: never, side: Side, unknown = false) => (away ? unknown : behind.copying(s, k, side)),
+  } as unknown as SecondaryWrites;
+  turns = new Turns(async () => true, [S], 10_000);
+  const deps = { turns, sides: () => sidesOf('failed lately'), secondary: store, activity: new KeyActivity(), observer };
+  setTimeout(() => (away = true), 300);
+  await expect(servedAhead(deps, route, planFor('write', NEW_PRIMARY), NEW_PRIMARY, true)).rejects.toMatchObject({ failure: 'unavailable' });
+});
+
 it('moves a read onto the side ahead though it failed lately: an error there beats a stale reply', async () => {
   turns = new Turns(async () => true, [S], 10_000);
   const deps = { turns, sides: () => sidesOf('failed lately'), secondary: secondary('new', 'new', Infinity), activity: new KeyActivity(), observer };
