@@ -35,10 +35,10 @@ export class LegError extends Error {
     message: string,
     readonly endpoint: string,
     /**
-     * A call sent and unanswered (timed out, or its connection ended) as the backend ends it, where known: settles at
-     * its late reply, or once the backend worked off what its ended connection held (see LegOptions.probe).
+     * A call sent and unanswered (timed out, or its connection ended) as the backend ends it, where known: resolves with
+     * its late reply, or with none once the backend worked off what its ended connection held (see LegOptions.probe).
      */
-    readonly late?: Promise<void>,
+    readonly late?: Promise<Buffer | undefined>,
   ) {
     super(message);
     this.name = 'LegError';

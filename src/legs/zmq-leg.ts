@@ -24,6 +24,9 @@ interface Pending {
   payload: Buffer | undefined;
 }
 
+/** Settles a LegError's `late`: with the late reply, or with none (worked off unanswered, or never sent after all). */
+type Ended = (reply?: Buffer) => void;
+
 /** up: a handshaken peer; down: last attempt failed or peer left; unknown: first attempt still running. */
 type Link = 'unknown' | 'up' | 'down';
 
@@ -36,14 +39,14 @@ class ZmqTransport implements Transport {
    * Calls that timed out and are still unanswered, each with its error's `late` to settle: a hung backend holds them,
    * and they count against its bound.
    */
-  private readonly late = new Map<number, () => void>();
+  private readonly late = new Map<number, Ended>();
   /**
    * The `late` of calls whose connection ended unanswered, a batch per connection: a process stopped (SIGSTOP) past
    * the heartbeat timeout loses its connection while it still holds them, and applies them once resumed. The backend
    * takes requests from its connections in turn, one each, so a batch of n is worked off once one later connection
    * had n + 1 answers (`answers`, counted on the current one); the `probe` sent at its handshake makes sure they come.
    */
-  private orphaned: { ends: (() => void)[]; answers: number }[] = [];
+  private orphaned: { ends: Ended[]; answers: number }[] = [];
   /** Bumped by every new connection: requests sent on an earlier one are answered, if ever, outside this one's order. */
   private epoch = 0;
   private nextId = 1;
@@ -155,7 +158,7 @@ class ZmqTransport implements Transport {
     const p = this.take(id);
     if (!p) return;
     if (!p.sent) return p.reject(this.error('unavailable', `no connection to the backend within ${timeoutMs} ms`));
-    const late = new Promise<void>((ended) => this.late.set(id, ended));
+    const late = new Promise<Buffer | undefined>((ended) => this.late.set(id, ended));
     p.reject(new LegError('timeout', `no reply within ${timeoutMs} ms`, this.endpoint, late));
   };
 
@@ -201,7 +204,7 @@ class ZmqTransport implements Transport {
     if (idFrame?.length !== 4) return;
     // Unknown ids are replies to calls that already timed out or failed: drop them.
     const id = idFrame.readUInt32BE(0);
-    this.ended(id);
+    this.ended(id, frames.length === 3 && frames[1]!.length === 0 ? frames[2] : undefined);
     if (this.orphaned.length) this.answered();
     const p = this.take(id);
     if (p === undefined) return;
@@ -219,11 +222,11 @@ class ZmqTransport implements Transport {
   }
 
   /** A call that timed out is done with (answered late, or never sent after all): its error's `late` settles. */
-  private ended(id: number): void {
+  private ended(id: number, reply?: Buffer): void {
     const ended = this.late.get(id);
     if (!ended) return;
     this.late.delete(id);
-    ended();
+    ended(reply);
   }
 
   /** The call's entry, removed and its timer stopped: whoever takes it settles it. */
@@ -239,12 +242,12 @@ class ZmqTransport implements Transport {
    * Fails the calls sent (held ones wait on for the next connection, unless the leg closes). With `ends`, the backend
    * may still apply them: each error's `late` is settled by the end pushed there.
    */
-  private failAll(failure: LegFailure, message: string, ends?: (() => void)[]): void {
+  private failAll(failure: LegFailure, message: string, ends?: Ended[]): void {
     for (const [id, p] of this.pending) {
       if (p.payload && failure !== 'closed') continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
-      const late = ends && new Promise<void>((ended) => ends.push(ended));
+      const late = ends && new Promise<Buffer | undefined>((ended) => ends.push(ended));
       p.reject(new LegError(failure, message, this.endpoint, late));
     }
   }

@@ -261,7 +261,7 @@ export class Outbox implements SecondaryWrites {
     }
     let primary: Primary = 'applied';
     if (outcome !== 'applied') {
-      primary = { unknownOn: outcome.unknownOn, at };
+      primary = { unknownOn: outcome.unknownOn, at, ...(outcome.late ? { late: outcome.late } : {}) };
       this.o.observer.unknownOutcome({ service: intent.service, action: intent.action, side: other(intent.side), role: 'primary' });
     }
     this.runner.settled(intent.service, intent.key, intent.id, primary, new Date(at));

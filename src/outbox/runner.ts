@@ -9,7 +9,7 @@
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, SIDES, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
-import { distinctKeys, keyOf, type ApplyWrite, type SecondaryWrite } from '../plan/secondary.js';
+import { distinctKeys, keyOf, type ApplyWrite, type LateAnswer, type SecondaryWrite } from '../plan/secondary.js';
 import { isNotSent, isUnknownOutcome } from '../legs/types.js';
 import { LateTranslation } from '../plan/sides.js';
 import type { ServiceName } from '../services/registry.js';
@@ -28,6 +28,11 @@ const PROBE_EVERY_MS = 1_000;
 /** How often a write waiting for this process's owner lock looks again. */
 const ALIVE_WAIT_MS = 100;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
+/** A write whose primary's late reply (LegError.late) refused it. */
+const REFUSED_LATE = 'its primary refused it (in a reply that came after its agent was answered)';
+/** A write its primary may or may not have applied, that primary's service offering no read that shows it. */
+const primaryUnknowable = (service: ServiceName) =>
+  `outcome unknown on its primary, and ${service} offers no read that shows this write: parked for reconciliation`;
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
 /** A dead holder's hold is tried again this often while its side does not answer the barrier. */
@@ -76,7 +81,7 @@ export interface RunnerOptions {
 }
 
 /** What the primary said of one of this process's writes; unset while its call is under way. */
-export type Primary = 'applied' | { unknownOn: number | undefined; at: number };
+export type Primary = 'applied' | { unknownOn: number | undefined; at: number; late?: Promise<LateAnswer> };
 
 /** One of this process's own writes: the key activity it ends, and its primary's answer once known. */
 interface Own {
@@ -360,7 +365,20 @@ export class OutboxRunner {
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
-        // Found idempotent (a clear, a session made): taken as applied, not sent to the primary again. By now the
+        if (found === 'unknowable') {
+          // No read shows it there: its late reply, where this process sent it, tells. Else copied, the secondary could
+          // hold a write its primary never had (the chaos probe: a ContextualMemoryAgent restarting took it unapplied).
+          const late = hint?.late;
+          const waited = late ? await this.outlive(row, claim, late, this.o.leaseMs) : 'waited';
+          if (waited === 'lost') return undefined;
+          const answer = late && waited === 'ended' ? await late : 'none';
+          if (answer !== 'none')
+            this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint?.at ?? row.createdAt.getTime());
+          if (answer === 'refused') return this.finish(row, { status: 'dropped', reason: REFUSED_LATE });
+          if (answer === 'none')
+            return this.giveBack(row, new Error(primaryUnknowable(row.service)), { sent: row.wasSent, primaryOk, counted: true, park: true });
+        }
+        // Found idempotent (a clear, a session made), or answered late: taken as applied, not sent to the primary again. By now the
         // key's later writes may have landed there, and a clear repeated after them would wipe acknowledged writes
         // (a delete_session timed out at new-primary, repeated after the agent made the session again and wrote to
         // it). Had the primary never applied it, the sides differ until a reconciliation repairs the secondary.
@@ -412,7 +430,7 @@ export class OutboxRunner {
       if (isUnknownOutcome(error)) {
         this.o.observer.unknownOutcome({ service: row.service, action: row.action, side: row.side, role: 'secondary' });
         // A translation still under way may yet send calls: the look-up that settles this attempt must come after its last.
-        if (error instanceof LateTranslation && !(await this.outlive(row, claim, error.settled))) return undefined;
+        if (error instanceof LateTranslation && (await this.outlive(row, claim, error.settled)) === 'lost') return undefined;
         this.unknowns.set(row.id, { on, at: Date.now() });
         return this.giveBack(row, error, { sent: true, primaryOk, counted: true });
       }
@@ -437,24 +455,27 @@ export class OutboxRunner {
   }
 
   /**
-   * Waits for a translation past its deadline to end (each of its steps is bounded), the claim kept meanwhile so
-   * that no other replica looks the write up early. False when the claim was lost all the same.
+   * Waits for `settled` (a translation past its deadline ends: each of its steps is bounded; a primary call's late
+   * reply), the claim kept meanwhile so that no other replica looks the write up early: `lost` when the claim was lost
+   * all the same, `waited` when `withinMs` passed first.
    */
-  private async outlive(row: OutboxRow, claim: { lastKept: number }, settled: Promise<void>): Promise<boolean> {
+  private async outlive(row: OutboxRow, claim: { lastKept: number }, settled: Promise<unknown>, withinMs = Infinity): Promise<'ended' | 'lost' | 'waited'> {
     const ended = settled.then(() => true);
-    while (!(await Promise.race([ended, sleep(this.o.leaseMs / 3).then(() => false)]))) {
+    const until = Date.now() + withinMs;
+    while (!(await Promise.race([ended, sleep(Math.min(this.o.leaseMs / 3, until - Date.now())).then(() => false)]))) {
+      if (Date.now() >= until) return 'waited';
       try {
         await this.keep(row, claim);
       } catch (err) {
         if (err instanceof ClaimLost) {
           log.warn({ id: row.id }, LOST_CLAIM);
-          return false;
+          return 'lost';
         }
-        // The translation is waited for all the same: its calls end before anyone's look-up should begin.
+        // Waited for all the same: a translation's calls end before anyone's look-up should begin.
         if (!(err instanceof NotAlive)) this.o.onStoreError(err);
       }
     }
-    return true;
+    return 'ended';
   }
 
   /**

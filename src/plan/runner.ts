@@ -12,12 +12,12 @@ import type { Route } from '../routes/route.js';
 import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
+import { failedOutcome } from './outcome.js';
 import type { ExecutionObserver } from './observer.js';
 import { keyOf, type SecondaryWrites } from './secondary.js';
 import { KeyChains } from '../util/key-chains.js';
 import type { MigrationStats } from './totals.js';
 import type { KeyLocks, Translator } from '../services/types.js';
-import { isUnknownOutcome } from '../legs/types.js';
 import { leavingBehind, type MissedWrite } from './gap-writes.js';
 import { inWriteOrder, withSharedId } from './writes.js';
 import type { NoiseBaseline } from '../comparison/noise.js';
@@ -129,7 +129,7 @@ export class Runner {
         } catch (err) {
           // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation still under
           // way is waited for first, by the look-up (till it lands, the write looks absent) and by the key's next write (or that overtakes it).
-          const outcome = isUnknownOutcome(err) ? { unknownOn: on } : 'refused';
+          const outcome = failedOutcome(err, plan.primary, on, route.spec?.kind === 'read', this.deps.successRules(route.service));
           if (err instanceof LateTranslation) {
             hold(err.settled);
             keep(err.settled);

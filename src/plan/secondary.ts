@@ -27,8 +27,12 @@ export interface SecondaryWrite {
   landed?(reply: Observation): void;
 }
 
-/** What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection. */
-export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undefined };
+/**
+ * What the primary call did: applied it; refused it (or never sent it); or left its outcome unknown on a connection,
+ * with, from a legacy side, what its late reply says once the call ends there (`none`: no reply came).
+ */
+export type PrimaryOutcome = 'applied' | 'refused' | { unknownOn: number | undefined; late?: Promise<LateAnswer> };
+export type LateAnswer = 'applied' | 'refused' | 'none';
 
 /** A secondary write taken over before its primary call, waiting for that call's outcome. */
 export interface PendingWrite {

@@ -93,8 +93,9 @@ function legacyShare(agent: Agent, legacy: string[], fresh: string[], parked: Se
 }
 
 /**
- * The agent's writes parked for reconciliation because their side offers no read that shows them: a copy towards
- * ContextualMemoryAgent whose outcome is unknown (README "What it cannot tell"). Legacy is not held to them.
+ * The agent's writes parked for reconciliation because ContextualMemoryAgent offers no read that shows them (README
+ * "What it cannot tell"): a copy towards it whose outcome is unknown, or the copy towards the orchestrator of a write
+ * whose outcome on it is unknown (no late reply came). Legacy is not held to them, nor the orchestrator to legacy's.
  */
 async function parkedUnknowable(url: string, agent: Agent): Promise<Set<string>> {
   const rows = await queryOnce<{ request: string }>(
@@ -128,14 +129,14 @@ function judged(agent: Agent, legacy: string[], fresh: string[], parked: Set<str
       );
     if (new Set(records).size !== records.length) problems.push(`${side}: a write twice`);
   }
-  if (lone(legacy, fresh, share.owed).length) problems.push('a write on one side only');
+  if (lone(legacy, fresh, share.owed, parked).length) problems.push('a write on one side only');
   return problems;
 }
 
-/** Writes on legacy the orchestrator lacks, and those legacy owes (legacyShare) and lacks. */
-const lone = (legacy: string[], fresh: string[], owed: string[]): string[] => {
+/** Writes on legacy the orchestrator lacks (but parked ones: legacy's outcome unknown), and those legacy owes (legacyShare) and lacks. */
+const lone = (legacy: string[], fresh: string[], owed: string[], parked: Set<string>): string[] => {
   const [l, f] = [new Set(legacy), new Set(fresh)];
-  return [...legacy.filter((r) => !f.has(r)), ...owed.filter((r) => !l.has(r))];
+  return [...legacy.filter((r) => !f.has(r) && !parked.has(r)), ...owed.filter((r) => !l.has(r))];
 };
 
 /**
@@ -143,7 +144,7 @@ const lone = (legacy: string[], fresh: string[], owed: string[]): string[] => {
  * other than done ones (a finished row's request is scrubbed: its write is known by its times, not its text).
  */
 async function loneRows(url: string, agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): Promise<string> {
-  const lonely = lone(legacy, fresh, legacyShare(agent, legacy, fresh, parked).owed);
+  const lonely = lone(legacy, fresh, legacyShare(agent, legacy, fresh, parked).owed, parked);
   const rows = await queryOnce(
     url,
     `SELECT seq, side, status, attempts, sent, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at
@@ -151,8 +152,9 @@ async function loneRows(url: string, agent: Agent, legacy: string[], fresh: stri
     [agent.service, agent.key],
   );
   const acked = new Set(agent.acked);
+  const onLegacy = new Set(legacy);
   return [
-    `  lone: ${lonely.map((r) => `${n(r)} ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
+    `  lone: ${lonely.map((r) => `${n(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
     ...rows.map((r) => `  ${JSON.stringify(r)}`),
   ].join('\n');
 }

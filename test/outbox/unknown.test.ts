@@ -6,11 +6,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import type { Edits } from '../../src/flags/edit.js';
-import type { SimTarget } from '../../src/tools/sim/index.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
-import { untilOrchestratorAnswers } from '../support/breaker.js';
-import { ReqClient } from '../support/zmq-client.js';
-import { sleep, waitUntil } from './support.js';
+import { drained, hung, writeAll } from './unknown-support.js';
 
 const JARVIS = 'jarvis-memory';
 const DUAL_WRITE: Edits = { [flagName(JARVIS, 'dual-write')]: { enabled: true } };
@@ -27,27 +24,6 @@ interface Memories {
 }
 const memoriesOf = (reply: unknown) => (reply as Memories).memories.map((m) => m.memory);
 
-/** An agent of one service: the request of its `n`-th write, and the reply that acknowledges it. */
-interface Writer {
-  service: 'jarvis-memory' | 'contextual-memory';
-  request(n: number): Record<string, unknown>;
-  acked(reply: unknown): boolean;
-}
-
-/** One agent's writes through the proxy, one at a time; resolves with the `n` of each acknowledged one. */
-async function writeAll(s: MigrationStack, w: Writer, from: number, count: number, timeoutMs = 5_000): Promise<number[]> {
-  const agent = new ReqClient(s.proxy.fronts[w.service]!, timeoutMs);
-  const acked: number[] = [];
-  try {
-    for (let n = from; n < from + count; n++) {
-      if (w.acked(await agent.call(w.request(n)).catch(() => undefined))) acked.push(n);
-    }
-  } finally {
-    agent.close();
-  }
-  return acked;
-}
-
 /** A jarvis-memory agent adding `{user, n}` memories for one user. */
 const write = (s: MigrationStack, user: string, from: number, count: number, timeoutMs?: number) =>
   writeAll(
@@ -61,23 +37,6 @@ const write = (s: MigrationStack, user: string, from: number, count: number, tim
     count,
     timeoutMs,
   );
-
-/** Hangs `target`, runs `during`, resumes it after `hangMs` in all. */
-async function hung<T>(s: MigrationStack, target: SimTarget, hangMs: number, during: () => Promise<T>): Promise<T> {
-  await s.sims.applyFaults(target, { hang: true });
-  const started = Date.now();
-  try {
-    return await during();
-  } finally {
-    await sleep(Math.max(0, hangMs - (Date.now() - started)));
-    await s.sims.applyFaults(target, { hang: false });
-  }
-}
-
-async function drained(s: MigrationStack): Promise<void> {
-  const open = async () => Number((await s.proxy.store.pool.query('SELECT count(*) AS n FROM outbox WHERE open')).rows[0].n);
-  await waitUntil(async () => (await open()) === 0, 60_000, 'outbox drained');
-}
 
 const bothSides = async (s: MigrationStack, user: string) => ({
   legacy: memoriesOf(s.readLegacy(JARVIS, { action: 'get_memories', user_id: user })),
@@ -165,74 +124,4 @@ it("legacy primary hung: a write the agent saw time out but legacy applied later
   // Looked up on legacy, the write's record is copied with the time legacy gave it, not the intent's (4 s earlier).
   expect(Math.abs(fresh[1]! - legacy[1]!)).toBeLessThan(0.01);
   expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
-}, 90_000);
-
-const CONTEXTUAL = 'contextual-memory';
-
-/** A contextual-memory agent recording decisions `d<n>` in one session. */
-const decide = (s: MigrationStack, session: string, from: number, count: number, timeoutMs?: number) =>
-  writeAll(
-    s,
-    {
-      service: CONTEXTUAL,
-      request: (n) => ({ action: 'record_decision', session_id: session, decision: `d${n}` }),
-      // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
-      acked: (reply) => reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'"),
-    },
-    from,
-    count,
-    timeoutMs,
-  );
-
-/** The decisions of a session in both snapshots, and its decision memories on the orchestrator, in order. */
-async function decisionsEverywhere(s: MigrationStack, session: string) {
-  const decisions = (reply: unknown) => (reply as { key_decisions: { decision: string }[] }).key_decisions.map((d) => d.decision);
-  const memories = [...s.sims.models.orchestrator.memories.values()].filter((m) => m.is_active && m.tags.includes('decision'));
-  return {
-    legacy: decisions(s.readLegacy(CONTEXTUAL, { action: 'get_context', session_id: session })),
-    fresh: decisions(await s.readNew(CONTEXTUAL, { action: 'get_context', session_id: session })),
-    stored: memories.map((m) => (m.content as { text: string }).text),
-  };
-}
-
-it("legacy primary, orchestrator hung: every contextual decision reaches new's snapshot, once and in order", async () => {
-  stack = await startMigrationStack({ [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true } });
-  const s = stack;
-  const acked = await decide(s, 'hang-e', 0, 1);
-  await drained(s);
-  // Each decision is two orchestrator writes (its memory, then the snapshot): the hang leaves the first applied late
-  // and the second never sent, for the look-up to find.
-  acked.push(...(await hung(s, 'orchestrator', 6_000, () => decide(s, 'hang-e', 1, 4))));
-  acked.push(...(await decide(s, 'hang-e', 5, 3)));
-  await drained(s);
-
-  expect(acked).toEqual([...Array(8).keys()]);
-  const { legacy, fresh, stored } = await decisionsEverywhere(s, 'hang-e');
-  expect(legacy).toEqual(acked.map((n) => `d${n}`));
-  expect(fresh).toEqual(legacy);
-  expect(stored).toEqual(legacy);
-  expect(s.proxy.runner.stats.of(CONTEXTUAL).resolvedApplied).toBeGreaterThanOrEqual(1);
-}, 90_000);
-
-it('new primary, orchestrator hung: a contextual decision the agent saw time out takes its place on both sides, once', async () => {
-  stack = await startMigrationStack({
-    [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true },
-    [flagName(CONTEXTUAL, 'new-primary')]: { enabled: true },
-  });
-  const s = stack;
-  expect(await decide(s, 'hang-f', 0, 1)).toEqual([0]);
-  await drained(s);
-  // memshift answers the agent with an error; the orchestrator stores the decision's memory on waking, its snapshot
-  // update never sent; the agent goes on, so its later decisions may be in the snapshot before the look-up runs.
-  expect(await hung(s, 'orchestrator', 4_000, () => decide(s, 'hang-f', 1, 1, 8_000))).toEqual([]);
-  // Its calls and the outbox's look-ups timed out while it hung and may have opened the breaker (agents refused at
-  // once until a trial call succeeds): the agent goes on once a call has closed it.
-  await untilOrchestratorAnswers(s.proxy.legs.orchestrator);
-  expect(await decide(s, 'hang-f', 2, 3)).toEqual([2, 3, 4]);
-  await drained(s);
-
-  const { legacy, fresh, stored } = await decisionsEverywhere(s, 'hang-f');
-  expect(fresh).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
-  expect(legacy).toEqual(fresh);
-  expect(stored).toEqual(fresh);
 }, 90_000);
