@@ -241,9 +241,10 @@ const configSchema = () =>
         /**
          * A write whose intent the store does not take in time: `hold` it in memory and serve it (agents see no error;
          * a key whose writes go through several replicas may get them in another order on the secondary, reported),
-         * or `refuse` it unsent, in the agent's protocol (the order holds across replicas; agents see errors meanwhile).
+         * or `refuse` it unsent, in the agent's protocol (the order holds across replicas; agents see errors meanwhile);
+         * `hold-alone` holds while no other replica was live on the store when it last answered, and refuses otherwise.
          */
-        whenStoreAway: z.enum(['hold', 'refuse']).default('hold'),
+        whenStoreAway: z.enum(['hold', 'refuse', 'hold-alone']).default('hold-alone'),
         /**
          * A write after a turn whose key still has copies on their way to the side it goes to first, 2 s on (that side
          * failing, or its copies waiting on a hung one): `ahead` makes it there ahead of them (served; the key's order

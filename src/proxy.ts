@@ -152,6 +152,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
               apply,
               sides,
               barrierPings: fleet.barrierPings(barrierPingsFor(config)),
+              peers: () => fleet.live() - 1,
               primaryBudgetMs: primaryBudgetMs(config),
               observer,
               services,

@@ -96,6 +96,8 @@ export interface OutboxOptions {
   observer: ExecutionObserver;
   services: readonly ServiceName[];
   config: Config['outbox'];
+  /** Other replicas live on the store when it last answered (outbox.whenStoreAway `hold-alone`); none when not told. */
+  peers?(): number;
   /** A health check of a side (see RunnerOptions.probe). */
   probe?(side: Side): Promise<boolean>;
   /** store.connectionLossMs, which o.pool's loss settings were made from (owner-lock.ts). */
@@ -317,13 +319,19 @@ export class Outbox implements SecondaryWrites {
         this.storeFailed(err);
       }
     }
-    if (this.o.config.whenStoreAway === 'refuse') return this.refuse(intent, done, maybeStored);
+    if (this.refusesWhileAway()) return this.refuse(intent, done, maybeStored);
     // Its key stays busy until the write is attempted: until then the new side lacks it, and a read
     // served from there or compared with it would be stale.
     const held: Held = { intent, done, ...(landed ? { landed } : {}), ...(maybeStored ? { maybeStored } : {}) };
     if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
     this.flushSoon();
     return held;
+  }
+
+  /** outbox.whenStoreAway: `hold-alone` refuses where another replica may write the key meanwhile (its writes would overtake). */
+  private refusesWhileAway(): boolean {
+    const when = this.o.config.whenStoreAway;
+    return when === 'refuse' || (when === 'hold-alone' && (this.o.peers?.() ?? 0) > 0);
   }
 
   /**

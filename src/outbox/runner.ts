@@ -365,23 +365,24 @@ export class OutboxRunner {
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
-        if (found === 'unknowable') {
-          // No read shows it there: its late reply, where this process sent it, tells. Else copied, the secondary could
-          // hold a write its primary never had (the chaos probe: a ContextualMemoryAgent restarting took it unapplied).
-          const late = hint?.late;
-          const waited = late ? await this.outlive(row, claim, late, this.o.leaseMs) : 'waited';
+        if (found === 'unknowable' && hint) {
+          // No read shows it there, and this process saw its call end unanswered: its late reply tells. Without one it
+          // is parked: copied, the secondary could hold a write its primary never had (the chaos probe: a
+          // ContextualMemoryAgent restarting took it unapplied).
+          const waited = hint.late ? await this.outlive(row, claim, hint.late, this.o.leaseMs) : 'waited';
           if (waited === 'lost') return undefined;
-          const answer = late && waited === 'ended' ? await late : 'none';
-          if (answer !== 'none')
-            this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint?.at ?? row.createdAt.getTime());
+          const answer = hint.late && waited === 'ended' ? await hint.late : 'none';
+          if (answer !== 'none') this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint.at);
           if (answer === 'refused') return this.finish(row, { status: 'dropped', reason: REFUSED_LATE });
           if (answer === 'none')
             return this.giveBack(row, new Error(primaryUnknowable(row.service)), { sent: row.wasSent, primaryOk, counted: true, park: true });
         }
-        // Found idempotent (a clear, a session made), or answered late: taken as applied, not sent to the primary again. By now the
-        // key's later writes may have landed there, and a clear repeated after them would wipe acknowledged writes
-        // (a delete_session timed out at new-primary, repeated after the agent made the session again and wrote to
-        // it). Had the primary never applied it, the sides differ until a reconciliation repairs the secondary.
+        // Found idempotent (a clear, a session made), answered late, or unknowable there and taken over from a replica
+        // that died before it recorded the primary's answer (mostly one that applied it): taken as applied, not sent to
+        // the primary again. By now the key's later writes may have landed there, and a clear repeated after them would
+        // wipe acknowledged writes (a delete_session timed out at new-primary, repeated after the agent made the session
+        // again and wrote to it). Had the primary never applied it, the sides differ until a reconciliation repairs the
+        // secondary.
         primaryOk = true;
       }
       if (row.wasSent) {

@@ -55,7 +55,15 @@ await stage(false);
 const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
 // Settings of the operator's (space-separated key=value), as `memshift serve --set` takes them.
 const settings = (process.env.CHAOS_SET ?? '').split(' ').filter(Boolean);
-const stack = useChildStack({ stage: 'dual-write', services: SERVICES, replicas: REPLICAS, extra: [`flags.file=${flagsFile}`, ...lease, ...settings] });
+// Replicas learn of each other within a second of starting, not ten: a replica that knows of no other holds writes in
+// memory while the store is away (outbox.whenStoreAway's default), and the faults begin seconds after the start.
+const fleet = ['outbox.fleetEveryMs=1000'];
+const stack = useChildStack({
+  stage: 'dual-write',
+  services: SERVICES,
+  replicas: REPLICAS,
+  extra: [`flags.file=${flagsFile}`, ...fleet, ...lease, ...settings],
+});
 
 /** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
 async function pauseStore(url: string, ms: number): Promise<void> {

@@ -3,8 +3,8 @@
  * store stops answering holds a write in memory (its primary applied it, the agent was answered), and the agent's
  * next write of the same session goes through another replica, whose store answers: on the orchestrator it lands
  * first. When the store answers again the replica that held the write says so: the key is named in its log and
- * counted in its outbox stats. With `outbox.whenStoreAway: refuse` the write is refused unsent instead, and the
- * order holds.
+ * counted in its outbox stats. With `outbox.whenStoreAway: refuse`, or its default `hold-alone` once the replica knows
+ * of the other, the write is refused unsent instead, and the order holds.
  */
 import { describe, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
@@ -26,8 +26,8 @@ async function begin(sims: SimHandle, url: string, front: string, sid: string): 
   await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'the first write finished in the outbox');
 }
 
-describe('holding writes while the store is away (the default)', () => {
-  const stack = useRelayedStack([], { direct: true });
+describe('holding writes while the store is away', () => {
+  const stack = useRelayedStack([], { direct: true, config: { outbox: { whenStoreAway: 'hold' } } });
 
   it('counts a held write that another replica overtook on the secondary', async () => {
     const [sims, held, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
@@ -54,14 +54,22 @@ describe('holding writes while the store is away (the default)', () => {
   }, 60_000);
 });
 
-describe('refusing writes while the store is away', () => {
-  const stack = useRelayedStack([], { direct: true, config: { outbox: { whenStoreAway: 'refuse' } } });
+const TOKEN = 'overtaken-token';
+// Each replica publishes itself in the store every outbox.fleetEveryMs: here often, so that each soon knows of the other.
+describe.each([
+  ['outbox.whenStoreAway: refuse', { whenStoreAway: 'refuse', fleetEveryMs: 200 }],
+  ['hold-alone, the default, with another replica live', { fleetEveryMs: 200 }],
+])('refusing writes while the store is away (%s)', (_, outbox) => {
+  const stack = useRelayedStack([], { direct: true, config: { outbox, admin: { token: TOKEN } } });
 
   it("refuses the write unsent, in the agent's protocol, and the order holds on both sides", async () => {
     const [sims, refusing, other, url, relay] = [stack.sims(), stack.proxy(), stack.direct(), stack.url(), stack.relay()];
     const [viaRefusing, viaOther] = [refusing.fronts['session-memory']!, other.fronts['session-memory']!];
     const sid = 'refused';
     await begin(sims, url, viaRefusing, sid);
+    const status = () => fetch(`${refusing.httpUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const live = async () => ((await (await status()).json()) as { fleet: { live: number } }).fleet.live;
+    await waitUntil(async () => (await live()) === 2, 20_000, 'the other replica known');
 
     relay.freeze();
     const refused = await add(viaRefusing, sid, 'two');
