@@ -92,7 +92,7 @@ export class Runner {
     try {
       const reply =
         route.spec?.kind === 'write' || mutating
-          ? await writtenAhead(route, plan, this.deps.successRules(route.service), (p) =>
+          ? await writtenAhead(this.deps, route, plan, this.deps.successRules(route.service), (p) =>
               this.write(withSharedId(route, p), p, mutating && planFor('read', flags).shadow),
             )
           : route.spec?.kind === 'read'

@@ -236,23 +236,31 @@ function answering(sides: SideOptions, side: Side): boolean {
 
 /**
  * A write moved to the side ahead (servedAhead) that this side refused (the guard's rollback from a failing orchestrator
- * moves keys onto it): made again on the side the flags name, its order there given up rather than the write. A write
- * whose outcome is unknown is not made again (it may yet be applied).
+ * moves keys onto it): made again on the side the flags name once its key's copies landed there, as any write kept on a
+ * side behind (afterCopies: past their wait refused, or made ahead of them: outbox.whenCopiesLate). A write whose
+ * outcome is unknown is not made again (it may yet be applied).
  */
-export function writtenAhead(route: Route, plan: Plan, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
-  return plan.behind ? rewritten(route, plan, plan.behind, rules, write) : write(plan);
+export function writtenAhead(d: AheadDeps, route: Route, plan: Plan, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
+  return plan.behind ? rewritten(d, route, plan, plan.behind, rules, write) : write(plan);
 }
 
-async function rewritten(route: Route, plan: Plan, behind: Side, rules: SuccessRule[], write: (plan: Plan) => Promise<Observation>): Promise<Observation> {
+async function rewritten(
+  d: AheadDeps,
+  route: Route,
+  plan: Plan,
+  behind: Side,
+  rules: SuccessRule[],
+  write: (plan: Plan) => Promise<Observation>,
+): Promise<Observation> {
   try {
     const reply = await write(plan);
     if (route.spec?.kind === 'read' || isSuccess(reply.value, rules)) return reply;
   } catch (err) {
     if (isUnknownOutcome(err) || err instanceof LateTranslation) throw err;
   }
-  log.warn(
-    { service: route.service, action: route.action, side: other(behind) },
-    'the side ahead refused a write moved to it: made on the side behind, after its queued writes no more',
-  );
+  log.warn({ service: route.service, action: route.action, side: other(behind) }, 'the side ahead refused a write moved to it: made on the side behind');
+  // Chaos seed 11 (two replicas, the store and replicas paused): ContextualMemoryAgent restarting refused such a write
+  // unsent, and made on the orchestrator at once it went ahead of 240 copies still queued there.
+  await afterCopies(d, route, behind, true);
   return write({ ...plan, primary: behind, behind: undefined });
 }

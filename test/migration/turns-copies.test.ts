@@ -2,14 +2,17 @@
  * After a turn both sides may lack some of a key's writes: a write passed over a side that failed a moment before
  * went first to the side behind, and its copy is on its way to the other, which the next write (that side answering
  * again) is moved onto. The next write waits for that copy rather than reaching the side ahead of it (a chaos probe of
- * turns, hangs, restarts and kill -9 found acknowledged writes so reordered on the orchestrator). The secondary's
+ * turns, hangs, restarts and kill -9 found acknowledged writes so reordered on the orchestrator); so does a write the
+ * side ahead refused, before it is made on the side behind. The secondary's
  * answers are scripted here; src/plan/turned.ts decides. A read is moved whatever the side ahead's health.
  */
 import { afterEach, expect, it } from 'vitest';
 import { KeyActivity } from '../../src/plan/key-activity.js';
-import { planFor, type FlagDecision, type Side } from '../../src/plan/plan.js';
+import { planFor, type FlagDecision, type Plan, type Side } from '../../src/plan/plan.js';
 import type { SecondaryWrites } from '../../src/plan/secondary.js';
-import { servedAhead, Turns } from '../../src/plan/turned.js';
+import { servedAhead, Turns, writtenAhead } from '../../src/plan/turned.js';
+import { LegError } from '../../src/legs/types.js';
+import { Observation } from '../../src/comparison/observation.js';
 import { observer, routeOf, sidesOf } from './turn-deps.js';
 
 const S = 'jarvis-memory' as const;
@@ -122,4 +125,33 @@ it('keeps a write on the side the flags name when all it lacks of the key are wr
   // Moved to legacy it would land there ahead of those copies.
   expect(plan).toMatchObject({ primary: 'new' });
   expect(plan?.behind).toBeUndefined();
+});
+
+/** A write moved to legacy that legacy refuses unsent (ContextualMemoryAgent restarting), made on new then: the sides it went to. */
+async function refusedAhead(landsAt: number): Promise<{ sent: Side[]; made: Promise<unknown> }> {
+  turns = new Turns(async () => true, [S], 10_000);
+  const deps = { turns, sides: () => sides, secondary: secondary('legacy', 'new', landsAt), activity: new KeyActivity(), observer };
+  const sent: Side[] = [];
+  const write = async (p: Plan) => {
+    sent.push(p.primary);
+    if (p.primary === 'legacy') throw new LegError('unavailable', 'no connection to the backend within 2000 ms', 'legacy');
+    return new Observation(p.primary, 1, { value: { status: 'ok' } });
+  };
+  const made = writtenAhead(deps, route, { ...planFor('write', NEW_PRIMARY), primary: 'legacy', behind: 'new' }, [{ path: 'status', equals: 'ok' }], write);
+  return { sent, made: made.catch((err: unknown) => err) };
+}
+
+it('makes a write the side ahead refused on the side behind only once its copies there landed', async () => {
+  // Chaos seed 11: made on the orchestrator at once, it went ahead of the key's copies still queued there.
+  const landsAt = Date.now() + 600;
+  const { sent, made } = await refusedAhead(landsAt);
+  expect(await made).toMatchObject({ side: 'new' });
+  expect(sent).toEqual(['legacy', 'new']);
+  expect(Date.now()).toBeGreaterThanOrEqual(landsAt);
+});
+
+it('refuses it, sending nothing more, when they have not landed 2 s on (outbox.whenCopiesLate refuse)', async () => {
+  const { sent, made } = await refusedAhead(Infinity);
+  expect(await made).toMatchObject({ failure: 'unavailable', message: expect.stringContaining('still on their way') });
+  expect(sent).toEqual(['legacy']);
 });
