@@ -261,9 +261,9 @@ const configSchema = () =>
         keyOrder: z.enum(['replicas', 'replica']).default('replicas'),
         /**
          * How often each replica publishes the settings the replicas must share (keyOrder, the legs' maxInFlight) and
-         * compares the others' (src/outbox/fleet.ts).
+         * compares the others' (src/outbox/fleet.ts); so too how soon the others learn of one that starts (hold-alone).
          */
-        fleetEveryMs: z.number().int().positive().default(10_000),
+        fleetEveryMs: z.number().int().positive().default(2_000),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */
         memoryQueueMax: z.number().int().positive().default(10_000),
         /** The same bound in the requests' bytes: 10,000 writes near zmq.maxFrameBytes would outgrow any pod's memory. */

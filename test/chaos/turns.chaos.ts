@@ -55,7 +55,7 @@ await stage(false);
 const lease = PAUSES ? ['outbox.leaseMs=30000'] : [];
 // Settings of the operator's (space-separated key=value), as `memshift serve --set` takes them.
 const settings = (process.env.CHAOS_SET ?? '').split(' ').filter(Boolean);
-// Replicas learn of each other within a second of starting, not ten: a replica that knows of no other holds writes in
+// Replicas learn of each other within a second of starting, not two: a replica that knows of no other holds writes in
 // memory while the store is away (outbox.whenStoreAway's default), and the faults begin seconds after the start.
 const fleet = ['outbox.fleetEveryMs=1000'];
 const stack = useChildStack({
