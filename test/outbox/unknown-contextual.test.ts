@@ -19,6 +19,9 @@ afterEach(async () => {
 
 const CONTEXTUAL = 'contextual-memory';
 
+/** The agent answers a bare true, or as deployed the error its loop raises on it after the write. */
+const acked = (reply: unknown) => reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'");
+
 /** A contextual-memory agent recording decisions `d<n>` in one session. */
 const decide = (s: MigrationStack, session: string, from: number, count: number, timeoutMs?: number) =>
   writeAll(
@@ -26,8 +29,7 @@ const decide = (s: MigrationStack, session: string, from: number, count: number,
     {
       service: CONTEXTUAL,
       request: (n) => ({ action: 'record_decision', session_id: session, decision: `d${n}` }),
-      // The agent answers a bare true, or as deployed the error its loop raises on it after the write.
-      acked: (reply) => reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'"),
+      acked,
     },
     from,
     count,
@@ -94,7 +96,7 @@ const interact = (s: MigrationStack, session: string, from: number, count: numbe
     {
       service: CONTEXTUAL,
       request: (n) => ({ action: 'add_interaction', session_id: session, type: 'user_query', content: `${session} #${n}` }),
-      acked: (reply) => reply === true || String((reply as { message?: unknown } | undefined)?.message).includes("has no attribute 'get'"),
+      acked,
     },
     from,
     count,
