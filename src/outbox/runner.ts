@@ -30,9 +30,8 @@ const ALIVE_WAIT_MS = 100;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
 /** A write whose primary's late reply (LegError.late) refused it. */
 const REFUSED_LATE = 'its primary refused it (in a reply that came after its agent was answered)';
-/** A write its primary may or may not have applied, that primary's service offering no read that shows it. */
-const primaryUnknowable = (service: ServiceName) =>
-  `outcome unknown on its primary, and ${service} offers no read that shows this write: parked for reconciliation`;
+/** A write a side (`on`: which, where not the one it goes to) may or may not have applied, whose service offers no read that shows it. */
+const unknowable = (service: ServiceName, on = '') => `outcome unknown${on}, and ${service} offers no read that shows this write: parked for reconciliation`;
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
 /** A dead holder's hold is tried again this often while its side does not answer the barrier. */
@@ -375,7 +374,7 @@ export class OutboxRunner {
           if (answer !== 'none') this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint.at);
           if (answer === 'refused') return this.finish(row, { status: 'dropped', reason: REFUSED_LATE });
           if (answer === 'none')
-            return this.giveBack(row, new Error(primaryUnknowable(row.service)), { sent: row.wasSent, primaryOk, counted: true, park: true });
+            return this.giveBack(row, new Error(unknowable(row.service, ' on its primary')), { sent: row.wasSent, primaryOk, counted: true, park: true });
         }
         // Found idempotent (a clear, a session made), answered late, or unknowable there and taken over from a replica
         // that died before it recorded the primary's answer (mostly one that applied it): taken as applied, not sent to
@@ -393,8 +392,7 @@ export class OutboxRunner {
         this.resolved(route, row.side, 'secondary', found, u?.at ?? row.updatedAt.getTime());
         if (found === 'applied') return this.finish(row, { status: 'done' });
         if (found === 'unknowable') {
-          const error = `outcome unknown, and ${row.service} offers no read that shows this write: parked for reconciliation`;
-          return this.giveBack(row, new Error(error), { sent: true, primaryOk, counted: true, park: true });
+          return this.giveBack(row, new Error(unknowable(row.service)), { sent: true, primaryOk, counted: true, park: true });
         }
       }
       phase = 'apply';
