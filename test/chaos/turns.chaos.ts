@@ -7,7 +7,8 @@
  * write it kept, but for copies parked for reconciliation as it offers no read that shows them, printed; and both
  * summary snapshots agree); and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
- * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_SET
+ * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused),
+ * CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL recovery), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
  * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the
  * contextual agents joined, a seed's faults are not those it drew before.
@@ -30,6 +31,9 @@ const SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const PAUSES = process.env.CHAOS_PAUSES === '1';
 // A tenth of the faults become the state store's whole server paused (SIGSTOP) for 3 s: a hung store host.
 const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
+// A tenth of the faults (half of them beside STORE_PAUSES) become the state store crashing: a backend killed with SIGKILL
+// (an OOM kill), on which PostgreSQL ends every connection, drops what was not committed and recovers from its WAL.
+const STORE_CRASHES = process.env.CHAOS_STORE_CRASHES === '1';
 // Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
 const SLOW = process.env.CHAOS_SLOW === '1';
 
@@ -65,10 +69,15 @@ const stack = useChildStack({
   extra: [`flags.file=${flagsFile}`, ...fleet, ...lease, ...settings],
 });
 
+/** The state store's postmaster, by its lock file. */
+async function postmasterOf(url: string): Promise<number> {
+  const rows = await queryOnce<{ setting: string }>(url, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
+  return Number((await readFile(join(rows[0]!.setting, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+}
+
 /** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
 async function pauseStore(url: string, ms: number): Promise<void> {
-  const rows = await queryOnce<{ setting: string }>(url, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
-  const postmaster = Number((await readFile(join(rows[0]!.setting, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const postmaster = await postmasterOf(url);
   const signal = (pid: number, sig: NodeJS.Signals) => {
     try {
       process.kill(pid, sig);
@@ -81,6 +90,25 @@ async function pauseStore(url: string, ms: number): Promise<void> {
   for (const pid of children) signal(pid, 'SIGSTOP');
   await sleep(ms);
   for (const pid of [...children, postmaster]) signal(pid, 'SIGCONT');
+}
+
+/**
+ * Crashes the state store's server: one of memshift's connections' backends killed with SIGKILL. The postmaster then
+ * ends every other connection (locks, transactions in flight) and recovers from its WAL; returns once it answers.
+ */
+async function crashStore(url: string): Promise<void> {
+  const postmaster = await postmasterOf(url);
+  const backends = [...(await descendants(postmaster))].filter(([, command]) => command.includes('127.0.0.1('));
+  process.kill(backends[Math.floor(backends.length / 2)]![0], 'SIGKILL');
+  await waitUntil(
+    () =>
+      queryOnce(url, 'SELECT 1').then(
+        () => true,
+        () => false,
+      ),
+    60_000,
+    'the state store back after its crash',
+  );
 }
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
@@ -213,9 +241,14 @@ it.each(SEEDS)(
         await sleep(3_000);
         await sims.applyFaults('orchestrator', { hang: false });
         await sleep(1_000);
-      } else if (STORE_PAUSES && x < 0.9) {
-        events.push(`${at} state store paused 3 s`);
-        await pauseStore(url, 3_000);
+      } else if ((STORE_PAUSES || STORE_CRASHES) && x < 0.9) {
+        if (STORE_CRASHES && (!STORE_PAUSES || rnd() < 0.5)) {
+          events.push(`${at} state store crashes`);
+          await crashStore(url);
+        } else {
+          events.push(`${at} state store paused 3 s`);
+          await pauseStore(url, 3_000);
+        }
         await sleep(1_000);
       } else if (PAUSES && rnd() < 0.5) {
         const i = Math.floor(rnd() * REPLICAS);
