@@ -20,7 +20,7 @@ import { afterAll, expect, it } from 'vitest';
 import { openRows, sleep, useChildStack, waitUntil } from '../hangs/support.js';
 import { Load, type Agent } from '../hangs/load.js';
 import { conversationSummaries, legacyRecords, newRecords, type WrittenService } from '../hangs/records.js';
-import { descendants } from '../support/processes.js';
+import { crashStore, pauseStore } from './store-faults.js';
 import { queryOnce } from '../outbox/support.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
@@ -68,48 +68,6 @@ const stack = useChildStack({
   replicas: REPLICAS,
   extra: [`flags.file=${flagsFile}`, ...fleet, ...lease, ...settings],
 });
-
-/** The state store's postmaster, by its lock file. */
-async function postmasterOf(url: string): Promise<number> {
-  const rows = await queryOnce<{ setting: string }>(url, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
-  return Number((await readFile(join(rows[0]!.setting, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-}
-
-/** Pauses the state store's whole server for `ms`: its postmaster first (no new backends), then each it started. */
-async function pauseStore(url: string, ms: number): Promise<void> {
-  const postmaster = await postmasterOf(url);
-  const signal = (pid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // a backend whose connection ended meanwhile
-    }
-  };
-  signal(postmaster, 'SIGSTOP');
-  const children = [...(await descendants(postmaster)).keys()];
-  for (const pid of children) signal(pid, 'SIGSTOP');
-  await sleep(ms);
-  for (const pid of [...children, postmaster]) signal(pid, 'SIGCONT');
-}
-
-/**
- * Crashes the state store's server: one of memshift's connections' backends killed with SIGKILL. The postmaster then
- * ends every other connection (locks, transactions in flight) and recovers from its WAL; returns once it answers.
- */
-async function crashStore(url: string): Promise<void> {
-  const postmaster = await postmasterOf(url);
-  const backends = [...(await descendants(postmaster))].filter(([, command]) => command.includes('127.0.0.1('));
-  process.kill(backends[Math.floor(backends.length / 2)]![0], 'SIGKILL');
-  await waitUntil(
-    () =>
-      queryOnce(url, 'SELECT 1').then(
-        () => true,
-        () => false,
-      ),
-    60_000,
-    'the state store back after its crash',
-  );
-}
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
 const n = (record: string) => Number(record.split('#')[1]);
