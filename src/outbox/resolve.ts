@@ -91,12 +91,17 @@ export class Resolver {
     return (await this.findRecord(side, w, sentOn, since)).found;
   }
 
+  /** Whether no look-up on `side` can show the write: its legacy service offers no read that shows it. */
+  unknowable(side: Side, w: WriteRef): boolean {
+    return side === 'legacy' && !serviceOf(w.route.service).lookup.read(w.route.request as LegacyRequest);
+  }
+
   /** find(), and the time the legacy side gave the record it found (a copy then carries that exact time). */
   async findRecord(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<FoundRecord> {
     const service = w.route.service;
     const request = w.route.request as LegacyRequest;
     const lookup = serviceOf(service).lookup;
-    if (side === 'legacy' && !lookup.read(request)) return { found: 'unknowable' };
+    if (this.unknowable(side, w)) return { found: 'unknowable' };
     if (side === 'legacy' && !('adds' in lookup.effect(request))) return { found: 'idempotent' };
     const leg = this.legOf(service, side);
     if (sentOn === undefined || leg.connection() !== sentOn) await this.barrier(leg, side, this.o.barrierPings(service, side), since);

@@ -9,7 +9,7 @@
 import type { ExecutionObserver } from '../plan/observer.js';
 import { other, SIDES, type Side } from '../plan/plan.js';
 import { routeRequest, type Route } from '../routes/route.js';
-import { distinctKeys, keyOf, type ApplyWrite, type LateAnswer, type SecondaryWrite } from '../plan/secondary.js';
+import { distinctKeys, keyOf, UnknownCopy, type ApplyWrite, type LateAnswer, type SecondaryWrite } from '../plan/secondary.js';
 import { isNotSent, isUnknownOutcome } from '../legs/types.js';
 import { LateTranslation } from '../plan/sides.js';
 import type { ServiceName } from '../services/registry.js';
@@ -430,6 +430,16 @@ export class OutboxRunner {
         this.o.observer.unknownOutcome({ service: row.service, action: row.action, side: row.side, role: 'secondary' });
         // A translation still under way may yet send calls: the look-up that settles this attempt must come after its last.
         if (error instanceof LateTranslation && (await this.outlive(row, claim, error.settled)) === 'lost') return undefined;
+        // No look-up can tell (ContextualMemoryAgent): its late reply does, waited for here under the claim, or it is parked.
+        if (error instanceof UnknownCopy && this.o.resolver.unknowable(row.side, ref)) {
+          const waited = await this.outlive(row, claim, error.answer, this.o.leaseMs);
+          if (waited === 'lost') return undefined;
+          const answer = waited === 'ended' ? await error.answer : 'none';
+          if (answer === 'applied') return this.finish(row, { status: 'done' });
+          // Refused: not applied there, so sent again (and parked as any refused copy if refused again).
+          if (answer === 'refused') return this.giveBack(row, error, { sent: false, primaryOk, counted: true });
+          return this.giveBack(row, new Error(unknowable(row.service)), { sent: true, primaryOk, counted: true, park: true });
+        }
         this.unknowns.set(row.id, { on, at: Date.now() });
         return this.giveBack(row, error, { sent: true, primaryOk, counted: true });
       }

@@ -1,10 +1,8 @@
 /** What a primary call that failed did, as far as can be known: refused, or unknown (and then what its late reply says). */
-import { parseReply } from '../comparison/observation.js';
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { SuccessRule } from '../services/service.js';
 import type { Side } from './plan.js';
-import type { PrimaryOutcome } from './secondary.js';
-import { isSuccess } from './success.js';
+import { lateAnswer, type PrimaryOutcome } from './secondary.js';
 
 /**
  * A primary call that failed (`on`: the connection it went out on): refused, or never sent; else its outcome unknown.
@@ -14,6 +12,5 @@ import { isSuccess } from './success.js';
 export function failedOutcome(err: unknown, side: Side, on: number | undefined, read: boolean, rules: SuccessRule[]): PrimaryOutcome {
   if (!isUnknownOutcome(err)) return 'refused';
   const late = side === 'legacy' && err instanceof LegError ? err.late : undefined;
-  if (!late) return { unknownOn: on };
-  return { unknownOn: on, late: late.then((reply) => (reply === undefined ? 'none' : read || isSuccess(parseReply(reply), rules) ? 'applied' : 'refused')) };
+  return late ? { unknownOn: on, late: lateAnswer(late, read, rules) } : { unknownOn: on };
 }

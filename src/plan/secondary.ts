@@ -9,7 +9,8 @@ import type { ExecutionObserver } from './observer.js';
 import type { Side } from './plan.js';
 import type { Route } from '../routes/route.js';
 import { callSide, LateTranslation, type SideOptions } from './sides.js';
-import type { Observation } from '../comparison/observation.js';
+import { parseReply, type Observation } from '../comparison/observation.js';
+import { isUnknownOutcome, LegError } from '../legs/types.js';
 import { isSuccess } from './success.js';
 import { KeyChains } from '../util/key-chains.js';
 import { NameCounts } from '../util/name-counts.js';
@@ -107,11 +108,29 @@ export class WriteRefused extends Error {
   }
 }
 
+/** What a write call's late reply (LegError.late) says: `read`, a mutating read, has had its effect once answered. */
+export const lateAnswer = (late: Promise<Buffer | undefined>, read: boolean, rules: SuccessRule[]): Promise<LateAnswer> =>
+  late.then((reply) => (reply === undefined ? 'none' : read || isSuccess(parseReply(reply), rules) ? 'applied' : 'refused'));
+
+/** A copy's call to a legacy service left unanswered (its outcome unknown), with what its late reply says once it ends. */
+export class UnknownCopy extends LegError {
+  constructor(
+    err: LegError,
+    readonly answer: Promise<LateAnswer>,
+  ) {
+    super(err.failure, err.message, err.endpoint, err.late);
+  }
+}
+
 export function writeApplier(sides: (s: ServiceName) => SideOptions, rules: (s: ServiceName) => SuccessRule[]): ApplyWrite {
   return async (route, side, writeId, at, stamp) => {
     // createMissing: the primary accepted the write, so a session the secondary lacks is made on first use.
     const ctx = { createMissing: true, ...(writeId ? { writeId } : {}), ...(at ? { at } : {}), ...(stamp === undefined ? {} : { stamp }) };
-    const reply = await callSide(side, route, sides(route.service), ctx);
+    const reply = await callSide(side, route, sides(route.service), ctx).catch((err: unknown) => {
+      // Legacy's own request went out as it is: its late reply is this write's (the new side's calls are a translation's).
+      if (side !== 'legacy' || !isUnknownOutcome(err) || !(err instanceof LegError) || !err.late) throw err;
+      throw new UnknownCopy(err, lateAnswer(err.late, route.spec?.kind === 'read', rules(route.service)));
+    });
     // A mutating read carried as a write has had its effect once answered; a write is judged by its success rules.
     if (route.spec?.kind !== 'read' && !isSuccess(reply.value, rules(route.service))) throw new WriteRefused(reply);
     return reply;

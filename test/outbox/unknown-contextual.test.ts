@@ -156,3 +156,44 @@ it('legacy primary restarting with an interaction in hand: no reply ever comes, 
   expect(legacy).toEqual(['late-b #0', 'late-b #1', 'late-b #2']);
   expect(fresh).toEqual(['late-b #0', 'late-b #2']);
 }, 90_000);
+
+// At new-primary the outbox copies each interaction to legacy: a copy whose call timed out is known by its late reply too.
+const NEW_PRIMARY = { [flagName(CONTEXTUAL, 'dual-write')]: { enabled: true }, [flagName(CONTEXTUAL, 'new-primary')]: { enabled: true } };
+
+it("new primary, legacy hung: an interaction's copy that legacy answered once it woke is done, in its place, not parked", async () => {
+  stack = await startMigrationStack(NEW_PRIMARY);
+  const s = stack;
+  expect(await interact(s, 'late-c', 0, 1)).toEqual([0]);
+  await drained(s);
+  // The orchestrator acknowledges #1; its copy reaches legacy, which answers it 4 s on, past the leg's 2 s.
+  expect(await hung(s, CONTEXTUAL, 4_000, () => interact(s, 'late-c', 1, 1))).toEqual([1]);
+  expect(await interact(s, 'late-c', 2, 1)).toEqual([2]);
+  await drained(s);
+
+  expect((await rowsOf(s, 'late-c')).map((r) => r.status)).toEqual(['done', 'done', 'done']);
+  const { legacy, fresh } = interactions(s, 'late-c');
+  expect(fresh).toEqual(['late-c #0', 'late-c #1', 'late-c #2']);
+  expect(legacy).toEqual(fresh);
+}, 90_000);
+
+it("new primary, legacy restarting with an interaction's copy in hand: no reply comes, so the copy is parked, not sent again", async () => {
+  stack = await startMigrationStack(NEW_PRIMARY);
+  const s = stack;
+  expect(await interact(s, 'late-d', 0, 1)).toEqual([0]);
+  await drained(s);
+  await s.sims.applyFaults(CONTEXTUAL, { hang: true });
+  expect(await interact(s, 'late-d', 1, 1)).toEqual([1]);
+  // Its copy reaches legacy, hung; the process ends (applying it, its reply lost with it) and comes back.
+  await sleep(500);
+  await s.sims.applyFaults(CONTEXTUAL, { down: true });
+  await s.sims.applyFaults(CONTEXTUAL, { down: false, hang: false });
+  await waitUntil(async () => (await rowsOf(s, 'late-d'))[1]?.status === 'dead', 60_000, "#1's copy parked");
+  expect(await interact(s, 'late-d', 2, 1)).toEqual([2]);
+  await drained(s);
+
+  const rows = await rowsOf(s, 'late-d');
+  expect(rows.map((r) => r.status)).toEqual(['done', 'dead', 'done']);
+  expect(rows[1]!.last_error).toMatch(/outcome unknown, and contextual-memory offers no read that shows this write/);
+  // Sent once: legacy holds it once (it applied it), where sending it again would have made it twice.
+  expect(interactions(s, 'late-d').legacy).toEqual(['late-d #0', 'late-d #1', 'late-d #2']);
+}, 90_000);
