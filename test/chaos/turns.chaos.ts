@@ -8,7 +8,8 @@
  * summary snapshots agree); and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused),
- * CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL recovery), CHAOS_SET
+ * CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL recovery),
+ * CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
  * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the
  * contextual agents joined, a seed's faults are not those it drew before.
@@ -34,6 +35,8 @@ const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
 // A tenth of the faults (half of them beside STORE_PAUSES) become the state store crashing: a backend killed with SIGKILL
 // (an OOM kill), on which PostgreSQL ends every connection, drops what was not committed and recovers from its WAL.
 const STORE_CRASHES = process.env.CHAOS_STORE_CRASHES === '1';
+// The backends restarted: the two legacy agents, and with CHAOS_ORCHESTRATOR_RESTARTS=1 the orchestrator (a third each).
+const RESTARTED = ['jarvis-memory', 'contextual-memory', ...(process.env.CHAOS_ORCHESTRATOR_RESTARTS === '1' ? ['orchestrator' as const] : [])] as const;
 // Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
 const SLOW = process.env.CHAOS_SLOW === '1';
 
@@ -180,7 +183,7 @@ it.each(SEEDS)(
         await stage(newPrimary);
         await sleep(2_000);
       } else if (x < 0.55) {
-        const target = rnd() < 0.5 ? 'jarvis-memory' : 'contextual-memory';
+        const target = RESTARTED[Math.floor(rnd() * RESTARTED.length)]!;
         events.push(`${at} ${target} restarts`);
         await sims.down(target);
         await sleep(1_500);
