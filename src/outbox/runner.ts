@@ -141,6 +141,9 @@ export class OutboxRunner {
   /** The poll under way, which stop() waits for: it may still be using the store. */
   private polling: Promise<void> | undefined;
   private stopped = false;
+  private stopNow: () => void = () => undefined;
+  /** Settled by stop(). */
+  private readonly stopping = new Promise<void>((r) => (this.stopNow = r));
   private lastRetention = 0;
   /** The last purge left finished writes to delete: the next tick goes on with them. */
   private purging = false;
@@ -233,6 +236,7 @@ export class OutboxRunner {
   /** Stops polling; each pump finishes its current attempt, and what it had not started stays for later. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopNow();
     clearTimeout(this.timer);
     await this.polling;
     await this.idle();
@@ -368,9 +372,8 @@ export class OutboxRunner {
           // No read shows it there, and this process saw its call end unanswered: its late reply tells. Without one it
           // is parked: copied, the secondary could hold a write its primary never had (the chaos probe: a
           // ContextualMemoryAgent restarting took it unapplied).
-          const waited = hint.late ? await this.outlive(row, claim, hint.late, this.o.leaseMs) : 'waited';
-          if (waited === 'lost') return undefined;
-          const answer = hint.late && waited === 'ended' ? await hint.late : 'none';
+          const answer = hint.late ? await this.heard(row, claim, hint.late) : 'none';
+          if (answer === 'lost') return undefined;
           if (answer !== 'none') this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint.at);
           if (answer === 'refused') return this.finish(row, { status: 'dropped', reason: REFUSED_LATE });
           if (answer === 'none')
@@ -432,9 +435,8 @@ export class OutboxRunner {
         if (error instanceof LateTranslation && (await this.outlive(row, claim, error.settled)) === 'lost') return undefined;
         // No look-up can tell (ContextualMemoryAgent): its late reply does, waited for here under the claim, or it is parked.
         if (error instanceof UnknownCopy && this.o.resolver.unknowable(row.side, ref)) {
-          const waited = await this.outlive(row, claim, error.answer, this.o.leaseMs);
-          if (waited === 'lost') return undefined;
-          const answer = waited === 'ended' ? await error.answer : 'none';
+          const answer = await this.heard(row, claim, error.answer);
+          if (answer === 'lost') return undefined;
           if (answer === 'applied') return this.finish(row, { status: 'done' });
           // Refused: not applied there, so sent again (and parked as any refused copy if refused again).
           if (answer === 'refused') return this.giveBack(row, error, { sent: false, primaryOk, counted: true });
@@ -461,6 +463,17 @@ export class OutboxRunner {
     this.attemptedClaims.delete(row.id);
     this.attemptedClaims.set(row.id, { attempts: row.attempts, at: now });
     return false;
+  }
+
+  /**
+   * What a call's late reply says, waited for under the claim within the lease (`lost`: the claim was lost meanwhile):
+   * `none` where it did not come by then, or this process stops first (a shutdown does not wait for a hung backend; the
+   * reply would no longer be heard here).
+   */
+  private async heard(row: OutboxRow, claim: { lastKept: number }, answer: Promise<LateAnswer>): Promise<LateAnswer | 'lost'> {
+    const told = Promise.race([answer, this.stopping.then(() => 'none' as const)]);
+    const waited = await this.outlive(row, claim, told, this.o.leaseMs);
+    return waited === 'lost' ? 'lost' : waited === 'ended' ? await told : 'none';
   }
 
   /**

@@ -8,7 +8,7 @@ import { flagName } from '../../src/flags/names.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { untilOrchestratorAnswers } from '../support/breaker.js';
 import { legacyRecords, newRecords } from '../hangs/records.js';
-import { sleep, waitUntil } from './support.js';
+import { queryOnce, sleep, waitUntil } from './support.js';
 import { drained, hung, writeAll } from './unknown-support.js';
 
 let stack: MigrationStack | undefined;
@@ -197,3 +197,29 @@ it("new primary, legacy restarting with an interaction's copy in hand: no reply 
   // Sent once: legacy holds it once (it applied it), where sending it again would have made it twice.
   expect(interactions(s, 'late-d').legacy).toEqual(['late-d #0', 'late-d #1', 'late-d #2']);
 }, 90_000);
+
+it("shutting down while an interaction's copy waits for legacy's late reply: the stop does not wait for it, and the copy is parked", async () => {
+  // A lease far longer than the test: the wait for the late reply is bounded by the stop alone.
+  stack = await startMigrationStack(NEW_PRIMARY, { outbox: { leaseMs: 600_000 } });
+  const s = stack;
+  expect(await interact(s, 'late-e', 0, 1)).toEqual([0]);
+  await drained(s);
+  await s.sims.applyFaults(CONTEXTUAL, { hang: true });
+  expect(await interact(s, 'late-e', 1, 1)).toEqual([1]);
+  // Its copy's call times out (2 s); the outbox then waits for the reply under its claim.
+  const url = s.databaseUrl;
+  await waitUntil(
+    async () => (await queryOnce<{ n: string }>(url, "SELECT count(*) AS n FROM outbox WHERE key = 'late-e' AND attempts > 0 AND open"))[0]!.n === '1',
+    30_000,
+    "#1's copy attempted",
+  );
+  await sleep(2_500);
+  let closed = false;
+  stack = undefined;
+  const closing = s.close().then(() => (closed = true));
+  await waitUntil(() => closed, 60_000, 'memshift closed while legacy still hangs');
+  await closing;
+  const rows = await queryOnce<{ status: string; last_error: string | null }>(url, "SELECT status, last_error FROM outbox WHERE key = 'late-e' ORDER BY seq");
+  expect(rows.map((r) => r.status)).toEqual(['done', 'dead']);
+  expect(rows[1]!.last_error).toMatch(/outcome unknown, and contextual-memory offers no read that shows this write/);
+}, 120_000);
