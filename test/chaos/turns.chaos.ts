@@ -9,7 +9,8 @@
  * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
  * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused),
  * CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL recovery),
- * CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_SET
+ * CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_AS_DEPLOYED=1
+ * (ContextualMemoryAgent's replies as deployed), CHAOS_SET
  * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
  * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the
  * contextual agents joined, a seed's faults are not those it drew before.
@@ -37,6 +38,9 @@ const STORE_PAUSES = process.env.CHAOS_STORE_PAUSES === '1';
 const STORE_CRASHES = process.env.CHAOS_STORE_CRASHES === '1';
 // The backends restarted: the two legacy agents, and with CHAOS_ORCHESTRATOR_RESTARTS=1 the orchestrator (a third each).
 const RESTARTED = ['jarvis-memory', 'contextual-memory', ...(process.env.CHAOS_ORCHESTRATOR_RESTARTS === '1' ? ['orchestrator' as const] : [])] as const;
+// ContextualMemoryAgent as deployed (CHAOS_AS_DEPLOYED=1): its loop answers every bare value with an AttributeError, and
+// memshift's replies rebuilt from the orchestrator do the same (PROTOCOLS.md 1.2).
+const AS_DEPLOYED = process.env.CHAOS_AS_DEPLOYED === '1';
 // Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
 const SLOW = process.env.CHAOS_SLOW === '1';
 
@@ -69,7 +73,8 @@ const stack = useChildStack({
   stage: 'dual-write',
   services: SERVICES,
   replicas: REPLICAS,
-  extra: [`flags.file=${flagsFile}`, ...fleet, ...lease, ...settings],
+  extra: [`flags.file=${flagsFile}`, ...fleet, ...lease, ...(AS_DEPLOYED ? ['services.contextual-memory.replies=as-deployed'] : []), ...settings],
+  ...(AS_DEPLOYED ? { sims: () => ({ contextualMode: 'as-deployed' as const }) } : {}),
 });
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
@@ -168,6 +173,7 @@ it.each(SEEDS)(
       intervalMs: 30,
       endpoint: (s, _a, k) => replicas[k % REPLICAS]!.fronts[s],
       readEvery: 5,
+      asDeployed: AS_DEPLOYED,
     });
     let r = seed;
     const rnd = () => (r = (r * 1103515245 + 12345) % 2147483648) / 2147483648;

@@ -28,6 +28,8 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Every this many requests an agent reads its key back instead (get_context, get_memories) and looks for its last acknowledged write. */
   readEvery?: number;
+  /** ContextualMemoryAgent as deployed (PROTOCOLS.md 1.2): its replies are those of AS_DEPLOYED_CONTEXTUAL. */
+  asDeployed?: boolean;
 }
 
 const KEY_LETTER: Record<WrittenService, string> = { 'session-memory': 's', 'jarvis-memory': 'u', 'contextual-memory': 'c' };
@@ -85,7 +87,7 @@ export class Load {
 
   private async run(agent: Agent, a: number): Promise<void> {
     const clients = new Map<string, ReqClient>();
-    const protocol = PROTOCOL[agent.service];
+    const protocol = agent.service === 'contextual-memory' && this.o.asDeployed ? AS_DEPLOYED_CONTEXTUAL : PROTOCOL[agent.service];
     /** Whether `ok` took the reply; else `why` hears the error's words (a timeout's, or the reply's). */
     const call = async (endpoint: string | undefined, request: unknown, ok: (reply: unknown) => boolean, why?: (error: string) => void) => {
       if (!endpoint) throw new Error(`no front for ${agent.service}`);
@@ -189,4 +191,14 @@ const PROTOCOL: Record<WrittenService, AgentProtocol> = {
     shows: (r, record, { acked, erred }) =>
       acked <= 50 || erred > 0 ? undefined : isRecord(r) && String(r.conversation_summary).includes(`\n- ${record}...\n`),
   },
+};
+
+/** The AttributeError the deployed agent's loop answers for a bare `type` value (`.get("status")` called on it). */
+const noGet = (r: unknown, type: string) => isRecord(r) && r.status === 'error' && r.message === `'${type}' object has no attribute 'get'`;
+
+/** ContextualMemoryAgent as deployed: a write answered with the error its loop raises on bare true, a session without a snapshot on bare null. */
+const AS_DEPLOYED_CONTEXTUAL: AgentProtocol = {
+  ...PROTOCOL['contextual-memory'],
+  written: (r) => noGet(r, 'bool'),
+  answered: (r) => noGet(r, 'NoneType') || (isRecord(r) && r.status === undefined),
 };
