@@ -141,9 +141,8 @@ export class OutboxRunner {
   /** The poll under way, which stop() waits for: it may still be using the store. */
   private polling: Promise<void> | undefined;
   private stopped = false;
-  private stopNow: () => void = () => undefined;
-  /** Settled by stop(). */
-  private readonly stopping = new Promise<void>((r) => (this.stopNow = r));
+  /** Waits for late replies under way, each ended by stop() (one promise raced by every wait would keep a reaction per wait). */
+  private readonly onStop = new Set<() => void>();
   private lastRetention = 0;
   /** The last purge left finished writes to delete: the next tick goes on with them. */
   private purging = false;
@@ -236,7 +235,7 @@ export class OutboxRunner {
   /** Stops polling; each pump finishes its current attempt, and what it had not started stays for later. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.stopNow();
+    for (const end of this.onStop) end();
     clearTimeout(this.timer);
     await this.polling;
     await this.idle();
@@ -471,9 +470,17 @@ export class OutboxRunner {
    * reply would no longer be heard here).
    */
   private async heard(row: OutboxRow, claim: { lastKept: number }, answer: Promise<LateAnswer>): Promise<LateAnswer | 'lost'> {
-    const told = Promise.race([answer, this.stopping.then(() => 'none' as const)]);
-    const waited = await this.outlive(row, claim, told, this.o.leaseMs);
-    return waited === 'lost' ? 'lost' : waited === 'ended' ? await told : 'none';
+    let end!: () => void;
+    const stopped = new Promise<'none'>((r) => (end = () => r('none')));
+    if (this.stopped) end();
+    else this.onStop.add(end);
+    try {
+      const told = Promise.race([answer, stopped]);
+      const waited = await this.outlive(row, claim, told, this.o.leaseMs);
+      return waited === 'lost' ? 'lost' : waited === 'ended' ? await told : 'none';
+    } finally {
+      this.onStop.delete(end);
+    }
   }
 
   /**
