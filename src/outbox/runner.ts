@@ -367,23 +367,25 @@ export class OutboxRunner {
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
-        if (found === 'unknowable' && hint) {
-          // No read shows it there, and this process saw its call end unanswered: its late reply tells. Without one it
-          // is parked: copied, the secondary could hold a write its primary never had (the chaos probe: a
+        if (found === 'unknowable' && (hint || row.primaryUnknown)) {
+          // No read shows it there, and this process saw its call end unanswered: its late reply tells (a predecessor
+          // that recorded the outcome unknown, its agent told of the failure, took that reply with it). Without one it is
+          // parked: copied, the secondary could hold a write its primary never had (the chaos probe: a
           // ContextualMemoryAgent restarting took it unapplied).
-          const answer = hint.late ? await this.heard(row, claim, hint.late) : 'none';
+          const answer = hint?.late ? await this.heard(row, claim, hint.late) : 'none';
           if (answer === 'lost') return undefined;
-          if (answer !== 'none') this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint.at);
+          if (answer !== 'none')
+            this.resolved(route, other(row.side), 'primary', answer === 'applied' ? 'applied' : 'absent', hint?.at ?? row.createdAt.getTime());
           if (answer === 'refused') return this.finish(row, { status: 'dropped', reason: REFUSED_LATE });
           if (answer === 'none')
             return this.giveBack(row, new Error(unknowable(row.service, ' on its primary')), { sent: row.wasSent, primaryOk, counted: true, park: true });
         }
         // Found idempotent (a clear, a session made), answered late, or unknowable there and taken over from a replica
-        // that died before it recorded the primary's answer (mostly one that applied it): taken as applied, not sent to
-        // the primary again. By now the key's later writes may have landed there, and a clear repeated after them would
-        // wipe acknowledged writes (a delete_session timed out at new-primary, repeated after the agent made the session
-        // again and wrote to it). Had the primary never applied it, the sides differ until a reconciliation repairs the
-        // secondary.
+        // that died before it recorded the primary's answer (mostly one that applied it, and acknowledged it to its
+        // agent): taken as applied, not sent to the primary again. By now the key's later writes may have landed there,
+        // and a clear repeated after them would wipe acknowledged writes (a delete_session timed out at new-primary,
+        // repeated after the agent made the session again and wrote to it). Had the primary never applied it, the sides
+        // differ until a reconciliation repairs the secondary.
         primaryOk = true;
       }
       if (row.wasSent) {

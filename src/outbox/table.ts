@@ -45,6 +45,8 @@ export interface OutboxRow extends OutboxIntent {
   ackedAt: Date | null;
   /** An earlier attempt may have reached the secondary and its outcome is unknown: look it up before sending. */
   wasSent: boolean;
+  /** Its storer recorded its primary's outcome as unknown (markUnknown): its agent was answered an error. */
+  primaryUnknown: boolean;
   /** When this process read the row (for a claim: when its lease began, near enough). */
   claimedAt: number;
   /**
@@ -73,7 +75,7 @@ const LANDED_LATELY_MS = 10_000;
 const SCRUBBED = `'\\x'::bytea`;
 
 const COLUMNS =
-  'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok, acked_at';
+  'id, service, key, seq, action, side, request, effect, status, attempts, next_attempt_at, owner, last_error, created_at, updated_at, primary_ok, primary_unknown, acked_at';
 
 /**
  * A new row's claim columns: pending, or (owner `o` not null) already claimed by its storer, who will send it
@@ -626,6 +628,7 @@ function rowOf(r: Record<string, unknown>): OutboxRow {
     lastError: (r.last_error as string | null) ?? null,
     owner: (r.owner as string | null) ?? null,
     primaryOk: (r.primary_ok as boolean | null) ?? null,
+    primaryUnknown: r.primary_unknown === true,
     ackedAt: (r.acked_at as Date | null) ?? null,
     wasSent: r.was_sent === true,
     claimedAt: now,
