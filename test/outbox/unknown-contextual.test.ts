@@ -108,11 +108,13 @@ const interactions = (s: MigrationStack, session: string) => {
   return { legacy: legacyRecords(s.sims, agent), fresh: newRecords(s.sims, agent) };
 };
 
-const rowsOf = async (s: MigrationStack, session: string) =>
-  (await s.proxy.store.pool.query("SELECT status, last_error FROM outbox WHERE service = 'contextual-memory' AND key = $1 ORDER BY seq", [session])).rows as {
-    status: string;
-    last_error: string | null;
-  }[];
+/** The session's outbox rows, oldest first; read on a connection of their own, so also once memshift has closed. */
+const rowsOf = (s: MigrationStack, session: string) =>
+  queryOnce<{ status: string; last_error: string | null }>(
+    s.databaseUrl,
+    "SELECT status, last_error FROM outbox WHERE service = 'contextual-memory' AND key = $1 ORDER BY seq",
+    [session],
+  );
 
 // ContextualMemoryAgent offers no read that shows an interaction: an add_interaction whose outcome there is unknown
 // is known only by the reply to the call itself.
@@ -219,7 +221,7 @@ it("shutting down while an interaction's copy waits for legacy's late reply: the
   const closing = s.close().then(() => (closed = true));
   await waitUntil(() => closed, 60_000, 'memshift closed while legacy still hangs');
   await closing;
-  const rows = await queryOnce<{ status: string; last_error: string | null }>(url, "SELECT status, last_error FROM outbox WHERE key = 'late-e' ORDER BY seq");
+  const rows = await rowsOf(s, 'late-e');
   expect(rows.map((r) => r.status)).toEqual(['done', 'dead']);
   expect(rows[1]!.last_error).toMatch(/outcome unknown, and contextual-memory offers no read that shows this write/);
 }, 120_000);
