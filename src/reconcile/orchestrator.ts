@@ -128,9 +128,10 @@ class OrchestratorSource implements RecordSource {
       mode === 'digest'
         ? `coalesce(string_agg((${this.element(i, mode)})::text, ${ELEMENT_CHR} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '')`
         : `coalesce(jsonb_agg(${this.element(i, mode)} ${ORDER}) FILTER (WHERE ${this.listWhere(i)}), '[]')::text`;
-    // Of a key's sessions (one, unless replicas raced to create it) the least header: deterministic, and
-    // an aggregate without an order of its own, so the rows are sorted once for the lists.
-    const header = 'min(s.header::text)';
+    // Of a key's sessions (one, unless replicas raced to create it or a create's reply was lost: the others stay empty,
+    // their header without the memories it may read, contextual's snapshot) the least header of those holding live
+    // memories, else the least: deterministic, and aggregates without an order of their own (the rows are sorted once).
+    const header = 'coalesce(min(s.header::text) FILTER (WHERE m.memory_id IS NOT NULL), min(s.header::text))';
     const columns =
       mode === 'digest'
         ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l, i)}`)].join(' || ')}) AS h`

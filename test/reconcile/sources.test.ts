@@ -218,6 +218,23 @@ describe('source readers', () => {
     }
   });
 
+  it('reads a key whose orchestrator session was made twice as its session in use, not the empty one', async () => {
+    // What a create_session leaves when its reply is lost and the next write makes the session again, or two replicas
+    // race to make it: an empty session of the same legacy key beside the one in use (its snapshot none, read null).
+    await new LegOrchestratorClient(leg).call('create_session', undefined, { user_id: 'default', session_metadata: { legacy_session_id: 'u_4' } });
+    await sims.flush();
+    const legacy = await openLegacySource('contextual-memory', legacyPath('contextual-memory', dir));
+    const neu = openOrchestratorSource('contextual-memory', url);
+    try {
+      const [[l], [n]] = await Promise.all([legacy.checksums([{}]), neu.checksums([{}])]);
+      expect(sameChecksum(l!, n!)).toBe(true);
+      const [[lr], [nr]] = await Promise.all([legacy.recordsOf(['u_4']), neu.recordsOf(['u_4'])]);
+      expect(diffRecord('contextual-memory', 'u_4', lr, nr, { maxFieldDiffs: 5, timeToleranceS: 0 })).toBeUndefined();
+    } finally {
+      await Promise.all([legacy.close(), neu.close()]);
+    }
+  });
+
   it('emulates PostgreSQL jsonb text exactly', async () => {
     const pg = (await import('pg')).default;
     const client = new pg.Client({ connectionString: url });
