@@ -70,6 +70,7 @@ export const command = defineCommand(
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
         const note = d.repaired ? '  (repaired)' : d.queued ? '  (writes still queued towards the secondary)' : '';
         lines.push(`  ${d.kind.padEnd(17)} ${d.key}${fields.length ? `  [${fields.join(', ')}]` : ''}${note}`);
+        if (d.unrepaired) lines.push(`    not repaired: ${d.unrepaired}`);
       }
       if (differences.length > 50) lines.push(`  ... and ${differences.length - 50} more (reconcile_differences, run ${run.id})`);
       if (run.queued) lines.push(`  ${run.queued} of them with writes still queued towards the secondary (outbox): a later run judges them again`);

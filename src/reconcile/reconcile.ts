@@ -292,8 +292,8 @@ async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyRea
     } catch (err) {
       repairFailed++;
       d.repaired = false;
-      const known = err instanceof RepairError || err instanceof KeyStillWritten || err instanceof HoldLost;
-      log.warn({ service: opts.service, key: d.key, err: known ? err.message : err }, 'repair failed');
+      if (err instanceof RepairError || err instanceof KeyStillWritten || err instanceof HoldLost) d.unrepaired = err.message;
+      log.warn({ service: opts.service, key: d.key, err: d.unrepaired ?? err }, 'repair failed');
     }
   });
   return repairFailed;

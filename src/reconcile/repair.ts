@@ -22,6 +22,20 @@ import { untilShown } from './settled.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
+/** What keeps a side that cannot be cleared from the truth (`falls`: syncKey's per list), and whether time mends it. */
+function unmatched(service: ServiceName, falls: (number | undefined)[], sameHeader: boolean): string {
+  const shape = serviceOf(service).record;
+  const lists = shape.lists.filter((_, i) => falls[i] === undefined);
+  if (!lists.length)
+    return `its ${shape.header.join(', ')} differs from the truth's and no request of the service sets it${shape.headerFollowsLists ? ' (the next write past the window makes it again)' : ''}`;
+  const windows = lists.every((l) => l.retain !== undefined);
+  return (
+    `its ${lists.map((l) => l.name).join(' and ')} are not the truth's with newer ones missing (an element missing or out of place among them)` +
+    `${sameHeader ? '' : ', its header differing too'}, and no request of the service clears, inserts or reorders` +
+    (windows ? `: the difference leaves the service's window once ${lists.map((l) => `${l.retain} newer ${l.name}`).join(' and ')} are written` : '')
+  );
+}
+
 /** One side's write path, taking legacy requests. */
 export interface SideWriter {
   /** `stamp`: the element's legacy time, which the orchestrator's copy keeps exactly (the legacy side stamps its own). */
@@ -51,29 +65,44 @@ export async function syncKey(
   toleranceS = 0,
 ): Promise<number> {
   const ops = serviceOf(service).repair;
+  const shape = serviceOf(service).record;
   const isPrefix = (i: number, short: unknown[][], long: unknown[][]) =>
     short.length <= long.length && short.every((e, j) => sameElement(service, i, e, long[j]!, toleranceS));
+  /**
+   * How many of the side's oldest elements of list i fall away for the rest to be the truth's with newer ones missing:
+   * 0 where the side holds a prefix. Where the legacy service keeps a list's newest `retain` (both sides are read so)
+   * and the truth's are that many, appending the missing ones drops as many of the side's oldest as the truth's window
+   * moved past them, so they may fall away (one at least kept: what matches places the rest). undefined: none does.
+   */
+  const falling = (i: number, mine: unknown[][], list: unknown[][]): number | undefined => {
+    const most = list.length === shape.lists[i]?.retain ? mine.length - 1 : 0;
+    for (let k = 0; k <= most; k++) if (isPrefix(i, mine.slice(k), list)) return k;
+    return undefined;
+  };
   let sent = 0;
   const send = async (r: LegacyRequest, stamp?: unknown) => {
     await writer.send(r, stamp);
     sent++;
   };
-  const empty = async (removeKey: boolean) => {
+  const empty = async (removeKey: boolean, why: () => string) => {
     const request = removeKey ? (ops.remove ?? ops.clear) : ops.clear;
     if (request) await send(request(key));
     else if (writer.clearKey) await writer.clearKey(key);
-    else throw new RepairError(`${service} has no way to clear "${key}" on this side`);
+    else throw new RepairError(`${service} cannot make "${key}" like the truth on this side: ${why()}`);
   };
   if (!truth) {
-    if (current) await empty(true);
+    if (current) await empty(true, () => 'the truth does not hold it, and no request of the service clears it');
     return sent;
   }
   const sameHeader = current !== undefined && isDeepStrictEqual(current.header, truth.header);
-  const appendable = sameHeader && truth.lists.every((list, i) => isPrefix(i, current!.lists[i] ?? [], list));
-  const from = truth.lists.map((_, i) => (appendable ? (current!.lists[i]?.length ?? 0) : 0));
+  const falls = truth.lists.map((list, i) => (current ? falling(i, current.lists[i] ?? [], list) : undefined));
+  // A header the lists make (contextual's snapshot, recomputed by every add past the window) is made again by the appends.
+  const remade = shape.headerFollowsLists === true && falls.some((k) => k !== undefined && k > 0);
+  const appendable = current !== undefined && (sameHeader || remade) && falls.every((k) => k !== undefined);
+  const from = truth.lists.map((_, i) => (appendable ? (current!.lists[i]?.length ?? 0) - falls[i]! : 0));
   if (!appendable) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
-    if (current) await empty(!sameHeader);
+    if (current) await empty(!sameHeader, () => unmatched(service, falls, sameHeader));
     for (const r of ops.create?.(truth) ?? []) await send(r);
     await writer.restore?.(key, truth.header);
   }

@@ -18,6 +18,8 @@ export interface Difference {
   diffs: FieldDiff[];
   /** Set once a repair was tried: whether the key then compared equal. */
   repaired?: boolean;
+  /** Why a repair tried did not make it so (a RepairError's words: the side's protocol cannot express the change). */
+  unrepaired?: string;
   /** Its key still had writes queued towards the secondary when the run ended: it may yet come alike. */
   queued?: boolean;
 }

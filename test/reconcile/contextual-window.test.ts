@@ -1,0 +1,102 @@
+/**
+ * Repairs of a contextual session past the agent's 50 interactions, as a copy parked for reconciliation leaves one: a
+ * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again, the
+ * orchestrator's history beyond the window kept), and a gap among them, which no request of that agent can fill, is
+ * named with when it passes (50 newer interactions), and passes then.
+ */
+import { describe, expect, it } from 'vitest';
+import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
+import { reconcileService } from '../../src/reconcile/sides.js';
+import type { LegacyRequest } from '../../src/services/types.js';
+import { createTranslators } from '../support/translators.js';
+import { useLiveStack, type LiveStack } from '../support/live-stack.js';
+import { ReqClient } from '../support/zmq-client.js';
+import { send } from '../sim/helpers.js';
+
+const SERVICE = 'contextual-memory';
+
+const interaction = (session: string, content: string): LegacyRequest => ({ action: 'add_interaction', session_id: session, type: 'user_query', content });
+
+/** `count` interactions of `session` through memshift (new-primary: the orchestrator, then legacy through the outbox), landed on both. */
+async function throughMemshift(live: LiveStack, session: string, from: number, count: number): Promise<void> {
+  const client = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
+  try {
+    for (let n = from; n < from + count; n++) expect(await client.call(interaction(session, `${session} #${n}`))).toBe(true);
+  } finally {
+    client.close();
+  }
+  await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+}
+
+/** A write on one side only: the orchestrator through a translator of the test's own, or the legacy agent itself. */
+async function onlyOn(live: LiveStack, side: 'new' | 'legacy', request: LegacyRequest): Promise<void> {
+  if (side === 'legacy') expect(await send(live.sims.endpoints[SERVICE], request)).toBe(true);
+  else await createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE].handle(request, { createMissing: true });
+}
+
+const reconcile = async (live: LiveStack, repair: boolean) => {
+  await live.sims.flush();
+  return reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair });
+};
+
+/** The session's interactions on legacy (its 50 newest, oldest first) and its snapshot. */
+const onLegacy = (live: LiveStack, session: string) => {
+  const s = live.sims.models[SERVICE].sessions.get(session);
+  return { contents: (s?.newestFirst ?? []).map((i) => i.content).reverse(), summary: s?.summary?.conversation_summary };
+};
+
+/** The session's interaction memories on the orchestrator, every one kept, oldest first. */
+const onNew = (live: LiveStack, session: string) => {
+  const o = live.sims.models.orchestrator;
+  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata.legacy_session_id === session).map((s) => s.session_id));
+  return [...o.memories.values()].filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === 'context').map((m) => String(m.content.text));
+};
+
+describe('at new-primary (truth: the orchestrator)', () => {
+  const live = useLiveStack(SERVICE, async () => {}, 'new-primary');
+
+  it('appends the newest interaction legacy lacks (a copy parked at new-primary): its window and snapshot then the orchestrator', async () => {
+    await throughMemshift(live, 'w1', 0, 55);
+    await onlyOn(live, 'new', interaction('w1', 'only new'));
+    const first = await reconcile(live, true);
+    expect({ truth: first.run.truth, differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({
+      truth: 'new',
+      differing: 1,
+      repaired: 1,
+      failed: 0,
+    });
+    const legacy = onLegacy(live, 'w1');
+    expect(legacy.contents).toEqual([...Array.from({ length: 49 }, (_, i) => `w1 #${i + 6}`), 'only new']);
+    // Made again over the 51 newest as the agent makes it: the one it had was over #4-#54.
+    expect(legacy.summary).toContain('Total queries: 51\n');
+    expect(legacy.summary).toContain('- only new...\n- w1 #54...');
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it('names a gap among the interactions on legacy as not repairable until 50 newer ones are written, and it passes then', async () => {
+    await throughMemshift(live, 'w3', 0, 55);
+    await onlyOn(live, 'new', interaction('w3', 'only new'));
+    await throughMemshift(live, 'w3', 55, 3);
+    const first = await reconcile(live, true);
+    expect({ differing: first.run.differing, failed: first.run.repairFailed }).toEqual({ differing: 1, failed: 1 });
+    expect(first.differences[0]!.unrepaired).toMatch(/interactions are not the truth's with newer ones missing.*once 50 newer interactions are written/);
+    // Legacy as it was: nothing sent it.
+    expect(onLegacy(live, 'w3').contents.slice(-4)).toEqual(['w3 #54', 'w3 #55', 'w3 #56', 'w3 #57']);
+    await throughMemshift(live, 'w3', 58, 50);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+});
+
+describe('at dual-write (truth: legacy)', () => {
+  const live = useLiveStack(SERVICE, async () => {});
+
+  it("appends the newest interaction the orchestrator lacks, keeping its history beyond the agent's 50", async () => {
+    await throughMemshift(live, 'w2', 0, 55);
+    await onlyOn(live, 'legacy', interaction('w2', 'only legacy'));
+    const first = await reconcile(live, true);
+    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // All 55 it had (5 of them beyond legacy's window) and the one it lacked: not cleared and written again as 50.
+    expect(onNew(live, 'w2')).toEqual([...Array.from({ length: 55 }, (_, i) => `w2 #${i}`), 'only legacy']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+});
