@@ -5,30 +5,11 @@
  * agrees.
  */
 import { expect, it } from 'vitest';
-import { startChild } from '../../src/tools/bench/processes.js';
 import { expectSidesAgree, openRows, sleep, useChildStack, waitUntil, WRITTEN } from './support.js';
 import { Load } from './load.js';
 
 // Both sides persisted too (the legacy files, the orchestrator's tables), for the reconciler to read.
 const stack = useChildStack({ stage: 'dual-write', sims: ({ url, dir }) => ({ storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 50 } }) });
-
-function reconcile(service: string): Promise<{ code: number | null; output: string }> {
-  const [sims, url, dir] = [stack.sims(), stack.url(), stack.dir()];
-  const sets = [
-    `store.url=${url}`,
-    `orchestrator.endpoint=${sims.endpoints.orchestrator}`,
-    `services.${service}.legacy.endpoint=${sims.endpoints[service as 'jarvis-memory']}`,
-    `reconcile.legacyDataDir=${dir}`,
-    `reconcile.orchestratorDatabaseUrl=${url}`,
-    'reconcile.recheckDelayMs=200',
-    // Each side stamps a live write with its own clock: legacy when it applies it, the orchestrator's copy when
-    // memshift saw the acknowledgement. Restarts under this load on two cores stretch that round trip past a
-    // second; what this test holds to is the writes themselves, so times may differ by a few seconds here.
-    'reconcile.timeToleranceS=10',
-  ];
-  const child = startChild(['reconcile', '--service', service, ...sets.flatMap((s) => ['--set', s])]);
-  return new Promise((resolve) => child.proc.once('exit', (code) => resolve({ code, output: child.output() })));
-}
 
 it('holds exactly the same writes on both sides after five kill -9 restarts under load', async () => {
   const [sims, url, memshift] = [stack.sims(), stack.url(), stack.memshift()];
@@ -53,7 +34,7 @@ it('holds exactly the same writes on both sides after five kill -9 restarts unde
   expectSidesAgree(sims, load);
   await sims.flush();
   for (const service of WRITTEN) {
-    const r = await reconcile(service);
+    const r = await stack.reconcile(service);
     expect(r.code, `${service}: ${r.output}`).toBe(0);
   }
 }, 300_000);

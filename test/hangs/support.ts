@@ -76,7 +76,27 @@ export function useChildStack(o: {
     await sims?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
-  return { sims: () => sims!, memshift: (i = 0) => children[i]!, url: () => url, dir: () => dir };
+  /**
+   * `memshift reconcile --service S` (with `args`, e.g. --repair) as a child over the simulators' persisted stores
+   * (the stack's `sims` given `storage` with the temp dir and the store's URL).
+   */
+  function reconcile(service: WrittenService, args: string[] = []): Promise<{ code: number | null; output: string }> {
+    const sets = [
+      `store.url=${url}`,
+      `orchestrator.endpoint=${sims!.endpoints.orchestrator}`,
+      `services.${service}.legacy.endpoint=${sims!.endpoints[service]}`,
+      `reconcile.legacyDataDir=${dir}`,
+      `reconcile.orchestratorDatabaseUrl=${url}`,
+      'reconcile.recheckDelayMs=200',
+      // Each side stamps a live write with its own clock: legacy when it applies it, the orchestrator's copy when
+      // memshift saw the acknowledgement. Restarts under load on two cores stretch that round trip past a second;
+      // what these tests hold to is the writes themselves, so times may differ by a few seconds here.
+      'reconcile.timeToleranceS=10',
+    ];
+    const child = startChild(['reconcile', '--service', service, ...args, ...sets.flatMap((s) => ['--set', s])]);
+    return new Promise((resolve) => child.proc.once('exit', (code) => resolve({ code, output: child.output() })));
+  }
+  return { sims: () => sims!, memshift: (i = 0) => children[i]!, url: () => url, dir: () => dir, reconcile };
 }
 
 /** A memshift child in front of `sims` for the written services, restartable on its fronts and store. */
