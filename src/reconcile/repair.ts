@@ -22,10 +22,10 @@ import { untilShown } from './settled.js';
 import type { Side } from '../plan/plan.js';
 import { sendOnce, type Resolver } from '../outbox/resolve.js';
 
-/** What keeps a side that cannot be cleared from the truth (`falls`: syncKey's per list), and whether time mends it. */
-function unmatched(service: ServiceName, falls: (number | undefined)[], sameHeader: boolean): string {
+/** What keeps a side that cannot be cleared from the truth (`meets`: syncKey's per list), and whether time mends it. */
+function unmatched(service: ServiceName, meets: unknown[], sameHeader: boolean): string {
   const shape = serviceOf(service).record;
-  const lists = shape.lists.filter((_, i) => falls[i] === undefined);
+  const lists = shape.lists.filter((_, i) => meets[i] === undefined);
   if (!lists.length)
     return `its ${shape.header.join(', ')} differs from the truth's and no request of the service sets it${shape.headerFollowsLists ? ' (the next write past the window makes it again)' : ''}`;
   const windows = lists.every((l) => l.retain !== undefined);
@@ -45,6 +45,8 @@ export interface SideWriter {
    * cannot clear a session); undefined where that is impossible (the legacy side itself).
    */
   clearKey?(key: string): Promise<void>;
+  /** Removes the newest `count` elements of a key's list i where no legacy request can (Translator.dropNewest). */
+  dropNewest?(key: string, list: number, count: number): Promise<void>;
   /** Sets a key's header where no legacy request can (Translator.restore); undefined where there is no such header. */
   restore?(key: string, header: unknown[]): Promise<void>;
 }
@@ -66,18 +68,25 @@ export async function syncKey(
 ): Promise<number> {
   const ops = serviceOf(service).repair;
   const shape = serviceOf(service).record;
-  const isPrefix = (i: number, short: unknown[][], long: unknown[][]) =>
-    short.length <= long.length && short.every((e, j) => sameElement(service, i, e, long[j]!, toleranceS));
   /**
-   * How many of the side's oldest elements of list i fall away for the rest to be the truth's with newer ones missing:
-   * 0 where the side holds a prefix. Where the legacy service keeps a list's newest `retain` (both sides are read so)
-   * and the truth's are that many, appending the missing ones drops as many of the side's oldest as the truth's window
-   * moved past them, so they may fall away (one at least kept: what matches places the rest). undefined: none does.
+   * Where the side's list i meets the truth's: past its oldest `fall`, its elements are the truth's first ones but for
+   * its newest `drop`, which go (a side keeping the history before them removes them, `dropNewest`); the rest of the
+   * truth is appended then. Elements may fall only where the legacy service keeps a list's newest `retain` (both sides
+   * are read so) and the truth's are that many: the appends move the window past them (all of them, the truth's whole
+   * window written again). Most elements kept first, then the fewest fallen; undefined where they cannot meet.
    */
-  const falling = (i: number, mine: unknown[][], list: unknown[][]): number | undefined => {
-    const most = list.length === shape.lists[i]?.retain ? mine.length - 1 : 0;
-    for (let k = 0; k <= most; k++) if (isPrefix(i, mine.slice(k), list)) return k;
-    return undefined;
+  const meeting = (i: number, mine: unknown[][], list: unknown[][]): { fall: number; drop: number } | undefined => {
+    const retain = shape.lists[i]?.retain;
+    const full = list.length === retain;
+    const dropping = writer.dropNewest !== undefined && retain !== undefined && (full || mine.length < retain);
+    let best: { fall: number; drop: number; kept: number } | undefined;
+    for (let fall = 0; fall <= (full ? mine.length : 0); fall++) {
+      let kept = 0;
+      while (fall + kept < mine.length && kept < list.length && sameElement(service, i, mine[fall + kept]!, list[kept]!, toleranceS)) kept++;
+      const drop = mine.length - fall - kept;
+      if ((drop === 0 || dropping) && (!best || kept > best.kept)) best = { fall, drop, kept };
+    }
+    return best && { fall: best.fall, drop: best.drop };
   };
   let sent = 0;
   const send = async (r: LegacyRequest, stamp?: unknown) => {
@@ -95,20 +104,23 @@ export async function syncKey(
     return sent;
   }
   const sameHeader = current !== undefined && isDeepStrictEqual(current.header, truth.header);
-  const falls = truth.lists.map((list, i) => (current ? falling(i, current.lists[i] ?? [], list) : undefined));
-  // A header the lists make (contextual's snapshot, recomputed by every add past the window) is made again by the appends.
-  const remade = shape.headerFollowsLists === true && falls.some((k) => k !== undefined && k > 0);
-  const appendable = current !== undefined && (sameHeader || remade) && falls.every((k) => k !== undefined);
-  const from = truth.lists.map((_, i) => (appendable ? (current!.lists[i]?.length ?? 0) - falls[i]! : 0));
-  if (!appendable) {
+  const meets = truth.lists.map((list, i) => (current ? meeting(i, current.lists[i] ?? [], list) : undefined));
+  // A header the lists make (contextual's snapshot, made again by every add past the window) is made by the appends
+  // once elements fall: the side then holds more than the window at the last of them.
+  const remade = shape.headerFollowsLists === true && meets.some((m) => m !== undefined && m.fall > 0);
+  const meet = current !== undefined && (sameHeader || remade) && meets.every((m) => m !== undefined);
+  if (!meet) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
-    if (current) await empty(!sameHeader, () => unmatched(service, falls, sameHeader));
+    if (current) await empty(!sameHeader, () => unmatched(service, meets, sameHeader));
     for (const r of ops.create?.(truth) ?? []) await send(r);
     await writer.restore?.(key, truth.header);
   }
   for (const [i, list] of truth.lists.entries()) {
-    const timed = serviceOf(service).record.lists[i]?.timed;
-    for (const element of list.slice(from[i])) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
+    const m = meet ? meets[i]! : { fall: 0, drop: 0 };
+    if (m.drop) await writer.dropNewest!(key, i, m.drop);
+    const timed = shape.lists[i]?.timed;
+    const from = meet ? (current!.lists[i]?.length ?? 0) - m.fall - m.drop : 0;
+    for (const element of list.slice(from)) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
   }
   return sent;
 }
@@ -184,8 +196,13 @@ function fenced(writer: SideWriter, fence: HoldFence): SideWriter {
       await fence.check();
       await write.apply(writer, args);
     };
-  const { clearKey, restore } = writer;
-  return { send: guard(writer.send), ...(clearKey ? { clearKey: guard(clearKey) } : {}), ...(restore ? { restore: guard(restore) } : {}) };
+  const { clearKey, dropNewest, restore } = writer;
+  return {
+    send: guard(writer.send),
+    ...(clearKey ? { clearKey: guard(clearKey) } : {}),
+    ...(dropNewest ? { dropNewest: guard(dropNewest) } : {}),
+    ...(restore ? { restore: guard(restore) } : {}),
+  };
 }
 
 /**
@@ -208,7 +225,7 @@ async function needsSync(
 ): Promise<boolean> {
   const needed = () => Promise.reject(new Needed());
   try {
-    await syncKey(service, key, target, current, { send: needed, clearKey: needed, restore: needed }, toleranceS);
+    await syncKey(service, key, target, current, { send: needed, clearKey: needed, dropNewest: needed, restore: needed }, toleranceS);
     return false;
   } catch (err) {
     if (err instanceof Needed) return true;
@@ -248,6 +265,7 @@ export function newWriter(
       if (reply !== undefined && !isSuccess(reply, rules)) throw new RepairError(`new ${request.action} refused: ${pyDumps(reply).slice(0, 200)}`);
     },
     ...(translator.restore ? { restore: translator.restore.bind(translator) } : {}),
+    ...(translator.dropNewest ? { dropNewest: translator.dropNewest.bind(translator) } : {}),
     async clearKey(key) {
       const sessionId = await ids.get(service, key);
       if (sessionId) await client.call('bulk_delete', sessionId, { filter: { memory_type: serviceOf(service).memoryType } });

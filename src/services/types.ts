@@ -121,4 +121,9 @@ export interface Translator {
    * for backfill and repair; absent where the header is written by requests.
    */
   restore?(key: string, header: unknown[]): Promise<void>;
+  /**
+   * Removes the newest `count` elements of a key's list i where the legacy protocol has none that does (contextual's
+   * interactions), for a repair that keeps the history before them; absent where clearing the key loses none.
+   */
+  dropNewest?(key: string, list: number, count: number): Promise<void>;
 }

@@ -1,8 +1,9 @@
 /**
  * Repairs of a contextual session past the agent's 50 interactions, as a copy parked for reconciliation leaves one: a
- * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again, the
- * orchestrator's history beyond the window kept), and a gap among them, which no request of that agent can fill, is
- * named with when it passes (50 newer interactions), and passes then.
+ * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again), one lacking
+ * an interaction among later ones has them written again after it (legacy: its whole window; the orchestrator: those
+ * after the gap, removed first, its history before them kept), and a gap legacy's protocol cannot mend (fewer than 50
+ * interactions) is named with when it passes (50 newer interactions), and passes then.
  */
 import { describe, expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
@@ -73,16 +74,27 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
-  it('names a gap among the interactions on legacy as not repairable until 50 newer ones are written, and it passes then', async () => {
+  it("writes legacy's whole window again where it lacks an interaction among later ones: then the orchestrator's", async () => {
     await throughMemshift(live, 'w3', 0, 55);
     await onlyOn(live, 'new', interaction('w3', 'only new'));
     await throughMemshift(live, 'w3', 55, 3);
     const first = await reconcile(live, true);
+    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // No request of the agent inserts one: the orchestrator's 50 newest are added again, and the agent keeps those.
+    expect(onLegacy(live, 'w3').contents).toEqual([...Array.from({ length: 46 }, (_, i) => `w3 #${i + 9}`), 'only new', 'w3 #55', 'w3 #56', 'w3 #57']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it('names a gap among fewer than 50 interactions on legacy as not repairable until 50 newer ones are written, and it passes then', async () => {
+    await throughMemshift(live, 'w4', 0, 20);
+    await onlyOn(live, 'new', interaction('w4', 'only new'));
+    await throughMemshift(live, 'w4', 20, 3);
+    const first = await reconcile(live, true);
     expect({ differing: first.run.differing, failed: first.run.repairFailed }).toEqual({ differing: 1, failed: 1 });
     expect(first.differences[0]!.unrepaired).toMatch(/interactions are not the truth's with newer ones missing.*once 50 newer interactions are written/);
     // Legacy as it was: nothing sent it.
-    expect(onLegacy(live, 'w3').contents.slice(-4)).toEqual(['w3 #54', 'w3 #55', 'w3 #56', 'w3 #57']);
-    await throughMemshift(live, 'w3', 58, 50);
+    expect(onLegacy(live, 'w4').contents).toEqual(Array.from({ length: 23 }, (_, i) => `w4 #${i}`));
+    await throughMemshift(live, 'w4', 23, 50);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 });
@@ -97,6 +109,17 @@ describe('at dual-write (truth: legacy)', () => {
     expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // All 55 it had (5 of them beyond legacy's window) and the one it lacked: not cleared and written again as 50.
     expect(onNew(live, 'w2')).toEqual([...Array.from({ length: 55 }, (_, i) => `w2 #${i}`), 'only legacy']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it("removes the orchestrator's interactions after one it lacks and writes them again, its history before them kept", async () => {
+    await throughMemshift(live, 'w5', 0, 55);
+    await onlyOn(live, 'legacy', interaction('w5', 'only legacy'));
+    await throughMemshift(live, 'w5', 55, 3);
+    const first = await reconcile(live, true);
+    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // Before, the session was cleared and written again as legacy's 50: #0-#8 were lost.
+    expect(onNew(live, 'w5')).toEqual([...Array.from({ length: 55 }, (_, i) => `w5 #${i}`), 'only legacy', 'w5 #55', 'w5 #56', 'w5 #57']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 });

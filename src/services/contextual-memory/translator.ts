@@ -106,6 +106,15 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     });
   }
 
+  /** A repair's removal of the session's newest interactions (list 0), keeping those before them and its decisions. */
+  dropNewest(sessionId: string, list: number, count: number): Promise<void> {
+    if (list !== 0) return Promise.reject(new Error(`contextual-memory drops interactions only, not list ${list}`));
+    return this.exclusive(sessionId, async () => {
+      const id = await this.sessions.find(sessionId);
+      for (const m of id ? await this.newestInteractions(id, count) : []) await this.client.call('delete', id, { memory_id: m.memoryId });
+    });
+  }
+
   /**
    * A write of this service is its memory, then the snapshot (a record_decision's, or past 50 interactions the
    * recomputed summary): when its outcome was unknown, the memory may be there without the snapshot update (lost, or
