@@ -23,6 +23,7 @@ import { openRows, sleep, useChildStack, waitUntil } from '../hangs/support.js';
 import { Load, type Agent } from '../hangs/load.js';
 import { conversationSummaries, legacyRecords, newRecords, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
+import { reconciled } from './reconciled.js';
 import { queryOnce } from '../outbox/support.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
@@ -82,31 +83,6 @@ const stack = useChildStack({
     ...(RECONCILE ? { storage: { dataDir: dir, orchestratorDatabaseUrl: url, writeDelayMs: 50 } } : {}),
   }),
 });
-
-/**
- * CHAOS_RECONCILE=1: `memshift reconcile` of each service, `--repair` where it finds differences, and again: those left,
- * but a contextual session's gap on legacy (a parked copy's write lost) the repair names as passing with newer writes.
- */
-async function reconciled(): Promise<string[]> {
-  await stack.sims().flush();
-  const flags = ['--set', `flags.file=${flagsFile}`];
-  const problems: string[] = [];
-  for (const service of SERVICES) {
-    const found = await stack.reconcile(service, [...flags, '--show-values']);
-    console.log(found.output);
-    if (found.code === 0) continue;
-    const repair = await stack.reconcile(service, ['--repair', ...flags]);
-    console.log(repair.output);
-    const passing = new Set([...repair.output.matchAll(/^ {2}\w+ +(\S+).*\n {4}not repaired: .*leaves the service's window/gm)].map((m) => m[1]!));
-    await stack.sims().flush();
-    const after = await stack.reconcile(service, flags);
-    const left = [...after.output.matchAll(/^ {2}(?:differing|missing_in_new|missing_in_legacy) +(\S+)/gm)].map((m) => m[1]!);
-    if (passing.size) console.log(`${service}: not repairable until newer writes pass them out of legacy's window: ${[...passing].join(', ')}`);
-    if (after.code !== 0 && (after.code !== 1 || !left.length || left.some((k) => !passing.has(k))))
-      problems.push(`${service}: differences after a repair\n${after.output}`);
-  }
-  return problems;
-}
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
 const n = (record: string) => Number(record.split('#')[1]);
@@ -292,7 +268,7 @@ it.each(SEEDS)(
       if (summaries && summaries.legacy !== summaries.fresh) problems.push(`${agent.key}: summaries differ ${JSON.stringify(summaries)}`);
       if (agent.staleReads.length) problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
     }
-    if (RECONCILE) problems.push(...(await reconciled()));
+    if (RECONCILE) problems.push(...(await reconciled(stack, flagsFile, SERVICES, load.agents)));
     expect(load.acked).toBeGreaterThan(500);
     expect(problems).toEqual([]);
   },

@@ -1,0 +1,41 @@
+/**
+ * The chaos probe's CHAOS_RECONCILE=1: `memshift reconcile` of each service, `--repair` where it finds differences, and
+ * again: the problems are the differences left, but a contextual session's gap on legacy (a parked copy's write lost)
+ * that the repair names as passing with newer writes, and any acknowledged write the repairs took from the orchestrator
+ * (it keeps the history legacy drops).
+ */
+import type { useChildStack } from '../hangs/support.js';
+import type { Agent } from '../hangs/load.js';
+import { newRecords, type WrittenService } from '../hangs/records.js';
+
+export async function reconciled(
+  stack: ReturnType<typeof useChildStack>,
+  flagsFile: string,
+  services: readonly WrittenService[],
+  agents: readonly Agent[],
+): Promise<string[]> {
+  await stack.sims().flush();
+  const flags = ['--set', `flags.file=${flagsFile}`];
+  const problems: string[] = [];
+  for (const service of services) {
+    const found = await stack.reconcile(service, [...flags, '--show-values']);
+    console.log(found.output);
+    if (found.code === 0) continue;
+    const repair = await stack.reconcile(service, ['--repair', ...flags]);
+    console.log(repair.output);
+    const passing = new Set([...repair.output.matchAll(/^ {2}\w+ +(\S+).*\n {4}not repaired: .*leaves the service's window/gm)].map((m) => m[1]!));
+    await stack.sims().flush();
+    const after = await stack.reconcile(service, flags);
+    const left = [...after.output.matchAll(/^ {2}(?:differing|missing_in_new|missing_in_legacy) +(\S+)/gm)].map((m) => m[1]!);
+    if (passing.size) console.log(`${service}: not repairable until newer writes pass them out of legacy's window: ${[...passing].join(', ')}`);
+    if (after.code !== 0 && (after.code !== 1 || !left.length || left.some((k) => !passing.has(k))))
+      problems.push(`${service}: differences after a repair\n${after.output}`);
+  }
+  for (const agent of agents) {
+    const held = new Set(newRecords(stack.sims(), agent));
+    const gone = agent.acked.filter((r) => !held.has(r));
+    if (gone.length)
+      problems.push(`${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).join(', ')} ...)`);
+  }
+  return problems;
+}
