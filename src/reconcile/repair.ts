@@ -48,7 +48,7 @@ export interface SideWriter {
   /** Removes the newest `count` elements of a key's list i where no legacy request can (Translator.dropNewest). */
   dropNewest?(key: string, list: number, count: number): Promise<void>;
   /** Sets a key's header where no legacy request can (Translator.restore); undefined where there is no such header. */
-  restore?(key: string, header: unknown[]): Promise<void>;
+  restore?(key: string, header: unknown[], listsKept?: boolean): Promise<void>;
 }
 
 export class RepairError extends Error {}
@@ -108,7 +108,9 @@ export async function syncKey(
   // A header the lists make (contextual's snapshot, made again by every add past the window) is made by the appends
   // once elements fall: the side then holds more than the window at the last of them.
   const remade = shape.headerFollowsLists === true && meets.some((m) => m !== undefined && m.fall > 0);
-  const meet = current !== undefined && (sameHeader || remade) && meets.every((m) => m !== undefined);
+  // Else a side whose header can be set (the orchestrator's snapshot) gets it set after the appends, not cleared first.
+  const set = !sameHeader && !remade && writer.restore !== undefined;
+  const meet = current !== undefined && (sameHeader || remade || set) && meets.every((m) => m !== undefined);
   if (!meet) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
     if (current) await empty(!sameHeader, () => unmatched(service, meets, sameHeader));
@@ -122,6 +124,7 @@ export async function syncKey(
     const from = meet ? (current!.lists[i]?.length ?? 0) - m.fall - m.drop : 0;
     for (const element of list.slice(from)) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
   }
+  if (meet && set) await writer.restore!(key, truth.header, true);
   return sent;
 }
 

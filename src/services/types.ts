@@ -118,9 +118,10 @@ export interface Translator {
   lookup(request: LegacyRequest, writeId: string): Promise<WriteLookup>;
   /**
    * Sets a key's header where the legacy protocol has no request for it (contextual-memory's stored snapshot),
-   * for backfill and repair; absent where the header is written by requests.
+   * for backfill and repair; absent where the header is written by requests. `listsKept`: the key's elements stay as
+   * they are (a repair of the header alone), so what the header holds of them (contextual's decisions) stays too.
    */
-  restore?(key: string, header: unknown[]): Promise<void>;
+  restore?(key: string, header: unknown[], listsKept?: boolean): Promise<void>;
   /**
    * Removes the newest `count` elements of a key's list i where the legacy protocol has none that does (contextual's
    * interactions), for a repair that keeps the history before them; absent where clearing the key loses none.

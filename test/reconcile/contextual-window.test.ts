@@ -16,6 +16,8 @@ import { send } from '../sim/helpers.js';
 
 const SERVICE = 'contextual-memory';
 
+type Summary = { conversation_summary: string; key_decisions: { decision: string }[] };
+
 const interaction = (session: string, content: string): LegacyRequest => ({ action: 'add_interaction', session_id: session, type: 'user_query', content });
 
 /** `count` interactions of `session` through memshift (new-primary: the orchestrator, then legacy through the outbox), landed on both. */
@@ -120,6 +122,26 @@ describe('at dual-write (truth: legacy)', () => {
     expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // Before, the session was cleared and written again as legacy's 50: #0-#8 were lost.
     expect(onNew(live, 'w5')).toEqual([...Array.from({ length: 55 }, (_, i) => `w5 #${i}`), 'only legacy', 'w5 #55', 'w5 #56', 'w5 #57']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it("sets the orchestrator's snapshot where it alone differs (legacy's cut by a read the orchestrator missed), its interactions and decisions kept", async () => {
+    await throughMemshift(live, 'w6', 0, 55);
+    const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
+    expect(await agent.call({ action: 'record_decision', session_id: 'w6', decision: 'use w6' })).toBe(true);
+    agent.close();
+    // A budget of 10 tokens cuts the stored summary to 20 characters (PROTOCOLS.md 1.2), on legacy alone.
+    await send(live.sims.endpoints[SERVICE], { action: 'get_context', session_id: 'w6', max_tokens: 10 });
+    const first = await reconcile(live, true);
+    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // Before, the session was cleared and written again as legacy's 50 and its decision.
+    expect(onNew(live, 'w6')).toEqual([...Array.from({ length: 55 }, (_, i) => `w6 #${i}`), 'use w6']);
+    const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
+    const read = { action: 'get_context', session_id: 'w6', max_tokens: 100_000 };
+    const [fresh, legacy] = [(await t.handle(read, { createMissing: false })) as Summary, (await send(live.sims.endpoints[SERVICE], read)) as Summary];
+    expect(fresh.conversation_summary).toBe(legacy.conversation_summary);
+    expect(fresh.conversation_summary).toMatch(/^.{20}\.\.\.$/s);
+    expect(fresh.key_decisions.map((d) => d.decision)).toEqual(['use w6']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 });

@@ -92,8 +92,11 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     }
   }
 
-  /** The legacy snapshot copied as it is (backfill, repair); its decisions follow as record_decision requests. */
-  restore(sessionId: string, [snapshot]: unknown[]): Promise<void> {
+  /**
+   * The legacy snapshot copied as it is (backfill, repair): its decisions follow as record_decision requests, or, where
+   * the session's memories stay (`listsKept`), the decisions it holds stay.
+   */
+  restore(sessionId: string, [snapshot]: unknown[], listsKept = false): Promise<void> {
     return this.exclusive(sessionId, async () => {
       const id = await this.session(sessionId);
       const current = await this.snapshotOf(id);
@@ -101,8 +104,8 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
         if (current) await this.client.call('delete', id, { memory_id: current.memoryId });
         return;
       }
-      // As read from the agent's file (numbers with their spelling), decisions to follow.
-      await this.store(id, current, { ...snapshot, key_decisions: [] } as Snapshot);
+      // As read from the agent's file (numbers with their spelling).
+      await this.store(id, current, { ...snapshot, key_decisions: listsKept ? (current?.value.key_decisions ?? []) : [] } as Snapshot);
     });
   }
 
