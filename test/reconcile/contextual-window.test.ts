@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
+import type { ReconcileResult } from '../../src/reconcile/reconcile.js';
 import type { LegacyRequest } from '../../src/services/types.js';
 import { createTranslators } from '../support/translators.js';
 import { useLiveStack, type LiveStack } from '../support/live-stack.js';
@@ -37,6 +38,18 @@ async function onlyOn(live: LiveStack, side: 'new' | 'legacy', request: LegacyRe
   else await createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE].handle(request, { createMissing: true });
 }
 
+/** 55 interactions of `session` through memshift, one more on `side` alone, then `later` more through memshift. */
+async function withGap(live: LiveStack, session: string, side: 'new' | 'legacy', later: number): Promise<void> {
+  await throughMemshift(live, session, 0, 55);
+  await onlyOn(live, side, interaction(session, `only ${side}`));
+  if (later) await throughMemshift(live, session, 55, later);
+}
+
+/** `session #from` .. as written, `count` of them. */
+const numbered = (session: string, from: number, count: number) => Array.from({ length: count }, (_, i) => `${session} #${from + i}`);
+
+const counts = (r: ReconcileResult) => ({ differing: r.run.differing, repaired: r.run.repaired, failed: r.run.repairFailed });
+
 const reconcile = async (live: LiveStack, repair: boolean) => {
   await live.sims.flush();
   return reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { repair });
@@ -59,17 +72,11 @@ describe('at new-primary (truth: the orchestrator)', () => {
   const live = useLiveStack(SERVICE, async () => {}, 'new-primary');
 
   it('appends the newest interaction legacy lacks (a copy parked at new-primary): its window and snapshot then the orchestrator', async () => {
-    await throughMemshift(live, 'w1', 0, 55);
-    await onlyOn(live, 'new', interaction('w1', 'only new'));
+    await withGap(live, 'w1', 'new', 0);
     const first = await reconcile(live, true);
-    expect({ truth: first.run.truth, differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({
-      truth: 'new',
-      differing: 1,
-      repaired: 1,
-      failed: 0,
-    });
+    expect({ truth: first.run.truth, ...counts(first) }).toEqual({ truth: 'new', differing: 1, repaired: 1, failed: 0 });
     const legacy = onLegacy(live, 'w1');
-    expect(legacy.contents).toEqual([...Array.from({ length: 49 }, (_, i) => `w1 #${i + 6}`), 'only new']);
+    expect(legacy.contents).toEqual([...numbered('w1', 6, 49), 'only new']);
     // Made again over the 51 newest as the agent makes it: the one it had was over #4-#54.
     expect(legacy.summary).toContain('Total queries: 51\n');
     expect(legacy.summary).toContain('- only new...\n- w1 #54...');
@@ -77,13 +84,11 @@ describe('at new-primary (truth: the orchestrator)', () => {
   }, 120_000);
 
   it("writes legacy's whole window again where it lacks an interaction among later ones: then the orchestrator's", async () => {
-    await throughMemshift(live, 'w3', 0, 55);
-    await onlyOn(live, 'new', interaction('w3', 'only new'));
-    await throughMemshift(live, 'w3', 55, 3);
+    await withGap(live, 'w3', 'new', 3);
     const first = await reconcile(live, true);
-    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // No request of the agent inserts one: the orchestrator's 50 newest are added again, and the agent keeps those.
-    expect(onLegacy(live, 'w3').contents).toEqual([...Array.from({ length: 46 }, (_, i) => `w3 #${i + 9}`), 'only new', 'w3 #55', 'w3 #56', 'w3 #57']);
+    expect(onLegacy(live, 'w3').contents).toEqual([...numbered('w3', 9, 46), 'only new', 'w3 #55', 'w3 #56', 'w3 #57']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
@@ -95,7 +100,7 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect({ differing: first.run.differing, failed: first.run.repairFailed }).toEqual({ differing: 1, failed: 1 });
     expect(first.differences[0]!.unrepaired).toMatch(/interactions are not the truth's with newer ones missing.*once 50 newer interactions are written/);
     // Legacy as it was: nothing sent it.
-    expect(onLegacy(live, 'w4').contents).toEqual(Array.from({ length: 23 }, (_, i) => `w4 #${i}`));
+    expect(onLegacy(live, 'w4').contents).toEqual(numbered('w4', 0, 23));
     await throughMemshift(live, 'w4', 23, 50);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
@@ -105,23 +110,20 @@ describe('at dual-write (truth: legacy)', () => {
   const live = useLiveStack(SERVICE, async () => {});
 
   it("appends the newest interaction the orchestrator lacks, keeping its history beyond the agent's 50", async () => {
-    await throughMemshift(live, 'w2', 0, 55);
-    await onlyOn(live, 'legacy', interaction('w2', 'only legacy'));
+    await withGap(live, 'w2', 'legacy', 0);
     const first = await reconcile(live, true);
-    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // All 55 it had (5 of them beyond legacy's window) and the one it lacked: not cleared and written again as 50.
-    expect(onNew(live, 'w2')).toEqual([...Array.from({ length: 55 }, (_, i) => `w2 #${i}`), 'only legacy']);
+    expect(onNew(live, 'w2')).toEqual([...numbered('w2', 0, 55), 'only legacy']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
   it("removes the orchestrator's interactions after one it lacks and writes them again, its history before them kept", async () => {
-    await throughMemshift(live, 'w5', 0, 55);
-    await onlyOn(live, 'legacy', interaction('w5', 'only legacy'));
-    await throughMemshift(live, 'w5', 55, 3);
+    await withGap(live, 'w5', 'legacy', 3);
     const first = await reconcile(live, true);
-    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // Before, the session was cleared and written again as legacy's 50: #0-#8 were lost.
-    expect(onNew(live, 'w5')).toEqual([...Array.from({ length: 55 }, (_, i) => `w5 #${i}`), 'only legacy', 'w5 #55', 'w5 #56', 'w5 #57']);
+    expect(onNew(live, 'w5')).toEqual([...numbered('w5', 0, 55), 'only legacy', 'w5 #55', 'w5 #56', 'w5 #57']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
@@ -133,9 +135,9 @@ describe('at dual-write (truth: legacy)', () => {
     // A budget of 10 tokens cuts the stored summary to 20 characters (PROTOCOLS.md 1.2), on legacy alone.
     await send(live.sims.endpoints[SERVICE], { action: 'get_context', session_id: 'w6', max_tokens: 10 });
     const first = await reconcile(live, true);
-    expect({ differing: first.run.differing, repaired: first.run.repaired, failed: first.run.repairFailed }).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // Before, the session was cleared and written again as legacy's 50 and its decision.
-    expect(onNew(live, 'w6')).toEqual([...Array.from({ length: 55 }, (_, i) => `w6 #${i}`), 'use w6']);
+    expect(onNew(live, 'w6')).toEqual([...numbered('w6', 0, 55), 'use w6']);
     const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
     const read = { action: 'get_context', session_id: 'w6', max_tokens: 100_000 };
     const [fresh, legacy] = [(await t.handle(read, { createMissing: false })) as Summary, (await send(live.sims.endpoints[SERVICE], read)) as Summary];
