@@ -93,10 +93,19 @@ export async function syncKey(
     await writer.send(r, stamp);
     sent++;
   };
+  // Emptied by removing its elements as read, where the side keeps history before a list's window that the truth's
+  // whole window then leaves behind it (or has none): the orchestrator's contextual interactions beyond the agent's 50.
+  const windowed =
+    writer.dropNewest !== undefined &&
+    current !== undefined &&
+    truth !== undefined &&
+    shape.lists.every((l, i) => l.retain === undefined || truth.lists[i]!.length === l.retain || (current.lists[i]?.length ?? 0) < l.retain);
   const empty = async (removeKey: boolean, why: () => string) => {
     const request = removeKey ? (ops.remove ?? ops.clear) : ops.clear;
     if (request) await send(request(key));
-    else if (writer.clearKey) await writer.clearKey(key);
+    else if (windowed) {
+      for (const [i, list] of current.lists.entries()) if (list.length) await writer.dropNewest!(key, i, list.length);
+    } else if (writer.clearKey) await writer.clearKey(key);
     else throw new RepairError(`${service} cannot make "${key}" like the truth on this side: ${why()}`);
   };
   if (!truth) {
@@ -124,7 +133,8 @@ export async function syncKey(
     const from = meet ? (current!.lists[i]?.length ?? 0) - m.fall - m.drop : 0;
     for (const element of list.slice(from)) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
   }
-  if (meet && set) await writer.restore!(key, truth.header, true);
+  // Set last where kept history made the appends make the header again.
+  if ((meet && set) || (!meet && windowed && writer.restore)) await writer.restore!(key, truth.header, true);
   return sent;
 }
 

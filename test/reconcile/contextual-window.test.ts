@@ -146,4 +146,25 @@ describe('at dual-write (truth: legacy)', () => {
     expect(fresh.key_decisions.map((d) => d.decision)).toEqual(['use w6']);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
+
+  it("writes the orchestrator's decisions again where it lacks one among later ones, its interactions before the window kept", async () => {
+    await throughMemshift(live, 'w7', 0, 55);
+    const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
+    const decide = (decision: string) => ({ action: 'record_decision', session_id: 'w7', decision });
+    expect(await agent.call(decide('first'))).toBe(true);
+    expect(await send(live.sims.endpoints[SERVICE], decide('only legacy'))).toBe(true);
+    expect(await agent.call(decide('last'))).toBe(true);
+    agent.close();
+    await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // Before, the session was cleared and written again as legacy's 50 interactions and 3 decisions.
+    expect(onNew(live, 'w7').filter((t) => t.startsWith('w7 #'))).toEqual(numbered('w7', 0, 55));
+    const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
+    const read = { action: 'get_context', session_id: 'w7', max_tokens: 100_000 };
+    const [fresh, legacy] = [(await t.handle(read, { createMissing: false })) as Summary, (await send(live.sims.endpoints[SERVICE], read)) as Summary];
+    expect(fresh.key_decisions.map((d) => d.decision)).toEqual(['first', 'only legacy', 'last']);
+    expect(fresh.conversation_summary).toBe(legacy.conversation_summary);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
 });

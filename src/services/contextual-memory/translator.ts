@@ -109,12 +109,11 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
     });
   }
 
-  /** A repair's removal of the session's newest interactions (list 0), keeping those before them and its decisions. */
+  /** A repair's removal of the session's newest interactions (list 0) or decisions (list 1), keeping those before them. */
   dropNewest(sessionId: string, list: number, count: number): Promise<void> {
-    if (list !== 0) return Promise.reject(new Error(`contextual-memory drops interactions only, not list ${list}`));
     return this.exclusive(sessionId, async () => {
       const id = await this.sessions.find(sessionId);
-      for (const m of id ? await this.newestInteractions(id, count) : []) await this.client.call('delete', id, { memory_id: m.memoryId });
+      for (const m of id ? await this.newestOf(id, count, list === 1) : []) await this.client.call('delete', id, { memory_id: m.memory_id });
     });
   }
 
@@ -197,17 +196,18 @@ export class ContextualMemoryTranslator extends ServiceTranslator {
 
   /** The session's newest interactions (decisions aside), newest first, at most `count`. */
   private async newestInteractions(orchestratorId: string, count: number): Promise<{ type: string; content: string; memoryId: string }[]> {
-    const isInteraction = (m: OrchestratorMemory) => !isObject(m.content.metadata) || m.content.metadata.type !== DECISION;
-    const found = await readNewest(this.client, orchestratorId, this.own, { wanted: (whole) => count - whole.filter(isInteraction).length });
-    return found
-      .filter(isInteraction)
-      .reverse()
-      .slice(0, count)
-      .map((m) => ({
-        type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined),
-        content: textOf(m.content.text),
-        memoryId: m.memory_id,
-      }));
+    return (await this.newestOf(orchestratorId, count, false)).map((m) => ({
+      type: textOf(isObject(m.content.metadata) ? m.content.metadata.type : undefined),
+      content: textOf(m.content.text),
+      memoryId: m.memory_id,
+    }));
+  }
+
+  /** The session's newest interactions, or decisions, newest first, at most `count`. */
+  private async newestOf(orchestratorId: string, count: number, decisions: boolean): Promise<OrchestratorMemory[]> {
+    const isOne = (m: OrchestratorMemory) => (isObject(m.content.metadata) && m.content.metadata.type === DECISION) === decisions;
+    const found = await readNewest(this.client, orchestratorId, this.own, { wanted: (whole) => count - whole.filter(isOne).length });
+    return found.filter(isOne).reverse().slice(0, count);
   }
 
   /** The stored snapshot (an agent_state memory of the session), if the session has one. */
