@@ -6,7 +6,7 @@
  */
 import type { useChildStack } from '../hangs/support.js';
 import type { Agent } from '../hangs/load.js';
-import { newRecords, type WrittenService } from '../hangs/records.js';
+import { newDecisions, newRecords, type WrittenService } from '../hangs/records.js';
 
 export async function reconciled(
   stack: ReturnType<typeof useChildStack>,
@@ -32,7 +32,7 @@ export async function reconciled(
       problems.push(`${service}: differences after a repair\n${after.output}`);
   }
   for (const agent of agents) {
-    const held = new Set(newRecords(stack.sims(), agent));
+    const held = new Set([...newRecords(stack.sims(), agent), ...newDecisions(stack.sims(), agent)]);
     const gone = agent.acked.filter((r) => !held.has(r));
     if (gone.length)
       problems.push(`${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).join(', ')} ...)`);

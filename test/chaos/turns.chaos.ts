@@ -1,30 +1,33 @@
 /**
- * The chaos probe (`npm run chaos`, not part of `npm test`): agents write all three services every 30 ms
- * through memshift children while, at random every 2-4 s, the stage turns between dual-write and new-primary,
- * JarvisMemoryAgent or ContextualMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
+ * The chaos probe (`npm run chaos`, not part of `npm test`): agents write all three services every 30 ms through
+ * memshift children while, at random every 2-4 s, the stage turns between dual-write and new-primary, JarvisMemoryAgent
+ * or ContextualMemoryAgent restarts, the orchestrator hangs or a replica is killed with kill -9 and restarted. Once the
  * outbox drained: every acknowledged write on both sides, none twice, the acknowledged ones in each agent's order on
  * both (ContextualMemoryAgent keeps a session's 50 newest: legacy holds what was written since the oldest acknowledged
  * write it kept, but for copies parked for reconciliation as it offers no read that shows them, printed; and both
- * summary snapshots agree); and every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was unknown): printed,
- * not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60),
- * CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also paused),
- * CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL recovery),
- * CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_AS_DEPLOYED=1
- * (ContextualMemoryAgent's replies as deployed), CHAOS_RECONCILE=1 (then `memshift reconcile --repair`: no difference left), CHAOS_SET
- * (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a
- * backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the
- * contextual agents joined, a seed's faults are not those it drew before.
+ * summary snapshots agree; test/chaos/judged.ts); a ContextualMemoryAgent agent's every seventh write is a decision,
+ * held to the same on legacy's snapshot and on the orchestrator's memories and snapshot (no window: all of them); and
+ * every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for
+ * may land on one side after later writes (its outcome was unknown): printed, not failed. Env: CHAOS_SEEDS (default
+ * 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60), CHAOS_PAUSES=1 (replicas also paused),
+ * CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_STORE_CRASHES=1 (the state store's server crashes:
+ * a backend killed, every connection ended, WAL recovery), CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts
+ * too, with requests in hand), CHAOS_AS_DEPLOYED=1 (ContextualMemoryAgent's replies as deployed), CHAOS_RECONCILE=1
+ * (then `memshift reconcile --repair`: no difference left), CHAOS_SET (settings given to each replica:
+ * `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a backend answering around the
+ * legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the contextual agents joined, a seed's
+ * faults are not those it drew before.
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openRows, sleep, useChildStack, waitUntil } from '../hangs/support.js';
-import { Load, type Agent } from '../hangs/load.js';
-import { conversationSummaries, legacyRecords, newRecords, type WrittenService } from '../hangs/records.js';
+import { Load } from '../hangs/load.js';
+import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { queryOnce } from '../outbox/support.js';
+import { judged, loneRows, outOfOrder, parkedUnknowable, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -84,90 +87,6 @@ const stack = useChildStack({
   }),
 });
 
-/** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
-const n = (record: string) => Number(record.split('#')[1]);
-const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && n(r) < n(records[i - 1]!));
-
-/**
- * What legacy must hold of the orchestrator's records, and the acknowledged writes among them in their order: all of
- * them, except that ContextualMemoryAgent keeps a session's newest 50 interactions. There, what the agent wrote after
- * the oldest acknowledged write legacy kept (its agent sends one request at a time: each landed on legacy after it).
- */
-function legacyShare(agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): { owed: string[]; acked: string[] } {
-  if (agent.service !== 'contextual-memory') return { owed: fresh, acked: agent.acked };
-  const acked = new Set(agent.acked);
-  const from = Math.min(...legacy.filter((r) => acked.has(r)).map(n));
-  const owed = (r: string) => n(r) >= from && !parked.has(r);
-  return { owed: fresh.filter(owed), acked: agent.acked.filter(owed) };
-}
-
-/**
- * The agent's writes parked for reconciliation because ContextualMemoryAgent offers no read that shows them (README
- * "What it cannot tell"): a copy towards it whose outcome is unknown, or the copy towards the orchestrator of a write
- * whose outcome on it is unknown (no late reply came). Legacy is not held to them, nor the orchestrator to legacy's.
- */
-async function parkedUnknowable(url: string, agent: Agent): Promise<Set<string>> {
-  const rows = await queryOnce<{ request: string }>(
-    url,
-    `SELECT convert_from(request, 'UTF8') AS request FROM outbox
-      WHERE service = $1 AND key = $2 AND status = 'dead' AND last_error LIKE '%offers no read that shows this write%'`,
-    [agent.service, agent.key],
-  );
-  // A record's interaction by its text; anything else (a get_context, carried in order as it may cut the snapshot) by its action.
-  return new Set(rows.map((r) => JSON.parse(r.request) as { content?: unknown; action?: unknown }).map((q) => String(q.content ?? q.action)));
-}
-
-function judged(agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): string[] {
-  const share = legacyShare(agent, legacy, fresh, parked);
-  const acked = new Set(agent.acked);
-  const problems: string[] = [];
-  for (const [side, records, wanted] of [
-    ['legacy', legacy, share.acked],
-    ['new', fresh, agent.acked],
-  ] as const) {
-    // A parked copy may or may not have landed on legacy: its place there is not judged.
-    const kept = records.filter((r) => acked.has(r) && !(side === 'legacy' && parked.has(r)));
-    const at = wanted.findIndex((r, i) => kept[i] !== r);
-    const where = at < 0 ? -1 : records.indexOf(wanted[at]!);
-    if (at >= 0)
-      problems.push(
-        `${side}: acknowledged ${wanted[at]} missing or out of order (${side} around it: ${records
-          .slice(Math.max(0, where - 3), where + 4)
-          .map(n)
-          .join(' ')})`,
-      );
-    if (new Set(records).size !== records.length) problems.push(`${side}: a write twice`);
-  }
-  if (lone(legacy, fresh, share.owed, parked).length) problems.push('a write on one side only');
-  return problems;
-}
-
-/** Writes on legacy the orchestrator lacks (but parked ones: legacy's outcome unknown), and those legacy owes (legacyShare) and lacks. */
-const lone = (legacy: string[], fresh: string[], owed: string[], parked: Set<string>): string[] => {
-  const [l, f] = [new Set(legacy), new Set(fresh)];
-  return [...legacy.filter((r) => !f.has(r) && !parked.has(r)), ...owed.filter((r) => !l.has(r))];
-};
-
-/**
- * For looking into a failure: the agent's writes that one side holds and the other not, and the key's outbox rows
- * other than done ones (a finished row's request is scrubbed: its write is known by its times, not its text).
- */
-async function loneRows(url: string, agent: Agent, legacy: string[], fresh: string[], parked: Set<string>): Promise<string> {
-  const lonely = lone(legacy, fresh, legacyShare(agent, legacy, fresh, parked).owed, parked);
-  const rows = await queryOnce(
-    url,
-    `SELECT seq, side, status, attempts, sent, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at
-       FROM outbox WHERE service = $1 AND key = $2 AND status <> 'done' ORDER BY seq`,
-    [agent.service, agent.key],
-  );
-  const acked = new Set(agent.acked);
-  const onLegacy = new Set(legacy);
-  return [
-    `  lone: ${lonely.map((r) => `${n(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
-    ...rows.map((r) => `  ${JSON.stringify(r)}`),
-  ].join('\n');
-}
-
 it.each(SEEDS)(
   'seed %i: acknowledged writes on both sides, once each, in their order',
   async (seed) => {
@@ -180,6 +99,7 @@ it.each(SEEDS)(
       intervalMs: 30,
       endpoint: (s, _a, k) => replicas[k % REPLICAS]!.fronts[s],
       readEvery: 5,
+      decideEvery: 7,
       asDeployed: AS_DEPLOYED,
     });
     let r = seed;
@@ -253,14 +173,15 @@ it.each(SEEDS)(
     );
     const problems: string[] = [];
     for (const agent of load.agents) {
-      const [legacy, fresh] = [legacyRecords(sims, agent), newRecords(sims, agent)];
+      const sides = sidesOf(sims, agent);
+      const { legacy, fresh } = sides;
       const unknown = [...outOfOrder(legacy), ...outOfOrder(fresh)].filter((x) => !agent.acked.includes(x));
       if (unknown.length) console.log(`${agent.key}: written with an error for the agent, landed after later writes: ${unknown.join(', ')}`);
       const parked = await parkedUnknowable(url, agent);
       if (parked.size) console.log(`${agent.key}: parked for reconciliation, their outcome on legacy unknown: ${[...parked].join(', ')}`);
-      const found = judged(agent, legacy, fresh, parked);
+      const found = judged(agent, sides, parked);
       problems.push(...found.map((p) => `${agent.key}: ${p}`));
-      if (found.length) console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, legacy, fresh, parked)}`);
+      if (found.length) console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, sides, parked)}`);
       // The agent's summary is over its newest writes: compared where both sides hold those in one order (a write with an
       // unknown outcome may land late on one side).
       const inOneOrder = legacy.every((r, i) => fresh[fresh.length - legacy.length + i] === r);

@@ -7,6 +7,8 @@ export interface Agent {
   service: WrittenService;
   key: string;
   acked: string[];
+  /** The records sent as decisions (LoadOptions.decideEvery), acknowledged or not: the others are interactions. */
+  decided: Set<string>;
   /** When each request that failed was sent. */
   errorsAt: number[];
   /** The writes answered with an error, and the error's words (with when each was sent, in seconds after the load started). */
@@ -28,6 +30,8 @@ export interface LoadOptions {
   timeoutMs?: number;
   /** Every this many requests an agent reads its key back instead (get_context, get_memories) and looks for its last acknowledged write. */
   readEvery?: number;
+  /** Every this many requests a ContextualMemoryAgent agent records its record as a decision (record_decision) instead. */
+  decideEvery?: number;
   /** ContextualMemoryAgent as deployed (PROTOCOLS.md 1.2): its replies are those of AS_DEPLOYED_CONTEXTUAL. */
   asDeployed?: boolean;
 }
@@ -50,6 +54,7 @@ export class Load {
           service,
           key: `${o.prefix}-${KEY_LETTER[service]}${a}`,
           acked: [],
+          decided: new Set(),
           errorsAt: [],
           writeErrors: new Map(),
           staleReads: [],
@@ -128,14 +133,15 @@ export class Load {
             protocol.read(agent.key),
             (r) => {
               if (!protocol.answered(r)) return false;
-              if (protocol.shows(r, last, { acked: agent.acked.length, erred }) === false) agent.staleReads.push(last);
+              const interactions = agent.acked.filter((x) => !agent.decided.has(x)).length;
+              if (protocol.shows(r, last, { interactions, erred, decision: agent.decided.has(last) }) === false) agent.staleReads.push(last);
               return true;
             },
             (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
           );
           if (!answered) agent.reads.failed++;
         } else if (
-          await call(endpoint, protocol.write(agent.key, record, n), protocol.written, (error) =>
+          await call(endpoint, this.writing(agent, protocol, record, n), protocol.written, (error) =>
             agent.writeErrors.set(record, `${error} (sent at ${((next - this.o.intervalMs - this.startedAt) / 1000).toFixed(1)}s)`),
           )
         ) {
@@ -150,6 +156,14 @@ export class Load {
       for (const c of clients.values()) c.close();
     }
   }
+
+  /** Record `n`'s request: a decision every `decideEvery` requests where the agent records decisions. */
+  private writing(agent: Agent, protocol: AgentProtocol, record: string, n: number): unknown {
+    const every = this.o.decideEvery;
+    if (!protocol.decide || !every || n % every !== every - 1) return protocol.write(agent.key, record, n);
+    agent.decided.add(record);
+    return protocol.decide(agent.key, record);
+  }
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -158,11 +172,16 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 interface AgentProtocol {
   write(key: string, record: string, n: number): unknown;
   written(reply: unknown): boolean;
+  /** Record as a decision, where the service has them (its reply read by `written`). */
+  decide?(key: string, record: string): unknown;
   read(key: string): unknown;
   /** An answer to the read, not an error. */
   answered(reply: unknown): boolean;
-  /** Whether an answered read shows `record` (the last acknowledged write), undefined where the reply cannot tell. */
-  shows(reply: unknown, record: string, history: { acked: number; erred: number }): boolean | undefined;
+  /**
+   * Whether an answered read shows `record` (the last acknowledged write, a decision or not), undefined where the reply
+   * cannot tell: `interactions` acknowledged so far, `erred` writes answered with an error since `record`.
+   */
+  shows(reply: unknown, record: string, history: { interactions: number; erred: number; decision: boolean }): boolean | undefined;
 }
 
 const PROTOCOL: Record<WrittenService, AgentProtocol> = {
@@ -181,15 +200,21 @@ const PROTOCOL: Record<WrittenService, AgentProtocol> = {
     shows: (r, record) => JSON.stringify(r).includes(`"${record}"`),
   },
   // Bare true for a write; get_context answers the stored snapshot (bare null before the session passes 50
-  // interactions), whose conversation summary lists the three newest queries, each as "- <text[:100]>...".
+  // interactions or records a decision), whose conversation summary lists the three newest queries, each as
+  // "- <text[:100]>...", and whose key_decisions hold every decision recorded.
   'contextual-memory': {
     write: (key, record) => ({ action: 'add_interaction', session_id: key, type: 'user_query', content: record }),
     written: (r) => r === true,
+    decide: (key, record) => ({ action: 'record_decision', session_id: key, decision: record }),
     read: (key) => ({ action: 'get_context', session_id: key }),
     answered: (r) => r === null || (isRecord(r) && r.status === undefined),
-    // Past 50 writes with none unknown since the last acknowledged one, that one is the newest query.
-    shows: (r, record, { acked, erred }) =>
-      acked <= 50 || erred > 0 ? undefined : isRecord(r) && String(r.conversation_summary).includes(`\n- ${record}...\n`),
+    // A decision is kept for good; past 50 interactions with no write unknown since the last acknowledged one, that one is the newest query.
+    shows: (r, record, { interactions, erred, decision }) =>
+      decision
+        ? isRecord(r) && Array.isArray(r.key_decisions) && r.key_decisions.some((d) => isRecord(d) && d.decision === record)
+        : interactions <= 50 || erred > 0
+          ? undefined
+          : isRecord(r) && String(r.conversation_summary).includes(`\n- ${record}...\n`),
   },
 };
 

@@ -18,27 +18,52 @@ export function legacyRecords(sims: SimHandle, agent: Keyed): string[] {
   return (sims.models['jarvis-memory'].users.get(agent.key) ?? []).map((e) => String((e.memory as { record?: unknown }).record));
 }
 
-/** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order. */
-export function newRecords(sims: SimHandle, agent: Keyed): string[] {
-  const o = sims.models.orchestrator;
+/** The orchestrator sessions the simulator holds for the agent's key (a lost create reply or racing replicas make more than one). */
+function sessionIds(sims: SimHandle, agent: Keyed): Set<string> {
   const field = agent.service === 'jarvis-memory' ? 'legacy_user_id' : 'legacy_session_id';
-  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata[field] === agent.key).map((s) => s.session_id));
+  return new Set([...sims.models.orchestrator.sessions.values()].filter((s) => s.metadata[field] === agent.key).map((s) => s.session_id));
+}
+
+/** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order: decisions or the rest. */
+function activeRecords(sims: SimHandle, agent: Keyed, decisions: boolean): string[] {
+  const ids = sessionIds(sims, agent);
   const type = { 'session-memory': 'conversation', 'jarvis-memory': 'entity', 'contextual-memory': 'context' }[agent.service];
-  // Contextual interactions only: its decisions are context memories too.
+  // A contextual decision is a context memory too.
   const decision = (m: { content: { metadata?: unknown } }) => (m.content.metadata as { type?: unknown } | undefined)?.type === 'decision';
-  return [...o.memories.values()]
-    .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === type && !decision(m))
+  return [...sims.models.orchestrator.memories.values()]
+    .filter((m) => ids.has(m.session_id) && m.is_active && m.memory_type === type && decision(m) === decisions)
     .sort((a, b) => a.seq - b.seq)
     .map((m) =>
       agent.service === 'jarvis-memory' ? String(((m.content.metadata as { memory?: { record?: unknown } }).memory ?? {}).record) : String(m.content.text),
     );
 }
 
+/** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order; no decisions. */
+export const newRecords = (sims: SimHandle, agent: Keyed): string[] => activeRecords(sims, agent, false);
+
+/** A contextual session's decisions: the orchestrator's decision memories, in insertion order. */
+export const newDecisions = (sims: SimHandle, agent: Keyed): string[] => activeRecords(sims, agent, true);
+
+/** The snapshot the orchestrator holds for a contextual session (what get_context answers through memshift). */
+function newSnapshot(sims: SimHandle, agent: Keyed): { conversation_summary?: unknown; key_decisions?: unknown } | undefined {
+  const ids = sessionIds(sims, agent);
+  // Of the key's sessions, the one holding a snapshot.
+  const stored = [...sims.models.orchestrator.memories.values()].find((m) => ids.has(m.session_id) && m.is_active && m.memory_type === 'agent_state');
+  return (stored?.content.metadata as { snapshot?: { conversation_summary?: unknown } } | undefined)?.snapshot;
+}
+
+const decisionsIn = (summary: { key_decisions?: unknown } | undefined): string[] =>
+  Array.isArray(summary?.key_decisions) ? summary.key_decisions.map((d) => String((d as { decision?: unknown }).decision)) : [];
+
+/** A contextual session's decisions in the agent's snapshot on each side, in their order there. */
+export function snapshotDecisions(sims: SimHandle, agent: Keyed): { legacy: string[]; fresh: string[] } {
+  return { legacy: decisionsIn(sims.models['contextual-memory'].sessions.get(agent.key)?.summary), fresh: decisionsIn(newSnapshot(sims, agent)) };
+}
+
 /** A contextual session's conversation summary in the agent's snapshot on each side (undefined where none is stored). */
 export function conversationSummaries(sims: SimHandle, agent: Keyed): { legacy: unknown; fresh: unknown } {
-  const o = sims.models.orchestrator;
-  const ids = new Set([...o.sessions.values()].filter((s) => s.metadata.legacy_session_id === agent.key).map((s) => s.session_id));
-  const stored = [...o.memories.values()].find((m) => ids.has(m.session_id) && m.is_active && m.memory_type === 'agent_state');
-  const snapshot = (stored?.content.metadata as { snapshot?: { conversation_summary?: unknown } } | undefined)?.snapshot;
-  return { legacy: sims.models['contextual-memory'].sessions.get(agent.key)?.summary?.conversation_summary, fresh: snapshot?.conversation_summary };
+  return {
+    legacy: sims.models['contextual-memory'].sessions.get(agent.key)?.summary?.conversation_summary,
+    fresh: newSnapshot(sims, agent)?.conversation_summary,
+  };
 }

@@ -1,0 +1,135 @@
+/** What the chaos probe holds each agent's key to once the outbox drained: its acknowledged writes on both sides, once each, in their order. */
+import type { Agent } from '../hangs/load.js';
+import type { SimHandle } from '../../src/tools/sim/index.js';
+import { legacyRecords, newDecisions, newRecords, snapshotDecisions } from '../hangs/records.js';
+import { queryOnce } from '../outbox/support.js';
+
+/** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
+const n = (record: string) => Number(record.split('#')[1]);
+export const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && n(r) < n(records[i - 1]!));
+
+/**
+ * A key's records on each side: its interactions (or memories), and a contextual session's decisions in the snapshot
+ * on each side and as the orchestrator's memories.
+ */
+export interface Sides {
+  legacy: string[];
+  fresh: string[];
+  decisions: { legacy: string[]; fresh: string[]; memories: string[] };
+}
+
+export function sidesOf(sims: SimHandle, agent: Agent): Sides {
+  const decided = agent.service === 'contextual-memory';
+  return {
+    legacy: legacyRecords(sims, agent),
+    fresh: newRecords(sims, agent),
+    decisions: decided ? { ...snapshotDecisions(sims, agent), memories: newDecisions(sims, agent) } : { legacy: [], fresh: [], memories: [] },
+  };
+}
+
+/** The agent's acknowledged interactions (or memories), in their order: its decisions apart. */
+const ackedWrites = (agent: Agent) => agent.acked.filter((r) => !agent.decided.has(r));
+
+/**
+ * What legacy must hold of the orchestrator's records, and the acknowledged writes among them in their order: all of
+ * them, except that ContextualMemoryAgent keeps a session's newest 50 interactions. There, what the agent wrote after
+ * the oldest acknowledged write legacy kept (its agent sends one request at a time: each landed on legacy after it).
+ */
+function legacyShare(agent: Agent, { legacy, fresh }: Sides, parked: Set<string>): { owed: string[]; acked: string[] } {
+  if (agent.service !== 'contextual-memory') return { owed: fresh, acked: agent.acked };
+  const acked = new Set(agent.acked);
+  const from = Math.min(...legacy.filter((r) => acked.has(r)).map(n));
+  const owed = (r: string) => n(r) >= from && !parked.has(r);
+  return { owed: fresh.filter(owed), acked: ackedWrites(agent).filter(owed) };
+}
+
+/**
+ * The agent's writes parked for reconciliation because ContextualMemoryAgent offers no read that shows them (README
+ * "What it cannot tell"): a copy towards it whose outcome is unknown, or the copy towards the orchestrator of a write
+ * whose outcome on it is unknown (no late reply came). Legacy is not held to them, nor the orchestrator to legacy's.
+ */
+export async function parkedUnknowable(url: string, agent: Agent): Promise<Set<string>> {
+  const rows = await queryOnce<{ request: string }>(
+    url,
+    `SELECT convert_from(request, 'UTF8') AS request FROM outbox
+      WHERE service = $1 AND key = $2 AND status = 'dead' AND last_error LIKE '%offers no read that shows this write%'`,
+    [agent.service, agent.key],
+  );
+  // A record by its text (an interaction's content, a decision); anything else (a get_context, carried in order as it
+  // may cut the snapshot) by its action.
+  const named = (q: { content?: unknown; decision?: unknown; action?: unknown }) => String(q.content ?? q.decision ?? q.action);
+  return new Set(rows.map((r) => named(JSON.parse(r.request) as Record<string, unknown>)));
+}
+
+/** `wanted` (acknowledged records) in their order among the acknowledged ones of a side's `records`, and none there twice. */
+function inOrder(side: string, records: string[], wanted: string[], counted: (r: string) => boolean): string[] {
+  const kept = records.filter(counted);
+  const at = wanted.findIndex((r, i) => kept[i] !== r);
+  const where = at < 0 ? -1 : records.indexOf(wanted[at]!);
+  const around = records.slice(Math.max(0, where - 3), where + 4).map(n);
+  return [
+    ...(at >= 0 ? [`${side}: acknowledged ${wanted[at]} missing or out of order (${side} around it: ${around.join(' ')})`] : []),
+    ...(new Set(records).size !== records.length ? [`${side}: a write twice`] : []),
+  ];
+}
+
+/** What is wrong with the agent's key on the two sides (nothing: an empty list). */
+export function judged(agent: Agent, sides: Sides, parked: Set<string>): string[] {
+  const share = legacyShare(agent, sides, parked);
+  const acked = new Set(agent.acked);
+  // A parked copy may or may not have landed on legacy: its place there is not judged.
+  const onLegacy = (r: string) => acked.has(r) && !parked.has(r);
+  const problems = [...inOrder('legacy', sides.legacy, share.acked, onLegacy), ...inOrder('new', sides.fresh, ackedWrites(agent), (r) => acked.has(r))];
+  if (lone(sides, share.owed, parked).length) problems.push('a write on one side only');
+  // Decisions: the agent keeps every one (no window), the orchestrator as memories and in the snapshot get_context answers.
+  const decisions = agent.acked.filter((r) => agent.decided.has(r));
+  const { legacy, fresh, memories } = sides.decisions;
+  problems.push(
+    ...inOrder(
+      'legacy decisions',
+      legacy,
+      decisions.filter((r) => !parked.has(r)),
+      onLegacy,
+    ),
+    ...inOrder('new decisions', fresh, decisions, (r) => acked.has(r)),
+    ...inOrder('new decision memories', memories, decisions, (r) => acked.has(r)),
+  );
+  if (memories.some((r) => !fresh.includes(r)) || fresh.some((r) => !memories.includes(r)))
+    problems.push("the orchestrator's decisions and its snapshot's differ");
+  if (loneDecisions(sides, parked).length) problems.push('a decision on one side only');
+  return problems;
+}
+
+/** Writes on legacy the orchestrator lacks (but parked ones: legacy's outcome unknown), and those legacy owes (legacyShare) and lacks. */
+function lone({ legacy, fresh }: Sides, owed: string[], parked: Set<string>): string[] {
+  const [l, f] = [new Set(legacy), new Set(fresh)];
+  return [...legacy.filter((r) => !f.has(r) && !parked.has(r)), ...owed.filter((r) => !l.has(r))];
+}
+
+/** Decisions on one side only, but parked ones (legacy keeps them all: it owes every one). */
+const loneDecisions = ({ decisions }: Sides, parked: Set<string>): string[] =>
+  lone(
+    { legacy: decisions.legacy, fresh: decisions.memories, decisions },
+    decisions.memories.filter((r) => !parked.has(r)),
+    parked,
+  );
+
+/**
+ * For looking into a failure: the agent's writes that one side holds and the other not, and the key's outbox rows
+ * other than done ones (a finished row's request is scrubbed: its write is known by its times, not its text).
+ */
+export async function loneRows(url: string, agent: Agent, sides: Sides, parked: Set<string>): Promise<string> {
+  const lonely = [...lone(sides, legacyShare(agent, sides, parked).owed, parked), ...loneDecisions(sides, parked)];
+  const rows = await queryOnce(
+    url,
+    `SELECT seq, side, status, attempts, sent, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at
+       FROM outbox WHERE service = $1 AND key = $2 AND status <> 'done' ORDER BY seq`,
+    [agent.service, agent.key],
+  );
+  const acked = new Set(agent.acked);
+  const onLegacy = new Set([...sides.legacy, ...sides.decisions.legacy]);
+  return [
+    `  lone: ${lonely.map((r) => `${n(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
+    ...rows.map((r) => `  ${JSON.stringify(r)}`),
+  ].join('\n');
+}
