@@ -153,6 +153,7 @@ export class Outbox implements SecondaryWrites {
       resolver: new Resolver({
         sides: o.sides,
         appliedOn: (service, key, side, exceptId, limit) => this.table.appliedOn(service, key, side, exceptId, limit),
+        writtenAfter: (service, key, id) => this.table.writtenAfter(service, key, id),
         barrierPings: o.barrierPings,
       }),
       observer: o.observer,

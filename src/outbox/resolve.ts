@@ -15,7 +15,7 @@ import type { Side } from '../plan/plan.js';
 import type { Route } from '../routes/route.js';
 import { isUnknownOutcome, LegError, type Leg } from '../legs/types.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
-import { appliedAt, effectDigest } from '../services/legacy-lookup.js';
+import { appliedAt, clearLanded, effectDigest } from '../services/legacy-lookup.js';
 import type { AppliedWrite } from './table.js';
 import { MayStillLand } from './hold.js';
 import type { LegacyRequest, Translator } from '../services/types.js';
@@ -43,6 +43,11 @@ export interface ResolverOptions {
   appliedOn(service: ServiceName, key: string, side: Side, exceptId: string, limit: number): Promise<AppliedWrite[]>;
   /** Pings that drain a gone connection's requests from a side's backend: more than its leg's in-flight bound. */
   barrierPings(service: ServiceName, side: Side): number;
+  /**
+   * The key's writes stored after write `id`, which may have landed on their primary: see OutboxTable.writtenAfter.
+   * Without it (a resolver of writes no outbox tracks) a clear counts as idempotent wherever it is looked up.
+   */
+  writtenAfter?(service: ServiceName, key: string, id: string): Promise<AppliedWrite[]>;
 }
 
 /** The write being looked up: its route, and its id (the outbox row's; the orchestrator tag). */
@@ -96,17 +101,43 @@ export class Resolver {
     return side === 'legacy' && !serviceOf(w.route.service).lookup.read(w.route.request as LegacyRequest);
   }
 
-  /** find(), and the time the legacy side gave the record it found (a copy then carries that exact time). */
-  async findRecord(side: Side, w: WriteRef, sentOn: number | undefined, since: number): Promise<FoundRecord> {
+  /**
+   * find(), and the time the legacy side gave the record it found (a copy then carries that exact time). `primary`:
+   * `side` is the write's primary, where a clear is looked up by what it left (clearFound); on its secondary, where
+   * the key's later copies wait behind it, a clear is sent again.
+   */
+  async findRecord(side: Side, w: WriteRef, sentOn: number | undefined, since: number, primary = false): Promise<FoundRecord> {
     const service = w.route.service;
     const request = w.route.request as LegacyRequest;
     const lookup = serviceOf(service).lookup;
     if (this.unknowable(side, w)) return { found: 'unknowable' };
-    if (side === 'legacy' && !('adds' in lookup.effect(request))) return { found: 'idempotent' };
+    const clear = primary && 'clears' in lookup.effect(request) && this.o.writtenAfter !== undefined && lookup.read(request) !== undefined;
+    if (side === 'legacy' && !clear && !('adds' in lookup.effect(request))) return { found: 'idempotent' };
     const leg = this.legOf(service, side);
     if (sentOn === undefined || leg.connection() !== sentOn) await this.barrier(leg, side, this.o.barrierPings(service, side), since);
+    if (clear) return { found: await this.clearFound(side, w) };
     if (side === 'new') return { found: await this.o.sides(service).translator.lookup(request, w.id) };
     return this.readLegacy(w);
+  }
+
+  /**
+   * Whether a clear landed on its primary, from what the key holds there now (legacy-lookup.ts clearLanded): taken as
+   * applied whatever it found, a clear the primary never had (a restart lost it queued) emptied the secondary of
+   * acknowledged writes the primary kept.
+   */
+  private async clearFound(side: Side, w: WriteRef): Promise<Found> {
+    const { service, key } = w.route;
+    const lookup = serviceOf(service).lookup;
+    const read = lookup.read(w.route.request as LegacyRequest)!;
+    const reply =
+      side === 'legacy'
+        ? parseReply(await this.legOf(service, side).call(pyDumps(read)))
+        : await this.o.sides(service).translator.handle(read, { createMissing: false });
+    const records = lookup.records(reply);
+    if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
+    const later = await this.o.writtenAfter!(service, key ?? '', w.id);
+    const effects = later.map((o) => o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest));
+    return clearLanded(records, effects) ? 'applied' : 'absent';
   }
 
   /**

@@ -363,7 +363,7 @@ export class OutboxRunner {
       if (primaryOk === null) {
         await this.keep(row, claim);
         const hint = typeof mine === 'object' ? mine : undefined;
-        const { found, stamp: seen } = await this.o.resolver.findRecord(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.sentBy);
+        const { found, stamp: seen } = await this.o.resolver.findRecord(other(row.side), ref, hint?.unknownOn, hint?.at ?? row.sentBy, true);
         stamp = seen;
         this.resolved(route, other(row.side), 'primary', found, hint?.at ?? row.createdAt.getTime());
         if (found === 'absent') return this.finish(row, { status: 'dropped', reason: 'its primary never applied it (looked up after an unknown outcome)' });
@@ -380,12 +380,12 @@ export class OutboxRunner {
           if (answer === 'none')
             return this.giveBack(row, new Error(unknowable(row.service, ' on its primary')), { sent: row.wasSent, primaryOk, counted: true, park: true });
         }
-        // Found idempotent (a clear, a session made), answered late, or unknowable there and taken over from a replica
-        // that died before it recorded the primary's answer (mostly one that applied it, and acknowledged it to its
-        // agent): taken as applied, not sent to the primary again. By now the key's later writes may have landed there,
-        // and a clear repeated after them would wipe acknowledged writes (a delete_session timed out at new-primary,
-        // repeated after the agent made the session again and wrote to it). Had the primary never applied it, the sides
-        // differ until a reconciliation repairs the secondary.
+        // Found applied (a clear too: by what it left there), idempotent (a session made), answered late, or unknowable
+        // there and taken over from a replica that died before it recorded the primary's answer (mostly one that applied
+        // it, and acknowledged it to its agent): taken as applied, not sent to the primary again. By now the key's later
+        // writes may have landed there, and a write repeated after them could undo them (a delete_session timed out at
+        // new-primary, repeated after the agent made the session again and wrote to it). Had the primary never applied
+        // it, the sides differ until a reconciliation repairs the secondary.
         primaryOk = true;
       }
       if (row.wasSent) {

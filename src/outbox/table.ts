@@ -551,6 +551,20 @@ export class OutboxTable {
     return rows.map((r) => ({ effect: r.effect, request: r.request, seq: Number(r.seq) }));
   }
 
+  /**
+   * The effects of the key's writes stored after write `id` that may have landed on their primary (all but those
+   * dropped: their primary failed them or never applied them). Those a clear's look-up counts on (legacy-lookup.ts
+   * clearLanded); rows stored before effects were kept give their request to make it from.
+   */
+  async writtenAfter(service: ServiceName, key: string, id: string): Promise<AppliedWrite[]> {
+    const { rows } = await this.pool.query<{ effect: string | null; request: Buffer; seq: string }>(
+      `SELECT effect, request, seq FROM outbox
+       WHERE service = $1 AND key = $2 AND status <> 'dropped' AND seq > (SELECT seq FROM outbox WHERE id = $3)`,
+      [service, key, id],
+    );
+    return rows.map((r) => ({ effect: r.effect, request: r.request, seq: Number(r.seq) }));
+  }
+
   async list(q: { statuses?: readonly OutboxStatus[]; service?: string; key?: string; limit?: number } = {}): Promise<OutboxRow[]> {
     const { rows } = await this.pool.query(
       `SELECT ${COLUMNS} FROM outbox

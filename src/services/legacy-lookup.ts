@@ -43,3 +43,23 @@ export function appliedAt(lookup: LegacyLookup, write: LegacyRequest, records: r
   }
   return places.length > accounted ? places.at(-1)! : -1;
 }
+
+/**
+ * Whether a clear whose outcome on a side is unknown landed there, from what the key holds there now (`records`) and
+ * the effects of the key's writes made after the clear (`later`, effectDigest, landed or not yet): it did when each
+ * record is one of theirs, counted (the same record written twice needs two). A record none of them accounts for was
+ * there before the clear, so the clear never applied. Where nothing was left from before it, either answer leaves the
+ * same state: applied. `later` holds writes still on their way too (read after the records, it may hold some made
+ * since): one whose record equals a record from before the clear makes a clear that never landed look landed.
+ */
+export function clearLanded(records: readonly string[], later: readonly string[]): boolean {
+  const unspent = new Map<string, number>();
+  for (const e of later) unspent.set(e, (unspent.get(e) ?? 0) + 1);
+  for (const r of records) {
+    const effect = `adds:${digest(r)}`;
+    const left = unspent.get(effect) ?? 0;
+    if (left === 0) return false;
+    unspent.set(effect, left - 1);
+  }
+  return true;
+}
