@@ -5,8 +5,8 @@ import { legacyRecords, newDecisions, newRecords, snapshotDecisions } from '../h
 import { queryOnce } from '../outbox/support.js';
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
-const n = (record: string) => Number(record.split('#')[1]);
-export const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && n(r) < n(records[i - 1]!));
+export const numberOf = (record: string) => Number(record.split('#')[1]);
+export const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && numberOf(r) < numberOf(records[i - 1]!));
 
 /**
  * A key's records on each side: its interactions (or memories), and a contextual session's decisions in the snapshot
@@ -27,8 +27,25 @@ export function sidesOf(sims: SimHandle, agent: Agent): Sides {
   };
 }
 
-/** The agent's acknowledged interactions (or memories), in their order: its decisions apart. */
-const ackedWrites = (agent: Agent) => agent.acked.filter((r) => !agent.decided.has(r));
+/** The agent's acknowledged interactions (or memories), in their order: its decisions and clears apart. */
+const ackedWrites = (agent: Agent) => agent.acked.filter((r) => !agent.decided.has(r) && !agent.cleared.has(r));
+
+/**
+ * The acknowledged writes a side must hold where the agent clears its key: those after the clear that landed last
+ * there, the last acknowledged one or a later one the agent was told had failed (its outcome unknown, so it may have
+ * landed). The one that accounts for what the side holds; the last acknowledged one where none does.
+ */
+function sinceClear(agent: Agent, records: string[]): { after: number; wanted: string[] } {
+  const acked = new Set(agent.acked);
+  const clears = [...agent.cleared];
+  const last = clears.findLast((c) => acked.has(c));
+  const from = last === undefined ? -1 : numberOf(last);
+  const candidates = [from, ...clears.filter((c) => !acked.has(c) && numberOf(c) > from).map(numberOf)];
+  const kept = records.filter((r) => acked.has(r)).join();
+  const wanted = (after: number) => ackedWrites(agent).filter((r) => numberOf(r) > after);
+  const after = candidates.find((c) => wanted(c).join() === kept) ?? from;
+  return { after, wanted: wanted(after) };
+}
 
 /**
  * What legacy must hold of the orchestrator's records, and the acknowledged writes among them in their order: all of
@@ -36,10 +53,10 @@ const ackedWrites = (agent: Agent) => agent.acked.filter((r) => !agent.decided.h
  * the oldest acknowledged write legacy kept (its agent sends one request at a time: each landed on legacy after it).
  */
 function legacyShare(agent: Agent, { legacy, fresh }: Sides, parked: Set<string>): { owed: string[]; acked: string[] } {
-  if (agent.service !== 'contextual-memory') return { owed: fresh, acked: agent.acked };
+  if (agent.service !== 'contextual-memory') return { owed: fresh, acked: sinceClear(agent, legacy).wanted };
   const acked = new Set(agent.acked);
-  const from = Math.min(...legacy.filter((r) => acked.has(r)).map(n));
-  const owed = (r: string) => n(r) >= from && !parked.has(r);
+  const from = Math.min(...legacy.filter((r) => acked.has(r)).map(numberOf));
+  const owed = (r: string) => numberOf(r) >= from && !parked.has(r);
   return { owed: fresh.filter(owed), acked: ackedWrites(agent).filter(owed) };
 }
 
@@ -66,7 +83,7 @@ function inOrder(side: string, records: string[], wanted: string[], counted: (r:
   const kept = records.filter(counted);
   const at = wanted.findIndex((r, i) => kept[i] !== r);
   const where = at < 0 ? -1 : records.indexOf(wanted[at]!);
-  const around = records.slice(Math.max(0, where - 3), where + 4).map(n);
+  const around = records.slice(Math.max(0, where - 3), where + 4).map(numberOf);
   return [
     ...(at >= 0 ? [`${side}: acknowledged ${wanted[at]} missing or out of order (${side} around it: ${around.join(' ')})`] : []),
     ...(new Set(records).size !== records.length ? [`${side}: a write twice`] : []),
@@ -79,7 +96,13 @@ export function judged(agent: Agent, sides: Sides, parked: Set<string>): string[
   const acked = new Set(agent.acked);
   // A parked copy may or may not have landed on legacy: its place there is not judged.
   const onLegacy = (r: string) => acked.has(r) && !parked.has(r);
-  const problems = [...inOrder('legacy', sides.legacy, share.acked, onLegacy), ...inOrder('new', sides.fresh, ackedWrites(agent), (r) => acked.has(r))];
+  const cleared = [sinceClear(agent, sides.legacy).after, sinceClear(agent, sides.fresh).after];
+  const problems = [
+    ...inOrder('legacy', sides.legacy, share.acked, onLegacy),
+    ...inOrder('new', sides.fresh, sinceClear(agent, sides.fresh).wanted, (r) => acked.has(r)),
+  ];
+  // A clear the agent was told had failed may have landed, but on both sides or neither: else one lacks acknowledged writes the other holds.
+  if (cleared[0] !== cleared[1]) problems.push(`cleared after #${cleared[0]} on legacy, after #${cleared[1]} on new`);
   if (lone(sides, share.owed, parked).length) problems.push('a write on one side only');
   // Decisions: the agent keeps every one (no window), the orchestrator as memories and in the snapshot get_context answers.
   const decisions = agent.acked.filter((r) => agent.decided.has(r));
@@ -129,7 +152,7 @@ export async function loneRows(url: string, agent: Agent, sides: Sides, parked: 
   const acked = new Set(agent.acked);
   const onLegacy = new Set([...sides.legacy, ...sides.decisions.legacy]);
   return [
-    `  lone: ${lonely.map((r) => `${n(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
+    `  lone: ${lonely.map((r) => `${numberOf(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
     ...rows.map((r) => `  ${JSON.stringify(r)}`),
   ].join('\n');
 }

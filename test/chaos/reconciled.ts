@@ -6,7 +6,8 @@
  */
 import type { useChildStack } from '../hangs/support.js';
 import type { Agent } from '../hangs/load.js';
-import { newDecisions, newRecords, type WrittenService } from '../hangs/records.js';
+import { newDecisions, newRecords, snapshotsOf, type WrittenService } from '../hangs/records.js';
+import { numberOf } from './judged.js';
 
 export async function reconciled(
   stack: ReturnType<typeof useChildStack>,
@@ -30,10 +31,15 @@ export async function reconciled(
     if (passing.size) console.log(`${service}: not repairable until newer writes pass them out of legacy's window: ${[...passing].join(', ')}`);
     if (after.code !== 0 && (after.code !== 1 || !left.length || left.some((k) => !passing.has(k))))
       problems.push(`${service}: differences after a repair\n${after.output}`);
+    // For looking into one: a contextual session's snapshot on each side.
+    for (const agent of agents.filter((a) => a.service === 'contextual-memory' && left.includes(a.key)))
+      console.log(`${agent.key}: snapshots ${JSON.stringify(snapshotsOf(stack.sims(), agent))}`);
   }
   for (const agent of agents) {
     const held = new Set([...newRecords(stack.sims(), agent), ...newDecisions(stack.sims(), agent)]);
-    const gone = agent.acked.filter((r) => !held.has(r));
+    // Owed: every acknowledged write no clear came after (one the agent was told had failed may have landed).
+    const lastClear = Math.max(-1, ...[...agent.cleared].map(numberOf));
+    const gone = agent.acked.filter((r) => !agent.cleared.has(r) && numberOf(r) > lastClear && !held.has(r));
     if (gone.length)
       problems.push(`${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).join(', ')} ...)`);
   }

@@ -6,17 +6,19 @@
  * both (ContextualMemoryAgent keeps a session's 50 newest: legacy holds what was written since the oldest acknowledged
  * write it kept, but for copies parked for reconciliation as it offers no read that shows them, printed; and both
  * summary snapshots agree; test/chaos/judged.ts); a ContextualMemoryAgent agent's every seventh write is a decision,
- * held to the same on legacy's snapshot and on the orchestrator's memories and snapshot (no window: all of them); and
- * every fifth request, a read of the agent's key, had its last acknowledged write. A write the agent got an error for
- * may land on one side after later writes (its outcome was unknown): printed, not failed. Env: CHAOS_SEEDS (default
- * 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate), CHAOS_SECONDS (60), CHAOS_PAUSES=1 (replicas also paused),
- * CHAOS_STORE_PAUSES=1 (the state store's server also paused), CHAOS_STORE_CRASHES=1 (the state store's server crashes:
- * a backend killed, every connection ended, WAL recovery), CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts
- * too, with requests in hand), CHAOS_AS_DEPLOYED=1 (ContextualMemoryAgent's replies as deployed), CHAOS_RECONCILE=1
- * (then `memshift reconcile --repair`: no difference left), CHAOS_SET (settings given to each replica:
- * `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half the hangs become a backend answering around the
- * legs' 2 s timeout for 3 s: replies late, some after the caller gave up). Since the contextual agents joined, a seed's
- * faults are not those it drew before.
+ * held to the same on legacy's snapshot and on the orchestrator's memories and snapshot (no window: all of them); a
+ * SessionMemoryAgent or JarvisMemoryAgent agent's every 25th write clears its key (clear_session, clear_memories): each
+ * side holds the acknowledged writes since the clear that landed last there (the last acknowledged one, or a later one
+ * the agent was told had failed), the same clear on both; and every fifth request, a read of the agent's key, had its
+ * last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was
+ * unknown): printed, not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate),
+ * CHAOS_SECONDS (60), CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also
+ * paused), CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL
+ * recovery), CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_AS_DEPLOYED=1
+ * (ContextualMemoryAgent's replies as deployed), CHAOS_RECONCILE=1 (then `memshift reconcile --repair`: no difference
+ * left), CHAOS_SET (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half
+ * the hangs become a backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave
+ * up). Since the contextual agents joined, a seed's faults are not those it drew before.
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +29,7 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { judged, loneRows, outOfOrder, parkedUnknowable, sidesOf } from './judged.js';
+import { judged, loneRows, numberOf, outOfOrder, parkedUnknowable, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -100,6 +102,7 @@ it.each(SEEDS)(
       endpoint: (s, _a, k) => replicas[k % REPLICAS]!.fronts[s],
       readEvery: 5,
       decideEvery: 7,
+      clearEvery: 25,
       asDeployed: AS_DEPLOYED,
     });
     let r = seed;
@@ -177,6 +180,8 @@ it.each(SEEDS)(
       const { legacy, fresh } = sides;
       const unknown = [...outOfOrder(legacy), ...outOfOrder(fresh)].filter((x) => !agent.acked.includes(x));
       if (unknown.length) console.log(`${agent.key}: written with an error for the agent, landed after later writes: ${unknown.join(', ')}`);
+      const unknownClears = [...agent.cleared].filter((c) => agent.writeErrors.has(c));
+      if (unknownClears.length) console.log(`${agent.key}: clears answered with an error (landed or not): ${unknownClears.map(numberOf).join(', ')}`);
       const parked = await parkedUnknowable(url, agent);
       if (parked.size) console.log(`${agent.key}: parked for reconciliation, their outcome on legacy unknown: ${[...parked].join(', ')}`);
       const found = judged(agent, sides, parked);

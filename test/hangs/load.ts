@@ -7,8 +7,10 @@ export interface Agent {
   service: WrittenService;
   key: string;
   acked: string[];
-  /** The records sent as decisions (LoadOptions.decideEvery), acknowledged or not: the others are interactions. */
+  /** The records sent as decisions (LoadOptions.decideEvery), acknowledged or not. */
   decided: Set<string>;
+  /** The records sent as clears of the key (LoadOptions.clearEvery), in their order, acknowledged or not: they add nothing. */
+  cleared: Set<string>;
   /** When each request that failed was sent. */
   errorsAt: number[];
   /** The writes answered with an error, and the error's words (with when each was sent, in seconds after the load started). */
@@ -32,6 +34,8 @@ export interface LoadOptions {
   readEvery?: number;
   /** Every this many requests a ContextualMemoryAgent agent records its record as a decision (record_decision) instead. */
   decideEvery?: number;
+  /** Every this many requests a SessionMemoryAgent or JarvisMemoryAgent agent clears its key (clear_session, clear_memories) instead. */
+  clearEvery?: number;
   /** ContextualMemoryAgent as deployed (PROTOCOLS.md 1.2): its replies are those of AS_DEPLOYED_CONTEXTUAL. */
   asDeployed?: boolean;
 }
@@ -55,6 +59,7 @@ export class Load {
           key: `${o.prefix}-${KEY_LETTER[service]}${a}`,
           acked: [],
           decided: new Set(),
+          cleared: new Set(),
           errorsAt: [],
           writeErrors: new Map(),
           staleReads: [],
@@ -115,8 +120,8 @@ export class Load {
     };
     // Only SessionMemoryAgent wants its session made first.
     let created = agent.service !== 'session-memory';
-    /** Writes answered with an error since the last acknowledged one (their outcome unknown). */
-    let erred = 0;
+    /** Writes answered with an error since the last acknowledged one (their outcome unknown), and whether a clear was one. */
+    const erred = { count: 0, clear: false };
     try {
       for (let n = 0; !this.stopping; n++) {
         const next = Date.now() + this.o.intervalMs;
@@ -133,8 +138,7 @@ export class Load {
             protocol.read(agent.key),
             (r) => {
               if (!protocol.answered(r)) return false;
-              const interactions = agent.acked.filter((x) => !agent.decided.has(x)).length;
-              if (protocol.shows(r, last, { interactions, erred, decision: agent.decided.has(last) }) === false) agent.staleReads.push(last);
+              if (stale(agent, protocol, r, last, erred)) agent.staleReads.push(last);
               return true;
             },
             (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
@@ -146,9 +150,10 @@ export class Load {
           )
         ) {
           this.ack(agent, record);
-          erred = 0;
+          Object.assign(erred, { count: 0, clear: false });
         } else {
-          erred++;
+          erred.count++;
+          erred.clear ||= agent.cleared.has(record);
         }
         await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
       }
@@ -157,13 +162,32 @@ export class Load {
     }
   }
 
-  /** Record `n`'s request: a decision every `decideEvery` requests where the agent records decisions. */
+  /** Record `n`'s request: a decision every `decideEvery` requests, a clear every `clearEvery`, where the service has them. */
   private writing(agent: Agent, protocol: AgentProtocol, record: string, n: number): unknown {
-    const every = this.o.decideEvery;
-    if (!protocol.decide || !every || n % every !== every - 1) return protocol.write(agent.key, record, n);
-    agent.decided.add(record);
-    return protocol.decide(agent.key, record);
+    const every = (k: number | undefined) => k !== undefined && n % k === k - 1;
+    if (protocol.decide && every(this.o.decideEvery)) {
+      agent.decided.add(record);
+      return protocol.decide(agent.key, record);
+    }
+    if (protocol.clear && every(this.o.clearEvery)) {
+      agent.cleared.add(record);
+      return protocol.clear(agent.key);
+    }
+    return protocol.write(agent.key, record, n);
   }
+}
+
+/** Whether an answered read-back lacks the agent's last acknowledged write, `last` (false where it cannot tell). */
+function stale(agent: Agent, protocol: AgentProtocol, reply: unknown, last: string, erred: { count: number; clear: boolean }): boolean {
+  // A clear the agent was told had failed may have landed since: what was written before it may be gone.
+  if (erred.clear) return false;
+  if (agent.cleared.has(last)) {
+    // After a clear, a stale reply shows the write acknowledged before it.
+    const before = agent.acked.findLast((x) => !agent.cleared.has(x));
+    return before !== undefined && protocol.shows(reply, before, { interactions: 0, erred: erred.count, decision: false }) === true;
+  }
+  const interactions = agent.acked.filter((x) => !agent.decided.has(x)).length;
+  return protocol.shows(reply, last, { interactions, erred: erred.count, decision: agent.decided.has(last) }) === false;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -174,6 +198,8 @@ interface AgentProtocol {
   written(reply: unknown): boolean;
   /** Record as a decision, where the service has them (its reply read by `written`). */
   decide?(key: string, record: string): unknown;
+  /** Clear the key, where the service can (its reply read by `written`). */
+  clear?(key: string): unknown;
   read(key: string): unknown;
   /** An answer to the read, not an error. */
   answered(reply: unknown): boolean;
@@ -188,6 +214,7 @@ const PROTOCOL: Record<WrittenService, AgentProtocol> = {
   'session-memory': {
     write: (key, record, n) => ({ action: 'add_interaction', session_id: key, role: n % 2 ? 'assistant' : 'user', content: record }),
     written: (r) => isRecord(r) && r.status === 'success',
+    clear: (key) => ({ action: 'clear_session', session_id: key }),
     read: (key) => ({ action: 'get_context', session_id: key }),
     answered: (r) => isRecord(r) && r.status === 'success',
     shows: (r, record) => JSON.stringify(r).includes(`"${record}"`),
@@ -195,6 +222,7 @@ const PROTOCOL: Record<WrittenService, AgentProtocol> = {
   'jarvis-memory': {
     write: (key, record) => ({ action: 'add_memory', user_id: key, memory: { record } }),
     written: (r) => isRecord(r) && r.status === 'ok',
+    clear: (key) => ({ action: 'clear_memories', user_id: key }),
     read: (key) => ({ action: 'get_memories', user_id: key }),
     answered: (r) => isRecord(r) && r.status === 'ok',
     shows: (r, record) => JSON.stringify(r).includes(`"${record}"`),
@@ -203,20 +231,29 @@ const PROTOCOL: Record<WrittenService, AgentProtocol> = {
   // interactions or records a decision), whose conversation summary lists the three newest queries, each as
   // "- <text[:100]>...", and whose key_decisions hold every decision recorded.
   'contextual-memory': {
-    write: (key, record) => ({ action: 'add_interaction', session_id: key, type: 'user_query', content: record }),
+    write: (key, record, n) => {
+      const type = contextualType(n);
+      return { action: 'add_interaction', session_id: key, type, content: record, ...(type === 'code' ? { metadata: { language: 'python', n } } : {}) };
+    },
     written: (r) => r === true,
     decide: (key, record) => ({ action: 'record_decision', session_id: key, decision: record }),
     read: (key) => ({ action: 'get_context', session_id: key }),
     answered: (r) => r === null || (isRecord(r) && r.status === undefined),
-    // A decision is kept for good; past 50 interactions with no write unknown since the last acknowledged one, that one is the newest query.
+    // A decision is kept for good; past 50 interactions with no write unknown since the last acknowledged one, a query is the newest.
     shows: (r, record, { interactions, erred, decision }) =>
       decision
         ? isRecord(r) && Array.isArray(r.key_decisions) && r.key_decisions.some((d) => isRecord(d) && d.decision === record)
-        : interactions <= 50 || erred > 0
+        : interactions <= 50 || erred > 0 || contextualType(Number(record.split('#')[1])) !== 'user_query'
           ? undefined
           : isRecord(r) && String(r.conversation_summary).includes(`\n- ${record}...\n`),
   },
 };
+
+/** A ContextualMemoryAgent agent's interaction `n`'s type: mostly queries, with responses and code (with metadata) among them, as the summary counts each. */
+function contextualType(n: number): string {
+  if (n % 9 === 2) return 'code';
+  return n % 4 === 1 ? 'system_response' : 'user_query';
+}
 
 /** The AttributeError the deployed agent's loop answers for a bare `type` value (`.get("status")` called on it). */
 const noGet = (r: unknown, type: string) => isRecord(r) && r.status === 'error' && r.message === `'${type}' object has no attribute 'get'`;

@@ -44,26 +44,32 @@ export const newRecords = (sims: SimHandle, agent: Keyed): string[] => activeRec
 /** A contextual session's decisions: the orchestrator's decision memories, in insertion order. */
 export const newDecisions = (sims: SimHandle, agent: Keyed): string[] => activeRecords(sims, agent, true);
 
+type Snapshot = { conversation_summary?: unknown; key_decisions?: unknown } | undefined;
+
 /** The snapshot the orchestrator holds for a contextual session (what get_context answers through memshift). */
-function newSnapshot(sims: SimHandle, agent: Keyed): { conversation_summary?: unknown; key_decisions?: unknown } | undefined {
+function newSnapshot(sims: SimHandle, agent: Keyed): Snapshot {
   const ids = sessionIds(sims, agent);
   // Of the key's sessions, the one holding a snapshot.
   const stored = [...sims.models.orchestrator.memories.values()].find((m) => ids.has(m.session_id) && m.is_active && m.memory_type === 'agent_state');
   return (stored?.content.metadata as { snapshot?: { conversation_summary?: unknown } } | undefined)?.snapshot;
 }
 
-const decisionsIn = (summary: { key_decisions?: unknown } | undefined): string[] =>
+/** A contextual session's snapshot on each side, as the agent and the orchestrator hold it (undefined where none is stored). */
+export function snapshotsOf(sims: SimHandle, agent: Keyed): { legacy: Snapshot; fresh: Snapshot } {
+  return { legacy: sims.models['contextual-memory'].sessions.get(agent.key)?.summary, fresh: newSnapshot(sims, agent) };
+}
+
+const decisionsIn = (summary: Snapshot): string[] =>
   Array.isArray(summary?.key_decisions) ? summary.key_decisions.map((d) => String((d as { decision?: unknown }).decision)) : [];
 
 /** A contextual session's decisions in the agent's snapshot on each side, in their order there. */
 export function snapshotDecisions(sims: SimHandle, agent: Keyed): { legacy: string[]; fresh: string[] } {
-  return { legacy: decisionsIn(sims.models['contextual-memory'].sessions.get(agent.key)?.summary), fresh: decisionsIn(newSnapshot(sims, agent)) };
+  const { legacy, fresh } = snapshotsOf(sims, agent);
+  return { legacy: decisionsIn(legacy), fresh: decisionsIn(fresh) };
 }
 
 /** A contextual session's conversation summary in the agent's snapshot on each side (undefined where none is stored). */
 export function conversationSummaries(sims: SimHandle, agent: Keyed): { legacy: unknown; fresh: unknown } {
-  return {
-    legacy: sims.models['contextual-memory'].sessions.get(agent.key)?.summary?.conversation_summary,
-    fresh: newSnapshot(sims, agent)?.conversation_summary,
-  };
+  const { legacy, fresh } = snapshotsOf(sims, agent);
+  return { legacy: legacy?.conversation_summary, fresh: fresh?.conversation_summary };
 }
