@@ -166,8 +166,12 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // told of an error) may be missing from both sides: moving the key's next write for them would put it ahead of the
   // acknowledged ones queued towards the other side (found by the chaos probe with a replica killed), and a read
   // refused or moved for them would fail where the side answers every acknowledged write.
+  // Asked even while the turn's watch last found the store away: the outbox answers `here` at once while it takes the
+  // store for away, and asks it as soon as it answers again, where the watch would still say away until its next poll
+  // and this replica would not know of another's copies of the key on their way (chaos seed 78, two replicas and the
+  // store paused, had one replica's write go ahead of such a copy once; this is one way to that, not shown its cause).
   const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.lacks(route.service, key, side, readNew || here));
-  const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (!readNew && d.turns?.away ? here : await asked());
+  const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await asked());
   if (!behind) return plan;
   // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole
   // (while the store cannot tell, the side ahead is taken to have them).

@@ -23,29 +23,40 @@ const sides = sidesOf();
 let turns: Turns | undefined;
 afterEach(() => turns?.close());
 
-it("keeps a key on the side this replica last wrote it to first while the store cannot tell, and others on the flags' side", async () => {
-  let away = false;
-  const asked: string[] = [];
-  // The store: nothing queued while it answers; while away, every question is answered with the caller's `unknown`.
-  const ask = async (_s: unknown, key: string, side: string, unknown = false) => (asked.push(`${key} towards ${side}`), away ? unknown : false);
+/**
+ * Turns over a scripted store: `away`, it answers no question (each key's is answered with the caller's `unknown`, as
+ * the outbox does); `pollFails`, only the watch's poll fails; `queued`: copies on their way ("<key> towards <side>").
+ */
+function stackOf() {
+  const store = { away: false, pollFails: false, queued: new Set<string>(), asked: [] as string[] };
+  const ask = async (_s: unknown, key: string, side: string, unknown = false) => (
+    store.asked.push(`${key} towards ${side}`),
+    store.away ? unknown : store.queued.has(`${key} towards ${side}`)
+  );
   const secondary = {
     unlanded: ask,
     copying: ask,
-    anyUnlanded: async () => (away ? Promise.reject(new Error('store away')) : false),
+    lacks: ask,
+    anyUnlanded: async () => (store.away || store.pollFails ? Promise.reject(new Error('store away')) : false),
   } as unknown as SecondaryWrites;
   turns = new Turns((s, side) => secondary.anyUnlanded(s, side), [S], 0);
   const deps = { turns, sides: () => sides, secondary, activity: new KeyActivity(), observer };
   const plan = (route: Route, flags: FlagDecision) => servedAhead(deps, route, planFor('write', flags), flags, true) ?? planFor('write', flags);
+  return { store, deps, plan };
+}
+
+it("keeps a key on the side this replica last wrote it to first while the store cannot tell, and others on the flags' side", async () => {
+  const { store, deps, plan } = stackOf();
 
   // At new-primary, u1 is written first to new (its copy queued towards legacy); u2 at dual-write, to legacy.
   expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
   expect(await plan(write('u1'), NEW_PRIMARY)).toMatchObject({ primary: 'new' });
   // Back to dual-write, and the store stops answering before a key could be asked about.
-  away = true;
+  store.away = true;
   expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
-  // Once the watch's poll found the store away, keys are not asked about at all.
+  // Once the watch's poll found the store away too, the outbox answers each key's question with the caller's `unknown`.
   await waitUntil(async () => turns!.away, 5_000, 'the store found away');
-  asked.length = 0;
+  store.asked.length = 0;
   expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
   expect(await plan(write('u2'), DUAL)).toMatchObject({ primary: 'legacy' });
   expect(await plan(write('u3'), DUAL)).toMatchObject({ primary: 'legacy' });
@@ -54,10 +65,20 @@ it("keeps a key on the side this replica last wrote it to first while the store 
     primary: 'new',
     behind: 'legacy',
   });
-  // Only the moved write's wait for copies on their way to new (the Outbox answers it at once while away).
-  expect(asked).toEqual(['u1 towards new']);
+  // Each key asked about towards legacy, and the moved write's wait for copies on their way to new.
+  expect(store.asked).toEqual(['u1 towards legacy', 'u1 towards new', 'u2 towards legacy', 'u3 towards legacy', 'u1 towards legacy']);
   // The store back, and nothing queued: the flags' side for every key again.
-  away = false;
+  store.away = false;
   await waitUntil(async () => !turns!.away, 5_000, 'the store back');
   expect(await plan(write('u1'), DUAL)).toMatchObject({ primary: 'legacy' });
+});
+
+it("asks about a key once the store answers again, before the watch's poll finds it back: another replica's copy counts", async () => {
+  const { store, plan } = stackOf();
+  // The watch's poll fails (the store paused a moment ago), so it still takes the store for away.
+  store.pollFails = true;
+  await waitUntil(async () => turns!.away, 5_000, 'the store found away');
+  // Another replica made u5's last write first on new: its copy is on its way to legacy, where the flags send u5.
+  store.queued.add('u5 towards legacy');
+  expect(await plan(write('u5'), DUAL)).toMatchObject({ primary: 'new', behind: 'legacy' });
 });
