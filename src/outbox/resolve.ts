@@ -127,6 +127,14 @@ export class Resolver {
    */
   private async clearFound(side: Side, w: WriteRef): Promise<Found> {
     const { service, key } = w.route;
+    const { records } = await this.recordsOn(side, w);
+    const later = await this.o.writtenAfter!(service, key ?? '', w.id);
+    return clearLanded(records, effectsOf(service, later)) ? 'applied' : 'absent';
+  }
+
+  /** The key's records on `side` as its look-up read shows them (the new side's through the translator), and the reply. */
+  private async recordsOn(side: Side, w: WriteRef): Promise<{ records: string[]; reply: unknown }> {
+    const service = w.route.service;
     const lookup = serviceOf(service).lookup;
     const read = lookup.read(w.route.request as LegacyRequest)!;
     const reply =
@@ -135,9 +143,7 @@ export class Resolver {
         : await this.o.sides(service).translator.handle(read, { createMissing: false });
     const records = lookup.records(reply);
     if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
-    const later = await this.o.writtenAfter!(service, key ?? '', w.id);
-    const effects = later.map((o) => o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest));
-    return clearLanded(records, effects) ? 'applied' : 'absent';
+    return { records, reply };
   }
 
   /**
@@ -157,12 +163,10 @@ export class Resolver {
     const service = w.route.service;
     const request = w.route.request as LegacyRequest;
     const lookup = serviceOf(service).lookup;
-    const reply = parseReply(await this.legOf(service, 'legacy').call(pyDumps(lookup.read(request))));
-    const records = lookup.records(reply);
-    if (!records) throw new Error(`${service}: the look-up's reply shows no records`);
+    const { records, reply } = await this.recordsOn('legacy', w);
     const others = await this.o.appliedOn(service, w.route.key ?? '', 'legacy', w.id, OTHERS_LIMIT);
-    // Rows stored before effects were kept have theirs made from the request they still hold.
-    const known = others.map((o) => ({ effect: o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest), seq: o.seq }));
+    const effects = effectsOf(service, others);
+    const known = others.map((o, i) => ({ effect: effects[i]!, seq: o.seq }));
     const at = appliedAt(lookup, request, records, known);
     if (at < 0) return { found: 'absent' };
     const stamp = lookup.stamps?.(reply)?.[at];
@@ -203,6 +207,12 @@ export class Resolver {
     const s = this.o.sides(service);
     return side === 'legacy' ? s.legacy : s.newLeg;
   }
+}
+
+/** Each row's effect (legacy-lookup.ts effectDigest): rows stored before effects were kept have theirs made from the request they still hold. */
+function effectsOf(service: ServiceName, rows: readonly AppliedWrite[]): string[] {
+  const lookup = serviceOf(service).lookup;
+  return rows.map((o) => o.effect ?? effectDigest(lookup, parseReply(o.request) as LegacyRequest));
 }
 
 /** The most requests a connection to a leg can have held: its bound, `maxInFlight`. */
