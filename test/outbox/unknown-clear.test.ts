@@ -9,7 +9,7 @@ import type { Edits } from '../../src/flags/edit.js';
 import type { SimTarget } from '../../src/tools/sim/index.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
-import { drained, writeAll } from './unknown-support.js';
+import { drained, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
 import { sleep, waitUntil } from './support.js';
 
 const JARVIS = 'jarvis-memory';
@@ -21,25 +21,6 @@ afterEach(async () => {
   await stack?.close();
   stack = undefined;
 });
-
-const write = (s: MigrationStack, user: string, from: number, count: number) =>
-  writeAll(
-    s,
-    {
-      service: JARVIS,
-      request: (n) => ({ action: 'add_memory', user_id: user, memory: { user, n } }),
-      acked: (reply) => (reply as { status?: string } | undefined)?.status === 'ok',
-    },
-    from,
-    count,
-  );
-
-const memoriesOf = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
-const bothSides = async (s: MigrationStack, user: string) => ({
-  legacy: memoriesOf(s.readLegacy(JARVIS, { action: 'get_memories', user_id: user })),
-  fresh: memoriesOf(await s.readNew(JARVIS, { action: 'get_memories', user_id: user })),
-});
-const expected = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));
 
 /** A request of `target`'s own shape, answered by every service: a health check. */
 const HEALTH: Record<string, unknown> = { action: 'health_check' };
@@ -77,14 +58,14 @@ it.each([
   async (_name, edits, target) => {
     stack = await startMigrationStack(edits);
     const s = stack;
-    expect(await write(s, 'clr-lost', 0, 2)).toEqual([0, 1]);
+    expect(await writeMemories(s, 'clr-lost', 0, 2)).toEqual([0, 1]);
     await drained(s);
     await clearUnknown(s, target, 'clr-lost', true);
     // The service just restarted: the agent's write is refused until the leg takes it for back (its breaker).
-    await waitUntil(async () => (await write(s, 'clr-lost', 2, 1)).length === 1, 30_000, 'a write acknowledged after the restart');
+    await waitUntil(async () => (await writeMemories(s, 'clr-lost', 2, 1)).length === 1, 30_000, 'a write acknowledged after the restart');
     await drained(s);
-    const { legacy, fresh } = await bothSides(s, 'clr-lost');
-    expect(legacy).toEqual(expected('clr-lost', [0, 1, 2]));
+    const { legacy, fresh } = await memoriesOnBothSides(s, 'clr-lost');
+    expect(legacy).toEqual(numberedMemories('clr-lost', [0, 1, 2]));
     expect(fresh).toEqual(legacy);
   },
   90_000,
@@ -98,13 +79,13 @@ it.each([
   async (_name, edits, target) => {
     stack = await startMigrationStack(edits);
     const s = stack;
-    expect(await write(s, 'clr-late', 0, 2)).toEqual([0, 1]);
+    expect(await writeMemories(s, 'clr-late', 0, 2)).toEqual([0, 1]);
     await drained(s);
     await clearUnknown(s, target, 'clr-late', false);
-    expect(await write(s, 'clr-late', 2, 1)).toEqual([2]);
+    expect(await writeMemories(s, 'clr-late', 2, 1)).toEqual([2]);
     await drained(s);
-    const { legacy, fresh } = await bothSides(s, 'clr-late');
-    expect(fresh).toEqual(expected('clr-late', [2]));
+    const { legacy, fresh } = await memoriesOnBothSides(s, 'clr-late');
+    expect(fresh).toEqual(numberedMemories('clr-late', [2]));
     expect(legacy).toEqual(fresh);
   },
   90_000,

@@ -41,3 +41,28 @@ export async function drained(s: MigrationStack): Promise<void> {
   const open = async () => Number((await s.proxy.store.pool.query('SELECT count(*) AS n FROM outbox WHERE open')).rows[0].n);
   await waitUntil(async () => (await open()) === 0, 60_000, 'outbox drained');
 }
+
+/** A jarvis-memory agent adding `{user, n}` memories for one user, one at a time. */
+export const writeMemories = (s: MigrationStack, user: string, from: number, count: number, timeoutMs?: number) =>
+  writeAll(
+    s,
+    {
+      service: 'jarvis-memory',
+      request: (n) => ({ action: 'add_memory', user_id: user, memory: { user, n } }),
+      acked: (reply) => (reply as { status?: string } | undefined)?.status === 'ok',
+    },
+    from,
+    count,
+    timeoutMs,
+  );
+
+const memoriesOf = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
+
+/** A jarvis-memory user's memories on each side: legacy's simulator, and the orchestrator through the translator. */
+export const memoriesOnBothSides = async (s: MigrationStack, user: string) => ({
+  legacy: memoriesOf(s.readLegacy('jarvis-memory', { action: 'get_memories', user_id: user })),
+  fresh: memoriesOf(await s.readNew('jarvis-memory', { action: 'get_memories', user_id: user })),
+});
+
+/** The memories writeMemories made for these `n`. */
+export const numberedMemories = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));

@@ -7,7 +7,7 @@ import { afterEach, expect, it } from 'vitest';
 import { flagName } from '../../src/flags/names.js';
 import type { Edits } from '../../src/flags/edit.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
-import { drained, hung, writeAll } from './unknown-support.js';
+import { drained, hung, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
 
 const JARVIS = 'jarvis-memory';
 const DUAL_WRITE: Edits = { [flagName(JARVIS, 'dual-write')]: { enabled: true } };
@@ -19,45 +19,20 @@ afterEach(async () => {
   stack = undefined;
 });
 
-interface Memories {
-  memories: { memory: unknown }[];
-}
-const memoriesOf = (reply: unknown) => (reply as Memories).memories.map((m) => m.memory);
-
-/** A jarvis-memory agent adding `{user, n}` memories for one user. */
-const write = (s: MigrationStack, user: string, from: number, count: number, timeoutMs?: number) =>
-  writeAll(
-    s,
-    {
-      service: JARVIS,
-      request: (n) => ({ action: 'add_memory', user_id: user, memory: { user, n } }),
-      acked: (reply) => (reply as { status?: string } | undefined)?.status === 'ok',
-    },
-    from,
-    count,
-    timeoutMs,
-  );
-
-const bothSides = async (s: MigrationStack, user: string) => ({
-  legacy: memoriesOf(s.readLegacy(JARVIS, { action: 'get_memories', user_id: user })),
-  fresh: memoriesOf(await s.readNew(JARVIS, { action: 'get_memories', user_id: user })),
-});
-const expected = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));
-
 it('legacy primary, orchestrator hung: every write applied on new once and in order, agents unaffected; counted in metrics and report', async () => {
   const began = new Date();
   stack = await startMigrationStack(DUAL_WRITE, { report: { dir: '' } });
   const s = stack;
   // The user's orchestrator session exists: what hangs is the memory's create itself.
-  const acked = await write(s, 'hang-a', 0, 1);
+  const acked = await writeMemories(s, 'hang-a', 0, 1);
   await drained(s);
-  acked.push(...(await hung(s, 'orchestrator', 6_000, () => write(s, 'hang-a', 1, 7))));
-  acked.push(...(await write(s, 'hang-a', 8, 4)));
+  acked.push(...(await hung(s, 'orchestrator', 6_000, () => writeMemories(s, 'hang-a', 1, 7))));
+  acked.push(...(await writeMemories(s, 'hang-a', 8, 4)));
   await drained(s);
 
   expect(acked).toEqual([...Array(12).keys()]);
-  const { legacy, fresh } = await bothSides(s, 'hang-a');
-  expect(legacy).toEqual(expected('hang-a', acked));
+  const { legacy, fresh } = await memoriesOnBothSides(s, 'hang-a');
+  expect(legacy).toEqual(numberedMemories('hang-a', acked));
   expect(fresh).toEqual(legacy);
   const t = s.proxy.runner.stats.of(JARVIS);
   // The first attempt timed out while the orchestrator held it; a look-up found it applied once it woke.
@@ -79,13 +54,13 @@ it('legacy primary, orchestrator hung: every write applied on new once and in or
 it('new primary, legacy hung: the secondary side gets each write once and in order', async () => {
   stack = await startMigrationStack(NEW_PRIMARY);
   const s = stack;
-  const acked = await hung(s, JARVIS, 6_000, () => write(s, 'hang-b', 0, 8));
-  acked.push(...(await write(s, 'hang-b', 8, 4)));
+  const acked = await hung(s, JARVIS, 6_000, () => writeMemories(s, 'hang-b', 0, 8));
+  acked.push(...(await writeMemories(s, 'hang-b', 8, 4)));
   await drained(s);
 
   expect(acked).toEqual([...Array(12).keys()]);
-  const { legacy, fresh } = await bothSides(s, 'hang-b');
-  expect(fresh).toEqual(expected('hang-b', acked));
+  const { legacy, fresh } = await memoriesOnBothSides(s, 'hang-b');
+  expect(fresh).toEqual(numberedMemories('hang-b', acked));
   expect(legacy).toEqual(fresh);
   expect(s.proxy.runner.stats.of(JARVIS).resolvedApplied).toBeGreaterThanOrEqual(1);
 }, 90_000);
@@ -93,15 +68,15 @@ it('new primary, legacy hung: the secondary side gets each write once and in ord
 it('new primary, primary hung: a write the agent saw time out but the primary applied later reaches legacy too, once', async () => {
   stack = await startMigrationStack(NEW_PRIMARY);
   const s = stack;
-  expect(await write(s, 'hang-c', 0, 1)).toEqual([0]);
+  expect(await writeMemories(s, 'hang-c', 0, 1)).toEqual([0]);
   await drained(s);
   // The agent's write times out (memshift answers it with an error); the orchestrator applies it on waking.
-  expect(await hung(s, 'orchestrator', 4_000, () => write(s, 'hang-c', 1, 1, 8_000))).toEqual([]);
-  expect(await write(s, 'hang-c', 2, 3)).toEqual([2, 3, 4]);
+  expect(await hung(s, 'orchestrator', 4_000, () => writeMemories(s, 'hang-c', 1, 1, 8_000))).toEqual([]);
+  expect(await writeMemories(s, 'hang-c', 2, 3)).toEqual([2, 3, 4]);
   await drained(s);
 
-  const { legacy, fresh } = await bothSides(s, 'hang-c');
-  expect(fresh).toEqual(expected('hang-c', [0, 1, 2, 3, 4]));
+  const { legacy, fresh } = await memoriesOnBothSides(s, 'hang-c');
+  expect(fresh).toEqual(numberedMemories('hang-c', [0, 1, 2, 3, 4]));
   expect(legacy).toEqual(fresh);
   const t = s.proxy.runner.stats.of(JARVIS);
   expect(t.unknownOutcomes).toBeGreaterThanOrEqual(1);
@@ -111,10 +86,10 @@ it('new primary, primary hung: a write the agent saw time out but the primary ap
 it("legacy primary hung: a write the agent saw time out but legacy applied later reaches the orchestrator with legacy's own time", async () => {
   stack = await startMigrationStack(DUAL_WRITE);
   const s = stack;
-  expect(await write(s, 'hang-d', 0, 1)).toEqual([0]);
+  expect(await writeMemories(s, 'hang-d', 0, 1)).toEqual([0]);
   await drained(s);
   // Legacy takes the write in and applies it only on waking, seconds after memshift stored its intent.
-  expect(await hung(s, JARVIS, 4_000, () => write(s, 'hang-d', 1, 1, 8_000))).toEqual([]);
+  expect(await hung(s, JARVIS, 4_000, () => writeMemories(s, 'hang-d', 1, 1, 8_000))).toEqual([]);
   await drained(s);
 
   const times = async (reply: unknown) => (reply as { memories: { timestamp: number }[] }).memories.map((m) => Number(m.timestamp));
