@@ -4,17 +4,13 @@
  * the primary never had (a restart lost it queued) emptied the secondary of the acknowledged writes the primary kept.
  */
 import { afterEach, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
-import type { Edits } from '../../src/flags/edit.js';
 import type { SimTarget } from '../../src/tools/sim/index.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
-import { drained, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
+import { drained, JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
 import { sleep, waitUntil } from './support.js';
 
 const JARVIS = 'jarvis-memory';
-const DUAL_WRITE: Edits = { [flagName(JARVIS, 'dual-write')]: { enabled: true } };
-const NEW_PRIMARY: Edits = { ...DUAL_WRITE, [flagName(JARVIS, 'new-primary')]: { enabled: true } };
 
 let stack: MigrationStack | undefined;
 afterEach(async () => {
@@ -51,8 +47,8 @@ async function clearUnknown(s: MigrationStack, target: SimTarget, user: string, 
 }
 
 it.each([
-  ['legacy primary', DUAL_WRITE, JARVIS],
-  ['orchestrator primary', NEW_PRIMARY, 'orchestrator'],
+  ['legacy primary', JARVIS_DUAL_WRITE, JARVIS],
+  ['orchestrator primary', JARVIS_NEW_PRIMARY, 'orchestrator'],
 ] as const)(
   '%s: a clear lost unapplied leaves both sides holding the acknowledged writes',
   async (_name, edits, target) => {
@@ -72,8 +68,8 @@ it.each([
 );
 
 it.each([
-  ['legacy primary', DUAL_WRITE, JARVIS],
-  ['orchestrator primary', NEW_PRIMARY, 'orchestrator'],
+  ['legacy primary', JARVIS_DUAL_WRITE, JARVIS],
+  ['orchestrator primary', JARVIS_NEW_PRIMARY, 'orchestrator'],
 ] as const)(
   '%s: a clear applied late clears both sides, and the writes after it stay',
   async (_name, edits, target) => {

@@ -1,5 +1,7 @@
 /** Unknown outcomes' tests' agents and faults: writes through the proxy one at a time, a simulator hung a while, the outbox drained. */
 import type { SimTarget } from '../../src/tools/sim/index.js';
+import { flagName } from '../../src/flags/names.js';
+import type { Edits } from '../../src/flags/edit.js';
 import type { MigrationStack } from '../support/migration.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { sleep, waitUntil } from './support.js';
@@ -66,3 +68,7 @@ export const memoriesOnBothSides = async (s: MigrationStack, user: string) => ({
 
 /** The memories writeMemories made for these `n`. */
 export const numberedMemories = (user: string, ns: number[]) => ns.map((n) => ({ user, n }));
+
+/** jarvis-memory dual-writing, legacy written first; and at new-primary. */
+export const JARVIS_DUAL_WRITE: Edits = { [flagName('jarvis-memory', 'dual-write')]: { enabled: true } };
+export const JARVIS_NEW_PRIMARY: Edits = { ...JARVIS_DUAL_WRITE, [flagName('jarvis-memory', 'new-primary')]: { enabled: true } };

@@ -4,14 +4,10 @@
  * key, so it lands exactly once and in order, whichever side hung and whichever side was primary.
  */
 import { afterEach, expect, it } from 'vitest';
-import { flagName } from '../../src/flags/names.js';
-import type { Edits } from '../../src/flags/edit.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
-import { drained, hung, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
+import { drained, JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, hung, memoriesOnBothSides, numberedMemories, writeMemories } from './unknown-support.js';
 
 const JARVIS = 'jarvis-memory';
-const DUAL_WRITE: Edits = { [flagName(JARVIS, 'dual-write')]: { enabled: true } };
-const NEW_PRIMARY: Edits = { ...DUAL_WRITE, [flagName(JARVIS, 'new-primary')]: { enabled: true } };
 
 let stack: MigrationStack | undefined;
 afterEach(async () => {
@@ -21,7 +17,7 @@ afterEach(async () => {
 
 it('legacy primary, orchestrator hung: every write applied on new once and in order, agents unaffected; counted in metrics and report', async () => {
   const began = new Date();
-  stack = await startMigrationStack(DUAL_WRITE, { report: { dir: '' } });
+  stack = await startMigrationStack(JARVIS_DUAL_WRITE, { report: { dir: '' } });
   const s = stack;
   // The user's orchestrator session exists: what hangs is the memory's create itself.
   const acked = await writeMemories(s, 'hang-a', 0, 1);
@@ -52,7 +48,7 @@ it('legacy primary, orchestrator hung: every write applied on new once and in or
 }, 90_000);
 
 it('new primary, legacy hung: the secondary side gets each write once and in order', async () => {
-  stack = await startMigrationStack(NEW_PRIMARY);
+  stack = await startMigrationStack(JARVIS_NEW_PRIMARY);
   const s = stack;
   const acked = await hung(s, JARVIS, 6_000, () => writeMemories(s, 'hang-b', 0, 8));
   acked.push(...(await writeMemories(s, 'hang-b', 8, 4)));
@@ -66,7 +62,7 @@ it('new primary, legacy hung: the secondary side gets each write once and in ord
 }, 90_000);
 
 it('new primary, primary hung: a write the agent saw time out but the primary applied later reaches legacy too, once', async () => {
-  stack = await startMigrationStack(NEW_PRIMARY);
+  stack = await startMigrationStack(JARVIS_NEW_PRIMARY);
   const s = stack;
   expect(await writeMemories(s, 'hang-c', 0, 1)).toEqual([0]);
   await drained(s);
@@ -84,7 +80,7 @@ it('new primary, primary hung: a write the agent saw time out but the primary ap
 }, 90_000);
 
 it("legacy primary hung: a write the agent saw time out but legacy applied later reaches the orchestrator with legacy's own time", async () => {
-  stack = await startMigrationStack(DUAL_WRITE);
+  stack = await startMigrationStack(JARVIS_DUAL_WRITE);
   const s = stack;
   expect(await writeMemories(s, 'hang-d', 0, 1)).toEqual([0]);
   await drained(s);
