@@ -68,7 +68,11 @@ export const command = defineCommand(
       if (run.repair) lines.push(`  repaired ${run.repaired}, repair failed ${run.repairFailed}`);
       for (const d of differences.slice(0, 50)) {
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
-        const note = d.repaired ? '  (repaired)' : d.queued ? '  (writes still queued towards the secondary)' : '';
+        const note = d.repaired
+          ? `  (repaired${d.reordered ? `: the truth's side took ${run.truth === 'new' ? 'legacy' : 'the orchestrator'}'s order` : ''})`
+          : d.queued
+            ? '  (writes still queued towards the secondary)'
+            : '';
         lines.push(`  ${d.kind.padEnd(17)} ${d.key}${fields.length ? `  [${fields.join(', ')}]` : ''}${note}`);
         if (d.unrepaired) lines.push(`    not repaired: ${d.unrepaired}`);
       }

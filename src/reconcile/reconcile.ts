@@ -9,17 +9,17 @@ import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import { compareKeys } from '../services/records.js';
 import type { KeyRange } from './canonical.js';
-import type { KeyReader, RangeChecksum, RecordSource } from './source.js';
+import type { RangeChecksum, RecordSource } from './source.js';
 import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, emptyStats, type DiffTuning } from './diff.js';
-import { mapLimit, RateLimiter } from './pace.js';
-import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
-import { recheck, type Recheck, type Rechecked } from './recheck.js';
+import { RateLimiter } from './pace.js';
+import type { SideWriter } from './repair.js';
+import { repairDifferences } from './repair-run.js';
+import { recheck, type Recheck } from './recheck.js';
 import { OutboxTable } from '../outbox/table.js';
 import { LegacyReads } from './legacy-reads.js';
 import { STAGE_PLANS, type Stage } from '../flags/stage.js';
 import { other, type Side } from '../plan/plan.js';
-import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import type { GivenUp } from './given-up.js';
 import { connectClient } from '../store/client.js';
@@ -221,7 +221,22 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     differences = [...differing.values()];
     if (checked.read) {
       if (opts.repair && differences.length) {
-        repairFailed = await repair(opts, t, legacy, differences, checked);
+        repairFailed = await repairDifferences(
+          {
+            service,
+            pool: opts.pool,
+            truth: opts.truth,
+            writers: opts.sides.writers ?? {},
+            sources: { legacy, new: sides.new },
+            holdLeaseMs: t.holdLeaseMs,
+            toleranceS: t.timeToleranceS,
+            keysPerSecond: t.keysPerSecond,
+            ...(opts.refusal ? { refusal: opts.refusal } : {}),
+            ...(opts.giveUp ? { giveUp: opts.giveUp } : {}),
+          },
+          differences,
+          checked,
+        );
         const tried = differences.filter((d) => d.repaired !== false);
         const after = await recheck(
           checks,
@@ -258,43 +273,4 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
     'reconciliation finished',
   );
   return { run, differences, remaining: left.length };
-}
-
-/** `seen`: the re-check's last read, and with a give-up what the target held before it (Rechecked.held). */
-async function repair(opts: ReconcileOptions, t: ReconcileTuning, legacy: KeyReader, differences: Difference[], seen: Rechecked): Promise<number> {
-  const now = seen.read!;
-  const target = other(opts.truth);
-  const writer = opts.sides.writers?.[target];
-  if (!writer) throw new Error(`repair needs a write path to the ${target} side`);
-  // The key's live writes (of a proxy serving meanwhile) are held while it is rewritten, and kept after the truth.
-  const sync: HeldSync = {
-    service: opts.service,
-    side: target,
-    writer,
-    source: target === 'new' ? opts.sides.new : legacy,
-    holds: new KeyHolds(opts.pool, { leaseMs: t.holdLeaseMs }),
-    toleranceS: t.timeToleranceS,
-    ...(opts.giveUp ? { giveUp: opts.giveUp } : {}),
-  };
-  let repairFailed = 0;
-  let refused: string | undefined;
-  const limiter = new RateLimiter(t.keysPerSecond);
-  await mapLimit(differences, 8, async (d) => {
-    if (!refused && (refused = opts.refusal?.())) log.warn({ service: opts.service, reason: refused }, 'repair stopped: the keys left are not written');
-    if (refused) {
-      repairFailed++;
-      d.repaired = false;
-      return;
-    }
-    try {
-      await syncHeld(sync, d.key, now[opts.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
-      await limiter.take(1);
-    } catch (err) {
-      repairFailed++;
-      d.repaired = false;
-      if (err instanceof RepairError || err instanceof KeyStillWritten || err instanceof HoldLost) d.unrepaired = err.message;
-      log.warn({ service: opts.service, key: d.key, err: d.unrepaired ?? err }, 'repair failed');
-    }
-  });
-  return repairFailed;
 }

@@ -153,6 +153,11 @@ export interface HeldSync {
    * is kept after the truth; what the rewrite takes from the side is kept here first.
    */
   giveUp?: GivenUp;
+  /**
+   * Only what landed on the side since `heldBefore` was read is kept after the truth, as with a give-up: the side's own
+   * elements in another order (a reorder of the truth's side) are not writes newer than the truth.
+   */
+  sinceRead?: boolean;
 }
 
 /**
@@ -170,7 +175,7 @@ export async function syncHeld(
   heldBefore?: CanonicalRecord,
 ): Promise<number> {
   // What the side holds beyond the truth that is kept after it: all of it, or what landed since it was read before the truth.
-  const beyond = (side: CanonicalRecord | undefined) => (s.giveUp && side ? landedSince(heldBefore, side) : side);
+  const beyond = (side: CanonicalRecord | undefined) => ((s.giveUp || s.sinceRead) && side ? landedSince(heldBefore, side) : side);
   if (!(await needsSync(s.service, key, truth && withNewer(s.service, truth, beyond(current), s.toleranceS), current, s.toleranceS))) return 0;
   let away = 0;
   let lost = 0;

@@ -20,6 +20,8 @@ export interface Difference {
   repaired?: boolean;
   /** Why a repair tried did not make it so (a RepairError's words: the side's protocol cannot express the change). */
   unrepaired?: string;
+  /** Repaired by giving the truth's side the other side's order, which that side's protocol could not change. */
+  reordered?: boolean;
   /** Its key still had writes queued towards the secondary when the run ended: it may yet come alike. */
   queued?: boolean;
 }

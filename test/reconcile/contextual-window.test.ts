@@ -3,7 +3,8 @@
  * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again), one lacking
  * an interaction among later ones has them written again after it (legacy: its whole window; the orchestrator: those
  * after the gap, removed first, its history before them kept), and a gap legacy's protocol cannot mend (fewer than 50
- * interactions) is named with when it passes (50 newer interactions), and passes then.
+ * interactions) is named with when it passes (50 newer interactions), and passes then. At new-primary, legacy's
+ * decisions in another order than the truth's are given to the orchestrator, legacy's extra ones never.
  */
 import { describe, expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
@@ -103,6 +104,38 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect(onLegacy(live, 'w4').contents).toEqual(numbered('w4', 0, 23));
     await throughMemshift(live, 'w4', 23, 50);
     expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it("gives the orchestrator legacy's order where legacy holds the same decisions in another order, and only there", async () => {
+    await throughMemshift(live, 'w8', 0, 55);
+    const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
+    const decide = (session: string, decision: string) => ({ action: 'record_decision', session_id: session, decision });
+    // A decision whose outcome was unknown, found landed and copied after a later one: first on legacy, last on the orchestrator.
+    await onlyOn(live, 'legacy', decide('w8', 'late'));
+    expect(await agent.call(decide('w8', 'kept'))).toBe(true);
+    await onlyOn(live, 'new', decide('w8', 'late'));
+    // A decision on legacy alone among the others: legacy's protocol cannot remove it, and the truth does not take it.
+    await throughMemshift(live, 'w9', 0, 3);
+    expect(await agent.call(decide('w9', 'a'))).toBe(true);
+    await onlyOn(live, 'legacy', decide('w9', 'only legacy'));
+    expect(await agent.call(decide('w9', 'b'))).toBe(true);
+    agent.close();
+    await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 2, repaired: 1, failed: 1 });
+    const [w8, w9] = [first.differences.find((d) => d.key === 'w8')!, first.differences.find((d) => d.key === 'w9')!];
+    expect({ repaired: w8.repaired, reordered: w8.reordered }).toEqual({ repaired: true, reordered: true });
+    expect(w9.unrepaired).toMatch(/decisions are not the truth's with newer ones missing/);
+    const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
+    const read = (session: string) => ({ action: 'get_context', session_id: session, max_tokens: 100_000 });
+    const decisions = async (session: string) => ((await t.handle(read(session), { createMissing: false })) as Summary).key_decisions.map((d) => d.decision);
+    expect(await decisions('w8')).toEqual(['late', 'kept']);
+    expect(await decisions('w9')).toEqual(['a', 'b']);
+    // Its interactions, those beyond legacy's 50 too, and its snapshot as legacy's.
+    expect(onNew(live, 'w8').filter((c) => c.startsWith('w8 #'))).toEqual(numbered('w8', 0, 55));
+    const legacy = (await send(live.sims.endpoints[SERVICE], read('w8'))) as Summary;
+    expect(((await t.handle(read('w8'), { createMissing: false })) as Summary).conversation_summary).toBe(legacy.conversation_summary);
+    expect((await reconcile(live, false)).differences.map((d) => d.key)).toEqual(['w9']);
   }, 120_000);
 });
 

@@ -1,0 +1,110 @@
+/**
+ * A run's repair of its differences: each key made like the truth on the other side under its hold, or, where that
+ * side's protocol only adds and it holds the truth's very elements in another order, the truth's side given its order.
+ */
+import type pg from 'pg';
+import type { ServiceName } from '../services/registry.js';
+import type { CanonicalRecord } from '../services/records.js';
+import { childLogger } from '../telemetry/log.js';
+import { mapLimit, RateLimiter } from './pace.js';
+import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
+import type { Rechecked } from './recheck.js';
+import type { KeyReader } from './source.js';
+import { sameElement } from './newer.js';
+import { other, type Side } from '../plan/plan.js';
+import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
+import type { Difference } from './runs.js';
+import type { GivenUp } from './given-up.js';
+
+const log = childLogger('reconcile');
+
+export interface RepairRun {
+  service: ServiceName;
+  pool: pg.Pool;
+  truth: Side;
+  writers: Partial<Record<Side, SideWriter>>;
+  /** Each side as read under a hold. */
+  sources: Record<Side, KeyReader>;
+  holdLeaseMs: number;
+  toleranceS: number;
+  keysPerSecond: number;
+  /** Asked before each key: a reason not to write the target side (any more) fails the keys left. */
+  refusal?: () => string | undefined;
+  giveUp?: GivenUp;
+}
+
+/**
+ * `truth` with each list in `side`'s order, when `side` holds every list's very elements (alike as the comparison
+ * sees them, each the truth's own: its times kept) in another order somewhere, and `side`'s header; else undefined.
+ * A write whose outcome was unknown may land in another place among its key's others on one side than on the other
+ * (a contextual decision copied to legacy once its look-up found it): legacy's lists can only be added to, so at
+ * new-primary the truth's side takes legacy's order, nothing lost and nothing gained.
+ */
+export function reordered(service: ServiceName, truth: CanonicalRecord, side: CanonicalRecord, toleranceS: number): CanonicalRecord | undefined {
+  let moved = false;
+  const lists: unknown[][][] = [];
+  for (const [i, list] of truth.lists.entries()) {
+    const mine = side.lists[i] ?? [];
+    if (mine.length !== list.length) return undefined;
+    const left: (unknown[] | undefined)[] = [...list];
+    const taken: unknown[][] = [];
+    for (const e of mine) {
+      const at = left.findIndex((t) => t !== undefined && sameElement(service, i, e, t, toleranceS));
+      if (at < 0) return undefined;
+      taken.push(left[at]!);
+      left[at] = undefined;
+    }
+    moved ||= taken.some((e, j) => e !== list[j]);
+    lists.push(taken);
+  }
+  return moved ? { key: truth.key, header: side.header, lists } : undefined;
+}
+
+/** Repairs `differences` from the re-check's last read (`seen`); returns how many failed, each with why (`unrepaired`). */
+export async function repairDifferences(r: RepairRun, differences: Difference[], seen: Rechecked): Promise<number> {
+  const now = seen.read!;
+  const target = other(r.truth);
+  const holds = new KeyHolds(r.pool, { leaseMs: r.holdLeaseMs });
+  const heldOn = (side: Side): HeldSync => {
+    const writer = r.writers[side];
+    if (!writer) throw new Error(`repair needs a write path to the ${side} side`);
+    return { service: r.service, side, writer, source: r.sources[side], holds, toleranceS: r.toleranceS };
+  };
+  // The key's live writes (of a proxy serving meanwhile) are held while it is rewritten, and kept after the truth.
+  const sync: HeldSync = { ...heldOn(target), ...(r.giveUp ? { giveUp: r.giveUp } : {}) };
+  /** The truth's side given the target's order where the target cannot take the truth's: whether it was. */
+  const reorder = async (key: string): Promise<boolean> => {
+    const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
+    const taken = truth && mine && r.writers[r.truth] && reordered(r.service, truth, mine, r.toleranceS);
+    if (!taken) return false;
+    await syncHeld({ ...heldOn(r.truth), sinceRead: true }, key, taken, truth, truth);
+    log.warn({ service: r.service, key, truth: r.truth }, `the truth's side took the order of the ${target} side, whose protocol cannot reorder`);
+    return true;
+  };
+  let repairFailed = 0;
+  let refused: string | undefined;
+  const limiter = new RateLimiter(r.keysPerSecond);
+  await mapLimit(differences, 8, async (d) => {
+    if (!refused && (refused = r.refusal?.())) log.warn({ service: r.service, reason: refused }, 'repair stopped: the keys left are not written');
+    if (refused) {
+      repairFailed++;
+      d.repaired = false;
+      return;
+    }
+    try {
+      try {
+        await syncHeld(sync, d.key, now[r.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
+      } catch (err) {
+        if (!(err instanceof RepairError && (await reorder(d.key)))) throw err;
+        d.reordered = true;
+      }
+      await limiter.take(1);
+    } catch (err) {
+      repairFailed++;
+      d.repaired = false;
+      if (err instanceof RepairError || err instanceof KeyStillWritten || err instanceof HoldLost) d.unrepaired = err.message;
+      log.warn({ service: r.service, key: d.key, err: d.unrepaired ?? err }, 'repair failed');
+    }
+  });
+  return repairFailed;
+}
