@@ -44,9 +44,25 @@ it('does not send a write again for an older claim of it once a newer one finish
       60_000,
       true,
     );
-    await pool.query(`UPDATE outbox SET next_attempt_at = now() WHERE id = $1`, [id]);
     // The older claim, under the proxy's owner name, with a lease that runs out at once: the proxy's poll claims it again.
-    const older = (await table.claim({ owner: outbox.owner, leaseMs: 1, limit: 1, services: [S], ownerGoneMs: 60_000 })).find((r) => r.id === id);
+    // Made due and claimed in one transaction, so that the proxy's poll cannot claim it first (it did under load).
+    const client = await pool.connect();
+    let older;
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE outbox SET next_attempt_at = now() WHERE id = $1`, [id]);
+      const claimed = await new OutboxTable(client as unknown as pg.Pool).claim({
+        owner: outbox.owner,
+        leaseMs: 1,
+        limit: 1,
+        services: [S],
+        ownerGoneMs: 60_000,
+      });
+      await client.query('COMMIT');
+      older = claimed.find((r) => r.id === id);
+    } finally {
+      client.release();
+    }
     expect(older).toMatchObject({ wasSent: false });
     await waitUntil(
       async () => (await pool.query(`SELECT status FROM outbox WHERE id = $1`, [id])).rows[0]?.status === 'done',
