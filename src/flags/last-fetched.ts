@@ -45,8 +45,9 @@ export class LastFetched {
 
   async get(app: string): Promise<ClientFeaturesResponse | undefined> {
     if (!this.keeper) return this.file;
+    const reading = this.keeper.read(app);
     try {
-      const stored = await withDeadline(this.keeper.read(app), READ_MS, () => new Error(`no answer within ${READ_MS} ms`));
+      const stored = await withDeadline(reading, READ_MS, () => new Error(`no answer within ${READ_MS} ms`));
       if (usable(stored)) {
         this.held?.seed(stored);
         log.info('flags last fetched from Unleash found in the state store: they answer until Unleash does');
@@ -55,6 +56,14 @@ export class LastFetched {
       log.info('no flags fetched from Unleash before: the flags file answers until Unleash does');
     } catch (err) {
       log.warn({ err }, 'the state store did not give the flags last fetched: the flags file answers until Unleash does');
+      // A store slow to answer still tells which flags the fleet held (archived in Unleash): held once it does, not
+      // taken as off for good (a replica started on a busy store did).
+      const held = this.held;
+      if (held)
+        void reading.then(
+          (late) => usable(late) && held.seed(late),
+          () => undefined,
+        );
     }
     return this.file;
   }

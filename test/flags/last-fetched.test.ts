@@ -1,7 +1,7 @@
 /**
  * LastFetched, unleash-client's storage provider over the state store: the file answers when the store has nothing
- * or does not answer; a fetch never waits on the store's writes; the newest response is the one kept, also across a
- * failed write.
+ * or does not answer (what it held seeding the held flags once it does); a fetch never waits on the store's writes; the
+ * newest response is the one kept, also across a failed write.
  */
 import { expect, it } from 'vitest';
 import type { ClientFeaturesResponse } from 'unleash-client';
@@ -42,6 +42,24 @@ it('answers with what the store kept, else with the file, and with the file when
   expect(await new LastFetched(keeper, FILE).get('memshift')).toEqual(FILE);
   expect(await new LastFetched(undefined, FILE).get('memshift')).toEqual(FILE);
 });
+
+it('tells the held flags of a store that answers past the wait, once it answers: the file answers meanwhile', async () => {
+  const keeper = new Keeper();
+  keeper.rows.set('memshift', response('held by the fleet'));
+  let answer!: () => void;
+  const late = new Promise<void>((r) => (answer = r));
+  keeper.read = async (app) => {
+    await late;
+    return keeper.rows.get(app);
+  };
+  const seeded: string[] = [];
+  const held = { seed: (doc: ClientFeaturesResponse) => void seeded.push(doc.features[0]!.name), amend: (doc: ClientFeaturesResponse) => doc };
+  expect(await new LastFetched(keeper, FILE, held).get('memshift')).toEqual(FILE);
+  expect(seeded).toEqual([]);
+  answer();
+  await until(() => seeded.length > 0, 5_000);
+  expect(seeded).toEqual(['held by the fleet']);
+}, 30_000);
 
 it('keeps the newest fetched response without making the fetch wait, and tries again after a failed write', async () => {
   const keeper = new Keeper();

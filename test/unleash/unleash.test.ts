@@ -380,7 +380,7 @@ it("holds a flag archived in Unleash at its last definition (a replica started l
     }),
   );
   try {
-    await waitFor(() => replica.flags.fetching()?.answeredAt instanceof Date && replica.flags.held().some((h) => h.name === readNew), 10_000);
+    await waitFor(() => replica.flags.fetching()?.answeredAt instanceof Date && replica.flags.held().some((h) => h.name === readNew), 30_000);
     expect(service(replica).stage).toBe('cutover');
     expect(draws(replica)).toEqual(before);
     // memshift status names it.
