@@ -479,6 +479,15 @@ export class OutboxTable {
     return new Map(rows.map((r) => [r.key, Number(r.last_seq)]));
   }
 
+  /** Of these keys, those with a write stored at or after `since` (rows kept outbox.retainDoneMs once done). */
+  async writtenSince(service: ServiceName, keys: readonly string[], since: Date): Promise<Set<string>> {
+    const { rows } = await this.pool.query<{ key: string }>(
+      `SELECT DISTINCT key FROM outbox WHERE service = $1 AND key = ANY($2::text[]) AND created_at >= $3`,
+      [service, keys, since],
+    );
+    return new Set(rows.map((r) => r.key));
+  }
+
   /** Of these keys, those with a write towards `side` at or below its seq in `upTo` still open (not landed, not parked). */
   async openUpTo(service: ServiceName, side: Side, upTo: ReadonlyMap<string, number>): Promise<Set<string>> {
     const { rows } = await this.pool.query<{ key: string }>(

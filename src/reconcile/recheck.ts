@@ -1,7 +1,7 @@
 /**
  * Judging keys again after a run found them differing, or after a repair wrote them: read settled (settled.ts), round
  * after round, while a round still sees keys come alike. A key agents keep writing is judged on what both sides held
- * at the primary's read, the writes the secondary holds after it kept (withNewer).
+ * at the primary's read, the writes the secondary holds after it kept (withNewer) where it was written lately.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { other, type Side } from '../plan/plan.js';
@@ -78,7 +78,7 @@ function judge(r: Recheck, now: SettledRead, key: string, before?: { held: Canon
   const first = now[r.primary].get(key);
   const second = now[secondary].get(key);
   const landed = before && second ? landedSince(before.held, second) : second;
-  const newer = first && withNewer(r.service, first, landed, r.tuning.timeToleranceS);
+  const newer = first && (now.live.has(key) ? withNewer(r.service, first, landed, r.tuning.timeToleranceS) : first);
   const moved = newer !== undefined && newer.lists.some((list, i) => list.length > first!.lists[i]!.length);
   // Each side's record holds the newest `retain` of a list (the legacy agent's window): so does the expectation. A
   // header the newer writes recomputed is the secondary's own, which no read from before them can match: such a key is

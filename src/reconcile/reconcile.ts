@@ -14,7 +14,7 @@ import { childLogger } from '../telemetry/log.js';
 import { bisect, cut, emptyStats, type DiffTuning } from './diff.js';
 import { RateLimiter } from './pace.js';
 import type { SideWriter } from './repair.js';
-import { repairDifferences } from './repair-run.js';
+import { beyondTruth, repairDifferences } from './repair-run.js';
 import { recheck, type Recheck } from './recheck.js';
 import { OutboxTable } from '../outbox/table.js';
 import { LegacyReads } from './legacy-reads.js';
@@ -23,6 +23,7 @@ import { other, type Side } from '../plan/plan.js';
 import { ReconcileRuns, type Difference, type ReconcileRun, type RunTrigger } from './runs.js';
 import type { GivenUp } from './given-up.js';
 import { connectClient } from '../store/client.js';
+import type { KeyLocks } from '../services/types.js';
 
 const log = childLogger('reconcile');
 
@@ -87,6 +88,8 @@ export interface ReconcileOptions {
   range?: KeyRange;
   tuning?: Partial<ReconcileTuning>;
   onProgress?: (p: { checkpointKey: string | null; differences: number }) => void;
+  /** The keys' write-order locks every replica's writes take (outbox.keyOrder: replicas): a repair may then rewrite the primary. */
+  writeOrder?: KeyLocks;
   /** How the stored differences keep users' values (default redacted under a key drawn now). */
   valuesAtRest?: ValuesAtRest;
 }
@@ -226,6 +229,8 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
             service,
             pool: opts.pool,
             truth: opts.truth,
+            primary,
+            ...(opts.writeOrder ? { writeOrder: opts.writeOrder } : {}),
             writers: opts.sides.writers ?? {},
             sources: { legacy, new: sides.new },
             holdLeaseMs: t.holdLeaseMs,
@@ -243,6 +248,10 @@ async function conclude(opts: ReconcileOptions, t: ReconcileTuning, runs: Reconc
           tried.map((d) => d.key),
         );
         for (const d of tried) d.repaired = !after.differing.has(d.key);
+        for (const d of differences) {
+          const beyond = !d.repaired && beyondTruth(service, d.key, checked.read, opts.truth);
+          if (beyond) d.unrepaired = d.unrepaired ? `${d.unrepaired}; ${beyond}` : beyond;
+        }
         repaired = differences.filter((d) => d.repaired).length;
       }
       await runs.saveDifferences(current.id, differences);

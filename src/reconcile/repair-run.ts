@@ -9,11 +9,13 @@ import { childLogger } from '../telemetry/log.js';
 import { mapLimit, RateLimiter } from './pace.js';
 import { RepairError, syncHeld, type HeldSync, type SideWriter } from './repair.js';
 import type { Rechecked } from './recheck.js';
+import type { SettledRead } from './settled.js';
 import type { KeyReader } from './source.js';
-import { sameElement } from './newer.js';
+import { notKept, sameElement } from './newer.js';
 import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import type { Difference } from './runs.js';
+import type { KeyLocks } from '../services/types.js';
 import type { GivenUp } from './given-up.js';
 
 const log = childLogger('reconcile');
@@ -22,6 +24,10 @@ export interface RepairRun {
   service: ServiceName;
   pool: pg.Pool;
   truth: Side;
+  /** The side agents' writes land on first at the run's stage. */
+  primary: Side;
+  /** The keys' write-order locks across replicas, which a rewrite of the primary takes (else it is not made). */
+  writeOrder?: KeyLocks;
   writers: Partial<Record<Side, SideWriter>>;
   /** Each side as read under a hold. */
   sources: Record<Side, KeyReader>;
@@ -60,6 +66,25 @@ export function reordered(service: ServiceName, truth: CanonicalRecord, side: Ca
   return moved ? { key: truth.key, header: side.header, lists } : undefined;
 }
 
+const named = (side: Side) => (side === 'legacy' ? 'legacy' : 'the orchestrator');
+
+/**
+ * Why a key may stay apart after a repair from `truth`: the other side holds elements the truth lacks while the key
+ * was not written lately (SettledRead.live), so not writes on their way: writes served first there whose copies were
+ * lost (a replica killed while the store was away, `npm run chaos` seed 84), or writes the truth missed. A repair
+ * keeps what it cannot tell from newer writes; undefined where there are none.
+ */
+export function beyondTruth(service: ServiceName, key: string, seen: SettledRead, truth: Side): string | undefined {
+  const target = other(truth);
+  if (seen.live.has(key)) return undefined;
+  const count = notKept(service, seen[target].get(key), seen[truth].get(key))?.record.lists.flat().length ?? 0;
+  if (!count) return undefined;
+  return (
+    `${named(target)} holds ${count} element(s) ${named(truth)} lacks, the key not written lately (writes whose copies were lost, or that ` +
+    `${named(truth)} missed); to copy them to ${named(truth)}, repair with truth ${target} at a stage where ${target} is written first`
+  );
+}
+
 /** Repairs `differences` from the re-check's last read (`seen`); returns how many failed, each with why (`unrepaired`). */
 export async function repairDifferences(r: RepairRun, differences: Difference[], seen: Rechecked): Promise<number> {
   const now = seen.read!;
@@ -77,7 +102,16 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
     const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
     const taken = truth && mine && r.writers[r.truth] && reordered(r.service, truth, mine, r.toleranceS);
     if (!taken) return false;
-    await syncHeld({ ...heldOn(r.truth), sinceRead: true }, key, taken, truth, truth);
+    const rewrite = () => syncHeld({ ...heldOn(r.truth), sinceRead: true }, key, taken, truth, truth);
+    // The hold keeps copies back, not agents' writes to the primary: those wait for the key's write-order lock.
+    if (r.truth !== r.primary) await rewrite();
+    else if (r.writeOrder) await r.writeOrder.hold(r.service, key, rewrite);
+    else
+      throw new RepairError(
+        `${r.service} cannot make "${key}" like the truth on the ${target} side, which holds the truth's elements in another order it cannot change; ` +
+          `the truth's side would take that order, but agents write it first at this stage and outbox.keyOrder is not "replicas" (no write-order lock keeps their writes out meanwhile): ` +
+          `move the stage back to one where ${target} is written first and repair with truth ${target}`,
+      );
     log.warn({ service: r.service, key, truth: r.truth }, `the truth's side took the order of the ${target} side, whose protocol cannot reorder`);
     return true;
   };

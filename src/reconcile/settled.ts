@@ -17,11 +17,19 @@ export interface SettledRead {
   primary: Side;
   legacy: Records;
   new: Records;
+  /**
+   * Keys written from shortly before the primary read on (their outbox rows): only these can hold on the secondary
+   * writes newer than that read. Elsewhere what the secondary alone holds was there before it (a write served first on
+   * the secondary whose copy was lost with its replica), a difference, not a write on its way.
+   */
+  live: Set<string>;
 }
 
 /** How long writes towards the secondary, and a store written behind its replies, are waited for (then read as it is). */
 const SETTLE_WAIT_MS = 10_000;
 const POLL_MS = 100;
+/** A write stored this long before the primary read may still be on its way to the primary (a slow call, a store behind). */
+const LIVE_MARGIN_MS = 10_000;
 
 /**
  * Each of `sides` reads keys as it holds them now (LegacyReads for legacy). A write's intent
@@ -37,6 +45,7 @@ export async function readSettled(
   sides: Record<Side, KeyReader>,
 ): Promise<SettledRead> {
   const secondary = other(primary);
+  const since = new Date(Date.now() - LIVE_MARGIN_MS);
   const first = byKey(await sides[primary].recordsOf(keys));
   const marks = await table.lastSeqs(service, keys);
   const deadline = Date.now() + SETTLE_WAIT_MS;
@@ -44,7 +53,8 @@ export async function readSettled(
   const later = sides[secondary];
   if (later.showsWrites) await mapLimit([...marks.keys()], 8, async (key) => untilShown(later, await table.recentAdds(service, key, secondary), deadline));
   const second = byKey(await later.recordsOf(keys));
-  return primary === 'legacy' ? { primary, legacy: first, new: second } : { primary, legacy: second, new: first };
+  const live = await table.writtenSince(service, keys, since);
+  return primary === 'legacy' ? { primary, legacy: first, new: second, live } : { primary, legacy: second, new: first, live };
 }
 
 /** Until `source` shows these acknowledged writes (by write id), or `deadline`: the orchestrator writes its tables behind its replies. */

@@ -220,6 +220,7 @@ export async function reconcileService(
         tuning: { ...tuningOf(config), ...opts.tuning },
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         valuesAtRest: valuesAtRestFor(config),
+        ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: store.keyLocks.writeOrder } : {}),
       });
     } finally {
       await sides.close();

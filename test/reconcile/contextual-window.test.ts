@@ -121,6 +121,11 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect(await agent.call(decide('w9', 'b'))).toBe(true);
     agent.close();
     await expect.poll(async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount, { timeout: 30_000 }).toBe(0);
+    // Agents write the orchestrator first here: without the write-order lock across replicas, it is not rewritten.
+    const unordered = { ...live.config, outbox: { ...live.config.outbox, keyOrder: 'replica' as const } };
+    const refused = await reconcileService(unordered, live.store, live.proxy.flags, SERVICE, { repair: true });
+    expect(counts(refused)).toEqual({ differing: 2, repaired: 0, failed: 2 });
+    expect(refused.differences.find((d) => d.key === 'w8')!.unrepaired).toMatch(/outbox\.keyOrder is not "replicas".*move the stage back/);
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 2, repaired: 1, failed: 1 });
     const [w8, w9] = [first.differences.find((d) => d.key === 'w8')!, first.differences.find((d) => d.key === 'w9')!];
