@@ -6,6 +6,7 @@
  * interactions) is named with when it passes (50 newer interactions), and passes then. At new-primary, legacy's
  * decisions in another order than the truth's are given to the orchestrator, legacy's extra ones never.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { LegOrchestratorClient } from '../../src/services/orchestrator-client.js';
 import { reconcileService } from '../../src/reconcile/sides.js';
@@ -126,14 +127,30 @@ describe('at new-primary (truth: the orchestrator)', () => {
     const refused = await reconcileService(unordered, live.store, live.proxy.flags, SERVICE, { repair: true });
     expect(counts(refused)).toEqual({ differing: 2, repaired: 0, failed: 2 });
     expect(refused.differences.find((d) => d.key === 'w8')!.unrepaired).toMatch(/outbox\.keyOrder is not "replicas".*move the stage back/);
-    const first = await reconcile(live, true);
+    const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
+    const read = (session: string) => ({ action: 'get_context', session_id: session, max_tokens: 100_000 });
+    const decisions = async (session: string) => ((await t.handle(read(session), { createMissing: false })) as Summary).key_decisions.map((d) => d.decision);
+    // An agent's write of the session holds its write-order lock (held here as one would): the rewrite waits for it.
+    let release!: () => void;
+    const writing = new Promise<void>((r) => (release = r));
+    let began!: () => void;
+    const begun = new Promise<void>((r) => (began = r));
+    const agentWrite = live.store.keyLocks.writeOrder.hold(SERVICE, 'w8', async () => {
+      began();
+      await writing;
+    });
+    await begun;
+    let settled = false;
+    const repairing = reconcile(live, true).finally(() => (settled = true));
+    await sleep(5_000);
+    expect({ settled, decisions: await decisions('w8') }).toEqual({ settled: false, decisions: ['kept', 'late'] });
+    release();
+    await agentWrite;
+    const first = await repairing;
     expect(counts(first)).toEqual({ differing: 2, repaired: 1, failed: 1 });
     const [w8, w9] = [first.differences.find((d) => d.key === 'w8')!, first.differences.find((d) => d.key === 'w9')!];
     expect({ repaired: w8.repaired, reordered: w8.reordered }).toEqual({ repaired: true, reordered: true });
     expect(w9.unrepaired).toMatch(/decisions are not the truth's with newer ones missing/);
-    const t = createTranslators(new LegOrchestratorClient(live.leg), live.store.idMap)[SERVICE];
-    const read = (session: string) => ({ action: 'get_context', session_id: session, max_tokens: 100_000 });
-    const decisions = async (session: string) => ((await t.handle(read(session), { createMissing: false })) as Summary).key_decisions.map((d) => d.decision);
     expect(await decisions('w8')).toEqual(['late', 'kept']);
     expect(await decisions('w9')).toEqual(['a', 'b']);
     // Its interactions, those beyond legacy's 50 too, and its snapshot as legacy's.
