@@ -6,6 +6,8 @@ import type { Side } from '../reconcile/reconcile.js';
 import { isServiceName, serviceNames } from '../services/registry.js';
 import { withStoreAndFlags } from '../store/open.js';
 import { GAP_CAUSE, gapLine } from '../store/side-gaps.js';
+import { sideName } from '../util/side-name.js';
+import { other } from '../plan/plan.js';
 
 const usage = `Usage: memshift reconcile --service S [--repair [--give-up-missed FILE]] [--truth legacy|new] [--config FILE] [--set k=v ...]
 
@@ -53,13 +55,9 @@ export const command = defineCommand(
       const lines = [
         `memshift reconcile ${service}: run ${run.id}, stage ${run.stage}, truth ${run.truth}`,
         ...(givenUp
-          ? [
-              `  given up, as asked: the writes ${givenUp.side === 'legacy' ? 'legacy' : 'the orchestrator'} missed since ${givenUp.since.toISOString()} (${GAP_CAUSE[givenUp.side]})`,
-            ]
+          ? [`  given up, as asked: the writes ${sideName(givenUp.side)} missed since ${givenUp.since.toISOString()} (${GAP_CAUSE[givenUp.side]})`]
           : []),
-        ...(kept
-          ? [`  taken from ${kept.side === 'legacy' ? 'legacy' : 'the orchestrator'} and kept in ${kept.path}: ${kept.elements} elements of ${kept.keys} keys`]
-          : []),
+        ...(kept ? [`  taken from ${sideName(kept.side)} and kept in ${kept.path}: ${kept.elements} elements of ${kept.keys} keys`] : []),
         `  records: legacy ${run.legacyRecords}, new ${run.newRecords}; ranges checked ${run.rangesChecked}, records fetched ${run.recordsFetched}`,
         `  missing in new ${run.missingInNew}, missing in legacy ${run.missingInLegacy}, differing ${run.differing}` +
           (run.converged ? ` (${run.converged} more converged during the run)` : ''),
@@ -69,7 +67,7 @@ export const command = defineCommand(
       for (const d of differences.slice(0, 50)) {
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
         const note = d.repaired
-          ? `  (repaired${d.reordered ? `: the truth's side took ${run.truth === 'new' ? 'legacy' : 'the orchestrator'}'s order` : ''})`
+          ? `  (repaired${d.reordered ? `: the truth's side took ${sideName(other(run.truth))}'s order` : ''})`
           : d.queued
             ? '  (writes still queued towards the secondary)'
             : '';

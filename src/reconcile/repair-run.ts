@@ -17,6 +17,7 @@ import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import type { Difference } from './runs.js';
 import type { KeyLocks } from '../services/types.js';
 import type { GivenUp } from './given-up.js';
+import { sideName } from '../util/side-name.js';
 
 const log = childLogger('reconcile');
 
@@ -66,8 +67,6 @@ export function reordered(service: ServiceName, truth: CanonicalRecord, side: Ca
   return moved ? { key: truth.key, header: side.header, lists } : undefined;
 }
 
-const named = (side: Side) => (side === 'legacy' ? 'legacy' : 'the orchestrator');
-
 /**
  * Why a key may stay apart after a repair from `truth`: the other side holds elements the truth lacks while the key
  * was not written lately (SettledRead.live), so not writes on their way: writes served first there whose copies were
@@ -80,8 +79,8 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
   const count = notKept(service, seen[target].get(key), seen[truth].get(key))?.record.lists.flat().length ?? 0;
   if (!count) return undefined;
   return (
-    `${named(target)} holds ${count} element(s) ${named(truth)} lacks, the key not written lately (writes whose copies were lost, or that ` +
-    `${named(truth)} missed); to copy them to ${named(truth)}, repair with truth ${target} at a stage where ${target} is written first`
+    `${sideName(target)} holds ${count} element(s) ${sideName(truth)} lacks, the key not written lately (writes whose copies were lost, or that ` +
+    `${sideName(truth)} missed); to copy them to ${sideName(truth)}, repair with truth ${target} at a stage where ${target} is written first`
   );
 }
 

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
 import { coalesced } from '../util/coalesce.js';
+import { sideName } from '../util/side-name.js';
 
 /** legacy, or the orchestrator (new): the plan's sides, spelt here as the store stands below the plan. */
 type Side = 'legacy' | 'new';
@@ -25,7 +26,7 @@ export const WRITTEN_SECOND: Record<Side, string> = { legacy: 'new-primary', new
 
 /** One sentence on a side's gap and the way to close it (status, report, log). */
 export const gapLine = (service: ServiceName, side: Side, since: string): string =>
-  `${side === 'legacy' ? 'legacy' : 'the orchestrator'} has missed writes since ${since} (${GAP_CAUSE[side]}): reads from it are stale, and it ` +
+  `${sideName(side)} has missed writes since ${since} (${GAP_CAUSE[side]}): reads from it are stale, and it ` +
   `is no source of truth, until ${repairOf(service, side)} at ${WRITTEN_SECOND[side]} leaves no difference`;
 
 /** Both sides behind (the kill switch pressed at complete): a repair from either is refused; the person's way out. */
