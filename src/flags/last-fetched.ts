@@ -6,6 +6,7 @@
  */
 import type { ClientFeaturesResponse } from 'unleash-client';
 import { childLogger } from '../telemetry/log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { withDeadline } from '../util/deadline.js';
 
 const log = childLogger('flags');
@@ -13,6 +14,8 @@ const log = childLogger('flags');
 /** A start waits this long for the keeper, then takes the file. */
 const READ_MS = 2_000;
 const RETRY_MS = 5_000;
+/** Writes wait this long at most for the start's read of the store (its answer seeds what they keep). */
+const SEEDED_WAIT_MS = 10_000;
 
 /** Reads and writes the last fetched response, keyed by the client's app name. */
 export interface FetchedFlagsKeeper {
@@ -32,6 +35,8 @@ export class LastFetched {
   /** The newest response not yet written; one write at a time, the newest last. */
   private unwritten: { app: string; response: ClientFeaturesResponse; at: Date } | undefined;
   private writing = false;
+  /** While the start's read of the store is under way: settles once it has answered and seeded the held flags (or failed). */
+  private seeded: Promise<void> | undefined;
   private failing = false;
   private closed = false;
 
@@ -46,31 +51,32 @@ export class LastFetched {
   async get(app: string): Promise<ClientFeaturesResponse | undefined> {
     if (!this.keeper) return this.file;
     const reading = this.keeper.read(app);
+    // The held flags kept are seeded whenever the store answers, past the wait too (a store slow to answer would have
+    // them taken as off for good), and nothing is written before: a replica whose own first fetch answered first wrote
+    // a response without them over the fleet's.
+    const held = this.held;
+    this.seeded = reading
+      .then(
+        (stored) => void (usable(stored) && held?.seed(stored)),
+        () => undefined,
+      )
+      .finally(() => (this.seeded = undefined));
     try {
       const stored = await withDeadline(reading, READ_MS, () => new Error(`no answer within ${READ_MS} ms`));
       if (usable(stored)) {
-        this.held?.seed(stored);
         log.info('flags last fetched from Unleash found in the state store: they answer until Unleash does');
         return stored;
       }
       log.info('no flags fetched from Unleash before: the flags file answers until Unleash does');
     } catch (err) {
       log.warn({ err }, 'the state store did not give the flags last fetched: the flags file answers until Unleash does');
-      // A store slow to answer still tells which flags the fleet held (archived in Unleash): held once it does, not
-      // taken as off for good (a replica started on a busy store did).
-      const held = this.held;
-      if (held)
-        void reading.then(
-          (late) => usable(late) && held.seed(late),
-          () => undefined,
-        );
     }
     return this.file;
   }
 
   /** Never waits for the keeper: a fetch must not wait on the state store. */
   set(app: string, response: ClientFeaturesResponse): Promise<void> {
-    this.unwritten = { app, response: this.held ? this.held.amend(response) : response, at: new Date() };
+    this.unwritten = { app, response, at: new Date() };
     void this.write();
     return Promise.resolve();
   }
@@ -84,10 +90,12 @@ export class LastFetched {
     if (this.writing || this.closed || !this.keeper) return;
     this.writing = true;
     try {
+      if (this.seeded) await Promise.race([this.seeded, sleep(SEEDED_WAIT_MS, undefined, { ref: false })]);
       for (let next = this.unwritten; next && !this.closed; next = this.unwritten) {
         this.unwritten = undefined;
         try {
-          await this.keeper.write(next.app, next.response, next.at);
+          // With the held definitions as they are when written (seeded from the store meanwhile, perhaps).
+          await this.keeper.write(next.app, this.held ? this.held.amend(next.response) : next.response, next.at);
           this.failing = false;
         } catch (err) {
           if (!this.failing) log.warn({ err }, 'flags fetched from Unleash not kept in the state store yet: tried again every 5 s');

@@ -1,7 +1,7 @@
 /**
  * LastFetched, unleash-client's storage provider over the state store: the file answers when the store has nothing
- * or does not answer (what it held seeding the held flags once it does); a fetch never waits on the store's writes; the
- * newest response is the one kept, also across a failed write.
+ * or does not answer (what it held seeding the held flags once it does, nothing written over it before); a fetch never
+ * waits on the store's writes; the newest response is the one kept, also across a failed write.
  */
 import { expect, it } from 'vitest';
 import type { ClientFeaturesResponse } from 'unleash-client';
@@ -59,6 +59,33 @@ it('tells the held flags of a store that answers past the wait, once it answers:
   answer();
   await until(() => seeded.length > 0, 5_000);
   expect(seeded).toEqual(['held by the fleet']);
+}, 30_000);
+
+it("writes nothing over the store before its start's read has answered, and then keeps the fleet's held flags with its own", async () => {
+  const keeper = new Keeper();
+  keeper.rows.set('memshift', response('held by the fleet'));
+  let answer!: () => void;
+  const late = new Promise<void>((r) => (answer = r));
+  const read = keeper.read.bind(keeper);
+  keeper.read = async (app) => {
+    await late;
+    return read(app);
+  };
+  const seeded: ClientFeaturesResponse[] = [];
+  const held = {
+    seed: (doc: ClientFeaturesResponse) => void seeded.push(doc),
+    amend: (doc: ClientFeaturesResponse) => ({ ...doc, features: [...doc.features, ...seeded.flatMap((d) => d.features)] }),
+  };
+  const kept = new LastFetched(keeper, FILE, held);
+  const starting = kept.get('memshift');
+  // Its own first fetch answers before the store does.
+  await kept.set('memshift', response('fetched first'));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(keeper.writes).toEqual([]);
+  answer();
+  expect(await starting).toEqual(response('held by the fleet'));
+  await until(() => keeper.writes.length === 1, 5_000);
+  expect((keeper.rows.get('memshift') as ClientFeaturesResponse).features.map((f) => f.name)).toEqual(['fetched first', 'held by the fleet']);
 }, 30_000);
 
 it('keeps the newest fetched response without making the fetch wait, and tries again after a failed write', async () => {
