@@ -317,7 +317,8 @@ it("keeps its session on every replica of a fleet a Service spreads its requests
     await expect
       .poll(async () => (await stack.proxy.store.pool.query(`SELECT count(*)::int AS n FROM operator_actions`)).rows[0].n, { timeout: 10_000 })
       .toBe(before + 1);
-    expect(await fleetPage.locator('#message').getAttribute('class')).toBe('ok');
+    // The row is stored before the reply that sets the page's message.
+    await expect.poll(() => fleetPage.locator('#message').getAttribute('class'), { timeout: 10_000 }).toBe('ok');
   } finally {
     await fleetPage.close();
     await service.close();
