@@ -52,6 +52,9 @@ async function choose(config: LibpqClientConfig): Promise<Candidate> {
       libpq: { ...config.libpq, hosts: undefined, attrs: 'any' },
       connectionTimeoutMillis: config.libpq.hostTimeoutMs ?? (config.connectionTimeoutMillis || ASK_MS),
     });
+    // A server going away between the probe's steps (a primary stopping for a failover) makes it emit 'error', which
+    // unheard would take the process down: its outcome is what connect and query say.
+    probe.on('error', () => undefined);
     try {
       await probe.connect();
       const { rows } = await probe.query<{ standby: boolean; ro: string }>(
