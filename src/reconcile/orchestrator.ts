@@ -99,6 +99,13 @@ class OrchestratorSource implements RecordSource {
     return this.retain[i] === undefined ? where : `(${where}) AND m.r${i} <= ${this.retain[i]}`;
   }
 
+  /** A retained list's element just before the legacy side's window, as a column (CanonicalRecord.before). */
+  private before(i: number): string {
+    const n = this.retain[i];
+    if (n === undefined) return '';
+    return `, ((jsonb_agg(${this.element(i, 'rows')}) FILTER (WHERE (${this.view.lists[i]!.where}) AND m.r${i} = ${n + 1}))->0)::text AS b${i}`;
+  }
+
   /** A list's element as jsonb: its tuple, then its legacy time (whole seconds in digests). */
   private element(i: number, mode: 'digest' | 'rows'): string {
     const l = this.view.lists[i]!;
@@ -135,7 +142,7 @@ class OrchestratorSource implements RecordSource {
     const columns =
       mode === 'digest'
         ? `md5(${[header, ...v.lists.map((l, i) => `${i === 0 ? ELEMENT_CHR : LIST_CHR} || ${list(l, i)}`)].join(' || ')}) AS h`
-        : `${header} AS header, ${v.lists.map((l, i) => `${list(l, i)} AS e${i}`).join(', ')}`;
+        : `${header} AS header, ${v.lists.map((l, i) => `${list(l, i)} AS e${i}${this.before(i)}`).join(', ')}`;
     const nonEmpty = this.emptyIsAbsent ? `HAVING count(m.memory_id) FILTER (WHERE ${v.lists.map((_, i) => `(${this.listWhere(i)})`).join(' OR ')}) > 0` : '';
     return `
       SELECT ${v.key} COLLATE "C" AS key, ${columns}
@@ -220,11 +227,14 @@ class OrchestratorSource implements RecordSource {
 
   private async query(sql: string, params: Params): Promise<CanonicalRecord[]> {
     const { rows } = await this.ask<Record<string, unknown>>(sql, params);
+    const retains = this.retain.some((n) => n !== undefined);
+    const before = (b: unknown) => (typeof b === 'string' ? (pyLoads(b) as unknown[]) : null);
     return rows.map((row) => ({
       key: row.key as string,
       // Read as the translator reads the orchestrator: numbers keep their int / float spelling.
       header: (pyLoads(row.header as string) as unknown[]).slice(1),
       lists: this.view.lists.map((_, i) => pyLoads(row[`e${i}`] as string) as unknown[][]),
+      ...(retains ? { before: this.view.lists.map((_, i) => before(row[`b${i}`])) } : {}),
     }));
   }
 

@@ -12,6 +12,12 @@ export interface CanonicalRecord {
   header: unknown[];
   /** Per list of the service's shape, its elements oldest first, each a tuple of the list's fields. */
   lists: unknown[][][];
+  /**
+   * Per list, the element just before its window where the side keeps more than the legacy service retains (the
+   * orchestrator's history), else null; not compared. A header made over the window and one more (contextual's
+   * snapshot, over the 51 newest) is made again alike by a side that takes this one before the window.
+   */
+  before?: (unknown[] | null)[];
 }
 
 export interface ListShape {

@@ -1,10 +1,11 @@
 /**
  * Repairs of a contextual session past the agent's 50 interactions, as a copy parked for reconciliation leaves one: a
  * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again), one lacking
- * an interaction among later ones has them written again after it (legacy: its whole window; the orchestrator: those
- * after the gap, removed first, its history before them kept), and a gap legacy's protocol cannot mend (fewer than 50
- * interactions) is named with when it passes (50 newer interactions), and passes then. At new-primary, legacy's
- * decisions in another order than the truth's are given to the orchestrator, legacy's extra ones never.
+ * an interaction among later ones has them written again after it (legacy: its whole window, after the orchestrator's
+ * interaction before it, so that its snapshot is made over the same 51; the orchestrator: those after the gap, removed
+ * first, its history before them kept), and a gap legacy's protocol cannot mend (fewer than 50 interactions) is named
+ * with when it passes (50 newer interactions), and passes then. At new-primary, legacy's decisions in another order
+ * than the truth's are given to the orchestrator, legacy's extra ones never.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -21,13 +22,22 @@ const SERVICE = 'contextual-memory';
 
 type Summary = { conversation_summary: string; key_decisions: { decision: string }[] };
 
-const interaction = (session: string, content: string): LegacyRequest => ({ action: 'add_interaction', session_id: session, type: 'user_query', content });
+const interaction = (session: string, content: string, type = 'user_query'): LegacyRequest => ({
+  action: 'add_interaction',
+  session_id: session,
+  type,
+  content,
+});
+
+/** Each interaction's type by its number. */
+type TypeOf = (n: number) => string;
+const queries: TypeOf = () => 'user_query';
 
 /** `count` interactions of `session` through memshift (new-primary: the orchestrator, then legacy through the outbox), landed on both. */
-async function throughMemshift(live: LiveStack, session: string, from: number, count: number): Promise<void> {
+async function throughMemshift(live: LiveStack, session: string, from: number, count: number, typeOf = queries): Promise<void> {
   const client = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
   try {
-    for (let n = from; n < from + count; n++) expect(await client.call(interaction(session, `${session} #${n}`))).toBe(true);
+    for (let n = from; n < from + count; n++) expect(await client.call(interaction(session, `${session} #${n}`, typeOf(n)))).toBe(true);
   } finally {
     client.close();
   }
@@ -41,10 +51,10 @@ async function onlyOn(live: LiveStack, side: 'new' | 'legacy', request: LegacyRe
 }
 
 /** 55 interactions of `session` through memshift, one more on `side` alone, then `later` more through memshift. */
-async function withGap(live: LiveStack, session: string, side: 'new' | 'legacy', later: number): Promise<void> {
-  await throughMemshift(live, session, 0, 55);
+async function withGap(live: LiveStack, session: string, side: 'new' | 'legacy', later: number, typeOf = queries): Promise<void> {
+  await throughMemshift(live, session, 0, 55, typeOf);
   await onlyOn(live, side, interaction(session, `only ${side}`));
-  if (later) await throughMemshift(live, session, 55, later);
+  if (later) await throughMemshift(live, session, 55, later, typeOf);
 }
 
 /** `session #from` .. as written, `count` of them. */
@@ -85,12 +95,16 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
-  it("writes legacy's whole window again where it lacks an interaction among later ones: then the orchestrator's", async () => {
-    await withGap(live, 'w3', 'new', 3);
+  it("writes legacy's whole window again where it lacks an interaction among later ones: then the orchestrator's, and its snapshot", async () => {
+    // #8 is the orchestrator's 51st newest at the end, over which its snapshot was made with its 50 newest.
+    await withGap(live, 'w3', 'new', 3, (n) => (n === 8 ? 'system_response' : 'user_query'));
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
-    // No request of the agent inserts one: the orchestrator's 50 newest are added again, and the agent keeps those.
+    // No request of the agent inserts one: the orchestrator's 50 newest are added again, and the agent keeps those;
+    // #8 is added before them, so that the agent's last snapshot is over the orchestrator's 51 (it was over legacy's
+    // #57 and those 50: 51 queries and no response, chaos seed 105).
     expect(onLegacy(live, 'w3').contents).toEqual([...numbered('w3', 9, 46), 'only new', 'w3 #55', 'w3 #56', 'w3 #57']);
+    expect(onLegacy(live, 'w3').summary).toContain('Total queries: 50\nTotal responses: 1\n');
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
