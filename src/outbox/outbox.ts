@@ -343,7 +343,12 @@ export class Outbox implements SecondaryWrites {
     if (maybeStored) this.buffer.push({ intent, done: () => undefined, primary: 'refused', maybeStored });
     done();
     const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms (outbox intent)`;
-    return new LegError('unavailable', `${why}: write refused unsent, so that its key's order holds across replicas`, 'state store');
+    // The reason the operator chose: no write served unrecorded, or none another replica's writes of its key could overtake.
+    const so =
+      this.o.config.whenStoreAway === 'refuse'
+        ? 'no write is served that is not recorded first (outbox.whenStoreAway: refuse)'
+        : "another replica is live and may write its key meanwhile, so that the key's order holds (outbox.whenStoreAway: hold-alone)";
+    return new LegError('unavailable', `${why}: write refused unsent: ${so}`, 'state store');
   }
 
   private lose(intent: OutboxIntent, why: string, err: unknown, done: () => void): 'lost' {

@@ -57,9 +57,9 @@ describe('holding writes while the store is away', () => {
 const TOKEN = 'overtaken-token';
 // Each replica publishes itself in the store every outbox.fleetEveryMs: here often, so that each soon knows of the other.
 describe.each([
-  ['outbox.whenStoreAway: refuse', { whenStoreAway: 'refuse', fleetEveryMs: 200 }],
-  ['hold-alone, the default, with another replica live', { fleetEveryMs: 200 }],
-])('refusing writes while the store is away (%s)', (_, outbox) => {
+  ['outbox.whenStoreAway: refuse', { whenStoreAway: 'refuse', fleetEveryMs: 200 }, 'no write is served that is not recorded first'],
+  ['hold-alone, the default, with another replica live', { fleetEveryMs: 200 }, 'another replica is live and may write its key meanwhile'],
+])('refusing writes while the store is away (%s)', (_, outbox, reason) => {
   const stack = useRelayedStack([], { direct: true, config: { outbox, admin: { token: TOKEN } } });
 
   it("refuses the write unsent, in the agent's protocol, and the order holds on both sides", async () => {
@@ -73,7 +73,7 @@ describe.each([
 
     relay.freeze();
     const refused = await add(viaRefusing, sid, 'two');
-    expect(refused).toMatchObject({ status: 'error', message: expect.stringContaining('write refused unsent') });
+    expect(refused).toMatchObject({ status: 'error', message: expect.stringContaining(`write refused unsent: ${reason}`) });
     expect(await add(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
     await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
     relay.thaw();
