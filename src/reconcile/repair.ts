@@ -131,10 +131,13 @@ export async function syncKey(
     if (m.drop) await writer.dropNewest!(key, i, m.drop);
     const timed = shape.lists[i]?.timed;
     const from = meet ? (current!.lists[i]?.length ?? 0) - m.fall - m.drop : 0;
-    // The side's whole window written again, its header made by the appends over the window and one more: the truth's
-    // one before its window first, else the side's own newest is that one (chaos seed 105: counts of types apart).
-    const before = remade && m.fall > 0 && from === 0 ? truth.before?.[i] : undefined;
-    for (const element of before ? [before, ...list] : list.slice(from)) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
+    // Where elements fall, the last append makes the header again over the window and the side's element before what it
+    // keeps: where that is not the truth's one before its window, that one goes first and the whole window after it
+    // (chaos seed 105: the side's own newest was that element, the snapshots' counts of each type apart).
+    const before = remade && m.fall > 0 ? truth.before?.[i] : undefined;
+    const prior = current?.lists[i]?.[m.fall - 1];
+    const whole = before && !(prior && sameElement(service, i, prior, before, Number.POSITIVE_INFINITY));
+    for (const element of whole ? [before, ...list] : list.slice(from)) await send(ops.append(key, i, element), timed ? element.at(-1) : undefined);
   }
   // Set last where kept history made the appends make the header again.
   if ((meet && set) || (!meet && windowed && writer.restore)) await writer.restore!(key, truth.header, true);

@@ -108,6 +108,21 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
+  it("writes legacy's whole window again where what it keeps follows an interaction not the orchestrator's one before it", async () => {
+    // #54 a response: the orchestrator's one before its window at the end; legacy keeps #55 on, after its own extra one.
+    const typeOf: TypeOf = (n) => (n === 54 ? 'system_response' : 'user_query');
+    await throughMemshift(live, 'w10', 0, 55, typeOf);
+    await onlyOn(live, 'legacy', interaction('w10', 'only legacy'));
+    await throughMemshift(live, 'w10', 55, 49, typeOf);
+    await onlyOn(live, 'new', interaction('w10', 'only new'));
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(onLegacy(live, 'w10').contents).toEqual([...numbered('w10', 55, 49), 'only new']);
+    // Appending 'only new' alone, the agent made it over 'only legacy' and the 50: 51 queries and no response.
+    expect(onLegacy(live, 'w10').summary).toContain('Total queries: 50\nTotal responses: 1\n');
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
   it('names a gap among fewer than 50 interactions on legacy as not repairable until 50 newer ones are written, and it passes then', async () => {
     await throughMemshift(live, 'w4', 0, 20);
     await onlyOn(live, 'new', interaction('w4', 'only new'));
