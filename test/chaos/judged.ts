@@ -117,8 +117,12 @@ export function judged(agent: Agent, sides: Sides, parked: Set<string>): string[
     ...inOrder('new decisions', fresh, decisions, (r) => acked.has(r)),
     ...inOrder('new decision memories', memories, decisions, (r) => acked.has(r)),
   );
-  if (memories.some((r) => !fresh.includes(r)) || fresh.some((r) => !memories.includes(r)))
-    problems.push("the orchestrator's decisions and its snapshot's differ");
+  const [memoriesOnly, snapshotOnly] = [memories.filter((r) => !fresh.includes(r)), fresh.filter((r) => !memories.includes(r))];
+  if (memoriesOnly.length || snapshotOnly.length)
+    problems.push(
+      `the orchestrator's decisions and its snapshot's differ: as memories only ${memoriesOnly.map(numberOf).join(' ') || '-'}, ` +
+        `in its snapshot only ${snapshotOnly.map(numberOf).join(' ') || '-'} (${memories.length} memories, ${fresh.length} in its snapshot)`,
+    );
   if (loneDecisions(sides, parked).length) problems.push('a decision on one side only');
   return problems;
 }
