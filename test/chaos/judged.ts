@@ -8,6 +8,12 @@ import { queryOnce } from '../outbox/support.js';
 export const numberOf = (record: string) => Number(record.split('#')[1]);
 export const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && numberOf(r) < numberOf(records[i - 1]!));
 
+/** For looking into a reorder: each pair of a side's records in another order than written, with when the agent sent each. */
+export function overtaken(agent: Agent, records: string[]): string[] {
+  const sent = (r: string) => `#${numberOf(r)} sent at ${agent.sentAt.get(r)?.toFixed(2) ?? '?'}s`;
+  return records.flatMap((r, i) => (i > 0 && numberOf(r) < numberOf(records[i - 1]!) ? [`${sent(records[i - 1]!)} before ${sent(r)}`] : []));
+}
+
 /**
  * A key's records on each side: its interactions (or memories), and a contextual session's decisions in the snapshot
  * on each side and as the orchestrator's memories.

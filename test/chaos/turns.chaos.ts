@@ -29,7 +29,7 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { judged, loneRows, numberOf, outOfOrder, parkedUnknowable, sidesOf } from './judged.js';
+import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -187,6 +187,8 @@ it.each(SEEDS)(
       const found = judged(agent, sides, parked);
       problems.push(...found.map((p) => `${agent.key}: ${p}`));
       if (found.length) console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, sides, parked)}`);
+      const reordered = [...overtaken(agent, legacy).map((p) => `legacy: ${p}`), ...overtaken(agent, fresh).map((p) => `new: ${p}`)];
+      if (found.length && reordered.length) console.log(`${agent.key}: in another order than written\n  ${reordered.join('\n  ')}`);
       // The agent's summary is over its newest writes: compared where both sides hold those in one order (a write with an
       // unknown outcome may land late on one side).
       const inOneOrder = legacy.every((r, i) => fresh[fresh.length - legacy.length + i] === r);

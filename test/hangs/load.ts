@@ -15,6 +15,8 @@ export interface Agent {
   errorsAt: number[];
   /** The writes answered with an error, and the error's words (with when each was sent, in seconds after the load started). */
   writeErrors: Map<string, string>;
+  /** When each write was sent, in seconds after the load started. */
+  sentAt: Map<string, number>;
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];
   /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
@@ -62,6 +64,7 @@ export class Load {
           cleared: new Set(),
           errorsAt: [],
           writeErrors: new Map(),
+          sentAt: new Map(),
           staleReads: [],
           reads: { made: 0, failed: 0, why: new Map() },
         };
@@ -146,7 +149,7 @@ export class Load {
           if (!answered) agent.reads.failed++;
         } else if (
           await call(endpoint, this.writing(agent, protocol, record, n), protocol.written, (error) =>
-            agent.writeErrors.set(record, `${error} (sent at ${((next - this.o.intervalMs - this.startedAt) / 1000).toFixed(1)}s)`),
+            agent.writeErrors.set(record, `${error} (sent at ${agent.sentAt.get(record)!.toFixed(1)}s)`),
           )
         ) {
           this.ack(agent, record);
@@ -162,8 +165,9 @@ export class Load {
     }
   }
 
-  /** Record `n`'s request: a decision every `decideEvery` requests, a clear every `clearEvery`, where the service has them. */
+  /** Record `n`'s request, about to be sent (noted): a decision every `decideEvery` requests, a clear every `clearEvery`, where the service has them. */
   private writing(agent: Agent, protocol: AgentProtocol, record: string, n: number): unknown {
+    agent.sentAt.set(record, (Date.now() - this.startedAt) / 1000);
     const every = (k: number | undefined) => k !== undefined && n % k === k - 1;
     if (protocol.decide && every(this.o.decideEvery)) {
       agent.decided.add(record);
