@@ -6,12 +6,14 @@ import { queryOnce } from '../outbox/support.js';
 
 /** The agent's records numbered as written (`<key> #<n>`), and the ones out of that order on a side. */
 export const numberOf = (record: string) => Number(record.split('#')[1]);
-export const outOfOrder = (records: string[]) => records.filter((r, i) => i > 0 && numberOf(r) < numberOf(records[i - 1]!));
+/** Whether a side's record `i` follows one written after it there. */
+const afterLater = (records: string[], i: number) => i > 0 && numberOf(records[i]!) < numberOf(records[i - 1]!);
+export const outOfOrder = (records: string[]) => records.filter((_, i) => afterLater(records, i));
 
 /** For looking into a reorder: each pair of a side's records in another order than written, with when the agent sent each. */
 export function overtaken(agent: Agent, records: string[]): string[] {
   const sent = (r: string) => `#${numberOf(r)} sent at ${agent.sentAt.get(r)?.toFixed(2) ?? '?'}s`;
-  return records.flatMap((r, i) => (i > 0 && numberOf(r) < numberOf(records[i - 1]!) ? [`${sent(records[i - 1]!)} before ${sent(r)}`] : []));
+  return records.flatMap((r, i) => (afterLater(records, i) ? [`${sent(records[i - 1]!)} before ${sent(r)}`] : []));
 }
 
 /**
