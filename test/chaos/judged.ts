@@ -10,9 +10,12 @@ export const numberOf = (record: string) => Number(record.split('#')[1]);
 const afterLater = (records: string[], i: number) => i > 0 && numberOf(records[i]!) < numberOf(records[i - 1]!);
 export const outOfOrder = (records: string[]) => records.filter((_, i) => afterLater(records, i));
 
+/** A record's number and when its agent sent it, for looking into a failure. */
+export const sentBy = (agent: Agent) => (r: string) => `#${numberOf(r)} sent at ${agent.sentAt.get(r)?.toFixed(2) ?? '?'}s`;
+
 /** For looking into a reorder: each pair of a side's records in another order than written, with when the agent sent each. */
 export function overtaken(agent: Agent, records: string[]): string[] {
-  const sent = (r: string) => `#${numberOf(r)} sent at ${agent.sentAt.get(r)?.toFixed(2) ?? '?'}s`;
+  const sent = sentBy(agent);
   return records.flatMap((r, i) => (afterLater(records, i) ? [`${sent(records[i - 1]!)} before ${sent(r)}`] : []));
 }
 
@@ -126,10 +129,11 @@ export function judged(agent: Agent, sides: Sides, parked: Set<string>): string[
     ...inOrder('new decision memories', memories, decisions, (r) => acked.has(r)),
   );
   const [memoriesOnly, snapshotOnly] = [memories.filter((r) => !fresh.includes(r)), fresh.filter((r) => !memories.includes(r))];
+  const sentAt = sentBy(agent);
   if (memoriesOnly.length || snapshotOnly.length)
     problems.push(
-      `the orchestrator's decisions and its snapshot's differ: as memories only ${memoriesOnly.map(numberOf).join(' ') || '-'}, ` +
-        `in its snapshot only ${snapshotOnly.map(numberOf).join(' ') || '-'} (${memories.length} memories, ${fresh.length} in its snapshot)`,
+      `the orchestrator's decisions and its snapshot's differ: as memories only ${memoriesOnly.map(sentAt).join(' ') || '-'}, ` +
+        `in its snapshot only ${snapshotOnly.map(sentAt).join(' ') || '-'} (${memories.length} memories, ${fresh.length} in its snapshot)`,
     );
   if (loneDecisions(sides, parked).length) problems.push('a decision on one side only');
   return problems;

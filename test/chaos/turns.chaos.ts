@@ -29,7 +29,7 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, sidesOf } from './judged.js';
+import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, sentBy, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -194,7 +194,20 @@ it.each(SEEDS)(
       const inOneOrder = legacy.every((r, i) => fresh[fresh.length - legacy.length + i] === r);
       const summaries = agent.service === 'contextual-memory' && inOneOrder ? conversationSummaries(sims, agent) : undefined;
       if (summaries && summaries.legacy !== summaries.fresh) problems.push(`${agent.key}: summaries differ ${JSON.stringify(summaries)}`);
-      if (agent.staleReads.length) problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
+      if (agent.staleReads.length) {
+        problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
+        // For looking into one: the agent's records around it on each side, with when it sent each, and the read's time.
+        const around = (records: string[], r: string) => {
+          const at = records.indexOf(r);
+          return at < 0
+            ? 'absent'
+            : records
+                .slice(Math.max(0, at - 3), at + 4)
+                .map(sentBy(agent))
+                .join(', ');
+        };
+        for (const r of agent.staleReads) console.log(`${agent.key}: ${r} stale when read; legacy: ${around(legacy, r)}; new: ${around(fresh, r)}`);
+      }
     }
     if (RECONCILE) problems.push(...(await reconciled(stack, flagsFile, SERVICES, load.agents)));
     expect(load.acked).toBeGreaterThan(500);
