@@ -62,12 +62,10 @@ export class PgKeyLocks implements KeyLocks {
     const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
-      pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, query_timeout: 1_000, keepAlive: true }).on(
-        'error',
-        logLost,
-      ),
+      pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, keepAlive: true }).on('error', logLost),
     );
-    this.batches = this.pools.map((p) => new LockBatches(p));
+    // Each statement's answer is bounded by the batches (1 s of this process's running time), not the client's timer.
+    this.batches = this.pools.map((p) => new LockBatches(p, 1_000));
     // The server gives up the wait (lock_timeout) before the client gives up the statement.
     this.waiters = pgPool(connectionString, 'key lock waits', [...loss, ['lock_timeout', this.waitMs]], {
       max: WAITERS,

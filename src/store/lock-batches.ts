@@ -1,6 +1,7 @@
 /** One connection's advisory lock statements in batches: what is asked while a batch is in flight goes in the next. */
 import type pg from 'pg';
 import { connectClient } from './client.js';
+import { withDeadline } from '../util/deadline.js';
 
 const UNLOCK_ALL = 'SELECT count(pg_advisory_unlock(c, hashtext(k))) AS n FROM unnest($1::int4[], $2::text[]) AS t(c, k)';
 const TRY_ALL = 'SELECT pg_try_advisory_lock(c, hashtext(k)) AS ok FROM unnest($1::int4[], $2::text[]) WITH ORDINALITY AS t(c, k, i) ORDER BY i';
@@ -29,7 +30,15 @@ export class LockBatches {
   private unlocks: Ask[] = [];
   private running = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /**
+     * How long a statement's answer is waited for, on this process's running time: a process stopped meanwhile (SIGSTOP)
+     * reads the answer that came rather than take it for none (dropping the connection let go of its keys, whose work
+     * went on: two replicas then wrote one contextual session's snapshot, `npm run chaos` seed 128).
+     */
+    private readonly answerMs = 1_000,
+  ) {}
 
   /** Whether the lock was free and is now held on this connection. */
   try(cls: number, name: string): Promise<boolean> {
@@ -74,13 +83,15 @@ export class LockBatches {
     const args = (asks: Ask[]) => [asks.map((a) => a.cls), asks.map((a) => a.name)];
     try {
       if (tries.length) {
-        const { rows } = await (unlocks.length
-          ? client.query<{ ok: boolean }>(UNLOCK_AND_TRY, [...args(unlocks), ...args(tries)])
-          : client.query<{ ok: boolean }>(TRY_ALL, args(tries)));
+        const { rows } = await this.answered(
+          unlocks.length
+            ? client.query<{ ok: boolean }>(UNLOCK_AND_TRY, [...args(unlocks), ...args(tries)])
+            : client.query<{ ok: boolean }>(TRY_ALL, args(tries)),
+        );
         for (const a of unlocks) a.resolve(true);
         tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
       } else {
-        await client.query(UNLOCK_ALL, args(unlocks));
+        await this.answered(client.query(UNLOCK_ALL, args(unlocks)));
         for (const a of unlocks) a.resolve(true);
       }
       client.release();
@@ -88,5 +99,9 @@ export class LockBatches {
       client.release(true);
       for (const a of all) a.reject(err);
     }
+  }
+
+  private answered<T>(query: Promise<T>): Promise<T> {
+    return withDeadline(query, this.answerMs, () => new Error(`state store gave no answer to a lock statement within ${this.answerMs} ms`));
   }
 }

@@ -184,3 +184,21 @@ it('keeps a key held past the work until what the work kept settles (a call that
   expect(mine).toEqual(['after the late call']);
   expect(await b.writeOrder.hold(S, 'kept', async () => 'free')).toBe('free');
 });
+
+it("keeps its keys when its process stalls past a lock statement's bound (SIGSTOP): the answer that came meanwhile is read", async () => {
+  const [a, b] = [replica(), replica(300)];
+  // Held on every connection of a's (sixteen keys over its four).
+  const kept = Array.from({ length: 16 }, (_, i) => `stalled-held-${i}`);
+  const holders = await Promise.all(kept.map((k) => holding(a, k)));
+  // Statements for more keys sent, then the process stops running for longer than their bound before it reads the answers.
+  const more = Array.from({ length: 8 }, (_, i) => a.hold(S, `stalled-new-${i}`, async () => i));
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  const until = Date.now() + 1_500;
+  while (Date.now() < until) {
+    // stalled
+  }
+  expect(await Promise.all(more)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  // Before, the late answer counted as a store away: the connections were dropped, and with them the keys held there.
+  for (const k of kept) await expect(b.hold(S, k, async () => 'taken')).rejects.toBeInstanceOf(KeyBusy);
+  await Promise.all(holders.map((h) => h.release()));
+}, 60_000);
