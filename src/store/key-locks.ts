@@ -64,8 +64,8 @@ export class PgKeyLocks implements KeyLocks {
     this.pools = Array.from({ length: CONNECTIONS }, () =>
       pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, keepAlive: true }).on('error', logLost),
     );
-    // Each statement's answer is bounded by the batches (1 s of this process's running time), not the client's timer.
-    this.batches = this.pools.map((p) => new LockBatches(p, 1_000));
+    // Each statement's answer is bounded by the batches (on this process's running time), not by the client's timer.
+    this.batches = this.pools.map((p) => new LockBatches(p));
     // The server gives up the wait (lock_timeout) before the client gives up the statement.
     this.waiters = pgPool(connectionString, 'key lock waits', [...loss, ['lock_timeout', this.waitMs]], {
       max: WAITERS,

@@ -35,7 +35,7 @@ export class LockBatches {
     /**
      * How long a statement's answer is waited for, on this process's running time: a process stopped meanwhile (SIGSTOP)
      * reads the answer that came rather than take it for none (dropping the connection let go of its keys, whose work
-     * went on: two replicas then wrote one contextual session's snapshot, `npm run chaos` seed 128).
+     * went on, and another replica could write one contextual session's snapshot meanwhile: likely `npm run chaos` seed 128).
      */
     private readonly answerMs = 1_000,
   ) {}
