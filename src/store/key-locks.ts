@@ -58,14 +58,16 @@ export class PgKeyLocks implements KeyLocks {
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
     this.waitMs = opts.waitMs ?? 10_000;
-    const loss = lossSettings(opts.lossMs ?? 10_000);
+    const lossMs = opts.lossMs ?? 10_000;
+    const loss = lossSettings(lossMs);
     const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
       pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, keepAlive: true }).on('error', logLost),
     );
-    // Each statement's answer is bounded by the batches (on this process's running time), not by the client's timer.
-    this.batches = this.pools.map((p) => new LockBatches(p));
+    // Each statement's answer is bounded by the batches (on this process's running time), not by the client's timer;
+    // a late one is waited for as long as the server keeps a silent peer's locks.
+    this.batches = this.pools.map((p) => new LockBatches(p, undefined, lossMs));
     // The server gives up the wait (lock_timeout) before the client gives up the statement.
     this.waiters = pgPool(connectionString, 'key lock waits', [...loss, ['lock_timeout', this.waitMs]], {
       max: WAITERS,

@@ -21,6 +21,9 @@ interface Ask {
   reject(err: unknown): void;
 }
 
+/** A batch's asks as the statements' two arrays: classes and names. */
+const args = (asks: Ask[]) => [asks.map((a) => a.cls), asks.map((a) => a.name)];
+
 /**
  * A lock's statements on the connection its locks live on (a pool of one), at most one batch at a time: under load
  * many writes' locks cost one round trip rather than one each, and the store one wake-up.
@@ -38,6 +41,11 @@ export class LockBatches {
      * went on, and another replica could write one contextual session's snapshot meanwhile: likely `npm run chaos` seed 128).
      */
     private readonly answerMs = 1_000,
+    /**
+     * How long a late answer is still waited for on its connection, which keeps its keys meanwhile, before the
+     * connection is dropped: the time in which the server lets go of a silent peer's locks (`lossSettings`).
+     */
+    private readonly lateMs = 10_000,
   ) {}
 
   /** Whether the lock was free and is now held on this connection. */
@@ -68,8 +76,10 @@ export class LockBatches {
   }
 
   /**
-   * A batch that failed may still have taken or kept its locks on the server (a timed-out reply): the connection is
-   * dropped then, which lets go of every key it held, rather than leave a key held for good.
+   * A batch the store refused fails, and its connection is dropped. One whose answer is late fails its asks (their
+   * keys are held in this process only), but the connection is kept while the answer may still come: it holds other
+   * keys whose work goes on (a busy store, a paused one). The late answer's keys are let go; none coming, the
+   * connection goes, and with it whatever it held.
    */
   private async send(unlocks: Ask[], tries: Ask[]): Promise<void> {
     const all = [...unlocks, ...tries];
@@ -80,28 +90,42 @@ export class LockBatches {
       for (const a of all) a.reject(err);
       return;
     }
-    const args = (asks: Ask[]) => [asks.map((a) => a.cls), asks.map((a) => a.name)];
+    const query = tries.length
+      ? unlocks.length
+        ? client.query<{ ok: boolean }>(UNLOCK_AND_TRY, [...args(unlocks), ...args(tries)])
+        : client.query<{ ok: boolean }>(TRY_ALL, args(tries))
+      : client.query<{ ok: boolean }>(UNLOCK_ALL, args(unlocks));
     try {
-      if (tries.length) {
-        const { rows } = await this.answered(
-          unlocks.length
-            ? client.query<{ ok: boolean }>(UNLOCK_AND_TRY, [...args(unlocks), ...args(tries)])
-            : client.query<{ ok: boolean }>(TRY_ALL, args(tries)),
-        );
-        for (const a of unlocks) a.resolve(true);
-        tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
-      } else {
-        await this.answered(client.query(UNLOCK_ALL, args(unlocks)));
-        for (const a of unlocks) a.resolve(true);
-      }
+      const { rows } = await this.answered(query, this.answerMs);
+      for (const a of unlocks) a.resolve(true);
+      if (tries.length) tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
       client.release();
     } catch (err) {
-      client.release(true);
       for (const a of all) a.reject(err);
+      if (err instanceof LateAnswer) void this.letGoLate(client, query, tries);
+      else client.release(true);
     }
   }
 
-  private answered<T>(query: Promise<T>): Promise<T> {
-    return withDeadline(query, this.answerMs, () => new Error(`state store gave no answer to a lock statement within ${this.answerMs} ms`));
+  /** Lets go of the keys a late answer granted, which no one holds, and gives the connection back; or drops it. */
+  private async letGoLate(client: pg.PoolClient, query: Promise<pg.QueryResult<{ ok: boolean }>>, tries: Ask[]): Promise<void> {
+    try {
+      const { rows } = await this.answered(query, this.lateMs);
+      const granted = tries.filter((_, i) => rows[i]?.ok === true);
+      if (granted.length) await this.answered(client.query(UNLOCK_ALL, args(granted)), this.lateMs);
+      client.release();
+    } catch {
+      client.release(true);
+    }
+  }
+
+  private answered<T>(query: Promise<T>, ms: number): Promise<T> {
+    return withDeadline(query, ms, () => new LateAnswer(ms));
+  }
+}
+
+class LateAnswer extends Error {
+  constructor(ms: number) {
+    super(`state store gave no answer to a lock statement within ${ms} ms`);
   }
 }

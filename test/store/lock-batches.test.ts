@@ -62,3 +62,25 @@ it('fails every ask of a batch the store refuses, and goes on with the next', as
   expect(await a.try(CLS, 'next')).toBe(true);
   await a.unlock(CLS, 'next');
 });
+
+it("keeps a connection's keys when a statement's answer comes late, and lets go of what the late answer took", async () => {
+  const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0 });
+  pools.push(pool);
+  const pid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const [a, other] = [new LockBatches(pool, 500, 30_000), connection()];
+  expect(await a.try(CLS, 'kept')).toBe(true);
+  // The server process behind a's connection stops (a busy or paused store): the next answer comes past the bound.
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await expect(a.try(CLS, 'late')).rejects.toThrow(/no answer to a lock statement within 500 ms/);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  // The connection's next statement goes once the late answer is read and what it took for no one ('late') let go.
+  expect(await a.try(CLS, 'after')).toBe(true);
+  expect(await heldCount()).toBe(2);
+  expect(await other.try(CLS, 'late')).toBe(true);
+  expect(await other.try(CLS, 'kept')).toBe(false);
+  await Promise.all([a.unlock(CLS, 'kept'), a.unlock(CLS, 'after'), other.unlock(CLS, 'late')]);
+  expect(await heldCount()).toBe(0);
+});
