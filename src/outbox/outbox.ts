@@ -37,7 +37,7 @@ import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type Settings } from '../util/pg-url.js';
-import { LOCKED_PREFIX, OwnerLock } from './owner-lock.js';
+import { LOCKED_PREFIX, OWNER_POOL, OwnerLock } from './owner-lock.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -48,8 +48,6 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
-/** The owner lock's connection: one, kept while idle (its lock lives on it), its statements bounded. */
-const OWNER_POOL: pg.PoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000, query_timeout: 2_000 };
 const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */

@@ -6,6 +6,8 @@
  */
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
+import { connectClient } from '../store/client.js';
+import { withDeadline } from '../util/deadline.js';
 
 const log = childLogger('outbox.owner');
 
@@ -17,6 +19,14 @@ export const LOCKED_PREFIX = 'locked:';
 export const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
 /** pg_locks rows of owner locks (each names its owner's key in objid). */
 export const OWNER_LOCKS = `locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2`;
+
+/**
+ * The lock's connection: one, kept while idle (the lock lives on it). Its heartbeat's answer is bounded by the
+ * heartbeat (`beat`), on this process's running time, not node-postgres's `query_timeout`: a process resumed from a
+ * pause (SIGSTOP) fired that timer before reading the answer that had come, dropped the connection, and so let go of
+ * the lock it held, letting other replicas take its writes over while its sends went on.
+ */
+export const OWNER_POOL: pg.PoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000 };
 
 /** Holds the lock, or takes it again on a new connection after the last one was lost. */
 const HOLD = `SELECT CASE WHEN EXISTS (
@@ -42,7 +52,7 @@ export class OwnerLock {
   constructor(
     private readonly pool: pg.Pool,
     readonly owner: string,
-    lossMs: number,
+    private readonly lossMs: number,
   ) {
     this.lostAfterMs = lossMs / 3;
     // Its connection lost while idle: the lock went with it.
@@ -71,7 +81,7 @@ export class OwnerLock {
     if (this.sentAt !== undefined) return;
     this.sentAt = Date.now();
     try {
-      const { rows } = await this.pool.query<{ ok: boolean }>(HOLD, [this.owner]);
+      const { rows } = await this.ask();
       // Not taken: a live owner's lock has this one's key (a hash collision), which keeps this one's writes to their lease.
       if (!rows[0]!.ok && !this.warned) {
         this.warned = true;
@@ -83,6 +93,22 @@ export class OwnerLock {
       this.confirmed = false;
     } finally {
       this.sentAt = undefined;
+    }
+  }
+
+  /**
+   * The heartbeat's statement, its answer waited for as long as the server keeps a silent peer's lock: past that, the
+   * connection is dropped (a store lost with its host leaves it open for good), and the lock taken again on a new one.
+   */
+  private async ask(): Promise<pg.QueryResult<{ ok: boolean }>> {
+    const client = await connectClient(this.pool);
+    try {
+      const answer = await withDeadline(client.query<{ ok: boolean }>(HOLD, [this.owner]), this.lossMs, () => new Error(`no answer within ${this.lossMs} ms`));
+      client.release();
+      return answer;
+    } catch (err) {
+      client.release(true);
+      throw err;
     }
   }
 }

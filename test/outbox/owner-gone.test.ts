@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { OutboxTable, type OutboxIntent } from '../../src/outbox/table.js';
-import { OwnerLock } from '../../src/outbox/owner-lock.js';
+import { OWNER_POOL, OwnerLock } from '../../src/outbox/owner-lock.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
@@ -109,5 +109,34 @@ it('lets go of the lock when its process is killed with SIGKILL, and holds it wh
     await expect.poll(async () => (await claim(0)).length, { timeout: 30_000 }).toBe(2);
   } finally {
     child.kill('SIGKILL');
+  }
+}, 60_000);
+
+it('keeps the lock on its connection when its process stalls with a heartbeat in flight past its bound (SIGSTOP)', async () => {
+  const lock = new OwnerLock(new pg.Pool({ connectionString: url, ...OWNER_POOL }), 'locked:stalls', 3_000).start();
+  try {
+    await expect.poll(() => lock.held, { timeout: 20_000 }).toBe(true);
+    const holder = async () =>
+      (
+        await pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1::int::oid AND objid = (hashtext($2) & 2147483647)::oid`,
+          [0x6d736b77, 'locked:stalls'],
+        )
+      ).rows.map((r) => r.pid);
+    const [pid] = await holder();
+    // Its server process stopped a moment, so that a heartbeat is in flight when this process stalls past the bound.
+    process.kill(pid!, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 400));
+    process.kill(pid!, 'SIGCONT');
+    const until = Date.now() + 4_500;
+    while (Date.now() < until) {
+      // stalled: the answer that comes meanwhile waits unread
+    }
+    // Before, the heartbeat's timer (node-postgres's, 2 s) fired first: the connection, and the lock, went.
+    await expect.poll(() => lock.held, { timeout: 20_000 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await holder()).toEqual([pid]);
+  } finally {
+    await lock.stop();
   }
 }, 60_000);
