@@ -59,9 +59,14 @@ const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined }
  * statement (table.ts CLAIMED_BY). Writes towards legacy are stored pending and claimed after their primary
  * answered: a legacy look-up cannot tell every write, and one never sent needs none.
  */
+/** An intent stored; `behind copies`: its key has writes on their way to the side its write goes to first. */
+type Stored = 'stored' | 'stored behind copies';
+
 interface Storing {
   intent: OutboxIntent;
   owner: string | null;
+  /** Set once stored: the key has writes on their way to the side its write goes to first (table.ts RETURNING_AHEAD). */
+  ahead?: boolean;
 }
 
 /** An intent waiting in memory for the store: the `done` of its key activity, and its primary's answer once known. */
@@ -189,7 +194,7 @@ export class Outbox implements SecondaryWrites {
       effect: effectDigest(serviceOf(route.service).lookup, route.request as LegacyRequest),
       createdAt: new Date(),
     };
-    let held: Held | 'stored' | 'lost' | LegError;
+    let held: Held | Stored | 'lost' | LegError;
     try {
       held = await this.chains.run(keyOf(intent.service, intent.key), () => this.record(intent, done, landed));
     } catch (err) {
@@ -201,8 +206,9 @@ export class Outbox implements SecondaryWrites {
     if (held instanceof LegError) return { writeId: undefined, refusal: held, settle: () => undefined };
     return {
       writeId: intent.id,
+      ...(held === 'stored behind copies' ? { behindCopies: true } : {}),
       settle: (outcome) => {
-        if (held === 'stored' || held.stored) return this.settle(intent, outcome);
+        if (typeof held === 'string' || held.stored) return this.settle(intent, outcome);
         held.primary = outcome;
         held.settledAt = Date.now();
       },
@@ -274,26 +280,28 @@ export class Outbox implements SecondaryWrites {
     const intents = batch.map((s) => s.intent);
     try {
       // One key's intents are stored one after another (its chain), so a batch normally holds each key once: one statement.
-      if (batch.length === 1) await this.intents.insert(batch[0]!.intent, leaseMs, null, batch[0]!.owner);
-      else if (distinctKeys(intents))
-        await this.intents.insertDistinct(
-          intents,
-          leaseMs,
-          null,
-          batch.map((s) => s.owner),
-        );
-      else
-        await this.intents.insertAll(
-          batch.map((s) => ({ ...s, primaryOk: null })),
-          leaseMs,
-        );
+      if (batch.length === 1) batch[0]!.ahead = await this.intents.insert(batch[0]!.intent, leaseMs, null, batch[0]!.owner);
+      else {
+        const ahead = distinctKeys(intents)
+          ? await this.intents.insertDistinct(
+              intents,
+              leaseMs,
+              null,
+              batch.map((s) => s.owner),
+            )
+          : await this.intents.insertAll(
+              batch.map((s) => ({ intent: s.intent, owner: s.owner, primaryOk: null })),
+              leaseMs,
+            );
+        for (const s of batch) s.ahead = ahead.has(s.intent.id);
+      }
       return [];
     } catch (err) {
       if (!isDataError(err) || batch.length === 1) throw err;
       return Promise.all(
         batch.map((s) =>
           this.intents.insert(s.intent, leaseMs, null, s.owner).then(
-            () => undefined,
+            (ahead) => void (s.ahead = ahead),
             (e: unknown) => e,
           ),
         ),
@@ -302,15 +310,15 @@ export class Outbox implements SecondaryWrites {
   }
 
   /** Stores the intent (before the primary call) or, with the store down, holds it in memory (or refuses it: whenStoreAway). */
-  private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | 'stored' | 'lost' | LegError> {
+  private async record(intent: OutboxIntent, done: () => void, landed: Held['landed']): Promise<Held | Stored | 'lost' | LegError> {
     // Behind writes already held in memory, a write must wait there too, or it would overtake them.
     let maybeStored = false;
     if (this.storeUp && this.buffer.size === 0) {
       try {
-        const owner = intent.side === 'new' ? this.owner : null;
-        await storeWithin(this.group.add({ intent, owner }), this.o.config.intentTimeoutMs);
-        this.runner.opened(intent.service, intent.key, intent.id, intent.side, done, landed, owner !== null);
-        return 'stored';
+        const storing: Storing = { intent, owner: intent.side === 'new' ? this.owner : null };
+        await storeWithin(this.group.add(storing), this.o.config.intentTimeoutMs);
+        this.runner.opened(intent.service, intent.key, intent.id, intent.side, done, landed, storing.owner !== null);
+        return storing.ahead ? 'stored behind copies' : 'stored';
       } catch (err) {
         if (isDataError(err)) return this.lose(intent, 'refused by the state store', err, done);
         // A timed-out insert may still commit: the flush stores the same id again (a no-op then), or drops it.

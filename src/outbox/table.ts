@@ -85,6 +85,14 @@ const CLAIMED_BY = (o: string) =>
   `CASE WHEN ${o} IS NULL THEN 'pending' ELSE 'inflight' END, COALESCE(${o}, $12), CASE WHEN ${o} IS NULL THEN 0 ELSE 1 END, ${o} IS NOT NULL`;
 
 /**
+ * Returned by an insert: whether the key has writes on their way to the side the new intent's write goes to first
+ * (the other side), counted as copying() counts them. Writes of a key go first to one side but about a turn, when a
+ * replica that has not yet seen it writes first to the side the other replicas' copies are on their way to.
+ */
+const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND NOT o.primary_unknown AND o.primary_ok IS NOT FALSE
+   AND o.service = outbox.service AND o.key = outbox.key AND o.side <> outbox.side) AS ahead`;
+
+/**
  * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a
  * no-op. Its storer holds it for $8 ms (nobody else takes it while its primary call may be under way), as its
  * claim when $11 names the storer. A pending row names its storer $12 as owner (null: none), for OWNER_GONE.
@@ -95,7 +103,8 @@ const INSERT = `WITH k AS (
    RETURNING last_seq)
  INSERT INTO outbox (id, service, key, seq, action, side, request, created_at, next_attempt_at, primary_ok, effect, status, owner, attempts, sent)
  SELECT $1, $2, $3, k.last_seq, $4, $5, $6, $7, now() + make_interval(secs => $8::double precision / 1000), $9, $10, ${CLAIMED_BY('$11::text')} FROM k
- ON CONFLICT (id) DO NOTHING`;
+ ON CONFLICT (id) DO NOTHING
+ ${RETURNING_AHEAD}`;
 const insertParams = (i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null, storer: string | null) => [
   i.id,
   i.service,
@@ -126,7 +135,11 @@ const INSERT_DISTINCT = `WITH i AS (
  SELECT i.id, i.service, i.key, k.last_seq, i.action, i.side, i.request, i.created_at,
         now() + make_interval(secs => $10::double precision / 1000), i.primary_ok, i.effect, ${CLAIMED_BY('i.owner')}
  FROM i JOIN k ON k.service = i.service AND k.key = i.key ORDER BY i.n
- ON CONFLICT (id) DO NOTHING`;
+ ON CONFLICT (id) DO NOTHING
+ ${RETURNING_AHEAD}`;
+
+type Ahead = { id: string; ahead: boolean };
+const aheadIds = (rows: readonly Ahead[]): Set<string> => new Set(rows.filter((r) => r.ahead).map((r) => r.id));
 
 /**
  * A row `o` that may be taken: pending or inflight, and due (a retry's time come, a lease run out) or one of
@@ -265,21 +278,26 @@ export class OutboxTable {
    * Stores an intent as pending behind the key's earlier writes. Idempotent on the intent's id. `primaryOk`
    * null: stored before the primary call, held by its storer for `leaseMs` (nobody else takes it meanwhile);
    * once the lease ran out it is due, and whoever takes it first finds out whether the primary applied it.
-   * `owner`: the storer, claiming it as it stores it (see CLAIMED_BY); null: pending.
+   * `owner`: the storer, claiming it as it stores it (see CLAIMED_BY); null: pending. Resolves with whether the key
+   * has writes on their way to the other side (RETURNING_AHEAD).
    */
-  async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null = null): Promise<void> {
-    await this.pool.query(named('outbox-insert', INSERT, insertParams(i, leaseMs, primaryOk, owner, this.storer)));
+  async insert(i: OutboxIntent, leaseMs: number, primaryOk: boolean | null, owner: string | null = null): Promise<boolean> {
+    const { rows } = await this.pool.query<Ahead>(named('outbox-insert', INSERT, insertParams(i, leaseMs, primaryOk, owner, this.storer)));
+    return rows[0]?.ahead === true;
   }
 
-  /** insert() for many intents of distinct keys (concurrent writes), in one statement; `owners` pairwise with them. */
+  /**
+   * insert() for many intents of distinct keys (concurrent writes), in one statement; `owners` pairwise with them.
+   * Resolves with the ids of those whose key has writes on their way to the other side.
+   */
   async insertDistinct(
     intents: readonly OutboxIntent[],
     leaseMs: number,
     primaryOk: boolean | null,
     owners: readonly (string | null)[] = intents.map(() => null),
-  ): Promise<void> {
+  ): Promise<Set<string>> {
     const column = <T>(f: (i: OutboxIntent) => T): T[] => intents.map(f);
-    await this.pool.query(
+    const { rows } = await this.pool.query<Ahead>(
       named('outbox-insert-distinct', INSERT_DISTINCT, [
         column((i) => i.id),
         column((i) => i.service),
@@ -295,12 +313,18 @@ export class OutboxTable {
         this.storer,
       ]),
     );
+    return aheadIds(rows);
   }
 
-  /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. */
-  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null }[], leaseMs: number): Promise<void> {
-    await inTransaction(this.pool, async (client) => {
-      for (const i of intents) await client.query(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null, this.storer)));
+  /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. Resolves as insertDistinct. */
+  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null }[], leaseMs: number): Promise<Set<string>> {
+    return inTransaction(this.pool, async (client) => {
+      const rows: Ahead[] = [];
+      for (const i of intents)
+        rows.push(
+          ...(await client.query<Ahead>(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null, this.storer)))).rows,
+        );
+      return aheadIds(rows);
     });
   }
 

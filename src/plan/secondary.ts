@@ -41,6 +41,11 @@ export interface PendingWrite {
   readonly writeId: string | undefined;
   /** Set when the write must not be sent at all (its intent could not be stored, and writes are refused then). */
   readonly refusal?: Error;
+  /**
+   * The key has writes on their way to the side this write goes to first (copies another replica made first on the
+   * other side, about a turn this process has not yet seen): the write waits for them (turned.ts afterCopies).
+   */
+  readonly behindCopies?: true;
   settle(outcome: PrimaryOutcome): void;
 }
 

@@ -15,7 +15,7 @@ import { childLogger } from '../telemetry/log.js';
 import type { KeyActivity } from './key-activity.js';
 import type { ExecutionObserver } from './observer.js';
 import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
-import { keyOf as activityKey, towardsKey, type SecondaryWrites } from './secondary.js';
+import { keyOf as activityKey, towardsKey, type PendingWrite, type SecondaryWrites } from './secondary.js';
 import { LateTranslation, type SideOptions } from './sides.js';
 import { isSuccess } from './success.js';
 
@@ -222,6 +222,20 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side, unknown: bool
       return;
     }
     await sleep(COPIES_POLL_MS);
+  }
+}
+
+/**
+ * A write whose intent found its key's copies on their way to the side it goes to first (`PendingWrite.behindCopies`:
+ * another replica turned and wrote the key first to the other side, and this one has not yet seen the turn, so no
+ * watch asked): made after them, or refused as afterCopies says, its intent dropped then.
+ */
+export async function afterOthersCopies(d: AheadDeps, route: Route, side: Side, pending: PendingWrite): Promise<void> {
+  try {
+    await afterCopies(d, route, side, false);
+  } catch (err) {
+    pending.settle('refused');
+    throw err;
   }
 }
 
