@@ -53,15 +53,15 @@ const REFUSED = 'its primary refused it, or it never reached the primary';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
 
+/** An intent stored; `behind copies`: its key has writes on their way to the side its write goes to first. */
+type Stored = 'stored' | 'stored behind copies';
+
 /**
  * An intent to store, with its storer when stored claimed: a write towards the orchestrator, which a look-up
  * by its id settles should the storer die before finishing it; so its storer takes it without another
  * statement (table.ts CLAIMED_BY). Writes towards legacy are stored pending and claimed after their primary
  * answered: a legacy look-up cannot tell every write, and one never sent needs none.
  */
-/** An intent stored; `behind copies`: its key has writes on their way to the side its write goes to first. */
-type Stored = 'stored' | 'stored behind copies';
-
 interface Storing {
   intent: OutboxIntent;
   owner: string | null;

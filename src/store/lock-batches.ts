@@ -98,7 +98,7 @@ export class LockBatches {
     try {
       const { rows } = await this.answered(query, this.answerMs);
       for (const a of unlocks) a.resolve(true);
-      if (tries.length) tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
+      tries.forEach((a, i) => a.resolve(rows[i]?.ok === true));
       client.release();
     } catch (err) {
       for (const a of all) a.reject(err);
