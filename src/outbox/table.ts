@@ -87,10 +87,11 @@ const CLAIMED_BY = (o: string) =>
 /**
  * Returned by an insert: whether the key has writes on their way to the side the new intent's write goes to first
  * (the other side), counted as copying() counts them. Writes of a key go first to one side but about a turn, when a
- * replica that has not yet seen it writes first to the side the other replicas' copies are on their way to.
+ * replica that has not yet seen it writes first to the side the other replicas' copies are on their way to. A
+ * rewrite's hold (a backfill's, a repair's) is no copy: live writes are not held up for it.
  */
 const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND NOT o.primary_unknown AND o.primary_ok IS NOT FALSE
-   AND o.service = outbox.service AND o.key = outbox.key AND o.side <> outbox.side) AS ahead`;
+   AND o.service = outbox.service AND o.key = outbox.key AND o.side <> outbox.side AND o.action <> '${HOLD_ACTION}') AS ahead`;
 
 /**
  * Draws the key's next seq under its outbox_keys row lock, then stores the intent; the same id twice is a

@@ -1,12 +1,13 @@
 /**
  * What a read after a turn asks of a side (OutboxTable.lacks, on real PostgreSQL): whether it lacks a write of the key
  * its agent may have been told of. A copy on its way counts, and a parked one (it never landed); a write whose primary's
- * outcome was unknown does not (its agent was told of an error), whether on its way or parked.
+ * outcome was unknown does not (its agent was told of an error), whether on its way or parked. And what an intent's
+ * insert tells of copies on their way to the side its write goes to first.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { OutboxTable } from '../../src/outbox/table.js';
+import { HOLD_ACTION, OutboxTable } from '../../src/outbox/table.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
@@ -59,4 +60,30 @@ it('leaves out writes whose primary outcome was unknown, on their way or parked'
     expect(await table.lacks(S, key, 'new')).toBe(false);
     expect(await table.unlanded(S, key, 'new')).toBe(true);
   }
+});
+
+it("tells, as it stores an intent, whether the key has copies on their way to the other side: not a rewrite's hold, not an unknown one", async () => {
+  const intent = (key: string, side: 'legacy' | 'new', action = 'add_memory') => ({
+    id: randomUUID(),
+    service: S,
+    key,
+    action,
+    side,
+    raw: Buffer.from(`{"action": "add_memory", "user_id": "${key}", "memory": "m"}`),
+    effect: 'neutral',
+    createdAt: new Date(),
+  });
+  // Another replica's write made first on legacy: its copy on its way to new. A write to new first is behind it.
+  await write('copied');
+  expect(await table.insert(intent('copied', 'legacy'), 0, null)).toBe(true);
+  // Towards the copy's own side (a write to legacy first): nothing ahead of it.
+  await write('same side');
+  expect(await table.insert(intent('same side', 'new'), 0, null)).toBe(false);
+  await write('batched');
+  const batch = [intent('batched', 'legacy'), intent('elsewhere', 'legacy')];
+  expect(await table.insertDistinct(batch, 0, null)).toEqual(new Set([batch[0]!.id]));
+  await write('told nothing', { unknown: true });
+  expect(await table.insert(intent('told nothing', 'legacy'), 0, null)).toBe(false);
+  await table.insert(intent('held', 'new', HOLD_ACTION), 0, true, 'a backfill');
+  expect(await table.insert(intent('held', 'legacy'), 0, null)).toBe(false);
 });
