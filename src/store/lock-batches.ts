@@ -32,6 +32,10 @@ export class LockBatches {
   private tries: Ask[] = [];
   private unlocks: Ask[] = [];
   private running = false;
+  /** The connection's last batch is still unanswered: the connection is kept for it (letGoLate). */
+  private late = false;
+  /** Unlocks asked meanwhile: sent on that connection, where their keys are held, once the answer came. */
+  private deferred: Ask[] = [];
 
   constructor(
     private readonly pool: pg.Pool,
@@ -78,10 +82,16 @@ export class LockBatches {
   /**
    * A batch the store refused fails, and its connection is dropped. One whose answer is late fails its asks (their
    * keys are held in this process only), but the connection is kept while the answer may still come: it holds other
-   * keys whose work goes on (a busy store, a paused one). The late answer's keys are let go; none coming, the
-   * connection goes, and with it whatever it held.
+   * keys whose work goes on (a busy store, a paused one). Meanwhile tries fail at once, and unlocks wait for that
+   * connection (elsewhere they would let nothing go, and the key would stay held for good). The late answer's keys are
+   * let go; none coming, the connection goes, and with it whatever it held.
    */
   private async send(unlocks: Ask[], tries: Ask[]): Promise<void> {
+    if (this.late) {
+      this.deferred.push(...unlocks);
+      for (const a of tries) a.reject(new LateAnswer(this.answerMs));
+      return;
+    }
     const all = [...unlocks, ...tries];
     let client: pg.PoolClient;
     try {
@@ -102,19 +112,31 @@ export class LockBatches {
       client.release();
     } catch (err) {
       for (const a of all) a.reject(err);
-      if (err instanceof LateAnswer) void this.letGoLate(client, query, tries);
-      else client.release(true);
+      if (!(err instanceof LateAnswer)) return client.release(true);
+      this.late = true;
+      void this.letGoLate(client, query, tries);
     }
   }
 
-  /** Lets go of the keys a late answer granted, which no one holds, and gives the connection back; or drops it. */
+  /**
+   * Lets go of the keys a late answer granted, which no one holds, and of those whose unlocks waited for it, then gives
+   * the connection back; or drops it (an unlock of a dropped connection's key is done).
+   */
   private async letGoLate(client: pg.PoolClient, query: Promise<pg.QueryResult<{ ok: boolean }>>, tries: Ask[]): Promise<void> {
+    let sending: Ask[] = [];
     try {
       const { rows } = await this.answered(query, this.lateMs);
-      const granted = tries.filter((_, i) => rows[i]?.ok === true);
-      if (granted.length) await this.answered(client.query(UNLOCK_ALL, args(granted)), this.lateMs);
+      sending = tries.filter((_, i) => rows[i]?.ok === true);
+      while ((sending = [...sending, ...this.deferred.splice(0)]).length) {
+        await this.answered(client.query(UNLOCK_ALL, args(sending)), this.lateMs);
+        for (const a of sending) a.resolve(true);
+        sending = [];
+      }
+      this.late = false;
       client.release();
     } catch {
+      for (const a of [...sending, ...this.deferred.splice(0)]) a.resolve(true);
+      this.late = false;
       client.release(true);
     }
   }

@@ -76,11 +76,36 @@ it("keeps a connection's keys when a statement's answer comes late, and lets go 
   } finally {
     process.kill(pid, 'SIGCONT');
   }
-  // The connection's next statement goes once the late answer is read and what it took for no one ('late') let go.
-  expect(await a.try(CLS, 'after')).toBe(true);
+  // The connection's next statement goes once the late answer is read and what it took for no one ('late') let go:
+  // tried before that, it fails unsent.
+  await expect.poll(() => a.try(CLS, 'after').catch(() => false), { timeout: 20_000 }).toBe(true);
   expect(await heldCount()).toBe(2);
   expect(await other.try(CLS, 'late')).toBe(true);
   expect(await other.try(CLS, 'kept')).toBe(false);
   await Promise.all([a.unlock(CLS, 'kept'), a.unlock(CLS, 'after'), other.unlock(CLS, 'late')]);
   expect(await heldCount()).toBe(0);
+});
+
+it('lets go of a key whose unlock was asked while the connection waited for a late answer', async () => {
+  // As the key locks' own pools: a checkout waits at most 1 s.
+  const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000 });
+  pools.push(pool);
+  const pid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const [a, other] = [new LockBatches(pool, 500, 30_000), connection()];
+  expect(await a.try(CLS, 'let go late')).toBe(true);
+  process.kill(pid, 'SIGSTOP');
+  let unlocked: Promise<unknown>;
+  try {
+    await expect(a.try(CLS, 'late again')).rejects.toThrow(/no answer/);
+    // Its holder lets the key go while the connection it is held on waits: longer than a checkout may wait.
+    unlocked = a.unlock(CLS, 'let go late');
+    await new Promise((r) => setTimeout(r, 1_500));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await unlocked;
+  // Before, the unlock found no connection within 1 s and was given up: the key stayed held on it for good.
+  await expect.poll(heldCount, { timeout: 20_000 }).toBe(0);
+  expect(await other.try(CLS, 'let go late')).toBe(true);
+  await other.unlock(CLS, 'let go late');
 });
