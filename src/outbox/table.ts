@@ -84,13 +84,16 @@ const COLUMNS =
 const CLAIMED_BY = (o: string) =>
   `CASE WHEN ${o} IS NULL THEN 'pending' ELSE 'inflight' END, COALESCE(${o}, $12), CASE WHEN ${o} IS NULL THEN 0 ELSE 1 END, ${o} IS NOT NULL`;
 
+/** A write of row `t` (`t.` or '') whose agent may have been told it applied: no storer marked its primary's outcome unknown, nor refused. */
+const TOLD = (t: string) => `NOT ${t}primary_unknown AND ${t}primary_ok IS NOT FALSE`;
+
 /**
  * Returned by an insert: whether the key has writes on their way to the side the new intent's write goes to first
  * (the other side), counted as copying() counts them. Writes of a key go first to one side but about a turn, when a
  * replica that has not yet seen it writes first to the side the other replicas' copies are on their way to. A
  * rewrite's hold (a backfill's, a repair's) is no copy: live writes are not held up for it.
  */
-const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND NOT o.primary_unknown AND o.primary_ok IS NOT FALSE
+const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND ${TOLD('o.')}
    AND o.service = outbox.service AND o.key = outbox.key AND o.side <> outbox.side AND o.action <> '${HOLD_ACTION}') AS ahead`;
 
 /**
@@ -562,7 +565,7 @@ export class OutboxTable {
   }
 
   private async acknowledgedUnlanded(service: ServiceName, key: string, side: Side, parked: boolean): Promise<boolean> {
-    const told = 'NOT primary_unknown AND primary_ok IS NOT FALSE AND service = $1 AND key = $2 AND side = $3';
+    const told = `${TOLD('')} AND service = $1 AND key = $2 AND side = $3`;
     const { rows } = await this.pool.query<{ busy: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND ${told})
            OR ($4 AND EXISTS (SELECT 1 FROM outbox WHERE status = 'dead' AND ${told})) AS busy`,
