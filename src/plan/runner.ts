@@ -93,7 +93,7 @@ export class Runner {
       const reply =
         route.spec?.kind === 'write' || mutating
           ? await writtenAhead(this.deps, route, plan, this.deps.successRules(route.service), (p) =>
-              this.write(withSharedId(route, p), p, mutating && planFor('read', flags).shadow, moved !== undefined),
+              this.write(withSharedId(route, p), p, mutating && planFor('read', flags).shadow),
             )
           : route.spec?.kind === 'read'
             ? await this.read(route, plan, flags)
@@ -106,8 +106,8 @@ export class Runner {
     }
   }
 
-  /** `compare`: a mutating read's replies compared once the secondary has it (in the key's order); `asked`: servedAhead asked of copies. */
-  private async write(route: Route, plan: Plan, compare = false, asked = false): Promise<Observation> {
+  /** `compare`: a mutating read's replies compared once the secondary has it (in the key's order). */
+  private async write(route: Route, plan: Plan, compare = false): Promise<Observation> {
     const key = activityKey(route);
     this.deps.activity.begin(key);
     if (!plan.writeSecondary)
@@ -122,7 +122,7 @@ export class Runner {
         const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
         const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
         if (pending.refusal) throw pending.refusal;
-        if (pending.behindCopies && !asked) await afterOthersCopies(this.deps, route, plan.primary, pending);
+        if (pending.behindCopies) await afterOthersCopies(this.deps, route, plan.primary, pending);
         const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
         let primary: Observation;
         try {

@@ -227,12 +227,13 @@ async function afterCopies(d: AheadDeps, route: Route, side: Side, unknown: bool
 
 /**
  * A write whose intent found its key's copies on their way to the side it goes to first (`PendingWrite.behindCopies`:
- * another replica turned and wrote the key first to the other side, and this one has not yet seen the turn, so no
- * watch asked): made after them, or refused as afterCopies says, its intent dropped then.
+ * another replica turned and wrote the key first to the other side, and this one has not yet seen the turn, or asked
+ * about it when the store gave no answer): made after them, or refused as afterCopies says, its intent dropped then.
+ * The insert told of them: while the store cannot tell whether they landed since, they are on their way.
  */
 export async function afterOthersCopies(d: AheadDeps, route: Route, side: Side, pending: PendingWrite): Promise<void> {
   try {
-    await afterCopies(d, route, side, false);
+    await afterCopies(d, route, side, true);
   } catch (err) {
     pending.settle('refused');
     throw err;
