@@ -5,7 +5,9 @@
 import { afterEach, expect, it } from 'vitest';
 import { FleetSettings, type SharedSettings } from '../../src/outbox/fleet.js';
 import { useOutboxTable } from '../support/outbox.js';
-import { waitUntil } from './support.js';
+import pg from 'pg';
+import { Relay } from '../support/relay.js';
+import { sleep, waitUntil } from './support.js';
 
 const db = useOutboxTable();
 // Live: seen within three of these; generous enough that a busy machine's late tick does not drop a member.
@@ -60,4 +62,37 @@ it('names a service served at another stage by a live replica (a flags file not 
   // Once this replica's flags say so too, at its next look: nothing apart.
   stages['session-memory'] = 'shadow';
   await waitUntil(() => a.disagreements().length === 0 && b.disagreements().length === 0, 10_000, 'stages alike again');
+});
+
+it('keeps a replica live that could not publish while the store was away, its row read before its next publication', async () => {
+  const at = new URL(db.pool.options.connectionString!);
+  const relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
+  const relayed = new URL(at);
+  relayed.port = String(relay.port);
+  const pool = new pg.Pool({ connectionString: relayed.toString() });
+  const settings = { keyOrder: 'replicas', maxInFlight: {} };
+  // Not started: its exchanges are made here, one at a time.
+  const a = new FleetSettings(pool, 'a4', settings, { everyMs: EVERY_MS, keepMs: 60_000 }, () => ({}));
+  try {
+    // The earlier tests' replicas gone; b4 publishes a moment before the store goes away.
+    await db.pool.query('DELETE FROM fleet_settings');
+    await db.pool.query('INSERT INTO fleet_settings (replica, settings) VALUES ($1, $2)', ['b4', settings]);
+    await a.exchange();
+    expect(a.live()).toBe(2);
+    // The store silent for a4 (and, as a whole, for b4: it publishes no more) for ten publications.
+    relay.freeze();
+    const exchanged = a.exchange();
+    await sleep(10 * EVERY_MS);
+    relay.thaw();
+    await exchanged;
+    // Read at once after the store's return, b4's row is ten publications old: before, b4 was taken for gone.
+    expect(a.live()).toBe(2);
+    // Its next exchange, the store answering since: b4 has missed its publications, and is gone.
+    await a.exchange();
+    expect(a.live()).toBe(1);
+  } finally {
+    a.close();
+    await pool.end();
+    await relay.close();
+  }
 });
