@@ -2,10 +2,11 @@
  * Per-key locks shared by every replica on one state store: PostgreSQL advisory locks on connections of their
  * own, so a replica that dies lets go of its keys with its connections, and no pooled connection waits on a lock.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { connectClient, lossSettings } from './client.js';
-import { LockBatches } from './lock-batches.js';
+import { AwaitingAnswer, LockBatches } from './lock-batches.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
 import { KeyBusy, type Keep, type KeyLocks } from '../services/types.js';
@@ -27,8 +28,11 @@ const CONNECTIONS = 4;
 const WAITERS = 4;
 /** PostgreSQL's lock_not_available: lock_timeout ran out. */
 const LOCK_NOT_AVAILABLE = '55P03';
-/** While the store cannot be reached, keys are held in this process only for this long before it is tried again. */
-const UNREACHABLE_PAUSE_MS = 5_000;
+/**
+ * While the store cannot be reached, keys are held in this process only, until a statement asked this often answers:
+ * as soon as it is back, other replicas' work on a key waits for this one's again (a fixed 5 s did not see it back).
+ */
+const PROBE_EVERY_MS = 250;
 
 export interface KeyLockOptions {
   /** How long a key held by another replica is waited for before the work fails; default 10 s. */
@@ -53,7 +57,9 @@ export class PgKeyLocks implements KeyLocks {
   /** Connections a key is waited for on, queued in PostgreSQL's lock manager: one per key waited for at once. */
   private readonly waiters: pg.Pool;
   private readonly waitMs: number;
-  private unreachableUntil = 0;
+  /** Set while the store was found unreachable: settles once it answers again. */
+  private unreachable: Promise<void> | undefined;
+  private closed = false;
   private readonly chains = new KeyChains();
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
@@ -112,11 +118,12 @@ export class PgKeyLocks implements KeyLocks {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return Promise.all([...this.pools, this.waiters].map((p) => p.end())).then(() => undefined);
   }
 
   private async acquire(cls: number, service: ServiceName, key: string, name: string): Promise<Held> {
-    if (Date.now() < this.unreachableUntil) return undefined;
+    if (this.unreachable) return undefined;
     try {
       // The caller's answer needs no unlock; this process's next statement for the key follows it on the connection.
       const batches = this.batches[shardOf(name)]!;
@@ -125,9 +132,27 @@ export class PgKeyLocks implements KeyLocks {
     } catch (err) {
       // The server refusing a statement is a fault to see, not an outage to ride out.
       if (err instanceof KeyBusy || err instanceof pg.DatabaseError) throw err;
-      log.warn({ err }, 'state store unreachable: keys held in this process only for a while');
-      this.unreachableUntil = Date.now() + UNREACHABLE_PAUSE_MS;
+      // Its connection waits for a late answer: that key held in this process only, the others shared as ever.
+      if (err instanceof AwaitingAnswer) return undefined;
+      if (!this.unreachable) {
+        log.warn({ err }, 'state store unreachable: keys held in this process only until it answers again');
+        this.unreachable = this.untilAnswering().finally(() => (this.unreachable = undefined));
+      }
       return undefined;
+    }
+  }
+
+  /** Asks the store until it answers, one statement at a time (bounded as a wait's are) on a wait connection. */
+  private async untilAnswering(): Promise<void> {
+    while (!this.closed) {
+      await sleep(PROBE_EVERY_MS);
+      try {
+        await this.waiters.query('SELECT 1');
+        log.info('state store answers again: keys held across replicas again');
+        return;
+      } catch {
+        // Not yet: asked again.
+      }
     }
   }
 

@@ -89,7 +89,7 @@ export class LockBatches {
   private async send(unlocks: Ask[], tries: Ask[]): Promise<void> {
     if (this.late) {
       this.deferred.push(...unlocks);
-      for (const a of tries) a.reject(new LateAnswer(this.answerMs));
+      for (const a of tries) a.reject(new AwaitingAnswer());
       return;
     }
     const all = [...unlocks, ...tries];
@@ -143,6 +143,13 @@ export class LockBatches {
 
   private answered<T>(query: Promise<T>, ms: number): Promise<T> {
     return withDeadline(query, ms, () => new LateAnswer(ms));
+  }
+}
+
+/** A try asked while its connection waits for a late answer: failed at once, the store itself not found away. */
+export class AwaitingAnswer extends Error {
+  constructor() {
+    super('lock connection waiting for a late answer');
   }
 }
 

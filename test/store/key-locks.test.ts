@@ -5,6 +5,8 @@ import { PgKeyLocks } from '../../src/store/key-locks.js';
 import { KeyBusy } from '../../src/services/types.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { openStoreFor } from '../../src/store/open.js';
+import { Relay } from '../support/relay.js';
+import { waitUntil } from '../outbox/support.js';
 import { parseConfig } from '../../src/config.js';
 
 const S = 'contextual-memory';
@@ -138,6 +140,30 @@ it('still runs the work when the store cannot be reached (held in this process o
   expect(await locks.hold(S, 'any', async () => 'done')).toBe('done');
   expect(await locks.hold(S, 'any', async () => 'again')).toBe('again');
 });
+
+it('holds its keys across replicas again once the store answers again, after holding them in this process only', async () => {
+  const at = new URL(url);
+  const relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
+  const relayed = new URL(url);
+  relayed.port = String(relay.port);
+  const a = new PgKeyLocks(relayed.toString(), { waitMs: 300 });
+  opened.push(a);
+  const holder = await holding(replica(), 'returning');
+  try {
+    // The store cut off from a: its lock statements fail, and it runs the work without the other replica's lock.
+    relay.cut();
+    expect(await a.hold(S, 'returning', async () => 'alone')).toBe('alone');
+    relay.restore();
+    // Once a finds the store answering again, the other's hold keeps it out: past its wait, its work is not run.
+    const kept = () => a.hold(S, 'returning', async () => false).catch((err: unknown) => err instanceof KeyBusy);
+    await waitUntil(kept, 20_000, "the other replica's hold respected again");
+    await holder.release();
+    expect(await a.hold(S, 'returning', async () => 'shared')).toBe('shared');
+  } finally {
+    await holder.release();
+    await relay.close();
+  }
+}, 60_000);
 
 it("takes its wait from the config's store.keyLockWaitMs", async () => {
   const store = await openStoreFor(parseConfig({ store: { url, keyLockWaitMs: 250 } }));

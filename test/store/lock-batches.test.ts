@@ -1,7 +1,7 @@
 /** Advisory lock statements batched per connection, on a real PostgreSQL: each ask answered as if alone. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { LockBatches } from '../../src/store/lock-batches.js';
+import { AwaitingAnswer, LockBatches } from '../../src/store/lock-batches.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
 const CLS = 0x7465_7374;
@@ -97,6 +97,8 @@ it('lets go of a key whose unlock was asked while the connection waited for a la
   let unlocked: Promise<unknown>;
   try {
     await expect(a.try(CLS, 'late again')).rejects.toThrow(/no answer/);
+    // A try meanwhile fails at once, as one on a connection awaiting an answer (the store itself not taken for away).
+    await expect(a.try(CLS, 'meanwhile')).rejects.toBeInstanceOf(AwaitingAnswer);
     // Its holder lets the key go while the connection it is held on waits: longer than a checkout may wait.
     unlocked = a.unlock(CLS, 'let go late');
     await new Promise((r) => setTimeout(r, 1_500));
