@@ -18,7 +18,7 @@
  * (ContextualMemoryAgent's replies as deployed), CHAOS_RECONCILE=1 (then `memshift reconcile --repair`: no difference
  * left), CHAOS_SET (settings given to each replica: `outbox.whenStoreAway=refuse`, space-separated), CHAOS_SLOW=1 (half
  * the hangs become a backend answering around the legs' 2 s timeout for 3 s: replies late, some after the caller gave
- * up). Since the contextual agents joined, a seed's faults are not those it drew before.
+ * up), CHAOS_STORE_PAUSES_ONLY=1 (no other fault: the state store's whole server paused 3 s every 0.5-3 s). Since the contextual agents joined, a seed's faults are not those it drew before.
  */
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,8 @@ const RESTARTED = ['jarvis-memory', 'contextual-memory', ...(process.env.CHAOS_O
 const AS_DEPLOYED = process.env.CHAOS_AS_DEPLOYED === '1';
 // Half the orchestrator's hangs become a slow orchestrator or JarvisMemoryAgent: each reply 1.5-2.5 s late.
 const SLOW = process.env.CHAOS_SLOW === '1';
+// The store's outages alone, one after another: what replicas do about its return (their fleet's view, held writes).
+const STORE_PAUSES_ONLY = process.env.CHAOS_STORE_PAUSES_ONLY === '1';
 // After each seed's checks, `memshift reconcile --repair` of every service, and a check that leaves no difference.
 const RECONCILE = process.env.CHAOS_RECONCILE === '1';
 
@@ -113,7 +115,11 @@ it.each(SEEDS)(
     while (Date.now() - started < SECONDS * 1000) {
       const x = rnd();
       const at = `${((Date.now() - started) / 1000).toFixed(1)}s`;
-      if (x < 0.3) {
+      if (STORE_PAUSES_ONLY) {
+        await sleep(500 + x * 2_500);
+        events.push(`${at} + ${(500 + x * 2_500).toFixed(0)} ms: state store paused 3 s`);
+        await pauseStore(url, 3_000);
+      } else if (x < 0.3) {
         newPrimary = !newPrimary;
         events.push(`${at} new-primary ${newPrimary ? 'on' : 'off'}`);
         await stage(newPrimary);
