@@ -65,11 +65,8 @@ it('names a service served at another stage by a live replica (a flags file not 
 });
 
 it('keeps a replica live that could not publish while the store was away, its row read before its next publication', async () => {
-  const at = new URL(db.pool.options.connectionString!);
-  const relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
-  const relayed = new URL(at);
-  relayed.port = String(relay.port);
-  const pool = new pg.Pool({ connectionString: relayed.toString() });
+  const { relay, url: relayed } = await Relay.before(db.pool.options.connectionString!);
+  const pool = new pg.Pool({ connectionString: relayed });
   const settings = { keyOrder: 'replicas', maxInFlight: {} };
   // Not started: its exchanges are made here, one at a time.
   const a = new FleetSettings(pool, 'a4', settings, { everyMs: EVERY_MS, keepMs: 60_000 }, () => ({}));

@@ -28,13 +28,11 @@ export function useRelayedStack(more: string[] = [], o: { direct?: boolean; conf
     flagsFile = await dualWriteFlags(...more);
     flags = await openFlags({ file: flagsFile.file, env: {} });
     url = await freshDatabaseUrl();
-    const at = new URL(url);
-    relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
-    const relayed = new URL(url);
-    relayed.port = String(relay.port);
+    const relayed = await Relay.before(url);
+    relay = relayed.relay;
     if (o.startAway === 'cut') relay.cut();
     if (o.startAway === 'frozen') relay.freeze();
-    viaRelay = await startProxy(configFor(sims, relayed.toString(), o.config), { flags });
+    viaRelay = await startProxy(configFor(sims, relayed.url, o.config), { flags });
     // Flags of its own, as another replica's: a rollback held by one is not the other's.
     if (o.direct) {
       directFlags = await openFlags({ file: flagsFile.file, env: {} });

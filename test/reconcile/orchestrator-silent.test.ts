@@ -39,15 +39,13 @@ beforeAll(async () => {
     await db.end();
   }
   sims = await startSims({ storage: { orchestratorDatabaseUrl: url } });
-  const target = new URL(url);
-  relay = await Relay.start({ host: target.hostname, port: Number(target.port) });
-  const relayed = new URL(url);
-  relayed.port = String(relay.port);
+  const relayed = await Relay.before(url);
+  relay = relayed.relay;
   config = configFor(sims, url, {
     // Paced so that the run is under way, its connections open, when the database goes silent.
     reconcile: {
       legacyFiles: { [SERVICE]: sqlitePath },
-      orchestratorDatabaseUrl: relayed.toString(),
+      orchestratorDatabaseUrl: relayed.url,
       orchestratorStatementTimeoutMs: 2_000,
       keysPerSecond: 1_000,
       recheckDelayMs: 100,

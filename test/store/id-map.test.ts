@@ -107,11 +107,8 @@ describe('id map', () => {
   });
 
   it('listens again once its connection went silent (the store failed over): a delete made after is heard at once', async () => {
-    const target = new URL(store.embedded!.url);
-    const relay = await Relay.start({ host: target.hostname, port: Number(target.port) });
-    const relayed = new URL(target);
-    relayed.port = String(relay.port);
-    const [a, b] = [new PgIdMap(store.pool, { listenUrl: relayed.toString() }), new PgIdMap(store.pool)];
+    const { relay, url: relayed } = await Relay.before(store.embedded!.url);
+    const [a, b] = [new PgIdMap(store.pool, { listenUrl: relayed }), new PgIdMap(store.pool)];
     try {
       await expect.poll(() => a.listening(), { timeout: 10_000 }).toBe(true);
       // Nothing closes the lost store's connection; its session ended with its host.

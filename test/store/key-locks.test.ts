@@ -142,11 +142,8 @@ it('still runs the work when the store cannot be reached (held in this process o
 });
 
 it('holds its keys across replicas again once the store answers again, after holding them in this process only', async () => {
-  const at = new URL(url);
-  const relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
-  const relayed = new URL(url);
-  relayed.port = String(relay.port);
-  const a = new PgKeyLocks(relayed.toString(), { waitMs: 300 });
+  const { relay, url: relayed } = await Relay.before(url);
+  const a = new PgKeyLocks(relayed, { waitMs: 300 });
   opened.push(a);
   const holder = await holding(replica(), 'returning');
   try {

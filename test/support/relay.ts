@@ -24,6 +24,14 @@ export class Relay {
     private readonly target: { host: string; port: number },
   ) {}
 
+  /** A relay in front of the server of a URL (a PostgreSQL one), and that URL through the relay. */
+  static async before(url: string): Promise<{ relay: Relay; url: string }> {
+    const at = new URL(url);
+    const relay = await Relay.start({ host: at.hostname, port: Number(at.port) });
+    at.port = String(relay.port);
+    return { relay, url: at.toString() };
+  }
+
   static async start(target: { host: string; port: number }): Promise<Relay> {
     const server = createServer();
     const relay = new Relay(server, target);
