@@ -4,7 +4,9 @@
  * all when the bench itself is stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { SIM_SERVICES, type SimService } from '../sim/services.js';
@@ -54,12 +56,25 @@ function startNode(argv: string[], env: NodeJS.ProcessEnv = {}): Child {
   return startProgram(process.execPath, argv, env);
 }
 
+/**
+ * MEMSHIFT_CHILD_LOGS=<dir>: each child's output also in <dir>/<pid>.log, logged at level info, its first line when it
+ * started and its arguments (the chaos probe's replicas, for looking into a failed run).
+ */
+const CHILD_LOGS = process.env.MEMSHIFT_CHILD_LOGS;
+
 /** Any program as a bench child, its output kept. */
 export function startProgram(file: string, argv: string[], env: NodeJS.ProcessEnv = {}): Child {
   const proc = spawn(file, argv, {
-    env: { ...process.env, MEMSHIFT_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, MEMSHIFT_LOG_LEVEL: CHILD_LOGS ? 'info' : 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (CHILD_LOGS) {
+    const file = createWriteStream(join(CHILD_LOGS, `${proc.pid ?? 'unstarted'}.log`)).on('error', () => undefined);
+    file.write(`${Date.now()} ${argv.join(' ')}\n`);
+    proc.stdout!.pipe(file, { end: false });
+    proc.stderr!.pipe(file, { end: false });
+    proc.once('close', () => file.end());
+  }
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
