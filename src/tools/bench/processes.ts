@@ -69,11 +69,11 @@ export function startProgram(file: string, argv: string[], env: NodeJS.ProcessEn
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (CHILD_LOGS) {
-    const file = createWriteStream(join(CHILD_LOGS, `${proc.pid ?? 'unstarted'}.log`)).on('error', () => undefined);
-    file.write(`${Date.now()} ${argv.join(' ')}\n`);
-    proc.stdout!.pipe(file, { end: false });
-    proc.stderr!.pipe(file, { end: false });
-    proc.once('close', () => file.end());
+    const log = createWriteStream(join(CHILD_LOGS, `${proc.pid ?? 'unstarted'}.log`)).on('error', () => undefined);
+    log.write(`${Date.now()} ${argv.join(' ')}\n`);
+    proc.stdout!.pipe(log, { end: false });
+    proc.stderr!.pipe(log, { end: false });
+    proc.once('close', () => log.end());
   }
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
