@@ -261,7 +261,8 @@ const configSchema = () =>
         keyOrder: z.enum(['replicas', 'replica']).default('replicas'),
         /**
          * How often each replica publishes the settings the replicas must share (keyOrder, the legs' maxInFlight) and
-         * compares the others' (src/outbox/fleet.ts); so too how soon the others learn of one that starts (hold-alone).
+         * compares the others' (src/outbox/fleet.ts); a replica that starts binds its fronts once the others have read it
+         * (hold-alone), within four of these.
          */
         fleetEveryMs: z.number().int().positive().default(2_000),
         /** Writes held in memory while the store is down; beyond it they are logged with their key, counted, and lost. */

@@ -28,6 +28,7 @@ import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
 import { fleetSettingsFor } from './outbox/fleet.js';
+import { ownerName } from './outbox/owner-lock.js';
 import { sideGapsPart } from './guard/side-gaps.js';
 import { reconcilePart } from './reconcile/part.js';
 import { childLogger } from './telemetry/log.js';
@@ -122,12 +123,9 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const guarding = guardPart(ctx);
   const reporting = reportPart(ctx);
   // The settings the replicas must share, where they matter: the durable outbox's order and barriers.
-  const fleet = config.outbox.enabled
-    ? fleetSettingsFor(config, store.pool, services, () => {
-        const snap = flags.snapshot();
-        return Object.fromEntries(services.map((s) => [s, serviceSnapshot(snap, s).stage]));
-      })
-    : undefined;
+  const owner = ownerName();
+  const stages = () => Object.fromEntries(services.map((s) => [s, serviceSnapshot(flags.snapshot(), s).stage]));
+  const fleet = config.outbox.enabled ? fleetSettingsFor(config, store.pool, services, stages, owner) : undefined;
   const bgParts: Part[] = [
     guarding,
     reporting,
@@ -159,6 +157,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
               config: config.outbox,
               probe: (side) => answers(side),
               connectionLossMs: config.store.connectionLossMs,
+              owner,
             }).start(),
         }
       : {}),
@@ -232,6 +231,8 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   registerDashboard(http, config.admin.token, { config, store, flags, routes: adminRoutes });
 
   try {
+    // No agent's write before the other replicas know of this one (src/outbox/fleet.ts introduce()).
+    await fleet?.introduce();
     await Promise.all(fronts.map((f) => f.start()));
     await bindAny(config.http.host, (host) => http.listen({ host, port: config.http.port }));
   } catch (err) {

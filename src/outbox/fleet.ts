@@ -11,6 +11,8 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { ServiceName } from '../services/registry.js';
 import { legBound } from './resolve.js';
+import { ownerLockHeld } from './owner-lock.js';
+import { withDeadline } from '../util/deadline.js';
 import { SIDES, type Side } from '../plan/plan.js';
 import { childLogger } from '../telemetry/log.js';
 import { defineGauge } from '../telemetry/metrics.js';
@@ -33,10 +35,22 @@ export interface SharedSettings {
   stages?: Record<string, string>;
 }
 
+/** What a replica publishes: the shared settings, and what lets the others tell it died or knows of them. */
+interface Published extends SharedSettings {
+  /** Its outbox owner's name: the owner's lock held means the replica lives (owner-lock.ts). */
+  owner?: string;
+  /** The store's time of its last read of the others: a replica published before then is known to it. */
+  readAt?: string;
+}
+
 interface Member {
   replica: string;
   ageMs: number;
   settings: SharedSettings;
+  /** Its outbox owner's lock is held (or it named none): it has not died. */
+  locked: boolean;
+  /** It has read the others since this replica's first publication was in the store. */
+  knows: boolean;
 }
 
 export interface FleetOptions {
@@ -44,7 +58,12 @@ export interface FleetOptions {
   everyMs: number;
   /** How long a replica's bounds size the barriers after it was last seen (the age at which open writes are parked). */
   keepMs: number;
+  /** This replica's outbox owner, published so that the others tell its death by its lock rather than by its row's age. */
+  owner?: string;
 }
+
+/** How often a replica that starts reads the others while it waits for them to know of it (introduce()). */
+const INTRODUCE_POLL_MS = 200;
 
 export class FleetSettings {
   private members: Member[] = [];
@@ -53,6 +72,9 @@ export class FleetSettings {
   /** When this replica last exchanged settings with the store, and how much longer than a publication it had waited for that. */
   private answeredAt: number | undefined;
   private awayMs = 0;
+  /** The store's time of this replica's last read of the others, and of its first (its row was in the store by then). */
+  private readAt: string | undefined;
+  private introducedAt: string | undefined;
   private exchanging = false;
   private readonly removeGauge: () => void;
 
@@ -71,6 +93,33 @@ export class FleetSettings {
     void this.exchange();
     this.timer = setInterval(() => void this.exchange(), this.opts.everyMs).unref();
     return this;
+  }
+
+  /**
+   * Waits until every other live replica has read the others since this one's first publication, within four
+   * publications (a replica paused, or dead without its lock, ages out within three): a replica that does not know of
+   * this one would hold writes in memory as if alone while the store is away (`outbox.whenStoreAway: hold-alone`), and
+   * this one's writes of the same keys would overtake them. A store that does not answer the first exchange within a
+   * publication is not waited for: nobody can learn of this replica meanwhile. True when they all know of it.
+   */
+  async introduce(): Promise<boolean> {
+    const until = performance.now() + 4 * this.opts.everyMs;
+    for (;;) {
+      const bound = Math.min(until - performance.now(), this.opts.everyMs);
+      const answered = await withDeadline(this.exchange(), Math.max(0, bound), () => new Error('no answer')).catch(() => false);
+      const waiting = this.members.filter((m) => this.isLive(m) && m.locked && !m.knows).map((m) => m.replica);
+      if (answered && waiting.length === 0) return true;
+      if (this.introducedAt === undefined || performance.now() >= until) {
+        log.warn(
+          { replica: this.replica, waiting },
+          this.introducedAt === undefined
+            ? 'serving before the other replicas can know of this one: the store does not answer (while it is away a key spread over replicas may be reordered)'
+            : 'serving before every other replica knows of this one (a store outage now could reorder a key spread over replicas)',
+        );
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, INTRODUCE_POLL_MS));
+    }
   }
 
   /** Live replicas' settings that differ from this one's, each as a sentence naming the replica. */
@@ -116,33 +165,58 @@ export class FleetSettings {
     this.removeGauge();
   }
 
-  /** Publishes this replica's settings and reads the others' (one exchange at a time: the next waits for the store with it). */
-  async exchange(): Promise<void> {
-    if (this.exchanging) return;
+  /**
+   * Publishes this replica's settings and reads the others' (one exchange at a time: the next waits for the store with
+   * it); true when the store answered.
+   */
+  async exchange(): Promise<boolean> {
+    if (this.exchanging) return false;
     this.exchanging = true;
     try {
+      const published: Published = {
+        ...this.own,
+        stages: this.stages(),
+        ...(this.opts.owner ? { owner: this.opts.owner } : {}),
+        ...(this.readAt ? { readAt: this.readAt } : {}),
+      };
       await this.pool.query(
         `INSERT INTO fleet_settings (replica, settings) VALUES ($1, $2)
          ON CONFLICT (replica) DO UPDATE SET seen_at = now(), settings = EXCLUDED.settings`,
-        [this.replica, { ...this.own, stages: this.stages() }],
+        [this.replica, published],
       );
       await this.pool.query(`DELETE FROM fleet_settings WHERE seen_at < now() - make_interval(secs => $1::double precision / 1000)`, [this.opts.keepMs]);
-      const { rows } = await this.pool.query<{ replica: string; age_ms: number; settings: SharedSettings }>(
-        `SELECT replica, extract(epoch FROM now() - seen_at) * 1000 AS age_ms, settings FROM fleet_settings WHERE replica <> $1`,
-        [this.replica],
+      // The read's time comes with it even where no other replica is there: the LEFT JOIN's one row.
+      const { rows } = await this.pool.query<{
+        at: string;
+        replica: string | null;
+        age_ms: number;
+        settings: SharedSettings;
+        locked: boolean;
+        knows: boolean | null;
+      }>(
+        `SELECT n.at::text AS at, f.replica, extract(epoch FROM n.at - f.seen_at) * 1000 AS age_ms, f.settings,
+           (f.settings->>'owner' IS NULL OR ${ownerLockHeld("f.settings->>'owner'")}) AS locked,
+           (f.settings->>'readAt')::timestamptz > COALESCE($2::timestamptz, n.at) AS knows
+         FROM (SELECT now() AS at) n LEFT JOIN fleet_settings f ON f.replica <> $1`,
+        [this.replica, this.introducedAt ?? null],
       );
       const now = Date.now();
       this.awayMs = this.answeredAt === undefined ? 0 : Math.max(0, now - this.answeredAt - this.opts.everyMs);
       this.answeredAt = now;
-      this.members = rows.map((r) => ({ replica: r.replica, ageMs: Number(r.age_ms), settings: r.settings }));
+      this.readAt = rows[0]!.at;
+      this.introducedAt ??= this.readAt;
+      this.members = rows.flatMap((r) =>
+        r.replica === null ? [] : [{ replica: r.replica, ageMs: Number(r.age_ms), settings: r.settings, locked: r.locked, knows: r.knows === true }],
+      );
     } catch (err) {
       // The store away: what was read last stands (a barrier only ever grows from it).
       log.debug({ err }, 'fleet settings not exchanged');
-      return;
+      return false;
     } finally {
       this.exchanging = false;
     }
     this.report();
+    return true;
   }
 
   private report(): void {
@@ -161,8 +235,17 @@ export class FleetSettings {
   }
 }
 
-/** This process's member of the fleet, publishing the settings `config` gives the legs of `services`, and their stages. */
-export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readonly ServiceName[], stages: () => Record<string, string>): FleetSettings {
+/**
+ * This process's member of the fleet, publishing the settings `config` gives the legs of `services`, their stages, and
+ * the name of its outbox's `owner`.
+ */
+export function fleetSettingsFor(
+  config: Config,
+  pool: pg.Pool,
+  services: readonly ServiceName[],
+  stages: () => Record<string, string>,
+  owner: string,
+): FleetSettings {
   const maxInFlight = Object.fromEntries(services.flatMap((s) => SIDES.map((side) => [`${s}/${side}`, legBound(config, s, side)])));
   // Named per process, as the guard's fleet: a restarted replica is a new member, its predecessor's row kept a while.
   return new FleetSettings(
@@ -172,6 +255,7 @@ export function fleetSettingsFor(config: Config, pool: pg.Pool, services: readon
     {
       everyMs: config.outbox.fleetEveryMs,
       keepMs: config.outbox.maxAgeMs,
+      owner,
     },
     stages,
   );

@@ -6,8 +6,7 @@
  *
  * Over 300 lines: intents, the store-down queue and its replay keep one order per key between them.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { ExecutionObserver } from '../plan/observer.js';
@@ -37,7 +36,7 @@ import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type Settings } from '../util/pg-url.js';
-import { LOCKED_PREFIX, OWNER_POOL, OwnerLock } from './owner-lock.js';
+import { OWNER_POOL, OwnerLock, ownerName } from './owner-lock.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -105,6 +104,8 @@ export interface OutboxOptions {
   probe?(side: Side): Promise<boolean>;
   /** store.connectionLossMs, which o.pool's loss settings were made from (owner-lock.ts). */
   connectionLossMs: number;
+  /** Its owner's name (ownerName()), where others must know it: the fleet publishes it. A new one when not given. */
+  owner?: string;
 }
 
 export class Outbox implements SecondaryWrites {
@@ -117,7 +118,7 @@ export class Outbox implements SecondaryWrites {
   /** Intents of concurrent writes, stored a batch per statement group and WAL flush. */
   private readonly group = new GroupCommit<Storing>((batch) => this.storeIntents(batch), GROUP_LANES, FLUSH_BATCH);
   /** The runner's claim name, and the storer's: the other replicas know by its lock when this process died. */
-  private readonly owner = `${LOCKED_PREFIX}${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly owner: string;
   private readonly lock: OwnerLock;
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
@@ -131,6 +132,7 @@ export class Outbox implements SecondaryWrites {
 
   constructor(private readonly o: OutboxOptions) {
     const c = o.config;
+    this.owner = o.owner ?? ownerName();
     // Synchronous commits unless asked otherwise: an intent an agent was answered for, and a claim (which
     // says an attempt may have been sent), must survive a crash of PostgreSQL itself.
     // A statement unanswered for statementTimeoutMs gives its connection up (node-postgres's query_timeout: the pool

@@ -4,6 +4,8 @@
  * or found silent within `lossSettings`), and another replica then takes over the writes the owner held once their
  * calls have had their time (table.ts OWNER_GONE), rather than at the end of their lease (30 s by default).
  */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { connectClient } from '../store/client.js';
@@ -16,9 +18,14 @@ const OWNER_CLASS = 0x6d736b77;
 /** Owner names that hold a lock start so: a replica of an earlier version, holding none, is taken over by its leases only. */
 export const LOCKED_PREFIX = 'locked:';
 /** The lock's second key, from the owner's name (a collision with a live owner only delays a takeover to the lease). */
-export const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
+const ownerKey = (owner: string) => `hashtext(${owner}) & 2147483647`;
 /** pg_locks rows of owner locks (each names its owner's key in objid). */
-export const OWNER_LOCKS = `locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2`;
+const OWNER_LOCKS = `locktype = 'advisory' AND classid = ${OWNER_CLASS}::oid AND objsubid = 2`;
+/** SQL: the owner named by the expression `owner` holds its lock in this database (it has not died). */
+export const ownerLockHeld = (owner: string) => `(${ownerKey(owner)})::oid IN (
+    SELECT objid FROM pg_locks WHERE ${OWNER_LOCKS} AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+/** A new owner's name: host, process and a draw (two outboxes of one process differ). */
+export const ownerName = () => `${LOCKED_PREFIX}${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
 /**
  * The lock's connection: one, kept while idle (the lock lives on it). Its heartbeat's answer is bounded by the

@@ -9,7 +9,7 @@ import type { Side } from '../plan/plan.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
 import { inTransaction } from '../store/client.js';
 import type { Settings } from '../util/pg-url.js';
-import { LOCKED_PREFIX, OWNER_LOCKS, ownerKey } from './owner-lock.js';
+import { LOCKED_PREFIX, ownerLockHeld } from './owner-lock.js';
 
 /** dropped: the primary never applied the write (refused it, or a look-up found it absent), so neither side has it. */
 export type OutboxStatus = 'pending' | 'inflight' | 'done' | 'dead' | 'dropped';
@@ -158,8 +158,7 @@ const claimable = (known: string) => `o.status IN ('pending', 'inflight') AND (o
  * wait out its lease. Owners that hold no lock (a replica of an earlier version) are left to their leases.
  */
 const OWNER_GONE = `(o.owner LIKE '${LOCKED_PREFIX}%' AND o.updated_at <= now() - make_interval(secs => $5::double precision / 1000)
-  AND (${ownerKey('o.owner')})::oid NOT IN (
-    SELECT objid FROM pg_locks WHERE ${OWNER_LOCKS} AND database = (SELECT oid FROM pg_database WHERE datname = current_database())))`;
+  AND NOT ${ownerLockHeld('o.owner')})`;
 const O_COLUMNS = COLUMNS.split(', ')
   .map((c) => `o.${c}`)
   .join(', ');

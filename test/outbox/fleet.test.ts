@@ -2,7 +2,7 @@
  * The settings replicas must share, on a real PostgreSQL: each replica sees a live one that differs from it, and
  * sizes its barriers for the largest bound any replica published lately, a stopped one's too until it ages out.
  */
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FleetSettings, type SharedSettings } from '../../src/outbox/fleet.js';
 import { useOutboxTable } from '../support/outbox.js';
 import pg from 'pg';
@@ -92,4 +92,68 @@ it('keeps a replica live that could not publish while the store was away, its ro
     await pool.end();
     await relay.close();
   }
+});
+
+describe('a replica that starts (introduce)', () => {
+  const settings = { keyOrder: 'replicas', maxInFlight: {} };
+  // Not started: introduce() makes its exchanges. A publication a second here, so that the wait is seen.
+  const starting = (replica: string, pool = db.pool) => {
+    const m = new FleetSettings(pool, replica, settings, { everyMs: 1_000, keepMs: 60_000 }, () => ({}));
+    members.push(m);
+    return m;
+  };
+  // A row as a replica of this version publishes it, naming the owner whose lock says it lives.
+  const row = (replica: string, owner: string) =>
+    db.pool.query('INSERT INTO fleet_settings (replica, settings) VALUES ($1, $2)', [replica, { ...settings, owner, readAt: '2000-01-01 00:00:00+00' }]);
+  // The owner lock as an outbox holds it: a session advisory lock, class 'mskw', key from the owner's name.
+  const holdOwnerLock = async (owner: string) => {
+    const client = new pg.Client({ connectionString: db.pool.options.connectionString! });
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock(1836280695, hashtext($1) & 2147483647)', [owner]);
+    return client;
+  };
+  beforeEach(() => db.pool.query('DELETE FROM fleet_settings'));
+
+  it('serves only once a live replica has read the others since it published', async () => {
+    const a = new FleetSettings(db.pool, 'a5', settings, { everyMs: 1_000, keepMs: 60_000 }, () => ({})).start();
+    members.push(a);
+    await waitUntil(() => a.live() === 1, 10_000, 'a5 has read the fleet');
+    const b = starting('b5');
+    expect(await b.introduce()).toBe(true);
+    // Had b5 served at once, a5 would not know of it until its next publication, up to a second later.
+    expect(a.live()).toBe(2);
+  });
+
+  it('does not wait for a replica whose owner lock went with it (killed), but for one that holds it until it ages out', async () => {
+    await row('dead', 'locked:dead-host:1:aaaaaa');
+    const b = starting('b6');
+    expect(await b.introduce()).toBe(true);
+    // The dead replica's row is still live for b6 (published within three seconds): it was not waited for.
+    expect(b.live()).toBe(2);
+
+    await db.pool.query('DELETE FROM fleet_settings');
+    const lock = await holdOwnerLock('locked:paused-host:2:bbbbbb');
+    try {
+      await row('paused', 'locked:paused-host:2:bbbbbb');
+      const c = starting('c6');
+      expect(await c.introduce()).toBe(true);
+      // Alive by its lock but silent (paused): waited for until its row aged out, three publications.
+      expect(c.live()).toBe(1);
+    } finally {
+      await lock.end();
+    }
+  });
+
+  it('does not wait for a store that does not answer', async () => {
+    const { relay, url: relayed } = await Relay.before(db.pool.options.connectionString!);
+    const pool = new pg.Pool({ connectionString: relayed });
+    try {
+      relay.freeze();
+      expect(await starting('d7', pool).introduce()).toBe(false);
+    } finally {
+      relay.thaw();
+      await pool.end();
+      await relay.close();
+    }
+  });
 });
