@@ -242,7 +242,8 @@ const configSchema = () =>
          * A write whose intent the store does not take in time: `hold` it in memory and serve it (agents see no error;
          * a key whose writes go through several replicas may get them in another order on the secondary, reported),
          * or `refuse` it unsent, in the agent's protocol (the order holds across replicas; agents see errors meanwhile);
-         * `hold-alone` holds while no other replica was live on the store when it last answered, and refuses otherwise.
+         * `hold-alone` holds while no other replica was live on the store when it last answered (or held its outbox owner
+         * lock, as a paused one does), and refuses otherwise.
          */
         whenStoreAway: z.enum(['hold', 'refuse', 'hold-alone']).default('hold-alone'),
         /**

@@ -150,7 +150,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
               apply,
               sides,
               barrierPings: fleet.barrierPings(barrierPingsFor(config)),
-              peers: () => fleet.live() - 1,
+              peers: () => fleet.peers(),
               primaryBudgetMs: primaryBudgetMs(config),
               observer,
               services,

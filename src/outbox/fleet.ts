@@ -47,8 +47,8 @@ interface Member {
   replica: string;
   ageMs: number;
   settings: SharedSettings;
-  /** Its outbox owner's lock is held (or it named none): it has not died. */
-  locked: boolean;
+  /** Its outbox owner's lock: held (it lives, paused or not), gone (it died), or unknown (it named no owner). */
+  lock: 'held' | 'gone' | 'unknown';
   /** It has read the others since this replica's first publication was in the store. */
   knows: boolean;
 }
@@ -107,7 +107,7 @@ export class FleetSettings {
     for (;;) {
       const bound = Math.min(until - performance.now(), this.opts.everyMs);
       const answered = await withDeadline(this.exchange(), Math.max(0, bound), () => new Error('no answer')).catch(() => false);
-      const waiting = this.members.filter((m) => this.isLive(m) && m.locked && !m.knows).map((m) => m.replica);
+      const waiting = this.members.filter((m) => this.isLive(m) && m.lock !== 'gone' && !m.knows).map((m) => m.replica);
       if (answered && waiting.length === 0) return true;
       if (this.introducedAt === undefined || performance.now() >= until) {
         log.warn(
@@ -142,6 +142,15 @@ export class FleetSettings {
   /** Replicas seen within three publications, this one included. */
   live(): number {
     return 1 + this.members.filter((m) => this.isLive(m)).length;
+  }
+
+  /**
+   * Other replicas that may write meanwhile (`outbox.whenStoreAway: hold-alone`): live ones, and any that held its owner
+   * lock when last read however long it has not published, as a paused one does (it serves again the moment it resumes,
+   * before the others read its next publication).
+   */
+  peers(): number {
+    return this.members.filter((m) => this.isLive(m) || m.lock === 'held').length;
   }
 
   /**
@@ -191,11 +200,11 @@ export class FleetSettings {
         replica: string | null;
         age_ms: number;
         settings: SharedSettings;
-        locked: boolean;
+        lock: Member['lock'];
         knows: boolean | null;
       }>(
         `SELECT n.at::text AS at, f.replica, extract(epoch FROM n.at - f.seen_at) * 1000 AS age_ms, f.settings,
-           (f.settings->>'owner' IS NULL OR ${ownerLockHeld("f.settings->>'owner'")}) AS locked,
+           CASE WHEN f.settings->>'owner' IS NULL THEN 'unknown' WHEN ${ownerLockHeld("f.settings->>'owner'")} THEN 'held' ELSE 'gone' END AS lock,
            (f.settings->>'readAt')::timestamptz > COALESCE($2::timestamptz, n.at) AS knows
          FROM (SELECT now() AS at) n LEFT JOIN fleet_settings f ON f.replica <> $1`,
         [this.replica, this.introducedAt ?? null],
@@ -206,7 +215,7 @@ export class FleetSettings {
       this.readAt = rows[0]!.at;
       this.introducedAt ??= this.readAt;
       this.members = rows.flatMap((r) =>
-        r.replica === null ? [] : [{ replica: r.replica, ageMs: Number(r.age_ms), settings: r.settings, locked: r.locked, knows: r.knows === true }],
+        r.replica === null ? [] : [{ replica: r.replica, ageMs: Number(r.age_ms), settings: r.settings, lock: r.lock, knows: r.knows === true }],
       );
     } catch (err) {
       // The store away: what was read last stands (a barrier only ever grows from it).
