@@ -133,6 +133,8 @@ class MemshiftChild {
       ...o.store.flatMap(set),
       // A killed owner's claims are taken over after this; the guard would rightly call a hang a latency breach.
       ...set('outbox.leaseMs=3000'),
+      // Published often: a replica started or restarted binds its fronts once the others have read it.
+      ...set('outbox.fleetEveryMs=500'),
       ...set('guard.enabled=false'),
       ...(o.extra ?? []).flatMap(set),
     ];

@@ -33,6 +33,8 @@ export function configFor(sims: Pick<SimHandle, 'endpoints'>, databaseUrl: strin
     ...extra,
     services,
     store: { url: databaseUrl, ...(extra.store as Record<string, unknown> | undefined) },
+    // Replicas publish themselves often here: one that starts binds its fronts once the others have read it.
+    outbox: { fleetEveryMs: 500, ...(extra.outbox as Record<string, unknown> | undefined) },
   });
 }
 
