@@ -3,7 +3,8 @@
  * published by each replica and compared with the others': a disagreement is logged, gauged and shown in
  * /admin/status, and every barrier is sized for the largest bound a replica published within `outbox.maxAgeMs`,
  * since a write taken over may have been sent by any of them (a barrier shorter than the sender's bound can end
- * before its request).
+ * before its request). Published with them: what tells the others that a replica lives and knows of them, for
+ * `outbox.whenStoreAway: hold-alone` (peers(), and introduce() before a replica that starts serves).
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
