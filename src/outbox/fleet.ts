@@ -8,6 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import type { ServiceName } from '../services/registry.js';
@@ -119,7 +120,7 @@ export class FleetSettings {
         );
         return false;
       }
-      await new Promise((r) => setTimeout(r, INTRODUCE_POLL_MS));
+      await sleep(INTRODUCE_POLL_MS);
     }
   }
 

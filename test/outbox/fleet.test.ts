@@ -146,21 +146,20 @@ describe('a replica that starts (introduce)', () => {
 
   it('counts a replica that holds its owner lock as one that may write, however long it has not published (paused)', async () => {
     const lock = await holdOwnerLock('locked:paused-host:3:cccccc');
+    const e = starting('e8');
     try {
-      // Published five seconds ago (twenty publications here), its lock held all along: a paused replica.
+      // Published five seconds ago (five publications here), its lock held all along: a paused replica.
       await db.pool.query("INSERT INTO fleet_settings (replica, settings, seen_at) VALUES ($1, $2, now() - interval '5 seconds')", [
         'paused3',
         { ...settings, owner: 'locked:paused-host:3:cccccc' },
       ]);
-      const e = new FleetSettings(db.pool, 'e8', settings, { everyMs: EVERY_MS, keepMs: 60_000 }, () => ({}));
-      members.push(e);
       expect(await e.exchange()).toBe(true);
       expect([e.live(), e.peers()]).toEqual([1, 1]);
     } finally {
       await lock.end();
     }
     // Its lock gone with it (killed): no longer a replica that may write.
-    await waitUntil(async () => (await members.at(-1)!.exchange()) && members.at(-1)!.peers() === 0, 10_000, 'the dead replica no longer counted');
+    await waitUntil(async () => (await e.exchange()) && e.peers() === 0, 10_000, 'the dead replica no longer counted');
   });
 
   it('does not wait for a store that does not answer', async () => {
