@@ -11,7 +11,7 @@
  * side holds the acknowledged writes since the clear that landed last there (the last acknowledged one, or a later one
  * the agent was told had failed), the same clear on both; and every fifth request, a read of the agent's key, had its
  * last acknowledged write. A write the agent got an error for may land on one side after later writes (its outcome was
- * unknown): printed, not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1 or 2; agents alternate),
+ * unknown): printed, not failed. Env: CHAOS_SEEDS (default 1,2,3), CHAOS_REPLICAS (1, 2 or more; agents alternate),
  * CHAOS_SECONDS (60), CHAOS_PAUSES=1 (replicas also paused), CHAOS_STORE_PAUSES=1 (the state store's server also
  * paused), CHAOS_STORE_CRASHES=1 (the state store's server crashes: a backend killed, every connection ended, WAL
  * recovery), CHAOS_ORCHESTRATOR_RESTARTS=1 (the orchestrator restarts too, with requests in hand), CHAOS_AS_DEPLOYED=1
