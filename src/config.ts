@@ -179,6 +179,12 @@ const configSchema = () =>
          */
         keyLockWaitMs: z.number().int().positive().default(10_000),
         /**
+         * How long after a replica lost a key lock connection (the store crashed or restarted: every replica's went)
+         * the keys it takes wait before their work, so that work another replica had under way on a key when its lock
+         * went (a contextual snapshot read, then written) finishes first; 0: not waited for.
+         */
+        keyLockLossGraceMs: z.number().int().min(0).default(4_000),
+        /**
          * How soon the store's server closes a connection of memshift's that went silent (its host lost, the network
          * cut) and lets go of its locks, so that a lost replica does not hold its keys for the operating system's
          * two-hour keepalive.

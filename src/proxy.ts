@@ -126,6 +126,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const owner = ownerName();
   const stages = () => Object.fromEntries(services.map((s) => [s, serviceSnapshot(flags.snapshot(), s).stage]));
   const fleet = config.outbox.enabled ? fleetSettingsFor(config, store.pool, services, stages, owner) : undefined;
+  if (fleet) store.keyLocks.countPeers(() => fleet.peers());
   const bgParts: Part[] = [
     guarding,
     reporting,

@@ -38,6 +38,8 @@ export interface StoreOptions {
   flushIntervalMs?: number;
   /** How long a key held by another replica is waited for (PgKeyLocks); default 10 s. */
   keyLockWaitMs?: number;
+  /** How long keys taken after a lost lock connection wait before their work (PgKeyLocks); default 4 s. */
+  keyLockLossGraceMs?: number;
   /** How soon the server closes a connection whose peer went silent, and lets go of its locks (`lossSettings`); default 10 s. */
   connectionLossMs?: number;
   /** A statement unanswered this long gives its connection up (a store lost with its host); default 60 s. */
@@ -113,7 +115,7 @@ export async function openStore(opts: StoreOptions = {}): Promise<Store> {
   // at off after a later stage records its first writes' gap, and its guard knows legacy's, from the start. A store
   // away (whenAway 'wait') is not waited for: its first flush reads them.
   if (!schema.pending()) await Promise.all([gaps.flush(), reached.flush()]);
-  const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs });
+  const keyLocks = new PgKeyLocks(url, { waitMs: opts.keyLockWaitMs, lossMs, lossGraceMs: opts.keyLockLossGraceMs });
 
   const idMap = new PgIdMap(pool, { listenUrl: url });
   let closing: Promise<void> | undefined;

@@ -39,6 +39,8 @@ export interface KeyLockOptions {
   waitMs?: number;
   /** How soon the server lets go of the locks of a connection whose peer went silent (`lossSettings`); default 10 s. */
   lossMs?: number;
+  /** How long after this process lost a lock connection the keys it takes wait before their work (`afterLoss`); default 4 s. */
+  lossGraceMs?: number;
 }
 
 const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
@@ -61,15 +63,25 @@ export class PgKeyLocks implements KeyLocks {
   private unreachable: Promise<void> | undefined;
   private closed = false;
   private readonly chains = new KeyChains();
+  /** When this process last lost a lock connection (performance.now()); the grace after it (`afterLoss`). */
+  private lostAt = Number.NEGATIVE_INFINITY;
+  private readonly lossGraceMs: number;
+  /** Other replicas that may have had work under way (`countPeers`); unknown, taken as some. */
+  private peers: () => number = () => 1;
+  /** A lock connection of this process's lost: the keys held on it went with it, maybe under another's work. */
+  private readonly lost = (err: Error) => {
+    this.lostAt = performance.now();
+    log.warn({ err, graceMs: this.lossGraceMs }, 'key lock connection lost: its keys were let go; keys taken during the grace wait it out');
+  };
 
   constructor(connectionString: string, opts: KeyLockOptions = {}) {
     this.waitMs = opts.waitMs ?? 10_000;
     const lossMs = opts.lossMs ?? 10_000;
+    this.lossGraceMs = opts.lossGraceMs ?? 4_000;
     const loss = lossSettings(lossMs);
-    const logLost = (err: Error) => log.warn({ err }, 'key lock connection lost: its keys were let go');
     // Connections that never idle out: a session advisory lock lives on the connection that took it.
     this.pools = Array.from({ length: CONNECTIONS }, () =>
-      pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, keepAlive: true }).on('error', logLost),
+      pgPool(connectionString, 'key locks', loss, { max: 1, idleTimeoutMillis: 0, connectionTimeoutMillis: 1_000, keepAlive: true }).on('error', this.lost),
     );
     // Each statement's answer is bounded by the batches (on this process's running time), not by the client's timer;
     // a late one is waited for as long as the server keeps a silent peer's locks.
@@ -80,7 +92,7 @@ export class PgKeyLocks implements KeyLocks {
       connectionTimeoutMillis: this.waitMs,
       query_timeout: this.waitMs + 2_000,
       keepAlive: true,
-    }).on('error', logLost);
+    }).on('error', this.lost);
   }
 
   /**
@@ -104,6 +116,7 @@ export class PgKeyLocks implements KeyLocks {
     // An advisory lock is re-entrant on its connection: work of this process waits its turn here first.
     return this.chains.run(scope.prefix + name, async (chainHold) => {
       const held = await this.acquire(scope.cls, service, key, name);
+      if (held) await this.afterLoss();
       const kept: Promise<unknown>[] = [];
       try {
         return await work((until) => kept.push(until));
@@ -115,6 +128,23 @@ export class PgKeyLocks implements KeyLocks {
         } else held?.release();
       }
     });
+  }
+
+  /**
+   * A key taken soon after this process lost lock connections waits out the grace before its work: a store that
+   * crashed or restarted ended every replica's, so another replica's work on the key, under way when its lock went,
+   * may still be making its calls (a contextual snapshot read, then written); it finishes first. This process cannot
+   * know of another's loss alone (its connection cut, the store up): that work is not waited for. A key held in this
+   * process only (the store away) waits as well: the other's work is as likely under way.
+   */
+  private async afterLoss(): Promise<void> {
+    const left = this.lostAt + this.lossGraceMs - performance.now();
+    if (left > 0 && this.peers() > 0) await sleep(left);
+  }
+
+  /** The fleet's count of other live replicas: a replica alone has no other's work to wait out after a loss. */
+  countPeers(peers: () => number): void {
+    this.peers = peers;
   }
 
   close(): Promise<void> {
@@ -130,10 +160,15 @@ export class PgKeyLocks implements KeyLocks {
       if (await batches.try(cls, name)) return { release: () => void batches.unlock(cls, name).catch(() => undefined) };
       return await this.wait(cls, service, key, name);
     } catch (err) {
-      // The server refusing a statement is a fault to see, not an outage to ride out.
-      if (err instanceof KeyBusy || err instanceof pg.DatabaseError) throw err;
+      if (err instanceof KeyBusy) throw err;
       // Its connection waits for a late answer: that key held in this process only, the others shared as ever.
       if (err instanceof AwaitingAnswer) return undefined;
+      if (err instanceof pg.DatabaseError) {
+        // Its connection ended by the server (class 57: a crash, a restart, a terminated backend): its keys went with it.
+        if (err.code?.startsWith('57')) this.lost(err);
+        // The server refusing a statement is a fault to see, not an outage to ride out.
+        throw err;
+      }
       if (!this.unreachable) {
         log.warn({ err }, 'state store unreachable: keys held in this process only until it answers again');
         this.unreachable = this.untilAnswering().finally(() => (this.unreachable = undefined));
@@ -165,6 +200,8 @@ export class PgKeyLocks implements KeyLocks {
     const client = await connectClient(this.waiters).catch(() => {
       throw new KeyBusy(service, key, this.waitMs);
     });
+    // A waited lock lives on this checked-out connection: its loss is this process's as an idle one's is.
+    if (!client.listeners('error').includes(this.lost)) client.on('error', this.lost);
     try {
       await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [cls, name]);
     } catch (err) {

@@ -21,6 +21,7 @@ export const openStoreFor = (config: Config, whenAway: WhenAway = 'fail'): Promi
     dataDir: config.store.dataDir,
     sampleCapPerRoute: config.store.sampleCapPerRoute,
     keyLockWaitMs: config.store.keyLockWaitMs,
+    keyLockLossGraceMs: config.store.keyLockLossGraceMs,
     connectionLossMs: config.store.connectionLossMs,
     statementTimeoutMs: config.store.statementTimeoutMs,
     valuesAtRest: valuesAtRestFor(config),

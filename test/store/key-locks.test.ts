@@ -12,8 +12,8 @@ import { parseConfig } from '../../src/config.js';
 const S = 'contextual-memory';
 let url: string;
 const opened: PgKeyLocks[] = [];
-const replica = (waitMs?: number) => {
-  const locks = new PgKeyLocks(url, { waitMs });
+const replica = (waitMs?: number, lossGraceMs?: number) => {
+  const locks = new PgKeyLocks(url, { waitMs, lossGraceMs });
   opened.push(locks);
   return locks;
 };
@@ -244,4 +244,43 @@ it("keeps its keys when its process stalls past a lock statement's bound (SIGSTO
   // (The new keys' unlocks are not waited for by their work: counted once they are through.)
   await expect.poll(heldNow, { timeout: 20_000 }).toBe(kept.length);
   await Promise.all(holders.map((h) => h.release()));
+}, 60_000);
+
+/** Ends every connection to this test's database but the one asking, as a server that crashes or restarts ends them. */
+async function endEveryConnection(): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  } finally {
+    await admin.end();
+  }
+}
+
+it("waits out the grace after the store ended its lock connections: another replica's work under way on the key finishes first", async () => {
+  const [a, b] = [replica(undefined, 3_000), replica(undefined, 3_000)];
+  const events: string[] = [];
+  // b has a connection on the key's shard, as a replica serving for a while has.
+  await b.hold(S, 'crash-held', async () => undefined);
+  const working = await holding(a, 'crash-held');
+  // Every connection to this database ended, as a crashing or restarting server ends them: a's lock goes with its own.
+  await endEveryConnection();
+  // a's work was still making its calls: it ends a second later.
+  const finished = sleep(1_000).then(() => (events.push('a finished'), working.release()));
+  await b.hold(S, 'crash-held', async () => void events.push('b ran'));
+  await finished;
+  expect(events).toEqual(['a finished', 'b ran']);
+}, 60_000);
+
+it('does not wait out the grace when its fleet knows of no other replica: none had work under way to finish', async () => {
+  const alone = replica(undefined, 30_000);
+  alone.countPeers(() => 0);
+  await alone.hold(S, 'alone-held', async () => undefined);
+  await endEveryConnection();
+  const events: string[] = [];
+  // Far inside the grace, far beyond a lock statement on a new connection.
+  const mark = sleep(10_000).then(() => events.push('10 s'));
+  await alone.hold(S, 'alone-held', async () => void events.push('ran'));
+  await mark;
+  expect(events).toEqual(['ran', '10 s']);
 }, 60_000);
