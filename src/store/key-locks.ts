@@ -43,6 +43,9 @@ export interface KeyLockOptions {
   lossGraceMs?: number;
 }
 
+/** PostgreSQL's admin_shutdown, crash_shutdown, idle_session_timeout: the server ended the connection. */
+const ENDED = ['57P01', '57P02', '57P05'];
+
 const UNLOCK = 'SELECT pg_advisory_unlock($1, hashtext($2)) AS ok';
 
 /** A key this process holds: letting it go, on the connection its lock lives on (not waited for). */
@@ -164,10 +167,11 @@ export class PgKeyLocks implements KeyLocks {
       // Its connection waits for a late answer: that key held in this process only, the others shared as ever.
       if (err instanceof AwaitingAnswer) return undefined;
       if (err instanceof pg.DatabaseError) {
-        // Its connection ended by the server (class 57: a crash, a restart, a terminated backend): its keys went with it.
-        if (err.code?.startsWith('57')) this.lost(err);
-        // The server refusing a statement is a fault to see, not an outage to ride out.
-        throw err;
+        // Its connection ended by the server (a crash, a restart, a terminated backend): its keys went with it.
+        if (ENDED.includes(err.code ?? '')) this.lost(err);
+        // The server refusing a statement is a fault to see, not an outage to ride out; one going down or starting up
+        // (a crash's recovery: "not yet accepting connections") is an outage.
+        if (!err.code?.startsWith('57P')) throw err;
       }
       if (!this.unreachable) {
         log.warn({ err }, 'state store unreachable: keys held in this process only until it answers again');
