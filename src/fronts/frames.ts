@@ -7,6 +7,9 @@ import { LegError } from '../legs/types.js';
 import { actionLabel, errorReply, routeRequest, type Route } from '../routes/route.js';
 import { spansEnabled, traceRequest } from '../telemetry/tracing.js';
 import { countRequest } from '../telemetry/request-metrics.js';
+import { childLogger } from '../telemetry/log.js';
+
+const log = childLogger('fronts');
 
 /** How a request ended, as spans, request metrics and the HTTP status label it. */
 export type OutcomeKind = 'ok' | 'bad_request' | 'backend_error';
@@ -48,6 +51,8 @@ export function frameHandler(
     return run(route).then(
       (reply) => counted({ kind: 'ok', reply }),
       (err: unknown) => {
+        // Not a backend's failure: a fault of memshift's own, which the agent's error alone would not let anyone find.
+        if (!(err instanceof LegError)) log.error({ err, service, action: actionLabel(route) }, 'internal error answered to the agent');
         const message =
           err instanceof LegError
             ? `memshift: ${service} backend ${err.failure} (${err.endpoint}): ${err.message}`
