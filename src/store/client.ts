@@ -1,5 +1,8 @@
-/** Store connection helpers: a checkout that leaves no 'error' event unhandled, a transaction, and bounds on a silent peer. */
-import type pg from 'pg';
+/**
+ * Store connection helpers: a checkout that leaves no 'error' event unhandled, a transaction, bounds on a silent peer,
+ * and which failures say the server is out of reach.
+ */
+import pg from 'pg';
 import { withDeadline } from '../util/deadline.js';
 import type { Settings } from '../util/pg-url.js';
 
@@ -54,4 +57,12 @@ export function lossSettings(ms: number): Settings {
  */
 export async function endClient(client: pg.Client, ms = 2_000): Promise<void> {
   await withDeadline(client.end(), ms, () => new Error('no goodbye')).catch(() => client.connection.stream.destroy());
+}
+
+/** A failure that says the server is not there (yet), rather than that it refused us. */
+export function outOfReach(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return true; // a socket's error, a connect or attempt timing out
+  const code = err.code ?? '';
+  // connection exceptions, shutting down or starting up, too many connections
+  return code.startsWith('08') || code.startsWith('57P') || code === '53300';
 }

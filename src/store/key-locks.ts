@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
-import { connectClient, lossSettings } from './client.js';
+import { connectClient, lossSettings, outOfReach } from './client.js';
 import { AwaitingAnswer, LockBatches } from './lock-batches.js';
 import { storableKey } from '../util/storable-key.js';
 import { KeyChains } from '../util/key-chains.js';
@@ -171,7 +171,7 @@ export class PgKeyLocks implements KeyLocks {
         if (ENDED.includes(err.code ?? '')) this.lost(err);
         // The server refusing a statement is a fault to see, not an outage to ride out; one going down or starting up
         // (a crash's recovery: "not yet accepting connections") is an outage.
-        if (!err.code?.startsWith('57P')) throw err;
+        if (!outOfReach(err)) throw err;
       }
       if (!this.unreachable) {
         log.warn({ err }, 'state store unreachable: keys held in this process only until it answers again');

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { withDeadline } from '../util/deadline.js';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';
+import { outOfReach } from './client.js';
 
 const log = childLogger('store');
 
@@ -16,14 +17,6 @@ const RETRY_MS = 2_000;
  * again every 2 s in the background, and the proxy serves its agents meanwhile as it does through a store outage.
  */
 export type WhenAway = 'fail' | 'wait';
-
-/** A failure that says the server is not there (yet), rather than that it refused us. */
-function outOfReach(err: unknown): boolean {
-  if (!(err instanceof pg.DatabaseError)) return true; // a socket's error, a connect or attempt timing out
-  const code = err.code ?? '';
-  // connection exceptions, shutting down or starting up, too many connections
-  return code.startsWith('08') || code.startsWith('57P') || code === '53300';
-}
 
 export class Schema {
   private why: Error | undefined;
