@@ -137,8 +137,9 @@ export class PgKeyLocks implements KeyLocks {
    * A key taken soon after this process lost lock connections waits out the grace before its work: a store that
    * crashed or restarted ended every replica's, so another replica's work on the key, under way when its lock went,
    * may still be making its calls (a contextual snapshot read, then written); it finishes first. This process cannot
-   * know of another's loss alone (its connection cut, the store up): that work is not waited for. A key held in this
-   * process only (the store away) waits as well: the other's work is as likely under way.
+   * know of another's loss alone (its connection cut, the store up): that work is not waited for. Nor does a key held
+   * in this process only (the store away) wait: an outage's every write would stall (`outbox.whenStoreAway: hold-alone`
+   * refuses those another replica may write meanwhile).
    */
   private async afterLoss(): Promise<void> {
     const left = this.lostAt + this.lossGraceMs - performance.now();
