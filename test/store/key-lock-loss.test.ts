@@ -8,8 +8,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { PgKeyLocks } from '../../src/store/key-locks.js';
 import { KeyBusy } from '../../src/services/types.js';
 import { Relay } from '../support/relay.js';
-import { waitUntil } from '../outbox/support.js';
-import { holding, S, sleep, useReplicas } from './key-locks-support.js';
+import { sleep, waitUntil } from '../outbox/support.js';
+import { holding, S, useReplicas } from './key-locks-support.js';
 
 const { db, replica } = useReplicas();
 

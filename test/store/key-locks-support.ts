@@ -29,8 +29,6 @@ export function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** `locks` holding `key` with work that waits; resolves once the work has begun, with the call that ends it. */
 export async function holding(locks: PgKeyLocks, key: string): Promise<{ release(): Promise<void> }> {
   const release = gate();

@@ -4,7 +4,8 @@ import pg from 'pg';
 import { KeyBusy } from '../../src/services/types.js';
 import { openStoreFor } from '../../src/store/open.js';
 import { parseConfig } from '../../src/config.js';
-import { gate, holding, S, sleep, useReplicas } from './key-locks-support.js';
+import { sleep } from '../outbox/support.js';
+import { gate, holding, S, useReplicas } from './key-locks-support.js';
 
 const { db, replica } = useReplicas();
 
