@@ -7,7 +7,7 @@
 import type { useChildStack } from '../hangs/support.js';
 import type { Agent } from '../hangs/load.js';
 import { newDecisions, newRecords, snapshotsOf, type WrittenService } from '../hangs/records.js';
-import { numberOf } from './judged.js';
+import { numberOf, sentBy } from './judged.js';
 
 export async function reconciled(
   stack: ReturnType<typeof useChildStack>,
@@ -41,7 +41,9 @@ export async function reconciled(
     const lastClear = Math.max(-1, ...[...agent.cleared].map(numberOf));
     const gone = agent.acked.filter((r) => !agent.cleared.has(r) && numberOf(r) > lastClear && !held.has(r));
     if (gone.length)
-      problems.push(`${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).join(', ')} ...)`);
+      problems.push(
+        `${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).map(sentBy(agent)).join(', ')} ...)`,
+      );
   }
   return problems;
 }

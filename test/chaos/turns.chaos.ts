@@ -212,7 +212,8 @@ it.each(SEEDS)(
                 .map(sentBy(agent))
                 .join(', ');
         };
-        for (const r of agent.staleReads) console.log(`${agent.key}: ${r} stale when read; legacy: ${around(legacy, r)}; new: ${around(fresh, r)}`);
+        for (const r of agent.staleReads)
+          console.log(`${agent.key}: ${r} stale when read (${agent.staleReadsSent.get(r)}); legacy: ${around(legacy, r)}; new: ${around(fresh, r)}`);
       }
     }
     if (RECONCILE) problems.push(...(await reconciled(stack, flagsFile, SERVICES, load.agents)));

@@ -19,6 +19,8 @@ export interface Agent {
   sentAt: Map<string, number>;
   /** Read-backs (LoadOptions.readEvery) whose reply lacked the agent's last acknowledged write. */
   staleReads: string[];
+  /** For each stale read-back's record: when the read was sent (seconds after the load started) and the front it went to. */
+  staleReadsSent: Map<string, string>;
   /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
   reads: { made: number; failed: number; why: Map<string, number> };
 }
@@ -66,6 +68,7 @@ export class Load {
           writeErrors: new Map(),
           sentAt: new Map(),
           staleReads: [],
+          staleReadsSent: new Map(),
           reads: { made: 0, failed: 0, why: new Map() },
         };
         this.agents.push(agent);
@@ -136,12 +139,15 @@ export class Load {
         } else if (this.o.readEvery && n % this.o.readEvery === 0 && last) {
           // Read your writes: a reply that lacks the last acknowledged write is stale (an error is not).
           agent.reads.made++;
+          const readAt = Date.now();
           const answered = await call(
             endpoint,
             protocol.read(agent.key),
             (r) => {
               if (!protocol.answered(r)) return false;
-              if (stale(agent, protocol, r, last, erred)) agent.staleReads.push(last);
+              if (!stale(agent, protocol, r, last, erred)) return true;
+              agent.staleReads.push(last);
+              agent.staleReadsSent.set(last, `read sent at ${((readAt - this.startedAt) / 1000).toFixed(1)}s to ${endpoint}`);
               return true;
             },
             (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
