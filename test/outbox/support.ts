@@ -43,6 +43,8 @@ export interface LoadOptions {
 export class WriteLoad {
   readonly acked = new Map<string, string[]>();
   errors = 0;
+  /** The errors' words (a reply's, or the call's failure), counted: what a failing `errors` assertion prints. */
+  readonly why = new Map<string, number>();
   sent = 0;
   private stopping = false;
   private readonly running: Promise<void>[];
@@ -76,15 +78,19 @@ export class WriteLoad {
       let c = clients.get(endpoint);
       if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 3000)));
       this.sent++;
+      let words: string;
       try {
-        const reply = (await c.call(req)) as { status?: string };
+        const reply = (await c.call(req)) as { status?: string; message?: unknown };
         if (reply.status === 'success') return true;
-      } catch {
+        words = String(reply.message ?? JSON.stringify(reply));
+      } catch (err) {
+        words = `no reply: ${(err as Error).message}`;
         // A REQ socket that timed out is stuck: a new one next time.
         c.close();
         clients.delete(endpoint);
       }
       this.errors++;
+      this.why.set(words, (this.why.get(words) ?? 0) + 1);
       return false;
     };
     try {
