@@ -1,5 +1,5 @@
 /** The state store's tables, made at start; for `memshift serve`, a server out of reach then is waited for in the background. */
-import pg from 'pg';
+import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { withDeadline } from '../util/deadline.js';
 import { MIGRATIONS, migrate, type Migration } from './migrations.js';

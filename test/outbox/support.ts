@@ -42,7 +42,6 @@ export interface LoadOptions {
  */
 export class WriteLoad {
   readonly acked = new Map<string, string[]>();
-  errors = 0;
   /** The errors' words (a reply's, or the call's failure), counted: what a failing `errors` assertion prints. */
   readonly why = new Map<string, number>();
   sent = 0;
@@ -59,6 +58,11 @@ export class WriteLoad {
 
   get sessions(): string[] {
     return Array.from({ length: this.o.agents }, (_, a) => this.session(a));
+  }
+
+  /** Writes answered with an error, or with no reply. */
+  get errors(): number {
+    return [...this.why.values()].reduce((n, k) => n + k, 0);
   }
 
   get ackedCount(): number {
@@ -89,7 +93,6 @@ export class WriteLoad {
         c.close();
         clients.delete(endpoint);
       }
-      this.errors++;
       this.why.set(words, (this.why.get(words) ?? 0) + 1);
       return false;
     };
