@@ -30,6 +30,8 @@ const ALIVE_WAIT_MS = 100;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
 /** A write whose primary's late reply (LegError.late) refused it. */
 const REFUSED_LATE = 'its primary refused it (in a reply that came after its agent was answered)';
+/** A copy not sent: a later clear of its key was made on its side first, which in the key's order empties the side of it. */
+const CLEARED_SINCE = "a later clear of its key was made on this side first: in the key's order it is cleared there, so it is not copied";
 /** A write a side (`on`: which, where not the one it goes to) may or may not have applied, whose service offers no read that shows it. */
 const unknowable = (service: ServiceName, on = '') => `outcome unknown${on}, and ${service} offers no read that shows this write: parked for reconciliation`;
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
@@ -387,6 +389,16 @@ export class OutboxRunner {
         // new-primary, repeated after the agent made the session again and wrote to it). Had the primary never applied
         // it, the sides differ until a reconciliation repairs the secondary.
         primaryOk = true;
+        // A clear of the key made since, first on this side, empties it of this write in the key's order (on the primary
+        // the clear's copy lands after it): copied now, the write would outlive the clear on this side alone (the chaos
+        // probe: an add_memory timed out on a hung orchestrator, the agent's clear_memories then made on legacy, and the
+        // add copied there after it). A clear whose primary call may still be under way (refused, it is dropped) is waited for.
+        const clearedAgoMs = await this.o.table.clearedSince(row.service, row.key, row.id, row.side);
+        if (clearedAgoMs !== null && clearedAgoMs < this.o.ownerGoneMs) {
+          await this.persist(() => this.o.table.unclaim(row, this.o.owner, this.o.ownerGoneMs - clearedAgoMs));
+          return undefined;
+        }
+        if (clearedAgoMs !== null) return this.finish(row, { status: 'dropped', reason: CLEARED_SINCE });
       }
       if (row.wasSent) {
         phase = 'lookup';

@@ -601,6 +601,21 @@ export class OutboxTable {
     return rows.map((r) => ({ effect: r.effect, request: r.request, seq: Number(r.seq) }));
   }
 
+  /**
+   * How long ago (ms) the newest clear of the key stored after write `id` was stored, of those written first to `side`
+   * (their copy towards the other) and neither dropped nor left unknown there; null when there is none.
+   */
+  async clearedSince(service: ServiceName, key: string, id: string, side: Side): Promise<number | null> {
+    const { rows } = await this.pool.query<{ age_ms: number | null }>(
+      `SELECT extract(epoch FROM now() - max(created_at)) * 1000 AS age_ms FROM outbox
+       WHERE service = $1 AND key = $2 AND side <> $4 AND effect = 'clears' AND status <> 'dropped' AND NOT primary_unknown
+         AND seq > (SELECT seq FROM outbox WHERE id = $3)`,
+      [service, key, id, side],
+    );
+    const age = rows[0]?.age_ms;
+    return age === null || age === undefined ? null : Number(age);
+  }
+
   async list(q: { statuses?: readonly OutboxStatus[]; service?: string; key?: string; limit?: number } = {}): Promise<OutboxRow[]> {
     const { rows } = await this.pool.query(
       `SELECT ${COLUMNS} FROM outbox
