@@ -86,6 +86,12 @@ const CLAIMED_BY = (o: string) =>
 
 /** A write of row `t` (`t.` or '') whose agent may have been told it applied: no storer marked its primary's outcome unknown, nor refused. */
 const TOLD = (t: string) => `NOT ${t}primary_unknown AND ${t}primary_ok IS NOT FALSE`;
+/**
+ * A write of row `t` that the key's later writes to its side wait for (copying): one TOLD, or a clear whose outcome on
+ * its primary is unknown, as copied after them it would empty the side of them (found applied once they were made there
+ * first, it emptied legacy of an acknowledged write: `test/outbox/cleared-since.test.ts`).
+ */
+const AHEAD_OF_LATER = (t: string) => `(NOT ${t}primary_unknown OR ${t}effect = 'clears') AND ${t}primary_ok IS NOT FALSE`;
 
 /**
  * Returned by an insert: whether the key has writes on their way to the side the new intent's write goes to first
@@ -93,7 +99,7 @@ const TOLD = (t: string) => `NOT ${t}primary_unknown AND ${t}primary_ok IS NOT F
  * replica that has not yet seen it writes first to the side the other replicas' copies are on their way to. A
  * rewrite's hold (a backfill's, a repair's) is no copy: live writes are not held up for it.
  */
-const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND ${TOLD('o.')}
+const RETURNING_AHEAD = `RETURNING id, EXISTS (SELECT 1 FROM outbox o WHERE o.open AND ${AHEAD_OF_LATER('o.')}
    AND o.service = outbox.service AND o.key = outbox.key AND o.side <> outbox.side AND o.action <> '${HOLD_ACTION}') AS ahead`;
 
 /**
@@ -550,24 +556,28 @@ export class OutboxTable {
   /**
    * Whether the key has a write towards `side` on its way there, open: its primary applied it, or its storer has not
    * said otherwise (a storer records its primary's success only when the write lands or is given back, and marks an
-   * unknown outcome at once: markUnknown). One whose outcome was unknown does not count though found applied since:
-   * its agent was told of an error, so it may land after later writes, and counting it would move or hold acknowledged
-   * ones for it.
+   * unknown outcome at once: markUnknown). One whose outcome was unknown does not count though found applied since
+   * (its agent was told of an error, so it may land after later writes, and counting it would move or hold acknowledged
+   * ones for it), but for a clear (AHEAD_OF_LATER).
    */
   copying(service: ServiceName, key: string, side: Side): Promise<boolean> {
-    return this.acknowledgedUnlanded(service, key, side, false);
+    return this.unlandedWhere(AHEAD_OF_LATER(''), service, key, side, false);
   }
 
-  /** Whether `side` lacks a write of the key its agent may have been told of: one copying counts, or one parked. */
+  /**
+   * Whether `side` lacks a write of the key its agent may have been told of: one on its way there, or one parked. A clear
+   * whose outcome is unknown does not count: its agent was told of an error, so the records before it may be read.
+   */
   lacks(service: ServiceName, key: string, side: Side): Promise<boolean> {
-    return this.acknowledgedUnlanded(service, key, side, true);
+    return this.unlandedWhere(TOLD(''), service, key, side, true);
   }
 
-  private async acknowledgedUnlanded(service: ServiceName, key: string, side: Side, parked: boolean): Promise<boolean> {
-    const told = `${TOLD('')} AND service = $1 AND key = $2 AND side = $3`;
+  /** Whether the key has a write towards `side`, of those `which` (TOLD...) holds, open or (`parked`) dead. */
+  private async unlandedWhere(which: string, service: ServiceName, key: string, side: Side, parked: boolean): Promise<boolean> {
+    const where = `${which} AND service = $1 AND key = $2 AND side = $3`;
     const { rows } = await this.pool.query<{ busy: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND ${told})
-           OR ($4 AND EXISTS (SELECT 1 FROM outbox WHERE status = 'dead' AND ${told})) AS busy`,
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND ${where})
+           OR ($4 AND EXISTS (SELECT 1 FROM outbox WHERE status = 'dead' AND ${where})) AS busy`,
       [service, key, side, parked],
     );
     return rows[0]!.busy;
