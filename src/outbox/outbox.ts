@@ -224,14 +224,14 @@ export class Outbox implements SecondaryWrites {
 
   /**
    * Whether the key has a write towards `side` held here (its primary's outcome aside), this process's own with its
-   * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown. When the
-   * store cannot tell, `unknown`.
+   * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown (a clear
+   * whatever its outcome: OutboxTable.copying). When the store cannot tell, `unknown`.
    */
   copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
     return this.acknowledgedAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
   }
 
-  /** Whether `side` lacks a write of the key its agent may have been told of: copying, or parked. When the store cannot tell, `unknown`. */
+  /** Whether `side` lacks a write of the key its agent may have been told of: on its way there, or parked. When the store cannot tell, `unknown`. */
   lacks(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
     return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), unknown);
   }

@@ -70,13 +70,14 @@ export interface SecondaryWrites {
   anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
   /**
    * Whether the key has a write towards `side` on its way there, by any replica: its primary applied it (or has not
-   * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not); when that cannot be told,
-   * `unknown` (false unless given).
+   * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not, but for a clear: the key's
+   * later writes made there first, its copy would empty the side of them); when that cannot be told, `unknown` (false
+   * unless given).
    */
   copying(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
   /**
    * Whether `side` lacks a write of the key its agent may have been told of (what a read there would miss): one
-   * `copying` counts, or one parked; `unknown` (true unless given) when that cannot be told.
+   * `copying` counts (a clear of unknown outcome aside), or one parked; `unknown` (true unless given) when that cannot be told.
    */
   lacks(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
