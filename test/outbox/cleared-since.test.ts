@@ -16,23 +16,33 @@ afterEach(async () => {
   stack = undefined;
 });
 
-it('a write whose outcome was unknown is not copied after a clear made since on the side it goes to', async () => {
+/** At new-primary, the user's memory #0 acknowledged and on both sides. */
+async function oneMemoryAtNewPrimary(user: string): Promise<MigrationStack> {
   stack = await startMigrationStack(JARVIS_NEW_PRIMARY);
-  const s = stack;
+  expect(await writeMemories(stack, user, 0, 1)).toEqual([0]);
+  await drained(stack);
+  return stack;
+}
+
+/** The agent's clear_memories through the proxy, and its reply. */
+async function clearMemories(s: MigrationStack, user: string): Promise<unknown> {
+  const agent = new ReqClient(s.proxy.fronts['jarvis-memory']!, 20_000);
+  try {
+    return await agent.call({ action: 'clear_memories', user_id: user });
+  } finally {
+    agent.close();
+  }
+}
+
+it('a write whose outcome was unknown is not copied after a clear made since on the side it goes to', async () => {
   const user = 'clr-since';
-  expect(await writeMemories(s, user, 0, 1)).toEqual([0]);
-  await drained(s);
+  const s = await oneMemoryAtNewPrimary(user);
   await s.sims.applyFaults('orchestrator', { hang: true });
   try {
     // The orchestrator holds it unanswered: the agent is told of an error, and the orchestrator applies it on resuming.
     expect(await writeMemories(s, user, 1, 1, 20_000)).toEqual([]);
     await s.setFlags(JARVIS_DUAL_WRITE);
-    const agent = new ReqClient(s.proxy.fronts['jarvis-memory']!, 20_000);
-    try {
-      expect(await agent.call({ action: 'clear_memories', user_id: user })).toMatchObject({ status: 'ok' });
-    } finally {
-      agent.close();
-    }
+    expect(await clearMemories(s, user)).toMatchObject({ status: 'ok' });
     expect(await writeMemories(s, user, 2, 1, 20_000)).toEqual([2]);
   } finally {
     await s.sims.applyFaults('orchestrator', { hang: false });
@@ -47,16 +57,13 @@ it('a write whose outcome was unknown is not copied after a clear made since on 
 }, 90_000);
 
 it('a clear whose outcome was unknown is made on the side it goes to before the writes made since', async () => {
-  stack = await startMigrationStack(JARVIS_NEW_PRIMARY);
-  const s = stack;
   const user = 'clr-before';
-  expect(await writeMemories(s, user, 0, 1)).toEqual([0]);
-  await drained(s);
+  const s = await oneMemoryAtNewPrimary(user);
   const agent = new ReqClient(s.proxy.fronts['jarvis-memory']!, 20_000);
   try {
     await s.sims.applyFaults('orchestrator', { hang: true });
     try {
-      expect(await agent.call({ action: 'clear_memories', user_id: user })).toMatchObject({ status: 'error' });
+      expect(await clearMemories(s, user)).toMatchObject({ status: 'error' });
       await s.setFlags(JARVIS_DUAL_WRITE);
       // Made first on legacy now, it would land before the clear's copy, which would then empty legacy of it.
       expect(await agent.call({ action: 'add_memory', user_id: user, memory: { user, n: 1 } })).toMatchObject({
