@@ -49,6 +49,10 @@ const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
 const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
 const REFUSED = 'its primary refused it, or it never reached the primary';
+/** A question about a key (its text cleaned) put to the store. */
+type StoreAsk = (key: string) => Promise<boolean>;
+const READ_UNTOLD =
+  "whether another replica's writes of this key have reached the side it is read from since the turn cannot be told: read refused rather than answered stale";
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
 
@@ -219,7 +223,8 @@ export class Outbox implements SecondaryWrites {
 
   /** Whether the key has a write towards `side` that has not landed there; when the store cannot tell, `unknown`. */
   unlanded(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
-    return this.keyAsked(service, key, side, (k) => this.intents.unlanded(service, k, side), unknown);
+    const ask: StoreAsk = (k) => this.intents.unlanded(service, k, side);
+    return this.keyAsked(service, key, side, ask, () => unknown);
   }
 
   /**
@@ -228,32 +233,44 @@ export class Outbox implements SecondaryWrites {
    * whatever its outcome: OutboxTable.copying). When the store cannot tell, `unknown`.
    */
   copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
-    return this.acknowledgedAsked(service, key, side, (k) => this.intents.copying(service, k, side), unknown);
-  }
-
-  /** Whether `side` lacks a write of the key its agent may have been told of: on its way there, or parked. When the store cannot tell, `unknown`. */
-  lacks(service: ServiceName, key: string, side: Side, unknown = true): Promise<boolean> {
-    return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), unknown);
-  }
-
-  /** This process's own write whose primary applied it counts without the store; else as keyAsked. */
-  private async acknowledgedAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
-    if (this.runner.copying(service, cleanText(key), side)) return true;
-    return this.keyAsked(service, key, side, ask, unknown);
+    const ask: StoreAsk = (k) => this.intents.copying(service, k, side);
+    return this.acknowledgedAsked(service, key, side, ask, () => unknown);
   }
 
   /**
-   * A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `unknown`
+   * Whether `side` lacks a write of the key its agent may have been told of: on its way there, or parked. When the store
+   * cannot tell, `unknown`; 'refuse': refused where another replica may have written the key (as refusesWhileAway).
+   */
+  lacks(service: ServiceName, key: string, side: Side, unknown: boolean | 'refuse' = true): Promise<boolean> {
+    const untold = unknown === 'refuse' ? () => this.readUntold() : () => unknown;
+    return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), untold);
+  }
+
+  /** This process's own write whose primary applied it counts without the store; else as keyAsked. */
+  private async acknowledgedAsked(service: ServiceName, key: string, side: Side, ask: StoreAsk, untold: () => boolean): Promise<boolean> {
+    if (this.runner.copying(service, cleanText(key), side)) return true;
+    return this.keyAsked(service, key, side, ask, untold);
+  }
+
+  /**
+   * A write of the key held here (a slow commit: not in the table yet) counts; else the store's answer, or `untold()`'s
    * (at once while intents are held for the store's return: not a wait on the request path).
    */
-  private async keyAsked(service: ServiceName, key: string, side: Side, ask: (key: string) => Promise<boolean>, unknown: boolean): Promise<boolean> {
+  private async keyAsked(service: ServiceName, key: string, side: Side, ask: StoreAsk, untold: () => boolean): Promise<boolean> {
     if (this.buffer.holds(towardsKey(side, service, cleanText(key)))) return true;
-    if (!this.storeUp) return unknown;
+    if (!this.storeUp) return untold();
     try {
       return await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
     } catch {
-      return unknown;
+      return untold();
     }
+  }
+
+  /** lacks' 'refuse': alone (or at `hold`), no copy of the key is unknown here; else the read is refused. */
+  private readUntold(): boolean {
+    if (!this.refusesWhileAway()) return false;
+    const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms`;
+    throw new LegError('unavailable', `${why}: ${READ_UNTOLD} (outbox.whenStoreAway: ${this.o.config.whenStoreAway})`, 'state store');
   }
 
   /** Whether any write of the service towards `side` has not landed there, held here or stored; rejects when the store cannot tell. */

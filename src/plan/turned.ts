@@ -159,7 +159,9 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   const key = route.key ?? '';
   // Where the store cannot tell, a read-new read is served by legacy, always ahead then. After a turn, a key this
   // replica last wrote first to the other side stays there (each side then takes its writes in this replica's order);
-  // another replica's copies are not known here, so other keys go to the flags' side.
+  // another replica's copies are not known here, so a write of another key goes to the flags' side, and a read of one
+  // is refused where another replica may have written it (chaos seed 272: the store slow under load for a read just
+  // after a turn, served by the side turned to without another replica's write, whose copy had not landed there).
   const here = !readNew && d.turns?.wroteFirst(route.service, key) === other(side);
   // A write is moved off a side only for copies on their way there, a read only for writes it would miss there that
   // their agents may have been told of (parked ones too). Writes whose primary's outcome is unknown (their agents were
@@ -170,7 +172,7 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // store for away, and asks it as soon as it answers again, where the watch would still say away until its next poll
   // and this replica would not know of another's copies of the key on their way (chaos seed 78, two replicas and the
   // store paused, had one replica's write go ahead of such a copy once; this is one way to that, not shown its cause).
-  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.lacks(route.service, key, side, readNew || here));
+  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.lacks(route.service, key, side, readNew || here || 'refuse'));
   const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await asked());
   if (!behind) return plan;
   // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole
