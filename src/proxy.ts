@@ -145,6 +145,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     observers: [metricsObserver(config.telemetry.maxMismatchPaths), ...bgParts.flatMap((p) => (p.observer ? [p.observer] : [])), ...(parts.observers ?? [])],
     ...(fleet
       ? {
+          stageApart: (s) => fleet.stageApart(s),
           secondary: (apply, observer, sides) =>
             new Outbox({
               pool: store.pool,

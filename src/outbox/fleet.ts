@@ -78,6 +78,8 @@ export class FleetSettings {
   private readAt: string | undefined;
   private introducedAt: string | undefined;
   private exchanging = false;
+  /** Services a live replica published another stage for at the last exchange (stageApart). */
+  private apart = new Set<string>();
   private readonly removeGauge: () => void;
 
   constructor(
@@ -131,14 +133,22 @@ export class FleetSettings {
     for (const m of this.members) {
       if (!this.isLive(m)) continue;
       if (m.settings.keyOrder !== this.own.keyOrder) out.push(`outbox.keyOrder: ${this.own.keyOrder} here, ${m.settings.keyOrder} on ${m.replica}`);
-      for (const [service, there] of Object.entries(m.settings.stages ?? {}))
-        if (stages[service] !== undefined && stages[service] !== there) out.push(`${service} stage: ${stages[service]} here, ${there} on ${m.replica}`);
+      for (const service of stagesApart(stages, m)) out.push(`${service} stage: ${stages[service]} here, ${m.settings.stages![service]} on ${m.replica}`);
       for (const leg of new Set([...Object.keys(this.own.maxInFlight), ...Object.keys(m.settings.maxInFlight)])) {
         const [here, there] = [this.own.maxInFlight[leg], m.settings.maxInFlight[leg]];
         if (here !== undefined && there !== undefined && here !== there) out.push(`${leg} maxInFlight: ${here} here, ${there} on ${m.replica}`);
       }
     }
     return out;
+  }
+
+  /**
+   * Whether a live replica published another stage for the service than this one had at the last exchange: one of
+   * them has seen a turn the other has not yet (flag reads apart), and the first may be writing its keys first to
+   * the side the other reads (src/plan/turned.ts asks about them then).
+   */
+  stageApart(service: string): boolean {
+    return this.apart.has(service);
   }
 
   /** Replicas seen within three publications, this one included. */
@@ -219,6 +229,7 @@ export class FleetSettings {
       this.members = rows.flatMap((r) =>
         r.replica === null ? [] : [{ replica: r.replica, ageMs: Number(r.age_ms), settings: r.settings, lock: r.lock, knows: r.knows === true }],
       );
+      this.apart = new Set(this.members.filter((m) => this.isLive(m)).flatMap((m) => stagesApart(published.stages!, m)));
     } catch (err) {
       // The store away: what was read last stands (a barrier only ever grows from it).
       log.debug({ err }, 'fleet settings not exchanged');
@@ -271,3 +282,7 @@ export function fleetSettingsFor(
     stages,
   );
 }
+
+/** The services whose stage `m` published differs from the one in `stages`. */
+const stagesApart = (stages: Record<string, string>, m: Member): string[] =>
+  Object.entries(m.settings.stages ?? {}).flatMap(([service, there]) => (stages[service] !== undefined && stages[service] !== there ? [service] : []));

@@ -55,6 +55,12 @@ export class Turns {
     private readonly watchAtLeastMs: number,
     /** outbox.whenCopiesLate: what a write does whose key's copies have not landed in time. */
     readonly whenCopiesLate: 'ahead' | 'refuse' = 'refuse',
+    /**
+     * Whether another replica serves the service at another stage (FleetSettings.stageApart): it may have turned and
+     * be writing keys first to the side this one reads first, a turn this one has not seen yet, so each side is asked
+     * about as after a turn.
+     */
+    private readonly apart: (service: ServiceName) => boolean = () => false,
     private readonly now: () => number = Date.now,
   ) {
     // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
@@ -71,7 +77,7 @@ export class Turns {
       }
       this.first.set(service, first);
     }
-    return this.watched.size > 0 && this.watched.has(towardsKey(side, service));
+    return (this.watched.size > 0 && this.watched.has(towardsKey(side, service))) || this.apart(service);
   }
 
   /** Whether the store did not answer the last poll. */

@@ -35,6 +35,8 @@ export interface RunnerWiring {
   observers?: Partial<ExecutionObserver>[];
   /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
   secondary?: (apply: ApplyWrite, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryWrites;
+  /** Whether another replica serves the service at another stage (Turns). */
+  stageApart?: (service: ServiceName) => boolean;
 }
 
 /**
@@ -105,6 +107,7 @@ export function createRunner(deps: RunnerWiring): Runner {
       Object.keys(sides) as ServiceName[],
       turnWatchMs(config.flags.refreshIntervalMs),
       config.outbox.whenCopiesLate,
+      deps.stageApart,
     ),
     ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: deps.store.keyLocks.writeOrder } : {}),
     observer,

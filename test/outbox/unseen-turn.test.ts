@@ -1,44 +1,32 @@
 /**
  * Two replicas about a turn of session-memory: one at new-primary, the other not yet turned (at dual-write, legacy
- * first). A write through the second to a key whose copy, from the first, is still on its way to legacy waits for it
- * there (its intent's insert tells), so legacy takes the agent's writes in the order they were acknowledged.
+ * first), which has not yet learnt from the store that the first serves another stage. A write through the second to a
+ * key whose copy, from the first, is still on its way to legacy waits for it there (its intent's insert tells), so
+ * legacy takes the agent's writes in the order they were acknowledged.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { flagName, type FlagKind } from '../../src/flags/names.js';
-import { startProxy, type Proxy } from '../../src/proxy.js';
-import type { SimHandle } from '../../src/tools/sim/index.js';
-import { TempFlags } from '../flags/helpers.js';
-import { freshDatabaseUrl } from '../support/database.js';
-import { configFor, startSims } from '../support/stack.js';
+import { useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { legacyContents, newRecords, openRows, queryOnce, sleep, waitUntil } from './support.js';
 
 const S = 'session-memory';
-let sims: SimHandle;
-let url: string;
-const flags: TempFlags[] = [];
-const proxies: Proxy[] = [];
+const stack = useOwnFlagsReplicas();
 
-async function replica(...on: FlagKind[]): Promise<Proxy> {
-  const t = await TempFlags.create(Object.fromEntries(on.map((f) => [flagName(S, f), { enabled: true }])));
-  flags.push(t);
-  const proxy = await startProxy(configFor(sims, url, { outbox: { baseBackoffMs: 1_000, maxBackoffMs: 1_000 } }), { flags: await t.open() });
-  proxies.push(proxy);
-  return proxy;
-}
-
-beforeAll(async () => {
-  sims = await startSims();
-  url = await freshDatabaseUrl();
-}, 60_000);
-afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.close()));
-  await Promise.all(flags.map((f) => f.dispose()));
-  await sims?.close();
-});
+/** A replica with `on` flags, publishing itself and reading the others every `fleetEveryMs`. */
+const replica = async (fleetEveryMs: number, ...on: FlagKind[]) =>
+  (
+    await stack.start(Object.fromEntries(on.map((f) => [flagName(S, f), { enabled: true }])), {
+      outbox: { baseBackoffMs: 1_000, maxBackoffMs: 1_000, fleetEveryMs },
+    })
+  ).proxy;
 
 it("makes a not-yet-turned replica's write after the copy another replica's write has on its way to legacy", async () => {
-  const [turned, unturned] = [await replica('dual-write', 'new-primary'), await replica('dual-write')];
+  const [sims, url] = [stack.sims(), stack.url()];
+  // The replica not yet turned reads the others as it starts, before the turned one is there, and not again: it does
+  // not learn from the store that another serves another stage (FleetSettings.stageApart), as before its next read.
+  const unturned = await replica(600_000, 'dual-write');
+  const turned = await replica(500, 'dual-write', 'new-primary');
   const [a, b] = [new ReqClient(turned.fronts[S]!, 10_000), new ReqClient(unturned.fronts[S]!, 10_000)];
   try {
     expect(await b.call({ action: 'create_session', session_id: 'unseen', user_id: 'u' })).toMatchObject({ status: 'success' });
