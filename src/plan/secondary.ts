@@ -78,8 +78,9 @@ export interface SecondaryWrites {
   /**
    * Whether `side` lacks a write of the key its agent may have been told of (what a read there would miss): one
    * `copying` counts (a clear of unknown outcome aside), or one parked; `unknown` (true unless given) when that cannot be told.
-   * `unknown` 'refuse' rejects with a LegError there where another replica may have written the key (`ReadUntold`), else
-   * answers false: a read about a turn that cannot learn of other replicas' copies fails rather than answers stale.
+   * `unknown` 'refuse' rejects with a LegError there where another replica may have written the key (by
+   * `outbox.whenStoreAway`), else answers false: a read about a turn that cannot learn of other replicas' copies fails
+   * rather than answers stale.
    */
   lacks(service: ServiceName, key: string, side: Side, unknown?: boolean | 'refuse'): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
