@@ -1,9 +1,9 @@
 /**
  * A read just after jarvis-memory's turn to new-primary, of a key another replica last wrote (legacy first, its copy
- * to the orchestrator not landed: that replica's orchestrator is out of reach), while the store gives the reading replica no answer: whether that copy landed
- * cannot be told there, so the read is refused in the agent's protocol rather than answered by the orchestrator
- * without the acknowledged write (chaos seed 272: the store slow under load). With the store answering, the same read
- * is served by legacy, which has it.
+ * to the orchestrator not landed: that replica's orchestrator is out of reach), while the store gives the reading
+ * replica no answer: whether that copy landed cannot be told there, so the read is refused in the agent's protocol
+ * rather than answered by the orchestrator without the acknowledged write (chaos seed 272: the store slow under load).
+ * With the store answering, the same read is served by legacy, which has it.
  */
 import { expect, it } from 'vitest';
 import type { Edits } from '../../src/flags/edit.js';
