@@ -9,6 +9,7 @@ import { expectBothSidesEqual, legacyContents, newRecords, openRows, sleep, wait
 import { ReqClient } from '../support/zmq-client.js';
 import { configFor } from '../support/stack.js';
 import { useReplicas } from '../support/replicas.js';
+import { memoriesOf } from './unknown-support.js';
 import { startProxy, type Proxy } from '../../src/proxy.js';
 import { PgKeyLocks } from '../../src/store/key-locks.js';
 import { flagName } from '../../src/flags/names.js';
@@ -120,12 +121,11 @@ it("keeps one order of a user's memories on both sides when two agents add them 
     expect(await agent.call({ action: 'add_memory', user_id: `racer-${u}`, memory: { replica, n } })).toEqual({ status: 'ok' });
   });
   await drained(proxies, 30_000);
-  const memories = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
   for (let u = 0; u < USERS; u++) {
     const request = { action: 'get_memories', user_id: `racer-${u}` };
-    const legacy = memories(sims.models[JARVIS].handle(request));
+    const legacy = memoriesOf(sims.models[JARVIS].handle(request));
     expect(legacy, `racer-${u}`).toHaveLength(2 * WRITES);
-    const fresh = memories(JSON.parse(pyDumps(await proxies[0]!.runner.translators[JARVIS]!.handle(request, { createMissing: false }))));
+    const fresh = memoriesOf(JSON.parse(pyDumps(await proxies[0]!.runner.translators[JARVIS]!.handle(request, { createMissing: false }))));
     expect(fresh, `racer-${u}`).toEqual(legacy);
   }
 }, 120_000);

@@ -58,7 +58,8 @@ export const writeMemories = (s: MigrationStack, user: string, from: number, cou
     timeoutMs,
   );
 
-const memoriesOf = (reply: unknown) => (reply as { memories: { memory: unknown }[] }).memories.map((m) => m.memory);
+/** A get_memories reply's memories, in its order (none in an error reply). */
+export const memoriesOf = (reply: unknown) => ((reply as { memories?: { memory: unknown }[] }).memories ?? []).map((m) => m.memory);
 
 /** A jarvis-memory user's memories on each side: legacy's simulator, and the orchestrator through the translator. */
 export const memoriesOnBothSides = async (s: MigrationStack, user: string) => ({

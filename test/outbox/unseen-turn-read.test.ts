@@ -8,15 +8,13 @@ import { expect, it } from 'vitest';
 import { useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
 import { ReqClient, requestOnce } from '../support/zmq-client.js';
 import { queryOnce, waitUntil } from './support.js';
-import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY } from './unknown-support.js';
+import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOf } from './unknown-support.js';
 
 const J = 'jarvis-memory';
 const USER = 'unseen-read';
 const stack = useOwnFlagsReplicas();
 /** A failed copy waits a minute for its next attempt, by any replica. */
 const SLOW_RETRY = { baseBackoffMs: 60_000, maxBackoffMs: 60_000 };
-
-const memories = (reply: unknown) => ((reply as { memories?: { memory: unknown }[] }).memories ?? []).map((m) => m.memory);
 
 it('serves a read through a replica not yet turned from the side ahead, once it knows another replica serves another stage', async () => {
   const [sims, url] = [stack.sims(), stack.url()];
@@ -31,13 +29,13 @@ it('serves a read through a replica not yet turned from the side ahead, once it 
   try {
     expect(await add(0)).toMatchObject({ status: 'ok' });
     await waitUntil(async () => (await queryOnce(url, open)).length === 0, 20_000, 'the first copied');
-    expect(memories(await u.call({ action: 'get_memories', user_id: USER }))).toEqual([{ n: 0 }]);
+    expect(memoriesOf(await u.call({ action: 'get_memories', user_id: USER }))).toEqual([{ n: 0 }]);
     legacy.relay.cut();
     expect(await add(1)).toMatchObject({ status: 'ok' });
     await waitUntil(async () => (await queryOnce(url, open)).length === 1, 20_000, "the second's copy stored");
     // Before: served by legacy, without the acknowledged write, for as long as its copy is on its way.
     let last: unknown;
-    const read = async () => JSON.stringify((last = memories(await u.call({ action: 'get_memories', user_id: USER }))));
+    const read = async () => JSON.stringify((last = memoriesOf(await u.call({ action: 'get_memories', user_id: USER }))));
     await waitUntil(
       async () => (await read()) === JSON.stringify([{ n: 0 }, { n: 1 }]),
       20_000,
@@ -46,7 +44,7 @@ it('serves a read through a replica not yet turned from the side ahead, once it 
     );
     // The premise held: legacy lacks it still.
     const onLegacy = JSON.parse((await requestOnce(sims.endpoints[J], { action: 'get_memories', user_id: USER }, 10_000)).toString('utf8')) as unknown;
-    expect(memories(onLegacy)).toEqual([{ n: 0 }]);
+    expect(memoriesOf(onLegacy)).toEqual([{ n: 0 }]);
     expect(await queryOnce(url, open)).toHaveLength(1);
   } finally {
     legacy.relay.restore();

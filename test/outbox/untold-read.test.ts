@@ -12,7 +12,7 @@ import { serviceSnapshot } from '../../src/flags/source.js';
 import { useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { queryOnce, waitUntil } from './support.js';
-import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY } from './unknown-support.js';
+import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOf } from './unknown-support.js';
 
 const J = 'jarvis-memory';
 const USER = 'untold';
@@ -20,8 +20,6 @@ const SHADOWED: Edits = { ...JARVIS_DUAL_WRITE, [flagName(J, 'shadow-read')]: { 
 const stack = useOwnFlagsReplicas();
 /** A failed copy waits a minute for its next attempt, by any replica. */
 const SLOW_RETRY = { outbox: { baseBackoffMs: 60_000, maxBackoffMs: 60_000 } };
-
-const memories = (reply: unknown) => ((reply as { memories?: { memory: unknown }[] }).memories ?? []).map((m) => m.memory);
 
 it("refuses a read about a turn that cannot learn whether another replica's copy of the key landed", async () => {
   const [sims, url] = [stack.sims(), stack.url()];
@@ -39,7 +37,7 @@ it("refuses a read about a turn that cannot learn whether another replica's copy
     await waitUntil(async () => (await queryOnce(url, open)).length === 0, 20_000, 'the first copied');
     // The reader serves the service before the turn (one that never did knows of no turn), its shadow read on the
     // orchestrator mapping the user there.
-    expect(memories(await read())).toEqual([{ n: 0 }]);
+    expect(memoriesOf(await read())).toEqual([{ n: 0 }]);
     // The writer's orchestrator out of reach: the second write's copy stays on its way.
     orchestrator.relay.cut();
     expect(await add(1)).toMatchObject({ status: 'ok' });
@@ -47,13 +45,13 @@ it("refuses a read about a turn that cannot learn whether another replica's copy
     await reader.flags.write({ ...SHADOWED, ...JARVIS_NEW_PRIMARY });
     await waitUntil(() => serviceSnapshot(reader.proxy.flags.snapshot(), J).stage === 'new-primary', 20_000, 'reader turned');
     // The store answering: the orchestrator still lacks the write, so legacy serves the read.
-    expect(memories(await read())).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(memoriesOf(await read())).toEqual([{ n: 0 }, { n: 1 }]);
     store.relay.freeze();
     const untold = (await read()) as { status?: string; reason?: string };
     store.relay.thaw();
     // Before: the orchestrator's answer, without the acknowledged write ({ status: 'ok', memories: [{ n: 0 }] }).
     expect(untold).toMatchObject({ status: 'error', reason: expect.stringContaining('cannot be told: read refused rather than answered stale') });
-    expect(memories(await read())).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(memoriesOf(await read())).toEqual([{ n: 0 }, { n: 1 }]);
     expect(await queryOnce(url, open)).toHaveLength(1);
   } finally {
     store.relay.thaw();
