@@ -5,7 +5,7 @@
  * the orchestrator, which has the write, rather than by legacy, which lacks it.
  */
 import { expect, it } from 'vitest';
-import { useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
+import { SLOW_RETRY, useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
 import { ReqClient, requestOnce } from '../support/zmq-client.js';
 import { queryOnce, waitUntil } from './support.js';
 import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOf } from './unknown-support.js';
@@ -13,8 +13,6 @@ import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOf } from './unknown-sup
 const J = 'jarvis-memory';
 const USER = 'unseen-read';
 const stack = useOwnFlagsReplicas();
-/** A failed copy waits a minute for its next attempt, by any replica. */
-const SLOW_RETRY = { baseBackoffMs: 60_000, maxBackoffMs: 60_000 };
 
 it('serves a read through a replica not yet turned from the side ahead, once it knows another replica serves another stage', async () => {
   const [sims, url] = [stack.sims(), stack.url()];

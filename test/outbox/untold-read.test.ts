@@ -9,7 +9,7 @@ import { expect, it } from 'vitest';
 import type { Edits } from '../../src/flags/edit.js';
 import { flagName } from '../../src/flags/names.js';
 import { serviceSnapshot } from '../../src/flags/source.js';
-import { useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
+import { SLOW_RETRY, useOwnFlagsReplicas } from '../support/own-flags-replicas.js';
 import { ReqClient } from '../support/zmq-client.js';
 import { queryOnce, waitUntil } from './support.js';
 import { JARVIS_DUAL_WRITE, JARVIS_NEW_PRIMARY, memoriesOf } from './unknown-support.js';
@@ -18,16 +18,14 @@ const J = 'jarvis-memory';
 const USER = 'untold';
 const SHADOWED: Edits = { ...JARVIS_DUAL_WRITE, [flagName(J, 'shadow-read')]: { enabled: true, rollout: 100 } };
 const stack = useOwnFlagsReplicas();
-/** A failed copy waits a minute for its next attempt, by any replica. */
-const SLOW_RETRY = { outbox: { baseBackoffMs: 60_000, maxBackoffMs: 60_000 } };
 
 it("refuses a read about a turn that cannot learn whether another replica's copy of the key landed", async () => {
   const [sims, url] = [stack.sims(), stack.url()];
   const store = await stack.relayToStore();
   const orchestrator = await stack.relayTo(sims.endpoints.orchestrator);
   // The reader starts first: a replica that starts serves once the others know of it, so the reader knows the writer.
-  const reader = await stack.start(SHADOWED, SLOW_RETRY, store.url);
-  const writer = await stack.start(JARVIS_DUAL_WRITE, { ...SLOW_RETRY, orchestrator: { endpoint: orchestrator.endpoint, timeoutMs: 2000 } });
+  const reader = await stack.start(SHADOWED, { outbox: SLOW_RETRY }, store.url);
+  const writer = await stack.start(JARVIS_DUAL_WRITE, { outbox: SLOW_RETRY, orchestrator: { endpoint: orchestrator.endpoint, timeoutMs: 2000 } });
   const [r, w] = [new ReqClient(reader.proxy.fronts[J]!, 20_000), new ReqClient(writer.proxy.fronts[J]!, 20_000)];
   const add = (n: number) => w.call({ action: 'add_memory', user_id: USER, memory: { n } });
   const read = () => r.call({ action: 'get_memories', user_id: USER });

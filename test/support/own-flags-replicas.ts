@@ -11,6 +11,9 @@ import { freshDatabaseUrl } from './database.js';
 import { Relay } from './relay.js';
 import { configFor, startSims } from './stack.js';
 
+/** Outbox config: a failed copy waits a minute for its next attempt, by any replica (it stays on its way meanwhile). */
+export const SLOW_RETRY = { baseBackoffMs: 60_000, maxBackoffMs: 60_000 };
+
 export interface OwnFlagsReplicas {
   sims(): SimHandle;
   /** The store they share. */
