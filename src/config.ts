@@ -280,6 +280,13 @@ const configSchema = () =>
           .int()
           .positive()
           .default(64 * 1024 * 1024),
+        /**
+         * A local file where writes held while the store is away are also kept (synced before each is sent), so that a
+         * process killed meanwhile loses none: the next start stores them first. One process per file. Default: beside
+         * the embedded store (store.dataDir's folder, held-writes.jsonl); with store.url, memory only unless set
+         * (a volume of the pod's own, which outlives a container's restart).
+         */
+        heldFile: z.string().optional(),
         /** Finished writes kept this long for `memshift outbox list`. */
         retainDoneMs: z.number().int().positive().default(3_600_000),
       })

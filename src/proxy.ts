@@ -28,6 +28,7 @@ import { HealthChecker, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
 import { fleetSettingsFor } from './outbox/fleet.js';
+import { heldFileOf } from './outbox/held-file.js';
 import { ownerName } from './outbox/owner-lock.js';
 import { sideGapsPart } from './guard/side-gaps.js';
 import { reconcilePart } from './reconcile/part.js';
@@ -160,6 +161,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
               probe: (side) => answers(side),
               connectionLossMs: config.store.connectionLossMs,
               owner,
+              ...heldFileOf(config),
             }).start(),
         }
       : {}),

@@ -2,7 +2,7 @@
  * The durable outbox behind the runner: every secondary write's intent is stored before its primary call
  * (so a write the primary applied is never lost to a crash before the agent's answer), then applied off the
  * agent's path in per-key order (src/outbox/runner.ts). While the state store is down, intents wait in
- * a bounded in-memory queue and are stored, in order, when it returns.
+ * a bounded in-memory queue (and in outbox.heldFile, for a start after a crash) and are stored, in order, when it returns.
  *
  * Over 300 lines: intents, the store-down queue and its replay keep one order per key between them.
  */
@@ -37,6 +37,7 @@ import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type Settings } from '../util/pg-url.js';
 import { OWNER_POOL, OwnerLock, ownerName } from './owner-lock.js';
+import { HeldFile } from './held-file.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -84,6 +85,8 @@ interface Held {
   stored?: boolean;
   /** Its first insert failed without an answer (timed out, connection lost): it may have committed all the same. */
   maybeStored?: boolean;
+  /** Held by a process before this one (read from outbox.heldFile): its primary's outcome is for a look-up to find. */
+  replayed?: boolean;
 }
 
 export interface OutboxOptions {
@@ -110,6 +113,8 @@ export interface OutboxOptions {
   connectionLossMs: number;
   /** Its owner's name (ownerName()), where others must know it: the fleet publishes it. A new one when not given. */
   owner?: string;
+  /** Where held writes are also kept (outbox.heldFile as resolved); in memory only when not given. */
+  heldFile?: string;
 }
 
 export class Outbox implements SecondaryWrites {
@@ -133,6 +138,9 @@ export class Outbox implements SecondaryWrites {
   /** Keys whose held writes another replica's later ones overtook (overtaken()). */
   private reordered = 0;
   private lastParked = 0;
+  private file: HeldFile | undefined;
+  /** The file has lines the store may not have taken yet: emptied once the held writes are stored. */
+  private fileHolds = false;
 
   constructor(private readonly o: OutboxOptions) {
     const c = o.config;
@@ -181,6 +189,9 @@ export class Outbox implements SecondaryWrites {
   }
 
   start(): this {
+    const opened = this.o.heldFile ? HeldFile.open(this.o.heldFile) : undefined;
+    this.file = opened?.file;
+    if (opened?.held.length) this.replay(opened.held);
     void this.intentPool.query('SELECT 1').catch(() => undefined);
     this.lock.start();
     this.runner.start();
@@ -350,8 +361,40 @@ export class Outbox implements SecondaryWrites {
     // served from there or compared with it would be stale.
     const held: Held = { intent, done, ...(landed ? { landed } : {}), ...(maybeStored ? { maybeStored } : {}) };
     if (!this.buffer.push(held)) return this.lose(intent, 'state store down and the in-memory queue is full', undefined, done);
+    await this.keep(intent);
     this.flushSoon();
     return held;
+  }
+
+  /** On disk before its write is sent (outbox.heldFile): a process killed before the store returns loses none. */
+  private async keep(intent: OutboxIntent): Promise<void> {
+    if (!this.file) return;
+    this.fileHolds = true;
+    await this.file.append(intent).catch((err: unknown) => {
+      log.error(
+        { err, service: intent.service, key: intent.key, id: intent.id },
+        'held write not kept in outbox.heldFile: lost should this process die before the state store returns',
+      );
+    });
+  }
+
+  /**
+   * The writes an earlier process held when it died (outbox.heldFile), stored ahead of any taken since: stored with
+   * their primary's outcome unknown, a look-up settles each after its lease (as a dead storer's). One older than
+   * outbox.retainDoneMs may have been stored and purged since: it is logged instead, lest it be applied twice.
+   */
+  private replay(intents: readonly OutboxIntent[]): void {
+    let count = 0;
+    for (const intent of intents) {
+      const done = () => undefined;
+      if (Date.now() - intent.createdAt.getTime() > this.o.config.retainDoneMs)
+        this.lose(intent, 'held by an earlier process longer ago than outbox.retainDoneMs', undefined, done);
+      else if (!this.buffer.push({ intent, done, replayed: true })) this.lose(intent, 'the in-memory queue is full', undefined, done);
+      else count++;
+    }
+    this.fileHolds = true;
+    log.warn({ count }, 'writes an earlier process held while the state store was away read from outbox.heldFile: stored before any taken since');
+    this.flushSoon();
   }
 
   /** outbox.whenStoreAway: `hold-alone` refuses where another replica may write the key meanwhile (its writes would overtake). */
@@ -436,9 +479,16 @@ export class Outbox implements SecondaryWrites {
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
         h.stored = true;
+        if (h.replayed) continue;
         this.runner.opened(h.intent.service, h.intent.key, h.intent.id, h.intent.side, h.done, h.landed, false);
         if (h.primary) this.settle(h.intent, h.primary, h.settledAt);
       }
+    }
+    if (this.fileHolds) {
+      this.fileHolds = false;
+      await this.file
+        ?.clear()
+        .catch((err: unknown) => log.error({ err }, 'outbox.heldFile not emptied: its writes are stored again (a no-op) at the next start'));
     }
     if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
     this.storeUp = true;
@@ -521,9 +571,12 @@ export class Outbox implements SecondaryWrites {
     await this.flushing;
     if (this.buffer.size) await this.flushOnce().catch(() => undefined);
     if (this.buffer.size) {
-      log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
+      if (this.file) log.warn({ count: this.buffer.size }, 'state store down at shutdown: held secondary writes kept in outbox.heldFile for the next start');
+      else log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
       for (const h of this.buffer.peekMany(this.buffer.size)) h.done();
     }
+    this.file?.close();
+    this.file = undefined;
     await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
     await this.lock.stop();
   }

@@ -2,19 +2,10 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { processGone } from './process-gone.js';
 
 /** This process's own scratch directories: a directory named with its pid but not here was left by an earlier one. */
 const mine = new Set<string>();
-
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    // EPERM: alive, another user's.
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
 
 /**
  * A fresh directory `<prefix>-<host>-<pid>-XXXXXX` in TMPDIR, after removing those of `prefix` left by processes of
@@ -30,7 +21,7 @@ export async function scratchDir(prefix: string, release?: (dir: string) => Prom
   for (const name of names) {
     const pid = name.startsWith(ours) ? Number(/^(\d+)-/.exec(name.slice(ours.length))?.[1]) : NaN;
     if (!Number.isInteger(pid) || mine.has(name)) continue;
-    if (pid !== process.pid && !gone(pid)) continue;
+    if (pid !== process.pid && !processGone(pid)) continue;
     await release?.(join(tmpdir(), name));
     await rm(join(tmpdir(), name), { recursive: true, force: true });
   }

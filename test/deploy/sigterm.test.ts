@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { servingEndpoints } from '../support/serving.js';
-import { startChild, waitForZmq, HEALTH_CHECK, type Child } from '../../src/tools/bench/processes.js';
+import { startSessionProxy } from '../support/session-proxy.js';
+import { HEALTH_CHECK, type Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
@@ -23,28 +23,16 @@ let front: string;
 const children: Child[] = [];
 
 async function startMemshift(drainMs: number): Promise<{ child: Child; http: string }> {
-  const child = startChild([
-    'serve',
-    ...['--set', `services.session-memory.front=${front}`],
-    ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
-    ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-    ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
-    ...['--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
-    ...['--set', `store.url=${url}`, '--set', `flags.file=${flagsFile.file}`],
-    ...['--set', `outbox.leaseMs=${LEASE_MS}`, '--set', `shutdown.drainMs=${drainMs}`],
+  // The first start binds a port of the system's choosing; the successor binds it again, as agents keep their endpoint.
+  const started = await startSessionProxy(sims, front, [
+    `store.url=${url}`,
+    `flags.file=${flagsFile.file}`,
+    `outbox.leaseMs=${LEASE_MS}`,
+    `shutdown.drainMs=${drainMs}`,
   ]);
-  children.push(child);
-  let http: string;
-  try {
-    // The first start binds a port of the system's choosing; the successor binds it again, as agents keep their endpoint.
-    const bound = await servingEndpoints(child);
-    front = bound['session-memory']!;
-    http = bound.http!;
-    await waitForZmq(front, HEALTH_CHECK, 30_000);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${child.output()}`);
-  }
-  return { child, http };
+  children.push(started.child);
+  front = started.front;
+  return started;
 }
 
 beforeAll(async () => {

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
-import { startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import type { Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
-import { servingEndpoints } from '../support/serving.js';
+import { startSessionProxy } from '../support/session-proxy.js';
 import { collapse, describeOpenRows, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 let sims: SimHandle;
@@ -19,33 +19,20 @@ let child: Child | undefined;
 /** Each killed generation's log (warnings up), for a failure to show what the proxies said. */
 const logs: string[] = [];
 
-const HEALTH = '{"action": "health_check"}';
-
 async function startProxyChild(): Promise<Child> {
-  const c = startChild([
-    'serve',
-    ...['--set', `services.session-memory.front=${front}`],
-    ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
-    ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-    ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
-    ...['--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
-    ...['--set', `store.url=${url}`, '--set', `flags.file=${flagsFile.file}`],
+  const started = await startSessionProxy(sims, front, [
+    `store.url=${url}`,
+    `flags.file=${flagsFile.file}`,
     // A killed owner's claims are taken over after this.
-    ...['--set', 'outbox.leaseMs=1500'],
+    'outbox.leaseMs=1500',
     // The subject is kills with the store up. A commit slower than the default 500 ms (the suite's PostgreSQL on two
-    // busy cores) makes a proxy take the store for away and hold writes in memory, which a kill then takes with it
-    // (README "What it cannot keep"): the one way known for the orchestrator to miss 15 acknowledged writes of one
+    // busy cores) makes a proxy take the store for away and hold writes, here in memory only (store.url and no
+    // outbox.heldFile: held-file.test.ts has one), which a kill then takes with it (README "What it cannot keep"): the one way known for the orchestrator to miss 15 acknowledged writes of one
     // session, as it did in clean-clone run 120. A failure prints the proxies' logs, which say whether they held any.
-    ...['--set', 'outbox.intentTimeoutMs=5000'],
+    'outbox.intentTimeoutMs=5000',
   ]);
-  try {
-    // The first start binds a port of the system's choosing; the restarts bind it again, as agents keep their endpoint.
-    front = (await servingEndpoints(c))['session-memory']!;
-    await waitForZmq(front, HEALTH, 30_000);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${c.output()}`);
-  }
-  return c;
+  front = started.front;
+  return started.child;
 }
 
 beforeAll(async () => {

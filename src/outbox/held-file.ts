@@ -1,0 +1,115 @@
+/**
+ * The local file that keeps the writes an outbox holds in memory while the state store is away (outbox.heldFile):
+ * each is appended and synced before its write is sent, so a process killed meanwhile loses none; the next start
+ * reads them back (`open`), and the file is emptied once the store has taken every held write (`clear`).
+ * One process per file: a lock beside it names its pid; a file another live process holds is not used.
+ */
+import { closeSync, fdatasync, ftruncate, openSync, readFileSync, unlinkSync, write, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Config } from '../config.js';
+import { GroupCommit } from '../util/group-commit.js';
+import { childLogger } from '../telemetry/log.js';
+import { processGone } from '../util/process-gone.js';
+import type { OutboxIntent } from './table.js';
+
+const log = childLogger('outbox');
+const writeAsync = promisify(write);
+const syncAsync = promisify(fdatasync);
+const truncateAsync = promisify(ftruncate);
+/** Lines written and synced at once (writes held meanwhile share one sync). */
+const BATCH = 500;
+
+/** outbox.heldFile as set, else beside the embedded store; none (memory only) with store.url and no file set. */
+export function heldFileOf(config: Config): { heldFile?: string } {
+  const file = config.outbox.heldFile ?? (config.store.url === undefined ? join(dirname(resolve(config.store.dataDir)), 'held-writes.jsonl') : undefined);
+  return file === undefined ? {} : { heldFile: file };
+}
+
+/** What the file asks of the group commit: a line to append, or to forget every line before it. */
+type Op = { line: string } | 'clear';
+
+export class HeldFile {
+  private readonly ops = new GroupCommit<Op>((batch) => this.apply(batch), 1, BATCH);
+
+  private constructor(
+    private readonly fd: number,
+    private readonly lock: string,
+  ) {}
+
+  /** The file at `path` and the writes it holds from an earlier process; undefined (logged) where it cannot be used. */
+  static open(path: string): { file: HeldFile; held: OutboxIntent[] } | undefined {
+    const lock = `${path}.lock`;
+    try {
+      if (!takeLock(lock)) {
+        log.error({ path }, 'outbox.heldFile is in use by another live process: writes held while the state store is away are kept in memory only');
+        return undefined;
+      }
+      const fd = openSync(path, 'a+');
+      return { file: new HeldFile(fd, lock), held: parse(readFileSync(path, 'utf8'), path) };
+    } catch (err) {
+      log.error({ err, path }, 'outbox.heldFile cannot be used: writes held while the state store is away are kept in memory only');
+      return undefined;
+    }
+  }
+
+  /** Resolves once the intent is on disk. */
+  append(i: OutboxIntent): Promise<void> {
+    const line = JSON.stringify({ ...i, raw: i.raw.toString('base64'), createdAt: i.createdAt.toISOString() });
+    return this.ops.add({ line: `${line}\n` });
+  }
+
+  /** Forgets every line appended before it (their writes are in the store now). */
+  clear(): Promise<void> {
+    return this.ops.add('clear');
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    unlinkSync(this.lock);
+  }
+
+  private async apply(batch: Op[]): Promise<readonly unknown[]> {
+    const cleared = batch.lastIndexOf('clear');
+    if (cleared >= 0) await truncateAsync(this.fd, 0);
+    const text = batch
+      .slice(cleared + 1)
+      .map((op) => (op === 'clear' ? '' : op.line))
+      .join('');
+    if (text) await writeAsync(this.fd, text);
+    await syncAsync(this.fd);
+    return [];
+  }
+}
+
+/** Takes the lock unless a live process other than this one holds it (after a kill -9 the dead one's is stale). */
+function takeLock(lock: string): boolean {
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    // Empty: its taker was killed before it wrote its pid.
+    const holder = Number(readFileSync(lock, 'utf8').trim());
+    if (holder > 0 && holder !== process.pid && !processGone(holder)) return false;
+    unlinkSync(lock);
+  }
+  return false;
+}
+
+/** The intents of a file's lines; a last line cut short (the process killed while appending: never acknowledged) is left out. */
+function parse(text: string, path: string): OutboxIntent[] {
+  const held: OutboxIntent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const i = JSON.parse(line) as Omit<OutboxIntent, 'raw' | 'createdAt'> & { raw: string; createdAt: string };
+      held.push({ ...i, raw: Buffer.from(i.raw, 'base64'), createdAt: new Date(i.createdAt) });
+    } catch {
+      log.warn({ path }, 'outbox.heldFile: a line cut short (its write was never acknowledged) left out');
+    }
+  }
+  return held;
+}
