@@ -4,7 +4,7 @@
  * reads them back (`open`), and the file is emptied once the store has taken every held write (`clear`).
  * One process per file: a lock beside it names its pid; a file another live process holds is not used.
  */
-import { closeSync, fdatasync, ftruncate, openSync, readFileSync, unlinkSync, write, writeFileSync } from 'node:fs';
+import { appendFile, appendFileSync, closeSync, fdatasync, fdatasyncSync, ftruncate, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../config.js';
@@ -14,7 +14,7 @@ import { processGone } from '../util/process-gone.js';
 import type { OutboxIntent } from './table.js';
 
 const log = childLogger('outbox');
-const writeAsync = promisify(write);
+const appendAsync = promisify(appendFile);
 const syncAsync = promisify(fdatasync);
 const truncateAsync = promisify(ftruncate);
 /** Lines written and synced at once (writes held meanwhile share one sync). */
@@ -46,7 +46,13 @@ export class HeldFile {
         return undefined;
       }
       const fd = openSync(path, 'a+');
-      return { file: new HeldFile(fd, lock), held: parse(readFileSync(path, 'utf8'), path) };
+      const text = readFileSync(path, 'utf8');
+      // A line cut short by a kill ends here, lest the next one appended be read as its tail.
+      if (text && !text.endsWith('\n')) {
+        appendFileSync(fd, '\n');
+        fdatasyncSync(fd);
+      }
+      return { file: new HeldFile(fd, lock), held: parse(text, path) };
     } catch (err) {
       log.error({ err, path }, 'outbox.heldFile cannot be used: writes held while the state store is away are kept in memory only');
       return undefined;
@@ -76,7 +82,7 @@ export class HeldFile {
       .slice(cleared + 1)
       .map((op) => (op === 'clear' ? '' : op.line))
       .join('');
-    if (text) await writeAsync(this.fd, text);
+    if (text) await appendAsync(this.fd, text);
     await syncAsync(this.fd);
     return [];
   }

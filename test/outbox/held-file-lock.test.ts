@@ -32,16 +32,21 @@ it('reads back what an earlier process appended, leaving out a line cut short, a
   await Promise.all([first.file.append(intent(1)), first.file.append(intent(2))]);
   first.file.close();
   // A kill in the middle of a write: its line cut short (never acknowledged).
-  await appendFile(path, '{"id":"id-3","service":"sess');
+  await appendFile(path, '{"id":"id-9","service":"sess');
 
   const second = HeldFile.open(path)!;
   expect(second.held).toEqual([intent(1), intent(2)]);
-  const later = second.file.append(intent(4));
-  await second.file.clear();
+  // Appended after the cut line, it is read back whole.
+  await second.file.append(intent(3));
+  second.file.close();
+  const third = HeldFile.open(path)!;
+  expect(third.held).toEqual([intent(1), intent(2), intent(3)]);
+  const later = third.file.append(intent(4));
+  await third.file.clear();
   await later;
   expect(await readFile(path, 'utf8')).toBe('');
-  await second.file.append(intent(5));
-  second.file.close();
+  await third.file.append(intent(5));
+  third.file.close();
   expect(HeldFile.open(path)!.held).toEqual([intent(5)]);
 });
 
