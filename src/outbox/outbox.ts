@@ -141,6 +141,8 @@ export class Outbox implements SecondaryWrites {
   private file: HeldFile | undefined;
   /** The file has lines the store may not have taken yet: emptied once the held writes are stored. */
   private fileHolds = false;
+  /** The file's last emptying, which its closing waits for. */
+  private clearing: Promise<void> | undefined;
 
   constructor(private readonly o: OutboxOptions) {
     const c = o.config;
@@ -484,9 +486,10 @@ export class Outbox implements SecondaryWrites {
         if (h.primary) this.settle(h.intent, h.primary, h.settledAt);
       }
     }
+    // Not awaited: a write taken meanwhile would be held behind none, with no flush to store it.
     if (this.fileHolds) {
       this.fileHolds = false;
-      await this.file
+      this.clearing = this.file
         ?.clear()
         .catch((err: unknown) => log.error({ err }, 'outbox.heldFile not emptied: its writes are stored again (a no-op) at the next start'));
     }
@@ -575,6 +578,7 @@ export class Outbox implements SecondaryWrites {
       else log.error({ count: this.buffer.size }, 'state store down at shutdown: secondary writes held in memory are lost');
       for (const h of this.buffer.peekMany(this.buffer.size)) h.done();
     }
+    await this.clearing;
     this.file?.close();
     this.file = undefined;
     await Promise.all([this.intentPool.end(), this.workerPool.end()]).catch(() => undefined);
