@@ -62,13 +62,11 @@ export function useChildStack(o: {
     const services = o.services ?? WRITTEN;
     flags = await flagsWith(stageFlags(o.stage, services));
     const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${url}`];
-    for (let i = 0; i < (o.replicas ?? 1); i++)
-      children.push(
-        await MemshiftChild.start(
-          { ...sims.endpoints, ...o.endpoints?.() },
-          { store, services, flagsFile: flags.file, ...(o.extra ? { extra: o.extra } : {}) },
-        ),
-      );
+    for (let i = 0; i < (o.replicas ?? 1); i++) {
+      // Each replica's held writes in a file of its own, as the Kubernetes manifests give each pod one (on its emptyDir).
+      const extra = [`outbox.heldFile=${join(dir, `held-writes-${i}.jsonl`)}`, ...(o.extra ?? [])];
+      children.push(await MemshiftChild.start({ ...sims.endpoints, ...o.endpoints?.() }, { store, services, flagsFile: flags.file, extra }));
+    }
   }, 120_000);
   afterAll(async () => {
     await Promise.all(children.map((c) => c.stop()));
