@@ -382,7 +382,7 @@ export class Outbox implements SecondaryWrites {
 
   /**
    * The writes an earlier process held when it died (outbox.heldFile), stored ahead of any taken since: stored with
-   * their primary's outcome unknown, a look-up settles each after its lease (as a dead storer's). One older than
+   * their primary's outcome unknown, a look-up settles each once its primary call's budget has run out. One older than
    * outbox.retainDoneMs may have been stored and purged since: it is logged instead, lest it be applied twice.
    */
   private replay(intents: readonly OutboxIntent[]): void {
@@ -466,7 +466,12 @@ export class Outbox implements SecondaryWrites {
         // insert may commit late is stored too, so that the drop below finds it (an insert still on its way then
         // waits for this one, or finds it, and does nothing).
         const toStore = batch.filter((h) => h.primary !== 'refused' || h.maybeStored);
-        const held = toStore.map((h) => ({ intent: h.intent, primaryOk: h.primary === 'applied' ? true : null }));
+        // A replayed one's primary call was sent before its process died: it is looked up once the call's budget ran out.
+        const held = toStore.map((h) => ({
+          intent: h.intent,
+          primaryOk: h.primary === 'applied' ? true : null,
+          ...(h.replayed ? { leaseMs: this.o.primaryBudgetMs } : {}),
+        }));
         await storeWithin(this.intents.insertAll(held, this.o.config.leaseMs + this.o.primaryBudgetMs), timeoutMs);
       } catch (err) {
         if (!isDataError(err)) throw err;

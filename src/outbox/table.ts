@@ -325,13 +325,21 @@ export class OutboxTable {
     return aheadIds(rows);
   }
 
-  /** insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. Resolves as insertDistinct. */
-  async insertAll(intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null }[], leaseMs: number): Promise<Set<string>> {
+  /**
+   * insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. An intent's own
+   * `leaseMs` stands for the batch's. Resolves as insertDistinct.
+   */
+  async insertAll(
+    intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null; leaseMs?: number }[],
+    leaseMs: number,
+  ): Promise<Set<string>> {
     return inTransaction(this.pool, async (client) => {
       const rows: Ahead[] = [];
       for (const i of intents)
         rows.push(
-          ...(await client.query<Ahead>(named('outbox-insert', INSERT, insertParams(i.intent, leaseMs, i.primaryOk, i.owner ?? null, this.storer)))).rows,
+          ...(
+            await client.query<Ahead>(named('outbox-insert', INSERT, insertParams(i.intent, i.leaseMs ?? leaseMs, i.primaryOk, i.owner ?? null, this.storer)))
+          ).rows,
         );
       return aheadIds(rows);
     });

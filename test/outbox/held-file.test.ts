@@ -28,8 +28,9 @@ const AGENTS = 4;
 const heldFile = () => join(dir, 'held-writes.jsonl');
 
 async function startProxyChild(): Promise<Child> {
-  // A short lease: the earlier process's writes, stored with their primary's outcome unknown, are looked up after it.
-  const sets = [`store.url=${relayedUrl}`, `flags.file=${flagsFile.file}`, `outbox.heldFile=${heldFile()}`, 'outbox.leaseMs=1500'];
+  // The default lease: the earlier process's writes, stored with their primary's outcome unknown, are looked up once
+  // their primary calls' budget (the legs' timeout and a second) has run out, not a lease later.
+  const sets = [`store.url=${relayedUrl}`, `flags.file=${flagsFile.file}`, `outbox.heldFile=${heldFile()}`];
   const started = await startSessionProxy(sims, front, sets);
   front = started.front;
   return started.child;
