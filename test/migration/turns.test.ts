@@ -33,6 +33,12 @@ async function turnWithBacklog(user: string, away: typeof S | 'orchestrator', ed
   return read;
 }
 
+/** No mismatch counted since `before`; else the latest samples say what differed (once in CI, run 249: not reproduced). */
+async function expectNoNewMismatch(before: number): Promise<void> {
+  const samples = await turning.stack.store.samples.list({ service: S, limit: 3 });
+  expect(turning.stack.proxy.runner.stats.of(S).mismatches, JSON.stringify(samples)).toBe(before);
+}
+
 /** Until every copy has landed (the outbox empty): reads are then served by the side the flags name. */
 async function landed(): Promise<void> {
   await expect.poll(async () => (await turning.stack.proxy.runner.secondary.stats()).depth, { timeout: 60_000 }).toBe(0);
@@ -47,14 +53,14 @@ it('back from new-primary with legacy restarting: the agent reads its writes, an
   );
   // Served by legacy, every copy landed: in the order written.
   expect(await memories('back')).toEqual(['first', 'second', 'third']);
-  expect(turning.stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+  await expectNoNewMismatch(before.mismatches);
 }, 90_000);
 
 it('on to new-primary with the orchestrator down: the agent reads its writes, and the orchestrator gets them in order', async () => {
   const before = { ...turning.stack.proxy.runner.stats.of(S) };
   expect(await turnWithBacklog('onward', 'orchestrator', NEW_PRIMARY, 'new-primary')).toEqual(['first', 'second']);
   expect(await memories('onward')).toEqual(['first', 'second', 'third']);
-  expect(turning.stack.proxy.runner.stats.of(S).mismatches).toBe(before.mismatches);
+  await expectNoNewMismatch(before.mismatches);
 }, 90_000);
 
 it("rolled back from a failing orchestrator with legacy restarting: a write the orchestrator refuses is made on legacy, the agent's write kept", async () => {
