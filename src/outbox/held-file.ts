@@ -4,7 +4,7 @@
  * reads them back (`open`), and the file is emptied once the store has taken every held write (`clear`).
  * One process per file: a lock beside it names its pid; a file another live process holds is not used.
  */
-import { appendFile, appendFileSync, closeSync, fdatasync, fdatasyncSync, ftruncate, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFile, appendFileSync, closeSync, fdatasync, fdatasyncSync, ftruncate, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../config.js';
@@ -70,9 +70,10 @@ export class HeldFile {
     return this.ops.add('clear');
   }
 
+  /** Closes it and lets its lock go (one removed meanwhile by hand is no error: the shutdown goes on). */
   close(): void {
     closeSync(this.fd);
-    unlinkSync(this.lock);
+    rmSync(this.lock, { force: true });
   }
 
   private async apply(batch: Op[]): Promise<readonly unknown[]> {
@@ -100,7 +101,7 @@ function takeLock(lock: string): boolean {
     // Empty: its taker was killed before it wrote its pid.
     const holder = Number(readFileSync(lock, 'utf8').trim());
     if (holder > 0 && holder !== process.pid && !processGone(holder)) return false;
-    unlinkSync(lock);
+    rmSync(lock, { force: true });
   }
   return false;
 }
