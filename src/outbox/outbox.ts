@@ -509,15 +509,20 @@ export class Outbox implements SecondaryWrites {
    */
   private async overtaken(stored: readonly Held[], reported: Set<string>, timeoutMs: number): Promise<void> {
     // Each held write on its own: an earlier one of its key may have kept its place (a first insert that committed late).
-    const held = stored.flatMap(({ intent, settledAt }) =>
-      settledAt !== undefined && !reported.has(keyOf(intent.service, intent.key)) ? [{ id: intent.id, since: new Date(settledAt) }] : [],
-    );
+    // One an earlier process held (replayed) has no known answer time: its creation, before its primary call, stands for
+    // it (a write of its key another agent sent while that call was under way counts too; a warning too many, not one lost).
+    const since = (h: Held) => h.settledAt ?? (h.replayed ? h.intent.createdAt.getTime() : undefined);
+    const held = stored.flatMap((h) => {
+      const at = since(h);
+      return at !== undefined && !reported.has(keyOf(h.intent.service, h.intent.key)) ? [{ id: h.intent.id, since: new Date(at) }] : [];
+    });
     if (!held.length) return;
+    const replayed = new Set(stored.filter((h) => h.replayed).map((h) => keyOf(h.intent.service, h.intent.key)));
     for (const { service, key } of await storeWithin(this.intents.overtaken(held), timeoutMs)) {
       reported.add(keyOf(service, key));
       this.reordered++;
       log.warn(
-        { service, key, reordered: this.reordered },
+        { service, key, reordered: this.reordered, ...(replayed.has(keyOf(service, key)) ? { heldByEarlierProcess: true } : {}) },
         'a write held in memory while the state store was away was overtaken by a later write of its key stored by another replica: the secondary may hold them in another order than the primary (a reconciliation shows it)',
       );
     }
