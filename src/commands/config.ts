@@ -3,7 +3,8 @@
  * the state store, every legacy service and the orchestrator (one request each), Unleash (client and admin
  * tokens), and what reconcile and backfill read (the legacy store files, the orchestrator's database).
  */
-import { access } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import * as zmq from 'zeromq';
 import { defineCommand, CONFIG_OPTIONS } from './define.js';
 import { loadConfig, newBackendOf, serviceConfigOf, tokenScope, unleashAdminUrl, unleashScope, type Config } from '../config.js';
@@ -16,6 +17,7 @@ import { ipv6Option } from '../util/zmq-ipv6.js';
 import { failureOf, unleashUnreached } from '../flags/unleash-reach.js';
 import { webhookOrigin } from '../guard/events.js';
 import { pgClient } from '../util/pg-url.js';
+import { heldFileOf } from '../outbox/held-file.js';
 
 /** One check: what was tried, and the answer (undefined: fine) or why not; optional ones only warn. */
 interface Check {
@@ -34,7 +36,7 @@ the state store (store.url: connect, the rights memshift needs), each legacy ser
 (one health_check each), Unleash (flags.url with the client token; with flags.adminToken, the admin API),
 the guard's webhooks (reached with a HEAD, nothing posted), and for reconcile / backfill the legacy store
 files and reconcile.orchestratorDatabaseUrl. Warns when a service whose agent stamps local times has no
-timeZone. Prints one line per check; exits 1 when a required one fails.`,
+timeZone, and when writes held while the store is away would live in memory only (outbox.heldFile). Prints one line per check; exits 1 when a required one fails.`,
   { ...CONFIG_OPTIONS },
   async ({ values, positionals }) => {
     if (positionals[0] !== 'check') throw new Error('usage: memshift config check [--config FILE] [--set k=v ...]');
@@ -69,6 +71,8 @@ function checksOf(config: Config): Check[] {
       ? { what: `state store ${redactUrl(config.store.url)}`, run: () => storeRights(config.store.url!) }
       : { what: `state store: embedded PostgreSQL under ${config.store.dataDir}`, run: async () => undefined },
   );
+  const held = heldWritesCheck(config);
+  if (held) checks.push(held);
   for (const s of services)
     checks.push({ what: `${s} legacy ${serviceConfigOf(config, s).legacy.endpoint}`, run: () => answers(serviceConfigOf(config, s).legacy.endpoint) });
   for (const s of services.filter((x) => serviceOf(x).localTimes)) {
@@ -120,6 +124,33 @@ function checksOf(config: Config): Check[] {
     run: async () => (orchestratorDb ? canRead(orchestratorDb) : 'not set: reconcile and backfill cannot read the orchestrator'),
   });
   return checks;
+}
+
+/**
+ * Where writes held while the store is away are kept: with store.url and no outbox.heldFile, in memory only, so a
+ * replica killed then loses those it acknowledged; a file set whose directory cannot be written is the same.
+ * Nothing is held under whenStoreAway: refuse; the embedded store's default sits in the directory it makes.
+ */
+function heldWritesCheck(config: Config): Check | undefined {
+  if (config.outbox.whenStoreAway === 'refuse') return undefined;
+  const file = heldFileOf(config).heldFile;
+  if (file === undefined)
+    return {
+      what: 'writes held while the state store is away: in memory only',
+      optional: true,
+      run: async () =>
+        'outbox.heldFile not set: a replica killed while the store is away loses the writes it held; set it to a file of its own, on a volume that outlives a restart',
+    };
+  if (config.outbox.heldFile === undefined) return { what: `writes held while the state store is away: kept in ${file}`, run: async () => undefined };
+  return {
+    what: `writes held while the state store is away: kept in ${file}`,
+    optional: true,
+    run: () =>
+      access(dirname(file), constants.W_OK).then(
+        () => undefined,
+        () => 'its directory cannot be written here: they would be kept in memory only',
+      ),
+  };
 }
 
 /** memshift creates its tables at start and writes every row: it needs CREATE on the schema and a connection. */

@@ -1,6 +1,7 @@
 /**
  * `memshift config check` against real backends: all there passes; a dead legacy port fails, named; a guard webhook is
- * reached, not posted to; a bad key is refused, named; an Unleash whose certificate a private CA signed fails with the reason and the way to trust that CA, and passes
+ * reached, not posted to; where held writes are kept is named (memory only warned of); a bad key is refused, named;
+ * an Unleash whose certificate a private CA signed fails with the reason and the way to trust that CA, and passes
  * once memshift's process trusts it; `memshift flags status` says when Unleash was not reached.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -48,7 +49,24 @@ it('passes when the store, every legacy service, the orchestrator and the flags 
   // session-memory's agent stamps local times, in a zone memshift cannot ask it for.
   expect(out).toMatch(/^warn +session-memory times local to memshift's own zone, \S+: services\.session-memory\.timeZone not set/m);
   expect(out).not.toMatch(/jarvis-memory times/);
+  // A real store and no held file: a kill while the store is away would lose the writes held then.
+  expect(out).toMatch(/^warn +writes held while the state store is away: in memory only: outbox\.heldFile not set/m);
   expect(code).toBe(0);
+});
+
+it('says where writes held while the store is away are kept, and warns when that directory cannot be written', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memshift-held-check-'));
+  try {
+    const kept = await check([`outbox.heldFile=${join(dir, 'held.jsonl')}`]);
+    expect(kept.out).toMatch(new RegExp(`^ok +writes held while the state store is away: kept in ${dir}/held\\.jsonl$`, 'm'));
+    const nowhere = await check([`outbox.heldFile=${join(dir, 'gone', 'held.jsonl')}`]);
+    expect(nowhere.out).toMatch(/^warn +writes held while the state store is away: kept in \S+\/gone\/held\.jsonl: its directory cannot be written here/m);
+    expect(nowhere.code).toBe(0);
+    // Under refuse nothing is held: nothing to say.
+    expect((await check(['outbox.whenStoreAway=refuse'])).out).not.toMatch(/writes held while/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('reaches each guard webhook without posting to it, naming it by its origin (the rest of its URL is a secret)', async () => {
