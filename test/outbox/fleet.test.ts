@@ -97,8 +97,8 @@ it('keeps a replica live that could not publish while the store was away, its ro
 describe('a replica that starts (introduce)', () => {
   const settings = { keyOrder: 'replicas', maxInFlight: {} };
   // Not started: introduce() makes its exchanges. A publication a second here, so that the wait is seen.
-  const starting = (replica: string, pool = db.pool) => {
-    const m = new FleetSettings(pool, replica, settings, { everyMs: 1_000, keepMs: 60_000 }, () => ({}));
+  const starting = (replica: string, pool = db.pool, everyMs = 1_000) => {
+    const m = new FleetSettings(pool, replica, settings, { everyMs, keepMs: 60_000 }, () => ({}));
     members.push(m);
     return m;
   };
@@ -118,7 +118,9 @@ describe('a replica that starts (introduce)', () => {
     const a = new FleetSettings(db.pool, 'a5', settings, { everyMs: 1_000, keepMs: 60_000 }, () => ({})).start();
     members.push(a);
     await waitUntil(() => a.live() === 1, 10_000, 'a5 has read the fleet');
-    const b = starting('b5');
+    // a5 knows of b5 once it has published a read made after b5's: up to three of a5's publications where its read
+    // raced b5's first. b5 waits four of its own: two seconds each here, lest a busy host's late timers run it out.
+    const b = starting('b5', db.pool, 2_000);
     expect(await b.introduce()).toBe(true);
     // Had b5 served at once, a5 would not know of it until its next publication, up to a second later.
     expect(a.live()).toBe(2);
