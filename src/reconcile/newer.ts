@@ -35,6 +35,8 @@ const apartMs = (e: unknown[], than: unknown[]): number => {
   return t === undefined || u === undefined ? 0 : t - u;
 };
 const newerThan = (e: unknown[], than: unknown[]): boolean => apartMs(e, than) > 0;
+/** Element `e` stamped earlier than element `than` (false where either has no time). */
+export const olderThan = (e: unknown[], than: unknown[]): boolean => apartMs(e, than) < 0;
 const stampedBefore = (e: unknown[], than: unknown[], toleranceS: number): boolean => apartMs(e, than) < -toleranceS * 1000;
 
 /**

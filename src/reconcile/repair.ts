@@ -14,7 +14,7 @@ import { isNotSent, type Leg } from '../legs/types.js';
 import { isSuccess } from '../plan/success.js';
 import { parseReply } from '../comparison/observation.js';
 import { pyDumps } from '../util/pyjson.js';
-import { landedSince, notKept, sameElement, withNewer } from './newer.js';
+import { landedSince, notKept, olderThan, sameElement, withNewer } from './newer.js';
 import type { GivenUp } from './given-up.js';
 import { HoldLost, type HoldFence, type KeyHolds } from '../outbox/hold.js';
 import type { KeyReader } from './source.js';
@@ -73,18 +73,20 @@ export async function syncKey(
    * its newest `drop`, which go (a side keeping the history before them removes them, `dropNewest`); the rest of the
    * truth is appended then. Elements may fall only where the legacy service keeps a list's newest `retain` (both sides
    * are read so) and the truth's are that many: the appends move the window past them (all of them, the truth's whole
-   * window written again). Most elements kept first, then the fewest fallen; undefined where they cannot meet.
+   * window written again). Most elements kept first, then the fewest fallen but for the side's ones stamped before the
+   * truth's first, history its window says nothing of (seed 312 lost one so). Undefined where they cannot meet.
    */
   const meeting = (i: number, mine: unknown[][], list: unknown[][]): { fall: number; drop: number } | undefined => {
     const retain = shape.lists[i]?.retain;
     const full = list.length === retain;
     const dropping = writer.dropNewest !== undefined && retain !== undefined && (full || mine.length < retain);
+    const history = (fall: number) => fall > 0 && list.length > 0 && olderThan(mine[fall - 1]!, list[0]!);
     let best: { fall: number; drop: number; kept: number } | undefined;
     for (let fall = 0; fall <= (full ? mine.length : 0); fall++) {
       let kept = 0;
       while (fall + kept < mine.length && kept < list.length && sameElement(service, i, mine[fall + kept]!, list[kept]!, toleranceS)) kept++;
       const drop = mine.length - fall - kept;
-      if ((drop === 0 || dropping) && (!best || kept > best.kept)) best = { fall, drop, kept };
+      if ((drop === 0 || dropping) && (!best || kept > best.kept || (kept === best.kept && history(fall)))) best = { fall, drop, kept };
     }
     return best && { fall: best.fall, drop: best.drop };
   };

@@ -3,8 +3,8 @@
  * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again), one lacking
  * an interaction among later ones has them written again after it (legacy: its whole window, after the orchestrator's
  * interaction before it, so that its snapshot is made over the same 51; the orchestrator: those after the gap, removed
- * first, its history before them kept), and a gap legacy's protocol cannot mend (fewer than 50 interactions) is named
- * with when it passes (50 newer interactions), and passes then. At new-primary, legacy's decisions in another order
+ * first, its history before them kept, also where the one it lacks is legacy's oldest), and a gap legacy's protocol
+ * cannot mend (fewer than 50 interactions) is named with when it passes (50 newer interactions), and passes then. At new-primary, legacy's decisions in another order
  * than the truth's are given to the orchestrator, legacy's extra ones never.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -208,6 +208,17 @@ describe('at dual-write (truth: legacy)', () => {
     expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     // Before, the session was cleared and written again as legacy's 50: #0-#8 were lost.
     expect(onNew(live, 'w5')).toEqual([...numbered('w5', 0, 55), 'only legacy', 'w5 #55', 'w5 #56', 'w5 #57']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it("keeps the orchestrator's history where the interaction it lacks is the oldest in legacy's window", async () => {
+    // 49 after the gap: legacy's window begins with the one the orchestrator lacks, so no interaction of it meets the
+    // orchestrator's 50 newest (#54-#103), and #54, the last before legacy's window, was removed with them (seed 312).
+    await withGap(live, 'w11', 'legacy', 49);
+    expect(onLegacy(live, 'w11').contents).toEqual(['only legacy', ...numbered('w11', 55, 49)]);
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(onNew(live, 'w11')).toEqual([...numbered('w11', 0, 55), 'only legacy', ...numbered('w11', 55, 49)]);
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
