@@ -36,7 +36,8 @@ the state store (store.url: connect, the rights memshift needs), each legacy ser
 (one health_check each), Unleash (flags.url with the client token; with flags.adminToken, the admin API),
 the guard's webhooks (reached with a HEAD, nothing posted), and for reconcile / backfill the legacy store
 files and reconcile.orchestratorDatabaseUrl. Warns when a service whose agent stamps local times has no
-timeZone, and when writes held while the store is away would live in memory only (outbox.heldFile). Prints one line per check; exits 1 when a required one fails.`,
+timeZone, and when writes held while the store is away would live in memory only (outbox.heldFile).
+Prints one line per check; exits 1 when a required one fails.`,
   { ...CONFIG_OPTIONS },
   async ({ values, positionals }) => {
     if (positionals[0] !== 'check') throw new Error('usage: memshift config check [--config FILE] [--set k=v ...]');
