@@ -84,6 +84,29 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
   );
 }
 
+/**
+ * Why a key is not repaired from `truth`: the other side holds elements the truth lacks, and a copy of one of the
+ * key's writes towards the truth, applied on the other side first, is parked (its outcome there unknown:
+ * contextual-memory offers no read that shows it). The truth may lack that very write, which a repair from it would
+ * remove from the only side known to hold it (`npm run chaos` seed 318: an interaction acknowledged at new-primary,
+ * its copy to legacy parked, gone from the orchestrator after a repair with truth legacy at dual-write).
+ */
+async function parkedTowardsTruth(r: RepairRun, key: string, now: SettledRead): Promise<string | undefined> {
+  const [truth, target] = [r.truth, other(r.truth)];
+  if (!notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists.some((l) => l.length)) return undefined;
+  const { rows } = await r.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok`,
+    [r.service, key, truth],
+  );
+  const n = rows[0]?.n ?? 0;
+  if (!n) return undefined;
+  return (
+    `${sideName(target)} holds elements ${sideName(truth)} lacks, and ${n} write(s) of the key applied there first ` +
+    `have their copies to ${sideName(truth)} parked (their outcome there unknown): a repair from ${sideName(truth)} would remove them; ` +
+    `repair with truth ${target} at a stage where ${target} is written first (memshift outbox list --status dead --key names them)`
+  );
+}
+
 /** Repairs `differences` from the re-check's last read (`seen`); returns how many failed, each with why (`unrepaired`). */
 export async function repairDifferences(r: RepairRun, differences: Difference[], seen: Rechecked): Promise<number> {
   const now = seen.read!;
@@ -125,6 +148,8 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
       return;
     }
     try {
+      const parked = await parkedTowardsTruth(r, d.key, now);
+      if (parked) throw new RepairError(parked);
       try {
         await syncHeld(sync, d.key, now[r.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
       } catch (err) {

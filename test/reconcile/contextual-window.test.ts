@@ -222,6 +222,27 @@ describe('at dual-write (truth: legacy)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
+  it('keeps an interaction on the orchestrator whose copy to legacy is parked, applied there first: not repaired, named', async () => {
+    await throughMemshift(live, 'w12', 0, 5);
+    await onlyOn(live, 'new', interaction('w12', 'only new'));
+    await throughMemshift(live, 'w12', 5, 2);
+    // Its copy to legacy parked as the outbox parks one whose outcome ContextualMemoryAgent cannot show (seed 318: written
+    // at new-primary, the repair at dual-write). A row as the store holds it: the test's own, not the outbox's code.
+    await live.store.pool.query(
+      `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, last_error)
+       VALUES (gen_random_uuid(), $1, 'w12', 1000000, 'add_interaction', 'legacy', $2, 'dead', true, 'outcome unknown: parked for reconciliation')`,
+      [SERVICE, Buffer.from(JSON.stringify(interaction('w12', 'only new')))],
+    );
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 0, failed: 1 });
+    expect(first.differences[0]!.unrepaired).toMatch(/1 write\(s\) of the key applied there first have their copies to legacy parked.*repair with truth new/);
+    expect(onNew(live, 'w12')).toEqual([...numbered('w12', 0, 5), 'only new', 'w12 #5', 'w12 #6']);
+    // The parked copy purged (a person's choice): the repair from legacy goes ahead, and the sides end alike.
+    await live.store.pool.query(`DELETE FROM outbox WHERE key = 'w12' AND status = 'dead'`);
+    expect(counts(await reconcile(live, true))).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(onNew(live, 'w12')).toEqual(numbered('w12', 0, 7));
+  }, 120_000);
+
   it("sets the orchestrator's snapshot where it alone differs (legacy's cut by a read the orchestrator missed), its interactions and decisions kept", async () => {
     await throughMemshift(live, 'w6', 0, 55);
     const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
