@@ -3,6 +3,8 @@
  * write path: legacy requests, sent to the legacy service over its leg or carried out on the orchestrator
  * by the translator. Appends what is missing when the side holds a prefix of the truth (a partial copy),
  * otherwise clears the key and writes it whole. Shared by `reconcile --repair` and the backfill.
+ * Over 300 lines: syncKey's meeting of a side with the truth (windows, history, snapshots) and the held sync that
+ * runs it under the key's hold are read together.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
@@ -116,6 +118,14 @@ export async function syncKey(
   }
   const sameHeader = current !== undefined && isDeepStrictEqual(current.header, truth.header);
   const meets = truth.lists.map((list, i) => (current ? meeting(i, current.lists[i] ?? [], list) : undefined));
+  // A header the lists make, alone apart where it cannot be set (lists alike): made again over the truth's window and
+  // the element before it, those appended (chaos seed 332: legacy's one before its window had landed there alone).
+  const alike = (i: number) => meets[i]?.fall === 0 && meets[i]?.drop === 0 && current?.lists[i]?.length === truth.lists[i]!.length;
+  const remake =
+    sameHeader || writer.restore || !shape.headerFollowsLists
+      ? -1
+      : shape.lists.findIndex((l, i) => alike(i) && truth.before?.[i] && l.retain === truth.lists[i]!.length);
+  if (remake >= 0) meets[remake] = { fall: truth.lists[remake]!.length, drop: 0 };
   // A header the lists make (contextual's snapshot, made again by every add past the window) is made by the appends
   // once elements fall: the side then holds more than the window at the last of them.
   const remade = shape.headerFollowsLists === true && meets.some((m) => m !== undefined && m.fall > 0);

@@ -2,10 +2,13 @@
  * Repairs of a contextual session past the agent's 50 interactions, as a copy parked for reconciliation leaves one: a
  * side lacking the newest interactions gets them appended (its window moves on, its snapshot made again), one lacking
  * an interaction among later ones has them written again after it (legacy: its whole window, after the orchestrator's
- * interaction before it, so that its snapshot is made over the same 51; the orchestrator: those after the gap, removed
- * first, its history before them kept, also where the one it lacks is legacy's oldest), and a gap legacy's protocol
- * cannot mend (fewer than 50 interactions) is named with when it passes (50 newer interactions), and passes then. At new-primary, legacy's decisions in another order
- * than the truth's are given to the orchestrator, legacy's extra ones never.
+ * interaction before it, so that its snapshot is made over the same 51, as where its snapshot alone differs; the
+ * orchestrator: those after the gap, removed first, its history before them kept, also where the one it lacks is
+ * legacy's oldest), one holding an interaction whose copy to the truth is parked is not repaired from it, and a gap
+ * legacy's protocol cannot mend (fewer than 50 interactions) is named with when it passes (50 newer interactions), and
+ * passes then. At new-primary, legacy's decisions in another order than the truth's are given to the orchestrator,
+ * legacy's extra ones never.
+ * Over 300 lines: one live stack per stage, its cases of a window's repair side by side (each a chaos seed's shape).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -120,6 +123,22 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect(onLegacy(live, 'w10').contents).toEqual([...numbered('w10', 55, 49), 'only new']);
     // Appending 'only new' alone, the agent made it over 'only legacy' and the 50: 51 queries and no response.
     expect(onLegacy(live, 'w10').summary).toContain('Total queries: 50\nTotal responses: 1\n');
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
+  it("makes legacy's snapshot again where it alone differs, made over another interaction before the same window", async () => {
+    // #54 a response on the orchestrator before its window; legacy's one before the same window is its own extra query.
+    const typeOf: TypeOf = (n) => (n === 54 ? 'system_response' : 'user_query');
+    await throughMemshift(live, 'w13', 0, 55, typeOf);
+    await onlyOn(live, 'legacy', interaction('w13', 'only legacy'));
+    await throughMemshift(live, 'w13', 55, 50, typeOf);
+    expect(onLegacy(live, 'w13').contents).toEqual(numbered('w13', 55, 50));
+    expect(onLegacy(live, 'w13').summary).toContain('Total queries: 51\nTotal responses: 0\n');
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    // Its window as it was, and its snapshot made over the orchestrator's 51 (seed 332: "no request of the service sets it").
+    expect(onLegacy(live, 'w13').contents).toEqual(numbered('w13', 55, 50));
+    expect(onLegacy(live, 'w13').summary).toContain('Total queries: 50\nTotal responses: 1\n');
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
