@@ -15,8 +15,7 @@ import { freshDatabaseUrl } from '../support/database.js';
 import { Relay } from '../support/relay.js';
 import { startSims } from '../support/stack.js';
 import { startSessionProxy } from '../support/session-proxy.js';
-import { requestOnce } from '../support/zmq-client.js';
-import { dualWriteFlags, legacyContents, newRecords, openRows, waitUntil } from './support.js';
+import { addInteraction, dualWriteFlags, legacyContents, newRecords, openRows, sendJson, waitUntil } from './support.js';
 
 let sims: SimHandle;
 let flagsFile: Awaited<ReturnType<typeof dualWriteFlags>>;
@@ -25,9 +24,6 @@ let relayedUrl: string;
 let url: string;
 let dir: string;
 const children: Child[] = [];
-
-const send = async (front: string, request: unknown) => JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
-const add = (front: string, sid: string, content: string) => send(front, { action: 'add_interaction', session_id: sid, role: 'user', content });
 
 /** A replica on `front`, its store `storeUrl`; the one through the relay keeps its held writes in a file. */
 async function replica(front: string, storeUrl: string, heldFile?: string): Promise<{ child: Child; front: string; http: string }> {
@@ -64,21 +60,21 @@ it("counts a held write replayed after a kill that another replica's later write
   const heldFile = join(dir, 'held-writes.jsonl');
   const first = await replica('tcp://127.0.0.1:*', relayedUrl, heldFile);
   const sid = 'replayed-overtaken';
-  expect(await send(first.front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
-  expect(await add(first.front, sid, 'one')).toMatchObject({ status: 'success' });
+  expect(await sendJson(first.front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
+  expect(await addInteraction(first.front, sid, 'one')).toMatchObject({ status: 'success' });
   await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
   await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'the first write finished in the outbox');
 
   relay.cut();
   // Alone, the replica holds the write (in memory and in its file) and legacy applies it.
-  expect(await add(first.front, sid, 'two')).toMatchObject({ status: 'success' });
+  expect(await addInteraction(first.front, sid, 'two')).toMatchObject({ status: 'success' });
   expect((await readFile(heldFile, 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
   first.child.proc.kill('SIGKILL');
   await new Promise((r) => first.child.proc.once('exit', r));
 
   // The agent's next write goes through another replica, whose store answers: on new it lands first.
   const other = await replica('tcp://127.0.0.1:*', url);
-  expect(await add(other.front, sid, 'three')).toMatchObject({ status: 'success' });
+  expect(await addInteraction(other.front, sid, 'three')).toMatchObject({ status: 'success' });
   await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
 
   relay.restore();

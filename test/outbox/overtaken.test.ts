@@ -8,20 +8,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SimHandle } from '../../src/tools/sim/index.js';
-import { requestOnce } from '../support/zmq-client.js';
 import { useRelayedStack } from './relayed.js';
-import { legacyContents, newRecords, openRows, waitUntil } from './support.js';
-
-const send = async (front: string, request: unknown) => JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
-const add = (front: string, sid: string, content: string) => send(front, { action: 'add_interaction', session_id: sid, role: 'user', content });
+import { addInteraction, legacyContents, newRecords, openRows, sendJson, waitUntil } from './support.js';
 
 /**
  * The session made through `front` with its first write, landed on new and finished in the outbox (`url`): a
  * write still open there when the store freezes would keep the key's next writes from every replica.
  */
 async function begin(sims: SimHandle, url: string, front: string, sid: string): Promise<void> {
-  expect(await send(front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
-  expect(await add(front, sid, 'one')).toMatchObject({ status: 'success' });
+  expect(await sendJson(front, { action: 'create_session', session_id: sid, user_id: 'u' })).toMatchObject({ status: 'success' });
+  expect(await addInteraction(front, sid, 'one')).toMatchObject({ status: 'success' });
   await waitUntil(() => newRecords(sims, sid).contents.length === 1, 20_000, 'the first write on new');
   await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'the first write finished in the outbox');
 }
@@ -38,8 +34,8 @@ describe('holding writes while the store is away', () => {
 
     relay.freeze();
     // Past outbox.intentTimeoutMs the replica takes the store for down: the write is held in memory, legacy applies it.
-    expect(await add(viaHeld, sid, 'two')).toMatchObject({ status: 'success' });
-    expect(await add(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
+    expect(await addInteraction(viaHeld, sid, 'two')).toMatchObject({ status: 'success' });
+    expect(await addInteraction(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
     await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
     relay.thaw();
     await waitUntil(async () => (await held.runner.secondary.stats()).memoryQueued === 0, 20_000, 'the held write stored');
@@ -72,14 +68,14 @@ describe.each([
     await waitUntil(async () => (await live()) === 2, 20_000, 'the other replica known');
 
     relay.freeze();
-    const refused = await add(viaRefusing, sid, 'two');
+    const refused = await addInteraction(viaRefusing, sid, 'two');
     expect(refused).toMatchObject({ status: 'error', message: expect.stringContaining(`write refused unsent: ${reason}`) });
-    expect(await add(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
+    expect(await addInteraction(viaOther, sid, 'three')).toMatchObject({ status: 'success' });
     await waitUntil(() => newRecords(sims, sid).contents.length === 2, 20_000, "the other replica's write on new");
     relay.thaw();
     await waitUntil(async () => (await refusing.runner.secondary.stats()).storeUp, 20_000, 'the store taken for up again');
     // The agent sends its refused write again, once the store answers.
-    expect(await add(viaRefusing, sid, 'two')).toMatchObject({ status: 'success' });
+    expect(await addInteraction(viaRefusing, sid, 'two')).toMatchObject({ status: 'success' });
     await refusing.runner.secondary.drain();
     await waitUntil(async () => (await openRows(url)).open === 0, 20_000, 'outbox drained');
 

@@ -11,7 +11,7 @@ import { flagName } from '../../src/flags/names.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import type { ServiceName } from '../../src/services/registry.js';
 import { useReplicas, type Replicas } from '../support/replicas.js';
-import { ReqClient } from '../support/zmq-client.js';
+import { ReqClient, requestOnce } from '../support/zmq-client.js';
 
 /** flags/memshift.json in a temp dir with these of `service`'s flags on (`dual-write`, `new-primary`, ...). */
 export async function flagsOn(service: ServiceName, ...flags: string[]): Promise<{ file: string; dispose(): Promise<void> }> {
@@ -202,3 +202,11 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export function useDualWriteStack(count = 1, extra: Record<string, unknown> = {}): Replicas {
   return useReplicas({ [flagName('session-memory', 'dual-write')]: { enabled: true } }, count, extra);
 }
+
+/** One request to a front, its reply as JSON: an agent's call. */
+export const sendJson = async (front: string, request: unknown) =>
+  JSON.parse((await requestOnce(front, request, 15_000)).toString('utf8')) as Record<string, unknown>;
+
+/** A session-memory agent's add_interaction through `front`. */
+export const addInteraction = (front: string, sid: string, content: string) =>
+  sendJson(front, { action: 'add_interaction', session_id: sid, role: 'user', content });
