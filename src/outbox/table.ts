@@ -491,6 +491,15 @@ export class OutboxTable {
     return rows;
   }
 
+  /** How many of the key's copies towards `side` are parked (dead) after their primary applied them. */
+  async parkedApplied(service: ServiceName, key: string, side: Side): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok`,
+      [service, key, side],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
   /**
    * The ids of the key's writes that added an element (ActionSpec.addsElement) on `side` in the last `withinMs`,
    * since its last clear or hold within them (a hold's rewrite wrote the key whole): what a store written behind its

@@ -14,6 +14,7 @@ import type { KeyReader } from './source.js';
 import { notKept, sameElement } from './newer.js';
 import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
+import { OutboxTable } from '../outbox/table.js';
 import type { Difference } from './runs.js';
 import type { KeyLocks } from '../services/types.js';
 import type { GivenUp } from './given-up.js';
@@ -94,11 +95,7 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
 async function parkedTowardsTruth(r: RepairRun, key: string, now: SettledRead): Promise<string | undefined> {
   const [truth, target] = [r.truth, other(r.truth)];
   if (!notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists.some((l) => l.length)) return undefined;
-  const { rows } = await r.pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok`,
-    [r.service, key, truth],
-  );
-  const n = rows[0]?.n ?? 0;
+  const n = await new OutboxTable(r.pool).parkedApplied(r.service, key, truth);
   if (!n) return undefined;
   return (
     `${sideName(target)} holds elements ${sideName(truth)} lacks, and ${n} write(s) of the key applied there first ` +
