@@ -4,7 +4,8 @@
  * an interaction among later ones has them written again after it (legacy: its whole window, after the orchestrator's
  * interaction before it, so that its snapshot is made over the same 51, as where its snapshot alone differs; the
  * orchestrator: those after the gap, removed first, its history before them kept, also where the one it lacks is
- * legacy's oldest), one holding an interaction whose copy to the truth is parked is not repaired from it, and a gap
+ * legacy's oldest), one holding an interaction whose copy to the truth is parked is not repaired from it (one whose every
+ * interaction the truth holds is), and a gap
  * legacy's protocol cannot mend (fewer than 50 interactions) is named with when it passes (50 newer interactions), and
  * passes then. At new-primary, legacy's decisions in another order than the truth's are given to the orchestrator,
  * legacy's extra ones never.
@@ -25,11 +26,13 @@ const SERVICE = 'contextual-memory';
 
 type Summary = { conversation_summary: string; key_decisions: { decision: string }[] };
 
+/** A code interaction carries metadata of two keys, as agents send it (jsonb keeps them in another order). */
 const interaction = (session: string, content: string, type = 'user_query'): LegacyRequest => ({
   action: 'add_interaction',
   session_id: session,
   type,
   content,
+  ...(type === 'code' ? { metadata: { language: 'python', n: content.length } } : {}),
 });
 
 /** Each interaction's type by its number. */
@@ -260,6 +263,24 @@ describe('at dual-write (truth: legacy)', () => {
     await live.store.pool.query(`DELETE FROM outbox WHERE key = 'w12' AND status = 'dead'`);
     expect(counts(await reconcile(live, true))).toEqual({ differing: 1, repaired: 1, failed: 0 });
     expect(onNew(live, 'w12')).toEqual(numbered('w12', 0, 7));
+  }, 120_000);
+
+  it('repairs a key with a parked copy towards legacy whose write both sides hold: code interactions alike whatever their metadata keys order', async () => {
+    await throughMemshift(live, 'w14', 0, 5, () => 'code');
+    await onlyOn(live, 'legacy', interaction('w14', 'only legacy'));
+    await throughMemshift(live, 'w14', 5, 2, () => 'code');
+    // #6's copy to legacy parked, though it landed there (its outcome unknown then): the orchestrator holds nothing legacy
+    // lacks, so nothing a repair from legacy would remove. Counted by the metadata's spelling, every code interaction
+    // looked like one legacy lacked, and the repair was refused (seed 343).
+    await live.store.pool.query(
+      `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, last_error)
+       VALUES (gen_random_uuid(), $1, 'w14', 1000000, 'add_interaction', 'legacy', $2, 'dead', true, 'outcome unknown: parked for reconciliation')`,
+      [SERVICE, Buffer.from(JSON.stringify(interaction('w14', 'w14 #6', 'code')))],
+    );
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(onNew(live, 'w14')).toEqual([...numbered('w14', 0, 5), 'only legacy', 'w14 #5', 'w14 #6']);
+    expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
   it("sets the orchestrator's snapshot where it alone differs (legacy's cut by a read the orchestrator missed), its interactions and decisions kept", async () => {

@@ -3,7 +3,8 @@
  * new-primary, writes served first on legacy (a key kept there after a turn) whose copies were lost with their replica
  * (`npm run chaos` seed 84, one replica killed just after a store pause). The re-check took them for writes on their way
  * to the orchestrator, newer than its read, and reported the session in sync; only a key written lately may have such.
- * A repair says where they can go, and they go there.
+ * A repair says where they can go, and they go there; it counts only those elements, the code interactions both sides hold
+ * (their metadata's keys in the agent's order on legacy, jsonb's on the orchestrator) not among them.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
@@ -20,12 +21,20 @@ const SERVICE = 'contextual-memory';
 const live = useLiveStack(SERVICE, async () => {}, 'new-primary');
 
 const interaction = (session: string, content: string): LegacyRequest => ({ action: 'add_interaction', session_id: session, type: 'user_query', content });
+/** A code interaction as agents send one: metadata of two keys, which jsonb keeps in another order than the agent's file (seed 343). */
+const code = (session: string, content: string, n: number): LegacyRequest => ({
+  action: 'add_interaction',
+  session_id: session,
+  type: 'code',
+  content,
+  metadata: { language: 'python', n },
+});
 const outboxOpen = async () => (await live.store.pool.query('SELECT 1 FROM outbox WHERE open')).rowCount;
 
 it('reports a session whose newest writes legacy alone holds, written a while ago, as differing: not writes on their way', async () => {
   const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
   try {
-    for (let n = 0; n < 5; n++) expect(await agent.call(interaction('lc', `lc #${n}`))).toBe(true);
+    for (let n = 0; n < 5; n++) expect(await agent.call(code('lc', `lc #${n}`, n))).toBe(true);
   } finally {
     agent.close();
   }
