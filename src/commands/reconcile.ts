@@ -67,7 +67,7 @@ export const command = defineCommand(
       for (const d of differences.slice(0, 50)) {
         const fields = d.diffs.map((f) => (values['show-values'] ? `${f.path}: ${JSON.stringify(f.legacy)} -> ${JSON.stringify(f.new)}` : f.path));
         const note = d.repaired
-          ? `  (repaired${d.reordered ? `: the truth's side took ${sideName(other(run.truth))}'s order` : ''})`
+          ? `  (repaired${d.reordered ? `: the truth's side took ${sideName(other(run.truth))}'s order` : ''}${d.settled ? `: ${d.settled} parked write(s) found on ${sideName(other(run.truth))} copied to ${sideName(run.truth)}` : ''})`
           : d.queued
             ? '  (writes still queued towards the secondary)'
             : '';

@@ -500,6 +500,25 @@ export class OutboxTable {
     return rows[0]?.n ?? 0;
   }
 
+  /** The key's copies towards `side` parked while their primary's outcome was unknown (dead, primary_ok null), oldest first. */
+  async parkedUnknown(service: ServiceName, key: string, side: Side): Promise<{ id: string; request: Buffer }[]> {
+    const { rows } = await this.pool.query<{ id: string; request: Buffer }>(
+      `SELECT id, request FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok IS NULL AND action <> $4 ORDER BY seq`,
+      [service, key, side, HOLD_ACTION],
+    );
+    return rows;
+  }
+
+  /** Marks parked copies done (`reason` says why): their writes found on both sides. How many still parked were. */
+  async settleParked(ids: string[], reason: string): Promise<number> {
+    const r = await this.pool.query(
+      `UPDATE outbox SET status = 'done', primary_ok = true, last_error = $2, updated_at = now(), request = ${SCRUBBED}
+       WHERE id = ANY($1::uuid[]) AND status = 'dead'`,
+      [ids, reason],
+    );
+    return r.rowCount ?? 0;
+  }
+
   /**
    * The ids of the key's writes that added an element (ActionSpec.addsElement) on `side` in the last `withinMs`,
    * since its last clear or hold within them (a hold's rewrite wrote the key whole): what a store written behind its

@@ -1,6 +1,7 @@
 /**
  * A run's repair of its differences: each key made like the truth on the other side under its hold, or, where that
- * side's protocol only adds and it holds the truth's very elements in another order, the truth's side given its order.
+ * side's protocol only adds and it holds the truth's very elements in another order, the truth's side given its order,
+ * and where it holds writes at its end whose copies to the truth are parked, unknown there, the truth given them.
  */
 import type pg from 'pg';
 import type { ServiceName } from '../services/registry.js';
@@ -12,6 +13,7 @@ import type { Rechecked } from './recheck.js';
 import type { SettledRead } from './settled.js';
 import type { KeyReader } from './source.js';
 import { notKept, sameElement } from './newer.js';
+import { parkedAtEnd } from './parked.js';
 import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { OutboxTable } from '../outbox/table.js';
@@ -116,23 +118,46 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
   };
   // The key's live writes (of a proxy serving meanwhile) are held while it is rewritten, and kept after the truth.
   const sync: HeldSync = { ...heldOn(target), ...(r.giveUp ? { giveUp: r.giveUp } : {}) };
-  /** The truth's side given the target's order where the target cannot take the truth's: whether it was. */
-  const reorder = async (key: string): Promise<boolean> => {
-    const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
-    const taken = truth && mine && r.writers[r.truth] && reordered(r.service, truth, mine, r.toleranceS);
-    if (!taken) return false;
+  /** Makes the truth's side `taken` (its record read as `truth`); `what` the target holds that it takes, for a refusal. */
+  const rewriteTruth = async (key: string, taken: CanonicalRecord, truth: CanonicalRecord, what: string): Promise<void> => {
     const rewrite = () => syncHeld({ ...heldOn(r.truth), sinceRead: true }, key, taken, truth, truth);
     // The hold keeps copies back, not agents' writes to the primary: those wait for the key's write-order lock.
     if (r.truth !== r.primary) await rewrite();
     else if (r.writeOrder) await r.writeOrder.hold(r.service, key, rewrite);
     else
       throw new RepairError(
-        `${r.service} cannot make "${key}" like the truth on the ${target} side, which holds the truth's elements in another order it cannot change; ` +
-          `the truth's side would take that order, but agents write it first at this stage and outbox.keyOrder is not "replicas" (no write-order lock keeps their writes out meanwhile): ` +
+        `${r.service} cannot make "${key}" like the truth on the ${target} side, which holds ${what}; ` +
+          `the truth's side would take them, but agents write it first at this stage and outbox.keyOrder is not "replicas" (no write-order lock keeps their writes out meanwhile): ` +
           `move the stage back to one where ${target} is written first and repair with truth ${target}`,
       );
+  };
+  /** The truth's side given the target's order where the target cannot take the truth's: whether it was. */
+  const reorder = async (key: string): Promise<boolean> => {
+    const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
+    const taken = truth && mine && r.writers[r.truth] && reordered(r.service, truth, mine, r.toleranceS);
+    if (!taken) return false;
+    await rewriteTruth(key, taken, truth, "the truth's elements in another order it cannot change");
     log.warn({ service: r.service, key, truth: r.truth }, `the truth's side took the order of the ${target} side, whose protocol cannot reorder`);
     return true;
+  };
+  /**
+   * The truth's side given the writes at the target's end whose copies towards it are parked, their outcome on the
+   * target (their primary) unknown then: found there now, applied (parked.ts). How many, or 0.
+   */
+  const settle = async (key: string): Promise<number> => {
+    const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
+    if (!truth || !mine || !r.writers[r.truth]) return 0;
+    const table = new OutboxTable(r.pool);
+    const parked = await table.parkedUnknown(r.service, key, r.truth);
+    const found = parked.length ? parkedAtEnd(r.service, truth, mine, parked, r.toleranceS) : undefined;
+    if (!found) return 0;
+    await rewriteTruth(key, found.record, truth, `writes whose copies to ${sideName(r.truth)} are parked at its end`);
+    await table.settleParked(found.ids, `found on ${sideName(target)} by a repair, which copied it`);
+    log.warn(
+      { service: r.service, key, truth: r.truth, writes: found.ids.length },
+      `parked copies found applied on the ${target} side: the truth's side took them`,
+    );
+    return found.ids.length;
   };
   let repairFailed = 0;
   let refused: string | undefined;
@@ -147,12 +172,15 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
     try {
       const parked = await parkedTowardsTruth(r, d.key, now);
       if (parked) throw new RepairError(parked);
-      try {
-        await syncHeld(sync, d.key, now[r.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
-      } catch (err) {
-        if (!(err instanceof RepairError && (await reorder(d.key)))) throw err;
-        d.reordered = true;
-      }
+      const settled = await settle(d.key);
+      if (settled) d.settled = settled;
+      else
+        try {
+          await syncHeld(sync, d.key, now[r.truth].get(d.key), now[target].get(d.key), seen.held?.get(d.key));
+        } catch (err) {
+          if (!(err instanceof RepairError && (await reorder(d.key)))) throw err;
+          d.reordered = true;
+        }
       await limiter.take(1);
     } catch (err) {
       repairFailed++;

@@ -22,6 +22,8 @@ export interface Difference {
   unrepaired?: string;
   /** Repaired by giving the truth's side the other side's order, which that side's protocol could not change. */
   reordered?: boolean;
+  /** Repaired by giving the truth's side this many writes at the other side's end whose copies to it were parked (parked.ts). */
+  settled?: number;
   /** Its key still had writes queued towards the secondary when the run ended: it may yet come alike. */
   queued?: boolean;
 }

@@ -158,6 +158,44 @@ describe('at new-primary (truth: the orchestrator)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
+  it("gives the orchestrator the interaction at legacy's end whose copy to it is parked, unknown on legacy: found applied there, its row done", async () => {
+    // Served on legacy first (at a stage writing it first), its agent unanswered and no late reply heard: its copy to the
+    // orchestrator parked with legacy's outcome unknown (seed 358, each contextual agent's last write). A row as the
+    // store holds it: the test's own, not the outbox's code. Then one more the same way, among later ones: not at the end.
+    const parkedCopy = (session: string, content: string) =>
+      live.store.pool.query(
+        `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, primary_unknown, last_error)
+         VALUES (gen_random_uuid(), $1, $2, 1000000, 'add_interaction', 'new', $3, 'dead', NULL, true, 'outcome unknown on its primary: parked')`,
+        [SERVICE, session, Buffer.from(JSON.stringify(interaction(session, content)))],
+      );
+    await throughMemshift(live, 'w15', 0, 55);
+    await onlyOn(live, 'legacy', interaction('w15', 'unknown on legacy'));
+    await parkedCopy('w15', 'unknown on legacy');
+    await throughMemshift(live, 'w16', 0, 55);
+    await onlyOn(live, 'legacy', interaction('w16', 'unknown on legacy'));
+    await parkedCopy('w16', 'unknown on legacy');
+    await throughMemshift(live, 'w16', 55, 2);
+    // Written a while before the run, as the chaos probe's reconciliation finds them (not writes on their way).
+    await live.store.pool.query(`UPDATE outbox SET created_at = created_at - interval '1 minute' WHERE key IN ('w15', 'w16')`);
+    const first = await reconcile(live, true);
+    const byKey = new Map(first.differences.map((d) => [d.key, d]));
+    expect({ truth: first.run.truth, ...counts(first) }).toEqual({ truth: 'new', differing: 2, repaired: 2, failed: 0 });
+    expect(byKey.get('w15')).toMatchObject({ repaired: true, settled: 1 });
+    expect(onNew(live, 'w15')).toEqual([...numbered('w15', 0, 55), 'unknown on legacy']);
+    // Among later ones on legacy it cannot go to the orchestrator's end: legacy's window is written again as the
+    // orchestrator's instead (as for a gap), the write left out of it, its row still parked.
+    expect(byKey.get('w16')).toMatchObject({ repaired: true });
+    expect(byKey.get('w16')!.settled).toBeUndefined();
+    expect(onNew(live, 'w16')).toEqual(numbered('w16', 0, 57));
+    expect(onLegacy(live, 'w16').contents).toEqual(numbered('w16', 7, 50));
+    const rows = await live.store.pool.query(`SELECT key, status, primary_ok FROM outbox WHERE seq = 1000000 ORDER BY key`);
+    expect(rows.rows).toEqual([
+      { key: 'w15', status: 'done', primary_ok: true },
+      { key: 'w16', status: 'dead', primary_ok: null },
+    ]);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
   it("gives the orchestrator legacy's order where legacy holds the same decisions in another order, and only there", async () => {
     await throughMemshift(live, 'w8', 0, 55);
     const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
