@@ -25,6 +25,15 @@ export interface Settled {
 /** A request field as compared: absent, null and an empty object alike (a file keeps metadata only when truthy). */
 const spelt = (v: unknown): string => jsonbText(v === undefined || (isObject(v) && Object.keys(v).length === 0) ? null : v);
 
+/** A parked row's request as its agent sent it; undefined where it is not one (an emptied row matches nothing). */
+function requestOf(raw: Buffer): unknown {
+  try {
+    return pyLoads(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether `request` is the write that would add `element` to list `list` of `key` (each field the append sets, alike). */
 function writes(service: ServiceName, key: string, list: number, element: unknown[], request: Record<string, unknown>): boolean {
   const made = serviceOf(service).repair.append(key, list, element) as Record<string, unknown>;
@@ -45,7 +54,7 @@ export function parkedAtEnd(
 ): Settled | undefined {
   const lacking = notKept(service, primary, truth)?.record.lists;
   if (!lacking?.some((l) => l.length)) return undefined;
-  const requests = parked.map((p) => ({ id: p.id, request: pyLoads(p.request) }));
+  const requests = parked.map((p) => ({ id: p.id, request: requestOf(p.request) }));
   const ids: string[] = [];
   const lists: unknown[][][] = [];
   for (const [i, list] of truth.lists.entries()) {
