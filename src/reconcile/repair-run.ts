@@ -94,10 +94,10 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
  * remove from the only side known to hold it (`npm run chaos` seed 318: an interaction acknowledged at new-primary,
  * its copy to legacy parked, gone from the orchestrator after a repair with truth legacy at dual-write).
  */
-async function parkedTowardsTruth(r: RepairRun, key: string, now: SettledRead): Promise<string | undefined> {
+async function parkedTowardsTruth(r: RepairRun, table: OutboxTable, key: string, now: SettledRead): Promise<string | undefined> {
   const [truth, target] = [r.truth, other(r.truth)];
   if (!notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists.some((l) => l.length)) return undefined;
-  const n = await new OutboxTable(r.pool).parkedApplied(r.service, key, truth);
+  const n = await table.parkedApplied(r.service, key, truth);
   if (!n) return undefined;
   return (
     `${sideName(target)} holds elements ${sideName(truth)} lacks, and ${n} write(s) of the key applied there first ` +
@@ -111,6 +111,7 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
   const now = seen.read!;
   const target = other(r.truth);
   const holds = new KeyHolds(r.pool, { leaseMs: r.holdLeaseMs });
+  const table = new OutboxTable(r.pool);
   const heldOn = (side: Side): HeldSync => {
     const writer = r.writers[side];
     if (!writer) throw new Error(`repair needs a write path to the ${side} side`);
@@ -147,7 +148,6 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
   const settle = async (key: string): Promise<number> => {
     const [truth, mine] = [now[r.truth].get(key), now[target].get(key)];
     if (!truth || !mine || !r.writers[r.truth]) return 0;
-    const table = new OutboxTable(r.pool);
     const parked = await table.parkedUnknown(r.service, key, r.truth);
     const found = parked.length ? parkedAtEnd(r.service, truth, mine, parked, r.toleranceS) : undefined;
     if (!found) return 0;
@@ -170,7 +170,7 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
       return;
     }
     try {
-      const parked = await parkedTowardsTruth(r, d.key, now);
+      const parked = await parkedTowardsTruth(r, table, d.key, now);
       if (parked) throw new RepairError(parked);
       const settled = await settle(d.key);
       if (settled) d.settled = settled;
