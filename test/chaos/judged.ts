@@ -89,6 +89,21 @@ export async function parkedUnknowable(url: string, agent: Agent): Promise<Set<s
   return new Set(rows.map((r) => named(JSON.parse(r.request) as Record<string, unknown>)));
 }
 
+/**
+ * The outbox's rows of the agent's key made from `fromS` to `toS` seconds after the load began (`startedAt`, epoch ms),
+ * their times counted the same way: for looking into a stale read (where a copy of its write was when it was read).
+ */
+export async function rowsBetween(url: string, agent: Agent, startedAt: number, fromS: number, toS: number): Promise<string> {
+  const rows = await queryOnce<Record<string, unknown>>(
+    url,
+    `SELECT seq, side, status, attempts, primary_ok, primary_unknown, last_error, created_at, acked_at, updated_at FROM outbox
+      WHERE service = $1 AND key = $2 AND created_at BETWEEN $3 AND $4 ORDER BY seq`,
+    [agent.service, agent.key, new Date(startedAt + fromS * 1000), new Date(startedAt + toS * 1000)],
+  );
+  const at = (v: unknown) => (v instanceof Date ? `${((v.getTime() - startedAt) / 1000).toFixed(2)}s` : '-');
+  return rows.map((r) => `  ${JSON.stringify({ ...r, created_at: at(r.created_at), acked_at: at(r.acked_at), updated_at: at(r.updated_at) })}`).join('\n');
+}
+
 /** `wanted` (acknowledged records) in their order among the acknowledged ones of a side's `records`, and none there twice. */
 function inOrder(side: string, records: string[], wanted: string[], counted: (r: string) => boolean): string[] {
   const kept = records.filter(counted);

@@ -29,7 +29,7 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, sentBy, sidesOf } from './judged.js';
+import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, rowsBetween, sentBy, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -212,8 +212,14 @@ it.each(SEEDS)(
                 .map(sentBy(agent))
                 .join(', ');
         };
-        for (const r of agent.staleReads)
+        for (const r of agent.staleReads) {
           console.log(`${agent.key}: ${r} stale when read (${agent.staleReadsSent.get(r)}); legacy: ${around(legacy, r)}; new: ${around(fresh, r)}`);
+          // The key's rows from a few seconds before the write to a few after the read (seed 385: the write since cleared).
+          const sent = agent.sentAt.get(r) ?? 0;
+          console.log(
+            `${agent.key}: its outbox rows made from 3 s before ${r} was sent to 3 s after the read\n${await rowsBetween(url, agent, load.startedAt, sent - 3, agent.staleReadsAt.get(r)! + 3)}`,
+          );
+        }
       }
     }
     if (RECONCILE) problems.push(...(await reconciled(stack, flagsFile, SERVICES, load.agents)));

@@ -21,6 +21,8 @@ export interface Agent {
   staleReads: string[];
   /** For each stale read-back's record: when the read was sent (seconds after the load started) and the front it went to. */
   staleReadsSent: Map<string, string>;
+  /** For each stale read-back's record: when the read was sent, in seconds after the load started. */
+  staleReadsAt: Map<string, number>;
   /** Read-backs made, and those answered with an error (a refusal rather than a stale reply counts here), by the error's words. */
   reads: { made: number; failed: number; why: Map<string, number> };
 }
@@ -52,7 +54,8 @@ export class Load {
   /** When each acknowledgement came, all agents together. */
   private readonly ackTimes: number[] = [];
   private stopping = false;
-  private readonly startedAt = Date.now();
+  /** When the load began (epoch ms): the times it reports count from it. */
+  readonly startedAt = Date.now();
   private readonly running: Promise<void>[] = [];
 
   constructor(private readonly o: LoadOptions) {
@@ -69,6 +72,7 @@ export class Load {
           sentAt: new Map(),
           staleReads: [],
           staleReadsSent: new Map(),
+          staleReadsAt: new Map(),
           reads: { made: 0, failed: 0, why: new Map() },
         };
         this.agents.push(agent);
@@ -147,7 +151,8 @@ export class Load {
               if (!protocol.answered(r)) return false;
               if (!stale(agent, protocol, r, last, erred)) return true;
               agent.staleReads.push(last);
-              agent.staleReadsSent.set(last, `read sent at ${((readAt - this.startedAt) / 1000).toFixed(1)}s to ${endpoint}`);
+              agent.staleReadsAt.set(last, (readAt - this.startedAt) / 1000);
+              agent.staleReadsSent.set(last, `read sent at ${agent.staleReadsAt.get(last)!.toFixed(1)}s to ${endpoint}`);
               return true;
             },
             (error) => agent.reads.why.set(error, (agent.reads.why.get(error) ?? 0) + 1),
