@@ -66,6 +66,18 @@ async function withGap(live: LiveStack, session: string, side: 'new' | 'legacy',
 /** `session #from` .. as written, `count` of them. */
 const numbered = (session: string, from: number, count: number) => Array.from({ length: count }, (_, i) => `${session} #${from + i}`);
 
+/**
+ * A copy of `request` towards `side` parked as the outbox parks one whose outcome ContextualMemoryAgent cannot show: a
+ * row as the store holds it (the test's own, not the outbox's code). `primaryOk`: applied on its primary (true), or its
+ * outcome there unknown (null).
+ */
+const parkCopy = (live: LiveStack, side: 'new' | 'legacy', request: LegacyRequest, primaryOk: true | null) =>
+  live.store.pool.query(
+    `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, primary_unknown, last_error)
+     VALUES (gen_random_uuid(), $1, $2, 1000000, 'add_interaction', $3, $4, 'dead', $5, $6, 'outcome unknown: parked for reconciliation')`,
+    [SERVICE, request.session_id, side, Buffer.from(JSON.stringify(request)), primaryOk, primaryOk === null],
+  );
+
 const counts = (r: ReconcileResult) => ({ differing: r.run.differing, repaired: r.run.repaired, failed: r.run.repairFailed });
 
 const reconcile = async (live: LiveStack, repair: boolean) => {
@@ -160,20 +172,14 @@ describe('at new-primary (truth: the orchestrator)', () => {
 
   it("gives the orchestrator the interaction at legacy's end whose copy to it is parked, unknown on legacy: found applied there, its row done", async () => {
     // Served on legacy first (at a stage writing it first), its agent unanswered and no late reply heard: its copy to the
-    // orchestrator parked with legacy's outcome unknown (seed 358, each contextual agent's last write). A row as the
-    // store holds it: the test's own, not the outbox's code. Then one more the same way, among later ones: not at the end.
-    const parkedCopy = (session: string, content: string) =>
-      live.store.pool.query(
-        `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, primary_unknown, last_error)
-         VALUES (gen_random_uuid(), $1, $2, 1000000, 'add_interaction', 'new', $3, 'dead', NULL, true, 'outcome unknown on its primary: parked')`,
-        [SERVICE, session, Buffer.from(JSON.stringify(interaction(session, content)))],
-      );
+    // orchestrator parked with legacy's outcome unknown (seed 358, each contextual agent's last write). Then one more the
+    // same way, among later ones: not at the end.
     await throughMemshift(live, 'w15', 0, 55);
     await onlyOn(live, 'legacy', interaction('w15', 'unknown on legacy'));
-    await parkedCopy('w15', 'unknown on legacy');
+    await parkCopy(live, 'new', interaction('w15', 'unknown on legacy'), null);
     await throughMemshift(live, 'w16', 0, 55);
     await onlyOn(live, 'legacy', interaction('w16', 'unknown on legacy'));
-    await parkedCopy('w16', 'unknown on legacy');
+    await parkCopy(live, 'new', interaction('w16', 'unknown on legacy'), null);
     await throughMemshift(live, 'w16', 55, 2);
     // Written a while before the run, as the chaos probe's reconciliation finds them (not writes on their way).
     await live.store.pool.query(`UPDATE outbox SET created_at = created_at - interval '1 minute' WHERE key IN ('w15', 'w16')`);
@@ -287,12 +293,8 @@ describe('at dual-write (truth: legacy)', () => {
     await onlyOn(live, 'new', interaction('w12', 'only new'));
     await throughMemshift(live, 'w12', 5, 2);
     // Its copy to legacy parked as the outbox parks one whose outcome ContextualMemoryAgent cannot show (seed 318: written
-    // at new-primary, the repair at dual-write). A row as the store holds it: the test's own, not the outbox's code.
-    await live.store.pool.query(
-      `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, last_error)
-       VALUES (gen_random_uuid(), $1, 'w12', 1000000, 'add_interaction', 'legacy', $2, 'dead', true, 'outcome unknown: parked for reconciliation')`,
-      [SERVICE, Buffer.from(JSON.stringify(interaction('w12', 'only new')))],
-    );
+    // at new-primary, the repair at dual-write).
+    await parkCopy(live, 'legacy', interaction('w12', 'only new'), true);
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 1, repaired: 0, failed: 1 });
     expect(first.differences[0]!.unrepaired).toMatch(/1 write\(s\) of the key applied there first have their copies to legacy parked.*repair with truth new/);
@@ -310,11 +312,7 @@ describe('at dual-write (truth: legacy)', () => {
     // #6's copy to legacy parked, though it landed there (its outcome unknown then): the orchestrator holds nothing legacy
     // lacks, so nothing a repair from legacy would remove. Counted by the metadata's spelling, every code interaction
     // looked like one legacy lacked, and the repair was refused (seed 343).
-    await live.store.pool.query(
-      `INSERT INTO outbox (id, service, key, seq, action, side, request, status, primary_ok, last_error)
-       VALUES (gen_random_uuid(), $1, 'w14', 1000000, 'add_interaction', 'legacy', $2, 'dead', true, 'outcome unknown: parked for reconciliation')`,
-      [SERVICE, Buffer.from(JSON.stringify(interaction('w14', 'w14 #6', 'code')))],
-    );
+    await parkCopy(live, 'legacy', interaction('w14', 'w14 #6', 'code'), true);
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     expect(onNew(live, 'w14')).toEqual([...numbered('w14', 0, 5), 'only legacy', 'w14 #5', 'w14 #6']);
