@@ -152,9 +152,10 @@ export async function repairDifferences(r: RepairRun, differences: Difference[],
     const found = parked.length ? parkedAtEnd(r.service, truth, mine, parked, r.toleranceS) : undefined;
     if (!found) return 0;
     await rewriteTruth(key, found.record, truth, `writes whose copies to ${sideName(r.truth)} are parked at its end`);
-    await table.settleParked(found.ids, `found on ${sideName(target)} by a repair, which copied it`);
+    // A row retried meanwhile (no longer parked) is left as it is: its claim finds its primary's outcome unknown and parks it again.
+    const marked = await table.settleParked(found.ids, `found on ${sideName(target)} by a repair, which copied it`);
     log.warn(
-      { service: r.service, key, truth: r.truth, writes: found.ids.length },
+      { service: r.service, key, truth: r.truth, writes: found.ids.length, rowsMarkedDone: marked },
       `parked copies found applied on the ${target} side: the truth's side took them`,
     );
     return found.ids.length;
