@@ -201,9 +201,9 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   }));
   const probes = [...legacyProbes, ...newProbes];
 
-  // Any one backend of a side answering its health check means that side is back.
+  // Any one backend of a side answering its health check within its leg's deadline (as /healthz) means that side is back.
   const answers = async (side: Side) => {
-    const calls = (side === 'legacy' ? legacyProbes : newProbes).map((p) => p.leg.call(p.probe, { timeoutMs: 1000 }));
+    const calls = (side === 'legacy' ? legacyProbes : newProbes).map((p) => p.leg.call(p.probe));
     return (await Promise.allSettled(calls)).some((r) => r.status === 'fulfilled');
   };
 
@@ -223,7 +223,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     bodyLimitBytes: config.http.bodyLimitBytes,
     handle,
     // The store down pauses durable secondary writes (held in memory) but not the agents: degraded.
-    health: new HealthChecker(probes, undefined, [{ name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => storeAnswers(store) }]),
+    health: new HealthChecker(probes, [{ name: 'state store', critical: () => false, endpoint: 'postgresql', check: () => storeAnswers(store) }]),
     isReady: () => ready,
     metricsText: () => telemetry.metricsText(),
   });

@@ -2,7 +2,9 @@
  * Backend health for /healthz: every legacy service and the orchestrator probed with a cheap request
  * through its own leg. A backend agents are served by down means agents fail (unhealthy); one only the
  * migration needs down (the new side before new-primary, legacy from then on, the state store) means the
- * migration is paused but agents are served (degraded). A hung backend counts as down at the probe's timeout.
+ * migration is paused but agents are served (degraded). A hung backend counts as down at its leg's own deadline: a
+ * shorter one would take a slow backend that still answers calls in time for a dead one, and the breaker, counting the
+ * probes' timeouts, would then refuse the agents' calls (polled /healthz opened it in front of a 1.2 s orchestrator).
  */
 import type { Leg } from '../legs/types.js';
 import { LegError } from '../legs/types.js';
@@ -44,8 +46,9 @@ export interface HealthCondition {
 export class HealthChecker {
   constructor(
     private readonly backends: ProbedBackend[],
-    private readonly timeoutMs = 1000,
     private readonly conditions: HealthCondition[] = [],
+    /** How long a condition (the store) may take to answer. */
+    private readonly conditionTimeoutMs = 1000,
   ) {}
 
   async check(): Promise<HealthReport> {
@@ -61,7 +64,7 @@ export class HealthChecker {
     const started = performance.now();
     try {
       // Any reply proves the service is alive, even an "Unknown action" error from one without health_check.
-      await b.leg.call(b.probe, { timeoutMs: this.timeoutMs });
+      await b.leg.call(b.probe);
       return { ok: true, endpoint: b.leg.endpoint, latency_ms: round(performance.now() - started), breaker: b.leg.stats().breaker };
     } catch (err) {
       const error = err instanceof LegError ? `${err.failure}: ${err.message}` : String(err);
@@ -72,7 +75,7 @@ export class HealthChecker {
   private async verify(c: HealthCondition): Promise<BackendHealth> {
     const started = performance.now();
     try {
-      await withDeadline(c.check(), this.timeoutMs, () => new Error(`no answer within ${this.timeoutMs} ms`));
+      await withDeadline(c.check(), this.conditionTimeoutMs, () => new Error(`no answer within ${this.conditionTimeoutMs} ms`));
       return { ok: true, endpoint: c.endpoint, latency_ms: round(performance.now() - started), breaker: 'n/a' };
     } catch (err) {
       return { ok: false, endpoint: c.endpoint, latency_ms: null, breaker: 'n/a', error: err instanceof Error ? err.message : String(err) };

@@ -1,5 +1,10 @@
-/** /healthz follows the stage: legacy hung is unhealthy while agents depend on it, degraded once it is only the secondary. */
+/**
+ * /healthz follows the stage: legacy hung is unhealthy while agents depend on it, degraded once it is only the secondary;
+ * a slow backend that still answers calls in time is healthy, however often /healthz is polled.
+ */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { waitUntil } from '../outbox/support.js';
+import { requestOnce } from '../support/zmq-client.js';
 import { flagName } from '../../src/flags/names.js';
 import { startMigrationStack, type MigrationStack } from '../support/migration.js';
 
@@ -16,7 +21,7 @@ afterAll(async () => {
 
 const health = async () => {
   const res = await fetch(`${stack.proxy.httpUrl}/healthz`);
-  return { code: res.status, body: (await res.json()) as { status: string; backends: Record<string, { ok: boolean }> } };
+  return { code: res.status, body: (await res.json()) as { status: string; backends: Record<string, { ok: boolean; breaker: string }> } };
 };
 
 /** /healthz while `target` hangs. */
@@ -49,5 +54,24 @@ it('at new-primary the orchestrator down is unhealthy: agents write there first'
     expect((await health()).body.status).toBe('unhealthy');
   } finally {
     await stack.sims.up('orchestrator');
+  }
+});
+
+it("an orchestrator slower than a second but within its calls' deadline is healthy, and polling /healthz does not open its breaker", async () => {
+  // Back from the test before, if it ran.
+  await waitUntil(async () => (await health()).body.status === 'healthy', 20_000, 'healthy to begin with');
+  // 1.3 s per call, under the 2 s deadline: agents are answered. Probes with a shorter deadline of their own took it
+  // for dead, and their timeouts, counted by the breaker, refused the agents' calls.
+  await stack.sims.applyFaults('orchestrator', { latencyMs: 1_300 });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const { body } = await health();
+      expect(body.backends.orchestrator).toMatchObject({ ok: true, breaker: 'closed' });
+      expect(body.status).toBe('healthy');
+    }
+    const reply = await requestOnce(stack.proxy.fronts['session-memory']!, { action: 'create_session', session_id: 'slow-orchestrator', user_id: 'u' }, 15_000);
+    expect(JSON.parse(reply.toString('utf8'))).toMatchObject({ status: 'success' });
+  } finally {
+    await stack.sims.applyFaults('orchestrator', { latencyMs: 0 });
   }
 });
