@@ -139,6 +139,11 @@ export class Outbox implements SecondaryWrites {
   private reordered = 0;
   private lastParked = 0;
   private file: HeldFile | undefined;
+  /**
+   * Keys (towardsKey) with a write an earlier process held (replayed) not yet known landed: the store's answer that
+   * none of the key's writes is on its way there lets one go. As many as were replayed at most.
+   */
+  private readonly replayedKeys = new Set<string>();
   /** The file has lines the store may not have taken yet: emptied once the held writes are stored. */
   private fileHolds = false;
   /** The file's last emptying, which its closing waits for. */
@@ -270,12 +275,18 @@ export class Outbox implements SecondaryWrites {
    * (at once while intents are held for the store's return: not a wait on the request path).
    */
   private async keyAsked(service: ServiceName, key: string, side: Side, ask: StoreAsk, untold: () => boolean): Promise<boolean> {
-    if (this.buffer.holds(towardsKey(side, service, cleanText(key)))) return true;
-    if (!this.storeUp) return untold();
+    const towards = towardsKey(side, service, cleanText(key));
+    if (this.buffer.holds(towards)) return true;
+    // An earlier process's held write of the key (replayed) is on its way while the store cannot tell: that process wrote
+    // the key first to the other side, as this one's own writes count here (runner.copying).
+    const cannotTell = () => this.replayedKeys.has(towards) || untold();
+    if (!this.storeUp) return cannotTell();
     try {
-      return await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
+      const some = await storeWithin(ask(cleanText(key)), this.o.config.intentTimeoutMs);
+      if (!some) this.replayedKeys.delete(towards);
+      return some;
     } catch {
-      return untold();
+      return cannotTell();
     }
   }
 
@@ -392,7 +403,10 @@ export class Outbox implements SecondaryWrites {
       if (Date.now() - intent.createdAt.getTime() > this.o.config.retainDoneMs)
         this.lose(intent, 'held by an earlier process longer ago than outbox.retainDoneMs', undefined, done);
       else if (!this.buffer.push({ intent, done, replayed: true })) this.lose(intent, 'the in-memory queue is full', undefined, done);
-      else count++;
+      else {
+        this.replayedKeys.add(towardsKey(intent.side, intent.service, intent.key));
+        count++;
+      }
     }
     this.fileHolds = true;
     log.warn({ count }, 'writes an earlier process held while the state store was away read from outbox.heldFile: stored before any taken since');
