@@ -155,6 +155,13 @@ function byCreation(a: OrchestratorMemory, b: OrchestratorMemory): number {
  */
 export class SessionRegistry {
   private readonly busy = new Map<string, Promise<string>>();
+  /**
+   * Sessions made whose mapping the store did not take (it went away between the two), by legacy key, with when: the
+   * key's next first use maps that one rather than make another, which would leave the first behind, empty (a copy
+   * retried once the store is back). Only for a while, and let go once the key is found mapped or forgotten, lest a
+   * session since mapped and ended by another process be taken up again.
+   */
+  private readonly unmapped = new Map<string, { sessionId: string; at: number }>();
 
   constructor(
     private readonly client: OrchestratorClient,
@@ -172,19 +179,44 @@ export class SessionRegistry {
   ensure(legacyKey: string, payload: Json): Promise<string> {
     const pending = this.busy.get(legacyKey);
     if (pending) return pending;
-    const next = (async () => (await this.ids.get(this.service, legacyKey)) ?? this.create(legacyKey, payload))().finally(() => this.busy.delete(legacyKey));
+    const next = (async () => {
+      const mapped = await this.ids.get(this.service, legacyKey);
+      if (mapped === undefined) return this.create(legacyKey, payload);
+      this.unmapped.delete(legacyKey);
+      return mapped;
+    })().finally(() => this.busy.delete(legacyKey));
     this.busy.set(legacyKey, next);
     return next;
   }
 
   forget(legacyKey: string): Promise<void> {
+    this.unmapped.delete(legacyKey);
     return this.ids.delete(this.service, legacyKey);
   }
 
   private async create(legacyKey: string, payload: Json): Promise<string> {
+    const made = this.unmapped.get(legacyKey);
+    const sessionId = made && Date.now() - made.at < UNMAPPED_KEPT_MS ? made.sessionId : await this.made(payload);
+    try {
+      // Another replica may have mapped the key first: its session is the one every later request uses.
+      const mapped = await this.ids.set(this.service, legacyKey, sessionId);
+      this.unmapped.delete(legacyKey);
+      return mapped;
+    } catch (err) {
+      this.unmapped.delete(legacyKey);
+      this.unmapped.set(legacyKey, { sessionId, at: Date.now() });
+      if (this.unmapped.size > UNMAPPED_MAX) this.unmapped.delete(this.unmapped.keys().next().value!);
+      throw err;
+    }
+  }
+
+  private async made(payload: Json): Promise<string> {
     const data = await this.client.call('create_session', undefined, payload);
     if (typeof data.session_id !== 'string') throw new OrchestratorError('internal_error', 'create_session returned no session_id');
-    // Another replica may have mapped the key first: its session is the one every later request uses.
-    return this.ids.set(this.service, legacyKey, data.session_id);
+    return data.session_id;
   }
 }
+
+/** How long a session made but not mapped is taken up by its key's next first use, and how many are kept. */
+const UNMAPPED_KEPT_MS = 60_000;
+const UNMAPPED_MAX = 10_000;
