@@ -14,7 +14,7 @@ import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { Relay } from '../support/relay.js';
 import { startSims } from '../support/stack.js';
-import { startSessionProxy } from '../support/session-proxy.js';
+import { startSessionProxy, stopOrKill } from '../support/session-proxy.js';
 import { requestOnce } from '../support/zmq-client.js';
 import { dualWriteFlags, legacyContents, newRecords, queryOnce, waitUntil } from './support.js';
 
@@ -38,7 +38,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   relay?.thaw();
-  await child?.stop();
+  // Not this test's subject: a shutdown that hangs (CI run 263, once, beside the suite) is printed and killed.
+  if (child) await stopOrKill(child);
   await relay?.close();
   await dualWrite?.dispose();
   await newPrimary?.dispose();
