@@ -24,7 +24,7 @@ import { STAGE_PLANS } from './flags/stage.js';
 import type { Store } from './store/index.js';
 import { ZmqFront } from './fronts/zmq-front.js';
 import { buildHttpFront } from './fronts/http-front.js';
-import { HealthChecker, type ProbedBackend } from './fronts/health.js';
+import { HealthChecker, probe, type ProbedBackend } from './fronts/health.js';
 import { Outbox } from './outbox/outbox.js';
 import { barrierPingsFor, primaryBudgetMs } from './outbox/resolve.js';
 import { fleetSettingsFor } from './outbox/fleet.js';
@@ -202,10 +202,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
   const probes = [...legacyProbes, ...newProbes];
 
   // Any one backend of a side answering its health check within its leg's deadline (as /healthz) means that side is back.
-  const answers = async (side: Side) => {
-    const calls = (side === 'legacy' ? legacyProbes : newProbes).map((p) => p.leg.call(p.probe));
-    return (await Promise.allSettled(calls)).some((r) => r.status === 'fulfilled');
-  };
+  const answers = async (side: Side) => (await Promise.all((side === 'legacy' ? legacyProbes : newProbes).map(probe))).some((h) => h.ok);
 
   const fronts = services.map(
     (service) =>

@@ -43,6 +43,19 @@ export interface HealthCondition {
   check(): Promise<unknown>;
 }
 
+/** One backend's health: its probe sent through its own leg, so a hung one is down at that leg's deadline. */
+export async function probe(b: ProbedBackend): Promise<BackendHealth> {
+  const started = performance.now();
+  try {
+    // Any reply proves the service is alive, even an "Unknown action" error from one without health_check.
+    await b.leg.call(b.probe);
+    return { ok: true, endpoint: b.leg.endpoint, latency_ms: round(performance.now() - started), breaker: b.leg.stats().breaker };
+  } catch (err) {
+    const error = err instanceof LegError ? `${err.failure}: ${err.message}` : String(err);
+    return { ok: false, endpoint: b.leg.endpoint, latency_ms: null, breaker: b.leg.stats().breaker, error };
+  }
+}
+
 export class HealthChecker {
   constructor(
     private readonly backends: ProbedBackend[],
@@ -53,23 +66,11 @@ export class HealthChecker {
 
   async check(): Promise<HealthReport> {
     const named = [...this.backends, ...this.conditions];
-    const results = await Promise.all([...this.backends.map((b) => this.probe(b)), ...this.conditions.map((c) => this.verify(c))]);
+    const results = await Promise.all([...this.backends.map(probe), ...this.conditions.map((c) => this.verify(c))]);
     const backends = Object.fromEntries(named.map((b, i) => [b.name, results[i]!]));
     const down = named.filter((_, i) => !results[i]!.ok);
     const status: HealthStatus = down.some((b) => b.critical()) ? 'unhealthy' : down.length ? 'degraded' : 'healthy';
     return { status, backends, details: down.length ? { reason: `unreachable: ${down.map((b) => b.name).join(', ')}` } : {} };
-  }
-
-  private async probe(b: ProbedBackend): Promise<BackendHealth> {
-    const started = performance.now();
-    try {
-      // Any reply proves the service is alive, even an "Unknown action" error from one without health_check.
-      await b.leg.call(b.probe);
-      return { ok: true, endpoint: b.leg.endpoint, latency_ms: round(performance.now() - started), breaker: b.leg.stats().breaker };
-    } catch (err) {
-      const error = err instanceof LegError ? `${err.failure}: ${err.message}` : String(err);
-      return { ok: false, endpoint: b.leg.endpoint, latency_ms: null, breaker: b.leg.stats().breaker, error };
-    }
   }
 
   private async verify(c: HealthCondition): Promise<BackendHealth> {
