@@ -6,7 +6,7 @@
  */
 import type { useChildStack } from '../hangs/support.js';
 import type { Agent } from '../hangs/load.js';
-import { newDecisions, newRecords, snapshotsOf, type WrittenService } from '../hangs/records.js';
+import { legacyRecords, memoriesOf, newDecisions, newRecords, snapshotsOf, type WrittenService } from '../hangs/records.js';
 import { numberOf, sentBy } from './judged.js';
 
 export async function reconciled(
@@ -18,10 +18,14 @@ export async function reconciled(
   await stack.sims().flush();
   const flags = ['--set', `flags.file=${flagsFile}`];
   const problems: string[] = [];
+  // For looking into a write a repair took: each side's records of the key as the repair found them.
+  const beforeRepair = new Map<string, { legacy: string[]; fresh: string[] }>();
   for (const service of services) {
     const found = await stack.reconcile(service, [...flags, '--show-values']);
     console.log(found.output);
     if (found.code === 0) continue;
+    for (const agent of agents.filter((a) => a.service === service))
+      beforeRepair.set(agent.key, { legacy: legacyRecords(stack.sims(), agent), fresh: newRecords(stack.sims(), agent) });
     const repair = await stack.reconcile(service, ['--repair', ...flags]);
     console.log(repair.output);
     const named = (why: RegExp) => [...repair.output.matchAll(new RegExp(`^ {2}\\w+ +(\\S+).*\\n {4}not repaired: .*${why.source}`, 'gm'))].map((m) => m[1]!);
@@ -43,10 +47,15 @@ export async function reconciled(
     // Owed: every acknowledged write no clear came after (one the agent was told had failed may have landed).
     const lastClear = Math.max(-1, ...[...agent.cleared].map(numberOf));
     const gone = agent.acked.filter((r) => !agent.cleared.has(r) && numberOf(r) > lastClear && !held.has(r));
-    if (gone.length)
-      problems.push(
-        `${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).map(sentBy(agent)).join(', ')} ...)`,
-      );
+    if (!gone.length) continue;
+    const tail = (records: string[] | undefined) => JSON.stringify(records?.slice(-60));
+    const before = beforeRepair.get(agent.key);
+    console.log(
+      `${agent.key}: the newest records before the repairs: legacy ${tail(before?.legacy)}, orchestrator ${tail(before?.fresh)}; after, orchestrator ${tail(newRecords(stack.sims(), agent))}; the orchestrator's memories of the first gone ${JSON.stringify(memoriesOf(stack.sims(), agent, gone.slice(0, 3)))}`,
+    );
+    problems.push(
+      `${agent.key}: ${gone.length} acknowledged writes gone from the orchestrator after the repairs (${gone.slice(0, 3).map(sentBy(agent)).join(', ')} ...)`,
+    );
   }
   return problems;
 }

@@ -38,6 +38,23 @@ function activeRecords(sims: SimHandle, agent: Keyed, decisions: boolean): strin
     );
 }
 
+/** For looking into a lost write: the orchestrator's memories of the key holding one of `texts`, live or not, and its sessions. */
+export function memoriesOf(sims: SimHandle, agent: Keyed, texts: readonly string[]): { sessions: string[]; memories: unknown[] } {
+  const ids = sessionIds(sims, agent);
+  const memories = [...sims.models.orchestrator.memories.values()]
+    .filter((m) => ids.has(m.session_id) && texts.includes(String(m.content.text)))
+    .map(({ memory_id, session_id, seq, created_at, updated_at, is_active, content }) => ({
+      memory_id,
+      session_id,
+      seq,
+      created_at,
+      updated_at,
+      is_active,
+      content,
+    }));
+  return { sessions: [...ids], memories };
+}
+
 /** The key's active records on the orchestrator simulator (every session it has for the key), in insertion order; no decisions. */
 export const newRecords = (sims: SimHandle, agent: Keyed): string[] => activeRecords(sims, agent, false);
 
