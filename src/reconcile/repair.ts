@@ -75,20 +75,28 @@ export async function syncKey(
    * its newest `drop`, which go (a side keeping the history before them removes them, `dropNewest`); the rest of the
    * truth is appended then. Elements may fall only where the legacy service keeps a list's newest `retain` (both sides
    * are read so) and the truth's are that many: the appends move the window past them (all of them, the truth's whole
-   * window written again). Most elements kept first, then the fewest fallen but for the side's ones stamped before the
-   * truth's first, history its window says nothing of (seed 312 lost one so). Undefined where they cannot meet.
+   * window written again). Most elements alike in all but time first (copies stamped when a slow acknowledgement was
+   * seen, past the tolerance, still place the window: seed 444 lost the side's one before it so), then most kept, then
+   * the fewest fallen but for the side's ones stamped before the truth's first, history its window says nothing of
+   * (seed 312 lost one so). Undefined where they cannot meet.
    */
   const meeting = (i: number, mine: unknown[][], list: unknown[][]): { fall: number; drop: number } | undefined => {
     const retain = shape.lists[i]?.retain;
     const full = list.length === retain;
     const dropping = writer.dropNewest !== undefined && retain !== undefined && (full || mine.length < retain);
     const history = (fall: number) => fall > 0 && list.length > 0 && olderThan(mine[fall - 1]!, list[0]!);
-    let best: { fall: number; drop: number; kept: number } | undefined;
+    const run = (fall: number, from: number, tolerance: number) => {
+      let n = from;
+      while (fall + n < mine.length && n < list.length && sameElement(service, i, mine[fall + n]!, list[n]!, tolerance)) n++;
+      return n;
+    };
+    let best: { fall: number; drop: number; kept: number; aligned: number } | undefined;
     for (let fall = 0; fall <= (full ? mine.length : 0); fall++) {
-      let kept = 0;
-      while (fall + kept < mine.length && kept < list.length && sameElement(service, i, mine[fall + kept]!, list[kept]!, toleranceS)) kept++;
+      const kept = run(fall, 0, toleranceS);
+      const aligned = run(fall, kept, Number.POSITIVE_INFINITY);
       const drop = mine.length - fall - kept;
-      if ((drop === 0 || dropping) && (!best || kept > best.kept || (kept === best.kept && history(fall)))) best = { fall, drop, kept };
+      const better = !best || aligned > best.aligned || (aligned === best.aligned && (kept > best.kept || (kept === best.kept && history(fall))));
+      if ((drop === 0 || dropping) && better) best = { fall, drop, kept, aligned };
     }
     return best && { fall: best.fall, drop: best.drop };
   };
