@@ -51,7 +51,8 @@ export function landedSince(before: CanonicalRecord | undefined, now: CanonicalR
 
 /**
  * `truth` followed, in each timed list, by what `current` holds after the truth's newest element: the newest
- * elements stamped later than it, after its copy there if it has one (and later than the copy); in a list the truth
+ * elements stamped later than it, after its copy there if it has one (and later than the copy), none of them a copy of
+ * one of the truth's elements (`copiesOf`); in a list the truth
  * holds nothing of, those stamped later than its newest element of any list. A truth read
  * before live writes of the key landed on the side thus keeps them; one that already holds them finds their copies
  * and adds nothing; an element not newer (a stray one, a changed one) is not kept.
@@ -75,12 +76,39 @@ export function withNewer(service: ServiceName, truth: CanonicalRecord, current:
     // A live write's copy is stamped when memshift saw its primary acknowledge it, later than the primary's own stamp:
     // past the tolerance (a slow answer), it is the first element alike in all but time and not stamped before it.
     if (last && copy < 0) copy = mine.findIndex((e) => !stampedBefore(e, last, toleranceS) && sameElement(service, i, e, last, Number.POSITIVE_INFINITY));
-    const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!));
+    // A copy of one of the truth's elements stamped late (its primary answered slowly) is no write that landed since,
+    // though stamped after the truth's newest where the side lacks that one.
+    const copies = copiesOf(mine, list, toleranceS);
+    const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!)) && !copies.has(e);
     let from = mine.length;
     while (from > copy + 1 && newer(mine[from - 1]!)) from--;
     return from < mine.length ? [...list, ...mine.slice(from)] : list;
   });
   return { ...truth, lists };
+}
+
+/**
+ * The side's elements of a timed list that are copies of the truth's, matched in order: each alike one of them in all but
+ * time (as jsonb spells it) and not stamped before it, after the one the previous copy matched. In order, so that a live
+ * write repeating an older element's text, which the side lacks, is not taken for that element's copy.
+ */
+function copiesOf(mine: unknown[][], truth: unknown[][], toleranceS: number): Set<unknown[]> {
+  const at = new Map<string, number[]>();
+  truth.forEach((e, j) => {
+    const k = jsonbText(e.slice(0, -1));
+    const seen = at.get(k);
+    if (seen) seen.push(j);
+    else at.set(k, [j]);
+  });
+  const found = new Set<unknown[]>();
+  let from = 0;
+  for (const e of mine) {
+    const j = at.get(jsonbText(e.slice(0, -1)))?.find((j) => j >= from && !stampedBefore(e, truth[j]!, toleranceS));
+    if (j === undefined) continue;
+    found.add(e);
+    from = j + 1;
+  }
+  return found;
 }
 
 /** What a repair giving a side's extra writes up takes from it: elements, and its header where that goes too. */

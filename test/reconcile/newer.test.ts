@@ -35,3 +35,25 @@ it('finds the copy of the truth’s newest element stamped past the tolerance af
   const earlier = record([['user_query', 'b', null, 99.0], ...old.slice(0, 1), ['code', 'c', null, 104.0]], []);
   expect(withNewer(S, truth, earlier, 1).lists).toEqual([[...old, ['code', 'c', null, 104.0]], []]);
 });
+
+it('takes no late copy of one of the truth’s elements for a newer write where the side lacks the truth’s newest', () => {
+  // Legacy holds a, b, d; the orchestrator lacks d, and its copies of a and b were stamped 2 s late (slow answers), b's
+  // past d's own stamp: a copy, not a write that landed since, so nothing is kept after the truth (it was, doubled).
+  const truth = record([...old, ['user_query', 'd', null, 102.5]], []);
+  const current = record(
+    [
+      ['code', 'a', null, 102.5],
+      ['user_query', 'b', null, 103.5],
+      ['code', 'live', null, 104.0],
+    ],
+    [],
+  );
+  expect(withNewer(S, truth, current, 1).lists).toEqual([[...truth.lists[0]!, ['code', 'live', null, 104.0]], []]);
+});
+
+it('keeps a live write repeating the text of an older element the side lacks: after the copies in order, not one of them', () => {
+  // Legacy holds a, b; the orchestrator lost a's copy, holds b, then a live write of a's text again.
+  const truth = record(old, []);
+  const current = record([old[1]!, ['code', 'a', null, 105.0]], []);
+  expect(withNewer(S, truth, current, 1).lists).toEqual([[...old, ['code', 'a', null, 105.0]], []]);
+});

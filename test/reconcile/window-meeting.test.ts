@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { syncKey, type SideWriter } from '../../src/reconcile/repair.js';
+import { withNewer } from '../../src/reconcile/newer.js';
 import type { CanonicalRecord } from '../../src/services/records.js';
 import type { LegacyRequest } from '../../src/services/types.js';
 
@@ -41,6 +42,16 @@ describe('a windowed repair of a side stamped later than the truth', () => {
     const { writer, dropped, appended } = recording();
     await syncKey(SERVICE, 'k', record('legacy', window(1)), record('new', window(0, 2)), writer, 1);
     // #0 stays: at most #1-#49 go, and the truth's window is written after it.
+    expect(dropped).toEqual([49]);
+    expect(appended).toEqual(window(1).map((e) => e[1]));
+  });
+
+  it('keeps it where the truth is first given what the side holds newer (as a repair beside live writes does)', async () => {
+    // The side's copy of #49, stamped at #50's time and more, is no newer write: taken for one, the target outgrew the
+    // window and the repair cleared the key (this writer has no clear: it would throw).
+    const { writer, dropped, appended } = recording();
+    const current = record('new', window(0, 2));
+    await syncKey(SERVICE, 'k', withNewer(SERVICE, record('legacy', window(1)), current, 1), current, writer, 1);
     expect(dropped).toEqual([49]);
     expect(appended).toEqual(window(1).map((e) => e[1]));
   });
