@@ -78,8 +78,8 @@ export function withNewer(service: ServiceName, truth: CanonicalRecord, current:
     if (last && copy < 0) copy = mine.findIndex((e) => !stampedBefore(e, last, toleranceS) && sameElement(service, i, e, last, Number.POSITIVE_INFINITY));
     // A copy of one of the truth's elements stamped late (its primary answered slowly) is no write that landed since,
     // though stamped after the truth's newest where the side lacks that one.
-    const copies = copiesOf(mine, list, toleranceS);
-    const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!)) && !copies.has(e);
+    let copies: Set<unknown[]> | undefined;
+    const newer = (e: unknown[]) => newerThan(e, than) && (copy < 0 || newerThan(e, mine[copy]!)) && !(copies ??= copiesOf(mine, list, toleranceS)).has(e);
     let from = mine.length;
     while (from > copy + 1 && newer(mine[from - 1]!)) from--;
     return from < mine.length ? [...list, ...mine.slice(from)] : list;
@@ -93,17 +93,21 @@ export function withNewer(service: ServiceName, truth: CanonicalRecord, current:
  * write repeating an older element's text, which the side lacks, is not taken for that element's copy.
  */
 function copiesOf(mine: unknown[][], truth: unknown[][], toleranceS: number): Set<unknown[]> {
-  const at = new Map<string, number[]>();
+  // Per text, its places in the truth, and how many of them lie before the last match (passed for good).
+  const at = new Map<string, { places: number[]; passed: number }>();
   truth.forEach((e, j) => {
     const k = jsonbText(e.slice(0, -1));
     const seen = at.get(k);
-    if (seen) seen.push(j);
-    else at.set(k, [j]);
+    if (seen) seen.places.push(j);
+    else at.set(k, { places: [j], passed: 0 });
   });
   const found = new Set<unknown[]>();
   let from = 0;
   for (const e of mine) {
-    const j = at.get(jsonbText(e.slice(0, -1)))?.find((j) => j >= from && !stampedBefore(e, truth[j]!, toleranceS));
+    const alike = at.get(jsonbText(e.slice(0, -1)));
+    if (!alike) continue;
+    while (alike.passed < alike.places.length && alike.places[alike.passed]! < from) alike.passed++;
+    const j = alike.places.slice(alike.passed).find((j) => !stampedBefore(e, truth[j]!, toleranceS));
     if (j === undefined) continue;
     found.add(e);
     from = j + 1;
