@@ -97,10 +97,26 @@ export class LibpqClient extends pg.Client {
       onClose = () => reject(new Error('Connection terminated before it was made'));
       stream.once('close', onClose);
     });
-    const connected = Promise.race([this.prepare(), abandoned])
-      .finally(() => stream.off('close', onClose))
-      .then(() => super.connect());
+    // The client's own bound covers the question asked first (node-postgres's timer starts with its connect): a probe of
+    // a list's silent host gives up after the host's connect_timeout, not the question's own ASK_MS.
+    const boundMs = this.config.connectionTimeoutMillis || 0;
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<void>((_resolve, reject) => {
+      if (boundMs > 0) timer = setTimeout(() => reject(new Error('timeout expired')), boundMs).unref();
+    });
+    const connected = Promise.race([this.prepare(), abandoned, expired])
+      .finally(() => {
+        stream.off('close', onClose);
+        clearTimeout(timer);
+      })
+      .then(() => {
+        // What is left of the bound, for node-postgres's own timer.
+        if (boundMs > 0) (this as unknown as { _connectionTimeoutMillis: number })._connectionTimeoutMillis = Math.max(1, boundMs - (Date.now() - started));
+        return super.connect();
+      });
     abandoned.catch(() => undefined);
+    expired.catch(() => undefined);
     if (!callback) return connected;
     connected.then(() => callback(undefined as unknown as Error), callback);
   }
@@ -111,9 +127,9 @@ export class LibpqClient extends pg.Client {
       const c = await choose(this.config);
       Object.assign(this as { host: string; port: number }, { host: c.host, port: c.port });
     }
-    // A Unix socket never takes TLS (nor does libpq ask it to). A server not asked (out of reach): the connection's own
-    // attempt, with TLS, says why.
-    if (this.host.startsWith('/') || (this.libpq.preferTls && !(await takesTls(this.host, this.port).catch(() => true)))) {
+    // A Unix socket never takes TLS (nor does libpq ask it to). A server that did not answer fails the connection, as
+    // libpq's unanswered SSLRequest does, with why (out of reach, closed, silent).
+    if (this.host.startsWith('/') || (this.libpq.preferTls && !(await takesTls(this.host, this.port)))) {
       // No SSLRequest at all, as libpq after the server's N.
       (this as { ssl: boolean }).ssl = false;
       (this.connection as unknown as { ssl: boolean }).ssl = false;

@@ -4,14 +4,17 @@
  * server that requires TLS (RDS from PostgreSQL 15, Azure's flexible server), reached it here in plaintext and was
  * refused; `prefer` itself required TLS. Each server is asked once per process, before the first connection to it, with
  * an SSLRequest of its own (the handshake completed and the connection closed before any startup packet, which the
- * server does not log).
+ * server does not log). The question is the connection's first step, as libpq's SSLRequest is: unanswered, the
+ * connection fails with why, rather than guessing (a guess of TLS made a plaintext server that answered late refuse it
+ * with "The server does not support SSL connections": CI, a standby on a busy machine). The connection's own bound
+ * abandons it sooner (libpq-client.ts); ASK_MS only keeps a question no server answers from being shared for ever.
  */
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
 /** PostgreSQL's SSLRequest: length 8, code 80877103. */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
-const ASK_MS = 5_000;
+const ASK_MS = 30_000;
 
 /** Per host:port, whether it took TLS; an ask that failed (server down) is not kept: the next connection asks again. */
 const offered = new Map<string, Promise<boolean>>();
@@ -19,7 +22,7 @@ const offered = new Map<string, Promise<boolean>>();
 function asked(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host, port });
-    socket.setTimeout(ASK_MS, () => socket.destroy(new Error(`no answer to a TLS request from ${host}:${port} within ${ASK_MS} ms`)));
+    socket.setTimeout(ASK_MS, () => socket.destroy(new Error(`timeout: no answer to a TLS request from ${host}:${port} within ${ASK_MS} ms`)));
     socket.once('error', reject);
     // Closed before it answered (a server going down, a proxy refusing): not asked. After an answer, a no-op.
     socket.once('close', () => reject(new Error(`${host}:${port} closed the connection before answering a TLS request`)));
