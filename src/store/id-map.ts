@@ -42,7 +42,6 @@ export interface IdMapCacheOptions {
 
 export class PgIdMap implements IdMap {
   private readonly cache = new Map<string, { id: string; until: number }>();
-  private readonly creating = new Map<string, Promise<string>>();
   private readonly maxEntries: number;
   private readonly ttlMs: number;
   /** Counts deletes heard (and re-listens): a mapping read while one arrived may be the deleted one, and is not cached. */
@@ -165,20 +164,6 @@ export class PgIdMap implements IdMap {
        SELECT pg_notify('${CHANNEL}', $3) FROM d`,
       [service, storableKey(legacyKey), announced(cacheKey(service, legacyKey))],
     );
-  }
-
-  /**
-   * The mapping for a key, creating it with `create` when missing. Concurrent calls in this process for
-   * one key share a single creation. Across replicas two creations can race: the first mapping written
-   * is returned to both, and the loser's created session is left unused.
-   */
-  getOrCreate(service: ServiceName, legacyKey: string, create: () => Promise<string>): Promise<string> {
-    const key = cacheKey(service, legacyKey);
-    const pending = this.creating.get(key);
-    if (pending) return pending;
-    const work = (async () => (await this.get(service, legacyKey)) ?? this.claim(service, legacyKey, await create()))();
-    this.creating.set(key, work);
-    return work.finally(() => this.creating.delete(key));
   }
 
   private async uncachedGet(service: ServiceName, legacyKey: string): Promise<string | undefined> {

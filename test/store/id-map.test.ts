@@ -64,30 +64,6 @@ describe('id map', () => {
     expect(await rowsFor('s3')).toEqual([{ service: 'session-memory', id: won[0] }]);
   });
 
-  it('getOrCreate creates once for concurrent callers in one process', async () => {
-    let created = 0;
-    const create = async () => {
-      created += 1;
-      await new Promise((r) => setTimeout(r, 20));
-      return `orch-created-${created}`;
-    };
-    const ids = await Promise.all(Array.from({ length: 10 }, () => store.idMap.getOrCreate('session-memory', 's4', create)));
-    expect(created).toBe(1);
-    expect(new Set(ids)).toEqual(new Set(['orch-created-1']));
-    expect(await store.idMap.getOrCreate('session-memory', 's4', create)).toBe('orch-created-1');
-    expect(created).toBe(1);
-    expect(await rowsFor('s4')).toEqual([{ service: 'session-memory', id: 'orch-created-1' }]);
-  });
-
-  it('getOrCreate does not create when the mapping exists, and a failed creation can be retried', async () => {
-    await store.idMap.set('jarvis-memory', 'u5', 'orch-u5');
-    const fresh = new PgIdMap(store.pool);
-    expect(await fresh.getOrCreate('jarvis-memory', 'u5', () => Promise.reject(new Error('must not create')))).toBe('orch-u5');
-
-    await expect(fresh.getOrCreate('jarvis-memory', 'u6', () => Promise.reject(new Error('orchestrator down')))).rejects.toThrow('orchestrator down');
-    expect(await fresh.getOrCreate('jarvis-memory', 'u6', async () => 'orch-u6')).toBe('orch-u6');
-  });
-
   it('a delete by another replica reaches a listening cache at once: a session made again is written under its new id', async () => {
     const url = store.embedded!.url;
     const [a, b] = [new PgIdMap(store.pool, { listenUrl: url }), new PgIdMap(store.pool, { listenUrl: url })];
