@@ -11,6 +11,7 @@ import type { SimHandle, SimOptions, SimTarget } from '../../src/tools/sim/index
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
 import { servingEndpoints } from '../support/serving.js';
+import { stopOrKill } from '../support/stop-child.js';
 import { openRows as outboxRows, sleep, waitUntil } from '../outbox/support.js';
 import { legacyRecords, newRecords, type WrittenService } from './records.js';
 import { Load, type Agent } from './load.js';
@@ -172,7 +173,7 @@ class MemshiftChild {
   }
 
   stop(): Promise<void> {
-    return this.child?.stop() ?? Promise.resolve();
+    return this.child ? stopOrKill(this.child) : Promise.resolve();
   }
 }
 

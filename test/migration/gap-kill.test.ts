@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import pg from 'pg';
 import { readFile, writeFile } from 'node:fs/promises';
 import { startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
+import { stopOrKill } from '../support/stop-child.js';
 import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   url = await freshDatabaseUrl();
 }, 60_000);
 afterAll(async () => {
-  await child?.stop();
+  if (child) await stopOrKill(child);
   await flags?.dispose();
   await sims?.close();
 });

@@ -9,6 +9,7 @@ import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { startSims } from '../support/stack.js';
 import { startSessionProxy } from '../support/session-proxy.js';
+import { stopOrKill } from '../support/stop-child.js';
 import { collapse, describeOpenRows, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 let sims: SimHandle;
@@ -43,7 +44,7 @@ beforeAll(async () => {
   child = await startProxyChild();
 }, 60_000);
 afterAll(async () => {
-  await child?.stop();
+  if (child) await stopOrKill(child);
   await flagsFile?.dispose();
   await sims?.close();
 });

@@ -14,7 +14,8 @@ import type { SimHandle } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
 import { Relay } from '../support/relay.js';
 import { startSims } from '../support/stack.js';
-import { startSessionProxy, stopOrKill } from '../support/session-proxy.js';
+import { startSessionProxy } from '../support/session-proxy.js';
+import { stopOrKill } from '../support/stop-child.js';
 import { requestOnce } from '../support/zmq-client.js';
 import { dualWriteFlags, legacyContents, newRecords, queryOnce, waitUntil } from './support.js';
 

@@ -13,6 +13,7 @@ import { freshDatabaseUrl } from '../support/database.js';
 import { Relay } from '../support/relay.js';
 import { startSims } from '../support/stack.js';
 import { startSessionProxy } from '../support/session-proxy.js';
+import { stopOrKill } from '../support/stop-child.js';
 import { collapse, dualWriteFlags, legacyContents, newRecords, openRows, sleep, waitUntil, WriteLoad } from './support.js';
 
 let sims: SimHandle;
@@ -45,7 +46,7 @@ beforeAll(async () => {
   child = await startProxyChild();
 }, 60_000);
 afterAll(async () => {
-  await child?.stop();
+  if (child) await stopOrKill(child);
   await relay?.close();
   await flagsFile?.dispose();
   await sims?.close();
