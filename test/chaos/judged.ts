@@ -169,10 +169,12 @@ const loneDecisions = ({ decisions }: Sides, parked: Set<string>): string[] =>
   );
 
 /**
- * For looking into a failure: the agent's writes that one side holds and the other not, and the key's outbox rows
- * other than done ones (a finished row's request is scrubbed: its write is known by its times, not its text).
+ * For looking into a failure: the agent's writes that one side holds and the other not, the key's outbox rows other
+ * than done ones (a finished row's request is scrubbed: its write is known by its times, not its text), and every row
+ * of the key made within a second of each such write's send, done ones too (seed 564: a write on one side only, sent
+ * as its replica was killed, with no row left open).
  */
-export async function loneRows(url: string, agent: Agent, sides: Sides, parked: Set<string>): Promise<string> {
+export async function loneRows(url: string, agent: Agent, sides: Sides, parked: Set<string>, startedAt: number): Promise<string> {
   const lonely = [...lone(sides, legacyShare(agent, sides, parked).owed, parked), ...loneDecisions(sides, parked)];
   const rows = await queryOnce(
     url,
@@ -182,8 +184,15 @@ export async function loneRows(url: string, agent: Agent, sides: Sides, parked: 
   );
   const acked = new Set(agent.acked);
   const onLegacy = new Set([...sides.legacy, ...sides.decisions.legacy]);
+  const near = await Promise.all(
+    lonely.map(async (r) => {
+      const sent = agent.sentAt.get(r);
+      return sent === undefined ? [] : [`  rows made within 1 s of ${numberOf(r)}'s send:`, await rowsBetween(url, agent, startedAt, sent - 1, sent + 1)];
+    }),
+  );
   return [
     `  lone: ${lonely.map((r) => `${numberOf(r)} on ${onLegacy.has(r) ? 'legacy' : 'new'} only ${acked.has(r) ? '(acknowledged)' : `(${agent.writeErrors.get(r) ?? 'not answered'})`}`).join(', ')}`,
     ...rows.map((r) => `  ${JSON.stringify(r)}`),
+    ...near.flat(),
   ].join('\n');
 }

@@ -192,7 +192,8 @@ it.each(SEEDS)(
       if (parked.size) console.log(`${agent.key}: parked for reconciliation, their outcome on legacy unknown: ${[...parked].join(', ')}`);
       const found = judged(agent, sides, parked);
       problems.push(...found.map((p) => `${agent.key}: ${p}`));
-      if (found.length) console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, sides, parked)}`);
+      if (found.length)
+        console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, sides, parked, load.startedAt)}`);
       const reordered = [...overtaken(agent, legacy).map((p) => `legacy: ${p}`), ...overtaken(agent, fresh).map((p) => `new: ${p}`)];
       if (found.length && reordered.length) console.log(`${agent.key}: in another order than written\n  ${reordered.join('\n  ')}`);
       // The agent's summary is over its newest writes: compared where both sides hold those in one order (a write with an
