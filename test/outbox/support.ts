@@ -33,6 +33,11 @@ export interface LoadOptions {
   intervalMs: number;
   /** Where agent `a` sends its `n`-th write (two proxies: alternate). */
   endpoint(a: number, n: number): string;
+  /**
+   * How long an agent waits for an answer; default 10 s. A hang still fails a write, a slow answer on a busy machine
+   * does not: memshift's own bounds (a lock statement's 1 s, an intent's 0.5 s) are given their time again when their
+   * timer fires late (`firedPaused`), so a stalled event loop stretches a write's wait well past their sum.
+   */
   timeoutMs?: number;
 }
 
@@ -44,6 +49,9 @@ export class WriteLoad {
   readonly acked = new Map<string, string[]>();
   /** The errors' words (a reply's, or the call's failure), counted: what a failing `errors` assertion prints. */
   readonly why = new Map<string, number>();
+  /** The slowest answer's wait and when its write was sent, both in ms (the latter since the load began). */
+  slowest = { ms: 0, sentAt: 0 };
+  private readonly began = performance.now();
   sent = 0;
   private stopping = false;
   private readonly running: Promise<void>[];
@@ -65,6 +73,11 @@ export class WriteLoad {
     return [...this.why.values()].reduce((n, k) => n + k, 0);
   }
 
+  /** What a failing `errors` assertion prints: the errors' words counted, and the slowest answer. */
+  get report(): string {
+    return JSON.stringify({ why: [...this.why], slowest: this.slowest });
+  }
+
   get ackedCount(): number {
     return [...this.acked.values()].reduce((n, l) => n + l.length, 0);
   }
@@ -80,11 +93,14 @@ export class WriteLoad {
     const clients = new Map<string, ReqClient>();
     const call = async (endpoint: string, req: unknown): Promise<boolean> => {
       let c = clients.get(endpoint);
-      if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 3000)));
+      if (!c) clients.set(endpoint, (c = new ReqClient(endpoint, this.o.timeoutMs ?? 10_000)));
       this.sent++;
       let words: string;
+      const started = performance.now();
       try {
         const reply = (await c.call(req)) as { status?: string; message?: unknown };
+        const ms = Math.round(performance.now() - started);
+        if (ms > this.slowest.ms) this.slowest = { ms, sentAt: Math.round(started - this.began) };
         if (reply.status === 'success') return true;
         words = String(reply.message ?? JSON.stringify(reply));
       } catch (err) {
