@@ -137,8 +137,10 @@ export async function syncKey(
   // A header the lists make (contextual's snapshot, made again by every add past the window) is made by the appends
   // once elements fall: the side then holds more than the window at the last of them.
   const remade = shape.headerFollowsLists === true && meets.some((m) => m !== undefined && m.fall > 0);
-  // Else a side whose header can be set (the orchestrator's snapshot) gets it set after the appends, not cleared first.
-  const set = !sameHeader && !remade && writer.restore !== undefined;
+  // A side whose header can be set (the orchestrator's snapshot) gets the truth's set after the appends, not cleared
+  // first: where it differs, and where the appends made it again, over the side's own element before what it keeps,
+  // which legacy, keeping nothing before its window, cannot name (chaos seed 577: one interaction's type apart).
+  const set = writer.restore !== undefined && (!sameHeader || remade);
   const meet = current !== undefined && (sameHeader || remade || set) && meets.every((m) => m !== undefined);
   if (!meet) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.

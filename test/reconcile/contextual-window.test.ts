@@ -339,6 +339,29 @@ describe('at dual-write (truth: legacy)', () => {
     expect((await reconcile(live, false)).differences).toEqual([]);
   }, 120_000);
 
+  it("sets the orchestrator's snapshot after appends that made it again over its own interaction before legacy's window", async () => {
+    // #10 and #11 reached legacy late (copies landing after later writes): its window is #12-#20, #10, #21, #11, #22-#59
+    // and its snapshot was made over them and #9, a response. The orchestrator holds them in number order: the repair
+    // keeps its #12-#20 and appends the rest after them, so its last add made the snapshot over its own #11 before
+    // them (legacy keeps nothing before its window to name instead): 51 queries, where legacy's has 50 and a response
+    // (chaos seed 577).
+    const typeOf: TypeOf = (n) => (n === 9 ? 'system_response' : 'user_query');
+    const add = (side: 'new' | 'legacy', n: number) => onlyOn(live, side, interaction('w17', `w17 #${n}`, typeOf(n)));
+    await throughMemshift(live, 'w17', 0, 10, typeOf);
+    for (const n of [10, 11]) await add('new', n);
+    await throughMemshift(live, 'w17', 12, 9, typeOf);
+    await add('legacy', 10);
+    await throughMemshift(live, 'w17', 21, 1, typeOf);
+    await add('legacy', 11);
+    await throughMemshift(live, 'w17', 22, 38, typeOf);
+    const late = [...numbered('w17', 12, 9), 'w17 #10', 'w17 #21', 'w17 #11', ...numbered('w17', 22, 38)];
+    expect(onLegacy(live, 'w17')).toEqual({ contents: late, summary: expect.stringContaining('Total queries: 50\nTotal responses: 1\n') });
+    const first = await reconcile(live, true);
+    expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
+    expect(onNew(live, 'w17')).toEqual([...numbered('w17', 0, 21), ...late.slice(9)]);
+    expect((await reconcile(live, false)).differences).toEqual([]);
+  }, 120_000);
+
   it("writes the orchestrator's decisions again where it lacks one among later ones, its interactions before the window kept", async () => {
     await throughMemshift(live, 'w7', 0, 55);
     const agent = new ReqClient(live.proxy.fronts[SERVICE]!, 30_000);
