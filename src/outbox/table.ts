@@ -491,13 +491,13 @@ export class OutboxTable {
     return rows;
   }
 
-  /** How many of the key's copies towards `side` are parked (dead) after their primary applied them. */
-  async parkedApplied(service: ServiceName, key: string, side: Side): Promise<number> {
-    const { rows } = await this.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok`,
+  /** The key's copies towards `side` parked (dead) after their primary applied them, oldest first. */
+  async parkedApplied(service: ServiceName, key: string, side: Side): Promise<{ id: string; request: Buffer }[]> {
+    const { rows } = await this.pool.query<{ id: string; request: Buffer }>(
+      `SELECT id, request FROM outbox WHERE status = 'dead' AND service = $1 AND key = $2 AND side = $3 AND primary_ok ORDER BY seq`,
       [service, key, side],
     );
-    return rows[0]?.n ?? 0;
+    return rows;
   }
 
   /** The key's copies towards `side` parked while their primary's outcome was unknown (dead, primary_ok null), oldest first. */

@@ -41,6 +41,15 @@ function writes(service: ServiceName, key: string, list: number, element: unknow
 }
 
 /**
+ * Whether a parked copy's request is the write of one of the elements of `lists` (per list of the service's shape); one
+ * whose request cannot be read counts as one, as it cannot say which write it is.
+ */
+export function writesAnyOf(service: ServiceName, key: string, lists: readonly unknown[][][], raw: Buffer): boolean {
+  const request = requestOf(raw);
+  return !isObject(request) || lists.some((list, i) => list.some((e) => writes(service, key, i, e, request)));
+}
+
+/**
  * `truth` followed by the elements of `primary` (the other side's record) it lacks, with `primary`'s header, where
  * each of them is among `primary`'s newest in its list, after the truth's own newest there, and is the write of one
  * of `parked` (the key's copies towards the truth parked with their primary's outcome unknown); else undefined.

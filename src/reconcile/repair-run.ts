@@ -13,7 +13,7 @@ import type { Rechecked } from './recheck.js';
 import type { SettledRead } from './settled.js';
 import type { KeyReader } from './source.js';
 import { notKept, sameElement } from './newer.js';
-import { parkedAtEnd } from './parked.js';
+import { parkedAtEnd, writesAnyOf } from './parked.js';
 import { other, type Side } from '../plan/plan.js';
 import { HoldLost, KeyHolds, KeyStillWritten } from '../outbox/hold.js';
 import { OutboxTable } from '../outbox/table.js';
@@ -88,19 +88,22 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
 }
 
 /**
- * Why a key is not repaired from `truth`: the other side holds elements the truth lacks, and a copy of one of the
- * key's writes towards the truth, applied on the other side first, is parked (its outcome there unknown:
- * contextual-memory offers no read that shows it). The truth may lack that very write, which a repair from it would
- * remove from the only side known to hold it (`npm run chaos` seed 318: an interaction acknowledged at new-primary,
- * its copy to legacy parked, gone from the orchestrator after a repair with truth legacy at dual-write).
+ * Why a key is not repaired from `truth`: the other side holds elements the truth lacks, and a copy of the write of one
+ * of them, applied on the other side first, is parked towards the truth (its outcome there unknown: contextual-memory
+ * offers no read that shows it). The truth lacks that very write, which a repair from it would remove from the only
+ * side known to hold it (`npm run chaos` seed 318: an interaction acknowledged at new-primary, its copy to legacy
+ * parked, gone from the orchestrator after a repair with truth legacy at dual-write). A parked copy of another write
+ * (one the truth holds, or history beyond its window, which the repair keeps) does not stop it (seed 608).
  */
 async function parkedTowardsTruth(r: RepairRun, table: OutboxTable, key: string, now: SettledRead): Promise<string | undefined> {
   const [truth, target] = [r.truth, other(r.truth)];
-  if (!notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists.some((l) => l.length)) return undefined;
-  const n = await table.parkedApplied(r.service, key, truth);
+  const lacking = notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists;
+  if (!lacking?.some((l) => l.length)) return undefined;
+  const parked = await table.parkedApplied(r.service, key, truth);
+  const n = parked.filter((p) => writesAnyOf(r.service, key, lacking, p.request)).length;
   if (!n) return undefined;
   return (
-    `${sideName(target)} holds elements ${sideName(truth)} lacks, and ${n} write(s) of the key applied there first ` +
+    `${sideName(target)} holds ${n} element(s) ${sideName(truth)} lacks whose writes, applied there first, ` +
     `have their copies to ${sideName(truth)} parked (their outcome there unknown): a repair from ${sideName(truth)} would remove them; ` +
     `repair with truth ${target} at a stage where ${target} is written first (memshift outbox list --status dead --key names them)`
   );
