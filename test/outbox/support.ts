@@ -47,7 +47,7 @@ export interface LoadOptions {
  */
 export class WriteLoad {
   readonly acked = new Map<string, string[]>();
-  /** The errors' words (a reply's, or the call's failure), counted: what a failing `errors` assertion prints. */
+  /** The errors' words (a reply's, or the call's failure), counted: a failing `errors` assertion prints them (`report`). */
   readonly why = new Map<string, number>();
   /** The slowest answer's wait and when its write was sent, both in ms (the latter since the load began). */
   slowest = { ms: 0, sentAt: 0 };
