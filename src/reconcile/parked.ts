@@ -34,19 +34,29 @@ function requestOf(raw: Buffer): unknown {
   }
 }
 
-/** Whether `request` is the write that would add `element` to list `list` of `key` (each field the append sets, alike). */
+/** The write that would add `element` to list `list` of `key`. */
+const appendOf = (service: ServiceName, key: string, list: number, element: unknown[]) =>
+  serviceOf(service).repair.append(key, list, element) as Record<string, unknown>;
+
+/** Whether `request` is the write `made` (each field it sets, alike). */
+const sameWrite = (made: Record<string, unknown>, request: Record<string, unknown>): boolean =>
+  Object.keys(made).every((f) => spelt(made[f]) === spelt(request[f]));
+
+/** Whether `request` is the write that would add `element` to list `list` of `key`. */
 function writes(service: ServiceName, key: string, list: number, element: unknown[], request: Record<string, unknown>): boolean {
-  const made = serviceOf(service).repair.append(key, list, element) as Record<string, unknown>;
-  return Object.keys(made).every((f) => spelt(made[f]) === spelt(request[f]));
+  return sameWrite(appendOf(service, key, list, element), request);
 }
 
 /**
- * Whether a parked copy's request is the write of one of the elements of `lists` (per list of the service's shape); one
- * whose request cannot be read counts as one, as it cannot say which write it is.
+ * Whether a parked copy's request may be the write of one of the elements of `lists` (per list of the service's shape):
+ * it is one of their appends, or it cannot be told apart from them: unreadable, or of another kind (a clear, a write
+ * of a list nothing of which is in `lists`), whose effect the repair may undo as well.
  */
 export function writesAnyOf(service: ServiceName, key: string, lists: readonly unknown[][][], raw: Buffer): boolean {
   const request = requestOf(raw);
-  return !isObject(request) || lists.some((list, i) => list.some((e) => writes(service, key, i, e, request)));
+  if (!isObject(request)) return true;
+  const appends = lists.flatMap((list, i) => list.map((e) => appendOf(service, key, i, e)));
+  return !appends.some((a) => a.action === request.action) || appends.some((a) => sameWrite(a, request));
 }
 
 /**

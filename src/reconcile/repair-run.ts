@@ -92,8 +92,9 @@ export function beyondTruth(service: ServiceName, key: string, seen: SettledRead
  * of them, applied on the other side first, is parked towards the truth (its outcome there unknown: contextual-memory
  * offers no read that shows it). The truth lacks that very write, which a repair from it would remove from the only
  * side known to hold it (`npm run chaos` seed 318: an interaction acknowledged at new-primary, its copy to legacy
- * parked, gone from the orchestrator after a repair with truth legacy at dual-write). A parked copy of another write
- * (one the truth holds, or history beyond its window, which the repair keeps) does not stop it (seed 608).
+ * parked, gone from the orchestrator after a repair with truth legacy at dual-write). A parked copy of another element's
+ * write (one the truth holds, or history beyond its window, which the repair keeps) does not stop it (seed 608); one
+ * that cannot be told apart from such a write does (writesAnyOf).
  */
 async function parkedTowardsTruth(r: RepairRun, table: OutboxTable, key: string, now: SettledRead): Promise<string | undefined> {
   const [truth, target] = [r.truth, other(r.truth)];

@@ -1,6 +1,9 @@
-/** Which parked copies a repair settles (parkedAtEnd): the writes the truth lacks at the end of their primary's list, each a parked row's request. */
+/**
+ * Which parked copies a repair settles (parkedAtEnd): the writes the truth lacks at the end of their primary's list, each a
+ * parked row's request; and which may be the write of an element the truth lacks (writesAnyOf), stopping a repair.
+ */
 import { expect, it } from 'vitest';
-import { parkedAtEnd, type ParkedCopy } from '../../src/reconcile/parked.js';
+import { parkedAtEnd, writesAnyOf, type ParkedCopy } from '../../src/reconcile/parked.js';
 import type { CanonicalRecord } from '../../src/services/records.js';
 
 const SERVICE = 'contextual-memory';
@@ -48,4 +51,17 @@ it('takes one parked row per write: the same text twice at the end needs two', (
   const primary = session({}, ['a', 1], ['b', 2], ['ok', 3], ['ok', 4]);
   expect(parkedAtEnd(SERVICE, truth, primary, [row('r-1', 'ok')], 1)).toBeUndefined();
   expect(parkedAtEnd(SERVICE, truth, primary, [row('r-1', 'ok'), row('r-2', 'ok')], 1)?.ids).toEqual(['r-1', 'r-2']);
+});
+
+it('takes a parked row for the write of an element the truth lacks where it is one, or cannot be told apart from one', () => {
+  const lacking = session({}, ['c', 3, { language: 'python', n: 1 }]).lists;
+  const may = (request: Buffer) => writesAnyOf(SERVICE, 's1', lacking, request);
+  // Its write, whatever the order of its metadata's keys.
+  expect(may(row('r-c', 'c', { n: 1, language: 'python' }).request)).toBe(true);
+  // Another interaction (one the truth holds, or history before its window): not that write.
+  expect(may(row('r-a', 'a').request)).toBe(false);
+  expect(may(row('r-c', 'c', { n: 2, language: 'python' }).request)).toBe(false);
+  // Another kind of write (a decision, where only interactions are lacking), and one that cannot be read: they may be.
+  expect(may(Buffer.from(JSON.stringify({ action: 'record_decision', session_id: 's1', decision: 'c' })))).toBe(true);
+  expect(may(Buffer.alloc(0))).toBe(true);
 });
