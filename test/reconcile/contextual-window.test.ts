@@ -78,6 +78,18 @@ const parkCopy = (live: LiveStack, side: 'new' | 'legacy', request: LegacyReques
     [SERVICE, request.session_id, side, Buffer.from(JSON.stringify(request)), primaryOk, primaryOk === null],
   );
 
+/**
+ * #0-#4 of `session` through memshift, an interaction on the orchestrator alone ('only new'), #5 and #6; then a copy
+ * to legacy of the interaction `parked` parked as the outbox parks one applied on the orchestrator first, whose outcome
+ * ContextualMemoryAgent cannot show.
+ */
+async function aloneOnNewWithParked(live: LiveStack, session: string, parked: string): Promise<void> {
+  await throughMemshift(live, session, 0, 5);
+  await onlyOn(live, 'new', interaction(session, 'only new'));
+  await throughMemshift(live, session, 5, 2);
+  await parkCopy(live, 'legacy', interaction(session, parked), true);
+}
+
 const counts = (r: ReconcileResult) => ({ differing: r.run.differing, repaired: r.run.repaired, failed: r.run.repairFailed });
 
 const reconcile = async (live: LiveStack, repair: boolean) => {
@@ -289,12 +301,8 @@ describe('at dual-write (truth: legacy)', () => {
   }, 120_000);
 
   it('keeps an interaction on the orchestrator whose copy to legacy is parked, applied there first: not repaired, named', async () => {
-    await throughMemshift(live, 'w12', 0, 5);
-    await onlyOn(live, 'new', interaction('w12', 'only new'));
-    await throughMemshift(live, 'w12', 5, 2);
-    // Its copy to legacy parked as the outbox parks one whose outcome ContextualMemoryAgent cannot show (seed 318: written
-    // at new-primary, the repair at dual-write).
-    await parkCopy(live, 'legacy', interaction('w12', 'only new'), true);
+    // Its copy to legacy parked (seed 318: written at new-primary, the repair at dual-write).
+    await aloneOnNewWithParked(live, 'w12', 'only new');
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 1, repaired: 0, failed: 1 });
     expect(first.differences[0]!.unrepaired).toMatch(
@@ -308,13 +316,10 @@ describe('at dual-write (truth: legacy)', () => {
   }, 120_000);
 
   it('repairs a key whose parked copy towards legacy is of a write legacy holds, not of the one it lacks', async () => {
-    await throughMemshift(live, 'w18', 0, 5);
-    await onlyOn(live, 'new', interaction('w18', 'only new'));
-    await throughMemshift(live, 'w18', 5, 2);
     // #2's copy to legacy parked (its outcome there unknown then), though legacy holds #2: a repair from legacy removes
     // nothing that write made. Any parked copy of the key stopped the repair, which left 'only new' (seed 608: a copy
     // parked from long before, the orchestrator holding a write its replica's kill left there alone).
-    await parkCopy(live, 'legacy', interaction('w18', 'w18 #2'), true);
+    await aloneOnNewWithParked(live, 'w18', 'w18 #2');
     const first = await reconcile(live, true);
     expect(counts(first)).toEqual({ differing: 1, repaired: 1, failed: 0 });
     expect(onNew(live, 'w18')).toEqual(numbered('w18', 0, 7));
