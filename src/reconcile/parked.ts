@@ -50,13 +50,16 @@ function writes(service: ServiceName, key: string, list: number, element: unknow
 /**
  * Whether a parked copy's request may be the write of one of the elements of `lists` (per list of the service's shape):
  * it is one of their appends, or it cannot be told apart from them: unreadable, or of another kind (a clear, a write
- * of a list nothing of which is in `lists`), whose effect the repair may undo as well.
+ * of a list nothing of which is in `lists`), whose effect the repair may undo as well. The appends are made once, for
+ * every parked row of the key asked.
  */
-export function writesAnyOf(service: ServiceName, key: string, lists: readonly unknown[][][], raw: Buffer): boolean {
-  const request = requestOf(raw);
-  if (!isObject(request)) return true;
+export function writesAnyOf(service: ServiceName, key: string, lists: readonly unknown[][][]): (raw: Buffer) => boolean {
   const appends = lists.flatMap((list, i) => list.map((e) => appendOf(service, key, i, e)));
-  return !appends.some((a) => a.action === request.action) || appends.some((a) => sameWrite(a, request));
+  return (raw) => {
+    const request = requestOf(raw);
+    if (!isObject(request)) return true;
+    return !appends.some((a) => a.action === request.action) || appends.some((a) => sameWrite(a, request));
+  };
 }
 
 /**

@@ -101,7 +101,8 @@ async function parkedTowardsTruth(r: RepairRun, table: OutboxTable, key: string,
   const lacking = notKept(r.service, now[target].get(key), now[truth].get(key))?.record.lists;
   if (!lacking?.some((l) => l.length)) return undefined;
   const parked = await table.parkedApplied(r.service, key, truth);
-  const n = parked.filter((p) => writesAnyOf(r.service, key, lacking, p.request)).length;
+  const may = writesAnyOf(r.service, key, lacking);
+  const n = parked.filter((p) => may(p.request)).length;
   if (!n) return undefined;
   return (
     `${sideName(target)} holds ${n} element(s) ${sideName(truth)} lacks whose writes, applied there first, ` +

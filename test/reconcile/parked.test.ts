@@ -55,7 +55,7 @@ it('takes one parked row per write: the same text twice at the end needs two', (
 
 it('takes a parked row for the write of an element the truth lacks where it is one, or cannot be told apart from one', () => {
   const lacking = session({}, ['c', 3, { language: 'python', n: 1 }]).lists;
-  const may = (request: Buffer) => writesAnyOf(SERVICE, 's1', lacking, request);
+  const may = writesAnyOf(SERVICE, 's1', lacking);
   // Its write, whatever the order of its metadata's keys.
   expect(may(row('r-c', 'c', { n: 1, language: 'python' }).request)).toBe(true);
   // Another interaction (one the truth holds, or history before its window): not that write.
