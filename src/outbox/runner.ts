@@ -31,6 +31,9 @@ const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran
 /** A write whose primary's late reply (LegError.late) refused it. */
 const REFUSED_LATE = 'its primary refused it (in a reply that came after its agent was answered)';
 /** A copy not sent: a later clear of its key was made on its side first, which in the key's order empties the side of it. */
+const ASSUMED_APPLIED =
+  "a write taken over from a replica that died before it recorded its primary's answer, which no read there shows: " +
+  'copied as applied; if it never was, the sides differ by it until memshift reconcile --repair';
 const CLEARED_SINCE = "a later clear of its key was made on this side first: in the key's order it is cleared there, so it is not copied";
 /** A write a side (`on`: which, where not the one it goes to) may or may not have applied, whose service offers no read that shows it. */
 const unknowable = (service: ServiceName, on = '') => `outcome unknown${on}, and ${service} offers no read that shows this write: parked for reconciliation`;
@@ -399,6 +402,12 @@ export class OutboxRunner {
           return undefined;
         }
         if (clearedAgoMs !== null) return this.finish(row, { status: 'dropped', reason: CLEARED_SINCE });
+        if (found === 'unknowable') {
+          // Counted apart (the report's "assumed applied"), and named: the sides may differ by it until a reconciliation.
+          log.warn({ id: row.id, service: row.service, key: row.key }, ASSUMED_APPLIED);
+          const at = { service: route.service, action: route.action, side: other(row.side), role: 'primary' as const };
+          this.o.observer.unknownResolved({ ...at, applied: true, assumed: true, resolveMs: Date.now() - row.createdAt.getTime() });
+        }
       }
       if (row.wasSent) {
         phase = 'lookup';

@@ -30,7 +30,9 @@ const secondaryWrites = defineCounter('memshift.secondary.writes', { description
 const unknownOutcomes = defineCounter('memshift.unknown_outcomes', {
   description: 'Writes whose outcome on a side was unknown (timeout, connection lost after the send)',
 });
-const unknownResolved = defineCounter('memshift.unknown_outcomes.resolved', { description: 'Unknown outcomes settled by a look-up, by result' });
+const unknownResolved = defineCounter('memshift.unknown_outcomes.resolved', {
+  description: 'Unknown outcomes settled by a look-up, by result (assumed: taken over, nothing could tell, copied as applied)',
+});
 const unknownResolveSeconds = defineHistogram('memshift.unknown_outcomes.resolve_time', {
   unit: 's',
   description: 'From an unknown outcome to the look-up that settled it',
@@ -107,7 +109,7 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
     },
     unknownResolved(e) {
       const labels = { service: e.service, side: e.side, role: e.role };
-      unknownResolved.add(1, { ...labels, result: e.applied ? 'applied' : 'not_applied' });
+      unknownResolved.add(1, { ...labels, result: e.assumed ? 'assumed' : e.applied ? 'applied' : 'not_applied' });
       unknownResolveSeconds.record(e.resolveMs / 1000, labels);
     },
   };

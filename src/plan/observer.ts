@@ -25,6 +25,11 @@ export interface UnknownOutcomeEvent {
 /** How an unknown outcome was settled by a look-up on that side. */
 export interface ResolvedEvent extends UnknownOutcomeEvent {
   applied: boolean;
+  /**
+   * Taken as applied with nothing to tell: a write taken over from a replica that died before it recorded its
+   * primary's answer, where no read shows it there (contextual-memory). The sides may differ by it.
+   */
+  assumed?: boolean;
   /** From the unknown outcome to the look-up's answer. */
   resolveMs: number;
 }

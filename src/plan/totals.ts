@@ -44,6 +44,8 @@ export interface ServiceTotals {
   unknownOutcomes: number;
   resolvedApplied: number;
   resolvedAbsent: number;
+  /** Writes taken over whose primary's outcome nothing could tell, copied as applied (ResolvedEvent.assumed). */
+  resolvedAssumed: number;
   /** Sum and count of leg latencies per side, from comparisons (both sides measured on the same request). */
   latency: { legacyMs: number; newMs: number; samples: number };
   /** Mismatch count per field path in rule form (e.g. context[].content). */
@@ -75,6 +77,7 @@ const empty = (): ServiceTotals => ({
   unknownOutcomes: 0,
   resolvedApplied: 0,
   resolvedAbsent: 0,
+  resolvedAssumed: 0,
   latency: { legacyMs: 0, newMs: 0, samples: 0 },
   fields: {},
   kinds: {},
@@ -161,7 +164,8 @@ export class MigrationStats implements ExecutionObserver {
 
   unknownResolved(e: ResolvedEvent): void {
     const t = this.of(e.service);
-    if (e.applied) t.resolvedApplied++;
+    if (e.assumed) t.resolvedAssumed++;
+    else if (e.applied) t.resolvedApplied++;
     else t.resolvedAbsent++;
   }
 }

@@ -217,7 +217,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         topFields,
         samples,
         outbox: outbox.get(service) ?? { depth: 0, dead: 0, series: [] },
-        unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, meanResolveMs: null, maxResolveMs: null },
+        unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, assumed: 0, meanResolveMs: null, maxResolveMs: null },
         reconcile,
         guardEvents,
         heldBack: held,

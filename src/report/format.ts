@@ -2,6 +2,7 @@
 import type { Side } from '../plan/plan.js';
 import type { ServiceName } from '../services/registry.js';
 import { gapLine } from '../store/side-gaps.js';
+import type { UnknownFigures } from '../store/unknowns.js';
 import { movedNoReads, resumeHow, type Breach } from '../guard/events.js';
 import { dominantOffset, offsetLabel } from '../comparison/offset.js';
 import { shortFlagName } from '../flags/names.js';
@@ -19,9 +20,13 @@ export const ms = (v: number | null): string => (v === null ? '–' : `${v < 10 
 
 export const signedMs = (v: number | null): string => (v === null ? '–' : `${v >= 0 ? '+' : '−'}${ms(Math.abs(v))}`);
 
-/** Unknown outcomes, and how look-ups settled them, in one line. */
-export const unknownLine = (u: { seen: number; applied: number; notApplied: number; meanResolveMs: number | null; maxResolveMs: number | null }): string =>
-  `${count(u.seen)} / ${count(u.applied)} applied, ${count(u.notApplied)} not / ${ms(u.meanResolveMs)} mean, ${ms(u.maxResolveMs)} max`;
+/**
+ * Unknown outcomes, and how look-ups settled them, in one line; with the writes taken over that nothing could settle,
+ * copied as applied (the sides may differ by them until a reconciliation).
+ */
+export const unknownLine = (u: UnknownFigures): string =>
+  `${count(u.seen)} / ${count(u.applied)} applied, ${count(u.notApplied)} not, ${count(u.assumed)} assumed applied (taken over) / ` +
+  `${ms(u.meanResolveMs)} mean, ${ms(u.maxResolveMs)} max`;
 
 /** How many answered requests failed: `(3 backend errors, 0.19%; 1 bad request)`. */
 export const servedErrors = (s: { requests: number; backendError: number; backendErrorRate: number; badRequest: number }): string =>

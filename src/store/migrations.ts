@@ -395,6 +395,14 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'outbox_primary_unknown',
     sql: `ALTER TABLE outbox ADD COLUMN primary_unknown boolean NOT NULL DEFAULT false`,
   },
+  {
+    // A write taken over whose outcome on its primary nothing could tell, copied as applied (src/outbox/runner.ts):
+    // counted apart for the report, as the sides may differ by it until a reconciliation.
+    name: 'unknown_outcomes_assumed',
+    sql: `
+      ALTER TABLE unknown_outcomes DROP CONSTRAINT unknown_outcomes_outcome_check;
+      ALTER TABLE unknown_outcomes ADD CONSTRAINT unknown_outcomes_outcome_check CHECK (outcome IN ('seen', 'applied', 'not_applied', 'assumed'))`,
+  },
 ];
 
 // Arbitrary, fixed: every memshift replica must take the same lock.

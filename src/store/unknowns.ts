@@ -23,6 +23,8 @@ export interface UnknownFigures {
   seen: number;
   applied: number;
   notApplied: number;
+  /** Writes taken over whose outcome on their primary nothing could tell, copied as applied: the sides may differ by them. */
+  assumed: number;
   meanResolveMs: number | null;
   maxResolveMs: number | null;
 }
@@ -34,8 +36,8 @@ export class UnknownOutcomes {
     this.upsert(e, 'seen', 0);
   }
 
-  resolved(e: UnknownOutcome & { applied: boolean; resolveMs: number }): void {
-    this.upsert(e, e.applied ? 'applied' : 'not_applied', e.resolveMs);
+  resolved(e: UnknownOutcome & { applied: boolean; assumed?: boolean; resolveMs: number }): void {
+    this.upsert(e, e.assumed ? 'assumed' : e.applied ? 'applied' : 'not_applied', e.resolveMs);
   }
 
   private upsert(e: UnknownOutcome, outcome: string, ms: number): void {
@@ -44,13 +46,22 @@ export class UnknownOutcomes {
   }
 
   async figures(from: Date, to: Date): Promise<Map<string, UnknownFigures>> {
-    const { rows } = await this.pool.query<{ service: string; seen: number; applied: number; not_applied: number; ms_sum: number; ms_max: number | null }>(
+    const { rows } = await this.pool.query<{
+      service: string;
+      seen: number;
+      applied: number;
+      not_applied: number;
+      assumed: number;
+      ms_sum: number;
+      ms_max: number | null;
+    }>(
       `SELECT service,
               coalesce(sum(count) FILTER (WHERE outcome = 'seen'), 0)::float8 AS seen,
               coalesce(sum(count) FILTER (WHERE outcome = 'applied'), 0)::float8 AS applied,
               coalesce(sum(count) FILTER (WHERE outcome = 'not_applied'), 0)::float8 AS not_applied,
-              coalesce(sum(resolve_ms_sum) FILTER (WHERE outcome <> 'seen'), 0)::float8 AS ms_sum,
-              max(resolve_ms_max) FILTER (WHERE outcome <> 'seen')::float8 AS ms_max
+              coalesce(sum(count) FILTER (WHERE outcome = 'assumed'), 0)::float8 AS assumed,
+              coalesce(sum(resolve_ms_sum) FILTER (WHERE outcome IN ('applied', 'not_applied')), 0)::float8 AS ms_sum,
+              max(resolve_ms_max) FILTER (WHERE outcome IN ('applied', 'not_applied'))::float8 AS ms_max
        FROM unknown_outcomes WHERE minute >= $1 AND minute < $2 GROUP BY service`,
       [from, to],
     );
@@ -59,7 +70,14 @@ export class UnknownOutcomes {
         const resolved = r.applied + r.not_applied;
         return [
           r.service,
-          { seen: r.seen, applied: r.applied, notApplied: r.not_applied, meanResolveMs: resolved ? r.ms_sum / resolved : null, maxResolveMs: r.ms_max },
+          {
+            seen: r.seen,
+            applied: r.applied,
+            notApplied: r.not_applied,
+            assumed: r.assumed,
+            meanResolveMs: resolved ? r.ms_sum / resolved : null,
+            maxResolveMs: r.ms_max,
+          },
         ];
       }),
     );

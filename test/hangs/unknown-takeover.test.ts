@@ -2,7 +2,9 @@
  * Two memshift processes on one store, ContextualMemoryAgent written first and hung: a replica killed with kill -9 after
  * it recorded a write's outcome there as unknown (its agent told of the timeout) and before the late reply came. The
  * survivor, taking the write over, cannot hear that reply and no read shows an interaction: it parks the copy for
- * reconciliation rather than make it on the orchestrator as if legacy had applied it.
+ * reconciliation rather than make it on the orchestrator as if legacy had applied it. Killed before it recorded any
+ * answer (the call under way), the survivor copies the write as such writes mostly were applied, and counts it apart:
+ * the report's "assumed applied", the sides differing by it where legacy never had it.
  */
 import { expect, it } from 'vitest';
 import { ReqClient } from '../support/zmq-client.js';
@@ -11,30 +13,65 @@ import { legacyRecords, newRecords } from './records.js';
 import { openRows, useChildStack, waitUntil } from './support.js';
 
 const LEASE_MS = 120_000;
+/** Legacy's bound on a call: the second case's kill must land while the call is under way, on a busy machine too. */
+const LEGACY_TIMEOUT_MS = 6_000;
 const CONTEXTUAL = 'contextual-memory';
+/** The admin API's token: the second case reads the day's report there. */
+const TOKEN = 'unknown-takeover-admin-token';
 const {
   sims: simsOf,
   memshift,
   url: urlOf,
-} = useChildStack({ stage: 'dual-write', replicas: 2, services: [CONTEXTUAL], extra: [`outbox.leaseMs=${LEASE_MS}`] });
+} = useChildStack({
+  stage: 'dual-write',
+  replicas: 2,
+  services: [CONTEXTUAL],
+  extra: [`outbox.leaseMs=${LEASE_MS}`, `services.${CONTEXTUAL}.legacy.timeoutMs=${LEGACY_TIMEOUT_MS}`, `admin.token=${TOKEN}`],
+});
+
+/** The store's count of writes taken over and copied as applied with nothing to tell (outcome `assumed`). */
+const assumed = async (url: string) =>
+  Number(
+    (
+      await queryOnce<{ n: string }>(url, `SELECT coalesce(sum(count), 0) AS n FROM unknown_outcomes WHERE service = $1 AND outcome = 'assumed'`, [CONTEXTUAL])
+    )[0]!.n,
+  );
+
+const rowsOf = (url: string, key: string) =>
+  queryOnce<{ status: string; primary_unknown: boolean; primary_ok: boolean | null; last_error: string | null }>(
+    url,
+    'SELECT status, primary_unknown, primary_ok, last_error FROM outbox WHERE service = $1 AND key = $2 ORDER BY seq',
+    [CONTEXTUAL, key],
+  );
 
 const interaction = (session: string, n: number) => ({ action: 'add_interaction', session_id: session, type: 'user_query', content: `${session} #${n}` });
 
-it("parks a killed replica's write whose outcome on ContextualMemoryAgent it had recorded unknown, rather than copy it", async () => {
+/**
+ * One case on `session`: #0 written and copied, ContextualMemoryAgent hung, then `run` with replica 0's agent (#1 is its
+ * to send); afterwards legacy wakes and replica 0 is back, and legacy applies #1 late (the sides differ by it until then).
+ */
+async function withLegacyHung(session: string, run: (agent: ReqClient, key: { service: typeof CONTEXTUAL; key: string }) => Promise<void>): Promise<void> {
   const [sims, url, a] = [simsOf(), urlOf(), memshift(0)];
-  const agent = new ReqClient(a.fronts[CONTEXTUAL]!, 10_000);
-  const key = { service: CONTEXTUAL, key: 'unknown-killed' } as const;
-  const rows = () =>
-    queryOnce<{ status: string; primary_unknown: boolean; last_error: string | null }>(
-      url,
-      'SELECT status, primary_unknown, last_error FROM outbox WHERE service = $1 AND key = $2 ORDER BY seq',
-      [CONTEXTUAL, key.key],
-    );
+  const agent = new ReqClient(a.fronts[CONTEXTUAL]!, 30_000);
+  const key = { service: CONTEXTUAL, key: session } as const;
   try {
-    expect(await agent.call(interaction(key.key, 0))).toBe(true);
+    expect(await agent.call(interaction(session, 0))).toBe(true);
     await waitUntil(async () => (await openRows(url)) === 0, 60_000, '#0 copied');
     await sims.applyFaults(CONTEXTUAL, { hang: true });
-    // memshift answers the agent an error once legacy's 2 s are up; the write's outcome there is unknown.
+    await run(agent, key);
+  } finally {
+    agent.close();
+    await sims.applyFaults(CONTEXTUAL, { hang: false });
+    await a.restart();
+  }
+  await waitUntil(() => legacyRecords(sims, key).length === 2, 30_000, 'legacy applied #1 late');
+}
+
+it("parks a killed replica's write whose outcome on ContextualMemoryAgent it had recorded unknown, rather than copy it", async () => {
+  const [sims, url, a] = [simsOf(), urlOf(), memshift(0)];
+  await withLegacyHung('unknown-killed', async (agent, key) => {
+    const rows = () => rowsOf(url, key.key);
+    // memshift answers the agent an error once legacy's bound is up; the write's outcome there is unknown.
     expect(await agent.call(interaction(key.key, 1))).toMatchObject({ status: 'error' });
     await waitUntil(async () => (await rows())[1]?.primary_unknown === true, 30_000, "#1's outcome recorded unknown");
     await a.kill();
@@ -43,12 +80,38 @@ it("parks a killed replica's write whose outcome on ContextualMemoryAgent it had
     const [, second] = await rows();
     expect(second!.status).toBe('dead');
     expect(second!.last_error).toMatch(/outcome unknown on its primary, and contextual-memory offers no read that shows this write/);
+    // Parked, as its reason says: the sides differ by it until a reconciliation (legacy applies it once it wakes).
     expect(newRecords(sims, key)).toEqual([`${key.key} #0`]);
-  } finally {
-    agent.close();
-    await sims.applyFaults(CONTEXTUAL, { hang: false });
-    await a.restart();
-  }
-  // Legacy applies it once it wakes: the sides differ by that write until a reconciliation, as its reason says.
-  await waitUntil(() => legacyRecords(sims, key).length === 2, 30_000, 'legacy applied #1 late');
+    expect(await assumed(url)).toBe(0);
+  });
+}, 240_000);
+
+it('copies a write whose replica was killed with its call to ContextualMemoryAgent under way, counted as assumed applied', async () => {
+  const [sims, url, a, survivor] = [simsOf(), urlOf(), memshift(0), memshift(1)];
+  const began = new Date();
+  await withLegacyHung('unknown-unrecorded', async (agent, key) => {
+    // Never answered: its replica dies with the call under way.
+    const unanswered = agent.call(interaction(key.key, 1)).catch((err: unknown) => err);
+    // The intent is stored before the call; the kill comes well within legacy's bound, before any outcome is recorded.
+    await waitUntil(async () => (await rowsOf(url, key.key)).length === 2, 30_000, "#1's intent stored");
+    await a.kill();
+    const [, second] = await rowsOf(url, key.key);
+    expect(second).toMatchObject({ primary_unknown: false, primary_ok: null });
+    await unanswered;
+    await waitUntil(async () => (await openRows(url)) === 0, LEASE_MS / 2, '#1 settled by the survivor');
+    expect((await rowsOf(url, key.key))[1]!.status).toBe('done');
+    // Copied; legacy applies it once it wakes, so here the assumption holds and the sides end alike.
+    expect(newRecords(sims, key)).toEqual([`${key.key} #0`, `${key.key} #1`]);
+    expect(await assumed(url)).toBe(1);
+    const scrape = await (await fetch(`${survivor.http}/metrics`)).text();
+    const line = scrape.split('\n').find((l) => l.startsWith('memshift_unknown_outcomes_resolved_total{') && l.includes('result="assumed"'));
+    expect(line).toMatch(/service="contextual-memory".* 1$/);
+    expect(survivor.child!.output()).toMatch(/copied as applied; if it never was, the sides differ by it/);
+    // The day's report counts it (each UTC day's its own: a run across midnight has it in one of two).
+    const days = [...new Set([began, new Date()].map((d) => d.toISOString().slice(0, 10)))];
+    const reports = await Promise.all(
+      days.map(async (day) => (await fetch(`${survivor.http}/admin/reports/${day}.md`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()),
+    );
+    expect(reports.join('\n')).toMatch(/\| Unknown outcomes \/ settled \/ time to settle \| [^|]*, 1 assumed applied \(taken over\)/);
+  });
 }, 240_000);
