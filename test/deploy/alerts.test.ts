@@ -2,6 +2,7 @@
  * Every alert fed series by `promtool test rules` (Debian's prometheus): each fires on what should page or open a
  * ticket, and stays quiet below its threshold and before its `for`. `promtool check rules` (monitoring.test.ts)
  * only says that they parse.
+ * Over 300 lines: one promtool run per alert group, each with the series that make its alerts fire and stay quiet.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -199,8 +200,10 @@ it('tickets a mismatch rate over 0.1% of compared reads for 5 minutes, re-checks
   expect(out).toMatch(/SUCCESS/);
 });
 
-it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reordered within the hour and differences left', () => {
+it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reordered or writes assumed applied within the hour and differences left', () => {
   const leg = (service: string, outcome: string) => `memshift_leg_duration_ms_count{service="${service}",action="a",side="new",outcome="${outcome}"}`;
+  const assumed = (instance: string) =>
+    `memshift_unknown_outcomes_resolved_total{instance="${instance}:8080",service="contextual-memory",side="legacy",role="primary",result="assumed"}`;
   const out = promtool([
     {
       series: {
@@ -214,6 +217,9 @@ it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reord
         'memshift_outbox_reordered_keys{instance="a:8080"}': '0x9 1x70',
         'memshift_reconcile_remaining{service="contextual-memory"}': '0x80',
         'memshift_reconcile_remaining{service="session-memory"}': '0x9 2x70',
+        // A write assumed applied at minute 10 on one replica (its series made by it), another at minute 20 on a second.
+        [assumed('a')]: '_x10 1x70',
+        [assumed('b')]: '_x20 1x60',
       },
       expect: [
         {
@@ -230,6 +236,18 @@ it('tickets orchestrator errors over 1% for 5 minutes, parked writes, keys reord
           firing: [{ labels: { severity: 'ticket' }, summary: "key(s) whose held secondary writes another replica's later ones overtook, in the last hour" }],
         },
         { at: '75m', alert: 'MemshiftKeysReordered', firing: [] },
+        { at: '9m', alert: 'MemshiftWritesAssumedApplied', firing: [] },
+        ...['10m', '75m'].map((at) => ({
+          at,
+          alert: 'MemshiftWritesAssumedApplied',
+          firing: [
+            {
+              labels: { severity: 'ticket', service: 'contextual-memory' },
+              summary: "contextual-memory: secondary write(s) copied as applied with their primary's outcome unknown, in the last hour",
+            },
+          ],
+        })),
+        { at: '81m', alert: 'MemshiftWritesAssumedApplied', firing: [] },
         {
           at: '10m',
           alert: 'MemshiftReconcileDifferences',

@@ -92,6 +92,7 @@ it('promtool accepts the rules, and the PrometheusRule holds the same groups', (
       'MemshiftReplicaDown',
       'MemshiftStaleReads',
       'MemshiftUnleashUnanswered',
+      'MemshiftWritesAssumedApplied',
     ].sort(),
   );
 });
