@@ -89,6 +89,15 @@ export async function parkedUnknowable(url: string, agent: Agent): Promise<Set<s
   return new Set(rows.map((r) => named(JSON.parse(r.request) as Record<string, unknown>)));
 }
 
+/** The store's count of writes taken over and copied as applied with nothing to tell (README "What it cannot tell"), per service. */
+export async function assumedApplied(url: string): Promise<string> {
+  const rows = await queryOnce<{ service: string; n: string }>(
+    url,
+    `SELECT service, sum(count) AS n FROM unknown_outcomes WHERE outcome = 'assumed' GROUP BY service ORDER BY service`,
+  );
+  return rows.map((r) => `${r.service} ${r.n}`).join(', ') || 'none';
+}
+
 /**
  * The outbox's rows of the agent's key made from `fromS` to `toS` seconds after the load began (`startedAt`, epoch ms),
  * their times counted the same way: for looking into a stale read (where a copy of its write was when it was read).

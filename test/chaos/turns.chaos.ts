@@ -29,7 +29,7 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, rowsBetween, sentBy, sidesOf } from './judged.js';
+import { assumedApplied, judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, rowsBetween, sentBy, sidesOf } from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -180,6 +180,7 @@ it.each(SEEDS)(
     console.log(
       `seed ${seed}: ${load.acked} writes acknowledged (${perService}), ${reads.failed} of ${reads.made} read-backs failed\n${[...whys, ...events].join('\n')}`,
     );
+    console.log(`writes taken over and assumed applied (the store's count): ${await assumedApplied(url)}`);
     const problems: string[] = [];
     for (const agent of load.agents) {
       const sides = sidesOf(sims, agent);
