@@ -205,6 +205,9 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
       const { stage, flags } = serviceSnapshot(snapshot, service);
       const reconcile = runs.map((r) => summariseRun(r, redact));
       const latest = reconcile.find((r) => r.status !== 'running');
+      const u = unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, assumed: 0, lastAssumedAt: null, meanResolveMs: null, maxResolveMs: null };
+      // Counted by the minute: one in the minute the run began may have come after it.
+      const assumedLate = latest && u.lastAssumedAt && Date.parse(u.lastAssumedAt) + MINUTE > Date.parse(latest.startedAt) ? u.lastAssumedAt : null;
       return {
         service,
         stage,
@@ -217,7 +220,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
         topFields,
         samples,
         outbox: outbox.get(service) ?? { depth: 0, dead: 0, series: [] },
-        unknowns: unknowns.get(service) ?? { seen: 0, applied: 0, notApplied: 0, assumed: 0, meanResolveMs: null, maxResolveMs: null },
+        unknowns: u,
         reconcile,
         guardEvents,
         heldBack: held,
@@ -238,6 +241,7 @@ export async function gatherReport(opts: GatherOptions): Promise<ReportData> {
             guardTrips: guardEvents.filter((e) => e.kind === 'rollback').map((e) => ({ at: `${hhmm(e.at)} UTC`, rules: e.breaches.map((b) => b.rule) })),
             resumedAt: resumedAfterLastTrip(guardEvents),
             reconcile: latest ? { status: latest.status, remaining: latest.remaining, queued: latest.queued } : null,
+            assumedAfterReconcile: assumedLate && `${hhmm(assumedLate)} UTC`,
           },
           thresholds,
         ),

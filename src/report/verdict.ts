@@ -53,6 +53,11 @@ export interface VerdictInput {
   resumedAt: string | null;
   /** The day's latest finished reconciliation run; null when none ran. */
   reconcile: { status: 'running' | 'done' | 'failed'; remaining: number; queued: number } | null;
+  /**
+   * When (HH:MM UTC) the last write taken over was copied as applied with its primary's outcome unknown, where that may
+   * be after the latest reconciliation run began (the sides may differ by it since); null when not.
+   */
+  assumedAfterReconcile: string | null;
 }
 
 export interface VerdictResult {
@@ -136,6 +141,11 @@ export function decideVerdict(input: VerdictInput, t: Thresholds): VerdictResult
       hold.push(
         `${r.remaining} reconciliation difference(s) remain` +
           (r.queued ? ` (${r.queued} with writes still queued towards the secondary: the next run judges them again)` : ''),
+      );
+    if (r && input.assumedAfterReconcile)
+      hold.push(
+        `a write taken over at ${input.assumedAfterReconcile} was copied as applied with its primary's outcome unknown, after the latest ` +
+          'reconciliation run began: the sides may differ by it; run memshift reconcile --service S again',
       );
   }
   if (hold.length) return { verdict: 'hold', reasons: hold };

@@ -25,6 +25,8 @@ export interface UnknownFigures {
   notApplied: number;
   /** Writes taken over whose outcome on their primary nothing could tell, copied as applied: the sides may differ by them. */
   assumed: number;
+  /** The minute of the last of them (ISO), null when none. */
+  lastAssumedAt: string | null;
   meanResolveMs: number | null;
   maxResolveMs: number | null;
 }
@@ -52,6 +54,7 @@ export class UnknownOutcomes {
       applied: number;
       not_applied: number;
       assumed: number;
+      last_assumed: Date | null;
       ms_sum: number;
       ms_max: number | null;
     }>(
@@ -60,6 +63,7 @@ export class UnknownOutcomes {
               coalesce(sum(count) FILTER (WHERE outcome = 'applied'), 0)::float8 AS applied,
               coalesce(sum(count) FILTER (WHERE outcome = 'not_applied'), 0)::float8 AS not_applied,
               coalesce(sum(count) FILTER (WHERE outcome = 'assumed'), 0)::float8 AS assumed,
+              max(minute) FILTER (WHERE outcome = 'assumed') AS last_assumed,
               coalesce(sum(resolve_ms_sum) FILTER (WHERE outcome IN ('applied', 'not_applied')), 0)::float8 AS ms_sum,
               max(resolve_ms_max) FILTER (WHERE outcome IN ('applied', 'not_applied'))::float8 AS ms_max
        FROM unknown_outcomes WHERE minute >= $1 AND minute < $2 GROUP BY service`,
@@ -75,6 +79,7 @@ export class UnknownOutcomes {
             applied: r.applied,
             notApplied: r.not_applied,
             assumed: r.assumed,
+            lastAssumedAt: r.last_assumed?.toISOString() ?? null,
             meanResolveMs: resolved ? r.ms_sum / resolved : null,
             maxResolveMs: r.ms_max,
           },

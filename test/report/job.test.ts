@@ -12,6 +12,8 @@ import type { ReportData } from '../../src/report/index.js';
 import { SIM_SERVICES } from '../../src/tools/sim/services.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { flagName } from '../../src/flags/names.js';
+import { TempFlags } from '../flags/helpers.js';
 
 let store: Store;
 let flags: Flags;
@@ -204,5 +206,38 @@ it('keeps store.retainDays of figures: older ones deleted at start and as a day 
   } finally {
     await app.close();
     await r.close();
+  }
+});
+
+it('holds a service one of whose writes was assumed applied in or after the minute its latest reconciliation run began', async () => {
+  const day = '2031-03-20';
+  const service = 'contextual-memory';
+  const temp = await TempFlags.create({ [flagName(service, 'dual-write')]: { enabled: true } });
+  const r = new DailyReporter({
+    config: parseConfig({ report: { dir: '' } }),
+    store,
+    flags: await temp.open(),
+    services: SIM_SERVICES,
+    now: () => new Date(`${day}T23:00:00Z`),
+    checkEveryMs: 60_000,
+  });
+  const run = (at: string) =>
+    store.pool.query(`INSERT INTO reconcile_runs (service, truth, status, started_at) VALUES ($1, 'legacy', 'done', $2)`, [service, `${day}T${at}Z`]);
+  const reasons = async () => (await r.write(day)).data.services.find((s) => s.service === service)!.verdict.reasons;
+  const ASSUMED = /^a write taken over at 10:00 UTC was copied as applied with its primary's outcome unknown, after the latest reconciliation run began/;
+  try {
+    // Counted by the minute: one in 10:00 may have come after a run that began at 10:00:30.
+    await run('10:00:30');
+    await store.pool.query(`INSERT INTO unknown_outcomes (minute, service, side, role, outcome, count) VALUES ($1, $2, 'legacy', 'primary', 'assumed', 1)`, [
+      `${day}T10:00:00Z`,
+      service,
+    ]);
+    expect(await reasons()).toContainEqual(expect.stringMatching(ASSUMED));
+    // A run begun after that minute covers it.
+    await run('10:01:00');
+    expect(await reasons()).not.toContainEqual(expect.stringMatching(ASSUMED));
+  } finally {
+    await r.close();
+    await temp.dispose();
   }
 });

@@ -28,6 +28,7 @@ const clean = (over: Partial<VerdictInput> = {}): VerdictInput => ({
   heldBackSince: null,
   behindSince: { legacy: null, new: null },
   reconcile: { status: 'done', remaining: 0, queued: 0 },
+  assumedAfterReconcile: null,
   ...over,
 });
 
@@ -119,6 +120,17 @@ describe('decideVerdict', () => {
       '7 reconciliation difference(s) remain (2 with writes still queued towards the secondary: the next run judges them again)',
     ]);
     expect(decideVerdict(clean({ reconcile: null }), { ...T, requireReconcile: false }).verdict).toBe('advance');
+  });
+
+  it('holds a clean run when a write was assumed applied after it began, until a run after it', () => {
+    expect(decideVerdict(clean({ assumedAfterReconcile: '10:31 UTC' }), T)).toEqual({
+      verdict: 'hold',
+      reasons: [
+        "a write taken over at 10:31 UTC was copied as applied with its primary's outcome unknown, after the latest reconciliation run began: " +
+          'the sides may differ by it; run memshift reconcile --service S again',
+      ],
+    });
+    expect(decideVerdict(clean({ assumedAfterReconcile: '10:31 UTC' }), { ...T, requireReconcile: false }).verdict).toBe('advance');
   });
 
   it('lists every reason to hold', () => {
