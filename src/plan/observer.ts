@@ -26,8 +26,8 @@ export interface UnknownOutcomeEvent {
 export interface ResolvedEvent extends UnknownOutcomeEvent {
   applied: boolean;
   /**
-   * Taken as applied with nothing to tell: a write taken over from a replica that died before it recorded its
-   * primary's answer, where no read shows it there (contextual-memory). The sides may differ by it.
+   * Taken as applied with nothing to tell: a write taken over (its replica killed, or its hold lost with the store)
+   * before its primary's answer was recorded, where no read shows it there (contextual-memory). The sides may differ by it.
    */
   assumed?: boolean;
   /** From the unknown outcome to the look-up's answer. */
