@@ -264,10 +264,14 @@ export class Outbox implements SecondaryWrites {
     return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), untold);
   }
 
-  /** This process's own write whose primary applied it counts without the store; else as keyAsked. */
-  private async acknowledgedAsked(service: ServiceName, key: string, side: Side, ask: StoreAsk, untold: () => boolean): Promise<boolean> {
-    if (this.runner.copying(service, cleanText(key), side)) return true;
-    return this.keyAsked(service, key, side, ask, untold);
+  /**
+   * As keyAsked, where this process's own write whose primary applied it counts while the store cannot tell. The store
+   * is asked first: another replica may have taken the write over (this one's hold lost with a store crash) and landed
+   * it, while this process's entry of it lasts until its own attempt ends; counted, it would move or hold the key's
+   * writes, and another replica's reads, whose turn watch had ended, would not know of the moved ones (chaos seed 671).
+   */
+  private acknowledgedAsked(service: ServiceName, key: string, side: Side, ask: StoreAsk, untold: () => boolean): Promise<boolean> {
+    return this.keyAsked(service, key, side, ask, () => this.runner.copying(service, cleanText(key), side) || untold());
   }
 
   /**

@@ -4,6 +4,7 @@
  * when it lands or is given back; one whose primary's outcome is unknown does not (a hung side would hold every later
  * write of the key for the whole wait), nor once found applied (its agent was told of an error: the chaos probe saw a
  * write moved for such a copy land ahead of acknowledged ones). What a read would miss (SecondaryWrites.lacks) likewise.
+ * The replica that stored a copy asks the store too: another may have taken it over and landed it meanwhile.
  */
 import { expect, it } from 'vitest';
 import { requestOnce } from '../support/zmq-client.js';
@@ -78,3 +79,24 @@ it('does not count a write whose primary outcome was unknown once found applied,
   }
   await waitUntil(async () => !(await other.runner.secondary.unlanded(S, 'elsewhere-3', 'new')), 30_000, 'copied once the orchestrator answers');
 }, 90_000);
+
+it('does not count its own copy once the store shows it landed, though its own attempt on it has not ended', async () => {
+  const [proxy, sims, url] = [stack.proxy(), stack.sims(), stack.url()];
+  expect(await send({ action: 'create_session', session_id: 'elsewhere-4', user_id: 'u' })).toMatchObject({ status: 'success' });
+  await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
+  await sims.applyFaults('orchestrator', { hang: true });
+  try {
+    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-4', role: 'user', content: 'taken over' })).toMatchObject({ status: 'success' });
+    // Its attempt on the hung orchestrator under way.
+    expect(await proxy.runner.secondary.copying(S, 'elsewhere-4', 'new')).toBe(true);
+    expect(await proxy.runner.secondary.lacks(S, 'elsewhere-4', 'new')).toBe(true);
+    // As after a store crash took this replica's hold on it: another replica took the copy over and landed it.
+    const landed = await queryOnce(url, `UPDATE outbox SET status = 'done' WHERE key = 'elsewhere-4' AND side = 'new' AND open RETURNING id`);
+    expect(landed).toHaveLength(1);
+    // Counted still, a write of the key after a turn would be moved to legacy for it, and held up to 2 s, for nothing.
+    expect(await proxy.runner.secondary.copying(S, 'elsewhere-4', 'new')).toBe(false);
+    expect(await proxy.runner.secondary.lacks(S, 'elsewhere-4', 'new')).toBe(false);
+  } finally {
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+}, 60_000);
