@@ -17,20 +17,28 @@ const S = 'session-memory' as const;
 const send = async (request: Record<string, unknown>) =>
   JSON.parse((await requestOnce(stack.proxy().fronts[S]!, request, 15_000)).toString('utf8')) as { status: string };
 
-it("counts another replica's copy whose primary applied it while that replica still sends it", async () => {
-  const [proxy, other, sims] = [stack.proxy(), stack.direct(), stack.sims()];
-  expect(await send({ action: 'create_session', session_id: 'elsewhere-1', user_id: 'u' })).toMatchObject({ status: 'success' });
+/** `session` made and copied, then an interaction acknowledged whose copy waits on the hung orchestrator while `run` runs. */
+async function withCopyOnItsWay(session: string, run: () => Promise<void>): Promise<void> {
+  const [proxy, sims] = [stack.proxy(), stack.sims()];
+  expect(await send({ action: 'create_session', session_id: session, user_id: 'u' })).toMatchObject({ status: 'success' });
   await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
   await sims.applyFaults('orchestrator', { hang: true });
   try {
-    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-1', role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
+    expect(await send({ action: 'add_interaction', session_id: session, role: 'user', content: 'on its way' })).toMatchObject({ status: 'success' });
+    await run();
+  } finally {
+    await sims.applyFaults('orchestrator', { hang: false });
+  }
+}
+
+it("counts another replica's copy whose primary applied it while that replica still sends it", async () => {
+  const other = stack.direct();
+  await withCopyOnItsWay('elsewhere-1', async () => {
     // Its attempt on the hung orchestrator under way: the store has not heard that legacy applied it.
     expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'new')).toBe(true);
     expect(await other.runner.secondary.lacks(S, 'elsewhere-1', 'new')).toBe(true);
     expect(await other.runner.secondary.copying(S, 'elsewhere-1', 'legacy')).toBe(false);
-  } finally {
-    await sims.applyFaults('orchestrator', { hang: false });
-  }
+  });
   await expect.poll(() => other.runner.secondary.copying(S, 'elsewhere-1', 'new'), { timeout: 30_000 }).toBe(false);
   expect(await other.runner.secondary.unlanded(S, 'elsewhere-1', 'new')).toBe(false);
 }, 60_000);
@@ -81,12 +89,8 @@ it('does not count a write whose primary outcome was unknown once found applied,
 }, 90_000);
 
 it('does not count its own copy once the store shows it landed, though its own attempt on it has not ended', async () => {
-  const [proxy, sims, url] = [stack.proxy(), stack.sims(), stack.url()];
-  expect(await send({ action: 'create_session', session_id: 'elsewhere-4', user_id: 'u' })).toMatchObject({ status: 'success' });
-  await waitUntil(async () => (await proxy.runner.secondary.stats()).depth === 0, 20_000, 'session copied');
-  await sims.applyFaults('orchestrator', { hang: true });
-  try {
-    expect(await send({ action: 'add_interaction', session_id: 'elsewhere-4', role: 'user', content: 'taken over' })).toMatchObject({ status: 'success' });
+  const [proxy, url] = [stack.proxy(), stack.url()];
+  await withCopyOnItsWay('elsewhere-4', async () => {
     // Its attempt on the hung orchestrator under way.
     expect(await proxy.runner.secondary.copying(S, 'elsewhere-4', 'new')).toBe(true);
     expect(await proxy.runner.secondary.lacks(S, 'elsewhere-4', 'new')).toBe(true);
@@ -96,7 +100,5 @@ it('does not count its own copy once the store shows it landed, though its own a
     // Counted still, a write of the key after a turn would be moved to legacy for it, and held up to 2 s, for nothing.
     expect(await proxy.runner.secondary.copying(S, 'elsewhere-4', 'new')).toBe(false);
     expect(await proxy.runner.secondary.lacks(S, 'elsewhere-4', 'new')).toBe(false);
-  } finally {
-    await sims.applyFaults('orchestrator', { hang: false });
-  }
+  });
 }, 60_000);
