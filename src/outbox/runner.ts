@@ -30,10 +30,11 @@ const ALIVE_WAIT_MS = 100;
 const LOST_CLAIM = 'outbox claim lost before its outcome was recorded (lease ran out): its next owner looks the write up before sending it';
 /** A write whose primary's late reply (LegError.late) refused it. */
 const REFUSED_LATE = 'its primary refused it (in a reply that came after its agent was answered)';
-/** A copy not sent: a later clear of its key was made on its side first, which in the key's order empties the side of it. */
+/** A copy made with its primary's outcome untold (OutboxRunner.attempt): counted apart as `assumed`. */
 const ASSUMED_APPLIED =
   "a write taken over before its primary's answer was recorded (its replica killed, or its hold lost with the state store), which no read there shows: " +
   'copied as applied; if it never was, the sides differ by it until memshift reconcile --repair';
+/** A copy not sent: a later clear of its key was made on its side first, which in the key's order empties the side of it. */
 const CLEARED_SINCE = "a later clear of its key was made on this side first: in the key's order it is cleared there, so it is not copied";
 /** A write a side (`on`: which, where not the one it goes to) may or may not have applied, whose service offers no read that shows it. */
 const unknowable = (service: ServiceName, on = '') => `outcome unknown${on}, and ${service} offers no read that shows this write: parked for reconciliation`;

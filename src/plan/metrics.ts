@@ -110,7 +110,8 @@ export function metricsObserver(maxPaths: number): Partial<ExecutionObserver> {
     unknownResolved(e) {
       const labels = { service: e.service, side: e.side, role: e.role };
       unknownResolved.add(1, { ...labels, result: e.assumed ? 'assumed' : e.applied ? 'applied' : 'not_applied' });
-      unknownResolveSeconds.record(e.resolveMs / 1000, labels);
+      // An assumed one was settled by nothing: its time is not a look-up's.
+      if (!e.assumed) unknownResolveSeconds.record(e.resolveMs / 1000, labels);
     },
   };
 }
