@@ -24,21 +24,36 @@ export class LegOrchestratorClient implements OrchestratorClient {
       request_id: `req-${randomUUID().slice(0, 8)}`,
       timestamp: new Date().toISOString(),
     };
-    const raw = await this.leg.call(pyDumps(envelope));
-    let reply: unknown;
-    try {
-      // Python's reading: the orchestrator's numbers keep the spelling Python gave them.
-      reply = pyLoads(raw);
-    } catch {
-      throw new LegError('protocol', `orchestrator ${action}: reply is not JSON`, this.leg.endpoint);
-    }
-    if (!isObject(reply)) throw new LegError('protocol', `orchestrator ${action}: reply is not an object`, this.leg.endpoint);
-    if (reply.status === 'error') {
-      const error = isObject(reply.error) ? reply.error : {};
-      throw new OrchestratorError(String(error.code ?? 'internal_error'), String(error.message ?? `orchestrator ${action} failed`));
-    }
-    // Health actions answer a bare {"status":"ok"} without data.
-    return isObject(reply.data) ? reply.data : {};
+    return replyData(await this.leg.call(pyDumps(envelope)), action, this.leg.endpoint);
+  }
+}
+
+/** An orchestrator reply's data; a reply that is not a JSON object, or says error, throws. */
+function replyData(raw: Buffer, action: string, endpoint: string): Json {
+  let reply: unknown;
+  try {
+    // Python's reading: the orchestrator's numbers keep the spelling Python gave them.
+    reply = pyLoads(raw);
+  } catch {
+    throw new LegError('protocol', `orchestrator ${action}: reply is not JSON`, endpoint);
+  }
+  if (!isObject(reply)) throw new LegError('protocol', `orchestrator ${action}: reply is not an object`, endpoint);
+  if (reply.status === 'error') {
+    const error = isObject(reply.error) ? reply.error : {};
+    throw new OrchestratorError(String(error.code ?? 'internal_error'), String(error.message ?? `orchestrator ${action} failed`));
+  }
+  // Health actions answer a bare {"status":"ok"} without data.
+  return isObject(reply.data) ? reply.data : {};
+}
+
+/** The session a create_session's reply names (undefined: none, or not a success). */
+function sessionOf(raw: Buffer | undefined, endpoint: string): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const id = replyData(raw, 'create_session', endpoint).session_id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -162,6 +177,13 @@ export class SessionRegistry {
    * session since mapped and ended by another process be taken up again.
    */
   private readonly unmapped = new Map<string, { sessionId: string; at: number }>();
+  /**
+   * create_session calls left unanswered (timed out, or their connection ended), by legacy key: each settles once its
+   * late reply came (the session it names is then `unmapped`'s) or none will. The key's next first use waits a while
+   * for it: a session made meanwhile would leave the late one behind, empty (the orchestrator cannot be asked for a
+   * session by its legacy id).
+   */
+  private readonly unanswered = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: OrchestratorClient,
@@ -191,32 +213,73 @@ export class SessionRegistry {
 
   forget(legacyKey: string): Promise<void> {
     this.unmapped.delete(legacyKey);
+    this.unanswered.delete(legacyKey);
     return this.ids.delete(this.service, legacyKey);
   }
 
   private async create(legacyKey: string, payload: Json): Promise<string> {
+    await this.lateAnswer(legacyKey);
     const made = this.unmapped.get(legacyKey);
-    const sessionId = made && Date.now() - made.at < UNMAPPED_KEPT_MS ? made.sessionId : await this.made(payload);
+    const sessionId = made && Date.now() - made.at < UNMAPPED_KEPT_MS ? made.sessionId : await this.made(legacyKey, payload);
     try {
       // Another replica may have mapped the key first: its session is the one every later request uses.
       const mapped = await this.ids.set(this.service, legacyKey, sessionId);
       this.unmapped.delete(legacyKey);
       return mapped;
     } catch (err) {
-      this.unmapped.delete(legacyKey);
-      this.unmapped.set(legacyKey, { sessionId, at: Date.now() });
-      if (this.unmapped.size > UNMAPPED_MAX) this.unmapped.delete(this.unmapped.keys().next().value!);
+      this.keepUnmapped(legacyKey, sessionId);
       throw err;
     }
   }
 
-  private async made(payload: Json): Promise<string> {
-    const data = await this.client.call('create_session', undefined, payload);
-    if (typeof data.session_id !== 'string') throw new OrchestratorError('internal_error', 'create_session returned no session_id');
-    return data.session_id;
+  private async made(legacyKey: string, payload: Json): Promise<string> {
+    try {
+      const data = await this.client.call('create_session', undefined, payload);
+      if (typeof data.session_id !== 'string') throw new OrchestratorError('internal_error', 'create_session returned no session_id');
+      return data.session_id;
+    } catch (err) {
+      if (err instanceof LegError && err.late) this.awaitLate(legacyKey, err.late, err.endpoint);
+      throw err;
+    }
+  }
+
+  /** Keeps a create_session's late reply for the key's next first use (see `unanswered`). */
+  private awaitLate(legacyKey: string, late: Promise<Buffer | undefined>, endpoint: string): void {
+    const settled: Promise<void> = late
+      .then((raw) => {
+        const sessionId = sessionOf(raw, endpoint);
+        if (sessionId !== undefined && this.unanswered.get(legacyKey) === settled) this.keepUnmapped(legacyKey, sessionId);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.unanswered.get(legacyKey) === settled) this.unanswered.delete(legacyKey);
+      });
+    this.unanswered.delete(legacyKey);
+    this.unanswered.set(legacyKey, settled);
+    if (this.unanswered.size > UNMAPPED_MAX) this.unanswered.delete(this.unanswered.keys().next().value!);
+  }
+
+  /** Waits, for a while, for the key's create_session left unanswered: a backend that hangs keeps it for good. */
+  private async lateAnswer(legacyKey: string): Promise<void> {
+    const settled = this.unanswered.get(legacyKey);
+    if (!settled) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, LATE_SESSION_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private keepUnmapped(legacyKey: string, sessionId: string): void {
+    this.unmapped.delete(legacyKey);
+    this.unmapped.set(legacyKey, { sessionId, at: Date.now() });
+    if (this.unmapped.size > UNMAPPED_MAX) this.unmapped.delete(this.unmapped.keys().next().value!);
   }
 }
 
 /** How long a session made but not mapped is taken up by its key's next first use, and how many are kept. */
 const UNMAPPED_KEPT_MS = 60_000;
 const UNMAPPED_MAX = 10_000;
+/**
+ * How long a key's first use waits for its create_session left unanswered: a late answer comes once the backend
+ * works the call off (a slow one soon after the deadline; a restarted one never, its connection's end then settles it).
+ */
+const LATE_SESSION_WAIT_MS = 3_000;

@@ -156,17 +156,19 @@ export const collapse = (l: string[]): string[] => l.filter((v, i) => v !== l[i 
  * idempotency key, so a write whose reply was lost as the orchestrator went away is applied again.
  */
 export function expectBothSidesEqual(sims: SimHandle, load: WriteLoad, replays = 0): void {
-  let repeated = 0;
+  // Each repeat named (a content shown twice in a row, a session made again), so that a failure says which writes.
+  const repeats: string[] = [];
   for (const sid of load.sessions) {
     const legacy = legacyContents(sims, sid);
     expect(legacy, sid).toEqual(expect.arrayContaining(load.acked.get(sid)!));
     const fresh = newRecords(sims, sid);
     expect(fresh.sessions, `${sid}: orchestrator sessions`).toBeGreaterThanOrEqual(1);
     expect(collapse(fresh.contents), sid).toEqual(legacy);
+    repeats.push(...fresh.contents.filter((c, i) => c === fresh.contents[i - 1]));
     // A replayed create_session leaves a second, empty session behind.
-    repeated += fresh.contents.length - legacy.length + fresh.sessions - 1;
+    for (let n = 1; n < fresh.sessions; n++) repeats.push(`${sid}: a session made again`);
   }
-  expect(repeated, 'writes applied twice').toBeLessThanOrEqual(replays);
+  expect(repeats.length, `writes applied twice: ${repeats.join(', ')}`).toBeLessThanOrEqual(replays);
 }
 
 /** One query on a connection of its own (the test's view of the store, beside the proxy's pools). */
