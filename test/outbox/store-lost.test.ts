@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { useRelayedStack } from './relayed.js';
-import { describeOpenRows, expectBothSidesEqual, openRows, sleep, waitUntil, WriteLoad } from './support.js';
+import { drainWithin, expectBothSidesEqual, openRows, outboxLeft, sleep, waitUntil, WriteLoad } from './support.js';
 
 // Silent connections given up after 3 s rather than the defaults (30 s, 60 s): the same path, sooner.
 const stack = useRelayedStack([], { config: { outbox: { statementTimeoutMs: 3_000 }, store: { statementTimeoutMs: 3_000 } } });
@@ -24,10 +24,9 @@ it('gives up the connections a lost store left silent and stores every write on 
   await load.stop();
   // Each wait bounded and saying what is left, so that a stuck outbox fails where it sticks, not at the test's timeout
   // (a clean-clone run, on a host slower by half, once ran out of the test's 180 s with nothing said).
-  const left = async () => `${JSON.stringify(await proxy.runner.secondary.stats())}\n${await describeOpenRows(url)}`;
+  const left = outboxLeft(proxy.runner.secondary, url);
   await waitUntil(async () => (await proxy.runner.secondary.stats()).memoryQueued === 0, 60_000, 'held writes stored', left);
-  const drained = proxy.runner.secondary.drain().then(() => true);
-  await waitUntil(() => Promise.race([drained, sleep(1_000).then(() => false)]), 45_000, "the outbox's writes in hand finished", left);
+  await drainWithin(proxy.runner.secondary, 45_000, left);
   await waitUntil(async () => (await openRows(url)).open === 0, 45_000, 'outbox drained', left);
   expect(load.errors, load.report).toBe(0);
   expect(await proxy.runner.secondary.stats()).toMatchObject({ storeUp: true, memoryQueued: 0, depth: 0, parked: 0 });

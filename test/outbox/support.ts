@@ -204,6 +204,12 @@ export async function describeOpenRows(url: string): Promise<string> {
   return rows.map((r) => JSON.stringify(r)).join('\n');
 }
 
+/** What a wait on the outbox that ran out prints: its stats, then its open rows. */
+export const outboxLeft =
+  (secondary: { stats(): Promise<unknown> }, url: string): (() => Promise<string>) =>
+  async () =>
+    `${JSON.stringify(await secondary.stats())}\n${await describeOpenRows(url)}`;
+
 /** Polls until cond() holds; resolves with the ms it took, throws after timeoutMs (with `detail()` when given). */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, detail?: () => Promise<string>): Promise<number> {
   const start = Date.now();
@@ -215,6 +221,15 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The outbox's writes in hand finished (`secondary.drain()`), failing with what `left` says once `timeoutMs` pass: a
+ * stuck outbox then fails where it sticks, not at the test's own timeout with nothing said (clean-clone run 275).
+ */
+export async function drainWithin(secondary: { drain(): Promise<void> }, timeoutMs: number, left?: () => Promise<string>): Promise<void> {
+  const drained = secondary.drain().then(() => true);
+  await waitUntil(() => Promise.race([drained, sleep(1_000).then(() => false)]), timeoutMs, "the outbox's writes in hand finished", left);
+}
 
 /** Simulators, session-memory dual-write flags and `count` proxies on one fresh store, for one test file. */
 export function useDualWriteStack(count = 1, extra: Record<string, unknown> = {}): Replicas {
