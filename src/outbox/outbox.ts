@@ -35,7 +35,7 @@ import { OutboxRunner, type Primary } from './runner.js';
 import { OutboxTable, SESSION_SETTINGS, type OutboxIntent } from './table.js';
 import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
-import { pgPoolLike, type Settings } from '../util/pg-url.js';
+import { pgPoolLike, type BoundedPoolConfig, type Settings } from '../util/pg-url.js';
 import { OWNER_POOL, OwnerLock, ownerName } from './owner-lock.js';
 import { HeldFile } from './held-file.js';
 
@@ -48,6 +48,18 @@ const INTENT_CONNECTIONS = 4;
 /** Intent batches stored at once: the rest of the connections serve unlanded() look-ups and the flush. */
 const GROUP_LANES = 2;
 const WORKER_CONNECTIONS = 8;
+
+/**
+ * The outbox's two pools (intents: kept open while idle, as a fresh connection would cost the agent a connect and an
+ * authentication; workers), each statement bounded by `statementTimeoutMs`. A connect is bounded too: node-postgres
+ * waits for ever by default, and a store lost with its host while a connection was being made left that connect, and
+ * the pump whose completion waited on it, silent for good (store-lost.test.ts, beside the chaos probe: drained never).
+ */
+export const outboxPools = (statementTimeoutMs: number) => {
+  const bounds = { query_timeout: statementTimeoutMs, connectionTimeoutMillis: CONNECT_MS };
+  return { intents: { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, ...bounds }, workers: { max: WORKER_CONNECTIONS, ...bounds } };
+};
+const CONNECT_MS = 5_000;
 const ASYNC_COMMIT: Settings = [['synchronous_commit', 'off']];
 const REFUSED = 'its primary refused it, or it never reached the primary';
 /** A question about a key (its text cleaned) put to the store. */
@@ -158,12 +170,12 @@ export class Outbox implements SecondaryWrites {
     // drops it): a store lost with its host leaves connections that nothing closes, which would hold the outbox for
     // good. What it asked may still have been done (leases, ids and look-ups make a repeat safe).
     const settings = [...SESSION_SETTINGS, ...(c.unsafeAsyncCommit ? ASYNC_COMMIT : [])];
-    // Kept open while idle: a fresh connection would cost the agent a connect and an authentication.
-    this.intentPool = poolLike(o.pool, settings, { max: INTENT_CONNECTIONS, idleTimeoutMillis: 0, query_timeout: c.statementTimeoutMs });
+    const pools = outboxPools(c.statementTimeoutMs);
+    this.intentPool = poolLike(o.pool, settings, pools.intents);
     this.intents = new OutboxTable(this.intentPool, this.owner);
     // The store's loss settings (o.pool's): the server lets the lock go within connectionLossMs of this host falling silent.
     this.lock = new OwnerLock(pgPoolLike(o.pool, 'outbox owner', [], OWNER_POOL), this.owner, o.connectionLossMs);
-    this.workerPool = poolLike(o.pool, settings, { max: WORKER_CONNECTIONS, query_timeout: c.statementTimeoutMs });
+    this.workerPool = poolLike(o.pool, settings, pools.workers);
     this.table = new OutboxTable(this.workerPool);
     this.buffer = new OutageBuffer<Held>(
       c.memoryQueueMax,
@@ -615,7 +627,7 @@ export class Outbox implements SecondaryWrites {
 }
 
 /** A pool on the same database as `base`, with its settings and `settings`. */
-function poolLike(base: pg.Pool, settings: Settings, config: pg.PoolConfig): pg.Pool {
+function poolLike(base: pg.Pool, settings: Settings, config: BoundedPoolConfig): pg.Pool {
   return pgPoolLike(base, 'outbox', settings, config).on('error', (err) => log.warn({ err }, 'idle outbox connection lost'));
 }
 

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { childLogger } from '../telemetry/log.js';
 import { connectClient } from '../store/client.js';
 import { withDeadline } from '../util/deadline.js';
+import type { BoundedPoolConfig } from '../util/pg-url.js';
 
 const log = childLogger('outbox.owner');
 
@@ -33,7 +34,7 @@ export const ownerName = () => `${LOCKED_PREFIX}${hostname()}:${process.pid}:${r
  * pause (SIGSTOP) fired that timer before reading the answer that had come, dropped the connection, and so let go of
  * the lock it held, letting other replicas take its writes over while its sends went on.
  */
-export const OWNER_POOL: pg.PoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000 };
+export const OWNER_POOL: BoundedPoolConfig = { max: 1, idleTimeoutMillis: 0, keepAlive: true, connectionTimeoutMillis: 2_000 };
 
 /** Holds the lock, or takes it again on a new connection after the last one was lost. */
 const HOLD = `SELECT CASE WHEN EXISTS (
@@ -54,6 +55,8 @@ export class OwnerLock {
   private sentAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private warned = false;
+  /** Lost since it was last held: its taking again is told. */
+  private lost = false;
 
   /** `pool`: one connection of its own (the lock lives on it), with the loss settings of `lossMs`; ended by stop(). */
   constructor(
@@ -94,9 +97,12 @@ export class OwnerLock {
         this.warned = true;
         log.warn({ owner: this.owner }, "another owner's lock has this one's key: this replica's writes are taken over at the end of their lease only");
       }
+      if (this.lost) log.info({ owner: this.owner }, 'outbox owner lock held again');
+      this.lost = false;
       this.confirmed = true;
     } catch (err) {
       if (this.confirmed) log.warn({ err }, 'outbox owner lock lost: nothing is sent until it is held again');
+      this.lost ||= this.confirmed;
       this.confirmed = false;
     } finally {
       this.sentAt = undefined;

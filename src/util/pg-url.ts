@@ -86,12 +86,15 @@ export function pgClient(url: string, part: string, extra: pg.ClientConfig = {})
   return new Client({ ...config, ...extra, ...tighter(config.connectionTimeoutMillis, extra.connectionTimeoutMillis) });
 }
 
+/** A pool's settings with its connect bounded: node-postgres would wait for ever on a server that takes the connection and says nothing. */
+export type BoundedPoolConfig = pg.PoolConfig & { connectionTimeoutMillis: number };
+
 /**
  * A pool of `part` on `url` whose every new connection takes `settings` before its first use. Given after connecting, not as
  * startup options: PgBouncer refuses a connection that sends `options` ("unsupported startup parameter"), and told to
  * ignore them it drops them unsaid. A setting the URL's own `options` name is the URL's.
  */
-export function pgPool(url: string, part: string, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
+export function pgPool(url: string, part: string, settings: Settings, config: BoundedPoolConfig): pg.Pool {
   const connection = pgClientConfig(url, part);
   const named = new Set([...String(connection.options ?? '').matchAll(/(?:-c\s*|--)([\w.-]+)=/g)].map((m) => m[1]!.replace(/-/g, '_')));
   const mine = settings.filter(([name]) => !named.has(name));
@@ -104,7 +107,7 @@ export function pgPool(url: string, part: string, settings: Settings, config: pg
 }
 
 /** A pool of `part` on the same database as `base` (made by pgPool), with `base`'s settings and then `settings`. */
-export function pgPoolLike(base: pg.Pool, part: string, settings: Settings, config: pg.PoolConfig = {}): pg.Pool {
+export function pgPoolLike(base: pg.Pool, part: string, settings: Settings, config: BoundedPoolConfig): pg.Pool {
   const from = made.get(base);
   if (!from) throw new Error('pgPoolLike: the base pool was not made by pgPool');
   return pgPool(from.url, part, [...from.settings, ...settings], config);

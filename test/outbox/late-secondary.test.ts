@@ -25,7 +25,7 @@ let pool: pg.Pool;
 let url: string;
 beforeAll(async () => {
   url = await freshDatabaseUrl();
-  pool = pgPool(url, 'test', []);
+  pool = pgPool(url, 'test', [], { connectionTimeoutMillis: 10_000 });
   await migrate(pool);
 });
 afterAll(() => pool.end());

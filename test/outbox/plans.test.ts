@@ -87,7 +87,9 @@ it('completes a write and claims a key head without wading through the backlog o
 
 it('keeps to its own key on connections with the outbox settings, with plans made while the table was small', async () => {
   const url = await freshDatabaseUrl();
-  const pools = [SESSION_SETTINGS, SESSION_SETTINGS.filter(([name]) => name === 'plan_cache_mode')].map((settings) => pgPool(url, 'test', settings));
+  const pools = [SESSION_SETTINGS, SESSION_SETTINGS.filter(([name]) => name === 'plan_cache_mode')].map((settings) =>
+    pgPool(url, 'test', settings, { connectionTimeoutMillis: 10_000 }),
+  );
   const clients = await Promise.all(pools.map((p) => p.connect()));
   try {
     await migrate(pools[0]!);

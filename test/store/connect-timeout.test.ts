@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { outboxPools } from '../../src/outbox/outbox.js';
 import { pgClient, pgPool } from '../../src/util/pg-url.js';
 import { freshDatabaseUrl } from '../support/database.js';
 
@@ -89,5 +90,20 @@ it("gives each host of a list the URL's connect_timeout, as libpq does: past a s
     expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
   } finally {
     await pool.end().catch(() => undefined);
+  }
+}, 120_000);
+
+it("gives the outbox's connects up on a server that takes them and says nothing", async () => {
+  // Without a bound of its own, a pool's connect waits for ever: a pump waiting on it never finished its write.
+  for (const [name, config] of Object.entries(outboxPools(60_000))) {
+    const pool = pgPool(`${url}?sslmode=disable`, 'test', [], config);
+    pool.on('error', () => undefined);
+    try {
+      const outcome = await gaveUp(() => pool.query('SELECT 1'), 40_000);
+      expect(outcome, name).toBeInstanceOf(Error);
+      expect(String(outcome), name).toMatch(/timeout|terminated/i);
+    } finally {
+      await pool.end().catch(() => undefined);
+    }
   }
 }, 120_000);
