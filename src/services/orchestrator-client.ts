@@ -8,6 +8,7 @@ import { assertStorable } from './storable.js';
 import { LegError, type Leg } from '../legs/types.js';
 import { numberOf, pyDumps, pyLoads } from '../util/pyjson.js';
 import { isObject } from './legacy-values.js';
+import { withDeadline } from '../util/deadline.js';
 
 type Json = Record<string, unknown>;
 
@@ -171,10 +172,11 @@ function byCreation(a: OrchestratorMemory, b: OrchestratorMemory): number {
 export class SessionRegistry {
   private readonly busy = new Map<string, Promise<string>>();
   /**
-   * Sessions made whose mapping the store did not take (it went away between the two), by legacy key, with when: the
-   * key's next first use maps that one rather than make another, which would leave the first behind, empty (a copy
-   * retried once the store is back). Only for a while, and let go once the key is found mapped or forgotten, lest a
-   * session since mapped and ended by another process be taken up again.
+   * Sessions made whose mapping the store did not take (it went away between the two), or named by a create_session
+   * answered after its deadline (`unanswered`), by legacy key, with when: the key's next first use maps that one rather
+   * than make another, which would leave the first behind, empty (a copy retried once the store is back). Only for a
+   * while, and let go once the key is found mapped or forgotten, lest a session since mapped and ended by another
+   * process be taken up again.
    */
   private readonly unmapped = new Map<string, { sessionId: string; at: number }>();
   /**
@@ -262,10 +264,7 @@ export class SessionRegistry {
   /** Waits, for a while, for the key's create_session left unanswered: a backend that hangs keeps it for good. */
   private async lateAnswer(legacyKey: string): Promise<void> {
     const settled = this.unanswered.get(legacyKey);
-    if (!settled) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([settled, new Promise<void>((resolve) => (timer = setTimeout(resolve, LATE_SESSION_WAIT_MS)))]);
-    clearTimeout(timer);
+    if (settled) await withDeadline(settled, LATE_SESSION_WAIT_MS, () => new Error('no late answer')).catch(() => undefined);
   }
 
   private keepUnmapped(legacyKey: string, sessionId: string): void {
