@@ -83,13 +83,14 @@ export class Relay {
   /**
    * Strands the open connections (strand()) and ends their sessions on the PostgreSQL behind, as a lost host's end.
    * Polled for a while: a session still being started is not in pg_stat_activity yet, and one whose connection had
-   * just closed never will be (beside the chaos probe, one run found 20 of 21 at once, another ended its own asking one).
+   * just closed never will be (beside the chaos probe, one run found 20 of 21 at once), its port free for another
+   * connection to take, the asking one's included.
    */
   async loseServer(db: Pick<pg.Client, 'query'>): Promise<void> {
     const left = new Map(this.strand().map((s) => [s.localPort!, s]));
     const deadline = Date.now() + 10_000;
     for (;;) {
-      // A closed one's port may be another connection's by now (the asking one's, once): it is left out first.
+      // A closed one's port may be another connection's by now: it is left out first.
       for (const [port, socket] of left) if (socket.destroyed) left.delete(port);
       if (left.size === 0) return;
       // Ended in the select list: only the rows the filter kept (a condition beside it may be evaluated first).
