@@ -112,11 +112,12 @@ export async function syncKey(
     current !== undefined &&
     truth !== undefined &&
     shape.lists.every((l, i) => l.retain === undefined || truth.lists[i]!.length === l.retain || (current.lists[i]?.length ?? 0) < l.retain);
-  const empty = async (removeKey: boolean, why: () => string) => {
+  // `fallen(i)`: list i's oldest elements that met the truth before its window (history it says nothing of), kept.
+  const empty = async (removeKey: boolean, why: () => string, fallen: (i: number) => number = () => 0) => {
     const request = removeKey ? (ops.remove ?? ops.clear) : ops.clear;
     if (request) await send(request(key));
     else if (windowed) {
-      for (const [i, list] of current.lists.entries()) if (list.length) await writer.dropNewest!(key, i, list.length);
+      for (const [i, list] of current.lists.entries()) if (list.length > fallen(i)) await writer.dropNewest!(key, i, list.length - fallen(i));
     } else if (writer.clearKey) await writer.clearKey(key);
     else throw new RepairError(`${service} cannot make "${key}" like the truth on this side: ${why()}`);
   };
@@ -144,7 +145,14 @@ export async function syncKey(
   const meet = current !== undefined && (sameHeader || remade || set) && meets.every((m) => m !== undefined);
   if (!meet) {
     // A different header (session-memory's user and metadata) is only rewritten by re-creating the key.
-    if (current) await empty(!sameHeader, () => unmatched(service, meets, sameHeader));
+    // A list that met keeps what fell before the truth's window where another list did not meet (chaos seed 728: a
+    // decision out of order emptied the key, and the interaction that legacy's window had just left went with it).
+    if (current)
+      await empty(
+        !sameHeader,
+        () => unmatched(service, meets, sameHeader),
+        (i) => meets[i]?.fall ?? 0,
+      );
     for (const r of ops.create?.(truth) ?? []) await send(r);
     await writer.restore?.(key, truth.header);
   }

@@ -2,6 +2,7 @@
  * A windowed repair (contextual-memory's 50 interactions) whose side holds the truth's elements stamped later than the
  * truth by more than the tolerance (copies stamped when their primary's slow acknowledgement was seen): the side's
  * element before the truth's window is history the window says nothing of, kept (chaos seed 444 lost one so).
+ * Likewise where another list (decisions in another order) makes the repair empty the key (chaos seed 728).
  */
 import { describe, expect, it } from 'vitest';
 import { syncKey, type SideWriter } from '../../src/reconcile/repair.js';
@@ -18,22 +19,23 @@ const element = (n: number, late = 0): unknown[] => ['user_query', `k #${n}`, nu
 /** #from.. #from+49, each `late` seconds after the truth's stamp. */
 const window = (from: number, late = 0) => Array.from({ length: 50 }, (_, i) => element(from + i, late));
 
-const record = (header: string, interactions: unknown[][]): CanonicalRecord => ({
+const record = (header: string, interactions: unknown[][], decisions: unknown[][] = []): CanonicalRecord => ({
   key: 'k',
   header: [{ conversation_summary: header }],
-  lists: [interactions, []],
+  lists: [interactions, decisions],
 });
 
 /** A writer that records what the repair asks of the orchestrator's side. */
 function recording() {
   const dropped: number[] = [];
+  const droppedDecisions: number[] = [];
   const appended: string[] = [];
   const writer: SideWriter = {
-    send: async (r: LegacyRequest) => void appended.push(String(r.content)),
-    dropNewest: async (_key, list, count) => void (list === 0 && dropped.push(count)),
+    send: async (r: LegacyRequest) => void appended.push(String(r.content ?? r.decision)),
+    dropNewest: async (_key, list, count) => void (list === 0 ? dropped : droppedDecisions).push(count),
     restore: async () => {},
   };
-  return { writer, dropped, appended };
+  return { writer, dropped, droppedDecisions, appended };
 }
 
 describe('a windowed repair of a side stamped later than the truth', () => {
@@ -63,5 +65,18 @@ describe('a windowed repair of a side stamped later than the truth', () => {
     await syncKey(SERVICE, 'k', record('legacy', window(1)), record('new', mine), writer, 1);
     expect(dropped).toEqual([2]);
     expect(appended).toEqual(['k #48', 'k #49', 'k #50']);
+  });
+
+  it("keeps the side's element before the truth's window where the decisions, in another order, are written again", async () => {
+    // Chaos seed 728: a decision landed late on the orchestrator (last there, in its place on legacy), so the key's
+    // lists do not all meet and the repair empties them; the orchestrator's #0, which legacy's window had just left
+    // (#50 entered it), went with the emptying, an acknowledged write gone from both sides' windows and from history.
+    const decision = (d: string, n: number) => [d, T + n];
+    const truth = record('legacy', window(1), [decision('early', 0), decision('late', 2)]);
+    const current = record('new', window(0), [decision('late', 2), decision('early', 0)]);
+    const { writer, dropped, droppedDecisions, appended } = recording();
+    await syncKey(SERVICE, 'k', truth, current, writer, 1);
+    expect({ dropped, droppedDecisions }).toEqual({ dropped: [49], droppedDecisions: [2] });
+    expect(appended).toEqual([...window(1).map((e) => e[1]), 'early', 'late']);
   });
 });
