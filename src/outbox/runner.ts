@@ -38,6 +38,11 @@ const ASSUMED_APPLIED =
 const CLEARED_SINCE = "a later clear of its key was made on this side first: in the key's order it is cleared there, so it is not copied";
 /** A write a side (`on`: which, where not the one it goes to) may or may not have applied, whose service offers no read that shows it. */
 const unknowable = (service: ServiceName, on = '') => `outcome unknown${on}, and ${service} offers no read that shows this write: parked for reconciliation`;
+/**
+ * How often own writes whose primary applied them and whose copies have not landed are recorded so in the store (most
+ * land first): taken over after a kill, they are then copied as applied, not counted "assumed applied".
+ */
+const RECORD_ACKS_EVERY_MS = 250;
 /** How long a write whose primary call is still under way here is left before it is looked at again. */
 const PRIMARY_PENDING_MS = 500;
 /** A dead holder's hold is tried again this often while its side does not answer the barrier. */
@@ -143,6 +148,9 @@ export class OutboxRunner {
   private readonly attemptedClaims = new Map<string, { attempts: number; at: number }>();
   /** This process's attempts whose outcome is unknown: the connection that carried each, and when. */
   private readonly unknowns = new Map<string, { on: number | undefined; at: number }>();
+  /** Own writes whose primary applied them (when it acknowledged each), for recordAcks. */
+  private readonly acks = new Map<string, { k: string; at: Date }>();
+  private acksTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The poll under way, which stop() waits for: it may still be using the store. */
   private polling: Promise<void> | undefined;
@@ -200,11 +208,24 @@ export class OutboxRunner {
     const own = this.ownOf(service, key, id);
     if (own) {
       own.primary = primary;
-      if (primary === 'applied') own.ackedAt = at;
+      if (primary === 'applied') {
+        own.ackedAt = at;
+        this.acks.set(id, { k: keyOf(service, key), at });
+        this.acksTimer ??= setTimeout(() => void this.recordAcks(), RECORD_ACKS_EVERY_MS).unref();
+      }
     }
     // Other replicas then leave it out of the key's copies on their way; one attempt (a mark lost costs a wait's time).
     if (primary !== 'applied') void this.o.table.markUnknown(id).catch((err: unknown) => this.o.onStoreError(err));
     this.kick(service, key);
+  }
+
+  /** Records the primary's success of the own writes acknowledged since the last time that are not finished yet. */
+  private async recordAcks(): Promise<void> {
+    this.acksTimer = undefined;
+    const waiting = [...this.acks].filter(([id, a]) => this.own.get(a.k)?.has(id)).map(([id, a]) => ({ id, at: a.at }));
+    this.acks.clear();
+    // One attempt: a mark lost leaves the write to a look-up, as before it (and to the "assumed" count where none tells).
+    if (waiting.length && !this.stopped) await this.o.table.markApplied(waiting).catch((err: unknown) => this.o.onStoreError(err));
   }
 
   /** This process's own entry for a write it stored (none: stored elsewhere, or by a process before a crash). */
@@ -243,6 +264,8 @@ export class OutboxRunner {
     this.stopped = true;
     for (const end of this.onStop) end();
     clearTimeout(this.timer);
+    // A stop hands each open write over with its primary's answer (handOver).
+    clearTimeout(this.acksTimer);
     await this.polling;
     await this.idle();
     for (const [k, m] of this.own) for (const id of [...m.keys()]) this.finished(k, id);

@@ -396,6 +396,18 @@ export class OutboxTable {
   }
 
   /** Its storer's primary call left the write's outcome unknown: a look-up comes first, so it is not counted as on its way (copying). */
+  /**
+   * Records that the primaries of these stored writes applied them (acknowledged `at`), their copies not landed yet: a
+   * process taking one over (its storer killed) copies it as such, and stamps it so, without looking its primary up.
+   */
+  async markApplied(acks: readonly { id: string; at: Date }[]): Promise<void> {
+    await this.pool.query(
+      `UPDATE outbox o SET primary_ok = true, acked_at = COALESCE(o.acked_at, a.at)
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS a(id, at) WHERE o.id = a.id AND o.open AND o.primary_ok IS NULL`,
+      [acks.map((a) => a.id), acks.map((a) => a.at)],
+    );
+  }
+
   async markUnknown(id: string): Promise<void> {
     await this.pool.query(`UPDATE outbox SET primary_unknown = true WHERE id = $1 AND open AND primary_ok IS NULL`, [id]);
   }

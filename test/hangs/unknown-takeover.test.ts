@@ -4,7 +4,8 @@
  * survivor, taking the write over, cannot hear that reply and no read shows an interaction: it parks the copy for
  * reconciliation rather than make it on the orchestrator as if legacy had applied it. Killed before it recorded any
  * answer (the call under way), the survivor copies the write as such writes mostly were applied, and counts it apart:
- * the report's "assumed applied", the sides differing by it where legacy never had it.
+ * the report's "assumed applied", the sides differing by it where legacy never had it. Killed after legacy answered, its
+ * copies held up by a hung orchestrator, the survivor finds legacy's success recorded and nothing is assumed.
  */
 import { expect, it } from 'vitest';
 import { ReqClient } from '../support/zmq-client.js';
@@ -15,6 +16,11 @@ import { openRows, useChildStack, waitUntil } from './support.js';
 const LEASE_MS = 120_000;
 /** Legacy's bound on a call: the second case's kill must land while the call is under way, on a busy machine too. */
 const LEGACY_TIMEOUT_MS = 6_000;
+/**
+ * The orchestrator's: the third case's copy sent into its hang stays under way past the recording it checks (a pump
+ * ending its round, its copies given back, hands its writes over with their primary's answer anyway).
+ */
+const ORCHESTRATOR_TIMEOUT_MS = 30_000;
 const CONTEXTUAL = 'contextual-memory';
 /** The admin API's token: the second case reads the day's report there. */
 const TOKEN = 'unknown-takeover-admin-token';
@@ -26,7 +32,12 @@ const {
   stage: 'dual-write',
   replicas: 2,
   services: [CONTEXTUAL],
-  extra: [`outbox.leaseMs=${LEASE_MS}`, `services.${CONTEXTUAL}.legacy.timeoutMs=${LEGACY_TIMEOUT_MS}`, `admin.token=${TOKEN}`],
+  extra: [
+    `outbox.leaseMs=${LEASE_MS}`,
+    `services.${CONTEXTUAL}.legacy.timeoutMs=${LEGACY_TIMEOUT_MS}`,
+    `orchestrator.timeoutMs=${ORCHESTRATOR_TIMEOUT_MS}`,
+    `admin.token=${TOKEN}`,
+  ],
 });
 
 /** The store's count of writes taken over and copied as applied with nothing to tell (outcome `assumed`). */
@@ -114,4 +125,40 @@ it('copies a write whose replica was killed with its call to ContextualMemoryAge
     );
     expect(reports.join('\n')).toMatch(/\| Unknown outcomes \/ settled \/ time to settle \| [^|]*, 1 assumed applied \(taken over\)/);
   });
+}, 240_000);
+
+it("copies a killed replica's writes that ContextualMemoryAgent answered, their copies held up by a hung orchestrator, not counted assumed", async () => {
+  const [sims, url, a] = [simsOf(), urlOf(), memshift(0)];
+  const session = 'acked-killed';
+  const assumedBefore = await assumed(url);
+  const agent = new ReqClient(a.fronts[CONTEXTUAL]!, 30_000);
+  let killed = false;
+  try {
+    expect(await agent.call(interaction(session, 0))).toBe(true);
+    await waitUntil(async () => (await openRows(url)) === 0, 60_000, '#0 copied');
+    await sims.applyFaults('orchestrator', { hang: true });
+    // Legacy applies and answers both: #1's copy is sent into the hang, #2's waits behind it.
+    expect(await agent.call(interaction(session, 1))).toBe(true);
+    expect(await agent.call(interaction(session, 2))).toBe(true);
+    // Their primary's success is in the store while #1's copy is still under way (before: in the replica's memory alone
+    // until that copy's timeout ended its key's round).
+    const recorded = async () => {
+      const rows = await rowsOf(url, session);
+      return rows.length === 3 && rows.slice(1).every((r) => r.primary_ok === true && r.status !== 'done');
+    };
+    await waitUntil(recorded, ORCHESTRATOR_TIMEOUT_MS / 2, "#1's and #2's primary success recorded, their copies open");
+    await a.kill();
+    killed = true;
+    await sims.applyFaults('orchestrator', { hang: false });
+    await waitUntil(async () => (await openRows(url)) === 0, LEASE_MS / 2, 'both copies taken over and landed');
+  } finally {
+    agent.close();
+    await sims.applyFaults('orchestrator', { hang: false });
+    // Not killed (a wait above failed): it still serves, and its failure is the one to read.
+    if (killed) await a.restart();
+  }
+  expect((await rowsOf(url, session)).map((r) => r.status)).toEqual(['done', 'done', 'done']);
+  expect(newRecords(sims, { service: CONTEXTUAL, key: session })).toEqual([0, 1, 2].map((n) => `${session} #${n}`));
+  // Copied as applied because they were: no read of ContextualMemoryAgent shows an interaction, and nothing was assumed.
+  expect(await assumed(url)).toBe(assumedBefore);
 }, 240_000);
