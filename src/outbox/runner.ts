@@ -151,6 +151,8 @@ export class OutboxRunner {
   /** Own writes whose primary applied them (when it acknowledged each), for recordAcks. */
   private readonly acks = new Map<string, { k: string; at: Date }>();
   private acksTimer: NodeJS.Timeout | undefined;
+  /** The recording under way: one at a time, so a paused store holds one connection for it, not one per round. */
+  private recordingAcks: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The poll under way, which stop() waits for: it may still be using the store. */
   private polling: Promise<void> | undefined;
@@ -211,7 +213,7 @@ export class OutboxRunner {
       if (primary === 'applied') {
         own.ackedAt = at;
         this.acks.set(id, { k: keyOf(service, key), at });
-        this.acksTimer ??= setTimeout(() => void this.recordAcks(), RECORD_ACKS_EVERY_MS).unref();
+        this.armAcks();
       }
     }
     // Other replicas then leave it out of the key's copies on their way; one attempt (a mark lost costs a wait's time).
@@ -219,9 +221,17 @@ export class OutboxRunner {
     this.kick(service, key);
   }
 
+  /** A recording of acknowledgements RECORD_ACKS_EVERY_MS from now (or then, once the one under way has ended). */
+  private armAcks(): void {
+    this.acksTimer ??= setTimeout(() => {
+      this.acksTimer = undefined;
+      if (this.recordingAcks) this.armAcks();
+      else this.recordingAcks = this.recordAcks().finally(() => (this.recordingAcks = undefined));
+    }, RECORD_ACKS_EVERY_MS).unref();
+  }
+
   /** Records the primary's success of the own writes acknowledged since the last time that are not finished yet. */
   private async recordAcks(): Promise<void> {
-    this.acksTimer = undefined;
     const waiting = [...this.acks].filter(([id, a]) => this.own.get(a.k)?.has(id)).map(([id, a]) => ({ id, at: a.at }));
     this.acks.clear();
     // One attempt: a mark lost leaves the write to a look-up, as before it (and to the "assumed" count where none tells).
@@ -266,6 +276,7 @@ export class OutboxRunner {
     clearTimeout(this.timer);
     // A stop hands each open write over with its primary's answer (handOver).
     clearTimeout(this.acksTimer);
+    await this.recordingAcks;
     await this.polling;
     await this.idle();
     for (const [k, m] of this.own) for (const id of [...m.keys()]) this.finished(k, id);
