@@ -276,6 +276,27 @@ export interface Completion {
   end: { status: 'done' } | { status: 'dropped'; reason: string };
 }
 
+/** An intent to store, with what is known of its primary, its storer's claim if any, and its own lease if not the batch's. */
+export interface Storable {
+  intent: OutboxIntent;
+  primaryOk: boolean | null;
+  owner?: string | null;
+  leaseMs?: number;
+}
+
+/** `rows` cut, in order, into runs of distinct keys sharing one lease (`leaseMs` where a row names none). */
+function distinctRuns(rows: readonly Storable[], leaseMs: number): { rows: Storable[]; leaseMs: number }[] {
+  const runs: { rows: Storable[]; leaseMs: number; keys: Set<string> }[] = [];
+  for (const r of rows) {
+    const [key, lease] = [`${r.intent.service}\u0000${r.intent.key}`, r.leaseMs ?? leaseMs];
+    let last = runs.at(-1);
+    if (!last || last.leaseMs !== lease || last.keys.has(key)) runs.push((last = { rows: [], leaseMs: lease, keys: new Set() }));
+    last.rows.push(r);
+    last.keys.add(key);
+  }
+  return runs;
+}
+
 export class OutboxTable {
   /** `storer`: the owner named on the pending rows this table stores (its lock tells when it died; see OWNER_GONE). */
   constructor(
@@ -305,42 +326,40 @@ export class OutboxTable {
     primaryOk: boolean | null,
     owners: readonly (string | null)[] = intents.map(() => null),
   ): Promise<Set<string>> {
-    const column = <T>(f: (i: OutboxIntent) => T): T[] => intents.map(f);
-    const { rows } = await this.pool.query<Ahead>(
-      named('outbox-insert-distinct', INSERT_DISTINCT, [
-        column((i) => i.id),
-        column((i) => i.service),
-        column((i) => i.key),
-        column((i) => i.action),
-        column((i) => i.side),
-        column((i) => i.raw),
-        column((i) => i.createdAt),
-        column(() => primaryOk),
-        column((i) => i.effect),
-        leaseMs,
-        owners,
-        this.storer,
-      ]),
-    );
-    return aheadIds(rows);
+    const rows = intents.map((intent, n) => ({ intent, primaryOk, owner: owners[n] ?? null }));
+    return aheadIds((await this.pool.query<Ahead>(named('outbox-insert-distinct', INSERT_DISTINCT, this.distinctParams(rows, leaseMs)))).rows);
+  }
+
+  /** INSERT_DISTINCT's parameters: the intents' columns, pairwise. */
+  private distinctParams(rows: readonly Storable[], leaseMs: number): unknown[] {
+    const column = <T>(f: (r: Storable) => T): T[] => rows.map(f);
+    return [
+      column((r) => r.intent.id),
+      column((r) => r.intent.service),
+      column((r) => r.intent.key),
+      column((r) => r.intent.action),
+      column((r) => r.intent.side),
+      column((r) => r.intent.raw),
+      column((r) => r.intent.createdAt),
+      column((r) => r.primaryOk),
+      column((r) => r.intent.effect),
+      leaseMs,
+      column((r) => r.owner ?? null),
+      this.storer,
+    ];
   }
 
   /**
    * insert() for many, in order, in one transaction (one WAL flush): how held intents catch up. An intent's own
    * `leaseMs` stands for the batch's. Resolves as insertDistinct.
    */
-  async insertAll(
-    intents: readonly { intent: OutboxIntent; primaryOk: boolean | null; owner?: string | null; leaseMs?: number }[],
-    leaseMs: number,
-  ): Promise<Set<string>> {
+  async insertAll(intents: readonly Storable[], leaseMs: number): Promise<Set<string>> {
     return inTransaction(this.pool, async (client) => {
       const rows: Ahead[] = [];
-      for (const i of intents)
-        rows.push(
-          ...(
-            await client.query<Ahead>(named('outbox-insert', INSERT, insertParams(i.intent, i.leaseMs ?? leaseMs, i.primaryOk, i.owner ?? null, this.storer)))
-          ).rows,
-        );
+      // A statement per run of distinct keys and one lease, in order: a key's later write goes in a later statement, and
+      // an outage's backlog (a few agents' keys, each written many times) takes a round trip per run, not per write.
+      for (const run of distinctRuns(intents, leaseMs))
+        rows.push(...(await client.query<Ahead>(named('outbox-insert-distinct', INSERT_DISTINCT, this.distinctParams(run.rows, run.leaseMs)))).rows);
       return aheadIds(rows);
     });
   }

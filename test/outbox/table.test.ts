@@ -175,6 +175,25 @@ it("stores concurrent intents of distinct keys in one statement, behind each key
   await expect(table.insertDistinct([intent('d', 0), intent('d', 1)], 0, true)).rejects.toThrow(/second time/);
 });
 
+it('stores a backlog of several writes per key in the order given, each with its own lease where it names one, and what it says of its primary', async () => {
+  // As an outage's held writes reach the flush: a few keys, each written several times, interleaved.
+  const backlog = [0, 1, 2, 3].flatMap((n) => ['x', 'y', 'z'].map((k) => intent(k, n)));
+  const replayed = backlog[7]!; // y#2, as one an earlier process held: its own lease
+  await table.insertAll(
+    backlog.map((i) => ({ intent: i, primaryOk: i === backlog[4] ? true : null, ...(i === replayed ? { leaseMs: 60_000 } : {}) })),
+    0,
+  );
+  const rows = await table.list({});
+  const ofKey = (k: string) => rows.filter((r) => r.key === k).sort((a, b) => Number(a.seq) - Number(b.seq));
+  for (const k of ['x', 'y', 'z']) expect(ofKey(k).map((r) => content(r.raw))).toEqual([0, 1, 2, 3].map((n) => `${k}#${n}`));
+  // Their seqs follow the order given across keys too (the flush stores the oldest first).
+  expect(rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map((r) => content(r.raw))).toEqual(backlog.map((i) => content(i.raw)));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  expect(byId.get(replayed.id)!.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() + 30_000);
+  expect(byId.get(backlog[8]!.id)!.nextAttemptAt.getTime()).toBeLessThan(Date.now() + 30_000);
+  expect(rows.filter((r) => r.primaryOk).map((r) => r.id)).toEqual([backlog[4]!.id]);
+});
+
 it('keeps per-key order and applies each write once with two claimers racing', async () => {
   const keys = Array.from({ length: 12 }, (_, k) => `key-${k}`);
   for (let n = 0; n < 15; n++) for (const k of keys) await table.insert(intent(k, n), 0, true);
