@@ -41,6 +41,8 @@ import { HeldFile } from './held-file.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
+/** A failed flush of held writes is logged once in this many (every 5 s at FLUSH_RETRY_MS). */
+const FLUSH_FAILURES_LOGGED_EVERY = 10;
 const FLUSH_BATCH = 200;
 const FLUSH_BATCH_TIMEOUT_MS = 5_000;
 /** Intents have connections of their own, so the agent's path never queues behind background work. */
@@ -144,6 +146,8 @@ export class Outbox implements SecondaryWrites {
   /** Intents of one key are stored one after another, so their seq follows the primary's order. */
   private readonly chains = new KeyChains();
   private storeUp = true;
+  /** Since when the store has been away (storeUp false), and how many held writes were stored since: for the log. */
+  private away = { since: 0, stored: 0 };
   private flushing: Promise<void> | undefined;
   private closed = false;
   private lost = 0;
@@ -459,7 +463,10 @@ export class Outbox implements SecondaryWrites {
   }
 
   private storeFailed(err: unknown): void {
-    if (this.storeUp) log.warn({ err }, 'state store unreachable: secondary writes held in memory until it returns');
+    if (this.storeUp) {
+      log.warn({ err }, 'state store unreachable: secondary writes held in memory until it returns');
+      this.away = { since: Date.now(), stored: 0 };
+    }
     this.storeUp = false;
     this.flushSoon();
   }
@@ -470,11 +477,14 @@ export class Outbox implements SecondaryWrites {
   }
 
   private async flush(): Promise<void> {
-    while (!this.closed) {
+    for (let failed = 0; !this.closed; failed++) {
       try {
         await this.flushOnce();
         return;
-      } catch {
+      } catch (err) {
+        // Named now and then: while the held writes are not stored, later ones are held too (and turns cannot see them).
+        if (failed % FLUSH_FAILURES_LOGGED_EVERY === 0)
+          log.warn({ err, held: this.buffer.size, failed: failed + 1 }, 'held secondary writes not stored yet: trying again');
         await new Promise((r) => setTimeout(r, FLUSH_RETRY_MS).unref());
       }
     }
@@ -513,6 +523,7 @@ export class Outbox implements SecondaryWrites {
       // writes back meanwhile: drop it now.
       for (const h of batch) if (h.primary === 'refused' && h.maybeStored) await storeWithin(this.intents.drop(h.intent.id, REFUSED, this.owner), timeoutMs);
       this.buffer.shiftMany(batch.length);
+      this.away.stored += stored.length;
       for (const h of batch) if (h.primary === 'refused') h.done();
       for (const h of stored) {
         h.stored = true;
@@ -528,7 +539,8 @@ export class Outbox implements SecondaryWrites {
         ?.clear()
         .catch((err: unknown) => log.error({ err }, 'outbox.heldFile not emptied: its writes are stored again (a no-op) at the next start'));
     }
-    if (!this.storeUp) log.info('state store reachable again: held secondary writes stored');
+    if (!this.storeUp)
+      log.info({ stored: this.away.stored, awayMs: Date.now() - this.away.since }, 'state store reachable again: held secondary writes stored');
     this.storeUp = true;
   }
 
