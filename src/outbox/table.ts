@@ -414,7 +414,6 @@ export class OutboxTable {
     return { completed: new Set(rows[0]!.completed as string[]), next: rows.filter((r) => r.id).map(rowOf) };
   }
 
-  /** Its storer's primary call left the write's outcome unknown: a look-up comes first, so it is not counted as on its way (copying). */
   /**
    * Records that the primaries of these stored writes applied them (acknowledged `at`), their copies not landed yet: a
    * process taking one over (its storer killed) copies it as such, and stamps it so, without looking its primary up.
@@ -427,6 +426,7 @@ export class OutboxTable {
     );
   }
 
+  /** Its storer's primary call left the write's outcome unknown: a look-up comes first, so it is not counted as on its way (copying). */
   async markUnknown(id: string): Promise<void> {
     await this.pool.query(`UPDATE outbox SET primary_unknown = true WHERE id = $1 AND open AND primary_ok IS NULL`, [id]);
   }
