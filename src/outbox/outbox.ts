@@ -21,6 +21,7 @@ import {
   type SecondaryStats,
   type SecondaryWrite,
   towardsKey,
+  type Untold,
 } from '../plan/secondary.js';
 import { KeyChains } from '../util/key-chains.js';
 import { serviceOf, type ServiceName } from '../services/registry.js';
@@ -68,6 +69,8 @@ const REFUSED = 'its primary refused it, or it never reached the primary';
 type StoreAsk = (key: string) => Promise<boolean>;
 const READ_UNTOLD =
   "whether another replica's writes of this key have reached the side it is read from since the turn cannot be told: read refused rather than answered stale";
+const EARLIER_UNTOLD =
+  'whether writes of this key made before this process started have reached the side it is served from first cannot be told: refused rather than served out of order (their copies were on their way when the store last answered)';
 /** What the runner gets for a write that could not be recorded at all (logged and counted as lost). */
 const UNRECORDED: PendingWrite = { writeId: undefined, settle: () => undefined };
 
@@ -266,18 +269,20 @@ export class Outbox implements SecondaryWrites {
    * primary's success known, or one stored and not landed whose primary's outcome no storer marked unknown (a clear
    * whatever its outcome: OutboxTable.copying). When the store cannot tell, `unknown`.
    */
-  copying(service: ServiceName, key: string, side: Side, unknown = false): Promise<boolean> {
+  copying(service: ServiceName, key: string, side: Side, unknown: Untold = false): Promise<boolean> {
     const ask: StoreAsk = (k) => this.intents.copying(service, k, side);
-    return this.acknowledgedAsked(service, key, side, ask, () => unknown);
+    return this.acknowledgedAsked(service, key, side, ask, () => this.untold(unknown));
   }
 
-  /**
-   * Whether `side` lacks a write of the key its agent may have been told of: on its way there, or parked. When the store
-   * cannot tell, `unknown`; 'refuse': refused where another replica may have written the key (as refusesWhileAway).
-   */
-  lacks(service: ServiceName, key: string, side: Side, unknown: boolean | 'refuse' = true): Promise<boolean> {
-    const untold = unknown === 'refuse' ? () => this.readUntold() : () => unknown;
-    return this.acknowledgedAsked(service, key, side, (k) => this.intents.lacks(service, k, side), untold);
+  /** Whether `side` lacks a write of the key its agent may have been told of: on its way there, or parked. When the store cannot tell, `unknown`. */
+  lacks(service: ServiceName, key: string, side: Side, unknown: Untold = true): Promise<boolean> {
+    return this.acknowledgedAsked(
+      service,
+      key,
+      side,
+      (k) => this.intents.lacks(service, k, side),
+      () => this.untold(unknown),
+    );
   }
 
   /**
@@ -310,17 +315,21 @@ export class Outbox implements SecondaryWrites {
     }
   }
 
-  /** lacks' 'refuse': alone (or at `hold`), no copy of the key is unknown here; else the read is refused. */
-  private readUntold(): boolean {
-    if (!this.refusesWhileAway()) return false;
+  /** The answer where the store cannot tell (Untold); 'refuse': alone (or at `hold`), no copy of the key is unknown here. */
+  private untold(unknown: Untold): boolean {
+    if (typeof unknown === 'boolean' || (unknown === 'refuse' && !this.refusesWhileAway())) return unknown === true;
     const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms`;
-    throw new LegError('unavailable', `${why}: ${READ_UNTOLD} (outbox.whenStoreAway: ${this.o.config.whenStoreAway})`, 'state store');
+    const so = unknown === 'refuse' ? `${READ_UNTOLD} (outbox.whenStoreAway: ${this.o.config.whenStoreAway})` : EARLIER_UNTOLD;
+    throw new LegError('unavailable', `${why}: ${so}`, 'state store');
   }
 
-  /** Whether any write of the service towards `side` has not landed there, held here or stored; rejects when the store cannot tell. */
-  async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
-    if (this.buffer.holds(towardsKey(side, service))) return true;
-    return storeWithin(this.intents.anyOpen(service, side), this.o.config.intentTimeoutMs);
+  /**
+   * Whether any write of the service towards `side` has not landed there, held here or stored (made `before`: stored,
+   * as an earlier process's held writes are once read back); rejects when the store cannot tell.
+   */
+  async anyUnlanded(service: ServiceName, side: Side, before?: Date): Promise<boolean> {
+    if (!before && this.buffer.holds(towardsKey(side, service))) return true;
+    return storeWithin(this.intents.anyOpen(service, side, before), this.o.config.intentTimeoutMs);
   }
 
   /** The primary's answer for a stored intent (given `at`), handed to the runner. */

@@ -598,12 +598,12 @@ export class OutboxTable {
     return new Set(rows.map((r) => r.key));
   }
 
-  /** Whether any write of the service towards `side` is open (sent or to be sent, by any replica). */
-  async anyOpen(service: ServiceName, side: Side): Promise<boolean> {
-    const { rows } = await this.pool.query<{ open: boolean }>(`SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND service = $1 AND side = $2) AS open`, [
-      service,
-      side,
-    ]);
+  /** Whether any write of the service towards `side` is open (sent or to be sent, by any replica; made `before`, if given). */
+  async anyOpen(service: ServiceName, side: Side, before?: Date): Promise<boolean> {
+    const { rows } = await this.pool.query<{ open: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM outbox WHERE open AND service = $1 AND side = $2 AND ($3::timestamptz IS NULL OR created_at < $3)) AS open`,
+      [service, side, before ?? null],
+    );
     return rows[0]!.open;
   }
 

@@ -25,7 +25,7 @@ import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
 import { settle, type Settled } from '../util/settle.js';
-import { afterOthersCopies, legacyMayLack, servedAhead, writtenAhead, type Turns } from './turned.js';
+import { afterOthersCopies, legacyMayLack, servedAhead, writtenAhead, type AheadDeps } from './turned.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -53,7 +53,7 @@ export interface RunnerDeps {
   /** Replies too large to compare; without, every reply is compared. */
   large?: LargeReplies;
   /** The turns of each service's side written first; without, a turn is not watched (tests of one stage). */
-  turns?: Turns;
+  turns?: AheadDeps['turns'];
 }
 
 /** Runs one request: its plan from the flags, the primary's answer for the agent, the secondary write and shadow read. */

@@ -56,6 +56,13 @@ export interface PendingWrite {
 /** `at`: the record's time on the primary as memshift saw it; `stamp`: its exact time there, when a look-up read it. */
 export type ApplyWrite = (route: Route, side: Side, writeId?: string, at?: Date, stamp?: unknown) => Promise<Observation>;
 
+/**
+ * What a question about a key's copies answers where the store cannot tell: that answer; 'refuse', a LegError where
+ * another replica may have written the key (by `outbox.whenStoreAway`), else false; 'refuse-any', a LegError (copies an
+ * earlier process made of the key may be on their way: src/plan/turned.ts).
+ */
+export type Untold = boolean | 'refuse' | 'refuse-any';
+
 /** Where the runner hands secondary writes: the durable outbox, or in memory when it is switched off. */
 export interface SecondaryWrites {
   /**
@@ -66,23 +73,24 @@ export interface SecondaryWrites {
   open(write: SecondaryWrite): Promise<PendingWrite>;
   /** Whether the key has a write towards `side` not landed there yet, by any replica; `unknown` when that cannot be told. */
   unlanded(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
-  /** Whether any write of the service towards `side` has not landed there yet, by any replica; rejects when that cannot be told. */
-  anyUnlanded(service: ServiceName, side: Side): Promise<boolean>;
+  /**
+   * Whether any write of the service towards `side` has not landed there yet, by any replica (made `before`, if given:
+   * by an earlier process too); rejects when that cannot be told.
+   */
+  anyUnlanded(service: ServiceName, side: Side, before?: Date): Promise<boolean>;
   /**
    * Whether the key has a write towards `side` on its way there, by any replica: its primary applied it (or has not
    * answered yet), its copy not landed (one waiting on its primary's unknown outcome is not, but for a clear: the key's
    * later writes made there first, its copy would empty the side of them); when that cannot be told, `unknown` (false
    * unless given).
    */
-  copying(service: ServiceName, key: string, side: Side, unknown?: boolean): Promise<boolean>;
+  copying(service: ServiceName, key: string, side: Side, unknown?: Untold): Promise<boolean>;
   /**
    * Whether `side` lacks a write of the key its agent may have been told of (what a read there would miss): one
-   * `copying` counts (a clear of unknown outcome aside), or one parked; `unknown` (true unless given) when that cannot be told.
-   * `unknown` 'refuse' rejects with a LegError there where another replica may have written the key (by
-   * `outbox.whenStoreAway`), else answers false: a read about a turn that cannot learn of other replicas' copies fails
-   * rather than answers stale.
+   * `copying` counts (a clear of unknown outcome aside), or one parked; `unknown` (true unless given) when that cannot
+   * be told: a read about a turn that cannot learn of other processes' copies fails ('refuse') rather than answers stale.
    */
-  lacks(service: ServiceName, key: string, side: Side, unknown?: boolean | 'refuse'): Promise<boolean>;
+  lacks(service: ServiceName, key: string, side: Side, unknown?: Untold): Promise<boolean>;
   /** Resolves when every write taken so far has had its first attempt (tests, shutdown). */
   drain(): Promise<void>;
   stats(): Promise<SecondaryStats>;
@@ -189,8 +197,9 @@ export class InMemoryWrites implements SecondaryWrites {
     return this.towards.has(towardsKey(side, service, key));
   }
 
-  async anyUnlanded(service: ServiceName, side: Side): Promise<boolean> {
-    return this.towards.has(towardsKey(side, service));
+  // Every write queued here was made by this process: none before it started.
+  async anyUnlanded(service: ServiceName, side: Side, before?: Date): Promise<boolean> {
+    return !before && this.towards.has(towardsKey(side, service));
   }
 
   // Queued once the primary applied it: every write held is on its way.

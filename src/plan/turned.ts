@@ -1,9 +1,10 @@
 /**
- * The side each service's writes go to first, and the turns of it (to new-primary, or back from it: the guard's
- * rollback too): after a turn, writes made before it may still be queued towards the side now first (a legacy
+ * Serving a key about a turn of the side each service's writes go to first (to new-primary, or back from it: the
+ * guard's rollback too; src/plan/turns.ts notes them): after a turn, writes made before it may still be queued towards the side now first (a legacy
  * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
  * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
- * While the store cannot tell, a key this replica last wrote first to the other side stays there.
+ * While the store cannot tell, a key this replica last wrote first to the other side stays there, and one whose copies
+ * made before it started may be on their way is refused.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../comparison/observation.js';
@@ -14,120 +15,13 @@ import type { SuccessRule } from '../services/service.js';
 import { childLogger } from '../telemetry/log.js';
 import type { KeyActivity } from './key-activity.js';
 import type { ExecutionObserver } from './observer.js';
-import { other, planFor, SIDES, type FlagDecision, type Plan, type Side } from './plan.js';
-import { keyOf as activityKey, towardsKey, type PendingWrite, type SecondaryWrites } from './secondary.js';
+import { other, planFor, type FlagDecision, type Plan, type Side } from './plan.js';
+import { keyOf as activityKey, type PendingWrite, type SecondaryWrites, type Untold } from './secondary.js';
 import { LateTranslation, type SideOptions } from './sides.js';
 import { isSuccess } from './success.js';
+import type { Turns } from './turns.js';
 
 const log = childLogger('plan');
-
-/** How often a side turned to is asked about. */
-const POLL_MS = 500;
-/** Keys whose side written first is remembered (the most lately written): a few MB. */
-const KEYS_KEPT = 100_000;
-
-/**
- * How long a side turned to is watched at least: replicas see a turn up to a flags refresh apart (Unleash's, or the
- * guard's sync), and a write a replica not yet turned makes meanwhile goes first to the side this one turned from.
- */
-export function turnWatchMs(refreshIntervalMs: number): number {
-  return Math.max(10_000, 2 * refreshIntervalMs);
-}
-
-export class Turns {
-  /** Each service's side written first, as its requests last had it. */
-  private readonly first = new Map<ServiceName, Side>();
-  /** Sides turned to and watched (by towardsKey), with when a watch may end at the earliest and a count that a new turn bumps. */
-  private readonly watched = new Map<string, { service: ServiceName; side: Side; from: number; turn: number }>();
-  private turnCount = 0;
-  private polling = false;
-  /** The store did not answer the last poll: a key's writes cannot be asked about either (wroteFirst tells instead). */
-  private storeAway = false;
-  /** Per key (keyOf), the side this replica last wrote it to first, while both sides are written. */
-  private readonly firsts = new Map<string, Side>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(
-    /** Whether any write of the service towards the side has not landed there, by any replica. */
-    private readonly anyUnlanded: (service: ServiceName, side: Side) => Promise<boolean>,
-    services: readonly ServiceName[],
-    /** turnWatchMs of the flags' refresh interval. */
-    private readonly watchAtLeastMs: number,
-    /** outbox.whenCopiesLate: what a write does whose key's copies have not landed in time. */
-    readonly whenCopiesLate: 'ahead' | 'refuse' = 'refuse',
-    /**
-     * Whether another replica serves the service at another stage (FleetSettings.stageApart): it may have turned and
-     * be writing keys first to the side this one reads first, a turn this one has not seen yet, so each side is asked
-     * about as after a turn.
-     */
-    private readonly apart: (service: ServiceName) => boolean = () => false,
-    private readonly now: () => number = Date.now,
-  ) {
-    // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
-    for (const s of services) for (const side of SIDES) this.watch(s, side, 0);
-    this.timer = setInterval(() => void this.poll(), POLL_MS).unref();
-  }
-
-  /** Notes the side the service's writes now go to first; true while writes queued towards `side` may not have landed there. */
-  lagging(service: ServiceName, first: Side, side: Side): boolean {
-    if (this.first.get(service) !== first) {
-      if (this.first.has(service)) {
-        log.warn({ service, first }, 'writes now go first to this side: keys with writes still queued towards it are served by the other until they land');
-        this.watch(service, first, this.now() + this.watchAtLeastMs);
-      }
-      this.first.set(service, first);
-    }
-    return (this.watched.size > 0 && this.watched.has(towardsKey(side, service))) || this.apart(service);
-  }
-
-  /** Whether the store did not answer the last poll. */
-  get away(): boolean {
-    return this.storeAway;
-  }
-
-  /** Notes the side a write of the key went to first (its copy queued towards the other). */
-  wrote(service: ServiceName, key: string, first: Side): void {
-    const k = activityKey(service, key);
-    // Delete first, so the map's order is the writes' and the oldest key is the one let go.
-    this.firsts.delete(k);
-    this.firsts.set(k, first);
-    if (this.firsts.size > KEYS_KEPT) this.firsts.delete(this.firsts.keys().next().value!);
-  }
-
-  /** The side this replica last wrote the key to first: the other may still lack its copies of those writes. */
-  wroteFirst(service: ServiceName, key: string): Side | undefined {
-    return this.firsts.get(activityKey(service, key));
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-  }
-
-  private watch(service: ServiceName, side: Side, from: number): void {
-    this.watched.set(towardsKey(side, service), { service, side, from, turn: ++this.turnCount });
-  }
-
-  private async poll(): Promise<void> {
-    if (this.polling || !this.watched.size) return;
-    this.polling = true;
-    try {
-      for (const [k, w] of [...this.watched]) {
-        if (w.from > this.now()) continue;
-        let some = true;
-        try {
-          some = await this.anyUnlanded(w.service, w.side);
-          this.storeAway = false;
-        } catch {
-          this.storeAway = true;
-        }
-        // A turn noted meanwhile asks again.
-        if (!some && this.watched.get(k)?.turn === w.turn) this.watched.delete(k);
-      }
-    } finally {
-      this.polling = false;
-    }
-  }
-}
 
 export interface AheadDeps {
   turns?: Turns;
@@ -169,6 +63,10 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // is refused where another replica may have written it (chaos seed 272: the store slow under load for a read just
   // after a turn, served by the side turned to without another replica's write, whose copy had not landed there).
   const here = !readNew && d.turns?.wroteFirst(route.service, key) === other(side);
+  // A key this replica has not written, with copies made before it started still on their way to the side when the
+  // store last told (a killed process's, unknown here: the restart of chaos seed 797 wrote the key first to the side
+  // turned to, ahead of them), is refused while the store cannot tell: either side may lack some of its writes.
+  const untold: Untold = here || (!readNew && d.turns?.unseen(route.service, key, side) ? 'refuse-any' : !write && 'refuse');
   // A write is moved off a side only for copies on their way there, a read only for writes it would miss there that
   // their agents may have been told of (parked ones too). Writes whose primary's outcome is unknown (their agents were
   // told of an error) may be missing from both sides: moving the key's next write for them would put it ahead of the
@@ -178,7 +76,7 @@ async function movedIfBehind(d: AheadDeps, route: Route, plan: Plan, readNew: bo
   // store for away, and asks it as soon as it answers again, where the watch would still say away until its next poll
   // and this replica would not know of another's copies of the key on their way (chaos seed 78, two replicas and the
   // store paused, had one replica's write go ahead of such a copy once; this is one way to that, not shown its cause).
-  const asked = () => (write ? d.secondary.copying(route.service, key, side, here) : d.secondary.lacks(route.service, key, side, readNew || here || 'refuse'));
+  const asked = () => (write ? d.secondary.copying(route.service, key, side, untold) : d.secondary.lacks(route.service, key, side, readNew || untold));
   const behind = (readNew && d.activity.busy(activityKey(route.service, route.key))) || (await asked());
   if (!behind) return plan;
   // After a turn both sides may lack some of the key's writes (copies on their way each way): neither answers it whole

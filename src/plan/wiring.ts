@@ -15,7 +15,7 @@ import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { LargeReplies } from './large-replies.js';
 import { Runner } from './runner.js';
-import { Turns, turnWatchMs } from './turned.js';
+import { Turns, turnWatchMs } from './turns.js';
 import { NoiseBaseline } from '../comparison/noise.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
@@ -103,7 +103,7 @@ export function createRunner(deps: RunnerWiring): Runner {
     activity: new KeyActivity(),
     secondary,
     turns: new Turns(
-      (s, side) => secondary.anyUnlanded(s, side),
+      (s, side, before) => secondary.anyUnlanded(s, side, before),
       Object.keys(sides) as ServiceName[],
       turnWatchMs(config.flags.refreshIntervalMs),
       config.outbox.whenCopiesLate,

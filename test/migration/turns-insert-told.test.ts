@@ -9,7 +9,7 @@ import { KeyActivity } from '../../src/plan/key-activity.js';
 import type { FlagDecision } from '../../src/plan/plan.js';
 import type { SecondaryWrites } from '../../src/plan/secondary.js';
 import { Runner } from '../../src/plan/runner.js';
-import { Turns } from '../../src/plan/turned.js';
+import { Turns } from '../../src/plan/turns.js';
 import type { MigrationStats } from '../../src/plan/totals.js';
 import type { ExecutionObserver } from '../../src/plan/observer.js';
 import type { SideOptions } from '../../src/plan/sides.js';

@@ -1,6 +1,6 @@
 /** When a turned-to side is watched (src/plan/turned.ts): from a turn, at least 10 s (two flags refreshes if longer) and until nothing is queued towards it, the store away or not. */
 import { afterEach, expect, it, vi } from 'vitest';
-import { Turns, turnWatchMs } from '../../src/plan/turned.js';
+import { Turns, turnWatchMs } from '../../src/plan/turns.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -5,19 +5,28 @@ import { servingEndpoints } from './serving.js';
 
 /**
  * Started on `front` (`tcp://127.0.0.1:*` the first time: the restarts bind the port it got, as agents keep their
- * endpoint), with `sets` (--set key=value) on top; resolves once it answers there with the child, its front and its
- * HTTP address. One that does not start is killed, its output in the error.
+ * endpoint), with `sets` (--set key=value) on top and `env` (MEMSHIFT_LOG_LEVEL: its log's level, warn unless given);
+ * resolves once it answers there with the child, its front and its HTTP address. One that does not start is killed,
+ * its output in the error.
  */
-export async function startSessionProxy(sims: SimHandle, front: string, sets: string[]): Promise<{ child: Child; front: string; http: string }> {
-  const c = startChild([
-    'serve',
-    ...['--set', `services.session-memory.front=${front}`],
-    ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
-    ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
-    ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
-    ...['--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
-    ...sets.flatMap((s) => ['--set', s]),
-  ]);
+export async function startSessionProxy(
+  sims: SimHandle,
+  front: string,
+  sets: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: Child; front: string; http: string }> {
+  const c = startChild(
+    [
+      'serve',
+      ...['--set', `services.session-memory.front=${front}`],
+      ...['--set', `services.session-memory.legacy.endpoint=${sims.endpoints['session-memory']}`],
+      ...['--set', 'services.contextual-memory.enabled=false', '--set', 'services.jarvis-memory.enabled=false'],
+      ...['--set', `orchestrator.endpoint=${sims.endpoints.orchestrator}`],
+      ...['--set', 'http.host=127.0.0.1', '--set', 'http.port=0'],
+      ...sets.flatMap((s) => ['--set', s]),
+    ],
+    env,
+  );
   try {
     const bound = await servingEndpoints(c);
     await waitForZmq(bound['session-memory']!, HEALTH_CHECK, 30_000);
