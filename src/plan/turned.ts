@@ -1,10 +1,10 @@
 /**
  * Serving a key about a turn of the side each service's writes go to first (to new-primary, or back from it: the
- * guard's rollback too; src/plan/turns.ts notes them): after a turn, writes made before it may still be queued towards the side now first (a legacy
- * restarting at new-primary holds its copies back), so until they have landed a key that still has some is served
- * by the other side, which has them: its agent reads what it wrote, and its writes reach each side in their order.
- * While the store cannot tell, a key this replica last wrote first to the other side stays there, and one whose copies
- * made before it started may be on their way is refused.
+ * guard's rollback too; src/plan/turns.ts notes them): after a turn, writes made before it may still be queued
+ * towards the side now first (a legacy restarting at new-primary holds its copies back), so until they have landed a
+ * key that still has some is served by the other side, which has them: its agent reads what it wrote, and its writes
+ * reach each side in their order. While the store cannot tell, a key this replica last wrote first to the other side
+ * stays there, and one whose copies made before it started may be on their way is refused.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../comparison/observation.js';

@@ -52,9 +52,9 @@ afterAll(async () => {
 });
 
 it("serves a read at new-primary from legacy while the store cannot tell whether a killed process's held copy of the key landed", async () => {
+  const SID = 'held-turn';
   const heldFile = join(dir, 'held-writes.jsonl');
   // A long orchestrator timeout makes the held write's primary budget (its look-up's wait) outlast the test's steps.
-  const SID = 'held-turn';
   const sets = (flags: string) => [`store.url=${relayedUrl}`, `flags.file=${flags}`, `outbox.heldFile=${heldFile}`, 'orchestrator.timeoutMs=8000'];
   const first = await startSessionProxy(sims, 'tcp://127.0.0.1:*', sets(dualWrite.file));
   child = first.child;
@@ -111,7 +111,7 @@ it("refuses a key at new-primary while the store cannot tell whether a killed pr
   // The orchestrator failing: the second write is acknowledged by legacy, its copy stored and not landed when the process dies.
   await sims.applyFaults('orchestrator', { errorRate: 1 });
   expect(await add('two')).toMatchObject({ status: 'success' });
-  const open = `SELECT owner, status, attempts FROM outbox WHERE key = '${SID}' AND side = 'new' AND open`;
+  const open = `SELECT status, attempts FROM outbox WHERE key = '${SID}' AND side = 'new' AND open`;
   const [killed] = await queryOnce<{ attempts: number }>(url, open);
   expect(killed).toBeDefined();
   child.proc.kill('SIGKILL');
