@@ -121,14 +121,6 @@ export class Turns {
     if (this.polling || !(this.watched.size || this.earlier.size)) return;
     this.polling = true;
     try {
-      for (const [k, e] of [...this.earlier]) {
-        const some = await this.anyUnlanded(e.service, e.side, this.startedAt).catch(() => undefined);
-        if (some === false) this.earlier.delete(k);
-        else if (some && !e.told) {
-          e.told = true;
-          log.info({ service: e.service, side: e.side }, EARLIER_QUEUED);
-        }
-      }
       for (const [k, w] of [...this.watched]) {
         if (w.from > this.now()) continue;
         let some = true;
@@ -140,6 +132,15 @@ export class Turns {
         }
         // A turn noted meanwhile asks again.
         if (!some && this.watched.get(k)?.turn === w.turn) this.watched.delete(k);
+      }
+      // After the watches: while the store is away each question waits out its bound, and `away` should not wait on these.
+      for (const [k, e] of [...this.earlier]) {
+        const some = await this.anyUnlanded(e.service, e.side, this.startedAt).catch(() => undefined);
+        if (some === false) this.earlier.delete(k);
+        else if (some && !e.told) {
+          e.told = true;
+          log.info({ service: e.service, side: e.side }, EARLIER_QUEUED);
+        }
       }
     } finally {
       this.polling = false;
