@@ -12,7 +12,7 @@ import type { Route } from '../routes/route.js';
 import { callSide, LateTranslation, type SideOptions } from './sides.js';
 import type { Observation } from '../comparison/observation.js';
 import { isSuccess } from './success.js';
-import { failedOutcome } from './outcome.js';
+import { failedOutcome, stillLanding } from './outcome.js';
 import type { ExecutionObserver } from './observer.js';
 import { keyOf, type SecondaryWrites } from './secondary.js';
 import { KeyChains } from '../util/key-chains.js';
@@ -123,19 +123,19 @@ export class Runner {
         const pending = await this.deps.secondary.open({ route, side: other(plan.primary), done, ...(landed ? { landed } : {}) });
         if (pending.refusal) throw pending.refusal;
         if (pending.behindCopies) await afterOthersCopies(this.deps, route, plan.primary, pending);
-        const on = (plan.primary === 'legacy' ? sides.legacy : sides.newLeg).connection();
+        const leg = plan.primary === 'legacy' ? sides.legacy : sides.newLeg;
+        const on = leg.connection();
         let primary: Observation;
         try {
           primary = await callSide(plan.primary, route, sides, { createMissing: false, ...(pending.writeId ? { writeId: pending.writeId } : {}) });
         } catch (err) {
-          // A timeout is no failure: the primary may still apply it, and the outbox finds out which. A translation still under
-          // way is waited for first, by the look-up (till it lands, the write looks absent) and by the key's next write (or that overtakes it).
+          // A timeout is no failure: the primary may still apply it, and the outbox finds out which, after a translation still
+          // under way (till then the write looks absent). The key's next write, here or on another replica, waits (stillLanding).
           const outcome = failedOutcome(err, plan.primary, on, route.spec?.kind === 'read', this.deps.successRules(route.service));
-          if (err instanceof LateTranslation) {
-            hold(err.settled);
-            keep(err.settled);
-            void err.settled.then(() => pending.settle(outcome));
-          } else pending.settle(outcome);
+          const landing = stillLanding(err, leg.timeoutMs);
+          if (landing) [hold, keep].forEach((h) => h(landing));
+          if (err instanceof LateTranslation) void err.settled.then(() => pending.settle(outcome));
+          else pending.settle(outcome);
           throw err;
         }
         answered.primary = primary;

@@ -55,6 +55,11 @@ function call(side: Side, route: Route, opts: SideOptions, ctx: TranslateContext
  */
 export class LateTranslation extends LegError {
   readonly settled: Promise<void>;
+  /**
+   * Its last call's late reply where that call timed out too (unbounded: a backend hung for good never answers): that
+   * call may be applied up to then, after `settled`.
+   */
+  readonly lastLate: Promise<unknown>;
 
   constructor(message: string, endpoint: string, attempt: Promise<unknown>) {
     const settled = attempt.then(
@@ -64,6 +69,10 @@ export class LateTranslation extends LegError {
     // Its `late` too: the translation's last call may land up to then.
     super('timeout', message, endpoint, settled);
     this.settled = settled;
+    this.lastLate = attempt.then(
+      () => undefined,
+      (err: unknown) => (err instanceof LegError ? err.late : undefined),
+    );
   }
 }
 
