@@ -1,7 +1,8 @@
 /**
  * The local file that keeps the writes an outbox holds in memory while the state store is away (outbox.heldFile):
- * each is appended and synced before its write is sent, so a process killed meanwhile loses none; the next start
- * reads them back (`open`), and the file is emptied once the store has taken every held write (`clear`).
+ * each is appended and synced before its write is sent, so a process killed meanwhile loses none, and its primary's
+ * answer once known; the next start reads them back (`open`), and the file is emptied once the store has taken every
+ * held write (`clear`).
  * One process per file: a lock beside it names its pid; a file another live process holds is not used.
  */
 import { appendFile, appendFileSync, closeSync, fdatasync, fdatasyncSync, ftruncate, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,13 @@ export function heldFileOf(config: Config): { heldFile?: string } {
   return file === undefined ? {} : { heldFile: file };
 }
 
+/** A held write's primary answer as the file keeps it: a start after a kill needs no look-up of it (nor guesses one). */
+export interface HeldAnswer {
+  primary: 'applied' | 'refused';
+  /** When it came (epoch ms). */
+  at: number;
+}
+
 /** What the file asks of the group commit: a line to append, or to forget every line before it. */
 type Op = { line: string } | 'clear';
 
@@ -37,8 +45,11 @@ export class HeldFile {
     private readonly lock: string,
   ) {}
 
-  /** The file at `path` and the writes it holds from an earlier process; undefined (logged) where it cannot be used. */
-  static open(path: string): { file: HeldFile; held: OutboxIntent[] } | undefined {
+  /**
+   * The file at `path`, the writes it holds from an earlier process and the primary answers it noted of them; undefined
+   * (logged) where it cannot be used.
+   */
+  static open(path: string): ({ file: HeldFile } & Parsed) | undefined {
     const lock = `${path}.lock`;
     try {
       if (!takeLock(lock)) {
@@ -52,7 +63,7 @@ export class HeldFile {
         appendFileSync(fd, '\n');
         fdatasyncSync(fd);
       }
-      return { file: new HeldFile(fd, lock), held: parse(text, path) };
+      return { file: new HeldFile(fd, lock), ...parse(text, path) };
     } catch (err) {
       log.error({ err, path }, 'outbox.heldFile cannot be used: writes held while the state store is away are kept in memory only');
       return undefined;
@@ -63,6 +74,11 @@ export class HeldFile {
   append(i: OutboxIntent): Promise<void> {
     const line = JSON.stringify({ ...i, raw: i.raw.toString('base64'), createdAt: i.createdAt.toISOString() });
     return this.ops.add({ line: `${line}\n` });
+  }
+
+  /** Notes a held write's primary answer (`at`, epoch ms). Where the line is lost with a kill, the next start looks the write up. */
+  answered(id: string, primary: HeldAnswer['primary'], at: number): Promise<void> {
+    return this.ops.add({ line: `${JSON.stringify({ answered: id, primary, at: new Date(at).toISOString() })}\n` });
   }
 
   /** Forgets every line appended before it (their writes are in the store now). */
@@ -106,17 +122,30 @@ function takeLock(lock: string): boolean {
   return false;
 }
 
-/** The intents of a file's lines; a last line cut short (the process killed while appending: never acknowledged) is left out. */
-function parse(text: string, path: string): OutboxIntent[] {
-  const held: OutboxIntent[] = [];
+interface Parsed {
+  held: OutboxIntent[];
+  /** By intent id. */
+  answers: Map<string, HeldAnswer>;
+}
+
+type AnswerLine = { answered: string; primary: HeldAnswer['primary']; at: string };
+type IntentLine = Omit<OutboxIntent, 'raw' | 'createdAt'> & { raw: string; createdAt: string };
+
+/**
+ * The intents of a file's lines and the answers noted of them; a last line cut short (the process killed while
+ * appending: an intent never acknowledged, or an answer the start then looks up) is left out.
+ */
+function parse(text: string, path: string): Parsed {
+  const parsed: Parsed = { held: [], answers: new Map() };
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      const i = JSON.parse(line) as Omit<OutboxIntent, 'raw' | 'createdAt'> & { raw: string; createdAt: string };
-      held.push({ ...i, raw: Buffer.from(i.raw, 'base64'), createdAt: new Date(i.createdAt) });
+      const l = JSON.parse(line) as AnswerLine | IntentLine;
+      if ('answered' in l) parsed.answers.set(l.answered, { primary: l.primary, at: Date.parse(l.at) });
+      else parsed.held.push({ ...l, raw: Buffer.from(l.raw, 'base64'), createdAt: new Date(l.createdAt) });
     } catch {
       log.warn({ path }, 'outbox.heldFile: a line cut short (its write was never acknowledged) left out');
     }
   }
-  return held;
+  return parsed;
 }

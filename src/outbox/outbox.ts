@@ -38,7 +38,7 @@ import { withDeadline } from '../util/deadline.js';
 import { GroupCommit } from '../util/group-commit.js';
 import { pgPoolLike, type BoundedPoolConfig, type Settings } from '../util/pg-url.js';
 import { OWNER_POOL, OwnerLock, ownerName } from './owner-lock.js';
-import { HeldFile } from './held-file.js';
+import { HeldFile, type HeldAnswer } from './held-file.js';
 
 const log = childLogger('outbox');
 const FLUSH_RETRY_MS = 500;
@@ -102,7 +102,7 @@ interface Held {
   stored?: boolean;
   /** Its first insert failed without an answer (timed out, connection lost): it may have committed all the same. */
   maybeStored?: boolean;
-  /** Held by a process before this one (read from outbox.heldFile): its primary's outcome is for a look-up to find. */
+  /** Held by a process before this one (read from outbox.heldFile): its primary's outcome, unless the file kept it, for a look-up to find. */
   replayed?: boolean;
 }
 
@@ -217,7 +217,7 @@ export class Outbox implements SecondaryWrites {
   start(): this {
     const opened = this.o.heldFile ? HeldFile.open(this.o.heldFile) : undefined;
     this.file = opened?.file;
-    if (opened?.held.length) this.replay(opened.held);
+    if (opened?.held.length) this.replay(opened.held, opened.answers);
     void this.intentPool.query('SELECT 1').catch(() => undefined);
     this.lock.start();
     this.runner.start();
@@ -254,6 +254,9 @@ export class Outbox implements SecondaryWrites {
         if (typeof held === 'string' || held.stored) return this.settle(intent, outcome);
         held.primary = outcome;
         held.settledAt = Date.now();
+        // Kept beside it: a start after a kill copies it as applied, or drops it, with no look-up (a contextual write's
+        // would find nothing, and copy one its primary refused: chaos seed 831 had 172 such look-ups, taken as applied).
+        if (this.file && typeof outcome === 'string') void this.file.answered(intent.id, outcome, held.settledAt).catch(() => undefined);
       },
     };
   }
@@ -421,19 +424,22 @@ export class Outbox implements SecondaryWrites {
   }
 
   /**
-   * The writes an earlier process held when it died (outbox.heldFile), stored ahead of any taken since: stored with
-   * their primary's outcome unknown, a look-up settles each once its primary call's budget has run out. One older than
-   * outbox.retainDoneMs may have been stored and purged since: it is logged instead, lest it be applied twice.
+   * The writes an earlier process held when it died (outbox.heldFile), stored ahead of any taken since: with their
+   * primary's answer where the file has it (one refused is dropped, as a refused one whose insert may have committed
+   * is), else with their primary's outcome unknown, for a look-up once its primary call's budget has run out. One older
+   * than outbox.retainDoneMs may have been stored and purged since: it is logged instead, lest it be applied twice.
    */
-  private replay(intents: readonly OutboxIntent[]): void {
+  private replay(intents: readonly OutboxIntent[], answers: ReadonlyMap<string, HeldAnswer>): void {
     let count = 0;
     for (const intent of intents) {
       const done = () => undefined;
+      const a = answers.get(intent.id);
+      const answer = a ? { primary: a.primary, settledAt: a.at, maybeStored: a.primary === 'refused' } : {};
       if (Date.now() - intent.createdAt.getTime() > this.o.config.retainDoneMs)
         this.lose(intent, 'held by an earlier process longer ago than outbox.retainDoneMs', undefined, done);
-      else if (!this.buffer.push({ intent, done, replayed: true })) this.lose(intent, 'the in-memory queue is full', undefined, done);
+      else if (!this.buffer.push({ intent, done, replayed: true, ...answer })) this.lose(intent, 'the in-memory queue is full', undefined, done);
       else {
-        this.replayedKeys.add(towardsKey(intent.side, intent.service, intent.key));
+        if (a?.primary !== 'refused') this.replayedKeys.add(towardsKey(intent.side, intent.service, intent.key));
         count++;
       }
     }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { HEALTH_CHECK, startChild, waitForZmq, type Child } from '../../src/tools/bench/processes.js';
 import type { SimHandle, SimOptions, SimTarget } from '../../src/tools/sim/index.js';
 import { freshDatabaseUrl } from '../support/database.js';
+import { Relay } from '../support/relay.js';
 import { startSims } from '../support/stack.js';
 import { servingEndpoints } from '../support/serving.js';
 import { stopOrKill } from '../support/stop-child.js';
@@ -37,12 +38,14 @@ const stageFlags = (stage: 'dual-write' | 'new-primary', services: readonly Writ
 
 /**
  * For one test file: simulators in this process (so a test can hang them), flags for `stage`, and a memshift
- * child on a fresh PostgreSQL database (or, with `embedded`, on its own embedded PostgreSQL in a temp dir).
+ * child on a fresh PostgreSQL database (or, with `embedded`, on its own embedded PostgreSQL in a temp dir; with
+ * `relayed`, through a relay that can be cut).
  */
 export function useChildStack(o: {
   stage: 'dual-write' | 'new-primary';
   replicas?: number;
   embedded?: boolean;
+  relayed?: boolean;
   /** Simulator options, given the store's URL and the temp dir. */
   sims?: (at: { url: string; dir: string }) => SimOptions;
   extra?: string[];
@@ -55,14 +58,17 @@ export function useChildStack(o: {
   let flags: Awaited<ReturnType<typeof flagsWith>> | undefined;
   let dir = '';
   let url = '';
+  let relay: Relay | undefined;
   const children: MemshiftChild[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'memshift-hangs-'));
     if (!o.embedded) url = await freshDatabaseUrl();
+    const relayed = o.relayed ? await Relay.before(url) : undefined;
+    relay = relayed?.relay;
     sims = await startSims(o.sims?.({ url, dir }) ?? {});
     const services = o.services ?? WRITTEN;
     flags = await flagsWith(stageFlags(o.stage, services));
-    const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${url}`];
+    const store = o.embedded ? [`store.dataDir=${join(dir, 'pg')}`] : [`store.url=${relayed?.url ?? url}`];
     for (let i = 0; i < (o.replicas ?? 1); i++) {
       // Each replica's held writes in a file of its own, as the Kubernetes manifests give each pod one (on its emptyDir).
       const extra = [`outbox.heldFile=${join(dir, `held-writes-${i}.jsonl`)}`, ...(o.extra ?? [])];
@@ -71,6 +77,7 @@ export function useChildStack(o: {
   }, 120_000);
   afterAll(async () => {
     await Promise.all(children.map((c) => c.stop()));
+    await relay?.close();
     await flags?.dispose();
     await sims?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -95,7 +102,7 @@ export function useChildStack(o: {
     const child = startChild(['reconcile', '--service', service, ...args, ...sets.flatMap((s) => ['--set', s])]);
     return new Promise((resolve) => child.proc.once('exit', (code) => resolve({ code, output: child.output() })));
   }
-  return { sims: () => sims!, memshift: (i = 0) => children[i]!, url: () => url, dir: () => dir, reconcile };
+  return { sims: () => sims!, memshift: (i = 0) => children[i]!, url: () => url, dir: () => dir, relay: () => relay!, reconcile };
 }
 
 /** A memshift child in front of `sims` for the written services, restartable on its fronts and store. */

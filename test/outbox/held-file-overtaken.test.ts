@@ -68,7 +68,10 @@ it("counts a held write replayed after a kill that another replica's later write
   relay.cut();
   // Alone, the replica holds the write (in memory and in its file) and legacy applies it.
   expect(await addInteraction(first.front, sid, 'two')).toMatchObject({ status: 'success' });
-  expect((await readFile(heldFile, 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
+  // Its line, and its primary's answer noted once it came.
+  const lines = async () => (await readFile(heldFile, 'utf8')).split('\n').filter(Boolean);
+  await waitUntil(async () => (await lines()).length === 2, 10_000, 'the write and its answer in the file');
+  expect((await lines()).filter((l) => !l.includes('"answered"'))).toHaveLength(1);
   first.child.proc.kill('SIGKILL');
   await new Promise((r) => first.child.proc.once('exit', r));
 
