@@ -198,9 +198,10 @@ it.each(SEEDS)(
       const reordered = [...overtaken(agent, legacy).map((p) => `legacy: ${p}`), ...overtaken(agent, fresh).map((p) => `new: ${p}`)];
       if (found.length && reordered.length) console.log(`${agent.key}: in another order than written\n  ${reordered.join('\n  ')}`);
       // The agent's summary is over its newest writes: compared where both sides hold those in one order (a write with an
-      // unknown outcome may land late on one side).
+      // unknown outcome may land late on one side), and none is parked (legacy's snapshot may count it: seed 848, a code
+      // snippet more in its code context, till the reconciliation below repaired it).
       const inOneOrder = legacy.every((r, i) => fresh[fresh.length - legacy.length + i] === r);
-      const summaries = agent.service === 'contextual-memory' && inOneOrder ? conversationSummaries(sims, agent) : undefined;
+      const summaries = agent.service === 'contextual-memory' && inOneOrder && !parked.size ? conversationSummaries(sims, agent) : undefined;
       if (summaries && summaries.legacy !== summaries.fresh) problems.push(`${agent.key}: summaries differ ${JSON.stringify(summaries)}`);
       if (agent.staleReads.length) {
         problems.push(`${agent.key}: read back without its last acknowledged write ${agent.staleReads.join(', ')}`);
