@@ -144,7 +144,7 @@ function parse(text: string, path: string): Parsed {
       if ('answered' in l) parsed.answers.set(l.answered, { primary: l.primary, at: Date.parse(l.at) });
       else parsed.held.push({ ...l, raw: Buffer.from(l.raw, 'base64'), createdAt: new Date(l.createdAt) });
     } catch {
-      log.warn({ path }, 'outbox.heldFile: a line cut short (its write was never acknowledged) left out');
+      log.warn({ path }, 'outbox.heldFile: a line cut short (a write never acknowledged, or an answer: its write is looked up) left out');
     }
   }
   return parsed;

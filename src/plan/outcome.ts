@@ -1,9 +1,10 @@
-/** What a primary call that failed did, as far as can be known: refused, or unknown (and then what its late reply says, and until when it may land). */
+/** What a primary call that failed did, as far as can be known: refused, or unknown (what its late reply says, and until when it may land). */
 import { isUnknownOutcome, LegError } from '../legs/types.js';
 import type { SuccessRule } from '../services/service.js';
 import type { Side } from './plan.js';
 import { lateAnswer, type PrimaryOutcome } from './secondary.js';
 import { LateTranslation } from './sides.js';
+import { withDeadline } from '../util/deadline.js';
 
 /**
  * A primary call that failed (`on`: the connection it went out on): refused, or never sent; else its outcome unknown.
@@ -30,14 +31,9 @@ export function stillLanding(err: unknown, boundMs: number): Promise<unknown> | 
   return err.late && within(err.late, boundMs);
 }
 
-/** Settles when `p` does, or after `ms`. */
-function within(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    p.then(done, done);
-  });
-}
+/** Settles when `p` does, or after `ms` of this process's running time. */
+const within = (p: Promise<unknown>, ms: number): Promise<void> =>
+  withDeadline(p, ms, () => new Error('still unanswered')).then(
+    () => undefined,
+    () => undefined,
+  );
