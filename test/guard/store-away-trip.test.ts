@@ -98,7 +98,7 @@ describe('the store frozen, the trip resumed before it answers', () => {
       .poll(async () => (await events.list({ service: S })).some((e) => e.kind === 'resume' && e.resumes! >= trip!.id), { timeout: 30_000 })
       .toBe(true);
     expect((await events.inForceUpTo(await events.lastId())).filter((e) => e.service === S)).toEqual([]);
-    await expect.poll(() => other.guard!.tripped(), { timeout: 10_000 }).toEqual([]);
+    await expect.poll(() => other.guard!.tripped(), { timeout: 30_000 }).toEqual([]);
     expect(away.guard!.tripped()).toEqual([]);
     // memshift's covering resume is told apart from the person's: the report's day shows the trip and one resume.
     await expect.poll(async () => (await events.list({ service: S })).filter((e) => e.covering).length, { timeout: 30_000 }).toBe(1);
