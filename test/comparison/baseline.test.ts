@@ -1,7 +1,7 @@
 /**
  * The A/A noise baseline end to end: legacy deployments that add a reply counter (a field differing on every
  * reply) and no hand-listed rule for it; the baseline learns it, a clean run reports no mismatch, and a
- * divergence on a real field is reported as often as on services without the noise.
+ * divergence on a real field is still reported beside the noise: neither hidden by it nor every read counted.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runTraffic } from '../../src/tools/demo/traffic.js';
@@ -46,7 +46,7 @@ it('a counter that differs on every legacy reply is learned as noise: a clean ru
   }
 }, 120_000);
 
-it('a divergence on a real field is reported at the same rate with the noise as without it', async () => {
+it('a divergence on a real field is still reported with the noise: not hidden, and not every read counted', async () => {
   const rates = async (prefix: string, counterField: string) => {
     for (const s of NOISY) await stack.sims.applyFaults(s, { counterField });
     const before = snapshot();
@@ -59,21 +59,27 @@ it('a divergence on a real field is reported at the same rate with the noise as 
     return Object.fromEntries(
       NOISY.map((s) => {
         const [a, b] = [before[s]!, totals(s)];
-        return [s, (b.mismatches - a.mismatches) / Math.max(1, b.compared - a.compared)];
+        // What the run changed, for a failure's message: which count moved, which fields differed or were discounted.
+        const moved = Object.entries(b).filter(([k, v]) => typeof v === 'number' && v !== a[k as keyof typeof a]);
+        const run = { ...Object.fromEntries(moved.map(([k, v]) => [k, (v as number) - (a[k as keyof typeof a] as number)])), noise: b.noise, fields: b.fields };
+        return [s, { rate: (b.mismatches - a.mismatches) / Math.max(1, b.compared - a.compared), run }];
       }),
     );
   };
   const noisy = await rates('noisy', COUNTER);
   const quiet = await rates('quiet', '');
   for (const s of NOISY) {
-    expect(quiet[s]).toBeGreaterThan(0.02);
-    // The same traffic and divergence rate: the two rates differ only by chance, and by much of it: a diverged record
-    // mismatches every later read of its key, so a rate moves with which keys diverged early (0.47-0.69 between
-    // identical runs; 0.55 against 0.77 once in CI). Hidden divergences would take the noisy rate towards 0, a counter
-    // counted as a difference towards 1; the two checks after this one rule each out exactly.
-    expect.soft(Math.abs(noisy[s]! - quiet[s]!), `${s}: with noise ${noisy[s]}, without ${quiet[s]}`).toBeLessThan(0.5 * quiet[s]! + 0.02);
+    // The two rates are not compared with each other: a diverged record mismatches every later read of its key, so a
+    // rate moves with which of a dozen keys diverged early (0.26-0.77 between identical runs, in CI). What the noise
+    // could do wrong lies at the ends: divergences hidden with the counter take the rate to 0, the counter counted
+    // as a difference takes it to 1 (every legacy reply carries it); the two checks after this one rule each out exactly.
+    const both = `${s}: with noise ${JSON.stringify(noisy[s])}, without ${JSON.stringify(quiet[s])}`;
+    for (const { rate } of [noisy[s]!, quiet[s]!]) {
+      expect.soft(rate, both).toBeGreaterThan(0.02);
+      expect.soft(rate, both).toBeLessThan(0.9);
+    }
     // No field but the counter was ever discounted, so no diverged field was hidden as noise.
-    expect(Object.keys(totals(s).noise)).toEqual([COUNTER]);
+    expect(Object.keys(totals(s).noise), both).toEqual([COUNTER]);
     // And the counter itself never counted as a differing field.
     expect(Object.keys(totals(s).fields)).not.toContain(COUNTER);
     expect(Object.keys(totals(s).fields).length).toBeGreaterThan(0);
