@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { reconcileService } from '../../src/reconcile/sides.js';
 import { send } from '../sim/helpers.js';
+import { SIM_FILES } from '../../src/tools/sim/services.js';
 import { backfillBesideAgents, reconcileBesideAgents, useLiveStack } from '../support/live-stack.js';
 
 const SERVICE = 'contextual-memory';
@@ -34,7 +35,7 @@ const live = useLiveStack(SERVICE, async (sims) => {
  */
 async function describeKeys(keys: string[]): Promise<string> {
   const again = await reconcileService(live.config, live.store, live.proxy.flags, SERVICE, { truth: 'legacy' });
-  const file = JSON.parse(readFileSync(join(live.dir, 'contextual_memory_store.json'), 'utf8')) as {
+  const file = JSON.parse(readFileSync(join(live.dir, SIM_FILES[SERVICE]), 'utf8')) as {
     sessions: Record<string, { content: string; timestamp: unknown }[]>;
     summaries: Record<string, Record<string, unknown>>;
   };
