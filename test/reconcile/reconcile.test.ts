@@ -136,21 +136,19 @@ describe('reconcile session-memory, 100,000 records a side', () => {
 
   it('does not report a key whose write landed during the run (re-checked at its end)', async () => {
     const key = fixtureKey(90_001);
-    await orchestratorDb.query(
-      `UPDATE memory_entries SET content = jsonb_set(content, '{text}', '"in flight"')
-      WHERE session_id = (SELECT session_id FROM sessions WHERE metadata->>'legacy_session_id' = $1)`,
-      [key],
-    );
+    const { rows } = await orchestratorDb.query<{ id: string }>(`SELECT session_id AS id FROM sessions WHERE metadata->>'legacy_session_id' = $1`, [key]);
+    const setText = (text: string) =>
+      orchestratorDb.query(`UPDATE memory_entries SET content = jsonb_set(content, '{text}', to_jsonb($2::text)) WHERE session_id = $1`, [rows[0]!.id, text]);
+    await setText('in flight');
+    let landing: Promise<unknown> | undefined;
     const { differences, run } = await reconcileService(config, store, flags, SERVICE, {
       range: { from: fixtureKey(90_000), to: fixtureKey(91_000) },
-      // The pending secondary write lands while the run goes on.
-      onProgress: () =>
-        void orchestratorDb.query(
-          `UPDATE memory_entries SET content = jsonb_set(content, '{text}', to_jsonb('message 90001'::text))
-           WHERE session_id = (SELECT session_id FROM sessions WHERE metadata->>'legacy_session_id' = $1)`,
-          [key],
-        ),
+      // The pending secondary write lands while the run goes on, once its window is compared, by the session's id: it
+      // must land within the re-check's wait, and a statement scanning every session for the key once took longer
+      // than that beside other test files.
+      onProgress: () => void (landing ??= setText('message 90001')),
     });
+    await landing;
     expect(differences).toEqual([]);
     expect(run.converged).toBe(1);
   });
