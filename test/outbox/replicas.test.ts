@@ -17,9 +17,10 @@ import { pyDumps } from '../../src/util/pyjson.js';
 
 const JARVIS = 'jarvis-memory';
 const dualWrite = { [flagName('session-memory', 'dual-write')]: { enabled: true }, [flagName(JARVIS, 'dual-write')]: { enabled: true } };
-// Short backoff so retries land inside the up phases. Intents given 5 s: the subject is the orchestrator, and an
-// intent slower than the default 500 ms on a busy machine's store is refused by hold-alone (another replica is live).
-const stack = useReplicas(dualWrite, 2, { outbox: { maxBackoffMs: 800, intentTimeoutMs: 5_000 } });
+// Short backoff so retries land inside the up phases. Intents given 15 s: the subject is the orchestrator, and an
+// intent slower than the default 500 ms on a busy machine's store is refused by hold-alone (another replica is live);
+// 5 s ran out once in each of two clean-clone runs (290, 291).
+const stack = useReplicas(dualWrite, 2, { outbox: { maxBackoffMs: 800, intentTimeoutMs: 15_000 } });
 
 /** The store's outbox empty, then every given replica's secondary writes done. */
 async function drained(proxies: Proxy[], withinMs: number): Promise<void> {
