@@ -260,6 +260,12 @@ const configSchema = () =>
          */
         whenCopiesLate: z.enum(['ahead', 'refuse']).default('refuse'),
         /**
+         * About a turn (this replica's, its first turnWatchMs, or while another live replica publishes another stage), a
+         * write's answer waits this long at most for its copy to land: a replica that has not yet seen the turn reads
+         * first the side the copy goes to, and an agent told of the write would read it back there without it. 0: off.
+         */
+        turnCopyWaitMs: z.number().int().min(0).default(250),
+        /**
          * Whose order a key's dual-writes keep: `replicas` (default) holds the key's lock in the state store, shared by
          * the replicas, from each write's intent to its primary's answer (one round trip more per write), so writes of
          * one key sent to several replicas at once reach the secondary in the primary's order; `replica` keeps it in

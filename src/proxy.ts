@@ -146,7 +146,7 @@ export async function startProxy(config: Config, parts: ProxyParts = {}): Promis
     observers: [metricsObserver(config.telemetry.maxMismatchPaths), ...bgParts.flatMap((p) => (p.observer ? [p.observer] : [])), ...(parts.observers ?? [])],
     ...(fleet
       ? {
-          stageApart: (s) => fleet.stageApart(s),
+          fleet: { apart: (s: ServiceName) => fleet.stageApart(s), peers: () => fleet.peers() },
           secondary: (apply, observer, sides) =>
             new Outbox({
               pool: store.pool,

@@ -25,7 +25,7 @@ import { Rechecks, type RecheckOptions, type Verdict } from './rechecks.js';
 import { steadyOffsetS } from '../comparison/offset.js';
 import type { LargeReplies } from './large-replies.js';
 import { settle, type Settled } from '../util/settle.js';
-import { afterOthersCopies, legacyMayLack, servedAhead, writtenAhead, type AheadDeps } from './turned.js';
+import { afterOthersCopies, copyLanding, legacyMayLack, servedAhead, writtenAhead, type AheadDeps } from './turned.js';
 
 export interface RunnerDeps {
   decide(service: ServiceName, ctx: { sessionId?: string; userId?: string }): FlagDecision;
@@ -114,9 +114,8 @@ export class Runner {
       return plan.primary === 'legacy' ? this.alone(route, plan, key) : this.writes.run(key, (hold) => this.alone(route, plan, key, hold));
     const sides = this.deps.sides(route.service);
     // A key's writes one at a time from here, intent then primary call, so the secondary gets the primary's order.
-    // The key's activity ends when its secondary write does, or here when the write never began (its turn refused).
-    const done = () => this.deps.activity.end(key);
-    return this.writes.run(key, (hold) =>
+    const { done, answer } = copyLanding(() => this.deps.activity.end(key));
+    const written = this.writes.run(key, (hold) =>
       inWriteOrder(this.deps.writeOrder, route, done, async (keep) => {
         const answered: { primary?: Observation } = {};
         const landed = compare ? (reply: Observation) => answered.primary && this.compareLanded(route, answered.primary, reply) : undefined;
@@ -145,6 +144,7 @@ export class Runner {
         return primary;
       }),
     );
+    return answer(this.deps.turns, route.service, written);
   }
 
   /** A write to one side only. A translation past its deadline may still send calls: it `hold`s the key till done. */

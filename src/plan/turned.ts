@@ -20,6 +20,7 @@ import { keyOf as activityKey, type PendingWrite, type SecondaryWrites, type Unt
 import { LateTranslation, type SideOptions } from './sides.js';
 import { isSuccess } from './success.js';
 import type { Turns } from './turns.js';
+import { withDeadline } from '../util/deadline.js';
 
 const log = childLogger('plan');
 
@@ -188,4 +189,26 @@ async function rewritten(
   // unsent, and made on the orchestrator at once it went ahead of 240 copies still queued there.
   await afterCopies(d, route, behind, true);
   return write({ ...plan, primary: behind, behind: undefined });
+}
+
+/**
+ * A dual-write's `done`, called when its copy landed or was left to the store (or the write never began: its turn
+ * refused), which calls `end` (the key's activity here ends); and its answer, given after that about a turn
+ * (Turns.copyWaitMs: at most that long; otherwise at once).
+ */
+export function copyLanding(end: () => void): { done: () => void; answer<T>(turns: Turns | undefined, service: ServiceName, reply: Promise<T>): Promise<T> } {
+  let landed!: () => void;
+  const copied = new Promise<void>((resolve) => (landed = resolve));
+  return {
+    done: () => {
+      end();
+      landed();
+    },
+    async answer(turns, service, reply) {
+      const answered = await reply;
+      const ms = turns?.copyWaitMs(service) ?? 0;
+      if (ms > 0) await withDeadline(copied, ms, () => new Error('copy not landed')).catch(() => undefined);
+      return answered;
+    },
+  };
 }

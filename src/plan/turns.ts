@@ -26,6 +26,20 @@ export function turnWatchMs(refreshIntervalMs: number): number {
   return Math.max(10_000, 2 * refreshIntervalMs);
 }
 
+/** What Turns learns of the other replicas sharing the store (src/outbox/fleet.ts); without, this one is alone. */
+export interface TurnFleet {
+  /**
+   * Whether another replica serves the service at another stage (FleetSettings.stageApart): it may have turned and
+   * be writing keys first to the side this one reads first, a turn this one has not seen yet, so each side is asked
+   * about as after a turn.
+   */
+  apart?: (service: ServiceName) => boolean;
+  /** Other replicas that may serve agents meanwhile (FleetSettings.peers). */
+  peers?: () => number;
+  /** outbox.turnCopyWaitMs: the most a write's answer waits for its copy about a turn (copyWaitMs). */
+  copyWaitMs?: number;
+}
+
 export class Turns {
   /** Each service's side written first, as its requests last had it. */
   private readonly first = new Map<ServiceName, Side>();
@@ -38,6 +52,8 @@ export class Turns {
   private readonly earlier = new Map<string, { service: ServiceName; side: Side; told: boolean }>();
   private readonly startedAt: Date;
   private turnCount = 0;
+  /** When each service's side written first last turned here. */
+  private readonly turnedAt = new Map<ServiceName, number>();
   private polling = false;
   /** The store did not answer the last poll: a key's writes cannot be asked about either (wroteFirst tells instead). */
   private storeAway = false;
@@ -53,12 +69,7 @@ export class Turns {
     private readonly watchAtLeastMs: number,
     /** outbox.whenCopiesLate: what a write does whose key's copies have not landed in time. */
     readonly whenCopiesLate: 'ahead' | 'refuse' = 'refuse',
-    /**
-     * Whether another replica serves the service at another stage (FleetSettings.stageApart): it may have turned and
-     * be writing keys first to the side this one reads first, a turn this one has not seen yet, so each side is asked
-     * about as after a turn.
-     */
-    private readonly apart: (service: ServiceName) => boolean = () => false,
+    private readonly fleet: TurnFleet = {},
     private readonly now: () => number = Date.now,
   ) {
     // A replica that starts knows of no turn: each side is watched until none of the fleet's writes is queued towards it.
@@ -74,10 +85,28 @@ export class Turns {
       if (this.first.has(service)) {
         log.warn({ service, first }, 'writes now go first to this side: keys with writes still queued towards it are served by the other until they land');
         this.watch(service, first, this.now() + this.watchAtLeastMs);
+        this.turnedAt.set(service, this.now());
       }
       this.first.set(service, first);
     }
     return (this.watched.size > 0 && this.watched.has(towardsKey(side, service))) || this.apart(service);
+  }
+
+  /**
+   * How long a write's answer waits for its copy to land, at most: outbox.turnCopyWaitMs while the replicas may serve
+   * the service at two stages (this one turned within the watch's least time, or another live one publishes another
+   * stage) and another may serve the write's agent, since one that has not seen the turn yet reads first the side the
+   * copy goes to (chaos seed 888: a read back there 30 ms before the copy landed); 0 otherwise.
+   */
+  copyWaitMs(service: ServiceName): number {
+    const { copyWaitMs = 0, peers } = this.fleet;
+    if (copyWaitMs === 0 || !peers || peers() === 0) return 0;
+    const at = this.turnedAt.get(service);
+    return (at !== undefined && this.now() - at < this.watchAtLeastMs) || this.apart(service) ? copyWaitMs : 0;
+  }
+
+  private apart(service: ServiceName): boolean {
+    return this.fleet.apart?.(service) ?? false;
   }
 
   /** Whether the store did not answer the last poll. */

@@ -15,7 +15,7 @@ import type { Store } from '../store/index.js';
 import { rulesFor, type ComparisonOverrides, type ComparisonRules } from '../comparison/rules.js';
 import { LargeReplies } from './large-replies.js';
 import { Runner } from './runner.js';
-import { Turns, turnWatchMs } from './turns.js';
+import { Turns, turnWatchMs, type TurnFleet } from './turns.js';
 import { NoiseBaseline } from '../comparison/noise.js';
 import { KeyActivity } from './key-activity.js';
 import { fanOut, type ExecutionObserver } from './observer.js';
@@ -35,8 +35,8 @@ export interface RunnerWiring {
   observers?: Partial<ExecutionObserver>[];
   /** Where secondary writes go (the durable outbox); default in memory, per-key ordered. */
   secondary?: (apply: ApplyWrite, observer: ExecutionObserver, sides: (service: ServiceName) => SideOptions) => SecondaryWrites;
-  /** Whether another replica serves the service at another stage (Turns). */
-  stageApart?: (service: ServiceName) => boolean;
+  /** The other replicas sharing the store, as a turn needs them (Turns); without, this one is alone. */
+  fleet?: Omit<TurnFleet, 'copyWaitMs'>;
 }
 
 /**
@@ -107,7 +107,7 @@ export function createRunner(deps: RunnerWiring): Runner {
       Object.keys(sides) as ServiceName[],
       turnWatchMs(config.flags.refreshIntervalMs),
       config.outbox.whenCopiesLate,
-      deps.stageApart,
+      { ...deps.fleet, copyWaitMs: config.outbox.turnCopyWaitMs },
     ),
     ...(config.outbox.keyOrder === 'replicas' ? { writeOrder: deps.store.keyLocks.writeOrder } : {}),
     observer,
