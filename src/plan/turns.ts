@@ -100,9 +100,10 @@ export class Turns {
    */
   copyWaitMs(service: ServiceName): number {
     const { copyWaitMs = 0, peers } = this.fleet;
-    if (copyWaitMs === 0 || !peers || peers() === 0) return 0;
     const at = this.turnedAt.get(service);
-    return (at !== undefined && this.now() - at < this.watchAtLeastMs) || this.apart(service) ? copyWaitMs : 0;
+    // The steady state first: on the path of every dual-write.
+    const turning = (at !== undefined && this.now() - at < this.watchAtLeastMs) || this.apart(service);
+    return turning && peers !== undefined && peers() > 0 ? copyWaitMs : 0;
   }
 
   private apart(service: ServiceName): boolean {
