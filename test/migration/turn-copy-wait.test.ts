@@ -2,9 +2,10 @@
  * How long a write's answer waits for its copy about a turn (Turns.copyWaitMs, outbox.turnCopyWaitMs): only while the
  * replicas may serve the service at two stages (this one turned lately, or another publishes another stage) and another
  * replica may serve the agent; never for a replica alone, a stage held since the start, or a turn long past. The clock
- * is the test's own.
+ * is the test's own. And the answer's wait itself (copyLanding): until the copy's `done`, or the bound if it never comes.
  */
 import { afterEach, expect, it } from 'vitest';
+import { copyLanding } from '../../src/plan/turned.js';
 import { Turns, type TurnFleet } from '../../src/plan/turns.js';
 
 const S = 'jarvis-memory' as const;
@@ -69,4 +70,20 @@ it('does not wait for a replica alone, nor with the wait switched off', () => {
   off.lagging(S, 'legacy', 'legacy');
   off.lagging(S, 'new', 'new');
   expect(off.copyWaitMs(S)).toBe(0);
+});
+
+it("answers once the copy's done comes, and without it once the wait is up", async () => {
+  const { turns: t } = turnsWith({ peers: 1, apart: true }, 300);
+  const order: string[] = [];
+  const landing = copyLanding(() => order.push('ended'));
+  const answered = landing.answer(t, S, Promise.resolve('reply')).then((r) => order.push(`answered ${r}`));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(order).toEqual([]);
+  landing.done();
+  await answered;
+  expect(order).toEqual(['ended', 'answered reply']);
+  // Never done (the copy's side hung): answered all the same, after the wait.
+  const started = performance.now();
+  expect(await copyLanding(() => undefined).answer(t, S, Promise.resolve('late'))).toBe('late');
+  expect(performance.now() - started).toBeGreaterThanOrEqual(290);
 });
