@@ -24,5 +24,16 @@ function storable(value: unknown): unknown {
 /** jsonb text for any value (undefined becomes null). */
 export const jsonText = (value: unknown): string => pyDumps(storable(value ?? null));
 
+const sqlState = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
 /** SQLSTATE class 22: the data itself was refused, so retrying the same batch cannot succeed. */
-export const isDataError = (err: unknown): boolean => typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('22');
+export const isDataError = (err: unknown): boolean => sqlState(err)?.startsWith('22') === true;
+
+/**
+ * SQLSTATE class 40 (a deadlock, a serialization failure): the store answered, and rolled the statement back for a
+ * conflict with another's; the same statement may be sent again. Not an outage.
+ */
+export const isConflict = (err: unknown): boolean => sqlState(err)?.startsWith('40') === true;
