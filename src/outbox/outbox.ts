@@ -478,8 +478,8 @@ export class Outbox implements SecondaryWrites {
   }
 
   private storeFailed(err: unknown): void {
-    // A statement rolled back for a conflict (two replicas' completions deadlocked, CI run 294) is sent again by its
-    // caller: taken for an outage, it had hold-alone refuse every write until the next flush.
+    // A statement rolled back for a conflict (two replicas' completions deadlocked, CI run 294) is the store answering
+    // (the runner's persist() sends it again): taken for an outage, it had hold-alone refuse every write until a flush.
     if (isConflict(err)) log.warn({ err }, 'state store statement rolled back for a conflict with another (not an outage): sent again');
     else {
       if (this.storeUp) {

@@ -33,7 +33,7 @@ const sqlState = (err: unknown): string | undefined => {
 export const isDataError = (err: unknown): boolean => sqlState(err)?.startsWith('22') === true;
 
 /**
- * SQLSTATE class 40 (a deadlock, a serialization failure): the store answered, and rolled the statement back for a
+ * A deadlock (40P01) or a serialization failure (40001): the store answered, and rolled the statement back for a
  * conflict with another's; the same statement may be sent again. Not an outage.
  */
-export const isConflict = (err: unknown): boolean => sqlState(err)?.startsWith('40') === true;
+export const isConflict = (err: unknown): boolean => ['40P01', '40001'].includes(sqlState(err) ?? '');
