@@ -1,6 +1,6 @@
 /**
- * A statement of the outbox's that the store rolls back for a conflict with another (SQLSTATE class 40: two replicas'
- * completions deadlocked in CI run 294) is sent again, and the store is not taken for away: before, it was, and with
+ * A statement of the outbox's that the store rolls back for a conflict with another (a deadlock, 40P01, as two replicas'
+ * completions had in CI run 294) is sent again, and the store is not taken for away: before, it was, and with
  * another replica live (outbox.whenStoreAway: hold-alone) every write was refused until the next flush (37 of the 1,200
  * racing writes of replicas.test.ts). Here the store raises the conflict itself, once, from a trigger on a copy's
  * completion, in front of a memshift process whose log is read.
