@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable, SESSION_SETTINGS } from '../../src/outbox/table.js';
+import { CLAIM, CLAIM_KEYS, COMPLETE_AND_NEXT, OutboxTable, SESSION_SETTINGS } from '../../src/outbox/table.js';
 import { pgPool } from '../../src/util/pg-url.js';
 import { migrate } from '../../src/store/migrations.js';
 import { freshDatabaseUrl } from '../support/database.js';
@@ -16,6 +16,8 @@ const db = useOutboxTable();
 const S = 'session-memory' as const;
 
 interface PlanNode {
+  'Node Type'?: string;
+  'Actual Rows'?: number;
   'Rows Removed by Filter'?: number;
   'Rows Removed by Join Filter'?: number;
   'Actual Loops'?: number;
@@ -26,6 +28,12 @@ interface PlanNode {
 const discarded = (n: PlanNode): number =>
   ((n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Join Filter'] ?? 0)) * (n['Actual Loops'] ?? 1) +
   (n.Plans ?? []).reduce((a, c) => a + discarded(c), 0);
+
+/** Rows the plan's scans read from the table or an index, over all their loops. */
+const scanned = (n: PlanNode): number =>
+  (n['Node Type']?.endsWith('Scan') && n['Node Type'] !== 'CTE Scan' && n['Node Type'] !== 'WorkTable Scan'
+    ? (n['Actual Rows'] ?? 0) * (n['Actual Loops'] ?? 1)
+    : 0) + (n.Plans ?? []).reduce((a, c) => a + scanned(c), 0);
 
 /** Runs the statement under EXPLAIN ANALYZE and rolls it back. */
 async function wasted(sql: string, params: unknown[]): Promise<number> {
@@ -38,11 +46,11 @@ async function wasted(sql: string, params: unknown[]): Promise<number> {
 }
 
 /** EXPLAIN ANALYZE of `sql` (or of EXECUTE of a prepared statement, `params` then being its literal arguments) on `client`, rolled back. */
-async function explained(client: pg.PoolClient, sql: string, params: unknown[] = []): Promise<number> {
+async function explained(client: pg.PoolClient, sql: string, params: unknown[] = [], count = discarded): Promise<number> {
   await client.query('BEGIN');
   try {
     const { rows } = await client.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params);
-    return discarded(rows[0]!['QUERY PLAN'][0]!.Plan);
+    return count(rows[0]!['QUERY PLAN'][0]!.Plan);
   } finally {
     await client.query('ROLLBACK');
   }
@@ -119,5 +127,29 @@ it('keeps to its own key on connections with the outbox settings, with plans mad
   } finally {
     clients.forEach((c) => c.release());
     await Promise.all(pools.map((p) => p.end()));
+  }
+});
+
+it("polls a backlog of thousands of writes on a few keys (a hung side) by its keys' heads, without reading the backlog", async () => {
+  const pool = pgPool(await freshDatabaseUrl(), 'test', SESSION_SETTINGS, { connectionTimeoutMillis: 10_000 });
+  const client = await pool.connect();
+  try {
+    await migrate(pool);
+    // 8,000 due writes on four keys, one on another service, and a finished write ahead of each key's head.
+    await pool.query(
+      `INSERT INTO outbox (id, service, key, seq, action, side, request, status, next_attempt_at)
+       SELECT gen_random_uuid(), CASE WHEN g = 8001 THEN 'jarvis-memory' ELSE $1 END, 'hung-' || (g % 4), g, 'add_interaction', 'new', '\\x7b7d',
+              CASE WHEN g <= 4 THEN 'done' ELSE 'pending' END, now() - interval '1 second'
+       FROM generate_series(1, 8001) g`,
+      [S],
+    );
+    await pool.query('ANALYZE outbox');
+    await client.query(`PREPARE poll AS ${CLAIM}`);
+    expect(await explained(client, `EXECUTE poll('w', 30000, 64, '{${S}}', 1000)`, [], scanned)).toBeLessThan(100);
+    const claimed = await new OutboxTable(pool).claim({ owner: 'w', leaseMs: 30_000, limit: 64, services: [S], ownerGoneMs: 1_000 });
+    expect(claimed.map((r) => `${r.key}@${r.seq}`).sort()).toEqual(['hung-0@8', 'hung-1@5', 'hung-2@6', 'hung-3@7']);
+  } finally {
+    client.release();
+    await pool.end();
   }
 });
