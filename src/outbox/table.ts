@@ -187,7 +187,10 @@ const DUE_AGO = `GREATEST(0, EXTRACT(EPOCH FROM now() - o.next_attempt_at) * 100
  * Claims due key heads: $1 owner, $2 lease ms, $3 limit, $4 services, $5 OWNER_GONE's ms (the poll). The heads are
  * found a key at a time, each the first open row past the last key in the index (a skip scan): reading every open
  * row instead, a backlog behind a hung side (thousands of rows on a few keys) cost each poll 100-200 ms of the
- * store's CPU, taken from the writes being acknowledged. Exported so a test can check its plan.
+ * store's CPU, taken from the writes being acknowledged. The cost is the other way round where each key has one
+ * open write: about 8 µs a key (11 ms a poll at 1,000 keys, 84 ms at 10,000, where reading the rows took 0.5 and
+ * 9 on an idle store); a backlog is the writes of the agents' sessions, far more of them than keys. Exported so a
+ * test can check its plan.
  */
 export const CLAIM = `WITH RECURSIVE heads AS (
      SELECT f.id, f.service, f.key FROM unnest($4::text[]) AS s(service),
