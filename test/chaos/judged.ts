@@ -13,6 +13,20 @@ export const outOfOrder = (records: string[]) => records.filter((_, i) => afterL
 /** A record's number and when its agent sent it, for looking into a failure. */
 export const sentBy = (agent: Agent) => (r: string) => `#${numberOf(r)} sent at ${agent.sentAt.get(r)?.toFixed(2) ?? '?'}s`;
 
+/**
+ * For looking into an acknowledged write missing on a side: what became of each of the agent's requests from `from` to
+ * `to` (a clear, a decision; acknowledged, or the error its agent was answered, with when it was sent).
+ */
+export function requestsBetween(agent: Agent, from: number, to: number): string {
+  const acked = new Set(agent.acked);
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => {
+    const r = `${agent.key} #${from + i}`;
+    const kind = agent.cleared.has(r) ? ' (a clear)' : agent.decided.has(r) ? ' (a decision)' : '';
+    const outcome = acked.has(r) ? `acknowledged, sent at ${agent.sentAt.get(r)?.toFixed(2)}s` : (agent.writeErrors.get(r) ?? 'no write (a read, or not sent)');
+    return `  #${from + i}${kind}: ${outcome}`;
+  }).join('\n');
+}
+
 /** For looking into a reorder: each pair of a side's records in another order than written, with when the agent sent each. */
 export function overtaken(agent: Agent, records: string[]): string[] {
   const sent = sentBy(agent);

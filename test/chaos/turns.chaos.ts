@@ -29,7 +29,19 @@ import { Load } from '../hangs/load.js';
 import { conversationSummaries, type WrittenService } from '../hangs/records.js';
 import { crashStore, pauseStore } from './store-faults.js';
 import { reconciled } from './reconciled.js';
-import { assumedApplied, judged, loneRows, numberOf, outOfOrder, overtaken, parkedUnknowable, rowsBetween, sentBy, sidesOf } from './judged.js';
+import {
+  assumedApplied,
+  judged,
+  loneRows,
+  numberOf,
+  outOfOrder,
+  overtaken,
+  parkedUnknowable,
+  requestsBetween,
+  rowsBetween,
+  sentBy,
+  sidesOf,
+} from './judged.js';
 
 // Each seed once: its agents' keys are named for it, and a seed run twice on the same simulators would find its writes twice.
 const SEEDS = [...new Set((process.env.CHAOS_SEEDS ?? '1,2,3').split(',').map(Number))];
@@ -195,6 +207,11 @@ it.each(SEEDS)(
       problems.push(...found.map((p) => `${agent.key}: ${p}`));
       if (found.length)
         console.log(`${agent.key}: the outbox's rows of its writes on one side only\n${await loneRows(url, agent, sides, parked, load.startedAt)}`);
+      // An acknowledged write missing: what became of the agent's requests from it to the last its side holds around it.
+      for (const m of found.map((p) => /acknowledged (.+?) missing or out of order \(.+? around it: ([\d ]*)\)/.exec(p)).filter((m) => m !== null))
+        console.log(
+          `${agent.key}: its requests from ${m[1]}\n${requestsBetween(agent, numberOf(m[1]!), Math.max(numberOf(m[1]!), ...m[2]!.split(' ').map(Number)))}`,
+        );
       const reordered = [...overtaken(agent, legacy).map((p) => `legacy: ${p}`), ...overtaken(agent, fresh).map((p) => `new: ${p}`)];
       if (found.length && reordered.length) console.log(`${agent.key}: in another order than written\n  ${reordered.join('\n  ')}`);
       // The agent's summary is over its newest writes: compared where both sides hold those in one order (a write with an
