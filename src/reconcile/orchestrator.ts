@@ -11,6 +11,7 @@ import { serviceOf, type ServiceName } from '../services/registry.js';
 import { wholeSecondsSql, type CanonicalRecord } from '../services/records.js';
 import { pyLoads } from '../util/pyjson.js';
 import { pgPool } from '../util/pg-url.js';
+import { connectClient } from '../store/client.js';
 import type { OrchestratorView } from '../services/service.js';
 import { childLogger } from '../telemetry/log.js';
 import { ELEMENT_SEP, LIST_SEP, type KeyRange } from './canonical.js';
@@ -264,7 +265,8 @@ class OrchestratorSource implements RecordSource {
       { what: 'a range of legacy keys (sessions)', sql: `SELECT 1 FROM sessions s WHERE true ${range}`, params },
       { what: "memshift's write tags (memory_tags)", sql: SHOWS_WRITES, params: [[writeTag('x')]] },
     ];
-    const client = await this.pool.connect();
+    // Through connectClient: a checked-out client whose server goes away between these statements would emit 'error' unheard.
+    const client = await connectClient(this.pool);
     try {
       await client.query('BEGIN');
       await client.query('SET LOCAL enable_seqscan = off');
