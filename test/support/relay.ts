@@ -12,6 +12,8 @@ import type pg from 'pg';
 interface Pair {
   client: Socket;
   upstream?: Socket;
+  /** Piped both ways now: piped again (a thaw of a pair never frozen) every byte would go twice. */
+  piped?: boolean;
 }
 
 export class Relay {
@@ -107,6 +109,7 @@ export class Relay {
   }
 
   private stop(p: Pair): void {
+    p.piped = false;
     p.client.unpipe();
     p.upstream?.unpipe();
     p.client.pause();
@@ -131,6 +134,8 @@ export class Relay {
   }
 
   private forward(pair: Pair): void {
+    if (pair.piped) return;
+    pair.piped = true;
     if (!pair.upstream) {
       const upstream = (pair.upstream = connect(this.target.port, this.target.host));
       upstream.on('error', () => undefined);

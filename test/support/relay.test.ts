@@ -1,0 +1,75 @@
+/**
+ * The test relay's thaw forwards each byte once, on a connection frozen before or never frozen: a thaw of a relay not
+ * frozen (every relayed stack's teardown) piped its open connections a second time, so a PostgreSQL client then
+ * answering the store's password challenge sent its answer twice, and the store ended that session with "invalid
+ * frontend message type 112", an error the suite caught uncaught (run 300).
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { Relay } from './relay.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+/** A server recording what it receives and echoing it back. */
+async function echo(): Promise<{ port: number; received: () => string }> {
+  let received = '';
+  const sockets: Socket[] = [];
+  const server: Server = createServer((s) => (sockets.push(s), s.on('data', (b) => ((received += b.toString()), s.write(b)))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise((resolve) => (sockets.forEach((s) => s.destroy()), server.close(() => resolve()))));
+  return { port: (server.address() as AddressInfo).port, received: () => received };
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function through(relay: Relay): Promise<{ socket: Socket; got: () => string }> {
+  const socket = connect(relay.port, '127.0.0.1');
+  let got = '';
+  socket.on('data', (b) => (got += b.toString()));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  closers.push(async () => void socket.destroy());
+  return { socket, got: () => got };
+}
+
+it('forwards each byte once after a thaw of a connection never frozen', async () => {
+  const server = await echo();
+  const relay = await Relay.start({ host: '127.0.0.1', port: server.port });
+  closers.push(() => relay.close());
+  const client = await through(relay);
+  client.socket.write('a');
+  await until(() => client.got() === 'a', 'the first byte echoed');
+  relay.thaw();
+  client.socket.write('b');
+  await until(() => client.got().length >= 2, 'the second byte echoed');
+  // A doubled pipe shows within a moment: the server's copy and the echo's both go twice.
+  await new Promise((r) => setTimeout(r, 200));
+  expect({ server: server.received(), client: client.got() }).toEqual({ server: 'ab', client: 'ab' });
+});
+
+it('holds a frozen connection and forwards what waited, once, on thaw', async () => {
+  const server = await echo();
+  const relay = await Relay.start({ host: '127.0.0.1', port: server.port });
+  closers.push(() => relay.close());
+  const client = await through(relay);
+  client.socket.write('a');
+  await until(() => client.got() === 'a', 'the first byte echoed');
+  relay.freeze();
+  client.socket.write('b');
+  await new Promise((r) => setTimeout(r, 200));
+  expect(server.received()).toBe('a');
+  relay.thaw();
+  relay.thaw();
+  await until(() => client.got().length >= 2, 'the held byte echoed');
+  await new Promise((r) => setTimeout(r, 200));
+  expect({ server: server.received(), client: client.got() }).toEqual({ server: 'ab', client: 'ab' });
+});
