@@ -65,6 +65,8 @@ it('loses no acknowledged write across three kill -9 restarts', async () => {
     child = await startProxyChild();
   }
   await sleep(1_500);
+  // Enough writes to judge, however busy the host (a count in a fixed time is a timing: 389 once beside the chaos probe).
+  await waitUntil(() => load.ackedCount > 500, 60_000, 'over 500 writes acknowledged');
   await load.stop();
   await waitUntil(
     async () => (await openRows(url)).open === 0,
@@ -82,7 +84,6 @@ it('loses no acknowledged write across three kill -9 restarts', async () => {
   expect(load.errors).toBeGreaterThan(0);
   expect(owners).toBeGreaterThanOrEqual(2);
   expect((await openRows(url)).dead).toBe(0);
-  expect(load.ackedCount).toBeGreaterThan(500);
   for (const sid of load.sessions) {
     const acked = load.acked.get(sid)!;
     const legacy = legacyContents(sims, sid);
@@ -92,4 +93,4 @@ it('loses no acknowledged write across three kill -9 restarts', async () => {
     // In order, and nothing the primary did not take; a write applied just before a kill may be replayed.
     expect(isSubsequence(collapse(fresh), legacy), `${sid}: orchestrator order ${JSON.stringify(collapse(fresh).slice(0, 5))}...`).toBe(true);
   }
-}, 90_000);
+}, 150_000);
