@@ -41,35 +41,38 @@ async function through(relay: Relay): Promise<{ socket: Socket; got: () => strin
   return { socket, got: () => got };
 }
 
-it('forwards each byte once after a thaw of a connection never frozen', async () => {
+/** An echo server behind a relay, and a client through it whose first byte, 'a', has come back. */
+async function started() {
   const server = await echo();
   const relay = await Relay.start({ host: '127.0.0.1', port: server.port });
   closers.push(() => relay.close());
   const client = await through(relay);
   client.socket.write('a');
   await until(() => client.got() === 'a', 'the first byte echoed');
-  relay.thaw();
-  client.socket.write('b');
-  await until(() => client.got().length >= 2, 'the second byte echoed');
-  // A doubled pipe shows within a moment: the server's copy and the echo's both go twice.
+  return { server, relay, client };
+}
+
+/** The second byte sent has come back, and each went once (a doubled pipe shows within a moment, both ways). */
+async function expectEachOnce(s: Awaited<ReturnType<typeof started>>): Promise<void> {
+  await until(() => s.client.got().length >= 2, 'the second byte echoed');
   await new Promise((r) => setTimeout(r, 200));
-  expect({ server: server.received(), client: client.got() }).toEqual({ server: 'ab', client: 'ab' });
+  expect({ server: s.server.received(), client: s.client.got() }).toEqual({ server: 'ab', client: 'ab' });
+}
+
+it('forwards each byte once after a thaw of a connection never frozen', async () => {
+  const s = await started();
+  s.relay.thaw();
+  s.client.socket.write('b');
+  await expectEachOnce(s);
 });
 
 it('holds a frozen connection and forwards what waited, once, on thaw', async () => {
-  const server = await echo();
-  const relay = await Relay.start({ host: '127.0.0.1', port: server.port });
-  closers.push(() => relay.close());
-  const client = await through(relay);
-  client.socket.write('a');
-  await until(() => client.got() === 'a', 'the first byte echoed');
-  relay.freeze();
-  client.socket.write('b');
+  const s = await started();
+  s.relay.freeze();
+  s.client.socket.write('b');
   await new Promise((r) => setTimeout(r, 200));
-  expect(server.received()).toBe('a');
-  relay.thaw();
-  relay.thaw();
-  await until(() => client.got().length >= 2, 'the held byte echoed');
-  await new Promise((r) => setTimeout(r, 200));
-  expect({ server: server.received(), client: client.got() }).toEqual({ server: 'ab', client: 'ab' });
+  expect(s.server.received()).toBe('a');
+  s.relay.thaw();
+  s.relay.thaw();
+  await expectEachOnce(s);
 });
