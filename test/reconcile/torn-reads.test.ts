@@ -28,7 +28,11 @@ while True:
     time.sleep(0.02)
 `;
 
-/** Commits as SessionMemoryAgent does (sqlite3, its tables): each transaction gives every session its interactions anew. */
+/**
+ * Commits as SessionMemoryAgent does (sqlite3, its tables): each transaction gives every session its interactions anew,
+ * up to 3 MB of pages, 10 a second (the agent commits an interaction at a time, a few pages). The reader copies the file
+ * between two commits; with 20 ms between them, on a loaded host no copy fit in its 30 s (run 299).
+ */
 const SQLITE_WRITER = `
 import os, sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1] + ".new")
@@ -52,7 +56,7 @@ while True:
             conn.execute("INSERT INTO interactions (session_id, timestamp, role, content, metadata) VALUES (?, '2026-01-01T00:00:01', 'user', ?, '{}')",
                          (f"s{u:03d}", "x" * 2000 + str(n)))
     conn.commit()
-    time.sleep(0.02)
+    time.sleep(0.1)
 `;
 
 let writer: ChildProcess | undefined;
