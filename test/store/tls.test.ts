@@ -81,11 +81,15 @@ async function onPlain<R extends pg.QueryResultRow>(sql: string, values: unknown
   }
 }
 
-/** Every connection to the server but the asker's own: how many, how many without TLS, and the parts of memshift they name. */
+/**
+ * Every connection to the server but the asker's own: how many, how many without TLS, and the parts of memshift they name.
+ * Not those still starting: PostgreSQL 18 shows a backend from its start, and fills in its TLS and application name
+ * only once the client is authenticated (a pool's new connection, run 304, counted as one in plaintext).
+ */
 async function connections(): Promise<{ all: number; clear: number; parts: string[] }> {
   const rows = await onPlain<{ ssl: boolean; application_name: string }>(
     `SELECT s.ssl, a.application_name FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-      WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()`,
+      WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND a.state IS DISTINCT FROM 'starting'`,
   );
   // Named after the part of memshift and its replica (this process), as a DBA looking at pg_stat_activity sees them.
   const replica = ` ${hostname()}:${process.pid}`;
