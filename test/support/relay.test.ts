@@ -24,14 +24,6 @@ async function echo(): Promise<{ port: number; received: () => string }> {
   return { port: (server.address() as AddressInfo).port, received: () => received };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function through(relay: Relay): Promise<{ socket: Socket; got: () => string }> {
   const socket = connect(relay.port, '127.0.0.1');
   let got = '';
@@ -48,13 +40,13 @@ async function started() {
   closers.push(() => relay.close());
   const client = await through(relay);
   client.socket.write('a');
-  await until(() => client.got() === 'a', 'the first byte echoed');
+  await expect.poll(() => client.got(), { timeout: 10_000, message: 'the first byte echoed' }).toBe('a');
   return { server, relay, client };
 }
 
 /** The second byte sent has come back, and each went once (a doubled pipe shows within a moment, both ways). */
 async function expectEachOnce(s: Awaited<ReturnType<typeof started>>): Promise<void> {
-  await until(() => s.client.got().length >= 2, 'the second byte echoed');
+  await expect.poll(() => s.client.got().length, { timeout: 10_000, message: 'the second byte echoed' }).toBeGreaterThanOrEqual(2);
   await new Promise((r) => setTimeout(r, 200));
   expect({ server: s.server.received(), client: s.client.got() }).toEqual({ server: 'ab', client: 'ab' });
 }
