@@ -44,6 +44,7 @@ const LONGEST = [
   'test/hangs/crash-soak.test.ts',
   'test/hangs/sigstop.test.ts',
   'test/hangs/store-crash.test.ts',
+  'test/hangs/unknown-takeover.test.ts',
   'test/outbox/unknown.test.ts',
   'test/outbox/store-hang.test.ts',
   'test/outbox/crash.test.ts',

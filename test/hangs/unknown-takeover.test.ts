@@ -17,10 +17,14 @@ const LEASE_MS = 120_000;
 /** Legacy's bound on a call: the second case's kill must land while the call is under way, on a busy machine too. */
 const LEGACY_TIMEOUT_MS = 6_000;
 /**
- * The orchestrator's: the third case's copy sent into its hang stays under way past the recording it checks (a pump
- * ending its round, its copies given back, hands its writes over with their primary's answer anyway).
+ * The orchestrator's: long enough that the third case's copy sent into its hang stays under way past the recording it
+ * checks (a pump ending its round, its copies given back, hands its writes over with their primary's answer anyway);
+ * no longer, since the slowest leg's bound (and a second) is how long a survivor leaves a dead owner's writes alone,
+ * their calls possibly still landing, and every case waits that out.
  */
-const ORCHESTRATOR_TIMEOUT_MS = 30_000;
+const ORCHESTRATOR_TIMEOUT_MS = 12_000;
+/** The agent's wait for a reply: legacy's bound and then some (the second case's is never answered). */
+const AGENT_TIMEOUT_MS = 2.5 * LEGACY_TIMEOUT_MS;
 const CONTEXTUAL = 'contextual-memory';
 /** The admin API's token: the second case reads the day's report there. */
 const TOKEN = 'unknown-takeover-admin-token';
@@ -63,7 +67,7 @@ const interaction = (session: string, n: number) => ({ action: 'add_interaction'
  */
 async function withLegacyHung(session: string, run: (agent: ReqClient, key: { service: typeof CONTEXTUAL; key: string }) => Promise<void>): Promise<void> {
   const [sims, url, a] = [simsOf(), urlOf(), memshift(0)];
-  const agent = new ReqClient(a.fronts[CONTEXTUAL]!, 30_000);
+  const agent = new ReqClient(a.fronts[CONTEXTUAL]!, AGENT_TIMEOUT_MS);
   const key = { service: CONTEXTUAL, key: session } as const;
   try {
     expect(await agent.call(interaction(session, 0))).toBe(true);
@@ -108,8 +112,8 @@ it('copies a write whose replica was killed with its call to ContextualMemoryAge
     await a.kill();
     const [, second] = await rowsOf(url, key.key);
     expect(second).toMatchObject({ primary_unknown: false, primary_ok: null });
-    await unanswered;
     await waitUntil(async () => (await openRows(url)) === 0, LEASE_MS / 2, '#1 settled by the survivor');
+    await unanswered;
     expect((await rowsOf(url, key.key))[1]!.status).toBe('done');
     // Copied; legacy applies it once it wakes, so here the assumption holds and the sides end alike.
     expect(newRecords(sims, key)).toEqual([`${key.key} #0`, `${key.key} #1`]);
