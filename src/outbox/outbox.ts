@@ -220,7 +220,10 @@ export class Outbox implements SecondaryWrites {
     if (opened?.held.length) this.replay(opened.held, opened.answers);
     void this.intentPool.query('SELECT 1').catch(() => undefined);
     this.lock.start();
-    this.runner.start();
+    // An earlier process's held writes are stored first, and the ones it refused dropped, before any poll: one whose
+    // insert committed late would otherwise be taken over as a write whose primary call may have been under way.
+    if (this.flushing) void this.flushing.then(() => this.runner.start());
+    else this.runner.start();
     return this;
   }
 
@@ -456,10 +459,26 @@ export class Outbox implements SecondaryWrites {
 
   /**
    * outbox.whenStoreAway refuse: the write is not sent (so no other replica's later write of its key can overtake
-   * it); an intent whose insert may yet commit waits in memory for the flush to drop it.
+   * it); an intent whose insert may yet commit waits in memory for the flush to drop it, and in outbox.heldFile
+   * (answered refused) before the agent is answered: killed before that drop, this process leaves the row to its next
+   * start to drop, not to a takeover as a write whose primary call may have been under way (one to
+   * ContextualMemoryAgent is then copied as applied: chaos seed 1011, a write the agent was told was refused on the
+   * orchestrator alone).
    */
-  private refuse(intent: OutboxIntent, done: () => void, maybeStored: boolean): LegError {
-    if (maybeStored) this.buffer.push({ intent, done: () => undefined, primary: 'refused', maybeStored });
+  private async refuse(intent: OutboxIntent, done: () => void, maybeStored: boolean): Promise<LegError> {
+    if (maybeStored) {
+      this.buffer.push({ intent, done: () => undefined, primary: 'refused', maybeStored });
+      if (this.file) {
+        // Set with the push: a flush ending meanwhile must not empty the file before these lines are stored.
+        this.fileHolds = true;
+        await Promise.all([this.file.append(intent), this.file.answered(intent.id, 'refused', Date.now())]).catch((err: unknown) => {
+          log.warn(
+            { err, service: intent.service, key: intent.key, id: intent.id },
+            'refused write not noted in outbox.heldFile: should this process die before the state store answers, its intent may be taken over',
+          );
+        });
+      }
+    }
     done();
     const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms (outbox intent)`;
     // The reason the operator chose: no write served unrecorded, or none another replica's writes of its key could overtake.

@@ -178,6 +178,8 @@ export class OutboxRunner {
   constructor(private readonly o: RunnerOptions) {}
 
   start(): void {
+    // Started late (after a start's replayed writes were stored), a stop may have come first.
+    if (this.stopped) return;
     const tick = async () => {
       await (this.polling = this.poll());
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.o.pollMs).unref();

@@ -443,11 +443,14 @@ export class OutboxTable {
     await this.pool.query(`UPDATE outbox SET primary_unknown = true WHERE id = $1 AND open AND primary_ok IS NULL`, [id]);
   }
 
-  /** Drops a write its storer's primary refused (never attempted: still the storer's pending intent, or its held claim). */
+  /**
+   * Drops a write its storer's primary refused (never attempted: still the storer's pending intent, or its held claim,
+   * that of a killed earlier process too, whose refusal outbox.heldFile kept: its lock is gone).
+   */
   async drop(id: string, reason: string, storer: string): Promise<void> {
     await this.pool.query(
-      `UPDATE outbox SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now(), request = ${SCRUBBED}
-       WHERE id = $1 AND (status = 'pending' OR (status = 'inflight' AND owner = $3))`,
+      `UPDATE outbox o SET status = 'dropped', primary_ok = false, last_error = $2, updated_at = now(), request = ${SCRUBBED}
+       WHERE id = $1 AND (status = 'pending' OR (status = 'inflight' AND (owner = $3 OR (owner LIKE '${LOCKED_PREFIX}%' AND NOT ${ownerLockHeld('o.owner')}))))`,
       [id, reason, storer],
     );
   }
