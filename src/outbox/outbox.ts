@@ -414,14 +414,21 @@ export class Outbox implements SecondaryWrites {
     return held;
   }
 
-  /** On disk before its write is sent (outbox.heldFile): a process killed before the store returns loses none. */
-  private async keep(intent: OutboxIntent): Promise<void> {
+  /**
+   * On disk before its write is sent (outbox.heldFile): a process killed before the store returns loses none. A refused
+   * one is kept with its answer, for the next start to drop. Called in the same turn as the buffer's push: a flush
+   * ending meanwhile must not empty the file before these lines are stored.
+   */
+  private async keep(intent: OutboxIntent, answer?: 'refused'): Promise<void> {
     if (!this.file) return;
     this.fileHolds = true;
-    await this.file.append(intent).catch((err: unknown) => {
+    const lines = [this.file.append(intent), ...(answer ? [this.file.answered(intent.id, answer, Date.now())] : [])];
+    await Promise.all(lines).catch((err: unknown) => {
       log.error(
         { err, service: intent.service, key: intent.key, id: intent.id },
-        'held write not kept in outbox.heldFile: lost should this process die before the state store returns',
+        answer
+          ? 'refused write not noted in outbox.heldFile: should this process die before the state store answers, its intent may be taken over'
+          : 'held write not kept in outbox.heldFile: lost should this process die before the state store returns',
       );
     });
   }
@@ -468,16 +475,7 @@ export class Outbox implements SecondaryWrites {
   private async refuse(intent: OutboxIntent, done: () => void, maybeStored: boolean): Promise<LegError> {
     if (maybeStored) {
       this.buffer.push({ intent, done: () => undefined, primary: 'refused', maybeStored });
-      if (this.file) {
-        // Set with the push: a flush ending meanwhile must not empty the file before these lines are stored.
-        this.fileHolds = true;
-        await Promise.all([this.file.append(intent), this.file.answered(intent.id, 'refused', Date.now())]).catch((err: unknown) => {
-          log.warn(
-            { err, service: intent.service, key: intent.key, id: intent.id },
-            'refused write not noted in outbox.heldFile: should this process die before the state store answers, its intent may be taken over',
-          );
-        });
-      }
+      await this.keep(intent, 'refused');
     }
     done();
     const why = `state store gave no answer within ${this.o.config.intentTimeoutMs} ms (outbox intent)`;

@@ -10,18 +10,13 @@ import { expect, it } from 'vitest';
 import { ReqClient } from '../support/zmq-client.js';
 import { queryOnce } from '../outbox/support.js';
 import { legacyRecords, newRecords } from './records.js';
-import { openRows, sleep, useChildStack, waitUntil } from './support.js';
+import { interaction, openRows, sleep, useChildStack, waitUntil } from './support.js';
 
 const CONTEXTUAL = 'contextual-memory';
 const { sims, memshift, url } = useChildStack({ stage: 'dual-write', services: [CONTEXTUAL], extra: ['outbox.whenStoreAway=refuse'] });
 
-const interaction = (session: string, n: number) => ({ action: 'add_interaction', session_id: session, type: 'user_query', content: `${session} #${n}` });
-
 const rowsOf = (key: string) =>
-  queryOnce<{ status: string; last_error: string | null }>(url(), 'SELECT status, last_error FROM outbox WHERE service = $1 AND key = $2 ORDER BY seq', [
-    CONTEXTUAL,
-    key,
-  ]);
+  queryOnce<{ status: string }>(url(), 'SELECT status FROM outbox WHERE service = $1 AND key = $2 ORDER BY seq', [CONTEXTUAL, key]);
 
 it("drops at the next start a refused write's intent that committed after its replica was killed, and copies nothing of it", async () => {
   const session = 'refused-late';

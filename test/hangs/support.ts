@@ -215,6 +215,14 @@ export function expectSidesAgree(sims: SimHandle | SidesOf, load: Load): void {
 /** Writes not yet landed (pending or in flight). */
 export const openRows = async (url: string): Promise<number> => (await outboxRows(url)).open;
 
+/** A ContextualMemoryAgent add_interaction, numbered `n` in `session`. */
+export const interaction = (session: string, n: number) => ({
+  action: 'add_interaction',
+  session_id: session,
+  type: 'user_query',
+  content: `${session} #${n}`,
+});
+
 /**
  * Writers on both services while backends hang (`hang`) three times: resumed before memshift's first timeout, during
  * the first retries, and after memshift was killed (SIGKILL) and restarted mid-hang. Resolves once the load

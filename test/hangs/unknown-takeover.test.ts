@@ -11,7 +11,7 @@ import { expect, it } from 'vitest';
 import { ReqClient } from '../support/zmq-client.js';
 import { queryOnce } from '../outbox/support.js';
 import { legacyRecords, newRecords } from './records.js';
-import { openRows, useChildStack, waitUntil } from './support.js';
+import { interaction, openRows, useChildStack, waitUntil } from './support.js';
 
 const LEASE_MS = 120_000;
 /** Legacy's bound on a call: the second case's kill must land while the call is under way, on a busy machine too. */
@@ -58,8 +58,6 @@ const rowsOf = (url: string, key: string) =>
     'SELECT status, primary_unknown, primary_ok, last_error FROM outbox WHERE service = $1 AND key = $2 ORDER BY seq',
     [CONTEXTUAL, key],
   );
-
-const interaction = (session: string, n: number) => ({ action: 'add_interaction', session_id: session, type: 'user_query', content: `${session} #${n}` });
 
 /**
  * One case on `session`: #0 written and copied, ContextualMemoryAgent hung, then `run` with replica 0's agent (#1 is its
